@@ -1,0 +1,52 @@
+//! MD1xx: the nginx configuration, judged from the config alone (through the resolver).
+
+use super::{Band, Check, Meta, Outcome};
+use crate::report::{Finding, Location};
+use crate::site::{NginxSource, Site};
+
+pub static CHECKS: &[&dyn Check] = &[&ConfigLoads];
+
+/// MD100: every file readable, every include found, no syntax error.
+pub struct ConfigLoads;
+
+static CONFIG_LOADS: Meta = Meta {
+    id: "MD100",
+    name: "nginx-config-loads",
+    band: Band::Nginx,
+    summary: "the nginx configuration loads: every file readable, every include found, no syntax error",
+    docs: include_str!("../../checks/MD100.md"),
+};
+
+impl Check for ConfigLoads {
+    fn meta(&self) -> &'static Meta {
+        &CONFIG_LOADS
+    }
+
+    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+        let cfg = site.config();
+        let findings: Vec<Finding> = cfg
+            .diagnostics
+            .iter()
+            .map(|d| {
+                let f = if d.fatal { Finding::error(&d.message) } else { Finding::warning(&d.message) };
+                let mut loc = Location::new(d.file.display().to_string(), d.line);
+                loc.column = Some(d.column);
+                let fix = if d.fatal {
+                    "correct the file at that line, then check and reload:"
+                } else {
+                    "nginx accepts this, but media-doctor could not see that part of the config:"
+                };
+                f.at(loc).fix(fix, vec!["sudo nginx -t && sudo systemctl reload nginx".into()])
+            })
+            .collect();
+        if !findings.is_empty() {
+            return Ok(Outcome::findings(findings));
+        }
+        let from = match &site.nginx.source {
+            NginxSource::Files { entry } => entry.display().to_string(),
+            NginxSource::Dump { name } => format!("the nginx -T dump {name}"),
+        };
+        let n = cfg.files.len();
+        Ok(Outcome::pass(format!("{n} file{} loaded from {from}", if n == 1 { "" } else { "s" })))
+    }
+}

@@ -1,0 +1,125 @@
+//! Command-line arguments (clap derive). The contract is ../shared/design/cli-contract.md,
+//! mirrored in docs/cli.md: do not rename or remove options.
+
+use crate::report::FailOn;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "media-doctor",
+    version,
+    about = "Find out why uploaded or static files answer 403/404 behind nginx (Django, Flask)",
+    long_about = "Find out why uploaded or static files answer 403/404 behind nginx.\n\n\
+        media-doctor reads the nginx configuration and the app's settings, resolves media URLs \
+        exactly as nginx does, walks the directories as the nginx worker user, and prints a \
+        checklist with evidence and fixes. It never changes anything."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// When to use colours (never with NO_COLOR set).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every check on a site and print a checklist with fixes.
+    Check(CheckArgs),
+    /// Show how nginx serves one URL: server, location, file path, the walk, the status, and why.
+    Trace(TraceArgs),
+    /// Print a check's documentation page.
+    Explain {
+        /// A check id (MD101) or name (alias-trailing-slash).
+        id: String,
+    },
+    /// List every check: id, name, band, summary.
+    ListChecks {
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+}
+
+/// Which site to examine. With none of these, the site is discovered on the live system.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SiteArgs {
+    /// A site: profile /etc/media-doctor/NAME.toml or ./media-doctor.toml, else discovered by name.
+    #[arg(long, value_name = "NAME")]
+    pub site: Option<String>,
+    /// Main nginx config to load (default: `nginx -V`'s conf path, else /etc/nginx/nginx.conf).
+    /// A bare server block or a snippet is accepted too.
+    #[arg(long, value_name = "PATH", conflicts_with = "nginx_dump")]
+    pub nginx_conf: Option<PathBuf>,
+    /// Read an `nginx -T` dump instead of the files on disk (`-` for stdin).
+    #[arg(long, value_name = "PATH|-")]
+    pub nginx_dump: Option<PathBuf>,
+    /// The app's project directory or its settings/config file.
+    #[arg(long, value_name = "PATH")]
+    pub app: Option<PathBuf>,
+    #[arg(long, value_enum)]
+    pub framework: Option<Framework>,
+    /// Public base URL for live checks (e.g. https://example.com).
+    #[arg(long, value_name = "BASE")]
+    pub url: Option<String>,
+    /// Treat DIR as the filesystem root (a mounted image, a container export, a fixture tree).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Override the nginx worker user (default: the `user` directive, else nginx's default).
+    #[arg(long, value_name = "USER")]
+    pub as_user: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub site: SiteArgs,
+    /// Send no request and read no log: every live check is skipped.
+    #[arg(long)]
+    pub offline: bool,
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+    /// The lowest status that makes the exit code 1.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// The URL to trace, e.g. https://example.com/media/a.jpg
+    pub url: String,
+    #[command(flatten)]
+    pub site: SiteArgs,
+    #[arg(long)]
+    pub offline: bool,
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+    Sarif,
+    Github,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Framework {
+    Django,
+    Flask,
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}

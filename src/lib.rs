@@ -1,0 +1,10 @@
+//! media-doctor as a library: the binary is a thin clap front end over these modules.
+//! See docs/architecture.md for how data flows: Site (gathered once) → checks → Report → render.
+
+pub mod checks;
+pub mod cli;
+pub mod nginx;
+pub mod render;
+pub mod report;
+pub mod site;
+pub mod sysroot;

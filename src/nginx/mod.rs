@@ -1,0 +1,8 @@
+//! The nginx model: lexer and parser (nom), loader (includes, globs, `nginx -T` dumps, fragments),
+//! and the configuration tree they produce.
+
+pub mod ast;
+pub mod loader;
+
+pub use ast::{Children, Config, ConfigKind, Diagnostic, Directive, FileId, NodeId, SourceFile};
+pub use loader::{load_dump, load_files, LoadError};

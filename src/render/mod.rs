@@ -1,0 +1,4 @@
+//! Renderers: views of one `&Report`. Each writes to any `io::Write`.
+
+pub mod json;
+pub mod text;

@@ -1,0 +1,202 @@
+//! The data every check produces and every renderer consumes.
+//!
+//! Renderers see only `&Report`, so the text checklist and the JSON output can never drift apart:
+//! both are views of these types. The JSON shape is the contract in docs/json-schema.md
+//! (schema_version 1); field names here are that contract, do not rename them.
+
+use serde::Serialize;
+use std::fmt;
+
+/// How a check ended. Ordered from best to worst so `max()` gives the overall state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Skip,
+    Warn,
+    Fail,
+    /// The probe itself broke (an I/O error it did not expect, a panic). Not a verdict on the site.
+    Error,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Pass => "pass",
+            Status::Skip => "skip",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Error => "error",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+/// A place in a config file. `line` is 1-based; `column` is 1-based when known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    pub file: String,
+    pub line: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+}
+
+impl Location {
+    pub fn new(file: impl Into<String>, line: u32) -> Self {
+        Location { file: file.into(), line, column: None }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.column {
+            Some(col) => write!(f, "{}:{}:{}", self.file, self.line, col),
+            None => write!(f, "{}:{}", self.file, self.line),
+        }
+    }
+}
+
+/// One fact that supports a finding: `path = /var/www/media`, `mode = drwx------ root root`, `status = 404`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    pub label: String,
+    pub value: String,
+}
+
+/// What to do about a finding. Printed, never executed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Remediation {
+    pub text: String,
+    pub commands: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub message: String,
+    pub location: Option<Location>,
+    pub evidence: Vec<Evidence>,
+    pub remediation: Option<Remediation>,
+}
+
+impl Finding {
+    pub fn new(severity: Severity, message: impl Into<String>) -> Self {
+        Finding { severity, message: message.into(), location: None, evidence: Vec::new(), remediation: None }
+    }
+    pub fn error(message: impl Into<String>) -> Self {
+        Self::new(Severity::Error, message)
+    }
+    pub fn warning(message: impl Into<String>) -> Self {
+        Self::new(Severity::Warning, message)
+    }
+    pub fn info(message: impl Into<String>) -> Self {
+        Self::new(Severity::Info, message)
+    }
+    pub fn at(mut self, location: Location) -> Self {
+        self.location = Some(location);
+        self
+    }
+    pub fn evidence(mut self, label: impl Into<String>, value: impl fmt::Display) -> Self {
+        self.evidence.push(Evidence { label: label.into(), value: value.to_string() });
+        self
+    }
+    pub fn fix(mut self, text: impl Into<String>, commands: Vec<String>) -> Self {
+        self.remediation = Some(Remediation { text: text.into(), commands });
+        self
+    }
+}
+
+/// One check's result, as it appears in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    pub id: &'static str,
+    pub name: &'static str,
+    #[serde(skip)]
+    pub band: crate::checks::Band,
+    pub status: Status,
+    /// One line. For a skip or an error, the reason.
+    pub summary: String,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub pass: usize,
+    pub warn: usize,
+    pub fail: usize,
+    pub skip: usize,
+    pub error: usize,
+}
+
+impl Summary {
+    pub fn of(checks: &[CheckResult]) -> Self {
+        let mut s = Summary::default();
+        for c in checks {
+            match c.status {
+                Status::Pass => s.pass += 1,
+                Status::Warn => s.warn += 1,
+                Status::Fail => s.fail += 1,
+                Status::Skip => s.skip += 1,
+                Status::Error => s.error += 1,
+            }
+        }
+        s
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+impl Default for Tool {
+    fn default() -> Self {
+        Tool { name: "media-doctor", version: env!("CARGO_PKG_VERSION") }
+    }
+}
+
+/// The whole run: what was discovered (`site`, free-form but stable keys) and every check's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub site: serde_json::Value,
+    pub checks: Vec<CheckResult>,
+    pub summary: Summary,
+}
+
+impl Report {
+    pub const SCHEMA_VERSION: u32 = 1;
+
+    pub fn new(site: serde_json::Value, checks: Vec<CheckResult>) -> Self {
+        let summary = Summary::of(&checks);
+        Report { schema_version: Self::SCHEMA_VERSION, tool: Tool::default(), site, checks, summary }
+    }
+
+    /// True when some check is at or above the `--fail-on` threshold.
+    /// A check that errored counts as failing: CI must not go green because a probe broke.
+    pub fn fails_at(&self, threshold: FailOn) -> bool {
+        let worst = self.checks.iter().map(|c| c.status).max().unwrap_or(Status::Pass);
+        match threshold {
+            FailOn::Never => false,
+            FailOn::Error => worst >= Status::Fail,
+            FailOn::Warning => worst >= Status::Warn,
+        }
+    }
+}
+
+/// `--fail-on`: the lowest status that makes the exit code 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Never,
+}

@@ -1,0 +1,179 @@
+//! `Site`: everything discovered about the site under examination, gathered once before any check
+//! runs. Checks read it; they never re-parse or re-discover.
+
+use crate::cli::SiteArgs;
+use crate::nginx::{self, Config, Directive, NodeId};
+use crate::sysroot::SysRoot;
+use anyhow::{Context, Result};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// Where the nginx configuration came from.
+#[derive(Debug, Clone)]
+pub enum NginxSource {
+    Files { entry: PathBuf },
+    Dump { name: String },
+}
+
+#[derive(Debug)]
+pub struct NginxSite {
+    pub source: NginxSource,
+    pub config: Config,
+    /// The `server {}` blocks that belong to the site (all of them when no `--site` was given,
+    /// or when none matched the name: then `matched_by` says so).
+    pub servers: Vec<NodeId>,
+    /// How `servers` was chosen, for the report ("file name sites-enabled/myapp", "server_name", ...).
+    pub matched_by: String,
+}
+
+#[derive(Debug)]
+pub struct Site {
+    pub root: SysRoot,
+    pub name: Option<String>,
+    pub offline: bool,
+    pub args: SiteArgs,
+    pub nginx: NginxSite,
+}
+
+/// nginx's compiled-in defaults on Debian, where media-doctor is most often run.
+const DEFAULT_CONF: &str = "/etc/nginx/nginx.conf";
+const DEFAULT_PREFIX: &str = "/usr/share/nginx";
+
+impl Site {
+    /// Discover and load everything. An error here means the tool cannot run at all (exit 2).
+    pub fn gather(args: &SiteArgs, offline: bool) -> Result<Site> {
+        let root = match &args.root {
+            Some(dir) => {
+                anyhow::ensure!(dir.is_dir(), "--root {}: not a directory", dir.display());
+                SysRoot::new(dir)
+            }
+            None => SysRoot::live(),
+        };
+        let nginx = load_nginx(&root, args)?;
+        let mut site = Site { root, name: args.site.clone(), offline, args: args.clone(), nginx };
+        site.select_servers();
+        Ok(site)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.nginx.config
+    }
+
+    /// The site's server blocks.
+    pub fn servers(&self) -> impl Iterator<Item = Directive<'_>> + '_ {
+        self.nginx.servers.iter().map(|&id| self.nginx.config.directive(id))
+    }
+
+    fn select_servers(&mut self) {
+        let cfg = &self.nginx.config;
+        let all = cfg.servers();
+        let Some(name) = self.name.as_deref() else {
+            self.nginx.servers = all.iter().map(|d| d.id()).collect();
+            self.nginx.matched_by = "all server blocks (no --site given)".into();
+            return;
+        };
+        let by_file: Vec<NodeId> = all.iter().filter(|d| file_names_site(d.file(), name)).map(|d| d.id()).collect();
+        if !by_file.is_empty() {
+            self.nginx.servers = by_file;
+            self.nginx.matched_by = format!("file name matches {name:?}");
+            return;
+        }
+        let by_server_name: Vec<NodeId> = all
+            .iter()
+            .filter(|d| d.children().filter(|c| c.is("server_name")).flat_map(|c| c.args()).any(|n| host_names_site(n, name)))
+            .map(|d| d.id())
+            .collect();
+        if !by_server_name.is_empty() {
+            self.nginx.servers = by_server_name;
+            self.nginx.matched_by = format!("server_name matches {name:?}");
+            return;
+        }
+        self.nginx.servers = all.iter().map(|d| d.id()).collect();
+        self.nginx.matched_by = format!("no server block matches {name:?}: all server blocks are examined");
+    }
+
+    /// The JSON `site` object: what was discovered, and from where.
+    pub fn to_json(&self) -> serde_json::Value {
+        let cfg = &self.nginx.config;
+        let source = match &self.nginx.source {
+            NginxSource::Files { entry } => json!({"kind": "files", "entry": entry}),
+            NginxSource::Dump { name } => json!({"kind": "dump", "name": name}),
+        };
+        let servers: Vec<_> = self
+            .servers()
+            .map(|s| {
+                let names: Vec<&str> = s.children().filter(|c| c.is("server_name")).flat_map(|c| c.args()).collect();
+                json!({"file": s.file(), "line": s.line(), "names": names})
+            })
+            .collect();
+        json!({
+            "name": self.name,
+            "root": self.root.dir(),
+            "nginx": {
+                "source": source,
+                "kind": cfg.kind,
+                "files": cfg.files.iter().map(|f| &f.path).collect::<Vec<_>>(),
+                "servers": servers,
+                "matched_by": self.nginx.matched_by,
+            },
+        })
+    }
+}
+
+fn load_nginx(root: &SysRoot, args: &SiteArgs) -> Result<NginxSite> {
+    let (source, mut config) = if let Some(dump) = &args.nginx_dump {
+        let (name, bytes) = if dump.as_os_str() == "-" {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).context("reading the nginx -T dump from stdin")?;
+            ("-".to_string(), buf)
+        } else {
+            let bytes = std::fs::read(dump).with_context(|| format!("cannot read --nginx-dump {}", dump.display()))?;
+            (dump.display().to_string(), bytes)
+        };
+        let config = nginx::load_dump(root, &bytes, &name)?;
+        (NginxSource::Dump { name }, config)
+    } else {
+        let entry = match &args.nginx_conf {
+            // Under --root, an absolute path that exists inside the root is a system path
+            // (`--root img --nginx-conf /etc/nginx/nginx.conf`); otherwise it is a path on this
+            // machine, which must then lie inside the root.
+            Some(p) if p.is_absolute() && !root.is_live() && root.host_path(p).exists() => p.clone(),
+            Some(p) => match root.system_path(&std::path::absolute(p)?) {
+                Some(sys) => sys,
+                None => anyhow::bail!("--nginx-conf {} is outside --root {}", p.display(), root.dir().display()),
+            },
+            None => PathBuf::from(DEFAULT_CONF),
+        };
+        let config = nginx::load_files(root, &entry)?;
+        (NginxSource::Files { entry }, config)
+    };
+    if config.prefix.as_os_str().is_empty() {
+        config.prefix = PathBuf::from(DEFAULT_PREFIX);
+    }
+    Ok(NginxSite { source, config, servers: Vec::new(), matched_by: String::new() })
+}
+
+/// `sites-enabled/myapp`, `sites-enabled/myapp.conf`, `conf.d/myapp.conf` name the site `myapp`.
+fn file_names_site(file: &Path, name: &str) -> bool {
+    let Some(file_name) = file.file_name().and_then(|f| f.to_str()) else { return false };
+    file_name == name || file_name.strip_suffix(".conf") == Some(name)
+}
+
+/// `myapp`, `myapp.example.com` and `www.myapp.example.com` name the site `myapp`.
+fn host_names_site(host: &str, name: &str) -> bool {
+    host == name || host.split('.').any(|label| label == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn site_names() {
+        assert!(file_names_site(Path::new("/etc/nginx/sites-enabled/myapp"), "myapp"));
+        assert!(file_names_site(Path::new("/etc/nginx/conf.d/myapp.conf"), "myapp"));
+        assert!(!file_names_site(Path::new("/etc/nginx/conf.d/myapp2.conf"), "myapp"));
+        assert!(host_names_site("www.myapp.example.com", "myapp"));
+        assert!(!host_names_site("myapp2.example.com", "myapp"));
+    }
+}

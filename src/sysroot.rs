@@ -1,0 +1,78 @@
+//! `--root DIR`: the filesystem root that every system path is read under.
+//!
+//! media-doctor reasons about paths as the server sees them (`/etc/nginx/nginx.conf`,
+//! `/var/www/myapp/media`). With `--root fixtures/demo` those paths are read from
+//! `fixtures/demo/etc/nginx/nginx.conf` and so on, like a chroot: a mounted image, a container
+//! export or a fixture tree can be examined without being installed. Reports always show the
+//! system path, never the host path.
+
+use std::path::{Component, Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SysRoot {
+    dir: PathBuf,
+}
+
+impl SysRoot {
+    /// The live system: system paths are host paths.
+    pub fn live() -> Self {
+        SysRoot { dir: PathBuf::from("/") }
+    }
+
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        SysRoot { dir }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// True when examining the running system (no `--root`), where as-user verification,
+    /// /proc and live requests make sense.
+    pub fn is_live(&self) -> bool {
+        self.dir == Path::new("/")
+    }
+
+    /// Where a system path is on this machine. Relative paths are taken as relative to `/`.
+    pub fn host_path(&self, system_path: &Path) -> PathBuf {
+        if self.is_live() {
+            return if system_path.is_absolute() { system_path.to_path_buf() } else { Path::new("/").join(system_path) };
+        }
+        let mut out = self.dir.clone();
+        for c in system_path.components() {
+            match c {
+                Component::Normal(part) => out.push(part),
+                // `..` and `.` are kept literally: the kernel resolves them, as it would under chroot
+                // only when the path stays inside; lexical clamping is the walker's job (fs::walk).
+                Component::ParentDir => out.push(".."),
+                Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+            }
+        }
+        out
+    }
+
+    /// The system path for a host path under the root (the inverse of `host_path`), when it is inside.
+    pub fn system_path(&self, host_path: &Path) -> Option<PathBuf> {
+        if self.is_live() {
+            return Some(host_path.to_path_buf());
+        }
+        let rel = host_path.strip_prefix(&self.dir).ok()?;
+        Some(Path::new("/").join(rel))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_system_paths_under_the_root() {
+        let r = SysRoot::new("/tmp/img");
+        assert_eq!(r.host_path(Path::new("/etc/nginx/nginx.conf")), Path::new("/tmp/img/etc/nginx/nginx.conf"));
+        assert_eq!(r.system_path(Path::new("/tmp/img/etc/x")).unwrap(), Path::new("/etc/x"));
+        assert!(r.system_path(Path::new("/etc/x")).is_none());
+        assert_eq!(SysRoot::live().host_path(Path::new("/etc")), Path::new("/etc"));
+    }
+}
