@@ -16,7 +16,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             // Broken pipe (`media-doctor check | head`) is not an error worth a message.
-            if err.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
+            if err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            {
                 return ExitCode::SUCCESS;
             }
             eprintln!("media-doctor: error: {}", one_line(&err));
@@ -40,7 +43,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 _ => render::text::write(&mut out, &report, &render::text::Options::default())?,
             }
             out.flush()?;
-            Ok(if report.fails_at(args.fail_on) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if report.fails_at(args.fail_on) {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Trace(args) => {
             reject_unsupported(&args.site)?;
@@ -63,7 +70,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 ListFormat::Text => {
                     for m in metas {
-                        writeln!(out, "{}  {:<24} {:<11} {}", m.id, m.name, format!("{:?}", m.band).to_lowercase(), m.summary)?;
+                        writeln!(
+                            out,
+                            "{}  {:<24} {:<11} {}",
+                            m.id,
+                            m.name,
+                            format!("{:?}", m.band).to_lowercase(),
+                            m.summary
+                        )?;
                     }
                 }
             }
@@ -91,12 +105,19 @@ fn configure_colors(choice: ColorChoice) {
     let on = match choice {
         ColorChoice::Never => false,
         ColorChoice::Always => !no_color,
-        ColorChoice::Auto => !no_color && std::io::stdout().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb"),
+        ColorChoice::Auto => {
+            !no_color
+                && std::io::stdout().is_terminal()
+                && std::env::var("TERM").map_or(true, |t| t != "dumb")
+        }
     };
     colored::control::set_override(on);
 }
 
 /// The contract wants a one-line reason on stderr: join the error chain with ": ".
 fn one_line(err: &anyhow::Error) -> String {
-    err.chain().map(|e| e.to_string().replace('\n', " ")).collect::<Vec<_>>().join(": ")
+    err.chain()
+        .map(|e| e.to_string().replace('\n', " "))
+        .collect::<Vec<_>>()
+        .join(": ")
 }

@@ -50,7 +50,11 @@ pub struct Location {
 
 impl Location {
     pub fn new(file: impl Into<String>, line: u32) -> Self {
-        Location { file: file.into(), line, column: None }
+        Location {
+            file: file.into(),
+            line,
+            column: None,
+        }
     }
 }
 
@@ -88,7 +92,13 @@ pub struct Finding {
 
 impl Finding {
     pub fn new(severity: Severity, message: impl Into<String>) -> Self {
-        Finding { severity, message: message.into(), location: None, evidence: Vec::new(), remediation: None }
+        Finding {
+            severity,
+            message: message.into(),
+            location: None,
+            evidence: Vec::new(),
+            remediation: None,
+        }
     }
     pub fn error(message: impl Into<String>) -> Self {
         Self::new(Severity::Error, message)
@@ -104,11 +114,17 @@ impl Finding {
         self
     }
     pub fn evidence(mut self, label: impl Into<String>, value: impl fmt::Display) -> Self {
-        self.evidence.push(Evidence { label: label.into(), value: value.to_string() });
+        self.evidence.push(Evidence {
+            label: label.into(),
+            value: value.to_string(),
+        });
         self
     }
     pub fn fix(mut self, text: impl Into<String>, commands: Vec<String>) -> Self {
-        self.remediation = Some(Remediation { text: text.into(), commands });
+        self.remediation = Some(Remediation {
+            text: text.into(),
+            commands,
+        });
         self
     }
 }
@@ -159,7 +175,10 @@ pub struct Tool {
 
 impl Default for Tool {
     fn default() -> Self {
-        Tool { name: "media-doctor", version: env!("CARGO_PKG_VERSION") }
+        Tool {
+            name: "media-doctor",
+            version: env!("CARGO_PKG_VERSION"),
+        }
     }
 }
 
@@ -178,13 +197,24 @@ impl Report {
 
     pub fn new(site: serde_json::Value, checks: Vec<CheckResult>) -> Self {
         let summary = Summary::of(&checks);
-        Report { schema_version: Self::SCHEMA_VERSION, tool: Tool::default(), site, checks, summary }
+        Report {
+            schema_version: Self::SCHEMA_VERSION,
+            tool: Tool::default(),
+            site,
+            checks,
+            summary,
+        }
     }
 
     /// True when some check is at or above the `--fail-on` threshold.
     /// A check that errored counts as failing: CI must not go green because a probe broke.
     pub fn fails_at(&self, threshold: FailOn) -> bool {
-        let worst = self.checks.iter().map(|c| c.status).max().unwrap_or(Status::Pass);
+        let worst = self
+            .checks
+            .iter()
+            .map(|c| c.status)
+            .max()
+            .unwrap_or(Status::Pass);
         match threshold {
             FailOn::Never => false,
             FailOn::Error => worst >= Status::Fail,

@@ -33,6 +33,8 @@ pub struct Site {
     pub offline: bool,
     pub args: SiteArgs,
     pub nginx: NginxSite,
+    /// The app's settings, when an app was found (filled by app discovery).
+    pub app: Option<crate::app::App>,
 }
 
 /// nginx's compiled-in defaults on Debian, where media-doctor is most often run.
@@ -50,7 +52,14 @@ impl Site {
             None => SysRoot::live(),
         };
         let nginx = load_nginx(&root, args)?;
-        let mut site = Site { root, name: args.site.clone(), offline, args: args.clone(), nginx };
+        let mut site = Site {
+            root,
+            name: args.site.clone(),
+            offline,
+            args: args.clone(),
+            nginx,
+            app: None,
+        };
         site.select_servers();
         Ok(site)
     }
@@ -61,7 +70,10 @@ impl Site {
 
     /// The site's server blocks.
     pub fn servers(&self) -> impl Iterator<Item = Directive<'_>> + '_ {
-        self.nginx.servers.iter().map(|&id| self.nginx.config.directive(id))
+        self.nginx
+            .servers
+            .iter()
+            .map(|&id| self.nginx.config.directive(id))
     }
 
     fn select_servers(&mut self) {
@@ -72,7 +84,11 @@ impl Site {
             self.nginx.matched_by = "all server blocks (no --site given)".into();
             return;
         };
-        let by_file: Vec<NodeId> = all.iter().filter(|d| file_names_site(d.file(), name)).map(|d| d.id()).collect();
+        let by_file: Vec<NodeId> = all
+            .iter()
+            .filter(|d| file_names_site(d.file(), name))
+            .map(|d| d.id())
+            .collect();
         if !by_file.is_empty() {
             self.nginx.servers = by_file;
             self.nginx.matched_by = format!("file name matches {name:?}");
@@ -80,7 +96,12 @@ impl Site {
         }
         let by_server_name: Vec<NodeId> = all
             .iter()
-            .filter(|d| d.children().filter(|c| c.is("server_name")).flat_map(|c| c.args()).any(|n| host_names_site(n, name)))
+            .filter(|d| {
+                d.children()
+                    .filter(|c| c.is("server_name"))
+                    .flat_map(|c| c.args())
+                    .any(|n| host_names_site(n, name))
+            })
             .map(|d| d.id())
             .collect();
         if !by_server_name.is_empty() {
@@ -89,7 +110,8 @@ impl Site {
             return;
         }
         self.nginx.servers = all.iter().map(|d| d.id()).collect();
-        self.nginx.matched_by = format!("no server block matches {name:?}: all server blocks are examined");
+        self.nginx.matched_by =
+            format!("no server block matches {name:?}: all server blocks are examined");
     }
 
     /// The JSON `site` object: what was discovered, and from where.
@@ -102,7 +124,11 @@ impl Site {
         let servers: Vec<_> = self
             .servers()
             .map(|s| {
-                let names: Vec<&str> = s.children().filter(|c| c.is("server_name")).flat_map(|c| c.args()).collect();
+                let names: Vec<&str> = s
+                    .children()
+                    .filter(|c| c.is("server_name"))
+                    .flat_map(|c| c.args())
+                    .collect();
                 json!({"file": s.file(), "line": s.line(), "names": names})
             })
             .collect();
@@ -124,10 +150,12 @@ fn load_nginx(root: &SysRoot, args: &SiteArgs) -> Result<NginxSite> {
     let (source, mut config) = if let Some(dump) = &args.nginx_dump {
         let (name, bytes) = if dump.as_os_str() == "-" {
             let mut buf = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).context("reading the nginx -T dump from stdin")?;
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+                .context("reading the nginx -T dump from stdin")?;
             ("-".to_string(), buf)
         } else {
-            let bytes = std::fs::read(dump).with_context(|| format!("cannot read --nginx-dump {}", dump.display()))?;
+            let bytes = std::fs::read(dump)
+                .with_context(|| format!("cannot read --nginx-dump {}", dump.display()))?;
             (dump.display().to_string(), bytes)
         };
         let config = nginx::load_dump(root, &bytes, &name)?;
@@ -137,10 +165,16 @@ fn load_nginx(root: &SysRoot, args: &SiteArgs) -> Result<NginxSite> {
             // Under --root, an absolute path that exists inside the root is a system path
             // (`--root img --nginx-conf /etc/nginx/nginx.conf`); otherwise it is a path on this
             // machine, which must then lie inside the root.
-            Some(p) if p.is_absolute() && !root.is_live() && root.host_path(p).exists() => p.clone(),
+            Some(p) if p.is_absolute() && !root.is_live() && root.host_path(p).exists() => {
+                p.clone()
+            }
             Some(p) => match root.system_path(&std::path::absolute(p)?) {
                 Some(sys) => sys,
-                None => anyhow::bail!("--nginx-conf {} is outside --root {}", p.display(), root.dir().display()),
+                None => anyhow::bail!(
+                    "--nginx-conf {} is outside --root {}",
+                    p.display(),
+                    root.dir().display()
+                ),
             },
             None => PathBuf::from(DEFAULT_CONF),
         };
@@ -150,12 +184,19 @@ fn load_nginx(root: &SysRoot, args: &SiteArgs) -> Result<NginxSite> {
     if config.prefix.as_os_str().is_empty() {
         config.prefix = PathBuf::from(DEFAULT_PREFIX);
     }
-    Ok(NginxSite { source, config, servers: Vec::new(), matched_by: String::new() })
+    Ok(NginxSite {
+        source,
+        config,
+        servers: Vec::new(),
+        matched_by: String::new(),
+    })
 }
 
 /// `sites-enabled/myapp`, `sites-enabled/myapp.conf`, `conf.d/myapp.conf` name the site `myapp`.
 fn file_names_site(file: &Path, name: &str) -> bool {
-    let Some(file_name) = file.file_name().and_then(|f| f.to_str()) else { return false };
+    let Some(file_name) = file.file_name().and_then(|f| f.to_str()) else {
+        return false;
+    };
     file_name == name || file_name.strip_suffix(".conf") == Some(name)
 }
 
@@ -170,9 +211,18 @@ mod tests {
 
     #[test]
     fn site_names() {
-        assert!(file_names_site(Path::new("/etc/nginx/sites-enabled/myapp"), "myapp"));
-        assert!(file_names_site(Path::new("/etc/nginx/conf.d/myapp.conf"), "myapp"));
-        assert!(!file_names_site(Path::new("/etc/nginx/conf.d/myapp2.conf"), "myapp"));
+        assert!(file_names_site(
+            Path::new("/etc/nginx/sites-enabled/myapp"),
+            "myapp"
+        ));
+        assert!(file_names_site(
+            Path::new("/etc/nginx/conf.d/myapp.conf"),
+            "myapp"
+        ));
+        assert!(!file_names_site(
+            Path::new("/etc/nginx/conf.d/myapp2.conf"),
+            "myapp"
+        ));
         assert!(host_names_site("www.myapp.example.com", "myapp"));
         assert!(!host_names_site("myapp2.example.com", "myapp"));
     }

@@ -16,7 +16,9 @@ pub struct SysRoot {
 impl SysRoot {
     /// The live system: system paths are host paths.
     pub fn live() -> Self {
-        SysRoot { dir: PathBuf::from("/") }
+        SysRoot {
+            dir: PathBuf::from("/"),
+        }
     }
 
     pub fn new(dir: impl Into<PathBuf>) -> Self {
@@ -38,7 +40,11 @@ impl SysRoot {
     /// Where a system path is on this machine. Relative paths are taken as relative to `/`.
     pub fn host_path(&self, system_path: &Path) -> PathBuf {
         if self.is_live() {
-            return if system_path.is_absolute() { system_path.to_path_buf() } else { Path::new("/").join(system_path) };
+            return if system_path.is_absolute() {
+                system_path.to_path_buf()
+            } else {
+                Path::new("/").join(system_path)
+            };
         }
         let mut out = self.dir.clone();
         for c in system_path.components() {
@@ -70,9 +76,18 @@ mod tests {
     #[test]
     fn maps_system_paths_under_the_root() {
         let r = SysRoot::new("/tmp/img");
-        assert_eq!(r.host_path(Path::new("/etc/nginx/nginx.conf")), Path::new("/tmp/img/etc/nginx/nginx.conf"));
-        assert_eq!(r.system_path(Path::new("/tmp/img/etc/x")).unwrap(), Path::new("/etc/x"));
+        assert_eq!(
+            r.host_path(Path::new("/etc/nginx/nginx.conf")),
+            Path::new("/tmp/img/etc/nginx/nginx.conf")
+        );
+        assert_eq!(
+            r.system_path(Path::new("/tmp/img/etc/x")).unwrap(),
+            Path::new("/etc/x")
+        );
         assert!(r.system_path(Path::new("/etc/x")).is_none());
-        assert_eq!(SysRoot::live().host_path(Path::new("/etc")), Path::new("/etc"));
+        assert_eq!(
+            SysRoot::live().host_path(Path::new("/etc")),
+            Path::new("/etc")
+        );
     }
 }

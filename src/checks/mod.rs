@@ -67,13 +67,22 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn pass(summary: impl Into<String>) -> Self {
-        Outcome { summary: Some(summary.into()), ..Default::default() }
+        Outcome {
+            summary: Some(summary.into()),
+            ..Default::default()
+        }
     }
     pub fn skip(reason: impl Into<String>) -> Self {
-        Outcome { skipped: Some(reason.into()), ..Default::default() }
+        Outcome {
+            skipped: Some(reason.into()),
+            ..Default::default()
+        }
     }
     pub fn findings(findings: Vec<Finding>) -> Self {
-        Outcome { findings, ..Default::default() }
+        Outcome {
+            findings,
+            ..Default::default()
+        }
     }
     pub fn with_summary(mut self, summary: impl Into<String>) -> Self {
         self.summary = Some(summary.into());
@@ -95,7 +104,9 @@ pub fn registry() -> Vec<&'static dyn Check> {
 }
 
 pub fn find(id: &str) -> Option<&'static dyn Check> {
-    registry().into_iter().find(|c| c.meta().id.eq_ignore_ascii_case(id) || c.meta().name == id)
+    registry()
+        .into_iter()
+        .find(|c| c.meta().id.eq_ignore_ascii_case(id) || c.meta().name == id)
 }
 
 /// Run one check, turning errors and panics into status `error`.
@@ -104,17 +115,32 @@ pub fn run_one(check: &dyn Check, site: &Site) -> CheckResult {
     let result = catch_unwind(AssertUnwindSafe(|| check.run(site)));
     let (status, summary, findings) = match result {
         Ok(Ok(outcome)) => settle(meta, outcome),
-        Ok(Err(err)) => (Status::Error, format!("the check could not run: {err:#}"), Vec::new()),
+        Ok(Err(err)) => (
+            Status::Error,
+            format!("the check could not run: {err:#}"),
+            Vec::new(),
+        ),
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            (Status::Error, format!("internal error in the check (please report it): {what}"), Vec::new())
+            (
+                Status::Error,
+                format!("internal error in the check (please report it): {what}"),
+                Vec::new(),
+            )
         }
     };
-    CheckResult { id: meta.id, name: meta.name, band: meta.band, status, summary, findings }
+    CheckResult {
+        id: meta.id,
+        name: meta.name,
+        band: meta.band,
+        status,
+        summary,
+        findings,
+    }
 }
 
 fn settle(meta: &Meta, outcome: Outcome) -> (Status, String, Vec<Finding>) {
@@ -128,8 +154,11 @@ fn settle(meta: &Meta, outcome: Outcome) -> (Status, String, Vec<Finding>) {
         Some(Severity::Info) | None => Status::Pass,
     };
     let summary = outcome.summary.unwrap_or_else(|| {
-        let actionable: Vec<&Finding> =
-            outcome.findings.iter().filter(|f| f.severity > Severity::Info).collect();
+        let actionable: Vec<&Finding> = outcome
+            .findings
+            .iter()
+            .filter(|f| f.severity > Severity::Info)
+            .collect();
         match actionable.as_slice() {
             [] => meta.summary.to_string(),
             [one] => one.message.clone(),
@@ -158,8 +187,18 @@ mod tests {
             assert!(ids.insert(m.id), "duplicate id {}", m.id);
             assert!(names.insert(m.name), "duplicate name {}", m.name);
             assert!(m.id.len() == 5 && m.id.starts_with("MD"), "bad id {}", m.id);
-            assert!(m.id.starts_with(m.band.prefix()), "{} is not in band {:?}", m.id, m.band);
-            assert!(m.docs.starts_with(&format!("# {}", m.id)), "{}: page must start with '# {}'", m.id, m.id);
+            assert!(
+                m.id.starts_with(m.band.prefix()),
+                "{} is not in band {:?}",
+                m.id,
+                m.band
+            );
+            assert!(
+                m.docs.starts_with(&format!("# {}", m.id)),
+                "{}: page must start with '# {}'",
+                m.id,
+                m.id
+            );
         }
     }
 }

@@ -13,7 +13,8 @@ static CONFIG_LOADS: Meta = Meta {
     id: "MD100",
     name: "nginx-config-loads",
     band: Band::Nginx,
-    summary: "the nginx configuration loads: every file readable, every include found, no syntax error",
+    summary:
+        "the nginx configuration loads: every file readable, every include found, no syntax error",
     docs: include_str!("../../checks/MD100.md"),
 };
 
@@ -28,7 +29,11 @@ impl Check for ConfigLoads {
             .diagnostics
             .iter()
             .map(|d| {
-                let f = if d.fatal { Finding::error(&d.message) } else { Finding::warning(&d.message) };
+                let f = if d.fatal {
+                    Finding::error(&d.message)
+                } else {
+                    Finding::warning(&d.message)
+                };
                 let mut loc = Location::new(d.file.display().to_string(), d.line);
                 loc.column = Some(d.column);
                 let fix = if d.fatal {
@@ -36,7 +41,10 @@ impl Check for ConfigLoads {
                 } else {
                     "nginx accepts this, but media-doctor could not see that part of the config:"
                 };
-                f.at(loc).fix(fix, vec!["sudo nginx -t && sudo systemctl reload nginx".into()])
+                f.at(loc).fix(
+                    fix,
+                    vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
+                )
             })
             .collect();
         if !findings.is_empty() {
@@ -47,6 +55,9 @@ impl Check for ConfigLoads {
             NginxSource::Dump { name } => format!("the nginx -T dump {name}"),
         };
         let n = cfg.files.len();
-        Ok(Outcome::pass(format!("{n} file{} loaded from {from}", if n == 1 { "" } else { "s" })))
+        Ok(Outcome::pass(format!(
+            "{n} file{} loaded from {from}",
+            if n == 1 { "" } else { "s" }
+        )))
     }
 }

@@ -40,10 +40,10 @@ pub struct SourceFile {
 /// One directive node. Internal layout; use `Directive` to read it.
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
-    pub name: Range<u32>,         // into Config::text
-    pub args: Range<u32>,         // into Config::arg_spans
+    pub name: Range<u32>,          // into Config::text
+    pub args: Range<u32>,          // into Config::arg_spans
     pub block: Option<Range<u32>>, // into Config::children (node ids of the block's directives)
-    pub includes: Range<u32>,     // into Config::include_links (files an `include` pulled in)
+    pub includes: Range<u32>,      // into Config::include_links (files an `include` pulled in)
     pub file: FileId,
     pub line: u32,
     pub column: u32,
@@ -63,7 +63,14 @@ pub struct Diagnostic {
 
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )
     }
 }
 
@@ -94,7 +101,14 @@ pub struct Directive<'c> {
 
 impl std::fmt::Debug for Directive<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {:?} @{}:{}", self.name(), self.args().collect::<Vec<_>>(), self.file().display(), self.line())
+        write!(
+            f,
+            "{} {:?} @{}:{}",
+            self.name(),
+            self.args().collect::<Vec<_>>(),
+            self.file().display(),
+            self.line()
+        )
     }
 }
 
@@ -118,7 +132,9 @@ impl<'c> Directive<'c> {
     pub fn args(&self) -> impl ExactSizeIterator<Item = &'c str> + Clone + 'c {
         let cfg = self.cfg;
         let r = self.node().args.clone();
-        cfg.arg_spans[r.start as usize..r.end as usize].iter().map(move |s| cfg.str_at(s))
+        cfg.arg_spans[r.start as usize..r.end as usize]
+            .iter()
+            .map(move |s| cfg.str_at(s))
     }
     pub fn arg(&self, i: usize) -> Option<&'c str> {
         self.args().nth(i)
@@ -135,7 +151,10 @@ impl<'c> Directive<'c> {
             Some(r) => &self.cfg.children[r.start as usize..r.end as usize],
             None => &[],
         };
-        Children { cfg: self.cfg, stack: vec![ids.iter()] }
+        Children {
+            cfg: self.cfg,
+            stack: vec![ids.iter()],
+        }
     }
     /// The block's directives as written, `include` nodes included (for tools that show the tree).
     pub fn raw_children(&self) -> impl Iterator<Item = Directive<'c>> + 'c {
@@ -192,7 +211,8 @@ impl<'c> Iterator for Children<'c> {
                 // Pushed last-first so the first matched file is on top and read first.
                 for &f in d.included_files().iter().rev() {
                     let r = &self.cfg.files[f as usize].top;
-                    self.stack.push(self.cfg.children[r.start as usize..r.end as usize].iter());
+                    self.stack
+                        .push(self.cfg.children[r.start as usize..r.end as usize].iter());
                 }
                 continue;
             }
@@ -212,12 +232,17 @@ impl Config {
     /// One file's top-level directives, includes expanded.
     pub fn file_top(&self, file: FileId) -> Children<'_> {
         let r = &self.files[file as usize].top;
-        Children { cfg: self, stack: vec![self.children[r.start as usize..r.end as usize].iter()] }
+        Children {
+            cfg: self,
+            stack: vec![self.children[r.start as usize..r.end as usize].iter()],
+        }
     }
     /// One file's top-level directives as written (`include` nodes kept).
     pub fn file_raw_top(&self, file: FileId) -> impl Iterator<Item = Directive<'_>> + '_ {
         let r = &self.files[file as usize].top;
-        self.children[r.start as usize..r.end as usize].iter().map(move |&id| Directive { cfg: self, id })
+        self.children[r.start as usize..r.end as usize]
+            .iter()
+            .map(move |&id| Directive { cfg: self, id })
     }
     pub fn directive(&self, id: NodeId) -> Directive<'_> {
         Directive { cfg: self, id }
@@ -234,7 +259,11 @@ impl Config {
             Some(ConfigKind::Main) => self
                 .top()
                 .filter(|d| d.is("http"))
-                .flat_map(|http| http.children().filter(|d| d.is("server")).collect::<Vec<_>>())
+                .flat_map(|http| {
+                    http.children()
+                        .filter(|d| d.is("server"))
+                        .collect::<Vec<_>>()
+                })
                 .collect(),
             Some(ConfigKind::HttpFragment) => self.top().filter(|d| d.is("server")).collect(),
             Some(ConfigKind::ServerFragment) | None => Vec::new(),

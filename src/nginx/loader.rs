@@ -10,13 +10,19 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("cannot read {path}: {source}")]
-    Unreadable { path: PathBuf, source: std::io::Error },
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Load the config whose entry file is `entry` (a system path, read under `root`).
 pub fn load_files(root: &SysRoot, entry: &Path) -> Result<Config, LoadError> {
     let host = root.host_path(entry);
-    let _ = std::fs::read(&host).map_err(|source| LoadError::Unreadable { path: entry.to_path_buf(), source })?;
+    let _ = std::fs::read(&host).map_err(|source| LoadError::Unreadable {
+        path: entry.to_path_buf(),
+        source,
+    })?;
     Ok(Config::default())
 }
 

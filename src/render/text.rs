@@ -75,7 +75,12 @@ fn write_check(out: &mut dyn Write, check: &CheckResult, opts: &Options) -> std:
             write_labelled(out, &e.label, &e.value)?;
         }
         if let Some(fix) = &f.remediation {
-            writeln!(out, "      {} {}", "fix:".cyan().bold(), indent_rest(&fix.text, 11))?;
+            writeln!(
+                out,
+                "      {} {}",
+                "fix:".cyan().bold(),
+                indent_rest(&fix.text, 11)
+            )?;
             for cmd in &fix.commands {
                 writeln!(out, "          {}", cmd.cyan())?;
             }
@@ -99,7 +104,16 @@ fn write_labelled(out: &mut dyn Write, label: &str, value: &str) -> std::io::Res
 /// Continuation lines of a multi-line text, indented to sit under its first line.
 fn indent_rest(text: &str, width: usize) -> String {
     let pad = " ".repeat(width);
-    text.lines().enumerate().map(|(i, l)| if i == 0 { l.to_string() } else { format!("\n{pad}{l}") }).collect()
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                l.to_string()
+            } else {
+                format!("\n{pad}{l}")
+            }
+        })
+        .collect()
 }
 
 pub fn summary_line(report: &Report) -> String {
@@ -112,7 +126,11 @@ pub fn summary_line(report: &Report) -> String {
         parts.push(format!("{} could not run", s.error).red().to_string());
     }
     if s.warn > 0 {
-        parts.push(format!("{} warning{}", s.warn, if s.warn == 1 { "" } else { "s" }).yellow().to_string());
+        parts.push(
+            format!("{} warning{}", s.warn, if s.warn == 1 { "" } else { "s" })
+                .yellow()
+                .to_string(),
+        );
     }
     parts.push(format!("{} passed", s.pass).green().to_string());
     if s.skip > 0 {

@@ -1,0 +1,220 @@
+//! Shared test support: the CI=true rule, and private nginx instances on 127.0.0.1 as the oracle.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// True under CI (`CI=true`), where a test that cannot run must fail instead of skipping.
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Returns whether the test can go on. When it cannot: under CI, panic (the test fails);
+/// elsewhere, say why on stderr and let the test return early.
+#[must_use]
+pub fn require(ok: bool, what: &str) -> bool {
+    if ok {
+        return true;
+    }
+    assert!(!ci(), "cannot run under CI=true: {what}");
+    eprintln!("skipping: {what}");
+    false
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+pub fn nginx_binary() -> Option<PathBuf> {
+    [
+        "/usr/sbin/nginx",
+        "/usr/local/sbin/nginx",
+        "/usr/local/nginx/sbin/nginx",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+}
+
+/// Root and nginx, the usual needs of an oracle test.
+#[must_use]
+pub fn require_root_and_nginx() -> bool {
+    require(
+        is_root(),
+        "needs root (chown, and nginx's `user` directive)",
+    ) && require(
+        nginx_binary().is_some(),
+        "needs nginx (apt-get install nginx-light)",
+    )
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+/// A private nginx: its own prefix directory, pid, logs and temp paths; stopped (only its own
+/// master, by pid) on drop. `http_body` is placed inside `http {}`; `{PORT}` and `{DIR}` in it are
+/// replaced with the instance's port and directory.
+pub struct Nginx {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pid: Option<i32>,
+}
+
+impl Nginx {
+    pub fn start(user: &str, http_body: &str) -> Result<Nginx, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("md-nginx-")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let port = free_port();
+        let d = dir.path().display().to_string();
+        for sub in [
+            "tmp/body",
+            "tmp/proxy",
+            "tmp/fastcgi",
+            "tmp/uwsgi",
+            "tmp/scgi",
+            "logs",
+        ] {
+            std::fs::create_dir_all(dir.path().join(sub)).map_err(|e| e.to_string())?;
+        }
+        let body = http_body
+            .replace("{PORT}", &port.to_string())
+            .replace("{DIR}", &d);
+        let conf = format!(
+            "user {user};\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log info;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n  access_log {d}/logs/access.log;\n  client_body_temp_path {d}/tmp/body;\n\
+             proxy_temp_path {d}/tmp/proxy;\n  fastcgi_temp_path {d}/tmp/fastcgi;\n  uwsgi_temp_path {d}/tmp/uwsgi;\n\
+             scgi_temp_path {d}/tmp/scgi;\n{body}\n}}\n"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).map_err(|e| e.to_string())?;
+        let mut nginx = Nginx {
+            dir,
+            port,
+            pid: None,
+        };
+        nginx.run_master()?;
+        Ok(nginx)
+    }
+
+    pub fn conf_path(&self) -> PathBuf {
+        self.dir.path().join("nginx.conf")
+    }
+
+    pub fn error_log(&self) -> PathBuf {
+        self.dir.path().join("logs/error.log")
+    }
+
+    fn run_master(&mut self) -> Result<(), String> {
+        let bin = nginx_binary().ok_or("nginx is not installed")?;
+        let out = Command::new(bin)
+            .arg("-p")
+            .arg(self.dir.path())
+            .arg("-c")
+            .arg(self.conf_path())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "nginx failed to start: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let pid_file = self.dir.path().join("nginx.pid");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Some(pid) = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                self.pid = Some(pid);
+                return wait_for_port(self.port);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Err("nginx wrote no pid file within 5 s".into())
+    }
+
+    /// Rewrite the config file (without reloading: the running nginx keeps the old one).
+    pub fn write_conf(&self, conf: &str) {
+        std::fs::write(self.conf_path(), conf).expect("write nginx.conf");
+    }
+
+    pub fn pid(&self) -> Option<i32> {
+        self.pid
+    }
+}
+
+fn wait_for_port(port: u16) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(format!(
+        "nginx is not listening on 127.0.0.1:{port} after 5 s"
+    ))
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGQUIT);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline && nix::sys::signal::kill(pid, None).is_ok() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// Make every ancestor of `path` traversable by others (0755 adds o+x), as nginx-semantics.md asks
+/// for oracle trees: tests decide the permissions below their own root, not the temp dir's.
+pub fn open_ancestors(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for anc in path.ancestors().skip(1) {
+        if let Ok(meta) = std::fs::metadata(anc) {
+            let mode = meta.permissions().mode();
+            if mode & 0o001 == 0 {
+                let _ =
+                    std::fs::set_permissions(anc, std::fs::Permissions::from_mode(mode | 0o011));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_private_nginx_starts_serves_and_stops() {
+    if !require_root_and_nginx() {
+        return;
+    }
+    let nginx = Nginx::start(
+        "www-data",
+        "server { listen 127.0.0.1:{PORT}; return 204; }",
+    )
+    .expect("start");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", nginx.port)).unwrap();
+    use std::io::{Read, Write};
+    s.write_all(b"HEAD / HTTP/1.0\r\n\r\n").unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    assert!(buf.starts_with("HTTP/1.1 204"), "{buf}");
+    let pid = nginx.pid().unwrap();
+    drop(nginx);
+    assert!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err(),
+        "nginx {pid} still running"
+    );
+}
