@@ -15,10 +15,11 @@ pub enum Framework {
 }
 
 /// One setting as read from the app's files.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 #[serde(tag = "state", rename_all = "lowercase")]
 pub enum Setting<T> {
     /// Not set anywhere (the framework default applies, if any).
+    #[default]
     Unset,
     /// Evaluated statically; `at` is where the deciding assignment is.
     Known { value: T, at: Option<Location> },
@@ -41,11 +42,6 @@ impl<T> Setting<T> {
     }
 }
 
-impl<T> Default for Setting<T> {
-    fn default() -> Self {
-        Setting::Unset
-    }
-}
 
 /// What the app's settings say about media and static files. Paths are system paths (under `--root`).
 #[derive(Debug, Clone, serde::Serialize)]
