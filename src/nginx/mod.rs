@@ -3,6 +3,8 @@
 
 pub mod ast;
 pub mod loader;
+pub mod resolve;
 
 pub use ast::{Children, Config, ConfigKind, Diagnostic, Directive, FileId, NodeId, SourceFile};
 pub use loader::{load_dump, load_files, LoadError};
+pub use resolve::{Request, Resolution, Resolver, Served, ServedKind};
