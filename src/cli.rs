@@ -87,6 +87,8 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 pub struct TraceArgs {
     /// The URL to trace, e.g. https://example.com/media/a.jpg
+    // Its own id: `--url` (the site's public base URL) is a different argument.
+    #[arg(id = "trace_url", value_name = "URL")]
     pub url: String,
     #[command(flatten)]
     pub site: SiteArgs,

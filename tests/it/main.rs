@@ -2,4 +2,5 @@
 //! Tests that need root or nginx use `support::require`, which fails under CI=true.
 
 mod fs;
+mod differential;
 mod support;

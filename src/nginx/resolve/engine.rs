@@ -1541,6 +1541,9 @@ impl<'r, 's> Run<'r, 's> {
             let mut f = |n: &str| self.var(n, depth + 1);
             return vars::expand(&value, &capture, &mut f);
         }
+        if self.r.declared.contains(name) {
+            return Ok(Vec::new());
+        }
         Err(name.to_string())
     }
 

@@ -33,7 +33,7 @@ use crate::fs::walk::Walk;
 use crate::nginx::{Config, ConfigKind, Directive, NodeId};
 use crate::site::Site;
 use anyhow::{bail, Result};
-use conf::{BlockIdx, Blocks};
+use conf::Blocks;
 use location::Locations;
 use serde::Serialize;
 use server::ServerIndex;
@@ -308,12 +308,11 @@ pub enum ServedKind {
 pub struct Resolver<'s> {
     site: &'s Site,
     blocks: Blocks,
-    http: BlockIdx,
     servers: ServerIndex,
     locations: Locations,
     maps: HashMap<String, vars::Map>,
-    /// Top-level blocks of a server-level fragment (bare `location {}` snippets): one implicit server.
-    fragment_server: Option<NodeId>,
+    /// Variables the config declares (`set $x`, named regex captures): unset, they are empty.
+    declared: std::collections::HashSet<String>,
 }
 
 impl<'s> Resolver<'s> {
@@ -331,15 +330,16 @@ impl<'s> Resolver<'s> {
             Some(h) => h.children().collect(),
             None => cfg.top().collect(),
         };
-        let maps = vars::collect_maps(map_source.into_iter());
+        let maps = vars::collect_maps(map_source.clone().into_iter());
+        let declared = vars::declared_variables(map_source.into_iter());
+        let _ = http_block;
         Resolver {
             site,
             blocks,
-            http: http_block,
             servers,
             locations,
             maps,
-            fragment_server: None,
+            declared,
         }
     }
 

@@ -155,6 +155,45 @@ pub fn collect_maps<'c>(http_children: impl Iterator<Item = Directive<'c>>) -> H
     maps
 }
 
+/// Every variable the configuration declares: `set $name` targets and named captures
+/// (`(?<name>...)`) of any regex. nginx knows them at start-up; read before being set they
+/// are empty (with an "uninitialized variable" warning), not an error.
+pub fn declared_variables<'c>(
+    top: impl Iterator<Item = Directive<'c>>,
+) -> std::collections::HashSet<String> {
+    let mut out = std::collections::HashSet::new();
+    let mut stack: Vec<Directive<'c>> = top.collect();
+    while let Some(d) = stack.pop() {
+        if d.is("set") {
+            if let Some(v) = d.arg(0).and_then(|a| a.strip_prefix('$')) {
+                out.insert(v.to_string());
+            }
+        }
+        for a in d.args().chain(std::iter::once(d.name())) {
+            named_groups(a, &mut out);
+        }
+        stack.extend(d.children());
+    }
+    out
+}
+
+fn named_groups(pattern: &str, out: &mut std::collections::HashSet<String>) {
+    for opener in ["(?<", "(?P<", "(?'"] {
+        let mut rest = pattern;
+        while let Some(i) = rest.find(opener) {
+            rest = &rest[i + opener.len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            // `(?<=` and `(?<!` are lookbehinds, not names.
+            if !name.is_empty() {
+                out.insert(name);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
