@@ -2,6 +2,7 @@
 //! Tests that need root or nginx use `support::require`, which fails under CI=true.
 
 mod docs;
+mod fs;
 mod output;
 mod run;
 mod sample;
