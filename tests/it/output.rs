@@ -83,6 +83,12 @@ fn fail_on_sets_the_exit_code() {
             out.stderr
         );
     }
+    // A real failure (MD100: a missing include) fails the run unless --fail-on never.
+    for (fail_on, code) in [("error", 1), ("warning", 1), ("never", 0)] {
+        let out = check_fixture("unloadable", &["--fail-on", fail_on, "-q"]);
+        assert_eq!(out.code, code, "--fail-on {fail_on}: {}", out.stdout);
+        assert!(out.stdout.contains("MD100"), "{}", out.stdout);
+    }
     let bad = check_fixture("healthy", &["--fail-on", "sometimes"]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
 }

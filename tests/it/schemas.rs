@@ -64,7 +64,7 @@ fn json_output_matches_the_documented_schema() {
     if !python_ready() {
         return;
     }
-    for site in ["healthy", "broken"] {
+    for site in ["healthy", "broken", "unloadable"] {
         let out = check_fixture(site, &["--format", "json"]);
         assert!(out.code <= 1, "{site}: {}", out.stderr);
         validate(
@@ -100,7 +100,7 @@ fn sarif_output_is_valid_sarif_2_1_0() {
     if !python_ready() {
         return;
     }
-    for site in ["healthy", "broken"] {
+    for site in ["healthy", "broken", "unloadable"] {
         let out = check_fixture(site, &["--format", "sarif"]);
         assert!(out.code <= 1, "{site}: {}", out.stderr);
         validate(

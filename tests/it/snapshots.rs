@@ -85,7 +85,7 @@ fn sample_json_sarif_github() {
 
 #[test]
 fn fixture_sites() {
-    for site in ["healthy", "broken"] {
+    for site in ["healthy", "broken", "unloadable"] {
         for format in ["text", "json", "sarif", "github"] {
             let out = check_fixture(site, &["--format", format]);
             assert!(
