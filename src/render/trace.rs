@@ -173,7 +173,11 @@ pub fn write_text(out: &mut dyn Write, t: &Trace) -> std::io::Result<()> {
                 l.line
             )?
         }
-        None => writeln!(out, "{} none (the server's own configuration)", label("location"))?,
+        None => writeln!(
+            out,
+            "{} none (the server's own configuration)",
+            label("location")
+        )?,
     }
     writeln!(out, "{} {}", label("handler"), t.handler)?;
     if let Some(p) = &t.path {

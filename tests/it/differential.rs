@@ -14,7 +14,7 @@ use media_doctor::site::Site;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// SplitMix64: small, seedable, good enough to pick features.
@@ -47,7 +47,15 @@ const OWNERS: &[(&str, u32, u32)] = &[
 ];
 const DIR_MODES: &[u32] = &[0o755, 0o755, 0o755, 0o711, 0o700, 0o750];
 const FILE_MODES: &[u32] = &[0o644, 0o644, 0o644, 0o600, 0o640];
-const DIRS: &[&str] = &["media", "static", "media-backup", "uploads", "www", "err", "img"];
+const DIRS: &[&str] = &[
+    "media",
+    "static",
+    "media-backup",
+    "uploads",
+    "www",
+    "err",
+    "img",
+];
 
 /// One generated file-system entry, for the printout.
 #[derive(Debug)]
@@ -68,7 +76,7 @@ fn chown(p: &Path, uid: u32, gid: u32) {
 
 fn make_tree(rng: &mut Rng, t: &Path) -> Vec<Entry> {
     let mut entries = Vec::new();
-    let mut set = |p: &Path, mode: u32, owner: &(&str, u32, u32), entries: &mut Vec<Entry>| {
+    let set = |p: &Path, mode: u32, owner: &(&str, u32, u32), entries: &mut Vec<Entry>| {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
         chown(p, owner.1, owner.2);
         entries.push(Entry {
@@ -79,10 +87,21 @@ fn make_tree(rng: &mut Rng, t: &Path) -> Vec<Entry> {
     for d in DIRS {
         let dir = t.join(d);
         std::fs::create_dir_all(dir.join("sub")).unwrap();
-        for f in ["a.png", "b.jpg", "index.html", "secret.txt", "x.php", "sub/c.png"] {
+        for f in [
+            "a.png",
+            "b.jpg",
+            "index.html",
+            "secret.txt",
+            "x.php",
+            "sub/c.png",
+        ] {
             if rng.chance(85) {
                 std::fs::write(dir.join(f), format!("{d}/{f}\n")).unwrap();
-                let mode = if rng.chance(70) { 0o644 } else { *rng.pick(FILE_MODES) };
+                let mode = if rng.chance(70) {
+                    0o644
+                } else {
+                    *rng.pick(FILE_MODES)
+                };
                 let owner = rng.pick(OWNERS);
                 set(&dir.join(f), mode, owner, &mut entries);
             }
@@ -92,7 +111,13 @@ fn make_tree(rng: &mut Rng, t: &Path) -> Vec<Entry> {
             set(&dir.join("sub/index.html"), 0o644, &OWNERS[0], &mut entries);
         }
         if rng.chance(40) {
-            let target = *rng.pick(&["a.png", "../static/a.png", "sub", "missing.png", "/etc/hostname"]);
+            let target = *rng.pick(&[
+                "a.png",
+                "../static/a.png",
+                "sub",
+                "missing.png",
+                "/etc/hostname",
+            ]);
             let link = dir.join("link.png");
             symlink(target, &link).unwrap();
             let owner = rng.pick(&OWNERS[..2]);
@@ -109,14 +134,25 @@ fn make_tree(rng: &mut Rng, t: &Path) -> Vec<Entry> {
                 what: "symlink -> sub (root)".into(),
             });
         }
-        let sub_mode = if rng.chance(70) { 0o755 } else { *rng.pick(DIR_MODES) };
+        let sub_mode = if rng.chance(70) {
+            0o755
+        } else {
+            *rng.pick(DIR_MODES)
+        };
         set(&dir.join("sub"), sub_mode, rng.pick(OWNERS), &mut entries);
-        let mode = if rng.chance(60) { 0o755 } else { *rng.pick(DIR_MODES) };
+        let mode = if rng.chance(60) {
+            0o755
+        } else {
+            *rng.pick(DIR_MODES)
+        };
         set(&dir, mode, rng.pick(OWNERS), &mut entries);
     }
     std::fs::write(t.join("err/404.html"), "not found page\n").unwrap();
-    std::fs::set_permissions(t.join("err/404.html"), std::fs::Permissions::from_mode(0o644))
-        .unwrap();
+    std::fs::set_permissions(
+        t.join("err/404.html"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
     std::fs::write(t.join("htpasswd"), "u:$apr1$x$y\n").unwrap();
     std::fs::set_permissions(t.join("htpasswd"), std::fs::Permissions::from_mode(0o644)).unwrap();
     entries
@@ -132,7 +168,14 @@ fn make_locations(rng: &mut Rng, t: &str, used: &mut Vec<String>) -> String {
         let mut body = String::new();
         let (head, name) = match rng.below(20) {
             0..=4 => {
-                let p = *rng.pick(&["/media/", "/media", "/static/", "/static", "/uploads/", "/img/"]);
+                let p = *rng.pick(&[
+                    "/media/",
+                    "/media",
+                    "/static/",
+                    "/static",
+                    "/uploads/",
+                    "/img/",
+                ]);
                 body.push_str(&format!("alias {t}/{dir}{slash};"));
                 (format!("location {p}"), p.to_string())
             }
@@ -183,7 +226,11 @@ fn make_locations(rng: &mut Rng, t: &str, used: &mut Vec<String>) -> String {
                 ("location /deny/".into(), "/deny/".into())
             }
             13 => {
-                let rule = if rng.chance(30) { " allow 127.0.0.1; satisfy any;" } else { "" };
+                let rule = if rng.chance(30) {
+                    " allow 127.0.0.1; satisfy any;"
+                } else {
+                    ""
+                };
                 body.push_str(&format!(
                     "alias {t}/{dir}/; auth_basic \"x\"; auth_basic_user_file {t}/htpasswd;{rule}"
                 ));
@@ -211,7 +258,9 @@ fn make_locations(rng: &mut Rng, t: &str, used: &mut Vec<String>) -> String {
             }
             16 => {
                 let lim = *rng.pick(&["GET", "POST"]);
-                body.push_str(&format!("alias {t}/{dir}/; limit_except {lim} {{ deny all; }}"));
+                body.push_str(&format!(
+                    "alias {t}/{dir}/; limit_except {lim} {{ deny all; }}"
+                ));
                 ("location /lim/".into(), "/lim/".into())
             }
             17 => {
@@ -239,7 +288,11 @@ fn make_locations(rng: &mut Rng, t: &str, used: &mut Vec<String>) -> String {
                 } else {
                     format!("root {t};")
                 };
-                let root = if p == "/" { format!("root {t}/{dir};") } else { root };
+                let root = if p == "/" {
+                    format!("root {t}/{dir};")
+                } else {
+                    root
+                };
                 body.push_str(&format!("{root} {tf}"));
                 (format!("location {p}"), p.to_string())
             }
@@ -256,7 +309,10 @@ fn make_locations(rng: &mut Rng, t: &str, used: &mut Vec<String>) -> String {
             extra.push_str(" autoindex on;");
         }
         if rng.chance(10) {
-            extra.push_str(&format!(" disable_symlinks {};", rng.pick(&["on", "if_not_owner"])));
+            extra.push_str(&format!(
+                " disable_symlinks {};",
+                rng.pick(&["on", "if_not_owner"])
+            ));
         }
         let _ = writeln!(out, "    {head} {{ {body}{extra} }}");
     }
@@ -281,7 +337,11 @@ fn make_scenario(rng: &mut Rng, t: &str) -> (String, Vec<(String, String, String
         let _ = writeln!(server, "    merge_slashes off;");
     }
     if rng.chance(15) {
-        let _ = writeln!(server, "    disable_symlinks {};", rng.pick(&["on", "if_not_owner"]));
+        let _ = writeln!(
+            server,
+            "    disable_symlinks {};",
+            rng.pick(&["on", "if_not_owner"])
+        );
     }
     if rng.chance(40) {
         let ep = *rng.pick(&[
@@ -294,27 +354,98 @@ fn make_scenario(rng: &mut Rng, t: &str) -> (String, Vec<(String, String, String
         ]);
         let _ = writeln!(server, "    {ep}");
         let internal = if rng.chance(50) { " internal;" } else { "" };
-        let _ = writeln!(server, "    location = /404.html {{ root {t}/err;{internal} }}");
+        let _ = writeln!(
+            server,
+            "    location = /404.html {{ root {t}/err;{internal} }}"
+        );
     }
     if rng.chance(20) {
         let _ = writeln!(server, "    if ($arg_deny) {{ return 451; }}");
     }
     if rng.chance(15) {
-        let _ = writeln!(server, "    index {};", rng.pick(&["missing.html", "index.html missing.html"]));
+        let _ = writeln!(
+            server,
+            "    index {};",
+            rng.pick(&["missing.html", "index.html missing.html"])
+        );
     }
     let _ = writeln!(server, "    location @fb {{ return 299; }}");
     server.push_str(&make_locations(rng, t, &mut used));
     server.push_str("  }\n");
     http.push_str(&server);
     // A second server: chosen by a regex name with a capture, or the default for unknown hosts.
-    let default = if rng.chance(50) { " default_server" } else { "" };
+    let default = if rng.chance(50) {
+        " default_server"
+    } else {
+        ""
+    };
     let _ = writeln!(
         http,
         "  server {{\n    listen 127.0.0.1:{{PORT}}{default};\n    server_name ~^(?<sub>[a-z-]+)\\.re\\.test$ .dot.test;\n    root {t}/$sub;\n    location /only-second/ {{ return 298; }}\n  }}"
     );
-    let hosts = ["a.test", "x.wild.test", "www.tail.org", "media.re.test", "static.re.test", "dot.test", "y.dot.test", "unknown.test", "127.0.0.1", "A.TEST"];
-    let prefixes = ["/media/", "/media", "/static/", "/static", "/media-backup/", "/uploads/", "/img/", "/re/", "/old/", "/", "/www/", "/priv/", "/deny/", "/auth/", "/ret/", "/nest/", "/lim/", "/up/", "/up", "/cond/", "/tf/", "/only-second/", "/exact.png", "/404.html"];
-    let suffixes = ["a.png", "b.jpg", "index.html", "secret.txt", "x.php", "sub/", "sub", "sub/c.png", "link.png", "dirlink/a.png", "dirlink/c.png", "missing.png", "", "../secret.txt", "%2e%2e/secret.txt", "./a.png", "/a.png", "A.PNG", "a.png?x=1", "a.png?deny=1", "sub/index.html", "sub%2Fc.png", "%61.png"];
+    let hosts = [
+        "a.test",
+        "x.wild.test",
+        "www.tail.org",
+        "media.re.test",
+        "static.re.test",
+        "dot.test",
+        "y.dot.test",
+        "unknown.test",
+        "127.0.0.1",
+        "A.TEST",
+    ];
+    let prefixes = [
+        "/media/",
+        "/media",
+        "/static/",
+        "/static",
+        "/media-backup/",
+        "/uploads/",
+        "/img/",
+        "/re/",
+        "/old/",
+        "/",
+        "/www/",
+        "/priv/",
+        "/deny/",
+        "/auth/",
+        "/ret/",
+        "/nest/",
+        "/lim/",
+        "/up/",
+        "/up",
+        "/cond/",
+        "/tf/",
+        "/only-second/",
+        "/exact.png",
+        "/404.html",
+    ];
+    let suffixes = [
+        "a.png",
+        "b.jpg",
+        "index.html",
+        "secret.txt",
+        "x.php",
+        "sub/",
+        "sub",
+        "sub/c.png",
+        "link.png",
+        "dirlink/a.png",
+        "dirlink/c.png",
+        "missing.png",
+        "",
+        "../secret.txt",
+        "%2e%2e/secret.txt",
+        "./a.png",
+        "/a.png",
+        "A.PNG",
+        "a.png?x=1",
+        "a.png?deny=1",
+        "sub/index.html",
+        "sub%2Fc.png",
+        "%61.png",
+    ];
     // Most requests aim at the locations this config has, on the server that has them.
     let mut aimed: Vec<String> = used
         .iter()
@@ -336,7 +467,20 @@ fn make_scenario(rng: &mut Rng, t: &str) -> (String, Vec<(String, String, String
         };
         let target = match rng.below(12) {
             1..=7 => format!("{}{}", rng.pick(&aimed), rng.pick(&suffixes)),
-            0 => rng.pick(&["/media../secret.txt", "/media../media-backup/a.png", "/static../www/a.png", "/media-backup/a.png", "/%", "/a%2", "/..", "/media/%00", "/up", "/img../secret.txt"]).to_string(),
+            0 => rng
+                .pick(&[
+                    "/media../secret.txt",
+                    "/media../media-backup/a.png",
+                    "/static../www/a.png",
+                    "/media-backup/a.png",
+                    "/%",
+                    "/a%2",
+                    "/..",
+                    "/media/%00",
+                    "/up",
+                    "/img../secret.txt",
+                ])
+                .to_string(),
             _ => format!("{}{}", rng.pick(&prefixes), rng.pick(&suffixes)),
         };
         let method = if rng.chance(15) { "HEAD" } else { "GET" };
@@ -416,7 +560,10 @@ fn resolver_agrees_with_real_nginx() {
     let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
     let started = std::time::Instant::now();
     for n in 0..scenarios {
-        let treedir = tempfile::Builder::new().prefix("md-diff-").tempdir().unwrap();
+        let treedir = tempfile::Builder::new()
+            .prefix("md-diff-")
+            .tempdir()
+            .unwrap();
         support::open_ancestors(treedir.path());
         let t = treedir.path().join("t");
         std::fs::create_dir(&t).unwrap();
@@ -426,7 +573,9 @@ fn resolver_agrees_with_real_nginx() {
         let nginx = match Nginx::start("www-data", &http) {
             Ok(n) => n,
             Err(e) => {
-                failures.push(format!("scenario {n}: nginx refused the config: {e}\n{http}"));
+                failures.push(format!(
+                    "scenario {n}: nginx refused the config: {e}\n{http}"
+                ));
                 continue;
             }
         };
@@ -444,7 +593,9 @@ fn resolver_agrees_with_real_nginx() {
         // nginx runs with `-p DIR`: relative paths (the default root `html`) start there.
         site.nginx.config.prefix = nginx.dir.path().to_path_buf();
         let resolver = Resolver::new(&site);
-        let mut log_len = std::fs::metadata(nginx.error_log()).map(|m| m.len()).unwrap_or(0);
+        let mut log_len = std::fs::metadata(nginx.error_log())
+            .map(|m| m.len())
+            .unwrap_or(0);
         for (method, host, target) in &requests {
             let real = send(nginx.port, method, host, target);
             std::thread::sleep(Duration::from_millis(2));
@@ -485,7 +636,10 @@ fn resolver_agrees_with_real_nginx() {
                     new_log.trim(),
                     res.log
                 );
-                if failures.iter().all(|x: &String| !x.starts_with(&format!("scenario {n},"))) {
+                if failures
+                    .iter()
+                    .all(|x: &String| !x.starts_with(&format!("scenario {n},")))
+                {
                     let _ = write!(f, "--- config ---\n{}\n--- tree ---\n", scenario.config);
                     for e in &scenario.tree {
                         let _ = writeln!(f, "  {} {}", e.path, e.what);
@@ -509,7 +663,14 @@ fn resolver_agrees_with_real_nginx() {
                 eprintln!("{}", f.lines().take(3).collect::<Vec<_>>().join(" | "));
             }
         }
-        for f in failures.iter().take(if std::env::var_os("MD_DIFF_BRIEF").is_some() { 0 } else { 12 }) {
+        for f in failures
+            .iter()
+            .take(if std::env::var_os("MD_DIFF_BRIEF").is_some() {
+                0
+            } else {
+                12
+            })
+        {
             eprintln!("{f}");
         }
         panic!(
@@ -518,6 +679,3 @@ fn resolver_agrees_with_real_nginx() {
         );
     }
 }
-
-#[allow(dead_code)]
-fn _unused(_: PathBuf) {}

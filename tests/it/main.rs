@@ -1,9 +1,9 @@
 //! Integration tests: one test binary (faster to link), one module per topic.
 //! Tests that need root or nginx use `support::require`, which fails under CI=true.
 
+mod differential;
 mod docs;
 mod fs;
-mod differential;
 mod output;
 mod run;
 mod sample;

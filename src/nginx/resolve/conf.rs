@@ -206,10 +206,6 @@ pub struct Block {
     pub parent: Option<BlockIdx>,
     pub kind: BlockKind,
     pub conf: Conf,
-    /// The location's name (the URI prefix for `alias`), inherited by `if`/`limit_except`.
-    pub name: Vec<u8>,
-    /// True for a regex location (an `alias` inside is the whole path).
-    pub regex: bool,
 }
 
 #[derive(Debug, Default)]
@@ -361,8 +357,6 @@ impl Blocks {
             parent,
             kind,
             conf: conf.clone(),
-            name: name.clone(),
-            regex,
         });
         if let Some(n) = node {
             self.by_node.insert(n, me);
@@ -437,7 +431,7 @@ pub fn join_prefix(prefix: &Path, value: &str) -> String {
 fn make_root(d: &Directive<'_>, v: &str, loc_name: &[u8], regex: bool, prefix: &Path) -> Root {
     let is_alias = d.is("alias");
     let mut value = v.to_string();
-    if !is_alias && value.len() > 0 && value.ends_with('/') {
+    if !is_alias && !value.is_empty() && value.ends_with('/') {
         value.pop();
     }
     let has_vars = value.contains('$');
@@ -504,7 +498,10 @@ mod tests {
 
     #[test]
     fn prefix_join() {
-        assert_eq!(join_prefix(Path::new("/usr/share/nginx"), "html"), "/usr/share/nginx/html");
+        assert_eq!(
+            join_prefix(Path::new("/usr/share/nginx"), "html"),
+            "/usr/share/nginx/html"
+        );
         assert_eq!(join_prefix(Path::new("/p/"), "x"), "/p/x");
         assert_eq!(join_prefix(Path::new("/p/"), "/abs"), "/abs");
     }

@@ -146,7 +146,6 @@ pub(super) fn run(r: &Resolver<'_>, req: &Request, forced: Option<NodeId>) -> Re
                     "no server_name matches: the first server of {} is its default",
                     sel.listen
                 ),
-                Chosen::Only => "the only server".into(),
             };
             let mut how = how;
             if let Some(n) = &sel.note {
@@ -340,7 +339,8 @@ impl<'r, 's> Run<'r, 's> {
                 self.uri_str()
             ));
             self.handler = Handler::Error;
-            self.reason = "more than 10 rewrites/internal redirects: nginx gives up with 500".into();
+            self.reason =
+                "more than 10 rewrites/internal redirects: nginx gives up with 500".into();
             return Flow::Finalize(500);
         }
         self.conf = self.server_block;
@@ -386,8 +386,11 @@ impl<'r, 's> Run<'r, 's> {
                     Err(e) => return Script::Flow(e),
                     Ok(false) => {}
                     Ok(true) => {
-                        self.steps
-                            .push(format!("if ({}) is true ({})", cond_text(d), self.dir_of(d.id())));
+                        self.steps.push(format!(
+                            "if ({}) is true ({})",
+                            cond_text(d),
+                            self.dir_of(d.id())
+                        ));
                         if let Some(b) = self.r.blocks.of(d.id()) {
                             self.conf = b;
                             self.update_location_config();
@@ -420,9 +423,8 @@ impl<'r, 's> Run<'r, 's> {
                 return None;
             }
         }
-        let is_url = rep.starts_with("http://")
-            || rep.starts_with("https://")
-            || rep.starts_with("$scheme");
+        let is_url =
+            rep.starts_with("http://") || rep.starts_with("https://") || rep.starts_with("$scheme");
         let value = match self.eval(rep) {
             Ok(v) => v,
             Err(u) => return Some(Script::Flow(self.unknown_var(&u, d))),
@@ -436,7 +438,8 @@ impl<'r, 's> Run<'r, 's> {
                 loc.push_str(&String::from_utf8_lossy(&self.args));
             }
             let loc = loc.trim_end_matches('?').to_string();
-            self.steps.push(format!("rewrite {re} → {code} {loc} ({at})"));
+            self.steps
+                .push(format!("rewrite {re} → {code} {loc} ({at})"));
             self.handler = Handler::Rewrite;
             self.reason = format!("rewrite at {at} redirects with {code} to {loc}");
             self.redirect = Some(loc);
@@ -688,8 +691,8 @@ impl<'r, 's> Run<'r, 's> {
     fn update_location_config(&mut self) {
         if let Some((methods, lmt)) = &self.conf().limit_except {
             let m = self.method.as_str();
-            let allowed =
-                methods.iter().any(|x| x == m) || (m == "HEAD" && methods.iter().any(|x| x == "GET"));
+            let allowed = methods.iter().any(|x| x == m)
+                || (m == "HEAD" && methods.iter().any(|x| x == "GET"));
             if !allowed {
                 self.steps.push(format!(
                     "limit_except {}: {m} gets the limit_except block",
@@ -714,10 +717,7 @@ impl<'r, 's> Run<'r, 's> {
                 let at = self.dir_of(r.at);
                 self.log.push("access forbidden by rule".into());
                 self.handler = Handler::Access;
-                self.reason = format!(
-                    "`deny` at {at} matches the client {}: 403",
-                    self.req.client
-                );
+                self.reason = format!("`deny` at {at} matches the client {}: 403", self.req.client);
                 Some(403)
             }
             None => None,
@@ -744,7 +744,8 @@ impl<'r, 's> Run<'r, 's> {
                 return Flow::Finalize(403);
             }
             if let Some(c) = auth_rc {
-                self.log.push("no user/password was provided for basic authentication".into());
+                self.log
+                    .push("no user/password was provided for basic authentication".into());
                 return Flow::Finalize(c);
             }
             return Flow::Go(Phase::TryFiles);
@@ -803,7 +804,7 @@ impl<'r, 's> Run<'r, 's> {
             let last = i + 1 == args.len();
             let mut name: &str = raw;
             let mut test_dir = false;
-            if !last && name.len() > 0 && name.ends_with('/') {
+            if !last && !name.is_empty() && name.ends_with('/') {
                 test_dir = true;
                 name = &name[..name.len() - 1];
             }
@@ -818,7 +819,9 @@ impl<'r, 's> Run<'r, 's> {
             };
             if has_vars {
                 if let AliasKind::Prefix(len) = alias {
-                    if value.len() >= len && self.uri.len() >= len && value[..len] == self.uri[..len]
+                    if value.len() >= len
+                        && self.uri.len() >= len
+                        && value[..len] == self.uri[..len]
                     {
                         value.drain(..len);
                     }
@@ -828,13 +831,15 @@ impl<'r, 's> Run<'r, 's> {
                 if let Some(code) = raw.strip_prefix('=').and_then(|c| c.parse::<u16>().ok()) {
                     self.handler = Handler::TryFiles;
                     self.reason = format!("try_files at {at} found none of its files: ={code}");
-                    self.steps.push(format!("try_files: nothing found → ={code} ({at})"));
+                    self.steps
+                        .push(format!("try_files: nothing found → ={code} ({at})"));
                     return Flow::Finalize(code);
                 }
                 if value.first() == Some(&b'@') {
                     let n = String::from_utf8_lossy(&value).into_owned();
-                    self.steps
-                        .push(format!("try_files: nothing found → named location {n} ({at})"));
+                    self.steps.push(format!(
+                        "try_files: nothing found → named location {n} ({at})"
+                    ));
                     return self.named_location(&n);
                 }
                 let (u, a) = match value.iter().position(|&b| b == b'?') {
@@ -914,7 +919,8 @@ impl<'r, 's> Run<'r, 's> {
         if let Some(h) = self.content_handler.clone() {
             let at = self.dir_of(h.at);
             self.handler = Handler::for_directive(&h.directive);
-            self.steps.push(format!("{} {} ({at})", h.directive, h.target));
+            self.steps
+                .push(format!("{} {} ({at})", h.directive, h.target));
             return match h.directive.as_str() {
                 "empty_gif" | "stub_status" => {
                     self.reason = format!("{} at {at} answers itself", h.directive);
@@ -1018,10 +1024,13 @@ impl<'r, 's> Run<'r, 's> {
                     return Some(self.internal_redirect(u, self.args.clone()));
                 }
                 Err(Errno::Unknown(why)) => {
-                    return Some(Flow::End(End::Unknown(format!("index file {shown}: {why}"))))
+                    return Some(Flow::End(End::Unknown(format!(
+                        "index file {shown}: {why}"
+                    ))))
                 }
                 Err(Errno::Loop) => {
-                    self.reason = format!("index file {shown}: a symlink, and disable_symlinks is on");
+                    self.reason =
+                        format!("index file {shown}: a symlink, and disable_symlinks is on");
                     return Some(Flow::Finalize(403));
                 }
                 Err(e @ (Errno::NotDir | Errno::NameTooLong | Errno::Access)) => {
@@ -1191,8 +1200,7 @@ impl<'r, 's> Run<'r, 's> {
                 Flow::Finalize(301)
             }
             Ok(Kind::Other) => {
-                self.log
-                    .push(format!("\"{shown}\" is not a regular file"));
+                self.log.push(format!("\"{shown}\" is not a regular file"));
                 self.reason = format!("{shown} is not a regular file");
                 Flow::Finalize(404)
             }
@@ -1240,11 +1248,10 @@ impl<'r, 's> Run<'r, 's> {
         if v.first() == Some(&b'/') {
             Ok(v)
         } else {
-            Ok(super::conf::join_prefix(
-                &self.r.config().prefix,
-                &String::from_utf8_lossy(&v),
+            Ok(
+                super::conf::join_prefix(&self.r.config().prefix, &String::from_utf8_lossy(&v))
+                    .into_bytes(),
             )
-            .into_bytes())
         }
     }
 
@@ -1502,12 +1509,23 @@ impl<'r, 's> Run<'r, 's> {
                 let r = self.map_uri_to_path();
                 return r.map_err(|_| "request_filename".to_string());
             }
-            "content_type" | "content_length" | "remote_user" | "http_cookie"
-            | "http_user_agent" | "http_referer" | "http_x_forwarded_for" | "http_upgrade"
-            | "http_authorization" | "sent_http_content_type" => return Ok(Vec::new()),
+            "content_type"
+            | "content_length"
+            | "remote_user"
+            | "http_cookie"
+            | "http_user_agent"
+            | "http_referer"
+            | "http_x_forwarded_for"
+            | "http_upgrade"
+            | "http_authorization"
+            | "sent_http_content_type" => return Ok(Vec::new()),
             "hostname" => {
                 // The machine's name as the root records it.
-                let f = self.r.site.root.host_path(std::path::Path::new("/etc/hostname"));
+                let f = self
+                    .r
+                    .site
+                    .root
+                    .host_path(std::path::Path::new("/etc/hostname"));
                 return Ok(std::fs::read_to_string(f)
                     .map(|h| h.trim().to_string())
                     .unwrap_or_default()
@@ -1537,7 +1555,8 @@ impl<'r, 's> Run<'r, 's> {
             if !value.contains('$') {
                 return Ok(value.into_bytes());
             }
-            let capture = move |n: usize| caps.as_ref().map(|c| c.get(n).to_vec()).unwrap_or_default();
+            let capture =
+                move |n: usize| caps.as_ref().map(|c| c.get(n).to_vec()).unwrap_or_default();
             let mut f = |n: &str| self.var(n, depth + 1);
             return vars::expand(&value, &capture, &mut f);
         }
@@ -1552,7 +1571,8 @@ impl<'r, 's> Run<'r, 's> {
             End::Status(s) => (Some(s), None),
             End::Close => {
                 if self.reason.is_empty() {
-                    self.reason = "`return 444`: nginx closes the connection without answering".into();
+                    self.reason =
+                        "`return 444`: nginx closes the connection without answering".into();
                 }
                 (Some(444), None)
             }
@@ -1567,7 +1587,8 @@ impl<'r, 's> Run<'r, 's> {
                 self.reason = format!("nginx answers {s}");
             }
             if !self.notes.is_empty() {
-                self.reason.push_str(&format!(" (note: {})", self.notes.join("; ")));
+                self.reason
+                    .push_str(&format!(" (note: {})", self.notes.join("; ")));
             }
         }
         Resolution {
@@ -1670,7 +1691,11 @@ fn path_for(
         },
         server,
         server_block,
-        server_name: r.server_names(server).into_iter().next().unwrap_or_default(),
+        server_name: r
+            .server_names(server)
+            .into_iter()
+            .next()
+            .unwrap_or_default(),
         uri: uri.to_vec(),
         args: Vec::new(),
         quoted: false,
@@ -1729,7 +1754,8 @@ pub(super) fn static_locations(r: &Resolver<'_>) -> Vec<Served> {
             };
             let dir = match (modifier, conf.root.alias) {
                 (Modifier::Regex | Modifier::RegexCaseless | Modifier::Named, AliasKind::Root)
-                | (Modifier::Regex | Modifier::RegexCaseless | Modifier::Named, AliasKind::Regex) => {
+                | (Modifier::Regex | Modifier::RegexCaseless | Modifier::Named, AliasKind::Regex) =>
+                {
                     // The whole root may be reached; for a regex alias, its fixed part.
                     let v = &conf.root.value;
                     let fixed = v.split('$').next().unwrap_or(v);

@@ -141,7 +141,11 @@ impl Files<'_> {
         // nginx opens the final component for reading whenever symlinks are checked (even to
         // test a file in try_files/index), so the file's r bit matters there too.
         let needs_read = op != Op::Stat || policy.mode != Symlinks::Off;
-        let want = if needs_read { Access::READ } else { Access::NONE };
+        let want = if needs_read {
+            Access::READ
+        } else {
+            Access::NONE
+        };
         let sys = Path::new(OsStr::from_bytes(path));
         let w = self.walk(who, sys, want);
         if policy.mode != Symlinks::Off {
@@ -162,9 +166,7 @@ impl Files<'_> {
                     Some(_) => Kind::Other,
                     None => Kind::Dir,
                 };
-                if path.ends_with(b"/") && kind != Kind::Dir {
-                    Err(Errno::NotDir)
-                } else if op == Op::OpenDir && kind != Kind::Dir {
+                if (path.ends_with(b"/") || op == Op::OpenDir) && kind != Kind::Dir {
                     Err(Errno::NotDir)
                 } else {
                     Ok(kind)

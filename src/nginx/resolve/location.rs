@@ -12,7 +12,7 @@
 //! Each level indexes its static names by hash and by length, so a lookup costs a few hash
 //! probes per level, not a scan of every location.
 
-use super::conf::{location_modifier, Blocks, BlockIdx, PASS_DIRECTIVES};
+use super::conf::{location_modifier, BlockIdx, Blocks, PASS_DIRECTIVES};
 use super::regex::{Captures, Exec, NgxRegex};
 use crate::nginx::{Config, Directive, NodeId};
 use std::collections::HashMap;
@@ -200,12 +200,7 @@ impl Locations {
 
     /// One level of `ngx_http_core_find_location`; returns nginx's code and the location that
     /// `r->loc_conf` points at afterwards (None: unchanged).
-    fn find_in(
-        &self,
-        level: &Level,
-        uri: &[u8],
-        ctx: &mut MatchCtx<'_>,
-    ) -> (Step, Option<usize>) {
+    fn find_in(&self, level: &Level, uri: &[u8], ctx: &mut MatchCtx<'_>) -> (Step, Option<usize>) {
         let (mut rc, mut cur) = self.find_static(level, uri);
         let mut noregex = false;
         if rc == Step::Again {

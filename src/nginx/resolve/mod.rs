@@ -285,6 +285,18 @@ pub struct Resolution {
     pub steps: Vec<String>,
 }
 
+/// The `root`/`alias` of a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootInfo {
+    /// The `root`/`alias` directive (None: nginx's default `html` under the prefix).
+    pub directive: Option<NodeId>,
+    pub alias: AliasKind,
+    /// As nginx stores it: absolute (prefix applied), `root`'s trailing slash dropped.
+    pub value: String,
+    /// Contains variables (or is a regex location's alias): evaluated per request.
+    pub scripted: bool,
+}
+
 /// A location that serves files from disk, and the directory it serves for its URL prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Served {
@@ -419,6 +431,25 @@ impl<'s> Resolver<'s> {
             }
         }
         out
+    }
+
+    /// The `root`/`alias` in effect in a block (location, server, `if`), as nginx merged it:
+    /// the directive that set it (None: the compiled-in `html`), and how it maps URIs.
+    pub fn root_of(&self, block: NodeId) -> Option<RootInfo> {
+        let b = self.blocks.of(block)?;
+        let root = &self.blocks.get(b).conf.root;
+        Some(RootInfo {
+            directive: root.at,
+            alias: root.alias,
+            value: root.value.clone(),
+            scripted: root.scripted,
+        })
+    }
+
+    /// The content handler directive (`proxy_pass` & co.) a block installs itself.
+    pub fn handler_of(&self, block: NodeId) -> Option<NodeId> {
+        let b = self.blocks.of(block)?;
+        self.blocks.get(b).conf.handler.as_ref().map(|h| h.at)
     }
 
     /// The modifier and pattern of a location node.

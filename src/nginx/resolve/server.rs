@@ -29,8 +29,6 @@ pub struct Listen {
     pub port: u16,
     pub default_server: bool,
     pub ssl: bool,
-    /// The `listen` directive (None for the implicit `listen *:80` of a server without one).
-    pub at: Option<NodeId>,
 }
 
 impl Listen {
@@ -58,7 +56,6 @@ pub fn parse_listen(d: &Directive<'_>) -> Option<Listen> {
         port,
         default_server: false,
         ssl: false,
-        at: Some(d.id()),
     };
     for flag in args {
         match flag {
@@ -122,12 +119,13 @@ enum Name {
     DotHead(String),
     /// `www.example.*` (prefix `www.example`, at least one more label).
     StarTail(String),
-    Regex(NgxRegex),
+    Regex,
 }
 
 fn classify(name: &str) -> Name {
     if let Some(re) = name.strip_prefix('~') {
-        return Name::Regex(NgxRegex::for_server_name(re));
+        let _ = re;
+        return Name::Regex;
     }
     let name = name.to_ascii_lowercase();
     if let Some(rest) = name.strip_prefix("*.") {
@@ -170,8 +168,6 @@ pub enum Chosen {
     Name(String),
     /// No name matched: the socket's default server (`default_server`, else the first).
     Default { explicit: bool },
-    /// Only one server exists for the resolver (a fragment, or `resolve_on`).
-    Only,
 }
 
 #[derive(Debug)]
@@ -217,7 +213,6 @@ impl ServerIndex {
                     port: 80,
                     default_server: false,
                     ssl: false,
-                    at: None,
                 });
             }
             let regexes = names
@@ -259,7 +254,7 @@ impl ServerIndex {
                             Name::StarTail(n) => {
                                 sock.star_tail.entry(n).or_insert(si);
                             }
-                            Name::Regex(_) => {
+                            Name::Regex => {
                                 sock.regex.push((si, regex_i));
                                 regex_i += 1;
                             }
@@ -300,7 +295,6 @@ impl ServerIndex {
                 port: *p,
                 default_server: false,
                 ssl: false,
-                at: None,
             };
             (l.describe(), s.servers.as_slice())
         })
@@ -340,10 +334,10 @@ impl ServerIndex {
                 "port {port} is bound on several addresses ({}); the client's local address decides which servers apply, assumed {}",
                 addrs
                     .iter()
-                    .map(|a| Listen { addr: a.clone(), port, default_server: false, ssl: false, at: None }.describe())
+                    .map(|a| Listen { addr: a.clone(), port, default_server: false, ssl: false }.describe())
                     .collect::<Vec<_>>()
                     .join(", "),
-                Listen { addr: pick.clone(), port, default_server: false, ssl: false, at: None }.describe()
+                Listen { addr: pick.clone(), port, default_server: false, ssl: false }.describe()
             ));
             pick
         };
@@ -353,7 +347,6 @@ impl ServerIndex {
             port,
             default_server: false,
             ssl: false,
-            at: None,
         }
         .describe();
         if let Some((server, entry, exec)) = self.match_name(sock, host) {
@@ -455,23 +448,16 @@ pub fn validate_host(raw: &str) -> Option<String> {
                 }
                 dot_pos = Some(i);
             }
-            b':' => {
-                if st == St::Usual {
-                    host_len = i;
-                    st = St::Rest;
-                }
+            b':' if st == St::Usual => {
+                host_len = i;
+                st = St::Rest;
             }
-            b'[' => {
-                if i == 0 {
-                    st = St::Literal;
-                }
+            b'[' if i == 0 => st = St::Literal,
+            b']' if st == St::Literal => {
+                host_len = i + 1;
+                st = St::Rest;
             }
-            b']' => {
-                if st == St::Literal {
-                    host_len = i + 1;
-                    st = St::Rest;
-                }
-            }
+            b':' | b'[' | b']' => {}
             b'/' | b'\0' => return None,
             c if c <= 0x20 || c == 0x7f => return None,
             _ => {}
@@ -511,13 +497,22 @@ mod tests {
             parse_listen_addr("unix:/run/a.sock"),
             Some((ListenAddr::Unix("/run/a.sock".into()), 0))
         );
-        assert_eq!(parse_listen_addr("0.0.0.0:80"), Some((ListenAddr::AnyV4, 80)));
+        assert_eq!(
+            parse_listen_addr("0.0.0.0:80"),
+            Some((ListenAddr::AnyV4, 80))
+        );
     }
 
     #[test]
     fn hosts_are_validated_like_nginx() {
-        assert_eq!(validate_host("Example.COM:8080").as_deref(), Some("example.com"));
-        assert_eq!(validate_host("example.com.").as_deref(), Some("example.com"));
+        assert_eq!(
+            validate_host("Example.COM:8080").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            validate_host("example.com.").as_deref(),
+            Some("example.com")
+        );
         assert_eq!(validate_host("[::1]:80").as_deref(), Some("[::1]"));
         assert_eq!(validate_host("a..b"), None);
         assert_eq!(validate_host("a/b"), None);
@@ -549,9 +544,9 @@ mod tests {
                 Name::StarTail(n) => {
                     sock.star_tail.entry(n).or_insert(s);
                 }
-                Name::Regex(re) => {
+                Name::Regex => {
                     let i = servers[s].regexes.len();
-                    servers[s].regexes.push(re);
+                    servers[s].regexes.push(NgxRegex::for_server_name(&n[1..]));
                     sock.regex.push((s, i));
                 }
             }

@@ -25,12 +25,10 @@ pub struct BadRequest(pub &'static str);
 
 /// nginx's `usual` table: bytes that need no attention in a URI path (Linux build).
 fn usual(ch: u8) -> bool {
-    match ch {
-        0x00..=0x1f => false,
-        b' ' | b'#' | b'%' | b'+' | b'.' | b'/' | b'?' => false,
-        0x7f => false,
-        _ => true,
-    }
+    !matches!(
+        ch,
+        0x00..=0x1f | b' ' | b'#' | b'%' | b'+' | b'.' | b'/' | b'?' | 0x7f
+    )
 }
 
 /// Parse a request target the way `ngx_http_parse_request_line` + `ngx_http_parse_complex_uri`
@@ -41,7 +39,9 @@ pub fn parse_target(target: &[u8], merge_slashes: bool) -> Result<ParsedUri, Bad
     }
     // The request-line parser rejects control bytes and DEL anywhere in the target.
     if target.iter().any(|&c| c < 0x20 || c == 0x7f || c == b' ') {
-        return Err(BadRequest("control character or space in the request target"));
+        return Err(BadRequest(
+            "control character or space in the request target",
+        ));
     }
     #[derive(Clone, Copy, PartialEq, Eq)]
     enum S {
@@ -299,7 +299,10 @@ pub fn parse_target(target: &[u8], merge_slashes: bool) -> Result<ParsedUri, Bad
         }
     }
     // `args` are taken from the raw target: everything after the first raw '?' (a '#' ends them).
-    let hash = target.iter().position(|&c| c == b'#').unwrap_or(target.len());
+    let hash = target
+        .iter()
+        .position(|&c| c == b'#')
+        .unwrap_or(target.len());
     let args = match target[..hash].iter().position(|&c| c == b'?') {
         Some(q) => {
             let rest = &target[q + 1..];

@@ -5,7 +5,7 @@
 //! compiler does (`$1`..`$9`, `$name`, `${name}`) and asks a lookup function for each variable.
 
 use super::regex::{Exec, NgxRegex};
-use crate::nginx::{Directive, NodeId};
+use crate::nginx::Directive;
 use std::collections::HashMap;
 
 /// A value, or the name of the first variable that could not be evaluated.
@@ -94,12 +94,14 @@ pub struct Map {
     pub default: Option<String>,
     exact: HashMap<Vec<u8>, String>,
     regex: Vec<(NgxRegex, String)>,
-    pub at: NodeId,
 }
 
 impl Map {
     /// The value for a source value (`None`: no default and no match: the empty string).
-    pub fn lookup(&self, source: &[u8]) -> (String, Option<crate::nginx::resolve::regex::Captures>) {
+    pub fn lookup(
+        &self,
+        source: &[u8],
+    ) -> (String, Option<crate::nginx::resolve::regex::Captures>) {
         let low = source.to_ascii_lowercase();
         if let Some(v) = self.exact.get(&low) {
             return (v.clone(), None);
@@ -114,7 +116,9 @@ impl Map {
 }
 
 /// Every `map` of the http context, by the variable it defines.
-pub fn collect_maps<'c>(http_children: impl Iterator<Item = Directive<'c>>) -> HashMap<String, Map> {
+pub fn collect_maps<'c>(
+    http_children: impl Iterator<Item = Directive<'c>>,
+) -> HashMap<String, Map> {
     let mut maps = HashMap::new();
     for d in http_children.filter(|d| d.is("map") && d.has_block()) {
         let (Some(src), Some(dst)) = (d.arg(0), d.arg(1)) else {
@@ -128,7 +132,6 @@ pub fn collect_maps<'c>(http_children: impl Iterator<Item = Directive<'c>>) -> H
             default: None,
             exact: HashMap::new(),
             regex: Vec::new(),
-            at: d.id(),
         };
         for e in d.children() {
             let key = e.name();
