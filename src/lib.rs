@@ -9,4 +9,5 @@ pub mod nginx;
 pub mod render;
 pub mod report;
 pub mod site;
+pub mod system;
 pub mod sysroot;
