@@ -29,8 +29,8 @@ impl Process {
         let dir = PathBuf::from(format!("/proc/{pid}"));
         let stat = std::fs::read_to_string(dir.join("stat"))
             .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
-        let (ppid, start_ticks) = parse_stat(&stat)
-            .with_context(|| format!("unexpected /proc/{pid}/stat: {stat:?}"))?;
+        let (ppid, start_ticks) =
+            parse_stat(&stat).with_context(|| format!("unexpected /proc/{pid}/stat: {stat:?}"))?;
         let raw = std::fs::read(dir.join("cmdline"))
             .with_context(|| format!("cannot read /proc/{pid}/cmdline"))?;
         // nginx overwrites argv with its title; an ordinary process has NUL-separated arguments.
@@ -133,7 +133,11 @@ pub fn nginx_masters() -> Vec<Process> {
 
 /// The master named by a pid file, when that pid is a running nginx master.
 pub fn master_from_pid_file(pid_file: &Path) -> Option<Process> {
-    let pid: i32 = std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()?;
+    let pid: i32 = std::fs::read_to_string(pid_file)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     Process::read(pid).ok().filter(Process::is_nginx_master)
 }
 
@@ -187,8 +191,12 @@ pub fn nginx_binary() -> Option<PathBuf> {
         .map(PathBuf::from)
         .chain(
             std::env::var_os("PATH")
-                .map(|p| std::env::split_paths(&p).map(|d| d.join("nginx")).collect())
-                .unwrap_or_else(Vec::new),
+                .map(|p| {
+                    std::env::split_paths(&p)
+                        .map(|d| d.join("nginx"))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default(),
         )
         .find(|p| p.is_file())
 }
@@ -317,8 +325,10 @@ mod tests {
             cmdline: c.into(),
             started: SystemTime::now(),
         };
-        let a = p("nginx: master process /usr/sbin/nginx -p /srv/ng -c /srv/ng/nginx.conf -g daemon on;")
-            .master_args();
+        let a = p(
+            "nginx: master process /usr/sbin/nginx -p /srv/ng -c /srv/ng/nginx.conf -g daemon on;",
+        )
+        .master_args();
         assert_eq!(a.conf.as_deref(), Some(Path::new("/srv/ng/nginx.conf")));
         assert_eq!(a.prefix.as_deref(), Some(Path::new("/srv/ng")));
         let b = p("nginx: master process /usr/sbin/nginx -c/etc/x.conf").master_args();
