@@ -440,7 +440,7 @@ mod md405 {
     use std::os::unix::fs::{chown, PermissionsExt};
     use std::path::Path;
 
-    const SITE: &str = "user nobody;\nerror_log /var/log/nginx/error.log;\nevents {}\nhttp {\n  server {\n    listen 80;\n    server_name site.test;\n    location /media/ { alias /home/deploy/app/media/; }\n  }\n}\n";
+    const SITE: &str = "user nobody nogroup;\nerror_log /var/log/nginx/error.log;\nevents {}\nhttp {\n  server {\n    listen 80;\n    server_name site.test;\n    location /media/ { alias /home/deploy/app/media/; }\n  }\n}\n";
 
     fn line(time: &str, msg: &str, uri: &str) -> String {
         format!("{time} [error] 811#811: *3 {msg}, client: 10.0.0.9, server: site.test, request: \"GET {uri} HTTP/1.1\", host: \"site.test\"\n")

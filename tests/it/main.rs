@@ -1,7 +1,13 @@
 //! Integration tests: one test binary (faster to link), one module per topic.
 //! Tests that need root or nginx use `support::require`, which fails under CI=true.
 
+mod docs;
 mod fs;
 mod listeners;
 mod live;
+mod output;
+mod run;
+mod sample;
+mod schemas;
+mod snapshots;
 mod support;
