@@ -4,6 +4,8 @@
 mod differential;
 mod docs;
 mod fs;
+mod listeners;
+mod live;
 mod output;
 mod run;
 mod sample;
