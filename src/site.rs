@@ -38,6 +38,8 @@ pub struct Site {
     /// The nginx worker user (`--as-user`, the `user` directive, or nginx's default) and its
     /// identity under the root.
     pub worker: crate::fs::Worker,
+    /// The resolver's indexes (location trees, server names), built on first use.
+    pub model: std::sync::OnceLock<crate::nginx::resolve::Model>,
 }
 
 /// nginx's compiled-in defaults on Debian, where media-doctor is most often run.
@@ -64,6 +66,7 @@ impl Site {
             nginx,
             app: None,
             worker,
+            model: std::sync::OnceLock::new(),
         };
         site.select_servers();
         Ok(site)
