@@ -9,6 +9,7 @@ pub mod access;
 pub mod acl;
 pub mod as_user;
 pub mod identity;
+pub mod scan;
 pub mod walk;
 
 pub use access::Access;
