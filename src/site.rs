@@ -38,6 +38,10 @@ pub struct Site {
     /// The nginx worker user (`--as-user`, the `user` directive, or nginx's default) and its
     /// identity under the root.
     pub worker: crate::fs::Worker,
+    /// Draw progress for long probes on stderr (text output on a terminal only; set by main).
+    pub progress: bool,
+    /// Tree scans made during this run, shared between the checks that need them.
+    pub scans: crate::fs::scan::Cache,
 }
 
 /// nginx's compiled-in defaults on Debian, where media-doctor is most often run.
@@ -64,6 +68,8 @@ impl Site {
             nginx,
             app: None,
             worker,
+            progress: false,
+            scans: Default::default(),
         };
         site.select_servers();
         Ok(site)

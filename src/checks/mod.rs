@@ -11,6 +11,7 @@ use crate::site::Site;
 use serde::Serialize;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+pub mod fs;
 pub mod nginx;
 pub mod select;
 
@@ -145,6 +146,7 @@ pub trait Check: Sync {
 pub fn registry() -> Vec<&'static dyn Check> {
     let mut all: Vec<&'static dyn Check> = Vec::new();
     all.extend_from_slice(nginx::CHECKS);
+    all.extend_from_slice(fs::CHECKS);
     all.sort_by_key(|c| c.meta().id);
     all
 }

@@ -141,7 +141,7 @@ impl Scan {
         let q = walk::shell_quote(&self.root.display().to_string());
         let mut out = Vec::new();
         let mut acl = false;
-        for ((kind, class), _) in &self.fix_classes {
+        for (kind, class) in self.fix_classes.keys() {
             let (ty, bit) = if *kind == 'd' { ("d", "x") } else { ("f", "r") };
             if class == "other" {
                 out.push(format!(
@@ -168,10 +168,62 @@ impl Scan {
     }
 }
 
+/// Scans already made in this run, so checks that need the same tree (MD203, MD207, MD210) walk
+/// it once.
+#[derive(Debug, Default)]
+pub struct Cache {
+    scans: Mutex<Vec<(CacheKey, std::sync::Arc<Scan>)>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CacheKey {
+    dir: PathBuf,
+    who: Identity,
+    file_needs: Access,
+    dir_needs: Access,
+    dirs_only: bool,
+}
+
+impl Cache {
+    pub fn scan(
+        &self,
+        root: &SysRoot,
+        dir: &Path,
+        who: &Identity,
+        opts: &Options,
+    ) -> std::sync::Arc<Scan> {
+        let key = CacheKey {
+            dir: dir.to_path_buf(),
+            who: who.clone(),
+            file_needs: opts.file_needs,
+            dir_needs: opts.dir_needs,
+            dirs_only: opts.dirs_only,
+        };
+        if let Some((_, s)) = self
+            .scans
+            .lock()
+            .expect("scan cache")
+            .iter()
+            .find(|(k, _)| *k == key)
+        {
+            return s.clone();
+        }
+        let s = std::sync::Arc::new(scan(root, dir, who, opts));
+        self.scans
+            .lock()
+            .expect("scan cache")
+            .push((key, s.clone()));
+        s
+    }
+}
+
 /// Scan the tree at `dir` (a system path under `root`) as `who`.
 pub fn scan(root: &SysRoot, dir: &Path, who: &Identity, opts: &Options) -> Scan {
     let started = Instant::now();
-    let host = root.host_path(dir);
+    // A served directory reached through symlinks (`/srv/static -> releases/1/static`) is
+    // scanned where it really is (resolved inside the root); paths are reported under `dir`.
+    let top = walk::walk_unverified(root, dir, &Identity::root(), Access::NONE);
+    let host = root.host_path(top.resolved.as_deref().unwrap_or(dir));
     let shared = Shared {
         stack: Mutex::new(Work {
             items: Vec::new(),
@@ -190,22 +242,12 @@ pub fn scan(root: &SysRoot, dir: &Path, who: &Identity, opts: &Options) -> Scan 
     };
     let mut total = Local::new(opts.examples);
     // The top directory: decided like any other (its parents are fs::walk's business).
-    match std::fs::symlink_metadata(&host) {
-        Ok(m) => {
-            let meta = Meta::from(&m);
-            if m.file_type().is_symlink() {
-                // A served root that is a symlink: scan what it points to.
-                match std::fs::metadata(&host) {
-                    Ok(t) if t.is_dir() => push_top(&ctx, &mut total, Meta::from(&t)),
-                    _ => total.unverified(dir.to_path_buf(), "not a directory".into()),
-                }
-            } else if meta.is_dir() {
-                push_top(&ctx, &mut total, meta);
-            } else {
-                total.unverified(dir.to_path_buf(), "not a directory".into());
-            }
+    match (&top.outcome, top.steps.last()) {
+        (Outcome::Found { is_dir: true }, Some(step)) => push_top(&ctx, &mut total, step.meta),
+        (Outcome::Found { is_dir: false }, _) => {
+            total.unverified(dir.to_path_buf(), "not a directory".into())
         }
-        Err(e) => total.unverified(dir.to_path_buf(), e.to_string()),
+        (other, _) => total.unverified(dir.to_path_buf(), other.to_string()),
     }
 
     let threads = opts.threads.max(1);
@@ -348,7 +390,7 @@ impl Local {
 
     fn untraversable(&mut self, path: PathBuf, meta: &Meta, via: Via) {
         self.dirs_untraversable += 1;
-        let class = class_of(via);
+        let class = class_of(via, meta);
         *self.fix_classes.entry(('d', class.clone())).or_default() += 1;
         let keep = self.keep;
         Self::example(&mut self.untraversable, keep, example(path, meta, class));
@@ -356,7 +398,7 @@ impl Local {
 
     fn unreadable(&mut self, path: PathBuf, meta: &Meta, via: Via) {
         self.files_unreadable += 1;
-        let class = class_of(via);
+        let class = class_of(via, meta);
         *self.fix_classes.entry(('f', class.clone())).or_default() += 1;
         let keep = self.keep;
         Self::example(&mut self.unreadable, keep, example(path, meta, class));
@@ -431,21 +473,17 @@ impl Local {
     }
 }
 
-fn class_of(via: Via) -> String {
+/// The permission class a fix has to change: `other`, `group:GID`, `owner:UID` or `acl`.
+fn class_of(via: Via, meta: &Meta) -> String {
     match via {
         Via::Other => "other".into(),
         Via::Group { gid } => format!("group:{gid}"),
-        Via::Owner => "owner".into(),
+        Via::Owner => format!("owner:{}", meta.uid),
         Via::AclUser { .. } | Via::AclGroup { .. } | Via::Root => "acl".into(),
     }
 }
 
 fn example(path: PathBuf, meta: &Meta, class: String) -> Example {
-    let class = if class == "owner" {
-        format!("owner:{}", meta.uid)
-    } else {
-        class
-    };
     Example {
         path,
         mode: access::mode_string(meta.mode),
