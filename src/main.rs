@@ -8,7 +8,7 @@ use media_doctor::checks::{self, select::Selection};
 use media_doctor::cli::{CheckFormat, Cli, ColorChoice, Command, ListFormat, SiteArgs};
 use media_doctor::render::{self, files::SourceFiles};
 use media_doctor::report::Report;
-use media_doctor::site::Site;
+use media_doctor::site::{NginxSource, Site};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -45,7 +45,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 && std::env::var_os("CI").is_none();
             let results = checks::run(&site, &selection.checks());
             let report = Report::new(site.to_json(), results);
-            let files = || SourceFiles::new(site.root.clone(), std::env::current_dir().ok());
+            let target = match &site.nginx.source {
+                NginxSource::Files { entry } => Some(entry.display().to_string()),
+                NginxSource::Dump { .. } => None,
+            };
+            let files = || {
+                SourceFiles::new(site.root.clone(), std::env::current_dir().ok())
+                    .with_target(target.clone())
+            };
             match args.format {
                 CheckFormat::Text => {
                     let opts = render::text::Options {
@@ -69,8 +76,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Trace(args) => {
             reject_unsupported(&args.site)?;
-            let _ = (args.url, args.offline, args.format);
-            anyhow::bail!("trace is not yet supported");
+            let req = media_doctor::nginx::Request::from_url(&args.url)?;
+            let site = Site::gather(&args.site, args.offline)?;
+            let resolver = media_doctor::nginx::Resolver::new(&site);
+            let resolution = resolver.resolve(&req);
+            let trace = render::trace::Trace::new(&resolver, &req, &resolution);
+            match args.format {
+                ListFormat::Json => render::trace::write_json(&mut out, &trace)?,
+                ListFormat::Text => render::trace::write_text(&mut out, &trace)?,
+            }
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Explain { id } => {
             let check = checks::find(&id).ok_or_else(|| {

@@ -12,7 +12,9 @@ use serde::Serialize;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub mod fs;
+pub mod live;
 pub mod nginx;
+pub mod nginx_reload;
 pub mod select;
 
 /// The catalogue's bands: the first digit of the id.
@@ -147,6 +149,8 @@ pub fn registry() -> Vec<&'static dyn Check> {
     let mut all: Vec<&'static dyn Check> = Vec::new();
     all.extend_from_slice(nginx::CHECKS);
     all.extend_from_slice(fs::CHECKS);
+    all.extend_from_slice(nginx_reload::CHECKS);
+    all.extend_from_slice(live::CHECKS);
     all.sort_by_key(|c| c.meta().id);
     all
 }
