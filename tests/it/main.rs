@@ -2,5 +2,13 @@
 //! Tests that need root or nginx use `support::require`, which fails under CI=true.
 
 mod conformance;
+mod docs;
 mod fs;
+mod listeners;
+mod live;
+mod output;
+mod run;
+mod sample;
+mod schemas;
+mod snapshots;
 mod support;
