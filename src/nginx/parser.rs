@@ -162,7 +162,7 @@ impl Parser<'_> {
         let include_arg = (is_include && self.words.len() == 2)
             .then(|| self.word_text(src, &self.words[1]).to_string());
         let args_start = self.cfg.arg_spans.len() as u32;
-        self.cfg.arg_spans.extend(self.words.drain(..));
+        self.cfg.arg_spans.append(&mut self.words);
         if is_if {
             self.strip_if_parens(src, args_start as usize + 1);
         }
