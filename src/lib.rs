@@ -5,6 +5,7 @@ pub mod app;
 pub mod checks;
 pub mod cli;
 pub mod nginx;
+pub mod profile;
 pub mod render;
 pub mod report;
 pub mod site;

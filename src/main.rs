@@ -89,8 +89,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Options declared by the contract whose probes have not landed yet answer exit 2, never silently.
 fn reject_unsupported(args: &SiteArgs) -> anyhow::Result<()> {
     let pending = [
-        ("--app", args.app.is_some()),
-        ("--framework", args.framework.is_some()),
         ("--url", args.url.is_some()),
         ("--as-user", args.as_user.is_some()),
     ];
