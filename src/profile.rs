@@ -44,7 +44,7 @@ impl Profile {
     pub fn find(root: &SysRoot, name: Option<&str>) -> anyhow::Result<Option<Profile>> {
         if let Some(n) = name {
             let sys = Path::new("/etc/media-doctor").join(format!("{n}.toml"));
-            let host = root.host_path(&root.resolve(&sys).unwrap_or_else(|_| sys.clone()));
+            let host = root.host_path(&root.real_path(&sys).unwrap_or_else(|_| sys.clone()));
             if host.is_file() {
                 let mut p = Self::read(&host, &sys)?;
                 // Relative paths in a system profile are relative to its directory.

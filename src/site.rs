@@ -1,8 +1,8 @@
 //! `Site`: everything discovered about the site under examination, gathered once before any check
 //! runs. Checks read it; they never re-parse or re-discover.
 
-use crate::cli::SiteArgs;
 use crate::app::discover::{self, Hints};
+use crate::cli::SiteArgs;
 use crate::nginx::{self, Config, Directive, NodeId};
 use crate::profile::Profile;
 use crate::sysroot::SysRoot;
@@ -43,6 +43,9 @@ pub struct Site {
     pub profile: Option<Profile>,
     /// URLs of files known to exist (the profile's `samples`).
     pub samples: Vec<String>,
+    /// The nginx worker user (`--as-user`, the `user` directive, or nginx's default) and its
+    /// identity under the root.
+    pub worker: crate::fs::Worker,
 }
 
 /// nginx's compiled-in defaults on Debian, where media-doctor is most often run.
@@ -62,6 +65,7 @@ impl Site {
         let profile = Profile::find(&root, args.site.as_deref())?;
         let args = merge_profile(args, profile.as_ref());
         let nginx = load_nginx(&root, &args)?;
+        let worker = crate::fs::Worker::resolve(&root, &nginx.config, args.as_user.as_deref());
         let mut site = Site {
             root,
             name: args.site.clone(),
@@ -70,8 +74,12 @@ impl Site {
             nginx,
             app: None,
             app_search: Vec::new(),
-            samples: profile.as_ref().map(|p| p.samples.clone()).unwrap_or_default(),
+            samples: profile
+                .as_ref()
+                .map(|p| p.samples.clone())
+                .unwrap_or_default(),
             profile,
+            worker,
         };
         site.select_servers();
         site.discover_app()?;
@@ -84,9 +92,10 @@ impl Site {
             Some(p) => Some(system_path_arg(&self.root, p, "--app")?),
             None => None,
         };
-        let from_profile = self.profile.as_ref().is_some_and(|p| {
-            p.app.is_some() && p.app.as_ref() == self.args.app.as_ref()
-        });
+        let from_profile = self
+            .profile
+            .as_ref()
+            .is_some_and(|p| p.app.is_some() && p.app.as_ref() == self.args.app.as_ref());
         let framework = match self.args.framework {
             Some(crate::cli::Framework::Django) => Some(crate::app::Framework::Django),
             Some(crate::cli::Framework::Flask) => Some(crate::app::Framework::Flask),
@@ -101,7 +110,10 @@ impl Site {
             framework,
             name: self.name.clone(),
             unit: self.profile.as_ref().and_then(|p| p.unit.clone()),
-            settings_module: self.profile.as_ref().and_then(|p| p.settings_module.clone()),
+            settings_module: self
+                .profile
+                .as_ref()
+                .and_then(|p| p.settings_module.clone()),
             app_user: self.profile.as_ref().and_then(|p| p.app_user.clone()),
             nginx_dirs: self.served_dirs(),
             eval: self.args.eval,
@@ -120,7 +132,10 @@ impl Site {
             for c in d.children() {
                 if (c.is("root") || c.is("alias")) && c.arg_count() == 1 {
                     let a = c.arg(0).unwrap_or("");
-                    if a.starts_with('/') && !a.contains('$') && !out.iter().any(|p| p == Path::new(a)) {
+                    if a.starts_with('/')
+                        && !a.contains('$')
+                        && !out.iter().any(|p| p == Path::new(a))
+                    {
                         out.push(PathBuf::from(a));
                     }
                 }
@@ -180,7 +195,12 @@ impl Site {
         self.nginx.servers = all.iter().map(|d| d.id()).collect();
         let available = ["/etc/nginx/sites-available", "/etc/nginx/conf.d"]
             .iter()
-            .flat_map(|d| [Path::new(d).join(name), Path::new(d).join(format!("{name}.conf"))])
+            .flat_map(|d| {
+                [
+                    Path::new(d).join(name),
+                    Path::new(d).join(format!("{name}.conf")),
+                ]
+            })
             .find(|p| self.root.host_path(p).is_file());
         self.nginx.matched_by = match available {
             Some(p) => format!(
@@ -222,6 +242,7 @@ impl Site {
                 "servers": servers,
                 "matched_by": self.nginx.matched_by,
             },
+            "worker": self.worker,
         })
     }
 }

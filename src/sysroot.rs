@@ -59,6 +59,50 @@ impl SysRoot {
         out
     }
 
+    /// Where a system path is on this machine, with symlinks followed inside the root as the
+    /// kernel would under chroot (an absolute link target is taken from the root, `..` stops at
+    /// it). On the live system this is the path itself: the kernel resolves it when opened.
+    /// Fails with ELOOP after 40 links, as the kernel does, and with the error of a missing or
+    /// unreadable component.
+    pub fn resolve(&self, system_path: &Path) -> std::io::Result<PathBuf> {
+        if self.is_live() {
+            return Ok(self.host_path(system_path));
+        }
+        const MAX_LINKS: usize = 40;
+        let mut links = 0;
+        // Components still to walk, last one first; `done` is the resolved system path so far.
+        let mut todo: Vec<std::ffi::OsString> = components_rev(system_path);
+        let mut done = PathBuf::from("/");
+        while let Some(part) = todo.pop() {
+            if part == ".." {
+                done.pop();
+                continue;
+            }
+            let candidate = done.join(&part);
+            let host = self.host_path(&candidate);
+            match std::fs::symlink_metadata(&host) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(std::io::Error::from_raw_os_error(nix::libc::ELOOP));
+                    }
+                    let target = std::fs::read_link(&host)?;
+                    if target.is_absolute() {
+                        done = PathBuf::from("/");
+                    }
+                    todo.extend(components_rev(&target));
+                }
+                Ok(_) => done = candidate,
+                // The last component may be missing: report it from the real open().
+                Err(e) if todo.is_empty() && e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(e)
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.host_path(&done))
+    }
+
     /// The system path for a host path under the root (the inverse of `host_path`), when it is inside.
     pub fn system_path(&self, host_path: &Path) -> Option<PathBuf> {
         if self.is_live() {
@@ -68,15 +112,14 @@ impl SysRoot {
         Some(Path::new("/").join(rel))
     }
 
-    /// The system path with every symlink resolved inside the root, as the kernel would under
-    /// chroot: an absolute link target starts again at the root, `..` never climbs above it.
-    /// Components that do not exist are kept as written (lexically normalised), so a missing
+    /// The system path (not the host path: compare `resolve`) with every symlink resolved inside
+    /// the root, as the kernel would under chroot: an absolute link target starts again at the
+    /// root, `..` never climbs above it. Also on the live system. Components that do not exist are kept as written (lexically normalised), so a missing
     /// MEDIA_ROOT still compares with the directory nginx serves. Errors: a symlink loop (more than
     /// 40 links, the kernel's limit) and I/O errors other than "not found" (e.g. permission denied).
-    pub fn resolve(&self, path: &Path) -> std::io::Result<PathBuf> {
+    pub fn real_path(&self, path: &Path) -> std::io::Result<PathBuf> {
         const MAX_LINKS: usize = 40;
-        let mut pending: Vec<std::ffi::OsString> = Vec::new();
-        push_components(&mut pending, path);
+        let mut pending = components_rev(path);
         let mut current = PathBuf::from("/");
         let mut links = 0;
         let mut missing = false;
@@ -103,7 +146,7 @@ impl SysRoot {
                     if target.is_absolute() {
                         current = PathBuf::from("/");
                     }
-                    push_components(&mut pending, &target);
+                    pending.extend(components_rev(&target));
                 }
                 Ok(_) => current = candidate,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -117,17 +160,18 @@ impl SysRoot {
     }
 }
 
-/// Pushes `path`'s components so that the first one is popped first (`.` dropped, `..` kept).
-fn push_components(stack: &mut Vec<std::ffi::OsString>, path: &Path) {
-    let parts: Vec<_> = path
+/// A path's normal and `..` components, last first (a stack for `resolve`).
+fn components_rev(p: &Path) -> Vec<std::ffi::OsString> {
+    let mut v: Vec<std::ffi::OsString> = p
         .components()
         .filter_map(|c| match c {
-            Component::Normal(p) => Some(p.to_os_string()),
+            Component::Normal(s) => Some(s.to_os_string()),
             Component::ParentDir => Some("..".into()),
             _ => None,
         })
         .collect();
-    stack.extend(parts.into_iter().rev());
+    v.reverse();
+    v
 }
 
 #[cfg(test)]
@@ -162,14 +206,15 @@ mod tests {
         std::os::unix::fs::symlink("../../..", tmp.path().join("srv/releases/42/up")).unwrap();
         std::os::unix::fs::symlink("loop", tmp.path().join("srv/loop")).unwrap();
         assert_eq!(
-            r.resolve(Path::new("/srv/current/media")).unwrap(),
+            r.real_path(Path::new("/srv/current/media")).unwrap(),
             Path::new("/srv/releases/42/media")
         );
         // `..` stops at the root; missing parts are kept.
         assert_eq!(
-            r.resolve(Path::new("/srv/current/up/../../etc/x")).unwrap(),
+            r.real_path(Path::new("/srv/current/up/../../etc/x"))
+                .unwrap(),
             Path::new("/etc/x")
         );
-        assert!(r.resolve(Path::new("/srv/loop/a")).is_err());
+        assert!(r.real_path(Path::new("/srv/loop/a")).is_err());
     }
 }

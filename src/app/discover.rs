@@ -45,13 +45,31 @@ pub struct Discovery {
 
 /// Directory names that never hold the project (virtualenvs, assets, VCS).
 const SKIP_DIRS: &[&str] = &[
-    "venv", ".venv", "env", ".env", "node_modules", ".git", "static", "media", "staticfiles",
-    "templates", "__pycache__", "site-packages", "logs", "uploads",
+    "venv",
+    ".venv",
+    "env",
+    ".env",
+    "node_modules",
+    ".git",
+    "static",
+    "media",
+    "staticfiles",
+    "templates",
+    "__pycache__",
+    "site-packages",
+    "logs",
+    "uploads",
 ];
 
 /// Flask entry modules, most likely first.
 const FLASK_ENTRIES: &[&str] = &[
-    "wsgi.py", "app.py", "application.py", "run.py", "main.py", "server.py", "manage.py",
+    "wsgi.py",
+    "app.py",
+    "application.py",
+    "run.py",
+    "main.py",
+    "server.py",
+    "manage.py",
 ];
 
 pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
@@ -71,7 +89,8 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
     for name in unit_names {
         match Unit::load(root, &name) {
             Ok(Some(u)) => {
-                d.tried.push(format!("unit {name}: found at {}", u.path.display()));
+                d.tried
+                    .push(format!("unit {name}: found at {}", u.path.display()));
                 unit = Some(u);
                 break;
             }
@@ -92,7 +111,10 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
     }
     if let Some(n) = &hints.name {
         for base in ["/var/www", "/srv", "/opt"] {
-            candidates.push((Path::new(base).join(n), format!("{base}/{n} (named by --site)")));
+            candidates.push((
+                Path::new(base).join(n),
+                format!("{base}/{n} (named by --site)"),
+            ));
         }
     }
     if hints.app.is_none() && unit.is_none() {
@@ -100,7 +122,9 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
         let chosen: Vec<&Unit> = match &hints.name {
             Some(n) => servers
                 .iter()
-                .filter(|u| unit_dir(root, u).is_some_and(|dir| dir.iter().any(|c| c == n.as_str())))
+                .filter(|u| {
+                    unit_dir(root, u).is_some_and(|dir| dir.iter().any(|c| c == n.as_str()))
+                })
                 .collect(),
             None => servers.iter().collect(),
         };
@@ -121,7 +145,10 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
                 if anc == Path::new("/") {
                     break;
                 }
-                candidates.push((anc.to_path_buf(), format!("parent of {} (served by nginx)", dir.display())));
+                candidates.push((
+                    anc.to_path_buf(),
+                    format!("parent of {} (served by nginx)", dir.display()),
+                ));
             }
         }
         if hints.name.is_none() {
@@ -135,7 +162,10 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
             }
             if found.len() == 1 {
                 let p = found.remove(0);
-                let how = format!("{} (the only project under /var/www, /srv, /opt)", p.display());
+                let how = format!(
+                    "{} (the only project under /var/www, /srv, /opt)",
+                    p.display()
+                );
                 candidates.push((p, how));
             } else if found.len() > 1 {
                 d.tried.push(format!(
@@ -150,11 +180,18 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
     for (dir, how) in candidates {
         match find_project(root, &dir, hints.framework) {
             Some(found) => {
-                d.tried.push(format!("{}: {} project ({how})", found.dir.display(), found.framework));
+                d.tried.push(format!(
+                    "{}: {} project ({how})",
+                    found.dir.display(),
+                    found.framework
+                ));
                 chosen = Some((found, how));
                 break;
             }
-            None => d.tried.push(format!("{}: no Django or Flask project ({how})", dir.display())),
+            None => d.tried.push(format!(
+                "{}: no Django or Flask project ({how})",
+                dir.display()
+            )),
         }
     }
     let Some((found, how)) = chosen else {
@@ -163,13 +200,14 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
     if unit.is_none() {
         unit = app_server_units(root).into_iter().find(|u| {
             unit_dir(root, u).is_some_and(|ud| {
-                let a = root.resolve(&ud).unwrap_or(ud);
-                let b = root.resolve(&found.dir).unwrap_or(found.dir.clone());
+                let a = root.real_path(&ud).unwrap_or(ud);
+                let b = root.real_path(&found.dir).unwrap_or(found.dir.clone());
                 a.starts_with(&b) || b.starts_with(&a)
             })
         });
         if let Some(u) = &unit {
-            d.tried.push(format!("unit {}: runs the app (same directory)", u.name));
+            d.tried
+                .push(format!("unit {}: runs the app (same directory)", u.name));
         }
     }
     let mut app = App::new(found.framework, found.dir.clone(), how);
@@ -197,13 +235,19 @@ pub struct Project {
 
 /// Finds a project at `path` (a directory or a file) or one directory level below it.
 pub fn find_project(root: &SysRoot, path: &Path, want: Option<Framework>) -> Option<Project> {
-    let host = root.host_path(&root.resolve(path).ok()?);
+    let host = root.host_path(&root.real_path(path).ok()?);
     if host.is_file() {
         let dir = path.parent()?.to_path_buf();
         let module = Module::read(root, path).ok()?;
         let imports = module.imported_modules();
-        let flask = imports.iter().any(|m| m == "flask" || m.starts_with("flask."));
-        let framework = want.unwrap_or(if flask { Framework::Flask } else { Framework::Django });
+        let flask = imports
+            .iter()
+            .any(|m| m == "flask" || m.starts_with("flask."));
+        let framework = want.unwrap_or(if flask {
+            Framework::Flask
+        } else {
+            Framework::Django
+        });
         // A Django settings file: the import root is above its package.
         let dir = if framework == Framework::Django {
             django_import_root(root, &dir)
@@ -232,7 +276,10 @@ pub fn find_project(root: &SysRoot, path: &Path, want: Option<Framework>) -> Opt
 }
 
 fn project_here(root: &SysRoot, dir: &Path, want: Option<Framework>) -> Option<Project> {
-    let exists = |p: &Path| root.host_path(&root.resolve(p).unwrap_or_default()).is_file();
+    let exists = |p: &Path| {
+        root.host_path(&root.real_path(p).unwrap_or_default())
+            .is_file()
+    };
     let manage = dir.join("manage.py");
     if want != Some(Framework::Flask) && exists(&manage) {
         let is_django = Module::read(root, &manage)
@@ -260,8 +307,13 @@ fn project_here(root: &SysRoot, dir: &Path, want: Option<Framework>) -> Option<P
         if !exists(&f) {
             continue;
         }
-        let Ok(m) = Module::read(root, &f) else { continue };
-        if m.imported_modules().iter().any(|i| i == "flask" || i.starts_with("flask.")) {
+        let Ok(m) = Module::read(root, &f) else {
+            continue;
+        };
+        if m.imported_modules()
+            .iter()
+            .any(|i| i == "flask" || i.starts_with("flask."))
+        {
             return Some(Project {
                 framework: Framework::Flask,
                 dir: dir.to_path_buf(),
@@ -276,7 +328,10 @@ fn project_here(root: &SysRoot, dir: &Path, want: Option<Framework>) -> Option<P
 /// package (`/srv/app`), where manage.py lives.
 fn django_import_root(root: &SysRoot, dir: &Path) -> PathBuf {
     let mut d = dir.to_path_buf();
-    let exists = |p: &Path| root.host_path(&root.resolve(p).unwrap_or_default()).is_file();
+    let exists = |p: &Path| {
+        root.host_path(&root.real_path(p).unwrap_or_default())
+            .is_file()
+    };
     while exists(&d.join("__init__.py")) {
         match d.parent() {
             Some(p) => d = p.to_path_buf(),
@@ -307,7 +362,10 @@ pub fn app_server_units(root: &SysRoot) -> Vec<Unit> {
             u.app_server().is_some_and(|s| {
                 matches!(
                     s.kind,
-                    ServerKind::Gunicorn | ServerKind::Uwsgi | ServerKind::Uvicorn | ServerKind::Waitress
+                    ServerKind::Gunicorn
+                        | ServerKind::Uwsgi
+                        | ServerKind::Uvicorn
+                        | ServerKind::Waitress
                 )
             })
         })
@@ -315,7 +373,7 @@ pub fn app_server_units(root: &SysRoot) -> Vec<Unit> {
 }
 
 fn list_dirs(root: &SysRoot, dir: &Path) -> Vec<PathBuf> {
-    let Ok(real) = root.resolve(dir) else {
+    let Ok(real) = root.real_path(dir) else {
         return Vec::new();
     };
     let Ok(rd) = std::fs::read_dir(root.host_path(&real)) else {
@@ -385,7 +443,9 @@ fn apply_unit(root: &SysRoot, app: &mut App, unit: Option<Unit>, hints: &Hints) 
         app.user_source = Some("the profile's app_user".into());
     } else if let Some(user) = server.as_ref().and_then(|s| s.user.clone()) {
         app.user = Some(user);
-        app.user_source = server.as_ref().map(|s| format!("the app server's user option at {}", s.at));
+        app.user_source = server
+            .as_ref()
+            .map(|s| format!("the app server's user option at {}", s.at));
         app.group = server.as_ref().and_then(|s| s.group.clone());
     } else if let Some(u) = &unit {
         match &u.user {
@@ -415,4 +475,3 @@ fn apply_unit(root: &SysRoot, app: &mut App, unit: Option<Unit>, hints: &Hints) 
     app.unit = unit;
     env
 }
-

@@ -109,7 +109,12 @@ pub fn read(root: &SysRoot, app: &mut App, project: &Project, hints: &Hints, env
             other => unknown_setting(b, other),
         },
     };
-    read_storages(app, get("STORAGES"), get("DEFAULT_FILE_STORAGE"), get("STATICFILES_STORAGE"));
+    read_storages(
+        app,
+        get("STORAGES"),
+        get("DEFAULT_FILE_STORAGE"),
+        get("STATICFILES_STORAGE"),
+    );
 
     // The URLconf: does the app serve media itself?
     interp.django_settings = Some(ns.clone());
@@ -192,7 +197,10 @@ fn setdefault_in(m: &Module) -> Option<(String, u32)> {
     let mut stack = vec![root];
     while let Some(n) = stack.pop() {
         if n.kind() == "call" {
-            let func = n.child_by_field_name("function").map(|f| m.text(f)).unwrap_or("");
+            let func = n
+                .child_by_field_name("function")
+                .map(|f| m.text(f))
+                .unwrap_or("");
             if func.ends_with("environ.setdefault") || func.ends_with("environ.__setitem__") {
                 if let Some(args) = n.child_by_field_name("arguments") {
                     let mut c = args.walk();
@@ -219,8 +227,10 @@ fn list_of_strings(b: Option<&Binding>) -> Setting<Vec<String>> {
     };
     match &b.value {
         Value::List(items) | Value::Tuple(items) => {
-            let strings: Option<Vec<String>> =
-                items.iter().map(|i| i.as_str().map(str::to_string)).collect();
+            let strings: Option<Vec<String>> = items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string))
+                .collect();
             match strings {
                 Some(v) => Setting::Known {
                     value: v,
@@ -235,7 +245,12 @@ fn list_of_strings(b: Option<&Binding>) -> Setting<Vec<String>> {
 
 /// STORAGES (Django ≥ 4.2) or the older DEFAULT_FILE_STORAGE / STATICFILES_STORAGE; a
 /// FileSystemStorage with OPTIONS.location/base_url overrides MEDIA_ROOT/MEDIA_URL.
-fn read_storages(app: &mut App, storages: Option<&Binding>, default: Option<&Binding>, statics: Option<&Binding>) {
+fn read_storages(
+    app: &mut App,
+    storages: Option<&Binding>,
+    default: Option<&Binding>,
+    statics: Option<&Binding>,
+) {
     let backend = |b: &Binding, alias: &str| -> Setting<String> {
         match &b.value {
             Value::Dict(_) => match b.value.dict_get(alias).and_then(|d| d.dict_get("BACKEND")) {
@@ -252,7 +267,11 @@ fn read_storages(app: &mut App, storages: Option<&Binding>, default: Option<&Bin
     if let Some(s) = storages {
         app.media_storage = backend(s, "default");
         app.static_storage = backend(s, "staticfiles");
-        if let Some(opts) = s.value.dict_get("default").and_then(|d| d.dict_get("OPTIONS")) {
+        if let Some(opts) = s
+            .value
+            .dict_get("default")
+            .and_then(|d| d.dict_get("OPTIONS"))
+        {
             if let Some(loc) = opts.dict_get("location").and_then(|v| v.as_path()) {
                 app.media_root = Setting::Known {
                     value: app.absolute(&loc),
@@ -273,8 +292,16 @@ fn read_storages(app: &mut App, storages: Option<&Binding>, default: Option<&Bin
     if app.static_storage.is_unset() {
         app.static_storage = string_setting(statics);
     }
-    app.remote_media_storage = app.media_storage.value().filter(|b| is_remote_backend(b)).cloned();
-    app.remote_static_storage = app.static_storage.value().filter(|b| is_remote_backend(b)).cloned();
+    app.remote_media_storage = app
+        .media_storage
+        .value()
+        .filter(|b| is_remote_backend(b))
+        .cloned();
+    app.remote_static_storage = app
+        .static_storage
+        .value()
+        .filter(|b| is_remote_backend(b))
+        .cloned();
 }
 
 /// django-storages and the other remote backends (S3, GCS, Azure, Cloudinary, ...); Django's own
@@ -285,9 +312,19 @@ pub fn is_remote_backend(dotted: &str) -> bool {
         return false;
     }
     d.starts_with("storages.")
-        || ["s3", "gcloud", "google", "gcs", "azure", "cloudinary", "dropbox", "minio", "boto"]
-            .iter()
-            .any(|k| d.contains(k))
+        || [
+            "s3",
+            "gcloud",
+            "google",
+            "gcs",
+            "azure",
+            "cloudinary",
+            "dropbox",
+            "minio",
+            "boto",
+        ]
+        .iter()
+        .any(|k| d.contains(k))
 }
 
 pub(crate) fn value_to_string_setting(v: &Value, at: crate::report::Location) -> Setting<String> {
@@ -299,7 +336,11 @@ pub(crate) fn value_to_string_setting(v: &Value, at: crate::report::Location) ->
     string_setting(Some(&b))
 }
 
-pub(crate) fn value_to_path_setting(v: &Value, at: crate::report::Location, app: &App) -> Setting<PathBuf> {
+pub(crate) fn value_to_path_setting(
+    v: &Value,
+    at: crate::report::Location,
+    app: &App,
+) -> Setting<PathBuf> {
     let b = Binding {
         value: v.clone(),
         expr: match v {
@@ -317,11 +358,21 @@ mod tests {
 
     #[test]
     fn remote_backends() {
-        assert!(is_remote_backend("storages.backends.s3boto3.S3Boto3Storage"));
-        assert!(is_remote_backend("storages.backends.gcloud.GoogleCloudStorage"));
-        assert!(is_remote_backend("myproject.storage_backends.MediaS3Storage"));
-        assert!(!is_remote_backend("django.core.files.storage.FileSystemStorage"));
-        assert!(!is_remote_backend("whitenoise.storage.CompressedManifestStaticFilesStorage"));
+        assert!(is_remote_backend(
+            "storages.backends.s3boto3.S3Boto3Storage"
+        ));
+        assert!(is_remote_backend(
+            "storages.backends.gcloud.GoogleCloudStorage"
+        ));
+        assert!(is_remote_backend(
+            "myproject.storage_backends.MediaS3Storage"
+        ));
+        assert!(!is_remote_backend(
+            "django.core.files.storage.FileSystemStorage"
+        ));
+        assert!(!is_remote_backend(
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        ));
     }
 
     #[test]

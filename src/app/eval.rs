@@ -119,14 +119,22 @@ pub fn run(root: &SysRoot, app: &mut App, project: &Project, env: &Env) {
         Framework::Django => match &app.settings_module {
             Some(m) => (DJANGO_SCRIPT, m.clone()),
             None => {
-                app.evaluated = Some(failed(python, String::new(), "--eval: no settings module to import"));
+                app.evaluated = Some(failed(
+                    python,
+                    String::new(),
+                    "--eval: no settings module to import",
+                ));
                 return;
             }
         },
         Framework::Flask => match &app.target {
             Some(t) => (FLASK_SCRIPT, t.clone()),
             None => {
-                app.evaluated = Some(failed(python, String::new(), "--eval: no Flask module to import"));
+                app.evaluated = Some(failed(
+                    python,
+                    String::new(),
+                    "--eval: no Flask module to import",
+                ));
                 return;
             }
         },
@@ -156,7 +164,10 @@ pub fn run(root: &SysRoot, app: &mut App, project: &Project, env: &Env) {
         })
         .env_clear()
         .envs(env.merged())
-        .env("PATH", std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()))
+        .env(
+            "PATH",
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
+        )
         // Read-only promise: no __pycache__ written into the project.
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdin(Stdio::null())
@@ -170,14 +181,27 @@ pub fn run(root: &SysRoot, app: &mut App, project: &Project, env: &Env) {
         }
     };
     let Some(line) = out.0.lines().rev().find_map(|l| l.strip_prefix(MARK)) else {
-        let err = out.1.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output");
-        app.evaluated = Some(failed(python, target, &format!("--eval: the app's python failed: {err}")));
+        let err = out
+            .1
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no output");
+        app.evaluated = Some(failed(
+            python,
+            target,
+            &format!("--eval: the app's python failed: {err}"),
+        ));
         return;
     };
     let values: BTreeMap<String, Json> = match serde_json::from_str(line) {
         Ok(v) => v,
         Err(e) => {
-            app.evaluated = Some(failed(python, target, &format!("--eval: unreadable output: {e}")));
+            app.evaluated = Some(failed(
+                python,
+                target,
+                &format!("--eval: unreadable output: {e}"),
+            ));
             return;
         }
     };
@@ -231,7 +255,10 @@ fn run_with_timeout(mut cmd: Command, limit: Duration) -> anyhow::Result<(String
         if start.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            anyhow::bail!("the app's python did not finish within {} s", limit.as_secs());
+            anyhow::bail!(
+                "the app's python did not finish within {} s",
+                limit.as_secs()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -255,9 +282,10 @@ fn to_system_paths(root: &SysRoot, values: BTreeMap<String, Json>) -> BTreeMap<S
         .into_iter()
         .map(|(k, v)| {
             let v = match (k.as_str(), v) {
-                ("MEDIA_ROOT" | "STATIC_ROOT" | "UPLOAD_FOLDER" | "static_folder", Json::String(s)) => {
-                    Json::String(map(&s))
-                }
+                (
+                    "MEDIA_ROOT" | "STATIC_ROOT" | "UPLOAD_FOLDER" | "static_folder",
+                    Json::String(s),
+                ) => Json::String(map(&s)),
                 ("STATICFILES_DIRS", Json::Array(items)) => Json::Array(
                     items
                         .into_iter()
@@ -322,13 +350,30 @@ pub fn compare(app: &App, v: &BTreeMap<String, Json>) -> Vec<Difference> {
         Setting::Unset => "false".into(),
         Setting::Unknown { expr, .. } => format!("unknown: {expr}"),
     };
-    let json_bool = |k: &str| v.get(k).and_then(|b| b.as_bool()).unwrap_or(false).to_string();
+    let json_bool = |k: &str| {
+        v.get(k)
+            .and_then(|b| b.as_bool())
+            .unwrap_or(false)
+            .to_string()
+    };
     match app.framework {
         Framework::Django => {
-            diff("MEDIA_ROOT", path_of(&app.media_root), json_path("MEDIA_ROOT"));
+            diff(
+                "MEDIA_ROOT",
+                path_of(&app.media_root),
+                json_path("MEDIA_ROOT"),
+            );
             diff("MEDIA_URL", url_of(&app.media_url), json_url("MEDIA_URL"));
-            diff("STATIC_ROOT", path_of(&app.static_root), json_path("STATIC_ROOT"));
-            diff("STATIC_URL", url_of(&app.static_url), json_url("STATIC_URL"));
+            diff(
+                "STATIC_ROOT",
+                path_of(&app.static_root),
+                json_path("STATIC_ROOT"),
+            );
+            diff(
+                "STATIC_URL",
+                url_of(&app.static_url),
+                json_url("STATIC_URL"),
+            );
             diff("DEBUG", bool_of(&app.debug), json_bool("DEBUG"));
             let dirs_static: Vec<String> = app
                 .static_sources
@@ -340,7 +385,11 @@ pub fn compare(app: &App, v: &BTreeMap<String, Json>) -> Vec<Difference> {
                 .and_then(|a| a.as_array())
                 .map(|a| a.iter().filter_map(|x| x.as_str()).map(norm_path).collect())
                 .unwrap_or_default();
-            diff("STATICFILES_DIRS", dirs_static.join(", "), dirs_eval.join(", "));
+            diff(
+                "STATICFILES_DIRS",
+                dirs_static.join(", "),
+                dirs_eval.join(", "),
+            );
             let hosts = match &app.allowed_hosts {
                 Setting::Known { value, .. } => value.join(", "),
                 Setting::Unset => String::new(),
@@ -352,7 +401,11 @@ pub fn compare(app: &App, v: &BTreeMap<String, Json>) -> Vec<Difference> {
                 .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
                 .unwrap_or_default();
             diff("ALLOWED_HOSTS", hosts, hosts_eval.join(", "));
-            diff("whitenoise", bool_of(&app.whitenoise), json_bool("whitenoise"));
+            diff(
+                "whitenoise",
+                bool_of(&app.whitenoise),
+                json_bool("whitenoise"),
+            );
             let remote_eval = v
                 .get("media_storage")
                 .and_then(|b| b.as_str())
@@ -360,13 +413,23 @@ pub fn compare(app: &App, v: &BTreeMap<String, Json>) -> Vec<Difference> {
                 .map(str::to_string);
             diff(
                 "remote media storage",
-                app.remote_media_storage.clone().unwrap_or_else(|| "none".into()),
+                app.remote_media_storage
+                    .clone()
+                    .unwrap_or_else(|| "none".into()),
                 remote_eval.unwrap_or_else(|| "none".into()),
             );
         }
         Framework::Flask => {
-            diff("UPLOAD_FOLDER", path_of(&app.media_root), json_path("UPLOAD_FOLDER"));
-            diff("static_folder", path_of(&app.static_root), json_path("static_folder"));
+            diff(
+                "UPLOAD_FOLDER",
+                path_of(&app.media_root),
+                json_path("UPLOAD_FOLDER"),
+            );
+            diff(
+                "static_folder",
+                path_of(&app.static_root),
+                json_path("static_folder"),
+            );
             let static_url_eval = match v.get("static_url_path") {
                 Some(Json::String(s)) => format!("{}/", s.trim_end_matches('/')),
                 _ => "(empty)".into(),

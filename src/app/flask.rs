@@ -74,7 +74,11 @@ pub fn read(root: &SysRoot, app: &mut App, project: &Project, env: &Env) {
             .iter()
             .find_map(|b| entry.strip_prefix(b).ok())
             .map(|rel| {
-                let s = rel.with_extension("").display().to_string().replace('/', ".");
+                let s = rel
+                    .with_extension("")
+                    .display()
+                    .to_string()
+                    .replace('/', ".");
                 s.trim_end_matches(".__init__").to_string()
             })
             .unwrap_or_default()
@@ -89,18 +93,21 @@ pub fn read(root: &SysRoot, app: &mut App, project: &Project, env: &Env) {
             // Flask's CLI calls a factory named as the target; gunicorn would not.
             Some(Value::Func(_)) => interp.eval_in_module(&entry, &format!("{c}()"), &label),
             Some(v) => v,
-            None => Value::unknown(c.as_str(), format!("{c} is not defined in {}", entry.display())),
+            None => Value::unknown(
+                c.as_str(),
+                format!("{c} is not defined in {}", entry.display()),
+            ),
         },
         None => {
             let named = ["app", "application"]
                 .iter()
-                .find_map(|n| ns.vars.get(*n).map(|b| b.value.clone()))
+                .find_map(|n| ns.vars.get(n).map(|b| b.value.clone()))
                 .filter(|v| matches!(v, Value::Obj(_)));
             match named {
                 Some(v) => v,
                 None => match ["create_app", "make_app"]
                     .iter()
-                    .find(|n| matches!(ns.vars.get(**n).map(|b| &b.value), Some(Value::Func(_))))
+                    .find(|n| matches!(ns.vars.get(n).map(|b| &b.value), Some(Value::Func(_))))
                 {
                     Some(f) => interp.eval_in_module(&entry, &format!("{f}()"), &label),
                     None => Value::None,
@@ -117,7 +124,10 @@ pub fn read(root: &SysRoot, app: &mut App, project: &Project, env: &Env) {
     };
     let Some(app_id) = chosen else {
         app.problems.push(match apps.len() {
-            0 => format!("no Flask(...) app is created by {} as read statically", entry.display()),
+            0 => format!(
+                "no Flask(...) app is created by {} as read statically",
+                entry.display()
+            ),
             n => format!("{n} Flask apps are created; which one the server runs is unclear"),
         });
         finish(app, &interp);
@@ -146,7 +156,9 @@ pub fn read(root: &SysRoot, app: &mut App, project: &Project, env: &Env) {
         Value::None => {}
         v @ (Value::Str(_) | Value::Path(_)) => {
             let folder = fapp.root_path.join(v.as_path().unwrap_or_default());
-            let folder = PathBuf::from(super::python::interp::normpath(&folder.display().to_string()));
+            let folder = PathBuf::from(super::python::interp::normpath(
+                &folder.display().to_string(),
+            ));
             app.static_root = Setting::Known {
                 value: folder.clone(),
                 at: sf.at.clone(),
@@ -157,7 +169,10 @@ pub fn read(root: &SysRoot, app: &mut App, project: &Project, env: &Env) {
                 None => Setting::Known {
                     value: format!(
                         "/{}/",
-                        folder.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+                        folder
+                            .file_name()
+                            .map(|n| n.to_string_lossy())
+                            .unwrap_or_default()
                     ),
                     at: sf.at.clone(),
                 },
@@ -218,11 +233,18 @@ fn finish(app: &mut App, interp: &Interp) {
 
 /// A conventional entry module in `dir` that imports flask.
 fn entry_module(root: &SysRoot, dir: &Path) -> Option<PathBuf> {
-    let mut files: Vec<PathBuf> = ["wsgi.py", "app.py", "application.py", "run.py", "main.py", "server.py"]
-        .iter()
-        .map(|f| dir.join(f))
-        .collect();
-    if let Ok(rd) = std::fs::read_dir(root.host_path(&root.resolve(dir).ok()?)) {
+    let mut files: Vec<PathBuf> = [
+        "wsgi.py",
+        "app.py",
+        "application.py",
+        "run.py",
+        "main.py",
+        "server.py",
+    ]
+    .iter()
+    .map(|f| dir.join(f))
+    .collect();
+    if let Ok(rd) = std::fs::read_dir(root.host_path(&root.real_path(dir).ok()?)) {
         let mut subs: Vec<PathBuf> = rd
             .flatten()
             .filter(|e| e.path().is_dir())

@@ -203,7 +203,9 @@ impl AppServerCommand {
             }
             "uvicorn" | "hypercorn" | "daphne" => {
                 self.kind = ServerKind::Uvicorn;
-                for (opt, value) in options(rest, &["--reload", "--proxy-headers", "--no-access-log"]) {
+                for (opt, value) in
+                    options(rest, &["--reload", "--proxy-headers", "--no-access-log"])
+                {
                     match (opt.as_deref(), value) {
                         (Some("--app-dir"), Some(v)) => self.chdir = Some(PathBuf::from(v)),
                         (None, Some(v)) if self.target.is_none() => self.target = Some(v),
@@ -336,7 +338,7 @@ impl AppServerCommand {
             Some(c) if file.is_relative() => c.join(file),
             _ => file,
         };
-        let host = root.host_path(&root.resolve(&file).ok()?);
+        let host = root.host_path(&root.real_path(&file).ok()?);
         let text = match std::fs::read(&host) {
             Ok(b) => String::from_utf8_lossy(&b).into_owned(),
             Err(e) => return Some(format!("cannot read uwsgi config {}: {e}", file.display())),
@@ -440,17 +442,31 @@ mod tests {
         let c = parse("/srv/app/venv/bin/gunicorn --workers 3 -b unix:/run/app.sock --chdir /srv/app/src -e DJANGO_SETTINGS_MODULE=proj.settings.prod --reload proj.wsgi:application");
         assert_eq!(c.kind, ServerKind::Gunicorn);
         assert_eq!(c.chdir.as_deref(), Some(Path::new("/srv/app/src")));
-        assert_eq!(c.python.as_deref(), Some(Path::new("/srv/app/venv/bin/python")));
-        assert_eq!(c.env, vec![("DJANGO_SETTINGS_MODULE".into(), "proj.settings.prod".into())]);
-        assert_eq!(c.target_parts().unwrap(), ("proj.wsgi".into(), "application".into()));
+        assert_eq!(
+            c.python.as_deref(),
+            Some(Path::new("/srv/app/venv/bin/python"))
+        );
+        assert_eq!(
+            c.env,
+            vec![("DJANGO_SETTINGS_MODULE".into(), "proj.settings.prod".into())]
+        );
+        assert_eq!(
+            c.target_parts().unwrap(),
+            ("proj.wsgi".into(), "application".into())
+        );
 
         let c = parse("/opt/venv/bin/python3 -m gunicorn --chdir=/opt/site -w4 'app:create_app()'");
         assert_eq!(c.kind, ServerKind::Gunicorn);
-        assert_eq!(c.python.as_deref(), Some(Path::new("/opt/venv/bin/python3")));
+        assert_eq!(
+            c.python.as_deref(),
+            Some(Path::new("/opt/venv/bin/python3"))
+        );
         assert_eq!(c.chdir.as_deref(), Some(Path::new("/opt/site")));
         assert_eq!(c.target.as_deref(), Some("app:create_app()"));
 
-        let c = parse("/bin/bash -c 'cd /srv/site && source venv/bin/activate && exec gunicorn wsgi:app'");
+        let c = parse(
+            "/bin/bash -c 'cd /srv/site && source venv/bin/activate && exec gunicorn wsgi:app'",
+        );
         assert_eq!(c.kind, ServerKind::Gunicorn);
         assert_eq!(c.chdir.as_deref(), Some(Path::new("/srv/site")));
         assert_eq!(c.target.as_deref(), Some("wsgi:app"));
@@ -467,10 +483,15 @@ mod tests {
         .unwrap();
         let mut c = parse("/usr/bin/uwsgi --ini /etc/uwsgi/app.ini --master");
         assert_eq!(c.kind, ServerKind::Uwsgi);
-        assert!(c.load_config_file(&SysRoot::new(tmp.path()), None).is_none());
+        assert!(c
+            .load_config_file(&SysRoot::new(tmp.path()), None)
+            .is_none());
         assert_eq!(c.chdir.as_deref(), Some(Path::new("/srv/app")));
         assert_eq!(c.user.as_deref(), Some("deploy"));
-        assert_eq!(c.python.as_deref(), Some(Path::new("/srv/app/.venv/bin/python")));
+        assert_eq!(
+            c.python.as_deref(),
+            Some(Path::new("/srv/app/.venv/bin/python"))
+        );
         assert_eq!(c.target_parts().unwrap().0, "proj.wsgi");
     }
 }

@@ -82,7 +82,7 @@ impl Unit {
         let Some(path) = find_unit_file(root, name) else {
             return Ok(None);
         };
-        let real = root.resolve(&path).unwrap_or_else(|_| path.clone());
+        let real = root.real_path(&path).unwrap_or_else(|_| path.clone());
         if real == Path::new("/dev/null") {
             return Ok(None);
         }
@@ -102,7 +102,12 @@ impl Unit {
     }
 
     /// Builds the typed view from raw entries (applies systemd's override and reset rules).
-    pub fn from_entries(name: &str, path: PathBuf, dropins: Vec<PathBuf>, entries: Vec<Entry>) -> Unit {
+    pub fn from_entries(
+        name: &str,
+        path: PathBuf,
+        dropins: Vec<PathBuf>,
+        entries: Vec<Entry>,
+    ) -> Unit {
         let mut unit = Unit {
             name: name.to_string(),
             path,
@@ -266,7 +271,7 @@ pub fn parse(text: &str, file: &Path) -> Vec<Entry> {
 }
 
 fn read_text(root: &SysRoot, path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(root.host_path(&root.resolve(path)?))
+    let bytes = std::fs::read(root.host_path(&root.real_path(path)?))
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
@@ -289,7 +294,10 @@ fn find_dropins(root: &SysRoot, name: &str) -> Vec<PathBuf> {
         };
         for entry in rd.flatten() {
             let file_name = entry.file_name();
-            if Path::new(&file_name).extension().is_some_and(|e| e == "conf") {
+            if Path::new(&file_name)
+                .extension()
+                .is_some_and(|e| e == "conf")
+            {
                 by_name
                     .entry(file_name.clone())
                     .or_insert_with(|| sys_dir.join(&file_name));
@@ -385,7 +393,10 @@ mod tests {
         let exec = u.exec_start.as_ref().unwrap();
         assert_eq!(exec.value.last().unwrap(), "myapp.wsgi:application");
         assert_eq!(exec.at.line, 12);
-        assert_eq!(u.user.as_ref().unwrap().at.file, "/etc/systemd/system/myapp.service.d/20-env.conf");
+        assert_eq!(
+            u.user.as_ref().unwrap().at.file,
+            "/etc/systemd/system/myapp.service.d/20-env.conf"
+        );
     }
 
     #[test]
@@ -395,8 +406,11 @@ mod tests {
         std::fs::create_dir_all(tmp.path().join("etc/systemd/system")).unwrap();
         std::fs::create_dir_all(tmp.path().join("dev")).unwrap();
         std::fs::write(tmp.path().join("dev/null"), "").unwrap();
-        std::os::unix::fs::symlink("/dev/null", tmp.path().join("etc/systemd/system/gone.service"))
-            .unwrap();
+        std::os::unix::fs::symlink(
+            "/dev/null",
+            tmp.path().join("etc/systemd/system/gone.service"),
+        )
+        .unwrap();
         assert!(Unit::load(&r, "gone.service").unwrap().is_none());
         assert!(Unit::load(&r, "nothere.service").unwrap().is_none());
     }

@@ -118,7 +118,12 @@ H = root("media")
     let v = run(
         &t,
         "/srv/app/s.py",
-        &[("DEBUG", "yes"), ("B", "bee"), ("E", "on"), ("HOSTS", "a.com, b.com")],
+        &[
+            ("DEBUG", "yes"),
+            ("B", "bee"),
+            ("E", "on"),
+            ("HOSTS", "a.com, b.com"),
+        ],
     );
     assert!(matches!(v["DEBUG"], Value::Bool(true)));
     assert_eq!(s(&v["MEDIA_ROOT"]), "/var/media");
@@ -155,7 +160,9 @@ fn split_settings_with_star_imports_and_conditions() {
     assert_eq!(s(&v["MEDIA_ROOT"]), "/srv/app/media");
     assert_eq!(s(&v["MEDIA_URL"]), "/media/");
     assert!(matches!(v["LOCAL"], Value::Bool(false)));
-    assert!(matches!(&v["MIDDLEWARE"], Value::List(l) if l.len() == 2 && s(&l[0]).starts_with("whitenoise")));
+    assert!(
+        matches!(&v["MIDDLEWARE"], Value::List(l) if l.len() == 2 && s(&l[0]).starts_with("whitenoise"))
+    );
     // An undecidable condition makes what it changes unknown, naming the condition.
     let t2 = Tree::new(&[(
         "/srv/app/s.py",
@@ -193,16 +200,29 @@ fn flask_factory_config_classes_and_routes() {
         PathBuf::from("/srv/app"),
     );
     i.load_file(Path::new("/srv/app/shop/__init__.py")).unwrap();
-    let app = i.eval_in_module(Path::new("/srv/app/shop/__init__.py"), "create_app()", "<target>");
-    let Value::Obj(id) = app else { panic!("{app:?}") };
+    let app = i.eval_in_module(
+        Path::new("/srv/app/shop/__init__.py"),
+        "create_app()",
+        "<target>",
+    );
+    let Value::Obj(id) = app else {
+        panic!("{app:?}")
+    };
     i.finish_routes();
     let cfg = i.flask_config(id);
     assert_eq!(s(&cfg["UPLOAD_FOLDER"].value), "/var/uploads");
     assert!(matches!(cfg["DEBUG"].value, Value::Bool(false)));
     assert_eq!(s(&cfg["MEDIA_URL"].value), "/files/");
-    let routes: Vec<(String, String)> = i.served.iter().map(|r| (s(&r.prefix), s(&r.dir))).collect();
-    assert!(routes.contains(&("/uploads/".into(), "/var/uploads".into())), "{routes:?}");
-    assert!(routes.contains(&("/files/".into(), "/var/uploads".into())), "{routes:?}");
+    let routes: Vec<(String, String)> =
+        i.served.iter().map(|r| (s(&r.prefix), s(&r.dir))).collect();
+    assert!(
+        routes.contains(&("/uploads/".into(), "/var/uploads".into())),
+        "{routes:?}"
+    );
+    assert!(
+        routes.contains(&("/files/".into(), "/var/uploads".into())),
+        "{routes:?}"
+    );
 }
 
 #[test]

@@ -48,7 +48,7 @@ impl Scope {
 /// Objects with identity (mutated in place by the code), kept in the interpreter's arena.
 #[derive(Debug, Clone)]
 pub enum Object {
-    FlaskApp(FlaskApp),
+    FlaskApp(Box<FlaskApp>),
     /// `app.config` of the app at that index.
     FlaskConfig(usize),
     Blueprint(Blueprint),
@@ -202,14 +202,14 @@ impl<'a> Interp<'a> {
 
     fn exists(&self, p: &Path) -> bool {
         self.root
-            .resolve(p)
+            .real_path(p)
             .map(|r| self.root.host_path(&r).is_file())
             .unwrap_or(false)
     }
 
     fn is_dir(&self, p: &Path) -> bool {
         self.root
-            .resolve(p)
+            .real_path(p)
             .map(|r| self.root.host_path(&r).is_dir())
             .unwrap_or(false)
     }
@@ -267,7 +267,10 @@ impl<'a> Interp<'a> {
             expr: String::new(),
             at: None,
         };
-        scope.set("__file__", file_binding(Value::Str(path.display().to_string())));
+        scope.set(
+            "__file__",
+            file_binding(Value::Str(path.display().to_string())),
+        );
         scope.set("__name__", file_binding(Value::Str(name.clone())));
         self.globals.push(scope);
         self.module_globals.insert(path.to_path_buf(), g);
@@ -378,7 +381,9 @@ impl<'a> Interp<'a> {
         for name in names {
             let (orig, alias) = if name.kind() == "aliased_import" {
                 (
-                    name.child_by_field_name("name").map(|x| m.text(x)).unwrap_or(""),
+                    name.child_by_field_name("name")
+                        .map(|x| m.text(x))
+                        .unwrap_or(""),
                     name.child_by_field_name("alias").map(|x| m.text(x)),
                 )
             } else {
@@ -516,7 +521,15 @@ impl<'a> Interp<'a> {
         self.assign(m, left, new, m.text(a), at, f);
     }
 
-    fn assign(&mut self, m: &Rc<Module>, target: Node, value: Value, expr: &str, at: Location, f: &mut Frame) {
+    fn assign(
+        &mut self,
+        m: &Rc<Module>,
+        target: Node,
+        value: Value,
+        expr: &str,
+        at: Location,
+        f: &mut Frame,
+    ) {
         match target.kind() {
             "identifier" => self.bind(f, m.text(target), value, expr, Some(at)),
             "pattern_list" | "tuple_pattern" | "list_pattern" => {
@@ -722,7 +735,10 @@ impl<'a> Interp<'a> {
         let mut stack = vec![s];
         while let Some(n) = stack.pop() {
             if matches!(n.kind(), "assignment" | "augmented_assignment") {
-                if let Some(l) = n.child_by_field_name("left").filter(|l| l.kind() == "identifier") {
+                if let Some(l) = n
+                    .child_by_field_name("left")
+                    .filter(|l| l.kind() == "identifier")
+                {
                     let at = m.location(n);
                     self.bind(
                         f,
@@ -779,7 +795,9 @@ impl<'a> Interp<'a> {
     }
 
     fn exec_def(&mut self, m: &Rc<Module>, s: Node, f: &mut Frame) -> Option<Rc<FuncDef>> {
-        let name = s.child_by_field_name("name").map(|n| m.text(n).to_string())?;
+        let name = s
+            .child_by_field_name("name")
+            .map(|n| m.text(n).to_string())?;
         let def = Rc::new(FuncDef {
             name: name.clone(),
             module: m.clone(),
@@ -789,7 +807,13 @@ impl<'a> Interp<'a> {
             closure: f.locals.clone(),
         });
         let at = m.location(s);
-        self.bind(f, &name, Value::Func(def.clone()), &format!("def {name}"), Some(at));
+        self.bind(
+            f,
+            &name,
+            Value::Func(def.clone()),
+            &format!("def {name}"),
+            Some(at),
+        );
         Some(def)
     }
 
@@ -924,9 +948,9 @@ impl<'a> Interp<'a> {
             "true" => Value::Bool(true),
             "false" => Value::Bool(false),
             "none" => Value::None,
-            "identifier" => self
-                .lookup(f, m.text(n))
-                .unwrap_or_else(|| Value::unknown(text(), format!("{} is not defined here", m.text(n)))),
+            "identifier" => self.lookup(f, m.text(n)).unwrap_or_else(|| {
+                Value::unknown(text(), format!("{} is not defined here", m.text(n)))
+            }),
             "parenthesized_expression" => match n.named_child(0) {
                 Some(e) => self.eval(m, e, f),
                 None => Value::Tuple(vec![]),
@@ -1069,7 +1093,10 @@ impl<'a> Interp<'a> {
                 Some(v) => self.eval(m, v, f),
                 None => Value::None,
             },
-            _ => Value::unknown(text(), format!("{} is not evaluated", n.kind().replace('_', " "))),
+            _ => Value::unknown(
+                text(),
+                format!("{} is not evaluated", n.kind().replace('_', " ")),
+            ),
         }
     }
 
@@ -1159,7 +1186,12 @@ impl<'a> Interp<'a> {
         }
     }
 
-    fn eval_args(&mut self, m: &Rc<Module>, args: Option<Node>, f: &mut Frame) -> (Vec<Value>, Vec<(String, Value)>) {
+    fn eval_args(
+        &mut self,
+        m: &Rc<Module>,
+        args: Option<Node>,
+        f: &mut Frame,
+    ) -> (Vec<Value>, Vec<(String, Value)>) {
         let mut pos = Vec::new();
         let mut kw = Vec::new();
         let Some(args) = args else {
@@ -1265,7 +1297,9 @@ impl<'a> Interp<'a> {
                         .vars
                         .get(attr)
                         .map(|b| b.value.clone())
-                        .unwrap_or_else(|| Value::unknown(text, format!("settings.{attr} is not set"))),
+                        .unwrap_or_else(|| {
+                            Value::unknown(text, format!("settings.{attr} is not set"))
+                        }),
                     None => Value::unknown(text, "the Django settings were not read"),
                 },
                 _ => Value::Builtin(format!("{name}.{attr}")),
@@ -1279,7 +1313,9 @@ impl<'a> Interp<'a> {
                             .load_file(&file)
                             .map(Value::Module)
                             .unwrap_or_else(|e| Value::unknown(text, e)),
-                        None => Value::unknown(text, format!("{attr} is not defined in {}", ns.name)),
+                        None => {
+                            Value::unknown(text, format!("{attr} is not defined in {}", ns.name))
+                        }
                     }
                 }
             },
@@ -1287,7 +1323,9 @@ impl<'a> Interp<'a> {
                 .vars
                 .get(attr)
                 .map(|b| b.value.clone())
-                .unwrap_or_else(|| Value::unknown(text, format!("{}.{attr} is not defined", ns.name))),
+                .unwrap_or_else(|| {
+                    Value::unknown(text, format!("{}.{attr} is not defined", ns.name))
+                }),
             Value::Path(p) => match attr {
                 "parent" => Value::Path(path_parent(&p)),
                 "parents" => {
@@ -1368,7 +1406,10 @@ impl<'a> Interp<'a> {
     }
 
     fn env_get(&mut self, name: &str, at: &Location) -> Option<String> {
-        let found = self.env.get(name).map(|(v, s)| (v.to_string(), s.to_string()));
+        let found = self
+            .env
+            .get(name)
+            .map(|(v, s)| (v.to_string(), s.to_string()));
         self.env_reads.push(EnvRead {
             name: name.to_string(),
             source: found.as_ref().map(|(_, s)| s.clone()),
@@ -1398,7 +1439,10 @@ impl<'a> Interp<'a> {
                 }
                 Value::Str(out.display().to_string())
             }
-            other => Value::unknown(call.text, format!("{} is not callable here", other.describe())),
+            other => Value::unknown(
+                call.text,
+                format!("{} is not callable here", other.describe()),
+            ),
         }
     }
 
@@ -1453,7 +1497,9 @@ impl<'a> Interp<'a> {
                 "identifier" => (m.text(p), None),
                 "typed_parameter" => (p.named_child(0).map(|x| m.text(x)).unwrap_or(""), None),
                 "default_parameter" | "typed_default_parameter" => (
-                    p.child_by_field_name("name").map(|x| m.text(x)).unwrap_or(""),
+                    p.child_by_field_name("name")
+                        .map(|x| m.text(x))
+                        .unwrap_or(""),
                     p.child_by_field_name("value"),
                 ),
                 _ => continue,
@@ -1478,12 +1524,19 @@ impl<'a> Interp<'a> {
     fn call_builtin(&mut self, name: &str, call: Call) -> Value {
         let text = call.text.clone();
         let arg = |i: usize, kw: &str| -> Option<Value> {
-            call.pos
-                .get(i)
-                .cloned()
-                .or_else(|| call.kw.iter().find(|(k, _)| k == kw).map(|(_, v)| v.clone()))
+            call.pos.get(i).cloned().or_else(|| {
+                call.kw
+                    .iter()
+                    .find(|(k, _)| k == kw)
+                    .map(|(_, v)| v.clone())
+            })
         };
-        if let Some(u) = call.pos.iter().chain(call.kw.iter().map(|(_, v)| v)).find(|v| v.is_unknown()) {
+        if let Some(u) = call
+            .pos
+            .iter()
+            .chain(call.kw.iter().map(|(_, v)| v))
+            .find(|v| v.is_unknown())
+        {
             // Environment look-ups and Flask/django calls cope with unknown arguments themselves.
             if !matches!(
                 name,
@@ -1587,17 +1640,19 @@ impl<'a> Interp<'a> {
             "os.path.basename" => str_path_fn(&call, &text, |s| {
                 s.rsplit('/').next().unwrap_or("").to_string()
             }),
-            "os.path.normpath" => str_path_fn(&call, &text, |s| normpath(s)),
+            "os.path.normpath" => str_path_fn(&call, &text, normpath),
             "os.path.abspath" => {
                 let cwd = self.cwd.clone();
-                str_path_fn(&call, &text, |s| normpath(&cwd.join(s).display().to_string()))
+                str_path_fn(&call, &text, |s| {
+                    normpath(&cwd.join(s).display().to_string())
+                })
             }
             "os.path.realpath" => {
                 let cwd = self.cwd.clone();
                 let root = self.root;
                 str_path_fn(&call, &text, |s| {
                     let abs = normpath(&cwd.join(s).display().to_string());
-                    root.resolve(Path::new(&abs))
+                    root.real_path(Path::new(&abs))
                         .map(|p| p.display().to_string())
                         .unwrap_or(abs)
                 })
@@ -1637,7 +1692,11 @@ impl<'a> Interp<'a> {
                 let Some(Value::Str(var)) = arg(0, "option") else {
                     return Value::unknown(text, "variable name is not a string");
                 };
-                let cast = call.kw.iter().find(|(k, _)| k == "cast").map(|(_, v)| v.clone());
+                let cast = call
+                    .kw
+                    .iter()
+                    .find(|(k, _)| k == "cast")
+                    .map(|(_, v)| v.clone());
                 let raw = match self.env_get(&var, &call.at) {
                     Some(v) => Value::Str(v),
                     None => match call.kw.iter().find(|(k, _)| k == "default") {
@@ -1673,7 +1732,8 @@ impl<'a> Interp<'a> {
                 }
                 Value::unknown(text, "a response")
             }
-            "werkzeug.middleware.shared_data.SharedDataMiddleware" | "werkzeug.wsgi.SharedDataMiddleware" => {
+            "werkzeug.middleware.shared_data.SharedDataMiddleware"
+            | "werkzeug.wsgi.SharedDataMiddleware" => {
                 if let Some(Value::Dict(exports)) = arg(1, "exports") {
                     for (prefix, dir) in exports {
                         self.served.push(ServedRoute {
@@ -1716,7 +1776,9 @@ impl<'a> Interp<'a> {
                         .and_then(|d| d.dict_get("document_root").cloned())
                         .unwrap_or(Value::None);
                     let prefix = match call.pos.first() {
-                        Some(Value::Str(route)) => Value::Str(route_prefix(route, name != "django.urls.path")),
+                        Some(Value::Str(route)) => {
+                            Value::Str(route_prefix(route, name != "django.urls.path"))
+                        }
                         Some(other) => other.clone(),
                         None => Value::None,
                     };
@@ -1771,7 +1833,7 @@ impl<'a> Interp<'a> {
                 };
                 let abs = PathBuf::from(normpath(&abs.display().to_string()));
                 if method == "resolve" {
-                    Value::Path(self.root.resolve(&abs).unwrap_or(abs))
+                    Value::Path(self.root.real_path(&abs).unwrap_or(abs))
                 } else {
                     Value::Path(abs)
                 }
@@ -1841,9 +1903,17 @@ impl<'a> Interp<'a> {
 
     /// django-environ: `env("X", default=..., cast=...)`, `env.bool("X", default=False)`; the
     /// scheme given to `Env(X=(cast, default))` supplies the cast and the default.
-    fn environ_get(&mut self, scheme: &BTreeMap<String, Value>, typed: Option<&str>, call: Call) -> Value {
+    fn environ_get(
+        &mut self,
+        scheme: &BTreeMap<String, Value>,
+        typed: Option<&str>,
+        call: Call,
+    ) -> Value {
         let Some(Value::Str(var)) = call.pos.first().cloned().or_else(|| {
-            call.kw.iter().find(|(k, _)| k == "var").map(|(_, v)| v.clone())
+            call.kw
+                .iter()
+                .find(|(k, _)| k == "var")
+                .map(|(_, v)| v.clone())
         }) else {
             return Value::unknown(call.text, "variable name is not a string");
         };
@@ -1854,7 +1924,12 @@ impl<'a> Interp<'a> {
         };
         let cast = typed
             .map(|t| Value::Builtin(t.to_string()))
-            .or_else(|| call.kw.iter().find(|(k, _)| k == "cast").map(|(_, v)| v.clone()))
+            .or_else(|| {
+                call.kw
+                    .iter()
+                    .find(|(k, _)| k == "cast")
+                    .map(|(_, v)| v.clone())
+            })
             .or(scheme_cast);
         let default = call
             .kw
@@ -1923,7 +1998,7 @@ impl<'a> Interp<'a> {
             instance_path,
             blueprints: Vec::new(),
         };
-        self.objects.push(Object::FlaskApp(app));
+        self.objects.push(Object::FlaskApp(Box::new(app)));
         let id = self.objects.len() - 1;
         self.objects.push(Object::FlaskConfig(id));
         Value::Obj(id)
@@ -1934,7 +2009,7 @@ impl<'a> Interp<'a> {
             .iter()
             .enumerate()
             .filter_map(|(i, o)| match o {
-                Object::FlaskApp(a) => Some((i, a)),
+                Object::FlaskApp(a) => Some((i, &**a)),
                 _ => None,
             })
             .collect()
@@ -1964,7 +2039,14 @@ impl<'a> Interp<'a> {
         }
     }
 
-    fn set_config(&mut self, app: usize, key: &str, value: Value, expr: &str, at: Option<Location>) {
+    fn set_config(
+        &mut self,
+        app: usize,
+        key: &str,
+        value: Value,
+        expr: &str,
+        at: Option<Location>,
+    ) {
         if let Some(Object::FlaskApp(a)) = self.objects.get_mut(app) {
             a.config.insert(
                 key.to_string(),
@@ -2027,7 +2109,8 @@ impl<'a> Interp<'a> {
                 match obj {
                     Value::Class(ns) | Value::Module(ns) => {
                         for (k, b) in &ns.vars.vars {
-                            if k.chars().all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
+                            if k.chars()
+                                .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
                                 && k.chars().next().is_some_and(|c| c.is_ascii_uppercase())
                             {
                                 self.set_config(app, k, b.value.clone(), &b.expr, b.at.clone());
@@ -2154,7 +2237,9 @@ impl<'a> Interp<'a> {
                     .vars
                     .get(attr)
                     .map(|b| b.value.clone())
-                    .unwrap_or_else(|| Value::unknown(dotted, format!("{attr} is not defined in {module}"))),
+                    .unwrap_or_else(|| {
+                        Value::unknown(dotted, format!("{attr} is not defined in {module}"))
+                    }),
                 Err(e) => Value::unknown(dotted, e),
             },
             None => Value::unknown(
@@ -2225,7 +2310,9 @@ pub fn route_prefix(rule: &str, regex: bool) -> String {
     let mut s = rule.to_string();
     if regex {
         s = s.trim_start_matches('^').to_string();
-        let end = s.find(['(', '[', '.', '*', '+', '?', '$', '\\']).unwrap_or(s.len());
+        let end = s
+            .find(['(', '[', '.', '*', '+', '?', '$', '\\'])
+            .unwrap_or(s.len());
         s.truncate(end);
     } else if let Some(i) = s.find('<') {
         s.truncate(i);
@@ -2269,7 +2356,10 @@ fn cast_value(raw: Value, cast: Option<&Value>, style: CastStyle, text: &str) ->
                 CastStyle::Decouple => match l.as_str() {
                     "y" | "yes" | "t" | "true" | "on" | "1" => Value::Bool(true),
                     "n" | "no" | "f" | "false" | "off" | "0" | "" => Value::Bool(false),
-                    _ => Value::unknown(text, format!("{s:?} is not a boolean (the app fails to start)")),
+                    _ => Value::unknown(
+                        text,
+                        format!("{s:?} is not a boolean (the app fails to start)"),
+                    ),
                 },
             }
         }
@@ -2283,7 +2373,9 @@ fn cast_value(raw: Value, cast: Option<&Value>, style: CastStyle, text: &str) ->
             let items: Vec<Value> = if s.is_empty() {
                 vec![]
             } else {
-                s.split(',').map(|x| Value::Str(x.trim().to_string())).collect()
+                s.split(',')
+                    .map(|x| Value::Str(x.trim().to_string()))
+                    .collect()
             };
             if cast_name == "tuple" {
                 Value::Tuple(items)
@@ -2317,8 +2409,12 @@ fn string_method(s: &str, method: &str, args: &[Value], text: &str) -> Value {
             Some(sep) if !sep.is_empty() => s.split(sep).map(|x| Value::Str(x.into())).collect(),
             _ => s.split_whitespace().map(|x| Value::Str(x.into())).collect(),
         }),
-        "startswith" => a0.map_or(Value::unknown(text, "startswith"), |p| Value::Bool(s.starts_with(p))),
-        "endswith" => a0.map_or(Value::unknown(text, "endswith"), |p| Value::Bool(s.ends_with(p))),
+        "startswith" => a0.map_or(Value::unknown(text, "startswith"), |p| {
+            Value::Bool(s.starts_with(p))
+        }),
+        "endswith" => a0.map_or(Value::unknown(text, "endswith"), |p| {
+            Value::Bool(s.ends_with(p))
+        }),
         "replace" => match (a0, args.get(1).and_then(|v| v.as_str())) {
             (Some(a), Some(b)) => Value::Str(s.replace(a, b)),
             _ => Value::unknown(text, "replace() arguments"),
@@ -2380,7 +2476,9 @@ fn binary(op: &str, l: Value, r: Value, text: &str, interp: &Interp) -> Value {
         ("+", Value::List(a), Value::List(b) | Value::Tuple(b)) => {
             Value::List(a.iter().chain(b).cloned().collect())
         }
-        ("+", Value::Tuple(a), Value::Tuple(b)) => Value::Tuple(a.iter().chain(b).cloned().collect()),
+        ("+", Value::Tuple(a), Value::Tuple(b)) => {
+            Value::Tuple(a.iter().chain(b).cloned().collect())
+        }
         ("+", Value::Int(a), Value::Int(b)) => Value::Int(a + b),
         ("/", Value::Path(a), b) | ("/", b, Value::Path(a)) if b.as_path().is_some() => {
             let (x, y) = if matches!(l, Value::Path(_)) {
@@ -2454,7 +2552,9 @@ fn unknown_from(inner: &Value, text: &str) -> Value {
 
 fn why_of(v: &Value) -> String {
     match v {
-        Value::Unknown { expr, why } if why.contains(expr.as_str()) || expr.is_empty() => why.clone(),
+        Value::Unknown { expr, why } if why.contains(expr.as_str()) || expr.is_empty() => {
+            why.clone()
+        }
         Value::Unknown { expr, why } => format!("{expr}: {why}"),
         other => format!("{} is not usable here", other.describe()),
     }
@@ -2489,7 +2589,10 @@ fn merge_branches(start: &Scope, outcomes: &[Scope], cond: &str) -> Scope {
         merged.set(
             name,
             Binding {
-                value: Value::unknown(expr.clone(), format!("depends on `{cond}`, which cannot be evaluated")),
+                value: Value::unknown(
+                    expr.clone(),
+                    format!("depends on `{cond}`, which cannot be evaluated"),
+                ),
                 expr,
                 at,
             },
@@ -2554,6 +2657,14 @@ fn is_modelled_library(name: &str) -> bool {
     let top = name.split('.').next().unwrap_or(name);
     matches!(
         top,
-        "os" | "sys" | "pathlib" | "posixpath" | "environ" | "decouple" | "dotenv" | "flask" | "werkzeug" | "django"
+        "os" | "sys"
+            | "pathlib"
+            | "posixpath"
+            | "environ"
+            | "decouple"
+            | "dotenv"
+            | "flask"
+            | "werkzeug"
+            | "django"
     )
 }

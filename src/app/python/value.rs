@@ -156,11 +156,17 @@ impl Value {
             Value::Path(p) => format!("Path({:?})", p.display().to_string()),
             Value::List(v) => format!(
                 "[{}]",
-                v.iter().map(|x| x.describe()).collect::<Vec<_>>().join(", ")
+                v.iter()
+                    .map(|x| x.describe())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Value::Tuple(v) => format!(
                 "({})",
-                v.iter().map(|x| x.describe()).collect::<Vec<_>>().join(", ")
+                v.iter()
+                    .map(|x| x.describe())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Value::Unknown { expr, .. } => format!("<unknown: {expr}>"),
             Value::Builtin(n) => n.clone(),
