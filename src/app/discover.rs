@@ -99,8 +99,10 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
         }
     }
 
-    // Candidate directories, with how each was found.
+    // Candidate directories, with how each was found. Ancestors of served directories are only
+    // checked themselves: looking below /srv from /srv/a/media could find another site's project.
     let mut candidates: Vec<(PathBuf, String)> = Vec::new();
+    let mut shallow: Vec<PathBuf> = Vec::new();
     if let Some(p) = &hints.app {
         candidates.push((p.clone(), hints.app_from.clone()));
     }
@@ -149,6 +151,7 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
                     anc.to_path_buf(),
                     format!("parent of {} (served by nginx)", dir.display()),
                 ));
+                shallow.push(anc.to_path_buf());
             }
         }
         if hints.name.is_none() {
@@ -176,9 +179,20 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
         }
     }
 
+    let mut seen: Vec<PathBuf> = Vec::new();
+    candidates.retain(|(dir, _)| {
+        let fresh = !seen.contains(dir);
+        seen.push(dir.clone());
+        fresh
+    });
     let mut chosen = None;
     for (dir, how) in candidates {
-        match find_project(root, &dir, hints.framework) {
+        let found = if shallow.contains(&dir) {
+            project_here(root, &dir, hints.framework)
+        } else {
+            find_project(root, &dir, hints.framework)
+        };
+        match found {
             Some(found) => {
                 d.tried.push(format!(
                     "{}: {} project ({how})",

@@ -1,5 +1,11 @@
 //! Integration tests: one test binary (faster to link), one module per topic.
 //! Tests that need root or nginx use `support::require`, which fails under CI=true.
 
+mod docs;
 mod fs;
+mod output;
+mod run;
+mod sample;
+mod schemas;
+mod snapshots;
 mod support;
