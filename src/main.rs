@@ -8,7 +8,7 @@ use media_doctor::checks::{self, select::Selection};
 use media_doctor::cli::{CheckFormat, Cli, ColorChoice, Command, ListFormat, SiteArgs};
 use media_doctor::render::{self, files::SourceFiles};
 use media_doctor::report::Report;
-use media_doctor::site::Site;
+use media_doctor::site::{NginxSource, Site};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -41,7 +41,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let site = Site::gather(&args.site, args.offline)?;
             let results = checks::run(&site, &selection.checks());
             let report = Report::new(site.to_json(), results);
-            let files = || SourceFiles::new(site.root.clone(), std::env::current_dir().ok());
+            let target = match &site.nginx.source {
+                NginxSource::Files { entry } => Some(entry.display().to_string()),
+                NginxSource::Dump { .. } => None,
+            };
+            let files = || {
+                SourceFiles::new(site.root.clone(), std::env::current_dir().ok())
+                    .with_target(target.clone())
+            };
             match args.format {
                 CheckFormat::Text => {
                     let opts = render::text::Options {

@@ -34,6 +34,9 @@ pub struct SourceFiles {
     root: SysRoot,
     /// The working directory (absolute), when relative names are wanted.
     base: Option<PathBuf>,
+    /// The analysis target (the nginx entry config, a system path): where a finding without a
+    /// file of its own is shown. GitHub code scanning rejects a result without a file.
+    target: Option<String>,
 }
 
 /// A file as the CI formats name it.
@@ -51,7 +54,21 @@ impl SourceFiles {
         let base = base
             .and_then(|b| std::path::absolute(b).ok())
             .filter(|b| b != Path::new("/"));
-        SourceFiles { root, base }
+        SourceFiles {
+            root,
+            base,
+            target: None,
+        }
+    }
+
+    /// Set the analysis target (a system path): see `target`.
+    pub fn with_target(mut self, target: Option<String>) -> Self {
+        self.target = target;
+        self
+    }
+
+    pub fn target(&self) -> Option<&str> {
+        self.target.as_deref()
     }
 
     /// System paths everywhere (no working directory).

@@ -6,8 +6,10 @@
 //! - Only actionable results: the findings (warning or error severity) of checks that warn or
 //!   fail. Passes, skips and info findings are not results.
 //! - A finding with a config location gets a physical location (file, line, column), the file
-//!   named as `files::SourceFiles` says; a finding about a path on disk (evidence labelled `path`)
-//!   gets a logical location naming that path.
+//!   named as `files::SourceFiles` says; any other finding is placed on the analysis target (the
+//!   site's nginx entry config), because GitHub code scanning rejects a result without a file. A
+//!   finding about a path on disk (evidence labelled `path`) also gets a logical location naming
+//!   that path.
 //! - A check the profile ignores still reports its results, each with an external suppression
 //!   carrying the profile's reason, so code scanning shows it as dismissed, not as fixed.
 //! - A check that could not run is a tool execution notification, not a result.
@@ -164,22 +166,29 @@ fn result(check: &CheckResult, index: usize, f: &Finding, files: &SourceFiles) -
         Severity::Info => ResultLevel::Note,
     };
     let mut locations = Vec::new();
+    let artifact = |file: &str| match files.name(file) {
+        rel @ SourceFile::Relative(_) => ArtifactLocation::builder()
+            .uri(rel.uri())
+            .uri_base_id(SRCROOT)
+            .build(),
+        sys @ SourceFile::System(_) => ArtifactLocation::builder().uri(sys.uri()).build(),
+    };
     if let Some(loc) = &f.location {
-        let artifact = match files.name(&loc.file) {
-            rel @ SourceFile::Relative(_) => ArtifactLocation::builder()
-                .uri(rel.uri())
-                .uri_base_id(SRCROOT)
-                .build(),
-            sys @ SourceFile::System(_) => ArtifactLocation::builder().uri(sys.uri()).build(),
-        };
         let mut physical = PhysicalLocation::builder()
-            .artifact_location(artifact)
+            .artifact_location(artifact(&loc.file))
             .build();
         if loc.line > 0 {
             let mut region = Region::builder().start_line(loc.line as i64).build();
             region.start_column = loc.column.filter(|&c| c > 0).map(i64::from);
             physical.region = Some(region);
         }
+        locations.push(SarifLocation::builder().physical_location(physical).build());
+    } else if let Some(target) = files.target() {
+        // No file of its own (a directory on disk, a live response): show it on the site's
+        // nginx config, which is what serves that path.
+        let physical = PhysicalLocation::builder()
+            .artifact_location(artifact(target))
+            .build();
         locations.push(SarifLocation::builder().physical_location(physical).build());
     }
     let paths = f.evidence.iter().filter(|e| e.label == "path");

@@ -3,6 +3,8 @@
 
 mod docs;
 mod fs;
+mod listeners;
+mod live;
 mod output;
 mod run;
 mod sample;

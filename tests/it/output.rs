@@ -305,6 +305,7 @@ fn sample_files() -> SourceFiles {
         SysRoot::new("/work/repo/fixtures/img"),
         Some("/work/repo".into()),
     )
+    .with_target(Some("/etc/nginx/nginx.conf".into()))
 }
 
 #[test]
@@ -368,7 +369,13 @@ fn sarif_results_locations_and_suppressions() {
         run["originalUriBaseIds"]["SRCROOT"]["uri"],
         "file:///work/repo/"
     );
-    let traversal = &results[2]["locations"][0]["logicalLocations"][0];
+    // Without a file of its own, a result is shown on the site's nginx config (the analysis
+    // target), and names its path as a logical location.
+    assert_eq!(
+        results[2]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "fixtures/img/etc/nginx/nginx.conf"
+    );
+    let traversal = &results[2]["locations"][1]["logicalLocations"][0];
     assert_eq!(
         traversal["fullyQualifiedName"],
         "/home/deploy/apps/a-rather-long-project-directory-name/shared/media/uploads/2024"

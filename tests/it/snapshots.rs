@@ -35,6 +35,7 @@ fn sample_files() -> SourceFiles {
         SysRoot::new("/work/repo/fixtures/img"),
         Some("/work/repo".into()),
     )
+    .with_target(Some("/etc/nginx/nginx.conf".into()))
 }
 
 #[test]
