@@ -136,11 +136,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Options declared by the contract whose probes have not landed yet answer exit 2, never silently.
 fn reject_unsupported(args: &SiteArgs) -> anyhow::Result<()> {
-    let pending = [
-        ("--app", args.app.is_some()),
-        ("--framework", args.framework.is_some()),
-        ("--url", args.url.is_some()),
-    ];
+    let pending = [("--url", args.url.is_some())];
     if let Some((flag, _)) = pending.iter().find(|(_, given)| *given) {
         anyhow::bail!("{flag} is not yet supported");
     }
