@@ -27,15 +27,9 @@ pub static CHECKS: &[&dyn Check] = &[
 
 /// The app, or the reason every MD3xx check skips.
 fn app_of(site: &Site) -> Result<&App, Outcome> {
-    site.app.as_ref().ok_or_else(|| {
-        Outcome::skip(format!(
-            "no app found (MD301 says where media-doctor looked){}",
-            match &site.app_search.last() {
-                Some(last) => format!("; last: {last}"),
-                None => String::new(),
-            }
-        ))
-    })
+    site.app
+        .as_ref()
+        .ok_or_else(|| Outcome::skip("no app found (MD301 says where media-doctor looked)"))
 }
 
 fn setting_location(s: &Setting<impl Sized>) -> Option<Location> {
@@ -61,7 +55,9 @@ impl Files {
     fn url_name(self, app: &App) -> &'static str {
         match (self, app.framework) {
             (Files::Media, Framework::Django) => "MEDIA_URL",
-            (Files::Media, Framework::Flask) => "the upload URL (MEDIA_URL or the route serving uploads)",
+            (Files::Media, Framework::Flask) => {
+                "the upload URL (MEDIA_URL or the route serving uploads)"
+            }
             (Files::Static, Framework::Django) => "STATIC_URL",
             (Files::Static, Framework::Flask) => "static_url_path",
         }
@@ -110,7 +106,9 @@ fn node_location(site: &Site, node: Option<NodeId>, server: NodeId) -> Location 
 /// A path for comparison: symlinks resolved inside the root; a trailing slash does not matter.
 fn real(site: &Site, p: &Path) -> PathBuf {
     let r = site.root.real_path(p).unwrap_or_else(|_| p.to_path_buf());
-    PathBuf::from(crate::app::python::interp::normpath(&r.display().to_string()))
+    PathBuf::from(crate::app::python::interp::normpath(
+        &r.display().to_string(),
+    ))
 }
 
 fn server_label(site: &Site, server: NodeId) -> String {
@@ -227,7 +225,10 @@ impl Check for AppConfigFound {
                 );
             }
         }
-        if findings.iter().any(|f| f.severity > crate::report::Severity::Info) {
+        if findings
+            .iter()
+            .any(|f| f.severity > crate::report::Severity::Info)
+        {
             return Ok(Outcome::findings(findings));
         }
         let mut summary = format!(
@@ -372,7 +373,11 @@ fn root_aligned(site: &Site, files: Files) -> anyhow::Result<Outcome> {
             aligned.push(format!("{} → {} ({at})", prefix, got.display()));
             continue;
         }
-        let directive = if sv.kind == ServedKind::Alias { "alias" } else { "root" };
+        let directive = if sv.kind == ServedKind::Alias {
+            "alias"
+        } else {
+            "root"
+        };
         findings.push(
             Finding::error(format!(
                 "nginx serves {prefix} from {}, but the app's {root_name} is {}",
@@ -637,7 +642,13 @@ impl Check for AppServesMedia {
     }
 }
 
-fn route_finding(site: &Site, r: &AppRoute, prefix: &str, active: bool, nginx: &[Served2]) -> Option<Finding> {
+fn route_finding(
+    site: &Site,
+    r: &AppRoute,
+    prefix: &str,
+    active: bool,
+    nginx: &[Served2],
+) -> Option<Finding> {
     if !active {
         return Some(
             Finding::info(format!(
@@ -698,7 +709,8 @@ static STORAGE_BACKEND: Meta = Meta {
     id: "MD308",
     name: "storage-backend",
     band: Band::App,
-    summary: "where uploads are stored: local disk (checked by the disk checks) or a remote backend",
+    summary:
+        "where uploads are stored: local disk (checked by the disk checks) or a remote backend",
     docs: include_str!("../../checks/MD308.md"),
 };
 
@@ -815,7 +827,10 @@ impl Check for SameUrlOrRoot {
             }
         }
         if let (Some(m), Some(s)) = (app.media_root.value(), app.static_root.value()) {
-            if !m.as_os_str().is_empty() && !s.as_os_str().is_empty() && real(site, m) == real(site, s) {
+            if !m.as_os_str().is_empty()
+                && !s.as_os_str().is_empty()
+                && real(site, m) == real(site, s)
+            {
                 let mut f = Finding::error(format!(
                     "MEDIA_ROOT and STATIC_ROOT are the same directory ({}): collectstatic and uploads overwrite each other",
                     real(site, m).display()
@@ -837,7 +852,9 @@ impl Check for SameUrlOrRoot {
         }
         if findings.is_empty() {
             if mu.is_none() && su.is_none() {
-                return Ok(Outcome::skip("neither MEDIA_URL nor STATIC_URL is a local URL path"));
+                return Ok(Outcome::skip(
+                    "neither MEDIA_URL nor STATIC_URL is a local URL path",
+                ));
             }
             return Ok(Outcome::pass(format!(
                 "media ({}) and static ({}) are kept apart",

@@ -164,7 +164,14 @@ fn declares_a_route(module: &Module, n: Node) -> bool {
                 let last = f.rsplit('.').next().unwrap_or(f);
                 return matches!(
                     last,
-                    "route" | "add_url_rule" | "path" | "re_path" | "url" | "Blueprint" | "register_blueprint" | "static"
+                    "route"
+                        | "add_url_rule"
+                        | "path"
+                        | "re_path"
+                        | "url"
+                        | "Blueprint"
+                        | "register_blueprint"
+                        | "static"
                 );
             }
             "module" | "block" => return false,
@@ -197,7 +204,8 @@ mod tests {
     fn finds_string_literals() {
         let m = Module::parse(
             Path::new("/v.py"),
-            "url = f\"/uploads/{name}\"\nx = 'a' 'b'\n@app.route('/r/<f>')\ndef v(f): pass\n".into(),
+            "url = f\"/uploads/{name}\"\nx = 'a' 'b'\n@app.route('/r/<f>')\ndef v(f): pass\n"
+                .into(),
         )
         .unwrap();
         let s = string_literals(&m);

@@ -17,14 +17,24 @@ static TEMPLATE_URL_PREFIX: Meta = Meta {
     id: "MD306",
     name: "template-url-prefix",
     band: Band::App,
-    summary: "templates and code build media URLs with MEDIA_URL, not another prefix or a local host",
+    summary:
+        "templates and code build media URLs with MEDIA_URL, not another prefix or a local host",
     docs: include_str!("../../../checks/MD306.md"),
 };
 
 /// First path segments that name a media or static directory.
 const MEDIA_WORDS: &[&str] = &[
-    "media", "uploads", "upload", "files", "userfiles", "user_uploads", "images", "img", "static",
-    "assets", "photos",
+    "media",
+    "uploads",
+    "upload",
+    "files",
+    "userfiles",
+    "user_uploads",
+    "images",
+    "img",
+    "static",
+    "assets",
+    "photos",
 ];
 const LOCAL_HOSTS: &[&str] = &["localhost", "127.0.0.1", "0.0.0.0", "[::1]"];
 const TEMPLATE_EXTS: &[&str] = &["html", "htm", "jinja", "jinja2", "j2", "txt", "xml"];
@@ -66,12 +76,18 @@ impl Check for TemplateUrlPrefix {
         let mut findings = Vec::new();
         let mut scanned = 0;
         for (path, kind) in &files {
-            let host = site.root.host_path(&site.root.real_path(path).unwrap_or(path.clone()));
-            let Ok(meta) = std::fs::metadata(&host) else { continue };
+            let host = site
+                .root
+                .host_path(&site.root.real_path(path).unwrap_or(path.clone()));
+            let Ok(meta) = std::fs::metadata(&host) else {
+                continue;
+            };
             if meta.len() > MAX_BYTES {
                 continue;
             }
-            let Ok(bytes) = std::fs::read(&host) else { continue };
+            let Ok(bytes) = std::fs::read(&host) else {
+                continue;
+            };
             let text = String::from_utf8_lossy(&bytes);
             scanned += 1;
             let urls = match kind {
@@ -92,7 +108,11 @@ impl Check for TemplateUrlPrefix {
                 "{scanned} template/code file{} use{} no other media prefix and no local host{}",
                 if scanned == 1 { "" } else { "s" },
                 if scanned == 1 { "s" } else { "" },
-                if truncated { format!(" (the first {MAX_FILES} files)") } else { String::new() }
+                if truncated {
+                    format!(" (the first {MAX_FILES} files)")
+                } else {
+                    String::new()
+                }
             )));
         }
         let total = findings.len();
@@ -116,7 +136,9 @@ enum Kind {
 /// The project's templates and Python files (virtualenvs, node_modules, collected static and the
 /// settings files themselves excluded).
 fn source_files(site: &Site, app: &App) -> (Vec<(PathBuf, Kind)>, bool) {
-    let host_dir = site.root.host_path(&site.root.real_path(&app.dir).unwrap_or(app.dir.clone()));
+    let host_dir = site
+        .root
+        .host_path(&site.root.real_path(&app.dir).unwrap_or(app.dir.clone()));
     let mut out = Vec::new();
     let mut truncated = false;
     let walker = walkdir::WalkDir::new(&host_dir)
@@ -128,7 +150,13 @@ fn source_files(site: &Site, app: &App) -> (Vec<(PathBuf, Kind)>, bool) {
             !(e.file_type().is_dir()
                 && (matches!(
                     name.as_ref(),
-                    "node_modules" | "__pycache__" | "site-packages" | "staticfiles" | "media" | ".git" | "migrations"
+                    "node_modules"
+                        | "__pycache__"
+                        | "site-packages"
+                        | "staticfiles"
+                        | "media"
+                        | ".git"
+                        | "migrations"
                 ) || e.path().join("pyvenv.cfg").exists()))
         });
     for e in walker.flatten() {
@@ -143,7 +171,9 @@ fn source_files(site: &Site, app: &App) -> (Vec<(PathBuf, Kind)>, bool) {
         } else {
             continue;
         };
-        let Ok(rel) = e.path().strip_prefix(&host_dir) else { continue };
+        let Ok(rel) = e.path().strip_prefix(&host_dir) else {
+            continue;
+        };
         let sys = app.dir.join(rel);
         if app.settings_files.contains(&sys) {
             continue;
@@ -182,8 +212,11 @@ fn template_urls(text: &str, path: &Path) -> Vec<(String, Location)> {
                     let v = &line[s..s + len];
                     if v.starts_with('/') || v.starts_with("http://") || v.starts_with("https://") {
                         out.push((v.to_string(), at()));
+                        j = s + len + 1;
+                        continue;
                     }
-                    j = s + len + 1;
+                    // Not a URL itself (`style="... url(/x.png)"`): look inside it.
+                    j = s;
                     continue;
                 }
             }
@@ -193,10 +226,24 @@ fn template_urls(text: &str, path: &Path) -> Vec<(String, Location)> {
     out
 }
 
-fn judge(url: &str, at: Location, media: Option<&str>, statics: Option<&str>, hosts: &[String]) -> Option<Finding> {
-    let under = |p: &str| media.is_some_and(|m| p.starts_with(m)) || statics.is_some_and(|s| p.starts_with(s));
-    if let Some(rest) = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")) {
-        let (authority, path) = rest.split_once('/').map(|(a, p)| (a, format!("/{p}"))).unwrap_or((rest, "/".into()));
+fn judge(
+    url: &str,
+    at: Location,
+    media: Option<&str>,
+    statics: Option<&str>,
+    hosts: &[String],
+) -> Option<Finding> {
+    let under = |p: &str| {
+        media.is_some_and(|m| p.starts_with(m)) || statics.is_some_and(|s| p.starts_with(s))
+    };
+    if let Some(rest) = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+    {
+        let (authority, path) = rest
+            .split_once('/')
+            .map(|(a, p)| (a, format!("/{p}")))
+            .unwrap_or((rest, "/".into()));
         // `[::1]:8000` keeps its brackets; `host:port` loses the port.
         let host = match authority.strip_prefix('[') {
             Some(v6) => format!("[{}]", v6.split(']').next().unwrap_or("")),
@@ -215,7 +262,10 @@ fn judge(url: &str, at: Location, media: Option<&str>, statics: Option<&str>, ho
                 .evidence("URL", url)
                 .fix(
                     "build the URL from the setting instead of a host:",
-                    vec!["{{ object.file.url }}".into(), "{{ MEDIA_URL }}path/to/file".into()],
+                    vec![
+                        "{{ object.file.url }}".into(),
+                        "{{ MEDIA_URL }}path/to/file".into(),
+                    ],
                 ),
             );
         }
@@ -253,7 +303,10 @@ fn judge(url: &str, at: Location, media: Option<&str>, statics: Option<&str>, ho
         .evidence("URL", url)
         .fix(
             "build media URLs from the setting (or the file field), never a hard-coded prefix:",
-            vec!["{{ object.image.url }}".into(), "{% static 'path/to/file' %}".into()],
+            vec![
+                "{{ object.image.url }}".into(),
+                "{% static 'path/to/file' %}".into(),
+            ],
         ),
     )
 }
@@ -299,8 +352,14 @@ mod tests {
     #[test]
     fn finds_urls_in_templates() {
         let t = "<img src=\"/uploads/{{ p.file }}\" alt='x'>\n<div style=\"background: url(/media/a.png)\">\n{{ MEDIA_URL }}";
-        let urls: Vec<String> = template_urls(t, Path::new("/t.html")).into_iter().map(|(u, _)| u).collect();
-        assert!(urls.contains(&"/uploads/{{ p.file }}".to_string()), "{urls:?}");
+        let urls: Vec<String> = template_urls(t, Path::new("/t.html"))
+            .into_iter()
+            .map(|(u, _)| u)
+            .collect();
+        assert!(
+            urls.contains(&"/uploads/{{ p.file }}".to_string()),
+            "{urls:?}"
+        );
         assert!(urls.iter().any(|u| u == "/media/a.png"), "{urls:?}");
     }
 }
