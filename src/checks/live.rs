@@ -246,7 +246,7 @@ fn finding_for(site: &Site, filter: &Relevance, g: &Group) -> Finding {
     }
     f = f.evidence(
         "seen",
-        if g.count == 1 {
+        if g.first == g.last {
             g.last.clone()
         } else {
             format!("{} .. {}", g.first, g.last)

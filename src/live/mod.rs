@@ -2,6 +2,7 @@
 //! what nginx logged when it could not serve a file (`errorlog`). Checks MD401–MD406 read these.
 
 pub mod errorlog;
+pub mod signature;
 
 use crate::site::Site;
 use std::path::PathBuf;
