@@ -122,11 +122,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Options declared by the contract whose probes have not landed yet answer exit 2, never silently.
+/// A malformed `--url` is a bad argument (exit 2), not a finding.
 fn reject_unsupported(args: &SiteArgs) -> anyhow::Result<()> {
+    if let Some(url) = &args.url {
+        media_doctor::live::public::parse_base(url).map_err(|e| anyhow::anyhow!("--url {e}"))?;
+    }
     let pending = [
         ("--app", args.app.is_some()),
         ("--framework", args.framework.is_some()),
-        ("--url", args.url.is_some()),
     ];
     if let Some((flag, _)) = pending.iter().find(|(_, given)| *given) {
         anyhow::bail!("{flag} is not yet supported");

@@ -72,13 +72,35 @@ impl Check for ConfigNotReloaded {
         if cfg.files.is_empty() {
             return Ok(Outcome::skip("no config file was loaded"));
         }
-        Ok(assess(&Inputs {
-            entry,
-            is_main: matches!(cfg.kind, Some(ConfigKind::Main)),
-            files: cfg.files.iter().map(|f| f.path.clone()).collect(),
-            pid_files: pid_files(site),
-        }))
+        Ok(assess(&Inputs::of(site, entry)))
     }
+}
+
+/// The config files changed after the running nginx last loaded its config: `None` when that
+/// cannot be told (not the live system, not root, a dump, no master running). For MD406, which
+/// names a stale config as the likely cause of a live answer the model did not predict.
+pub fn changed_since_load(site: &Site) -> Option<Vec<PathBuf>> {
+    if !site.root.is_live() || !nix::unistd::geteuid().is_root() {
+        return None;
+    }
+    let NginxSource::Files { entry } = &site.nginx.source else {
+        return None;
+    };
+    if site.config().files.is_empty() {
+        return None;
+    }
+    let inputs = Inputs::of(site, entry.clone());
+    let (master, _) = find_master(&inputs)?;
+    let (loaded, _) = system::last_load(&master);
+    Some(newer_than(&inputs.files, loaded).into_iter().map(|(f, _)| f).collect())
+}
+
+fn newer_than(files: &[PathBuf], loaded: SystemTime) -> Vec<(PathBuf, SystemTime)> {
+    files
+        .iter()
+        .filter_map(|f| Some((f.clone(), changed_at(f)?)))
+        .filter(|(_, t)| *t > loaded + TOLERANCE)
+        .collect()
 }
 
 /// What MD111 needs to know about the config media-doctor loaded (system paths = host paths:
@@ -93,6 +115,18 @@ pub struct Inputs {
     pub files: Vec<PathBuf>,
     /// Where the running master's pid may be written (the `pid` directive, else the defaults).
     pub pid_files: Vec<PathBuf>,
+}
+
+impl Inputs {
+    fn of(site: &Site, entry: PathBuf) -> Inputs {
+        let cfg = site.config();
+        Inputs {
+            entry,
+            is_main: matches!(cfg.kind, Some(ConfigKind::Main)),
+            files: cfg.files.iter().map(|f| f.path.clone()).collect(),
+            pid_files: pid_files(site),
+        }
+    }
 }
 
 /// The `pid` directive (relative to the prefix), else the usual defaults.
@@ -169,12 +203,7 @@ pub fn assess(inputs: &Inputs) -> Outcome {
         LoadEvidence::Workers(n) => format!("the start of its {n} current worker(s)"),
         LoadEvidence::MasterStart => "the master's start".to_string(),
     };
-    let newer: Vec<(PathBuf, SystemTime)> = inputs
-        .files
-        .iter()
-        .filter_map(|f| Some((f.clone(), changed_at(f)?)))
-        .filter(|(_, t)| *t > loaded + TOLERANCE)
-        .collect();
+    let newer = newer_than(&inputs.files, loaded);
     let reload = reload_commands(&master, &args, master_conf.as_deref());
     for (file, t) in &newer {
         findings.push(
