@@ -33,6 +33,10 @@ static CONFIG_NOT_RELOADED: Meta = Meta {
 /// from clock ticks and uptime, and editors touch files while saving.
 const TOLERANCE: Duration = Duration::from_secs(1);
 const NGINX_T_TIMEOUT: Duration = Duration::from_secs(15);
+/// Above this much config, `nginx -T` is not run: nginx tests a config at ~0.6 MB/s (a
+/// 1,000-site config takes it 4 s and 10,000 sites 47 s and 1.7 GB), while the time witness
+/// costs one stat per file.
+const NGINX_T_MAX_BYTES: u64 = 1 << 20;
 /// Debian's compiled-in pid path, and nginx's own default under the prefix.
 const DEFAULT_PID_FILES: &[&str] = &["/run/nginx.pid", "/var/run/nginx.pid"];
 
@@ -222,7 +226,22 @@ pub fn assess(inputs: &Inputs) -> Outcome {
     }
 
     // Witness 2: nginx -T on the files on disk.
-    let dump_note = match nginx_t(&master, &args, master_conf.as_deref(), &inputs.entry) {
+    let config_bytes: u64 = inputs
+        .files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let dump = if config_bytes > NGINX_T_MAX_BYTES {
+        Err(format!(
+            "the config is {} KiB: testing it would take nginx seconds (the file times are \
+             compared instead)",
+            config_bytes / 1024
+        ))
+    } else {
+        nginx_t(&master, &args, master_conf.as_deref(), &inputs.entry)
+    };
+    let dump_note = match dump {
         Ok(NginxT::Fails { complaint, command }) => {
             findings.push(
                 Finding::error(
