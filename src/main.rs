@@ -35,7 +35,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Check(args) => {
-            reject_unsupported(&args.site)?;
+            check_site_args(&args.site)?;
             // Parse the selection before gathering: a typo is reported before any work.
             let selection = Selection::parse(&args.select, &args.ignore)?;
             let site = Site::gather(&args.site, args.offline)?;
@@ -71,9 +71,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Trace(args) => {
-            reject_unsupported(&args.site)?;
-            let _ = (args.url, args.offline, args.format);
-            anyhow::bail!("trace is not yet supported");
+            check_site_args(&args.site)?;
+            let req = media_doctor::nginx::Request::from_url(&args.url)?;
+            let site = Site::gather(&args.site, args.offline)?;
+            let resolver = media_doctor::nginx::Resolver::new(&site);
+            let resolution = resolver.resolve(&req);
+            let trace = render::trace::Trace::new(&resolver, &req, &resolution);
+            match args.format {
+                ListFormat::Json => render::trace::write_json(&mut out, &trace)?,
+                ListFormat::Text => render::trace::write_text(&mut out, &trace)?,
+            }
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Explain { id } => {
             let check = checks::find(&id).ok_or_else(|| {
@@ -121,18 +130,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Options declared by the contract whose probes have not landed yet answer exit 2, never silently.
-/// A malformed `--url` is a bad argument (exit 2), not a finding.
-fn reject_unsupported(args: &SiteArgs) -> anyhow::Result<()> {
+/// Site options checked before any work: a malformed `--url` is a bad argument (exit 2), not a
+/// finding.
+fn check_site_args(args: &SiteArgs) -> anyhow::Result<()> {
     if let Some(url) = &args.url {
         media_doctor::live::public::parse_base(url).map_err(|e| anyhow::anyhow!("--url {e}"))?;
-    }
-    let pending = [
-        ("--app", args.app.is_some()),
-        ("--framework", args.framework.is_some()),
-    ];
-    if let Some((flag, _)) = pending.iter().find(|(_, given)| *given) {
-        anyhow::bail!("{flag} is not yet supported");
     }
     Ok(())
 }

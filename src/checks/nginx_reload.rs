@@ -96,7 +96,12 @@ pub fn changed_since_load(site: &Site) -> Option<Vec<PathBuf>> {
     let inputs = Inputs::of(site, entry.clone());
     let (master, _) = find_master(&inputs)?;
     let (loaded, _) = system::last_load(&master);
-    Some(newer_than(&inputs.files, loaded).into_iter().map(|(f, _)| f).collect())
+    Some(
+        newer_than(&inputs.files, loaded)
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect(),
+    )
 }
 
 fn newer_than(files: &[PathBuf], loaded: SystemTime) -> Vec<(PathBuf, SystemTime)> {

@@ -243,4 +243,3 @@ fn explain_missing(prefix: Option<&AppPrefix>, line: &Line, path: &Path) -> Expl
     e.fix = "trace the URL: it shows the file nginx opens and why".into();
     e
 }
-

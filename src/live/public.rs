@@ -48,7 +48,7 @@ pub fn parse_base(s: &str) -> Result<Url, String> {
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err(format!("{s:?}: only http:// and https:// URLs"));
     }
-    if url.host_str().is_none_or(str::is_empty) {
+    if url.host_str().map_or(true, str::is_empty) {
         return Err(format!("{s:?}: the URL has no host"));
     }
     Ok(url)
@@ -85,10 +85,7 @@ pub fn public_name(name: &str) -> Option<String> {
 }
 
 /// `https://NAME` (or http) for the first public name of a server.
-pub fn from_server_names<'a>(
-    names: impl IntoIterator<Item = &'a str>,
-    tls: bool,
-) -> Option<Url> {
+pub fn from_server_names<'a>(names: impl IntoIterator<Item = &'a str>, tls: bool) -> Option<Url> {
     let name = names.into_iter().find_map(public_name)?;
     let scheme = if tls { "https" } else { "http" };
     Url::parse(&format!("{scheme}://{name}/")).ok()

@@ -96,7 +96,12 @@ mod tests {
             "/media/up%20loads/a%231.jpg"
         );
         assert_eq!(
-            url_path("/favicon.ico", Path::new("/srv/f.ico"), Path::new("/srv/f.ico")).unwrap(),
+            url_path(
+                "/favicon.ico",
+                Path::new("/srv/f.ico"),
+                Path::new("/srv/f.ico")
+            )
+            .unwrap(),
             "/favicon.ico"
         );
         assert!(url_path("/media/", Path::new("/srv/m"), Path::new("/etc/passwd")).is_none());

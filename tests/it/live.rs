@@ -645,7 +645,12 @@ mod real_site {
         assert_eq!(r.status, Status::Fail, "{r:#?}");
         let f = &r.findings[0];
         assert!(f.message.starts_with("1 time: open()"), "{}", f.message);
-        let cause = &f.evidence.iter().find(|e| e.label == "cause").unwrap().value;
+        let cause = &f
+            .evidence
+            .iter()
+            .find(|e| e.label == "cause")
+            .unwrap()
+            .value;
         assert_eq!(
             cause,
             &format!("www-data cannot traverse {} (needs x)", app.display())
