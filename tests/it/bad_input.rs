@@ -150,10 +150,7 @@ fn deep_nesting_is_bounded_and_fast() {
     let cfg = load_text(text.as_bytes());
     assert!(t.elapsed() < Duration::from_secs(20));
     let e: Vec<String> = cfg.diagnostics.iter().map(|d| d.to_string()).collect();
-    assert!(
-        e.iter().any(|m| m.contains("nested more than")),
-        "{e:?}"
-    );
+    assert!(e.iter().any(|m| m.contains("nested more than")), "{e:?}");
     // Unclosed, too: one located error at the end, no overflow.
     let cfg = load_text("a {".repeat(depth).as_bytes());
     assert!(cfg
@@ -185,7 +182,8 @@ fn write(dir: &Path, rel: &str, text: &[u8]) {
 #[test]
 fn a_50_mb_file_loads() {
     let t = tempfile::tempdir().unwrap();
-    let block = "    location /media/ { alias /srv/media/; expires 30d; add_header X-A \"b c\"; }\n";
+    let block =
+        "    location /media/ { alias /srv/media/; expires 30d; add_header X-A \"b c\"; }\n";
     let n = 50 * 1024 * 1024 / block.len();
     let mut text = String::with_capacity(n * block.len() + 64);
     text.push_str("events {}\nhttp {\nserver {\n");
@@ -208,7 +206,9 @@ fn a_50_mb_file_loads() {
     write(t.path(), "nginx.conf", &text);
     let cfg = nginx::load_files(&SysRoot::new(t.path()), Path::new("/nginx.conf")).unwrap();
     assert!(
-        cfg.diagnostics[0].message.contains("opened at 2:13 is never closed"),
+        cfg.diagnostics[0]
+            .message
+            .contains("opened at 2:13 is never closed"),
         "{:?}",
         cfg.diagnostics
     );
@@ -217,7 +217,11 @@ fn a_50_mb_file_loads() {
 #[test]
 fn an_include_glob_matching_10000_files() {
     let t = tempfile::tempdir().unwrap();
-    write(t.path(), "etc/nginx/nginx.conf", b"events {}\nhttp { include sites/*.conf; }\n");
+    write(
+        t.path(),
+        "etc/nginx/nginx.conf",
+        b"events {}\nhttp { include sites/*.conf; }\n",
+    );
     for i in 0..10_000 {
         write(
             t.path(),
@@ -226,7 +230,8 @@ fn an_include_glob_matching_10000_files() {
         );
     }
     let start = Instant::now();
-    let cfg = nginx::load_files(&SysRoot::new(t.path()), Path::new("/etc/nginx/nginx.conf")).unwrap();
+    let cfg =
+        nginx::load_files(&SysRoot::new(t.path()), Path::new("/etc/nginx/nginx.conf")).unwrap();
     assert!(start.elapsed() < Duration::from_secs(60));
     assert!(cfg.diagnostics.is_empty());
     let servers = cfg.servers();
@@ -255,13 +260,23 @@ fn symlink_loops_cycles_and_directories_in_includes() {
     write(t.path(), "etc/nginx/a.conf", b"include b.conf;\n");
     write(t.path(), "etc/nginx/b.conf", b"include a.conf;\n");
     let start = Instant::now();
-    let cfg = nginx::load_files(&SysRoot::new(t.path()), Path::new("/etc/nginx/nginx.conf")).unwrap();
+    let cfg =
+        nginx::load_files(&SysRoot::new(t.path()), Path::new("/etc/nginx/nginx.conf")).unwrap();
     assert!(start.elapsed() < Duration::from_secs(10));
     let e: Vec<String> = cfg.diagnostics.iter().map(|d| d.to_string()).collect();
     assert_eq!(e.len(), 4, "{e:?}");
-    assert!(e[0].starts_with("/etc/nginx/nginx.conf:3:2: open() \"/etc/nginx/sites/x\" failed (40: "), "{e:?}");
-    assert!(e[1].starts_with("/etc/nginx/nginx.conf:3:2: open() \"/etc/nginx/sites/y\" failed (40: "), "{e:?}");
-    assert!(e[2].starts_with("/etc/nginx/nginx.conf:4:2: \"/etc/nginx/conf.d\" is not a regular file"), "{e:?}");
+    assert!(
+        e[0].starts_with("/etc/nginx/nginx.conf:3:2: open() \"/etc/nginx/sites/x\" failed (40: "),
+        "{e:?}"
+    );
+    assert!(
+        e[1].starts_with("/etc/nginx/nginx.conf:3:2: open() \"/etc/nginx/sites/y\" failed (40: "),
+        "{e:?}"
+    );
+    assert!(
+        e[2].starts_with("/etc/nginx/nginx.conf:4:2: \"/etc/nginx/conf.d\" is not a regular file"),
+        "{e:?}"
+    );
     assert_eq!(
         e[3],
         "/etc/nginx/b.conf:1:1: include cycle: /etc/nginx/a.conf -> /etc/nginx/b.conf -> /etc/nginx/a.conf: this include is not followed"
@@ -272,18 +287,44 @@ fn symlink_loops_cycles_and_directories_in_includes() {
 fn non_utf8_file_names_are_read_and_shown() {
     use std::os::unix::ffi::OsStrExt;
     let t = tempfile::tempdir().unwrap();
-    write(t.path(), "etc/nginx/nginx.conf", b"events {}\nhttp { include sites/*; include \"M\xf6lln.conf\"; }\n");
+    write(
+        t.path(),
+        "etc/nginx/nginx.conf",
+        b"events {}\nhttp { include sites/*; include \"M\xf6lln.conf\"; }\n",
+    );
     let name = std::ffi::OsStr::from_bytes(b"caf\xe9.conf");
     std::fs::create_dir_all(t.path().join("etc/nginx/sites")).unwrap();
-    std::fs::write(t.path().join("etc/nginx/sites").join(name), "server { listen 80; }\n").unwrap();
-    std::fs::write(t.path().join("etc/nginx").join(std::ffi::OsStr::from_bytes(b"M\xf6lln.conf")), "").unwrap();
-    let cfg = nginx::load_files(&SysRoot::new(t.path()), Path::new("/etc/nginx/nginx.conf")).unwrap();
+    std::fs::write(
+        t.path().join("etc/nginx/sites").join(name),
+        "server { listen 80; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        t.path()
+            .join("etc/nginx")
+            .join(std::ffi::OsStr::from_bytes(b"M\xf6lln.conf")),
+        "",
+    )
+    .unwrap();
+    let cfg =
+        nginx::load_files(&SysRoot::new(t.path()), Path::new("/etc/nginx/nginx.conf")).unwrap();
     // The glob found the file by its bytes.
     assert_eq!(cfg.servers().len(), 1);
-    assert_eq!(cfg.servers()[0].file().as_os_str().as_bytes(), b"/etc/nginx/sites/caf\xe9.conf");
+    assert_eq!(
+        cfg.servers()[0].file().as_os_str().as_bytes(),
+        b"/etc/nginx/sites/caf\xe9.conf"
+    );
     // The include written in Latin-1 inside the config cannot be matched: said twice, located.
     let e: Vec<String> = cfg.diagnostics.iter().map(|d| d.to_string()).collect();
     assert_eq!(e.len(), 2, "{e:?}");
-    assert!(e.iter().any(|e| e.contains("not UTF-8") && e.starts_with("/etc/nginx/nginx.conf:2:35:")), "{e:?}");
-    assert!(e.iter().any(|e| e.contains("M\u{fffd}lln.conf\" failed (2: No such file")), "{e:?}");
+    assert!(
+        e.iter()
+            .any(|e| e.contains("not UTF-8") && e.starts_with("/etc/nginx/nginx.conf:2:35:")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|e| e.contains("M\u{fffd}lln.conf\" failed (2: No such file")),
+        "{e:?}"
+    );
 }
