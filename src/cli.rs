@@ -75,12 +75,21 @@ pub struct SiteArgs {
     /// Public base URL for live checks (e.g. https://example.com).
     #[arg(long, value_name = "BASE")]
     pub url: Option<String>,
+    /// A file the live checks request, as a URL path (/media/a.jpg) or a file under a served
+    /// directory (default: the first file found in each served media/static directory).
+    /// Repeatable.
+    #[arg(long, value_name = "URL|PATH")]
+    pub probe: Vec<String>,
     /// Treat DIR as the filesystem root (a mounted image, a container export, a fixture tree).
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// Override the nginx worker user (default: the `user` directive, else nginx's default).
     #[arg(long, value_name = "USER")]
     pub as_user: Option<String>,
+    /// Also run the app's own Python (its venv) to print its settings, with a timeout, and show
+    /// where they differ from the static reading. This EXECUTES the app's settings code.
+    #[arg(long)]
+    pub eval: bool,
 }
 
 #[derive(Debug, Args)]
