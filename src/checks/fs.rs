@@ -696,8 +696,9 @@ impl Check for AppCanWrite {
                 };
                 findings.push(locate(with_walk(
                     Finding::error(format!(
-                        "{} (the app's user) cannot create files in MEDIA_ROOT {}: it lacks {needs} on {} ({} {} {}); uploads fail with PermissionError",
+                        "{} (the app's user{}) cannot create files in MEDIA_ROOT {}: it lacks {needs} on {} ({} {} {}); uploads fail with PermissionError",
                         who.name,
+                        app.user_source.as_deref().map(|s| format!(", {s}")).unwrap_or_default(),
                         media.display(),
                         denied.display(),
                         step.mode,
@@ -1292,7 +1293,11 @@ impl Check for MacPolicy {
                     targets.extend(scan.sample_file.clone());
                 }
                 for t in targets {
-                    let label = mac::selinux_label(&site.root.host_path(&t));
+                    // nginx opens through symlinks: the label that counts is the target's.
+                    let real = walk_unverified(&site.root, &t, &Identity::root(), Access::NONE)
+                        .resolved
+                        .unwrap_or_else(|| t.clone());
+                    let label = mac::selinux_label(&site.root.host_path(&real));
                     let ty = label
                         .as_deref()
                         .and_then(mac::label_type)
@@ -1329,13 +1334,22 @@ impl Check for MacPolicy {
                 continue;
             };
             for s in &dirs {
-                let probe = s.dir.join("media-doctor-probe");
+                // AppArmor matches the path with symlinks resolved; any file name in the tree.
+                let real = walk_unverified(&site.root, &s.dir, &Identity::root(), Access::NONE)
+                    .resolved
+                    .unwrap_or_else(|| s.dir.clone());
+                let probe = real.join("media-doctor-probe");
                 let (ok, rule) = rules.allows_read(&probe);
                 if !ok {
                     let mut f = Finding::error(format!(
-                        "AppArmor profile {} (enforce) does not let nginx read {}",
+                        "AppArmor profile {} (enforce) does not let nginx read {}{}",
                         p.name,
-                        s.dir.display()
+                        s.dir.display(),
+                        if real != s.dir {
+                            format!(" ({})", real.display())
+                        } else {
+                            String::new()
+                        }
                     ))
                     .at(s.at.clone())
                     .evidence(
@@ -1355,7 +1369,7 @@ impl Check for MacPolicy {
                         vec![
                             format!(
                                 "echo '{}/** r,' | sudo tee -a /etc/apparmor.d/local/usr.sbin.nginx",
-                                s.dir.display()
+                                real.display()
                             ),
                             "sudo apparmor_parser -r /etc/apparmor.d/usr.sbin.nginx".into(),
                         ],
@@ -1484,6 +1498,11 @@ impl Check for ProbeFile {
         }
         let mut findings = Vec::new();
         let mut probed = 0;
+        // Known files first: the profile's `samples`.
+        for url in &site.samples {
+            probed += 1;
+            findings.push(probe_sample(site, who, &served, url));
+        }
         for s in &served {
             if !site.root.host_path(&s.dir).is_dir() {
                 continue;
@@ -1560,6 +1579,51 @@ impl Check for ProbeFile {
             who.name
         )))
     }
+}
+
+/// A known file's URL (`/media/a.jpg` or `https://host/media/a.jpg`): the file nginx opens for it,
+/// walked as the worker. STAND-IN for the resolver: the longest matching prefix location.
+fn probe_sample(site: &Site, who: &Identity, served: &[ServedDir], url: &str) -> Finding {
+    let path = match url.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => url,
+    };
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    let best = served
+        .iter()
+        .filter(|s| s.prefix.starts_with('/') && path.starts_with(s.prefix.as_str()))
+        .max_by_key(|s| s.prefix.len());
+    let Some(s) = best else {
+        return Finding::error(format!(
+            "sample {url}: no location serves {path} from disk (it goes to the app, or 404)"
+        ))
+        .evidence("url", url);
+    };
+    let Some(opened) = s.nginx_path(path) else {
+        return Finding::error(format!("sample {url}: no file for {path}")).at(s.at.clone());
+    };
+    let w = walk(&site.root, Path::new(&opened), who, Access::READ);
+    let f = if w.outcome.is_found() && w.disagreements().is_empty() {
+        Finding::info(format!(
+            "sample {url} -> {opened} is readable by {}",
+            who.name
+        ))
+    } else {
+        let status = match w.outcome {
+            WalkOutcome::Missing { .. } | WalkOutcome::NotADirectory { .. } => "404",
+            _ => "403",
+        };
+        with_walk(
+            Finding::error(format!(
+                "sample {url} -> {opened}: {} for {} ({status})",
+                w.outcome, who.name
+            )),
+            &w,
+        )
+    };
+    f.at(s.at.clone())
+        .evidence("url", url)
+        .evidence("nginx opens", &opened)
 }
 
 /// The URL path of a file under a served directory (for a regex location, the path under root).
