@@ -843,7 +843,7 @@ fn app_checks_on_a_fixture_django_site() {
     assert!(md210["summary"]
         .as_str()
         .unwrap()
-        .contains("/srv/myapp/media/uploads/a.jpg: missing"));
+        .contains("/srv/myapp/media/uploads/a.jpg: 404"));
 }
 
 #[test]
