@@ -42,7 +42,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             reject_unsupported(&args.site)?;
             // Parse the selection before gathering: a typo is reported before any work.
             let selection = Selection::parse(&args.select, &args.ignore)?;
-            let site = Site::gather(&args.site, args.offline)?;
+            let mut site = Site::gather(&args.site, args.offline)?;
+            // Progress for long scans: only for a person watching text output, never in JSON/CI.
+            site.progress = args.format == CheckFormat::Text
+                && std::io::stderr().is_terminal()
+                && std::env::var_os("CI").is_none();
             let accepted = match &site.profile {
                 Some(p) => Accepted::parse(&p.ignore)
                     .with_context(|| format!("profile {}", p.source.display()))?,

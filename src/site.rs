@@ -46,6 +46,10 @@ pub struct Site {
     /// The nginx worker user (`--as-user`, the `user` directive, or nginx's default) and its
     /// identity under the root.
     pub worker: crate::fs::Worker,
+    /// Draw progress for long probes on stderr (text output on a terminal only; set by main).
+    pub progress: bool,
+    /// Tree scans made during this run, shared between the checks that need them.
+    pub scans: crate::fs::scan::Cache,
 }
 
 /// nginx's compiled-in defaults on Debian, where media-doctor is most often run.
@@ -80,6 +84,8 @@ impl Site {
                 .unwrap_or_default(),
             profile,
             worker,
+            progress: false,
+            scans: Default::default(),
         };
         site.select_servers();
         site.discover_app()?;
