@@ -451,10 +451,36 @@ fn version_includes_the_commit() {
 #[test]
 fn a_profile_accepts_a_result_with_its_reason() {
     let reason = "the snippet is installed by the app's release job, after this check";
+    let json = |extra: &[&str]| -> (i32, serde_json::Value) {
+        let out = check_fixture("unloadable", &[&["--format", "json"], extra].concat());
+        (out.code, serde_json::from_str(&out.stdout).unwrap())
+    };
+    let md100 = |v: &serde_json::Value| {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "MD100")
+            .cloned()
+            .unwrap()
+    };
     // Without the profile, the missing include fails the run.
-    assert_eq!(check_fixture("unloadable", &[]).code, 1);
+    let (code, without) = json(&[]);
+    assert_eq!(code, 1);
+    assert_eq!(md100(&without)["status"], "fail");
+    assert!(md100(&without).get("ignored").is_none());
+
+    // With it, MD100 keeps its status but is accepted, counted apart, and fails nothing.
+    let (code, with) = json(&["--site", "accepted"]);
+    assert_eq!(md100(&with)["status"], "fail");
+    assert_eq!(md100(&with)["ignored"], reason);
+    let n = |v: &serde_json::Value, k: &str| v["summary"][k].as_u64().unwrap();
+    assert_eq!(n(&with, "ignored"), 1);
+    assert_eq!(n(&with, "fail"), n(&without, "fail") - 1);
+    let others_fail = n(&with, "fail") + n(&with, "error") > 0;
+    assert_eq!(code, i32::from(others_fail));
+
     let text = check_fixture("unloadable", &["--site", "accepted"]);
-    assert_eq!(text.code, 0, "{}{}", text.stdout, text.stderr);
     assert!(
         text.stdout.contains("[~] MD100 nginx-config-loads (fail)"),
         "{}",
@@ -465,25 +491,8 @@ fn a_profile_accepts_a_result_with_its_reason() {
         "{}",
         text.stdout
     );
-    let warning = check_fixture(
-        "unloadable",
-        &["--site", "accepted", "--fail-on", "warning"],
-    );
-    assert_eq!(warning.code, 0);
-    let json = check_fixture("unloadable", &["--site", "accepted", "--format", "json"]);
-    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    let md100 = v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "MD100")
-        .unwrap();
-    assert_eq!(md100["status"], "fail");
-    assert_eq!(md100["ignored"], reason);
-    assert_eq!(v["summary"]["ignored"], 1);
-    assert_eq!(v["summary"]["fail"], 0);
     let github = check_fixture("unloadable", &["--site", "accepted", "--format", "github"]);
-    assert!(!github.stdout.contains("MD100"), "{}", github.stdout);
+    assert!(!github.stdout.contains("title=MD100"), "{}", github.stdout);
 }
 
 #[test]
