@@ -95,6 +95,14 @@ impl Site {
     /// Finds the app and reads its settings (see app::discover for the order).
     fn discover_app(&mut self) -> Result<()> {
         let app_path = match &self.args.app {
+            // An absolute path that is not a host path inside the root names a system path, even
+            // when nothing is there (MD301 then says so).
+            Some(p)
+                if p.is_absolute()
+                    && (self.root.is_live() || self.root.system_path(p).is_none()) =>
+            {
+                Some(p.clone())
+            }
             Some(p) => Some(system_path_arg(&self.root, p, "--app")?),
             None => None,
         };

@@ -11,6 +11,7 @@ use crate::site::Site;
 use serde::Serialize;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+pub mod app;
 pub mod fs;
 pub mod live;
 pub mod nginx;
@@ -150,6 +151,7 @@ pub fn registry() -> Vec<&'static dyn Check> {
     all.extend_from_slice(nginx::CHECKS);
     all.extend_from_slice(fs::CHECKS);
     all.extend_from_slice(nginx_reload::CHECKS);
+    all.extend_from_slice(app::CHECKS);
     all.extend_from_slice(live::CHECKS);
     all.sort_by_key(|c| c.meta().id);
     all

@@ -128,8 +128,9 @@ impl Module {
     }
 }
 
-/// Every string literal in a file with its value (f-string holes kept as `{...}`) and location:
-/// the raw material for MD306's URL scan.
+/// Every string literal in a file with its value (f-string holes kept as `{...}`) and location,
+/// except those that declare a route (`@app.route("/uploads/<f>")`, `path("media/...")`): the
+/// raw material for MD306's URL scan.
 pub fn string_literals(module: &Module) -> Vec<(String, Location)> {
     let mut out = Vec::new();
     let root = module.tree.root_node();
@@ -137,7 +138,9 @@ pub fn string_literals(module: &Module) -> Vec<(String, Location)> {
     let mut stack = vec![root];
     while let Some(n) = stack.pop() {
         if n.kind() == "string" {
-            out.push((value::literal_text(module, n), module.location(n)));
+            if !declares_a_route(module, n) {
+                out.push((value::literal_text(module, n), module.location(n)));
+            }
             continue;
         }
         let children: Vec<_> = n.named_children(&mut cursor).collect();
@@ -145,6 +148,37 @@ pub fn string_literals(module: &Module) -> Vec<(String, Location)> {
     }
     out.sort_by_key(|(_, l)| (l.line, l.column));
     out
+}
+
+/// True for a string that is an argument of a decorator or of a route-declaring call.
+fn declares_a_route(module: &Module, n: Node) -> bool {
+    let mut cur = n.parent();
+    while let Some(p) = cur {
+        match p.kind() {
+            "decorator" => return true,
+            "call" => {
+                let f = p
+                    .child_by_field_name("function")
+                    .map(|f| module.text(f))
+                    .unwrap_or("");
+                let last = f.rsplit('.').next().unwrap_or(f);
+                return matches!(
+                    last,
+                    "route"
+                        | "add_url_rule"
+                        | "path"
+                        | "re_path"
+                        | "url"
+                        | "Blueprint"
+                        | "register_blueprint"
+                        | "static"
+                );
+            }
+            "module" | "block" => return false,
+            _ => cur = p.parent(),
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -170,12 +204,14 @@ mod tests {
     fn finds_string_literals() {
         let m = Module::parse(
             Path::new("/v.py"),
-            "url = f\"/uploads/{name}\"\nx = 'a' 'b'\n".into(),
+            "url = f\"/uploads/{name}\"\nx = 'a' 'b'\n@app.route('/r/<f>')\ndef v(f): pass\n"
+                .into(),
         )
         .unwrap();
         let s = string_literals(&m);
         assert_eq!(s[0].0, "/uploads/{name}");
         assert_eq!(s[0].1.line, 1);
         assert!(s.iter().any(|(v, _)| v == "a"));
+        assert!(!s.iter().any(|(v, _)| v.starts_with("/r/")));
     }
 }
