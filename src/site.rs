@@ -46,6 +46,8 @@ pub struct Site {
     /// The nginx worker user (`--as-user`, the `user` directive, or nginx's default) and its
     /// identity under the root.
     pub worker: crate::fs::Worker,
+    /// The resolver's indexes (location trees, server names), built on first use.
+    pub model: std::sync::OnceLock<crate::nginx::resolve::Model>,
     /// Draw progress for long probes on stderr (text output on a terminal only; set by main).
     pub progress: bool,
     /// Tree scans made during this run, shared between the checks that need them.
@@ -84,6 +86,7 @@ impl Site {
                 .unwrap_or_default(),
             profile,
             worker,
+            model: std::sync::OnceLock::new(),
             progress: false,
             scans: Default::default(),
         };

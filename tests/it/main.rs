@@ -8,6 +8,7 @@ mod docs;
 mod fs;
 mod listeners;
 mod live;
+mod nginx_checks;
 mod output;
 mod run;
 mod sample;
