@@ -1041,3 +1041,58 @@ fn write_access_is_verified_as_the_user_without_writing() {
         "nothing written"
     );
 }
+
+/// Not root, on the live system: a directory media-doctor itself cannot search is reported as
+/// "cannot verify: run with sudo", never guessed (the worker could pass it through its group).
+#[test]
+fn not_root_cannot_verify_instead_of_guessing() {
+    if !require(
+        is_root(),
+        "needs root (to set up the tree, then drop to nobody)",
+    ) {
+        return;
+    }
+    let t = live_tree();
+    let d = t.path();
+    // www-data gets in through the group; nobody (who runs media-doctor here) does not.
+    mkdir(&d.join("srv/app"), 0o750, "root", "www-data");
+    mkdir(&d.join("srv/app/media"), 0o755, "root", "root");
+    chmod(&d.join("srv"), 0o755);
+    let conf = d.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "user www-data;\nevents {{}}\nhttp {{ server {{ listen 127.0.0.1:1; \
+             location /media/ {{ alias {}/srv/app/media/; }} }} }}\n",
+            d.display()
+        ),
+    )
+    .unwrap();
+    chmod(&conf, 0o644);
+    let out = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_media-doctor"))
+        .args([
+            "check",
+            "--offline",
+            "--format",
+            "json",
+            "--select",
+            "MD2",
+            "--nginx-conf",
+        ])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let md202 = check(&report, "MD202");
+    let msg = md202["findings"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("not root: cannot stat") && msg.contains("run with sudo"),
+        "{md202:#}"
+    );
+    assert_ne!(md202["status"], "pass");
+    let md203 = check(&report, "MD203");
+    assert_ne!(md203["status"], "pass", "{md203:#}");
+}
