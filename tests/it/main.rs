@@ -1,4 +1,6 @@
 //! Integration tests: one test binary (faster to link), one module per topic.
 //! Tests that need root or nginx use `support::require`, which fails under CI=true.
 
+mod cli;
+mod readonly;
 mod support;
