@@ -4,6 +4,7 @@
 pub mod app;
 pub mod checks;
 pub mod cli;
+pub mod fs;
 pub mod nginx;
 pub mod render;
 pub mod report;

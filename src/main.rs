@@ -92,7 +92,6 @@ fn reject_unsupported(args: &SiteArgs) -> anyhow::Result<()> {
         ("--app", args.app.is_some()),
         ("--framework", args.framework.is_some()),
         ("--url", args.url.is_some()),
-        ("--as-user", args.as_user.is_some()),
     ];
     if let Some((flag, _)) = pending.iter().find(|(_, given)| *given) {
         anyhow::bail!("{flag} is not yet supported");

@@ -35,6 +35,9 @@ pub struct Site {
     pub nginx: NginxSite,
     /// The app's settings, when an app was found (filled by app discovery).
     pub app: Option<crate::app::App>,
+    /// The nginx worker user (`--as-user`, the `user` directive, or nginx's default) and its
+    /// identity under the root.
+    pub worker: crate::fs::Worker,
 }
 
 /// nginx's compiled-in defaults on Debian, where media-doctor is most often run.
@@ -52,6 +55,7 @@ impl Site {
             None => SysRoot::live(),
         };
         let nginx = load_nginx(&root, args)?;
+        let worker = crate::fs::Worker::resolve(&root, &nginx.config, args.as_user.as_deref());
         let mut site = Site {
             root,
             name: args.site.clone(),
@@ -59,6 +63,7 @@ impl Site {
             args: args.clone(),
             nginx,
             app: None,
+            worker,
         };
         site.select_servers();
         Ok(site)
@@ -142,6 +147,7 @@ impl Site {
                 "servers": servers,
                 "matched_by": self.nginx.matched_by,
             },
+            "worker": self.worker,
         })
     }
 }

@@ -42,7 +42,6 @@ impl<T> Setting<T> {
     }
 }
 
-
 /// What the app's settings say about media and static files. Paths are system paths (under `--root`).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct App {

@@ -2,5 +2,6 @@
 //! Tests that need root or nginx use `support::require`, which fails under CI=true.
 
 mod cli;
+mod fs;
 mod readonly;
 mod support;

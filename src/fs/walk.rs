@@ -1,0 +1,593 @@
+//! The namei-style walk: a system path, component by component, as the kernel resolves it for a
+//! given user. Each component is lstat'ed; symlinks are followed inside the root like the kernel
+//! follows them (relative targets from the link's directory, absolute ones from the root, ELOOP
+//! after 40); every directory on the way needs search (x) and the last component needs what the
+//! caller wants. The first failing component is the verdict; the steps after it are still shown
+//! when they can be read, as `namei -l` does.
+//!
+//! On the live system as root the verdict is also checked for real (fs::as_user): the kernel's
+//! errno as the user, and any disagreement with the metadata decision, is part of the result.
+
+use super::access::{self, Access, Decision, Meta, Via};
+use super::acl;
+use super::as_user::{self, Op, Probe};
+use super::identity::{Identity, UserDb};
+use crate::sysroot::SysRoot;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::path::{Component, Path, PathBuf};
+
+/// The kernel's limit on symlinks followed in one lookup (MAXSYMLINKS).
+pub const MAX_SYMLINKS: usize = 40;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// The component's system path (physical: symlinks before it resolved).
+    pub path: PathBuf,
+    /// The name as `namei` prints it: the last part of `path` (`/` for the root).
+    pub name: String,
+    /// `drwxr-xr-x`.
+    pub mode: String,
+    pub owner: String,
+    pub group: String,
+    #[serde(skip)]
+    pub meta: Meta,
+    /// Whether the user gets what this component needs (x on a directory passed through, the
+    /// wanted access on the last component; a symlink itself needs nothing).
+    pub ok: bool,
+    /// Why not, or which rule granted it.
+    pub why: Option<String>,
+    /// For a symlink: its target as written.
+    pub link_target: Option<PathBuf>,
+    /// The extended ACL entries, `getfacl`-style, when the kernel consulted an ACL here.
+    pub acl: Option<String>,
+    #[serde(skip)]
+    pub decision: Option<Decision>,
+    /// What this component was checked for (`x` for a directory passed through).
+    #[serde(skip)]
+    pub needs: Access,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Everything passed: the last component is a file (or a directory, or something else).
+    Found { is_dir: bool },
+    /// ENOENT at `at`.
+    Missing { at: PathBuf },
+    /// ENOTDIR: `at` is not a directory but the path goes on below it.
+    NotADirectory { at: PathBuf },
+    /// EACCES: the user lacks `needs` on `at`.
+    Denied { at: PathBuf, needs: Access },
+    /// ELOOP: more than 40 symlinks, or a loop, at `at`.
+    SymlinkLoop { at: PathBuf },
+    /// media-doctor itself could not read `at` (not root), or another error: no guess is made.
+    CannotVerify { at: PathBuf, why: String },
+}
+
+impl Outcome {
+    /// The errno the kernel gives for this outcome (None when unknown).
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Outcome::Found { .. } => Some(0),
+            Outcome::Missing { .. } => Some(libc::ENOENT),
+            Outcome::NotADirectory { .. } => Some(libc::ENOTDIR),
+            Outcome::Denied { .. } => Some(libc::EACCES),
+            Outcome::SymlinkLoop { .. } => Some(libc::ELOOP),
+            Outcome::CannotVerify { .. } => None,
+        }
+    }
+
+    pub fn is_found(&self) -> bool {
+        matches!(self, Outcome::Found { .. })
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Found { is_dir: true } => f.write_str("found (a directory)"),
+            Outcome::Found { is_dir: false } => f.write_str("found"),
+            Outcome::Missing { at } => write!(f, "missing: {} does not exist", at.display()),
+            Outcome::NotADirectory { at } => write!(f, "{} is not a directory", at.display()),
+            Outcome::Denied { at, needs } => {
+                write!(f, "denied at {} (needs {needs})", at.display())
+            }
+            Outcome::SymlinkLoop { at } => write!(f, "symlink loop at {}", at.display()),
+            Outcome::CannotVerify { at, why } => {
+                write!(f, "cannot verify {}: {why}", at.display())
+            }
+        }
+    }
+}
+
+/// The real kernel's answer, when it could be asked.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum Verification {
+    /// Asked as the user: `errno` for the whole path (0 = allowed); `disagreements` lists every
+    /// place where the metadata decision and the kernel differ (empty when they agree).
+    Kernel {
+        errno: i32,
+        says: String,
+        disagreements: Vec<String>,
+    },
+    /// Not asked, and why (`--root`, not root, the probe failed).
+    NotVerified { why: String },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Walk {
+    /// The path asked about (a system path).
+    pub path: PathBuf,
+    pub user: String,
+    pub want: Access,
+    pub steps: Vec<Step>,
+    pub outcome: Outcome,
+    /// Where the path leads with every symlink resolved (when the walk got to the end).
+    pub resolved: Option<PathBuf>,
+    pub verification: Verification,
+}
+
+impl Walk {
+    /// The step of the first failure.
+    pub fn failing_step(&self) -> Option<&Step> {
+        let at = match &self.outcome {
+            Outcome::Denied { at, .. }
+            | Outcome::NotADirectory { at }
+            | Outcome::SymlinkLoop { at } => at,
+            _ => return None,
+        };
+        self.steps.iter().find(|s| &s.path == at)
+    }
+
+    /// Differences between the metadata decision and the kernel (empty when verified and agreeing
+    /// or when not verified).
+    pub fn disagreements(&self) -> &[String] {
+        match &self.verification {
+            Verification::Kernel { disagreements, .. } => disagreements,
+            Verification::NotVerified { .. } => &[],
+        }
+    }
+
+    /// Whether the symlinks on the way are part of the path (for `disable_symlinks`).
+    pub fn symlinks(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(|s| s.link_target.is_some())
+    }
+
+    /// `namei -l`-style lines: mode, owner, group, name, and a mark on the failing component.
+    pub fn render(&self) -> String {
+        let ow = self.steps.iter().map(|s| s.owner.len()).max().unwrap_or(0);
+        let gw = self.steps.iter().map(|s| s.group.len()).max().unwrap_or(0);
+        let mut out = format!("f: {}\n", self.path.display());
+        for s in &self.steps {
+            let mut line = format!(
+                " {} {:ow$} {:gw$} {}",
+                s.mode,
+                s.owner,
+                s.group,
+                s.name,
+                ow = ow,
+                gw = gw
+            );
+            if let Some(t) = &s.link_target {
+                line.push_str(&format!(" -> {}", t.display()));
+            }
+            if !s.ok {
+                line.push_str(&format!(
+                    "   \u{2717} {}",
+                    s.why.as_deref().unwrap_or("denied")
+                ));
+            }
+            if let Some(a) = &s.acl {
+                line.push_str(&format!("   [acl {a}]"));
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+        if !self.outcome.is_found() {
+            out.push_str(&format!("=> {}\n", self.outcome));
+        }
+        out.pop();
+        out
+    }
+}
+
+/// Walk `path` (a system path, read under `root`) as `who`, wanting `want` on its last component.
+pub fn walk(root: &SysRoot, path: &Path, who: &Identity, want: Access) -> Walk {
+    let db = UserDb::load(root);
+    let mut w = Walker {
+        root,
+        who,
+        db: &db,
+        steps: Vec::new(),
+        outcome: None,
+    };
+    let resolved = w.run(path, want);
+    let outcome = w.outcome.take().unwrap_or_else(|| Outcome::Found {
+        is_dir: w.steps.last().is_some_and(|s| s.meta.is_dir()),
+    });
+    let mut walk = Walk {
+        path: path.to_path_buf(),
+        user: who.name.clone(),
+        want,
+        steps: w.steps,
+        resolved: if outcome.is_found() { resolved } else { None },
+        outcome,
+        verification: Verification::NotVerified { why: String::new() },
+    };
+    walk.verification = verify(root, &walk, who);
+    walk
+}
+
+struct Walker<'a> {
+    root: &'a SysRoot,
+    who: &'a Identity,
+    db: &'a UserDb,
+    steps: Vec<Step>,
+    /// The first failure; later components are still shown when readable.
+    outcome: Option<Outcome>,
+}
+
+impl Walker<'_> {
+    /// Returns the resolved system path when the walk reached the end.
+    fn run(&mut self, path: &Path, want: Access) -> Option<PathBuf> {
+        let mut pending: VecDeque<OsString> = VecDeque::new();
+        push_components(&mut pending, path);
+        // The root itself: searched when anything follows, else it is the last component.
+        let root_need = if pending.is_empty() {
+            want
+        } else {
+            Access::EXEC
+        };
+        let root_meta = std::fs::metadata(self.root.host_path(Path::new("/")));
+        match root_meta {
+            Ok(m) => self.judge(PathBuf::from("/"), Meta::from(&m), None, root_need),
+            Err(e) => {
+                self.fail_unreadable(PathBuf::from("/"), e);
+                return None;
+            }
+        }
+        let mut stack: Vec<OsString> = Vec::new();
+        let mut links = 0usize;
+        while let Some(part) = pending.pop_front() {
+            if part == ".." {
+                stack.pop();
+                continue;
+            }
+            let sys = system_path(&stack, Some(&part));
+            let host = self.root.host_path(&sys);
+            let meta = match std::fs::symlink_metadata(&host) {
+                Ok(m) => Meta::from(&m),
+                Err(e) => {
+                    self.fail_unreadable(sys, e);
+                    return None;
+                }
+            };
+            if meta.is_symlink() {
+                let target = match std::fs::read_link(&host) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        self.fail_unreadable(sys, e);
+                        return None;
+                    }
+                };
+                self.push_step(sys.clone(), meta, None, Access::NONE, Some(target.clone()));
+                links += 1;
+                if links > MAX_SYMLINKS {
+                    self.fail(Outcome::SymlinkLoop { at: sys });
+                    return None;
+                }
+                if target.as_os_str().is_empty() {
+                    self.fail(Outcome::Missing { at: sys });
+                    return None;
+                }
+                if target.is_absolute() {
+                    stack.clear();
+                }
+                let mut front = VecDeque::new();
+                push_components(&mut front, &target);
+                while let Some(c) = front.pop_back() {
+                    pending.push_front(c);
+                }
+                continue;
+            }
+            let last = pending.is_empty();
+            if !last && !meta.is_dir() {
+                self.push_step(sys.clone(), meta, None, Access::NONE, None);
+                self.fail(Outcome::NotADirectory { at: sys });
+                return None;
+            }
+            let need = if last { want } else { Access::EXEC };
+            self.judge(sys, meta, Some(&host), need);
+            stack.push(part);
+        }
+        Some(system_path(&stack, None))
+    }
+
+    /// Decide one non-symlink component and record it.
+    fn judge(&mut self, sys: PathBuf, meta: Meta, host: Option<&Path>, need: Access) {
+        let host = host
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.root.host_path(&sys));
+        let acl_read = if access::acl_consulted(&meta, self.who) && !need.is_empty() {
+            acl::read_path(&host, acl::ACCESS_XATTR)
+        } else {
+            acl::Read::None
+        };
+        let decision = access::decide(&meta, acl_read.acl(), self.who, need);
+        let step_at = self.steps.len();
+        self.push_step(sys.clone(), meta, Some(decision), need, None);
+        if let acl::Read::Failed(why) = &acl_read {
+            if self.outcome.is_none() {
+                self.fail(Outcome::CannotVerify {
+                    at: sys.clone(),
+                    why: format!("cannot read its ACL: {why}"),
+                });
+            }
+        }
+        if let Some(a) = acl_read.acl() {
+            let db = self.db;
+            self.steps[step_at].acl = Some(a.describe(|u| db.user_name(u), |g| db.group_name(g)));
+        }
+        if !decision.allowed && self.outcome.is_none() {
+            self.fail(Outcome::Denied {
+                at: sys,
+                needs: decision.missing,
+            });
+        }
+    }
+
+    fn push_step(
+        &mut self,
+        path: PathBuf,
+        meta: Meta,
+        decision: Option<Decision>,
+        needs: Access,
+        link_target: Option<PathBuf>,
+    ) {
+        let name = match path.file_name() {
+            Some(n) => n.to_string_lossy().into_owned(),
+            None => "/".into(),
+        };
+        let ok = decision.map_or(true, |d| d.allowed);
+        let why = decision.map(|d| explain(&d, self.who, needs, &meta, self.db));
+        self.steps.push(Step {
+            path,
+            name,
+            mode: access::mode_string(meta.mode),
+            owner: self.db.user_name(meta.uid),
+            group: self.db.group_name(meta.gid),
+            meta,
+            ok,
+            why,
+            link_target,
+            acl: None,
+            decision,
+            needs,
+        });
+    }
+
+    fn fail(&mut self, outcome: Outcome) {
+        if self.outcome.is_none() {
+            self.outcome = Some(outcome);
+        }
+    }
+
+    fn fail_unreadable(&mut self, at: PathBuf, e: std::io::Error) {
+        let outcome = match e.raw_os_error() {
+            Some(libc::ENOENT) => Outcome::Missing { at },
+            Some(libc::ENOTDIR) => Outcome::NotADirectory { at },
+            Some(libc::ELOOP) => Outcome::SymlinkLoop { at },
+            Some(libc::EACCES) | Some(libc::EPERM) if !nix::unistd::geteuid().is_root() => {
+                let why = format!("not root: cannot stat {}: run with sudo", at.display());
+                Outcome::CannotVerify { at, why }
+            }
+            _ => Outcome::CannotVerify {
+                why: e.to_string(),
+                at,
+            },
+        };
+        self.fail(outcome);
+    }
+}
+
+fn push_components(into: &mut VecDeque<OsString>, path: &Path) {
+    for c in path.components() {
+        match c {
+            Component::Normal(p) => into.push_back(p.to_os_string()),
+            Component::ParentDir => into.push_back("..".into()),
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
+}
+
+fn system_path(stack: &[OsString], next: Option<&OsString>) -> PathBuf {
+    let mut p = PathBuf::from("/");
+    for c in stack.iter().chain(next) {
+        p.push(c);
+    }
+    p
+}
+
+/// One line on why a component is (not) accessible: `www-data may not search (other: r--)`.
+fn explain(d: &Decision, who: &Identity, needs: Access, meta: &Meta, db: &UserDb) -> String {
+    let verb = verb(needs);
+    let class = match d.via {
+        Via::Owner => format!("as owner: {}", access::rwx(((meta.mode >> 6) & 7) as u8)),
+        Via::Group { gid } => format!(
+            "as group {}: {}",
+            db.group_name(gid),
+            access::rwx(((meta.mode >> 3) & 7) as u8)
+        ),
+        Via::Other => format!("as other: {}", access::rwx((meta.mode & 7) as u8)),
+        Via::AclUser { .. } => format!("by ACL user:{}", who.name),
+        Via::AclGroup { gid } => format!("by ACL group:{}", db.group_name(gid)),
+        Via::Root => "as root".into(),
+    };
+    if d.allowed {
+        format!("{} may {verb} ({class})", who.name)
+    } else {
+        format!("{} may not {verb} ({class})", who.name)
+    }
+}
+
+fn verb(a: Access) -> &'static str {
+    match a.bits() {
+        1 => "search",
+        4 => "read",
+        2 => "write",
+        3 => "create files in",
+        5 => "read and search",
+        0 => "pass",
+        _ => "access",
+    }
+}
+
+/// Pasteable commands that give `who` what it lacks on the failing step, least widening first
+/// (only the user, then the group, then everyone). Never recursive, never 777.
+pub fn grant_commands(
+    step: &Step,
+    who: &Identity,
+    db_group: impl Fn(u32) -> String,
+) -> Vec<String> {
+    let Some(d) = step.decision else {
+        return Vec::new();
+    };
+    let missing = if d.missing.is_empty() {
+        step.needs
+    } else {
+        d.missing
+    };
+    let p = shell_quote(&step.path.display().to_string());
+    let acl_user = format!("sudo setfacl -m u:{}:{} {p}", who.name, acl_perm(step, who));
+    match d.via {
+        Via::Owner => vec![format!("sudo chmod u+{missing} {p}")],
+        Via::Group { gid } => vec![
+            format!("sudo chmod g+{missing} {p}   # group {}", db_group(gid)),
+            acl_user,
+        ],
+        Via::Other => vec![acl_user, format!("sudo chmod o+{missing} {p}")],
+        Via::AclUser { .. } | Via::AclGroup { .. } | Via::Root => vec![acl_user],
+    }
+}
+
+/// The permissions to grant by ACL: what the component needs plus what the user already has
+/// (setfacl -m replaces the user's entry).
+fn acl_perm(step: &Step, _who: &Identity) -> String {
+    let have = match step.decision.map(|d| d.via) {
+        Some(Via::Other) => (step.meta.mode & 7) as u8,
+        _ => 0,
+    };
+    let bits = step.needs.bits() | have;
+    let mut s = String::new();
+    for (b, c) in [(4, 'r'), (2, 'w'), (1, 'x')] {
+        if bits & b != 0 {
+            s.push(c);
+        }
+    }
+    if s.is_empty() {
+        s.push('x');
+    }
+    s
+}
+
+/// Quote a path for a POSIX shell when it needs it.
+pub fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@%=".contains(&b));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn verify(root: &SysRoot, walk: &Walk, who: &Identity) -> Verification {
+    if !root.is_live() {
+        return Verification::NotVerified {
+            why: "--root: the kernel cannot be asked about an image".into(),
+        };
+    }
+    if !as_user::can_verify(root) {
+        return Verification::NotVerified {
+            why: "not root: cannot switch to the user (run with sudo to verify)".into(),
+        };
+    }
+    // Every directory passed through, up to and including the first failure, then the whole path.
+    let mut probes = Vec::new();
+    let mut checked_steps = Vec::new();
+    for (i, s) in walk.steps.iter().enumerate() {
+        if s.link_target.is_none() && s.decision.is_some() && s.needs == Access::EXEC {
+            probes.push(Probe {
+                path: s.path.clone(),
+                op: Op::Access(Access::EXEC),
+            });
+            checked_steps.push(i);
+        }
+        if !s.ok {
+            break;
+        }
+    }
+    let whole_op = if walk.want == Access::READ {
+        Op::Open
+    } else {
+        Op::Access(walk.want)
+    };
+    probes.push(Probe {
+        path: walk.path.clone(),
+        op: whole_op,
+    });
+    let results = match as_user::probe(who, &probes) {
+        Ok(r) => r,
+        Err(e) => {
+            return Verification::NotVerified {
+                why: format!("{e:#}"),
+            }
+        }
+    };
+    let mut disagreements = Vec::new();
+    for (&i, &errno) in checked_steps.iter().zip(&results) {
+        let s = &walk.steps[i];
+        if s.ok != (errno == 0) {
+            disagreements.push(format!(
+                "{}: the metadata says {} may{} search it, the kernel says {}",
+                s.path.display(),
+                who.name,
+                if s.ok { "" } else { " not" },
+                as_user::errno_text(errno)
+            ));
+        }
+    }
+    let errno = *results.last().expect("one probe per path");
+    if let Some(expected) = walk.outcome.errno() {
+        if expected != errno {
+            disagreements.push(format!(
+                "{}: the metadata says {}, the kernel says {} (an LSM such as SELinux/AppArmor, \
+                 a mount option or an ACL entry media-doctor does not model?)",
+                walk.path.display(),
+                walk.outcome,
+                as_user::errno_text(errno)
+            ));
+        }
+    }
+    Verification::Kernel {
+        errno,
+        says: as_user::errno_text(errno),
+        disagreements,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_only_when_needed() {
+        assert_eq!(shell_quote("/srv/media"), "/srv/media");
+        assert_eq!(shell_quote("/srv/my media"), "'/srv/my media'");
+        assert_eq!(shell_quote("/srv/it's"), r"'/srv/it'\''s'");
+    }
+}
