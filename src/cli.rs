@@ -5,10 +5,13 @@ use crate::report::FailOn;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// The package version and, when built from a git checkout, the commit: "0.1.0 (1a2b3c4)".
+pub const VERSION: &str = env!("MEDIA_DOCTOR_VERSION");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "media-doctor",
-    version,
+    version = VERSION,
     about = "Find out why uploaded or static files answer 403/404 behind nginx (Django, Flask)",
     long_about = "Find out why uploaded or static files answer 403/404 behind nginx.\n\n\
         media-doctor reads the nginx configuration and the app's settings, resolves media URLs \
@@ -38,6 +41,16 @@ pub enum Command {
     ListChecks {
         #[arg(long, value_enum, default_value_t = ListFormat::Text)]
         format: ListFormat,
+    },
+    /// Print a shell completion script (see docs/install.md).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print a man page in roff: media-doctor(1), or a command's page (`man check`).
+    Man {
+        /// A command (check, trace, ...): print media-doctor-COMMAND(1) instead.
+        command: Option<String>,
     },
 }
 
@@ -82,11 +95,25 @@ pub struct CheckArgs {
     /// The lowest status that makes the exit code 1.
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
     pub fail_on: FailOn,
+    /// Run only these checks: ids (MD101), names (alias-trailing-slash) or bands (MD1, MD2, ...).
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    pub select: Vec<String>,
+    /// Do not run these checks (ids, names or bands, as --select).
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    pub ignore: Vec<String>,
+    /// Text format: print only the checks that count against --fail-on, and the summary.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Text format: show the evidence of passing checks too.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct TraceArgs {
     /// The URL to trace, e.g. https://example.com/media/a.jpg
+    // Its own id: `url` is taken by the flattened `--url BASE` (clap's debug asserts say so).
+    #[arg(id = "trace_url", value_name = "URL")]
     pub url: String,
     #[command(flatten)]
     pub site: SiteArgs,
@@ -122,4 +149,22 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// clap checks the whole definition (duplicate ids, conflicts naming unknown args...) only
+    /// when every subcommand is built, as completions and the man page do.
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn version_names_the_package_version() {
+        assert!(VERSION.starts_with(env!("CARGO_PKG_VERSION")), "{VERSION}");
+    }
 }

@@ -3,9 +3,12 @@
 //! main → run → exit code. Exit codes are the contract: 0 nothing at or above --fail-on,
 //! 1 findings at or above it, 2 the tool could not run (one-line reason on stderr).
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
+use media_doctor::checks::{self, select::Selection};
 use media_doctor::cli::{CheckFormat, Cli, ColorChoice, Command, ListFormat, SiteArgs};
-use media_doctor::{checks, render, site::Site};
+use media_doctor::render::{self, files::SourceFiles};
+use media_doctor::report::Report;
+use media_doctor::site::{NginxSource, Site};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -33,14 +36,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check(args) => {
             reject_unsupported(&args.site)?;
-            if matches!(args.format, CheckFormat::Sarif | CheckFormat::Github) {
-                anyhow::bail!("--format {:?} is not yet supported", args.format);
-            }
+            // Parse the selection before gathering: a typo is reported before any work.
+            let selection = Selection::parse(&args.select, &args.ignore)?;
             let site = Site::gather(&args.site, args.offline)?;
-            let report = media_doctor::report::Report::new(site.to_json(), checks::run_all(&site));
+            let results = checks::run(&site, &selection.checks());
+            let report = Report::new(site.to_json(), results);
+            let target = match &site.nginx.source {
+                NginxSource::Files { entry } => Some(entry.display().to_string()),
+                NginxSource::Dump { .. } => None,
+            };
+            let files = || {
+                SourceFiles::new(site.root.clone(), std::env::current_dir().ok())
+                    .with_target(target.clone())
+            };
             match args.format {
+                CheckFormat::Text => {
+                    let opts = render::text::Options {
+                        verbose: args.verbose,
+                        quiet: args.quiet,
+                        fail_on: args.fail_on,
+                        width: render::text::terminal_width(),
+                    };
+                    render::text::write(&mut out, &report, &opts)?
+                }
                 CheckFormat::Json => render::json::write(&mut out, &report)?,
-                _ => render::text::write(&mut out, &report, &render::text::Options::default())?,
+                CheckFormat::Sarif => render::sarif::write(&mut out, &report, &files())?,
+                CheckFormat::Github => render::github::write(&mut out, &report, &files())?,
             }
             out.flush()?;
             Ok(if report.fails_at(args.fail_on) {
@@ -64,23 +85,37 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ListChecks { format } => {
             let metas: Vec<_> = checks::registry().into_iter().map(|c| c.meta()).collect();
             match format {
-                ListFormat::Json => {
-                    serde_json::to_writer_pretty(&mut out, &metas)?;
-                    writeln!(out)?;
-                }
+                ListFormat::Json => render::list::write_json(&mut out, &metas)?,
                 ListFormat::Text => {
-                    for m in metas {
-                        writeln!(
-                            out,
-                            "{}  {:<24} {:<11} {}",
-                            m.id,
-                            m.name,
-                            format!("{:?}", m.band).to_lowercase(),
-                            m.summary
-                        )?;
-                    }
+                    render::list::write_text(&mut out, &metas, render::text::terminal_width())?
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            // Into a buffer first: clap_complete panics on a write error (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "media-doctor", &mut script);
+            out.write_all(&script)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { command } => {
+            let mut cmd = Cli::command();
+            // Building gives subcommands their display names (media-doctor-check), which
+            // clap_mangen uses as the page's title.
+            cmd.build();
+            let page = match command.as_deref() {
+                None => cmd,
+                Some(name) => cmd
+                    .find_subcommand(name)
+                    .cloned()
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("no command {name:?}: `media-doctor --help` lists them")
+                    })?
+                    .version(media_doctor::cli::VERSION),
+            };
+            clap_mangen::Man::new(page).render(&mut out)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -140,6 +140,18 @@ pub struct CheckResult {
     /// One line. For a skip or an error, the reason.
     pub summary: String,
     pub findings: Vec<Finding>,
+    /// Set when the site's profile accepts this check's result (`ignore = [{ id, reason }]`): the
+    /// reason. The check still ran and keeps its status, but it counts as `ignored` in the summary
+    /// and never against `--fail-on`. Absent from the JSON when not ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<String>,
+}
+
+impl CheckResult {
+    /// Warn or fail, and not ignored: a result someone should act on.
+    pub fn is_actionable(&self) -> bool {
+        self.ignored.is_none() && matches!(self.status, Status::Warn | Status::Fail)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -149,12 +161,18 @@ pub struct Summary {
     pub fail: usize,
     pub skip: usize,
     pub error: usize,
+    /// Checks whose result the profile accepts (see `CheckResult::ignored`); not counted above.
+    pub ignored: usize,
 }
 
 impl Summary {
     pub fn of(checks: &[CheckResult]) -> Self {
         let mut s = Summary::default();
         for c in checks {
+            if c.ignored.is_some() {
+                s.ignored += 1;
+                continue;
+            }
             match c.status {
                 Status::Pass => s.pass += 1,
                 Status::Warn => s.warn += 1,
@@ -206,20 +224,11 @@ impl Report {
         }
     }
 
-    /// True when some check is at or above the `--fail-on` threshold.
-    /// A check that errored counts as failing: CI must not go green because a probe broke.
+    /// True when some check (not ignored by the profile) is at or above the `--fail-on` threshold.
     pub fn fails_at(&self, threshold: FailOn) -> bool {
-        let worst = self
-            .checks
+        self.checks
             .iter()
-            .map(|c| c.status)
-            .max()
-            .unwrap_or(Status::Pass);
-        match threshold {
-            FailOn::Never => false,
-            FailOn::Error => worst >= Status::Fail,
-            FailOn::Warning => worst >= Status::Warn,
-        }
+            .any(|c| c.ignored.is_none() && threshold.counts(c.status))
     }
 }
 
@@ -229,4 +238,16 @@ pub enum FailOn {
     Error,
     Warning,
     Never,
+}
+
+impl FailOn {
+    /// Whether a check with this status makes the exit code 1.
+    /// A check that errored counts as failing: CI must not go green because a probe broke.
+    pub fn counts(self, status: Status) -> bool {
+        match self {
+            FailOn::Never => false,
+            FailOn::Error => status >= Status::Fail,
+            FailOn::Warning => status >= Status::Warn,
+        }
+    }
 }

@@ -59,6 +59,50 @@ impl SysRoot {
         out
     }
 
+    /// Where a system path is on this machine, with symlinks followed inside the root as the
+    /// kernel would under chroot (an absolute link target is taken from the root, `..` stops at
+    /// it). On the live system this is the path itself: the kernel resolves it when opened.
+    /// Fails with ELOOP after 40 links, as the kernel does, and with the error of a missing or
+    /// unreadable component.
+    pub fn resolve(&self, system_path: &Path) -> std::io::Result<PathBuf> {
+        if self.is_live() {
+            return Ok(self.host_path(system_path));
+        }
+        const MAX_LINKS: usize = 40;
+        let mut links = 0;
+        // Components still to walk, last one first; `done` is the resolved system path so far.
+        let mut todo: Vec<std::ffi::OsString> = components_rev(system_path);
+        let mut done = PathBuf::from("/");
+        while let Some(part) = todo.pop() {
+            if part == ".." {
+                done.pop();
+                continue;
+            }
+            let candidate = done.join(&part);
+            let host = self.host_path(&candidate);
+            match std::fs::symlink_metadata(&host) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(std::io::Error::from_raw_os_error(nix::libc::ELOOP));
+                    }
+                    let target = std::fs::read_link(&host)?;
+                    if target.is_absolute() {
+                        done = PathBuf::from("/");
+                    }
+                    todo.extend(components_rev(&target));
+                }
+                Ok(_) => done = candidate,
+                // The last component may be missing: report it from the real open().
+                Err(e) if todo.is_empty() && e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(e)
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.host_path(&done))
+    }
+
     /// The system path for a host path under the root (the inverse of `host_path`), when it is inside.
     pub fn system_path(&self, host_path: &Path) -> Option<PathBuf> {
         if self.is_live() {
@@ -67,6 +111,20 @@ impl SysRoot {
         let rel = host_path.strip_prefix(&self.dir).ok()?;
         Some(Path::new("/").join(rel))
     }
+}
+
+/// A path's normal and `..` components, last first (a stack for `resolve`).
+fn components_rev(p: &Path) -> Vec<std::ffi::OsString> {
+    let mut v: Vec<std::ffi::OsString> = p
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    v.reverse();
+    v
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use serde::Serialize;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub mod nginx;
+pub mod select;
 
 /// The catalogue's bands: the first digit of the id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -24,6 +25,15 @@ pub enum Band {
 }
 
 impl Band {
+    /// The band's name as in the JSON (`"band": "nginx"`) and in `list-checks`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Band::Nginx => "nginx",
+            Band::Filesystem => "filesystem",
+            Band::App => "app",
+            Band::Live => "live",
+        }
+    }
     pub fn title(self) -> &'static str {
         match self {
             Band::Nginx => "nginx configuration",
@@ -53,6 +63,42 @@ pub struct Meta {
     /// The check's page, checks/ID.md, compiled in for `explain`.
     #[serde(skip)]
     pub docs: &'static str,
+}
+
+impl Meta {
+    /// The sections every page has, in order (after its `# ID name` title).
+    pub const PAGE_SECTIONS: [&'static str; 4] = [
+        "What it checks",
+        "Why it breaks media",
+        "How to fix",
+        "Example",
+    ];
+
+    /// The text of the page's `## {title}` section, without its heading, trimmed.
+    pub fn section(&self, title: &str) -> Option<&'static str> {
+        let docs: &'static str = self.docs;
+        let heading = format!("## {title}");
+        let mut offset = 0;
+        let mut start = None;
+        let mut in_fence = false;
+        for line in docs.split_inclusive('\n') {
+            let end = offset + line.len();
+            let trimmed = line.trim_end();
+            if trimmed.starts_with("```") {
+                in_fence = !in_fence;
+            } else if in_fence {
+                // A `# comment` inside a fenced block is not a heading.
+            } else if let Some(s) = start {
+                if trimmed.starts_with("## ") || trimmed.starts_with("# ") {
+                    return Some(docs[s..offset].trim());
+                }
+            } else if trimmed == heading {
+                start = Some(end);
+            }
+            offset = end;
+        }
+        start.map(|s| docs[s..].trim())
+    }
 }
 
 /// What a check concluded.
@@ -140,6 +186,7 @@ pub fn run_one(check: &dyn Check, site: &Site) -> CheckResult {
         status,
         summary,
         findings,
+        ignored: None,
     }
 }
 
@@ -170,13 +217,43 @@ fn settle(meta: &Meta, outcome: Outcome) -> (Status, String, Vec<Finding>) {
 
 /// Run every check in the registry, in id order.
 pub fn run_all(site: &Site) -> Vec<CheckResult> {
-    registry().into_iter().map(|c| run_one(c, site)).collect()
+    run(site, &registry())
+}
+
+/// Run the given checks (e.g. `select::Selection::checks()`), in the order given.
+pub fn run(site: &Site, checks: &[&'static dyn Check]) -> Vec<CheckResult> {
+    checks.iter().map(|c| run_one(*c, site)).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn band_names_are_their_json_names() {
+        for band in [Band::Nginx, Band::Filesystem, Band::App, Band::Live] {
+            assert_eq!(serde_json::to_value(band).unwrap(), band.name());
+        }
+    }
+
+    #[test]
+    fn page_sections_are_found_and_fences_are_not_headings() {
+        let meta = Meta {
+            id: "MD999",
+            name: "test",
+            band: Band::Nginx,
+            summary: "",
+            docs: "# MD999 test\n\n## What it checks\nThis.\n\n## How to fix\n```sh\n# a comment\nrun\n```\n\n## Example\nx\n",
+        };
+        assert_eq!(meta.section("What it checks"), Some("This."));
+        assert_eq!(
+            meta.section("How to fix"),
+            Some("```sh\n# a comment\nrun\n```")
+        );
+        assert_eq!(meta.section("Example"), Some("x"));
+        assert_eq!(meta.section("Why it breaks media"), None);
+    }
 
     #[test]
     fn ids_and_names_are_unique_and_well_formed() {

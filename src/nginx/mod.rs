@@ -2,7 +2,10 @@
 //! and the configuration tree they produce.
 
 pub mod ast;
+mod context;
+pub mod lexer;
 pub mod loader;
+mod parser;
 
 pub use ast::{Children, Config, ConfigKind, Diagnostic, Directive, FileId, NodeId, SourceFile};
 pub use loader::{load_dump, load_files, LoadError};

@@ -1,4 +1,8 @@
 //! Renderers: views of one `&Report`. Each writes to any `io::Write`.
 
+pub mod files;
+pub mod github;
 pub mod json;
+pub mod list;
+pub mod sarif;
 pub mod text;

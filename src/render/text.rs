@@ -1,63 +1,199 @@
 //! The text checklist, in the style of `flutter doctor`:
 //!
 //! ```text
-//! nginx configuration
+//! nginx configuration: 1 failed, 3 passed
 //! [✗] MD101 alias-trailing-slash: /media/a.jpg opens /srv/mediaa.jpg
-//!     at /etc/nginx/sites-enabled/myapp:12
-//!     path: /srv/mediaa.jpg
-//!     fix: add the trailing slash to alias
+//!       at /etc/nginx/sites-enabled/myapp:12
+//!       path: /srv/mediaa.jpg
+//!       fix: add the trailing slash to alias
 //!         sudo nginx -t && sudo systemctl reload nginx
+//! [✓] MD100 nginx-config-loads: 3 files loaded from /etc/nginx/nginx.conf
+//!
+//! Summary: 1 failed, 3 passed
+//! Fix the most first:
+//!     # MD101 alias-trailing-slash
+//!     sudo nginx -t && sudo systemctl reload nginx
 //! ```
 //!
+//! Checks are grouped by band; inside a band the failing ones come first, with their evidence and
+//! fixes, then warnings, then passes and skips on one line each. Prose is wrapped to the width
+//! (the terminal's, else 80); commands and indented blocks are never wrapped, so they paste.
 //! Colours come from `colored`, whose global override main() sets (terminal only, never NO_COLOR).
 
 use crate::checks::Band;
-use crate::report::{CheckResult, Finding, Report, Severity, Status};
-use colored::Colorize;
-use std::io::Write;
+use crate::report::{CheckResult, FailOn, Finding, Report, Severity, Status};
+use colored::{ColoredString, Colorize};
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
-    /// Show the evidence of passing checks too.
+    /// Show the evidence and info findings of passing checks too (`-v`).
     pub verbose: bool,
+    /// Show only the checks that count against `fail_on`, and the summary (`-q`).
+    pub quiet: bool,
+    /// The `--fail-on` threshold `quiet` keeps (fail and error when it is `never`).
+    pub fail_on: FailOn,
+    /// Columns to wrap prose at.
+    pub width: usize,
 }
 
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            verbose: false,
+            quiet: false,
+            fail_on: FailOn::Error,
+            width: DEFAULT_WIDTH,
+        }
+    }
+}
+
+const DEFAULT_WIDTH: usize = 80;
+/// Past this, lines of prose get hard to follow; wider terminals still get 120-column text.
+const MAX_WIDTH: usize = 120;
+const MIN_WIDTH: usize = 40;
+
+/// The width to wrap at: the terminal's when stdout is one, else 80.
+pub fn terminal_width() -> usize {
+    if !std::io::stdout().is_terminal() {
+        return DEFAULT_WIDTH;
+    }
+    crossterm::terminal::size()
+        .map(|(cols, _)| (cols as usize).clamp(MIN_WIDTH, MAX_WIDTH))
+        .unwrap_or(DEFAULT_WIDTH)
+}
+
+const BANDS: [Band; 4] = [Band::Nginx, Band::Filesystem, Band::App, Band::Live];
+
 pub fn write(out: &mut dyn Write, report: &Report, opts: &Options) -> std::io::Result<()> {
-    let bands = [Band::Nginx, Band::Filesystem, Band::App, Band::Live];
-    for band in bands {
-        let in_band: Vec<&CheckResult> = report.checks.iter().filter(|c| c.band == band).collect();
+    let w = Wrapper { width: opts.width };
+    let shown = |c: &&CheckResult| {
+        c.ignored.is_none()
+            && (!opts.quiet
+                || opts.fail_on.counts(c.status)
+                || matches!(c.status, Status::Fail | Status::Error))
+    };
+    for band in BANDS {
+        let mut in_band: Vec<&CheckResult> = report
+            .checks
+            .iter()
+            .filter(|c| c.band == band)
+            .filter(shown)
+            .collect();
         if in_band.is_empty() {
             continue;
         }
-        writeln!(out, "{}", band.title().bold())?;
         // Failing checks first within the band: that is where the eye lands.
-        let mut ordered = in_band;
-        ordered.sort_by_key(|c| std::cmp::Reverse(c.status));
-        for check in ordered {
-            write_check(out, check, opts)?;
+        in_band.sort_by_key(|c| rank(c.status));
+        writeln!(out, "{}", band_heading(band, &in_band))?;
+        for check in in_band {
+            write_check(out, &w, check, opts)?;
         }
         writeln!(out)?;
     }
-    writeln!(out, "{}", summary_line(report))
+    let ignored: Vec<&CheckResult> = report
+        .checks
+        .iter()
+        .filter(|c| c.ignored.is_some())
+        .collect();
+    if !ignored.is_empty() && !opts.quiet {
+        writeln!(out, "{}", "ignored by the site's profile".bold())?;
+        for check in ignored {
+            let line = format!(
+                "{} {} {}: {} ({}): {}",
+                "[~]".dimmed(),
+                check.id,
+                check.name,
+                "ignored".dimmed(),
+                check.status,
+                check.ignored.as_deref().unwrap_or_default()
+            );
+            w.write(out, &line, "", "    ")?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(out, "{}", summary_line(report))?;
+    // With -q, only what was shown may be suggested.
+    let fixable = report
+        .checks
+        .iter()
+        .filter(|c| c.is_actionable())
+        .filter(shown);
+    write_first_fixes(out, fixable)
 }
 
-fn write_check(out: &mut dyn Write, check: &CheckResult, opts: &Options) -> std::io::Result<()> {
-    let mark = match check.status {
+/// The order inside a band: verdicts that need action first, then what could not run, then the
+/// good news, then what was not examined.
+fn rank(status: Status) -> u8 {
+    match status {
+        Status::Fail => 0,
+        Status::Error => 1,
+        Status::Warn => 2,
+        Status::Pass => 3,
+        Status::Skip => 4,
+    }
+}
+
+fn band_heading(band: Band, checks: &[&CheckResult]) -> String {
+    let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
+    let mut parts = Vec::new();
+    for (status, word) in [
+        (Status::Fail, "failed"),
+        (Status::Error, "could not run"),
+        (Status::Warn, "warned"),
+        (Status::Pass, "passed"),
+        (Status::Skip, "skipped"),
+    ] {
+        let n = count(status);
+        if n > 0 {
+            parts.push(format!("{n} {word}"));
+        }
+    }
+    format!(
+        "{}{}",
+        band.title().bold(),
+        format!(": {}", parts.join(", ")).dimmed()
+    )
+}
+
+fn mark(status: Status) -> ColoredString {
+    match status {
         Status::Pass => "[✓]".green(),
         Status::Warn => "[!]".yellow(),
         Status::Fail => "[✗]".red(),
         Status::Skip => "[-]".dimmed(),
-        Status::Error => "[✗]".red(),
-    };
-    let head = format!("{} {}", check.id, check.name);
+        Status::Error => "[?]".red(),
+    }
+}
+
+fn write_check(
+    out: &mut dyn Write,
+    w: &Wrapper,
+    check: &CheckResult,
+    opts: &Options,
+) -> std::io::Result<()> {
     let summary = match check.status {
         Status::Skip => format!("skipped: {}", check.summary).dimmed().to_string(),
-        Status::Error => format!("could not run: {}", check.summary),
+        // The runner's reason already says the check could not run, and why.
         _ => check.summary.clone(),
     };
-    writeln!(out, "{mark} {}: {summary}", head.bold())?;
-    let show = |f: &Finding| f.severity > Severity::Info || opts.verbose;
-    let shown: Vec<&Finding> = check.findings.iter().filter(|f| show(f)).collect();
+    let head = format!(
+        "{} {}: {summary}",
+        mark(check.status),
+        format!("{} {}", check.id, check.name).bold()
+    );
+    w.write(out, &head, "", "    ")?;
+
+    let details = opts.verbose || matches!(check.status, Status::Warn | Status::Fail);
+    if !details {
+        return Ok(());
+    }
+    let shown: Vec<&Finding> = check
+        .findings
+        .iter()
+        .filter(|f| f.severity > Severity::Info || opts.verbose)
+        .collect();
     let single_repeats_summary = shown.len() == 1 && shown[0].message == check.summary;
     for f in shown {
         if !single_repeats_summary {
@@ -66,54 +202,73 @@ fn write_check(out: &mut dyn Write, check: &CheckResult, opts: &Options) -> std:
                 Severity::Warning => "!".yellow(),
                 Severity::Info => "·".normal(),
             };
-            writeln!(out, "    {bullet} {}", f.message)?;
+            w.write(out, &format!("{bullet} {}", f.message), "    ", "      ")?;
         }
         if let Some(loc) = &f.location {
-            writeln!(out, "      {} {loc}", "at".dimmed())?;
+            w.write(
+                out,
+                &format!("{} {loc}", "at".dimmed()),
+                "      ",
+                "        ",
+            )?;
         }
         for e in &f.evidence {
-            write_labelled(out, &e.label, &e.value)?;
+            write_labelled(out, w, &e.label, &e.value)?;
         }
         if let Some(fix) = &f.remediation {
-            writeln!(
-                out,
-                "      {} {}",
-                "fix:".cyan().bold(),
-                indent_rest(&fix.text, 11)
-            )?;
-            for cmd in &fix.commands {
-                writeln!(out, "          {}", cmd.cyan())?;
-            }
+            write_fix(out, w, &fix.text, &fix.commands)?;
         }
     }
     Ok(())
 }
 
-fn write_labelled(out: &mut dyn Write, label: &str, value: &str) -> std::io::Result<()> {
+/// `label: value`, wrapped under the value; a multi-line value (a config block) goes verbatim
+/// below its label.
+fn write_labelled(
+    out: &mut dyn Write,
+    w: &Wrapper,
+    label: &str,
+    value: &str,
+) -> std::io::Result<()> {
     if value.contains('\n') {
-        writeln!(out, "      {}:", label.dimmed())?;
+        writeln!(out, "      {}", format!("{label}:").dimmed())?;
         for line in value.lines() {
             writeln!(out, "          {line}")?;
         }
         Ok(())
-    } else {
+    } else if !value.contains(char::is_whitespace) {
+        // One word (a path, a mode): whole on the label's line even when long, so it copies.
         writeln!(out, "      {} {value}", format!("{label}:").dimmed())
+    } else {
+        let line = format!("{} {value}", format!("{label}:").dimmed());
+        w.write(out, &line, "      ", "          ")
     }
 }
 
-/// Continuation lines of a multi-line text, indented to sit under its first line.
-fn indent_rest(text: &str, width: usize) -> String {
-    let pad = " ".repeat(width);
-    text.lines()
-        .enumerate()
-        .map(|(i, l)| {
-            if i == 0 {
-                l.to_string()
-            } else {
-                format!("\n{pad}{l}")
-            }
-        })
-        .collect()
+fn write_fix(
+    out: &mut dyn Write,
+    w: &Wrapper,
+    text: &str,
+    commands: &[String],
+) -> std::io::Result<()> {
+    let label = "fix:".cyan().bold();
+    for (i, line) in text.lines().enumerate() {
+        if i == 0 {
+            w.write(out, &format!("{label} {line}"), "      ", "           ")?;
+        } else if line.starts_with(char::is_whitespace) || line.is_empty() {
+            // An indented line is a config block or a command: verbatim, so it pastes.
+            writeln!(out, "           {line}")?;
+        } else {
+            w.write(out, line, "           ", "           ")?;
+        }
+    }
+    if text.is_empty() {
+        writeln!(out, "      {label}")?;
+    }
+    for cmd in commands {
+        writeln!(out, "        {}", cmd.cyan())?;
+    }
+    Ok(())
 }
 
 pub fn summary_line(report: &Report) -> String {
@@ -136,5 +291,145 @@ pub fn summary_line(report: &Report) -> String {
     if s.skip > 0 {
         parts.push(format!("{} skipped", s.skip));
     }
+    if s.ignored > 0 {
+        parts.push(format!("{} ignored", s.ignored));
+    }
     format!("Summary: {}", parts.join(", "))
+}
+
+/// How many fixes to suggest at the end: enough to start, few enough to read.
+const FIRST_FIXES: usize = 3;
+
+/// A command suggested by the findings, and which checks it answers.
+struct Suggestion<'r> {
+    command: &'r str,
+    /// How many findings suggest it, errors weighing more than warnings.
+    weight: usize,
+    checks: Vec<&'r CheckResult>,
+    first_seen: usize,
+}
+
+/// The two or three commands that fix the most: those suggested by the most failing findings
+/// (then warning ones), each with the checks it answers as a shell comment so the block pastes.
+/// A reload or restart goes last: it is what applies the other fixes.
+fn write_first_fixes<'r>(
+    out: &mut dyn Write,
+    actionable: impl Iterator<Item = &'r CheckResult>,
+) -> std::io::Result<()> {
+    let mut by_command: HashMap<&str, Suggestion> = HashMap::new();
+    let mut seen = 0;
+    for check in actionable {
+        for f in check
+            .findings
+            .iter()
+            .filter(|f| f.severity > Severity::Info)
+        {
+            let weight = if f.severity == Severity::Error { 3 } else { 1 };
+            for cmd in f.remediation.iter().flat_map(|r| &r.commands) {
+                seen += 1;
+                let s = by_command.entry(cmd).or_insert(Suggestion {
+                    command: cmd,
+                    weight: 0,
+                    checks: Vec::new(),
+                    first_seen: seen,
+                });
+                s.weight += weight;
+                if !s.checks.iter().any(|c| c.id == check.id) {
+                    s.checks.push(check);
+                }
+            }
+        }
+    }
+    if by_command.is_empty() {
+        return Ok(());
+    }
+    let mut suggestions: Vec<Suggestion> = by_command.into_values().collect();
+    suggestions.sort_by_key(|s| (std::cmp::Reverse(s.weight), s.first_seen));
+    suggestions.truncate(FIRST_FIXES);
+    suggestions.sort_by_key(|s| {
+        (
+            applies_config(s.command),
+            std::cmp::Reverse(s.weight),
+            s.first_seen,
+        )
+    });
+
+    writeln!(out, "{}", "Fix the most first:".bold())?;
+    for s in suggestions {
+        let names: Vec<String> = s
+            .checks
+            .iter()
+            .map(|c| format!("{} {}", c.id, c.name))
+            .collect();
+        writeln!(out, "    {}", format!("# {}", names.join(", ")).dimmed())?;
+        writeln!(out, "    {}", s.command.cyan())?;
+    }
+    Ok(())
+}
+
+/// A command that reloads or restarts a service: it applies the other fixes, so it goes last.
+fn applies_config(cmd: &str) -> bool {
+    cmd.split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|word| word == "reload" || word == "restart")
+}
+
+/// Wraps prose with hanging indents. Words are never split (paths and names stay whole, so they
+/// can be copied), and ANSI colour codes do not count towards the width.
+struct Wrapper {
+    width: usize,
+}
+
+impl Wrapper {
+    fn write(
+        &self,
+        out: &mut dyn Write,
+        text: &str,
+        first: &str,
+        rest: &str,
+    ) -> std::io::Result<()> {
+        let options = textwrap::Options::new(self.width)
+            .initial_indent(first)
+            .subsequent_indent(rest)
+            .break_words(false)
+            .word_splitter(textwrap::WordSplitter::NoHyphenation);
+        for line in textwrap::wrap(text, options) {
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reloads_go_last() {
+        assert!(applies_config(
+            "sudo nginx -t && sudo systemctl reload nginx"
+        ));
+        assert!(applies_config("sudo systemctl restart gunicorn"));
+        assert!(!applies_config("sudo chmod o+x /home/deploy"));
+    }
+
+    #[test]
+    fn wrapping_keeps_paths_whole_and_indents() {
+        let w = Wrapper { width: 30 };
+        let mut out = Vec::new();
+        w.write(
+            &mut out,
+            "path: /var/www/some-really-long-directory-name/media and more words here",
+            "  ",
+            "      ",
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("/var/www/some-really-long-directory-name/media"),
+            "{text}"
+        );
+        for line in text.lines().skip(1) {
+            assert!(line.starts_with("      "), "{text}");
+        }
+    }
 }

@@ -1,0 +1,88 @@
+//! Time loading alone: `cargo run --release --example load_config -- [--root DIR] [--dump] [--tree] PATH`.
+//!
+//! Prints the load time, files, directives and diagnostics; `--tree` prints every directive
+//! (includes expanded) as `file:line name args`, which is how scripts/bench-nginx.sh and the
+//! dump-vs-files test compare two loads. `--dump` reads PATH as an `nginx -T` dump.
+
+use media_doctor::nginx::{self, Config, Directive};
+use media_doctor::sysroot::SysRoot;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+fn main() -> std::process::ExitCode {
+    let mut root = SysRoot::live();
+    let (mut dump, mut tree, mut path) = (false, false, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--root" => root = SysRoot::new(args.next().expect("--root DIR")),
+            "--dump" => dump = true,
+            "--tree" => tree = true,
+            _ => path = Some(std::path::absolute(&a).unwrap_or_else(|_| PathBuf::from(&a))),
+        }
+    }
+    let Some(path) = path else {
+        eprintln!("usage: load_config [--root DIR] [--dump] [--tree] PATH");
+        return std::process::ExitCode::from(2);
+    };
+    let t = Instant::now();
+    let loaded = if dump {
+        let bytes = std::fs::read(&path).expect("read dump");
+        nginx::load_dump(&root, &bytes, &path.display().to_string())
+    } else {
+        nginx::load_files(&root, &path)
+    };
+    let elapsed = t.elapsed();
+    let cfg = match loaded {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::new(out.lock());
+    if tree {
+        print_tree(&cfg, &mut out);
+    }
+    for d in &cfg.diagnostics {
+        let _ = writeln!(out, "{}{d}", if d.fatal { "error: " } else { "warning: " });
+    }
+    let _ = writeln!(
+        out,
+        "loaded {} files, {} directives, {} bytes of text, kind {:?}, {} diagnostics in {:.3} s",
+        cfg.files.len(),
+        cfg.directive_count(),
+        cfg.text_len(),
+        cfg.kind,
+        cfg.diagnostics.len(),
+        elapsed.as_secs_f64()
+    );
+    std::process::ExitCode::SUCCESS
+}
+
+fn print_tree(cfg: &Config, out: &mut impl Write) {
+    let mut stack: Vec<(Vec<Directive<'_>>, usize)> = vec![(cfg.top().collect(), 0)];
+    while let Some((items, i)) = stack.last_mut() {
+        let Some(d) = items.get(*i).copied() else {
+            stack.pop();
+            continue;
+        };
+        *i += 1;
+        let depth = stack.len() - 1;
+        let _ = writeln!(
+            out,
+            "{}{}:{} {} {:?}{}",
+            "  ".repeat(depth),
+            d.file().display(),
+            d.line(),
+            d.name(),
+            d.args().collect::<Vec<_>>(),
+            if d.has_block() { " {" } else { "" }
+        );
+        if d.has_block() {
+            stack.push((d.children().collect(), 0));
+        }
+    }
+}

@@ -1,0 +1,525 @@
+//! The nginx config tokenizer, following nginx's own `ngx_conf_read_token` (src/core/ngx_conf_file.c)
+//! rule for rule, because the resolver reasons on the arguments nginx would see:
+//!
+//! - blanks are space, tab, CR and LF; `;` and `{` end a word; `}` only counts at the start of a
+//!   token (`foo}` is one word, as in nginx);
+//! - `#` starts a comment only at the start of a token (`a#b` is one word);
+//! - a token starting with `"` or `'` runs to the matching unescaped quote, and must be followed by
+//!   a blank, `;`, `{` or `)`, else nginx says `unexpected "x"`;
+//! - `\` escapes the next byte while scanning; the stored word is then "cooked" as nginx does:
+//!   `\"`, `\'`, `\\` become the character, `\t`, `\r`, `\n` the control character, and any other
+//!   `\x` stays as the two bytes (so regexes keep `\.`);
+//! - `${` does not open a block: `${host}x` is one word;
+//! - a `*_by_lua_block` directive's body is raw Lua (lua-nginx-module's own tokenizer: braces
+//!   inside Lua strings, long brackets and comments do not count), returned as one token.
+//!
+//! Tokens borrow from the source: a word is a span of it unless cooking changed the bytes.
+//! The grammar pieces are nom parsers over bytes (every delimiter is ASCII, so spans always fall
+//! on UTF-8 boundaries of the `&str` source). Errors never stop the lexer: they come out as
+//! located `Error` tokens and scanning goes on, so one mistake does not hide the rest of a file.
+
+use memchr::{memchr, memchr_iter, memrchr};
+use nom::branch::alt;
+use nom::bytes::complete::{tag, take, take_while1};
+use nom::combinator::{opt, recognize};
+use nom::multi::{many0_count, many1_count};
+use nom::sequence::pair;
+use nom::{IResult, Parser};
+use std::ops::Range;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tok {
+    /// An argument (or directive name). `span` is the raw text (inside the quotes for a quoted
+    /// word); `cooked` is set only when escape processing changed it.
+    Word {
+        span: Range<usize>,
+        cooked: Option<String>,
+        quoted: bool,
+    },
+    Semicolon,
+    BlockStart,
+    BlockEnd,
+    /// The raw body of a `*_by_lua_block { ... }`, braces excluded. It ends the directive.
+    LuaBody {
+        span: Range<usize>,
+    },
+    /// A located problem; the lexer has already skipped past it.
+    Error(String),
+    Eof,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub tok: Tok,
+    pub line: u32,
+    pub column: u32,
+    /// Byte offset of the token's first byte in the source.
+    pub offset: usize,
+}
+
+pub struct Lexer<'a> {
+    src: &'a str,
+    pos: usize,
+    line: u32,
+    line_start: usize,
+    /// Words seen in the current statement (the first is the directive name).
+    words: u32,
+    /// The current statement is a `*_by_lua_block`: its `{` opens raw Lua.
+    lua: bool,
+    /// An error found just after a token, returned by the next call.
+    pending: Option<Token>,
+}
+
+type In<'a> = &'a [u8];
+
+fn is_blank(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// `\` and the byte it protects (a lone `\` at the end of input too, so scanning always advances).
+fn escape(i: In) -> IResult<In, In> {
+    recognize(pair(tag(&b"\\"[..]), opt(take(1usize)))).parse(i)
+}
+
+/// An unquoted word: runs of ordinary bytes, escapes, and `$`/`${` (a `{` right after `$` is part
+/// of the variable, not a block).
+fn bare_word(i: In) -> IResult<In, In> {
+    recognize(many1_count(alt((
+        take_while1(|c: u8| !is_blank(c) && !matches!(c, b';' | b'{' | b'\\' | b'$')),
+        escape,
+        tag(&b"${"[..]),
+        tag(&b"$"[..]),
+    ))))
+    .parse(i)
+}
+
+/// The inside of a quoted word, up to (not including) the closing quote `q`.
+fn quoted_body(q: u8) -> impl Fn(In) -> IResult<In, In> {
+    move |i| {
+        recognize(many0_count(alt((
+            take_while1(move |c: u8| c != q && c != b'\\'),
+            escape,
+        ))))
+        .parse(i)
+    }
+}
+
+/// Blanks and comments between tokens (comments start only where a token could).
+fn skip_blanks_and_comments(i: In) -> IResult<In, In> {
+    recognize(many0_count(alt((
+        take_while1(is_blank),
+        recognize(pair(
+            tag(&b"#"[..]),
+            nom::bytes::complete::take_till(|c| c == b'\n'),
+        )),
+    ))))
+    .parse(i)
+}
+
+/// nginx's escape processing of a finished word (the loop at the end of ngx_conf_read_token).
+pub fn cook(raw: &str) -> Option<String> {
+    let b = raw.as_bytes();
+    memchr(b'\\', b)?;
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 1 < b.len() {
+            match b[i + 1] {
+                c @ (b'"' | b'\'' | b'\\') => {
+                    out.push(c);
+                    i += 2;
+                    continue;
+                }
+                b't' => {
+                    out.push(b'\t');
+                    i += 2;
+                    continue;
+                }
+                b'r' => {
+                    out.push(b'\r');
+                    i += 2;
+                    continue;
+                }
+                b'n' => {
+                    out.push(b'\n');
+                    i += 2;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    // Only ASCII bytes were removed or replaced, next to ASCII bytes: still UTF-8.
+    let cooked = String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    (cooked != raw).then_some(cooked)
+}
+
+impl<'a> Lexer<'a> {
+    pub fn new(src: &'a str) -> Self {
+        Lexer {
+            src,
+            pos: 0,
+            line: 1,
+            line_start: 0,
+            words: 0,
+            lua: false,
+            pending: None,
+        }
+    }
+
+    pub fn source(&self) -> &'a str {
+        self.src
+    }
+
+    fn rest(&self) -> &'a [u8] {
+        &self.src.as_bytes()[self.pos..]
+    }
+
+    /// Move past `n` bytes, counting the lines they hold.
+    fn advance(&mut self, n: usize) {
+        let end = self.pos + n;
+        let seg = &self.src.as_bytes()[self.pos..end];
+        if let Some(last) = memrchr(b'\n', seg) {
+            self.line += memchr_iter(b'\n', seg).count() as u32;
+            self.line_start = self.pos + last + 1;
+        }
+        self.pos = end;
+    }
+
+    fn column_at(&self, pos: usize) -> u32 {
+        (pos - self.line_start) as u32 + 1
+    }
+
+    fn token(&self, tok: Tok, start: usize, line: u32) -> Token {
+        let line_start = if line == self.line {
+            self.line_start
+        } else {
+            // The token began on an earlier line (a multi-line quoted word): find that line's start.
+            memrchr(b'\n', &self.src.as_bytes()[..start]).map_or(0, |p| p + 1)
+        };
+        Token {
+            tok,
+            line,
+            column: (start - line_start) as u32 + 1,
+            offset: start,
+        }
+    }
+
+    fn end_statement(&mut self) {
+        self.words = 0;
+        self.lua = false;
+    }
+
+    /// The next token. After `Eof` it keeps returning `Eof`.
+    pub fn next_token(&mut self) -> Token {
+        if let Some(t) = self.pending.take() {
+            return t;
+        }
+        if let Ok((rest, _)) = skip_blanks_and_comments(self.rest()) {
+            let n = self.rest().len() - rest.len();
+            self.advance(n);
+        }
+        let start = self.pos;
+        let line = self.line;
+        let Some(&c) = self.rest().first() else {
+            return self.token(Tok::Eof, start, line);
+        };
+        match c {
+            b';' => {
+                self.advance(1);
+                self.end_statement();
+                self.token(Tok::Semicolon, start, line)
+            }
+            b'{' => {
+                self.advance(1);
+                if self.lua {
+                    self.end_statement();
+                    return self.lua_body(start, line);
+                }
+                self.end_statement();
+                self.token(Tok::BlockStart, start, line)
+            }
+            b'}' => {
+                self.advance(1);
+                self.end_statement();
+                self.token(Tok::BlockEnd, start, line)
+            }
+            b'"' | b'\'' => self.quoted_word(c, start, line),
+            _ => {
+                // bare_word always consumes at least the first byte here: it is not a blank,
+                // `;` or `{`, and `\` and `$` have their own alternatives.
+                let len =
+                    bare_word(self.rest()).map_or(1, |(rest, _)| self.rest().len() - rest.len());
+                self.advance(len);
+                let span = start..start + len;
+                self.word(span, false, start, line)
+            }
+        }
+    }
+
+    fn word(&mut self, span: Range<usize>, quoted: bool, start: usize, line: u32) -> Token {
+        let cooked = cook(&self.src[span.clone()]);
+        if self.words == 0 {
+            let name = cooked.as_deref().unwrap_or(&self.src[span.clone()]);
+            self.lua = name.ends_with("_by_lua_block");
+        }
+        self.words += 1;
+        self.token(
+            Tok::Word {
+                span,
+                cooked,
+                quoted,
+            },
+            start,
+            line,
+        )
+    }
+
+    fn quoted_word(&mut self, q: u8, start: usize, line: u32) -> Token {
+        let body = quoted_body(q)(&self.rest()[1..])
+            .map_or(0, |(rest, _)| self.rest().len() - 1 - rest.len());
+        let closed = self.rest().get(1 + body) == Some(&q);
+        if !closed {
+            // nginx reads on to the end of the file and then complains there; say where the
+            // quote opened, which is what the reader needs to find.
+            let n = self.rest().len();
+            self.advance(n);
+            let msg = format!(
+                "unexpected end of file, expecting \";\" or \"}}\" (the {} opened at {}:{} is never closed)",
+                if q == b'"' { "double quote" } else { "single quote" },
+                line,
+                start - memrchr(b'\n', &self.src.as_bytes()[..start]).map_or(0, |p| p + 1) + 1
+            );
+            return self.token(Tok::Error(msg), self.pos, self.line);
+        }
+        self.advance(body + 2);
+        let tok = self.word(start + 1..start + 1 + body, true, start, line);
+        // nginx's `need_space`: after a closing quote only a blank, `;`, `{` or `)` may follow.
+        // `}` is left to the parser, which reports the same `unexpected "}"` nginx would.
+        if let Some(&next) = self.rest().first() {
+            if !is_blank(next) && !matches!(next, b';' | b'{' | b')' | b'}') {
+                let ch = self.src[self.pos..].chars().next().unwrap_or('?');
+                let err_pos = self.pos;
+                self.pending = Some(Token {
+                    tok: Tok::Error(format!("unexpected \"{ch}\"")),
+                    line: self.line,
+                    column: self.column_at(err_pos),
+                    offset: err_pos,
+                });
+            }
+        }
+        tok
+    }
+
+    /// After the `{` of a `*_by_lua_block`: the raw Lua up to the matching `}`, as
+    /// lua-nginx-module's block tokenizer reads it (strings, long brackets and comments hide
+    /// braces).
+    fn lua_body(&mut self, brace: usize, line: u32) -> Token {
+        let b = self.src.as_bytes();
+        let body_start = self.pos;
+        let mut i = body_start;
+        let mut depth = 1usize;
+        while i < b.len() {
+            match b[i] {
+                b'{' => depth += 1,
+                b'}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        self.advance(i + 1 - self.pos);
+                        return self.token(
+                            Tok::LuaBody {
+                                span: body_start..i,
+                            },
+                            brace,
+                            line,
+                        );
+                    }
+                }
+                b'"' | b'\'' => {
+                    let q = b[i];
+                    i += 1;
+                    while i < b.len() && b[i] != q {
+                        i += if b[i] == b'\\' { 2 } else { 1 };
+                    }
+                }
+                b'[' => {
+                    if let Some(end) = long_bracket_end(b, i) {
+                        i = end;
+                        continue;
+                    }
+                }
+                b'-' if b.get(i + 1) == Some(&b'-') => {
+                    i += 2;
+                    if let Some(end) = long_bracket_end(b, i) {
+                        i = end;
+                        continue;
+                    }
+                    i = memchr(b'\n', &b[i..]).map_or(b.len(), |p| i + p);
+                    continue;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        let n = b.len() - self.pos;
+        self.advance(n);
+        Token {
+            tok: Tok::Error(format!(
+                "unexpected end of file, expecting \"}}\" (the Lua block opened at {line}:{} is never closed)",
+                brace - memrchr(b'\n', &b[..brace]).map_or(0, |p| p + 1) + 1
+            )),
+            line: self.line,
+            column: self.column_at(self.pos),
+            offset: self.pos,
+        }
+    }
+}
+
+/// If a Lua long bracket (`[[`, `[=[`, ...) opens at `i`, the index just past its closing bracket
+/// (or the end of input when it is never closed).
+fn long_bracket_end(b: &[u8], i: usize) -> Option<usize> {
+    if b.get(i) != Some(&b'[') {
+        return None;
+    }
+    let mut j = i + 1;
+    while b.get(j) == Some(&b'=') {
+        j += 1;
+    }
+    if b.get(j) != Some(&b'[') {
+        return None;
+    }
+    let level = j - i - 1;
+    let mut k = j + 1;
+    while let Some(p) = memchr(b']', &b[k..]) {
+        let close = k + p;
+        let mut m = close + 1;
+        while m < b.len() && b[m] == b'=' && m - close - 1 < level {
+            m += 1;
+        }
+        if m - close - 1 == level && b.get(m) == Some(&b']') {
+            return Some(m + 1);
+        }
+        k = close + 1;
+    }
+    Some(b.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (kind, text) pairs: words cooked, `;`, `{`, `}`, `lua:` bodies, `error:` messages.
+    fn lex(src: &str) -> Vec<String> {
+        let mut l = Lexer::new(src);
+        let mut out = Vec::new();
+        loop {
+            let t = l.next_token();
+            out.push(match t.tok {
+                Tok::Word { span, cooked, .. } => cooked.unwrap_or_else(|| src[span].to_string()),
+                Tok::Semicolon => ";".into(),
+                Tok::BlockStart => "{".into(),
+                Tok::BlockEnd => "}".into(),
+                Tok::LuaBody { span } => format!("lua:{}", &src[span]),
+                Tok::Error(m) => format!("error:{}:{}:{m}", t.line, t.column),
+                Tok::Eof => break,
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn words_blocks_and_comments() {
+        assert_eq!(
+            lex("http {\n  # c\n  root /a;#x\n}"),
+            ["http", "{", "root", "/a", ";", "}"]
+        );
+        // `}` and `#` only count at the start of a token, as in nginx.
+        assert_eq!(lex("a b}c d#e;"), ["a", "b}c", "d#e", ";"]);
+        assert_eq!(lex("a;}"), ["a", ";", "}"]);
+    }
+
+    #[test]
+    fn variables_keep_their_braces() {
+        assert_eq!(lex("set $a ${host}x;"), ["set", "$a", "${host}x", ";"]);
+        assert_eq!(
+            lex("try_files /a/${uri} =404;"),
+            ["try_files", "/a/${uri}", "=404", ";"]
+        );
+        // An escaped `$` is not a variable: its `{` opens a block.
+        assert_eq!(lex("a \\${"), ["a", "\\$", "{"]);
+    }
+
+    #[test]
+    fn quotes_and_escapes_are_cooked_as_nginx_does() {
+        assert_eq!(lex(r#"a "x y" 'p;q';"#), ["a", "x y", "p;q", ";"]);
+        assert_eq!(
+            lex(r#"return 200 "a\"b\\c\n\$x\.";"#),
+            ["return", "200", "a\"b\\c\n\\$x\\.", ";"]
+        );
+        assert_eq!(
+            lex(r"rewrite ^/a\ b\.png$ /c;"),
+            ["rewrite", r"^/a\ b\.png$", "/c", ";"]
+        );
+        // A quote inside an unquoted word is an ordinary byte.
+        assert_eq!(lex(r#"a b"c" ;"#), ["a", "b\"c\"", ";"]);
+        assert_eq!(lex(r#"if ($a = "b"){"#), ["if", "($a", "=", "b", ")", "{"]);
+    }
+
+    #[test]
+    fn a_quote_must_be_followed_by_a_separator() {
+        assert_eq!(
+            lex(r#""a"-b;"#),
+            ["a", "error:1:4:unexpected \"-\"", "-b", ";"]
+        );
+    }
+
+    #[test]
+    fn unterminated_quote_is_located() {
+        let t = lex("a \"b;\n\n");
+        assert_eq!(t[0], "a");
+        assert!(
+            t[1].starts_with("error:3:1:unexpected end of file"),
+            "{t:?}"
+        );
+        assert!(t[1].contains("opened at 1:3"), "{t:?}");
+    }
+
+    #[test]
+    fn lua_blocks_are_raw() {
+        assert_eq!(
+            lex("content_by_lua_block { a = \"}\" -- }\n b = [[}]] --[==[ } ]==] c = {1} }\nx;"),
+            [
+                "content_by_lua_block",
+                "lua: a = \"}\" -- }\n b = [[}]] --[==[ } ]==] c = {1} ",
+                "x",
+                ";"
+            ]
+        );
+        assert_eq!(
+            lex("set_by_lua_block $v { return 1 }"),
+            ["set_by_lua_block", "$v", "lua: return 1 "]
+        );
+        // Only as a directive name.
+        assert_eq!(
+            lex("server_name content_by_lua_block {"),
+            ["server_name", "content_by_lua_block", "{"]
+        );
+        assert!(lex("access_by_lua_block { x")[1].starts_with("error:1:24:unexpected end of file"));
+    }
+
+    #[test]
+    fn columns_and_lines() {
+        let mut l = Lexer::new("a\n  bc;");
+        l.next_token();
+        let t = l.next_token();
+        assert_eq!((t.line, t.column), (2, 3));
+    }
+
+    #[test]
+    fn trailing_backslash_does_not_loop() {
+        assert_eq!(lex("a \\"), ["a", "\\"]);
+    }
+}

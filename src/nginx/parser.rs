@@ -1,0 +1,371 @@
+//! Tokens → directive nodes in the `Config` arena, for one file.
+//!
+//! The parser is context-free (which directive may sit where is checked later, in `context.rs`,
+//! once includes are linked) and iterative: blocks are an explicit stack, so a file nested 100,000
+//! levels deep cannot overflow the call stack. Blocks deeper than `MAX_DEPTH` are still read (to
+//! keep the braces balanced) but dropped from the tree with one located error, which also bounds
+//! the depth every later consumer of the tree may recurse to.
+//!
+//! Errors use nginx's own wording (`unexpected "}"`, `unexpected end of file, expecting ";" or
+//! "}"`) and never stop the parse: the statement in hand is kept as well as it can be, and
+//! parsing goes on, so one typo does not hide the rest of the tree.
+
+use super::ast::{Config, Diagnostic, FileId, Node, NodeId};
+use super::lexer::{Lexer, Tok, Token};
+use std::ops::Range;
+use std::path::Path;
+
+/// Deeper than any real config (nginx's own are under 10), shallow enough for recursive readers.
+pub const MAX_DEPTH: usize = 200;
+
+/// What the loader needs from one parsed file.
+#[derive(Debug, Default)]
+pub(crate) struct ParsedFile {
+    /// Top-level node ids, in order.
+    pub top: Vec<NodeId>,
+    /// Every `include` node of the file, in file order (at any depth).
+    pub includes: Vec<NodeId>,
+}
+
+struct Frame {
+    /// The block's directive, or None for the file's top level.
+    node: Option<NodeId>,
+    /// Where this block's children start in `Parser::kids`.
+    kids_start: usize,
+    /// Beyond MAX_DEPTH: read, not kept.
+    dropped: bool,
+}
+
+struct Parser<'p> {
+    cfg: &'p mut Config,
+    file: FileId,
+    path: &'p Path,
+    /// Offset of the source in `cfg.text` once the loader appends it.
+    base: usize,
+    /// Cooked words (escapes processed), stored after the source in `cfg.text`.
+    extra: &'p mut String,
+    src_len: usize,
+    frames: Vec<Frame>,
+    kids: Vec<NodeId>,
+    words: Vec<Range<u32>>,
+    stmt_line: u32,
+    stmt_column: u32,
+    includes: Vec<NodeId>,
+    depth_reported: bool,
+}
+
+/// Parse `src` (the text of `file`, to be stored at `base` in `cfg.text`, followed by `extra`)
+/// into `cfg`. Diagnostics go to `cfg.diagnostics`.
+pub(crate) fn parse_file(
+    cfg: &mut Config,
+    file: FileId,
+    path: &Path,
+    src: &str,
+    base: usize,
+    extra: &mut String,
+) -> ParsedFile {
+    let mut p = Parser {
+        cfg,
+        file,
+        path,
+        base,
+        extra,
+        src_len: src.len(),
+        frames: vec![Frame {
+            node: None,
+            kids_start: 0,
+            dropped: false,
+        }],
+        kids: Vec::new(),
+        words: Vec::new(),
+        stmt_line: 0,
+        stmt_column: 0,
+        includes: Vec::new(),
+        depth_reported: false,
+    };
+    let mut lexer = Lexer::new(src);
+    loop {
+        let t = lexer.next_token();
+        if !p.step(t, src) {
+            break;
+        }
+    }
+    let top = std::mem::take(&mut p.kids);
+    ParsedFile {
+        top,
+        includes: p.includes,
+    }
+}
+
+impl Parser<'_> {
+    fn error(&mut self, line: u32, column: u32, message: impl Into<String>) {
+        self.cfg.diagnostics.push(Diagnostic {
+            file: self.path.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+            fatal: true,
+        });
+    }
+
+    fn dropping(&self) -> bool {
+        self.frames.last().is_some_and(|f| f.dropped)
+    }
+
+    fn push_word(&mut self, line: u32, column: u32, span: Range<usize>, cooked: Option<String>) {
+        if self.words.is_empty() {
+            self.stmt_line = line;
+            self.stmt_column = column;
+        }
+        let r = match cooked {
+            None => (self.base + span.start) as u32..(self.base + span.end) as u32,
+            Some(c) => {
+                let at = self.base + self.src_len + self.extra.len();
+                self.extra.push_str(&c);
+                at as u32..(at + c.len()) as u32
+            }
+        };
+        self.words.push(r);
+    }
+
+    /// Turn the words in hand into a node; returns its id (None when dropped for depth).
+    fn emit(&mut self, src: &str, block: bool) -> Option<NodeId> {
+        let words = std::mem::take(&mut self.words);
+        if self.dropping() {
+            return None;
+        }
+        let name = self.word_text(src, &words[0]);
+        let is_include = name == "include" && !block;
+        let is_if = name == "if";
+        let args_start = self.cfg.arg_spans.len() as u32;
+        self.cfg.arg_spans.extend(words);
+        if is_if {
+            self.strip_if_parens(src, args_start as usize + 1);
+        }
+        let id = self.cfg.nodes.len() as NodeId;
+        self.cfg.nodes.push(Node {
+            args: args_start..self.cfg.arg_spans.len() as u32,
+            kids: 0..0,
+            file: self.file,
+            line: self.stmt_line,
+            column: self.stmt_column,
+            flags: if block { Node::BLOCK } else { 0 } | if is_include { Node::INCLUDE } else { 0 },
+        });
+        self.kids.push(id);
+        if is_include {
+            self.includes.push(id);
+        }
+        Some(id)
+    }
+
+    /// A word's text while parsing: in the source, or in the cooked area.
+    fn word_text<'s>(&'s self, src: &'s str, r: &Range<u32>) -> &'s str {
+        let (s, e) = (r.start as usize - self.base, r.end as usize - self.base);
+        if e <= self.src_len {
+            &src[s..e]
+        } else {
+            &self.extra[s - self.src_len..e - self.src_len]
+        }
+    }
+
+    /// nginx's rewrite module reads `if (cond)` without the parentheses; so do we: `(` off the
+    /// first argument, `)` off the last, and an argument left empty disappears.
+    fn strip_if_parens(&mut self, src: &str, first: usize) {
+        let last = self.cfg.arg_spans.len();
+        if first >= last {
+            return;
+        }
+        let opens = self
+            .word_text(src, &self.cfg.arg_spans[first])
+            .starts_with('(');
+        let closes = self
+            .word_text(src, &self.cfg.arg_spans[last - 1])
+            .ends_with(')');
+        if !(opens && closes) {
+            return;
+        }
+        self.cfg.arg_spans[first].start += 1;
+        self.cfg.arg_spans[last - 1].end -= 1;
+        if self.cfg.arg_spans[last - 1].is_empty() {
+            self.cfg.arg_spans.pop();
+        }
+        if first < self.cfg.arg_spans.len() && self.cfg.arg_spans[first].is_empty() {
+            self.cfg.arg_spans.remove(first);
+        }
+    }
+
+    fn open_block(&mut self, src: &str, line: u32, column: u32, offset: usize) {
+        if self.words.is_empty() {
+            // nginx: `unexpected "{"`. Keep the block, nameless, so its braces still balance
+            // and its contents stay visible.
+            self.error(line, column, "unexpected \"{\"");
+            self.stmt_line = line;
+            self.stmt_column = column;
+            let at = (self.base + offset) as u32;
+            self.words.push(at..at);
+        }
+        let depth = self.frames.len(); // the top level is frame 0
+        let node = self.emit(src, true);
+        let dropped = self.dropping() || depth > MAX_DEPTH;
+        if depth > MAX_DEPTH && !self.depth_reported {
+            self.depth_reported = true;
+            self.error(
+                line,
+                column,
+                format!("blocks nested more than {MAX_DEPTH} levels deep: the deeper ones are not examined"),
+            );
+        }
+        self.frames.push(Frame {
+            node,
+            kids_start: self.kids.len(),
+            dropped,
+        });
+    }
+
+    fn close_block(&mut self) {
+        let Some(frame) = self.frames.pop() else {
+            return;
+        };
+        let start = self.cfg.children.len() as u32;
+        self.cfg
+            .children
+            .extend(self.kids.drain(frame.kids_start..));
+        if let Some(id) = frame.node {
+            self.cfg.nodes[id as usize].kids = start..self.cfg.children.len() as u32;
+        }
+    }
+
+    /// One token; false at the end of the file.
+    fn step(&mut self, t: Token, src: &str) -> bool {
+        let (line, column) = (t.line, t.column);
+        match t.tok {
+            Tok::Word { span, cooked, .. } => self.push_word(line, column, span, cooked),
+            Tok::Semicolon => {
+                if self.words.is_empty() {
+                    self.error(line, column, "unexpected \";\"");
+                } else {
+                    self.emit(src, false);
+                }
+            }
+            Tok::BlockStart => self.open_block(src, line, column, t.offset),
+            Tok::BlockEnd => {
+                if !self.words.is_empty() {
+                    self.error(line, column, "unexpected \"}\"");
+                    self.emit(src, false);
+                }
+                if self.frames.len() == 1 {
+                    self.error(line, column, "unexpected \"}\"");
+                } else {
+                    self.close_block();
+                }
+            }
+            Tok::LuaBody { span } => {
+                self.push_word(line, column, span, None);
+                self.emit(src, false);
+            }
+            Tok::Error(msg) => self.error(line, column, msg),
+            Tok::Eof => {
+                if !self.words.is_empty() {
+                    self.error(
+                        line,
+                        column,
+                        "unexpected end of file, expecting \";\" or \"}\"",
+                    );
+                    self.emit(src, false);
+                }
+                if self.frames.len() > 1 {
+                    self.error(line, column, "unexpected end of file, expecting \"}\"");
+                    while self.frames.len() > 1 {
+                        self.close_block();
+                    }
+                }
+                return false;
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(src: &str) -> (Config, ParsedFile) {
+        let mut cfg = Config::default();
+        cfg.files.push(crate::nginx::SourceFile {
+            path: "/t.conf".into(),
+            top: 0..0,
+        });
+        let mut extra = String::new();
+        let p = parse_file(&mut cfg, 0, Path::new("/t.conf"), src, 0, &mut extra);
+        cfg.text = format!("{src}{extra}");
+        let start = cfg.children.len() as u32;
+        cfg.children.extend_from_slice(&p.top);
+        cfg.files[0].top = start..cfg.children.len() as u32;
+        (cfg, p)
+    }
+
+    fn errors(cfg: &Config) -> Vec<String> {
+        cfg.diagnostics
+            .iter()
+            .map(|d| format!("{}:{}: {}", d.line, d.column, d.message))
+            .collect()
+    }
+
+    #[test]
+    fn builds_the_tree() {
+        let (cfg, p) = parse("http {\n  server { listen 80; include a/*.conf; }\n}\nuser x;");
+        let top: Vec<_> = cfg.file_raw_top(0).collect();
+        assert_eq!(top.len(), 2);
+        assert_eq!(top[0].name(), "http");
+        let server = top[0].raw_children().next().unwrap();
+        assert_eq!(
+            (server.name(), server.line(), server.column()),
+            ("server", 2, 3)
+        );
+        let kids: Vec<_> = server.raw_children().map(|d| d.name()).collect();
+        assert_eq!(kids, ["listen", "include"]);
+        assert_eq!(p.includes.len(), 1);
+        assert_eq!(top[1].args().collect::<Vec<_>>(), ["x"]);
+        assert!(errors(&cfg).is_empty());
+    }
+
+    #[test]
+    fn if_parentheses_are_removed() {
+        let (cfg, _) = parse("if ($a = \"b c\") { } if ( -f $x ) { }");
+        let ifs: Vec<Vec<&str>> = cfg.file_raw_top(0).map(|d| d.args().collect()).collect();
+        assert_eq!(ifs, [vec!["$a", "=", "b c"], vec!["-f", "$x"]]);
+    }
+
+    #[test]
+    fn nginx_errors_and_recovery() {
+        let (cfg, _) = parse("a {\n b 1 }\n}\n}\n;\nc");
+        assert_eq!(
+            errors(&cfg),
+            [
+                "2:6: unexpected \"}\"",
+                "3:1: unexpected \"}\"",
+                "4:1: unexpected \"}\"",
+                "5:1: unexpected \";\"",
+                "6:2: unexpected end of file, expecting \";\" or \"}\""
+            ]
+        );
+        let names: Vec<_> = cfg.file_raw_top(0).map(|d| d.name()).collect();
+        assert_eq!(names, ["a", "c"]);
+        let (cfg, _) = parse("a {\n b {");
+        assert_eq!(
+            errors(&cfg),
+            ["2:5: unexpected end of file, expecting \"}\""]
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded_not_recursive() {
+        let depth = 100_000;
+        let src = format!("{}{}", "a {".repeat(depth), "}".repeat(depth));
+        let (cfg, _) = parse(&src);
+        assert_eq!(cfg.diagnostics.len(), 1, "{:?}", errors(&cfg));
+        assert!(cfg.diagnostics[0].message.contains("nested more than"));
+        assert_eq!(cfg.nodes.len(), MAX_DEPTH + 1);
+    }
+}
