@@ -1,27 +1,23 @@
 //! The command-line contract: exit codes, the JSON shape, and the demo site's real checklist.
 
+use crate::run::{media_doctor, Output};
 use serde_json::Value;
-use std::path::PathBuf;
-use std::process::{Command, Output};
 
-fn media_doctor(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_media-doctor")).args(args).env("NO_COLOR", "1").output().expect("run media-doctor")
-}
-
+/// The demo sysroot, relative to the repository top where `media_doctor` runs.
 fn demo() -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo").display().to_string()
+    "fixtures/demo".into()
 }
 
 fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    o.stderr.clone()
 }
 
 #[test]
 fn bad_arguments_exit_2_with_one_line() {
     let o = media_doctor(&["check", "--format", "yaml"]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(Some(o.code), Some(2));
     let o = media_doctor(&["check", "--root", "/nonexistent/sysroot"]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(Some(o.code), Some(2));
     assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("/nonexistent/sysroot"));
 }
@@ -30,14 +26,14 @@ fn bad_arguments_exit_2_with_one_line() {
 fn unreadable_main_config_exits_2() {
     let tmp = tempfile::tempdir().unwrap();
     let o = media_doctor(&["check", "--root", tmp.path().to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(Some(o.code), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("/etc/nginx/nginx.conf"), "{}", stderr(&o));
 }
 
 #[test]
 fn json_report_follows_the_contract() {
     let o = media_doctor(&["check", "--root", &demo(), "--site", "myapp", "--offline", "--format", "json"]);
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stderr(&o)));
+    let v: Value = serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stderr(&o)));
     assert_eq!(v["schema_version"], 1);
     assert_eq!(v["tool"]["name"], "media-doctor");
     assert!(v["site"].is_object());
@@ -62,19 +58,19 @@ fn json_report_follows_the_contract() {
         assert_eq!(v["summary"][status].as_u64().unwrap(), counted.get(status).copied().unwrap_or(0), "{status}");
     }
     // The demo is broken on purpose: the exit code says so.
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(Some(o.code), Some(1));
 }
 
 #[test]
 fn fail_on_never_exits_0_on_the_broken_demo() {
     let o = media_doctor(&["check", "--root", &demo(), "--site", "myapp", "--offline", "--fail-on", "never"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(Some(o.code), Some(0), "{}", stderr(&o));
 }
 
 #[test]
 fn demo_checklist_shows_failures_with_fixes() {
     let o = media_doctor(&["check", "--root", &demo(), "--site", "myapp", "--offline"]);
-    let text = String::from_utf8_lossy(&o.stdout);
+    let text = o.stdout.as_str();
     assert!(text.contains("[✗]"), "{text}");
     assert!(text.contains("fix:"), "{text}");
     assert!(text.lines().last().unwrap_or("").starts_with("Summary:"), "{text}");
@@ -84,10 +80,10 @@ fn demo_checklist_shows_failures_with_fixes() {
 #[test]
 fn explain_and_list_checks() {
     let o = media_doctor(&["explain", "MD100"]);
-    assert_eq!(o.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&o.stdout).starts_with("# MD100 nginx-config-loads"));
-    assert_eq!(media_doctor(&["explain", "MD999"]).status.code(), Some(2));
+    assert_eq!(Some(o.code), Some(0));
+    assert!(o.stdout.as_str().starts_with("# MD100 nginx-config-loads"));
+    assert_eq!(Some(media_doctor(&["explain", "MD999"]).code), Some(2));
     let o = media_doctor(&["list-checks", "--format", "json"]);
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v: Value = serde_json::from_str(&o.stdout).unwrap();
     assert!(v.as_array().unwrap().iter().any(|c| c["id"] == "MD100" && c["name"] == "nginx-config-loads"));
 }
