@@ -72,8 +72,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Trace(args) => {
             reject_unsupported(&args.site)?;
-            let _ = (args.url, args.offline, args.format);
-            anyhow::bail!("trace is not yet supported");
+            let req = media_doctor::nginx::Request::from_url(&args.url)?;
+            let site = Site::gather(&args.site, args.offline)?;
+            let resolver = media_doctor::nginx::Resolver::new(&site);
+            let resolution = resolver.resolve(&req);
+            let trace = render::trace::Trace::new(&resolver, &req, &resolution);
+            match args.format {
+                ListFormat::Json => render::trace::write_json(&mut out, &trace)?,
+                ListFormat::Text => render::trace::write_text(&mut out, &trace)?,
+            }
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Explain { id } => {
             let check = checks::find(&id).ok_or_else(|| {

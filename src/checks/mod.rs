@@ -11,7 +11,9 @@ use crate::site::Site;
 use serde::Serialize;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+pub mod live;
 pub mod nginx;
+pub mod nginx_reload;
 pub mod select;
 
 /// The catalogue's bands: the first digit of the id.
@@ -145,6 +147,8 @@ pub trait Check: Sync {
 pub fn registry() -> Vec<&'static dyn Check> {
     let mut all: Vec<&'static dyn Check> = Vec::new();
     all.extend_from_slice(nginx::CHECKS);
+    all.extend_from_slice(nginx_reload::CHECKS);
+    all.extend_from_slice(live::CHECKS);
     all.sort_by_key(|c| c.meta().id);
     all
 }

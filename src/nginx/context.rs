@@ -41,54 +41,21 @@ use Ctx::*;
 enum Verdict {
     /// A module directive we do not model: accepted.
     Unknown,
-    Leaf,
-    Block(Ctx),
+    /// A leaf, taking this many arguments.
+    Leaf(u8, u8),
+    /// A block opening this context, taking this many arguments.
+    Block(Ctx, u8, u8),
     NotHere,
 }
 
-/// Contexts where a leaf directive is allowed.
-fn leaf_contexts(name: &str) -> Option<&'static [Ctx]> {
-    Some(match name {
-        "user"
-        | "worker_processes"
-        | "pid"
-        | "worker_rlimit_nofile"
-        | "load_module"
-        | "daemon"
-        | "master_process"
-        | "env"
-        | "pcre_jit"
-        | "working_directory"
-        | "worker_priority"
-        | "worker_cpu_affinity"
-        | "worker_shutdown_timeout"
-        | "thread_pool"
-        | "timer_resolution"
-        | "lock_file"
-        | "ssl_engine" => &[Main],
-        "worker_connections" | "use" | "multi_accept" | "accept_mutex" | "accept_mutex_delay" => {
-            &[Events]
-        }
-        "listen" => &[Server, StreamServer, MailServer],
-        "server_name" => &[Server, MailServer],
-        "alias" | "internal" => &[Location],
-        "root" => &[Http, Server, Location, LocationIf],
-        "try_files" => &[Server, Location],
-        "rewrite" | "break" => &[Server, Location, ServerIf, LocationIf],
-        "return" | "set" => &[Server, Location, ServerIf, LocationIf, StreamServer],
-        "proxy_pass" => &[Location, LocationIf, LimitExcept, StreamServer],
-        "fastcgi_pass" | "uwsgi_pass" | "scgi_pass" | "grpc_pass" => &[Location, LocationIf],
-        "index"
-        | "autoindex"
-        | "client_max_body_size"
-        | "default_type"
-        | "disable_symlinks"
-        | "keepalive_timeout" => &[Http, Server, Location],
-        "error_page" | "add_header" | "expires" | "sendfile" => {
-            &[Http, Server, Location, LocationIf]
-        }
-        "allow" | "deny" => &[Http, Server, Location, LimitExcept, Stream, StreamServer],
-        "access_log" => &[
+/// Leaf directives: where each is allowed and how many arguments nginx accepts (255: no
+/// limit). Sorted by name: binary-searched for every directive of the config.
+static LEAVES: &[(&str, &[Ctx], u8, u8)] = &[
+    ("accept_mutex", &[Events], 1, 1),
+    ("accept_mutex_delay", &[Events], 1, 1),
+    (
+        "access_log",
+        &[
             Http,
             Server,
             Location,
@@ -97,7 +64,33 @@ fn leaf_contexts(name: &str) -> Option<&'static [Ctx]> {
             Stream,
             StreamServer,
         ],
-        "error_log" => &[
+        1,
+        255,
+    ),
+    ("add_header", &[Http, Server, Location, LocationIf], 2, 3),
+    ("alias", &[Location], 1, 1),
+    (
+        "allow",
+        &[Http, Server, Location, LimitExcept, Stream, StreamServer],
+        1,
+        1,
+    ),
+    ("autoindex", &[Http, Server, Location], 1, 1),
+    ("break", &[Server, Location, ServerIf, LocationIf], 0, 0),
+    ("client_max_body_size", &[Http, Server, Location], 1, 1),
+    ("daemon", &[Main], 1, 1),
+    ("default_type", &[Http, Server, Location], 1, 1),
+    (
+        "deny",
+        &[Http, Server, Location, LimitExcept, Stream, StreamServer],
+        1,
+        1,
+    ),
+    ("disable_symlinks", &[Http, Server, Location], 1, 2),
+    ("env", &[Main], 1, 1),
+    (
+        "error_log",
+        &[
             Main,
             Http,
             Server,
@@ -107,8 +100,67 @@ fn leaf_contexts(name: &str) -> Option<&'static [Ctx]> {
             Mail,
             MailServer,
         ],
-        _ => return None,
-    })
+        1,
+        255,
+    ),
+    ("error_page", &[Http, Server, Location, LocationIf], 2, 255),
+    ("expires", &[Http, Server, Location, LocationIf], 1, 2),
+    ("fastcgi_pass", &[Location, LocationIf], 1, 1),
+    ("grpc_pass", &[Location, LocationIf], 1, 1),
+    ("index", &[Http, Server, Location], 1, 255),
+    ("internal", &[Location], 0, 0),
+    ("keepalive_timeout", &[Http, Server, Location], 1, 2),
+    ("listen", &[Server, StreamServer, MailServer], 1, 255),
+    ("load_module", &[Main], 1, 1),
+    ("lock_file", &[Main], 1, 1),
+    ("master_process", &[Main], 1, 1),
+    ("multi_accept", &[Events], 1, 1),
+    ("pcre_jit", &[Main], 1, 1),
+    ("pid", &[Main], 1, 1),
+    (
+        "proxy_pass",
+        &[Location, LocationIf, LimitExcept, StreamServer],
+        1,
+        1,
+    ),
+    (
+        "return",
+        &[Server, Location, ServerIf, LocationIf, StreamServer],
+        1,
+        2,
+    ),
+    ("rewrite", &[Server, Location, ServerIf, LocationIf], 2, 3),
+    ("root", &[Http, Server, Location, LocationIf], 1, 1),
+    ("scgi_pass", &[Location, LocationIf], 1, 1),
+    ("sendfile", &[Http, Server, Location, LocationIf], 1, 1),
+    ("server_name", &[Server, Mail, MailServer], 1, 255),
+    (
+        "set",
+        &[Server, Location, ServerIf, LocationIf, StreamServer],
+        2,
+        2,
+    ),
+    ("ssl_engine", &[Main], 1, 1),
+    ("thread_pool", &[Main], 2, 3),
+    ("timer_resolution", &[Main], 1, 1),
+    ("try_files", &[Server, Location], 2, 255),
+    ("use", &[Events], 1, 1),
+    ("user", &[Main], 1, 2),
+    ("uwsgi_pass", &[Location, LocationIf], 1, 1),
+    ("worker_connections", &[Events], 1, 1),
+    ("worker_cpu_affinity", &[Main], 1, 255),
+    ("worker_priority", &[Main], 1, 1),
+    ("worker_processes", &[Main], 1, 1),
+    ("worker_rlimit_nofile", &[Main], 1, 1),
+    ("worker_shutdown_timeout", &[Main], 1, 1),
+    ("working_directory", &[Main], 1, 1),
+];
+
+fn leaf(name: &str) -> Option<(&'static [Ctx], u8, u8)> {
+    LEAVES
+        .binary_search_by(|e| e.0.cmp(name))
+        .ok()
+        .map(|i| (LEAVES[i].1, LEAVES[i].2, LEAVES[i].3))
 }
 
 fn judge(name: &str, ctx: Ctx) -> Verdict {
@@ -118,51 +170,59 @@ fn judge(name: &str, ctx: Ctx) -> Verdict {
     if ctx == Snippet {
         // Allowed in a server or in a location; blocks open as they would in a location.
         return match (judge(name, Location), judge(name, Server)) {
-            (v @ (Verdict::Block(_) | Verdict::Leaf | Verdict::Unknown), _) => v,
+            (v @ (Verdict::Block(..) | Verdict::Leaf(..) | Verdict::Unknown), _) => v,
             (_, v) => v,
         };
     }
-    let block = |inner: Ctx, allowed: &[Ctx]| {
+    const ANY: u8 = u8::MAX;
+    let block = |inner: Ctx, allowed: &[Ctx], min: u8, max: u8| {
         if allowed.contains(&ctx) {
-            Verdict::Block(inner)
+            Verdict::Block(inner, min, max)
         } else {
             Verdict::NotHere
         }
     };
     match name {
-        "include" => Verdict::Leaf,
-        "http" => block(Http, &[Main]),
-        "events" => block(Events, &[Main]),
-        "stream" => block(Stream, &[Main]),
-        "mail" => block(Mail, &[Main]),
+        "include" => Verdict::Leaf(1, 1),
+        "http" => block(Http, &[Main], 0, 0),
+        "events" => block(Events, &[Main], 0, 0),
+        "stream" => block(Stream, &[Main], 0, 0),
+        "mail" => block(Mail, &[Main], 0, 0),
         "server" => match ctx {
-            Http => Verdict::Block(Server),
-            Stream => Verdict::Block(StreamServer),
-            Mail => Verdict::Block(MailServer),
-            Upstream | StreamUpstream => Verdict::Leaf,
+            Http => Verdict::Block(Server, 0, 0),
+            Stream => Verdict::Block(StreamServer, 0, 0),
+            Mail => Verdict::Block(MailServer, 0, 0),
+            Upstream | StreamUpstream => Verdict::Leaf(1, ANY),
             _ => Verdict::NotHere,
         },
-        "location" => block(Location, &[Server, Location]),
+        "location" => block(Location, &[Server, Location], 1, 2),
         "if" => match ctx {
-            Server => Verdict::Block(ServerIf),
-            Location => Verdict::Block(LocationIf),
+            Server => Verdict::Block(ServerIf, 1, ANY),
+            Location => Verdict::Block(LocationIf, 1, ANY),
             _ => Verdict::NotHere,
         },
         "upstream" => match ctx {
-            Http => Verdict::Block(Upstream),
-            Stream => Verdict::Block(StreamUpstream),
+            Http => Verdict::Block(Upstream, 1, 1),
+            Stream => Verdict::Block(StreamUpstream, 1, 1),
             _ => Verdict::NotHere,
         },
-        "map" | "geo" | "split_clients" => block(Free, &[Http, Stream]),
-        "types" => block(Free, &[Http, Server, Location]),
-        "charset_map" => block(Free, &[Http]),
-        "limit_except" => block(LimitExcept, &[Location]),
-        _ => match leaf_contexts(name) {
-            Some(allowed) if allowed.contains(&ctx) => Verdict::Leaf,
+        "map" => block(Free, &[Http, Stream], 2, 2),
+        "geo" => block(Free, &[Http, Stream], 1, 2),
+        "split_clients" => block(Free, &[Http, Stream], 2, 2),
+        "types" => block(Free, &[Http, Server, Location], 0, 0),
+        "charset_map" => block(Free, &[Http], 2, 2),
+        "limit_except" => block(LimitExcept, &[Location], 1, ANY),
+        _ => match leaf(name) {
+            Some((allowed, min, max)) if allowed.contains(&ctx) => Verdict::Leaf(min, max),
             Some(_) => Verdict::NotHere,
             None => Verdict::Unknown,
         },
     }
+}
+
+fn arity_ok(d: &super::ast::Directive<'_>, min: u8, max: u8) -> bool {
+    let n = d.arg_count();
+    n >= min as usize && (max == u8::MAX || n <= max as usize)
 }
 
 /// nginx directive names are C identifiers; anything else cannot be any module's directive
@@ -178,17 +238,18 @@ pub(crate) fn check(cfg: &mut Config, top: Ctx) {
     let mut seen: HashSet<(FileId, Ctx)> = HashSet::new();
     let mut diags = Vec::new();
     let mut unlink = Vec::new();
-    // (node ids still to visit, their context, block depth)
-    let mut stack: Vec<(Vec<NodeId>, usize, Ctx, usize)> = Vec::new();
+    // (what is left of a run of sibling ids in cfg.children, their context, block depth):
+    // blocks and file tops are both such runs, so the walk allocates nothing per block.
+    let mut stack: Vec<(std::ops::Range<u32>, Ctx, usize)> = Vec::new();
     let main = cfg.main;
     seen.insert((main, top));
-    stack.push((file_top(cfg, main), 0, top, 0));
-    while let Some((ids, i, ctx, depth)) = stack.last_mut() {
-        let Some(&id) = ids.get(*i) else {
+    stack.push((cfg.files[main as usize].top.clone(), top, 0));
+    while let Some((run, ctx, depth)) = stack.last_mut() {
+        let Some(i) = run.next() else {
             stack.pop();
             continue;
         };
-        *i += 1;
+        let id: NodeId = cfg.children[i as usize];
         let (ctx, depth) = (*ctx, *depth);
         let d = cfg.directive(id);
         if d.is_include() {
@@ -202,7 +263,7 @@ pub(crate) fn check(cfg: &mut Config, top: Ctx) {
             }
             for f in files.into_iter().rev() {
                 if seen.insert((f, ctx)) {
-                    stack.push((file_top(cfg, f), 0, ctx, depth));
+                    stack.push((cfg.files[f as usize].top.clone(), ctx, depth));
                 }
             }
             continue;
@@ -224,32 +285,29 @@ pub(crate) fn check(cfg: &mut Config, top: Ctx) {
                 ));
                 Free
             }
-            Verdict::Leaf => {
+            Verdict::Leaf(min, max) => {
                 if has_block {
-                    diags.push(diag(
-                        cfg,
-                        id,
-                        format!("directive \"{name}\" is not terminated by \";\""),
-                    ));
+                    let msg = format!("directive \"{name}\" is not terminated by \";\"");
+                    diags.push(diag(cfg, id, msg));
+                } else if !arity_ok(&d, min, max) {
+                    let msg = format!("invalid number of arguments in \"{name}\" directive");
+                    diags.push(diag(cfg, id, msg));
                 }
                 Free
             }
-            Verdict::Block(inner) => {
+            Verdict::Block(inner, min, max) => {
                 if !has_block {
-                    diags.push(diag(
-                        cfg,
-                        id,
-                        format!("directive \"{name}\" has no opening \"{{\""),
-                    ));
+                    let msg = format!("directive \"{name}\" has no opening \"{{\"");
+                    diags.push(diag(cfg, id, msg));
+                } else if !arity_ok(&d, min, max) {
+                    let msg = format!("invalid number of arguments in \"{name}\" directive");
+                    diags.push(diag(cfg, id, msg));
                 }
                 inner
             }
         };
         if has_block {
-            let kids: Vec<NodeId> = cfg.directive(id).raw_children().map(|c| c.id()).collect();
-            if !kids.is_empty() {
-                stack.push((kids, 0, inner, depth + 1));
-            }
+            stack.push((cfg.nodes[id as usize].kids.clone(), inner, depth + 1));
         }
     }
     for id in unlink {
@@ -257,10 +315,6 @@ pub(crate) fn check(cfg: &mut Config, top: Ctx) {
         n.kids = n.kids.start..n.kids.start;
     }
     cfg.diagnostics.extend(diags);
-}
-
-fn file_top(cfg: &Config, f: FileId) -> Vec<NodeId> {
-    cfg.file_raw_top(f).map(|d| d.id()).collect()
 }
 
 fn diag(cfg: &Config, id: NodeId, message: String) -> Diagnostic {
@@ -271,5 +325,17 @@ fn diag(cfg: &Config, id: NodeId, message: String) -> Diagnostic {
         column: d.column(),
         message,
         fatal: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_leaf_table_is_sorted_for_binary_search() {
+        assert!(LEAVES.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(leaf("alias"), Some((&[Location][..], 1, 1)));
+        assert_eq!(leaf("proxy_set_header"), None);
     }
 }

@@ -19,11 +19,8 @@
 //! located `Error` tokens and scanning goes on, so one mistake does not hide the rest of a file.
 
 use memchr::{memchr, memchr_iter, memrchr};
-use nom::branch::alt;
-use nom::bytes::complete::{tag, take, take_while1};
-use nom::combinator::{opt, recognize};
-use nom::multi::{many0_count, many1_count};
-use nom::sequence::pair;
+use nom::bytes::complete::tag;
+use nom::sequence::delimited;
 use nom::{IResult, Parser};
 use std::ops::Range;
 
@@ -76,44 +73,71 @@ fn is_blank(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\r' | b'\n')
 }
 
-/// `\` and the byte it protects (a lone `\` at the end of input too, so scanning always advances).
-fn escape(i: In) -> IResult<In, In> {
-    recognize(pair(tag(&b"\\"[..]), opt(take(1usize)))).parse(i)
+/// Byte classes for the word scanner, so the hot loop is one table lookup per byte.
+const WORD: u8 = 0;
+const STOP: u8 = 1;
+const ESCAPE: u8 = 2;
+const DOLLAR: u8 = 3;
+static CLASS: [u8; 256] = {
+    let mut t = [WORD; 256];
+    t[b' ' as usize] = STOP;
+    t[b'\t' as usize] = STOP;
+    t[b'\r' as usize] = STOP;
+    t[b'\n' as usize] = STOP;
+    t[b';' as usize] = STOP;
+    t[b'{' as usize] = STOP;
+    t[b'\\' as usize] = ESCAPE;
+    t[b'$' as usize] = DOLLAR;
+    t
+};
+
+fn fail(i: In) -> nom::Err<nom::error::Error<In>> {
+    nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::TakeWhile1))
 }
 
-/// An unquoted word: runs of ordinary bytes, escapes, and `$`/`${` (a `{` right after `$` is part
-/// of the variable, not a block).
-fn bare_word(i: In) -> IResult<In, In> {
-    recognize(many1_count(alt((
-        take_while1(|c: u8| !is_blank(c) && !matches!(c, b';' | b'{' | b'\\' | b'$')),
-        escape,
-        tag(&b"${"[..]),
-        tag(&b"$"[..]),
-    ))))
-    .parse(i)
+/// An unquoted word, and whether it holds a `\`. It runs to a blank, `;` or `{`; a `\` protects
+/// the next byte, and a `{` right after `$` is part of the variable (`${host}`), not a block.
+/// (A nom parser written as a loop: this is the hottest code of a load.)
+fn bare_word(i: In) -> IResult<In, (In, bool)> {
+    let mut k = 0;
+    let mut escaped = false;
+    while let Some(&c) = i.get(k) {
+        match CLASS[c as usize] {
+            WORD => k += 1,
+            STOP => break,
+            ESCAPE => {
+                escaped = true;
+                k = (k + 2).min(i.len());
+            }
+            _ => k += if i.get(k + 1) == Some(&b'{') { 2 } else { 1 },
+        }
+    }
+    if k == 0 {
+        return Err(fail(i));
+    }
+    Ok((&i[k..], (&i[..k], escaped)))
 }
 
-/// The inside of a quoted word, up to (not including) the closing quote `q`.
-fn quoted_body(q: u8) -> impl Fn(In) -> IResult<In, In> {
+/// The inside of a quoted word up to the closing quote `q`, and whether it holds a `\`.
+fn quoted_body(q: u8) -> impl Fn(In) -> IResult<In, (In, bool)> {
     move |i| {
-        recognize(many0_count(alt((
-            take_while1(move |c: u8| c != q && c != b'\\'),
-            escape,
-        ))))
-        .parse(i)
+        let mut k = 0;
+        let mut escaped = false;
+        while let Some(p) = memchr::memchr2(q, b'\\', &i[k..]) {
+            k += p;
+            if i[k] == q {
+                return Ok((&i[k..], (&i[..k], escaped)));
+            }
+            escaped = true;
+            k = (k + 2).min(i.len());
+        }
+        Ok((&i[i.len()..], (i, escaped)))
     }
 }
 
-/// Blanks and comments between tokens (comments start only where a token could).
-fn skip_blanks_and_comments(i: In) -> IResult<In, In> {
-    recognize(many0_count(alt((
-        take_while1(is_blank),
-        recognize(pair(
-            tag(&b"#"[..]),
-            nom::bytes::complete::take_till(|c| c == b'\n'),
-        )),
-    ))))
-    .parse(i)
+/// A quoted word: the opening quote, the body, the closing quote (an error if it never closes).
+fn quoted(q: u8) -> impl Fn(In) -> IResult<In, (In, bool)> {
+    move |i| delimited(tag(&[q][..]), quoted_body(q), tag(&[q][..])).parse(i)
 }
 
 /// nginx's escape processing of a finished word (the loop at the end of ngx_conf_read_token).
@@ -182,11 +206,39 @@ impl<'a> Lexer<'a> {
     fn advance(&mut self, n: usize) {
         let end = self.pos + n;
         let seg = &self.src.as_bytes()[self.pos..end];
-        if let Some(last) = memrchr(b'\n', seg) {
+        if n <= 64 {
+            // Most tokens are short: a plain loop beats setting up a vectorised search.
+            for (i, &c) in seg.iter().enumerate() {
+                if c == b'\n' {
+                    self.line += 1;
+                    self.line_start = self.pos + i + 1;
+                }
+            }
+        } else if let Some(last) = memrchr(b'\n', seg) {
             self.line += memchr_iter(b'\n', seg).count() as u32;
             self.line_start = self.pos + last + 1;
         }
         self.pos = end;
+    }
+
+    /// Blanks and comments between tokens (a comment starts only where a token could), counting
+    /// lines in the same pass: this runs between every two tokens, so it is a plain loop.
+    fn skip_blanks_and_comments(&mut self) {
+        let b = self.src.as_bytes();
+        let mut i = self.pos;
+        loop {
+            match b.get(i) {
+                Some(b' ' | b'\t' | b'\r') => i += 1,
+                Some(b'\n') => {
+                    i += 1;
+                    self.line += 1;
+                    self.line_start = i;
+                }
+                Some(b'#') => i = memchr(b'\n', &b[i..]).map_or(b.len(), |p| i + p),
+                _ => break,
+            }
+        }
+        self.pos = i;
     }
 
     fn column_at(&self, pos: usize) -> u32 {
@@ -218,10 +270,7 @@ impl<'a> Lexer<'a> {
         if let Some(t) = self.pending.take() {
             return t;
         }
-        if let Ok((rest, _)) = skip_blanks_and_comments(self.rest()) {
-            let n = self.rest().len() - rest.len();
-            self.advance(n);
-        }
+        self.skip_blanks_and_comments();
         let start = self.pos;
         let line = self.line;
         let Some(&c) = self.rest().first() else {
@@ -250,18 +299,33 @@ impl<'a> Lexer<'a> {
             b'"' | b'\'' => self.quoted_word(c, start, line),
             _ => {
                 // bare_word always consumes at least the first byte here: it is not a blank,
-                // `;` or `{`, and `\` and `$` have their own alternatives.
-                let len =
-                    bare_word(self.rest()).map_or(1, |(rest, _)| self.rest().len() - rest.len());
-                self.advance(len);
+                // `;` or `{`.
+                let (len, escaped) = bare_word(self.rest())
+                    .map_or((1, false), |(_, (w, escaped))| (w.len(), escaped));
+                if escaped {
+                    self.advance(len); // `\` may protect a newline
+                } else {
+                    self.pos += len; // a blank ends the word: no newline inside
+                }
                 let span = start..start + len;
-                self.word(span, false, start, line)
+                self.word(span, false, escaped, start, line)
             }
         }
     }
 
-    fn word(&mut self, span: Range<usize>, quoted: bool, start: usize, line: u32) -> Token {
-        let cooked = cook(&self.src[span.clone()]);
+    fn word(
+        &mut self,
+        span: Range<usize>,
+        quoted: bool,
+        escaped: bool,
+        start: usize,
+        line: u32,
+    ) -> Token {
+        let cooked = if escaped {
+            cook(&self.src[span.clone()])
+        } else {
+            None
+        };
         if self.words == 0 {
             let name = cooked.as_deref().unwrap_or(&self.src[span.clone()]);
             self.lua = name.ends_with("_by_lua_block");
@@ -279,10 +343,7 @@ impl<'a> Lexer<'a> {
     }
 
     fn quoted_word(&mut self, q: u8, start: usize, line: u32) -> Token {
-        let body = quoted_body(q)(&self.rest()[1..])
-            .map_or(0, |(rest, _)| self.rest().len() - 1 - rest.len());
-        let closed = self.rest().get(1 + body) == Some(&q);
-        if !closed {
+        let Ok((_, (body, escaped))) = quoted(q)(self.rest()) else {
             // nginx reads on to the end of the file and then complains there; say where the
             // quote opened, which is what the reader needs to find.
             let n = self.rest().len();
@@ -294,9 +355,10 @@ impl<'a> Lexer<'a> {
                 start - memrchr(b'\n', &self.src.as_bytes()[..start]).map_or(0, |p| p + 1) + 1
             );
             return self.token(Tok::Error(msg), self.pos, self.line);
-        }
+        };
+        let body = body.len();
         self.advance(body + 2);
-        let tok = self.word(start + 1..start + 1 + body, true, start, line);
+        let tok = self.word(start + 1..start + 1 + body, true, escaped, start, line);
         // nginx's `need_space`: after a closing quote only a blank, `;`, `{` or `)` may follow.
         // `}` is left to the parser, which reports the same `unexpected "}"` nginx would.
         if let Some(&next) = self.rest().first() {

@@ -24,7 +24,7 @@
 
 use super::ast::{Config, ConfigKind, Diagnostic, FileId, Node, NodeId, SourceFile};
 use super::context::{self, Ctx};
-use super::parser::{self, ParsedFile};
+use super::parser::{self, ParsedFile, Placement, COOKED};
 use crate::sysroot::SysRoot;
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
@@ -56,7 +56,8 @@ const MAX_ENCODING_DIAGNOSTICS: usize = 5;
 /// Load the config whose entry file is `entry` (a system path, read under `root`).
 pub fn load_files(root: &SysRoot, entry: &Path) -> Result<Config, LoadError> {
     let entry = lexical_normal(entry);
-    let bytes = read_regular(root, &entry).map_err(|e| match e {
+    let mut buf = Vec::new();
+    read_regular(root, &entry, &mut buf).map_err(|e| match e {
         ReadError::Io(source) => LoadError::Unreadable {
             path: entry.clone(),
             source,
@@ -66,7 +67,8 @@ pub fn load_files(root: &SysRoot, entry: &Path) -> Result<Config, LoadError> {
         },
     })?;
     let mut l = Loader::new(Source::Disk(root.clone()));
-    let main = l.add_file(entry.clone(), bytes);
+    l.read_buf = buf;
+    let main = l.add_file(entry.clone(), None);
     l.finish(main, &entry, |kind| match kind {
         ConfigKind::Main => parent(&entry),
         _ => {
@@ -94,21 +96,22 @@ pub fn load_dump(_root: &SysRoot, dump: &[u8], name: &str) -> Result<Config, Loa
             name: name.to_string(),
         });
     }
-    let paths: Vec<PathBuf> = sections.iter().map(|s| s.0.clone()).collect();
-    let mut l = Loader::new(Source::Dump(HashMap::new()));
-    let mut ids = Vec::with_capacity(sections.len());
+    let mut l = Loader::new(Source::Dump(Vec::new()));
+    l.text.reserve(dump.len());
+    // About one directive per 40 bytes in real configs: reserve once instead of regrowing.
+    l.cfg.nodes.reserve(dump.len() / 40);
+    l.cfg.arg_spans.reserve(dump.len() / 16);
+    l.cfg.children.reserve(dump.len() / 40);
+    let entry = sections[0].0.clone();
     for (path, body) in sections {
         if l.ids.contains_key(&path) {
             continue; // nginx prints a file once; a repeat is a hand-edited dump: first wins
         }
-        ids.push(l.add_file(path, body.to_vec()));
+        l.add_file(path, Some(body));
     }
-    if let Source::Dump(map) = &mut l.source {
-        for (p, id) in paths.iter().zip(ids.iter()) {
-            map.insert(p.clone(), *id);
-        }
-    }
-    let entry = paths[0].clone();
+    let mut paths: Vec<(PathBuf, FileId)> = l.ids.iter().map(|(p, &id)| (p.clone(), id)).collect();
+    paths.sort_by(|a, b| path_bytes(&a.0).cmp(path_bytes(&b.0)));
+    l.source = Source::Dump(paths);
     l.finish(0, &entry, |_| parent(&entry));
     Ok(l.cfg)
 }
@@ -116,8 +119,17 @@ pub fn load_dump(_root: &SysRoot, dump: &[u8], name: &str) -> Result<Config, Loa
 enum Source {
     /// Read included files from disk under this root.
     Disk(SysRoot),
-    /// Every file is already a section of the dump: path → file id.
-    Dump(HashMap<PathBuf, FileId>),
+    /// Every file is a section of the dump: (path, file), sorted by path.
+    Dump(Vec<(PathBuf, FileId)>),
+}
+
+/// What one `include` argument resolved to. The filesystem is taken as fixed during a load, so
+/// the 10,000 servers that include the same snippet resolve it once.
+#[derive(Default)]
+struct Resolved {
+    files: Vec<FileId>,
+    /// Problems, reported at every include that names this argument: (message, fatal).
+    problems: Vec<(String, bool)>,
 }
 
 struct Loader {
@@ -125,12 +137,21 @@ struct Loader {
     source: Source,
     /// Each system path (lexically normalised) to its file, so a file is read once.
     ids: HashMap<PathBuf, FileId>,
-    /// Every include node of each file, in file order.
-    includes: Vec<Vec<NodeId>>,
+    /// Every include node of each file, in file order, with its argument.
+    includes: Vec<Vec<(NodeId, Option<String>)>>,
     /// Files parsed whose includes are not resolved yet.
     queue: VecDeque<FileId>,
-    /// Cooked words of the file being parsed (reused).
-    extra: String,
+    /// Every file's text, in file order: `Config::text` once loading ends.
+    text: String,
+    /// Arguments changed by escape processing, placed after `text` at the end.
+    cooked: String,
+    /// A reused buffer for reading files.
+    read_buf: Vec<u8>,
+    /// Include argument → index in `resolutions`.
+    resolved: HashMap<String, usize>,
+    resolutions: Vec<Resolved>,
+    /// The entry file's top-level directive names.
+    top_names: Vec<(String, bool)>,
     too_big_reported: bool,
 }
 
@@ -147,21 +168,23 @@ impl Loader {
             ids: HashMap::new(),
             includes: Vec::new(),
             queue: VecDeque::new(),
-            extra: String::new(),
+            text: String::new(),
+            cooked: String::new(),
+            read_buf: Vec::new(),
+            resolved: HashMap::new(),
+            resolutions: Vec::new(),
+            top_names: Vec::new(),
             too_big_reported: false,
         }
     }
 
-    /// Register and parse one file's bytes; returns its id.
-    fn add_file(&mut self, path: PathBuf, bytes: Vec<u8>) -> FileId {
+    /// Register and parse one file: `body`, or else what was just read into `read_buf`.
+    fn add_file(&mut self, path: PathBuf, body: Option<&[u8]>) -> FileId {
         let id = self.cfg.files.len() as FileId;
         self.ids.insert(path.clone(), id);
-        self.cfg.files.push(SourceFile {
-            path: path.clone(),
-            top: 0..0,
-        });
-        let text = self.decode(&path, bytes);
-        let parsed = if self.cfg.text.len() + text.len() * 2 > MAX_TOTAL_BYTES {
+        let bytes = body.unwrap_or(&self.read_buf);
+        let mut parsed = ParsedFile::default();
+        if self.text.len() + self.cooked.len() + bytes.len() * 2 > MAX_TOTAL_BYTES {
             if !self.too_big_reported {
                 self.too_big_reported = true;
                 self.cfg.diagnostics.push(Diagnostic {
@@ -175,81 +198,54 @@ impl Loader {
                     fatal: true,
                 });
             }
-            ParsedFile::default()
         } else {
-            let base = self.cfg.text.len();
-            self.extra.clear();
-            let parsed = parser::parse_file(&mut self.cfg, id, &path, &text, base, &mut self.extra);
-            self.cfg.text.push_str(&text);
-            self.cfg.text.push_str(&self.extra);
-            parsed
-        };
+            let base = self.text.len();
+            let lossy;
+            let src = match std::str::from_utf8(bytes) {
+                Ok(src) => src,
+                Err(_) => {
+                    let diags = encoding_diagnostics(&path, bytes);
+                    self.cfg.diagnostics.extend(diags);
+                    lossy = String::from_utf8_lossy(bytes);
+                    &lossy
+                }
+            };
+            self.text.push_str(src);
+            let at = Placement {
+                base,
+                cooked: &mut self.cooked,
+                want_top_names: id == 0,
+            };
+            parsed = parser::parse_file(&mut self.cfg, id, &path, src, at);
+        }
+        self.cfg.files.push(SourceFile { path, top: 0..0 });
         let start = self.cfg.children.len() as u32;
         self.cfg.children.extend_from_slice(&parsed.top);
         self.cfg.files[id as usize].top = start..self.cfg.children.len() as u32;
+        if id == 0 {
+            self.top_names = parsed.top_names;
+        }
         self.includes.push(parsed.includes);
         self.queue.push_back(id);
         id
     }
 
-    /// The file as text. Bytes that are not UTF-8 are replaced (U+FFFD) and reported at their
-    /// line: nginx compares bytes, so a path or name holding them will not match what we show.
-    fn decode(&mut self, path: &Path, bytes: Vec<u8>) -> String {
-        match String::from_utf8(bytes) {
-            Ok(s) => s,
-            Err(e) => {
-                let bytes = e.into_bytes();
-                let mut lines: Vec<(u32, u32)> = Vec::new();
-                let mut at = 0;
-                while let Err(err) = std::str::from_utf8(&bytes[at..]) {
-                    let bad = at + err.valid_up_to();
-                    let line = 1 + memchr::memchr_iter(b'\n', &bytes[..bad]).count() as u32;
-                    let line_start = memchr::memrchr(b'\n', &bytes[..bad]).map_or(0, |p| p + 1);
-                    if lines.last().map(|l| l.0) != Some(line) {
-                        lines.push((line, (bad - line_start) as u32 + 1));
-                    }
-                    at = bad + err.error_len().unwrap_or(bytes.len() - bad);
-                    if at >= bytes.len() {
-                        break;
-                    }
-                }
-                let more = lines.len().saturating_sub(MAX_ENCODING_DIAGNOSTICS);
-                for (i, &(line, column)) in lines.iter().take(MAX_ENCODING_DIAGNOSTICS).enumerate()
-                {
-                    let tail = if more > 0 && i + 1 == MAX_ENCODING_DIAGNOSTICS {
-                        format!(" ({more} more lines like this)")
-                    } else {
-                        String::new()
-                    };
-                    self.cfg.diagnostics.push(Diagnostic {
-                        file: path.to_path_buf(),
-                        line,
-                        column,
-                        message: format!(
-                            "bytes that are not UTF-8 are shown as U+FFFD: a path or name holding them will not match the disk{tail}"
-                        ),
-                        fatal: false,
-                    });
-                }
-                String::from_utf8_lossy(&bytes).into_owned()
-            }
-        }
-    }
-
-    /// Resolve every include, breadth-first; then cut cycles, set the kind and check contexts.
+    /// Resolve every include, breadth-first; then cut cycles, place the text, check contexts.
     fn finish(&mut self, main: FileId, entry: &Path, conf_dir_for: impl Fn(ConfigKind) -> PathBuf) {
         self.cfg.main = main;
-        let kind = infer_kind(&self.cfg, main, entry);
+        let kind = infer_kind(&self.top_names, entry);
         self.cfg.kind = Some(kind);
         self.cfg.conf_dir = conf_dir_for(kind);
         let fragment = kind != ConfigKind::Main;
         while let Some(file) = self.queue.pop_front() {
-            let incs = self.includes[file as usize].clone();
-            for node in incs {
-                self.resolve_include(node, fragment);
+            let incs = std::mem::take(&mut self.includes[file as usize]);
+            for (node, arg) in &incs {
+                self.resolve_include(*node, arg.as_deref(), fragment);
             }
+            self.includes[file as usize] = incs;
         }
         self.cut_cycles();
+        self.place_text();
         let top = match kind {
             ConfigKind::Main => Ctx::Main,
             ConfigKind::HttpFragment => Ctx::Http,
@@ -276,7 +272,20 @@ impl Loader {
         self.cfg.nodes.shrink_to_fit();
         self.cfg.arg_spans.shrink_to_fit();
         self.cfg.children.shrink_to_fit();
-        self.cfg.text.shrink_to_fit();
+    }
+
+    /// `Config::text` = every source, then the cooked arguments; cooked spans move there.
+    fn place_text(&mut self) {
+        let mut text = std::mem::take(&mut self.text);
+        let shift = text.len() as u32;
+        text.push_str(&self.cooked);
+        self.cooked = String::new();
+        self.cfg.text = text;
+        for s in &mut self.cfg.arg_spans {
+            if s.start & COOKED != 0 {
+                *s = (s.start & !COOKED) + shift..(s.end & !COOKED) + shift;
+            }
+        }
     }
 
     fn diag(&mut self, node: NodeId, message: String, fatal: bool) {
@@ -291,82 +300,110 @@ impl Loader {
         self.cfg.diagnostics.push(diag);
     }
 
-    fn resolve_include(&mut self, node: NodeId, fragment: bool) {
-        let d = self.cfg.directive(node);
-        if d.arg_count() != 1 {
+    fn resolve_include(&mut self, node: NodeId, arg: Option<&str>, fragment: bool) {
+        let Some(arg) = arg else {
             self.diag(
                 node,
                 "invalid number of arguments in \"include\" directive".into(),
                 true,
             );
             return;
+        };
+        let i = match self.resolved.get(arg) {
+            Some(&i) => i,
+            None => {
+                let r = self.resolve(arg, fragment);
+                self.resolutions.push(r);
+                self.resolved
+                    .insert(arg.to_string(), self.resolutions.len() - 1);
+                self.resolutions.len() - 1
+            }
+        };
+        for k in 0..self.resolutions[i].problems.len() {
+            let (msg, fatal) = self.resolutions[i].problems[k].clone();
+            self.diag(node, msg, fatal);
         }
-        let arg = d.arg(0).unwrap_or_default().to_string();
-        let pattern = lexical_normal(&self.cfg.conf_dir.join(&arg));
-        let mut linked: Vec<FileId> = Vec::new();
+        let start = self.cfg.include_links.len() as u32;
+        self.cfg
+            .include_links
+            .extend_from_slice(&self.resolutions[i].files);
+        self.cfg.nodes[node as usize].kids = start..self.cfg.include_links.len() as u32;
+    }
+
+    /// What an include argument names: the files (read and parsed when new) and any problems.
+    fn resolve(&mut self, arg: &str, fragment: bool) -> Resolved {
+        let pattern = lexical_normal(&self.cfg.conf_dir.join(arg));
+        let mut r = Resolved::default();
         if arg.contains(['*', '?', '[']) {
             match self.glob(&pattern) {
                 Ok(paths) => {
                     for p in paths {
-                        if let Some(id) = self.file_for(node, p, fragment) {
-                            linked.push(id);
-                        }
+                        self.file_for(p, fragment, &mut r);
                     }
                 }
-                Err(msg) => self.diag(node, msg, !fragment),
+                Err(msg) => r.problems.push((msg, !fragment)),
             }
-        } else if let Some(id) = self.file_for(node, pattern, fragment) {
-            linked.push(id);
+        } else {
+            self.file_for(pattern, fragment, &mut r);
         }
-        let start = self.cfg.include_links.len() as u32;
-        self.cfg.include_links.extend(linked);
-        self.cfg.nodes[node as usize].kids = start..self.cfg.include_links.len() as u32;
+        r
     }
 
     /// The file for an included path: already loaded, or read and parsed now.
-    fn file_for(&mut self, node: NodeId, path: PathBuf, fragment: bool) -> Option<FileId> {
+    fn file_for(&mut self, path: PathBuf, fragment: bool, r: &mut Resolved) {
         if let Some(&id) = self.ids.get(&path) {
-            return Some(id);
+            r.files.push(id);
+            return;
         }
-        match &self.source {
+        let root = match &self.source {
             Source::Dump(_) => {
                 // nginx -T prints every file it read: one missing was not read by that nginx.
-                let msg = format!(
-                    "include \"{}\" has no section in the dump: this part of the config is not examined",
-                    path.display()
-                );
-                self.diag(node, msg, false);
-                None
+                r.problems.push((
+                    format!(
+                        "include \"{}\" has no section in the dump: this part of the config is not examined",
+                        path.display()
+                    ),
+                    false,
+                ));
+                return;
             }
-            Source::Disk(root) => match read_regular(root, &path) {
-                Ok(bytes) => Some(self.add_file(path, bytes)),
-                Err(e) => {
-                    let (msg, missing) = match e {
-                        ReadError::NotAFile => (
-                            format!("\"{}\" is not a regular file (nginx cannot read a directory as a config)", path.display()),
-                            false,
+            Source::Disk(root) => root,
+        };
+        let mut buf = std::mem::take(&mut self.read_buf);
+        match read_regular(root, &path, &mut buf) {
+            Ok(()) => {
+                self.read_buf = buf;
+                r.files.push(self.add_file(path, None));
+            }
+            Err(e) => {
+                self.read_buf = buf;
+                let (msg, missing) = match e {
+                    ReadError::NotAFile => (
+                        format!(
+                            "\"{}\" is not a regular file (nginx cannot read a directory as a config)",
+                            path.display()
                         ),
-                        ReadError::Io(e) => (
-                            format!(
-                                "open() \"{}\" failed ({}: {})",
-                                path.display(),
-                                e.raw_os_error().unwrap_or(0),
-                                io_reason(&e)
-                            ),
-                            e.kind() == std::io::ErrorKind::NotFound,
+                        false,
+                    ),
+                    ReadError::Io(e) => (
+                        format!(
+                            "open() \"{}\" failed ({}: {})",
+                            path.display(),
+                            e.raw_os_error().unwrap_or(0),
+                            io_reason(&e)
                         ),
-                    };
-                    if fragment && missing {
-                        let msg = format!(
-                            "{msg}: nginx resolves this against its own main config; this part is not examined"
-                        );
-                        self.diag(node, msg, false);
-                    } else {
-                        self.diag(node, msg, true);
-                    }
-                    None
+                        e.kind() == std::io::ErrorKind::NotFound,
+                    ),
+                };
+                if fragment && missing {
+                    r.problems.push((
+                        format!("{msg}: nginx resolves this against its own main config; this part is not examined"),
+                        false,
+                    ));
+                } else {
+                    r.problems.push((msg, true));
                 }
-            },
+            }
         }
     }
 
@@ -379,12 +416,13 @@ impl Loader {
         };
         let text = pattern.to_string_lossy();
         let mut out: Vec<PathBuf> = match &self.source {
-            Source::Dump(map) => {
+            Source::Dump(paths) => {
                 let pat = glob::Pattern::new(&text)
                     .map_err(|e| format!("invalid include pattern \"{text}\": {e}"))?;
-                map.keys()
-                    .filter(|p| pat.matches_path_with(p, opts))
-                    .cloned()
+                paths
+                    .iter()
+                    .filter(|(p, _)| pat.matches_path_with(p, opts))
+                    .map(|(p, _)| p.clone())
                     .collect()
             }
             Source::Disk(root) => {
@@ -420,11 +458,7 @@ impl Loader {
                 v
             }
         };
-        out.sort_by(|a, b| {
-            a.as_os_str()
-                .as_encoded_bytes()
-                .cmp(b.as_os_str().as_encoded_bytes())
-        });
+        out.sort_by(|a, b| path_bytes(a).cmp(path_bytes(b)));
         Ok(out)
     }
 
@@ -439,8 +473,7 @@ impl Loader {
         let mut stack: Vec<(FileId, usize, usize)> = vec![(self.cfg.main, 0, 0)];
         state[self.cfg.main as usize] = 1;
         while let Some(&mut (file, ref mut inc, ref mut link)) = stack.last_mut() {
-            let incs = &self.includes[file as usize];
-            let Some(&node) = incs.get(*inc) else {
+            let Some(&(node, _)) = self.includes[file as usize].get(*inc) else {
                 state[file as usize] = 2;
                 stack.pop();
                 continue;
@@ -457,23 +490,22 @@ impl Loader {
                     state[target as usize] = 1;
                     stack.push((target, 0, 0));
                 }
-                1 => cut.push((node, target)),
+                1 => {
+                    cut.push((node, target));
+                    let from = stack.iter().position(|s| s.0 == target).unwrap_or(0);
+                    let chain: Vec<String> = stack[from..]
+                        .iter()
+                        .map(|s| s.0)
+                        .chain(std::iter::once(target))
+                        .map(|f| self.cfg.files[f as usize].path.display().to_string())
+                        .collect();
+                    let msg = format!(
+                        "include cycle: {}: this include is not followed",
+                        chain.join(" -> ")
+                    );
+                    self.diag(node, msg, true);
+                }
                 _ => {}
-            }
-            if state[target as usize] == 1 && cut.last() == Some(&(node, target)) {
-                let from = stack.iter().position(|s| s.0 == target).unwrap_or(0);
-                let chain: Vec<String> = stack[from..]
-                    .iter()
-                    .map(|s| self.cfg.files[s.0 as usize].path.display().to_string())
-                    .chain(std::iter::once(
-                        self.cfg.files[target as usize].path.display().to_string(),
-                    ))
-                    .collect();
-                let msg = format!(
-                    "include cycle: {}: this include is not followed",
-                    chain.join(" -> ")
-                );
-                self.diag(node, msg, true);
             }
         }
         for (node, target) in cut {
@@ -491,12 +523,51 @@ impl Loader {
     }
 }
 
+/// One warning per line holding bytes that are not UTF-8 (they are shown as U+FFFD): nginx
+/// compares bytes, so a path or name holding them will not match what we show.
+fn encoding_diagnostics(path: &Path, bytes: &[u8]) -> Vec<Diagnostic> {
+    let mut lines: Vec<(u32, u32)> = Vec::new();
+    let mut at = 0;
+    while let Err(err) = std::str::from_utf8(&bytes[at..]) {
+        let bad = at + err.valid_up_to();
+        let line = 1 + memchr::memchr_iter(b'\n', &bytes[..bad]).count() as u32;
+        let line_start = memchr::memrchr(b'\n', &bytes[..bad]).map_or(0, |p| p + 1);
+        if lines.last().map(|l| l.0) != Some(line) {
+            lines.push((line, (bad - line_start) as u32 + 1));
+        }
+        at = bad + err.error_len().unwrap_or(bytes.len() - bad);
+        if at >= bytes.len() || lines.len() > MAX_ENCODING_DIAGNOSTICS {
+            break;
+        }
+    }
+    let truncated = lines.len() > MAX_ENCODING_DIAGNOSTICS;
+    lines
+        .iter()
+        .take(MAX_ENCODING_DIAGNOSTICS)
+        .enumerate()
+        .map(|(i, &(line, column))| Diagnostic {
+            file: path.to_path_buf(),
+            line,
+            column,
+            message: format!(
+                "bytes that are not UTF-8 are shown as U+FFFD: a path or name holding them will not match the disk{}",
+                if truncated && i + 1 == MAX_ENCODING_DIAGNOSTICS { " (and on later lines)" } else { "" }
+            ),
+            fatal: false,
+        })
+        .collect()
+}
+
+fn path_bytes(p: &Path) -> &[u8] {
+    p.as_os_str().as_encoded_bytes()
+}
+
 /// What the entry file is, from its top-level directives (before includes).
-fn infer_kind(cfg: &Config, main: FileId, entry: &Path) -> ConfigKind {
+fn infer_kind(top_names: &[(String, bool)], entry: &Path) -> ConfigKind {
     let mut http_level = false;
     let mut server_level = false;
-    for d in cfg.file_raw_top(main) {
-        match d.name() {
+    for (name, has_block) in top_names {
+        match name.as_str() {
             "http"
             | "events"
             | "stream"
@@ -509,7 +580,7 @@ fn infer_kind(cfg: &Config, main: FileId, entry: &Path) -> ConfigKind {
             | "daemon"
             | "master_process"
             | "env" => return ConfigKind::Main,
-            "server" if d.has_block() => http_level = true,
+            "server" if *has_block => http_level = true,
             "upstream" | "map" | "geo" | "split_clients" | "log_format" | "limit_req_zone"
             | "limit_conn_zone" | "proxy_cache_path" | "fastcgi_cache_path" => http_level = true,
             "location" | "listen" | "server_name" | "alias" | "try_files" | "return"
@@ -530,7 +601,7 @@ fn infer_kind(cfg: &Config, main: FileId, entry: &Path) -> ConfigKind {
 
 /// Read a regular file under the root. Opened non-blocking and checked with fstat before any
 /// read, so a FIFO or device named by an include cannot hang the run.
-fn read_regular(root: &SysRoot, path: &Path) -> Result<Vec<u8>, ReadError> {
+fn read_regular(root: &SysRoot, path: &Path, buf: &mut Vec<u8>) -> Result<(), ReadError> {
     use std::os::unix::fs::OpenOptionsExt;
     let host = root.resolve(path).map_err(ReadError::Io)?;
     let mut f = std::fs::OpenOptions::new()
@@ -542,9 +613,10 @@ fn read_regular(root: &SysRoot, path: &Path) -> Result<Vec<u8>, ReadError> {
     if !meta.is_file() {
         return Err(ReadError::NotAFile);
     }
-    let mut buf = Vec::with_capacity(meta.len() as usize + 1);
-    f.read_to_end(&mut buf).map_err(ReadError::Io)?;
-    Ok(buf)
+    buf.clear();
+    buf.reserve(meta.len() as usize + 1);
+    f.read_to_end(buf).map_err(ReadError::Io)?;
+    Ok(())
 }
 
 /// The OS's words for an error, without Rust's " (os error N)" suffix.
@@ -580,19 +652,23 @@ fn lexical_normal(p: &Path) -> PathBuf {
 fn split_dump(dump: &[u8]) -> Vec<(PathBuf, &[u8])> {
     const HEADER: &[u8] = b"# configuration file ";
     let mut heads: Vec<(usize, usize, PathBuf)> = Vec::new(); // (header start, body start, path)
-    let mut at = 0;
-    while at < dump.len() {
-        let end = memchr::memchr(b'\n', &dump[at..]).map_or(dump.len(), |p| at + p);
-        let line = &dump[at..end];
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if let Some(rest) = line.strip_prefix(HEADER) {
-            if let Some(path) = rest.strip_suffix(b":") {
-                use std::os::unix::ffi::OsStrExt;
-                let path = PathBuf::from(std::ffi::OsStr::from_bytes(path));
-                heads.push((at, (end + 1).min(dump.len()), path));
-            }
+                                                              // Headers start a line: find each candidate with one vectorised search, not line by line.
+    let finder = memchr::memmem::Finder::new(HEADER);
+    let mut from = 0;
+    while let Some(p) = finder.find(&dump[from..]) {
+        let at = from + p;
+        from = at + HEADER.len();
+        if at > 0 && dump[at - 1] != b'\n' {
+            continue;
         }
-        at = end + 1;
+        let end = memchr::memchr(b'\n', &dump[at..]).map_or(dump.len(), |p| at + p);
+        let line = &dump[at + HEADER.len()..end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(path) = line.strip_suffix(b":") {
+            use std::os::unix::ffi::OsStrExt;
+            let path = PathBuf::from(std::ffi::OsStr::from_bytes(path));
+            heads.push((at, (end + 1).min(dump.len()), path));
+        }
     }
     let mut out = Vec::with_capacity(heads.len());
     for i in 0..heads.len() {

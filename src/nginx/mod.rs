@@ -6,6 +6,8 @@ mod context;
 pub mod lexer;
 pub mod loader;
 mod parser;
+pub mod resolve;
 
 pub use ast::{Children, Config, ConfigKind, Diagnostic, Directive, FileId, NodeId, SourceFile};
 pub use loader::{load_dump, load_files, LoadError};
+pub use resolve::{Request, Resolution, Resolver, Served, ServedKind};

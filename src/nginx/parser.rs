@@ -7,8 +7,9 @@
 //! the depth every later consumer of the tree may recurse to.
 //!
 //! Errors use nginx's own wording (`unexpected "}"`, `unexpected end of file, expecting ";" or
-//! "}"`) and never stop the parse: the statement in hand is kept as well as it can be, and
-//! parsing goes on, so one typo does not hide the rest of the tree.
+//! "}"`) and never stop the parse: an unterminated statement is dropped, a stray `}` ignored, a
+//! nameless `{` kept as a nameless block, and parsing goes on, so one typo does not hide the rest
+//! of the tree.
 
 use super::ast::{Config, Diagnostic, FileId, Node, NodeId};
 use super::lexer::{Lexer, Tok, Token};
@@ -18,13 +19,21 @@ use std::path::Path;
 /// Deeper than any real config (nginx's own are under 10), shallow enough for recursive readers.
 pub const MAX_DEPTH: usize = 200;
 
-/// What the loader needs from one parsed file.
+/// Arguments whose text was changed by escape processing live in a separate "cooked" buffer
+/// while loading; their spans carry this bit until the loader places that buffer after all the
+/// sources in `Config::text` (see `Loader::finish`).
+pub(crate) const COOKED: u32 = 1 << 31;
+
+/// What the loader needs from one parsed file (it cannot read the arena's text until the end).
 #[derive(Debug, Default)]
 pub(crate) struct ParsedFile {
     /// Top-level node ids, in order.
     pub top: Vec<NodeId>,
-    /// Every `include` node of the file, in file order (at any depth).
-    pub includes: Vec<NodeId>,
+    /// Every `include` node of the file, in file order (at any depth), with its argument when it
+    /// has exactly one.
+    pub includes: Vec<(NodeId, Option<String>)>,
+    /// Top-level directive names and whether each has a block (to tell a main config from a fragment).
+    pub top_names: Vec<(String, bool)>,
 }
 
 struct Frame {
@@ -40,37 +49,43 @@ struct Parser<'p> {
     cfg: &'p mut Config,
     file: FileId,
     path: &'p Path,
-    /// Offset of the source in `cfg.text` once the loader appends it.
+    /// Offset of the source in `cfg.text`.
     base: usize,
-    /// Cooked words (escapes processed), stored after the source in `cfg.text`.
-    extra: &'p mut String,
-    src_len: usize,
+    /// Cooked words (escapes processed), shared by all files; spans into it carry `COOKED`.
+    cooked: &'p mut String,
     frames: Vec<Frame>,
     kids: Vec<NodeId>,
     words: Vec<Range<u32>>,
     stmt_line: u32,
     stmt_column: u32,
-    includes: Vec<NodeId>,
+    includes: Vec<(NodeId, Option<String>)>,
+    top_names: Vec<(String, bool)>,
+    want_top_names: bool,
     depth_reported: bool,
 }
 
-/// Parse `src` (the text of `file`, to be stored at `base` in `cfg.text`, followed by `extra`)
-/// into `cfg`. Diagnostics go to `cfg.diagnostics`.
+/// Where the parsed text goes: the source at `base` in `Config::text`, cooked words in `cooked`.
+pub(crate) struct Placement<'p> {
+    pub base: usize,
+    pub cooked: &'p mut String,
+    /// Also report the top-level names (for the entry file).
+    pub want_top_names: bool,
+}
+
+/// Parse `src` (the text of `file`) into `cfg`. Diagnostics go to `cfg.diagnostics`.
 pub(crate) fn parse_file(
     cfg: &mut Config,
     file: FileId,
     path: &Path,
     src: &str,
-    base: usize,
-    extra: &mut String,
+    at: Placement<'_>,
 ) -> ParsedFile {
     let mut p = Parser {
         cfg,
         file,
         path,
-        base,
-        extra,
-        src_len: src.len(),
+        base: at.base,
+        cooked: at.cooked,
         frames: vec![Frame {
             node: None,
             kids_start: 0,
@@ -81,6 +96,8 @@ pub(crate) fn parse_file(
         stmt_line: 0,
         stmt_column: 0,
         includes: Vec::new(),
+        top_names: Vec::new(),
+        want_top_names: at.want_top_names,
         depth_reported: false,
     };
     let mut lexer = Lexer::new(src);
@@ -94,6 +111,7 @@ pub(crate) fn parse_file(
     ParsedFile {
         top,
         includes: p.includes,
+        top_names: p.top_names,
     }
 }
 
@@ -120,9 +138,9 @@ impl Parser<'_> {
         let r = match cooked {
             None => (self.base + span.start) as u32..(self.base + span.end) as u32,
             Some(c) => {
-                let at = self.base + self.src_len + self.extra.len();
-                self.extra.push_str(&c);
-                at as u32..(at + c.len()) as u32
+                let at = self.cooked.len() as u32 | COOKED;
+                self.cooked.push_str(&c);
+                at..at + c.len() as u32
             }
         };
         self.words.push(r);
@@ -130,15 +148,21 @@ impl Parser<'_> {
 
     /// Turn the words in hand into a node; returns its id (None when dropped for depth).
     fn emit(&mut self, src: &str, block: bool) -> Option<NodeId> {
-        let words = std::mem::take(&mut self.words);
         if self.dropping() {
+            self.words.clear();
             return None;
         }
-        let name = self.word_text(src, &words[0]);
+        let name = self.word_text(src, &self.words[0]);
         let is_include = name == "include" && !block;
         let is_if = name == "if";
+        let top_name = (self.want_top_names && self.frames.len() == 1).then(|| name.to_string());
+        if let Some(name) = top_name {
+            self.top_names.push((name, block));
+        }
+        let include_arg = (is_include && self.words.len() == 2)
+            .then(|| self.word_text(src, &self.words[1]).to_string());
         let args_start = self.cfg.arg_spans.len() as u32;
-        self.cfg.arg_spans.extend(words);
+        self.cfg.arg_spans.append(&mut self.words);
         if is_if {
             self.strip_if_parens(src, args_start as usize + 1);
         }
@@ -153,18 +177,17 @@ impl Parser<'_> {
         });
         self.kids.push(id);
         if is_include {
-            self.includes.push(id);
+            self.includes.push((id, include_arg));
         }
         Some(id)
     }
 
     /// A word's text while parsing: in the source, or in the cooked area.
     fn word_text<'s>(&'s self, src: &'s str, r: &Range<u32>) -> &'s str {
-        let (s, e) = (r.start as usize - self.base, r.end as usize - self.base);
-        if e <= self.src_len {
-            &src[s..e]
+        if r.start & COOKED != 0 {
+            &self.cooked[(r.start & !COOKED) as usize..(r.end & !COOKED) as usize]
         } else {
-            &self.extra[s - self.src_len..e - self.src_len]
+            &src[r.start as usize - self.base..r.end as usize - self.base]
         }
     }
 
@@ -250,8 +273,10 @@ impl Parser<'_> {
             Tok::BlockStart => self.open_block(src, line, column, t.offset),
             Tok::BlockEnd => {
                 if !self.words.is_empty() {
+                    // The unterminated statement is dropped (as crossplane does): nginx never
+                    // accepted it, and guessing where it ended could invent a directive.
                     self.error(line, column, "unexpected \"}\"");
-                    self.emit(src, false);
+                    self.words.clear();
                 }
                 if self.frames.len() == 1 {
                     self.error(line, column, "unexpected \"}\"");
@@ -271,7 +296,7 @@ impl Parser<'_> {
                         column,
                         "unexpected end of file, expecting \";\" or \"}\"",
                     );
-                    self.emit(src, false);
+                    self.words.clear();
                 }
                 if self.frames.len() > 1 {
                     self.error(line, column, "unexpected end of file, expecting \"}\"");
@@ -296,9 +321,19 @@ mod tests {
             path: "/t.conf".into(),
             top: 0..0,
         });
-        let mut extra = String::new();
-        let p = parse_file(&mut cfg, 0, Path::new("/t.conf"), src, 0, &mut extra);
-        cfg.text = format!("{src}{extra}");
+        let mut cooked = String::new();
+        let at = Placement {
+            base: 0,
+            cooked: &mut cooked,
+            want_top_names: true,
+        };
+        let p = parse_file(&mut cfg, 0, Path::new("/t.conf"), src, at);
+        cfg.text = format!("{src}{cooked}");
+        for s in &mut cfg.arg_spans {
+            if s.start & COOKED != 0 {
+                *s = (s.start & !COOKED) + src.len() as u32..(s.end & !COOKED) + src.len() as u32;
+            }
+        }
         let start = cfg.children.len() as u32;
         cfg.children.extend_from_slice(&p.top);
         cfg.files[0].top = start..cfg.children.len() as u32;
@@ -351,7 +386,7 @@ mod tests {
             ]
         );
         let names: Vec<_> = cfg.file_raw_top(0).map(|d| d.name()).collect();
-        assert_eq!(names, ["a", "c"]);
+        assert_eq!(names, ["a"]);
         let (cfg, _) = parse("a {\n b {");
         assert_eq!(
             errors(&cfg),

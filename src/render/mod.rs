@@ -6,3 +6,4 @@ pub mod json;
 pub mod list;
 pub mod sarif;
 pub mod text;
+pub mod trace;

@@ -2,8 +2,12 @@
 //! Tests that need root or nginx use `support::require`, which fails under CI=true.
 
 mod cli;
+mod conformance;
+mod differential;
 mod docs;
 mod fs;
+mod listeners;
+mod live;
 mod output;
 mod readonly;
 mod run;

@@ -41,9 +41,15 @@ fn validate(schema: &str, instance: &str, what: &str) {
         .arg(&file)
         .output()
         .expect("run python3");
+    let hint = if schema == REPORT_SCHEMA {
+        "\nA new field is welcome (extend, never rename): describe it in docs/report.schema.json \
+         and in the table of docs/json-schema.md."
+    } else {
+        ""
+    };
     assert!(
         out.status.success(),
-        "{what} does not match {schema}:\n{}{}",
+        "{what} does not match {schema}:\n{}{}{hint}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );

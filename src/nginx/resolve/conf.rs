@@ -1,0 +1,508 @@
+//! The effective configuration of every block (http, server, location, `if`, `limit_except`),
+//! merged from its parents the way each nginx module's `merge_loc_conf` does.
+//!
+//! What is inherited and what is not is the whole story of many media bugs: `root` and `alias`
+//! are inherited *together with the alias length of the block that set them* (a regex location
+//! nested in `location /media/ { alias ...; }` strips `/media/`); `try_files` and the rewrite
+//! directives are never inherited; `allow`/`deny` and `error_page` are inherited only by blocks
+//! that have none of their own; a content handler (`proxy_pass`) belongs to its block.
+
+use crate::nginx::{Config, Directive, NodeId};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+pub type BlockIdx = usize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    Http,
+    Server,
+    Location,
+    If,
+    LimitExcept,
+}
+
+/// How `alias` cuts the URI: by the length of the location that set it, or (in a regex
+/// location) not at all: the alias is the whole path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AliasKind {
+    /// `root`: the whole URI is appended.
+    Root,
+    /// `alias` in a prefix/exact location: the first `len` bytes of the URI are replaced.
+    Prefix(usize),
+    /// `alias` in a regex location: the (evaluated) alias is the path.
+    Regex,
+}
+
+#[derive(Debug, Clone)]
+pub struct Root {
+    /// The value as nginx stores it: made absolute against the prefix when it is a plain path,
+    /// one trailing `/` dropped for `root`. Still contains the variables when `scripted`.
+    pub value: String,
+    pub alias: AliasKind,
+    /// Has variables (or is a regex alias): evaluated per request, then made absolute.
+    pub scripted: bool,
+    /// The `root`/`alias` directive (None for the compiled-in default `html`).
+    pub at: Option<NodeId>,
+}
+
+/// A content handler set by a directive (`proxy_pass`, `fastcgi_pass`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// The directive name: `proxy_pass`, `fastcgi_pass`, `uwsgi_pass`, ...
+    pub directive: String,
+    /// Its argument (the upstream), empty for handlers without one (`empty_gif`).
+    pub target: String,
+    pub at: NodeId,
+}
+
+/// Handler directives and whether a location ending in `/` then 301-redirects the slash-less URI.
+pub const PASS_DIRECTIVES: &[&str] = &[
+    "proxy_pass",
+    "fastcgi_pass",
+    "uwsgi_pass",
+    "scgi_pass",
+    "grpc_pass",
+    "memcached_pass",
+];
+/// Other directives that install a content handler (the answer is not a static file).
+const OTHER_HANDLERS: &[&str] = &[
+    "empty_gif",
+    "stub_status",
+    "content_by_lua",
+    "content_by_lua_block",
+    "content_by_lua_file",
+    "perl",
+    "js_content",
+    "echo",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessTarget {
+    All,
+    Net(IpAddr, u8),
+    Unix,
+    /// Could not be parsed: nginx -t would refuse it.
+    Invalid(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessRule {
+    pub allow: bool,
+    pub target: AccessTarget,
+    pub at: NodeId,
+}
+
+impl AccessRule {
+    pub fn matches(&self, client: IpAddr) -> bool {
+        match &self.target {
+            AccessTarget::All => true,
+            AccessTarget::Unix | AccessTarget::Invalid(_) => false,
+            AccessTarget::Net(net, bits) => ip_in(client, *net, *bits),
+        }
+    }
+}
+
+fn ip_in(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits.min(32) as u32)
+            };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits.min(128) as u32)
+            };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        // nginx matches IPv4-mapped IPv6 clients against IPv4 rules.
+        (IpAddr::V6(a), IpAddr::V4(_)) => match a.to_ipv4_mapped() {
+            Some(v4) => ip_in(IpAddr::V4(v4), net, bits),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+fn parse_access(arg: &str) -> AccessTarget {
+    if arg == "all" {
+        return AccessTarget::All;
+    }
+    if arg == "unix:" {
+        return AccessTarget::Unix;
+    }
+    let (addr, bits) = match arg.split_once('/') {
+        Some((a, b)) => (a, b.parse::<u8>().ok()),
+        None => (arg, None),
+    };
+    match addr.parse::<IpAddr>() {
+        Ok(ip) => {
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            match bits {
+                Some(b) if b <= max => AccessTarget::Net(ip, b),
+                None => AccessTarget::Net(ip, max),
+                _ => AccessTarget::Invalid(arg.to_string()),
+            }
+        }
+        Err(_) => AccessTarget::Invalid(arg.to_string()),
+    }
+}
+
+/// `error_page CODE... [=[NEW]] TARGET`.
+#[derive(Debug, Clone)]
+pub struct ErrorPage {
+    pub codes: Vec<u16>,
+    /// -1: keep the original code; 0: `=` (the redirected request's own status); N: `=N`.
+    pub overwrite: i32,
+    pub target: String,
+    pub at: NodeId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Symlinks {
+    Off,
+    On,
+    IfNotOwner,
+}
+
+#[derive(Debug, Clone)]
+pub struct Conf {
+    pub root: Root,
+    pub index: Arc<Vec<String>>,
+    pub autoindex: bool,
+    /// `try_files` of this very block (never inherited).
+    pub try_files: Option<NodeId>,
+    /// The content handler this block installs (inherited only by `limit_except`).
+    pub handler: Option<Upstream>,
+    pub access: Arc<Vec<AccessRule>>,
+    /// `auth_basic` realm and where it was set (None: off).
+    pub auth_basic: Option<(String, NodeId)>,
+    pub satisfy_any: bool,
+    pub internal: bool,
+    pub error_pages: Arc<Vec<ErrorPage>>,
+    pub recursive_error_pages: bool,
+    pub disable_symlinks: Symlinks,
+    /// `disable_symlinks ... from=VALUE` (unevaluated).
+    pub disable_symlinks_from: Option<String>,
+    pub log_not_found: bool,
+    /// `limit_except METHODS { ... }` of this block: the methods it lets through, and the block
+    /// that applies to every other method.
+    pub limit_except: Option<(Vec<String>, BlockIdx)>,
+    /// `merge_slashes` (server level).
+    pub merge_slashes: bool,
+}
+
+#[derive(Debug)]
+pub struct Block {
+    pub node: Option<NodeId>,
+    pub parent: Option<BlockIdx>,
+    pub kind: BlockKind,
+    pub conf: Conf,
+}
+
+#[derive(Debug, Default)]
+pub struct Blocks {
+    pub blocks: Vec<Block>,
+    by_node: HashMap<NodeId, BlockIdx>,
+}
+
+impl Blocks {
+    pub fn of(&self, node: NodeId) -> Option<BlockIdx> {
+        self.by_node.get(&node).copied()
+    }
+    pub fn get(&self, b: BlockIdx) -> &Block {
+        &self.blocks[b]
+    }
+
+    /// Build every block under the `http` context (or the fragment's top level).
+    /// Returns the http block's index.
+    pub fn build(cfg: &Config, http: Option<Directive<'_>>, prefix: &Path) -> (Blocks, BlockIdx) {
+        let mut blocks = Blocks::default();
+        let default_root = Root {
+            value: join_prefix(prefix, "html"),
+            alias: AliasKind::Root,
+            scripted: false,
+            at: None,
+        };
+        let base = Conf {
+            root: default_root,
+            index: Arc::new(vec!["index.html".to_string()]),
+            autoindex: false,
+            try_files: None,
+            handler: None,
+            access: Arc::new(Vec::new()),
+            auth_basic: None,
+            satisfy_any: false,
+            internal: false,
+            error_pages: Arc::new(Vec::new()),
+            recursive_error_pages: false,
+            disable_symlinks: Symlinks::Off,
+            disable_symlinks_from: None,
+            log_not_found: true,
+            limit_except: None,
+            merge_slashes: true,
+        };
+        let children: Vec<Directive<'_>> = match http {
+            Some(h) => h.children().collect(),
+            None => cfg.top().collect(),
+        };
+        let idx = blocks.add(
+            &children,
+            None,
+            &base,
+            BlockKind::Http,
+            http.map(|h| h.id()),
+            Vec::new(),
+            false,
+            prefix,
+        );
+        (blocks, idx)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        children: &[Directive<'_>],
+        parent: Option<BlockIdx>,
+        inherited: &Conf,
+        kind: BlockKind,
+        node: Option<NodeId>,
+        name: Vec<u8>,
+        regex: bool,
+        prefix: &Path,
+    ) -> BlockIdx {
+        let mut conf = inherited.clone();
+        // Never inherited:
+        conf.try_files = None;
+        conf.limit_except = None;
+        if kind != BlockKind::LimitExcept {
+            conf.handler = None;
+        }
+        let mut own_access: Vec<AccessRule> = Vec::new();
+        let mut own_pages: Vec<ErrorPage> = Vec::new();
+        for d in children {
+            match d.name() {
+                "root" | "alias" => {
+                    if let Some(v) = d.arg(0) {
+                        conf.root = make_root(d, v, &name, regex, prefix);
+                    }
+                }
+                "index" => conf.index = Arc::new(d.args().map(str::to_string).collect()),
+                "autoindex" => conf.autoindex = d.arg(0) == Some("on"),
+                "try_files" => conf.try_files = Some(d.id()),
+                "allow" | "deny" => {
+                    if let Some(a) = d.arg(0) {
+                        own_access.push(AccessRule {
+                            allow: d.is("allow"),
+                            target: parse_access(a),
+                            at: d.id(),
+                        });
+                    }
+                }
+                "auth_basic" => {
+                    conf.auth_basic = match d.arg(0) {
+                        Some("off") | None => None,
+                        Some(realm) => Some((realm.to_string(), d.id())),
+                    }
+                }
+                "satisfy" => conf.satisfy_any = d.arg(0) == Some("any"),
+                "internal" => conf.internal = true,
+                "error_page" => {
+                    if let Some(p) = parse_error_page(d) {
+                        own_pages.push(p);
+                    }
+                }
+                "recursive_error_pages" => conf.recursive_error_pages = d.arg(0) == Some("on"),
+                "disable_symlinks" => {
+                    conf.disable_symlinks = match d.arg(0) {
+                        Some("on") => Symlinks::On,
+                        Some("if_not_owner") => Symlinks::IfNotOwner,
+                        _ => Symlinks::Off,
+                    };
+                    conf.disable_symlinks_from = d
+                        .args()
+                        .skip(1)
+                        .find_map(|a| a.strip_prefix("from="))
+                        .map(str::to_string);
+                }
+                "log_not_found" => conf.log_not_found = d.arg(0) != Some("off"),
+                "merge_slashes" => conf.merge_slashes = d.arg(0) != Some("off"),
+                n if PASS_DIRECTIVES.contains(&n) || OTHER_HANDLERS.contains(&n) => {
+                    conf.handler = Some(Upstream {
+                        directive: n.to_string(),
+                        target: d.arg(0).unwrap_or("").to_string(),
+                        at: d.id(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        if !own_access.is_empty() {
+            conf.access = Arc::new(own_access);
+        }
+        if !own_pages.is_empty() {
+            conf.error_pages = Arc::new(own_pages);
+        }
+        let me = self.blocks.len();
+        self.blocks.push(Block {
+            node,
+            parent,
+            kind,
+            conf: conf.clone(),
+        });
+        if let Some(n) = node {
+            self.by_node.insert(n, me);
+        }
+        for d in children {
+            let (kind, child_name, child_regex) = match d.name() {
+                "server" if kind == BlockKind::Http && d.has_block() => {
+                    (BlockKind::Server, Vec::new(), false)
+                }
+                "location" if d.has_block() => {
+                    let (m, n) = location_modifier(d);
+                    let is_regex = m == "~" || m == "~*";
+                    (BlockKind::Location, n.as_bytes().to_vec(), is_regex)
+                }
+                "if" if d.has_block() => (BlockKind::If, name.clone(), regex),
+                "limit_except" if d.has_block() => (BlockKind::LimitExcept, name.clone(), regex),
+                _ => continue,
+            };
+            let grand: Vec<Directive<'_>> = d.children().collect();
+            let child = self.add(
+                &grand,
+                Some(me),
+                &conf,
+                kind,
+                Some(d.id()),
+                child_name,
+                child_regex,
+                prefix,
+            );
+            if kind == BlockKind::LimitExcept {
+                let methods: Vec<String> = d.args().map(|m| m.to_ascii_uppercase()).collect();
+                self.blocks[me].conf.limit_except = Some((methods, child));
+            }
+        }
+        me
+    }
+}
+
+/// `location [=|~|~*|^~] name` and the glued forms `=/x`, `~re`, `~*re`, `@name`:
+/// (modifier, name).
+pub fn location_modifier<'c>(d: &Directive<'c>) -> (&'c str, &'c str) {
+    let a0 = d.arg(0).unwrap_or("");
+    if d.arg_count() >= 2 {
+        return (a0, d.arg(1).unwrap_or(""));
+    }
+    if let Some(rest) = a0.strip_prefix("~*") {
+        ("~*", rest)
+    } else if let Some(rest) = a0.strip_prefix('~') {
+        ("~", rest)
+    } else if let Some(rest) = a0.strip_prefix("^~") {
+        ("^~", rest)
+    } else if let Some(rest) = a0.strip_prefix('=') {
+        ("=", rest)
+    } else {
+        ("", a0)
+    }
+}
+
+/// nginx's `ngx_conf_full_name(prefix)`: relative paths are taken from the prefix.
+pub fn join_prefix(prefix: &Path, value: &str) -> String {
+    if value.starts_with('/') {
+        return value.to_string();
+    }
+    let p = prefix.display().to_string();
+    if p.ends_with('/') {
+        format!("{p}{value}")
+    } else {
+        format!("{p}/{value}")
+    }
+}
+
+fn make_root(d: &Directive<'_>, v: &str, loc_name: &[u8], regex: bool, prefix: &Path) -> Root {
+    let is_alias = d.is("alias");
+    let mut value = v.to_string();
+    if !is_alias && !value.is_empty() && value.ends_with('/') {
+        value.pop();
+    }
+    let has_vars = value.contains('$');
+    if !value.starts_with('$') {
+        value = join_prefix(prefix, &value);
+    }
+    let alias = if !is_alias {
+        AliasKind::Root
+    } else if regex {
+        AliasKind::Regex
+    } else {
+        AliasKind::Prefix(loc_name.len())
+    };
+    Root {
+        value,
+        alias,
+        scripted: has_vars || alias == AliasKind::Regex,
+        at: Some(d.id()),
+    }
+}
+
+fn parse_error_page(d: &Directive<'_>) -> Option<ErrorPage> {
+    let args: Vec<&str> = d.args().collect();
+    if args.len() < 2 {
+        return None;
+    }
+    let target = args[args.len() - 1].to_string();
+    let (overwrite, codes_end) = match args[args.len() - 2].strip_prefix('=') {
+        Some("") => (0, args.len() - 2),
+        Some(n) => (n.parse().ok()?, args.len() - 2),
+        None => (-1, args.len() - 1),
+    };
+    let codes = args[..codes_end]
+        .iter()
+        .filter_map(|c| c.parse::<u16>().ok())
+        .collect();
+    Some(ErrorPage {
+        codes,
+        overwrite,
+        target,
+        at: d.id(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_rules() {
+        let r = |s| AccessRule {
+            allow: true,
+            target: parse_access(s),
+            at: 0,
+        };
+        let c: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(r("all").matches(c));
+        assert!(r("127.0.0.0/8").matches(c));
+        assert!(r("127.0.0.1").matches(c));
+        assert!(!r("10.0.0.0/8").matches(c));
+        assert!(!r("::1").matches(c));
+        assert!(r("0.0.0.0/0").matches(c));
+    }
+
+    #[test]
+    fn prefix_join() {
+        assert_eq!(
+            join_prefix(Path::new("/usr/share/nginx"), "html"),
+            "/usr/share/nginx/html"
+        );
+        assert_eq!(join_prefix(Path::new("/p/"), "x"), "/p/x");
+        assert_eq!(join_prefix(Path::new("/p/"), "/abs"), "/abs");
+    }
+}

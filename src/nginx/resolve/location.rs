@@ -1,0 +1,279 @@
+//! Location matching, as `ngx_http_core_find_location` does it, level by level:
+//!
+//! 1. among the prefix and `=` locations of the level: an `=` equal to the URI wins at once; a
+//!    prefix equal to the URI, or else the longest prefix, is remembered (and its nested
+//!    locations are searched the same way, recursively);
+//! 2. unless the remembered prefix has `^~`, the level's regex locations are tried in config
+//!    order (after the nested levels had their turn) and the first match wins (its own nested
+//!    regexes are searched too);
+//! 3. when no location equals the URI but `URI/` is a prefix location with `proxy_pass` & co.,
+//!    nginx answers 301 to `URI/` (auto redirect) without trying regexes.
+//!
+//! Each level indexes its static names by hash and by length, so a lookup costs a few hash
+//! probes per level, not a scan of every location.
+
+use super::conf::{location_modifier, BlockIdx, Blocks, PASS_DIRECTIVES};
+use super::regex::{Captures, Exec, NgxRegex};
+use crate::nginx::{Config, Directive, NodeId};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Modifier {
+    #[serde(rename = "")]
+    Prefix,
+    #[serde(rename = "=")]
+    Exact,
+    #[serde(rename = "^~")]
+    NoRegex,
+    #[serde(rename = "~")]
+    Regex,
+    #[serde(rename = "~*")]
+    RegexCaseless,
+    #[serde(rename = "@")]
+    Named,
+}
+
+impl Modifier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Modifier::Prefix => "",
+            Modifier::Exact => "=",
+            Modifier::NoRegex => "^~",
+            Modifier::Regex => "~",
+            Modifier::RegexCaseless => "~*",
+            Modifier::Named => "",
+        }
+    }
+    pub fn is_regex(self) -> bool {
+        matches!(self, Modifier::Regex | Modifier::RegexCaseless)
+    }
+}
+
+#[derive(Debug)]
+pub struct Loc {
+    pub node: NodeId,
+    pub block: BlockIdx,
+    pub modifier: Modifier,
+    /// The pattern as written (`/media/`, `\.(jpg|png)$`, `@app`).
+    pub name: String,
+    pub regex: Option<NgxRegex>,
+    /// Nested locations.
+    pub level: Level,
+    /// A prefix location ending in `/` with a `*_pass` handler: `URI` without the slash is 301'd.
+    pub auto_redirect: bool,
+}
+
+/// The locations directly inside one block.
+#[derive(Debug, Default)]
+pub struct Level {
+    exact: HashMap<Vec<u8>, usize>,
+    prefix: HashMap<Vec<u8>, usize>,
+    /// Distinct lengths of the prefix names, longest first.
+    prefix_lens: Vec<usize>,
+    regex: Vec<usize>,
+    pub all: Vec<usize>,
+}
+
+/// What a lookup found (`Outcome::Again` etc. mirror nginx's return codes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// No location matched: the enclosing block's configuration applies.
+    None,
+    Location(usize),
+    /// 301 to `URI/` because of this location's auto redirect.
+    AutoRedirect(usize),
+}
+
+#[derive(Debug, Default)]
+pub struct Locations {
+    pub locs: Vec<Loc>,
+    /// Per server node: its top level and its named locations.
+    servers: HashMap<NodeId, (Level, HashMap<String, usize>)>,
+}
+
+/// The state a lookup may change: the request's regex captures.
+pub struct MatchCtx<'a> {
+    pub captures: &'a mut Option<Captures>,
+    pub named: &'a mut Vec<(String, Vec<u8>)>,
+    pub errors: &'a mut Vec<String>,
+}
+
+impl Locations {
+    pub fn build(cfg: &Config, servers: &[NodeId], blocks: &Blocks) -> Locations {
+        let mut me = Locations::default();
+        for &s in servers {
+            let d = cfg.directive(s);
+            let mut named = HashMap::new();
+            let level = me.level(d, blocks, &mut Some(&mut named));
+            me.servers.insert(s, (level, named));
+        }
+        me
+    }
+
+    fn level(
+        &mut self,
+        parent: Directive<'_>,
+        blocks: &Blocks,
+        named: &mut Option<&mut HashMap<String, usize>>,
+    ) -> Level {
+        let mut level = Level::default();
+        for d in parent.children() {
+            if !d.is("location") || !d.has_block() {
+                continue;
+            }
+            let Some(block) = blocks.of(d.id()) else {
+                continue;
+            };
+            let (m, name) = location_modifier(&d);
+            let modifier = match m {
+                "=" => Modifier::Exact,
+                "^~" => Modifier::NoRegex,
+                "~" => Modifier::Regex,
+                "~*" => Modifier::RegexCaseless,
+                _ if name.starts_with('@') => Modifier::Named,
+                _ => Modifier::Prefix,
+            };
+            let regex = modifier
+                .is_regex()
+                .then(|| NgxRegex::new(name, modifier == Modifier::RegexCaseless));
+            let auto_redirect = name.ends_with('/')
+                && blocks
+                    .get(block)
+                    .conf
+                    .handler
+                    .as_ref()
+                    .is_some_and(|h| PASS_DIRECTIVES.contains(&h.directive.as_str()));
+            let nested = self.level(d, blocks, &mut None);
+            let i = self.locs.len();
+            self.locs.push(Loc {
+                node: d.id(),
+                block,
+                modifier,
+                name: name.to_string(),
+                regex,
+                level: nested,
+                auto_redirect,
+            });
+            level.all.push(i);
+            match modifier {
+                Modifier::Exact => {
+                    level.exact.entry(name.as_bytes().to_vec()).or_insert(i);
+                }
+                Modifier::Prefix | Modifier::NoRegex => {
+                    level.prefix.entry(name.as_bytes().to_vec()).or_insert(i);
+                }
+                Modifier::Regex | Modifier::RegexCaseless => level.regex.push(i),
+                Modifier::Named => {
+                    if let Some(n) = named.as_deref_mut() {
+                        n.entry(name.to_string()).or_insert(i);
+                    }
+                }
+            }
+        }
+        let mut lens: Vec<usize> = level.prefix.keys().map(Vec::len).collect();
+        lens.sort_unstable_by(|a, b| b.cmp(a));
+        lens.dedup();
+        level.prefix_lens = lens;
+        level
+    }
+
+    pub fn server_level(&self, server: NodeId) -> Option<&Level> {
+        self.servers.get(&server).map(|(l, _)| l)
+    }
+
+    pub fn named(&self, server: NodeId, name: &str) -> Option<usize> {
+        self.servers.get(&server)?.1.get(name).copied()
+    }
+
+    /// Find the location for `uri` in a server (nginx's `ngx_http_core_find_location`).
+    pub fn find(&self, server: NodeId, uri: &[u8], ctx: &mut MatchCtx<'_>) -> Found {
+        let Some((level, _)) = self.servers.get(&server) else {
+            return Found::None;
+        };
+        match self.find_in(level, uri, ctx) {
+            (Step::Declined, None) => Found::None,
+            (Step::Done, Some(l)) => Found::AutoRedirect(l),
+            (_, Some(l)) => Found::Location(l),
+            (_, None) => Found::None,
+        }
+    }
+
+    /// One level of `ngx_http_core_find_location`; returns nginx's code and the location that
+    /// `r->loc_conf` points at afterwards (None: unchanged).
+    fn find_in(&self, level: &Level, uri: &[u8], ctx: &mut MatchCtx<'_>) -> (Step, Option<usize>) {
+        let (mut rc, mut cur) = self.find_static(level, uri);
+        let mut noregex = false;
+        if rc == Step::Again {
+            let l = cur.expect("a static match sets the location");
+            noregex = self.locs[l].modifier == Modifier::NoRegex;
+            let (nrc, nloc) = self.find_in(&self.locs[l].level, uri, ctx);
+            rc = nrc;
+            if nloc.is_some() {
+                cur = nloc;
+            }
+        }
+        if rc == Step::Ok || rc == Step::Done {
+            return (rc, cur);
+        }
+        if !noregex {
+            for &ri in &level.regex {
+                let re = self.locs[ri].regex.as_ref().expect("regex location");
+                match re.exec(uri) {
+                    Ok(Exec::NoMatch) => continue,
+                    Ok(Exec::Match(caps)) => {
+                        if let Some(c) = caps {
+                            ctx.named.retain(|(n, _)| !c.named().any(|(m, _)| m == n));
+                            ctx.named
+                                .extend(c.named().map(|(n, v)| (n.to_string(), v.to_vec())));
+                            *ctx.captures = Some(c);
+                        }
+                        let (_, nloc) = self.find_in(&self.locs[ri].level, uri, ctx);
+                        return (Step::Ok, Some(nloc.unwrap_or(ri)));
+                    }
+                    Err(e) => {
+                        ctx.errors.push(e);
+                        continue;
+                    }
+                }
+            }
+        }
+        (rc, cur)
+    }
+
+    /// `ngx_http_core_find_static_location` on one level.
+    fn find_static(&self, level: &Level, uri: &[u8]) -> (Step, Option<usize>) {
+        if let Some(&l) = level.exact.get(uri) {
+            return (Step::Ok, Some(l));
+        }
+        if let Some(&l) = level.prefix.get(uri) {
+            return (Step::Again, Some(l));
+        }
+        let mut slashed = uri.to_vec();
+        slashed.push(b'/');
+        let exact = level.exact.get(&slashed).copied();
+        let inclusive = level.prefix.get(&slashed).copied();
+        let redirect = [exact, inclusive]
+            .iter()
+            .flatten()
+            .any(|&l| self.locs[l].auto_redirect);
+        if redirect {
+            return (Step::Done, exact.or(inclusive));
+        }
+        for &len in &level.prefix_lens {
+            if len < uri.len() {
+                if let Some(&l) = level.prefix.get(&uri[..len]) {
+                    return (Step::Again, Some(l));
+                }
+            }
+        }
+        (Step::Declined, None)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Ok,
+    Again,
+    Done,
+    Declined,
+}

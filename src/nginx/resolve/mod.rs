@@ -1,0 +1,463 @@
+//! The nginx model: what nginx does with one request, decided from the configuration and the
+//! files alone (never by asking a running nginx).
+//!
+//! `Request::from_url` → `Resolver::resolve` → `Resolution`: the server and location chosen, the
+//! handler, the file path exactly as nginx builds it, the namei-style walk of that path as the
+//! worker user, the status nginx will answer and why. Checks and `trace` share this one model:
+//! nothing else in media-doctor matches locations or maps URIs to paths.
+//!
+//! Modules, in the order a request meets them:
+//! - `uri`: request-target decoding and normalisation (`ngx_http_parse_complex_uri`);
+//! - `server`: listen sockets and `server_name` matching;
+//! - `location`: the location tree (`=`, `^~`, regex order, nesting, auto redirect);
+//! - `conf`: each block's merged configuration (root/alias inheritance, access, error pages);
+//! - `vars`, `regex`: variables, `map`, PCRE captures;
+//! - `engine`: the phases (rewrite, access, try_files, index, autoindex, static, error_page);
+//! - `files`: the system calls nginx makes, answered from the files as the worker user sees them.
+
+mod conf;
+mod engine;
+mod files;
+mod location;
+pub mod regex;
+mod server;
+pub mod uri;
+mod vars;
+
+pub use conf::{AliasKind, Symlinks};
+pub use files::Errno;
+pub use location::Modifier;
+pub use server::{validate_host, ListenAddr};
+
+use crate::fs::walk::Walk;
+use crate::nginx::{Config, ConfigKind, Directive, NodeId};
+use crate::site::Site;
+use anyhow::{bail, Result};
+use conf::Blocks;
+use location::Locations;
+use serde::Serialize;
+use server::ServerIndex;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+/// One request, as a client would send it for a URL.
+#[derive(Debug, Clone, Serialize)]
+pub struct Request {
+    /// The URL as given.
+    pub url: String,
+    pub scheme: String,
+    /// The Host header as sent (`example.com:8080`): `$http_host`.
+    pub host_header: String,
+    pub port: u16,
+    /// The request target as sent (`/media/a%20b.png?x=1`).
+    #[serde(serialize_with = "ser_lossy")]
+    pub target: Vec<u8>,
+    pub method: String,
+    /// The client address allow/deny rules see (`$remote_addr`); 127.0.0.1 unless set.
+    pub client: IpAddr,
+    /// The local address the connection reaches, when known (picks among listen addresses).
+    pub local_addr: Option<IpAddr>,
+}
+
+fn ser_lossy<S: serde::Serializer>(b: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(b))
+}
+
+impl Request {
+    /// Parse `http[s]://host[:port]/path?query`. The scheme defaults to http; the path is sent
+    /// as written (like `curl --path-as-is`), bytes a client cannot send raw are %-escaped.
+    pub fn from_url(url: &str) -> Result<Request> {
+        let url = url.trim();
+        let (scheme, rest) = match url.split_once("://") {
+            Some((s, r)) => (s.to_ascii_lowercase(), r),
+            None => ("http".to_string(), url),
+        };
+        if scheme != "http" && scheme != "https" {
+            bail!("{url}: only http:// and https:// URLs can be traced");
+        }
+        let (authority, path) = match rest.find(['/', '?', '#']) {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        if authority.is_empty() {
+            bail!("{url}: the URL has no host");
+        }
+        let default_port = if scheme == "https" { 443 } else { 80 };
+        let (host_part, port) = split_port(authority, default_port)?;
+        let path = path.split('#').next().unwrap_or("");
+        let path = if path.starts_with('?') || path.is_empty() {
+            format!("/{path}")
+        } else {
+            path.to_string()
+        };
+        let mut target = Vec::with_capacity(path.len());
+        for &b in path.as_bytes() {
+            if b <= 0x20 || b >= 0x7f {
+                target.extend_from_slice(format!("%{b:02X}").as_bytes());
+            } else {
+                target.push(b);
+            }
+        }
+        let host_header = if port == default_port {
+            host_part.to_string()
+        } else {
+            format!("{host_part}:{port}")
+        };
+        Ok(Request {
+            url: url.to_string(),
+            scheme,
+            host_header,
+            port,
+            target,
+            method: "GET".into(),
+            client: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            local_addr: None,
+        })
+    }
+
+    /// A request for `uri` with this Host on this port (for checks asking about a path).
+    pub fn for_path(host: &str, port: u16, target: &str) -> Request {
+        Request {
+            url: format!("http://{host}{target}"),
+            scheme: "http".into(),
+            host_header: host.to_string(),
+            port,
+            target: target.as_bytes().to_vec(),
+            method: "GET".into(),
+            client: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            local_addr: None,
+        }
+    }
+
+    pub fn with_method(mut self, m: &str) -> Request {
+        self.method = m.to_ascii_uppercase();
+        self
+    }
+    pub fn with_client(mut self, ip: IpAddr) -> Request {
+        self.client = ip;
+        self
+    }
+    pub fn with_local_addr(mut self, ip: IpAddr) -> Request {
+        self.local_addr = Some(ip);
+        self
+    }
+}
+
+fn split_port(authority: &str, default: u16) -> Result<(&str, u16)> {
+    if authority.starts_with('[') {
+        let end = authority
+            .find(']')
+            .ok_or_else(|| anyhow::anyhow!("{authority}: unterminated IPv6 literal"))?;
+        let port = match authority[end + 1..].strip_prefix(':') {
+            Some(p) if !p.is_empty() => p.parse()?,
+            _ => default,
+        };
+        return Ok((&authority[..=end], port));
+    }
+    match authority.rsplit_once(':') {
+        Some((h, p)) if !p.is_empty() => Ok((
+            h,
+            p.parse()
+                .map_err(|_| anyhow::anyhow!("{authority}: bad port {p:?}"))?,
+        )),
+        Some((h, _)) => Ok((h, default)),
+        None => Ok((authority, default)),
+    }
+}
+
+/// What produced the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handler {
+    /// A file from disk (the static module).
+    Static,
+    /// A directory URI answered by the index module (its redirect, or its 403/404).
+    Index,
+    Autoindex,
+    /// `proxy_pass`, `fastcgi_pass`, `uwsgi_pass`, `scgi_pass`, `grpc_pass`, `memcached_pass`.
+    Proxy,
+    Fastcgi,
+    Uwsgi,
+    Scgi,
+    Grpc,
+    Memcached,
+    /// Another module's handler (`empty_gif`, `stub_status`, `content_by_lua_block`, ...).
+    Module(String),
+    /// `return`.
+    Return,
+    /// `rewrite ... redirect|permanent` or a rewrite to an absolute URL.
+    Rewrite,
+    /// 301 to add the trailing slash (a directory, or a `*_pass` location ending in `/`).
+    Redirect,
+    /// An `internal` location asked for from outside: 404.
+    Internal,
+    /// `deny` (403).
+    Access,
+    /// `auth_basic` without credentials (401).
+    Auth,
+    /// `try_files ... =CODE`.
+    TryFiles,
+    /// nginx refused the request line (400) or failed internally (500).
+    Error,
+}
+
+impl Handler {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Handler::Static => "static",
+            Handler::Index => "index",
+            Handler::Autoindex => "autoindex",
+            Handler::Proxy => "proxy",
+            Handler::Fastcgi => "fastcgi",
+            Handler::Uwsgi => "uwsgi",
+            Handler::Scgi => "scgi",
+            Handler::Grpc => "grpc",
+            Handler::Memcached => "memcached",
+            Handler::Module(m) => m,
+            Handler::Return => "return",
+            Handler::Rewrite => "rewrite",
+            Handler::Redirect => "redirect",
+            Handler::Internal => "internal",
+            Handler::Access => "access",
+            Handler::Auth => "auth",
+            Handler::TryFiles => "try_files",
+            Handler::Error => "error",
+        }
+    }
+    /// True for handlers whose answer comes from an upstream (status not predictable offline).
+    pub fn is_upstream(&self) -> bool {
+        matches!(
+            self,
+            Handler::Proxy
+                | Handler::Fastcgi
+                | Handler::Uwsgi
+                | Handler::Scgi
+                | Handler::Grpc
+                | Handler::Memcached
+        )
+    }
+    fn for_directive(d: &str) -> Handler {
+        match d {
+            "proxy_pass" => Handler::Proxy,
+            "fastcgi_pass" => Handler::Fastcgi,
+            "uwsgi_pass" => Handler::Uwsgi,
+            "scgi_pass" => Handler::Scgi,
+            "grpc_pass" => Handler::Grpc,
+            "memcached_pass" => Handler::Memcached,
+            other => Handler::Module(other.to_string()),
+        }
+    }
+}
+
+impl Serialize for Handler {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// How nginx answers one request, and why.
+#[derive(Debug, Clone)]
+pub struct Resolution {
+    /// The decoded, normalised URI nginx matched (`$uri`, lossy UTF-8), None on a 400.
+    pub uri: Option<String>,
+    pub server: Option<NodeId>,
+    /// How the server was chosen (`server_name example.com`, `default_server of *:80`).
+    pub server_choice: String,
+    /// The location in effect when the answer was produced.
+    pub location: Option<NodeId>,
+    pub handler: Handler,
+    /// The file (or directory) nginx opened last, exactly as it built the path.
+    pub path: Option<PathBuf>,
+    /// The status nginx answers; None when it cannot be known from the config and files
+    /// (a proxied request, an unknown worker user, an unverifiable path).
+    pub predicted_status: Option<u16>,
+    pub reason: String,
+    /// The walk of `path` as the worker user.
+    pub walk: Option<Walk>,
+    /// The Location header of a 3xx.
+    pub redirect: Option<String>,
+    /// The upstream of a proxied request.
+    pub upstream: Option<String>,
+    /// The lines nginx writes to its error log for this request (message part).
+    pub log: Vec<String>,
+    /// What happened, step by step (for `trace`).
+    pub steps: Vec<String>,
+}
+
+/// The `root`/`alias` of a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootInfo {
+    /// The `root`/`alias` directive (None: nginx's default `html` under the prefix).
+    pub directive: Option<NodeId>,
+    pub alias: AliasKind,
+    /// As nginx stores it: absolute (prefix applied), `root`'s trailing slash dropped.
+    pub value: String,
+    /// Contains variables (or is a regex location's alias): evaluated per request.
+    pub scripted: bool,
+}
+
+/// A location that serves files from disk, and the directory it serves for its URL prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Served {
+    pub server: NodeId,
+    pub location: Option<NodeId>,
+    /// The URL prefix (the location's name; for a regex location its pattern).
+    pub prefix: String,
+    /// The directory on disk that the prefix maps to (for `= /x` locations, the file).
+    pub dir: PathBuf,
+    pub kind: ServedKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServedKind {
+    Root,
+    Alias,
+}
+
+/// The nginx model of one site, built once; `resolve` is then cheap (hash lookups per level).
+pub struct Resolver<'s> {
+    site: &'s Site,
+    blocks: Blocks,
+    servers: ServerIndex,
+    locations: Locations,
+    maps: HashMap<String, vars::Map>,
+    /// Variables the config declares (`set $x`, named regex captures): unset, they are empty.
+    declared: std::collections::HashSet<String>,
+}
+
+impl<'s> Resolver<'s> {
+    pub fn new(site: &'s Site) -> Resolver<'s> {
+        let cfg = site.config();
+        let http = match cfg.kind {
+            Some(ConfigKind::Main) => cfg.top().find(|d| d.is("http")),
+            _ => None,
+        };
+        let (blocks, http_block) = Blocks::build(cfg, http, &cfg.prefix);
+        let server_ids: Vec<NodeId> = cfg.servers().iter().map(Directive::id).collect();
+        let servers = ServerIndex::build(cfg, &server_ids);
+        let locations = Locations::build(cfg, &server_ids, &blocks);
+        let map_source: Vec<Directive<'_>> = match http {
+            Some(h) => h.children().collect(),
+            None => cfg.top().collect(),
+        };
+        let maps = vars::collect_maps(map_source.clone().into_iter());
+        let declared = vars::declared_variables(map_source.into_iter());
+        let _ = http_block;
+        Resolver {
+            site,
+            blocks,
+            servers,
+            locations,
+            maps,
+            declared,
+        }
+    }
+
+    pub fn config(&self) -> &'s Config {
+        self.site.config()
+    }
+
+    /// How nginx answers `req`.
+    pub fn resolve(&self, req: &Request) -> Resolution {
+        engine::run(self, req, None)
+    }
+
+    /// How nginx answers `req` once it has reached `server` (skips the choice of server).
+    pub fn resolve_on(&self, server: NodeId, req: &Request) -> Resolution {
+        engine::run(self, req, Some(server))
+    }
+
+    /// Every server block nginx would consider for requests on `port`, in config order.
+    pub fn servers_on_port(&self, port: u16) -> Vec<NodeId> {
+        self.servers
+            .on_port(port)
+            .into_iter()
+            .map(|i| self.servers.servers[i].id)
+            .collect()
+    }
+
+    /// `server_name`s of a server block as written.
+    pub fn server_names(&self, server: NodeId) -> Vec<String> {
+        self.server_info(server)
+            .map(|s| s.names.clone())
+            .unwrap_or_default()
+    }
+
+    /// The ports a server listens on.
+    pub fn server_ports(&self, server: NodeId) -> Vec<u16> {
+        self.server_info(server)
+            .map(|s| s.listens.iter().map(|l| l.port).collect())
+            .unwrap_or_default()
+    }
+
+    fn server_info(&self, server: NodeId) -> Option<&server::ServerInfo> {
+        self.servers.servers.iter().find(|s| s.id == server)
+    }
+
+    /// The directory nginx serves for URL `prefix` (e.g. `/media/`) in `server`: the location
+    /// that wins for files under the prefix, and where its root/alias maps the prefix. None when
+    /// that location does not serve files from disk (proxy_pass, return, ...).
+    pub fn served_prefix(&self, server: NodeId, prefix: &str) -> Option<Served> {
+        engine::served_prefix(self, server, prefix)
+    }
+
+    /// Every location of the site's servers that serves files from disk, with its directory:
+    /// the roots a tree scan must cover.
+    pub fn static_locations(&self) -> Vec<Served> {
+        engine::static_locations(self)
+    }
+
+    /// Conflicting `server_name`s and default servers per listen socket (for MD108).
+    pub fn sockets(&self) -> Vec<(String, Vec<NodeId>)> {
+        let mut v: Vec<(String, Vec<NodeId>)> = self
+            .servers
+            .sockets()
+            .map(|(l, s)| (l, s.iter().map(|&i| self.servers.servers[i].id).collect()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The location nodes of a server (all levels, config order).
+    pub fn locations_of(&self, server: NodeId) -> Vec<NodeId> {
+        let mut out = Vec::new();
+        if let Some(level) = self.locations.server_level(server) {
+            let mut stack: Vec<usize> = level.all.iter().rev().copied().collect();
+            while let Some(l) = stack.pop() {
+                out.push(self.locations.locs[l].node);
+                stack.extend(self.locations.locs[l].level.all.iter().rev());
+            }
+        }
+        out
+    }
+
+    /// The `root`/`alias` in effect in a block (location, server, `if`), as nginx merged it:
+    /// the directive that set it (None: the compiled-in `html`), and how it maps URIs.
+    pub fn root_of(&self, block: NodeId) -> Option<RootInfo> {
+        let b = self.blocks.of(block)?;
+        let root = &self.blocks.get(b).conf.root;
+        Some(RootInfo {
+            directive: root.at,
+            alias: root.alias,
+            value: root.value.clone(),
+            scripted: root.scripted,
+        })
+    }
+
+    /// The content handler directive (`proxy_pass` & co.) a block installs itself.
+    pub fn handler_of(&self, block: NodeId) -> Option<NodeId> {
+        let b = self.blocks.of(block)?;
+        self.blocks.get(b).conf.handler.as_ref().map(|h| h.at)
+    }
+
+    /// The modifier and pattern of a location node.
+    pub fn location_pattern(&self, node: NodeId) -> Option<(Modifier, String)> {
+        self.locations
+            .locs
+            .iter()
+            .find(|l| l.node == node)
+            .map(|l| (l.modifier, l.name.clone()))
+    }
+}

@@ -1,0 +1,585 @@
+//! Choosing the `server {}` block: the listen socket first, then the Host header against
+//! `server_name` in nginx's order (exact, longest leading wildcard, longest trailing wildcard,
+//! first matching regex), else the socket's default server.
+//!
+//! nginx keeps one list of servers per listen *address*: a connection to 127.0.0.1:80 only sees
+//! the servers that listen on 127.0.0.1:80 when such a listen exists, never the `*:80` ones. A URL
+//! does not say which local address the client reaches, so when a port has several addresses the
+//! resolver picks the one whose servers know the host (and says so).
+
+use super::regex::{Captures, Exec, NgxRegex};
+use crate::nginx::{Config, Directive, NodeId};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// The address part of a `listen` directive.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ListenAddr {
+    AnyV4,
+    AnyV6,
+    Ip(IpAddr),
+    /// A host name (nginx resolves it at start-up; `localhost` is 127.0.0.1).
+    Name(String),
+    Unix(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Listen {
+    pub addr: ListenAddr,
+    pub port: u16,
+    pub default_server: bool,
+    pub ssl: bool,
+}
+
+impl Listen {
+    pub fn describe(&self) -> String {
+        let addr = match &self.addr {
+            ListenAddr::AnyV4 => "*".to_string(),
+            ListenAddr::AnyV6 => "[::]".to_string(),
+            ListenAddr::Ip(IpAddr::V6(ip)) => format!("[{ip}]"),
+            ListenAddr::Ip(ip) => ip.to_string(),
+            ListenAddr::Name(n) => n.clone(),
+            ListenAddr::Unix(p) => return format!("unix:{p}"),
+        };
+        format!("{addr}:{}", self.port)
+    }
+}
+
+/// Parse `listen` arguments the way nginx does (`80`, `127.0.0.1:8080`, `[::]:80`, `*:80`,
+/// `localhost`, `unix:/run/x.sock`, then flags such as `default_server` and `ssl`).
+pub fn parse_listen(d: &Directive<'_>) -> Option<Listen> {
+    let mut args = d.args();
+    let first = args.next()?;
+    let (addr, port) = parse_listen_addr(first)?;
+    let mut listen = Listen {
+        addr,
+        port,
+        default_server: false,
+        ssl: false,
+    };
+    for flag in args {
+        match flag {
+            "default_server" | "default" => listen.default_server = true,
+            "ssl" => listen.ssl = true,
+            _ => {}
+        }
+    }
+    Some(listen)
+}
+
+fn parse_listen_addr(s: &str) -> Option<(ListenAddr, u16)> {
+    if let Some(path) = s.strip_prefix("unix:") {
+        return Some((ListenAddr::Unix(path.to_string()), 0));
+    }
+    if let Some(rest) = s.strip_prefix('[') {
+        let (ip, after) = rest.split_once(']')?;
+        let ip: Ipv6Addr = ip.parse().ok()?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None if after.is_empty() => 80,
+            None => return None,
+        };
+        let addr = if ip.is_unspecified() {
+            ListenAddr::AnyV6
+        } else {
+            ListenAddr::Ip(IpAddr::V6(ip))
+        };
+        return Some((addr, port));
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return Some((ListenAddr::AnyV4, s.parse().ok()?));
+    }
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse().ok()?),
+        None => (s, 80),
+    };
+    let addr = if host == "*" {
+        ListenAddr::AnyV4
+    } else if let Ok(ip) = host.parse::<Ipv4Addr>() {
+        if ip.is_unspecified() {
+            ListenAddr::AnyV4
+        } else {
+            ListenAddr::Ip(IpAddr::V4(ip))
+        }
+    } else if host.eq_ignore_ascii_case("localhost") {
+        ListenAddr::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    } else {
+        ListenAddr::Name(host.to_ascii_lowercase())
+    };
+    Some((addr, port))
+}
+
+/// One `server_name` entry, classified the way nginx's hashes are.
+#[derive(Debug)]
+enum Name {
+    Exact(String),
+    /// `*.example.com` (suffix `example.com`, at least one more label).
+    StarHead(String),
+    /// `.example.com`: `example.com` itself and every name below it.
+    DotHead(String),
+    /// `www.example.*` (prefix `www.example`, at least one more label).
+    StarTail(String),
+    Regex,
+}
+
+fn classify(name: &str) -> Name {
+    if let Some(re) = name.strip_prefix('~') {
+        let _ = re;
+        return Name::Regex;
+    }
+    let name = name.to_ascii_lowercase();
+    if let Some(rest) = name.strip_prefix("*.") {
+        Name::StarHead(rest.to_string())
+    } else if let Some(rest) = name.strip_prefix('.') {
+        Name::DotHead(rest.to_string())
+    } else if let Some(rest) = name.strip_suffix(".*") {
+        Name::StarTail(rest.to_string())
+    } else {
+        Name::Exact(name)
+    }
+}
+
+/// The servers that share one listen address:port, with their name indexes.
+#[derive(Debug, Default)]
+struct Socket {
+    /// Servers in config order (indexes into `ServerIndex::servers`).
+    servers: Vec<usize>,
+    default: Option<usize>,
+    exact: HashMap<String, usize>,
+    star_head: HashMap<String, usize>,
+    dot_head: HashMap<String, usize>,
+    star_tail: HashMap<String, usize>,
+    regex: Vec<(usize, usize)>, // (server, index into that server's regex names)
+}
+
+#[derive(Debug)]
+pub struct ServerInfo {
+    pub id: NodeId,
+    pub listens: Vec<Listen>,
+    /// `server_name` arguments as written.
+    pub names: Vec<String>,
+    regexes: Vec<NgxRegex>,
+}
+
+/// How the server was chosen, for the trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chosen {
+    /// The Host matched this `server_name` entry.
+    Name(String),
+    /// No name matched: the socket's default server (`default_server`, else the first).
+    Default { explicit: bool },
+}
+
+#[derive(Debug)]
+pub struct Selection {
+    pub server: usize,
+    pub chosen: Chosen,
+    pub listen: String,
+    /// Captures of a matching `server_name` regex (they are `$1`.. for what follows).
+    pub captures: Option<Captures>,
+    pub named_captures: Vec<(String, Vec<u8>)>,
+    /// Set when the port had several listen addresses and the choice among them was a guess.
+    pub note: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct ServerIndex {
+    pub servers: Vec<ServerInfo>,
+    /// (address, port) → servers listening there.
+    sockets: HashMap<(ListenAddr, u16), Socket>,
+    /// port → the addresses bound on it, in first-seen order.
+    ports: HashMap<u16, Vec<ListenAddr>>,
+}
+
+impl ServerIndex {
+    pub fn build(cfg: &Config, server_ids: &[NodeId]) -> ServerIndex {
+        let mut servers = Vec::with_capacity(server_ids.len());
+        for &id in server_ids {
+            let d = cfg.directive(id);
+            let mut listens = Vec::new();
+            let mut names = Vec::new();
+            for c in d.children() {
+                if c.is("listen") {
+                    if let Some(l) = parse_listen(&c) {
+                        listens.push(l);
+                    }
+                } else if c.is("server_name") {
+                    names.extend(c.args().map(str::to_string));
+                }
+            }
+            if listens.is_empty() {
+                listens.push(Listen {
+                    addr: ListenAddr::AnyV4,
+                    port: 80,
+                    default_server: false,
+                    ssl: false,
+                });
+            }
+            let regexes = names
+                .iter()
+                .filter_map(|n| n.strip_prefix('~'))
+                .map(NgxRegex::for_server_name)
+                .collect();
+            servers.push(ServerInfo {
+                id,
+                listens,
+                names,
+                regexes,
+            });
+        }
+        let mut sockets: HashMap<(ListenAddr, u16), Socket> = HashMap::new();
+        let mut ports: HashMap<u16, Vec<ListenAddr>> = HashMap::new();
+        for (si, s) in servers.iter().enumerate() {
+            for l in &s.listens {
+                let key = (l.addr.clone(), l.port);
+                let addrs = ports.entry(l.port).or_default();
+                if !addrs.contains(&l.addr) {
+                    addrs.push(l.addr.clone());
+                }
+                let sock = sockets.entry(key).or_default();
+                if sock.servers.last() != Some(&si) && !sock.servers.contains(&si) {
+                    sock.servers.push(si);
+                    let mut regex_i = 0;
+                    for n in &s.names {
+                        match classify(n) {
+                            Name::Exact(n) => {
+                                sock.exact.entry(n).or_insert(si);
+                            }
+                            Name::StarHead(n) => {
+                                sock.star_head.entry(n).or_insert(si);
+                            }
+                            Name::DotHead(n) => {
+                                sock.dot_head.entry(n).or_insert(si);
+                            }
+                            Name::StarTail(n) => {
+                                sock.star_tail.entry(n).or_insert(si);
+                            }
+                            Name::Regex => {
+                                sock.regex.push((si, regex_i));
+                                regex_i += 1;
+                            }
+                        }
+                    }
+                }
+                if l.default_server && sock.default.is_none() {
+                    sock.default = Some(si);
+                }
+            }
+        }
+        ServerIndex {
+            servers,
+            sockets,
+            ports,
+        }
+    }
+
+    /// The servers listening on `port` (any address), in config order.
+    pub fn on_port(&self, port: u16) -> Vec<usize> {
+        let mut out: Vec<usize> = Vec::new();
+        for addr in self.ports.get(&port).into_iter().flatten() {
+            for &s in &self.sockets[&(addr.clone(), port)].servers {
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// Every (listen, servers) socket, for MD108.
+    pub fn sockets(&self) -> impl Iterator<Item = (String, &[usize])> + '_ {
+        self.sockets.iter().map(|((a, p), s)| {
+            let l = Listen {
+                addr: a.clone(),
+                port: *p,
+                default_server: false,
+                ssl: false,
+            };
+            (l.describe(), s.servers.as_slice())
+        })
+    }
+
+    /// Pick the server for `host` (already validated and lower-cased) on `port`.
+    /// `local` is the address the connection reached, when known.
+    pub fn select(&self, host: &str, port: u16, local: Option<IpAddr>) -> Option<Selection> {
+        let addrs = self.ports.get(&port)?;
+        let mut note = None;
+        let addr = if addrs.len() == 1 {
+            addrs[0].clone()
+        } else if let Some(ip) = local {
+            // nginx: the socket bound to exactly this address, else the wildcard of its family.
+            let exact = ListenAddr::Ip(ip);
+            if addrs.contains(&exact) {
+                exact
+            } else if ip.is_ipv4() && addrs.contains(&ListenAddr::AnyV4) {
+                ListenAddr::AnyV4
+            } else if ip.is_ipv6() && addrs.contains(&ListenAddr::AnyV6) {
+                ListenAddr::AnyV6
+            } else {
+                return None;
+            }
+        } else {
+            // Unknown local address: the address whose servers know the host by name, else the
+            // IPv4 wildcard, else the first one.
+            let by_name = addrs.iter().find(|a| {
+                self.match_name(&self.sockets[&((*a).clone(), port)], host)
+                    .is_some()
+            });
+            let pick = by_name
+                .or_else(|| addrs.iter().find(|a| **a == ListenAddr::AnyV4))
+                .unwrap_or(&addrs[0])
+                .clone();
+            note = Some(format!(
+                "port {port} is bound on several addresses ({}); the client's local address decides which servers apply, assumed {}",
+                addrs
+                    .iter()
+                    .map(|a| Listen { addr: a.clone(), port, default_server: false, ssl: false }.describe())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Listen { addr: pick.clone(), port, default_server: false, ssl: false }.describe()
+            ));
+            pick
+        };
+        let sock = &self.sockets[&(addr.clone(), port)];
+        let listen = Listen {
+            addr,
+            port,
+            default_server: false,
+            ssl: false,
+        }
+        .describe();
+        if let Some((server, entry, exec)) = self.match_name(sock, host) {
+            let (captures, named_captures) = match exec {
+                Some(Exec::Match(Some(c))) => {
+                    let named = c
+                        .named()
+                        .map(|(n, v)| (n.to_string(), v.to_vec()))
+                        .collect();
+                    (Some(c), named)
+                }
+                _ => (None, Vec::new()),
+            };
+            return Some(Selection {
+                server,
+                chosen: Chosen::Name(entry),
+                listen,
+                captures,
+                named_captures,
+                note,
+            });
+        }
+        let (server, explicit) = match sock.default {
+            Some(s) => (s, true),
+            None => (*sock.servers.first()?, false),
+        };
+        Some(Selection {
+            server,
+            chosen: Chosen::Default { explicit },
+            listen,
+            captures: None,
+            named_captures: Vec::new(),
+            note,
+        })
+    }
+
+    /// nginx's `ngx_http_find_virtual_server`: exact, then the longest leading wildcard, then the
+    /// longest trailing wildcard, then regexes in order.
+    fn match_name(&self, sock: &Socket, host: &str) -> Option<(usize, String, Option<Exec>)> {
+        if let Some(&s) = sock.exact.get(host) {
+            return Some((s, host.to_string(), None));
+        }
+        // Leading wildcards: try suffixes from the longest.
+        let mut suffix = host;
+        let mut first = true;
+        loop {
+            if !first {
+                if let Some(&s) = sock.star_head.get(suffix) {
+                    return Some((s, format!("*.{suffix}"), None));
+                }
+            }
+            if let Some(&s) = sock.dot_head.get(suffix) {
+                return Some((s, format!(".{suffix}"), None));
+            }
+            first = false;
+            match suffix.split_once('.') {
+                Some((_, rest)) if !rest.is_empty() => suffix = rest,
+                _ => break,
+            }
+        }
+        // Trailing wildcards: try prefixes from the longest, leaving at least one label.
+        let mut end = host.len();
+        while let Some(dot) = host[..end].rfind('.') {
+            let prefix = &host[..dot];
+            if let Some(&s) = sock.star_tail.get(prefix) {
+                return Some((s, format!("{prefix}.*"), None));
+            }
+            end = dot;
+        }
+        if !host.is_empty() {
+            for &(s, ri) in &sock.regex {
+                let re = &self.servers[s].regexes[ri];
+                if let Ok(exec @ Exec::Match(_)) = re.exec(host.as_bytes()) {
+                    return Some((s, format!("~{}", re.pattern), Some(exec)));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// nginx's `ngx_http_validate_host`: lower-case, drop the port and a trailing dot; `None` is a 400.
+pub fn validate_host(raw: &str) -> Option<String> {
+    let b = raw.as_bytes();
+    let mut dot_pos: Option<usize> = None;
+    let mut host_len = b.len();
+    #[derive(PartialEq)]
+    enum St {
+        Usual,
+        Literal,
+        Rest,
+    }
+    let mut st = St::Usual;
+    for (i, &ch) in b.iter().enumerate() {
+        match ch {
+            b'.' => {
+                if i > 0 && dot_pos == Some(i - 1) {
+                    return None;
+                }
+                dot_pos = Some(i);
+            }
+            b':' if st == St::Usual => {
+                host_len = i;
+                st = St::Rest;
+            }
+            b'[' if i == 0 => st = St::Literal,
+            b']' if st == St::Literal => {
+                host_len = i + 1;
+                st = St::Rest;
+            }
+            b':' | b'[' | b']' => {}
+            b'/' | b'\0' => return None,
+            c if c <= 0x20 || c == 0x7f => return None,
+            _ => {}
+        }
+    }
+    if host_len > 0 && dot_pos == Some(host_len - 1) {
+        host_len -= 1;
+    }
+    if host_len == 0 {
+        return None;
+    }
+    Some(raw[..host_len].to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_forms() {
+        assert_eq!(parse_listen_addr("80"), Some((ListenAddr::AnyV4, 80)));
+        assert_eq!(parse_listen_addr("*:8080"), Some((ListenAddr::AnyV4, 8080)));
+        assert_eq!(
+            parse_listen_addr("127.0.0.1:81"),
+            Some((ListenAddr::Ip("127.0.0.1".parse().unwrap()), 81))
+        );
+        assert_eq!(
+            parse_listen_addr("127.0.0.1"),
+            Some((ListenAddr::Ip("127.0.0.1".parse().unwrap()), 80))
+        );
+        assert_eq!(parse_listen_addr("[::]:80"), Some((ListenAddr::AnyV6, 80)));
+        assert_eq!(
+            parse_listen_addr("[::1]:443"),
+            Some((ListenAddr::Ip("::1".parse().unwrap()), 443))
+        );
+        assert_eq!(
+            parse_listen_addr("unix:/run/a.sock"),
+            Some((ListenAddr::Unix("/run/a.sock".into()), 0))
+        );
+        assert_eq!(
+            parse_listen_addr("0.0.0.0:80"),
+            Some((ListenAddr::AnyV4, 80))
+        );
+    }
+
+    #[test]
+    fn hosts_are_validated_like_nginx() {
+        assert_eq!(
+            validate_host("Example.COM:8080").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            validate_host("example.com.").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(validate_host("[::1]:80").as_deref(), Some("[::1]"));
+        assert_eq!(validate_host("a..b"), None);
+        assert_eq!(validate_host("a/b"), None);
+        assert_eq!(validate_host(""), None);
+    }
+
+    fn sock(names: &[(&str, usize)]) -> (ServerIndex, Socket) {
+        let mut sock = Socket::default();
+        let mut servers: Vec<ServerInfo> = Vec::new();
+        for &(n, s) in names {
+            while servers.len() <= s {
+                servers.push(ServerInfo {
+                    id: servers.len() as u32,
+                    listens: vec![],
+                    names: vec![],
+                    regexes: vec![],
+                });
+            }
+            match classify(n) {
+                Name::Exact(n) => {
+                    sock.exact.entry(n).or_insert(s);
+                }
+                Name::StarHead(n) => {
+                    sock.star_head.entry(n).or_insert(s);
+                }
+                Name::DotHead(n) => {
+                    sock.dot_head.entry(n).or_insert(s);
+                }
+                Name::StarTail(n) => {
+                    sock.star_tail.entry(n).or_insert(s);
+                }
+                Name::Regex => {
+                    let i = servers[s].regexes.len();
+                    servers[s].regexes.push(NgxRegex::for_server_name(&n[1..]));
+                    sock.regex.push((s, i));
+                }
+            }
+        }
+        let idx = ServerIndex {
+            servers,
+            sockets: HashMap::new(),
+            ports: HashMap::new(),
+        };
+        (idx, sock)
+    }
+
+    #[test]
+    fn name_precedence() {
+        let (idx, s) = sock(&[
+            ("~^www\\.", 0),
+            ("*.example.com", 1),
+            ("*.a.example.com", 2),
+            (".example.org", 3),
+            ("www.example.*", 4),
+            ("exact.example.com", 5),
+        ]);
+        let m = |h: &str| idx.match_name(&s, h).map(|(s, n, _)| (s, n));
+        assert_eq!(m("exact.example.com").unwrap().0, 5);
+        assert_eq!(m("x.a.example.com").unwrap().0, 2);
+        assert_eq!(m("x.b.example.com").unwrap().0, 1);
+        assert_eq!(m("example.com"), None);
+        assert_eq!(m("example.org").unwrap().0, 3);
+        assert_eq!(m("deep.sub.example.org").unwrap().0, 3);
+        // leading wildcard beats trailing wildcard and regex
+        assert_eq!(m("www.example.com").unwrap().0, 1);
+        assert_eq!(m("www.example.net").unwrap().0, 4);
+        assert_eq!(m("www.other.net").unwrap().0, 0);
+        assert_eq!(m("other.net"), None);
+    }
+}

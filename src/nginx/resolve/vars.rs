@@ -1,0 +1,226 @@
+//! nginx variables in directive arguments (`/srv/$host/media`, `${uri}x`, `$1`) and the `map`
+//! blocks that define variables from other variables.
+//!
+//! Expansion is separated from lookup: `expand` parses the template exactly as nginx's script
+//! compiler does (`$1`..`$9`, `$name`, `${name}`) and asks a lookup function for each variable.
+
+use super::regex::{Exec, NgxRegex};
+use crate::nginx::Directive;
+use std::collections::HashMap;
+
+/// A value, or the name of the first variable that could not be evaluated.
+pub type Value = Result<Vec<u8>, String>;
+
+/// One piece of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part<'a> {
+    Text(&'a [u8]),
+    Capture(usize),
+    Var(&'a str),
+}
+
+/// Split a template the way `ngx_http_script_compile` does.
+pub fn parse(template: &str) -> Vec<Part<'_>> {
+    let b = template.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut text_start = 0;
+    while i < b.len() {
+        if b[i] != b'$' {
+            i += 1;
+            continue;
+        }
+        if text_start < i {
+            out.push(Part::Text(&b[text_start..i]));
+        }
+        i += 1;
+        if i < b.len() && (b'1'..=b'9').contains(&b[i]) {
+            out.push(Part::Capture((b[i] - b'0') as usize));
+            i += 1;
+            text_start = i;
+            continue;
+        }
+        let bracket = i < b.len() && b[i] == b'{';
+        if bracket {
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            i += 1;
+        }
+        let name = &template[start..i];
+        if bracket && i < b.len() && b[i] == b'}' {
+            i += 1;
+        }
+        if name.is_empty() {
+            // nginx -t refuses this ("invalid variable name"); keep the text as written.
+            out.push(Part::Text(&b[start - 1 - bracket as usize..i]));
+        } else {
+            out.push(Part::Var(name));
+        }
+        text_start = i;
+    }
+    if text_start < b.len() {
+        out.push(Part::Text(&b[text_start..]));
+    }
+    out
+}
+
+pub fn has_vars(template: &str) -> bool {
+    template.contains('$')
+}
+
+/// Expand a template; `capture(n)` gives `$n`, `var(name)` a named variable.
+pub fn expand(
+    template: &str,
+    capture: &dyn Fn(usize) -> Vec<u8>,
+    var: &mut dyn FnMut(&str) -> Value,
+) -> Value {
+    let mut out = Vec::with_capacity(template.len());
+    for p in parse(template) {
+        match p {
+            Part::Text(t) => out.extend_from_slice(t),
+            Part::Capture(n) => out.extend_from_slice(&capture(n)),
+            Part::Var(name) => out.extend_from_slice(&var(name)?),
+        }
+    }
+    Ok(out)
+}
+
+/// A `map $source $name { ... }` block.
+#[derive(Debug)]
+pub struct Map {
+    pub source: String,
+    pub default: Option<String>,
+    exact: HashMap<Vec<u8>, String>,
+    regex: Vec<(NgxRegex, String)>,
+}
+
+impl Map {
+    /// The value for a source value (`None`: no default and no match: the empty string).
+    pub fn lookup(
+        &self,
+        source: &[u8],
+    ) -> (String, Option<crate::nginx::resolve::regex::Captures>) {
+        let low = source.to_ascii_lowercase();
+        if let Some(v) = self.exact.get(&low) {
+            return (v.clone(), None);
+        }
+        for (re, v) in &self.regex {
+            if let Ok(Exec::Match(caps)) = re.exec(source) {
+                return (v.clone(), caps);
+            }
+        }
+        (self.default.clone().unwrap_or_default(), None)
+    }
+}
+
+/// Every `map` of the http context, by the variable it defines.
+pub fn collect_maps<'c>(
+    http_children: impl Iterator<Item = Directive<'c>>,
+) -> HashMap<String, Map> {
+    let mut maps = HashMap::new();
+    for d in http_children.filter(|d| d.is("map") && d.has_block()) {
+        let (Some(src), Some(dst)) = (d.arg(0), d.arg(1)) else {
+            continue;
+        };
+        let Some(name) = dst.strip_prefix('$') else {
+            continue;
+        };
+        let mut map = Map {
+            source: src.to_string(),
+            default: None,
+            exact: HashMap::new(),
+            regex: Vec::new(),
+        };
+        for e in d.children() {
+            let key = e.name();
+            let value = e.arg(0).unwrap_or("").to_string();
+            match key {
+                "default" => map.default = Some(value),
+                "hostnames" | "volatile" => {}
+                _ => {
+                    if let Some(re) = key.strip_prefix("~*") {
+                        map.regex.push((NgxRegex::new(re, true), value));
+                    } else if let Some(re) = key.strip_prefix('~') {
+                        map.regex.push((NgxRegex::new(re, false), value));
+                    } else {
+                        let k = key.strip_prefix('\\').unwrap_or(key);
+                        map.exact
+                            .entry(k.as_bytes().to_ascii_lowercase())
+                            .or_insert(value);
+                    }
+                }
+            }
+        }
+        maps.insert(name.to_string(), map);
+    }
+    maps
+}
+
+/// Every variable the configuration declares: `set $name` targets and named captures
+/// (`(?<name>...)`) of any regex. nginx knows them at start-up; read before being set they
+/// are empty (with an "uninitialized variable" warning), not an error.
+pub fn declared_variables<'c>(
+    top: impl Iterator<Item = Directive<'c>>,
+) -> std::collections::HashSet<String> {
+    let mut out = std::collections::HashSet::new();
+    let mut stack: Vec<Directive<'c>> = top.collect();
+    while let Some(d) = stack.pop() {
+        if d.is("set") {
+            if let Some(v) = d.arg(0).and_then(|a| a.strip_prefix('$')) {
+                out.insert(v.to_string());
+            }
+        }
+        for a in d.args().chain(std::iter::once(d.name())) {
+            named_groups(a, &mut out);
+        }
+        stack.extend(d.children());
+    }
+    out
+}
+
+fn named_groups(pattern: &str, out: &mut std::collections::HashSet<String>) {
+    for opener in ["(?<", "(?P<", "(?'"] {
+        let mut rest = pattern;
+        while let Some(i) = rest.find(opener) {
+            rest = &rest[i + opener.len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            // `(?<=` and `(?<!` are lookbehinds, not names.
+            if !name.is_empty() {
+                out.insert(name);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_parse_like_nginx() {
+        assert_eq!(
+            parse("/srv/$host/${uri}x$1"),
+            vec![
+                Part::Text(b"/srv/"),
+                Part::Var("host"),
+                Part::Text(b"/"),
+                Part::Var("uri"),
+                Part::Text(b"x"),
+                Part::Capture(1)
+            ]
+        );
+        assert_eq!(parse("plain"), vec![Part::Text(b"plain")]);
+        let v = expand(
+            "/a/$1/$uri",
+            &|n| format!("c{n}").into_bytes(),
+            &mut |name| Ok(name.as_bytes().to_vec()),
+        )
+        .unwrap();
+        assert_eq!(v, b"/a/c1/uri");
+    }
+}

@@ -1,0 +1,244 @@
+//! `media-doctor trace URL`: how nginx serves one URL, as text or as the contract's JSON.
+//!
+//! Both views come from one `Trace` value built from the resolver's `Resolution`, so they cannot
+//! drift apart.
+
+use crate::nginx::resolve::{Resolution, Resolver};
+use crate::nginx::Request;
+use colored::Colorize;
+use serde::Serialize;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, Serialize)]
+pub struct Trace {
+    pub url: String,
+    /// The decoded, normalised URI nginx matched.
+    pub uri: Option<String>,
+    pub server: Option<ServerRef>,
+    pub location: Option<LocationRef>,
+    pub handler: String,
+    pub path: Option<PathBuf>,
+    pub predicted_status: Option<u16>,
+    pub reason: String,
+    pub walk: Vec<WalkStep>,
+    /// Where the walk stopped, when it did not reach the file (`denied at /srv (needs x)`).
+    pub walk_outcome: Option<String>,
+    /// The worker user the walk was made as.
+    pub user: Option<String>,
+    pub redirect: Option<String>,
+    pub upstream: Option<String>,
+    /// The lines nginx writes to its error log for this request.
+    pub error_log: Vec<String>,
+    /// What happened, step by step.
+    pub steps: Vec<String>,
+    /// The live answer (null with --offline; filled by the live probe).
+    pub live: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServerRef {
+    pub file: String,
+    pub line: u32,
+    pub names: Vec<String>,
+    /// How it was chosen.
+    pub chosen_by: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LocationRef {
+    pub file: String,
+    pub line: u32,
+    pub modifier: String,
+    pub pattern: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WalkStep {
+    pub path: PathBuf,
+    pub mode: String,
+    pub owner: String,
+    pub group: String,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_target: Option<PathBuf>,
+}
+
+impl Trace {
+    pub fn new(resolver: &Resolver<'_>, req: &Request, res: &Resolution) -> Trace {
+        let cfg = resolver.config();
+        let server = res.server.map(|s| {
+            let d = cfg.directive(s);
+            ServerRef {
+                file: d.file().display().to_string(),
+                line: d.line(),
+                names: resolver.server_names(s),
+                chosen_by: res
+                    .server_choice
+                    .strip_prefix("server: ")
+                    .unwrap_or(&res.server_choice)
+                    .to_string(),
+            }
+        });
+        let location = res.location.and_then(|l| {
+            let d = cfg.directive(l);
+            let (m, p) = resolver.location_pattern(l)?;
+            Some(LocationRef {
+                file: d.file().display().to_string(),
+                line: d.line(),
+                modifier: m.as_str().to_string(),
+                pattern: p,
+            })
+        });
+        let walk = res
+            .walk
+            .as_ref()
+            .map(|w| {
+                w.steps
+                    .iter()
+                    .map(|s| WalkStep {
+                        path: s.path.clone(),
+                        mode: s.mode.clone(),
+                        owner: s.owner.clone(),
+                        group: s.group.clone(),
+                        ok: s.ok,
+                        why: (!s.ok).then(|| s.why.clone()).flatten(),
+                        link_target: s.link_target.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Trace {
+            url: req.url.clone(),
+            uri: res.uri.clone(),
+            server,
+            location,
+            handler: res.handler.as_str().to_string(),
+            path: res.path.clone(),
+            predicted_status: res.predicted_status,
+            reason: res.reason.clone(),
+            walk,
+            walk_outcome: res
+                .walk
+                .as_ref()
+                .filter(|w| !w.outcome.is_found())
+                .map(|w| w.outcome.to_string()),
+            user: res.walk.as_ref().map(|w| w.user.clone()),
+            redirect: res.redirect.clone(),
+            upstream: res.upstream.clone(),
+            error_log: res.log.clone(),
+            steps: res.steps.clone(),
+            live: None,
+        }
+    }
+}
+
+pub fn write_json(out: &mut dyn Write, t: &Trace) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, t)?;
+    writeln!(out)
+}
+
+pub fn write_text(out: &mut dyn Write, t: &Trace) -> std::io::Result<()> {
+    let label = |s: &str| format!("{s:<9}").bold();
+    writeln!(out, "{} {}", label("url"), t.url)?;
+    if let Some(u) = &t.uri {
+        writeln!(out, "{} {u}", label("uri"))?;
+    }
+    match &t.server {
+        Some(s) => writeln!(
+            out,
+            "{} {}:{} ({})",
+            label("server"),
+            s.file,
+            s.line,
+            s.chosen_by
+        )?,
+        None => writeln!(out, "{} none", label("server"))?,
+    }
+    match &t.location {
+        Some(l) => {
+            let m = if l.modifier.is_empty() {
+                String::new()
+            } else {
+                format!("{} ", l.modifier)
+            };
+            writeln!(
+                out,
+                "{} location {m}{} at {}:{}",
+                label("location"),
+                l.pattern,
+                l.file,
+                l.line
+            )?
+        }
+        None => writeln!(
+            out,
+            "{} none (the server's own configuration)",
+            label("location")
+        )?,
+    }
+    writeln!(out, "{} {}", label("handler"), t.handler)?;
+    if let Some(p) = &t.path {
+        writeln!(out, "{} {}", label("path"), p.display())?;
+    }
+    if !t.walk.is_empty() {
+        writeln!(
+            out,
+            "{} as {}",
+            label("walk"),
+            t.user.as_deref().unwrap_or("the worker user")
+        )?;
+        let ow = t.walk.iter().map(|s| s.owner.len()).max().unwrap_or(0);
+        let gw = t.walk.iter().map(|s| s.group.len()).max().unwrap_or(0);
+        for s in &t.walk {
+            let mut line = format!(
+                "  {} {:ow$} {:gw$} {}",
+                s.mode,
+                s.owner,
+                s.group,
+                s.path.display()
+            );
+            if let Some(l) = &s.link_target {
+                line.push_str(&format!(" -> {}", l.display()));
+            }
+            if s.ok {
+                writeln!(out, "{line}")?;
+            } else {
+                let why = s.why.as_deref().unwrap_or("denied");
+                writeln!(out, "{}", format!("{line}   \u{2717} {why}").red())?;
+            }
+        }
+        if let Some(o) = &t.walk_outcome {
+            writeln!(out, "  => {o}")?;
+        }
+    }
+    if let Some(r) = &t.redirect {
+        writeln!(out, "{} {r}", label("location:"))?;
+    }
+    let status = match t.predicted_status {
+        Some(s) if s < 300 => s.to_string().green(),
+        Some(s) if s < 400 => s.to_string().yellow(),
+        Some(s) => s.to_string().red(),
+        None => "unknown".dimmed(),
+    };
+    writeln!(out, "{} {status} (predicted)", label("status"))?;
+    writeln!(out, "{} {}", label("reason"), t.reason)?;
+    if let Some(u) = &t.upstream {
+        writeln!(out, "{} {u}", label("upstream"))?;
+    }
+    if !t.error_log.is_empty() {
+        writeln!(out, "{}", label("error log"))?;
+        for l in &t.error_log {
+            writeln!(out, "  {l}")?;
+        }
+    }
+    if t.steps.len() > 1 {
+        writeln!(out, "{}", label("steps"))?;
+        for s in &t.steps {
+            writeln!(out, "  {s}")?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,681 @@
+//! The resolver against a real nginx: generated scenarios (a config, a file tree with real owners
+//! and modes, a batch of requests), each request sent to a private nginx on 127.0.0.1 and
+//! predicted by the resolver through the same code path as `trace`. Statuses must agree, and for
+//! 403/404 so must the paths nginx names in its error log.
+//!
+//! Seeded and reproducible: the seed is printed; `MD_DIFF_SEED=N` replays a run,
+//! `MD_DIFF_SCENARIOS=N` sets how many scenarios to generate. A disagreement prints the whole
+//! scenario (config, tree, request) so it can become a regression fixture.
+
+use crate::support::{self, Nginx};
+use media_doctor::cli::SiteArgs;
+use media_doctor::nginx::{Request, Resolver};
+use media_doctor::site::Site;
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::Path;
+use std::time::Duration;
+
+/// SplitMix64: small, seedable, good enough to pick features.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+const OWNERS: &[(&str, u32, u32)] = &[
+    ("root", 0, 0),
+    ("www-data", 33, 33),
+    ("nobody", 65534, 65534),
+    ("root:www-data", 0, 33),
+];
+const DIR_MODES: &[u32] = &[0o755, 0o755, 0o755, 0o711, 0o700, 0o750];
+const FILE_MODES: &[u32] = &[0o644, 0o644, 0o644, 0o600, 0o640];
+const DIRS: &[&str] = &[
+    "media",
+    "static",
+    "media-backup",
+    "uploads",
+    "www",
+    "err",
+    "img",
+];
+
+/// One generated file-system entry, for the printout.
+#[derive(Debug)]
+struct Entry {
+    path: String,
+    what: String,
+}
+
+fn chown(p: &Path, uid: u32, gid: u32) {
+    let _ = nix::unistd::fchownat(
+        nix::fcntl::AT_FDCWD,
+        p,
+        Some(nix::unistd::Uid::from_raw(uid)),
+        Some(nix::unistd::Gid::from_raw(gid)),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    );
+}
+
+fn make_tree(rng: &mut Rng, t: &Path) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    let set = |p: &Path, mode: u32, owner: &(&str, u32, u32), entries: &mut Vec<Entry>| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+        chown(p, owner.1, owner.2);
+        entries.push(Entry {
+            path: p.strip_prefix(t).unwrap().display().to_string(),
+            what: format!("{:o} {}", mode, owner.0),
+        });
+    };
+    for d in DIRS {
+        let dir = t.join(d);
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        for f in [
+            "a.png",
+            "b.jpg",
+            "index.html",
+            "secret.txt",
+            "x.php",
+            "sub/c.png",
+        ] {
+            if rng.chance(85) {
+                std::fs::write(dir.join(f), format!("{d}/{f}\n")).unwrap();
+                let mode = if rng.chance(70) {
+                    0o644
+                } else {
+                    *rng.pick(FILE_MODES)
+                };
+                let owner = rng.pick(OWNERS);
+                set(&dir.join(f), mode, owner, &mut entries);
+            }
+        }
+        if rng.chance(30) {
+            std::fs::write(dir.join("sub/index.html"), "sub index\n").unwrap();
+            set(&dir.join("sub/index.html"), 0o644, &OWNERS[0], &mut entries);
+        }
+        if rng.chance(40) {
+            let target = *rng.pick(&[
+                "a.png",
+                "../static/a.png",
+                "sub",
+                "missing.png",
+                "/etc/hostname",
+            ]);
+            let link = dir.join("link.png");
+            symlink(target, &link).unwrap();
+            let owner = rng.pick(&OWNERS[..2]);
+            chown(&link, owner.1, owner.2);
+            entries.push(Entry {
+                path: format!("{d}/link.png"),
+                what: format!("symlink -> {target} ({})", owner.0),
+            });
+        }
+        if rng.chance(25) {
+            symlink("sub", dir.join("dirlink")).unwrap();
+            entries.push(Entry {
+                path: format!("{d}/dirlink"),
+                what: "symlink -> sub (root)".into(),
+            });
+        }
+        let sub_mode = if rng.chance(70) {
+            0o755
+        } else {
+            *rng.pick(DIR_MODES)
+        };
+        set(&dir.join("sub"), sub_mode, rng.pick(OWNERS), &mut entries);
+        let mode = if rng.chance(60) {
+            0o755
+        } else {
+            *rng.pick(DIR_MODES)
+        };
+        set(&dir, mode, rng.pick(OWNERS), &mut entries);
+    }
+    std::fs::write(t.join("err/404.html"), "not found page\n").unwrap();
+    std::fs::set_permissions(
+        t.join("err/404.html"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    std::fs::write(t.join("htpasswd"), "u:$apr1$x$y\n").unwrap();
+    std::fs::set_permissions(t.join("htpasswd"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    entries
+}
+
+/// A server block's locations, from templates with random parameters.
+fn make_locations(rng: &mut Rng, t: &str, used: &mut Vec<String>) -> String {
+    let mut out = String::new();
+    let n = 3 + rng.below(6);
+    for _ in 0..n {
+        let dir = *rng.pick(DIRS);
+        let slash = if rng.chance(60) { "/" } else { "" };
+        let mut body = String::new();
+        let (head, name) = match rng.below(20) {
+            0..=4 => {
+                let p = *rng.pick(&[
+                    "/media/",
+                    "/media",
+                    "/static/",
+                    "/static",
+                    "/uploads/",
+                    "/img/",
+                ]);
+                body.push_str(&format!("alias {t}/{dir}{slash};"));
+                (format!("location {p}"), p.to_string())
+            }
+            5 => {
+                let p = *rng.pick(&["/media/", "/static/", "/www/"]);
+                body.push_str(&format!("root {t}{slash};"));
+                (format!("location ^~ {p}"), p.to_string())
+            }
+            6 => {
+                let p = *rng.pick(&["/media/", "/img/", "/static/"]);
+                body.push_str(&format!("root {t}/{dir};"));
+                (format!("location {p}"), p.to_string())
+            }
+            7 => {
+                body.push_str(&format!("root {t}/{dir};"));
+                let m = *rng.pick(&["~*", "~"]);
+                (format!("location {m} \\.(png|jpg)$"), "regex-img".into())
+            }
+            8 => {
+                body.push_str(&format!("alias {t}/{dir}/$1;"));
+                ("location ~ ^/re/(.+)$".into(), "regex-re".into())
+            }
+            9 => {
+                body.push_str(&format!("alias {t}/{dir}/a.png;"));
+                ("location = /exact.png".into(), "exact".into())
+            }
+            10 => {
+                let flag = *rng.pick(&["last", "break", "redirect", "permanent", ""]);
+                let to = *rng.pick(&["/media/$1", "/static/$1", "/old/$1", "/re/$1"]);
+                body.push_str(&format!("rewrite ^/old/(.*)$ {to} {flag};"));
+                if rng.chance(50) {
+                    body.push_str(&format!(" alias {t}/{dir}/;"));
+                }
+                ("location /old/".into(), "/old/".into())
+            }
+            11 => {
+                body.push_str(&format!("alias {t}/{dir}/; internal;"));
+                ("location /priv/".into(), "/priv/".into())
+            }
+            12 => {
+                let rule = *rng.pick(&[
+                    "deny all;",
+                    "allow 127.0.0.1; deny all;",
+                    "allow 10.0.0.0/8; deny all;",
+                    "deny 127.0.0.0/8;",
+                ]);
+                body.push_str(&format!("alias {t}/{dir}/; {rule}"));
+                ("location /deny/".into(), "/deny/".into())
+            }
+            13 => {
+                let rule = if rng.chance(30) {
+                    " allow 127.0.0.1; satisfy any;"
+                } else {
+                    ""
+                };
+                body.push_str(&format!(
+                    "alias {t}/{dir}/; auth_basic \"x\"; auth_basic_user_file {t}/htpasswd;{rule}"
+                ));
+                ("location /auth/".into(), "/auth/".into())
+            }
+            14 => {
+                let r = *rng.pick(&[
+                    "return 200 \"ok\";",
+                    "return 204;",
+                    "return 301 /media/a.png;",
+                    "return 403;",
+                    "return 404;",
+                    "return 418;",
+                    "return 444;",
+                    "return 302 http://example.com/x;",
+                ]);
+                body.push_str(r);
+                ("location /ret/".into(), "/ret/".into())
+            }
+            15 => {
+                body.push_str(&format!(
+                    "alias {t}/{dir}/; location ~ \\.php$ {{ deny all; }} location ~ ^/nest/sub/ {{ return 299; }}"
+                ));
+                ("location /nest/".into(), "/nest/".into())
+            }
+            16 => {
+                let lim = *rng.pick(&["GET", "POST"]);
+                body.push_str(&format!(
+                    "alias {t}/{dir}/; limit_except {lim} {{ deny all; }}"
+                ));
+                ("location /lim/".into(), "/lim/".into())
+            }
+            17 => {
+                body.push_str("proxy_pass http://127.0.0.1:1;");
+                ("location /up/".into(), "/up/".into())
+            }
+            18 => {
+                body.push_str(&format!(
+                    "alias {t}/{dir}/; if ($uri ~ \\.php$) {{ return 403; }} if ($arg_x) {{ return 419; }}"
+                ));
+                ("location /cond/".into(), "/cond/".into())
+            }
+            _ => {
+                let tf = *rng.pick(&[
+                    "try_files $uri =404;",
+                    "try_files $uri $uri/ =404;",
+                    "try_files $uri $uri/ /err/404.html;",
+                    "try_files $uri @fb;",
+                    "try_files /missing.png $uri =410;",
+                    "try_files $uri/ $uri =404;",
+                ]);
+                let p = *rng.pick(&["/media/", "/static/", "/", "/tf/"]);
+                let root = if rng.chance(50) {
+                    format!("alias {t}/{dir}/;")
+                } else {
+                    format!("root {t};")
+                };
+                let root = if p == "/" {
+                    format!("root {t}/{dir};")
+                } else {
+                    root
+                };
+                body.push_str(&format!("{root} {tf}"));
+                (format!("location {p}"), p.to_string())
+            }
+        };
+        if used.contains(&name) {
+            continue;
+        }
+        used.push(name);
+        let mut extra = String::new();
+        if rng.chance(15) {
+            extra.push_str(" index missing.html index.html;");
+        }
+        if rng.chance(15) {
+            extra.push_str(" autoindex on;");
+        }
+        if rng.chance(10) {
+            extra.push_str(&format!(
+                " disable_symlinks {};",
+                rng.pick(&["on", "if_not_owner"])
+            ));
+        }
+        let _ = writeln!(out, "    {head} {{ {body}{extra} }}");
+    }
+    out
+}
+
+struct Scenario {
+    config: String,
+    tree: Vec<Entry>,
+    requests: Vec<(String, String, String)>, // (method, host, target)
+}
+
+fn make_scenario(rng: &mut Rng, t: &str) -> (String, Vec<(String, String, String)>) {
+    let mut used = Vec::new();
+    let mut http = String::new();
+    let mut server = String::new();
+    let _ = writeln!(server, "  server {{\n    listen 127.0.0.1:{{PORT}};\n    server_name a.test *.wild.test www.tail.*;");
+    if rng.chance(70) {
+        let _ = writeln!(server, "    root {t}/{};", rng.pick(DIRS));
+    }
+    if rng.chance(15) {
+        let _ = writeln!(server, "    merge_slashes off;");
+    }
+    if rng.chance(15) {
+        let _ = writeln!(
+            server,
+            "    disable_symlinks {};",
+            rng.pick(&["on", "if_not_owner"])
+        );
+    }
+    if rng.chance(40) {
+        let ep = *rng.pick(&[
+            "error_page 404 /404.html;",
+            "error_page 403 404 /404.html;",
+            "error_page 403 =410 /404.html;",
+            "error_page 404 = @fb;",
+            "error_page 404 =301 http://example.com/nf;",
+            "error_page 404 /missing-error.html;",
+        ]);
+        let _ = writeln!(server, "    {ep}");
+        let internal = if rng.chance(50) { " internal;" } else { "" };
+        let _ = writeln!(
+            server,
+            "    location = /404.html {{ root {t}/err;{internal} }}"
+        );
+    }
+    if rng.chance(20) {
+        let _ = writeln!(server, "    if ($arg_deny) {{ return 451; }}");
+    }
+    if rng.chance(15) {
+        let _ = writeln!(
+            server,
+            "    index {};",
+            rng.pick(&["missing.html", "index.html missing.html"])
+        );
+    }
+    let _ = writeln!(server, "    location @fb {{ return 299; }}");
+    server.push_str(&make_locations(rng, t, &mut used));
+    server.push_str("  }\n");
+    http.push_str(&server);
+    // A second server: chosen by a regex name with a capture, or the default for unknown hosts.
+    let default = if rng.chance(50) {
+        " default_server"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        http,
+        "  server {{\n    listen 127.0.0.1:{{PORT}}{default};\n    server_name ~^(?<sub>[a-z-]+)\\.re\\.test$ .dot.test;\n    root {t}/$sub;\n    location /only-second/ {{ return 298; }}\n  }}"
+    );
+    let hosts = [
+        "a.test",
+        "x.wild.test",
+        "www.tail.org",
+        "media.re.test",
+        "static.re.test",
+        "dot.test",
+        "y.dot.test",
+        "unknown.test",
+        "127.0.0.1",
+        "A.TEST",
+    ];
+    let prefixes = [
+        "/media/",
+        "/media",
+        "/static/",
+        "/static",
+        "/media-backup/",
+        "/uploads/",
+        "/img/",
+        "/re/",
+        "/old/",
+        "/",
+        "/www/",
+        "/priv/",
+        "/deny/",
+        "/auth/",
+        "/ret/",
+        "/nest/",
+        "/lim/",
+        "/up/",
+        "/up",
+        "/cond/",
+        "/tf/",
+        "/only-second/",
+        "/exact.png",
+        "/404.html",
+    ];
+    let suffixes = [
+        "a.png",
+        "b.jpg",
+        "index.html",
+        "secret.txt",
+        "x.php",
+        "sub/",
+        "sub",
+        "sub/c.png",
+        "link.png",
+        "dirlink/a.png",
+        "dirlink/c.png",
+        "missing.png",
+        "",
+        "../secret.txt",
+        "%2e%2e/secret.txt",
+        "./a.png",
+        "/a.png",
+        "A.PNG",
+        "a.png?x=1",
+        "a.png?deny=1",
+        "sub/index.html",
+        "sub%2Fc.png",
+        "%61.png",
+    ];
+    // Most requests aim at the locations this config has, on the server that has them.
+    let mut aimed: Vec<String> = used
+        .iter()
+        .map(|u| match u.as_str() {
+            "regex-img" => "/www/".to_string(),
+            "regex-re" => "/re/".to_string(),
+            "exact" => "/exact.png".to_string(),
+            p => p.to_string(),
+        })
+        .collect();
+    aimed.push("/".into());
+    let mut requests = Vec::new();
+    let n = 26 + rng.below(10);
+    for _ in 0..n {
+        let host = if rng.chance(65) {
+            "a.test".to_string()
+        } else {
+            rng.pick(&hosts).to_string()
+        };
+        let target = match rng.below(12) {
+            1..=7 => format!("{}{}", rng.pick(&aimed), rng.pick(&suffixes)),
+            0 => rng
+                .pick(&[
+                    "/media../secret.txt",
+                    "/media../media-backup/a.png",
+                    "/static../www/a.png",
+                    "/media-backup/a.png",
+                    "/%",
+                    "/a%2",
+                    "/..",
+                    "/media/%00",
+                    "/up",
+                    "/img../secret.txt",
+                ])
+                .to_string(),
+            _ => format!("{}{}", rng.pick(&prefixes), rng.pick(&suffixes)),
+        };
+        let method = if rng.chance(15) { "HEAD" } else { "GET" };
+        requests.push((method.to_string(), host, target));
+    }
+    (http, requests)
+}
+
+/// Send one raw request; the status, or 444 when nginx closed the connection without answering.
+fn send(port: u16, method: &str, host: &str, target: &str) -> u16 {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let req = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    match text.split_whitespace().nth(1).and_then(|c| c.parse().ok()) {
+        Some(c) if text.starts_with("HTTP/") => c,
+        _ => 444,
+    }
+}
+
+/// The quoted paths of error-log lines at error level and above (what media-doctor predicts).
+fn logged_paths(log: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in log.lines() {
+        if !(line.contains("[error]") || line.contains("[crit]") || line.contains("[alert]")) {
+            continue;
+        }
+        // The message ends at ", client:"; its first quoted string is the path.
+        let msg = line.split(", client:").next().unwrap_or(line);
+        if let Some(i) = msg.find('"') {
+            if let Some(j) = msg[i + 1..].find('"') {
+                out.push(msg[i + 1..i + 1 + j].to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn predicted_paths(lines: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in lines {
+        if let Some(i) = l.find('"') {
+            if let Some(j) = l[i + 1..].find('"') {
+                out.push(l[i + 1..i + 1 + j].to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn resolver_agrees_with_real_nginx() {
+    if !support::require_root_and_nginx() {
+        return;
+    }
+    let seed = env_u64("MD_DIFF_SEED").unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+            % 1_000_000_007
+    });
+    let scenarios = env_u64("MD_DIFF_SCENARIOS").unwrap_or(14) as usize;
+    eprintln!("differential: seed {seed} (MD_DIFF_SEED={seed} replays it), {scenarios} scenarios");
+    let mut rng = Rng(seed);
+    let (mut total, mut agreed, mut upstream) = (0usize, 0usize, 0usize);
+    let mut failures = Vec::new();
+    let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+    let started = std::time::Instant::now();
+    for n in 0..scenarios {
+        let treedir = tempfile::Builder::new()
+            .prefix("md-diff-")
+            .tempdir()
+            .unwrap();
+        support::open_ancestors(treedir.path());
+        let t = treedir.path().join("t");
+        std::fs::create_dir(&t).unwrap();
+        std::fs::set_permissions(&t, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let tree = make_tree(&mut rng, &t);
+        let (http, requests) = make_scenario(&mut rng, &t.display().to_string());
+        let nginx = match Nginx::start("www-data", &http) {
+            Ok(n) => n,
+            Err(e) => {
+                failures.push(format!(
+                    "scenario {n}: nginx refused the config: {e}\n{http}"
+                ));
+                continue;
+            }
+        };
+        let config = std::fs::read_to_string(nginx.conf_path()).unwrap();
+        let scenario = Scenario {
+            config,
+            tree,
+            requests: requests.clone(),
+        };
+        let args = SiteArgs {
+            nginx_conf: Some(nginx.conf_path()),
+            ..Default::default()
+        };
+        let mut site = Site::gather(&args, true).expect("the resolver loads the config");
+        // nginx runs with `-p DIR`: relative paths (the default root `html`) start there.
+        site.nginx.config.prefix = nginx.dir.path().to_path_buf();
+        let resolver = Resolver::new(&site);
+        let mut log_len = std::fs::metadata(nginx.error_log())
+            .map(|m| m.len())
+            .unwrap_or(0);
+        for (method, host, target) in &requests {
+            let real = send(nginx.port, method, host, target);
+            std::thread::sleep(Duration::from_millis(2));
+            let log = std::fs::read(nginx.error_log()).unwrap_or_default();
+            let new_log = String::from_utf8_lossy(&log[log_len as usize..]).into_owned();
+            log_len = log.len() as u64;
+            let url = format!("http://{host}:{}{target}", nginx.port);
+            let req = Request::from_url(&url)
+                .unwrap()
+                .with_method(method)
+                .with_local_addr("127.0.0.1".parse().unwrap());
+            let res = resolver.resolve(&req);
+            total += 1;
+            *seen
+                .entry(format!("{real} {}", res.handler.as_str()))
+                .or_default() += 1;
+            let status_ok = match res.predicted_status {
+                Some(p) => p == real,
+                None if res.handler.is_upstream() => {
+                    upstream += 1;
+                    true
+                }
+                None => false,
+            };
+            let paths_ok = !(real == 403 || real == 404)
+                || logged_paths(&new_log) == predicted_paths(&res.log);
+            if status_ok && paths_ok {
+                agreed += 1;
+            } else {
+                let mut f = format!(
+                    "scenario {n}, {method} {target} Host: {host}\n  nginx: {real}\n  resolver: {:?} ({}) handler {} path {:?}\n  reason: {}\n  steps: {:#?}\n  nginx log: {}\n  predicted log: {:?}\n",
+                    res.predicted_status,
+                    res.uri.as_deref().unwrap_or(""),
+                    res.handler.as_str(),
+                    res.path,
+                    res.reason,
+                    res.steps,
+                    new_log.trim(),
+                    res.log
+                );
+                if failures
+                    .iter()
+                    .all(|x: &String| !x.starts_with(&format!("scenario {n},")))
+                {
+                    let _ = write!(f, "--- config ---\n{}\n--- tree ---\n", scenario.config);
+                    for e in &scenario.tree {
+                        let _ = writeln!(f, "  {} {}", e.path, e.what);
+                    }
+                    let _ = writeln!(f, "  (all requests: {:?})", scenario.requests);
+                }
+                failures.push(f);
+            }
+        }
+        drop(nginx);
+    }
+    eprintln!(
+        "differential: {agreed}/{total} requests agree ({upstream} proxied, status left to the upstream) in {scenarios} scenarios, seed {seed}, {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    eprintln!("differential: outcomes (status handler: count): {seen:?}");
+    assert!(total >= 300 || scenarios < 14, "too few requests: {total}");
+    if !failures.is_empty() {
+        if std::env::var_os("MD_DIFF_BRIEF").is_some() {
+            for f in &failures {
+                eprintln!("{}", f.lines().take(3).collect::<Vec<_>>().join(" | "));
+            }
+        }
+        for f in failures
+            .iter()
+            .take(if std::env::var_os("MD_DIFF_BRIEF").is_some() {
+                0
+            } else {
+                12
+            })
+        {
+            eprintln!("{f}");
+        }
+        panic!(
+            "{} of {total} requests disagree with nginx (seed {seed})",
+            failures.len()
+        );
+    }
+}

@@ -1,0 +1,592 @@
+//! Live probes against real servers on 127.0.0.1: a private nginx, and listeners that misbehave on
+//! purpose. Every network failure must come back as a `Failure`, within the time bounds.
+
+use crate::listeners::{Behaviour, Blackhole, Listener};
+use crate::support::{self, Nginx};
+use media_doctor::http::{probe_all, Failure, Limits, Probe, Route, Target};
+use reqwest::Url;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn quick() -> Limits {
+    Limits {
+        connect: Duration::from_millis(500),
+        request: Duration::from_millis(1500),
+        budget: Duration::from_secs(4),
+        concurrency: 4,
+    }
+}
+
+fn origin(url: &str, addr: std::net::SocketAddr) -> Target {
+    Target {
+        url: Url::parse(url).unwrap(),
+        route: Route::Origin(addr),
+    }
+}
+
+fn one(target: Target) -> Probe {
+    probe_all(vec![target], &quick()).pop().unwrap()
+}
+
+#[test]
+fn refused_is_a_finding() {
+    let port = support::free_port();
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let p = one(origin(
+        &format!("http://site.test:{port}/media/a.jpg"),
+        addr,
+    ));
+    assert_eq!(p.outcome, Err(Failure::Refused), "{}", p.summary());
+}
+
+#[test]
+fn a_blackholed_connect_times_out_within_the_connect_limit() {
+    let hole = Blackhole::start();
+    let t0 = Instant::now();
+    let p = one(origin(
+        &format!("http://site.test:{}/media/a.jpg", hole.addr.port()),
+        hole.addr,
+    ));
+    assert_eq!(p.outcome, Err(Failure::ConnectTimeout), "{}", p.summary());
+    assert!(
+        t0.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t0.elapsed()
+    );
+}
+
+#[test]
+fn a_batch_against_a_blackhole_stays_within_its_budget() {
+    let hole = Blackhole::start();
+    let limits = Limits {
+        connect: Duration::from_millis(800),
+        request: Duration::from_secs(2),
+        budget: Duration::from_millis(1500),
+        concurrency: 2,
+    };
+    let targets: Vec<Target> = (0..8)
+        .map(|i| {
+            origin(
+                &format!("http://site.test:{}/media/{i}.jpg", hole.addr.port()),
+                hole.addr,
+            )
+        })
+        .collect();
+    let t0 = Instant::now();
+    let probes = probe_all(targets, &limits);
+    let took = t0.elapsed();
+    assert!(took < Duration::from_millis(2300), "took {took:?}");
+    assert!(probes.iter().all(|p| matches!(
+        p.outcome,
+        Err(Failure::ConnectTimeout) | Err(Failure::Budget)
+    )));
+    assert!(probes.iter().any(|p| p.outcome == Err(Failure::Budget)));
+}
+
+#[test]
+fn a_silent_server_times_out() {
+    let l = Listener::start(Behaviour::Silent);
+    let p = one(origin(&l.url("/media/a.jpg"), l.addr));
+    assert_eq!(p.outcome, Err(Failure::ResponseTimeout), "{}", p.summary());
+    assert!(p.elapsed < Duration::from_millis(2500));
+}
+
+#[test]
+fn a_reset_is_a_finding() {
+    let l = Listener::start(Behaviour::Reset);
+    let p = one(origin(&l.url("/media/a.jpg"), l.addr));
+    assert!(
+        matches!(p.outcome, Err(Failure::Reset(_))),
+        "{}",
+        p.summary()
+    );
+}
+
+#[test]
+fn endless_headers_end_in_a_finding() {
+    let l = Listener::start(Behaviour::EndlessHeaders);
+    let p = one(origin(&l.url("/media/a.jpg"), l.addr));
+    assert!(
+        matches!(p.outcome, Err(Failure::Protocol(_))),
+        "{}",
+        p.summary()
+    );
+}
+
+#[test]
+fn a_redirect_is_reported_not_followed_and_a_self_redirect_is_a_loop() {
+    let l = Listener::start(Behaviour::Respond(
+        "HTTP/1.1 301 Moved Permanently\r\nServer: test\r\nLocation: /media/a.jpg\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    ));
+    let p = one(origin(&l.url("/media/a.jpg"), l.addr));
+    let a = p.answer().expect("an answer");
+    assert_eq!(a.status, 301);
+    assert!(a.redirects_to_itself(&p.target.url));
+}
+
+#[test]
+fn a_5xx_is_an_answer() {
+    let l = Listener::start(Behaviour::Respond(
+        "HTTP/1.1 502 Bad Gateway\r\nServer: nginx\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    ));
+    let p = one(origin(&l.url("/media/a.jpg"), l.addr));
+    assert_eq!(p.status(), Some(502));
+    assert!(
+        p.summary().starts_with("502, Server: nginx"),
+        "{}",
+        p.summary()
+    );
+}
+
+#[test]
+fn tls_to_a_plain_http_port_is_a_tls_failure() {
+    let l = Listener::start(Behaviour::Respond(
+        "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    ));
+    let p = one(origin(
+        &format!("https://site.test:{}/media/a.jpg", l.addr.port()),
+        l.addr,
+    ));
+    assert!(matches!(p.outcome, Err(Failure::Tls(_))), "{}", p.summary());
+}
+
+#[test]
+fn an_unknown_name_is_a_dns_failure() {
+    let p = one(Target {
+        url: Url::parse("http://no-such-host.invalid/media/a.jpg").unwrap(),
+        route: Route::Public,
+    });
+    assert!(matches!(p.outcome, Err(Failure::Dns(_))), "{}", p.summary());
+}
+
+#[test]
+fn proxies_from_the_environment_are_not_used_for_the_origin() {
+    // A proxy that answers 418 to anything. The environment is per process, so the probes run in
+    // a child test process that has http_proxy set; the other tests here never see it.
+    let proxy = Listener::start(Behaviour::Respond(
+        "HTTP/1.1 418 I'm a teapot\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    ));
+    let site = Listener::start(Behaviour::Respond(
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    ));
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "live::proxy_child", "--ignored", "--nocapture"])
+        .env("http_proxy", proxy.url(""))
+        .env("MD_TEST_SITE", site.addr.to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("1 passed"), "{stdout}");
+}
+
+/// Run by the test above, in a process whose environment names a proxy.
+#[test]
+#[ignore = "run by proxies_from_the_environment_are_not_used_for_the_origin"]
+fn proxy_child() {
+    let site: std::net::SocketAddr = std::env::var("MD_TEST_SITE").unwrap().parse().unwrap();
+    let url = format!("http://site.test:{}/x", site.port());
+    let via_origin = one(origin(&url, site));
+    let via_public = one(Target {
+        url: Url::parse(&url).unwrap(),
+        route: Route::Public,
+    });
+    assert_eq!(via_origin.status(), Some(200), "{}", via_origin.summary());
+    assert_eq!(via_public.status(), Some(418), "{}", via_public.summary());
+}
+
+/// A real nginx serving a real file, over http and https (self-signed): the origin probe sends the
+/// site's Host (and SNI), skips certificate checks on loopback, and says so.
+#[test]
+fn a_real_nginx_answers_the_origin_probe_over_http_and_https() {
+    if !support::require_root_and_nginx()
+        || !support::require(
+            which_openssl(),
+            "needs the openssl command for a test certificate",
+        )
+    {
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    make_cert(certs.path(), "site.test");
+    let tls_port = support::free_port();
+    let body = format!(
+        "server {{ listen 127.0.0.1:{{PORT}}; listen 127.0.0.1:{tls_port} ssl;\n\
+         server_name site.test; ssl_certificate {c}/cert.pem; ssl_certificate_key {c}/key.pem;\n\
+         root {{DIR}}/www; }}\n\
+         server {{ listen 127.0.0.1:{{PORT}} default_server; return 421; }}",
+        c = certs.path().display()
+    );
+    let nginx = Nginx::start("www-data", &body).expect("nginx");
+    let www = nginx.dir.path().join("www/media");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("a.jpg"), b"jpeg").unwrap();
+    support::open_ancestors(&www.join("a.jpg"));
+    let http_addr = format!("127.0.0.1:{}", nginx.port).parse().unwrap();
+    let tls_addr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+    let probes = probe_all(
+        vec![
+            origin(
+                &format!("http://site.test:{}/media/a.jpg", nginx.port),
+                http_addr,
+            ),
+            origin(
+                &format!("http://other.test:{}/media/a.jpg", nginx.port),
+                http_addr,
+            ),
+            origin(
+                &format!("https://site.test:{tls_port}/media/a.jpg"),
+                tls_addr,
+            ),
+            Target {
+                url: Url::parse(&format!("https://localhost:{tls_port}/media/a.jpg")).unwrap(),
+                route: Route::Public,
+            },
+        ],
+        &quick(),
+    );
+    let a = probes[0]
+        .answer()
+        .unwrap_or_else(|| panic!("{}", probes[0].summary()));
+    assert_eq!(a.status, 200);
+    assert!(a.header("server").unwrap().starts_with("nginx"));
+    assert_eq!(a.header("content-length"), Some("4"));
+    assert_eq!(a.header("content-type"), Some("image/jpeg"));
+    assert_eq!(
+        probes[1].status(),
+        Some(421),
+        "the Host header picks the server"
+    );
+    assert_eq!(probes[2].status(), Some(200), "{}", probes[2].summary());
+    assert!(probes[2].tls_note().is_some());
+    // The public route verifies certificates: a self-signed one fails.
+    assert!(
+        matches!(probes[3].outcome, Err(Failure::Tls(_))),
+        "{}",
+        probes[3].summary()
+    );
+}
+
+fn which_openssl() -> bool {
+    std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn make_cert(dir: &Path, name: &str) {
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .arg("-subj")
+        .arg(format!("/CN={name}"))
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+mod md111 {
+    use crate::support::{self, Nginx};
+    use media_doctor::checks::nginx_reload::{assess, Inputs};
+    use media_doctor::checks::Outcome;
+    use media_doctor::report::Severity;
+    use std::time::{Duration, Instant};
+
+    fn errors(o: &Outcome) -> Vec<String> {
+        o.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| f.message.clone())
+            .collect()
+    }
+
+    fn inputs(nginx: &Nginx, pid_file: bool) -> Inputs {
+        Inputs {
+            entry: nginx.conf_path(),
+            is_main: true,
+            files: vec![nginx.conf_path()],
+            pid_files: if pid_file {
+                vec![nginx.dir.path().join("nginx.pid")]
+            } else {
+                vec![nginx.dir.path().join("no-such.pid")]
+            },
+        }
+    }
+
+    /// The workers a HUP starts replace the old ones; wait until the old ones are gone.
+    fn reload(nginx: &Nginx) {
+        let pid = nix::unistd::Pid::from_raw(nginx.pid().unwrap());
+        let before = media_doctor::system::Process::read(pid.as_raw()).unwrap();
+        let old: Vec<i32> = media_doctor::system::workers_of(&before)
+            .iter()
+            .map(|w| w.pid)
+            .collect();
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let now = media_doctor::system::workers_of(&before);
+            if !now.is_empty() && now.iter().all(|w| !old.contains(&w.pid)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("nginx did not start new workers after SIGHUP");
+    }
+
+    #[test]
+    fn a_config_changed_after_start_is_not_served_until_reload() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let nginx = Nginx::start(
+            "www-data",
+            "server { listen 127.0.0.1:{PORT}; return 204; }",
+        )
+        .expect("nginx");
+        let fresh = assess(&inputs(&nginx, true));
+        assert!(fresh.skipped.is_none(), "{:?}", fresh.skipped);
+        assert!(errors(&fresh).is_empty(), "{:?}", errors(&fresh));
+        let summary = fresh.summary.clone().unwrap();
+        assert!(summary.contains("nginx -t passes"), "{summary}");
+
+        // Change the file on disk (more than the 1 s tolerance after the load), do not reload.
+        std::thread::sleep(Duration::from_millis(1300));
+        let conf = std::fs::read_to_string(nginx.conf_path()).unwrap();
+        nginx.write_conf(&conf.replace("return 204;", "return 200;"));
+        let stale = assess(&inputs(&nginx, true));
+        let errs = errors(&stale);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].contains("changed after nginx last loaded"),
+            "{errs:?}"
+        );
+        let fix = stale.findings[0].remediation.as_ref().unwrap();
+        assert!(
+            fix.commands[0].contains(&format!("kill -HUP {}", nginx.pid().unwrap())),
+            "{fix:?}"
+        );
+
+        // A reload makes it current again.
+        reload(&nginx);
+        let reloaded = assess(&inputs(&nginx, true));
+        assert!(errors(&reloaded).is_empty(), "{:?}", errors(&reloaded));
+    }
+
+    #[test]
+    fn a_config_that_fails_nginx_t_cannot_be_reloaded() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let nginx = Nginx::start(
+            "www-data",
+            "server { listen 127.0.0.1:{PORT}; return 204; }",
+        )
+        .expect("nginx");
+        let conf = std::fs::read_to_string(nginx.conf_path()).unwrap();
+        nginx.write_conf(&conf.replace("return 204;", "return 204"));
+        // Found by its -c even without the pid file.
+        let broken = assess(&inputs(&nginx, false));
+        let errs = errors(&broken);
+        assert!(
+            errs.iter().any(|e| e.contains("nginx -t fails")),
+            "{errs:?}"
+        );
+        let f = broken
+            .findings
+            .iter()
+            .find(|f| f.message.contains("nginx -t fails"))
+            .unwrap();
+        assert!(
+            f.evidence.iter().any(|e| e.value.contains("[emerg]")),
+            "{:?}",
+            f.evidence
+        );
+    }
+
+    #[test]
+    fn no_running_master_is_a_skip() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("nginx.conf");
+        std::fs::write(&conf, "events {}\n").unwrap();
+        let o = assess(&Inputs {
+            entry: conf.clone(),
+            is_main: true,
+            files: vec![conf],
+            pid_files: vec![dir.path().join("nginx.pid")],
+        });
+        assert!(o.skipped.unwrap().starts_with("no running nginx master"));
+    }
+}
+
+mod md405 {
+    use crate::support;
+    use media_doctor::checks::{self, live::ErrorLog};
+    use media_doctor::cli::SiteArgs;
+    use media_doctor::report::{CheckResult, Status};
+    use media_doctor::site::Site;
+    use std::os::unix::fs::{chown, PermissionsExt};
+    use std::path::Path;
+
+    const SITE: &str = "user nobody nogroup;\nerror_log /var/log/nginx/error.log;\nevents {}\nhttp {\n  server {\n    listen 80;\n    server_name site.test;\n    location /media/ { alias /home/deploy/app/media/; }\n  }\n}\n";
+
+    fn line(time: &str, msg: &str, uri: &str) -> String {
+        format!("{time} [error] 811#811: *3 {msg}, client: 10.0.0.9, server: site.test, request: \"GET {uri} HTTP/1.1\", host: \"site.test\"\n")
+    }
+
+    fn write(path: &Path, text: &str, mode: u32) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// A system image: users, an nginx.conf, an app whose home is closed to others, and a log.
+    fn image(log: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        std::fs::set_permissions(r, std::fs::Permissions::from_mode(0o755)).unwrap();
+        write(&r.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\ndeploy:x:1000:1000::/home/deploy:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", 0o644);
+        write(
+            &r.join("etc/group"),
+            "root:x:0:\ndeploy:x:1000:\nnogroup:x:65534:\n",
+            0o644,
+        );
+        write(&r.join("etc/nginx/nginx.conf"), SITE, 0o644);
+        write(&r.join("home/deploy/app/media/a.jpg"), "jpeg", 0o644);
+        for d in ["home", "home/deploy/app", "home/deploy/app/media"] {
+            std::fs::set_permissions(r.join(d), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let home = r.join("home/deploy");
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+        chown(&home, Some(1000), Some(1000)).unwrap();
+        write(&r.join("var/log/nginx/error.log"), log, 0o640);
+        dir
+    }
+
+    fn run(root: &Path, offline: bool) -> CheckResult {
+        let args = SiteArgs {
+            root: Some(root.to_path_buf()),
+            nginx_conf: Some("/etc/nginx/nginx.conf".into()),
+            ..Default::default()
+        };
+        let site = Site::gather(&args, offline).unwrap();
+        checks::run_one(&ErrorLog, &site)
+    }
+
+    #[test]
+    fn permission_errors_are_grouped_and_traced_to_the_blocking_directory() {
+        if !support::require(support::is_root(), "needs root (chown)") {
+            return;
+        }
+        let denied = r#"open() "/home/deploy/app/media/a.jpg" failed (13: Permission denied)"#;
+        let mut log = String::new();
+        log.push_str(&line("2024/04/28 10:00:00", denied, "/media/a.jpg")); // > 24 h older
+        log.push_str("2024/05/01 11:59:00 [notice] 811#811: signal process started\n");
+        for t in [
+            "2024/05/01 12:00:01",
+            "2024/05/01 12:00:05",
+            "2024/05/01 12:10:00",
+        ] {
+            log.push_str(&line(t, denied, "/media/a.jpg"));
+        }
+        log.push_str(&line(
+            "2024/05/01 12:11:00",
+            r#"open() "/srv/mediab.jpg" failed (2: No such file or directory)"#,
+            "/media/b.jpg",
+        ));
+        log.push_str(&line(
+            "2024/05/01 12:12:00",
+            r#"directory index of "/home/deploy/app/media/" is forbidden"#,
+            "/media/",
+        ));
+        let img = image(&log);
+        let r = run(img.path(), false);
+        assert_eq!(r.status, Status::Fail, "{r:#?}");
+        let perm = r
+            .findings
+            .iter()
+            .find(|f| f.message.contains("13: Permission denied"))
+            .unwrap();
+        assert!(
+            perm.message.starts_with("3 times: open()"),
+            "{}",
+            perm.message
+        );
+        let ev = |f: &media_doctor::report::Finding, label: &str| {
+            f.evidence
+                .iter()
+                .find(|e| e.label == label)
+                .map(|e| e.value.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            ev(perm, "cause"),
+            "nobody cannot traverse /home/deploy (needs x)"
+        );
+        assert_eq!(ev(perm, "explained by"), "MD202");
+        assert_eq!(
+            ev(perm, "seen"),
+            "2024/05/01 12:00:01 .. 2024/05/01 12:10:00"
+        );
+        let cmds = &perm.remediation.as_ref().unwrap().commands;
+        assert!(cmds.iter().any(|c| c.contains("/home/deploy")), "{cmds:?}");
+        assert!(cmds
+            .iter()
+            .any(|c| c == "media-doctor trace http://site.test/media/a.jpg"));
+        let glued = r
+            .findings
+            .iter()
+            .find(|f| f.message.contains("/srv/mediab.jpg"))
+            .unwrap();
+        assert_eq!(ev(glued, "explained by"), "MD101");
+        let context = r.findings.last().unwrap();
+        assert!(
+            ev(context, "older lines").starts_with("1 media/static lines"),
+            "{context:?}"
+        );
+    }
+
+    #[test]
+    fn a_quiet_log_passes_and_offline_reads_nothing() {
+        let img = image(&line(
+            "2024/05/01 12:12:00",
+            r#"directory index of "/home/deploy/app/media/" is forbidden"#,
+            "/media/",
+        ));
+        let r = run(img.path(), false);
+        assert_eq!(r.status, Status::Pass, "{r:#?}");
+        assert!(
+            r.summary.starts_with("only expected lines"),
+            "{}",
+            r.summary
+        );
+        let off = run(img.path(), true);
+        assert_eq!(off.status, Status::Skip);
+        assert!(off.summary.starts_with("--offline"));
+    }
+
+    #[test]
+    fn no_log_is_a_skip_that_says_where_it_looked() {
+        let img = image("");
+        std::fs::remove_file(img.path().join("var/log/nginx/error.log")).unwrap();
+        let r = run(img.path(), false);
+        assert_eq!(r.status, Status::Skip);
+        assert!(
+            r.summary.contains("/var/log/nginx/error.log"),
+            "{}",
+            r.summary
+        );
+    }
+}
