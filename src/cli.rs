@@ -81,6 +81,10 @@ pub struct SiteArgs {
     /// Override the nginx worker user (default: the `user` directive, else nginx's default).
     #[arg(long, value_name = "USER")]
     pub as_user: Option<String>,
+    /// Also run the app's own Python (its venv) to print its settings, with a timeout, and show
+    /// where they differ from the static reading. This EXECUTES the app's settings code.
+    #[arg(long)]
+    pub eval: bool,
 }
 
 #[derive(Debug, Args)]

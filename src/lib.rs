@@ -8,6 +8,7 @@ pub mod fs;
 pub mod http;
 pub mod live;
 pub mod nginx;
+pub mod profile;
 pub mod render;
 pub mod report;
 pub mod site;

@@ -38,7 +38,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             reject_unsupported(&args.site)?;
             // Parse the selection before gathering: a typo is reported before any work.
             let selection = Selection::parse(&args.select, &args.ignore)?;
-            let site = Site::gather(&args.site, args.offline)?;
+            let mut site = Site::gather(&args.site, args.offline)?;
+            // Progress for long scans: only for a person watching text output, never in JSON/CI.
+            site.progress = args.format == CheckFormat::Text
+                && std::io::stderr().is_terminal()
+                && std::env::var_os("CI").is_none();
             let results = checks::run(&site, &selection.checks());
             let report = Report::new(site.to_json(), results);
             let target = match &site.nginx.source {
@@ -132,11 +136,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Options declared by the contract whose probes have not landed yet answer exit 2, never silently.
 fn reject_unsupported(args: &SiteArgs) -> anyhow::Result<()> {
-    let pending = [
-        ("--app", args.app.is_some()),
-        ("--framework", args.framework.is_some()),
-        ("--url", args.url.is_some()),
-    ];
+    let pending = [("--url", args.url.is_some())];
     if let Some((flag, _)) = pending.iter().find(|(_, given)| *given) {
         anyhow::bail!("{flag} is not yet supported");
     }

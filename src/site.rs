@@ -1,8 +1,10 @@
 //! `Site`: everything discovered about the site under examination, gathered once before any check
 //! runs. Checks read it; they never re-parse or re-discover.
 
+use crate::app::discover::{self, Hints};
 use crate::cli::SiteArgs;
 use crate::nginx::{self, Config, Directive, NodeId};
+use crate::profile::Profile;
 use crate::sysroot::SysRoot;
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -35,9 +37,19 @@ pub struct Site {
     pub nginx: NginxSite,
     /// The app's settings, when an app was found (filled by app discovery).
     pub app: Option<crate::app::App>,
+    /// What app discovery looked at, in order (the reason when `app` is `None`).
+    pub app_search: Vec<String>,
+    /// The profile that was read (`/etc/media-doctor/NAME.toml` or `./media-doctor.toml`).
+    pub profile: Option<Profile>,
+    /// URLs of files known to exist (the profile's `samples`).
+    pub samples: Vec<String>,
     /// The nginx worker user (`--as-user`, the `user` directive, or nginx's default) and its
     /// identity under the root.
     pub worker: crate::fs::Worker,
+    /// Draw progress for long probes on stderr (text output on a terminal only; set by main).
+    pub progress: bool,
+    /// Tree scans made during this run, shared between the checks that need them.
+    pub scans: crate::fs::scan::Cache,
 }
 
 /// nginx's compiled-in defaults on Debian, where media-doctor is most often run.
@@ -54,7 +66,9 @@ impl Site {
             }
             None => SysRoot::live(),
         };
-        let nginx = load_nginx(&root, args)?;
+        let profile = Profile::find(&root, args.site.as_deref())?;
+        let args = merge_profile(args, profile.as_ref());
+        let nginx = load_nginx(&root, &args)?;
         let worker = crate::fs::Worker::resolve(&root, &nginx.config, args.as_user.as_deref());
         let mut site = Site {
             root,
@@ -63,10 +77,88 @@ impl Site {
             args: args.clone(),
             nginx,
             app: None,
+            app_search: Vec::new(),
+            samples: profile
+                .as_ref()
+                .map(|p| p.samples.clone())
+                .unwrap_or_default(),
+            profile,
             worker,
+            progress: false,
+            scans: Default::default(),
         };
         site.select_servers();
+        site.discover_app()?;
         Ok(site)
+    }
+
+    /// Finds the app and reads its settings (see app::discover for the order).
+    fn discover_app(&mut self) -> Result<()> {
+        let app_path = match &self.args.app {
+            // An absolute path that is not a host path inside the root names a system path, even
+            // when nothing is there (MD301 then says so).
+            Some(p)
+                if p.is_absolute()
+                    && (self.root.is_live() || self.root.system_path(p).is_none()) =>
+            {
+                Some(p.clone())
+            }
+            Some(p) => Some(system_path_arg(&self.root, p, "--app")?),
+            None => None,
+        };
+        let from_profile = self
+            .profile
+            .as_ref()
+            .is_some_and(|p| p.app.is_some() && p.app.as_ref() == self.args.app.as_ref());
+        let framework = match self.args.framework {
+            Some(crate::cli::Framework::Django) => Some(crate::app::Framework::Django),
+            Some(crate::cli::Framework::Flask) => Some(crate::app::Framework::Flask),
+            Some(crate::cli::Framework::Auto) | None => None,
+        };
+        let hints = Hints {
+            app: app_path,
+            app_from: match (&self.profile, from_profile) {
+                (Some(p), true) => format!("the profile {}", p.source.display()),
+                _ => "--app".into(),
+            },
+            framework,
+            name: self.name.clone(),
+            unit: self.profile.as_ref().and_then(|p| p.unit.clone()),
+            settings_module: self
+                .profile
+                .as_ref()
+                .and_then(|p| p.settings_module.clone()),
+            app_user: self.profile.as_ref().and_then(|p| p.app_user.clone()),
+            nginx_dirs: self.served_dirs(),
+            eval: self.args.eval,
+        };
+        let found = discover::discover(&self.root, &hints);
+        self.app = found.app;
+        self.app_search = found.tried;
+        Ok(())
+    }
+
+    /// Every literal `root`/`alias` directory in the site's servers (app discovery looks above them).
+    fn served_dirs(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = Vec::new();
+        let mut stack: Vec<Directive<'_>> = self.servers().collect();
+        while let Some(d) = stack.pop() {
+            for c in d.children() {
+                if (c.is("root") || c.is("alias")) && c.arg_count() == 1 {
+                    let a = c.arg(0).unwrap_or("");
+                    if a.starts_with('/')
+                        && !a.contains('$')
+                        && !out.iter().any(|p| p == Path::new(a))
+                    {
+                        out.push(PathBuf::from(a));
+                    }
+                }
+                if c.has_block() {
+                    stack.push(c);
+                }
+            }
+        }
+        out
     }
 
     pub fn config(&self) -> &Config {
@@ -115,8 +207,22 @@ impl Site {
             return;
         }
         self.nginx.servers = all.iter().map(|d| d.id()).collect();
-        self.nginx.matched_by =
-            format!("no server block matches {name:?}: all server blocks are examined");
+        let available = ["/etc/nginx/sites-available", "/etc/nginx/conf.d"]
+            .iter()
+            .flat_map(|d| {
+                [
+                    Path::new(d).join(name),
+                    Path::new(d).join(format!("{name}.conf")),
+                ]
+            })
+            .find(|p| self.root.host_path(p).is_file());
+        self.nginx.matched_by = match available {
+            Some(p) => format!(
+                "no loaded server block matches {name:?} ({} exists but is not included): all server blocks are examined",
+                p.display()
+            ),
+            None => format!("no server block matches {name:?}: all server blocks are examined"),
+        };
     }
 
     /// The JSON `site` object: what was discovered, and from where.
@@ -139,6 +245,9 @@ impl Site {
             .collect();
         json!({
             "name": self.name,
+            "profile": self.profile.as_ref().map(|p| &p.source),
+            "app": self.app,
+            "app_search": self.app_search,
             "root": self.root.dir(),
             "nginx": {
                 "source": source,
@@ -168,20 +277,7 @@ fn load_nginx(root: &SysRoot, args: &SiteArgs) -> Result<NginxSite> {
         (NginxSource::Dump { name }, config)
     } else {
         let entry = match &args.nginx_conf {
-            // Under --root, an absolute path that exists inside the root is a system path
-            // (`--root img --nginx-conf /etc/nginx/nginx.conf`); otherwise it is a path on this
-            // machine, which must then lie inside the root.
-            Some(p) if p.is_absolute() && !root.is_live() && root.host_path(p).exists() => {
-                p.clone()
-            }
-            Some(p) => match root.system_path(&std::path::absolute(p)?) {
-                Some(sys) => sys,
-                None => anyhow::bail!(
-                    "--nginx-conf {} is outside --root {}",
-                    p.display(),
-                    root.dir().display()
-                ),
-            },
+            Some(p) => system_path_arg(root, p, "--nginx-conf")?,
             None => PathBuf::from(DEFAULT_CONF),
         };
         let config = nginx::load_files(root, &entry)?;
@@ -196,6 +292,46 @@ fn load_nginx(root: &SysRoot, args: &SiteArgs) -> Result<NginxSite> {
         servers: Vec::new(),
         matched_by: String::new(),
     })
+}
+
+/// A path option as a system path. Under --root, an absolute path that exists inside the root is
+/// a system path (`--root img --nginx-conf /etc/nginx/nginx.conf`); otherwise it is a path on this
+/// machine, which must then lie inside the root.
+fn system_path_arg(root: &SysRoot, p: &Path, option: &str) -> Result<PathBuf> {
+    if p.is_absolute() && !root.is_live() && root.host_path(p).exists() {
+        return Ok(p.to_path_buf());
+    }
+    match root.system_path(&std::path::absolute(p)?) {
+        Some(sys) => Ok(sys),
+        None => anyhow::bail!(
+            "{option} {} is outside --root {}",
+            p.display(),
+            root.dir().display()
+        ),
+    }
+}
+
+/// Command-line options win; the profile fills what they leave out.
+fn merge_profile(args: &SiteArgs, profile: Option<&Profile>) -> SiteArgs {
+    let mut a = args.clone();
+    let Some(p) = profile else {
+        return a;
+    };
+    if a.nginx_conf.is_none() && a.nginx_dump.is_none() {
+        a.nginx_conf = p.nginx_conf.clone();
+        a.nginx_dump = p.nginx_dump.clone();
+    }
+    a.app = a.app.or_else(|| p.app.clone());
+    if a.framework.is_none() {
+        a.framework = match p.framework.as_deref() {
+            Some("django") => Some(crate::cli::Framework::Django),
+            Some("flask") => Some(crate::cli::Framework::Flask),
+            _ => None,
+        };
+    }
+    a.url = a.url.or_else(|| p.url.clone());
+    a.as_user = a.as_user.or_else(|| p.worker_user.clone());
+    a
 }
 
 /// `sites-enabled/myapp`, `sites-enabled/myapp.conf`, `conf.d/myapp.conf` name the site `myapp`.

@@ -111,6 +111,53 @@ impl SysRoot {
         let rel = host_path.strip_prefix(&self.dir).ok()?;
         Some(Path::new("/").join(rel))
     }
+
+    /// The system path (not the host path: compare `resolve`) with every symlink resolved inside
+    /// the root, as the kernel would under chroot: an absolute link target starts again at the
+    /// root, `..` never climbs above it. Also on the live system. Components that do not exist are kept as written (lexically normalised), so a missing
+    /// MEDIA_ROOT still compares with the directory nginx serves. Errors: a symlink loop (more than
+    /// 40 links, the kernel's limit) and I/O errors other than "not found" (e.g. permission denied).
+    pub fn real_path(&self, path: &Path) -> std::io::Result<PathBuf> {
+        const MAX_LINKS: usize = 40;
+        let mut pending = components_rev(path);
+        let mut current = PathBuf::from("/");
+        let mut links = 0;
+        let mut missing = false;
+        while let Some(part) = pending.pop() {
+            if part == ".." {
+                current.pop();
+                continue;
+            }
+            let candidate = current.join(&part);
+            if missing {
+                current = candidate;
+                continue;
+            }
+            match std::fs::symlink_metadata(self.host_path(&candidate)) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(std::io::Error::other(format!(
+                            "too many levels of symbolic links at {}",
+                            candidate.display()
+                        )));
+                    }
+                    let target = std::fs::read_link(self.host_path(&candidate))?;
+                    if target.is_absolute() {
+                        current = PathBuf::from("/");
+                    }
+                    pending.extend(components_rev(&target));
+                }
+                Ok(_) => current = candidate,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    missing = true;
+                    current = candidate;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(current)
+    }
 }
 
 /// A path's normal and `..` components, last first (a stack for `resolve`).
@@ -147,5 +194,27 @@ mod tests {
             SysRoot::live().host_path(Path::new("/etc")),
             Path::new("/etc")
         );
+    }
+
+    #[test]
+    fn resolves_symlinks_inside_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = SysRoot::new(tmp.path());
+        std::fs::create_dir_all(tmp.path().join("srv/releases/42/media")).unwrap();
+        // An absolute target means the root's /srv, not the host's.
+        std::os::unix::fs::symlink("/srv/releases/42", tmp.path().join("srv/current")).unwrap();
+        std::os::unix::fs::symlink("../../..", tmp.path().join("srv/releases/42/up")).unwrap();
+        std::os::unix::fs::symlink("loop", tmp.path().join("srv/loop")).unwrap();
+        assert_eq!(
+            r.real_path(Path::new("/srv/current/media")).unwrap(),
+            Path::new("/srv/releases/42/media")
+        );
+        // `..` stops at the root; missing parts are kept.
+        assert_eq!(
+            r.real_path(Path::new("/srv/current/up/../../etc/x"))
+                .unwrap(),
+            Path::new("/etc/x")
+        );
+        assert!(r.real_path(Path::new("/srv/loop/a")).is_err());
     }
 }

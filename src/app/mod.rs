@@ -1,17 +1,37 @@
 //! The app side: what the Django/Flask settings say, read without running the app.
 //!
-//! This module holds the data model that checks read (`App`); discovery and the settings reader
-//! fill it. A value that could not be evaluated statically is kept as `Setting::Unknown` with the
-//! expression, never guessed.
+//! This module holds the data model that checks read (`App`); discovery (`discover`) finds the
+//! project, its systemd unit and environment, and the readers (`django`, `flask`, on top of the
+//! `python` evaluator) fill it. A value that could not be evaluated statically is kept as
+//! `Setting::Unknown` with the expression, never guessed. `--eval` (`eval`) runs the app's own
+//! interpreter, only when asked, and records the differences.
+
+pub mod discover;
+pub mod django;
+pub mod env;
+pub mod eval;
+pub mod flask;
+pub mod python;
+pub mod server;
+pub mod systemd;
 
 use crate::report::Location;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Framework {
     Django,
     Flask,
+}
+
+impl std::fmt::Display for Framework {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Framework::Django => "Django",
+            Framework::Flask => "Flask",
+        })
+    }
 }
 
 /// One setting as read from the app's files.
@@ -23,8 +43,12 @@ pub enum Setting<T> {
     Unset,
     /// Evaluated statically; `at` is where the deciding assignment is.
     Known { value: T, at: Option<Location> },
-    /// Set, but by an expression the safe evaluator cannot decide (shown as written).
-    Unknown { expr: String, at: Option<Location> },
+    /// Set, but by an expression the safe evaluator cannot decide (shown as written), and why.
+    Unknown {
+        expr: String,
+        at: Option<Location>,
+        why: String,
+    },
 }
 
 impl<T> Setting<T> {
@@ -40,6 +64,37 @@ impl<T> Setting<T> {
             Setting::Unset => None,
         }
     }
+    pub fn is_unset(&self) -> bool {
+        matches!(self, Setting::Unset)
+    }
+    /// For messages: `'/srv/media' (settings.py:12)`, `unknown: env("X") (...)`, `not set`.
+    pub fn describe(&self) -> String
+    where
+        T: std::fmt::Debug,
+    {
+        let at = |a: &Option<Location>| a.as_ref().map(|l| format!(" ({l})")).unwrap_or_default();
+        match self {
+            Setting::Unset => "not set".into(),
+            Setting::Known { value, at: a } => format!("{value:?}{}", at(a)),
+            Setting::Unknown { expr, at: a, why } => {
+                format!("cannot be read statically: {expr}{}: {why}", at(a))
+            }
+        }
+    }
+}
+
+/// A route of the app that serves files itself (Flask `send_from_directory`, Werkzeug's
+/// `SharedDataMiddleware`, Django's `static()` or `django.views.static.serve`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AppRoute {
+    pub kind: String,
+    /// The URL prefix it answers (`/uploads/`).
+    pub prefix: Setting<String>,
+    /// The directory it sends files from.
+    pub dir: Setting<PathBuf>,
+    pub at: Location,
+    /// Django's `static()` adds no pattern unless DEBUG is True.
+    pub debug_only: bool,
 }
 
 /// What the app's settings say about media and static files. Paths are system paths (under `--root`).
@@ -51,7 +106,10 @@ pub struct App {
     /// The files the settings were read from, in reading order.
     pub settings_files: Vec<PathBuf>,
     pub media_root: Setting<PathBuf>,
+    /// As written in the settings (Django accepts `media/`, served as `/media/`); for Flask, the
+    /// `MEDIA_URL` config key, else the URL prefix of the route serving the upload folder.
     pub media_url: Setting<String>,
+    /// Django STATIC_ROOT; for Flask the static folder itself (there is no collect step).
     pub static_root: Setting<PathBuf>,
     pub static_url: Setting<String>,
     /// Django STATICFILES_DIRS / Flask static_folder: where the static sources live.
@@ -63,4 +121,176 @@ pub struct App {
     /// the running process's owner; `None` when unknown.
     pub user: Option<String>,
     pub group: Option<String>,
+
+    /// How the project was found: `--app`, the profile, `systemd unit myapp.service`, `/srv/myapp`.
+    pub found_by: String,
+    /// Where `user` comes from (`User= in /etc/systemd/system/myapp.service:7`).
+    pub user_source: Option<String>,
+    /// The app server's systemd unit, when one was found.
+    pub unit: Option<systemd::Unit>,
+    /// The app server's command line (gunicorn/uwsgi...), from the unit.
+    pub server: Option<server::AppServerCommand>,
+    /// The app's interpreter (its venv's python), for `--eval`.
+    pub python: Option<PathBuf>,
+    /// The app process's working directory (relative paths in the settings resolve here).
+    pub cwd: PathBuf,
+    /// Django: the settings module and where that name came from.
+    pub settings_module: Option<String>,
+    pub settings_module_source: Option<String>,
+    /// Flask: the app target read, as `module:callable` (`shop:create_app()`).
+    pub target: Option<String>,
+    pub allowed_hosts: Setting<Vec<String>>,
+    /// WhiteNoise in MIDDLEWARE: the app serves STATIC_URL itself.
+    pub whitenoise: Setting<bool>,
+    /// The storage backends (Django STORAGES / DEFAULT_FILE_STORAGE / STATICFILES_STORAGE).
+    pub media_storage: Setting<String>,
+    pub static_storage: Setting<String>,
+    pub remote_static_storage: Option<String>,
+    /// Routes through which the app serves files itself.
+    pub served_routes: Vec<AppRoute>,
+    /// The environment's sources, highest precedence first.
+    pub env_sources: Vec<String>,
+    /// Environment variables the settings read, and where each value came from.
+    pub env_reads: Vec<python::interp::EnvRead>,
+    /// What could not be read, and why (missing settings module, syntax errors, ...).
+    pub problems: Vec<String>,
+    /// `--eval`: the settings as the app's own interpreter computed them.
+    pub evaluated: Option<eval::Evaluated>,
+}
+
+impl App {
+    /// An app with nothing read yet.
+    pub fn new(framework: Framework, dir: PathBuf, found_by: impl Into<String>) -> App {
+        App {
+            framework,
+            cwd: dir.clone(),
+            dir,
+            settings_files: Vec::new(),
+            media_root: Setting::Unset,
+            media_url: Setting::Unset,
+            static_root: Setting::Unset,
+            static_url: Setting::Unset,
+            static_sources: Vec::new(),
+            debug: Setting::Unset,
+            remote_media_storage: None,
+            user: None,
+            group: None,
+            found_by: found_by.into(),
+            user_source: None,
+            unit: None,
+            server: None,
+            python: None,
+            settings_module: None,
+            settings_module_source: None,
+            target: None,
+            allowed_hosts: Setting::Unset,
+            whitenoise: Setting::Unset,
+            media_storage: Setting::Unset,
+            static_storage: Setting::Unset,
+            remote_static_storage: None,
+            served_routes: Vec::new(),
+            env_sources: Vec::new(),
+            env_reads: Vec::new(),
+            problems: Vec::new(),
+            evaluated: None,
+        }
+    }
+
+    /// The URL path a URL setting is served under: Django serves a relative `media/` under the
+    /// script prefix (`/media/`). `None` for an absolute URL (another host, a CDN) or an empty one.
+    pub fn url_path(url: &str) -> Option<String> {
+        let url = url.trim();
+        if url.is_empty() || url.contains("://") || url.starts_with("//") {
+            return None;
+        }
+        Some(if url.starts_with('/') {
+            url.to_string()
+        } else {
+            format!("/{url}")
+        })
+    }
+
+    /// MEDIA_URL as a path prefix (see `url_path`).
+    pub fn media_url_path(&self) -> Option<String> {
+        self.media_url.value().and_then(|u| Self::url_path(u))
+    }
+
+    pub fn static_url_path(&self) -> Option<String> {
+        self.static_url.value().and_then(|u| Self::url_path(u))
+    }
+
+    /// A relative path in the settings means relative to the process's working directory.
+    pub fn absolute(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            PathBuf::from(python::interp::normpath(
+                &self.cwd.join(p).display().to_string(),
+            ))
+        }
+    }
+}
+
+/// Converts an evaluated binding into a setting of paths.
+pub(crate) fn path_setting(b: Option<&python::Binding>, app: &App) -> Setting<PathBuf> {
+    let Some(b) = b else {
+        return Setting::Unset;
+    };
+    match &b.value {
+        python::Value::Str(s) if s.is_empty() => Setting::Known {
+            value: PathBuf::new(),
+            at: b.at.clone(),
+        },
+        v @ (python::Value::Str(_) | python::Value::Path(_)) => Setting::Known {
+            value: app.absolute(&v.as_path().unwrap_or_default()),
+            at: b.at.clone(),
+        },
+        python::Value::None => Setting::Unset,
+        other => unknown_setting(b, other),
+    }
+}
+
+pub(crate) fn string_setting(b: Option<&python::Binding>) -> Setting<String> {
+    let Some(b) = b else {
+        return Setting::Unset;
+    };
+    match &b.value {
+        python::Value::Str(s) => Setting::Known {
+            value: s.clone(),
+            at: b.at.clone(),
+        },
+        python::Value::Path(p) => Setting::Known {
+            value: p.display().to_string(),
+            at: b.at.clone(),
+        },
+        python::Value::None => Setting::Unset,
+        other => unknown_setting(b, other),
+    }
+}
+
+pub(crate) fn bool_setting(b: Option<&python::Binding>) -> Setting<bool> {
+    let Some(b) = b else {
+        return Setting::Unset;
+    };
+    match b.value.truthy() {
+        Some(v) if !b.value.is_unknown() => Setting::Known {
+            value: v,
+            at: b.at.clone(),
+        },
+        _ => unknown_setting(b, &b.value),
+    }
+}
+
+pub(crate) fn unknown_setting<T>(b: &python::Binding, v: &python::Value) -> Setting<T> {
+    let why = match v {
+        python::Value::Unknown { expr, why } if why.contains(expr.as_str()) => why.clone(),
+        python::Value::Unknown { expr, why } if expr != &b.expr => format!("{expr}: {why}"),
+        python::Value::Unknown { why, .. } => why.clone(),
+        other => format!("not a usable value: {}", other.describe()),
+    };
+    Setting::Unknown {
+        expr: b.expr.clone(),
+        at: b.at.clone(),
+        why,
+    }
 }

@@ -11,6 +11,8 @@ use crate::site::Site;
 use serde::Serialize;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+pub mod app;
+pub mod fs;
 pub mod live;
 pub mod nginx;
 pub mod nginx_reload;
@@ -147,7 +149,9 @@ pub trait Check: Sync {
 pub fn registry() -> Vec<&'static dyn Check> {
     let mut all: Vec<&'static dyn Check> = Vec::new();
     all.extend_from_slice(nginx::CHECKS);
+    all.extend_from_slice(fs::CHECKS);
     all.extend_from_slice(nginx_reload::CHECKS);
+    all.extend_from_slice(app::CHECKS);
     all.extend_from_slice(live::CHECKS);
     all.sort_by_key(|c| c.meta().id);
     all

@@ -25,6 +25,9 @@ impl Access {
     pub const EXEC: Access = Access(1);
     pub const NONE: Access = Access(0);
 
+    pub const fn union(self, other: Access) -> Access {
+        Access(self.0 | other.0)
+    }
     pub fn bits(self) -> u8 {
         self.0
     }

@@ -9,6 +9,9 @@ pub mod access;
 pub mod acl;
 pub mod as_user;
 pub mod identity;
+pub mod mac;
+pub mod scan;
+pub mod served;
 pub mod walk;
 
 pub use access::Access;

@@ -195,7 +195,15 @@ impl Walk {
 }
 
 /// Walk `path` (a system path, read under `root`) as `who`, wanting `want` on its last component.
+/// On the live system as root, the verdict is checked as the user.
 pub fn walk(root: &SysRoot, path: &Path, who: &Identity, want: Access) -> Walk {
+    let mut w = walk_unverified(root, path, who, want);
+    w.verification = verify(root, &w, who);
+    w
+}
+
+/// The walk from metadata alone (for callers that verify many paths in one batch).
+pub fn walk_unverified(root: &SysRoot, path: &Path, who: &Identity, want: Access) -> Walk {
     let db = UserDb::load(root);
     let mut w = Walker {
         root,
@@ -208,17 +216,17 @@ pub fn walk(root: &SysRoot, path: &Path, who: &Identity, want: Access) -> Walk {
     let outcome = w.outcome.take().unwrap_or_else(|| Outcome::Found {
         is_dir: w.steps.last().is_some_and(|s| s.meta.is_dir()),
     });
-    let mut walk = Walk {
+    Walk {
         path: path.to_path_buf(),
         user: who.name.clone(),
         want,
         steps: w.steps,
         resolved: if outcome.is_found() { resolved } else { None },
         outcome,
-        verification: Verification::NotVerified { why: String::new() },
-    };
-    walk.verification = verify(root, &walk, who);
-    walk
+        verification: Verification::NotVerified {
+            why: "not asked".into(),
+        },
+    }
 }
 
 struct Walker<'a> {

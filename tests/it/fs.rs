@@ -5,6 +5,7 @@
 use crate::support::{is_root, open_ancestors, require};
 use media_doctor::fs::{walk, Access, Identity, Outcome};
 use media_doctor::sysroot::SysRoot;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,10 +24,13 @@ pub fn chmod(p: &Path, mode: u32) {
 }
 
 pub fn chown(p: &Path, user: &str, group: &str) {
-    sh(
-        "chown",
-        &["-h", &format!("{user}:{group}"), p.to_str().unwrap()],
-    );
+    let out = Command::new("chown")
+        .arg("-h")
+        .arg(format!("{user}:{group}"))
+        .arg(p)
+        .output()
+        .expect("chown");
+    assert!(out.status.success(), "chown {}", p.display());
 }
 
 pub fn mkdir(p: &Path, mode: u32, user: &str, group: &str) {
@@ -68,8 +72,9 @@ pub struct TestGroup {
 }
 
 impl TestGroup {
-    pub fn create(members: &[&str]) -> TestGroup {
-        let name = format!("mdt{}", std::process::id() % 100000);
+    /// `tag` keeps the names of tests running in parallel apart.
+    pub fn create(tag: &str, members: &[&str]) -> TestGroup {
+        let name = format!("mdt{tag}{}", std::process::id() % 100000);
         let _ = Command::new("groupdel").arg(&name).output();
         sh("groupadd", &[&name]);
         let g = TestGroup { name };
@@ -104,7 +109,7 @@ fn walk_verdicts_match_the_kernel_as_www_data() {
     if !require(is_root(), "needs root (chown, groupadd, setfacl, setpriv)") {
         return;
     }
-    let group = TestGroup::create(&["www-data"]);
+    let group = TestGroup::create("w", &["www-data"]);
     let g = group.name.as_str();
     let t = live_tree();
     let d = t.path();
@@ -355,4 +360,342 @@ fn walks_under_a_root_use_its_users_and_keep_symlinks_inside() {
     let w = walk(&root, Path::new("/../../etc/passwd"), &web, Access::READ);
     assert!(w.outcome.is_found(), "{}", w.render());
     assert_eq!(w.resolved.as_deref(), Some(Path::new("/etc/passwd")));
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect()
+}
+
+/// The tree scan against the generator's ground truth, with 1 and 2 threads.
+#[test]
+fn scan_agrees_with_the_generated_manifest() {
+    if !require(is_root(), "needs root (the generator chowns to www-data)") {
+        return;
+    }
+    let t = live_tree();
+    let tree = t.path().join("tree");
+    let manifest = t.path().join("manifest.json");
+    sh(
+        "python3",
+        &[
+            concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/gen_tree.py"),
+            "--files",
+            "4000",
+            "--seed",
+            "3",
+            "--out",
+            tree.to_str().unwrap(),
+            "--manifest",
+            manifest.to_str().unwrap(),
+        ],
+    );
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    let list = |k: &str, who: &str| -> Vec<PathBuf> {
+        m[k][who]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| tree.join(p.as_str().unwrap()))
+            .collect()
+    };
+    let bad_dirs = list("dirs_0700_paths", "root");
+    let bad_files = list("files_0600_paths", "root");
+    let hidden = |p: &Path| bad_dirs.iter().any(|d| p.starts_with(d));
+    let own_mode: Vec<&PathBuf> = bad_files.iter().filter(|f| !hidden(f)).collect();
+    let expected_unreadable =
+        own_mode.len() as u64 + m["files_under_root_0700_dirs"].as_u64().unwrap();
+
+    let root = SysRoot::live();
+    let www = Identity::lookup(&root, "www-data").unwrap();
+    for threads in [1, 2] {
+        let opts = media_doctor::fs::scan::Options {
+            threads,
+            examples: 100_000,
+            ..Default::default()
+        };
+        let s = media_doctor::fs::scan::scan(&root, &tree, &www, &opts);
+        assert_eq!(s.files, m["files"].as_u64().unwrap());
+        assert_eq!(s.dirs, m["dirs"].as_u64().unwrap());
+        assert_eq!(s.files_unreadable, expected_unreadable, "threads={threads}");
+        assert_eq!(s.dirs_untraversable, bad_dirs.len() as u64);
+        let mut got: Vec<&PathBuf> = s.unreadable_examples.iter().map(|e| &e.path).collect();
+        got.sort();
+        assert_eq!(got, own_mode, "threads={threads}");
+        let got_dirs: Vec<PathBuf> = s
+            .untraversable_examples
+            .iter()
+            .map(|e| e.path.clone())
+            .collect();
+        assert_eq!(got_dirs, bad_dirs);
+        assert!(
+            s.verified && s.disagreements.is_empty(),
+            "{:?}",
+            s.disagreements
+        );
+        assert!(s.sample_file.is_some());
+    }
+}
+
+/// The scan's verdicts on the hard cases, each checked against the kernel as www-data.
+#[test]
+fn scan_verdicts_match_the_kernel() {
+    if !require(is_root(), "needs root (chown, groupadd, setfacl, setpriv)") {
+        return;
+    }
+    let group = TestGroup::create("s", &["www-data"]);
+    let g = group.name.as_str();
+    let t = live_tree();
+    let d = t.path().join("media");
+    mkdir(&d, 0o755, "root", "root");
+    file(&d.join("a.txt"), 0o644, "root", "root");
+    file(&d.join("secret"), 0o600, "root", "root");
+    file(&d.join("own"), 0o600, "www-data", "www-data");
+    file(&d.join("nobits"), 0o044, "www-data", "www-data");
+    mkdir(&d.join("grp"), 0o750, "root", g);
+    file(&d.join("grp/f"), 0o640, "root", g);
+    mkdir(&d.join("mid/deep"), 0o755, "root", "root");
+    file(&d.join("mid/deep/f"), 0o644, "root", "root");
+    file(&d.join("mid/g"), 0o644, "root", "root");
+    chmod(&d.join("mid"), 0o000);
+    mkdir(&d.join("acl"), 0o700, "root", "root");
+    file(&d.join("acl/f"), 0o600, "root", "root");
+    sh(
+        "setfacl",
+        &["-m", "u:www-data:rx", d.join("acl").to_str().unwrap()],
+    );
+    sh(
+        "setfacl",
+        &["-m", "u:www-data:r", d.join("acl/f").to_str().unwrap()],
+    );
+    // A default ACL that shuts www-data out of new files, whose modes still say 0644.
+    mkdir(&d.join("dacl"), 0o755, "root", "root");
+    sh(
+        "setfacl",
+        &[
+            "-d",
+            "-m",
+            "u:www-data:---",
+            d.join("dacl").to_str().unwrap(),
+        ],
+    );
+    file(&d.join("dacl/f"), 0o644, "root", "root");
+    mkdir(&d.join("tr"), 0o711, "nobody", "nogroup");
+    file(&d.join("tr/s"), 0o600, "nobody", "nogroup");
+    file(&d.join("tr/o"), 0o644, "nobody", "nogroup");
+    symlink("loop_b", d.join("loop_a")).unwrap();
+    symlink("loop_a", d.join("loop_b")).unwrap();
+    symlink("nothere", d.join("dangling")).unwrap();
+    symlink("a.txt", d.join("link_ok")).unwrap();
+    symlink("secret", d.join("link_secret")).unwrap();
+    let latin1 = d.join(std::ffi::OsStr::from_bytes(b"caf\xe9.jpg"));
+    file(&latin1, 0o644, "root", "root");
+
+    let root = SysRoot::live();
+    let www = Identity::lookup(&root, "www-data").unwrap();
+    let opts = media_doctor::fs::scan::Options {
+        examples: 1000,
+        ..Default::default()
+    };
+    let s = media_doctor::fs::scan::scan(&root, &d, &www, &opts);
+
+    // Every regular file, and every symlink to one, against the kernel.
+    let mut denied = Vec::new();
+    for f in files_under(&d) {
+        if !kernel_allows(&www, &f, Access::READ) {
+            denied.push(f);
+        }
+    }
+    for l in ["link_ok", "link_secret"] {
+        if !kernel_allows(&www, &d.join(l), Access::READ) {
+            denied.push(d.join(l));
+        }
+    }
+    assert_eq!(
+        s.files_unreadable,
+        denied.len() as u64,
+        "kernel: {denied:?}\nscan: {s:#?}"
+    );
+    assert_eq!(s.files_hidden, 2);
+    let mut examples: Vec<PathBuf> = s
+        .unreadable_examples
+        .iter()
+        .map(|e| e.path.clone())
+        .collect();
+    examples.sort();
+    let mut visible: Vec<PathBuf> = denied
+        .into_iter()
+        .filter(|p| !p.starts_with(d.join("mid")))
+        .collect();
+    visible.sort();
+    assert_eq!(examples, visible);
+    assert!(examples.contains(&d.join("dacl/f")), "default ACL honoured");
+    assert!(!examples.contains(&d.join("acl/f")), "ACL grant honoured");
+    assert_eq!(s.dirs_untraversable, 1);
+    assert_eq!(s.untraversable_examples[0].path, d.join("mid"));
+    assert!(!kernel_allows(&www, &d.join("mid"), Access::EXEC));
+    assert_eq!(s.symlink_loops, vec![d.join("loop_a"), d.join("loop_b")]);
+    assert_eq!(s.symlinks_dangling, vec![d.join("dangling")]);
+    assert_eq!(s.non_utf8_names, 1);
+    assert!(s.disagreements.is_empty(), "{:?}", s.disagreements);
+    // One command per class, each touching only the entries that lack the bit.
+    let cmds = s.fix_commands(&www, &|_, id| id.to_string());
+    let q = d.display();
+    assert!(cmds.contains(&format!(
+        "sudo find {q} -type d ! -perm -o=x -exec chmod o+x {{}} +"
+    )));
+    assert!(cmds.contains(&format!(
+        "sudo find {q} -type f ! -perm -o=r -exec chmod o+r {{}} +"
+    )));
+    assert!(
+        cmds.iter().any(|c| c.contains("-user 33 ! -perm -u=r")),
+        "{cmds:?}"
+    );
+    assert!(cmds
+        .iter()
+        .all(|c| !c.contains("777") && !c.contains("chmod -R")));
+}
+
+/// A --root fixture site: the checks read its nginx.conf, its users, its tree.
+fn fixture_site(t: &Path) {
+    std::fs::create_dir_all(t.join("etc/nginx")).unwrap();
+    std::fs::write(
+        t.join("etc/passwd"),
+        "root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/var/www:/bin/false\n\
+         deploy:x:5002:5002::/home/deploy:/bin/sh\ngunicorn:x:5003:5003::/:/bin/false\n",
+    )
+    .unwrap();
+    std::fs::write(
+        t.join("etc/group"),
+        "root:x:0:\nwww-data:x:33:\ndeploy:x:5002:\ngunicorn:x:5003:\n",
+    )
+    .unwrap();
+    std::fs::write(
+        t.join("etc/nginx/nginx.conf"),
+        "user www-data;\nevents {}\nhttp {\n  server {\n    listen 80;\n    server_name myapp.example;\n\
+         \x20   location /media/ { alias /home/deploy/app/media/; }\n\
+         \x20   location /static/ { alias /srv/static/; disable_symlinks on; }\n  }\n}\n",
+    )
+    .unwrap();
+    let media = t.join("home/deploy/app/media");
+    std::fs::create_dir_all(media.join("uploads")).unwrap();
+    std::fs::write(media.join("uploads/a.jpg"), b"jpg").unwrap();
+    sh(
+        "chown",
+        &["-R", "5002:5002", t.join("home/deploy").to_str().unwrap()],
+    );
+    chmod(&t.join("home"), 0o755);
+    chmod(&t.join("home/deploy"), 0o700);
+    std::fs::create_dir_all(t.join("srv/releases/1/static")).unwrap();
+    std::fs::write(t.join("srv/releases/1/static/app.css"), b"css").unwrap();
+    file(
+        &t.join("srv/releases/1/static/private.css"),
+        0o600,
+        "root",
+        "root",
+    );
+    symlink("releases/1/static", t.join("srv/static")).unwrap();
+}
+
+fn check_json(root: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "check",
+        "--root",
+        root.to_str().unwrap(),
+        "--offline",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let out = crate::run::media_doctor(&args);
+    assert!(out.code == 0 || out.code == 1, "{}", out.stderr);
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no {id}"))
+}
+
+fn evidence<'a>(finding: &'a serde_json::Value, label: &str) -> Option<&'a str> {
+    finding["evidence"]
+        .as_array()?
+        .iter()
+        .find(|e| e["label"] == label)?["value"]
+        .as_str()
+}
+
+#[test]
+fn filesystem_checks_on_a_fixture_root() {
+    if !require(is_root(), "needs root (chown to the fixture's users)") {
+        return;
+    }
+    let t = live_tree();
+    fixture_site(t.path());
+    let report = check_json(t.path(), &[]);
+    assert_eq!(report["site"]["worker"]["user"], "www-data");
+    assert_eq!(report["site"]["worker"]["source"]["kind"], "directive");
+
+    // MD202: /home/deploy (0700) blocks the worker; both minimal fixes are offered.
+    let md202 = check(&report, "MD202");
+    assert_eq!(md202["status"], "fail", "{md202:#}");
+    let f = &md202["findings"][0];
+    assert_eq!(evidence(f, "denied at"), Some("/home/deploy"));
+    assert!(evidence(f, "walk").unwrap().contains("drwx------ deploy"));
+    assert_eq!(
+        f["remediation"]["commands"],
+        serde_json::json!([
+            "sudo setfacl -m u:www-data:x /home/deploy",
+            "sudo chmod o+x /home/deploy"
+        ])
+    );
+    // MD203: the counts CI reads; the scan covers the files under the blocked parent too.
+    let md203 = check(&report, "MD203");
+    assert_eq!(md203["status"], "fail", "{md203:#}");
+    let f = md203["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| evidence(f, "files_unreadable").is_some())
+        .unwrap();
+    assert_eq!(evidence(f, "files_unreadable"), Some("1"));
+    assert_eq!(evidence(f, "dirs_untraversable"), Some("0"));
+    assert!(evidence(f, "files")
+        .unwrap()
+        .contains("/srv/static/private.css"));
+    // MD207: disable_symlinks on, and /srv/static is a symlink.
+    let md207 = check(&report, "MD207");
+    assert_eq!(md207["status"], "fail", "{md207:#}");
+    assert!(md207["summary"]
+        .as_str()
+        .unwrap()
+        .contains("/srv/static is a symlink"));
+    // MD201 passes: both aliases exist (through the symlink).
+    assert_eq!(check(&report, "MD201")["status"], "pass");
+    // Checks that need the app say so.
+    assert_eq!(check(&report, "MD204")["summary"], "no app settings found");
+
+    // The fix works: after o+x, MD202 passes; --as-user changes who is asked.
+    chmod(&t.path().join("home/deploy"), 0o701);
+    let report = check_json(t.path(), &[]);
+    assert_eq!(check(&report, "MD202")["status"], "pass");
+    chmod(&t.path().join("home/deploy"), 0o700);
+    let report = check_json(t.path(), &["--as-user", "deploy"]);
+    assert_eq!(report["site"]["worker"]["source"]["kind"], "as-user");
+    assert_eq!(check(&report, "MD202")["status"], "pass");
+    let report = check_json(t.path(), &["--as-user", "ghost"]);
+    assert_eq!(check(&report, "MD202")["status"], "skip");
+    assert!(check(&report, "MD202")["summary"]
+        .as_str()
+        .unwrap()
+        .contains("no user \"ghost\""));
 }

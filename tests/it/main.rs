@@ -2,6 +2,7 @@
 //! Tests that need root or nginx use `support::require`, which fails under CI=true.
 
 mod cli;
+mod app;
 mod conformance;
 mod differential;
 mod docs;

@@ -1,0 +1,491 @@
+//! Finding the app: its project directory, framework, systemd unit, user, environment; then
+//! reading its settings. Every step records what it looked at, so "no app found" says where.
+//!
+//! Order: `--app` (or the profile's `app`), the unit `NAME.service` (`--chdir`, then
+//! `WorkingDirectory=`), `/var/www/NAME`, `/srv/NAME`, `/opt/NAME`; without a name, the one unit
+//! that runs an app server, the directories nginx serves (a project holds its `media/`), and the
+//! one project under /var/www, /srv or /opt.
+
+use super::env::{dotenv_candidates, Env};
+use super::python::Module;
+use super::server::ServerKind;
+use super::systemd::{self, Unit};
+use super::{App, Framework};
+use crate::sysroot::SysRoot;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What the user (options, profile) and the nginx config tell about the app.
+#[derive(Debug, Clone, Default)]
+pub struct Hints {
+    /// `--app` or the profile's `app`: the project directory or a settings/app file (system path).
+    pub app: Option<PathBuf>,
+    /// Where `app` came from (`--app`, `profile /etc/media-doctor/x.toml`).
+    pub app_from: String,
+    pub framework: Option<Framework>,
+    pub name: Option<String>,
+    /// The profile's `unit`.
+    pub unit: Option<String>,
+    /// The profile's `settings_module` (Django).
+    pub settings_module: Option<String>,
+    /// The profile's `app_user`.
+    pub app_user: Option<String>,
+    /// Directories the site's nginx config serves (root/alias arguments).
+    pub nginx_dirs: Vec<PathBuf>,
+    /// `--eval`: run the app's interpreter to print the settings.
+    pub eval: bool,
+}
+
+/// The result of discovery: the app (when found) and what was looked at.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub app: Option<App>,
+    pub tried: Vec<String>,
+}
+
+/// Directory names that never hold the project (virtualenvs, assets, VCS).
+const SKIP_DIRS: &[&str] = &[
+    "venv",
+    ".venv",
+    "env",
+    ".env",
+    "node_modules",
+    ".git",
+    "static",
+    "media",
+    "staticfiles",
+    "templates",
+    "__pycache__",
+    "site-packages",
+    "logs",
+    "uploads",
+];
+
+/// Flask entry modules, most likely first.
+const FLASK_ENTRIES: &[&str] = &[
+    "wsgi.py",
+    "app.py",
+    "application.py",
+    "run.py",
+    "main.py",
+    "server.py",
+    "manage.py",
+];
+
+pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
+    let mut d = Discovery::default();
+    let mut unit: Option<Unit> = None;
+    let mut unit_names: Vec<String> = Vec::new();
+    if let Some(u) = &hints.unit {
+        unit_names.push(if u.ends_with(".service") {
+            u.clone()
+        } else {
+            format!("{u}.service")
+        });
+    }
+    if let Some(n) = &hints.name {
+        unit_names.push(format!("{n}.service"));
+    }
+    for name in unit_names {
+        match Unit::load(root, &name) {
+            Ok(Some(u)) => {
+                d.tried
+                    .push(format!("unit {name}: found at {}", u.path.display()));
+                unit = Some(u);
+                break;
+            }
+            Ok(None) => d.tried.push(format!("unit {name}: not found (or masked)")),
+            Err(e) => d.tried.push(format!("unit {name}: {e:#}")),
+        }
+    }
+
+    // Candidate directories, with how each was found. Ancestors of served directories are only
+    // checked themselves: looking below /srv from /srv/a/media could find another site's project.
+    let mut candidates: Vec<(PathBuf, String)> = Vec::new();
+    let mut shallow: Vec<PathBuf> = Vec::new();
+    if let Some(p) = &hints.app {
+        candidates.push((p.clone(), hints.app_from.clone()));
+    }
+    if let Some(u) = &unit {
+        if let Some(dir) = unit_dir(root, u) {
+            candidates.push((dir, format!("systemd unit {}", u.name)));
+        }
+    }
+    if let Some(n) = &hints.name {
+        for base in ["/var/www", "/srv", "/opt"] {
+            candidates.push((
+                Path::new(base).join(n),
+                format!("{base}/{n} (named by --site)"),
+            ));
+        }
+    }
+    if hints.app.is_none() && unit.is_none() {
+        let servers = app_server_units(root);
+        let chosen: Vec<&Unit> = match &hints.name {
+            Some(n) => servers
+                .iter()
+                .filter(|u| {
+                    unit_dir(root, u).is_some_and(|dir| dir.iter().any(|c| c == n.as_str()))
+                })
+                .collect(),
+            None => servers.iter().collect(),
+        };
+        match chosen.as_slice() {
+            [one] => {
+                if let Some(dir) = unit_dir(root, one) {
+                    candidates.push((dir, format!("systemd unit {} (the only app server unit)", one.name)));
+                }
+            }
+            [] => d.tried.push("systemd units: none runs gunicorn/uwsgi/uvicorn/waitress".into()),
+            many => d.tried.push(format!(
+                "systemd units: several run an app server ({}); name one with --site or the profile's `unit`",
+                many.iter().map(|u| u.name.as_str()).collect::<Vec<_>>().join(", ")
+            )),
+        }
+        for dir in &hints.nginx_dirs {
+            for anc in dir.ancestors().skip(1).take(3) {
+                if anc == Path::new("/") {
+                    break;
+                }
+                candidates.push((
+                    anc.to_path_buf(),
+                    format!("parent of {} (served by nginx)", dir.display()),
+                ));
+                shallow.push(anc.to_path_buf());
+            }
+        }
+        if hints.name.is_none() {
+            let mut found = Vec::new();
+            for base in ["/var/www", "/srv", "/opt"] {
+                for sub in list_dirs(root, Path::new(base)) {
+                    if find_project(root, &sub, hints.framework).is_some() {
+                        found.push(sub);
+                    }
+                }
+            }
+            if found.len() == 1 {
+                let p = found.remove(0);
+                let how = format!(
+                    "{} (the only project under /var/www, /srv, /opt)",
+                    p.display()
+                );
+                candidates.push((p, how));
+            } else if found.len() > 1 {
+                d.tried.push(format!(
+                    "several projects under /var/www, /srv, /opt ({}); name one with --site or --app",
+                    found.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+    }
+
+    let mut seen: Vec<PathBuf> = Vec::new();
+    candidates.retain(|(dir, _)| {
+        let fresh = !seen.contains(dir);
+        seen.push(dir.clone());
+        fresh
+    });
+    let mut chosen = None;
+    for (dir, how) in candidates {
+        let found = if shallow.contains(&dir) {
+            project_here(root, &dir, hints.framework)
+        } else {
+            find_project(root, &dir, hints.framework)
+        };
+        match found {
+            Some(found) => {
+                d.tried.push(format!(
+                    "{}: {} project ({how})",
+                    found.dir.display(),
+                    found.framework
+                ));
+                chosen = Some((found, how));
+                break;
+            }
+            None => d.tried.push(format!(
+                "{}: no Django or Flask project ({how})",
+                dir.display()
+            )),
+        }
+    }
+    let Some((found, how)) = chosen else {
+        return d;
+    };
+    if unit.is_none() {
+        unit = app_server_units(root).into_iter().find(|u| {
+            unit_dir(root, u).is_some_and(|ud| {
+                let a = root.real_path(&ud).unwrap_or(ud);
+                let b = root.real_path(&found.dir).unwrap_or(found.dir.clone());
+                a.starts_with(&b) || b.starts_with(&a)
+            })
+        });
+        if let Some(u) = &unit {
+            d.tried
+                .push(format!("unit {}: runs the app (same directory)", u.name));
+        }
+    }
+    let mut app = App::new(found.framework, found.dir.clone(), how);
+    let env = apply_unit(root, &mut app, unit, hints);
+    match found.framework {
+        Framework::Django => super::django::read(root, &mut app, &found, hints, &env),
+        Framework::Flask => super::flask::read(root, &mut app, &found, &env),
+    }
+    if hints.eval {
+        super::eval::run(root, &mut app, &found, &env);
+    }
+    d.app = Some(app);
+    d
+}
+
+/// A project found in a directory.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub framework: Framework,
+    /// The import root (where manage.py / the Flask entry module is).
+    pub dir: PathBuf,
+    /// A file named directly: Django settings file, or the Flask module.
+    pub file: Option<PathBuf>,
+}
+
+/// Finds a project at `path` (a directory or a file) or one directory level below it.
+pub fn find_project(root: &SysRoot, path: &Path, want: Option<Framework>) -> Option<Project> {
+    let host = root.host_path(&root.real_path(path).ok()?);
+    if host.is_file() {
+        let dir = path.parent()?.to_path_buf();
+        let module = Module::read(root, path).ok()?;
+        let imports = module.imported_modules();
+        let flask = imports
+            .iter()
+            .any(|m| m == "flask" || m.starts_with("flask."));
+        let framework = want.unwrap_or(if flask {
+            Framework::Flask
+        } else {
+            Framework::Django
+        });
+        // A Django settings file: the import root is above its package.
+        let dir = if framework == Framework::Django {
+            django_import_root(root, &dir)
+        } else {
+            dir
+        };
+        return Some(Project {
+            framework,
+            dir,
+            file: Some(path.to_path_buf()),
+        });
+    }
+    if !host.is_dir() {
+        return None;
+    }
+    let here = project_here(root, path, want);
+    if here.is_some() {
+        return here;
+    }
+    for sub in list_dirs(root, path) {
+        if let Some(p) = project_here(root, &sub, want) {
+            return Some(p);
+        }
+    }
+    None
+}
+
+fn project_here(root: &SysRoot, dir: &Path, want: Option<Framework>) -> Option<Project> {
+    let exists = |p: &Path| {
+        root.host_path(&root.real_path(p).unwrap_or_default())
+            .is_file()
+    };
+    let manage = dir.join("manage.py");
+    if want != Some(Framework::Flask) && exists(&manage) {
+        let is_django = Module::read(root, &manage)
+            .map(|m| {
+                m.imported_modules().iter().any(|i| i.starts_with("django"))
+                    || m.src.contains("DJANGO_SETTINGS_MODULE")
+            })
+            .unwrap_or(false);
+        if is_django {
+            return Some(Project {
+                framework: Framework::Django,
+                dir: dir.to_path_buf(),
+                file: None,
+            });
+        }
+    }
+    if want == Some(Framework::Django) {
+        return None;
+    }
+    let mut files: Vec<PathBuf> = FLASK_ENTRIES.iter().map(|f| dir.join(f)).collect();
+    for sub in list_dirs(root, dir) {
+        files.push(sub.join("__init__.py"));
+    }
+    for f in files {
+        if !exists(&f) {
+            continue;
+        }
+        let Ok(m) = Module::read(root, &f) else {
+            continue;
+        };
+        if m.imported_modules()
+            .iter()
+            .any(|i| i == "flask" || i.starts_with("flask."))
+        {
+            return Some(Project {
+                framework: Framework::Flask,
+                dir: dir.to_path_buf(),
+                file: None,
+            });
+        }
+    }
+    None
+}
+
+/// For a settings file `/srv/app/proj/settings/prod.py`: the directory above the outermost
+/// package (`/srv/app`), where manage.py lives.
+fn django_import_root(root: &SysRoot, dir: &Path) -> PathBuf {
+    let mut d = dir.to_path_buf();
+    let exists = |p: &Path| {
+        root.host_path(&root.real_path(p).unwrap_or_default())
+            .is_file()
+    };
+    while exists(&d.join("__init__.py")) {
+        match d.parent() {
+            Some(p) => d = p.to_path_buf(),
+            None => break,
+        }
+    }
+    d
+}
+
+/// The unit's app directory: `--chdir` (the server imports from there), else WorkingDirectory=.
+pub fn unit_dir(root: &SysRoot, u: &Unit) -> Option<PathBuf> {
+    let wd = u.working_directory.as_ref().map(|w| w.value.clone());
+    let mut server = u.app_server()?;
+    let _ = server.load_config_file(root, wd.as_deref());
+    match (server.chdir, wd) {
+        (Some(c), Some(w)) if c.is_relative() => Some(w.join(c)),
+        (Some(c), _) => Some(c),
+        (None, w) => w,
+    }
+}
+
+/// Every unit whose ExecStart runs an app server.
+pub fn app_server_units(root: &SysRoot) -> Vec<Unit> {
+    systemd::service_names(root)
+        .into_iter()
+        .filter_map(|n| Unit::load(root, &n).ok().flatten())
+        .filter(|u| {
+            u.app_server().is_some_and(|s| {
+                matches!(
+                    s.kind,
+                    ServerKind::Gunicorn
+                        | ServerKind::Uwsgi
+                        | ServerKind::Uvicorn
+                        | ServerKind::Waitress
+                )
+            })
+        })
+        .collect()
+}
+
+fn list_dirs(root: &SysRoot, dir: &Path) -> Vec<PathBuf> {
+    let Ok(real) = root.real_path(dir) else {
+        return Vec::new();
+    };
+    let Ok(rd) = std::fs::read_dir(root.host_path(&real)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = rd
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            !SKIP_DIRS.contains(&name.as_ref())
+                && !name.starts_with('.')
+                && e.path().is_dir()
+                && !e.path().join("pyvenv.cfg").exists()
+        })
+        .map(|e| dir.join(e.file_name()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The unit, the server command and the user, onto the app; returns the app's environment (kept
+/// off `App`: it may hold secrets, and the report must not print them).
+fn apply_unit(root: &SysRoot, app: &mut App, unit: Option<Unit>, hints: &Hints) -> Env {
+    let mut env = Env::default();
+    let wd = unit
+        .as_ref()
+        .and_then(|u| u.working_directory.as_ref().map(|w| w.value.clone()));
+    let mut server = unit.as_ref().and_then(|u| u.app_server());
+    if let Some(s) = &mut server {
+        if let Some(problem) = s.load_config_file(root, wd.as_deref()) {
+            app.problems.push(problem);
+        }
+        if !s.env.is_empty() {
+            let vars: BTreeMap<String, String> = s.env.iter().cloned().collect();
+            env.push(format!("{:?} --env", s.kind).to_lowercase(), vars);
+        }
+    }
+    app.cwd = match (&server.as_ref().and_then(|s| s.chdir.clone()), &wd) {
+        (Some(c), Some(w)) if c.is_relative() => w.join(c),
+        (Some(c), _) => c.clone(),
+        (None, Some(w)) => w.clone(),
+        (None, None) => app.dir.clone(),
+    };
+    if let Some(u) = &unit {
+        // Later EnvironmentFile= lines override earlier ones: the last is consulted first.
+        for f in u.environment_files.iter().rev() {
+            env.push_file(root, &f.path, "EnvironmentFile", f.optional);
+        }
+        env.push(
+            format!("Environment= in {}", u.path.display()),
+            u.environment_map(),
+        );
+    }
+    for f in dotenv_candidates(&[&app.dir, &app.cwd]) {
+        env.push_file(root, &f, ".env", true);
+    }
+    if root.is_live() {
+        env.push("media-doctor's environment", std::env::vars().collect());
+    }
+    app.problems.extend(env.problems.iter().cloned());
+    app.env_sources = env.layers.iter().map(|l| l.source.clone()).collect();
+
+    // Who the app runs as: explicit profile, then the server's own switch, then the unit.
+    if let Some(u) = &hints.app_user {
+        app.user = Some(u.clone());
+        app.user_source = Some("the profile's app_user".into());
+    } else if let Some(user) = server.as_ref().and_then(|s| s.user.clone()) {
+        app.user = Some(user);
+        app.user_source = server
+            .as_ref()
+            .map(|s| format!("the app server's user option at {}", s.at));
+        app.group = server.as_ref().and_then(|s| s.group.clone());
+    } else if let Some(u) = &unit {
+        match &u.user {
+            Some(user) => {
+                app.user = Some(user.value.clone());
+                app.user_source = Some(format!("User= at {}", user.at));
+            }
+            None => {
+                app.user = Some("root".into());
+                app.user_source = Some(format!("{} has no User=: it runs as root", u.name));
+            }
+        }
+        app.group = u.group.as_ref().map(|g| g.value.clone());
+    }
+    app.python = server.as_ref().and_then(|s| s.python.clone());
+    if app.python.is_none() {
+        // A venv inside the project.
+        for v in ["venv", ".venv", "env"] {
+            let py = app.dir.join(v).join("bin/python");
+            if std::fs::symlink_metadata(root.host_path(&py)).is_ok() {
+                app.python = Some(py);
+                break;
+            }
+        }
+    }
+    app.server = server;
+    app.unit = unit;
+    env
+}
