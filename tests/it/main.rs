@@ -1,8 +1,8 @@
 //! Integration tests: one test binary (faster to link), one module per topic.
 //! Tests that need root or nginx use `support::require`, which fails under CI=true.
 
-mod cli;
 mod app;
+mod cli;
 mod conformance;
 mod differential;
 mod docs;
