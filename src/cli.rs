@@ -75,6 +75,11 @@ pub struct SiteArgs {
     /// Public base URL for live checks (e.g. https://example.com).
     #[arg(long, value_name = "BASE")]
     pub url: Option<String>,
+    /// A file the live checks request, as a URL path (/media/a.jpg) or a file under a served
+    /// directory (default: the first file found in each served media/static directory).
+    /// Repeatable.
+    #[arg(long, value_name = "URL|PATH")]
+    pub probe: Vec<String>,
     /// Treat DIR as the filesystem root (a mounted image, a container export, a fixture tree).
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,

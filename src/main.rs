@@ -3,8 +3,12 @@
 //! main → run → exit code. Exit codes are the contract: 0 nothing at or above --fail-on,
 //! 1 findings at or above it, 2 the tool could not run (one-line reason on stderr).
 
+use anyhow::Context;
 use clap::{CommandFactory, Parser};
-use media_doctor::checks::{self, select::Selection};
+use media_doctor::checks::{
+    self,
+    select::{Accepted, Selection},
+};
 use media_doctor::cli::{CheckFormat, Cli, ColorChoice, Command, ListFormat, SiteArgs};
 use media_doctor::render::{self, files::SourceFiles};
 use media_doctor::report::Report;
@@ -35,7 +39,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Check(args) => {
-            reject_unsupported(&args.site)?;
+            check_site_args(&args.site)?;
             // Parse the selection before gathering: a typo is reported before any work.
             let selection = Selection::parse(&args.select, &args.ignore)?;
             let mut site = Site::gather(&args.site, args.offline)?;
@@ -43,7 +47,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             site.progress = args.format == CheckFormat::Text
                 && std::io::stderr().is_terminal()
                 && std::env::var_os("CI").is_none();
-            let results = checks::run(&site, &selection.checks());
+            let accepted = match &site.profile {
+                Some(p) => Accepted::parse(&p.ignore)
+                    .with_context(|| format!("profile {}", p.source.display()))?,
+                None => Accepted::default(),
+            };
+            let mut results = checks::run(&site, &selection.checks());
+            accepted.apply(&mut results);
             let report = Report::new(site.to_json(), results);
             let target = match &site.nginx.source {
                 NginxSource::Files { entry } => Some(entry.display().to_string()),
@@ -75,7 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Trace(args) => {
-            reject_unsupported(&args.site)?;
+            check_site_args(&args.site)?;
             let req = media_doctor::nginx::Request::from_url(&args.url)?;
             let site = Site::gather(&args.site, args.offline)?;
             let resolver = media_doctor::nginx::Resolver::new(&site);
@@ -134,11 +144,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Options declared by the contract whose probes have not landed yet answer exit 2, never silently.
-fn reject_unsupported(args: &SiteArgs) -> anyhow::Result<()> {
-    let pending = [("--url", args.url.is_some())];
-    if let Some((flag, _)) = pending.iter().find(|(_, given)| *given) {
-        anyhow::bail!("{flag} is not yet supported");
+/// Site options checked before any work: a malformed `--url` is a bad argument (exit 2), not a
+/// finding.
+fn check_site_args(args: &SiteArgs) -> anyhow::Result<()> {
+    if let Some(url) = &args.url {
+        media_doctor::live::public::parse_base(url).map_err(|e| anyhow::anyhow!("--url {e}"))?;
     }
     Ok(())
 }

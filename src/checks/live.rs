@@ -1,12 +1,12 @@
 //! MD4xx: the site as it runs: live HEAD probes and nginx's error log. Skipped with `--offline`.
 
 use super::{Band, Check, Meta, Outcome};
-use crate::fs::{walk, Access, Outcome as WalkOutcome};
-use crate::live::errorlog::{self, Group, Kind as LineKind, Line};
-use crate::live::{app_prefixes, server_names, AppPrefix, Kind};
+use crate::live::errorlog::{self, Group, Line};
+use crate::live::explain::explain;
+use crate::live::{app_prefixes, server_names, AppPrefix};
 use crate::report::{Finding, Severity};
 use crate::site::Site;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub static CHECKS: &[&dyn Check] = &[&ErrorLog];
 
@@ -192,11 +192,11 @@ impl Relevance {
     }
 
     fn prefix_of(&self, line: &Line) -> Option<&AppPrefix> {
-        let uri = line.uri().map(strip_query);
+        let uri = line.uri_path();
         self.prefixes.iter().find(|p| {
             p.url
                 .as_deref()
-                .zip(uri)
+                .zip(uri.as_deref())
                 .is_some_and(|(u, uri)| uri.starts_with(u))
                 || p.root
                     .as_deref()
@@ -219,15 +219,11 @@ fn name_matches(pattern: &str, name: &str) -> bool {
     pattern == name
 }
 
-fn strip_query(uri: &str) -> &str {
-    uri.split(['?', '#']).next().unwrap_or(uri)
-}
-
 /// One finding for a group of repeated lines: what nginx said, how often, and which check
 /// explains it.
 fn finding_for(site: &Site, filter: &Relevance, g: &Group) -> Finding {
     let line = &g.latest;
-    let why = explain(site, filter, line);
+    let why = explain(site, filter.prefix_of(line), line);
     let times = if g.count == 1 {
         "1 time".to_string()
     } else {
@@ -246,7 +242,7 @@ fn finding_for(site: &Site, filter: &Relevance, g: &Group) -> Finding {
     }
     f = f.evidence(
         "seen",
-        if g.count == 1 {
+        if g.first == g.last {
             g.last.clone()
         } else {
             format!("{} .. {}", g.first, g.last)
@@ -273,239 +269,6 @@ fn finding_for(site: &Site, filter: &Relevance, g: &Group) -> Finding {
     f.fix(why.fix, commands)
 }
 
-struct Explanation {
-    severity: Severity,
-    cause: String,
-    checks: Vec<&'static str>,
-    walk: Option<String>,
-    fix: String,
-    commands: Vec<String>,
-}
-
-impl Explanation {
-    fn new(severity: Severity, cause: impl Into<String>, checks: &[&'static str]) -> Self {
-        Explanation {
-            severity,
-            cause: cause.into(),
-            checks: checks.to_vec(),
-            walk: None,
-            fix: "see the explaining check; trace the URL to see how nginx maps it".into(),
-            commands: Vec::new(),
-        }
-    }
-}
-
-const EACCES: i32 = 13;
-const ENOENT: i32 = 2;
-const ENOTDIR: i32 = 20;
-const ENAMETOOLONG: i32 = 36;
-const ELOOP: i32 = 40;
-const EMLINK: i32 = 31;
-
-/// Map a line to its likely cause and the check that covers it.
-fn explain(site: &Site, filter: &Relevance, line: &Line) -> Explanation {
-    match &line.kind {
-        LineKind::DirectoryIndex => {
-            let mut e = Explanation::new(
-                Severity::Info,
-                "a directory URL was requested; there is no index file and autoindex is off, \
-                 so nginx answers 403: expected unless a page links to the directory",
-                &["MD109"],
-            );
-            e.fix =
-                "link to files, not to the directory; never turn autoindex on for uploads".into();
-            e
-        }
-        LineKind::DeniedByRule => {
-            let mut e = Explanation::new(
-                Severity::Warning,
-                "an allow/deny rule in the location that serves this URL refused it (a `deny \
-                 all` location such as `location ~ /\\.` can win for media URLs)",
-                &["MD105"],
-            );
-            e.fix =
-                "trace the URL to see which location answers, and give the media location `^~` \
-                     if a deny location shadows it"
-                    .into();
-            e
-        }
-        LineKind::IndexNotFound { .. } => Explanation::new(
-            Severity::Info,
-            "a directory URL was requested and its index file does not exist",
-            &[],
-        ),
-        LineKind::CallFailed { errno, .. } | LineKind::IndexForbidden { errno, .. } => {
-            let path = line.path.as_deref().unwrap_or(Path::new(""));
-            match *errno {
-                EACCES => explain_denied(site, path),
-                ELOOP | EMLINK => {
-                    let mut e = Explanation::new(
-                        Severity::Error,
-                        "a symlink on the path is refused: `disable_symlinks` is on, or the \
-                         links loop",
-                        &["MD207"],
-                    );
-                    e.fix = "serve the real directory (point alias/root at the link's target), \
-                             or set `disable_symlinks off;` for this location"
-                        .into();
-                    e
-                }
-                ENOENT | ENOTDIR | ENAMETOOLONG => explain_missing(filter, line, path),
-                _ => Explanation::new(
-                    Severity::Warning,
-                    format!("nginx could not open the file (errno {errno})"),
-                    &[],
-                ),
-            }
-        }
-    }
-}
-
-/// EACCES: walk the path as the worker user now, and name the component that stops it.
-fn explain_denied(site: &Site, path: &Path) -> Explanation {
-    let mut e = Explanation::new(
-        Severity::Error,
-        "the nginx worker user may not traverse a parent directory (x) or read the file (r)",
-        &["MD202", "MD203"],
-    );
-    e.fix = "give the worker user what it lacks (least widening first):".into();
-    let who = match site.worker.identity() {
-        Ok(who) => who,
-        Err(why) => {
-            e.cause = format!("{}; {why}", e.cause);
-            return e;
-        }
-    };
-    let w = walk(&site.root, path, who, Access::READ);
-    match &w.outcome {
-        WalkOutcome::Denied { at, needs } => {
-            e.cause = if at == path {
-                e.checks = vec!["MD203"];
-                format!("{} cannot read {} (needs {needs})", who.name, at.display())
-            } else {
-                e.checks = vec!["MD202"];
-                format!(
-                    "{} cannot traverse {} (needs {needs})",
-                    who.name,
-                    at.display()
-                )
-            };
-            if let Some(step) = w.failing_step() {
-                let db = crate::fs::identity::UserDb::load(&site.root);
-                e.commands = crate::fs::walk::grant_commands(step, who, |gid| db.group_name(gid));
-            }
-        }
-        WalkOutcome::Found { .. } => {
-            e.severity = Severity::Warning;
-            e.checks = vec!["MD208"];
-            e.cause = format!(
-                "{} can read it now by the mode bits: fixed since that line, or SELinux/AppArmor \
-                 denies what the mode bits allow",
-                who.name
-            );
-            e.fix = "if it still fails, check the security label or profile (MD208)".into();
-        }
-        WalkOutcome::Missing { at } => {
-            e.severity = Severity::Warning;
-            e.cause = format!("{} does not exist any more", at.display());
-        }
-        other => e.cause = format!("{}; the walk now says: {other}", e.cause),
-    }
-    e.walk = Some(w.render());
-    e
-}
-
-/// ENOENT/ENOTDIR: a path nginx built wrongly (alias without slash, root repeating the prefix, a
-/// root other than the app's), or simply a file that is not there.
-fn explain_missing(filter: &Relevance, line: &Line, path: &Path) -> Explanation {
-    let uri = line.uri().map(strip_query).map(percent_decode);
-    let path_s = path.to_string_lossy();
-    if let Some(uri) = uri.as_deref() {
-        let last = uri.rsplit('/').next().unwrap_or("");
-        // alias /srv/media; + /media/a.jpg → /srv/mediaa.jpg: the file name glued to the dir.
-        if !last.is_empty() && path_s.ends_with(last) && !path_s.ends_with(&format!("/{last}")) {
-            let mut e = Explanation::new(
-                Severity::Error,
-                format!(
-                    "nginx glued the file name to the directory ({}): an `alias` without the \
-                     trailing slash of its location",
-                    path.display()
-                ),
-                &["MD101"],
-            );
-            e.fix = "end alias with / when the location ends with /".into();
-            return e;
-        }
-        // root /srv/media; in location /media/ → /srv/media/media/a.jpg.
-        if let Some(first) = uri.trim_start_matches('/').split('/').next() {
-            let doubled = format!("/{first}/{first}/");
-            if !first.is_empty() && uri.contains('/') && path_s.contains(&doubled) {
-                let mut e = Explanation::new(
-                    Severity::Error,
-                    format!(
-                        "the URL prefix appears twice in {}: `root` where `alias` was meant",
-                        path.display()
-                    ),
-                    &["MD103"],
-                );
-                e.fix = "use `alias /dir/;` in the location, or root the parent directory".into();
-                return e;
-            }
-        }
-    }
-    if let Some(p) = filter.prefix_of(line) {
-        if let Some(root) = &p.root {
-            let (check, setting) = match p.kind {
-                Kind::Media => ("MD302", "MEDIA_ROOT"),
-                Kind::Static => ("MD304", "STATIC_ROOT"),
-            };
-            if !path.starts_with(root) {
-                let mut e = Explanation::new(
-                    Severity::Error,
-                    format!(
-                        "nginx looks in {}, but the app's {setting} is {}",
-                        path.parent().unwrap_or(path).display(),
-                        root.display()
-                    ),
-                    &[check],
-                );
-                e.fix = format!("point the location's alias at {setting}");
-                return e;
-            }
-            let (check, what) = match p.kind {
-                Kind::Media => (
-                    "MD210",
-                    "the upload is not there (deleted, never saved, or saved on another host or release)",
-                ),
-                Kind::Static => (
-                    "MD205",
-                    "the static file is not in STATIC_ROOT: collectstatic (or the copy step) was not run",
-                ),
-            };
-            let mut e = Explanation::new(Severity::Warning, what, &[check, "MD206"]);
-            e.fix = match p.kind {
-                Kind::Media => {
-                    "check where the app saves uploads; keep media outside release directories"
-                        .into()
-                }
-                Kind::Static => "run collectstatic:".into(),
-            };
-            if p.kind == Kind::Static {
-                e.commands = vec!["python manage.py collectstatic --noinput".into()];
-            }
-            return e;
-        }
-    }
-    let mut e = Explanation::new(
-        Severity::Warning,
-        "no such file: a link to a file that was never uploaded or was deleted, or a path \
-         nginx builds wrongly",
-        &["MD210"],
-    );
-    e.fix = "trace the URL: it shows the file nginx opens and why".into();
-    e
-}
-
 /// The URL to trace for a line: the host it was asked for, and its URI.
 fn trace_url(line: &Line) -> Option<String> {
     let host = line
@@ -526,25 +289,6 @@ fn shell_word(s: &str) -> String {
     }
 }
 
-/// `%20` → ` ` (the log's request line is as sent; its path is decoded).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -557,12 +301,5 @@ mod tests {
         assert!(name_matches(".example.com", "example.com"));
         assert!(name_matches(".example.com", "a.example.com"));
         assert!(!name_matches("example.com", "example.org"));
-    }
-
-    #[test]
-    fn percent_escapes_are_decoded() {
-        assert_eq!(percent_decode("/media/a%20b.jpg"), "/media/a b.jpg");
-        assert_eq!(percent_decode("/x%2"), "/x%2");
-        assert_eq!(percent_decode("/x%zz"), "/x%zz");
     }
 }

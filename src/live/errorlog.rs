@@ -165,6 +165,16 @@ impl Line {
     pub fn uri(&self) -> Option<&str> {
         self.request.as_deref()?.split_whitespace().nth(1)
     }
+    /// The URI's path, without query, %-decoded (as nginx maps it to a file).
+    pub fn uri_path(&self) -> Option<String> {
+        let uri = self.uri()?;
+        let path = uri.split(['?', '#']).next().unwrap_or(uri);
+        Some(
+            percent_encoding::percent_decode_str(path)
+                .decode_utf8_lossy()
+                .into_owned(),
+        )
+    }
     /// Seconds for ordering (local time as written; no time zone needed to compare lines).
     pub fn when(&self) -> Option<i64> {
         parse_time(&self.time)

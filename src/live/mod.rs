@@ -2,6 +2,10 @@
 //! what nginx logged when it could not serve a file (`errorlog`). Checks MD401–MD406 read these.
 
 pub mod errorlog;
+pub mod explain;
+pub mod public;
+pub mod sample;
+pub mod signature;
 
 use crate::site::Site;
 use std::path::PathBuf;

@@ -100,16 +100,17 @@ pub fn write(out: &mut dyn Write, report: &Report, opts: &Options) -> std::io::R
     if !ignored.is_empty() && !opts.quiet {
         writeln!(out, "{}", "ignored by the site's profile".bold())?;
         for check in ignored {
-            let line = format!(
-                "{} {} {}: {} ({}): {}",
+            let head = format!(
+                "{} {} ({}): {}",
                 "[~]".dimmed(),
-                check.id,
-                check.name,
-                "ignored".dimmed(),
+                format!("{} {}", check.id, check.name).bold(),
                 check.status,
-                check.ignored.as_deref().unwrap_or_default()
+                check.summary
             );
-            w.write(out, &line, "", "    ")?;
+            w.write(out, &head, "", "    ")?;
+            let reason = check.ignored.as_deref().unwrap_or_default();
+            let reason = format!("{} {reason}", "accepted:".dimmed());
+            w.write(out, &reason, "      ", "          ")?;
         }
         writeln!(out)?;
     }

@@ -590,3 +590,92 @@ mod md405 {
         );
     }
 }
+
+/// The whole path on a real nginx: it logs a real 403, the site is gathered from its config, and
+/// MD405 and MD111 judge it as `check` does.
+mod real_site {
+    use crate::support::{self, Nginx};
+    use media_doctor::checks::{self, live::ErrorLog, nginx_reload::ConfigNotReloaded};
+    use media_doctor::cli::SiteArgs;
+    use media_doctor::report::Status;
+    use media_doctor::site::Site;
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
+
+    fn get(port: u16, path: &str) -> String {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: site.test\r\n\r\n").unwrap();
+        let mut buf = String::new();
+        let _ = s.read_to_string(&mut buf);
+        buf
+    }
+
+    fn gather(nginx: &Nginx) -> Site {
+        let args = SiteArgs {
+            nginx_conf: Some(nginx.conf_path()),
+            ..Default::default()
+        };
+        Site::gather(&args, false).expect("gather")
+    }
+
+    #[test]
+    fn a_real_403_in_the_log_is_traced_to_the_closed_directory() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let nginx = Nginx::start(
+            "www-data",
+            "server { listen 127.0.0.1:{PORT}; server_name site.test;\n\
+             location /media/ { alias {DIR}/app/media/; } }",
+        )
+        .expect("nginx");
+        let app = nginx.dir.path().join("app");
+        std::fs::create_dir_all(app.join("media")).unwrap();
+        std::fs::write(app.join("media/a.jpg"), b"jpeg").unwrap();
+        support::open_ancestors(&app.join("media/a.jpg"));
+        std::fs::set_permissions(&app, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let answer = get(nginx.port, "/media/a.jpg");
+        assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+        std::thread::sleep(Duration::from_millis(100)); // the worker's log write
+
+        let site = gather(&nginx);
+        let r = checks::run_one(&ErrorLog, &site);
+        assert_eq!(r.status, Status::Fail, "{r:#?}");
+        let f = &r.findings[0];
+        assert!(f.message.starts_with("1 time: open()"), "{}", f.message);
+        let cause = &f
+            .evidence
+            .iter()
+            .find(|e| e.label == "cause")
+            .unwrap()
+            .value;
+        assert_eq!(
+            cause,
+            &format!("www-data cannot traverse {} (needs x)", app.display())
+        );
+        let log = &f.evidence.iter().find(|e| e.label == "log").unwrap().value;
+        assert_eq!(log, &nginx.error_log().display().to_string());
+    }
+
+    #[test]
+    fn md111_through_the_site_passes_then_fails_after_an_edit() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let nginx = Nginx::start(
+            "www-data",
+            "server { listen 127.0.0.1:{PORT}; server_name site.test; return 204; }",
+        )
+        .expect("nginx");
+        let before = checks::run_one(&ConfigNotReloaded, &gather(&nginx));
+        assert_eq!(before.status, Status::Pass, "{before:#?}");
+        std::thread::sleep(Duration::from_millis(1300));
+        let conf = std::fs::read_to_string(nginx.conf_path()).unwrap();
+        nginx.write_conf(&conf.replace("return 204;", "return 200;"));
+        let after = checks::run_one(&ConfigNotReloaded, &gather(&nginx));
+        assert_eq!(after.status, Status::Fail, "{after:#?}");
+        assert!(after.summary.contains("changed after nginx last loaded"));
+    }
+}

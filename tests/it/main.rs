@@ -9,6 +9,7 @@ mod docs;
 mod fs;
 mod listeners;
 mod live;
+mod nginx_checks;
 mod output;
 mod readonly;
 mod run;

@@ -1727,6 +1727,35 @@ fn path_for(
     Some(String::from_utf8_lossy(&p).into_owned())
 }
 
+pub(super) fn mapped_path(r: &Resolver<'_>, server: NodeId, uri: &str) -> Option<PathBuf> {
+    let mut captures = None;
+    let mut named = Vec::new();
+    let mut errors = Vec::new();
+    let found = {
+        let mut ctx = MatchCtx {
+            captures: &mut captures,
+            named: &mut named,
+            errors: &mut errors,
+        };
+        r.locations.find(server, uri.as_bytes(), &mut ctx)
+    };
+    let block = match found {
+        Found::Location(l) | Found::AutoRedirect(l) => r.locations.locs[l].block,
+        Found::None => r.blocks.of(server)?,
+    };
+    path_for(r, server, block, uri.as_bytes(), captures, named).map(PathBuf::from)
+}
+
+pub(super) fn path_in_block(
+    r: &Resolver<'_>,
+    server: NodeId,
+    location: NodeId,
+    uri: &str,
+) -> Option<PathBuf> {
+    let block = r.blocks.of(location)?;
+    path_for(r, server, block, uri.as_bytes(), None, Vec::new()).map(PathBuf::from)
+}
+
 fn returns_unconditionally(r: &Resolver<'_>, location: NodeId) -> bool {
     r.config()
         .directive(location)

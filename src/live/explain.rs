@@ -1,0 +1,245 @@
+//! Why nginx logged what it logged: each error-log line mapped to its likely cause and the
+//! check that covers it (for MD405). A permission error is walked again, as the worker user, to
+//! name the very directory or file that stops it.
+
+use super::errorlog::{Kind as LineKind, Line};
+use super::{AppPrefix, Kind};
+use crate::fs::{walk, Access, Outcome as WalkOutcome};
+use crate::report::Severity;
+use crate::site::Site;
+use std::path::Path;
+
+pub struct Explanation {
+    pub severity: Severity,
+    pub cause: String,
+    pub checks: Vec<&'static str>,
+    /// The walk of the path as the worker user (`namei -l` style), for a permission error.
+    pub walk: Option<String>,
+    pub fix: String,
+    pub commands: Vec<String>,
+}
+
+impl Explanation {
+    fn new(severity: Severity, cause: impl Into<String>, checks: &[&'static str]) -> Self {
+        Explanation {
+            severity,
+            cause: cause.into(),
+            checks: checks.to_vec(),
+            walk: None,
+            fix: "see the explaining check; trace the URL to see how nginx maps it".into(),
+            commands: Vec::new(),
+        }
+    }
+}
+
+const EACCES: i32 = 13;
+const ENOENT: i32 = 2;
+const ENOTDIR: i32 = 20;
+const ENAMETOOLONG: i32 = 36;
+const ELOOP: i32 = 40;
+const EMLINK: i32 = 31;
+
+/// Map a line to its likely cause and the check that covers it.
+/// `prefix` is the app's media/static prefix the line falls under, when known.
+pub fn explain(site: &Site, prefix: Option<&AppPrefix>, line: &Line) -> Explanation {
+    match &line.kind {
+        LineKind::DirectoryIndex => {
+            let mut e = Explanation::new(
+                Severity::Info,
+                "a directory URL was requested; there is no index file and autoindex is off, \
+                 so nginx answers 403: expected unless a page links to the directory",
+                &["MD109"],
+            );
+            e.fix =
+                "link to files, not to the directory; never turn autoindex on for uploads".into();
+            e
+        }
+        LineKind::DeniedByRule => {
+            let mut e = Explanation::new(
+                Severity::Warning,
+                "an allow/deny rule in the location that serves this URL refused it (a `deny \
+                 all` location such as `location ~ /\\.` can win for media URLs)",
+                &["MD105"],
+            );
+            e.fix =
+                "trace the URL to see which location answers, and give the media location `^~` \
+                     if a deny location shadows it"
+                    .into();
+            e
+        }
+        LineKind::IndexNotFound { .. } => Explanation::new(
+            Severity::Info,
+            "a directory URL was requested and its index file does not exist",
+            &[],
+        ),
+        LineKind::CallFailed { errno, .. } | LineKind::IndexForbidden { errno, .. } => {
+            let path = line.path.as_deref().unwrap_or(Path::new(""));
+            match *errno {
+                EACCES => explain_denied(site, path),
+                ELOOP | EMLINK => {
+                    let mut e = Explanation::new(
+                        Severity::Error,
+                        "a symlink on the path is refused: `disable_symlinks` is on, or the \
+                         links loop",
+                        &["MD207"],
+                    );
+                    e.fix = "serve the real directory (point alias/root at the link's target), \
+                             or set `disable_symlinks off;` for this location"
+                        .into();
+                    e
+                }
+                ENOENT | ENOTDIR | ENAMETOOLONG => explain_missing(prefix, line, path),
+                _ => Explanation::new(
+                    Severity::Warning,
+                    format!("nginx could not open the file (errno {errno})"),
+                    &[],
+                ),
+            }
+        }
+    }
+}
+
+/// EACCES: walk the path as the worker user now, and name the component that stops it.
+fn explain_denied(site: &Site, path: &Path) -> Explanation {
+    let mut e = Explanation::new(
+        Severity::Error,
+        "the nginx worker user may not traverse a parent directory (x) or read the file (r)",
+        &["MD202", "MD203"],
+    );
+    e.fix = "give the worker user what it lacks (least widening first):".into();
+    let who = match site.worker.identity() {
+        Ok(who) => who,
+        Err(why) => {
+            e.cause = format!("{}; {why}", e.cause);
+            return e;
+        }
+    };
+    let w = walk(&site.root, path, who, Access::READ);
+    match &w.outcome {
+        WalkOutcome::Denied { at, needs } => {
+            e.cause = if at == path {
+                e.checks = vec!["MD203"];
+                format!("{} cannot read {} (needs {needs})", who.name, at.display())
+            } else {
+                e.checks = vec!["MD202"];
+                format!(
+                    "{} cannot traverse {} (needs {needs})",
+                    who.name,
+                    at.display()
+                )
+            };
+            if let Some(step) = w.failing_step() {
+                let db = crate::fs::identity::UserDb::load(&site.root);
+                e.commands = crate::fs::walk::grant_commands(step, who, |gid| db.group_name(gid));
+            }
+        }
+        WalkOutcome::Found { .. } => {
+            e.severity = Severity::Warning;
+            e.checks = vec!["MD208"];
+            e.cause = format!(
+                "{} can read it now by the mode bits: fixed since that line, or SELinux/AppArmor \
+                 denies what the mode bits allow",
+                who.name
+            );
+            e.fix = "if it still fails, check the security label or profile (MD208)".into();
+        }
+        WalkOutcome::Missing { at } => {
+            e.severity = Severity::Warning;
+            e.cause = format!("{} does not exist any more", at.display());
+        }
+        other => e.cause = format!("{}; the walk now says: {other}", e.cause),
+    }
+    e.walk = Some(w.render());
+    e
+}
+
+/// ENOENT/ENOTDIR: a path nginx built wrongly (alias without slash, root repeating the prefix, a
+/// root other than the app's), or simply a file that is not there.
+fn explain_missing(prefix: Option<&AppPrefix>, line: &Line, path: &Path) -> Explanation {
+    let uri = line.uri_path();
+    let path_s = path.to_string_lossy();
+    if let Some(uri) = uri.as_deref() {
+        let last = uri.rsplit('/').next().unwrap_or("");
+        // alias /srv/media; + /media/a.jpg → /srv/mediaa.jpg: the file name glued to the dir.
+        if !last.is_empty() && path_s.ends_with(last) && !path_s.ends_with(&format!("/{last}")) {
+            let mut e = Explanation::new(
+                Severity::Error,
+                format!(
+                    "nginx glued the file name to the directory ({}): an `alias` without the \
+                     trailing slash of its location",
+                    path.display()
+                ),
+                &["MD101"],
+            );
+            e.fix = "end alias with / when the location ends with /".into();
+            return e;
+        }
+        // root /srv/media; in location /media/ → /srv/media/media/a.jpg.
+        if let Some(first) = uri.trim_start_matches('/').split('/').next() {
+            let doubled = format!("/{first}/{first}/");
+            if !first.is_empty() && uri.contains('/') && path_s.contains(&doubled) {
+                let mut e = Explanation::new(
+                    Severity::Error,
+                    format!(
+                        "the URL prefix appears twice in {}: `root` where `alias` was meant",
+                        path.display()
+                    ),
+                    &["MD103"],
+                );
+                e.fix = "use `alias /dir/;` in the location, or root the parent directory".into();
+                return e;
+            }
+        }
+    }
+    if let Some(p) = prefix {
+        if let Some(root) = &p.root {
+            let (check, setting) = match p.kind {
+                Kind::Media => ("MD302", "MEDIA_ROOT"),
+                Kind::Static => ("MD304", "STATIC_ROOT"),
+            };
+            if !path.starts_with(root) {
+                let mut e = Explanation::new(
+                    Severity::Error,
+                    format!(
+                        "nginx looks in {}, but the app's {setting} is {}",
+                        path.parent().unwrap_or(path).display(),
+                        root.display()
+                    ),
+                    &[check],
+                );
+                e.fix = format!("point the location's alias at {setting}");
+                return e;
+            }
+            let (check, what) = match p.kind {
+                Kind::Media => (
+                    "MD210",
+                    "the upload is not there (deleted, never saved, or saved on another host or release)",
+                ),
+                Kind::Static => (
+                    "MD205",
+                    "the static file is not in STATIC_ROOT: collectstatic (or the copy step) was not run",
+                ),
+            };
+            let mut e = Explanation::new(Severity::Warning, what, &[check, "MD206"]);
+            e.fix = match p.kind {
+                Kind::Media => {
+                    "check where the app saves uploads; keep media outside release directories"
+                        .into()
+                }
+                Kind::Static => "run collectstatic:".into(),
+            };
+            if p.kind == Kind::Static {
+                e.commands = vec!["python manage.py collectstatic --noinput".into()];
+            }
+            return e;
+        }
+    }
+    let mut e = Explanation::new(
+        Severity::Warning,
+        "no such file: a link to a file that was never uploaded or was deleted, or a path \
+         nginx builds wrongly",
+        &["MD210"],
+    );
+    e.fix = "trace the URL: it shows the file nginx opens and why".into();
+    e
+}
