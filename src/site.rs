@@ -51,7 +51,7 @@ pub struct Site {
     /// Draw progress for long probes on stderr (text output on a terminal only; set by main).
     pub progress: bool,
     /// Tree scans made during this run, shared between the checks that need them.
-    pub scans: crate::fs::scan::Cache,
+    pub fs: crate::fs::scan::Cache,
 }
 
 /// nginx's compiled-in defaults on Debian, where media-doctor is most often run.
@@ -88,7 +88,7 @@ impl Site {
             worker,
             model: std::sync::OnceLock::new(),
             progress: false,
-            scans: Default::default(),
+            fs: Default::default(),
         };
         site.select_servers();
         site.discover_app()?;
