@@ -129,3 +129,24 @@ fn explain_and_list_checks() {
         .iter()
         .any(|c| c["id"] == "MD100" && c["name"] == "nginx-config-loads"));
 }
+
+/// Regression (differential seed 449429214): autoindex drops the last byte of the mapped path, so
+/// `location /media/ { alias /var/www/myapp/media; autoindex on; }` opens `/var/www/myapp/medi`
+/// for `/media/` and answers 404, as real nginx does.
+#[test]
+fn trace_autoindex_under_an_alias_without_slash() {
+    let o = media_doctor(&[
+        "trace",
+        "--root",
+        &demo(),
+        "--offline",
+        "--format",
+        "json",
+        "http://myapp.example.com/media/",
+    ]);
+    let v: Value =
+        serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", o.stderr));
+    assert_eq!(v["handler"], "autoindex", "{v}");
+    assert_eq!(v["path"], "/var/www/myapp/medi", "{v}");
+    assert_eq!(v["predicted_status"], 404, "{v}");
+}
