@@ -2,6 +2,7 @@
 //! Tests that need root or nginx use `support::require`, which fails under CI=true.
 
 mod app;
+mod cli;
 mod conformance;
 mod differential;
 mod docs;
@@ -10,6 +11,7 @@ mod listeners;
 mod live;
 mod nginx_checks;
 mod output;
+mod readonly;
 mod run;
 mod sample;
 mod schemas;

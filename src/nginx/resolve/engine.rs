@@ -1114,7 +1114,10 @@ impl<'r, 's> Run<'r, 's> {
             Ok(p) => p,
             Err(f) => return Some(f),
         };
-        if path.len() > 1 && path.ends_with(b"/") {
+        // nginx drops the last byte unconditionally (`if (path.len > 1) path.len--;`), assuming
+        // it is the URI's trailing slash. With `location /media/ { alias /srv/www; }` the mapped
+        // path is `/srv/www` and nginx opens `/srv/ww`: a 404, or a listing of a sibling.
+        if path.len() > 1 {
             path.pop();
         }
         let probe = self.files.call(&path, Op::OpenDir, SymlinkPolicy::OFF);
