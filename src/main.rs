@@ -90,7 +90,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let site = Site::gather(&args.site, args.offline)?;
             let resolver = media_doctor::nginx::Resolver::new(&site);
             let resolution = resolver.resolve(&req);
-            let trace = render::trace::Trace::new(&resolver, &req, &resolution);
+            let mut trace = render::trace::Trace::new(&resolver, &req, &resolution);
+            if !args.offline {
+                trace.live = Some(media_doctor::live::trace::probe(
+                    &site,
+                    &resolver,
+                    &req,
+                    &resolution,
+                ));
+            }
             match args.format {
                 ListFormat::Json => render::trace::write_json(&mut out, &trace)?,
                 ListFormat::Text => render::trace::write_text(&mut out, &trace)?,

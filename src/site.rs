@@ -48,6 +48,8 @@ pub struct Site {
     pub worker: crate::fs::Worker,
     /// The resolver's indexes (location trees, server names), built on first use.
     pub model: std::sync::OnceLock<crate::nginx::resolve::Model>,
+    /// The live probes (HEAD requests), made on first use by a live check or `trace`.
+    pub live: std::sync::OnceLock<crate::live::probes::Live>,
     /// Draw progress for long probes on stderr (text output on a terminal only; set by main).
     pub progress: bool,
     /// Tree scans made during this run, shared between the checks that need them.
@@ -87,6 +89,7 @@ impl Site {
             profile,
             worker,
             model: std::sync::OnceLock::new(),
+            live: std::sync::OnceLock::new(),
             progress: false,
             fs: Default::default(),
         };
