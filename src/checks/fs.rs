@@ -215,13 +215,15 @@ fn missing_fix(
         if !root.is_empty() && site.root.host_path(Path::new(root)).is_dir() {
             let slash = if s.prefix.ends_with('/') { "/" } else { "" };
             return (
+                // The config block goes in the text: `commands` are shell commands only.
                 format!(
                     "nginx looks for {} files in root + URI = {}; if they are in {root}, use \
-                     alias instead of root (MD103):",
+                     alias instead of root (MD103):\n    location {} {{ alias {root}{slash}; }}",
                     s.prefix,
-                    dir.display()
+                    dir.display(),
+                    s.prefix
                 ),
-                vec![format!("location {} {{ alias {root}{slash}; }}", s.prefix)],
+                vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
             );
         }
     }
