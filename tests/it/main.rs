@@ -3,6 +3,7 @@
 
 mod app;
 mod cli;
+mod bad_input;
 mod conformance;
 mod differential;
 mod docs;
@@ -10,6 +11,7 @@ mod fs;
 mod listeners;
 mod live;
 mod nginx_checks;
+mod nginx_dump;
 mod output;
 mod readonly;
 mod run;
