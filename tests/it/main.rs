@@ -2,8 +2,8 @@
 //! Tests that need root or nginx use `support::require`, which fails under CI=true.
 
 mod app;
-mod cli;
 mod bad_input;
+mod cli;
 mod conformance;
 mod differential;
 mod docs;
