@@ -15,7 +15,11 @@ pub mod app;
 pub mod fs;
 pub mod live;
 pub mod nginx;
+pub mod nginx_common;
+pub mod nginx_paths;
 pub mod nginx_reload;
+pub mod nginx_routing;
+pub mod nginx_uploads;
 pub mod select;
 
 /// The catalogue's bands: the first digit of the id.
@@ -149,6 +153,9 @@ pub trait Check: Sync {
 pub fn registry() -> Vec<&'static dyn Check> {
     let mut all: Vec<&'static dyn Check> = Vec::new();
     all.extend_from_slice(nginx::CHECKS);
+    all.extend_from_slice(nginx_paths::CHECKS);
+    all.extend_from_slice(nginx_routing::CHECKS);
+    all.extend_from_slice(nginx_uploads::CHECKS);
     all.extend_from_slice(fs::CHECKS);
     all.extend_from_slice(nginx_reload::CHECKS);
     all.extend_from_slice(app::CHECKS);

@@ -3,14 +3,17 @@
 
 mod app;
 mod bad_input;
+mod cli;
 mod conformance;
 mod differential;
 mod docs;
 mod fs;
 mod listeners;
 mod live;
+mod nginx_checks;
 mod nginx_dump;
 mod output;
+mod readonly;
 mod run;
 mod sample;
 mod schemas;

@@ -198,6 +198,8 @@ pub struct Conf {
     pub limit_except: Option<(Vec<String>, BlockIdx)>,
     /// `merge_slashes` (server level).
     pub merge_slashes: bool,
+    /// `add_header NAME VALUE` in effect: a block with any `add_header` of its own inherits none.
+    pub add_headers: Arc<Vec<(String, String)>>,
 }
 
 #[derive(Debug)]
@@ -249,6 +251,7 @@ impl Blocks {
             log_not_found: true,
             limit_except: None,
             merge_slashes: true,
+            add_headers: Arc::new(Vec::new()),
         };
         let children: Vec<Directive<'_>> = match http {
             Some(h) => h.children().collect(),
@@ -288,6 +291,7 @@ impl Blocks {
         }
         let mut own_access: Vec<AccessRule> = Vec::new();
         let mut own_pages: Vec<ErrorPage> = Vec::new();
+        let mut own_headers: Vec<(String, String)> = Vec::new();
         for d in children {
             match d.name() {
                 "root" | "alias" => {
@@ -335,6 +339,11 @@ impl Blocks {
                 }
                 "log_not_found" => conf.log_not_found = d.arg(0) != Some("off"),
                 "merge_slashes" => conf.merge_slashes = d.arg(0) != Some("off"),
+                "add_header" => {
+                    if let (Some(n), Some(v)) = (d.arg(0), d.arg(1)) {
+                        own_headers.push((n.to_string(), v.to_string()));
+                    }
+                }
                 n if PASS_DIRECTIVES.contains(&n) || OTHER_HANDLERS.contains(&n) => {
                     conf.handler = Some(Upstream {
                         directive: n.to_string(),
@@ -350,6 +359,9 @@ impl Blocks {
         }
         if !own_pages.is_empty() {
             conf.error_pages = Arc::new(own_pages);
+        }
+        if !own_headers.is_empty() {
+            conf.add_headers = Arc::new(own_headers);
         }
         let me = self.blocks.len();
         self.blocks.push(Block {

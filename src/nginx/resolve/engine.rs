@@ -1114,7 +1114,10 @@ impl<'r, 's> Run<'r, 's> {
             Ok(p) => p,
             Err(f) => return Some(f),
         };
-        if path.len() > 1 && path.ends_with(b"/") {
+        // nginx drops the last byte unconditionally (`if (path.len > 1) path.len--;`), assuming
+        // it is the URI's trailing slash. With `location /media/ { alias /srv/www; }` the mapped
+        // path is `/srv/www` and nginx opens `/srv/ww`: a 404, or a listing of a sibling.
+        if path.len() > 1 {
             path.pop();
         }
         let probe = self.files.call(&path, Op::OpenDir, SymlinkPolicy::OFF);
@@ -1725,6 +1728,35 @@ fn path_for(
     };
     let p = run.map_uri_to_path().ok()?;
     Some(String::from_utf8_lossy(&p).into_owned())
+}
+
+pub(super) fn mapped_path(r: &Resolver<'_>, server: NodeId, uri: &str) -> Option<PathBuf> {
+    let mut captures = None;
+    let mut named = Vec::new();
+    let mut errors = Vec::new();
+    let found = {
+        let mut ctx = MatchCtx {
+            captures: &mut captures,
+            named: &mut named,
+            errors: &mut errors,
+        };
+        r.locations.find(server, uri.as_bytes(), &mut ctx)
+    };
+    let block = match found {
+        Found::Location(l) | Found::AutoRedirect(l) => r.locations.locs[l].block,
+        Found::None => r.blocks.of(server)?,
+    };
+    path_for(r, server, block, uri.as_bytes(), captures, named).map(PathBuf::from)
+}
+
+pub(super) fn path_in_block(
+    r: &Resolver<'_>,
+    server: NodeId,
+    location: NodeId,
+    uri: &str,
+) -> Option<PathBuf> {
+    let block = r.blocks.of(location)?;
+    path_for(r, server, block, uri.as_bytes(), None, Vec::new()).map(PathBuf::from)
 }
 
 fn returns_unconditionally(r: &Resolver<'_>, location: NodeId) -> bool {

@@ -27,7 +27,7 @@ mod vars;
 pub use conf::{AliasKind, Symlinks};
 pub use files::Errno;
 pub use location::Modifier;
-pub use server::{validate_host, ListenAddr};
+pub use server::{parse_listen, validate_host, Listen, ListenAddr};
 
 use crate::fs::walk::Walk;
 use crate::nginx::{Config, ConfigKind, Directive, NodeId};
@@ -285,6 +285,22 @@ pub struct Resolution {
     pub steps: Vec<String>,
 }
 
+/// A block's merged configuration, as the checks need it.
+#[derive(Debug, Clone)]
+pub struct BlockInfo {
+    pub root: RootInfo,
+    pub autoindex: bool,
+    /// The block's own `try_files`.
+    pub try_files: Option<NodeId>,
+    /// The content handler the block installs: (`proxy_pass`, its directive).
+    pub handler: Option<(String, NodeId)>,
+    /// `add_header`s in effect (nginx's all-or-nothing inheritance applied).
+    pub add_headers: Vec<(String, String)>,
+    pub internal: bool,
+    /// The first access rule is `deny all`.
+    pub denies_all: bool,
+}
+
 /// The `root`/`alias` of a block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootInfo {
@@ -316,9 +332,10 @@ pub enum ServedKind {
     Alias,
 }
 
-/// The nginx model of one site, built once; `resolve` is then cheap (hash lookups per level).
-pub struct Resolver<'s> {
-    site: &'s Site,
+/// The indexes the resolver works from, built once per `Site` (and cached on it): merged block
+/// configurations, listen sockets and server names, location trees, `map`s.
+#[derive(Debug)]
+pub struct Model {
     blocks: Blocks,
     servers: ServerIndex,
     locations: Locations,
@@ -327,32 +344,50 @@ pub struct Resolver<'s> {
     declared: std::collections::HashSet<String>,
 }
 
-impl<'s> Resolver<'s> {
-    pub fn new(site: &'s Site) -> Resolver<'s> {
-        let cfg = site.config();
+impl Model {
+    fn build(cfg: &Config) -> Model {
         let http = match cfg.kind {
             Some(ConfigKind::Main) => cfg.top().find(|d| d.is("http")),
             _ => None,
         };
-        let (blocks, http_block) = Blocks::build(cfg, http, &cfg.prefix);
+        let blocks = Blocks::build(cfg, http, &cfg.prefix).0;
         let server_ids: Vec<NodeId> = cfg.servers().iter().map(Directive::id).collect();
         let servers = ServerIndex::build(cfg, &server_ids);
         let locations = Locations::build(cfg, &server_ids, &blocks);
-        let map_source: Vec<Directive<'_>> = match http {
+        let top: Vec<Directive<'_>> = match http {
             Some(h) => h.children().collect(),
             None => cfg.top().collect(),
         };
-        let maps = vars::collect_maps(map_source.clone().into_iter());
-        let declared = vars::declared_variables(map_source.into_iter());
-        let _ = http_block;
-        Resolver {
-            site,
+        let maps = vars::collect_maps(top.clone().into_iter());
+        let declared = vars::declared_variables(top.into_iter());
+        Model {
             blocks,
             servers,
             locations,
             maps,
             declared,
         }
+    }
+}
+
+/// The nginx model of one site; `resolve` is cheap (hash lookups per level). The indexes are
+/// built on first use and kept on the `Site`, so every check and `trace` share them.
+pub struct Resolver<'s> {
+    site: &'s Site,
+    m: &'s Model,
+}
+
+impl std::ops::Deref for Resolver<'_> {
+    type Target = Model;
+    fn deref(&self) -> &Model {
+        self.m
+    }
+}
+
+impl<'s> Resolver<'s> {
+    pub fn new(site: &'s Site) -> Resolver<'s> {
+        let m = site.model.get_or_init(|| Model::build(site.config()));
+        Resolver { site, m }
     }
 
     pub fn config(&self) -> &'s Config {
@@ -389,6 +424,13 @@ impl<'s> Resolver<'s> {
     pub fn server_ports(&self, server: NodeId) -> Vec<u16> {
         self.server_info(server)
             .map(|s| s.listens.iter().map(|l| l.port).collect())
+            .unwrap_or_default()
+    }
+
+    /// The sockets a server listens on (the implicit `*:80` when it has no `listen`).
+    pub fn server_listens(&self, server: NodeId) -> Vec<Listen> {
+        self.server_info(server)
+            .map(|s| s.listens.clone())
             .unwrap_or_default()
     }
 
@@ -444,6 +486,63 @@ impl<'s> Resolver<'s> {
             value: root.value.clone(),
             scripted: root.scripted,
         })
+    }
+
+    /// What the checks read about a block's merged configuration.
+    pub fn block_info(&self, block: NodeId) -> Option<BlockInfo> {
+        let b = self.blocks.of(block)?;
+        let c = &self.blocks.get(b).conf;
+        Some(BlockInfo {
+            root: self.root_of(block)?,
+            autoindex: c.autoindex,
+            try_files: c.try_files,
+            handler: c.handler.as_ref().map(|h| (h.directive.clone(), h.at)),
+            add_headers: c.add_headers.as_ref().clone(),
+            internal: c.internal,
+            denies_all: c
+                .access
+                .first()
+                .is_some_and(|r| !r.allow && r.target == conf::AccessTarget::All),
+        })
+    }
+
+    /// The server nginx picks for `host` on `port` (any listen address).
+    pub fn select_server(&self, host: &str, port: u16) -> Option<NodeId> {
+        let h = validate_host(host)?;
+        self.servers
+            .select(&h, port, None)
+            .map(|s| self.servers.servers[s.server].id)
+    }
+
+    /// The location nginx picks for a (decoded, normalised) URI in a server, by location
+    /// matching alone (no rewrite, no try_files). None: no location matches.
+    pub fn location_for(&self, server: NodeId, uri: &str) -> Option<NodeId> {
+        let mut captures = None;
+        let mut named = Vec::new();
+        let mut errors = Vec::new();
+        let mut ctx = location::MatchCtx {
+            captures: &mut captures,
+            named: &mut named,
+            errors: &mut errors,
+        };
+        match self.locations.find(server, uri.as_bytes(), &mut ctx) {
+            location::Found::Location(l) | location::Found::AutoRedirect(l) => {
+                Some(self.locations.locs[l].node)
+            }
+            location::Found::None => None,
+        }
+    }
+
+    /// The path nginx builds for `uri` in the location that matches it (root/alias and
+    /// captures applied; no try_files, no rewrite).
+    pub fn path_for(&self, server: NodeId, uri: &str) -> Option<PathBuf> {
+        engine::mapped_path(self, server, uri)
+    }
+
+    /// The path `location`'s own root/alias would build for `uri` (whether or not nginx picks
+    /// that location for it): what the author of the location meant.
+    pub fn path_in(&self, server: NodeId, location: NodeId, uri: &str) -> Option<PathBuf> {
+        engine::path_in_block(self, server, location, uri)
     }
 
     /// The content handler directive (`proxy_pass` & co.) a block installs itself.

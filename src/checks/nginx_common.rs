@@ -1,0 +1,296 @@
+//! What the nginx checks share: the site's servers as request targets, the media/static URL
+//! prefixes to ask about, real file names for concrete evidence, and remediations that print
+//! the corrected config block (with its file:line) and the reload command.
+//!
+//! Nothing here matches locations or maps URIs: that is the resolver's job.
+
+use crate::nginx::resolve::Resolver;
+use crate::nginx::{Config, Directive, NodeId};
+use crate::report::{Finding, Location};
+use crate::site::Site;
+use crate::sysroot::SysRoot;
+use std::path::{Path, PathBuf};
+
+pub const RELOAD: &str = "sudo nginx -t && sudo systemctl reload nginx";
+
+/// A config that does not load is not what nginx runs (a reload is refused) and parts of it are
+/// missing from the model: the checks that judge it through the resolver skip rather than
+/// guess. MD100 says what is wrong.
+pub fn skip_if_incomplete(site: &Site) -> Option<super::Outcome> {
+    let cfg = site.config();
+    cfg.diagnostics.iter().find(|d| d.fatal)?;
+    Some(super::Outcome::skip(
+        "the nginx configuration does not load (see MD100): fix it first",
+    ))
+}
+
+/// A server block of the site and the request that reaches it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub server: NodeId,
+    /// The Host to send (its first plain server_name, else `localhost`).
+    pub host: String,
+    pub port: u16,
+}
+
+pub fn targets(site: &Site, r: &Resolver<'_>) -> Vec<Target> {
+    site.nginx
+        .servers
+        .iter()
+        .map(|&server| {
+            let host = r
+                .server_names(server)
+                .into_iter()
+                .find(|n| {
+                    !n.is_empty()
+                        && !n.starts_with('~')
+                        && !n.contains('*')
+                        && !n.starts_with('.')
+                        && n != "_"
+                })
+                .unwrap_or_else(|| "localhost".into());
+            let port = r.server_ports(server).into_iter().next().unwrap_or(80);
+            Target { server, host, port }
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrefixKind {
+    Media,
+    Static,
+}
+
+/// A URL prefix whose files nginx should serve from disk.
+#[derive(Debug, Clone)]
+pub struct Prefix {
+    pub kind: PrefixKind,
+    /// `/media/`.
+    pub url: String,
+    /// Where it comes from (`MEDIA_URL in settings.py:12`, `location /media/ at f:7`).
+    pub from: String,
+    /// Only for this server (a location's prefix); None: every server of the site (the app's).
+    pub server: Option<NodeId>,
+}
+
+/// MEDIA_URL/STATIC_URL when the app is known, else the prefixes of the locations that serve
+/// files from disk.
+pub fn prefixes(site: &Site, r: &Resolver<'_>) -> Vec<Prefix> {
+    let mut out = Vec::new();
+    if let Some(app) = &site.app {
+        for (kind, setting, name) in [
+            (PrefixKind::Media, &app.media_url, "MEDIA_URL"),
+            (PrefixKind::Static, &app.static_url, "STATIC_URL"),
+        ] {
+            let Some(url) = setting.value() else { continue };
+            // An absolute URL (a CDN) is not served by this nginx.
+            if !url.starts_with('/') {
+                continue;
+            }
+            let mut url = url.clone();
+            if !url.ends_with('/') {
+                url.push('/');
+            }
+            let from = match setting.at() {
+                Some(at) => format!("{name} at {at}"),
+                None => name.to_string(),
+            };
+            out.push(Prefix {
+                kind,
+                url,
+                from,
+                server: None,
+            });
+        }
+        return out;
+    }
+    for s in r.static_locations() {
+        if s.prefix.is_empty() || s.prefix == "/" || !s.prefix.starts_with('/') {
+            continue;
+        }
+        let Some(loc) = s.location else { continue };
+        if let Some((m, _)) = r.location_pattern(loc) {
+            if m.is_regex() || m == crate::nginx::resolve::Modifier::Exact {
+                continue;
+            }
+        }
+        let lower = s.prefix.to_ascii_lowercase();
+        let kind = if ["media", "upload", "files", "user"]
+            .iter()
+            .any(|w| lower.contains(w))
+        {
+            PrefixKind::Media
+        } else {
+            PrefixKind::Static
+        };
+        let d = r.config().directive(loc);
+        out.push(Prefix {
+            kind,
+            url: s.prefix.clone(),
+            from: format!("location {} at {}", s.prefix, d.location()),
+            server: Some(s.server),
+        });
+    }
+    out
+}
+
+/// A real file in `dir` or below it (a system path read under the root; breadth first, names
+/// sorted, a bounded look): concrete evidence beats a made-up name. Returns the path relative to
+/// `dir`. Hidden files and names that need escaping in a URL are skipped.
+pub fn sample_file(root: &SysRoot, dir: &Path) -> Option<String> {
+    let mut queue: std::collections::VecDeque<(PathBuf, String)> =
+        std::collections::VecDeque::from([(dir.to_path_buf(), String::new())]);
+    let mut looked = 0;
+    while let Some((d, rel)) = queue.pop_front() {
+        let mut entries: Vec<(String, bool)> = std::fs::read_dir(root.host_path(&d))
+            .ok()?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let t = e.file_type().ok()?;
+                let name = e.file_name().to_str()?.to_string();
+                (t.is_file() || t.is_dir()).then_some((name, t.is_dir()))
+            })
+            .filter(|(n, _)| !n.starts_with('.') && !n.contains(['?', '#', '%', ' ']))
+            .collect();
+        entries.sort();
+        if let Some((f, _)) = entries.iter().find(|(_, is_dir)| !is_dir) {
+            return Some(format!("{rel}{f}"));
+        }
+        for (n, _) in entries {
+            looked += 1;
+            if looked > 200 || rel.matches('/').count() >= 3 {
+                return None;
+            }
+            queue.push_back((d.join(&n), format!("{rel}{n}/")));
+        }
+    }
+    None
+}
+
+/// Entries of `dir` (a system path), sorted; empty when unreadable.
+pub fn list_dir(root: &SysRoot, dir: &Path) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = std::fs::read_dir(root.host_path(dir))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let dir = e.file_type().is_ok_and(|t| t.is_dir());
+                    e.file_name().to_str().map(|n| (n.to_string(), dir))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+pub fn exists(root: &SysRoot, p: &Path) -> bool {
+    root.host_path(p).exists()
+}
+
+/// The URI nginx matches for a request target (%-decoded, `.`/`..` resolved, `//` merged);
+/// None when nginx refuses it with 400.
+pub fn normalised(target: &str) -> Option<String> {
+    crate::nginx::resolve::uri::parse_target(target.as_bytes(), true)
+        .ok()
+        .map(|p| String::from_utf8_lossy(&p.uri).into_owned())
+}
+
+/// nginx's quoting for an argument written back into a config.
+fn quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && !arg
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, ';' | '{' | '}' | '#' | '"' | '\'' | '\\'));
+    if plain {
+        arg.to_string()
+    } else {
+        format!("\"{}\"", arg.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+/// How to change one directive of a block when printing the corrected version.
+pub enum Edit {
+    Keep,
+    Replace(String),
+    Drop,
+}
+
+/// The block of `node` as it should read, `# file:line` first: each directive passes through
+/// `edit` (`include` lines are kept as written, not expanded).
+pub fn corrected_block(
+    cfg: &Config,
+    node: NodeId,
+    edit: &dyn Fn(&Directive<'_>) -> Edit,
+) -> String {
+    let d = cfg.directive(node);
+    let mut out = format!("# {}\n", d.location());
+    render(&d, 0, edit, &mut out, true);
+    out
+}
+
+fn render(
+    d: &Directive<'_>,
+    depth: usize,
+    edit: &dyn Fn(&Directive<'_>) -> Edit,
+    out: &mut String,
+    top: bool,
+) {
+    let pad = "    ".repeat(depth);
+    if !top {
+        match edit(d) {
+            Edit::Drop => return,
+            Edit::Replace(line) => {
+                out.push_str(&format!("{pad}{line}\n"));
+                return;
+            }
+            Edit::Keep => {}
+        }
+    }
+    let head = std::iter::once(d.name().to_string())
+        .chain(d.args().map(quote))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if d.has_block() {
+        out.push_str(&format!("{pad}{head} {{\n"));
+        for c in d.raw_children() {
+            render(&c, depth + 1, edit, out, false);
+        }
+        out.push_str(&format!("{pad}}}\n"));
+    } else {
+        out.push_str(&format!("{pad}{head};\n"));
+    }
+}
+
+/// The remediation every config finding ends with: the corrected block, then check and reload.
+pub fn fix_with_block(f: Finding, intro: &str, block: String) -> Finding {
+    f.fix(
+        format!("{intro}\n{}", block.trim_end()),
+        vec![RELOAD.to_string()],
+    )
+}
+
+pub fn loc_of(cfg: &Config, node: NodeId) -> Location {
+    cfg.directive(node).location()
+}
+
+/// `location /media/` as written (modifier and pattern).
+pub fn location_label(r: &Resolver<'_>, node: NodeId) -> String {
+    match r.location_pattern(node) {
+        Some((m, p)) if m.as_str().is_empty() => format!("location {p}"),
+        Some((m, p)) => format!("location {} {p}", m.as_str()),
+        None => "the server block".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("/srv/media/"), "/srv/media/");
+        assert_eq!(quote("a b"), "\"a b\"");
+        assert_eq!(quote(""), "\"\"");
+        assert_eq!(quote("~*"), "~*");
+    }
+}
