@@ -257,11 +257,7 @@ struct Partial {
 
 impl Partial {
     /// Read (`fetch(first + i)`) and parse `paths` in order.
-    fn parse(
-        paths: &[PathBuf],
-        first: usize,
-        fetch: &Fetch<'_>,
-    ) -> Partial {
+    fn parse(paths: &[PathBuf], first: usize, fetch: &Fetch<'_>) -> Partial {
         let mut p = Partial {
             cfg: Config::default(),
             text: String::new(),
