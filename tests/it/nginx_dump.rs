@@ -44,26 +44,32 @@ fn a_dump_gives_the_same_tree_as_the_files() {
         let _ = crate::support::require(false, "needs ../shared/bench/gen_nginx.py");
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    // The generator refuses an existing --out, so it writes into a fresh subdirectory.
+    let dir = tmp.path().join("conf");
     let gen = Command::new("python3")
         .arg(bench.join("gen_nginx.py"))
         .args(["--sites", "100", "--out"])
-        .arg(dir.path())
+        .arg(&dir)
         .output();
+    let why = match &gen {
+        Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
+        Err(e) => e.to_string(),
+    };
     if !crate::support::require(
         gen.as_ref().is_ok_and(|o| o.status.success()),
-        "needs python3 to run gen_nginx.py",
+        &format!("needs python3 and openssl to run gen_nginx.py: {why}"),
     ) {
         return;
     }
-    let conf = dir.path().join("nginx.conf");
+    let conf = dir.join("nginx.conf");
     let dump = match crate::support::nginx_binary() {
         Some(nginx) => {
             let out = Command::new(nginx)
                 .arg("-T")
                 .arg("-q")
                 .arg("-p")
-                .arg(dir.path())
+                .arg(&dir)
                 .arg("-c")
                 .arg(&conf)
                 .output()
@@ -75,7 +81,7 @@ fn a_dump_gives_the_same_tree_as_the_files() {
             );
             out.stdout
         }
-        None => std::fs::read(dir.path().join("nginx-T.txt")).unwrap(),
+        None => std::fs::read(dir.join("nginx-T.txt")).unwrap(),
     };
     let files = nginx::load_files(&SysRoot::live(), &conf).unwrap();
     let from_dump = nginx::load_dump(&SysRoot::live(), &dump, "nginx -T").unwrap();
