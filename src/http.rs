@@ -309,8 +309,12 @@ fn probe_one(target: Target, limits: &Limits, deadline: Instant) -> Probe {
     let connect_timeout = limits
         .connect
         .min(request_timeout.saturating_sub(MIN_USEFUL / 2));
+    // The clock starts once the client is set up (loading the system's root certificates is
+    // not the server's time).
+    let mut sent = started;
     let outcome = client_for(&target, connect_timeout, request_timeout)
         .and_then(|client| {
+            sent = Instant::now();
             client
                 .head(target.url.clone())
                 .send()
@@ -332,7 +336,7 @@ fn probe_one(target: Target, limits: &Limits, deadline: Instant) -> Probe {
     Probe {
         target,
         outcome,
-        elapsed: started.elapsed(),
+        elapsed: sent.elapsed(),
     }
 }
 

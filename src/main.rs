@@ -3,8 +3,12 @@
 //! main → run → exit code. Exit codes are the contract: 0 nothing at or above --fail-on,
 //! 1 findings at or above it, 2 the tool could not run (one-line reason on stderr).
 
+use anyhow::Context;
 use clap::{CommandFactory, Parser};
-use media_doctor::checks::{self, select::Selection};
+use media_doctor::checks::{
+    self,
+    select::{Accepted, Selection},
+};
 use media_doctor::cli::{CheckFormat, Cli, ColorChoice, Command, ListFormat, SiteArgs};
 use media_doctor::render::{self, files::SourceFiles};
 use media_doctor::report::Report;
@@ -43,7 +47,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             site.progress = args.format == CheckFormat::Text
                 && std::io::stderr().is_terminal()
                 && std::env::var_os("CI").is_none();
-            let results = checks::run(&site, &selection.checks());
+            let accepted = match &site.profile {
+                Some(p) => Accepted::parse(&p.ignore)
+                    .with_context(|| format!("profile {}", p.source.display()))?,
+                None => Accepted::default(),
+            };
+            let mut results = checks::run(&site, &selection.checks());
+            accepted.apply(&mut results);
             let report = Report::new(site.to_json(), results);
             let target = match &site.nginx.source {
                 NginxSource::Files { entry } => Some(entry.display().to_string()),
@@ -80,7 +90,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let site = Site::gather(&args.site, args.offline)?;
             let resolver = media_doctor::nginx::Resolver::new(&site);
             let resolution = resolver.resolve(&req);
-            let trace = render::trace::Trace::new(&resolver, &req, &resolution);
+            let mut trace = render::trace::Trace::new(&resolver, &req, &resolution);
+            if !args.offline {
+                trace.live = Some(media_doctor::live::trace::probe(
+                    &site,
+                    &resolver,
+                    &req,
+                    &resolution,
+                ));
+            }
             match args.format {
                 ListFormat::Json => render::trace::write_json(&mut out, &trace)?,
                 ListFormat::Text => render::trace::write_text(&mut out, &trace)?,

@@ -11,6 +11,9 @@
 //! worker_user = "www-data"               # the nginx worker user (like --as-user)
 //! app_user = "deploy"                    # the user the app runs as
 //! samples = ["/media/products/a.jpg"]    # URLs of files known to exist
+//! ignore = [                             # results accepted for this site, and why
+//!   { id = "MD109", reason = "the /downloads/ listing is public on purpose" },
+//! ]
 //! ```
 
 use crate::sysroot::SysRoot;
@@ -32,6 +35,10 @@ pub struct Profile {
     pub app_user: Option<String>,
     #[serde(default)]
     pub samples: Vec<String>,
+    /// Results accepted for this site (id, name or band, and a required reason): the checks
+    /// still run and are shown with the reason, but never fail the run (checks::select::Accepted).
+    #[serde(default)]
+    pub ignore: Vec<crate::checks::select::IgnoreRule>,
     /// Where the profile was read from (a system path for /etc/media-doctor, else a host path).
     #[serde(skip_deserializing)]
     pub source: PathBuf,

@@ -120,6 +120,23 @@ impl Finding {
         });
         self
     }
+    /// A fix that is text to paste into a file (an nginx block, a settings line, a template
+    /// expression) rather than a command: the lines go into the remediation text, indented under
+    /// it, and `commands` stays shell-only (scripts and "Fix the most first" run or show them).
+    pub fn fix_with_block(
+        self,
+        text: impl Into<String>,
+        block: &[String],
+        commands: Vec<String>,
+    ) -> Self {
+        let mut text = text.into();
+        for line in block {
+            text.push_str("\n    ");
+            text.push_str(line);
+        }
+        self.fix(text, commands)
+    }
+
     pub fn fix(mut self, text: impl Into<String>, commands: Vec<String>) -> Self {
         self.remediation = Some(Remediation {
             text: text.into(),

@@ -48,10 +48,12 @@ pub struct Site {
     pub worker: crate::fs::Worker,
     /// The resolver's indexes (location trees, server names), built on first use.
     pub model: std::sync::OnceLock<crate::nginx::resolve::Model>,
+    /// The live probes (HEAD requests), made on first use by a live check or `trace`.
+    pub live: std::sync::OnceLock<crate::live::probes::Live>,
     /// Draw progress for long probes on stderr (text output on a terminal only; set by main).
     pub progress: bool,
     /// Tree scans made during this run, shared between the checks that need them.
-    pub scans: crate::fs::scan::Cache,
+    pub fs: crate::fs::scan::Cache,
 }
 
 /// nginx's compiled-in defaults on Debian, where media-doctor is most often run.
@@ -87,8 +89,9 @@ impl Site {
             profile,
             worker,
             model: std::sync::OnceLock::new(),
+            live: std::sync::OnceLock::new(),
             progress: false,
-            scans: Default::default(),
+            fs: Default::default(),
         };
         site.select_servers();
         site.discover_app()?;

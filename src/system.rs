@@ -15,6 +15,8 @@ use std::time::{Duration, Instant, SystemTime};
 pub struct Process {
     pub pid: i32,
     pub ppid: i32,
+    /// The command name (/proc/PID/stat's second field): `nginx`.
+    pub comm: String,
     /// The title nginx sets: `nginx: master process /usr/sbin/nginx -c /etc/nginx/nginx.conf`.
     pub cmdline: String,
     /// When the process started (from its start tick and /proc/uptime: ~10 ms precision).
@@ -29,6 +31,11 @@ impl Process {
         let dir = PathBuf::from(format!("/proc/{pid}"));
         let stat = std::fs::read_to_string(dir.join("stat"))
             .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
+        let comm = stat
+            .split_once('(')
+            .and_then(|(_, r)| r.rsplit_once(')'))
+            .map(|(c, _)| c.to_string())
+            .unwrap_or_default();
         let (ppid, start_ticks) =
             parse_stat(&stat).with_context(|| format!("unexpected /proc/{pid}/stat: {stat:?}"))?;
         let raw = std::fs::read(dir.join("cmdline"))
@@ -40,6 +47,7 @@ impl Process {
         Ok(Process {
             pid,
             ppid,
+            comm,
             cmdline,
             started: start_time(start_ticks)?,
         })
@@ -47,6 +55,11 @@ impl Process {
 
     pub fn is_nginx_master(&self) -> bool {
         self.cmdline.starts_with(MASTER_TITLE)
+    }
+
+    /// nginx between writing its pid file and setting its title: still its plain command line.
+    fn is_starting_nginx(&self) -> bool {
+        self.comm == "nginx" && !self.cmdline.starts_with("nginx: ")
     }
 
     /// A worker serving requests (not one finishing old connections after a reload).
@@ -61,7 +74,11 @@ impl Process {
 
     /// For a master: the `-c` and `-p` it was started with (from its title, which keeps argv).
     pub fn master_args(&self) -> MasterArgs {
-        let rest = self.cmdline.strip_prefix(MASTER_TITLE).unwrap_or("");
+        // A title keeps argv after its prefix; a master that has not set it yet shows argv.
+        let rest = self
+            .cmdline
+            .strip_prefix(MASTER_TITLE)
+            .unwrap_or(&self.cmdline);
         let words: Vec<&str> = rest.split_whitespace().collect();
         let mut args = MasterArgs::default();
         let mut i = 1; // words[0] is the binary
@@ -131,14 +148,17 @@ pub fn nginx_masters() -> Vec<Process> {
         .collect()
 }
 
-/// The master named by a pid file, when that pid is a running nginx master.
+/// The master named by a pid file, when that pid is a running nginx master (or an nginx that
+/// wrote its pid file and has not set its `master process` title yet).
 pub fn master_from_pid_file(pid_file: &Path) -> Option<Process> {
     let pid: i32 = std::fs::read_to_string(pid_file)
         .ok()?
         .trim()
         .parse()
         .ok()?;
-    Process::read(pid).ok().filter(Process::is_nginx_master)
+    Process::read(pid)
+        .ok()
+        .filter(|p| p.is_nginx_master() || p.is_starting_nginx())
 }
 
 /// The current workers of a master.
@@ -322,6 +342,7 @@ mod tests {
         let p = |c: &str| Process {
             pid: 1,
             ppid: 0,
+            comm: "nginx".into(),
             cmdline: c.into(),
             started: SystemTime::now(),
         };
@@ -336,6 +357,13 @@ mod tests {
         assert_eq!(
             p("nginx: master process /usr/sbin/nginx").master_args(),
             MasterArgs::default()
+        );
+        // Before nginx sets its title, the command line is its argv.
+        let early = p("/usr/sbin/nginx -p /srv/ng -c /srv/ng/nginx.conf");
+        assert!(early.is_starting_nginx() && !early.is_nginx_master());
+        assert_eq!(
+            early.master_args().conf.as_deref(),
+            Some(Path::new("/srv/ng/nginx.conf"))
         );
     }
 

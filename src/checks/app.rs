@@ -361,9 +361,10 @@ fn root_aligned(site: &Site, files: Files) -> anyhow::Result<Outcome> {
                 .at(at)
                 .evidence(root_name, files.root(app).describe())
                 .evidence("nginx serves", format!("{dir_text}NAME ({})", server_label(site, s.server)))
-                .fix(
+                .fix_with_block(
                     "end the alias with a slash, like the location (see MD101):",
-                    vec![format!("location {prefix} {{ alias {}/; }}", want.display())],
+                    &[format!("location {prefix} {{ alias {}/; }}", want.display())],
+                    vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
                 ),
             );
             continue;
@@ -391,12 +392,10 @@ fn root_aligned(site: &Site, files: Files) -> anyhow::Result<Outcome> {
                 format!("{} → {}", sv.dir.display(), got.display()),
             )
             .evidence("server", server_label(site, s.server))
-            .fix(
+            .fix_with_block(
                 format!("serve {prefix} from {root_name} (or point {root_name} at the served directory), then reload:"),
-                vec![
-                    format!("location {prefix} {{ alias {}/; }}", want.display()),
-                    "sudo nginx -t && sudo systemctl reload nginx".into(),
-                ],
+                &[format!("location {prefix} {{ alias {}/; }}", want.display())],
+                vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
             ),
         );
     }
@@ -540,15 +539,16 @@ fn url_aligned(site: &Site, files: Files) -> anyhow::Result<Outcome> {
                 .at(at)
                 .evidence(url_name, url_setting.describe())
                 .evidence("nginx location", format!("{} → {}", other.prefix, other.dir.display()))
-                .fix(
+                .fix_with_block(
                     format!("make them agree: either set {url_name} to the prefix nginx serves, or serve the app's prefix:"),
-                    vec![
+                    &[
                         format!("{url_name} = \"{}\"", other.prefix),
                         format!(
                             "location {prefix} {{ alias {}/; }}",
                             dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default()
                         ),
                     ],
+                    vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
                 ),
             );
         }
@@ -561,13 +561,14 @@ fn url_aligned(site: &Site, files: Files) -> anyhow::Result<Outcome> {
             if let Some(server) = first {
                 f = f.evidence("server", server_label(site, server));
             }
-            findings.push(f.fix(
+            findings.push(f.fix_with_block(
                 format!("serve {prefix} from {root_name}:"),
-                vec![format!(
+                &[format!(
                     "location {prefix} {{ alias {}/; }}",
                     dir.map(|d| d.display().to_string())
                         .unwrap_or_else(|| format!("/path/to/{root_name}"))
                 )],
+                vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
             ));
         }
     }
@@ -676,9 +677,10 @@ fn route_finding(
                     );
                 }
             }
-            Some(f.fix(
+            Some(f.fix_with_block(
                 "serve uploads from nginx only; remove the app route in production (or guard it with DEBUG):",
-                vec![format!("location {prefix} {{ alias {}/; }}", sv.dir.display().to_string().trim_end_matches('/'))],
+                &[format!("location {prefix} {{ alias {}/; }}", sv.dir.display().to_string().trim_end_matches('/'))],
+                vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
             ))
         }
         None => Some(
@@ -687,15 +689,16 @@ fn route_finding(
                 r.kind
             ))
             .at(r.at.clone())
-            .fix(
+            .fix_with_block(
                 "let nginx serve the directory instead:",
-                vec![format!(
+                &[format!(
                     "location {prefix} {{ alias {}/; }}",
                     r.dir
                         .value()
                         .map(|d| d.display().to_string())
                         .unwrap_or_else(|| "/path/to/uploads".into())
                 )],
+                vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
             ),
         ),
     }

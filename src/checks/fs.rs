@@ -8,9 +8,11 @@ use super::{Band, Check, Meta, Outcome};
 use crate::app::{App, Framework};
 use crate::fs::identity::{app_identity, UserDb};
 use crate::fs::scan::{self, group_digits, Scan};
-use crate::fs::served::{outermost, served_dirs, ServedDir};
+use crate::fs::served::{outermost, served_dirs, served_dirs_of, ServedDir};
 use crate::fs::walk::{self, grant_commands, shell_quote, walk, walk_unverified, Walk};
 use crate::fs::{mac, Access, Identity, Outcome as WalkOutcome};
+use crate::nginx::resolve::{Request, Resolution, Resolver};
+use crate::nginx::Directive;
 use crate::report::{Finding, Location};
 use crate::site::Site;
 use std::path::{Path, PathBuf};
@@ -204,17 +206,24 @@ fn missing_fix(
 ) -> (String, Vec<String>) {
     let q = shell_quote(&dir.display().to_string());
     if let Some(s) = served.filter(|s| s.kind == "root" && s.prefix != "/") {
-        let root = s.value.trim_end_matches('/');
-        if site.root.host_path(Path::new(root)).is_dir() {
+        // root + prefix = dir: the root is dir without the prefix.
+        let shown = s.dir.display().to_string();
+        let root = shown
+            .strip_suffix(s.prefix.trim_end_matches('/'))
+            .unwrap_or(&shown)
+            .trim_end_matches('/');
+        if !root.is_empty() && site.root.host_path(Path::new(root)).is_dir() {
             let slash = if s.prefix.ends_with('/') { "/" } else { "" };
             return (
+                // The config block goes in the text: `commands` are shell commands only.
                 format!(
                     "nginx looks for {} files in root + URI = {}; if they are in {root}, use \
-                     alias instead of root (MD103):",
+                     alias instead of root (MD103):\n    location {} {{ alias {root}{slash}; }}",
                     s.prefix,
-                    dir.display()
+                    dir.display(),
+                    s.prefix
                 ),
-                vec![format!("location {} {{ alias {root}{slash}; }}", s.prefix)],
+                vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
             );
         }
     }
@@ -425,7 +434,7 @@ impl Check for FilesReadable {
             if !exists {
                 continue; // MD201's finding
             }
-            let s = site.scans.scan(&site.root, dir, who, &scan_options(site));
+            let s = site.fs.scan(&site.root, dir, who, &scan_options(site));
             scanned += 1;
             files += s.files;
             findings.extend(scan_findings(&s, who, &names, at));
@@ -696,8 +705,9 @@ impl Check for AppCanWrite {
                 };
                 findings.push(locate(with_walk(
                     Finding::error(format!(
-                        "{} (the app's user) cannot create files in MEDIA_ROOT {}: it lacks {needs} on {} ({} {} {}); uploads fail with PermissionError",
+                        "{} (the app's user{}) cannot create files in MEDIA_ROOT {}: it lacks {needs} on {} ({} {} {}); uploads fail with PermissionError",
                         who.name,
+                        app.user_source.as_deref().map(|s| format!(", {s}")).unwrap_or_default(),
                         media.display(),
                         denied.display(),
                         step.mode,
@@ -739,7 +749,7 @@ impl Check for AppCanWrite {
             progress: site.progress,
             ..Default::default()
         };
-        let s = site.scans.scan(&site.root, media, &who, &opts);
+        let s = site.fs.scan(&site.root, media, &who, &opts);
         let bad = s.dirs_untraversable;
         if bad > 0 {
             let lines: Vec<String> = s
@@ -1114,116 +1124,125 @@ impl Check for SymlinksBlocked {
     }
 
     fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
-        let served = served_dirs(site);
-        let blocking: Vec<&ServedDir> = served
-            .iter()
-            .filter(|s| {
-                s.disable_symlinks
-                    .as_ref()
-                    .is_some_and(|(args, _)| args.first().is_some_and(|a| a != "off"))
-            })
+        let set: Vec<Directive<'_>> = all_directives(site)
+            .into_iter()
+            .filter(|d| d.is("disable_symlinks") && d.arg(0).is_some_and(|a| a != "off"))
             .collect();
-        if blocking.is_empty() {
-            return Ok(Outcome::pass(if served.is_empty() {
-                "disable_symlinks is not set".to_string()
-            } else {
-                "disable_symlinks is off for every served directory (nginx's default)".to_string()
-            }));
+        if set.is_empty() {
+            return Ok(Outcome::pass(
+                "disable_symlinks is not set (nginx's default: off)",
+            ));
         }
-        let who = worker(site).ok().cloned().unwrap_or_else(Identity::root);
+        let who = match worker(site) {
+            Ok(w) => w,
+            Err(o) => return Ok(o),
+        };
+        let resolver = Resolver::new(site);
+        let served = dedup_dirs(served_dirs_of(site, &resolver));
         let mut findings = Vec::new();
-        for s in blocking {
-            let (args, ds_at) = s.disable_symlinks.as_ref().expect("filtered");
-            let mode = args[0].as_str();
-            let from = args
-                .iter()
-                .find_map(|a| a.strip_prefix("from="))
-                .map(|f| f.replace("$document_root", &s.dir.display().to_string()));
-            if from.as_deref().is_some_and(|f| f.contains('$')) {
-                findings.push(
-                    Finding::warning(format!(
-                        "disable_symlinks {} uses a variable media-doctor cannot evaluate",
-                        args.join(" ")
-                    ))
-                    .at(ds_at.clone()),
-                );
+        for s in &served {
+            if !site.root.host_path(&s.dir).is_dir() {
                 continue;
             }
-            let w = walk_unverified(&site.root, &s.dir, &Identity::root(), Access::EXEC);
-            // Components up to and including `from=` are not checked (when it is a prefix).
-            let checked_from = from
-                .as_deref()
-                .map(Path::new)
-                .filter(|f| s.dir.starts_with(f));
-            let links: Vec<&walk::Step> = w
-                .symlinks()
-                .filter(|l| beyond_from(checked_from, &l.path))
-                .filter(|l| mode != "if_not_owner" || link_owner_differs(site, l))
-                .collect();
-            for l in links {
-                findings.push(
-                    with_walk(
-                        Finding::error(format!(
-                            "disable_symlinks {} blocks {}: {} is a symlink (-> {}), so every \
-                             file under it answers 403",
-                            args.join(" "),
-                            s.dir.display(),
-                            l.path.display(),
-                            l.link_target.as_deref().unwrap_or(Path::new("?")).display()
-                        ))
-                        .at(ds_at.clone())
-                        .evidence("location", format!("{} at {}", s.prefix, s.at)),
-                        &w,
-                    )
-                    .fix(
-                        format!(
-                            "point {} {} at the real directory, or exempt the part that is \
-                             yours: `disable_symlinks on from=$document_root;`",
-                            s.kind,
-                            s.dir.display()
-                        ),
-                        vec![format!(
-                            "readlink -f {}",
-                            shell_quote(&s.dir.display().to_string())
-                        )],
-                    ),
-                );
-            }
-            // Symlinks inside the tree are blocked too.
-            if site.root.host_path(&s.dir).is_dir() {
-                let scan = site
-                    .scans
-                    .scan(&site.root, &s.dir, &who, &scan_options(site));
-                if scan.symlinks > 0 {
-                    findings.push(
-                        Finding::warning(format!(
-                            "{} under {} answer 403 with disable_symlinks {}",
-                            plural(scan.symlinks, "symlink", "symlinks"),
-                            s.dir.display(),
-                            args.join(" ")
-                        ))
-                        .at(ds_at.clone())
-                        .evidence("symlinks", scan.symlinks),
-                    );
+            // Ask the resolver (which applies disable_symlinks as nginx does) about a real file,
+            // and about a symlink inside the tree.
+            let scan = site.fs.scan(&site.root, &s.dir, who, &scan_options(site));
+            let probes = scan
+                .sample_file
+                .iter()
+                .map(|p| (p, false))
+                .chain(scan.symlink_examples.first().map(|p| (p, true)));
+            for (file, is_link) in probes {
+                let Some(url) = s.url_for(file) else {
+                    continue;
+                };
+                let res = s.resolve(&resolver, &url);
+                // The file is there and readable when symlinks are followed, yet nginx fails:
+                // disable_symlinks. A symlinked directory on the way fails openat(O_NOFOLLOW|
+                // O_DIRECTORY) with ENOTDIR (404); a symlink as the file itself with ELOOP (403).
+                let status = res.predicted_status.unwrap_or(0);
+                let blocked = matches!(status, 403 | 404)
+                    && res
+                        .walk
+                        .as_ref()
+                        .is_some_and(|w| w.outcome.is_found() && w.symlinks().next().is_some());
+                if !blocked {
+                    continue;
                 }
+                let link = res
+                    .walk
+                    .as_ref()
+                    .and_then(|w| w.symlinks().next())
+                    .map(|l| l.path.display().to_string())
+                    .unwrap_or_default();
+                let message = if is_link {
+                    format!(
+                        "{} under {} answer {status}: disable_symlinks forbids them ({url})",
+                        plural(scan.symlinks, "symlink", "symlinks"),
+                        s.dir.display()
+                    )
+                } else {
+                    format!(
+                        "every file under {} answers {status}: disable_symlinks is on and {link} \
+                         is a symlink",
+                        s.dir.display()
+                    )
+                };
+                let mut f = if is_link {
+                    Finding::warning(message)
+                } else {
+                    Finding::error(message)
+                }
+                .at(s.at.clone())
+                .evidence("url", &url)
+                .evidence("nginx", &res.reason)
+                .evidence(
+                    "disable_symlinks",
+                    set.iter()
+                        .map(|d| {
+                            format!(
+                                "{} at {}",
+                                d.args().collect::<Vec<_>>().join(" "),
+                                d.location()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                );
+                if let Some(w) = &res.walk {
+                    f = with_walk(f, w);
+                }
+                findings.push(f.fix(
+                    format!(
+                        "point the {} at the real directory (readlink -f prints it), or exempt the \
+                         part of the path you control: `disable_symlinks on from=$document_root;`",
+                        s.kind
+                    ),
+                    vec![format!(
+                        "readlink -f {}",
+                        shell_quote(&s.dir.display().to_string())
+                    )],
+                ));
             }
         }
         Ok(Outcome::findings(findings)
-            .with_summary_if_clean("no served path goes through a blocked symlink".into()))
+            .with_summary_if_clean("no served file goes through a blocked symlink".into()))
     }
 }
 
-/// True when there is no `from=` part, or `p` lies beyond it.
-fn beyond_from(from: Option<&Path>, p: &Path) -> bool {
-    from.map_or(true, |f| p.starts_with(f) && p != f)
-}
-
-/// `if_not_owner`: the link and its target have different owners.
-fn link_owner_differs(site: &Site, link: &walk::Step) -> bool {
-    let w = walk_unverified(&site.root, &link.path, &Identity::root(), Access::NONE);
-    w.steps
-        .last()
-        .map_or(true, |target| target.meta.uid != link.meta.uid)
+/// Every directive of the config, includes expanded.
+fn all_directives(site: &Site) -> Vec<Directive<'_>> {
+    let cfg = site.config();
+    if cfg.files.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut stack: Vec<Directive<'_>> = cfg.top().collect();
+    while let Some(d) = stack.pop() {
+        stack.extend(d.children());
+        out.push(d);
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1286,13 +1305,15 @@ impl Check for MacPolicy {
                 }
                 let mut targets = vec![s.dir.clone()];
                 if let Ok(who) = worker(site) {
-                    let scan = site
-                        .scans
-                        .scan(&site.root, &s.dir, who, &scan_options(site));
+                    let scan = site.fs.scan(&site.root, &s.dir, who, &scan_options(site));
                     targets.extend(scan.sample_file.clone());
                 }
                 for t in targets {
-                    let label = mac::selinux_label(&site.root.host_path(&t));
+                    // nginx opens through symlinks: the label that counts is the target's.
+                    let real = walk_unverified(&site.root, &t, &Identity::root(), Access::NONE)
+                        .resolved
+                        .unwrap_or_else(|| t.clone());
+                    let label = mac::selinux_label(&site.root.host_path(&real));
                     let ty = label
                         .as_deref()
                         .and_then(mac::label_type)
@@ -1329,13 +1350,22 @@ impl Check for MacPolicy {
                 continue;
             };
             for s in &dirs {
-                let probe = s.dir.join("media-doctor-probe");
+                // AppArmor matches the path with symlinks resolved; any file name in the tree.
+                let real = walk_unverified(&site.root, &s.dir, &Identity::root(), Access::NONE)
+                    .resolved
+                    .unwrap_or_else(|| s.dir.clone());
+                let probe = real.join("media-doctor-probe");
                 let (ok, rule) = rules.allows_read(&probe);
                 if !ok {
                     let mut f = Finding::error(format!(
-                        "AppArmor profile {} (enforce) does not let nginx read {}",
+                        "AppArmor profile {} (enforce) does not let nginx read {}{}",
                         p.name,
-                        s.dir.display()
+                        s.dir.display(),
+                        if real != s.dir {
+                            format!(" ({})", real.display())
+                        } else {
+                            String::new()
+                        }
                     ))
                     .at(s.at.clone())
                     .evidence(
@@ -1355,7 +1385,7 @@ impl Check for MacPolicy {
                         vec![
                             format!(
                                 "echo '{}/** r,' | sudo tee -a /etc/apparmor.d/local/usr.sbin.nginx",
-                                s.dir.display()
+                                real.display()
                             ),
                             "sudo apparmor_parser -r /etc/apparmor.d/usr.sbin.nginx".into(),
                         ],
@@ -1476,21 +1506,41 @@ impl Check for ProbeFile {
             Ok(w) => w,
             Err(o) => return Ok(o),
         };
-        let served = dedup_dirs(served_dirs(site));
-        if served.is_empty() {
+        let resolver = Resolver::new(site);
+        let served = dedup_dirs(served_dirs_of(site, &resolver));
+        if served.is_empty() && site.samples.is_empty() {
             return Ok(Outcome::skip(
-                "no root/alias directory in the site's servers",
+                "no root/alias directory in the site's servers and no sample URL",
             ));
         }
         let mut findings = Vec::new();
         let mut probed = 0;
+        // Known files first: the profile's `samples`, resolved as nginx would.
+        for url in &site.samples {
+            probed += 1;
+            let req = match Request::from_url(url) {
+                Ok(r) => r,
+                Err(e) => {
+                    findings.push(Finding::warning(format!("sample {url}: {e:#}")));
+                    continue;
+                }
+            };
+            let mut res = resolver.resolve(&req);
+            if res.server.is_none() {
+                // `https://` in front of a TLS terminator: ask the site's own server for the path.
+                if let Some(s) = served.first() {
+                    let target = String::from_utf8_lossy(&req.target).into_owned();
+                    res = s.resolve(&resolver, &target);
+                }
+            }
+            findings.push(judge_probe(site, url, None, &res));
+        }
+        // Then a real file from each served tree, at the URL that should serve it.
         for s in &served {
             if !site.root.host_path(&s.dir).is_dir() {
                 continue;
             }
-            let scan = site
-                .scans
-                .scan(&site.root, &s.dir, who, &scan_options(site));
+            let scan = site.fs.scan(&site.root, &s.dir, who, &scan_options(site));
             let Some(sample) = &scan.sample_file else {
                 findings.push(
                     Finding::info(format!(
@@ -1501,77 +1551,72 @@ impl Check for ProbeFile {
                 );
                 continue;
             };
-            probed += 1;
-            let url = url_for(s, sample);
-            // STAND-IN for the resolver: nginx's path for the URL, built from this location
-            // alone (a regex location elsewhere could still win; the resolver will say).
-            let opened = s.nginx_path(&url).map(PathBuf::from);
-            if opened.as_deref() != Some(sample.as_path()) {
-                let opened = opened
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| "no file".into());
-                findings.push(
-                    Finding::error(format!(
-                        "{url} should serve {} but nginx opens {opened} (404)",
-                        sample.display()
-                    ))
-                    .at(s.at.clone())
-                    .evidence("url", &url)
-                    .evidence("file", sample.display())
-                    .evidence("nginx opens", &opened)
-                    .fix(
-                        format!(
-                            "make the {} and the location's prefix agree on trailing slashes \
-                             (see MD101/MD103), then reload:",
-                            s.kind
-                        ),
-                        vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
-                    ),
-                );
+            let Some(url) = s.url_for(sample) else {
                 continue;
-            }
-            let w = walk(&site.root, sample, who, Access::READ);
-            let f = if w.outcome.is_found() && w.disagreements().is_empty() {
-                Finding::info(format!(
-                    "{url} -> {} is readable by {}",
-                    sample.display(),
-                    who.name
-                ))
-            } else {
-                with_walk(
-                    Finding::error(format!(
-                        "{url} -> {}: {} for {}",
-                        sample.display(),
-                        w.outcome,
-                        who.name
-                    )),
-                    &w,
-                )
             };
-            findings.push(
-                f.at(s.at.clone())
-                    .evidence("url", &url)
-                    .evidence("file", sample.display()),
-            );
+            probed += 1;
+            let res = s.resolve(&resolver, &url);
+            findings.push(judge_probe(site, &url, Some((sample, s)), &res).at(s.at.clone()));
         }
         Ok(Outcome::findings(findings).with_summary_if_clean(format!(
-            "{} probed: each readable by {}",
-            plural(probed as u64, "sample file", "sample files"),
-            who.name
+            "{} probed: each served with 200",
+            plural(probed as u64, "file", "files")
         )))
     }
 }
 
-/// The URL path of a file under a served directory (for a regex location, the path under root).
-fn url_for(s: &ServedDir, file: &Path) -> String {
-    let rel = file.strip_prefix(&s.dir).unwrap_or(file);
-    let rel = rel.display().to_string();
-    if s.prefix.starts_with('~') || s.prefix.contains(['(', '\\', '$', '^']) {
-        return format!("/{rel}");
+/// A probe passes when nginx answers 200 with the file (for a sampled file: that very file).
+fn judge_probe(
+    _site: &Site,
+    url: &str,
+    expected: Option<(&PathBuf, &ServedDir)>,
+    res: &Resolution,
+) -> Finding {
+    let opened = res
+        .path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "no file".into());
+    let status = res
+        .predicted_status
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let wrong_file = expected.is_some_and(|(want, _)| res.path.as_ref() != Some(want));
+    let mut f = match (res.predicted_status, wrong_file) {
+        (Some(200), false) => Finding::info(format!("{url} -> {opened}: 200")),
+        (_, true) => {
+            let (want, s) = expected.expect("wrong_file implies expected");
+            Finding::error(format!(
+                "{url} should serve {} but nginx opens {opened} ({status}: {})",
+                want.display(),
+                res.reason
+            ))
+            .fix(
+                format!(
+                    "make the {} and the location's prefix agree on trailing slashes (MD101, \
+                     MD103), then reload:",
+                    s.kind
+                ),
+                vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
+            )
+        }
+        (None, _) => Finding::warning(format!(
+            "{url}: the answer cannot be predicted: {}",
+            res.reason
+        )),
+        (Some(_), false) => Finding::error(format!("{url} -> {opened}: {status}: {}", res.reason)),
+    };
+    f = f
+        .evidence("url", url)
+        .evidence("status", &status)
+        .evidence("nginx opens", &opened);
+    if f.severity > crate::report::Severity::Info {
+        if let Some(w) = &res.walk {
+            f = with_walk(f, w);
+        }
+        for line in &res.log {
+            f = f.evidence("error log", line);
+        }
     }
-    let mut prefix = s.prefix.clone();
-    if !prefix.ends_with('/') {
-        prefix.push('/');
-    }
-    format!("{prefix}{rel}")
+    f
 }

@@ -1,14 +1,26 @@
 //! MD4xx: the site as it runs: live HEAD probes and nginx's error log. Skipped with `--offline`.
 
+use super::nginx_reload;
 use super::{Band, Check, Meta, Outcome};
+use crate::http::{Failure, Probe};
 use crate::live::errorlog::{self, Group, Line};
 use crate::live::explain::explain;
-use crate::live::{app_prefixes, server_names, AppPrefix};
+use crate::live::probes::{live, Item, Live, Prediction};
+use crate::live::signature::{cache_hit, who_answered, Answerer};
+use crate::live::{app_prefixes, mismatch_cause, server_names, AppPrefix};
 use crate::report::{Finding, Severity};
 use crate::site::Site;
+use reqwest::Url;
 use std::path::PathBuf;
 
-pub static CHECKS: &[&dyn Check] = &[&ErrorLog];
+pub static CHECKS: &[&dyn Check] = &[
+    &OriginServesFile,
+    &PublicServesFile,
+    &RequestHitsApp,
+    &CachedError,
+    &ErrorLog,
+    &PredictionMismatch,
+];
 
 const OFFLINE: &str = "--offline: no request is sent and no log is read";
 
@@ -286,6 +298,710 @@ fn shell_word(s: &str) -> String {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+// ---- HEAD probes: MD401, MD402, MD403, MD404, MD406 ----
+
+/// The probes, or why the checks built on them cannot run.
+fn probes_or_skip(site: &Site) -> Result<&Live, Outcome> {
+    if site.offline {
+        return Err(Outcome::skip(OFFLINE));
+    }
+    let live = live(site);
+    if live.items.is_empty() {
+        let why = if live.notes.is_empty() {
+            "no media/static prefix served from disk was found to probe".to_string()
+        } else {
+            live.notes.join("; ")
+        };
+        return Err(Outcome::skip(format!("nothing to probe: {why}")));
+    }
+    Ok(live)
+}
+
+/// The facts of one probe, as evidence lines.
+fn probe_evidence(mut f: Finding, p: &Probe) -> Finding {
+    f = f.evidence("request", p.describe());
+    f = f.evidence("answer", p.summary());
+    if let Some(note) = p.tls_note() {
+        f = f.evidence("tls", note);
+    }
+    f
+}
+
+fn item_evidence(mut f: Finding, item: &Item) -> Finding {
+    f = f.evidence("server", &item.server_desc);
+    if let Some(file) = &item.file {
+        f = f.evidence("file", file.display());
+    }
+    if let Some(s) = &item.served {
+        f = f.evidence("served from", s.dir.display());
+    }
+    f
+}
+
+fn prediction_text(p: &Prediction) -> String {
+    match p.status {
+        Some(s) => format!("{s} ({})", p.reason),
+        None => format!("not predictable: {}", p.reason),
+    }
+}
+
+fn notes_finding(live: &Live) -> Option<Finding> {
+    if live.notes.is_empty() {
+        return None;
+    }
+    let mut f = Finding::info("not everything could be probed");
+    for n in &live.notes {
+        f = f.evidence("note", n);
+    }
+    Some(f)
+}
+
+/// What to try when a request got no answer: `origin` for the local nginx's socket `listen`,
+/// else the public URL.
+fn failure_fix(failure: &Failure, listen: &str, origin: bool) -> (String, Vec<String>) {
+    match (failure, origin) {
+        (Failure::Refused, true) => (
+            format!("nothing listens on {listen}: start nginx (or restart it so it binds the listen):"),
+            vec![
+                "sudo nginx -t && sudo systemctl restart nginx".into(),
+                "sudo ss -ltnp | grep nginx".into(),
+            ],
+        ),
+        (Failure::ConnectTimeout, true) => (
+            "packets are dropped before they reach nginx: check the local firewall:".into(),
+            vec!["sudo nft list ruleset | grep -n -e drop -e reject".into()],
+        ),
+        (Failure::ResponseTimeout | Failure::Reset(_) | Failure::Protocol(_), true) => (
+            "something answers on that socket, but not as nginx would: find the process that owns it:"
+                .into(),
+            vec!["sudo ss -ltnp".into()],
+        ),
+        (Failure::Refused | Failure::ConnectTimeout, false) => (
+            "the public URL cannot be reached from here: check its DNS record, the firewall or \
+             security group, and the CDN's or load balancer's origin:"
+                .into(),
+            vec![format!(
+                "curl -sSI {}",
+                crate::fs::walk::shell_quote(listen)
+            )],
+        ),
+        (Failure::ResponseTimeout | Failure::Reset(_) | Failure::Protocol(_), false) => (
+            "the server behind the public URL did not answer properly: check the CDN's or load \
+             balancer's origin settings:"
+                .into(),
+            vec![format!("curl -sSI {}", crate::fs::walk::shell_quote(listen))],
+        ),
+        (Failure::Tls(_), _) => (
+            "the TLS handshake failed: check the certificate for the name, and that the listen \
+             has `ssl`:"
+                .into(),
+            Vec::new(),
+        ),
+        (Failure::Dns(_), _) => (
+            "the name does not resolve: check its DNS record, or give the right --url:".into(),
+            Vec::new(),
+        ),
+        (Failure::Budget, _) => (
+            "the probes ran out of time before this one: probe it alone with --probe".into(),
+            Vec::new(),
+        ),
+        (Failure::Other(_), _) => ("see the error".into(), Vec::new()),
+    }
+}
+
+/// MD401: the local nginx answers 200 for a real file of each served prefix.
+pub struct OriginServesFile;
+
+static ORIGIN_SERVES_FILE: Meta = Meta {
+    id: "MD401",
+    name: "origin-serves-file",
+    band: Band::Live,
+    summary: "the local nginx answers 200 for a real file of each media/static prefix",
+    docs: include_str!("../../checks/MD401.md"),
+};
+
+impl Check for OriginServesFile {
+    fn meta(&self) -> &'static Meta {
+        &ORIGIN_SERVES_FILE
+    }
+
+    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+        let live = match probes_or_skip(site) {
+            Ok(l) => l,
+            Err(skip) => return Ok(skip),
+        };
+        if let Some(why) = &live.no_origin {
+            return Ok(Outcome::skip(why.clone()));
+        }
+        let mut findings = Vec::new();
+        let mut ok = Vec::new();
+        for item in &live.items {
+            if item.origin.is_empty() {
+                findings.push(item_evidence(
+                    Finding::warning(format!(
+                        "{} ({}): the server has no listen socket media-doctor can reach",
+                        item.label, item.url_path
+                    )),
+                    item,
+                ));
+                continue;
+            }
+            let any_200 = item.origin.iter().any(|o| o.probe.status() == Some(200));
+            for o in &item.origin {
+                let p = &o.probe;
+                let url = &p.target.url;
+                let f = match &p.outcome {
+                    Ok(a) if a.status == 200 => {
+                        ok.push(format!("{} via {}", item.url_path, o.listen));
+                        continue;
+                    }
+                    Ok(a) if a.redirects_to_itself(url) => Finding::error(format!(
+                        "{} on {}: redirect loop ({} to itself)",
+                        item.url_path, o.listen, a.status
+                    ))
+                    .fix(
+                        "find the rewrite/return that redirects this URL to itself:",
+                        vec![format!("media-doctor trace {url}")],
+                    ),
+                    Ok(a) if a.is_redirect() => {
+                        let to = a
+                            .redirect_target(url)
+                            .map(|u| u.to_string())
+                            .unwrap_or_default();
+                        let f = if any_200 {
+                            Finding::info(format!(
+                                "{} on {}: {} to {to}",
+                                item.url_path, o.listen, a.status
+                            ))
+                        } else {
+                            Finding::warning(format!(
+                                "{} on {}: {} to {to}, not the file",
+                                item.url_path, o.listen, a.status
+                            ))
+                        };
+                        f.fix(
+                            "a redirect is fine when it is the http→https one; otherwise trace it:",
+                            vec![format!("media-doctor trace {url}")],
+                        )
+                    }
+                    Ok(a) => Finding::error(format!(
+                        "{} on {}: {} for a file that exists",
+                        item.url_path, o.listen, a.status
+                    ))
+                    .fix(
+                        "the trace shows why nginx refuses it (the walk names the blocking directory):",
+                        vec![format!("media-doctor trace {url}")],
+                    ),
+                    Err(failure) => {
+                        let (text, commands) = failure_fix(failure, &o.listen, true);
+                        Finding::error(format!(
+                            "{} on {}: {failure}",
+                            item.url_path, o.listen
+                        ))
+                        .fix(text, commands)
+                    }
+                };
+                let f = item_evidence(probe_evidence(f, p), item)
+                    .evidence("predicted", prediction_text(&o.prediction));
+                findings.push(f);
+            }
+        }
+        findings.extend(notes_finding(live));
+        let outcome = Outcome::findings(findings);
+        Ok(
+            if outcome
+                .findings
+                .iter()
+                .all(|f| f.severity == Severity::Info)
+            {
+                outcome.with_summary(format!("the local nginx answers 200: {}", ok.join(", ")))
+            } else {
+                outcome
+            },
+        )
+    }
+}
+
+/// MD402: the public URL answers 200 for the same files, as the origin does.
+pub struct PublicServesFile;
+
+static PUBLIC_SERVES_FILE: Meta = Meta {
+    id: "MD402",
+    name: "public-serves-file",
+    band: Band::Live,
+    summary: "the public URL answers 200 for the same files, like the origin",
+    docs: include_str!("../../checks/MD402.md"),
+};
+
+impl Check for PublicServesFile {
+    fn meta(&self) -> &'static Meta {
+        &PUBLIC_SERVES_FILE
+    }
+
+    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+        let live = match probes_or_skip(site) {
+            Ok(l) => l,
+            Err(skip) => return Ok(skip),
+        };
+        let base = match &live.public {
+            Ok(b) => b,
+            Err(why) => return Ok(Outcome::skip(why.clone())),
+        };
+        let mut findings = Vec::new();
+        let mut ok = Vec::new();
+        for item in &live.items {
+            let Some(p) = &item.public else { continue };
+            let url = &p.target.url;
+            let origin_200 = item
+                .origin
+                .iter()
+                .find(|o| o.probe.status() == Some(200))
+                .and_then(|o| o.probe.answer());
+            let f = match &p.outcome {
+                Ok(a) if a.status == 200 => {
+                    let same_size = match origin_200 {
+                        Some(o) => o.header("content-length") == a.header("content-length"),
+                        None => true,
+                    };
+                    if !item.origin.is_empty() && origin_200.is_none() {
+                        Finding::warning(format!(
+                            "{url} answers 200 but the local nginx does not: the public URL is \
+                             served by something else (a CDN's copy, another server)"
+                        ))
+                    } else if !same_size {
+                        Finding::warning(format!(
+                            "{url} answers 200 with another Content-Length than the origin: a \
+                             stale copy, or another server"
+                        ))
+                    } else {
+                        ok.push(url.to_string());
+                        continue;
+                    }
+                }
+                Ok(a) if a.redirects_to_itself(url) => {
+                    Finding::error(format!("{url}: redirect loop ({} to itself)", a.status)).fix(
+                        "a proxy in front and nginx redirecting each other (often http↔https: set \
+                     X-Forwarded-Proto and let only one side redirect)",
+                        Vec::new(),
+                    )
+                }
+                Ok(a) if a.is_redirect() => {
+                    let to = a.redirect_target(url);
+                    let to_https = to.as_ref().is_some_and(|t| {
+                        t.scheme() == "https" && url.scheme() == "http" && t.path() == url.path()
+                    });
+                    let to_s = to.map(|u| u.to_string()).unwrap_or_default();
+                    if to_https {
+                        let mut https = base.url.clone();
+                        let _ = https.set_scheme("https");
+                        Finding::warning(format!("{url}: {} to {to_s}", a.status)).fix(
+                            "the site redirects to https: probe that instead:",
+                            vec![format!("media-doctor check --url {https}")],
+                        )
+                    } else {
+                        Finding::warning(format!("{url}: {} to {to_s}, not the file", a.status))
+                    }
+                }
+                Ok(a) => {
+                    let msg = match origin_200 {
+                        Some(_) => format!(
+                            "{url}: {} while the local nginx answers 200 (a proxy/CDN in front \
+                             answers differently: see MD404)",
+                            a.status
+                        ),
+                        None => format!("{url}: {}", a.status),
+                    };
+                    Finding::error(msg).fix(
+                        "compare with the origin, and trace the URL:",
+                        vec![format!("media-doctor trace {url}")],
+                    )
+                }
+                Err(failure) => {
+                    let (text, commands) = failure_fix(failure, url.as_str(), false);
+                    Finding::error(format!("{url}: {failure}")).fix(text, commands)
+                }
+            };
+            let mut f = item_evidence(probe_evidence(f, p), item)
+                .evidence("public URL from", base.source.to_string());
+            if let Some(o) = item.origin.first() {
+                f = f.evidence("origin answer", o.probe.summary());
+            }
+            findings.push(f);
+        }
+        if findings.is_empty() && ok.is_empty() {
+            return Ok(Outcome::skip("no public URL to probe for the files found"));
+        }
+        let outcome = Outcome::findings(findings);
+        Ok(if outcome.findings.is_empty() {
+            outcome.with_summary(format!("the public URL answers 200: {}", ok.join(", ")))
+        } else {
+            outcome
+        })
+    }
+}
+
+/// MD403: media/static answers come from nginx's static module, not from the app.
+pub struct RequestHitsApp;
+
+static REQUEST_HITS_APP: Meta = Meta {
+    id: "MD403",
+    name: "request-hits-app",
+    band: Band::Live,
+    summary: "media/static answers come from nginx's static module, not from the app",
+    docs: include_str!("../../checks/MD403.md"),
+};
+
+impl Check for RequestHitsApp {
+    fn meta(&self) -> &'static Meta {
+        &REQUEST_HITS_APP
+    }
+
+    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+        let live = match probes_or_skip(site) {
+            Ok(l) => l,
+            Err(skip) => return Ok(skip),
+        };
+        let mut findings = Vec::new();
+        let mut answered = 0usize;
+        let mut static_ok = Vec::new();
+        for item in &live.items {
+            let probes = item
+                .origin
+                .iter()
+                .map(|o| (&o.probe, Some(&o.prediction), true))
+                .chain(
+                    item.public
+                        .iter()
+                        .map(|p| (p, item.public_prediction.as_ref(), false)),
+                );
+            for (p, prediction, is_origin) in probes {
+                let Some(a) = p.answer() else { continue };
+                answered += 1;
+                let proxied = prediction.is_some_and(|pr| {
+                    matches!(
+                        pr.handler.as_str(),
+                        "proxy" | "uwsgi" | "fastcgi" | "scgi" | "grpc"
+                    )
+                });
+                let where_ = prediction
+                    .and_then(|pr| pr.location.as_ref())
+                    .map(|l| format!(" (the location at {l} passes it to the app)"))
+                    .filter(|_| proxied)
+                    .unwrap_or_default();
+                let f = match who_answered(a) {
+                    Answerer::NginxStatic => {
+                        static_ok.push(p.target.url.to_string());
+                        continue;
+                    }
+                    Answerer::App(evidence) => Finding::error(format!(
+                        "{} was answered by the app, not by nginx's static module{where_}",
+                        p.target.url
+                    ))
+                    .evidence("because", evidence),
+                    Answerer::Nginx if a.status == 200 && proxied => Finding::error(format!(
+                        "{} was proxied to the app{where_}",
+                        p.target.url
+                    ))
+                    .evidence(
+                        "because",
+                        "200 without Last-Modified/Accept-Ranges, the headers nginx's static module sends",
+                    ),
+                    Answerer::Nginx if a.status == 200 => Finding::warning(format!(
+                        "{} answered 200 without nginx's static-file headers (Last-Modified, \
+                         Accept-Ranges): proxied to the app?",
+                        p.target.url
+                    )),
+                    Answerer::Other(server) if is_origin => Finding::warning(format!(
+                        "{} was answered by `Server: {server}`, not nginx: another server on \
+                         this socket?",
+                        p.target.url
+                    )),
+                    Answerer::Nginx | Answerer::Other(_) | Answerer::Unknown => continue,
+                };
+                let f = item_evidence(probe_evidence(f, p), item);
+                let f = match (item.kind, site.app.as_ref()) {
+                    (Some(kind), Some(_)) => {
+                        let root = crate::live::app_prefixes(site)
+                            .into_iter()
+                            .find(|ap| ap.kind == kind)
+                            .and_then(|ap| ap.root)
+                            .map(|r| r.display().to_string())
+                            .unwrap_or_else(|| "/path/to/files".into());
+                        let prefix = item
+                            .served
+                            .as_ref()
+                            .map(|s| s.prefix.clone())
+                            .unwrap_or_else(|| format!("/{}/", kind.as_str()));
+                        f.fix(
+                            format!(
+                                "serve {prefix} from disk in the server block, before the app's location:\n\
+                                 location ^~ {prefix} {{ alias {}/; }}",
+                                root.trim_end_matches('/')
+                            ),
+                            vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
+                        )
+                    }
+                    _ => f.fix(
+                        "give the prefix a location that serves files from disk (alias/root), \
+                         marked ^~ so no other location takes it:",
+                        vec![format!("media-doctor trace {}", p.target.url)],
+                    ),
+                };
+                findings.push(f);
+            }
+        }
+        if answered == 0 {
+            return Ok(Outcome::skip("no probe got an answer (see MD401/MD402)"));
+        }
+        let outcome = Outcome::findings(findings);
+        Ok(if outcome.findings.is_empty() {
+            outcome.with_summary(format!(
+                "answered by nginx's static module: {}",
+                static_ok.join(", ")
+            ))
+        } else {
+            outcome
+        })
+    }
+}
+
+/// MD404: no CDN or proxy serves a cached 4xx for a file the origin serves.
+pub struct CachedError;
+
+static CACHED_ERROR: Meta = Meta {
+    id: "MD404",
+    name: "cached-error",
+    band: Band::Live,
+    summary: "no CDN or proxy in front serves a cached 403/404 for a file the origin serves",
+    docs: include_str!("../../checks/MD404.md"),
+};
+
+impl Check for CachedError {
+    fn meta(&self) -> &'static Meta {
+        &CACHED_ERROR
+    }
+
+    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+        let live = match probes_or_skip(site) {
+            Ok(l) => l,
+            Err(skip) => return Ok(skip),
+        };
+        if let Err(why) = &live.public {
+            return Ok(Outcome::skip(why.clone()));
+        }
+        if let Some(why) = &live.no_origin {
+            return Ok(Outcome::skip(format!(
+                "{why}: without the origin's answer a cached error cannot be told from a real one"
+            )));
+        }
+        let mut findings = Vec::new();
+        let mut compared = 0usize;
+        for item in &live.items {
+            let Some(public) = item
+                .public
+                .as_ref()
+                .and_then(|p| p.answer().map(|a| (p, a)))
+            else {
+                continue;
+            };
+            let Some(origin) = item.origin.iter().find(|o| o.probe.status() == Some(200)) else {
+                continue;
+            };
+            compared += 1;
+            let (p, a) = public;
+            if !(400..500).contains(&a.status) {
+                continue;
+            }
+            let url = &p.target.url;
+            let f = match cache_hit(a) {
+                Some(hit) => {
+                    let (text, commands) = purge_commands(a, url);
+                    Finding::error(format!(
+                        "{url}: a cache in front serves a stored {} while the origin answers 200",
+                        a.status
+                    ))
+                    .evidence("cache", hit)
+                    .fix(text, commands)
+                }
+                None => Finding::warning(format!(
+                    "{url}: {} at the edge while the origin answers 200, with no cache-hit \
+                     header: a proxy in front answers from elsewhere",
+                    a.status
+                )),
+            };
+            let f = item_evidence(probe_evidence(f, p), item)
+                .evidence("origin answer", origin.probe.summary());
+            findings.push(f);
+        }
+        if compared == 0 {
+            return Ok(Outcome::skip(
+                "no file answered 200 at the origin and was asked at the public URL",
+            ));
+        }
+        let outcome = Outcome::findings(findings);
+        Ok(if outcome.findings.is_empty() {
+            outcome.with_summary(format!(
+                "no cached error at the edge ({compared} file(s) compared with the origin)"
+            ))
+        } else {
+            outcome
+        })
+    }
+}
+
+/// How to purge one URL from the cache the headers name.
+fn purge_commands(a: &crate::http::Answer, url: &Url) -> (String, Vec<String>) {
+    let via = a.header("via").unwrap_or("").to_ascii_lowercase();
+    let xcache = a.header("x-cache").unwrap_or("").to_ascii_lowercase();
+    let path = url.path();
+    if a.header("cf-cache-status").is_some() {
+        return (
+            "purge the URL from Cloudflare (dashboard: Caching → Configuration → Custom Purge), \
+             and stop caching errors for long (Cache Rules: status-code TTL):"
+                .into(),
+            vec![format!(
+                "curl -X POST \"https://api.cloudflare.com/client/v4/zones/$ZONE_ID/purge_cache\" \
+                 -H \"Authorization: Bearer $CF_API_TOKEN\" -H \"Content-Type: application/json\" \
+                 --data '{{\"files\":[\"{url}\"]}}'"
+            )],
+        );
+    }
+    if via.contains("cloudfront") || xcache.contains("cloudfront") {
+        return (
+            "invalidate the path in CloudFront, and lower the error caching TTL:".into(),
+            vec![format!(
+                "aws cloudfront create-invalidation --distribution-id \"$DISTRIBUTION_ID\" --paths '{path}'"
+            )],
+        );
+    }
+    if via.contains("varnish") || a.header("x-varnish").is_some() {
+        return (
+            "ban the URL in Varnish:".into(),
+            vec![format!("sudo varnishadm 'ban req.url == {path}'")],
+        );
+    }
+    if a.header("x-cache-status").is_some() {
+        return (
+            "a front nginx's proxy_cache holds the error: remove the entry (or the cache \
+             directory's files), and set `proxy_cache_valid 404 1m;` at most:"
+                .into(),
+            vec![
+                "sudo find /var/cache/nginx -type f -delete   # the proxy_cache_path directory"
+                    .into(),
+            ],
+        );
+    }
+    (
+        "purge the URL from the cache in front, and cache errors briefly if at all".into(),
+        Vec::new(),
+    )
+}
+
+/// MD406: the live answers match what the loaded config and files predict.
+pub struct PredictionMismatch;
+
+static PREDICTION_MISMATCH: Meta = Meta {
+    id: "MD406",
+    name: "prediction-mismatch",
+    band: Band::Live,
+    summary: "the live answers match what the loaded config and files predict",
+    docs: include_str!("../../checks/MD406.md"),
+};
+
+impl Check for PredictionMismatch {
+    fn meta(&self) -> &'static Meta {
+        &PREDICTION_MISMATCH
+    }
+
+    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+        let live = match probes_or_skip(site) {
+            Ok(l) => l,
+            Err(skip) => return Ok(skip),
+        };
+        if let Some(why) = &live.no_origin {
+            return Ok(Outcome::skip(why.clone()));
+        }
+        let mut findings = Vec::new();
+        let mut matched = 0usize;
+        let mut stale: Option<Option<Vec<PathBuf>>> = None; // computed on first need
+        for item in &live.items {
+            let mut origin_agrees = true;
+            for o in &item.origin {
+                let (Some(a), Some(want)) = (o.probe.answer(), o.prediction.status) else {
+                    continue;
+                };
+                if a.status == want {
+                    matched += 1;
+                    continue;
+                }
+                origin_agrees = false;
+                let stale_files = stale
+                    .get_or_insert_with(|| nginx_reload::changed_since_load(site))
+                    .clone();
+                let cause = mismatch_cause(a, stale_files.as_deref());
+                let f = Finding::error(format!(
+                    "{} on {}: nginx answers {}, the config and files predict {want}",
+                    item.url_path, o.listen, a.status
+                ))
+                .evidence("predicted", prediction_text(&o.prediction))
+                .evidence("likely cause", &cause.text);
+                let f = item_evidence(probe_evidence(f, &o.probe), item);
+                let f = match &o.prediction.location {
+                    Some(l) => f.evidence("location", l),
+                    None => f,
+                };
+                findings.push(f.fix(cause.fix, cause.commands));
+            }
+            // The public answer against the model, when the origin agreed with it.
+            if let (Some(p), Some(pred)) = (&item.public, &item.public_prediction) {
+                if let (Some(a), Some(want)) = (p.answer(), pred.status) {
+                    if a.status != want && origin_agrees && !item.origin.is_empty() {
+                        let front = [a.header("server"), a.header("via")]
+                            .into_iter()
+                            .flatten()
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        findings.push(
+                            item_evidence(
+                                probe_evidence(
+                                    Finding::warning(format!(
+                                        "{}: the public URL answers {}, the local nginx and the \
+                                         model {want}: a proxy or CDN in front answers differently",
+                                        p.target.url, a.status
+                                    )),
+                                    p,
+                                ),
+                                item,
+                            )
+                            .evidence(
+                                "in front",
+                                if front.is_empty() {
+                                    "unknown".into()
+                                } else {
+                                    front
+                                },
+                            ),
+                        );
+                    } else if a.status == want {
+                        matched += 1;
+                    }
+                }
+            }
+        }
+        if findings.is_empty() && matched == 0 {
+            return Ok(Outcome::skip(
+                "no live answer to compare with a prediction (no answer, or the URLs go to the app)",
+            ));
+        }
+        let outcome = Outcome::findings(findings);
+        Ok(if outcome.findings.is_empty() {
+            outcome.with_summary(format!("{matched} live answer(s) match the prediction"))
+        } else {
+            outcome
+        })
     }
 }
 

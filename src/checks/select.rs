@@ -8,7 +8,7 @@
 use super::{registry, Band, Check, Meta};
 use crate::report::CheckResult;
 use anyhow::{bail, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 const BANDS: [Band; 4] = [Band::Nginx, Band::Filesystem, Band::App, Band::Live];
 
@@ -87,7 +87,7 @@ impl Selection {
 
 /// A profile's `ignore = [{ id = "MD109", reason = "listing is wanted on /downloads/" }]` entry:
 /// the check still runs and is shown, but its result is accepted and never fails the run.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IgnoreRule {
     /// A check id or name, or a band prefix (MD1) like `--ignore`.
@@ -96,30 +96,42 @@ pub struct IgnoreRule {
     pub reason: String,
 }
 
-/// Mark the results that `rules` accept. Fails on an unknown id or an empty reason, so a profile
-/// with a typo is reported instead of silently ignoring nothing.
-pub fn apply_ignores(results: &mut [CheckResult], rules: &[IgnoreRule]) -> Result<()> {
-    let mut parsed = Vec::with_capacity(rules.len());
-    for rule in rules {
-        let selector = Selector::parse(&rule.id)
-            .map_err(|e| e.context(format!("profile ignore {:?}", rule.id)))?;
-        if rule.reason.trim().is_empty() {
-            bail!(
-                "profile ignore {:?}: a reason is required (why is this result accepted?)",
-                rule.id
-            );
+/// A profile's ignore rules, checked: every id known, every reason given.
+#[derive(Debug, Clone, Default)]
+pub struct Accepted {
+    rules: Vec<(Selector, String)>,
+}
+
+impl Accepted {
+    /// Fails on an unknown id or an empty reason, so a profile with a typo is reported (exit 2)
+    /// instead of silently ignoring nothing.
+    pub fn parse(rules: &[IgnoreRule]) -> Result<Accepted> {
+        let mut parsed = Vec::with_capacity(rules.len());
+        for rule in rules {
+            let selector = Selector::parse(&rule.id)
+                .map_err(|e| e.context(format!("ignore {:?}", rule.id)))?;
+            if rule.reason.trim().is_empty() {
+                bail!(
+                    "ignore {:?}: a reason is required (why is this result accepted?)",
+                    rule.id
+                );
+            }
+            parsed.push((selector, rule.reason.trim().to_string()));
         }
-        parsed.push((selector, rule.reason.trim()));
+        Ok(Accepted { rules: parsed })
     }
-    for result in results.iter_mut() {
-        let Some(meta) = super::find(result.id).map(|c| c.meta()) else {
-            continue;
-        };
-        if let Some((_, reason)) = parsed.iter().find(|(s, _)| s.matches(meta)) {
-            result.ignored = Some(reason.to_string());
+
+    /// Mark the results the rules accept with the reason (the first matching rule's).
+    pub fn apply(&self, results: &mut [CheckResult]) {
+        for result in results.iter_mut() {
+            let Some(meta) = super::find(result.id).map(|c| c.meta()) else {
+                continue;
+            };
+            if let Some((_, reason)) = self.rules.iter().find(|(s, _)| s.matches(meta)) {
+                result.ignored = Some(reason.clone());
+            }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -192,10 +204,13 @@ mod tests {
             id: id.into(),
             reason: reason.into(),
         };
-        assert!(apply_ignores(&mut results, &[rule("MD999", "x")]).is_err());
-        assert!(apply_ignores(&mut results, &[rule(m.id, "  ")]).is_err());
+        assert!(Accepted::parse(&[rule("MD999", "x")]).is_err());
+        assert!(Accepted::parse(&[rule(m.id, "  ")]).is_err());
+        Accepted::parse(&[]).unwrap().apply(&mut results);
         assert_eq!(results[0].ignored, None);
-        apply_ignores(&mut results, &[rule(m.id, "accepted: see ticket 12")]).unwrap();
+        Accepted::parse(&[rule(m.name, "accepted: see ticket 12")])
+            .unwrap()
+            .apply(&mut results);
         assert_eq!(
             results[0].ignored.as_deref(),
             Some("accepted: see ticket 12")

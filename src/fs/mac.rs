@@ -286,12 +286,18 @@ fn expand(
         if t.starts_with('#') || t.is_empty() {
             continue;
         }
-        if let Some((name, values)) = t.strip_prefix("@{").and_then(|r| r.split_once('}')) {
-            let values = values.trim();
-            let (append, values) = match values.strip_prefix("+=") {
-                Some(v) => (true, v),
-                None => (false, values.strip_prefix('=').unwrap_or(values)),
-            };
+        // `@{VAR}=values` or `@{VAR}+=values` (a rule may also start with `@{VAR}`).
+        let assignment = t
+            .strip_prefix("@{")
+            .and_then(|r| r.split_once('}'))
+            .and_then(|(name, rest)| {
+                let rest = rest.trim_start();
+                match rest.strip_prefix("+=") {
+                    Some(v) => Some((name, true, v)),
+                    None => rest.strip_prefix('=').map(|v| (name, false, v)),
+                }
+            });
+        if let Some((name, append, values)) = assignment {
             let vals: Vec<String> = values.split_whitespace().map(String::from).collect();
             let e = vars.entry(name.to_string()).or_default();
             if !append {

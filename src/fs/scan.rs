@@ -113,6 +113,8 @@ pub struct Scan {
     pub symlink_loops: Vec<PathBuf>,
     pub symlinks_dangling: Vec<PathBuf>,
     pub symlinked_dirs: Vec<PathBuf>,
+    /// The first symlinks to readable files (path order), for probes that need one.
+    pub symlink_examples: Vec<PathBuf>,
     /// Symlinks beyond MAX_SYMLINKS_JUDGED, counted only.
     pub symlinks_unjudged: u64,
     /// Directories media-doctor could not open itself (not root): their subtrees are unknown.
@@ -758,7 +760,11 @@ fn judge_symlinks(
             Outcome::SymlinkLoop { .. } => scan.symlink_loops.push(path),
             Outcome::Missing { .. } => scan.symlinks_dangling.push(path),
             Outcome::Found { is_dir: true } => scan.symlinked_dirs.push(path),
-            Outcome::Found { is_dir: false } if !hidden => {}
+            Outcome::Found { is_dir: false } if !hidden => {
+                if scan.symlink_examples.len() < keep {
+                    scan.symlink_examples.push(path);
+                }
+            }
             _ => {
                 scan.files_unreadable += 1;
                 if hidden {

@@ -1,12 +1,12 @@
-//! The directories nginx serves files from, for the site's servers.
-//!
-//! STAND-IN: this reads `root`/`alias` directives directly. The resolver (src/nginx/resolve,
-//! `Resolver::static_locations()`) is the one model of how nginx maps URLs to files; when it is
-//! on main, `served_dirs` becomes a thin adapter over it and the walk below goes away.
+//! The directories nginx serves files from, for the site's servers: the resolver's
+//! `static_locations()` (the one model of how nginx maps URLs to files), with the directive that
+//! names each directory, and URLs for files under them.
 
-use crate::nginx::Directive;
+use crate::nginx::resolve::{Modifier, Request, Resolution, Resolver, ServedKind};
+use crate::nginx::NodeId;
 use crate::report::Location;
 use crate::site::Site;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// One place nginx serves files from.
@@ -14,148 +14,99 @@ use std::path::{Path, PathBuf};
 pub struct ServedDir {
     /// The directory (system path) nginx maps `prefix` to.
     pub dir: PathBuf,
-    /// The URL prefix (the location's pattern; `/` for a server-level root).
+    /// The URL prefix (the location's pattern; for a regex location, its regex).
     pub prefix: String,
     /// `root` or `alias`.
     pub kind: &'static str,
-    /// The directive that names the directory.
+    /// The `root`/`alias` directive that names the directory (the location when it is
+    /// nginx's default root).
     pub at: Location,
-    /// `disable_symlinks` in effect for the location: its arguments and where it is set.
-    pub disable_symlinks: Option<(Vec<String>, Location)>,
-    /// The directive's value made absolute but otherwise as written (trailing slash kept):
-    /// what nginx concatenates with the URI.
-    pub value: String,
+    pub server: NodeId,
+    pub location: Option<NodeId>,
+    /// A regex location: URLs under it are not `prefix + path`.
+    pub regex: bool,
 }
 
 impl ServedDir {
-    /// The file nginx opens for `uri` in this location, built as nginx builds it: `root` + URI
-    /// (the root's trailing slash dropped), or `alias` + the URI after the location's prefix,
-    /// with no separator added. `None` for URIs outside a prefix location.
-    pub fn nginx_path(&self, uri: &str) -> Option<String> {
-        match self.kind {
-            "alias" => uri
-                .strip_prefix(self.prefix.as_str())
-                .map(|rest| format!("{}{rest}", self.value)),
-            _ => Some(format!("{}{uri}", self.value.trim_end_matches('/'))),
+    /// The URL path for a file under `dir` (percent-encoded): `prefix + rest` for a prefix
+    /// location, `/ + rest` below a regex location's root. None when the file is not under `dir`.
+    pub fn url_for(&self, file: &Path) -> Option<String> {
+        let rel = file.strip_prefix(&self.dir).ok()?;
+        let rel = encode(rel.as_os_str().as_bytes());
+        if self.regex {
+            return Some(format!("/{rel}"));
         }
+        let sep = if self.prefix.ends_with('/') { "" } else { "/" };
+        Some(format!("{}{sep}{rel}", self.prefix))
+    }
+
+    /// How nginx answers the URL path `target` on this directory's server.
+    pub fn resolve(&self, resolver: &Resolver<'_>, target: &str) -> Resolution {
+        let host = resolver
+            .server_names(self.server)
+            .into_iter()
+            .find(|n| !n.is_empty() && !n.starts_with(['~', '*', '.']) && n != "_")
+            .unwrap_or_else(|| "localhost".into());
+        let port = resolver
+            .server_ports(self.server)
+            .first()
+            .copied()
+            .unwrap_or(80);
+        resolver.resolve_on(self.server, &Request::for_path(&host, port, target))
     }
 }
 
-/// Handlers that answer without opening a file from the root.
-const NOT_STATIC: &[&str] = &[
-    "proxy_pass",
-    "fastcgi_pass",
-    "uwsgi_pass",
-    "scgi_pass",
-    "grpc_pass",
-    "memcached_pass",
-    "return",
-];
-
-/// Every directory the site's servers serve files from (paths with variables are left out: they
-/// have no single directory), in config order, without duplicates.
+/// Every directory the site's servers serve files from, in config order, one entry per
+/// directory (paths with variables are left out by the resolver: they have no single directory).
 pub fn served_dirs(site: &Site) -> Vec<ServedDir> {
-    let cfg = site.config();
-    if cfg.files.is_empty() {
+    if site.config().files.is_empty() {
         return Vec::new();
     }
-    let http = cfg.top().find(|d| d.is("http"));
-    let http_root = http.and_then(|h| h.find("root"));
-    let http_ds = http.and_then(|h| h.find("disable_symlinks"));
-    let mut out: Vec<ServedDir> = Vec::new();
-    for server in site.servers() {
-        let root = server.find("root").or(http_root);
-        let ds = server.find("disable_symlinks").or(http_ds);
-        let has_slash_location = server
-            .children()
-            .filter(|d| d.is("location"))
-            .any(|l| l.args().collect::<Vec<_>>() == ["/"]);
-        // Without `location /`, URLs no location matches are served from the server's root.
-        if !has_slash_location {
-            if let Some(r) = root {
-                push(&mut out, site, r, "/", "root", None, ds);
+    let resolver = Resolver::new(site);
+    served_dirs_of(site, &resolver)
+}
+
+/// The same, from a resolver the caller already has.
+pub fn served_dirs_of(site: &Site, resolver: &Resolver<'_>) -> Vec<ServedDir> {
+    let cfg = site.config();
+    resolver
+        .static_locations()
+        .into_iter()
+        .map(|s| {
+            let block = s.location.unwrap_or(s.server);
+            let directive = resolver.root_of(block).and_then(|r| r.directive);
+            let at = cfg.directive(directive.unwrap_or(block)).location();
+            let regex = s
+                .location
+                .and_then(|l| resolver.location_pattern(l))
+                .is_some_and(|(m, _)| matches!(m, Modifier::Regex | Modifier::RegexCaseless));
+            ServedDir {
+                dir: s.dir.components().collect(),
+                prefix: s.prefix,
+                kind: match s.kind {
+                    ServedKind::Root => "root",
+                    ServedKind::Alias => "alias",
+                },
+                at,
+                server: s.server,
+                location: s.location,
+                regex,
             }
+        })
+        .collect()
+}
+
+/// Percent-encode a path for a request target: unreserved bytes and `/` stay as they are.
+pub fn encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
         }
-        collect(site, server, root, ds, &mut out);
     }
     out
-}
-
-fn collect<'c>(
-    site: &Site,
-    block: Directive<'c>,
-    inherited_root: Option<Directive<'c>>,
-    inherited_ds: Option<Directive<'c>>,
-    out: &mut Vec<ServedDir>,
-) {
-    for loc in block.children().filter(|d| d.is("location")) {
-        let args: Vec<&str> = loc.args().collect();
-        let (modifier, pattern) = match args.as_slice() {
-            [m, p] => (*m, *p),
-            [p] => ("", *p),
-            _ => continue,
-        };
-        if pattern.starts_with('@') {
-            continue;
-        }
-        let root = loc.find("root").or(inherited_root);
-        let ds = loc.find("disable_symlinks").or(inherited_ds);
-        let is_static = !loc.children().any(|d| NOT_STATIC.contains(&d.name()));
-        let regex = modifier.starts_with('~');
-        if is_static && modifier != "=" {
-            if let Some(alias) = loc.find("alias") {
-                push(out, site, alias, pattern, "alias", None, ds);
-            } else if let Some(r) = root {
-                // A prefix location serves root + prefix; a regex one anywhere under root.
-                let sub = if regex { None } else { Some(pattern) };
-                push(out, site, r, pattern, "root", sub, ds);
-            }
-        }
-        collect(site, loc, root, ds, out);
-    }
-}
-
-fn push(
-    out: &mut Vec<ServedDir>,
-    site: &Site,
-    directive: Directive<'_>,
-    prefix: &str,
-    kind: &'static str,
-    append: Option<&str>,
-    ds: Option<Directive<'_>>,
-) {
-    let Some(value) = directive.arg(0) else {
-        return;
-    };
-    if value.contains('$') {
-        return;
-    }
-    let absolute = if Path::new(value).is_absolute() {
-        value.to_string()
-    } else {
-        format!("{}/{value}", site.config().prefix.display())
-    };
-    let mut dir = PathBuf::from(&absolute);
-    if let Some(p) = append {
-        dir.push(p.trim_start_matches('/'));
-    }
-    let dir = normalize(&dir);
-    if out.iter().any(|s| s.dir == dir && s.prefix == prefix) {
-        return;
-    }
-    out.push(ServedDir {
-        dir,
-        prefix: prefix.to_string(),
-        kind,
-        at: directive.location(),
-        disable_symlinks: ds.map(|d| (d.args().map(String::from).collect(), d.location())),
-        value: absolute,
-    });
-}
-
-/// Drop `.` components and trailing slashes (`..` is kept: the walk resolves it).
-fn normalize(p: &Path) -> PathBuf {
-    p.components().collect()
 }
 
 /// The directories to scan: every served directory not inside another one.
@@ -184,5 +135,10 @@ mod tests {
                 .map(PathBuf::from),
         );
         assert_eq!(v, vec![PathBuf::from("/srv/a"), PathBuf::from("/srv/ab")]);
+    }
+
+    #[test]
+    fn urls_are_encoded() {
+        assert_eq!(encode(b"/a b/caf\xe9.jpg"), "/a%20b/caf%E9.jpg");
     }
 }

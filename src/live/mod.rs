@@ -3,9 +3,11 @@
 
 pub mod errorlog;
 pub mod explain;
+pub mod probes;
 pub mod public;
 pub mod sample;
 pub mod signature;
+pub mod trace;
 
 use crate::site::Site;
 use std::path::PathBuf;
@@ -74,4 +76,57 @@ pub fn server_names(site: &Site) -> Vec<String> {
         .collect();
     names.dedup();
     names
+}
+
+/// Why a live answer differs from what the model predicts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Cause {
+    pub text: String,
+    pub fix: String,
+    pub commands: Vec<String>,
+}
+
+/// The likely reason nginx answered `a` where the config and files predict something else.
+/// `stale` is the list of config files changed since nginx last loaded them, when known.
+pub fn mismatch_cause(a: &crate::http::Answer, stale: Option<&[PathBuf]>) -> Cause {
+    use signature::{who_answered, Answerer};
+    let owner = |text: String| Cause {
+        text,
+        fix: "find the process that owns the port:".into(),
+        commands: vec!["sudo ss -ltnp".into()],
+    };
+    match who_answered(a) {
+        Answerer::Other(server) => {
+            return owner(format!(
+                "another server answers on this socket (Server: {server})"
+            ))
+        }
+        Answerer::App(evidence) => {
+            return owner(format!(
+                "the app answers on this socket, not nginx ({evidence})"
+            ))
+        }
+        _ => {}
+    }
+    match stale {
+        Some(files) if !files.is_empty() => Cause {
+            text: format!(
+                "the config was changed after nginx loaded it (MD111): {}",
+                files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            fix: "test and reload nginx:".into(),
+            commands: vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
+        },
+        _ => Cause {
+            text: "nginx runs another config than the one media-doctor read (another -c, or \
+                   not reloaded: see MD111), or the files changed since"
+                .into(),
+            fix: "compare with the config nginx runs:".into(),
+            commands: vec!["sudo nginx -T | head -50".into()],
+        },
+    }
 }

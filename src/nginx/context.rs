@@ -48,119 +48,153 @@ enum Verdict {
     NotHere,
 }
 
-/// Leaf directives: where each is allowed and how many arguments nginx accepts (255: no
-/// limit). Sorted by name: binary-searched for every directive of the config.
-static LEAVES: &[(&str, &[Ctx], u8, u8)] = &[
-    ("accept_mutex", &[Events], 1, 1),
-    ("accept_mutex_delay", &[Events], 1, 1),
+/// What we know of a directive.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    /// A leaf allowed in these contexts, taking min..=max arguments (255: no limit).
+    Leaf(&'static [Ctx], u8, u8),
+    /// A block whose contents are not directives (`map`, `types`...): contexts, arguments.
+    Opaque(&'static [Ctx], u8, u8),
+    Include,
+    Http,
+    Events,
+    Stream,
+    Mail,
+    Server,
+    Location,
+    If,
+    Upstream,
+    LimitExcept,
+}
+
+/// Every directive we know, sorted by name.
+static KNOWN: &[(&str, Kind)] = &[
+    ("accept_mutex", Kind::Leaf(&[Events], 1, 1)),
+    ("accept_mutex_delay", Kind::Leaf(&[Events], 1, 1)),
     (
-        "access_log",
-        &[
-            Http,
-            Server,
-            Location,
-            LocationIf,
-            LimitExcept,
-            Stream,
-            StreamServer,
-        ],
-        1,
-        255,
+        "add_header",
+        Kind::Leaf(&[Http, Server, Location, LocationIf], 2, 3),
     ),
-    ("add_header", &[Http, Server, Location, LocationIf], 2, 3),
-    ("alias", &[Location], 1, 1),
+    ("alias", Kind::Leaf(&[Location], 1, 1)),
+    ("autoindex", Kind::Leaf(&[Http, Server, Location], 1, 1)),
     (
-        "allow",
-        &[Http, Server, Location, LimitExcept, Stream, StreamServer],
-        1,
-        1,
+        "break",
+        Kind::Leaf(&[Server, Location, ServerIf, LocationIf], 0, 0),
     ),
-    ("autoindex", &[Http, Server, Location], 1, 1),
-    ("break", &[Server, Location, ServerIf, LocationIf], 0, 0),
-    ("client_max_body_size", &[Http, Server, Location], 1, 1),
-    ("daemon", &[Main], 1, 1),
-    ("default_type", &[Http, Server, Location], 1, 1),
+    ("charset_map", Kind::Opaque(&[Http], 2, 2)),
     (
-        "deny",
-        &[Http, Server, Location, LimitExcept, Stream, StreamServer],
-        1,
-        1,
+        "client_max_body_size",
+        Kind::Leaf(&[Http, Server, Location], 1, 1),
     ),
-    ("disable_symlinks", &[Http, Server, Location], 1, 2),
-    ("env", &[Main], 1, 1),
+    ("daemon", Kind::Leaf(&[Main], 1, 1)),
+    ("default_type", Kind::Leaf(&[Http, Server, Location], 1, 1)),
     (
-        "error_log",
-        &[
-            Main,
-            Http,
-            Server,
-            Location,
-            Stream,
-            StreamServer,
-            Mail,
-            MailServer,
-        ],
-        1,
-        255,
+        "disable_symlinks",
+        Kind::Leaf(&[Http, Server, Location], 1, 2),
     ),
-    ("error_page", &[Http, Server, Location, LocationIf], 2, 255),
-    ("expires", &[Http, Server, Location, LocationIf], 1, 2),
-    ("fastcgi_pass", &[Location, LocationIf], 1, 1),
-    ("grpc_pass", &[Location, LocationIf], 1, 1),
-    ("index", &[Http, Server, Location], 1, 255),
-    ("internal", &[Location], 0, 0),
-    ("keepalive_timeout", &[Http, Server, Location], 1, 2),
-    ("listen", &[Server, StreamServer, MailServer], 1, 255),
-    ("load_module", &[Main], 1, 1),
-    ("lock_file", &[Main], 1, 1),
-    ("master_process", &[Main], 1, 1),
-    ("multi_accept", &[Events], 1, 1),
-    ("pcre_jit", &[Main], 1, 1),
-    ("pid", &[Main], 1, 1),
+    ("env", Kind::Leaf(&[Main], 1, 1)),
     (
-        "proxy_pass",
-        &[Location, LocationIf, LimitExcept, StreamServer],
-        1,
-        1,
+        "error_page",
+        Kind::Leaf(&[Http, Server, Location, LocationIf], 2, 255),
+    ),
+    ("events", Kind::Events),
+    (
+        "expires",
+        Kind::Leaf(&[Http, Server, Location, LocationIf], 1, 2),
+    ),
+    ("fastcgi_pass", Kind::Leaf(&[Location, LocationIf], 1, 1)),
+    ("geo", Kind::Opaque(&[Http, Stream], 1, 2)),
+    ("grpc_pass", Kind::Leaf(&[Location, LocationIf], 1, 1)),
+    ("http", Kind::Http),
+    ("if", Kind::If),
+    ("include", Kind::Include),
+    ("index", Kind::Leaf(&[Http, Server, Location], 1, 255)),
+    ("internal", Kind::Leaf(&[Location], 0, 0)),
+    (
+        "keepalive_timeout",
+        Kind::Leaf(&[Http, Server, Location], 1, 2),
+    ),
+    ("limit_except", Kind::LimitExcept),
+    (
+        "listen",
+        Kind::Leaf(&[Server, StreamServer, MailServer], 1, 255),
+    ),
+    ("load_module", Kind::Leaf(&[Main], 1, 1)),
+    ("location", Kind::Location),
+    ("lock_file", Kind::Leaf(&[Main], 1, 1)),
+    ("mail", Kind::Mail),
+    ("map", Kind::Opaque(&[Http, Stream], 2, 2)),
+    ("master_process", Kind::Leaf(&[Main], 1, 1)),
+    ("multi_accept", Kind::Leaf(&[Events], 1, 1)),
+    ("pcre_jit", Kind::Leaf(&[Main], 1, 1)),
+    ("pid", Kind::Leaf(&[Main], 1, 1)),
+    (
+        "rewrite",
+        Kind::Leaf(&[Server, Location, ServerIf, LocationIf], 2, 3),
     ),
     (
-        "return",
-        &[Server, Location, ServerIf, LocationIf, StreamServer],
-        1,
-        2,
+        "root",
+        Kind::Leaf(&[Http, Server, Location, LocationIf], 1, 1),
     ),
-    ("rewrite", &[Server, Location, ServerIf, LocationIf], 2, 3),
-    ("root", &[Http, Server, Location, LocationIf], 1, 1),
-    ("scgi_pass", &[Location, LocationIf], 1, 1),
-    ("sendfile", &[Http, Server, Location, LocationIf], 1, 1),
-    ("server_name", &[Server, Mail, MailServer], 1, 255),
+    ("scgi_pass", Kind::Leaf(&[Location, LocationIf], 1, 1)),
     (
-        "set",
-        &[Server, Location, ServerIf, LocationIf, StreamServer],
-        2,
-        2,
+        "sendfile",
+        Kind::Leaf(&[Http, Server, Location, LocationIf], 1, 1),
     ),
-    ("ssl_engine", &[Main], 1, 1),
-    ("thread_pool", &[Main], 2, 3),
-    ("timer_resolution", &[Main], 1, 1),
-    ("try_files", &[Server, Location], 2, 255),
-    ("use", &[Events], 1, 1),
-    ("user", &[Main], 1, 2),
-    ("uwsgi_pass", &[Location, LocationIf], 1, 1),
-    ("worker_connections", &[Events], 1, 1),
-    ("worker_cpu_affinity", &[Main], 1, 255),
-    ("worker_priority", &[Main], 1, 1),
-    ("worker_processes", &[Main], 1, 1),
-    ("worker_rlimit_nofile", &[Main], 1, 1),
-    ("worker_shutdown_timeout", &[Main], 1, 1),
-    ("working_directory", &[Main], 1, 1),
+    ("server", Kind::Server),
+    (
+        "server_name",
+        Kind::Leaf(&[Server, Mail, MailServer], 1, 255),
+    ),
+    ("split_clients", Kind::Opaque(&[Http, Stream], 2, 2)),
+    ("ssl_engine", Kind::Leaf(&[Main], 1, 1)),
+    ("stream", Kind::Stream),
+    ("thread_pool", Kind::Leaf(&[Main], 2, 3)),
+    ("timer_resolution", Kind::Leaf(&[Main], 1, 1)),
+    ("try_files", Kind::Leaf(&[Server, Location], 2, 255)),
+    ("types", Kind::Opaque(&[Http, Server, Location], 0, 0)),
+    ("upstream", Kind::Upstream),
+    ("use", Kind::Leaf(&[Events], 1, 1)),
+    ("user", Kind::Leaf(&[Main], 1, 2)),
+    ("uwsgi_pass", Kind::Leaf(&[Location, LocationIf], 1, 1)),
+    ("worker_connections", Kind::Leaf(&[Events], 1, 1)),
+    ("worker_cpu_affinity", Kind::Leaf(&[Main], 1, 255)),
+    ("worker_priority", Kind::Leaf(&[Main], 1, 1)),
+    ("worker_processes", Kind::Leaf(&[Main], 1, 1)),
+    ("worker_rlimit_nofile", Kind::Leaf(&[Main], 1, 1)),
+    ("worker_shutdown_timeout", Kind::Leaf(&[Main], 1, 1)),
+    ("working_directory", Kind::Leaf(&[Main], 1, 1)),
 ];
 
-fn leaf(name: &str) -> Option<(&'static [Ctx], u8, u8)> {
-    LEAVES
-        .binary_search_by(|e| e.0.cmp(name))
-        .ok()
-        .map(|i| (LEAVES[i].1, LEAVES[i].2, LEAVES[i].3))
+/// The rule for a name. This runs for every directive of the config, and most names are not in
+/// the table, so a slot keyed by (length, first byte, last byte) answers with at most one string
+/// comparison instead of a search.
+fn lookup(name: &str) -> Option<Kind> {
+    static INDEX: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    fn key(n: &[u8]) -> usize {
+        ((n.len() & 31) << 10) | ((n[0] as usize & 31) << 5) | (n[n.len() - 1] as usize & 31)
+    }
+    const SHARED: u8 = u8::MAX; // more than one name in the slot: compare them all
+    let index = INDEX.get_or_init(|| {
+        let mut v = vec![0u8; 1 << 15];
+        for (i, (n, _)) in KNOWN.iter().enumerate() {
+            let slot = &mut v[key(n.as_bytes())];
+            *slot = if *slot == 0 { i as u8 + 1 } else { SHARED };
+        }
+        v
+    });
+    let b = name.as_bytes();
+    if b.is_empty() {
+        return None;
+    }
+    match index[key(b)] {
+        0 => None,
+        SHARED => KNOWN.iter().find(|(n, _)| *n == name).map(|(_, k)| *k),
+        i => {
+            let (n, k) = KNOWN[i as usize - 1];
+            (n == name).then_some(k)
+        }
+    }
 }
 
 fn judge(name: &str, ctx: Ctx) -> Verdict {
@@ -182,41 +216,42 @@ fn judge(name: &str, ctx: Ctx) -> Verdict {
             Verdict::NotHere
         }
     };
-    match name {
-        "include" => Verdict::Leaf(1, 1),
-        "http" => block(Http, &[Main], 0, 0),
-        "events" => block(Events, &[Main], 0, 0),
-        "stream" => block(Stream, &[Main], 0, 0),
-        "mail" => block(Mail, &[Main], 0, 0),
-        "server" => match ctx {
+    let Some(kind) = lookup(name) else {
+        return Verdict::Unknown;
+    };
+    match kind {
+        Kind::Leaf(allowed, min, max) => {
+            if allowed.contains(&ctx) {
+                Verdict::Leaf(min, max)
+            } else {
+                Verdict::NotHere
+            }
+        }
+        Kind::Opaque(allowed, min, max) => block(Free, allowed, min, max),
+        Kind::Include => Verdict::Leaf(1, 1),
+        Kind::Http => block(Http, &[Main], 0, 0),
+        Kind::Events => block(Events, &[Main], 0, 0),
+        Kind::Stream => block(Stream, &[Main], 0, 0),
+        Kind::Mail => block(Mail, &[Main], 0, 0),
+        Kind::Server => match ctx {
             Http => Verdict::Block(Server, 0, 0),
             Stream => Verdict::Block(StreamServer, 0, 0),
             Mail => Verdict::Block(MailServer, 0, 0),
             Upstream | StreamUpstream => Verdict::Leaf(1, ANY),
             _ => Verdict::NotHere,
         },
-        "location" => block(Location, &[Server, Location], 1, 2),
-        "if" => match ctx {
+        Kind::Location => block(Location, &[Server, Location], 1, 2),
+        Kind::If => match ctx {
             Server => Verdict::Block(ServerIf, 1, ANY),
             Location => Verdict::Block(LocationIf, 1, ANY),
             _ => Verdict::NotHere,
         },
-        "upstream" => match ctx {
+        Kind::Upstream => match ctx {
             Http => Verdict::Block(Upstream, 1, 1),
             Stream => Verdict::Block(StreamUpstream, 1, 1),
             _ => Verdict::NotHere,
         },
-        "map" => block(Free, &[Http, Stream], 2, 2),
-        "geo" => block(Free, &[Http, Stream], 1, 2),
-        "split_clients" => block(Free, &[Http, Stream], 2, 2),
-        "types" => block(Free, &[Http, Server, Location], 0, 0),
-        "charset_map" => block(Free, &[Http], 2, 2),
-        "limit_except" => block(LimitExcept, &[Location], 1, ANY),
-        _ => match leaf(name) {
-            Some((allowed, min, max)) if allowed.contains(&ctx) => Verdict::Leaf(min, max),
-            Some(_) => Verdict::NotHere,
-            None => Verdict::Unknown,
-        },
+        Kind::LimitExcept => block(LimitExcept, &[Location], 1, ANY),
     }
 }
 
@@ -333,9 +368,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_leaf_table_is_sorted_for_binary_search() {
-        assert!(LEAVES.windows(2).all(|w| w[0].0 < w[1].0));
-        assert_eq!(leaf("alias"), Some((&[Location][..], 1, 1)));
-        assert_eq!(leaf("proxy_set_header"), None);
+    fn every_known_name_is_found_and_no_other() {
+        assert!(KNOWN.windows(2).all(|w| w[0].0 < w[1].0));
+        for (name, kind) in KNOWN {
+            assert_eq!(lookup(name), Some(*kind), "{name}");
+        }
+        assert_eq!(lookup("alias"), Some(Kind::Leaf(&[Location], 1, 1)));
+        for other in ["proxy_set_header", "", "a", "aliaz", "ser_ver", "ifx"] {
+            assert_eq!(lookup(other), None, "{other}");
+        }
     }
 }

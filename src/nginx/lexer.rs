@@ -103,7 +103,13 @@ fn bare_word(i: In) -> IResult<In, (In, bool)> {
     let mut escaped = false;
     while let Some(&c) = i.get(k) {
         match CLASS[c as usize] {
-            WORD => k += 1,
+            WORD => {
+                // Most bytes are ordinary: stay in the tightest loop while they are.
+                k += 1;
+                while k < i.len() && CLASS[i[k] as usize] == WORD {
+                    k += 1;
+                }
+            }
             STOP => break,
             ESCAPE => {
                 escaped = true;
@@ -228,7 +234,13 @@ impl<'a> Lexer<'a> {
         let mut i = self.pos;
         loop {
             match b.get(i) {
-                Some(b' ' | b'\t' | b'\r') => i += 1,
+                Some(b' ' | b'\t' | b'\r') => {
+                    // Indentation comes in runs.
+                    i += 1;
+                    while i < b.len() && b[i] == b' ' {
+                        i += 1;
+                    }
+                }
                 Some(b'\n') => {
                     i += 1;
                     self.line += 1;

@@ -50,6 +50,10 @@ pub enum LoadError {
 /// Total text the arena may hold (offsets are u32); far above any real config.
 const MAX_TOTAL_BYTES: usize = 1 << 31;
 
+/// From how many new files a batch (a glob's matches, a dump's sections) is split between two
+/// threads.
+const PARALLEL_MIN: usize = 16;
+
 /// Non-UTF-8 lines reported per file before summarising.
 const MAX_ENCODING_DIAGNOSTICS: usize = 5;
 
@@ -103,12 +107,32 @@ pub fn load_dump(_root: &SysRoot, dump: &[u8], name: &str) -> Result<Config, Loa
     l.cfg.arg_spans.reserve(dump.len() / 16);
     l.cfg.children.reserve(dump.len() / 40);
     let entry = sections[0].0.clone();
-    for (path, body) in sections {
-        if l.ids.contains_key(&path) {
-            continue; // nginx prints a file once; a repeat is a hand-edited dump: first wins
-        }
-        l.add_file(path, Some(body));
-    }
+    l.add_file(entry.clone(), Some(sections[0].1));
+    // nginx prints a file once; a repeat is a hand-edited dump: the first wins.
+    let mut seen: std::collections::HashSet<&Path> = std::collections::HashSet::new();
+    seen.insert(&entry);
+    let rest: Vec<(PathBuf, &[u8])> = sections[1..]
+        .iter()
+        .filter(|(p, _)| seen.insert(p.as_path()))
+        .map(|(p, b)| (p.clone(), *b))
+        .collect();
+    // Split where half of the bytes are on each side.
+    let total: usize = rest.iter().map(|s| s.1.len()).sum();
+    let mut acc = 0;
+    let split = rest
+        .iter()
+        .position(|s| {
+            acc += s.1.len();
+            acc * 2 >= total
+        })
+        .map_or(rest.len(), |i| i + 1);
+    let fetch = |i: usize, buf: &mut Vec<u8>| {
+        buf.clear();
+        buf.extend_from_slice(rest[i].1);
+        Ok(())
+    };
+    let paths: Vec<PathBuf> = rest.iter().map(|s| s.0.clone()).collect();
+    l.parse_batch(paths, split, &fetch);
     let mut paths: Vec<(PathBuf, FileId)> = l.ids.iter().map(|(p, &id)| (p.clone(), id)).collect();
     paths.sort_by(|a, b| path_bytes(&a.0).cmp(path_bytes(&b.0)));
     l.source = Source::Dump(paths);
@@ -160,6 +184,109 @@ enum ReadError {
     NotAFile,
 }
 
+/// Reads the i-th file of a batch into the buffer (shared by the two threads of `parse_batch`).
+type Fetch<'a> = dyn Fn(usize, &mut Vec<u8>) -> Result<(), ReadError> + Sync + 'a;
+
+/// Where files are parsed to: an arena (the loader's, or a second thread's `Partial`).
+struct Arena<'a> {
+    cfg: &'a mut Config,
+    text: &'a mut String,
+    cooked: &'a mut String,
+    too_big_reported: &'a mut bool,
+}
+
+impl Arena<'_> {
+    /// Decode and parse one file; registers it in `cfg.files` with the next id.
+    fn parse(&mut self, path: PathBuf, bytes: &[u8], want_top_names: bool) -> ParsedFile {
+        let id = self.cfg.files.len() as FileId;
+        let mut parsed = ParsedFile::default();
+        if self.text.len() + self.cooked.len() + bytes.len() * 2 > MAX_TOTAL_BYTES {
+            self.report_too_big(&path);
+        } else {
+            let base = self.text.len();
+            let lossy;
+            let src = match std::str::from_utf8(bytes) {
+                Ok(src) => src,
+                Err(_) => {
+                    let diags = encoding_diagnostics(&path, bytes);
+                    self.cfg.diagnostics.extend(diags);
+                    lossy = String::from_utf8_lossy(bytes);
+                    &lossy
+                }
+            };
+            self.text.push_str(src);
+            let at = Placement {
+                base,
+                cooked: self.cooked,
+                want_top_names,
+            };
+            parsed = parser::parse_file(self.cfg, id, &path, src, at);
+        }
+        let start = self.cfg.children.len() as u32;
+        self.cfg.children.extend_from_slice(&parsed.top);
+        let top = start..self.cfg.children.len() as u32;
+        self.cfg.files.push(SourceFile { path, top });
+        parsed
+    }
+
+    fn report_too_big(&mut self, path: &Path) {
+        if std::mem::replace(self.too_big_reported, true) {
+            return;
+        }
+        self.cfg.diagnostics.push(Diagnostic {
+            file: path.to_path_buf(),
+            line: 1,
+            column: 1,
+            message: format!(
+                "the configuration is larger than {} MiB: this file and any later ones are not examined",
+                MAX_TOTAL_BYTES >> 20
+            ),
+            fatal: true,
+        });
+    }
+}
+
+/// Files parsed by a second thread into their own arena, numbered from 0 (see `absorb`).
+struct Partial {
+    cfg: Config,
+    text: String,
+    cooked: String,
+    includes: Vec<Vec<(NodeId, Option<String>)>>,
+    outcomes: Vec<Option<ReadError>>,
+}
+
+impl Partial {
+    /// Read (`fetch(first + i)`) and parse `paths` in order.
+    fn parse(paths: &[PathBuf], first: usize, fetch: &Fetch<'_>) -> Partial {
+        let mut p = Partial {
+            cfg: Config::default(),
+            text: String::new(),
+            cooked: String::new(),
+            includes: Vec::new(),
+            outcomes: Vec::with_capacity(paths.len()),
+        };
+        let mut too_big = false;
+        let mut buf = Vec::new();
+        for (i, path) in paths.iter().enumerate() {
+            match fetch(first + i, &mut buf) {
+                Ok(()) => {
+                    let mut arena = Arena {
+                        cfg: &mut p.cfg,
+                        text: &mut p.text,
+                        cooked: &mut p.cooked,
+                        too_big_reported: &mut too_big,
+                    };
+                    let parsed = arena.parse(path.clone(), &buf, false);
+                    p.includes.push(parsed.includes);
+                    p.outcomes.push(None);
+                }
+                Err(e) => p.outcomes.push(Some(e)),
+            }
+        }
+        p
+    }
+}
+
 impl Loader {
     fn new(source: Source) -> Self {
         Loader {
@@ -183,51 +310,125 @@ impl Loader {
         let id = self.cfg.files.len() as FileId;
         self.ids.insert(path.clone(), id);
         let bytes = body.unwrap_or(&self.read_buf);
-        let mut parsed = ParsedFile::default();
-        if self.text.len() + self.cooked.len() + bytes.len() * 2 > MAX_TOTAL_BYTES {
-            if !self.too_big_reported {
-                self.too_big_reported = true;
-                self.cfg.diagnostics.push(Diagnostic {
-                    file: path.clone(),
-                    line: 1,
-                    column: 1,
-                    message: format!(
-                        "the configuration is larger than {} MiB: this file and any later ones are not examined",
-                        MAX_TOTAL_BYTES >> 20
-                    ),
-                    fatal: true,
-                });
-            }
-        } else {
-            let base = self.text.len();
-            let lossy;
-            let src = match std::str::from_utf8(bytes) {
-                Ok(src) => src,
-                Err(_) => {
-                    let diags = encoding_diagnostics(&path, bytes);
-                    self.cfg.diagnostics.extend(diags);
-                    lossy = String::from_utf8_lossy(bytes);
-                    &lossy
-                }
-            };
-            self.text.push_str(src);
-            let at = Placement {
-                base,
-                cooked: &mut self.cooked,
-                want_top_names: id == 0,
-            };
-            parsed = parser::parse_file(&mut self.cfg, id, &path, src, at);
-        }
-        self.cfg.files.push(SourceFile { path, top: 0..0 });
-        let start = self.cfg.children.len() as u32;
-        self.cfg.children.extend_from_slice(&parsed.top);
-        self.cfg.files[id as usize].top = start..self.cfg.children.len() as u32;
+        let mut arena = Arena {
+            cfg: &mut self.cfg,
+            text: &mut self.text,
+            cooked: &mut self.cooked,
+            too_big_reported: &mut self.too_big_reported,
+        };
+        let parsed = arena.parse(path, bytes, id == 0);
         if id == 0 {
             self.top_names = parsed.top_names;
         }
         self.includes.push(parsed.includes);
         self.queue.push_back(id);
         id
+    }
+
+    /// Read (with `fetch`) and parse new files, in order: on two cores the second half is read
+    /// and parsed by a second thread into its own arena, merged after. Returns why each file
+    /// that could not be read was not (None: loaded, its id is in `ids`).
+    fn parse_batch(
+        &mut self,
+        paths: Vec<PathBuf>,
+        split: usize,
+        fetch: &Fetch<'_>,
+    ) -> Vec<Option<ReadError>> {
+        let mut out = Vec::with_capacity(paths.len());
+        let split = if paths.len() < PARALLEL_MIN {
+            paths.len()
+        } else {
+            split
+        };
+        let (mine, theirs) = paths.split_at(split);
+        std::thread::scope(|scope| {
+            let worker = (!theirs.is_empty())
+                .then(|| scope.spawn(move || Partial::parse(theirs, split, fetch)));
+            let mut buf = std::mem::take(&mut self.read_buf);
+            for (i, p) in mine.iter().enumerate() {
+                match fetch(i, &mut buf) {
+                    Ok(()) => {
+                        self.add_file(p.clone(), Some(&buf));
+                        out.push(None);
+                    }
+                    Err(e) => out.push(Some(e)),
+                }
+            }
+            self.read_buf = buf;
+            if let Some(w) = worker {
+                match w.join() {
+                    Ok(partial) => out.extend(self.absorb(partial, theirs)),
+                    // The worker cannot panic on any input (fuzzed); if it did, say so.
+                    Err(_) => out.extend(theirs.iter().map(|_| {
+                        Some(ReadError::Io(std::io::Error::other("parser thread failed")))
+                    })),
+                }
+            }
+        });
+        out
+    }
+
+    /// Append a second thread's arena: its node, child, span, text and file numbers move up by
+    /// what is already loaded.
+    fn absorb(&mut self, p: Partial, paths: &[PathBuf]) -> Vec<Option<ReadError>> {
+        if self.text.len() + self.cooked.len() + p.text.len() + p.cooked.len() > MAX_TOTAL_BYTES {
+            let mut arena = Arena {
+                cfg: &mut self.cfg,
+                text: &mut self.text,
+                cooked: &mut self.cooked,
+                too_big_reported: &mut self.too_big_reported,
+            };
+            arena.report_too_big(&paths[0]);
+            return paths.iter().map(|_| None).collect();
+        }
+        let node_off = self.cfg.nodes.len() as u32;
+        let child_off = self.cfg.children.len() as u32;
+        let span_off = self.cfg.arg_spans.len() as u32;
+        let text_off = self.text.len() as u32;
+        let cooked_off = self.cooked.len() as u32;
+        let file_off = self.cfg.files.len() as u32;
+        let Partial {
+            cfg,
+            text,
+            cooked,
+            includes,
+            outcomes,
+        } = p;
+        self.cfg.nodes.extend(cfg.nodes.into_iter().map(|mut n| {
+            n.args = n.args.start + span_off..n.args.end + span_off;
+            if n.has_block() {
+                n.kids = n.kids.start + child_off..n.kids.end + child_off;
+            }
+            n.file += file_off;
+            n
+        }));
+        self.cfg
+            .children
+            .extend(cfg.children.iter().map(|c| c + node_off));
+        self.cfg
+            .arg_spans
+            .extend(cfg.arg_spans.into_iter().map(|s| {
+                if s.start & COOKED != 0 {
+                    s.start + cooked_off..s.end + cooked_off
+                } else {
+                    s.start + text_off..s.end + text_off
+                }
+            }));
+        self.text.push_str(&text);
+        self.cooked.push_str(&cooked);
+        self.cfg.diagnostics.extend(cfg.diagnostics);
+        for (f, incs) in cfg.files.into_iter().zip(includes) {
+            let id = self.cfg.files.len() as FileId;
+            self.ids.insert(f.path.clone(), id);
+            self.cfg.files.push(SourceFile {
+                path: f.path,
+                top: f.top.start + child_off..f.top.end + child_off,
+            });
+            self.includes
+                .push(incs.into_iter().map(|(n, a)| (n + node_off, a)).collect());
+            self.queue.push_back(id);
+        }
+        outcomes
     }
 
     /// Resolve every include, breadth-first; then cut cycles, place the text, check contexts.
@@ -335,18 +536,52 @@ impl Loader {
         let pattern = lexical_normal(&self.cfg.conf_dir.join(arg));
         let mut r = Resolved::default();
         if arg.contains(['*', '?', '[']) {
-            match self.glob(&pattern) {
-                Ok(paths) => {
-                    for p in paths {
-                        self.file_for(p, fragment, &mut r);
-                    }
-                }
+            let mut warnings = Vec::new();
+            let globbed = self.glob(&pattern, &mut warnings);
+            r.problems.extend(warnings.into_iter().map(|w| (w, false)));
+            match globbed {
+                Ok(paths) => self.files_for(paths, fragment, &mut r),
                 Err(msg) => r.problems.push((msg, !fragment)),
             }
         } else {
             self.file_for(pattern, fragment, &mut r);
         }
         r
+    }
+
+    /// The files a glob matched, in order. When many are new (`sites-enabled/*` on a big host),
+    /// two threads read and parse them (`parse_batch`).
+    fn files_for(&mut self, paths: Vec<PathBuf>, fragment: bool, r: &mut Resolved) {
+        let root = match &self.source {
+            Source::Disk(root) => root.clone(),
+            Source::Dump(_) => {
+                for p in paths {
+                    self.file_for(p, fragment, r);
+                }
+                return;
+            }
+        };
+        let new: Vec<PathBuf> = paths
+            .iter()
+            .filter(|p| !self.ids.contains_key(*p))
+            .cloned()
+            .collect();
+        let fetch = |i: usize, buf: &mut Vec<u8>| read_regular(&root, &new[i], buf);
+        let half = new.len() / 2;
+        let outcomes = self.parse_batch(new.clone(), half, &fetch);
+        let mut failed: HashMap<&Path, ReadError> = HashMap::new();
+        for (p, o) in new.iter().zip(outcomes) {
+            if let Some(e) = o {
+                failed.insert(p, e);
+            }
+        }
+        for p in paths {
+            if let Some(&id) = self.ids.get(&p) {
+                r.files.push(id);
+            } else if let Some(e) = failed.remove(p.as_path()) {
+                self.file_read(p, Err(e), fragment, r);
+            }
+        }
     }
 
     /// The file for an included path: already loaded, or read and parsed now.
@@ -370,13 +605,25 @@ impl Loader {
             Source::Disk(root) => root,
         };
         let mut buf = std::mem::take(&mut self.read_buf);
-        match read_regular(root, &path, &mut buf) {
-            Ok(()) => {
+        let read = read_regular(root, &path, &mut buf).map(|()| buf);
+        self.file_read(path, read, fragment, r);
+    }
+
+    /// Parse a file just read (keeping its buffer for the next read), or report why it could not
+    /// be read.
+    fn file_read(
+        &mut self,
+        path: PathBuf,
+        read: Result<Vec<u8>, ReadError>,
+        fragment: bool,
+        r: &mut Resolved,
+    ) {
+        match read {
+            Ok(buf) => {
                 self.read_buf = buf;
                 r.files.push(self.add_file(path, None));
             }
             Err(e) => {
-                self.read_buf = buf;
                 let (msg, missing) = match e {
                     ReadError::NotAFile => (
                         format!(
@@ -407,8 +654,9 @@ impl Loader {
         }
     }
 
-    /// The system paths a glob include matches, in byte order (nginx's glob(3) in the C locale).
-    fn glob(&self, pattern: &Path) -> Result<Vec<PathBuf>, String> {
+    /// The system paths a glob include matches, in byte order (nginx's glob(3) in the C locale),
+    /// and warnings about directories that could not be read.
+    fn glob(&self, pattern: &Path, warnings: &mut Vec<String>) -> Result<Vec<PathBuf>, String> {
         let opts = glob::MatchOptions {
             case_sensitive: true,
             require_literal_separator: true,
@@ -425,38 +673,7 @@ impl Loader {
                     .map(|(p, _)| p.clone())
                     .collect()
             }
-            Source::Disk(root) => {
-                // The root itself may hold glob characters: escape it, keep the pattern.
-                let host_root = glob::Pattern::escape(&root.dir().to_string_lossy());
-                let host_pattern = if root.is_live() {
-                    text.to_string()
-                } else {
-                    format!(
-                        "{}/{}",
-                        host_root.trim_end_matches('/'),
-                        text.trim_start_matches('/')
-                    )
-                };
-                let paths = glob::glob_with(&host_pattern, opts)
-                    .map_err(|e| format!("invalid include pattern \"{text}\": {e}"))?;
-                let mut v = Vec::new();
-                for p in paths {
-                    match p {
-                        Ok(host) => {
-                            if let Some(sys) = root.system_path(&host) {
-                                v.push(sys);
-                            }
-                        }
-                        Err(e) => {
-                            return Err(format!(
-                                "glob() \"{text}\" failed: {}",
-                                io_reason(e.error())
-                            ))
-                        }
-                    }
-                }
-                v
-            }
+            Source::Disk(root) => glob_disk(root, pattern, opts, warnings),
         };
         out.sort_by(|a, b| path_bytes(a).cmp(path_bytes(b)));
         Ok(out)
@@ -521,6 +738,74 @@ impl Loader {
             self.cfg.nodes[node as usize].kids = r.start..r.start + w as u32;
         }
     }
+}
+
+/// Expand a glob under the root as glob(3) does for nginx: each component holding a wildcard is
+/// matched against the entries of the directories reached so far (`*` does not cross `/` or
+/// match a leading dot), symlinks are followed inside the root, and a directory that cannot be
+/// read is skipped (glob(3) without GLOB_ERR) with a warning, since nginx, running as root, may
+/// see what we cannot. Written here rather than with `glob::glob_with`, which panics on a file
+/// name that is not UTF-8 (glob 0.3.4); `glob::Pattern` still does the matching.
+fn glob_disk(
+    root: &SysRoot,
+    pattern: &Path,
+    opts: glob::MatchOptions,
+    warnings: &mut Vec<String>,
+) -> Vec<PathBuf> {
+    let comps: Vec<&std::ffi::OsStr> = pattern
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s),
+            Component::ParentDir => Some("..".as_ref()),
+            _ => None,
+        })
+        .collect();
+    let mut found: Vec<PathBuf> = vec![PathBuf::from("/")];
+    let mut last_literal = true;
+    for comp in &comps {
+        let text = comp.to_string_lossy();
+        last_literal = !text.contains(['*', '?', '[']);
+        if last_literal {
+            for p in &mut found {
+                p.push(comp);
+            }
+            continue;
+        }
+        let Ok(pat) = glob::Pattern::new(&text) else {
+            warnings.push(format!("invalid include pattern \"{}\"", pattern.display()));
+            return Vec::new();
+        };
+        let mut next = Vec::new();
+        for dir in &found {
+            let Ok(host) = root.resolve(dir) else {
+                continue;
+            };
+            let entries = match std::fs::read_dir(&host) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    warnings.push(format!(
+                        "cannot read directory \"{}\" ({}): files this include may pull in are not examined",
+                        dir.display(),
+                        io_reason(&e)
+                    ));
+                    continue;
+                }
+                Err(_) => continue, // missing, or not a directory: no match
+            };
+            let mut names: Vec<std::ffi::OsString> = entries
+                .filter_map(|e| e.ok().map(|e| e.file_name()))
+                .filter(|n| pat.matches_with(&n.to_string_lossy(), opts))
+                .collect();
+            names.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
+            next.extend(names.into_iter().map(|n| dir.join(n)));
+        }
+        found = next;
+    }
+    if last_literal {
+        // `dir/*/site.conf`: only the matches where the literal tail exists.
+        found.retain(|p| root.resolve(p).is_ok_and(|h| h.symlink_metadata().is_ok()));
+    }
+    found
 }
 
 /// One warning per line holding bytes that are not UTF-8 (they are shown as U+FFFD): nginx

@@ -11,7 +11,7 @@
 //!
 //! Summary: 1 failed, 3 passed
 //! Fix the most first:
-//!     # MD101 alias-trailing-slash
+//!     # after the config edits above (MD101 alias-trailing-slash)
 //!     sudo nginx -t && sudo systemctl reload nginx
 //! ```
 //!
@@ -100,16 +100,17 @@ pub fn write(out: &mut dyn Write, report: &Report, opts: &Options) -> std::io::R
     if !ignored.is_empty() && !opts.quiet {
         writeln!(out, "{}", "ignored by the site's profile".bold())?;
         for check in ignored {
-            let line = format!(
-                "{} {} {}: {} ({}): {}",
+            let head = format!(
+                "{} {} ({}): {}",
                 "[~]".dimmed(),
-                check.id,
-                check.name,
-                "ignored".dimmed(),
+                format!("{} {}", check.id, check.name).bold(),
                 check.status,
-                check.ignored.as_deref().unwrap_or_default()
+                check.summary
             );
-            w.write(out, &line, "", "    ")?;
+            w.write(out, &head, "", "    ")?;
+            let reason = check.ignored.as_deref().unwrap_or_default();
+            let reason = format!("{} {reason}", "accepted:".dimmed());
+            w.write(out, &reason, "      ", "          ")?;
         }
         writeln!(out)?;
     }
@@ -120,7 +121,7 @@ pub fn write(out: &mut dyn Write, report: &Report, opts: &Options) -> std::io::R
         .iter()
         .filter(|c| c.is_actionable())
         .filter(shown);
-    write_first_fixes(out, fixable)
+    write_first_fixes(out, &w, fixable)
 }
 
 /// The order inside a band: verdicts that need action first, then what could not run, then the
@@ -310,10 +311,12 @@ struct Suggestion<'r> {
 }
 
 /// The two or three commands that fix the most: those suggested by the most failing findings
-/// (then warning ones), each with the checks it answers as a shell comment so the block pastes.
-/// A reload or restart goes last: it is what applies the other fixes.
+/// (then warning ones), each under a shell comment naming the checks it answers, so the whole
+/// block pastes. A reload or restart does not compete: it only applies the config edits the
+/// checklist shows, so it comes last, after at most two other commands.
 fn write_first_fixes<'r>(
     out: &mut dyn Write,
+    w: &Wrapper,
     actionable: impl Iterator<Item = &'r CheckResult>,
 ) -> std::io::Result<()> {
     let mut by_command: HashMap<&str, Suggestion> = HashMap::new();
@@ -345,23 +348,45 @@ fn write_first_fixes<'r>(
     }
     let mut suggestions: Vec<Suggestion> = by_command.into_values().collect();
     suggestions.sort_by_key(|s| (std::cmp::Reverse(s.weight), s.first_seen));
-    suggestions.truncate(FIRST_FIXES);
-    suggestions.sort_by_key(|s| {
-        (
-            applies_config(s.command),
-            std::cmp::Reverse(s.weight),
-            s.first_seen,
-        )
+    let (applies, mut fixes): (Vec<Suggestion>, Vec<Suggestion>) = suggestions
+        .into_iter()
+        .partition(|s| applies_config(s.command));
+    let apply = applies.into_iter().next();
+    fixes.truncate(if apply.is_some() {
+        FIRST_FIXES - 1
+    } else {
+        FIRST_FIXES
     });
 
     writeln!(out, "{}", "Fix the most first:".bold())?;
-    for s in suggestions {
-        let names: Vec<String> = s
-            .checks
+    let names = |s: &Suggestion| {
+        s.checks
             .iter()
             .map(|c| format!("{} {}", c.id, c.name))
-            .collect();
-        writeln!(out, "    {}", format!("# {}", names.join(", ")).dimmed())?;
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let comment = |text: String| {
+        w.lines(&text, "    # ", "    #   ")
+            .into_iter()
+            .map(|l| l.dimmed().to_string())
+            .collect::<Vec<_>>()
+    };
+    for s in &fixes {
+        for line in comment(names(s)) {
+            writeln!(out, "{line}")?;
+        }
+        writeln!(out, "    {}", s.command.cyan())?;
+    }
+    if let Some(s) = &apply {
+        let what = if fixes.is_empty() {
+            format!("after the config edits above ({})", names(s))
+        } else {
+            format!("then, after the config edits above ({})", names(s))
+        };
+        for line in comment(what) {
+            writeln!(out, "{line}")?;
+        }
         writeln!(out, "    {}", s.command.cyan())?;
     }
     Ok(())
@@ -387,15 +412,22 @@ impl Wrapper {
         first: &str,
         rest: &str,
     ) -> std::io::Result<()> {
+        for line in self.lines(text, first, rest) {
+            writeln!(out, "{line}")?;
+        }
+        Ok(())
+    }
+
+    fn lines(&self, text: &str, first: &str, rest: &str) -> Vec<String> {
         let options = textwrap::Options::new(self.width)
             .initial_indent(first)
             .subsequent_indent(rest)
             .break_words(false)
             .word_splitter(textwrap::WordSplitter::NoHyphenation);
-        for line in textwrap::wrap(text, options) {
-            writeln!(out, "{}", line.trim_end())?;
-        }
-        Ok(())
+        textwrap::wrap(text, options)
+            .into_iter()
+            .map(|l| l.trim_end().to_string())
+            .collect()
     }
 }
 

@@ -33,7 +33,7 @@ pub struct Trace {
     /// What happened, step by step.
     pub steps: Vec<String>,
     /// The live answer (null with --offline; filled by the live probe).
-    pub live: Option<serde_json::Value>,
+    pub live: Option<crate::live::trace::TraceLive>,
 }
 
 #[derive(Debug, Serialize)]
@@ -225,6 +225,9 @@ pub fn write_text(out: &mut dyn Write, t: &Trace) -> std::io::Result<()> {
     };
     writeln!(out, "{} {status} (predicted)", label("status"))?;
     writeln!(out, "{} {}", label("reason"), t.reason)?;
+    if let Some(live) = &t.live {
+        write_live(out, live, &label)?;
+    }
     if let Some(u) = &t.upstream {
         writeln!(out, "{} {u}", label("upstream"))?;
     }
@@ -239,6 +242,52 @@ pub fn write_text(out: &mut dyn Write, t: &Trace) -> std::io::Result<()> {
         for s in &t.steps {
             writeln!(out, "  {s}")?;
         }
+    }
+    Ok(())
+}
+
+/// The live answers beside the prediction, and why they differ when they do.
+fn write_live(
+    out: &mut dyn Write,
+    live: &crate::live::trace::TraceLive,
+    label: &dyn Fn(&str) -> colored::ColoredString,
+) -> std::io::Result<()> {
+    for (i, a) in live.answers.iter().enumerate() {
+        let head = if i == 0 { label("live") } else { label("") };
+        let line = format!("{} {}", a.kind, a.line());
+        let line = match a.status {
+            Some(s) if s < 300 => line.green(),
+            Some(s) if s < 400 => line.yellow(),
+            _ => line.red(),
+        };
+        writeln!(out, "{head} {line}")?;
+        if let Some(tls) = a.tls {
+            writeln!(out, "{} {tls}", label(""))?;
+        }
+    }
+    match (live.agreement, &live.cause) {
+        ("matches", _) => writeln!(out, "{} the live answer matches the prediction", label(""))?,
+        ("differs", Some(c)) => {
+            writeln!(
+                out,
+                "{} {}",
+                label(""),
+                format!("the live answer differs from the prediction: {}", c.text).red()
+            )?;
+            writeln!(out, "{} {} {}", label(""), "fix:".cyan().bold(), c.fix)?;
+            for cmd in &c.commands {
+                writeln!(out, "{}     {}", label(""), cmd.cyan())?;
+            }
+        }
+        _ => {}
+    }
+    for n in &live.notes {
+        writeln!(
+            out,
+            "{} {}",
+            label(if live.answers.is_empty() { "live" } else { "" }),
+            n.dimmed()
+        )?;
     }
     Ok(())
 }

@@ -164,10 +164,15 @@ fn broken_projects_fail_the_right_checks() {
         .as_str()
         .unwrap()
         .contains("/var/www/notes/uploads"));
-    assert!(md302["remediation"]["commands"][0]
+    // The corrected block is text to paste; the commands are shell only (the reload).
+    assert!(md302["remediation"]["text"]
         .as_str()
         .unwrap()
         .contains("alias /srv/notes/uploads/;"));
+    assert_eq!(
+        md302["remediation"]["commands"][0],
+        "sudo nginx -t && sudo systemctl reload nginx"
+    );
 }
 
 #[test]

@@ -359,10 +359,11 @@ fn make_locations(rng: &mut Rng, t: &str, used: &mut Vec<String>) -> String {
         if rng.chance(15) {
             extra.push_str(" index missing.html index.html;");
         }
-        if rng.chance(15) {
+        // Extras never repeat a directive the body has (nginx refuses a duplicate).
+        if rng.chance(15) && !body.contains("autoindex") {
             extra.push_str(" autoindex on;");
         }
-        if rng.chance(10) {
+        if rng.chance(10) && !body.contains("disable_symlinks") {
             extra.push_str(&format!(
                 " disable_symlinks {};",
                 rng.pick(&["on", "if_not_owner"])
@@ -417,7 +418,8 @@ fn make_scenario(rng: &mut Rng, t: &str) -> (String, Vec<(String, String, String
         let _ = writeln!(server, "    if ($arg_deny) {{ return 451; }}");
     }
     if rng.chance(8) {
-        // A server-level `if` that does not end the request: nginx then finds no location.
+        // A server-level `if` that does not end the request: its block is no location
+        // (ngx_http_rewrite_if), so nginx still searches the server's locations.
         let _ = writeln!(server, "    if ($arg_s) {{ set $flag 1; }}");
     }
     if rng.chance(15) {
@@ -751,6 +753,50 @@ fn resolver_agrees_with_real_nginx() {
         panic!(
             "{} of {total} requests disagree with nginx (seed {seed})",
             failures.len()
+        );
+    }
+}
+
+/// Regression (from the differential run): a true server-level `if` does not take the place of a
+/// location (ngx_http_rewrite_if gives it no loc_conf), so nginx still picks `location /media/`
+/// and opens its root's path; the resolver used to stay on the server's root.
+#[test]
+fn server_level_if_still_searches_locations() {
+    if !support::require_root_and_nginx() {
+        return;
+    }
+    let http =
+        "  server {\n    listen 127.0.0.1:{PORT};\n    server_name a.test;\n    root {DIR}/srv;\n\
+                if ($arg_s) { set $flag 1; }\n    if ($uri ~ \\.(gif|bmp)) { return 410; }\n\
+                location /media/ { root {DIR}/other; }\n  }\n";
+    let nginx = Nginx::start("www-data", http).expect("nginx starts");
+    let site = Site::gather(
+        &SiteArgs {
+            nginx_conf: Some(nginx.conf_path()),
+            ..Default::default()
+        },
+        true,
+    )
+    .expect("the resolver loads the config");
+    let resolver = Resolver::new(&site);
+    // The second `if` also checks that a regex ending in `)` keeps it (the parser already took the
+    // condition's parentheses off).
+    for target in ["/media/a.png?s=1", "/media/a.png", "/x.gif?s=1", "/x.png"] {
+        let before = std::fs::metadata(nginx.error_log()).map_or(0, |m| m.len()) as usize;
+        let real = send(nginx.port, "GET", "a.test", target);
+        std::thread::sleep(Duration::from_millis(20));
+        let log = std::fs::read(nginx.error_log()).unwrap_or_default();
+        let log = String::from_utf8_lossy(&log[before..]).into_owned();
+        let url = format!("http://a.test:{}{target}", nginx.port);
+        let req = Request::from_url(&url)
+            .unwrap()
+            .with_local_addr("127.0.0.1".parse().unwrap());
+        let res = resolver.resolve(&req);
+        assert_eq!(res.predicted_status, Some(real), "{target}: {res:#?}");
+        assert_eq!(
+            predicted_paths(&res.log),
+            logged_paths(&log),
+            "{target}: {res:#?}"
         );
     }
 }

@@ -699,3 +699,400 @@ fn filesystem_checks_on_a_fixture_root() {
         .unwrap()
         .contains("no user \"ghost\""));
 }
+
+/// A Django project under a --root, found through a profile that names its user.
+fn app_site(t: &Path, media_root: &str, static_root: &str) {
+    fixture_site(t);
+    // Serve the app's media and static dirs instead of the ones fixture_site made.
+    std::fs::write(
+        t.join("etc/nginx/nginx.conf"),
+        format!(
+            "user www-data;\nevents {{}}\nhttp {{\n  server {{\n    listen 80;\n    server_name myapp.example;\n\
+             \x20   location /media/ {{ alias {media_root}/; }}\n\
+             \x20   location /static/ {{ alias {static_root}/; }}\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let app = t.join("srv/myapp");
+    std::fs::create_dir_all(app.join("myapp")).unwrap();
+    std::fs::create_dir_all(app.join("assets/css")).unwrap();
+    std::fs::write(
+        app.join("manage.py"),
+        "import os, sys\nos.environ.setdefault(\"DJANGO_SETTINGS_MODULE\", \"myapp.settings\")\n\
+         from django.core.management import execute_from_command_line\nexecute_from_command_line(sys.argv)\n",
+    )
+    .unwrap();
+    std::fs::write(app.join("myapp/__init__.py"), "").unwrap();
+    std::fs::write(
+        app.join("myapp/settings.py"),
+        format!(
+            "MEDIA_URL = \"/media/\"\nMEDIA_ROOT = \"{media_root}\"\nSTATIC_URL = \"/static/\"\n\
+             STATIC_ROOT = \"{static_root}\"\nSTATICFILES_DIRS = [\"/srv/myapp/assets\"]\nDEBUG = False\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(app.join("assets/css/site.css"), "body{}").unwrap();
+    std::fs::create_dir_all(t.join("etc/media-doctor")).unwrap();
+    std::fs::write(
+        t.join("etc/media-doctor/myapp.toml"),
+        "app = \"/srv/myapp\"\nframework = \"django\"\napp_user = \"gunicorn\"\n\
+         samples = [\"https://myapp.example/media/uploads/a.jpg\"]\n",
+    )
+    .unwrap();
+    for d in [media_root, static_root] {
+        std::fs::create_dir_all(t.join(d.trim_start_matches('/'))).unwrap();
+    }
+    open_ancestors(&t.join("srv/myapp/x"));
+}
+
+#[test]
+fn app_checks_on_a_fixture_django_site() {
+    if !require(is_root(), "needs root (chown to the fixture's users)") {
+        return;
+    }
+    let t = live_tree();
+    let d = t.path();
+    app_site(d, "/srv/myapp/media", "/srv/myapp/staticfiles");
+    let media = d.join("srv/myapp/media");
+    std::fs::create_dir_all(media.join("uploads")).unwrap();
+    std::fs::write(media.join("uploads/a.jpg"), b"jpg").unwrap();
+    let run = || check_json(d, &["--site", "myapp"]);
+
+    let report = run();
+    assert!(
+        report["site"]["app"].is_object() || check(&report, "MD204")["status"] != "skip",
+        "the app should be found: {:#}",
+        report["site"]
+    );
+    // MD204: media made by root, the app runs as gunicorn: uploads fail.
+    let md204 = check(&report, "MD204");
+    assert_eq!(md204["status"], "fail", "{md204:#}");
+    let msg = md204["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("gunicorn (the app's user, the profile's app_user)"),
+        "{msg}"
+    );
+    assert!(msg.contains("lacks w on /srv/myapp/media"), "{msg}");
+    assert_eq!(
+        md204["findings"][0]["remediation"]["commands"][0],
+        "sudo chown -R gunicorn:gunicorn /srv/myapp/media"
+    );
+    // MD205: STATIC_ROOT exists but is empty.
+    let md205 = check(&report, "MD205");
+    assert_eq!(md205["status"], "fail", "{md205:#}");
+    assert!(md205["summary"].as_str().unwrap().contains("is empty"));
+    // MD206, MD209: a shared, separate media directory.
+    assert_eq!(
+        check(&report, "MD206")["status"],
+        "pass",
+        "{:#}",
+        check(&report, "MD206")
+    );
+    assert_eq!(check(&report, "MD209")["status"], "pass");
+    // MD210: the profile's sample URL is the file that is there.
+    let md210 = check(&report, "MD210");
+    assert_eq!(md210["status"], "pass", "{md210:#}");
+
+    // Fixed: media belongs to the app, except one upload directory made by root.
+    sh("chown", &["-R", "5003:5003", media.to_str().unwrap()]);
+    std::fs::create_dir_all(media.join("uploads/2024")).unwrap();
+    let report = run();
+    let md204 = check(&report, "MD204");
+    assert_eq!(md204["status"], "fail", "{md204:#}");
+    assert_eq!(
+        evidence(&md204["findings"][0], "dirs_unwritable"),
+        Some("1")
+    );
+    assert!(evidence(&md204["findings"][0], "directories")
+        .unwrap()
+        .contains("/srv/myapp/media/uploads/2024"));
+    sh("chown", &["-R", "5003:5003", media.to_str().unwrap()]);
+    // collectstatic ran; then a source changed after it.
+    let collected = d.join("srv/myapp/staticfiles/css");
+    std::fs::create_dir_all(&collected).unwrap();
+    std::fs::write(collected.join("site.css"), "body{}").unwrap();
+    let report = run();
+    assert_eq!(
+        check(&report, "MD204")["status"],
+        "pass",
+        "{:#}",
+        check(&report, "MD204")
+    );
+    assert_eq!(
+        check(&report, "MD205")["status"],
+        "pass",
+        "{:#}",
+        check(&report, "MD205")
+    );
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(collected.join("site.css"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let md205 = run();
+    let md205 = check(&md205, "MD205");
+    assert_eq!(md205["status"], "fail");
+    assert_eq!(evidence(&md205["findings"][0], "static_stale"), Some("1"));
+    // A sample URL that is not there is a failure with the path nginx opens.
+    std::fs::remove_file(media.join("uploads/a.jpg")).unwrap();
+    let report = run();
+    let md210 = check(&report, "MD210");
+    assert_eq!(md210["status"], "fail", "{md210:#}");
+    assert!(md210["summary"]
+        .as_str()
+        .unwrap()
+        .contains("/srv/myapp/media/uploads/a.jpg: 404"));
+}
+
+#[test]
+fn media_in_a_release_or_inside_static_is_flagged() {
+    if !require(is_root(), "needs root (chown to the fixture's users)") {
+        return;
+    }
+    let t = live_tree();
+    let d = t.path();
+    app_site(
+        d,
+        "/srv/myapp/current/media",
+        "/srv/myapp/current/media/static",
+    );
+    // `current` -> releases/7, the deploy layout.
+    let rel = d.join("srv/myapp/releases/7");
+    std::fs::create_dir_all(&rel).unwrap();
+    std::fs::remove_dir_all(d.join("srv/myapp/current")).unwrap();
+    std::fs::rename(d.join("srv/myapp/current"), &rel).ok();
+    std::fs::create_dir_all(rel.join("media/static")).unwrap();
+    symlink("releases/7", d.join("srv/myapp/current")).unwrap();
+    let report = check_json(d, &["--site", "myapp"]);
+    let md206 = check(&report, "MD206");
+    assert_eq!(md206["status"], "fail", "{md206:#}");
+    assert!(md206["summary"]
+        .as_str()
+        .unwrap()
+        .contains("inside the release directory /srv/myapp/releases/7"));
+    let md209 = check(&report, "MD209");
+    assert_eq!(md209["status"], "fail", "{md209:#}");
+    assert!(md209["summary"]
+        .as_str()
+        .unwrap()
+        .contains("STATIC_ROOT is inside MEDIA_ROOT"));
+}
+
+fn setfattr(p: &Path, name: &str, value: &str) {
+    let out = Command::new("setfattr")
+        .args(["-h", "-n", name, "-v", value])
+        .arg(p)
+        .output()
+        .expect("setfattr");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn mac_policy_selinux_labels_and_apparmor_rules() {
+    if !require(is_root(), "needs root (chown, security.* xattrs)") {
+        return;
+    }
+    let t = live_tree();
+    let d = t.path();
+    fixture_site(d);
+    let report = check_json(d, &[]);
+    assert_eq!(check(&report, "MD208")["status"], "skip");
+
+    // SELinux enforcing in the image; /srv/static's files were made by hand: var_t.
+    std::fs::create_dir_all(d.join("sys/fs/selinux")).unwrap();
+    std::fs::write(d.join("sys/fs/selinux/enforce"), "1").unwrap();
+    let label = |p: &str, ty: &str| {
+        setfattr(
+            &d.join(p),
+            "security.selinux",
+            &format!("system_u:object_r:{ty}:s0"),
+        )
+    };
+    for p in [
+        "home/deploy/app/media",
+        "home/deploy/app/media/uploads",
+        "home/deploy/app/media/uploads/a.jpg",
+        "srv/releases/1/static",
+        "srv/releases/1/static/app.css",
+        "srv/releases/1/static/private.css",
+    ] {
+        label(p, "httpd_sys_content_t");
+    }
+    label("srv/releases/1/static/app.css", "var_t");
+    label("srv/releases/1/static/private.css", "var_t");
+    let report = check_json(d, &[]);
+    let md208 = check(&report, "MD208");
+    assert_eq!(md208["status"], "fail", "{md208:#}");
+    let f = &md208["findings"][0];
+    assert!(
+        f["message"].as_str().unwrap().contains("labelled var_t"),
+        "{f:#}"
+    );
+    assert!(f["remediation"]["commands"][0]
+        .as_str()
+        .unwrap()
+        .contains("semanage fcontext -a -t httpd_sys_content_t '/srv/static(/.*)?'"));
+    label("srv/releases/1/static/app.css", "httpd_sys_content_t");
+    label("srv/releases/1/static/private.css", "httpd_sys_content_t");
+    let report = check_json(d, &[]);
+    assert_eq!(
+        check(&report, "MD208")["status"],
+        "pass",
+        "{:#}",
+        check(&report, "MD208")
+    );
+    std::fs::write(d.join("sys/fs/selinux/enforce"), "0").unwrap();
+
+    // AppArmor: an enforced nginx profile that only knows /var/www.
+    std::fs::create_dir_all(d.join("sys/kernel/security/apparmor")).unwrap();
+    std::fs::write(
+        d.join("sys/kernel/security/apparmor/profiles"),
+        "/usr/sbin/nginx (enforce)\nsnap.thing (complain)\n",
+    )
+    .unwrap();
+    let aa = d.join("etc/apparmor.d");
+    std::fs::create_dir_all(aa.join("tunables")).unwrap();
+    std::fs::create_dir_all(aa.join("local")).unwrap();
+    std::fs::write(
+        aa.join("tunables/home"),
+        "@{HOMEDIRS}=/home/\n@{HOME}=@{HOMEDIRS}/*/ /root/\n",
+    )
+    .unwrap();
+    std::fs::write(aa.join("local/usr.sbin.nginx"), "").unwrap();
+    let profile = |extra: &str| {
+        std::fs::write(
+            aa.join("usr.sbin.nginx"),
+            format!(
+                "#include <tunables/home>\n/usr/sbin/nginx flags=(attach_disconnected) {{\n  \
+                 /var/www/** r,\n  /srv/** r,\n  deny /srv/static/private.css r,\n{extra}  \
+                 #include <local/usr.sbin.nginx>\n}}\n"
+            ),
+        )
+        .unwrap()
+    };
+    profile("");
+    let report = check_json(d, &[]);
+    let md208 = check(&report, "MD208");
+    assert_eq!(md208["status"], "fail", "{md208:#}");
+    let msgs: Vec<&str> = md208["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert!(msgs[0].contains("does not let nginx read /home/deploy/app/media"));
+    profile("  @{HOME}app/media/** r,\n");
+    let report = check_json(d, &[]);
+    assert_eq!(
+        check(&report, "MD208")["status"],
+        "pass",
+        "{:#}",
+        check(&report, "MD208")
+    );
+}
+
+/// MD204's question on the live system: decided from metadata, verified as the user with
+/// access(W_OK|X_OK), and nothing is left behind.
+#[test]
+fn write_access_is_verified_as_the_user_without_writing() {
+    if !require(is_root(), "needs root (chown, setresuid)") {
+        return;
+    }
+    let t = live_tree();
+    let media = t.path().join("media");
+    mkdir(&media, 0o755, "nobody", "nogroup");
+    let root = SysRoot::live();
+    let create = Access::WRITE | Access::EXEC;
+    let nobody = Identity::lookup(&root, "nobody").unwrap();
+    let www = Identity::lookup(&root, "www-data").unwrap();
+    let w = walk(&root, &media, &nobody, create);
+    assert!(w.outcome.is_found(), "{}", w.render());
+    assert!(matches!(
+        w.verification,
+        media_doctor::fs::walk::Verification::Kernel { errno: 0, .. }
+    ));
+    let w = walk(&root, &media, &www, create);
+    assert_eq!(
+        w.outcome,
+        Outcome::Denied {
+            at: media.clone(),
+            needs: Access::WRITE
+        }
+    );
+    assert!(matches!(
+        w.verification,
+        media_doctor::fs::walk::Verification::Kernel {
+            errno: libc::EACCES,
+            ..
+        }
+    ));
+    assert!(w.disagreements().is_empty());
+    assert!(!kernel_allows(&www, &media, Access::WRITE));
+    assert_eq!(
+        std::fs::read_dir(&media).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+/// Not root, on the live system: a directory media-doctor itself cannot search is reported as
+/// "cannot verify: run with sudo", never guessed (the worker could pass it through its group).
+#[test]
+fn not_root_cannot_verify_instead_of_guessing() {
+    if !require(
+        is_root(),
+        "needs root (to set up the tree, then drop to nobody)",
+    ) {
+        return;
+    }
+    let t = live_tree();
+    let d = t.path();
+    // www-data gets in through the group; nobody (who runs media-doctor here) does not.
+    mkdir(&d.join("srv/app"), 0o750, "root", "www-data");
+    mkdir(&d.join("srv/app/media"), 0o755, "root", "root");
+    chmod(&d.join("srv"), 0o755);
+    let conf = d.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "user www-data;\nevents {{}}\nhttp {{ server {{ listen 127.0.0.1:1; \
+             location /media/ {{ alias {}/srv/app/media/; }} }} }}\n",
+            d.display()
+        ),
+    )
+    .unwrap();
+    chmod(&conf, 0o644);
+    let out = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_media-doctor"))
+        .args([
+            "check",
+            "--offline",
+            "--format",
+            "json",
+            "--select",
+            "MD2",
+            "--nginx-conf",
+        ])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let md202 = check(&report, "MD202");
+    let msg = md202["findings"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("not root: cannot stat") && msg.contains("run with sudo"),
+        "{md202:#}"
+    );
+    assert_ne!(md202["status"], "pass");
+    let md203 = check(&report, "MD203");
+    assert_ne!(md203["status"], "pass", "{md203:#}");
+}

@@ -679,3 +679,488 @@ mod real_site {
         assert!(after.summary.contains("changed after nginx last loaded"));
     }
 }
+
+/// MD401–MD404 and MD406 on a real nginx, with misbehaving listeners as the app, the CDN, or a
+/// blackholed public URL.
+mod probes_site {
+    use crate::listeners::{Behaviour, Blackhole, Listener};
+    use crate::support::{self, Nginx};
+    use media_doctor::checks::live::{
+        CachedError, OriginServesFile, PredictionMismatch, PublicServesFile, RequestHitsApp,
+    };
+    use media_doctor::checks::{self, Check};
+    use media_doctor::cli::SiteArgs;
+    use media_doctor::report::{CheckResult, Status};
+    use media_doctor::site::Site;
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::{Duration, Instant};
+
+    /// A private nginx serving {DIR}/app/media/ at /media/ for site.test, with one file.
+    fn media_site(extra_server: &str) -> Nginx {
+        let nginx = Nginx::start(
+            "www-data",
+            &format!(
+                "server {{ listen 127.0.0.1:{{PORT}}; server_name site.test;\n\
+                 location /media/ {{ alias {{DIR}}/app/media/; }}\n{extra_server} }}"
+            ),
+        )
+        .expect("nginx");
+        let media = nginx.dir.path().join("app/media/uploads");
+        std::fs::create_dir_all(&media).unwrap();
+        std::fs::write(media.join("a b.jpg"), b"jpeg").unwrap();
+        support::open_ancestors(&media.join("a b.jpg"));
+        nginx
+    }
+
+    fn gather(nginx: &Nginx, url: Option<String>, probe: Vec<String>) -> Site {
+        let args = SiteArgs {
+            nginx_conf: Some(nginx.conf_path()),
+            url,
+            probe,
+            ..Default::default()
+        };
+        Site::gather(&args, false).expect("gather")
+    }
+
+    fn run(site: &Site, check: &dyn Check) -> CheckResult {
+        checks::run_one(check, site)
+    }
+
+    fn evidence(r: &CheckResult, label: &str) -> Vec<String> {
+        r.findings
+            .iter()
+            .flat_map(|f| f.evidence.iter())
+            .filter(|e| e.label == label)
+            .map(|e| e.value.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_healthy_site_passes_every_probe_check() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let nginx = media_site("");
+        let site = gather(
+            &nginx,
+            Some(format!("http://127.0.0.1:{}/", nginx.port)),
+            vec![],
+        );
+        let r401 = run(&site, &OriginServesFile);
+        assert_eq!(r401.status, Status::Pass, "{r401:#?}");
+        assert!(
+            r401.summary
+                .contains("/media/uploads/a%20b.jpg via 127.0.0.1:"),
+            "{}",
+            r401.summary
+        );
+        // The public URL here is the same nginx (by IP, so the default server answers: the
+        // only one): it serves the file too.
+        let r402 = run(&site, &PublicServesFile);
+        assert_eq!(r402.status, Status::Pass, "{r402:#?}");
+        let r403 = run(&site, &RequestHitsApp);
+        assert_eq!(r403.status, Status::Pass, "{r403:#?}");
+        assert!(r403
+            .summary
+            .starts_with("answered by nginx's static module"));
+        let r404 = run(&site, &CachedError);
+        assert_eq!(r404.status, Status::Pass, "{r404:#?}");
+        let r406 = run(&site, &PredictionMismatch);
+        assert_eq!(r406.status, Status::Pass, "{r406:#?}");
+        assert!(
+            r406.summary.contains("match the prediction"),
+            "{}",
+            r406.summary
+        );
+    }
+
+    #[test]
+    fn a_closed_directory_is_a_403_the_model_predicted() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let nginx = media_site("");
+        let app = nginx.dir.path().join("app");
+        std::fs::set_permissions(&app, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let site = gather(&nginx, None, vec![]);
+        let r401 = run(&site, &OriginServesFile);
+        assert_eq!(r401.status, Status::Fail, "{r401:#?}");
+        assert!(
+            r401.summary.contains(": 403 for a file that exists"),
+            "{}",
+            r401.summary
+        );
+        let predicted = evidence(&r401, "predicted");
+        assert!(predicted[0].starts_with("403"), "{predicted:?}");
+        // The model agrees with nginx: no mismatch.
+        let r406 = run(&site, &PredictionMismatch);
+        assert_eq!(r406.status, Status::Pass, "{r406:#?}");
+        // No public URL for site.test: MD402 says so.
+        let r402 = run(&site, &PublicServesFile);
+        assert_eq!(r402.status, Status::Skip);
+        assert!(r402.summary.contains("--url"), "{}", r402.summary);
+    }
+
+    #[test]
+    fn a_config_changed_but_not_reloaded_is_named_as_the_cause() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let nginx = media_site("");
+        std::thread::sleep(Duration::from_millis(1300));
+        // On disk the media location now answers 410; the running nginx still serves files.
+        let conf = std::fs::read_to_string(nginx.conf_path()).unwrap();
+        let dir = nginx.dir.path().display().to_string();
+        nginx.write_conf(&conf.replace(
+            &format!("location /media/ {{ alias {dir}/app/media/; }}"),
+            "location /media/ { return 410; }",
+        ));
+        let site = gather(&nginx, None, vec!["/media/uploads/a%20b.jpg".into()]);
+        let r406 = run(&site, &PredictionMismatch);
+        assert_eq!(r406.status, Status::Fail, "{r406:#?}");
+        assert!(
+            r406.summary
+                .contains("nginx answers 200, the config and files predict 410"),
+            "{}",
+            r406.summary
+        );
+        let cause = evidence(&r406, "likely cause");
+        assert!(
+            cause[0].starts_with("the config was changed after nginx loaded it (MD111)"),
+            "{cause:?}"
+        );
+    }
+
+    #[test]
+    fn media_proxied_to_the_app_is_caught_by_its_headers() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        // The "app": answers like Django behind nginx would (security middleware headers).
+        let app = Listener::start(Behaviour::Respond(
+            "HTTP/1.1 404 Not Found\r\nServer: gunicorn\r\nContent-Type: text/html; charset=utf-8\r\n\
+             Cross-Origin-Opener-Policy: same-origin\r\nReferrer-Policy: same-origin\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n",
+        ));
+        let nginx = Nginx::start(
+            "www-data",
+            &format!(
+                "server {{ listen 127.0.0.1:{{PORT}}; server_name site.test;\n\
+                 location / {{ proxy_pass http://{}; }} }}",
+                app.addr
+            ),
+        )
+        .expect("nginx");
+        let site = gather(&nginx, None, vec!["/media/a.jpg".into()]);
+        let r403 = run(&site, &RequestHitsApp);
+        assert_eq!(r403.status, Status::Fail, "{r403:#?}");
+        assert!(
+            r403.summary.contains("was answered by the app"),
+            "{}",
+            r403.summary
+        );
+        let because = evidence(&r403, "because");
+        assert!(
+            because[0].contains("Cross-Origin-Opener-Policy"),
+            "{because:?}"
+        );
+        let r401 = run(&site, &OriginServesFile);
+        assert_eq!(r401.status, Status::Fail);
+        // A proxied URL has no prediction to compare.
+        assert_eq!(run(&site, &PredictionMismatch).status, Status::Skip);
+    }
+
+    #[test]
+    fn a_cdn_serving_a_cached_404_is_caught() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let cdn = Listener::start(Behaviour::Respond(
+            "HTTP/1.1 404 Not Found\r\nServer: cloudflare\r\nCF-Cache-Status: HIT\r\nAge: 5120\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n",
+        ));
+        let nginx = media_site("");
+        let site = gather(&nginx, Some(cdn.url("/")), vec![]);
+        let r404 = run(&site, &CachedError);
+        assert_eq!(r404.status, Status::Fail, "{r404:#?}");
+        assert!(r404
+            .summary
+            .contains("a cache in front serves a stored 404 while the origin answers 200"));
+        assert_eq!(
+            evidence(&r404, "cache"),
+            ["Age: 5120, CF-Cache-Status: HIT"]
+        );
+        let fix = r404.findings[0].remediation.as_ref().unwrap();
+        assert!(fix.commands[0].contains("purge_cache"), "{fix:?}");
+        let r402 = run(&site, &PublicServesFile);
+        assert_eq!(r402.status, Status::Fail);
+        assert!(r402.summary.contains("while the local nginx answers 200"));
+        let r406 = run(&site, &PredictionMismatch);
+        assert_eq!(r406.status, Status::Warn, "{r406:#?}");
+        assert!(r406
+            .summary
+            .contains("a proxy or CDN in front answers differently"));
+    }
+
+    #[test]
+    fn a_public_redirect_loop_and_a_refused_origin_are_findings() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let looping = Listener::start(Behaviour::Respond(
+            "HTTP/1.1 301 Moved Permanently\r\nLocation: /media/uploads/a%20b.jpg\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n",
+        ));
+        let nginx = media_site("");
+        // A second listen on a port nothing is bound to (nginx was started with the config
+        // before this listen existed).
+        std::thread::sleep(Duration::from_millis(50));
+        let dead = support::free_port();
+        let conf = std::fs::read_to_string(nginx.conf_path()).unwrap();
+        nginx.write_conf(&conf.replace(
+            &format!("listen 127.0.0.1:{};", nginx.port),
+            &format!("listen 127.0.0.1:{}; listen 127.0.0.1:{dead};", nginx.port),
+        ));
+        let site = gather(&nginx, Some(looping.url("/")), vec![]);
+        let r402 = run(&site, &PublicServesFile);
+        assert_eq!(r402.status, Status::Fail);
+        assert!(
+            r402.summary.contains("redirect loop (301 to itself)"),
+            "{}",
+            r402.summary
+        );
+        let r401 = run(&site, &OriginServesFile);
+        assert_eq!(r401.status, Status::Fail, "{r401:#?}");
+        let refused = r401
+            .findings
+            .iter()
+            .find(|f| f.message.contains(&format!("127.0.0.1:{dead}")))
+            .expect("a finding for the dead socket");
+        assert!(
+            refused.message.contains("connection refused"),
+            "{}",
+            refused.message
+        );
+    }
+
+    #[test]
+    fn a_blackholed_public_url_costs_at_most_the_budget() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let hole = Blackhole::start();
+        let nginx = media_site("");
+        let site = gather(&nginx, Some(format!("http://{}/", hole.addr)), vec![]);
+        let t0 = Instant::now();
+        let r402 = run(&site, &PublicServesFile);
+        let took = t0.elapsed();
+        assert_eq!(r402.status, Status::Fail);
+        assert!(
+            r402.summary.contains("connect timed out"),
+            "{}",
+            r402.summary
+        );
+        assert!(took < Duration::from_secs(7), "{took:?}");
+        // The other checks reuse the same answers: no second wait.
+        let t1 = Instant::now();
+        assert_eq!(run(&site, &OriginServesFile).status, Status::Pass);
+        assert!(t1.elapsed() < Duration::from_millis(500));
+    }
+
+    #[test]
+    fn sockets_a_plain_client_cannot_use_are_noted_not_probed() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let pp = support::free_port();
+        let nginx = media_site(&format!("listen 127.0.0.1:{pp} proxy_protocol;"));
+        let site = gather(&nginx, None, vec![]);
+        let r401 = run(&site, &OriginServesFile);
+        assert_eq!(r401.status, Status::Pass, "{r401:#?}");
+        let notes = evidence(&r401, "note");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("proxy_protocol: not probed")),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn offline_sends_nothing() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let nginx = media_site("");
+        let args = SiteArgs {
+            nginx_conf: Some(nginx.conf_path()),
+            ..Default::default()
+        };
+        let site = Site::gather(&args, true).unwrap();
+        for c in checks::registry()
+            .into_iter()
+            .filter(|c| c.meta().id.starts_with("MD4") || c.meta().id == "MD111")
+        {
+            let r = checks::run_one(c, &site);
+            assert_eq!(r.status, Status::Skip, "{}", r.id);
+            assert!(
+                r.summary.starts_with("--offline"),
+                "{}: {}",
+                r.id,
+                r.summary
+            );
+        }
+        assert!(site.live.get().is_none(), "no probe was planned");
+    }
+}
+
+/// The binary end to end: `trace` shows the live answer beside the prediction, `check` stays
+/// within the probe budget against a blackhole, and `--offline` sends nothing.
+mod binary {
+    use crate::listeners::Blackhole;
+    use crate::run::media_doctor;
+    use crate::support::{self, Nginx};
+    use std::time::{Duration, Instant};
+
+    fn media_site() -> Nginx {
+        let nginx = Nginx::start(
+            "www-data",
+            "server { listen 127.0.0.1:{PORT}; server_name site.test;\n\
+             location /media/ { alias {DIR}/app/media/; } }",
+        )
+        .expect("nginx");
+        let media = nginx.dir.path().join("app/media");
+        std::fs::create_dir_all(&media).unwrap();
+        std::fs::write(media.join("a.jpg"), b"jpeg").unwrap();
+        support::open_ancestors(&media.join("a.jpg"));
+        nginx
+    }
+
+    fn json(text: &str) -> serde_json::Value {
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
+
+    #[test]
+    fn trace_shows_the_live_answer_and_explains_a_difference() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let nginx = media_site();
+        let conf = nginx.conf_path().display().to_string();
+        let url = format!("http://site.test:{}/media/a.jpg", nginx.port);
+        let out = media_doctor(&["trace", &url, "--nginx-conf", &conf, "--format", "json"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let t = json(&out.stdout);
+        assert_eq!(t["predicted_status"], 200);
+        assert_eq!(t["live"]["status"], 200, "{}", out.stdout);
+        assert_eq!(t["live"]["agreement"], "matches");
+        assert_eq!(t["live"]["headers"]["content-length"], "4");
+        assert_eq!(t["live"]["answers"][0]["kind"], "origin");
+        // site.test is not public: the URL itself is not sent.
+        assert_eq!(t["live"]["answers"].as_array().unwrap().len(), 1);
+
+        // Change the config without reloading: the model now predicts 410.
+        std::thread::sleep(Duration::from_millis(1300));
+        let text = std::fs::read_to_string(nginx.conf_path()).unwrap();
+        nginx.write_conf(&text.replace(
+            &format!("alias {}/app/media/;", nginx.dir.path().display()),
+            "return 410;",
+        ));
+        let out = media_doctor(&["trace", &url, "--nginx-conf", &conf]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(
+            out.stdout.contains("status    410 (predicted)"),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains("live      origin 200"),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains(
+                "the live answer differs from the prediction: the config was changed after nginx loaded it (MD111)"
+            ),
+            "{}",
+            out.stdout
+        );
+
+        let off = media_doctor(&[
+            "trace",
+            &url,
+            "--nginx-conf",
+            &conf,
+            "--offline",
+            "--format",
+            "json",
+        ]);
+        assert!(json(&off.stdout)["live"].is_null());
+    }
+
+    #[test]
+    fn check_with_a_blackholing_public_url_stays_within_the_budget() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let hole = Blackhole::start();
+        let nginx = media_site();
+        let conf = nginx.conf_path().display().to_string();
+        let url = format!("http://{}/", hole.addr);
+        let t0 = Instant::now();
+        let out = media_doctor(&[
+            "check",
+            "--nginx-conf",
+            &conf,
+            "--url",
+            &url,
+            "--format",
+            "json",
+        ]);
+        let took = t0.elapsed();
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        let r = json(&out.stdout);
+        let md402 = r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "MD402")
+            .unwrap();
+        assert_eq!(md402["status"], "fail");
+        // The 2 s connect limit, within the 6 s budget, plus the rest of check.
+        assert!(took < Duration::from_secs(6), "check took {took:?}");
+        eprintln!("check against a blackhole: {took:?}");
+    }
+
+    #[test]
+    fn offline_check_skips_every_live_check_and_a_bad_url_is_exit_2() {
+        let out = media_doctor(&[
+            "check",
+            "--root",
+            "fixtures/sites/healthy",
+            "--offline",
+            "--format",
+            "json",
+        ]);
+        let r = json(&out.stdout);
+        for c in r["checks"].as_array().unwrap() {
+            let id = c["id"].as_str().unwrap();
+            if id.starts_with("MD4") || id == "MD111" {
+                assert_eq!(c["status"], "skip", "{id}");
+                assert!(
+                    c["summary"].as_str().unwrap().starts_with("--offline"),
+                    "{c}"
+                );
+            }
+        }
+        let bad = media_doctor(&[
+            "check",
+            "--url",
+            "example.com",
+            "--root",
+            "fixtures/sites/healthy",
+        ]);
+        assert_eq!(bad.code, 2);
+        assert!(bad.stderr.contains("--url"), "{}", bad.stderr);
+    }
+}

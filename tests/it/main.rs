@@ -2,6 +2,8 @@
 //! Tests that need root or nginx use `support::require`, which fails under CI=true.
 
 mod app;
+mod bad_input;
+mod cli;
 mod conformance;
 mod differential;
 mod docs;
@@ -9,7 +11,9 @@ mod fs;
 mod listeners;
 mod live;
 mod nginx_checks;
+mod nginx_dump;
 mod output;
+mod readonly;
 mod run;
 mod sample;
 mod schemas;

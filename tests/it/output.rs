@@ -260,7 +260,8 @@ fn text_puts_failures_first_and_ends_with_summary_and_fixes() {
         "{verbose}"
     );
     // The ignored check is shown with its reason.
-    assert!(out.contains("[~] MD498 fictional-ignored: ignored (fail): private uploads"));
+    assert!(out.contains("[~] MD498 fictional-ignored (fail): GET /media/private/ answers 403"));
+    assert!(out.contains("accepted: private uploads are meant to be forbidden"));
 }
 
 #[test]
@@ -444,5 +445,95 @@ fn version_includes_the_commit() {
     match head {
         Some(hash) => assert_eq!(out.stdout.trim(), format!("{expected} ({hash})")),
         None => assert_eq!(out.stdout.trim(), expected),
+    }
+}
+
+#[test]
+fn a_profile_accepts_a_result_with_its_reason() {
+    let reason = "the snippet is installed by the app's release job, after this check";
+    let json = |extra: &[&str]| -> (i32, serde_json::Value) {
+        let out = check_fixture("unloadable", &[&["--format", "json"], extra].concat());
+        (out.code, serde_json::from_str(&out.stdout).unwrap())
+    };
+    let md100 = |v: &serde_json::Value| {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "MD100")
+            .cloned()
+            .unwrap()
+    };
+    // Without the profile, the missing include fails the run.
+    let (code, without) = json(&[]);
+    assert_eq!(code, 1);
+    assert_eq!(md100(&without)["status"], "fail");
+    assert!(md100(&without).get("ignored").is_none());
+
+    // With it, MD100 keeps its status but is accepted, counted apart, and fails nothing.
+    let (code, with) = json(&["--site", "accepted"]);
+    assert_eq!(md100(&with)["status"], "fail");
+    assert_eq!(md100(&with)["ignored"], reason);
+    let n = |v: &serde_json::Value, k: &str| v["summary"][k].as_u64().unwrap();
+    assert_eq!(n(&with, "ignored"), 1);
+    // (--site also changes other checks, e.g. app discovery: count from the report itself.)
+    let failing_others = with["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c.get("ignored").is_none() && c["status"] == "fail")
+        .count() as u64;
+    assert_eq!(n(&with, "fail"), failing_others);
+    let others_fail = n(&with, "fail") + n(&with, "error") > 0;
+    assert_eq!(code, i32::from(others_fail));
+
+    let text = check_fixture("unloadable", &["--site", "accepted"]);
+    assert!(
+        text.stdout.contains("[~] MD100 nginx-config-loads (fail)"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("accepted: the snippet is installed"),
+        "{}",
+        text.stdout
+    );
+    let github = check_fixture("unloadable", &["--site", "accepted", "--format", "github"]);
+    assert!(!github.stdout.contains("title=MD100"), "{}", github.stdout);
+}
+
+#[test]
+fn a_profile_ignore_needs_a_known_id_and_a_reason() {
+    let root = tempfile::tempdir().unwrap();
+    let etc = root.path().join("etc");
+    std::fs::create_dir_all(etc.join("nginx")).unwrap();
+    std::fs::create_dir_all(etc.join("media-doctor")).unwrap();
+    std::fs::write(etc.join("nginx/nginx.conf"), "events {}\nhttp {}\n").unwrap();
+    let profiles = [
+        (
+            "typo",
+            "ignore = [{ id = \"MD1O0\", reason = \"x\" }]",
+            "MD1O0",
+        ),
+        (
+            "blank",
+            "ignore = [{ id = \"MD100\", reason = \" \" }]",
+            "reason",
+        ),
+        ("missing", "ignore = [{ id = \"MD100\" }]", "reason"),
+    ];
+    for (name, text, says) in profiles {
+        std::fs::write(etc.join(format!("media-doctor/{name}.toml")), text).unwrap();
+        let root = root.path().to_str().unwrap();
+        let out = media_doctor(&["check", "--root", root, "--offline", "--site", name]);
+        assert_eq!(out.code, 2, "{name}: {}", out.stdout);
+        assert_eq!(out.stderr.lines().count(), 1, "{name}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains(&format!("/etc/media-doctor/{name}.toml"))
+                && out.stderr.contains(says),
+            "{name}: {}",
+            out.stderr
+        );
     }
 }

@@ -260,12 +260,13 @@ fn judge(
                 ))
                 .at(at)
                 .evidence("URL", url)
-                .fix(
+                .fix_with_block(
                     "build the URL from the setting instead of a host:",
-                    vec![
+                    &[
                         "{{ object.file.url }}".into(),
                         "{{ MEDIA_URL }}path/to/file".into(),
                     ],
+                    Vec::new(),
                 ),
             );
         }
@@ -277,9 +278,10 @@ fn judge(
                 ))
                 .at(at)
                 .evidence("URL", url)
-                .fix(
+                .fix_with_block(
                     "use a relative URL built from the setting:",
-                    vec!["{{ object.file.url }}".into()],
+                    &["{{ object.file.url }}".into()],
+                    Vec::new(),
                 ),
             );
         }
@@ -301,12 +303,13 @@ fn judge(
         ))
         .at(at)
         .evidence("URL", url)
-        .fix(
+        .fix_with_block(
             "build media URLs from the setting (or the file field), never a hard-coded prefix:",
-            vec![
+            &[
                 "{{ object.image.url }}".into(),
                 "{% static 'path/to/file' %}".into(),
             ],
+            Vec::new(),
         ),
     )
 }

@@ -330,7 +330,7 @@ impl<'r, 's> Run<'r, 's> {
         self.conf = self.server_block;
         let r = self.r;
         let script = r.scripts.get(&self.server).map_or(&[][..], Vec::as_slice);
-        match self.script(script) {
+        match self.script(script, false) {
             Script::Continue | Script::Stop => Flow::Go(Phase::FindConfig),
             Script::Flow(f) => f,
         }
@@ -363,7 +363,7 @@ impl<'r, 's> Run<'r, 's> {
         };
         let r = self.r;
         let script = r.scripts.get(&owner).map_or(&[][..], Vec::as_slice);
-        match self.script(script) {
+        match self.script(script, true) {
             Script::Continue | Script::Stop => Flow::Go(Phase::PostRewrite),
             Script::Flow(f) => f,
         }
@@ -390,7 +390,10 @@ impl<'r, 's> Run<'r, 's> {
     }
 
     /// Run rewrite-module directives in order: rewrite, return, set, if, break.
-    fn script(&mut self, directives: &[NodeId]) -> Script {
+    /// `in_location`: the script of a location. A true `if` there switches to the if block's
+    /// configuration; a server-level `if` does not (ngx_http_rewrite_if leaves its loc_conf
+    /// NULL), so locations are still searched afterwards.
+    fn script(&mut self, directives: &[NodeId], in_location: bool) -> Script {
         let r = self.r;
         for &id in directives {
             let d = &r.config().directive(id);
@@ -436,12 +439,12 @@ impl<'r, 's> Run<'r, 's> {
                             cond_text(d),
                             self.dir_of(d.id())
                         );
-                        if let Some(b) = self.r.blocks.of(d.id()) {
+                        if let (true, Some(b)) = (in_location, self.r.blocks.of(d.id())) {
                             self.conf = b;
                             self.update_location_config();
                         }
                         let inner = r.scripts.get(&d.id()).map_or(&[][..], Vec::as_slice);
-                        match self.script(inner) {
+                        match self.script(inner, in_location) {
                             Script::Continue => {}
                             other => return other,
                         }
@@ -459,10 +462,8 @@ impl<'r, 's> Run<'r, 's> {
             return None;
         };
         let flag = d.arg(2).unwrap_or("");
-        let r = self.r;
-        let Some(regex) = r.script_regexes.get(&d.id()) else {
-            return None;
-        };
+        // Compiled with the model (compile_scripts).
+        let regex = self.r.script_regexes.get(&d.id())?;
         match regex.exec(&self.uri) {
             Ok(Exec::NoMatch) => return None,
             Ok(Exec::Match(caps)) => self.take_captures(caps),
@@ -650,26 +651,16 @@ impl<'r, 's> Run<'r, 's> {
     fn find_config(&mut self) -> Flow {
         self.content_handler = None;
         self.uri_changed = false;
-        let found = if self.conf != self.server_block {
-            // A server-level `if` matched: nginx looks for locations inside the if block, which
-            // has none; its configuration stays in effect.
-            self.notes.push(
-                "a server-level `if` without return/rewrite leaves nginx without a location".into(),
-            );
-            Found::None
-        } else {
-            let mut errors = Vec::new();
-            let found = {
-                let mut ctx = MatchCtx {
-                    captures: &mut self.captures,
-                    named: &mut self.named,
-                    errors: &mut errors,
-                };
-                self.r.locations.find(self.server, &self.uri, &mut ctx)
+        let mut errors = Vec::new();
+        let found = {
+            let mut ctx = MatchCtx {
+                captures: &mut self.captures,
+                named: &mut self.named,
+                errors: &mut errors,
             };
-            self.notes.extend(errors);
-            found
+            self.r.locations.find(self.server, &self.uri, &mut ctx)
         };
+        self.notes.extend(errors);
         let mut auto_redirect = false;
         match found {
             Found::Location(l) | Found::AutoRedirect(l) => {
@@ -1163,7 +1154,10 @@ impl<'r, 's> Run<'r, 's> {
             Ok(p) => p,
             Err(f) => return Some(f),
         };
-        if path.len() > 1 && path.ends_with(b"/") {
+        // nginx drops the last byte unconditionally (`if (path.len > 1) path.len--;`), assuming
+        // it is the URI's trailing slash. With `location /media/ { alias /srv/www; }` the mapped
+        // path is `/srv/www` and nginx opens `/srv/ww`: a 404, or a listing of a sibling.
+        if path.len() > 1 {
             path.pop();
         }
         let probe = self.files.call(&path, Op::OpenDir, SymlinkPolicy::OFF);

@@ -27,7 +27,7 @@ mod vars;
 pub use conf::{AliasKind, Symlinks};
 pub use files::Errno;
 pub use location::Modifier;
-pub use server::{validate_host, ListenAddr};
+pub use server::{parse_listen, validate_host, Listen, ListenAddr};
 
 use crate::fs::walk::Walk;
 use crate::nginx::{Config, ConfigKind, Directive, NodeId};
@@ -441,6 +441,13 @@ impl<'s> Resolver<'s> {
     pub fn server_ports(&self, server: NodeId) -> Vec<u16> {
         self.server_info(server)
             .map(|s| s.listens.iter().map(|l| l.port).collect())
+            .unwrap_or_default()
+    }
+
+    /// The sockets a server listens on (the implicit `*:80` when it has no `listen`).
+    pub fn server_listens(&self, server: NodeId) -> Vec<Listen> {
+        self.server_info(server)
+            .map(|s| s.listens.clone())
             .unwrap_or_default()
     }
 

@@ -1,0 +1,208 @@
+//! The live part of `media-doctor trace URL`: what the running nginx (and, when the URL is the
+//! site's public one, the public URL) answers for that very URL, beside the prediction, and why
+//! they differ when they do.
+
+use super::probes::{origin_routes, public_base};
+use super::{mismatch_cause, Cause};
+use crate::http::{self, Limits, Probe, Route, Target};
+use crate::nginx::resolve::{Request, Resolution, Resolver};
+use crate::site::Site;
+use reqwest::Url;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// `live` in the trace JSON. `status` and `headers` are the first answer's (the contract);
+/// `answers` holds every request made.
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceLive {
+    pub status: Option<u16>,
+    pub headers: BTreeMap<String, String>,
+    pub answers: Vec<Answer>,
+    /// The first answer against the prediction: `matches`, `differs`, or `unknown`.
+    pub agreement: &'static str,
+    /// Why the live answer differs from the prediction, when it does.
+    pub cause: Option<Cause>,
+    /// Requests not made, and why.
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    /// `origin` (the local nginx, on one of its sockets) or `public`.
+    pub kind: &'static str,
+    /// `HEAD http://example.com/media/a.jpg via 127.0.0.1:80`.
+    pub request: String,
+    pub status: Option<u16>,
+    /// The reported headers (Server, Content-Type, cache headers...), lower-case names.
+    pub headers: BTreeMap<String, String>,
+    pub error: Option<String>,
+    pub time_ms: u64,
+    /// Said when a certificate was not checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<&'static str>,
+}
+
+impl Answer {
+    fn of(kind: &'static str, p: &Probe) -> Answer {
+        Answer {
+            kind,
+            request: p.describe(),
+            status: p.status(),
+            headers: p
+                .answer()
+                .map(|a| {
+                    a.reported_headers()
+                        .into_iter()
+                        .map(|(n, v)| (n.to_string(), v.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            error: p.outcome.as_ref().err().map(|f| f.to_string()),
+            time_ms: p.elapsed.as_millis() as u64,
+            tls: p.tls_note(),
+        }
+    }
+
+    /// One line for the text trace: `200 via 127.0.0.1:80 (Server: nginx, ...; 3 ms)`.
+    pub fn line(&self) -> String {
+        let head = match (self.status, &self.error) {
+            (Some(s), _) => s.to_string(),
+            (None, Some(e)) => e.clone(),
+            (None, None) => "no answer".into(),
+        };
+        let headers: Vec<String> = http::REPORTED_HEADERS
+            .iter()
+            .filter_map(|n| {
+                let v = self.headers.get(*n)?;
+                Some(format!("{}: {v}", http::header_title(n)))
+            })
+            .collect();
+        let mut tail = headers.join(", ");
+        if !tail.is_empty() {
+            tail.push_str("; ");
+        }
+        format!("{head}  {} ({tail}{} ms)", self.request, self.time_ms)
+    }
+}
+
+/// Ask the running nginx (and the public URL, when `req` names it) for the traced URL.
+pub fn probe(site: &Site, resolver: &Resolver<'_>, req: &Request, res: &Resolution) -> TraceLive {
+    let mut notes = Vec::new();
+    let url = match Url::parse(&req.url).or_else(|_| Url::parse(&format!("http://{}", req.url))) {
+        Ok(u) => u,
+        Err(e) => {
+            notes.push(format!(
+                "{}: not a URL media-doctor can send ({e})",
+                req.url
+            ));
+            return TraceLive::empty(notes);
+        }
+    };
+    let host = url
+        .host_str()
+        .map(|h| h.trim_matches(['[', ']']).to_string());
+    let mut path = url.path().to_string();
+    if let Some(q) = url.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+
+    let mut targets: Vec<(&'static str, Target)> = Vec::new();
+    if !site.root.is_live() {
+        notes.push(format!(
+            "--root {}: the local nginx is not the system under the root (not asked)",
+            site.root.dir().display()
+        ));
+    } else if let Some(server) = res.server {
+        let routes = origin_routes(resolver, server, host.clone(), &path, &mut notes);
+        let on_port: Vec<_> = routes.into_iter().filter(|o| o.port == req.port).collect();
+        if on_port.is_empty() {
+            notes.push(format!(
+                "the server listens on no socket for port {}: the origin was not asked",
+                req.port
+            ));
+        }
+        for o in on_port {
+            targets.push((
+                "origin",
+                Target {
+                    url: o.url,
+                    route: o.route,
+                },
+            ));
+        }
+    } else {
+        notes.push("no server block takes this URL: the origin was not asked".into());
+    }
+
+    // The URL itself goes out only when it is the site's public URL.
+    let public_host = public_base(site, resolver)
+        .ok()
+        .and_then(|b| b.url.host_str().map(str::to_ascii_lowercase));
+    let names: Vec<String> = res
+        .server
+        .map(|s| resolver.server_names(s))
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|n| super::public::public_name(n))
+        .collect();
+    let url_host = host.clone().unwrap_or_default().to_ascii_lowercase();
+    if public_host.as_deref() == Some(url_host.as_str()) || names.contains(&url_host) {
+        targets.push((
+            "public",
+            Target {
+                url: url.clone(),
+                route: Route::Public,
+            },
+        ));
+    } else {
+        notes.push(format!(
+            "{url_host} is not the site's public URL (--url, the profile, or a public server_name): not asked"
+        ));
+    }
+
+    let kinds: Vec<&'static str> = targets.iter().map(|(k, _)| *k).collect();
+    let probes = http::probe_all(
+        targets.into_iter().map(|(_, t)| t).collect(),
+        &Limits::default(),
+    );
+    let answers: Vec<Answer> = kinds
+        .iter()
+        .zip(&probes)
+        .map(|(k, p)| Answer::of(k, p))
+        .collect();
+
+    let first = probes.first();
+    let (agreement, cause) = match (first.and_then(Probe::answer), res.predicted_status) {
+        (Some(a), Some(want)) if a.status == want => ("matches", None),
+        (Some(a), Some(_)) => {
+            let stale = crate::checks::nginx_reload::changed_since_load(site);
+            ("differs", Some(mismatch_cause(a, stale.as_deref())))
+        }
+        _ => ("unknown", None),
+    };
+    TraceLive {
+        status: answers.first().and_then(|a| a.status),
+        headers: answers
+            .first()
+            .map(|a| a.headers.clone())
+            .unwrap_or_default(),
+        answers,
+        agreement,
+        cause,
+        notes,
+    }
+}
+
+impl TraceLive {
+    fn empty(notes: Vec<String>) -> TraceLive {
+        TraceLive {
+            status: None,
+            headers: BTreeMap::new(),
+            answers: Vec::new(),
+            agreement: "unknown",
+            cause: None,
+            notes,
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The command-line contract: exit codes, the JSON shape, and the demo site's real checklist.
+
+use crate::run::{media_doctor, Output};
+use serde_json::Value;
+
+/// The demo sysroot, relative to the repository top where `media_doctor` runs.
+fn demo() -> String {
+    "fixtures/demo".into()
+}
+
+fn stderr(o: &Output) -> String {
+    o.stderr.clone()
+}
+
+#[test]
+fn bad_arguments_exit_2_with_one_line() {
+    let o = media_doctor(&["check", "--format", "yaml"]);
+    assert_eq!(Some(o.code), Some(2));
+    let o = media_doctor(&["check", "--root", "/nonexistent/sysroot"]);
+    assert_eq!(Some(o.code), Some(2));
+    assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("/nonexistent/sysroot"));
+}
+
+#[test]
+fn unreadable_main_config_exits_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = media_doctor(&["check", "--root", tmp.path().to_str().unwrap()]);
+    assert_eq!(Some(o.code), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/etc/nginx/nginx.conf"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn json_report_follows_the_contract() {
+    let o = media_doctor(&[
+        "check",
+        "--root",
+        &demo(),
+        "--site",
+        "myapp",
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    let v: Value = serde_json::from_str(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stderr(&o)));
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["tool"]["name"], "media-doctor");
+    assert!(v["site"].is_object());
+    let checks = v["checks"].as_array().unwrap();
+    assert!(!checks.is_empty());
+    let mut counted = std::collections::HashMap::new();
+    for c in checks {
+        let status = c["status"].as_str().unwrap();
+        assert!(["pass", "warn", "fail", "skip", "error"].contains(&status));
+        *counted.entry(status.to_string()).or_insert(0u64) += 1;
+        assert!(c["id"].as_str().unwrap().starts_with("MD"));
+        assert!(c["summary"].is_string());
+        for f in c["findings"].as_array().unwrap() {
+            assert!(["error", "warning", "info"].contains(&f["severity"].as_str().unwrap()));
+            assert!(f["message"].is_string());
+            assert!(
+                f["location"].is_null()
+                    || (f["location"]["file"].is_string() && f["location"]["line"].is_u64())
+            );
+            assert!(f["evidence"].is_array());
+            assert!(f["remediation"].is_null() || f["remediation"]["commands"].is_array());
+        }
+    }
+    for status in ["pass", "warn", "fail", "skip", "error"] {
+        assert_eq!(
+            v["summary"][status].as_u64().unwrap(),
+            counted.get(status).copied().unwrap_or(0),
+            "{status}"
+        );
+    }
+    // The demo is broken on purpose: the exit code says so.
+    assert_eq!(Some(o.code), Some(1));
+}
+
+#[test]
+fn fail_on_never_exits_0_on_the_broken_demo() {
+    let o = media_doctor(&[
+        "check",
+        "--root",
+        &demo(),
+        "--site",
+        "myapp",
+        "--offline",
+        "--fail-on",
+        "never",
+    ]);
+    assert_eq!(Some(o.code), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn demo_checklist_shows_failures_with_fixes() {
+    let o = media_doctor(&["check", "--root", &demo(), "--site", "myapp", "--offline"]);
+    let text = o.stdout.as_str();
+    assert!(text.contains("[✗]"), "{text}");
+    assert!(text.contains("fix:"), "{text}");
+    // The summary line, then (because something failed) the commands that fix the most.
+    let summary = text
+        .lines()
+        .position(|l| l.starts_with("Summary:"))
+        .expect("a summary line");
+    assert!(
+        text.lines().skip(summary + 1).any(|l| l.contains("sudo ")),
+        "{text}"
+    );
+    assert!(!text.contains("\x1b["), "colour codes with NO_COLOR set");
+}
+
+#[test]
+fn explain_and_list_checks() {
+    let o = media_doctor(&["explain", "MD100"]);
+    assert_eq!(Some(o.code), Some(0));
+    assert!(o.stdout.as_str().starts_with("# MD100 nginx-config-loads"));
+    assert_eq!(Some(media_doctor(&["explain", "MD999"]).code), Some(2));
+    let o = media_doctor(&["list-checks", "--format", "json"]);
+    let v: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert!(v
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["id"] == "MD100" && c["name"] == "nginx-config-loads"));
+}
+
+/// Regression (differential seed 449429214): autoindex drops the last byte of the mapped path, so
+/// `location /media/ { alias /var/www/myapp/media; autoindex on; }` opens `/var/www/myapp/medi`
+/// for `/media/` and answers 404, as real nginx does.
+#[test]
+fn trace_autoindex_under_an_alias_without_slash() {
+    let o = media_doctor(&[
+        "trace",
+        "--root",
+        &demo(),
+        "--offline",
+        "--format",
+        "json",
+        "http://myapp.example.com/media/",
+    ]);
+    let v: Value =
+        serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", o.stderr));
+    assert_eq!(v["handler"], "autoindex", "{v}");
+    assert_eq!(v["path"], "/var/www/myapp/medi", "{v}");
+    assert_eq!(v["predicted_status"], 404, "{v}");
+}
