@@ -363,9 +363,8 @@ mod md111 {
         assert!(summary.contains("nginx -t passes"), "{summary}");
 
         // Change the file on disk (more than the 1 s tolerance after the load), do not reload.
-        std::thread::sleep(Duration::from_millis(1300));
         let conf = std::fs::read_to_string(nginx.conf_path()).unwrap();
-        nginx.write_conf(&conf.replace("return 204;", "return 200;"));
+        nginx.write_conf_after_load(&conf.replace("return 204;", "return 200;"));
         let stale = assess(&inputs(&nginx, true));
         let errs = errors(&stale);
         assert_eq!(errs.len(), 1, "{errs:?}");
@@ -671,9 +670,8 @@ mod real_site {
         .expect("nginx");
         let before = checks::run_one(&ConfigNotReloaded, &gather(&nginx));
         assert_eq!(before.status, Status::Pass, "{before:#?}");
-        std::thread::sleep(Duration::from_millis(1300));
         let conf = std::fs::read_to_string(nginx.conf_path()).unwrap();
-        nginx.write_conf(&conf.replace("return 204;", "return 200;"));
+        nginx.write_conf_after_load(&conf.replace("return 204;", "return 200;"));
         let after = checks::run_one(&ConfigNotReloaded, &gather(&nginx));
         assert_eq!(after.status, Status::Fail, "{after:#?}");
         assert!(after.summary.contains("changed after nginx last loaded"));
@@ -807,11 +805,10 @@ mod probes_site {
             return;
         }
         let nginx = media_site("");
-        std::thread::sleep(Duration::from_millis(1300));
         // On disk the media location now answers 410; the running nginx still serves files.
         let conf = std::fs::read_to_string(nginx.conf_path()).unwrap();
         let dir = nginx.dir.path().display().to_string();
-        nginx.write_conf(&conf.replace(
+        nginx.write_conf_after_load(&conf.replace(
             &format!("location /media/ {{ alias {dir}/app/media/; }}"),
             "location /media/ { return 410; }",
         ));
@@ -1060,9 +1057,8 @@ mod binary {
         assert_eq!(t["live"]["answers"].as_array().unwrap().len(), 1);
 
         // Change the config without reloading: the model now predicts 410.
-        std::thread::sleep(Duration::from_millis(1300));
         let text = std::fs::read_to_string(nginx.conf_path()).unwrap();
-        nginx.write_conf(&text.replace(
+        nginx.write_conf_after_load(&text.replace(
             &format!("alias {}/app/media/;", nginx.dir.path().display()),
             "return 410;",
         ));
