@@ -150,6 +150,45 @@ fn tls_to_a_plain_http_port_is_a_tls_failure() {
     assert!(matches!(p.outcome, Err(Failure::Tls(_))), "{}", p.summary());
 }
 
+/// An origin probe for a URL whose host is an IP address still goes to the origin socket (an IP
+/// is not looked up, so pinning the name is not enough), with the URL's authority as Host.
+#[test]
+fn an_ip_url_on_the_origin_route_goes_to_the_origin_socket() {
+    let origin_socket = Listener::start(Behaviour::Respond(
+        "HTTP/1.1 200 OK\r\nServer: origin\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    ));
+    let port = origin_socket.addr.port();
+    let Ok(elsewhere) = std::net::TcpListener::bind(("127.0.0.2", port)) else {
+        eprintln!("skipping: 127.0.0.2:{port} is taken");
+        return;
+    };
+    elsewhere.set_nonblocking(true).unwrap();
+    let p = one(origin(
+        &format!("http://127.0.0.2:{port}/media/a.jpg"),
+        origin_socket.addr,
+    ));
+    assert_eq!(
+        p.answer().and_then(|a| a.header("server")),
+        Some("origin"),
+        "{}",
+        p.summary()
+    );
+    assert!(
+        elsewhere.accept().is_err(),
+        "a request went to the URL's own address"
+    );
+    let head = &origin_socket.heads()[0];
+    assert!(head.starts_with("HEAD /media/a.jpg HTTP/1.1\r\n"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&format!("\r\nhost: 127.0.0.2:{port}\r\n")),
+        "{head}"
+    );
+    assert!(p.describe().starts_with(&format!(
+        "HEAD http://127.0.0.2:{port}/media/a.jpg via 127.0.0.1:{port}"
+    )));
+}
+
 #[test]
 fn an_unknown_name_is_a_dns_failure() {
     let p = one(Target {
@@ -1249,8 +1288,14 @@ mod binary {
         );
         assert!(
             out.stdout.contains(
-                "the live answer differs from the prediction: the config was changed after nginx loaded it (MD111)"
+                "the running nginx answers 200, the config and files on disk predict 410"
             ),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout
+                .contains("likely cause: the config was changed after nginx loaded it (MD111)"),
             "{}",
             out.stdout
         );
@@ -1440,6 +1485,137 @@ mod binary {
         for name in ["error.log", "error.log.1"] {
             assert!(online.iter().any(|n| n == name), "{name}: {online:?}");
         }
+    }
+
+    /// The status line nginx answers a HEAD for site.test with.
+    fn head_status(port: u16, path: &str) -> String {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return String::new();
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let _ = write!(s, "HEAD {path} HTTP/1.0\r\nHost: site.test\r\n\r\n");
+        let mut buf = String::new();
+        let _ = s.read_to_string(&mut buf);
+        buf.lines().next().unwrap_or_default().to_string()
+    }
+
+    /// The 3 a.m. case: a fix was written to the config but nginx was never reloaded. The
+    /// model predicts 200 from the files on disk, the running nginx (old config) answers 404;
+    /// trace says so in one line, names the stale file, and gives the reload command for that
+    /// very master. Then the same trace with a CDN in front answering a cached 404, and with
+    /// nginx stopped.
+    #[test]
+    fn trace_explains_an_old_config_a_cdn_in_front_and_a_dead_origin() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        // Running: /media/ from app/old/ (no a.jpg there). On disk: fixed to app/media/.
+        let mut nginx = Nginx::start(
+            "www-data",
+            "server { listen 127.0.0.1:{PORT}; server_name site.test;\n\
+             location /media/ { alias {DIR}/app/old/; } }",
+        )
+        .expect("nginx");
+        let dir = nginx.dir.path().to_path_buf();
+        std::fs::create_dir_all(dir.join("app/old")).unwrap();
+        std::fs::create_dir_all(dir.join("app/media")).unwrap();
+        std::fs::write(dir.join("app/media/a.jpg"), b"jpeg").unwrap();
+        support::open_ancestors(&dir.join("app/media/a.jpg"));
+        let text = std::fs::read_to_string(nginx.conf_path()).unwrap();
+        nginx.write_conf_after_load(&text.replace("/app/old/", "/app/media/"));
+        let conf = nginx.conf_path().display().to_string();
+        let pid = nginx.pid().unwrap();
+        let url = format!("http://site.test:{}/media/a.jpg", nginx.port);
+
+        let out = media_doctor(&["trace", &url, "--nginx-conf", &conf]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let t = &out.stdout;
+        eprintln!("{t}");
+        for want in [
+            "status    200 (predicted)".to_string(),
+            format!(
+                "live      origin 404  HEAD {url} via 127.0.0.1:{}",
+                nginx.port
+            ),
+            "\u{2717} the running nginx answers 404, the config and files on disk predict 200"
+                .to_string(),
+            format!("likely cause: the config was changed after nginx loaded it (MD111): {conf}"),
+            format!("-c {conf} && sudo kill -HUP {pid}"),
+        ] {
+            assert!(t.contains(&want), "{want:?} not in:\n{t}");
+        }
+        let j =
+            json(&media_doctor(&["trace", &url, "--nginx-conf", &conf, "--format", "json"]).stdout);
+        assert_eq!(j["predicted_status"], 200);
+        assert_eq!(j["live"]["status"], 404);
+        assert_eq!(j["live"]["agreement"], "differs");
+        let cause = &j["live"]["cause"];
+        assert!(
+            cause["text"].as_str().unwrap().contains("(MD111)"),
+            "{cause}"
+        );
+        assert!(
+            cause["commands"][0]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("kill -HUP {pid}")),
+            "{cause}"
+        );
+
+        // A CDN on the public address (same port, another loopback address) serves a stored
+        // 404 while nginx, reloaded, now answers 200.
+        nginx.reload();
+        assert!(head_status(nginx.port, "/media/a.jpg").starts_with("HTTP/1.1 200"));
+        let cdn = Listener::start_at(
+            &format!("127.0.0.2:{}", nginx.port),
+            Behaviour::Respond(
+                "HTTP/1.1 404 Not Found\r\nServer: cloudflare\r\nCF-Cache-Status: HIT\r\n\
+                 Age: 5120\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            ),
+        );
+        let public = format!("http://127.0.0.2:{}/", nginx.port);
+        let public_url = format!("{public}media/a.jpg");
+        let out = media_doctor(&[
+            "trace",
+            &public_url,
+            "--nginx-conf",
+            &conf,
+            "--url",
+            &public,
+        ]);
+        let t = &out.stdout;
+        eprintln!("{t}");
+        assert!(t.contains("the live answer matches the prediction"), "{t}");
+        assert!(
+            t.contains(
+                "the public URL answers 404 where the local nginx answers 200: something in \
+                 front of nginx (a proxy, CDN or cache) answers differently [Server: cloudflare, \
+                 Age: 5120, CF-Cache-Status: HIT]"
+            ),
+            "{t}"
+        );
+        assert!(cdn.connections() >= 1);
+
+        // nginx stopped: no answer, and what to do about it.
+        let port = nginx.port;
+        nginx.stop();
+        let out = media_doctor(&["trace", &url, "--nginx-conf", &conf]);
+        let t = &out.stdout;
+        eprintln!("{t}");
+        for want in [
+            "\u{2717} no live answer to compare with the prediction".to_string(),
+            format!(
+                "because: the running nginx did not answer on 127.0.0.1:{port}: connection refused"
+            ),
+            format!("fix: nothing listens on 127.0.0.1:{port}: start nginx"),
+        ] {
+            assert!(t.contains(&want), "{want:?} not in:\n{t}");
+        }
+        let j =
+            json(&media_doctor(&["trace", &url, "--nginx-conf", &conf, "--format", "json"]).stdout);
+        assert_eq!(j["live"]["agreement"], "no-answer");
+        assert!(j["live"]["status"].is_null());
     }
 
     #[test]
