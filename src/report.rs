@@ -109,8 +109,12 @@ impl Finding {
     pub fn info(message: impl Into<String>) -> Self {
         Self::new(Severity::Info, message)
     }
-    pub fn at(mut self, location: Location) -> Self {
-        self.location = Some(location);
+    /// Where the finding points. Takes an `Option` too, so a check whose setting may have no
+    /// known line does not need a branch at each finding.
+    pub fn at(mut self, location: impl Into<Option<Location>>) -> Self {
+        if let Some(l) = location.into() {
+            self.location = Some(l);
+        }
         self
     }
     pub fn evidence(mut self, label: impl Into<String>, value: impl fmt::Display) -> Self {

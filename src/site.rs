@@ -147,15 +147,14 @@ impl Site {
     /// Every literal `root`/`alias` directory in the site's servers (app discovery looks above them).
     fn served_dirs(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = Vec::new();
+        // A set beside the list: a 10,000-site config has tens of thousands of roots.
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         let mut stack: Vec<Directive<'_>> = self.servers().collect();
         while let Some(d) = stack.pop() {
             for c in d.children() {
                 if (c.is("root") || c.is("alias")) && c.arg_count() == 1 {
                     let a = c.arg(0).unwrap_or("");
-                    if a.starts_with('/')
-                        && !a.contains('$')
-                        && !out.iter().any(|p| p == Path::new(a))
-                    {
+                    if a.starts_with('/') && !a.contains('$') && seen.insert(a) {
                         out.push(PathBuf::from(a));
                     }
                 }

@@ -122,22 +122,46 @@ fn parse_stat(stat: &str) -> Option<(i32, u64)> {
     Some((ppid, start))
 }
 
-/// Wall-clock time of a start tick. /proc/stat's `btime` is whole seconds; /proc/uptime is in
-/// hundredths, so the age of the process (uptime − start) gives the better precision.
+/// Wall-clock time of a start tick: the boot time plus the tick count.
 fn start_time(start_ticks: u64) -> Result<SystemTime> {
-    let uptime = std::fs::read_to_string("/proc/uptime").context("cannot read /proc/uptime")?;
-    let up: f64 = uptime
-        .split_whitespace()
-        .next()
-        .and_then(|s| s.parse().ok())
-        .context("unexpected /proc/uptime")?;
     let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()
         .flatten()
         .filter(|&h| h > 0)
-        .unwrap_or(100) as f64;
-    let age = (up - start_ticks as f64 / hz).max(0.0);
-    Ok(SystemTime::now() - Duration::from_secs_f64(age))
+        .unwrap_or(100) as u64;
+    let since_boot = Duration::from_secs(start_ticks / hz)
+        + Duration::from_nanos(start_ticks % hz * 1_000_000_000 / hz);
+    Ok(boot_time()? + since_boot)
+}
+
+/// The wall-clock time the boot clock counts from, read once per run so that every process's
+/// start time is measured against the same origin. Start ticks count on CLOCK_BOOTTIME (as
+/// /proc/uptime does); the wall clock is read right before and after it, and a pair with a
+/// gap (this thread was preempted between the reads, common on a loaded machine) is read
+/// again: an origin off by the length of a preemption would move every start time by as
+/// much, and MD111 compares those times with file mtimes.
+fn boot_time() -> Result<SystemTime> {
+    static BOOT: std::sync::OnceLock<SystemTime> = std::sync::OnceLock::new();
+    if let Some(t) = BOOT.get() {
+        return Ok(*t);
+    }
+    let mut best: Option<(Duration, SystemTime)> = None;
+    for _ in 0..20 {
+        let before = SystemTime::now();
+        let up = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+            .context("cannot read the boot clock")?;
+        let after = SystemTime::now();
+        let gap = after.duration_since(before).unwrap_or(Duration::MAX);
+        let up = Duration::new(up.tv_sec() as u64, up.tv_nsec() as u32);
+        if best.map_or(true, |(g, _)| gap < g) {
+            best = Some((gap, before - up));
+        }
+        if gap < Duration::from_micros(200) {
+            break;
+        }
+    }
+    let (_, boot) = best.context("cannot read the boot clock")?;
+    Ok(*BOOT.get_or_init(|| boot))
 }
 
 /// Every process whose title says it is an nginx master.
@@ -385,6 +409,23 @@ mod tests {
         let age = SystemTime::now().duration_since(me.started).unwrap();
         assert!(age < Duration::from_secs(24 * 3600 * 365));
         assert!(!me.is_nginx_master());
+    }
+
+    #[test]
+    fn a_start_time_is_the_wall_clock_time_of_the_fork() {
+        let before = SystemTime::now();
+        let mut child = Command::new("/bin/sleep").arg("2").spawn().unwrap();
+        let after = SystemTime::now();
+        let p = Process::read(child.id() as i32);
+        let _ = child.kill();
+        let _ = child.wait();
+        // Start ticks are 10 ms; the boot clock and the wall clock agree to microseconds.
+        let started = p.unwrap().started;
+        let slack = Duration::from_millis(25);
+        assert!(
+            started + slack >= before && started <= after + slack,
+            "{started:?} not within {before:?} .. {after:?}"
+        );
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
     // Candidate directories, with how each was found. Ancestors of served directories are only
     // checked themselves: looking below /srv from /srv/a/media could find another site's project.
     let mut candidates: Vec<(PathBuf, String)> = Vec::new();
-    let mut shallow: Vec<PathBuf> = Vec::new();
+    let mut shallow: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     if let Some(p) = &hints.app {
         candidates.push((p.clone(), hints.app_from.clone()));
     }
@@ -151,7 +151,7 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
                     anc.to_path_buf(),
                     format!("parent of {} (served by nginx)", dir.display()),
                 ));
-                shallow.push(anc.to_path_buf());
+                shallow.insert(anc.to_path_buf());
             }
         }
         if hints.name.is_none() {
@@ -179,12 +179,8 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
         }
     }
 
-    let mut seen: Vec<PathBuf> = Vec::new();
-    candidates.retain(|(dir, _)| {
-        let fresh = !seen.contains(dir);
-        seen.push(dir.clone());
-        fresh
-    });
+    let mut seen: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    candidates.retain(|(dir, _)| seen.insert(dir.clone()));
     let mut chosen = None;
     for (dir, how) in candidates {
         let found = if shallow.contains(&dir) {

@@ -51,6 +51,19 @@ fn app_user(site: &Site, app: &App) -> Result<Identity, Outcome> {
         .map_err(|e| Outcome::skip(format!("the app's user: {e:#}")))
 }
 
+/// The app and its MEDIA_ROOT on this disk, or why a check of the media tree has nothing to look at.
+fn local_media_root(site: &Site) -> Result<(&App, &Path), Outcome> {
+    let app = app(site)?;
+    if let Some(backend) = &app.remote_media_storage {
+        return Err(Outcome::skip(format!(
+            "media is stored remotely ({backend}): nothing is written to this disk"
+        )));
+    }
+    let media =
+        setting_path(&app.media_root).ok_or_else(|| Outcome::skip("MEDIA_ROOT is not known"))?;
+    Ok((app, media))
+}
+
 fn setting_path(s: &crate::app::Setting<PathBuf>) -> Option<&Path> {
     s.value().map(PathBuf::as_path)
 }
@@ -458,10 +471,7 @@ fn scan_findings(
     at: Option<Location>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
-    let locate = |f: Finding| match &at {
-        Some(l) => f.at(l.clone()),
-        None => f,
-    };
+    let locate = |f: Finding| f.at(at.clone());
     let example_line = |e: &scan::Example| {
         format!(
             "{} {} {} {}",
@@ -619,27 +629,16 @@ impl Check for AppCanWrite {
     }
 
     fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
-        let app = match app(site) {
-            Ok(a) => a,
+        let (app, media) = match local_media_root(site) {
+            Ok(found) => found,
             Err(o) => return Ok(o),
-        };
-        if let Some(backend) = &app.remote_media_storage {
-            return Ok(Outcome::skip(format!(
-                "media is stored remotely ({backend}): nothing is written to disk"
-            )));
-        }
-        let Some(media) = setting_path(&app.media_root) else {
-            return Ok(Outcome::skip("MEDIA_ROOT is not known"));
         };
         let who = match app_user(site, app) {
             Ok(w) => w,
             Err(o) => return Ok(o),
         };
         let at = setting_at(&app.media_root);
-        let locate = |f: Finding| match &at {
-            Some(l) => f.at(l.clone()),
-            None => f,
-        };
+        let locate = |f: Finding| f.at(at.clone());
         let db = UserDb::load(&site.root);
         let mut findings = Vec::new();
         let w = walk(&site.root, media, &who, CREATE);
@@ -843,10 +842,7 @@ impl Check for StaticCollected {
             ));
         };
         let at = setting_at(&app.static_root);
-        let locate = |f: Finding| match &at {
-            Some(l) => f.at(l.clone()),
-            None => f,
-        };
+        let locate = |f: Finding| f.at(at.clone());
         let host_root = site.root.host_path(static_root);
         let collect = format!(
             "cd {} && python manage.py collectstatic --noinput",
@@ -955,23 +951,12 @@ impl Check for EphemeralStorage {
     }
 
     fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
-        let app = match app(site) {
-            Ok(a) => a,
+        let (app, media) = match local_media_root(site) {
+            Ok(found) => found,
             Err(o) => return Ok(o),
         };
-        if let Some(backend) = &app.remote_media_storage {
-            return Ok(Outcome::skip(format!(
-                "media is stored remotely ({backend})"
-            )));
-        }
-        let Some(media) = setting_path(&app.media_root) else {
-            return Ok(Outcome::skip("MEDIA_ROOT is not known"));
-        };
         let at = setting_at(&app.media_root);
-        let locate = |f: Finding| match &at {
-            Some(l) => f.at(l.clone()),
-            None => f,
-        };
+        let locate = |f: Finding| f.at(at.clone());
         let w = walk_unverified(&site.root, media, &Identity::root(), Access::EXEC);
         let resolved = w.resolved.clone().unwrap_or_else(|| media.to_path_buf());
         let mut findings = Vec::new();

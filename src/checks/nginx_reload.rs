@@ -31,7 +31,7 @@ static CONFIG_NOT_RELOADED: Meta = Meta {
 
 /// A file changed less than this after the load is not called newer: start times are derived
 /// from clock ticks and uptime, and editors touch files while saving.
-const TOLERANCE: Duration = Duration::from_secs(1);
+pub const TOLERANCE: Duration = Duration::from_secs(1);
 const NGINX_T_TIMEOUT: Duration = Duration::from_secs(15);
 /// Above this much config, `nginx -T` is not run: nginx tests a config at ~0.6 MB/s (a
 /// 1,000-site config takes it 4 s and 10,000 sites 47 s and 1.7 GB), while the time witness

@@ -95,6 +95,9 @@ pub struct UserDb {
     live: bool,
     users: Vec<PasswdEntry>,
     groups: Vec<GroupEntry>,
+    /// Names already asked of NSS on the live system (a walk asks for every component, and
+    /// each NSS call re-reads /etc/passwd): uid/gid → name.
+    names: std::sync::Mutex<std::collections::HashMap<(bool, u32), String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -130,6 +133,7 @@ impl UserDb {
             live: false,
             users: parse_passwd(&read("/etc/passwd")),
             groups: parse_group(&read("/etc/group")),
+            names: Default::default(),
         }
     }
 
@@ -211,33 +215,42 @@ impl UserDb {
 
     /// The user name for a uid, or the number when the root does not name it.
     pub fn user_name(&self, uid: u32) -> String {
-        let name = if self.live {
-            nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-                .ok()
-                .flatten()
-                .map(|u| u.name)
-        } else {
-            self.users
-                .iter()
-                .find(|u| u.uid == uid)
-                .map(|u| u.name.clone())
-        };
-        name.unwrap_or_else(|| uid.to_string())
+        if self.live {
+            return self.cached((true, uid), || {
+                nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+                    .ok()
+                    .flatten()
+                    .map(|u| u.name)
+            });
+        }
+        self.users
+            .iter()
+            .find(|u| u.uid == uid)
+            .map_or_else(|| uid.to_string(), |u| u.name.clone())
     }
 
     pub fn group_name(&self, gid: u32) -> String {
-        let name = if self.live {
-            nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))
-                .ok()
-                .flatten()
-                .map(|g| g.name)
-        } else {
-            self.groups
-                .iter()
-                .find(|g| g.gid == gid)
-                .map(|g| g.name.clone())
-        };
-        name.unwrap_or_else(|| gid.to_string())
+        if self.live {
+            return self.cached((false, gid), || {
+                nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))
+                    .ok()
+                    .flatten()
+                    .map(|g| g.name)
+            });
+        }
+        self.groups
+            .iter()
+            .find(|g| g.gid == gid)
+            .map_or_else(|| gid.to_string(), |g| g.name.clone())
+    }
+
+    /// A live-system name, asked of NSS once per id.
+    fn cached(&self, key: (bool, u32), ask: impl FnOnce() -> Option<String>) -> String {
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        names
+            .entry(key)
+            .or_insert_with(|| ask().unwrap_or_else(|| key.1.to_string()))
+            .clone()
     }
 }
 

@@ -204,11 +204,22 @@ pub fn walk(root: &SysRoot, path: &Path, who: &Identity, want: Access) -> Walk {
 
 /// The walk from metadata alone (for callers that verify many paths in one batch).
 pub fn walk_unverified(root: &SysRoot, path: &Path, who: &Identity, want: Access) -> Walk {
-    let db = UserDb::load(root);
+    walk_with_db(root, &UserDb::load(root), path, who, want)
+}
+
+/// `walk_unverified` with the root's user database already loaded (callers that walk many
+/// paths, such as the resolver, load it once).
+pub fn walk_with_db(
+    root: &SysRoot,
+    db: &UserDb,
+    path: &Path,
+    who: &Identity,
+    want: Access,
+) -> Walk {
     let mut w = Walker {
         root,
         who,
-        db: &db,
+        db,
         steps: Vec::new(),
         outcome: None,
     };

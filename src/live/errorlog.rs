@@ -89,14 +89,28 @@ fn file_target(target: &str, prefix: &Path) -> Option<PathBuf> {
 }
 
 /// The last `max` bytes of a file, from the first whole line. `Ok(None)` when it does not exist.
+/// Only a regular file is read: a log shipped through a named pipe (or a device) would block
+/// the open, or the read, for ever.
 pub fn tail(root: &SysRoot, path: &Path, max: u64) -> std::io::Result<Option<String>> {
+    use std::os::unix::fs::OpenOptionsExt;
     let host = root.host_path(path);
-    let mut f = match std::fs::File::open(&host) {
+    // O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting for one.
+    let mut f = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&host)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let len = f.metadata()?.len();
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other(
+            "not a regular file (a pipe or a device): not read",
+        ));
+    }
+    let len = meta.len();
     let start = len.saturating_sub(max);
     f.seek(SeekFrom::Start(start))?;
     let mut buf = Vec::with_capacity((len - start) as usize);
@@ -461,5 +475,16 @@ mod tests {
             "a cut first line is dropped"
         );
         assert!(tail(&root, &dir.path().join("none"), 10).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_log_that_is_a_pipe_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("error.log");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let t0 = std::time::Instant::now();
+        let err = tail(&SysRoot::live(), &fifo, 1024).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(1));
     }
 }

@@ -166,7 +166,7 @@ fn make_locations(rng: &mut Rng, t: &str, used: &mut Vec<String>) -> String {
         let dir = *rng.pick(DIRS);
         let slash = if rng.chance(60) { "/" } else { "" };
         let mut body = String::new();
-        let (head, name) = match rng.below(20) {
+        let (head, name) = match rng.below(29) {
             0..=4 => {
                 let p = *rng.pick(&[
                     "/media/",
@@ -273,6 +273,60 @@ fn make_locations(rng: &mut Rng, t: &str, used: &mut Vec<String>) -> String {
                 ));
                 ("location /cond/".into(), "/cond/".into())
             }
+            20 => {
+                body.push_str(&format!("alias {t}/{dir}/$f;"));
+                ("location ~ ^/nc/(?<f>.+)$".into(), "regex-nc".into())
+            }
+            21 => {
+                body.push_str(&format!("alias {t}/{dir}/$1; try_files $uri =404;"));
+                ("location ~ ^/rt/(.+)$".into(), "regex-rt".into())
+            }
+            22 => {
+                let flag = *rng.pick(&["last", "permanent", "", "break"]);
+                body.push_str(&format!("rewrite ^/rw/(.*)$ /media/$1?from=rw {flag};"));
+                ("location /rw/".into(), "/rw/".into())
+            }
+            23 => {
+                let r = *rng.pick(&[
+                    "return 301 $scheme://$host$request_uri;",
+                    "return 302 /media/$arg_f;",
+                    "return 200 $uri;",
+                ]);
+                body.push_str(r);
+                ("location /to/".into(), "/to/".into())
+            }
+            24 => {
+                body.push_str(&format!("alias {t}/{dir}/; autoindex on;"));
+                ("location /ai/".into(), "/ai/".into())
+            }
+            25 => {
+                body.push_str(&format!(
+                    "alias {t}/{dir}/; location ~ \\.png$ {{ deny all; }}"
+                ));
+                ("location ^~ /np/".into(), "/np/".into())
+            }
+            26 => {
+                let ep = *rng.pick(&[
+                    "error_page 403 404 =200 /err/404.html;",
+                    "error_page 404 /ep/index.html;",
+                    "error_page 403 = @fb;",
+                ]);
+                body.push_str(&format!("alias {t}/{dir}/; {ep}"));
+                ("location /ep/".into(), "/ep/".into())
+            }
+            27 => {
+                body.push_str(&format!(
+                    "set $d {dir}; if ($arg_x) {{ set $d err; }} alias {t}/$d/;"
+                ));
+                ("location /sv/".into(), "/sv/".into())
+            }
+            28 => {
+                body.push_str(&format!(
+                    "alias {t}/{dir}/; disable_symlinks {} from={t};",
+                    rng.pick(&["on", "if_not_owner"])
+                ));
+                ("location /ds/".into(), "/ds/".into())
+            }
             _ => {
                 let tf = *rng.pick(&[
                     "try_files $uri =404;",
@@ -305,10 +359,11 @@ fn make_locations(rng: &mut Rng, t: &str, used: &mut Vec<String>) -> String {
         if rng.chance(15) {
             extra.push_str(" index missing.html index.html;");
         }
-        if rng.chance(15) {
+        // Extras never repeat a directive the body has (nginx refuses a duplicate).
+        if rng.chance(15) && !body.contains("autoindex") {
             extra.push_str(" autoindex on;");
         }
-        if rng.chance(10) {
+        if rng.chance(10) && !body.contains("disable_symlinks") {
             extra.push_str(&format!(
                 " disable_symlinks {};",
                 rng.pick(&["on", "if_not_owner"])
@@ -361,6 +416,11 @@ fn make_scenario(rng: &mut Rng, t: &str) -> (String, Vec<(String, String, String
     }
     if rng.chance(20) {
         let _ = writeln!(server, "    if ($arg_deny) {{ return 451; }}");
+    }
+    if rng.chance(8) {
+        // A server-level `if` that does not end the request: its block is no location
+        // (ngx_http_rewrite_if), so nginx still searches the server's locations.
+        let _ = writeln!(server, "    if ($arg_s) {{ set $flag 1; }}");
     }
     if rng.chance(15) {
         let _ = writeln!(
@@ -445,6 +505,11 @@ fn make_scenario(rng: &mut Rng, t: &str) -> (String, Vec<(String, String, String
         "sub/index.html",
         "sub%2Fc.png",
         "%61.png",
+        "link.png",
+        "dirlink/",
+        "sub/?x=1",
+        "a.png?s=1",
+        "a.png?f=b.jpg",
     ];
     // Most requests aim at the locations this config has, on the server that has them.
     let mut aimed: Vec<String> = used
@@ -453,6 +518,8 @@ fn make_scenario(rng: &mut Rng, t: &str) -> (String, Vec<(String, String, String
             "regex-img" => "/www/".to_string(),
             "regex-re" => "/re/".to_string(),
             "exact" => "/exact.png".to_string(),
+            "regex-nc" => "/nc/".to_string(),
+            "regex-rt" => "/rt/".to_string(),
             p => p.to_string(),
         })
         .collect();
@@ -483,7 +550,11 @@ fn make_scenario(rng: &mut Rng, t: &str) -> (String, Vec<(String, String, String
                 .to_string(),
             _ => format!("{}{}", rng.pick(&prefixes), rng.pick(&suffixes)),
         };
-        let method = if rng.chance(15) { "HEAD" } else { "GET" };
+        let method = match rng.below(20) {
+            0..=2 => "HEAD",
+            3 => "POST",
+            _ => "GET",
+        };
         requests.push((method.to_string(), host, target));
     }
     (http, requests)
@@ -493,7 +564,13 @@ fn make_scenario(rng: &mut Rng, t: &str) -> (String, Vec<(String, String, String
 fn send(port: u16, method: &str, host: &str, target: &str) -> u16 {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let req = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let body = if method == "POST" {
+        "Content-Length: 0\r\n"
+    } else {
+        ""
+    };
+    let req =
+        format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\n{body}Connection: close\r\n\r\n");
     s.write_all(req.as_bytes()).unwrap();
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
@@ -676,6 +753,50 @@ fn resolver_agrees_with_real_nginx() {
         panic!(
             "{} of {total} requests disagree with nginx (seed {seed})",
             failures.len()
+        );
+    }
+}
+
+/// Regression (from the differential run): a true server-level `if` does not take the place of a
+/// location (ngx_http_rewrite_if gives it no loc_conf), so nginx still picks `location /media/`
+/// and opens its root's path; the resolver used to stay on the server's root.
+#[test]
+fn server_level_if_still_searches_locations() {
+    if !support::require_root_and_nginx() {
+        return;
+    }
+    let http =
+        "  server {\n    listen 127.0.0.1:{PORT};\n    server_name a.test;\n    root {DIR}/srv;\n\
+                if ($arg_s) { set $flag 1; }\n    if ($uri ~ \\.(gif|bmp)) { return 410; }\n\
+                location /media/ { root {DIR}/other; }\n  }\n";
+    let nginx = Nginx::start("www-data", http).expect("nginx starts");
+    let site = Site::gather(
+        &SiteArgs {
+            nginx_conf: Some(nginx.conf_path()),
+            ..Default::default()
+        },
+        true,
+    )
+    .expect("the resolver loads the config");
+    let resolver = Resolver::new(&site);
+    // The second `if` also checks that a regex ending in `)` keeps it (the parser already took the
+    // condition's parentheses off).
+    for target in ["/media/a.png?s=1", "/media/a.png", "/x.gif?s=1", "/x.png"] {
+        let before = std::fs::metadata(nginx.error_log()).map_or(0, |m| m.len()) as usize;
+        let real = send(nginx.port, "GET", "a.test", target);
+        std::thread::sleep(Duration::from_millis(20));
+        let log = std::fs::read(nginx.error_log()).unwrap_or_default();
+        let log = String::from_utf8_lossy(&log[before..]).into_owned();
+        let url = format!("http://a.test:{}{target}", nginx.port);
+        let req = Request::from_url(&url)
+            .unwrap()
+            .with_local_addr("127.0.0.1".parse().unwrap());
+        let res = resolver.resolve(&req);
+        assert_eq!(res.predicted_status, Some(real), "{target}: {res:#?}");
+        assert_eq!(
+            predicted_paths(&res.log),
+            logged_paths(&log),
+            "{target}: {res:#?}"
         );
     }
 }

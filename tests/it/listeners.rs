@@ -4,8 +4,8 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -23,6 +23,11 @@ pub enum Behaviour {
 
 pub struct Listener {
     pub addr: SocketAddr,
+    /// Connections accepted so far.
+    connections: Arc<AtomicUsize>,
+    /// The request line of each request read (`HEAD /x HTTP/1.1`, or the absolute form a
+    /// client sends to a proxy).
+    requests: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -33,14 +38,20 @@ impl Listener {
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(Mutex::new(Vec::new()));
         let flag = stop.clone();
+        let (count, log) = (connections.clone(), requests.clone());
         let thread = std::thread::spawn(move || {
             let mut open = Vec::new();
             while !flag.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((conn, _)) => {
-                        let flag = flag.clone();
-                        open.push(std::thread::spawn(move || serve(conn, behaviour, &flag)));
+                        count.fetch_add(1, Ordering::SeqCst);
+                        let (flag, log) = (flag.clone(), log.clone());
+                        open.push(std::thread::spawn(move || {
+                            serve(conn, behaviour, &flag, &log)
+                        }));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
@@ -51,6 +62,8 @@ impl Listener {
         });
         Listener {
             addr,
+            connections,
+            requests,
             stop,
             thread: Some(thread),
         }
@@ -59,14 +72,25 @@ impl Listener {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
 }
 
-fn serve(mut conn: TcpStream, behaviour: Behaviour, stop: &AtomicBool) {
+fn serve(mut conn: TcpStream, behaviour: Behaviour, stop: &AtomicBool, log: &Mutex<Vec<String>>) {
     let _ = conn.set_nonblocking(false);
     let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
     match behaviour {
         Behaviour::Respond(raw) => {
-            read_head(&mut conn);
+            let head = read_head(&mut conn);
+            if let Some(line) = head.lines().next() {
+                log.lock().unwrap().push(line.to_string());
+            }
             let _ = conn.write_all(raw.as_bytes());
         }
         Behaviour::Silent => {
@@ -94,15 +118,17 @@ fn serve(mut conn: TcpStream, behaviour: Behaviour, stop: &AtomicBool) {
     }
 }
 
-fn read_head(conn: &mut TcpStream) {
+/// The request head, as far as it came.
+fn read_head(conn: &mut TcpStream) -> String {
     let mut got = Vec::new();
     let mut buf = [0u8; 1024];
     while !got.windows(4).any(|w| w == b"\r\n\r\n") {
         match conn.read(&mut buf) {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => break,
             Ok(n) => got.extend_from_slice(&buf[..n]),
         }
     }
+    String::from_utf8_lossy(&got).into_owned()
 }
 
 impl Drop for Listener {

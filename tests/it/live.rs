@@ -363,9 +363,8 @@ mod md111 {
         assert!(summary.contains("nginx -t passes"), "{summary}");
 
         // Change the file on disk (more than the 1 s tolerance after the load), do not reload.
-        std::thread::sleep(Duration::from_millis(1300));
         let conf = std::fs::read_to_string(nginx.conf_path()).unwrap();
-        nginx.write_conf(&conf.replace("return 204;", "return 200;"));
+        nginx.write_conf_after_load(&conf.replace("return 204;", "return 200;"));
         let stale = assess(&inputs(&nginx, true));
         let errs = errors(&stale);
         assert_eq!(errs.len(), 1, "{errs:?}");
@@ -671,9 +670,8 @@ mod real_site {
         .expect("nginx");
         let before = checks::run_one(&ConfigNotReloaded, &gather(&nginx));
         assert_eq!(before.status, Status::Pass, "{before:#?}");
-        std::thread::sleep(Duration::from_millis(1300));
         let conf = std::fs::read_to_string(nginx.conf_path()).unwrap();
-        nginx.write_conf(&conf.replace("return 204;", "return 200;"));
+        nginx.write_conf_after_load(&conf.replace("return 204;", "return 200;"));
         let after = checks::run_one(&ConfigNotReloaded, &gather(&nginx));
         assert_eq!(after.status, Status::Fail, "{after:#?}");
         assert!(after.summary.contains("changed after nginx last loaded"));
@@ -807,11 +805,10 @@ mod probes_site {
             return;
         }
         let nginx = media_site("");
-        std::thread::sleep(Duration::from_millis(1300));
         // On disk the media location now answers 410; the running nginx still serves files.
         let conf = std::fs::read_to_string(nginx.conf_path()).unwrap();
         let dir = nginx.dir.path().display().to_string();
-        nginx.write_conf(&conf.replace(
+        nginx.write_conf_after_load(&conf.replace(
             &format!("location /media/ {{ alias {dir}/app/media/; }}"),
             "location /media/ { return 410; }",
         ));
@@ -986,6 +983,179 @@ mod probes_site {
         );
     }
 
+    /// The live checks on a site, run as `check` runs them: none may break (status error).
+    fn live_results(site: &Site) -> Vec<CheckResult> {
+        let results: Vec<CheckResult> = checks::registry()
+            .into_iter()
+            .filter(|c| c.meta().id.starts_with("MD4"))
+            .map(|c| checks::run_one(c, site))
+            .collect();
+        for r in &results {
+            assert_ne!(r.status, Status::Error, "{r:#?}");
+        }
+        results
+    }
+
+    fn messages(r: &CheckResult) -> String {
+        r.findings
+            .iter()
+            .map(|f| f.message.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Every network failure the issue lists, as the public URL: each is a failed MD402 that
+    /// names it (never a broken check), within the probe budget. The cases run at once, as
+    /// each waits on its own server.
+    #[test]
+    fn every_network_failure_of_the_public_url_is_a_finding() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let silent = Listener::start(Behaviour::Silent);
+        let reset = Listener::start(Behaviour::Reset);
+        let endless = Listener::start(Behaviour::EndlessHeaders);
+        let plain = Listener::start(Behaviour::Respond(
+            "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        ));
+        let looping = Listener::start(Behaviour::Respond(
+            "HTTP/1.1 302 Found\r\nLocation: /media/uploads/a%20b.jpg\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n",
+        ));
+        let dead = support::free_port();
+        // A real nginx in front (a load balancer) whose upstream is down: a real 502.
+        let balancer = Nginx::start(
+            "www-data",
+            &format!(
+                "server {{ listen 127.0.0.1:{{PORT}}; location / {{ proxy_pass http://127.0.0.1:{dead}; }} }}"
+            ),
+        )
+        .expect("balancer nginx");
+        let nginx = media_site("");
+        let cases: Vec<(&str, String, &str)> = vec![
+            (
+                "refused",
+                format!("http://127.0.0.1:{dead}/"),
+                "connection refused",
+            ),
+            (
+                "timeout",
+                silent.url("/"),
+                "timed out waiting for the response",
+            ),
+            (
+                "dns",
+                "http://no-such-host.invalid/".into(),
+                "DNS lookup failed",
+            ),
+            (
+                "tls",
+                format!("https://{}/", plain.addr),
+                "TLS handshake failed",
+            ),
+            ("reset", reset.url("/"), "connection reset or closed"),
+            ("endless headers", endless.url("/"), "invalid HTTP response"),
+            (
+                "redirect loop",
+                looping.url("/"),
+                "redirect loop (302 to itself)",
+            ),
+            (
+                "5xx",
+                format!("http://127.0.0.1:{}/", balancer.port),
+                ": 502 while the local nginx answers 200",
+            ),
+        ];
+        std::thread::scope(|scope| {
+            for (name, url, want) in &cases {
+                let nginx = &nginx;
+                scope.spawn(move || {
+                    let site = gather(nginx, Some(url.clone()), vec![]);
+                    let t0 = Instant::now();
+                    let results = live_results(&site);
+                    let took = t0.elapsed();
+                    let md402 = results.iter().find(|r| r.id == "MD402").unwrap();
+                    assert_eq!(md402.status, Status::Fail, "{name}: {md402:#?}");
+                    assert!(messages(md402).contains(want), "{name}: {md402:#?}");
+                    let md401 = results.iter().find(|r| r.id == "MD401").unwrap();
+                    assert_eq!(md401.status, Status::Pass, "{name}: {md401:#?}");
+                    // The probes' 6 s budget, and slack for a loaded machine.
+                    assert!(took < Duration::from_secs(9), "{name}: took {took:?}");
+                });
+            }
+        });
+    }
+
+    /// The same failures on sockets the site's server listens on (the config on disk names
+    /// them; the running nginx never bound them): one MD401 finding per socket, each naming
+    /// the socket and what went wrong.
+    #[test]
+    fn every_network_failure_on_an_origin_socket_is_a_finding() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let silent = Listener::start(Behaviour::Silent);
+        let reset = Listener::start(Behaviour::Reset);
+        let endless = Listener::start(Behaviour::EndlessHeaders);
+        let plain = Listener::start(Behaviour::Respond(
+            "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        ));
+        let bad_gateway = Listener::start(Behaviour::Respond(
+            "HTTP/1.1 502 Bad Gateway\r\nServer: nginx\r\nContent-Length: 0\r\n\
+             Connection: close\r\n\r\n",
+        ));
+        let dead = support::free_port();
+        let nginx = media_site("");
+        let conf = std::fs::read_to_string(nginx.conf_path()).unwrap();
+        let extra = format!(
+            "listen {}; listen {}; listen {}; listen {} ssl; listen {}; listen 127.0.0.1:{dead};",
+            silent.addr, reset.addr, endless.addr, plain.addr, bad_gateway.addr
+        );
+        nginx.write_conf(&conf.replace(
+            &format!("listen 127.0.0.1:{};", nginx.port),
+            &format!("listen 127.0.0.1:{}; {extra}", nginx.port),
+        ));
+        let site = gather(&nginx, None, vec![]);
+        let t0 = Instant::now();
+        let results = live_results(&site);
+        let took = t0.elapsed();
+        let md401 = results.iter().find(|r| r.id == "MD401").unwrap();
+        assert_eq!(md401.status, Status::Fail, "{md401:#?}");
+        let finding_for = |addr: String| {
+            md401
+                .findings
+                .iter()
+                .find(|f| f.message.contains(&addr))
+                .unwrap_or_else(|| panic!("no finding for {addr}: {md401:#?}"))
+                .message
+                .clone()
+        };
+        for (addr, want) in [
+            (
+                silent.addr.to_string(),
+                "timed out waiting for the response",
+            ),
+            (reset.addr.to_string(), "connection reset or closed"),
+            (endless.addr.to_string(), "invalid HTTP response"),
+            (plain.addr.to_string(), "TLS handshake failed"),
+            (bad_gateway.addr.to_string(), "502 for a file that exists"),
+            (format!("127.0.0.1:{dead}"), "connection refused"),
+        ] {
+            let msg = finding_for(addr);
+            assert!(msg.contains(want), "{msg}");
+        }
+        // The socket nginx really listens on still serves the file.
+        assert!(
+            md401
+                .findings
+                .iter()
+                .all(|f| !f.message.contains(&format!("127.0.0.1:{}:", nginx.port))),
+            "{md401:#?}"
+        );
+        // The probes' 6 s budget, and slack for a loaded machine.
+        assert!(took < Duration::from_secs(9), "took {took:?}");
+    }
+
     #[test]
     fn offline_sends_nothing() {
         if !support::require_root_and_nginx() {
@@ -1017,7 +1187,7 @@ mod probes_site {
 /// The binary end to end: `trace` shows the live answer beside the prediction, `check` stays
 /// within the probe budget against a blackhole, and `--offline` sends nothing.
 mod binary {
-    use crate::listeners::Blackhole;
+    use crate::listeners::{Behaviour, Blackhole, Listener};
     use crate::run::media_doctor;
     use crate::support::{self, Nginx};
     use std::time::{Duration, Instant};
@@ -1060,9 +1230,8 @@ mod binary {
         assert_eq!(t["live"]["answers"].as_array().unwrap().len(), 1);
 
         // Change the config without reloading: the model now predicts 410.
-        std::thread::sleep(Duration::from_millis(1300));
         let text = std::fs::read_to_string(nginx.conf_path()).unwrap();
-        nginx.write_conf(&text.replace(
+        nginx.write_conf_after_load(&text.replace(
             &format!("alias {}/app/media/;", nginx.dir.path().display()),
             "return 410;",
         ));
@@ -1096,6 +1265,181 @@ mod binary {
             "json",
         ]);
         assert!(json(&off.stdout)["live"].is_null());
+    }
+
+    const PROXY_VARS: &[&str] = &[
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "no_proxy",
+        "NO_PROXY",
+    ];
+
+    /// `media-doctor check` with the proxy variables set to `proxy` (or all removed).
+    fn check_with_proxy(args: &[&str], proxy: Option<&str>) -> crate::run::Output {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_media-doctor"));
+        cmd.arg("check").args(args).env("NO_COLOR", "1");
+        for var in PROXY_VARS {
+            cmd.env_remove(var);
+        }
+        if let Some(p) = proxy {
+            for var in PROXY_VARS
+                .iter()
+                .filter(|v| !v.ends_with("no_proxy") && !v.ends_with("NO_PROXY"))
+            {
+                cmd.env(var, p);
+            }
+        }
+        let out = cmd.output().expect("run media-doctor");
+        crate::run::Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The HEAD requests nginx logged so far.
+    fn origin_heads(nginx: &Nginx) -> usize {
+        std::fs::read_to_string(nginx.dir.path().join("logs/access.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\"HEAD /media/a.jpg "))
+            .count()
+    }
+
+    /// No request goes anywhere but the site's own origin and its public URL. With every proxy
+    /// variable pointing at a listener, the origin is still asked directly and the proxy sees
+    /// only the public URL's requests; a redirect from the public URL is reported, not
+    /// followed; `--offline` sends nothing to any of them.
+    #[test]
+    fn requests_go_only_to_the_origin_and_the_public_url() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let nginx = media_site();
+        let conf = nginx.conf_path().display().to_string();
+        let ok = "HTTP/1.1 200 OK\r\nServer: elsewhere\r\nContent-Length: 4\r\nConnection: close\r\n\r\n";
+        let proxy = Listener::start(Behaviour::Respond(ok));
+        let elsewhere = Listener::start(Behaviour::Respond(ok));
+        let redirect: &'static str = Box::leak(
+            format!(
+                "HTTP/1.1 301 Moved Permanently\r\nLocation: {}\r\nContent-Length: 0\r\n\
+                 Connection: close\r\n\r\n",
+                elsewhere.url("/media/a.jpg")
+            )
+            .into_boxed_str(),
+        );
+        let public = Listener::start(Behaviour::Respond(redirect));
+        let public_url = public.url("/");
+        let args = [
+            "--nginx-conf",
+            &conf,
+            "--url",
+            &public_url,
+            "--format",
+            "json",
+        ];
+
+        // 1. Proxies in the environment: used for the public URL only.
+        let out = check_with_proxy(&args, Some(&proxy.url("")));
+        json(&out.stdout);
+        let via_proxy = proxy.requests();
+        assert!(
+            !via_proxy.is_empty(),
+            "the public URL goes through the proxy"
+        );
+        for r in &via_proxy {
+            assert!(
+                r.starts_with(&format!("HEAD http://{}/media/", public.addr)),
+                "the proxy got a request for something else than the public URL: {r}"
+            );
+        }
+        assert_eq!(public.connections(), 0, "the proxy answered for it");
+        let heads = origin_heads(&nginx);
+        assert!(
+            heads >= 1,
+            "the origin is asked directly, not through the proxy"
+        );
+
+        // 2. No proxy: the public URL answers a redirect elsewhere, which is not followed.
+        let out = check_with_proxy(&args, None);
+        let report = json(&out.stdout);
+        assert!(!public.requests().is_empty());
+        for r in public.requests() {
+            assert!(r.starts_with("HEAD /media/a.jpg "), "{r}");
+        }
+        assert_eq!(elsewhere.connections(), 0, "a redirect was followed");
+        let md402 = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "MD402")
+            .unwrap();
+        assert!(md402.to_string().contains("301 to"), "{md402}");
+        assert!(origin_heads(&nginx) > heads);
+
+        // 3. --offline: nothing to anyone.
+        let before = (
+            proxy.connections(),
+            public.connections(),
+            elsewhere.connections(),
+            origin_heads(&nginx),
+        );
+        let mut offline = args.to_vec();
+        offline.push("--offline");
+        let out = check_with_proxy(&offline, Some(&proxy.url("")));
+        json(&out.stdout);
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            (
+                proxy.connections(),
+                public.connections(),
+                elsewhere.connections(),
+                origin_heads(&nginx),
+            ),
+            before,
+            "--offline sent a request"
+        );
+    }
+
+    /// `--offline` reads no log: nothing opens the error log or its rotated copy (inotify
+    /// reports every open in the logs directory), where the same check online does.
+    #[test]
+    fn offline_opens_no_log() {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let nginx = media_site();
+        let conf = nginx.conf_path().display().to_string();
+        let logs = nginx.dir.path().join("logs");
+        std::fs::write(logs.join("error.log.1"), "").unwrap();
+        let watch = Inotify::init(InitFlags::IN_NONBLOCK).unwrap();
+        watch.add_watch(&logs, AddWatchFlags::IN_OPEN).unwrap();
+        let opened = || -> Vec<String> {
+            let mut names = Vec::new();
+            while let Ok(events) = watch.read_events() {
+                names.extend(
+                    events
+                        .into_iter()
+                        .filter_map(|e| e.name?.into_string().ok())
+                        .filter(|n| n.starts_with("error.log")),
+                );
+            }
+            names
+        };
+        let out = media_doctor(&["check", "--nginx-conf", &conf, "--offline"]);
+        assert!(out.stdout.contains("MD405"), "{}", out.stdout);
+        assert_eq!(opened(), Vec::<String>::new(), "--offline opened a log");
+        // The watch sees the opens of a check that reads the logs.
+        media_doctor(&["check", "--nginx-conf", &conf]);
+        let online = opened();
+        for name in ["error.log", "error.log.1"] {
+            assert!(online.iter().any(|n| n == name), "{name}: {online:?}");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// True under CI (`CI=true`), where a test that cannot run must fail instead of skipping.
 pub fn ci() -> bool {
@@ -66,6 +66,8 @@ pub struct Nginx {
     pub dir: tempfile::TempDir,
     pub port: u16,
     pid: Option<i32>,
+    /// A moment after the master had started its workers: the config was loaded before it.
+    ready: SystemTime,
 }
 
 impl Nginx {
@@ -101,6 +103,7 @@ impl Nginx {
             dir,
             port,
             pid: None,
+            ready: SystemTime::now(),
         };
         nginx.run_master()?;
         Ok(nginx)
@@ -137,7 +140,10 @@ impl Nginx {
                 .and_then(|s| s.trim().parse().ok())
             {
                 self.pid = Some(pid);
-                return wait_for_port(self.port);
+                wait_for_port(self.port)?;
+                wait_for_workers(pid)?;
+                self.ready = SystemTime::now();
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -147,6 +153,20 @@ impl Nginx {
     /// Rewrite the config file (without reloading: the running nginx keeps the old one).
     pub fn write_conf(&self, conf: &str) {
         std::fs::write(self.conf_path(), conf).expect("write nginx.conf");
+    }
+
+    /// Rewrite the config file once it is certainly newer than the running nginx's last load by
+    /// more than MD111's tolerance. The wait counts from `ready`, taken after the workers (whose
+    /// start is the load MD111 sees) were up: nginx writes its pid file and binds its port
+    /// before it forks them, and on a loaded machine that fork can come much later, so a fixed
+    /// sleep after start is not enough.
+    pub fn write_conf_after_load(&self, conf: &str) {
+        let at =
+            self.ready + media_doctor::checks::nginx_reload::TOLERANCE + Duration::from_millis(300);
+        if let Ok(wait) = at.duration_since(SystemTime::now()) {
+            std::thread::sleep(wait);
+        }
+        self.write_conf(conf);
     }
 
     pub fn pid(&self) -> Option<i32> {
@@ -165,6 +185,33 @@ fn wait_for_port(port: u16) -> Result<(), String> {
     Err(format!(
         "nginx is not listening on 127.0.0.1:{port} after 5 s"
     ))
+}
+
+/// Wait until the master has a worker (nginx forks them after it wrote its pid file).
+fn wait_for_workers(master: i32) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if has_worker(master) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Err(format!("nginx {master} started no worker within 5 s"))
+}
+
+fn has_worker(master: i32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .any(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().nth(1)?.parse::<i32>().ok());
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            ppid == Some(master) && cmdline.starts_with(b"nginx: worker process")
+        })
 }
 
 impl Drop for Nginx {

@@ -23,6 +23,30 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
+/// Explanations cost string formatting: only made when the caller wants them (`trace`, the
+/// checks), not when statuses are predicted in bulk.
+macro_rules! step {
+    ($s:ident, $($t:tt)*) => {
+        if $s.explain {
+            $s.steps.push(format!($($t)*));
+        }
+    };
+}
+macro_rules! why {
+    ($s:ident, $($t:tt)*) => {
+        if $s.explain {
+            $s.reason = format!($($t)*);
+        }
+    };
+}
+macro_rules! log {
+    ($s:ident, $($t:tt)*) => {
+        if $s.explain {
+            $s.log.push(format!($($t)*));
+        }
+    };
+}
+
 /// NGX_HTTP_MAX_URI_CHANGES + 1.
 const URI_CHANGES: u8 = 11;
 
@@ -66,6 +90,8 @@ enum Script {
 
 struct Run<'r, 's> {
     r: &'r Resolver<'s>,
+    /// Record steps, reasons and error-log lines (off for bulk status prediction).
+    explain: bool,
     req: &'r Request,
     files: Files<'r>,
     server: NodeId,
@@ -100,10 +126,18 @@ struct Run<'r, 's> {
     notes: Vec<String>,
 }
 
-pub(super) fn run(r: &Resolver<'_>, req: &Request, forced: Option<NodeId>) -> Resolution {
+pub(super) fn run(
+    r: &Resolver<'_>,
+    req: &Request,
+    forced: Option<NodeId>,
+    explain: bool,
+) -> Resolution {
     let site = r.site;
     let files = Files {
         root: &site.root,
+        db: r
+            .users
+            .get_or_init(|| crate::fs::identity::UserDb::load(&site.root)),
         who: site.worker.identity(),
     };
     let mut empty = Resolution {
@@ -138,23 +172,25 @@ pub(super) fn run(r: &Resolver<'_>, req: &Request, forced: Option<NodeId>) -> Re
             };
             let info = &r.servers.servers[sel.server];
             let how = match &sel.chosen {
-                Chosen::Name(n) => format!("server_name {n} on {}", sel.listen),
-                Chosen::Default { explicit: true } => {
-                    format!("no server_name matches: default_server of {}", sel.listen)
-                }
+                _ if !explain => String::new(),
+                Chosen::Name(n) => format!("server_name {n} on {}", sel.listen_text()),
+                Chosen::Default { explicit: true } => format!(
+                    "no server_name matches: default_server of {}",
+                    sel.listen_text()
+                ),
                 Chosen::Default { explicit: false } => format!(
                     "no server_name matches: the first server of {} is its default",
-                    sel.listen
+                    sel.listen_text()
                 ),
             };
             let mut how = how;
-            if let Some(n) = &sel.note {
+            if let (Some(n), true) = (&sel.note, explain) {
                 how.push_str(&format!(" ({n})"));
             }
             let default = r
                 .servers
-                .select("", req.port, req.local_addr)
-                .map(|d| r.servers.servers[d.server].id)
+                .default_for(req.port, req.local_addr)
+                .map(|d| r.servers.servers[d].id)
                 .unwrap_or(info.id);
             (info.id, how, sel.captures, sel.named_captures, default)
         }
@@ -166,9 +202,8 @@ pub(super) fn run(r: &Resolver<'_>, req: &Request, forced: Option<NodeId>) -> Re
         return empty;
     };
     let server_name = r
-        .server_names(server)
-        .into_iter()
-        .next()
+        .server_info(server)
+        .and_then(|s| s.names.first().cloned())
         .unwrap_or_default();
     // The request line is parsed before the Host header picks the server: merge_slashes comes
     // from the socket's default server (ngx_http_process_request_uri).
@@ -178,6 +213,7 @@ pub(super) fn run(r: &Resolver<'_>, req: &Request, forced: Option<NodeId>) -> Re
         .map_or(true, |b| r.blocks.get(b).conf.merge_slashes);
     let mut run = Run {
         r,
+        explain,
         req,
         files,
         server,
@@ -207,7 +243,11 @@ pub(super) fn run(r: &Resolver<'_>, req: &Request, forced: Option<NodeId>) -> Re
         walk: None,
         redirect: None,
         log: Vec::new(),
-        steps: vec![format!("server: {choice}")],
+        steps: if explain {
+            vec![format!("server: {choice}")]
+        } else {
+            Vec::new()
+        },
         notes: Vec::new(),
     };
     let end = match (host, parse_target(&req.target, merge)) {
@@ -288,9 +328,9 @@ impl<'r, 's> Run<'r, 's> {
 
     fn server_rewrite(&mut self) -> Flow {
         self.conf = self.server_block;
-        let server = self.r.config().directive(self.server);
-        let children: Vec<Directive<'_>> = server.children().collect();
-        match self.script(&children) {
+        let r = self.r;
+        let script = r.scripts.get(&self.server).map_or(&[][..], Vec::as_slice);
+        match self.script(script, false) {
             Script::Continue | Script::Stop => Flow::Go(Phase::FindConfig),
             Script::Flow(f) => f,
         }
@@ -321,8 +361,9 @@ impl<'r, 's> Run<'r, 's> {
         let Some(owner) = owner else {
             return Flow::Go(Phase::PostRewrite);
         };
-        let children: Vec<Directive<'_>> = self.r.config().directive(owner).children().collect();
-        match self.script(&children) {
+        let r = self.r;
+        let script = r.scripts.get(&owner).map_or(&[][..], Vec::as_slice);
+        match self.script(script, true) {
             Script::Continue | Script::Stop => Flow::Go(Phase::PostRewrite),
             Script::Flow(f) => f,
         }
@@ -334,10 +375,11 @@ impl<'r, 's> Run<'r, 's> {
         }
         self.uri_changes -= 1;
         if self.uri_changes == 0 {
-            self.log.push(format!(
+            log!(
+                self,
                 "rewrite or internal redirection cycle while processing \"{}\"",
                 self.uri_str()
-            ));
+            );
             self.handler = Handler::Error;
             self.reason =
                 "more than 10 rewrites/internal redirects: nginx gives up with 500".into();
@@ -348,8 +390,13 @@ impl<'r, 's> Run<'r, 's> {
     }
 
     /// Run rewrite-module directives in order: rewrite, return, set, if, break.
-    fn script(&mut self, directives: &[Directive<'_>]) -> Script {
-        for d in directives {
+    /// `in_location`: the script of a location. A true `if` there switches to the if block's
+    /// configuration; a server-level `if` does not (ngx_http_rewrite_if leaves its loc_conf
+    /// NULL), so locations are still searched afterwards.
+    fn script(&mut self, directives: &[NodeId], in_location: bool) -> Script {
+        let r = self.r;
+        for &id in directives {
+            let d = &r.config().directive(id);
             match d.name() {
                 "rewrite" => {
                     if let Some(s) = self.rewrite(d) {
@@ -386,17 +433,18 @@ impl<'r, 's> Run<'r, 's> {
                     Err(e) => return Script::Flow(e),
                     Ok(false) => {}
                     Ok(true) => {
-                        self.steps.push(format!(
+                        step!(
+                            self,
                             "if ({}) is true ({})",
                             cond_text(d),
                             self.dir_of(d.id())
-                        ));
-                        if let Some(b) = self.r.blocks.of(d.id()) {
+                        );
+                        if let (true, Some(b)) = (in_location, self.r.blocks.of(d.id())) {
                             self.conf = b;
                             self.update_location_config();
                         }
-                        let inner: Vec<Directive<'_>> = d.children().collect();
-                        match self.script(&inner) {
+                        let inner = r.scripts.get(&d.id()).map_or(&[][..], Vec::as_slice);
+                        match self.script(inner, in_location) {
                             Script::Continue => {}
                             other => return other,
                         }
@@ -414,7 +462,8 @@ impl<'r, 's> Run<'r, 's> {
             return None;
         };
         let flag = d.arg(2).unwrap_or("");
-        let regex = NgxRegex::new(re, false);
+        // Compiled with the model (compile_scripts).
+        let regex = self.r.script_regexes.get(&d.id())?;
         match regex.exec(&self.uri) {
             Ok(Exec::NoMatch) => return None,
             Ok(Exec::Match(caps)) => self.take_captures(caps),
@@ -438,10 +487,9 @@ impl<'r, 's> Run<'r, 's> {
                 loc.push_str(&String::from_utf8_lossy(&self.args));
             }
             let loc = loc.trim_end_matches('?').to_string();
-            self.steps
-                .push(format!("rewrite {re} → {code} {loc} ({at})"));
+            step!(self, "rewrite {re} → {code} {loc} ({at})");
             self.handler = Handler::Rewrite;
-            self.reason = format!("rewrite at {at} redirects with {code} to {loc}");
+            why!(self, "rewrite at {at} redirects with {code} to {loc}");
             self.redirect = Some(loc);
             return Some(Script::Flow(Flow::Finalize(code)));
         }
@@ -463,10 +511,11 @@ impl<'r, 's> Run<'r, 's> {
             self.log
                 .push("the rewritten URI has a zero length".to_string());
             self.handler = Handler::Error;
-            self.reason = format!("rewrite at {at} produces an empty URI: 500");
+            why!(self, "rewrite at {at} produces an empty URI: 500");
             return Some(Script::Flow(Flow::Finalize(500)));
         }
-        self.steps.push(format!(
+        step!(
+            self,
             "rewrite {re} → {} {}({at})",
             String::from_utf8_lossy(&new_uri),
             if flag.is_empty() {
@@ -474,7 +523,7 @@ impl<'r, 's> Run<'r, 's> {
             } else {
                 format!("{flag} ")
             }
-        ));
+        );
         self.uri = new_uri;
         if let Some(a) = new_args {
             self.args = a;
@@ -506,18 +555,18 @@ impl<'r, 's> Run<'r, 's> {
             Err(_) => (302, Some(a0)),
         };
         self.handler = Handler::Return;
-        self.steps.push(format!("return {code} ({at})"));
+        step!(self, "return {code} ({at})");
         if matches!(code, 301 | 302 | 303 | 307 | 308) {
             let target = match text.map(|t| self.eval(t)) {
                 Some(Ok(v)) => String::from_utf8_lossy(&v).into_owned(),
                 Some(Err(u)) => format!("(depends on ${u})"),
                 None => String::new(),
             };
-            self.reason = format!("`return {code}` at {at} redirects to {target}");
+            why!(self, "`return {code}` at {at} redirects to {target}");
             self.redirect = Some(target);
             return Flow::Finalize(code);
         }
-        self.reason = format!("`return {code}` at {at}");
+        why!(self, "`return {code}` at {at}");
         if code < 400 || text.is_some() {
             return Flow::Sent(code);
         }
@@ -526,21 +575,7 @@ impl<'r, 's> Run<'r, 's> {
 
     /// The condition of `if (...)` (ngx_http_rewrite_if_condition).
     fn condition(&mut self, d: &Directive<'_>) -> Result<bool, Flow> {
-        let mut args: Vec<String> = d.args().map(str::to_string).collect();
-        if let Some(first) = args.first_mut() {
-            if first == "(" {
-                args.remove(0);
-            } else if let Some(s) = first.strip_prefix('(') {
-                *first = s.to_string();
-            }
-        }
-        if let Some(last) = args.last_mut() {
-            if last == ")" {
-                args.pop();
-            } else if let Some(s) = last.strip_suffix(')') {
-                *last = s.to_string();
-            }
-        }
+        let args = condition_args(d);
         let unknown = |me: &mut Self, u: String| -> Flow { me.unknown_var(&u, d) };
         match args.as_slice() {
             [var] if var.starts_with('$') => {
@@ -549,13 +584,16 @@ impl<'r, 's> Run<'r, 's> {
             }
             [var, op, rhs] if var.starts_with('$') => {
                 let v = self.eval(var).map_err(|u| unknown(self, u))?;
-                match op.as_str() {
+                match *op {
                     "=" | "!=" => {
                         let r = self.eval(rhs).map_err(|u| unknown(self, u))?;
-                        Ok((v == r) == (op == "="))
+                        Ok((v == r) == (*op == "="))
                     }
                     "~" | "~*" | "!~" | "!~*" => {
-                        let re = NgxRegex::new(rhs, op.ends_with('*'));
+                        // Compiled with the model (compile_scripts reads the same arguments).
+                        let Some(re) = self.r.script_regexes.get(&d.id()) else {
+                            return Ok(false);
+                        };
                         let m = match re.exec(&v) {
                             Ok(Exec::Match(c)) => {
                                 self.take_captures(c);
@@ -613,26 +651,16 @@ impl<'r, 's> Run<'r, 's> {
     fn find_config(&mut self) -> Flow {
         self.content_handler = None;
         self.uri_changed = false;
-        let found = if self.conf != self.server_block {
-            // A server-level `if` matched: nginx looks for locations inside the if block, which
-            // has none; its configuration stays in effect.
-            self.notes.push(
-                "a server-level `if` without return/rewrite leaves nginx without a location".into(),
-            );
-            Found::None
-        } else {
-            let mut errors = Vec::new();
-            let found = {
-                let mut ctx = MatchCtx {
-                    captures: &mut self.captures,
-                    named: &mut self.named,
-                    errors: &mut errors,
-                };
-                self.r.locations.find(self.server, &self.uri, &mut ctx)
+        let mut errors = Vec::new();
+        let found = {
+            let mut ctx = MatchCtx {
+                captures: &mut self.captures,
+                named: &mut self.named,
+                errors: &mut errors,
             };
-            self.notes.extend(errors);
-            found
+            self.r.locations.find(self.server, &self.uri, &mut ctx)
         };
+        self.notes.extend(errors);
         let mut auto_redirect = false;
         match found {
             Found::Location(l) | Found::AutoRedirect(l) => {
@@ -640,7 +668,8 @@ impl<'r, 's> Run<'r, 's> {
                 self.conf = loc.block;
                 self.location = Some(loc.node);
                 auto_redirect = matches!(found, Found::AutoRedirect(_));
-                self.steps.push(format!(
+                step!(
+                    self,
                     "location {}{} ({}) for {}",
                     match loc.modifier {
                         Modifier::Prefix | Modifier::Named => String::new(),
@@ -649,14 +678,15 @@ impl<'r, 's> Run<'r, 's> {
                     loc.name,
                     self.dir_of(loc.node),
                     self.uri_str()
-                ));
+                );
             }
             Found::None => {
                 self.location = None;
-                self.steps.push(format!(
+                step!(
+                    self,
                     "no location matches {}: the server's own configuration applies",
                     self.uri_str()
-                ));
+                );
             }
         }
         if !self.internal && self.conf().internal {
@@ -677,7 +707,7 @@ impl<'r, 's> Run<'r, 's> {
                 loc.push_str(&String::from_utf8_lossy(&self.args));
             }
             self.handler = Handler::Redirect;
-            self.reason = format!(
+            why!(self,
                 "{} is the location {name} without its trailing slash, and that location passes to an upstream: nginx redirects",
                 self.uri_str()
             );
@@ -694,10 +724,11 @@ impl<'r, 's> Run<'r, 's> {
             let allowed = methods.iter().any(|x| x == m)
                 || (m == "HEAD" && methods.iter().any(|x| x == "GET"));
             if !allowed {
-                self.steps.push(format!(
+                step!(
+                    self,
                     "limit_except {}: {m} gets the limit_except block",
                     methods.join(" ")
-                ));
+                );
                 self.conf = *lmt;
             }
         }
@@ -717,7 +748,11 @@ impl<'r, 's> Run<'r, 's> {
                 let at = self.dir_of(r.at);
                 self.log.push("access forbidden by rule".into());
                 self.handler = Handler::Access;
-                self.reason = format!("`deny` at {at} matches the client {}: 403", self.req.client);
+                why!(
+                    self,
+                    "`deny` at {at} matches the client {}: 403",
+                    self.req.client
+                );
                 Some(403)
             }
             None => None,
@@ -728,7 +763,8 @@ impl<'r, 's> Run<'r, 's> {
                 Some((401, *at)).map(|(c, at)| {
                     if access_rc != Some(0) || !conf.satisfy_any {
                         self.handler = Handler::Auth;
-                        self.reason = format!(
+                        why!(
+                            self,
                             "auth_basic at {} asks for a password (401) and the request has none",
                             self.dir_of(at)
                         );
@@ -830,26 +866,24 @@ impl<'r, 's> Run<'r, 's> {
             if last {
                 if let Some(code) = raw.strip_prefix('=').and_then(|c| c.parse::<u16>().ok()) {
                     self.handler = Handler::TryFiles;
-                    self.reason = format!("try_files at {at} found none of its files: ={code}");
-                    self.steps
-                        .push(format!("try_files: nothing found → ={code} ({at})"));
+                    why!(self, "try_files at {at} found none of its files: ={code}");
+                    step!(self, "try_files: nothing found → ={code} ({at})");
                     return Flow::Finalize(code);
                 }
                 if value.first() == Some(&b'@') {
                     let n = String::from_utf8_lossy(&value).into_owned();
-                    self.steps.push(format!(
-                        "try_files: nothing found → named location {n} ({at})"
-                    ));
+                    step!(self, "try_files: nothing found → named location {n} ({at})");
                     return self.named_location(&n);
                 }
                 let (u, a) = match value.iter().position(|&b| b == b'?') {
                     Some(q) => (value[..q].to_vec(), value[q + 1..].to_vec()),
                     None => (value.clone(), Vec::new()),
                 };
-                self.steps.push(format!(
+                step!(
+                    self,
                     "try_files: nothing found → internal redirect to {} ({at})",
                     String::from_utf8_lossy(&u)
-                ));
+                );
                 return self.internal_redirect(u, a);
             }
             let mut path = base.clone();
@@ -872,26 +906,25 @@ impl<'r, 's> Run<'r, 's> {
                         } else {
                             "openat()"
                         };
-                        self.log
-                            .push(format!("{op} \"{shown}\" failed ({})", e.log_text()));
+                        log!(self, "{op} \"{shown}\" failed ({})", e.log_text());
                     }
-                    self.steps
-                        .push(format!("try_files: {shown}: {} → next", e.log_text()));
+                    step!(self, "try_files: {shown}: {} → next", e.log_text());
                     continue;
                 }
                 Ok(kind) => {
                     if (kind == Kind::Dir) != test_dir {
-                        self.steps.push(format!(
+                        step!(
+                            self,
                             "try_files: {shown} is {} → next",
                             if kind == Kind::Dir {
                                 "a directory, not a file"
                             } else {
                                 "not a directory"
                             }
-                        ));
+                        );
                         continue;
                     }
-                    self.steps.push(format!("try_files: {shown} exists ({at})"));
+                    step!(self, "try_files: {shown} exists ({at})");
                     match alias {
                         AliasKind::Root => self.uri = value,
                         AliasKind::Regex => {
@@ -919,22 +952,24 @@ impl<'r, 's> Run<'r, 's> {
         if let Some(h) = self.content_handler.clone() {
             let at = self.dir_of(h.at);
             self.handler = Handler::for_directive(&h.directive);
-            self.steps
-                .push(format!("{} {} ({at})", h.directive, h.target));
+            step!(self, "{} {} ({at})", h.directive, h.target);
             return match h.directive.as_str() {
                 "empty_gif" | "stub_status" => {
-                    self.reason = format!("{} at {at} answers itself", h.directive);
+                    why!(self, "{} at {at} answers itself", h.directive);
                     Flow::Sent(200)
                 }
                 d if super::conf::PASS_DIRECTIVES.contains(&d) => {
-                    self.reason = format!(
+                    why!(
+                        self,
                         "passed to the upstream {} by {} at {at}: the status is the upstream's",
-                        h.target, h.directive
+                        h.target,
+                        h.directive
                     );
                     Flow::End(End::Upstream(h))
                 }
                 _ => {
-                    self.reason = format!(
+                    why!(
+                        self,
                         "{} at {at} produces the answer: media-doctor does not model it",
                         h.directive
                     );
@@ -953,10 +988,11 @@ impl<'r, 's> Run<'r, 's> {
         }
         if self.uri.last() == Some(&b'/') {
             if let Ok(p) = self.map_uri_to_path() {
-                self.log.push(format!(
+                log!(
+                    self,
                     "directory index of \"{}\" is forbidden",
                     String::from_utf8_lossy(&p)
-                ));
+                );
                 self.path = Some(p);
             }
             self.handler = Handler::Index;
@@ -986,7 +1022,7 @@ impl<'r, 's> Run<'r, 's> {
             let has_vars = vars::has_vars(name);
             if !has_vars && name.starts_with('/') {
                 self.handler = Handler::Index;
-                self.steps.push(format!("index {name}: internal redirect"));
+                step!(self, "index {name}: internal redirect");
                 return Some(self.internal_redirect(name.as_bytes().to_vec(), self.args.clone()));
             }
             let mapped = match self.map_uri_to_path() {
@@ -1017,10 +1053,11 @@ impl<'r, 's> Run<'r, 's> {
                 Ok(_) => {
                     let mut u = self.uri.clone();
                     u.extend_from_slice(&value);
-                    self.steps.push(format!(
+                    step!(
+                        self,
                         "index: {shown} exists → internal redirect to {}",
                         String::from_utf8_lossy(&u)
-                    ));
+                    );
                     return Some(self.internal_redirect(u, self.args.clone()));
                 }
                 Err(Errno::Unknown(why)) => {
@@ -1048,10 +1085,11 @@ impl<'r, 's> Run<'r, 's> {
                         match dprobe.result {
                             Ok(Kind::Dir) | Err(Errno::Access) => {}
                             Ok(_) => {
-                                self.log.push(format!(
+                                log!(
+                                    self,
                                     "\"{}\" is not a directory",
                                     String::from_utf8_lossy(&dir)
-                                ));
+                                );
                                 self.walk = dprobe.walk;
                                 self.reason = "the index directory is not a directory".into();
                                 return Some(Flow::Finalize(500));
@@ -1069,17 +1107,18 @@ impl<'r, 's> Run<'r, 's> {
                                 return Some(Flow::End(End::Unknown(why)));
                             }
                             Err(e) => {
-                                self.log.push(format!(
+                                log!(
+                                    self,
                                     "stat() \"{}\" failed ({})",
                                     String::from_utf8_lossy(&dir),
                                     e.log_text()
-                                ));
+                                );
                                 return Some(Flow::Finalize(500));
                             }
                         }
                         dir_tested = true;
                     }
-                    self.steps.push(format!("index: {shown} does not exist"));
+                    step!(self, "index: {shown} does not exist");
                     continue;
                 }
             }
@@ -1089,16 +1128,17 @@ impl<'r, 's> Run<'r, 's> {
 
     fn index_error(&mut self, shown: &str, e: &Errno) -> Flow {
         if *e == Errno::Access {
-            self.log
-                .push(format!("\"{shown}\" is forbidden ({})", e.log_text()));
-            self.reason = format!("the index file {shown} cannot be reached by the worker user");
+            log!(self, "\"{shown}\" is forbidden ({})", e.log_text());
+            why!(
+                self,
+                "the index file {shown} cannot be reached by the worker user"
+            );
             return Flow::Finalize(403);
         }
         if self.conf().log_not_found {
-            self.log
-                .push(format!("\"{shown}\" is not found ({})", e.log_text()));
+            log!(self, "\"{shown}\" is not found ({})", e.log_text());
         }
-        self.reason = format!("{shown}: {}", e.log_text());
+        why!(self, "{shown}: {}", e.log_text());
         Flow::Finalize(404)
     }
 
@@ -1127,14 +1167,13 @@ impl<'r, 's> Run<'r, 's> {
         self.handler = Handler::Autoindex;
         Some(match probe.result {
             Ok(_) => {
-                self.reason = format!("autoindex lists {shown}");
+                why!(self, "autoindex lists {shown}");
                 Flow::Sent(200)
             }
             Err(Errno::Unknown(why)) => Flow::End(End::Unknown(why)),
             Err(e) => {
-                self.log
-                    .push(format!("opendir() \"{shown}\" failed ({})", e.log_text()));
-                self.reason = format!("autoindex cannot open {shown}: {}", e.log_text());
+                log!(self, "opendir() \"{shown}\" failed ({})", e.log_text());
+                why!(self, "autoindex cannot open {shown}: {}", e.log_text());
                 match e {
                     Errno::NoEnt | Errno::NotDir | Errno::NameTooLong => Flow::Finalize(404),
                     Errno::Access => Flow::Finalize(403),
@@ -1176,18 +1215,21 @@ impl<'r, 's> Run<'r, 's> {
                     _ => 403,
                 };
                 if code == 403 || self.conf().log_not_found {
-                    self.log
-                        .push(format!("{failed} \"{shown}\" failed ({})", e.log_text()));
+                    log!(self, "{failed} \"{shown}\" failed ({})", e.log_text());
                 }
-                self.reason = match e {
-                    Errno::NoEnt => format!("{shown} does not exist"),
-                    Errno::NotDir => format!("a component of {shown} is not a directory"),
-                    Errno::Access => format!("the worker user cannot open {shown}"),
-                    Errno::Loop => {
-                        format!("{shown} goes through a symlink and disable_symlinks forbids it")
-                    }
-                    _ => format!("{shown}: {}", e.log_text()),
-                };
+                if self.explain {
+                    self.reason = match e {
+                        Errno::NoEnt => format!("{shown} does not exist"),
+                        Errno::NotDir => format!("a component of {shown} is not a directory"),
+                        Errno::Access => format!("the worker user cannot open {shown}"),
+                        Errno::Loop => {
+                            format!(
+                                "{shown} goes through a symlink and disable_symlinks forbids it"
+                            )
+                        }
+                        _ => format!("{shown}: {}", e.log_text()),
+                    };
+                }
                 Flow::Finalize(code)
             }
             Ok(Kind::Dir) => {
@@ -1198,20 +1240,23 @@ impl<'r, 's> Run<'r, 's> {
                     loc.push_str(&String::from_utf8_lossy(&self.args));
                 }
                 self.handler = Handler::Redirect;
-                self.reason = format!("{shown} is a directory: nginx adds the trailing slash");
+                why!(
+                    self,
+                    "{shown} is a directory: nginx adds the trailing slash"
+                );
                 self.redirect = Some(loc);
                 Flow::Finalize(301)
             }
             Ok(Kind::Other) => {
-                self.log.push(format!("\"{shown}\" is not a regular file"));
-                self.reason = format!("{shown} is not a regular file");
+                log!(self, "\"{shown}\" is not a regular file");
+                why!(self, "{shown} is not a regular file");
                 Flow::Finalize(404)
             }
             Ok(Kind::File) => {
                 if self.method == "POST" {
                     return Some(Flow::Finalize(405));
                 }
-                self.reason = format!("{shown} is served");
+                why!(self, "{shown} is served");
                 Flow::Sent(200)
             }
         })
@@ -1229,9 +1274,10 @@ impl<'r, 's> Run<'r, 's> {
                 .and_then(|n| self.r.location_pattern(n))
                 .map(|(_, n)| n)
                 .unwrap_or_default();
-            self.log.push(format!(
+            log!(
+                self,
                 "\"alias\" cannot be used in location \"{name}\" where URI was rewritten"
-            ));
+            );
             self.handler = Handler::Error;
             self.reason = "alias in a location where the URI was rewritten (rewrite ... break): nginx fails with 500".into();
             return Err(Flow::Finalize(500));
@@ -1318,10 +1364,11 @@ impl<'r, 's> Run<'r, 's> {
     fn internal_redirect(&mut self, uri: Vec<u8>, args: Vec<u8>) -> Flow {
         self.uri_changes -= 1;
         if self.uri_changes == 0 {
-            self.log.push(format!(
+            log!(
+                self,
                 "rewrite or internal redirection cycle while internally redirecting to \"{}\"",
                 String::from_utf8_lossy(&uri)
-            ));
+            );
             self.handler = Handler::Error;
             self.reason = "more than 10 internal redirects: nginx gives up with 500".into();
             return Flow::Finalize(500);
@@ -1340,17 +1387,17 @@ impl<'r, 's> Run<'r, 's> {
     fn named_location(&mut self, name: &str) -> Flow {
         self.uri_changes -= 1;
         if self.uri_changes == 0 {
-            self.log.push(format!(
+            log!(
+                self,
                 "rewrite or internal redirection cycle while redirect to named location \"{name}\""
-            ));
+            );
             self.handler = Handler::Error;
             return Flow::Finalize(500);
         }
         let Some(l) = self.r.locations.named(self.server, name) else {
-            self.log
-                .push(format!("could not find named location \"{name}\""));
+            log!(self, "could not find named location \"{name}\"");
             self.handler = Handler::Error;
-            self.reason = format!("named location {name} does not exist: 500");
+            why!(self, "named location {name} does not exist: 500");
             return Flow::Finalize(500);
         };
         let loc = &self.r.locations.locs[l];
@@ -1359,8 +1406,7 @@ impl<'r, 's> Run<'r, 's> {
         self.uri_changed = false;
         self.conf = loc.block;
         self.location = Some(loc.node);
-        self.steps
-            .push(format!("location {} ({})", loc.name, self.dir_of(loc.node)));
+        step!(self, "location {} ({})", loc.name, self.dir_of(loc.node));
         self.update_location_config();
         Flow::Go(Phase::Rewrite)
     }
@@ -1401,8 +1447,7 @@ impl<'r, 's> Run<'r, 's> {
             }
         };
         let shown = String::from_utf8_lossy(&target).into_owned();
-        self.steps
-            .push(format!("error_page {code} → {shown} ({at})"));
+        step!(self, "error_page {code} → {shown} ({at})");
         if target.first() == Some(&b'/') {
             let (u, a) = match target.iter().position(|&b| b == b'?') {
                 Some(q) => (target[..q].to_vec(), target[q + 1..].to_vec()),
@@ -1423,7 +1468,7 @@ impl<'r, 's> Run<'r, 's> {
         self.err_status = status;
         self.redirect = Some(shown.clone());
         self.handler = Handler::Redirect;
-        self.reason = format!("error_page {code} at {at} redirects to {shown}");
+        why!(self, "error_page {code} at {at} redirects to {shown}");
         Flow::End(End::Status(status))
     }
 
@@ -1543,16 +1588,17 @@ impl<'r, 's> Run<'r, 's> {
             // The modelled request sends no other header and no cookie.
             return Ok(Vec::new());
         }
-        if let Some(map) = self.r.maps.get(name) {
+        let r = self.r;
+        if let Some(map) = r.maps.get(name) {
             if depth > 8 {
                 return Err(name.to_string());
             }
-            let source = map.source.clone();
+            let source: &str = &map.source;
             let src = if let Some(v) = source.strip_prefix('$') {
                 self.var(v, depth + 1)?
             } else {
                 let mut f = |n: &str| self.var(n, depth + 1);
-                vars::expand(&source, &|_| Vec::new(), &mut f)?
+                vars::expand(source, &|_| Vec::new(), &mut f)?
             };
             let (value, caps) = map.lookup(&src);
             if !value.contains('$') {
@@ -1587,7 +1633,7 @@ impl<'r, 's> Run<'r, 's> {
         };
         if let Some(s) = status {
             if self.reason.is_empty() {
-                self.reason = format!("nginx answers {s}");
+                why!(self, "nginx answers {s}");
             }
             if !self.notes.is_empty() {
                 self.reason
@@ -1612,13 +1658,14 @@ impl<'r, 's> Run<'r, 's> {
     }
 }
 
+/// The arguments of `if (...)`: the parser already took the parentheses off as
+/// ngx_http_rewrite_if does (`if ($uri ~ \.(png|gif))` tests `\.(png|gif)`).
+fn condition_args<'c>(d: &Directive<'c>) -> Vec<&'c str> {
+    d.args().collect()
+}
+
 fn cond_text(d: &Directive<'_>) -> String {
-    d.args()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .trim_start_matches('(')
-        .trim_end_matches(')')
-        .to_string()
+    condition_args(d).join(" ")
 }
 
 /// `$arg_NAME` (ngx_http_arg): the raw value of the first NAME= in the query, case-insensitive.
@@ -1687,9 +1734,13 @@ fn path_for(
     let server_block = r.blocks.of(server)?;
     let mut run = Run {
         r,
+        explain: false,
         req: &req,
         files: Files {
             root: &site.root,
+            db: r
+                .users
+                .get_or_init(|| crate::fs::identity::UserDb::load(&site.root)),
             who: Err("not used".into()),
         },
         server,
@@ -1728,6 +1779,47 @@ fn path_for(
     };
     let p = run.map_uri_to_path().ok()?;
     Some(String::from_utf8_lossy(&p).into_owned())
+}
+
+/// The script of every block (rewrite-module directives in order) and the regexes they use.
+pub(super) fn compile_scripts(
+    cfg: &crate::nginx::Config,
+    servers: &[NodeId],
+) -> (HashMap<NodeId, Vec<NodeId>>, HashMap<NodeId, NgxRegex>) {
+    let mut scripts = HashMap::new();
+    let mut regexes = HashMap::new();
+    let mut stack: Vec<NodeId> = servers.to_vec();
+    while let Some(id) = stack.pop() {
+        let block = cfg.directive(id);
+        let mut script = Vec::new();
+        for d in block.children() {
+            match d.name() {
+                "rewrite" | "return" | "set" | "break" => script.push(d.id()),
+                "if" if d.has_block() => script.push(d.id()),
+                _ => {}
+            }
+            if d.is("rewrite") {
+                if let Some(re) = d.arg(0) {
+                    regexes.insert(d.id(), NgxRegex::new(re, false));
+                }
+            }
+            if d.is("if") {
+                if let [var, op @ ("~" | "~*" | "!~" | "!~*"), rhs] = condition_args(&d).as_slice()
+                {
+                    if var.starts_with('$') {
+                        regexes.insert(d.id(), NgxRegex::new(rhs, op.ends_with('*')));
+                    }
+                }
+            }
+            if d.has_block() && matches!(d.name(), "location" | "if") {
+                stack.push(d.id());
+            }
+        }
+        if !script.is_empty() {
+            scripts.insert(id, script);
+        }
+    }
+    (scripts, regexes)
 }
 
 pub(super) fn mapped_path(r: &Resolver<'_>, server: NodeId, uri: &str) -> Option<PathBuf> {

@@ -63,15 +63,42 @@ pub struct Loc {
     pub auto_redirect: bool,
 }
 
+/// FNV-1a: location names are short byte strings looked up a few times per request; a
+/// cryptographic hash is wasted on them (nothing here is attacker-sized).
+#[derive(Default, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+pub type FnvMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+
 /// The locations directly inside one block.
 #[derive(Debug, Default)]
 pub struct Level {
-    exact: HashMap<Vec<u8>, usize>,
-    prefix: HashMap<Vec<u8>, usize>,
+    exact: FnvMap<Vec<u8>, usize>,
+    prefix: FnvMap<Vec<u8>, usize>,
     /// Distinct lengths of the prefix names, longest first.
     prefix_lens: Vec<usize>,
     regex: Vec<usize>,
     pub all: Vec<usize>,
+    /// Some location of the level redirects `URI` to `URI/` (saves a lookup when none does).
+    auto_redirect: bool,
 }
 
 /// What a lookup found (`Outcome::Again` etc. mirror nginx's return codes).
@@ -87,6 +114,8 @@ pub enum Found {
 #[derive(Debug, Default)]
 pub struct Locations {
     pub locs: Vec<Loc>,
+    /// Location node → index in `locs`.
+    pub by_node: HashMap<NodeId, usize>,
     /// Per server node: its top level and its named locations.
     servers: HashMap<NodeId, (Level, HashMap<String, usize>)>,
 }
@@ -145,6 +174,7 @@ impl Locations {
                     .is_some_and(|h| PASS_DIRECTIVES.contains(&h.directive.as_str()));
             let nested = self.level(d, blocks, &mut None);
             let i = self.locs.len();
+            self.by_node.insert(d.id(), i);
             self.locs.push(Loc {
                 node: d.id(),
                 block,
@@ -155,6 +185,7 @@ impl Locations {
                 auto_redirect,
             });
             level.all.push(i);
+            level.auto_redirect |= auto_redirect;
             match modifier {
                 Modifier::Exact => {
                     level.exact.entry(name.as_bytes().to_vec()).or_insert(i);
@@ -248,16 +279,18 @@ impl Locations {
         if let Some(&l) = level.prefix.get(uri) {
             return (Step::Again, Some(l));
         }
-        let mut slashed = uri.to_vec();
-        slashed.push(b'/');
-        let exact = level.exact.get(&slashed).copied();
-        let inclusive = level.prefix.get(&slashed).copied();
-        let redirect = [exact, inclusive]
-            .iter()
-            .flatten()
-            .any(|&l| self.locs[l].auto_redirect);
-        if redirect {
-            return (Step::Done, exact.or(inclusive));
+        if level.auto_redirect {
+            let mut slashed = uri.to_vec();
+            slashed.push(b'/');
+            let exact = level.exact.get(&slashed).copied();
+            let inclusive = level.prefix.get(&slashed).copied();
+            let redirect = [exact, inclusive]
+                .iter()
+                .flatten()
+                .any(|&l| self.locs[l].auto_redirect);
+            if redirect {
+                return (Step::Done, exact.or(inclusive));
+            }
         }
         for &len in &level.prefix_lens {
             if len < uri.len() {

@@ -342,6 +342,13 @@ pub struct Model {
     maps: HashMap<String, vars::Map>,
     /// Variables the config declares (`set $x`, named regex captures): unset, they are empty.
     declared: std::collections::HashSet<String>,
+    /// The rewrite-module directives (rewrite, return, set, if, break) of each server, location
+    /// and `if` block, in order: the script nginx compiles for it.
+    scripts: HashMap<NodeId, Vec<NodeId>>,
+    /// The regexes of `rewrite` and `if (... ~ ...)`, by directive, compiled on first use.
+    script_regexes: HashMap<NodeId, regex::NgxRegex>,
+    /// The root's user database (owner names in walks), read once.
+    users: std::sync::OnceLock<crate::fs::identity::UserDb>,
 }
 
 impl Model {
@@ -360,7 +367,11 @@ impl Model {
         };
         let maps = vars::collect_maps(top.clone().into_iter());
         let declared = vars::declared_variables(top.into_iter());
+        let (scripts, script_regexes) = engine::compile_scripts(cfg, &server_ids);
         Model {
+            users: std::sync::OnceLock::new(),
+            scripts,
+            script_regexes,
             blocks,
             servers,
             locations,
@@ -396,12 +407,18 @@ impl<'s> Resolver<'s> {
 
     /// How nginx answers `req`.
     pub fn resolve(&self, req: &Request) -> Resolution {
-        engine::run(self, req, None)
+        engine::run(self, req, None, true)
+    }
+
+    /// The same decision as `resolve`, without the explanations (`reason`, `steps` and `log`
+    /// stay empty): for predicting the status of many URLs.
+    pub fn predict(&self, req: &Request) -> Resolution {
+        engine::run(self, req, None, false)
     }
 
     /// How nginx answers `req` once it has reached `server` (skips the choice of server).
     pub fn resolve_on(&self, server: NodeId, req: &Request) -> Resolution {
-        engine::run(self, req, Some(server))
+        engine::run(self, req, Some(server), true)
     }
 
     /// Every server block nginx would consider for requests on `port`, in config order.
@@ -434,8 +451,11 @@ impl<'s> Resolver<'s> {
             .unwrap_or_default()
     }
 
-    fn server_info(&self, server: NodeId) -> Option<&server::ServerInfo> {
-        self.servers.servers.iter().find(|s| s.id == server)
+    pub(crate) fn server_info(&self, server: NodeId) -> Option<&server::ServerInfo> {
+        self.servers
+            .by_node
+            .get(&server)
+            .map(|&i| &self.servers.servers[i])
     }
 
     /// The directory nginx serves for URL `prefix` (e.g. `/media/`) in `server`: the location
@@ -554,9 +574,9 @@ impl<'s> Resolver<'s> {
     /// The modifier and pattern of a location node.
     pub fn location_pattern(&self, node: NodeId) -> Option<(Modifier, String)> {
         self.locations
-            .locs
-            .iter()
-            .find(|l| l.node == node)
+            .by_node
+            .get(&node)
+            .map(|&i| &self.locations.locs[i])
             .map(|l| (l.modifier, l.name.clone()))
     }
 }

@@ -5,7 +5,8 @@
 //! capture groups replaces the request's captures; a match of a regex without groups leaves the
 //! previous ones in place; a failed match changes nothing.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 #[derive(Debug)]
 pub struct NgxRegex {
@@ -46,6 +47,30 @@ pub enum Exec {
     Match(Option<Captures>),
 }
 
+/// Big configs repeat the same patterns in every site (`\.(jpg|png|css|js)$`, `\.php$`, ...):
+/// each distinct pattern is compiled once per process and shared.
+fn compile_shared(pattern: &str, caseless: bool) -> Result<pcre2::bytes::Regex, String> {
+    type Cache = HashMap<(String, bool), Result<pcre2::bytes::Regex, String>>;
+    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let key = (pattern.to_string(), caseless);
+    if let Some(r) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return r.clone();
+    }
+    let compiled = pcre2::bytes::RegexBuilder::new()
+        .caseless(caseless)
+        // No JIT: most regexes of a big config run a handful of times, and compiling machine
+        // code for each costs more than it saves.
+        .jit_if_available(false)
+        .build(pattern)
+        .map_err(|e| format!("regex {pattern:?} does not compile: {e}"));
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, compiled.clone());
+    compiled
+}
+
 impl NgxRegex {
     pub fn new(pattern: &str, caseless: bool) -> NgxRegex {
         NgxRegex {
@@ -62,13 +87,7 @@ impl NgxRegex {
 
     fn compiled(&self) -> Result<&pcre2::bytes::Regex, String> {
         self.compiled
-            .get_or_init(|| {
-                pcre2::bytes::RegexBuilder::new()
-                    .caseless(self.caseless)
-                    .jit_if_available(true)
-                    .build(&self.pattern)
-                    .map_err(|e| format!("regex {:?} does not compile: {e}", self.pattern))
-            })
+            .get_or_init(|| compile_shared(&self.pattern, self.caseless))
             .as_ref()
             .map_err(|e| e.clone())
     }

@@ -7,6 +7,7 @@
 //! does not say which local address the client reaches, so when a port has several addresses the
 //! resolver picks the one whose servers know the host (and says so).
 
+use super::location::FnvMap;
 use super::regex::{Captures, Exec, NgxRegex};
 use crate::nginx::{Config, Directive, NodeId};
 use std::collections::HashMap;
@@ -29,6 +30,19 @@ pub struct Listen {
     pub port: u16,
     pub default_server: bool,
     pub ssl: bool,
+}
+
+impl Selection {
+    /// `127.0.0.1:80`, `*:443`, ...
+    pub fn listen_text(&self) -> String {
+        Listen {
+            addr: self.listen.0.clone(),
+            port: self.listen.1,
+            default_server: false,
+            ssl: false,
+        }
+        .describe()
+    }
 }
 
 impl Listen {
@@ -145,10 +159,10 @@ struct Socket {
     /// Servers in config order (indexes into `ServerIndex::servers`).
     servers: Vec<usize>,
     default: Option<usize>,
-    exact: HashMap<String, usize>,
-    star_head: HashMap<String, usize>,
-    dot_head: HashMap<String, usize>,
-    star_tail: HashMap<String, usize>,
+    exact: FnvMap<String, usize>,
+    star_head: FnvMap<String, usize>,
+    dot_head: FnvMap<String, usize>,
+    star_tail: FnvMap<String, usize>,
     regex: Vec<(usize, usize)>, // (server, index into that server's regex names)
 }
 
@@ -174,7 +188,8 @@ pub enum Chosen {
 pub struct Selection {
     pub server: usize,
     pub chosen: Chosen,
-    pub listen: String,
+    /// The listen socket (address, port) the request arrived on.
+    pub listen: (ListenAddr, u16),
     /// Captures of a matching `server_name` regex (they are `$1`.. for what follows).
     pub captures: Option<Captures>,
     pub named_captures: Vec<(String, Vec<u8>)>,
@@ -185,6 +200,8 @@ pub struct Selection {
 #[derive(Debug)]
 pub struct ServerIndex {
     pub servers: Vec<ServerInfo>,
+    /// Server node → index in `servers`.
+    pub by_node: HashMap<NodeId, usize>,
     /// (address, port) → servers listening there.
     sockets: HashMap<(ListenAddr, u16), Socket>,
     /// port → the addresses bound on it, in first-seen order.
@@ -267,6 +284,7 @@ impl ServerIndex {
             }
         }
         ServerIndex {
+            by_node: servers.iter().enumerate().map(|(i, s)| (s.id, i)).collect(),
             servers,
             sockets,
             ports,
@@ -300,55 +318,70 @@ impl ServerIndex {
         })
     }
 
+    /// The listen address a connection to `port` uses (and a note when that is a guess).
+    fn pick_addr(
+        &self,
+        host: &str,
+        port: u16,
+        local: Option<IpAddr>,
+    ) -> Option<(&ListenAddr, Option<String>)> {
+        let addrs = self.ports.get(&port)?;
+        if addrs.len() == 1 {
+            return Some((&addrs[0], None));
+        }
+        if let Some(ip) = local {
+            // nginx: the socket bound to exactly this address, else the wildcard of its family.
+            let exact = ListenAddr::Ip(ip);
+            let wildcard = if ip.is_ipv4() {
+                ListenAddr::AnyV4
+            } else {
+                ListenAddr::AnyV6
+            };
+            return addrs
+                .iter()
+                .find(|a| **a == exact)
+                .or_else(|| addrs.iter().find(|a| **a == wildcard))
+                .map(|a| (a, None));
+        }
+        // Unknown local address: the address whose servers know the host by name, else the
+        // IPv4 wildcard, else the first one.
+        let by_name = addrs.iter().find(|a| {
+            self.match_name(&self.sockets[&((*a).clone(), port)], host)
+                .is_some()
+        });
+        let pick = by_name
+            .or_else(|| addrs.iter().find(|a| **a == ListenAddr::AnyV4))
+            .unwrap_or(&addrs[0]);
+        let describe = |a: &ListenAddr| {
+            Listen {
+                addr: a.clone(),
+                port,
+                default_server: false,
+                ssl: false,
+            }
+            .describe()
+        };
+        let note = format!(
+            "port {port} is bound on several addresses ({}); the client's local address decides which servers apply, assumed {}",
+            addrs.iter().map(describe).collect::<Vec<_>>().join(", "),
+            describe(pick)
+        );
+        Some((pick, Some(note)))
+    }
+
+    /// The default server of the socket a connection to `port` reaches.
+    pub fn default_for(&self, port: u16, local: Option<IpAddr>) -> Option<usize> {
+        let (addr, _) = self.pick_addr("", port, local)?;
+        let sock = &self.sockets[&(addr.clone(), port)];
+        sock.default.or_else(|| sock.servers.first().copied())
+    }
+
     /// Pick the server for `host` (already validated and lower-cased) on `port`.
     /// `local` is the address the connection reached, when known.
     pub fn select(&self, host: &str, port: u16, local: Option<IpAddr>) -> Option<Selection> {
-        let addrs = self.ports.get(&port)?;
-        let mut note = None;
-        let addr = if addrs.len() == 1 {
-            addrs[0].clone()
-        } else if let Some(ip) = local {
-            // nginx: the socket bound to exactly this address, else the wildcard of its family.
-            let exact = ListenAddr::Ip(ip);
-            if addrs.contains(&exact) {
-                exact
-            } else if ip.is_ipv4() && addrs.contains(&ListenAddr::AnyV4) {
-                ListenAddr::AnyV4
-            } else if ip.is_ipv6() && addrs.contains(&ListenAddr::AnyV6) {
-                ListenAddr::AnyV6
-            } else {
-                return None;
-            }
-        } else {
-            // Unknown local address: the address whose servers know the host by name, else the
-            // IPv4 wildcard, else the first one.
-            let by_name = addrs.iter().find(|a| {
-                self.match_name(&self.sockets[&((*a).clone(), port)], host)
-                    .is_some()
-            });
-            let pick = by_name
-                .or_else(|| addrs.iter().find(|a| **a == ListenAddr::AnyV4))
-                .unwrap_or(&addrs[0])
-                .clone();
-            note = Some(format!(
-                "port {port} is bound on several addresses ({}); the client's local address decides which servers apply, assumed {}",
-                addrs
-                    .iter()
-                    .map(|a| Listen { addr: a.clone(), port, default_server: false, ssl: false }.describe())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                Listen { addr: pick.clone(), port, default_server: false, ssl: false }.describe()
-            ));
-            pick
-        };
+        let (addr, note) = self.pick_addr(host, port, local)?;
         let sock = &self.sockets[&(addr.clone(), port)];
-        let listen = Listen {
-            addr,
-            port,
-            default_server: false,
-            ssl: false,
-        }
-        .describe();
+        let listen = (addr.clone(), port);
         if let Some((server, entry, exec)) = self.match_name(sock, host) {
             let (captures, named_captures) = match exec {
                 Some(Exec::Match(Some(c))) => {
@@ -552,6 +585,7 @@ mod tests {
             }
         }
         let idx = ServerIndex {
+            by_node: HashMap::new(),
             servers,
             sockets: HashMap::new(),
             ports: HashMap::new(),

@@ -172,8 +172,15 @@ pub fn declared_variables<'c>(
                 out.insert(v.to_string());
             }
         }
-        for a in d.args().chain(std::iter::once(d.name())) {
-            named_groups(a, &mut out);
+        // Named groups live in regexes: location/rewrite/if/server_name arguments, map keys.
+        if matches!(d.name(), "location" | "rewrite" | "if" | "server_name")
+            || d.name().starts_with('~')
+        {
+            for a in d.args().chain(std::iter::once(d.name())) {
+                if memchr::memmem::find(a.as_bytes(), b"(?").is_some() {
+                    named_groups(a, &mut out);
+                }
+            }
         }
         stack.extend(d.children());
     }

@@ -1,0 +1,103 @@
+//! Resolving many URLs against a big config: `scripts/bench-resolve.sh` runs this.
+//!
+//!     cargo run --release --example resolve_bench -- /tmp/ngx/s10000/nginx.conf 100000
+//!
+//! Prints the load time, the index build time and the time to resolve N URLs (the Host of each
+//! is a server_name of the config, the path one of the usual media/static/app paths).
+
+use media_doctor::cli::SiteArgs;
+use media_doctor::nginx::{Request, Resolver};
+use media_doctor::site::Site;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let conf = args
+        .next()
+        .unwrap_or_else(|| "/tmp/ngx/s10000/nginx.conf".into());
+    let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let t0 = Instant::now();
+    let site = Site::gather(
+        &SiteArgs {
+            nginx_conf: Some(conf.clone().into()),
+            ..Default::default()
+        },
+        true,
+    )?;
+    let loaded = t0.elapsed();
+    let t1 = Instant::now();
+    let r = Resolver::new(&site);
+    let built = t1.elapsed();
+    // Hosts: the first name of every server; paths: what a site gets asked for.
+    let hosts: Vec<(String, u16)> = site
+        .config()
+        .servers()
+        .iter()
+        .filter_map(|s| {
+            let name = r
+                .server_names(s.id())
+                .into_iter()
+                .find(|n| n.contains('.') && !n.starts_with('~'))?;
+            let port = r.server_ports(s.id()).into_iter().next().unwrap_or(80);
+            Some((name, port))
+        })
+        .collect();
+    let paths = [
+        "/media/uploads/2024/05/a.jpg",
+        "/static/css/app.css",
+        "/static/js/app.js",
+        "/",
+        "/api/v1/items",
+        "/favicon.ico",
+        "/robots.txt",
+        "/media/x.php",
+        "/.env",
+        "/about/",
+    ];
+    let reqs: Vec<Request> = (0..n)
+        .map(|i| {
+            let (h, port) = &hosts[(i * 7919) % hosts.len()];
+            let scheme = if *port == 443 { "https" } else { "http" };
+            Request::from_url(&format!("{scheme}://{h}{}", paths[i % paths.len()])).expect("url")
+        })
+        .collect();
+    // MD_BENCH_SAME=1: the same URL every time (steady-state cost, no first-use regex compiles).
+    let reqs = if std::env::var_os("MD_BENCH_SAME").is_some() {
+        vec![reqs[0].clone(); n]
+    } else {
+        reqs
+    };
+    let t2 = Instant::now();
+    let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
+    for req in &reqs {
+        let res = r.predict(req);
+        let key = match res.predicted_status {
+            Some(s) => s.to_string(),
+            None => format!("upstream/{}", res.handler.as_str()),
+        };
+        *statuses.entry(key).or_default() += 1;
+    }
+    let resolved = t2.elapsed();
+    // A second pass over the same URLs: regexes compiled, memory warm.
+    let t3 = Instant::now();
+    for req in &reqs {
+        std::hint::black_box(r.predict(req));
+    }
+    let again = t3.elapsed();
+    println!(
+        "{conf}: {} servers; load {:.3}s, index {:.3}s, {n} URLs resolved in {:.3}s ({:.1} µs/URL)",
+        hosts.len(),
+        loaded.as_secs_f64(),
+        built.as_secs_f64(),
+        resolved.as_secs_f64(),
+        resolved.as_secs_f64() * 1e6 / n as f64
+    );
+    println!(
+        "second pass: {:.3}s ({:.1} µs/URL)",
+        again.as_secs_f64(),
+        again.as_secs_f64() * 1e6 / n as f64
+    );
+    println!("statuses: {statuses:?}");
+    Ok(())
+}
