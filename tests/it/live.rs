@@ -635,6 +635,7 @@ mod real_site {
     use crate::support::{self, Nginx};
     use media_doctor::checks::{self, live::ErrorLog, nginx_reload::ConfigNotReloaded};
     use media_doctor::cli::SiteArgs;
+    use media_doctor::live::errorlog;
     use media_doctor::report::Status;
     use media_doctor::site::Site;
     use std::io::{Read, Write};
@@ -695,6 +696,192 @@ mod real_site {
         );
         let log = &f.evidence.iter().find(|e| e.label == "log").unwrap().value;
         assert_eq!(log, &nginx.error_log().display().to_string());
+    }
+
+    /// Every error-log pattern MD405 maps, as a real nginx writes it, through a logrotate-style
+    /// rotation (the rotated `.1` is read too) and a tail bound (a line further back than the
+    /// bound in `.1` is not read). Each group is counted and mapped to its check.
+    #[test]
+    fn every_pattern_a_real_nginx_logs_is_mapped_to_its_check() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let nginx = Nginx::start(
+            "www-data",
+            "server { listen 127.0.0.1:{PORT}; server_name site.test;\n\
+             location /media/ { alias {DIR}/app/media/; }\n\
+             location /media/glued/ { alias {DIR}/app/media; }\n\
+             location /static/ { root {DIR}/app/static; }\n\
+             location ~ /\\. { deny all; } }",
+        )
+        .expect("nginx");
+        let dir = nginx.dir.path().to_path_buf();
+        let d = dir.display().to_string();
+        let media = dir.join("app/media");
+        for sub in ["private", "uploads"] {
+            std::fs::create_dir_all(media.join(sub)).unwrap();
+        }
+        std::fs::create_dir_all(dir.join("app/static")).unwrap();
+        std::fs::write(dir.join("app/static/site.css"), "body{}").unwrap();
+        std::fs::write(media.join("private/a.jpg"), b"jpeg").unwrap();
+        std::fs::write(media.join("secret.jpg"), b"jpeg").unwrap();
+        std::fs::write(media.join("a.jpg"), b"jpeg").unwrap();
+        support::open_ancestors(&media.join("private/a.jpg"));
+        let mode = |p: &str, m: u32| {
+            std::fs::set_permissions(media.join(p), std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        std::fs::write(media.join("uploads/index.html"), "<p>").unwrap();
+        mode("private", 0o700);
+        mode("secret.jpg", 0o600);
+        mode("uploads/index.html", 0o600);
+        // The app keeps its uploads elsewhere than nginx serves /media/ from.
+        let proj = dir.join("proj");
+        std::fs::create_dir_all(proj.join("proj")).unwrap();
+        std::fs::write(
+            proj.join("manage.py"),
+            "import os\nos.environ.setdefault(\"DJANGO_SETTINGS_MODULE\", \"proj.settings\")\n",
+        )
+        .unwrap();
+        std::fs::write(proj.join("proj/__init__.py"), "").unwrap();
+        std::fs::write(
+            proj.join("proj/settings.py"),
+            format!(
+                "MEDIA_URL = \"/media/\"\nMEDIA_ROOT = \"{d}/app/uploads\"\n\
+                 STATIC_URL = \"/static/\"\nSTATIC_ROOT = \"{d}/app/static\"\n"
+            ),
+        )
+        .unwrap();
+
+        // Before the rotation: two of the 403s, and a line the tail bound will push out.
+        let get_status = |path: &str| {
+            get(nginx.port, path)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        };
+        assert!(get_status("/media/ancient.jpg").contains(" 404 "));
+        for _ in 0..2 {
+            assert!(get_status("/media/private/a.jpg").contains(" 403 "));
+        }
+        // logrotate: rename, then USR1 (nginx reopens its logs); wait until the worker did.
+        let log = nginx.error_log();
+        let rotated = dir.join("logs/error.log.1");
+        std::fs::rename(&log, &rotated).unwrap();
+        let master = nix::unistd::Pid::from_raw(nginx.pid().unwrap());
+        nix::sys::signal::kill(master, nix::sys::signal::Signal::SIGUSR1).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while support::worker_pids(master.as_raw())
+            .iter()
+            .any(|w| writes_to(*w, &rotated))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the worker kept the old log"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // .1 now starts with the ancient line and more than the tail bound after it.
+        let old = std::fs::read_to_string(&rotated).unwrap();
+        let cut = old.find("ancient.jpg").expect("the ancient line");
+        let cut = cut + old[cut..].find('\n').unwrap() + 1;
+        let (head, rest) = old.split_at(cut);
+        let filler = format!("{} [notice] 1#1: {}\n", &head[..19], "x".repeat(200));
+        let pad = filler.repeat((errorlog::TAIL_BYTES as usize / filler.len()) + 10);
+        std::fs::write(&rotated, format!("{head}{pad}{rest}")).unwrap();
+
+        // After the rotation.
+        for (path, status) in [
+            ("/media/private/a.jpg", " 403 "),
+            ("/media/secret.jpg", " 403 "),
+            ("/media/glued/a.jpg", " 404 "),
+            ("/static/site.css", " 404 "),
+            ("/media/missing.jpg", " 404 "),
+            ("/media/.env", " 403 "),
+            ("/media/", " 403 "),
+            ("/media/nodir/", " 404 "),
+            ("/media/uploads/", " 403 "),
+        ] {
+            let got = get_status(path);
+            assert!(got.contains(status), "{path}: {got}");
+        }
+        std::thread::sleep(Duration::from_millis(100)); // the worker's log writes
+
+        let args = SiteArgs {
+            nginx_conf: Some(nginx.conf_path()),
+            app: Some(proj.clone()),
+            framework: Some(media_doctor::cli::Framework::Django),
+            ..Default::default()
+        };
+        let site = Site::gather(&args, false).expect("gather");
+        let r = checks::run_one(&ErrorLog, &site);
+        assert_eq!(r.status, Status::Fail, "{r:#?}");
+        let find = |needle: &str| {
+            r.findings
+                .iter()
+                .find(|f| f.message.contains(needle))
+                .unwrap_or_else(|| panic!("no finding for {needle}: {r:#?}"))
+        };
+        let ev = |f: &media_doctor::report::Finding, label: &str| {
+            f.evidence
+                .iter()
+                .find(|e| e.label == label)
+                .map(|e| e.value.clone())
+                .unwrap_or_default()
+        };
+        // (the logged message, the count, the explaining check, a word of the cause)
+        let cases = [
+            (format!("open() \"{d}/app/media/private/a.jpg\" failed (13: Permission denied)"), "3 times", "MD202", format!("www-data cannot traverse {d}/app/media/private (needs x)")),
+            (format!("open() \"{d}/app/media/secret.jpg\" failed (13: Permission denied)"), "1 time", "MD203", format!("www-data cannot read {d}/app/media/secret.jpg (needs r)")),
+            (format!("open() \"{d}/app/mediaa.jpg\" failed (2: No such file or directory)"), "1 time", "MD101", "an `alias` without the trailing slash".to_string()),
+            (format!("open() \"{d}/app/static/static/site.css\" failed (2: No such file or directory)"), "1 time", "MD103", "`root` where `alias` was meant".to_string()),
+            (format!("open() \"{d}/app/media/missing.jpg\" failed (2: No such file or directory)"), "1 time", "MD302", format!("the app's MEDIA_ROOT is {d}/app/uploads")),
+            ("access forbidden by rule".to_string(), "1 time", "MD105", "allow/deny rule".to_string()),
+            (format!("directory index of \"{d}/app/media/\" is forbidden"), "1 time", "MD109", "no index file and autoindex is off".to_string()),
+        ];
+        for (message, count, check, cause) in &cases {
+            let f = find(message);
+            assert_eq!(f.message, format!("{count}: {message}"), "{f:#?}");
+            assert_eq!(&ev(f, "explained by"), check, "{f:#?}");
+            assert!(ev(f, "cause").contains(cause.as_str()), "{f:#?}");
+        }
+        // An index file the worker may not read (nginx 1.22 logs it as the open() that failed).
+        let index = find(&format!(
+            "open() \"{d}/app/media/uploads/index.html\" failed (13: Permission denied)"
+        ));
+        assert_eq!(ev(index, "explained by"), "MD203", "{index:#?}");
+        // `"…/nodir/index.html" is not found (2: …)`: a directory that does not exist.
+        let missing_dir = find(&format!(
+            "\"{d}/app/media/nodir/index.html\" is not found (2: No such file or directory)"
+        ));
+        assert!(
+            ev(missing_dir, "cause").contains("index file does not exist"),
+            "{missing_dir:#?}"
+        );
+        // The 403 seen before and after the rotation: one group, from both files.
+        let denied = find("private/a.jpg");
+        assert_eq!(
+            ev(denied, "log"),
+            format!("{}, {}", log.display(), rotated.display()),
+            "{denied:#?}"
+        );
+        // Past the tail bound: not read.
+        assert!(
+            r.findings
+                .iter()
+                .all(|f| !f.message.contains("ancient.jpg")),
+            "{r:#?}"
+        );
+    }
+
+    /// Whether a process holds `path` open (its fd links name the file).
+    fn writes_to(pid: i32, path: &std::path::Path) -> bool {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|fds| {
+                fds.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                    .any(|target| target == path)
+            })
+            .unwrap_or(false)
     }
 
     #[test]

@@ -225,7 +225,7 @@ fn has_worker(master: i32) -> bool {
 }
 
 /// The pids of a master's workers (all of them, old ones finishing a reload included).
-fn worker_pids(master: i32) -> Vec<i32> {
+pub fn worker_pids(master: i32) -> Vec<i32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
