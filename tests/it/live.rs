@@ -342,7 +342,6 @@ mod md111 {
     use media_doctor::checks::nginx_reload::{assess, Inputs};
     use media_doctor::checks::Outcome;
     use media_doctor::report::Severity;
-    use std::time::{Duration, Instant};
 
     fn errors(o: &Outcome) -> Vec<String> {
         o.findings
@@ -363,26 +362,6 @@ mod md111 {
                 vec![nginx.dir.path().join("no-such.pid")]
             },
         }
-    }
-
-    /// The workers a HUP starts replace the old ones; wait until the old ones are gone.
-    fn reload(nginx: &Nginx) {
-        let pid = nix::unistd::Pid::from_raw(nginx.pid().unwrap());
-        let before = media_doctor::system::Process::read(pid.as_raw()).unwrap();
-        let old: Vec<i32> = media_doctor::system::workers_of(&before)
-            .iter()
-            .map(|w| w.pid)
-            .collect();
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            let now = media_doctor::system::workers_of(&before);
-            if !now.is_empty() && now.iter().all(|w| !old.contains(&w.pid)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("nginx did not start new workers after SIGHUP");
     }
 
     #[test]
@@ -418,7 +397,7 @@ mod md111 {
         );
 
         // A reload makes it current again.
-        reload(&nginx);
+        nginx.reload();
         let reloaded = assess(&inputs(&nginx, true));
         assert!(errors(&reloaded).is_empty(), "{:?}", errors(&reloaded));
     }
