@@ -377,13 +377,17 @@ fn scan_agrees_with_the_generated_manifest() {
     if !require(is_root(), "needs root (the generator chowns to www-data)") {
         return;
     }
+    let Some(bench) = crate::support::bench_dir() else {
+        let _ = require(false, "needs ../shared/bench/gen_tree.py");
+        return;
+    };
     let t = live_tree();
     let tree = t.path().join("tree");
     let manifest = t.path().join("manifest.json");
     sh(
         "python3",
         &[
-            concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/gen_tree.py"),
+            bench.join("gen_tree.py").to_str().unwrap(),
             "--files",
             "4000",
             "--seed",
