@@ -24,6 +24,16 @@ pub fn require(ok: bool, what: &str) -> bool {
     false
 }
 
+/// The team bench kit, ../shared/bench (its generators make the large configs and trees): the
+/// nearest ancestor of the repository that has it.
+pub fn bench_dir() -> Option<PathBuf> {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .skip(1)
+        .map(|d| d.join("shared/bench"))
+        .find(|d| d.join("gen_nginx.py").is_file())
+}
+
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
