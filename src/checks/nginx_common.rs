@@ -138,6 +138,16 @@ pub fn prefixes(site: &Site, r: &Resolver<'_>) -> Vec<Prefix> {
 /// sorted, a bounded look): concrete evidence beats a made-up name. Returns the path relative to
 /// `dir`. Hidden files and names that need escaping in a URL are skipped.
 pub fn sample_file(root: &SysRoot, dir: &Path) -> Option<String> {
+    sample_file_where(root, dir, |_| true)
+}
+
+/// The same, for the first file `accept` takes (given the path relative to `dir`): e.g. one
+/// whose URL a regex location matches.
+pub fn sample_file_where(
+    root: &SysRoot,
+    dir: &Path,
+    accept: impl Fn(&str) -> bool,
+) -> Option<String> {
     let mut queue: std::collections::VecDeque<(PathBuf, String)> =
         std::collections::VecDeque::from([(dir.to_path_buf(), String::new())]);
     let mut looked = 0;
@@ -153,8 +163,13 @@ pub fn sample_file(root: &SysRoot, dir: &Path) -> Option<String> {
             .filter(|(n, _)| !n.starts_with('.') && !n.contains(['?', '#', '%', ' ']))
             .collect();
         entries.sort();
-        if let Some((f, _)) = entries.iter().find(|(_, is_dir)| !is_dir) {
-            return Some(format!("{rel}{f}"));
+        let accepted = entries
+            .iter()
+            .filter(|(_, is_dir)| !is_dir)
+            .map(|(f, _)| format!("{rel}{f}"))
+            .find(|f| accept(f));
+        if accepted.is_some() {
+            return accepted;
         }
         for (n, _) in entries {
             looked += 1;

@@ -24,7 +24,7 @@
 
 use super::ast::{Config, ConfigKind, Diagnostic, FileId, Node, NodeId, SourceFile};
 use super::context::{self, Ctx};
-use super::parser::{self, ParsedFile, Placement, COOKED};
+use super::parser::{self, IncludeArgs, ParsedFile, Placement, COOKED};
 use crate::sysroot::SysRoot;
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
@@ -100,42 +100,28 @@ pub fn load_dump(_root: &SysRoot, dump: &[u8], name: &str) -> Result<Config, Loa
             name: name.to_string(),
         });
     }
-    let mut l = Loader::new(Source::Dump(Vec::new()));
-    l.text.reserve(dump.len());
-    // About one directive per 40 bytes in real configs: reserve once instead of regrowing.
-    l.cfg.nodes.reserve(dump.len() / 40);
-    l.cfg.arg_spans.reserve(dump.len() / 16);
-    l.cfg.children.reserve(dump.len() / 40);
-    let entry = sections[0].0.clone();
-    l.add_file(entry.clone(), Some(sections[0].1));
-    // nginx prints a file once; a repeat is a hand-edited dump: the first wins.
-    let mut seen: std::collections::HashSet<&Path> = std::collections::HashSet::new();
-    seen.insert(&entry);
-    let rest: Vec<(PathBuf, &[u8])> = sections[1..]
-        .iter()
-        .filter(|(p, _)| seen.insert(p.as_path()))
-        .map(|(p, b)| (p.clone(), *b))
-        .collect();
-    // Split where half of the bytes are on each side.
-    let total: usize = rest.iter().map(|s| s.1.len()).sum();
+    let (mut paths, bodies, sorted) = unique_sections(sections);
+    let rest = paths.split_off(1);
+    let entry = paths.remove(0);
+    let (entry_body, bodies) = (bodies[0], &bodies[1..]);
+    // Two halves of about the same size, one per thread.
+    let total: usize = bodies.iter().map(|b| b.len()).sum();
     let mut acc = 0;
-    let split = rest
+    let split = bodies
         .iter()
-        .position(|s| {
-            acc += s.1.len();
+        .position(|b| {
+            acc += b.len();
             acc * 2 >= total
         })
-        .map_or(rest.len(), |i| i + 1);
-    let fetch = |i: usize, buf: &mut Vec<u8>| {
-        buf.clear();
-        buf.extend_from_slice(rest[i].1);
-        Ok(())
-    };
-    let paths: Vec<PathBuf> = rest.iter().map(|s| s.0.clone()).collect();
-    l.parse_batch(paths, split, &fetch);
-    let mut paths: Vec<(PathBuf, FileId)> = l.ids.iter().map(|(p, &id)| (p.clone(), id)).collect();
-    paths.sort_by(|a, b| path_bytes(&a.0).cmp(path_bytes(&b.0)));
-    l.source = Source::Dump(paths);
+        .map_or(bodies.len(), |i| i + 1);
+    let theirs_bytes = bodies[split..].iter().map(|b| b.len()).sum();
+    let mut l = Loader::new(Source::Dump(Vec::new()));
+    l.arena().reserve(dump.len());
+    l.add_file(entry.clone(), Some(entry_body));
+    let fetch = |i: usize, _: &mut Vec<u8>| Ok(Some(bodies[i]));
+    l.parse_batch(rest, split, &fetch, theirs_bytes);
+    debug_assert_eq!(l.cfg.files.len(), sorted.len());
+    l.source = Source::Dump(sorted);
     l.finish(0, &entry, |_| parent(&entry));
     Ok(l.cfg)
 }
@@ -143,8 +129,8 @@ pub fn load_dump(_root: &SysRoot, dump: &[u8], name: &str) -> Result<Config, Loa
 enum Source {
     /// Read included files from disk under this root.
     Disk(SysRoot),
-    /// Every file is a section of the dump: (path, file), sorted by path.
-    Dump(Vec<(PathBuf, FileId)>),
+    /// Every file is a section of the dump: their ids, sorted by path.
+    Dump(Vec<FileId>),
 }
 
 /// What one `include` argument resolved to. The filesystem is taken as fixed during a load, so
@@ -159,21 +145,23 @@ struct Resolved {
 struct Loader {
     cfg: Config,
     source: Source,
-    /// Each system path (lexically normalised) to its file, so a file is read once.
+    /// Each system path (lexically normalised) read from disk to its file, so a file is read
+    /// once. (A dump's files are found in `Source::Dump` instead.)
     ids: HashMap<PathBuf, FileId>,
-    /// Every include node of each file, in file order, with its argument.
-    includes: Vec<Vec<(NodeId, Option<String>)>>,
+    /// Every include node of each file, in file order, with its argument's number.
+    includes: Vec<Vec<(NodeId, Option<u32>)>>,
     /// Files parsed whose includes are not resolved yet.
     queue: VecDeque<FileId>,
     /// Every file's text, in file order: `Config::text` once loading ends.
     text: String,
     /// Arguments changed by escape processing, placed after `text` at the end.
     cooked: String,
+    /// The include arguments met so far, numbered.
+    include_args: IncludeArgs,
     /// A reused buffer for reading files.
     read_buf: Vec<u8>,
-    /// Include argument → index in `resolutions`.
-    resolved: HashMap<String, usize>,
-    resolutions: Vec<Resolved>,
+    /// What each include argument (by number) resolved to, once resolved.
+    resolutions: Vec<Option<Resolved>>,
     /// The entry file's top-level directive names.
     top_names: Vec<(String, bool)>,
     too_big_reported: bool,
@@ -184,18 +172,31 @@ enum ReadError {
     NotAFile,
 }
 
-/// Reads the i-th file of a batch into the buffer (shared by the two threads of `parse_batch`).
-type Fetch<'a> = dyn Fn(usize, &mut Vec<u8>) -> Result<(), ReadError> + Sync + 'a;
+/// The i-th file of a batch: bytes already in memory (a dump's section), or read into the
+/// buffer (`None`). Shared by the two threads of `parse_batch`.
+type Fetch<'a> = dyn Fn(usize, &mut Vec<u8>) -> Result<Option<&'a [u8]>, ReadError> + Sync + 'a;
 
 /// Where files are parsed to: an arena (the loader's, or a second thread's `Partial`).
 struct Arena<'a> {
     cfg: &'a mut Config,
     text: &'a mut String,
     cooked: &'a mut String,
+    include_args: &'a mut IncludeArgs,
     too_big_reported: &'a mut bool,
 }
 
 impl Arena<'_> {
+    /// Make room for `bytes` of config at once: growing by doubling would copy each vector and
+    /// fault its pages in again, several times over. The densities are above those of real
+    /// configs (the bench config has a directive per 40 bytes and a word per 17); room reserved
+    /// and not used is address space that is never touched, so it costs no memory.
+    fn reserve(&mut self, bytes: usize) {
+        self.text.reserve(bytes);
+        self.cfg.nodes.reserve(bytes / 32);
+        self.cfg.children.reserve(bytes / 32);
+        self.cfg.arg_spans.reserve(bytes / 12);
+    }
+
     /// Decode and parse one file; registers it in `cfg.files` with the next id.
     fn parse(&mut self, path: PathBuf, bytes: &[u8], want_top_names: bool) -> ParsedFile {
         let id = self.cfg.files.len() as FileId;
@@ -218,15 +219,21 @@ impl Arena<'_> {
             let at = Placement {
                 base,
                 cooked: self.cooked,
+                include_args: self.include_args,
                 want_top_names,
             };
             parsed = parser::parse_file(self.cfg, id, &path, src, at);
         }
+        self.add_empty(path, &parsed.top);
+        parsed
+    }
+
+    /// Register a file whose top-level nodes are parsed (none when it was not examined).
+    fn add_empty(&mut self, path: PathBuf, top: &[NodeId]) {
         let start = self.cfg.children.len() as u32;
-        self.cfg.children.extend_from_slice(&parsed.top);
+        self.cfg.children.extend_from_slice(top);
         let top = start..self.cfg.children.len() as u32;
         self.cfg.files.push(SourceFile { path, top });
-        parsed
     }
 
     fn report_too_big(&mut self, path: &Path) {
@@ -247,36 +254,28 @@ impl Arena<'_> {
 }
 
 /// Files parsed by a second thread into their own arena, numbered from 0 (see `absorb`).
+#[derive(Default)]
 struct Partial {
     cfg: Config,
     text: String,
     cooked: String,
-    includes: Vec<Vec<(NodeId, Option<String>)>>,
+    include_args: IncludeArgs,
+    too_big_reported: bool,
+    includes: Vec<Vec<(NodeId, Option<u32>)>>,
     outcomes: Vec<Option<ReadError>>,
 }
 
 impl Partial {
-    /// Read (`fetch(first + i)`) and parse `paths` in order.
-    fn parse(paths: &[PathBuf], first: usize, fetch: &Fetch<'_>) -> Partial {
-        let mut p = Partial {
-            cfg: Config::default(),
-            text: String::new(),
-            cooked: String::new(),
-            includes: Vec::new(),
-            outcomes: Vec::with_capacity(paths.len()),
-        };
-        let mut too_big = false;
+    /// Read (`fetch(first + i)`) and parse `paths` in order; `bytes`: their size when known.
+    fn parse(paths: Vec<PathBuf>, first: usize, fetch: &Fetch<'_>, bytes: usize) -> Partial {
+        let mut p = Partial::default();
+        p.outcomes.reserve(paths.len());
+        p.arena().reserve(bytes);
         let mut buf = Vec::new();
-        for (i, path) in paths.iter().enumerate() {
+        for (i, path) in paths.into_iter().enumerate() {
             match fetch(first + i, &mut buf) {
-                Ok(()) => {
-                    let mut arena = Arena {
-                        cfg: &mut p.cfg,
-                        text: &mut p.text,
-                        cooked: &mut p.cooked,
-                        too_big_reported: &mut too_big,
-                    };
-                    let parsed = arena.parse(path.clone(), &buf, false);
+                Ok(held) => {
+                    let parsed = p.arena().parse(path, held.unwrap_or(&buf), false);
                     p.includes.push(parsed.includes);
                     p.outcomes.push(None);
                 }
@@ -284,6 +283,16 @@ impl Partial {
             }
         }
         p
+    }
+
+    fn arena(&mut self) -> Arena<'_> {
+        Arena {
+            cfg: &mut self.cfg,
+            text: &mut self.text,
+            cooked: &mut self.cooked,
+            include_args: &mut self.include_args,
+            too_big_reported: &mut self.too_big_reported,
+        }
     }
 }
 
@@ -297,26 +306,33 @@ impl Loader {
             queue: VecDeque::new(),
             text: String::new(),
             cooked: String::new(),
+            include_args: IncludeArgs::default(),
             read_buf: Vec::new(),
-            resolved: HashMap::new(),
             resolutions: Vec::new(),
             top_names: Vec::new(),
             too_big_reported: false,
         }
     }
 
-    /// Register and parse one file: `body`, or else what was just read into `read_buf`.
-    fn add_file(&mut self, path: PathBuf, body: Option<&[u8]>) -> FileId {
-        let id = self.cfg.files.len() as FileId;
-        self.ids.insert(path.clone(), id);
-        let bytes = body.unwrap_or(&self.read_buf);
-        let mut arena = Arena {
+    fn arena(&mut self) -> Arena<'_> {
+        Arena {
             cfg: &mut self.cfg,
             text: &mut self.text,
             cooked: &mut self.cooked,
+            include_args: &mut self.include_args,
             too_big_reported: &mut self.too_big_reported,
-        };
-        let parsed = arena.parse(path, bytes, id == 0);
+        }
+    }
+
+    /// Register and parse one file: `body`, or else what was just read into `read_buf`.
+    fn add_file(&mut self, path: PathBuf, body: Option<&[u8]>) -> FileId {
+        let id = self.cfg.files.len() as FileId;
+        if let Source::Disk(_) = self.source {
+            self.ids.insert(path.clone(), id);
+        }
+        let read_buf = std::mem::take(&mut self.read_buf);
+        let parsed = self.arena().parse(path, body.unwrap_or(&read_buf), id == 0);
+        self.read_buf = read_buf;
         if id == 0 {
             self.top_names = parsed.top_names;
         }
@@ -325,14 +341,31 @@ impl Loader {
         id
     }
 
-    /// Read (with `fetch`) and parse new files, in order: on two cores the second half is read
-    /// and parsed by a second thread into its own arena, merged after. Returns why each file
-    /// that could not be read was not (None: loaded, its id is in `ids`).
+    /// The file already loaded for a path, if any.
+    fn loaded(&self, path: &Path) -> Option<FileId> {
+        match &self.source {
+            Source::Disk(_) => self.ids.get(path).copied(),
+            Source::Dump(sorted) => {
+                let key = path_bytes(path);
+                let files = &self.cfg.files;
+                sorted
+                    .binary_search_by(|&f| path_bytes(&files[f as usize].path).cmp(key))
+                    .ok()
+                    .map(|i| sorted[i])
+            }
+        }
+    }
+
+    /// Read (with `fetch`) and parse new files, in order: on two cores the files from `split`
+    /// on (`their_bytes` long, when known) are read and parsed by a second thread into its own
+    /// arena, merged after. Returns why each file that could not be read was not (None: loaded
+    /// with the next id).
     fn parse_batch(
         &mut self,
-        paths: Vec<PathBuf>,
+        mut paths: Vec<PathBuf>,
         split: usize,
         fetch: &Fetch<'_>,
+        their_bytes: usize,
     ) -> Vec<Option<ReadError>> {
         let mut out = Vec::with_capacity(paths.len());
         let split = if paths.len() < PARALLEL_MIN {
@@ -340,15 +373,16 @@ impl Loader {
         } else {
             split
         };
-        let (mine, theirs) = paths.split_at(split);
+        let theirs = paths.split_off(split);
+        let their_count = theirs.len();
         std::thread::scope(|scope| {
-            let worker = (!theirs.is_empty())
-                .then(|| scope.spawn(move || Partial::parse(theirs, split, fetch)));
+            let worker = (their_count > 0)
+                .then(|| scope.spawn(move || Partial::parse(theirs, split, fetch, their_bytes)));
             let mut buf = std::mem::take(&mut self.read_buf);
-            for (i, p) in mine.iter().enumerate() {
+            for (i, p) in paths.into_iter().enumerate() {
                 match fetch(i, &mut buf) {
-                    Ok(()) => {
-                        self.add_file(p.clone(), Some(&buf));
+                    Ok(held) => {
+                        self.add_file(p, Some(held.unwrap_or(&buf)));
                         out.push(None);
                     }
                     Err(e) => out.push(Some(e)),
@@ -356,10 +390,11 @@ impl Loader {
             }
             self.read_buf = buf;
             if let Some(w) = worker {
-                match w.join() {
-                    Ok(partial) => out.extend(self.absorb(partial, theirs)),
+                let w = w.join();
+                match w {
+                    Ok(partial) => out.extend(self.absorb(partial)),
                     // The worker cannot panic on any input (fuzzed); if it did, say so.
-                    Err(_) => out.extend(theirs.iter().map(|_| {
+                    Err(_) => out.extend((0..their_count).map(|_| {
                         Some(ReadError::Io(std::io::Error::other("parser thread failed")))
                     })),
                 }
@@ -368,18 +403,30 @@ impl Loader {
         out
     }
 
-    /// Append a second thread's arena: its node, child, span, text and file numbers move up by
-    /// what is already loaded.
-    fn absorb(&mut self, p: Partial, paths: &[PathBuf]) -> Vec<Option<ReadError>> {
-        if self.text.len() + self.cooked.len() + p.text.len() + p.cooked.len() > MAX_TOTAL_BYTES {
-            let mut arena = Arena {
-                cfg: &mut self.cfg,
-                text: &mut self.text,
-                cooked: &mut self.cooked,
-                too_big_reported: &mut self.too_big_reported,
-            };
-            arena.report_too_big(&paths[0]);
-            return paths.iter().map(|_| None).collect();
+    /// Append a second thread's arena: its node, child, span, text, file and include argument
+    /// numbers move up by what is already loaded.
+    fn absorb(&mut self, p: Partial) -> Vec<Option<ReadError>> {
+        let Partial {
+            cfg,
+            text,
+            cooked,
+            include_args,
+            too_big_reported: _,
+            includes,
+            outcomes,
+        } = p;
+        if self.text.len() + self.cooked.len() + text.len() + cooked.len() > MAX_TOTAL_BYTES {
+            // As when parsed here: the files are registered, not examined.
+            for f in cfg.files {
+                if let Source::Disk(_) = self.source {
+                    self.ids
+                        .insert(f.path.clone(), self.cfg.files.len() as FileId);
+                }
+                self.arena().report_too_big(&f.path);
+                self.arena().add_empty(f.path, &[]);
+                self.includes.push(Vec::new());
+            }
+            return outcomes;
         }
         let node_off = self.cfg.nodes.len() as u32;
         let child_off = self.cfg.children.len() as u32;
@@ -387,13 +434,11 @@ impl Loader {
         let text_off = self.text.len() as u32;
         let cooked_off = self.cooked.len() as u32;
         let file_off = self.cfg.files.len() as u32;
-        let Partial {
-            cfg,
-            text,
-            cooked,
-            includes,
-            outcomes,
-        } = p;
+        let arg_numbers: Vec<u32> = include_args
+            .names
+            .iter()
+            .map(|a| self.include_args.number(a))
+            .collect();
         self.cfg.nodes.extend(cfg.nodes.into_iter().map(|mut n| {
             n.args = n.args.start + span_off..n.args.end + span_off;
             if n.has_block() {
@@ -419,13 +464,18 @@ impl Loader {
         self.cfg.diagnostics.extend(cfg.diagnostics);
         for (f, incs) in cfg.files.into_iter().zip(includes) {
             let id = self.cfg.files.len() as FileId;
-            self.ids.insert(f.path.clone(), id);
+            if let Source::Disk(_) = self.source {
+                self.ids.insert(f.path.clone(), id);
+            }
             self.cfg.files.push(SourceFile {
                 path: f.path,
                 top: f.top.start + child_off..f.top.end + child_off,
             });
-            self.includes
-                .push(incs.into_iter().map(|(n, a)| (n + node_off, a)).collect());
+            self.includes.push(
+                incs.into_iter()
+                    .map(|(n, a)| (n + node_off, a.map(|a| arg_numbers[a as usize])))
+                    .collect(),
+            );
             self.queue.push_back(id);
         }
         outcomes
@@ -440,8 +490,8 @@ impl Loader {
         let fragment = kind != ConfigKind::Main;
         while let Some(file) = self.queue.pop_front() {
             let incs = std::mem::take(&mut self.includes[file as usize]);
-            for (node, arg) in &incs {
-                self.resolve_include(*node, arg.as_deref(), fragment);
+            for &(node, arg) in &incs {
+                self.resolve_include(node, arg, fragment);
             }
             self.includes[file as usize] = incs;
         }
@@ -454,6 +504,15 @@ impl Loader {
         };
         context::check(&mut self.cfg, top);
         // Reported in reading order: by file (as loaded), then position.
+        if self.cfg.diagnostics.len() > 1 {
+            self.sort_diagnostics();
+        }
+        self.cfg.nodes.shrink_to_fit();
+        self.cfg.arg_spans.shrink_to_fit();
+        self.cfg.children.shrink_to_fit();
+    }
+
+    fn sort_diagnostics(&mut self) {
         let order: HashMap<&Path, usize> = self
             .cfg
             .files
@@ -470,9 +529,6 @@ impl Loader {
             )
         });
         self.cfg.diagnostics = diags;
-        self.cfg.nodes.shrink_to_fit();
-        self.cfg.arg_spans.shrink_to_fit();
-        self.cfg.children.shrink_to_fit();
     }
 
     /// `Config::text` = every source, then the cooked arguments; cooked spans move there.
@@ -501,7 +557,9 @@ impl Loader {
         self.cfg.diagnostics.push(diag);
     }
 
-    fn resolve_include(&mut self, node: NodeId, arg: Option<&str>, fragment: bool) {
+    /// Link an include node to the files its argument (by number) names, resolving the argument
+    /// when it is met first.
+    fn resolve_include(&mut self, node: NodeId, arg: Option<u32>, fragment: bool) {
         let Some(arg) = arg else {
             self.diag(
                 node,
@@ -510,65 +568,72 @@ impl Loader {
             );
             return;
         };
-        let i = match self.resolved.get(arg) {
-            Some(&i) => i,
+        let arg = arg as usize;
+        if self.resolutions.len() <= arg {
+            self.resolutions.resize_with(arg + 1, || None);
+        }
+        // Taken out while in use (resolving needs the whole loader), put back after.
+        let resolved = match self.resolutions[arg].take() {
+            Some(r) => r,
             None => {
-                let r = self.resolve(arg, fragment);
-                self.resolutions.push(r);
-                self.resolved
-                    .insert(arg.to_string(), self.resolutions.len() - 1);
-                self.resolutions.len() - 1
+                let text = self.include_args.names[arg].clone();
+                self.resolve(&text, fragment)
             }
         };
-        for k in 0..self.resolutions[i].problems.len() {
-            let (msg, fatal) = self.resolutions[i].problems[k].clone();
-            self.diag(node, msg, fatal);
+        for (msg, fatal) in &resolved.problems {
+            self.diag(node, msg.clone(), *fatal);
         }
         let start = self.cfg.include_links.len() as u32;
-        self.cfg
-            .include_links
-            .extend_from_slice(&self.resolutions[i].files);
+        self.cfg.include_links.extend_from_slice(&resolved.files);
         self.cfg.nodes[node as usize].kids = start..self.cfg.include_links.len() as u32;
+        self.resolutions[arg] = Some(resolved);
     }
 
     /// What an include argument names: the files (read and parsed when new) and any problems.
     fn resolve(&mut self, arg: &str, fragment: bool) -> Resolved {
         let pattern = lexical_normal(&self.cfg.conf_dir.join(arg));
         let mut r = Resolved::default();
-        if arg.contains(['*', '?', '[']) {
-            let mut warnings = Vec::new();
-            let globbed = self.glob(&pattern, &mut warnings);
-            r.problems.extend(warnings.into_iter().map(|w| (w, false)));
-            match globbed {
-                Ok(paths) => self.files_for(paths, fragment, &mut r),
-                Err(msg) => r.problems.push((msg, !fragment)),
-            }
-        } else {
+        if !arg.contains(['*', '?', '[']) {
             self.file_for(pattern, fragment, &mut r);
+            return r;
+        }
+        let opts = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
+        };
+        match &self.source {
+            Source::Dump(sorted) => match glob_dump(&self.cfg.files, sorted, &pattern, opts) {
+                Ok(files) => r.files = files,
+                Err(msg) => r.problems.push((msg, !fragment)),
+            },
+            Source::Disk(root) => {
+                let mut warnings = Vec::new();
+                let mut paths = glob_disk(root, &pattern, opts, &mut warnings);
+                // glob(3) sorts the whole list (each directory's matches in order is not enough).
+                paths.sort_by(|a, b| path_bytes(a).cmp(path_bytes(b)));
+                r.problems.extend(warnings.into_iter().map(|w| (w, false)));
+                self.files_for(paths, fragment, &mut r);
+            }
         }
         r
     }
 
-    /// The files a glob matched, in order. When many are new (`sites-enabled/*` on a big host),
-    /// two threads read and parse them (`parse_batch`).
+    /// The files a glob matched on disk, in order. When many are new (`sites-enabled/*` on a big
+    /// host), two threads read and parse them (`parse_batch`).
     fn files_for(&mut self, paths: Vec<PathBuf>, fragment: bool, r: &mut Resolved) {
-        let root = match &self.source {
-            Source::Disk(root) => root.clone(),
-            Source::Dump(_) => {
-                for p in paths {
-                    self.file_for(p, fragment, r);
-                }
-                return;
-            }
+        let Source::Disk(root) = &self.source else {
+            return;
         };
+        let root = root.clone();
         let new: Vec<PathBuf> = paths
             .iter()
             .filter(|p| !self.ids.contains_key(*p))
             .cloned()
             .collect();
-        let fetch = |i: usize, buf: &mut Vec<u8>| read_regular(&root, &new[i], buf);
+        let fetch = |i: usize, buf: &mut Vec<u8>| read_regular(&root, &new[i], buf).map(|()| None);
         let half = new.len() / 2;
-        let outcomes = self.parse_batch(new.clone(), half, &fetch);
+        let outcomes = self.parse_batch(new.clone(), half, &fetch, 0);
         let mut failed: HashMap<&Path, ReadError> = HashMap::new();
         for (p, o) in new.iter().zip(outcomes) {
             if let Some(e) = o {
@@ -586,7 +651,7 @@ impl Loader {
 
     /// The file for an included path: already loaded, or read and parsed now.
     fn file_for(&mut self, path: PathBuf, fragment: bool, r: &mut Resolved) {
-        if let Some(&id) = self.ids.get(&path) {
+        if let Some(id) = self.loaded(&path) {
             r.files.push(id);
             return;
         }
@@ -654,31 +719,6 @@ impl Loader {
         }
     }
 
-    /// The system paths a glob include matches, in byte order (nginx's glob(3) in the C locale),
-    /// and warnings about directories that could not be read.
-    fn glob(&self, pattern: &Path, warnings: &mut Vec<String>) -> Result<Vec<PathBuf>, String> {
-        let opts = glob::MatchOptions {
-            case_sensitive: true,
-            require_literal_separator: true,
-            require_literal_leading_dot: true,
-        };
-        let text = pattern.to_string_lossy();
-        let mut out: Vec<PathBuf> = match &self.source {
-            Source::Dump(paths) => {
-                let pat = glob::Pattern::new(&text)
-                    .map_err(|e| format!("invalid include pattern \"{text}\": {e}"))?;
-                paths
-                    .iter()
-                    .filter(|(p, _)| pat.matches_path_with(p, opts))
-                    .map(|(p, _)| p.clone())
-                    .collect()
-            }
-            Source::Disk(root) => glob_disk(root, pattern, opts, warnings),
-        };
-        out.sort_by(|a, b| path_bytes(a).cmp(path_bytes(b)));
-        Ok(out)
-    }
-
     /// Depth-first from the main file over the include graph: an include of a file that is still
     /// open above it is a cycle (nginx would recurse until it runs out of files). Each such link
     /// is reported and removed, which leaves the graph acyclic, so `children()` terminates.
@@ -738,6 +778,33 @@ impl Loader {
             self.cfg.nodes[node as usize].kids = r.start..r.start + w as u32;
         }
     }
+}
+
+/// The files of a dump whose paths a glob include matches, in byte order (nginx's glob(3) in
+/// the C locale). `sorted`: every file, sorted by path.
+fn glob_dump(
+    files: &[SourceFile],
+    sorted: &[FileId],
+    pattern: &Path,
+    opts: glob::MatchOptions,
+) -> Result<Vec<FileId>, String> {
+    let text = pattern.to_string_lossy();
+    let pat = glob::Pattern::new(&text)
+        .map_err(|e| format!("invalid include pattern \"{text}\": {e}"))?;
+    // Only the paths that start with the pattern's literal head can match: one sorted run.
+    let bytes = path_bytes(pattern);
+    let head = &bytes[..bytes
+        .iter()
+        .position(|b| b"*?[".contains(b))
+        .unwrap_or(bytes.len())];
+    let path = |f: &FileId| path_bytes(&files[*f as usize].path);
+    let from = sorted.partition_point(|f| path(f) < head);
+    Ok(sorted[from..]
+        .iter()
+        .take_while(|f| path(f).starts_with(head))
+        .filter(|f| pat.matches_path_with(&files[**f as usize].path, opts))
+        .copied()
+        .collect())
 }
 
 /// Expand a glob under the root as glob(3) does for nginx: each component holding a wildcard is
@@ -931,6 +998,36 @@ fn lexical_normal(p: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// The sections to load, in dump order (paths and bodies), and their file ids (their ranks)
+/// sorted by path, the list include globs are matched against. nginx prints each file once: a
+/// repeated path is a hand-edited dump, and its first section wins.
+fn unique_sections(sections: Vec<(PathBuf, &[u8])>) -> (Vec<PathBuf>, Vec<&[u8]>, Vec<FileId>) {
+    // A stable sort: a repeated path keeps its first section first.
+    let mut by_path: Vec<usize> = (0..sections.len()).collect();
+    by_path.sort_by(|&a, &b| path_bytes(&sections[a].0).cmp(path_bytes(&sections[b].0)));
+    let mut kept = vec![false; sections.len()];
+    for (k, &i) in by_path.iter().enumerate() {
+        kept[i] = k == 0 || sections[by_path[k - 1]].0 != sections[i].0;
+    }
+    let mut file_of = vec![0 as FileId; sections.len()];
+    let mut next = 0;
+    for (i, &k) in kept.iter().enumerate() {
+        file_of[i] = next;
+        next += k as FileId;
+    }
+    let sorted = by_path
+        .iter()
+        .filter(|&&i| kept[i])
+        .map(|&i| file_of[i])
+        .collect();
+    let (paths, bodies) = sections
+        .into_iter()
+        .zip(kept)
+        .filter_map(|(s, k)| k.then_some(s))
+        .unzip();
+    (paths, bodies, sorted)
 }
 
 /// Split an `nginx -T` dump into (path, bytes) sections.
@@ -1278,5 +1375,28 @@ mod tests {
             load_dump(&root, b"http {}", "x"),
             Err(LoadError::NotADump { .. })
         ));
+    }
+
+    #[test]
+    fn a_repeated_dump_section_is_read_once_and_the_first_wins() {
+        let mut dump = Vec::new();
+        for (p, body) in [
+            ("/etc/nginx/nginx.conf", "http { include /etc/nginx/s/*; }"),
+            ("/etc/nginx/s/b", "server { listen 2; }"),
+            ("/etc/nginx/s/a", "server { listen 1; }"),
+            ("/etc/nginx/s/b", "server { listen 3; }"),
+            ("/etc/nginx/nginx.conf", "wrong;"),
+        ] {
+            dump.extend_from_slice(format!("# configuration file {p}:\n{body}\n").as_bytes());
+        }
+        let cfg = load_dump(&SysRoot::live(), &dump, "-").unwrap();
+        assert_eq!(cfg.files.len(), 3);
+        assert!(cfg.diagnostics.is_empty(), "{:?}", errors(&cfg));
+        let listens: Vec<_> = cfg
+            .servers()
+            .iter()
+            .map(|s| s.find("listen").unwrap().arg(0).unwrap())
+            .collect();
+        assert_eq!(listens, ["1", "2"]);
     }
 }
