@@ -1169,6 +1169,42 @@ mod probes_site {
         assert!(t1.elapsed() < Duration::from_millis(500));
     }
 
+    /// A listen on an address this machine does not have (a config copied from another host)
+    /// is not the local nginx's socket: nothing is sent there.
+    #[test]
+    fn a_listen_on_another_machines_address_is_not_probed() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let nginx = media_site("");
+        let conf = std::fs::read_to_string(nginx.conf_path()).unwrap();
+        // 192.0.2.1 (TEST-NET-1) is on no interface here; nginx could not have started with it.
+        nginx.write_conf(&conf.replace(
+            &format!("listen 127.0.0.1:{};", nginx.port),
+            &format!(
+                "listen 127.0.0.1:{}; listen 192.0.2.1:{};",
+                nginx.port, nginx.port
+            ),
+        ));
+        let site = gather(&nginx, None, vec![]);
+        let t0 = Instant::now();
+        let r401 = run(&site, &OriginServesFile);
+        assert_eq!(r401.status, Status::Pass, "{r401:#?}");
+        let notes = evidence(&r401, "note");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("192.0.2.1 is not an address of this machine")),
+            "{notes:?}"
+        );
+        // A probe there would have waited for the 2 s connect limit.
+        assert!(
+            t0.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            t0.elapsed()
+        );
+    }
+
     #[test]
     fn sockets_a_plain_client_cannot_use_are_noted_not_probed() {
         if !support::require_root_and_nginx() {
