@@ -284,6 +284,24 @@ pub fn fix_with_block(f: Finding, intro: &str, block: String) -> Finding {
     )
 }
 
+/// A path as nginx builds it, made readable: nginx opens it byte for byte (`alias
+/// /srv/static/;` in `location /static` gives `/srv/static//x.css` for `/static/x.css`), and the
+/// kernel reads a doubled slash as one. The single-slash path is named beside it, so the evidence
+/// stays what nginx really opens without looking like a second mistake.
+pub fn opened_path(p: &Path) -> String {
+    let s = p.display().to_string();
+    if !s.contains("//") {
+        return s;
+    }
+    let mut single = String::with_capacity(s.len());
+    for c in s.chars() {
+        if !(c == '/' && single.ends_with('/')) {
+            single.push(c);
+        }
+    }
+    format!("{s} (nginx opens the path as built: the same file as {single})")
+}
+
 pub fn loc_of(cfg: &Config, node: NodeId) -> Location {
     cfg.directive(node).location()
 }
@@ -300,6 +318,15 @@ pub fn location_label(r: &Resolver<'_>, node: NodeId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn opened_path_names_the_single_slash_file() {
+        assert_eq!(opened_path(Path::new("/srv/a/x.css")), "/srv/a/x.css");
+        assert_eq!(
+            opened_path(Path::new("/srv/staticfiles//x.jpg")),
+            "/srv/staticfiles//x.jpg (nginx opens the path as built: the same file as /srv/staticfiles/x.jpg)"
+        );
+    }
 
     #[test]
     fn quoting() {
