@@ -1169,6 +1169,26 @@ mod probes_site {
         assert!(t1.elapsed() < Duration::from_millis(500));
     }
 
+    /// A real nginx redirecting media URLs to themselves (a server-level `return 301` meant for
+    /// http→https, on the https side): a redirect loop finding on the origin, not a hang.
+    #[test]
+    fn an_origin_redirecting_to_itself_is_a_loop() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let nginx = media_site("if ($request_uri ~ ^/media/) { return 301 $request_uri; }");
+        let site = gather(&nginx, None, vec![]);
+        let results = live_results(&site);
+        let r401 = results.iter().find(|r| r.id == "MD401").unwrap();
+        assert_eq!(r401.status, Status::Fail, "{r401:#?}");
+        assert!(
+            r401.findings
+                .iter()
+                .any(|f| f.message.contains("redirect loop (301 to itself)")),
+            "{r401:#?}"
+        );
+    }
+
     /// A listen on an address this machine does not have (a config copied from another host)
     /// is not the local nginx's socket: nothing is sent there.
     #[test]
