@@ -4,7 +4,7 @@
 #   scripts/bench-scan.sh [TREE] [ROUNDS]
 #
 # TREE defaults to /tmp/tree100k; make it with
-#   python3 scripts/gen_tree.py --files 100000 --out /tmp/tree100k --manifest /tmp/tree100k.json
+#   python3 ../shared/bench/gen_tree.py --files 100000 --out /tmp/tree100k --manifest /tmp/tree100k.json
 # (1,000,000 files: --out /tmp/tree1m, about 4.1 GB). Runs are interleaved (du, 1 thread,
 # 2 threads) so machine noise hits all three alike; medians and peak RSS are printed, and the
 # ratios the issue sets: <= 1.0x du with 1 thread, <= 0.6x with 2.

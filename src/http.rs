@@ -315,10 +315,12 @@ fn probe_one(target: Target, limits: &Limits, deadline: Instant) -> Probe {
     let outcome = client_for(&target, connect_timeout, request_timeout)
         .and_then(|client| {
             sent = Instant::now();
-            client
-                .head(target.url.clone())
-                .send()
-                .map_err(|e| classify(&e))
+            let (url, host) = pinned_ip(&target);
+            let mut req = client.head(url);
+            if let Some(host) = host {
+                req = req.header(reqwest::header::HOST, host);
+            }
+            req.send().map_err(|e| classify(&e))
         })
         .map(|resp| Answer {
             status: resp.status().as_u16(),
@@ -338,6 +340,35 @@ fn probe_one(target: Target, limits: &Limits, deadline: Instant) -> Probe {
         outcome,
         elapsed: sent.elapsed(),
     }
+}
+
+/// The URL to send, and the Host header to send it with when that is not the URL's own. A
+/// name is pinned to the origin socket by the client's resolver (see `client_for`), but an IP
+/// address is never looked up, so the client would connect to the URL's address itself: for
+/// the origin, the URL is pointed at the socket and the Host header keeps the asked-for
+/// authority (an IP address gets no TLS server name either way).
+fn pinned_ip(target: &Target) -> (Url, Option<String>) {
+    let url = target.url.clone();
+    let Route::Origin(addr) = &target.route else {
+        return (url, None);
+    };
+    let ip_host = url
+        .host_str()
+        .and_then(|h| h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().ok());
+    if ip_host.is_none()
+        || (ip_host == Some(addr.ip()) && url.port_or_known_default() == Some(addr.port()))
+    {
+        return (url, None);
+    }
+    let authority = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_string(),
+    };
+    let mut to_socket = url;
+    // Both only fail for URLs that cannot have a host, which an http(s) URL always has.
+    let _ = to_socket.set_ip_host(addr.ip());
+    let _ = to_socket.set_port(Some(addr.port()));
+    (to_socket, Some(authority))
 }
 
 fn client_for(target: &Target, connect: Duration, total: Duration) -> Result<Client, Failure> {

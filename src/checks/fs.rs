@@ -4,6 +4,7 @@
 //! decisions come from the metadata as the kernel makes them, and on the live system as root they
 //! are checked as the user (a disagreement is itself a finding).
 
+use super::nginx_common::sample_file_where;
 use super::{Band, Check, Meta, Outcome};
 use crate::app::{App, Framework};
 use crate::fs::identity::{app_identity, UserDb};
@@ -1518,7 +1519,7 @@ impl Check for ProbeFile {
                     res = s.resolve(&resolver, &target);
                 }
             }
-            findings.push(judge_probe(site, url, None, &res));
+            findings.push(judge_probe(&resolver, url, None, &res));
         }
         // Then a real file from each served tree, at the URL that should serve it.
         for s in &served {
@@ -1539,9 +1540,35 @@ impl Check for ProbeFile {
             let Some(url) = s.url_for(sample) else {
                 continue;
             };
-            probed += 1;
             let res = s.resolve(&resolver, &url);
-            findings.push(judge_probe(site, &url, Some((sample, s)), &res).at(s.at.clone()));
+            // Below a regex location only the URLs its regex matches are served from the
+            // directory (an image location's root also holds index.html): a file whose URL goes
+            // to another location says nothing about this one, so probe one the regex takes.
+            let (sample, url, res) = if s.regex && res.location != s.location {
+                let url_of = |rel: &str| s.url_for(&s.dir.join(rel));
+                let matched = sample_file_where(&site.root, &s.dir, |rel| {
+                    url_of(rel).is_some_and(|u| s.resolve(&resolver, &u).location == s.location)
+                });
+                let Some((file, url)) =
+                    matched.and_then(|rel| Some((s.dir.join(&rel), url_of(&rel)?)))
+                else {
+                    findings.push(
+                        Finding::info(format!(
+                            "no file under {} has a URL that location {} matches: not probed",
+                            s.dir.display(),
+                            s.prefix
+                        ))
+                        .at(s.at.clone()),
+                    );
+                    continue;
+                };
+                let res = s.resolve(&resolver, &url);
+                (file, url, res)
+            } else {
+                (sample.clone(), url, res)
+            };
+            probed += 1;
+            findings.push(judge_probe(&resolver, &url, Some((&sample, s)), &res).at(s.at.clone()));
         }
         Ok(Outcome::findings(findings).with_summary_if_clean(format!(
             "{} probed: each served with 200",
@@ -1550,9 +1577,44 @@ impl Check for ProbeFile {
     }
 }
 
+/// Why a served directory's own file comes from somewhere else, and the fix: another location
+/// answers its URL (MD105), or this location builds another path (MD101, MD103).
+fn wrong_file_fix(resolver: &Resolver<'_>, f: Finding, s: &ServedDir, res: &Resolution) -> Finding {
+    let reload = vec!["sudo nginx -t && sudo systemctl reload nginx".to_string()];
+    match res.location {
+        Some(other) if Some(other) != s.location => {
+            let winner = resolver.config().directive(other);
+            let pattern = resolver
+                .location_pattern(other)
+                .map(|(m, p)| format!("{} {p}", m.as_str()).trim_start().to_string())
+                .unwrap_or_default();
+            f.evidence(
+                "answered by",
+                format!("location {pattern} ({})", winner.location()),
+            )
+            .fix(
+                format!(
+                    "location {pattern} takes the URL from location {} (MD105): mark the \
+                     prefix location `^~` (or narrow the other one), then reload:",
+                    s.prefix
+                ),
+                reload,
+            )
+        }
+        _ => f.fix(
+            format!(
+                "make the {} and the location's prefix agree on trailing slashes (MD101, \
+                 MD103), then reload:",
+                s.kind
+            ),
+            reload,
+        ),
+    }
+}
+
 /// A probe passes when nginx answers 200 with the file (for a sampled file: that very file).
 fn judge_probe(
-    _site: &Site,
+    resolver: &Resolver<'_>,
     url: &str,
     expected: Option<(&PathBuf, &ServedDir)>,
     res: &Resolution,
@@ -1571,19 +1633,12 @@ fn judge_probe(
         (Some(200), false) => Finding::info(format!("{url} -> {opened}: 200")),
         (_, true) => {
             let (want, s) = expected.expect("wrong_file implies expected");
-            Finding::error(format!(
+            let f = Finding::error(format!(
                 "{url} should serve {} but nginx opens {opened} ({status}: {})",
                 want.display(),
                 res.reason
-            ))
-            .fix(
-                format!(
-                    "make the {} and the location's prefix agree on trailing slashes (MD101, \
-                     MD103), then reload:",
-                    s.kind
-                ),
-                vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
-            )
+            ));
+            wrong_file_fix(resolver, f, s, res)
         }
         (None, _) => Finding::warning(format!(
             "{url}: the answer cannot be predicted: {}",

@@ -2,12 +2,12 @@
 
 use super::nginx_reload;
 use super::{Band, Check, Meta, Outcome};
-use crate::http::{Failure, Probe};
+use crate::http::Probe;
 use crate::live::errorlog::{self, Group, Line};
 use crate::live::explain::explain;
 use crate::live::probes::{live, Item, Live, Prediction};
 use crate::live::signature::{cache_hit, who_answered, Answerer};
-use crate::live::{app_prefixes, mismatch_cause, server_names, AppPrefix};
+use crate::live::{app_prefixes, failure_advice, mismatch_cause, server_names, AppPrefix};
 use crate::report::{Finding, Severity};
 use crate::site::Site;
 use reqwest::Url;
@@ -359,59 +359,6 @@ fn notes_finding(live: &Live) -> Option<Finding> {
     Some(f)
 }
 
-/// What to try when a request got no answer: `origin` for the local nginx's socket `listen`,
-/// else the public URL.
-fn failure_fix(failure: &Failure, listen: &str, origin: bool) -> (String, Vec<String>) {
-    match (failure, origin) {
-        (Failure::Refused, true) => (
-            format!("nothing listens on {listen}: start nginx (or restart it so it binds the listen):"),
-            vec![
-                "sudo nginx -t && sudo systemctl restart nginx".into(),
-                "sudo ss -ltnp | grep nginx".into(),
-            ],
-        ),
-        (Failure::ConnectTimeout, true) => (
-            "packets are dropped before they reach nginx: check the local firewall:".into(),
-            vec!["sudo nft list ruleset | grep -n -e drop -e reject".into()],
-        ),
-        (Failure::ResponseTimeout | Failure::Reset(_) | Failure::Protocol(_), true) => (
-            "something answers on that socket, but not as nginx would: find the process that owns it:"
-                .into(),
-            vec!["sudo ss -ltnp".into()],
-        ),
-        (Failure::Refused | Failure::ConnectTimeout, false) => (
-            "the public URL cannot be reached from here: check its DNS record, the firewall or \
-             security group, and the CDN's or load balancer's origin:"
-                .into(),
-            vec![format!(
-                "curl -sSI {}",
-                crate::fs::walk::shell_quote(listen)
-            )],
-        ),
-        (Failure::ResponseTimeout | Failure::Reset(_) | Failure::Protocol(_), false) => (
-            "the server behind the public URL did not answer properly: check the CDN's or load \
-             balancer's origin settings:"
-                .into(),
-            vec![format!("curl -sSI {}", crate::fs::walk::shell_quote(listen))],
-        ),
-        (Failure::Tls(_), _) => (
-            "the TLS handshake failed: check the certificate for the name, and that the listen \
-             has `ssl`:"
-                .into(),
-            Vec::new(),
-        ),
-        (Failure::Dns(_), _) => (
-            "the name does not resolve: check its DNS record, or give the right --url:".into(),
-            Vec::new(),
-        ),
-        (Failure::Budget, _) => (
-            "the probes ran out of time before this one: probe it alone with --probe".into(),
-            Vec::new(),
-        ),
-        (Failure::Other(_), _) => ("see the error".into(), Vec::new()),
-    }
-}
-
 /// MD401: the local nginx answers 200 for a real file of each served prefix.
 pub struct OriginServesFile;
 
@@ -496,7 +443,7 @@ impl Check for OriginServesFile {
                         vec![format!("media-doctor trace {url}")],
                     ),
                     Err(failure) => {
-                        let (text, commands) = failure_fix(failure, &o.listen, true);
+                        let (text, commands) = failure_advice(failure, &o.listen, true);
                         Finding::error(format!(
                             "{} on {}: {failure}",
                             item.url_path, o.listen
@@ -620,7 +567,7 @@ impl Check for PublicServesFile {
                     )
                 }
                 Err(failure) => {
-                    let (text, commands) = failure_fix(failure, url.as_str(), false);
+                    let (text, commands) = failure_advice(failure, url.as_str(), false);
                     Finding::error(format!("{url}: {failure}")).fix(text, commands)
                 }
             };
@@ -926,7 +873,7 @@ impl Check for PredictionMismatch {
         }
         let mut findings = Vec::new();
         let mut matched = 0usize;
-        let mut stale: Option<Option<Vec<PathBuf>>> = None; // computed on first need
+        let mut stale: Option<Option<nginx_reload::Stale>> = None; // computed on first need
         for item in &live.items {
             let mut origin_agrees = true;
             for o in &item.origin {
@@ -941,7 +888,7 @@ impl Check for PredictionMismatch {
                 let stale_files = stale
                     .get_or_insert_with(|| nginx_reload::changed_since_load(site))
                     .clone();
-                let cause = mismatch_cause(a, stale_files.as_deref());
+                let cause = mismatch_cause(a, stale_files.as_ref());
                 let f = Finding::error(format!(
                     "{} on {}: nginx answers {}, the config and files predict {want}",
                     item.url_path, o.listen, a.status

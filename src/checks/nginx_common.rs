@@ -138,6 +138,16 @@ pub fn prefixes(site: &Site, r: &Resolver<'_>) -> Vec<Prefix> {
 /// sorted, a bounded look): concrete evidence beats a made-up name. Returns the path relative to
 /// `dir`. Hidden files and names that need escaping in a URL are skipped.
 pub fn sample_file(root: &SysRoot, dir: &Path) -> Option<String> {
+    sample_file_where(root, dir, |_| true)
+}
+
+/// The same, for the first file `accept` takes (given the path relative to `dir`): e.g. one
+/// whose URL a regex location matches.
+pub fn sample_file_where(
+    root: &SysRoot,
+    dir: &Path,
+    accept: impl Fn(&str) -> bool,
+) -> Option<String> {
     let mut queue: std::collections::VecDeque<(PathBuf, String)> =
         std::collections::VecDeque::from([(dir.to_path_buf(), String::new())]);
     let mut looked = 0;
@@ -153,8 +163,13 @@ pub fn sample_file(root: &SysRoot, dir: &Path) -> Option<String> {
             .filter(|(n, _)| !n.starts_with('.') && !n.contains(['?', '#', '%', ' ']))
             .collect();
         entries.sort();
-        if let Some((f, _)) = entries.iter().find(|(_, is_dir)| !is_dir) {
-            return Some(format!("{rel}{f}"));
+        let accepted = entries
+            .iter()
+            .filter(|(_, is_dir)| !is_dir)
+            .map(|(f, _)| format!("{rel}{f}"))
+            .find(|f| accept(f));
+        if accepted.is_some() {
+            return accepted;
         }
         for (n, _) in entries {
             looked += 1;
@@ -269,6 +284,24 @@ pub fn fix_with_block(f: Finding, intro: &str, block: String) -> Finding {
     )
 }
 
+/// A path as nginx builds it, made readable: nginx opens it byte for byte (`alias
+/// /srv/static/;` in `location /static` gives `/srv/static//x.css` for `/static/x.css`), and the
+/// kernel reads a doubled slash as one. The single-slash path is named beside it, so the evidence
+/// stays what nginx really opens without looking like a second mistake.
+pub fn opened_path(p: &Path) -> String {
+    let s = p.display().to_string();
+    if !s.contains("//") {
+        return s;
+    }
+    let mut single = String::with_capacity(s.len());
+    for c in s.chars() {
+        if !(c == '/' && single.ends_with('/')) {
+            single.push(c);
+        }
+    }
+    format!("{s} (nginx opens the path as built: the same file as {single})")
+}
+
 pub fn loc_of(cfg: &Config, node: NodeId) -> Location {
     cfg.directive(node).location()
 }
@@ -285,6 +318,15 @@ pub fn location_label(r: &Resolver<'_>, node: NodeId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn opened_path_names_the_single_slash_file() {
+        assert_eq!(opened_path(Path::new("/srv/a/x.css")), "/srv/a/x.css");
+        assert_eq!(
+            opened_path(Path::new("/srv/staticfiles//x.jpg")),
+            "/srv/staticfiles//x.jpg (nginx opens the path as built: the same file as /srv/staticfiles/x.jpg)"
+        );
+    }
 
     #[test]
     fn quoting() {

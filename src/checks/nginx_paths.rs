@@ -7,7 +7,7 @@
 
 use super::nginx_common::{
     corrected_block, exists, fix_with_block, list_dir, loc_of, location_label, normalised,
-    sample_file, skip_if_incomplete, targets, Edit, Target,
+    opened_path, sample_file, skip_if_incomplete, targets, Edit, Target,
 };
 use super::{Band, Check, Meta, Outcome};
 use crate::nginx::resolve::regex::NgxRegex;
@@ -162,7 +162,7 @@ impl Check for AliasTrailingSlash {
                 format!("{} ({})", o.value, loc_of(cfg, o.directive)),
             )
             .evidence("url", &uri)
-            .evidence("nginx opens", path.display())
+            .evidence("nginx opens", opened_path(&path))
             .evidence("predicted status", status_text(res.predicted_status));
             if exists(&site.root, &meant) {
                 f = f.evidence("the file is at", format!("{} (exists)", meant.display()));
@@ -305,7 +305,7 @@ impl Check for AliasTraversal {
                         reached.display()
                     ))
                     .evidence("url", &uri)
-                    .evidence("nginx opens", path.display())
+                    .evidence("nginx opens", opened_path(&path))
                     .evidence("which is", reached.display())
                     .evidence("predicted status", status_text(res.predicted_status))
                 }
@@ -424,7 +424,7 @@ impl Check for RootDuplicatesPrefix {
                 format!("{} ({})", o.value, loc_of(cfg, o.directive)),
             )
             .evidence("url", &uri)
-            .evidence("nginx opens", path.display())
+            .evidence("nginx opens", opened_path(&path))
             .evidence("predicted status", status_text(res.predicted_status));
             f = f.evidence(
                 "with alias",
@@ -549,7 +549,7 @@ impl Check for RegexAliasCapture {
                     let res = r.resolve_on(o.target.server, &request(&o.target, &uri));
                     f = f
                         .evidence("url", &uri)
-                        .evidence("nginx opens", p.display())
+                        .evidence("nginx opens", opened_path(&p))
                         .evidence("predicted status", status_text(res.predicted_status));
                 }
                 let suggestion = if groups == 0 {
@@ -601,7 +601,7 @@ impl Check for RegexAliasCapture {
                 format!("{} ({})", o.value, loc_of(cfg, o.directive)),
             )
             .evidence("url", &uri)
-            .evidence("nginx opens", path.display())
+            .evidence("nginx opens", opened_path(&path))
             .evidence("predicted status", status_text(res.predicted_status));
             let fixed = format!(
                 "location {} {}/",

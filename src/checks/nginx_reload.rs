@@ -80,10 +80,20 @@ impl Check for ConfigNotReloaded {
     }
 }
 
+/// Config files changed after the running nginx last loaded its config, and how to reload
+/// that very master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stale {
+    pub files: Vec<PathBuf>,
+    /// `nginx -t` with the master's own -p/-c, then a reload of that master.
+    pub reload: Vec<String>,
+}
+
 /// The config files changed after the running nginx last loaded its config: `None` when that
-/// cannot be told (not the live system, not root, a dump, no master running). For MD406, which
-/// names a stale config as the likely cause of a live answer the model did not predict.
-pub fn changed_since_load(site: &Site) -> Option<Vec<PathBuf>> {
+/// cannot be told (not the live system, not root, a dump, no master running). For MD406 and
+/// `trace`, which name a stale config as the likely cause of a live answer the model did not
+/// predict.
+pub fn changed_since_load(site: &Site) -> Option<Stale> {
     if !site.root.is_live() || !nix::unistd::geteuid().is_root() {
         return None;
     }
@@ -96,12 +106,15 @@ pub fn changed_since_load(site: &Site) -> Option<Vec<PathBuf>> {
     let inputs = Inputs::of(site, entry.clone());
     let (master, _) = find_master(&inputs)?;
     let (loaded, _) = system::last_load(&master);
-    Some(
-        newer_than(&inputs.files, loaded)
+    let args = master.master_args();
+    let conf = master_conf(&master, &args);
+    Some(Stale {
+        files: newer_than(&inputs.files, loaded)
             .into_iter()
             .map(|(f, _)| f)
             .collect(),
-    )
+        reload: reload_commands(&master, &args, conf.as_deref()),
+    })
 }
 
 fn newer_than(files: &[PathBuf], loaded: SystemTime) -> Vec<(PathBuf, SystemTime)> {
@@ -172,14 +185,7 @@ pub fn assess(inputs: &Inputs) -> Outcome {
         ));
     };
     let args = master.master_args();
-    let master_conf = args
-        .conf
-        .clone()
-        .map(|c| match &args.prefix {
-            Some(p) if c.is_relative() => p.join(c),
-            _ => c,
-        })
-        .or_else(|| compiled_conf_path(&master));
+    let master_conf = master_conf(&master, &args);
     let mut findings = Vec::new();
     let master_line = format!("pid {} ({found_by}): {}", master.pid, master.cmdline);
 
@@ -337,6 +343,17 @@ pub fn assess(inputs: &Inputs) -> Outcome {
     } else {
         outcome
     }
+}
+
+/// The config the master runs: its -c (under its -p when relative), else the compiled-in path.
+fn master_conf(master: &Process, args: &system::MasterArgs) -> Option<PathBuf> {
+    args.conf
+        .clone()
+        .map(|c| match &args.prefix {
+            Some(p) if c.is_relative() => p.join(c),
+            _ => c,
+        })
+        .or_else(|| compiled_conf_path(master))
 }
 
 /// The running master for this config, and how it was found.

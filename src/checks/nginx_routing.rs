@@ -5,8 +5,8 @@
 //! resolver.
 
 use super::nginx_common::{
-    corrected_block, fix_with_block, loc_of, location_label, prefixes, skip_if_incomplete, targets,
-    Edit, Prefix, PrefixKind, Target, RELOAD,
+    corrected_block, fix_with_block, loc_of, location_label, opened_path, prefixes,
+    skip_if_incomplete, targets, Edit, Prefix, PrefixKind, Target, RELOAD,
 };
 use super::{Band, Check, Meta, Outcome};
 use crate::nginx::resolve::{Modifier, Resolver};
@@ -14,7 +14,7 @@ use crate::nginx::{NodeId, Request};
 use crate::report::Finding;
 use crate::site::Site;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub static CHECKS: &[&dyn Check] = &[
     &LocationShadowed,
@@ -118,15 +118,8 @@ impl Check for LocationShadowed {
                         (None, true) => "is internal (404)".into(),
                         (None, false) => format!(
                             "opens {} instead of {}",
-                            got.as_deref()
-                                .map(Path::display)
-                                .map(|d| d.to_string())
-                                .unwrap_or_default(),
-                            wanted
-                                .as_deref()
-                                .map(Path::display)
-                                .map(|d| d.to_string())
-                                .unwrap_or_default()
+                            got.as_deref().map(opened_path).unwrap_or_default(),
+                            wanted.as_deref().map(opened_path).unwrap_or_default()
                         ),
                     };
                     let mut f = Finding::error(format!(
@@ -148,10 +141,10 @@ impl Check for LocationShadowed {
                             .map_or_else(|| "not predictable".into(), |s| s.to_string()),
                     );
                     if let Some(g) = got {
-                        f = f.evidence("nginx opens", g.display());
+                        f = f.evidence("nginx opens", opened_path(g));
                     }
                     if let Some(wp) = wanted {
-                        f = f.evidence("meant", wp.display());
+                        f = f.evidence("meant", opened_path(wp));
                     }
                     let winner_modifier = r.location_pattern(winner).map(|(m, _)| m);
                     let meant_modifier = r.location_pattern(meant).map(|(m, _)| m);
@@ -324,30 +317,31 @@ impl Check for SiteNotEnabled {
                 available_dir.display()
             )));
         };
-        // Every file the loaded config consists of, symlinks resolved (sites-enabled/x -> ../sites-available/x).
-        let loaded: Vec<PathBuf> = cfg
+        // Every file the loaded config consists of, symlinks resolved inside the root as the
+        // system sees them (sites-enabled/x -> ../sites-available/x, or an absolute
+        // /etc/nginx/sites-available/x, which under --root means the root's own file).
+        let loaded: std::collections::HashSet<PathBuf> = cfg
             .files
             .iter()
-            .filter_map(|f| std::fs::canonicalize(site.root.host_path(&f.path)).ok())
+            .filter_map(|f| site.root.real_path(&f.path).ok())
             .collect();
-        let mut disabled: Vec<PathBuf> = rd
+        let mut disabled: Vec<std::ffi::OsString> = rd
             .filter_map(|e| e.ok())
             .filter(|e| e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()))
-            .map(|e| e.path())
-            .filter(|p| {
-                std::fs::canonicalize(p)
-                    .map(|c| !loaded.contains(&c))
-                    .unwrap_or(false)
+            .map(|e| e.file_name())
+            .filter(|f| {
+                site.root
+                    .real_path(&available_dir.join(f))
+                    .is_ok_and(|real| {
+                        !loaded.contains(&real) && site.root.host_path(&real).exists()
+                    })
             })
             .collect();
         disabled.sort();
         let name = site.name.as_deref();
         let mut findings = Vec::new();
-        for host_path in disabled {
-            let file = host_path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default();
+        for file in disabled {
+            let file = file.to_string_lossy().into_owned();
             let sys = available_dir.join(&file);
             let enabled = cfg.conf_dir.join("sites-enabled").join(&file);
             let ours = name.is_some_and(|n| file == n || file.strip_suffix(".conf") == Some(n));

@@ -71,8 +71,17 @@ impl Check for UploadsListing {
             let status = res
                 .predicted_status
                 .map_or_else(|| "not predictable".into(), |s| s.to_string());
+            // A listing that fails today (a broken alias: 404) starts working with the fix of
+            // that other mistake, so the finding stands, but says so instead of "anyone can".
+            let consequence = match res.predicted_status {
+                Some(200) | None => "anyone can list the uploads".to_string(),
+                Some(s) => format!(
+                    "it answers {s} now, but anyone can list the uploads once the location \
+                     serves the directory"
+                ),
+            };
             let mut f = Finding::error(format!(
-                "autoindex is on for {} ({}): anyone can list the uploads",
+                "autoindex is on for {} ({}): {consequence}",
                 p.url,
                 location_label(&r, loc)
             ))

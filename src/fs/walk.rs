@@ -14,7 +14,7 @@ use super::as_user::{self, Op, Probe};
 use super::identity::{Identity, UserDb};
 use crate::sysroot::SysRoot;
 use serde::Serialize;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
@@ -204,39 +204,104 @@ pub fn walk(root: &SysRoot, path: &Path, who: &Identity, want: Access) -> Walk {
 
 /// The walk from metadata alone (for callers that verify many paths in one batch).
 pub fn walk_unverified(root: &SysRoot, path: &Path, who: &Identity, want: Access) -> Walk {
-    walk_with_db(root, &UserDb::load(root), path, who, want)
+    let db = UserDb::load(root);
+    let w = Walker {
+        root,
+        who,
+        db: &db,
+        cache: None,
+        steps: Vec::new(),
+        outcome: None,
+    };
+    w.finish(path, want)
 }
 
-/// `walk_unverified` with the root's user database already loaded (callers that walk many
-/// paths, such as the resolver, load it once).
-pub fn walk_with_db(
+/// What many walks of one analysis share: the root's user database, and each path's metadata,
+/// symlink target and ACL, read once. The files are taken as they were at the first look, so
+/// keep one only for a batch (the resolver predicting thousands of URLs walks `/`, `/srv`,
+/// `/srv/www` ... again for each).
+#[derive(Debug)]
+pub struct WalkCache {
+    pub db: UserDb,
+    /// The root directory, followed (`/` may be a symlink under --root).
+    root: std::sync::Mutex<HashMap<PathBuf, Result<Meta, i32>>>,
+    lstat: std::sync::Mutex<HashMap<PathBuf, Result<Meta, i32>>>,
+    links: std::sync::Mutex<HashMap<PathBuf, Result<PathBuf, i32>>>,
+    acls: std::sync::Mutex<HashMap<PathBuf, acl::Read>>,
+}
+
+impl WalkCache {
+    pub fn new(root: &SysRoot) -> WalkCache {
+        WalkCache {
+            db: UserDb::load(root),
+            root: Default::default(),
+            lstat: Default::default(),
+            links: Default::default(),
+            acls: Default::default(),
+        }
+    }
+}
+
+/// Read once per key: an I/O error is kept by its errno (one without errno is not kept).
+fn cached<T: Clone>(
+    map: &std::sync::Mutex<HashMap<PathBuf, Result<T, i32>>>,
+    key: &Path,
+    read: impl FnOnce() -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let lock = || map.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(r) = lock().get(key) {
+        return r.clone().map_err(std::io::Error::from_raw_os_error);
+    }
+    let r = read();
+    match &r {
+        Ok(v) => {
+            lock().insert(key.to_path_buf(), Ok(v.clone()));
+        }
+        Err(e) => {
+            if let Some(errno) = e.raw_os_error() {
+                lock().insert(key.to_path_buf(), Err(errno));
+            }
+        }
+    }
+    r
+}
+
+/// `walk_unverified` with what the walks of one batch share (see `WalkCache`).
+pub fn walk_cached(
     root: &SysRoot,
-    db: &UserDb,
+    cache: &WalkCache,
     path: &Path,
     who: &Identity,
     want: Access,
 ) -> Walk {
-    let mut w = Walker {
+    let w = Walker {
         root,
         who,
-        db,
+        db: &cache.db,
+        cache: Some(cache),
         steps: Vec::new(),
         outcome: None,
     };
-    let resolved = w.run(path, want);
-    let outcome = w.outcome.take().unwrap_or_else(|| Outcome::Found {
-        is_dir: w.steps.last().is_some_and(|s| s.meta.is_dir()),
-    });
-    Walk {
-        path: path.to_path_buf(),
-        user: who.name.clone(),
-        want,
-        steps: w.steps,
-        resolved: if outcome.is_found() { resolved } else { None },
-        outcome,
-        verification: Verification::NotVerified {
-            why: "not asked".into(),
-        },
+    w.finish(path, want)
+}
+
+impl Walker<'_> {
+    fn finish(mut self, path: &Path, want: Access) -> Walk {
+        let resolved = self.run(path, want);
+        let outcome = self.outcome.take().unwrap_or_else(|| Outcome::Found {
+            is_dir: self.steps.last().is_some_and(|s| s.meta.is_dir()),
+        });
+        Walk {
+            path: path.to_path_buf(),
+            user: self.who.name.clone(),
+            want,
+            steps: self.steps,
+            resolved: if outcome.is_found() { resolved } else { None },
+            outcome,
+            verification: Verification::NotVerified {
+                why: "not asked".into(),
+            },
+        }
     }
 }
 
@@ -244,6 +309,7 @@ struct Walker<'a> {
     root: &'a SysRoot,
     who: &'a Identity,
     db: &'a UserDb,
+    cache: Option<&'a WalkCache>,
     steps: Vec<Step>,
     /// The first failure; later components are still shown when readable.
     outcome: Option<Outcome>,
@@ -260,9 +326,14 @@ impl Walker<'_> {
         } else {
             Access::EXEC
         };
-        let root_meta = std::fs::metadata(self.root.host_path(Path::new("/")));
+        let read_root =
+            || std::fs::metadata(self.root.host_path(Path::new("/"))).map(|m| Meta::from(&m));
+        let root_meta = match self.cache {
+            Some(c) => cached(&c.root, Path::new("/"), read_root),
+            None => read_root(),
+        };
         match root_meta {
-            Ok(m) => self.judge(PathBuf::from("/"), Meta::from(&m), None, root_need),
+            Ok(m) => self.judge(PathBuf::from("/"), m, None, root_need),
             Err(e) => {
                 self.fail_unreadable(PathBuf::from("/"), e);
                 return None;
@@ -277,15 +348,15 @@ impl Walker<'_> {
             }
             let sys = system_path(&stack, Some(&part));
             let host = self.root.host_path(&sys);
-            let meta = match std::fs::symlink_metadata(&host) {
-                Ok(m) => Meta::from(&m),
+            let meta = match self.lstat(&host) {
+                Ok(m) => m,
                 Err(e) => {
                     self.fail_unreadable(sys, e);
                     return None;
                 }
             };
             if meta.is_symlink() {
-                let target = match std::fs::read_link(&host) {
+                let target = match self.read_link(&host) {
                     Ok(t) => t,
                     Err(e) => {
                         self.fail_unreadable(sys, e);
@@ -325,13 +396,42 @@ impl Walker<'_> {
         Some(system_path(&stack, None))
     }
 
+    fn lstat(&self, host: &Path) -> std::io::Result<Meta> {
+        let read = || std::fs::symlink_metadata(host).map(|m| Meta::from(&m));
+        match self.cache {
+            Some(c) => cached(&c.lstat, host, read),
+            None => read(),
+        }
+    }
+
+    fn read_link(&self, host: &Path) -> std::io::Result<PathBuf> {
+        let read = || std::fs::read_link(host);
+        match self.cache {
+            Some(c) => cached(&c.links, host, read),
+            None => read(),
+        }
+    }
+
+    fn read_acl(&self, host: &Path) -> acl::Read {
+        let Some(c) = self.cache else {
+            return acl::read_path(host, acl::ACCESS_XATTR);
+        };
+        let lock = || c.acls.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = lock().get(host) {
+            return r.clone();
+        }
+        let r = acl::read_path(host, acl::ACCESS_XATTR);
+        lock().insert(host.to_path_buf(), r.clone());
+        r
+    }
+
     /// Decide one non-symlink component and record it.
     fn judge(&mut self, sys: PathBuf, meta: Meta, host: Option<&Path>, need: Access) {
         let host = host
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.root.host_path(&sys));
         let acl_read = if access::acl_consulted(&meta, self.who) && !need.is_empty() {
-            acl::read_path(&host, acl::ACCESS_XATTR)
+            self.read_acl(&host)
         } else {
             acl::Read::None
         };

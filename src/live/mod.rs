@@ -9,6 +9,7 @@ pub mod sample;
 pub mod signature;
 pub mod trace;
 
+use crate::http::Failure;
 use crate::site::Site;
 use std::path::PathBuf;
 
@@ -87,8 +88,11 @@ pub struct Cause {
 }
 
 /// The likely reason nginx answered `a` where the config and files predict something else.
-/// `stale` is the list of config files changed since nginx last loaded them, when known.
-pub fn mismatch_cause(a: &crate::http::Answer, stale: Option<&[PathBuf]>) -> Cause {
+/// `stale` says which config files changed since nginx last loaded them, when known.
+pub fn mismatch_cause(
+    a: &crate::http::Answer,
+    stale: Option<&crate::checks::nginx_reload::Stale>,
+) -> Cause {
     use signature::{who_answered, Answerer};
     let owner = |text: String| Cause {
         text,
@@ -109,17 +113,18 @@ pub fn mismatch_cause(a: &crate::http::Answer, stale: Option<&[PathBuf]>) -> Cau
         _ => {}
     }
     match stale {
-        Some(files) if !files.is_empty() => Cause {
+        Some(s) if !s.files.is_empty() => Cause {
             text: format!(
                 "the config was changed after nginx loaded it (MD111): {}",
-                files
+                s.files
                     .iter()
                     .map(|f| f.display().to_string())
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            fix: "test and reload nginx:".into(),
-            commands: vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
+            fix: "the running nginx still serves the old config: test the new one and reload:"
+                .into(),
+            commands: s.reload.clone(),
         },
         _ => Cause {
             text: "nginx runs another config than the one media-doctor read (another -c, or \
@@ -128,5 +133,58 @@ pub fn mismatch_cause(a: &crate::http::Answer, stale: Option<&[PathBuf]>) -> Cau
             fix: "compare with the config nginx runs:".into(),
             commands: vec!["sudo nginx -T | head -50".into()],
         },
+    }
+}
+
+/// What to try when a request got no answer: `origin` for the local nginx's socket `listen`,
+/// else the public URL.
+pub fn failure_advice(failure: &Failure, listen: &str, origin: bool) -> (String, Vec<String>) {
+    match (failure, origin) {
+        (Failure::Refused, true) => (
+            format!("nothing listens on {listen}: start nginx (or restart it so it binds the listen):"),
+            vec![
+                "sudo nginx -t && sudo systemctl restart nginx".into(),
+                "sudo ss -ltnp | grep nginx".into(),
+            ],
+        ),
+        (Failure::ConnectTimeout, true) => (
+            "packets are dropped before they reach nginx: check the local firewall:".into(),
+            vec!["sudo nft list ruleset | grep -n -e drop -e reject".into()],
+        ),
+        (Failure::ResponseTimeout | Failure::Reset(_) | Failure::Protocol(_), true) => (
+            "something answers on that socket, but not as nginx would: find the process that owns it:"
+                .into(),
+            vec!["sudo ss -ltnp".into()],
+        ),
+        (Failure::Refused | Failure::ConnectTimeout, false) => (
+            "the public URL cannot be reached from here: check its DNS record, the firewall or \
+             security group, and the CDN's or load balancer's origin:"
+                .into(),
+            vec![format!(
+                "curl -sSI {}",
+                crate::fs::walk::shell_quote(listen)
+            )],
+        ),
+        (Failure::ResponseTimeout | Failure::Reset(_) | Failure::Protocol(_), false) => (
+            "the server behind the public URL did not answer properly: check the CDN's or load \
+             balancer's origin settings:"
+                .into(),
+            vec![format!("curl -sSI {}", crate::fs::walk::shell_quote(listen))],
+        ),
+        (Failure::Tls(_), _) => (
+            "the TLS handshake failed: check the certificate for the name, and that the listen \
+             has `ssl`:"
+                .into(),
+            Vec::new(),
+        ),
+        (Failure::Dns(_), _) => (
+            "the name does not resolve: check its DNS record, or give the right --url:".into(),
+            Vec::new(),
+        ),
+        (Failure::Budget, _) => (
+            "the probes ran out of time before this one: probe it alone with --probe".into(),
+            Vec::new(),
+        ),
+        (Failure::Other(_), _) => ("see the error".into(), Vec::new()),
     }
 }

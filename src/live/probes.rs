@@ -464,6 +464,17 @@ pub(crate) fn origin_routes(
         let addr = match &l.addr {
             ListenAddr::AnyV4 => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), l.port),
             ListenAddr::AnyV6 => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), l.port),
+            ListenAddr::Ip(ip) if !is_local_address(*ip) => {
+                let note = format!(
+                    "listen {listen}: {ip} is not an address of this machine, so the nginx here \
+                     cannot be listening on it: not probed (only this machine's sockets and the \
+                     public URL are asked)"
+                );
+                if !notes.contains(&note) {
+                    notes.push(note);
+                }
+                continue;
+            }
             ListenAddr::Ip(ip) => SocketAddr::new(*ip, l.port),
             // nginx resolved the name when it started; media-doctor does not look names up.
             ListenAddr::Name(_) => continue,
@@ -547,4 +558,11 @@ fn describe_server(site: &Site, server: NodeId, names: &[String]) -> String {
         .cloned()
         .unwrap_or_else(|| "(no server_name)".into());
     format!("server {name} at {}", d.location())
+}
+
+/// Whether an address is one of this machine's: only those can be the local nginx's sockets (a
+/// config copied from another host names that host's addresses). Binding a socket to it tells,
+/// without sending anything: the kernel refuses an address no interface has.
+fn is_local_address(ip: IpAddr) -> bool {
+    ip.is_loopback() || std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
 }

@@ -18,10 +18,14 @@ pub struct TraceLive {
     pub status: Option<u16>,
     pub headers: BTreeMap<String, String>,
     pub answers: Vec<Answer>,
-    /// The first answer against the prediction: `matches`, `differs`, or `unknown`.
+    /// The first answer against the prediction: `matches`, `differs`, `no-answer` (the origin
+    /// did not answer: `cause` says what to do), or `unknown` (nothing to compare).
     pub agreement: &'static str,
-    /// Why the live answer differs from the prediction, when it does.
+    /// Why the live answer differs from the prediction, or why there is none.
     pub cause: Option<Cause>,
+    /// The public URL answers another status than the local nginx: what is in front.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_differs: Option<String>,
     /// Requests not made, and why.
     pub notes: Vec<String>,
 }
@@ -107,7 +111,8 @@ pub fn probe(site: &Site, resolver: &Resolver<'_>, req: &Request, res: &Resoluti
         path.push_str(q);
     }
 
-    let mut targets: Vec<(&'static str, Target)> = Vec::new();
+    // (kind, the listen it comes from or the URL, the request)
+    let mut targets: Vec<(&'static str, String, Target)> = Vec::new();
     if !site.root.is_live() {
         notes.push(format!(
             "--root {}: the local nginx is not the system under the root (not asked)",
@@ -125,6 +130,7 @@ pub fn probe(site: &Site, resolver: &Resolver<'_>, req: &Request, res: &Resoluti
         for o in on_port {
             targets.push((
                 "origin",
+                o.listen,
                 Target {
                     url: o.url,
                     route: o.route,
@@ -150,6 +156,7 @@ pub fn probe(site: &Site, resolver: &Resolver<'_>, req: &Request, res: &Resoluti
     if public_host.as_deref() == Some(url_host.as_str()) || names.contains(&url_host) {
         targets.push((
             "public",
+            url.to_string(),
             Target {
                 url: url.clone(),
                 route: Route::Public,
@@ -161,26 +168,50 @@ pub fn probe(site: &Site, resolver: &Resolver<'_>, req: &Request, res: &Resoluti
         ));
     }
 
-    let kinds: Vec<&'static str> = targets.iter().map(|(k, _)| *k).collect();
+    let kinds: Vec<(&'static str, String)> =
+        targets.iter().map(|(k, w, _)| (*k, w.clone())).collect();
     let probes = http::probe_all(
-        targets.into_iter().map(|(_, t)| t).collect(),
+        targets.into_iter().map(|(_, _, t)| t).collect(),
         &Limits::default(),
     );
     let answers: Vec<Answer> = kinds
         .iter()
         .zip(&probes)
-        .map(|(k, p)| Answer::of(k, p))
+        .map(|((k, _), p)| Answer::of(k, p))
         .collect();
 
-    let first = probes.first();
-    let (agreement, cause) = match (first.and_then(Probe::answer), res.predicted_status) {
-        (Some(a), Some(want)) if a.status == want => ("matches", None),
-        (Some(a), Some(_)) => {
+    let first = probes.first().zip(kinds.first());
+    let (agreement, cause) = match (first, res.predicted_status) {
+        (Some((p, _)), Some(want)) if p.status() == Some(want) => ("matches", None),
+        (Some((p, _)), Some(_)) if p.answer().is_some() => {
             let stale = crate::checks::nginx_reload::changed_since_load(site);
-            ("differs", Some(mismatch_cause(a, stale.as_deref())))
+            let a = p.answer().expect("checked");
+            ("differs", Some(mismatch_cause(a, stale.as_ref())))
         }
+        (Some((p, (kind, where_))), _) => match &p.outcome {
+            Err(failure) => {
+                let origin = *kind == "origin";
+                let (fix, commands) = super::failure_advice(failure, where_, origin);
+                let whom = if origin {
+                    format!("the running nginx did not answer on {where_}")
+                } else {
+                    format!("{where_} did not answer")
+                };
+                let text = format!("{whom}: {failure}");
+                (
+                    "no-answer",
+                    Some(Cause {
+                        text,
+                        fix,
+                        commands,
+                    }),
+                )
+            }
+            Ok(_) => ("unknown", None),
+        },
         _ => ("unknown", None),
     };
+    let public_differs = public_difference(&kinds, &probes);
     TraceLive {
         status: answers.first().and_then(|a| a.status),
         headers: answers
@@ -190,8 +221,40 @@ pub fn probe(site: &Site, resolver: &Resolver<'_>, req: &Request, res: &Resoluti
         answers,
         agreement,
         cause,
+        public_differs,
         notes,
     }
+}
+
+/// When the local nginx answered and the public URL answers another status: a proxy, CDN or
+/// another server is in front (MD402/MD404 judge it in `check`).
+fn public_difference(kinds: &[(&'static str, String)], probes: &[Probe]) -> Option<String> {
+    let status_of = |want: &str| {
+        kinds
+            .iter()
+            .zip(probes)
+            .find(|((k, _), p)| *k == want && p.answer().is_some())
+            .and_then(|(_, p)| p.answer())
+    };
+    let (origin, public) = (status_of("origin")?, status_of("public")?);
+    if origin.status == public.status {
+        return None;
+    }
+    let front: Vec<String> = ["server", "via", "age", "x-cache", "cf-cache-status"]
+        .iter()
+        .filter_map(|n| Some(format!("{}: {}", http::header_title(n), public.header(n)?)))
+        .collect();
+    Some(format!(
+        "the public URL answers {} where the local nginx answers {}: something in front of nginx \
+         (a proxy, CDN or cache) answers differently{} (see MD402, MD404)",
+        public.status,
+        origin.status,
+        if front.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", front.join(", "))
+        }
+    ))
 }
 
 impl TraceLive {
@@ -202,6 +265,7 @@ impl TraceLive {
             answers: Vec::new(),
             agreement: "unknown",
             cause: None,
+            public_differs: None,
             notes,
         }
     }

@@ -226,7 +226,7 @@ pub fn write_text(out: &mut dyn Write, t: &Trace) -> std::io::Result<()> {
     writeln!(out, "{} {status} (predicted)", label("status"))?;
     writeln!(out, "{} {}", label("reason"), t.reason)?;
     if let Some(live) = &t.live {
-        write_live(out, live, &label)?;
+        write_live(out, live, t.predicted_status, &label)?;
     }
     if let Some(u) = &t.upstream {
         writeln!(out, "{} {u}", label("upstream"))?;
@@ -250,6 +250,7 @@ pub fn write_text(out: &mut dyn Write, t: &Trace) -> std::io::Result<()> {
 fn write_live(
     out: &mut dyn Write,
     live: &crate::live::trace::TraceLive,
+    predicted_status: Option<u16>,
     label: &dyn Fn(&str) -> colored::ColoredString,
 ) -> std::io::Result<()> {
     for (i, a) in live.answers.iter().enumerate() {
@@ -265,21 +266,39 @@ fn write_live(
             writeln!(out, "{} {tls}", label(""))?;
         }
     }
+    let live_status = |t: &crate::live::trace::TraceLive| {
+        t.status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "no answer".into())
+    };
     match (live.agreement, &live.cause) {
         ("matches", _) => writeln!(out, "{} the live answer matches the prediction", label(""))?,
-        ("differs", Some(c)) => {
-            writeln!(
-                out,
-                "{} {}",
-                label(""),
-                format!("the live answer differs from the prediction: {}", c.text).red()
-            )?;
+        (agreement, Some(c)) => {
+            let verdict = if agreement == "differs" {
+                format!(
+                    "\u{2717} the running nginx answers {}, the config and files on disk predict {}",
+                    live_status(live),
+                    predicted_status.map_or("unknown".into(), |s| s.to_string())
+                )
+            } else {
+                "\u{2717} no live answer to compare with the prediction".to_string()
+            };
+            writeln!(out, "{} {}", label(""), verdict.red())?;
+            let cause_label = if agreement == "differs" {
+                "likely cause:"
+            } else {
+                "because:"
+            };
+            writeln!(out, "{} {} {}", label(""), cause_label.bold(), c.text)?;
             writeln!(out, "{} {} {}", label(""), "fix:".cyan().bold(), c.fix)?;
             for cmd in &c.commands {
                 writeln!(out, "{}     {}", label(""), cmd.cyan())?;
             }
         }
         _ => {}
+    }
+    if let Some(d) = &live.public_differs {
+        writeln!(out, "{} {}", label(""), d.yellow())?;
     }
     for n in &live.notes {
         writeln!(

@@ -377,13 +377,17 @@ fn scan_agrees_with_the_generated_manifest() {
     if !require(is_root(), "needs root (the generator chowns to www-data)") {
         return;
     }
+    let Some(bench) = crate::support::bench_dir() else {
+        let _ = require(false, "needs ../shared/bench/gen_tree.py");
+        return;
+    };
     let t = live_tree();
     let tree = t.path().join("tree");
     let manifest = t.path().join("manifest.json");
     sh(
         "python3",
         &[
-            concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/gen_tree.py"),
+            bench.join("gen_tree.py").to_str().unwrap(),
             "--files",
             "4000",
             "--seed",
@@ -1095,4 +1099,71 @@ fn not_root_cannot_verify_instead_of_guessing() {
     assert_ne!(md202["status"], "pass");
     let md203 = check(&report, "MD203");
     assert_ne!(md203["status"], "pass", "{md203:#}");
+}
+
+/// MD210 below a regex image location: only files its regex takes are probed there (its root
+/// also holds index.html, which another location answers), and a /media/ file the regex steals
+/// is blamed on the regex location (MD105), not on slashes.
+#[test]
+fn probe_file_under_a_regex_location_probes_what_the_regex_serves() {
+    if !require(is_root(), "needs root (chown to the fixture's users)") {
+        return;
+    }
+    let t = live_tree();
+    let d = t.path();
+    fixture_site(d);
+    chmod(&d.join("home/deploy"), 0o755);
+    let html = d.join("srv/html");
+    std::fs::create_dir_all(html.join("img")).unwrap();
+    std::fs::write(html.join("index.html"), "hi").unwrap();
+    std::fs::write(html.join("img/logo.png"), "png").unwrap();
+    let conf = |media_modifier: &str| {
+        format!(
+            "user www-data;\nevents {{}}\nhttp {{\n  server {{\n    listen 80;\n    server_name myapp.example;\n\
+             \x20   location / {{ proxy_pass http://127.0.0.1:8000; }}\n\
+             \x20   location {media_modifier} /media/ {{ alias /home/deploy/app/media/; }}\n\
+             \x20   location ~* \\.(png|jpg)$ {{ root /srv/html; expires 30d; }}\n  }}\n}}\n"
+        )
+    };
+    std::fs::write(d.join("etc/nginx/nginx.conf"), conf("")).unwrap();
+    let md210 = check(&check_json(d, &[]), "MD210").clone();
+    assert_eq!(md210["status"], "fail", "{md210:#}");
+    let failures: Vec<&serde_json::Value> = md210["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .collect();
+    assert_eq!(failures.len(), 1, "only the stolen media file: {md210:#}");
+    let f = failures[0];
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("/media/uploads/a.jpg should serve"),
+        "{f:#}"
+    );
+    assert!(
+        evidence(f, "answered by")
+            .unwrap()
+            .starts_with("location ~* \\.(png|jpg)$"),
+        "{f:#}"
+    );
+    assert!(
+        f["remediation"]["text"].as_str().unwrap().contains("MD105"),
+        "{f:#}"
+    );
+    // The regex location's own file is probed at a URL the regex takes, and passes.
+    assert!(
+        md210["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["message"] == "/img/logo.png -> /srv/html/img/logo.png: 200"),
+        "{md210:#}"
+    );
+
+    std::fs::write(d.join("etc/nginx/nginx.conf"), conf("^~")).unwrap();
+    let md210 = check(&check_json(d, &[]), "MD210").clone();
+    assert_eq!(md210["status"], "pass", "{md210:#}");
 }

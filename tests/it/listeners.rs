@@ -25,8 +25,7 @@ pub struct Listener {
     pub addr: SocketAddr,
     /// Connections accepted so far.
     connections: Arc<AtomicUsize>,
-    /// The request line of each request read (`HEAD /x HTTP/1.1`, or the absolute form a
-    /// client sends to a proxy).
+    /// The head of each request read.
     requests: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -34,7 +33,12 @@ pub struct Listener {
 
 impl Listener {
     pub fn start(behaviour: Behaviour) -> Listener {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        Listener::start_at("127.0.0.1:0", behaviour)
+    }
+
+    /// On a given address (another loopback address, a given port).
+    pub fn start_at(addr: &str, behaviour: Behaviour) -> Listener {
+        let listener = TcpListener::bind(addr).expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
@@ -77,7 +81,17 @@ impl Listener {
         self.connections.load(Ordering::SeqCst)
     }
 
+    /// The request line of each request read (`HEAD /x HTTP/1.1`, or the absolute form a
+    /// client sends to a proxy).
     pub fn requests(&self) -> Vec<String> {
+        self.heads()
+            .iter()
+            .map(|h| h.lines().next().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// Each request's head: the request line and the headers.
+    pub fn heads(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
     }
 }
@@ -88,8 +102,8 @@ fn serve(mut conn: TcpStream, behaviour: Behaviour, stop: &AtomicBool, log: &Mut
     match behaviour {
         Behaviour::Respond(raw) => {
             let head = read_head(&mut conn);
-            if let Some(line) = head.lines().next() {
-                log.lock().unwrap().push(line.to_string());
+            if !head.is_empty() {
+                log.lock().unwrap().push(head);
             }
             let _ = conn.write_all(raw.as_bytes());
         }

@@ -150,6 +150,45 @@ fn tls_to_a_plain_http_port_is_a_tls_failure() {
     assert!(matches!(p.outcome, Err(Failure::Tls(_))), "{}", p.summary());
 }
 
+/// An origin probe for a URL whose host is an IP address still goes to the origin socket (an IP
+/// is not looked up, so pinning the name is not enough), with the URL's authority as Host.
+#[test]
+fn an_ip_url_on_the_origin_route_goes_to_the_origin_socket() {
+    let origin_socket = Listener::start(Behaviour::Respond(
+        "HTTP/1.1 200 OK\r\nServer: origin\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    ));
+    let port = origin_socket.addr.port();
+    let Ok(elsewhere) = std::net::TcpListener::bind(("127.0.0.2", port)) else {
+        eprintln!("skipping: 127.0.0.2:{port} is taken");
+        return;
+    };
+    elsewhere.set_nonblocking(true).unwrap();
+    let p = one(origin(
+        &format!("http://127.0.0.2:{port}/media/a.jpg"),
+        origin_socket.addr,
+    ));
+    assert_eq!(
+        p.answer().and_then(|a| a.header("server")),
+        Some("origin"),
+        "{}",
+        p.summary()
+    );
+    assert!(
+        elsewhere.accept().is_err(),
+        "a request went to the URL's own address"
+    );
+    let head = &origin_socket.heads()[0];
+    assert!(head.starts_with("HEAD /media/a.jpg HTTP/1.1\r\n"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&format!("\r\nhost: 127.0.0.2:{port}\r\n")),
+        "{head}"
+    );
+    assert!(p.describe().starts_with(&format!(
+        "HEAD http://127.0.0.2:{port}/media/a.jpg via 127.0.0.1:{port}"
+    )));
+}
+
 #[test]
 fn an_unknown_name_is_a_dns_failure() {
     let p = one(Target {
@@ -303,7 +342,6 @@ mod md111 {
     use media_doctor::checks::nginx_reload::{assess, Inputs};
     use media_doctor::checks::Outcome;
     use media_doctor::report::Severity;
-    use std::time::{Duration, Instant};
 
     fn errors(o: &Outcome) -> Vec<String> {
         o.findings
@@ -324,26 +362,6 @@ mod md111 {
                 vec![nginx.dir.path().join("no-such.pid")]
             },
         }
-    }
-
-    /// The workers a HUP starts replace the old ones; wait until the old ones are gone.
-    fn reload(nginx: &Nginx) {
-        let pid = nix::unistd::Pid::from_raw(nginx.pid().unwrap());
-        let before = media_doctor::system::Process::read(pid.as_raw()).unwrap();
-        let old: Vec<i32> = media_doctor::system::workers_of(&before)
-            .iter()
-            .map(|w| w.pid)
-            .collect();
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            let now = media_doctor::system::workers_of(&before);
-            if !now.is_empty() && now.iter().all(|w| !old.contains(&w.pid)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("nginx did not start new workers after SIGHUP");
     }
 
     #[test]
@@ -379,7 +397,7 @@ mod md111 {
         );
 
         // A reload makes it current again.
-        reload(&nginx);
+        nginx.reload();
         let reloaded = assess(&inputs(&nginx, true));
         assert!(errors(&reloaded).is_empty(), "{:?}", errors(&reloaded));
     }
@@ -596,6 +614,7 @@ mod real_site {
     use crate::support::{self, Nginx};
     use media_doctor::checks::{self, live::ErrorLog, nginx_reload::ConfigNotReloaded};
     use media_doctor::cli::SiteArgs;
+    use media_doctor::live::errorlog;
     use media_doctor::report::Status;
     use media_doctor::site::Site;
     use std::io::{Read, Write};
@@ -656,6 +675,192 @@ mod real_site {
         );
         let log = &f.evidence.iter().find(|e| e.label == "log").unwrap().value;
         assert_eq!(log, &nginx.error_log().display().to_string());
+    }
+
+    /// Every error-log pattern MD405 maps, as a real nginx writes it, through a logrotate-style
+    /// rotation (the rotated `.1` is read too) and a tail bound (a line further back than the
+    /// bound in `.1` is not read). Each group is counted and mapped to its check.
+    #[test]
+    fn every_pattern_a_real_nginx_logs_is_mapped_to_its_check() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let nginx = Nginx::start(
+            "www-data",
+            "server { listen 127.0.0.1:{PORT}; server_name site.test;\n\
+             location /media/ { alias {DIR}/app/media/; }\n\
+             location /media/glued/ { alias {DIR}/app/media; }\n\
+             location /static/ { root {DIR}/app/static; }\n\
+             location ~ /\\. { deny all; } }",
+        )
+        .expect("nginx");
+        let dir = nginx.dir.path().to_path_buf();
+        let d = dir.display().to_string();
+        let media = dir.join("app/media");
+        for sub in ["private", "uploads"] {
+            std::fs::create_dir_all(media.join(sub)).unwrap();
+        }
+        std::fs::create_dir_all(dir.join("app/static")).unwrap();
+        std::fs::write(dir.join("app/static/site.css"), "body{}").unwrap();
+        std::fs::write(media.join("private/a.jpg"), b"jpeg").unwrap();
+        std::fs::write(media.join("secret.jpg"), b"jpeg").unwrap();
+        std::fs::write(media.join("a.jpg"), b"jpeg").unwrap();
+        support::open_ancestors(&media.join("private/a.jpg"));
+        let mode = |p: &str, m: u32| {
+            std::fs::set_permissions(media.join(p), std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        std::fs::write(media.join("uploads/index.html"), "<p>").unwrap();
+        mode("private", 0o700);
+        mode("secret.jpg", 0o600);
+        mode("uploads/index.html", 0o600);
+        // The app keeps its uploads elsewhere than nginx serves /media/ from.
+        let proj = dir.join("proj");
+        std::fs::create_dir_all(proj.join("proj")).unwrap();
+        std::fs::write(
+            proj.join("manage.py"),
+            "import os\nos.environ.setdefault(\"DJANGO_SETTINGS_MODULE\", \"proj.settings\")\n",
+        )
+        .unwrap();
+        std::fs::write(proj.join("proj/__init__.py"), "").unwrap();
+        std::fs::write(
+            proj.join("proj/settings.py"),
+            format!(
+                "MEDIA_URL = \"/media/\"\nMEDIA_ROOT = \"{d}/app/uploads\"\n\
+                 STATIC_URL = \"/static/\"\nSTATIC_ROOT = \"{d}/app/static\"\n"
+            ),
+        )
+        .unwrap();
+
+        // Before the rotation: two of the 403s, and a line the tail bound will push out.
+        let get_status = |path: &str| {
+            get(nginx.port, path)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        };
+        assert!(get_status("/media/ancient.jpg").contains(" 404 "));
+        for _ in 0..2 {
+            assert!(get_status("/media/private/a.jpg").contains(" 403 "));
+        }
+        // logrotate: rename, then USR1 (nginx reopens its logs); wait until the worker did.
+        let log = nginx.error_log();
+        let rotated = dir.join("logs/error.log.1");
+        std::fs::rename(&log, &rotated).unwrap();
+        let master = nix::unistd::Pid::from_raw(nginx.pid().unwrap());
+        nix::sys::signal::kill(master, nix::sys::signal::Signal::SIGUSR1).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while support::worker_pids(master.as_raw())
+            .iter()
+            .any(|w| writes_to(*w, &rotated))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the worker kept the old log"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // .1 now starts with the ancient line and more than the tail bound after it.
+        let old = std::fs::read_to_string(&rotated).unwrap();
+        let cut = old.find("ancient.jpg").expect("the ancient line");
+        let cut = cut + old[cut..].find('\n').unwrap() + 1;
+        let (head, rest) = old.split_at(cut);
+        let filler = format!("{} [notice] 1#1: {}\n", &head[..19], "x".repeat(200));
+        let pad = filler.repeat((errorlog::TAIL_BYTES as usize / filler.len()) + 10);
+        std::fs::write(&rotated, format!("{head}{pad}{rest}")).unwrap();
+
+        // After the rotation.
+        for (path, status) in [
+            ("/media/private/a.jpg", " 403 "),
+            ("/media/secret.jpg", " 403 "),
+            ("/media/glued/a.jpg", " 404 "),
+            ("/static/site.css", " 404 "),
+            ("/media/missing.jpg", " 404 "),
+            ("/media/.env", " 403 "),
+            ("/media/", " 403 "),
+            ("/media/nodir/", " 404 "),
+            ("/media/uploads/", " 403 "),
+        ] {
+            let got = get_status(path);
+            assert!(got.contains(status), "{path}: {got}");
+        }
+        std::thread::sleep(Duration::from_millis(100)); // the worker's log writes
+
+        let args = SiteArgs {
+            nginx_conf: Some(nginx.conf_path()),
+            app: Some(proj.clone()),
+            framework: Some(media_doctor::cli::Framework::Django),
+            ..Default::default()
+        };
+        let site = Site::gather(&args, false).expect("gather");
+        let r = checks::run_one(&ErrorLog, &site);
+        assert_eq!(r.status, Status::Fail, "{r:#?}");
+        let find = |needle: &str| {
+            r.findings
+                .iter()
+                .find(|f| f.message.contains(needle))
+                .unwrap_or_else(|| panic!("no finding for {needle}: {r:#?}"))
+        };
+        let ev = |f: &media_doctor::report::Finding, label: &str| {
+            f.evidence
+                .iter()
+                .find(|e| e.label == label)
+                .map(|e| e.value.clone())
+                .unwrap_or_default()
+        };
+        // (the logged message, the count, the explaining check, a word of the cause)
+        let cases = [
+            (format!("open() \"{d}/app/media/private/a.jpg\" failed (13: Permission denied)"), "3 times", "MD202", format!("www-data cannot traverse {d}/app/media/private (needs x)")),
+            (format!("open() \"{d}/app/media/secret.jpg\" failed (13: Permission denied)"), "1 time", "MD203", format!("www-data cannot read {d}/app/media/secret.jpg (needs r)")),
+            (format!("open() \"{d}/app/mediaa.jpg\" failed (2: No such file or directory)"), "1 time", "MD101", "an `alias` without the trailing slash".to_string()),
+            (format!("open() \"{d}/app/static/static/site.css\" failed (2: No such file or directory)"), "1 time", "MD103", "`root` where `alias` was meant".to_string()),
+            (format!("open() \"{d}/app/media/missing.jpg\" failed (2: No such file or directory)"), "1 time", "MD302", format!("the app's MEDIA_ROOT is {d}/app/uploads")),
+            ("access forbidden by rule".to_string(), "1 time", "MD105", "allow/deny rule".to_string()),
+            (format!("directory index of \"{d}/app/media/\" is forbidden"), "1 time", "MD109", "no index file and autoindex is off".to_string()),
+        ];
+        for (message, count, check, cause) in &cases {
+            let f = find(message);
+            assert_eq!(f.message, format!("{count}: {message}"), "{f:#?}");
+            assert_eq!(&ev(f, "explained by"), check, "{f:#?}");
+            assert!(ev(f, "cause").contains(cause.as_str()), "{f:#?}");
+        }
+        // An index file the worker may not read (nginx 1.22 logs it as the open() that failed).
+        let index = find(&format!(
+            "open() \"{d}/app/media/uploads/index.html\" failed (13: Permission denied)"
+        ));
+        assert_eq!(ev(index, "explained by"), "MD203", "{index:#?}");
+        // `"…/nodir/index.html" is not found (2: …)`: a directory that does not exist.
+        let missing_dir = find(&format!(
+            "\"{d}/app/media/nodir/index.html\" is not found (2: No such file or directory)"
+        ));
+        assert!(
+            ev(missing_dir, "cause").contains("index file does not exist"),
+            "{missing_dir:#?}"
+        );
+        // The 403 seen before and after the rotation: one group, from both files.
+        let denied = find("private/a.jpg");
+        assert_eq!(
+            ev(denied, "log"),
+            format!("{}, {}", log.display(), rotated.display()),
+            "{denied:#?}"
+        );
+        // Past the tail bound: not read.
+        assert!(
+            r.findings
+                .iter()
+                .all(|f| !f.message.contains("ancient.jpg")),
+            "{r:#?}"
+        );
+    }
+
+    /// Whether a process holds `path` open (its fd links name the file).
+    fn writes_to(pid: i32, path: &std::path::Path) -> bool {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|fds| {
+                fds.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                    .any(|target| target == path)
+            })
+            .unwrap_or(false)
     }
 
     #[test]
@@ -964,6 +1169,62 @@ mod probes_site {
         assert!(t1.elapsed() < Duration::from_millis(500));
     }
 
+    /// A real nginx redirecting media URLs to themselves (a server-level `return 301` meant for
+    /// http→https, on the https side): a redirect loop finding on the origin, not a hang.
+    #[test]
+    fn an_origin_redirecting_to_itself_is_a_loop() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let nginx = media_site("if ($request_uri ~ ^/media/) { return 301 $request_uri; }");
+        let site = gather(&nginx, None, vec![]);
+        let results = live_results(&site);
+        let r401 = results.iter().find(|r| r.id == "MD401").unwrap();
+        assert_eq!(r401.status, Status::Fail, "{r401:#?}");
+        assert!(
+            r401.findings
+                .iter()
+                .any(|f| f.message.contains("redirect loop (301 to itself)")),
+            "{r401:#?}"
+        );
+    }
+
+    /// A listen on an address this machine does not have (a config copied from another host)
+    /// is not the local nginx's socket: nothing is sent there.
+    #[test]
+    fn a_listen_on_another_machines_address_is_not_probed() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let nginx = media_site("");
+        let conf = std::fs::read_to_string(nginx.conf_path()).unwrap();
+        // 192.0.2.1 (TEST-NET-1) is on no interface here; nginx could not have started with it.
+        nginx.write_conf(&conf.replace(
+            &format!("listen 127.0.0.1:{};", nginx.port),
+            &format!(
+                "listen 127.0.0.1:{}; listen 192.0.2.1:{};",
+                nginx.port, nginx.port
+            ),
+        ));
+        let site = gather(&nginx, None, vec![]);
+        let t0 = Instant::now();
+        let r401 = run(&site, &OriginServesFile);
+        assert_eq!(r401.status, Status::Pass, "{r401:#?}");
+        let notes = evidence(&r401, "note");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("192.0.2.1 is not an address of this machine")),
+            "{notes:?}"
+        );
+        // A probe there would have waited for the 2 s connect limit.
+        assert!(
+            t0.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            t0.elapsed()
+        );
+    }
+
     #[test]
     fn sockets_a_plain_client_cannot_use_are_noted_not_probed() {
         if !support::require_root_and_nginx() {
@@ -1249,8 +1510,14 @@ mod binary {
         );
         assert!(
             out.stdout.contains(
-                "the live answer differs from the prediction: the config was changed after nginx loaded it (MD111)"
+                "the running nginx answers 200, the config and files on disk predict 410"
             ),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout
+                .contains("likely cause: the config was changed after nginx loaded it (MD111)"),
             "{}",
             out.stdout
         );
@@ -1440,6 +1707,137 @@ mod binary {
         for name in ["error.log", "error.log.1"] {
             assert!(online.iter().any(|n| n == name), "{name}: {online:?}");
         }
+    }
+
+    /// The status line nginx answers a HEAD for site.test with.
+    fn head_status(port: u16, path: &str) -> String {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return String::new();
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let _ = write!(s, "HEAD {path} HTTP/1.0\r\nHost: site.test\r\n\r\n");
+        let mut buf = String::new();
+        let _ = s.read_to_string(&mut buf);
+        buf.lines().next().unwrap_or_default().to_string()
+    }
+
+    /// The 3 a.m. case: a fix was written to the config but nginx was never reloaded. The
+    /// model predicts 200 from the files on disk, the running nginx (old config) answers 404;
+    /// trace says so in one line, names the stale file, and gives the reload command for that
+    /// very master. Then the same trace with a CDN in front answering a cached 404, and with
+    /// nginx stopped.
+    #[test]
+    fn trace_explains_an_old_config_a_cdn_in_front_and_a_dead_origin() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        // Running: /media/ from app/old/ (no a.jpg there). On disk: fixed to app/media/.
+        let mut nginx = Nginx::start(
+            "www-data",
+            "server { listen 127.0.0.1:{PORT}; server_name site.test;\n\
+             location /media/ { alias {DIR}/app/old/; } }",
+        )
+        .expect("nginx");
+        let dir = nginx.dir.path().to_path_buf();
+        std::fs::create_dir_all(dir.join("app/old")).unwrap();
+        std::fs::create_dir_all(dir.join("app/media")).unwrap();
+        std::fs::write(dir.join("app/media/a.jpg"), b"jpeg").unwrap();
+        support::open_ancestors(&dir.join("app/media/a.jpg"));
+        let text = std::fs::read_to_string(nginx.conf_path()).unwrap();
+        nginx.write_conf_after_load(&text.replace("/app/old/", "/app/media/"));
+        let conf = nginx.conf_path().display().to_string();
+        let pid = nginx.pid().unwrap();
+        let url = format!("http://site.test:{}/media/a.jpg", nginx.port);
+
+        let out = media_doctor(&["trace", &url, "--nginx-conf", &conf]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let t = &out.stdout;
+        eprintln!("{t}");
+        for want in [
+            "status    200 (predicted)".to_string(),
+            format!(
+                "live      origin 404  HEAD {url} via 127.0.0.1:{}",
+                nginx.port
+            ),
+            "\u{2717} the running nginx answers 404, the config and files on disk predict 200"
+                .to_string(),
+            format!("likely cause: the config was changed after nginx loaded it (MD111): {conf}"),
+            format!("-c {conf} && sudo kill -HUP {pid}"),
+        ] {
+            assert!(t.contains(&want), "{want:?} not in:\n{t}");
+        }
+        let j =
+            json(&media_doctor(&["trace", &url, "--nginx-conf", &conf, "--format", "json"]).stdout);
+        assert_eq!(j["predicted_status"], 200);
+        assert_eq!(j["live"]["status"], 404);
+        assert_eq!(j["live"]["agreement"], "differs");
+        let cause = &j["live"]["cause"];
+        assert!(
+            cause["text"].as_str().unwrap().contains("(MD111)"),
+            "{cause}"
+        );
+        assert!(
+            cause["commands"][0]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("kill -HUP {pid}")),
+            "{cause}"
+        );
+
+        // A CDN on the public address (same port, another loopback address) serves a stored
+        // 404 while nginx, reloaded, now answers 200.
+        nginx.reload();
+        assert!(head_status(nginx.port, "/media/a.jpg").starts_with("HTTP/1.1 200"));
+        let cdn = Listener::start_at(
+            &format!("127.0.0.2:{}", nginx.port),
+            Behaviour::Respond(
+                "HTTP/1.1 404 Not Found\r\nServer: cloudflare\r\nCF-Cache-Status: HIT\r\n\
+                 Age: 5120\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            ),
+        );
+        let public = format!("http://127.0.0.2:{}/", nginx.port);
+        let public_url = format!("{public}media/a.jpg");
+        let out = media_doctor(&[
+            "trace",
+            &public_url,
+            "--nginx-conf",
+            &conf,
+            "--url",
+            &public,
+        ]);
+        let t = &out.stdout;
+        eprintln!("{t}");
+        assert!(t.contains("the live answer matches the prediction"), "{t}");
+        assert!(
+            t.contains(
+                "the public URL answers 404 where the local nginx answers 200: something in \
+                 front of nginx (a proxy, CDN or cache) answers differently [Server: cloudflare, \
+                 Age: 5120, CF-Cache-Status: HIT]"
+            ),
+            "{t}"
+        );
+        assert!(cdn.connections() >= 1);
+
+        // nginx stopped: no answer, and what to do about it.
+        let port = nginx.port;
+        nginx.stop();
+        let out = media_doctor(&["trace", &url, "--nginx-conf", &conf]);
+        let t = &out.stdout;
+        eprintln!("{t}");
+        for want in [
+            "\u{2717} no live answer to compare with the prediction".to_string(),
+            format!(
+                "because: the running nginx did not answer on 127.0.0.1:{port}: connection refused"
+            ),
+            format!("fix: nothing listens on 127.0.0.1:{port}: start nginx"),
+        ] {
+            assert!(t.contains(&want), "{want:?} not in:\n{t}");
+        }
+        let j =
+            json(&media_doctor(&["trace", &url, "--nginx-conf", &conf, "--format", "json"]).stdout);
+        assert_eq!(j["live"]["agreement"], "no-answer");
+        assert!(j["live"]["status"].is_null());
     }
 
     #[test]

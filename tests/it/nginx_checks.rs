@@ -133,3 +133,46 @@ fn sibling_directories_are_named_when_both_slashes_are_missing() {
         "{e}"
     );
 }
+
+/// Regression: the README demo enables `default` through an absolute symlink
+/// (sites-enabled/default -> /etc/nginx/sites-available/default). Under --root that target is
+/// the root's own file, not the host's, so every file of sites-available is enabled.
+#[test]
+fn md107_follows_absolute_symlinks_inside_the_root() {
+    let args = SiteArgs {
+        root: Some(format!("{REPO}/fixtures/demo").into()),
+        site: Some("myapp".into()),
+        ..Default::default()
+    };
+    let site = Site::gather(&args, true).expect("gather the demo");
+    let link = std::fs::read_link(format!(
+        "{REPO}/fixtures/demo/etc/nginx/sites-enabled/default"
+    ))
+    .expect("the demo links default");
+    assert!(link.is_absolute(), "the regression needs an absolute link");
+    let r = checks::run_one(checks::find("MD107").unwrap(), &site);
+    assert_eq!(r.status, Status::Pass, "{}: {}", r.summary, evidence(&r));
+    assert!(r.findings.is_empty(), "{}", evidence(&r));
+}
+
+/// Regression: `location /static { alias /var/www/myapp/staticfiles/; }` (the README demo) makes
+/// nginx open `staticfiles//x.jpg`. The evidence keeps that path and says it is the same file as
+/// the single-slash one.
+#[test]
+fn md105_names_the_single_slash_file_beside_nginx_path() {
+    let args = SiteArgs {
+        root: Some(format!("{REPO}/fixtures/demo").into()),
+        site: Some("myapp".into()),
+        ..Default::default()
+    };
+    let site = Site::gather(&args, true).expect("gather the demo");
+    let r = checks::run_one(checks::find("MD105").unwrap(), &site);
+    assert_eq!(r.status, Status::Fail, "{}", evidence(&r));
+    let e = evidence(&r);
+    assert!(
+        e.contains(
+            "meant=/var/www/myapp/staticfiles//x.jpg (nginx opens the path as built: the same file as /var/www/myapp/staticfiles/x.jpg)"
+        ),
+        "{e}"
+    );
+}

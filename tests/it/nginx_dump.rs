@@ -4,16 +4,8 @@
 
 use media_doctor::nginx::{self, Config};
 use media_doctor::sysroot::SysRoot;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn bench_dir() -> Option<PathBuf> {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .skip(1)
-        .map(|d| d.join("shared/bench"))
-        .find(|d| d.join("gen_nginx.py").is_file())
-}
 
 /// Every directive, includes expanded, depth-first: `depth file:line name args {`.
 fn flat(cfg: &Config) -> Vec<String> {
@@ -40,7 +32,7 @@ fn flat(cfg: &Config) -> Vec<String> {
 
 #[test]
 fn a_dump_gives_the_same_tree_as_the_files() {
-    let Some(bench) = bench_dir() else {
+    let Some(bench) = crate::support::bench_dir() else {
         let _ = crate::support::require(false, "needs ../shared/bench/gen_nginx.py");
         return;
     };

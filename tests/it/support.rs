@@ -24,6 +24,16 @@ pub fn require(ok: bool, what: &str) -> bool {
     false
 }
 
+/// The team bench kit, ../shared/bench (its generators make the large configs and trees): the
+/// nearest ancestor of the repository that has it.
+pub fn bench_dir() -> Option<PathBuf> {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .skip(1)
+        .map(|d| d.join("shared/bench"))
+        .find(|d| d.join("gen_nginx.py").is_file())
+}
+
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
@@ -169,6 +179,27 @@ impl Nginx {
         self.write_conf(conf);
     }
 
+    /// Reload (SIGHUP) and wait until only new workers are left: an old worker may still
+    /// accept a connection until it has exited.
+    pub fn reload(&self) {
+        let master = self.pid.expect("running");
+        let old = worker_pids(master);
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(master),
+            nix::sys::signal::Signal::SIGHUP,
+        )
+        .expect("SIGHUP");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = worker_pids(master);
+            if !now.is_empty() && now.iter().all(|w| !old.contains(w)) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "nginx {master} did not reload");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn pid(&self) -> Option<i32> {
         self.pid
     }
@@ -200,11 +231,16 @@ fn wait_for_workers(master: i32) -> Result<(), String> {
 }
 
 fn has_worker(master: i32) -> bool {
+    !worker_pids(master).is_empty()
+}
+
+/// The pids of a master's workers (all of them, old ones finishing a reload included).
+pub fn worker_pids(master: i32) -> Vec<i32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return false;
+        return Vec::new();
     };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .any(|pid| {
+        .filter(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             let ppid = stat
                 .rsplit_once(')')
@@ -212,10 +248,12 @@ fn has_worker(master: i32) -> bool {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             ppid == Some(master) && cmdline.starts_with(b"nginx: worker process")
         })
+        .collect()
 }
 
-impl Drop for Nginx {
-    fn drop(&mut self) {
+impl Nginx {
+    /// Stop the master (only this instance's, by pid) and wait until it is gone.
+    pub fn stop(&mut self) {
         if let Some(pid) = self.pid.take() {
             let pid = nix::unistd::Pid::from_raw(pid);
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGQUIT);
@@ -224,6 +262,12 @@ impl Drop for Nginx {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

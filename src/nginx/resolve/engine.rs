@@ -135,9 +135,7 @@ pub(super) fn run(
     let site = r.site;
     let files = Files {
         root: &site.root,
-        db: r
-            .users
-            .get_or_init(|| crate::fs::identity::UserDb::load(&site.root)),
+        cache: r.walk_cache(),
         who: site.worker.identity(),
     };
     let mut empty = Resolution {
@@ -1738,9 +1736,7 @@ fn path_for(
         req: &req,
         files: Files {
             root: &site.root,
-            db: r
-                .users
-                .get_or_init(|| crate::fs::identity::UserDb::load(&site.root)),
+            cache: r.walk_cache(),
             who: Err("not used".into()),
         },
         server,

@@ -82,8 +82,8 @@ pub struct Probe {
 
 pub struct Files<'a> {
     pub root: &'a SysRoot,
-    /// The root's users and groups (for owner names in the walk), loaded once.
-    pub db: &'a crate::fs::identity::UserDb,
+    /// What the resolver's walks share: user names and the metadata already read.
+    pub cache: &'a walk::WalkCache,
     /// The worker user, or why it is unknown.
     pub who: Result<&'a Identity, String>,
 }
@@ -94,7 +94,7 @@ const PATH_MAX: usize = 4096;
 
 impl Files<'_> {
     fn walk(&self, who: &Identity, path: &Path, want: Access) -> Walk {
-        walk::walk_with_db(self.root, self.db, path, who, want)
+        walk::walk_cached(self.root, self.cache, path, who, want)
     }
 
     /// One call, as nginx makes it for `path` (bytes, as nginx built it).

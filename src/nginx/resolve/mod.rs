@@ -347,8 +347,6 @@ pub struct Model {
     scripts: HashMap<NodeId, Vec<NodeId>>,
     /// The regexes of `rewrite` and `if (... ~ ...)`, by directive, compiled on first use.
     script_regexes: HashMap<NodeId, regex::NgxRegex>,
-    /// The root's user database (owner names in walks), read once.
-    users: std::sync::OnceLock<crate::fs::identity::UserDb>,
 }
 
 impl Model {
@@ -369,7 +367,6 @@ impl Model {
         let declared = vars::declared_variables(top.into_iter());
         let (scripts, script_regexes) = engine::compile_scripts(cfg, &server_ids);
         Model {
-            users: std::sync::OnceLock::new(),
             scripts,
             script_regexes,
             blocks,
@@ -382,10 +379,12 @@ impl Model {
 }
 
 /// The nginx model of one site; `resolve` is cheap (hash lookups per level). The indexes are
-/// built on first use and kept on the `Site`, so every check and `trace` share them.
+/// built on first use and kept on the `Site`, so every check and `trace` share them. The files
+/// are read once per resolver (its `WalkCache`): keep a resolver for one analysis.
 pub struct Resolver<'s> {
     site: &'s Site,
     m: &'s Model,
+    walks: std::sync::OnceLock<crate::fs::walk::WalkCache>,
 }
 
 impl std::ops::Deref for Resolver<'_> {
@@ -398,7 +397,17 @@ impl std::ops::Deref for Resolver<'_> {
 impl<'s> Resolver<'s> {
     pub fn new(site: &'s Site) -> Resolver<'s> {
         let m = site.model.get_or_init(|| Model::build(site.config()));
-        Resolver { site, m }
+        Resolver {
+            site,
+            m,
+            walks: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// What the walks of this resolver share (user names, metadata), made on first use.
+    fn walk_cache(&self) -> &crate::fs::walk::WalkCache {
+        self.walks
+            .get_or_init(|| crate::fs::walk::WalkCache::new(&self.site.root))
     }
 
     pub fn config(&self) -> &'s Config {
