@@ -4,6 +4,7 @@
 //!
 //! Nothing here matches locations or maps URIs: that is the resolver's job.
 
+use super::Outcome;
 use crate::nginx::resolve::Resolver;
 use crate::nginx::{Config, Directive, NodeId};
 use crate::report::{Finding, Location};
@@ -16,10 +17,10 @@ pub const RELOAD: &str = "sudo nginx -t && sudo systemctl reload nginx";
 /// A config that does not load is not what nginx runs (a reload is refused) and parts of it are
 /// missing from the model: the checks that judge it through the resolver skip rather than
 /// guess. MD100 says what is wrong.
-pub fn skip_if_incomplete(site: &Site) -> Option<super::Outcome> {
+pub fn skip_if_incomplete(site: &Site) -> Option<Outcome> {
     let cfg = site.config();
     cfg.diagnostics.iter().find(|d| d.fatal)?;
-    Some(super::Outcome::skip(
+    Some(Outcome::skip(
         "the nginx configuration does not load (see MD100): fix it first",
     ))
 }
@@ -274,6 +275,35 @@ fn render(
     } else {
         out.push_str(&format!("{pad}{head};\n"));
     }
+}
+
+/// The block of `node` with one directive (`directive`) written as `with` (e.g. `alias /srv/x/;`).
+pub fn block_replacing(cfg: &Config, node: NodeId, directive: NodeId, with: &str) -> String {
+    corrected_block(cfg, node, &|d| {
+        if d.id() == directive {
+            Edit::Replace(with.to_string())
+        } else {
+            Edit::Keep
+        }
+    })
+}
+
+/// A check's outcome: its findings, or a pass with `summary` when there are none.
+pub fn findings_or_pass(findings: Vec<Finding>, summary: impl Into<String>) -> Outcome {
+    if findings.is_empty() {
+        Outcome::pass(summary)
+    } else {
+        Outcome::findings(findings)
+    }
+}
+
+/// `/media/, /static/`: the URL prefixes a check looked at, for its pass summary.
+pub fn prefix_urls(prefixes: &[Prefix]) -> String {
+    prefixes
+        .iter()
+        .map(|p| p.url.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The remediation every config finding ends with: the corrected block, then check and reload.

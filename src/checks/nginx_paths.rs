@@ -6,8 +6,9 @@
 //! the resolver confirms becomes a finding.
 
 use super::nginx_common::{
-    corrected_block, exists, fix_with_block, list_dir, loc_of, location_label, normalised,
-    opened_path, sample_file, skip_if_incomplete, targets, Edit, Target,
+    block_replacing, corrected_block, exists, findings_or_pass, fix_with_block, list_dir, loc_of,
+    location_label, normalised, opened_path, sample_file, skip_if_incomplete, targets, Edit,
+    Target,
 };
 use super::{Band, Check, Meta, Outcome};
 use crate::nginx::resolve::regex::NgxRegex;
@@ -169,24 +170,17 @@ impl Check for AliasTrailingSlash {
             }
             let alias_dir = o.directive;
             let fixed = format!("{}/", o.value);
-            let block = corrected_block(cfg, o.location, &|d| {
-                if d.id() == alias_dir {
-                    Edit::Replace(format!("alias {fixed};"))
-                } else {
-                    Edit::Keep
-                }
-            });
+            let block = block_replacing(cfg, o.location, alias_dir, &format!("alias {fixed};"));
             findings.push(fix_with_block(
                 f,
                 "end the alias with a slash, like the location:",
                 block,
             ));
         }
-        Ok(if findings.is_empty() {
-            Outcome::pass("no `location /x/` maps its files next to the alias directory")
-        } else {
-            Outcome::findings(findings)
-        })
+        Ok(findings_or_pass(
+            findings,
+            "no `location /x/` maps its files next to the alias directory",
+        ))
     }
 }
 
@@ -273,13 +267,12 @@ impl Check for AliasTraversal {
             let fixed_alias = format!("{}/", o.value.trim_end_matches('/'));
             let loc_node = o.location;
             let alias_node = o.directive;
-            let block = corrected_block(cfg, o.location, &|d| {
-                if d.id() == alias_node {
-                    Edit::Replace(format!("alias {fixed_alias};"))
-                } else {
-                    Edit::Keep
-                }
-            })
+            let block = block_replacing(
+                cfg,
+                o.location,
+                alias_node,
+                &format!("alias {fixed_alias};"),
+            )
             .replacen(
                 &format!("location {}", o.name),
                 &format!("location {fixed_name}"),
@@ -339,11 +332,10 @@ impl Check for AliasTraversal {
                 block,
             ));
         }
-        Ok(if findings.is_empty() {
-            Outcome::pass("no alias location lets URLs leave its directory")
-        } else {
-            Outcome::findings(findings)
-        })
+        Ok(findings_or_pass(
+            findings,
+            "no alias location lets URLs leave its directory",
+        ))
     }
 }
 
@@ -440,24 +432,17 @@ impl Check for RootDuplicatesPrefix {
             );
             let root_node = o.directive;
             let alias = format!("{}/", o.value);
-            let block = corrected_block(cfg, o.location, &|d| {
-                if d.id() == root_node {
-                    Edit::Replace(format!("alias {alias};"))
-                } else {
-                    Edit::Keep
-                }
-            });
+            let block = block_replacing(cfg, o.location, root_node, &format!("alias {alias};"));
             findings.push(fix_with_block(
                 f,
                 "use alias (root appends the whole URI, prefix included):",
                 block,
             ));
         }
-        Ok(if findings.is_empty() {
-            Outcome::pass("no location's root repeats its own prefix")
-        } else {
-            Outcome::findings(findings)
-        })
+        Ok(findings_or_pass(
+            findings,
+            "no location's root repeats its own prefix",
+        ))
     }
 }
 
@@ -558,13 +543,8 @@ impl Check for RegexAliasCapture {
                     "append the capture to the alias:"
                 };
                 let value = format!("{}{}", o.value, if groups > 0 { "$1" } else { "" });
-                let block = corrected_block(cfg, o.location, &|d| {
-                    if d.id() == alias_node {
-                        Edit::Replace(format!("alias {value};"))
-                    } else {
-                        Edit::Keep
-                    }
-                });
+                let block =
+                    block_replacing(cfg, o.location, alias_node, &format!("alias {value};"));
                 findings.push(fix_with_block(f, suggestion, block));
                 continue;
             }
@@ -617,11 +597,10 @@ impl Check for RegexAliasCapture {
                 block.replacen(&format!("location {} {}", o.modifier.as_str(), o.name), &format!("{fixed}(.+)$"), 1),
             ));
         }
-        Ok(if findings.is_empty() {
-            Outcome::pass("every regex alias uses its captures, and none can climb out")
-        } else {
-            Outcome::findings(findings)
-        })
+        Ok(findings_or_pass(
+            findings,
+            "every regex alias uses its captures, and none can climb out",
+        ))
     }
 }
 

@@ -5,8 +5,8 @@
 //! resolver.
 
 use super::nginx_common::{
-    corrected_block, fix_with_block, loc_of, location_label, opened_path, prefixes,
-    skip_if_incomplete, targets, Edit, Prefix, PrefixKind, Target, RELOAD,
+    corrected_block, findings_or_pass, fix_with_block, loc_of, location_label, opened_path,
+    prefix_urls, prefixes, skip_if_incomplete, targets, Edit, Prefix, PrefixKind, Target, RELOAD,
 };
 use super::{Band, Check, Meta, Outcome};
 use crate::nginx::resolve::{Modifier, Resolver};
@@ -178,18 +178,13 @@ impl Check for LocationShadowed {
                 }
             }
         }
-        Ok(if findings.is_empty() {
-            Outcome::pass(format!(
+        Ok(findings_or_pass(
+            findings,
+            format!(
                 "media/static URLs ({}) reach the locations meant for them",
-                prefixes
-                    .iter()
-                    .map(|p| p.url.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        } else {
-            Outcome::findings(findings)
-        })
+                prefix_urls(&prefixes)
+            ),
+        ))
     }
 }
 
@@ -275,18 +270,13 @@ impl Check for UrlPrefixNotServed {
                 findings.push(f);
             }
         }
-        Ok(if findings.is_empty() {
-            Outcome::pass(format!(
+        Ok(findings_or_pass(
+            findings,
+            format!(
                 "media/static URLs ({}) are served from disk",
-                prefixes
-                    .iter()
-                    .map(|p| p.url.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        } else {
-            Outcome::findings(findings)
-        })
+                prefix_urls(&prefixes)
+            ),
+        ))
     }
 }
 
@@ -520,10 +510,9 @@ impl Check for ServerConflict {
                 }
             }
         }
-        Ok(if findings.is_empty() {
-            Outcome::pass("every server_name of the site reaches its own server block")
-        } else {
-            Outcome::findings(findings)
-        })
+        Ok(findings_or_pass(
+            findings,
+            "every server_name of the site reaches its own server block",
+        ))
     }
 }

@@ -561,7 +561,7 @@ fn make_scenario(rng: &mut Rng, t: &str) -> (String, Vec<(String, String, String
 }
 
 /// Send one raw request; the status, or 444 when nginx closed the connection without answering.
-fn send(port: u16, method: &str, host: &str, target: &str) -> u16 {
+pub(crate) fn send(port: u16, method: &str, host: &str, target: &str) -> u16 {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let body = if method == "POST" {

@@ -1,11 +1,16 @@
 //! Every nginx check on its fixture pair (fixtures/checks/MDxxx/{fail,pass}): the mistake is
-//! found, the corrected config passes, and the evidence names the concrete URL and path.
+//! found, the corrected config passes, and the evidence names the concrete URL and path. A real
+//! nginx on each fixture answers the status a finding predicts.
 
 use crate::run::REPO;
+use crate::support::Nginx;
 use media_doctor::checks;
 use media_doctor::cli::SiteArgs;
+use media_doctor::nginx::{Request, Resolver};
 use media_doctor::report::{CheckResult, Status};
 use media_doctor::site::Site;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 const IDS: &[&str] = &[
     "MD101", "MD102", "MD103", "MD104", "MD105", "MD106", "MD107", "MD108", "MD109", "MD110",
@@ -175,4 +180,140 @@ fn md105_names_the_single_slash_file_beside_nginx_path() {
         ),
         "{e}"
     );
+}
+
+/// The fixture's sites (sites-enabled, links followed, in nginx's glob order) as one `http`
+/// body for a private nginx: system paths moved under `tree`, `listen 80` on the test port.
+fn fixture_sites_for_nginx(fixture: &Path, tree: &Path) -> String {
+    let enabled = fixture.join("etc/nginx/sites-enabled");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&enabled)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    let t = tree.display().to_string();
+    let mut body = String::new();
+    for f in files {
+        // Links point at system paths (/etc/nginx/sites-available/x): read them in the fixture.
+        let real = match std::fs::read_link(&f) {
+            Ok(l) if l.is_absolute() => fixture.join(l.strip_prefix("/").unwrap()),
+            Ok(l) => enabled.join(l),
+            Err(_) => f.clone(),
+        };
+        let text = std::fs::read_to_string(&real).unwrap();
+        body.push_str(
+            &text
+                .replace(" /srv/", &format!(" {t}/srv/"))
+                .replace(" /var/", &format!(" {t}/var/"))
+                .replace("listen 80", "listen 127.0.0.1:{PORT}"),
+        );
+        body.push('\n');
+    }
+    body
+}
+
+/// What the resolver predicts for `url` on a fixture, and what a real nginx answers with the
+/// same config and files.
+fn predicted_and_real(id: &str, kind: &str, host: &str, url: &str) -> (Option<u16>, u16) {
+    let fixture = PathBuf::from(format!("{REPO}/fixtures/checks/{id}/{kind}"));
+    let site = Site::gather(
+        &SiteArgs {
+            root: Some(fixture.clone()),
+            ..Default::default()
+        },
+        true,
+    )
+    .unwrap();
+    let predicted = Resolver::new(&site)
+        .resolve(&Request::for_path(host, 80, url))
+        .predicted_status;
+    let tmp = tempfile::Builder::new()
+        .prefix("md-oracle-")
+        .tempdir()
+        .unwrap();
+    crate::support::open_ancestors(tmp.path());
+    let tree = tmp.path().join("t");
+    let ok = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&fixture)
+        .arg(&tree)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "copy {}", fixture.display());
+    std::fs::set_permissions(&tree, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let nginx = Nginx::start("www-data", &fixture_sites_for_nginx(&fixture, &tree))
+        .unwrap_or_else(|e| panic!("{id}/{kind}: nginx refused the fixture: {e}"));
+    let real = crate::differential::send(nginx.port, "GET", host, url);
+    (predicted, real)
+}
+
+/// Each check that predicts a status is held to a real nginx: on the `fail` fixture, nginx
+/// answers the status the finding predicts for its URL; on the `pass` fixture, nginx and the
+/// resolver agree on the same URL (and it no longer answers the broken status).
+#[test]
+fn predicted_statuses_agree_with_real_nginx() {
+    if !crate::support::require_root_and_nginx() {
+        return;
+    }
+    let mut verified = Vec::new();
+    for id in IDS {
+        let fail = run(id, "fail");
+        let Some(host) = fixture_host(id) else {
+            continue;
+        };
+        for f in &fail.findings {
+            let get = |label: &str| {
+                f.evidence
+                    .iter()
+                    .find(|e| e.label == label)
+                    .map(|e| e.value.clone())
+            };
+            let Some(status) = get("predicted status").and_then(|s| s.parse::<u16>().ok()) else {
+                continue;
+            };
+            let Some(url) = get("url").or_else(|| {
+                get("urls").and_then(|u| u.split_whitespace().next().map(str::to_string))
+            }) else {
+                continue;
+            };
+            let (predicted, real) = predicted_and_real(id, "fail", &host, &url);
+            assert_eq!(
+                predicted,
+                Some(status),
+                "{id} fail {url}: trace disagrees with the finding"
+            );
+            assert_eq!(
+                real, status,
+                "{id} fail {url}: nginx answers {real}, the finding says {status}"
+            );
+            let (predicted, real) = predicted_and_real(id, "pass", &host, &url);
+            assert_eq!(
+                predicted,
+                Some(real),
+                "{id} pass {url}: nginx answers {real}"
+            );
+            verified.push(format!("{id} {url}: fail {status}, pass {real}"));
+        }
+    }
+    eprintln!(
+        "checks verified against nginx:\n  {}",
+        verified.join("\n  ")
+    );
+    for id in [
+        "MD101", "MD102", "MD103", "MD104", "MD105", "MD109", "MD112",
+    ] {
+        assert!(
+            verified.iter().any(|v| v.starts_with(id)),
+            "{id} predicts a status and was not verified: {verified:?}"
+        );
+    }
+}
+
+/// The first server_name of the fixture's enabled sites.
+fn fixture_host(id: &str) -> Option<String> {
+    let fixture = PathBuf::from(format!("{REPO}/fixtures/checks/{id}/fail"));
+    let text = fixture_sites_for_nginx(&fixture, Path::new("/unused"));
+    text.split(';')
+        .find_map(|d| d.trim().strip_prefix("server_name "))
+        .and_then(|names| names.split_whitespace().next())
+        .map(str::to_string)
 }
