@@ -41,20 +41,29 @@ pub struct SourceFile {
 ///
 /// 32 bytes: the 10k-site bench config has ~1M of these, and the memory budget is 4x the input.
 /// The name is the first entry of `args` (nginx's own `cf->args` layout), and `kids` is either
-/// the block's children or, for an `include`, the files it pulled in (an include has no block).
+/// the block's children or, for an `include`, `kids.start` is its set of files in
+/// `Config::include_sets` (an include has no block).
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
     pub args: Range<u32>, // into Config::arg_spans; args[0] is the name
-    pub kids: Range<u32>, // into Config::children (block) or Config::include_links (include)
+    pub kids: Range<u32>, // into Config::children (block); for an include, its include set
     pub file: FileId,
     pub line: u32,
     pub column: u32,
     pub flags: u8,
+    /// What the context check knows of the name (`context::classify`), set by the parser.
+    pub class: u8,
 }
 
 impl Node {
     pub const BLOCK: u8 = 1;
     pub const INCLUDE: u8 = 2;
+    /// The include set of an include whose files are not linked (set 0 is always empty).
+    pub const NO_FILES: u32 = 0;
+    /// Link an include node to a set of `Config::include_sets`.
+    pub fn link_include_set(&mut self, set: u32) {
+        self.kids = set..set + 1;
+    }
     pub fn has_block(&self) -> bool {
         self.flags & Node::BLOCK != 0
     }
@@ -95,6 +104,10 @@ pub struct Config {
     pub(crate) children: Vec<NodeId>,
     pub(crate) arg_spans: Vec<Range<u32>>,
     pub(crate) include_links: Vec<FileId>,
+    /// Each include node's files: a range of `include_links`. Includes that name the same
+    /// argument share one set (the bench config's 60,000 includes name 7 arguments); set
+    /// `Node::NO_FILES` is empty.
+    pub(crate) include_sets: Vec<Range<u32>>,
     pub(crate) text: String,
     /// The entry file (files[0] by convention).
     pub main: FileId,
@@ -201,7 +214,10 @@ impl<'c> Directive<'c> {
         if !n.is_include() {
             return &[];
         }
-        &self.cfg.include_links[n.kids.start as usize..n.kids.end as usize]
+        match self.cfg.include_sets.get(n.kids.start as usize) {
+            Some(set) => &self.cfg.include_links[set.start as usize..set.end as usize],
+            None => &[],
+        }
     }
     pub fn file_id(&self) -> FileId {
         self.node().file

@@ -8,9 +8,8 @@
 //! Messages are nginx's own: `"location" directive is not allowed here`, `directive "rewrite" is
 //! not terminated by ";"`, `directive "http" has no opening "{"`, `unknown directive "x"`.
 
-use super::ast::{Config, Diagnostic, FileId, NodeId};
+use super::ast::{Config, Diagnostic, Node, NodeId};
 use super::parser::MAX_DEPTH;
-use std::collections::HashSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Ctx {
@@ -169,7 +168,7 @@ static KNOWN: &[(&str, Kind)] = &[
 /// The rule for a name. This runs for every directive of the config, and most names are not in
 /// the table, so a slot keyed by (length, first byte, last byte) answers with at most one string
 /// comparison instead of a search.
-fn lookup(name: &str) -> Option<Kind> {
+fn lookup_index(name: &str) -> Option<usize> {
     static INDEX: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     fn key(n: &[u8]) -> usize {
         ((n.len() & 31) << 10) | ((n[0] as usize & 31) << 5) | (n[n.len() - 1] as usize & 31)
@@ -189,21 +188,36 @@ fn lookup(name: &str) -> Option<Kind> {
     }
     match index[key(b)] {
         0 => None,
-        SHARED => KNOWN.iter().find(|(n, _)| *n == name).map(|(_, k)| *k),
-        i => {
-            let (n, k) = KNOWN[i as usize - 1];
-            (n == name).then_some(k)
-        }
+        SHARED => KNOWN.iter().position(|(n, _)| *n == name),
+        i => (KNOWN[i as usize - 1].0 == name).then_some(i as usize - 1),
     }
 }
 
-fn judge(name: &str, ctx: Ctx) -> Verdict {
+/// A directive name's class, kept on its node (`Node::class`): the parser classifies each name
+/// once, while its text is in cache, so the context check reads nodes only.
+pub(crate) type Class = u8;
+/// A name we do not model (a module's directive): accepted anywhere.
+const CLASS_OTHER: Class = 0;
+/// A name no module can have (see `plausible_name`).
+const CLASS_IMPLAUSIBLE: Class = u8::MAX;
+// Known names are 1 + their index in KNOWN.
+const _: () = assert!(KNOWN.len() < CLASS_IMPLAUSIBLE as usize - 1);
+
+pub(crate) fn classify(name: &str) -> Class {
+    match lookup_index(name) {
+        Some(i) => i as Class + 1,
+        None if plausible_name(name) => CLASS_OTHER,
+        None => CLASS_IMPLAUSIBLE,
+    }
+}
+
+fn judge(class: Class, ctx: Ctx) -> Verdict {
     if ctx == Free {
         return Verdict::Unknown;
     }
     if ctx == Snippet {
         // Allowed in a server or in a location; blocks open as they would in a location.
-        return match (judge(name, Location), judge(name, Server)) {
+        return match (judge(class, Location), judge(class, Server)) {
             (v @ (Verdict::Block(..) | Verdict::Leaf(..) | Verdict::Unknown), _) => v,
             (_, v) => v,
         };
@@ -216,8 +230,9 @@ fn judge(name: &str, ctx: Ctx) -> Verdict {
             Verdict::NotHere
         }
     };
-    let Some(kind) = lookup(name) else {
-        return Verdict::Unknown;
+    let kind = match class {
+        CLASS_OTHER | CLASS_IMPLAUSIBLE => return Verdict::Unknown,
+        known => KNOWN[known as usize - 1].1,
     };
     match kind {
         Kind::Leaf(allowed, min, max) => {
@@ -270,14 +285,15 @@ fn plausible_name(name: &str) -> bool {
 /// nesting depth across includes: an include that would nest blocks deeper than MAX_DEPTH is
 /// reported and unlinked, so every reader of the tree may recurse safely.
 pub(crate) fn check(cfg: &mut Config, top: Ctx) {
-    let mut seen: HashSet<(FileId, Ctx)> = HashSet::new();
+    // Which contexts each file was checked in (a bit per `Ctx`).
+    let mut seen = vec![0u32; cfg.files.len()];
     let mut diags = Vec::new();
     let mut unlink = Vec::new();
     // (what is left of a run of sibling ids in cfg.children, their context, block depth):
     // blocks and file tops are both such runs, so the walk allocates nothing per block.
     let mut stack: Vec<(std::ops::Range<u32>, Ctx, usize)> = Vec::new();
     let main = cfg.main;
-    seen.insert((main, top));
+    seen[main as usize] |= 1 << top as u32;
     stack.push((cfg.files[main as usize].top.clone(), top, 0));
     while let Some((run, ctx, depth)) = stack.last_mut() {
         let Some(i) = run.next() else {
@@ -288,7 +304,7 @@ pub(crate) fn check(cfg: &mut Config, top: Ctx) {
         let (ctx, depth) = (*ctx, *depth);
         let d = cfg.directive(id);
         if d.is_include() {
-            let files: Vec<FileId> = d.included_files().to_vec();
+            let files = d.included_files();
             if !files.is_empty() && depth >= MAX_DEPTH {
                 diags.push(diag(cfg, id, format!(
                     "includes nest blocks more than {MAX_DEPTH} levels deep: this include is not examined"
@@ -296,23 +312,30 @@ pub(crate) fn check(cfg: &mut Config, top: Ctx) {
                 unlink.push(id);
                 continue;
             }
-            for f in files.into_iter().rev() {
-                if seen.insert((f, ctx)) {
+            for &f in files.iter().rev() {
+                let bit = 1 << ctx as u32;
+                if seen[f as usize] & bit == 0 {
+                    seen[f as usize] |= bit;
                     stack.push((cfg.files[f as usize].top.clone(), ctx, depth));
                 }
             }
             continue;
         }
-        let name = d.name();
-        let has_block = d.has_block();
-        let inner = match judge(name, ctx) {
+        let node = &cfg.nodes[id as usize];
+        let has_block = node.has_block();
+        let class = node.class;
+        // The name is read only to word a diagnostic.
+        let name = || d.name();
+        let inner = match judge(class, ctx) {
             Verdict::Unknown => {
-                if ctx != Free && !plausible_name(name) {
+                if ctx != Free && class == CLASS_IMPLAUSIBLE {
+                    let name = name();
                     diags.push(diag(cfg, id, format!("unknown directive \"{name}\"")));
                 }
                 Free
             }
             Verdict::NotHere => {
+                let name = name();
                 diags.push(diag(
                     cfg,
                     id,
@@ -322,20 +345,20 @@ pub(crate) fn check(cfg: &mut Config, top: Ctx) {
             }
             Verdict::Leaf(min, max) => {
                 if has_block {
-                    let msg = format!("directive \"{name}\" is not terminated by \";\"");
+                    let msg = format!("directive \"{}\" is not terminated by \";\"", name());
                     diags.push(diag(cfg, id, msg));
                 } else if !arity_ok(&d, min, max) {
-                    let msg = format!("invalid number of arguments in \"{name}\" directive");
+                    let msg = format!("invalid number of arguments in \"{}\" directive", name());
                     diags.push(diag(cfg, id, msg));
                 }
                 Free
             }
             Verdict::Block(inner, min, max) => {
                 if !has_block {
-                    let msg = format!("directive \"{name}\" has no opening \"{{\"");
+                    let msg = format!("directive \"{}\" has no opening \"{{\"", name());
                     diags.push(diag(cfg, id, msg));
                 } else if !arity_ok(&d, min, max) {
-                    let msg = format!("invalid number of arguments in \"{name}\" directive");
+                    let msg = format!("invalid number of arguments in \"{}\" directive", name());
                     diags.push(diag(cfg, id, msg));
                 }
                 inner
@@ -346,8 +369,7 @@ pub(crate) fn check(cfg: &mut Config, top: Ctx) {
         }
     }
     for id in unlink {
-        let n = &mut cfg.nodes[id as usize];
-        n.kids = n.kids.start..n.kids.start;
+        cfg.nodes[id as usize].link_include_set(Node::NO_FILES);
     }
     cfg.diagnostics.extend(diags);
 }
@@ -370,12 +392,18 @@ mod tests {
     #[test]
     fn every_known_name_is_found_and_no_other() {
         assert!(KNOWN.windows(2).all(|w| w[0].0 < w[1].0));
-        for (name, kind) in KNOWN {
-            assert_eq!(lookup(name), Some(*kind), "{name}");
+        for (i, (name, _)) in KNOWN.iter().enumerate() {
+            assert_eq!(lookup_index(name), Some(i), "{name}");
+            assert_eq!(classify(name), i as Class + 1, "{name}");
         }
-        assert_eq!(lookup("alias"), Some(Kind::Leaf(&[Location], 1, 1)));
+        let alias = classify("alias");
+        assert_eq!(KNOWN[alias as usize - 1].1, Kind::Leaf(&[Location], 1, 1));
         for other in ["proxy_set_header", "", "a", "aliaz", "ser_ver", "ifx"] {
-            assert_eq!(lookup(other), None, "{other}");
+            assert_eq!(lookup_index(other), None, "{other}");
+        }
+        assert_eq!(classify("proxy_set_header"), CLASS_OTHER);
+        for implausible in ["", "[a-z]", "^/a", "x-y"] {
+            assert_eq!(classify(implausible), CLASS_IMPLAUSIBLE, "{implausible}");
         }
     }
 }

@@ -54,6 +54,9 @@ const MAX_TOTAL_BYTES: usize = 1 << 31;
 /// threads.
 const PARALLEL_MIN: usize = 16;
 
+/// From what size a dump's headers are searched for on two threads.
+const PARALLEL_MIN_DUMP: usize = 1 << 20;
+
 /// Non-UTF-8 lines reported per file before summarising.
 const MAX_ENCODING_DIAGNOSTICS: usize = 5;
 
@@ -439,28 +442,37 @@ impl Loader {
             .iter()
             .map(|a| self.include_args.number(a))
             .collect();
-        self.cfg.nodes.extend(cfg.nodes.into_iter().map(|mut n| {
-            n.args = n.args.start + span_off..n.args.end + span_off;
-            if n.has_block() {
-                n.kids = n.kids.start + child_off..n.kids.end + child_off;
-            }
-            n.file += file_off;
-            n
-        }));
-        self.cfg
-            .children
-            .extend(cfg.children.iter().map(|c| c + node_off));
-        self.cfg
-            .arg_spans
-            .extend(cfg.arg_spans.into_iter().map(|s| {
-                if s.start & COOKED != 0 {
-                    s.start + cooked_off..s.end + cooked_off
-                } else {
-                    s.start + text_off..s.end + text_off
+        // Two copies of about the same size, one per core: nodes and children here, argument
+        // spans and text on a second thread.
+        let (spans, text_to, cooked_to) =
+            (&mut self.cfg.arg_spans, &mut self.text, &mut self.cooked);
+        let (their_spans, their_text, their_cooked) = (cfg.arg_spans, text, cooked);
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                spans.extend(their_spans.into_iter().map(|s| {
+                    if s.start & COOKED != 0 {
+                        s.start + cooked_off..s.end + cooked_off
+                    } else {
+                        s.start + text_off..s.end + text_off
+                    }
+                }));
+                text_to.push_str(&their_text);
+                cooked_to.push_str(&their_cooked);
+            });
+            self.cfg.nodes.extend(cfg.nodes.into_iter().map(|mut n| {
+                n.args = n.args.start + span_off..n.args.end + span_off;
+                if n.has_block() {
+                    n.kids = n.kids.start + child_off..n.kids.end + child_off;
+                } else if n.is_include() && n.kids.start != Node::NO_FILES {
+                    n.link_include_set(arg_numbers[n.kids.start as usize - 1] + 1);
                 }
+                n.file += file_off;
+                n
             }));
-        self.text.push_str(&text);
-        self.cooked.push_str(&cooked);
+            self.cfg
+                .children
+                .extend(cfg.children.iter().map(|c| c + node_off));
+        });
         self.cfg.diagnostics.extend(cfg.diagnostics);
         for (f, incs) in cfg.files.into_iter().zip(includes) {
             let id = self.cfg.files.len() as FileId;
@@ -557,8 +569,9 @@ impl Loader {
         self.cfg.diagnostics.push(diag);
     }
 
-    /// Link an include node to the files its argument (by number) names, resolving the argument
-    /// when it is met first.
+    /// Resolve an include node's argument (by number) when it is met first, and report its
+    /// problems at the node. The node is already linked to its argument's include set (by the
+    /// parser), filled here once for all the includes that name it.
     fn resolve_include(&mut self, node: NodeId, arg: Option<u32>, fragment: bool) {
         let Some(arg) = arg else {
             self.diag(
@@ -577,15 +590,20 @@ impl Loader {
             Some(r) => r,
             None => {
                 let text = self.include_args.names[arg].clone();
-                self.resolve(&text, fragment)
+                let r = self.resolve(&text, fragment);
+                let set = arg + 1;
+                if self.cfg.include_sets.len() <= set {
+                    self.cfg.include_sets.resize(set + 1, 0..0);
+                }
+                let start = self.cfg.include_links.len() as u32;
+                self.cfg.include_links.extend_from_slice(&r.files);
+                self.cfg.include_sets[set] = start..self.cfg.include_links.len() as u32;
+                r
             }
         };
         for (msg, fatal) in &resolved.problems {
             self.diag(node, msg.clone(), *fatal);
         }
-        let start = self.cfg.include_links.len() as u32;
-        self.cfg.include_links.extend_from_slice(&resolved.files);
-        self.cfg.nodes[node as usize].kids = start..self.cfg.include_links.len() as u32;
         self.resolutions[arg] = Some(resolved);
     }
 
@@ -730,12 +748,16 @@ impl Loader {
         let mut stack: Vec<(FileId, usize, usize)> = vec![(self.cfg.main, 0, 0)];
         state[self.cfg.main as usize] = 1;
         while let Some(&mut (file, ref mut inc, ref mut link)) = stack.last_mut() {
-            let Some(&(node, _)) = self.includes[file as usize].get(*inc) else {
+            let Some(&(node, arg)) = self.includes[file as usize].get(*inc) else {
                 state[file as usize] = 2;
                 stack.pop();
                 continue;
             };
-            let links = self.cfg.directive(node).included_files();
+            // The node's files are its argument's (read here without touching the node).
+            let links = match arg.and_then(|a| self.resolutions[a as usize].as_ref()) {
+                Some(r) => &r.files[..],
+                None => &[],
+            };
             let Some(&target) = links.get(*link) else {
                 *inc += 1;
                 *link = 0;
@@ -765,17 +787,18 @@ impl Loader {
                 _ => {}
             }
         }
+        // A cut include gets a set of its own, without the file that closed the cycle.
         for (node, target) in cut {
-            let r = self.cfg.nodes[node as usize].kids.clone();
-            let links = &mut self.cfg.include_links[r.start as usize..r.end as usize];
-            let mut w = 0;
-            for i in 0..links.len() {
-                if links[i] != target {
-                    links[w] = links[i];
-                    w += 1;
-                }
-            }
-            self.cfg.nodes[node as usize].kids = r.start..r.start + w as u32;
+            let start = self.cfg.include_links.len() as u32;
+            let kept: Vec<FileId> = self.cfg.directive(node).included_files().to_vec();
+            self.cfg
+                .include_links
+                .extend(kept.into_iter().filter(|&f| f != target));
+            let set = self.cfg.include_sets.len() as u32;
+            self.cfg
+                .include_sets
+                .push(start..self.cfg.include_links.len() as u32);
+            self.cfg.nodes[node as usize].link_include_set(set);
         }
     }
 }
@@ -990,6 +1013,19 @@ fn parent(p: &Path) -> PathBuf {
 /// `a/./b` → `a/b`, `a//b` → `a/b` (nginx does not normalise, but the same file reached by two
 /// spellings of one path is then read once). `..` is kept: it depends on symlinks.
 fn lexical_normal(p: &Path) -> PathBuf {
+    let b = path_bytes(p);
+    let find = |what: &[u8]| memchr::memmem::find(b, what).is_some();
+    // Most paths are normal already: copied as they are, not taken apart and rebuilt.
+    let normal = !b.is_empty()
+        && b != b"."
+        && !b.starts_with(b"./")
+        && !b.ends_with(b"/.")
+        && (b == b"/" || !b.ends_with(b"/"))
+        && !find(b"//")
+        && !find(b"/./");
+    if normal {
+        return p.to_path_buf();
+    }
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {
@@ -1030,15 +1066,52 @@ fn unique_sections(sections: Vec<(PathBuf, &[u8])>) -> (Vec<PathBuf>, Vec<&[u8]>
     (paths, bodies, sorted)
 }
 
-/// Split an `nginx -T` dump into (path, bytes) sections.
+/// Split an `nginx -T` dump into (path, bytes) sections. A big dump's two halves are searched
+/// for headers at once.
 fn split_dump(dump: &[u8]) -> Vec<(PathBuf, &[u8])> {
+    let mid = if dump.len() >= PARALLEL_MIN_DUMP {
+        dump.len() / 2
+    } else {
+        dump.len()
+    };
+    let heads = std::thread::scope(|scope| {
+        let second =
+            (mid < dump.len()).then(|| scope.spawn(|| dump_headers(dump, mid..dump.len())));
+        let mut heads = dump_headers(dump, 0..mid);
+        if let Some(second) = second {
+            match second.join() {
+                Ok(more) => heads.extend(more),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        heads
+    });
+    let stops: Vec<usize> = heads.iter().skip(1).map(|h| h.0).collect();
+    let mut out = Vec::with_capacity(heads.len());
+    for (i, (_, body, path)) in heads.into_iter().enumerate() {
+        let stop = stops.get(i).copied().unwrap_or(dump.len());
+        let mut bytes = &dump[body..stop.max(body)];
+        // nginx writes one newline after each file's content.
+        if let Some(b) = bytes.strip_suffix(b"\n") {
+            bytes = b;
+        }
+        out.push((path, bytes));
+    }
+    out
+}
+
+/// The section headers of a dump that start in `starts`: (header start, body start, path).
+fn dump_headers(dump: &[u8], starts: std::ops::Range<usize>) -> Vec<(usize, usize, PathBuf)> {
     const HEADER: &[u8] = b"# configuration file ";
-    let mut heads: Vec<(usize, usize, PathBuf)> = Vec::new(); // (header start, body start, path)
-                                                              // Headers start a line: find each candidate with one vectorised search, not line by line.
+    let mut heads = Vec::new();
+    // Headers start a line: find each candidate with one vectorised search, not line by line.
     let finder = memchr::memmem::Finder::new(HEADER);
-    let mut from = 0;
+    let mut from = starts.start;
     while let Some(p) = finder.find(&dump[from..]) {
         let at = from + p;
+        if at >= starts.end {
+            break;
+        }
         from = at + HEADER.len();
         if at > 0 && dump[at - 1] != b'\n' {
             continue;
@@ -1048,22 +1121,11 @@ fn split_dump(dump: &[u8]) -> Vec<(PathBuf, &[u8])> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if let Some(path) = line.strip_suffix(b":") {
             use std::os::unix::ffi::OsStrExt;
-            let path = PathBuf::from(std::ffi::OsStr::from_bytes(path));
+            let path = lexical_normal(Path::new(std::ffi::OsStr::from_bytes(path)));
             heads.push((at, (end + 1).min(dump.len()), path));
         }
     }
-    let mut out = Vec::with_capacity(heads.len());
-    for i in 0..heads.len() {
-        let (_, body, ref path) = heads[i];
-        let stop = heads.get(i + 1).map_or(dump.len(), |h| h.0);
-        let mut bytes = &dump[body..stop.max(body)];
-        // nginx writes one newline after each file's content.
-        if let Some(b) = bytes.strip_suffix(b"\n") {
-            bytes = b;
-        }
-        out.push((lexical_normal(path), bytes));
-    }
-    out
+    heads
 }
 
 // The arena's memory budget depends on it (see ast.rs).
@@ -1375,6 +1437,37 @@ mod tests {
             load_dump(&root, b"http {}", "x"),
             Err(LoadError::NotADump { .. })
         ));
+    }
+
+    #[test]
+    fn lexical_normal_copies_only_what_is_normal_already() {
+        let rebuilt = |p: &str| {
+            let mut out = PathBuf::new();
+            for c in Path::new(p).components() {
+                if c != Component::CurDir {
+                    out.push(c.as_os_str());
+                }
+            }
+            out
+        };
+        for p in [
+            "/etc/nginx/nginx.conf",
+            "/",
+            "",
+            ".",
+            "./a",
+            "a/.",
+            "a/./b",
+            "a//b",
+            "//a",
+            "/a/",
+            "a/../b",
+            "a/.b/..c",
+            "/etc/nginx/./sites/",
+            "rel/x.conf",
+        ] {
+            assert_eq!(lexical_normal(Path::new(p)), rebuilt(p), "{p:?}");
+        }
     }
 
     #[test]

@@ -192,6 +192,7 @@ impl Parser<'_> {
         let name = self.word_text(src, &self.words[0]);
         let is_include = name == "include" && !block;
         let is_if = name == "if";
+        let class = super::context::classify(name);
         let top_name = (self.want_top_names && self.frames.len() == 1).then(|| name.to_string());
         if let Some(name) = top_name {
             self.top_names.push((name, block));
@@ -208,13 +209,17 @@ impl Parser<'_> {
             self.strip_if_parens(src, args_start as usize + 1);
         }
         let id = self.cfg.nodes.len() as NodeId;
+        // An include is linked to the set of its argument (set 0, none, when it has not one
+        // argument); the loader fills the sets.
+        let set = include_arg.map_or(Node::NO_FILES, |a| a + 1);
         self.cfg.nodes.push(Node {
             args: args_start..self.cfg.arg_spans.len() as u32,
-            kids: 0..0,
+            kids: if is_include { set..set + 1 } else { 0..0 },
             file: self.file,
             line: self.stmt_line,
             column: self.stmt_column,
             flags: if block { Node::BLOCK } else { 0 } | if is_include { Node::INCLUDE } else { 0 },
+            class,
         });
         self.kids.push(id);
         if is_include {
