@@ -3,7 +3,8 @@
 //!     cargo run --release --example resolve_bench -- /tmp/ngx/s10000/nginx.conf 100000
 //!
 //! Prints the load time, the index build time and the time to resolve N URLs (the Host of each
-//! is a server_name of the config, the path one of the usual media/static/app paths).
+//! is a server_name of the config, the path one of the usual media/static/app paths), one by one
+//! on this thread, then again with `predict_many` on all cores.
 
 use media_doctor::cli::SiteArgs;
 use media_doctor::nginx::{Request, Resolver};
@@ -13,7 +14,16 @@ use std::time::{Duration, Instant};
 
 /// CPU time of this thread: on a shared machine the wall clock also counts other processes.
 fn cpu() -> Duration {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+    clock(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// CPU time of the whole process (all threads: `predict_many`).
+fn process_cpu() -> Duration {
+    clock(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+fn clock(id: nix::time::ClockId) -> Duration {
+    nix::time::clock_gettime(id)
         .map(Duration::from)
         .unwrap_or_default()
 }
@@ -107,6 +117,30 @@ fn main() -> anyhow::Result<()> {
         again_cpu.as_secs_f64(),
         again_cpu.as_secs_f64() * 1e6 / n as f64
     );
+    // On all cores (`predict_many`, one resolver per thread): a fresh resolver, so its walks
+    // start cold like the first pass.
+    let fresh = Resolver::new(&site);
+    let (t4, c4) = (Instant::now(), process_cpu());
+    let many = fresh.predict_many(&reqs);
+    let (bulk, bulk_cpu) = (t4.elapsed(), process_cpu() - c4);
+    let mut bulk_statuses: BTreeMap<String, usize> = BTreeMap::new();
+    for res in &many {
+        let key = match res.predicted_status {
+            Some(s) => s.to_string(),
+            None => format!("upstream/{}", res.handler.as_str()),
+        };
+        *bulk_statuses.entry(key).or_default() += 1;
+    }
+    println!(
+        "predict_many on {} threads: {:.3}s wall, {:.3}s CPU (all threads)",
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+        bulk.as_secs_f64(),
+        bulk_cpu.as_secs_f64(),
+    );
     println!("statuses: {statuses:?}");
+    anyhow::ensure!(
+        bulk_statuses == statuses,
+        "predict_many disagrees with predict: {bulk_statuses:?}"
+    );
     Ok(())
 }

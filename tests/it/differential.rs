@@ -9,7 +9,7 @@
 
 use crate::support::{self, Nginx};
 use media_doctor::cli::SiteArgs;
-use media_doctor::nginx::{Request, Resolver};
+use media_doctor::nginx::{Request, Resolution, Resolver};
 use media_doctor::site::Site;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -670,6 +670,9 @@ fn resolver_agrees_with_real_nginx() {
         // nginx runs with `-p DIR`: relative paths (the default root `html`) start there.
         site.nginx.config.prefix = nginx.dir.path().to_path_buf();
         let resolver = Resolver::new(&site);
+        // The bulk path (`predict`, `predict_many`: no explanations, walks without display
+        // strings, several threads) must reach the same answers as `resolve`, which nginx checks.
+        let mut checked: Vec<(Request, Resolution)> = Vec::new();
         let mut log_len = std::fs::metadata(nginx.error_log())
             .map(|m| m.len())
             .unwrap_or(0);
@@ -685,6 +688,7 @@ fn resolver_agrees_with_real_nginx() {
                 .with_method(method)
                 .with_local_addr("127.0.0.1".parse().unwrap());
             let res = resolver.resolve(&req);
+            checked.push((req.clone(), res.clone()));
             total += 1;
             *seen
                 .entry(format!("{real} {}", res.handler.as_str()))
@@ -727,6 +731,38 @@ fn resolver_agrees_with_real_nginx() {
             }
         }
         drop(nginx);
+        let reqs: Vec<Request> = checked.iter().map(|(q, _)| q.clone()).collect();
+        // Two threads even for a few requests (predict_many would keep them on one).
+        let many = resolver.predict_on_threads(&reqs, 2);
+        assert_eq!(many.len(), reqs.len(), "predict_many answers every request");
+        for ((req, full), bulk) in checked.iter().zip(&many) {
+            for (how, quick) in [
+                ("predict", &resolver.predict(req)),
+                ("predict_on_threads", bulk),
+            ] {
+                let same = |r: &Resolution| {
+                    (
+                        r.predicted_status,
+                        r.handler.as_str().to_string(),
+                        r.server,
+                        r.location,
+                        r.path.clone(),
+                        r.redirect.clone(),
+                        r.upstream.clone(),
+                        r.uri.clone(),
+                    )
+                };
+                if same(quick) != same(full) {
+                    failures.push(format!(
+                        "scenario {n}, {} {}: {how} differs from resolve:\n  resolve: {:?}\n  {how}: {:?}\n",
+                        req.method,
+                        req.url,
+                        same(full),
+                        same(quick)
+                    ));
+                }
+            }
+        }
     }
     eprintln!(
         "differential: {agreed}/{total} requests agree ({upstream} proxied, status left to the upstream) in {scenarios} scenarios, seed {seed}, {:.1}s",

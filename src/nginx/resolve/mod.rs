@@ -426,6 +426,53 @@ impl<'s> Resolver<'s> {
         engine::run(self, req, None, false)
     }
 
+    /// `predict` for many requests, spread over the machine's cores (at most `MAX_THREADS`):
+    /// the answers in the order of `reqs`. The indexes are shared (built once, on the `Site`);
+    /// each extra thread has its own resolver, so its own cache of the files it walked.
+    pub fn predict_many(&self, reqs: &[Request]) -> Vec<Resolution> {
+        /// Below this many requests per thread, starting a thread costs more than it saves.
+        const MIN_PER_THREAD: usize = 2_000;
+        // Each thread keeps its own file cache: past a few threads, the walks repeated in each
+        // cache cost more than the extra cores bring.
+        const MAX_THREADS: usize = 8;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = cores
+            .min(MAX_THREADS)
+            .min(reqs.len() / MIN_PER_THREAD)
+            .max(1);
+        self.predict_on_threads(reqs, threads)
+    }
+
+    /// `predict_many` on exactly `threads` threads (this one included; at least one).
+    pub fn predict_on_threads(&self, reqs: &[Request], threads: usize) -> Vec<Resolution> {
+        let threads = threads.clamp(1, reqs.len().max(1));
+        if threads == 1 {
+            return reqs.iter().map(|r| self.predict(r)).collect();
+        }
+        let chunk = reqs.len().div_ceil(threads);
+        let mut parts = reqs.chunks(chunk);
+        let mine = parts.next().unwrap_or_default();
+        let site = self.site;
+        std::thread::scope(|scope| {
+            let others: Vec<_> = parts
+                .map(|part| {
+                    scope.spawn(move || {
+                        let r = Resolver::new(site);
+                        part.iter().map(|q| r.predict(q)).collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            let mut out: Vec<Resolution> = mine.iter().map(|r| self.predict(r)).collect();
+            for t in others {
+                match t.join() {
+                    Ok(v) => out.extend(v),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            out
+        })
+    }
+
     /// How nginx answers `req` once it has reached `server` (skips the choice of server).
     pub fn resolve_on(&self, server: NodeId, req: &Request) -> Resolution {
         engine::run(self, req, Some(server), true)
