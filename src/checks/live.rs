@@ -8,6 +8,7 @@ use crate::live::explain::explain;
 use crate::live::probes::{live, Item, Live, Prediction};
 use crate::live::signature::{cache_hit, who_answered, Answerer};
 use crate::live::{app_prefixes, failure_advice, mismatch_cause, server_names, AppPrefix};
+use crate::nginx::resolve::Resolver;
 use crate::report::{Finding, Severity};
 use crate::site::Site;
 use reqwest::Url;
@@ -101,8 +102,10 @@ impl Check for ErrorLog {
         let read_names: Vec<String> = read.iter().map(|(p, _)| p.display().to_string()).collect();
         let groups = errorlog::group(recent);
         let mut findings: Vec<Finding> = Vec::new();
+        // One model of the config for every line: which location answered each request.
+        let resolver = (!groups.is_empty()).then(|| Resolver::new(site));
         for g in groups.iter().take(MAX_GROUPS) {
-            findings.push(finding_for(site, &filter, g));
+            findings.push(finding_for(site, resolver.as_ref(), &filter, g));
         }
         // Worst first; within a severity, most recent first (the groups' order).
         findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
@@ -233,9 +236,14 @@ fn name_matches(pattern: &str, name: &str) -> bool {
 
 /// One finding for a group of repeated lines: what nginx said, how often, and which check
 /// explains it.
-fn finding_for(site: &Site, filter: &Relevance, g: &Group) -> Finding {
+fn finding_for(
+    site: &Site,
+    resolver: Option<&Resolver<'_>>,
+    filter: &Relevance,
+    g: &Group,
+) -> Finding {
     let line = &g.latest;
-    let why = explain(site, filter.prefix_of(line), line);
+    let why = explain(site, resolver, filter.prefix_of(line), line);
     let times = if g.count == 1 {
         "1 time".to_string()
     } else {

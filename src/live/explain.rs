@@ -4,7 +4,10 @@
 
 use super::errorlog::{Kind as LineKind, Line};
 use super::{AppPrefix, Kind};
+use crate::checks::nginx_common::{location_label, targets};
 use crate::fs::{walk, Access, Outcome as WalkOutcome};
+use crate::nginx::resolve::{Modifier, Resolver};
+use crate::nginx::NodeId;
 use crate::report::Severity;
 use crate::site::Site;
 use std::path::Path;
@@ -41,7 +44,13 @@ const EMLINK: i32 = 31;
 
 /// Map a line to its likely cause and the check that covers it.
 /// `prefix` is the app's media/static prefix the line falls under, when known.
-pub fn explain(site: &Site, prefix: Option<&AppPrefix>, line: &Line) -> Explanation {
+/// `resolver` is the site's nginx model, to see which location answered the logged request.
+pub fn explain(
+    site: &Site,
+    resolver: Option<&Resolver<'_>>,
+    prefix: Option<&AppPrefix>,
+    line: &Line,
+) -> Explanation {
     match &line.kind {
         LineKind::DirectoryIndex => {
             let mut e = Explanation::new(
@@ -88,7 +97,14 @@ pub fn explain(site: &Site, prefix: Option<&AppPrefix>, line: &Line) -> Explanat
                         .into();
                     e
                 }
-                ENOENT | ENOTDIR | ENAMETOOLONG => explain_missing(prefix, line, path),
+                ENOENT | ENOTDIR | ENAMETOOLONG => {
+                    let answered = resolver.and_then(|r| Answered::find(site, r, line));
+                    answered
+                        .as_ref()
+                        .zip(prefix)
+                        .and_then(|(a, p)| a.stolen_from(p))
+                        .unwrap_or_else(|| explain_missing(prefix, answered.as_ref(), line, path))
+                }
                 _ => Explanation::new(
                     Severity::Warning,
                     format!("nginx could not open the file (errno {errno})"),
@@ -153,19 +169,99 @@ fn explain_denied(site: &Site, path: &Path) -> Explanation {
     e
 }
 
+/// The location the site's nginx model picks for a logged request (on the server its Host names).
+struct Answered<'r, 's> {
+    r: &'r Resolver<'s>,
+    server: NodeId,
+    location: NodeId,
+    uri: String,
+}
+
+impl<'r, 's> Answered<'r, 's> {
+    fn find(site: &Site, r: &'r Resolver<'s>, line: &Line) -> Option<Self> {
+        let uri = line.uri_path()?;
+        let host = line.host.as_deref().or(line.server.as_deref());
+        let host = host.map(|h| h.split(':').next().unwrap_or(h).to_ascii_lowercase());
+        targets(site, r)
+            .into_iter()
+            .filter(|t| {
+                host.as_ref()
+                    .map_or(true, |h| r.server_names(t.server).iter().any(|n| n == h))
+            })
+            .find_map(|t| {
+                Some(Answered {
+                    r,
+                    server: t.server,
+                    location: r.location_for(t.server, &uri)?,
+                    uri: uri.clone(),
+                })
+            })
+    }
+
+    fn is_regex(&self) -> bool {
+        self.r
+            .location_pattern(self.location)
+            .is_some_and(|(m, _)| matches!(m, Modifier::Regex | Modifier::RegexCaseless))
+    }
+
+    /// The prefix of a prefix location (`/media/`), None for a regex one.
+    fn prefix(&self) -> Option<String> {
+        (!self.is_regex())
+            .then(|| self.r.location_pattern(self.location).map(|(_, p)| p))
+            .flatten()
+    }
+
+    /// A request under the app's prefix that a regex location answers (an image location, no
+    /// `^~` on the media one): the model says so directly, before any guess from the path's
+    /// shape. A longer prefix location (/media/thumbs/) is the config's own choice, not this.
+    fn stolen_from(&self, prefix: &AppPrefix) -> Option<Explanation> {
+        let url = prefix.url.as_deref()?;
+        let own = self.r.location_for(self.server, url)?;
+        if !self.uri.starts_with(url) || own == self.location || !self.is_regex() {
+            return None;
+        }
+        let mut e = Explanation::new(
+            Severity::Error,
+            format!(
+                "{} answers {}, not {} that serves {url}: it looks for the file elsewhere",
+                location_label(self.r, self.location),
+                self.uri,
+                location_label(self.r, own)
+            ),
+            &["MD105"],
+        );
+        e.fix = format!(
+            "mark the media location `^~` so that regex locations are not tried for it: \
+             location ^~ {url} {{ ... }}"
+        );
+        Some(e)
+    }
+}
+
 /// ENOENT/ENOTDIR: a path nginx built wrongly (alias without slash, root repeating the prefix, a
 /// root other than the app's), or simply a file that is not there.
-fn explain_missing(prefix: Option<&AppPrefix>, line: &Line, path: &Path) -> Explanation {
+fn explain_missing(
+    prefix: Option<&AppPrefix>,
+    answered: Option<&Answered>,
+    line: &Line,
+    path: &Path,
+) -> Explanation {
     let uri = line.uri_path();
     let path_s = path.to_string_lossy();
     if let Some(uri) = uri.as_deref() {
-        let last = uri.rsplit('/').next().unwrap_or("");
-        // alias /srv/media; + /media/a.jpg → /srv/mediaa.jpg: the file name glued to the dir.
+        // alias /srv/media; + /media/a/b.jpg → /srv/mediaa/b.jpg: what follows the answering
+        // location's prefix (else, without a model, the file name) glued to the directory.
+        let location_prefix = answered.and_then(Answered::prefix);
+        let last = location_prefix
+            .as_deref()
+            .and_then(|p| uri.strip_prefix(p))
+            .filter(|rest| !rest.is_empty() && !rest.starts_with('/'))
+            .unwrap_or_else(|| uri.rsplit('/').next().unwrap_or(""));
         if !last.is_empty() && path_s.ends_with(last) && !path_s.ends_with(&format!("/{last}")) {
             let mut e = Explanation::new(
                 Severity::Error,
                 format!(
-                    "nginx glued the file name to the directory ({}): an `alias` without the \
+                    "nginx joined the rest of the URL to the directory without a slash ({}): an `alias` without the \
                      trailing slash of its location",
                     path.display()
                 ),

@@ -691,6 +691,7 @@ mod real_site {
              location /media/ { alias {DIR}/app/media/; }\n\
              location /media/glued/ { alias {DIR}/app/media; }\n\
              location /static/ { root {DIR}/app/static; }\n\
+             location ~* \\.png$ { root {DIR}/html; }\n\
              location ~ /\\. { deny all; } }",
         )
         .expect("nginx");
@@ -774,6 +775,7 @@ mod real_site {
             ("/media/private/a.jpg", " 403 "),
             ("/media/secret.jpg", " 403 "),
             ("/media/glued/a.jpg", " 404 "),
+            ("/media/logo.png", " 404 "),
             ("/static/site.css", " 404 "),
             ("/media/missing.jpg", " 404 "),
             ("/media/.env", " 403 "),
@@ -816,6 +818,7 @@ mod real_site {
             (format!("open() \"{d}/app/static/static/site.css\" failed (2: No such file or directory)"), "1 time", "MD103", "`root` where `alias` was meant".to_string()),
             (format!("open() \"{d}/app/media/missing.jpg\" failed (2: No such file or directory)"), "1 time", "MD302", format!("the app's MEDIA_ROOT is {d}/app/uploads")),
             ("access forbidden by rule".to_string(), "1 time", "MD105", "allow/deny rule".to_string()),
+            (format!("open() \"{d}/html/media/logo.png\" failed (2: No such file or directory)"), "1 time", "MD105", "location ~* \\.png$ answers /media/logo.png, not location /media/".to_string()),
             (format!("directory index of \"{d}/app/media/\" is forbidden"), "1 time", "MD109", "no index file and autoindex is off".to_string()),
         ];
         for (message, count, check, cause) in &cases {
