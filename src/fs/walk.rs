@@ -209,6 +209,7 @@ pub fn walk_unverified(root: &SysRoot, path: &Path, who: &Identity, want: Access
         root,
         who,
         db: &db,
+        explain: true,
         cache: None,
         steps: Vec::new(),
         outcome: None,
@@ -224,10 +225,12 @@ pub fn walk_unverified(root: &SysRoot, path: &Path, who: &Identity, want: Access
 pub struct WalkCache {
     pub db: UserDb,
     /// The root directory, followed (`/` may be a symlink under --root).
-    root: std::sync::Mutex<HashMap<PathBuf, Result<Meta, i32>>>,
-    lstat: std::sync::Mutex<HashMap<PathBuf, Result<Meta, i32>>>,
-    links: std::sync::Mutex<HashMap<PathBuf, Result<PathBuf, i32>>>,
-    acls: std::sync::Mutex<HashMap<PathBuf, acl::Read>>,
+    // Keyed by the host path's bytes: hashing a `Path` walks its components, which costs more
+    // than the lookup saves.
+    root: std::sync::Mutex<HashMap<OsString, Result<Meta, i32>>>,
+    lstat: std::sync::Mutex<HashMap<OsString, Result<Meta, i32>>>,
+    links: std::sync::Mutex<HashMap<OsString, Result<PathBuf, i32>>>,
+    acls: std::sync::Mutex<HashMap<OsString, acl::Read>>,
 }
 
 impl WalkCache {
@@ -244,40 +247,44 @@ impl WalkCache {
 
 /// Read once per key: an I/O error is kept by its errno (one without errno is not kept).
 fn cached<T: Clone>(
-    map: &std::sync::Mutex<HashMap<PathBuf, Result<T, i32>>>,
+    map: &std::sync::Mutex<HashMap<OsString, Result<T, i32>>>,
     key: &Path,
     read: impl FnOnce() -> std::io::Result<T>,
 ) -> std::io::Result<T> {
     let lock = || map.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(r) = lock().get(key) {
+    if let Some(r) = lock().get(key.as_os_str()) {
         return r.clone().map_err(std::io::Error::from_raw_os_error);
     }
     let r = read();
     match &r {
         Ok(v) => {
-            lock().insert(key.to_path_buf(), Ok(v.clone()));
+            lock().insert(key.as_os_str().to_owned(), Ok(v.clone()));
         }
         Err(e) => {
             if let Some(errno) = e.raw_os_error() {
-                lock().insert(key.to_path_buf(), Err(errno));
+                lock().insert(key.as_os_str().to_owned(), Err(errno));
             }
         }
     }
     r
 }
 
-/// `walk_unverified` with what the walks of one batch share (see `WalkCache`).
+/// `walk_unverified` with what the walks of one batch share (see `WalkCache`). Without
+/// `explain`, the steps keep their paths, metadata and decisions but not the display strings
+/// (name, mode, owner, group, why, ACL text): for callers that only need the outcome.
 pub fn walk_cached(
     root: &SysRoot,
     cache: &WalkCache,
     path: &Path,
     who: &Identity,
     want: Access,
+    explain: bool,
 ) -> Walk {
     let w = Walker {
         root,
         who,
         db: &cache.db,
+        explain,
         cache: Some(cache),
         steps: Vec::new(),
         outcome: None,
@@ -310,6 +317,8 @@ struct Walker<'a> {
     who: &'a Identity,
     db: &'a UserDb,
     cache: Option<&'a WalkCache>,
+    /// Make the display strings of each step (off for bulk status prediction).
+    explain: bool,
     steps: Vec<Step>,
     /// The first failure; later components are still shown when readable.
     outcome: Option<Outcome>,
@@ -417,11 +426,11 @@ impl Walker<'_> {
             return acl::read_path(host, acl::ACCESS_XATTR);
         };
         let lock = || c.acls.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = lock().get(host) {
+        if let Some(r) = lock().get(host.as_os_str()) {
             return r.clone();
         }
         let r = acl::read_path(host, acl::ACCESS_XATTR);
-        lock().insert(host.to_path_buf(), r.clone());
+        lock().insert(host.as_os_str().to_owned(), r.clone());
         r
     }
 
@@ -446,7 +455,7 @@ impl Walker<'_> {
                 });
             }
         }
-        if let Some(a) = acl_read.acl() {
+        if let (Some(a), true) = (acl_read.acl(), self.explain) {
             let db = self.db;
             self.steps[step_at].acl = Some(a.describe(|u| db.user_name(u), |g| db.group_name(g)));
         }
@@ -466,18 +475,27 @@ impl Walker<'_> {
         needs: Access,
         link_target: Option<PathBuf>,
     ) {
-        let name = match path.file_name() {
-            Some(n) => n.to_string_lossy().into_owned(),
-            None => "/".into(),
-        };
         let ok = decision.map_or(true, |d| d.allowed);
-        let why = decision.map(|d| explain(&d, self.who, needs, &meta, self.db));
+        let (name, mode, owner, group, why) = if self.explain {
+            (
+                match path.file_name() {
+                    Some(n) => n.to_string_lossy().into_owned(),
+                    None => "/".into(),
+                },
+                access::mode_string(meta.mode),
+                self.db.user_name(meta.uid),
+                self.db.group_name(meta.gid),
+                decision.map(|d| explain(&d, self.who, needs, &meta, self.db)),
+            )
+        } else {
+            Default::default()
+        };
         self.steps.push(Step {
             path,
             name,
-            mode: access::mode_string(meta.mode),
-            owner: self.db.user_name(meta.uid),
-            group: self.db.group_name(meta.gid),
+            mode,
+            owner,
+            group,
             meta,
             ok,
             why,

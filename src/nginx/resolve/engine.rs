@@ -136,6 +136,7 @@ pub(super) fn run(
     let files = Files {
         root: &site.root,
         cache: r.walk_cache(),
+        explain,
         who: site.worker.identity(),
     };
     let mut empty = Resolution {
@@ -1737,6 +1738,7 @@ fn path_for(
         files: Files {
             root: &site.root,
             cache: r.walk_cache(),
+            explain: false,
             who: Err("not used".into()),
         },
         server,

@@ -84,6 +84,8 @@ pub struct Files<'a> {
     pub root: &'a SysRoot,
     /// What the resolver's walks share: user names and the metadata already read.
     pub cache: &'a walk::WalkCache,
+    /// Walks with their display strings (`resolve`), or outcome only (`predict`).
+    pub explain: bool,
     /// The worker user, or why it is unknown.
     pub who: Result<&'a Identity, String>,
 }
@@ -94,7 +96,7 @@ const PATH_MAX: usize = 4096;
 
 impl Files<'_> {
     fn walk(&self, who: &Identity, path: &Path, want: Access) -> Walk {
-        walk::walk_cached(self.root, self.cache, path, who, want)
+        walk::walk_cached(self.root, self.cache, path, who, want, self.explain)
     }
 
     /// One call, as nginx makes it for `path` (bytes, as nginx built it).

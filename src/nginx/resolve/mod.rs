@@ -420,7 +420,8 @@ impl<'s> Resolver<'s> {
     }
 
     /// The same decision as `resolve`, without the explanations (`reason`, `steps` and `log`
-    /// stay empty): for predicting the status of many URLs.
+    /// stay empty, and the walk's steps have no display strings): for predicting the status of
+    /// many URLs.
     pub fn predict(&self, req: &Request) -> Resolution {
         engine::run(self, req, None, false)
     }
