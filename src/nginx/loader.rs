@@ -820,12 +820,29 @@ fn glob_dump(
         .iter()
         .position(|b| b"*?[".contains(b))
         .unwrap_or(bytes.len())];
+    // When only the last component holds wildcards (`sites-enabled/*`, the usual case), only
+    // the file name is matched: no wildcard matches `/`, so a name holding one is out at once.
+    // (`**` is left to the whole-path match, which reads it as the glob crate does.)
+    let dir = head.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
+    let tail = &bytes[dir..];
+    let name_pat = (!tail.contains(&b'/') && memchr::memmem::find(tail, b"**").is_none())
+        .then(|| std::str::from_utf8(tail).ok())
+        .flatten()
+        .and_then(|t| glob::Pattern::new(t).ok());
+    let matches = |p: &Path| match &name_pat {
+        Some(name_pat) => {
+            let name = &path_bytes(p)[dir..];
+            !name.contains(&b'/')
+                && std::str::from_utf8(name).is_ok_and(|n| name_pat.matches_with(n, opts))
+        }
+        None => pat.matches_path_with(p, opts),
+    };
     let path = |f: &FileId| path_bytes(&files[*f as usize].path);
     let from = sorted.partition_point(|f| path(f) < head);
     Ok(sorted[from..]
         .iter()
         .take_while(|f| path(f).starts_with(head))
-        .filter(|f| pat.matches_path_with(&files[**f as usize].path, opts))
+        .filter(|f| matches(&files[**f as usize].path))
         .copied()
         .collect())
 }
@@ -1468,6 +1485,34 @@ mod tests {
         ] {
             assert_eq!(lexical_normal(Path::new(p)), rebuilt(p), "{p:?}");
         }
+    }
+
+    #[test]
+    fn dump_globs_match_as_glob3_does() {
+        let mut dump = Vec::new();
+        for (p, body) in [
+            (
+                "/e/nginx.conf",
+                "http { include s/*; include s/*.conf; include */x.conf; }",
+            ),
+            ("/e/s/b.conf", "b;"),
+            ("/e/s/.hidden", "hidden;"),
+            ("/e/s/sub/c.conf", "c;"),
+            ("/e/s/a", "a;"),
+            ("/e/t/x.conf", "x;"),
+            ("/e/s-x", "sx;"),
+        ] {
+            dump.extend_from_slice(format!("# configuration file {p}:\n{body}\n").as_bytes());
+        }
+        let cfg = load_dump(&SysRoot::live(), &dump, "-").unwrap();
+        let names: Vec<_> = cfg
+            .top()
+            .next()
+            .unwrap()
+            .children()
+            .map(|d| d.name())
+            .collect();
+        assert_eq!(names, ["a", "b", "b", "x"]);
     }
 
     #[test]
