@@ -9,8 +9,29 @@
 use media_doctor::cli::SiteArgs;
 use media_doctor::nginx::{Request, Resolver};
 use media_doctor::site::Site;
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+/// Counts allocations: a figure the machine's load does not blur.
+struct Counting;
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        System.alloc(l)
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        System.dealloc(p, l)
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        System.realloc(p, l, n)
+    }
+}
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 /// CPU time of this thread: on a shared machine the wall clock also counts other processes.
 fn cpu() -> Duration {
@@ -97,11 +118,12 @@ fn main() -> anyhow::Result<()> {
     }
     let (resolved, resolved_cpu) = (t2.elapsed(), cpu() - c2);
     // A second pass over the same URLs: regexes compiled, memory warm.
-    let (t3, c3) = (Instant::now(), cpu());
+    let (t3, c3, a3) = (Instant::now(), cpu(), ALLOCS.load(Ordering::Relaxed));
     for req in &reqs {
         std::hint::black_box(r.predict(req));
     }
     let (again, again_cpu) = (t3.elapsed(), cpu() - c3);
+    let allocs = ALLOCS.load(Ordering::Relaxed) - a3;
     println!(
         "{conf}: {} servers; load {:.3}s, index {:.3}s, {n} URLs resolved in {:.3}s wall, {:.3}s CPU ({:.1} µs/URL)",
         hosts.len(),
@@ -112,10 +134,11 @@ fn main() -> anyhow::Result<()> {
         resolved_cpu.as_secs_f64() * 1e6 / n as f64
     );
     println!(
-        "second pass: {:.3}s wall, {:.3}s CPU ({:.1} µs/URL)",
+        "second pass: {:.3}s wall, {:.3}s CPU ({:.1} µs/URL), {:.1} allocations/URL",
         again.as_secs_f64(),
         again_cpu.as_secs_f64(),
-        again_cpu.as_secs_f64() * 1e6 / n as f64
+        again_cpu.as_secs_f64() * 1e6 / n as f64,
+        allocs as f64 / n as f64
     );
     // On all cores (`predict_many`, one resolver per thread): a fresh resolver, so its walks
     // start cold like the first pass.

@@ -18,6 +18,7 @@ use super::vars::{self, Value};
 use super::{Handler, Request, Resolution, Resolver, Served, ServedKind};
 use crate::fs::walk::Walk;
 use crate::nginx::{Directive, NodeId};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -96,12 +97,14 @@ struct Run<'r, 's> {
     files: Files<'r>,
     server: NodeId,
     server_block: BlockIdx,
-    server_name: String,
+    /// The server's first `server_name` (`$server_name`), borrowed from the index.
+    server_name: &'r str,
     uri: Vec<u8>,
     args: Vec<u8>,
     quoted: bool,
     plus: bool,
-    method: String,
+    /// The request method; `error_page` turns it into GET.
+    method: Cow<'r, str>,
     internal: bool,
     uri_changes: u8,
     uri_changed: bool,
@@ -202,8 +205,8 @@ pub(super) fn run(
     };
     let server_name = r
         .server_info(server)
-        .and_then(|s| s.names.first().cloned())
-        .unwrap_or_default();
+        .and_then(|s| s.names.first())
+        .map_or("", String::as_str);
     // The request line is parsed before the Host header picks the server: merge_slashes comes
     // from the socket's default server (ngx_http_process_request_uri).
     let merge = r
@@ -222,7 +225,7 @@ pub(super) fn run(
         args: Vec::new(),
         quoted: false,
         plus: false,
-        method: req.method.clone(),
+        method: Cow::Borrowed(&req.method),
         internal: false,
         uri_changes: URI_CHANGES,
         uri_changed: false,
@@ -278,6 +281,25 @@ impl<'r, 's> Run<'r, 's> {
     fn dir_of(&self, node: NodeId) -> String {
         let d = self.r.config().directive(node);
         format!("{}:{}", d.file().display(), d.line())
+    }
+
+    /// `dir_of` for the explanations only (empty when they are off: the text costs more than
+    /// the rest of a bulk prediction).
+    fn explained_at(&self, node: NodeId) -> String {
+        if self.explain {
+            self.dir_of(node)
+        } else {
+            String::new()
+        }
+    }
+
+    /// `path` as shown in explanations (empty when they are off).
+    fn explained_path(&self, path: &[u8]) -> String {
+        if self.explain {
+            String::from_utf8_lossy(path).into_owned()
+        } else {
+            String::new()
+        }
     }
 
     fn uri_str(&self) -> String {
@@ -477,7 +499,7 @@ impl<'r, 's> Run<'r, 's> {
             Ok(v) => v,
             Err(u) => return Some(Script::Flow(self.unknown_var(&u, d))),
         };
-        let at = self.dir_of(d.id());
+        let at = self.explained_at(d.id());
         if is_url || flag == "redirect" || flag == "permanent" {
             let code = if flag == "permanent" { 301 } else { 302 };
             let mut loc = String::from_utf8_lossy(&value).into_owned();
@@ -547,7 +569,7 @@ impl<'r, 's> Run<'r, 's> {
 
     /// `return CODE [TEXT|URL]` / `return URL` (ngx_http_script_return_code).
     fn return_(&mut self, d: &Directive<'_>) -> Flow {
-        let at = self.dir_of(d.id());
+        let at = self.explained_at(d.id());
         let a0 = d.arg(0).unwrap_or("");
         let (code, text) = match a0.parse::<u16>() {
             Ok(c) => (c, d.arg(1)),
@@ -574,9 +596,17 @@ impl<'r, 's> Run<'r, 's> {
 
     /// The condition of `if (...)` (ngx_http_rewrite_if_condition).
     fn condition(&mut self, d: &Directive<'_>) -> Result<bool, Flow> {
-        let args = condition_args(d);
+        // Conditions have one to three arguments; more match none of the forms below.
+        let mut buf = [""; 3];
+        let n = d.arg_count();
+        if n <= buf.len() {
+            for (slot, a) in buf.iter_mut().zip(d.args()) {
+                *slot = a;
+            }
+        }
+        let args: &[&str] = if n <= buf.len() { &buf[..n] } else { &[] };
         let unknown = |me: &mut Self, u: String| -> Flow { me.unknown_var(&u, d) };
-        match args.as_slice() {
+        match args {
             [var] if var.starts_with('$') => {
                 let v = self.eval(var).map_err(|u| unknown(self, u))?;
                 Ok(!(v.is_empty() || v == b"0"))
@@ -719,7 +749,7 @@ impl<'r, 's> Run<'r, 's> {
     /// ngx_http_update_location_config: limit_except, and the content handler.
     fn update_location_config(&mut self) {
         if let Some((methods, lmt)) = &self.conf().limit_except {
-            let m = self.method.as_str();
+            let m = &*self.method;
             let allowed = methods.iter().any(|x| x == m)
                 || (m == "HEAD" && methods.iter().any(|x| x == "GET"));
             if !allowed {
@@ -744,7 +774,7 @@ impl<'r, 's> Run<'r, 's> {
         let access_rc: Option<u16> = match rule {
             Some(r) if r.allow => Some(0),
             Some(r) => {
-                let at = self.dir_of(r.at);
+                let at = self.explained_at(r.at);
                 self.log.push("access forbidden by rule".into());
                 self.handler = Handler::Access;
                 why!(
@@ -829,7 +859,7 @@ impl<'r, 's> Run<'r, 's> {
             return Flow::Go(Phase::Content);
         };
         let d = self.r.config().directive(tf);
-        let at = self.dir_of(tf);
+        let at = self.explained_at(tf);
         let args: Vec<&str> = d.args().collect();
         if args.len() < 2 {
             return Flow::Go(Phase::Content);
@@ -889,14 +919,17 @@ impl<'r, 's> Run<'r, 's> {
             path.extend_from_slice(&value);
             let policy = self.symlink_policy(&path);
             let probe = self.files.call(&path, Op::Stat, policy);
-            let shown = String::from_utf8_lossy(&path).into_owned();
+            let shown = self.explained_path(&path);
             match probe.result {
                 Err(Errno::Unknown(why)) => {
+                    let why = format!(
+                        "try_files at {} tests {}: {why}",
+                        self.dir_of(tf),
+                        String::from_utf8_lossy(&path)
+                    );
                     self.path = Some(path);
                     self.walk = probe.walk;
-                    return Flow::End(End::Unknown(format!(
-                        "try_files at {at} tests {shown}: {why}"
-                    )));
+                    return Flow::End(End::Unknown(why));
                 }
                 Err(e) => {
                     if !matches!(e, Errno::NoEnt | Errno::NotDir | Errno::NameTooLong) {
@@ -949,7 +982,7 @@ impl<'r, 's> Run<'r, 's> {
 
     fn content(&mut self) -> Flow {
         if let Some(h) = self.content_handler.clone() {
-            let at = self.dir_of(h.at);
+            let at = self.explained_at(h.at);
             self.handler = Handler::for_directive(&h.directive);
             step!(self, "{} {} ({at})", h.directive, h.target);
             return match h.directive.as_str() {
@@ -1012,7 +1045,7 @@ impl<'r, 's> Run<'r, 's> {
         if self.uri.last() != Some(&b'/') {
             return None;
         }
-        if !matches!(self.method.as_str(), "GET" | "HEAD" | "POST") {
+        if !matches!(&*self.method, "GET" | "HEAD" | "POST") {
             return None;
         }
         let conf = self.conf();
@@ -1144,7 +1177,7 @@ impl<'r, 's> Run<'r, 's> {
     /// ngx_http_autoindex_handler.
     fn autoindex(&mut self) -> Option<Flow> {
         if self.uri.last() != Some(&b'/')
-            || !matches!(self.method.as_str(), "GET" | "HEAD")
+            || !matches!(&*self.method, "GET" | "HEAD")
             || !self.conf().autoindex
         {
             return None;
@@ -1184,7 +1217,7 @@ impl<'r, 's> Run<'r, 's> {
 
     /// ngx_http_static_handler.
     fn static_file(&mut self) -> Option<Flow> {
-        if !matches!(self.method.as_str(), "GET" | "HEAD" | "POST") {
+        if !matches!(&*self.method, "GET" | "HEAD" | "POST") {
             self.handler = Handler::Static;
             return Some(Flow::Finalize(405));
         }
@@ -1197,7 +1230,11 @@ impl<'r, 's> Run<'r, 's> {
         };
         let policy = self.symlink_policy(&path);
         let probe = self.files.call(&path, Op::Open, policy);
-        let shown = String::from_utf8_lossy(&path).into_owned();
+        let shown = self.explained_path(&path);
+        let unknown = match &probe.result {
+            Err(Errno::Unknown(why)) => Some(format!("{}: {why}", String::from_utf8_lossy(&path))),
+            _ => None,
+        };
         self.path = Some(path);
         self.walk = probe.walk;
         self.handler = Handler::Static;
@@ -1207,7 +1244,7 @@ impl<'r, 's> Run<'r, 's> {
             "openat()"
         };
         Some(match probe.result {
-            Err(Errno::Unknown(why)) => Flow::End(End::Unknown(format!("{shown}: {why}"))),
+            Err(Errno::Unknown(_)) => Flow::End(End::Unknown(unknown.unwrap_or_default())),
             Err(e) => {
                 let code = match e {
                     Errno::NoEnt | Errno::NotDir | Errno::NameTooLong => 404,
@@ -1265,8 +1302,7 @@ impl<'r, 's> Run<'r, 's> {
 
     /// The root part of the path (the root, or the alias), evaluated and made absolute.
     fn map_root(&mut self) -> Result<Vec<u8>, Flow> {
-        let conf = self.conf();
-        let root = conf.root.clone();
+        let root = &self.conf().root;
         if root.alias != AliasKind::Root && !self.valid_location {
             let name = self
                 .location
@@ -1282,7 +1318,7 @@ impl<'r, 's> Run<'r, 's> {
             return Err(Flow::Finalize(500));
         }
         if !root.scripted {
-            return Ok(root.value.into_bytes());
+            return Ok(root.value.as_bytes().to_vec());
         }
         let v = match self.eval(&root.value) {
             Ok(v) => v,
@@ -1434,7 +1470,7 @@ impl<'r, 's> Run<'r, 's> {
 
     /// ngx_http_send_error_page.
     fn send_error_page(&mut self, page: &ErrorPage, code: u16) -> Flow {
-        let at = self.dir_of(page.at);
+        let at = self.explained_at(page.at);
         if page.overwrite >= 0 {
             self.err_status = page.overwrite as u16;
         }
@@ -1453,7 +1489,7 @@ impl<'r, 's> Run<'r, 's> {
                 None => (target.clone(), Vec::new()),
             };
             if self.method != "HEAD" {
-                self.method = "GET".into();
+                self.method = Cow::Borrowed("GET");
             }
             return self.internal_redirect(u, a);
         }
@@ -1495,7 +1531,12 @@ impl<'r, 's> Run<'r, 's> {
         if !template.contains('$') {
             return Ok(template.as_bytes().to_vec());
         }
-        let caps = self.captures.clone();
+        // Copying the captures costs allocations: only for a template that reads `$1`..`$9`.
+        let caps = if vars::uses_captures(template) {
+            self.captures.clone()
+        } else {
+            None
+        };
         let capture = move |n: usize| caps.as_ref().map(|c| c.get(n).to_vec()).unwrap_or_default();
         let mut lookup = |name: &str| self.var(name, 0);
         vars::expand(template, &capture, &mut lookup)
@@ -1517,12 +1558,12 @@ impl<'r, 's> Run<'r, 's> {
             "request_uri" => return Ok(req.target.clone()),
             "host" => {
                 let h = validate_host(&req.host_header).unwrap_or_default();
-                return bytes(if h.is_empty() { &self.server_name } else { &h });
+                return bytes(if h.is_empty() { self.server_name } else { &h });
             }
             "http_host" => return bytes(&req.host_header),
             "scheme" => return bytes(&req.scheme),
             "https" => return bytes(if req.scheme == "https" { "on" } else { "" }),
-            "server_name" => return bytes(&self.server_name.clone()),
+            "server_name" => return bytes(self.server_name),
             "server_port" => return bytes(&req.port.to_string()),
             "server_addr" => {
                 return bytes(
@@ -1539,7 +1580,7 @@ impl<'r, 's> Run<'r, 's> {
                     std::net::IpAddr::V6(a) => a.octets().to_vec(),
                 })
             }
-            "request_method" => return bytes(&self.method.clone()),
+            "request_method" => return Ok(self.method.as_bytes().to_vec()),
             "request" => {
                 return Ok(format!(
                     "{} {} HTTP/1.1",
@@ -1744,15 +1785,14 @@ fn path_for(
         server,
         server_block,
         server_name: r
-            .server_names(server)
-            .into_iter()
-            .next()
-            .unwrap_or_default(),
+            .server_info(server)
+            .and_then(|s| s.names.first())
+            .map_or("", String::as_str),
         uri: uri.to_vec(),
         args: Vec::new(),
         quoted: false,
         plus: false,
-        method: "GET".into(),
+        method: Cow::Borrowed("GET"),
         internal: false,
         uri_changes: URI_CHANGES,
         uri_changed: false,

@@ -70,6 +70,15 @@ pub fn has_vars(template: &str) -> bool {
     template.contains('$')
 }
 
+/// True when `parse` finds a `Part::Capture` (`$1`..`$9`) in the template: a `$` followed by a
+/// digit 1-9 (`parse` looks at every `$`; `${1}` is a variable name, not a capture).
+pub fn uses_captures(template: &str) -> bool {
+    template
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0] == b'$' && (b'1'..=b'9').contains(&w[1]))
+}
+
 /// Expand a template; `capture(n)` gives `$n`, `var(name)` a named variable.
 pub fn expand(
     template: &str,
@@ -207,6 +216,17 @@ fn named_groups(pattern: &str, out: &mut std::collections::HashSet<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uses_captures_agrees_with_parse() {
+        for t in [
+            "/srv/$1", "$$1", "${1}", "$0", "$10", "/a/$uri", "$", "x$", "$a$2", "plain", "$$",
+            "${uri}$9",
+        ] {
+            let by_parse = parse(t).iter().any(|p| matches!(p, Part::Capture(_)));
+            assert_eq!(uses_captures(t), by_parse, "{t}");
+        }
+    }
 
     #[test]
     fn templates_parse_like_nginx() {
