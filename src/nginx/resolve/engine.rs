@@ -414,18 +414,18 @@ impl<'r, 's> Run<'r, 's> {
     /// `in_location`: the script of a location. A true `if` there switches to the if block's
     /// configuration; a server-level `if` does not (ngx_http_rewrite_if leaves its loc_conf
     /// NULL), so locations are still searched afterwards.
-    fn script(&mut self, directives: &[NodeId], in_location: bool) -> Script {
+    fn script(&mut self, directives: &[ScriptOp], in_location: bool) -> Script {
         let r = self.r;
-        for &id in directives {
+        for &ScriptOp { kind, id } in directives {
             let d = &r.config().directive(id);
-            match d.name() {
-                "rewrite" => {
+            match kind {
+                OpKind::Rewrite => {
                     if let Some(s) = self.rewrite(d) {
                         return s;
                     }
                 }
-                "return" => return Script::Flow(self.return_(d)),
-                "set" => {
+                OpKind::Return => return Script::Flow(self.return_(d)),
+                OpKind::Set => {
                     let (Some(var), Some(val)) = (d.arg(0), d.arg(1)) else {
                         continue;
                     };
@@ -442,7 +442,7 @@ impl<'r, 's> Run<'r, 's> {
                         }
                     }
                 }
-                "break" => {
+                OpKind::Break => {
                     // ngx_http_script_break_code
                     if self.uri_changed {
                         self.valid_location = false;
@@ -450,7 +450,7 @@ impl<'r, 's> Run<'r, 's> {
                     }
                     return Script::Stop;
                 }
-                "if" if d.has_block() => match self.condition(d) {
+                OpKind::If => match self.condition(d) {
                     Err(e) => return Script::Flow(e),
                     Ok(false) => {}
                     Ok(true) => {
@@ -471,7 +471,6 @@ impl<'r, 's> Run<'r, 's> {
                         }
                     }
                 },
-                _ => {}
             }
         }
         Script::Continue
@@ -1819,11 +1818,30 @@ fn path_for(
     Some(String::from_utf8_lossy(&p).into_owned())
 }
 
+/// The rewrite-module directives a script runs.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum OpKind {
+    Rewrite,
+    Return,
+    Set,
+    Break,
+    /// `if (...) { ... }` (an `if` without a block is not part of the script).
+    If,
+}
+
+/// One directive of a script, its kind read once when the model is built (reading the name
+/// again for every request reaches cold configuration text).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ScriptOp {
+    pub kind: OpKind,
+    pub id: NodeId,
+}
+
 /// The script of every block (rewrite-module directives in order) and the regexes they use.
 pub(super) fn compile_scripts(
     cfg: &crate::nginx::Config,
     servers: &[NodeId],
-) -> (HashMap<NodeId, Vec<NodeId>>, HashMap<NodeId, NgxRegex>) {
+) -> (HashMap<NodeId, Vec<ScriptOp>>, HashMap<NodeId, NgxRegex>) {
     let mut scripts = HashMap::new();
     let mut regexes = HashMap::new();
     let mut stack: Vec<NodeId> = servers.to_vec();
@@ -1831,10 +1849,16 @@ pub(super) fn compile_scripts(
         let block = cfg.directive(id);
         let mut script = Vec::new();
         for d in block.children() {
-            match d.name() {
-                "rewrite" | "return" | "set" | "break" => script.push(d.id()),
-                "if" if d.has_block() => script.push(d.id()),
-                _ => {}
+            let kind = match d.name() {
+                "rewrite" => Some(OpKind::Rewrite),
+                "return" => Some(OpKind::Return),
+                "set" => Some(OpKind::Set),
+                "break" => Some(OpKind::Break),
+                "if" if d.has_block() => Some(OpKind::If),
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                script.push(ScriptOp { kind, id: d.id() });
             }
             if d.is("rewrite") {
                 if let Some(re) = d.arg(0) {

@@ -344,7 +344,7 @@ pub struct Model {
     declared: std::collections::HashSet<String>,
     /// The rewrite-module directives (rewrite, return, set, if, break) of each server, location
     /// and `if` block, in order: the script nginx compiles for it.
-    scripts: HashMap<NodeId, Vec<NodeId>>,
+    scripts: HashMap<NodeId, Vec<engine::ScriptOp>>,
     /// The regexes of `rewrite` and `if (... ~ ...)`, by directive, compiled on first use.
     script_regexes: HashMap<NodeId, regex::NgxRegex>,
 }
