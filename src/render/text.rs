@@ -21,7 +21,7 @@
 //! Colours come from `colored`, whose global override main() sets (terminal only, never NO_COLOR).
 
 use crate::checks::Band;
-use crate::report::{CheckResult, FailOn, Finding, Report, Severity, Status};
+use crate::report::{CheckResult, FailOn, Finding, Report, Severity, Status, OR_INSTEAD};
 use colored::{ColoredString, Colorize};
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -253,7 +253,11 @@ fn write_fix(
     commands: &[String],
 ) -> std::io::Result<()> {
     let label = "fix:".cyan().bold();
-    for (i, line) in text.lines().enumerate() {
+    // Alternatives to the commands read best after them.
+    let (alternatives, text): (Vec<&str>, Vec<&str>) = text
+        .lines()
+        .partition(|l| l.trim_start().starts_with(OR_INSTEAD));
+    for (i, line) in text.iter().enumerate() {
         if i == 0 {
             w.write(out, &format!("{label} {line}"), "      ", "           ")?;
         } else if line.starts_with(char::is_whitespace) || line.is_empty() {
@@ -268,6 +272,10 @@ fn write_fix(
     }
     for cmd in commands {
         writeln!(out, "        {}", cmd.cyan())?;
+    }
+    for alt in alternatives {
+        let cmd = alt.trim_start().trim_start_matches(OR_INSTEAD);
+        writeln!(out, "        {OR_INSTEAD}{}", cmd.cyan())?;
     }
     Ok(())
 }
