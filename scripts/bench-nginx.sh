@@ -13,11 +13,7 @@
 #   target/release/examples/load_config [--dump] [--repeat N] [--tree] PATH
 set -eu
 cd "$(dirname "$0")/.."
-bench=
-for d in ../shared/bench ../../shared/bench; do
-    [ -f "$d/gen_nginx.py" ] && bench=$d && break
-done
-[ -n "$bench" ] || { echo "no ../shared/bench/gen_nginx.py" >&2; exit 2; }
+. scripts/bench-kit.sh
 out=${BENCH_DIR:-/tmp/ngx}
 sizes=${SIZES:-"100 1000 10000"}
 for n in $sizes; do

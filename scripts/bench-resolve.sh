@@ -7,11 +7,7 @@
 # MD_BENCH_SAME=1 resolves the same URL every time (steady-state cost of one request).
 set -eu
 cd "$(dirname "$0")/.."
-bench=
-for d in ../shared/bench ../../shared/bench; do
-    [ -f "$d/gen_nginx.py" ] && bench=$d && break
-done
-[ -n "$bench" ] || { echo "no ../shared/bench/gen_nginx.py" >&2; exit 2; }
+. scripts/bench-kit.sh
 sites=${1:-10000}
 urls=${2:-100000}
 dir=${BENCH_DIR:-/tmp/ngx}/s$sites

@@ -141,6 +141,14 @@ impl Finding {
         self.fix(text, commands)
     }
 
+    /// A fix with interchangeable commands (`chmod o+x DIR` or `setfacl -m u:www-data:x DIR`):
+    /// `commands` is pasted in order, so it holds only the first (the one that widens least);
+    /// the others go into the text, each on an `or instead:` line.
+    pub fn fix_either(self, text: impl Into<String>, mut alternatives: Vec<String>) -> Self {
+        let others = alternatives.split_off(alternatives.len().min(1));
+        self.fix(with_alternatives(text.into(), &others), alternatives)
+    }
+
     pub fn fix(mut self, text: impl Into<String>, commands: Vec<String>) -> Self {
         self.remediation = Some(Remediation {
             text: text.into(),
@@ -148,6 +156,20 @@ impl Finding {
         });
         self
     }
+}
+
+/// How an alternative command is introduced in a remediation text (the text renderer shows
+/// these lines after the commands).
+pub const OR_INSTEAD: &str = "or instead: ";
+
+/// `text`, then one indented `or instead: COMMAND` line per alternative command.
+pub fn with_alternatives(mut text: String, others: &[String]) -> String {
+    for alt in others {
+        text.push_str("\n    ");
+        text.push_str(OR_INSTEAD);
+        text.push_str(alt);
+    }
+    text
 }
 
 /// One check's result, as it appears in the report.

@@ -358,10 +358,10 @@ impl Check for ParentTraversal {
                     .at(s.at.clone())
                     .evidence("path", s.dir.display())
                     .evidence("denied at", at.display());
-                    findings.push(with_walk(f, &w).fix(
+                    findings.push(with_walk(f, &w).fix_either(
                         format!(
-                            "give {} search (x) on {} only: either command is enough (the first \
-                             widens least); never chmod -R 777",
+                            "give {} search (x) on {} only (this widens least; never chmod -R \
+                             777):",
                             who.name,
                             at.display()
                         ),
@@ -716,7 +716,7 @@ impl Check for AppCanWrite {
                     )),
                     &w,
                 ))
-                .fix("either command is enough (the first is the usual layout: media owned by the app):", cmds));
+                .fix_either("give the app's user write access (the usual layout: media owned by the app):", cmds));
                 return Ok(Outcome::findings(findings));
             }
             other => {

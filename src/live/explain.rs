@@ -146,7 +146,12 @@ fn explain_denied(site: &Site, path: &Path) -> Explanation {
             };
             if let Some(step) = w.failing_step() {
                 let db = crate::fs::identity::UserDb::load(&site.root);
-                e.commands = crate::fs::walk::grant_commands(step, who, |gid| db.group_name(gid));
+                let mut grants =
+                    crate::fs::walk::grant_commands(step, who, |gid| db.group_name(gid));
+                // Commands are pasted in order: the first grant, the others as alternatives.
+                let others = grants.split_off(grants.len().min(1));
+                e.fix = crate::report::with_alternatives(std::mem::take(&mut e.fix), &others);
+                e.commands = grants;
             }
         }
         WalkOutcome::Found { .. } => {

@@ -21,7 +21,7 @@
 //! Colours come from `colored`, whose global override main() sets (terminal only, never NO_COLOR).
 
 use crate::checks::Band;
-use crate::report::{CheckResult, FailOn, Finding, Report, Severity, Status};
+use crate::report::{CheckResult, FailOn, Finding, Report, Severity, Status, OR_INSTEAD};
 use colored::{ColoredString, Colorize};
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -253,7 +253,11 @@ fn write_fix(
     commands: &[String],
 ) -> std::io::Result<()> {
     let label = "fix:".cyan().bold();
-    for (i, line) in text.lines().enumerate() {
+    // Alternatives to the commands read best after them.
+    let (alternatives, text): (Vec<&str>, Vec<&str>) = text
+        .lines()
+        .partition(|l| l.trim_start().starts_with(OR_INSTEAD));
+    for (i, line) in text.iter().enumerate() {
         if i == 0 {
             w.write(out, &format!("{label} {line}"), "      ", "           ")?;
         } else if line.starts_with(char::is_whitespace) || line.is_empty() {
@@ -268,6 +272,10 @@ fn write_fix(
     }
     for cmd in commands {
         writeln!(out, "        {}", cmd.cyan())?;
+    }
+    for alt in alternatives {
+        let cmd = alt.trim_start().trim_start_matches(OR_INSTEAD);
+        writeln!(out, "        {OR_INSTEAD}{}", cmd.cyan())?;
     }
     Ok(())
 }
@@ -328,7 +336,17 @@ fn write_first_fixes<'r>(
             .filter(|f| f.severity > Severity::Info)
         {
             let weight = if f.severity == Severity::Error { 3 } else { 1 };
-            for cmd in f.remediation.iter().flat_map(|r| &r.commands) {
+            // `media-doctor trace …` / `explain …` help to read a finding but change nothing:
+            // they would crowd out the commands that fix something.
+            let fixing = f
+                .remediation
+                .iter()
+                .flat_map(|r| &r.commands)
+                .filter(|cmd| {
+                    !cmd.starts_with("media-doctor trace ")
+                        && !cmd.starts_with("media-doctor explain ")
+                });
+            for cmd in fixing {
                 seen += 1;
                 let s = by_command.entry(cmd).or_insert(Suggestion {
                     command: cmd,
@@ -442,6 +460,34 @@ mod tests {
         ));
         assert!(applies_config("sudo systemctl restart gunicorn"));
         assert!(!applies_config("sudo chmod o+x /home/deploy"));
+    }
+
+    #[test]
+    fn first_fixes_leave_out_media_doctor_commands() {
+        let finding = Finding::error("2 times: open() failed (2: No such file or directory)").fix(
+            "mark the media location `^~`",
+            vec![
+                "media-doctor trace http://site.test/media/a.jpg".into(),
+                "media-doctor explain MD105".into(),
+            ],
+        );
+        let chmod = Finding::error("www-data cannot traverse /home/deploy")
+            .fix("open it", vec!["sudo chmod o+x /home/deploy".into()]);
+        let check = |id, findings| CheckResult {
+            id,
+            name: "x",
+            band: Band::Live,
+            status: Status::Fail,
+            summary: String::new(),
+            findings,
+            ignored: None,
+        };
+        let checks = [check("MD405", vec![finding]), check("MD202", vec![chmod])];
+        let mut out = Vec::new();
+        write_first_fixes(&mut out, &Wrapper { width: 80 }, checks.iter()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("sudo chmod o+x /home/deploy"), "{text}");
+        assert!(!text.contains("media-doctor"), "{text}");
     }
 
     #[test]

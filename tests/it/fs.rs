@@ -649,7 +649,9 @@ fn filesystem_checks_on_a_fixture_root() {
     assert_eq!(report["site"]["worker"]["user"], "www-data");
     assert_eq!(report["site"]["worker"]["source"]["kind"], "directive");
 
-    // MD202: /home/deploy (0700) blocks the worker; both minimal fixes are offered.
+    // MD202: /home/deploy (0700) blocks the worker; both minimal fixes are offered: the one
+    // that widens least as the command (commands are pasted in order, all of them), the other
+    // as an alternative in the text.
     let md202 = check(&report, "MD202");
     assert_eq!(md202["status"], "fail", "{md202:#}");
     let f = &md202["findings"][0];
@@ -657,10 +659,14 @@ fn filesystem_checks_on_a_fixture_root() {
     assert!(evidence(f, "walk").unwrap().contains("drwx------ deploy"));
     assert_eq!(
         f["remediation"]["commands"],
-        serde_json::json!([
-            "sudo setfacl -m u:www-data:x /home/deploy",
-            "sudo chmod o+x /home/deploy"
-        ])
+        serde_json::json!(["sudo setfacl -m u:www-data:x /home/deploy"])
+    );
+    assert!(
+        f["remediation"]["text"]
+            .as_str()
+            .unwrap()
+            .ends_with("\n    or instead: sudo chmod o+x /home/deploy"),
+        "{f:#}"
     );
     // MD203: the counts CI reads; the scan covers the files under the blocked parent too.
     let md203 = check(&report, "MD203");
