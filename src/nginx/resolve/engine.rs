@@ -77,7 +77,8 @@ enum End {
     Status(u16),
     /// 444: the connection is closed without a response.
     Close,
-    Upstream(Upstream),
+    /// Passed to an upstream: its address as configured.
+    Upstream(String),
     Unknown(String),
 }
 
@@ -99,6 +100,8 @@ struct Run<'r, 's> {
     server_block: BlockIdx,
     /// The server's first `server_name` (`$server_name`), borrowed from the index.
     server_name: &'r str,
+    /// The Host as `ngx_http_validate_host` leaves it (empty when invalid): `$host`.
+    host: String,
     uri: Vec<u8>,
     args: Vec<u8>,
     quoted: bool,
@@ -117,7 +120,8 @@ struct Run<'r, 's> {
     set_vars: HashMap<String, Vec<u8>>,
     conf: BlockIdx,
     location: Option<NodeId>,
-    content_handler: Option<Upstream>,
+    /// The content handler of the location in effect (borrowed from its merged configuration).
+    content_handler: Option<&'r Upstream>,
     // What the answer is made of:
     handler: Handler,
     reason: String,
@@ -213,6 +217,7 @@ pub(super) fn run(
         .blocks
         .of(default_server)
         .map_or(true, |b| r.blocks.get(b).conf.merge_slashes);
+    let host_valid = host.is_some();
     let mut run = Run {
         r,
         explain,
@@ -221,6 +226,7 @@ pub(super) fn run(
         server,
         server_block,
         server_name,
+        host: host.unwrap_or_default(),
         uri: Vec::new(),
         args: Vec::new(),
         quoted: false,
@@ -252,8 +258,8 @@ pub(super) fn run(
         },
         notes: Vec::new(),
     };
-    let end = match (host, parse_target(&req.target, merge)) {
-        (None, _) => {
+    let end = match (host_valid, parse_target(&req.target, merge)) {
+        (false, _) => {
             run.reason = format!("invalid Host {:?}: nginx answers 400", req.host_header);
             run.finish_status(400)
         }
@@ -262,7 +268,7 @@ pub(super) fn run(
             run.log.push("client sent invalid request".into());
             run.finish_status(400)
         }
-        (Some(_), Ok(parsed)) => {
+        (true, Ok(parsed)) => {
             run.uri = parsed.uri;
             run.args = parsed.args;
             run.quoted = parsed.quoted;
@@ -760,8 +766,9 @@ impl<'r, 's> Run<'r, 's> {
                 self.conf = *lmt;
             }
         }
-        if let Some(h) = &self.conf().handler {
-            self.content_handler = Some(h.clone());
+        let conf: &'r Conf = self.conf();
+        if let Some(h) = &conf.handler {
+            self.content_handler = Some(h);
         }
     }
 
@@ -980,7 +987,7 @@ impl<'r, 's> Run<'r, 's> {
     // ---- content phase ----
 
     fn content(&mut self) -> Flow {
-        if let Some(h) = self.content_handler.clone() {
+        if let Some(h) = self.content_handler {
             let at = self.explained_at(h.at);
             self.handler = Handler::for_directive(&h.directive);
             step!(self, "{} {} ({at})", h.directive, h.target);
@@ -996,7 +1003,7 @@ impl<'r, 's> Run<'r, 's> {
                         h.target,
                         h.directive
                     );
-                    Flow::End(End::Upstream(h))
+                    Flow::End(End::Upstream(h.target.clone()))
                 }
                 _ => {
                     why!(
@@ -1459,8 +1466,7 @@ impl<'r, 's> Run<'r, 's> {
             if !conf.recursive_error_pages {
                 self.error_page = true;
             }
-            let pages = conf.error_pages.clone();
-            if let Some(page) = pages.iter().find(|p| p.codes.contains(&code)) {
+            if let Some(page) = conf.error_pages.iter().find(|p| p.codes.contains(&code)) {
                 return self.send_error_page(page, code);
             }
         }
@@ -1556,8 +1562,12 @@ impl<'r, 's> Run<'r, 's> {
             "is_args" => return bytes(if self.args.is_empty() { "" } else { "?" }),
             "request_uri" => return Ok(req.target.clone()),
             "host" => {
-                let h = validate_host(&req.host_header).unwrap_or_default();
-                return bytes(if h.is_empty() { self.server_name } else { &h });
+                let h = if self.host.is_empty() {
+                    self.server_name
+                } else {
+                    &self.host
+                };
+                return Ok(h.as_bytes().to_vec());
             }
             "http_host" => return bytes(&req.host_header),
             "scheme" => return bytes(&req.scheme),
@@ -1664,7 +1674,7 @@ impl<'r, 's> Run<'r, 's> {
                 }
                 (Some(444), None)
             }
-            End::Upstream(u) => (None, Some(u.target)),
+            End::Upstream(target) => (None, Some(target)),
             End::Unknown(why) => {
                 self.reason = why;
                 (None, None)
@@ -1787,6 +1797,7 @@ fn path_for(
             .server_info(server)
             .and_then(|s| s.names.first())
             .map_or("", String::as_str),
+        host: validate_host(&req.host_header).unwrap_or_default(),
         uri: uri.to_vec(),
         args: Vec::new(),
         quoted: false,

@@ -10,6 +10,7 @@
 use super::location::FnvMap;
 use super::regex::{Captures, Exec, NgxRegex};
 use crate::nginx::{Config, Directive, NodeId};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -32,7 +33,7 @@ pub struct Listen {
     pub ssl: bool,
 }
 
-impl Selection {
+impl Selection<'_> {
     /// `127.0.0.1:80`, `*:443`, ...
     pub fn listen_text(&self) -> String {
         Listen {
@@ -177,17 +178,18 @@ pub struct ServerInfo {
 
 /// How the server was chosen, for the trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Chosen {
-    /// The Host matched this `server_name` entry.
-    Name(String),
+pub enum Chosen<'h> {
+    /// The Host matched this `server_name` entry (an exact name borrows the Host: no copy per
+    /// request).
+    Name(Cow<'h, str>),
     /// No name matched: the socket's default server (`default_server`, else the first).
     Default { explicit: bool },
 }
 
 #[derive(Debug)]
-pub struct Selection {
+pub struct Selection<'h> {
     pub server: usize,
-    pub chosen: Chosen,
+    pub chosen: Chosen<'h>,
     /// The listen socket (address, port) the request arrived on.
     pub listen: (ListenAddr, u16),
     /// Captures of a matching `server_name` regex (they are `$1`.. for what follows).
@@ -378,7 +380,12 @@ impl ServerIndex {
 
     /// Pick the server for `host` (already validated and lower-cased) on `port`.
     /// `local` is the address the connection reached, when known.
-    pub fn select(&self, host: &str, port: u16, local: Option<IpAddr>) -> Option<Selection> {
+    pub fn select<'h>(
+        &self,
+        host: &'h str,
+        port: u16,
+        local: Option<IpAddr>,
+    ) -> Option<Selection<'h>> {
         let (addr, note) = self.pick_addr(host, port, local)?;
         let sock = &self.sockets[&(addr.clone(), port)];
         let listen = (addr.clone(), port);
@@ -418,9 +425,13 @@ impl ServerIndex {
 
     /// nginx's `ngx_http_find_virtual_server`: exact, then the longest leading wildcard, then the
     /// longest trailing wildcard, then regexes in order.
-    fn match_name(&self, sock: &Socket, host: &str) -> Option<(usize, String, Option<Exec>)> {
+    fn match_name<'h>(
+        &self,
+        sock: &Socket,
+        host: &'h str,
+    ) -> Option<(usize, Cow<'h, str>, Option<Exec>)> {
         if let Some(&s) = sock.exact.get(host) {
-            return Some((s, host.to_string(), None));
+            return Some((s, Cow::Borrowed(host), None));
         }
         // Leading wildcards: try suffixes from the longest.
         let mut suffix = host;
@@ -428,11 +439,11 @@ impl ServerIndex {
         loop {
             if !first {
                 if let Some(&s) = sock.star_head.get(suffix) {
-                    return Some((s, format!("*.{suffix}"), None));
+                    return Some((s, format!("*.{suffix}").into(), None));
                 }
             }
             if let Some(&s) = sock.dot_head.get(suffix) {
-                return Some((s, format!(".{suffix}"), None));
+                return Some((s, format!(".{suffix}").into(), None));
             }
             first = false;
             match suffix.split_once('.') {
@@ -445,7 +456,7 @@ impl ServerIndex {
         while let Some(dot) = host[..end].rfind('.') {
             let prefix = &host[..dot];
             if let Some(&s) = sock.star_tail.get(prefix) {
-                return Some((s, format!("{prefix}.*"), None));
+                return Some((s, format!("{prefix}.*").into(), None));
             }
             end = dot;
         }
@@ -453,7 +464,7 @@ impl ServerIndex {
             for &(s, ri) in &sock.regex {
                 let re = &self.servers[s].regexes[ri];
                 if let Ok(exec @ Exec::Match(_)) = re.exec(host.as_bytes()) {
-                    return Some((s, format!("~{}", re.pattern), Some(exec)));
+                    return Some((s, format!("~{}", re.pattern).into(), Some(exec)));
                 }
             }
         }
@@ -603,7 +614,7 @@ mod tests {
             ("www.example.*", 4),
             ("exact.example.com", 5),
         ]);
-        let m = |h: &str| idx.match_name(&s, h).map(|(s, n, _)| (s, n));
+        let m = |h: &str| idx.match_name(&s, h).map(|(s, n, _)| (s, n.into_owned()));
         assert_eq!(m("exact.example.com").unwrap().0, 5);
         assert_eq!(m("x.a.example.com").unwrap().0, 2);
         assert_eq!(m("x.b.example.com").unwrap().0, 1);
