@@ -150,3 +150,38 @@ fn trace_autoindex_under_an_alias_without_slash() {
     assert_eq!(v["path"], "/var/www/myapp/medi", "{v}");
     assert_eq!(v["predicted_status"], 404, "{v}");
 }
+
+/// trace names the prefix location a regex location took the URL from (the demo's image
+/// location answers /media/*.jpg), and says nothing of the kind where no regex wins.
+#[test]
+fn trace_names_the_prefix_location_a_regex_location_shadows() {
+    let steps = |url: &str| -> Vec<String> {
+        let o = media_doctor(&[
+            "trace",
+            "--root",
+            &demo(),
+            "--offline",
+            "--format",
+            "json",
+            url,
+        ]);
+        let v: Value = serde_json::from_str(&o.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", o.stderr));
+        v["steps"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no steps: {v}"))
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    let stolen = steps("http://myapp.example.com/media/uploads/2026/11/photo.jpg");
+    assert!(
+        stolen.iter().any(|s| s.starts_with(
+            "location /media/ (/etc/nginx/sites-enabled/myapp:16) matches by prefix too, but it \
+             is not `^~`"
+        ) && s.ends_with("(MD105)")),
+        "{stolen:#?}"
+    );
+    let own = steps("http://myapp.example.com/media/uploads/2026/11/invoice.pdf");
+    assert!(own.iter().all(|s| !s.contains("MD105")), "{own:#?}");
+}

@@ -713,6 +713,19 @@ impl<'r, 's> Run<'r, 's> {
                     self.dir_of(loc.node),
                     self.uri_str()
                 );
+                let regex = matches!(loc.modifier, Modifier::Regex | Modifier::RegexCaseless);
+                if self.explain && regex {
+                    if let Some(p) = self.r.locations.shadowed_prefix(self.server, &self.uri, l) {
+                        let prefix = &self.r.locations.locs[p];
+                        step!(
+                            self,
+                            "location {} ({}) matches by prefix too, but it is not `^~`: the \
+                             regex locations are tried after it, and this one wins (MD105)",
+                            prefix.name,
+                            self.dir_of(prefix.node)
+                        );
+                    }
+                }
             }
             Found::None => {
                 self.location = None;

@@ -229,6 +229,23 @@ impl Locations {
         }
     }
 
+    /// The prefix location that a regex location `winner` took `uri` from: the longest prefix
+    /// match of the server's top level, when it is not `^~` and `winner` is not nested in it.
+    /// For explanations only (MD105's case: an image regex location answering /media/ URLs).
+    pub fn shadowed_prefix(&self, server: NodeId, uri: &[u8], winner: usize) -> Option<usize> {
+        let (level, _) = self.servers.get(&server)?;
+        match self.find_static(level, uri) {
+            (Step::Again, Some(p))
+                if p != winner
+                    && self.locs[p].modifier != Modifier::NoRegex
+                    && !self.locs[p].level.regex.contains(&winner) =>
+            {
+                Some(p)
+            }
+            _ => None,
+        }
+    }
+
     /// One level of `ngx_http_core_find_location`; returns nginx's code and the location that
     /// `r->loc_conf` points at afterwards (None: unchanged).
     fn find_in(&self, level: &Level, uri: &[u8], ctx: &mut MatchCtx<'_>) -> (Step, Option<usize>) {
