@@ -1549,6 +1549,11 @@ impl<'r, 's> Run<'r, 's> {
         if !template.contains('$') {
             return Ok(template.as_bytes().to_vec());
         }
+        // A lone variable (`if ($request_method ...)`): its value, without a second buffer.
+        let mut parts = vars::parts(template);
+        if let (Some(vars::Part::Var(name)), None) = (parts.next(), parts.next()) {
+            return self.var(name, 0);
+        }
         // Copying the captures costs allocations: only for a template that reads `$1`..`$9`.
         let caps = if vars::uses_captures(template) {
             self.captures.clone()

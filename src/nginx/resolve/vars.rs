@@ -19,59 +19,75 @@ pub enum Part<'a> {
     Var(&'a str),
 }
 
-/// Split a template the way `ngx_http_script_compile` does.
+/// Split a template the way `ngx_http_script_compile` does (as a list: the tests' view of
+/// `parts`).
+#[cfg(test)]
 pub fn parse(template: &str) -> Vec<Part<'_>> {
-    let b = template.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    let mut text_start = 0;
-    while i < b.len() {
-        if b[i] != b'$' {
-            i += 1;
-            continue;
+    parts(template).collect()
+}
+
+/// A template's parts, as `ngx_http_script_compile` splits it (`$1`..`$9`, `$name`, `${name}`,
+/// text), one by one: expanding a template allocates nothing for its parts.
+pub fn parts(template: &str) -> Parts<'_> {
+    Parts { template, at: 0 }
+}
+
+pub struct Parts<'a> {
+    template: &'a str,
+    at: usize,
+}
+
+impl<'a> Iterator for Parts<'a> {
+    type Item = Part<'a>;
+
+    fn next(&mut self) -> Option<Part<'a>> {
+        let b = self.template.as_bytes();
+        let start = self.at;
+        if start >= b.len() {
+            return None;
         }
-        if text_start < i {
-            out.push(Part::Text(&b[text_start..i]));
+        if b[start] != b'$' {
+            // Text up to the next `$`.
+            let end = b[start..]
+                .iter()
+                .position(|&c| c == b'$')
+                .map_or(b.len(), |p| start + p);
+            self.at = end;
+            return Some(Part::Text(&b[start..end]));
         }
-        i += 1;
+        let mut i = start + 1;
         if i < b.len() && (b'1'..=b'9').contains(&b[i]) {
-            out.push(Part::Capture((b[i] - b'0') as usize));
-            i += 1;
-            text_start = i;
-            continue;
+            self.at = i + 1;
+            return Some(Part::Capture((b[i] - b'0') as usize));
         }
         let bracket = i < b.len() && b[i] == b'{';
         if bracket {
             i += 1;
         }
-        let start = i;
+        let name_start = i;
         while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
             i += 1;
         }
-        let name = &template[start..i];
+        let name = &self.template[name_start..i];
         if bracket && i < b.len() && b[i] == b'}' {
             i += 1;
         }
+        self.at = i;
         if name.is_empty() {
             // nginx -t refuses this ("invalid variable name"); keep the text as written.
-            out.push(Part::Text(&b[start - 1 - bracket as usize..i]));
+            Some(Part::Text(&b[start..i]))
         } else {
-            out.push(Part::Var(name));
+            Some(Part::Var(name))
         }
-        text_start = i;
     }
-    if text_start < b.len() {
-        out.push(Part::Text(&b[text_start..]));
-    }
-    out
 }
 
 pub fn has_vars(template: &str) -> bool {
     template.contains('$')
 }
 
-/// True when `parse` finds a `Part::Capture` (`$1`..`$9`) in the template: a `$` followed by a
-/// digit 1-9 (`parse` looks at every `$`; `${1}` is a variable name, not a capture).
+/// True when `parts` yields a `Part::Capture` (`$1`..`$9`) in the template: a `$` followed by a
+/// digit 1-9 (`parts` looks at every `$`; `${1}` is a variable name, not a capture).
 pub fn uses_captures(template: &str) -> bool {
     template
         .as_bytes()
@@ -86,7 +102,7 @@ pub fn expand(
     var: &mut dyn FnMut(&str) -> Value,
 ) -> Value {
     let mut out = Vec::with_capacity(template.len());
-    for p in parse(template) {
+    for p in parts(template) {
         match p {
             Part::Text(t) => out.extend_from_slice(t),
             Part::Capture(n) => out.extend_from_slice(&capture(n)),
@@ -216,6 +232,24 @@ fn named_groups(pattern: &str, out: &mut std::collections::HashSet<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn odd_templates_split_as_written() {
+        assert_eq!(
+            parse("$/a${}b$$1${x}y$"),
+            vec![
+                Part::Text(b"$"),
+                Part::Text(b"/a"),
+                Part::Text(b"${}"),
+                Part::Text(b"b"),
+                Part::Text(b"$"),
+                Part::Capture(1),
+                Part::Var("x"),
+                Part::Text(b"y"),
+                Part::Text(b"$"),
+            ]
+        );
+    }
 
     #[test]
     fn uses_captures_agrees_with_parse() {
