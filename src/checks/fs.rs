@@ -10,12 +10,13 @@ use crate::app::{App, Framework};
 use crate::fs::identity::{app_identity, UserDb};
 use crate::fs::scan::{self, group_digits, Scan};
 use crate::fs::served::{outermost, served_dirs, served_dirs_of, ServedDir};
-use crate::fs::walk::{self, grant_commands, shell_quote, walk, walk_unverified, Walk};
+use crate::fs::walk::{self, grant_commands, shell_quote, walk, walk_many, walk_unverified, Walk};
 use crate::fs::{mac, Access, Identity, Outcome as WalkOutcome};
 use crate::nginx::resolve::{Request, Resolution, Resolver};
 use crate::nginx::Directive;
 use crate::report::{Finding, Location};
 use crate::site::Site;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 pub static CHECKS: &[&dyn Check] = &[
@@ -138,13 +139,15 @@ impl Check for RootsExist {
                 "no root/alias directory in the site's servers and no app settings",
             ));
         }
+        // Sets and maps, not scans: a big config serves tens of thousands of directories.
+        let served_by: HashMap<&Path, &ServedDir> =
+            served.iter().rev().map(|s| (s.dir.as_path(), s)).collect();
         let mut findings = Vec::new();
-        let mut seen = Vec::new();
+        let mut seen = HashSet::new();
         for (dir, what, at) in targets {
-            if seen.contains(&(dir.clone(), what.clone())) {
+            if !seen.insert((dir.clone(), what.clone())) {
                 continue;
             }
-            seen.push((dir.clone(), what.clone()));
             // Existence is asked as root: who may see it is MD202's question.
             let w = walk_unverified(&site.root, &dir, &Identity::root(), Access::EXEC);
             let problem = match &w.outcome {
@@ -190,7 +193,7 @@ impl Check for RootsExist {
                     if let Some(at) = &at {
                         f = f.at(at.clone());
                     }
-                    let served_dir = served.iter().find(|s| s.dir == dir);
+                    let served_dir = served_by.get(dir.as_path()).copied();
                     let (text, cmds) =
                         missing_fix(site, &dir, &what, served_dir, app_dir.as_deref());
                     findings.push(f.fix(text, cmds));
@@ -309,7 +312,7 @@ impl Check for ParentTraversal {
             Ok(w) => w,
             Err(o) => return Ok(o),
         };
-        let served = dedup_dirs(served_dirs(site));
+        let served = served_dirs(site);
         if served.is_empty() {
             return Ok(Outcome::skip(
                 "no root/alias directory in the site's servers",
@@ -318,8 +321,9 @@ impl Check for ParentTraversal {
         let db = UserDb::load(&site.root);
         let mut findings = Vec::new();
         let mut ok = 0;
-        for s in &served {
-            let w = walk(&site.root, &s.dir, who, Access::EXEC);
+        let dirs: Vec<PathBuf> = served.iter().map(|s| s.dir.clone()).collect();
+        let walks = walk_many(&site.root, &dirs, who, Access::EXEC);
+        for (s, w) in served.iter().zip(walks) {
             for d in w.disagreements() {
                 findings.push(
                     with_walk(
@@ -386,17 +390,6 @@ impl Check for ParentTraversal {
             site.worker.source
         )))
     }
-}
-
-/// One entry per directory (the first location naming it).
-fn dedup_dirs(v: Vec<ServedDir>) -> Vec<ServedDir> {
-    let mut out: Vec<ServedDir> = Vec::new();
-    for s in v {
-        if !out.iter().any(|o| o.dir == s.dir) {
-            out.push(s);
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1124,7 +1117,7 @@ impl Check for SymlinksBlocked {
             Err(o) => return Ok(o),
         };
         let resolver = Resolver::new(site);
-        let served = dedup_dirs(served_dirs_of(site, &resolver));
+        let served = served_dirs_of(site, &resolver);
         let mut findings = Vec::new();
         for s in &served {
             if !site.root.host_path(&s.dir).is_dir() {
@@ -1276,7 +1269,7 @@ impl Check for MacPolicy {
             };
             return Ok(Outcome::skip(why));
         }
-        let dirs = dedup_dirs(served_dirs(site));
+        let dirs = served_dirs(site);
         if dirs.is_empty() {
             return Ok(Outcome::skip(
                 "no root/alias directory in the site's servers",
@@ -1493,7 +1486,7 @@ impl Check for ProbeFile {
             Err(o) => return Ok(o),
         };
         let resolver = Resolver::new(site);
-        let served = dedup_dirs(served_dirs_of(site, &resolver));
+        let served = served_dirs_of(site, &resolver);
         if served.is_empty() && site.samples.is_empty() {
             return Ok(Outcome::skip(
                 "no root/alias directory in the site's servers and no sample URL",

@@ -112,11 +112,13 @@ pub fn encode(bytes: &[u8]) -> String {
 /// The directories to scan: every served directory not inside another one.
 pub fn outermost(dirs: impl IntoIterator<Item = PathBuf>) -> Vec<PathBuf> {
     let mut all: Vec<PathBuf> = dirs.into_iter().collect();
+    // Paths sort component by component, so whatever is inside a directory comes right after
+    // it (`/srv/a`, `/srv/a/b`, `/srv/ab`): comparing with the last one kept is enough.
     all.sort();
     all.dedup();
     let mut out: Vec<PathBuf> = Vec::new();
     for d in all {
-        if !out.iter().any(|o| d.starts_with(o)) {
+        if out.last().map_or(true, |o| !d.starts_with(o)) {
             out.push(d);
         }
     }

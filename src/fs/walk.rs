@@ -643,17 +643,72 @@ pub fn shell_quote(s: &str) -> String {
 }
 
 fn verify(root: &SysRoot, walk: &Walk, who: &Identity) -> Verification {
+    if let Some(not) = cannot_verify(root) {
+        return not;
+    }
+    let (probes, checked_steps) = plan(walk);
+    match as_user::probe(who, &probes) {
+        Ok(results) => judge(walk, who, &checked_steps, &results),
+        Err(e) => Verification::NotVerified {
+            why: format!("{e:#}"),
+        },
+    }
+}
+
+/// Walks of many paths for one user, verified by the kernel in one process running as that user
+/// (one fork for all: a config can serve thousands of directories, and a fork of a big process
+/// costs milliseconds).
+pub fn walk_many(root: &SysRoot, paths: &[PathBuf], who: &Identity, want: Access) -> Vec<Walk> {
+    let mut walks: Vec<Walk> = paths
+        .iter()
+        .map(|p| walk_unverified(root, p, who, want))
+        .collect();
+    if let Some(not) = cannot_verify(root) {
+        for w in &mut walks {
+            w.verification = not.clone();
+        }
+        return walks;
+    }
+    let plans: Vec<(Vec<Probe>, Vec<usize>)> = walks.iter().map(plan).collect();
+    let all: Vec<Probe> = plans.iter().flat_map(|(p, _)| p.iter().cloned()).collect();
+    match as_user::probe(who, &all) {
+        Ok(results) => {
+            let mut rest = results.as_slice();
+            for (w, (probes, checked_steps)) in walks.iter_mut().zip(&plans) {
+                let (mine, tail) = rest.split_at(probes.len());
+                rest = tail;
+                w.verification = judge(w, who, checked_steps, mine);
+            }
+        }
+        Err(e) => {
+            for w in &mut walks {
+                w.verification = Verification::NotVerified {
+                    why: format!("{e:#}"),
+                };
+            }
+        }
+    }
+    walks
+}
+
+/// Why the kernel cannot be asked here, if it cannot.
+fn cannot_verify(root: &SysRoot) -> Option<Verification> {
     if !root.is_live() {
-        return Verification::NotVerified {
+        return Some(Verification::NotVerified {
             why: "--root: the kernel cannot be asked about an image".into(),
-        };
+        });
     }
     if !as_user::can_verify(root) {
-        return Verification::NotVerified {
+        return Some(Verification::NotVerified {
             why: "not root: cannot switch to the user (run with sudo to verify)".into(),
-        };
+        });
     }
-    // Every directory passed through, up to and including the first failure, then the whole path.
+    None
+}
+
+/// The probes that verify a walk: every directory passed through, up to and including the first
+/// failure, then the whole path; with the index of the step each directory probe checks.
+fn plan(walk: &Walk) -> (Vec<Probe>, Vec<usize>) {
     let mut probes = Vec::new();
     let mut checked_steps = Vec::new();
     for (i, s) in walk.steps.iter().enumerate() {
@@ -677,16 +732,13 @@ fn verify(root: &SysRoot, walk: &Walk, who: &Identity) -> Verification {
         path: walk.path.clone(),
         op: whole_op,
     });
-    let results = match as_user::probe(who, &probes) {
-        Ok(r) => r,
-        Err(e) => {
-            return Verification::NotVerified {
-                why: format!("{e:#}"),
-            }
-        }
-    };
+    (probes, checked_steps)
+}
+
+/// The kernel's answers (one per probe of `plan`) against the metadata's decisions.
+fn judge(walk: &Walk, who: &Identity, checked_steps: &[usize], results: &[i32]) -> Verification {
     let mut disagreements = Vec::new();
-    for (&i, &errno) in checked_steps.iter().zip(&results) {
+    for (&i, &errno) in checked_steps.iter().zip(results) {
         let s = &walk.steps[i];
         if s.ok != (errno == 0) {
             disagreements.push(format!(

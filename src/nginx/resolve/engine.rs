@@ -1951,6 +1951,9 @@ fn returns_unconditionally(r: &Resolver<'_>, location: NodeId) -> bool {
 
 pub(super) fn static_locations(r: &Resolver<'_>) -> Vec<Served> {
     let mut out: Vec<Served> = Vec::new();
+    // One entry per directory, the first in config order; a set, not a scan of `out`: a big
+    // config serves tens of thousands of directories.
+    let mut seen: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     for server in r.site.nginx.servers.iter().copied() {
         for loc in r.locations_of(server) {
             let Some(block) = r.blocks.of(loc) else {
@@ -1991,7 +1994,7 @@ pub(super) fn static_locations(r: &Resolver<'_>) -> Vec<Served> {
                 dir: PathBuf::from(dir),
                 kind,
             };
-            if !out.iter().any(|s| s.dir == served.dir) {
+            if seen.insert(served.dir.clone()) {
                 out.push(served);
             }
         }
