@@ -432,15 +432,19 @@ impl Check for FilesReadable {
         };
         let mut findings = Vec::new();
         let (mut files, mut scanned) = (0u64, 0usize);
+        // Each outermost directory is itself served: its directive, by lookup (a big config
+        // serves tens of thousands of directories).
+        let at_of: HashMap<&Path, &Location> = served
+            .iter()
+            .rev()
+            .map(|s| (s.dir.as_path(), &s.at))
+            .collect();
         for dir in &dirs {
-            let at = served
-                .iter()
-                .find(|s| s.dir.starts_with(dir))
-                .map(|s| s.at.clone());
             let exists = site.root.host_path(dir).is_dir();
             if !exists {
                 continue; // MD201's finding
             }
+            let at = at_of.get(dir.as_path()).map(|&l| l.clone());
             let s = site.fs.scan(&site.root, dir, who, &scan_options(site));
             scanned += 1;
             files += s.files;
