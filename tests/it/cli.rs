@@ -130,11 +130,8 @@ fn explain_and_list_checks() {
         .any(|c| c["id"] == "MD100" && c["name"] == "nginx-config-loads"));
 }
 
-/// Regression (differential seed 449429214): autoindex drops the last byte of the mapped path, so
-/// `location /media/ { alias /var/www/myapp/media; autoindex on; }` opens `/var/www/myapp/medi`
-/// for `/media/` and answers 404, as real nginx does.
-#[test]
-fn trace_autoindex_under_an_alias_without_slash() {
+/// `trace --offline --format json URL` on the demo root.
+fn demo_trace_json(url: &str) -> Value {
     let o = media_doctor(&[
         "trace",
         "--root",
@@ -142,10 +139,17 @@ fn trace_autoindex_under_an_alias_without_slash() {
         "--offline",
         "--format",
         "json",
-        "http://myapp.example.com/media/",
+        url,
     ]);
-    let v: Value =
-        serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", o.stderr));
+    serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", o.stderr))
+}
+
+/// Regression (differential seed 449429214): autoindex drops the last byte of the mapped path, so
+/// `location /media/ { alias /var/www/myapp/media; autoindex on; }` opens `/var/www/myapp/medi`
+/// for `/media/` and answers 404, as real nginx does.
+#[test]
+fn trace_autoindex_under_an_alias_without_slash() {
+    let v = demo_trace_json("http://myapp.example.com/media/");
     assert_eq!(v["handler"], "autoindex", "{v}");
     assert_eq!(v["path"], "/var/www/myapp/medi", "{v}");
     assert_eq!(v["predicted_status"], 404, "{v}");
@@ -156,17 +160,7 @@ fn trace_autoindex_under_an_alias_without_slash() {
 #[test]
 fn trace_names_the_prefix_location_a_regex_location_shadows() {
     let steps = |url: &str| -> Vec<String> {
-        let o = media_doctor(&[
-            "trace",
-            "--root",
-            &demo(),
-            "--offline",
-            "--format",
-            "json",
-            url,
-        ]);
-        let v: Value = serde_json::from_str(&o.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", o.stderr));
+        let v = demo_trace_json(url);
         v["steps"]
             .as_array()
             .unwrap_or_else(|| panic!("no steps: {v}"))
