@@ -4,7 +4,7 @@
 //! (includes expanded) as `file:line name args`, which is how scripts/bench-nginx.sh and the
 //! dump-vs-files test compare two loads. `--dump` reads PATH as an `nginx -T` dump.
 
-use media_doctor::nginx::{self, Config, Directive};
+use media_doctor::nginx::{self, Config};
 use media_doctor::sysroot::SysRoot;
 use std::io::Write;
 use std::path::PathBuf;
@@ -80,14 +80,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn print_tree(cfg: &Config, out: &mut impl Write) {
-    let mut stack: Vec<(Vec<Directive<'_>>, usize)> = vec![(cfg.top().collect(), 0)];
-    while let Some((items, i)) = stack.last_mut() {
-        let Some(d) = items.get(*i).copied() else {
-            stack.pop();
-            continue;
-        };
-        *i += 1;
-        let depth = stack.len() - 1;
+    for (depth, d) in cfg.depth_first() {
         let _ = writeln!(
             out,
             "{}{}:{} {} {:?}{}",
@@ -98,8 +91,5 @@ fn print_tree(cfg: &Config, out: &mut impl Write) {
             d.args().collect::<Vec<_>>(),
             if d.has_block() { " {" } else { "" }
         );
-        if d.has_block() {
-            stack.push((d.children().collect(), 0));
-        }
     }
 }

@@ -240,6 +240,28 @@ impl<'c> Directive<'c> {
     }
 }
 
+/// See `Config::depth_first`.
+pub struct DepthFirst<'c> {
+    stack: Vec<Children<'c>>,
+}
+
+impl<'c> Iterator for DepthFirst<'c> {
+    type Item = (usize, Directive<'c>);
+    fn next(&mut self) -> Option<(usize, Directive<'c>)> {
+        loop {
+            let depth = self.stack.len().checked_sub(1)?;
+            let Some(d) = self.stack.last_mut()?.next() else {
+                self.stack.pop();
+                continue;
+            };
+            if d.has_block() {
+                self.stack.push(d.children());
+            }
+            return Some((depth, d));
+        }
+    }
+}
+
 /// Iterates a block's directives, descending into `include`d files as nginx does.
 pub struct Children<'c> {
     cfg: &'c Config,
@@ -295,6 +317,13 @@ impl Config {
     }
     pub fn directive(&self, id: NodeId) -> Directive<'_> {
         Directive { cfg: self, id }
+    }
+    /// Every directive of the config, depth first, includes expanded, with its depth (0 for the
+    /// entry file's top level): the whole tree in reading order.
+    pub fn depth_first(&self) -> DepthFirst<'_> {
+        DepthFirst {
+            stack: vec![self.top()],
+        }
     }
     pub fn has_fatal_errors(&self) -> bool {
         self.diagnostics.iter().any(|d| d.fatal)

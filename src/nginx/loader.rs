@@ -1176,23 +1176,17 @@ mod tests {
 
     /// Every directive, includes expanded: `file:line name args`.
     fn flat(cfg: &Config) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut stack = vec![cfg.top().collect::<Vec<_>>().into_iter()];
-        while let Some(it) = stack.last_mut() {
-            let Some(d) = it.next() else {
-                stack.pop();
-                continue;
-            };
-            out.push(format!(
-                "{}:{} {} {}",
-                d.file().display(),
-                d.line(),
-                d.name(),
-                d.args().collect::<Vec<_>>().join(" ")
-            ));
-            stack.push(d.children().collect::<Vec<_>>().into_iter());
-        }
-        out
+        cfg.depth_first()
+            .map(|(_, d)| {
+                format!(
+                    "{}:{} {} {}",
+                    d.file().display(),
+                    d.line(),
+                    d.name(),
+                    d.args().collect::<Vec<_>>().join(" ")
+                )
+            })
+            .collect()
     }
 
     #[test]

@@ -9,25 +9,18 @@ use std::process::Command;
 
 /// Every directive, includes expanded, depth-first: `depth file:line name args {`.
 fn flat(cfg: &Config) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![cfg.top().collect::<Vec<_>>().into_iter()];
-    while let Some(it) = stack.last_mut() {
-        let Some(d) = it.next() else {
-            stack.pop();
-            continue;
-        };
-        out.push(format!(
-            "{} {}:{} {} {:?}{}",
-            stack.len(),
-            d.file().display(),
-            d.line(),
-            d.name(),
-            d.args().collect::<Vec<_>>(),
-            if d.has_block() { " {" } else { "" }
-        ));
-        stack.push(d.children().collect::<Vec<_>>().into_iter());
-    }
-    out
+    cfg.depth_first()
+        .map(|(depth, d)| {
+            format!(
+                "{depth} {}:{} {} {:?}{}",
+                d.file().display(),
+                d.line(),
+                d.name(),
+                d.args().collect::<Vec<_>>(),
+                if d.has_block() { " {" } else { "" }
+            )
+        })
+        .collect()
 }
 
 #[test]
