@@ -137,6 +137,8 @@ impl Site {
             app_user: self.profile.as_ref().and_then(|p| p.app_user.clone()),
             nginx_dirs: self.served_dirs(),
             eval: self.args.eval,
+            upstreams: crate::app::running::upstreams(&self.nginx.config, &self.nginx.servers),
+            config_given: self.args.nginx_conf.is_some() || self.args.nginx_dump.is_some(),
         };
         let found = discover::discover(&self.root, &hints);
         self.app = found.app;

@@ -8,6 +8,7 @@
 
 use super::env::{dotenv_candidates, Env};
 use super::python::Module;
+use super::running::RunningApp;
 use super::server::ServerKind;
 use super::systemd::{self, Unit};
 use super::{App, Framework};
@@ -34,6 +35,12 @@ pub struct Hints {
     pub nginx_dirs: Vec<PathBuf>,
     /// `--eval`: run the app's interpreter to print the settings.
     pub eval: bool,
+    /// Where the site's server blocks hand requests (proxy_pass, uwsgi_pass, ...): the app is
+    /// the process listening there.
+    pub upstreams: Vec<super::running::Upstream>,
+    /// The nginx config was named (`--nginx-conf`, `--nginx-dump`): an app is taken only from
+    /// what that config points at, never from elsewhere on the machine.
+    pub config_given: bool,
 }
 
 /// The result of discovery: the app (when found) and what was looked at.
@@ -106,6 +113,25 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
     if let Some(p) = &hints.app {
         candidates.push((p.clone(), hints.app_from.clone()));
     }
+    // The process the server blocks hand requests to: the most direct evidence there is.
+    let mut running: Option<(PathBuf, RunningApp)> = None;
+    if hints.app.is_none() {
+        let search = super::running::find(root, &hints.upstreams);
+        d.tried.extend(search.tried);
+        if let Some(r) = search.app {
+            if unit.is_none() {
+                if let Some(name) = &r.unit {
+                    if let Ok(Some(u)) = Unit::load(root, name) {
+                        unit = Some(u);
+                    }
+                }
+            }
+            if let Some(dir) = process_dir(&r) {
+                candidates.push((dir.clone(), r.describe()));
+                running = Some((dir, r));
+            }
+        }
+    }
     if let Some(u) = &unit {
         if let Some(dir) = unit_dir(root, u) {
             candidates.push((dir, format!("systemd unit {}", u.name)));
@@ -118,8 +144,17 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
                 format!("{base}/{n} (named by --site)"),
             ));
         }
+        // /home/deploy/blog: a project in a user's home, users in name order.
+        for home in list_dirs(root, Path::new("/home")) {
+            let dir = home.join(n);
+            if root.host_path(&dir).is_dir() {
+                let how = format!("{} (named by --site)", dir.display());
+                candidates.push((dir, how));
+            }
+        }
     }
-    if hints.app.is_none() && unit.is_none() {
+    // With a named config, the app is what that config points at: no machine-wide search.
+    if hints.app.is_none() && unit.is_none() && !hints.config_given {
         let servers = app_server_units(root);
         let chosen: Vec<&Unit> = match &hints.name {
             Some(n) => servers
@@ -220,8 +255,13 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
                 .push(format!("unit {}: runs the app (same directory)", u.name));
         }
     }
+    // The running process counts only when it is the project chosen (not an --app elsewhere).
+    let running = running
+        .filter(|(dir, _)| found.dir.starts_with(dir) || dir.starts_with(&found.dir))
+        .map(|(_, r)| r);
     let mut app = App::new(found.framework, found.dir.clone(), how);
-    let env = apply_unit(root, &mut app, unit, hints);
+    let env = apply_unit(root, &mut app, unit, running.as_ref(), hints);
+    app.running = running;
     match found.framework {
         Framework::Django => super::django::read(root, &mut app, &found, hints, &env),
         Framework::Flask => super::flask::read(root, &mut app, &found, &env),
@@ -351,6 +391,30 @@ fn django_import_root(root: &SysRoot, dir: &Path) -> PathBuf {
     d
 }
 
+/// The running app's import root: its `--chdir` (relative to its working directory), else the
+/// working directory itself.
+fn process_dir(r: &RunningApp) -> Option<PathBuf> {
+    let cmd = running_command(r);
+    match (cmd.chdir, &r.cwd) {
+        (Some(c), Some(w)) if c.is_relative() => Some(w.join(c)),
+        (Some(c), _) => Some(c),
+        (None, w) => w.clone(),
+    }
+}
+
+/// The running process's command line, read as an app server command.
+fn running_command(r: &RunningApp) -> super::server::AppServerCommand {
+    let mut cmd = super::server::AppServerCommand::parse(
+        &r.argv,
+        crate::report::Location::new(format!("/proc/{}/cmdline", r.pid), 1),
+    );
+    // `python3 /srv/shop/venv/bin/gunicorn ...`: the interpreter is the one running.
+    if cmd.python.is_none() {
+        cmd.python = r.exe.clone();
+    }
+    cmd
+}
+
 /// The unit's app directory: `--chdir` (the server imports from there), else WorkingDirectory=.
 pub fn unit_dir(root: &SysRoot, u: &Unit) -> Option<PathBuf> {
     let wd = u.working_directory.as_ref().map(|w| w.value.clone());
@@ -407,12 +471,26 @@ fn list_dirs(root: &SysRoot, dir: &Path) -> Vec<PathBuf> {
 
 /// The unit, the server command and the user, onto the app; returns the app's environment (kept
 /// off `App`: it may hold secrets, and the report must not print them).
-fn apply_unit(root: &SysRoot, app: &mut App, unit: Option<Unit>, hints: &Hints) -> Env {
+fn apply_unit(
+    root: &SysRoot,
+    app: &mut App,
+    unit: Option<Unit>,
+    running: Option<&RunningApp>,
+    hints: &Hints,
+) -> Env {
     let mut env = Env::default();
-    let wd = unit
-        .as_ref()
-        .and_then(|u| u.working_directory.as_ref().map(|w| w.value.clone()));
-    let mut server = unit.as_ref().and_then(|u| u.app_server());
+    // The running process's directory and command line are what runs now; the unit's are what
+    // would run after a restart (they agree unless someone edited the unit since).
+    let wd = match running.and_then(|r| r.cwd.clone()) {
+        Some(cwd) => Some(cwd),
+        None => unit
+            .as_ref()
+            .and_then(|u| u.working_directory.as_ref().map(|w| w.value.clone())),
+    };
+    let mut server = match running {
+        Some(r) => Some(running_command(r)),
+        None => unit.as_ref().and_then(|u| u.app_server()),
+    };
     if let Some(s) = &mut server {
         if let Some(problem) = s.load_config_file(root, wd.as_deref()) {
             app.problems.push(problem);
@@ -428,6 +506,12 @@ fn apply_unit(root: &SysRoot, app: &mut App, unit: Option<Unit>, hints: &Hints) 
         (None, Some(w)) => w.clone(),
         (None, None) => app.dir.clone(),
     };
+    if let Some(r) = running {
+        env.push(
+            format!("the running process (/proc/{}/environ)", r.pid),
+            r.environ.clone(),
+        );
+    }
     if let Some(u) = &unit {
         // Later EnvironmentFile= lines override earlier ones: the last is consulted first.
         for f in u.environment_files.iter().rev() {
@@ -457,6 +541,13 @@ fn apply_unit(root: &SysRoot, app: &mut App, unit: Option<Unit>, hints: &Hints) 
             .as_ref()
             .map(|s| format!("the app server's user option at {}", s.at));
         app.group = server.as_ref().and_then(|s| s.group.clone());
+    } else if let Some(uid) = running.and_then(|r| r.uid) {
+        let users = crate::fs::identity::UserDb::load(root);
+        app.user = Some(users.user_name(uid));
+        app.user_source = running.map(|r| format!("the running process (pid {})", r.pid));
+        app.group = unit
+            .as_ref()
+            .and_then(|u| u.group.as_ref().map(|g| g.value.clone()));
     } else if let Some(u) = &unit {
         match &u.user {
             Some(user) => {

@@ -12,6 +12,7 @@ pub mod env;
 pub mod eval;
 pub mod flask;
 pub mod python;
+pub mod running;
 pub mod server;
 pub mod systemd;
 
@@ -156,6 +157,9 @@ pub struct App {
     pub problems: Vec<String>,
     /// `--eval`: the settings as the app's own interpreter computed them.
     pub evaluated: Option<eval::Evaluated>,
+    /// The process serving the app, when it was found through the site's upstream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub running: Option<running::RunningApp>,
 }
 
 impl App {
@@ -193,6 +197,7 @@ impl App {
             env_reads: Vec::new(),
             problems: Vec::new(),
             evaluated: None,
+            running: None,
         }
     }
 

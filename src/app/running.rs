@@ -1,0 +1,657 @@
+//! The app where it runs: from a server block's upstream (`proxy_pass`, `uwsgi_pass`,
+//! `fastcgi_pass`, through `upstream {}` blocks) to the socket or port it names, to the process
+//! listening there (/proc/net/unix, /proc/net/tcp{,6}: the socket's inode; /proc/PID/fd: who
+//! holds it), and what that process says about the app: its command line, working directory,
+//! interpreter, user, environment and systemd unit (from its cgroup).
+//!
+//! Everything is read under the `SysRoot`, so a fixture tree can carry a /proc of its own, and a
+//! test can link the live /proc into a temporary root: link targets (cwd, exe) that lie inside
+//! the root are mapped back to system paths. The same box gives the same answer: endpoints are
+//! taken in config order, holders of a socket in pid order.
+
+use crate::nginx::{Config, Directive, NodeId};
+use crate::sysroot::SysRoot;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+
+/// Where nginx hands a request to the app.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Endpoint {
+    Unix(PathBuf),
+    /// `addr` None: a host name that is not a literal address or `localhost` (not resolved).
+    Tcp {
+        host: String,
+        addr: Option<IpAddr>,
+        port: u16,
+    },
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Unix(p) => write!(f, "unix:{}", p.display()),
+            Endpoint::Tcp { host, port, .. } => write!(f, "{host}:{port}"),
+        }
+    }
+}
+
+/// An endpoint and the directive that names it (`proxy_pass at /etc/nginx/sites-enabled/shop:14`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub endpoint: Endpoint,
+    pub named_by: String,
+}
+
+/// The directives that hand a request to an app server.
+const PASS_DIRECTIVES: &[&str] = &[
+    "proxy_pass",
+    "uwsgi_pass",
+    "fastcgi_pass",
+    "scgi_pass",
+    "grpc_pass",
+];
+
+/// Every endpoint the server blocks hand requests to, in config order, without repeats.
+pub fn upstreams(cfg: &Config, servers: &[NodeId]) -> Vec<Upstream> {
+    let groups = upstream_groups(cfg);
+    let mut out: Vec<Upstream> = Vec::new();
+    for &s in servers {
+        let mut stack: Vec<Directive<'_>> = vec![cfg.directive(s)];
+        let mut found: Vec<Directive<'_>> = Vec::new();
+        while let Some(d) = stack.pop() {
+            for c in d.children() {
+                if PASS_DIRECTIVES.iter().any(|p| c.is(p)) && c.arg_count() >= 1 {
+                    found.push(c);
+                }
+                if c.has_block() {
+                    stack.push(c);
+                }
+            }
+        }
+        // Config order: by file, then line.
+        found.sort_by(|a, b| (a.file(), a.line()).cmp(&(b.file(), b.line())));
+        for d in found {
+            let named_by = format!("{} at {}", d.name(), d.location());
+            for endpoint in endpoints_of(d.name(), d.arg(0).unwrap_or(""), &groups) {
+                if !out.iter().any(|u| u.endpoint == endpoint) {
+                    out.push(Upstream {
+                        endpoint,
+                        named_by: named_by.clone(),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `upstream NAME { server ADDR ...; }` blocks: NAME → the `server` addresses, in order.
+fn upstream_groups(cfg: &Config) -> HashMap<String, Vec<String>> {
+    let mut out = HashMap::new();
+    for (_, d) in cfg.depth_first() {
+        if d.is("upstream") && d.has_block() {
+            let Some(name) = d.arg(0) else { continue };
+            let servers: Vec<String> = d
+                .children()
+                .filter(|c| c.is("server"))
+                .filter_map(|c| c.arg(0).map(str::to_string))
+                .collect();
+            out.insert(name.to_string(), servers);
+        }
+    }
+    out
+}
+
+/// The endpoints one pass directive's argument names (an upstream group names several).
+fn endpoints_of(
+    directive: &str,
+    arg: &str,
+    groups: &HashMap<String, Vec<String>>,
+) -> Vec<Endpoint> {
+    if arg.contains('$') {
+        return Vec::new();
+    }
+    let (scheme, rest) = match arg.split_once("://") {
+        Some((s, r)) => (s, r),
+        None => ("", arg),
+    };
+    if let Some(path) = rest.strip_prefix("unix:") {
+        // proxy_pass http://unix:/run/app.sock:/uri; uwsgi_pass unix:/run/app.sock;
+        let path = if scheme.is_empty() {
+            path
+        } else {
+            path.split(':').next().unwrap_or(path)
+        };
+        return vec![Endpoint::Unix(PathBuf::from(path))];
+    }
+    let hostport = rest.split('/').next().unwrap_or(rest);
+    if let Some(members) = groups.get(hostport) {
+        return members
+            .iter()
+            .filter_map(|m| {
+                endpoints_of(directive, m, &HashMap::new())
+                    .into_iter()
+                    .next()
+            })
+            .collect();
+    }
+    let default_port = match (directive, scheme) {
+        (_, "https") | (_, "grpcs") => 443,
+        ("proxy_pass", _) => 80,
+        _ => return tcp(hostport, None).into_iter().collect(),
+    };
+    tcp(hostport, Some(default_port)).into_iter().collect()
+}
+
+/// `127.0.0.1:8000`, `[::1]:8000`, `localhost:8000`, `localhost` (with a default port).
+fn tcp(hostport: &str, default_port: Option<u16>) -> Option<Endpoint> {
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (h, after) = v6.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None => default_port?,
+        };
+        (h.to_string(), port)
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().ok()?),
+            None => (hostport.to_string(), default_port?),
+        }
+    };
+    let addr = match host.parse::<IpAddr>() {
+        Ok(a) => Some(a),
+        Err(_) if host == "localhost" => Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        Err(_) => None,
+    };
+    Some(Endpoint::Tcp { host, addr, port })
+}
+
+/// A socket some process listens on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Listening {
+    Unix(PathBuf),
+    Tcp(IpAddr, u16),
+}
+
+/// The listening sockets of the box, by inode, from /proc/net/{unix,tcp,tcp6}.
+fn listening_sockets(root: &SysRoot) -> Vec<(u64, Listening)> {
+    let mut out = Vec::new();
+    let read = |p: &str| std::fs::read_to_string(root.host_path(Path::new(p))).unwrap_or_default();
+    // Num RefCount Protocol Flags Type St Inode Path; __SO_ACCEPTCON (0x10000) marks a listener.
+    for line in read("/proc/net/unix").lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 8 {
+            continue;
+        }
+        let flags = u32::from_str_radix(f[3], 16).unwrap_or(0);
+        let Ok(inode) = f[6].parse::<u64>() else {
+            continue;
+        };
+        if flags & 0x10000 != 0 && !f[7].starts_with('@') {
+            out.push((inode, Listening::Unix(to_system(root, Path::new(f[7])))));
+        }
+    }
+    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+        for line in read(file).lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode; st 0A is LISTEN.
+            if f.len() < 10 || f[3] != "0A" {
+                continue;
+            }
+            let (Some((addr, port)), Ok(inode)) = (f[1].split_once(':'), f[9].parse::<u64>())
+            else {
+                continue;
+            };
+            let (Some(addr), Ok(port)) = (hex_addr(addr, v6), u16::from_str_radix(port, 16)) else {
+                continue;
+            };
+            out.push((inode, Listening::Tcp(addr, port)));
+        }
+    }
+    out
+}
+
+/// An address as /proc/net/tcp prints it: 32-bit words in hex, each in the host's byte order.
+fn hex_addr(s: &str, v6: bool) -> Option<IpAddr> {
+    let words: Vec<u32> = (0..s.len() / 8)
+        .map(|i| u32::from_str_radix(s.get(i * 8..i * 8 + 8)?, 16).ok())
+        .collect::<Option<_>>()?;
+    match (v6, words.as_slice()) {
+        (false, [w]) => Some(IpAddr::V4(Ipv4Addr::from(w.to_ne_bytes()))),
+        (true, [a, b, c, d]) => {
+            let mut bytes = [0u8; 16];
+            for (i, w) in [a, b, c, d].iter().enumerate() {
+                bytes[i * 4..i * 4 + 4].copy_from_slice(&w.to_ne_bytes());
+            }
+            let v6 = Ipv6Addr::from(bytes);
+            Some(match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6(v6),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Whether a listener answers connections to `endpoint`.
+fn answers(l: &Listening, endpoint: &Endpoint, root: &SysRoot) -> bool {
+    match (l, endpoint) {
+        (Listening::Unix(p), Endpoint::Unix(want)) => {
+            p == want
+                || root
+                    .real_path(want)
+                    .is_ok_and(|real| &real == p || root.real_path(p).is_ok_and(|r| r == real))
+        }
+        (
+            Listening::Tcp(addr, port),
+            Endpoint::Tcp {
+                addr: Some(want),
+                port: want_port,
+                ..
+            },
+        ) => {
+            port == want_port
+                && (addr == want
+                    || addr.is_unspecified()
+                    || (want.is_loopback() && addr.is_loopback()))
+        }
+        _ => false,
+    }
+}
+
+/// A link target read under the root, as a system path: a path inside the root (a live /proc
+/// linked into a test root) loses the root's prefix; anything else is already a system path.
+fn to_system(root: &SysRoot, p: &Path) -> PathBuf {
+    if root.is_live() {
+        return p.to_path_buf();
+    }
+    root.system_path(p).unwrap_or_else(|| p.to_path_buf())
+}
+
+/// The process serving an endpoint, and what /proc says about it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunningApp {
+    /// `unix:/run/shop.sock`.
+    pub endpoint: String,
+    /// The directive that names the endpoint.
+    pub named_by: String,
+    /// The process that opened the socket (a master whose parent does not hold it).
+    pub pid: i32,
+    pub argv: Vec<String>,
+    /// Its working directory (system path).
+    pub cwd: Option<PathBuf>,
+    /// The binary it runs (system path).
+    pub exe: Option<PathBuf>,
+    /// The effective uid of a process serving requests (a worker when there are workers: a
+    /// gunicorn master started as root switches only its workers to `--user`).
+    pub uid: Option<u32>,
+    /// The systemd service it runs in (from /proc/PID/cgroup).
+    pub unit: Option<String>,
+    /// A container id when the cgroup says it runs in one (docker, containerd, podman).
+    pub container: Option<String>,
+    /// Its environment at exec (/proc/PID/environ). Never reported: it may hold secrets.
+    #[serde(skip)]
+    pub environ: BTreeMap<String, String>,
+}
+
+impl RunningApp {
+    /// For MD301's evidence: how the app was found.
+    pub fn describe(&self) -> String {
+        let prog = self
+            .argv
+            .iter()
+            .map(|a| a.rsplit('/').next().unwrap_or(a))
+            .find(|a| !a.starts_with("python"))
+            .unwrap_or("a process");
+        let mut s = format!(
+            "{prog} (pid {}) listening on {}, named by the {}",
+            self.pid, self.endpoint, self.named_by
+        );
+        if let Some(u) = &self.unit {
+            s.push_str(&format!(", systemd unit {u}"));
+        }
+        s
+    }
+}
+
+/// What looking for the running app found, and what it looked at.
+#[derive(Debug, Default)]
+pub struct Search {
+    pub app: Option<RunningApp>,
+    pub tried: Vec<String>,
+}
+
+/// The process behind the first of `upstreams` that some process listens on.
+pub fn find(root: &SysRoot, upstreams: &[Upstream]) -> Search {
+    let mut s = Search::default();
+    if upstreams.is_empty() {
+        return s;
+    }
+    if !root.host_path(Path::new("/proc/net")).is_dir() {
+        s.tried
+            .push("running app: no /proc to read (not the live system)".into());
+        return s;
+    }
+    let sockets = listening_sockets(root);
+    let mut wanted: Vec<(&Upstream, Vec<u64>)> = Vec::new();
+    for u in upstreams {
+        let inodes: Vec<u64> = sockets
+            .iter()
+            .filter(|(_, l)| answers(l, &u.endpoint, root))
+            .map(|(i, _)| *i)
+            .collect();
+        if inodes.is_empty() {
+            s.tried.push(format!(
+                "running app: nothing listens on {} ({})",
+                u.endpoint, u.named_by
+            ));
+        }
+        wanted.push((u, inodes));
+    }
+    let all: BTreeSet<u64> = wanted.iter().flat_map(|(_, i)| i.iter().copied()).collect();
+    if all.is_empty() {
+        return s;
+    }
+    let holders = socket_holders(root, &all);
+    for (u, inodes) in wanted {
+        let pids: BTreeSet<i32> = inodes
+            .iter()
+            .filter_map(|i| holders.get(i))
+            .flatten()
+            .copied()
+            .collect();
+        if pids.is_empty() {
+            if !inodes.is_empty() {
+                s.tried.push(format!(
+                    "running app: a socket listens on {}, but no process that holds it could be read (needs root?)",
+                    u.endpoint
+                ));
+            }
+            continue;
+        }
+        let parents: HashMap<i32, i32> = pids.iter().map(|&p| (p, ppid(root, p))).collect();
+        let master = pids
+            .iter()
+            .copied()
+            .find(|p| !pids.contains(&parents[p]))
+            .unwrap_or(*pids.iter().next().unwrap_or(&0));
+        let worker = pids.iter().copied().find(|p| parents[p] == master);
+        let app = read_process(root, master, worker, u);
+        s.tried.push(format!("running app: {}", app.describe()));
+        s.app = Some(app);
+        return s;
+    }
+    s
+}
+
+/// For each wanted socket inode, the pids whose fds hold it (pid order).
+fn socket_holders(root: &SysRoot, inodes: &BTreeSet<u64>) -> HashMap<u64, Vec<i32>> {
+    let mut out: HashMap<u64, Vec<i32>> = HashMap::new();
+    let Ok(dir) = std::fs::read_dir(root.host_path(Path::new("/proc"))) else {
+        return out;
+    };
+    let mut pids: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    for pid in pids {
+        let fd_dir = root.host_path(Path::new(&format!("/proc/{pid}/fd")));
+        let Ok(fds) = std::fs::read_dir(&fd_dir) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let Some(inode) = target
+                .to_str()
+                .and_then(|t| t.strip_prefix("socket:["))
+                .and_then(|t| t.strip_suffix(']'))
+                .and_then(|t| t.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if inodes.contains(&inode) {
+                let v = out.entry(inode).or_default();
+                if v.last() != Some(&pid) {
+                    v.push(pid);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn proc_file(root: &SysRoot, pid: i32, name: &str) -> PathBuf {
+    root.host_path(Path::new(&format!("/proc/{pid}/{name}")))
+}
+
+fn ppid(root: &SysRoot, pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(proc_file(root, pid, "stat")).unwrap_or_default();
+    stat.rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn read_process(root: &SysRoot, pid: i32, worker: Option<i32>, u: &Upstream) -> RunningApp {
+    let nul_split = |name: &str| -> Vec<String> {
+        std::fs::read(proc_file(root, pid, name))
+            .map(|b| {
+                b.split(|&c| c == 0)
+                    .filter(|w| !w.is_empty())
+                    .map(|w| String::from_utf8_lossy(w).into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let link = |name: &str| {
+        std::fs::read_link(proc_file(root, pid, name))
+            .ok()
+            .map(|p| to_system(root, &p))
+    };
+    let environ = nul_split("environ")
+        .into_iter()
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect();
+    let uid = effective_uid(root, worker.unwrap_or(pid)).or_else(|| effective_uid(root, pid));
+    let cgroup = std::fs::read_to_string(proc_file(root, pid, "cgroup")).unwrap_or_default();
+    let (unit, container) = read_cgroup(&cgroup);
+    RunningApp {
+        endpoint: u.endpoint.to_string(),
+        named_by: u.named_by.clone(),
+        pid,
+        argv: nul_split("cmdline"),
+        cwd: link("cwd"),
+        exe: link("exe"),
+        uid,
+        unit,
+        container,
+        environ,
+    }
+}
+
+fn effective_uid(root: &SysRoot, pid: i32) -> Option<u32> {
+    let status = std::fs::read_to_string(proc_file(root, pid, "status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// The systemd service (`shop.service`) and container id in a /proc/PID/cgroup.
+fn read_cgroup(text: &str) -> (Option<String>, Option<String>) {
+    let mut unit = None;
+    let mut container = None;
+    for line in text.lines() {
+        let path = line.splitn(3, ':').nth(2).unwrap_or("");
+        for part in path.split('/') {
+            if let Some(id) = part
+                .strip_prefix("docker-")
+                .or_else(|| part.strip_prefix("libpod-"))
+                .or_else(|| part.strip_prefix("cri-containerd-"))
+                .and_then(|p| p.strip_suffix(".scope"))
+            {
+                container = Some(id.to_string());
+            } else if part.len() == 64 && part.bytes().all(|b| b.is_ascii_hexdigit()) {
+                container = Some(part.to_string());
+            } else if part.ends_with(".service") && !part.starts_with("user@") {
+                unit = Some(part.to_string());
+            }
+        }
+    }
+    (unit, container)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn groups() -> HashMap<String, Vec<String>> {
+        HashMap::from([(
+            "shop".to_string(),
+            vec!["unix:/run/shop.sock".to_string(), "127.0.0.1:8001".into()],
+        )])
+    }
+
+    #[test]
+    fn pass_arguments() {
+        let g = groups();
+        assert_eq!(
+            endpoints_of("proxy_pass", "http://unix:/run/shop.sock:/api/", &g),
+            vec![Endpoint::Unix("/run/shop.sock".into())]
+        );
+        assert_eq!(
+            endpoints_of("uwsgi_pass", "unix:/run/uwsgi/app.sock", &g),
+            vec![Endpoint::Unix("/run/uwsgi/app.sock".into())]
+        );
+        assert_eq!(
+            endpoints_of("proxy_pass", "http://127.0.0.1:8002", &g),
+            vec![Endpoint::Tcp {
+                host: "127.0.0.1".into(),
+                addr: Some("127.0.0.1".parse().unwrap()),
+                port: 8002
+            }]
+        );
+        assert_eq!(
+            endpoints_of("proxy_pass", "http://localhost/", &g),
+            vec![Endpoint::Tcp {
+                host: "localhost".into(),
+                addr: Some("127.0.0.1".parse().unwrap()),
+                port: 80
+            }]
+        );
+        assert_eq!(endpoints_of("proxy_pass", "http://shop", &g).len(), 2);
+        assert!(endpoints_of("proxy_pass", "http://$backend", &g).is_empty());
+        assert!(endpoints_of("fastcgi_pass", "php", &g).is_empty());
+        assert_eq!(
+            endpoints_of("proxy_pass", "http://[::1]:9000", &g),
+            vec![Endpoint::Tcp {
+                host: "::1".into(),
+                addr: Some("::1".parse().unwrap()),
+                port: 9000
+            }]
+        );
+    }
+
+    #[test]
+    fn proc_net_addresses() {
+        let lo = u32::from_ne_bytes([127, 0, 0, 1]);
+        assert_eq!(
+            hex_addr(&format!("{lo:08X}"), false),
+            Some("127.0.0.1".parse().unwrap())
+        );
+        assert_eq!(
+            hex_addr("00000000000000000000000001000000", true).map(|a| a.is_loopback()),
+            Some(cfg!(target_endian = "little"))
+        );
+    }
+
+    #[test]
+    fn cgroups() {
+        assert_eq!(
+            read_cgroup("0::/system.slice/shop.service\n"),
+            (Some("shop.service".into()), None)
+        );
+        let (_, c) = read_cgroup("0::/system.slice/docker-abc123.scope\n");
+        assert_eq!(c.as_deref(), Some("abc123"));
+        assert_eq!(
+            read_cgroup("0::/user.slice/user-0.slice/session-1.scope\n"),
+            (None, None)
+        );
+    }
+
+    /// A /proc of a fixture: a gunicorn master (100) and worker (101) holding a unix socket,
+    /// and a process listening on 127.0.0.1:8002 (200).
+    fn fake_proc(dir: &Path) {
+        let w = |p: &str, text: &str| {
+            let p = dir.join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        w(
+            "proc/net/unix",
+            "Num       RefCount Protocol Flags    Type St Inode Path\n\
+             0000000000000000: 00000002 00000000 00010000 0001 01 5001 /run/shop.sock\n\
+             0000000000000000: 00000003 00000000 00000000 0001 03 5002 /run/other.sock\n",
+        );
+        let lo = u32::from_ne_bytes([127, 0, 0, 1]);
+        w(
+            "proc/net/tcp",
+            &format!(
+                "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+                 0: {lo:08X}:1F42 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 6001 1 0 100 0 0 10 0\n"
+            ),
+        );
+        w("proc/net/tcp6", "  sl  local_address\n");
+        for (pid, ppid, uid, sock, cwd, argv, cgroup) in [
+            (100, 1, 0, 5001, "/srv/shop/app", "/srv/shop/venv/bin/python3\0/srv/shop/venv/bin/gunicorn\0--bind\0unix:/run/shop.sock\0shop.wsgi:application\0", "0::/system.slice/shop.service\n"),
+            (101, 100, 1001, 5001, "/srv/shop/app", "/srv/shop/venv/bin/python3\0/srv/shop/venv/bin/gunicorn\0", "0::/system.slice/shop.service\n"),
+            (200, 1, 1001, 6001, "/home/deploy/blog", "/home/deploy/blog/venv/bin/python3\0/home/deploy/blog/venv/bin/gunicorn\0-b\0127.0.0.1:8002\0app:app\0", "0::/system.slice/blog.service\n"),
+        ] {
+            w(&format!("proc/{pid}/stat"), &format!("{pid} (gunicorn) S {ppid} 1 1 0"));
+            w(&format!("proc/{pid}/status"), &format!("Name:\tgunicorn\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n"));
+            w(&format!("proc/{pid}/cmdline"), argv);
+            w(&format!("proc/{pid}/cgroup"), cgroup);
+            w(&format!("proc/{pid}/environ"), "DJANGO_SETTINGS_MODULE=shop.settings\0");
+            std::fs::create_dir_all(dir.join(format!("proc/{pid}/fd"))).unwrap();
+            std::os::unix::fs::symlink(format!("socket:[{sock}]"), dir.join(format!("proc/{pid}/fd/3"))).unwrap();
+            std::os::unix::fs::symlink("/dev/null", dir.join(format!("proc/{pid}/fd/0"))).unwrap();
+            std::os::unix::fs::symlink(cwd, dir.join(format!("proc/{pid}/cwd"))).unwrap();
+        }
+    }
+
+    #[test]
+    fn finds_the_process_behind_each_upstream() {
+        let tmp = tempfile::tempdir().unwrap();
+        fake_proc(tmp.path());
+        let root = SysRoot::new(tmp.path());
+        let up = |e: Endpoint| Upstream {
+            endpoint: e,
+            named_by: "proxy_pass at x:1".into(),
+        };
+        let shop = find(&root, &[up(Endpoint::Unix("/run/shop.sock".into()))]);
+        let app = shop.app.expect("shop found");
+        assert_eq!(app.pid, 100, "the master, not the worker");
+        assert_eq!(app.uid, Some(1001), "the worker's user");
+        assert_eq!(app.cwd.as_deref(), Some(Path::new("/srv/shop/app")));
+        assert_eq!(app.unit.as_deref(), Some("shop.service"));
+        assert_eq!(app.environ["DJANGO_SETTINGS_MODULE"], "shop.settings");
+        assert!(app
+            .describe()
+            .contains("gunicorn (pid 100) listening on unix:/run/shop.sock"));
+
+        let blog = find(&root, &[up(tcp("localhost:8002", None).unwrap())]);
+        assert_eq!(blog.app.expect("blog found").pid, 200);
+
+        let none = find(&root, &[up(Endpoint::Unix("/run/other.sock".into()))]);
+        assert!(none.app.is_none());
+        assert!(
+            none.tried[0].contains("nothing listens on unix:/run/other.sock"),
+            "{:?}",
+            none.tried
+        );
+    }
+}
