@@ -609,7 +609,7 @@ mod tests {
         for (pid, ppid, uid, sock, cwd, argv, cgroup) in [
             (100, 1, 0, 5001, "/srv/shop/app", "/srv/shop/venv/bin/python3\0/srv/shop/venv/bin/gunicorn\0--bind\0unix:/run/shop.sock\0shop.wsgi:application\0", "0::/system.slice/shop.service\n"),
             (101, 100, 1001, 5001, "/srv/shop/app", "/srv/shop/venv/bin/python3\0/srv/shop/venv/bin/gunicorn\0", "0::/system.slice/shop.service\n"),
-            (200, 1, 1001, 6001, "/home/deploy/blog", "/home/deploy/blog/venv/bin/python3\0/home/deploy/blog/venv/bin/gunicorn\0-b\0127.0.0.1:8002\0app:app\0", "0::/system.slice/blog.service\n"),
+            (200, 1, 1001, 6001, "/home/deploy/blog", "/home/deploy/blog/venv/bin/python3\0/home/deploy/blog/venv/bin/gunicorn\0-b\x00127.0.0.1:8002\0app:app\0", "0::/system.slice/blog.service\n"),
         ] {
             w(&format!("proc/{pid}/stat"), &format!("{pid} (gunicorn) S {ppid} 1 1 0"));
             w(&format!("proc/{pid}/status"), &format!("Name:\tgunicorn\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n"));

@@ -1,0 +1,10 @@
+//! Fixes that work when pasted: config edits as data (`edit`), merged one block per place and
+//! proven on an in-memory copy of the configuration before they are printed (`prove`), and
+//! commands built from what is on this box (`commands`).
+
+pub mod commands;
+pub mod edit;
+pub mod prove;
+
+pub use edit::{BlockEdit, Change};
+pub use prove::{prove, Goal, Refusal};
