@@ -298,11 +298,12 @@ pub struct RunningApp {
 impl RunningApp {
     /// For MD301's evidence: how the app was found.
     pub fn describe(&self) -> String {
+        // The program: past the interpreter and `-m` (`python -m gunicorn` is gunicorn).
         let prog = self
             .argv
             .iter()
             .map(|a| a.rsplit('/').next().unwrap_or(a))
-            .find(|a| !a.starts_with("python"))
+            .find(|a| !a.starts_with("python") && !a.starts_with('-'))
             .unwrap_or("a process");
         let mut s = format!(
             "{prog} (pid {}) listening on {}, named by the {}",

@@ -17,5 +17,6 @@ mod readonly;
 mod run;
 mod sample;
 mod schemas;
+mod sites;
 mod snapshots;
 mod support;

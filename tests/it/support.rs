@@ -82,11 +82,15 @@ pub struct Nginx {
 
 impl Nginx {
     pub fn start(user: &str, http_body: &str) -> Result<Nginx, String> {
+        Nginx::start_on(user, http_body, free_port())
+    }
+
+    /// `start` on a port chosen beforehand (for included site files that name it).
+    pub fn start_on(user: &str, http_body: &str, port: u16) -> Result<Nginx, String> {
         let dir = tempfile::Builder::new()
             .prefix("md-nginx-")
             .tempdir()
             .map_err(|e| e.to_string())?;
-        let port = free_port();
         let d = dir.path().display().to_string();
         for sub in [
             "tmp/body",
