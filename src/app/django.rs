@@ -97,6 +97,8 @@ pub fn read(root: &SysRoot, app: &mut App, project: &Project, hints: &Hints, env
             )),
         }
     }
+    app.static_sources
+        .extend(installed_app_static(root, app, &interp, get("INSTALLED_APPS")));
     app.whitenoise = match get("MIDDLEWARE") {
         None => Setting::Unset,
         Some(b) => match &b.value {
@@ -388,4 +390,73 @@ mod tests {
             Some(("shop.settings.production".into(), 3))
         );
     }
+}
+
+/// The `static/` directory of each installed app (what collectstatic's AppDirectoriesFinder
+/// copies), in INSTALLED_APPS order: apps of the project, and apps in the virtualenv the app
+/// runs with (its interpreter's site-packages) when that is known. An entry may name an
+/// AppConfig (`shop.apps.ShopConfig`): the app is the longest prefix that is a package.
+fn installed_app_static(
+    root: &SysRoot,
+    app: &App,
+    interp: &Interp,
+    installed: Option<&Binding>,
+) -> Vec<PathBuf> {
+    let Some(Value::List(items) | Value::Tuple(items)) = installed.map(|b| &b.value) else {
+        return Vec::new();
+    };
+    let site_packages = venv_site_packages(root, app);
+    let is_dir = |p: &Path| {
+        root.real_path(p)
+            .map(|r| root.host_path(&r).is_dir())
+            .unwrap_or(false)
+    };
+    let mut out = Vec::new();
+    for name in items.iter().filter_map(|i| i.as_str()) {
+        let parts: Vec<&str> = name.split('.').collect();
+        let package = (1..=parts.len()).rev().find_map(|n| {
+            let dotted = parts[..n].join(".");
+            let init = interp.find_module(&dotted).or_else(|| {
+                site_packages.iter().find_map(|sp| {
+                    let dir = sp.join(dotted.replace('.', "/"));
+                    is_dir(&dir).then(|| dir.join("__init__.py"))
+                })
+            })?;
+            (init.file_name()? == "__init__.py").then(|| init.parent().map(Path::to_path_buf))?
+        });
+        if let Some(static_dir) = package.map(|p| p.join("static")) {
+            if is_dir(&static_dir) && !out.contains(&static_dir) {
+                out.push(static_dir);
+            }
+        }
+    }
+    out
+}
+
+/// `VENV/lib/pythonX.Y/site-packages` of the app's interpreter (`VENV/bin/python`).
+fn venv_site_packages(root: &SysRoot, app: &App) -> Vec<PathBuf> {
+    let Some(venv) = app
+        .python
+        .as_ref()
+        .and_then(|p| p.parent())
+        .and_then(|bin| bin.parent())
+    else {
+        return Vec::new();
+    };
+    let lib = venv.join("lib");
+    let Ok(rd) = root
+        .real_path(&lib)
+        .and_then(|r| std::fs::read_dir(root.host_path(&r)))
+    else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = rd
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_str()?.to_string();
+            n.starts_with("python").then(|| lib.join(n).join("site-packages"))
+        })
+        .collect();
+    out.sort();
+    out
 }
