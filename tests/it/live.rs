@@ -339,9 +339,10 @@ fn make_cert(dir: &Path, name: &str) {
 
 mod md111 {
     use crate::support::{self, Nginx};
-    use media_doctor::checks::nginx_reload::{assess, Inputs};
+    use media_doctor::checks::nginx_reload::assess;
     use media_doctor::checks::Outcome;
     use media_doctor::report::Severity;
+    use media_doctor::system::loaded::Inputs;
 
     fn errors(o: &Outcome) -> Vec<String> {
         o.findings
@@ -451,8 +452,8 @@ mod md111 {
 mod md405 {
     use crate::support;
     use media_doctor::checks::{self, live::ErrorLog};
-    use media_doctor::cli::SiteArgs;
     use media_doctor::report::{CheckResult, Status};
+    use media_doctor::site::Options;
     use media_doctor::site::Site;
     use std::os::unix::fs::{chown, PermissionsExt};
     use std::path::Path;
@@ -493,7 +494,7 @@ mod md405 {
     }
 
     fn run(root: &Path, offline: bool) -> CheckResult {
-        let args = SiteArgs {
+        let args = Options {
             root: Some(root.to_path_buf()),
             nginx_conf: Some("/etc/nginx/nginx.conf".into()),
             ..Default::default()
@@ -613,9 +614,9 @@ mod md405 {
 mod real_site {
     use crate::support::{self, Nginx};
     use media_doctor::checks::{self, live::ErrorLog, nginx_reload::ConfigNotReloaded};
-    use media_doctor::cli::SiteArgs;
     use media_doctor::live::errorlog;
     use media_doctor::report::Status;
+    use media_doctor::site::Options;
     use media_doctor::site::Site;
     use std::io::{Read, Write};
     use std::os::unix::fs::PermissionsExt;
@@ -631,7 +632,7 @@ mod real_site {
     }
 
     fn gather(nginx: &Nginx) -> Site {
-        let args = SiteArgs {
+        let args = Options {
             nginx_conf: Some(nginx.conf_path()),
             ..Default::default()
         };
@@ -788,10 +789,10 @@ mod real_site {
         }
         std::thread::sleep(Duration::from_millis(100)); // the worker's log writes
 
-        let args = SiteArgs {
+        let args = Options {
             nginx_conf: Some(nginx.conf_path()),
             app: Some(proj.clone()),
-            framework: Some(media_doctor::cli::Framework::Django),
+            framework: Some(media_doctor::app::Framework::Django),
             ..Default::default()
         };
         let site = Site::gather(&args, false).expect("gather");
@@ -895,8 +896,8 @@ mod probes_site {
         CachedError, OriginServesFile, PredictionMismatch, PublicServesFile, RequestHitsApp,
     };
     use media_doctor::checks::{self, Check};
-    use media_doctor::cli::SiteArgs;
     use media_doctor::report::{CheckResult, Status};
+    use media_doctor::site::Options;
     use media_doctor::site::Site;
     use std::os::unix::fs::PermissionsExt;
     use std::time::{Duration, Instant};
@@ -919,7 +920,7 @@ mod probes_site {
     }
 
     fn gather(nginx: &Nginx, url: Option<String>, probe: Vec<String>) -> Site {
-        let args = SiteArgs {
+        let args = Options {
             nginx_conf: Some(nginx.conf_path()),
             url,
             probe,
@@ -1426,16 +1427,17 @@ mod probes_site {
             return;
         }
         let nginx = media_site("");
-        let args = SiteArgs {
+        let args = Options {
             nginx_conf: Some(nginx.conf_path()),
             ..Default::default()
         };
         let site = Site::gather(&args, true).unwrap();
+        let cx = checks::Context::new(&site);
         for c in checks::registry()
             .into_iter()
             .filter(|c| c.meta().id.starts_with("MD4") || c.meta().id == "MD111")
         {
-            let r = checks::run_one(c, &site);
+            let r = checks::run_in(c, &cx);
             assert_eq!(r.status, Status::Skip, "{}", r.id);
             assert!(
                 r.summary.starts_with("--offline"),
@@ -1444,7 +1446,7 @@ mod probes_site {
                 r.summary
             );
         }
-        assert!(site.live.get().is_none(), "no probe was planned");
+        assert!(cx.probes_made().is_none(), "no probe was planned");
     }
 }
 
