@@ -929,8 +929,9 @@ mod probes_site {
         Site::gather(&args, false).expect("gather")
     }
 
-    fn run(site: &Site, check: &dyn Check) -> CheckResult {
-        checks::run_one(check, site)
+    /// Checks of one run share its probes: run them in one context.
+    fn run(site: &checks::Context<'_>, check: &dyn Check) -> CheckResult {
+        checks::run_in(check, site)
     }
 
     fn evidence(r: &CheckResult, label: &str) -> Vec<String> {
@@ -953,6 +954,7 @@ mod probes_site {
             Some(format!("http://127.0.0.1:{}/", nginx.port)),
             vec![],
         );
+        let site = checks::Context::new(&site);
         let r401 = run(&site, &OriginServesFile);
         assert_eq!(r401.status, Status::Pass, "{r401:#?}");
         assert!(
@@ -990,6 +992,7 @@ mod probes_site {
         let app = nginx.dir.path().join("app");
         std::fs::set_permissions(&app, std::fs::Permissions::from_mode(0o700)).unwrap();
         let site = gather(&nginx, None, vec![]);
+        let site = checks::Context::new(&site);
         let r401 = run(&site, &OriginServesFile);
         assert_eq!(r401.status, Status::Fail, "{r401:#?}");
         assert!(
@@ -1022,6 +1025,7 @@ mod probes_site {
             "location /media/ { return 410; }",
         ));
         let site = gather(&nginx, None, vec!["/media/uploads/a%20b.jpg".into()]);
+        let site = checks::Context::new(&site);
         let r406 = run(&site, &PredictionMismatch);
         assert_eq!(r406.status, Status::Fail, "{r406:#?}");
         assert!(
@@ -1058,6 +1062,7 @@ mod probes_site {
         )
         .expect("nginx");
         let site = gather(&nginx, None, vec!["/media/a.jpg".into()]);
+        let site = checks::Context::new(&site);
         let r403 = run(&site, &RequestHitsApp);
         assert_eq!(r403.status, Status::Fail, "{r403:#?}");
         assert!(
@@ -1087,6 +1092,7 @@ mod probes_site {
         ));
         let nginx = media_site("");
         let site = gather(&nginx, Some(cdn.url("/")), vec![]);
+        let site = checks::Context::new(&site);
         let r404 = run(&site, &CachedError);
         assert_eq!(r404.status, Status::Fail, "{r404:#?}");
         assert!(r404
@@ -1128,6 +1134,7 @@ mod probes_site {
             &format!("listen 127.0.0.1:{}; listen 127.0.0.1:{dead};", nginx.port),
         ));
         let site = gather(&nginx, Some(looping.url("/")), vec![]);
+        let site = checks::Context::new(&site);
         let r402 = run(&site, &PublicServesFile);
         assert_eq!(r402.status, Status::Fail);
         assert!(
@@ -1157,6 +1164,7 @@ mod probes_site {
         let hole = Blackhole::start();
         let nginx = media_site("");
         let site = gather(&nginx, Some(format!("http://{}/", hole.addr)), vec![]);
+        let site = checks::Context::new(&site);
         let t0 = Instant::now();
         let r402 = run(&site, &PublicServesFile);
         let took = t0.elapsed();
@@ -1182,6 +1190,7 @@ mod probes_site {
         }
         let nginx = media_site("if ($request_uri ~ ^/media/) { return 301 $request_uri; }");
         let site = gather(&nginx, None, vec![]);
+        let site = checks::Context::new(&site);
         let results = live_results(&site);
         let r401 = results.iter().find(|r| r.id == "MD401").unwrap();
         assert_eq!(r401.status, Status::Fail, "{r401:#?}");
@@ -1211,6 +1220,7 @@ mod probes_site {
             ),
         ));
         let site = gather(&nginx, None, vec![]);
+        let site = checks::Context::new(&site);
         let t0 = Instant::now();
         let r401 = run(&site, &OriginServesFile);
         assert_eq!(r401.status, Status::Pass, "{r401:#?}");
@@ -1237,6 +1247,7 @@ mod probes_site {
         let pp = support::free_port();
         let nginx = media_site(&format!("listen 127.0.0.1:{pp} proxy_protocol;"));
         let site = gather(&nginx, None, vec![]);
+        let site = checks::Context::new(&site);
         let r401 = run(&site, &OriginServesFile);
         assert_eq!(r401.status, Status::Pass, "{r401:#?}");
         let notes = evidence(&r401, "note");
@@ -1249,11 +1260,11 @@ mod probes_site {
     }
 
     /// The live checks on a site, run as `check` runs them: none may break (status error).
-    fn live_results(site: &Site) -> Vec<CheckResult> {
+    fn live_results(site: &checks::Context<'_>) -> Vec<CheckResult> {
         let results: Vec<CheckResult> = checks::registry()
             .into_iter()
             .filter(|c| c.meta().id.starts_with("MD4"))
-            .map(|c| checks::run_one(c, site))
+            .map(|c| checks::run_in(c, site))
             .collect();
         for r in &results {
             assert_ne!(r.status, Status::Error, "{r:#?}");
@@ -1336,6 +1347,7 @@ mod probes_site {
                 let nginx = &nginx;
                 scope.spawn(move || {
                     let site = gather(nginx, Some(url.clone()), vec![]);
+                    let site = checks::Context::new(&site);
                     let t0 = Instant::now();
                     let results = live_results(&site);
                     let took = t0.elapsed();
@@ -1381,6 +1393,7 @@ mod probes_site {
             &format!("listen 127.0.0.1:{}; {extra}", nginx.port),
         ));
         let site = gather(&nginx, None, vec![]);
+        let site = checks::Context::new(&site);
         let t0 = Instant::now();
         let results = live_results(&site);
         let took = t0.elapsed();
