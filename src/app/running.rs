@@ -9,7 +9,6 @@
 //! the root are mapped back to system paths. The same box gives the same answer: endpoints are
 //! taken in config order, holders of a socket in pid order.
 
-use crate::nginx::{Config, Directive, NodeId};
 use crate::sysroot::SysRoot;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -44,7 +43,7 @@ pub struct Upstream {
 }
 
 /// The directives that hand a request to an app server.
-const PASS_DIRECTIVES: &[&str] = &[
+pub const PASS_DIRECTIVES: &[&str] = &[
     "proxy_pass",
     "uwsgi_pass",
     "fastcgi_pass",
@@ -52,63 +51,10 @@ const PASS_DIRECTIVES: &[&str] = &[
     "grpc_pass",
 ];
 
-/// Every endpoint the server blocks hand requests to, in config order, without repeats.
-pub fn upstreams(cfg: &Config, servers: &[NodeId]) -> Vec<Upstream> {
-    let groups = upstream_groups(cfg);
-    let mut out: Vec<Upstream> = Vec::new();
-    for &s in servers {
-        let mut stack: Vec<Directive<'_>> = vec![cfg.directive(s)];
-        let mut found: Vec<Directive<'_>> = Vec::new();
-        while let Some(d) = stack.pop() {
-            for c in d.children() {
-                if PASS_DIRECTIVES.iter().any(|p| c.is(p)) && c.arg_count() >= 1 {
-                    found.push(c);
-                }
-                if c.has_block() {
-                    stack.push(c);
-                }
-            }
-        }
-        // Config order: by file, then line.
-        found.sort_by(|a, b| (a.file(), a.line()).cmp(&(b.file(), b.line())));
-        for d in found {
-            let named_by = format!("{} at {}", d.name(), d.location());
-            for endpoint in endpoints_of(d.name(), d.arg(0).unwrap_or(""), &groups) {
-                if !out.iter().any(|u| u.endpoint == endpoint) {
-                    out.push(Upstream {
-                        endpoint,
-                        named_by: named_by.clone(),
-                    });
-                }
-            }
-        }
-    }
-    out
-}
-
-/// `upstream NAME { server ADDR ...; }` blocks: NAME → the `server` addresses, in order.
-fn upstream_groups(cfg: &Config) -> HashMap<String, Vec<String>> {
-    let mut out = HashMap::new();
-    for (_, d) in cfg.depth_first() {
-        if d.is("upstream") && d.has_block() {
-            let Some(name) = d.arg(0) else { continue };
-            let servers: Vec<String> = d
-                .children()
-                .filter(|c| c.is("server"))
-                .filter_map(|c| c.arg(0).map(str::to_string))
-                .collect();
-            out.insert(name.to_string(), servers);
-        }
-    }
-    out
-}
-
-/// The endpoints one pass directive's argument names (an upstream group names several).
-fn endpoints_of(
-    directive: &str,
-    arg: &str,
-    groups: &HashMap<String, Vec<String>>,
-) -> Vec<Endpoint> {
+/// The endpoint one pass directive's argument names (`http://unix:/run/app.sock:/`,
+/// `127.0.0.1:8000`, `http://localhost`); none for a variable or a name that is not an address
+/// (an `upstream` group is expanded by the caller, member by member).
+pub fn endpoints_of(directive: &str, arg: &str) -> Vec<Endpoint> {
     if arg.contains('$') {
         return Vec::new();
     }
@@ -126,16 +72,6 @@ fn endpoints_of(
         return vec![Endpoint::Unix(PathBuf::from(path))];
     }
     let hostport = rest.split('/').next().unwrap_or(rest);
-    if let Some(members) = groups.get(hostport) {
-        return members
-            .iter()
-            .filter_map(|m| {
-                endpoints_of(directive, m, &HashMap::new())
-                    .into_iter()
-                    .next()
-            })
-            .collect();
-    }
     let default_port = match (directive, scheme) {
         (_, "https") | (_, "grpcs") => 443,
         ("proxy_pass", _) => 80,
@@ -510,26 +446,18 @@ fn read_cgroup(text: &str) -> (Option<String>, Option<String>) {
 mod tests {
     use super::*;
 
-    fn groups() -> HashMap<String, Vec<String>> {
-        HashMap::from([(
-            "shop".to_string(),
-            vec!["unix:/run/shop.sock".to_string(), "127.0.0.1:8001".into()],
-        )])
-    }
-
     #[test]
     fn pass_arguments() {
-        let g = groups();
         assert_eq!(
-            endpoints_of("proxy_pass", "http://unix:/run/shop.sock:/api/", &g),
+            endpoints_of("proxy_pass", "http://unix:/run/shop.sock:/api/"),
             vec![Endpoint::Unix("/run/shop.sock".into())]
         );
         assert_eq!(
-            endpoints_of("uwsgi_pass", "unix:/run/uwsgi/app.sock", &g),
+            endpoints_of("uwsgi_pass", "unix:/run/uwsgi/app.sock"),
             vec![Endpoint::Unix("/run/uwsgi/app.sock".into())]
         );
         assert_eq!(
-            endpoints_of("proxy_pass", "http://127.0.0.1:8002", &g),
+            endpoints_of("proxy_pass", "http://127.0.0.1:8002"),
             vec![Endpoint::Tcp {
                 host: "127.0.0.1".into(),
                 addr: Some("127.0.0.1".parse().unwrap()),
@@ -537,18 +465,18 @@ mod tests {
             }]
         );
         assert_eq!(
-            endpoints_of("proxy_pass", "http://localhost/", &g),
+            endpoints_of("proxy_pass", "http://localhost/"),
             vec![Endpoint::Tcp {
                 host: "localhost".into(),
                 addr: Some("127.0.0.1".parse().unwrap()),
                 port: 80
             }]
         );
-        assert_eq!(endpoints_of("proxy_pass", "http://shop", &g).len(), 2);
-        assert!(endpoints_of("proxy_pass", "http://$backend", &g).is_empty());
-        assert!(endpoints_of("fastcgi_pass", "php", &g).is_empty());
+        assert_eq!(endpoints_of("uwsgi_pass", "unix:/run/shop.sock").len(), 1);
+        assert!(endpoints_of("proxy_pass", "http://$backend").is_empty());
+        assert!(endpoints_of("fastcgi_pass", "php").is_empty());
         assert_eq!(
-            endpoints_of("proxy_pass", "http://[::1]:9000", &g),
+            endpoints_of("proxy_pass", "http://[::1]:9000"),
             vec![Endpoint::Tcp {
                 host: "::1".into(),
                 addr: Some("::1".parse().unwrap()),

@@ -13,7 +13,7 @@
 use super::edit::{edited_dump, BlockEdit};
 use crate::nginx::resolve::{Request, Resolution, Resolver};
 use crate::nginx::{Config, Directive, NodeId};
-use crate::site::{NginxSite, Site};
+use crate::site::Site;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -139,9 +139,8 @@ fn location_key(d: &Directive<'_>) -> (String, String) {
     }
 }
 
-/// A copy of the site that reads `config` instead of its own (same root, worker, app).
-pub fn site_with_config(site: &Site, config: Config) -> Site {
-    // The servers of the site, by their place in the config (an edit adds or removes none).
+/// The copy's servers: the site's, by their place in the config (an edit adds or removes none).
+fn same_servers(site: &Site, copy: &Config) -> Vec<NodeId> {
     let order: HashMap<NodeId, usize> = site
         .config()
         .servers()
@@ -149,34 +148,12 @@ pub fn site_with_config(site: &Site, config: Config) -> Site {
         .enumerate()
         .map(|(i, d)| (d.id(), i))
         .collect();
-    let new_ids: Vec<NodeId> = config.servers().iter().map(|d| d.id()).collect();
-    let servers = site
-        .nginx
+    let new_ids: Vec<NodeId> = copy.servers().iter().map(|d| d.id()).collect();
+    site.nginx
         .servers
         .iter()
         .filter_map(|id| order.get(id).and_then(|&i| new_ids.get(i).copied()))
-        .collect();
-    Site {
-        root: site.root.clone(),
-        name: site.name.clone(),
-        offline: true,
-        args: site.args.clone(),
-        nginx: NginxSite {
-            source: site.nginx.source.clone(),
-            config,
-            servers,
-            matched_by: site.nginx.matched_by.clone(),
-        },
-        app: site.app.clone(),
-        app_search: site.app_search.clone(),
-        profile: site.profile.clone(),
-        samples: site.samples.clone(),
-        worker: site.worker.clone(),
-        model: Default::default(),
-        live: Default::default(),
-        progress: false,
-        fs: Default::default(),
-    }
+        .collect()
 }
 
 /// The answer to compare: what nginx does, not how it explains it.
@@ -218,9 +195,17 @@ impl Answer {
 
 /// Proves `edits` against `goal`: Ok with what was checked, or why not.
 pub fn prove(site: &Site, edits: &[BlockEdit], goal: &Goal) -> Result<String, Refusal> {
-    let copy_cfg = edited_config(site, edits)?;
-    let copy = site_with_config(site, copy_cfg);
-    let (old, new) = (Resolver::new(site), Resolver::new(&copy));
+    let copy = edited_config(site, edits)?;
+    let model = crate::nginx::resolve::Model::build(&copy);
+    let servers = same_servers(site, &copy);
+    let old = site.resolver();
+    let new = Resolver::new(crate::nginx::resolve::Inputs {
+        config: &copy,
+        model: &model,
+        root: &site.root,
+        worker: &site.worker,
+        servers: &servers,
+    });
     let req = Request::for_path(&goal.host, goal.port, &goal.uri);
     let (before, after) = (old.resolve(&req), new.resolve(&req));
     let got = Answer::of(&new, &after);
@@ -254,7 +239,7 @@ pub fn prove(site: &Site, edits: &[BlockEdit], goal: &Goal) -> Result<String, Re
     let old_servers = site.config().servers();
     let mut checked = 0;
     for (i, s) in old_servers.iter().enumerate() {
-        let Some(new_server) = copy.config().servers().get(i).map(|d| d.id()) else {
+        let Some(new_server) = copy.servers().get(i).map(|d| d.id()) else {
             return Err(Refusal::SideEffect(format!(
                 "the server block at {} is gone",
                 s.location()
@@ -421,7 +406,7 @@ mod tests {
         w("srv/shop/media/a.jpg", "x");
         w("srv/shop/static/s.css", "x");
         w("home/deploy/blog/static/b.css", "x");
-        let args = crate::cli::SiteArgs {
+        let args = crate::site::Options {
             root: Some(tmp.path().to_path_buf()),
             site: Some("shop".into()),
             ..Default::default()
