@@ -542,8 +542,7 @@ fn apply_unit(
             .map(|s| format!("the app server's user option at {}", s.at));
         app.group = server.as_ref().and_then(|s| s.group.clone());
     } else if let Some(uid) = running.and_then(|r| r.uid) {
-        let users = crate::fs::identity::UserDb::load(root);
-        app.user = Some(users.user_name(uid));
+        app.user = Some(super::running::user_name(root, uid).unwrap_or_else(|| uid.to_string()));
         app.user_source = running.map(|r| format!("the running process (pid {})", r.pid));
         app.group = unit
             .as_ref()

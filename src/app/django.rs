@@ -97,8 +97,12 @@ pub fn read(root: &SysRoot, app: &mut App, project: &Project, hints: &Hints, env
             )),
         }
     }
-    app.static_sources
-        .extend(installed_app_static(root, app, &interp, get("INSTALLED_APPS")));
+    app.static_sources.extend(installed_app_static(
+        root,
+        app,
+        &interp,
+        get("INSTALLED_APPS"),
+    ));
     app.whitenoise = match get("MIDDLEWARE") {
         None => Setting::Unset,
         Some(b) => match &b.value {
@@ -354,44 +358,6 @@ pub(crate) fn value_to_path_setting(
     path_setting(Some(&b), app)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn remote_backends() {
-        assert!(is_remote_backend(
-            "storages.backends.s3boto3.S3Boto3Storage"
-        ));
-        assert!(is_remote_backend(
-            "storages.backends.gcloud.GoogleCloudStorage"
-        ));
-        assert!(is_remote_backend(
-            "myproject.storage_backends.MediaS3Storage"
-        ));
-        assert!(!is_remote_backend(
-            "django.core.files.storage.FileSystemStorage"
-        ));
-        assert!(!is_remote_backend(
-            "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        ));
-    }
-
-    #[test]
-    fn finds_setdefault() {
-        let m = Module::parse(
-            Path::new("/srv/app/manage.py"),
-            "import os\ndef main():\n    os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'shop.settings.production')\n"
-                .into(),
-        )
-        .unwrap();
-        assert_eq!(
-            setdefault_in(&m),
-            Some(("shop.settings.production".into(), 3))
-        );
-    }
-}
-
 /// The `static/` directory of each installed app (what collectstatic's AppDirectoriesFinder
 /// copies), in INSTALLED_APPS order: apps of the project, and apps in the virtualenv the app
 /// runs with (its interpreter's site-packages) when that is known. An entry may name an
@@ -454,9 +420,48 @@ fn venv_site_packages(root: &SysRoot, app: &App) -> Vec<PathBuf> {
         .flatten()
         .filter_map(|e| {
             let n = e.file_name().to_str()?.to_string();
-            n.starts_with("python").then(|| lib.join(n).join("site-packages"))
+            n.starts_with("python")
+                .then(|| lib.join(n).join("site-packages"))
         })
         .collect();
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_backends() {
+        assert!(is_remote_backend(
+            "storages.backends.s3boto3.S3Boto3Storage"
+        ));
+        assert!(is_remote_backend(
+            "storages.backends.gcloud.GoogleCloudStorage"
+        ));
+        assert!(is_remote_backend(
+            "myproject.storage_backends.MediaS3Storage"
+        ));
+        assert!(!is_remote_backend(
+            "django.core.files.storage.FileSystemStorage"
+        ));
+        assert!(!is_remote_backend(
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        ));
+    }
+
+    #[test]
+    fn finds_setdefault() {
+        let m = Module::parse(
+            Path::new("/srv/app/manage.py"),
+            "import os\ndef main():\n    os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'shop.settings.production')\n"
+                .into(),
+        )
+        .unwrap();
+        assert_eq!(
+            setdefault_in(&m),
+            Some(("shop.settings.production".into(), 3))
+        );
+    }
 }

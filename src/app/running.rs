@@ -412,6 +412,16 @@ fn read_process(root: &SysRoot, pid: i32, worker: Option<i32>, u: &Upstream) -> 
     }
 }
 
+/// The name of `uid` in the root's /etc/passwd.
+pub fn user_name(root: &SysRoot, uid: u32) -> Option<String> {
+    let text = std::fs::read_to_string(root.host_path(Path::new("/etc/passwd"))).ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_string())
+    })
+}
+
 fn effective_uid(root: &SysRoot, pid: i32) -> Option<u32> {
     let status = std::fs::read_to_string(proc_file(root, pid, "status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("Uid:"))?;

@@ -75,7 +75,6 @@ pub struct TwoSites {
     /// The box's directories: TMP/srv/shop, TMP/home/deploy/blog, TMP/etc/nginx/sites-*.
     pub tmp: tempfile::TempDir,
     pub nginx: Nginx,
-    pub blog_port: u16,
     apps: Vec<Child>,
 }
 
@@ -329,12 +328,7 @@ impl TwoSites {
             port,
         )
         .expect("start nginx");
-        let boxed = TwoSites {
-            tmp,
-            nginx,
-            blog_port,
-            apps,
-        };
+        let boxed = TwoSites { tmp, nginx, apps };
         boxed.wait_for_apps();
         Some(boxed)
     }
@@ -439,7 +433,12 @@ fn a_healthy_two_site_box_passes_site_by_site() {
     }
     // No --site: every site on its own, and still nothing to report.
     let (code, r) = b.check(&[]);
-    assert_eq!(not_passing(&r), Vec::<String>::new(), "no --site: {}", r["site"]);
+    assert_eq!(
+        not_passing(&r),
+        Vec::<String>::new(),
+        "no --site: {}",
+        r["site"]
+    );
     assert_eq!(code, 0, "no --site");
     let _ = REPO;
 }
