@@ -125,7 +125,7 @@ impl Site {
             progress: false,
             fs: Default::default(),
         };
-        site.select_servers();
+        site.select_servers()?;
         site.discover_app()?;
         Ok(site)
     }
@@ -261,13 +261,15 @@ impl Site {
             .map(|&id| self.nginx.config.directive(id))
     }
 
-    fn select_servers(&mut self) {
+    /// The server blocks of the site `--site` names; an error (exit 2) when nothing on this
+    /// box has that name.
+    fn select_servers(&mut self) -> Result<()> {
         let cfg = &self.nginx.config;
         let all = cfg.servers();
         let Some(name) = self.name.as_deref() else {
             self.nginx.servers = all.iter().map(|d| d.id()).collect();
             self.nginx.matched_by = "all server blocks (no --site given)".into();
-            return;
+            return Ok(());
         };
         let by_file: Vec<NodeId> = all
             .iter()
@@ -277,7 +279,7 @@ impl Site {
         if !by_file.is_empty() {
             self.nginx.servers = by_file;
             self.nginx.matched_by = format!("file name matches {name:?}");
-            return;
+            return Ok(());
         }
         let by_server_name: Vec<NodeId> = all
             .iter()
@@ -292,25 +294,66 @@ impl Site {
         if !by_server_name.is_empty() {
             self.nginx.servers = by_server_name;
             self.nginx.matched_by = format!("server_name matches {name:?}");
-            return;
+            return Ok(());
         }
-        self.nginx.servers = all.iter().map(|d| d.id()).collect();
-        let available = ["/etc/nginx/sites-available", "/etc/nginx/conf.d"]
+        let available = self
+            .available_dirs()
             .iter()
-            .flat_map(|d| {
-                [
-                    Path::new(d).join(name),
-                    Path::new(d).join(format!("{name}.conf")),
-                ]
-            })
+            .flat_map(|d| [d.join(name), d.join(format!("{name}.conf"))])
             .find(|p| self.root.host_path(p).is_file());
-        self.nginx.matched_by = match available {
-            Some(p) => format!(
-                "no loaded server block matches {name:?} ({} exists but is not included): all server blocks are examined",
-                p.display()
-            ),
-            None => format!("no server block matches {name:?}: all server blocks are examined"),
+        match available {
+            // A site that exists but is not enabled: none of the loaded servers is it (MD107
+            // says so); judging the other sites' servers instead would mix sites.
+            Some(p) => {
+                self.nginx.servers = Vec::new();
+                self.nginx.matched_by = format!(
+                    "no loaded server block matches {name:?} ({} exists but is not included)",
+                    p.display()
+                );
+            }
+            // A profile names the site: it says which config and app; keep every server.
+            None if self.profile.is_some() || all.is_empty() => {
+                self.nginx.servers = all.iter().map(|d| d.id()).collect();
+                self.nginx.matched_by =
+                    format!("no server block matches {name:?}: all server blocks are examined");
+            }
+            None => {
+                let names = site_names(cfg);
+                let mut msg = format!("no site named {name}");
+                match closest(name, &names) {
+                    Some(near) => msg.push_str(&format!("; did you mean {near}? sites here: ")),
+                    None => msg.push_str("; sites here: "),
+                }
+                msg.push_str(&names.join(", "));
+                anyhow::bail!(msg);
+            }
+        }
+        Ok(())
+    }
+
+    /// Where a site that is not enabled would be: sites-available beside each sites-enabled the
+    /// config reads from, the conf dir's, and Debian's.
+    fn available_dirs(&self) -> Vec<PathBuf> {
+        let cfg = &self.nginx.config;
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        let mut push = |p: PathBuf| {
+            if !dirs.contains(&p) {
+                dirs.push(p);
+            }
         };
+        for f in &cfg.files {
+            if let Some(parent) = f.path.parent() {
+                if parent.file_name().is_some_and(|n| n == "sites-enabled") {
+                    if let Some(up) = parent.parent() {
+                        push(up.join("sites-available"));
+                    }
+                }
+            }
+        }
+        push(cfg.conf_dir.join("sites-available"));
+        push(PathBuf::from("/etc/nginx/sites-available"));
+        push(PathBuf::from("/etc/nginx/conf.d"));
+        dirs
     }
 
     /// The JSON `site` object: what was discovered, and from where.
@@ -513,6 +556,55 @@ fn merge_profile(args: &Options, profile: Option<&Profile>) -> Options {
     a
 }
 
+/// The names a site can be asked for by: the file of each server block (`shop` for
+/// sites-enabled/shop or conf.d/shop.conf), or its first server_name when it sits in the main
+/// file. Sorted, without repeats.
+fn site_names(cfg: &Config) -> Vec<String> {
+    let main = cfg.files.get(cfg.main as usize).map(|f| f.path.clone());
+    let mut names: Vec<String> = cfg
+        .servers()
+        .iter()
+        .filter_map(|d| {
+            if Some(d.file()) != main.as_deref() {
+                let f = d.file().file_name()?.to_str()?;
+                return Some(f.strip_suffix(".conf").unwrap_or(f).to_string());
+            }
+            d.children()
+                .filter(|c| c.is("server_name"))
+                .flat_map(|c| c.args())
+                .find(|n| !n.is_empty() && *n != "_" && !n.starts_with('~'))
+                .map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The name nearest to `name` (at most 2 edits, or one is a prefix of the other).
+fn closest<'a>(name: &str, names: &'a [String]) -> Option<&'a str> {
+    names
+        .iter()
+        .map(|n| (edit_distance(name, n), n))
+        .filter(|(d, n)| *d <= 2 || n.starts_with(name) || name.starts_with(n.as_str()))
+        .min()
+        .map(|(_, n)| n.as_str())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 /// `sites-enabled/myapp`, `sites-enabled/myapp.conf`, `conf.d/myapp.conf` name the site `myapp`.
 fn file_names_site(file: &Path, name: &str) -> bool {
     let Some(file_name) = file.file_name().and_then(|f| f.to_str()) else {
@@ -546,5 +638,13 @@ mod tests {
         ));
         assert!(host_names_site("www.myapp.example.com", "myapp"));
         assert!(!host_names_site("myapp2.example.com", "myapp"));
+    }
+
+    #[test]
+    fn the_nearest_site_name() {
+        let names = vec!["blog".to_string(), "myapp".into(), "shop".into()];
+        assert_eq!(closest("myap", &names), Some("myapp"));
+        assert_eq!(closest("shp", &names), Some("shop"));
+        assert_eq!(closest("zzzzzz", &names), None);
     }
 }

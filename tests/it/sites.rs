@@ -72,8 +72,8 @@ fn deploy_user() -> Option<(u32, u32)> {
 }
 
 pub struct TwoSites {
-    /// The box's directories: TMP/srv/shop, TMP/home/deploy/blog, TMP/etc/nginx/sites-*.
-    pub tmp: tempfile::TempDir,
+    /// nginx, in the box's directory BOX (BOX/nginx.conf, BOX/sites-{available,enabled}/ as in
+    /// /etc/nginx; BOX/srv/shop, BOX/home/deploy/blog, BOX/run/shop.sock).
     pub nginx: Nginx,
     apps: Vec<Child>,
 }
@@ -304,7 +304,7 @@ impl TwoSites {
         ));
 
         // nginx: sites-available + sites-enabled links, as Debian lays them out.
-        let sites = dir.join("etc/nginx");
+        let sites = dir.to_path_buf();
         let d = dir.display().to_string();
         let port = support::free_port();
         for (name, text) in [("shop", SHOP_SITE), ("blog", BLOG_SITE)] {
@@ -322,15 +322,21 @@ impl TwoSites {
             )
             .unwrap();
         }
-        let nginx = Nginx::start_on(
+        let nginx = Nginx::start_in(
+            tmp,
             "www-data",
-            &format!("include {d}/etc/nginx/sites-enabled/*;"),
+            &format!("include {d}/sites-enabled/*;"),
             port,
         )
         .expect("start nginx");
-        let boxed = TwoSites { tmp, nginx, apps };
+        let boxed = TwoSites { nginx, apps };
         boxed.wait_for_apps();
         Some(boxed)
+    }
+
+    /// The box's directory (BOX).
+    pub fn dir(&self) -> &Path {
+        self.nginx.dir.path()
     }
 
     fn wait_for_apps(&self) {
@@ -343,7 +349,7 @@ impl TwoSites {
                     break;
                 }
                 if Instant::now() > deadline {
-                    let logs: Vec<String> = std::fs::read_dir(self.tmp.path().join("log"))
+                    let logs: Vec<String> = std::fs::read_dir(self.dir().join("log"))
                         .into_iter()
                         .flatten()
                         .flatten()
@@ -431,14 +437,38 @@ fn a_healthy_two_site_box_passes_site_by_site() {
         assert!(dir.ends_with(want), "--site {site}: app {app}");
         assert_eq!(app["user"], "deploy", "--site {site}");
     }
-    // No --site: every site on its own, and still nothing to report.
-    let (code, r) = b.check(&[]);
-    assert_eq!(
-        not_passing(&r),
-        Vec::<String>::new(),
-        "no --site: {}",
-        r["site"]
-    );
-    assert_eq!(code, 0, "no --site");
     let _ = REPO;
+}
+
+#[test]
+fn a_site_that_is_not_there_is_a_usage_error() {
+    let out = media_doctor(&[
+        "check",
+        "--root",
+        "fixtures/demo",
+        "--site",
+        "myap",
+        "--offline",
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert_eq!(
+        out.stderr.trim(),
+        "media-doctor: error: no site named myap; did you mean myapp? sites here: default, myapp"
+    );
+    assert!(out.stdout.is_empty(), "no check ran: {}", out.stdout);
+    let out = media_doctor(&[
+        "check",
+        "--root",
+        "fixtures/demo",
+        "--site",
+        "zzz",
+        "--offline",
+    ]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("no site named zzz; sites here: default, myapp"),
+        "{}",
+        out.stderr
+    );
 }

@@ -82,15 +82,21 @@ pub struct Nginx {
 
 impl Nginx {
     pub fn start(user: &str, http_body: &str) -> Result<Nginx, String> {
-        Nginx::start_on(user, http_body, free_port())
-    }
-
-    /// `start` on a port chosen beforehand (for included site files that name it).
-    pub fn start_on(user: &str, http_body: &str, port: u16) -> Result<Nginx, String> {
         let dir = tempfile::Builder::new()
             .prefix("md-nginx-")
             .tempdir()
             .map_err(|e| e.to_string())?;
+        Nginx::start_in(dir, user, http_body, free_port())
+    }
+
+    /// `start` on a port chosen beforehand, in a directory prepared beforehand (which holds
+    /// the files that `http_body` includes; nginx.conf is written there, as in /etc/nginx).
+    pub fn start_in(
+        dir: tempfile::TempDir,
+        user: &str,
+        http_body: &str,
+        port: u16,
+    ) -> Result<Nginx, String> {
         let d = dir.path().display().to_string();
         for sub in [
             "tmp/body",
