@@ -88,6 +88,10 @@ pub struct Finding {
     pub location: Option<Location>,
     pub evidence: Vec<Evidence>,
     pub remediation: Option<Remediation>,
+    /// A config fix as data (the block, what changes, the request it must fix): merged with the
+    /// other fixes of the same block and proven before it is printed. Not part of the JSON.
+    #[serde(skip)]
+    pub config_fix: Option<edit::ConfigFix>,
 }
 
 impl Finding {
@@ -98,6 +102,7 @@ impl Finding {
             location: None,
             evidence: Vec::new(),
             remediation: None,
+            config_fix: None,
         }
     }
     pub fn error(message: impl Into<String>) -> Self {
@@ -409,5 +414,203 @@ mod tests {
         );
         assert_eq!(meta.section("Example"), Some("x"));
         assert_eq!(meta.section("Why it breaks media"), None);
+    }
+}
+
+/// Config fixes as data: what a fix changes in one block (a location, a server), so that every
+/// fix to the same block can be merged into one final block, printed once, and proven on a copy
+/// of the configuration before it is printed (`fix::prove`). Directives are named by their node
+/// in the loaded configuration (`nginx::NodeId`).
+pub mod edit {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    /// A finding's config fix: the edit, the line that introduces it, and what it must achieve.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct ConfigFix {
+        pub edit: BlockEdit,
+        /// `end the alias with a slash, like the location:`.
+        pub intro: String,
+        pub goal: Option<Goal>,
+    }
+
+    /// What the fixed configuration must do for the failing request.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Goal {
+        pub host: String,
+        pub port: u16,
+        /// The request target (`/media/x.jpg`).
+        pub uri: String,
+        /// The status meant (200 for a file that exists).
+        pub status: Option<u16>,
+        /// The file nginx should open (when no real file can be asked for).
+        pub path: Option<PathBuf>,
+    }
+
+    /// What becomes of one directive of the block (or of the block itself).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Change {
+        /// Written as these lines instead (each a whole directive: `alias /srv/media/;`).
+        Replace(Vec<String>),
+        Drop,
+    }
+
+    /// The edits to one block. `block` is a location or server block; `head` rewrites its first
+    /// line (`location ^~ /media/`); `changes` are keyed by the directive's node; `append` adds
+    /// directives (or whole blocks, one line each) at the end of the block.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct BlockEdit {
+        pub block: u32,
+        pub head: Option<String>,
+        pub changes: BTreeMap<u32, Change>,
+        pub append: Vec<String>,
+    }
+
+    /// Two fixes that want the same directive to read differently: the choice is the user's.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Conflict {
+        pub what: String,
+    }
+
+    impl BlockEdit {
+        pub fn new(block: u32) -> BlockEdit {
+            BlockEdit {
+                block,
+                head: None,
+                changes: BTreeMap::new(),
+                append: Vec::new(),
+            }
+        }
+
+        /// Replace one directive with `line` (`alias /srv/media/;`).
+        pub fn replace(mut self, directive: u32, line: impl Into<String>) -> BlockEdit {
+            self.changes
+                .insert(directive, Change::Replace(vec![line.into()]));
+            self
+        }
+
+        pub fn drop(mut self, directive: u32) -> BlockEdit {
+            self.changes.insert(directive, Change::Drop);
+            self
+        }
+
+        /// Rewrite the block's own first line (without the `{`).
+        pub fn head(mut self, head: impl Into<String>) -> BlockEdit {
+            self.head = Some(head.into());
+            self
+        }
+
+        pub fn append(mut self, line: impl Into<String>) -> BlockEdit {
+            let line = line.into();
+            if !self.append.contains(&line) {
+                self.append.push(line);
+            }
+            self
+        }
+
+        /// Both edits as one (same block). Equal changes merge; different ones conflict.
+        pub fn merge(&self, other: &BlockEdit) -> Result<BlockEdit, Conflict> {
+            if self.block != other.block {
+                return Err(Conflict {
+                    what: "edits of two different blocks".into(),
+                });
+            }
+            let mut out = self.clone();
+            match (&self.head, &other.head) {
+                (Some(a), Some(b)) if a != b => {
+                    // `location ^~ /media/` and `location /media/` (one fix adds ^~, the other the
+                    // slash) compose when one is the other with the modifier added.
+                    out.head = Some(compose_heads(a, b).ok_or_else(|| Conflict {
+                        what: format!("the block's first line: `{a}` or `{b}`"),
+                    })?);
+                }
+                (None, Some(b)) => out.head = Some(b.clone()),
+                _ => {}
+            }
+            for (id, c) in &other.changes {
+                match out.changes.get(id) {
+                    Some(existing) if existing != c => {
+                        return Err(Conflict {
+                            what: format!(
+                                "one directive changed two ways: {} or {}",
+                                describe(existing),
+                                describe(c)
+                            ),
+                        })
+                    }
+                    _ => {
+                        out.changes.insert(*id, c.clone());
+                    }
+                }
+            }
+            for line in &other.append {
+                if !out.append.contains(line) {
+                    out.append.push(line.clone());
+                }
+            }
+            Ok(out)
+        }
+    }
+
+    fn describe(c: &Change) -> String {
+        match c {
+            Change::Replace(lines) => format!("`{}`", lines.join(" ")),
+            Change::Drop => "removed".into(),
+        }
+    }
+
+    /// `location ^~ /media` + `location /media/` → `location ^~ /media/`.
+    pub fn compose_heads(a: &str, b: &str) -> Option<String> {
+        let words = |h: &str| h.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        let (wa, wb) = (words(a), words(b));
+        if wa.first()? != "location" || wb.first()? != "location" {
+            return None;
+        }
+        // (modifier, pattern) of each.
+        let split = |w: &[String]| match w.len() {
+            2 => Some((None, w[1].clone())),
+            3 => Some((Some(w[1].clone()), w[2].clone())),
+            _ => None,
+        };
+        let (ma, pa) = split(&wa)?;
+        let (mb, pb) = split(&wb)?;
+        let modifier = match (ma, mb) {
+            (Some(x), Some(y)) if x != y => return None,
+            (Some(x), _) | (_, Some(x)) => Some(x),
+            (None, None) => None,
+        };
+        // The pattern: the one that differs from the original is the change; both changed (and
+        // differently) cannot be told apart here, so the longer (the one with the slash) wins only
+        // when it extends the other.
+        let pattern = if pa == pb {
+            pa
+        } else if pb.starts_with(&pa) {
+            pb
+        } else if pa.starts_with(&pb) {
+            pa
+        } else {
+            return None;
+        };
+        Some(match modifier {
+            Some(m) => format!("location {m} {pattern}"),
+            None => format!("location {pattern}"),
+        })
+    }
+
+    /// Merges a list of edits: one per block, in the order the blocks first appear. Edits that
+    /// conflict are kept apart (the second is returned with the conflict).
+    pub fn merge_all(edits: &[BlockEdit]) -> (Vec<BlockEdit>, Vec<(BlockEdit, Conflict)>) {
+        let mut merged: Vec<BlockEdit> = Vec::new();
+        let mut conflicts = Vec::new();
+        for e in edits {
+            match merged.iter_mut().find(|m| m.block == e.block) {
+                Some(m) => match m.merge(e) {
+                    Ok(x) => *m = x,
+                    Err(c) => conflicts.push((e.clone(), c)),
+                },
+                None => merged.push(e.clone()),
+            }
+        }
+        (merged, conflicts)
     }
 }

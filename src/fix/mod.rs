@@ -6,5 +6,5 @@ pub mod commands;
 pub mod edit;
 pub mod prove;
 
-pub use edit::{BlockEdit, Change};
+pub use edit::{render, BlockEdit, Change};
 pub use prove::{prove, Goal, Refusal};

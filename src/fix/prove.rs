@@ -17,18 +17,7 @@ use crate::site::Site;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// What the fixed configuration must do for the failing request.
-#[derive(Debug, Clone)]
-pub struct Goal {
-    pub host: String,
-    pub port: u16,
-    /// The request target (`/media/x.jpg`).
-    pub uri: String,
-    /// The status meant (200 for a file that exists).
-    pub status: Option<u16>,
-    /// The file nginx should open (when no real file can be asked for, the path says enough).
-    pub path: Option<PathBuf>,
-}
+pub use crate::report::edit::Goal;
 
 /// Why a fix is not proven.
 #[derive(Debug, Clone, PartialEq, Eq)]

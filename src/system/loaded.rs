@@ -156,23 +156,88 @@ pub fn nginx_t(
     })
 }
 
-/// `nginx -t` with the master's own flags, then a reload: the packaged service's way when the
-/// master runs the compiled-in config, else a HUP to that very master.
+/// `nginx -t` with the master's own flags, then the reload its supervisor expects: its systemd
+/// unit's, the container's, or a HUP to that very master (a master started by hand or by a
+/// script: `systemctl reload` would not reach it).
 pub fn reload_commands(master: &Process, args: &MasterArgs, conf: Option<&Path>) -> Vec<String> {
-    if args.conf.is_none() && args.prefix.is_none() {
-        return vec!["sudo nginx -t && sudo systemctl reload nginx".into()];
+    let cgroup =
+        std::fs::read_to_string(format!("/proc/{}/cgroup", master.pid)).unwrap_or_default();
+    let bin = runnable_exe(master);
+    vec![reload_with(
+        &Supervisor::from_cgroup(&cgroup),
+        master.pid,
+        args,
+        conf,
+        bin.as_deref(),
+    )]
+}
+
+/// What started a process, from its cgroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Supervisor {
+    /// A systemd service (`nginx.service`).
+    Systemd(String),
+    /// A container (docker or podman) by its short id.
+    Container { engine: &'static str, id: String },
+    /// Started by hand or by a script.
+    Plain,
+}
+
+impl Supervisor {
+    pub fn from_cgroup(text: &str) -> Supervisor {
+        for line in text.lines() {
+            let path = line.splitn(3, ':').nth(2).unwrap_or("");
+            for part in path.split('/') {
+                for (prefix, engine) in [("docker-", "docker"), ("libpod-", "podman")] {
+                    if let Some(id) = part
+                        .strip_prefix(prefix)
+                        .and_then(|p| p.strip_suffix(".scope"))
+                    {
+                        return Supervisor::Container {
+                            engine,
+                            id: id.chars().take(12).collect(),
+                        };
+                    }
+                }
+            }
+            // The innermost component names the service the process runs in.
+            if let Some(last) = path.rsplit('/').find(|p| !p.is_empty()) {
+                if last.ends_with(".service") && !last.starts_with("user@") {
+                    return Supervisor::Systemd(last.to_string());
+                }
+            }
+        }
+        Supervisor::Plain
     }
-    let bin = runnable_exe(master)
-        .map(|p| p.display().to_string())
+}
+
+pub fn reload_with(
+    sup: &Supervisor,
+    pid: i32,
+    args: &MasterArgs,
+    conf: Option<&Path>,
+    bin: Option<&Path>,
+) -> String {
+    let bin = bin
+        .map(|b| b.display().to_string())
         .unwrap_or_else(|| "nginx".into());
-    let mut test = format!("sudo {bin} -t");
+    let mut flags = String::new();
     if let Some(p) = &args.prefix {
-        test.push_str(&format!(" -p {}", p.display()));
+        flags.push_str(&format!(" -p {}", p.display()));
     }
     if let (Some(_), Some(c)) = (&args.conf, conf) {
-        test.push_str(&format!(" -c {}", c.display()));
+        flags.push_str(&format!(" -c {}", c.display()));
     }
-    vec![format!("{test} && sudo kill -HUP {}", master.pid)]
+    match sup {
+        Supervisor::Systemd(unit) => {
+            let unit = unit.strip_suffix(".service").unwrap_or(unit);
+            format!("sudo {bin} -t{flags} && sudo systemctl reload {unit}")
+        }
+        Supervisor::Container { engine, id } => {
+            format!("sudo {engine} exec {id} nginx -t && sudo {engine} exec {id} nginx -s reload")
+        }
+        Supervisor::Plain => format!("sudo {bin} -t{flags} && sudo kill -HUP {pid}"),
+    }
 }
 
 /// When a config file last changed: its content (mtime through symlinks) or the link itself (a
@@ -191,4 +256,55 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
             (Ok(x), Ok(y)) => x == y,
             _ => false,
         }
+}
+
+#[cfg(test)]
+mod reload_tests {
+    use super::*;
+
+    #[test]
+    fn reload_follows_the_supervisor() {
+        let none = MasterArgs::default();
+        let bin = Some(Path::new("/usr/sbin/nginx"));
+        let sup = |c: &str| Supervisor::from_cgroup(c);
+        assert_eq!(
+            reload_with(
+                &sup("0::/system.slice/nginx.service\n"),
+                10,
+                &none,
+                None,
+                bin
+            ),
+            "sudo /usr/sbin/nginx -t && sudo systemctl reload nginx"
+        );
+        let custom = MasterArgs {
+            conf: Some(PathBuf::from("/tmp/x/nginx.conf")),
+            prefix: None,
+        };
+        assert_eq!(
+            reload_with(
+                &sup("0::/user.slice/user-0.slice/session-3.scope\n"),
+                42,
+                &custom,
+                custom.conf.as_deref(),
+                bin
+            ),
+            "sudo /usr/sbin/nginx -t -c /tmp/x/nginx.conf && sudo kill -HUP 42"
+        );
+        // Not started by systemd, default config: still a HUP, never systemctl.
+        assert_eq!(
+            reload_with(&sup("0::/init.scope\n"), 7, &none, None, bin),
+            "sudo /usr/sbin/nginx -t && sudo kill -HUP 7"
+        );
+        assert_eq!(
+            reload_with(
+                &sup("0::/system.slice/docker-0123456789abcdef0123.scope\n"),
+                7,
+                &none,
+                None,
+                None
+            ),
+            "sudo docker exec 0123456789ab nginx -t && sudo docker exec 0123456789ab nginx -s reload"
+        );
+    }
 }
