@@ -14,3 +14,4 @@ pub mod report;
 pub mod site;
 pub mod sysroot;
 pub mod system;
+pub mod text_safe;

@@ -175,10 +175,29 @@ fn configure_colors(choice: ColorChoice) {
     colored::control::set_override(on);
 }
 
-/// The contract wants a one-line reason on stderr: join the error chain with ": ".
+/// The contract wants a one-line reason on stderr: the error chain joined with ": ", each cause
+/// once (an error that already quotes its cause, like "cannot read X: Permission denied", is not
+/// followed by the cause again), control bytes from file names or config values escaped.
 fn one_line(err: &anyhow::Error) -> String {
-    err.chain()
-        .map(|e| e.to_string().replace('\n', " "))
-        .collect::<Vec<_>>()
-        .join(": ")
+    let mut line = String::new();
+    for e in err.chain() {
+        let text = e.to_string();
+        let text = text.trim();
+        if text.is_empty() || line.contains(text) || line.contains(os_reason(text)) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(text);
+    }
+    media_doctor::text_safe::line(&line).into_owned()
+}
+
+/// "Permission denied (os error 13)" -> "Permission denied": the words an error already quoted.
+fn os_reason(text: &str) -> &str {
+    match text.find(" (os error ") {
+        Some(i) if text.ends_with(')') => &text[..i],
+        _ => text,
+    }
 }

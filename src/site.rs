@@ -230,11 +230,14 @@ impl Site {
         };
     }
 
-    /// The JSON `site` object: what was discovered, and from where.
+    /// The JSON `site` object: what was discovered, and from where. Paths go in as
+    /// `text_safe::path` shows them: serde refuses a path that is not UTF-8, and `json!` would
+    /// panic on it.
     pub fn to_json(&self) -> serde_json::Value {
+        use crate::text_safe::path;
         let cfg = &self.nginx.config;
         let source = match &self.nginx.source {
-            NginxSource::Files { entry } => json!({"kind": "files", "entry": entry}),
+            NginxSource::Files { entry } => json!({"kind": "files", "entry": path(entry)}),
             NginxSource::Dump { name } => json!({"kind": "dump", "name": name}),
         };
         let servers: Vec<_> = self
@@ -245,25 +248,31 @@ impl Site {
                     .filter(|c| c.is("server_name"))
                     .flat_map(|c| c.args())
                     .collect();
-                json!({"file": s.file(), "line": s.line(), "names": names})
+                json!({"file": path(s.file()), "line": s.line(), "names": names})
             })
             .collect();
         json!({
             "name": self.name,
-            "profile": self.profile.as_ref().map(|p| &p.source),
-            "app": self.app,
-            "app_search": self.app_search,
-            "root": self.root.dir(),
+            "profile": self.profile.as_ref().map(|p| path(&p.source)),
+            "app": value_of(&self.app),
+            "app_search": value_of(&self.app_search),
+            "root": path(self.root.dir()),
             "nginx": {
                 "source": source,
                 "kind": cfg.kind,
-                "files": cfg.files.iter().map(|f| &f.path).collect::<Vec<_>>(),
+                "files": cfg.files.iter().map(|f| path(&f.path)).collect::<Vec<_>>(),
                 "servers": servers,
                 "matched_by": self.nginx.matched_by,
             },
-            "worker": self.worker,
+            "worker": value_of(&self.worker),
         })
     }
+}
+
+/// A part of the site facts as JSON; a part serde cannot write (a path that is not UTF-8 deep
+/// inside) says so instead of ending the run.
+fn value_of<T: serde::Serialize>(x: &T) -> serde_json::Value {
+    serde_json::to_value(x).unwrap_or_else(|e| json!({ "unavailable": e.to_string() }))
 }
 
 fn load_nginx(root: &SysRoot, args: &SiteArgs) -> Result<NginxSite> {

@@ -1,0 +1,325 @@
+//! Hostile input (issue 12): bytes from outside never reach the operator's terminal raw.
+//!
+//! Each path by which outside text gets into the output is fed ESC, BEL, CR, LF, NUL and invalid
+//! UTF-8: a file name found by the scan, config values (alias, server_name), the URL given to
+//! `trace`, and an error-log line a real nginx wrote for a real request. The text and github
+//! outputs must hold no control byte but the newlines they make themselves; JSON keeps the exact
+//! value.
+
+use crate::run::REPO;
+use crate::support::{self, Nginx};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::process::Command;
+
+/// The hostile piece, as nginx decodes `%1b%5d0;X%07%1b%5b2J`: retitle the terminal to X, then
+/// clear the screen.
+const TITLE_AND_CLEAR: &str = "\x1b]0;X\x07\x1b[2J";
+
+pub struct Raw {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+pub fn media_doctor_raw(args: &[&std::ffi::OsStr]) -> Raw {
+    let out = Command::new(env!("CARGO_BIN_EXE_media-doctor"))
+        .args(args)
+        .current_dir(REPO)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run media-doctor");
+    Raw {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: out.stderr,
+    }
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(s)
+}
+
+/// No byte a terminal acts on: C0 controls but LF, DEL, and C1 controls (as UTF-8, U+0080–U+009F).
+fn assert_no_control_bytes(what: &str, out: &[u8]) {
+    let text = String::from_utf8_lossy(out);
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let bad = (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c);
+        let around: String = chars[i.saturating_sub(80)..(i + 40).min(chars.len())]
+            .iter()
+            .collect();
+        assert!(!bad, "{what}: raw {c:?} at char {i}: ...{around:?}...");
+    }
+}
+
+/// A --root tree whose names and config values carry control bytes: an unreadable file and an
+/// unreadable directory (one not UTF-8) in the media directory, an alias and a server_name with
+/// ESC in them.
+fn hostile_tree(t: &Path) {
+    std::fs::create_dir_all(t.join("etc/nginx")).unwrap();
+    std::fs::write(
+        t.join("etc/passwd"),
+        "root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/var/www:/bin/false\n",
+    )
+    .unwrap();
+    std::fs::write(t.join("etc/group"), "root:x:0:\nwww-data:x:33:\n").unwrap();
+    let conf = format!(
+        "user www-data;\nevents {{}}\nhttp {{\n  server {{\n    listen 80;\n    server_name \"evil{TITLE_AND_CLEAR}.example\" site.example;\n\
+         \x20   location /media/ {{ alias /srv/media/; }}\n\
+         \x20   location /gone/ {{ alias \"/srv/gone{TITLE_AND_CLEAR}\r\nline/\"; }}\n  }}\n}}\n"
+    );
+    std::fs::write(t.join("etc/nginx/nginx.conf"), conf).unwrap();
+    let media = t.join("srv/media");
+    std::fs::create_dir_all(&media).unwrap();
+    std::fs::write(media.join("ok.jpg"), b"jpg").unwrap();
+    let evil = media.join(format!("a{TITLE_AND_CLEAR}\r\n[✓] forged\x08.jpg"));
+    std::fs::write(&evil, b"jpg").unwrap();
+    let not_utf8 = media.join(std::ffi::OsStr::from_bytes(b"caf\xe9\x1b[8m"));
+    std::fs::create_dir(&not_utf8).unwrap();
+    std::fs::write(not_utf8.join("b.jpg"), b"jpg").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&evil, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(&not_utf8, std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+#[test]
+fn names_and_config_values_reach_text_and_github_escaped() {
+    if !support::require(
+        support::is_root(),
+        "needs root (files the worker cannot read)",
+    ) {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    hostile_tree(t.path());
+    let root = t.path().as_os_str();
+    for format in ["text", "github"] {
+        let o = media_doctor_raw(&[
+            os("check"),
+            os("--root"),
+            root,
+            os("--offline"),
+            os("--verbose"),
+            os("--format"),
+            os(format),
+        ]);
+        assert!(
+            o.code == 0 || o.code == 1,
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_no_control_bytes(format, &o.stdout);
+        let text = String::from_utf8_lossy(&o.stdout);
+        // The names are still there, shown exactly.
+        assert!(
+            text.contains("a\\x1b]0;X\\x07\\x1b[2J\\r"),
+            "{format}: the file name is not shown escaped:\n{text}"
+        );
+        assert!(text.contains("\\x1b[8m"), "{format}:\n{text}");
+        assert!(
+            text.contains("/srv/gone\\x1b]0;X\\x07\\x1b[2J\\r\\nline"),
+            "{format}:\n{text}"
+        );
+        assert!(!text.lines().any(|l| l.starts_with("[✓] forged")), "{text}");
+    }
+    // JSON keeps the exact value.
+    let o = media_doctor_raw(&[
+        os("check"),
+        os("--root"),
+        root,
+        os("--offline"),
+        os("--format"),
+        os("json"),
+    ]);
+    let json = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        json.contains("a\\u001b]0;X\\u0007\\u001b[2J\\r\\n[✓] forged\\b.jpg"),
+        "{json}"
+    );
+}
+
+#[test]
+fn a_trace_url_is_shown_escaped() {
+    let url = "http://myapp.example.com/media/%1b%5d0;X%07%1b%5b2J%0d%0a%ff%c2%9b.jpg";
+    let args = |format: &'static str| {
+        vec![
+            os("trace"),
+            os("--root"),
+            os("fixtures/demo"),
+            os("--offline"),
+            os("--format"),
+            os(format),
+            os(url),
+        ]
+    };
+    let o = media_doctor_raw(&args("text"));
+    assert_eq!(o.code, 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_no_control_bytes("trace text", &o.stdout);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("\\x1b]0;X\\x07\\x1b[2J\\r\\n"), "{text}");
+    let o = media_doctor_raw(&args("json"));
+    assert_eq!(o.code, 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["uri"].as_str().unwrap().contains(TITLE_AND_CLEAR),
+        "JSON keeps the decoded URI exactly: {v}"
+    );
+}
+
+#[test]
+fn an_error_message_on_stderr_is_escaped() {
+    let o = media_doctor_raw(&[
+        os("check"),
+        os("--nginx-conf"),
+        os(&format!("/nonexistent/{TITLE_AND_CLEAR}\n.conf")),
+        os("--offline"),
+    ]);
+    assert_eq!(o.code, 2);
+    assert_no_control_bytes("stderr", &o.stderr[..o.stderr.len().saturating_sub(1)]);
+    assert_eq!(o.stderr.iter().filter(|&&b| b == b'\n').count(), 1);
+}
+
+/// A client asks for `/media/%1b%5d0;X%07%1b%5b2J.jpg`; nginx logs the decoded bytes. `check`
+/// (MD405 reads the log) and `trace` (the predicted log lines, the live answer) show them
+/// escaped.
+#[test]
+fn an_error_log_line_from_a_real_request_is_shown_escaped() {
+    if !support::require_root_and_nginx() {
+        return;
+    }
+    let nginx = Nginx::start(
+        "www-data",
+        "server { listen 127.0.0.1:{PORT}; server_name site.test;\n\
+         location /media/ { alias {DIR}/app/media/; } }",
+    )
+    .expect("nginx");
+    let media = nginx.dir.path().join("app/media");
+    std::fs::create_dir_all(&media).unwrap();
+    support::open_ancestors(&media.join("x"));
+    let path = "/media/%1b%5d0;X%07%1b%5b2J.jpg";
+    {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", nginx.port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: site.test\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = std::fs::read(nginx.error_log()).unwrap();
+    assert!(
+        log.windows(TITLE_AND_CLEAR.len())
+            .any(|w| w == TITLE_AND_CLEAR.as_bytes()),
+        "nginx did not log the raw bytes: {}",
+        String::from_utf8_lossy(&log)
+    );
+    let conf = nginx.conf_path();
+    let o = media_doctor_raw(&[os("check"), os("--nginx-conf"), conf.as_os_str()]);
+    assert!(
+        o.code == 0 || o.code == 1,
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_no_control_bytes("check with the live error log", &o.stdout);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("MD405"), "{text}");
+    assert!(text.contains("\\x1b]0;X\\x07\\x1b[2J.jpg"), "{text}");
+
+    let url = format!("http://site.test:{}{path}", nginx.port);
+    let o = media_doctor_raw(&[os("trace"), os("--nginx-conf"), conf.as_os_str(), os(&url)]);
+    assert_eq!(o.code, 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_no_control_bytes("trace with the live answer", &o.stdout);
+}
+
+/// A config file whose name is not UTF-8 (an include glob matched it): JSON, SARIF and the trace
+/// JSON still come out whole, with the name's bytes as `\xNN` (serde alone refuses such a path).
+#[test]
+fn a_config_file_name_that_is_not_utf8_does_not_break_json() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    std::fs::create_dir(d.join("conf.d")).unwrap();
+    std::fs::write(
+        d.join("nginx.conf"),
+        format!(
+            "events {{}}\nhttp {{ include {}/conf.d/*; }}\n",
+            d.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("conf.d")
+            .join(std::ffi::OsStr::from_bytes(b"\xff\x1b.conf")),
+        "server { listen 80; server_name a.test; location /media/ { alias /nonexistent/; } }\n",
+    )
+    .unwrap();
+    let conf = d.join("nginx.conf");
+    for format in ["json", "sarif", "text", "github"] {
+        let o = media_doctor_raw(&[
+            os("check"),
+            os("--nginx-conf"),
+            conf.as_os_str(),
+            os("--offline"),
+            os("--format"),
+            os(format),
+        ]);
+        assert!(
+            o.code == 0 || o.code == 1,
+            "{format}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let out = String::from_utf8(o.stdout).expect("UTF-8 output");
+        if format == "json" {
+            assert!(out.contains(r"conf.d/\\xff\u001b.conf"), "{out}");
+        }
+        if format == "json" || format == "sarif" {
+            serde_json::from_str::<serde_json::Value>(&out).expect("whole JSON");
+        } else {
+            assert_no_control_bytes(format, out.as_bytes());
+        }
+    }
+    let o = media_doctor_raw(&[
+        os("trace"),
+        os("--nginx-conf"),
+        conf.as_os_str(),
+        os("--offline"),
+        os("--format"),
+        os("json"),
+        os("http://a.test/media/x.jpg"),
+    ]);
+    assert_eq!(o.code, 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("whole JSON");
+    assert!(
+        v["server"]["file"].as_str().unwrap().contains("\\xff"),
+        "{v}"
+    );
+}
+
+/// A config the user cannot read: exit 2, and the cause said once ("Permission denied", not
+/// "Permission denied (os error 13): Permission denied (os error 13)").
+#[test]
+fn an_unreadable_config_says_its_cause_once() {
+    if !support::require(support::is_root(), "needs root (to run the tool as nobody)") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = t.path().join("nginx.conf");
+    std::fs::write(&conf, "events {}\n").unwrap();
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+    support::open_ancestors(&conf);
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_media-doctor"))
+        .args(["check", "--offline", "--nginx-conf"])
+        .arg(&conf)
+        .output()
+        .expect("setpriv (util-linux)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.matches("Permission denied").count(), 1, "{stderr}");
+    assert!(stderr.contains(&conf.display().to_string()), "{stderr}");
+}
