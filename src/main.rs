@@ -88,6 +88,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             check_site_args(&args.site)?;
             let req = media_doctor::nginx::Request::from_url(&args.url)?;
             let site = Site::gather(&args.site, args.offline)?;
+            refuse_unloadable(&site)?;
             let resolver = media_doctor::nginx::Resolver::new(&site);
             let resolution = resolver.resolve(&req);
             let mut trace = render::trace::Trace::new(&resolver, &req, &resolution);
@@ -150,6 +151,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `trace` on a config nginx would refuse (`nginx -t` fails: an include loop, an unterminated
+/// quote, unbalanced braces, a directory as an include): no prediction, since no nginx runs that
+/// config; the located error instead, exit 2. (`check` reports the same under MD100.)
+fn refuse_unloadable(site: &Site) -> anyhow::Result<()> {
+    let cfg = site.config();
+    let mut fatal = cfg.diagnostics.iter().filter(|d| d.fatal);
+    let Some(first) = fatal.next() else {
+        return Ok(());
+    };
+    let more = fatal.count();
+    anyhow::bail!(
+        "the nginx config does not load, so nginx would not run it: {first}{}",
+        if more > 0 {
+            format!(" (and {more} more error(s): `media-doctor check` lists them)")
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// Site options checked before any work: a malformed `--url` is a bad argument (exit 2), not a

@@ -63,6 +63,10 @@ const DEFAULT_PREFIX: &str = "/usr/share/nginx";
 impl Site {
     /// Discover and load everything. An error here means the tool cannot run at all (exit 2).
     pub fn gather(args: &SiteArgs, offline: bool) -> Result<Site> {
+        crate::fs::read::set_max_bytes(
+            args.max_config_bytes
+                .unwrap_or(crate::fs::read::DEFAULT_MAX_BYTES),
+        );
         let root = match &args.root {
             Some(dir) => {
                 anyhow::ensure!(dir.is_dir(), "--root {}: not a directory", dir.display());
@@ -277,13 +281,15 @@ fn value_of<T: serde::Serialize>(x: &T) -> serde_json::Value {
 
 fn load_nginx(root: &SysRoot, args: &SiteArgs) -> Result<NginxSite> {
     let (source, mut config) = if let Some(dump) = &args.nginx_dump {
+        // Bounded (crate::fs::read): /dev/zero or an endless pipe is refused at the limit, a
+        // FIFO with no writer reads as empty instead of hanging.
         let (name, bytes) = if dump.as_os_str() == "-" {
             let mut buf = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            crate::fs::read::read_stream(std::io::stdin().lock(), &mut buf)
                 .context("reading the nginx -T dump from stdin")?;
             ("-".to_string(), buf)
         } else {
-            let bytes = std::fs::read(dump)
+            let bytes = crate::fs::read::read(dump)
                 .with_context(|| format!("cannot read --nginx-dump {}", dump.display()))?;
             (dump.display().to_string(), bytes)
         };

@@ -323,3 +323,269 @@ fn an_unreadable_config_says_its_cause_once() {
     assert_eq!(stderr.matches("Permission denied").count(), 1, "{stderr}");
     assert!(stderr.contains(&conf.display().to_string()), "{stderr}");
 }
+
+mod eval_bounds {
+    use media_doctor::app::eval::{run_bounded, Bounds};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    fn sh(script: &str) -> Command {
+        let mut c = Command::new("/bin/sh");
+        c.arg("-c")
+            .arg(script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    const BOUNDS: Bounds = Bounds {
+        time: Duration::from_secs(2),
+        memory: 1 << 30,
+        output: 1 << 20,
+    };
+
+    /// Gone: no such process, or a zombie waiting for init to reap it.
+    fn gone(pid: i32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z')),
+        }
+    }
+
+    fn pid_in(file: &std::path::Path) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            if let Some(pid) = std::fs::read_to_string(file)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                return pid;
+            }
+            assert!(Instant::now() < deadline, "no pid in {}", file.display());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The child ends at once but leaves a grandchild holding stdout: the run does not wait for
+    /// it, and it is killed.
+    #[test]
+    fn a_grandchild_holding_stdout_neither_delays_the_run_nor_survives_it() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("pid");
+        let start = Instant::now();
+        let (out, _) = run_bounded(
+            sh(&format!("sleep 60 & echo $! > {}; echo done", f.display())),
+            BOUNDS,
+        )
+        .expect("the child succeeded");
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(out.trim(), "done");
+        let pid = pid_in(&f);
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(gone(pid), "the grandchild {pid} was left running");
+    }
+
+    /// The child overruns with a grandchild holding stdout: the whole group is killed at the
+    /// limit, and the run ends within the limit + 1 s.
+    #[test]
+    fn at_the_time_limit_the_whole_group_is_killed() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("pid");
+        let start = Instant::now();
+        let r = run_bounded(
+            sh(&format!("sleep 60 & echo $! > {}; sleep 60", f.display())),
+            BOUNDS,
+        );
+        let took = start.elapsed();
+        let err = r.expect_err("overran");
+        assert!(
+            err.to_string().contains("did not finish within 2 s"),
+            "{err}"
+        );
+        assert!(took < BOUNDS.time + Duration::from_secs(1), "{took:?}");
+        let pid = pid_in(&f);
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(gone(pid), "the grandchild {pid} was left running");
+    }
+
+    /// Past the memory limit, the app's python gets MemoryError, not the machine's memory.
+    #[test]
+    fn the_child_cannot_allocate_past_the_memory_limit() {
+        if !crate::support::require(
+            Command::new("python3").arg("-V").output().is_ok(),
+            "needs python3",
+        ) {
+            return;
+        }
+        let mut c = Command::new("python3");
+        c.args(["-c", "b = bytearray(2 << 30); print('allocated')"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let (out, err) = run_bounded(c, BOUNDS).expect("python ends by itself");
+        assert!(!out.contains("allocated"), "{out}");
+        assert!(err.contains("MemoryError"), "{err}");
+    }
+}
+
+mod bounded_input {
+    use super::{media_doctor_raw, os};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    fn assert_refused(what: &str, o: &super::Raw, started: Instant) {
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.code, 2, "{what}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{what}: {stderr}");
+        assert!(stderr.contains("--max-config-bytes"), "{what}: {stderr}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{what}");
+    }
+
+    /// A 4 GB config (sparse: no disk used) is refused from its size: exit 2, not an
+    /// allocation abort; a smaller --max-config-bytes refuses a small one too.
+    #[test]
+    fn a_config_over_the_limit_is_exit_2() {
+        let t = tempfile::tempdir().unwrap();
+        let big = t.path().join("nginx.conf");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(4 << 30)
+            .unwrap();
+        let start = Instant::now();
+        let o = media_doctor_raw(&[
+            os("check"),
+            os("--offline"),
+            os("--nginx-conf"),
+            big.as_os_str(),
+        ]);
+        assert_refused("4 GB config", &o, start);
+        let small = t.path().join("small.conf");
+        std::fs::write(&small, "events {}\nhttp { server { listen 80; } }\n").unwrap();
+        let o = media_doctor_raw(&[
+            os("trace"),
+            os("--offline"),
+            os("--max-config-bytes"),
+            os("10"),
+            os("--nginx-conf"),
+            small.as_os_str(),
+            os("http://a.test/"),
+        ]);
+        assert_refused("--max-config-bytes 10", &o, start);
+    }
+
+    /// Endless input, from a device or from stdin, stops at the limit.
+    #[test]
+    fn an_endless_dump_is_refused_at_the_limit() {
+        let start = Instant::now();
+        let o = media_doctor_raw(&[
+            os("check"),
+            os("--offline"),
+            os("--max-config-bytes"),
+            os("1000000"),
+            os("--nginx-dump"),
+            os("/dev/zero"),
+        ]);
+        assert_refused("/dev/zero", &o, start);
+        let out = Command::new(env!("CARGO_BIN_EXE_media-doctor"))
+            .args([
+                "check",
+                "--offline",
+                "--max-config-bytes",
+                "1000000",
+                "--nginx-dump",
+                "-",
+            ])
+            .stdin(std::fs::File::open("/dev/zero").unwrap())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let o = super::Raw {
+            code: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        };
+        assert_refused("stdin from /dev/zero", &o, start);
+    }
+
+    /// A FIFO with no writer, as the dump or as the config: the run does not wait for a writer.
+    #[test]
+    fn a_fifo_with_no_writer_does_not_hang() {
+        let t = tempfile::tempdir().unwrap();
+        let fifo = t.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        for option in ["--nginx-dump", "--nginx-conf"] {
+            let start = Instant::now();
+            let o = media_doctor_raw(&[os("check"), os("--offline"), os(option), fifo.as_os_str()]);
+            assert_eq!(
+                o.code,
+                2,
+                "{option}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert!(start.elapsed() < Duration::from_secs(5), "{option} waited");
+        }
+    }
+}
+
+/// `trace` on a config nginx would refuse: exit 2 with the error's file:line, never a
+/// confident prediction.
+#[test]
+fn trace_on_a_config_that_does_not_load_is_exit_2_with_the_place() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    std::fs::create_dir(d.join("a_dir")).unwrap();
+    let head = "events {}\nhttp {\n  server { listen 80; server_name a.test; location /media/ { alias /srv/m/; } }\n";
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "include loop",
+            format!("{head}  include {}/loop.conf;\n}}\n", d.display()),
+        ),
+        (
+            "unterminated quote",
+            format!("{head}  server_name \"a.test;\n}}\n"),
+        ),
+        (
+            "unbalanced braces",
+            format!("{head}  server {{ listen 81;\n"),
+        ),
+        (
+            "a directory as an include",
+            format!("{head}  include {}/a_dir;\n}}\n", d.display()),
+        ),
+    ];
+    std::fs::write(
+        d.join("loop.conf"),
+        format!("include {}/loop.conf;\n", d.display()),
+    )
+    .unwrap();
+    for (what, text) in cases {
+        let conf = d.join("nginx.conf");
+        std::fs::write(&conf, text).unwrap();
+        let o = media_doctor_raw(&[
+            os("trace"),
+            os("--offline"),
+            os("--nginx-conf"),
+            conf.as_os_str(),
+            os("http://a.test/media/x.jpg"),
+        ]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.code, 2, "{what}: {stderr}");
+        assert!(o.stdout.is_empty(), "{what}: a prediction was printed");
+        assert!(stderr.contains("does not load"), "{what}: {stderr}");
+        let located = stderr.match_indices(".conf:").any(|(i, _)| {
+            stderr[i + 6..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+        });
+        assert!(located, "{what}: no file:line in {stderr}");
+    }
+}
