@@ -6,6 +6,7 @@ pub mod checks;
 pub mod cli;
 pub mod fs;
 pub mod http;
+pub mod input;
 pub mod live;
 pub mod nginx;
 pub mod profile;

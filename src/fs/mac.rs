@@ -21,7 +21,7 @@ pub enum SelinuxMode {
 /// SELinux's state, and where that was read.
 pub fn selinux(root: &SysRoot) -> Option<(SelinuxMode, String)> {
     let enforce = root.host_path(Path::new("/sys/fs/selinux/enforce"));
-    if let Ok(v) = crate::fs::read::read_to_string(&enforce) {
+    if let Ok(v) = crate::input::read_to_string(&enforce) {
         let mode = if v.trim() == "1" {
             SelinuxMode::Enforcing
         } else {
@@ -34,7 +34,7 @@ pub fn selinux(root: &SysRoot) -> Option<(SelinuxMode, String)> {
         return None;
     }
     let config =
-        crate::fs::read::read_to_string(&root.host_path(Path::new("/etc/selinux/config"))).ok()?;
+        crate::input::read_to_string(&root.host_path(Path::new("/etc/selinux/config"))).ok()?;
     let value = config
         .lines()
         .filter_map(|l| l.trim().strip_prefix("SELINUX="))
@@ -102,7 +102,7 @@ pub struct Profile {
 
 /// The loaded AppArmor profiles, when AppArmor is enabled (securityfs readable).
 pub fn apparmor_profiles(root: &SysRoot) -> Option<Vec<Profile>> {
-    let text = crate::fs::read::read_to_string(
+    let text = crate::input::read_to_string(
         &root.host_path(Path::new("/sys/kernel/security/apparmor/profiles")),
     )
     .ok()?;
@@ -139,7 +139,7 @@ impl Rules {
             .collect();
         entries.sort();
         for file in entries {
-            let text = crate::fs::read::read_to_string(&file).unwrap_or_default();
+            let text = crate::input::read_to_string(&file).unwrap_or_default();
             if let Some(body) = profile_body(&text, profile) {
                 let mut vars = HashMap::new();
                 let mut lines = Vec::new();
@@ -277,7 +277,7 @@ fn expand(
                 if files.contains(&f) {
                     continue;
                 }
-                if let Ok(inner) = crate::fs::read::read_to_string(&f) {
+                if let Ok(inner) = crate::input::read_to_string(&f) {
                     files.push(f.clone());
                     expand(root, &inner, vars, lines, files, depth + 1);
                 }

@@ -10,9 +10,7 @@ pub mod acl;
 pub mod as_user;
 pub mod identity;
 pub mod mac;
-pub mod read;
 pub mod scan;
-pub mod served;
 pub mod walk;
 
 pub use access::Access;

@@ -990,11 +990,11 @@ fn infer_kind(top_names: &[(String, bool)], entry: &Path) -> ConfigKind {
     }
 }
 
-/// Read a regular file under the root, bounded (crate::fs::read): opened non-blocking and
+/// Read a regular file under the root, bounded (crate::input): opened non-blocking and
 /// checked with fstat before any read, so a FIFO or device named by an include cannot hang the
 /// run, and a file over --max-config-bytes is refused from its size.
 fn read_regular(root: &SysRoot, path: &Path, buf: &mut Vec<u8>) -> Result<(), ReadError> {
-    use crate::fs::read::{open, read_stream, Opened};
+    use crate::input::{open, read_stream, Opened};
     let host = root.resolve(path).map_err(ReadError::Io)?;
     match open(&host).map_err(ReadError::Io)? {
         Opened::File(f, meta) if meta.is_file() => {

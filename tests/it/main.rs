@@ -9,6 +9,7 @@ mod differential;
 mod docs;
 mod fs;
 mod hostile;
+mod layers;
 mod listeners;
 mod live;
 mod nginx_checks;

@@ -1,5 +1,6 @@
-//! Reading input files, bounded: every file media-doctor reads (nginx configs and dumps, app
-//! settings, env files, units, passwd...) comes through here or through the same limit.
+//! Reading input files, bounded. Every file media-doctor reads (nginx configs and dumps, app
+//! settings, env files, units, passwd...) comes through here; a ground-layer module, so every
+//! reader can use it.
 //!
 //! - A size limit (`--max-config-bytes`, default 256 MiB) per file: a bigger regular file is
 //!   refused from its fstat size before any byte is read (a 4 GB config is an exit-2 message, not
