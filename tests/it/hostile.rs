@@ -589,3 +589,233 @@ fn trace_on_a_config_that_does_not_load_is_exit_2_with_the_place() {
         assert!(located, "{what}: no file:line in {stderr}");
     }
 }
+
+/// The read-only promise where it was broken: a running master with an edited, unreloaded config
+/// (MD111's case) naming a new log file and a new temp directory. `check` must not make nginx
+/// create them (it used to run `nginx -T`), and no run writes anything: proven by the files
+/// under the nginx prefix, and by strace on every system call that could write.
+mod read_only {
+    use super::os;
+    use crate::support::{self, Nginx};
+    use std::collections::BTreeMap;
+    use std::os::unix::fs::MetadataExt;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    /// Every entry under `dir`: (mode, size, mtime). `except` (the running nginx's own logs,
+    /// which it writes when the live checks probe it) is left out.
+    fn snapshot(dir: &Path, except: &[PathBuf]) -> BTreeMap<PathBuf, (u32, u64, i64, i64)> {
+        walkdir::WalkDir::new(dir)
+            .into_iter()
+            .map(|e| e.expect("walk"))
+            .filter(|e| !except.iter().any(|x| x == e.path()))
+            .map(|e| {
+                let m = e.path().symlink_metadata().expect("lstat");
+                (
+                    e.path().to_path_buf(),
+                    (m.mode(), m.size(), m.mtime(), m.mtime_nsec()),
+                )
+            })
+            .collect()
+    }
+
+    /// A master running one config, then that config edited (not reloaded) to name a log file
+    /// and a temp directory that do not exist yet.
+    fn stale_master() -> Nginx {
+        let nginx = Nginx::start(
+            "www-data",
+            "server { listen 127.0.0.1:{PORT}; server_name site.test;\n\
+             location /media/ { alias {DIR}/app/media/; } }",
+        )
+        .expect("nginx");
+        let media = nginx.dir.path().join("app/media");
+        std::fs::create_dir_all(&media).unwrap();
+        std::fs::write(media.join("a.jpg"), b"jpg").unwrap();
+        support::open_ancestors(&media.join("a.jpg"));
+        let d = nginx.dir.path().display().to_string();
+        let conf = std::fs::read_to_string(nginx.conf_path()).unwrap();
+        nginx.write_conf_after_load(&conf.replace(
+            "server { listen",
+            &format!(
+                "error_log {d}/logs/new-error.log;\n access_log {d}/logs/new-access.log;\n\
+                 client_body_temp_path {d}/tmp/new-body;\n server {{ listen"
+            ),
+        ));
+        nginx
+    }
+
+    fn json(out: &std::process::Output) -> serde_json::Value {
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)))
+    }
+
+    #[test]
+    fn md111_on_an_edited_config_creates_nothing() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let nginx = stale_master();
+        let conf = nginx.conf_path();
+        let logs = [
+            nginx.dir.path().join("logs/access.log"),
+            nginx.dir.path().join("logs/error.log"),
+        ];
+        let before = snapshot(nginx.dir.path(), &[]);
+        let out = Command::new(env!("CARGO_BIN_EXE_media-doctor"))
+            .args([
+                "check",
+                "--select",
+                "MD111",
+                "--format",
+                "json",
+                "--nginx-conf",
+            ])
+            .arg(&conf)
+            .output()
+            .unwrap();
+        let report = json(&out);
+        let md111 = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "MD111")
+            .unwrap();
+        assert_eq!(md111["status"], "fail", "{md111:#}");
+        assert_eq!(
+            before,
+            snapshot(nginx.dir.path(), &[]),
+            "MD111 changed files under the prefix"
+        );
+        assert!(!nginx.dir.path().join("logs/new-error.log").exists());
+        assert!(!nginx.dir.path().join("tmp/new-body").exists());
+
+        // A whole live check and a live trace: only the running nginx's own logs change (the
+        // probes are requests it logs).
+        let before = snapshot(nginx.dir.path(), &logs);
+        let url = format!("http://site.test:{}/media/a.jpg", nginx.port);
+        for args in [
+            vec![os("check"), os("--nginx-conf"), conf.as_os_str()],
+            vec![os("trace"), os("--nginx-conf"), conf.as_os_str(), os(&url)],
+        ] {
+            let o = super::media_doctor_raw(&args);
+            assert!(
+                o.code == 0 || o.code == 1,
+                "{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        assert_eq!(before, snapshot(nginx.dir.path(), &logs));
+    }
+
+    /// System calls that change the filesystem, for strace.
+    const WRITES: &str = "open,openat,openat2,creat,mkdir,mkdirat,unlink,unlinkat,rmdir,rename,\
+        renameat,renameat2,chmod,fchmod,fchmodat,chown,fchown,lchown,fchownat,utimensat,utimes,\
+        utime,futimesat,link,linkat,symlink,symlinkat,truncate,ftruncate,mknod,mknodat,setxattr,\
+        lsetxattr,fsetxattr,removexattr,lremovexattr,fremovexattr";
+
+    /// The successful calls in an strace log that wrote to the filesystem: an open for writing
+    /// or creating, or any other call of WRITES that did not fail. /dev/null is allowed (a
+    /// child's stdin/stdout).
+    fn writes_in(log: &str) -> Vec<String> {
+        log.lines()
+            .filter(|l| !l.contains(" = -1 ") && !l.contains("\"/dev/null\""))
+            .filter(|l| {
+                let call = l
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("")
+                    .split('(')
+                    .next()
+                    .unwrap_or("");
+                match call {
+                    "open" | "openat" | "openat2" => ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC"]
+                        .iter()
+                        .any(|f| l.contains(f)),
+                    "" => false,
+                    c => WRITES.split(',').any(|w| w.trim() == c),
+                }
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn traced(args: &[&std::ffi::OsStr]) -> Vec<String> {
+        let t = tempfile::tempdir().unwrap();
+        let log = t.path().join("strace.log");
+        // -ff: one log per process, so no call is split into "unfinished" and "resumed" halves.
+        let out = Command::new("strace")
+            .args(["-ff", "-qq", "-e"])
+            .arg(format!("trace={}", WRITES.replace(char::is_whitespace, "")))
+            .arg("-o")
+            .arg(&log)
+            .arg(env!("CARGO_BIN_EXE_media-doctor"))
+            .args(args)
+            .current_dir(crate::run::REPO)
+            .output()
+            .expect("strace");
+        let code = out.status.code().unwrap_or(-1);
+        assert!(
+            code == 0 || code == 1,
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut logs = String::new();
+        for e in std::fs::read_dir(t.path()).unwrap() {
+            let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+            // Each line gets a pid-like first field, as writes_in expects.
+            for l in text.lines() {
+                logs.push_str("0 ");
+                logs.push_str(l);
+                logs.push('\n');
+            }
+        }
+        assert!(logs.contains("openat("), "strace logged nothing");
+        writes_in(&logs)
+    }
+
+    #[test]
+    fn no_write_syscall_in_check_or_trace() {
+        if !support::require(
+            support::is_root() && Command::new("strace").arg("-V").output().is_ok(),
+            "needs root and strace (apt-get install strace)",
+        ) {
+            return;
+        }
+        // The detector finds a write when there is one.
+        assert_eq!(
+            writes_in(
+                "12 openat(AT_FDCWD, \"/x\", O_WRONLY|O_CREAT|O_CLOEXEC, 0666) = 3\n\
+                 12 mkdir(\"/y\", 0777) = 0\n12 mkdir(\"/z\", 0777) = -1 EEXIST (File exists)\n\
+                 12 openat(AT_FDCWD, \"/w\", O_RDONLY) = 3\n"
+            )
+            .len(),
+            2
+        );
+        let demo = [
+            vec![os("check"), os("--root"), os("fixtures/demo")],
+            vec![
+                os("trace"),
+                os("--root"),
+                os("fixtures/demo"),
+                os("http://myapp.example.com/media/a.jpg"),
+            ],
+        ];
+        for args in &demo {
+            let w = traced(args);
+            assert!(w.is_empty(), "{args:?} wrote:\n{}", w.join("\n"));
+        }
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let nginx = stale_master();
+        let conf = nginx.conf_path();
+        let url = format!("http://site.test:{}/media/a.jpg", nginx.port);
+        for args in [
+            vec![os("check"), os("--nginx-conf"), conf.as_os_str()],
+            vec![os("trace"), os("--nginx-conf"), conf.as_os_str(), os(&url)],
+        ] {
+            let w = traced(&args);
+            assert!(w.is_empty(), "{args:?} wrote:\n{}", w.join("\n"));
+        }
+    }
+}
