@@ -7,6 +7,8 @@
 //! checkout path to the container path COPY put it at. Everything is read from files: no Docker
 //! daemon is asked.
 
+pub mod app;
 pub mod compose;
 pub mod dockerfile;
 pub mod interpolate;
+pub mod mounts;
