@@ -21,7 +21,7 @@ pub const DEFAULT_FILES: &[&str] = &[
     "docker-compose.yaml",
     "docker-compose.yml",
 ];
-const OVERRIDE_FILES: &[&str] = &[
+pub const OVERRIDE_FILES: &[&str] = &[
     "compose.override.yaml",
     "compose.override.yml",
     "docker-compose.override.yaml",

@@ -876,6 +876,49 @@ impl Image {
             .collect()
     }
 
+    /// Up to `max` files the build copies from the checkout to `path` or below it (checkout
+    /// paths), with the COPY that put them there: what a volume mounted at `path` hides, or
+    /// copies once into a new volume.
+    pub fn files_at(&self, path: &str, max: usize) -> Vec<(PathBuf, Location)> {
+        let p = clean(path);
+        let prefix = format!("{}/", p.trim_end_matches('/'));
+        let Some(root) = &self.root else {
+            return Vec::new();
+        };
+        let mut out: Vec<(PathBuf, Location)> = Vec::new();
+        for c in &self.copies {
+            let host = if c.dest == p || c.dest.starts_with(&prefix) {
+                c.host.clone()
+            } else if let Some(rel) = p.strip_prefix(&format!("{}/", c.dest.trim_end_matches('/')))
+            {
+                c.host.join(rel)
+            } else {
+                continue;
+            };
+            let walk = walkdir::WalkDir::new(root.host_path(&host))
+                .follow_links(false)
+                .max_depth(8)
+                .sort_by_file_name();
+            for e in walk.into_iter().filter_map(|e| e.ok()) {
+                if out.len() >= max {
+                    return out;
+                }
+                if e.file_type().is_file()
+                    && e.file_name() != ".gitkeep"
+                    && e.file_name() != ".keep"
+                {
+                    let sys = root
+                        .system_path(e.path())
+                        .unwrap_or_else(|| e.path().to_path_buf());
+                    if !out.iter().any(|(h, _)| h == &sys) {
+                        out.push((sys, c.owner.at.clone()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The checkout path that a container path was copied from, when it was.
     pub fn host_of(&self, container: &str) -> Option<PathBuf> {
         self.copied_at(&clean(container)).map(|c| c.host)
@@ -1091,6 +1134,18 @@ ENTRYPOINT ["/home/app/web/entrypoint.prod.sh"]
         assert_eq!(img.volumes[0].0, "/srv/app/media");
         assert_eq!(img.user_name(), "1000");
         assert_eq!(img.content_under("/srv/app").len(), 1);
+    }
+
+    #[test]
+    fn files_a_volume_would_hide() {
+        let ctx = context();
+        let img = image("FROM x\nWORKDIR /app\nCOPY . .\n", ctx.path());
+        let files = img.files_at("/app/hello_django", 5);
+        assert_eq!(files.len(), 1);
+        assert!(files[0].0.ends_with("hello_django/settings.py"));
+        assert_eq!(files[0].1.line, 3);
+        assert!(img.files_at("/app/media", 5).is_empty());
+        assert_eq!(img.files_at("/", 2).len(), 2);
     }
 
     #[test]

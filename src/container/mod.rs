@@ -11,4 +11,5 @@ pub mod app;
 pub mod compose;
 pub mod dockerfile;
 pub mod interpolate;
+pub mod judge;
 pub mod mounts;
