@@ -4,6 +4,7 @@
 pub mod app;
 pub mod checks;
 pub mod cli;
+pub mod container;
 pub mod fs;
 pub mod http;
 pub mod input;

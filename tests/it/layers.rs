@@ -20,6 +20,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("nginx", 20),
     ("app", 20),
     ("profile", 20),
+    // 2b containers: compose and Dockerfiles, over the app reader
+    ("container", 25),
     // 3 the nginx model
     ("nginx::resolve", 30),
     // 4 the site and its facets
