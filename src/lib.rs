@@ -4,9 +4,11 @@
 pub mod app;
 pub mod checks;
 pub mod cli;
+pub mod container;
 pub mod fix;
 pub mod fs;
 pub mod http;
+pub mod input;
 pub mod live;
 pub mod nginx;
 pub mod profile;
@@ -15,3 +17,4 @@ pub mod report;
 pub mod site;
 pub mod sysroot;
 pub mod system;
+pub mod text_safe;
