@@ -445,6 +445,8 @@ pub mod edit {
         pub status: Option<u16>,
         /// The file nginx should open (when no real file can be asked for).
         pub path: Option<PathBuf>,
+        /// The location that should answer (its pattern: `/media/`).
+        pub location: Option<String>,
     }
 
     /// What becomes of one directive of the block (or of the block itself).

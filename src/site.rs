@@ -88,6 +88,8 @@ pub struct Site {
 /// nginx's compiled-in defaults on Debian, where media-doctor is most often run.
 const DEFAULT_CONF: &str = "/etc/nginx/nginx.conf";
 const DEFAULT_PREFIX: &str = "/usr/share/nginx";
+/// How Debian's packaged nginx is checked and reloaded.
+pub const DEFAULT_RELOAD: &str = "sudo nginx -t && sudo systemctl reload nginx";
 
 impl Site {
     /// Discover and load everything. An error here means the tool cannot run at all (exit 2).
@@ -257,6 +259,15 @@ impl Site {
                 loaded::changed_since_load(&self.running_config_inputs()?)
             })
             .clone()
+    }
+
+    /// The command that checks and reloads the nginx running this config, for how it runs (its
+    /// systemd unit, its container, or a HUP to that master); Debian's packaged way when no
+    /// running master can be told (not the live system, not root, a dump).
+    pub fn reload_command(&self) -> String {
+        self.changed_since_load()
+            .and_then(|s| s.reload.into_iter().next())
+            .unwrap_or_else(|| DEFAULT_RELOAD.to_string())
     }
 
     /// The site's server blocks.

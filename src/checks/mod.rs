@@ -15,6 +15,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 
 pub mod app;
+pub mod fixes;
 pub mod fs;
 pub mod live;
 pub mod nginx;
@@ -195,7 +196,9 @@ pub fn run_all(site: &Site) -> Vec<CheckResult> {
 /// Run the given checks (e.g. `select::Selection::checks()`), in the order given.
 pub fn run(site: &Site, checks: &[&'static dyn Check]) -> Vec<CheckResult> {
     let cx = Context::new(site);
-    checks.iter().map(|c| run_in(*c, &cx)).collect()
+    let mut results: Vec<CheckResult> = checks.iter().map(|c| run_in(*c, &cx)).collect();
+    fixes::settle(site, &mut results);
+    results
 }
 
 #[cfg(test)]

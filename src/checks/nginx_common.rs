@@ -12,7 +12,8 @@ use crate::site::Site;
 use crate::sysroot::SysRoot;
 use std::path::{Path, PathBuf};
 
-pub const RELOAD: &str = "sudo nginx -t && sudo systemctl reload nginx";
+/// The reload printed by the checks; `checks::fixes` puts the box's own in its place.
+pub const RELOAD: &str = crate::site::DEFAULT_RELOAD;
 
 /// A config that does not load is not what nginx runs (a reload is refused) and parts of it are
 /// missing from the model: the checks that judge it through the resolver skip rather than
@@ -275,6 +276,45 @@ pub fn prefix_urls(prefixes: &[Prefix]) -> String {
         .map(|p| p.url.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A config fix given as data: the finding carries the edit and what it must achieve, and the
+/// block is printed (for now: `checks::fixes` merges the fixes of one block and proves them
+/// before the report is made).
+pub fn config_fix(
+    f: Finding,
+    cfg: &Config,
+    intro: &str,
+    edit: crate::fix::BlockEdit,
+    goal: Option<crate::report::edit::Goal>,
+) -> Finding {
+    let block = crate::fix::render(cfg, &edit);
+    let mut f = fix_with_block(f, intro, block);
+    f.config_fix = Some(crate::report::edit::ConfigFix {
+        edit,
+        intro: intro.to_string(),
+        goal,
+    });
+    f
+}
+
+/// The request a fix must make work: `uri` on the target, answering the file `path` (200 when
+/// it exists).
+pub fn goal_for(
+    site: &Site,
+    t: &Target,
+    uri: &str,
+    path: Option<&Path>,
+    location: Option<String>,
+) -> crate::report::edit::Goal {
+    crate::report::edit::Goal {
+        host: t.host.clone(),
+        port: t.port,
+        uri: uri.to_string(),
+        status: path.filter(|p| exists(&site.root, p)).map(|_| 200),
+        path: path.map(Path::to_path_buf),
+        location,
+    }
 }
 
 /// The remediation every config finding ends with: the corrected block, then check and reload.

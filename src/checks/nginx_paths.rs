@@ -6,8 +6,9 @@
 //! the resolver confirms becomes a finding.
 
 use super::nginx_common::{
-    block_replacing, corrected_block, exists, findings_or_pass, fix_with_block, list_dir, loc_of,
-    normalised, opened_path, sample_file, skip_if_incomplete, Edit, Target,
+    block_replacing, config_fix, corrected_block, exists, findings_or_pass, fix_with_block,
+    goal_for, list_dir, loc_of, normalised, opened_path, sample_file, skip_if_incomplete, Edit,
+    Target,
 };
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::nginx::resolve::regex::NgxRegex;
@@ -167,13 +168,16 @@ impl Check for AliasTrailingSlash {
             if exists(&site.root, &meant) {
                 f = f.evidence("the file is at", format!("{} (exists)", meant.display()));
             }
-            let alias_dir = o.directive;
             let fixed = format!("{}/", o.value);
-            let block = block_replacing(cfg, o.location, alias_dir, &format!("alias {fixed};"));
-            findings.push(fix_with_block(
+            let edit = crate::fix::BlockEdit::new(o.location)
+                .replace(o.directive, format!("alias {fixed};"));
+            let goal = goal_for(site, &o.target, &uri, Some(&meant), None);
+            findings.push(config_fix(
                 f,
+                cfg,
                 "end the alias with a slash, like the location:",
-                block,
+                edit,
+                Some(goal),
             ));
         }
         Ok(findings_or_pass(
@@ -264,20 +268,17 @@ impl Check for AliasTraversal {
             let uri = reaching(&r, &o, &o.name, &candidates);
             let fixed_name = format!("{}/", o.name);
             let fixed_alias = format!("{}/", o.value.trim_end_matches('/'));
-            let loc_node = o.location;
-            let alias_node = o.directive;
-            let block = block_replacing(
-                cfg,
-                o.location,
-                alias_node,
-                &format!("alias {fixed_alias};"),
-            )
-            .replacen(
-                &format!("location {}", o.name),
-                &format!("location {fixed_name}"),
-                1,
-            );
-            let _ = loc_node;
+            let modifier = r
+                .location_pattern(o.location)
+                .map(|(m, _)| m.as_str().to_string())
+                .filter(|m| !m.is_empty());
+            let head = match modifier {
+                Some(m) => format!("location {m} {fixed_name}"),
+                None => format!("location {fixed_name}"),
+            };
+            let edit = crate::fix::BlockEdit::new(o.location)
+                .head(head)
+                .replace(o.directive, format!("alias {fixed_alias};"));
             let finding = match uri {
                 Some(uri) => {
                     let Some(path) = r.path_for(o.target.server, &uri) else {
@@ -325,10 +326,12 @@ impl Check for AliasTraversal {
                 "alias",
                 format!("{} ({})", o.value, loc_of(cfg, o.directive)),
             );
-            findings.push(fix_with_block(
+            findings.push(config_fix(
                 f,
+                cfg,
                 "end both the location and the alias with a slash:",
-                block,
+                edit,
+                None,
             ));
         }
         Ok(findings_or_pass(
@@ -429,13 +432,16 @@ impl Check for RootDuplicatesPrefix {
                     }
                 ),
             );
-            let root_node = o.directive;
             let alias = format!("{}/", o.value);
-            let block = block_replacing(cfg, o.location, root_node, &format!("alias {alias};"));
-            findings.push(fix_with_block(
+            let edit = crate::fix::BlockEdit::new(o.location)
+                .replace(o.directive, format!("alias {alias};"));
+            let goal = goal_for(site, &o.target, &uri, Some(&with_alias), None);
+            findings.push(config_fix(
                 f,
+                cfg,
                 "use alias (root appends the whole URI, prefix included):",
-                block,
+                edit,
+                Some(goal),
             ));
         }
         Ok(findings_or_pass(

@@ -5,8 +5,8 @@
 //! resolver.
 
 use super::nginx_common::{
-    corrected_block, findings_or_pass, fix_with_block, loc_of, opened_path, prefix_urls, prefixes,
-    skip_if_incomplete, Edit, Prefix, PrefixKind, Target, RELOAD,
+    config_fix, findings_or_pass, goal_for, loc_of, opened_path, prefix_urls, prefixes,
+    skip_if_incomplete, Prefix, PrefixKind, Target, RELOAD,
 };
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::nginx::resolve::Modifier;
@@ -154,15 +154,18 @@ impl Check for LocationShadowed {
                         let (_, name) = r
                             .location_pattern(meant)
                             .unwrap_or((Modifier::Prefix, String::new()));
-                        let block = corrected_block(cfg, meant, &|_| Edit::Keep).replacen(
-                            &format!("location {name} "),
-                            &format!("location ^~ {name} "),
-                            1,
-                        );
-                        fix_with_block(
+                        let edit = crate::fix::BlockEdit::new(meant)
+                            .head(format!("location ^~ {}", crate::fix::edit::quote(&name)));
+                        let goal = crate::report::edit::Goal {
+                            location: Some(name.clone()),
+                            ..goal_for(site, t, uri, None, None)
+                        };
+                        config_fix(
                             f,
+                            cfg,
                             "mark the prefix location `^~` so that regex locations are not tried for it:",
-                            block,
+                            edit,
+                            Some(goal),
                         )
                     } else {
                         f.fix(

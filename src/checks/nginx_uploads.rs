@@ -2,8 +2,7 @@
 //! no uploaded script executed, no content sniffing.
 
 use super::nginx_common::{
-    corrected_block, fix_with_block, loc_of, prefixes, skip_if_incomplete, Edit, Prefix,
-    PrefixKind, Target, RELOAD,
+    config_fix, loc_of, prefixes, skip_if_incomplete, Prefix, PrefixKind, Target, RELOAD,
 };
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::nginx::resolve::Request;
@@ -97,20 +96,12 @@ impl Check for UploadsListing {
                 .children()
                 .find(|d| d.is("autoindex"))
                 .map(|d| d.id());
-            let block = corrected_block(cfg, loc, &|d| {
-                if Some(d.id()) == own {
-                    Edit::Replace("autoindex off;".into())
-                } else {
-                    Edit::Keep
-                }
-            });
-            let block = if own.is_none() {
+            let edit = match own {
+                Some(d) => crate::fix::BlockEdit::new(loc).replace(d, "autoindex off;"),
                 // Inherited from the server or http level: say it here.
-                block.replacen("{\n", "{\n    autoindex off;\n", 1)
-            } else {
-                block
+                None => crate::fix::BlockEdit::new(loc).append("autoindex off;"),
             };
-            findings.push(fix_with_block(f, "turn the listing off:", block));
+            findings.push(config_fix(f, cfg, "turn the listing off:", edit, None));
         }
         Ok(if findings.is_empty() {
             Outcome::pass("no uploads location lists its directories")
@@ -228,15 +219,14 @@ impl Check for UploadsExecutable {
                     "the location has add_header directives of its own, so nginx drops every add_header of the server/http level",
                 );
             }
-            let block = corrected_block(cfg, loc, &|_| Edit::Keep).replacen(
-                "{\n",
-                "{\n    add_header X-Content-Type-Options nosniff always;\n",
-                1,
-            );
-            findings.push(fix_with_block(
+            let edit = crate::fix::BlockEdit::new(loc)
+                .append("add_header X-Content-Type-Options nosniff always;");
+            findings.push(config_fix(
                 f,
+                cfg,
                 "a browser may otherwise run an uploaded HTML/SVG file as a page of the site; add:",
-                block,
+                edit,
+                None,
             ));
         }
         Ok(if findings.is_empty() {

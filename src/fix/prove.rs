@@ -182,8 +182,9 @@ impl Answer {
     }
 }
 
-/// Proves `edits` against `goal`: Ok with what was checked, or why not.
-pub fn prove(site: &Site, edits: &[BlockEdit], goal: &Goal) -> Result<String, Refusal> {
+/// Proves `edits` against `goal` (None: the edit must only load and leave the other URLs
+/// alone): Ok with what was checked, or why not.
+pub fn prove(site: &Site, edits: &[BlockEdit], goal: Option<&Goal>) -> Result<String, Refusal> {
     let copy = edited_config(site, edits)?;
     let model = crate::nginx::resolve::Model::build(&copy);
     let servers = same_servers(site, &copy);
@@ -195,36 +196,78 @@ pub fn prove(site: &Site, edits: &[BlockEdit], goal: &Goal) -> Result<String, Re
         worker: &site.worker,
         servers: &servers,
     });
-    let req = Request::for_path(&goal.host, goal.port, &goal.uri);
-    let (before, after) = (old.resolve(&req), new.resolve(&req));
-    let got = Answer::of(&new, &after);
-    if let Some(want) = goal.status {
-        if after.predicted_status != Some(want) {
-            return Err(Refusal::Unmet(format!(
-                "{} would answer {} instead of {want}",
-                goal.uri,
-                got.short()
-            )));
+    // The locations the fix is about, before and after, by server: their URLs may change
+    // (without a goal, the edited blocks; with one, the locations that answer it).
+    let mut about: Vec<(usize, Option<(String, String)>)> = Vec::new();
+    for e in edits {
+        let d = site.config().directive(e.block);
+        if let Some(i) = enclosing_server(site.config(), e.block) {
+            if d.is("location") {
+                let (m, p) = location_key(&d);
+                about.push((i, Some((m, p.clone()))));
+                // The head as rewritten (`location ^~ /media/`).
+                if let Some(h) = &e.head {
+                    let w: Vec<&str> = h.split_whitespace().skip(1).collect();
+                    let (m, p) = match w.as_slice() {
+                        [p] => (String::new(), p.to_string()),
+                        [m, p, ..] => (m.to_string(), p.to_string()),
+                        [] => (String::new(), String::new()),
+                    };
+                    about.push((i, Some((m, p))));
+                }
+            } else {
+                // A server block edit (server_name, a new location): its URLs are the point.
+                about.push((i, None));
+            }
         }
     }
-    if let Some(want) = &goal.path {
-        if !same_file(after.path.as_deref(), want) {
-            return Err(Refusal::Unmet(format!(
-                "{} would open {} instead of {}",
-                goal.uri,
-                after
-                    .path
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| "no file".into()),
-                want.display()
-            )));
+    let mut summary = String::from("the edit loads");
+    if let Some(goal) = goal {
+        let req = Request::for_path(&goal.host, goal.port, &goal.uri);
+        let (before, after) = (old.resolve(&req), new.resolve(&req));
+        let got = Answer::of(&new, &after);
+        if let Some(want) = goal.status {
+            if after.predicted_status != Some(want) {
+                return Err(Refusal::Unmet(format!(
+                    "{} would answer {} instead of {want}",
+                    goal.uri,
+                    got.short()
+                )));
+            }
         }
+        if let Some(want) = &goal.path {
+            if !same_file(after.path.as_deref(), want) {
+                return Err(Refusal::Unmet(format!(
+                    "{} would open {} instead of {}",
+                    goal.uri,
+                    after
+                        .path
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "no file".into()),
+                    want.display()
+                )));
+            }
+        }
+        if let Some(want) = &goal.location {
+            // `/static` and `/static/` (a fix may add the slash) name the same place.
+            let same = |p: &String| p.trim_end_matches('/') == want.trim_end_matches('/');
+            if !got.location.as_ref().is_some_and(|(_, p)| same(p)) {
+                return Err(Refusal::Unmet(format!(
+                    "{} would still not be answered by location {want}",
+                    goal.uri
+                )));
+            }
+        }
+        // With a goal, only the goal's URL is meant to change: the edited blocks' other URLs
+        // are held to their answers too.
+        about.clear();
+        if let Some(i) = server_index(site.config(), before.server) {
+            about.push((i, Answer::of(&old, &before).location));
+            about.push((i, got.location.clone()));
+        }
+        summary = format!("{} answers {} with the edit", goal.uri, got.short());
     }
-    // The locations the fix is about (before and after), in the goal's server.
-    let goal_server = server_index(site.config(), before.server);
-    let about: Vec<Option<(String, String)>> =
-        vec![Answer::of(&old, &before).location, got.location.clone()];
     let old_servers = site.config().servers();
     let mut checked = 0;
     for (i, s) in old_servers.iter().enumerate() {
@@ -239,11 +282,16 @@ pub fn prove(site: &Site, edits: &[BlockEdit], goal: &Goal) -> Result<String, Re
         for uri in samples(site, &old, s.id()) {
             let req = Request::for_path(&host, port, &uri);
             let a = Answer::of(&old, &old.resolve_on(s.id(), &req));
-            if Some(i) == goal_server && about.contains(&a.location) {
+            let is_about = |loc: &Option<(String, String)>| {
+                about
+                    .iter()
+                    .any(|(si, l)| *si == i && (l.is_none() || l == loc))
+            };
+            if is_about(&a.location) {
                 continue;
             }
             let b = Answer::of(&new, &new.resolve_on(new_server, &req));
-            if Some(i) == goal_server && about.contains(&b.location) {
+            if is_about(&b.location) {
                 continue;
             }
             checked += 1;
@@ -257,11 +305,7 @@ pub fn prove(site: &Site, edits: &[BlockEdit], goal: &Goal) -> Result<String, Re
             }
         }
     }
-    Ok(format!(
-        "{} answers {} with the edit; {checked} other URLs keep their answer",
-        goal.uri,
-        got.short()
-    ))
+    Ok(format!("{summary}; {checked} other URLs keep their answer"))
 }
 
 fn same_file(got: Option<&Path>, want: &Path) -> bool {
@@ -276,6 +320,20 @@ fn same_file(got: Option<&Path>, want: &Path) -> bool {
         out
     };
     got.is_some_and(|g| norm(g) == norm(want))
+}
+
+/// The index (in `Config::servers`) of the server block that holds `node`.
+fn enclosing_server(cfg: &Config, node: NodeId) -> Option<usize> {
+    cfg.servers().iter().position(|s| {
+        let mut stack = vec![*s];
+        while let Some(d) = stack.pop() {
+            if d.id() == node {
+                return true;
+            }
+            stack.extend(d.children().filter(|c| c.has_block()));
+        }
+        false
+    })
 }
 
 fn server_index(cfg: &Config, server: Option<NodeId>) -> Option<usize> {
@@ -420,6 +478,7 @@ mod tests {
             uri: "/media/a.jpg".into(),
             status: Some(200),
             path: Some(PathBuf::from("/srv/shop/media/a.jpg")),
+            location: Some("/media/".into()),
         }
     }
 
@@ -431,7 +490,7 @@ mod tests {
             node(cfg, "alias", "/srv/shop/media"),
             "alias /srv/shop/media/;",
         );
-        let proof = prove(&site, &[fix], &goal()).expect("proven");
+        let proof = prove(&site, &[fix], Some(&goal())).expect("proven");
         assert!(proof.contains("/media/a.jpg answers 200"), "{proof}");
     }
 
@@ -449,7 +508,7 @@ mod tests {
         // A second `location /media/` beside the first: nginx -t says duplicate location.
         let dup = BlockEdit::new(server).append("location ^~ /media/ { alias /srv/shop/media/; }");
         assert_eq!(
-            prove(&site, &[dup], &goal()),
+            prove(&site, &[dup], Some(&goal())),
             Err(Refusal::DoesNotLoad(
                 "duplicate location \"/media/\"".into()
             ))
@@ -457,14 +516,14 @@ mod tests {
         // An empty server_name.
         let empty = BlockEdit::new(server).replace(shop, "server_name;");
         assert!(matches!(
-            prove(&site, &[empty], &goal()),
+            prove(&site, &[empty], Some(&goal())),
             Err(Refusal::DoesNotLoad(m)) if m.contains("server_name")
         ));
         // Loads, but the file is still not found.
         let wrong = BlockEdit::new(node(cfg, "location", "/media/"))
             .replace(node(cfg, "alias", "/srv/shop/media"), "alias /srv/media/;");
         assert!(matches!(
-            prove(&site, &[wrong], &goal()),
+            prove(&site, &[wrong], Some(&goal())),
             Err(Refusal::Unmet(_))
         ));
     }
@@ -482,7 +541,7 @@ mod tests {
             node(cfg, "alias", "/srv/shop/static/"),
             "alias /srv/shop/media/;",
         );
-        let got = prove(&site, &[fix, breaks], &goal());
+        let got = prove(&site, &[fix, breaks], Some(&goal()));
         assert!(
             matches!(&got, Err(Refusal::SideEffect(m)) if m.contains("shop.example.com/static/")),
             "{got:?}"

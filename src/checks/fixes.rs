@@ -1,0 +1,134 @@
+//! After the checks ran, before the report is made: the fixes are made to work when pasted.
+//!
+//! - The reload command is the one for how this nginx runs (`Site::reload_command`), not
+//!   Debian's default, wherever a check printed the default.
+//! - One fix per place: the config fixes that edit the same block are merged into one final
+//!   block, printed once (under the first finding; the others point to it), and proven together
+//!   on a copy of the configuration (`fix::prove`). A fix that fails the proof is not printed as
+//!   a fix: the finding says why, and what to decide instead.
+
+use crate::fix::{self, BlockEdit};
+use crate::report::edit::ConfigFix;
+use crate::report::{CheckResult, Remediation};
+use crate::site::Site;
+
+pub fn settle(site: &Site, results: &mut [CheckResult]) {
+    merge_and_prove(site, results);
+    let reload = site.reload_command();
+    if reload != super::nginx_common::RELOAD {
+        for f in results.iter_mut().flat_map(|r| r.findings.iter_mut()) {
+            if let Some(rem) = &mut f.remediation {
+                for c in &mut rem.commands {
+                    *c = c.replace(super::nginx_common::RELOAD, &reload);
+                }
+            }
+        }
+    }
+}
+
+/// (result, finding) positions of the config fixes, grouped by the block they edit, in the
+/// order the blocks first appear.
+fn groups(results: &[CheckResult]) -> Vec<Vec<(usize, usize)>> {
+    let mut out: Vec<Vec<(usize, usize)>> = Vec::new();
+    for (ri, r) in results.iter().enumerate() {
+        for (fi, f) in r.findings.iter().enumerate() {
+            let Some(cf) = &f.config_fix else { continue };
+            let block = cf.edit.block;
+            match out.iter_mut().find(|g| {
+                let (r0, f0) = g[0];
+                results[r0].findings[f0]
+                    .config_fix
+                    .as_ref()
+                    .is_some_and(|c| c.edit.block == block)
+            }) {
+                Some(g) => g.push((ri, fi)),
+                None => out.push(vec![(ri, fi)]),
+            }
+        }
+    }
+    out
+}
+
+fn merge_and_prove(site: &Site, results: &mut [CheckResult]) {
+    let cfg = site.config();
+    for group in groups(results) {
+        let fixes: Vec<ConfigFix> = group
+            .iter()
+            .filter_map(|&(r, f)| results[r].findings[f].config_fix.clone())
+            .collect();
+        let (first_r, first_f) = group[0];
+        let first_id = results[first_r].id;
+        let place = cfg.directive(fixes[0].edit.block).location();
+        // Merge in order; a fix that contradicts the merged block stays apart.
+        let mut merged: BlockEdit = fixes[0].edit.clone();
+        let mut apart: Vec<(usize, String)> = Vec::new();
+        for (i, fx) in fixes.iter().enumerate().skip(1) {
+            match merged.merge(&fx.edit) {
+                Ok(m) => merged = m,
+                Err(c) => apart.push((i, c.what)),
+            }
+        }
+        let goals: Vec<_> = fixes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !apart.iter().any(|(a, _)| a == i))
+            .filter_map(|(_, fx)| fx.goal.clone())
+            .collect();
+        let proof = if goals.is_empty() {
+            fix::prove(site, std::slice::from_ref(&merged), None)
+        } else {
+            goals
+                .iter()
+                .map(|g| fix::prove(site, std::slice::from_ref(&merged), Some(g)))
+                .find(Result::is_err)
+                .unwrap_or(Ok(String::new()))
+        };
+        let mut intros: Vec<&str> = Vec::new();
+        for (i, fx) in fixes.iter().enumerate() {
+            if !apart.iter().any(|(a, _)| *a == i) && !intros.contains(&fx.intro.as_str()) {
+                intros.push(fx.intro.trim_end_matches(':'));
+            }
+        }
+        let block = fix::render(cfg, &merged);
+        for (k, &(r, f)) in group.iter().enumerate() {
+            let finding = &mut results[r].findings[f];
+            let reload = finding
+                .remediation
+                .as_ref()
+                .map(|rem| rem.commands.clone())
+                .unwrap_or_default();
+            finding.remediation = Some(match (&proof, apart.iter().find(|(a, _)| *a == k)) {
+                (_, Some((_, why))) => Remediation {
+                    text: format!(
+                        "not printed: this fix and the one under {first_id} change {place} in two ways ({why}); decide which the block should say, edit it, then run `media-doctor check` again"
+                    ),
+                    commands: Vec::new(),
+                },
+                (Err(refusal), _) if k == 0 => Remediation {
+                    text: format!(
+                        "no edit is printed: {refusal}. Decide what {place} should serve (media-doctor trace URL shows each step), edit it by hand, then check again"
+                    ),
+                    commands: Vec::new(),
+                },
+                (Err(_), _) => Remediation {
+                    text: format!("see {first_id}: no edit of {place} could be proven"),
+                    commands: Vec::new(),
+                },
+                (Ok(_), _) if k == 0 => Remediation {
+                    text: format!(
+                        "{}{}:\n{}",
+                        intros.join("; "),
+                        if intros.len() > 1 { " (one block)" } else { "" },
+                        block.trim_end()
+                    ),
+                    commands: reload,
+                },
+                (Ok(_), _) => Remediation {
+                    text: format!("the block for {place} under {first_id} fixes this too"),
+                    commands: Vec::new(),
+                },
+            });
+        }
+        let _ = (first_r, first_f);
+    }
+}
