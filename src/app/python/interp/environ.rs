@@ -8,6 +8,36 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 impl<'a> Interp<'a> {
+    /// `f"{os.getenv('X')}/media"` with X set by no source read: Python would write "None" into
+    /// the path, but only if nothing else (a shell, a container runtime) sets X, which a reading
+    /// of files cannot rule out. The value is unknown, with the variable named.
+    pub(super) fn unset_env_in(&self, m: &Module, e: Node, text: &str) -> Option<Value> {
+        let (start, end) = (e.start_position(), e.end_position());
+        let file = m.path.display().to_string();
+        let pos = |l: &Location| (l.line as usize - 1, l.column.unwrap_or(1) as usize - 1);
+        let names: Vec<&str> = self
+            .env_reads
+            .iter()
+            .filter(|r| r.source.is_none() && r.at.file == file)
+            .filter(|r| {
+                let p = pos(&r.at);
+                p >= (start.row, start.column) && p < (end.row, end.column)
+            })
+            .map(|r| r.name.as_str())
+            .collect();
+        let name = names.last()?;
+        let sources: Vec<&str> = self.env.layers.iter().map(|l| l.source.as_str()).collect();
+        let seen = if sources.is_empty() {
+            "no environment source was found".to_string()
+        } else {
+            format!("not in {}", sources.join(", "))
+        };
+        Some(Value::unknown(
+            text,
+            format!("environment variable {name} has no value ({seen}), so this is unknown (Python would write \"None\" into it)"),
+        ))
+    }
+
     pub(super) fn env_get(&mut self, name: &str, at: &Location) -> Option<String> {
         let found = self
             .env

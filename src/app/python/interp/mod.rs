@@ -1091,6 +1091,11 @@ impl<'a> Interp<'a> {
                     let has_spec = child.child_by_field_name("format_specifier").is_some()
                         || child.child_by_field_name("type_conversion").is_some();
                     let v = self.eval(m, e, f);
+                    if matches!(v, Value::None) {
+                        if let Some(u) = self.unset_env_in(m, e, m.text(n)) {
+                            return u;
+                        }
+                    }
                     match (v.to_py_str(), has_spec) {
                         (Some(s), false) => out.push_str(&s),
                         _ => return unknown_from(&v, m.text(n)),
