@@ -15,11 +15,11 @@ use crate::site::Site;
 pub fn settle(site: &Site, results: &mut [CheckResult]) {
     merge_and_prove(site, results);
     let reload = site.reload_command();
-    if reload != super::nginx_common::RELOAD {
+    if reload != super::shared::nginx::RELOAD {
         for f in results.iter_mut().flat_map(|r| r.findings.iter_mut()) {
             if let Some(rem) = &mut f.remediation {
                 for c in &mut rem.commands {
-                    *c = c.replace(super::nginx_common::RELOAD, &reload);
+                    *c = c.replace(super::shared::nginx::RELOAD, &reload);
                 }
             }
         }
