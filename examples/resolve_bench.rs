@@ -6,8 +6,8 @@
 //! is a server_name of the config, the path one of the usual media/static/app paths), one by one
 //! on this thread, then again with `predict_many` on all cores.
 
-use media_doctor::cli::SiteArgs;
-use media_doctor::nginx::{Request, Resolver};
+use media_doctor::nginx::resolve::Request;
+use media_doctor::site::Options;
 use media_doctor::site::Site;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
@@ -57,7 +57,7 @@ fn main() -> anyhow::Result<()> {
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let t0 = Instant::now();
     let site = Site::gather(
-        &SiteArgs {
+        &Options {
             nginx_conf: Some(conf.clone().into()),
             ..Default::default()
         },
@@ -65,7 +65,7 @@ fn main() -> anyhow::Result<()> {
     )?;
     let loaded = t0.elapsed();
     let t1 = Instant::now();
-    let r = Resolver::new(&site);
+    let r = site.resolver();
     let built = t1.elapsed();
     // Hosts: the first name of every server; paths: what a site gets asked for.
     let hosts: Vec<(String, u16)> = site
@@ -142,7 +142,7 @@ fn main() -> anyhow::Result<()> {
     );
     // On all cores (`predict_many`, one resolver per thread): a fresh resolver, so its walks
     // start cold like the first pass.
-    let fresh = Resolver::new(&site);
+    let fresh = site.resolver();
     let (t4, c4) = (Instant::now(), process_cpu());
     let many = fresh.predict_many(&reqs);
     let (bulk, bulk_cpu) = (t4.elapsed(), process_cpu() - c4);

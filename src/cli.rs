@@ -153,6 +153,28 @@ pub enum ListFormat {
     Json,
 }
 
+impl SiteArgs {
+    /// The site layer's own options (it knows nothing of clap).
+    pub fn options(&self) -> crate::site::Options {
+        crate::site::Options {
+            site: self.site.clone(),
+            nginx_conf: self.nginx_conf.clone(),
+            nginx_dump: self.nginx_dump.clone(),
+            app: self.app.clone(),
+            framework: match self.framework {
+                Some(Framework::Django) => Some(crate::app::Framework::Django),
+                Some(Framework::Flask) => Some(crate::app::Framework::Flask),
+                Some(Framework::Auto) | None => None,
+            },
+            url: self.url.clone(),
+            probe: self.probe.clone(),
+            root: self.root.clone(),
+            as_user: self.as_user.clone(),
+            eval: self.eval,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Framework {
     Django,

@@ -42,7 +42,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             check_site_args(&args.site)?;
             // Parse the selection before gathering: a typo is reported before any work.
             let selection = Selection::parse(&args.select, &args.ignore)?;
-            let mut site = Site::gather(&args.site, args.offline)?;
+            let mut site = Site::gather(&args.site.options(), args.offline)?;
             // Progress for long scans: only for a person watching text output, never in JSON/CI.
             site.progress = args.format == CheckFormat::Text
                 && std::io::stderr().is_terminal()
@@ -86,9 +86,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Trace(args) => {
             check_site_args(&args.site)?;
-            let req = media_doctor::nginx::Request::from_url(&args.url)?;
-            let site = Site::gather(&args.site, args.offline)?;
-            let resolver = media_doctor::nginx::Resolver::new(&site);
+            let req = media_doctor::nginx::resolve::Request::from_url(&args.url)?;
+            let site = Site::gather(&args.site.options(), args.offline)?;
+            let resolver = site.resolver();
             let resolution = resolver.resolve(&req);
             let mut trace = render::trace::Trace::new(&resolver, &req, &resolution);
             if !args.offline {

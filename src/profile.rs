@@ -38,10 +38,21 @@ pub struct Profile {
     /// Results accepted for this site (id, name or band, and a required reason): the checks
     /// still run and are shown with the reason, but never fail the run (checks::select::Accepted).
     #[serde(default)]
-    pub ignore: Vec<crate::checks::select::IgnoreRule>,
+    pub ignore: Vec<IgnoreRule>,
     /// Where the profile was read from (a system path for /etc/media-doctor, else a host path).
     #[serde(skip_deserializing)]
     pub source: PathBuf,
+}
+
+/// A profile's `ignore = [{ id = "MD109", reason = "listing is wanted on /downloads/" }]` entry:
+/// the check still runs and is shown, but its result is accepted and never fails the run.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IgnoreRule {
+    /// A check id or name, or a band prefix (MD1) like `--ignore`.
+    pub id: String,
+    /// Why the finding is accepted. Required: an ignore nobody can explain is a bug waiting.
+    pub reason: String,
 }
 
 impl Profile {

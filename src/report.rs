@@ -158,6 +158,93 @@ impl Finding {
     }
 }
 
+/// The catalogue's bands: the first digit of the id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Band {
+    Nginx,
+    Filesystem,
+    App,
+    Live,
+}
+
+impl Band {
+    /// The band's name as in the JSON (`"band": "nginx"`) and in `list-checks`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Band::Nginx => "nginx",
+            Band::Filesystem => "filesystem",
+            Band::App => "app",
+            Band::Live => "live",
+        }
+    }
+    pub fn title(self) -> &'static str {
+        match self {
+            Band::Nginx => "nginx configuration",
+            Band::Filesystem => "filesystem",
+            Band::App => "app \u{2194} nginx alignment",
+            Band::Live => "live",
+        }
+    }
+    /// `MD1` for nginx, ...: the prefix `--select`/`--ignore` accept for a whole band.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Band::Nginx => "MD1",
+            Band::Filesystem => "MD2",
+            Band::App => "MD3",
+            Band::Live => "MD4",
+        }
+    }
+}
+
+/// What never changes about a check: its stable id and name (scripts depend on both), and its page.
+#[derive(Debug, Serialize)]
+pub struct Meta {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub band: Band,
+    pub summary: &'static str,
+    /// The check's page, checks/ID.md, compiled in for `explain`.
+    #[serde(skip)]
+    pub docs: &'static str,
+}
+
+impl Meta {
+    /// The sections every page has, in order (after its `# ID name` title).
+    pub const PAGE_SECTIONS: [&'static str; 4] = [
+        "What it checks",
+        "Why it breaks media",
+        "How to fix",
+        "Example",
+    ];
+
+    /// The text of the page's `## {title}` section, without its heading, trimmed.
+    pub fn section(&self, title: &str) -> Option<&'static str> {
+        let docs: &'static str = self.docs;
+        let heading = format!("## {title}");
+        let mut offset = 0;
+        let mut start = None;
+        let mut in_fence = false;
+        for line in docs.split_inclusive('\n') {
+            let end = offset + line.len();
+            let trimmed = line.trim_end();
+            if trimmed.starts_with("```") {
+                in_fence = !in_fence;
+            } else if in_fence {
+                // A `# comment` inside a fenced block is not a heading.
+            } else if let Some(s) = start {
+                if trimmed.starts_with("## ") || trimmed.starts_with("# ") {
+                    return Some(docs[s..offset].trim());
+                }
+            } else if trimmed == heading {
+                start = Some(end);
+            }
+            offset = end;
+        }
+        start.map(|s| docs[s..].trim())
+    }
+}
+
 /// How an alternative command is introduced in a remediation text (the text renderer shows
 /// these lines after the commands).
 pub const OR_INSTEAD: &str = "or instead: ";
@@ -178,7 +265,7 @@ pub struct CheckResult {
     pub id: &'static str,
     pub name: &'static str,
     #[serde(skip)]
-    pub band: crate::checks::Band,
+    pub band: Band,
     pub status: Status,
     /// One line. For a skip or an error, the reason.
     pub summary: String,
@@ -292,5 +379,35 @@ impl FailOn {
             FailOn::Error => status >= Status::Fail,
             FailOn::Warning => status >= Status::Warn,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn band_names_are_their_json_names() {
+        for band in [Band::Nginx, Band::Filesystem, Band::App, Band::Live] {
+            assert_eq!(serde_json::to_value(band).unwrap(), band.name());
+        }
+    }
+
+    #[test]
+    fn page_sections_are_found_and_fences_are_not_headings() {
+        let meta = Meta {
+            id: "MD999",
+            name: "test",
+            band: Band::Nginx,
+            summary: "",
+            docs: "# MD999 test\n\n## What it checks\nThis.\n\n## How to fix\n```sh\n# a comment\nrun\n```\n\n## Example\nx\n",
+        };
+        assert_eq!(meta.section("What it checks"), Some("This."));
+        assert_eq!(
+            meta.section("How to fix"),
+            Some("```sh\n# a comment\nrun\n```")
+        );
+        assert_eq!(meta.section("Example"), Some("x"));
+        assert_eq!(meta.section("Why it breaks media"), None);
     }
 }

@@ -2,13 +2,37 @@
 //! runs. Checks read it; they never re-parse or re-discover.
 
 use crate::app::discover::{self, Hints};
-use crate::cli::SiteArgs;
-use crate::nginx::{self, Config, Directive, NodeId};
+use crate::fs::identity::{NamedUser, UserDirective};
+use crate::nginx::resolve::served::ServedDir;
+use crate::nginx::resolve::{self, Resolver};
+use crate::nginx::{self, Config, ConfigKind, Directive, NodeId};
 use crate::profile::Profile;
 use crate::sysroot::SysRoot;
+use crate::system::loaded::{self, Stale};
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// What the user asked about (the command line, converted by `cli`; the profile fills the gaps).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--site NAME`: a sites-enabled/conf.d file name, or a label of a server_name.
+    pub site: Option<String>,
+    pub nginx_conf: Option<PathBuf>,
+    /// `--nginx-dump PATH|-`: an `nginx -T` dump instead of the files.
+    pub nginx_dump: Option<PathBuf>,
+    pub app: Option<PathBuf>,
+    /// None: find out (Django or Flask).
+    pub framework: Option<crate::app::Framework>,
+    /// `--url BASE`: the public base URL.
+    pub url: Option<String>,
+    pub probe: Vec<String>,
+    pub root: Option<PathBuf>,
+    pub as_user: Option<String>,
+    /// Evaluate the settings module with the app's own interpreter (`--eval`).
+    pub eval: bool,
+}
 
 /// Where the nginx configuration came from.
 #[derive(Debug, Clone)]
@@ -33,7 +57,7 @@ pub struct Site {
     pub root: SysRoot,
     pub name: Option<String>,
     pub offline: bool,
-    pub args: SiteArgs,
+    pub options: Options,
     pub nginx: NginxSite,
     /// The app's settings, when an app was found (filled by app discovery).
     pub app: Option<crate::app::App>,
@@ -47,9 +71,11 @@ pub struct Site {
     /// identity under the root.
     pub worker: crate::fs::Worker,
     /// The resolver's indexes (location trees, server names), built on first use.
-    pub model: std::sync::OnceLock<crate::nginx::resolve::Model>,
-    /// The live probes (HEAD requests), made on first use by a live check or `trace`.
-    pub live: std::sync::OnceLock<crate::live::probes::Live>,
+    pub model: OnceLock<resolve::Model>,
+    /// The directories the site's servers serve files from, found on first use.
+    served: OnceLock<Vec<ServedDir>>,
+    /// Config files changed since the running nginx loaded them, found on first use.
+    stale: OnceLock<Option<Stale>>,
     /// Draw progress for long probes on stderr (text output on a terminal only; set by main).
     pub progress: bool,
     /// Tree scans made during this run, shared between the checks that need them.
@@ -62,7 +88,7 @@ const DEFAULT_PREFIX: &str = "/usr/share/nginx";
 
 impl Site {
     /// Discover and load everything. An error here means the tool cannot run at all (exit 2).
-    pub fn gather(args: &SiteArgs, offline: bool) -> Result<Site> {
+    pub fn gather(args: &Options, offline: bool) -> Result<Site> {
         let root = match &args.root {
             Some(dir) => {
                 anyhow::ensure!(dir.is_dir(), "--root {}: not a directory", dir.display());
@@ -73,12 +99,16 @@ impl Site {
         let profile = Profile::find(&root, args.site.as_deref())?;
         let args = merge_profile(args, profile.as_ref());
         let nginx = load_nginx(&root, &args)?;
-        let worker = crate::fs::Worker::resolve(&root, &nginx.config, args.as_user.as_deref());
+        let worker = crate::fs::Worker::resolve(
+            &root,
+            &user_directive(&nginx.config),
+            args.as_user.as_deref(),
+        );
         let mut site = Site {
             root,
             name: args.site.clone(),
             offline,
-            args: args.clone(),
+            options: args.clone(),
             nginx,
             app: None,
             app_search: Vec::new(),
@@ -88,8 +118,9 @@ impl Site {
                 .unwrap_or_default(),
             profile,
             worker,
-            model: std::sync::OnceLock::new(),
-            live: std::sync::OnceLock::new(),
+            model: OnceLock::new(),
+            served: OnceLock::new(),
+            stale: OnceLock::new(),
             progress: false,
             fs: Default::default(),
         };
@@ -100,7 +131,7 @@ impl Site {
 
     /// Finds the app and reads its settings (see app::discover for the order).
     fn discover_app(&mut self) -> Result<()> {
-        let app_path = match &self.args.app {
+        let app_path = match &self.options.app {
             // An absolute path that is not a host path inside the root names a system path, even
             // when nothing is there (MD301 then says so).
             Some(p)
@@ -115,12 +146,8 @@ impl Site {
         let from_profile = self
             .profile
             .as_ref()
-            .is_some_and(|p| p.app.is_some() && p.app.as_ref() == self.args.app.as_ref());
-        let framework = match self.args.framework {
-            Some(crate::cli::Framework::Django) => Some(crate::app::Framework::Django),
-            Some(crate::cli::Framework::Flask) => Some(crate::app::Framework::Flask),
-            Some(crate::cli::Framework::Auto) | None => None,
-        };
+            .is_some_and(|p| p.app.is_some() && p.app.as_ref() == self.options.app.as_ref());
+        let framework = self.options.framework;
         let hints = Hints {
             app: app_path,
             app_from: match (&self.profile, from_profile) {
@@ -135,8 +162,8 @@ impl Site {
                 .as_ref()
                 .and_then(|p| p.settings_module.clone()),
             app_user: self.profile.as_ref().and_then(|p| p.app_user.clone()),
-            nginx_dirs: self.served_dirs(),
-            eval: self.args.eval,
+            nginx_dirs: self.literal_roots(),
+            eval: self.options.eval,
         };
         let found = discover::discover(&self.root, &hints);
         self.app = found.app;
@@ -145,7 +172,7 @@ impl Site {
     }
 
     /// Every literal `root`/`alias` directory in the site's servers (app discovery looks above them).
-    fn served_dirs(&self) -> Vec<PathBuf> {
+    fn literal_roots(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = Vec::new();
         // A set beside the list: a 10,000-site config has tens of thousands of roots.
         let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
@@ -168,6 +195,59 @@ impl Site {
 
     pub fn config(&self) -> &Config {
         &self.nginx.config
+    }
+
+    /// The nginx model of the site's servers (its indexes built on first use, then shared).
+    pub fn resolver(&self) -> Resolver<'_> {
+        let config = self.config();
+        Resolver::new(resolve::Inputs {
+            config,
+            model: self.model.get_or_init(|| resolve::Model::build(config)),
+            root: &self.root,
+            worker: &self.worker,
+            servers: &self.nginx.servers,
+        })
+    }
+
+    /// Every directory the site's servers serve files from (see `resolve::served`).
+    pub fn served_dirs(&self) -> &[ServedDir] {
+        self.served.get_or_init(|| {
+            if self.config().files.is_empty() {
+                return Vec::new();
+            }
+            resolve::served::served_dirs(&self.resolver())
+        })
+    }
+
+    /// What the running nginx's config is compared with: the files media-doctor loaded. None
+    /// for a dump, or when nothing was loaded.
+    pub fn running_config_inputs(&self) -> Option<loaded::Inputs> {
+        let NginxSource::Files { entry } = &self.nginx.source else {
+            return None;
+        };
+        let cfg = self.config();
+        if cfg.files.is_empty() {
+            return None;
+        }
+        Some(loaded::Inputs {
+            entry: entry.clone(),
+            is_main: matches!(cfg.kind, Some(ConfigKind::Main)),
+            files: cfg.files.iter().map(|f| f.path.clone()).collect(),
+            pid_files: pid_files(cfg),
+        })
+    }
+
+    /// The config files changed after the running nginx last loaded its config: `None` when
+    /// that cannot be told (not the live system, not root, a dump, no master running).
+    pub fn changed_since_load(&self) -> Option<Stale> {
+        self.stale
+            .get_or_init(|| {
+                if !self.root.is_live() || !nix::unistd::geteuid().is_root() {
+                    return None;
+                }
+                loaded::changed_since_load(&self.running_config_inputs()?)
+            })
+            .clone()
     }
 
     /// The site's server blocks.
@@ -266,7 +346,43 @@ impl Site {
     }
 }
 
-fn load_nginx(root: &SysRoot, args: &SiteArgs) -> Result<NginxSite> {
+/// What the config says about the worker user (the main context's `user`).
+fn user_directive(config: &Config) -> UserDirective {
+    // A config with no files (nothing loaded) has no main context to look in.
+    let user = (!config.files.is_empty())
+        .then(|| config.top().find(|d| d.is("user")))
+        .flatten()
+        .filter(|d| d.arg_count() >= 1)
+        .map(|d| NamedUser {
+            user: d.arg(0).unwrap_or_default().to_string(),
+            group: d.arg(1).map(str::to_string),
+            at: d.location(),
+        });
+    UserDirective {
+        user,
+        fragment: !matches!(config.kind, Some(ConfigKind::Main) | None),
+    }
+}
+
+/// Where the running master's pid may be written: the `pid` directive (relative to the
+/// prefix), else the usual defaults.
+fn pid_files(cfg: &Config) -> Vec<PathBuf> {
+    let directive = matches!(cfg.kind, Some(ConfigKind::Main))
+        .then(|| cfg.top().find(|d| d.is("pid")))
+        .flatten()
+        .and_then(|d| d.arg(0).map(PathBuf::from));
+    match directive {
+        Some(p) if p.is_absolute() => vec![p],
+        Some(p) => vec![cfg.prefix.join(p)],
+        None => loaded::DEFAULT_PID_FILES
+            .iter()
+            .map(PathBuf::from)
+            .chain([cfg.prefix.join("logs/nginx.pid")])
+            .collect(),
+    }
+}
+
+fn load_nginx(root: &SysRoot, args: &Options) -> Result<NginxSite> {
     let (source, mut config) = if let Some(dump) = &args.nginx_dump {
         let (name, bytes) = if dump.as_os_str() == "-" {
             let mut buf = Vec::new();
@@ -317,7 +433,7 @@ fn system_path_arg(root: &SysRoot, p: &Path, option: &str) -> Result<PathBuf> {
 }
 
 /// Command-line options win; the profile fills what they leave out.
-fn merge_profile(args: &SiteArgs, profile: Option<&Profile>) -> SiteArgs {
+fn merge_profile(args: &Options, profile: Option<&Profile>) -> Options {
     let mut a = args.clone();
     let Some(p) = profile else {
         return a;
@@ -329,8 +445,8 @@ fn merge_profile(args: &SiteArgs, profile: Option<&Profile>) -> SiteArgs {
     a.app = a.app.or_else(|| p.app.clone());
     if a.framework.is_none() {
         a.framework = match p.framework.as_deref() {
-            Some("django") => Some(crate::cli::Framework::Django),
-            Some("flask") => Some(crate::cli::Framework::Flask),
+            Some("django") => Some(crate::app::Framework::Django),
+            Some("flask") => Some(crate::app::Framework::Flask),
             _ => None,
         };
     }

@@ -3,10 +3,11 @@
 //! from matching location text here. Paths are compared as real paths (symlinks resolved inside
 //! `--root`), URLs as the path prefixes the browser requests.
 
-use super::{Band, Check, Meta, Outcome};
+use super::{Band, Check, Context, Meta, Outcome};
 use crate::app::{App, AppRoute, Framework, Setting};
+use crate::nginx::resolve::Resolver;
 use crate::nginx::resolve::{Served, ServedKind};
-use crate::nginx::{NodeId, Resolver};
+use crate::nginx::NodeId;
 use crate::report::{Finding, Location};
 use crate::site::Site;
 use std::path::{Path, PathBuf};
@@ -142,9 +143,9 @@ impl Check for AppConfigFound {
         &APP_CONFIG_FOUND
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let Some(app) = &site.app else {
-            let explicit = site.args.app.is_some() || site.name.is_some();
+            let explicit = site.options.app.is_some() || site.name.is_some();
             let msg = "no Django or Flask app was found".to_string();
             let mut f = if explicit {
                 Finding::error(msg)
@@ -288,7 +289,7 @@ impl Check for MediaRootAligned {
     fn meta(&self) -> &'static Meta {
         &MEDIA_ROOT_ALIGNED
     }
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         root_aligned(site, Files::Media)
     }
 }
@@ -297,7 +298,7 @@ impl Check for StaticRootAligned {
     fn meta(&self) -> &'static Meta {
         &STATIC_ROOT_ALIGNED
     }
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         root_aligned(site, Files::Static)
     }
 }
@@ -332,7 +333,7 @@ fn root_aligned(site: &Site, files: Files) -> anyhow::Result<Outcome> {
         )));
     };
     if files == Files::Static && app.whitenoise.value() == Some(&true) {
-        let resolver = Resolver::new(site);
+        let resolver = site.resolver();
         if served_in_servers(site, &resolver, &prefix)
             .iter()
             .all(|s| s.served.is_none())
@@ -343,7 +344,7 @@ fn root_aligned(site: &Site, files: Files) -> anyhow::Result<Outcome> {
             )));
         }
     }
-    let resolver = Resolver::new(site);
+    let resolver = site.resolver();
     let served = served_in_servers(site, &resolver, &prefix);
     let want = real(site, &dir);
     let mut findings = Vec::new();
@@ -438,7 +439,7 @@ impl Check for MediaUrlAligned {
     fn meta(&self) -> &'static Meta {
         &MEDIA_URL_ALIGNED
     }
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         url_aligned(site, Files::Media)
     }
 }
@@ -447,7 +448,7 @@ impl Check for StaticUrlAligned {
     fn meta(&self) -> &'static Meta {
         &STATIC_URL_ALIGNED
     }
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         url_aligned(site, Files::Static)
     }
 }
@@ -496,7 +497,7 @@ fn url_aligned(site: &Site, files: Files) -> anyhow::Result<Outcome> {
             files.remote(app).cloned().unwrap_or_default()
         )));
     }
-    let resolver = Resolver::new(site);
+    let resolver = site.resolver();
     let served = served_in_servers(site, &resolver, &prefix);
     if let Some(s) = served.iter().find(|s| s.served.is_some()) {
         if findings.is_empty() {
@@ -592,7 +593,7 @@ impl Check for AppServesMedia {
         &APP_SERVES_MEDIA
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let app = match app_of(site) {
             Ok(a) => a,
             Err(o) => return Ok(o),
@@ -620,7 +621,7 @@ impl Check for AppServesMedia {
             }
             findings.push(f);
         }
-        let resolver = Resolver::new(site);
+        let resolver = site.resolver();
         for r in &app.served_routes {
             let active = !r.debug_only || debug_on;
             let Some(prefix) = r.prefix.value().and_then(|p| App::url_path(p)) else {
@@ -722,7 +723,7 @@ impl Check for StorageBackend {
         &STORAGE_BACKEND
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let app = match app_of(site) {
             Ok(a) => a,
             Err(o) => return Ok(o),
@@ -747,7 +748,7 @@ impl Check for StorageBackend {
         // Remote media: nginx serving MEDIA_URL from a local directory serves stale leftovers.
         let mut findings = Vec::new();
         if let Some(prefix) = app.media_url_path() {
-            let resolver = Resolver::new(site);
+            let resolver = site.resolver();
             for s in served_in_servers(site, &resolver, &prefix) {
                 if let Some(sv) = s.served {
                     findings.push(
@@ -794,7 +795,7 @@ impl Check for SameUrlOrRoot {
         &SAME_URL_OR_ROOT
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let app = match app_of(site) {
             Ok(a) => a,
             Err(o) => return Ok(o),

@@ -5,13 +5,13 @@
 //! are checked as the user (a disagreement is itself a finding).
 
 use super::nginx_common::sample_file_where;
-use super::{Band, Check, Meta, Outcome};
+use super::{Band, Check, Context, Meta, Outcome};
 use crate::app::{App, Framework};
 use crate::fs::identity::{app_identity, UserDb};
 use crate::fs::scan::{self, group_digits, Scan};
-use crate::fs::served::{outermost, served_dirs, served_dirs_of, ServedDir};
 use crate::fs::walk::{self, grant_commands, shell_quote, walk, walk_many, walk_unverified, Walk};
 use crate::fs::{mac, Access, Identity, Outcome as WalkOutcome};
+use crate::nginx::resolve::served::{outermost, ServedDir};
 use crate::nginx::resolve::{Request, Resolution, Resolver};
 use crate::nginx::Directive;
 use crate::report::{Finding, Location};
@@ -114,8 +114,8 @@ impl Check for RootsExist {
         &ROOTS_EXIST
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
-        let served = served_dirs(site);
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        let served = site.served_dirs();
         let mut targets: Vec<(PathBuf, String, Option<Location>)> = served
             .iter()
             .map(|s| {
@@ -307,12 +307,12 @@ impl Check for ParentTraversal {
         &PARENT_TRAVERSAL
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let who = match worker(site) {
             Ok(w) => w,
             Err(o) => return Ok(o),
         };
-        let served = served_dirs(site);
+        let served = site.served_dirs();
         if served.is_empty() {
             return Ok(Outcome::skip(
                 "no root/alias directory in the site's servers",
@@ -410,12 +410,12 @@ impl Check for FilesReadable {
         &FILES_READABLE
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let who = match worker(site) {
             Ok(w) => w,
             Err(o) => return Ok(o),
         };
-        let served = served_dirs(site);
+        let served = site.served_dirs();
         let dirs = outermost(served.iter().map(|s| s.dir.clone()));
         if dirs.is_empty() {
             return Ok(Outcome::skip(
@@ -626,7 +626,7 @@ impl Check for AppCanWrite {
         &APP_CAN_WRITE
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let (app, media) = match local_media_root(site) {
             Ok(found) => found,
             Err(o) => return Ok(o),
@@ -824,7 +824,7 @@ impl Check for StaticCollected {
         &STATIC_COLLECTED
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let app = match app(site) {
             Ok(a) => a,
             Err(o) => return Ok(o),
@@ -948,7 +948,7 @@ impl Check for EphemeralStorage {
         &EPHEMERAL_STORAGE
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let (app, media) = match local_media_root(site) {
             Ok(found) => found,
             Err(o) => return Ok(o),
@@ -1106,7 +1106,7 @@ impl Check for SymlinksBlocked {
         &SYMLINKS_BLOCKED
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let set: Vec<Directive<'_>> = all_directives(site)
             .into_iter()
             .filter(|d| d.is("disable_symlinks") && d.arg(0).is_some_and(|a| a != "off"))
@@ -1120,10 +1120,10 @@ impl Check for SymlinksBlocked {
             Ok(w) => w,
             Err(o) => return Ok(o),
         };
-        let resolver = Resolver::new(site);
-        let served = served_dirs_of(site, &resolver);
+        let resolver = site.resolver();
+        let served = site.served_dirs();
         let mut findings = Vec::new();
-        for s in &served {
+        for s in served {
             if !site.root.host_path(&s.dir).is_dir() {
                 continue;
             }
@@ -1246,7 +1246,7 @@ impl Check for MacPolicy {
         &MAC_POLICY
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let selinux = mac::selinux(&site.root);
         let apparmor = mac::apparmor_profiles(&site.root);
         let enforcing_selinux = matches!(selinux, Some((mac::SelinuxMode::Enforcing, _)));
@@ -1273,7 +1273,7 @@ impl Check for MacPolicy {
             };
             return Ok(Outcome::skip(why));
         }
-        let dirs = served_dirs(site);
+        let dirs = site.served_dirs();
         if dirs.is_empty() {
             return Ok(Outcome::skip(
                 "no root/alias directory in the site's servers",
@@ -1281,12 +1281,12 @@ impl Check for MacPolicy {
         }
         let mut findings = Vec::new();
         if enforcing_selinux {
-            for s in &dirs {
+            for s in dirs {
                 let host = site.root.host_path(&s.dir);
                 if !host.exists() {
                     continue;
                 }
-                let mut targets = vec![s.dir.clone()];
+                let mut targets: Vec<PathBuf> = vec![s.dir.clone()];
                 if let Ok(who) = worker(site) {
                     let scan = site.fs.scan(&site.root, &s.dir, who, &scan_options(site));
                     targets.extend(scan.sample_file.clone());
@@ -1332,7 +1332,7 @@ impl Check for MacPolicy {
                 )));
                 continue;
             };
-            for s in &dirs {
+            for s in dirs {
                 // AppArmor matches the path with symlinks resolved; any file name in the tree.
                 let real = walk_unverified(&site.root, &s.dir, &Identity::root(), Access::NONE)
                     .resolved
@@ -1406,7 +1406,7 @@ impl Check for MediaStaticOverlap {
         &MEDIA_STATIC_OVERLAP
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let app = match app(site) {
             Ok(a) => a,
             Err(o) => return Ok(o),
@@ -1484,13 +1484,13 @@ impl Check for ProbeFile {
         &PROBE_FILE
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let who = match worker(site) {
             Ok(w) => w,
             Err(o) => return Ok(o),
         };
-        let resolver = Resolver::new(site);
-        let served = served_dirs_of(site, &resolver);
+        let resolver = site.resolver();
+        let served = site.served_dirs();
         if served.is_empty() && site.samples.is_empty() {
             return Ok(Outcome::skip(
                 "no root/alias directory in the site's servers and no sample URL",
@@ -1519,7 +1519,7 @@ impl Check for ProbeFile {
             findings.push(judge_probe(&resolver, url, None, &res));
         }
         // Then a real file from each served tree, at the URL that should serve it.
-        for s in &served {
+        for s in served {
             if !site.root.host_path(&s.dir).is_dir() {
                 continue;
             }

@@ -1,11 +1,10 @@
 //! MD4xx: the site as it runs: live HEAD probes and nginx's error log. Skipped with `--offline`.
 
-use super::nginx_reload;
-use super::{Band, Check, Meta, Outcome};
+use super::{Band, Check, Context, Meta, Outcome};
 use crate::http::Probe;
 use crate::live::errorlog::{self, Group, Line};
 use crate::live::explain::explain;
-use crate::live::probes::{live, Item, Live, Prediction};
+use crate::live::probes::{Item, Live, Prediction};
 use crate::live::signature::{cache_hit, who_answered, Answerer};
 use crate::live::{app_prefixes, failure_advice, mismatch_cause, server_names, AppPrefix};
 use crate::nginx::resolve::Resolver;
@@ -47,7 +46,7 @@ impl Check for ErrorLog {
         &ERROR_LOG
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         if site.offline {
             return Ok(Outcome::skip(OFFLINE));
         }
@@ -103,7 +102,7 @@ impl Check for ErrorLog {
         let groups = errorlog::group(recent);
         let mut findings: Vec<Finding> = Vec::new();
         // One model of the config for every line: which location answered each request.
-        let resolver = (!groups.is_empty()).then(|| Resolver::new(site));
+        let resolver = (!groups.is_empty()).then(|| site.resolver());
         for g in groups.iter().take(MAX_GROUPS) {
             findings.push(finding_for(site, resolver.as_ref(), &filter, g));
         }
@@ -312,11 +311,11 @@ fn shell_word(s: &str) -> String {
 // ---- HEAD probes: MD401, MD402, MD403, MD404, MD406 ----
 
 /// The probes, or why the checks built on them cannot run.
-fn probes_or_skip(site: &Site) -> Result<&Live, Outcome> {
+fn probes_or_skip<'c>(site: &'c Context<'_>) -> Result<&'c Live, Outcome> {
     if site.offline {
         return Err(Outcome::skip(OFFLINE));
     }
-    let live = live(site);
+    let live = site.live();
     if live.items.is_empty() {
         let why = if live.notes.is_empty() {
             "no media/static prefix served from disk was found to probe".to_string()
@@ -383,7 +382,7 @@ impl Check for OriginServesFile {
         &ORIGIN_SERVES_FILE
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let live = match probes_or_skip(site) {
             Ok(l) => l,
             Err(skip) => return Ok(skip),
@@ -496,7 +495,7 @@ impl Check for PublicServesFile {
         &PUBLIC_SERVES_FILE
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let live = match probes_or_skip(site) {
             Ok(l) => l,
             Err(skip) => return Ok(skip),
@@ -614,7 +613,7 @@ impl Check for RequestHitsApp {
         &REQUEST_HITS_APP
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let live = match probes_or_skip(site) {
             Ok(l) => l,
             Err(skip) => return Ok(skip),
@@ -739,7 +738,7 @@ impl Check for CachedError {
         &CACHED_ERROR
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let live = match probes_or_skip(site) {
             Ok(l) => l,
             Err(skip) => return Ok(skip),
@@ -871,7 +870,7 @@ impl Check for PredictionMismatch {
         &PREDICTION_MISMATCH
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let live = match probes_or_skip(site) {
             Ok(l) => l,
             Err(skip) => return Ok(skip),
@@ -881,7 +880,7 @@ impl Check for PredictionMismatch {
         }
         let mut findings = Vec::new();
         let mut matched = 0usize;
-        let mut stale: Option<Option<nginx_reload::Stale>> = None; // computed on first need
+        let mut stale: Option<Option<crate::system::loaded::Stale>> = None; // computed on first need
         for item in &live.items {
             let mut origin_agrees = true;
             for o in &item.origin {
@@ -894,7 +893,7 @@ impl Check for PredictionMismatch {
                 }
                 origin_agrees = false;
                 let stale_files = stale
-                    .get_or_insert_with(|| nginx_reload::changed_since_load(site))
+                    .get_or_insert_with(|| site.changed_since_load())
                     .clone();
                 let cause = mismatch_cause(a, stale_files.as_ref());
                 let f = Finding::error(format!(

@@ -6,10 +6,13 @@
 //!
 //! Checks live one band per file (`nginx.rs` = MD1xx, ...); each band file exposes `CHECKS`.
 
+use crate::http::Limits;
+use crate::live::probes::Live;
+pub use crate::report::{Band, Meta};
 use crate::report::{CheckResult, Finding, Severity, Status};
 use crate::site::Site;
-use serde::Serialize;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::OnceLock;
 
 pub mod app;
 pub mod fs;
@@ -21,93 +24,6 @@ pub mod nginx_reload;
 pub mod nginx_routing;
 pub mod nginx_uploads;
 pub mod select;
-
-/// The catalogue's bands: the first digit of the id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Band {
-    Nginx,
-    Filesystem,
-    App,
-    Live,
-}
-
-impl Band {
-    /// The band's name as in the JSON (`"band": "nginx"`) and in `list-checks`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Band::Nginx => "nginx",
-            Band::Filesystem => "filesystem",
-            Band::App => "app",
-            Band::Live => "live",
-        }
-    }
-    pub fn title(self) -> &'static str {
-        match self {
-            Band::Nginx => "nginx configuration",
-            Band::Filesystem => "filesystem",
-            Band::App => "app \u{2194} nginx alignment",
-            Band::Live => "live",
-        }
-    }
-    /// `MD1` for nginx, ...: the prefix `--select`/`--ignore` accept for a whole band.
-    pub fn prefix(self) -> &'static str {
-        match self {
-            Band::Nginx => "MD1",
-            Band::Filesystem => "MD2",
-            Band::App => "MD3",
-            Band::Live => "MD4",
-        }
-    }
-}
-
-/// What never changes about a check: its stable id and name (scripts depend on both), and its page.
-#[derive(Debug, Serialize)]
-pub struct Meta {
-    pub id: &'static str,
-    pub name: &'static str,
-    pub band: Band,
-    pub summary: &'static str,
-    /// The check's page, checks/ID.md, compiled in for `explain`.
-    #[serde(skip)]
-    pub docs: &'static str,
-}
-
-impl Meta {
-    /// The sections every page has, in order (after its `# ID name` title).
-    pub const PAGE_SECTIONS: [&'static str; 4] = [
-        "What it checks",
-        "Why it breaks media",
-        "How to fix",
-        "Example",
-    ];
-
-    /// The text of the page's `## {title}` section, without its heading, trimmed.
-    pub fn section(&self, title: &str) -> Option<&'static str> {
-        let docs: &'static str = self.docs;
-        let heading = format!("## {title}");
-        let mut offset = 0;
-        let mut start = None;
-        let mut in_fence = false;
-        for line in docs.split_inclusive('\n') {
-            let end = offset + line.len();
-            let trimmed = line.trim_end();
-            if trimmed.starts_with("```") {
-                in_fence = !in_fence;
-            } else if in_fence {
-                // A `# comment` inside a fenced block is not a heading.
-            } else if let Some(s) = start {
-                if trimmed.starts_with("## ") || trimmed.starts_with("# ") {
-                    return Some(docs[s..offset].trim());
-                }
-            } else if trimmed == heading {
-                start = Some(end);
-            }
-            offset = end;
-        }
-        start.map(|s| docs[s..].trim())
-    }
-}
 
 /// What a check concluded.
 #[derive(Debug, Default)]
@@ -146,7 +62,43 @@ impl Outcome {
 
 pub trait Check: Sync {
     fn meta(&self) -> &'static Meta;
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome>;
+    /// `site` is the run's `Context`: the `Site` (through `Deref`) and what the checks of one
+    /// run share (the live probes).
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome>;
+}
+
+/// What the checks of one run share besides the `Site`: the live probes, made on first use by a
+/// live check. It lives here, not on `Site`, because the live layer sits above the site.
+pub struct Context<'s> {
+    pub site: &'s Site,
+    live: OnceLock<Live>,
+}
+
+impl<'s> Context<'s> {
+    pub fn new(site: &'s Site) -> Context<'s> {
+        Context {
+            site,
+            live: OnceLock::new(),
+        }
+    }
+
+    /// The live probes (HEAD requests), made on first use.
+    pub fn live(&self) -> &Live {
+        self.live
+            .get_or_init(|| crate::live::probes::gather(self.site, Limits::default()))
+    }
+
+    /// The live probes if a check made them (None: nothing was sent).
+    pub fn probes_made(&self) -> Option<&Live> {
+        self.live.get()
+    }
+}
+
+impl std::ops::Deref for Context<'_> {
+    type Target = Site;
+    fn deref(&self) -> &Site {
+        self.site
+    }
 }
 
 /// Every check, in id order. Ids are unique (a unit test holds that).
@@ -170,8 +122,13 @@ pub fn find(id: &str) -> Option<&'static dyn Check> {
         .find(|c| c.meta().id.eq_ignore_ascii_case(id) || c.meta().name == id)
 }
 
-/// Run one check, turning errors and panics into status `error`.
+/// Run one check on its own, turning errors and panics into status `error`.
 pub fn run_one(check: &dyn Check, site: &Site) -> CheckResult {
+    run_in(check, &Context::new(site))
+}
+
+/// Run one check in a run's context, turning errors and panics into status `error`.
+pub fn run_in(check: &dyn Check, site: &Context<'_>) -> CheckResult {
     let meta = check.meta();
     let result = catch_unwind(AssertUnwindSafe(|| check.run(site)));
     let (status, summary, findings) = match result {
@@ -237,38 +194,14 @@ pub fn run_all(site: &Site) -> Vec<CheckResult> {
 
 /// Run the given checks (e.g. `select::Selection::checks()`), in the order given.
 pub fn run(site: &Site, checks: &[&'static dyn Check]) -> Vec<CheckResult> {
-    checks.iter().map(|c| run_one(*c, site)).collect()
+    let cx = Context::new(site);
+    checks.iter().map(|c| run_in(*c, &cx)).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashSet;
-
-    #[test]
-    fn band_names_are_their_json_names() {
-        for band in [Band::Nginx, Band::Filesystem, Band::App, Band::Live] {
-            assert_eq!(serde_json::to_value(band).unwrap(), band.name());
-        }
-    }
-
-    #[test]
-    fn page_sections_are_found_and_fences_are_not_headings() {
-        let meta = Meta {
-            id: "MD999",
-            name: "test",
-            band: Band::Nginx,
-            summary: "",
-            docs: "# MD999 test\n\n## What it checks\nThis.\n\n## How to fix\n```sh\n# a comment\nrun\n```\n\n## Example\nx\n",
-        };
-        assert_eq!(meta.section("What it checks"), Some("This."));
-        assert_eq!(
-            meta.section("How to fix"),
-            Some("```sh\n# a comment\nrun\n```")
-        );
-        assert_eq!(meta.section("Example"), Some("x"));
-        assert_eq!(meta.section("Why it breaks media"), None);
-    }
 
     #[test]
     fn ids_and_names_are_unique_and_well_formed() {

@@ -1,8 +1,8 @@
 //! MD1xx: the nginx configuration, judged from the config alone (through the resolver).
 
-use super::{Band, Check, Meta, Outcome};
+use super::{Band, Check, Context, Meta, Outcome};
 use crate::report::{Finding, Location};
-use crate::site::{NginxSource, Site};
+use crate::site::NginxSource;
 
 pub static CHECKS: &[&dyn Check] = &[&ConfigLoads];
 
@@ -23,7 +23,7 @@ impl Check for ConfigLoads {
         &CONFIG_LOADS
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let cfg = site.config();
         let findings: Vec<Finding> = cfg
             .diagnostics

@@ -25,36 +25,7 @@ pub fn skip_if_incomplete(site: &Site) -> Option<Outcome> {
     ))
 }
 
-/// A server block of the site and the request that reaches it.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub server: NodeId,
-    /// The Host to send (its first plain server_name, else `localhost`).
-    pub host: String,
-    pub port: u16,
-}
-
-pub fn targets(site: &Site, r: &Resolver<'_>) -> Vec<Target> {
-    site.nginx
-        .servers
-        .iter()
-        .map(|&server| {
-            let host = r
-                .server_names(server)
-                .into_iter()
-                .find(|n| {
-                    !n.is_empty()
-                        && !n.starts_with('~')
-                        && !n.contains('*')
-                        && !n.starts_with('.')
-                        && n != "_"
-                })
-                .unwrap_or_else(|| "localhost".into());
-            let port = r.server_ports(server).into_iter().next().unwrap_or(80);
-            Target { server, host, port }
-        })
-        .collect()
-}
+pub use crate::nginx::resolve::Target;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrefixKind {
@@ -334,15 +305,6 @@ pub fn opened_path(p: &Path) -> String {
 
 pub fn loc_of(cfg: &Config, node: NodeId) -> Location {
     cfg.directive(node).location()
-}
-
-/// `location /media/` as written (modifier and pattern).
-pub fn location_label(r: &Resolver<'_>, node: NodeId) -> String {
-    match r.location_pattern(node) {
-        Some((m, p)) if m.as_str().is_empty() => format!("location {p}"),
-        Some((m, p)) => format!("location {} {p}", m.as_str()),
-        None => "the server block".into(),
-    }
 }
 
 #[cfg(test)]

@@ -7,15 +7,14 @@
 
 use super::nginx_common::{
     block_replacing, corrected_block, exists, findings_or_pass, fix_with_block, list_dir, loc_of,
-    location_label, normalised, opened_path, sample_file, skip_if_incomplete, targets, Edit,
-    Target,
+    normalised, opened_path, sample_file, skip_if_incomplete, Edit, Target,
 };
-use super::{Band, Check, Meta, Outcome};
+use super::{Band, Check, Context, Meta, Outcome};
 use crate::nginx::resolve::regex::NgxRegex;
+use crate::nginx::resolve::Request;
 use crate::nginx::resolve::{AliasKind, Modifier, Resolver};
-use crate::nginx::{NodeId, Request};
+use crate::nginx::NodeId;
 use crate::report::Finding;
-use crate::site::Site;
 use std::path::{Component, Path, PathBuf};
 
 pub static CHECKS: &[&dyn Check] = &[
@@ -39,10 +38,10 @@ struct OwnRoot {
     scripted: bool,
 }
 
-fn own_roots(site: &Site, r: &Resolver<'_>) -> Vec<OwnRoot> {
+fn own_roots(r: &Resolver<'_>) -> Vec<OwnRoot> {
     let cfg = r.config();
     let mut out = Vec::new();
-    for t in targets(site, r) {
+    for t in r.targets() {
         for loc in r.locations_of(t.server) {
             let Some((modifier, name)) = r.location_pattern(loc) else {
                 continue;
@@ -123,14 +122,14 @@ impl Check for AliasTrailingSlash {
         &ALIAS_TRAILING_SLASH
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         if let Some(skip) = skip_if_incomplete(site) {
             return Ok(skip);
         }
-        let r = Resolver::new(site);
+        let r = site.resolver();
         let cfg = r.config();
         let mut findings = Vec::new();
-        for o in own_roots(site, &r) {
+        for o in own_roots(&r) {
             if !prefix_location(&o)
                 || o.scripted
                 || !matches!(o.alias, AliasKind::Prefix(_))
@@ -153,7 +152,7 @@ impl Check for AliasTrailingSlash {
             let meant = intended.join(file);
             let mut f = Finding::error(format!(
                 "{} has `alias {}` without a trailing slash: {uri} opens {}",
-                location_label(&r, o.location),
+                r.location_label(o.location),
                 o.value,
                 path.display()
             ))
@@ -201,14 +200,14 @@ impl Check for AliasTraversal {
         &ALIAS_TRAVERSAL
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         if let Some(skip) = skip_if_incomplete(site) {
             return Ok(skip);
         }
-        let r = Resolver::new(site);
+        let r = site.resolver();
         let cfg = r.config();
         let mut findings = Vec::new();
-        for o in own_roots(site, &r) {
+        for o in own_roots(&r) {
             if !prefix_location(&o)
                 || o.scripted
                 || !matches!(o.alias, AliasKind::Prefix(_))
@@ -293,7 +292,7 @@ impl Check for AliasTraversal {
                     };
                     Finding::error(format!(
                         "{} with `alias {}`: {uri} reaches {} ({what})",
-                        location_label(&r, o.location),
+                        r.location_label(o.location),
                         o.value,
                         reached.display()
                     ))
@@ -304,7 +303,7 @@ impl Check for AliasTraversal {
                 }
                 None if traversal => Finding::error(format!(
                     "{} with `alias {}`: {}../X opens {}../X, outside the alias directory",
-                    location_label(&r, o.location),
+                    r.location_label(o.location),
                     o.value,
                     o.name,
                     o.value
@@ -313,7 +312,7 @@ impl Check for AliasTraversal {
                 .evidence("nginx opens", format!("{}../X", o.value)),
                 None => Finding::warning(format!(
                     "{} with `alias {}`: any {}* directory next to it would be served ({}-backup/x opens {}-backup/x)",
-                    location_label(&r, o.location),
+                    r.location_label(o.location),
                     o.value,
                     dir.display(),
                     o.name,
@@ -356,14 +355,14 @@ impl Check for RootDuplicatesPrefix {
         &ROOT_DUPLICATES_PREFIX
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         if let Some(skip) = skip_if_incomplete(site) {
             return Ok(skip);
         }
-        let r = Resolver::new(site);
+        let r = site.resolver();
         let cfg = r.config();
         let mut findings = Vec::new();
-        for o in own_roots(site, &r) {
+        for o in own_roots(&r) {
             if !prefix_location(&o) || o.scripted || o.alias != AliasKind::Root {
                 continue;
             }
@@ -404,7 +403,7 @@ impl Check for RootDuplicatesPrefix {
             let mut f = Finding {
                 message: format!(
                     "{} has `root {}`, which already ends with the prefix: {uri} opens {}",
-                    location_label(&r, o.location),
+                    r.location_label(o.location),
                     o.value,
                     path.display()
                 ),
@@ -498,14 +497,14 @@ impl Check for RegexAliasCapture {
         &REGEX_ALIAS_CAPTURE
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         if let Some(skip) = skip_if_incomplete(site) {
             return Ok(skip);
         }
-        let r = Resolver::new(site);
+        let r = site.resolver();
         let cfg = r.config();
         let mut findings = Vec::new();
-        for o in own_roots(site, &r) {
+        for o in own_roots(&r) {
             if !o.modifier.is_regex() || o.alias != AliasKind::Regex {
                 continue;
             }
@@ -521,7 +520,7 @@ impl Check for RegexAliasCapture {
                     .flatten();
                 let mut f = Finding::error(format!(
                     "{} has `alias {}` without the regex's captures: every matching URL opens {}",
-                    location_label(&r, o.location),
+                    r.location_label(o.location),
                     o.value,
                     o.value
                 ))
@@ -570,7 +569,7 @@ impl Check for RegexAliasCapture {
             let res = r.resolve_on(o.target.server, &request(&o.target, &uri));
             let f = Finding::error(format!(
                 "{} with `alias {}`: the capture may start with `..`: {uri} opens {} ({})",
-                location_label(&r, o.location),
+                r.location_label(o.location),
                 o.value,
                 path.display(),
                 lexical(&path).display()
@@ -621,15 +620,15 @@ impl Check for TryFilesAlias {
         &TRY_FILES_ALIAS
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         if let Some(skip) = skip_if_incomplete(site) {
             return Ok(skip);
         }
-        let r = Resolver::new(site);
+        let r = site.resolver();
         let cfg = r.config();
         let mut findings = Vec::new();
         let mut unverifiable = 0;
-        for t in targets(site, &r) {
+        for t in r.targets() {
             for loc in r.locations_of(t.server) {
                 let Some(info) = r.block_info(loc) else {
                     continue;
@@ -683,7 +682,7 @@ impl Check for TryFilesAlias {
                     .collect();
                 let mut f = Finding::error(format!(
                     "{} combines alias and try_files: {uri} should open {} but try_files tests another path ({})",
-                    location_label(&r, loc),
+                    r.location_label(loc),
                     meant.display(),
                     tried.first().cloned().unwrap_or_default()
                 ))

@@ -8,14 +8,16 @@
 //!   running nginx keeps an older config; when it reads other files than media-doctor did,
 //!   media-doctor is looking at another config than nginx runs.
 
-use super::{Band, Check, Meta, Outcome};
-use crate::nginx::ConfigKind;
+use super::{Band, Check, Context, Meta, Outcome};
 use crate::report::Finding;
-use crate::site::{NginxSource, Site};
-use crate::system::{self, LoadEvidence, Process};
+use crate::site::NginxSource;
+use crate::system::loaded::{
+    find_master, master_conf, newer_than, nginx_t, reload_commands, same_file, Inputs, NginxT,
+};
+use crate::system::{self, LoadEvidence};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::path::PathBuf;
+use std::time::SystemTime;
 
 pub static CHECKS: &[&dyn Check] = &[&ConfigNotReloaded];
 
@@ -29,23 +31,17 @@ static CONFIG_NOT_RELOADED: Meta = Meta {
     docs: include_str!("../../checks/MD111.md"),
 };
 
-/// A file changed less than this after the load is not called newer: start times are derived
-/// from clock ticks and uptime, and editors touch files while saving.
-pub const TOLERANCE: Duration = Duration::from_secs(1);
-const NGINX_T_TIMEOUT: Duration = Duration::from_secs(15);
 /// Above this much config, `nginx -T` is not run: nginx tests a config at ~0.6 MB/s (a
 /// 1,000-site config takes it 4 s and 10,000 sites 47 s and 1.7 GB), while the time witness
 /// costs one stat per file.
 const NGINX_T_MAX_BYTES: u64 = 1 << 20;
-/// Debian's compiled-in pid path, and nginx's own default under the prefix.
-const DEFAULT_PID_FILES: &[&str] = &["/run/nginx.pid", "/var/run/nginx.pid"];
 
 impl Check for ConfigNotReloaded {
     fn meta(&self) -> &'static Meta {
         &CONFIG_NOT_RELOADED
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         if site.offline {
             return Ok(Outcome::skip(
                 "--offline: MD111 reads /proc and runs nginx -T",
@@ -63,109 +59,16 @@ impl Check for ConfigNotReloaded {
                  reads every file nginx reads)",
             ));
         }
-        let entry = match &site.nginx.source {
-            NginxSource::Files { entry } => entry.clone(),
-            NginxSource::Dump { name } => {
-                return Ok(Outcome::skip(format!(
-                    "the config came from the dump {name}: MD111 compares the running nginx with \
-                     files on disk"
-                )))
-            }
-        };
-        let cfg = site.config();
-        if cfg.files.is_empty() {
-            return Ok(Outcome::skip("no config file was loaded"));
+        if let NginxSource::Dump { name } = &site.nginx.source {
+            return Ok(Outcome::skip(format!(
+                "the config came from the dump {name}: MD111 compares the running nginx with \
+                 files on disk"
+            )));
         }
-        Ok(assess(&Inputs::of(site, entry)))
-    }
-}
-
-/// Config files changed after the running nginx last loaded its config, and how to reload
-/// that very master.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stale {
-    pub files: Vec<PathBuf>,
-    /// `nginx -t` with the master's own -p/-c, then a reload of that master.
-    pub reload: Vec<String>,
-}
-
-/// The config files changed after the running nginx last loaded its config: `None` when that
-/// cannot be told (not the live system, not root, a dump, no master running). For MD406 and
-/// `trace`, which name a stale config as the likely cause of a live answer the model did not
-/// predict.
-pub fn changed_since_load(site: &Site) -> Option<Stale> {
-    if !site.root.is_live() || !nix::unistd::geteuid().is_root() {
-        return None;
-    }
-    let NginxSource::Files { entry } = &site.nginx.source else {
-        return None;
-    };
-    if site.config().files.is_empty() {
-        return None;
-    }
-    let inputs = Inputs::of(site, entry.clone());
-    let (master, _) = find_master(&inputs)?;
-    let (loaded, _) = system::last_load(&master);
-    let args = master.master_args();
-    let conf = master_conf(&master, &args);
-    Some(Stale {
-        files: newer_than(&inputs.files, loaded)
-            .into_iter()
-            .map(|(f, _)| f)
-            .collect(),
-        reload: reload_commands(&master, &args, conf.as_deref()),
-    })
-}
-
-fn newer_than(files: &[PathBuf], loaded: SystemTime) -> Vec<(PathBuf, SystemTime)> {
-    files
-        .iter()
-        .filter_map(|f| Some((f.clone(), changed_at(f)?)))
-        .filter(|(_, t)| *t > loaded + TOLERANCE)
-        .collect()
-}
-
-/// What MD111 needs to know about the config media-doctor loaded (system paths = host paths:
-/// MD111 runs only on the live root).
-#[derive(Debug, Clone)]
-pub struct Inputs {
-    /// The file media-doctor started from.
-    pub entry: PathBuf,
-    /// True for a whole nginx.conf; false for a site file or snippet (part of the running config).
-    pub is_main: bool,
-    /// Every file loaded.
-    pub files: Vec<PathBuf>,
-    /// Where the running master's pid may be written (the `pid` directive, else the defaults).
-    pub pid_files: Vec<PathBuf>,
-}
-
-impl Inputs {
-    fn of(site: &Site, entry: PathBuf) -> Inputs {
-        let cfg = site.config();
-        Inputs {
-            entry,
-            is_main: matches!(cfg.kind, Some(ConfigKind::Main)),
-            files: cfg.files.iter().map(|f| f.path.clone()).collect(),
-            pid_files: pid_files(site),
+        match site.running_config_inputs() {
+            Some(inputs) => Ok(assess(&inputs)),
+            None => Ok(Outcome::skip("no config file was loaded")),
         }
-    }
-}
-
-/// The `pid` directive (relative to the prefix), else the usual defaults.
-fn pid_files(site: &Site) -> Vec<PathBuf> {
-    let cfg = site.config();
-    let directive = matches!(cfg.kind, Some(ConfigKind::Main))
-        .then(|| cfg.top().find(|d| d.is("pid")))
-        .flatten()
-        .and_then(|d| d.arg(0).map(PathBuf::from));
-    match directive {
-        Some(p) if p.is_absolute() => vec![p],
-        Some(p) => vec![cfg.prefix.join(p)],
-        None => DEFAULT_PID_FILES
-            .iter()
-            .map(PathBuf::from)
-            .chain([cfg.prefix.join("logs/nginx.pid")])
-            .collect(),
     }
 }
 
@@ -345,139 +248,6 @@ pub fn assess(inputs: &Inputs) -> Outcome {
     }
 }
 
-/// The config the master runs: its -c (under its -p when relative), else the compiled-in path.
-fn master_conf(master: &Process, args: &system::MasterArgs) -> Option<PathBuf> {
-    args.conf
-        .clone()
-        .map(|c| match &args.prefix {
-            Some(p) if c.is_relative() => p.join(c),
-            _ => c,
-        })
-        .or_else(|| compiled_conf_path(master))
-}
-
-/// The running master for this config, and how it was found.
-fn find_master(inputs: &Inputs) -> Option<(Process, String)> {
-    for pid_file in &inputs.pid_files {
-        if let Some(p) = system::master_from_pid_file(pid_file) {
-            return Some((p, format!("from {}", pid_file.display())));
-        }
-    }
-    system::nginx_masters()
-        .into_iter()
-        .find(|m| {
-            m.master_args()
-                .conf
-                .is_some_and(|c| same_file(&c, &inputs.entry))
-        })
-        .map(|m| (m, "started with -c for this config".to_string()))
-}
-
-/// The config path compiled into the master's binary (`nginx -V`'s --conf-path).
-fn compiled_conf_path(master: &Process) -> Option<PathBuf> {
-    let bin = runnable_exe(master).or_else(system::nginx_binary)?;
-    let out = system::run(&bin, &["-V".as_ref()], Duration::from_secs(5)).ok()?;
-    out.stderr
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("--conf-path="))
-        .map(PathBuf::from)
-}
-
-/// The binary the master runs, unless it was replaced on disk since.
-fn runnable_exe(master: &Process) -> Option<PathBuf> {
-    master
-        .exe()
-        .filter(|p| !p.to_string_lossy().ends_with(" (deleted)") && p.is_file())
-}
-
-enum NginxT {
-    Fails {
-        complaint: String,
-        command: String,
-    },
-    Reads {
-        files: Vec<PathBuf>,
-        command: String,
-    },
-}
-
-fn nginx_t(
-    master: &Process,
-    args: &system::MasterArgs,
-    master_conf: Option<&Path>,
-    entry: &Path,
-) -> Result<NginxT, String> {
-    let bin = runnable_exe(master)
-        .or_else(system::nginx_binary)
-        .ok_or("nginx is not installed")?;
-    let conf = master_conf.unwrap_or(entry);
-    let command = format!(
-        "{} -T -q{} -c {}",
-        bin.display(),
-        args.prefix
-            .as_ref()
-            .map(|p| format!(" -p {}", p.display()))
-            .unwrap_or_default(),
-        conf.display()
-    );
-    let out = system::nginx_dump(&bin, conf, args.prefix.as_deref(), NGINX_T_TIMEOUT)
-        .map_err(|e| format!("{e:#}"))?;
-    if !out.success {
-        return Ok(NginxT::Fails {
-            complaint: system::nginx_complaint(&out.stderr),
-            command,
-        });
-    }
-    Ok(NginxT::Reads {
-        files: system::dump_sections(&out.stdout)
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect(),
-        command,
-    })
-}
-
-/// `nginx -t` with the master's own flags, then a reload: the packaged service's way when the
-/// master runs the compiled-in config, else a HUP to that very master.
-fn reload_commands(
-    master: &Process,
-    args: &system::MasterArgs,
-    conf: Option<&Path>,
-) -> Vec<String> {
-    if args.conf.is_none() && args.prefix.is_none() {
-        return vec!["sudo nginx -t && sudo systemctl reload nginx".into()];
-    }
-    let bin = runnable_exe(master)
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "nginx".into());
-    let mut test = format!("sudo {bin} -t");
-    if let Some(p) = &args.prefix {
-        test.push_str(&format!(" -p {}", p.display()));
-    }
-    if let (Some(_), Some(c)) = (&args.conf, conf) {
-        test.push_str(&format!(" -c {}", c.display()));
-    }
-    vec![format!("{test} && sudo kill -HUP {}", master.pid)]
-}
-
-/// When a config file last changed: its content (mtime through symlinks) or the link itself (a
-/// site enabled by a new symlink in sites-enabled/).
-fn changed_at(path: &Path) -> Option<SystemTime> {
-    let target = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    let link = std::fs::symlink_metadata(path)
-        .and_then(|m| m.modified())
-        .ok();
-    target.max(link)
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    a == b
-        || match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-            (Ok(x), Ok(y)) => x == y,
-            _ => false,
-        }
-}
-
 fn list(paths: &[&PathBuf]) -> String {
     paths
         .iter()
@@ -529,6 +299,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn clock_prints_utc_dates() {

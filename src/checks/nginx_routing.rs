@@ -5,14 +5,14 @@
 //! resolver.
 
 use super::nginx_common::{
-    corrected_block, findings_or_pass, fix_with_block, loc_of, location_label, opened_path,
-    prefix_urls, prefixes, skip_if_incomplete, targets, Edit, Prefix, PrefixKind, Target, RELOAD,
+    corrected_block, findings_or_pass, fix_with_block, loc_of, opened_path, prefix_urls, prefixes,
+    skip_if_incomplete, Edit, Prefix, PrefixKind, Target, RELOAD,
 };
-use super::{Band, Check, Meta, Outcome};
-use crate::nginx::resolve::{Modifier, Resolver};
-use crate::nginx::{NodeId, Request};
+use super::{Band, Check, Context, Meta, Outcome};
+use crate::nginx::resolve::Modifier;
+use crate::nginx::resolve::Request;
+use crate::nginx::NodeId;
 use crate::report::Finding;
-use crate::site::Site;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -58,13 +58,13 @@ impl Check for LocationShadowed {
         &LOCATION_SHADOWED
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         if let Some(skip) = skip_if_incomplete(site) {
             return Ok(skip);
         }
-        let r = Resolver::new(site);
+        let r = site.resolver();
         let cfg = r.config();
-        let all = targets(site, &r);
+        let all = r.targets();
         let prefixes = prefixes(site, &r);
         if prefixes.is_empty() {
             return Ok(Outcome::skip(
@@ -124,15 +124,15 @@ impl Check for LocationShadowed {
                     };
                     let mut f = Finding::error(format!(
                         "{} ({}) wins for {uri} over {} ({}): it {what}",
-                        location_label(&r, winner),
+                        r.location_label(winner),
                         loc_of(cfg, winner),
-                        location_label(&r, meant),
+                        r.location_label(meant),
                         p.from
                     ))
                     .at(loc_of(cfg, meant))
                     .evidence(
                         "winner",
-                        format!("{} at {}", location_label(&r, winner), loc_of(cfg, winner)),
+                        format!("{} at {}", r.location_label(winner), loc_of(cfg, winner)),
                     )
                     .evidence("urls", urls.join(" "))
                     .evidence(
@@ -168,8 +168,8 @@ impl Check for LocationShadowed {
                         f.fix(
                             format!(
                                 "the other location is more specific ({}): remove it, or give it the same root/alias as {}",
-                                location_label(&r, winner),
-                                location_label(&r, meant)
+                                r.location_label(winner),
+                                r.location_label(meant)
                             ),
                             vec![RELOAD.into()],
                         )
@@ -205,13 +205,13 @@ impl Check for UrlPrefixNotServed {
         &URL_PREFIX_NOT_SERVED
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         if let Some(skip) = skip_if_incomplete(site) {
             return Ok(skip);
         }
-        let r = Resolver::new(site);
+        let r = site.resolver();
         let cfg = r.config();
-        let all = targets(site, &r);
+        let all = r.targets();
         let prefixes = prefixes(site, &r);
         if prefixes.is_empty() {
             return Ok(Outcome::skip(
@@ -252,7 +252,7 @@ impl Check for UrlPrefixNotServed {
                 if let Some(l) = loc {
                     f = f.at(loc_of(cfg, l)).evidence(
                         "location",
-                        format!("{} at {}", location_label(&r, l), loc_of(cfg, l)),
+                        format!("{} at {}", r.location_label(l), loc_of(cfg, l)),
                     );
                 }
                 let dir = match p.kind {
@@ -297,7 +297,7 @@ impl Check for SiteNotEnabled {
         &SITE_NOT_ENABLED
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let cfg = site.config();
         let available_dir = cfg.conf_dir.join("sites-available");
         let host = site.root.host_path(&available_dir);
@@ -401,11 +401,11 @@ impl Check for ServerConflict {
         &SERVER_CONFLICT
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         if let Some(skip) = skip_if_incomplete(site) {
             return Ok(skip);
         }
-        let r = Resolver::new(site);
+        let r = site.resolver();
         let cfg = r.config();
         let mut findings = Vec::new();
         let mut reported: Vec<(String, u16)> = Vec::new();

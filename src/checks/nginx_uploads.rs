@@ -2,12 +2,12 @@
 //! no uploaded script executed, no content sniffing.
 
 use super::nginx_common::{
-    corrected_block, fix_with_block, loc_of, location_label, prefixes, skip_if_incomplete, targets,
-    Edit, Prefix, PrefixKind, Target, RELOAD,
+    corrected_block, fix_with_block, loc_of, prefixes, skip_if_incomplete, Edit, Prefix,
+    PrefixKind, Target, RELOAD,
 };
-use super::{Band, Check, Meta, Outcome};
+use super::{Band, Check, Context, Meta, Outcome};
+use crate::nginx::resolve::Request;
 use crate::nginx::resolve::{Handler, Resolver};
-use crate::nginx::Request;
 use crate::report::Finding;
 use crate::site::Site;
 
@@ -45,17 +45,17 @@ impl Check for UploadsListing {
         &UPLOADS_LISTING
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         if let Some(skip) = skip_if_incomplete(site) {
             return Ok(skip);
         }
-        let r = Resolver::new(site);
+        let r = site.resolver();
         let cfg = r.config();
         let ps = media(site, &r);
         if ps.is_empty() {
             return Ok(Outcome::skip("no media (uploads) URL prefix found"));
         }
-        let all = targets(site, &r);
+        let all = r.targets();
         let mut findings = Vec::new();
         for (p, t) in pairs(&ps, &all) {
             let Some(loc) = r.location_for(t.server, &p.url) else {
@@ -83,7 +83,7 @@ impl Check for UploadsListing {
             let mut f = Finding::error(format!(
                 "autoindex is on for {} ({}): {consequence}",
                 p.url,
-                location_label(&r, loc)
+                r.location_label(loc)
             ))
             .at(loc_of(cfg, loc))
             .evidence("url", &p.url)
@@ -140,17 +140,17 @@ impl Check for UploadsExecutable {
         &UPLOADS_EXECUTABLE
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         if let Some(skip) = skip_if_incomplete(site) {
             return Ok(skip);
         }
-        let r = Resolver::new(site);
+        let r = site.resolver();
         let cfg = r.config();
         let ps = media(site, &r);
         if ps.is_empty() {
             return Ok(Outcome::skip("no media (uploads) URL prefix found"));
         }
-        let all = targets(site, &r);
+        let all = r.targets();
         let mut findings = Vec::new();
         for (p, t) in pairs(&ps, &all) {
             // An uploaded script reaching an interpreter.
@@ -177,7 +177,7 @@ impl Check for UploadsExecutable {
                 if let Some(l) = res.location {
                     f = f.at(loc_of(cfg, l)).evidence(
                         "location",
-                        format!("{} at {}", location_label(&r, l), loc_of(cfg, l)),
+                        format!("{} at {}", r.location_label(l), loc_of(cfg, l)),
                     );
                 }
                 let guard = format!(
@@ -218,7 +218,7 @@ impl Check for UploadsExecutable {
             let mut f = Finding::warning(format!(
                 "uploads under {} are served without `X-Content-Type-Options: nosniff` ({})",
                 p.url,
-                location_label(&r, loc)
+                r.location_label(loc)
             ))
             .at(loc_of(cfg, loc))
             .evidence("url", &uri);

@@ -6,9 +6,9 @@
 //! selection: a typo in a CI job must not silently turn a check off.
 
 use super::{registry, Band, Check, Meta};
+pub use crate::profile::IgnoreRule;
 use crate::report::CheckResult;
 use anyhow::{bail, Result};
-use serde::{Deserialize, Serialize};
 
 const BANDS: [Band; 4] = [Band::Nginx, Band::Filesystem, Band::App, Band::Live];
 
@@ -83,17 +83,6 @@ impl Selection {
             .filter(|c| self.includes(c.meta()))
             .collect()
     }
-}
-
-/// A profile's `ignore = [{ id = "MD109", reason = "listing is wanted on /downloads/" }]` entry:
-/// the check still runs and is shown, but its result is accepted and never fails the run.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct IgnoreRule {
-    /// A check id or name, or a band prefix (MD1) like `--ignore`.
-    pub id: String,
-    /// Why the finding is accepted. Required: an ignore nobody can explain is a bug waiting.
-    pub reason: String,
 }
 
 /// A profile's ignore rules, checked: every id known, every reason given.

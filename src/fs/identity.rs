@@ -9,7 +9,6 @@
 //! `user` directive, else the group with the user's name; the supplementary groups are those that
 //! list the user as a member. The passwd primary group is *not* added unless it is that group.
 
-use crate::nginx::Config;
 use crate::report::Location;
 use crate::sysroot::SysRoot;
 use anyhow::{anyhow, bail, Result};
@@ -360,11 +359,30 @@ fn ser_identity<S: serde::Serializer>(
     m.end()
 }
 
+/// What the loaded nginx config says about its worker user.
+#[derive(Debug, Clone, Default)]
+pub struct UserDirective {
+    /// The main context's `user USER [GROUP];`, when present.
+    pub user: Option<NamedUser>,
+    /// The config is a fragment (a site file): its main nginx.conf's `user` is not visible.
+    pub fragment: bool,
+}
+
+/// `user USER [GROUP];` and where it is written.
+#[derive(Debug, Clone)]
+pub struct NamedUser {
+    pub user: String,
+    pub group: Option<String>,
+    pub at: crate::report::Location,
+}
+
 impl Worker {
     /// nginx's worker user for this config: `--as-user` (USER or USER:GROUP), else the main
     /// context's `user USER [GROUP];`, else the compiled default `nobody` (group `nobody` when the
     /// root has one, else `nogroup`: nginx's configure makes the same choice).
-    pub fn resolve(root: &SysRoot, config: &Config, as_user: Option<&str>) -> Worker {
+    /// `config` is what the loaded nginx config says (its `user` directive, whether it is a
+    /// whole nginx.conf): read by the caller, so this module knows nothing of nginx's syntax.
+    pub fn resolve(root: &SysRoot, config: &UserDirective, as_user: Option<&str>) -> Worker {
         if let Some(spec) = as_user {
             let (user, group) = match spec.split_once(':') {
                 Some((u, g)) => (u.to_string(), Some(g.to_string())),
@@ -383,20 +401,15 @@ impl Worker {
                 note: None,
             };
         }
-        // A config with no files (nothing loaded) has no main context to look in.
-        let directive = (!config.files.is_empty())
-            .then(|| config.top().find(|d| d.is("user")))
-            .flatten()
-            .filter(|d| d.arg_count() >= 1);
-        if let Some(d) = directive {
-            let user = d.arg(0).unwrap_or_default().to_string();
+        if let Some(d) = &config.user {
+            let user = d.user.clone();
             // nginx: "If group is omitted, a group whose name equals that of user is used."
-            let group = d.arg(1).unwrap_or(&user).to_string();
+            let group = d.group.clone().unwrap_or_else(|| user.clone());
             let identity = Identity::with_group(root, &user, &group).map_err(|e| format!("{e:#}"));
             return Worker {
                 user,
                 group: Some(group),
-                source: WorkerSource::Directive { at: d.location() },
+                source: WorkerSource::Directive { at: d.at.clone() },
                 identity,
                 note: Some(
                     "nginx applies `user` only when its master runs as root; otherwise the \
@@ -412,9 +425,9 @@ impl Worker {
             "nogroup"
         };
         let identity = Identity::with_group(root, "nobody", group).map_err(|e| format!("{e:#}"));
-        let note = match config.kind {
-            Some(crate::nginx::ConfigKind::Main) | None => None,
-            Some(_) => Some(
+        let note = match config.fragment {
+            false => None,
+            true => Some(
                 "the config loaded is a fragment: the `user` of its main nginx.conf is not \
                  visible (Debian's says www-data); pass --as-user to set it"
                     .into(),
@@ -505,15 +518,15 @@ mod tests {
     #[test]
     fn worker_defaults_to_nobody_nogroup() {
         let (_d, root) = fixture();
-        let w = Worker::resolve(&root, &Config::default(), None);
+        let w = Worker::resolve(&root, &UserDirective::default(), None);
         assert_eq!(w.source, WorkerSource::CompiledDefault);
         assert_eq!(w.group.as_deref(), Some("nogroup"));
         let id = w.identity().unwrap();
         assert_eq!((id.uid, id.gid), (65534, 65534));
-        let o = Worker::resolve(&root, &Config::default(), Some("deploy:media"));
+        let o = Worker::resolve(&root, &UserDirective::default(), Some("deploy:media"));
         assert_eq!(o.source, WorkerSource::AsUser);
         assert_eq!(o.identity().unwrap().gid, 2000);
-        let bad = Worker::resolve(&root, &Config::default(), Some("ghost"));
+        let bad = Worker::resolve(&root, &UserDirective::default(), Some("ghost"));
         assert!(bad.identity().unwrap_err().contains("no user \"ghost\""));
     }
 }

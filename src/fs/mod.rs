@@ -11,7 +11,6 @@ pub mod as_user;
 pub mod identity;
 pub mod mac;
 pub mod scan;
-pub mod served;
 pub mod walk;
 
 pub use access::Access;

@@ -4,7 +4,6 @@
 
 use super::errorlog::{Kind as LineKind, Line};
 use super::{AppPrefix, Kind};
-use crate::checks::nginx_common::{location_label, targets};
 use crate::fs::{walk, Access, Outcome as WalkOutcome};
 use crate::nginx::resolve::{Modifier, Resolver};
 use crate::nginx::NodeId;
@@ -98,7 +97,7 @@ pub fn explain(
                     e
                 }
                 ENOENT | ENOTDIR | ENAMETOOLONG => {
-                    let answered = resolver.and_then(|r| Answered::find(site, r, line));
+                    let answered = resolver.and_then(|r| Answered::find(r, line));
                     answered
                         .as_ref()
                         .zip(prefix)
@@ -183,11 +182,11 @@ struct Answered<'r, 's> {
 }
 
 impl<'r, 's> Answered<'r, 's> {
-    fn find(site: &Site, r: &'r Resolver<'s>, line: &Line) -> Option<Self> {
+    fn find(r: &'r Resolver<'s>, line: &Line) -> Option<Self> {
         let uri = line.uri_path()?;
         let host = line.host.as_deref().or(line.server.as_deref());
         let host = host.map(|h| h.split(':').next().unwrap_or(h).to_ascii_lowercase());
-        targets(site, r)
+        r.targets()
             .into_iter()
             .filter(|t| {
                 host.as_ref()
@@ -229,9 +228,9 @@ impl<'r, 's> Answered<'r, 's> {
             Severity::Error,
             format!(
                 "{} answers {}, not {} that serves {url}: it looks for the file elsewhere",
-                location_label(self.r, self.location),
+                self.r.location_label(self.location),
                 self.uri,
-                location_label(self.r, own)
+                self.r.location_label(own)
             ),
             &["MD105"],
         );

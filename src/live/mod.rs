@@ -91,7 +91,7 @@ pub struct Cause {
 /// `stale` says which config files changed since nginx last loaded them, when known.
 pub fn mismatch_cause(
     a: &crate::http::Answer,
-    stale: Option<&crate::checks::nginx_reload::Stale>,
+    stale: Option<&crate::system::loaded::Stale>,
 ) -> Cause {
     use signature::{who_answered, Answerer};
     let owner = |text: String| Cause {

@@ -107,15 +107,10 @@ impl Live {
     }
 }
 
-/// The live probes of the site, made on first use.
-pub fn live(site: &Site) -> &Live {
-    site.live.get_or_init(|| gather(site, Limits::default()))
-}
-
 /// Plan and run the probes within `limits`.
 pub fn gather(site: &Site, limits: Limits) -> Live {
     let started = Instant::now();
-    let resolver = Resolver::new(site);
+    let resolver = site.resolver();
     let mut notes = Vec::new();
     let no_origin = (!site.root.is_live()).then(|| {
         format!(
@@ -266,7 +261,7 @@ fn wanted_urls(
     notes: &mut Vec<String>,
 ) -> Vec<Wanted> {
     let explicit: Vec<(String, &str)> = site
-        .args
+        .options
         .probe
         .iter()
         .map(|p| (p.clone(), "--probe"))
@@ -517,7 +512,7 @@ pub(crate) fn origin_routes(
 
 /// The public base URL: --url / the profile's, else (live system only) server_name + scheme.
 pub(crate) fn public_base(site: &Site, resolver: &Resolver<'_>) -> Result<Base, String> {
-    if let Some(given) = &site.args.url {
+    if let Some(given) = &site.options.url {
         let from_profile = site
             .profile
             .as_ref()

@@ -184,7 +184,7 @@ pub fn probe(site: &Site, resolver: &Resolver<'_>, req: &Request, res: &Resoluti
     let (agreement, cause) = match (first, res.predicted_status) {
         (Some((p, _)), Some(want)) if p.status() == Some(want) => ("matches", None),
         (Some((p, _)), Some(_)) if p.answer().is_some() => {
-            let stale = crate::checks::nginx_reload::changed_since_load(site);
+            let stale = site.changed_since_load();
             let a = p.answer().expect("checked");
             ("differs", Some(mismatch_cause(a, stale.as_ref())))
         }

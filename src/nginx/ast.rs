@@ -14,6 +14,9 @@ use crate::report::Location;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+/// Deeper than any real config (nginx's own are under 10), shallow enough for recursive readers.
+pub const MAX_DEPTH: usize = 200;
+
 pub type FileId = u32;
 pub type NodeId = u32;
 

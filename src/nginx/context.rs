@@ -8,8 +8,7 @@
 //! Messages are nginx's own: `"location" directive is not allowed here`, `directive "rewrite" is
 //! not terminated by ";"`, `directive "http" has no opening "{"`, `unknown directive "x"`.
 
-use super::ast::{Config, Diagnostic, Node, NodeId};
-use super::parser::MAX_DEPTH;
+use super::ast::{Config, Diagnostic, Node, NodeId, MAX_DEPTH};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Ctx {

@@ -10,4 +10,3 @@ pub mod resolve;
 
 pub use ast::{Children, Config, ConfigKind, Diagnostic, Directive, FileId, NodeId, SourceFile};
 pub use loader::{load_dump, load_files, LoadError};
-pub use resolve::{Request, Resolution, Resolver, Served, ServedKind};

@@ -11,14 +11,11 @@
 //! nameless `{` kept as a nameless block, and parsing goes on, so one typo does not hide the rest
 //! of the tree.
 
-use super::ast::{Config, Diagnostic, FileId, Node, NodeId};
+use super::ast::{Config, Diagnostic, FileId, Node, NodeId, MAX_DEPTH};
 use super::lexer::{Lexer, Tok, Token};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
-
-/// Deeper than any real config (nginx's own are under 10), shallow enough for recursive readers.
-pub const MAX_DEPTH: usize = 200;
 
 /// Arguments whose text was changed by escape processing live in a separate "cooked" buffer
 /// while loading; their spans carry this bit until the loader places that buffer after all the

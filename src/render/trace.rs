@@ -3,8 +3,8 @@
 //! Both views come from one `Trace` value built from the resolver's `Resolution`, so they cannot
 //! drift apart.
 
+use crate::nginx::resolve::Request;
 use crate::nginx::resolve::{Resolution, Resolver};
-use crate::nginx::Request;
 use colored::Colorize;
 use serde::Serialize;
 use std::io::Write;

@@ -8,8 +8,8 @@
 //! scenario (config, tree, request) so it can become a regression fixture.
 
 use crate::support::{self, Nginx};
-use media_doctor::cli::SiteArgs;
-use media_doctor::nginx::{Request, Resolution, Resolver};
+use media_doctor::nginx::resolve::{Request, Resolution};
+use media_doctor::site::Options;
 use media_doctor::site::Site;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -662,14 +662,14 @@ fn resolver_agrees_with_real_nginx() {
             tree,
             requests: requests.clone(),
         };
-        let args = SiteArgs {
+        let args = Options {
             nginx_conf: Some(nginx.conf_path()),
             ..Default::default()
         };
         let mut site = Site::gather(&args, true).expect("the resolver loads the config");
         // nginx runs with `-p DIR`: relative paths (the default root `html`) start there.
         site.nginx.config.prefix = nginx.dir.path().to_path_buf();
-        let resolver = Resolver::new(&site);
+        let resolver = site.resolver();
         // The bulk path (`predict`, `predict_many`: no explanations, walks without display
         // strings, several threads) must reach the same answers as `resolve`, which nginx checks.
         let mut checked: Vec<(Request, Resolution)> = Vec::new();
@@ -807,14 +807,14 @@ fn server_level_if_still_searches_locations() {
                 location /media/ { root {DIR}/other; }\n  }\n";
     let nginx = Nginx::start("www-data", http).expect("nginx starts");
     let site = Site::gather(
-        &SiteArgs {
+        &Options {
             nginx_conf: Some(nginx.conf_path()),
             ..Default::default()
         },
         true,
     )
     .expect("the resolver loads the config");
-    let resolver = Resolver::new(&site);
+    let resolver = site.resolver();
     // The second `if` also checks that a regex ending in `)` keeps it (the parser already took the
     // condition's parentheses off).
     for target in ["/media/a.png?s=1", "/media/a.png", "/x.gif?s=1", "/x.png"] {

@@ -339,9 +339,10 @@ fn make_cert(dir: &Path, name: &str) {
 
 mod md111 {
     use crate::support::{self, Nginx};
-    use media_doctor::checks::nginx_reload::{assess, Inputs};
+    use media_doctor::checks::nginx_reload::assess;
     use media_doctor::checks::Outcome;
     use media_doctor::report::Severity;
+    use media_doctor::system::loaded::Inputs;
 
     fn errors(o: &Outcome) -> Vec<String> {
         o.findings
@@ -451,8 +452,8 @@ mod md111 {
 mod md405 {
     use crate::support;
     use media_doctor::checks::{self, live::ErrorLog};
-    use media_doctor::cli::SiteArgs;
     use media_doctor::report::{CheckResult, Status};
+    use media_doctor::site::Options;
     use media_doctor::site::Site;
     use std::os::unix::fs::{chown, PermissionsExt};
     use std::path::Path;
@@ -493,7 +494,7 @@ mod md405 {
     }
 
     fn run(root: &Path, offline: bool) -> CheckResult {
-        let args = SiteArgs {
+        let args = Options {
             root: Some(root.to_path_buf()),
             nginx_conf: Some("/etc/nginx/nginx.conf".into()),
             ..Default::default()
@@ -613,9 +614,9 @@ mod md405 {
 mod real_site {
     use crate::support::{self, Nginx};
     use media_doctor::checks::{self, live::ErrorLog, nginx_reload::ConfigNotReloaded};
-    use media_doctor::cli::SiteArgs;
     use media_doctor::live::errorlog;
     use media_doctor::report::Status;
+    use media_doctor::site::Options;
     use media_doctor::site::Site;
     use std::io::{Read, Write};
     use std::os::unix::fs::PermissionsExt;
@@ -631,7 +632,7 @@ mod real_site {
     }
 
     fn gather(nginx: &Nginx) -> Site {
-        let args = SiteArgs {
+        let args = Options {
             nginx_conf: Some(nginx.conf_path()),
             ..Default::default()
         };
@@ -788,10 +789,10 @@ mod real_site {
         }
         std::thread::sleep(Duration::from_millis(100)); // the worker's log writes
 
-        let args = SiteArgs {
+        let args = Options {
             nginx_conf: Some(nginx.conf_path()),
             app: Some(proj.clone()),
-            framework: Some(media_doctor::cli::Framework::Django),
+            framework: Some(media_doctor::app::Framework::Django),
             ..Default::default()
         };
         let site = Site::gather(&args, false).expect("gather");
@@ -895,8 +896,8 @@ mod probes_site {
         CachedError, OriginServesFile, PredictionMismatch, PublicServesFile, RequestHitsApp,
     };
     use media_doctor::checks::{self, Check};
-    use media_doctor::cli::SiteArgs;
     use media_doctor::report::{CheckResult, Status};
+    use media_doctor::site::Options;
     use media_doctor::site::Site;
     use std::os::unix::fs::PermissionsExt;
     use std::time::{Duration, Instant};
@@ -919,7 +920,7 @@ mod probes_site {
     }
 
     fn gather(nginx: &Nginx, url: Option<String>, probe: Vec<String>) -> Site {
-        let args = SiteArgs {
+        let args = Options {
             nginx_conf: Some(nginx.conf_path()),
             url,
             probe,
@@ -928,8 +929,9 @@ mod probes_site {
         Site::gather(&args, false).expect("gather")
     }
 
-    fn run(site: &Site, check: &dyn Check) -> CheckResult {
-        checks::run_one(check, site)
+    /// Checks of one run share its probes: run them in one context.
+    fn run(site: &checks::Context<'_>, check: &dyn Check) -> CheckResult {
+        checks::run_in(check, site)
     }
 
     fn evidence(r: &CheckResult, label: &str) -> Vec<String> {
@@ -952,6 +954,7 @@ mod probes_site {
             Some(format!("http://127.0.0.1:{}/", nginx.port)),
             vec![],
         );
+        let site = checks::Context::new(&site);
         let r401 = run(&site, &OriginServesFile);
         assert_eq!(r401.status, Status::Pass, "{r401:#?}");
         assert!(
@@ -989,6 +992,7 @@ mod probes_site {
         let app = nginx.dir.path().join("app");
         std::fs::set_permissions(&app, std::fs::Permissions::from_mode(0o700)).unwrap();
         let site = gather(&nginx, None, vec![]);
+        let site = checks::Context::new(&site);
         let r401 = run(&site, &OriginServesFile);
         assert_eq!(r401.status, Status::Fail, "{r401:#?}");
         assert!(
@@ -1021,6 +1025,7 @@ mod probes_site {
             "location /media/ { return 410; }",
         ));
         let site = gather(&nginx, None, vec!["/media/uploads/a%20b.jpg".into()]);
+        let site = checks::Context::new(&site);
         let r406 = run(&site, &PredictionMismatch);
         assert_eq!(r406.status, Status::Fail, "{r406:#?}");
         assert!(
@@ -1057,6 +1062,7 @@ mod probes_site {
         )
         .expect("nginx");
         let site = gather(&nginx, None, vec!["/media/a.jpg".into()]);
+        let site = checks::Context::new(&site);
         let r403 = run(&site, &RequestHitsApp);
         assert_eq!(r403.status, Status::Fail, "{r403:#?}");
         assert!(
@@ -1086,6 +1092,7 @@ mod probes_site {
         ));
         let nginx = media_site("");
         let site = gather(&nginx, Some(cdn.url("/")), vec![]);
+        let site = checks::Context::new(&site);
         let r404 = run(&site, &CachedError);
         assert_eq!(r404.status, Status::Fail, "{r404:#?}");
         assert!(r404
@@ -1127,6 +1134,7 @@ mod probes_site {
             &format!("listen 127.0.0.1:{}; listen 127.0.0.1:{dead};", nginx.port),
         ));
         let site = gather(&nginx, Some(looping.url("/")), vec![]);
+        let site = checks::Context::new(&site);
         let r402 = run(&site, &PublicServesFile);
         assert_eq!(r402.status, Status::Fail);
         assert!(
@@ -1156,6 +1164,7 @@ mod probes_site {
         let hole = Blackhole::start();
         let nginx = media_site("");
         let site = gather(&nginx, Some(format!("http://{}/", hole.addr)), vec![]);
+        let site = checks::Context::new(&site);
         let t0 = Instant::now();
         let r402 = run(&site, &PublicServesFile);
         let took = t0.elapsed();
@@ -1181,6 +1190,7 @@ mod probes_site {
         }
         let nginx = media_site("if ($request_uri ~ ^/media/) { return 301 $request_uri; }");
         let site = gather(&nginx, None, vec![]);
+        let site = checks::Context::new(&site);
         let results = live_results(&site);
         let r401 = results.iter().find(|r| r.id == "MD401").unwrap();
         assert_eq!(r401.status, Status::Fail, "{r401:#?}");
@@ -1210,6 +1220,7 @@ mod probes_site {
             ),
         ));
         let site = gather(&nginx, None, vec![]);
+        let site = checks::Context::new(&site);
         let t0 = Instant::now();
         let r401 = run(&site, &OriginServesFile);
         assert_eq!(r401.status, Status::Pass, "{r401:#?}");
@@ -1236,6 +1247,7 @@ mod probes_site {
         let pp = support::free_port();
         let nginx = media_site(&format!("listen 127.0.0.1:{pp} proxy_protocol;"));
         let site = gather(&nginx, None, vec![]);
+        let site = checks::Context::new(&site);
         let r401 = run(&site, &OriginServesFile);
         assert_eq!(r401.status, Status::Pass, "{r401:#?}");
         let notes = evidence(&r401, "note");
@@ -1248,11 +1260,11 @@ mod probes_site {
     }
 
     /// The live checks on a site, run as `check` runs them: none may break (status error).
-    fn live_results(site: &Site) -> Vec<CheckResult> {
+    fn live_results(site: &checks::Context<'_>) -> Vec<CheckResult> {
         let results: Vec<CheckResult> = checks::registry()
             .into_iter()
             .filter(|c| c.meta().id.starts_with("MD4"))
-            .map(|c| checks::run_one(c, site))
+            .map(|c| checks::run_in(c, site))
             .collect();
         for r in &results {
             assert_ne!(r.status, Status::Error, "{r:#?}");
@@ -1335,6 +1347,7 @@ mod probes_site {
                 let nginx = &nginx;
                 scope.spawn(move || {
                     let site = gather(nginx, Some(url.clone()), vec![]);
+                    let site = checks::Context::new(&site);
                     let t0 = Instant::now();
                     let results = live_results(&site);
                     let took = t0.elapsed();
@@ -1380,6 +1393,7 @@ mod probes_site {
             &format!("listen 127.0.0.1:{}; {extra}", nginx.port),
         ));
         let site = gather(&nginx, None, vec![]);
+        let site = checks::Context::new(&site);
         let t0 = Instant::now();
         let results = live_results(&site);
         let took = t0.elapsed();
@@ -1426,16 +1440,17 @@ mod probes_site {
             return;
         }
         let nginx = media_site("");
-        let args = SiteArgs {
+        let args = Options {
             nginx_conf: Some(nginx.conf_path()),
             ..Default::default()
         };
         let site = Site::gather(&args, true).unwrap();
+        let cx = checks::Context::new(&site);
         for c in checks::registry()
             .into_iter()
             .filter(|c| c.meta().id.starts_with("MD4") || c.meta().id == "MD111")
         {
-            let r = checks::run_one(c, &site);
+            let r = checks::run_in(c, &cx);
             assert_eq!(r.status, Status::Skip, "{}", r.id);
             assert!(
                 r.summary.starts_with("--offline"),
@@ -1444,7 +1459,7 @@ mod probes_site {
                 r.summary
             );
         }
-        assert!(site.live.get().is_none(), "no probe was planned");
+        assert!(cx.probes_made().is_none(), "no probe was planned");
     }
 }
 

@@ -8,6 +8,7 @@ mod conformance;
 mod differential;
 mod docs;
 mod fs;
+mod layers;
 mod listeners;
 mod live;
 mod nginx_checks;

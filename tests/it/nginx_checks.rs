@@ -5,9 +5,9 @@
 use crate::run::REPO;
 use crate::support::Nginx;
 use media_doctor::checks;
-use media_doctor::cli::SiteArgs;
-use media_doctor::nginx::{Request, Resolver};
+use media_doctor::nginx::resolve::Request;
 use media_doctor::report::{CheckResult, Status};
+use media_doctor::site::Options;
 use media_doctor::site::Site;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ const IDS: &[&str] = &[
 ];
 
 fn run(id: &str, kind: &str) -> CheckResult {
-    let args = SiteArgs {
+    let args = Options {
         root: Some(format!("{REPO}/fixtures/checks/{id}/{kind}").into()),
         site: (id == "MD107").then(|| "myapp".to_string()),
         ..Default::default()
@@ -124,7 +124,7 @@ fn sibling_directories_are_named_when_both_slashes_are_missing() {
         "user www-data; events {} http { server { listen 80; server_name a.test; location /media { alias /srv/myapp/media; } } }",
     )
     .unwrap();
-    let args = SiteArgs {
+    let args = Options {
         root: Some(root.to_path_buf()),
         ..Default::default()
     };
@@ -144,7 +144,7 @@ fn sibling_directories_are_named_when_both_slashes_are_missing() {
 /// the root's own file, not the host's, so every file of sites-available is enabled.
 #[test]
 fn md107_follows_absolute_symlinks_inside_the_root() {
-    let args = SiteArgs {
+    let args = Options {
         root: Some(format!("{REPO}/fixtures/demo").into()),
         site: Some("myapp".into()),
         ..Default::default()
@@ -165,7 +165,7 @@ fn md107_follows_absolute_symlinks_inside_the_root() {
 /// the single-slash one.
 #[test]
 fn md105_names_the_single_slash_file_beside_nginx_path() {
-    let args = SiteArgs {
+    let args = Options {
         root: Some(format!("{REPO}/fixtures/demo").into()),
         site: Some("myapp".into()),
         ..Default::default()
@@ -216,14 +216,15 @@ fn fixture_sites_for_nginx(fixture: &Path, tree: &Path) -> String {
 fn predicted_and_real(id: &str, kind: &str, host: &str, url: &str) -> (Option<u16>, u16) {
     let fixture = PathBuf::from(format!("{REPO}/fixtures/checks/{id}/{kind}"));
     let site = Site::gather(
-        &SiteArgs {
+        &Options {
             root: Some(fixture.clone()),
             ..Default::default()
         },
         true,
     )
     .unwrap();
-    let predicted = Resolver::new(&site)
+    let predicted = site
+        .resolver()
         .resolve(&Request::for_path(host, 80, url))
         .predicted_status;
     let tmp = tempfile::Builder::new()

@@ -405,7 +405,7 @@ fn sarif_results_locations_and_suppressions() {
 
 /// A site gathered from the healthy fixture.
 fn dummy_site() -> media_doctor::site::Site {
-    let args = media_doctor::cli::SiteArgs {
+    let args = media_doctor::site::Options {
         root: Some(format!("{}/fixtures/sites/healthy", crate::run::REPO).into()),
         ..Default::default()
     };

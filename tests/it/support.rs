@@ -171,8 +171,7 @@ impl Nginx {
     /// before it forks them, and on a loaded machine that fork can come much later, so a fixed
     /// sleep after start is not enough.
     pub fn write_conf_after_load(&self, conf: &str) {
-        let at =
-            self.ready + media_doctor::checks::nginx_reload::TOLERANCE + Duration::from_millis(300);
+        let at = self.ready + media_doctor::system::loaded::TOLERANCE + Duration::from_millis(300);
         if let Ok(wait) = at.duration_since(SystemTime::now()) {
             std::thread::sleep(wait);
         }

@@ -3,7 +3,7 @@
 //! nginx and the settings agree. Templates are scanned for URL-valued attributes and CSS `url()`;
 //! Python files through the parser's string literals (route declarations excluded).
 
-use super::{app_of, Check, Meta, Outcome};
+use super::{app_of, Check, Context, Meta, Outcome};
 use crate::app::python::{string_literals, Module};
 use crate::app::App;
 use crate::checks::Band;
@@ -48,7 +48,7 @@ impl Check for TemplateUrlPrefix {
         &TEMPLATE_URL_PREFIX
     }
 
-    fn run(&self, site: &Site) -> anyhow::Result<Outcome> {
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let app = match app_of(site) {
             Ok(a) => a,
             Err(o) => return Ok(o),

@@ -139,12 +139,11 @@ pub(super) fn run(
     forced: Option<NodeId>,
     explain: bool,
 ) -> Resolution {
-    let site = r.site;
     let files = Files {
-        root: &site.root,
+        root: r.inputs.root,
         cache: r.walk_cache(),
         explain,
-        who: site.worker.identity(),
+        who: r.inputs.worker.identity(),
     };
     let mut empty = Resolution {
         uri: None,
@@ -1638,7 +1637,7 @@ impl<'r, 's> Run<'r, 's> {
                 // The machine's name as the root records it.
                 let f = self
                     .r
-                    .site
+                    .inputs
                     .root
                     .host_path(std::path::Path::new("/etc/hostname"));
                 return Ok(std::fs::read_to_string(f)
@@ -1797,14 +1796,13 @@ fn path_for(
     named: Vec<(String, Vec<u8>)>,
 ) -> Option<String> {
     let req = Request::for_path("localhost", 80, &String::from_utf8_lossy(uri));
-    let site = r.site;
     let server_block = r.blocks.of(server)?;
     let mut run = Run {
         r,
         explain: false,
         req: &req,
         files: Files {
-            root: &site.root,
+            root: r.inputs.root,
             cache: r.walk_cache(),
             explain: false,
             who: Err("not used".into()),
@@ -1954,7 +1952,7 @@ pub(super) fn static_locations(r: &Resolver<'_>) -> Vec<Served> {
     // One entry per directory, the first in config order; a set, not a scan of `out`: a big
     // config serves tens of thousands of directories.
     let mut seen: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
-    for server in r.site.nginx.servers.iter().copied() {
+    for server in r.servers().iter().copied() {
         for loc in r.locations_of(server) {
             let Some(block) = r.blocks.of(loc) else {
                 continue;

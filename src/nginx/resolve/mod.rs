@@ -20,6 +20,7 @@ mod engine;
 mod files;
 mod location;
 pub mod regex;
+pub mod served;
 mod server;
 pub mod uri;
 mod vars;
@@ -30,8 +31,9 @@ pub use location::Modifier;
 pub use server::{parse_listen, validate_host, Listen, ListenAddr};
 
 use crate::fs::walk::Walk;
+use crate::fs::Worker;
 use crate::nginx::{Config, ConfigKind, Directive, NodeId};
-use crate::site::Site;
+use crate::sysroot::SysRoot;
 use anyhow::{bail, Result};
 use conf::Blocks;
 use location::Locations;
@@ -350,7 +352,8 @@ pub struct Model {
 }
 
 impl Model {
-    fn build(cfg: &Config) -> Model {
+    /// The indexes of every server block of `cfg`.
+    pub fn build(cfg: &Config) -> Model {
         let http = match cfg.kind {
             Some(ConfigKind::Main) => cfg.top().find(|d| d.is("http")),
             _ => None,
@@ -378,28 +381,48 @@ impl Model {
     }
 }
 
+/// What a resolver works from: plain inputs, never a whole `Site` (the site layer builds them).
+#[derive(Clone, Copy)]
+pub struct Inputs<'s> {
+    pub config: &'s Config,
+    /// The indexes of `config` (`Model::build`), built once by the caller and shared.
+    pub model: &'s Model,
+    /// Where system paths are read.
+    pub root: &'s SysRoot,
+    /// The worker user the files are walked as.
+    pub worker: &'s Worker,
+    /// The server blocks under examination (`static_locations` covers these).
+    pub servers: &'s [NodeId],
+}
+
 /// The nginx model of one site; `resolve` is cheap (hash lookups per level). The indexes are
-/// built on first use and kept on the `Site`, so every check and `trace` share them. The files
+/// built once by the caller (`Inputs::model`), so every check and `trace` share them. The files
 /// are read once per resolver (its `WalkCache`): keep a resolver for one analysis.
 pub struct Resolver<'s> {
-    site: &'s Site,
-    m: &'s Model,
+    inputs: Inputs<'s>,
     walks: std::sync::OnceLock<crate::fs::walk::WalkCache>,
 }
 
 impl std::ops::Deref for Resolver<'_> {
     type Target = Model;
     fn deref(&self) -> &Model {
-        self.m
+        self.inputs.model
     }
 }
 
+/// A server block and the request that reaches it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub server: NodeId,
+    /// The Host to send (see `Resolver::target`).
+    pub host: String,
+    pub port: u16,
+}
+
 impl<'s> Resolver<'s> {
-    pub fn new(site: &'s Site) -> Resolver<'s> {
-        let m = site.model.get_or_init(|| Model::build(site.config()));
+    pub fn new(inputs: Inputs<'s>) -> Resolver<'s> {
         Resolver {
-            site,
-            m,
+            inputs,
             walks: std::sync::OnceLock::new(),
         }
     }
@@ -407,11 +430,43 @@ impl<'s> Resolver<'s> {
     /// What the walks of this resolver share (user names, metadata), made on first use.
     fn walk_cache(&self) -> &crate::fs::walk::WalkCache {
         self.walks
-            .get_or_init(|| crate::fs::walk::WalkCache::new(&self.site.root))
+            .get_or_init(|| crate::fs::walk::WalkCache::new(self.inputs.root))
     }
 
     pub fn config(&self) -> &'s Config {
-        self.site.config()
+        self.inputs.config
+    }
+
+    /// The server blocks under examination.
+    pub fn servers(&self) -> &'s [NodeId] {
+        self.inputs.servers
+    }
+
+    /// The request that reaches `server`: its first server_name a client can send as a Host
+    /// (not a regex, no wildcard anywhere — `example.*` is a pattern, not a name —, not `.x`,
+    /// not `_`), else `localhost`; its first listen port, else 80. The one place this choice
+    /// is made: checks, served directories and live probes all ask here.
+    pub fn target(&self, server: NodeId) -> Target {
+        let host = self
+            .server_info(server)
+            .and_then(|s| s.names.iter().find(|n| usable_host(n)).cloned())
+            .unwrap_or_else(|| "localhost".into());
+        let port = self.server_ports(server).into_iter().next().unwrap_or(80);
+        Target { server, host, port }
+    }
+
+    /// `target` of every server under examination, in config order.
+    pub fn targets(&self) -> Vec<Target> {
+        self.servers().iter().map(|&s| self.target(s)).collect()
+    }
+
+    /// `location /media/` as written (modifier and pattern); `the server block` for a server.
+    pub fn location_label(&self, node: NodeId) -> String {
+        match self.location_pattern(node) {
+            Some((m, p)) if m.as_str().is_empty() => format!("location {p}"),
+            Some((m, p)) => format!("location {} {p}", m.as_str()),
+            None => "the server block".into(),
+        }
     }
 
     /// How nginx answers `req`.
@@ -427,7 +482,7 @@ impl<'s> Resolver<'s> {
     }
 
     /// `predict` for many requests, spread over the machine's cores (at most `MAX_THREADS`):
-    /// the answers in the order of `reqs`. The indexes are shared (built once, on the `Site`);
+    /// the answers in the order of `reqs`. The indexes are shared (built once, by the caller);
     /// each extra thread has its own resolver, so its own cache of the files it walked.
     pub fn predict_many(&self, reqs: &[Request]) -> Vec<Resolution> {
         /// Below this many requests per thread, starting a thread costs more than it saves.
@@ -452,12 +507,12 @@ impl<'s> Resolver<'s> {
         let chunk = reqs.len().div_ceil(threads);
         let mut parts = reqs.chunks(chunk);
         let mine = parts.next().unwrap_or_default();
-        let site = self.site;
+        let inputs = self.inputs;
         std::thread::scope(|scope| {
             let others: Vec<_> = parts
                 .map(|part| {
                     scope.spawn(move || {
-                        let r = Resolver::new(site);
+                        let r = Resolver::new(inputs);
                         part.iter().map(|q| r.predict(q)).collect::<Vec<_>>()
                     })
                 })
@@ -635,5 +690,27 @@ impl<'s> Resolver<'s> {
             .get(&node)
             .map(|&i| &self.locations.locs[i])
             .map(|l| (l.modifier, l.name.clone()))
+    }
+}
+
+/// A server_name a client can send as its Host.
+fn usable_host(n: &str) -> bool {
+    !n.is_empty() && !n.starts_with(['~', '.']) && !n.contains('*') && n != "_"
+}
+
+#[cfg(test)]
+mod target_tests {
+    use super::usable_host;
+
+    #[test]
+    fn wildcards_anywhere_are_not_hosts() {
+        // fs/served.rs once rejected only a leading `*`, so `example.*` was sent as a Host.
+        assert!(!usable_host("example.*"));
+        assert!(!usable_host("*.example.com"));
+        assert!(!usable_host(".example.com"));
+        assert!(!usable_host("~^www\\.(?<d>.+)$"));
+        assert!(!usable_host("_"));
+        assert!(!usable_host(""));
+        assert!(usable_host("www.example.com"));
     }
 }

@@ -1,11 +1,10 @@
-//! The directories nginx serves files from, for the site's servers: the resolver's
-//! `static_locations()` (the one model of how nginx maps URLs to files), with the directive that
-//! names each directory, and URLs for files under them.
+//! The directories nginx serves files from, for the resolver's servers: `static_locations()`
+//! (the one model of how nginx maps URLs to files), with the directive that names each
+//! directory, and URLs for files under them.
 
-use crate::nginx::resolve::{Modifier, Request, Resolution, Resolver, ServedKind};
+use super::{Modifier, Request, Resolution, Resolver, ServedKind};
 use crate::nginx::NodeId;
 use crate::report::Location;
-use crate::site::Site;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -42,33 +41,15 @@ impl ServedDir {
 
     /// How nginx answers the URL path `target` on this directory's server.
     pub fn resolve(&self, resolver: &Resolver<'_>, target: &str) -> Resolution {
-        let host = resolver
-            .server_names(self.server)
-            .into_iter()
-            .find(|n| !n.is_empty() && !n.starts_with(['~', '*', '.']) && n != "_")
-            .unwrap_or_else(|| "localhost".into());
-        let port = resolver
-            .server_ports(self.server)
-            .first()
-            .copied()
-            .unwrap_or(80);
-        resolver.resolve_on(self.server, &Request::for_path(&host, port, target))
+        let t = resolver.target(self.server);
+        resolver.resolve_on(self.server, &Request::for_path(&t.host, t.port, target))
     }
 }
 
-/// Every directory the site's servers serve files from, in config order, one entry per
-/// directory (paths with variables are left out by the resolver: they have no single directory).
-pub fn served_dirs(site: &Site) -> Vec<ServedDir> {
-    if site.config().files.is_empty() {
-        return Vec::new();
-    }
-    let resolver = Resolver::new(site);
-    served_dirs_of(site, &resolver)
-}
-
-/// The same, from a resolver the caller already has.
-pub fn served_dirs_of(site: &Site, resolver: &Resolver<'_>) -> Vec<ServedDir> {
-    let cfg = site.config();
+/// Every directory the resolver's servers serve files from, in config order, one entry per
+/// directory (paths with variables are left out: they have no single directory).
+pub fn served_dirs(resolver: &Resolver<'_>) -> Vec<ServedDir> {
+    let cfg = resolver.config();
     resolver
         .static_locations()
         .into_iter()

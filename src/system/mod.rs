@@ -4,6 +4,8 @@
 //!
 //! Everything here describes this machine, so callers use it only on the live root (no `--root`).
 
+pub mod loaded;
+
 use anyhow::{bail, Context, Result};
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,194 @@
+//! What the running nginx loaded, against the config files on disk: the master that runs a
+//! config, when it last (re)loaded, the files changed since, `nginx -T` on the same config, and
+//! the command that reloads that very master. Facts for MD111, MD406 and `trace`; the judging is
+//! theirs.
+
+use super::{MasterArgs, Process};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// A file changed less than this after the load is not called newer: start times are derived
+/// from clock ticks and uptime, and editors touch files while saving.
+pub const TOLERANCE: Duration = Duration::from_secs(1);
+/// Debian's compiled-in pid path, and nginx's own default under the prefix.
+/// How long `nginx -T` may take before it is given up.
+const NGINX_T_TIMEOUT: Duration = Duration::from_secs(15);
+pub const DEFAULT_PID_FILES: &[&str] = &["/run/nginx.pid", "/var/run/nginx.pid"];
+
+/// Config files changed after the running nginx last loaded its config, and how to reload
+/// that very master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stale {
+    pub files: Vec<PathBuf>,
+    /// `nginx -t` with the master's own -p/-c, then a reload of that master.
+    pub reload: Vec<String>,
+}
+
+/// The config files changed after the running nginx (the master for `inputs`) last loaded its
+/// config: `None` when no master is running for it. For MD406 and `trace`, which name a stale
+/// config as the likely cause of a live answer the model did not predict. Callers make sure
+/// this is the live system and that they run as root.
+pub fn changed_since_load(inputs: &Inputs) -> Option<Stale> {
+    let (master, _) = find_master(inputs)?;
+    let (loaded, _) = super::last_load(&master);
+    let args = master.master_args();
+    let conf = master_conf(&master, &args);
+    Some(Stale {
+        files: newer_than(&inputs.files, loaded)
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect(),
+        reload: reload_commands(&master, &args, conf.as_deref()),
+    })
+}
+
+pub fn newer_than(files: &[PathBuf], loaded: SystemTime) -> Vec<(PathBuf, SystemTime)> {
+    files
+        .iter()
+        .filter_map(|f| Some((f.clone(), changed_at(f)?)))
+        .filter(|(_, t)| *t > loaded + TOLERANCE)
+        .collect()
+}
+
+/// What MD111 needs to know about the config media-doctor loaded (system paths = host paths:
+/// MD111 runs only on the live root).
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// The file media-doctor started from.
+    pub entry: PathBuf,
+    /// True for a whole nginx.conf; false for a site file or snippet (part of the running config).
+    pub is_main: bool,
+    /// Every file loaded.
+    pub files: Vec<PathBuf>,
+    /// Where the running master's pid may be written (the `pid` directive, else the defaults).
+    pub pid_files: Vec<PathBuf>,
+}
+
+/// The config the master runs: its -c (under its -p when relative), else the compiled-in path.
+pub fn master_conf(master: &Process, args: &MasterArgs) -> Option<PathBuf> {
+    args.conf
+        .clone()
+        .map(|c| match &args.prefix {
+            Some(p) if c.is_relative() => p.join(c),
+            _ => c,
+        })
+        .or_else(|| compiled_conf_path(master))
+}
+
+/// The running master for this config, and how it was found.
+pub fn find_master(inputs: &Inputs) -> Option<(Process, String)> {
+    for pid_file in &inputs.pid_files {
+        if let Some(p) = super::master_from_pid_file(pid_file) {
+            return Some((p, format!("from {}", pid_file.display())));
+        }
+    }
+    super::nginx_masters()
+        .into_iter()
+        .find(|m| {
+            m.master_args()
+                .conf
+                .is_some_and(|c| same_file(&c, &inputs.entry))
+        })
+        .map(|m| (m, "started with -c for this config".to_string()))
+}
+
+/// The config path compiled into the master's binary (`nginx -V`'s --conf-path).
+pub fn compiled_conf_path(master: &Process) -> Option<PathBuf> {
+    let bin = runnable_exe(master).or_else(super::nginx_binary)?;
+    let out = super::run(&bin, &["-V".as_ref()], Duration::from_secs(5)).ok()?;
+    out.stderr
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("--conf-path="))
+        .map(PathBuf::from)
+}
+
+/// The binary the master runs, unless it was replaced on disk since.
+pub fn runnable_exe(master: &Process) -> Option<PathBuf> {
+    master
+        .exe()
+        .filter(|p| !p.to_string_lossy().ends_with(" (deleted)") && p.is_file())
+}
+
+pub enum NginxT {
+    Fails {
+        complaint: String,
+        command: String,
+    },
+    Reads {
+        files: Vec<PathBuf>,
+        command: String,
+    },
+}
+
+pub fn nginx_t(
+    master: &Process,
+    args: &MasterArgs,
+    master_conf: Option<&Path>,
+    entry: &Path,
+) -> Result<NginxT, String> {
+    let bin = runnable_exe(master)
+        .or_else(super::nginx_binary)
+        .ok_or("nginx is not installed")?;
+    let conf = master_conf.unwrap_or(entry);
+    let command = format!(
+        "{} -T -q{} -c {}",
+        bin.display(),
+        args.prefix
+            .as_ref()
+            .map(|p| format!(" -p {}", p.display()))
+            .unwrap_or_default(),
+        conf.display()
+    );
+    let out = super::nginx_dump(&bin, conf, args.prefix.as_deref(), NGINX_T_TIMEOUT)
+        .map_err(|e| format!("{e:#}"))?;
+    if !out.success {
+        return Ok(NginxT::Fails {
+            complaint: super::nginx_complaint(&out.stderr),
+            command,
+        });
+    }
+    Ok(NginxT::Reads {
+        files: super::dump_sections(&out.stdout)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect(),
+        command,
+    })
+}
+
+/// `nginx -t` with the master's own flags, then a reload: the packaged service's way when the
+/// master runs the compiled-in config, else a HUP to that very master.
+pub fn reload_commands(master: &Process, args: &MasterArgs, conf: Option<&Path>) -> Vec<String> {
+    if args.conf.is_none() && args.prefix.is_none() {
+        return vec!["sudo nginx -t && sudo systemctl reload nginx".into()];
+    }
+    let bin = runnable_exe(master)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "nginx".into());
+    let mut test = format!("sudo {bin} -t");
+    if let Some(p) = &args.prefix {
+        test.push_str(&format!(" -p {}", p.display()));
+    }
+    if let (Some(_), Some(c)) = (&args.conf, conf) {
+        test.push_str(&format!(" -c {}", c.display()));
+    }
+    vec![format!("{test} && sudo kill -HUP {}", master.pid)]
+}
+
+/// When a config file last changed: its content (mtime through symlinks) or the link itself (a
+/// site enabled by a new symlink in sites-enabled/).
+pub fn changed_at(path: &Path) -> Option<SystemTime> {
+    let target = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let link = std::fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .ok();
+    target.max(link)
+}
+
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+        || match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        }
+}
