@@ -132,7 +132,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Man { command } => {
-            render::man::write(&mut out, Cli::command(), command.as_deref())?;
+            render::man::write(
+                &mut out,
+                Cli::command(),
+                command.as_deref(),
+                media_doctor::cli::VERSION,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
     }
