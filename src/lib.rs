@@ -4,8 +4,10 @@
 pub mod app;
 pub mod checks;
 pub mod cli;
+pub mod container;
 pub mod fs;
 pub mod http;
+pub mod input;
 pub mod live;
 pub mod nginx;
 pub mod profile;
@@ -14,3 +16,4 @@ pub mod report;
 pub mod site;
 pub mod sysroot;
 pub mod system;
+pub mod text_safe;

@@ -5,6 +5,7 @@ pub mod github;
 pub mod json;
 pub mod list;
 pub mod man;
+pub mod safe;
 pub mod sarif;
 pub mod text;
 pub mod trace;

@@ -9,15 +9,19 @@ use std::path::{Path, PathBuf};
 /// one layer do not import each other either: that keeps the order total and the graph acyclic.
 const LAYERS: &[(&str, u8)] = &[
     // 1 ground: no nginx, no site
+    ("text_safe", 9),
     ("sysroot", 10),
     ("report", 11),
     ("http", 12),
     ("system", 13),
+    ("input", 14),
     // 2 readers
     ("fs", 20),
     ("nginx", 20),
     ("app", 20),
     ("profile", 20),
+    // 2b containers: compose and Dockerfiles, over the app reader
+    ("container", 25),
     // 3 the nginx model
     ("nginx::resolve", 30),
     // 4 the site and its facets

@@ -240,3 +240,25 @@ fn bad_input_never_hangs_or_panics() {
     let v = run(&t, "/srv/app/c.py", &[]);
     assert!(v["Z"].is_unknown());
 }
+
+#[test]
+fn an_unset_variable_in_a_path_is_unknown_never_none() {
+    // flask-on-docker's config: APP_FOLDER comes from an env_file that is not in the repository.
+    let t = Tree::new(&[(
+        "/srv/app/config.py",
+        "import os\nMEDIA_FOLDER = f\"{os.getenv('APP_FOLDER')}/project/media\"\nDEBUG = os.getenv('DEBUG')\nSTATIC = f\"{os.getenv('APP_FOLDER', '/app')}/static\"\n",
+    )]);
+    let v = run(&t, "/srv/app/config.py", &[]);
+    match &v["MEDIA_FOLDER"] {
+        Value::Unknown { why, .. } => {
+            assert!(why.contains("APP_FOLDER"), "{why}");
+            assert!(why.contains("not in test"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Read alone, an unset variable is still None (`if os.getenv(...)` keeps working).
+    assert!(matches!(v["DEBUG"], Value::None));
+    assert_eq!(s(&v["STATIC"]), "/app/static");
+    let v = run(&t, "/srv/app/config.py", &[("APP_FOLDER", "/home/app/web")]);
+    assert_eq!(s(&v["MEDIA_FOLDER"]), "/home/app/web/project/media");
+}

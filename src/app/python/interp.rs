@@ -1122,6 +1122,11 @@ impl<'a> Interp<'a> {
                     let has_spec = child.child_by_field_name("format_specifier").is_some()
                         || child.child_by_field_name("type_conversion").is_some();
                     let v = self.eval(m, e, f);
+                    if matches!(v, Value::None) {
+                        if let Some(u) = self.unset_env_in(m, e, m.text(n)) {
+                            return u;
+                        }
+                    }
                     match (v.to_py_str(), has_spec) {
                         (Some(s), false) => out.push_str(&s),
                         _ => return unknown_from(&v, m.text(n)),
@@ -1403,6 +1408,36 @@ impl<'a> Interp<'a> {
             },
             _ => unknown_from(&o, text),
         }
+    }
+
+    /// `f"{os.getenv('X')}/media"` with X set by no source read: Python would write "None" into
+    /// the path, but only if nothing else (a shell, a container runtime) sets X, which a reading
+    /// of files cannot rule out. The value is unknown, with the variable named.
+    fn unset_env_in(&self, m: &Module, e: Node, text: &str) -> Option<Value> {
+        let (start, end) = (e.start_position(), e.end_position());
+        let file = m.path.display().to_string();
+        let pos = |l: &Location| (l.line as usize - 1, l.column.unwrap_or(1) as usize - 1);
+        let names: Vec<&str> = self
+            .env_reads
+            .iter()
+            .filter(|r| r.source.is_none() && r.at.file == file)
+            .filter(|r| {
+                let p = pos(&r.at);
+                p >= (start.row, start.column) && p < (end.row, end.column)
+            })
+            .map(|r| r.name.as_str())
+            .collect();
+        let name = names.last()?;
+        let sources: Vec<&str> = self.env.layers.iter().map(|l| l.source.as_str()).collect();
+        let seen = if sources.is_empty() {
+            "no environment source was found".to_string()
+        } else {
+            format!("not in {}", sources.join(", "))
+        };
+        Some(Value::unknown(
+            text,
+            format!("environment variable {name} has no value ({seen}), so this is unknown (Python would write \"None\" into it)"),
+        ))
     }
 
     fn env_get(&mut self, name: &str, at: &Location) -> Option<String> {

@@ -85,7 +85,7 @@ impl Check for TemplateUrlPrefix {
             if meta.len() > MAX_BYTES {
                 continue;
             }
-            let Ok(bytes) = std::fs::read(&host) else {
+            let Ok(bytes) = crate::input::read(&host) else {
                 continue;
             };
             let text = String::from_utf8_lossy(&bytes);
