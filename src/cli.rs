@@ -90,6 +90,11 @@ pub struct SiteArgs {
     /// where they differ from the static reading. This EXECUTES the app's settings code.
     #[arg(long)]
     pub eval: bool,
+    /// The app runs with Docker Compose: this compose file (repeat for overrides, merged in
+    /// order as `docker compose -f A -f B`). Default: the compose file beside --app whose
+    /// services run the nginx config given, else compose.yaml/docker-compose.yml there.
+    #[arg(long, value_name = "FILE")]
+    pub compose: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +169,7 @@ impl SiteArgs {
             root: self.root.clone(),
             as_user: self.as_user.clone(),
             eval: self.eval,
+            compose: self.compose.clone(),
         }
     }
 }

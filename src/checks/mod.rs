@@ -15,8 +15,15 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 
 pub mod app;
+pub mod container_common;
 pub mod fs;
 pub mod live;
+pub mod md601_uploads_not_on_volume;
+pub mod md602_nginx_dir_not_mounted;
+pub mod md603_alias_other_container_path;
+pub mod md604_static_root_off_volume;
+pub mod md605_media_owner_in_image;
+pub mod md606_volume_hides_image_files;
 pub mod nginx;
 pub mod nginx_common;
 pub mod nginx_paths;
@@ -112,6 +119,14 @@ pub fn registry() -> Vec<&'static dyn Check> {
     all.extend_from_slice(nginx_reload::CHECKS);
     all.extend_from_slice(app::CHECKS);
     all.extend_from_slice(live::CHECKS);
+    all.extend_from_slice(&[
+        &md601_uploads_not_on_volume::UploadsNotOnVolume,
+        &md602_nginx_dir_not_mounted::NginxDirNotMounted,
+        &md603_alias_other_container_path::AliasOtherContainerPath,
+        &md604_static_root_off_volume::StaticRootOffVolume,
+        &md605_media_owner_in_image::MediaOwnerInImage,
+        &md606_volume_hides_image_files::VolumeHidesImageFiles,
+    ]);
     all.sort_by_key(|c| c.meta().id);
     all
 }

@@ -1300,7 +1300,11 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let conf = t.path().join("deploy/nginx.conf");
         std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
-        std::fs::write(&conf, "server {\n listen 80;\n include snippets/x.conf;\n}\n").unwrap();
+        std::fs::write(
+            &conf,
+            "server {\n listen 80;\n include snippets/x.conf;\n}\n",
+        )
+        .unwrap();
         let cfg = load_files(&SysRoot::live(), &conf).unwrap();
         assert_eq!(cfg.conf_dir, t.path().join("deploy"));
         assert!(cfg.files.iter().all(|f| !f.path.starts_with("/etc/nginx")));
