@@ -90,6 +90,10 @@ pub struct SiteArgs {
     /// where they differ from the static reading. This EXECUTES the app's settings code.
     #[arg(long)]
     pub eval: bool,
+    /// Refuse any input file (a config, a dump, stdin, a settings file) larger than this many
+    /// bytes [default: 268435456, 256 MiB].
+    #[arg(long, value_name = "BYTES")]
+    pub max_config_bytes: Option<u64>,
     /// The app runs with Docker Compose: this compose file (repeat for overrides, merged in
     /// order as `docker compose -f A -f B`). Default: the compose file beside --app whose
     /// services run the nginx config given, else compose.yaml/docker-compose.yml there.
@@ -169,6 +173,7 @@ impl SiteArgs {
             root: self.root.clone(),
             as_user: self.as_user.clone(),
             eval: self.eval,
+            max_config_bytes: self.max_config_bytes,
             compose: self.compose.clone(),
         }
     }

@@ -88,6 +88,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             check_site_args(&args.site)?;
             let req = media_doctor::nginx::resolve::Request::from_url(&args.url)?;
             let site = Site::gather(&args.site.options(), args.offline)?;
+            refuse_unloadable(&site)?;
             let resolver = site.resolver();
             let resolution = resolver.resolve(&req);
             let mut trace = render::trace::Trace::new(&resolver, &req, &resolution);
@@ -152,6 +153,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `trace` on a config nginx would refuse (`nginx -t` fails: an include loop, an unterminated
+/// quote, unbalanced braces, a directory as an include): no prediction, since no nginx runs that
+/// config; the located error instead, exit 2. (`check` reports the same under MD100.)
+fn refuse_unloadable(site: &Site) -> anyhow::Result<()> {
+    let cfg = site.config();
+    let mut fatal = cfg.diagnostics.iter().filter(|d| d.fatal);
+    let Some(first) = fatal.next() else {
+        return Ok(());
+    };
+    let more = fatal.count();
+    anyhow::bail!(
+        "the nginx config does not load, so nginx would not run it: {first}{}",
+        if more > 0 {
+            format!(" (and {more} more error(s): `media-doctor check` lists them)")
+        } else {
+            String::new()
+        }
+    )
+}
+
 /// Site options checked before any work: a malformed `--url` is a bad argument (exit 2), not a
 /// finding.
 fn check_site_args(args: &SiteArgs) -> anyhow::Result<()> {
@@ -175,10 +196,29 @@ fn configure_colors(choice: ColorChoice) {
     colored::control::set_override(on);
 }
 
-/// The contract wants a one-line reason on stderr: join the error chain with ": ".
+/// The contract wants a one-line reason on stderr: the error chain joined with ": ", each cause
+/// once (an error that already quotes its cause, like "cannot read X: Permission denied", is not
+/// followed by the cause again), control bytes from file names or config values escaped.
 fn one_line(err: &anyhow::Error) -> String {
-    err.chain()
-        .map(|e| e.to_string().replace('\n', " "))
-        .collect::<Vec<_>>()
-        .join(": ")
+    let mut line = String::new();
+    for e in err.chain() {
+        let text = e.to_string();
+        let text = text.trim();
+        if text.is_empty() || line.contains(text) || line.contains(os_reason(text)) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(text);
+    }
+    media_doctor::text_safe::line(&line).into_owned()
+}
+
+/// "Permission denied (os error 13)" -> "Permission denied": the words an error already quoted.
+fn os_reason(text: &str) -> &str {
+    match text.find(" (os error ") {
+        Some(i) if text.ends_with(')') => &text[..i],
+        _ => text,
+    }
 }

@@ -83,7 +83,7 @@ impl Profile {
     }
 
     fn read(host: &Path, shown: &Path) -> anyhow::Result<Profile> {
-        let text = std::fs::read_to_string(host)
+        let text = crate::input::read_to_string(host)
             .with_context(|| format!("cannot read profile {}", shown.display()))?;
         let mut p: Profile = toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("profile {}: {}", shown.display(), e.message()))?;

@@ -32,6 +32,8 @@ pub struct Options {
     pub as_user: Option<String>,
     /// Evaluate the settings module with the app's own interpreter (`--eval`).
     pub eval: bool,
+    /// `--max-config-bytes`: the size limit of every input file (None: fs::read's default).
+    pub max_config_bytes: Option<u64>,
     /// `--compose FILE`: the app runs with these compose files (merged in order).
     pub compose: Vec<PathBuf>,
 }
@@ -93,6 +95,10 @@ const DEFAULT_PREFIX: &str = "/usr/share/nginx";
 impl Site {
     /// Discover and load everything. An error here means the tool cannot run at all (exit 2).
     pub fn gather(args: &Options, offline: bool) -> Result<Site> {
+        crate::input::set_max_bytes(
+            args.max_config_bytes
+                .unwrap_or(crate::input::DEFAULT_MAX_BYTES),
+        );
         let root = match &args.root {
             Some(dir) => {
                 anyhow::ensure!(dir.is_dir(), "--root {}: not a directory", dir.display());
@@ -385,11 +391,14 @@ impl Site {
         };
     }
 
-    /// The JSON `site` object: what was discovered, and from where.
+    /// The JSON `site` object: what was discovered, and from where. Paths go in as
+    /// `text_safe::path` shows them: serde refuses a path that is not UTF-8, and `json!` would
+    /// panic on it.
     pub fn to_json(&self) -> serde_json::Value {
+        use crate::text_safe::path;
         let cfg = &self.nginx.config;
         let source = match &self.nginx.source {
-            NginxSource::Files { entry } => json!({"kind": "files", "entry": entry}),
+            NginxSource::Files { entry } => json!({"kind": "files", "entry": path(entry)}),
             NginxSource::Dump { name } => json!({"kind": "dump", "name": name}),
         };
         let servers: Vec<_> = self
@@ -400,23 +409,23 @@ impl Site {
                     .filter(|c| c.is("server_name"))
                     .flat_map(|c| c.args())
                     .collect();
-                json!({"file": s.file(), "line": s.line(), "names": names})
+                json!({"file": path(s.file()), "line": s.line(), "names": names})
             })
             .collect();
         let mut out = json!({
             "name": self.name,
-            "profile": self.profile.as_ref().map(|p| &p.source),
-            "app": self.app,
-            "app_search": self.app_search,
-            "root": self.root.dir(),
+            "profile": self.profile.as_ref().map(|p| path(&p.source)),
+            "app": value_of(&self.app),
+            "app_search": value_of(&self.app_search),
+            "root": path(self.root.dir()),
             "nginx": {
                 "source": source,
                 "kind": cfg.kind,
-                "files": cfg.files.iter().map(|f| &f.path).collect::<Vec<_>>(),
+                "files": cfg.files.iter().map(|f| path(&f.path)).collect::<Vec<_>>(),
                 "servers": servers,
                 "matched_by": self.nginx.matched_by,
             },
-            "worker": self.worker,
+            "worker": value_of(&self.worker),
         });
         // Only when the app runs in a compose project: other reports keep their shape.
         match self.containers() {
@@ -428,6 +437,12 @@ impl Site {
         }
         out
     }
+}
+
+/// A part of the site facts as JSON; a part serde cannot write (a path that is not UTF-8 deep
+/// inside) says so instead of ending the run.
+fn value_of<T: serde::Serialize>(x: &T) -> serde_json::Value {
+    serde_json::to_value(x).unwrap_or_else(|e| json!({ "unavailable": e.to_string() }))
 }
 
 /// What the config says about the worker user (the main context's `user`).
@@ -468,13 +483,15 @@ fn pid_files(cfg: &Config) -> Vec<PathBuf> {
 
 fn load_nginx(root: &SysRoot, args: &Options) -> Result<NginxSite> {
     let (source, mut config) = if let Some(dump) = &args.nginx_dump {
+        // Bounded (crate::input): /dev/zero or an endless pipe is refused at the limit, a
+        // FIFO with no writer reads as empty instead of hanging.
         let (name, bytes) = if dump.as_os_str() == "-" {
             let mut buf = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            crate::input::read_stream(std::io::stdin().lock(), &mut buf)
                 .context("reading the nginx -T dump from stdin")?;
             ("-".to_string(), buf)
         } else {
-            let bytes = std::fs::read(dump)
+            let bytes = crate::input::read(dump)
                 .with_context(|| format!("cannot read --nginx-dump {}", dump.display()))?;
             (dump.display().to_string(), bytes)
         };

@@ -53,7 +53,7 @@ impl Env {
     /// Adds an env file (`EnvironmentFile=` or `.env`) read under `root`.
     pub fn push_file(&mut self, root: &SysRoot, path: &Path, label: &str, optional: bool) {
         let host = root.host_path(&root.real_path(path).unwrap_or_else(|_| path.to_path_buf()));
-        match std::fs::read(&host) {
+        match crate::input::read(&host) {
             Ok(bytes) => {
                 let vars = parse_env_file(&String::from_utf8_lossy(&bytes));
                 self.push(format!("{label} {}", path.display()), vars);

@@ -173,7 +173,7 @@ pub fn run(root: &SysRoot, app: &mut App, project: &Project, env: &Env) {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let out = match run_with_timeout(cmd, TIMEOUT) {
+    let out = match run_bounded(cmd, BOUNDS) {
         Ok(o) => o,
         Err(e) => {
             app.evaluated = Some(failed(python, target, &format!("--eval: {e}")));
@@ -228,44 +228,113 @@ fn failed(python: PathBuf, target: String, why: &str) -> Evaluated {
     }
 }
 
-/// Runs `cmd`, killing it (by its own pid) when it outlives `limit`. Returns (stdout, stderr).
-fn run_with_timeout(mut cmd: Command, limit: Duration) -> anyhow::Result<(String, String)> {
+/// What the app's python may use. The time covers everything: the child, anything it started,
+/// and the pipes they hold (a grandchild holding stdout does not keep the run waiting).
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub time: Duration,
+    /// Address space of the child (RLIMIT_AS, inherited by what it starts): a settings module
+    /// that allocates without end fails with MemoryError instead of taking the machine.
+    pub memory: u64,
+    /// Output read from each pipe; the rest is discarded.
+    pub output: u64,
+}
+
+pub const BOUNDS: Bounds = Bounds {
+    time: TIMEOUT,
+    memory: 4 << 30,
+    output: 16 << 20,
+};
+
+/// Runs `cmd` in its own process group under `bounds`. When the time is up, the whole group is
+/// killed (SIGKILL); when the child ends first, what it left running in its group is killed too,
+/// so no app process outlives the run. Returns (stdout, stderr).
+pub fn run_bounded(mut cmd: Command, bounds: Bounds) -> anyhow::Result<(String, String)> {
+    use std::os::unix::process::CommandExt;
+    use std::sync::mpsc;
+    let memory = bounds.memory;
+    cmd.process_group(0);
+    // SAFETY: the closure only makes the setrlimit system call (async-signal-safe), in the child
+    // between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            use nix::sys::resource::{setrlimit, Resource};
+            setrlimit(Resource::RLIMIT_AS, memory, memory).map_err(std::io::Error::from)?;
+            setrlimit(Resource::RLIMIT_CORE, 0, 0).map_err(std::io::Error::from)
+        });
+    }
+    let deadline = Instant::now() + bounds.time;
     let mut child = cmd.spawn()?;
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(o) = stdout.as_mut() {
-            let _ = o.read_to_string(&mut s);
-        }
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(e) = stderr.as_mut() {
-            let _ = e.read_to_string(&mut s);
-        }
-        s
-    });
-    let start = Instant::now();
-    loop {
-        if child.try_wait()?.is_some() {
-            break;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
+    let group = nix::unistd::Pid::from_raw(child.id() as i32);
+    let kill_group = || {
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+    };
+    // Each pipe is read on a thread that reports when it reaches the end: the end comes when
+    // every process holding the pipe has closed it or died.
+    let (tx, rx) = mpsc::channel::<(bool, String)>();
+    let read = |pipe: Option<Box<dyn Read + Send>>, is_out: bool| {
+        let tx = tx.clone();
+        let max = bounds.output;
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(p) = pipe {
+                let mut p = p.take(max);
+                let _ = p.read_to_end(&mut buf);
+                // Past the limit: drain without keeping, so the writer is not blocked.
+                let _ = std::io::copy(p.get_mut(), &mut std::io::sink());
+            }
+            let _ = tx.send((is_out, String::from_utf8_lossy(&buf).into_owned()));
+        });
+    };
+    read(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        true,
+    );
+    read(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        false,
+    );
+    drop(tx);
+    let (mut out, mut err) = (None, None);
+    let mut exited = false;
+    while !(exited && out.is_some() && err.is_some()) {
+        let now = Instant::now();
+        if now >= deadline {
+            kill_group();
             let _ = child.wait();
             anyhow::bail!(
-                "the app's python did not finish within {} s",
-                limit.as_secs()
+                "the app's python did not finish within {} s (its process group was killed)",
+                bounds.time.as_secs()
             );
         }
-        std::thread::sleep(Duration::from_millis(20));
+        if !exited && has_exited(group) {
+            exited = true;
+            // The child is done; whatever it left in its group (a daemonised helper holding
+            // the pipes) goes with it. Killed before the child is reaped, so the group's id
+            // cannot have been given to another process meanwhile.
+            kill_group();
+            child.wait()?;
+        }
+        match rx.recv_timeout((deadline - now).min(Duration::from_millis(20))) {
+            Ok((true, s)) => out = Some(s),
+            Ok((false, s)) => err = Some(s),
+            Err(_) => {}
+        }
     }
-    Ok((
-        out_reader.join().unwrap_or_default(),
-        err_reader.join().unwrap_or_default(),
-    ))
+    Ok((out.unwrap_or_default(), err.unwrap_or_default()))
+}
+
+/// Whether `pid` (our child) has exited, leaving it unreaped (WNOWAIT).
+fn has_exited(pid: nix::unistd::Pid) -> bool {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    !matches!(waitid(Id::Pid(pid), flags), Ok(WaitStatus::StillAlive))
 }
 
 /// Under `--root`, the app ran from the host path of the project: report system paths.

@@ -339,7 +339,7 @@ impl AppServerCommand {
             _ => file,
         };
         let host = root.host_path(&root.real_path(&file).ok()?);
-        let text = match std::fs::read(&host) {
+        let text = match crate::input::read(&host) {
             Ok(b) => String::from_utf8_lossy(&b).into_owned(),
             Err(e) => return Some(format!("cannot read uwsgi config {}: {e}", file.display())),
         };

@@ -271,7 +271,7 @@ pub fn parse(text: &str, file: &Path) -> Vec<Entry> {
 }
 
 fn read_text(root: &SysRoot, path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(root.host_path(&root.real_path(path)?))
+    let bytes = crate::input::read(&root.host_path(&root.real_path(path)?))
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }

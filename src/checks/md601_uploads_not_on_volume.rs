@@ -1,7 +1,7 @@
 //! MD601 uploads-not-on-volume: uploads are written where they survive the container being recreated.
 //! The judging is in src/container/judge.rs; the page is checks/MD601.md.
 
-use super::container_common::{containers, nginx_dirs, outcome};
+use super::shared::containers::{containers, nginx_dirs, outcome};
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::container::judge::{self, Files};
 

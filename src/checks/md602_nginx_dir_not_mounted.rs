@@ -1,7 +1,7 @@
 //! MD602 nginx-dir-not-mounted: the nginx container mounts the app's media and static storage at all.
 //! The judging is in src/container/judge.rs; the page is checks/MD602.md.
 
-use super::container_common::{both, containers, nginx_dirs, outcome};
+use super::shared::containers::{both, containers, nginx_dirs, outcome};
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::container::judge::{self, Files};
 

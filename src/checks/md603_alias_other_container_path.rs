@@ -1,7 +1,7 @@
 //! MD603 alias-other-container-path: nginx names the path where its own container has the files.
 //! The judging is in src/container/judge.rs; the page is checks/MD603.md.
 
-use super::container_common::{both, containers, nginx_dirs, outcome};
+use super::shared::containers::{both, containers, nginx_dirs, outcome};
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::container::judge::{self, Files};
 

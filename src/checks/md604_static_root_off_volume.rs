@@ -1,7 +1,7 @@
 //! MD604 static-root-off-volume: collectstatic writes onto the storage nginx serves static files from.
 //! The judging is in src/container/judge.rs; the page is checks/MD604.md.
 
-use super::container_common::{containers, nginx_dirs, outcome};
+use super::shared::containers::{containers, nginx_dirs, outcome};
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::container::judge::{self, Files};
 

@@ -1,7 +1,7 @@
 //! MD605 media-owner-in-image: the app's user owns the media directory in its image.
 //! The judging is in src/container/judge.rs; the page is checks/MD605.md.
 
-use super::container_common::{containers, outcome};
+use super::shared::containers::{containers, outcome};
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::container::judge;
 

@@ -1,7 +1,7 @@
 //! MD606 volume-hides-image-files: no named volume hides (and freezes) files the image provides.
 //! The judging is in src/container/judge.rs; the page is checks/MD606.md.
 
-use super::container_common::{containers, outcome};
+use super::shared::containers::{containers, outcome};
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::container::judge;
 

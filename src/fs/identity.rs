@@ -124,7 +124,7 @@ impl UserDb {
             };
         }
         let read = |f: &str| {
-            std::fs::read(root.host_path(std::path::Path::new(f)))
+            crate::input::read(&root.host_path(std::path::Path::new(f)))
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default()
         };

@@ -21,7 +21,7 @@ pub enum SelinuxMode {
 /// SELinux's state, and where that was read.
 pub fn selinux(root: &SysRoot) -> Option<(SelinuxMode, String)> {
     let enforce = root.host_path(Path::new("/sys/fs/selinux/enforce"));
-    if let Ok(v) = std::fs::read_to_string(&enforce) {
+    if let Ok(v) = crate::input::read_to_string(&enforce) {
         let mode = if v.trim() == "1" {
             SelinuxMode::Enforcing
         } else {
@@ -33,7 +33,8 @@ pub fn selinux(root: &SysRoot) -> Option<(SelinuxMode, String)> {
         // No selinuxfs mounted: SELinux is not running, whatever the config file says.
         return None;
     }
-    let config = std::fs::read_to_string(root.host_path(Path::new("/etc/selinux/config"))).ok()?;
+    let config =
+        crate::input::read_to_string(&root.host_path(Path::new("/etc/selinux/config"))).ok()?;
     let value = config
         .lines()
         .filter_map(|l| l.trim().strip_prefix("SELINUX="))
@@ -101,8 +102,8 @@ pub struct Profile {
 
 /// The loaded AppArmor profiles, when AppArmor is enabled (securityfs readable).
 pub fn apparmor_profiles(root: &SysRoot) -> Option<Vec<Profile>> {
-    let text = std::fs::read_to_string(
-        root.host_path(Path::new("/sys/kernel/security/apparmor/profiles")),
+    let text = crate::input::read_to_string(
+        &root.host_path(Path::new("/sys/kernel/security/apparmor/profiles")),
     )
     .ok()?;
     Some(
@@ -138,7 +139,7 @@ impl Rules {
             .collect();
         entries.sort();
         for file in entries {
-            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let text = crate::input::read_to_string(&file).unwrap_or_default();
             if let Some(body) = profile_body(&text, profile) {
                 let mut vars = HashMap::new();
                 let mut lines = Vec::new();
@@ -276,7 +277,7 @@ fn expand(
                 if files.contains(&f) {
                     continue;
                 }
-                if let Ok(inner) = std::fs::read_to_string(&f) {
+                if let Ok(inner) = crate::input::read_to_string(&f) {
                     files.push(f.clone());
                     expand(root, &inner, vars, lines, files, depth + 1);
                 }

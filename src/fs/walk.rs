@@ -13,6 +13,7 @@ use super::acl;
 use super::as_user::{self, Op, Probe};
 use super::identity::{Identity, UserDb};
 use crate::sysroot::SysRoot;
+use crate::text_safe::{self, list_item};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
@@ -160,19 +161,22 @@ impl Walk {
     pub fn render(&self) -> String {
         let ow = self.steps.iter().map(|s| s.owner.len()).max().unwrap_or(0);
         let gw = self.steps.iter().map(|s| s.group.len()).max().unwrap_or(0);
-        let mut out = format!("f: {}\n", self.path.display());
+        // Names from outside, one per line: a line break inside one is escaped (text_safe), an
+        // invalid UTF-8 byte shown as \xNN.
+        let shown = |p: &Path| list_item(&text_safe::path(p)).into_owned();
+        let mut out = format!("f: {}\n", shown(&self.path));
         for s in &self.steps {
             let mut line = format!(
                 " {} {:ow$} {:gw$} {}",
                 s.mode,
                 s.owner,
                 s.group,
-                s.name,
+                list_item(&s.name),
                 ow = ow,
                 gw = gw
             );
             if let Some(t) = &s.link_target {
-                line.push_str(&format!(" -> {}", t.display()));
+                line.push_str(&format!(" -> {}", shown(t)));
             }
             if !s.ok {
                 line.push_str(&format!(
@@ -187,7 +191,7 @@ impl Walk {
             out.push('\n');
         }
         if !self.outcome.is_found() {
-            out.push_str(&format!("=> {}\n", self.outcome));
+            out.push_str(&format!("=> {}\n", list_item(&self.outcome.to_string())));
         }
         out.pop();
         out
@@ -637,6 +641,24 @@ pub fn shell_quote(s: &str) -> String {
             .all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@%=".contains(&b));
     if plain {
         s.to_string()
+    } else if s.chars().any(crate::text_safe::is_unsafe) {
+        // A control byte in a name: bash's $'...' spells it out, so the command pastes as it is
+        // meant and carries no raw byte to the terminal (or a newline that would end it).
+        let mut out = String::from("$'");
+        for c in s.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\'' => out.push_str("\\'"),
+                c if crate::text_safe::is_unsafe(c) => {
+                    for b in c.to_string().bytes() {
+                        out.push_str(&format!("\\x{b:02x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+        out
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
     }
@@ -778,5 +800,6 @@ mod tests {
         assert_eq!(shell_quote("/srv/media"), "/srv/media");
         assert_eq!(shell_quote("/srv/my media"), "'/srv/my media'");
         assert_eq!(shell_quote("/srv/it's"), r"'/srv/it'\''s'");
+        assert_eq!(shell_quote("/m/a\x1b\n'\\"), r"$'/m/a\x1b\x0a\'\\'");
     }
 }

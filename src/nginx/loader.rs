@@ -27,7 +27,6 @@ use super::context::{self, Ctx};
 use super::parser::{self, IncludeArgs, ParsedFile, Placement, COOKED};
 use crate::sysroot::SysRoot;
 use std::collections::{HashMap, VecDeque};
-use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 /// Why nothing could be loaded at all (the run cannot go on: exit 2). Problems inside a config
@@ -995,24 +994,20 @@ fn infer_kind(top_names: &[(String, bool)], entry: &Path) -> ConfigKind {
     }
 }
 
-/// Read a regular file under the root. Opened non-blocking and checked with fstat before any
-/// read, so a FIFO or device named by an include cannot hang the run.
+/// Read a regular file under the root, bounded (crate::input): opened non-blocking and
+/// checked with fstat before any read, so a FIFO or device named by an include cannot hang the
+/// run, and a file over --max-config-bytes is refused from its size.
 fn read_regular(root: &SysRoot, path: &Path, buf: &mut Vec<u8>) -> Result<(), ReadError> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use crate::input::{open, read_stream, Opened};
     let host = root.resolve(path).map_err(ReadError::Io)?;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
-        .open(&host)
-        .map_err(ReadError::Io)?;
-    let meta = f.metadata().map_err(ReadError::Io)?;
-    if !meta.is_file() {
-        return Err(ReadError::NotAFile);
+    match open(&host).map_err(ReadError::Io)? {
+        Opened::File(f, meta) if meta.is_file() => {
+            buf.clear();
+            buf.reserve(meta.len() as usize + 1);
+            read_stream(f, buf).map_err(ReadError::Io)
+        }
+        _ => Err(ReadError::NotAFile),
     }
-    buf.clear();
-    buf.reserve(meta.len() as usize + 1);
-    f.read_to_end(buf).map_err(ReadError::Io)?;
-    Ok(())
 }
 
 /// The OS's words for an error, without Rust's " (os error N)" suffix.

@@ -15,6 +15,9 @@ use crate::report::{CheckResult, Finding, Report, Severity, Status};
 use std::io::Write;
 
 pub fn write(out: &mut dyn Write, report: &Report, files: &SourceFiles) -> std::io::Result<()> {
+    // Control bytes from outside escaped first (render::safe; the runner would pass ESC and BEL
+    // on to the log viewer), then the workflow command's own escapes (`data`, `property`).
+    let report = &super::safe::report(report);
     for check in report.checks.iter().filter(|c| c.ignored.is_none()) {
         match check.status {
             Status::Warn | Status::Fail => {
@@ -43,7 +46,7 @@ fn title(check: &CheckResult) -> String {
 }
 
 /// One workflow command for one finding.
-pub fn annotation(check: &CheckResult, f: &Finding, files: &SourceFiles) -> String {
+fn annotation(check: &CheckResult, f: &Finding, files: &SourceFiles) -> String {
     let command = match f.severity {
         Severity::Error => "error",
         Severity::Warning => "warning",

@@ -67,6 +67,8 @@ pub fn terminal_width() -> usize {
 const BANDS: [Band; 5] = Band::ALL;
 
 pub fn write(out: &mut dyn Write, report: &Report, opts: &Options) -> std::io::Result<()> {
+    // Strings from outside reach the terminal escaped (render::safe), whatever the check wrote.
+    let report = &super::safe::report(report);
     let w = Wrapper { width: opts.width };
     let shown = |c: &&CheckResult| {
         c.ignored.is_none()

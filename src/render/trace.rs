@@ -18,6 +18,7 @@ pub struct Trace {
     pub server: Option<ServerRef>,
     pub location: Option<LocationRef>,
     pub handler: String,
+    #[serde(serialize_with = "crate::text_safe::serialize_opt_path")]
     pub path: Option<PathBuf>,
     pub predicted_status: Option<u16>,
     pub reason: String,
@@ -55,6 +56,7 @@ pub struct LocationRef {
 
 #[derive(Debug, Serialize)]
 pub struct WalkStep {
+    #[serde(serialize_with = "crate::text_safe::serialize_path")]
     pub path: PathBuf,
     pub mode: String,
     pub owner: String,
@@ -62,7 +64,10 @@ pub struct WalkStep {
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::text_safe::serialize_opt_path"
+    )]
     pub link_target: Option<PathBuf>,
 }
 
@@ -72,7 +77,7 @@ impl Trace {
         let server = res.server.map(|s| {
             let d = cfg.directive(s);
             ServerRef {
-                file: d.file().display().to_string(),
+                file: crate::text_safe::path(d.file()).into_owned(),
                 line: d.line(),
                 names: resolver.server_names(s),
                 chosen_by: res
@@ -86,7 +91,7 @@ impl Trace {
             let d = cfg.directive(l);
             let (m, p) = resolver.location_pattern(l)?;
             Some(LocationRef {
-                file: d.file().display().to_string(),
+                file: crate::text_safe::path(d.file()).into_owned(),
                 line: d.line(),
                 modifier: m.as_str().to_string(),
                 pattern: p,
@@ -141,6 +146,8 @@ pub fn write_json(out: &mut dyn Write, t: &Trace) -> std::io::Result<()> {
 }
 
 pub fn write_text(out: &mut dyn Write, t: &Trace) -> std::io::Result<()> {
+    // The URL, the log lines, the names and paths come from outside: escaped (render::safe).
+    let t = &super::safe::trace(t);
     let label = |s: &str| format!("{s:<9}").bold();
     writeln!(out, "{} {}", label("url"), t.url)?;
     if let Some(u) = &t.uri {

@@ -1,6 +1,7 @@
 //! What the running nginx loaded, against the config files on disk: the master that runs a
-//! config, when it last (re)loaded, the files changed since, `nginx -T` on the same config, and
-//! the command that reloads that very master. Facts for MD111, MD406 and `trace`; the judging is
+//! config, when it last (re)loaded, the files changed since, and the command that reloads that
+//! very master. (`nginx -T` is never run: it creates the log files and temp directories the
+//! config names; MD111 reads the config with the loader instead.) Facts for MD111, MD406 and `trace`; the judging is
 //! theirs.
 
 use super::{MasterArgs, Process};
@@ -11,8 +12,6 @@ use std::time::{Duration, SystemTime};
 /// from clock ticks and uptime, and editors touch files while saving.
 pub const TOLERANCE: Duration = Duration::from_secs(1);
 /// Debian's compiled-in pid path, and nginx's own default under the prefix.
-/// How long `nginx -T` may take before it is given up.
-const NGINX_T_TIMEOUT: Duration = Duration::from_secs(15);
 pub const DEFAULT_PID_FILES: &[&str] = &["/run/nginx.pid", "/var/run/nginx.pid"];
 
 /// Config files changed after the running nginx last loaded its config, and how to reload
@@ -107,53 +106,6 @@ pub fn runnable_exe(master: &Process) -> Option<PathBuf> {
     master
         .exe()
         .filter(|p| !p.to_string_lossy().ends_with(" (deleted)") && p.is_file())
-}
-
-pub enum NginxT {
-    Fails {
-        complaint: String,
-        command: String,
-    },
-    Reads {
-        files: Vec<PathBuf>,
-        command: String,
-    },
-}
-
-pub fn nginx_t(
-    master: &Process,
-    args: &MasterArgs,
-    master_conf: Option<&Path>,
-    entry: &Path,
-) -> Result<NginxT, String> {
-    let bin = runnable_exe(master)
-        .or_else(super::nginx_binary)
-        .ok_or("nginx is not installed")?;
-    let conf = master_conf.unwrap_or(entry);
-    let command = format!(
-        "{} -T -q{} -c {}",
-        bin.display(),
-        args.prefix
-            .as_ref()
-            .map(|p| format!(" -p {}", p.display()))
-            .unwrap_or_default(),
-        conf.display()
-    );
-    let out = super::nginx_dump(&bin, conf, args.prefix.as_deref(), NGINX_T_TIMEOUT)
-        .map_err(|e| format!("{e:#}"))?;
-    if !out.success {
-        return Ok(NginxT::Fails {
-            complaint: super::nginx_complaint(&out.stderr),
-            command,
-        });
-    }
-    Ok(NginxT::Reads {
-        files: super::dump_sections(&out.stdout)
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect(),
-        command,
-    })
 }
 
 /// `nginx -t` with the master's own flags, then a reload: the packaged service's way when the

@@ -1,6 +1,7 @@
-//! The running system: nginx processes from /proc, and the nginx binary itself (`nginx -V`,
-//! `nginx -T`). The only code that runs a program, and it only ever runs nginx's own read-only
-//! modes, never app code.
+//! The running system: nginx processes from /proc, and the nginx binary itself (`nginx -V`).
+//! The only code that runs a program (besides `--eval`, which the user asks for), and it only
+//! ever runs `nginx -V`, which writes nothing: not `nginx -t`/`-T`, which create the log files
+//! and temp directories the config names.
 //!
 //! Everything here describes this machine, so callers use it only on the live root (no `--root`).
 
@@ -303,55 +304,6 @@ pub fn run(program: &Path, args: &[&std::ffi::OsStr], timeout: Duration) -> Resu
     })
 }
 
-/// `nginx -T`: nginx tests the config on disk and prints every file it read. Read-only for the
-/// config; note that, like `nginx -t`, it opens the log files the config names.
-pub fn nginx_dump(
-    binary: &Path,
-    conf: &Path,
-    prefix: Option<&Path>,
-    timeout: Duration,
-) -> Result<Output> {
-    let mut args: Vec<&std::ffi::OsStr> = vec!["-T".as_ref(), "-q".as_ref()];
-    if let Some(p) = prefix {
-        args.extend(["-p".as_ref(), p.as_os_str()]);
-    }
-    args.extend(["-c".as_ref(), conf.as_os_str()]);
-    run(binary, &args, timeout)
-}
-
-/// The files an `nginx -T` dump holds, in order, with their text.
-pub fn dump_sections(dump: &[u8]) -> Vec<(PathBuf, String)> {
-    const HEAD: &str = "# configuration file ";
-    let text = String::from_utf8_lossy(dump);
-    let mut out: Vec<(PathBuf, String)> = Vec::new();
-    for line in text.split_inclusive('\n') {
-        let bare = line.trim_end_matches(['\n', '\r']);
-        if let Some(path) = bare.strip_prefix(HEAD).and_then(|r| r.strip_suffix(':')) {
-            out.push((PathBuf::from(path), String::new()));
-        } else if let Some((_, body)) = out.last_mut() {
-            body.push_str(line);
-        }
-    }
-    // nginx ends each file's text with a blank line of its own.
-    for (_, body) in &mut out {
-        if body.ends_with("\n\n") {
-            body.pop();
-        }
-    }
-    out
-}
-
-/// The first `[emerg]` (else the first) line of nginx's stderr: what `nginx -t` complains about.
-pub fn nginx_complaint(stderr: &str) -> String {
-    stderr
-        .lines()
-        .find(|l| l.contains("[emerg]"))
-        .or_else(|| stderr.lines().find(|l| !l.trim().is_empty()))
-        .unwrap_or("no message")
-        .trim()
-        .to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,18 +343,6 @@ mod tests {
             early.master_args().conf.as_deref(),
             Some(Path::new("/srv/ng/nginx.conf"))
         );
-    }
-
-    #[test]
-    fn dump_sections_split_on_their_headers() {
-        let dump = b"nginx: the configuration file /x/nginx.conf syntax is ok\n\
-# configuration file /x/nginx.conf:\nevents {}\ninclude a.conf;\n\n\
-# configuration file /x/a.conf:\nhttp {}\n\n";
-        let s = dump_sections(dump);
-        assert_eq!(s.len(), 2);
-        assert_eq!(s[0].0, Path::new("/x/nginx.conf"));
-        assert_eq!(s[0].1, "events {}\ninclude a.conf;\n");
-        assert_eq!(s[1].1, "http {}\n");
     }
 
     #[test]

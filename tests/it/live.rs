@@ -339,7 +339,7 @@ fn make_cert(dir: &Path, name: &str) {
 
 mod md111 {
     use crate::support::{self, Nginx};
-    use media_doctor::checks::nginx_reload::assess;
+    use media_doctor::checks::md111_config_not_reloaded::assess;
     use media_doctor::checks::Outcome;
     use media_doctor::report::Severity;
     use media_doctor::system::loaded::Inputs;
@@ -379,7 +379,7 @@ mod md111 {
         assert!(fresh.skipped.is_none(), "{:?}", fresh.skipped);
         assert!(errors(&fresh).is_empty(), "{:?}", errors(&fresh));
         let summary = fresh.summary.clone().unwrap();
-        assert!(summary.contains("nginx -t passes"), "{summary}");
+        assert!(summary.contains("the config on disk loads"), "{summary}");
 
         // Change the file on disk (more than the 1 s tolerance after the load), do not reload.
         let conf = std::fs::read_to_string(nginx.conf_path()).unwrap();
@@ -419,19 +419,34 @@ mod md111 {
         let broken = assess(&inputs(&nginx, false));
         let errs = errors(&broken);
         assert!(
-            errs.iter().any(|e| e.contains("nginx -t fails")),
+            errs.iter().any(|e| e.contains("nginx -t would fail")),
             "{errs:?}"
         );
         let f = broken
             .findings
             .iter()
-            .find(|f| f.message.contains("nginx -t fails"))
+            .find(|f| f.message.contains("nginx -t would fail"))
             .unwrap();
+        // The error is located, and nginx agrees that the config fails.
+        let error = &f
+            .evidence
+            .iter()
+            .find(|e| e.label == "error")
+            .unwrap()
+            .value;
         assert!(
-            f.evidence.iter().any(|e| e.value.contains("[emerg]")),
-            "{:?}",
-            f.evidence
+            error.starts_with(&format!("{}:", nginx.conf_path().display())),
+            "{error}"
         );
+        let bin = support::nginx_binary().unwrap();
+        let t = std::process::Command::new(bin)
+            .args(["-t", "-q", "-p"])
+            .arg(nginx.dir.path())
+            .arg("-c")
+            .arg(nginx.conf_path())
+            .output()
+            .unwrap();
+        assert!(!t.status.success());
     }
 
     #[test]
@@ -451,7 +466,7 @@ mod md111 {
 
 mod md405 {
     use crate::support;
-    use media_doctor::checks::{self, live::ErrorLog};
+    use media_doctor::checks::{self, md405_error_log::ErrorLog};
     use media_doctor::report::{CheckResult, Status};
     use media_doctor::site::Options;
     use media_doctor::site::Site;
@@ -613,7 +628,8 @@ mod md405 {
 /// MD405 and MD111 judge it as `check` does.
 mod real_site {
     use crate::support::{self, Nginx};
-    use media_doctor::checks::{self, live::ErrorLog, nginx_reload::ConfigNotReloaded};
+    use media_doctor::checks::md111_config_not_reloaded::ConfigNotReloaded;
+    use media_doctor::checks::{self, md405_error_log::ErrorLog};
     use media_doctor::live::errorlog;
     use media_doctor::report::Status;
     use media_doctor::site::Options;
@@ -892,9 +908,11 @@ mod real_site {
 mod probes_site {
     use crate::listeners::{Behaviour, Blackhole, Listener};
     use crate::support::{self, Nginx};
-    use media_doctor::checks::live::{
-        CachedError, OriginServesFile, PredictionMismatch, PublicServesFile, RequestHitsApp,
-    };
+    use media_doctor::checks::md401_origin_serves_file::OriginServesFile;
+    use media_doctor::checks::md402_public_serves_file::PublicServesFile;
+    use media_doctor::checks::md403_request_hits_app::RequestHitsApp;
+    use media_doctor::checks::md404_cached_error::CachedError;
+    use media_doctor::checks::md406_prediction_mismatch::PredictionMismatch;
     use media_doctor::checks::{self, Check};
     use media_doctor::report::{CheckResult, Status};
     use media_doctor::site::Options;

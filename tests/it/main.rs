@@ -8,6 +8,7 @@ mod conformance;
 mod differential;
 mod docs;
 mod fs;
+mod hostile;
 mod layers;
 mod listeners;
 mod live;

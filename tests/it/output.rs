@@ -332,8 +332,9 @@ fn github_annotations_one_line_per_finding() {
         "{}",
         lines[2]
     );
+    // A line break inside a message is text from outside: escaped before github's own escapes.
     assert!(
-        lines[3].contains("/home/deploy%0D%0Ato reach"),
+        lines[3].contains("/home/deploy\\r\\nto reach"),
         "{}",
         lines[3]
     );

@@ -48,7 +48,7 @@ impl Module {
     /// Reads and parses a system path under `root` (symlinks resolved inside the root).
     pub fn read(root: &SysRoot, path: &Path) -> anyhow::Result<Module> {
         let real = root.real_path(path).unwrap_or_else(|_| path.to_path_buf());
-        let bytes = std::fs::read(root.host_path(&real))
+        let bytes = crate::input::read(&root.host_path(&real))
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
         Module::parse(path, String::from_utf8_lossy(&bytes).into_owned())
     }

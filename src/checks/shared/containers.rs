@@ -2,13 +2,13 @@
 //! nginx opens for the app's media and static URLs (from the resolver), and a verdict of
 //! `container::judge` as an `Outcome`. The judging itself is in src/container/judge.rs.
 
-use super::{Context, Outcome};
+use crate::checks::{Context, Outcome};
 use crate::container::judge::{Files, NginxDir, Verdict};
 use crate::container::{Containers, NotContainers};
 use crate::nginx::resolve::ServedKind;
 
 /// The run's containers, or the skip every MD6xx check answers without them.
-pub(super) fn containers<'a>(site: &'a Context<'_>) -> Result<&'a Containers, Outcome> {
+pub(crate) fn containers<'a>(site: &'a Context<'_>) -> Result<&'a Containers, Outcome> {
     match site.containers() {
         Ok(c) => Ok(c),
         Err(NotContainers::NoCompose) => Err(Outcome::skip(
@@ -20,7 +20,7 @@ pub(super) fn containers<'a>(site: &'a Context<'_>) -> Result<&'a Containers, Ou
 
 /// The directories nginx opens for the app's media (or static) URL, one per server serving it
 /// from disk: paths in the nginx container.
-pub(super) fn nginx_dirs(site: &Context<'_>, c: &Containers, files: Files) -> Vec<NginxDir> {
+pub(crate) fn nginx_dirs(site: &Context<'_>, c: &Containers, files: Files) -> Vec<NginxDir> {
     let app = &c.app.app;
     let url = match files {
         Files::Media => app.media_url_path(),
@@ -52,7 +52,7 @@ pub(super) fn nginx_dirs(site: &Context<'_>, c: &Containers, files: Files) -> Ve
         .collect()
 }
 
-pub(super) fn outcome(v: Verdict) -> Outcome {
+pub(crate) fn outcome(v: Verdict) -> Outcome {
     match v {
         Verdict::Pass(s) => Outcome::pass(s),
         Verdict::Skip(s) => Outcome::skip(s),
@@ -61,7 +61,7 @@ pub(super) fn outcome(v: Verdict) -> Outcome {
 }
 
 /// Two verdicts (media and static) as one: findings of both, else a pass, else a skip.
-pub(super) fn both(a: Verdict, b: Verdict) -> Verdict {
+pub(crate) fn both(a: Verdict, b: Verdict) -> Verdict {
     match (a, b) {
         (Verdict::Findings(mut x), Verdict::Findings(y)) => {
             x.extend(y);
