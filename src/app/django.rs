@@ -71,6 +71,16 @@ pub fn read(root: &SysRoot, app: &mut App, project: &Project, hints: &Hints, env
     app.static_root = path_setting(get("STATIC_ROOT"), app);
     app.static_url = string_setting(get("STATIC_URL"));
     app.debug = bool_setting(get("DEBUG"));
+    // As written: the fix names the line and what it says.
+    let as_written = |b: Option<&Binding>| match b {
+        Some(b) if !matches!(b.value, Value::None) => Setting::Known {
+            value: b.expr.clone(),
+            at: b.at.clone(),
+        },
+        _ => Setting::Unset,
+    };
+    app.file_upload_permissions = as_written(get("FILE_UPLOAD_PERMISSIONS"));
+    app.file_upload_directory_permissions = as_written(get("FILE_UPLOAD_DIRECTORY_PERMISSIONS"));
     app.allowed_hosts = list_of_strings(get("ALLOWED_HOSTS"));
     if let Some(b) = get("STATICFILES_DIRS") {
         match &b.value {

@@ -157,6 +157,9 @@ pub struct App {
     pub problems: Vec<String>,
     /// `--eval`: the settings as the app's own interpreter computed them.
     pub evaluated: Option<eval::Evaluated>,
+    /// Django FILE_UPLOAD_PERMISSIONS / FILE_UPLOAD_DIRECTORY_PERMISSIONS, as written (`0o644`).
+    pub file_upload_permissions: Setting<String>,
+    pub file_upload_directory_permissions: Setting<String>,
     /// The process serving the app, when it was found through the site's upstream.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub running: Option<running::RunningApp>,
@@ -197,6 +200,8 @@ impl App {
             env_reads: Vec::new(),
             problems: Vec::new(),
             evaluated: None,
+            file_upload_permissions: Setting::Unset,
+            file_upload_directory_permissions: Setting::Unset,
             running: None,
         }
     }

@@ -8,6 +8,7 @@ use crate::fs::scan::{self, Scan};
 use crate::fs::Identity;
 use crate::nginx::resolve::served::outermost;
 use crate::report::{Finding, Location};
+use crate::site::Site;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -65,7 +66,8 @@ impl Check for FilesReadable {
             let s = site.fs.scan(&site.root, dir, who, &scan_options(site));
             scanned += 1;
             files += s.files;
-            findings.extend(scan_findings(&s, who, &names, at));
+            let cause = upload_cause(site);
+            findings.extend(scan_findings(&s, who, &names, at, &cause));
         }
         if scanned == 0 {
             return Ok(Outcome::skip("no served directory exists (see MD201)"));
@@ -84,6 +86,7 @@ fn scan_findings(
     who: &Identity,
     names: &dyn Fn(char, u32) -> String,
     at: Option<Location>,
+    cause: &str,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     let locate = |f: Finding| f.at(at.clone());
@@ -134,8 +137,8 @@ fn scan_findings(
         let cmds = s.fix_commands(who, names);
         out.push(locate(f).fix(
             format!(
-                "give {} what it lacks on exactly the entries that lack it (directories x, files r), \
-                 then make new uploads readable (umask 022 in the app's service):",
+                "give {} what it lacks on exactly the entries that lack it (directories x, files r); \
+                 then fix the cause, or the next upload is unreadable again: {cause}:",
                 who.name
             ),
             cmds,
@@ -213,4 +216,70 @@ fn scan_findings(
         plural(s.symlinks, "symlink", "symlinks"),
     )));
     out
+}
+
+/// What makes new uploads unreadable to nginx, from the app's own settings and process: Django's
+/// FILE_UPLOAD_PERMISSIONS (unset, Django leaves the process umask to decide), gunicorn's
+/// `--umask`, systemd's `UMask=`. Each named where it is, with the value to write.
+fn upload_cause(site: &Site) -> String {
+    let Some(app) = site.app.as_ref() else {
+        return "the process that writes the files must create them readable (umask 022)".into();
+    };
+    let mut out: Vec<String> = Vec::new();
+    if app.framework == crate::app::Framework::Django {
+        let settings = app
+            .settings_files
+            .first()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "the settings".into());
+        for (name, setting, want) in [
+            (
+                "FILE_UPLOAD_PERMISSIONS",
+                &app.file_upload_permissions,
+                "0o644",
+            ),
+            (
+                "FILE_UPLOAD_DIRECTORY_PERMISSIONS",
+                &app.file_upload_directory_permissions,
+                "0o755",
+            ),
+        ] {
+            match setting {
+                crate::app::Setting::Known { value, at } if value != want => out.push(format!(
+                    "{name} = {want} (now {value}{})",
+                    at.as_ref().map(|a| format!(" at {a}")).unwrap_or_default()
+                )),
+                crate::app::Setting::Known { .. } => {}
+                _ => out.push(format!("{name} = {want} in {settings}")),
+            }
+        }
+    }
+    let argv = app
+        .running
+        .as_ref()
+        .map(|r| r.argv.clone())
+        .or_else(|| app.server.as_ref().map(|s| s.argv.clone()))
+        .unwrap_or_default();
+    if let Some(i) = argv.iter().position(|a| a == "--umask" || a == "-m") {
+        if let Some(v) = argv.get(i + 1) {
+            if u32::from_str_radix(v.trim_start_matches("0o"), 8).is_ok_and(|m| m & 0o044 != 0) {
+                out.push(format!("gunicorn --umask 0022 (it runs with --umask {v})"));
+            }
+        }
+    }
+    if let Some(u) = &app.unit {
+        if let Some(e) = u.entries.iter().rev().find(|e| e.key == "UMask") {
+            if u32::from_str_radix(e.value.trim(), 8).is_ok_and(|m| m & 0o044 != 0) {
+                out.push(format!(
+                    "UMask=0022 in {} (now {})",
+                    u.path.display(),
+                    e.value.trim()
+                ));
+            }
+        }
+    }
+    if out.is_empty() {
+        return "the app's upload settings and umask already make new files readable: these files were made another way (a copy, a script, another user)".into();
+    }
+    out.join("; ")
 }

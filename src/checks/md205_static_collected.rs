@@ -4,7 +4,6 @@
 use super::shared::fs::*;
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::app::Framework;
-use crate::fs::walk::shell_quote;
 use crate::report::Finding;
 
 /// MD205: STATIC_ROOT holds an up-to-date copy of the static sources.
@@ -44,16 +43,23 @@ impl Check for StaticCollected {
         let at = setting_at(&app.static_root);
         let locate = |f: Finding| f.at(at.clone());
         let host_root = site.root.host_path(static_root);
-        let collect = format!(
-            "cd {} && python manage.py collectstatic --noinput",
-            shell_quote(&app.dir.display().to_string())
-        );
+        // With the app's own interpreter, as the app's user; never a guessed `python`.
+        let (collect, how) = match crate::fix::commands::manage_py(app, "collectstatic --noinput") {
+            Ok(cmd) => (vec![cmd], String::new()),
+            Err(why) => (
+                Vec::new(),
+                format!(
+                    " (run `manage.py collectstatic --noinput` in {} with the Python that runs the app, as its user: {why})",
+                    app.dir.display()
+                ),
+            ),
+        };
         if !host_root.is_dir() {
             return Ok(Outcome::findings(vec![locate(Finding::error(format!(
                 "STATIC_ROOT {} does not exist: collectstatic has not run",
                 static_root.display()
             )))
-            .fix("collect the static files:", vec![collect])]));
+            .fix(format!("collect the static files{how}:"), collect.clone())]));
         }
         let empty = std::fs::read_dir(&host_root)
             .map(|mut d| d.next().is_none())
@@ -63,7 +69,7 @@ impl Check for StaticCollected {
                 "STATIC_ROOT {} is empty: collectstatic has not run",
                 static_root.display()
             )))
-            .fix("collect the static files:", vec![collect])]));
+            .fix(format!("collect the static files{how}:"), collect.clone())]));
         }
         let (mut compared, mut missing, mut stale) = (0u64, Vec::new(), Vec::new());
         let (mut n_missing, mut n_stale) = (0u64, 0u64);
@@ -126,8 +132,8 @@ impl Check for StaticCollected {
             f = f.evidence("stale", paths(&stale));
         }
         Ok(Outcome::findings(vec![locate(f).fix(
-            "collect again (and make it part of every deploy):",
-            vec![collect],
+            format!("collect again (and make it part of every deploy){how}:"),
+            collect,
         )]))
     }
 }

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 /// A venv with Django, Flask and gunicorn, made once per target directory.
 pub fn venv() -> Option<PathBuf> {
+    // Tests run in parallel: one makes the venv, the others wait for it.
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = MAKING.lock().unwrap_or_else(|e| e.into_inner());
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("py-venv-sites");
     let python = dir.join("bin/python");
     let ready = |p: &Path| {
@@ -375,15 +378,15 @@ impl TwoSites {
     }
 
     pub fn check(&self, extra: &[&str]) -> (i32, Value) {
+        let mut args = vec!["--offline"];
+        args.extend_from_slice(extra);
+        self.check_live(&args)
+    }
+
+    /// `check` without --offline (what reads /proc, like MD111, runs).
+    pub fn check_live(&self, extra: &[&str]) -> (i32, Value) {
         let conf = self.nginx.conf_path().display().to_string();
-        let mut args = vec![
-            "check",
-            "--nginx-conf",
-            &conf,
-            "--offline",
-            "--format",
-            "json",
-        ];
+        let mut args = vec!["check", "--nginx-conf", &conf, "--format", "json"];
         args.extend_from_slice(extra);
         let out = media_doctor(&args);
         let code = out.code;
@@ -470,5 +473,256 @@ fn a_site_that_is_not_there_is_a_usage_error() {
             .contains("no site named zzz; sites here: default, myapp"),
         "{}",
         out.stderr
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seed causes: each broken on the healthy box, one at a time. The cause must be the first
+// failure of `check --site shop`, and its printed fix, applied as printed, must make the URL
+// answer 200 from the real nginx and change no other URL's answer.
+
+/// The URLs whose answers must not change when a fix is applied.
+const WATCHED: &[(&str, &str)] = &[
+    ("shop.test", "/static/catalog/site.css"),
+    ("shop.test", "/media/products/a.jpg"),
+    ("shop.test", "/"),
+    ("blog.test", "/static/style.css"),
+    ("blog.test", "/uploads/cat.png"),
+    ("blog.test", "/"),
+];
+
+impl TwoSites {
+    fn site_file(&self, name: &str) -> PathBuf {
+        self.dir().join("sites-available").join(name)
+    }
+
+    /// Rewrites a site file (`from` → `to`, which must be there) and reloads nginx.
+    fn edit_site(&self, name: &str, from: &str, to: &str) {
+        let p = self.site_file(name);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.contains(from),
+            "{from:?} not in {}:\n{text}",
+            p.display()
+        );
+        std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+        self.nginx.reload();
+    }
+
+    fn statuses(&self) -> Vec<Option<u16>> {
+        WATCHED.iter().map(|(h, p)| self.get(h, p)).collect()
+    }
+}
+
+/// The end of the block that starts at `start` (0-based line index): brace depth back to 0.
+fn block_end(lines: &[String], start: usize) -> usize {
+    let mut depth = 0i32;
+    for (i, l) in lines.iter().enumerate().skip(start) {
+        let code = l.split('#').next().unwrap_or("");
+        depth += code.matches('{').count() as i32 - code.matches('}').count() as i32;
+        if depth <= 0 && code.contains('}') {
+            return i;
+        }
+    }
+    panic!("no end of the block at line {}", start + 1);
+}
+
+/// Applies a remediation as printed: a config block (`# FILE:LINE`, then the block) replaces
+/// the block at that line; then each command runs in a shell, in order.
+fn apply_as_printed(rem: &Value) {
+    let text = rem["text"].as_str().unwrap_or("");
+    let lines: Vec<&str> = text.lines().collect();
+    if let Some(h) = lines.iter().position(|l| {
+        l.trim_start().starts_with("# /")
+            && l.trim_end()
+                .rsplit(':')
+                .next()
+                .is_some_and(|n| n.parse::<usize>().is_ok())
+    }) {
+        let header = lines[h].trim_start().trim_start_matches("# ");
+        let (file, line) = header.rsplit_once(':').unwrap();
+        let line: usize = line.trim().parse().unwrap();
+        let block: Vec<String> = lines[h + 1..].iter().map(|l| l.to_string()).collect();
+        let mut file_lines: Vec<String> = std::fs::read_to_string(file)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let end = block_end(&file_lines, line - 1);
+        file_lines.splice(line - 1..=end, block);
+        std::fs::write(file, file_lines.join("\n") + "\n").unwrap();
+    }
+    for c in rem["commands"]
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+    {
+        let c = c.as_str().unwrap();
+        let out = Command::new("sh").args(["-c", c]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{c}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Breaks the box with `cause`, then holds the contract for `url` on the shop.
+fn seed_cause(expect_first: &str, url: &str, cause: impl Fn(&TwoSites)) {
+    seed_cause_with(expect_first, url, &["--offline"], cause)
+}
+
+fn seed_cause_with(expect_first: &str, url: &str, args: &[&str], cause: impl Fn(&TwoSites)) {
+    let Some(b) = TwoSites::start() else { return };
+    let before = b.statuses();
+    cause(&b);
+    assert_ne!(
+        b.get("shop.test", url),
+        Some(200),
+        "the cause must break {url}"
+    );
+    let mut args = args.to_vec();
+    args.extend(["--site", "shop"]);
+    let (code, r) = b.check_live(&args);
+    assert_eq!(
+        code,
+        1,
+        "{}",
+        serde_json::to_string_pretty(&r["checks"]).unwrap()
+    );
+    let checks = r["checks"].as_array().unwrap();
+    let first = checks
+        .iter()
+        .find(|c| matches!(c["status"].as_str(), Some("fail" | "warn")))
+        .expect("a failure");
+    assert_eq!(
+        first["id"],
+        expect_first,
+        "first failure: {}",
+        serde_json::to_string_pretty(first).unwrap()
+    );
+    // No finding names a file of the blog.
+    let text = r["checks"].to_string();
+    assert!(
+        !text.contains("sites-enabled/blog") && !text.contains("sites-available/blog"),
+        "{text}"
+    );
+    let fix = first["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|f| f["remediation"].as_object().filter(|r| !r.is_empty()))
+        .map(|r| Value::Object(r.clone()))
+        .expect("a printed fix");
+    let master = b.nginx.pid().expect("nginx runs");
+    let old_workers = support::worker_pids(master);
+    apply_as_printed(&fix);
+    // A reload is asynchronous: wait until the workers that ran the old config are gone.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while support::worker_pids(master)
+        .iter()
+        .any(|w| old_workers.contains(w))
+        && fix.to_string().contains("kill -HUP")
+    {
+        assert!(Instant::now() < deadline, "nginx did not reload after {fix}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(b.get("shop.test", url), Some(200), "after the fix {fix}");
+    assert_eq!(
+        b.statuses(),
+        before,
+        "the fix changed another URL's answer: {fix}"
+    );
+}
+
+#[test]
+fn seed_alias_without_its_slash() {
+    seed_cause("MD101", "/media/products/a.jpg", |b| {
+        let d = b.dir().display().to_string();
+        b.edit_site(
+            "shop",
+            &format!("alias {d}/srv/shop/app/media/;"),
+            &format!("alias {d}/srv/shop/app/media;"),
+        );
+    });
+}
+
+#[test]
+fn seed_root_instead_of_alias() {
+    seed_cause("MD103", "/media/products/a.jpg", |b| {
+        let d = b.dir().display().to_string();
+        b.edit_site(
+            "shop",
+            &format!("alias {d}/srv/shop/app/media/;"),
+            &format!("root {d}/srv/shop/app/media;"),
+        );
+    });
+}
+
+#[test]
+fn seed_a_regex_location_steals_the_media() {
+    seed_cause("MD105", "/media/products/a.jpg", |b| {
+        let d = b.dir().display().to_string();
+        b.edit_site(
+            "shop",
+            "    location /media/ {",
+            &format!("    location ~* \\.(?:jpg|png)$ {{\n        root {d}/var/www/html;\n    }}\n\n    location /media/ {{"),
+        );
+    });
+}
+
+#[test]
+fn seed_a_parent_not_traversable() {
+    seed_cause("MD202", "/media/products/a.jpg", |b| {
+        let dir = b.dir().join("srv/shop/app");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750)).unwrap();
+    });
+}
+
+#[test]
+fn seed_a_file_unreadable() {
+    seed_cause("MD203", "/media/products/a.jpg", |b| {
+        let f = b.dir().join("srv/shop/app/media/products/a.jpg");
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    });
+}
+
+#[test]
+fn seed_collectstatic_not_run() {
+    seed_cause("MD205", "/static/catalog/new.css", |b| {
+        let f = b.dir().join("srv/shop/app/catalog/static/catalog/new.css");
+        write(&f, "a{}\n");
+        let _ = std::os::unix::fs::lchown(&f, Some(0), Some(0));
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    });
+}
+
+#[test]
+fn seed_the_site_not_enabled() {
+    seed_cause("MD107", "/media/products/a.jpg", |b| {
+        std::fs::remove_file(b.dir().join("sites-enabled/shop")).unwrap();
+        b.nginx.reload();
+    });
+}
+
+#[test]
+fn seed_not_reloaded() {
+    // MD111 reads /proc (not --offline); the live probes are left out.
+    seed_cause_with(
+        "MD111",
+        "/media/products/a.jpg",
+        &["--ignore", "MD4"],
+        |b| {
+            let d = b.dir().display().to_string();
+            let good = std::fs::read_to_string(b.site_file("shop")).unwrap();
+            // nginx runs a broken config; the file on disk is right again, but not loaded.
+            b.edit_site(
+                "shop",
+                &format!("alias {d}/srv/shop/app/media/;"),
+                &format!("alias {d}/srv/shop/app/media;"),
+            );
+            std::thread::sleep(Duration::from_millis(1600));
+            std::fs::write(b.site_file("shop"), good).unwrap();
+        },
     );
 }
