@@ -336,6 +336,20 @@ impl Site {
             .clone()
     }
 
+    /// A repository checked in CI (the README's recipe: `--offline`, `--app DIR`, and an
+    /// `--nginx-conf` inside DIR): its config and settings name directories that exist only on
+    /// the server. The project directory, when this is one.
+    pub fn repository(&self) -> Option<&Path> {
+        if !self.offline || self.options.app.is_none() {
+            return None;
+        }
+        let app = self.app.as_ref()?;
+        let NginxSource::Files { entry } = &self.nginx.source else {
+            return None;
+        };
+        entry.starts_with(&app.dir).then_some(app.dir.as_path())
+    }
+
     /// The command that checks and reloads the nginx running this config, for how it runs (its
     /// systemd unit, its container, or a HUP to that master); Debian's packaged way when no
     /// running master can be told (not the live system, not root, a dump).

@@ -624,7 +624,10 @@ fn seed_cause_with(expect_first: &str, url: &str, args: &[&str], cause: impl Fn(
         .any(|w| old_workers.contains(w))
         && fix.to_string().contains("kill -HUP")
     {
-        assert!(Instant::now() < deadline, "nginx did not reload after {fix}");
+        assert!(
+            Instant::now() < deadline,
+            "nginx did not reload after {fix}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(b.get("shop.test", url), Some(200), "after the fix {fix}");
@@ -725,4 +728,81 @@ fn seed_not_reloaded() {
             std::fs::write(b.site_file("shop"), good).unwrap();
         },
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The README's CI gate: `check --app . --nginx-conf deploy/nginx.conf --offline --format json`
+// in a repository. Server-only paths are skipped with a reason; a correct repository passes, a
+// broken one fails.
+
+fn ci_repo(alias_media: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(&d.join("manage.py"), MANAGE_PY);
+    write(&d.join("shop/__init__.py"), "");
+    write(
+        &d.join("shop/settings.py"),
+        "DEBUG = False\nSTATIC_URL = \"/static/\"\nSTATIC_ROOT = \"/srv/shop/static\"\nMEDIA_URL = \"/media/\"\nMEDIA_ROOT = \"/srv/shop/media\"\n",
+    );
+    write(
+        &d.join("deploy/nginx.conf"),
+        &format!(
+            "server {{\n    listen 80;\n    server_name shop.example.com;\n    location / {{ proxy_pass http://unix:/run/shop.sock; }}\n    location /static/ {{ alias /srv/shop/static/; }}\n    location /media/ {{\n        alias {alias_media};\n        add_header X-Content-Type-Options nosniff always;\n    }}\n}}\n"
+        ),
+    );
+    tmp
+}
+
+fn ci_gate(repo: &Path) -> (i32, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_media-doctor"))
+        .args([
+            "check",
+            "--app",
+            ".",
+            "--nginx-conf",
+            "deploy/nginx.conf",
+            "--offline",
+            "--format",
+            "json",
+        ])
+        .current_dir(repo)
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap_or(-1), json)
+}
+
+#[test]
+fn the_ci_gate_passes_a_correct_repository_and_fails_a_broken_one() {
+    let good = ci_repo("/srv/shop/media/");
+    let (code, r) = ci_gate(good.path());
+    assert_eq!(not_passing(&r), Vec::<String>::new());
+    assert_eq!(code, 0);
+    let md201 = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "MD201")
+        .unwrap();
+    assert_eq!(md201["status"], "skip");
+    assert!(
+        md201["summary"]
+            .as_str()
+            .unwrap()
+            .contains("exist only on the server"),
+        "{md201}"
+    );
+
+    let bad = ci_repo("/srv/shop/media");
+    let (code, r) = ci_gate(bad.path());
+    assert_eq!(code, 1);
+    let failing: Vec<&str> = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(failing, ["MD101"], "{}", r["checks"]);
 }
