@@ -4,7 +4,8 @@
 //! The runner turns outcomes into `CheckResult`s; a check that returns an error or panics becomes
 //! status `error` with the reason, and the run goes on.
 //!
-//! Checks live one band per file (`nginx.rs` = MD1xx, ...); each band file exposes `CHECKS`.
+//! One check per file, `mdNNN_name.rs` (its id and name, lowercase, `-` as `_`), listed once in
+//! `ALL`; what several checks of a band share is in `shared/`.
 
 use crate::http::Limits;
 use crate::live::probes::Live;
@@ -14,16 +15,46 @@ use crate::site::Site;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 
-pub mod app;
-pub mod fs;
-pub mod live;
-pub mod nginx;
-pub mod nginx_common;
-pub mod nginx_paths;
-pub mod nginx_reload;
-pub mod nginx_routing;
-pub mod nginx_uploads;
+pub mod md100_nginx_config_loads;
+pub mod md101_alias_trailing_slash;
+pub mod md102_alias_traversal;
+pub mod md103_root_duplicates_prefix;
+pub mod md104_regex_alias_capture;
+pub mod md105_location_shadowed;
+pub mod md106_url_prefix_not_served;
+pub mod md107_site_not_enabled;
+pub mod md108_server_conflict;
+pub mod md109_uploads_listing;
+pub mod md110_uploads_executable;
+pub mod md111_config_not_reloaded;
+pub mod md112_try_files_alias;
+pub mod md201_roots_exist;
+pub mod md202_parent_traversal;
+pub mod md203_files_readable;
+pub mod md204_app_can_write;
+pub mod md205_static_collected;
+pub mod md206_ephemeral_storage;
+pub mod md207_symlinks_blocked;
+pub mod md208_mac_policy;
+pub mod md209_media_static_overlap;
+pub mod md210_probe_file;
+pub mod md301_app_config_found;
+pub mod md302_media_root_aligned;
+pub mod md303_media_url_aligned;
+pub mod md304_static_root_aligned;
+pub mod md305_static_url_aligned;
+pub mod md306_template_url_prefix;
+pub mod md307_app_serves_media;
+pub mod md308_storage_backend;
+pub mod md309_same_url_or_root;
+pub mod md401_origin_serves_file;
+pub mod md402_public_serves_file;
+pub mod md403_request_hits_app;
+pub mod md404_cached_error;
+pub mod md405_error_log;
+pub mod md406_prediction_mismatch;
 pub mod select;
+pub mod shared;
 
 /// What a check concluded.
 #[derive(Debug, Default)]
@@ -101,19 +132,52 @@ impl std::ops::Deref for Context<'_> {
     }
 }
 
+/// Every check, in id order: the one place a check is declared (its `Meta` is in its file,
+/// `checks/mdNNN_name.rs`, named after its id and name; a test holds the file names).
+pub static ALL: &[&dyn Check] = &[
+    &md100_nginx_config_loads::ConfigLoads,
+    &md101_alias_trailing_slash::AliasTrailingSlash,
+    &md102_alias_traversal::AliasTraversal,
+    &md103_root_duplicates_prefix::RootDuplicatesPrefix,
+    &md104_regex_alias_capture::RegexAliasCapture,
+    &md105_location_shadowed::LocationShadowed,
+    &md106_url_prefix_not_served::UrlPrefixNotServed,
+    &md107_site_not_enabled::SiteNotEnabled,
+    &md108_server_conflict::ServerConflict,
+    &md109_uploads_listing::UploadsListing,
+    &md110_uploads_executable::UploadsExecutable,
+    &md111_config_not_reloaded::ConfigNotReloaded,
+    &md112_try_files_alias::TryFilesAlias,
+    &md201_roots_exist::RootsExist,
+    &md202_parent_traversal::ParentTraversal,
+    &md203_files_readable::FilesReadable,
+    &md204_app_can_write::AppCanWrite,
+    &md205_static_collected::StaticCollected,
+    &md206_ephemeral_storage::EphemeralStorage,
+    &md207_symlinks_blocked::SymlinksBlocked,
+    &md208_mac_policy::MacPolicy,
+    &md209_media_static_overlap::MediaStaticOverlap,
+    &md210_probe_file::ProbeFile,
+    &md301_app_config_found::AppConfigFound,
+    &md302_media_root_aligned::MediaRootAligned,
+    &md303_media_url_aligned::MediaUrlAligned,
+    &md304_static_root_aligned::StaticRootAligned,
+    &md305_static_url_aligned::StaticUrlAligned,
+    &md306_template_url_prefix::TemplateUrlPrefix,
+    &md307_app_serves_media::AppServesMedia,
+    &md308_storage_backend::StorageBackend,
+    &md309_same_url_or_root::SameUrlOrRoot,
+    &md401_origin_serves_file::OriginServesFile,
+    &md402_public_serves_file::PublicServesFile,
+    &md403_request_hits_app::RequestHitsApp,
+    &md404_cached_error::CachedError,
+    &md405_error_log::ErrorLog,
+    &md406_prediction_mismatch::PredictionMismatch,
+];
+
 /// Every check, in id order. Ids are unique (a unit test holds that).
 pub fn registry() -> Vec<&'static dyn Check> {
-    let mut all: Vec<&'static dyn Check> = Vec::new();
-    all.extend_from_slice(nginx::CHECKS);
-    all.extend_from_slice(nginx_paths::CHECKS);
-    all.extend_from_slice(nginx_routing::CHECKS);
-    all.extend_from_slice(nginx_uploads::CHECKS);
-    all.extend_from_slice(fs::CHECKS);
-    all.extend_from_slice(nginx_reload::CHECKS);
-    all.extend_from_slice(app::CHECKS);
-    all.extend_from_slice(live::CHECKS);
-    all.sort_by_key(|c| c.meta().id);
-    all
+    ALL.to_vec()
 }
 
 pub fn find(id: &str) -> Option<&'static dyn Check> {
@@ -202,6 +266,35 @@ pub fn run(site: &Site, checks: &[&'static dyn Check]) -> Vec<CheckResult> {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn each_check_is_in_its_own_file_named_after_it_in_id_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/checks");
+        let ids: Vec<&str> = ALL.iter().map(|c| c.meta().id).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted, "ALL is in id order");
+        for c in ALL {
+            let m = c.meta();
+            let file = format!(
+                "{}_{}.rs",
+                m.id.to_ascii_lowercase(),
+                m.name.replace('-', "_")
+            );
+            let text = std::fs::read_to_string(dir.join(&file))
+                .unwrap_or_else(|e| panic!("{}: src/checks/{file}: {e}", m.id));
+            assert_eq!(
+                text.matches("impl Check for ").count(),
+                1,
+                "{file}: one check per file"
+            );
+            assert!(
+                text.contains(&format!("id: \"{}\"", m.id)),
+                "{file} declares {}",
+                m.id
+            );
+        }
+    }
 
     #[test]
     fn ids_and_names_are_unique_and_well_formed() {

@@ -339,7 +339,7 @@ fn make_cert(dir: &Path, name: &str) {
 
 mod md111 {
     use crate::support::{self, Nginx};
-    use media_doctor::checks::nginx_reload::assess;
+    use media_doctor::checks::md111_config_not_reloaded::assess;
     use media_doctor::checks::Outcome;
     use media_doctor::report::Severity;
     use media_doctor::system::loaded::Inputs;
@@ -466,7 +466,7 @@ mod md111 {
 
 mod md405 {
     use crate::support;
-    use media_doctor::checks::{self, live::ErrorLog};
+    use media_doctor::checks::{self, md405_error_log::ErrorLog};
     use media_doctor::report::{CheckResult, Status};
     use media_doctor::site::Options;
     use media_doctor::site::Site;
@@ -628,7 +628,8 @@ mod md405 {
 /// MD405 and MD111 judge it as `check` does.
 mod real_site {
     use crate::support::{self, Nginx};
-    use media_doctor::checks::{self, live::ErrorLog, nginx_reload::ConfigNotReloaded};
+    use media_doctor::checks::md111_config_not_reloaded::ConfigNotReloaded;
+    use media_doctor::checks::{self, md405_error_log::ErrorLog};
     use media_doctor::live::errorlog;
     use media_doctor::report::Status;
     use media_doctor::site::Options;
@@ -907,9 +908,11 @@ mod real_site {
 mod probes_site {
     use crate::listeners::{Behaviour, Blackhole, Listener};
     use crate::support::{self, Nginx};
-    use media_doctor::checks::live::{
-        CachedError, OriginServesFile, PredictionMismatch, PublicServesFile, RequestHitsApp,
-    };
+    use media_doctor::checks::md401_origin_serves_file::OriginServesFile;
+    use media_doctor::checks::md402_public_serves_file::PublicServesFile;
+    use media_doctor::checks::md403_request_hits_app::RequestHitsApp;
+    use media_doctor::checks::md404_cached_error::CachedError;
+    use media_doctor::checks::md406_prediction_mismatch::PredictionMismatch;
     use media_doctor::checks::{self, Check};
     use media_doctor::report::{CheckResult, Status};
     use media_doctor::site::Options;

@@ -12,7 +12,9 @@
 //! - `location`: the location tree (`=`, `^~`, regex order, nesting, auto redirect);
 //! - `conf`: each block's merged configuration (root/alias inheritance, access, error pages);
 //! - `vars`, `regex`: variables, `map`, PCRE captures;
-//! - `engine`: the phases (rewrite, access, try_files, index, autoindex, static, error_page);
+//! - `engine`: the phases (rewrite, access, try_files, index, autoindex, static, error_page) and
+//!   the questions that are not one request (`served_prefix`, `static_locations`);
+//! - `served`: the directories served from disk, with their directives and the URL of a file;
 //! - `files`: the system calls nginx makes, answered from the files as the worker user sees them.
 
 mod conf;

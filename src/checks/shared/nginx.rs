@@ -4,7 +4,7 @@
 //!
 //! Nothing here matches locations or maps URIs: that is the resolver's job.
 
-use super::Outcome;
+use crate::checks::Outcome;
 use crate::nginx::resolve::Resolver;
 use crate::nginx::{Config, Directive, NodeId};
 use crate::report::{Finding, Location};

@@ -3,7 +3,8 @@
 //! nginx and the settings agree. Templates are scanned for URL-valued attributes and CSS `url()`;
 //! Python files through the parser's string literals (route declarations excluded).
 
-use super::{app_of, Check, Context, Meta, Outcome};
+use super::shared::app::app_of;
+use super::{Check, Context, Meta, Outcome};
 use crate::app::python::{string_literals, Module};
 use crate::app::App;
 use crate::checks::Band;
@@ -19,7 +20,7 @@ static TEMPLATE_URL_PREFIX: Meta = Meta {
     band: Band::App,
     summary:
         "templates and code build media URLs with MEDIA_URL, not another prefix or a local host",
-    docs: include_str!("../../../checks/MD306.md"),
+    docs: include_str!("../../checks/MD306.md"),
 };
 
 /// First path segments that name a media or static directory.

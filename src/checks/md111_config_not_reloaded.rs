@@ -25,8 +25,6 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-pub static CHECKS: &[&dyn Check] = &[&ConfigNotReloaded];
-
 pub struct ConfigNotReloaded;
 
 static CONFIG_NOT_RELOADED: Meta = Meta {

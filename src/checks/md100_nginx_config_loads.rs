@@ -1,10 +1,8 @@
-//! MD1xx: the nginx configuration, judged from the config alone (through the resolver).
+//! MD100 nginx-config-loads: every file readable, every include found, no syntax error.
 
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::report::{Finding, Location};
 use crate::site::NginxSource;
-
-pub static CHECKS: &[&dyn Check] = &[&ConfigLoads];
 
 /// MD100: every file readable, every include found, no syntax error.
 pub struct ConfigLoads;

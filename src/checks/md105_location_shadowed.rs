@@ -1,0 +1,169 @@
+//! MD105 location-shadowed: media and static URLs reach the location meant for them (no regex or
+//! longer prefix steals them).
+//! The page: checks/MD105.md.
+
+use super::shared::nginx::{
+    corrected_block, findings_or_pass, fix_with_block, loc_of, opened_path, prefix_urls, prefixes,
+    skip_if_incomplete, Edit, RELOAD,
+};
+use super::shared::nginx_routing::*;
+use super::{Band, Check, Context, Meta, Outcome};
+use crate::nginx::resolve::Modifier;
+use crate::nginx::NodeId;
+use crate::report::Finding;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// File names a media or static prefix serves, one per common type.
+pub const SAMPLES: &[&str] = &[
+    "x.jpg", "x.jpeg", "x.png", "x.gif", "x.webp", "x.svg", "x.ico", "x.css", "x.js", "x.pdf",
+    "x.mp4", "x.woff2", "x.txt", "x.json",
+];
+
+/// A sample URL another location took: (url, the path nginx opens, the path meant).
+type Stolen = (String, Option<PathBuf>, Option<PathBuf>);
+
+pub struct LocationShadowed;
+
+static LOCATION_SHADOWED: Meta = Meta {
+    id: "MD105",
+    name: "location-shadowed",
+    band: Band::Nginx,
+    summary: "media and static URLs reach the location meant for them (no regex or longer prefix steals them)",
+    docs: include_str!("../../checks/MD105.md"),
+};
+
+impl Check for LocationShadowed {
+    fn meta(&self) -> &'static Meta {
+        &LOCATION_SHADOWED
+    }
+
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        if let Some(skip) = skip_if_incomplete(site) {
+            return Ok(skip);
+        }
+        let r = site.resolver();
+        let cfg = r.config();
+        let all = r.targets();
+        let prefixes = prefixes(site, &r);
+        if prefixes.is_empty() {
+            return Ok(Outcome::skip(
+                "no media/static URL prefix: no app settings found and no location serves files from disk",
+            ));
+        }
+        let mut findings = Vec::new();
+        for p in &prefixes {
+            for t in targets_for(p, &all) {
+                // The location meant for the prefix: the one a plain file under it reaches.
+                let Some(meant) = r.location_for(t.server, &format!("{}md-probe", p.url)) else {
+                    continue;
+                };
+                let Some(meant_info) = r.block_info(meant) else {
+                    continue;
+                };
+                if meant_info.handler.is_some() {
+                    continue; // not served from disk at all: MD106
+                }
+                // Group the stolen samples by the location that steals them.
+                let mut stolen: BTreeMap<NodeId, Vec<Stolen>> = BTreeMap::new();
+                for s in SAMPLES {
+                    let uri = format!("{}{s}", p.url);
+                    let Some(winner) = r.location_for(t.server, &uri) else {
+                        continue;
+                    };
+                    if winner == meant {
+                        continue;
+                    }
+                    let Some(w) = r.block_info(winner) else {
+                        continue;
+                    };
+                    // A deliberate guard (`deny all`, e.g. no scripts under /media/) is not a theft.
+                    if w.denies_all {
+                        continue;
+                    }
+                    let got = r.path_for(t.server, &uri);
+                    let wanted = r.path_in(t.server, meant, &uri);
+                    if w.handler.is_none() && !w.internal && got == wanted {
+                        continue; // same file, other headers/expiry: fine
+                    }
+                    stolen.entry(winner).or_default().push((uri, got, wanted));
+                }
+                for (winner, cases) in stolen {
+                    let w = r.block_info(winner).expect("checked above");
+                    let (uri, got, wanted) = &cases[0];
+                    let urls: Vec<&str> = cases.iter().map(|c| c.0.as_str()).collect();
+                    let res = r.resolve_on(t.server, &request(t, uri));
+                    let what = match (&w.handler, w.internal) {
+                        (Some((d, _)), _) => format!("passes them to {d}"),
+                        (None, true) => "is internal (404)".into(),
+                        (None, false) => format!(
+                            "opens {} instead of {}",
+                            got.as_deref().map(opened_path).unwrap_or_default(),
+                            wanted.as_deref().map(opened_path).unwrap_or_default()
+                        ),
+                    };
+                    let mut f = Finding::error(format!(
+                        "{} ({}) wins for {uri} over {} ({}): it {what}",
+                        r.location_label(winner),
+                        loc_of(cfg, winner),
+                        r.location_label(meant),
+                        p.from
+                    ))
+                    .at(loc_of(cfg, meant))
+                    .evidence(
+                        "winner",
+                        format!("{} at {}", r.location_label(winner), loc_of(cfg, winner)),
+                    )
+                    .evidence("urls", urls.join(" "))
+                    .evidence(
+                        "predicted status",
+                        res.predicted_status
+                            .map_or_else(|| "not predictable".into(), |s| s.to_string()),
+                    );
+                    if let Some(g) = got {
+                        f = f.evidence("nginx opens", opened_path(g));
+                    }
+                    if let Some(wp) = wanted {
+                        f = f.evidence("meant", opened_path(wp));
+                    }
+                    let winner_modifier = r.location_pattern(winner).map(|(m, _)| m);
+                    let meant_modifier = r.location_pattern(meant).map(|(m, _)| m);
+                    f = if winner_modifier.is_some_and(Modifier::is_regex)
+                        && meant_modifier == Some(Modifier::Prefix)
+                    {
+                        let (_, name) = r
+                            .location_pattern(meant)
+                            .unwrap_or((Modifier::Prefix, String::new()));
+                        let block = corrected_block(cfg, meant, &|_| Edit::Keep).replacen(
+                            &format!("location {name} "),
+                            &format!("location ^~ {name} "),
+                            1,
+                        );
+                        fix_with_block(
+                            f,
+                            "mark the prefix location `^~` so that regex locations are not tried for it:",
+                            block,
+                        )
+                    } else {
+                        f.fix(
+                            format!(
+                                "the other location is more specific ({}): remove it, or give it the same root/alias as {}",
+                                r.location_label(winner),
+                                r.location_label(meant)
+                            ),
+                            vec![RELOAD.into()],
+                        )
+                    };
+                    findings.push(f);
+                }
+            }
+        }
+        Ok(findings_or_pass(
+            findings,
+            format!(
+                "media/static URLs ({}) reach the locations meant for them",
+                prefix_urls(&prefixes)
+            ),
+        ))
+    }
+}

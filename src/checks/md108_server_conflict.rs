@@ -1,0 +1,140 @@
+//! MD108 server-conflict: requests for the site's names reach the site's server block (no duplicate
+//! server_name, no other default).
+//! The page: checks/MD108.md.
+
+use super::shared::nginx::{findings_or_pass, loc_of, skip_if_incomplete, RELOAD};
+use super::{Band, Check, Context, Meta, Outcome};
+use crate::nginx::NodeId;
+use crate::report::Finding;
+use std::collections::BTreeMap;
+
+pub struct ServerConflict;
+
+static SERVER_CONFLICT: Meta = Meta {
+    id: "MD108",
+    name: "server-conflict",
+    band: Band::Nginx,
+    summary: "requests for the site's names reach the site's server block (no duplicate server_name, no other default)",
+    docs: include_str!("../../checks/MD108.md"),
+};
+
+impl Check for ServerConflict {
+    fn meta(&self) -> &'static Meta {
+        &SERVER_CONFLICT
+    }
+
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        if let Some(skip) = skip_if_incomplete(site) {
+            return Ok(skip);
+        }
+        let r = site.resolver();
+        let cfg = r.config();
+        let mut findings = Vec::new();
+        let mut reported: Vec<(String, u16)> = Vec::new();
+        for &server in &site.nginx.servers {
+            let names: Vec<String> = r
+                .server_names(server)
+                .into_iter()
+                .filter(|n| {
+                    !n.is_empty()
+                        && !n.starts_with('~')
+                        && !n.contains('*')
+                        && !n.starts_with('.')
+                        && n != "_"
+                })
+                .collect();
+            let mut ports = r.server_ports(server);
+            ports.dedup();
+            for name in &names {
+                for &port in &ports {
+                    let Some(chosen) = r.select_server(name, port) else {
+                        continue;
+                    };
+                    if chosen == server {
+                        continue;
+                    }
+                    reported.push((name.to_ascii_lowercase(), port));
+                    let same_name = r
+                        .server_names(chosen)
+                        .iter()
+                        .any(|n| n.eq_ignore_ascii_case(name));
+                    let why = if same_name {
+                        format!(
+                            "the server block at {} has the same server_name and comes first on this listen socket: nginx warns \"conflicting server name\" and ignores the later one",
+                            loc_of(cfg, chosen)
+                        )
+                    } else {
+                        format!(
+                            "the server block at {} takes it (a more specific listen address, or a name that matches first)",
+                            loc_of(cfg, chosen)
+                        )
+                    };
+                    findings.push(
+                        Finding::error(format!(
+                            "requests for {name} on port {port} reach the server block at {}, not this one",
+                            loc_of(cfg, chosen)
+                        ))
+                        .at(loc_of(cfg, server))
+                        .evidence("host", name)
+                        .evidence("port", port)
+                        .evidence("chosen", loc_of(cfg, chosen))
+                        .evidence("why", why)
+                        .fix(
+                            format!(
+                                "keep {name} in one server block per port: remove it from the server_name at {} (or from this one)",
+                                loc_of(cfg, chosen)
+                            ),
+                            vec![RELOAD.into()],
+                        ),
+                    );
+                }
+            }
+        }
+        // Duplicate names between other servers on one socket: nginx ignores the later ones.
+        for (listen, servers) in r.sockets() {
+            let mut first: BTreeMap<String, NodeId> = BTreeMap::new();
+            for s in servers {
+                for n in r.server_names(s) {
+                    if n.is_empty() || n.starts_with('~') || n == "_" {
+                        continue;
+                    }
+                    let key = n.to_ascii_lowercase();
+                    match first.get(&key) {
+                        None => {
+                            first.insert(key, s);
+                        }
+                        Some(&winner) if winner != s => {
+                            let port: u16 = listen
+                                .rsplit(':')
+                                .next()
+                                .and_then(|p| p.parse().ok())
+                                .unwrap_or(0);
+                            if reported.contains(&(key.clone(), port)) {
+                                continue;
+                            }
+                            reported.push((key.clone(), port));
+                            findings.push(
+                                Finding::warning(format!(
+                                    "server_name {n} is used twice on {listen}: nginx ignores it in the server block at {}",
+                                    loc_of(cfg, s)
+                                ))
+                                .at(loc_of(cfg, s))
+                                .evidence("first", loc_of(cfg, winner))
+                                .evidence("ignored", loc_of(cfg, s))
+                                .fix(
+                                    "remove the duplicate server_name from one of the two blocks:",
+                                    vec![RELOAD.into()],
+                                ),
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(findings_or_pass(
+            findings,
+            "every server_name of the site reaches its own server block",
+        ))
+    }
+}

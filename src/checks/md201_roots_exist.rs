@@ -1,0 +1,185 @@
+//! MD201 roots-exist: every root/alias target, MEDIA_ROOT and STATIC_ROOT exists and is a
+//! directory.
+//! The page: checks/MD201.md.
+
+use super::shared::fs::*;
+use super::{Band, Check, Context, Meta, Outcome};
+use crate::fs::walk::{shell_quote, walk_unverified};
+use crate::fs::{Access, Identity, Outcome as WalkOutcome};
+use crate::nginx::resolve::served::ServedDir;
+use crate::report::{Finding, Location};
+use crate::site::Site;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// MD201: every root/alias target, MEDIA_ROOT and STATIC_ROOT exists and is a directory.
+pub struct RootsExist;
+
+static ROOTS_EXIST: Meta = Meta {
+    id: "MD201",
+    name: "roots-exist",
+    band: Band::Filesystem,
+    summary: "every root/alias target, MEDIA_ROOT and STATIC_ROOT exists and is a directory",
+    docs: include_str!("../../checks/MD201.md"),
+};
+
+impl Check for RootsExist {
+    fn meta(&self) -> &'static Meta {
+        &ROOTS_EXIST
+    }
+
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        let served = site.served_dirs();
+        let mut targets: Vec<(PathBuf, String, Option<Location>)> = served
+            .iter()
+            .map(|s| {
+                let what = format!("{} of location {}", s.kind, s.prefix);
+                (s.dir.clone(), what, Some(s.at.clone()))
+            })
+            .collect();
+        if let Some(app) = &site.app {
+            for (name, s) in [
+                ("MEDIA_ROOT", &app.media_root),
+                ("STATIC_ROOT", &app.static_root),
+            ] {
+                if let Some(p) = setting_path(s) {
+                    targets.push((p.to_path_buf(), name.to_string(), setting_at(s)));
+                }
+            }
+        }
+        let app_dir = site.app.as_ref().map(|a| a.dir.clone());
+        if targets.is_empty() {
+            return Ok(Outcome::skip(
+                "no root/alias directory in the site's servers and no app settings",
+            ));
+        }
+        // Sets and maps, not scans: a big config serves tens of thousands of directories.
+        let served_by: HashMap<&Path, &ServedDir> =
+            served.iter().rev().map(|s| (s.dir.as_path(), s)).collect();
+        let mut findings = Vec::new();
+        let mut seen = HashSet::new();
+        for (dir, what, at) in targets {
+            if !seen.insert((dir.clone(), what.clone())) {
+                continue;
+            }
+            // Existence is asked as root: who may see it is MD202's question.
+            let w = walk_unverified(&site.root, &dir, &Identity::root(), Access::EXEC);
+            let problem = match &w.outcome {
+                WalkOutcome::Found { is_dir: true } => None,
+                WalkOutcome::Found { is_dir: false } => {
+                    Some(format!("{} ({what}) is not a directory", dir.display()))
+                }
+                WalkOutcome::Missing { at } if at == &dir => {
+                    Some(format!("{} ({what}) does not exist", dir.display()))
+                }
+                WalkOutcome::Missing { at } => Some(format!(
+                    "{} ({what}) does not exist: {} is missing",
+                    dir.display(),
+                    at.display()
+                )),
+                WalkOutcome::NotADirectory { at } => Some(format!(
+                    "{} ({what}) cannot exist: {} is not a directory",
+                    dir.display(),
+                    at.display()
+                )),
+                WalkOutcome::SymlinkLoop { at } => Some(format!(
+                    "{} ({what}) is unreachable: symlink loop at {}",
+                    dir.display(),
+                    at.display()
+                )),
+                WalkOutcome::CannotVerify { why, .. } => {
+                    let mut f = Finding::warning(format!(
+                        "cannot tell whether {} ({what}) exists: {why}",
+                        dir.display()
+                    ))
+                    .evidence("path", dir.display());
+                    if let Some(at) = &at {
+                        f = f.at(at.clone());
+                    }
+                    findings.push(f);
+                    continue;
+                }
+                WalkOutcome::Denied { .. } => None,
+            };
+            match problem {
+                Some(msg) => {
+                    let mut f = with_walk(Finding::error(msg).evidence("path", dir.display()), &w);
+                    if let Some(at) = &at {
+                        f = f.at(at.clone());
+                    }
+                    let served_dir = served_by.get(dir.as_path()).copied();
+                    let (text, cmds) =
+                        missing_fix(site, &dir, &what, served_dir, app_dir.as_deref());
+                    findings.push(f.fix(text, cmds));
+                }
+                None => findings.push(
+                    Finding::info(format!("{} ({what}) exists", dir.display()))
+                        .evidence("path", dir.display()),
+                ),
+            }
+        }
+        let n = seen.len();
+        Ok(Outcome::findings(findings).with_summary_if_clean(format!(
+            "{} present",
+            plural(n as u64, "directory", "directories")
+        )))
+    }
+}
+
+/// What to do about a missing directory: the config fix when the location repeats its prefix
+/// under `root`, collectstatic for STATIC_ROOT, else create it (media: owned by the app's user).
+fn missing_fix(
+    site: &Site,
+    dir: &Path,
+    what: &str,
+    served: Option<&ServedDir>,
+    app_dir: Option<&Path>,
+) -> (String, Vec<String>) {
+    let q = shell_quote(&dir.display().to_string());
+    if let Some(s) = served.filter(|s| s.kind == "root" && s.prefix != "/") {
+        // root + prefix = dir: the root is dir without the prefix.
+        let shown = s.dir.display().to_string();
+        let root = shown
+            .strip_suffix(s.prefix.trim_end_matches('/'))
+            .unwrap_or(&shown)
+            .trim_end_matches('/');
+        if !root.is_empty() && site.root.host_path(Path::new(root)).is_dir() {
+            let slash = if s.prefix.ends_with('/') { "/" } else { "" };
+            return (
+                // The config block goes in the text: `commands` are shell commands only.
+                format!(
+                    "nginx looks for {} files in root + URI = {}; if they are in {root}, use \
+                     alias instead of root (MD103):\n    location {} {{ alias {root}{slash}; }}",
+                    s.prefix,
+                    dir.display(),
+                    s.prefix
+                ),
+                vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
+            );
+        }
+    }
+    if what == "STATIC_ROOT" {
+        let cd = app_dir
+            .map(|d| format!("cd {} && ", shell_quote(&d.display().to_string())))
+            .unwrap_or_default();
+        return (
+            "collectstatic creates and fills it:".into(),
+            vec![format!("{cd}python manage.py collectstatic --noinput")],
+        );
+    }
+    if what == "MEDIA_ROOT" {
+        let owner = site
+            .app
+            .as_ref()
+            .and_then(|a| a.user.clone())
+            .unwrap_or_else(|| "APP_USER".into());
+        return (
+            "create it, owned by the app's user (uploads are written there):".into(),
+            vec![format!("sudo install -d -o {owner} -m 2775 {q}")],
+        );
+    }
+    (
+        "correct the path in the config, or create the directory:".into(),
+        vec![format!("sudo mkdir -p {q}")],
+    )
+}

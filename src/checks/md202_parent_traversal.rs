@@ -1,0 +1,112 @@
+//! MD202 parent-traversal: the nginx worker user can traverse every directory down to each served
+//! root.
+//! The page: checks/MD202.md.
+
+use super::shared::fs::*;
+use super::{Band, Check, Context, Meta, Outcome};
+use crate::fs::identity::UserDb;
+use crate::fs::walk::{grant_commands, walk_many};
+use crate::fs::{Access, Outcome as WalkOutcome};
+use crate::report::Finding;
+use std::path::PathBuf;
+
+/// MD202: the worker can traverse every directory down to each served root.
+pub struct ParentTraversal;
+
+static PARENT_TRAVERSAL: Meta = Meta {
+    id: "MD202",
+    name: "parent-traversal",
+    band: Band::Filesystem,
+    summary: "the nginx worker user can traverse every directory down to each served root",
+    docs: include_str!("../../checks/MD202.md"),
+};
+
+impl Check for ParentTraversal {
+    fn meta(&self) -> &'static Meta {
+        &PARENT_TRAVERSAL
+    }
+
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        let who = match worker(site) {
+            Ok(w) => w,
+            Err(o) => return Ok(o),
+        };
+        let served = site.served_dirs();
+        if served.is_empty() {
+            return Ok(Outcome::skip(
+                "no root/alias directory in the site's servers",
+            ));
+        }
+        let db = UserDb::load(&site.root);
+        let mut findings = Vec::new();
+        let mut ok = 0;
+        let dirs: Vec<PathBuf> = served.iter().map(|s| s.dir.clone()).collect();
+        let walks = walk_many(&site.root, &dirs, who, Access::EXEC);
+        for (s, w) in served.iter().zip(walks) {
+            for d in w.disagreements() {
+                findings.push(
+                    with_walk(
+                        Finding::warning(format!("metadata and kernel disagree: {d}")),
+                        &w,
+                    )
+                    .at(s.at.clone()),
+                );
+            }
+            match &w.outcome {
+                WalkOutcome::Found { .. } => {
+                    ok += 1;
+                    findings.push(Finding::info(format!(
+                        "{} can reach {}",
+                        who.name,
+                        s.dir.display()
+                    )));
+                }
+                WalkOutcome::Denied { at, needs } => {
+                    let step = w.failing_step().expect("a denied walk has a failing step");
+                    let cmds = grant_commands(step, who, |g| db.group_name(g));
+                    let f = Finding::error(format!(
+                        "{} cannot {} {} ({} {} {}), so every file under {} answers 403",
+                        who.name,
+                        if *needs == Access::EXEC {
+                            "enter"
+                        } else {
+                            "use"
+                        },
+                        at.display(),
+                        step.mode,
+                        step.owner,
+                        step.group,
+                        s.dir.display()
+                    ))
+                    .at(s.at.clone())
+                    .evidence("path", s.dir.display())
+                    .evidence("denied at", at.display());
+                    findings.push(with_walk(f, &w).fix_either(
+                        format!(
+                            "give {} search (x) on {} only (this widens least; never chmod -R \
+                             777):",
+                            who.name,
+                            at.display()
+                        ),
+                        cmds,
+                    ));
+                }
+                WalkOutcome::CannotVerify { why, .. } => findings.push(
+                    Finding::warning(format!("cannot verify {}: {why}", s.dir.display()))
+                        .at(s.at.clone()),
+                ),
+                other => findings.push(
+                    Finding::info(format!("{}: {other} (MD201 reports it)", s.dir.display()))
+                        .at(s.at.clone()),
+                ),
+            }
+        }
+        Ok(Outcome::findings(findings).with_summary_if_clean(format!(
+            "{} can reach {} served {} ({})",
+            who.name,
+            ok,
+            if ok == 1 { "directory" } else { "directories" },
+            site.worker.source
+        )))
+    }
+}

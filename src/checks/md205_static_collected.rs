@@ -1,0 +1,133 @@
+//! MD205 static-collected: STATIC_ROOT is not empty and not older than the app's static sources.
+//! The page: checks/MD205.md.
+
+use super::shared::fs::*;
+use super::{Band, Check, Context, Meta, Outcome};
+use crate::app::Framework;
+use crate::fs::walk::shell_quote;
+use crate::report::Finding;
+
+/// MD205: STATIC_ROOT holds an up-to-date copy of the static sources.
+pub struct StaticCollected;
+
+static STATIC_COLLECTED: Meta = Meta {
+    id: "MD205",
+    name: "static-collected",
+    band: Band::Filesystem,
+    summary: "STATIC_ROOT is not empty and not older than the app's static sources",
+    docs: include_str!("../../checks/MD205.md"),
+};
+
+/// Stop comparing after this many source files (a huge node_modules is not static sources).
+const MAX_STATIC_SOURCES: usize = 200_000;
+
+impl Check for StaticCollected {
+    fn meta(&self) -> &'static Meta {
+        &STATIC_COLLECTED
+    }
+
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        let app = match app(site) {
+            Ok(a) => a,
+            Err(o) => return Ok(o),
+        };
+        if app.framework == Framework::Flask {
+            return Ok(Outcome::skip(
+                "Flask serves its static folder as it is: there is no collect step",
+            ));
+        }
+        let Some(static_root) = setting_path(&app.static_root) else {
+            return Ok(Outcome::skip(
+                "STATIC_ROOT is not set: nothing is collected",
+            ));
+        };
+        let at = setting_at(&app.static_root);
+        let locate = |f: Finding| f.at(at.clone());
+        let host_root = site.root.host_path(static_root);
+        let collect = format!(
+            "cd {} && python manage.py collectstatic --noinput",
+            shell_quote(&app.dir.display().to_string())
+        );
+        if !host_root.is_dir() {
+            return Ok(Outcome::findings(vec![locate(Finding::error(format!(
+                "STATIC_ROOT {} does not exist: collectstatic has not run",
+                static_root.display()
+            )))
+            .fix("collect the static files:", vec![collect])]));
+        }
+        let empty = std::fs::read_dir(&host_root)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if empty {
+            return Ok(Outcome::findings(vec![locate(Finding::error(format!(
+                "STATIC_ROOT {} is empty: collectstatic has not run",
+                static_root.display()
+            )))
+            .fix("collect the static files:", vec![collect])]));
+        }
+        let (mut compared, mut missing, mut stale) = (0u64, Vec::new(), Vec::new());
+        let (mut n_missing, mut n_stale) = (0u64, 0u64);
+        for src in &app.static_sources {
+            let host_src = site.root.host_path(src);
+            for entry in walkdir::WalkDir::new(&host_src)
+                .follow_links(true)
+                .into_iter()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_file())
+                .take(MAX_STATIC_SOURCES)
+            {
+                let Ok(rel) = entry.path().strip_prefix(&host_src) else {
+                    continue;
+                };
+                compared += 1;
+                let target = host_root.join(rel);
+                let src_mtime = entry.metadata().ok().and_then(|m| m.modified().ok());
+                match std::fs::metadata(&target).and_then(|m| m.modified()) {
+                    Err(_) => {
+                        n_missing += 1;
+                        if missing.len() < 10 {
+                            missing.push(src.join(rel));
+                        }
+                    }
+                    Ok(t) if src_mtime.is_some_and(|s| s > t) => {
+                        n_stale += 1;
+                        if stale.len() < 10 {
+                            stale.push(src.join(rel));
+                        }
+                    }
+                    Ok(_) => {}
+                }
+            }
+        }
+        if n_missing == 0 && n_stale == 0 {
+            return Ok(Outcome::pass(if compared == 0 {
+                format!("STATIC_ROOT {} is populated", static_root.display())
+            } else {
+                format!(
+                    "STATIC_ROOT {} is up to date with {}",
+                    static_root.display(),
+                    plural(compared, "source file", "source files")
+                )
+            }));
+        }
+        let mut f = Finding::error(format!(
+            "STATIC_ROOT {} is behind the static sources: {} missing, {} older than the source \
+             (404 or old assets)",
+            static_root.display(),
+            plural(n_missing, "file", "files"),
+            plural(n_stale, "file", "files"),
+        ))
+        .evidence("static_missing", n_missing)
+        .evidence("static_stale", n_stale);
+        if !missing.is_empty() {
+            f = f.evidence("missing", paths(&missing));
+        }
+        if !stale.is_empty() {
+            f = f.evidence("stale", paths(&stale));
+        }
+        Ok(Outcome::findings(vec![locate(f).fix(
+            "collect again (and make it part of every deploy):",
+            vec![collect],
+        )]))
+    }
+}

@@ -1,0 +1,147 @@
+//! MD207 symlinks-blocked: no served path goes through a symlink that disable_symlinks blocks.
+//! The page: checks/MD207.md.
+
+use super::shared::fs::*;
+use super::{Band, Check, Context, Meta, Outcome};
+use crate::fs::walk::shell_quote;
+use crate::nginx::Directive;
+use crate::report::Finding;
+use crate::site::Site;
+
+/// MD207: `disable_symlinks` is off, or no served path goes through a symlink.
+pub struct SymlinksBlocked;
+
+static SYMLINKS_BLOCKED: Meta = Meta {
+    id: "MD207",
+    name: "symlinks-blocked",
+    band: Band::Filesystem,
+    summary: "no served path goes through a symlink that disable_symlinks blocks",
+    docs: include_str!("../../checks/MD207.md"),
+};
+
+impl Check for SymlinksBlocked {
+    fn meta(&self) -> &'static Meta {
+        &SYMLINKS_BLOCKED
+    }
+
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        let set: Vec<Directive<'_>> = all_directives(site)
+            .into_iter()
+            .filter(|d| d.is("disable_symlinks") && d.arg(0).is_some_and(|a| a != "off"))
+            .collect();
+        if set.is_empty() {
+            return Ok(Outcome::pass(
+                "disable_symlinks is not set (nginx's default: off)",
+            ));
+        }
+        let who = match worker(site) {
+            Ok(w) => w,
+            Err(o) => return Ok(o),
+        };
+        let resolver = site.resolver();
+        let served = site.served_dirs();
+        let mut findings = Vec::new();
+        for s in served {
+            if !site.root.host_path(&s.dir).is_dir() {
+                continue;
+            }
+            // Ask the resolver (which applies disable_symlinks as nginx does) about a real file,
+            // and about a symlink inside the tree.
+            let scan = site.fs.scan(&site.root, &s.dir, who, &scan_options(site));
+            let probes = scan
+                .sample_file
+                .iter()
+                .map(|p| (p, false))
+                .chain(scan.symlink_examples.first().map(|p| (p, true)));
+            for (file, is_link) in probes {
+                let Some(url) = s.url_for(file) else {
+                    continue;
+                };
+                let res = s.resolve(&resolver, &url);
+                // The file is there and readable when symlinks are followed, yet nginx fails:
+                // disable_symlinks. A symlinked directory on the way fails openat(O_NOFOLLOW|
+                // O_DIRECTORY) with ENOTDIR (404); a symlink as the file itself with ELOOP (403).
+                let status = res.predicted_status.unwrap_or(0);
+                let blocked = matches!(status, 403 | 404)
+                    && res
+                        .walk
+                        .as_ref()
+                        .is_some_and(|w| w.outcome.is_found() && w.symlinks().next().is_some());
+                if !blocked {
+                    continue;
+                }
+                let link = res
+                    .walk
+                    .as_ref()
+                    .and_then(|w| w.symlinks().next())
+                    .map(|l| l.path.display().to_string())
+                    .unwrap_or_default();
+                let message = if is_link {
+                    format!(
+                        "{} under {} answer {status}: disable_symlinks forbids them ({url})",
+                        plural(scan.symlinks, "symlink", "symlinks"),
+                        s.dir.display()
+                    )
+                } else {
+                    format!(
+                        "every file under {} answers {status}: disable_symlinks is on and {link} \
+                         is a symlink",
+                        s.dir.display()
+                    )
+                };
+                let mut f = if is_link {
+                    Finding::warning(message)
+                } else {
+                    Finding::error(message)
+                }
+                .at(s.at.clone())
+                .evidence("url", &url)
+                .evidence("nginx", &res.reason)
+                .evidence(
+                    "disable_symlinks",
+                    set.iter()
+                        .map(|d| {
+                            format!(
+                                "{} at {}",
+                                d.args().collect::<Vec<_>>().join(" "),
+                                d.location()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                );
+                if let Some(w) = &res.walk {
+                    f = with_walk(f, w);
+                }
+                findings.push(f.fix(
+                    format!(
+                        "point the {} at the real directory (readlink -f prints it), or exempt the \
+                         part of the path you control: `disable_symlinks on from=$document_root;`",
+                        s.kind
+                    ),
+                    vec![format!(
+                        "readlink -f {}",
+                        shell_quote(&s.dir.display().to_string())
+                    )],
+                ));
+            }
+        }
+        Ok(Outcome::findings(findings)
+            .with_summary_if_clean("no served file goes through a blocked symlink".into()))
+    }
+}
+
+/// Every directive of the config, includes expanded.
+fn all_directives(site: &Site) -> Vec<Directive<'_>> {
+    let cfg = site.config();
+    if cfg.files.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut stack: Vec<Directive<'_>> = cfg.top().collect();
+    while let Some(d) = stack.pop() {
+        stack.extend(d.children());
+        out.push(d);
+    }
+    out
+}

@@ -1,0 +1,202 @@
+//! MD210 probe-file: a real file sampled from each served directory is readable by nginx at its
+//! URL's path.
+//! The page: checks/MD210.md.
+
+use super::shared::fs::*;
+use super::shared::nginx::sample_file_where;
+use super::{Band, Check, Context, Meta, Outcome};
+use crate::nginx::resolve::served::ServedDir;
+use crate::nginx::resolve::{Request, Resolution, Resolver};
+use crate::report::Finding;
+use std::path::PathBuf;
+
+/// MD210: a real file under each served directory is where its URL says, and readable.
+pub struct ProbeFile;
+
+static PROBE_FILE: Meta = Meta {
+    id: "MD210",
+    name: "probe-file",
+    band: Band::Filesystem,
+    summary:
+        "a real file sampled from each served directory is readable by nginx at its URL's path",
+    docs: include_str!("../../checks/MD210.md"),
+};
+
+impl Check for ProbeFile {
+    fn meta(&self) -> &'static Meta {
+        &PROBE_FILE
+    }
+
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        let who = match worker(site) {
+            Ok(w) => w,
+            Err(o) => return Ok(o),
+        };
+        let resolver = site.resolver();
+        let served = site.served_dirs();
+        if served.is_empty() && site.samples.is_empty() {
+            return Ok(Outcome::skip(
+                "no root/alias directory in the site's servers and no sample URL",
+            ));
+        }
+        let mut findings = Vec::new();
+        let mut probed = 0;
+        // Known files first: the profile's `samples`, resolved as nginx would.
+        for url in &site.samples {
+            probed += 1;
+            let req = match Request::from_url(url) {
+                Ok(r) => r,
+                Err(e) => {
+                    findings.push(Finding::warning(format!("sample {url}: {e:#}")));
+                    continue;
+                }
+            };
+            let mut res = resolver.resolve(&req);
+            if res.server.is_none() {
+                // `https://` in front of a TLS terminator: ask the site's own server for the path.
+                if let Some(s) = served.first() {
+                    let target = String::from_utf8_lossy(&req.target).into_owned();
+                    res = s.resolve(&resolver, &target);
+                }
+            }
+            findings.push(judge_probe(&resolver, url, None, &res));
+        }
+        // Then a real file from each served tree, at the URL that should serve it.
+        for s in served {
+            if !site.root.host_path(&s.dir).is_dir() {
+                continue;
+            }
+            let scan = site.fs.scan(&site.root, &s.dir, who, &scan_options(site));
+            let Some(sample) = &scan.sample_file else {
+                findings.push(
+                    Finding::info(format!(
+                        "no readable file under {} to probe",
+                        s.dir.display()
+                    ))
+                    .at(s.at.clone()),
+                );
+                continue;
+            };
+            let Some(url) = s.url_for(sample) else {
+                continue;
+            };
+            let res = s.resolve(&resolver, &url);
+            // Below a regex location only the URLs its regex matches are served from the
+            // directory (an image location's root also holds index.html): a file whose URL goes
+            // to another location says nothing about this one, so probe one the regex takes.
+            let (sample, url, res) = if s.regex && res.location != s.location {
+                let url_of = |rel: &str| s.url_for(&s.dir.join(rel));
+                let matched = sample_file_where(&site.root, &s.dir, |rel| {
+                    url_of(rel).is_some_and(|u| s.resolve(&resolver, &u).location == s.location)
+                });
+                let Some((file, url)) =
+                    matched.and_then(|rel| Some((s.dir.join(&rel), url_of(&rel)?)))
+                else {
+                    findings.push(
+                        Finding::info(format!(
+                            "no file under {} has a URL that location {} matches: not probed",
+                            s.dir.display(),
+                            s.prefix
+                        ))
+                        .at(s.at.clone()),
+                    );
+                    continue;
+                };
+                let res = s.resolve(&resolver, &url);
+                (file, url, res)
+            } else {
+                (sample.clone(), url, res)
+            };
+            probed += 1;
+            findings.push(judge_probe(&resolver, &url, Some((&sample, s)), &res).at(s.at.clone()));
+        }
+        Ok(Outcome::findings(findings).with_summary_if_clean(format!(
+            "{} probed: each served with 200",
+            plural(probed as u64, "file", "files")
+        )))
+    }
+}
+
+/// Why a served directory's own file comes from somewhere else, and the fix: another location
+/// answers its URL (MD105), or this location builds another path (MD101, MD103).
+fn wrong_file_fix(resolver: &Resolver<'_>, f: Finding, s: &ServedDir, res: &Resolution) -> Finding {
+    let reload = vec!["sudo nginx -t && sudo systemctl reload nginx".to_string()];
+    match res.location {
+        Some(other) if Some(other) != s.location => {
+            let winner = resolver.config().directive(other);
+            let pattern = resolver
+                .location_pattern(other)
+                .map(|(m, p)| format!("{} {p}", m.as_str()).trim_start().to_string())
+                .unwrap_or_default();
+            f.evidence(
+                "answered by",
+                format!("location {pattern} ({})", winner.location()),
+            )
+            .fix(
+                format!(
+                    "location {pattern} takes the URL from location {} (MD105): mark the \
+                     prefix location `^~` (or narrow the other one), then reload:",
+                    s.prefix
+                ),
+                reload,
+            )
+        }
+        _ => f.fix(
+            format!(
+                "make the {} and the location's prefix agree on trailing slashes (MD101, \
+                 MD103), then reload:",
+                s.kind
+            ),
+            reload,
+        ),
+    }
+}
+
+/// A probe passes when nginx answers 200 with the file (for a sampled file: that very file).
+fn judge_probe(
+    resolver: &Resolver<'_>,
+    url: &str,
+    expected: Option<(&PathBuf, &ServedDir)>,
+    res: &Resolution,
+) -> Finding {
+    let opened = res
+        .path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "no file".into());
+    let status = res
+        .predicted_status
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let wrong_file = expected.is_some_and(|(want, _)| res.path.as_ref() != Some(want));
+    let mut f = match (res.predicted_status, wrong_file) {
+        (Some(200), false) => Finding::info(format!("{url} -> {opened}: 200")),
+        (_, true) => {
+            let (want, s) = expected.expect("wrong_file implies expected");
+            let f = Finding::error(format!(
+                "{url} should serve {} but nginx opens {opened} ({status}: {})",
+                want.display(),
+                res.reason
+            ));
+            wrong_file_fix(resolver, f, s, res)
+        }
+        (None, _) => Finding::warning(format!(
+            "{url}: the answer cannot be predicted: {}",
+            res.reason
+        )),
+        (Some(_), false) => Finding::error(format!("{url} -> {opened}: {status}: {}", res.reason)),
+    };
+    f = f
+        .evidence("url", url)
+        .evidence("status", &status)
+        .evidence("nginx opens", &opened);
+    if f.severity > crate::report::Severity::Info {
+        if let Some(w) = &res.walk {
+            f = with_walk(f, w);
+        }
+        for line in &res.log {
+            f = f.evidence("error log", line);
+        }
+    }
+    f
+}

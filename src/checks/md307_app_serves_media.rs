@@ -1,0 +1,136 @@
+//! MD307 app-serves-media: DEBUG is off, and the app does not serve media itself for a prefix nginx
+//! also maps.
+//! The page: checks/MD307.md.
+
+use super::shared::app::*;
+use super::{Band, Check, Context, Meta, Outcome};
+use crate::app::{App, AppRoute, Framework};
+use crate::report::Finding;
+use crate::site::Site;
+
+pub struct AppServesMedia;
+
+static APP_SERVES_MEDIA: Meta = Meta {
+    id: "MD307",
+    name: "app-serves-media",
+    band: Band::App,
+    summary: "DEBUG is off, and the app does not serve media itself for a prefix nginx also maps",
+    docs: include_str!("../../checks/MD307.md"),
+};
+
+impl Check for AppServesMedia {
+    fn meta(&self) -> &'static Meta {
+        &APP_SERVES_MEDIA
+    }
+
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        let app = match app_of(site) {
+            Ok(a) => a,
+            Err(o) => return Ok(o),
+        };
+        let mut findings = Vec::new();
+        let debug_on = app.debug.value() == Some(&true);
+        if debug_on {
+            let mut f = Finding::error(format!(
+                "DEBUG is True{}: tracebacks and settings are shown to visitors, and media \"work\" only through the app",
+                if app.unit.is_some() { " in the service that runs the site" } else { "" }
+            ))
+            .evidence("DEBUG", app.debug.describe())
+            .fix(
+                match app.framework {
+                    Framework::Django => "turn DEBUG off for production (and let nginx serve media):",
+                    Framework::Flask => "turn DEBUG off for production:",
+                },
+                vec![match app.framework {
+                    Framework::Django => "DEBUG = False".into(),
+                    Framework::Flask => "app.config[\"DEBUG\"] = False".into(),
+                }],
+            );
+            if let Some(at) = app.debug.at() {
+                f = f.at(at.clone());
+            }
+            findings.push(f);
+        }
+        let resolver = site.resolver();
+        for r in &app.served_routes {
+            let active = !r.debug_only || debug_on;
+            let Some(prefix) = r.prefix.value().and_then(|p| App::url_path(p)) else {
+                continue;
+            };
+            let nginx: Vec<Served2> = served_in_servers(site, &resolver, &prefix)
+                .into_iter()
+                .filter(|s| s.served.is_some())
+                .collect();
+            findings.extend(route_finding(site, r, &prefix, active, &nginx));
+        }
+        if findings.is_empty() {
+            return Ok(Outcome::pass(if app.served_routes.is_empty() {
+                "DEBUG is off; the app has no route serving files".to_string()
+            } else {
+                "DEBUG is off; the app's file routes are inactive".to_string()
+            }));
+        }
+        Ok(Outcome::findings(findings))
+    }
+}
+
+fn route_finding(
+    site: &Site,
+    r: &AppRoute,
+    prefix: &str,
+    active: bool,
+    nginx: &[Served2],
+) -> Option<Finding> {
+    if !active {
+        return Some(
+            Finding::info(format!(
+                "{} for {prefix} is only active with DEBUG=True (it is off)",
+                r.kind
+            ))
+            .at(r.at.clone()),
+        );
+    }
+    match nginx.first().and_then(|s| s.served.as_ref().map(|sv| (s.server, sv))) {
+        Some((server, sv)) => {
+            let mut f = Finding::warning(format!(
+                "the app serves {prefix} itself ({}), and nginx also maps it (to {}): nginx answers, the app route only hides mistakes in development",
+                r.kind,
+                sv.dir.display()
+            ))
+            .at(r.at.clone())
+            .evidence("app route", format!("{} at {}", r.kind, r.at))
+            .evidence("nginx location", node_location(site, sv.location, server).to_string());
+            if let (Some(d), true) = (r.dir.value(), true) {
+                if real(site, d) != real(site, &sv.dir) {
+                    f = f.evidence(
+                        "different directories",
+                        format!("app: {}, nginx: {}", d.display(), sv.dir.display()),
+                    );
+                }
+            }
+            Some(f.fix_with_block(
+                "serve uploads from nginx only; remove the app route in production (or guard it with DEBUG):",
+                &[format!("location {prefix} {{ alias {}/; }}", sv.dir.display().to_string().trim_end_matches('/'))],
+                vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
+            ))
+        }
+        None => Some(
+            Finding::warning(format!(
+                "the app serves {prefix} itself ({}): every file goes through a Python worker; nginx does not map it",
+                r.kind
+            ))
+            .at(r.at.clone())
+            .fix_with_block(
+                "let nginx serve the directory instead:",
+                &[format!(
+                    "location {prefix} {{ alias {}/; }}",
+                    r.dir
+                        .value()
+                        .map(|d| d.display().to_string())
+                        .unwrap_or_else(|| "/path/to/uploads".into())
+                )],
+                vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
+            ),
+        ),
+    }
+}

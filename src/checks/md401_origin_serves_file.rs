@@ -1,0 +1,133 @@
+//! MD401 origin-serves-file: the local nginx answers 200 for a real file of each media/static
+//! prefix.
+//! The page: checks/MD401.md.
+
+use super::shared::live::*;
+use super::{Band, Check, Context, Meta, Outcome};
+use crate::live::failure_advice;
+use crate::live::probes::Live;
+use crate::report::{Finding, Severity};
+
+fn notes_finding(live: &Live) -> Option<Finding> {
+    if live.notes.is_empty() {
+        return None;
+    }
+    let mut f = Finding::info("not everything could be probed");
+    for n in &live.notes {
+        f = f.evidence("note", n);
+    }
+    Some(f)
+}
+
+/// MD401: the local nginx answers 200 for a real file of each served prefix.
+pub struct OriginServesFile;
+
+static ORIGIN_SERVES_FILE: Meta = Meta {
+    id: "MD401",
+    name: "origin-serves-file",
+    band: Band::Live,
+    summary: "the local nginx answers 200 for a real file of each media/static prefix",
+    docs: include_str!("../../checks/MD401.md"),
+};
+
+impl Check for OriginServesFile {
+    fn meta(&self) -> &'static Meta {
+        &ORIGIN_SERVES_FILE
+    }
+
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        let live = match probes_or_skip(site) {
+            Ok(l) => l,
+            Err(skip) => return Ok(skip),
+        };
+        if let Some(why) = &live.no_origin {
+            return Ok(Outcome::skip(why.clone()));
+        }
+        let mut findings = Vec::new();
+        let mut ok = Vec::new();
+        for item in &live.items {
+            if item.origin.is_empty() {
+                findings.push(item_evidence(
+                    Finding::warning(format!(
+                        "{} ({}): the server has no listen socket media-doctor can reach",
+                        item.label, item.url_path
+                    )),
+                    item,
+                ));
+                continue;
+            }
+            let any_200 = item.origin.iter().any(|o| o.probe.status() == Some(200));
+            for o in &item.origin {
+                let p = &o.probe;
+                let url = &p.target.url;
+                let f = match &p.outcome {
+                    Ok(a) if a.status == 200 => {
+                        ok.push(format!("{} via {}", item.url_path, o.listen));
+                        continue;
+                    }
+                    Ok(a) if a.redirects_to_itself(url) => Finding::error(format!(
+                        "{} on {}: redirect loop ({} to itself)",
+                        item.url_path, o.listen, a.status
+                    ))
+                    .fix(
+                        "find the rewrite/return that redirects this URL to itself:",
+                        vec![format!("media-doctor trace {url}")],
+                    ),
+                    Ok(a) if a.is_redirect() => {
+                        let to = a
+                            .redirect_target(url)
+                            .map(|u| u.to_string())
+                            .unwrap_or_default();
+                        let f = if any_200 {
+                            Finding::info(format!(
+                                "{} on {}: {} to {to}",
+                                item.url_path, o.listen, a.status
+                            ))
+                        } else {
+                            Finding::warning(format!(
+                                "{} on {}: {} to {to}, not the file",
+                                item.url_path, o.listen, a.status
+                            ))
+                        };
+                        f.fix(
+                            "a redirect is fine when it is the http→https one; otherwise trace it:",
+                            vec![format!("media-doctor trace {url}")],
+                        )
+                    }
+                    Ok(a) => Finding::error(format!(
+                        "{} on {}: {} for a file that exists",
+                        item.url_path, o.listen, a.status
+                    ))
+                    .fix(
+                        "the trace shows why nginx refuses it (the walk names the blocking directory):",
+                        vec![format!("media-doctor trace {url}")],
+                    ),
+                    Err(failure) => {
+                        let (text, commands) = failure_advice(failure, &o.listen, true);
+                        Finding::error(format!(
+                            "{} on {}: {failure}",
+                            item.url_path, o.listen
+                        ))
+                        .fix(text, commands)
+                    }
+                };
+                let f = item_evidence(probe_evidence(f, p), item)
+                    .evidence("predicted", prediction_text(&o.prediction));
+                findings.push(f);
+            }
+        }
+        findings.extend(notes_finding(live));
+        let outcome = Outcome::findings(findings);
+        Ok(
+            if outcome
+                .findings
+                .iter()
+                .all(|f| f.severity == Severity::Info)
+            {
+                outcome.with_summary(format!("the local nginx answers 200: {}", ok.join(", ")))
+            } else {
+                outcome
+            },
+        )
+    }
+}

@@ -1,0 +1,285 @@
+//! MD405 error-log: nginx's error log has no recent open() failures or forbidden lines for
+//! media/static.
+//! The page: checks/MD405.md.
+
+use super::shared::live::*;
+use super::{Band, Check, Context, Meta, Outcome};
+use crate::live::errorlog::{self, Group, Line};
+use crate::live::explain::explain;
+use crate::live::{app_prefixes, server_names, AppPrefix};
+use crate::nginx::resolve::Resolver;
+use crate::report::{Finding, Severity};
+use crate::site::Site;
+use std::path::PathBuf;
+
+/// MD405: recent lines of nginx's error log about files it could not serve, each mapped to the
+/// check that explains it.
+pub struct ErrorLog;
+
+static ERROR_LOG: Meta = Meta {
+    id: "MD405",
+    name: "error-log",
+    band: Band::Live,
+    summary: "nginx's error log has no recent open() failures or forbidden lines for media/static",
+    docs: include_str!("../../checks/MD405.md"),
+};
+
+/// Lines within this long before the newest line read are "recent".
+const RECENT_SECS: i64 = 24 * 3600;
+
+/// Groups shown one by one; the rest are counted.
+const MAX_GROUPS: usize = 12;
+
+impl Check for ErrorLog {
+    fn meta(&self) -> &'static Meta {
+        &ERROR_LOG
+    }
+
+    fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        if site.offline {
+            return Ok(Outcome::skip(OFFLINE));
+        }
+        let sources = errorlog::sources(site.config());
+        let mut read = Vec::new(); // (system path, text)
+        let mut unreadable = Vec::new();
+        for src in &sources {
+            let rotated = PathBuf::from(format!("{}.1", src.path.display()));
+            for path in [src.path.clone(), rotated] {
+                match errorlog::tail(&site.root, &path, errorlog::TAIL_BYTES) {
+                    Ok(Some(text)) => read.push((path, text)),
+                    Ok(None) => {}
+                    Err(e) => unreadable.push(format!("{}: {e}", path.display())),
+                }
+            }
+        }
+        if read.is_empty() {
+            let looked: Vec<String> = sources
+                .iter()
+                .map(|s| format!("{} ({})", s.path.display(), s.why))
+                .collect();
+            return Ok(Outcome::skip(if unreadable.is_empty() {
+                format!("no error log found; looked at {}", looked.join(", "))
+            } else {
+                format!("cannot read the error log: {}", unreadable.join("; "))
+            }));
+        }
+
+        let filter = Relevance::of(site);
+        let mut lines: Vec<(PathBuf, Line)> = Vec::new();
+        let mut other_sites = 0usize;
+        let mut elsewhere = 0usize;
+        for (path, text) in &read {
+            for line in text.lines().filter_map(errorlog::parse_line) {
+                if !filter.is_site(&line) {
+                    other_sites += 1;
+                } else if !filter.is_media_or_static(&line) {
+                    elsewhere += 1;
+                } else {
+                    lines.push((path.clone(), line));
+                }
+            }
+        }
+        let newest = lines.iter().filter_map(|(_, l)| l.when()).max();
+        let (recent, older): (Vec<_>, Vec<_>) =
+            lines
+                .into_iter()
+                .partition(|(_, l)| match (l.when(), newest) {
+                    (Some(t), Some(n)) => t >= n - RECENT_SECS,
+                    _ => true,
+                });
+        let read_names: Vec<String> = read.iter().map(|(p, _)| p.display().to_string()).collect();
+        let groups = errorlog::group(recent);
+        let mut findings: Vec<Finding> = Vec::new();
+        // One model of the config for every line: which location answered each request.
+        let resolver = (!groups.is_empty()).then(|| site.resolver());
+        for g in groups.iter().take(MAX_GROUPS) {
+            findings.push(finding_for(site, resolver.as_ref(), &filter, g));
+        }
+        // Worst first; within a severity, most recent first (the groups' order).
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        if groups.len() > MAX_GROUPS {
+            let rest: usize = groups[MAX_GROUPS..].iter().map(|g| g.count).sum();
+            findings.push(Finding::info(format!(
+                "{} more kinds of error ({rest} lines) not shown",
+                groups.len() - MAX_GROUPS
+            )));
+        }
+        let mut context = Finding::info(format!(
+            "read the last {} KiB of each log",
+            errorlog::TAIL_BYTES / 1024
+        ))
+        .evidence("logs", read_names.join(", "));
+        if !older.is_empty() {
+            context = context.evidence(
+                "older lines",
+                format!(
+                    "{} media/static lines more than 24 h before the newest one (not judged)",
+                    older.len()
+                ),
+            );
+        }
+        if other_sites > 0 {
+            context = context.evidence("other sites", format!("{other_sites} lines ignored"));
+        }
+        if elsewhere > 0 {
+            context = context.evidence(
+                "other URLs",
+                format!("{elsewhere} lines outside the media/static prefixes ignored"),
+            );
+        }
+        for u in &unreadable {
+            context = context.evidence("unreadable", u);
+        }
+        if findings.iter().all(|f| f.severity == Severity::Info) {
+            let summary = if findings.is_empty() {
+                format!(
+                    "no recent file errors for media/static in {}",
+                    read_names.join(", ")
+                )
+            } else {
+                format!(
+                    "only expected lines (directory requests) in {}",
+                    read_names.join(", ")
+                )
+            };
+            findings.push(context);
+            return Ok(Outcome::findings(findings).with_summary(summary));
+        }
+        findings.push(context);
+        Ok(Outcome::findings(findings))
+    }
+}
+
+/// Which lines belong to the site, and which are about its media/static files.
+struct Relevance {
+    /// Empty when every server block is the site (no --site), or the site has no names.
+    names: Vec<String>,
+    prefixes: Vec<AppPrefix>,
+}
+
+impl Relevance {
+    fn of(site: &Site) -> Relevance {
+        let names = if site.name.is_some() {
+            server_names(site)
+                .into_iter()
+                .filter(|n| !n.is_empty() && n != "_" && !n.starts_with('~'))
+                .map(|n| n.to_ascii_lowercase())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Relevance {
+            names,
+            prefixes: app_prefixes(site),
+        }
+    }
+
+    fn is_site(&self, line: &Line) -> bool {
+        if self.names.is_empty() {
+            return true;
+        }
+        let known = |v: &Option<String>| {
+            v.as_deref()
+                .is_some_and(|n| self.names.iter().any(|m| name_matches(m, n)))
+        };
+        // A line without a server names no site: keep it rather than hide a problem.
+        line.server.is_none() || known(&line.server) || known(&line.host)
+    }
+
+    /// Lines under the app's media/static URL prefixes or roots. With neither known, all lines.
+    fn is_media_or_static(&self, line: &Line) -> bool {
+        if self.prefixes.is_empty() {
+            return true;
+        }
+        self.prefix_of(line).is_some()
+    }
+
+    fn prefix_of(&self, line: &Line) -> Option<&AppPrefix> {
+        let uri = line.uri_path();
+        self.prefixes.iter().find(|p| {
+            p.url
+                .as_deref()
+                .zip(uri.as_deref())
+                .is_some_and(|(u, uri)| uri.starts_with(u))
+                || p.root
+                    .as_deref()
+                    .zip(line.path.as_deref())
+                    .is_some_and(|(r, path)| path.starts_with(r))
+        })
+    }
+}
+
+/// One finding for a group of repeated lines: what nginx said, how often, and which check
+/// explains it.
+fn finding_for(
+    site: &Site,
+    resolver: Option<&Resolver<'_>>,
+    filter: &Relevance,
+    g: &Group,
+) -> Finding {
+    let line = &g.latest;
+    let why = explain(site, resolver, filter.prefix_of(line), line);
+    let times = if g.count == 1 {
+        "1 time".to_string()
+    } else {
+        format!("{} times", g.count)
+    };
+    let mut f = Finding::new(why.severity, format!("{times}: {}", line.message))
+        .evidence("cause", &why.cause);
+    if !why.checks.is_empty() {
+        f = f.evidence("explained by", why.checks.join(", "));
+    }
+    if let Some(req) = &line.request {
+        f = f.evidence("request", req);
+    }
+    if let Some(host) = line.host.as_ref().or(line.server.as_ref()) {
+        f = f.evidence("host", host);
+    }
+    f = f.evidence(
+        "seen",
+        if g.first == g.last {
+            g.last.clone()
+        } else {
+            format!("{} .. {}", g.first, g.last)
+        },
+    );
+    f = f.evidence(
+        "log",
+        g.logs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    if let Some(w) = &why.walk {
+        f = f.evidence("walk", w);
+    }
+    let mut commands = why.commands.clone();
+    if let Some(url) = trace_url(line) {
+        commands.push(format!("media-doctor trace {}", shell_word(&url)));
+    }
+    for id in &why.checks {
+        commands.push(format!("media-doctor explain {id}"));
+    }
+    f.fix(why.fix, commands)
+}
+
+/// The URL to trace for a line: the host it was asked for, and its URI.
+fn trace_url(line: &Line) -> Option<String> {
+    let host = line
+        .host
+        .as_deref()
+        .or(line.server.as_deref())
+        .filter(|h| !h.is_empty() && *h != "_")?;
+    Some(format!("http://{host}{}", line.uri()?))
+}
+
+fn shell_word(s: &str) -> String {
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/:._-%=+,@".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}

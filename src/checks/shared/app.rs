@@ -1,0 +1,353 @@
+//! What the app checks share.
+//!
+//! MD3xx: the app ↔ nginx alignment. The app's side comes from `site.app` (read statically, see
+//! src/app/); nginx's side always from the resolver (`served_prefix`, `static_locations`), never
+//! from matching location text here. Paths are compared as real paths (symlinks resolved inside
+//! `--root`), URLs as the path prefixes the browser requests.
+
+use crate::app::{App, Framework, Setting};
+use crate::checks::Outcome;
+use crate::nginx::resolve::Resolver;
+use crate::nginx::resolve::{Served, ServedKind};
+use crate::nginx::NodeId;
+use crate::report::{Finding, Location};
+use crate::site::Site;
+use std::path::{Path, PathBuf};
+
+/// The app, or the reason every MD3xx check skips.
+pub(crate) fn app_of(site: &Site) -> Result<&App, Outcome> {
+    site.app
+        .as_ref()
+        .ok_or_else(|| Outcome::skip("no app found (MD301 says where media-doctor looked)"))
+}
+
+pub(crate) fn setting_location(s: &Setting<impl Sized>) -> Option<Location> {
+    s.at().cloned()
+}
+
+/// Which of the two kinds of file a check is about.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Files {
+    Media,
+    Static,
+}
+
+impl Files {
+    pub(crate) fn root_name(self, app: &App) -> &'static str {
+        match (self, app.framework) {
+            (Files::Media, Framework::Django) => "MEDIA_ROOT",
+            (Files::Media, Framework::Flask) => "UPLOAD_FOLDER",
+            (Files::Static, Framework::Django) => "STATIC_ROOT",
+            (Files::Static, Framework::Flask) => "static_folder",
+        }
+    }
+    pub(crate) fn url_name(self, app: &App) -> &'static str {
+        match (self, app.framework) {
+            (Files::Media, Framework::Django) => "MEDIA_URL",
+            (Files::Media, Framework::Flask) => {
+                "the upload URL (MEDIA_URL or the route serving uploads)"
+            }
+            (Files::Static, Framework::Django) => "STATIC_URL",
+            (Files::Static, Framework::Flask) => "static_url_path",
+        }
+    }
+    pub(crate) fn root(self, app: &App) -> &Setting<PathBuf> {
+        match self {
+            Files::Media => &app.media_root,
+            Files::Static => &app.static_root,
+        }
+    }
+    pub(crate) fn url(self, app: &App) -> &Setting<String> {
+        match self {
+            Files::Media => &app.media_url,
+            Files::Static => &app.static_url,
+        }
+    }
+    pub(crate) fn remote(self, app: &App) -> Option<&String> {
+        match self {
+            Files::Media => app.remote_media_storage.as_ref(),
+            Files::Static => app.remote_static_storage.as_ref(),
+        }
+    }
+}
+
+/// What nginx does with a URL prefix in each of the site's servers.
+pub(crate) struct Served2 {
+    pub(crate) server: NodeId,
+    pub(crate) served: Option<Served>,
+}
+
+pub(crate) fn served_in_servers(
+    site: &Site,
+    resolver: &Resolver<'_>,
+    prefix: &str,
+) -> Vec<Served2> {
+    site.nginx
+        .servers
+        .iter()
+        .map(|&server| Served2 {
+            server,
+            served: resolver.served_prefix(server, prefix),
+        })
+        .collect()
+}
+
+pub(crate) fn node_location(site: &Site, node: Option<NodeId>, server: NodeId) -> Location {
+    site.config().directive(node.unwrap_or(server)).location()
+}
+
+/// A path for comparison: symlinks resolved inside the root; a trailing slash does not matter.
+pub(crate) fn real(site: &Site, p: &Path) -> PathBuf {
+    let r = site.root.real_path(p).unwrap_or_else(|_| p.to_path_buf());
+    PathBuf::from(crate::app::python::interp::normpath(
+        &r.display().to_string(),
+    ))
+}
+
+pub(crate) fn server_label(site: &Site, server: NodeId) -> String {
+    let d = site.config().directive(server);
+    let names: Vec<&str> = d
+        .children()
+        .filter(|c| c.is("server_name"))
+        .flat_map(|c| c.args())
+        .collect();
+    if names.is_empty() {
+        format!("server at {}", d.location())
+    } else {
+        format!("server {} ({})", names.join(" "), d.location())
+    }
+}
+
+pub(crate) fn root_aligned(site: &Site, files: Files) -> anyhow::Result<Outcome> {
+    let app = match app_of(site) {
+        Ok(a) => a,
+        Err(o) => return Ok(o),
+    };
+    if let Some(backend) = files.remote(app) {
+        return Ok(Outcome::skip(format!(
+            "files are stored remotely ({backend}): there is no local directory to align (MD308)"
+        )));
+    }
+    let root_name = files.root_name(app);
+    let url_name = files.url_name(app);
+    let dir = match files.root(app) {
+        Setting::Known { value, .. } if !value.as_os_str().is_empty() => value.clone(),
+        Setting::Known { .. } | Setting::Unset => {
+            return Ok(Outcome::skip(format!("{root_name} is not set")))
+        }
+        Setting::Unknown { expr, .. } => {
+            return Ok(Outcome::skip(format!(
+                "{root_name} cannot be read statically ({expr}); see MD301"
+            )))
+        }
+    };
+    let Some(prefix) = files.url(app).value().and_then(|u| App::url_path(u)) else {
+        return Ok(Outcome::skip(format!(
+            "{url_name} is not a local URL path ({}): nothing to compare",
+            files.url(app).describe()
+        )));
+    };
+    if files == Files::Static && app.whitenoise.value() == Some(&true) {
+        let resolver = site.resolver();
+        if served_in_servers(site, &resolver, &prefix)
+            .iter()
+            .all(|s| s.served.is_none())
+        {
+            return Ok(Outcome::pass(format!(
+                "WhiteNoise serves {prefix} from {} inside the app; nginx does not map it",
+                dir.display()
+            )));
+        }
+    }
+    let resolver = site.resolver();
+    let served = served_in_servers(site, &resolver, &prefix);
+    let want = real(site, &dir);
+    let mut findings = Vec::new();
+    let mut aligned = Vec::new();
+    for s in served.iter() {
+        let Some(sv) = &s.served else { continue };
+        let at = node_location(site, sv.location, s.server);
+        let dir_text = sv.dir.display().to_string();
+        if sv.kind == ServedKind::Alias && !dir_text.ends_with('/') {
+            findings.push(
+                Finding::error(format!(
+                    "nginx maps {prefix}NAME to {dir_text}NAME (alias without a trailing slash), not to files in {}",
+                    dir.display()
+                ))
+                .at(at)
+                .evidence(root_name, files.root(app).describe())
+                .evidence("nginx serves", format!("{dir_text}NAME ({})", server_label(site, s.server)))
+                .fix_with_block(
+                    "end the alias with a slash, like the location (see MD101):",
+                    &[format!("location {prefix} {{ alias {}/; }}", want.display())],
+                    vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
+                ),
+            );
+            continue;
+        }
+        let got = real(site, &sv.dir);
+        if got == want {
+            aligned.push(format!("{} → {} ({at})", prefix, got.display()));
+            continue;
+        }
+        let directive = if sv.kind == ServedKind::Alias {
+            "alias"
+        } else {
+            "root"
+        };
+        findings.push(
+            Finding::error(format!(
+                "nginx serves {prefix} from {}, but the app's {root_name} is {}",
+                got.display(),
+                want.display()
+            ))
+            .at(at)
+            .evidence(root_name, files.root(app).describe())
+            .evidence(
+                format!("nginx {directive} (real path)"),
+                format!("{} → {}", sv.dir.display(), got.display()),
+            )
+            .evidence("server", server_label(site, s.server))
+            .fix_with_block(
+                format!("serve {prefix} from {root_name} (or point {root_name} at the served directory), then reload:"),
+                &[format!("location {prefix} {{ alias {}/; }}", want.display())],
+                vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
+            ),
+        );
+    }
+    if findings.is_empty() && aligned.is_empty() {
+        return Ok(Outcome::skip(format!(
+            "no server of the site serves {prefix} from disk (MD303/MD305 and MD106 say where it goes)"
+        )));
+    }
+    if findings.is_empty() {
+        return Ok(Outcome::pass(format!(
+            "{root_name} is the directory nginx serves: {}",
+            aligned.join("; ")
+        )));
+    }
+    Ok(Outcome::findings(findings))
+}
+
+pub(crate) fn url_aligned(site: &Site, files: Files) -> anyhow::Result<Outcome> {
+    let app = match app_of(site) {
+        Ok(a) => a,
+        Err(o) => return Ok(o),
+    };
+    let url_name = files.url_name(app);
+    let root_name = files.root_name(app);
+    let url_setting = files.url(app);
+    let url = match url_setting {
+        Setting::Known { value, .. } => value.clone(),
+        Setting::Unset => return Ok(Outcome::skip(format!("{url_name} is not set"))),
+        Setting::Unknown { expr, .. } => {
+            return Ok(Outcome::skip(format!(
+                "{url_name} cannot be read statically ({expr}); see MD301"
+            )))
+        }
+    };
+    let mut findings = Vec::new();
+    if app.framework == Framework::Django && !url.is_empty() && !url.ends_with('/') {
+        let mut f = Finding::error(format!(
+            "{url_name} = {url:?} does not end with a slash: Django refuses to start (ImproperlyConfigured)"
+        ))
+        .fix(format!("end {url_name} with a slash:"), vec![format!("{url_name} = \"{url}/\"")]);
+        if let Some(at) = setting_location(url_setting) {
+            f = f.at(at);
+        }
+        findings.push(f);
+    }
+    let Some(prefix) = App::url_path(&url) else {
+        if let Some(b) = files.remote(app) {
+            return Ok(Outcome::pass(format!(
+                "{url_name} = {url:?}: files are served by the remote storage ({b}), not nginx"
+            )));
+        }
+        return Ok(Outcome::skip(format!(
+            "{url_name} = {url:?} is not a path on this site: another host serves it"
+        )));
+    };
+    if files.remote(app).is_some() {
+        return Ok(Outcome::skip(format!(
+            "files are stored remotely ({}): nginx does not serve {url_name} (MD308)",
+            files.remote(app).cloned().unwrap_or_default()
+        )));
+    }
+    let resolver = site.resolver();
+    let served = served_in_servers(site, &resolver, &prefix);
+    if let Some(s) = served.iter().find(|s| s.served.is_some()) {
+        if findings.is_empty() {
+            let sv = s.served.as_ref().unwrap();
+            return Ok(Outcome::pass(format!(
+                "nginx serves {url_name} {prefix} from disk ({})",
+                node_location(site, sv.location, s.server)
+            )));
+        }
+        return Ok(Outcome::findings(findings));
+    }
+    if files == Files::Static && app.whitenoise.value() == Some(&true) && findings.is_empty() {
+        return Ok(Outcome::pass(format!(
+            "nginx passes {prefix} to the app, where WhiteNoise serves it"
+        )));
+    }
+    // nginx does not serve the app's prefix: does it serve the app's directory under another one?
+    let dir = files
+        .root(app)
+        .value()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(|d| real(site, d));
+    let elsewhere: Vec<Served> = match &dir {
+        Some(want) => resolver
+            .static_locations()
+            .into_iter()
+            .filter(|s| site.nginx.servers.contains(&s.server))
+            .filter(|s| &real(site, &s.dir) == want)
+            .collect(),
+        None => Vec::new(),
+    };
+    match elsewhere.first() {
+        Some(other) => {
+            let at = node_location(site, other.location, other.server);
+            findings.push(
+                Finding::error(format!(
+                    "the app builds {url_name} URLs under {prefix}, but nginx serves {root_name} under {}",
+                    other.prefix
+                ))
+                .at(at)
+                .evidence(url_name, url_setting.describe())
+                .evidence("nginx location", format!("{} → {}", other.prefix, other.dir.display()))
+                .fix_with_block(
+                    format!("make them agree: either set {url_name} to the prefix nginx serves, or serve the app's prefix:"),
+                    &[
+                        format!("{url_name} = \"{}\"", other.prefix),
+                        format!(
+                            "location {prefix} {{ alias {}/; }}",
+                            dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default()
+                        ),
+                    ],
+                    vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
+                ),
+            );
+        }
+        None => {
+            let first = served.first().map(|s| s.server);
+            let mut f = Finding::warning(format!(
+                "no location of the site serves {url_name} {prefix} from disk: requests go to the app or 404 (MD106)"
+            ))
+            .evidence(url_name, url_setting.describe());
+            if let Some(server) = first {
+                f = f.evidence("server", server_label(site, server));
+            }
+            findings.push(f.fix_with_block(
+                format!("serve {prefix} from {root_name}:"),
+                &[format!(
+                    "location {prefix} {{ alias {}/; }}",
+                    dir.map(|d| d.display().to_string())
+                        .unwrap_or_else(|| format!("/path/to/{root_name}"))
+                )],
+                vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
+            ));
+        }
+    }
+    Ok(Outcome::findings(findings))
+}

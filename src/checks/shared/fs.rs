@@ -1,0 +1,96 @@
+//! What the fs checks share.
+//!
+//! MD2xx: the filesystem, on the real files, as the real users (nginx's worker, the app's user).
+//!
+//! Every check here reads the tree through fs::walk (one path) or fs::scan (a whole tree); the
+//! decisions come from the metadata as the kernel makes them, and on the live system as root they
+//! are checked as the user (a disagreement is itself a finding).
+
+use crate::app::App;
+use crate::checks::Outcome;
+use crate::fs::scan::{self, group_digits};
+use crate::fs::walk::{self, Walk};
+use crate::fs::Identity;
+use crate::report::{Finding, Location};
+use crate::site::Site;
+use std::path::{Path, PathBuf};
+
+pub(crate) const NO_APP: &str = "no app settings found";
+
+pub(crate) fn worker(site: &Site) -> Result<&Identity, Outcome> {
+    site.worker.identity().map_err(Outcome::skip)
+}
+
+pub(crate) fn app(site: &Site) -> Result<&App, Outcome> {
+    site.app.as_ref().ok_or_else(|| Outcome::skip(NO_APP))
+}
+
+/// The app and its MEDIA_ROOT on this disk, or why a check of the media tree has nothing to look at.
+pub(crate) fn local_media_root(site: &Site) -> Result<(&App, &Path), Outcome> {
+    let app = app(site)?;
+    if let Some(backend) = &app.remote_media_storage {
+        return Err(Outcome::skip(format!(
+            "media is stored remotely ({backend}): nothing is written to this disk"
+        )));
+    }
+    let media =
+        setting_path(&app.media_root).ok_or_else(|| Outcome::skip("MEDIA_ROOT is not known"))?;
+    Ok((app, media))
+}
+
+pub(crate) fn setting_path(s: &crate::app::Setting<PathBuf>) -> Option<&Path> {
+    s.value().map(PathBuf::as_path)
+}
+
+pub(crate) fn setting_at(s: &crate::app::Setting<PathBuf>) -> Option<Location> {
+    s.at().cloned()
+}
+
+pub(crate) fn scan_options(site: &Site) -> scan::Options {
+    scan::Options {
+        progress: site.progress,
+        ..Default::default()
+    }
+}
+
+/// Attach a walk as evidence: the `namei -l` rendering.
+pub(crate) fn with_walk(f: Finding, w: &Walk) -> Finding {
+    let f = f.evidence("walk", w.render());
+    match &w.verification {
+        walk::Verification::Kernel { says, .. } => {
+            f.evidence(format!("kernel as {}", w.user), says)
+        }
+        walk::Verification::NotVerified { .. } => f,
+    }
+}
+
+pub(crate) fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", group_digits(n), if n == 1 { one } else { many })
+}
+
+/// Give an outcome a summary only when nothing is wrong (the runner summarises failures).
+pub(crate) trait CleanSummary {
+    fn with_summary_if_clean(self, s: String) -> Self;
+}
+
+impl CleanSummary for Outcome {
+    fn with_summary_if_clean(self, s: String) -> Self {
+        if self
+            .findings
+            .iter()
+            .all(|f| f.severity == crate::report::Severity::Info)
+        {
+            self.with_summary(s)
+        } else {
+            self
+        }
+    }
+}
+
+pub(crate) fn paths(v: &[PathBuf]) -> String {
+    let mut lines: Vec<String> = v.iter().take(10).map(|p| p.display().to_string()).collect();
+    if v.len() > 10 {
+        lines.push(format!("... and {} more", v.len() - 10));
+    }
+    lines.join("\n")
+}

@@ -1,0 +1,149 @@
+//! What the nginx_paths checks share.
+//!
+//! MD101–MD104, MD112: where `root`/`alias` send media and static URLs.
+//!
+//! Each check picks the locations that have the shape of the mistake, then asks the resolver
+//! what a concrete URL under them maps to (a real file name when the directory can be listed),
+//! and reports the URL, the path nginx opens and the status it predicts. Only a mapping that
+//! the resolver confirms becomes a finding.
+
+use crate::checks::shared::nginx::{normalised, Target};
+use crate::nginx::resolve::Request;
+use crate::nginx::resolve::{AliasKind, Modifier, Resolver};
+use crate::nginx::NodeId;
+use std::path::{Component, Path, PathBuf};
+
+/// A location with its own `root`/`alias` (not inherited), in one of the site's servers.
+pub(crate) struct OwnRoot {
+    pub(crate) target: Target,
+    pub(crate) location: NodeId,
+    pub(crate) modifier: Modifier,
+    pub(crate) name: String,
+    /// The `root`/`alias` directive.
+    pub(crate) directive: NodeId,
+    pub(crate) alias: AliasKind,
+    pub(crate) value: String,
+    pub(crate) scripted: bool,
+}
+
+pub(crate) fn own_roots(r: &Resolver<'_>) -> Vec<OwnRoot> {
+    let cfg = r.config();
+    let mut out = Vec::new();
+    for t in r.targets() {
+        for loc in r.locations_of(t.server) {
+            let Some((modifier, name)) = r.location_pattern(loc) else {
+                continue;
+            };
+            let Some(root) = r.root_of(loc) else { continue };
+            let Some(directive) = root.directive else {
+                continue;
+            };
+            // Only the location that says it: nested blocks inherit the same finding.
+            if !cfg.directive(loc).children().any(|c| c.id() == directive) {
+                continue;
+            }
+            out.push(OwnRoot {
+                target: t.clone(),
+                location: loc,
+                modifier,
+                name,
+                directive,
+                alias: root.alias,
+                value: root.value,
+                scripted: root.scripted,
+            });
+        }
+    }
+    out
+}
+
+pub(crate) fn request(t: &Target, uri: &str) -> Request {
+    Request::for_path(&t.host, t.port, uri)
+}
+
+pub(crate) fn status_text(s: Option<u16>) -> String {
+    s.map_or_else(|| "not predictable".into(), |s| s.to_string())
+}
+
+/// `/srv/media/../app` → `/srv/app` (what the kernel reaches when no symlink is involved).
+pub(crate) fn lexical(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
+}
+
+pub(crate) fn prefix_location(o: &OwnRoot) -> bool {
+    matches!(o.modifier, Modifier::Prefix | Modifier::NoRegex)
+}
+
+/// The first name of `candidates` whose URL under `prefix` reaches `loc` (a regex may steal some).
+pub(crate) fn reaching(
+    r: &Resolver<'_>,
+    o: &OwnRoot,
+    prefix: &str,
+    candidates: &[String],
+) -> Option<String> {
+    candidates
+        .iter()
+        .map(|c| format!("{prefix}{c}"))
+        .filter(|uri| normalised(uri).as_deref() == Some(uri.as_str()))
+        .find(|uri| r.location_for(o.target.server, uri) == Some(o.location))
+}
+
+/// The literal start of a regex (`^/media/(.*)$` → `/media/`), for building a matching URL.
+pub fn literal_prefix(pattern: &str) -> String {
+    // Unanchored, the regex may match anywhere: no known start.
+    let Some(p) = pattern.strip_prefix('^') else {
+        return String::new();
+    };
+    let b: Vec<char> = p.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        let (c, next) = match b[i] {
+            '\\' => match b.get(i + 1) {
+                Some(n) if !n.is_ascii_alphanumeric() => (*n, i + 2),
+                _ => break,
+            },
+            '(' | '[' | '.' | '*' | '+' | '?' | '{' | '|' | '$' | ')' => break,
+            c => (c, i + 1),
+        };
+        // A quantifier after it makes this character optional: stop before it.
+        if matches!(b.get(next), Some('*' | '?' | '{')) {
+            break;
+        }
+        out.push(c);
+        i = next;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_prefixes() {
+        assert_eq!(literal_prefix("^/media/(.*)$"), "/media/");
+        assert_eq!(literal_prefix("^/media(.*)$"), "/media");
+        assert_eq!(literal_prefix(r"^/img\.d/(.+)"), "/img.d/");
+        assert_eq!(literal_prefix(r"\.(png|jpg)$"), "");
+        assert_eq!(literal_prefix("^/ab?c"), "/a");
+    }
+
+    #[test]
+    fn dotdot_is_resolved_lexically() {
+        assert_eq!(
+            lexical(Path::new("/srv/media/../app/x")),
+            Path::new("/srv/app/x")
+        );
+    }
+}

@@ -1,0 +1,25 @@
+//! What the nginx_uploads checks share.
+//!
+//! MD109, MD110: what nginx does with user uploads (the media prefix): no directory listings,
+//! no uploaded script executed, no content sniffing.
+
+use crate::checks::shared::nginx::{prefixes, Prefix, PrefixKind, Target};
+use crate::nginx::resolve::Resolver;
+use crate::site::Site;
+
+pub(crate) fn media(site: &Site, r: &Resolver<'_>) -> Vec<Prefix> {
+    prefixes(site, r)
+        .into_iter()
+        .filter(|p| p.kind == PrefixKind::Media)
+        .collect()
+}
+
+pub(crate) fn pairs<'a>(ps: &'a [Prefix], all: &'a [Target]) -> Vec<(&'a Prefix, &'a Target)> {
+    ps.iter()
+        .flat_map(|p| {
+            all.iter()
+                .filter(move |t| p.server.map_or(true, |s| s == t.server))
+                .map(move |t| (p, t))
+        })
+        .collect()
+}
