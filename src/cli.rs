@@ -39,11 +39,13 @@ pub enum Command {
     },
     /// List every check: id, name, band, summary.
     ListChecks {
+        /// text: one check per line; json: an array of {id, name, band, summary, ...}.
         #[arg(long, value_enum, default_value_t = ListFormat::Text)]
         format: ListFormat,
     },
     /// Print a shell completion script (see docs/install.md).
     Completions {
+        /// The shell to complete for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -70,6 +72,7 @@ pub struct SiteArgs {
     /// The app's project directory or its settings/config file.
     #[arg(long, value_name = "PATH")]
     pub app: Option<PathBuf>,
+    /// The app's framework (default: auto, found from the project's files).
     #[arg(long, value_enum)]
     pub framework: Option<Framework>,
     /// Public base URL for live checks (e.g. https://example.com).
@@ -94,6 +97,11 @@ pub struct SiteArgs {
     /// bytes [default: 268435456, 256 MiB].
     #[arg(long, value_name = "BYTES")]
     pub max_config_bytes: Option<u64>,
+    /// The app runs with Docker Compose: this compose file (repeat for overrides, merged in
+    /// order as `docker compose -f A -f B`). Default: the compose file beside --app whose
+    /// services run the nginx config given, else compose.yaml/docker-compose.yml there.
+    #[arg(long, value_name = "FILE")]
+    pub compose: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +111,8 @@ pub struct CheckArgs {
     /// Send no request and read no log: every live check is skipped.
     #[arg(long)]
     pub offline: bool,
+    /// text: the checklist for a person; json: the report (docs/json-schema.md); sarif: for code
+    /// scanning; github: workflow annotations.
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     pub format: CheckFormat,
     /// The lowest status that makes the exit code 1.
@@ -130,8 +140,10 @@ pub struct TraceArgs {
     pub url: String,
     #[command(flatten)]
     pub site: SiteArgs,
+    /// Send no request: only the prediction from the config and the files, no live answer.
     #[arg(long)]
     pub offline: bool,
+    /// text: the trace for a person; json: the same as one JSON document.
     #[arg(long, value_enum, default_value_t = ListFormat::Text)]
     pub format: ListFormat,
 }
@@ -169,6 +181,7 @@ impl SiteArgs {
             as_user: self.as_user.clone(),
             eval: self.eval,
             max_config_bytes: self.max_config_bytes,
+            compose: self.compose.clone(),
         }
     }
 }
@@ -197,6 +210,26 @@ mod tests {
     #[test]
     fn the_cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// The man pages and `--help` describe every option: none may be a bare name.
+    #[test]
+    fn every_argument_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut missing = Vec::new();
+        walk(&cmd, "media-doctor", &mut missing);
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
     }
 
     #[test]

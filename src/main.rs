@@ -133,21 +133,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Man { command } => {
-            let mut cmd = Cli::command();
-            // Building gives subcommands their display names (media-doctor-check), which
-            // clap_mangen uses as the page's title.
-            cmd.build();
-            let page = match command.as_deref() {
-                None => cmd,
-                Some(name) => cmd
-                    .find_subcommand(name)
-                    .cloned()
-                    .ok_or_else(|| {
-                        anyhow::anyhow!("no command {name:?}: `media-doctor --help` lists them")
-                    })?
-                    .version(media_doctor::cli::VERSION),
-            };
-            clap_mangen::Man::new(page).render(&mut out)?;
+            render::man::write(
+                &mut out,
+                Cli::command(),
+                command.as_deref(),
+                media_doctor::cli::VERSION,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
     }

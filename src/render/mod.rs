@@ -4,6 +4,7 @@ pub mod files;
 pub mod github;
 pub mod json;
 pub mod list;
+pub mod man;
 pub mod safe;
 pub mod sarif;
 pub mod text;

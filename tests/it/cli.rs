@@ -179,3 +179,48 @@ fn trace_names_the_prefix_location_a_regex_location_shadows() {
     let own = steps("http://myapp.example.com/media/uploads/2026/11/invoice.pdf");
     assert!(own.iter().all(|s| !s.contains("MD105")), "{own:#?}");
 }
+
+/// Every page the .deb installs (media-doctor(1) and one per command, as its SUBCOMMANDS section
+/// names them) has the sections a reader looks for: OPTIONS, EXIT STATUS and EXAMPLES.
+#[test]
+fn every_man_page_has_options_exit_status_and_examples() {
+    let top = media_doctor(&["man"]);
+    assert_eq!(top.code, 0, "{}", top.stderr);
+    let commands: Vec<String> = top
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("media\\-doctor\\-")?.strip_suffix("(1)"))
+        .map(|c| c.replace("\\-", "-"))
+        .collect();
+    for want in [
+        "check",
+        "trace",
+        "explain",
+        "list-checks",
+        "completions",
+        "man",
+    ] {
+        assert!(
+            commands.iter().any(|c| c == want),
+            "{want} not in {commands:?}"
+        );
+    }
+    let mut pages = vec![(String::from("media-doctor"), top)];
+    for c in &commands {
+        pages.push((format!("media-doctor-{c}"), media_doctor(&["man", c])));
+    }
+    for (name, page) in pages {
+        assert_eq!(page.code, 0, "{name}: {}", page.stderr);
+        let text = &page.stdout;
+        assert!(text.contains(&format!(".TH {name} 1 ")), "{name}: {text}");
+        assert!(
+            text.contains(".SH \"EXIT STATUS\"\n"),
+            "{name}: no EXIT STATUS"
+        );
+        // clap's `help` command has no option and nothing to show by example.
+        if name != "media-doctor-help" {
+            assert!(text.contains(".SH OPTIONS\n"), "{name}: no OPTIONS");
+            assert!(text.contains(".SH EXAMPLES\n"), "{name}: no EXAMPLES");
+        }
+    }
+}

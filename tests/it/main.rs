@@ -15,6 +15,7 @@ mod live;
 mod nginx_checks;
 mod nginx_dump;
 mod output;
+mod packaging;
 mod readonly;
 mod run;
 mod sample;
