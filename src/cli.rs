@@ -97,6 +97,11 @@ pub struct SiteArgs {
     /// bytes [default: 268435456, 256 MiB].
     #[arg(long, value_name = "BYTES")]
     pub max_config_bytes: Option<u64>,
+    /// The app runs with Docker Compose: this compose file (repeat for overrides, merged in
+    /// order as `docker compose -f A -f B`). Default: the compose file beside --app whose
+    /// services run the nginx config given, else compose.yaml/docker-compose.yml there.
+    #[arg(long, value_name = "FILE")]
+    pub compose: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -176,6 +181,7 @@ impl SiteArgs {
             as_user: self.as_user.clone(),
             eval: self.eval,
             max_config_bytes: self.max_config_bytes,
+            compose: self.compose.clone(),
         }
     }
 }

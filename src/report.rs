@@ -166,9 +166,19 @@ pub enum Band {
     Filesystem,
     App,
     Live,
+    Containers,
 }
 
 impl Band {
+    /// Every band, in report order.
+    pub const ALL: [Band; 5] = [
+        Band::Nginx,
+        Band::Filesystem,
+        Band::App,
+        Band::Live,
+        Band::Containers,
+    ];
+
     /// The band's name as in the JSON (`"band": "nginx"`) and in `list-checks`.
     pub fn name(self) -> &'static str {
         match self {
@@ -176,6 +186,7 @@ impl Band {
             Band::Filesystem => "filesystem",
             Band::App => "app",
             Band::Live => "live",
+            Band::Containers => "containers",
         }
     }
     pub fn title(self) -> &'static str {
@@ -184,6 +195,7 @@ impl Band {
             Band::Filesystem => "filesystem",
             Band::App => "app \u{2194} nginx alignment",
             Band::Live => "live",
+            Band::Containers => "containers (Docker Compose)",
         }
     }
     /// `MD1` for nginx, ...: the prefix `--select`/`--ignore` accept for a whole band.
@@ -193,6 +205,7 @@ impl Band {
             Band::Filesystem => "MD2",
             Band::App => "MD3",
             Band::Live => "MD4",
+            Band::Containers => "MD6",
         }
     }
 }
@@ -388,7 +401,7 @@ mod tests {
 
     #[test]
     fn band_names_are_their_json_names() {
-        for band in [Band::Nginx, Band::Filesystem, Band::App, Band::Live] {
+        for band in Band::ALL {
             assert_eq!(serde_json::to_value(band).unwrap(), band.name());
         }
     }

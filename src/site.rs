@@ -34,6 +34,8 @@ pub struct Options {
     pub eval: bool,
     /// `--max-config-bytes`: the size limit of every input file (None: fs::read's default).
     pub max_config_bytes: Option<u64>,
+    /// `--compose FILE`: the app runs with these compose files (merged in order).
+    pub compose: Vec<PathBuf>,
 }
 
 /// Where the nginx configuration came from.
@@ -78,6 +80,8 @@ pub struct Site {
     served: OnceLock<Vec<ServedDir>>,
     /// Config files changed since the running nginx loaded them, found on first use.
     stale: OnceLock<Option<Stale>>,
+    /// The compose project the app runs in, read on first use (see `containers`).
+    containers: OnceLock<Result<crate::container::Containers, crate::container::NotContainers>>,
     /// Draw progress for long probes on stderr (text output on a terminal only; set by main).
     pub progress: bool,
     /// Tree scans made during this run, shared between the checks that need them.
@@ -127,6 +131,7 @@ impl Site {
             model: OnceLock::new(),
             served: OnceLock::new(),
             stale: OnceLock::new(),
+            containers: OnceLock::new(),
             progress: false,
             fs: Default::default(),
         };
@@ -171,10 +176,48 @@ impl Site {
             nginx_dirs: self.literal_roots(),
             eval: self.options.eval,
         };
-        let found = discover::discover(&self.root, &hints);
+        let mut found = discover::discover(&self.root, &hints);
+        if found.app.is_none() {
+            if let Some(dir) = &hints.app {
+                self.app_in_compose(dir, &hints, &mut found);
+            }
+        }
         self.app = found.app;
         self.app_search = found.tried;
         Ok(())
+    }
+
+    /// `--app` names a compose project's directory and the app is deeper (flask-on-docker's
+    /// `services/web`): look in the build contexts of its services.
+    fn app_in_compose(&self, dir: &Path, hints: &Hints, found: &mut discover::Discovery) {
+        let conf = match &self.nginx.source {
+            NginxSource::Files { entry } => Some(entry.as_path()),
+            NginxSource::Dump { .. } => None,
+        };
+        let compose: Vec<PathBuf> = self
+            .options
+            .compose
+            .iter()
+            .filter_map(|p| system_path_arg(&self.root, p, "--compose").ok())
+            .collect();
+        let Some(dep) = crate::container::mounts::Deployment::find(&self.root, &compose, dir, conf)
+        else {
+            return;
+        };
+        for (service, context) in dep.app_contexts() {
+            let mut h = hints.clone();
+            h.app = Some(context.clone());
+            h.app_from = format!(
+                "--app {}: the build context of compose service {service}",
+                dir.display()
+            );
+            let more = discover::discover(&self.root, &h);
+            found.tried.extend(more.tried);
+            if more.app.is_some() {
+                found.app = more.app;
+                return;
+            }
+        }
     }
 
     /// Every literal `root`/`alias` directory in the site's servers (app discovery looks above them).
@@ -213,6 +256,38 @@ impl Site {
             worker: &self.worker,
             servers: &self.nginx.servers,
         })
+    }
+
+    /// The compose project the app runs in, when it runs in one: `--compose`, or a compose file
+    /// beside `--app`. Off Docker (no compose file, or no `--app`: a server run) it is `Err`,
+    /// and costs one directory listing at most.
+    pub fn containers(
+        &self,
+    ) -> Result<&crate::container::Containers, &crate::container::NotContainers> {
+        self.containers
+            .get_or_init(|| {
+                use crate::container::{Containers, NotContainers};
+                let Some(app) = &self.app else {
+                    return Err(NotContainers::NoCompose);
+                };
+                if self.options.compose.is_empty() && self.options.app.is_none() {
+                    return Err(NotContainers::NoCompose);
+                }
+                let conf = match &self.nginx.source {
+                    NginxSource::Files { entry } => Some(entry.as_path()),
+                    NginxSource::Dump { .. } => None,
+                };
+                let compose: Vec<PathBuf> = self
+                    .options
+                    .compose
+                    .iter()
+                    .map(|p| {
+                        system_path_arg(&self.root, p, "--compose").unwrap_or_else(|_| p.clone())
+                    })
+                    .collect();
+                Containers::gather(&self.root, &compose, app, conf)
+            })
+            .as_ref()
     }
 
     /// Every directory the site's servers serve files from (see `resolve::served`).
@@ -337,7 +412,7 @@ impl Site {
                 json!({"file": path(s.file()), "line": s.line(), "names": names})
             })
             .collect();
-        json!({
+        let mut out = json!({
             "name": self.name,
             "profile": self.profile.as_ref().map(|p| path(&p.source)),
             "app": value_of(&self.app),
@@ -351,7 +426,16 @@ impl Site {
                 "matched_by": self.nginx.matched_by,
             },
             "worker": value_of(&self.worker),
-        })
+        });
+        // Only when the app runs in a compose project: other reports keep their shape.
+        match self.containers() {
+            Ok(c) => out["containers"] = c.to_json(),
+            Err(crate::container::NotContainers::NoAppService(why)) => {
+                out["containers"] = json!({ "problem": why })
+            }
+            Err(crate::container::NotContainers::NoCompose) => {}
+        }
+        out
     }
 }
 

@@ -53,6 +53,12 @@ pub mod md403_request_hits_app;
 pub mod md404_cached_error;
 pub mod md405_error_log;
 pub mod md406_prediction_mismatch;
+pub mod md601_uploads_not_on_volume;
+pub mod md602_nginx_dir_not_mounted;
+pub mod md603_alias_other_container_path;
+pub mod md604_static_root_off_volume;
+pub mod md605_media_owner_in_image;
+pub mod md606_volume_hides_image_files;
 pub mod select;
 pub mod shared;
 
@@ -173,6 +179,12 @@ pub static ALL: &[&dyn Check] = &[
     &md404_cached_error::CachedError,
     &md405_error_log::ErrorLog,
     &md406_prediction_mismatch::PredictionMismatch,
+    &md601_uploads_not_on_volume::UploadsNotOnVolume,
+    &md602_nginx_dir_not_mounted::NginxDirNotMounted,
+    &md603_alias_other_container_path::AliasOtherContainerPath,
+    &md604_static_root_off_volume::StaticRootOffVolume,
+    &md605_media_owner_in_image::MediaOwnerInImage,
+    &md606_volume_hides_image_files::VolumeHidesImageFiles,
 ];
 
 /// Every check, in id order. Ids are unique (a unit test holds that).

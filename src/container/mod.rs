@@ -13,3 +13,6 @@ pub mod dockerfile;
 pub mod interpolate;
 pub mod judge;
 pub mod mounts;
+pub mod view;
+
+pub use view::{Containers, NotContainers};

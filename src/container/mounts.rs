@@ -228,6 +228,27 @@ impl Deployment {
         }
     }
 
+    /// The build contexts where an app may be (`--app` names the repository, the app is in
+    /// `services/web`): services that run an app server first, then the others; nginx's never.
+    pub fn app_contexts(&self) -> Vec<(String, PathBuf)> {
+        let mut v: Vec<(bool, String, PathBuf)> = self
+            .containers
+            .values()
+            .filter(|c| !c.is_nginx())
+            .filter_map(|c| {
+                let b = c.service.build.as_ref().filter(|b| !b.remote)?;
+                Some((
+                    !c.runs_app_server(),
+                    c.name().to_string(),
+                    b.context.clone(),
+                ))
+            })
+            .collect();
+        v.sort();
+        v.dedup_by(|a, b| a.2 == b.2);
+        v.into_iter().map(|(_, n, p)| (n, p)).collect()
+    }
+
     /// The service that runs the app in `app_dir` (system path): built from a context holding it
     /// (or bind-mounting it), preferring one that runs an app server (not a celery worker).
     pub fn app_container(&self, app_dir: &Path) -> Option<&Container> {

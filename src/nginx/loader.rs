@@ -78,8 +78,12 @@ pub fn load_files(root: &SysRoot, entry: &Path) -> Result<Config, LoadError> {
     l.finish(main, &entry, |kind| match kind {
         ConfigKind::Main => parent(&entry),
         _ => {
+            // A repository's fragment checked on this machine (no --root, the file outside
+            // /etc/nginx) is judged alone: this machine's /etc/nginx is not where it will run
+            // (a container has its image's, a server its own), so its includes resolve beside it.
             let etc = Path::new("/etc/nginx");
-            if root.host_path(etc).is_dir() {
+            let repo_run = root.is_live() && !entry.starts_with(etc);
+            if root.host_path(etc).is_dir() && !repo_run {
                 etc.to_path_buf()
             } else {
                 parent(&entry)
@@ -1284,6 +1288,21 @@ mod tests {
         let cfg = load_files(&root, Path::new("/repo/deploy/nginx.conf")).unwrap();
         assert_eq!(cfg.conf_dir, Path::new("/etc/nginx"));
         assert!(cfg.diagnostics.is_empty(), "{:?}", errors(&cfg));
+    }
+
+    #[test]
+    fn a_repository_fragment_never_reads_this_machines_etc_nginx() {
+        let t = tempfile::tempdir().unwrap();
+        let conf = t.path().join("deploy/nginx.conf");
+        std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+        std::fs::write(
+            &conf,
+            "server {\n listen 80;\n include snippets/x.conf;\n}\n",
+        )
+        .unwrap();
+        let cfg = load_files(&SysRoot::live(), &conf).unwrap();
+        assert_eq!(cfg.conf_dir, t.path().join("deploy"));
+        assert!(cfg.files.iter().all(|f| !f.path.starts_with("/etc/nginx")));
     }
 
     #[test]

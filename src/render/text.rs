@@ -64,7 +64,7 @@ pub fn terminal_width() -> usize {
         .unwrap_or(DEFAULT_WIDTH)
 }
 
-const BANDS: [Band; 4] = [Band::Nginx, Band::Filesystem, Band::App, Band::Live];
+const BANDS: [Band; 5] = Band::ALL;
 
 pub fn write(out: &mut dyn Write, report: &Report, opts: &Options) -> std::io::Result<()> {
     // Strings from outside reach the terminal escaped (render::safe), whatever the check wrote.

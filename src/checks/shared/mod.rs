@@ -1,6 +1,7 @@
 //! What several checks share, by band (a check's own helpers stay in its file).
 
 pub mod app;
+pub mod containers;
 pub mod fs;
 pub mod live;
 pub mod nginx;
