@@ -22,7 +22,7 @@ pub struct Member {
 /// One cause and what it explains.
 #[derive(Debug, Clone)]
 pub struct Cause {
-    /// The block's first line (`location /media/`), when the cause is an nginx block.
+    /// `nginx block at FILE:LINE` when the cause is a block of the config that fixes edit.
     pub place: Option<String>,
     /// `FILE:LINE` of the block or of the leading finding.
     pub at: Option<String>,
@@ -60,14 +60,14 @@ pub fn of(report: &Report) -> Vec<Cause> {
     // First the blocks a config fix edits: each is one cause, whatever check found it.
     let mut placed = vec![false; actionable.len()];
     for (i, &m) in actionable.iter().enumerate() {
-        let Some((at, place)) = fix_block(finding(m)) else {
+        let Some(at) = fix_block(finding(m)) else {
             continue;
         };
         placed[i] = true;
         match causes.iter_mut().find(|c| c.at.as_deref() == Some(&at)) {
             Some(c) => c.problems.push(m),
             None => causes.push(Cause {
-                place: Some(place),
+                place: Some(format!("nginx block at {at}")),
                 at: Some(at),
                 severity: finding(m).severity,
                 problems: vec![m],
@@ -81,7 +81,10 @@ pub fn of(report: &Report) -> Vec<Cause> {
             continue;
         }
         let f = finding(m);
-        let here = f.location.as_ref().map(|l| format!("{}:{}", l.file, l.line));
+        let here = f
+            .location
+            .as_ref()
+            .map(|l| format!("{}:{}", l.file, l.line));
         let same_place = causes
             .iter()
             .position(|c| here.is_some() && c.at == here && c.place.is_some());
@@ -97,13 +100,17 @@ pub fn of(report: &Report) -> Vec<Cause> {
                     causes[c].also_seen_by.push(m);
                 }
             }
-            (None, None) => causes.push(Cause {
-                place: None,
-                at: here,
-                severity: f.severity,
-                problems: vec![m],
-                also_seen_by: Vec::new(),
-            }),
+            (None, None) => match same_fix(report, &causes, f) {
+                // The same fix (one directory to open, one setting to change): one cause.
+                Some(c) => causes[c].problems.push(m),
+                None => causes.push(Cause {
+                    place: None,
+                    at: here,
+                    severity: f.severity,
+                    problems: vec![m],
+                    also_seen_by: Vec::new(),
+                }),
+            },
         }
     }
     for c in &mut causes {
@@ -114,12 +121,8 @@ pub fn of(report: &Report) -> Vec<Cause> {
             .max()
             .unwrap_or(Severity::Warning);
     }
-    let band_rank = |b: Band| match b {
-        Band::Nginx => 0,
-        Band::Filesystem => 1,
-        Band::App => 2,
-        Band::Live => 3,
-    };
+    // The config first (one reload applies all its edits), then in band order.
+    let band_rank = |b: Band| Band::ALL.iter().position(|x| *x == b).unwrap_or(usize::MAX);
     // Stable: report order within equal keys.
     causes.sort_by_key(|c| {
         (
@@ -130,11 +133,11 @@ pub fn of(report: &Report) -> Vec<Cause> {
     causes
 }
 
-/// The block a fix edits: its `# FILE:LINE` comment and the block's first line (without `{`).
-fn fix_block(f: &Finding) -> Option<(String, String)> {
+/// The block a fix edits: the `FILE:LINE` of its `# FILE:LINE` comment. (Not the block's first
+/// line: a fix may rewrite it, `location ^~ /media/`.)
+pub fn fix_block(f: &Finding) -> Option<String> {
     let text = &f.remediation.as_ref()?.text;
-    let mut lines = text.lines().map(str::trim);
-    while let Some(line) = lines.next() {
+    for line in text.lines().map(str::trim) {
         let Some(at) = line.strip_prefix("# ") else {
             continue;
         };
@@ -142,10 +145,23 @@ fn fix_block(f: &Finding) -> Option<(String, String)> {
         if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
-        let head = lines.next()?.trim_end_matches('{').trim();
-        return Some((at.to_string(), head.to_string()));
+        return Some(at.to_string());
     }
     None
+}
+
+/// The cause (one of a single finding's) whose fix is exactly `f`'s.
+fn same_fix(report: &Report, causes: &[Cause], f: &Finding) -> Option<usize> {
+    let fix = f.remediation.as_ref()?;
+    causes.iter().position(|c| {
+        c.place.is_none()
+            && c.problems.iter().any(|m| {
+                report.checks[m.check].findings[m.finding]
+                    .remediation
+                    .as_ref()
+                    == Some(fix)
+            })
+    })
 }
 
 /// Check ids (MD + three digits) a finding names, other than its own check's.
@@ -164,7 +180,9 @@ fn referenced_ids(f: &Finding, own: &str) -> Vec<String> {
             let digits = &bytes[start + 2..(start + 5).min(bytes.len())];
             let whole = digits.len() == 3
                 && digits.iter().all(u8::is_ascii_digit)
-                && bytes.get(start + 5).is_none_or(|b| !b.is_ascii_alphanumeric())
+                && bytes
+                    .get(start + 5)
+                    .is_none_or(|b| !b.is_ascii_alphanumeric())
                 && (start == 0 || !bytes[start - 1].is_ascii_alphanumeric());
             if whole {
                 let id = &text[start..start + 5];
@@ -207,11 +225,10 @@ fn pick(report: &Report, causes: &[Cause], id: String, f: &Finding) -> Option<us
     }
     if let Some(segment) = url_segment(f) {
         let serving = of_check.iter().copied().find(|&c| {
-            causes[c].place.as_deref().is_some_and(|p| {
-                p.split_whitespace()
-                    .last()
-                    .is_some_and(|prefix| prefix.trim_matches('/') == segment)
-            })
+            causes[c]
+                .problems
+                .iter()
+                .any(|m| url_segment(&report.checks[m.check].findings[m.finding]) == Some(segment))
         });
         if serving.is_some() {
             return serving;
@@ -299,7 +316,9 @@ mod tests {
     }
 
     fn block_fix(line: u32, head: &str) -> Finding {
+        let prefix = head.split_whitespace().last().unwrap_or_default();
         Finding::error(format!("problem at {line}"))
+            .evidence("url", format!("{}/x.jpg", prefix.trim_end_matches('/')))
             .at(Location::new("/etc/nginx/sites-enabled/app", line))
             .fix_with_block(
                 "do this:",
@@ -317,7 +336,11 @@ mod tests {
         let report = Report::new(
             serde_json::json!({}),
             vec![
-                result("MD101", Band::Nginx, vec![block_fix(16, "location /media/")]),
+                result(
+                    "MD101",
+                    Band::Nginx,
+                    vec![block_fix(16, "location /media/")],
+                ),
                 result(
                     "MD105",
                     Band::Nginx,
@@ -351,17 +374,41 @@ mod tests {
         let causes = of(&report);
         assert_eq!(causes.len(), 3, "{causes:#?}");
         let media = &causes[0];
-        assert_eq!(media.place.as_deref(), Some("location /media/"));
+        assert_eq!(
+            media.place.as_deref(),
+            Some("nginx block at /etc/nginx/sites-enabled/app:16")
+        );
         assert_eq!(media.at.as_deref(), Some("/etc/nginx/sites-enabled/app:16"));
         assert_eq!(media.problems.len(), 2);
         // MD210 sits inside the /media/ block (line 17, just below 16) and names MD105.
-        assert_eq!(media.also_seen_by, vec![Member { check: 2, finding: 0 }]);
+        assert_eq!(
+            media.also_seen_by,
+            vec![Member {
+                check: 2,
+                finding: 0
+            }]
+        );
         // MD405's request is under /static: the /static cause of MD105.
         let statics = &causes[1];
-        assert_eq!(statics.place.as_deref(), Some("location /static"));
-        assert_eq!(statics.also_seen_by, vec![Member { check: 3, finding: 0 }]);
+        assert_eq!(
+            statics.at.as_deref(),
+            Some("/etc/nginx/sites-enabled/app:23")
+        );
+        assert_eq!(
+            statics.also_seen_by,
+            vec![Member {
+                check: 3,
+                finding: 0
+            }]
+        );
         // MD204 points nowhere: its own cause, after the config.
-        assert_eq!(causes[2].problems, vec![Member { check: 4, finding: 0 }]);
+        assert_eq!(
+            causes[2].problems,
+            vec![Member {
+                check: 4,
+                finding: 0
+            }]
+        );
         assert!(causes[2].place.is_none());
     }
 

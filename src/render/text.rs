@@ -194,10 +194,9 @@ fn write_causes(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::R
         };
         match &cause.place {
             Some(place) => {
-                let at = cause.at.as_deref().unwrap_or_default();
                 w.write(
                     out,
-                    &format!("{number}{mark} {} {}", place.bold(), format!("({at})").dimmed()),
+                    &format!("{number}{mark} {}", place.bold()),
                     "",
                     "       ",
                 )?;
@@ -224,7 +223,22 @@ fn write_causes(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::R
                     "       ",
                 )?;
                 if let Some(at) = &cause.at {
-                    w.write(out, &format!("{} {at}", "at".dimmed()), "      ", "        ")?;
+                    w.write(
+                        out,
+                        &format!("{} {at}", "at".dimmed()),
+                        "      ",
+                        "        ",
+                    )?;
+                }
+                // Other findings with the very same fix.
+                for other in &cause.problems[1..] {
+                    let who = if check(other).id == check(m).id {
+                        String::new()
+                    } else {
+                        format!("{}: ", label(other))
+                    };
+                    let line = format!("{} {who}{}", "✗".red(), finding(other).message);
+                    w.write(out, &line, "      ", "        ")?;
                 }
             }
         }
@@ -256,7 +270,19 @@ fn write_causes(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::R
                     reloads.push(c);
                 }
             }
-            write_fix(out, w, &fix.text, &commands)?;
+            // The block's `# FILE:LINE` line repeats the item's title.
+            let text = match &cause.at {
+                Some(at) if cause.place.is_some() => {
+                    let comment = format!("# {at}");
+                    fix.text
+                        .lines()
+                        .filter(|l| l.trim() != comment)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                }
+                _ => fix.text.clone(),
+            };
+            write_fix(out, w, &text, &commands)?;
         }
         if !cause.also_seen_by.is_empty() {
             let mut seen: Vec<String> = Vec::new();
@@ -277,7 +303,11 @@ fn write_causes(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::R
     }
     if !reloads.is_empty() {
         n += 1;
-        writeln!(out, "{n:>2}. {}", "Then apply the config edits above:".bold())?;
+        writeln!(
+            out,
+            "{n:>2}. {}",
+            "Then apply the config edits above:".bold()
+        )?;
         for c in reloads {
             writeln!(out, "        {}", c.cyan())?;
         }
@@ -291,7 +321,7 @@ fn write_compact(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::
     writeln!(
         out,
         "{}",
-        "Checks (-v shows each one with its evidence):".bold()
+        "Checks (-v: each with its evidence, and why it skipped):".bold()
     )?;
     for band in BANDS {
         let in_band: Vec<&CheckResult> = report
@@ -318,7 +348,7 @@ fn write_compact(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::
         }
         let passed = ids(Status::Pass).len();
         if passed > 0 {
-            parts.push(format!("{} {passed} passed", mark_bare(Status::Pass)));
+            parts.push(format!("{} {passed}", mark_bare(Status::Pass)));
         }
         w.write(
             out,
@@ -327,25 +357,31 @@ fn write_compact(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::
             "      ",
         )?;
     }
-    // Why checks were skipped, one entry per reason (a config that does not load: one line).
-    let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
-    for c in report
+    // Checks that a failing one blocks (a config that does not load): one line for them all.
+    let failing: Vec<&str> = report
         .checks
         .iter()
-        .filter(|c| c.status == Status::Skip && c.ignored.is_none())
-    {
-        match reasons.iter_mut().find(|(r, _)| *r == c.summary) {
+        .filter(|c| c.is_actionable())
+        .map(|c| c.id)
+        .collect();
+    let mut blocked: Vec<(&str, Vec<&str>)> = Vec::new();
+    for c in report.checks.iter().filter(|c| c.status == Status::Skip) {
+        if !failing.iter().any(|id| c.summary.contains(id)) {
+            continue;
+        }
+        match blocked.iter_mut().find(|(r, _)| *r == c.summary) {
             Some((_, ids)) => ids.push(c.id),
-            None => reasons.push((&c.summary, vec![c.id])),
+            None => blocked.push((&c.summary, vec![c.id])),
         }
     }
-    for (reason, ids) in reasons {
-        w.write(
-            out,
-            &format!("{} {}: {reason}", "skipped".dimmed(), ids.join(", ")),
-            "  ",
-            "      ",
-        )?;
+    for (reason, ids) in blocked {
+        let line = format!(
+            "{} {} ({}): {reason}",
+            mark_bare(Status::Skip),
+            ids.join(" "),
+            ids.len()
+        );
+        w.write(out, &line, "  ", "      ")?;
     }
     for c in report.checks.iter().filter(|c| c.ignored.is_some()) {
         let reason = c.ignored.as_deref().unwrap_or_default();
