@@ -27,6 +27,13 @@ impl Check for StaticCollected {
     }
 
     fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        if let Ok(c) = site.containers() {
+            // collectstatic runs in the app container: MD604 and MD606 judge where it writes.
+            return Ok(super::shared::containers::inside_containers(
+                c,
+                "STATIC_ROOT is",
+            ));
+        }
         let app = match app(site) {
             Ok(a) => a,
             Err(o) => return Ok(o),
@@ -120,10 +127,10 @@ impl Check for StaticCollected {
         .evidence("static_missing", n_missing)
         .evidence("static_stale", n_stale);
         if !missing.is_empty() {
-            f = f.evidence("missing", paths(&missing));
+            f = f.evidence_lines("missing", paths(&missing));
         }
         if !stale.is_empty() {
-            f = f.evidence("stale", paths(&stale));
+            f = f.evidence_lines("stale", paths(&stale));
         }
         Ok(Outcome::findings(vec![locate(f).fix(
             "collect again (and make it part of every deploy):",
