@@ -182,7 +182,7 @@ fn referenced_ids(f: &Finding, own: &str) -> Vec<String> {
                 && digits.iter().all(u8::is_ascii_digit)
                 && bytes
                     .get(start + 5)
-                    .is_none_or(|b| !b.is_ascii_alphanumeric())
+                    .map_or(true, |b| !b.is_ascii_alphanumeric())
                 && (start == 0 || !bytes[start - 1].is_ascii_alphanumeric());
             if whole {
                 let id = &text[start..start + 5];
