@@ -37,7 +37,7 @@ impl Check for RootsExist {
                 (s.dir.clone(), what, Some(s.at.clone()))
             })
             .collect();
-        if let Some(app) = &site.app {
+        if let Some(app) = site.app() {
             for (name, s) in [
                 ("MEDIA_ROOT", &app.media_root),
                 ("STATIC_ROOT", &app.static_root),
@@ -47,7 +47,7 @@ impl Check for RootsExist {
                 }
             }
         }
-        let app_dir = site.app.as_ref().map(|a| a.dir.clone());
+        let app_dir = site.app().map(|a| a.dir.clone());
         if targets.is_empty() {
             return Ok(Outcome::skip(
                 "no root/alias directory in the site's servers and no app settings",
@@ -169,8 +169,7 @@ fn missing_fix(
     }
     if what == "MEDIA_ROOT" {
         let owner = site
-            .app
-            .as_ref()
+            .app()
             .and_then(|a| a.user.clone())
             .unwrap_or_else(|| "APP_USER".into());
         return (
