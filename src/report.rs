@@ -72,6 +72,11 @@ impl fmt::Display for Location {
 pub struct Evidence {
     pub label: String,
     pub value: String,
+    /// The value is lines made by the tool (a walk, a list of paths), each line's outside text
+    /// with its own line breaks escaped (`Finding::evidence_lines`): terminals show it as lines.
+    /// Otherwise the value is one line, and a line break in it is shown escaped.
+    #[serde(skip)]
+    pub lines: bool,
 }
 
 /// What to do about a finding. Printed, never executed.
@@ -121,6 +126,27 @@ impl Finding {
         self.evidence.push(Evidence {
             label: label.into(),
             value: value.to_string(),
+            lines: false,
+        });
+        self
+    }
+    /// Evidence of several lines (a walk, the paths found): one item per line. A line break
+    /// inside an item (a file name may hold one) is escaped (`\n`), since in the value it could
+    /// not be told from the separator.
+    pub fn evidence_lines<T: fmt::Display>(
+        mut self,
+        label: impl Into<String>,
+        items: impl IntoIterator<Item = T>,
+    ) -> Self {
+        let value = items
+            .into_iter()
+            .map(|i| crate::text_safe::list_item(&i.to_string()).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n");
+        self.evidence.push(Evidence {
+            label: label.into(),
+            value,
+            lines: true,
         });
         self
     }

@@ -93,7 +93,7 @@ fn scan_findings(
             e.mode,
             names('u', e.uid),
             names('g', e.gid),
-            e.path.display()
+            crate::text_safe::path(&e.path)
         )
     };
     if !s.is_clean() {
@@ -125,11 +125,11 @@ fn scan_findings(
         f = f.evidence("files_scanned", s.files);
         if !s.untraversable_examples.is_empty() {
             let lines: Vec<String> = s.untraversable_examples.iter().map(example_line).collect();
-            f = f.evidence("directories", lines.join("\n"));
+            f = f.evidence_lines("directories", lines);
         }
         if !s.unreadable_examples.is_empty() {
             let lines: Vec<String> = s.unreadable_examples.iter().map(example_line).collect();
-            f = f.evidence("files", lines.join("\n"));
+            f = f.evidence_lines("files", lines);
         }
         let cmds = s.fix_commands(who, names);
         out.push(locate(f).fix(
@@ -145,7 +145,7 @@ fn scan_findings(
         let lines: Vec<String> = s
             .unverified
             .iter()
-            .map(|(p, why)| format!("{}: {why}", p.display()))
+            .map(|(p, why)| format!("{}: {why}", crate::text_safe::path(p)))
             .collect();
         out.push(locate(
             Finding::warning(format!(
@@ -153,7 +153,7 @@ fn scan_findings(
                 plural(s.unverified_count, "directory", "directories"),
                 s.root.display()
             ))
-            .evidence("unverified", lines.join("\n")),
+            .evidence_lines("unverified", lines),
         ));
     }
     if !s.symlink_loops.is_empty() {
@@ -163,7 +163,7 @@ fn scan_findings(
                 plural(s.symlink_loops.len() as u64, "symlink", "symlinks"),
                 s.root.display()
             ))
-            .evidence("symlinks", paths(&s.symlink_loops)),
+            .evidence_lines("symlinks", paths(&s.symlink_loops)),
         ));
     }
     if !s.symlinks_dangling.is_empty() {
@@ -173,7 +173,7 @@ fn scan_findings(
                 plural(s.symlinks_dangling.len() as u64, "symlink", "symlinks"),
                 s.root.display()
             ))
-            .evidence("symlinks", paths(&s.symlinks_dangling)),
+            .evidence_lines("symlinks", paths(&s.symlinks_dangling)),
         ));
     }
     for d in &s.disagreements {
@@ -194,7 +194,7 @@ fn scan_findings(
             s.root.display()
         ));
         if let Some(e) = &s.non_utf8_example {
-            f = f.evidence("example", e.display());
+            f = f.evidence("example", crate::text_safe::path(e));
         }
         out.push(f);
     }

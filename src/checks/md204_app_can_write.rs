@@ -189,7 +189,7 @@ impl Check for AppCanWrite {
                         if bad == 1 { "it" } else { "them" }
                     ))
                     .evidence("dirs_unwritable", bad)
-                    .evidence("directories", lines.join("\n")),
+                    .evidence_lines("directories", lines),
                 )
                 .fix(
                     "give them back to the app's user:",

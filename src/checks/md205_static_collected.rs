@@ -120,10 +120,10 @@ impl Check for StaticCollected {
         .evidence("static_missing", n_missing)
         .evidence("static_stale", n_stale);
         if !missing.is_empty() {
-            f = f.evidence("missing", paths(&missing));
+            f = f.evidence_lines("missing", paths(&missing));
         }
         if !stale.is_empty() {
-            f = f.evidence("stale", paths(&stale));
+            f = f.evidence_lines("stale", paths(&stale));
         }
         Ok(Outcome::findings(vec![locate(f).fix(
             "collect again (and make it part of every deploy):",

@@ -97,18 +97,15 @@ impl Check for SymlinksBlocked {
                 .at(s.at.clone())
                 .evidence("url", &url)
                 .evidence("nginx", &res.reason)
-                .evidence(
+                .evidence_lines(
                     "disable_symlinks",
-                    set.iter()
-                        .map(|d| {
-                            format!(
-                                "{} at {}",
-                                d.args().collect::<Vec<_>>().join(" "),
-                                d.location()
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n"),
+                    set.iter().map(|d| {
+                        format!(
+                            "{} at {}",
+                            d.args().collect::<Vec<_>>().join(" "),
+                            d.location()
+                        )
+                    }),
                 );
                 if let Some(w) = &res.walk {
                     f = with_walk(f, w);

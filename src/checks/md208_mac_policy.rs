@@ -129,14 +129,9 @@ impl Check for MacPolicy {
                         }
                     ))
                     .at(s.at.clone())
-                    .evidence(
+                    .evidence_lines(
                         "profile files",
-                        rules
-                            .files
-                            .iter()
-                            .map(|f| f.display().to_string())
-                            .collect::<Vec<_>>()
-                            .join("\n"),
+                        rules.files.iter().map(|f| crate::text_safe::path(f)),
                     );
                     if let Some(r) = rule {
                         f = f.evidence("rule", r);

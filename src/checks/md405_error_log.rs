@@ -252,7 +252,7 @@ fn finding_for(
             .join(", "),
     );
     if let Some(w) = &why.walk {
-        f = f.evidence("walk", w);
+        f = f.evidence_lines("walk", w.lines());
     }
     let mut commands = why.commands.clone();
     if let Some(url) = trace_url(line) {

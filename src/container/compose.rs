@@ -554,7 +554,7 @@ fn read_text(root: &SysRoot, path: &Path) -> Result<String, String> {
     if meta.len() > MAX_FILE {
         return Err(format!("{}: larger than 4 MiB, not read", path.display()));
     }
-    std::fs::read(&host)
+    crate::input::read(&host)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .map_err(|e| format!("cannot read {}: {e}", path.display()))
 }

@@ -73,8 +73,8 @@ impl Dockerfile {
         if meta.len() > 4 << 20 {
             return Err(format!("{}: larger than 4 MiB, not read", path.display()));
         }
-        let bytes =
-            std::fs::read(&host).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let bytes = crate::input::read(&host)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         Ok(Dockerfile::parse(path, &String::from_utf8_lossy(&bytes)))
     }
 

@@ -317,7 +317,7 @@ impl Container {
                 }
                 let path = self.absolute(&w);
                 if let Some(host) = self.host_of(&path) {
-                    if let Ok(bytes) = std::fs::read(root.host_path(&host)) {
+                    if let Ok(bytes) = crate::input::read(&root.host_path(&host)) {
                         if bytes.len() < 1 << 20 {
                             text.push_str(&String::from_utf8_lossy(&bytes));
                             text.push('\n');

@@ -5,9 +5,10 @@
 //! forget it, and a renderer cannot either. Each struct is taken apart field by field with no
 //! `..`, so a field added later does not compile until it is handled here.
 //!
-//! Which text keeps its line breaks: evidence values and fix texts are made of lines by the tool
-//! (a config block, a list of paths); everything else (summaries, messages, file names, commands,
-//! URLs, log lines) is one line, and a line break in it is shown as `\n`.
+//! Which text keeps its line breaks: fix texts (a config block to paste) and evidence made of lines
+//! (`Finding::evidence_lines`: a walk, a list of paths, each item's own breaks escaped);
+//! everything else (summaries, messages, single evidence values, file names, commands, URLs, log
+//! lines) is one line, and a line break in it is shown as `\n`.
 
 use crate::live::trace::{Answer, TraceLive};
 use crate::live::Cause;
@@ -94,10 +95,15 @@ fn finding(f: &Finding) -> Finding {
         evidence: evidence
             .iter()
             .map(|e| {
-                let Evidence { label, value } = e;
+                let Evidence {
+                    label,
+                    value,
+                    lines,
+                } = e;
                 Evidence {
                     label: one(label),
-                    value: many(value),
+                    value: if *lines { many(value) } else { one(value) },
+                    lines: *lines,
                 }
             })
             .collect(),
@@ -274,7 +280,8 @@ mod tests {
         let f = Finding::error("cannot read /m/\x1b]0;X\x07a\nb.jpg")
             .at(Location::new("/etc/nginx/\x1b[2Jx", 3))
             .evidence("path", "/m/\x1b[31ma")
-            .evidence("files", "/m/a\n/m/\rb")
+            .evidence_lines("files", ["/m/a", "/m/\rb"])
+            .evidence("one path", "/m/a\nb")
             .fix(
                 "open it:\n    location /m/ {}",
                 vec!["chmod o+r '/m/\x1b'".into()],
@@ -308,6 +315,8 @@ mod tests {
         assert_eq!(f.message, "cannot read /m/\\x1b]0;X\\x07a\\nb.jpg");
         // Lines made by the tool stay lines.
         assert_eq!(f.evidence[1].value, "/m/a\n/m/\\rb");
+        // A single value is one line, whatever it holds.
+        assert_eq!(f.evidence[2].value, "/m/a\\nb");
         assert_eq!(
             f.remediation.as_ref().unwrap().text,
             "open it:\n    location /m/ {}"

@@ -178,7 +178,8 @@ pub fn nginx_masters() -> Vec<Process> {
 /// The master named by a pid file, when that pid is a running nginx master (or an nginx that
 /// wrote its pid file and has not set its `master process` title yet).
 pub fn master_from_pid_file(pid_file: &Path) -> Option<Process> {
-    let pid: i32 = std::fs::read_to_string(pid_file)
+    // Bounded and non-blocking: the pid path comes from the config (`pid /dev/zero;`, a FIFO).
+    let pid: i32 = crate::input::read_to_string(pid_file)
         .ok()?
         .trim()
         .parse()

@@ -112,16 +112,27 @@ fn names_and_config_values_reach_text_and_github_escaped() {
         assert_no_control_bytes(format, &o.stdout);
         let text = String::from_utf8_lossy(&o.stdout);
         // The names are still there, shown exactly.
+        // (The text output may wrap the name at its space.)
         assert!(
-            text.contains("a\\x1b]0;X\\x07\\x1b[2J\\r"),
+            text.contains("a\\x1b]0;X\\x07\\x1b[2J\\r\\n[✓]") && text.contains("forged\\x08.jpg"),
             "{format}: the file name is not shown escaped:\n{text}"
         );
-        assert!(text.contains("\\x1b[8m"), "{format}:\n{text}");
+        assert!(
+            !text.contains('\u{fffd}'),
+            "{format}: U+FFFD instead of \\xNN:\n{text}"
+        );
+        // Not UTF-8: its byte shown as \xNN, not as U+FFFD.
+        assert!(text.contains("caf\\xe9\\x1b[8m"), "{format}:\n{text}");
         assert!(
             text.contains("/srv/gone\\x1b]0;X\\x07\\x1b[2J\\r\\nline"),
             "{format}:\n{text}"
         );
-        assert!(!text.lines().any(|l| l.starts_with("[✓] forged")), "{text}");
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.trim_start().starts_with("[✓] forged")),
+            "{text}"
+        );
     }
     // JSON keeps the exact value.
     let o = media_doctor_raw(&[
@@ -133,8 +144,14 @@ fn names_and_config_values_reach_text_and_github_escaped() {
         os("json"),
     ]);
     let json = String::from_utf8(o.stdout).unwrap();
+    // A single value exactly (the alias, in MD201's message); in a list of lines (MD203's files)
+    // only the name's line breaks are escaped, the rest exact.
     assert!(
-        json.contains("a\\u001b]0;X\\u0007\\u001b[2J\\r\\n[✓] forged\\b.jpg"),
+        json.contains(r"/srv/gone\u001b]0;X\u0007\u001b[2J\r\nline"),
+        "{json}"
+    );
+    assert!(
+        json.contains(r"a\u001b]0;X\u0007\u001b[2J\\r\\n[✓] forged\b.jpg"),
         "{json}"
     );
 }
@@ -532,6 +549,33 @@ mod bounded_input {
             );
             assert!(start.elapsed() < Duration::from_secs(5), "{option} waited");
         }
+        // A config whose `pid` is that FIFO: MD111 reads the pid file without waiting.
+        let conf = t.path().join("nginx.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "pid {};\nevents {{}}\nhttp {{ server {{ listen 127.0.0.1:1; }} }}\n",
+                fifo.display()
+            ),
+        )
+        .unwrap();
+        let start = Instant::now();
+        let o = media_doctor_raw(&[
+            os("check"),
+            os("--select"),
+            os("MD111"),
+            os("--nginx-conf"),
+            conf.as_os_str(),
+        ]);
+        assert!(
+            o.code == 0 || o.code == 1,
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the pid FIFO was waited on"
+        );
     }
 }
 
@@ -816,6 +860,129 @@ mod read_only {
         ] {
             let w = traced(&args);
             assert!(w.is_empty(), "{args:?} wrote:\n{}", w.join("\n"));
+        }
+    }
+}
+
+/// The settings reader on hostile settings: deep nesting is "too deeply nested at file:line:col"
+/// (no stack overflow, no abort), and a 5,000-link attribute chain is read in a loop, fast.
+mod deep_settings {
+    use super::{media_doctor_raw, os};
+    use std::time::{Duration, Instant};
+
+    /// A Django project whose settings.py is `settings`, checked offline: the report's app.
+    fn app_of(settings: &str) -> (serde_json::Value, Duration) {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        std::fs::create_dir(d.join("proj")).unwrap();
+        std::fs::write(d.join("proj/__init__.py"), "").unwrap();
+        std::fs::write(d.join("proj/settings.py"), settings).unwrap();
+        std::fs::write(
+            d.join("manage.py"),
+            "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'proj.settings')\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("n.conf"),
+            "events {}\nhttp { server { listen 80; location /media/ { alias /srv/m/; } } }\n",
+        )
+        .unwrap();
+        let start = Instant::now();
+        let o = media_doctor_raw(&[
+            os("check"),
+            os("--offline"),
+            os("--format"),
+            os("json"),
+            os("--nginx-conf"),
+            d.join("n.conf").as_os_str(),
+            os("--app"),
+            d.as_os_str(),
+        ]);
+        let took = start.elapsed();
+        assert!(
+            o.code == 0 || o.code == 1,
+            "exit {} (134 is an abort): {}",
+            o.code,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        (report["site"]["app"].clone(), took)
+    }
+
+    fn problems(app: &serde_json::Value) -> String {
+        app["problems"].to_string()
+    }
+
+    #[test]
+    fn str_of_str_4000_deep_is_too_deeply_nested() {
+        let n = 4000;
+        let (app, _) = app_of(&format!(
+            "MEDIA_ROOT = {}'/srv/m'{}\nMEDIA_URL = '/media/'\n",
+            "str(".repeat(n),
+            ")".repeat(n)
+        ));
+        let why = app["media_root"]["why"].as_str().unwrap_or_default();
+        assert!(why.contains("too deeply nested at "), "{app:#}");
+        assert!(why.contains("settings.py:1:"), "{why}");
+        assert!(problems(&app).contains("too deeply nested at "), "{app:#}");
+        // What is not nested is still read.
+        assert_eq!(app["media_url"]["value"], "/media/", "{app:#}");
+    }
+
+    #[test]
+    fn parentheses_and_lists_20000_deep_do_not_overflow() {
+        let n = 20000;
+        for (open, close) in [("(", ")"), ("[", "]")] {
+            let (app, _) = app_of(&format!(
+                "X = {}1{}\nMEDIA_ROOT = '/srv/m'\nMEDIA_URL = '/media/'\n",
+                open.repeat(n),
+                close.repeat(n)
+            ));
+            assert!(problems(&app).contains("too deeply nested at "), "{app:#}");
+            assert_eq!(app["media_root"]["value"], "/srv/m", "{app:#}");
+        }
+    }
+
+    #[test]
+    fn statements_3000_deep_do_not_overflow() {
+        let n = 3000;
+        let nested: String = (0..n)
+            .map(|i| format!("{}if True:\n", " ".repeat(i)))
+            .collect();
+        let (app, _) = app_of(&format!(
+            "{nested}{}X = 1\nMEDIA_ROOT = '/srv/m'\n",
+            " ".repeat(n)
+        ));
+        assert!(problems(&app).contains("too deeply nested at "), "{app:#}");
+        assert_eq!(app["media_root"]["value"], "/srv/m", "{app:#}");
+    }
+
+    #[test]
+    fn an_attribute_chain_of_5000_links_is_fast_and_says_why() {
+        let (app, took) = app_of(&format!(
+            "MEDIA_ROOT = os{}\nMEDIA_URL = '/media/'\n",
+            ".path".repeat(5000)
+        ));
+        let why = app["media_root"]["why"].as_str().unwrap_or_default();
+        assert!(why.ends_with("os is not defined here"), "{why}");
+        assert!(
+            why.len() < 400,
+            "the reason grew with the chain: {} bytes",
+            why.len()
+        );
+        // Was > 60 s (cubic); the whole debug-build run, parse included, takes well under this.
+        assert!(took < Duration::from_secs(10), "{took:?}");
+    }
+
+    #[test]
+    fn call_chains_are_cut_not_overflowed() {
+        for chain in [
+            "f".to_string() + &"()".repeat(5000),
+            "a".to_string() + &".b()".repeat(5000),
+        ] {
+            let (app, took) = app_of(&format!("MEDIA_ROOT = {chain}\nMEDIA_URL = '/media/'\n"));
+            assert_eq!(app["media_root"]["state"], "unknown", "{app:#}");
+            assert!(took < Duration::from_secs(10), "{took:?}");
         }
     }
 }

@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u8)] = &[
     // 1 ground: no nginx, no site
     ("text_safe", 9),
+    ("input", 9),
     ("sysroot", 10),
     ("report", 11),
     ("http", 12),
     ("system", 13),
-    ("input", 14),
     // 2 readers
     ("fs", 20),
     ("nginx", 20),

@@ -74,9 +74,13 @@ pub fn report() -> Report {
             Band::Nginx,
             Status::Pass,
             "3 files loaded from /etc/nginx/nginx.conf",
-            vec![Finding::info("3 files loaded").evidence(
+            vec![Finding::info("3 files loaded").evidence_lines(
                 "files",
-                "/etc/nginx/nginx.conf\n/etc/nginx/mime.types\n/etc/nginx/sites-enabled/myapp",
+                [
+                    "/etc/nginx/nginx.conf",
+                    "/etc/nginx/mime.types",
+                    "/etc/nginx/sites-enabled/myapp",
+                ],
             )],
         ),
         check(

@@ -55,7 +55,7 @@ pub(crate) fn scan_options(site: &Site) -> scan::Options {
 
 /// Attach a walk as evidence: the `namei -l` rendering.
 pub(crate) fn with_walk(f: Finding, w: &Walk) -> Finding {
-    let f = f.evidence("walk", w.render());
+    let f = f.evidence_lines("walk", w.render().lines());
     match &w.verification {
         walk::Verification::Kernel { says, .. } => {
             f.evidence(format!("kernel as {}", w.user), says)
@@ -87,10 +87,15 @@ impl CleanSummary for Outcome {
     }
 }
 
-pub(crate) fn paths(v: &[PathBuf]) -> String {
-    let mut lines: Vec<String> = v.iter().take(10).map(|p| p.display().to_string()).collect();
+/// Up to ten paths, one per line (for `Finding::evidence_lines`), then how many more.
+pub(crate) fn paths(v: &[PathBuf]) -> Vec<String> {
+    let mut lines: Vec<String> = v
+        .iter()
+        .take(10)
+        .map(|p| crate::text_safe::path(p).into_owned())
+        .collect();
     if v.len() > 10 {
         lines.push(format!("... and {} more", v.len() - 10));
     }
-    lines.join("\n")
+    lines
 }

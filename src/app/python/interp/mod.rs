@@ -95,6 +95,43 @@ struct Frame {
 
 const MAX_DEPTH: usize = 24;
 
+/// How deeply expressions and statements may nest (each level is a frame of the evaluator's
+/// recursion): past it, the rest is Unknown, "too deeply nested", instead of a stack overflow.
+/// CPython itself refuses more than 200 nested parentheses; real settings nest a handful.
+/// Attribute chains (`a.b.c...`) do not count: they are followed in a loop.
+pub const MAX_NESTING: usize = 100;
+
+/// The longest expression text kept in an Unknown (what reports show "as written"): a longer
+/// one is cut, so a huge expression costs its size once, not once per level.
+const MAX_SHOWN_EXPR: usize = 200;
+
+/// A node's text as an Unknown shows it (`shown`), taken from the source without reading the
+/// whole node (a node as long as the file costs nothing more than a short one).
+fn clip<'m>(m: &'m Module, n: Node) -> std::borrow::Cow<'m, str> {
+    let (start, end) = (n.start_byte(), n.end_byte());
+    let mut cut = end.min(start + MAX_SHOWN_EXPR + 4);
+    while cut > start && !m.src.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    match m.src.get(start..cut) {
+        Some(t) if cut == end => t.into(),
+        Some(t) => shown(t).into_owned().into(),
+        None => "".into(),
+    }
+}
+
+/// `text`, cut to MAX_SHOWN_EXPR bytes (at a character boundary) with an ellipsis.
+fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_SHOWN_EXPR {
+        return text.into();
+    }
+    let mut end = MAX_SHOWN_EXPR;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end]).into()
+}
+
 const MAX_STEPS: usize = 200_000;
 
 pub struct Interp<'a> {
@@ -119,6 +156,8 @@ pub struct Interp<'a> {
     pub served: Vec<ServedRoute>,
     capture: Option<Vec<(Value, Location)>>,
     depth: usize,
+    /// Current nesting of eval/exec (see MAX_NESTING).
+    nesting: usize,
     steps: usize,
 }
 
@@ -142,6 +181,7 @@ impl<'a> Interp<'a> {
             served: Vec::new(),
             capture: None,
             depth: 0,
+            nesting: 0,
             steps: 0,
         }
     }
@@ -399,7 +439,35 @@ impl<'a> Interp<'a> {
         Flow::Normal
     }
 
+    /// One statement, within MAX_NESTING.
     fn exec(&mut self, m: &Rc<Module>, s: Node, f: &mut Frame) -> Flow {
+        if self.nesting >= MAX_NESTING {
+            return Flow::Raise(self.too_deep(m, s));
+        }
+        self.nesting += 1;
+        let flow = self.exec_statement(m, s, f);
+        self.nesting -= 1;
+        flow
+    }
+
+    /// "too deeply nested at file:line:col", said once per file among the problems.
+    fn too_deep(&mut self, m: &Rc<Module>, n: Node) -> String {
+        let why = format!(
+            "too deeply nested at {} (more than {MAX_NESTING} levels)",
+            m.location(n)
+        );
+        let file = m.path.display().to_string();
+        if !self
+            .problems
+            .iter()
+            .any(|p| p.starts_with("too deeply nested at ") && p.contains(&file))
+        {
+            self.problems.push(why.clone());
+        }
+        why
+    }
+
+    fn exec_statement(&mut self, m: &Rc<Module>, s: Node, f: &mut Frame) -> Flow {
         self.steps += 1;
         if self.steps > MAX_STEPS {
             return Flow::Raise("the evaluator's step budget ran out".into());
@@ -888,12 +956,24 @@ impl<'a> Interp<'a> {
         }
     }
 
+    /// One expression, within MAX_NESTING.
     fn eval(&mut self, m: &Rc<Module>, n: Node, f: &mut Frame) -> Value {
+        if self.nesting >= MAX_NESTING {
+            let why = self.too_deep(m, n);
+            return Value::unknown(clip(m, n), why);
+        }
+        self.nesting += 1;
+        let v = self.eval_expression(m, n, f);
+        self.nesting -= 1;
+        v
+    }
+
+    fn eval_expression(&mut self, m: &Rc<Module>, n: Node, f: &mut Frame) -> Value {
         self.steps += 1;
         if self.steps > MAX_STEPS {
-            return Value::unknown(m.text(n), "the evaluator's step budget ran out");
+            return Value::unknown(clip(m, n), "the evaluator's step budget ran out");
         }
-        let text = || m.text(n).to_string();
+        let text = || clip(m, n).into_owned();
         match n.kind() {
             "string" => self.eval_string(m, n, f),
             "concatenated_string" => {
@@ -974,14 +1054,25 @@ impl<'a> Interp<'a> {
                 Value::Dict(out)
             }
             "attribute" => {
-                let (Some(obj), Some(attr)) = (
-                    n.child_by_field_name("object"),
-                    n.child_by_field_name("attribute"),
-                ) else {
-                    return Value::unknown(text(), "unreadable attribute");
-                };
-                let o = self.eval(m, obj, f);
-                self.attribute(o, m.text(attr), m.text(n))
+                // `a.b.c...` in a loop, innermost object first: a chain of any length costs
+                // its length, not a level of recursion per link.
+                let mut links = Vec::new();
+                let mut base = n;
+                while base.kind() == "attribute" {
+                    let (Some(obj), Some(attr)) = (
+                        base.child_by_field_name("object"),
+                        base.child_by_field_name("attribute"),
+                    ) else {
+                        return Value::unknown(text(), "unreadable attribute");
+                    };
+                    links.push((base, attr));
+                    base = obj;
+                }
+                let mut o = self.eval(m, base, f);
+                for (node, attr) in links.into_iter().rev() {
+                    o = self.attribute(o, m.text(attr), &clip(m, node));
+                }
+                o
             }
             "subscript" => {
                 let (Some(obj), Some(key)) = (
@@ -1260,7 +1351,9 @@ impl<'a> Interp<'a> {
 
     fn attribute(&mut self, o: Value, attr: &str, text: &str) -> Value {
         match o {
-            Value::Unknown { .. } => unknown_from(&o, text),
+            // An attribute of something unknown: the reason is the object's (`os is not
+            // defined here`), said once however long the chain.
+            Value::Unknown { why, .. } => Value::unknown(shown(text), why),
             Value::Builtin(name) => match (name.as_str(), attr) {
                 ("flask.current_app", _) | ("flask.g", _) => match self.single_flask_app() {
                     Some(app) => self.attribute(Value::Obj(app), attr, text),
@@ -1581,7 +1674,7 @@ fn kind_name(v: &Value) -> &'static str {
 /// An unknown whose expression is `text`, keeping the innermost reason.
 fn unknown_from(inner: &Value, text: &str) -> Value {
     let why = why_of(inner);
-    Value::unknown(text, why)
+    Value::unknown(shown(text), why)
 }
 
 fn why_of(v: &Value) -> String {
@@ -1589,7 +1682,10 @@ fn why_of(v: &Value) -> String {
         Value::Unknown { expr, why } if why.contains(expr.as_str()) || expr.is_empty() => {
             why.clone()
         }
-        Value::Unknown { expr, why } => format!("{expr}: {why}"),
+        // The inner expression named once: an Unknown made from an Unknown made from ... (a
+        // chain) keeps the innermost reason without growing at each level.
+        Value::Unknown { why, .. } if why.len() > MAX_SHOWN_EXPR => why.clone(),
+        Value::Unknown { expr, why } => format!("{}: {why}", shown(expr)),
         other => format!("{} is not usable here", other.describe()),
     }
 }

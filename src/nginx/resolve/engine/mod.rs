@@ -741,7 +741,7 @@ impl<'r, 's> Run<'r, 's> {
                     .inputs
                     .root
                     .host_path(std::path::Path::new("/etc/hostname"));
-                return Ok(std::fs::read_to_string(f)
+                return Ok(crate::input::read_to_string(&f)
                     .map(|h| h.trim().to_string())
                     .unwrap_or_default()
                     .into_bytes());
