@@ -5,7 +5,7 @@
 use media_doctor::checks;
 use media_doctor::nginx::resolve::Request;
 use media_doctor::site::{Options, Site};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Three sites on port 80 (`first` is the default server), each in its own file.
 fn three_sites() -> (tempfile::TempDir, PathBuf) {
@@ -32,9 +32,9 @@ fn three_sites() -> (tempfile::TempDir, PathBuf) {
     (dir, conf)
 }
 
-fn gather(conf: &PathBuf, site: Option<&str>) -> Site {
+fn gather(conf: &Path, site: Option<&str>) -> Site {
     let args = Options {
-        nginx_conf: Some(conf.clone()),
+        nginx_conf: Some(conf.to_path_buf()),
         site: site.map(str::to_string),
         ..Default::default()
     };
