@@ -4,6 +4,7 @@
 mod app;
 mod bad_input;
 mod cli;
+mod compose;
 mod conformance;
 mod differential;
 mod docs;
