@@ -233,7 +233,7 @@ fn scan_findings(
 /// FILE_UPLOAD_PERMISSIONS (unset, Django leaves the process umask to decide), gunicorn's
 /// `--umask`, systemd's `UMask=`. Each named where it is, with the value to write.
 fn upload_cause(site: &Site) -> String {
-    let Some(app) = site.app.as_ref() else {
+    let Some(app) = site.app() else {
         return "the process that writes the files must create them readable (umask 022)".into();
     };
     let mut out: Vec<String> = Vec::new();

@@ -193,8 +193,10 @@ pub fn prove(site: &Site, edits: &[BlockEdit], goal: Option<&Goal>) -> Result<St
         config: &copy,
         model: &model,
         root: &site.root,
-        worker: &site.worker,
+        worker: site.worker(),
         servers: &servers,
+        // The copy's model covers every server of the copy.
+        whole: None,
     });
     // The locations the fix is about, before and after, by server: their URLs may change
     // (without a goal, the edited blocks; with one, the locations that answer it).
