@@ -188,7 +188,17 @@ pub fn prove(site: &Site, edits: &[BlockEdit], goal: Option<&Goal>) -> Result<St
     let copy = edited_config(site, edits)?;
     let model = crate::nginx::resolve::Model::build(&copy);
     let servers = same_servers(site, &copy);
-    let old = site.resolver();
+    // Both sides over the whole config: the site's own resolver models only its servers, and
+    // the other servers' answers are compared too.
+    let old_model = crate::nginx::resolve::Model::build(site.config());
+    let old = Resolver::new(crate::nginx::resolve::Inputs {
+        config: site.config(),
+        model: &old_model,
+        root: &site.root,
+        worker: site.worker(),
+        servers: &site.nginx.servers,
+        whole: None,
+    });
     let new = Resolver::new(crate::nginx::resolve::Inputs {
         config: &copy,
         model: &model,
