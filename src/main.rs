@@ -160,13 +160,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// run without them: an `--app` that does not exist or cannot be read, an unknown `--as-user`.
 fn refuse_missing(site: &Site) -> anyhow::Result<()> {
     if let Some(app) = &site.options.app {
-        // Under --root, an absolute path is the system's (inside the root), as for --nginx-conf.
+        // Under --root, an absolute path is the system's (inside the root, its symlinks followed
+        // there), as for --nginx-conf.
         let host = if app.is_absolute() && !site.root.is_live() {
-            site.root.host_path(app)
+            site.root.resolve(app)
         } else {
-            app.clone()
+            Ok(app.clone())
         };
-        if let Err(e) = std::fs::metadata(&host).and_then(|m| {
+        if let Err(e) = host.and_then(|host| {
+            let m = std::fs::metadata(&host)?;
             if m.is_dir() {
                 std::fs::read_dir(&host).map(|_| ())
             } else {
