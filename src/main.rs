@@ -101,7 +101,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 args.url.clone()
             };
             let req = media_doctor::nginx::resolve::Request::from_url(&url)?;
-            let resolver = site.resolver();
+            let resolver = site.resolver_for(&req);
             let resolution = resolver.resolve(&req);
             let mut trace = render::trace::Trace::new(&resolver, &req, &resolution);
             if !args.offline {
