@@ -181,7 +181,7 @@ fn refuse_missing(site: &Site) -> anyhow::Result<()> {
             );
         }
     }
-    let worker = &site.worker;
+    let worker = site.worker();
     if let (Some(user), Err(why)) = (&site.options.as_user, &worker.identity) {
         anyhow::bail!(
             "--as-user {user}: {why}: give a user of this system (nginx's worker is usually \
