@@ -256,7 +256,10 @@ fn finding_for(
     }
     let mut commands = why.commands.clone();
     if let Some(url) = trace_url(line) {
-        commands.push(format!("media-doctor trace {}", shell_word(&url)));
+        commands.push(format!(
+            "media-doctor trace {}",
+            crate::fs::walk::shell_quote(&url)
+        ));
     }
     for id in &why.checks {
         commands.push(format!("media-doctor explain {id}"));
@@ -272,14 +275,4 @@ fn trace_url(line: &Line) -> Option<String> {
         .or(line.server.as_deref())
         .filter(|h| !h.is_empty() && *h != "_")?;
     Some(format!("http://{host}{}", line.uri()?))
-}
-
-fn shell_word(s: &str) -> String {
-    if s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"/:._-%=+,@".contains(&b))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }

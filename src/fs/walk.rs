@@ -796,6 +796,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn shell_quote_keeps_an_empty_argument() {
+        // MD405 had its own quoting, which printed an empty argument as nothing at all.
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("/srv/a b"), "'/srv/a b'");
+        assert_eq!(shell_quote("http://x/a%20b"), "http://x/a%20b");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
     fn quotes_only_when_needed() {
         assert_eq!(shell_quote("/srv/media"), "/srv/media");
         assert_eq!(shell_quote("/srv/my media"), "'/srv/my media'");
