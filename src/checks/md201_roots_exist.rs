@@ -37,7 +37,7 @@ impl Check for RootsExist {
                 (s.dir.clone(), what, Some(s.at.clone()))
             })
             .collect();
-        if let Some(app) = &site.app {
+        if let Some(app) = site.app() {
             for (name, s) in [
                 ("MEDIA_ROOT", &app.media_root),
                 ("STATIC_ROOT", &app.static_root),
@@ -47,7 +47,7 @@ impl Check for RootsExist {
                 }
             }
         }
-        let app_dir = site.app.as_ref().map(|a| a.dir.clone());
+        let app_dir = site.app().map(|a| a.dir.clone());
         // In a compose run the paths are in containers: only a bind mount's host directory is
         // on this machine to look at; the rest is the MD6xx checks' business.
         let mut inside = Vec::new();
@@ -186,8 +186,7 @@ fn missing_fix(
     }
     if what == "MEDIA_ROOT" {
         let owner = site
-            .app
-            .as_ref()
+            .app()
             .and_then(|a| a.user.clone())
             .unwrap_or_else(|| "APP_USER".into());
         return (

@@ -117,7 +117,7 @@ impl Check for ParentTraversal {
             who.name,
             ok,
             if ok == 1 { "directory" } else { "directories" },
-            site.worker.source
+            site.worker().source
         )))
     }
 }

@@ -22,7 +22,7 @@ impl Check for AppConfigFound {
     }
 
     fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
-        let Some(app) = &site.app else {
+        let Some(app) = site.app() else {
             let explicit = site.options.app.is_some() || site.name.is_some();
             let msg = "no Django or Flask app was found".to_string();
             let mut f = if explicit {
@@ -30,7 +30,7 @@ impl Check for AppConfigFound {
             } else {
                 Finding::warning(msg)
             };
-            for t in &site.app_search {
+            for t in site.app_search() {
                 f = f.evidence("looked at", t);
             }
             f = f.fix(

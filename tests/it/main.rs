@@ -11,6 +11,7 @@ mod docs;
 mod fs;
 mod hostile;
 mod layers;
+mod lazy_site;
 mod listeners;
 mod live;
 mod nginx_checks;

@@ -28,7 +28,7 @@ pub(crate) fn nginx_dirs(site: &Context<'_>, c: &Containers, files: Files) -> Ve
     };
     let Some(prefix) = url.or_else(|| {
         // Read on the host when the container's reading has none (same files, other env).
-        site.app.as_ref().and_then(|a| match files {
+        site.app().and_then(|a| match files {
             Files::Media => a.media_url_path(),
             Files::Static => a.static_url_path(),
         })
