@@ -89,7 +89,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let req = media_doctor::nginx::resolve::Request::from_url(&args.url)?;
             let site = Site::gather(&args.site.options(), args.offline)?;
             refuse_unloadable(&site)?;
-            let resolver = site.resolver();
+            let resolver = site.resolver_for(&req);
             let resolution = resolver.resolve(&req);
             let mut trace = render::trace::Trace::new(&resolver, &req, &resolution);
             if !args.offline {

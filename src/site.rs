@@ -1,5 +1,8 @@
-//! `Site`: everything discovered about the site under examination, gathered once before any check
-//! runs. Checks read it; they never re-parse or re-discover.
+//! `Site`: what is known about the site under examination. `Site::gather` does only what every
+//! command needs (the root, the profile, the nginx config, the site's server blocks); every other
+//! facet (the worker user, the app, the nginx model, the served directories, what changed since
+//! nginx loaded its config) is found on first use and cached, so `trace` of one URL pays for none
+//! of the app search. Checks read it; they never re-parse or re-discover.
 
 use crate::app::discover::{self, Hints};
 use crate::fs::identity::{NamedUser, UserDirective};
@@ -63,19 +66,25 @@ pub struct Site {
     pub offline: bool,
     pub options: Options,
     pub nginx: NginxSite,
-    /// The app's settings, when an app was found (filled by app discovery).
-    pub app: Option<crate::app::App>,
-    /// What app discovery looked at, in order (the reason when `app` is `None`).
-    pub app_search: Vec<String>,
+    /// `--app` (or the profile's `app`) as a system path, checked when gathering.
+    app_path: Option<PathBuf>,
+    /// The app and what its discovery looked at, found on first use (`Site::app`).
+    app: OnceLock<discover::Discovery>,
     /// The profile that was read (`/etc/media-doctor/NAME.toml` or `./media-doctor.toml`).
     pub profile: Option<Profile>,
     /// URLs of files known to exist (the profile's `samples`).
     pub samples: Vec<String>,
     /// The nginx worker user (`--as-user`, the `user` directive, or nginx's default) and its
     /// identity under the root.
-    pub worker: crate::fs::Worker,
-    /// The resolver's indexes (location trees, server names), built on first use.
-    pub model: OnceLock<resolve::Model>,
+    worker: OnceLock<crate::fs::Worker>,
+    /// The resolver's indexes (location trees, server names) for the site's servers, built on
+    /// first use.
+    model: OnceLock<resolve::Model>,
+    /// The same for every server of the config, built when a request leaves the site's servers
+    /// (or when the site is every server: then `model` is it).
+    whole: OnceLock<resolve::Model>,
+    /// The indexes for the one request `trace` follows (`resolver_for`).
+    request_model: OnceLock<resolve::Model>,
     /// The directories the site's servers serve files from, found on first use.
     served: OnceLock<Vec<ServedDir>>,
     /// Config files changed since the running nginx loaded them, found on first use.
@@ -109,26 +118,32 @@ impl Site {
         let profile = Profile::find(&root, args.site.as_deref())?;
         let args = merge_profile(args, profile.as_ref());
         let nginx = load_nginx(&root, &args)?;
-        let worker = crate::fs::Worker::resolve(
-            &root,
-            &user_directive(&nginx.config),
-            args.as_user.as_deref(),
-        );
+        let app_path = match &args.app {
+            // An absolute path that is not a host path inside the root names a system path, even
+            // when nothing is there (MD301 then says so).
+            Some(p) if p.is_absolute() && (root.is_live() || root.system_path(p).is_none()) => {
+                Some(p.clone())
+            }
+            Some(p) => Some(system_path_arg(&root, p, "--app")?),
+            None => None,
+        };
         let mut site = Site {
             root,
             name: args.site.clone(),
             offline,
             options: args.clone(),
             nginx,
-            app: None,
-            app_search: Vec::new(),
+            app_path,
+            app: OnceLock::new(),
             samples: profile
                 .as_ref()
                 .map(|p| p.samples.clone())
                 .unwrap_or_default(),
             profile,
-            worker,
+            worker: OnceLock::new(),
             model: OnceLock::new(),
+            whole: OnceLock::new(),
+            request_model: OnceLock::new(),
             served: OnceLock::new(),
             stale: OnceLock::new(),
             containers: OnceLock::new(),
@@ -136,24 +151,41 @@ impl Site {
             fs: Default::default(),
         };
         site.select_servers();
-        site.discover_app()?;
         Ok(site)
     }
 
-    /// Finds the app and reads its settings (see app::discover for the order).
-    fn discover_app(&mut self) -> Result<()> {
-        let app_path = match &self.options.app {
-            // An absolute path that is not a host path inside the root names a system path, even
-            // when nothing is there (MD301 then says so).
-            Some(p)
-                if p.is_absolute()
-                    && (self.root.is_live() || self.root.system_path(p).is_none()) =>
-            {
-                Some(p.clone())
-            }
-            Some(p) => Some(system_path_arg(&self.root, p, "--app")?),
-            None => None,
-        };
+    /// The nginx worker user (`--as-user`, the `user` directive, or nginx's default) and its
+    /// identity under the root, found on first use.
+    pub fn worker(&self) -> &crate::fs::Worker {
+        self.worker.get_or_init(|| {
+            crate::fs::Worker::resolve(
+                &self.root,
+                &user_directive(self.config()),
+                self.options.as_user.as_deref(),
+            )
+        })
+    }
+
+    /// The app's settings, when an app was found: discovery runs on first use, starting from
+    /// the site's own server blocks (see `find_app`).
+    pub fn app(&self) -> Option<&crate::app::App> {
+        self.app.get_or_init(|| self.find_app()).app.as_ref()
+    }
+
+    /// What app discovery looked at, in order (the reason when `app()` is `None`).
+    pub fn app_search(&self) -> &[String] {
+        &self.app.get_or_init(|| self.find_app()).tried
+    }
+
+    /// Whether the app facet was computed (a test and the benchmarks check that `trace` does not).
+    pub fn app_searched(&self) -> bool {
+        self.app.get().is_some()
+    }
+
+    /// Finds the app and reads its settings (see app::discover for the order): the one entry
+    /// point of the app facet.
+    fn find_app(&self) -> discover::Discovery {
+        let app_path = self.app_path.clone();
         let from_profile = self
             .profile
             .as_ref()
@@ -182,9 +214,7 @@ impl Site {
                 self.app_in_compose(dir, &hints, &mut found);
             }
         }
-        self.app = found.app;
-        self.app_search = found.tried;
-        Ok(())
+        found
     }
 
     /// `--app` names a compose project's directory and the app is deeper (flask-on-docker's
@@ -248,14 +278,44 @@ impl Site {
 
     /// The nginx model of the site's servers (its indexes built on first use, then shared).
     pub fn resolver(&self) -> Resolver<'_> {
-        let config = self.config();
+        self.resolver_over(self.site_model())
+    }
+
+    /// A resolver for one request (`trace`): only the server that answers it is modelled (a
+    /// request that leaves it, by an internal redirect to another server, widens the model).
+    pub fn resolver_for(&self, req: &resolve::Request) -> Resolver<'_> {
+        if let Some(m) = self.model.get() {
+            return self.resolver_over(m);
+        }
+        let model = self
+            .request_model
+            .get_or_init(|| resolve::Model::for_request(self.config(), req));
+        self.resolver_over(model)
+    }
+
+    fn resolver_over<'s>(&'s self, model: &'s resolve::Model) -> Resolver<'s> {
         Resolver::new(resolve::Inputs {
-            config,
-            model: self.model.get_or_init(|| resolve::Model::build(config)),
+            config: self.config(),
+            model,
             root: &self.root,
-            worker: &self.worker,
+            worker: self.worker(),
             servers: &self.nginx.servers,
+            whole: Some(self),
         })
+    }
+
+    /// The indexes of the site's own servers (of every server when the site is all of them).
+    fn site_model(&self) -> &resolve::Model {
+        if self.is_every_server() {
+            return resolve::WholeModel::whole(self);
+        }
+        self.model
+            .get_or_init(|| resolve::Model::build_for(self.config(), Some(&self.nginx.servers)))
+    }
+
+    /// Whether the site is every server block of the config.
+    fn is_every_server(&self) -> bool {
+        self.nginx.servers.len() == self.config().servers().len()
     }
 
     /// The compose project the app runs in, when it runs in one: `--compose`, or a compose file
@@ -267,7 +327,7 @@ impl Site {
         self.containers
             .get_or_init(|| {
                 use crate::container::{Containers, NotContainers};
-                let Some(app) = &self.app else {
+                let Some(app) = self.app() else {
                     return Err(NotContainers::NoCompose);
                 };
                 if self.options.compose.is_empty() && self.options.app.is_none() {
@@ -415,8 +475,8 @@ impl Site {
         let mut out = json!({
             "name": self.name,
             "profile": self.profile.as_ref().map(|p| path(&p.source)),
-            "app": value_of(&self.app),
-            "app_search": value_of(&self.app_search),
+            "app": value_of(&self.app()),
+            "app_search": value_of(&self.app_search()),
             "root": path(self.root.dir()),
             "nginx": {
                 "source": source,
@@ -425,7 +485,7 @@ impl Site {
                 "servers": servers,
                 "matched_by": self.nginx.matched_by,
             },
-            "worker": value_of(&self.worker),
+            "worker": value_of(self.worker()),
         });
         // Only when the app runs in a compose project: other reports keep their shape.
         match self.containers() {
@@ -443,6 +503,13 @@ impl Site {
 /// inside) says so instead of ending the run.
 fn value_of<T: serde::Serialize>(x: &T) -> serde_json::Value {
     serde_json::to_value(x).unwrap_or_else(|e| json!({ "unavailable": e.to_string() }))
+}
+
+impl resolve::WholeModel for Site {
+    fn whole(&self) -> &resolve::Model {
+        self.whole
+            .get_or_init(|| resolve::Model::build(self.config()))
+    }
 }
 
 /// What the config says about the worker user (the main context's `user`).

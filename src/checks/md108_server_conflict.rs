@@ -90,15 +90,26 @@ impl Check for ServerConflict {
                 }
             }
         }
-        // Duplicate names between other servers on one socket: nginx ignores the later ones.
+        // Duplicate names on one socket: nginx ignores the later ones. Only the site's own
+        // names: another site's duplicates are that site's report.
+        let ours: std::collections::HashSet<String> = site
+            .nginx
+            .servers
+            .iter()
+            .flat_map(|&s| r.names_of(s))
+            .map(|n| n.to_ascii_lowercase())
+            .collect();
         for (listen, servers) in r.sockets() {
             let mut first: BTreeMap<String, NodeId> = BTreeMap::new();
             for s in servers {
-                for n in r.server_names(s) {
+                for n in r.names_of(s) {
                     if n.is_empty() || n.starts_with('~') || n == "_" {
                         continue;
                     }
                     let key = n.to_ascii_lowercase();
+                    if !ours.contains(&key) {
+                        continue;
+                    }
                     match first.get(&key) {
                         None => {
                             first.insert(key, s);

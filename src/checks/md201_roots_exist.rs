@@ -37,7 +37,7 @@ impl Check for RootsExist {
                 (s.dir.clone(), what, Some(s.at.clone()))
             })
             .collect();
-        if let Some(app) = &site.app {
+        if let Some(app) = site.app() {
             for (name, s) in [
                 ("MEDIA_ROOT", &app.media_root),
                 ("STATIC_ROOT", &app.static_root),
@@ -47,7 +47,19 @@ impl Check for RootsExist {
                 }
             }
         }
-        let app_dir = site.app.as_ref().map(|a| a.dir.clone());
+        let app_dir = site.app().map(|a| a.dir.clone());
+        // In a compose run the paths are in containers: only a bind mount's host directory is
+        // on this machine to look at; the rest is the MD6xx checks' business.
+        let mut inside = Vec::new();
+        if let Ok(c) = site.containers() {
+            targets = in_containers(c, targets, &mut inside);
+            if targets.is_empty() {
+                return Ok(super::shared::containers::inside_containers(
+                    c,
+                    &format!("the {} directories are", inside.len()),
+                ));
+            }
+        }
         if targets.is_empty() {
             return Ok(Outcome::skip(
                 "no root/alias directory in the site's servers and no app settings",
@@ -119,8 +131,13 @@ impl Check for RootsExist {
             }
         }
         let n = seen.len();
+        let also = if inside.is_empty() {
+            String::new()
+        } else {
+            format!("; {} only inside containers (MD6xx)", inside.len())
+        };
         Ok(Outcome::findings(findings).with_summary_if_clean(format!(
-            "{} present",
+            "{} present{also}",
             plural(n as u64, "directory", "directories")
         )))
     }
@@ -169,8 +186,7 @@ fn missing_fix(
     }
     if what == "MEDIA_ROOT" {
         let owner = site
-            .app
-            .as_ref()
+            .app()
             .and_then(|a| a.user.clone())
             .unwrap_or_else(|| "APP_USER".into());
         return (
@@ -182,4 +198,30 @@ fn missing_fix(
         "correct the path in the config, or create the directory:".into(),
         vec![format!("sudo mkdir -p {q}")],
     )
+}
+
+/// The targets as this machine sees them in a compose run: nginx's directories through the
+/// nginx service's mounts, MEDIA_ROOT/STATIC_ROOT as the app container has them; a bind mount's
+/// host directory is kept (its existence is this check's question), the rest goes to `inside`.
+fn in_containers(
+    c: &crate::container::Containers,
+    targets: Vec<(PathBuf, String, Option<Location>)>,
+    inside: &mut Vec<String>,
+) -> Vec<(PathBuf, String, Option<Location>)> {
+    use super::shared::containers::{app_dir_seen, nginx_dir_seen, Seen};
+    use crate::container::judge::Files;
+    let mut out = Vec::new();
+    for (dir, what, at) in targets {
+        let seen = match what.as_str() {
+            "MEDIA_ROOT" => app_dir_seen(c, Files::Media),
+            "STATIC_ROOT" => app_dir_seen(c, Files::Static),
+            _ => Some(nginx_dir_seen(c, &dir)),
+        };
+        match seen {
+            Some(Seen::Host(h)) => out.push((h, what, at)),
+            Some(Seen::Inside(d)) => inside.push(format!("{what}: {d}")),
+            None => inside.push(what),
+        }
+    }
+    out
 }

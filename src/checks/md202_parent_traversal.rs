@@ -27,6 +27,17 @@ impl Check for ParentTraversal {
     }
 
     fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        if let Some(c) = site
+            .containers()
+            .ok()
+            .filter(|c| c.nginx_container().is_some())
+        {
+            // nginx runs in its container, as that image's user, on that container's files.
+            return Ok(super::shared::containers::inside_containers(
+                c,
+                "nginx and the directories it serves are",
+            ));
+        }
         let who = match worker(site) {
             Ok(w) => w,
             Err(o) => return Ok(o),
@@ -106,7 +117,7 @@ impl Check for ParentTraversal {
             who.name,
             ok,
             if ok == 1 { "directory" } else { "directories" },
-            site.worker.source
+            site.worker().source
         )))
     }
 }

@@ -42,6 +42,13 @@ impl Check for AppCanWrite {
     }
 
     fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        if let Ok(c) = site.containers() {
+            // The app writes as its container's user: MD605 follows the owner through the image.
+            return Ok(super::shared::containers::inside_containers(
+                c,
+                "the app and its media directory are",
+            ));
+        }
         let (app, media) = match local_media_root(site) {
             Ok(found) => found,
             Err(o) => return Ok(o),

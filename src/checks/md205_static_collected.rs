@@ -27,6 +27,13 @@ impl Check for StaticCollected {
     }
 
     fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        if let Ok(c) = site.containers() {
+            // collectstatic runs in the app container: MD604 and MD606 judge where it writes.
+            return Ok(super::shared::containers::inside_containers(
+                c,
+                "STATIC_ROOT is",
+            ));
+        }
         let app = match app(site) {
             Ok(a) => a,
             Err(o) => return Ok(o),

@@ -26,6 +26,9 @@ impl Check for EphemeralStorage {
     }
 
     fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        if let Ok(c) = site.containers() {
+            return Ok(in_containers(c));
+        }
         let (app, media) = match local_media_root(site) {
             Ok(found) => found,
             Err(o) => return Ok(o),
@@ -163,4 +166,28 @@ fn unescape_mount(s: &str) -> String {
         .replace("\\011", "\t")
         .replace("\\012", "\n")
         .replace("\\134", "\\")
+}
+
+/// In a compose run, MEDIA_ROOT's storage in the app container: a volume or host directory
+/// survives; anything else is MD601's finding (with the compose fix), not a second one here.
+fn in_containers(c: &crate::container::Containers) -> Outcome {
+    let cp = &c.app.media_root;
+    let name = c.view().root_name(crate::container::judge::Files::Media);
+    match &cp.place {
+        Some(p) if p.storage.persistent() => Outcome::pass(format!(
+            "{name} is {} in the {} container: it survives the container",
+            p.describe(),
+            c.app_service
+        )),
+        Some(p) => Outcome::skip(format!(
+            "{name} is {} in the {} container: MD601 says how to put it on a volume",
+            p.describe(),
+            c.app_service
+        )),
+        None => Outcome::skip(format!(
+            "{name} in the {} container: {}",
+            c.app_service,
+            cp.path.describe()
+        )),
+    }
 }

@@ -128,15 +128,20 @@ impl Check for SymlinksBlocked {
     }
 }
 
-/// Every directive of the config, includes expanded.
+/// Every directive that applies to the site's servers: the main and http contexts and the
+/// site's own server blocks, includes expanded (another site's `disable_symlinks` is not ours).
 fn all_directives(site: &Site) -> Vec<Directive<'_>> {
     let cfg = site.config();
     if cfg.files.is_empty() {
         return Vec::new();
     }
+    let ours: std::collections::HashSet<_> = site.nginx.servers.iter().copied().collect();
     let mut out = Vec::new();
     let mut stack: Vec<Directive<'_>> = cfg.top().collect();
     while let Some(d) = stack.pop() {
+        if d.is("server") && d.has_block() && !ours.contains(&d.id()) {
+            continue;
+        }
         stack.extend(d.children());
         out.push(d);
     }

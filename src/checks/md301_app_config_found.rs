@@ -22,7 +22,7 @@ impl Check for AppConfigFound {
     }
 
     fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
-        let Some(app) = &site.app else {
+        let Some(app) = site.app() else {
             let explicit = site.options.app.is_some() || site.name.is_some();
             let msg = "no Django or Flask app was found".to_string();
             let mut f = if explicit {
@@ -30,7 +30,7 @@ impl Check for AppConfigFound {
             } else {
                 Finding::warning(msg)
             };
-            for t in &site.app_search {
+            for t in site.app_search() {
                 f = f.evidence("looked at", t);
             }
             f = f.fix(
@@ -38,6 +38,21 @@ impl Check for AppConfigFound {
                 vec!["media-doctor check --app /srv/myapp --framework django".into()],
             );
             return Ok(Outcome::findings(vec![f]));
+        };
+        // In a compose run, the settings as the app's container reads them (its environment,
+        // its working directory): the host's reading is not what runs.
+        let containers = site.containers().ok();
+        let app = containers.map(|c| &c.app.app).unwrap_or(app);
+        let set_where = match containers {
+            Some(c) => format!(
+                "set the variable in the {} service's environment: or env_file ({}), \
+                 or let media-doctor run the app's python to read it (executes the settings code):",
+                c.app_service,
+                c.app_container().service.at.file
+            ),
+            None => "set the variable where the app gets it (unit Environment=, EnvironmentFile=, .env), \
+                     or let media-doctor run the app's python to read it (executes the settings code):"
+                .to_string(),
         };
         let mut findings = Vec::new();
         for p in &app.problems {
@@ -68,11 +83,7 @@ impl Check for AppConfigFound {
                 if let Some(at) = at {
                     f = f.at(at);
                 }
-                findings.push(f.fix(
-                    "set the variable where the app gets it (unit Environment=, EnvironmentFile=, .env), \
-                     or let media-doctor run the app's python to read it (executes the settings code):",
-                    vec!["media-doctor check --eval".into()],
-                ));
+                findings.push(f.fix(set_where.clone(), vec!["media-doctor check --eval".into()]));
             }
         };
         unknown(Files::Media.root_name(app), &app.media_root);

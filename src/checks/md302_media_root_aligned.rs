@@ -20,6 +20,14 @@ impl Check for MediaRootAligned {
         &MEDIA_ROOT_ALIGNED
     }
     fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        // In a compose run the paths are in two containers: compare what they hold.
+        if let Ok(c) = site.containers() {
+            return Ok(super::shared::containers::root_aligned_in_containers(
+                site,
+                c,
+                crate::container::judge::Files::Media,
+            ));
+        }
         root_aligned(site, Files::Media)
     }
 }

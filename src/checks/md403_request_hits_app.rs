@@ -85,7 +85,7 @@ impl Check for RequestHitsApp {
                     Answerer::Nginx | Answerer::Other(_) | Answerer::Unknown => continue,
                 };
                 let f = item_evidence(probe_evidence(f, p), item);
-                let f = match (item.kind, site.app.as_ref()) {
+                let f = match (item.kind, site.app()) {
                     (Some(kind), Some(_)) => {
                         let root = crate::live::app_prefixes(site)
                             .into_iter()

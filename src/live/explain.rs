@@ -122,7 +122,7 @@ fn explain_denied(site: &Site, path: &Path) -> Explanation {
         &["MD202", "MD203"],
     );
     e.fix = "give the worker user what it lacks (least widening first):".into();
-    let who = match site.worker.identity() {
+    let who = match site.worker().identity() {
         Ok(who) => who,
         Err(why) => {
             e.cause = format!("{}; {why}", e.cause);

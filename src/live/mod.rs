@@ -42,7 +42,7 @@ pub struct AppPrefix {
 
 /// MEDIA_URL/MEDIA_ROOT and STATIC_URL/STATIC_ROOT, when the app's settings could be read.
 pub fn app_prefixes(site: &Site) -> Vec<AppPrefix> {
-    let Some(app) = &site.app else {
+    let Some(app) = site.app() else {
         return Vec::new();
     };
     let path_url = |u: Option<&String>| u.filter(|u| u.starts_with('/')).cloned();

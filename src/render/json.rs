@@ -1,9 +1,25 @@
 //! `--format json`: the contract's schema (schema_version 1), pretty-printed, one document.
+//! Every check result as it is, then `causes`: the grouping the text report opens with
+//! (render::causes), whose members point into `checks` by id and finding index.
 
+use super::causes::{self, CauseJson};
 use crate::report::Report;
+use serde::Serialize;
 use std::io::Write;
 
+/// The report's fields in their order, then `causes`.
+#[derive(Serialize)]
+struct WithCauses<'r> {
+    #[serde(flatten)]
+    report: &'r Report,
+    causes: Vec<CauseJson>,
+}
+
 pub fn write(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, report)?;
+    let doc = WithCauses {
+        report,
+        causes: causes::to_json(report, &causes::of(report)),
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)
 }

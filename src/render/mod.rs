@@ -1,5 +1,6 @@
 //! Renderers: views of one `&Report`. Each writes to any `io::Write`.
 
+pub mod causes;
 pub mod files;
 pub mod github;
 pub mod json;

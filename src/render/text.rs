@@ -70,6 +70,28 @@ pub fn write(out: &mut dyn Write, report: &Report, opts: &Options) -> std::io::R
     // Strings from outside reach the terminal escaped (render::safe), whatever the check wrote.
     let report = &super::safe::report(report);
     let w = Wrapper { width: opts.width };
+    if opts.quiet {
+        return write_checklist(out, report, opts, &w);
+    }
+    // What to do first, in order; then the checks: one line per band, or everything with -v.
+    write_causes(out, report, &w)?;
+    if opts.verbose {
+        write_checklist(out, report, opts, &w)
+    } else {
+        write_compact(out, report, &w)?;
+        writeln!(out, "{}", summary_line(report))
+    }
+}
+
+/// The checklist by band with each check's evidence and fixes (`-v`: passing checks too; `-q`:
+/// only what counts against --fail-on), then the summary and the first fixes.
+fn write_checklist(
+    out: &mut dyn Write,
+    report: &Report,
+    opts: &Options,
+    w: &Wrapper,
+) -> std::io::Result<()> {
+    let w = Wrapper { width: w.width };
     let shown = |c: &&CheckResult| {
         c.ignored.is_none()
             && (!opts.quiet
@@ -123,7 +145,271 @@ pub fn write(out: &mut dyn Write, report: &Report, opts: &Options) -> std::io::R
         .iter()
         .filter(|c| c.is_actionable())
         .filter(shown);
-    write_first_fixes(out, &w, fixable)
+    if opts.quiet {
+        write_first_fixes(out, &w, fixable)
+    } else {
+        // Without -q the report opened with what to do.
+        Ok(())
+    }
+}
+
+/// "What to do, in order": one item per cause (render::causes), each with its problems, its
+/// fix, and the checks that only see its effect; the reload that applies config edits once,
+/// last.
+fn write_causes(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::Result<()> {
+    let causes = super::causes::of(report);
+    if causes.is_empty() {
+        return Ok(());
+    }
+    let s = &report.summary;
+    let mut counts = Vec::new();
+    if s.fail > 0 {
+        counts.push(format!("{} failed", s.fail));
+    }
+    if s.warn > 0 {
+        counts.push(format!("{} warned", s.warn));
+    }
+    let heading = format!(
+        "What to do, in order ({} cause{} of {} check{}):",
+        causes.len(),
+        if causes.len() == 1 { "" } else { "s" },
+        counts.join(", "),
+        if s.fail + s.warn == 1 { "" } else { "s" },
+    );
+    writeln!(out, "{}", heading.bold())?;
+    let mut reloads: Vec<String> = Vec::new();
+    let mut n = 0;
+    for cause in &causes {
+        n += 1;
+        let number = format!("{n:>2}. ");
+        let finding = |m: &super::causes::Member| &report.checks[m.check].findings[m.finding];
+        let check = |m: &super::causes::Member| &report.checks[m.check];
+        let mark = match cause.severity {
+            Severity::Error => "✗".red(),
+            _ => "!".yellow(),
+        };
+        let label = |m: &super::causes::Member| {
+            let c = check(m);
+            format!("{} {}", c.id, c.name).bold().to_string()
+        };
+        match &cause.place {
+            Some(place) => {
+                w.write(
+                    out,
+                    &format!("{number}{mark} {}", place.bold()),
+                    "",
+                    "       ",
+                )?;
+                for m in &cause.problems {
+                    let f = finding(m);
+                    let bullet = match f.severity {
+                        Severity::Error => "✗".red(),
+                        _ => "!".yellow(),
+                    };
+                    w.write(
+                        out,
+                        &format!("{bullet} {}: {}", label(m), f.message),
+                        "      ",
+                        "        ",
+                    )?;
+                }
+            }
+            None => {
+                let m = &cause.problems[0];
+                w.write(
+                    out,
+                    &format!("{number}{mark} {}: {}", label(m), finding(m).message),
+                    "",
+                    "       ",
+                )?;
+                if let Some(at) = &cause.at {
+                    w.write(
+                        out,
+                        &format!("{} {at}", "at".dimmed()),
+                        "      ",
+                        "        ",
+                    )?;
+                }
+                // Other findings with the very same fix.
+                for other in &cause.problems[1..] {
+                    let who = if check(other).id == check(m).id {
+                        String::new()
+                    } else {
+                        format!("{}: ", label(other))
+                    };
+                    let line = format!("{} {who}{}", "✗".red(), finding(other).message);
+                    w.write(out, &line, "      ", "        ")?;
+                }
+            }
+        }
+        // One fix per text: merged fixes point to the first with a sentence naming its check.
+        let members: Vec<&str> = cause.problems.iter().map(|m| check(m).id).collect();
+        let mut shown: Vec<&str> = Vec::new();
+        for m in &cause.problems {
+            let Some(fix) = &finding(m).remediation else {
+                continue;
+            };
+            let points_to_another = members
+                .iter()
+                .any(|id| *id != check(m).id && fix.text.contains(id))
+                && !fix.text.contains('\n');
+            if shown.contains(&fix.text.as_str()) || points_to_another {
+                continue;
+            }
+            shown.push(&fix.text);
+            let (apply, commands): (Vec<String>, Vec<String>) = fix
+                .commands
+                .iter()
+                .filter(|c| {
+                    !c.starts_with("media-doctor trace ") && !c.starts_with("media-doctor explain ")
+                })
+                .cloned()
+                .partition(|c| applies_config(c));
+            for c in apply {
+                if !reloads.contains(&c) {
+                    reloads.push(c);
+                }
+            }
+            // The block's `# FILE:LINE` line repeats the item's title.
+            let text = match &cause.at {
+                Some(at) if cause.place.is_some() => {
+                    let comment = format!("# {at}");
+                    fix.text
+                        .lines()
+                        .filter(|l| l.trim() != comment)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                }
+                _ => fix.text.clone(),
+            };
+            write_fix(out, w, &text, &commands)?;
+        }
+        if !cause.also_seen_by.is_empty() {
+            let mut seen: Vec<String> = Vec::new();
+            for m in &cause.also_seen_by {
+                let c = check(m);
+                let name = format!("{} {}", c.id, c.name);
+                if !seen.contains(&name) {
+                    seen.push(name);
+                }
+            }
+            w.write(
+                out,
+                &format!("{} {}", "also seen by:".dimmed(), seen.join(", ")),
+                "      ",
+                "        ",
+            )?;
+        }
+    }
+    if !reloads.is_empty() {
+        n += 1;
+        writeln!(
+            out,
+            "{n:>2}. {}",
+            "Then apply the config edits above:".bold()
+        )?;
+        for c in reloads {
+            writeln!(out, "        {}", c.cyan())?;
+        }
+    }
+    writeln!(out)
+}
+
+/// The checks in one line per band (`✗ MD101 MD105  ! MD110  ✓ 6 passed`), the reasons for
+/// skipping grouped by reason, and what the profile accepts. `-v` shows each check in full.
+fn write_compact(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{}",
+        "Checks (-v: each with its evidence, and why it skipped):".bold()
+    )?;
+    for band in BANDS {
+        let in_band: Vec<&CheckResult> = report
+            .checks
+            .iter()
+            .filter(|c| c.band == band && c.ignored.is_none())
+            .collect();
+        if in_band.is_empty() {
+            continue;
+        }
+        let ids = |status: Status| {
+            in_band
+                .iter()
+                .filter(|c| c.status == status)
+                .map(|c| c.id)
+                .collect::<Vec<_>>()
+        };
+        let mut parts = Vec::new();
+        for status in [Status::Fail, Status::Error, Status::Warn, Status::Skip] {
+            let ids = ids(status);
+            if !ids.is_empty() {
+                parts.push(format!("{} {}", mark_bare(status), ids.join(" ")));
+            }
+        }
+        let passed = ids(Status::Pass).len();
+        if passed > 0 {
+            parts.push(format!("{} {passed}", mark_bare(Status::Pass)));
+        }
+        w.write(
+            out,
+            &format!("  {}: {}", band.title(), parts.join("  ")),
+            "",
+            "      ",
+        )?;
+    }
+    // Checks that a failing one blocks (a config that does not load): one line for them all.
+    let failing: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| c.is_actionable())
+        .map(|c| c.id)
+        .collect();
+    let mut blocked: Vec<(&str, Vec<&str>)> = Vec::new();
+    for c in report.checks.iter().filter(|c| c.status == Status::Skip) {
+        if !failing.iter().any(|id| c.summary.contains(id)) {
+            continue;
+        }
+        match blocked.iter_mut().find(|(r, _)| *r == c.summary) {
+            Some((_, ids)) => ids.push(c.id),
+            None => blocked.push((&c.summary, vec![c.id])),
+        }
+    }
+    for (reason, ids) in blocked {
+        let line = format!(
+            "{} {} ({}): {reason}",
+            mark_bare(Status::Skip),
+            ids.join(" "),
+            ids.len()
+        );
+        w.write(out, &line, "  ", "      ")?;
+    }
+    for c in report.checks.iter().filter(|c| c.ignored.is_some()) {
+        let reason = c.ignored.as_deref().unwrap_or_default();
+        w.write(
+            out,
+            &format!(
+                "{} {} {} ({}): {reason}",
+                "[~]".dimmed(),
+                "accepted by the profile:".dimmed(),
+                c.id,
+                c.status
+            ),
+            "  ",
+            "      ",
+        )?;
+    }
+    writeln!(out)
+}
+
+/// The mark of a status without brackets, for the compact lines.
+fn mark_bare(status: Status) -> ColoredString {
+    match status {
+        Status::Pass => "✓".green(),
+        Status::Warn => "!".yellow(),
+        Status::Fail => "✗".red(),
+        Status::Skip => "-".dimmed(),
+        Status::Error => "?".red(),
+    }
 }
 
 /// The order inside a band: verdicts that need action first, then what could not run, then the

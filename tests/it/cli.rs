@@ -101,17 +101,19 @@ fn fail_on_never_exits_0_on_the_broken_demo() {
 fn demo_checklist_shows_failures_with_fixes() {
     let o = media_doctor(&["check", "--root", &demo(), "--site", "myapp", "--offline"]);
     let text = o.stdout.as_str();
-    assert!(text.contains("[✗]"), "{text}");
-    assert!(text.contains("fix:"), "{text}");
-    // The summary line, then (because something failed) the commands that fix the most.
+    // What to do comes first, each cause with its fix; the checks and the summary follow.
+    assert!(text.starts_with("What to do, in order ("), "{text}");
     let summary = text
         .lines()
         .position(|l| l.starts_with("Summary:"))
         .expect("a summary line");
-    assert!(
-        text.lines().skip(summary + 1).any(|l| l.contains("sudo ")),
-        "{text}"
-    );
+    let chown = text
+        .lines()
+        .position(|l| l.contains("sudo chown -R deploy:www-data /var/www/myapp/media"))
+        .expect("MD204's fix");
+    assert!(chown < summary, "{text}");
+    assert!(text.contains("fix:"), "{text}");
+    assert!(text.contains("  nginx configuration: ✗ MD101"), "{text}");
     assert!(!text.contains("\x1b["), "colour codes with NO_COLOR set");
 }
 
@@ -223,4 +225,73 @@ fn every_man_page_has_options_exit_status_and_examples() {
             assert!(text.contains(".SH EXAMPLES\n"), "{name}: no EXAMPLES");
         }
     }
+}
+
+/// The demo's report opens with what to do: every failing or warning check is named there, as a
+/// cause or under one ("also seen by"), before the one-line-per-band checklist; `-v` shows all.
+#[test]
+fn the_demo_report_names_every_failure_in_what_to_do_first() {
+    let o = media_doctor(&[
+        "check",
+        "--root",
+        &demo(),
+        "--site",
+        "myapp",
+        "--color",
+        "never",
+    ]);
+    let json = media_doctor(&[
+        "check",
+        "--root",
+        &demo(),
+        "--site",
+        "myapp",
+        "--format",
+        "json",
+    ]);
+    let v: Value = serde_json::from_str(&json.stdout).expect("JSON");
+    let first = &o.stdout[..o.stdout.find("\nChecks (").expect("the checklist")];
+    let failing: Vec<&str> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail" || c["status"] == "warn")
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert!(failing.len() >= 10, "{failing:?}");
+    for id in &failing {
+        assert!(first.contains(id), "{id} not in what to do:\n{first}");
+    }
+    // Every finding of a cause is a real finding of `checks`.
+    for cause in v["causes"].as_array().unwrap() {
+        for r in cause["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(cause["also_seen_by"].as_array().unwrap())
+        {
+            let check = v["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["id"] == r["check"])
+                .expect("the check a cause names");
+            assert!(check["findings"][r["finding"].as_u64().unwrap() as usize].is_object());
+        }
+    }
+    // Two screens at 80 columns (313 lines before causes came first; the blocks of one place
+    // print as one once its fixes merge), and -v still shows every check with its evidence.
+    let lines = o.stdout.lines().count();
+    assert!(lines <= 105, "{lines} lines:\n{}", o.stdout);
+    assert!(
+        o.stdout.lines().all(|l| l.chars().count() <= 80),
+        "{}",
+        o.stdout
+    );
+    let verbose = media_doctor(&["check", "--root", &demo(), "--site", "myapp", "-v"]);
+    assert!(
+        verbose.stdout.contains("[✓] MD100 nginx-config-loads"),
+        "{}",
+        verbose.stdout
+    );
 }

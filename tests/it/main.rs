@@ -4,12 +4,14 @@
 mod app;
 mod bad_input;
 mod cli;
+mod compose;
 mod conformance;
 mod differential;
 mod docs;
 mod fs;
 mod hostile;
 mod layers;
+mod lazy_site;
 mod listeners;
 mod live;
 mod nginx_checks;

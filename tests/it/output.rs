@@ -224,42 +224,55 @@ fn text_fits_the_width_except_what_must_paste() {
 }
 
 #[test]
-fn text_puts_failures_first_and_ends_with_summary_and_fixes() {
+fn text_opens_with_what_to_do_and_ends_with_the_summary() {
     let report = sample::report();
     let out = text(&report, &Default::default());
-    // Band order is kept; inside a band, failures come before warnings and passes.
     let pos = |needle: &str| {
         out.find(needle)
             .unwrap_or_else(|| panic!("{needle} missing:\n{out}"))
     };
-    assert!(pos("MD191") < pos("MD192") && pos("MD192") < pos("MD190"));
-    assert!(pos("nginx configuration") < pos("filesystem"));
-    assert!(pos("filesystem") < pos("app ") && pos("app ") < pos("live"));
-    // Summary, then the commands that fix the most: chmod answers two failing findings, the
-    // reload goes last because it applies the config fixes.
-    let tail = &out[pos("Summary:")..];
-    let chmod = tail.find("sudo chmod o+x /home/deploy").expect(tail);
-    let reload = tail
-        .find("sudo nginx -t && sudo systemctl reload nginx")
-        .expect(tail);
-    assert!(chmod < reload, "{tail}");
-    assert!(tail.starts_with(
+    // What to do first: the causes in order, the reload that applies config edits last.
+    assert!(out.starts_with("What to do, in order ("), "{out}");
+    let chmod = pos("sudo chmod o+x /home/deploy");
+    let reload = pos("sudo nginx -t && sudo systemctl reload nginx");
+    assert!(chmod < reload, "{out}");
+    assert!(reload < pos("Checks ("), "{out}");
+    // Then one line per band, in band order, and the summary last.
+    assert!(pos("  nginx configuration: ✗ MD191") < pos("  filesystem: "));
+    assert!(out.trim_end().ends_with(
         "Summary: 2 failed, 1 could not run, 1 warning, 2 passed, 2 skipped, 1 ignored"
     ));
     // Passing checks show their evidence only with -v.
     assert!(!out.contains("MEDIA_ROOT: /srv/myapp/media"));
-    let verbose = text(
+    // The ignored check is shown with its reason.
+    assert!(
+        out.contains("MD498 (fail): private uploads are meant to be"),
+        "{out}"
+    );
+}
+
+#[test]
+fn verbose_shows_every_check_failures_first_in_each_band() {
+    let report = sample::report();
+    let out = text(
         &report,
         &render::text::Options {
             verbose: true,
             ..Default::default()
         },
     );
-    assert!(
-        verbose.contains("MEDIA_ROOT: /srv/myapp/media"),
-        "{verbose}"
-    );
-    // The ignored check is shown with its reason.
+    let pos = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("{needle} missing:\n{out}"))
+    };
+    let checklist = pos("\nnginx configuration");
+    assert!(pos("What to do, in order (") < checklist);
+    // Band order is kept; inside a band, failures come before warnings and passes.
+    let at = |needle: &str| checklist + out[checklist..].find(needle).expect(needle);
+    assert!(at("MD191") < at("MD192") && at("MD192") < at("MD190"));
+    assert!(at("nginx configuration") < at("filesystem"));
+    assert!(at("filesystem") < at("app ") && at("app ") < at("live"));
+    assert!(out.contains("MEDIA_ROOT: /srv/myapp/media"), "{out}");
     assert!(out.contains("[~] MD498 fictional-ignored (fail): GET /media/private/ answers 403"));
     assert!(out.contains("accepted: private uploads are meant to be forbidden"));
 }
@@ -490,12 +503,13 @@ fn a_profile_accepts_a_result_with_its_reason() {
 
     let text = check_fixture("unloadable", &["--site", "accepted"]);
     assert!(
-        text.stdout.contains("[~] MD100 nginx-config-loads (fail)"),
+        text.stdout
+            .contains("[~] accepted by the profile: MD100 (fail)"),
         "{}",
         text.stdout
     );
     assert!(
-        text.stdout.contains("accepted: the snippet is installed"),
+        text.stdout.contains("(fail): the snippet is installed"),
         "{}",
         text.stdout
     );

@@ -16,8 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// The app, or the reason every MD3xx check skips.
 pub(crate) fn app_of(site: &Site) -> Result<&App, Outcome> {
-    site.app
-        .as_ref()
+    site.app()
         .ok_or_else(|| Outcome::skip("no app found (MD301 says where media-doctor looked)"))
 }
 

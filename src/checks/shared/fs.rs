@@ -18,11 +18,11 @@ use std::path::{Path, PathBuf};
 pub(crate) const NO_APP: &str = "no app settings found";
 
 pub(crate) fn worker(site: &Site) -> Result<&Identity, Outcome> {
-    site.worker.identity().map_err(Outcome::skip)
+    site.worker().identity().map_err(Outcome::skip)
 }
 
 pub(crate) fn app(site: &Site) -> Result<&App, Outcome> {
-    site.app.as_ref().ok_or_else(|| Outcome::skip(NO_APP))
+    site.app().ok_or_else(|| Outcome::skip(NO_APP))
 }
 
 /// The app and its MEDIA_ROOT on this disk, or why a check of the media tree has nothing to look at.

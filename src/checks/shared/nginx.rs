@@ -49,7 +49,7 @@ pub struct Prefix {
 /// files from disk.
 pub fn prefixes(site: &Site, r: &Resolver<'_>) -> Vec<Prefix> {
     let mut out = Vec::new();
-    if let Some(app) = &site.app {
+    if let Some(app) = site.app() {
         for (kind, setting, name) in [
             (PrefixKind::Media, &app.media_url, "MEDIA_URL"),
             (PrefixKind::Static, &app.static_url, "STATIC_URL"),

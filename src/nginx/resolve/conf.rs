@@ -9,6 +9,7 @@
 
 use crate::nginx::{Config, Directive, NodeId};
 use std::collections::HashMap;
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -224,9 +225,15 @@ impl Blocks {
         &self.blocks[b]
     }
 
-    /// Build every block under the `http` context (or the fragment's top level).
+    /// Build every block under the `http` context (or the fragment's top level); of the server
+    /// blocks, only those in `only` when it is given.
     /// Returns the http block's index.
-    pub fn build(cfg: &Config, http: Option<Directive<'_>>, prefix: &Path) -> (Blocks, BlockIdx) {
+    pub fn build(
+        cfg: &Config,
+        http: Option<Directive<'_>>,
+        prefix: &Path,
+        only: Option<&HashSet<NodeId>>,
+    ) -> (Blocks, BlockIdx) {
         let mut blocks = Blocks::default();
         let default_root = Root {
             value: join_prefix(prefix, "html"),
@@ -266,6 +273,7 @@ impl Blocks {
             Vec::new(),
             false,
             prefix,
+            only,
         );
         (blocks, idx)
     }
@@ -281,6 +289,7 @@ impl Blocks {
         name: Vec<u8>,
         regex: bool,
         prefix: &Path,
+        only: Option<&HashSet<NodeId>>,
     ) -> BlockIdx {
         let mut conf = inherited.clone();
         // Never inherited:
@@ -376,6 +385,9 @@ impl Blocks {
         for d in children {
             let (kind, child_name, child_regex) = match d.name() {
                 "server" if kind == BlockKind::Http && d.has_block() => {
+                    if only.is_some_and(|o| !o.contains(&d.id())) {
+                        continue;
+                    }
                     (BlockKind::Server, Vec::new(), false)
                 }
                 "location" if d.has_block() => {
@@ -397,6 +409,7 @@ impl Blocks {
                 child_name,
                 child_regex,
                 prefix,
+                only,
             );
             if kind == BlockKind::LimitExcept {
                 let methods: Vec<String> = d.args().map(|m| m.to_ascii_uppercase()).collect();

@@ -345,31 +345,67 @@ pub struct Model {
     locations: Locations,
     maps: HashMap<String, vars::Map>,
     /// Variables the config declares (`set $x`, named regex captures): unset, they are empty.
-    declared: std::collections::HashSet<String>,
+    /// Found on first need (a variable no module provides): the walk covers every directive.
+    declared: std::sync::OnceLock<std::collections::HashSet<String>>,
     /// The rewrite-module directives (rewrite, return, set, if, break) of each server, location
     /// and `if` block, in order: the script nginx compiles for it.
     scripts: HashMap<NodeId, Vec<engine::ScriptOp>>,
     /// The regexes of `rewrite` and `if (... ~ ...)`, by directive, compiled on first use.
     script_regexes: HashMap<NodeId, regex::NgxRegex>,
+    /// The server blocks whose blocks, locations and scripts are built; None: every one. The
+    /// listen sockets and server names always cover every server (choosing the server for a
+    /// request needs them all).
+    covers: Option<std::collections::HashSet<NodeId>>,
 }
 
 impl Model {
     /// The indexes of every server block of `cfg`.
     pub fn build(cfg: &Config) -> Model {
+        Model::build_for(cfg, None)
+    }
+
+    /// The indexes of the server blocks `only` (every one when None): a check of one site of a
+    /// 10,000-site config builds the locations of its own servers, not of all of them.
+    pub fn build_for(cfg: &Config, only: Option<&[NodeId]>) -> Model {
+        let all: Vec<NodeId> = cfg.servers().iter().map(Directive::id).collect();
+        let servers = ServerIndex::build(cfg, &all);
+        Model::with_servers(cfg, servers, only)
+    }
+
+    /// The indexes for answering `req`: the server nginx picks for it (and the default server of
+    /// its socket, whose `merge_slashes` applies), chosen among every server of `cfg`.
+    pub fn for_request(cfg: &Config, req: &Request) -> Model {
+        let all: Vec<NodeId> = cfg.servers().iter().map(Directive::id).collect();
+        let servers = ServerIndex::build(cfg, &all);
+        let host = validate_host(&req.host_header);
+        let chosen = servers
+            .select(host.as_deref().unwrap_or(""), req.port, req.local_addr)
+            .map(|s| servers.servers[s.server].id);
+        let default = servers
+            .default_for(req.port, req.local_addr)
+            .map(|d| servers.servers[d].id);
+        let only: Vec<NodeId> = chosen.into_iter().chain(default).collect();
+        Model::with_servers(cfg, servers, Some(&only))
+    }
+
+    fn with_servers(cfg: &Config, servers: ServerIndex, only: Option<&[NodeId]>) -> Model {
         let http = match cfg.kind {
             Some(ConfigKind::Main) => cfg.top().find(|d| d.is("http")),
             _ => None,
         };
-        let blocks = Blocks::build(cfg, http, &cfg.prefix).0;
-        let server_ids: Vec<NodeId> = cfg.servers().iter().map(Directive::id).collect();
-        let servers = ServerIndex::build(cfg, &server_ids);
+        let covers: Option<std::collections::HashSet<NodeId>> =
+            only.map(|o| o.iter().copied().collect());
+        let blocks = Blocks::build(cfg, http, &cfg.prefix, covers.as_ref()).0;
+        let server_ids: Vec<NodeId> = match only {
+            Some(o) => o.to_vec(),
+            None => cfg.servers().iter().map(Directive::id).collect(),
+        };
         let locations = Locations::build(cfg, &server_ids, &blocks);
         let top: Vec<Directive<'_>> = match http {
             Some(h) => h.children().collect(),
             None => cfg.top().collect(),
         };
-        let maps = vars::collect_maps(top.clone().into_iter());
-        let declared = vars::declared_variables(top.into_iter());
+        let maps = vars::collect_maps(top.into_iter());
         let (scripts, script_regexes) = engine::compile_scripts(cfg, &server_ids);
         Model {
             scripts,
@@ -378,9 +414,37 @@ impl Model {
             servers,
             locations,
             maps,
-            declared,
+            declared: std::sync::OnceLock::new(),
+            covers,
         }
     }
+
+    /// Whether `$name` is declared anywhere in `cfg` (`set`, a named capture).
+    pub(crate) fn declares(&self, cfg: &Config, name: &str) -> bool {
+        self.declared
+            .get_or_init(|| {
+                let http = match cfg.kind {
+                    Some(ConfigKind::Main) => cfg.top().find(|d| d.is("http")),
+                    _ => None,
+                };
+                match http {
+                    Some(h) => vars::declared_variables(h.children()),
+                    None => vars::declared_variables(cfg.top()),
+                }
+            })
+            .contains(name)
+    }
+
+    /// Whether the blocks, locations and scripts of `server` are built.
+    pub fn covers(&self, server: NodeId) -> bool {
+        self.covers.as_ref().map_or(true, |c| c.contains(&server))
+    }
+}
+
+/// Where a resolver whose model covers some servers finds the model of all of them, when a
+/// request leaves its servers (built on first need by whoever owns it: the `Site`).
+pub trait WholeModel: Sync {
+    fn whole(&self) -> &Model;
 }
 
 /// What a resolver works from: plain inputs, never a whole `Site` (the site layer builds them).
@@ -395,6 +459,8 @@ pub struct Inputs<'s> {
     pub worker: &'s Worker,
     /// The server blocks under examination (`static_locations` covers these).
     pub servers: &'s [NodeId],
+    /// The model of every server, for a request that reaches a server `model` does not cover.
+    pub whole: Option<&'s dyn WholeModel>,
 }
 
 /// The nginx model of one site; `resolve` is cheap (hash lookups per level). The indexes are
@@ -422,6 +488,17 @@ pub struct Target {
 }
 
 impl<'s> Resolver<'s> {
+    /// The same resolver over the model of every server (itself when its model covers all).
+    fn widened(&self) -> Option<Resolver<'s>> {
+        let whole = self.inputs.whole?.whole();
+        (!std::ptr::eq(whole, self.inputs.model)).then(|| {
+            Resolver::new(Inputs {
+                model: whole,
+                ..self.inputs
+            })
+        })
+    }
+
     pub fn new(inputs: Inputs<'s>) -> Resolver<'s> {
         Resolver {
             inputs,
@@ -542,6 +619,11 @@ impl<'s> Resolver<'s> {
             .into_iter()
             .map(|i| self.servers.servers[i].id)
             .collect()
+    }
+
+    /// `server_name`s of a server block as written, borrowed.
+    pub fn names_of(&self, server: NodeId) -> &[String] {
+        self.server_info(server).map_or(&[], |s| s.names.as_slice())
     }
 
     /// `server_name`s of a server block as written.

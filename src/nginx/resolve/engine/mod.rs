@@ -204,6 +204,12 @@ pub(super) fn run(
             (info.id, how, sel.captures, sel.named_captures, default)
         }
     };
+    if !r.covers(server) || !r.covers(default_server) {
+        // The request reached a server this model does not cover: ask the model of all of them.
+        if let Some(wide) = r.widened() {
+            return run(&wide, req, forced, explain);
+        }
+    }
     empty.server = Some(server);
     empty.server_choice = choice.clone();
     let Some(server_block) = r.blocks.of(server) else {
@@ -770,7 +776,7 @@ impl<'r, 's> Run<'r, 's> {
             let mut f = |n: &str| self.var(n, depth + 1);
             return vars::expand(&value, &capture, &mut f);
         }
-        if self.r.declared.contains(name) {
+        if self.r.declares(self.r.config(), name) {
             return Ok(Vec::new());
         }
         Err(name.to_string())

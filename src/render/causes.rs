@@ -1,0 +1,421 @@
+//! Causes, not symptoms: the findings that share one cause become one item, led by the cause.
+//!
+//! A cause is a place: an nginx block that a config fix edits (the `# FILE:LINE` line of its fix
+//! block), else the finding's own place. The nginx checks (MD1xx) that find something at that
+//! place are its problems; a check of another band whose finding points there — it names a check
+//! of the item (`explained by: MD105`, `(see MD101)`) or sits at the same file:line — only sees
+//! the effect, and is listed under the item as "also seen by". Everything else is its own item.
+//!
+//! The text report opens with these items in the order to act on them; the JSON report adds
+//! them as `causes` (docs/json-schema.md) next to every check result, which it keeps.
+
+use crate::report::{Band, CheckResult, Finding, Report, Severity};
+use serde::Serialize;
+
+/// One finding of the report: the check (index in `report.checks`) and the finding's index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    pub check: usize,
+    pub finding: usize,
+}
+
+/// One cause and what it explains.
+#[derive(Debug, Clone)]
+pub struct Cause {
+    /// `nginx block at FILE:LINE` when the cause is a block of the config that fixes edit.
+    pub place: Option<String>,
+    /// `FILE:LINE` of the block or of the leading finding.
+    pub at: Option<String>,
+    pub severity: Severity,
+    /// The findings that are this cause, in report order.
+    pub problems: Vec<Member>,
+    /// Findings of other checks that see its effect.
+    pub also_seen_by: Vec<Member>,
+}
+
+/// The causes of every actionable finding (warning or error, check not ignored), in the order
+/// to act on them: errors first, then the nginx config before the files, the app and the live
+/// server (a reload then applies all config edits at once), then report order.
+pub fn of(report: &Report) -> Vec<Cause> {
+    let actionable: Vec<Member> = report
+        .checks
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.is_actionable())
+        .flat_map(|(ci, c)| {
+            c.findings
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.severity > Severity::Info)
+                .map(move |(fi, _)| Member {
+                    check: ci,
+                    finding: fi,
+                })
+        })
+        .collect();
+    let finding = |m: Member| &report.checks[m.check].findings[m.finding];
+    let check = |m: Member| &report.checks[m.check];
+
+    let mut causes: Vec<Cause> = Vec::new();
+    // First the blocks a config fix edits: each is one cause, whatever check found it.
+    let mut placed = vec![false; actionable.len()];
+    for (i, &m) in actionable.iter().enumerate() {
+        let Some(at) = fix_block(finding(m)) else {
+            continue;
+        };
+        placed[i] = true;
+        match causes.iter_mut().find(|c| c.at.as_deref() == Some(&at)) {
+            Some(c) => c.problems.push(m),
+            None => causes.push(Cause {
+                place: Some(format!("nginx block at {at}")),
+                at: Some(at),
+                severity: finding(m).severity,
+                problems: vec![m],
+                also_seen_by: Vec::new(),
+            }),
+        }
+    }
+    // Then the rest: a pointer to a check already placed, or the same place, joins that cause.
+    for (i, &m) in actionable.iter().enumerate() {
+        if placed[i] {
+            continue;
+        }
+        let f = finding(m);
+        let here = f
+            .location
+            .as_ref()
+            .map(|l| format!("{}:{}", l.file, l.line));
+        let same_place = causes
+            .iter()
+            .position(|c| here.is_some() && c.at == here && c.place.is_some());
+        let named = referenced_ids(f, check(m).id)
+            .into_iter()
+            .find_map(|id| pick(report, &causes, id, f));
+        let is_config_check = check(m).band == Band::Nginx;
+        match (same_place, named) {
+            // An nginx finding at a block's line is one more problem of that block.
+            (Some(c), _) if is_config_check => causes[c].problems.push(m),
+            (_, Some(c)) | (Some(c), None) => {
+                if !causes[c].also_seen_by.iter().any(|s| s.check == m.check) {
+                    causes[c].also_seen_by.push(m);
+                }
+            }
+            (None, None) => match same_fix(report, &causes, f) {
+                // The same fix (one directory to open, one setting to change): one cause.
+                Some(c) => causes[c].problems.push(m),
+                None => causes.push(Cause {
+                    place: None,
+                    at: here,
+                    severity: f.severity,
+                    problems: vec![m],
+                    also_seen_by: Vec::new(),
+                }),
+            },
+        }
+    }
+    for c in &mut causes {
+        c.severity = c
+            .problems
+            .iter()
+            .map(|&m| finding(m).severity)
+            .max()
+            .unwrap_or(Severity::Warning);
+    }
+    // The config first (one reload applies all its edits), then in band order.
+    let band_rank = |b: Band| Band::ALL.iter().position(|x| *x == b).unwrap_or(usize::MAX);
+    // Stable: report order within equal keys.
+    causes.sort_by_key(|c| {
+        (
+            std::cmp::Reverse(c.severity),
+            band_rank(check(c.problems[0]).band),
+        )
+    });
+    causes
+}
+
+/// The block a fix edits: the `FILE:LINE` of its `# FILE:LINE` comment. (Not the block's first
+/// line: a fix may rewrite it, `location ^~ /media/`.)
+pub fn fix_block(f: &Finding) -> Option<String> {
+    let text = &f.remediation.as_ref()?.text;
+    for line in text.lines().map(str::trim) {
+        let Some(at) = line.strip_prefix("# ") else {
+            continue;
+        };
+        let (_, n) = at.rsplit_once(':')?;
+        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        return Some(at.to_string());
+    }
+    None
+}
+
+/// The cause (one of a single finding's) whose fix is exactly `f`'s.
+fn same_fix(report: &Report, causes: &[Cause], f: &Finding) -> Option<usize> {
+    let fix = f.remediation.as_ref()?;
+    causes.iter().position(|c| {
+        c.place.is_none()
+            && c.problems.iter().any(|m| {
+                report.checks[m.check].findings[m.finding]
+                    .remediation
+                    .as_ref()
+                    == Some(fix)
+            })
+    })
+}
+
+/// Check ids (MD + three digits) a finding names, other than its own check's.
+fn referenced_ids(f: &Finding, own: &str) -> Vec<String> {
+    let mut texts: Vec<&str> = vec![&f.message];
+    texts.extend(f.evidence.iter().map(|e| e.value.as_str()));
+    if let Some(r) = &f.remediation {
+        texts.push(&r.text);
+    }
+    let mut ids = Vec::new();
+    for text in texts {
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while let Some(at) = text[i..].find("MD") {
+            let start = i + at;
+            let digits = &bytes[start + 2..(start + 5).min(bytes.len())];
+            let whole = digits.len() == 3
+                && digits.iter().all(u8::is_ascii_digit)
+                && bytes
+                    .get(start + 5)
+                    .map_or(true, |b| !b.is_ascii_alphanumeric())
+                && (start == 0 || !bytes[start - 1].is_ascii_alphanumeric());
+            if whole {
+                let id = &text[start..start + 5];
+                if id != own && !ids.iter().any(|x| x == id) {
+                    ids.push(id.to_string());
+                }
+            }
+            i = start + 2;
+        }
+    }
+    ids
+}
+
+/// The cause of check `id` that finding `f` points at: the one in the same file just above it,
+/// else the one whose block serves the first segment of `f`'s URL, else the first.
+fn pick(report: &Report, causes: &[Cause], id: String, f: &Finding) -> Option<usize> {
+    let of_check: Vec<usize> = (0..causes.len())
+        .filter(|&c| {
+            causes[c]
+                .problems
+                .iter()
+                .any(|m| report.checks[m.check].id == id)
+        })
+        .collect();
+    if of_check.len() <= 1 {
+        return of_check.first().copied();
+    }
+    if let Some(loc) = &f.location {
+        let above = of_check
+            .iter()
+            .filter_map(|&c| {
+                let (file, line) = causes[c].at.as_deref()?.rsplit_once(':')?;
+                let line: u32 = line.parse().ok()?;
+                (file == loc.file && line <= loc.line).then_some((line, c))
+            })
+            .max();
+        if let Some((_, c)) = above {
+            return Some(c);
+        }
+    }
+    if let Some(segment) = url_segment(f) {
+        let serving = of_check.iter().copied().find(|&c| {
+            causes[c]
+                .problems
+                .iter()
+                .any(|m| url_segment(&report.checks[m.check].findings[m.finding]) == Some(segment))
+        });
+        if serving.is_some() {
+            return serving;
+        }
+    }
+    of_check.first().copied()
+}
+
+/// The first path segment of the URL a finding is about (`media` for `GET /media/a.jpg`).
+fn url_segment(f: &Finding) -> Option<&str> {
+    f.evidence
+        .iter()
+        .filter(|e| matches!(e.label.as_str(), "url" | "urls" | "request"))
+        .flat_map(|e| e.value.split_whitespace())
+        .find(|w| w.starts_with('/'))
+        .and_then(|path| path.trim_start_matches('/').split('/').next())
+        .filter(|s| !s.is_empty())
+}
+
+/// `causes` in the JSON report: each cause with the checks and findings it groups.
+#[derive(Debug, Serialize)]
+pub struct CauseJson {
+    pub place: Option<String>,
+    pub at: Option<String>,
+    pub severity: Severity,
+    pub checks: Vec<&'static str>,
+    pub findings: Vec<FindingRef>,
+    pub also_seen_by: Vec<FindingRef>,
+}
+
+/// A finding of the report: `checks[i].findings[finding]` where `checks[i].id == check`.
+#[derive(Debug, Serialize)]
+pub struct FindingRef {
+    pub check: &'static str,
+    pub finding: usize,
+}
+
+pub fn to_json(report: &Report, causes: &[Cause]) -> Vec<CauseJson> {
+    let r = |m: &Member| FindingRef {
+        check: report.checks[m.check].id,
+        finding: m.finding,
+    };
+    causes
+        .iter()
+        .map(|c| {
+            let mut checks: Vec<&'static str> = Vec::new();
+            for m in &c.problems {
+                let id = report.checks[m.check].id;
+                if !checks.contains(&id) {
+                    checks.push(id);
+                }
+            }
+            CauseJson {
+                place: c.place.clone(),
+                at: c.at.clone(),
+                severity: c.severity,
+                checks,
+                findings: c.problems.iter().map(r).collect(),
+                also_seen_by: c.also_seen_by.iter().map(r).collect(),
+            }
+        })
+        .collect()
+}
+
+/// The check a member belongs to.
+pub fn check_of<'r>(report: &'r Report, m: &Member) -> &'r CheckResult {
+    &report.checks[m.check]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Location, Status};
+
+    fn result(id: &'static str, band: Band, findings: Vec<Finding>) -> CheckResult {
+        CheckResult {
+            id,
+            name: "x",
+            band,
+            status: Status::Fail,
+            summary: String::new(),
+            findings,
+            ignored: None,
+        }
+    }
+
+    fn block_fix(line: u32, head: &str) -> Finding {
+        let prefix = head.split_whitespace().last().unwrap_or_default();
+        Finding::error(format!("problem at {line}"))
+            .evidence("url", format!("{}/x.jpg", prefix.trim_end_matches('/')))
+            .at(Location::new("/etc/nginx/sites-enabled/app", line))
+            .fix_with_block(
+                "do this:",
+                &[
+                    format!("# /etc/nginx/sites-enabled/app:{line}"),
+                    format!("{head} {{"),
+                    "}".into(),
+                ],
+                vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
+            )
+    }
+
+    #[test]
+    fn fixes_of_one_block_are_one_cause_and_pointers_are_symptoms() {
+        let report = Report::new(
+            serde_json::json!({}),
+            vec![
+                result(
+                    "MD101",
+                    Band::Nginx,
+                    vec![block_fix(16, "location /media/")],
+                ),
+                result(
+                    "MD105",
+                    Band::Nginx,
+                    vec![
+                        block_fix(16, "location /media/"),
+                        block_fix(23, "location /static"),
+                    ],
+                ),
+                result(
+                    "MD210",
+                    Band::Filesystem,
+                    vec![Finding::error("probe fails")
+                        .at(Location::new("/etc/nginx/sites-enabled/app", 17))
+                        .fix("location ~ takes it (MD105)", vec![])],
+                ),
+                result(
+                    "MD405",
+                    Band::Live,
+                    vec![Finding::error("open() failed")
+                        .evidence("explained by", "MD105")
+                        .evidence("request", "GET /static/x.jpg HTTP/1.1")],
+                ),
+                result(
+                    "MD204",
+                    Band::Filesystem,
+                    vec![Finding::error("cannot write")
+                        .fix("chown", vec!["sudo chown deploy /srv".into()])],
+                ),
+            ],
+        );
+        let causes = of(&report);
+        assert_eq!(causes.len(), 3, "{causes:#?}");
+        let media = &causes[0];
+        assert_eq!(
+            media.place.as_deref(),
+            Some("nginx block at /etc/nginx/sites-enabled/app:16")
+        );
+        assert_eq!(media.at.as_deref(), Some("/etc/nginx/sites-enabled/app:16"));
+        assert_eq!(media.problems.len(), 2);
+        // MD210 sits inside the /media/ block (line 17, just below 16) and names MD105.
+        assert_eq!(
+            media.also_seen_by,
+            vec![Member {
+                check: 2,
+                finding: 0
+            }]
+        );
+        // MD405's request is under /static: the /static cause of MD105.
+        let statics = &causes[1];
+        assert_eq!(
+            statics.at.as_deref(),
+            Some("/etc/nginx/sites-enabled/app:23")
+        );
+        assert_eq!(
+            statics.also_seen_by,
+            vec![Member {
+                check: 3,
+                finding: 0
+            }]
+        );
+        // MD204 points nowhere: its own cause, after the config.
+        assert_eq!(
+            causes[2].problems,
+            vec![Member {
+                check: 4,
+                finding: 0
+            }]
+        );
+        assert!(causes[2].place.is_none());
+    }
+
+    #[test]
+    fn check_ids_are_found_whole() {
+        let f = Finding::error("see MD101, not MD1010 or XMD102").fix("(MD103)", vec![]);
+        assert_eq!(referenced_ids(&f, "MD999"), vec!["MD101", "MD103"]);
+        assert_eq!(referenced_ids(&f, "MD101"), vec!["MD103"]);
+    }
+}

@@ -1,0 +1,232 @@
+//! Compose projects in the CI gate (`check --app DIR --nginx-conf DIR/.../nginx.conf --offline`),
+//! on the fixtures of fixtures/compose (two public projects, each also broken one way): the
+//! correct ones exit 0; each broken one adds exactly one finding to its project's, from the check
+//! made for its cause, and that check is the first to fail. No Docker daemon is involved.
+
+use crate::run::media_doctor;
+use serde_json::Value;
+
+struct Run {
+    code: i32,
+    /// (id, status) of every check that failed or warned, in report order.
+    flagged: Vec<(String, String)>,
+    json: Value,
+}
+
+fn gate(name: &str, conf: &str, extra: &[&str]) -> Run {
+    let dir = format!("fixtures/compose/{name}");
+    let conf = format!("{dir}/{conf}");
+    let mut args = vec![
+        "check",
+        "--app",
+        &dir,
+        "--nginx-conf",
+        &conf,
+        "--offline",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let out = media_doctor(&args);
+    let json: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {}\n{}", out.stdout, out.stderr));
+    let flagged = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| matches!(c["status"].as_str(), Some("fail" | "warn" | "error")))
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    Run {
+        code: out.code,
+        flagged,
+        json,
+    }
+}
+
+const DJANGO_CONF: &str = "nginx/nginx.conf";
+const FLASK_CONF: &str = "services/nginx/nginx.conf";
+
+/// A broken variant against its correct project: one new finding, `id`, and it comes first
+/// among the failures (when it is an error).
+fn broken_one_way(name: &str, conf: &str, base: &Run, id: &str, status: &str) {
+    let run = gate(name, conf, &[]);
+    let new: Vec<&(String, String)> = run
+        .flagged
+        .iter()
+        .filter(|f| !base.flagged.contains(f))
+        .collect();
+    assert_eq!(
+        new,
+        vec![&(id.to_string(), status.to_string())],
+        "{name}: what it adds to its project's report: {:?}",
+        run.flagged
+    );
+    let first_fail = run
+        .flagged
+        .iter()
+        .find(|(_, s)| s == "fail")
+        .map(|(i, _)| i.as_str());
+    if status == "fail" {
+        assert_eq!(first_fail, Some(id), "{name}: {:?}", run.flagged);
+        assert_eq!(run.code, 1, "{name}");
+        let check = run.json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap();
+        let f = &check["findings"][0];
+        assert!(
+            f["remediation"]["text"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty()),
+            "{name}: {f}"
+        );
+        assert!(f["location"]["file"].as_str().is_some(), "{name}: {f}");
+    } else {
+        assert_eq!(first_fail, None, "{name}: {:?}", run.flagged);
+        assert_eq!(
+            run.code, 0,
+            "{name}: a warning does not fail the default gate"
+        );
+        let strict = gate(name, conf, &["--fail-on", "warning"]);
+        assert_eq!(strict.code, 1, "{name} with --fail-on warning");
+    }
+}
+
+#[test]
+fn django_on_docker_passes_and_each_break_is_found_first() {
+    let base = gate("django-on-docker", DJANGO_CONF, &[]);
+    assert_eq!(base.code, 0, "{:?}", base.flagged);
+    assert!(
+        base.flagged.iter().all(|(_, s)| s != "fail"),
+        "{:?}",
+        base.flagged
+    );
+    let c = &base.json["site"]["containers"];
+    assert_eq!(c["app_service"], "web", "{c}");
+    assert_eq!(c["nginx_service"], "nginx", "{c}");
+    assert_eq!(c["media_root"]["path"], "/home/app/web/mediafiles", "{c}");
+    assert_eq!(
+        c["media_root"]["storage"], "the named volume media_volume",
+        "{c}"
+    );
+    assert!(
+        c["files"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("docker-compose.prod.yml"),
+        "{c}"
+    );
+    for (name, id, status) in [
+        ("django-media-not-on-volume", "MD601", "fail"),
+        ("django-nginx-without-media", "MD602", "fail"),
+        ("django-alias-app-path", "MD603", "fail"),
+        ("django-static-off-volume", "MD604", "fail"),
+        ("django-media-owned-by-root", "MD605", "fail"),
+        ("django-stale-static", "MD606", "warn"),
+    ] {
+        broken_one_way(name, DJANGO_CONF, &base, id, status);
+    }
+}
+
+#[test]
+fn flask_on_docker_passes_and_its_break_is_found_first() {
+    let base = gate("flask-on-docker", FLASK_CONF, &[]);
+    assert_eq!(base.code, 0, "{:?}", base.flagged);
+    // Its static volume really does hide project/static from the image (a warning).
+    assert!(
+        base.flagged.contains(&("MD606".into(), "warn".into())),
+        "{:?}",
+        base.flagged
+    );
+    // UPLOAD_FOLDER comes from APP_FOLDER in the env_file: read, not "None".
+    let c = &base.json["site"]["containers"];
+    assert_eq!(
+        c["media_root"]["path"], "/home/app/web/project/media",
+        "{c}"
+    );
+    broken_one_way(
+        "flask-nginx-without-media",
+        FLASK_CONF,
+        &base,
+        "MD602",
+        "fail",
+    );
+}
+
+#[test]
+fn the_existing_path_checks_judge_through_the_containers() {
+    let run = gate("django-on-docker", DJANGO_CONF, &[]);
+    let check = |id: &str| {
+        run.json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    // The same volume at the same path in two containers: aligned, by storage.
+    assert_eq!(check("MD302")["status"], "pass");
+    assert!(check("MD302")["summary"]
+        .as_str()
+        .unwrap()
+        .contains("media_volume"));
+    // Paths that exist only inside containers are not looked for on this machine.
+    assert_eq!(check("MD201")["status"], "skip");
+    assert_eq!(check("MD205")["status"], "skip");
+    assert_eq!(check("MD206")["status"], "pass");
+    // Nothing of this machine's /etc/nginx in a run about a repository.
+    let files = run.json["site"]["nginx"]["files"].as_array().unwrap();
+    assert!(
+        files
+            .iter()
+            .all(|f| !f.as_str().unwrap().starts_with("/etc/nginx")),
+        "{files:?}"
+    );
+    let md107 = check("MD107");
+    assert!(
+        !md107["summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("/etc/nginx"),
+        "{md107}"
+    );
+}
+
+#[test]
+fn compose_files_can_be_named() {
+    // --compose picks the dev file: it has no nginx service and bind-mounts the checkout.
+    let run = gate(
+        "django-on-docker",
+        DJANGO_CONF,
+        &[
+            "--compose",
+            "fixtures/compose/django-on-docker/docker-compose.yml",
+        ],
+    );
+    let c = &run.json["site"]["containers"];
+    assert!(
+        c["files"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("/docker-compose.yml"),
+        "{c}"
+    );
+    assert_eq!(c["nginx_service"], Value::Null, "{c}");
+    // MEDIA_ROOT through the bind mount ./app:/usr/src/app is a host directory.
+    assert!(
+        c["media_root"]["storage"]
+            .as_str()
+            .unwrap()
+            .starts_with("the host directory"),
+        "{c}"
+    );
+}
