@@ -43,6 +43,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // Parse the selection before gathering: a typo is reported before any work.
             let selection = Selection::parse(&args.select, &args.ignore)?;
             let mut site = Site::gather(&args.site.options(), args.offline)?;
+            refuse_missing(&site)?;
             // Progress for long scans: only for a person watching text output, never in JSON/CI.
             site.progress = args.format == CheckFormat::Text
                 && std::io::stderr().is_terminal()
@@ -86,9 +87,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Trace(args) => {
             check_site_args(&args.site)?;
-            let req = media_doctor::nginx::resolve::Request::from_url(&args.url)?;
+            // A URL that is not one is a bad argument, before any work.
+            let path_only = args.url.starts_with('/');
+            if !path_only {
+                check_trace_url(&args.url)?;
+            }
             let site = Site::gather(&args.site.options(), args.offline)?;
             refuse_unloadable(&site)?;
+            refuse_missing(&site)?;
+            let url = if path_only {
+                url_on_site(&site, &args.url, args.site.site.as_deref())?
+            } else {
+                args.url.clone()
+            };
+            let req = media_doctor::nginx::resolve::Request::from_url(&url)?;
             let resolver = site.resolver_for(&req);
             let resolution = resolver.resolve(&req);
             let mut trace = render::trace::Trace::new(&resolver, &req, &resolution);
@@ -144,6 +156,41 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Options that name something that is not there are bad arguments (exit 2), never a quiet
+/// run without them: an `--app` that does not exist or cannot be read, an unknown `--as-user`.
+fn refuse_missing(site: &Site) -> anyhow::Result<()> {
+    if let Some(app) = &site.options.app {
+        // Under --root, an absolute path is the system's (inside the root, its symlinks followed
+        // there), as for --nginx-conf.
+        let host = if app.is_absolute() && !site.root.is_live() {
+            site.root.resolve(app)
+        } else {
+            Ok(app.clone())
+        };
+        if let Err(e) = host.and_then(|host| {
+            let m = std::fs::metadata(&host)?;
+            if m.is_dir() {
+                std::fs::read_dir(&host).map(|_| ())
+            } else {
+                std::fs::File::open(&host).map(|_| ())
+            }
+        }) {
+            anyhow::bail!(
+                "--app {}: {e}: give the app's project directory or its settings file",
+                app.display()
+            );
+        }
+    }
+    let worker = site.worker();
+    if let (Some(user), Err(why)) = (&site.options.as_user, &worker.identity) {
+        anyhow::bail!(
+            "--as-user {user}: {why}: give a user of this system (nginx's worker is usually \
+             www-data or nginx; the `user` directive names it)"
+        );
+    }
+    Ok(())
+}
+
 /// `trace` on a config nginx would refuse (`nginx -t` fails: an include loop, an unterminated
 /// quote, unbalanced braces, a directory as an include): no prediction, since no nginx runs that
 /// config; the located error instead, exit 2. (`check` reports the same under MD100.)
@@ -171,6 +218,56 @@ fn check_site_args(args: &SiteArgs) -> anyhow::Result<()> {
         media_doctor::live::public::parse_base(url).map_err(|e| anyhow::anyhow!("--url {e}"))?;
     }
     Ok(())
+}
+
+/// `trace URL`: something nginx could be asked for, `http[s]://HOST[:PORT]/PATH` (the scheme may
+/// be left out). Anything else — a word, a path with spaces, `%%%` — is a bad argument (exit 2)
+/// with the way forward.
+fn check_trace_url(url: &str) -> anyhow::Result<()> {
+    let how = "give http://HOST/PATH (http://example.com/media/a.jpg), or a /PATH with --site NAME";
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        anyhow::bail!("{url:?} is not a URL (it has spaces): {how}");
+    }
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    let valid = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ':'));
+    if !valid {
+        anyhow::bail!("{url:?} is not a URL (no host name in it): {how}");
+    }
+    Ok(())
+}
+
+/// `trace /PATH --site NAME`: the path on the site's first server_name.
+fn url_on_site(site: &Site, path: &str, name: Option<&str>) -> anyhow::Result<String> {
+    let Some(name) = name else {
+        anyhow::bail!(
+            "{path} is a path: give the site it is on (--site NAME, whose first server_name is \
+             the host) or a whole URL (http://example.com{path})"
+        );
+    };
+    let cfg = &site.nginx.config;
+    let host = site
+        .nginx
+        .servers
+        .iter()
+        .flat_map(|&s| cfg.directive(s).children().collect::<Vec<_>>())
+        .filter(|d| d.name() == "server_name")
+        .flat_map(|d| d.args().collect::<Vec<_>>())
+        .find(|n| !n.is_empty() && *n != "_" && !n.starts_with('~') && !n.contains('*'));
+    match host {
+        Some(host) => Ok(format!("http://{host}{path}")),
+        None => anyhow::bail!(
+            "site {name} has no server_name to put in the URL: give the whole URL (http://HOST{path})"
+        ),
+    }
 }
 
 fn configure_colors(choice: ColorChoice) {

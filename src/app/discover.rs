@@ -79,6 +79,9 @@ const FLASK_ENTRIES: &[&str] = &[
     "manage.py",
 ];
 
+/// How many served directories the search looks near (see `discover`).
+const MAX_SERVED_HINTS: usize = 64;
+
 pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
     let mut d = Discovery::default();
     let mut unit: Option<Unit> = None;
@@ -177,7 +180,17 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
                 many.iter().map(|u| u.name.as_str()).collect::<Vec<_>>().join(", ")
             )),
         }
-        for dir in &hints.nginx_dirs {
+        // A config with hundreds of thousands of sites gives as many directories; the project
+        // is looked for near the first few (each costs a handful of stats), and the search says
+        // so: with that many sites, --site or --app names the one meant.
+        if hints.nginx_dirs.len() > MAX_SERVED_HINTS {
+            d.tried.push(format!(
+                "served directories: looked near the first {MAX_SERVED_HINTS} of {}; name the \
+                 site with --site or the app with --app",
+                hints.nginx_dirs.len()
+            ));
+        }
+        for dir in hints.nginx_dirs.iter().take(MAX_SERVED_HINTS) {
             for anc in dir.ancestors().skip(1).take(3) {
                 if anc == Path::new("/") {
                     break;

@@ -228,16 +228,22 @@ fn app_and_framework_options_and_explicit_failures() {
     ]);
     assert_eq!(r["site"]["app"]["media_url"]["value"], "/uploads/");
     assert_eq!(r["site"]["app"]["found_by"], "--app");
-    // A named app that does not exist fails MD301 and says where it looked.
-    let (code, r) = check(&["--root", &fixture("django-broken"), "--app", "/srv/nothing"]);
-    assert_eq!(code, 1);
-    let md301 = check_of(&r, "MD301");
-    assert_eq!(md301["status"], "fail");
-    assert!(md301["findings"][0]["evidence"][0]["value"]
-        .as_str()
-        .unwrap()
-        .contains("/srv/nothing"));
-    assert_eq!(check_of(&r, "MD302")["status"], "skip");
+    // A named app that does not exist is a bad argument: exit 2, naming it (was an MD301 fail).
+    let o = media_doctor(&[
+        "check",
+        "--offline",
+        "--root",
+        &fixture("django-broken"),
+        "--app",
+        "/srv/nothing",
+    ]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("--app /srv/nothing: No such file or directory"),
+        "{}",
+        o.stderr
+    );
 }
 
 fn copy_tree(from: &Path, to: &Path) {

@@ -295,3 +295,79 @@ fn the_demo_report_names_every_failure_in_what_to_do_first() {
         verbose.stdout
     );
 }
+
+/// Mistakes are exit 2 with one line that says what to give instead, never a quiet run without
+/// the option (issue: `--app /nonexistent` was ignored, `trace '%%%'` exited 0).
+#[test]
+fn mistaken_arguments_exit_2_with_a_way_forward() {
+    let d = demo();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[
+                "check",
+                "--root",
+                &d,
+                "--site",
+                "myapp",
+                "--offline",
+                "--app",
+                "/nonexistent",
+            ],
+            "--app /nonexistent: No such file or directory",
+        ),
+        (
+            &[
+                "check",
+                "--root",
+                &d,
+                "--site",
+                "myapp",
+                "--offline",
+                "--as-user",
+                "wwwdata",
+            ],
+            "--as-user wwwdata: no user \"wwwdata\"",
+        ),
+        (
+            &["trace", "%%%", "--root", &d, "--offline"],
+            "\"%%%\" is not a URL (no host name in it): give http://HOST/PATH",
+        ),
+        (
+            &["trace", "hello world", "--root", &d, "--offline"],
+            "\"hello world\" is not a URL (it has spaces)",
+        ),
+        (
+            &["trace", "/media/a.jpg", "--root", &d, "--offline"],
+            "/media/a.jpg is a path: give the site it is on (--site NAME",
+        ),
+    ];
+    for (args, says) in cases {
+        let o = media_doctor(args);
+        assert_eq!(o.code, 2, "{args:?}: {}", o.stderr);
+        assert_eq!(o.stderr.trim().lines().count(), 1, "{args:?}: {}", o.stderr);
+        assert!(o.stderr.contains(says), "{args:?}: {}", o.stderr);
+        assert!(o.stdout.is_empty(), "{args:?}: {}", o.stdout);
+    }
+}
+
+/// `trace /PATH --site NAME` traces on the site's first server_name.
+#[test]
+fn trace_a_path_on_a_site_uses_its_first_server_name() {
+    let o = media_doctor(&[
+        "trace",
+        "/media/uploads/2026/11/avatar.png",
+        "--site",
+        "myapp",
+        "--root",
+        &demo(),
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let v: Value = serde_json::from_str(&o.stdout).expect("JSON");
+    assert_eq!(
+        v["url"],
+        "http://myapp.example.com/media/uploads/2026/11/avatar.png"
+    );
+}

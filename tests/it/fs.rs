@@ -702,12 +702,15 @@ fn filesystem_checks_on_a_fixture_root() {
     let report = check_json(t.path(), &["--as-user", "deploy"]);
     assert_eq!(report["site"]["worker"]["source"]["kind"], "as-user");
     assert_eq!(check(&report, "MD202")["status"], "pass");
-    let report = check_json(t.path(), &["--as-user", "ghost"]);
-    assert_eq!(check(&report, "MD202")["status"], "skip");
-    assert!(check(&report, "MD202")["summary"]
-        .as_str()
-        .unwrap()
-        .contains("no user \"ghost\""));
+    // An unknown user is a bad argument: exit 2, naming it (was a run with MD202 skipped).
+    let root = t.path().to_str().unwrap();
+    let o = crate::run::media_doctor(&["check", "--root", root, "--offline", "--as-user", "ghost"]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("--as-user ghost: no user \"ghost\""),
+        "{}",
+        o.stderr
+    );
 }
 
 /// A Django project under a --root, found through a profile that names its user.

@@ -261,4 +261,13 @@ fn an_unset_variable_in_a_path_is_unknown_never_none() {
     assert_eq!(s(&v["STATIC"]), "/app/static");
     let v = run(&t, "/srv/app/config.py", &[("APP_FOLDER", "/home/app/web")]);
     assert_eq!(s(&v["MEDIA_FOLDER"]), "/home/app/web/project/media");
+    // Through a name: `None://None/media/` never comes out.
+    let t = Tree::new(&[(
+        "/srv/app/s.py",
+        "import os\nSCHEME = os.environ.get('SCHEME')\nHOST = os.getenv('CDN_HOST')\nMEDIA_URL = f'{SCHEME}://{HOST}/media/'\n",
+    )]);
+    match &run(&t, "/srv/app/s.py", &[])["MEDIA_URL"] {
+        Value::Unknown { why, .. } => assert!(why.contains("SCHEME"), "{why}"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -25,17 +25,47 @@ impl<'a> Interp<'a> {
             })
             .map(|r| r.name.as_str())
             .collect();
-        let name = names.last()?;
+        Some(self.unset_value(names.last()?, text))
+    }
+
+    /// `HOST = os.getenv("HOST")` then `f"https://{HOST}/media/"`: the name's binding was made
+    /// on the line of an env read that found no value.
+    pub(super) fn unset_env_bound(
+        &self,
+        f: &Frame,
+        m: &Module,
+        e: Node,
+        text: &str,
+    ) -> Option<Value> {
+        if e.kind() != "identifier" {
+            return None;
+        }
+        let name = m.text(e);
+        let b = f
+            .locals
+            .as_ref()
+            .and_then(|l| l.get(name))
+            .or_else(|| self.globals.get(f.globals).and_then(|g| g.get(name)))?;
+        let at = b.at.as_ref()?;
+        let read = self
+            .env_reads
+            .iter()
+            .rev()
+            .find(|r| r.source.is_none() && r.at.file == at.file && r.at.line == at.line)?;
+        Some(self.unset_value(&read.name, text))
+    }
+
+    fn unset_value(&self, name: &str, text: &str) -> Value {
         let sources: Vec<&str> = self.env.layers.iter().map(|l| l.source.as_str()).collect();
         let seen = if sources.is_empty() {
             "no environment source was found".to_string()
         } else {
             format!("not in {}", sources.join(", "))
         };
-        Some(Value::unknown(
+        Value::unknown(
             text,
             format!("environment variable {name} has no value ({seen}), so this is unknown (Python would write \"None\" into it)"),
-        ))
+        )
     }
 
     pub(super) fn env_get(&mut self, name: &str, at: &Location) -> Option<String> {

@@ -1183,7 +1183,10 @@ impl<'a> Interp<'a> {
                         || child.child_by_field_name("type_conversion").is_some();
                     let v = self.eval(m, e, f);
                     if matches!(v, Value::None) {
-                        if let Some(u) = self.unset_env_in(m, e, m.text(n)) {
+                        let u = self
+                            .unset_env_in(m, e, m.text(n))
+                            .or_else(|| self.unset_env_bound(f, m, e, m.text(n)));
+                        if let Some(u) = u {
                             return u;
                         }
                     }
