@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod compose;
 mod conformance;
+mod corpus_findings;
 mod differential;
 mod docs;
 mod fs;
