@@ -20,6 +20,7 @@ mod nginx_dump;
 mod output;
 mod packaging;
 mod readonly;
+mod resolver_props;
 mod run;
 mod sample;
 mod schemas;
