@@ -193,6 +193,7 @@ impl<'r, 's> Run<'r, 's> {
             (Stage::Index, self.uri.last() == Some(&b'/')),
         ] {
             if let (true, Some(u)) = (applies, self.unmodelled(stage)) {
+                self.handler = Handler::Module(u.directive.clone());
                 return Flow::End(End::Unknown(format!(
                     "{} at {} is not modelled: it answers this request",
                     u.directive,

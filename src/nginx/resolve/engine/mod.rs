@@ -535,6 +535,7 @@ impl<'r, 's> Run<'r, 's> {
             return Flow::Go(Phase::TryFiles);
         }
         if let Some(u) = self.unmodelled(Stage::Access) {
+            self.handler = Handler::Module(u.directive.clone());
             return Flow::End(End::Unknown(format!(
                 "{} at {} is not modelled: it decides in the rewrite/access phase",
                 u.directive,
