@@ -246,6 +246,26 @@ fn generate(rng: &mut Rng, base: &Path, port: u16) -> Scenario {
         symlink("/nonexistent/x.jpg", &l).unwrap();
         links.push((l, PathBuf::from("/nonexistent/x.jpg")));
     }
+    // .htaccess files: read only where AllowOverride lets them in.
+    for d in dirs.clone() {
+        if !rng.chance(30) {
+            continue;
+        }
+        let body = rng.pick(&[
+            "Require all denied\n",
+            "Require all granted\n",
+            "Options +Indexes\n",
+            "Options -Indexes\n",
+            "DirectoryIndex b.txt\n",
+            "<Files \"a.jpg\">\n  Require all denied\n</Files>\n",
+            "Require ip 10.0.0.0/8\n",
+        ]);
+        let p = d.join(".htaccess");
+        std::fs::write(&p, body).unwrap();
+        let mode = if rng.chance(15) { 0o600 } else { 0o644 };
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        tree.push(format!("{mode:o} 0:0 {}: {}", p.display(), body.trim()));
+    }
     for d in &dirs {
         let mode = *rng.pick(DIR_MODES);
         let (_, uid, gid) = *rng.pick(OWNERS);
@@ -348,16 +368,33 @@ fn generate(rng: &mut Rng, base: &Path, port: u16) -> Scenario {
             } else {
                 ""
             };
+            let over = if rng.chance(40) {
+                *rng.pick(&[
+                    "  AllowOverride All\n",
+                    "  AllowOverride None\n",
+                    "  AllowOverride AuthConfig\n",
+                    "  AllowOverride Options\n",
+                    "  AllowOverride Indexes\n",
+                    "  AllowOverride AuthConfig Indexes\n",
+                ])
+            } else {
+                ""
+            };
             writeln!(
                 conf,
-                "  <Directory {s}/{d}{sub}{slash}>\n{opts}{req}{index}  </Directory>"
+                "  <Directory {s}/{d}{sub}{slash}>\n{opts}{req}{index}{over}  </Directory>"
             )
             .unwrap();
         }
         if rng.chance(90) {
             writeln!(
                 conf,
-                "  <Directory {s}>\n    Require all granted\n  </Directory>"
+                "  <Directory {s}>\n    Require all granted\n{}  </Directory>",
+                if rng.chance(30) {
+                    "    AllowOverride All\n"
+                } else {
+                    ""
+                }
             )
             .unwrap();
         }

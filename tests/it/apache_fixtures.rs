@@ -112,6 +112,33 @@ fn fixtures_agree_with_apache() {
          <Directory {B}/srv/uploads>\n  Require all granted\n </Directory>\n</VirtualHost>\n",
         &[("/media/a.jpg", 403), ("/media/missing.jpg", 403)],
     );
+    // Found by the differential test (seed 4): a `Require` nested in a `<Files>` of a
+    // .htaccess needs AuthConfig too (the last AllowOverride of the directory is Indexes): 500.
+    // Where AllowOverride lets it in, the .htaccess decides; an unreadable one is 403.
+    case(
+        ".htaccess and AllowOverride",
+        |b| {
+            mkdir(&b.join("srv/uploads"), 0o755);
+            file(&b.join("srv/uploads/a.jpg"), 0o644);
+            std::fs::write(
+                b.join("srv/uploads/.htaccess"),
+                "<Files \"a.jpg\">\n  Require all denied\n</Files>\n",
+            )
+            .unwrap();
+            mkdir(&b.join("srv/media"), 0o755);
+            file(&b.join("srv/media/a.jpg"), 0o644);
+            std::fs::write(b.join("srv/media/.htaccess"), "Require all denied\n").unwrap();
+            mkdir(&b.join("srv/locked"), 0o755);
+            file(&b.join("srv/locked/a.jpg"), 0o644);
+            file(&b.join("srv/locked/.htaccess"), 0o600);
+        },
+        "<VirtualHost *:{PORT}>\n ServerName site.test\n Alias /u/ {B}/srv/uploads/\n\
+         Alias /m/ {B}/srv/media/\n Alias /l/ {B}/srv/locked/\n\
+         <Directory {B}/srv>\n  Require all granted\n  AllowOverride All\n </Directory>\n\
+         <Directory {B}/srv/uploads>\n  AllowOverride AuthConfig Indexes\n </Directory>\n\
+         <Directory {B}/srv/uploads/>\n  AllowOverride Indexes\n </Directory>\n</VirtualHost>\n",
+        &[("/u/a.jpg", 500), ("/m/a.jpg", 403), ("/l/a.jpg", 403)],
+    );
     // #14: the trailing slash of the Alias and of the URL.
     case(
         "alias slashes",

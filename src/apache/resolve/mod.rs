@@ -409,6 +409,92 @@ impl<'s> Resolver<'s> {
         o
     }
 
+    /// `AllowOverride` for directory `dir`: the last `<Directory>` that applies and sets it
+    /// (2.4's default: None).
+    fn overrides(&self, s: &Server, dir: &str) -> conf::Overrides {
+        self.dir_sections(s, dir)
+            .into_iter()
+            .filter(|sec| sec.kind == SectionKind::Directory)
+            .filter_map(|sec| sec.allow_override)
+            .next_back()
+            .unwrap_or(conf::Overrides::NONE)
+    }
+
+    fn access_file_name(&self) -> String {
+        self.cfg
+            .top()
+            .filter(|d| d.is("AccessFileName"))
+            .last()
+            .and_then(|d| d.arg(0).map(str::to_string))
+            .unwrap_or_else(|| ".htaccess".into())
+    }
+
+    /// The .htaccess of `dir` as a section, None when there is none, or the status Apache
+    /// answers (None: not modelled) and why.
+    fn read_htaccess(
+        &self,
+        dir: &str,
+        allowed: conf::Overrides,
+        who: &Identity,
+    ) -> Result<Option<Section>, (Option<u16>, String)> {
+        let path = format!("{dir}{}", self.access_file_name());
+        let w = walk::walk_cached(
+            self.root,
+            &self.cache,
+            Path::new(&path),
+            who,
+            Access::READ,
+            false,
+        );
+        match &w.outcome {
+            Outcome::Found { is_dir: false } => {}
+            Outcome::Missing { .. } | Outcome::NotADirectory { .. } => return Ok(None),
+            Outcome::Denied { .. } | Outcome::SymlinkLoop { .. } => {
+                return Err((
+                    Some(403),
+                    format!(
+                        "{path} cannot be read by {}: Apache denies access to be safe (AH00529)",
+                        who.name
+                    ),
+                ))
+            }
+            other => return Err((None, format!("{path}: {other}"))),
+        }
+        let cfg = crate::apache::load_files(self.root, Path::new(&path))
+            .map_err(|e| (None, format!("{path}: {e}")))?;
+        if let Some(e) = cfg.first_error() {
+            return Err((Some(500), format!("{path}: {}", e.message)));
+        }
+        // Every directive, those inside <Files> too, needs its override class.
+        for d in cfg.all() {
+            let name = d.name().to_ascii_lowercase();
+            let ok = match name.as_str() {
+                "require" => allowed.auth,
+                "options" => allowed.options,
+                "directoryindex" => allowed.indexes,
+                "files" | "filesmatch" if d.is_section() => true,
+                _ => {
+                    return Err((
+                        None,
+                        format!("{path}: {} in .htaccess is not modelled", d.name()),
+                    ))
+                }
+            };
+            if !ok {
+                return Err((
+                    Some(500),
+                    format!("{path}: {} not allowed here (AllowOverride)", d.name()),
+                ));
+            }
+        }
+        let mut sec = Section::new(SectionKind::Htaccess, None, path);
+        conf::read_section_body(&mut sec, cfg.top());
+        for f in &mut sec.nested_files {
+            f.node = None;
+        }
+        Ok(Some(sec))
+    }
+
     fn servers_of<'a>(&'a self, s: &'a Server) -> Vec<&'a Server> {
         if s.node.is_some() {
             vec![&self.main, s]
@@ -527,13 +613,50 @@ impl<'s> Resolver<'s> {
         }
         // The sections: directories reached, then Files for the last name, then Location.
         let last_dir = applied_dirs.last().cloned().unwrap_or_else(|| "/".into());
+        // The .htaccess of each directory reached, where AllowOverride lets it in.
+        let mut htaccess: Vec<(usize, Section)> = Vec::new();
+        for d in &applied_dirs {
+            let allowed = self.overrides(s, d);
+            if !allowed.any {
+                continue;
+            }
+            match self.read_htaccess(d, allowed, who) {
+                Ok(Some(sec)) => {
+                    r.steps.push(format!(
+                        "{}{} is read (AllowOverride)",
+                        d,
+                        self.access_file_name()
+                    ));
+                    htaccess.push((components(d), sec));
+                }
+                Ok(None) => {}
+                Err((status, why)) => {
+                    r.predicted_status = status;
+                    r.reason = why;
+                    r.steps.push(r.reason.clone());
+                    return;
+                }
+            }
+        }
         let mut sections: Vec<&Section> = Vec::new();
         for srv in self.servers_of(s) {
             sections.push(&srv.base);
         }
-        for sec in self.dir_sections(s, &last_dir) {
-            sections.push(sec);
-        }
+        // <Directory> by depth with each directory's .htaccess right after the sections of its
+        // own depth, then <DirectoryMatch>.
+        let (plain, regex): (Vec<&Section>, Vec<&Section>) = self
+            .dir_sections(s, &last_dir)
+            .into_iter()
+            .partition(|sec| sec.kind == SectionKind::Directory);
+        let mut merged: Vec<(usize, usize, &Section)> = plain
+            .into_iter()
+            .enumerate()
+            .map(|(i, sec)| (components(&sec.pattern), i, sec))
+            .collect();
+        merged.extend(htaccess.iter().map(|(c, sec)| (*c, usize::MAX, sec)));
+        merged.sort_by_key(|&(c, o, _)| (c, o));
+        sections.extend(merged.into_iter().map(|(_, _, sec)| sec));
+        sections.extend(regex);
         let file_name = if exists_as == Some(true) {
             None
         } else {
