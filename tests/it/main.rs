@@ -1,11 +1,13 @@
 //! Integration tests: one test binary (faster to link), one module per topic.
 //! Tests that need root or nginx use `support::require`, which fails under CI=true.
 
+mod apache_loader;
 mod app;
 mod bad_input;
 mod cli;
 mod compose;
 mod conformance;
+mod corpus_findings;
 mod differential;
 mod docs;
 mod fs;
@@ -19,6 +21,7 @@ mod nginx_dump;
 mod output;
 mod packaging;
 mod readonly;
+mod resolver_props;
 mod run;
 mod sample;
 mod schemas;

@@ -8,3 +8,4 @@ pub mod nginx;
 pub mod nginx_paths;
 pub mod nginx_routing;
 pub mod nginx_uploads;
+pub mod regex_probe;

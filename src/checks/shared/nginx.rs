@@ -87,6 +87,24 @@ pub fn prefixes(site: &Site, r: &Resolver<'_>) -> Vec<Prefix> {
                 continue;
             }
         }
+        // A location that refuses clients (deny all, internal, return) serves nobody's files:
+        // its name says nothing about where uploads are served.
+        if r.block_info(loc)
+            .is_some_and(|i| i.internal || i.denies_all)
+            || r.config().directive(loc).children().any(|d| d.is("return"))
+        {
+            continue;
+        }
+        // Nor one that only inherits the server's root (an `expires` or `mp4` tweak of the
+        // general file serving, Drupal's /sites/default/files/audio/mp3): the uploads
+        // location of a site says where they are, with its own root or alias.
+        let own = r
+            .root_of(loc)
+            .and_then(|root| root.directive)
+            .is_some_and(|d| r.config().directive(loc).children().any(|c| c.id() == d));
+        if !own {
+            continue;
+        }
         let lower = s.prefix.to_ascii_lowercase();
         let kind = if ["media", "upload", "files", "user"]
             .iter()

@@ -109,6 +109,8 @@ pub enum Found {
     Location(usize),
     /// 301 to `URI/` because of this location's auto redirect.
     AutoRedirect(usize),
+    /// A regex failed while matching (PCRE's match limit): nginx answers 500.
+    Failed(String),
 }
 
 #[derive(Debug, Default)]
@@ -222,6 +224,7 @@ impl Locations {
             return Found::None;
         };
         match self.find_in(level, uri, ctx) {
+            (Step::Error, _) => Found::Failed(ctx.errors.last().cloned().unwrap_or_default()),
             (Step::Declined, None) => Found::None,
             (Step::Done, Some(l)) => Found::AutoRedirect(l),
             (_, Some(l)) => Found::Location(l),
@@ -251,10 +254,12 @@ impl Locations {
     fn find_in(&self, level: &Level, uri: &[u8], ctx: &mut MatchCtx<'_>) -> (Step, Option<usize>) {
         let (mut rc, mut cur) = self.find_static(level, uri);
         let mut noregex = false;
-        if rc == Step::Again {
-            let l = cur.expect("a static match sets the location");
+        if let (Step::Again, Some(l)) = (rc, cur) {
             noregex = self.locs[l].modifier == Modifier::NoRegex;
             let (nrc, nloc) = self.find_in(&self.locs[l].level, uri, ctx);
+            if nrc == Step::Error {
+                return (nrc, None);
+            }
             rc = nrc;
             if nloc.is_some() {
                 cur = nloc;
@@ -265,7 +270,11 @@ impl Locations {
         }
         if !noregex {
             for &ri in &level.regex {
-                let re = self.locs[ri].regex.as_ref().expect("regex location");
+                // Every regex location has its compiled regex (one that did not compile is
+                // not in `level.regex`).
+                let Some(re) = self.locs[ri].regex.as_ref() else {
+                    continue;
+                };
                 match re.exec(uri) {
                     Ok(Exec::NoMatch) => continue,
                     Ok(Exec::Match(caps)) => {
@@ -275,11 +284,19 @@ impl Locations {
                                 .extend(c.named().map(|(n, v)| (n.to_string(), v.to_vec())));
                             *ctx.captures = Some(c);
                         }
-                        let (_, nloc) = self.find_in(&self.locs[ri].level, uri, ctx);
+                        let (nrc, nloc) = self.find_in(&self.locs[ri].level, uri, ctx);
+                        if nrc == Step::Error {
+                            return (nrc, None);
+                        }
                         return (Step::Ok, Some(nloc.unwrap_or(ri)));
                     }
                     Err(e) => {
                         ctx.errors.push(e);
+                        // A pattern that compiles failed on this URI (the match limit):
+                        // ngx_http_core_find_location returns NGX_ERROR.
+                        if re.compiles() {
+                            return (Step::Error, None);
+                        }
                         continue;
                     }
                 }
@@ -322,6 +339,8 @@ impl Locations {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
+    /// NGX_ERROR: a regex failed to run.
+    Error,
     Ok,
     Again,
     Done,

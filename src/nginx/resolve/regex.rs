@@ -27,7 +27,8 @@ impl Captures {
     /// `$n`: empty when the group did not take part or does not exist (as nginx).
     pub fn get(&self, n: usize) -> &[u8] {
         match self.groups.get(n).copied().flatten() {
-            Some((s, e)) => &self.subject[s..e],
+            // `\K` can leave a group ending before it starts: empty then, never a panic.
+            Some((s, e)) => self.subject.get(s..e).unwrap_or(b""),
             None => b"",
         }
     }
@@ -121,6 +122,12 @@ impl NgxRegex {
             groups,
             names,
         })))
+    }
+
+    /// Whether the pattern compiles: an error of `exec` is then a failure to run on that
+    /// subject (PCRE's match or depth limit), which nginx answers with 500.
+    pub fn compiles(&self) -> bool {
+        self.compiled().is_ok()
     }
 
     pub fn is_match(&self, subject: &[u8]) -> Result<bool, String> {
