@@ -706,8 +706,8 @@ fn applies_config(cmd: &str) -> bool {
 
 /// Wraps prose with hanging indents. Words are never split (paths and names stay whole, so they
 /// can be copied), and ANSI colour codes do not count towards the width.
-struct Wrapper {
-    width: usize,
+pub(super) struct Wrapper {
+    pub(super) width: usize,
 }
 
 impl Wrapper {
@@ -724,7 +724,7 @@ impl Wrapper {
         Ok(())
     }
 
-    fn lines(&self, text: &str, first: &str, rest: &str) -> Vec<String> {
+    pub(super) fn lines(&self, text: &str, first: &str, rest: &str) -> Vec<String> {
         let options = textwrap::Options::new(self.width)
             .initial_indent(first)
             .subsequent_indent(rest)
