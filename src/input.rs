@@ -16,6 +16,7 @@
 use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 pub const DEFAULT_MAX_BYTES: u64 = 256 << 20;
 
@@ -29,6 +30,15 @@ pub fn max_bytes() -> u64 {
     MAX_BYTES.load(Ordering::Relaxed)
 }
 
+/// Input over the limit: the inner error of the `io::Error` that `too_large` makes, so that a
+/// refusal can be told from other unreadable input.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}, over the input limit of {limit} bytes (--max-config-bytes)")]
+pub struct TooLarge {
+    what: String,
+    limit: u64,
+}
+
 /// The error for input over the limit (kind `InvalidData`, so callers that pass I/O errors on
 /// keep it, and the message says what to change).
 pub fn too_large(size: Option<u64>) -> std::io::Error {
@@ -37,10 +47,28 @@ pub fn too_large(size: Option<u64>) -> std::io::Error {
         Some(n) => format!("{n} bytes"),
         None => format!("more than {limit} bytes"),
     };
-    std::io::Error::new(
-        std::io::ErrorKind::InvalidData,
-        format!("{what}, over the input limit of {limit} bytes (--max-config-bytes)"),
-    )
+    std::io::Error::new(std::io::ErrorKind::InvalidData, TooLarge { what, limit })
+}
+
+/// The first file this run refused for its size, as `PATH: why`. A refused file is an input the
+/// run could not judge, whichever reader met it (a settings module deep in app discovery, an env
+/// file): the run must end with exit 2 and say which file, not report on the rest as if it had
+/// been read. Process-wide, like the limit itself.
+static REFUSED: Mutex<Option<String>> = Mutex::new(None);
+
+pub fn first_refused() -> Option<String> {
+    REFUSED.lock().map(|r| r.clone()).unwrap_or(None)
+}
+
+fn note_if_refused(host: &Path, err: &std::io::Error) {
+    if err
+        .get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<TooLarge>().is_some())
+    {
+        if let Ok(mut first) = REFUSED.lock() {
+            first.get_or_insert_with(|| format!("{}: {err}", host.display()));
+        }
+    }
 }
 
 /// What a bounded open found.
@@ -92,8 +120,13 @@ pub fn read_stream(r: impl Read, buf: &mut Vec<u8>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A whole file (host path), bounded; a directory or other non-file is an error.
+/// A whole file (host path), bounded; a directory or other non-file is an error. A file over the
+/// limit is remembered (`first_refused`).
 pub fn read(host: &Path) -> std::io::Result<Vec<u8>> {
+    read_unnoted(host).inspect_err(|e| note_if_refused(host, e))
+}
+
+fn read_unnoted(host: &Path) -> std::io::Result<Vec<u8>> {
     match open(host)? {
         Opened::File(f, meta) => {
             let mut buf = Vec::with_capacity(if meta.is_file() {
@@ -136,6 +169,17 @@ mod tests {
         let err = read(Path::new("/dev/zero")).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
         assert!(err.to_string().contains("--max-config-bytes"), "{err}");
+    }
+
+    #[test]
+    fn a_refused_file_is_remembered_and_other_errors_are_not() {
+        let t = tempfile::tempdir().unwrap();
+        assert!(read(&t.path().join("missing")).is_err());
+        assert!(first_refused().is_none_or(|r| !r.contains("missing")));
+        let err = read(Path::new("/dev/zero")).unwrap_err();
+        assert!(err.get_ref().unwrap().downcast_ref::<TooLarge>().is_some());
+        let first = first_refused().expect("remembered");
+        assert!(first.contains("--max-config-bytes"), "{first}");
     }
 
     #[test]

@@ -54,6 +54,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => Accepted::default(),
             };
             let mut results = checks::run(&site, &selection.checks());
+            refuse_unread_input()?;
             accepted.apply(&mut results);
             let report = Report::new(site.to_json(), results);
             let target = match &site.nginx.source {
@@ -103,6 +104,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let req = media_doctor::nginx::resolve::Request::from_url(&url)?;
             let resolver = site.resolver_for(&req);
             let resolution = resolver.resolve(&req);
+            refuse_unread_input()?;
             let mut trace = render::trace::Trace::new(&resolver, &req, &resolution);
             if !args.offline {
                 trace.live = Some(media_doctor::live::trace::probe(
@@ -202,6 +204,16 @@ fn refuse_missing(site: &Site) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// A file refused for its size (`crate::input`: over `--max-config-bytes`) is an input the run
+/// could not judge, whichever reader met it (a settings module found during app discovery, an
+/// env file): exit 2 naming the file, rather than a report on the rest as if it had been read.
+fn refuse_unread_input() -> anyhow::Result<()> {
+    match media_doctor::input::first_refused() {
+        Some(why) => anyhow::bail!("{why}"),
+        None => Ok(()),
+    }
 }
 
 /// `trace` on a config nginx would refuse (`nginx -t` fails: an include loop, an unterminated

@@ -246,14 +246,23 @@ pub const BOUNDS: Bounds = Bounds {
     output: 16 << 20,
 };
 
+/// The environment variable that marks every process started for one bounded run: children
+/// inherit it, so a descendant that left the process group (`setsid`, a daemon's double fork)
+/// is still found and killed.
+const RUN_MARK: &str = "MEDIA_DOCTOR_BOUNDED_RUN";
+
 /// Runs `cmd` in its own process group under `bounds`. When the time is up, the whole group is
-/// killed (SIGKILL); when the child ends first, what it left running in its group is killed too,
-/// so no app process outlives the run. Returns (stdout, stderr).
+/// killed (SIGKILL); when the child ends first, what it left running is killed too, so no app
+/// process outlives the run: the group, and any process that carries this run's mark in its
+/// environment (one that called `setsid` has left the group but not the environment; only a
+/// process that clears its own environment escapes, and it keeps the memory limit). Returns
+/// (stdout, stderr).
 pub fn run_bounded(mut cmd: Command, bounds: Bounds) -> anyhow::Result<(String, String)> {
     use std::os::unix::process::CommandExt;
     use std::sync::mpsc;
     let memory = bounds.memory;
-    cmd.process_group(0);
+    let mark = format!("{}-{}", std::process::id(), run_serial());
+    cmd.process_group(0).env(RUN_MARK, &mark);
     // SAFETY: the closure only makes the setrlimit system call (async-signal-safe), in the child
     // between fork and exec.
     unsafe {
@@ -268,6 +277,7 @@ pub fn run_bounded(mut cmd: Command, bounds: Bounds) -> anyhow::Result<(String, 
     let group = nix::unistd::Pid::from_raw(child.id() as i32);
     let kill_group = || {
         let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        kill_marked(&format!("{RUN_MARK}={mark}"));
     };
     // Each pipe is read on a thread that reports when it reaches the end: the end comes when
     // every process holding the pipe has closed it or died.
@@ -328,6 +338,50 @@ pub fn run_bounded(mut cmd: Command, bounds: Bounds) -> anyhow::Result<(String, 
         }
     }
     Ok((out.unwrap_or_default(), err.unwrap_or_default()))
+}
+
+/// A number unique to each bounded run of this process (with the pid, the run's mark).
+fn run_serial() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SERIAL: AtomicU64 = AtomicU64::new(0);
+    SERIAL.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Kills (SIGKILL) every process whose environment holds `entry` (`NAME=value`), again until
+/// none is left, since one may fork while the first are being killed. Reads /proc/PID/environ:
+/// as root every process's, otherwise those of our own user, which is what a run we started can
+/// become without root.
+fn kill_marked(entry: &str) {
+    let me = std::process::id();
+    for _round in 0..10 {
+        let mut killed = 0;
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for p in procs.flatten() {
+            let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                continue;
+            };
+            if pid as u32 == me {
+                continue;
+            }
+            let Ok(env) = std::fs::read(p.path().join("environ")) else {
+                continue;
+            };
+            if env.split(|&b| b == 0).any(|kv| kv == entry.as_bytes()) {
+                let pid = nix::unistd::Pid::from_raw(pid);
+                if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).is_ok() {
+                    killed += 1;
+                }
+            }
+        }
+        if killed == 0 {
+            return;
+        }
+        // A killed process stays in /proc until reaped (a zombie has an empty environ, so the
+        // next round does not count it again).
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Whether `pid` (our child) has exited, leaving it unreaped (WNOWAIT).

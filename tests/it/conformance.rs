@@ -174,7 +174,7 @@ fn corpus_agrees_with_the_expected_parses() {
             !std::env::var("CI").is_ok_and(|v| v == "true"),
             "the corpus ../shared/corpus is missing"
         );
-        eprintln!("skipping: no ../shared/corpus beside the checkout");
+        crate::support::say_skipped("no ../shared/corpus beside the checkout");
         return;
     };
     let mut t = Tally::default();

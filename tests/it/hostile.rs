@@ -409,6 +409,36 @@ mod eval_bounds {
         assert!(gone(pid), "the grandchild {pid} was left running");
     }
 
+    /// A grandchild that left the process group (`setsid`, as a daemon does) and holds stdout is
+    /// found by the run's mark and killed: the run ends at once, and nothing outlives it.
+    #[test]
+    fn a_grandchild_that_called_setsid_is_killed_too() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("pid");
+        let start = Instant::now();
+        let (out, _) = run_bounded(
+            sh(&format!(
+                "setsid sleep 60 & echo $! > {}; echo done",
+                f.display()
+            )),
+            BOUNDS,
+        )
+        .expect("the child succeeded");
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(out.trim(), "done");
+        let pid = pid_in(&f);
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            gone(pid),
+            "the setsid grandchild {pid} was left running ({stat})"
+        );
+    }
+
     /// The child overruns with a grandchild holding stdout: the whole group is killed at the
     /// limit, and the run ends within the limit + 1 s.
     #[test]
@@ -495,6 +525,47 @@ mod bounded_input {
             os("http://a.test/"),
         ]);
         assert_refused("--max-config-bytes 10", &o, start);
+    }
+
+    /// A settings module over the limit, met deep in app discovery, ends the run with exit 2
+    /// naming that file: the app it belongs to could not be judged.
+    #[test]
+    fn a_settings_module_over_the_limit_is_refused_by_name() {
+        let t = tempfile::tempdir().unwrap();
+        let app = t.path().join("shop");
+        std::fs::create_dir_all(app.join("shop")).unwrap();
+        std::fs::write(
+            app.join("manage.py"),
+            "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'shop.settings')\n",
+        )
+        .unwrap();
+        std::fs::write(app.join("shop/__init__.py"), "").unwrap();
+        let padding = "# padding\n".repeat(2000);
+        std::fs::write(
+            app.join("shop/settings.py"),
+            format!("MEDIA_URL = '/media/'\nMEDIA_ROOT = '/srv/media'\n{padding}"),
+        )
+        .unwrap();
+        let conf = t.path().join("nginx.conf");
+        std::fs::write(
+            &conf,
+            "events {}\nhttp { server { listen 80; location /media/ { alias /srv/media/; } } }\n",
+        )
+        .unwrap();
+        let start = Instant::now();
+        let o = media_doctor_raw(&[
+            os("check"),
+            os("--offline"),
+            os("--max-config-bytes"),
+            os("4096"),
+            os("--app"),
+            app.as_os_str(),
+            os("--nginx-conf"),
+            conf.as_os_str(),
+        ]);
+        assert_refused("settings.py", &o, start);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains("settings.py"), "{stderr}");
     }
 
     /// Endless input, from a device or from stdin, stops at the limit.

@@ -159,7 +159,7 @@ fn an_ip_url_on_the_origin_route_goes_to_the_origin_socket() {
     ));
     let port = origin_socket.addr.port();
     let Ok(elsewhere) = std::net::TcpListener::bind(("127.0.0.2", port)) else {
-        eprintln!("skipping: 127.0.0.2:{port} is taken");
+        support::say_skipped(&format!("127.0.0.2:{port} is taken"));
         return;
     };
     elsewhere.set_nonblocking(true).unwrap();
