@@ -116,11 +116,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             match args.format {
                 ListFormat::Json => render::trace::write_json(&mut out, &trace)?,
-                ListFormat::Text => render::trace::write_text(
-                    &mut out,
-                    &trace,
-                    render::text::terminal_width(),
-                )?,
+                ListFormat::Text => {
+                    render::trace::write_text(&mut out, &trace, render::text::terminal_width())?
+                }
             }
             out.flush()?;
             Ok(

@@ -251,8 +251,10 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
             }
             None => match denied(root, &dir) {
                 Some(e) => {
+                    let e = crate::text_safe::io_error(&e);
                     d.unreadable.push(format!("{} ({e})", dir.display()));
-                    d.tried.push(format!("{}: cannot be read ({e}; {how})", dir.display()));
+                    d.tried
+                        .push(format!("{}: cannot be read ({e}; {how})", dir.display()));
                 }
                 None => d.tried.push(format!(
                     "{}: no Django or Flask project ({how})",

@@ -187,7 +187,14 @@ fn trace_names_the_prefix_location_a_regex_location_shadows() {
 #[test]
 fn trace_fail_on_error_exits_1_only_for_a_failing_url() {
     let run = |url: &str, extra: &[&str]| {
-        let mut args = vec!["trace", "--root", "fixtures/demo", "--site", "myapp", "--offline"];
+        let mut args = vec![
+            "trace",
+            "--root",
+            "fixtures/demo",
+            "--site",
+            "myapp",
+            "--offline",
+        ];
         args.extend_from_slice(extra);
         args.push(url);
         let o = media_doctor(&args);

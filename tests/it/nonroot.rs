@@ -56,6 +56,7 @@ fn what_could_not_be_read_is_named_not_passed() {
     let top = t.path();
     mode(top, 0o755);
     support::open_ancestors(top);
+    // A filesystem root (--root): the config names system paths, as on a server.
     let shop = top.join("srv/shop");
     write(
         &shop.join("manage.py"),
@@ -64,37 +65,37 @@ fn what_could_not_be_read_is_named_not_passed() {
     write(&shop.join("shop/__init__.py"), "");
     write(
         &shop.join("shop/settings.py"),
-        &format!(
-            "MEDIA_URL = '/media/'\nMEDIA_ROOT = '{}/media'\n",
-            shop.display()
-        ),
+        "MEDIA_URL = '/media/'\nMEDIA_ROOT = '/srv/shop/media'\n",
     );
     std::fs::create_dir_all(shop.join("media")).unwrap();
     mode(&top.join("srv"), 0o755);
     mode(&shop, 0o700);
-    let log = top.join("log/error.log");
+    let log = top.join("var/log/nginx/error.log");
     write(
         &log,
-        "2026/12/02 10:00:00 [error] 7#7: *1 open() \"/x/media/a.jpg\" failed (13: Permission denied)\n",
+        "2026/12/02 10:00:00 [error] 7#7: *1 open() \"/srv/shop/media/a.jpg\" failed (13: Permission denied)\n",
     );
-    mode(&top.join("log"), 0o755);
+    for d in ["var", "var/log", "var/log/nginx"] {
+        mode(&top.join(d), 0o755);
+    }
     mode(&log, 0o600);
     let port = support::free_port();
-    let conf = top.join("nginx.conf");
     write(
-        &conf,
+        &top.join("etc/nginx/nginx.conf"),
         &format!(
-            "events {{}}\nhttp {{\n  error_log {log};\n  server {{\n    listen 127.0.0.1:{port};\n    \
-             server_name localhost;\n    location /media/ {{ alias {media}/; }}\n  }}\n}}\n",
-            log = log.display(),
-            media = shop.join("media").display(),
+            "events {{}}\nhttp {{\n  error_log /var/log/nginx/error.log;\n  server {{\n    \
+             listen 127.0.0.1:{port};\n    server_name localhost;\n    \
+             location /media/ {{ alias /srv/shop/media/; }}\n  }}\n}}\n"
         ),
     );
-    mode(&conf, 0o644);
+    for d in ["etc", "etc/nginx"] {
+        mode(&top.join(d), 0o755);
+    }
+    mode(&top.join("etc/nginx/nginx.conf"), 0o644);
 
     let report = check_as_nobody(&[
-        "--nginx-conf",
-        conf.to_str().unwrap(),
+        "--root",
+        top.to_str().unwrap(),
         "--select",
         "MD301",
         "--select",
@@ -104,7 +105,7 @@ fn what_could_not_be_read_is_named_not_passed() {
     assert_eq!(md301["status"], "skip", "{md301}");
     let why = md301.to_string();
     assert!(
-        why.contains(&format!("needs root: {} (Permission denied)", shop.display())),
+        why.contains("needs root: /srv/shop (Permission denied)"),
         "{md301}"
     );
     let md405 = result(&report, "MD405");
@@ -112,7 +113,7 @@ fn what_could_not_be_read_is_named_not_passed() {
     assert!(
         md405
             .to_string()
-            .contains(&format!("needs root: {} (Permission denied)", log.display())),
+            .contains("needs root: /var/log/nginx/error.log (Permission denied)"),
         "{md405}"
     );
 }

@@ -13,11 +13,7 @@ pub mod nginx_uploads;
 /// run is not root and the kernel refused (root would have read it), else `PATH: why`. Never
 /// "not found" or a pass: what could not be read was not judged.
 pub fn could_not_read(path: &std::path::Path, err: &std::io::Error) -> String {
-    // The kernel's words alone ("Permission denied"), without Rust's "(os error 13)".
-    let why = match err.raw_os_error() {
-        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
-        None => err.to_string(),
-    };
+    let why = crate::text_safe::io_error(err);
     if err.kind() == std::io::ErrorKind::PermissionDenied && !nix::unistd::geteuid().is_root() {
         format!("needs root: {} ({why})", path.display())
     } else {
