@@ -1,12 +1,13 @@
 //! Fuzz `trace`: a random nginx config (as an `nginx -T` dump) and a random URL, through what
-//! `media-doctor trace --offline` does: load, the site, the resolver, the trace and both of its
-//! renderings. Input: the URL on the first line, the config after it. Files are looked up under
-//! an empty root, so the walk touches nothing of this machine. Nothing may panic or hang, and
+//! `media-doctor trace --offline` does: load, the site, the resolver (`resolve` and `predict`,
+//! which must agree), the trace and both of its renderings. Input: the URL on the first line,
+//! the config after it. Files are looked up under an empty root, so the walk touches nothing of
+//! this machine. Nothing may panic or hang, and
 //! the text rendering must hold no raw control byte.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use media_doctor::nginx::resolve::Request;
+use media_doctor::nginx::resolve::{Request, MODEL_FAILURE};
 use media_doctor::render;
 use media_doctor::site::{Options, Site};
 use std::sync::OnceLock;
@@ -52,6 +53,16 @@ fuzz_target!(|data: &[u8]| {
     }
     let resolver = site.resolver();
     let resolution = resolver.resolve(&req);
+    // The resolver turns its own panics into an unknown answer (so `trace` never exits 101):
+    // the fuzzer must still see them.
+    assert!(
+        !resolution.reason.contains(MODEL_FAILURE),
+        "{}",
+        resolution.reason
+    );
+    let quick = resolver.predict(&req);
+    assert!(!quick.reason.contains(MODEL_FAILURE), "{}", quick.reason);
+    assert_eq!(quick.predicted_status, resolution.predicted_status);
     let trace = render::trace::Trace::new(&resolver, &req, &resolution);
     let mut json = Vec::new();
     render::trace::write_json(&mut json, &trace).expect("trace JSON");

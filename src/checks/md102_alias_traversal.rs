@@ -42,6 +42,9 @@ impl Check for AliasTraversal {
             {
                 continue;
             }
+            if file_alias(site, &o.name, &o.value) {
+                continue;
+            }
             let dir = PathBuf::from(o.value.trim_end_matches('/'));
             let Some(parent) = dir.parent().map(Path::to_path_buf) else {
                 continue;
@@ -161,4 +164,22 @@ impl Check for AliasTraversal {
             "no alias location lets URLs leave its directory",
         ))
     }
+}
+
+/// `location ^~ /sad.svg { alias /var/www/errors/sad.svg; }`: the alias names one file, for the
+/// one URL. Longer URLs open names that start with the file's (`sad.svg-x/y`): nothing of a
+/// directory is exposed, and "add slashes" cannot apply to a file. A file: a regular file on
+/// disk, or (not there to look at) the same name with an extension at both ends.
+fn file_alias(site: &Context<'_>, name: &str, value: &str) -> bool {
+    if value.ends_with('/') || name.ends_with('/') {
+        return false;
+    }
+    let path = Path::new(value);
+    if let Ok(m) = std::fs::metadata(site.root.host_path(path)) {
+        return m.is_file();
+    }
+    let last = |s: &str| s.rsplit('/').next().unwrap_or("").to_string();
+    let (url_name, file_name) = (last(name), last(value));
+    let has_ext = |n: &str| n.rfind('.').is_some_and(|i| i > 0 && i + 1 < n.len());
+    url_name == file_name && has_ext(&file_name)
 }

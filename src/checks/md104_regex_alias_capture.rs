@@ -4,9 +4,10 @@
 
 use super::shared::nginx::{
     block_replacing, corrected_block, findings_or_pass, fix_with_block, loc_of, normalised,
-    opened_path, skip_if_incomplete, Edit,
+    opened_path, prefixes, skip_if_incomplete, Edit,
 };
 use super::shared::nginx_paths::*;
+use super::shared::regex_probe;
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::nginx::resolve::regex::NgxRegex;
 use crate::nginx::resolve::{AliasKind, Modifier};
@@ -51,8 +52,31 @@ impl Check for RegexAliasCapture {
             let lit = literal_prefix(&o.name);
             let alias_node = o.directive;
             if !uses_captures(&o.value, groups, &names) {
-                let uri = format!("{lit}a.jpg");
-                let path = (r.location_for(o.target.server, &uri) == Some(o.location))
+                // Without captures every matching URL opens the one path: right for an
+                // exact-file regex (`^/favicon.ico$`) or one that chooses among a few words
+                // (`^/files-(en|fr)`). A mistake when the regex captures an open-ended part of
+                // the URL (a file name) and drops it, or where the site's media or static files
+                // are asked for (MEDIA_URL, STATIC_URL, a location serving them): each of those
+                // URLs gets the same file or directory.
+                let caseless = o.modifier == Modifier::RegexCaseless;
+                let open = regex_probe::open_groups(&o.name, caseless).unwrap_or_default();
+                let reaches = |u: &String| r.location_for(o.target.server, u) == Some(o.location);
+                let from_prefix = prefixes(site, &r)
+                    .iter()
+                    .filter(|p| p.server.map_or(true, |s| s == o.target.server))
+                    .map(|p| format!("{}a.jpg", p.url))
+                    .find(reaches);
+                let uri = match from_prefix {
+                    Some(u) => u,
+                    None if !open.is_empty() => {
+                        let inject = open.iter().map(|&g| (g, "a.jpg".to_string())).collect();
+                        regex_probe::example(&o.name, caseless, &inject)
+                            .filter(reaches)
+                            .unwrap_or_else(|| format!("{lit}a.jpg"))
+                    }
+                    None => continue,
+                };
+                let path = reaches(&uri)
                     .then(|| r.path_for(o.target.server, &uri))
                     .flatten();
                 let mut f = Finding::error(format!(

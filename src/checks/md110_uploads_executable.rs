@@ -20,6 +20,11 @@ static UPLOADS_EXECUTABLE: Meta = Meta {
     docs: include_str!("../../checks/MD110.md"),
 };
 
+/// What nosniff does, and what it does not: the fix's text says exactly that.
+const NOSNIFF_WHY: &str = "add nosniff (browsers then keep to the type nginx sends: an upload \
+sent as text/plain or application/octet-stream is not sniffed into HTML, nor loaded as a script or \
+stylesheet; an .html or .svg upload still opens as a page, see `explain MD110`):";
+
 const SCRIPTS: &[&str] = &[
     "x.php", "x.phtml", "x.php5", "x.py", "x.pl", "x.cgi", "x.sh",
 ];
@@ -81,7 +86,8 @@ impl Check for UploadsExecutable {
                     vec![RELOAD.into()],
                 ));
             }
-            // nosniff on what serves uploaded files.
+            // nosniff on what serves uploaded files to clients: not a location that refuses
+            // them (deny, internal, return), nor one that sends every file as a download.
             let uri = format!("{}x.jpg", p.url);
             let Some(loc) = r.location_for(t.server, &uri) else {
                 continue;
@@ -89,7 +95,7 @@ impl Check for UploadsExecutable {
             let Some(info) = r.block_info(loc) else {
                 continue;
             };
-            if info.handler.is_some() {
+            if info.handler.is_some() || !serves_to_clients(&r, t, &uri) || attachment_only(&info) {
                 continue;
             }
             let nosniff = info.add_headers.iter().any(|(n, v)| {
@@ -119,13 +125,7 @@ impl Check for UploadsExecutable {
             }
             let edit = crate::fix::BlockEdit::new(loc)
                 .append("add_header X-Content-Type-Options nosniff always;");
-            findings.push(config_fix(
-                f,
-                cfg,
-                "a browser may otherwise run an uploaded HTML/SVG file as a page of the site; add:",
-                edit,
-                None,
-            ));
+            findings.push(config_fix(f, cfg, NOSNIFF_WHY, edit, None));
         }
         Ok(if findings.is_empty() {
             Outcome::pass("uploads are served as plain files")
@@ -133,4 +133,29 @@ impl Check for UploadsExecutable {
             Outcome::findings(findings)
         })
     }
+}
+
+/// Whether nginx gives clients the file for `uri` (or would, given the file): not `deny`,
+/// `internal`, `return` or a rewrite away.
+fn serves_to_clients(
+    r: &crate::nginx::resolve::Resolver<'_>,
+    t: &crate::nginx::resolve::Target,
+    uri: &str,
+) -> bool {
+    let res = r.resolve_on(t.server, &Request::for_path(&t.host, t.port, uri));
+    !matches!(
+        res.handler,
+        Handler::Internal | Handler::Access | Handler::Return | Handler::Rewrite
+    )
+}
+
+/// Every response carries `Content-Disposition: attachment`: the browser saves the file and
+/// never renders it, so there is nothing to sniff.
+fn attachment_only(info: &crate::nginx::resolve::BlockInfo) -> bool {
+    info.add_headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("Content-Disposition")
+            && v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("attachment")
+    })
 }

@@ -141,7 +141,9 @@ pub fn trace(t: &Trace) -> Trace {
         location,
         handler,
         path,
+        final_path,
         predicted_status,
+        unknown,
         reason,
         walk,
         walk_outcome,
@@ -186,7 +188,9 @@ pub fn trace(t: &Trace) -> Trace {
         }),
         handler: one(handler),
         path: path.as_deref().map(shown_path),
+        final_path: final_path.as_deref().map(shown_path),
         predicted_status: *predicted_status,
+        unknown: unknown.as_deref().map(one),
         reason: one(reason),
         walk: walk
             .iter()

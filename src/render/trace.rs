@@ -25,7 +25,13 @@ pub struct Trace {
     pub handler: String,
     #[serde(serialize_with = "crate::text_safe::serialize_opt_path")]
     pub path: Option<PathBuf>,
+    /// The file the answer ends on when it is not `path` (the error page, the index file).
+    #[serde(serialize_with = "crate::text_safe::serialize_opt_path")]
+    pub final_path: Option<PathBuf>,
     pub predicted_status: Option<u16>,
+    /// Why the status cannot be predicted (null when it is, or when an upstream answers):
+    /// `predicted_status` is null then.
+    pub unknown: Option<String>,
     pub reason: String,
     pub walk: Vec<WalkStep>,
     /// Where the walk stopped, when it did not reach the file (`denied at /srv (needs x)`).
@@ -128,7 +134,9 @@ impl Trace {
             location,
             handler: res.handler.as_str().to_string(),
             path: res.path.clone(),
+            final_path: res.final_path.clone(),
             predicted_status: res.predicted_status,
+            unknown: res.unknown.clone(),
             reason: res.reason.clone(),
             walk,
             walk_outcome: res
@@ -236,6 +244,9 @@ fn write_lines(out: &mut dyn Write, t: &Trace) -> std::io::Result<()> {
     if let Some(p) = &t.path {
         writeln!(out, "{} {}", label("path"), p.display())?;
     }
+    if let Some(p) = &t.final_path {
+        writeln!(out, "{} {}", label("then"), p.display())?;
+    }
     if !t.walk.is_empty() {
         writeln!(
             out,
@@ -276,7 +287,12 @@ fn write_lines(out: &mut dyn Write, t: &Trace) -> std::io::Result<()> {
         Some(s) => s.to_string().red(),
         None => "unknown".dimmed(),
     };
-    writeln!(out, "{} {status} (predicted)", label("status"))?;
+    match &t.unknown {
+        Some(why) if t.predicted_status.is_none() => {
+            writeln!(out, "{} {status}: {why}", label("status"))?
+        }
+        _ => writeln!(out, "{} {status} (predicted)", label("status"))?,
+    }
     writeln!(out, "{} {}", label("reason"), t.reason)?;
     if let Some(live) = &t.live {
         write_live(out, live, t.predicted_status, &label)?;

@@ -8,6 +8,7 @@ pub mod nginx;
 pub mod nginx_paths;
 pub mod nginx_routing;
 pub mod nginx_uploads;
+pub mod regex_probe;
 
 /// How a check says it could not read `path`: `needs root: PATH (Permission denied)` when this
 /// run is not root and the kernel refused (root would have read it), else `PATH: why`. Never

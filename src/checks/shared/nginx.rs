@@ -87,6 +87,14 @@ pub fn prefixes(site: &Site, r: &Resolver<'_>) -> Vec<Prefix> {
                 continue;
             }
         }
+        // A location that refuses clients (deny all, internal, return) serves nobody's files:
+        // its name says nothing about where uploads are served.
+        if r.block_info(loc)
+            .is_some_and(|i| i.internal || i.denies_all)
+            || r.config().directive(loc).children().any(|d| d.is("return"))
+        {
+            continue;
+        }
         let lower = s.prefix.to_ascii_lowercase();
         let kind = if ["media", "upload", "files", "user"]
             .iter()

@@ -251,8 +251,7 @@ impl Locations {
     fn find_in(&self, level: &Level, uri: &[u8], ctx: &mut MatchCtx<'_>) -> (Step, Option<usize>) {
         let (mut rc, mut cur) = self.find_static(level, uri);
         let mut noregex = false;
-        if rc == Step::Again {
-            let l = cur.expect("a static match sets the location");
+        if let (Step::Again, Some(l)) = (rc, cur) {
             noregex = self.locs[l].modifier == Modifier::NoRegex;
             let (nrc, nloc) = self.find_in(&self.locs[l].level, uri, ctx);
             rc = nrc;
@@ -265,7 +264,11 @@ impl Locations {
         }
         if !noregex {
             for &ri in &level.regex {
-                let re = self.locs[ri].regex.as_ref().expect("regex location");
+                // Every regex location has its compiled regex (one that did not compile is
+                // not in `level.regex`).
+                let Some(re) = self.locs[ri].regex.as_ref() else {
+                    continue;
+                };
                 match re.exec(uri) {
                     Ok(Exec::NoMatch) => continue,
                     Ok(Exec::Match(caps)) => {

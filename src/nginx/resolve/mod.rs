@@ -271,12 +271,20 @@ pub struct Resolution {
     /// The location in effect when the answer was produced.
     pub location: Option<NodeId>,
     pub handler: Handler,
-    /// The file (or directory) nginx opened last, exactly as it built the path.
+    /// The file (or directory) nginx opens first for the request, exactly as it built the path
+    /// (for a directory URI with an index, `dir/index.html`; before any error page).
     pub path: Option<PathBuf>,
+    /// The file the answer ends on when it is not `path`: the error page, or the index file
+    /// served after the internal redirect. None when the answer ends on `path` itself.
+    pub final_path: Option<PathBuf>,
     /// The status nginx answers; None when it cannot be known from the config and files
     /// (a proxied request, an unknown worker user, an unverifiable path).
     pub predicted_status: Option<u16>,
     pub reason: String,
+    /// Why the answer cannot be predicted, when it cannot and the reason is not an upstream
+    /// (a directive the model does not follow, a variable it cannot evaluate, a file it cannot
+    /// see): `predicted_status` is None then.
+    pub unknown: Option<String>,
     /// The walk of `path` as the worker user.
     pub walk: Option<Walk>,
     /// The Location header of a 3xx.
@@ -550,14 +558,40 @@ impl<'s> Resolver<'s> {
 
     /// How nginx answers `req`.
     pub fn resolve(&self, req: &Request) -> Resolution {
-        engine::run(self, req, None, true)
+        self.guarded(req, None, true)
+    }
+
+    /// `engine::run`, with a panic (a bug of the model, never a verdict on the config) turned
+    /// into an unknown answer that says so, instead of ending the program (exit 101).
+    fn guarded(&self, req: &Request, forced: Option<NodeId>, explain: bool) -> Resolution {
+        let run = std::panic::AssertUnwindSafe(|| engine::run(self, req, forced, explain));
+        std::panic::catch_unwind(run).unwrap_or_else(|panic| {
+            let why = format!("{MODEL_FAILURE}: {}", panic_text(&*panic));
+            Resolution {
+                uri: None,
+                server: forced,
+                server_choice: String::new(),
+                location: None,
+                handler: Handler::Error,
+                path: None,
+                predicted_status: None,
+                reason: why.clone(),
+                unknown: Some(why),
+                walk: None,
+                redirect: None,
+                upstream: None,
+                log: Vec::new(),
+                steps: Vec::new(),
+                final_path: None,
+            }
+        })
     }
 
     /// The same decision as `resolve`, without the explanations (`reason`, `steps` and `log`
     /// stay empty, and the walk's steps have no display strings): for predicting the status of
     /// many URLs.
     pub fn predict(&self, req: &Request) -> Resolution {
-        engine::run(self, req, None, false)
+        self.guarded(req, None, false)
     }
 
     /// `predict` for many requests, spread over the machine's cores (at most `MAX_THREADS`):
@@ -609,7 +643,7 @@ impl<'s> Resolver<'s> {
 
     /// How nginx answers `req` once it has reached `server` (skips the choice of server).
     pub fn resolve_on(&self, server: NodeId, req: &Request) -> Resolution {
-        engine::run(self, req, Some(server), true)
+        self.guarded(req, Some(server), true)
     }
 
     /// Every server block nginx would consider for requests on `port`, in config order.
@@ -658,13 +692,13 @@ impl<'s> Resolver<'s> {
     /// that wins for files under the prefix, and where its root/alias maps the prefix. None when
     /// that location does not serve files from disk (proxy_pass, return, ...).
     pub fn served_prefix(&self, server: NodeId, prefix: &str) -> Option<Served> {
-        engine::served_prefix(self, server, prefix)
+        no_panic(|| engine::served_prefix(self, server, prefix)).flatten()
     }
 
     /// Every location of the site's servers that serves files from disk, with its directory:
     /// the roots a tree scan must cover.
     pub fn static_locations(&self) -> Vec<Served> {
-        engine::static_locations(self)
+        no_panic(|| engine::static_locations(self)).unwrap_or_default()
     }
 
     /// Conflicting `server_name`s and default servers per listen socket (for MD108).
@@ -752,13 +786,13 @@ impl<'s> Resolver<'s> {
     /// The path nginx builds for `uri` in the location that matches it (root/alias and
     /// captures applied; no try_files, no rewrite).
     pub fn path_for(&self, server: NodeId, uri: &str) -> Option<PathBuf> {
-        engine::mapped_path(self, server, uri)
+        no_panic(|| engine::mapped_path(self, server, uri)).flatten()
     }
 
     /// The path `location`'s own root/alias would build for `uri` (whether or not nginx picks
     /// that location for it): what the author of the location meant.
     pub fn path_in(&self, server: NodeId, location: NodeId, uri: &str) -> Option<PathBuf> {
-        engine::path_in_block(self, server, location, uri)
+        no_panic(|| engine::path_in_block(self, server, location, uri)).flatten()
     }
 
     /// The content handler directive (`proxy_pass` & co.) a block installs itself.
@@ -775,6 +809,25 @@ impl<'s> Resolver<'s> {
             .map(|&i| &self.locations.locs[i])
             .map(|l| (l.modifier, l.name.clone()))
     }
+}
+
+/// The start of the reason of an answer the model could not give because of a bug of its own
+/// (a panic caught at the resolver's boundary): tests look for it.
+pub const MODEL_FAILURE: &str = "internal error in media-doctor's nginx model";
+
+/// The message of a caught panic.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// A query of the checks, with a panic of the model turned into "no answer" (None) rather than
+/// the end of the run.
+fn no_panic<T>(f: impl FnOnce() -> T) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
 }
 
 /// A server_name a client can send as its Host.

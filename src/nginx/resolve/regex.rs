@@ -27,7 +27,8 @@ impl Captures {
     /// `$n`: empty when the group did not take part or does not exist (as nginx).
     pub fn get(&self, n: usize) -> &[u8] {
         match self.groups.get(n).copied().flatten() {
-            Some((s, e)) => &self.subject[s..e],
+            // `\K` can leave a group ending before it starts: empty then, never a panic.
+            Some((s, e)) => self.subject.get(s..e).unwrap_or(b""),
             None => b"",
         }
     }

@@ -158,6 +158,8 @@ pub(super) fn run(
         path: None,
         predicted_status: None,
         reason: String::new(),
+        unknown: None,
+        final_path: None,
         walk: None,
         redirect: None,
         upstream: None,
@@ -339,10 +341,20 @@ impl<'r, 's> Run<'r, 's> {
                 Phase::TryFiles => self.try_files(),
                 Phase::Content => self.content(),
             };
-            let flow = match flow {
-                Flow::Finalize(code) => self.finalize(code),
-                other => other,
-            };
+            // Finalizing can finalize again: an error page whose redirect is the eleventh URI
+            // change ends in a 500 that is finalized in turn (without error_page then, since
+            // `uri_changes` is 0). Each round either ends or moves on, so a few are enough.
+            let mut flow = flow;
+            let mut rounds = 0;
+            while let Flow::Finalize(code) = flow {
+                rounds += 1;
+                if rounds > URI_CHANGES as usize + 2 {
+                    return End::Unknown(
+                        "error_page handling loops inside media-doctor's model".into(),
+                    );
+                }
+                flow = self.finalize(code);
+            }
             match flow {
                 Flow::Go(p) => phase = p,
                 Flow::Sent(code) => {
@@ -354,7 +366,8 @@ impl<'r, 's> Run<'r, 's> {
                     return End::Status(status);
                 }
                 Flow::End(e) => return e,
-                Flow::Finalize(_) => unreachable!("finalize resolved above"),
+                // Consumed by the loop above.
+                Flow::Finalize(code) => return End::Status(code),
             }
         }
         End::Unknown("the request loops inside media-doctor's model".into())
@@ -535,7 +548,7 @@ impl<'r, 's> Run<'r, 's> {
     // ---- redirects inside nginx ----
     /// ngx_http_internal_redirect.
     fn internal_redirect(&mut self, uri: Vec<u8>, args: Vec<u8>) -> Flow {
-        self.uri_changes -= 1;
+        self.uri_changes = self.uri_changes.saturating_sub(1);
         if self.uri_changes == 0 {
             log!(
                 self,
@@ -558,7 +571,7 @@ impl<'r, 's> Run<'r, 's> {
 
     /// ngx_http_named_location.
     fn named_location(&mut self, name: &str) -> Flow {
-        self.uri_changes -= 1;
+        self.uri_changes = self.uri_changes.saturating_sub(1);
         if self.uri_changes == 0 {
             log!(
                 self,
@@ -783,6 +796,7 @@ impl<'r, 's> Run<'r, 's> {
     }
 
     fn into_resolution(mut self, end: End) -> Resolution {
+        let mut unknown = None;
         let (status, upstream) = match end {
             End::Status(s) => (Some(s), None),
             End::Close => {
@@ -794,6 +808,7 @@ impl<'r, 's> Run<'r, 's> {
             }
             End::Upstream(target) => (None, Some(target)),
             End::Unknown(why) => {
+                unknown = Some(why.clone());
                 self.reason = why;
                 (None, None)
             }
@@ -816,6 +831,8 @@ impl<'r, 's> Run<'r, 's> {
             path: self.path.map(|p| PathBuf::from(OsStr::from_bytes(&p))),
             predicted_status: status,
             reason: self.reason,
+            unknown,
+            final_path: None,
             walk: self.walk,
             redirect: self.redirect,
             upstream,

@@ -65,7 +65,7 @@ impl<'r, 's> Run<'r, 's> {
         if !self.uri_changed {
             return Flow::Go(Phase::Access);
         }
-        self.uri_changes -= 1;
+        self.uri_changes = self.uri_changes.saturating_sub(1);
         if self.uri_changes == 0 {
             log!(
                 self,

@@ -1,0 +1,181 @@
+//! Reading a location's regex to ask the resolver about it: a URL the regex matches, with a
+//! chosen text in one capture group (`/images(.*)` with `../x` in group 1: `/images../x`), and
+//! whether a group captures an open-ended part of the URL (`(.+)`, not `(en|fr)`).
+//!
+//! The regex is parsed with regex-syntax, whose syntax covers what location regexes use; a
+//! pattern it cannot read (PCRE-only syntax) gives no URL, so no finding is built on a guess.
+//! What a generated URL really does is always the resolver's answer (PCRE, as nginx), never
+//! this module's.
+
+use regex_syntax::hir::{Class, Hir, HirKind};
+use std::collections::HashMap;
+
+fn parse(pattern: &str, caseless: bool) -> Option<Hir> {
+    regex_syntax::ParserBuilder::new()
+        .case_insensitive(caseless)
+        .utf8(false)
+        .unicode(false)
+        .build()
+        .parse(pattern)
+        .ok()
+}
+
+/// A URL path that `pattern` matches, with `inject[k]` as the text of capture group k. A
+/// representative character stands for each class (`a` when the class has it), each repetition
+/// is taken its least number of times (once when that is zero and it is the only way to reach
+/// the rest), and the first branch of each alternation.
+pub fn example(pattern: &str, caseless: bool, inject: &HashMap<u32, String>) -> Option<String> {
+    let hir = parse(pattern, caseless)?;
+    let mut out = Vec::new();
+    build(&hir, inject, &mut out, 0)?;
+    let s = String::from_utf8(out).ok()?;
+    // A location regex is searched in the URI: one that does not start at `/` gets one.
+    Some(if s.starts_with('/') {
+        s
+    } else {
+        format!("/{s}")
+    })
+}
+
+fn build(h: &Hir, inject: &HashMap<u32, String>, out: &mut Vec<u8>, depth: usize) -> Option<()> {
+    if depth > 100 || out.len() > 4096 {
+        return None;
+    }
+    match h.kind() {
+        HirKind::Empty | HirKind::Look(_) => {}
+        HirKind::Literal(l) => out.extend_from_slice(&l.0),
+        HirKind::Class(c) => out.push(pick(c)?),
+        HirKind::Repetition(r) => {
+            for _ in 0..r.min.min(8) {
+                build(&r.sub, inject, out, depth + 1)?;
+            }
+        }
+        HirKind::Capture(c) => match inject.get(&c.index) {
+            Some(text) => out.extend_from_slice(text.as_bytes()),
+            None => build(&c.sub, inject, out, depth + 1)?,
+        },
+        HirKind::Concat(v) => {
+            for s in v {
+                build(s, inject, out, depth + 1)?;
+            }
+        }
+        HirKind::Alternation(v) => build(v.first()?, inject, out, depth + 1)?,
+    }
+    Some(())
+}
+
+/// One byte the class matches: a letter when it has one (a URL stays plain), else its first.
+fn pick(c: &Class) -> Option<u8> {
+    let ranges: Vec<(u32, u32)> = match c {
+        Class::Unicode(u) => u
+            .ranges()
+            .iter()
+            .map(|r| (r.start() as u32, r.end() as u32))
+            .collect(),
+        Class::Bytes(b) => b
+            .ranges()
+            .iter()
+            .map(|r| (r.start() as u32, r.end() as u32))
+            .collect(),
+    };
+    let has = |b: u8| ranges.iter().any(|&(s, e)| s <= b as u32 && b as u32 <= e);
+    [b'a', b'x', b'0', b'-', b'_']
+        .into_iter()
+        .find(|&b| has(b))
+        .or_else(|| {
+            ranges
+                .iter()
+                .flat_map(|&(s, e)| s..=e.min(0x7e))
+                .find(|&b| (0x21..0x7f).contains(&b) && !b"?#%".contains(&(b as u8)))
+                .map(|b| b as u8)
+        })
+}
+
+/// The capture groups of `pattern` (numbered as `$1`...) that can hold unboundedly long text:
+/// an open-ended part of the URL (a file name, a path), not a choice among a few words.
+pub fn open_groups(pattern: &str, caseless: bool) -> Option<Vec<u32>> {
+    let hir = parse(pattern, caseless)?;
+    let mut out = Vec::new();
+    collect_groups(&hir, &mut out);
+    Some(out)
+}
+
+fn collect_groups(h: &Hir, out: &mut Vec<u32>) {
+    match h.kind() {
+        HirKind::Capture(c) => {
+            if c.sub.properties().maximum_len().is_none() {
+                out.push(c.index);
+            }
+            collect_groups(&c.sub, out);
+        }
+        HirKind::Repetition(r) => collect_groups(&r.sub, out),
+        HirKind::Concat(v) | HirKind::Alternation(v) => {
+            v.iter().for_each(|s| collect_groups(s, out))
+        }
+        _ => {}
+    }
+}
+
+/// Named groups and their numbers (`(?P<file>.+)` is `$file` and `$1`).
+pub fn group_names(pattern: &str, caseless: bool) -> Vec<(String, u32)> {
+    let mut out = Vec::new();
+    if let Some(h) = parse(pattern, caseless) {
+        names(&h, &mut out);
+    }
+    out
+}
+
+fn names(h: &Hir, out: &mut Vec<(String, u32)>) {
+    match h.kind() {
+        HirKind::Capture(c) => {
+            if let Some(n) = &c.name {
+                out.push((n.to_string(), c.index));
+            }
+            names(&c.sub, out);
+        }
+        HirKind::Repetition(r) => names(&r.sub, out),
+        HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().for_each(|s| names(s, out)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ex(p: &str, inject: &[(u32, &str)]) -> Option<String> {
+        let m = inject.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        example(p, false, &m)
+    }
+
+    #[test]
+    fn examples_put_the_text_in_the_group() {
+        assert_eq!(
+            ex("/images(.*)", &[(1, "../x")]).as_deref(),
+            Some("/images../x")
+        );
+        assert_eq!(
+            ex("/images(.*)/lol", &[(1, "../x")]).as_deref(),
+            Some("/images../x/lol")
+        );
+        assert_eq!(
+            ex("/site(2)(.*)", &[(2, "../x")]).as_deref(),
+            Some("/site2../x")
+        );
+        assert_eq!(ex(r"^/favicon.ico$", &[]).as_deref(), Some("/faviconaico"));
+        assert_eq!(ex(r"^/media/(.+)$", &[]).as_deref(), Some("/media/a"));
+        assert_eq!(ex(r"\.(png|jpg)$", &[]).as_deref(), Some("/.png"));
+        assert_eq!(ex(r"(?<=x)a", &[]), None, "PCRE-only syntax gives no URL");
+    }
+
+    #[test]
+    fn open_groups_are_told_from_word_choices() {
+        assert_eq!(open_groups("^/files-(en|fr|es)", true), Some(vec![]));
+        assert_eq!(open_groups(r"^/media/(.+)$", false), Some(vec![1]));
+        assert_eq!(open_groups(r"/site(2)(.*)", false), Some(vec![2]));
+        assert_eq!(
+            group_names(r"^/m/(?P<f>.+)$", false),
+            vec![("f".to_string(), 1)]
+        );
+    }
+}

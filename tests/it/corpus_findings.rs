@@ -1,0 +1,324 @@
+//! Never a confident wrong answer (issue #16): the nginx checks (MD1xx) run offline, with no app,
+//! on every real configuration of ../shared/corpus (realworld/: 71 configs of public projects;
+//! crossplane/ and nginx-lint-parser/), read where they are. A finding there is either a real
+//! mistake, judged and listed in `VERDICTS` with the reason, or a false alarm, which fails the
+//! test. A verdict that no longer matches a finding fails it too, so the table stays true.
+//!
+//! The traversal fixtures of other analysers (gixy/ and gixy-next/: alias_traversal/ and
+//! filesystem_root_exposure/) hold the other half: a `*_fp.conf` file is correct and gets no
+//! MD102/MD104 finding; every other file there has the traversal its folder names and gets one.
+
+use media_doctor::checks;
+use media_doctor::report::Status;
+use media_doctor::site::{Options, Site};
+use std::path::{Path, PathBuf};
+
+fn corpus_dir() -> Option<PathBuf> {
+    // ../shared/corpus beside the checkout (main, CI); from a worktree one level further up.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .skip(1)
+        .map(|d| d.join("shared/corpus"))
+        .find(|d| d.is_dir())
+}
+
+/// One judged finding: on `config` (its path under the corpus), `id` says something containing
+/// `says`, and that is right, for the reason `why`.
+struct Verdict {
+    config: &'static str,
+    id: &'static str,
+    says: &'static str,
+    why: &'static str,
+}
+
+/// A missing include of a file that is not in the corpus (the rest of the project's tree:
+/// fastcgi_params, h5bp/*.conf, ...): `nginx -t` on the file alone fails with the same words
+/// (a warning in a fragment, where nginx would resolve it against its own main config). True
+/// of the file as given, and not about the config's logic: one rule rather than 90 rows.
+fn missing_include(id: &str, message: &str) -> bool {
+    id == "MD100"
+        && message.starts_with("open() \"")
+        && message.contains("failed (2: No such file or directory)")
+        && message
+            .split('"')
+            .nth(1)
+            .is_some_and(|p| !Path::new(p).exists())
+}
+
+const NGINX_REJECTS: &str = "nginx -t rejects the file with these words (conformance.rs checks each against the real nginx)";
+
+#[rustfmt::skip]
+const VERDICTS: &[Verdict] = &[
+    // realworld/: mistakes in published configs.
+    Verdict { config: "realworld/devops-recipe-app-api__proxy_default.conf.tpl.conf", id: "MD102", says: "location /static/static with `alias /vol/static`: any /vol/static* directory",
+        why: "neither ends with a slash: /static/static-x/f opens /vol/static-x/f, a sibling of the directory (gixy's not_slashed_alias)" },
+    Verdict { config: "realworld/devops-recipe-app-api__proxy_default.conf.tpl.conf", id: "MD102", says: "location /static/media with `alias /vol/media`: any /vol/media* directory",
+        why: "the same shape for the uploads" },
+    Verdict { config: "realworld/docker-django-nginx-uwsgi-postgres-tutorial__nginx_my_nginx.conf", id: "MD102", says: "location /static with `alias /docker_api/static`: any /docker_api/static* directory",
+        why: "neither ends with a slash: sibling directories are served" },
+    Verdict { config: "realworld/dockerizing-django__nginx_sites-enabled_django_project.conf", id: "MD102", says: "location /static with `alias /usr/src/app/static`: any /usr/src/app/static* directory",
+        why: "neither ends with a slash: sibling directories are served" },
+    Verdict { config: "realworld/drums_practice_logs__proxy_default.conf.tpl.conf", id: "MD102", says: "location /static with `alias /app/static`: any /app/static* directory",
+        why: "neither ends with a slash: sibling directories are served" },
+    Verdict { config: "realworld/fabdeploy__fabdeploy_config_templates_nginx_uwsgi.config.conf", id: "MD102", says: "location /static/admin with `alias /home/deploy/envs/current/lib/python2.6/site-packages/django/contrib/admin/media`: any",
+        why: "neither ends with a slash: sibling directories are served" },
+    Verdict { config: "realworld/shoeshub__proxy_default.conf.tpl.conf", id: "MD102", says: "location /static with `alias /elwedad/static/`: /static../",
+        why: "the location lacks the slash the alias has: /static../x opens /elwedad/x (real nginx serves it)" },
+    Verdict { config: "realworld/shoeshub__proxy_default.conf.tpl.conf", id: "MD102", says: "location /media with `alias /elwedad/media/`: /media../",
+        why: "the same traversal on the uploads" },
+    Verdict { config: "realworld/web_rl__web_rl.com.conf", id: "MD109", says: "autoindex is on for /media/",
+        why: "`autoindex on` in the uploads location lists every user's files" },
+    Verdict { config: "realworld/shoeshub__proxy_default.conf.tpl.conf", id: "MD110", says: "uploads under /media are served without",
+        why: "uploads served from disk with no nosniff anywhere" },
+    Verdict { config: "realworld/Technopark__Web_HW2_environment_topquestion_task5_topquestion.com.conf", id: "MD110", says: "uploads under /uploads/ are served without",
+        why: "uploads served from disk with no nosniff anywhere" },
+    Verdict { config: "realworld/Technopark__Web_HW7_topquestion_configs_topquestion.com.conf", id: "MD110", says: "uploads under /uploads/ are served without",
+        why: "uploads served from disk with no nosniff anywhere" },
+    Verdict { config: "realworld/cookiecutter-django__compose_production_nginx_default.conf", id: "MD110", says: "uploads under /media/ are served without",
+        why: "uploads served from disk with no nosniff anywhere" },
+    Verdict { config: "realworld/devops-recipe-app-api__proxy_default.conf.tpl.conf", id: "MD110", says: "uploads under /static/media are served without",
+        why: "uploads served from disk with no nosniff anywhere" },
+    Verdict { config: "realworld/django-on-docker__nginx_nginx.conf", id: "MD110", says: "uploads under /media/ are served without",
+        why: "uploads served from disk with no nosniff anywhere" },
+    Verdict { config: "realworld/ed-portal__proxy_default.conf.tpl.conf", id: "MD110", says: "uploads under /media/ are served without",
+        why: "uploads served from disk with no nosniff anywhere" },
+    Verdict { config: "realworld/flask-on-docker__services_nginx_nginx.conf", id: "MD110", says: "uploads under /media/ are served without",
+        why: "uploads served from disk with no nosniff anywhere" },
+    Verdict { config: "realworld/foodgram__nginx_nginx.conf", id: "MD110", says: "uploads under /media/ are served without",
+        why: "uploads served from disk with no nosniff anywhere" },
+    Verdict { config: "realworld/social__server-config_nginx.conf", id: "MD110", says: "uploads under /media/ are served without",
+        why: "uploads served from disk with no nosniff anywhere" },
+    Verdict { config: "realworld/web_rl__web_rl.com.conf", id: "MD110", says: "uploads under /media/ are served without",
+        why: "uploads served from disk with no nosniff anywhere" },
+    Verdict { config: "realworld/weblate__weblate_examples_weblate.nginx.conf", id: "MD110", says: "uploads under /media/ are served without",
+        why: "uploads served from disk with no nosniff anywhere" },
+    Verdict { config: "realworld/weblate__weblate_examples_weblate.nginx.gunicorn.conf", id: "MD110", says: "uploads under /media/ are served without",
+        why: "uploads served from disk with no nosniff anywhere" },
+    // crossplane/ and nginx-lint-parser/: files nginx rejects, and mistakes in generated configs.
+    Verdict { config: "crossplane/configs/bad-args/nginx.conf", id: "MD100", says: "invalid number of arguments in \"user\" directive", why: NGINX_REJECTS },
+    Verdict { config: "crossplane/configs/quote-behavior/nginx.conf", id: "MD100", says: "", why: NGINX_REJECTS },
+    Verdict { config: "crossplane/configs/non-unicode/nginx.conf", id: "MD100", says: "bytes that are not UTF-8 are shown as U+FFFD",
+        why: "a warning about our reading, true of the file: its paths hold bytes that are not UTF-8" },
+    Verdict { config: "nginx-lint-parser/test_generated/0020_static_server.conf", id: "MD100", says: "", why: NGINX_REJECTS },
+    Verdict { config: "nginx-lint-parser/test_generated/0021_regex_quantifiers.conf", id: "MD100", says: "", why: NGINX_REJECTS },
+    Verdict { config: "nginx-lint-parser/test_generated/0027_regex_modifiers.conf", id: "MD100", says: "", why: NGINX_REJECTS },
+    Verdict { config: "nginx-lint-parser/test_generated/0028_regex_complex.conf", id: "MD100", says: "", why: NGINX_REJECTS },
+    Verdict { config: "nginx-lint-parser/test_generated/0029_regex_rewrites.conf", id: "MD100", says: "", why: NGINX_REJECTS },
+    Verdict { config: "nginx-lint-parser/test_generated/0030_regex_edge_cases.conf", id: "MD100", says: "", why: NGINX_REJECTS },
+    Verdict { config: "nginx-lint-parser/test_generated/0041_regex_capture_groups.conf", id: "MD100", says: "", why: NGINX_REJECTS },
+    Verdict { config: "nginx-lint-parser/test_generated/0043_regex_api_versioning.conf", id: "MD100", says: "", why: NGINX_REJECTS },
+    Verdict { config: "nginx-lint-parser/test_generated/0044_regex_locale.conf", id: "MD100", says: "", why: NGINX_REJECTS },
+    Verdict { config: "nginx-lint-parser/test_generated/0048_regex_rewrite_advanced.conf", id: "MD100", says: "", why: NGINX_REJECTS },
+    Verdict { config: "nginx-lint-parser/test_generated/0049_regex_media_streaming.conf", id: "MD100", says: "", why: NGINX_REJECTS },
+    Verdict { config: "nginx-lint-parser/test_generated/0050_regex_microservices.conf", id: "MD100", says: "", why: NGINX_REJECTS },
+    Verdict { config: "nginx-lint-parser/test_generated/0017_ip_restriction.conf", id: "MD103", says: "location /admin has `root /var/www/admin`",
+        why: "root appends the whole URI: /admin/index.html opens /var/www/admin/admin/index.html (alias, or root /var/www, was meant)" },
+    Verdict { config: "nginx-lint-parser/test_generated/0045_regex_user_agent.conf", id: "MD103", says: "location /legacy/ has `root /var/www/legacy`",
+        why: "the same: /legacy/x opens /var/www/legacy/legacy/x" },
+    Verdict { config: "nginx-lint-parser/test_generated/0035_uwsgi.conf", id: "MD110", says: "uploads under /media/ are served without",
+        why: "uploads served from disk with no nosniff anywhere" },
+    Verdict { config: "nginx-lint-parser/test_generated/0047_regex_security.conf", id: "MD110", says: "uploads under /files/ are served without",
+        why: "user files served from disk (alias /var/www/files/) with no nosniff anywhere" },
+];
+
+/// Every real config of the corpus: the entry files (an include of another corpus file is
+/// examined through its includer).
+fn real_configs(corpus: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut add = |dir: PathBuf, pick: &dyn Fn(&Path) -> Option<PathBuf>| {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .filter_map(|e| e.ok())
+            .filter_map(|e| pick(&e.path()))
+            .collect();
+        v.sort();
+        out.extend(v);
+    };
+    add(corpus.join("realworld"), &|p| {
+        (p.extension().is_some_and(|e| e == "conf")).then(|| p.to_path_buf())
+    });
+    add(corpus.join("crossplane/configs"), &|p| {
+        let c = p.join("nginx.conf");
+        c.is_file().then_some(c)
+    });
+    add(corpus.join("nginx-lint-parser/test_generated"), &|p| {
+        (p.extension().is_some_and(|e| e == "conf")).then(|| p.to_path_buf())
+    });
+    out
+}
+
+/// The MD1xx results on one config: (check id, status, finding messages).
+fn md1(conf: &Path) -> Vec<(&'static str, Status, String, Vec<String>)> {
+    let args = Options {
+        nginx_conf: Some(conf.to_path_buf()),
+        ..Default::default()
+    };
+    let site = match Site::gather(&args, true) {
+        Ok(s) => s,
+        Err(e) => panic!("{}: does not load: {e:#}", conf.display()),
+    };
+    let nginx: Vec<_> = checks::registry()
+        .into_iter()
+        .filter(|c| c.meta().id.starts_with("MD1"))
+        .collect();
+    checks::run(&site, &nginx)
+        .into_iter()
+        .map(|r| {
+            let msgs = r.findings.iter().map(|f| f.message.clone()).collect();
+            (r.id, r.status, r.summary, msgs)
+        })
+        .collect()
+}
+
+#[test]
+fn no_false_alarm_on_real_configs() {
+    let Some(corpus) = corpus_dir() else {
+        assert!(
+            !crate::support::ci(),
+            "the corpus ../shared/corpus is missing"
+        );
+        eprintln!("skipping: no ../shared/corpus beside the checkout");
+        return;
+    };
+    let configs = real_configs(&corpus);
+    let realworld = configs
+        .iter()
+        .filter(|c| c.starts_with(corpus.join("realworld")))
+        .count();
+    assert!(realworld >= 71, "realworld/ holds {realworld} configs");
+    let mut used = vec![0usize; VERDICTS.len()];
+    let mut false_alarms = Vec::new();
+    let mut judged = 0;
+    let mut missing = 0;
+    for conf in &configs {
+        let name = conf
+            .strip_prefix(&corpus)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        for (id, status, summary, findings) in md1(conf) {
+            assert_ne!(
+                status,
+                Status::Error,
+                "{name}: {id} broke instead of judging: {summary}"
+            );
+            for m in findings {
+                if missing_include(id, &m) {
+                    missing += 1;
+                    continue;
+                }
+                match VERDICTS
+                    .iter()
+                    .position(|v| v.config == name && v.id == id && m.contains(v.says))
+                {
+                    Some(i) => {
+                        used[i] += 1;
+                        judged += 1;
+                    }
+                    None => false_alarms.push(format!("{name}: {id}: {m}")),
+                }
+            }
+        }
+    }
+    let stale: Vec<String> = VERDICTS
+        .iter()
+        .zip(&used)
+        .filter(|(_, n)| **n == 0)
+        .map(|(v, _)| format!("{} {} {:?} ({})", v.config, v.id, v.says, v.why))
+        .collect();
+    eprintln!(
+        "{} configs: {judged} findings judged right, {missing} missing includes, {} false alarms",
+        configs.len(),
+        false_alarms.len()
+    );
+    assert!(
+        false_alarms.is_empty(),
+        "findings nobody judged (false alarms, or judge them in VERDICTS):\n{}",
+        false_alarms.join("\n")
+    );
+    assert!(
+        stale.is_empty(),
+        "verdicts that match no finding any more:\n{}",
+        stale.join("\n")
+    );
+}
+
+/// One check on a config written to a temporary file and given with `--nginx-conf` (no app, offline).
+fn check_conf(id: &str, conf: &str) -> media_doctor::report::CheckResult {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("site.conf");
+    std::fs::write(&path, conf).unwrap();
+    let args = Options {
+        nginx_conf: Some(path),
+        ..Default::default()
+    };
+    let site = Site::gather(&args, true).expect("the config loads");
+    checks::run_one(checks::find(id).expect("registered"), &site)
+}
+
+fn messages(r: &media_doctor::report::CheckResult) -> String {
+    r.findings
+        .iter()
+        .map(|f| f.message.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn md110_judges_only_locations_that_give_uploads_to_clients() {
+    let served = "server { listen 80; location /media/ { alias /srv/app/media/; } }";
+    let r = check_conf("MD110", served);
+    assert_eq!(r.status, Status::Warn, "{}", r.summary);
+    let fix = &r.findings[0].remediation.as_ref().unwrap().text;
+    assert!(
+        fix.contains("an .html or .svg upload still opens as a page"),
+        "{fix}"
+    );
+    for (conf, why) in [
+        (
+            "server { listen 80; location /media/exports/ { alias /srv/app/media/exports/; add_header Content-Disposition \"attachment\"; } }",
+            "attachment-only",
+        ),
+        (
+            "server { listen 80; location /media/ { internal; alias /srv/app/media/; } }",
+            "internal",
+        ),
+        (
+            "server { listen 80; location /uploads/ { deny all; alias /srv/app/uploads/; } }",
+            "deny all",
+        ),
+        (
+            "server { listen 80; location /files/ { return 410; alias /srv/app/files/; } }",
+            "return",
+        ),
+    ] {
+        let r = check_conf("MD110", conf);
+        assert!(r.findings.is_empty(), "{why}: {}", messages(&r));
+    }
+    // Without an app, a deny/internal block is not taken for the uploads prefix.
+    let r = check_conf(
+        "MD110",
+        "server { listen 80; location /uploads/ { internal; alias /srv/u/; } location /media/ { deny all; } }",
+    );
+    assert_eq!(r.status, Status::Skip, "{}: {}", r.summary, messages(&r));
+}
+
+#[test]
+fn a_file_alias_and_an_exact_file_regex_are_not_findings() {
+    let r = check_conf(
+        "MD102",
+        "server { listen 80; location ^~ /sad.svg { alias /var/www/errors/sad.svg; } }",
+    );
+    assert!(r.findings.is_empty(), "{}", messages(&r));
+    let r = check_conf(
+        "MD104",
+        "server { listen 80; location ~ ^/favicon.ico$ { alias /srv/app/static/favicon.ico; } location ~* ^/files-(en|fr|es) { alias /home/; } }",
+    );
+    assert!(r.findings.is_empty(), "{}", messages(&r));
+    // A regex that captures the file name and drops it is still one.
+    let r = check_conf(
+        "MD104",
+        "server { listen 80; location ~ ^/thumbs/(.+\\.jpg)$ { alias /srv/app/thumbs/; } }",
+    );
+    assert_eq!(r.status, Status::Fail, "{}", r.summary);
+}

@@ -1,0 +1,417 @@
+//! Properties of the resolver on any input: random configurations built from every directive the
+//! resolver models (nested and named locations, error_page chains with recursive_error_pages,
+//! rewrite loops, try_files, if, set, map with regex keys and captures, alias/root with
+//! variables, index, autoindex, internal, access rules, limit_except, disable_symlinks), over a
+//! small real file tree (files, a directory, a symlink loop, a FIFO), asked random URLs.
+//!
+//! Whatever the input: no panic (caught at the resolver's boundary, a panic would show as
+//! `MODEL_FAILURE` in the reason), an answer in bounded time, and a known status or a reason why
+//! it is unknown. Seeded: `MD_PROPS_SEED=N` replays a run, `MD_PROPS_CONFIGS=N` sets the count.
+
+use crate::differential::{env_u64, Rng};
+use media_doctor::nginx::resolve::{Request, MODEL_FAILURE};
+use media_doctor::site::{Options, Site};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Names that locations, rewrites and URLs share, so requests do reach the generated blocks.
+const SEGMENTS: &[&str] = &["a", "b", "media", "static", "x", "sub", "err"];
+const FILES: &[&str] = &[
+    "f.png",
+    "index.html",
+    "404.html",
+    "loop",
+    "fifo",
+    "sub",
+    "none",
+];
+
+fn seg(rng: &mut Rng) -> &'static str {
+    rng.word(SEGMENTS)
+}
+
+/// A root/alias value: literal, with a capture, a `set` variable, a map's value or an unknown.
+fn root_value(rng: &mut Rng, t: &str) -> String {
+    match rng.below(8) {
+        0 => format!("{t}/$1"),
+        1 => format!("{t}/$v/"),
+        2 => format!("{t}/$m"),
+        3 => format!("{t}/$name/"),
+        4 => "$undefined_thing/".to_string(),
+        5 => "relative/dir".to_string(),
+        _ => format!("{t}/{}/", seg(rng)),
+    }
+}
+
+/// Where a directive goes: nginx allows some only in locations, few inside `if`.
+#[derive(Clone, Copy, PartialEq)]
+enum Ctx {
+    Server,
+    Location,
+    If,
+}
+
+/// `count` directives for one block, none that nginx allows once given twice (`root` and
+/// `alias` count as one: nginx refuses both in a block).
+fn directives(rng: &mut Rng, t: &str, ctx: Ctx, count: usize) -> String {
+    const REPEATABLE: &[&str] = &[
+        "error_page",
+        "rewrite",
+        "set",
+        "if",
+        "allow",
+        "deny",
+        "return",
+        "break",
+        "index",
+    ];
+    let mut seen: Vec<String> = Vec::new();
+    let mut out = String::new();
+    for _ in 0..count * 3 {
+        if seen.len() >= count {
+            break;
+        }
+        let d = directive(rng, t, ctx);
+        let name = d
+            .split([' ', ';'])
+            .next()
+            .unwrap_or("")
+            .replace("alias", "root");
+        if !REPEATABLE.contains(&name.as_str()) && seen.contains(&name) {
+            continue;
+        }
+        seen.push(name);
+        out.push_str(&d);
+        out.push(' ');
+    }
+    out
+}
+
+/// One directive of a server, location or `if` body, drawn until one fits the context.
+fn directive(rng: &mut Rng, t: &str, ctx: Ctx) -> String {
+    loop {
+        let n = rng.below(30);
+        let fits = match ctx {
+            Ctx::Location => true,
+            Ctx::Server => !matches!(n, 1 | 20 | 23 | 29),
+            // The rewrite module (a server-level `if` takes nothing else; no `if` in an `if`).
+            Ctx::If => matches!(n, 9..=14 | 17),
+        };
+        if fits {
+            return directive_n(rng, t, n);
+        }
+    }
+}
+
+fn directive_n(rng: &mut Rng, t: &str, n: usize) -> String {
+    let s = seg(rng);
+    let s2 = seg(rng);
+    match n {
+        0 => format!("root {};", root_value(rng, t)),
+        1 => format!("alias {};", root_value(rng, t)),
+        2 => format!("try_files $uri $uri/ /{s}/{};", rng.pick(FILES)),
+        3 => "try_files $uri @n =404;".into(),
+        4 => format!(
+            "try_files /{s}/none $uri/ =4{}{};",
+            rng.below(10),
+            rng.below(10)
+        ),
+        5 => format!("error_page 404 /{s}/404.html;"),
+        6 => format!(
+            "error_page 403 404 500 ={} /{s}/{};",
+            200 + rng.below(300),
+            rng.pick(FILES)
+        ),
+        7 => "error_page 404 = @n;".into(),
+        8 => "recursive_error_pages on;".into(),
+        9 => format!("rewrite ^/{s}/(.*)$ /{s2}/$1 last;"),
+        10 => format!("rewrite ^(.*)$ $1 {};", rng.pick(&["last", "break", ""])),
+        11 => format!(
+            "rewrite ^/{s}(.*)$ /{s2}$1?q=1 {};",
+            rng.pick(&["last", "break", "redirect", "permanent"])
+        ),
+        12 => format!(
+            "return {};",
+            rng.pick(&[
+                "200 ok",
+                "301 /a/",
+                "403",
+                "404",
+                "444",
+                "500",
+                "302 $scheme://$host$uri",
+                "$uri"
+            ])
+        ),
+        13 => format!("set $v {s};"),
+        14 => "set $v $m$1$arg_x;".to_string(),
+        15 => format!("if ($arg_x) {{ {} }}", directive(rng, t, Ctx::If)),
+        16 => format!(
+            "if ($uri ~ ^/{s}/(?<name>[^/]*)) {{ set $v $name; {} }}",
+            directive(rng, t, Ctx::If)
+        ),
+        17 => "break;".into(),
+        18 => format!("index {} index.html;", rng.pick(FILES)),
+        19 => "autoindex on;".into(),
+        20 => "internal;".into(),
+        21 => format!("{} 127.0.0.1;", rng.pick(&["allow", "deny"])),
+        22 => "deny all;".into(),
+        23 => "limit_except GET { deny all; }".into(),
+        24 => format!(
+            "disable_symlinks {} from={t};",
+            rng.pick(&["on", "if_not_owner"])
+        ),
+        25 => "disable_symlinks on;".into(),
+        26 => format!("try_files $uri /{s}/$1 =404;"),
+        27 => format!(
+            "if ($request_uri ~* \"(\\.\\.|%2e)\") {{ return 4{}{}; }}",
+            rng.below(10),
+            rng.below(10)
+        ),
+        28 => "if ($v = 'a') { rewrite ^ /b/ last; }".into(),
+        _ => format!("alias {t}/{s}/$name;"),
+    }
+}
+
+/// A location block, nested up to `depth` more levels. Nested prefixes extend the parent's.
+fn location(
+    rng: &mut Rng,
+    t: &str,
+    parent: &str,
+    depth: usize,
+    used: &mut Vec<String>,
+    out: &mut String,
+) {
+    let s = seg(rng);
+    let head = match rng.below(8) {
+        0 => format!("= {parent}/{s}"),
+        1 => format!("^~ {parent}/{s}/"),
+        2 => format!("~ ^{parent}/{s}/(.*)$"),
+        3 => format!("~* ^{parent}/(?<name>{s})/(.+)\\.png$"),
+        4 if parent.is_empty() => "@n".to_string(),
+        5 => format!("{parent}/{s}"),
+        _ => format!("{parent}/{s}/"),
+    };
+    if used.contains(&head) {
+        return;
+    }
+    used.push(head.clone());
+    let _ = write!(out, "location {head} {{ ");
+    let n = rng.below(4);
+    out.push_str(&directives(rng, t, Ctx::Location, n));
+    if depth > 0 && !head.starts_with('@') && !head.starts_with('=') {
+        let inner = head
+            .trim_start_matches(['^', '~', '*', ' '])
+            .trim_end_matches('/')
+            .to_string();
+        let inner = if inner.contains(['(', '$']) {
+            parent.to_string()
+        } else {
+            inner
+        };
+        for _ in 0..rng.below(3) {
+            location(rng, t, &inner, depth - 1, used, out);
+        }
+    }
+    out.push_str("} ");
+}
+
+/// A whole configuration: maps, a server with its directives and locations, maybe a second one.
+fn config(rng: &mut Rng, t: &str) -> String {
+    let mut c = String::from("events {}\nhttp {\n");
+    let _ = writeln!(
+        c,
+        "map $uri $m {{ default {}; ~^/(?<top>[a-z]+)/(.*)$ $top/$2; ~*\\.PNG$ {}; /a/ $v; }}",
+        seg(rng),
+        seg(rng)
+    );
+    if rng.chance(30) {
+        let _ = writeln!(c, "map $m $mm {{ default $m; ~(?<deep>.+) $deep/x; }}");
+    }
+    let _ = writeln!(c, "server {{ listen 80; server_name a.test;");
+    let n = rng.below(4);
+    c.push_str(&directives(rng, t, Ctx::Server, n));
+    let mut used = Vec::new();
+    for _ in 0..1 + rng.below(7) {
+        location(rng, t, "", 2, &mut used, &mut c);
+        c.push('\n');
+    }
+    c.push_str("}\n");
+    if rng.chance(30) {
+        let _ = writeln!(
+            c,
+            "server {{ listen 80 default_server; server_name ~^(?<sub>.+)\\.re\\.test$; root {t}/$sub; {} }}",
+            directive(rng, t, Ctx::Server)
+        );
+    }
+    c.push_str("}\n");
+    c
+}
+
+fn url(rng: &mut Rng) -> String {
+    let mut u = String::new();
+    for _ in 0..1 + rng.below(4) {
+        u.push('/');
+        let part = match rng.below(10) {
+            0 => rng.word(&["..", "%2e%2e", ".", "", "%00", "%2F", "a%", "@n"]),
+            1 | 2 => rng.word(FILES),
+            _ => seg(rng),
+        };
+        u.push_str(part);
+    }
+    if rng.chance(20) {
+        u.push('/');
+    }
+    if rng.chance(20) {
+        u.push_str(rng.word(&["?x=1", "?x=", "?a=b&x=0", "?"]));
+    }
+    let host = *rng.pick(&["a.test", "b.re.test", "other", "a.test:80"]);
+    format!("http://{host}{u}")
+}
+
+/// The file tree the configs point into: files, directories, a symlink loop, a FIFO.
+fn tree(t: &Path) {
+    for s in SEGMENTS {
+        let d = t.join(s);
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        for f in ["f.png", "index.html", "404.html"] {
+            std::fs::write(d.join(f), "x\n").unwrap();
+        }
+        let _ = std::os::unix::fs::symlink("loop", d.join("loop"));
+        let _ = nix::unistd::mkfifo(
+            &d.join("fifo"),
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        );
+    }
+}
+
+#[test]
+fn any_config_and_url_resolve_without_panic_in_bounded_time() {
+    let seed = env_u64("MD_PROPS_SEED").unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+            % 1_000_000_007
+    });
+    let configs = env_u64("MD_PROPS_CONFIGS").unwrap_or(150) as usize;
+    eprintln!("resolver_props: seed {seed} (MD_PROPS_SEED={seed} replays it), {configs} configs");
+    let mut rng = Rng(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("t");
+    tree(&t);
+    let conf = dir.path().join("nginx.conf");
+    let (mut loaded, mut asked, mut known) = (0usize, 0usize, 0usize);
+    let mut slowest = Duration::ZERO;
+    for n in 0..configs {
+        let text = config(&mut rng, &t.display().to_string());
+        std::fs::write(&conf, &text).unwrap();
+        let opts = Options {
+            nginx_conf: Some(conf.clone()),
+            ..Default::default()
+        };
+        let Ok(site) = Site::gather(&opts, true) else {
+            continue;
+        };
+        if site.config().has_fatal_errors() {
+            if std::env::var_os("MD_PROPS_VERBOSE").is_some() {
+                for d in site.config().diagnostics.iter().filter(|d| d.fatal) {
+                    eprintln!("not loaded: {}", d.message);
+                }
+            }
+            continue;
+        }
+        loaded += 1;
+        let resolver = site.resolver();
+        for _ in 0..12 {
+            let u = url(&mut rng);
+            let Ok(req) = Request::from_url(&u) else {
+                continue;
+            };
+            let req = if rng.chance(15) {
+                req.with_method(rng.word(&["HEAD", "POST", "DELETE"]))
+            } else {
+                req
+            };
+            for explain in [true, false] {
+                let started = Instant::now();
+                let res = if explain {
+                    resolver.resolve(&req)
+                } else {
+                    resolver.predict(&req)
+                };
+                let took = started.elapsed();
+                slowest = slowest.max(took);
+                let context = || format!("config {n} (seed {seed}), {u}\n{text}\n{res:#?}");
+                assert!(
+                    !res.reason.contains(MODEL_FAILURE),
+                    "the model panicked: {}",
+                    context()
+                );
+                assert!(
+                    took < Duration::from_secs(2),
+                    "took {took:?}: {}",
+                    context()
+                );
+                // Known, passed to an upstream, refused (no server), or unknown with a reason.
+                if explain {
+                    asked += 1;
+                    match res.predicted_status {
+                        Some(_) => known += 1,
+                        None => assert!(
+                            res.upstream.is_some()
+                                || res.server.is_none()
+                                || res.unknown.as_deref().is_some_and(|w| !w.is_empty()),
+                            "no status and no reason why: {}",
+                            context()
+                        ),
+                    }
+                }
+            }
+        }
+    }
+    eprintln!(
+        "resolver_props: {loaded}/{configs} configs loaded, {asked} requests ({known} with a \
+         status), slowest {slowest:?}"
+    );
+    assert!(
+        loaded * 2 >= configs,
+        "most generated configs should load ({loaded}/{configs})"
+    );
+}
+
+/// Issue 16's panic: `recursive_error_pages on` and an error page that is missing itself. nginx
+/// redirects to the page until the eleventh URI change and answers 500.
+#[test]
+fn recursive_error_page_that_is_missing_gives_500() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("nginx.conf");
+    let root = dir.path().join("www");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "events {{}}\nhttp {{ server {{ listen 80; server_name a.test; root {}; \
+             error_page 404 /404.html; recursive_error_pages on; }} }}\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    let site = Site::gather(
+        &Options {
+            nginx_conf: Some(conf),
+            ..Default::default()
+        },
+        true,
+    )
+    .unwrap();
+    let res = site
+        .resolver()
+        .resolve(&Request::from_url("http://a.test/missing").unwrap());
+    assert_eq!(res.predicted_status, Some(500), "{res:#?}");
+    assert!(
+        res.log.iter().any(|l| l.contains("redirection cycle")),
+        "{res:#?}"
+    );
+}
