@@ -248,13 +248,12 @@ pub fn prove(site: &Site, edits: &[BlockEdit], goal: Option<&Goal>) -> Result<St
             }
         }
         if let Some(want) = &goal.path {
-            if !same_file(after.path.as_deref(), want) {
+            if !same_file(after.served_path(), want) {
                 return Err(Refusal::Unmet(format!(
                     "{} would open {} instead of {}",
                     goal.uri,
                     after
-                        .path
-                        .as_ref()
+                        .served_path()
                         .map(|p| p.display().to_string())
                         .unwrap_or_else(|| "no file".into()),
                     want.display()

@@ -18,6 +18,7 @@ const LAYERS: &[(&str, u8)] = &[
     // 2 readers
     ("fs", 20),
     ("nginx", 20),
+    ("apache", 20),
     ("app", 20),
     ("profile", 20),
     // 2b containers: compose and Dockerfiles, over the app reader
