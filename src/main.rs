@@ -117,7 +117,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match args.format {
                 ListFormat::Json => render::trace::write_json(&mut out, &trace)?,
                 ListFormat::Text => {
-                    render::trace::write_text(&mut out, &trace, render::text::terminal_width())?
+                    render::trace::write_text(&mut out, &trace, render::text::terminal_columns())?
                 }
             }
             out.flush()?;

@@ -178,8 +178,12 @@ impl Trace {
     }
 }
 
-/// The text trace, lines longer than `width` wrapped under their label (paths kept whole).
-pub fn write_text(out: &mut dyn Write, t: &Trace, width: usize) -> std::io::Result<()> {
+/// The text trace, lines longer than `width` wrapped under their label (paths kept whole);
+/// `width` None (output to a pipe or a file): one line per fact, for grep.
+pub fn write_text(out: &mut dyn Write, t: &Trace, width: Option<usize>) -> std::io::Result<()> {
+    let Some(width) = width else {
+        return write_lines(out, t);
+    };
     let mut unwrapped = Vec::new();
     write_lines(&mut unwrapped, t)?;
     let w = super::text::Wrapper { width };
