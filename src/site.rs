@@ -271,6 +271,11 @@ impl Site {
         &self.app.get_or_init(|| self.find_app()).tried
     }
 
+    /// Candidate app directories this user could not read (see `Discovery::unreadable`).
+    pub fn app_unreadable(&self) -> &[String] {
+        &self.app.get_or_init(|| self.find_app()).unreadable
+    }
+
     /// Whether the app facet was computed (a test and the benchmarks check that `trace` does not).
     pub fn app_searched(&self) -> bool {
         self.app.get().is_some()
