@@ -76,7 +76,7 @@ impl Check for TryFilesAlias {
                 }
                 let meant = dir.join(&file);
                 let res = r.resolve_on(t.server, &request(&t, &uri));
-                if res.path.as_deref() == Some(meant.as_path()) {
+                if res.served_path() == Some(meant.as_path()) {
                     continue;
                 }
                 let tried: Vec<String> = res

@@ -160,15 +160,14 @@ fn judge_probe(
     res: &Resolution,
 ) -> Finding {
     let opened = res
-        .path
-        .as_ref()
+        .served_path()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "no file".into());
     let status = res
         .predicted_status
         .map(|s| s.to_string())
         .unwrap_or_else(|| "unknown".into());
-    let wrong_file = expected.is_some_and(|(want, _)| res.path.as_ref() != Some(want));
+    let wrong_file = expected.is_some_and(|(want, _)| res.served_path() != Some(want.as_path()));
     let mut f = match (res.predicted_status, wrong_file) {
         (Some(200), false) => Finding::info(format!("{url} -> {opened}: 200")),
         (_, true) => {

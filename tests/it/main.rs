@@ -20,6 +20,7 @@ mod listeners;
 mod live;
 mod nginx_checks;
 mod nginx_dump;
+mod nonroot;
 mod output;
 mod packaging;
 mod readonly;

@@ -9,7 +9,7 @@
 //! it is unknown. Seeded: `MD_PROPS_SEED=N` replays a run, `MD_PROPS_CONFIGS=N` sets the count.
 
 use crate::differential::{env_u64, Rng};
-use media_doctor::nginx::resolve::{Request, MODEL_FAILURE};
+use media_doctor::nginx::resolve::{Request, Resolution, MODEL_FAILURE};
 use media_doctor::site::{Options, Site};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -414,4 +414,148 @@ fn recursive_error_page_that_is_missing_gives_500() {
         res.log.iter().any(|l| l.contains("redirection cycle")),
         "{res:#?}"
     );
+}
+
+/// A site from `server` (the body of one server block listening on 80, named a.test) over a
+/// fresh directory `{DIR}`; the resolver's answer for each URL (method, URL).
+fn answers(server: &str, setup: impl Fn(&Path), urls: &[(&str, &str)]) -> Vec<Resolution> {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let conf = dir.path().join("nginx.conf");
+    let server = server.replace("{DIR}", &dir.path().display().to_string());
+    std::fs::write(
+        &conf,
+        format!("events {{}}\nhttp {{ server {{ listen 80; server_name a.test; {server} }} }}\n"),
+    )
+    .unwrap();
+    let site = Site::gather(
+        &Options {
+            nginx_conf: Some(conf),
+            ..Default::default()
+        },
+        true,
+    )
+    .unwrap();
+    let r = site.resolver();
+    urls.iter()
+        .map(|(m, u)| r.resolve(&Request::from_url(u).unwrap().with_method(m)))
+        .collect()
+}
+
+fn files(dir: &Path) {
+    std::fs::create_dir_all(dir.join("www/sub")).unwrap();
+    std::fs::write(dir.join("www/a.png"), "a").unwrap();
+    std::fs::write(dir.join("www/sub/index.html"), "i").unwrap();
+}
+
+/// Directives the resolver does not follow make the answer unknown, with the directive and
+/// where it is, only for the requests they act on; `predicted_status` stays None.
+#[test]
+fn unmodelled_directives_make_the_answer_unknown() {
+    let res = answers(
+        "root {DIR}/www; location /img/ { alias {DIR}/www/; image_filter resize 10 10; } \
+         location /dav/ { alias {DIR}/www/; dav_methods PUT; } \
+         location /ri/ { alias {DIR}/www/; random_index on; } \
+         location /off/ { alias {DIR}/www/; random_index off; }",
+        files,
+        &[
+            ("GET", "http://a.test/img/a.png"),
+            ("GET", "http://a.test/img/missing.png"),
+            ("PUT", "http://a.test/dav/x.png"),
+            ("GET", "http://a.test/dav/a.png"),
+            ("GET", "http://a.test/ri/sub/"),
+            ("GET", "http://a.test/off/sub/"),
+        ],
+    );
+    let unknown = |r: &Resolution, what: &str| {
+        assert_eq!(r.predicted_status, None, "{r:#?}");
+        let why = r.unknown.as_deref().unwrap_or("");
+        assert!(why.contains(what) && why.contains("not modelled"), "{r:#?}");
+    };
+    unknown(&res[0], "image_filter");
+    // A 404 is not filtered: image_filter acts on 200 answers only.
+    assert_eq!(res[1].predicted_status, Some(404), "{:#?}", res[1]);
+    unknown(&res[2], "dav_methods");
+    assert_eq!(res[3].predicted_status, Some(200), "{:#?}", res[3]);
+    unknown(&res[4], "random_index");
+    assert_eq!(res[5].predicted_status, Some(200), "{:#?}", res[5]);
+    assert!(res[5].unknown.is_none());
+}
+
+/// `path` is the file nginx opens first; the file the answer ends on is `final_path`.
+#[test]
+fn path_is_the_first_file_and_final_path_the_last() {
+    let res = answers(
+        "root {DIR}/www; error_page 404 /sub/index.html;",
+        files,
+        &[
+            ("GET", "http://a.test/missing.png"),
+            ("GET", "http://a.test/sub/"),
+            ("GET", "http://a.test/a.png"),
+        ],
+    );
+    let p = |r: &Resolution| r.path.as_ref().map(|p| p.display().to_string());
+    let f = |r: &Resolution| r.final_path.as_ref().map(|p| p.display().to_string());
+    assert_eq!(res[0].predicted_status, Some(404));
+    assert!(
+        p(&res[0]).unwrap().ends_with("/www/missing.png"),
+        "{:#?}",
+        res[0]
+    );
+    assert!(
+        f(&res[0]).unwrap().ends_with("/www/sub/index.html"),
+        "{:#?}",
+        res[0]
+    );
+    assert!(res[0]
+        .served_path()
+        .unwrap()
+        .ends_with("www/sub/index.html"));
+    // The index file is opened first and served: one path.
+    assert!(
+        p(&res[1]).unwrap().ends_with("/www/sub/index.html"),
+        "{:#?}",
+        res[1]
+    );
+    assert_eq!(f(&res[1]), None);
+    assert_eq!(f(&res[2]), None);
+}
+
+/// A `set` variable in root/alias: the checks' questions (no request runs the scripts) follow
+/// the server's and the location's own `set`s, and leave anything else unknown, never `/`.
+#[test]
+fn set_variables_in_alias_are_followed_or_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    files(dir.path());
+    let d = dir.path().display().to_string();
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "events {{}}\nhttp {{ server {{ listen 80; server_name a.test; set $base {d}/www; \
+             location /pub/ {{ alias $base/; }} \
+             location /own/ {{ set $mine {d}/www; alias $mine/; }} \
+             location /elsewhere/ {{ alias $public/; }} \
+             location /other/ {{ set $public {d}; }} }} }}\n"
+        ),
+    )
+    .unwrap();
+    let site = Site::gather(
+        &Options {
+            nginx_conf: Some(conf),
+            ..Default::default()
+        },
+        true,
+    )
+    .unwrap();
+    let r = site.resolver();
+    let server = site.config().servers()[0].id();
+    let path = |uri: &str| r.path_for(server, uri).map(|p| p.display().to_string());
+    assert_eq!(path("/pub/a.png"), Some(format!("{d}/www/a.png")));
+    assert_eq!(path("/own/a.png"), Some(format!("{d}/www/a.png")));
+    assert_eq!(path("/elsewhere/a.png"), None, "unknown, not /a.png");
+    assert!(r.static_locations().iter().all(|s| s.dir != Path::new("/")));
+    // A request runs the server's script, so `$base` is set when the alias is built.
+    let res = r.resolve(&Request::from_url("http://a.test/pub/a.png").unwrap());
+    assert_eq!(res.predicted_status, Some(200), "{res:#?}");
 }

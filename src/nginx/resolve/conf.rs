@@ -78,7 +78,69 @@ const OTHER_HANDLERS: &[&str] = &[
     "perl",
     "js_content",
     "echo",
+    "mp4",
+    "flv",
+    "hls",
+    "f4f",
 ];
+
+/// When a directive the model does not follow acts on a request, and so makes its answer
+/// unknown from that point on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// In the rewrite or access phase: every request that reaches it (Lua, njs, other auth).
+    Access,
+    /// A filter that can replace a 200 with an error (`image_filter` answers 415).
+    Filter,
+    /// The DAV module: PUT, DELETE, MKCOL, COPY and MOVE.
+    Dav,
+    /// `random_index`: a directory URI.
+    Index,
+}
+
+/// Directives that can change the answer and that the model does not follow, with when they act.
+/// Inherited by nested blocks, like the modules' own configuration; `NAME off` cancels.
+pub const UNMODELLED: &[(&str, Stage)] = &[
+    ("access_by_lua", Stage::Access),
+    ("access_by_lua_block", Stage::Access),
+    ("access_by_lua_file", Stage::Access),
+    ("rewrite_by_lua", Stage::Access),
+    ("rewrite_by_lua_block", Stage::Access),
+    ("rewrite_by_lua_file", Stage::Access),
+    ("auth_jwt", Stage::Access),
+    ("auth_digest", Stage::Access),
+    ("auth_pam", Stage::Access),
+    ("auth_ldap", Stage::Access),
+    ("auth_gss", Stage::Access),
+    ("js_access", Stage::Access),
+    ("perl_access", Stage::Access),
+    ("image_filter", Stage::Filter),
+    ("xslt_stylesheet", Stage::Filter),
+    ("header_filter_by_lua", Stage::Filter),
+    ("header_filter_by_lua_block", Stage::Filter),
+    ("header_filter_by_lua_file", Stage::Filter),
+    ("js_header_filter", Stage::Filter),
+    ("dav_methods", Stage::Dav),
+    ("random_index", Stage::Index),
+];
+
+/// A directive of `UNMODELLED` in effect.
+#[derive(Debug, Clone)]
+pub struct Unmodelled {
+    pub directive: String,
+    pub stage: Stage,
+    pub at: NodeId,
+}
+
+/// `gzip_static`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GzipStatic {
+    Off,
+    /// Only for clients that accept gzip (the modelled request does not say it does).
+    On,
+    /// Whatever the client accepts.
+    Always,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccessTarget {
@@ -199,6 +261,18 @@ pub struct Conf {
     pub limit_except: Option<(Vec<String>, BlockIdx)>,
     /// `merge_slashes` (server level).
     pub merge_slashes: bool,
+    /// The unmodelled directives in effect (see `UNMODELLED`).
+    pub unmodelled: Arc<Vec<Unmodelled>>,
+    /// `auth_request URI` (None: off) and where it was set.
+    pub auth_request: Option<(String, NodeId)>,
+    /// `valid_referers`: whether `none` is listed (a request without Referer is valid), and
+    /// where it was set.
+    pub valid_referers: Option<(bool, NodeId)>,
+    pub gzip_static: GzipStatic,
+    pub gzip_vary: bool,
+    /// The size of one `large_client_header_buffers` buffer: a request line longer than it
+    /// gets 414 (server level; the socket's default server decides).
+    pub large_header_buffer: usize,
     /// `add_header NAME VALUE` in effect: a block with any `add_header` of its own inherits none.
     pub add_headers: Arc<Vec<(String, String)>>,
 }
@@ -259,6 +333,12 @@ impl Blocks {
             limit_except: None,
             merge_slashes: true,
             add_headers: Arc::new(Vec::new()),
+            unmodelled: Arc::new(Vec::new()),
+            auth_request: None,
+            valid_referers: None,
+            gzip_static: GzipStatic::Off,
+            gzip_vary: false,
+            large_header_buffer: 8192,
         };
         let children: Vec<Directive<'_>> = match http {
             Some(h) => h.children().collect(),
@@ -353,6 +433,48 @@ impl Blocks {
                         own_headers.push((n.to_string(), v.to_string()));
                     }
                 }
+                "auth_request" => {
+                    conf.auth_request = match d.arg(0) {
+                        Some("off") | None => None,
+                        Some(uri) => Some((uri.to_string(), d.id())),
+                    }
+                }
+                "valid_referers" => {
+                    conf.valid_referers = Some((d.args().any(|a| a == "none"), d.id()));
+                }
+                "gzip_static" => {
+                    conf.gzip_static = match d.arg(0) {
+                        Some("on") => GzipStatic::On,
+                        Some("always") => GzipStatic::Always,
+                        _ => GzipStatic::Off,
+                    }
+                }
+                "gzip_vary" => conf.gzip_vary = d.arg(0) == Some("on"),
+                "large_client_header_buffers" => {
+                    if let Some(size) = d.arg(1).and_then(parse_size) {
+                        conf.large_header_buffer = size;
+                    }
+                }
+                n if UNMODELLED.iter().any(|(u, _)| *u == n) => {
+                    let stage = UNMODELLED
+                        .iter()
+                        .find(|(u, _)| *u == n)
+                        .map_or(Stage::Access, |(_, s)| *s);
+                    let mut list: Vec<Unmodelled> = conf
+                        .unmodelled
+                        .iter()
+                        .filter(|u| u.directive != n)
+                        .cloned()
+                        .collect();
+                    if d.arg(0) != Some("off") {
+                        list.push(Unmodelled {
+                            directive: n.to_string(),
+                            stage,
+                            at: d.id(),
+                        });
+                    }
+                    conf.unmodelled = Arc::new(list);
+                }
                 n if PASS_DIRECTIVES.contains(&n) || OTHER_HANDLERS.contains(&n) => {
                     conf.handler = Some(Upstream {
                         directive: n.to_string(),
@@ -440,6 +562,16 @@ pub fn location_modifier<'c>(d: &Directive<'c>) -> (&'c str, &'c str) {
     }
 }
 
+/// A size as nginx writes it (`8k`, `1m`, `512`): ngx_parse_size.
+fn parse_size(v: &str) -> Option<usize> {
+    let (num, mult) = match v.as_bytes().last()? {
+        b'k' | b'K' => (&v[..v.len() - 1], 1024),
+        b'm' | b'M' => (&v[..v.len() - 1], 1024 * 1024),
+        _ => (v, 1),
+    };
+    num.parse::<usize>().ok()?.checked_mul(mult)
+}
+
 /// nginx's `ngx_conf_full_name(prefix)`: relative paths are taken from the prefix.
 pub fn join_prefix(prefix: &Path, value: &str) -> String {
     if value.starts_with('/') {
@@ -460,7 +592,9 @@ fn make_root(d: &Directive<'_>, v: &str, loc_name: &[u8], regex: bool, prefix: &
         value.pop();
     }
     let has_vars = value.contains('$');
-    if !value.starts_with('$') {
+    // `root /` is absolute even once its slash is dropped (nginx tests the first byte of the
+    // value as written): it maps /etc/passwd to /etc/passwd, not under the prefix.
+    if !value.starts_with('$') && !v.starts_with('/') {
         value = join_prefix(prefix, &value);
     }
     let alias = if !is_alias {

@@ -19,8 +19,11 @@ use std::path::{Path, PathBuf};
 pub enum Kind {
     Dir,
     File,
-    /// A FIFO, socket or device: nginx's static module answers 404 for it.
+    /// A FIFO or a device: nginx's static module opens it (O_NONBLOCK), sees it is not a
+    /// regular file and answers 404.
     Other,
+    /// A unix socket: `open()` fails with ENXIO (500); `stat()` finds it.
+    Socket,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +33,8 @@ pub enum Errno {
     Access,
     Loop,
     NameTooLong,
+    /// ENXIO: `open()` of a unix socket.
+    NoDevice,
     /// media-doctor could not tell (not root, unreadable metadata, unknown worker user).
     Unknown(String),
 }
@@ -43,6 +48,7 @@ impl Errno {
             Errno::Access => "13: Permission denied".into(),
             Errno::Loop => "40: Too many levels of symbolic links".into(),
             Errno::NameTooLong => "36: File name too long".into(),
+            Errno::NoDevice => "6: No such device or address".into(),
             Errno::Unknown(why) => format!("unknown: {why}"),
         }
     }
@@ -167,11 +173,14 @@ impl Files<'_> {
                 let kind = match last {
                     Some(s) if s.meta.is_dir() => Kind::Dir,
                     Some(s) if s.meta.is_file() => Kind::File,
+                    Some(s) if s.meta.mode & libc::S_IFMT == libc::S_IFSOCK => Kind::Socket,
                     Some(_) => Kind::Other,
                     None => Kind::Dir,
                 };
                 if (path.ends_with(b"/") || op == Op::OpenDir) && kind != Kind::Dir {
                     Err(Errno::NotDir)
+                } else if kind == Kind::Socket && op == Op::Open {
+                    Err(Errno::NoDevice)
                 } else {
                     Ok(kind)
                 }

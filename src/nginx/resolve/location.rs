@@ -109,6 +109,8 @@ pub enum Found {
     Location(usize),
     /// 301 to `URI/` because of this location's auto redirect.
     AutoRedirect(usize),
+    /// A regex failed while matching (PCRE's match limit): nginx answers 500.
+    Failed(String),
 }
 
 #[derive(Debug, Default)]
@@ -222,6 +224,7 @@ impl Locations {
             return Found::None;
         };
         match self.find_in(level, uri, ctx) {
+            (Step::Error, _) => Found::Failed(ctx.errors.last().cloned().unwrap_or_default()),
             (Step::Declined, None) => Found::None,
             (Step::Done, Some(l)) => Found::AutoRedirect(l),
             (_, Some(l)) => Found::Location(l),
@@ -254,6 +257,9 @@ impl Locations {
         if let (Step::Again, Some(l)) = (rc, cur) {
             noregex = self.locs[l].modifier == Modifier::NoRegex;
             let (nrc, nloc) = self.find_in(&self.locs[l].level, uri, ctx);
+            if nrc == Step::Error {
+                return (nrc, None);
+            }
             rc = nrc;
             if nloc.is_some() {
                 cur = nloc;
@@ -278,11 +284,19 @@ impl Locations {
                                 .extend(c.named().map(|(n, v)| (n.to_string(), v.to_vec())));
                             *ctx.captures = Some(c);
                         }
-                        let (_, nloc) = self.find_in(&self.locs[ri].level, uri, ctx);
+                        let (nrc, nloc) = self.find_in(&self.locs[ri].level, uri, ctx);
+                        if nrc == Step::Error {
+                            return (nrc, None);
+                        }
                         return (Step::Ok, Some(nloc.unwrap_or(ri)));
                     }
                     Err(e) => {
                         ctx.errors.push(e);
+                        // A pattern that compiles failed on this URI (the match limit):
+                        // ngx_http_core_find_location returns NGX_ERROR.
+                        if re.compiles() {
+                            return (Step::Error, None);
+                        }
                         continue;
                     }
                 }
@@ -325,6 +339,8 @@ impl Locations {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
+    /// NGX_ERROR: a regex failed to run.
+    Error,
     Ok,
     Again,
     Done,

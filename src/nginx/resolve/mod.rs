@@ -297,6 +297,14 @@ pub struct Resolution {
     pub steps: Vec<String>,
 }
 
+impl Resolution {
+    /// The file the answer ends on: `final_path` when the request moved on (error page, index),
+    /// else `path`. What "nginx serves this file" compares with.
+    pub fn served_path(&self) -> Option<&std::path::Path> {
+        self.final_path.as_deref().or(self.path.as_deref())
+    }
+}
+
 /// A block's merged configuration, as the checks need it.
 #[derive(Debug, Clone)]
 pub struct BlockInfo {
@@ -779,7 +787,7 @@ impl<'s> Resolver<'s> {
             location::Found::Location(l) | location::Found::AutoRedirect(l) => {
                 Some(self.locations.locs[l].node)
             }
-            location::Found::None => None,
+            location::Found::None | location::Found::Failed(_) => None,
         }
     }
 

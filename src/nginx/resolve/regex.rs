@@ -124,6 +124,12 @@ impl NgxRegex {
         })))
     }
 
+    /// Whether the pattern compiles: an error of `exec` is then a failure to run on that
+    /// subject (PCRE's match or depth limit), which nginx answers with 500.
+    pub fn compiles(&self) -> bool {
+        self.compiled().is_ok()
+    }
+
     pub fn is_match(&self, subject: &[u8]) -> Result<bool, String> {
         Ok(matches!(self.exec(subject)?, Exec::Match(_)))
     }

@@ -86,15 +86,6 @@ pub fn has_vars(template: &str) -> bool {
     template.contains('$')
 }
 
-/// True when `parts` yields a `Part::Capture` (`$1`..`$9`) in the template: a `$` followed by a
-/// digit 1-9 (`parts` looks at every `$`; `${1}` is a variable name, not a capture).
-pub fn uses_captures(template: &str) -> bool {
-    template
-        .as_bytes()
-        .windows(2)
-        .any(|w| w[0] == b'$' && (b'1'..=b'9').contains(&w[1]))
-}
-
 /// Expand a template; `capture(n)` gives `$n`, `var(name)` a named variable.
 pub fn expand(
     template: &str,
@@ -119,6 +110,12 @@ pub struct Map {
     pub default: Option<String>,
     exact: HashMap<Vec<u8>, String>,
     regex: Vec<(NgxRegex, String)>,
+    /// `hostnames`: keys `.example.com`, `*.example.com` (leading) and `www.example.*`
+    /// (trailing), lower-case, without the wildcard part.
+    leading: Vec<(Vec<u8>, bool, String)>,
+    trailing: Vec<(Vec<u8>, String)>,
+    /// `volatile`: not cached for the request.
+    pub volatile: bool,
 }
 
 impl Map {
@@ -131,9 +128,33 @@ impl Map {
         if let Some(v) = self.exact.get(&low) {
             return (v.clone(), None);
         }
+        // ngx_hash_find_combined: leading wildcards, then trailing ones, the longest first.
+        let lead = self
+            .leading
+            .iter()
+            .filter(|(k, dot, _)| {
+                low.len() > k.len() && low.ends_with(k) && low[low.len() - k.len() - 1] == b'.'
+                    || (*dot && low == *k)
+            })
+            .max_by_key(|(k, _, _)| k.len());
+        if let Some((_, _, v)) = lead {
+            return (v.clone(), None);
+        }
+        let trail = self
+            .trailing
+            .iter()
+            .filter(|(k, _)| low.len() > k.len() + 1 && low.starts_with(k) && low[k.len()] == b'.')
+            .max_by_key(|(k, _)| k.len());
+        if let Some((_, v)) = trail {
+            return (v.clone(), None);
+        }
         for (re, v) in &self.regex {
-            if let Ok(Exec::Match(caps)) = re.exec(source) {
-                return (v.clone(), caps);
+            match re.exec(source) {
+                Ok(Exec::Match(caps)) => return (v.clone(), caps),
+                Ok(Exec::NoMatch) => {}
+                // ngx_http_map_find gives up at a failing regex (the match limit): the
+                // variable takes the default.
+                Err(_) => break,
             }
         }
         (self.default.clone().unwrap_or_default(), None)
@@ -157,13 +178,29 @@ pub fn collect_maps<'c>(
             default: None,
             exact: HashMap::new(),
             regex: Vec::new(),
+            leading: Vec::new(),
+            trailing: Vec::new(),
+            volatile: false,
         };
+        let hostnames = d.children().any(|e| e.is("hostnames"));
         for e in d.children() {
             let key = e.name();
             let value = e.arg(0).unwrap_or("").to_string();
             match key {
                 "default" => map.default = Some(value),
-                "hostnames" | "volatile" => {}
+                "hostnames" => {}
+                "volatile" => map.volatile = true,
+                k if hostnames && (k.starts_with('.') || k.starts_with("*.")) => {
+                    let dot = k.starts_with('.');
+                    let rest = k.trim_start_matches('*').trim_start_matches('.');
+                    map.leading
+                        .push((rest.as_bytes().to_ascii_lowercase(), dot, value));
+                }
+                k if hostnames && k.ends_with(".*") => {
+                    let rest = &k[..k.len() - 2];
+                    map.trailing
+                        .push((rest.as_bytes().to_ascii_lowercase(), value));
+                }
                 _ => {
                     if let Some(re) = key.strip_prefix("~*") {
                         map.regex.push((NgxRegex::new(re, true), value));
@@ -249,17 +286,6 @@ mod tests {
                 Part::Text(b"$"),
             ]
         );
-    }
-
-    #[test]
-    fn uses_captures_agrees_with_parse() {
-        for t in [
-            "/srv/$1", "$$1", "${1}", "$0", "$10", "/a/$uri", "$", "x$", "$a$2", "plain", "$$",
-            "${uri}$9",
-        ] {
-            let by_parse = parse(t).iter().any(|p| matches!(p, Part::Capture(_)));
-            assert_eq!(uses_captures(t), by_parse, "{t}");
-        }
     }
 
     #[test]

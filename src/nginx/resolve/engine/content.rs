@@ -3,7 +3,7 @@
 //! root/alias and the system calls it makes on it.
 
 use super::*;
-use crate::nginx::resolve::conf::{AliasKind, Symlinks};
+use crate::nginx::resolve::conf::{AliasKind, GzipStatic, Stage, Symlinks};
 use crate::nginx::resolve::files::{Errno, Kind, Op, SymlinkPolicy};
 use crate::nginx::resolve::uri::escape_uri;
 use crate::nginx::resolve::vars::{self};
@@ -94,7 +94,10 @@ impl<'r, 's> Run<'r, 's> {
             }
             let mut path = base.clone();
             path.extend_from_slice(&value);
-            let policy = self.symlink_policy(&path);
+            let policy = match self.symlink_policy(&path) {
+                Ok(p) => p,
+                Err(f) => return f,
+            };
             let probe = self.files.call(&path, Op::Stat, policy);
             let shown = self.explained_path(&path);
             match probe.result {
@@ -184,6 +187,19 @@ impl<'r, 's> Run<'r, 's> {
                 }
             };
         }
+        let dav = matches!(&*self.method, "PUT" | "DELETE" | "MKCOL" | "COPY" | "MOVE");
+        for (stage, applies) in [
+            (Stage::Dav, dav),
+            (Stage::Index, self.uri.last() == Some(&b'/')),
+        ] {
+            if let (true, Some(u)) = (applies, self.unmodelled(stage)) {
+                return Flow::End(End::Unknown(format!(
+                    "{} at {} is not modelled: it answers this request",
+                    u.directive,
+                    self.dir_of(u.at)
+                )));
+            }
+        }
         if let Some(f) = self.index() {
             return f;
         }
@@ -250,7 +266,10 @@ impl<'r, 's> Run<'r, 's> {
             }
             let mut path = mapped.clone();
             path.extend_from_slice(&value);
-            let policy = self.symlink_policy(&path);
+            let policy = match self.symlink_policy(&path) {
+                Ok(p) => p,
+                Err(f) => return Some(f),
+            };
             let probe = self.files.call(&path, Op::Stat, policy);
             let shown = String::from_utf8_lossy(&path).into_owned();
             self.path = Some(path.clone());
@@ -277,7 +296,8 @@ impl<'r, 's> Run<'r, 's> {
                         format!("index file {shown}: a symlink, and disable_symlinks is on");
                     return Some(Flow::Finalize(403));
                 }
-                Err(e @ (Errno::NotDir | Errno::NameTooLong | Errno::Access)) => {
+                // (stat() never fails with ENXIO: NoDevice is open()'s.)
+                Err(e @ (Errno::NotDir | Errno::NameTooLong | Errno::Access | Errno::NoDevice)) => {
                     return Some(self.index_error(&shown, &e));
                 }
                 Err(Errno::NoEnt) => {
@@ -399,11 +419,17 @@ impl<'r, 's> Run<'r, 's> {
         if self.uri.last() == Some(&b'/') {
             return None;
         }
+        if let Some(f) = self.gzip_static() {
+            return Some(f);
+        }
         let path = match self.map_uri_to_path() {
             Ok(p) => p,
             Err(f) => return Some(f),
         };
-        let policy = self.symlink_policy(&path);
+        let policy = match self.symlink_policy(&path) {
+            Ok(p) => p,
+            Err(f) => return Some(f),
+        };
         let probe = self.files.call(&path, Op::Open, policy);
         let shown = self.explained_path(&path);
         let unknown = match &probe.result {
@@ -423,9 +449,11 @@ impl<'r, 's> Run<'r, 's> {
             Err(e) => {
                 let code = match e {
                     Errno::NoEnt | Errno::NotDir | Errno::NameTooLong => 404,
-                    _ => 403,
+                    Errno::Access | Errno::Loop => 403,
+                    // ENXIO (a unix socket) and the rest: logged at crit, 500.
+                    _ => 500,
                 };
-                if code == 403 || self.conf().log_not_found {
+                if code != 404 || self.conf().log_not_found {
                     log!(self, "{failed} \"{shown}\" failed ({})", e.log_text());
                 }
                 if self.explain {
@@ -433,11 +461,17 @@ impl<'r, 's> Run<'r, 's> {
                         Errno::NoEnt => format!("{shown} does not exist"),
                         Errno::NotDir => format!("a component of {shown} is not a directory"),
                         Errno::Access => format!("the worker user cannot open {shown}"),
+                        Errno::Loop if policy.mode == Symlinks::Off => format!(
+                            "{shown}: a symlink loop (too many levels of symbolic links)"
+                        ),
                         Errno::Loop => {
                             format!(
                                 "{shown} goes through a symlink and disable_symlinks forbids it"
                             )
                         }
+                        Errno::NoDevice => format!(
+                            "{shown} is a unix socket: open() fails with ENXIO and nginx answers 500"
+                        ),
                         _ => format!("{shown}: {}", e.log_text()),
                     };
                 }
@@ -458,9 +492,9 @@ impl<'r, 's> Run<'r, 's> {
                 self.redirect = Some(loc);
                 Flow::Finalize(301)
             }
-            Ok(Kind::Other) => {
+            Ok(Kind::Other | Kind::Socket) => {
                 log!(self, "\"{shown}\" is not a regular file");
-                why!(self, "{shown} is not a regular file");
+                why!(self, "{shown} is not a regular file (a FIFO or a device)");
                 Flow::Finalize(404)
             }
             Ok(Kind::File) => {
@@ -471,6 +505,69 @@ impl<'r, 's> Run<'r, 's> {
                 Flow::Sent(200)
             }
         })
+    }
+
+    /// ngx_http_gzip_static_handler, before the static module: `always` serves `FILE.gz` when it
+    /// is a file; `on` only for a client that accepts gzip, which the modelled request does not
+    /// say (it still opens the .gz when `gzip_vary` is on, and logs what fails). None: declined.
+    fn gzip_static(&mut self) -> Option<Flow> {
+        let mode = self.conf().gzip_static;
+        if mode == GzipStatic::Off
+            || !matches!(&*self.method, "GET" | "HEAD")
+            || (mode == GzipStatic::On && !self.conf().gzip_vary)
+        {
+            return None;
+        }
+        let mut path = match self.map_uri_to_path() {
+            Ok(p) => p,
+            Err(f) => return Some(f),
+        };
+        path.extend_from_slice(b".gz");
+        let policy = match self.symlink_policy(&path) {
+            Ok(p) => p,
+            Err(f) => return Some(f),
+        };
+        let probe = self.files.call(&path, Op::Open, policy);
+        let shown = self.explained_path(&path);
+        let failed = if policy.mode == Symlinks::Off {
+            "open()"
+        } else {
+            "openat()"
+        };
+        match probe.result {
+            Err(Errno::Unknown(why)) => {
+                let why = format!("gzip_static: {}: {why}", String::from_utf8_lossy(&path));
+                self.path = Some(path);
+                self.walk = probe.walk;
+                Some(Flow::End(End::Unknown(why)))
+            }
+            Err(Errno::NoEnt | Errno::NotDir | Errno::NameTooLong) => None,
+            Err(e) => {
+                log!(self, "{failed} \"{shown}\" failed ({})", e.log_text());
+                None
+            }
+            _ if mode == GzipStatic::On => None,
+            Ok(Kind::Dir) => None,
+            Ok(Kind::Other | Kind::Socket) => {
+                log!(self, "\"{shown}\" is not a regular file");
+                self.path = Some(path);
+                self.walk = probe.walk;
+                self.handler = Handler::Static;
+                why!(self, "gzip_static always: {shown} is not a regular file");
+                Some(Flow::Finalize(404))
+            }
+            Ok(Kind::File) => {
+                self.path = Some(path);
+                self.walk = probe.walk;
+                self.handler = Handler::Static;
+                step!(self, "gzip_static always: {shown} exists");
+                why!(
+                    self,
+                    "gzip_static always: {shown} is served (whatever the client accepts)"
+                );
+                Some(Flow::Sent(200))
+            }
+        }
     }
 
     /// The root part of the path (the root, or the alias), evaluated and made absolute.
@@ -532,19 +629,30 @@ impl<'r, 's> Run<'r, 's> {
         Ok(p)
     }
 
-    pub(super) fn symlink_policy(&mut self, path: &[u8]) -> SymlinkPolicy {
+    /// How `disable_symlinks` applies to `path`; Err when its `from=` cannot be evaluated (which
+    /// part of the path is checked is then unknown).
+    pub(super) fn symlink_policy(&mut self, path: &[u8]) -> Result<SymlinkPolicy, Flow> {
         let conf = self.conf();
         let mode = conf.disable_symlinks;
         if mode == Symlinks::Off {
-            return SymlinkPolicy::OFF;
+            return Ok(SymlinkPolicy::OFF);
         }
         let Some(from) = conf.disable_symlinks_from.clone() else {
-            return SymlinkPolicy { mode, from: 0 };
+            return Ok(SymlinkPolicy { mode, from: 0 });
         };
         let from = match self.eval(&from) {
             Ok(f) => f,
-            Err(_) => return SymlinkPolicy { mode, from: 0 },
+            Err(u) => {
+                return Err(Flow::End(End::Unknown(format!(
+                    "disable_symlinks from={from} uses ${u}, which media-doctor cannot evaluate"
+                ))))
+            }
         };
+        Ok(self.symlink_from(mode, &from, path))
+    }
+
+    /// ngx_http_set_disable_symlinks: the part of `path` covered by `from=`.
+    fn symlink_from(&self, mode: Symlinks, from: &[u8], path: &[u8]) -> SymlinkPolicy {
         // ngx_http_set_disable_symlinks
         if from.is_empty() || from.len() > path.len() || path[..from.len()] != from[..] {
             return SymlinkPolicy { mode, from: 0 };

@@ -12,7 +12,7 @@
 //! and the content handlers, `queries` what the checks ask that is not one request.
 
 use crate::fs::walk::Walk;
-use crate::nginx::resolve::conf::{BlockIdx, Conf, ErrorPage, Upstream};
+use crate::nginx::resolve::conf::{BlockIdx, Conf, ErrorPage, Stage, Unmodelled, Upstream};
 use crate::nginx::resolve::files::Files;
 use crate::nginx::resolve::location::{Found, MatchCtx, Modifier};
 use crate::nginx::resolve::regex::Captures;
@@ -131,6 +131,12 @@ struct Run<'r, 's> {
     reason: String,
     path: Option<Vec<u8>>,
     walk: Option<Walk>,
+    /// The first path of the request (and its walk), kept when an internal redirect (error
+    /// page, index, try_files fallback) moves on to another: `Resolution::path`.
+    first: Option<(Vec<u8>, Option<Walk>)>,
+    /// A variable that only `set` gives is unknown (not empty) until a `set` ran: for the
+    /// questions that are not one request (`queries`), which run no script.
+    strict_vars: bool,
     redirect: Option<String>,
     log: Vec<String>,
     steps: Vec<String>,
@@ -228,6 +234,13 @@ pub(super) fn run(
         .blocks
         .of(default_server)
         .map_or(true, |b| r.blocks.get(b).conf.merge_slashes);
+    // The request line is read into the default server's large_client_header_buffers; one that
+    // does not fit in a buffer (with its CRLF) is refused (ngx_http_alloc_large_header_buffer).
+    let line_buffer = r
+        .blocks
+        .of(default_server)
+        .map_or(8192, |b| r.blocks.get(b).conf.large_header_buffer);
+    let line_len = req.method.len() + 1 + req.target.len() + " HTTP/1.1\r\n".len();
     let host_valid = host.is_some();
     let mut run = Run {
         r,
@@ -260,6 +273,8 @@ pub(super) fn run(
         reason: String::new(),
         path: None,
         walk: None,
+        first: None,
+        strict_vars: false,
         redirect: None,
         log: Vec::new(),
         steps: if explain {
@@ -270,6 +285,15 @@ pub(super) fn run(
         notes: Vec::new(),
     };
     let end = match (host_valid, parse_target(&req.target, merge)) {
+        _ if line_len > line_buffer => {
+            run.reason = format!(
+                "the request line is {line_len} bytes, longer than a large_client_header_buffers \
+                 buffer ({line_buffer}): nginx answers 414"
+            );
+            run.log
+                .push("client sent too long URI while reading client request line".into());
+            run.finish_status(414)
+        }
         (false, _) => {
             run.reason = format!("invalid Host {:?}: nginx answers 400", req.host_header);
             run.finish_status(400)
@@ -363,6 +387,16 @@ impl<'r, 's> Run<'r, 's> {
                     } else {
                         code
                     };
+                    if status == 200 {
+                        if let Some(u) = self.unmodelled(Stage::Filter) {
+                            return End::Unknown(format!(
+                                "{} at {} is not modelled: it filters the 200 answer and can \
+                                 replace it (image_filter answers 415 for what is not an image)",
+                                u.directive,
+                                self.dir_of(u.at)
+                            ));
+                        }
+                    }
                     return End::Status(status);
                 }
                 Flow::End(e) => return e,
@@ -387,7 +421,9 @@ impl<'r, 's> Run<'r, 's> {
             };
             self.r.locations.find(self.server, &self.uri, &mut ctx)
         };
-        self.notes.extend(errors);
+        if !matches!(found, Found::Failed(_)) {
+            self.notes.extend(errors);
+        }
         let mut auto_redirect = false;
         match found {
             Found::Location(l) | Found::AutoRedirect(l) => {
@@ -419,6 +455,16 @@ impl<'r, 's> Run<'r, 's> {
                         );
                     }
                 }
+            }
+            Found::Failed(e) => {
+                log!(self, "{e} on \"{}\"", self.uri_str());
+                self.handler = Handler::Error;
+                why!(
+                    self,
+                    "a regex location failed to run on {} ({e}): nginx answers 500",
+                    self.uri_str()
+                );
+                return Flow::Finalize(500);
             }
             Found::None => {
                 self.location = None;
@@ -480,6 +526,13 @@ impl<'r, 's> Run<'r, 's> {
 
     // ---- access phase (ngx_http_core_access_phase) ----
     fn access(&mut self) -> Flow {
+        if let Some(u) = self.unmodelled(Stage::Access) {
+            return Flow::End(End::Unknown(format!(
+                "{} at {} is not modelled: it decides in the rewrite/access phase",
+                u.directive,
+                self.dir_of(u.at)
+            )));
+        }
         let conf = self.conf();
         let rule = conf.access.iter().find(|r| r.matches(self.req.client));
         let access_rc: Option<u16> = match rule {
@@ -524,7 +577,13 @@ impl<'r, 's> Run<'r, 's> {
                     .push("no user/password was provided for basic authentication".into());
                 return Flow::Finalize(c);
             }
-            return Flow::Go(Phase::TryFiles);
+            // auth_request runs last (the access phase runs its modules in reverse order of
+            // registration: access, auth_basic, auth_request).
+            return match self.auth_request() {
+                Ok(None) => Flow::Go(Phase::TryFiles),
+                Ok(Some(code)) => Flow::Finalize(code),
+                Err(end) => Flow::End(end),
+            };
         }
         // satisfy any: one allowing module is enough.
         if access_rc == Some(0) {
@@ -536,10 +595,132 @@ impl<'r, 's> Run<'r, 's> {
                 code = c;
             }
         }
+        match self.auth_request() {
+            Ok(None) if conf.auth_request.is_some() => return Flow::Go(Phase::TryFiles),
+            Ok(None) => {}
+            Ok(Some(c)) => {
+                if code != 401 {
+                    code = c;
+                }
+            }
+            Err(end) => return Flow::End(end),
+        }
         if code != 0 {
             return Flow::Finalize(code);
         }
         Flow::Go(Phase::TryFiles)
+    }
+
+    /// ngx_http_auth_request_handler: a subrequest to the `auth_request` URI. Ok(None): allowed
+    /// (or no auth_request); Ok(code): the request ends with it (401, 403, or 500 for any other
+    /// status); Err: the answer depends on what the model cannot see (an upstream).
+    fn auth_request(&mut self) -> Result<Option<u16>, End> {
+        let Some((uri, at)) = &self.conf().auth_request else {
+            return Ok(None);
+        };
+        let at = *at;
+        let uri = match self.eval(uri) {
+            Ok(u) => u,
+            Err(u) => {
+                return Err(End::Unknown(format!(
+                    "auth_request at {} uses ${u}, which media-doctor cannot evaluate",
+                    self.dir_of(at)
+                )))
+            }
+        };
+        let (u, a) = match uri.iter().position(|&b| b == b'?') {
+            Some(q) => (uri[..q].to_vec(), uri[q + 1..].to_vec()),
+            None => (uri, Vec::new()),
+        };
+        let shown = String::from_utf8_lossy(&u).into_owned();
+        let end = self.subrequest(u, a);
+        let where_ = self.explained_at(at);
+        match end {
+            End::Status(s) if (200..300).contains(&s) => {
+                step!(self, "auth_request {shown} ({where_}) answers {s}: allowed");
+                Ok(None)
+            }
+            End::Status(s @ (401 | 403)) => {
+                self.handler = Handler::Auth;
+                why!(self, "auth_request at {where_}: {shown} answers {s}");
+                Ok(Some(s))
+            }
+            End::Status(s) => {
+                self.handler = Handler::Auth;
+                log!(self, "auth request unexpected status: {s}");
+                why!(
+                    self,
+                    "auth_request at {where_}: {shown} answers {s}, which nginx turns into 500"
+                );
+                Ok(Some(500))
+            }
+            End::Upstream(up) => {
+                self.handler = Handler::Auth;
+                why!(
+                    self,
+                    "auth_request at {where_} asks {shown}, passed to the upstream {up}: the status \
+                     depends on its answer (2xx lets the request through, 401/403 are returned, \
+                     anything else or no answer gives 500)"
+                );
+                Err(End::Upstream(up))
+            }
+            End::Close => Err(End::Unknown(format!(
+                "auth_request at {where_}: {shown} closes the connection (444)"
+            ))),
+            End::Unknown(why) => Err(End::Unknown(format!(
+                "auth_request at {}: {shown}: {why}",
+                self.dir_of(at)
+            ))),
+        }
+    }
+
+    /// A subrequest for `uri` (ngx_http_subrequest): the same request, server and variables,
+    /// an internal GET through every phase from the server's rewrites. Only its status is used.
+    fn subrequest(&mut self, uri: Vec<u8>, args: Vec<u8>) -> End {
+        let mut sub = Run {
+            r: self.r,
+            explain: false,
+            req: self.req,
+            files: Files {
+                root: self.files.root,
+                cache: self.files.cache,
+                explain: false,
+                who: self.files.who.clone(),
+            },
+            server: self.server,
+            server_block: self.server_block,
+            server_name: self.server_name,
+            host: self.host.clone(),
+            uri,
+            args,
+            quoted: false,
+            plus: false,
+            method: Cow::Borrowed("GET"),
+            internal: true,
+            uri_changes: self.uri_changes,
+            uri_changed: false,
+            valid_location: true,
+            add_uri_to_alias: false,
+            error_page: false,
+            err_status: 0,
+            captures: self.captures.clone(),
+            named: self.named.clone(),
+            set_vars: self.set_vars.clone(),
+            conf: self.server_block,
+            location: None,
+            content_handler: None,
+            handler: Handler::Error,
+            reason: String::new(),
+            path: None,
+            walk: None,
+            first: None,
+            strict_vars: self.strict_vars,
+            redirect: None,
+            log: Vec::new(),
+            steps: Vec::new(),
+            notes: Vec::new(),
+        };
+        sub.main_loop()
     }
 
     // ---- try_files (ngx_http_try_files_handler) ----
@@ -559,6 +740,7 @@ impl<'r, 's> Run<'r, 's> {
             self.reason = "more than 10 internal redirects: nginx gives up with 500".into();
             return Flow::Finalize(500);
         }
+        self.keep_first_path();
         self.uri = uri;
         self.args = args;
         self.internal = true;
@@ -567,6 +749,22 @@ impl<'r, 's> Run<'r, 's> {
         self.conf = self.server_block;
         self.content_handler = None;
         Flow::Go(Phase::ServerRewrite)
+    }
+
+    /// The request moves on to another URI or location: the path it opened so far (if any) is the
+    /// first one, what follows ends on `final_path`.
+    fn keep_first_path(&mut self) {
+        if self.first.is_none() {
+            if let Some(p) = self.path.take() {
+                self.first = Some((p, self.walk.take()));
+            }
+        }
+    }
+
+    /// The first unmodelled directive in effect that acts at `stage`.
+    fn unmodelled(&self, stage: Stage) -> Option<&'r Unmodelled> {
+        let conf: &'r Conf = self.conf();
+        conf.unmodelled.iter().find(|u| u.stage == stage)
     }
 
     /// ngx_http_named_location.
@@ -587,6 +785,7 @@ impl<'r, 's> Run<'r, 's> {
             return Flow::Finalize(500);
         };
         let loc = &self.r.locations.locs[l];
+        self.keep_first_path();
         self.internal = true;
         self.content_handler = None;
         self.uri_changed = false;
@@ -667,15 +866,21 @@ impl<'r, 's> Run<'r, 's> {
         if let (Some(vars::Part::Var(name)), None) = (parts.next(), parts.next()) {
             return self.var(name, 0);
         }
-        // Copying the captures costs allocations: only for a template that reads `$1`..`$9`.
-        let caps = if vars::uses_captures(template) {
-            self.captures.clone()
-        } else {
-            None
-        };
-        let capture = move |n: usize| caps.as_ref().map(|c| c.get(n).to_vec()).unwrap_or_default();
-        let mut lookup = |name: &str| self.var(name, 0);
-        vars::expand(template, &capture, &mut lookup)
+        // In order, like nginx's script: a variable read before `$1` can change it (a map's
+        // regex sets the request's captures).
+        let mut out = Vec::with_capacity(template.len());
+        for part in vars::parts(template) {
+            match part {
+                vars::Part::Text(t) => out.extend_from_slice(t),
+                vars::Part::Capture(n) => {
+                    if let Some(c) = &self.captures {
+                        out.extend_from_slice(c.get(n));
+                    }
+                }
+                vars::Part::Var(name) => out.extend(self.var(name, 0)?),
+            }
+        }
+        Ok(out)
     }
 
     fn var(&mut self, name: &str, depth: usize) -> Value {
@@ -737,6 +942,12 @@ impl<'r, 's> Run<'r, 's> {
                 let r = self.map_uri_to_path();
                 return r.map_err(|_| "request_filename".to_string());
             }
+            "invalid_referer" => {
+                // ngx_http_referer_variable: the modelled request sends no Referer; valid
+                // when no valid_referers applies, or when it lists `none`.
+                let invalid = matches!(self.conf().valid_referers, Some((false, _)));
+                return bytes(if invalid { "1" } else { "" });
+            }
             "content_type"
             | "content_length"
             | "remote_user"
@@ -781,15 +992,25 @@ impl<'r, 's> Run<'r, 's> {
                 vars::expand(source, &|_| Vec::new(), &mut f)?
             };
             let (value, caps) = map.lookup(&src);
-            if !value.contains('$') {
-                return Ok(value.into_bytes());
+            // ngx_http_regex_exec: a map's regex sets the named captures as variables and
+            // `$1`..`$9` of the request, like any regex of the config.
+            self.take_captures(caps.clone());
+            let value = if !value.contains('$') {
+                value.into_bytes()
+            } else {
+                let capture =
+                    move |n: usize| caps.as_ref().map(|c| c.get(n).to_vec()).unwrap_or_default();
+                let mut f = |n: &str| self.var(n, depth + 1);
+                vars::expand(&value, &capture, &mut f)?
+            };
+            // A map's variable is cacheable: evaluated once per request, then kept (even when
+            // its source changes later, e.g. `$uri` after a rewrite).
+            if !map.volatile {
+                self.set_vars.insert(name.to_string(), value.clone());
             }
-            let capture =
-                move |n: usize| caps.as_ref().map(|c| c.get(n).to_vec()).unwrap_or_default();
-            let mut f = |n: &str| self.var(n, depth + 1);
-            return vars::expand(&value, &capture, &mut f);
+            return Ok(value);
         }
-        if self.r.declares(self.r.config(), name) {
+        if !self.strict_vars && self.r.declares(self.r.config(), name) {
             return Ok(Vec::new());
         }
         Err(name.to_string())
@@ -818,22 +1039,34 @@ impl<'r, 's> Run<'r, 's> {
                 why!(self, "nginx answers {s}");
             }
             if !self.notes.is_empty() {
+                // Each cause once, however many times the request met it.
+                let mut seen = std::collections::HashSet::new();
+                self.notes.retain(|n| seen.insert(n.clone()));
                 self.reason
                     .push_str(&format!(" (note: {})", self.notes.join("; ")));
             }
         }
+        let uri = self.uri_str();
+        let (path, final_path, walk) = match self.first {
+            Some((first, walk)) => {
+                let last = self.path.filter(|p| *p != first);
+                (Some(first), last, walk)
+            }
+            None => (self.path, None, self.walk),
+        };
+        let as_path = |p: Vec<u8>| PathBuf::from(OsStr::from_bytes(&p));
         Resolution {
-            uri: Some(self.uri_str()),
+            uri: Some(uri),
             server: Some(self.server),
             server_choice: self.steps.first().cloned().unwrap_or_default(),
             location: self.location,
             handler: self.handler,
-            path: self.path.map(|p| PathBuf::from(OsStr::from_bytes(&p))),
+            path: path.map(as_path),
             predicted_status: status,
             reason: self.reason,
             unknown,
-            final_path: None,
-            walk: self.walk,
+            final_path: final_path.map(as_path),
+            walk,
             redirect: self.redirect,
             upstream,
             log: self.log,

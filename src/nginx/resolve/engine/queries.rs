@@ -33,7 +33,7 @@ pub(in crate::nginx::resolve) fn served_prefix(
     };
     let (block, location) = match found {
         Found::Location(l) => (r.locations.locs[l].block, Some(r.locations.locs[l].node)),
-        Found::AutoRedirect(_) => return None,
+        Found::AutoRedirect(_) | Found::Failed(_) => return None,
         Found::None => (r.blocks.of(server)?, None),
     };
     let conf = &r.blocks.get(block).conf;
@@ -104,11 +104,34 @@ pub(super) fn path_for(
         reason: String::new(),
         path: None,
         walk: None,
+        first: None,
+        strict_vars: true,
         redirect: None,
         log: Vec::new(),
         steps: Vec::new(),
         notes: Vec::new(),
     };
+    // No request runs the scripts here: follow the `set`s every request runs (those of the
+    // server, then of the location, outside any `if`), in order. A variable only set elsewhere
+    // stays unknown (strict_vars): the path is unknown, never built with an empty value.
+    let location_script = Some(r.blocks.get(block))
+        .filter(|b| b.kind == crate::nginx::resolve::conf::BlockKind::Location)
+        .and_then(|b| b.node);
+    for owner in std::iter::once(server).chain(location_script) {
+        let Some(script) = r.scripts.get(&owner) else {
+            continue;
+        };
+        for op in script.iter().filter(|op| op.kind == rewrite::OpKind::Set) {
+            let d = r.config().directive(op.id);
+            let (Some(var), Some(val)) = (d.arg(0), d.arg(1)) else {
+                continue;
+            };
+            if let Ok(v) = run.eval(val) {
+                run.set_vars
+                    .insert(var.trim_start_matches('$').to_string(), v);
+            }
+        }
+    }
     let p = run.map_uri_to_path().ok()?;
     Some(String::from_utf8_lossy(&p).into_owned())
 }
@@ -132,6 +155,7 @@ pub(in crate::nginx::resolve) fn mapped_path(
     let block = match found {
         Found::Location(l) | Found::AutoRedirect(l) => r.locations.locs[l].block,
         Found::None => r.blocks.of(server)?,
+        Found::Failed(_) => return None,
     };
     path_for(r, server, block, uri.as_bytes(), captures, named).map(PathBuf::from)
 }

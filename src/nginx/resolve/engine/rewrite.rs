@@ -158,6 +158,7 @@ impl<'r, 's> Run<'r, 's> {
         match regex.exec(&self.uri) {
             Ok(Exec::NoMatch) => return None,
             Ok(Exec::Match(caps)) => self.take_captures(caps),
+            Err(e) if regex.compiles() => return Some(Script::Flow(self.regex_failed(&e, d))),
             Err(e) => {
                 self.notes.push(e);
                 return None;
@@ -299,6 +300,7 @@ impl<'r, 's> Run<'r, 's> {
                                 true
                             }
                             Ok(Exec::NoMatch) => false,
+                            Err(e) if re.compiles() => return Err(self.regex_failed(&e, d)),
                             Err(e) => {
                                 self.notes.push(e);
                                 false
@@ -312,7 +314,7 @@ impl<'r, 's> Run<'r, 's> {
             [test, file] if test.starts_with('-') || test.starts_with("!-") => {
                 let negate = test.starts_with('!');
                 let f = self.eval(file).map_err(|u| unknown(self, u))?;
-                let policy = self.symlink_policy(&f);
+                let policy = self.symlink_policy(&f)?;
                 let probe = self.files.call(&f, Op::Stat, policy);
                 let kind = match probe.result {
                     Ok(k) => Some(k),
@@ -355,6 +357,20 @@ impl<'r, 's> Run<'r, 's> {
         }
     }
 
+    /// A `rewrite` or `if` regex that compiles failed to run on its subject (PCRE's match
+    /// limit): ngx_http_script_regex_start_code ends the request with 500.
+    pub(super) fn regex_failed(&mut self, e: &str, d: &Directive<'_>) -> Flow {
+        log!(self, "{e} on \"{}\"", self.uri_str());
+        self.handler = Handler::Error;
+        why!(
+            self,
+            "the regex of `{}` at {} failed to run ({e}): nginx answers 500",
+            d.name(),
+            self.dir_of(d.id())
+        );
+        Flow::Finalize(500)
+    }
+
     pub(super) fn unknown_var(&mut self, var: &str, d: &Directive<'_>) -> Flow {
         Flow::End(End::Unknown(format!(
             "`{}` at {} depends on ${var}, which media-doctor cannot evaluate offline",
@@ -375,7 +391,7 @@ pub(super) fn cond_text(d: &Directive<'_>) -> String {
 }
 
 /// The rewrite-module directives a script runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(in crate::nginx::resolve) enum OpKind {
     Rewrite,
     Return,
