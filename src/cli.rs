@@ -146,6 +146,11 @@ pub struct TraceArgs {
     /// text: the trace for a person; json: the same as one JSON document.
     #[arg(long, value_enum, default_value_t = ListFormat::Text)]
     pub format: ListFormat,
+    /// Exit 1 when the URL fails at or above this level: error (it answers 4xx or 5xx, live or
+    /// else predicted), warning (also when the prediction is unknown or the live answer
+    /// differs from it). The default, never, exits 0 whatever the URL answers.
+    #[arg(long, value_enum, default_value_t = FailOn::Never)]
+    pub fail_on: FailOn,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -116,10 +116,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             match args.format {
                 ListFormat::Json => render::trace::write_json(&mut out, &trace)?,
-                ListFormat::Text => render::trace::write_text(&mut out, &trace)?,
+                ListFormat::Text => {
+                    render::trace::write_text(&mut out, &trace, render::text::terminal_columns())?
+                }
             }
             out.flush()?;
-            Ok(ExitCode::SUCCESS)
+            Ok(
+                if trace
+                    .severity()
+                    .is_some_and(|s| args.fail_on.counts_severity(s))
+                {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                },
+            )
         }
         Command::Explain { id } => {
             let check = checks::find(&id).ok_or_else(|| {

@@ -424,6 +424,16 @@ impl FailOn {
             FailOn::Warning => status >= Status::Warn,
         }
     }
+
+    /// Whether something of this severity makes the exit code 1 (`trace`, which judges one URL
+    /// rather than checks).
+    pub fn counts_severity(self, severity: Severity) -> bool {
+        match self {
+            FailOn::Never => false,
+            FailOn::Error => severity >= Severity::Error,
+            FailOn::Warning => severity >= Severity::Warning,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -110,6 +110,15 @@ pub fn serialize_opt_path<S: serde::Serializer>(
     }
 }
 
+/// An I/O error in the kernel's words alone ("Permission denied"), without Rust's
+/// "(os error 13)": the cause said once, as `ls` or `nginx -t` would say it.
+pub fn io_error(err: &std::io::Error) -> String {
+    match err.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
+        None => err.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,6 +48,9 @@ pub struct Hints {
 pub struct Discovery {
     pub app: Option<App>,
     pub tried: Vec<String>,
+    /// Candidate directories this user could not read (`DIR (Permission denied)`): where the
+    /// project may be, unseen. "No project" would be a guess; MD301 says what needs root.
+    pub unreadable: Vec<String>,
 }
 
 /// Directory names that never hold the project (virtualenvs, assets, VCS).
@@ -246,10 +249,18 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
                 chosen = Some((found, how));
                 break;
             }
-            None => d.tried.push(format!(
-                "{}: no Django or Flask project ({how})",
-                dir.display()
-            )),
+            None => match denied(root, &dir) {
+                Some(e) => {
+                    let e = crate::text_safe::io_error(&e);
+                    d.unreadable.push(format!("{} ({e})", dir.display()));
+                    d.tried
+                        .push(format!("{}: cannot be read ({e}; {how})", dir.display()));
+                }
+                None => d.tried.push(format!(
+                    "{}: no Django or Flask project ({how})",
+                    dir.display()
+                )),
+            },
         }
     }
     let Some((found, how)) = chosen else {
@@ -457,6 +468,20 @@ pub fn app_server_units(root: &SysRoot) -> Vec<Unit> {
             })
         })
         .collect()
+}
+
+/// Why this user cannot list `dir`, when that is the reason nothing was found there (a directory
+/// that exists, unreadable or untraversable); None when it could be read or does not exist.
+fn denied(root: &SysRoot, dir: &Path) -> Option<std::io::Error> {
+    let host = match root.real_path(dir) {
+        Ok(real) => root.host_path(&real),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Some(e),
+        Err(_) => return None,
+    };
+    match std::fs::read_dir(host) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Some(e),
+        _ => None,
+    }
 }
 
 fn list_dirs(root: &SysRoot, dir: &Path) -> Vec<PathBuf> {

@@ -4,12 +4,14 @@
 
 use super::shared::nginx::{
     config_fix, findings_or_pass, list_dir, loc_of, opened_path, sample_file, skip_if_incomplete,
+    RELOAD,
 };
 use super::shared::nginx_paths::*;
+use super::shared::regex_probe;
 use super::{Band, Check, Context, Meta, Outcome};
-use crate::nginx::resolve::AliasKind;
+use crate::nginx::resolve::{AliasKind, Modifier, Resolver};
 use crate::report::Finding;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 pub struct AliasTraversal;
 
@@ -32,65 +34,108 @@ impl Check for AliasTraversal {
         }
         let r = site.resolver();
         let cfg = r.config();
-        let mut findings = Vec::new();
+        let mut findings = root_exposures(&r);
         for o in own_roots(&r) {
             if !prefix_location(&o)
-                || o.scripted
                 || !matches!(o.alias, AliasKind::Prefix(_))
                 || o.name.ends_with('/')
                 || o.name.is_empty()
+                || file_alias(site, &o.name, &o.value)
             {
                 continue;
             }
-            if file_alias(site, &o.name, &o.value) {
-                continue;
-            }
-            let dir = PathBuf::from(o.value.trim_end_matches('/'));
-            let Some(parent) = dir.parent().map(Path::to_path_buf) else {
+            // The directory meant: where the location's own URLs land, as the resolver builds
+            // them (variables set in the server evaluated). Unknown: not judged.
+            let Some((_, normal)) = probe(&r, &o, &format!("{}/a", o.name)) else {
                 continue;
             };
+            let Some(dir) = lexical(&normal).parent().map(Path::to_path_buf) else {
+                continue;
+            };
+            let parent = dir.parent().map(Path::to_path_buf);
             let base = dir
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let siblings = list_dir(&site.root, &parent);
-            let traversal = o.value.ends_with('/');
-            // The concrete URL: into the parent directory (traversal), or into a sibling whose
-            // name starts with the alias directory's (prefix reach).
-            let candidates: Vec<String> = if traversal {
-                let mut c: Vec<String> = siblings
-                    .iter()
-                    .filter(|(n, _)| *n != base)
-                    .map(|(n, is_dir)| {
-                        if *is_dir {
-                            // A file inside makes the strongest evidence (200 if readable).
-                            let inner =
-                                sample_file(&site.root, &parent.join(n)).unwrap_or_default();
-                            format!("../{n}/{inner}")
-                        } else {
-                            format!("../{n}")
-                        }
-                    })
-                    .collect();
-                c.push("../".into());
-                c
+            // Escaping URLs: real names next to the directory first (a file inside makes the
+            // strongest evidence: 200 if readable), then `..` glued to the prefix, plain and
+            // percent-encoded, and a sibling name.
+            let siblings = parent
+                .as_deref()
+                .map(|p| list_dir(&site.root, p))
+                .unwrap_or_default();
+            // Only an alias ending in a slash turns a `..` glued to the prefix into a segment.
+            let climbing = o.value.ends_with('/');
+            let mut candidates: Vec<String> = Vec::new();
+            for (n, is_dir) in siblings.iter().filter(|(n, _)| *n != base) {
+                let inner = |p: &Path| sample_file(&site.root, &p.join(n)).unwrap_or_default();
+                let rest = match (n.strip_prefix(base.as_str()), &parent) {
+                    (Some(rest), Some(p)) if !climbing && *is_dir => format!("{rest}/{}", inner(p)),
+                    (Some(rest), _) if !climbing => rest.to_string(),
+                    (_, Some(p)) if climbing && *is_dir => format!("../{n}/{}", inner(p)),
+                    (_, _) if climbing => format!("../{n}"),
+                    _ => continue,
+                };
+                candidates.push(format!("{}{rest}", o.name));
+            }
+            let generic: &[&str] = if climbing {
+                &["../", "%2e%2e/"]
             } else {
-                siblings
-                    .iter()
-                    .filter(|(n, _)| n.starts_with(&base) && *n != base)
-                    .map(|(n, is_dir)| {
-                        let rest = &n[base.len()..];
-                        if *is_dir {
-                            let inner =
-                                sample_file(&site.root, &parent.join(n)).unwrap_or_default();
-                            format!("{rest}/{inner}")
-                        } else {
-                            rest.to_string()
-                        }
-                    })
-                    .collect()
+                &["-backup/x"]
             };
-            let uri = reaching(&r, &o, &o.name, &candidates);
+            candidates.extend(generic.iter().map(|g| format!("{}{g}", o.name)));
+            let escaping: Vec<(String, PathBuf, Option<u16>)> = candidates
+                .iter()
+                .filter_map(|uri| {
+                    let (res, path) = probe(&r, &o, uri)?;
+                    (!lexical(&path).starts_with(&dir))
+                        .then(|| (uri.clone(), path, res.predicted_status))
+                })
+                .collect();
+            let Some((uri, path, status)) = escaping.first().cloned() else {
+                continue;
+            };
+            let climbs = path.components().any(|c| c == Component::ParentDir);
+            let generic = uri.ends_with("-backup/x");
+            let reached = lexical(&path);
+            let finding = if generic {
+                Finding::warning(format!(
+                    "{} with `alias {}`: any {}* directory next to it would be served ({uri} opens {})",
+                    r.location_label(o.location),
+                    o.value,
+                    dir.display(),
+                    path.display()
+                ))
+            } else {
+                let what = if climbs {
+                    "path traversal out of the alias directory"
+                } else {
+                    "a sibling directory is served"
+                };
+                Finding::error(format!(
+                    "{} with `alias {}`: {uri} reaches {} ({what})",
+                    r.location_label(o.location),
+                    o.value,
+                    reached.display()
+                ))
+            };
+            let mut f = finding
+                .evidence("url", &uri)
+                .evidence("nginx opens", opened_path(&path))
+                .evidence("which is", reached.display())
+                .evidence("outside", dir.display())
+                .evidence("predicted status", status_text(status));
+            let also: Vec<&str> = escaping
+                .iter()
+                .skip(1)
+                .filter(|(u, p, _)| {
+                    u.contains('%') && p.components().any(|c| c == Component::ParentDir)
+                })
+                .map(|(u, _, _)| u.as_str())
+                .collect();
+            if !also.is_empty() {
+                f = f.evidence("also", also.join(" "));
+            }
             let fixed_name = format!("{}/", o.name);
             let fixed_alias = format!("{}/", o.value.trim_end_matches('/'));
             let modifier = r
@@ -104,50 +149,7 @@ impl Check for AliasTraversal {
             let edit = crate::fix::BlockEdit::new(o.location)
                 .head(head)
                 .replace(o.directive, format!("alias {fixed_alias};"));
-            let finding = match uri {
-                Some(uri) => {
-                    let Some(path) = r.path_for(o.target.server, &uri) else {
-                        continue;
-                    };
-                    let reached = lexical(&path);
-                    let res = r.resolve_on(o.target.server, &request(&o.target, &uri));
-                    let what = if traversal {
-                        "path traversal out of the alias directory"
-                    } else {
-                        "a sibling directory is served"
-                    };
-                    Finding::error(format!(
-                        "{} with `alias {}`: {uri} reaches {} ({what})",
-                        r.location_label(o.location),
-                        o.value,
-                        reached.display()
-                    ))
-                    .evidence("url", &uri)
-                    .evidence("nginx opens", opened_path(&path))
-                    .evidence("which is", reached.display())
-                    .evidence("predicted status", status_text(res.predicted_status))
-                }
-                None if traversal => Finding::error(format!(
-                    "{} with `alias {}`: {}../X opens {}../X, outside the alias directory",
-                    r.location_label(o.location),
-                    o.value,
-                    o.name,
-                    o.value
-                ))
-                .evidence("url", format!("{}../X", o.name))
-                .evidence("nginx opens", format!("{}../X", o.value)),
-                None => Finding::warning(format!(
-                    "{} with `alias {}`: any {}* directory next to it would be served ({}-backup/x opens {}-backup/x)",
-                    r.location_label(o.location),
-                    o.value,
-                    dir.display(),
-                    o.name,
-                    o.value
-                ))
-                .evidence("url", format!("{}-backup/x", o.name))
-                .evidence("nginx opens", format!("{}-backup/x", o.value)),
-            };
-            let f = finding.at(loc_of(cfg, o.location)).evidence(
+            let f = f.at(loc_of(cfg, o.location)).evidence(
                 "alias",
                 format!("{} ({})", o.value, loc_of(cfg, o.directive)),
             );
@@ -164,6 +166,83 @@ impl Check for AliasTraversal {
             "no alias location lets URLs leave its directory",
         ))
     }
+}
+
+/// A `root`/`alias` that makes the whole filesystem the directory served (`root /;`,
+/// `alias /./;`, `root /usr/..;`): `/etc/passwd` is one URL away. Asked of the resolver for
+/// every location that serves files, and for the server's own root; one finding per directive.
+fn root_exposures(r: &Resolver<'_>) -> Vec<Finding> {
+    let cfg = r.config();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for t in r.targets() {
+        let mut uris: Vec<String> = vec!["/etc/passwd".into()];
+        for loc in r.locations_of(t.server) {
+            let Some((m, name)) = r.location_pattern(loc) else {
+                continue;
+            };
+            match m {
+                Modifier::Prefix | Modifier::NoRegex => {
+                    let sep = if name.ends_with('/') { "" } else { "/" };
+                    uris.push(format!("{name}{sep}etc/passwd"));
+                }
+                Modifier::Regex | Modifier::RegexCaseless => {
+                    let caseless = m == Modifier::RegexCaseless;
+                    let inject = regex_probe::open_groups(&name, caseless)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|g| (g, "etc/passwd".to_string()))
+                        .collect();
+                    uris.extend(regex_probe::example(&name, caseless, &inject));
+                }
+                _ => {}
+            }
+        }
+        for uri in uris {
+            let Some((block, res, path)) = opened(r, &t, &uri) else {
+                continue;
+            };
+            if lexical(&path) != Path::new("/etc/passwd") {
+                continue;
+            }
+            let Some(root) = r.root_of(block) else {
+                continue;
+            };
+            let Some(directive) = root.directive else {
+                continue;
+            };
+            if !seen.insert(directive) {
+                continue;
+            }
+            let d = cfg.directive(directive);
+            let written = d.args().collect::<Vec<_>>().join(" ");
+            let place = if block == t.server {
+                "the server".to_string()
+            } else {
+                r.location_label(block)
+            };
+            out.push(
+                Finding::error(format!(
+                    "{place} with `{} {written}` serves the whole filesystem: {uri} opens {}",
+                    d.name(),
+                    path.display()
+                ))
+                .at(loc_of(cfg, directive))
+                .evidence("url", &uri)
+                .evidence("nginx opens", opened_path(&path))
+                .evidence("predicted status", status_text(res.predicted_status))
+                .fix(
+                    format!(
+                        "point `{}` at the directory meant for this site (e.g. `{} /var/www/site/;`), never at /",
+                        d.name(),
+                        d.name()
+                    ),
+                    vec![RELOAD.to_string()],
+                ),
+            );
+        }
+    }
+    out
 }
 
 /// `location ^~ /sad.svg { alias /var/www/errors/sad.svg; }`: the alias names one file, for the

@@ -3,8 +3,7 @@
 //! The page: checks/MD104.md.
 
 use super::shared::nginx::{
-    block_replacing, corrected_block, findings_or_pass, fix_with_block, loc_of, normalised,
-    opened_path, prefixes, skip_if_incomplete, Edit,
+    config_fix, findings_or_pass, loc_of, opened_path, prefixes, skip_if_incomplete, RELOAD,
 };
 use super::shared::nginx_paths::*;
 use super::shared::regex_probe;
@@ -12,6 +11,8 @@ use super::{Band, Check, Context, Meta, Outcome};
 use crate::nginx::resolve::regex::NgxRegex;
 use crate::nginx::resolve::{AliasKind, Modifier};
 use crate::report::Finding;
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
 
 pub struct RegexAliasCapture;
 
@@ -103,63 +104,138 @@ impl Check for RegexAliasCapture {
                     "append the capture to the alias:"
                 };
                 let value = format!("{}{}", o.value, if groups > 0 { "$1" } else { "" });
-                let block =
-                    block_replacing(cfg, o.location, alias_node, &format!("alias {value};"));
-                findings.push(fix_with_block(f, suggestion, block));
+                let edit = crate::fix::BlockEdit::new(o.location)
+                    .replace(alias_node, format!("alias {value};"));
+                findings.push(config_fix(f, cfg, suggestion, edit, None));
                 continue;
             }
-            // A capture that can start with `..` right after a `/` of the alias climbs out.
-            if lit.is_empty() {
-                continue;
-            }
-            let uri = format!("{lit}../etc/passwd");
-            // nginx resolves `..` segments before matching: only a `..` glued to the literal
-            // text (`/media../`) survives into the capture.
-            if normalised(&uri).as_deref() != Some(uri.as_str()) {
-                continue;
-            }
-            if r.location_for(o.target.server, &uri) != Some(o.location) {
-                continue;
-            }
-            let Some(path) = r.path_for(o.target.server, &uri) else {
+            // Escaping URLs, asked of the resolver: `..` (plain and percent-encoded) and a
+            // sibling name in each capture the alias uses. A finding exactly when nginx opens a
+            // path outside the directory the alias names before its first variable; a capture
+            // that cannot hold `..` (`([^.]*)`, `(/.*)`) gives none.
+            let Some(dir_text) = o.value.split('$').next().filter(|t| t.starts_with('/')) else {
                 continue;
             };
-            if !path.to_string_lossy().contains("/../") {
-                continue;
+            let dir = lexical(Path::new(dir_text));
+            let caseless = o.modifier == Modifier::RegexCaseless;
+            let named = regex_probe::group_names(&o.name, caseless);
+            let mut escaping: Vec<(String, PathBuf, Option<u16>)> = Vec::new();
+            for g in used_groups(&o.value, groups, &named) {
+                for text in ["../x", "%2e%2e/x", "-x/y"] {
+                    let inject = HashMap::from([(g, text.to_string())]);
+                    let Some(uri) = regex_probe::example(&o.name, caseless, &inject) else {
+                        continue;
+                    };
+                    let Some((res, path)) = probe(&r, &o, &uri) else {
+                        continue;
+                    };
+                    if !lexical(&path).starts_with(&dir) {
+                        escaping.push((uri, path, res.predicted_status));
+                    }
+                }
             }
-            let res = r.resolve_on(o.target.server, &request(&o.target, &uri));
-            let f = Finding::error(format!(
-                "{} with `alias {}`: the capture may start with `..`: {uri} opens {} ({})",
-                r.location_label(o.location),
-                o.value,
-                path.display(),
-                lexical(&path).display()
-            ))
-            .at(loc_of(cfg, o.location))
-            .evidence(
-                "alias",
-                format!("{} ({})", o.value, loc_of(cfg, o.directive)),
-            )
-            .evidence("url", &uri)
-            .evidence("nginx opens", opened_path(&path))
-            .evidence("predicted status", status_text(res.predicted_status));
-            let fixed = format!(
-                "location {} {}/",
-                o.modifier.as_str(),
-                lit.trim_end_matches('/')
-            );
-            let block = corrected_block(cfg, o.location, &|_| Edit::Keep);
-            findings.push(fix_with_block(
-                f,
-                &format!(
-                    "make the regex require a slash before the capture (e.g. `{fixed}(.+)$`), as in:"
+            let Some((uri, path, status)) = escaping.first().cloned() else {
+                continue;
+            };
+            let climbs = path.components().any(|c| c == Component::ParentDir);
+            let reached = lexical(&path);
+            let label = r.location_label(o.location);
+            let f = if climbs {
+                Finding::error(format!(
+                    "{label} with `alias {}`: the capture may start with `..`: {uri} opens {} ({})",
+                    o.value,
+                    path.display(),
+                    reached.display()
+                ))
+            } else {
+                Finding::warning(format!(
+                    "{label} with `alias {}`: the capture is glued to `{dir_text}`: {uri} opens {}, outside {}",
+                    o.value,
+                    path.display(),
+                    dir.display()
+                ))
+            };
+            let mut f = f
+                .at(loc_of(cfg, o.location))
+                .evidence(
+                    "alias",
+                    format!("{} ({})", o.value, loc_of(cfg, o.directive)),
+                )
+                .evidence("url", &uri)
+                .evidence("nginx opens", opened_path(&path))
+                .evidence("which is", reached.display())
+                .evidence("outside", dir.display())
+                .evidence("predicted status", status_text(status));
+            let also: Vec<&str> = escaping
+                .iter()
+                .skip(1)
+                .filter(|(u, _, _)| u.contains('%'))
+                .map(|(u, _, _)| u.as_str())
+                .collect();
+            if !also.is_empty() {
+                f = f.evidence("also", also.join(" "));
+            }
+            findings.push(match simple_fix(&o, dir_text) {
+                Some(edit) => config_fix(
+                    f,
+                    cfg,
+                    "make the regex require a slash before the capture, and the alias end with one:",
+                    edit,
+                    None,
                 ),
-                block.replacen(&format!("location {} {}", o.modifier.as_str(), o.name), &format!("{fixed}(.+)$"), 1),
-            ));
+                None => f.fix(
+                    "make each capture the alias uses start after a slash of the URL (`^/media/(.+)$`) and follow a slash of the alias (`alias /srv/media/$1;`), or use a prefix location (`location /media/ { alias /srv/media/; }`)",
+                    vec![RELOAD.to_string()],
+                ),
+            });
         }
         Ok(findings_or_pass(
             findings,
             "every regex alias uses its captures, and none can climb out",
         ))
     }
+}
+
+/// The capture groups `value` uses: `$1`..`$9`, `${1}`, and named groups by name.
+fn used_groups(value: &str, groups: usize, named: &[(String, u32)]) -> Vec<u32> {
+    let mut out: Vec<u32> = (1..=groups.min(9) as u32)
+        .filter(|n| value.contains(&format!("${n}")) || value.contains(&format!("${{{n}}}")))
+        .collect();
+    for (name, n) in named {
+        if (value.contains(&format!("${name}")) || value.contains(&format!("${{{name}}}")))
+            && !out.contains(n)
+        {
+            out.push(*n);
+        }
+    }
+    out
+}
+
+/// The corrected block for the common shape, `location ~ ^/media(.*)$ { alias /srv/media$1; }`:
+/// `^/media/(.+)$` and `alias /srv/media/$1;`. None for any other shape (the advice is
+/// given in words).
+fn simple_fix(o: &OwnRoot, dir_text: &str) -> Option<crate::fix::BlockEdit> {
+    let body = o.name.strip_prefix('^').unwrap_or(&o.name);
+    let body = body.strip_suffix('$').unwrap_or(body);
+    let lit = body
+        .strip_suffix("(.*)")
+        .or_else(|| body.strip_suffix("(.+)"))?;
+    let plain = |t: &str| {
+        !t.is_empty()
+            && t.starts_with('/')
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/-_".contains(c))
+    };
+    if !plain(lit) || o.value != format!("{dir_text}$1") {
+        return None;
+    }
+    let head = format!(
+        "location {} ^{}/(.+)$",
+        o.modifier.as_str(),
+        lit.trim_end_matches('/')
+    );
+    Some(crate::fix::BlockEdit::new(o.location).head(head).replace(
+        o.directive,
+        format!("alias {}/$1;", dir_text.trim_end_matches('/')),
+    ))
 }

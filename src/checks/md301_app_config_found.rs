@@ -23,6 +23,20 @@ impl Check for AppConfigFound {
 
     fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let Some(app) = site.app() else {
+            let unreadable = site.app_unreadable();
+            if !unreadable.is_empty() {
+                // The project may be in a directory this user cannot list: "no app" would be a
+                // guess. Say what could not be read, and who can read it.
+                let who = if nix::unistd::geteuid().is_root() {
+                    "cannot read"
+                } else {
+                    "needs root"
+                };
+                return Ok(Outcome::skip(format!(
+                    "{who}: {}; the app may be there (run with sudo, or give --app)",
+                    unreadable.join(", ")
+                )));
+            }
             let explicit = site.options.app.is_some() || site.name.is_some();
             let msg = "no Django or Flask app was found".to_string();
             let mut f = if explicit {
@@ -33,9 +47,13 @@ impl Check for AppConfigFound {
             for t in site.app_search() {
                 f = f.evidence("looked at", t);
             }
+            // No command: any directory printed here would be a placeholder (the search above
+            // looked everywhere this tool knows to look).
             f = f.fix(
-                "name the project directory (or its settings file) and the framework:",
-                vec!["media-doctor check --app /srv/myapp --framework django".into()],
+                "give the project directory with --app (the directory holding manage.py, or the \
+                 Flask app's module or package; a settings file works too), and \
+                 --framework django|flask if it is not recognised",
+                Vec::new(),
             );
             return Ok(Outcome::findings(vec![f]));
         };

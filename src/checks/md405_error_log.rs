@@ -48,7 +48,7 @@ impl Check for ErrorLog {
                 match errorlog::tail(&site.root, &path, errorlog::TAIL_BYTES) {
                     Ok(Some(text)) => read.push((path, text)),
                     Ok(None) => {}
-                    Err(e) => unreadable.push(format!("{}: {e}", path.display())),
+                    Err(e) => unreadable.push(super::shared::could_not_read(&path, &e)),
                 }
             }
         }
@@ -60,7 +60,7 @@ impl Check for ErrorLog {
             return Ok(Outcome::skip(if unreadable.is_empty() {
                 format!("no error log found; looked at {}", looked.join(", "))
             } else {
-                format!("cannot read the error log: {}", unreadable.join("; "))
+                format!("could not read the error log: {}", unreadable.join("; "))
             }));
         }
 
@@ -131,6 +131,15 @@ impl Check for ErrorLog {
             context = context.evidence("unreadable", u);
         }
         if findings.iter().all(|f| f.severity == Severity::Info) {
+            if !unreadable.is_empty() {
+                // Nothing wrong in what could be read, but a log went unread (the current one,
+                // while an old rotation was readable): not a pass.
+                return Ok(Outcome::skip(format!(
+                    "could not read all of the error log: {} (read: {})",
+                    unreadable.join("; "),
+                    read_names.join(", ")
+                )));
+            }
             let summary = if findings.is_empty() {
                 format!(
                     "no recent file errors for media/static in {}",

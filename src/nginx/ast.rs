@@ -120,6 +120,10 @@ pub struct Config {
     /// nginx's prefix (`-p`), where relative root/alias paths resolve. Debian: /usr/share/nginx.
     pub prefix: PathBuf,
     pub diagnostics: Vec<Diagnostic>,
+    /// A snippet (bare `location` blocks, server-level directives) is examined as nginx would
+    /// run it: included in a server. The loader wraps its top level in this `server` block,
+    /// which has no line of its own in any file (it reports the snippet's first line).
+    pub implicit_server: Option<NodeId>,
 }
 
 /// A read-only handle on one directive.
@@ -334,7 +338,8 @@ impl Config {
 }
 
 impl Config {
-    /// The http-level `server {}` blocks, in config order (none for a server-level snippet).
+    /// The http-level `server {}` blocks, in config order (a snippet's: the implicit server the
+    /// loader wraps it in).
     pub fn servers(&self) -> Vec<Directive<'_>> {
         match self.kind {
             Some(ConfigKind::Main) => self
@@ -346,8 +351,10 @@ impl Config {
                         .collect::<Vec<_>>()
                 })
                 .collect(),
-            Some(ConfigKind::HttpFragment) => self.top().filter(|d| d.is("server")).collect(),
-            Some(ConfigKind::ServerFragment) | None => Vec::new(),
+            Some(ConfigKind::HttpFragment) | Some(ConfigKind::ServerFragment) => {
+                self.top().filter(|d| d.is("server")).collect()
+            }
+            None => Vec::new(),
         }
     }
 }

@@ -518,6 +518,11 @@ impl Loader {
             ConfigKind::ServerFragment => Ctx::Snippet,
         };
         context::check(&mut self.cfg, top);
+        if kind == ConfigKind::ServerFragment {
+            self.wrap_in_server(main);
+        }
+        let refused = super::rules::check(&self.cfg);
+        self.cfg.diagnostics.extend(refused);
         // Reported in reading order: by file (as loaded), then position.
         if self.cfg.diagnostics.len() > 1 {
             self.sort_diagnostics();
@@ -525,6 +530,43 @@ impl Loader {
         self.cfg.nodes.shrink_to_fit();
         self.cfg.arg_spans.shrink_to_fit();
         self.cfg.children.shrink_to_fit();
+    }
+
+    /// A snippet is examined as if included in a server (issue #16): its top level becomes the
+    /// children of one `server` node, so the resolver and every check see a server with these
+    /// locations and directives, each still at its own file and line. Done after the context
+    /// check, which judged the snippet's directives where a snippet may hold them.
+    fn wrap_in_server(&mut self, main: FileId) {
+        let cfg = &mut self.cfg;
+        let Some(file) = cfg.files.get(main as usize) else {
+            return;
+        };
+        let top = file.top.clone();
+        let ids: Vec<NodeId> = cfg.children[top.start as usize..top.end as usize].to_vec();
+        let line = ids
+            .first()
+            .and_then(|&id| cfg.nodes.get(id as usize))
+            .map_or(1, |n| n.line);
+        let name = cfg.text.len() as u32;
+        cfg.text.push_str("server");
+        let arg = cfg.arg_spans.len() as u32;
+        cfg.arg_spans.push(name..name + "server".len() as u32);
+        let kids = cfg.children.len() as u32;
+        cfg.children.extend_from_slice(&ids);
+        let id = cfg.nodes.len() as NodeId;
+        cfg.nodes.push(Node {
+            args: arg..arg + 1,
+            kids: kids..cfg.children.len() as u32,
+            file: main,
+            line,
+            column: 1,
+            flags: Node::BLOCK,
+            class: context::classify("server"),
+        });
+        let at = cfg.children.len() as u32;
+        cfg.children.push(id);
+        cfg.files[main as usize].top = at..at + 1;
+        cfg.implicit_server = Some(id);
     }
 
     fn sort_diagnostics(&mut self) {

@@ -110,6 +110,21 @@ fn exit_status(page: Option<&str>) -> &'static [(&'static str, &'static str)] {
             ),
             ("2", CANNOT_RUN),
         ],
+        Some("trace") => &[
+            (
+                "0",
+                "The trace was made; with the default \\-\\-fail\\-on never, whatever the URL \
+                 answers. With \\-\\-fail\\-on error or warning: the URL is served (and, for \
+                 warning, the prediction is known and the live answer agrees with it).",
+            ),
+            (
+                "1",
+                "With \\-\\-fail\\-on error: the URL answers 4xx or 5xx (live when there is a \
+                 live answer, else as predicted). With \\-\\-fail\\-on warning: also when the \
+                 prediction is unknown or the live answer differs from it.",
+            ),
+            ("2", CANNOT_RUN),
+        ],
         _ => &[("0", "Success."), ("2", CANNOT_RUN)],
     }
 }

@@ -134,6 +134,7 @@ fn json_value(v: &serde_json::Value) -> serde_json::Value {
 /// The trace as a terminal may see it.
 pub fn trace(t: &Trace) -> Trace {
     let Trace {
+        schema_version,
         url,
         uri,
         server,
@@ -154,6 +155,7 @@ pub fn trace(t: &Trace) -> Trace {
         live,
     } = t;
     Trace {
+        schema_version: *schema_version,
         url: one(url),
         uri: uri.as_deref().map(one),
         server: server.as_ref().map(|s| {

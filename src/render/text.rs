@@ -56,12 +56,20 @@ const MIN_WIDTH: usize = 40;
 
 /// The width to wrap at: the terminal's when stdout is one, else 80.
 pub fn terminal_width() -> usize {
+    terminal_columns().unwrap_or(DEFAULT_WIDTH)
+}
+
+/// The terminal's width (clamped to what stays readable) when stdout is a terminal; None when
+/// it is a pipe or a file.
+pub fn terminal_columns() -> Option<usize> {
     if !std::io::stdout().is_terminal() {
-        return DEFAULT_WIDTH;
+        return None;
     }
-    crossterm::terminal::size()
-        .map(|(cols, _)| (cols as usize).clamp(MIN_WIDTH, MAX_WIDTH))
-        .unwrap_or(DEFAULT_WIDTH)
+    Some(
+        crossterm::terminal::size()
+            .map(|(cols, _)| (cols as usize).clamp(MIN_WIDTH, MAX_WIDTH))
+            .unwrap_or(DEFAULT_WIDTH),
+    )
 }
 
 const BANDS: [Band; 5] = Band::ALL;
@@ -706,8 +714,8 @@ fn applies_config(cmd: &str) -> bool {
 
 /// Wraps prose with hanging indents. Words are never split (paths and names stay whole, so they
 /// can be copied), and ANSI colour codes do not count towards the width.
-struct Wrapper {
-    width: usize,
+pub(super) struct Wrapper {
+    pub(super) width: usize,
 }
 
 impl Wrapper {
@@ -724,7 +732,7 @@ impl Wrapper {
         Ok(())
     }
 
-    fn lines(&self, text: &str, first: &str, rest: &str) -> Vec<String> {
+    pub(super) fn lines(&self, text: &str, first: &str, rest: &str) -> Vec<String> {
         let options = textwrap::Options::new(self.width)
             .initial_indent(first)
             .subsequent_indent(rest)

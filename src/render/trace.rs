@@ -10,8 +10,13 @@ use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
 
+/// The version of the trace JSON (docs/trace.schema.json): raised on an incompatible change,
+/// kept on additions.
+pub const SCHEMA_VERSION: u32 = 1;
+
 #[derive(Debug, Serialize)]
 pub struct Trace {
+    pub schema_version: u32,
     pub url: String,
     /// The decoded, normalised URI nginx matched.
     pub uri: Option<String>,
@@ -122,6 +127,7 @@ impl Trace {
             })
             .unwrap_or_default();
         Trace {
+            schema_version: SCHEMA_VERSION,
             url: req.url.clone(),
             uri: res.uri.clone(),
             server,
@@ -153,7 +159,51 @@ pub fn write_json(out: &mut dyn Write, t: &Trace) -> std::io::Result<()> {
     writeln!(out)
 }
 
-pub fn write_text(out: &mut dyn Write, t: &Trace) -> std::io::Result<()> {
+impl Trace {
+    /// The severity of what the trace shows, for `--fail-on` (as for `check`): an error when
+    /// the URL fails (the live answer when there is one, else the prediction: 4xx or 5xx), a
+    /// warning when the prediction is unknown or the live answer differs from it; none for a
+    /// URL that is served.
+    pub fn severity(&self) -> Option<crate::report::Severity> {
+        use crate::report::Severity;
+        let live = self.live.as_ref();
+        let status = live.and_then(|l| l.status).or(self.predicted_status);
+        if status.is_some_and(|s| s >= 400) {
+            return Some(Severity::Error);
+        }
+        if self.predicted_status.is_none() || live.is_some_and(|l| l.agreement != "matches") {
+            return Some(Severity::Warning);
+        }
+        None
+    }
+}
+
+/// The text trace, lines longer than `width` wrapped under their label (paths kept whole);
+/// `width` None (output to a pipe or a file): one line per fact, for grep.
+pub fn write_text(out: &mut dyn Write, t: &Trace, width: Option<usize>) -> std::io::Result<()> {
+    let Some(width) = width else {
+        return write_lines(out, t);
+    };
+    let mut unwrapped = Vec::new();
+    write_lines(&mut unwrapped, t)?;
+    let w = super::text::Wrapper { width };
+    for line in String::from_utf8_lossy(&unwrapped).lines() {
+        // A labelled line continues under its value (the labels are 9 wide + a space); an
+        // indented one under its own indent + 2.
+        let lead = line.len() - line.trim_start().len();
+        let rest = if lead == 0 {
+            " ".repeat(10)
+        } else {
+            " ".repeat(lead + 2)
+        };
+        for l in w.lines(line, "", &rest) {
+            writeln!(out, "{l}")?;
+        }
+    }
+    Ok(())
+}
+
+fn write_lines(out: &mut dyn Write, t: &Trace) -> std::io::Result<()> {
     // The URL, the log lines, the names and paths come from outside: escaped (render::safe).
     let t = &super::safe::trace(t);
     let label = |s: &str| format!("{s:<9}").bold();

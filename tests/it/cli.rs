@@ -182,6 +182,76 @@ fn trace_names_the_prefix_location_a_regex_location_shadows() {
     assert!(own.iter().all(|s| !s.contains("MD105")), "{own:#?}");
 }
 
+/// trace's exit status: 0 by default whatever the URL answers; with --fail-on error, 1 for a URL
+/// that fails (the demo's /media/a.jpg: 404) and 0 for one that is served (its favicon).
+#[test]
+fn trace_fail_on_error_exits_1_only_for_a_failing_url() {
+    let run = |url: &str, extra: &[&str]| {
+        let mut args = vec![
+            "trace",
+            "--root",
+            "fixtures/demo",
+            "--site",
+            "myapp",
+            "--offline",
+        ];
+        args.extend_from_slice(extra);
+        args.push(url);
+        let o = media_doctor(&args);
+        (o.code, o.stdout, o.stderr)
+    };
+    let (code, out, err) = run("/media/a.jpg", &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("404 (predicted)"), "{out}");
+    let (code, out, err) = run("/media/a.jpg", &["--fail-on", "error"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let served = "/static/css/site.css";
+    let (code, out, err) = run(served, &["--fail-on", "warning"]);
+    assert!(out.contains("200 (predicted)"), "{out}{err}");
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+/// On a terminal, trace wraps to its width (a real pty from util-linux `script`, 60 columns),
+/// continuing under the value; into a pipe, one line per fact, for grep.
+#[test]
+fn trace_wraps_on_a_terminal_and_not_into_a_pipe() {
+    let bin = env!("CARGO_BIN_EXE_media-doctor");
+    let cmd = format!(
+        "stty cols 60; NO_COLOR=1 {bin} trace --root fixtures/demo --site myapp --offline /media/a.jpg"
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(crate::run::REPO)
+        .output()
+        .expect("script (util-linux)");
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(out.status.success(), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.iter().all(|l| l.chars().count() <= 60), "{text}");
+    let server = lines
+        .iter()
+        .position(|l| l.starts_with("server "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(lines[server + 1].starts_with("          "), "{text}");
+    let piped = media_doctor(&[
+        "trace",
+        "--root",
+        "fixtures/demo",
+        "--site",
+        "myapp",
+        "--offline",
+        "/media/a.jpg",
+    ]);
+    assert!(
+        piped
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("server ") && l.chars().count() > 60 && l.ends_with("*:80))")),
+        "{}",
+        piped.stdout
+    );
+}
+
 /// Every page the .deb installs (media-doctor(1) and one per command, as its SUBCOMMANDS section
 /// names them) has the sections a reader looks for: OPTIONS, EXIT STATUS and EXAMPLES.
 #[test]

@@ -94,7 +94,16 @@ const VERDICTS: &[Verdict] = &[
         why: "uploads served from disk with no nosniff anywhere" },
     Verdict { config: "realworld/weblate__weblate_examples_weblate.nginx.gunicorn.conf", id: "MD110", says: "uploads under /media/ are served without",
         why: "uploads served from disk with no nosniff anywhere" },
+    // Refused by nginx -t (src/nginx/rules.rs; each checked with the real nginx -t, 1.22).
+    Verdict { config: "realworld/hackpad__contrib_nginx.conf", id: "MD100", says: "no servers are inside upstream",
+        why: "`upstream frontends { ip_hash; }` left for the admin to fill: nginx -t says `no servers are inside upstream in ...:19`" },
+    Verdict { config: "realworld/taguette__contrib_nginx.conf", id: "MD100", says: "a duplicate listen ",
+        why: "the 443 server has `listen 443 http2 ssl` and `listen 443 ssl`: nginx -t says `a duplicate listen 0.0.0.0:443 in ...:16`" },
+    Verdict { config: "realworld/mastodon__dist_nginx.conf", id: "MD100", says: "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in ",
+        why: "the sample ships its ssl_certificate lines commented out: nginx -t on it (in an http block without one) says exactly this; a warning, as the main config's http block could hold one" },
     // crossplane/ and nginx-lint-parser/: files nginx rejects, and mistakes in generated configs.
+    Verdict { config: "crossplane/configs/lua-block-tricky/nginx.conf", id: "MD100", says: "no servers are inside upstream",
+        why: "`upstream content_by_lua_block { # stuff }` (a parser test): nginx's upstream module refuses an empty upstream" },
     Verdict { config: "crossplane/configs/bad-args/nginx.conf", id: "MD100", says: "invalid number of arguments in \"user\" directive", why: NGINX_REJECTS },
     Verdict { config: "crossplane/configs/quote-behavior/nginx.conf", id: "MD100", says: "", why: NGINX_REJECTS },
     Verdict { config: "crossplane/configs/non-unicode/nginx.conf", id: "MD100", says: "bytes that are not UTF-8 are shown as U+FFFD",
@@ -321,4 +330,246 @@ fn a_file_alias_and_an_exact_file_regex_are_not_findings() {
         "server { listen 80; location ~ ^/thumbs/(.+\\.jpg)$ { alias /srv/app/thumbs/; } }",
     );
     assert_eq!(r.status, Status::Fail, "{}", r.summary);
+}
+
+/// The traversal fixtures of gixy and Gixy-Next: `*_fp.conf` is correct (no MD102/MD104
+/// finding); every other file has the traversal its folder names (at least one).
+#[test]
+fn traversal_found_where_nginx_allows_it_and_only_there() {
+    let Some(corpus) = corpus_dir() else {
+        assert!(
+            !crate::support::ci(),
+            "the corpus ../shared/corpus is missing"
+        );
+        return;
+    };
+    let mut files = Vec::new();
+    for dir in [
+        "gixy/alias_traversal",
+        "gixy-next/alias_traversal",
+        "gixy-next/filesystem_root_exposure",
+    ] {
+        for e in std::fs::read_dir(corpus.join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "conf") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let (mut found, mut quiet, mut wrong) = (0, 0, Vec::new());
+    let (mut positives, mut fps) = (0, 0);
+    for f in &files {
+        let name = f.strip_prefix(&corpus).unwrap().display().to_string();
+        let fp = name.ends_with("_fp.conf");
+        let hits: Vec<String> = md1(f)
+            .into_iter()
+            .filter(|(id, ..)| *id == "MD102" || *id == "MD104")
+            .flat_map(|(id, _, _, msgs)| msgs.into_iter().map(move |m| format!("{id}: {m}")))
+            .collect();
+        if fp {
+            fps += 1;
+            if hits.is_empty() {
+                quiet += 1;
+            } else {
+                wrong.push(format!("{name} (correct) got:\n  {}", hits.join("\n  ")));
+            }
+        } else {
+            positives += 1;
+            if hits.is_empty() {
+                wrong.push(format!("{name}: the traversal was not found"));
+            } else {
+                found += 1;
+            }
+        }
+    }
+    eprintln!("gixy traversal: {found}/{positives} found, {quiet}/{fps} correct files quiet");
+    assert!(
+        positives >= 22 && fps >= 16,
+        "{positives} {fps}: the corpus looks incomplete"
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The issue's cases, one by one, with the URL and the path nginx opens as evidence.
+#[test]
+fn traversal_cases_of_issue_16() {
+    let r = check_conf("MD104", "location ~ /images(.*) { alias /app/static/$1; }");
+    let f = &r.findings[0];
+    assert!(
+        f.message
+            .contains("/images../x opens /app/static/../x (/app/x)"),
+        "{}",
+        f.message
+    );
+    let ev: Vec<String> = f
+        .evidence
+        .iter()
+        .map(|e| format!("{}={}", e.label, e.value))
+        .collect();
+    assert!(ev.iter().any(|e| e == "also=/images%2e%2e/x"), "{ev:?}");
+    // A snippet of bare locations is examined as if included in a server.
+    let r = check_conf("MD102", "location /files { alias /home/; }");
+    assert_eq!(r.status, Status::Fail, "{}", r.summary);
+    // A variable set in the server is followed.
+    let r = check_conf(
+        "MD102",
+        "server { listen 80; set $MAGE_ROOT /var/www/magento; location /pub { alias $MAGE_ROOT/pub/; } }",
+    );
+    assert!(
+        messages(&r).contains("/pub../ reaches /var/www/magento"),
+        "{}",
+        messages(&r)
+    );
+    // A capture that cannot hold `..`, a capture after a slash: nothing escapes.
+    let r = check_conf(
+        "MD104",
+        "location ~ /images([^.]*) { alias /app/static/$1; } location ~ ^/m/(.*)$ { alias /srv/m/$1; }",
+    );
+    assert!(r.findings.is_empty(), "{}", messages(&r));
+}
+
+/// A GET on 127.0.0.1:`port` with the target as written (no client-side normalisation):
+/// the status and the body.
+fn raw_get(port: u16, target: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    write!(s, "GET {target} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+/// Real nginx settles it: the URL MD104 gives as evidence opens, in nginx, the file outside
+/// the alias directory, in both spellings (plain and percent-encoded).
+#[test]
+fn md104_evidence_is_what_real_nginx_serves() {
+    if !crate::support::require_root_and_nginx() {
+        return;
+    }
+    let nginx = crate::support::Nginx::start(
+        "root",
+        "server { listen 127.0.0.1:{PORT}; location ~ /images(.*) { alias {DIR}/app/static/$1; } }",
+    )
+    .expect("nginx starts");
+    let dir = nginx.dir.path();
+    std::fs::create_dir_all(dir.join("app/static")).unwrap();
+    std::fs::write(dir.join("app/x"), "outside the alias directory\n").unwrap();
+    let args = Options {
+        nginx_conf: Some(nginx.conf_path()),
+        ..Default::default()
+    };
+    let site = Site::gather(&args, true).expect("gather");
+    let r = checks::run_one(checks::find("MD104").unwrap(), &site);
+    assert_eq!(r.status, Status::Fail, "{}", r.summary);
+    let ev = |label: &str| {
+        r.findings[0]
+            .evidence
+            .iter()
+            .find(|e| e.label == label)
+            .map(|e| e.value.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(ev("which is"), dir.join("app/x").display().to_string());
+    for url in [ev("url"), ev("also")] {
+        assert!(!url.is_empty(), "{:#?}", r.findings[0]);
+        let (status, body) = raw_get(nginx.port, &url);
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "outside the alias directory\n"),
+            "{url}"
+        );
+    }
+}
+
+/// The loader's `nginx -t` rules (src/nginx/rules.rs) word each refusal as the real `nginx -t`
+/// on this machine does, at the file:line it names.
+#[test]
+fn loader_rules_say_what_nginx_t_says() {
+    let Some(bin) = crate::support::nginx_binary() else {
+        assert!(
+            !crate::support::ci(),
+            "needs nginx (apt-get install nginx-light)"
+        );
+        eprintln!("skipping: no nginx");
+        return;
+    };
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "try_files twice, one from a snippet",
+            "server { listen 127.0.0.1:8089; location / {\n include snip.conf;\n try_files $uri =404;\n} }",
+            "try_files $uri $uri/ =404;\n",
+        ),
+        (
+            "root, then alias",
+            "server { listen 127.0.0.1:8089; location / {\n root /srv;\n alias /x/;\n} }",
+            "",
+        ),
+        ("sendfile twice", "sendfile on;\nsendfile off;\n", ""),
+        (
+            "one server listening twice on one address",
+            "server {\n listen 127.0.0.1:8089;\n listen 127.0.0.1:8089;\n}",
+            "",
+        ),
+        (
+            "two default servers",
+            "server {\n listen 127.0.0.1:8089 default_server;\n}\nserver {\n listen 127.0.0.1:8089 default_server;\n}",
+            "",
+        ),
+        ("an empty upstream", "upstream app {\n keepalive 2;\n}\n", ""),
+        (
+            "listen ssl without a certificate",
+            "server {\n listen 127.0.0.1:8089 ssl;\n}",
+            "",
+        ),
+    ];
+    for (what, http, snippet) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("nginx.conf");
+        std::fs::write(&conf, format!("events {{}}\nhttp {{\n{http}\n}}\n")).unwrap();
+        std::fs::write(dir.path().join("snip.conf"), snippet).unwrap();
+        let out = std::process::Command::new(&bin)
+            .arg("-t")
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .output()
+            .expect("run nginx -t");
+        assert!(!out.status.success(), "{what}: nginx -t accepts it");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let said = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("nginx: [emerg] "))
+            .unwrap_or_else(|| panic!("{what}: {stderr}"));
+        let cfg = media_doctor::nginx::load_files(&media_doctor::sysroot::SysRoot::live(), &conf)
+            .expect("loads");
+        let ours: Vec<String> = cfg
+            .diagnostics
+            .iter()
+            .filter(|d| d.fatal)
+            .map(|d| {
+                if d.message.contains(" directive in ") {
+                    d.message.clone()
+                } else {
+                    format!("{} in {}:{}", d.message, d.file.display(), d.line)
+                }
+            })
+            .collect();
+        assert!(
+            ours.iter().any(|o| o == said),
+            "{what}: nginx -t says\n  {said}\nwe say\n  {}",
+            ours.join("\n  ")
+        );
+    }
 }

@@ -386,18 +386,15 @@ mod eval_bounds {
         }
     }
 
-    /// The child ends at once but leaves a grandchild holding stdout: the run does not wait for
-    /// it, and it is killed.
-    #[test]
-    fn a_grandchild_holding_stdout_neither_delays_the_run_nor_survives_it() {
+    /// Runs `script` (which starts a grandchild holding stdout, writes its pid to the file `{}`
+    /// and prints "done") and asserts the run ends at once with the child's output and that the
+    /// grandchild did not outlive it.
+    fn ends_at_once_leaving_nothing(script: &str) {
         let t = tempfile::tempdir().unwrap();
         let f = t.path().join("pid");
         let start = Instant::now();
-        let (out, _) = run_bounded(
-            sh(&format!("sleep 60 & echo $! > {}; echo done", f.display())),
-            BOUNDS,
-        )
-        .expect("the child succeeded");
+        let (out, _) = run_bounded(sh(&script.replace("{}", &f.display().to_string())), BOUNDS)
+            .expect("the child succeeded");
         assert!(
             start.elapsed() < Duration::from_secs(1),
             "{:?}",
@@ -409,34 +406,18 @@ mod eval_bounds {
         assert!(gone(pid), "the grandchild {pid} was left running");
     }
 
+    /// The child ends at once but leaves a grandchild holding stdout: the run does not wait for
+    /// it, and it is killed.
+    #[test]
+    fn a_grandchild_holding_stdout_neither_delays_the_run_nor_survives_it() {
+        ends_at_once_leaving_nothing("sleep 60 & echo $! > {}; echo done");
+    }
+
     /// A grandchild that left the process group (`setsid`, as a daemon does) and holds stdout is
     /// found by the run's mark and killed: the run ends at once, and nothing outlives it.
     #[test]
     fn a_grandchild_that_called_setsid_is_killed_too() {
-        let t = tempfile::tempdir().unwrap();
-        let f = t.path().join("pid");
-        let start = Instant::now();
-        let (out, _) = run_bounded(
-            sh(&format!(
-                "setsid sleep 60 & echo $! > {}; echo done",
-                f.display()
-            )),
-            BOUNDS,
-        )
-        .expect("the child succeeded");
-        assert!(
-            start.elapsed() < Duration::from_secs(1),
-            "{:?}",
-            start.elapsed()
-        );
-        assert_eq!(out.trim(), "done");
-        let pid = pid_in(&f);
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(
-            gone(pid),
-            "the setsid grandchild {pid} was left running ({stat})"
-        );
+        ends_at_once_leaving_nothing("setsid sleep 60 & echo $! > {}; echo done");
     }
 
     /// The child overruns with a grandchild holding stdout: the whole group is killed at the
@@ -735,7 +716,8 @@ mod read_only {
     }
 
     /// A master running one config, then that config edited (not reloaded) to name a log file
-    /// and a temp directory that do not exist yet.
+    /// and a temp directory that do not exist yet (the temp path in the server: http {} has one
+    /// already, and nginx -t refuses a second, `"client_body_temp_path" directive is duplicate`).
     fn stale_master() -> Nginx {
         let nginx = Nginx::start(
             "www-data",
@@ -753,7 +735,7 @@ mod read_only {
             "server { listen",
             &format!(
                 "error_log {d}/logs/new-error.log;\n access_log {d}/logs/new-access.log;\n\
-                 client_body_temp_path {d}/tmp/new-body;\n server {{ listen"
+                 server {{ client_body_temp_path {d}/tmp/new-body;\n listen"
             ),
         ));
         nginx

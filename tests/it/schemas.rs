@@ -128,6 +128,36 @@ fn sarif_output_is_valid_sarif_2_1_0() {
     );
 }
 
+const TRACE_SCHEMA: &str = "docs/trace.schema.json";
+
+/// `trace --format json`, offline and with its live part (the demo's public name does not
+/// resolve here: an answer with an error, a cause and a note), against docs/trace.schema.json.
+#[test]
+fn trace_json_matches_its_schema() {
+    if !python_ready() {
+        return;
+    }
+    for extra in [&["--offline"][..], &[][..]] {
+        let mut args = vec![
+            "trace",
+            "--root",
+            "fixtures/demo",
+            "--site",
+            "myapp",
+            "--format",
+            "json",
+            "/media/a.jpg",
+        ];
+        args.extend_from_slice(extra);
+        let out = crate::run::media_doctor(&args);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["live"].is_null(), !extra.is_empty(), "{v}");
+        validate(TRACE_SCHEMA, &out.stdout, &format!("trace {extra:?}"));
+    }
+}
+
 /// The schema check itself can fail: an invalid document is rejected (guards against a
 /// validator that accepts anything).
 #[test]

@@ -95,6 +95,16 @@ pub fn prefixes(site: &Site, r: &Resolver<'_>) -> Vec<Prefix> {
         {
             continue;
         }
+        // Nor one that only inherits the server's root (an `expires` or `mp4` tweak of the
+        // general file serving, Drupal's /sites/default/files/audio/mp3): the uploads
+        // location of a site says where they are, with its own root or alias.
+        let own = r
+            .root_of(loc)
+            .and_then(|root| root.directive)
+            .is_some_and(|d| r.config().directive(loc).children().any(|c| c.id() == d));
+        if !own {
+            continue;
+        }
         let lower = s.prefix.to_ascii_lowercase();
         let kind = if ["media", "upload", "files", "user"]
             .iter()

@@ -8,8 +8,7 @@
 //! the resolver confirms becomes a finding.
 
 use crate::checks::shared::nginx::{normalised, Target};
-use crate::nginx::resolve::Request;
-use crate::nginx::resolve::{AliasKind, Modifier, Resolver};
+use crate::nginx::resolve::{AliasKind, Handler, Modifier, Request, Resolution, Resolver};
 use crate::nginx::NodeId;
 use std::path::{Component, Path, PathBuf};
 
@@ -96,6 +95,48 @@ pub(crate) fn reaching(
         .map(|c| format!("{prefix}{c}"))
         .filter(|uri| normalised(uri).as_deref() == Some(uri.as_str()))
         .find(|uri| r.location_for(o.target.server, uri) == Some(o.location))
+}
+
+/// The resolver's answer for `uri` when `o`'s location takes it and gives clients what it
+/// maps to, with the path nginx opens (None: another location, a refusal, or unknown).
+pub(crate) fn probe(r: &Resolver<'_>, o: &OwnRoot, uri: &str) -> Option<(Resolution, PathBuf)> {
+    let (block, res, path) = opened(r, &o.target, uri)?;
+    (block == o.location).then_some((res, path))
+}
+
+/// For the request target `uri` on `t`: the block that first takes it (its location, else the
+/// server), the resolver's answer, and the path that block maps it to. None when that block
+/// refuses clients (`deny all`, `internal`, `return`, a handler of its own) or the path is
+/// unknown. An `error_page` that answers afterwards does not undo the opening.
+pub(crate) fn opened(
+    r: &Resolver<'_>,
+    t: &Target,
+    uri: &str,
+) -> Option<(NodeId, Resolution, PathBuf)> {
+    let u = normalised(uri)?;
+    let block = r.location_for(t.server, &u).unwrap_or(t.server);
+    let info = r.block_info(block)?;
+    if info.internal || info.denies_all || info.handler.is_some() {
+        return None;
+    }
+    let res = r.resolve_on(t.server, &request(t, uri));
+    let first = res.location.unwrap_or(t.server) == block;
+    if first && !serves_files(&res.handler) {
+        return None;
+    }
+    let path = first
+        .then(|| res.path.clone())
+        .flatten()
+        .or_else(|| r.path_for(t.server, &u))?;
+    Some((block, res, path))
+}
+
+/// A handler that gives clients a file or a listing (not a refusal, a redirect or an upstream).
+pub(crate) fn serves_files(h: &Handler) -> bool {
+    matches!(
+        h,
+        Handler::Static | Handler::Index | Handler::Autoindex | Handler::TryFiles | Handler::Auth
+    )
 }
 
 /// The literal start of a regex (`^/media/(.*)$` → `/media/`), for building a matching URL.

@@ -592,7 +592,9 @@ fn make_root(d: &Directive<'_>, v: &str, loc_name: &[u8], regex: bool, prefix: &
         value.pop();
     }
     let has_vars = value.contains('$');
-    if !value.starts_with('$') {
+    // `root /` is absolute even once its slash is dropped (nginx tests the first byte of the
+    // value as written): it maps /etc/passwd to /etc/passwd, not under the prefix.
+    if !value.starts_with('$') && !v.starts_with('/') {
         value = join_prefix(prefix, &value);
     }
     let alias = if !is_alias {
