@@ -9,4 +9,4 @@ mod parser;
 pub mod resolve;
 
 pub use ast::{Children, Config, ConfigKind, Diagnostic, Directive, FileId, NodeId, SourceFile};
-pub use loader::{load_dump, load_files, LoadError};
+pub use loader::{load_dump, load_files, load_files_prepared, LoadError};
