@@ -557,7 +557,7 @@ pub fn nginx_template_env(
         .get("NGINX_ENVSUBST_TEMPLATE_SUFFIX")
         .map_or(".template", String::as_str);
     let inside = c.container_of_host(conf)?;
-    if !name.ends_with(suffix) || rel_below(&inside, &clean(dir)).is_none_or(|r| r.is_empty()) {
+    if !name.ends_with(suffix) || !rel_below(&inside, &clean(dir)).is_some_and(|r| !r.is_empty()) {
         return None;
     }
     Some((c.name().to_string(), env))
