@@ -534,6 +534,8 @@ impl Loader {
         if kind == ConfigKind::ServerFragment {
             self.wrap_in_server(main);
         }
+        let refused = super::rules::check(&self.cfg);
+        self.cfg.diagnostics.extend(refused);
         // Reported in reading order: by file (as loaded), then position.
         if self.cfg.diagnostics.len() > 1 {
             self.sort_diagnostics();

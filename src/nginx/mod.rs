@@ -7,6 +7,7 @@ pub mod lexer;
 pub mod loader;
 mod parser;
 pub mod resolve;
+pub mod rules;
 
 pub use ast::{Children, Config, ConfigKind, Diagnostic, Directive, FileId, NodeId, SourceFile};
 pub use loader::{load_dump, load_files, load_files_prepared, LoadError};

@@ -45,6 +45,16 @@ const DOCUMENTED: &[Differ] = &[
         nginx_rejects: true,
     },
     Differ {
+        id: "crossplane/lua-block-tricky crossplane.json:nginx.conf",
+        why: "`upstream content_by_lua_block { # stuff }`: like nginx's upstream module we report `no servers are inside upstream`; crossplane does not apply that rule",
+        nginx_rejects: true,
+    },
+    Differ {
+        id: "crossplane/lua-block-tricky expected.json#1:nginx.conf",
+        why: "the same empty upstream as in lua-block-tricky's crossplane.json",
+        nginx_rejects: true,
+    },
+    Differ {
         id: "crossplane/messy crossplane.json:nginx.conf",
         why: "`/abc/${uri} /abc/${uri}.html`: crossplane reads `${` up to the next `}` across the blank; nginx ends the word at the blank (two arguments), as we do",
         nginx_rejects: false,

@@ -94,7 +94,16 @@ const VERDICTS: &[Verdict] = &[
         why: "uploads served from disk with no nosniff anywhere" },
     Verdict { config: "realworld/weblate__weblate_examples_weblate.nginx.gunicorn.conf", id: "MD110", says: "uploads under /media/ are served without",
         why: "uploads served from disk with no nosniff anywhere" },
+    // Refused by nginx -t (src/nginx/rules.rs; each checked with the real nginx -t, 1.22).
+    Verdict { config: "realworld/hackpad__contrib_nginx.conf", id: "MD100", says: "no servers are inside upstream",
+        why: "`upstream frontends { ip_hash; }` left for the admin to fill: nginx -t says `no servers are inside upstream in ...:19`" },
+    Verdict { config: "realworld/taguette__contrib_nginx.conf", id: "MD100", says: "a duplicate listen ",
+        why: "the 443 server has `listen 443 http2 ssl` and `listen 443 ssl`: nginx -t says `a duplicate listen 0.0.0.0:443 in ...:16`" },
+    Verdict { config: "realworld/mastodon__dist_nginx.conf", id: "MD100", says: "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in ",
+        why: "the sample ships its ssl_certificate lines commented out: nginx -t on it (in an http block without one) says exactly this; a warning, as the main config's http block could hold one" },
     // crossplane/ and nginx-lint-parser/: files nginx rejects, and mistakes in generated configs.
+    Verdict { config: "crossplane/configs/lua-block-tricky/nginx.conf", id: "MD100", says: "no servers are inside upstream",
+        why: "`upstream content_by_lua_block { # stuff }` (a parser test): nginx's upstream module refuses an empty upstream" },
     Verdict { config: "crossplane/configs/bad-args/nginx.conf", id: "MD100", says: "invalid number of arguments in \"user\" directive", why: NGINX_REJECTS },
     Verdict { config: "crossplane/configs/quote-behavior/nginx.conf", id: "MD100", says: "", why: NGINX_REJECTS },
     Verdict { config: "crossplane/configs/non-unicode/nginx.conf", id: "MD100", says: "bytes that are not UTF-8 are shown as U+FFFD",
@@ -477,6 +486,90 @@ fn md104_evidence_is_what_real_nginx_serves() {
             (status, body.as_str()),
             (200, "outside the alias directory\n"),
             "{url}"
+        );
+    }
+}
+
+/// The loader's `nginx -t` rules (src/nginx/rules.rs) word each refusal as the real `nginx -t`
+/// on this machine does, at the file:line it names.
+#[test]
+fn loader_rules_say_what_nginx_t_says() {
+    let Some(bin) = crate::support::nginx_binary() else {
+        assert!(
+            !crate::support::ci(),
+            "needs nginx (apt-get install nginx-light)"
+        );
+        eprintln!("skipping: no nginx");
+        return;
+    };
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "try_files twice, one from a snippet",
+            "server { listen 127.0.0.1:8089; location / {\n include snip.conf;\n try_files $uri =404;\n} }",
+            "try_files $uri $uri/ =404;\n",
+        ),
+        (
+            "root, then alias",
+            "server { listen 127.0.0.1:8089; location / {\n root /srv;\n alias /x/;\n} }",
+            "",
+        ),
+        ("sendfile twice", "sendfile on;\nsendfile off;\n", ""),
+        (
+            "one server listening twice on one address",
+            "server {\n listen 127.0.0.1:8089;\n listen 127.0.0.1:8089;\n}",
+            "",
+        ),
+        (
+            "two default servers",
+            "server {\n listen 127.0.0.1:8089 default_server;\n}\nserver {\n listen 127.0.0.1:8089 default_server;\n}",
+            "",
+        ),
+        ("an empty upstream", "upstream app {\n keepalive 2;\n}\n", ""),
+        (
+            "listen ssl without a certificate",
+            "server {\n listen 127.0.0.1:8089 ssl;\n}",
+            "",
+        ),
+    ];
+    for (what, http, snippet) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("nginx.conf");
+        std::fs::write(&conf, format!("events {{}}\nhttp {{\n{http}\n}}\n")).unwrap();
+        std::fs::write(dir.path().join("snip.conf"), snippet).unwrap();
+        let out = std::process::Command::new(&bin)
+            .arg("-t")
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .output()
+            .expect("run nginx -t");
+        assert!(!out.status.success(), "{what}: nginx -t accepts it");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let said = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("nginx: [emerg] "))
+            .unwrap_or_else(|| panic!("{what}: {stderr}"));
+        let cfg = media_doctor::nginx::load_files(&media_doctor::sysroot::SysRoot::live(), &conf)
+            .expect("loads");
+        let ours: Vec<String> = cfg
+            .diagnostics
+            .iter()
+            .filter(|d| d.fatal)
+            .map(|d| {
+                if d.message.contains(" directive in ") {
+                    d.message.clone()
+                } else {
+                    format!("{} in {}:{}", d.message, d.file.display(), d.line)
+                }
+            })
+            .collect();
+        assert!(
+            ours.iter().any(|o| o == said),
+            "{what}: nginx -t says\n  {said}\nwe say\n  {}",
+            ours.join("\n  ")
         );
     }
 }

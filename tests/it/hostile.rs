@@ -716,7 +716,8 @@ mod read_only {
     }
 
     /// A master running one config, then that config edited (not reloaded) to name a log file
-    /// and a temp directory that do not exist yet.
+    /// and a temp directory that do not exist yet (the temp path in the server: http {} has one
+    /// already, and nginx -t refuses a second, `"client_body_temp_path" directive is duplicate`).
     fn stale_master() -> Nginx {
         let nginx = Nginx::start(
             "www-data",
@@ -734,7 +735,7 @@ mod read_only {
             "server { listen",
             &format!(
                 "error_log {d}/logs/new-error.log;\n access_log {d}/logs/new-access.log;\n\
-                 client_body_temp_path {d}/tmp/new-body;\n server {{ listen"
+                 server {{ client_body_temp_path {d}/tmp/new-body;\n listen"
             ),
         ));
         nginx

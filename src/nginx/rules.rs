@@ -1,0 +1,377 @@
+//! What `nginx -t` refuses beyond syntax and where a directive may sit (`context`): the rules
+//! nginx applies while it reads the blocks, in nginx's own words, at the file:line it names.
+//!
+//! - a directive given twice in one block where nginx takes it once (`"try_files" directive is
+//!   duplicate`; root and alias share one: `"alias" directive is duplicate, "root" directive was
+//!   specified earlier`). `NON_REPEATABLE` is nginx's own directive table read for the
+//!   directives whose handler refuses a second value: the `ngx_conf_set_*_slot` handlers that
+//!   do (flag, str, num, size, off, msec, sec, enum, path) and the modules' own handlers that
+//!   return "is duplicate" whatever the arguments (nginx's src/http, src/core/nginx.c,
+//!   src/event/ngx_event.c). Left out: directives that append (`add_header`, `index`,
+//!   `error_page`, `allow`, `set`, `ssl_certificate`...) and those duplicate only for the same
+//!   argument (`limit_req` of one zone, `proxy_redirect off` after others, `mirror off`);
+//! - `a duplicate listen 0.0.0.0:80`: one server listening twice on one address;
+//! - `a duplicate default server for 0.0.0.0:80`: two servers claiming `default_server` there;
+//! - `no servers are inside upstream`: an `upstream {}` without `server`;
+//! - `no "ssl_certificate" is defined for the "listen ... ssl" directive in FILE:LINE`: a server
+//!   listening with `ssl` with no certificate of its own nor from `http {}` (and no
+//!   `ssl_reject_handshake on`). In a fragment, `http {}` is not in view: a warning.
+//!
+//! nginx stops at the first error; these are all reported.
+
+use super::ast::{Config, ConfigKind, Diagnostic, Directive};
+use std::collections::HashSet;
+
+/// Directives nginx takes once per block (see the module comment for how the list was made).
+#[rustfmt::skip]
+const NON_REPEATABLE: &[&str] = &[
+    "absolute_redirect", "accept_mutex", "accept_mutex_delay", "add_after_body",
+    "add_before_body", "add_header_inherit", "add_trailer_inherit", "aio", "aio_write", "alias",
+    "auth_basic_user_file", "auth_delay", "auth_request", "autoindex", "autoindex_exact_size",
+    "autoindex_format", "autoindex_localtime", "charset", "chunked_transfer_encoding",
+    "client_body_buffer_size", "client_body_in_file_only", "client_body_in_single_buffer",
+    "client_body_temp_path", "client_body_timeout", "client_header_buffer_size",
+    "client_header_timeout", "client_max_body_size", "connection_pool_size",
+    "create_full_put_path", "daemon", "debug_points", "default_type", "degrade", "directio",
+    "directio_alignment", "disable_symlinks", "etag", "events", "expires", "fastcgi_buffer_size",
+    "fastcgi_buffering", "fastcgi_busy_buffers_size", "fastcgi_cache",
+    "fastcgi_cache_background_update", "fastcgi_cache_key", "fastcgi_cache_lock",
+    "fastcgi_cache_lock_age", "fastcgi_cache_lock_timeout", "fastcgi_cache_max_range_offset",
+    "fastcgi_cache_min_uses", "fastcgi_cache_revalidate", "fastcgi_connect_timeout",
+    "fastcgi_force_ranges", "fastcgi_ignore_client_abort", "fastcgi_index",
+    "fastcgi_intercept_errors", "fastcgi_keep_conn", "fastcgi_max_temp_file_size",
+    "fastcgi_next_upstream_timeout", "fastcgi_next_upstream_tries", "fastcgi_pass",
+    "fastcgi_pass_request_body", "fastcgi_pass_request_headers", "fastcgi_read_timeout",
+    "fastcgi_request_buffering", "fastcgi_send_lowat", "fastcgi_send_timeout",
+    "fastcgi_socket_keepalive", "fastcgi_socket_rcvbuf", "fastcgi_socket_sndbuf",
+    "fastcgi_store", "fastcgi_temp_file_write_size", "fastcgi_temp_path", "geoip_city",
+    "geoip_country", "geoip_org", "geoip_proxy_recursive", "grpc_buffer_size",
+    "grpc_connect_timeout", "grpc_intercept_errors", "grpc_next_upstream_timeout",
+    "grpc_next_upstream_tries", "grpc_pass", "grpc_read_timeout", "grpc_send_timeout",
+    "grpc_socket_keepalive", "grpc_socket_rcvbuf", "grpc_socket_sndbuf",
+    "grpc_ssl_certificate_cache", "grpc_ssl_ciphers", "grpc_ssl_crl", "grpc_ssl_password_file",
+    "grpc_ssl_server_name", "grpc_ssl_session_reuse", "grpc_ssl_trusted_certificate",
+    "grpc_ssl_verify", "grpc_ssl_verify_depth", "gunzip", "gzip", "gzip_comp_level", "gzip_hash",
+    "gzip_http_version", "gzip_min_length", "gzip_no_buffer", "gzip_static", "gzip_vary",
+    "gzip_window", "http", "http2", "http2_body_preread_size", "http2_chunk_size",
+    "http2_max_concurrent_streams", "http2_pool_size", "http2_recv_buffer_size",
+    "http2_streams_index_size", "http3", "http3_hq", "http3_max_concurrent_streams",
+    "http3_stream_buffer_size", "if_modified_since", "ignore_invalid_headers",
+    "image_filter_buffer", "image_filter_interlace", "image_filter_transparency", "internal",
+    "keepalive", "keepalive_min_timeout", "keepalive_requests", "keepalive_time",
+    "keepalive_timeout", "limit_conn_dry_run", "limit_conn_log_level", "limit_conn_status",
+    "limit_except", "limit_req_dry_run", "limit_req_log_level", "limit_req_status",
+    "lingering_close", "lingering_time", "lingering_timeout", "lock_file", "log_not_found",
+    "log_subrequest", "map_hash_bucket_size", "map_hash_max_size", "master_process",
+    "max_headers", "max_ranges", "memcached_buffer_size", "memcached_connect_timeout",
+    "memcached_gzip_flag", "memcached_next_upstream_timeout", "memcached_next_upstream_tries",
+    "memcached_pass", "memcached_read_timeout", "memcached_send_timeout",
+    "memcached_socket_keepalive", "merge_slashes", "min_delete_depth", "mirror_request_body",
+    "mp4_buffer_size", "mp4_max_buffer_size", "mp4_start_key_frame", "msie_padding",
+    "msie_refresh", "multi_accept", "open_file_cache", "open_file_cache_errors",
+    "open_file_cache_events", "open_file_cache_min_uses", "open_file_cache_valid",
+    "open_log_file_cache", "override_charset", "pcre_jit", "pid", "port_in_redirect",
+    "post_action", "postpone_gzipping", "postpone_output", "proxy_buffer_size",
+    "proxy_buffering", "proxy_busy_buffers_size", "proxy_cache", "proxy_cache_background_update",
+    "proxy_cache_convert_head", "proxy_cache_key", "proxy_cache_lock", "proxy_cache_lock_age",
+    "proxy_cache_lock_timeout", "proxy_cache_max_range_offset", "proxy_cache_min_uses",
+    "proxy_cache_revalidate", "proxy_connect_timeout", "proxy_force_ranges",
+    "proxy_headers_hash_bucket_size", "proxy_headers_hash_max_size", "proxy_http_version",
+    "proxy_ignore_client_abort", "proxy_intercept_errors", "proxy_max_temp_file_size",
+    "proxy_next_upstream_timeout", "proxy_next_upstream_tries", "proxy_pass",
+    "proxy_pass_request_body", "proxy_pass_request_headers", "proxy_pass_trailers",
+    "proxy_read_timeout", "proxy_request_buffering", "proxy_send_lowat", "proxy_send_timeout",
+    "proxy_set_body", "proxy_socket_keepalive", "proxy_socket_rcvbuf", "proxy_socket_sndbuf",
+    "proxy_ssl_certificate_cache", "proxy_ssl_ciphers", "proxy_ssl_crl",
+    "proxy_ssl_password_file", "proxy_ssl_server_name", "proxy_ssl_session_reuse",
+    "proxy_ssl_trusted_certificate", "proxy_ssl_verify", "proxy_ssl_verify_depth", "proxy_store",
+    "proxy_temp_file_write_size", "proxy_temp_path", "quic_active_connection_id_limit",
+    "quic_gso", "quic_host_key", "quic_retry", "random_index", "read_ahead", "real_ip_header",
+    "real_ip_recursive", "recursive_error_pages", "referer_hash_bucket_size",
+    "referer_hash_max_size", "request_pool_size", "reset_timedout_connection", "resolver",
+    "resolver_timeout", "rewrite_log", "root", "satisfy", "scgi_buffer_size", "scgi_buffering",
+    "scgi_busy_buffers_size", "scgi_cache", "scgi_cache_background_update", "scgi_cache_key",
+    "scgi_cache_lock", "scgi_cache_lock_age", "scgi_cache_lock_timeout",
+    "scgi_cache_max_range_offset", "scgi_cache_min_uses", "scgi_cache_revalidate",
+    "scgi_connect_timeout", "scgi_force_ranges", "scgi_ignore_client_abort",
+    "scgi_intercept_errors", "scgi_max_temp_file_size", "scgi_next_upstream_timeout",
+    "scgi_next_upstream_tries", "scgi_pass", "scgi_pass_request_body",
+    "scgi_pass_request_headers", "scgi_read_timeout", "scgi_request_buffering",
+    "scgi_send_timeout", "scgi_socket_keepalive", "scgi_socket_rcvbuf", "scgi_socket_sndbuf",
+    "scgi_store", "scgi_temp_file_write_size", "scgi_temp_path", "secure_link_secret",
+    "send_lowat", "send_timeout", "sendfile", "sendfile_max_chunk", "server_name_in_redirect",
+    "server_names_hash_bucket_size", "server_names_hash_max_size", "server_tokens", "slice",
+    "source_charset", "ssi", "ssi_ignore_recycled_buffers", "ssi_last_modified",
+    "ssi_min_file_chunk", "ssi_silent_errors", "ssi_value_length", "ssl_buffer_size",
+    "ssl_certificate_cache", "ssl_certificate_compression", "ssl_ciphers",
+    "ssl_client_certificate", "ssl_crl", "ssl_dhparam", "ssl_early_data", "ssl_ecdh_curve",
+    "ssl_ocsp", "ssl_ocsp_cache", "ssl_ocsp_responder", "ssl_password_file",
+    "ssl_prefer_server_ciphers", "ssl_reject_handshake", "ssl_session_tickets",
+    "ssl_session_timeout", "ssl_stapling", "ssl_stapling_file", "ssl_stapling_responder",
+    "ssl_stapling_verify", "ssl_trusted_certificate", "ssl_verify_client", "ssl_verify_depth",
+    "sticky", "sub_filter_last_modified", "sub_filter_once", "subrequest_output_buffer_size",
+    "tcp_nodelay", "tcp_nopush", "timer_resolution", "try_files", "tunnel_buffer_size",
+    "tunnel_connect_timeout", "tunnel_next_upstream_timeout", "tunnel_next_upstream_tries",
+    "tunnel_pass", "tunnel_read_timeout", "tunnel_send_lowat", "tunnel_send_timeout",
+    "tunnel_socket_keepalive", "tunnel_socket_rcvbuf", "tunnel_socket_sndbuf",
+    "types_hash_bucket_size", "types_hash_max_size", "underscores_in_headers",
+    "uninitialized_variable_warn", "use", "user", "userid", "userid_domain", "userid_expires",
+    "userid_mark", "userid_name", "userid_p3p", "userid_path", "userid_service",
+    "uwsgi_buffer_size", "uwsgi_buffering", "uwsgi_busy_buffers_size", "uwsgi_cache",
+    "uwsgi_cache_background_update", "uwsgi_cache_key", "uwsgi_cache_lock",
+    "uwsgi_cache_lock_age", "uwsgi_cache_lock_timeout", "uwsgi_cache_max_range_offset",
+    "uwsgi_cache_min_uses", "uwsgi_cache_revalidate", "uwsgi_connect_timeout",
+    "uwsgi_force_ranges", "uwsgi_ignore_client_abort", "uwsgi_intercept_errors",
+    "uwsgi_max_temp_file_size", "uwsgi_modifier1", "uwsgi_modifier2",
+    "uwsgi_next_upstream_timeout", "uwsgi_next_upstream_tries", "uwsgi_pass",
+    "uwsgi_pass_request_body", "uwsgi_pass_request_headers", "uwsgi_read_timeout",
+    "uwsgi_request_buffering", "uwsgi_send_timeout", "uwsgi_socket_keepalive",
+    "uwsgi_socket_rcvbuf", "uwsgi_socket_sndbuf", "uwsgi_ssl_certificate_cache",
+    "uwsgi_ssl_ciphers", "uwsgi_ssl_crl", "uwsgi_ssl_password_file", "uwsgi_ssl_server_name",
+    "uwsgi_ssl_session_reuse", "uwsgi_ssl_trusted_certificate", "uwsgi_ssl_verify",
+    "uwsgi_ssl_verify_depth", "uwsgi_store", "uwsgi_string", "uwsgi_temp_file_write_size",
+    "uwsgi_temp_path", "variables_hash_bucket_size", "variables_hash_max_size",
+    "worker_connections", "worker_cpu_affinity", "worker_priority", "worker_processes",
+    "worker_rlimit_core", "worker_rlimit_nofile", "worker_shutdown_timeout", "working_directory",
+    "xml_entities", "xml_external_entities", "xslt_last_modified",
+];
+
+/// The diagnostics of every rule, in reading order.
+pub fn check(cfg: &Config) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let fragment = cfg.kind != Some(ConfigKind::Main);
+    duplicates(cfg.top().collect(), 0, &mut out);
+    let http: Vec<Directive<'_>> = match cfg.kind {
+        Some(ConfigKind::Main) => cfg
+            .top()
+            .filter(|d| d.is("http"))
+            .flat_map(|h| h.children().collect::<Vec<_>>())
+            .collect(),
+        _ => cfg.top().collect(),
+    };
+    let http_cert = http.iter().any(|d| d.is("ssl_certificate"));
+    let mut defaults: HashSet<String> = HashSet::new();
+    for d in &http {
+        if d.is("upstream") && d.has_block() && !d.children().any(|c| c.is("server")) {
+            let mut e = diag(d, "no servers are inside upstream".into(), true);
+            // nginx says so when it reaches the block's end: the closing brace's line.
+            if let Some(line) = closing_line(cfg, d) {
+                e.line = line;
+                e.column = 1;
+            }
+            out.push(e);
+        }
+    }
+    for server in cfg.servers() {
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut ssl = false;
+        for l in server.children().filter(|c| c.is("listen")) {
+            let Some(addr) = l.arg(0).and_then(address) else {
+                continue;
+            };
+            let params: Vec<&str> = l.args().skip(1).collect();
+            ssl |= params.contains(&"ssl");
+            if !seen.insert(addr.clone()) {
+                out.push(diag(&l, format!("a duplicate listen {addr}"), true));
+                continue;
+            }
+            if params
+                .iter()
+                .any(|p| *p == "default_server" || *p == "default")
+                && !defaults.insert(addr.clone())
+            {
+                out.push(diag(
+                    &l,
+                    format!("a duplicate default server for {addr}"),
+                    true,
+                ));
+            }
+        }
+        let cert = server.children().any(|c| {
+            c.is("ssl_certificate") || (c.is("ssl_reject_handshake") && c.arg(0) == Some("on"))
+        });
+        // An include that brought nothing (missing, reported on its own) may hold the
+        // certificate (h5bp's tls/certificate_files.conf): not judged then.
+        let unseen = server
+            .raw_children()
+            .chain(http.iter().copied())
+            .any(|c| c.is_include() && c.included_files().is_empty());
+        if ssl && !cert && !http_cert && !unseen {
+            let mut m = format!(
+                "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in {}:{}",
+                server.file().display(),
+                server.line()
+            );
+            if fragment {
+                m.push_str(" (unless the main config's http block defines one)");
+            }
+            out.push(diag(&server, m, !fragment));
+        }
+    }
+    out
+}
+
+/// The line of the `}` that closes `d`'s block, read from the source text (quotes, escapes
+/// and comments skipped). None when the name is not in the source (a dump's cooked text).
+fn closing_line(cfg: &Config, d: &Directive<'_>) -> Option<u32> {
+    let base = cfg.text.as_ptr() as usize;
+    let at = (d.name().as_ptr() as usize).checked_sub(base)?;
+    let bytes = cfg.text.as_bytes().get(at..)?;
+    let (mut line, mut depth) = (d.line(), 0u32);
+    let (mut quote, mut comment, mut escaped) = (None::<u8>, false, false);
+    for &b in bytes {
+        if b == b'\n' {
+            line += 1;
+            comment = false;
+            continue;
+        }
+        if comment {
+            continue;
+        }
+        if let Some(q) = quote {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, c) if c == q => quote = None,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' | b'\'' => quote = Some(b),
+            b'#' => comment = true,
+            b'{' => depth += 1,
+            b'}' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(line);
+                }
+            }
+            b';' if depth == 0 => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+fn diag(d: &Directive<'_>, message: String, fatal: bool) -> Diagnostic {
+    Diagnostic {
+        file: d.file().to_path_buf(),
+        line: d.line(),
+        column: d.column(),
+        message,
+        fatal,
+    }
+}
+
+/// The second of each non-repeatable directive in every block, depth first.
+fn duplicates(children: Vec<Directive<'_>>, depth: usize, out: &mut Vec<Diagnostic>) {
+    if depth > super::ast::MAX_DEPTH {
+        return;
+    }
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut root_or_alias: Option<&str> = None;
+    for d in &children {
+        let name = d.name();
+        if name == "root" || name == "alias" {
+            match root_or_alias {
+                Some(first) if first == name => {
+                    out.push(diag(d, format!("\"{name}\" directive is duplicate"), true))
+                }
+                Some(first) => out.push(diag(
+                    d,
+                    format!("\"{name}\" directive is duplicate, \"{first}\" directive was specified earlier"),
+                    true,
+                )),
+                None => root_or_alias = Some(name),
+            }
+        } else if NON_REPEATABLE.binary_search(&name).is_ok() && !seen.insert(name) {
+            out.push(diag(d, format!("\"{name}\" directive is duplicate"), true));
+        }
+        // stream {} and mail {} have tables of their own; map, geo, types... hold data, not
+        // directives; a *_by_lua_block holds Lua.
+        let data = [
+            "stream",
+            "mail",
+            "types",
+            "map",
+            "geo",
+            "split_clients",
+            "charset_map",
+            "match",
+        ];
+        if d.has_block() && !data.contains(&name) && !name.ends_with("_block") {
+            duplicates(d.children().collect(), depth + 1, out);
+        }
+    }
+}
+
+/// `listen`'s address as nginx prints it (`80` and `*:80` are `0.0.0.0:80`); None for a host
+/// name (nginx resolves it) or what is not an address.
+fn address(arg: &str) -> Option<String> {
+    if arg.starts_with("unix:") {
+        return Some(arg.to_string());
+    }
+    if let Ok(port) = arg.parse::<u16>() {
+        return Some(format!("0.0.0.0:{port}"));
+    }
+    if let Some(rest) = arg.strip_prefix('[') {
+        let (ip, port) = rest.split_once(']')?;
+        let ip: std::net::Ipv6Addr = ip.parse().ok()?;
+        let port = match port.strip_prefix(':') {
+            Some(p) => p.parse::<u16>().ok()?,
+            None if port.is_empty() => 80,
+            None => return None,
+        };
+        return Some(format!("[{ip}]:{port}"));
+    }
+    let (host, port) = match arg.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().ok()?),
+        None => (arg, 80),
+    };
+    let ip = if host == "*" {
+        std::net::Ipv4Addr::UNSPECIFIED
+    } else {
+        host.parse().ok()?
+    };
+    Some(format!("{ip}:{port}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_sorted_for_binary_search() {
+        assert!(NON_REPEATABLE.windows(2).all(|w| w[0] < w[1]));
+        for d in [
+            "try_files",
+            "root",
+            "sendfile",
+            "proxy_pass",
+            "client_max_body_size",
+        ] {
+            assert!(NON_REPEATABLE.contains(&d) || d == "root", "{d}");
+        }
+        for d in [
+            "add_header",
+            "index",
+            "error_page",
+            "allow",
+            "set",
+            "listen",
+            "limit_req",
+        ] {
+            assert!(!NON_REPEATABLE.contains(&d), "{d}");
+        }
+    }
+
+    #[test]
+    fn addresses_as_nginx_prints_them() {
+        assert_eq!(address("80").as_deref(), Some("0.0.0.0:80"));
+        assert_eq!(address("*:8080").as_deref(), Some("0.0.0.0:8080"));
+        assert_eq!(address("127.0.0.1").as_deref(), Some("127.0.0.1:80"));
+        assert_eq!(address("[::]:443").as_deref(), Some("[::]:443"));
+        assert_eq!(address("example.com:80"), None);
+    }
+}
