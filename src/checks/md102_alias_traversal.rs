@@ -107,13 +107,14 @@ impl Check for AliasTraversal {
                     path.display()
                 ))
             } else {
+                // Climbing out is what the check's name says; a sibling is worth saying.
                 let what = if climbs {
-                    "path traversal out of the alias directory"
+                    ""
                 } else {
-                    "a sibling directory is served"
+                    " (a sibling directory is served)"
                 };
                 Finding::error(format!(
-                    "{} with `alias {}`: {uri} reaches {} ({what})",
+                    "{} with `alias {}`: {uri} reaches {}{what}",
                     r.location_label(o.location),
                     o.value,
                     reached.display()

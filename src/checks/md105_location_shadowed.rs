@@ -102,14 +102,14 @@ impl Check for LocationShadowed {
                             wanted.as_deref().map(opened_path).unwrap_or_default()
                         ),
                     };
+                    // The winner's file:line is in the evidence ("winner") and in the fix.
                     let mut f = Finding::error(format!(
-                        "{} ({}) wins for {uri} over {} ({}): it {what}",
+                        "{} wins for {uri} over {}: it {what}",
                         r.location_label(winner),
-                        loc_of(cfg, winner),
                         r.location_label(meant),
-                        p.from
                     ))
                     .at(loc_of(cfg, meant))
+                    .evidence("prefix", &p.from)
                     .evidence(
                         "winner",
                         format!("{} at {}", r.location_label(winner), loc_of(cfg, winner)),
@@ -143,7 +143,7 @@ impl Check for LocationShadowed {
                         config_fix(
                             f,
                             cfg,
-                            "mark the prefix location `^~` so that regex locations are not tried for it:",
+                            "mark the prefix location `^~` so regex locations do not take its URLs:",
                             edit,
                             Some(goal),
                         )

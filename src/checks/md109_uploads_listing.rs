@@ -54,19 +54,16 @@ impl Check for UploadsListing {
             let consequence = match res.predicted_status {
                 Some(200) | None => "anyone can list the uploads".to_string(),
                 Some(s) => format!(
-                    "it answers {s} now, but anyone can list the uploads once the location \
-                     serves the directory"
+                    "it answers {s} now, but lists the uploads once the location serves \
+                     the directory"
                 ),
             };
-            let mut f = Finding::error(format!(
-                "autoindex is on for {} ({}): {consequence}",
-                p.url,
-                r.location_label(loc)
-            ))
-            .at(loc_of(cfg, loc))
-            .evidence("url", &p.url)
-            .evidence("handler", res.handler.as_str())
-            .evidence("predicted status", status);
+            let mut f = Finding::error(format!("autoindex is on for {}: {consequence}", p.url))
+                .at(loc_of(cfg, loc))
+                .evidence("location", r.location_label(loc))
+                .evidence("url", &p.url)
+                .evidence("handler", res.handler.as_str())
+                .evidence("predicted status", status);
             if let Some(path) = &res.path {
                 f = f.evidence("lists", path.display());
             }

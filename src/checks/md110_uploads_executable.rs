@@ -21,9 +21,9 @@ static UPLOADS_EXECUTABLE: Meta = Meta {
 };
 
 /// What nosniff does, and what it does not: the fix's text says exactly that.
-const NOSNIFF_WHY: &str = "add nosniff (browsers then keep to the type nginx sends: an upload \
-sent as text/plain or application/octet-stream is not sniffed into HTML, nor loaded as a script or \
-stylesheet; an .html or .svg upload still opens as a page, see `explain MD110`):";
+const NOSNIFF_WHY: &str = "add nosniff (browsers keep to the type nginx sends: an upload sent as \
+text or octet-stream is not sniffed into HTML or a script; an .html or .svg one still opens as a \
+page, see `explain MD110`):";
 
 const SCRIPTS: &[&str] = &[
     "x.php", "x.phtml", "x.php5", "x.py", "x.pl", "x.cgi", "x.sh",
@@ -111,11 +111,11 @@ impl Check for UploadsExecutable {
                 .children()
                 .any(|d| d.is("add_header"));
             let mut f = Finding::warning(format!(
-                "uploads under {} are served without `X-Content-Type-Options: nosniff` ({})",
+                "uploads under {} are served without `X-Content-Type-Options: nosniff`",
                 p.url,
-                r.location_label(loc)
             ))
             .at(loc_of(cfg, loc))
+            .evidence("location", r.location_label(loc))
             .evidence("url", &uri);
             if inherited_lost {
                 f = f.evidence(

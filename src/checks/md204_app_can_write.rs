@@ -124,15 +124,21 @@ impl Check for AppCanWrite {
                 };
                 findings.push(locate(with_walk(
                     Finding::error(format!(
-                        "{} (the app's user{}) cannot create files in MEDIA_ROOT {}: it lacks {needs} on {} ({} {} {}); uploads fail with PermissionError",
+                        "{} (the app's user) cannot create files in MEDIA_ROOT {}: it lacks {needs} on {} ({} {} {}); uploads fail with PermissionError",
                         who.name,
-                        app.user_source.as_deref().map(|s| format!(", {s}")).unwrap_or_default(),
                         media.display(),
                         denied.display(),
                         step.mode,
                         step.owner,
                         step.group
-                    )),
+                    ))
+                    .evidence(
+                        "app user",
+                        match app.user_source.as_deref() {
+                            Some(from) => format!("{} ({from})", who.name),
+                            None => who.name.clone(),
+                        },
+                    ),
                     &w,
                 ))
                 .fix_either("give the app's user write access (the usual layout: media owned by the app):", cmds));

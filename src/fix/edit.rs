@@ -17,12 +17,20 @@ pub fn render(cfg: &Config, e: &BlockEdit) -> String {
     out
 }
 
-/// nginx's quoting for an argument written back into a config.
+/// nginx's quoting for an argument written back into a config. A backslash alone does not need
+/// quotes: nginx's reader unescapes only `\"`, `\'`, `\\`, `\t`, `\r` and `\n`, so a regex as
+/// written (`\.(?:jpg|png)$`) reads back the same unquoted, and is pasted as the user wrote it.
 pub fn quote(arg: &str) -> String {
+    let escape_taken = arg
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0] == b'\\' && matches!(w[1], b'"' | b'\'' | b'\\' | b't' | b'r' | b'n'))
+        || arg.ends_with('\\');
     let plain = !arg.is_empty()
+        && !escape_taken
         && !arg
             .chars()
-            .any(|c| c.is_whitespace() || matches!(c, ';' | '{' | '}' | '#' | '"' | '\'' | '\\'));
+            .any(|c| c.is_whitespace() || matches!(c, ';' | '{' | '}' | '#' | '"' | '\''));
     if plain {
         arg.to_string()
     } else {

@@ -331,6 +331,7 @@ fn write_compact(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::
         "{}",
         "Checks (-v: each with its evidence, and why it skipped):".bold()
     )?;
+    let mut skipped_bands: Vec<String> = Vec::new();
     for band in BANDS {
         let in_band: Vec<&CheckResult> = report
             .checks
@@ -338,6 +339,12 @@ fn write_compact(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::
             .filter(|c| c.band == band && c.ignored.is_none())
             .collect();
         if in_band.is_empty() {
+            continue;
+        }
+        // A band that did not run at all (live checks offline, containers without a compose
+        // file) shares one line with the others like it.
+        if in_band.iter().all(|c| c.status == Status::Skip) {
+            skipped_bands.push(format!("{} ({})", band.title(), in_band.len()));
             continue;
         }
         let ids = |status: Status| {
@@ -361,6 +368,18 @@ fn write_compact(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::
         w.write(
             out,
             &format!("  {}: {}", band.title(), parts.join("  ")),
+            "",
+            "      ",
+        )?;
+    }
+    if !skipped_bands.is_empty() {
+        w.write(
+            out,
+            &format!(
+                "  {} {}: all skipped",
+                mark_bare(Status::Skip),
+                skipped_bands.join(", ")
+            ),
             "",
             "      ",
         )?;

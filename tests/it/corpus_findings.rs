@@ -280,7 +280,7 @@ fn md110_judges_only_locations_that_give_uploads_to_clients() {
     assert_eq!(r.status, Status::Warn, "{}", r.summary);
     let fix = &r.findings[0].remediation.as_ref().unwrap().text;
     assert!(
-        fix.contains("an .html or .svg upload still opens as a page"),
+        fix.contains("an .html or .svg one still opens as a page"),
         "{fix}"
     );
     for (conf, why) in [

@@ -358,7 +358,7 @@ pub fn opened_path(p: &Path) -> String {
             single.push(c);
         }
     }
-    format!("{s} (nginx opens the path as built: the same file as {single})")
+    format!("{s} (the same file as {single})")
 }
 
 pub fn loc_of(cfg: &Config, node: NodeId) -> Location {
@@ -374,7 +374,7 @@ mod tests {
         assert_eq!(opened_path(Path::new("/srv/a/x.css")), "/srv/a/x.css");
         assert_eq!(
             opened_path(Path::new("/srv/staticfiles//x.jpg")),
-            "/srv/staticfiles//x.jpg (nginx opens the path as built: the same file as /srv/staticfiles/x.jpg)"
+            "/srv/staticfiles//x.jpg (the same file as /srv/staticfiles/x.jpg)"
         );
     }
 
