@@ -86,6 +86,7 @@ pub struct Prover<'s> {
     before: std::sync::Mutex<Option<(LoadKey, Before)>>,
     /// Each file's sections without its server blocks (None: it cannot be cut).
     skeletons: std::sync::Mutex<HashMap<FileId, Option<Arc<Skeleton>>>>,
+    enclosing: std::sync::OnceLock<Enclosing>,
 }
 
 /// What a copy was loaded from.
@@ -98,6 +99,7 @@ impl<'s> Prover<'s> {
             fixed: std::sync::OnceLock::new(),
             before: std::sync::Mutex::new(None),
             skeletons: std::sync::Mutex::new(HashMap::new()),
+            enclosing: std::sync::OnceLock::new(),
         }
     }
 
@@ -137,7 +139,8 @@ impl<'s> Prover<'s> {
             return;
         };
         out.push_str(&sk.head);
-        for &i in servers.iter().filter(|i| keep.binary_search(i).is_ok()) {
+        // `keep` is a few servers, the file's may be 500,000 (both sorted, in config order).
+        for &i in keep.iter().filter(|i| servers.binary_search(i).is_ok()) {
             render_node(cfg, places.all[i], sk.depth, edits, out);
         }
         out.push_str(&sk.tail);
@@ -189,13 +192,17 @@ struct Scope {
 }
 
 impl Scope {
+    #[cfg(test)]
     fn of(site: &Site, edits: &[BlockEdit]) -> Scope {
+        let enclosing = Enclosing::of(site.config(), site.server_places());
+        Scope::with(site, edits, &enclosing)
+    }
+
+    fn with(site: &Site, edits: &[BlockEdit], enclosing: &Enclosing) -> Scope {
         let cfg = site.config();
         let places = site.server_places();
-        let edited: Vec<Option<usize>> = edits
-            .iter()
-            .map(|e| enclosing_server(cfg, places, e.block))
-            .collect();
+        let edited: Vec<Option<usize>> =
+            edits.iter().map(|e| enclosing.server_of(e.block)).collect();
         if edited.iter().any(Option::is_none) {
             return Scope {
                 files: None,
@@ -376,7 +383,10 @@ impl Prover<'_> {
         let site = self.site;
         let cfg = site.config();
         let places = site.server_places();
-        let scope = self.narrow(Scope::of(site, edits));
+        let enclosing = self
+            .enclosing
+            .get_or_init(|| Enclosing::of(site.config(), site.server_places()));
+        let scope = self.narrow(Scope::with(site, edits, enclosing));
         // Both sides are loaded from the same files, so they have the same servers in the same
         // order, and are modelled whole.
         let before: Option<Before> = match &scope.files {
@@ -619,18 +629,31 @@ fn same_file(got: Option<&Path>, want: &Path) -> bool {
 
 /// The server block (index in `ServerPlaces::all`) that holds `node`: looked for among the
 /// servers of the node's own file (None for a node of a snippet, or outside any server).
-fn enclosing_server(cfg: &Config, places: &ServerPlaces, node: NodeId) -> Option<usize> {
-    let file = cfg.directive(node).file_id();
-    places.by_file.get(&file)?.iter().copied().find(|&i| {
-        let mut stack = vec![cfg.directive(places.all[i])];
-        while let Some(d) = stack.pop() {
-            if d.id() == node {
-                return true;
+/// The server block (index into `ServerPlaces::all`) that each block node written in a
+/// server's own file lies in: built once per report, so finding an edit's server does not walk
+/// every server of its file (500,000 in one file).
+pub struct Enclosing(HashMap<NodeId, usize>);
+
+impl Enclosing {
+    pub fn of(cfg: &Config, places: &ServerPlaces) -> Enclosing {
+        let mut map = HashMap::new();
+        for (i, &id) in places.all.iter().enumerate() {
+            let server = cfg.directive(id);
+            let file = server.file_id();
+            let mut stack = vec![server];
+            while let Some(d) = stack.pop() {
+                if d.file_id() == file {
+                    map.entry(d.id()).or_insert(i);
+                }
+                stack.extend(d.children().filter(|c| c.has_block()));
             }
-            stack.extend(d.children().filter(|c| c.has_block()));
         }
-        false
-    })
+        Enclosing(map)
+    }
+
+    fn server_of(&self, node: NodeId) -> Option<usize> {
+        self.0.get(&node).copied()
+    }
 }
 
 fn first_name(r: &Resolver<'_>, server: NodeId) -> String {
