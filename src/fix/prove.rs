@@ -244,7 +244,7 @@ impl Scope {
             // An exact name beats wildcards, regexes and the default server: a location edit
             // in a server with one is contested only by the servers sharing that name.
             let exact = |n: &String| {
-                !n.is_empty() && !(n.contains('*') || n.starts_with('~') || n.starts_with('.'))
+                !(n.is_empty() || n.contains('*') || n.starts_with('~') || n.starts_with('.'))
             };
             if in_location && names.iter().any(exact) {
                 continue;
