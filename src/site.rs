@@ -96,6 +96,96 @@ pub struct Site {
     pub progress: bool,
     /// Tree scans made during this run, shared between the checks that need them.
     pub fs: crate::fs::scan::Cache,
+    /// Where every server block of the config is (file, names, ports), indexed on first use.
+    places: OnceLock<ServerPlaces>,
+}
+
+/// Every server block of the config by file, name and port: what a config edit can affect is
+/// found from these without walking the whole config again (the prover runs once per fix, and a
+/// 10,000-site config has thousands of fixes).
+#[derive(Debug, Default)]
+pub struct ServerPlaces {
+    /// `Config::servers()`, in config order.
+    pub all: Vec<NodeId>,
+    /// The servers (indexes into `all`) of each file that holds server blocks.
+    pub by_file: std::collections::HashMap<nginx::FileId, Vec<usize>>,
+    /// The servers of each exact server_name (lowercase).
+    pub by_name: std::collections::HashMap<String, Vec<usize>>,
+    /// Servers with a wildcard or regex name: they may take a name another server gives up.
+    pub wild: Vec<usize>,
+    /// Per listen port: the servers marked `default_server`, else the first that listens there.
+    pub defaults: std::collections::HashMap<u16, Vec<usize>>,
+    /// The files that hold no server block (the main file's settings, snippets, maps), in order.
+    pub serverless: Vec<nginx::FileId>,
+}
+
+impl ServerPlaces {
+    pub fn of(cfg: &Config) -> ServerPlaces {
+        let mut p = ServerPlaces::default();
+        let mut first: std::collections::HashMap<u16, usize> = Default::default();
+        for (i, s) in cfg.servers().iter().enumerate() {
+            p.all.push(s.id());
+            p.by_file.entry(s.file_id()).or_default().push(i);
+            let mut wild = false;
+            for n in server_names_of(s) {
+                if n.contains('*') || n.starts_with('~') || n.starts_with('.') {
+                    wild = true;
+                } else {
+                    p.by_name.entry(n.to_ascii_lowercase()).or_default().push(i);
+                }
+            }
+            if wild {
+                p.wild.push(i);
+            }
+            let listens: Vec<Directive<'_>> = s.children().filter(|c| c.is("listen")).collect();
+            let ports: Vec<(u16, bool)> = if listens.is_empty() {
+                vec![(80, false)]
+            } else {
+                listens
+                    .iter()
+                    .map(|l| {
+                        let port = l.arg(0).map_or(80, listen_port);
+                        let default = l.args().any(|a| a == "default_server" || a == "default");
+                        (port, default)
+                    })
+                    .collect()
+            };
+            for (port, default) in ports {
+                first.entry(port).or_insert(i);
+                if default {
+                    p.defaults.entry(port).or_default().push(i);
+                }
+            }
+        }
+        for (port, i) in first {
+            p.defaults.entry(port).or_insert_with(|| vec![i]);
+        }
+        p.serverless = (0..cfg.files.len() as nginx::FileId)
+            .filter(|f| !p.by_file.contains_key(f))
+            .collect();
+        p
+    }
+}
+
+/// The names of a server block as written (every `server_name`'s arguments).
+pub fn server_names_of<'c>(s: &Directive<'c>) -> impl Iterator<Item = &'c str> + 'c {
+    s.children()
+        .filter(|c| c.is("server_name"))
+        .flat_map(|c| c.args())
+}
+
+/// The port of a `listen` argument (`80`, `[::]:443`, `127.0.0.1:8080`, `unix:...` reads as 0).
+pub fn listen_port(arg: &str) -> u16 {
+    if arg.starts_with("unix:") {
+        return 0;
+    }
+    if let Ok(p) = arg.parse() {
+        return p;
+    }
+    match arg.rsplit_once(':') {
+        Some((_, p)) if !p.ends_with(']') => p.parse().unwrap_or(80),
+        _ => 80,
+    }
 }
 
 /// nginx's compiled-in defaults on Debian, where media-doctor is most often run.
@@ -152,6 +242,7 @@ impl Site {
             containers: OnceLock::new(),
             progress: false,
             fs: Default::default(),
+            places: OnceLock::new(),
         };
         site.select_servers()?;
         Ok(site)
@@ -284,6 +375,11 @@ impl Site {
 
     pub fn config(&self) -> &Config {
         &self.nginx.config
+    }
+
+    /// Every server block of the config by file, name and port (indexed on first use).
+    pub fn server_places(&self) -> &ServerPlaces {
+        self.places.get_or_init(|| ServerPlaces::of(self.config()))
     }
 
     /// The nginx model of the site's servers (its indexes built on first use, then shared).

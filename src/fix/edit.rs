@@ -81,14 +81,26 @@ pub fn render_block(d: &Directive<'_>, depth: usize, edit: Option<&BlockEdit>, o
 /// includes as written): what `prove` loads again.
 pub fn edited_dump(cfg: &Config, edits: &[BlockEdit]) -> String {
     let mut out = String::new();
-    for (i, f) in cfg.files.iter().enumerate() {
-        out.push_str(&format!("# configuration file {}:\n", f.path.display()));
-        for d in cfg.file_raw_top(i as crate::nginx::FileId) {
-            render_with(&d, 0, edits, &mut out);
-        }
-        out.push('\n');
+    for i in 0..cfg.files.len() {
+        dump_section(cfg, i as crate::nginx::FileId, edits, &mut out);
     }
     out
+}
+
+/// One file's section of `edited_dump`: the prover builds a dump of the few files an edit can
+/// matter to, not of the other sites of a 10,000-site config.
+pub fn dump_section(
+    cfg: &Config,
+    file: crate::nginx::FileId,
+    edits: &[BlockEdit],
+    out: &mut String,
+) {
+    let f = &cfg.files[file as usize];
+    out.push_str(&format!("# configuration file {}:\n", f.path.display()));
+    for d in cfg.file_raw_top(file) {
+        render_with(&d, 0, edits, out);
+    }
+    out.push('\n');
 }
 
 /// Like `render_block`, with every edit of the list applied where its block is.

@@ -7,4 +7,4 @@ pub mod edit;
 pub mod prove;
 
 pub use edit::{render, BlockEdit, Change};
-pub use prove::{prove, Goal, Refusal};
+pub use prove::{prove, Goal, Prover, Refusal};

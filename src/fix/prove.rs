@@ -10,12 +10,13 @@
 //!
 //! A fix that fails is not printed as a fix: the caller says what to decide instead.
 
-use super::edit::{edited_dump, BlockEdit};
+use super::edit::{dump_section, BlockEdit, Change};
 use crate::nginx::resolve::{Request, Resolution, Resolver};
-use crate::nginx::{Config, Directive, NodeId};
-use crate::site::Site;
-use std::collections::HashMap;
+use crate::nginx::{Config, Directive, FileId, NodeId};
+use crate::site::{listen_port, server_names_of, ServerPlaces, Site};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use crate::report::edit::Goal;
 
@@ -40,15 +41,18 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-/// The copy of `site` with `edits` applied, loaded as nginx would load it.
-pub fn edited_config(site: &Site, edits: &[BlockEdit]) -> Result<Config, Refusal> {
+/// `dump` loaded as nginx would load it, compared with `before` (the same files unedited): an
+/// error or a start error the edit brings in refuses it.
+fn load_copy(site: &Site, dump: &str, before: Option<&Config>) -> Result<Config, Refusal> {
     let cfg = site.config();
-    let dump = edited_dump(cfg, edits);
     let mut copy = crate::nginx::load_dump(&site.root, dump.as_bytes(), "the edited copy")
         .map_err(|e| Refusal::DoesNotLoad(e.to_string()))?;
     copy.prefix = cfg.prefix.clone();
+    let Some(before) = before else {
+        return Ok(copy);
+    };
     // Only problems the edit brings in count: a warning already there is not the fix's doing.
-    let before: Vec<&str> = cfg
+    let fatal: HashSet<&str> = before
         .diagnostics
         .iter()
         .filter(|d| d.fatal)
@@ -57,17 +61,148 @@ pub fn edited_config(site: &Site, edits: &[BlockEdit]) -> Result<Config, Refusal
     if let Some(d) = copy
         .diagnostics
         .iter()
-        .find(|d| d.fatal && !before.contains(&d.message.as_str()))
+        .find(|d| d.fatal && !fatal.contains(d.message.as_str()))
     {
         return Err(Refusal::DoesNotLoad(d.message.clone()));
     }
-    if let Some(m) = start_errors(&copy)
-        .into_iter()
-        .find(|m| !start_errors(cfg).contains(m))
-    {
+    let was = start_errors(before);
+    if let Some(m) = start_errors(&copy).into_iter().find(|m| !was.contains(m)) {
         return Err(Refusal::DoesNotLoad(m));
     }
     Ok(copy)
+}
+
+/// An unedited copy and its model.
+type Before = (Arc<Config>, Arc<crate::nginx::resolve::Model>);
+
+/// Proves the fixes of one site's report: what every proof shares (the sections of the files
+/// without server blocks, rendered once; the unedited copy of the same files) is kept between
+/// them.
+pub struct Prover<'s> {
+    site: &'s Site,
+    fixed: std::sync::OnceLock<String>,
+    /// The last unedited copy and the files it was loaded from (the fixes of one site follow
+    /// each other and load the same files).
+    before: std::sync::Mutex<Option<(Vec<FileId>, Before)>>,
+}
+
+impl<'s> Prover<'s> {
+    pub fn new(site: &'s Site) -> Prover<'s> {
+        Prover {
+            site,
+            fixed: std::sync::OnceLock::new(),
+            before: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The dump of the files `scope` loads, with `edits` applied: the main file first (nginx
+    /// -T's order: the entry, then what it includes).
+    fn dump(&self, scope: &Scope, edits: &[BlockEdit]) -> String {
+        let cfg = self.site.config();
+        let Some(files) = &scope.files else {
+            return super::edit::edited_dump(cfg, edits);
+        };
+        let places = self.site.server_places();
+        let fixed = self.fixed.get_or_init(|| {
+            let mut out = String::new();
+            for &f in places.serverless.iter().filter(|&&f| f != cfg.main) {
+                dump_section(cfg, f, &[], &mut out);
+            }
+            out
+        });
+        let mut out = String::with_capacity(fixed.len() + 4096);
+        dump_section(cfg, cfg.main, edits, &mut out);
+        // An edit lies in a server block, so never in a file of `fixed`.
+        out.push_str(fixed);
+        let mut rest: Vec<FileId> = files.iter().copied().filter(|&f| f != cfg.main).collect();
+        rest.sort_unstable();
+        for f in rest {
+            dump_section(cfg, f, edits, &mut out);
+        }
+        out
+    }
+}
+
+/// What a set of edits can matter to: the servers they edit, the servers that share a name with
+/// those (a server_name edit moves requests between them), the servers with wildcard or regex
+/// names and the default servers of their ports. The copy loads the main file, every file
+/// without server blocks (snippets, maps, upstreams) and the files of those servers: a fix in
+/// one site of a 10,000-site config is proven on that site, not on the whole config again.
+struct Scope {
+    /// The files of server blocks that are loaded; None: every file (an edit outside a server,
+    /// or in a snippet several servers include).
+    files: Option<HashSet<FileId>>,
+    /// The edited server of each edit (index into `ServerPlaces::all`).
+    edited: Vec<Option<usize>>,
+}
+
+impl Scope {
+    fn of(site: &Site, edits: &[BlockEdit]) -> Scope {
+        let cfg = site.config();
+        let places = site.server_places();
+        let edited: Vec<Option<usize>> = edits
+            .iter()
+            .map(|e| enclosing_server(cfg, places, e.block))
+            .collect();
+        if edited.iter().any(Option::is_none) {
+            return Scope {
+                files: None,
+                edited,
+            };
+        }
+        let mut servers: HashSet<usize> = HashSet::new();
+        for (e, i) in edits.iter().zip(edited.iter().flatten()) {
+            servers.insert(*i);
+            // Nothing in a location decides which server a request reaches: an edit inside
+            // one can change only its own server's answers.
+            if cfg.directive(e.block).is("location") {
+                continue;
+            }
+            let server = cfg.directive(places.all[*i]);
+            let mut names: Vec<String> = server_names_of(&server)
+                .map(str::to_ascii_lowercase)
+                .collect();
+            // The names the edit writes (a server_name replaced or added).
+            let written = e
+                .changes
+                .values()
+                .filter_map(|c| match c {
+                    Change::Replace(lines) => Some(lines),
+                    Change::Drop => None,
+                })
+                .flatten()
+                .chain(&e.append);
+            for line in written {
+                let mut words = line.split(|c: char| c.is_whitespace() || c == ';');
+                if words.next() == Some("server_name") {
+                    names.extend(words.filter(|w| !w.is_empty()).map(str::to_ascii_lowercase));
+                }
+            }
+            for n in &names {
+                servers.extend(places.by_name.get(n).into_iter().flatten());
+            }
+            servers.extend(&places.wild);
+            let mut ports: Vec<u16> = server
+                .children()
+                .filter(|c| c.is("listen"))
+                .map(|l| l.arg(0).map_or(80, listen_port))
+                .collect();
+            if ports.is_empty() {
+                ports.push(80);
+            }
+            for p in ports {
+                servers.extend(places.defaults.get(&p).into_iter().flatten());
+            }
+        }
+        let files = servers
+            .iter()
+            .map(|&i| cfg.directive(places.all[i]).file_id())
+            .collect();
+        Scope {
+            files: Some(files),
+            edited,
+        }
+    }
 }
 
 /// Directives that need at least one argument, which an edit could leave empty.
@@ -128,23 +263,6 @@ fn location_key(d: &Directive<'_>) -> (String, String) {
     }
 }
 
-/// The copy's servers: the site's, by their place in the config (an edit adds or removes none).
-fn same_servers(site: &Site, copy: &Config) -> Vec<NodeId> {
-    let order: HashMap<NodeId, usize> = site
-        .config()
-        .servers()
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (d.id(), i))
-        .collect();
-    let new_ids: Vec<NodeId> = copy.servers().iter().map(|d| d.id()).collect();
-    site.nginx
-        .servers
-        .iter()
-        .filter_map(|id| order.get(id).and_then(|&i| new_ids.get(i).copied()))
-        .collect()
-}
-
 /// The answer to compare: what nginx does, not how it explains it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Answer {
@@ -182,38 +300,95 @@ impl Answer {
     }
 }
 
-/// Proves `edits` against `goal` (None: the edit must only load and leave the other URLs
-/// alone): Ok with what was checked, or why not.
-pub fn prove(site: &Site, edits: &[BlockEdit], goal: Option<&Goal>) -> Result<String, Refusal> {
-    let copy = edited_config(site, edits)?;
-    let model = crate::nginx::resolve::Model::build(&copy);
-    let servers = same_servers(site, &copy);
-    // Both sides over the whole config: the site's own resolver models only its servers, and
-    // the other servers' answers are compared too.
-    let old_model = crate::nginx::resolve::Model::build(site.config());
-    let old = Resolver::new(crate::nginx::resolve::Inputs {
-        config: site.config(),
-        model: &old_model,
-        root: &site.root,
-        worker: site.worker(),
-        servers: &site.nginx.servers,
-        whole: None,
-    });
-    let new = Resolver::new(crate::nginx::resolve::Inputs {
-        config: &copy,
-        model: &model,
-        root: &site.root,
-        worker: site.worker(),
-        servers: &servers,
-        // The copy's model covers every server of the copy.
-        whole: None,
-    });
-    // The locations the fix is about, before and after, by server: their URLs may change
-    // (without a goal, the edited blocks; with one, the locations that answer it).
-    let mut about: Vec<(usize, Option<(String, String)>)> = Vec::new();
-    for e in edits {
-        let d = site.config().directive(e.block);
-        if let Some(i) = enclosing_server(site.config(), e.block) {
+/// Proves `edits` against every goal of `goals` (none: the edit must only load and leave the
+/// other URLs alone): Ok with what was checked, or why not.
+pub fn prove(site: &Site, edits: &[BlockEdit], goals: &[Goal]) -> Result<String, Refusal> {
+    Prover::new(site).prove(edits, goals)
+}
+
+impl Prover<'_> {
+    /// `prove`, sharing what the proofs of one report share.
+    pub fn prove(&self, edits: &[BlockEdit], goals: &[Goal]) -> Result<String, Refusal> {
+        let site = self.site;
+        let cfg = site.config();
+        let places = site.server_places();
+        let scope = Scope::of(site, edits);
+        // Both sides are loaded from the same files, so they have the same servers in the same
+        // order, and are modelled whole.
+        let before: Option<Before> = match &scope.files {
+            None => None,
+            Some(files) => {
+                let mut key: Vec<FileId> = files.iter().copied().collect();
+                key.sort_unstable();
+                let mut last = self.before.lock().unwrap_or_else(|e| e.into_inner());
+                match &*last {
+                    Some((k, b)) if *k == key => Some(b.clone()),
+                    _ => {
+                        let c = load_copy(site, &self.dump(&scope, &[]), None)?;
+                        let m = crate::nginx::resolve::Model::build(&c);
+                        let b = (Arc::new(c), Arc::new(m));
+                        *last = Some((key, b.clone()));
+                        Some(b)
+                    }
+                }
+            }
+        };
+        let whole_model;
+        let (old_cfg, old_model): (&Config, &crate::nginx::resolve::Model) = match &before {
+            Some((c, m)) => (c, m),
+            None => {
+                whole_model = crate::nginx::resolve::Model::build(cfg);
+                (cfg, &whole_model)
+            }
+        };
+        let copy = load_copy(site, &self.dump(&scope, edits), Some(old_cfg))?;
+        let model = crate::nginx::resolve::Model::build(&copy);
+        let old_servers: Vec<NodeId> = old_cfg.servers().iter().map(|d| d.id()).collect();
+        let new_servers: Vec<NodeId> = copy.servers().iter().map(|d| d.id()).collect();
+        let old = Resolver::new(crate::nginx::resolve::Inputs {
+            config: old_cfg,
+            model: old_model,
+            root: &site.root,
+            worker: site.worker(),
+            servers: &old_servers,
+            whole: None,
+        });
+        let new = Resolver::new(crate::nginx::resolve::Inputs {
+            config: &copy,
+            model: &model,
+            root: &site.root,
+            worker: site.worker(),
+            servers: &new_servers,
+            whole: None,
+        });
+        // The place of an edited server among the loaded ones.
+        // The loaded servers (indexes into `places.all`), in config order.
+        let loaded: Option<Vec<usize>> = scope.files.as_ref().map(|files| {
+            let mut v: Vec<usize> = files
+                .iter()
+                .chain(std::iter::once(&cfg.main))
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .flat_map(|f| places.by_file.get(f).into_iter().flatten().copied())
+                .collect();
+            v.sort_unstable();
+            v
+        });
+        // The place of an edited server among the loaded ones.
+        let loaded_index = |i: usize| -> Option<usize> {
+            match &loaded {
+                None => Some(i),
+                Some(v) => v.binary_search(&i).ok(),
+            }
+        };
+        // The locations the fix is about, before and after, by server: their URLs may change
+        // (without a goal, the edited blocks; with one, the locations that answer it).
+        let mut about: Vec<(usize, Option<(String, String)>)> = Vec::new();
+        for (e, i) in edits.iter().zip(&scope.edited) {
+            let d = cfg.directive(e.block);
+            let Some(i) = i.and_then(loaded_index) else {
+                continue;
+            };
             if d.is("location") {
                 let (m, p) = location_key(&d);
                 about.push((i, Some((m, p.clone()))));
@@ -232,91 +407,132 @@ pub fn prove(site: &Site, edits: &[BlockEdit], goal: Option<&Goal>) -> Result<St
                 about.push((i, None));
             }
         }
-    }
-    let mut summary = String::from("the edit loads");
-    if let Some(goal) = goal {
-        let req = Request::for_path(&goal.host, goal.port, &goal.uri);
-        let (before, after) = (old.resolve(&req), new.resolve(&req));
-        let got = Answer::of(&new, &after);
-        if let Some(want) = goal.status {
-            if after.predicted_status != Some(want) {
-                return Err(Refusal::Unmet(format!(
-                    "{} would answer {} instead of {want}",
-                    goal.uri,
-                    got.short()
-                )));
+        let mut summaries: Vec<String> = Vec::new();
+        if !goals.is_empty() {
+            // With goals, only the goals' URLs are meant to change: the edited blocks' other URLs
+            // are held to their answers too.
+            about.clear();
+        }
+        for goal in goals {
+            let req = Request::for_path(&goal.host, goal.port, &goal.uri);
+            let (before, after) = (old.resolve(&req), new.resolve(&req));
+            let got = Answer::of(&new, &after);
+            if let Some(want) = goal.status {
+                if after.predicted_status != Some(want) {
+                    return Err(Refusal::Unmet(format!(
+                        "{} would answer {} instead of {want}",
+                        goal.uri,
+                        got.short()
+                    )));
+                }
             }
-        }
-        if let Some(want) = &goal.path {
-            if !same_file(after.served_path(), want) {
-                return Err(Refusal::Unmet(format!(
-                    "{} would open {} instead of {}",
-                    goal.uri,
-                    after
-                        .served_path()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_else(|| "no file".into()),
-                    want.display()
-                )));
+            if let Some(want) = &goal.path {
+                if !same_file(after.served_path(), want) {
+                    return Err(Refusal::Unmet(format!(
+                        "{} would open {} instead of {}",
+                        goal.uri,
+                        after
+                            .served_path()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_else(|| "no file".into()),
+                        want.display()
+                    )));
+                }
             }
-        }
-        if let Some(want) = &goal.location {
-            // `/static` and `/static/` (a fix may add the slash) name the same place.
-            let same = |p: &String| p.trim_end_matches('/') == want.trim_end_matches('/');
-            if !got.location.as_ref().is_some_and(|(_, p)| same(p)) {
-                return Err(Refusal::Unmet(format!(
-                    "{} would still not be answered by location {want}",
-                    goal.uri
-                )));
+            if let Some(want) = &goal.location {
+                // `/static` and `/static/` (a fix may add the slash) name the same place.
+                let same = |p: &String| p.trim_end_matches('/') == want.trim_end_matches('/');
+                if !got.location.as_ref().is_some_and(|(_, p)| same(p)) {
+                    return Err(Refusal::Unmet(format!(
+                        "{} would still not be answered by location {want}",
+                        goal.uri
+                    )));
+                }
             }
+            if let Some(i) = before
+                .server
+                .and_then(|s| old_servers.iter().position(|&x| x == s))
+            {
+                about.push((i, Answer::of(&old, &before).location));
+                about.push((i, got.location.clone()));
+            }
+            summaries.push(format!(
+                "{} answers {} with the edit",
+                goal.uri,
+                got.short()
+            ));
         }
-        // With a goal, only the goal's URL is meant to change: the edited blocks' other URLs
-        // are held to their answers too.
-        about.clear();
-        if let Some(i) = server_index(site.config(), before.server) {
-            about.push((i, Answer::of(&old, &before).location));
-            about.push((i, got.location.clone()));
-        }
-        summary = format!("{} answers {} with the edit", goal.uri, got.short());
-    }
-    let old_servers = site.config().servers();
-    let mut checked = 0;
-    for (i, s) in old_servers.iter().enumerate() {
-        let Some(new_server) = copy.servers().get(i).map(|d| d.id()) else {
+        if old_servers.len() != new_servers.len() {
             return Err(Refusal::SideEffect(format!(
-                "the server block at {} is gone",
-                s.location()
+                "the edit changes the number of server blocks from {} to {}",
+                old_servers.len(),
+                new_servers.len()
             )));
-        };
-        let host = first_name(&old, s.id());
-        let port = old.server_ports(s.id()).into_iter().next().unwrap_or(80);
-        for uri in samples(site, &old, s.id()) {
-            let req = Request::for_path(&host, port, &uri);
-            let a = Answer::of(&old, &old.resolve_on(s.id(), &req));
-            let is_about = |loc: &Option<(String, String)>| {
-                about
-                    .iter()
-                    .any(|(si, l)| *si == i && (l.is_none() || l == loc))
+        }
+        let mut checked = 0;
+        for (i, (&s, &new_server)) in old_servers.iter().zip(&new_servers).enumerate() {
+            let host = first_name(&old, s);
+            let port = old.server_ports(s).into_iter().next().unwrap_or(80);
+            // A request for the server's own name is chosen as nginx chooses (an edit of a
+            // server_name moves requests between servers); one that reaches it only by being
+            // sent there (no name of its own) is resolved on it.
+            let selected = old.select_server(&host, port) == Some(s);
+            let at = |servers: &[NodeId], res: &Resolution| {
+                res.server
+                    .and_then(|x| servers.iter().position(|&y| y == x))
             };
-            if is_about(&a.location) {
-                continue;
-            }
-            let b = Answer::of(&new, &new.resolve_on(new_server, &req));
-            if is_about(&b.location) {
-                continue;
-            }
-            checked += 1;
-            if a != b {
-                return Err(Refusal::SideEffect(format!(
-                    "{host}{uri} ({}) would answer {} instead of {}",
-                    s.location(),
-                    b.short(),
-                    a.short()
-                )));
+            for uri in samples(site, &old, s) {
+                let req = Request::for_path(&host, port, &uri);
+                let (ra, rb) = if selected {
+                    (old.resolve(&req), new.resolve(&req))
+                } else {
+                    (old.resolve_on(s, &req), new.resolve_on(new_server, &req))
+                };
+                let (a, b) = (Answer::of(&old, &ra), Answer::of(&new, &rb));
+                let (sa, sb) = (
+                    at(&old_servers, &ra).unwrap_or(i),
+                    at(&new_servers, &rb).unwrap_or(i),
+                );
+                let is_about = |si: usize, loc: &Option<(String, String)>| {
+                    about
+                        .iter()
+                        .any(|(x, l)| *x == si && (l.is_none() || l == loc))
+                };
+                // A URL of the place the fix is about may change; one that another server
+                // answered and the edited server now takes is a side effect.
+                if is_about(sa, &a.location) || (sa == sb && is_about(sb, &b.location)) {
+                    continue;
+                }
+                checked += 1;
+                if (sa, &a) != (sb, &b) {
+                    let by = |k: usize, servers: &[NodeId], c: &Config| {
+                        if k == sa && k == sb {
+                            String::new()
+                        } else {
+                            format!(
+                                " from the server block at {}",
+                                c.directive(servers[k]).location()
+                            )
+                        }
+                    };
+                    return Err(Refusal::SideEffect(format!(
+                        "{host}{uri} ({}) would answer {}{} instead of {}{}",
+                        old_cfg.directive(s).location(),
+                        b.short(),
+                        by(sb, &new_servers, &copy),
+                        a.short(),
+                        by(sa, &old_servers, old_cfg),
+                    )));
+                }
             }
         }
+        let summary = if summaries.is_empty() {
+            "the edit loads".to_string()
+        } else {
+            summaries.join("; ")
+        };
+        Ok(format!("{summary}; {checked} other URLs keep their answer"))
     }
-    Ok(format!("{summary}; {checked} other URLs keep their answer"))
 }
 
 fn same_file(got: Option<&Path>, want: &Path) -> bool {
@@ -333,10 +549,12 @@ fn same_file(got: Option<&Path>, want: &Path) -> bool {
     got.is_some_and(|g| norm(g) == norm(want))
 }
 
-/// The index (in `Config::servers`) of the server block that holds `node`.
-fn enclosing_server(cfg: &Config, node: NodeId) -> Option<usize> {
-    cfg.servers().iter().position(|s| {
-        let mut stack = vec![*s];
+/// The server block (index in `ServerPlaces::all`) that holds `node`: looked for among the
+/// servers of the node's own file (None for a node of a snippet, or outside any server).
+fn enclosing_server(cfg: &Config, places: &ServerPlaces, node: NodeId) -> Option<usize> {
+    let file = cfg.directive(node).file_id();
+    places.by_file.get(&file)?.iter().copied().find(|&i| {
+        let mut stack = vec![cfg.directive(places.all[i])];
         while let Some(d) = stack.pop() {
             if d.id() == node {
                 return true;
@@ -345,11 +563,6 @@ fn enclosing_server(cfg: &Config, node: NodeId) -> Option<usize> {
         }
         false
     })
-}
-
-fn server_index(cfg: &Config, server: Option<NodeId>) -> Option<usize> {
-    let server = server?;
-    cfg.servers().iter().position(|d| d.id() == server)
 }
 
 fn first_name(r: &Resolver<'_>, server: NodeId) -> String {
@@ -501,7 +714,7 @@ mod tests {
             node(cfg, "alias", "/srv/shop/media"),
             "alias /srv/shop/media/;",
         );
-        let proof = prove(&site, &[fix], Some(&goal())).expect("proven");
+        let proof = prove(&site, &[fix], std::slice::from_ref(&goal())).expect("proven");
         assert!(proof.contains("/media/a.jpg answers 200"), "{proof}");
     }
 
@@ -519,7 +732,7 @@ mod tests {
         // A second `location /media/` beside the first: nginx -t says duplicate location.
         let dup = BlockEdit::new(server).append("location ^~ /media/ { alias /srv/shop/media/; }");
         assert_eq!(
-            prove(&site, &[dup], Some(&goal())),
+            prove(&site, &[dup], std::slice::from_ref(&goal())),
             Err(Refusal::DoesNotLoad(
                 "duplicate location \"/media/\"".into()
             ))
@@ -527,16 +740,67 @@ mod tests {
         // An empty server_name.
         let empty = BlockEdit::new(server).replace(shop, "server_name;");
         assert!(matches!(
-            prove(&site, &[empty], Some(&goal())),
+            prove(&site, &[empty], std::slice::from_ref(&goal())),
             Err(Refusal::DoesNotLoad(m)) if m.contains("server_name")
         ));
         // Loads, but the file is still not found.
         let wrong = BlockEdit::new(node(cfg, "location", "/media/"))
             .replace(node(cfg, "alias", "/srv/shop/media"), "alias /srv/media/;");
         assert!(matches!(
-            prove(&site, &[wrong], Some(&goal())),
+            prove(&site, &[wrong], std::slice::from_ref(&goal())),
             Err(Refusal::Unmet(_))
         ));
+    }
+
+    #[test]
+    fn a_fix_is_proven_on_the_files_it_can_matter_to() {
+        let (_tmp, site) = two_sites();
+        let cfg = site.config();
+        let file_of = |name: &str| {
+            cfg.files
+                .iter()
+                .position(|f| f.path.ends_with(name))
+                .unwrap() as FileId
+        };
+        // Inside a location: only the shop's file (the main file and snippets always load).
+        let slash = BlockEdit::new(node(cfg, "location", "/media/")).replace(
+            node(cfg, "alias", "/srv/shop/media"),
+            "alias /srv/shop/media/;",
+        );
+        let scope = Scope::of(&site, std::slice::from_ref(&slash));
+        assert_eq!(
+            scope.files,
+            Some(HashSet::from([file_of("sites-enabled/shop")]))
+        );
+        // A server_name edit in the blog (first by include order) that takes the shop's name:
+        // the shop's file too (and the first server of port 80, the blog).
+        let blog_name = cfg
+            .depth_first()
+            .map(|(_, d)| d)
+            .find(|d| d.is("server_name") && d.args().any(|a| a == "blog.example.com"))
+            .unwrap()
+            .id();
+        let blog = cfg
+            .servers()
+            .into_iter()
+            .find(|s| s.children().any(|c| c.id() == blog_name))
+            .unwrap()
+            .id();
+        let takes = BlockEdit::new(blog).replace(blog_name, "server_name shop.example.com;");
+        let scope = Scope::of(&site, std::slice::from_ref(&takes));
+        assert_eq!(
+            scope.files,
+            Some(HashSet::from([
+                file_of("sites-enabled/shop"),
+                file_of("sites-enabled/blog")
+            ]))
+        );
+        // And the proof sees what it does to the shop: its requests now reach the blog.
+        let got = prove(&site, &[takes], &[]);
+        assert!(
+            matches!(&got, Err(Refusal::SideEffect(m)) if m.contains("shop.example.com/")),
+            "{got:?}"
+        );
     }
 
     #[test]
@@ -552,7 +816,7 @@ mod tests {
             node(cfg, "alias", "/srv/shop/static/"),
             "alias /srv/shop/media/;",
         );
-        let got = prove(&site, &[fix, breaks], Some(&goal()));
+        let got = prove(&site, &[fix, breaks], std::slice::from_ref(&goal()));
         assert!(
             matches!(&got, Err(Refusal::SideEffect(m)) if m.contains("shop.example.com/static/")),
             "{got:?}"

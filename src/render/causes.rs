@@ -11,6 +11,7 @@
 
 use crate::report::{Band, CheckResult, Finding, Report, Severity};
 use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
 
 /// One finding of the report: the check (index in `report.checks`) and the finding's index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +58,9 @@ pub fn of(report: &Report) -> Vec<Cause> {
     let check = |m: Member| &report.checks[m.check];
 
     let mut causes: Vec<Cause> = Vec::new();
+    // Every lookup below goes through an index, so grouping stays linear in the findings (a
+    // 10,000-site config has tens of thousands of them).
+    let mut index = Index::default();
     // First the blocks a config fix edits: each is one cause, whatever check found it.
     let mut placed = vec![false; actionable.len()];
     for (i, &m) in actionable.iter().enumerate() {
@@ -64,16 +68,25 @@ pub fn of(report: &Report) -> Vec<Cause> {
             continue;
         };
         placed[i] = true;
-        match causes.iter_mut().find(|c| c.at.as_deref() == Some(&at)) {
-            Some(c) => c.problems.push(m),
-            None => causes.push(Cause {
-                place: Some(format!("nginx block at {at}")),
-                at: Some(at),
-                severity: finding(m).severity,
-                problems: vec![m],
-                also_seen_by: Vec::new(),
-            }),
-        }
+        let c = match index.block.get(&at) {
+            Some(&c) => {
+                causes[c].problems.push(m);
+                c
+            }
+            None => {
+                let c = causes.len();
+                index.block.insert(at.clone(), c);
+                causes.push(Cause {
+                    place: Some(format!("nginx block at {at}")),
+                    at: Some(at),
+                    severity: finding(m).severity,
+                    problems: vec![m],
+                    also_seen_by: Vec::new(),
+                });
+                c
+            }
+        };
+        index.add_problem(report, &causes, c, m);
     }
     // Then the rest: a pointer to a check already placed, or the same place, joins that cause.
     for (i, &m) in actionable.iter().enumerate() {
@@ -85,32 +98,50 @@ pub fn of(report: &Report) -> Vec<Cause> {
             .location
             .as_ref()
             .map(|l| format!("{}:{}", l.file, l.line));
-        let same_place = causes
-            .iter()
-            .position(|c| here.is_some() && c.at == here && c.place.is_some());
+        // Only placed causes are in `index.block`: they all exist before this loop.
+        let same_place = here.as_ref().and_then(|h| index.block.get(h).copied());
         let named = referenced_ids(f, check(m).id)
             .into_iter()
-            .find_map(|id| pick(report, &causes, id, f));
+            .find_map(|id| index.pick(&id, f));
         let is_config_check = check(m).band == Band::Nginx;
         match (same_place, named) {
             // An nginx finding at a block's line is one more problem of that block.
-            (Some(c), _) if is_config_check => causes[c].problems.push(m),
+            (Some(c), _) if is_config_check => {
+                causes[c].problems.push(m);
+                index.add_problem(report, &causes, c, m);
+            }
             (_, Some(c)) | (Some(c), None) => {
                 if !causes[c].also_seen_by.iter().any(|s| s.check == m.check) {
                     causes[c].also_seen_by.push(m);
                 }
             }
-            (None, None) => match same_fix(report, &causes, f) {
+            (None, None) => {
                 // The same fix (one directory to open, one setting to change): one cause.
-                Some(c) => causes[c].problems.push(m),
-                None => causes.push(Cause {
-                    place: None,
-                    at: here,
-                    severity: f.severity,
-                    problems: vec![m],
-                    also_seen_by: Vec::new(),
-                }),
-            },
+                let fix = f
+                    .remediation
+                    .as_ref()
+                    .map(|r| (r.text.as_str(), r.commands.as_slice()));
+                let c = match fix.and_then(|k| index.fix.get(&k).copied()) {
+                    Some(c) => {
+                        causes[c].problems.push(m);
+                        c
+                    }
+                    None => {
+                        causes.push(Cause {
+                            place: None,
+                            at: here,
+                            severity: f.severity,
+                            problems: vec![m],
+                            also_seen_by: Vec::new(),
+                        });
+                        causes.len() - 1
+                    }
+                };
+                if let Some(k) = fix {
+                    index.fix.entry(k).or_insert(c);
+                }
+                index.add_problem(report, &causes, c, m);
+            }
         }
     }
     for c in &mut causes {
@@ -150,20 +181,6 @@ pub fn fix_block(f: &Finding) -> Option<String> {
     None
 }
 
-/// The cause (one of a single finding's) whose fix is exactly `f`'s.
-fn same_fix(report: &Report, causes: &[Cause], f: &Finding) -> Option<usize> {
-    let fix = f.remediation.as_ref()?;
-    causes.iter().position(|c| {
-        c.place.is_none()
-            && c.problems.iter().any(|m| {
-                report.checks[m.check].findings[m.finding]
-                    .remediation
-                    .as_ref()
-                    == Some(fix)
-            })
-    })
-}
-
 /// Check ids (MD + three digits) a finding names, other than its own check's.
 fn referenced_ids(f: &Finding, own: &str) -> Vec<String> {
     let mut texts: Vec<&str> = vec![&f.message];
@@ -196,45 +213,83 @@ fn referenced_ids(f: &Finding, own: &str) -> Vec<String> {
     ids
 }
 
-/// The cause of check `id` that finding `f` points at: the one in the same file just above it,
-/// else the one whose block serves the first segment of `f`'s URL, else the first.
-fn pick(report: &Report, causes: &[Cause], id: String, f: &Finding) -> Option<usize> {
-    let of_check: Vec<usize> = (0..causes.len())
-        .filter(|&c| {
-            causes[c]
-                .problems
-                .iter()
-                .any(|m| report.checks[m.check].id == id)
-        })
-        .collect();
-    if of_check.len() <= 1 {
-        return of_check.first().copied();
-    }
-    if let Some(loc) = &f.location {
-        let above = of_check
-            .iter()
-            .filter_map(|&c| {
-                let (file, line) = causes[c].at.as_deref()?.rsplit_once(':')?;
-                let line: u32 = line.parse().ok()?;
-                (file == loc.file && line <= loc.line).then_some((line, c))
-            })
-            .max();
-        if let Some((_, c)) = above {
-            return Some(c);
+/// The lookups `of` needs, kept up to date as problems join causes.
+#[derive(Default)]
+struct Index<'r> {
+    /// A placed cause by its block's `FILE:LINE`.
+    block: HashMap<String, usize>,
+    /// An unplaced cause by the fix (text and commands) of one of its problems: the first.
+    fix: HashMap<(&'r str, &'r [String]), usize>,
+    /// Per check id: how many causes have a problem of it, and the first of them.
+    of_check: HashMap<&'static str, (usize, usize)>,
+    /// Per cause: the check ids and URL segments of its problems (a few each).
+    ids: HashMap<usize, Vec<&'static str>>,
+    segments: HashMap<usize, Vec<&'r str>>,
+    /// Per check id and the file of a cause's `at`: the causes by line, the highest per line.
+    at_line: HashMap<(&'static str, String), BTreeMap<u32, usize>>,
+    /// Per check id and URL segment: the first cause with a problem of that check and a
+    /// problem (of any check) about a URL under that segment.
+    by_segment: HashMap<(&'static str, &'r str), usize>,
+}
+
+impl<'r> Index<'r> {
+    /// Record that `m` became a problem of cause `c`.
+    fn add_problem(&mut self, report: &'r Report, causes: &[Cause], c: usize, m: Member) {
+        let id = report.checks[m.check].id;
+        let segment = url_segment(&report.checks[m.check].findings[m.finding]);
+        let ids = self.ids.entry(c).or_default();
+        if !ids.contains(&id) {
+            ids.push(id);
+            let e = self.of_check.entry(id).or_insert((0, c));
+            e.0 += 1;
+            e.1 = e.1.min(c);
+            if let Some((file, line)) = causes[c].at.as_deref().and_then(|a| a.rsplit_once(':')) {
+                if let Ok(line) = line.parse::<u32>() {
+                    let lines = self.at_line.entry((id, file.to_string())).or_default();
+                    let e = lines.entry(line).or_insert(c);
+                    *e = (*e).max(c);
+                }
+            }
+            for &s in self.segments.get(&c).into_iter().flatten() {
+                let e = self.by_segment.entry((id, s)).or_insert(c);
+                *e = (*e).min(c);
+            }
+        }
+        if let Some(s) = segment {
+            let segments = self.segments.entry(c).or_default();
+            if !segments.contains(&s) {
+                segments.push(s);
+                for &id in &self.ids[&c] {
+                    let e = self.by_segment.entry((id, s)).or_insert(c);
+                    *e = (*e).min(c);
+                }
+            }
         }
     }
-    if let Some(segment) = url_segment(f) {
-        let serving = of_check.iter().copied().find(|&c| {
-            causes[c]
-                .problems
-                .iter()
-                .any(|m| url_segment(&report.checks[m.check].findings[m.finding]) == Some(segment))
-        });
-        if serving.is_some() {
-            return serving;
+
+    /// The cause of check `id` that finding `f` points at: the one in the same file just above
+    /// it, else the one whose block serves the first segment of `f`'s URL, else the first.
+    fn pick(&self, id: &str, f: &Finding) -> Option<usize> {
+        let (&key, &(count, first)) = self.of_check.get_key_value(id)?;
+        if count <= 1 {
+            return Some(first);
         }
+        if let Some(loc) = &f.location {
+            let above = self
+                .at_line
+                .get(&(key, loc.file.clone()))
+                .and_then(|lines| lines.range(..=loc.line).next_back());
+            if let Some((_, &c)) = above {
+                return Some(c);
+            }
+        }
+        if let Some(segment) = url_segment(f) {
+            if let Some(&c) = self.by_segment.get(&(key, segment)) {
+                return Some(c);
+            }
+        }
+        Some(first)
     }
-    of_check.first().copied()
 }
 
 /// The first path segment of the URL a finding is about (`media` for `GET /media/a.jpg`).
