@@ -781,9 +781,14 @@ fn app_checks_on_a_fixture_django_site() {
     let md204 = check(&report, "MD204");
     assert_eq!(md204["status"], "fail", "{md204:#}");
     let msg = md204["findings"][0]["message"].as_str().unwrap();
+    assert!(msg.contains("gunicorn (the app's user)"), "{msg}");
     assert!(
-        msg.contains("gunicorn (the app's user, the profile's app_user)"),
-        "{msg}"
+        md204["findings"][0]["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["label"] == "app user" && e["value"] == "gunicorn (the profile's app_user)"),
+        "{md204:#}"
     );
     assert!(msg.contains("lacks w on /srv/myapp/media"), "{msg}");
     assert_eq!(

@@ -1734,8 +1734,15 @@ mod binary {
             }
             names
         };
-        let out = media_doctor(&["check", "--nginx-conf", &conf, "--offline"]);
-        assert!(out.stdout.contains("MD405"), "{}", out.stdout);
+        let out = media_doctor(&[
+            "check",
+            "--nginx-conf",
+            &conf,
+            "--offline",
+            "--format",
+            "json",
+        ]);
+        assert!(out.stdout.contains("\"MD405\""), "{}", out.stdout);
         assert_eq!(opened(), Vec::<String>::new(), "--offline opened a log");
         // The watch sees the opens of a check that reads the logs.
         media_doctor(&["check", "--nginx-conf", &conf]);
