@@ -756,7 +756,11 @@ impl Site {
         use crate::text_safe::path;
         let cfg = &self.nginx.config;
         if !self.one_of_many {
-            return cfg.files.iter().map(|f| path(&f.path).into_owned()).collect();
+            return cfg
+                .files
+                .iter()
+                .map(|f| path(&f.path).into_owned())
+                .collect();
         }
         let mut ids: Vec<nginx::FileId> = std::iter::once(cfg.main)
             .chain(self.servers().map(|s| s.file_id()))

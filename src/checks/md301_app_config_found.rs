@@ -37,13 +37,9 @@ impl Check for AppConfigFound {
                     unreadable.join(", ")
                 )));
             }
-            // One site among every site of the box (`check` with no --site) that hands no
-            // request to an app serves files only: there is no app to find.
-            if site.name.is_some()
-                && !site.named_by_user()
-                && site.options.app.is_none()
-                && !site.hands_to_app()
-            {
+            // A site (named, or one of every site of the box) whose servers hand no request
+            // to an app serves files only: there is no app to find.
+            if site.name.is_some() && site.options.app.is_none() && !site.hands_to_app() {
                 return Ok(Outcome::skip(
                     "the site's server blocks hand no request to an app (no proxy_pass, \
                      uwsgi_pass or fastcgi_pass): it serves files only",
