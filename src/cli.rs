@@ -102,6 +102,21 @@ pub struct SiteArgs {
     /// services run the nginx config given, else compose.yaml/docker-compose.yml there.
     #[arg(long, value_name = "FILE")]
     pub compose: Vec<PathBuf>,
+    /// The web server to judge (default: the one running, else the one whose configuration
+    /// exists, nginx first).
+    #[arg(long, value_enum)]
+    pub server: Option<WebServer>,
+    /// Main Apache httpd config to load (default: /etc/apache2/apache2.conf, else
+    /// /etc/httpd/conf/httpd.conf). A bare <VirtualHost> file is accepted too. Implies
+    /// --server apache.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["nginx_conf", "nginx_dump"])]
+    pub apache_conf: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WebServer {
+    Nginx,
+    Apache,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! media-doctor as a library: the binary is a thin clap front end over these modules.
 //! See docs/architecture.md for how data flows: Site (gathered once) → checks → Report → render.
 
+pub mod answer;
 pub mod apache;
 pub mod app;
 pub mod checks;

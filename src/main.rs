@@ -40,6 +40,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check(args) => {
             check_site_args(&args.site)?;
+            if let Judged::Apache(conf) = judged_server(&args.site) {
+                anyhow::bail!(
+                    "the web server here is Apache httpd ({}): `check` judges nginx only so far; \
+                     `media-doctor trace URL --server apache` shows how Apache serves a URL",
+                    conf.map_or("no configuration found".into(), |c| c.display().to_string())
+                );
+            }
             // Parse the selection before gathering: a typo is reported before any work.
             let selection = Selection::parse(&args.select, &args.ignore)?;
             let mut site = Site::gather(&args.site.options(), args.offline)?;
@@ -95,6 +102,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let path_only = args.url.starts_with('/');
             if !path_only {
                 check_trace_url(&args.url)?;
+            }
+            if let Judged::Apache(conf) = judged_server(&args.site) {
+                return trace_apache(&mut out, &args, conf);
             }
             let site = Site::gather(&args.site.options(), args.offline)?;
             refuse_unloadable(&site)?;
@@ -327,6 +337,139 @@ fn refuse_unloadable(site: &Site) -> anyhow::Result<()> {
         } else {
             String::new()
         }
+    )
+}
+
+/// The web server `trace`/`check` judge: `--server`/`--apache-conf`, else the nginx options,
+/// else the one running (an nginx master, else an apache2/httpd process), else the one whose
+/// configuration exists under --root (nginx first).
+enum Judged {
+    Nginx,
+    /// With the main config found, if any.
+    Apache(Option<std::path::PathBuf>),
+}
+
+fn judged_server(args: &SiteArgs) -> Judged {
+    use media_doctor::cli::WebServer;
+    let root = args.root.as_ref().map_or_else(
+        media_doctor::sysroot::SysRoot::live,
+        media_doctor::sysroot::SysRoot::new,
+    );
+    let apache_conf = || {
+        args.apache_conf
+            .clone()
+            .or_else(|| media_doctor::apache::find_main(&root))
+    };
+    match args.server {
+        Some(WebServer::Apache) => return Judged::Apache(apache_conf()),
+        Some(WebServer::Nginx) => return Judged::Nginx,
+        None => {}
+    }
+    if args.apache_conf.is_some() {
+        return Judged::Apache(apache_conf());
+    }
+    if args.nginx_conf.is_some() || args.nginx_dump.is_some() {
+        return Judged::Nginx;
+    }
+    if root.is_live() {
+        if !media_doctor::system::nginx_masters().is_empty() {
+            return Judged::Nginx;
+        }
+        if apache_running() {
+            return Judged::Apache(apache_conf());
+        }
+    }
+    let nginx_conf = root.host_path(std::path::Path::new("/etc/nginx/nginx.conf"));
+    if !nginx_conf.is_file() {
+        if let Some(conf) = media_doctor::apache::find_main(&root) {
+            return Judged::Apache(Some(conf));
+        }
+    }
+    Judged::Nginx
+}
+
+/// The system's Apache httpd runs: the pid in its pid file (Debian's, RHEL's) is an `apache2` or
+/// `httpd` process. (A private instance with its own PidFile, as the tests start, is not the
+/// box's server.)
+fn apache_running() -> bool {
+    [
+        "/run/apache2/apache2.pid",
+        "/run/httpd/httpd.pid",
+        "/var/run/httpd.pid",
+    ]
+    .iter()
+    .filter_map(|f| std::fs::read_to_string(f).ok())
+    .filter_map(|pid| pid.trim().parse::<u32>().ok())
+    .any(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|c| matches!(c.trim(), "apache2" | "httpd"))
+    })
+}
+
+/// `trace URL` judged against Apache: its configuration loaded, the URL resolved, the same
+/// trace printed (`web_server: apache`). No live probe yet.
+fn trace_apache(
+    out: &mut dyn Write,
+    args: &media_doctor::cli::TraceArgs,
+    conf: Option<std::path::PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let root = args.site.root.as_ref().map_or_else(
+        media_doctor::sysroot::SysRoot::live,
+        media_doctor::sysroot::SysRoot::new,
+    );
+    if let Some(n) = args.site.max_config_bytes {
+        media_doctor::input::set_max_bytes(n);
+    }
+    let conf = conf.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no Apache configuration found (/etc/apache2/apache2.conf, /etc/httpd/conf/httpd.conf): give --apache-conf PATH"
+        )
+    })?;
+    let cfg = media_doctor::apache::load_files(&root, &conf)?;
+    let resolver = media_doctor::apache::resolve::Resolver::new(&cfg, &root);
+    let url = if args.url.starts_with('/') {
+        // A bare path: on the first virtual host's name.
+        let host = resolver
+            .virtual_hosts()
+            .iter()
+            .find_map(|v| v.name.clone())
+            .unwrap_or_else(|| "localhost".into());
+        format!("http://{host}{}", args.url)
+    } else {
+        args.url.clone()
+    };
+    let req = media_doctor::nginx::resolve::Request::from_url(&url)?;
+    let res = resolver.resolve(&req);
+    let mut trace = render::trace::Trace::from_apache(&resolver, &req, &res);
+    if let Some(e) = cfg.first_error() {
+        trace.steps.insert(
+            0,
+            format!(
+                "apache2ctl -t would fail: {e} (the rest of the configuration is judged as read)"
+            ),
+        );
+    }
+    if !args.offline {
+        trace
+            .steps
+            .push("no live request: the live answer is compared for nginx only so far".into());
+    }
+    match args.format {
+        ListFormat::Json => render::trace::write_json(out, &trace)?,
+        ListFormat::Text => {
+            render::trace::write_text(out, &trace, render::text::terminal_columns())?
+        }
+    }
+    out.flush()?;
+    Ok(
+        if trace
+            .severity()
+            .is_some_and(|s| args.fail_on.counts_severity(s))
+        {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        },
     )
 }
 

@@ -59,6 +59,9 @@ pub struct NginxSite {
     pub servers: Vec<NodeId>,
     /// How `servers` was chosen, for the report ("file name sites-enabled/myapp", "server_name", ...).
     pub matched_by: String,
+    /// When the entry is a template the nginx image renders at start (envsubst), the service
+    /// whose environment it was rendered with: what nginx in that container reads.
+    pub rendered_for: Option<String>,
 }
 
 #[derive(Debug)]
@@ -806,7 +809,14 @@ impl Site {
         use crate::text_safe::path;
         let cfg = &self.nginx.config;
         let source = match &self.nginx.source {
-            NginxSource::Files { entry } => json!({"kind": "files", "entry": path(entry)}),
+            NginxSource::Files { entry } => match &self.nginx.rendered_for {
+                Some(service) => json!({
+                    "kind": "files",
+                    "entry": path(entry),
+                    "rendered_for": service,
+                }),
+                None => json!({"kind": "files", "entry": path(entry)}),
+            },
             NginxSource::Dump { name } => json!({"kind": "dump", "name": name}),
         };
         let servers: Vec<_> = self
@@ -939,6 +949,7 @@ fn pid_files(cfg: &Config) -> Vec<PathBuf> {
 }
 
 fn load_nginx(root: &SysRoot, args: &Options) -> Result<NginxSite> {
+    let mut rendered_for = None;
     let (source, mut config) = if let Some(dump) = &args.nginx_dump {
         // Bounded (crate::input): /dev/zero or an endless pipe is refused at the limit, a
         // FIFO with no writer reads as empty instead of hanging.
@@ -959,7 +970,20 @@ fn load_nginx(root: &SysRoot, args: &Options) -> Result<NginxSite> {
             Some(p) => system_path_arg(root, p, "--nginx-conf")?,
             None => PathBuf::from(DEFAULT_CONF),
         };
-        let config = nginx::load_files(root, &entry)?;
+        // A template of the nginx image is read as its container will read it, rendered with
+        // that service's environment (`listen ${NGINX_PORT};` is no syntax error there).
+        let template = crate::container::mounts::nginx_template_env(root, &entry);
+        let config = match &template {
+            Some((_, env)) => nginx::load_files_prepared(root, &entry, |text| {
+                crate::container::mounts::render_nginx_template(
+                    &String::from_utf8_lossy(&text),
+                    env,
+                )
+                .into_bytes()
+            })?,
+            None => nginx::load_files(root, &entry)?,
+        };
+        rendered_for = template.map(|(service, _)| service);
         (NginxSource::Files { entry }, config)
     };
     if config.prefix.as_os_str().is_empty() {
@@ -970,6 +994,7 @@ fn load_nginx(root: &SysRoot, args: &Options) -> Result<NginxSite> {
         config: Arc::new(config),
         servers: Vec::new(),
         matched_by: String::new(),
+        rendered_for,
     })
 }
 

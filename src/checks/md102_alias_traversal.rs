@@ -119,7 +119,11 @@ impl Check for AliasTraversal {
                     reached.display()
                 ))
             };
-            let mut f = finding
+            let mut f = finding;
+            if o.value.contains('$') {
+                f = f.evidence("variables", VARIABLES);
+            }
+            let mut f = f
                 .evidence("url", &uri)
                 .evidence("nginx opens", opened_path(&path))
                 .evidence("which is", reached.display())
@@ -167,6 +171,11 @@ impl Check for AliasTraversal {
         ))
     }
 }
+
+/// Why a path built from variables is judged: nginx evaluates them per request, and serves
+/// what it builds (checked with the real nginx: `alias $public/;` with `$public` set only
+/// under an `if` serves /etc/passwd to every other Host).
+const VARIABLES: &str = "evaluated for this request as nginx does: a variable set nowhere on its way is empty (nginx logs `using uninitialized variable` and opens the path all the same)";
 
 /// A `root`/`alias` that makes the whole filesystem the directory served (`root /;`,
 /// `alias /./;`, `root /usr/..;`): `/etc/passwd` is one URL away. Asked of the resolver for
@@ -221,13 +230,16 @@ fn root_exposures(r: &Resolver<'_>) -> Vec<Finding> {
             } else {
                 r.location_label(block)
             };
+            let mut f = Finding::error(format!(
+                "{place} with `{} {written}` serves the whole filesystem: {uri} opens {}",
+                d.name(),
+                path.display()
+            ));
+            if written.contains('$') {
+                f = f.evidence("variables", VARIABLES);
+            }
             out.push(
-                Finding::error(format!(
-                    "{place} with `{} {written}` serves the whole filesystem: {uri} opens {}",
-                    d.name(),
-                    path.display()
-                ))
-                .at(loc_of(cfg, directive))
+                f.at(loc_of(cfg, directive))
                 .evidence("url", &uri)
                 .evidence("nginx opens", opened_path(&path))
                 .evidence("predicted status", status_text(res.predicted_status))

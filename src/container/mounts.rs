@@ -514,6 +514,55 @@ fn join(target: &str, rel: &Path) -> String {
     }
 }
 
+/// When `conf` (a checkout path, the `--nginx-conf` given) is a template that the official nginx
+/// image renders when its container starts, the environment it is rendered with: the compose
+/// project beside it runs nginx from an image that has the envsubst step (1.19 and later), and
+/// that service sees `conf` in its template directory (`NGINX_ENVSUBST_TEMPLATE_DIR`, by default
+/// /etc/nginx/templates) under the template suffix (`NGINX_ENVSUBST_TEMPLATE_SUFFIX`, by default
+/// `.template`). Returns the service's name and its environment: compose `environment:` and
+/// env files over the image's ENV; a variable without a known value is left out, so that it
+/// stays unrendered, as envsubst leaves it.
+pub fn nginx_template_env(
+    root: &SysRoot,
+    conf: &Path,
+) -> Option<(String, BTreeMap<String, String>)> {
+    let name = conf.file_name()?.to_str()?.to_string();
+    let dep = Deployment::find(root, &[], conf.parent()?, Some(conf))?;
+    let c = dep.nginx_container(Some(conf))?;
+    let mut env: BTreeMap<String, String> = c
+        .image
+        .as_ref()
+        .map(|i| {
+            i.env
+                .iter()
+                .filter(|(_, (v, _))| !interpolate::has_unset(v))
+                .map(|(k, (v, _))| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (k, v) in &c.service.environment {
+        match &v.value {
+            Some(val) if !interpolate::has_unset(val) => {
+                env.insert(k.clone(), val.clone());
+            }
+            _ => {
+                env.remove(k);
+            }
+        }
+    }
+    let dir = env
+        .get("NGINX_ENVSUBST_TEMPLATE_DIR")
+        .map_or("/etc/nginx/templates", String::as_str);
+    let suffix = env
+        .get("NGINX_ENVSUBST_TEMPLATE_SUFFIX")
+        .map_or(".template", String::as_str);
+    let inside = c.container_of_host(conf)?;
+    if !name.ends_with(suffix) || !rel_below(&inside, &clean(dir)).is_some_and(|r| !r.is_empty()) {
+        return None;
+    }
+    Some((c.name().to_string(), env))
+}
+
 /// The official nginx image renders `/etc/nginx/templates/*.template` into `/etc/nginx/conf.d/`
 /// at start with envsubst, substituting only the variables defined in the container's
 /// environment (so nginx's own `$host`, `$uri` stay). `${VAR}` and `$VAR` are both replaced.

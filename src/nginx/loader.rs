@@ -61,6 +61,18 @@ const MAX_ENCODING_DIAGNOSTICS: usize = 5;
 
 /// Load the config whose entry file is `entry` (a system path, read under `root`).
 pub fn load_files(root: &SysRoot, entry: &Path) -> Result<Config, LoadError> {
+    load_files_prepared(root, entry, |text| text)
+}
+
+/// `load_files` with the entry's text passed through `prepare` before it is parsed: the text
+/// nginx reads when something renders the file first (the nginx image's envsubst of
+/// /etc/nginx/templates/*.template). `prepare` must keep the lines where they are, so that
+/// file:line still points into the file on disk.
+pub fn load_files_prepared(
+    root: &SysRoot,
+    entry: &Path,
+    prepare: impl FnOnce(Vec<u8>) -> Vec<u8>,
+) -> Result<Config, LoadError> {
     let entry = lexical_normal(entry);
     let mut buf = Vec::new();
     read_regular(root, &entry, &mut buf).map_err(|e| match e {
@@ -72,6 +84,7 @@ pub fn load_files(root: &SysRoot, entry: &Path) -> Result<Config, LoadError> {
             path: entry.clone(),
         },
     })?;
+    let buf = prepare(buf);
     let mut l = Loader::new(Source::Disk(root.clone()));
     l.read_buf = buf;
     let main = l.add_file(entry.clone(), None);

@@ -10,4 +10,4 @@ pub mod resolve;
 pub mod rules;
 
 pub use ast::{Children, Config, ConfigKind, Diagnostic, Directive, FileId, NodeId, SourceFile};
-pub use loader::{load_dump, load_files, LoadError};
+pub use loader::{load_dump, load_files, load_files_prepared, LoadError};

@@ -136,6 +136,7 @@ pub fn trace(t: &Trace) -> Trace {
     let Trace {
         schema_version,
         url,
+        web_server,
         uri,
         server,
         location,
@@ -157,6 +158,7 @@ pub fn trace(t: &Trace) -> Trace {
     Trace {
         schema_version: *schema_version,
         url: one(url),
+        web_server,
         uri: uri.as_deref().map(one),
         server: server.as_ref().map(|s| {
             let ServerRef {

@@ -18,6 +18,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct Trace {
     pub schema_version: u32,
     pub url: String,
+    /// The server judged: `nginx` or `apache`.
+    pub web_server: &'static str,
     /// The decoded, normalised URI nginx matched.
     pub uri: Option<String>,
     pub server: Option<ServerRef>,
@@ -129,6 +131,7 @@ impl Trace {
         Trace {
             schema_version: SCHEMA_VERSION,
             url: req.url.clone(),
+            web_server: "nginx",
             uri: res.uri.clone(),
             server,
             location,
@@ -145,6 +148,92 @@ impl Trace {
                 .filter(|w| !w.outcome.is_found())
                 .map(|w| w.outcome.to_string()),
             user: res.walk.as_ref().map(|w| w.user.clone()),
+            redirect: res.redirect.clone(),
+            upstream: res.upstream.clone(),
+            error_log: res.log.clone(),
+            steps: res.steps.clone(),
+            live: None,
+        }
+    }
+}
+
+impl Trace {
+    /// The trace of Apache's answer: the `<VirtualHost>` as the server, the mapping
+    /// (`Alias /media/`, `ProxyPass /`...) as the location, its modifier empty.
+    pub fn from_apache(
+        resolver: &crate::apache::resolve::Resolver<'_>,
+        req: &Request,
+        res: &crate::apache::resolve::Resolution,
+    ) -> Trace {
+        let cfg = resolver.config();
+        let server = res.vhost.map(|v| {
+            let d = cfg.directive(v);
+            let names = d
+                .children()
+                .filter(|c| c.is("ServerName") || c.is("ServerAlias"))
+                .flat_map(|c| c.args().map(str::to_string).collect::<Vec<_>>())
+                .collect();
+            ServerRef {
+                file: crate::text_safe::path(d.file()).into_owned(),
+                line: d.line(),
+                names,
+                chosen_by: res.server_choice.clone(),
+            }
+        });
+        let location = res.mapping.map(|m| {
+            let d = cfg.directive(m);
+            LocationRef {
+                file: crate::text_safe::path(d.file()).into_owned(),
+                line: d.line(),
+                modifier: String::new(),
+                pattern: format!("{} {}", d.name(), d.arg(0).unwrap_or("")),
+            }
+        });
+        let walk = res
+            .walk
+            .as_ref()
+            .map(|w| {
+                w.steps
+                    .iter()
+                    .map(|s| WalkStep {
+                        path: s.path.clone(),
+                        mode: s.mode.clone(),
+                        owner: s.owner.clone(),
+                        group: s.group.clone(),
+                        ok: s.ok,
+                        why: (!s.ok).then(|| s.why.clone()).flatten(),
+                        link_target: s.link_target.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let upstream_handler = res.handler.is_upstream()
+            || matches!(res.handler, crate::nginx::resolve::Handler::Module(_));
+        Trace {
+            schema_version: SCHEMA_VERSION,
+            url: req.url.clone(),
+            web_server: "apache",
+            uri: res.uri.clone(),
+            server,
+            location,
+            handler: res.handler.as_str().to_string(),
+            path: res.path.clone(),
+            final_path: None,
+            predicted_status: res.predicted_status,
+            unknown: (res.predicted_status.is_none() && !upstream_handler)
+                .then(|| res.reason.clone()),
+            reason: res.reason.clone(),
+            walk,
+            walk_outcome: res
+                .walk
+                .as_ref()
+                .filter(|w| !w.outcome.is_found())
+                .map(|w| w.outcome.to_string()),
+            user: res
+                .walk
+                .as_ref()
+                .map(|w| w.user.clone())
+                .or_else(|| resolver.worker().ok().map(|w| w.name.clone())),
             redirect: res.redirect.clone(),
             upstream: res.upstream.clone(),
             error_log: res.log.clone(),
@@ -208,6 +297,10 @@ fn write_lines(out: &mut dyn Write, t: &Trace) -> std::io::Result<()> {
     let t = &super::safe::trace(t);
     let label = |s: &str| format!("{s:<9}").bold();
     writeln!(out, "{} {}", label("url"), t.url)?;
+    // nginx is the default the reader expects; another server is named.
+    if t.web_server != "nginx" {
+        writeln!(out, "{} {}", label("judged"), t.web_server)?;
+    }
     if let Some(u) = &t.uri {
         writeln!(out, "{} {u}", label("uri"))?;
     }

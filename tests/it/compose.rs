@@ -5,6 +5,7 @@
 
 use crate::run::media_doctor;
 use serde_json::Value;
+use std::path::Path;
 
 struct Run {
     code: i32,
@@ -228,5 +229,104 @@ fn compose_files_can_be_named() {
             .unwrap()
             .starts_with("the host directory"),
         "{c}"
+    );
+}
+
+/// The official nginx image renders /etc/nginx/templates/*.template with the service's
+/// environment when it starts. django-on-docker changed to that way (nginx from the image, its
+/// config a template mounted there, the port and the media directory from `environment:`): the
+/// gate reads the template as the container will, so it passes as the original does; and the
+/// same template with the variable gone from the environment is what nginx would refuse.
+#[test]
+fn an_nginx_image_template_is_read_as_rendered_with_the_service_environment() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("django-on-docker");
+    let status = std::process::Command::new("cp")
+        .args(["-a", "fixtures/compose/django-on-docker"])
+        .arg(&dir)
+        .current_dir(crate::run::REPO)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    let compose = |environment: &str| {
+        let prod = std::fs::read_to_string(dir.join("docker-compose.prod.yml")).unwrap();
+        let prod = prod.replace(
+            "  nginx:\n    build: ./nginx\n    volumes:\n",
+            &format!(
+                "  nginx:\n    image: nginx:1.25\n    environment:\n{environment}    volumes:\n      \
+                 - ./nginx/templates:/etc/nginx/templates:ro\n"
+            ),
+        );
+        assert!(prod.contains("nginx/templates"), "{prod}");
+        std::fs::write(dir.join("docker-compose.prod.yml"), prod).unwrap();
+    };
+    let conf = std::fs::read_to_string(dir.join("nginx/nginx.conf")).unwrap();
+    let template = conf
+        .replace("listen 80;", "listen ${NGINX_PORT};")
+        .replace("alias /home/app/web/mediafiles/;", "alias ${MEDIA_DIR}/;");
+    assert_ne!(template, conf);
+    std::fs::create_dir_all(dir.join("nginx/templates")).unwrap();
+    let template_path = dir.join("nginx/templates/default.conf.template");
+    std::fs::write(&template_path, template).unwrap();
+    std::fs::remove_file(dir.join("nginx/nginx.conf")).unwrap();
+    std::fs::remove_file(dir.join("nginx/Dockerfile")).unwrap();
+    compose("      - NGINX_PORT=80\n      - MEDIA_DIR=/home/app/web/mediafiles\n");
+    let gate = |what: &str| {
+        let out = media_doctor(&[
+            "check",
+            "--app",
+            dir.to_str().unwrap(),
+            "--nginx-conf",
+            template_path.to_str().unwrap(),
+            "--offline",
+            "--format",
+            "json",
+        ]);
+        let json: Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {}\n{}", out.stdout, out.stderr));
+        (out.code, json)
+    };
+    let (code, json) = gate("rendered");
+    assert_eq!(
+        json["site"]["nginx"]["source"]["rendered_for"], "nginx",
+        "{}",
+        json["site"]["nginx"]
+    );
+    let md100 = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "MD100")
+        .unwrap();
+    assert_eq!(md100["status"], "pass", "{md100}");
+    assert_eq!(code, 0, "{json}");
+
+    // The URL maps through the rendered alias; with MEDIA_DIR gone from the environment,
+    // envsubst leaves `${MEDIA_DIR}` (a variable nginx does not know): not that directory.
+    let media_path = |what: &str| {
+        let out = media_doctor(&[
+            "trace",
+            "--nginx-conf",
+            template_path.to_str().unwrap(),
+            "--offline",
+            "--format",
+            "json",
+            "http://localhost/media/a.jpg",
+        ]);
+        let json: Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {}\n{}", out.stdout, out.stderr));
+        json["path"].clone()
+    };
+    assert_eq!(media_path("rendered"), "/home/app/web/mediafiles/a.jpg");
+    std::fs::copy(
+        Path::new(crate::run::REPO)
+            .join("fixtures/compose/django-on-docker/docker-compose.prod.yml"),
+        dir.join("docker-compose.prod.yml"),
+    )
+    .unwrap();
+    compose("      - NGINX_PORT=80\n");
+    assert_ne!(
+        media_path("MEDIA_DIR unset"),
+        "/home/app/web/mediafiles/a.jpg"
     );
 }

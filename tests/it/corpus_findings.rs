@@ -573,3 +573,122 @@ fn loader_rules_say_what_nginx_t_says() {
         );
     }
 }
+
+/// `--nginx-conf FILE` without `--app` judges the config against no app found elsewhere on the
+/// machine (#16 item 4): a Django project under /srv (the only one, so the machine-wide search
+/// would pick it) with `MEDIA_URL = "/uploads/"` is not this config's app. The control run,
+/// the same config as the machine's own /etc/nginx/nginx.conf, does find it: the test would
+/// fail if the search were not turned off.
+#[test]
+fn a_config_given_alone_uses_no_app_found_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let write = |rel: &str, text: &str| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write(
+        "srv/blog/manage.py",
+        "import os\nos.environ.setdefault(\"DJANGO_SETTINGS_MODULE\", \"blog.settings\")\n",
+    );
+    write("srv/blog/blog/__init__.py", "");
+    write(
+        "srv/blog/blog/settings.py",
+        "MEDIA_URL = \"/uploads/\"\nMEDIA_ROOT = \"/srv/blog/media\"\n",
+    );
+    let conf = "server { listen 80; server_name site.test; location /media/ { alias /var/www/site/media/; } }";
+    write("home/ci/repo/deploy/site.conf", conf);
+    write(
+        "etc/nginx/nginx.conf",
+        &format!("user www-data;\nevents {{}}\nhttp {{\n{conf}\n}}\n"),
+    );
+    let given = Options {
+        root: Some(root.to_path_buf()),
+        nginx_conf: Some("/home/ci/repo/deploy/site.conf".into()),
+        ..Default::default()
+    };
+    let site = Site::gather(&given, true).expect("gather");
+    assert!(
+        site.app().is_none(),
+        "an app from elsewhere was used: {:?}",
+        site.app_search()
+    );
+    let r = checks::run_one(checks::find("MD110").unwrap(), &site);
+    assert!(
+        messages(&r).contains("uploads under /media/"),
+        "{}",
+        messages(&r)
+    );
+    let control = Options {
+        root: Some(root.to_path_buf()),
+        ..Default::default()
+    };
+    let site = Site::gather(&control, true).expect("gather");
+    assert!(
+        site.app().is_some(),
+        "the control should find /srv/blog: {:?}",
+        site.app_search()
+    );
+}
+
+/// A path built from a variable nothing sets is unknown: never walked or scanned by MD2xx, never
+/// shown as `/` (#16 item 3; `alias $public/` once made MD203 walk the whole filesystem).
+#[test]
+fn an_unknown_path_is_never_walked_nor_shown_as_root() {
+    let started = std::time::Instant::now();
+    for conf in [
+        "location /pub/ { alias $MAGE_ROOT/pub/; }",
+        "server { listen 80; location /p/ { alias $public/; } }",
+    ] {
+        for id in ["MD102", "MD201", "MD202", "MD203"] {
+            let r = check_conf(id, conf);
+            assert!(
+                r.findings.is_empty() && r.status != Status::Error,
+                "{id} on {conf}: {} {}",
+                r.summary,
+                messages(&r)
+            );
+        }
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+/// Real nginx settles a variable set only under an `if`: for every other Host it is empty and
+/// `alias $public/` serves the filesystem (nginx logs `using uninitialized "public" variable`
+/// and answers 200). MD102 says so, and why.
+#[test]
+fn a_variable_empty_for_the_request_is_judged_as_nginx_uses_it() {
+    if !crate::support::require_root_and_nginx() {
+        return;
+    }
+    let nginx = crate::support::Nginx::start(
+        "root",
+        "server { listen 127.0.0.1:{PORT}; server_name a.test;\n if ($host = b.test) { set $public /srv/b; }\n location /p/ { alias $public/; } }",
+    )
+    .expect("nginx starts");
+    let (status, body) = raw_get(nginx.port, "/p/etc/passwd");
+    assert_eq!(status, 200);
+    assert!(body.contains("root:"), "{body}");
+    let args = Options {
+        nginx_conf: Some(nginx.conf_path()),
+        ..Default::default()
+    };
+    let site = Site::gather(&args, true).expect("gather");
+    let r = checks::run_one(checks::find("MD102").unwrap(), &site);
+    let f = r
+        .findings
+        .first()
+        .unwrap_or_else(|| panic!("{}", r.summary));
+    assert!(
+        f.message
+            .contains("serves the whole filesystem: /p/etc/passwd opens /etc/passwd"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.evidence.iter().any(|e| e.label == "variables"),
+        "{:?}",
+        f.evidence
+    );
+}

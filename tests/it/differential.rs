@@ -113,6 +113,13 @@ fn make_tree(rng: &mut Rng, t: &Path) -> Vec<Entry> {
         if rng.chance(30) {
             std::fs::write(dir.join("sub/index.html"), "sub index\n").unwrap();
             set(&dir.join("sub/index.html"), 0o644, &OWNERS[0], &mut entries);
+        } else if rng.chance(15) {
+            // An index file that is a symlink loop: the index module's ELOOP (403).
+            symlink("index.html", dir.join("sub/index.html")).unwrap();
+            entries.push(Entry {
+                path: format!("{d}/sub/index.html"),
+                what: "symlink -> index.html (a loop)".into(),
+            });
         }
         if rng.chance(40) {
             let target = *rng.pick(&[
@@ -571,6 +578,15 @@ fn make_scenario(rng: &mut Rng, t: &str) -> (String, Vec<(String, String, String
     );
     if rng.chance(20) {
         let _ = writeln!(server, "    large_client_header_buffers 4 1k;");
+    }
+    if rng.chance(10) {
+        // Inherited by every location, /_auth/ok's own included: its subrequest skips the
+        // access phase, so it does not ask itself.
+        let _ = writeln!(
+            server,
+            "    auth_request /_auth/{};",
+            rng.word(&["ok", "ok", "no"])
+        );
     }
     let locations = make_locations(rng, t, &mut used);
     if rng.chance(40) {

@@ -25,6 +25,10 @@ const LAYERS: &[(&str, u8)] = &[
     ("container", 25),
     // 3 the nginx model
     ("nginx::resolve", 30),
+    // 3 the Apache model, answering with the nginx model's request and handler types
+    ("apache::resolve", 32),
+    // 3b one answer for both servers' models
+    ("answer", 35),
     // 4 the site and its facets
     ("site", 40),
     // 4b fixes proven on a copy of the site's configuration
@@ -50,6 +54,9 @@ fn unit_of(rel: &Path) -> String {
     let s = rel.to_string_lossy();
     if s.starts_with("nginx/resolve") {
         return "nginx::resolve".into();
+    }
+    if s.starts_with("apache/resolve") {
+        return "apache::resolve".into();
     }
     let first = rel
         .components()
@@ -98,10 +105,10 @@ fn push(out: &mut BTreeSet<String>, path: &str) {
     if first.is_empty() {
         return;
     }
-    if first == "nginx" {
-        if let Some(after) = path.strip_prefix("nginx::") {
+    if first == "nginx" || first == "apache" {
+        if let Some(after) = path.strip_prefix(&format!("{first}::")) {
             if ident(after) == "resolve" {
-                out.insert("nginx::resolve".into());
+                out.insert(format!("{first}::resolve"));
                 return;
             }
         }

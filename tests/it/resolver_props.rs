@@ -56,6 +56,7 @@ enum Ctx {
 /// `alias` count as one: nginx refuses both in a block).
 fn directives(rng: &mut Rng, t: &str, ctx: Ctx, count: usize) -> String {
     const REPEATABLE: &[&str] = &[
+        "valid_referers",
         "error_page",
         "rewrite",
         "set",
@@ -91,10 +92,10 @@ fn directives(rng: &mut Rng, t: &str, ctx: Ctx, count: usize) -> String {
 /// One directive of a server, location or `if` body, drawn until one fits the context.
 fn directive(rng: &mut Rng, t: &str, ctx: Ctx) -> String {
     loop {
-        let n = rng.below(30);
+        let n = rng.below(36);
         let fits = match ctx {
-            Ctx::Location => true,
-            Ctx::Server => !matches!(n, 1 | 20 | 23 | 29),
+            Ctx::Location => n != 33,
+            Ctx::Server => !matches!(n, 1 | 20 | 23 | 29 | 34),
             // The rewrite module (a server-level `if` takes nothing else; no `if` in an `if`).
             Ctx::If => matches!(n, 9..=14 | 17),
         };
@@ -170,7 +171,13 @@ fn directive_n(rng: &mut Rng, t: &str, n: usize) -> String {
             rng.below(10)
         ),
         28 => "if ($v = 'a') { rewrite ^ /b/ last; }".into(),
-        _ => format!("alias {t}/{s}/$name;"),
+        29 => format!("alias {t}/{s}/$name;"),
+        30 => format!("auth_request /{s}/{};", rng.word(FILES)),
+        31 => format!("gzip_static {};", rng.word(&["always", "on"])),
+        32 => "valid_referers none blocked; if ($invalid_referer) { return 403; }".into(),
+        33 => "large_client_header_buffers 4 1k;".into(),
+        34 => "random_index on;".into(),
+        _ => "disable_symlinks on from=$document_root;".into(),
     }
 }
 

@@ -193,6 +193,7 @@ impl<'r, 's> Run<'r, 's> {
             (Stage::Index, self.uri.last() == Some(&b'/')),
         ] {
             if let (true, Some(u)) = (applies, self.unmodelled(stage)) {
+                self.handler = Handler::Module(u.directive.clone());
                 return Flow::End(End::Unknown(format!(
                     "{} at {} is not modelled: it answers this request",
                     u.directive,
@@ -292,8 +293,12 @@ impl<'r, 's> Run<'r, 's> {
                     ))))
                 }
                 Err(Errno::Loop) => {
-                    self.reason =
-                        format!("index file {shown}: a symlink, and disable_symlinks is on");
+                    // ngx_http_index_handler: ELOOP/EMLINK are forbidden, without a log line.
+                    self.reason = if policy.mode == Symlinks::Off {
+                        format!("index file {shown}: a symlink loop (too many levels of symbolic links)")
+                    } else {
+                        format!("index file {shown}: a symlink, and disable_symlinks forbids it")
+                    };
                     return Some(Flow::Finalize(403));
                 }
                 // (stat() never fails with ENXIO: NoDevice is open()'s.)

@@ -137,6 +137,8 @@ struct Run<'r, 's> {
     /// A variable that only `set` gives is unknown (not empty) until a `set` ran: for the
     /// questions that are not one request (`queries`), which run no script.
     strict_vars: bool,
+    /// A subrequest (auth_request's): nginx skips the access phase for it.
+    subrequest: bool,
     redirect: Option<String>,
     log: Vec<String>,
     steps: Vec<String>,
@@ -275,6 +277,7 @@ pub(super) fn run(
         walk: None,
         first: None,
         strict_vars: false,
+        subrequest: false,
         redirect: None,
         log: Vec::new(),
         steps: if explain {
@@ -526,7 +529,13 @@ impl<'r, 's> Run<'r, 's> {
 
     // ---- access phase (ngx_http_core_access_phase) ----
     fn access(&mut self) -> Flow {
+        // ngx_http_core_access_phase: "if (r != r->main)", a subrequest skips the access phase
+        // (so an auth_request location that inherits auth_request does not ask itself).
+        if self.subrequest {
+            return Flow::Go(Phase::TryFiles);
+        }
         if let Some(u) = self.unmodelled(Stage::Access) {
+            self.handler = Handler::Module(u.directive.clone());
             return Flow::End(End::Unknown(format!(
                 "{} at {} is not modelled: it decides in the rewrite/access phase",
                 u.directive,
@@ -715,6 +724,7 @@ impl<'r, 's> Run<'r, 's> {
             walk: None,
             first: None,
             strict_vars: self.strict_vars,
+            subrequest: true,
             redirect: None,
             log: Vec::new(),
             steps: Vec::new(),

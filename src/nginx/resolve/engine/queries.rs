@@ -106,6 +106,7 @@ pub(super) fn path_for(
         walk: None,
         first: None,
         strict_vars: true,
+        subrequest: false,
         redirect: None,
         log: Vec::new(),
         steps: Vec::new(),

@@ -1,0 +1,140 @@
+//! `trace` and `check` on an Apache box: the server is picked on its own (`--apache-conf`,
+//! `--server`, else the configuration that exists under --root), and the trace names it.
+
+use std::path::Path;
+use std::process::Command;
+
+fn write(p: &Path, text: &str) {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+fn run(args: &[&str]) -> (i32, serde_json::Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_media-doctor"))
+        .args(args)
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (
+        out.status.code().unwrap_or(-1),
+        json,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A Debian box under --root: Apache's config, its envvars, a site whose Alias lacks the slash
+/// its URL has (#14's first failure shape), and no nginx at all.
+fn apache_box(root: &Path, alias_target: &str) {
+    write(
+        &root.join("etc/passwd"),
+        "root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/var/www:/usr/sbin/nologin\n",
+    );
+    write(&root.join("etc/group"), "root:x:0:\nwww-data:x:33:\n");
+    write(
+        &root.join("etc/apache2/envvars"),
+        "export APACHE_RUN_USER=www-data\nexport APACHE_RUN_GROUP=www-data\n",
+    );
+    write(
+        &root.join("etc/apache2/apache2.conf"),
+        "User ${APACHE_RUN_USER}\nGroup ${APACHE_RUN_GROUP}\nInclude ports.conf\n\
+         <Directory />\n  Require all denied\n</Directory>\nIncludeOptional sites-enabled/*.conf\n",
+    );
+    write(&root.join("etc/apache2/ports.conf"), "Listen 80\n");
+    write(
+        &root.join("etc/apache2/sites-enabled/shop.conf"),
+        &format!(
+            "<VirtualHost *:80>\n  ServerName shop.example\n  Alias /media/ {alias_target}\n\
+             \x20 <Directory /srv/shop/media/>\n    Require all granted\n  </Directory>\n\
+             \x20 WSGIScriptAlias / /srv/shop/app/wsgi.py\n</VirtualHost>\n"
+        ),
+    );
+    write(&root.join("srv/shop/media/a.jpg"), "x");
+}
+
+#[test]
+fn trace_picks_apache_and_names_it() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    apache_box(root, "/srv/shop/media");
+    let r = root.to_str().unwrap();
+    let url = "http://shop.example/media/a.jpg";
+    // No nginx under the root, Apache's config exists: Apache is judged.
+    let (code, j, err) = run(&["trace", url, "--root", r, "--offline", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(j["web_server"], "apache", "{j}");
+    // The slash mismatch: /srv/shop/mediaa.jpg, outside every granted <Directory>: 403.
+    assert_eq!(j["path"], "/srv/shop/mediaa.jpg", "{j}");
+    assert_eq!(j["predicted_status"], 403, "{j}");
+    assert_eq!(j["server"]["names"][0], "shop.example");
+    assert_eq!(j["location"]["pattern"], "Alias /media/");
+    // The app's URLs are handed to mod_wsgi: no status is guessed.
+    let (_, j, _) = run(&[
+        "trace",
+        "/accounts/",
+        "--root",
+        r,
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(j["url"], "http://shop.example/accounts/");
+    assert_eq!(j["handler"], "wsgi", "{j}");
+    assert_eq!(j["predicted_status"], serde_json::Value::Null);
+    assert_eq!(j["upstream"], "/srv/shop/app/wsgi.py");
+
+    // Fixed, the same file is served (and walked as www-data from envvars).
+    apache_box(root, "/srv/shop/media/");
+    let (_, j, _) = run(&["trace", url, "--root", r, "--offline", "--format", "json"]);
+    assert_eq!(j["predicted_status"], 200, "{j}");
+    assert_eq!(j["user"], "www-data");
+
+    // Asked for nginx, it is nginx that is judged (and there is none here).
+    let (code, _, err) = run(&["trace", url, "--root", r, "--offline", "--server", "nginx"]);
+    assert_eq!(code, 2, "{err}");
+    // `check` says plainly that it does not judge Apache yet.
+    let (code, _, err) = run(&["check", "--root", r, "--offline"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("Apache httpd") && err.contains("trace URL --server apache"),
+        "{err}"
+    );
+}
+
+#[test]
+fn trace_with_apache_conf_reads_a_bare_virtualhost() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let media = dir.join("media");
+    write(&media.join("a.jpg"), "x");
+    let site = dir.join("deploy/site.conf");
+    write(
+        &site,
+        &format!(
+            "<VirtualHost *:80>\n  ServerName shop.example\n  Alias /media/ {m}/\n  <Directory {m}>\n    Require all granted\n  </Directory>\n</VirtualHost>\n",
+            m = media.display()
+        ),
+    );
+    let (code, j, err) = run(&[
+        "trace",
+        "http://shop.example/media/a.jpg",
+        "--apache-conf",
+        site.to_str().unwrap(),
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(j["web_server"], "apache");
+    assert_eq!(j["predicted_status"], 200, "{j}");
+    // --apache-conf and --nginx-conf exclude each other.
+    let (code, _, _) = run(&[
+        "trace",
+        "http://x/",
+        "--apache-conf",
+        "a",
+        "--nginx-conf",
+        "b",
+    ]);
+    assert_eq!(code, 2);
+}
