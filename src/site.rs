@@ -467,6 +467,7 @@ impl Site {
                 matched_by: format!(
                     "the site {name} of this box (every site is checked on its own)"
                 ),
+                rendered_for: self.nginx.rendered_for.clone(),
             },
             app_path: self.app_path.clone(),
             app: OnceLock::new(),
