@@ -188,8 +188,7 @@ fn missing_fix(
                      in {} with the app's interpreter, as the app's user ({})",
                     app_dir.map(|d| d.display().to_string()).unwrap_or_default(),
                     site.app()
-                        .map(|a| crate::fix::commands::manage_py(a, "").err())
-                        .flatten()
+                        .and_then(|a| crate::fix::commands::manage_py(a, "").err())
                         .unwrap_or_else(|| "the app is unknown".into())
                 ),
                 Vec::new(),
