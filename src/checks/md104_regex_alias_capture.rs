@@ -44,12 +44,19 @@ impl Check for RegexAliasCapture {
         let cfg = r.config();
         let mut findings = Vec::new();
         for o in own_roots(&r) {
-            if !o.modifier.is_regex() || o.alias != AliasKind::Regex {
+            // A regex location's alias, or its root built from the captures (`root /srv/$1;`:
+            // the capture can climb out the same way; root appends the URI after it).
+            let root = o.alias == AliasKind::Root;
+            if !o.modifier.is_regex() || !(o.alias == AliasKind::Regex || root) {
                 continue;
             }
             let re = NgxRegex::new(&o.name, o.modifier == Modifier::RegexCaseless);
             let groups = re.group_count();
             let names = re.group_names();
+            if root && !uses_captures(&o.value, groups, &names) {
+                continue;
+            }
+            let which = if root { "root" } else { "alias" };
             let lit = literal_prefix(&o.name);
             let alias_node = o.directive;
             if !uses_captures(&o.value, groups, &names) {
@@ -142,14 +149,14 @@ impl Check for RegexAliasCapture {
             let label = r.location_label(o.location);
             let f = if climbs {
                 Finding::error(format!(
-                    "{label} with `alias {}`: the capture may start with `..`: {uri} opens {} ({})",
+                    "{label} with `{which} {}`: the capture may start with `..`: {uri} opens {} ({})",
                     o.value,
                     path.display(),
                     reached.display()
                 ))
             } else {
                 Finding::warning(format!(
-                    "{label} with `alias {}`: the capture is glued to `{dir_text}`: {uri} opens {}, outside {}",
+                    "{label} with `{which} {}`: the capture is glued to `{dir_text}`: {uri} opens {}, outside {}",
                     o.value,
                     path.display(),
                     dir.display()
@@ -175,7 +182,7 @@ impl Check for RegexAliasCapture {
             if !also.is_empty() {
                 f = f.evidence("also", also.join(" "));
             }
-            findings.push(match simple_fix(&o, dir_text) {
+            findings.push(match (!root).then(|| simple_fix(&o, dir_text)).flatten() {
                 Some(edit) => config_fix(
                     f,
                     cfg,

@@ -103,6 +103,88 @@ pub fn dump_section(
     out.push('\n');
 }
 
+/// A file's section with its server blocks taken out, cut where the first one stood: the prover
+/// puts back only the servers an edit can matter to, so a file of 500,000 server blocks is
+/// rendered once, not once per fix.
+#[derive(Debug)]
+pub struct Skeleton {
+    /// The section up to the place of the first server block (its header included).
+    pub head: String,
+    /// From there to the end of the section.
+    pub tail: String,
+    /// The depth the server blocks are written at.
+    pub depth: usize,
+}
+
+/// The skeleton of `file`; None when its server blocks do not all stand in one block (then the
+/// whole file is rendered), or it has none.
+pub fn skeleton(cfg: &Config, file: crate::nginx::FileId) -> Option<Skeleton> {
+    struct Cut {
+        parent: Option<crate::nginx::NodeId>,
+        at: usize,
+        depth: usize,
+        mixed: bool,
+    }
+    fn walk(
+        d: &Directive<'_>,
+        parent: Option<crate::nginx::NodeId>,
+        depth: usize,
+        cut: &mut Option<Cut>,
+        out: &mut String,
+    ) {
+        if d.is("server") && d.has_block() {
+            match cut {
+                None => {
+                    *cut = Some(Cut {
+                        parent,
+                        at: out.len(),
+                        depth,
+                        mixed: false,
+                    })
+                }
+                Some(c) if c.parent != parent => c.mixed = true,
+                Some(_) => {}
+            }
+            return;
+        }
+        let pad = "    ".repeat(depth);
+        if !d.has_block() {
+            out.push_str(&format!("{pad}{};\n", head_of(d)));
+            return;
+        }
+        out.push_str(&format!("{pad}{} {{\n", head_of(d)));
+        for c in d.raw_children() {
+            walk(&c, Some(d.id()), depth + 1, cut, out);
+        }
+        out.push_str(&format!("{pad}}}\n"));
+    }
+    let f = &cfg.files[file as usize];
+    let mut out = format!("# configuration file {}:\n", f.path.display());
+    let mut cut = None;
+    for d in cfg.file_raw_top(file) {
+        walk(&d, None, 0, &mut cut, &mut out);
+    }
+    out.push('\n');
+    let cut = cut.filter(|c| !c.mixed)?;
+    let tail = out.split_off(cut.at);
+    Some(Skeleton {
+        head: out,
+        tail,
+        depth: cut.depth,
+    })
+}
+
+/// One block (a server) at `depth`, with every edit of the list applied where its block is.
+pub fn render_node(
+    cfg: &Config,
+    node: crate::nginx::NodeId,
+    depth: usize,
+    edits: &[BlockEdit],
+    out: &mut String,
+) {
+    render_with(&cfg.directive(node), depth, edits, out);
+}
+
 /// Like `render_block`, with every edit of the list applied where its block is.
 fn render_with(d: &Directive<'_>, depth: usize, edits: &[BlockEdit], out: &mut String) {
     if let Some(e) = edits.iter().find(|e| e.block == d.id()) {
@@ -170,6 +252,31 @@ mod tests {
             Some("location ^~ /static/")
         );
         assert_eq!(compose_heads("location = /a", "location ^~ /a"), None);
+    }
+
+    /// A skeleton with every server put back is the file as `dump_section` writes it.
+    #[test]
+    fn a_skeleton_with_its_servers_is_the_whole_section() {
+        let text = "events {}\nhttp {\n map $a $b { default 1; }\n server { listen 80; server_name a; }\n upstream u { server 127.0.0.1:1; }\n server { listen 81; }\n include x.conf;\n}\n";
+        let cfg = load(text);
+        let sk = skeleton(&cfg, cfg.main).expect("one block holds the servers");
+        let mut whole = String::new();
+        dump_section(&cfg, cfg.main, &[], &mut whole);
+        let mut again = sk.head.clone();
+        for s in cfg.servers() {
+            render_node(&cfg, s.id(), sk.depth, &[], &mut again);
+        }
+        again.push_str(&sk.tail);
+        // The servers move to where the first stood; everything else keeps its order.
+        let reloaded = crate::nginx::load_dump(&SysRoot::live(), again.as_bytes(), "x").unwrap();
+        assert!(!reloaded.has_fatal_errors(), "{again}");
+        assert_eq!(reloaded.servers().len(), 2, "{again}");
+        assert_eq!(
+            again.lines().count(),
+            whole.lines().count(),
+            "{again}\n{whole}"
+        );
+        assert!(sk.head.ends_with("default 1;\n    }\n"), "{:?}", sk.head);
     }
 
     #[test]

@@ -10,11 +10,11 @@
 //!
 //! A fix that fails is not printed as a fix: the caller says what to decide instead.
 
-use super::edit::{dump_section, BlockEdit, Change};
+use super::edit::{dump_section, render_node, skeleton, BlockEdit, Change, Skeleton};
 use crate::nginx::resolve::{Request, Resolution, Resolver};
 use crate::nginx::{Config, Directive, FileId, NodeId};
 use crate::site::{listen_port, server_names_of, ServerPlaces, Site};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -81,10 +81,16 @@ type Before = (Arc<Config>, Arc<crate::nginx::resolve::Model>);
 pub struct Prover<'s> {
     site: &'s Site,
     fixed: std::sync::OnceLock<String>,
-    /// The last unedited copy and the files it was loaded from (the fixes of one site follow
-    /// each other and load the same files).
-    before: std::sync::Mutex<Option<(Vec<FileId>, Before)>>,
+    /// The last unedited copy and what it was loaded from (the files, and the servers when only
+    /// some of theirs were put back): the fixes of one site follow each other and load the same.
+    before: std::sync::Mutex<Option<(LoadKey, Before)>>,
+    /// Each file's sections without its server blocks (None: it cannot be cut).
+    skeletons: std::sync::Mutex<HashMap<FileId, Option<Arc<Skeleton>>>>,
+    enclosing: std::sync::OnceLock<Enclosing>,
 }
+
+/// What a copy was loaded from.
+type LoadKey = (Vec<FileId>, Option<Vec<usize>>);
 
 impl<'s> Prover<'s> {
     pub fn new(site: &'s Site) -> Prover<'s> {
@@ -92,7 +98,52 @@ impl<'s> Prover<'s> {
             site,
             fixed: std::sync::OnceLock::new(),
             before: std::sync::Mutex::new(None),
+            skeletons: std::sync::Mutex::new(HashMap::new()),
+            enclosing: std::sync::OnceLock::new(),
         }
+    }
+
+    fn skeleton(&self, file: FileId) -> Option<Arc<Skeleton>> {
+        let mut all = self.skeletons.lock().unwrap_or_else(|e| e.into_inner());
+        all.entry(file)
+            .or_insert_with(|| skeleton(self.site.config(), file).map(Arc::new))
+            .clone()
+    }
+
+    /// Keeps `scope.servers` only when every file that holds them can be cut into a skeleton;
+    /// otherwise the whole files are loaded (all their servers).
+    fn narrow(&self, mut scope: Scope) -> Scope {
+        let places = self.site.server_places();
+        let main = self.site.config().main;
+        let cuttable = scope.files.as_ref().is_some_and(|files| {
+            files
+                .iter()
+                .chain(std::iter::once(&main))
+                .filter(|f| places.by_file.contains_key(f))
+                .all(|&f| self.skeleton(f).is_some())
+        });
+        if !cuttable {
+            scope.servers = None;
+        }
+        scope
+    }
+
+    /// One file's section: only the servers of `keep` when given (and the file can be cut),
+    /// else the whole file.
+    fn write_file(&self, f: FileId, keep: Option<&[usize]>, edits: &[BlockEdit], out: &mut String) {
+        let cfg = self.site.config();
+        let places = self.site.server_places();
+        let cut = keep.and_then(|k| Some((k, places.by_file.get(&f)?, self.skeleton(f)?)));
+        let Some((keep, servers, sk)) = cut else {
+            dump_section(cfg, f, edits, out);
+            return;
+        };
+        out.push_str(&sk.head);
+        // `keep` is a few servers, the file's may be 500,000 (both sorted, in config order).
+        for &i in keep.iter().filter(|i| servers.binary_search(i).is_ok()) {
+            render_node(cfg, places.all[i], sk.depth, edits, out);
+        }
+        out.push_str(&sk.tail);
     }
 
     /// The dump of the files `scope` loads, with `edits` applied: the main file first (nginx
@@ -110,14 +161,15 @@ impl<'s> Prover<'s> {
             }
             out
         });
+        let keep = scope.servers.as_deref();
         let mut out = String::with_capacity(fixed.len() + 4096);
-        dump_section(cfg, cfg.main, edits, &mut out);
+        self.write_file(cfg.main, keep, edits, &mut out);
         // An edit lies in a server block, so never in a file of `fixed`.
         out.push_str(fixed);
         let mut rest: Vec<FileId> = files.iter().copied().filter(|&f| f != cfg.main).collect();
         rest.sort_unstable();
         for f in rest {
-            dump_section(cfg, f, edits, &mut out);
+            self.write_file(f, keep, edits, &mut out);
         }
         out
     }
@@ -132,37 +184,44 @@ struct Scope {
     /// The files of server blocks that are loaded; None: every file (an edit outside a server,
     /// or in a snippet several servers include).
     files: Option<HashSet<FileId>>,
+    /// The servers loaded (indexes into `ServerPlaces::all`, sorted) when only they are put
+    /// back into their files (see `Prover::narrow`); None: every server of `files`.
+    servers: Option<Vec<usize>>,
     /// The edited server of each edit (index into `ServerPlaces::all`).
     edited: Vec<Option<usize>>,
 }
 
 impl Scope {
+    #[cfg(test)]
     fn of(site: &Site, edits: &[BlockEdit]) -> Scope {
+        let enclosing = Enclosing::of(site.config(), site.server_places());
+        Scope::with(site, edits, &enclosing)
+    }
+
+    fn with(site: &Site, edits: &[BlockEdit], enclosing: &Enclosing) -> Scope {
         let cfg = site.config();
         let places = site.server_places();
-        let edited: Vec<Option<usize>> = edits
-            .iter()
-            .map(|e| enclosing_server(cfg, places, e.block))
-            .collect();
+        let edited: Vec<Option<usize>> =
+            edits.iter().map(|e| enclosing.server_of(e.block)).collect();
         if edited.iter().any(Option::is_none) {
             return Scope {
                 files: None,
+                servers: None,
                 edited,
             };
         }
         let mut servers: HashSet<usize> = HashSet::new();
         for (e, i) in edits.iter().zip(edited.iter().flatten()) {
             servers.insert(*i);
-            // Nothing in a location decides which server a request reaches: an edit inside
-            // one can change only its own server's answers.
-            if cfg.directive(e.block).is("location") {
-                continue;
-            }
+            // The servers that compete with the edited one for its requests are loaded even
+            // for an edit inside a location, which cannot move requests between servers:
+            // without them, the copy would send the edited server requests another one takes.
             let server = cfg.directive(places.all[*i]);
             let mut names: Vec<String> = server_names_of(&server)
                 .map(str::to_ascii_lowercase)
                 .collect();
-            // The names the edit writes (a server_name replaced or added).
+            // The names the edit writes (a server_name replaced or added; none in a location).
+            let in_location = cfg.directive(e.block).is("location");
             let written = e
                 .changes
                 .values()
@@ -171,7 +230,8 @@ impl Scope {
                     Change::Drop => None,
                 })
                 .flatten()
-                .chain(&e.append);
+                .chain(&e.append)
+                .filter(|_| !in_location);
             for line in written {
                 let mut words = line.split(|c: char| c.is_whitespace() || c == ';');
                 if words.next() == Some("server_name") {
@@ -180,6 +240,14 @@ impl Scope {
             }
             for n in &names {
                 servers.extend(places.by_name.get(n).into_iter().flatten());
+            }
+            // An exact name beats wildcards, regexes and the default server: a location edit
+            // in a server with one is contested only by the servers sharing that name.
+            let exact = |n: &String| {
+                !(n.is_empty() || n.contains('*') || n.starts_with('~') || n.starts_with('.'))
+            };
+            if in_location && names.iter().any(exact) {
+                continue;
             }
             servers.extend(&places.wild);
             let mut ports: Vec<u16> = server
@@ -198,8 +266,11 @@ impl Scope {
             .iter()
             .map(|&i| cfg.directive(places.all[i]).file_id())
             .collect();
+        let mut servers: Vec<usize> = servers.into_iter().collect();
+        servers.sort_unstable();
         Scope {
             files: Some(files),
+            servers: Some(servers),
             edited,
         }
     }
@@ -312,14 +383,18 @@ impl Prover<'_> {
         let site = self.site;
         let cfg = site.config();
         let places = site.server_places();
-        let scope = Scope::of(site, edits);
+        let enclosing = self
+            .enclosing
+            .get_or_init(|| Enclosing::of(site.config(), site.server_places()));
+        let scope = self.narrow(Scope::with(site, edits, enclosing));
         // Both sides are loaded from the same files, so they have the same servers in the same
         // order, and are modelled whole.
         let before: Option<Before> = match &scope.files {
             None => None,
             Some(files) => {
-                let mut key: Vec<FileId> = files.iter().copied().collect();
-                key.sort_unstable();
+                let mut files: Vec<FileId> = files.iter().copied().collect();
+                files.sort_unstable();
+                let key: LoadKey = (files, scope.servers.clone());
                 let mut last = self.before.lock().unwrap_or_else(|e| e.into_inner());
                 match &*last {
                     Some((k, b)) if *k == key => Some(b.clone()),
@@ -364,6 +439,9 @@ impl Prover<'_> {
         // The place of an edited server among the loaded ones.
         // The loaded servers (indexes into `places.all`), in config order.
         let loaded: Option<Vec<usize>> = scope.files.as_ref().map(|files| {
+            if let Some(servers) = &scope.servers {
+                return servers.clone();
+            }
             let mut v: Vec<usize> = files
                 .iter()
                 .chain(std::iter::once(&cfg.main))
@@ -551,18 +629,31 @@ fn same_file(got: Option<&Path>, want: &Path) -> bool {
 
 /// The server block (index in `ServerPlaces::all`) that holds `node`: looked for among the
 /// servers of the node's own file (None for a node of a snippet, or outside any server).
-fn enclosing_server(cfg: &Config, places: &ServerPlaces, node: NodeId) -> Option<usize> {
-    let file = cfg.directive(node).file_id();
-    places.by_file.get(&file)?.iter().copied().find(|&i| {
-        let mut stack = vec![cfg.directive(places.all[i])];
-        while let Some(d) = stack.pop() {
-            if d.id() == node {
-                return true;
+/// The server block (index into `ServerPlaces::all`) that each block node written in a
+/// server's own file lies in: built once per report, so finding an edit's server does not walk
+/// every server of its file (500,000 in one file).
+pub struct Enclosing(HashMap<NodeId, usize>);
+
+impl Enclosing {
+    pub fn of(cfg: &Config, places: &ServerPlaces) -> Enclosing {
+        let mut map = HashMap::new();
+        for (i, &id) in places.all.iter().enumerate() {
+            let server = cfg.directive(id);
+            let file = server.file_id();
+            let mut stack = vec![server];
+            while let Some(d) = stack.pop() {
+                if d.file_id() == file {
+                    map.entry(d.id()).or_insert(i);
+                }
+                stack.extend(d.children().filter(|c| c.has_block()));
             }
-            stack.extend(d.children().filter(|c| c.has_block()));
         }
-        false
-    })
+        Enclosing(map)
+    }
+
+    fn server_of(&self, node: NodeId) -> Option<usize> {
+        self.0.get(&node).copied()
+    }
 }
 
 fn first_name(r: &Resolver<'_>, server: NodeId) -> String {
@@ -704,6 +795,93 @@ mod tests {
             path: Some(PathBuf::from("/srv/shop/media/a.jpg")),
             location: Some("/media/".into()),
         }
+    }
+
+    /// Many servers in one file (the main one): a fix inside one server is proven on that
+    /// server and the ones that contest its name, put back into the file's skeleton, not on the
+    /// whole file; and a server of the same name earlier in the file, which takes its requests,
+    /// makes the proof fail as it would on the real nginx.
+    #[test]
+    fn in_one_big_file_only_the_contested_servers_are_loaded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = |p: &str, text: &str| {
+            let p = tmp.path().join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        w(
+            "etc/passwd",
+            "root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/var/www:/bin/sh\n",
+        );
+        w("etc/group", "root:x:0:\nwww-data:x:33:\n");
+        w("srv/s7/media/a.jpg", "x");
+        let server = |i: usize, name: &str| {
+            format!("  server {{ listen 80; server_name {name}; location /media/ {{ alias /srv/s{i}/media; }} }}\n")
+        };
+        let build = |first_is_s7: bool| {
+            let mut conf =
+                String::from("user www-data;\nevents {}\nhttp {\n  map $uri $x { default 1; }\n");
+            for i in 0..40 {
+                // With `first_is_s7`, server 3 also claims s7.test, before server 7 does.
+                let name = if first_is_s7 && i == 3 {
+                    "s7.test".to_string()
+                } else {
+                    format!("s{i}.test")
+                };
+                conf.push_str(&server(i, &name));
+            }
+            conf.push_str("}\n");
+            w("etc/nginx/nginx.conf", &conf);
+            let args = crate::site::Options {
+                root: Some(tmp.path().to_path_buf()),
+                ..Default::default()
+            };
+            Site::gather(&args, true).unwrap()
+        };
+        let goal = Goal {
+            host: "s7.test".into(),
+            port: 80,
+            uri: "/media/a.jpg".into(),
+            status: Some(200),
+            path: Some(PathBuf::from("/srv/s7/media/a.jpg")),
+            location: Some("/media/".into()),
+        };
+        let fix = |site: &Site| {
+            let cfg = site.config();
+            let alias = cfg
+                .depth_first()
+                .map(|(_, d)| d)
+                .find(|d| d.is("alias") && d.args().any(|a| a == "/srv/s7/media"))
+                .unwrap();
+            let loc = cfg
+                .depth_first()
+                .map(|(_, d)| d)
+                .find(|d| d.is("location") && d.children().any(|c| c.id() == alias.id()))
+                .unwrap()
+                .id();
+            BlockEdit::new(loc).replace(alias.id(), "alias /srv/s7/media/;")
+        };
+        let site = build(false);
+        let edit = fix(&site);
+        let prover = Prover::new(&site);
+        let scope = prover.narrow(Scope::of(&site, std::slice::from_ref(&edit)));
+        assert_eq!(scope.servers, Some(vec![7]));
+        let dump = prover.dump(&scope, std::slice::from_ref(&edit));
+        assert_eq!(dump.matches("server {").count(), 1, "{dump}");
+        assert!(dump.contains("map $uri $x"), "{dump}");
+        prover
+            .prove(std::slice::from_ref(&edit), std::slice::from_ref(&goal))
+            .expect("proven");
+
+        let site = build(true);
+        let edit = fix(&site);
+        let prover = Prover::new(&site);
+        let scope = prover.narrow(Scope::of(&site, std::slice::from_ref(&edit)));
+        assert_eq!(scope.servers, Some(vec![3, 7]));
+        assert!(matches!(
+            prover.prove(std::slice::from_ref(&edit), std::slice::from_ref(&goal)),
+            Err(Refusal::Unmet(_))
+        ));
     }
 
     #[test]

@@ -151,6 +151,7 @@ pub fn check(cfg: &Config) -> Vec<Diagnostic> {
     };
     let http_cert = http.iter().any(|d| d.is("ssl_certificate"));
     let mut defaults: HashSet<String> = HashSet::new();
+    let http_unseen = std::cell::OnceCell::new();
     for d in &http {
         if d.is("upstream") && d.has_block() && !d.children().any(|c| c.is("server")) {
             let mut e = diag(d, "no servers are inside upstream".into(), true);
@@ -191,12 +192,17 @@ pub fn check(cfg: &Config) -> Vec<Diagnostic> {
             c.is("ssl_certificate") || (c.is("ssl_reject_handshake") && c.arg(0) == Some("on"))
         });
         // An include that brought nothing (missing, reported on its own) may hold the
-        // certificate (h5bp's tls/certificate_files.conf): not judged then.
-        let unseen = server
-            .raw_children()
-            .chain(http.iter().copied())
-            .any(|c| c.is_include() && c.included_files().is_empty());
-        if ssl && !cert && !http_cert && !unseen {
+        // certificate (h5bp's tls/certificate_files.conf): not judged then. (http's own
+        // includes are looked at once, not per server: 500,000 servers share one http.)
+        let unseen = || {
+            *http_unseen.get_or_init(|| {
+                http.iter()
+                    .any(|c| c.is_include() && c.included_files().is_empty())
+            }) || server
+                .raw_children()
+                .any(|c| c.is_include() && c.included_files().is_empty())
+        };
+        if ssl && !cert && !http_cert && !unseen() {
             let mut m = format!(
                 "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in {}:{}",
                 server.file().display(),

@@ -421,6 +421,13 @@ fn traversal_cases_of_issue_16() {
         "{}",
         messages(&r)
     );
+    // A root built from a capture climbs the same way (root appends the URI after it).
+    let r = check_conf("MD104", "location ~ ^/u(.*)/x$ { root /srv/u/$1; }");
+    assert!(
+        messages(&r).contains("with `root /srv/u/$1`: the capture may start with `..`"),
+        "{}",
+        messages(&r)
+    );
     // A capture that cannot hold `..`, a capture after a slash: nothing escapes.
     let r = check_conf(
         "MD104",

@@ -175,6 +175,14 @@ fn a_trace_url_is_shown_escaped() {
     assert_no_control_bytes("trace text", &o.stdout);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("\\x1b]0;X\\x07\\x1b[2J\\r\\n"), "{text}");
+    // A byte that is not UTF-8 is shown as itself (\xff), not as U+FFFD, in every line.
+    assert!(!text.contains('\u{fffd}'), "{text}");
+    assert!(
+        text.lines()
+            .filter(|l| l.starts_with("uri ") || l.starts_with("path "))
+            .all(|l| l.contains("\\xff")),
+        "{text}"
+    );
     let o = media_doctor_raw(&args("json"));
     assert_eq!(o.code, 0, "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

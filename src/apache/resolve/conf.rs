@@ -390,7 +390,9 @@ fn parse_addr(a: &str) -> (Option<IpAddr>, Option<u16>) {
     (ip, port)
 }
 
-/// The main server and every virtual host of `cfg`.
+/// The main server, and every virtual host with what choosing one needs (addresses, names):
+/// the rest of a vhost is read when a request reaches it (`full_vhost`), so that one request
+/// on a 10,000-vhost config does not read 10,000 vhosts' aliases and sections.
 pub fn servers(cfg: &Config) -> (Server, Vec<Server>) {
     let mut main = empty_server(None);
     read_server(cfg, cfg.top(), &mut main);
@@ -398,10 +400,38 @@ pub fn servers(cfg: &Config) -> (Server, Vec<Server>) {
     for v in cfg.virtual_hosts() {
         let mut s = empty_server(Some(v.id()));
         s.addrs = v.args().map(parse_addr).collect();
-        read_server(cfg, v.children(), &mut s);
+        for d in v.children() {
+            if d.is("ServerName") || d.is("ServerAlias") {
+                read_name(d, &mut s);
+            }
+        }
         vhosts.push(s);
     }
     (main, vhosts)
+}
+
+/// Everything of the virtual host `node`.
+pub fn full_vhost(cfg: &Config, node: NodeId) -> Server {
+    let v = cfg.directive(node);
+    let mut s = empty_server(Some(node));
+    s.addrs = v.args().map(parse_addr).collect();
+    read_server(cfg, v.children(), &mut s);
+    s
+}
+
+fn read_name(d: Directive<'_>, s: &mut Server) {
+    let args: Vec<&str> = d.args().collect();
+    if d.is("ServerAlias") {
+        s.aliases
+            .extend(args.iter().map(|a| a.to_ascii_lowercase()));
+    } else if let Some(n) = args.first() {
+        let n = n.split("://").last().unwrap_or(n);
+        let host = match n.rsplit_once(':') {
+            Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
+            _ => n,
+        };
+        s.name = Some(host.to_ascii_lowercase());
+    }
 }
 
 fn empty_server(node: Option<NodeId>) -> Server {
@@ -476,20 +506,8 @@ fn read_server<'c>(_cfg: &'c Config, items: impl Iterator<Item = Directive<'c>>,
             })
         };
         let m = match lower.as_str() {
-            "servername" => {
-                if let Some(n) = args.first() {
-                    let n = n.split("://").last().unwrap_or(n);
-                    let host = match n.rsplit_once(':') {
-                        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
-                        _ => n,
-                    };
-                    s.name = Some(host.to_ascii_lowercase());
-                }
-                None
-            }
-            "serveralias" => {
-                s.aliases
-                    .extend(args.iter().map(|a| a.to_ascii_lowercase()));
+            "servername" | "serveralias" => {
+                read_name(d, s);
                 None
             }
             "documentroot" => {

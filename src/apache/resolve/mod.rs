@@ -70,7 +70,10 @@ pub struct Resolver<'s> {
     /// The user Apache's children run as (`User`/`Group`), or why it is unknown.
     who: Result<Identity, String>,
     main: Server,
+    /// Each vhost's addresses and names (for choosing it).
     vhosts: Vec<Server>,
+    /// Each vhost read whole, on first need.
+    full: Vec<std::sync::OnceLock<Server>>,
     cache: WalkCache,
 }
 
@@ -86,6 +89,9 @@ impl<'s> Resolver<'s> {
             root,
             who,
             main,
+            full: (0..vhosts.len())
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
             vhosts,
             cache: WalkCache::new(root),
         }
@@ -135,7 +141,14 @@ impl<'s> Resolver<'s> {
             }
         };
         r.uri = Some(uri.clone());
-        let (server, choice) = self.select(req);
+        let (light, choice) = self.select(req);
+        let server = match (
+            light.node,
+            self.vhosts.iter().position(|v| v.node == light.node),
+        ) {
+            (Some(node), Some(i)) => self.full[i].get_or_init(|| conf::full_vhost(self.cfg, node)),
+            _ => light,
+        };
         r.vhost = server.node;
         r.server_choice = choice;
         r.steps.push(format!("virtual host: {}", r.server_choice));

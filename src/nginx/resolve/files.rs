@@ -126,7 +126,7 @@ impl Files<'_> {
             return Probe {
                 result: Err(Errno::Unknown(format!(
                     "the path {:?} is relative to nginx's working directory",
-                    String::from_utf8_lossy(path)
+                    crate::text_safe::bytes(path)
                 ))),
                 walk: None,
             };

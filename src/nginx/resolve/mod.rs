@@ -65,7 +65,7 @@ pub struct Request {
 }
 
 fn ser_lossy<S: serde::Serializer>(b: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(&String::from_utf8_lossy(b))
+    s.serialize_str(&crate::text_safe::bytes(b))
 }
 
 impl Request {

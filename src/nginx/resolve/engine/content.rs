@@ -88,7 +88,7 @@ impl<'r, 's> Run<'r, 's> {
                 step!(
                     self,
                     "try_files: nothing found → internal redirect to {} ({at})",
-                    String::from_utf8_lossy(&u)
+                    crate::text_safe::bytes(&u)
                 );
                 return self.internal_redirect(u, a);
             }
@@ -105,7 +105,7 @@ impl<'r, 's> Run<'r, 's> {
                     let why = format!(
                         "try_files at {} tests {}: {why}",
                         self.dir_of(tf),
-                        String::from_utf8_lossy(&path)
+                        crate::text_safe::bytes(&path)
                     );
                     self.path = Some(path);
                     self.walk = probe.walk;
@@ -215,7 +215,7 @@ impl<'r, 's> Run<'r, 's> {
                 log!(
                     self,
                     "directory index of \"{}\" is forbidden",
-                    String::from_utf8_lossy(&p)
+                    crate::text_safe::bytes(&p)
                 );
                 self.path = Some(p);
             }
@@ -272,7 +272,7 @@ impl<'r, 's> Run<'r, 's> {
                 Err(f) => return Some(f),
             };
             let probe = self.files.call(&path, Op::Stat, policy);
-            let shown = String::from_utf8_lossy(&path).into_owned();
+            let shown = crate::text_safe::bytes(&path).into_owned();
             self.path = Some(path.clone());
             self.walk = probe.walk.clone();
             self.handler = Handler::Index;
@@ -283,7 +283,7 @@ impl<'r, 's> Run<'r, 's> {
                     step!(
                         self,
                         "index: {shown} exists → internal redirect to {}",
-                        String::from_utf8_lossy(&u)
+                        crate::text_safe::bytes(&u)
                     );
                     return Some(self.internal_redirect(u, self.args.clone()));
                 }
@@ -320,7 +320,7 @@ impl<'r, 's> Run<'r, 's> {
                                 log!(
                                     self,
                                     "\"{}\" is not a directory",
-                                    String::from_utf8_lossy(&dir)
+                                    crate::text_safe::bytes(&dir)
                                 );
                                 self.walk = dprobe.walk;
                                 self.reason = "the index directory is not a directory".into();
@@ -342,7 +342,7 @@ impl<'r, 's> Run<'r, 's> {
                                 log!(
                                     self,
                                     "stat() \"{}\" failed ({})",
-                                    String::from_utf8_lossy(&dir),
+                                    crate::text_safe::bytes(&dir),
                                     e.log_text()
                                 );
                                 return Some(Flow::Finalize(500));
@@ -393,7 +393,7 @@ impl<'r, 's> Run<'r, 's> {
             path.pop();
         }
         let probe = self.files.call(&path, Op::OpenDir, SymlinkPolicy::OFF);
-        let shown = String::from_utf8_lossy(&path).into_owned();
+        let shown = crate::text_safe::bytes(&path).into_owned();
         self.path = Some(path);
         self.walk = probe.walk;
         self.handler = Handler::Autoindex;
@@ -438,7 +438,7 @@ impl<'r, 's> Run<'r, 's> {
         let probe = self.files.call(&path, Op::Open, policy);
         let shown = self.explained_path(&path);
         let unknown = match &probe.result {
-            Err(Errno::Unknown(why)) => Some(format!("{}: {why}", String::from_utf8_lossy(&path))),
+            Err(Errno::Unknown(why)) => Some(format!("{}: {why}", crate::text_safe::bytes(&path))),
             _ => None,
         };
         self.path = Some(path);
@@ -541,7 +541,7 @@ impl<'r, 's> Run<'r, 's> {
         };
         match probe.result {
             Err(Errno::Unknown(why)) => {
-                let why = format!("gzip_static: {}: {why}", String::from_utf8_lossy(&path));
+                let why = format!("gzip_static: {}: {why}", crate::text_safe::bytes(&path));
                 self.path = Some(path);
                 self.walk = probe.walk;
                 Some(Flow::End(End::Unknown(why)))

@@ -340,14 +340,14 @@ impl<'r, 's> Run<'r, 's> {
     /// `path` as shown in explanations (empty when they are off).
     fn explained_path(&self, path: &[u8]) -> String {
         if self.explain {
-            String::from_utf8_lossy(path).into_owned()
+            crate::text_safe::bytes(path).into_owned()
         } else {
             String::new()
         }
     }
 
     fn uri_str(&self) -> String {
-        String::from_utf8_lossy(&self.uri).into_owned()
+        crate::text_safe::bytes(&self.uri).into_owned()
     }
 
     fn finish_status(&mut self, code: u16) -> End {
@@ -641,7 +641,7 @@ impl<'r, 's> Run<'r, 's> {
             Some(q) => (uri[..q].to_vec(), uri[q + 1..].to_vec()),
             None => (uri, Vec::new()),
         };
-        let shown = String::from_utf8_lossy(&u).into_owned();
+        let shown = crate::text_safe::bytes(&u).into_owned();
         let end = self.subrequest(u, a);
         let where_ = self.explained_at(at);
         match end {
@@ -744,7 +744,7 @@ impl<'r, 's> Run<'r, 's> {
             log!(
                 self,
                 "rewrite or internal redirection cycle while internally redirecting to \"{}\"",
-                String::from_utf8_lossy(&uri)
+                crate::text_safe::bytes(&uri)
             );
             self.handler = Handler::Error;
             self.reason = "more than 10 internal redirects: nginx gives up with 500".into();
@@ -840,7 +840,7 @@ impl<'r, 's> Run<'r, 's> {
                 return self.unknown_var(&u, &d);
             }
         };
-        let shown = String::from_utf8_lossy(&target).into_owned();
+        let shown = crate::text_safe::bytes(&target).into_owned();
         step!(self, "error_page {code} → {shown} ({at})");
         if target.first() == Some(&b'/') {
             let (u, a) = match target.iter().position(|&b| b == b'?') {
@@ -940,7 +940,7 @@ impl<'r, 's> Run<'r, 's> {
                 return Ok(format!(
                     "{} {} HTTP/1.1",
                     req.method,
-                    String::from_utf8_lossy(&req.target)
+                    crate::text_safe::bytes(&req.target)
                 )
                 .into_bytes())
             }

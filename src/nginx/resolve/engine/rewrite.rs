@@ -209,7 +209,7 @@ impl<'r, 's> Run<'r, 's> {
         step!(
             self,
             "rewrite {re} → {} {}({at})",
-            String::from_utf8_lossy(&new_uri),
+            crate::text_safe::bytes(&new_uri),
             if flag.is_empty() {
                 String::new()
             } else {
@@ -322,7 +322,7 @@ impl<'r, 's> Run<'r, 's> {
                         return Err(Flow::End(End::Unknown(format!(
                             "`if ({test} ...)` at {} tests {}: {why}",
                             self.dir_of(d.id()),
-                            String::from_utf8_lossy(&f)
+                            crate::text_safe::bytes(&f)
                         ))))
                     }
                     Err(_) => None,
