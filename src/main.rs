@@ -60,6 +60,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("profile {}", p.source.display()))?,
                 None => Accepted::default(),
             };
+            if let Some(sites) = each_site(&site, &args) {
+                return check_each_site(&mut out, &site, sites, &args, &selection, &accepted);
+            }
             let mut results = checks::run(&site, &selection.checks());
             refuse_unread_input()?;
             accepted.apply(&mut results);
@@ -177,6 +180,99 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Whether `check` runs on every site of the box, each on its own: no `--site`, nothing that
+/// names one site's app or URLs (`--app`, a profile, `--url`, `--probe`, `--compose`), and more
+/// than one site. SARIF is one document of every result: it keeps the whole-box run.
+fn each_site(site: &Site, args: &media_doctor::cli::CheckArgs) -> Option<Vec<(String, Vec<u32>)>> {
+    let o = &site.options;
+    if site.name.is_some()
+        || site.profile.is_some()
+        || o.app.is_some()
+        || o.url.is_some()
+        || !o.probe.is_empty()
+        || !o.compose.is_empty()
+        || args.format == CheckFormat::Sarif
+    {
+        return None;
+    }
+    let sites = site.sites();
+    (sites.len() > 1).then_some(sites)
+}
+
+/// `check` over every site of the box, each on its own (its servers, the app they hand requests
+/// to): reported as each is checked, so memory stays bounded however many sites there are.
+fn check_each_site(
+    out: &mut dyn Write,
+    site: &Site,
+    sites: Vec<(String, Vec<u32>)>,
+    args: &media_doctor::cli::CheckArgs,
+    selection: &Selection,
+    accepted: &Accepted,
+) -> anyhow::Result<ExitCode> {
+    use render::sites::{Json, Text};
+    let checks = selection.checks();
+    let run = |name: &str, servers: Vec<u32>| {
+        let one = site.for_site(name, servers);
+        let mut results = checks::run(&one, &checks);
+        accepted.apply(&mut results);
+        Report::new(one.to_json(), results)
+    };
+    let totals = match args.format {
+        CheckFormat::Json => {
+            let mut w = Json::start(out, args.fail_on, &site.box_json(&sites))?;
+            for (name, servers) in sites {
+                let report = run(&name, servers);
+                w.site(&name, &report)?;
+            }
+            w.finish()?
+        }
+        CheckFormat::Github => {
+            let target = match &site.nginx.source {
+                NginxSource::Files { entry } => Some(entry.display().to_string()),
+                NginxSource::Dump { .. } => None,
+            };
+            let files = SourceFiles::new(site.root.clone(), std::env::current_dir().ok())
+                .with_target(target);
+            let mut fails = false;
+            for (name, servers) in sites {
+                let report = run(&name, servers);
+                fails |= report.fails_at(args.fail_on);
+                render::github::write(out, &report, &files)?;
+            }
+            out.flush()?;
+            return Ok(if fails {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+        CheckFormat::Text | CheckFormat::Sarif => {
+            let opts = render::text::Options {
+                verbose: args.verbose,
+                quiet: args.quiet,
+                fail_on: args.fail_on,
+                width: render::text::terminal_width(),
+            };
+            let source = match &site.nginx.source {
+                NginxSource::Files { entry } => entry.display().to_string(),
+                NginxSource::Dump { name } => name.clone(),
+            };
+            let mut w = Text::start(out, opts, sites.len(), &source)?;
+            for (name, servers) in sites {
+                let report = run(&name, servers);
+                w.site(&name, &report)?;
+            }
+            w.finish()?
+        }
+    };
+    out.flush()?;
+    Ok(if totals.fails() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Options that name something that is not there are bad arguments (exit 2), never a quiet

@@ -16,7 +16,7 @@ use crate::system::loaded::{self, Stale};
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// What the user asked about (the command line, converted by `cli`; the profile fills the gaps).
 #[derive(Debug, Clone, Default)]
@@ -52,7 +52,8 @@ pub enum NginxSource {
 #[derive(Debug)]
 pub struct NginxSite {
     pub source: NginxSource,
-    pub config: Config,
+    /// Shared by the sites of one box (`Site::for_site`): loaded once.
+    pub config: Arc<Config>,
     /// The `server {}` blocks that belong to the site (all of them when no `--site` was given,
     /// or when none matched the name: then `matched_by` says so).
     pub servers: Vec<NodeId>,
@@ -79,29 +80,40 @@ pub struct Site {
     /// URLs of files known to exist (the profile's `samples`).
     pub samples: Vec<String>,
     /// The nginx worker user (`--as-user`, the `user` directive, or nginx's default) and its
-    /// identity under the root.
-    worker: OnceLock<crate::fs::Worker>,
+    /// identity under the root (one per box: shared by its sites).
+    worker: Arc<OnceLock<crate::fs::Worker>>,
     /// The resolver's indexes (location trees, server names) for the site's servers, built on
     /// first use.
     model: OnceLock<resolve::Model>,
     /// The same for every server of the config, built when a request leaves the site's servers
-    /// (or when the site is every server: then `model` is it).
-    whole: OnceLock<resolve::Model>,
+    /// (or when the site is every server: then `model` is it). Shared by the sites of a box.
+    whole: Arc<OnceLock<resolve::Model>>,
     /// The indexes for the one request `trace` follows (`resolver_for`).
     request_model: OnceLock<resolve::Model>,
     /// The directories the site's servers serve files from, found on first use.
     served: OnceLock<Vec<ServedDir>>,
-    /// Config files changed since the running nginx loaded them, found on first use.
-    stale: OnceLock<Option<Stale>>,
+    /// Config files changed since the running nginx loaded them, found on first use (one per
+    /// box).
+    stale: Arc<OnceLock<Option<Stale>>>,
     /// The compose project the app runs in, read on first use (see `containers`).
     containers: OnceLock<Result<crate::container::Containers, crate::container::NotContainers>>,
     /// Draw progress for long probes on stderr (text output on a terminal only; set by main).
     pub progress: bool,
     /// Tree scans made during this run, shared between the checks that need them.
     pub fs: crate::fs::scan::Cache,
-    /// Where every server block of the config is (file, names, ports), indexed on first use.
-    places: OnceLock<ServerPlaces>,
+    /// Where every server block of the config is (file, names, ports), indexed on first use
+    /// (one per box).
+    places: Arc<OnceLock<ServerPlaces>>,
+    /// The members of every `upstream {}` group of the config, by name (one per box).
+    upstream_groups: Arc<OnceLock<UpstreamGroups>>,
+    /// The box's listening sockets and their processes, read on first need (one per box).
+    listeners: Arc<OnceLock<Arc<running::Listeners>>>,
+    /// One of the sites of a `check` over every site (`for_site`): the user named none.
+    one_of_many: bool,
 }
+
+/// `upstream NAME { server ...; }` groups: the members of each, by name.
+type UpstreamGroups = std::collections::HashMap<String, Vec<String>>;
 
 /// Every server block of the config by file, name and port: what a config edit can affect is
 /// found from these without walking the whole config again (the prover runs once per fix, and a
@@ -236,16 +248,19 @@ impl Site {
                 .map(|p| p.samples.clone())
                 .unwrap_or_default(),
             profile,
-            worker: OnceLock::new(),
+            worker: Default::default(),
             model: OnceLock::new(),
-            whole: OnceLock::new(),
+            whole: Default::default(),
             request_model: OnceLock::new(),
             served: OnceLock::new(),
-            stale: OnceLock::new(),
+            stale: Default::default(),
             containers: OnceLock::new(),
             progress: false,
             fs: Default::default(),
-            places: OnceLock::new(),
+            places: Default::default(),
+            upstream_groups: Default::default(),
+            listeners: Default::default(),
+            one_of_many: false,
         };
         site.select_servers()?;
         Ok(site)
@@ -309,8 +324,17 @@ impl Site {
             app_user: self.profile.as_ref().and_then(|p| p.app_user.clone()),
             nginx_dirs: self.literal_roots(),
             eval: self.options.eval,
-            upstreams: upstreams(&self.nginx.config, &self.nginx.servers),
+            upstreams: upstreams(
+                &self.nginx.config,
+                self.upstream_groups(),
+                &self.nginx.servers,
+            ),
             config_given: self.options.nginx_conf.is_some() || self.options.nginx_dump.is_some(),
+            listeners: Some(
+                self.listeners
+                    .get_or_init(|| Arc::new(running::Listeners::read(&self.root)))
+                    .clone(),
+            ),
         };
         let mut found = discover::discover(&self.root, &hints);
         if found.app.is_none() {
@@ -380,6 +404,107 @@ impl Site {
         &self.nginx.config
     }
 
+    /// The `upstream {}` groups of the config (read on first use, once per box).
+    fn upstream_groups(&self) -> &UpstreamGroups {
+        self.upstream_groups.get_or_init(|| {
+            let mut groups = UpstreamGroups::new();
+            for (_, d) in self.config().depth_first() {
+                if d.is("upstream") && d.has_block() {
+                    if let Some(name) = d.arg(0) {
+                        let members = d
+                            .children()
+                            .filter(|c| c.is("server"))
+                            .filter_map(|c| c.arg(0).map(str::to_string))
+                            .collect();
+                        groups.insert(name.to_string(), members);
+                    }
+                }
+            }
+            groups
+        })
+    }
+
+    /// The sites of this box, each a name and its server blocks: the servers of one file
+    /// (`shop` for sites-enabled/shop or conf.d/shop.conf), or, for a server in the main file,
+    /// its first server_name. In name order (the order `check` reports them in).
+    pub fn sites(&self) -> Vec<(String, Vec<NodeId>)> {
+        let cfg = self.config();
+        let main = cfg.main;
+        let mut by_name: std::collections::BTreeMap<String, Vec<NodeId>> = Default::default();
+        for s in cfg.servers() {
+            let name = if s.file_id() != main {
+                s.file()
+                    .file_name()
+                    .and_then(|f| f.to_str())
+                    .map(|f| f.strip_suffix(".conf").unwrap_or(f).to_string())
+            } else {
+                server_names_of(&s)
+                    .find(|n| !n.is_empty() && *n != "_" && !n.starts_with('~'))
+                    .map(str::to_string)
+            };
+            let name = name.unwrap_or_else(|| format!("{}:{}", s.file().display(), s.line()));
+            by_name.entry(name).or_default().push(s.id());
+        }
+        by_name.into_iter().collect()
+    }
+
+    /// The site `name` of this box, made of `servers`: it shares what is one per box (the
+    /// loaded config, the worker user, the model of every server, what changed since nginx
+    /// loaded its config); its app, model and served directories are its own, found from its
+    /// own servers on first use.
+    pub fn for_site(&self, name: &str, servers: Vec<NodeId>) -> Site {
+        let mut options = self.options.clone();
+        options.site = Some(name.to_string());
+        Site {
+            root: self.root.clone(),
+            name: Some(name.to_string()),
+            offline: self.offline,
+            options,
+            nginx: NginxSite {
+                source: self.nginx.source.clone(),
+                config: self.nginx.config.clone(),
+                servers,
+                matched_by: format!(
+                    "the site {name} of this box (every site is checked on its own)"
+                ),
+                rendered_for: self.nginx.rendered_for.clone(),
+            },
+            app_path: self.app_path.clone(),
+            app: OnceLock::new(),
+            profile: self.profile.clone(),
+            samples: self.samples.clone(),
+            worker: self.worker.clone(),
+            model: OnceLock::new(),
+            whole: self.whole.clone(),
+            request_model: OnceLock::new(),
+            served: OnceLock::new(),
+            stale: self.stale.clone(),
+            containers: OnceLock::new(),
+            progress: false,
+            fs: Default::default(),
+            places: self.places.clone(),
+            upstream_groups: self.upstream_groups.clone(),
+            listeners: self.listeners.clone(),
+            one_of_many: true,
+        }
+    }
+
+    /// Whether the user named this site (`--site`), rather than `check` going over every site.
+    pub fn named_by_user(&self) -> bool {
+        self.name.is_some() && !self.one_of_many
+    }
+
+    /// Whether the site's server blocks hand requests to an app (proxy_pass, uwsgi_pass,
+    /// fastcgi_pass, ...): a site that only serves files has no app to find.
+    pub fn hands_to_app(&self) -> bool {
+        !upstreams(
+            &self.nginx.config,
+            self.upstream_groups(),
+            &self.nginx.servers,
+        )
+        .is_empty()
+    }
+
     /// Every server block of the config by file, name and port (indexed on first use).
     pub fn server_places(&self) -> &ServerPlaces {
         self.places.get_or_init(|| ServerPlaces::of(self.config()))
@@ -415,7 +540,10 @@ impl Site {
 
     /// The indexes of the site's own servers (of every server when the site is all of them).
     fn site_model(&self) -> &resolve::Model {
-        if self.is_every_server() {
+        // One site of every site of the box: the model of every server, built once for all of
+        // them (a model of its own would index every server's names and http-level settings
+        // again, for each site).
+        if self.is_every_server() || self.one_of_many {
             return resolve::WholeModel::whole(self);
         }
         self.model
@@ -424,7 +552,9 @@ impl Site {
 
     /// Whether the site is every server block of the config.
     fn is_every_server(&self) -> bool {
-        self.nginx.servers.len() == self.config().servers().len()
+        // The box's server index, not `Config::servers()`: that walks the whole config, and the
+        // resolver is asked for many times per site (10,000 sites made it quadratic).
+        self.nginx.servers.len() == self.server_places().all.len()
     }
 
     /// The compose project the app runs in, when it runs in one: `--compose`, or a compose file
@@ -626,6 +756,55 @@ impl Site {
         dirs
     }
 
+    /// The config files of the JSON `site` object: every file, or for one site of a run over
+    /// every site, the main file and its servers' files (the others are other sites').
+    fn files_json(&self) -> Vec<String> {
+        use crate::text_safe::path;
+        let cfg = &self.nginx.config;
+        if !self.one_of_many {
+            return cfg
+                .files
+                .iter()
+                .map(|f| path(&f.path).into_owned())
+                .collect();
+        }
+        let mut ids: Vec<nginx::FileId> = std::iter::once(cfg.main)
+            .chain(self.servers().map(|s| s.file_id()))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.iter()
+            .filter_map(|&i| cfg.files.get(i as usize))
+            .map(|f| path(&f.path).into_owned())
+            .collect()
+    }
+
+    /// The JSON `site` object of a run over every site of the box (`check` with no `--site`):
+    /// where the config came from, its files, the sites and the worker user; each site's own
+    /// object (servers, app) is in its entry of `sites[]`.
+    pub fn box_json(&self, sites: &[(String, Vec<NodeId>)]) -> serde_json::Value {
+        use crate::text_safe::path;
+        let cfg = &self.nginx.config;
+        let source = match &self.nginx.source {
+            NginxSource::Files { entry } => json!({"kind": "files", "entry": path(entry)}),
+            NginxSource::Dump { name } => json!({"kind": "dump", "name": name}),
+        };
+        json!({
+            "name": null,
+            "profile": null,
+            "root": path(self.root.dir()),
+            "nginx": {
+                "source": source,
+                "kind": cfg.kind,
+                "files": cfg.files.iter().map(|f| path(&f.path)).collect::<Vec<_>>(),
+                "servers": [],
+                "matched_by": format!("every site on its own ({} sites)", sites.len()),
+            },
+            "sites": sites.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            "worker": value_of(self.worker()),
+        })
+    }
+
     /// The JSON `site` object: what was discovered, and from where. Paths go in as
     /// `text_safe::path` shows them: serde refuses a path that is not UTF-8, and `json!` would
     /// panic on it.
@@ -663,7 +842,7 @@ impl Site {
             "nginx": {
                 "source": source,
                 "kind": cfg.kind,
-                "files": cfg.files.iter().map(|f| path(&f.path)).collect::<Vec<_>>(),
+                "files": self.files_json(),
                 "servers": servers,
                 "matched_by": self.nginx.matched_by,
             },
@@ -698,20 +877,7 @@ impl resolve::WholeModel for Site {
 /// Every endpoint the server blocks hand requests to (`proxy_pass`, `uwsgi_pass`, ...; an
 /// `upstream {}` group names each of its servers), in config order, without repeats: where app
 /// discovery looks for the process that serves the site.
-fn upstreams(cfg: &Config, servers: &[NodeId]) -> Vec<Upstream> {
-    let mut groups: std::collections::HashMap<&str, Vec<String>> = Default::default();
-    for (_, d) in cfg.depth_first() {
-        if d.is("upstream") && d.has_block() {
-            if let Some(name) = d.arg(0) {
-                let members = d
-                    .children()
-                    .filter(|c| c.is("server"))
-                    .filter_map(|c| c.arg(0).map(str::to_string))
-                    .collect();
-                groups.insert(name, members);
-            }
-        }
-    }
+fn upstreams(cfg: &Config, groups: &UpstreamGroups, servers: &[NodeId]) -> Vec<Upstream> {
     let mut out: Vec<Upstream> = Vec::new();
     for &s in servers {
         let mut stack: Vec<Directive<'_>> = vec![cfg.directive(s)];
@@ -828,7 +994,7 @@ fn load_nginx(root: &SysRoot, args: &Options) -> Result<NginxSite> {
     }
     Ok(NginxSite {
         source,
-        config,
+        config: Arc::new(config),
         servers: Vec::new(),
         matched_by: String::new(),
         rendered_for,

@@ -41,6 +41,8 @@ pub struct Hints {
     /// The nginx config was named (`--nginx-conf`, `--nginx-dump`): an app is taken only from
     /// what that config points at, never from elsewhere on the machine.
     pub config_given: bool,
+    /// The box's listening sockets, read once for every site (None: read them when needed).
+    pub listeners: Option<std::sync::Arc<super::running::Listeners>>,
 }
 
 /// The result of discovery: the app (when found) and what was looked at.
@@ -122,7 +124,7 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
     // The process the server blocks hand requests to: the most direct evidence there is.
     let mut running: Option<(PathBuf, RunningApp)> = None;
     if hints.app.is_none() {
-        let search = super::running::find(root, &hints.upstreams);
+        let search = super::running::find(root, &hints.upstreams, hints.listeners.as_deref());
         d.tried.extend(search.tried);
         if let Some(r) = search.app {
             if unit.is_none() {

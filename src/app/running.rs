@@ -170,14 +170,13 @@ fn hex_addr(s: &str, v6: bool) -> Option<IpAddr> {
     }
 }
 
-/// Whether a listener answers connections to `endpoint`.
-fn answers(l: &Listening, endpoint: &Endpoint, root: &SysRoot) -> bool {
+/// Whether a listener answers connections to `endpoint` (`real`: a unix endpoint's path as the
+/// system resolves it).
+fn answers(l: &Listening, endpoint: &Endpoint, real: Option<&Path>, root: &SysRoot) -> bool {
     match (l, endpoint) {
         (Listening::Unix(p), Endpoint::Unix(want)) => {
             p == want
-                || root
-                    .real_path(want)
-                    .is_ok_and(|real| &real == p || root.real_path(p).is_ok_and(|r| r == real))
+                || real.is_some_and(|real| real == p || root.real_path(p).is_ok_and(|r| r == real))
         }
         (
             Listening::Tcp(addr, port),
@@ -259,22 +258,65 @@ pub struct Search {
     pub tried: Vec<String>,
 }
 
-/// The process behind the first of `upstreams` that some process listens on.
-pub fn find(root: &SysRoot, upstreams: &[Upstream]) -> Search {
+/// The listening sockets of the box and the processes that hold them: read once per run (every
+/// site of a box looks its app up in the same tables; a 10,000-site config must not read /proc
+/// 10,000 times).
+#[derive(Debug, Default)]
+pub struct Listeners {
+    /// None: the tree has no /proc (a fixture, an image): nothing runs there.
+    sockets: Option<Vec<(u64, Listening)>>,
+    /// Every listening socket's holders, read on first need.
+    holders: std::sync::OnceLock<HashMap<u64, Vec<i32>>>,
+}
+
+impl Listeners {
+    pub fn read(root: &SysRoot) -> Listeners {
+        Listeners {
+            sockets: root
+                .host_path(Path::new("/proc/net"))
+                .is_dir()
+                .then(|| listening_sockets(root)),
+            holders: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn holders(&self, root: &SysRoot) -> &HashMap<u64, Vec<i32>> {
+        self.holders.get_or_init(|| {
+            let all: BTreeSet<u64> = self.sockets.iter().flatten().map(|(i, _)| *i).collect();
+            socket_holders(root, &all)
+        })
+    }
+}
+
+/// The process behind the first of `upstreams` that some process listens on (`listeners`: the
+/// box's, read once; None: read them now).
+pub fn find(root: &SysRoot, upstreams: &[Upstream], listeners: Option<&Listeners>) -> Search {
     let mut s = Search::default();
     if upstreams.is_empty() {
         return s;
     }
+    let read;
+    let listeners = match listeners {
+        Some(l) => l,
+        None => {
+            read = Listeners::read(root);
+            &read
+        }
+    };
     // A tree without /proc (a fixture, an image): nothing runs there, nothing to say.
-    if !root.host_path(Path::new("/proc/net")).is_dir() {
+    let Some(sockets) = &listeners.sockets else {
         return s;
-    }
-    let sockets = listening_sockets(root);
+    };
     let mut wanted: Vec<(&Upstream, Vec<u64>)> = Vec::new();
     for u in upstreams {
+        // The socket path as the system resolves it, once per upstream (not per listener).
+        let real = match &u.endpoint {
+            Endpoint::Unix(want) => root.real_path(want).ok(),
+            _ => None,
+        };
         let inodes: Vec<u64> = sockets
             .iter()
-            .filter(|(_, l)| answers(l, &u.endpoint, root))
+            .filter(|(_, l)| answers(l, &u.endpoint, real.as_deref(), root))
             .map(|(i, _)| *i)
             .collect();
         if inodes.is_empty() {
@@ -285,11 +327,10 @@ pub fn find(root: &SysRoot, upstreams: &[Upstream]) -> Search {
         }
         wanted.push((u, inodes));
     }
-    let all: BTreeSet<u64> = wanted.iter().flat_map(|(_, i)| i.iter().copied()).collect();
-    if all.is_empty() {
+    if wanted.iter().all(|(_, i)| i.is_empty()) {
         return s;
     }
-    let holders = socket_holders(root, &all);
+    let holders = listeners.holders(root);
     for (u, inodes) in wanted {
         let pids: BTreeSet<i32> = inodes
             .iter()
@@ -570,7 +611,13 @@ mod tests {
             endpoint: e,
             named_by: "proxy_pass at x:1".into(),
         };
-        let shop = find(&root, &[up(Endpoint::Unix("/run/shop.sock".into()))]);
+        // One read of the box serves every lookup.
+        let box_ = Listeners::read(&root);
+        let shop = find(
+            &root,
+            &[up(Endpoint::Unix("/run/shop.sock".into()))],
+            Some(&box_),
+        );
         let app = shop.app.expect("shop found");
         assert_eq!(app.pid, 100, "the master, not the worker");
         assert_eq!(app.uid, Some(1001), "the worker's user");
@@ -581,10 +628,14 @@ mod tests {
             .describe()
             .contains("gunicorn (pid 100) listening on unix:/run/shop.sock"));
 
-        let blog = find(&root, &[up(tcp("localhost:8002", None).unwrap())]);
+        let blog = find(
+            &root,
+            &[up(tcp("localhost:8002", None).unwrap())],
+            Some(&box_),
+        );
         assert_eq!(blog.app.expect("blog found").pid, 200);
 
-        let none = find(&root, &[up(Endpoint::Unix("/run/other.sock".into()))]);
+        let none = find(&root, &[up(Endpoint::Unix("/run/other.sock".into()))], None);
         assert!(none.app.is_none());
         assert!(
             none.tried[0].contains("nothing listens on unix:/run/other.sock"),

@@ -176,23 +176,52 @@ fn missing_fix(
         }
     }
     if what == "STATIC_ROOT" {
-        let cd = app_dir
-            .map(|d| format!("cd {} && ", shell_quote(&d.display().to_string())))
-            .unwrap_or_default();
-        return (
-            "collectstatic creates and fills it:".into(),
-            vec![format!("{cd}python manage.py collectstatic --noinput")],
-        );
+        // With the app's interpreter, as the app's user (fix::commands): never a bare `python`.
+        return match site
+            .app()
+            .map(|a| crate::fix::commands::manage_py(a, "collectstatic --noinput"))
+        {
+            Some(Ok(cmd)) => ("collectstatic creates and fills it:".into(), vec![cmd]),
+            Some(Err(_)) | None if app_dir.is_some() => (
+                format!(
+                    "collectstatic creates and fills it: run `manage.py collectstatic --noinput` \
+                     in {} with the app's interpreter, as the app's user ({})",
+                    app_dir.map(|d| d.display().to_string()).unwrap_or_default(),
+                    site.app()
+                        .and_then(|a| crate::fix::commands::manage_py(a, "").err())
+                        .unwrap_or_else(|| "the app is unknown".into())
+                ),
+                Vec::new(),
+            ),
+            _ => (
+                "collectstatic creates and fills it: run `manage.py collectstatic --noinput` \
+                 with the app's interpreter, as the app's user"
+                    .into(),
+                Vec::new(),
+            ),
+        };
     }
     if what == "MEDIA_ROOT" {
-        let owner = site
-            .app()
-            .and_then(|a| a.user.clone())
-            .unwrap_or_else(|| "APP_USER".into());
-        return (
-            "create it, owned by the app's user (uploads are written there):".into(),
-            vec![format!("sudo install -d -o {owner} -m 2775 {q}")],
-        );
+        return match site.app().and_then(|a| a.user.clone()) {
+            Some(owner) => (
+                "create it, owned by the app's user (uploads are written there):".into(),
+                vec![format!(
+                    "sudo install -d -o {} -m 2775 {q}",
+                    shell_quote(&owner)
+                )],
+            ),
+            // No user to print: a placeholder pasted as printed makes `install` fail.
+            None => (
+                format!(
+                    "create it, owned by the user the app runs as (uploads are written there): \
+                     media-doctor could not tell that user (no running app server or unit names \
+                     one; a profile's app_user does). Decide it, then create {} with \
+                     `sudo install -d -o` that user `-m 2775`",
+                    dir.display()
+                ),
+                Vec::new(),
+            ),
+        };
     }
     (
         "correct the path in the config, or create the directory:".into(),

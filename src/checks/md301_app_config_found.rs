@@ -37,7 +37,15 @@ impl Check for AppConfigFound {
                     unreadable.join(", ")
                 )));
             }
-            let explicit = site.options.app.is_some() || site.name.is_some();
+            // A site (named, or one of every site of the box) whose servers hand no request
+            // to an app serves files only: there is no app to find.
+            if site.name.is_some() && site.options.app.is_none() && !site.hands_to_app() {
+                return Ok(Outcome::skip(
+                    "the site's server blocks hand no request to an app (no proxy_pass, \
+                     uwsgi_pass or fastcgi_pass): it serves files only",
+                ));
+            }
+            let explicit = site.options.app.is_some() || site.named_by_user();
             let msg = "no Django or Flask app was found".to_string();
             let mut f = if explicit {
                 Finding::error(msg)

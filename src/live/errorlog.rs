@@ -292,6 +292,16 @@ fn field(context: &str, name: &str) -> Option<String> {
     Some(v.split(',').next()?.trim().to_string())
 }
 
+/// A moment as nginx writes it in the error log (the local time of this machine), in the
+/// seconds `parse_time` gives: lines can be compared with it.
+pub fn log_time(t: std::time::SystemTime) -> Option<i64> {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as libc::time_t;
+    // SAFETY: localtime_r writes only into `tm`, which outlives the call.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
+    ok.then(|| secs as i64 + tm.tm_gmtoff as i64)
+}
+
 /// `2024/05/01 12:00:01` → seconds since 1970 as if UTC (for ordering and windows only).
 pub fn parse_time(t: &str) -> Option<i64> {
     let b = t.as_bytes();

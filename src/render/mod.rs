@@ -8,5 +8,6 @@ pub mod list;
 pub mod man;
 pub mod safe;
 pub mod sarif;
+pub mod sites;
 pub mod text;
 pub mod trace;

@@ -21,6 +21,9 @@ pub struct Stale {
     pub files: Vec<PathBuf>,
     /// `nginx -t` with the master's own -p/-c, then a reload of that master.
     pub reload: Vec<String>,
+    /// When that master last (re)loaded its config: evidence from before it (error-log lines)
+    /// is about a config that no longer runs.
+    pub loaded: SystemTime,
 }
 
 /// The config files changed after the running nginx (the master for `inputs`) last loaded its
@@ -38,6 +41,7 @@ pub fn changed_since_load(inputs: &Inputs) -> Option<Stale> {
             .map(|(f, _)| f)
             .collect(),
         reload: reload_commands(&master, &args, conf.as_deref()),
+        loaded,
     })
 }
 

@@ -907,7 +907,7 @@ fn resolver_agrees_with_real_nginx() {
         };
         let mut site = Site::gather(&args, true).expect("the resolver loads the config");
         // nginx runs with `-p DIR`: relative paths (the default root `html`) start there.
-        site.nginx.config.prefix = nginx.dir.path().to_path_buf();
+        std::sync::Arc::make_mut(&mut site.nginx.config).prefix = nginx.dir.path().to_path_buf();
         let resolver = site.resolver();
         // The bulk path (`predict`, `predict_many`: no explanations, walks without display
         // strings, several threads) must reach the same answers as `resolve`, which nginx checks.

@@ -440,7 +440,125 @@ fn a_healthy_two_site_box_passes_site_by_site() {
         assert!(dir.ends_with(want), "--site {site}: app {app}");
         assert_eq!(app["user"], "deploy", "--site {site}");
     }
+    // With no --site, every site on its own: each with its own app, nothing failing.
+    let (code, r) = b.check(&[]);
+    let sites = r["sites"].as_array().expect("one entry per site");
+    let names: Vec<&str> = sites.iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(names, ["blog", "shop"]);
+    for s in sites {
+        let name = s["name"].as_str().unwrap_or("");
+        assert_eq!(
+            not_passing(s),
+            Vec::<String>::new(),
+            "{name}: {}",
+            s["site"]
+        );
+        let want = if name == "shop" {
+            "srv/shop/app"
+        } else {
+            "home/deploy/blog"
+        };
+        let dir = s["site"]["app"]["dir"].as_str().unwrap_or("");
+        assert!(dir.ends_with(want), "{name}: app {}", s["site"]["app"]);
+    }
+    assert_eq!(code, 0, "{}", r["checks"]);
     let _ = REPO;
+}
+
+/// Two sites under --root (no server needed): the shop's media alias lacks its slash, the blog
+/// is right. `check` with no --site checks each on its own: one line per site in text, one entry
+/// per site in JSON, and no finding of one site names the other's file.
+#[test]
+fn every_site_is_checked_on_its_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    write(
+        &t.join("etc/passwd"),
+        "root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/var/www:/bin/sh\n",
+    );
+    write(&t.join("etc/group"), "root:x:0:\nwww-data:x:33:\n");
+    write(
+        &t.join("etc/nginx/nginx.conf"),
+        "user www-data;\nevents {}\nhttp {\n    include /etc/nginx/sites-enabled/*;\n}\n",
+    );
+    write(
+        &t.join("etc/nginx/sites-enabled/shop"),
+        "server {\n    listen 80;\n    server_name shop.test;\n    location /media/ {\n        alias /srv/shop/media;\n    }\n}\n",
+    );
+    write(
+        &t.join("etc/nginx/sites-enabled/blog"),
+        "server {\n    listen 80;\n    server_name blog.test;\n    location /uploads/ {\n        alias /srv/blog/uploads/;\n    }\n}\n",
+    );
+    write(&t.join("srv/shop/media/a.jpg"), "x");
+    write(&t.join("srv/blog/uploads/b.png"), "x");
+    let root = t.display().to_string();
+    let out = media_doctor(&["check", "--root", &root, "--offline", "--format", "json"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let r: Value = serde_json::from_str(&out.stdout).unwrap();
+    let sites = r["sites"].as_array().expect("sites[]");
+    assert_eq!(sites.len(), 2, "{}", out.stdout);
+    for s in sites {
+        let name = s["name"].as_str().unwrap();
+        let other = if name == "shop" {
+            "sites-enabled/blog"
+        } else {
+            "sites-enabled/shop"
+        };
+        let text = s["checks"].to_string();
+        assert!(!text.contains(other), "{name} names {other}: {text}");
+        let failing: Vec<&str> = s["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["status"] == "fail")
+            .filter_map(|c| c["id"].as_str())
+            .collect();
+        match name {
+            "shop" => assert!(failing.contains(&"MD101"), "{failing:?}"),
+            _ => assert_eq!(failing, Vec::<&str>::new(), "blog: {}", s["checks"]),
+        }
+    }
+    // The top level: each check's worst status over the sites, the findings in the sites.
+    let md101 = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "MD101")
+        .unwrap();
+    assert_eq!(md101["status"], "fail");
+    assert_eq!(md101["summary"], "fails on 1 of 2 sites");
+    let text = media_doctor(&["check", "--root", &root, "--offline"]);
+    assert_eq!(text.code, 1);
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("[✓] blog") || l.starts_with("[!] blog: warns")),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("[✗] shop: fails MD101")),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        lines
+            .last()
+            .is_some_and(|l| l.starts_with("Summary: 1 of 2 sites fail")),
+        "{}",
+        text.stdout
+    );
+    // Each site, asked by name, is the same report as its entry.
+    for site in ["shop", "blog"] {
+        let one = media_doctor(&["check", "--root", &root, "--offline", "--site", site]);
+        assert_eq!(
+            one.code,
+            i32::from(site == "shop"),
+            "{site}: {}",
+            one.stdout
+        );
+    }
 }
 
 #[test]
