@@ -110,24 +110,7 @@ impl Trace {
                 pattern: p,
             })
         });
-        let walk = res
-            .walk
-            .as_ref()
-            .map(|w| {
-                w.steps
-                    .iter()
-                    .map(|s| WalkStep {
-                        path: s.path.clone(),
-                        mode: s.mode.clone(),
-                        owner: s.owner.clone(),
-                        group: s.group.clone(),
-                        ok: s.ok,
-                        why: (!s.ok).then(|| s.why.clone()).flatten(),
-                        link_target: s.link_target.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let walk = walk_steps(res.walk.as_ref());
         Trace {
             schema_version: SCHEMA_VERSION,
             url: req.url.clone(),
@@ -189,24 +172,7 @@ impl Trace {
                 pattern: format!("{} {}", d.name(), d.arg(0).unwrap_or("")),
             }
         });
-        let walk = res
-            .walk
-            .as_ref()
-            .map(|w| {
-                w.steps
-                    .iter()
-                    .map(|s| WalkStep {
-                        path: s.path.clone(),
-                        mode: s.mode.clone(),
-                        owner: s.owner.clone(),
-                        group: s.group.clone(),
-                        ok: s.ok,
-                        why: (!s.ok).then(|| s.why.clone()).flatten(),
-                        link_target: s.link_target.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let walk = walk_steps(res.walk.as_ref());
         let upstream_handler = res.handler.is_upstream()
             || matches!(res.handler, crate::nginx::resolve::Handler::Module(_));
         Trace {
@@ -241,6 +207,25 @@ impl Trace {
             live: None,
         }
     }
+}
+
+/// The directory walk as the trace shows it (the same for both servers: one `fs` walk).
+fn walk_steps(walk: Option<&crate::fs::walk::Walk>) -> Vec<WalkStep> {
+    walk.map(|w| {
+        w.steps
+            .iter()
+            .map(|s| WalkStep {
+                path: s.path.clone(),
+                mode: s.mode.clone(),
+                owner: s.owner.clone(),
+                group: s.group.clone(),
+                ok: s.ok,
+                why: (!s.ok).then(|| s.why.clone()).flatten(),
+                link_target: s.link_target.clone(),
+            })
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 pub fn write_json(out: &mut dyn Write, t: &Trace) -> std::io::Result<()> {
