@@ -186,6 +186,8 @@ fn write_causes(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::R
     );
     writeln!(out, "{}", heading.bold())?;
     let mut reloads: Vec<String> = Vec::new();
+    // Whether a fix shown edits nginx's config (the reload then applies it).
+    let mut config_edits = false;
     let mut n = 0;
     for cause in &causes {
         n += 1;
@@ -265,6 +267,7 @@ fn write_causes(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::R
                 continue;
             }
             shown.push(&fix.text);
+            config_edits |= check(m).band == Band::Nginx;
             let (apply, commands): (Vec<String>, Vec<String>) = fix
                 .commands
                 .iter()
@@ -311,11 +314,14 @@ fn write_causes(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::R
     }
     if !reloads.is_empty() {
         n += 1;
-        writeln!(
-            out,
-            "{n:>2}. {}",
-            "Then apply the config edits above:".bold()
-        )?;
+        // A reload or restart goes last; it applies config edits only when a fix shown makes
+        // some (a restart may be the fix itself: nginx not running).
+        let then = if config_edits {
+            "Then apply the config edits above:"
+        } else {
+            "Then:"
+        };
+        writeln!(out, "{n:>2}. {}", then.bold())?;
         for c in reloads {
             writeln!(out, "        {}", c.cyan())?;
         }
