@@ -826,7 +826,7 @@ impl Loader {
             format!(
                 "Could not open config directory {}: {}",
                 path.display(),
-                io_reason(&e)
+                crate::text_safe::io_error(&e)
             )
         })?;
         names.sort_by(|a, b| a.0.as_encoded_bytes().cmp(b.0.as_encoded_bytes()));
@@ -900,7 +900,7 @@ impl Loader {
                 return Err(format!(
                     "Include/IncludeOptional: Could not open directory {}: {}",
                     dir.display(),
-                    io_reason(&e)
+                    crate::text_safe::io_error(&e)
                 ))
             }
         };
@@ -1175,14 +1175,6 @@ fn infer_kind(bytes: &[u8], entry: &Path) -> ConfigKind {
         }
     }
     ConfigKind::Fragment
-}
-
-fn io_reason(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
 }
 
 fn parent(p: &Path) -> PathBuf {

@@ -778,7 +778,7 @@ impl Loader {
                             "open() \"{}\" failed ({}: {})",
                             path.display(),
                             e.raw_os_error().unwrap_or(0),
-                            io_reason(&e)
+                            crate::text_safe::io_error(&e)
                         ),
                         e.kind() == std::io::ErrorKind::NotFound,
                     ),
@@ -951,7 +951,7 @@ fn glob_disk(
                     warnings.push(format!(
                         "cannot read directory \"{}\" ({}): files this include may pull in are not examined",
                         dir.display(),
-                        io_reason(&e)
+                        crate::text_safe::io_error(&e)
                     ));
                     continue;
                 }
@@ -1062,15 +1062,6 @@ fn read_regular(root: &SysRoot, path: &Path, buf: &mut Vec<u8>) -> Result<(), Re
             read_stream(f, buf).map_err(ReadError::Io)
         }
         _ => Err(ReadError::NotAFile),
-    }
-}
-
-/// The OS's words for an error, without Rust's " (os error N)" suffix.
-fn io_reason(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
     }
 }
 
