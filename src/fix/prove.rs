@@ -740,19 +740,28 @@ mod tests {
     use super::*;
     use crate::fix::edit::BlockEdit;
 
-    /// Two sites on one nginx: the shop (alias without its slash) and the blog.
-    fn two_sites() -> (tempfile::TempDir, Site) {
+    /// A filesystem root with the users nginx's worker needs.
+    fn root_with_www_data() -> tempfile::TempDir {
         let tmp = tempfile::tempdir().unwrap();
-        let w = |p: &str, text: &str| {
-            let p = tmp.path().join(p);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        };
-        w(
+        write(
+            &tmp,
             "etc/passwd",
             "root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/var/www:/bin/sh\n",
         );
-        w("etc/group", "root:x:0:\nwww-data:x:33:\n");
+        write(&tmp, "etc/group", "root:x:0:\nwww-data:x:33:\n");
+        tmp
+    }
+
+    fn write(root: &tempfile::TempDir, p: &str, text: &str) {
+        let p = root.path().join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    /// Two sites on one nginx: the shop (alias without its slash) and the blog.
+    fn two_sites() -> (tempfile::TempDir, Site) {
+        let tmp = root_with_www_data();
+        let w = |p: &str, text: &str| write(&tmp, p, text);
         w(
             "etc/nginx/nginx.conf",
             "user www-data;\nevents {}\nhttp {\n    include /etc/nginx/sites-enabled/*;\n}\n",
@@ -803,17 +812,8 @@ mod tests {
     /// makes the proof fail as it would on the real nginx.
     #[test]
     fn in_one_big_file_only_the_contested_servers_are_loaded() {
-        let tmp = tempfile::tempdir().unwrap();
-        let w = |p: &str, text: &str| {
-            let p = tmp.path().join(p);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        };
-        w(
-            "etc/passwd",
-            "root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/var/www:/bin/sh\n",
-        );
-        w("etc/group", "root:x:0:\nwww-data:x:33:\n");
+        let tmp = root_with_www_data();
+        let w = |p: &str, text: &str| write(&tmp, p, text);
         w("srv/s7/media/a.jpg", "x");
         let server = |i: usize, name: &str| {
             format!("  server {{ listen 80; server_name {name}; location /media/ {{ alias /srv/s{i}/media; }} }}\n")
