@@ -49,7 +49,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             // Parse the selection before gathering: a typo is reported before any work.
             let selection = Selection::parse(&args.select, &args.ignore)?;
-            let mut site = Site::gather(&args.site.options(), args.offline)?;
+            // Never freed: the process ends after the report, and freeing the loaded config
+            // (millions of nodes for a large box) cost a tenth of `check --site` on one.
+            let mut site = std::mem::ManuallyDrop::new(Site::gather(
+                &args.site.options(),
+                args.offline,
+            )?);
             refuse_missing(&site)?;
             // Progress for long scans: only for a person watching text output, never in JSON/CI.
             site.progress = args.format == CheckFormat::Text
@@ -106,7 +111,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Judged::Apache(conf) = judged_server(&args.site) {
                 return trace_apache(&mut out, &args, conf);
             }
-            let site = Site::gather(&args.site.options(), args.offline)?;
+            // Never freed, as for `check`: the process ends after the trace.
+            let site = std::mem::ManuallyDrop::new(Site::gather(
+                &args.site.options(),
+                args.offline,
+            )?);
             refuse_unloadable(&site)?;
             refuse_missing(&site)?;
             let url = if path_only {
@@ -198,22 +207,8 @@ fn each_site(site: &Site, args: &media_doctor::cli::CheckArgs) -> Option<Vec<(St
         return None;
     }
     let sites = site.sites();
-    if sites.len() > MAX_EACH_SITE {
-        // Each site on its own costs a pass over the shared model per site (MD108's server
-        // walk, the site's resolver, its proofs): 1,000 sites take ~6 s, 10,000 many minutes.
-        // Past the cap the box is checked as one, which stays linear; say so.
-        eprintln!(
-            "media-doctor: {} sites: checked as one box (each site is reported on its own up to \
-             {MAX_EACH_SITE}); name one with --site",
-            sites.len()
-        );
-        return None;
-    }
     (sites.len() > 1).then_some(sites)
 }
-
-/// The most sites `check` reports each on its own (see `each_site`).
-const MAX_EACH_SITE: usize = 1000;
 
 /// `check` over every site of the box, each on its own (its servers, the app they hand requests
 /// to): reported as each is checked, so memory stays bounded however many sites there are.
