@@ -51,10 +51,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let selection = Selection::parse(&args.select, &args.ignore)?;
             // Never freed: the process ends after the report, and freeing the loaded config
             // (millions of nodes for a large box) cost a tenth of `check --site` on one.
-            let mut site = std::mem::ManuallyDrop::new(Site::gather(
-                &args.site.options(),
-                args.offline,
-            )?);
+            let mut site =
+                std::mem::ManuallyDrop::new(Site::gather(&args.site.options(), args.offline)?);
             refuse_missing(&site)?;
             // Progress for long scans: only for a person watching text output, never in JSON/CI.
             site.progress = args.format == CheckFormat::Text
@@ -112,10 +110,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return trace_apache(&mut out, &args, conf);
             }
             // Never freed, as for `check`: the process ends after the trace.
-            let site = std::mem::ManuallyDrop::new(Site::gather(
-                &args.site.options(),
-                args.offline,
-            )?);
+            let site =
+                std::mem::ManuallyDrop::new(Site::gather(&args.site.options(), args.offline)?);
             refuse_unloadable(&site)?;
             refuse_missing(&site)?;
             let url = if path_only {

@@ -197,8 +197,10 @@ impl Scope {
     fn with(site: &Site, edits: &[BlockEdit], enclosing: &HashMap<NodeId, usize>) -> Scope {
         let cfg = site.config();
         let places = site.server_places();
-        let edited: Vec<Option<usize>> =
-            edits.iter().map(|e| enclosing.get(&e.block).copied()).collect();
+        let edited: Vec<Option<usize>> = edits
+            .iter()
+            .map(|e| enclosing.get(&e.block).copied())
+            .collect();
         if edited.iter().any(Option::is_none) {
             return Scope {
                 files: None,
@@ -620,7 +622,6 @@ fn same_file(got: Option<&Path>, want: &Path) -> bool {
     };
     got.is_some_and(|g| norm(g) == norm(want))
 }
-
 
 fn first_name(r: &Resolver<'_>, server: NodeId) -> String {
     r.server_names(server)

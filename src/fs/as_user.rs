@@ -140,10 +140,20 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         let steps: [(libc::c_long, [libc::c_long; 3]); 3] = [
             (
                 libc::SYS_setgroups,
-                [a.groups.len() as libc::c_long, a.groups.as_ptr() as libc::c_long, 0],
+                [
+                    a.groups.len() as libc::c_long,
+                    a.groups.as_ptr() as libc::c_long,
+                    0,
+                ],
             ),
-            (libc::SYS_setresgid, [a.gid.into(), a.gid.into(), a.gid.into()]),
-            (libc::SYS_setresuid, [a.uid.into(), a.uid.into(), a.uid.into()]),
+            (
+                libc::SYS_setresgid,
+                [a.gid.into(), a.gid.into(), a.gid.into()],
+            ),
+            (
+                libc::SYS_setresuid,
+                [a.uid.into(), a.uid.into(), a.uid.into()],
+            ),
         ];
         for (i, (nr, args)) in steps.iter().enumerate() {
             if libc::syscall(*nr, args[0], args[1], args[2]) != 0 {

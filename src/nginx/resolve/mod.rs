@@ -526,11 +526,7 @@ impl Model {
         Model::with_shared(cfg, shared, Some(&only))
     }
 
-    fn with_shared(
-        cfg: &Config,
-        shared: std::sync::Arc<Shared>,
-        only: Option<&[NodeId]>,
-    ) -> Model {
+    fn with_shared(cfg: &Config, shared: std::sync::Arc<Shared>, only: Option<&[NodeId]>) -> Model {
         let covers: Option<std::collections::HashSet<NodeId>> =
             only.map(|o| o.iter().copied().collect());
         let (http_blocks, http_idx, direct) = &shared.http;
