@@ -218,8 +218,8 @@ fn check_each_site(
 ) -> anyhow::Result<ExitCode> {
     use render::sites::{Json, Text};
     let checks = selection.checks();
-    let run = |name: &str, servers: Vec<u32>| {
-        let one = site.for_site(name, servers);
+    let run = |name: &str, servers: &[u32]| {
+        let one = site.for_site(name, servers.to_vec());
         let mut results = checks::run(&one, &checks);
         accepted.apply(&mut results);
         Report::new(one.to_json(), results)
@@ -227,10 +227,7 @@ fn check_each_site(
     let totals = match args.format {
         CheckFormat::Json => {
             let mut w = Json::start(out, args.fail_on, &site.box_json(&sites))?;
-            for (name, servers) in sites {
-                let report = run(&name, servers);
-                w.site(&name, &report)?;
-            }
+            each_report(&sites, &run, |name, report| Ok(w.site(name, report)?))?;
             w.finish()?
         }
         CheckFormat::Github => {
@@ -241,11 +238,10 @@ fn check_each_site(
             let files = SourceFiles::new(site.root.clone(), std::env::current_dir().ok())
                 .with_target(target);
             let mut fails = false;
-            for (name, servers) in sites {
-                let report = run(&name, servers);
+            each_report(&sites, &run, |_, report| {
                 fails |= report.fails_at(args.fail_on);
-                render::github::write(out, &report, &files)?;
-            }
+                Ok(render::github::write(out, report, &files)?)
+            })?;
             out.flush()?;
             return Ok(if fails {
                 ExitCode::from(1)
@@ -265,10 +261,7 @@ fn check_each_site(
                 NginxSource::Dump { name } => name.clone(),
             };
             let mut w = Text::start(out, opts, sites.len(), &source)?;
-            for (name, servers) in sites {
-                let report = run(&name, servers);
-                w.site(&name, &report)?;
-            }
+            each_report(&sites, &run, |name, report| Ok(w.site(name, report)?))?;
             w.finish()?
         }
     };
@@ -278,6 +271,87 @@ fn check_each_site(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// How many sites are checked between two writes (see `each_report`).
+const BATCH: usize = 16;
+
+/// Every site's report, handed to `write` in the order of `sites`. The sites are checked on
+/// every core, a batch at a time, while the reports of the batch before are written: the
+/// output is byte for byte that of checking them one by one, and memory holds two batches of
+/// reports at most.
+fn each_report(
+    sites: &[(String, Vec<u32>)],
+    run: &(dyn Fn(&str, &[u32]) -> Report + Sync),
+    mut write: impl FnMut(&str, &Report) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut done: Option<(&[(String, Vec<u32>)], Vec<Report>)> = None;
+    for batch in sites.chunks(BATCH) {
+        let (written, reports) = std::thread::scope(|scope| {
+            let checking = scope.spawn(|| check_batch(batch, threads, run));
+            let written = match done.take() {
+                Some((sites, reports)) => sites
+                    .iter()
+                    .zip(&reports)
+                    .try_for_each(|((name, _), report)| write(name, report)),
+                None => Ok(()),
+            };
+            (written, checking.join())
+        });
+        written?;
+        match reports {
+            Ok(reports) => done = Some((batch, reports)),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+    if let Some((sites, reports)) = done {
+        for ((name, _), report) in sites.iter().zip(&reports) {
+            write(name, report)?;
+        }
+    }
+    Ok(())
+}
+
+/// The reports of `batch`, in its order, checked on `threads` threads.
+fn check_batch(
+    batch: &[(String, Vec<u32>)],
+    threads: usize,
+    run: &(dyn Fn(&str, &[u32]) -> Report + Sync),
+) -> Vec<Report> {
+    if threads <= 1 || batch.len() <= 1 {
+        return batch.iter().map(|(name, s)| run(name, s)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Report>>> =
+        batch.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads.min(batch.len()) {
+            // The main thread's stack size: the settings reader's depth limits are set for it.
+            let worker = std::thread::Builder::new()
+                .stack_size(8 << 20)
+                .spawn_scoped(scope, || loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((name, servers)) = batch.get(i) else {
+                        break;
+                    };
+                    let report = run(name, servers);
+                    *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
+                });
+            if worker.is_err() {
+                // No thread to be had: the ones running (or this one, below) do the work.
+                break;
+            }
+        }
+    });
+    let mut reports: Vec<Report> = Vec::with_capacity(batch.len());
+    for (slot, (name, servers)) in slots.into_iter().zip(batch) {
+        match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(report) => reports.push(report),
+            None => reports.push(run(name, servers)),
+        }
+    }
+    reports
 }
 
 /// Options that name something that is not there are bad arguments (exit 2), never a quiet

@@ -146,6 +146,10 @@ fn symlink_settings(site: &Site) -> Vec<Directive<'_>> {
 /// once per box, each site keeps those under its own servers.
 fn every_setting(site: &Site) -> Vec<(NodeId, Vec<NodeId>)> {
     let cfg = site.config();
+    // Most configs never set it: no walk then.
+    if !cfg.any_named("disable_symlinks") {
+        return Vec::new();
+    }
     // The server blocks around a directive, as indexes into `paths`.
     let mut paths: Vec<Vec<NodeId>> = vec![Vec::new()];
     let mut out = Vec::new();

@@ -140,7 +140,7 @@ const NON_REPEATABLE: &[&str] = &[
 pub fn check(cfg: &Config) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let fragment = cfg.kind != Some(ConfigKind::Main);
-    duplicates(cfg.top().collect(), 0, &mut out);
+    duplicates(cfg.top(), 0, &mut out);
     let http: Vec<Directive<'_>> = match cfg.kind {
         Some(ConfigKind::Main) => cfg
             .top()
@@ -271,13 +271,21 @@ fn diag(d: &Directive<'_>, message: String, fatal: bool) -> Diagnostic {
 }
 
 /// The second of each non-repeatable directive in every block, depth first.
-fn duplicates(children: Vec<Directive<'_>>, depth: usize, out: &mut Vec<Diagnostic>) {
+fn duplicates<'c>(
+    children: impl Iterator<Item = Directive<'c>>,
+    depth: usize,
+    out: &mut Vec<Diagnostic>,
+) {
     if depth > super::ast::MAX_DEPTH {
         return;
     }
-    let mut seen: HashSet<&str> = HashSet::new();
+    // A list, not a hash set: a block names a few of them, and it holds each name once (at
+    // most every name of NON_REPEATABLE, whatever the block's size). Every directive of the
+    // config comes here, where hashing each cost a tenth of loading it.
+    let mut seen: Vec<&str> = Vec::new();
     let mut root_or_alias: Option<&str> = None;
-    for d in &children {
+    for d in children {
+        let d = &d;
         let name = d.name();
         if name == "root" || name == "alias" {
             match root_or_alias {
@@ -291,8 +299,12 @@ fn duplicates(children: Vec<Directive<'_>>, depth: usize, out: &mut Vec<Diagnost
                 )),
                 None => root_or_alias = Some(name),
             }
-        } else if NON_REPEATABLE.binary_search(&name).is_ok() && !seen.insert(name) {
-            out.push(diag(d, format!("\"{name}\" directive is duplicate"), true));
+        } else if NON_REPEATABLE.binary_search(&name).is_ok() {
+            if seen.contains(&name) {
+                out.push(diag(d, format!("\"{name}\" directive is duplicate"), true));
+            } else {
+                seen.push(name);
+            }
         }
         // stream {} and mail {} have tables of their own; map, geo, types... hold data, not
         // directives; a *_by_lua_block holds Lua.
@@ -307,7 +319,7 @@ fn duplicates(children: Vec<Directive<'_>>, depth: usize, out: &mut Vec<Diagnost
             "match",
         ];
         if d.has_block() && !data.contains(&name) && !name.ends_with("_block") {
-            duplicates(d.children().collect(), depth + 1, out);
+            duplicates(d.children(), depth + 1, out);
         }
     }
 }
