@@ -273,6 +273,9 @@ fn check_each_site(
     })
 }
 
+/// A site of the box: its name and its server blocks.
+type SiteServers = (String, Vec<u32>);
+
 /// How many sites are checked between two writes (see `each_report`).
 const BATCH: usize = 16;
 
@@ -281,12 +284,12 @@ const BATCH: usize = 16;
 /// output is byte for byte that of checking them one by one, and memory holds two batches of
 /// reports at most.
 fn each_report(
-    sites: &[(String, Vec<u32>)],
+    sites: &[SiteServers],
     run: &(dyn Fn(&str, &[u32]) -> Report + Sync),
     mut write: impl FnMut(&str, &Report) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut done: Option<(&[(String, Vec<u32>)], Vec<Report>)> = None;
+    let mut done: Option<(&[SiteServers], Vec<Report>)> = None;
     for batch in sites.chunks(BATCH) {
         let (written, reports) = std::thread::scope(|scope| {
             let checking = scope.spawn(|| check_batch(batch, threads, run));
@@ -315,7 +318,7 @@ fn each_report(
 
 /// The reports of `batch`, in its order, checked on `threads` threads.
 fn check_batch(
-    batch: &[(String, Vec<u32>)],
+    batch: &[SiteServers],
     threads: usize,
     run: &(dyn Fn(&str, &[u32]) -> Report + Sync),
 ) -> Vec<Report> {
