@@ -818,13 +818,15 @@ mod tests {
     use super::*;
     use crate::app::App;
     use crate::sysroot::SysRoot;
-    use std::path::PathBuf;
 
-    fn fixture(name: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/compose")
-            .join(name)
+    // The compose fixtures, a broken variant assembled from its base and its variant.toml.
+    mod compose_variant {
+        include!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/it/compose_variant.rs"
+        ));
     }
+    use compose_variant::compose_project;
 
     /// Every verdict on a fixture, in check order, as (id, verdict).
     fn verdicts(
@@ -835,7 +837,8 @@ mod tests {
         stat: &str,
     ) -> Vec<(&'static str, Verdict)> {
         let root = SysRoot::live();
-        let dir = fixture(name);
+        let project = compose_project(name);
+        let dir = project.dir.clone();
         let conf = dir.join(if fw == Framework::Django {
             "nginx/nginx.conf"
         } else {
@@ -1019,7 +1022,7 @@ mod tests {
     #[test]
     fn an_env_file_out_of_git_makes_the_path_unknown_with_the_variable_named() {
         let d = tempfile::tempdir().unwrap();
-        let src = fixture("flask-on-docker");
+        let src = compose_project("flask-on-docker").dir;
         for e in walkdir::WalkDir::new(&src)
             .into_iter()
             .filter_map(|e| e.ok())

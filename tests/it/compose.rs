@@ -1,8 +1,10 @@
 //! Compose projects in the CI gate (`check --app DIR --nginx-conf DIR/.../nginx.conf --offline`),
 //! on the fixtures of fixtures/compose (two public projects, each also broken one way): the
-//! correct ones exit 0; each broken one adds exactly one finding to its project's, from the check
+//! correct ones exit 0; each broken one (assembled from its variant.toml by
+//! compose_variant::compose_project) adds exactly one finding to its project's, from the check
 //! made for its cause, and that check is the first to fail. No Docker daemon is involved.
 
+use crate::compose_variant::compose_project;
 use crate::run::media_doctor;
 use serde_json::Value;
 use std::path::Path;
@@ -15,12 +17,13 @@ struct Run {
 }
 
 fn gate(name: &str, conf: &str, extra: &[&str]) -> Run {
-    let dir = format!("fixtures/compose/{name}");
+    let project = compose_project(name);
+    let dir = project.dir.to_str().unwrap();
     let conf = format!("{dir}/{conf}");
     let mut args = vec![
         "check",
         "--app",
-        &dir,
+        dir,
         "--nginx-conf",
         &conf,
         "--offline",

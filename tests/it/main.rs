@@ -10,6 +10,7 @@ mod app;
 mod bad_input;
 mod cli;
 mod compose;
+mod compose_variant;
 mod conformance;
 mod corpus_findings;
 mod differential;
