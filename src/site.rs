@@ -40,6 +40,9 @@ pub struct Options {
     pub max_config_bytes: Option<u64>,
     /// `--compose FILE`: the app runs with these compose files (merged in order).
     pub compose: Vec<PathBuf>,
+    /// Apache httpd is the server judged, with this main config (or bare `<VirtualHost>` file):
+    /// nginx's configuration is not read.
+    pub apache_conf: Option<PathBuf>,
 }
 
 /// Where the nginx configuration came from.
@@ -110,6 +113,9 @@ pub struct Site {
     listeners: Arc<OnceLock<Arc<running::Listeners>>>,
     /// One of the sites of a `check` over every site (`for_site`): the user named none.
     one_of_many: bool,
+    /// Set when Apache httpd is the server judged (`Options::apache_conf`): then `nginx` is an
+    /// empty configuration and the MD5xx checks judge this one.
+    pub apache: Option<Arc<crate::apache::site::ApacheSite>>,
 }
 
 /// `upstream NAME { server ...; }` groups: the members of each, by name.
@@ -223,7 +229,17 @@ impl Site {
         };
         let profile = Profile::find(&root, args.site.as_deref())?;
         let args = merge_profile(args, profile.as_ref());
-        let nginx = load_nginx(&root, &args)?;
+        let (nginx, apache) = match &args.apache_conf {
+            Some(entry) => (
+                no_nginx(),
+                Some(Arc::new(crate::apache::site::ApacheSite::load(
+                    &root,
+                    entry,
+                    args.site.as_deref(),
+                )?)),
+            ),
+            None => (load_nginx(&root, &args)?, None),
+        };
         let app_path = match &args.app {
             // An absolute path that is not a host path inside the root names a system path, even
             // when nothing is there (MD301 then says so).
@@ -259,8 +275,11 @@ impl Site {
             upstream_groups: Default::default(),
             listeners: Default::default(),
             one_of_many: false,
+            apache,
         };
-        site.select_servers()?;
+        if site.apache.is_none() {
+            site.select_servers()?;
+        }
         Ok(site)
     }
 
@@ -484,6 +503,7 @@ impl Site {
             upstream_groups: self.upstream_groups.clone(),
             listeners: self.listeners.clone(),
             one_of_many: true,
+            apache: self.apache.clone(),
         }
     }
 
@@ -837,6 +857,11 @@ impl Site {
             },
             "worker": value_of(self.worker()),
         });
+        // Only when Apache is judged: nginx reports keep their shape.
+        if let Some(a) = &self.apache {
+            out["web_server"] = json!("apache");
+            out["apache"] = a.to_json();
+        }
         // Only when the app runs in a compose project: other reports keep their shape.
         match self.containers() {
             Ok(c) => out["containers"] = c.to_json(),
@@ -937,6 +962,27 @@ fn pid_files(cfg: &Config) -> Vec<PathBuf> {
             .map(PathBuf::from)
             .chain([cfg.prefix.join("logs/nginx.pid")])
             .collect(),
+    }
+}
+
+/// No nginx configuration: Apache is the server judged.
+fn no_nginx() -> NginxSite {
+    // One empty file, so that what walks the nginx tree finds nothing rather than no file.
+    let mut config = nginx::load_dump(
+        &SysRoot::live(),
+        b"# configuration file /dev/null:\n",
+        "(none)",
+    )
+    .unwrap_or_default();
+    config.prefix = PathBuf::from(DEFAULT_PREFIX);
+    NginxSite {
+        source: NginxSource::Dump {
+            name: "(none: Apache httpd is judged)".into(),
+        },
+        config: Arc::new(config),
+        servers: Vec::new(),
+        matched_by: "none: Apache httpd is judged".into(),
+        rendered_for: None,
     }
 }
 

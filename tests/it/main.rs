@@ -1,6 +1,7 @@
 //! Integration tests: one test binary (faster to link), one module per topic.
 //! Tests that need root or nginx use `support::require`, which fails under CI=true.
 
+mod apache_checks;
 mod apache_cli;
 mod apache_differential;
 mod apache_fixtures;
