@@ -190,9 +190,7 @@ impl ServerPlaces {
 
 /// The names of a server block as written (every `server_name`'s arguments).
 pub fn server_names_of<'c>(s: &Directive<'c>) -> impl Iterator<Item = &'c str> + 'c {
-    s.children()
-        .filter(|c| c.is("server_name"))
-        .flat_map(|c| c.args())
+    s.server_names()
 }
 
 /// The port of a `listen` argument (`80`, `[::]:443`, `127.0.0.1:8080`, `unix:...` reads as 0).
@@ -720,12 +718,7 @@ impl Site {
         }
         let by_server_name: Vec<NodeId> = all
             .iter()
-            .filter(|d| {
-                d.children()
-                    .filter(|c| c.is("server_name"))
-                    .flat_map(|c| c.args())
-                    .any(|n| host_names_site(n, name))
-            })
+            .filter(|d| d.server_names().any(|n| host_names_site(n, name)))
             .map(|d| d.id())
             .collect();
         if !by_server_name.is_empty() {
@@ -862,11 +855,7 @@ impl Site {
         let servers: Vec<_> = self
             .servers()
             .map(|s| {
-                let names: Vec<&str> = s
-                    .children()
-                    .filter(|c| c.is("server_name"))
-                    .flat_map(|c| c.args())
-                    .collect();
+                let names: Vec<&str> = s.server_names().collect();
                 json!({"file": path(s.file()), "line": s.line(), "names": names})
             })
             .collect();
@@ -1117,9 +1106,7 @@ fn site_names(cfg: &Config) -> Vec<String> {
                 let f = d.file().file_name()?.to_str()?;
                 return Some(f.strip_suffix(".conf").unwrap_or(f).to_string());
             }
-            d.children()
-                .filter(|c| c.is("server_name"))
-                .flat_map(|c| c.args())
+            d.server_names()
                 .find(|n| !n.is_empty() && *n != "_" && !n.starts_with('~'))
                 .map(str::to_string)
         })
