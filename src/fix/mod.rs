@@ -5,6 +5,7 @@
 pub mod commands;
 pub mod edit;
 pub mod prove;
+pub mod text;
 
 pub use edit::{render, BlockEdit, Change};
 pub use prove::{prove, Goal, Prover, Refusal};

@@ -645,30 +645,70 @@ fn block_end(lines: &[String], start: usize) -> usize {
     panic!("no end of the block at line {}", start + 1);
 }
 
-/// Applies a remediation as printed: a config block (`# FILE:LINE`, then the block) replaces
-/// the block at that line; then each command runs in a shell, in order.
+/// Applies a remediation as printed. Each `# FILE:LINE` header is followed by what goes there:
+/// alone, the block that replaces the block at that line; `: replace this line with` (or `lines
+/// A-B`), the lines that replace those; `: delete ...`, nothing; `: add before this line ...`,
+/// the lines to insert there. Then each command runs in a shell, in order.
 fn apply_as_printed(rem: &Value) {
     let text = rem["text"].as_str().unwrap_or("");
-    let lines: Vec<&str> = text.lines().collect();
-    if let Some(h) = lines.iter().position(|l| {
-        l.trim_start().starts_with("# /")
-            && l.trim_end()
-                .rsplit(':')
-                .next()
-                .is_some_and(|n| n.parse::<usize>().is_ok())
-    }) {
-        let header = lines[h].trim_start().trim_start_matches("# ");
-        let (file, line) = header.rsplit_once(':').unwrap();
-        let line: usize = line.trim().parse().unwrap();
-        let block: Vec<String> = lines[h + 1..].iter().map(|l| l.to_string()).collect();
-        let mut file_lines: Vec<String> = std::fs::read_to_string(file)
+    // (file, line, what the header says, the lines under it)
+    let mut edits: Vec<(String, usize, String, Vec<String>)> = Vec::new();
+    for l in text.lines() {
+        let header = l.strip_prefix("# /").and_then(|rest| {
+            let (path, after) = rest.split_once(':')?;
+            let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+            let line = digits.parse::<usize>().ok()?;
+            Some((format!("/{path}"), line, after[digits.len()..].to_string()))
+        });
+        match header {
+            Some((file, line, what)) => edits.push((file, line, what, Vec::new())),
+            None => {
+                if let Some(e) = edits.last_mut() {
+                    e.3.push(l.to_string());
+                }
+            }
+        }
+    }
+    // From the bottom of each file up, so the line numbers printed stay right.
+    edits.sort_by(|a, b| (&b.0, b.1).cmp(&(&a.0, a.1)));
+    for (file, line, what, body) in edits {
+        let mut lines: Vec<String> = std::fs::read_to_string(&file)
             .unwrap()
             .lines()
             .map(str::to_string)
             .collect();
-        let end = block_end(&file_lines, line - 1);
-        file_lines.splice(line - 1..=end, block);
-        std::fs::write(file, file_lines.join("\n") + "\n").unwrap();
+        let at = line - 1;
+        if what.is_empty() {
+            let end = block_end(&lines, at);
+            lines.splice(at..=end, body);
+        } else if let Some(rest) = what.strip_prefix(": replace ") {
+            let end = match rest.strip_prefix("lines ") {
+                Some(r) => {
+                    r.split_once('-')
+                        .and_then(|(_, b)| b.split_whitespace().next()?.parse::<usize>().ok())
+                        .expect("lines A-B")
+                        - 1
+                }
+                None => at,
+            };
+            lines.splice(at..=end, body);
+        } else if let Some(rest) = what.strip_prefix(": delete ") {
+            let end = match rest.strip_prefix("lines ") {
+                Some(r) => {
+                    r.split_once('-')
+                        .and_then(|(_, b)| b.parse::<usize>().ok())
+                        .expect("lines A-B")
+                        - 1
+                }
+                None => at,
+            };
+            lines.drain(at..=end);
+        } else if what.starts_with(": add before this line") {
+            lines.splice(at..at, body);
+        } else {
+            panic!("a header this test cannot apply: {what:?} in\n{text}");
+        }
+        std::fs::write(&file, lines.join("\n") + "\n").unwrap();
     }
     for c in rem["commands"]
         .as_array()
@@ -691,6 +731,18 @@ fn seed_cause(expect_first: &str, url: &str, cause: impl Fn(&TwoSites)) {
 }
 
 fn seed_cause_with(expect_first: &str, url: &str, args: &[&str], cause: impl Fn(&TwoSites)) {
+    seed(expect_first, url, args, false, cause)
+}
+
+/// The seed contract. `cause_in_blog`: the cause is a line of the blog's file (a server_name it
+/// took from the shop), so the shop's finding names that file; nothing else of the blog.
+fn seed(
+    expect_first: &str,
+    url: &str,
+    args: &[&str],
+    cause_in_blog: bool,
+    cause: impl Fn(&TwoSites),
+) {
     let Some(b) = TwoSites::start() else { return };
     let before = b.statuses();
     cause(&b);
@@ -719,12 +771,26 @@ fn seed_cause_with(expect_first: &str, url: &str, args: &[&str], cause: impl Fn(
         "first failure: {}",
         serde_json::to_string_pretty(first).unwrap()
     );
-    // No finding names a file of the blog.
-    let text = r["checks"].to_string();
+    // No finding names a file of the blog (but the one that is the cause).
+    let text = if cause_in_blog {
+        checks
+            .iter()
+            .filter(|c| c["id"] != expect_first)
+            .map(|c| c.to_string())
+            .collect()
+    } else {
+        r["checks"].to_string()
+    };
     assert!(
         !text.contains("sites-enabled/blog") && !text.contains("sites-available/blog"),
         "{text}"
     );
+    // The blog, checked on its own, stays clean (the duplicate name is its problem too).
+    if !cause_in_blog {
+        let (code, r) = b.check(&["--site", "blog"]);
+        assert_eq!(not_passing(&r), Vec::<String>::new(), "--site blog");
+        assert_eq!(code, 0, "--site blog");
+    }
     let fix = first["findings"]
         .as_array()
         .unwrap()
@@ -846,6 +912,86 @@ fn seed_not_reloaded() {
             std::fs::write(b.site_file("shop"), good).unwrap();
         },
     );
+}
+
+impl TwoSites {
+    /// Rewrites the shop's settings.py (`from` → `to`, which must be there).
+    fn edit_settings(&self, from: &str, to: &str) {
+        let p = self.dir().join("srv/shop/app/shop/settings.py");
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains(from), "{from:?} not in {text}");
+        std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+    }
+}
+
+#[test]
+fn seed_the_app_writes_to_another_directory() {
+    // A deploy moved the uploads to app/uploads and MEDIA_ROOT with them; nginx still
+    // aliases app/media/, which is gone.
+    seed_cause("MD201", "/media/products/a.jpg", |b| {
+        let app = b.dir().join("srv/shop/app");
+        std::fs::rename(app.join("media"), app.join("uploads")).unwrap();
+        b.edit_settings(
+            "MEDIA_ROOT = BASE_DIR / \"media\"",
+            "MEDIA_ROOT = BASE_DIR / \"uploads\"",
+        );
+    });
+}
+
+#[test]
+fn seed_media_url_is_not_the_location_prefix() {
+    // The app builds /uploads/... URLs; nginx serves /media/.
+    seed_cause("MD106", "/uploads/products/a.jpg", |b| {
+        b.edit_settings("MEDIA_URL = \"/media/\"", "MEDIA_URL = \"/uploads/\"");
+    });
+}
+
+#[test]
+fn seed_no_location_for_the_media() {
+    seed_cause("MD106", "/media/products/a.jpg", |b| {
+        let d = b.dir().display().to_string();
+        b.edit_site(
+            "shop",
+            &format!("    location /media/ {{\n        alias {d}/srv/shop/app/media/;\n        add_header X-Content-Type-Options nosniff always;\n    }}\n"),
+            "",
+        );
+    });
+}
+
+#[test]
+fn seed_a_duplicate_server_name() {
+    // The blog's file (first by name) also claims shop.test: nginx gives it the shop's requests.
+    seed(
+        "MD108",
+        "/media/products/a.jpg",
+        &["--offline"],
+        true,
+        |b| {
+            b.edit_site(
+                "blog",
+                "server_name blog.test;",
+                "server_name blog.test shop.test;",
+            );
+        },
+    );
+}
+
+#[test]
+fn seed_disable_symlinks_blocks_a_symlinked_media_dir() {
+    // The uploads live on a data disk; app/media is a symlink to them, and the shop's server
+    // has `disable_symlinks on`.
+    seed_cause("MD207", "/media/products/a.jpg", |b| {
+        let app = b.dir().join("srv/shop/app");
+        let data = b.dir().join("data/shop-media");
+        std::fs::create_dir_all(data.parent().unwrap()).unwrap();
+        std::fs::rename(app.join("media"), &data).unwrap();
+        std::os::unix::fs::symlink(&data, app.join("media")).unwrap();
+        b.edit_site(
+            "shop",
+            "    server_name shop.test;\n",
+            "    server_name shop.test;\n    disable_symlinks on;\n",
+        );
+    });
 }
 
 // ---------------------------------------------------------------------------------------------

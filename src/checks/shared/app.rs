@@ -194,24 +194,40 @@ pub(crate) fn root_aligned(site: &Site, files: Files) -> anyhow::Result<Outcome>
         } else {
             "root"
         };
+        let f = Finding::error(format!(
+            "nginx serves {prefix} from {}, but the app's {root_name} is {}",
+            got.display(),
+            want.display()
+        ))
+        .at(at)
+        .evidence(root_name, files.root(app).describe())
+        .evidence(
+            format!("nginx {directive} (real path)"),
+            format!("{} → {}", sv.dir.display(), got.display()),
+        )
+        .evidence("server", server_label(site, s.server));
+        let intro = format!(
+            "serve {prefix} from {root_name} (or point {root_name} at the served directory):"
+        );
+        // The location's own block, edited and proven (`checks::fixes`), not a one-line copy.
         findings.push(
-            Finding::error(format!(
-                "nginx serves {prefix} from {}, but the app's {root_name} is {}",
-                got.display(),
-                want.display()
-            ))
-            .at(at)
-            .evidence(root_name, files.root(app).describe())
-            .evidence(
-                format!("nginx {directive} (real path)"),
-                format!("{} → {}", sv.dir.display(), got.display()),
-            )
-            .evidence("server", server_label(site, s.server))
-            .fix_with_block(
-                format!("serve {prefix} from {root_name} (or point {root_name} at the served directory), then reload:"),
-                &[format!("location {prefix} {{ alias {}/; }}", want.display())],
-                vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
-            ),
+            match sv
+                .location
+                .and_then(|l| super::nginx::alias_edit(site.config(), l, &dir))
+            {
+                Some(edit) => {
+                    let goal = super::nginx::goal_in_dir(site, &resolver, s.server, &prefix, &dir);
+                    super::nginx::config_fix(f, site.config(), &intro, edit, goal)
+                }
+                None => f.fix_with_block(
+                    intro,
+                    &[format!(
+                        "location {prefix} {{ alias {}/; }}",
+                        want.display()
+                    )],
+                    vec![super::nginx::RELOAD.into()],
+                ),
+            },
         );
     }
     if findings.is_empty() && aligned.is_empty() {
