@@ -6,6 +6,7 @@ use super::shared::nginx::{
     config_fix, findings_or_pass, goal_in_dir, loc_of, skip_if_incomplete, RELOAD,
 };
 use super::{Band, Check, Context, Meta, Outcome};
+use crate::nginx::resolve::usable_host;
 use crate::nginx::NodeId;
 use crate::report::Finding;
 use std::collections::BTreeMap;
@@ -37,13 +38,7 @@ impl Check for ServerConflict {
             let names: Vec<String> = r
                 .server_names(server)
                 .into_iter()
-                .filter(|n| {
-                    !n.is_empty()
-                        && !n.starts_with('~')
-                        && !n.contains('*')
-                        && !n.starts_with('.')
-                        && n != "_"
-                })
+                .filter(|n| usable_host(n))
                 .collect();
             let mut ports = r.server_ports(server);
             ports.dedup();

@@ -167,7 +167,7 @@ pub(crate) fn root_aligned_in_containers(
     }
     let Some(n) = c.nginx_container() else {
         return Outcome::skip(
-            "nginx is not a service of the compose project: it cannot see the containers' volumes (MD602)",
+            "nginx is not a service of the compose project: MD608 judges the directory it opens on this machine",
         );
     };
     let mut same = Vec::new();
