@@ -359,6 +359,16 @@ impl Site {
                 self.app_in_compose(dir, &hints, &mut found);
             }
         }
+        // In a compose run the app is what its container runs: its settings read with the
+        // container's environment (cookiecutter-django's env_file names the production settings;
+        // manage.py's default, read on the host, names the local ones).
+        if let Some(host) = &found.app {
+            let containers = self.gather_containers(host);
+            if let Ok(c) = &containers {
+                found.app = Some(c.app.app.clone());
+            }
+            let _ = self.containers.set(containers);
+        }
         found
     }
 
@@ -581,30 +591,37 @@ impl Site {
     pub fn containers(
         &self,
     ) -> Result<&crate::container::Containers, &crate::container::NotContainers> {
+        // Finding the app gathers the containers (the app is read as its container runs it):
+        // first, so that the cell is filled outside its own initialisation.
+        let app = self.app();
         self.containers
-            .get_or_init(|| {
-                use crate::container::{Containers, NotContainers};
-                let Some(app) = self.app() else {
-                    return Err(NotContainers::NoCompose);
-                };
-                if self.options.compose.is_empty() && self.options.app.is_none() {
-                    return Err(NotContainers::NoCompose);
-                }
-                let conf = match &self.nginx.source {
-                    NginxSource::Files { entry } => Some(entry.as_path()),
-                    NginxSource::Dump { .. } => None,
-                };
-                let compose: Vec<PathBuf> = self
-                    .options
-                    .compose
-                    .iter()
-                    .map(|p| {
-                        system_path_arg(&self.root, p, "--compose").unwrap_or_else(|_| p.clone())
-                    })
-                    .collect();
-                Containers::gather(&self.root, &compose, app, conf)
+            .get_or_init(|| match app {
+                Some(app) => self.gather_containers(app),
+                None => Err(crate::container::NotContainers::NoCompose),
             })
             .as_ref()
+    }
+
+    /// The compose project of `app` (read on the host), for `containers`.
+    fn gather_containers(
+        &self,
+        app: &crate::app::App,
+    ) -> Result<crate::container::Containers, crate::container::NotContainers> {
+        use crate::container::{Containers, NotContainers};
+        if self.options.compose.is_empty() && self.options.app.is_none() {
+            return Err(NotContainers::NoCompose);
+        }
+        let conf = match &self.nginx.source {
+            NginxSource::Files { entry } => Some(entry.as_path()),
+            NginxSource::Dump { .. } => None,
+        };
+        let compose: Vec<PathBuf> = self
+            .options
+            .compose
+            .iter()
+            .map(|p| system_path_arg(&self.root, p, "--compose").unwrap_or_else(|_| p.clone()))
+            .collect();
+        Containers::gather(&self.root, &compose, app, conf)
     }
 
     /// Every directory the site's servers serve files from (see `resolve::served`).

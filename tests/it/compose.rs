@@ -542,3 +542,46 @@ fn nginx_on_the_host_serves_the_bind_mounts_source() {
         "{md608}"
     );
 }
+
+const COOKIECUTTER_CONF: &str = "compose/production/nginx/default.conf";
+
+/// cookiecutter-django's production setup (rendered, nginx serving media from the volume it
+/// shares with the django service, WhiteNoise serving static files): the gate passes. The app
+/// is read as its container runs it: the env_file's production settings, not the local ones
+/// manage.py defaults to. The template's newest Dockerfile (chown no longer recursive) is
+/// caught by MD605.
+#[test]
+fn cookiecutter_django_passes_and_its_newest_dockerfile_is_caught() {
+    let base = gate("cookiecutter-django", COOKIECUTTER_CONF, &[]);
+    assert_eq!(base.code, 0, "{:?}", base.flagged);
+    let app = &base.json["site"]["app"];
+    assert_eq!(
+        app["settings_module"], "config.settings.production",
+        "{app}"
+    );
+    let c = &base.json["site"]["containers"];
+    assert_eq!(c["app_service"], "django", "{c}");
+    assert_eq!(c["nginx_service"], "nginx", "{c}");
+    assert_eq!(
+        c["media_root"]["storage"], "the named volume production_django_media",
+        "{c}"
+    );
+    for id in [
+        "MD302", "MD303", "MD304", "MD601", "MD602", "MD603", "MD605",
+    ] {
+        let check = base.json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap();
+        assert_eq!(check["status"], "pass", "{check}");
+    }
+    broken_one_way(
+        "cookiecutter-django-media-root-owned",
+        COOKIECUTTER_CONF,
+        &base,
+        "MD605",
+        "fail",
+    );
+}
