@@ -77,8 +77,10 @@ fn merge_and_prove(site: &Site, results: &mut [CheckResult]) {
         let proof = prover.prove(std::slice::from_ref(&merged), &goals);
         let mut intros: Vec<&str> = Vec::new();
         for (i, fx) in fixes.iter().enumerate() {
-            if !apart.iter().any(|(a, _)| *a == i) && !intros.contains(&fx.intro.as_str()) {
-                intros.push(fx.intro.trim_end_matches(':'));
+            // Compared as shown (without the colon): two checks with the same words say it once.
+            let intro = fx.intro.trim_end_matches(':');
+            if !apart.iter().any(|(a, _)| *a == i) && !intros.contains(&intro) {
+                intros.push(intro);
             }
         }
         // The one block to add or the lines to change, at their file:line (the whole block

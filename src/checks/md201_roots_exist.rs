@@ -161,8 +161,29 @@ fn to_app_dir(
     crate::fix::BlockEdit,
     Option<crate::report::edit::Goal>,
 )> {
-    let app = site.app()?;
     let location = s.location.filter(|_| !s.regex)?;
+    // `root` + the prefix is missing but `root` holds the files: alias (MD103's edit, so the
+    // two merge into one block).
+    if s.kind == "root" && s.prefix != "/" && s.prefix.ends_with('/') {
+        let shown = s.dir.display().to_string();
+        let root = shown
+            .strip_suffix(s.prefix.trim_end_matches('/'))
+            .unwrap_or(&shown)
+            .trim_end_matches('/');
+        let root = Path::new(root);
+        if !root.as_os_str().is_empty() && site.root.host_path(root).is_dir() {
+            let edit = super::shared::nginx::alias_edit(site.config(), location, root)?;
+            let r = site.resolver();
+            let goal = super::shared::nginx::goal_in_dir(site, &r, s.server, &s.prefix, root);
+            // MD103's words: the two fixes are one block with one line above it.
+            return Some((
+                "use alias (root appends the whole URI, prefix included):".into(),
+                edit,
+                goal,
+            ));
+        }
+    }
+    let app = site.app()?;
     let same = |url: Option<&String>| {
         url.and_then(|u| crate::app::App::url_path(u))
             .is_some_and(|u| u.trim_end_matches('/') == s.prefix.trim_end_matches('/'))

@@ -183,10 +183,9 @@ pub fn shown(root: &SysRoot, cfg: &Config, e: &BlockEdit) -> String {
             SpliceKind::Lines => {
                 out.push_str(&format!("# {f}:{}: replace {} with\n", s.first, span(s)))
             }
-            SpliceKind::Insert => out.push_str(&format!(
-                "# {f}:{}: add before this line (the `}}` that ends the block at line {})\n",
-                s.first, s.within
-            )),
+            SpliceKind::Insert => {
+                out.push_str(&format!("# {f}:{}: add before this line\n", s.first))
+            }
         }
         for l in body {
             out.push_str(l);
@@ -222,11 +221,40 @@ pub fn apply(text: &str, splices: &[&Splice]) -> String {
     out
 }
 
-/// A unified diff (`diff -u`, 3 lines of context) of `old` and `new`, which differ only where
-/// `splices` say.
+/// `s` without the lines it leaves as they are (at its start and end); None when it changes
+/// nothing.
+fn tighten(a: &[&str], s: &Splice) -> Option<Splice> {
+    let old = a.get(s.first - 1..s.last.min(a.len())).unwrap_or(&[]);
+    let new = &s.lines;
+    let mut pre = 0;
+    while pre < old.len() && pre < new.len() && old[pre] == new[pre] {
+        pre += 1;
+    }
+    let mut suf = 0;
+    while suf < old.len() - pre
+        && suf < new.len() - pre
+        && old[old.len() - 1 - suf] == new[new.len() - 1 - suf]
+    {
+        suf += 1;
+    }
+    if pre + suf == old.len() && pre + suf == new.len() {
+        return None;
+    }
+    Some(Splice {
+        first: s.first + pre,
+        last: s.last.min(a.len()) - suf,
+        lines: new[pre..new.len() - suf].to_vec(),
+        ..s.clone()
+    })
+}
+
+/// A unified diff (`diff -u`, 3 lines of context) of `old` with `splices` applied; `path` is
+/// relative to the filesystem root (`--- a/etc/nginx/...`: `patch -p1` from `/`).
 pub fn unified(path: &str, old: &str, splices: &[&Splice]) -> String {
     let a: Vec<&str> = old.lines().collect();
-    let mut order: Vec<&&Splice> = splices.iter().collect();
+    // Only the lines that change: a block printed whole keeps most of its lines.
+    let tight: Vec<Splice> = splices.iter().filter_map(|s| tighten(&a, s)).collect();
+    let mut order: Vec<&Splice> = tight.iter().collect();
     order.sort_by_key(|s| (s.first, s.last));
     // Hunks: runs of splices whose contexts touch.
     let mut hunks: Vec<Vec<&Splice>> = Vec::new();
@@ -236,7 +264,7 @@ pub fn unified(path: &str, old: &str, splices: &[&Splice]) -> String {
             _ => hunks.push(vec![s]),
         }
     }
-    let mut out = format!("--- {path}\n+++ {path}\n");
+    let mut out = format!("--- a/{path}\n+++ b/{path}\n");
     let mut shift: isize = 0;
     for h in hunks {
         let start = h[0].first.saturating_sub(3).max(1);
@@ -315,7 +343,7 @@ mod tests {
         let shown = shown(&root, &cfg, &e);
         assert_eq!(
             shown,
-            "# /etc/nginx/nginx.conf:9: add before this line (the `}` that ends the block at line 3)\nlocation ^~ /media/ {\n    alias /srv/m/;\n}\n"
+            "# /etc/nginx/nginx.conf:9: add before this line\nlocation ^~ /media/ {\n    alias /srv/m/;\n}\n"
         );
         let s = splices(&root, &cfg, &e).unwrap();
         let new = apply(CONF, &s.iter().collect::<Vec<_>>());
@@ -323,10 +351,10 @@ mod tests {
             new.contains("        }\n        location ^~ /media/ {\n            alias /srv/m/;\n        }\n    }\n}\n"),
             "{new}"
         );
-        let diff = unified("/etc/nginx/nginx.conf", CONF, &s.iter().collect::<Vec<_>>());
+        let diff = unified("etc/nginx/nginx.conf", CONF, &s.iter().collect::<Vec<_>>());
         assert_eq!(
             diff,
-            "--- /etc/nginx/nginx.conf\n+++ /etc/nginx/nginx.conf\n@@ -6,5 +6,8 @@\n         location / {\n             proxy_pass http://127.0.0.1:8000;\n         }\n+        location ^~ /media/ {\n+            alias /srv/m/;\n+        }\n     }\n }\n"
+            "--- a/etc/nginx/nginx.conf\n+++ b/etc/nginx/nginx.conf\n@@ -6,5 +6,8 @@\n         location / {\n             proxy_pass http://127.0.0.1:8000;\n         }\n+        location ^~ /media/ {\n+            alias /srv/m/;\n+        }\n     }\n }\n"
         );
     }
 

@@ -519,12 +519,7 @@ fn every_site_is_checked_on_its_own() {
         }
     }
     // The top level: each check's worst status over the sites, the findings in the sites.
-    let md101 = r["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "MD101")
-        .unwrap();
+    let md101 = check_of(&r, "MD101");
     assert_eq!(md101["status"], "fail");
     assert_eq!(md101["summary"], "fails on 1 of 2 sites");
     let text = media_doctor(&["check", "--root", &root, "--offline"]);
@@ -650,6 +645,12 @@ fn block_end(lines: &[String], start: usize) -> usize {
 /// A-B`), the lines that replace those; `: delete ...`, nothing; `: add before this line ...`,
 /// the lines to insert there. Then each command runs in a shell, in order.
 fn apply_as_printed(rem: &Value) {
+    apply_in(rem, None)
+}
+
+/// `apply_as_printed` on a copy of a system at `root`: the files and the commands' paths
+/// under it (`command_in_copy`); what needs a running nginx is left out.
+fn apply_in(rem: &Value, root: Option<&Path>) {
     let text = rem["text"].as_str().unwrap_or("");
     // (file, line, what the header says, the lines under it)
     let mut edits: Vec<(String, usize, String, Vec<String>)> = Vec::new();
@@ -658,7 +659,11 @@ fn apply_as_printed(rem: &Value) {
             let (path, after) = rest.split_once(':')?;
             let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
             let line = digits.parse::<usize>().ok()?;
-            Some((format!("/{path}"), line, after[digits.len()..].to_string()))
+            let file = match root {
+                Some(r) => format!("{}/{path}", r.display()),
+                None => format!("/{path}"),
+            };
+            Some((file, line, after[digits.len()..].to_string()))
         });
         match header {
             Some((file, line, what)) => edits.push((file, line, what, Vec::new())),
@@ -716,6 +721,14 @@ fn apply_as_printed(rem: &Value) {
         .unwrap_or_default()
     {
         let c = c.as_str().unwrap();
+        let c = match root {
+            Some(r) => match command_in_copy(c, r) {
+                Some(c) => c,
+                None => continue,
+            },
+            None => c.to_string(),
+        };
+        let c = c.as_str();
         let out = Command::new("sh").args(["-c", c]).output().unwrap();
         assert!(
             out.status.success(),
@@ -798,10 +811,21 @@ fn seed(
         .find_map(|f| f["remediation"].as_object().filter(|r| !r.is_empty()))
         .map(|r| Value::Object(r.clone()))
         .expect("a printed fix");
+    apply_and_reload(&b, &fix);
+    assert_eq!(b.get("shop.test", url), Some(200), "after the fix {fix}");
+    assert_eq!(
+        b.statuses(),
+        before,
+        "the fix changed another URL's answer: {fix}"
+    );
+}
+
+/// Applies `fix` as printed on the box and waits for the reload it runs (a reload is
+/// asynchronous: until the workers that ran the old config are gone).
+fn apply_and_reload(b: &TwoSites, fix: &Value) {
     let master = b.nginx.pid().expect("nginx runs");
     let old_workers = support::worker_pids(master);
-    apply_as_printed(&fix);
-    // A reload is asynchronous: wait until the workers that ran the old config are gone.
+    apply_as_printed(fix);
     let deadline = Instant::now() + Duration::from_secs(10);
     while support::worker_pids(master)
         .iter()
@@ -814,12 +838,6 @@ fn seed(
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(b.get("shop.test", url), Some(200), "after the fix {fix}");
-    assert_eq!(
-        b.statuses(),
-        before,
-        "the fix changed another URL's answer: {fix}"
-    );
 }
 
 #[test]
@@ -994,6 +1012,284 @@ fn seed_disable_symlinks_blocks_a_symlinked_media_dir() {
             "    server_name shop.test;\n    disable_symlinks on;\n",
         );
     });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixes seen from `check` with no --site, and MD405 on a real error log.
+
+impl TwoSites {
+    /// The response head nginx sends for `path` on `host` (status line and headers).
+    fn head(&self, host: &str, path: &str) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.nginx.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        let text = String::from_utf8_lossy(&buf);
+        text.split("\r\n\r\n").next().unwrap_or("").to_string()
+    }
+}
+
+/// The result of check `id` in a report (or a site's entry).
+fn check_of<'r>(r: &'r Value, id: &str) -> &'r Value {
+    r["checks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["id"] == id))
+        .unwrap_or_else(|| panic!("{id} did not run: {r}"))
+}
+
+/// One site's entry of a `check` with no --site.
+fn site_entry<'r>(r: &'r Value, name: &str) -> &'r Value {
+    r["sites"]
+        .as_array()
+        .expect("sites[]")
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no site {name}: {r}"))
+}
+
+#[test]
+fn the_nosniff_fix_works_when_every_site_is_checked() {
+    let Some(b) = TwoSites::start() else { return };
+    let before = b.statuses();
+    b.edit_site(
+        "shop",
+        "        add_header X-Content-Type-Options nosniff always;\n",
+        "",
+    );
+    let (code, r) = b.check(&[]);
+    // A warning: the exit status stays 0.
+    assert_eq!(code, 0, "{r}");
+    let shop = site_entry(&r, "shop");
+    assert_eq!(
+        not_passing(shop),
+        ["MD110 warn: uploads under /media/ are served without `X-Content-Type-Options: nosniff`"],
+        "{shop}"
+    );
+    assert_eq!(not_passing(site_entry(&r, "blog")), Vec::<String>::new());
+    let fix = check_of(shop, "MD110")["findings"][0]["remediation"].clone();
+    let text = fix.to_string();
+    assert!(!text.contains("sites-available/blog") && !text.contains("sites-enabled/blog"));
+    apply_and_reload(&b, &fix);
+    let head = b.head("shop.test", "/media/products/a.jpg");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("x-content-type-options: nosniff"),
+        "{head}"
+    );
+    assert_eq!(b.statuses(), before, "after {fix}");
+    let (code, r) = b.check(&[]);
+    assert_eq!(code, 0);
+    for site in ["shop", "blog"] {
+        assert_eq!(
+            not_passing(site_entry(&r, site)),
+            Vec::<String>::new(),
+            "{site}"
+        );
+    }
+}
+
+/// MD405 on the real box: a failed media request in the error log fails the check until nginx
+/// reloads its config; after the reload that line is history (counted, not judged); a new one
+/// fails the check again.
+#[test]
+fn md405_judges_only_what_was_logged_since_the_last_reload() {
+    let Some(b) = TwoSites::start() else { return };
+    let md405 = |b: &TwoSites| -> Value {
+        let (_, r) = b.check_live(&["--site", "shop", "--select", "MD405"]);
+        check_of(&r, "MD405").clone()
+    };
+    let log = b.nginx.error_log();
+    let logged = |name: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains(name)
+        {
+            assert!(Instant::now() < deadline, "nginx did not log {name}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::time::SystemTime::now()
+    };
+    assert_eq!(b.get("shop.test", "/media/products/gone.jpg"), Some(404));
+    let written = logged("gone.jpg");
+    // A missing upload is a warning (the app may have deleted it).
+    let c = md405(&b);
+    assert_eq!(c["status"], "warn", "{c}");
+    assert!(c.to_string().contains("gone.jpg"), "{c}");
+    // The log has whole seconds, and a line of the reload's own second is kept: reload in a
+    // later second than the line's.
+    let secs = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+    };
+    while secs(std::time::SystemTime::now()) <= secs(written) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    b.nginx.reload();
+    let c = md405(&b);
+    assert_eq!(c["status"], "pass", "{c}");
+    assert!(!c.to_string().contains("gone.jpg"), "{c}");
+    assert!(c.to_string().contains("before the reload"), "{c}");
+    // A failure after the reload is judged.
+    assert_eq!(b.get("shop.test", "/media/products/lost.jpg"), Some(404));
+    logged("lost.jpg");
+    let c = md405(&b);
+    assert_eq!(c["status"], "warn", "{c}");
+    assert!(c.to_string().contains("lost.jpg"), "{c}");
+    assert!(!c.to_string().contains("gone.jpg"), "{c}");
+}
+// ---------------------------------------------------------------------------------------------
+// #13: one fix per place. Every fix the demo's report prints, applied in the printed order to a
+// copy of the demo (config blocks at their file:line, commands inside the copy), converges:
+// `check` then finds nothing failing but the live checks, which need a server.
+
+/// `c` as it would act on the copy at `root`: system paths under it, user and group names as
+/// the copy's ids (its etc/passwd and etc/group). None for what needs a running nginx.
+fn command_in_copy(c: &str, root: &Path) -> Option<String> {
+    if c.contains("nginx -t") || c.contains("systemctl ") || c.starts_with("media-doctor ") {
+        return None;
+    }
+    let id_of = |file: &str, name: &str| -> String {
+        std::fs::read_to_string(root.join(file))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| {
+                let mut f = l.split(':');
+                (f.next() == Some(name)).then(|| f.nth(1).map(str::to_string))?
+            })
+            .unwrap_or_else(|| panic!("{name} is not in the copy's {file}"))
+    };
+    let c = c.strip_prefix("sudo ").unwrap_or(c);
+    let words: Vec<&str> = c.split_whitespace().collect();
+    let mut out = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        let owner = words[0] == "chown" && i > 0 && !w.starts_with('-') && !w.starts_with('/');
+        out.push(if w.starts_with('/') {
+            format!("{}{w}", root.display())
+        } else if owner {
+            let (u, g) = w.split_once(':').unwrap_or((w, ""));
+            let mut s = id_of("etc/passwd", u);
+            if !g.is_empty() {
+                s = format!("{s}:{}", id_of("etc/group", g));
+            }
+            s
+        } else {
+            w.to_string()
+        });
+    }
+    Some(out.join(" "))
+}
+
+/// A copy of fixtures/demo (modes and owners kept), and the directory that holds it.
+fn demo_copy() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("demo");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(Path::new(REPO).join("fixtures/demo"))
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    (tmp, copy)
+}
+
+#[test]
+fn every_fix_the_demo_prints_applied_in_order_leaves_only_live_checks() {
+    if !support::require(
+        nix::unistd::geteuid().is_root(),
+        "needs root (the fixes chown files)",
+    ) {
+        return;
+    }
+    let (_tmp, copy) = demo_copy();
+    let root = copy.display().to_string();
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "check", "--root", &root, "--site", "myapp", "--format", "json",
+        ];
+        args.extend_from_slice(extra);
+        let out = media_doctor(&args);
+        let r: Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr));
+        (out.code, r)
+    };
+    let (code, r) = check(&[]);
+    assert_eq!(code, 1);
+    let mut applied = 0;
+    for c in r["checks"].as_array().unwrap() {
+        for f in c["findings"].as_array().unwrap() {
+            let rem = &f["remediation"];
+            if rem.is_null() {
+                continue;
+            }
+            apply_in(rem, Some(&copy));
+            applied += 1;
+        }
+    }
+    assert!(applied > 5, "{applied} fixes");
+    let (code, r) = check(&["--ignore", "MD4"]);
+    let failing: Vec<String> = not_passing(&r)
+        .into_iter()
+        .filter(|l| l.contains(" fail:") || l.contains(" error:"))
+        .collect();
+    assert_eq!(failing, Vec::<String>::new(), "after every printed fix");
+    assert_eq!(code, 0, "{}", not_passing(&r).join("\n"));
+}
+
+/// `check --diff` on the demo: one unified diff of the config file, which `patch -p1` applies in
+/// the copy; the nginx checks then pass (the fixes that are not config edits are not in it).
+#[test]
+fn the_demo_diff_applies_with_patch_and_fixes_the_config() {
+    let (_tmp, copy) = demo_copy();
+    let root = copy.display().to_string();
+    let out = media_doctor(&["check", "--root", &root, "--site", "myapp", "--diff"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let diff = out.stdout;
+    assert!(
+        diff.starts_with(
+            // The file itself, not the sites-enabled link to it (patch writes no symlink).
+            "--- a/etc/nginx/sites-available/myapp\n+++ b/etc/nginx/sites-available/myapp\n@@ "
+        ),
+        "{diff}"
+    );
+    // One section per file, each block once.
+    assert_eq!(diff.matches("--- a/").count(), 1, "{diff}");
+    assert_eq!(
+        diff.matches("+    location ^~ /media/ {").count(),
+        1,
+        "{diff}"
+    );
+    let mut patch = Command::new("patch")
+        .args(["-p1", "--quiet", "-d", &root])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("patch");
+    use std::io::Write;
+    patch
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(diff.as_bytes())
+        .unwrap();
+    assert!(patch.wait().unwrap().success(), "patch -p1 of\n{diff}");
+    let out = media_doctor(&[
+        "check", "--root", &root, "--site", "myapp", "--select", "MD1", "--format", "json",
+    ]);
+    let r: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        not_passing(&r),
+        Vec::<String>::new(),
+        "after the diff:\n{diff}"
+    );
+    assert_eq!(out.code, 0);
+    // Nothing left to change: the diff is empty.
+    let again = media_doctor(&["check", "--root", &root, "--site", "myapp", "--diff"]);
+    assert_eq!(again.stdout, "", "{}", again.stdout);
 }
 
 // ---------------------------------------------------------------------------------------------
