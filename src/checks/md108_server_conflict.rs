@@ -7,6 +7,7 @@ use super::shared::nginx::{
 };
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::nginx::resolve::usable_host;
+use crate::nginx::NodeId;
 use crate::report::Finding;
 
 pub struct ServerConflict;
