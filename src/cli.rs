@@ -202,6 +202,7 @@ impl SiteArgs {
             eval: self.eval,
             max_config_bytes: self.max_config_bytes,
             compose: self.compose.clone(),
+            apache_conf: None,
         }
     }
 }

@@ -40,16 +40,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check(args) => {
             check_site_args(&args.site)?;
+            let mut options = args.site.options();
             if let Judged::Apache(conf) = judged_server(&args.site) {
-                anyhow::bail!(
-                    "the web server here is Apache httpd ({}): `check` judges nginx only so far; \
-                     `media-doctor trace URL --server apache` shows how Apache serves a URL",
-                    conf.map_or("no configuration found".into(), |c| c.display().to_string())
-                );
+                options.apache_conf = Some(conf.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "no Apache configuration found (/etc/apache2/apache2.conf, /etc/httpd/conf/httpd.conf): give --apache-conf PATH"
+                    )
+                })?);
             }
             // Parse the selection before gathering: a typo is reported before any work.
             let selection = Selection::parse(&args.select, &args.ignore)?;
-            let mut site = Site::gather(&args.site.options(), args.offline)?;
+            let mut site = Site::gather(&options, args.offline)?;
             refuse_missing(&site)?;
             // Progress for long scans: only for a person watching text output, never in JSON/CI.
             site.progress = args.format == CheckFormat::Text
@@ -530,14 +531,13 @@ fn url_on_site(site: &Site, path: &str, name: Option<&str>) -> anyhow::Result<St
         );
     };
     let cfg = &site.nginx.config;
-    let host = site
+    let names: Vec<&str> = site
         .nginx
         .servers
         .iter()
-        .flat_map(|&s| cfg.directive(s).children().collect::<Vec<_>>())
-        .filter(|d| d.name() == "server_name")
-        .flat_map(|d| d.args().collect::<Vec<_>>())
-        .find(|n| !n.is_empty() && *n != "_" && !n.starts_with('~') && !n.contains('*'));
+        .flat_map(|&s| cfg.directive(s).server_names())
+        .collect();
+    let host = media_doctor::nginx::resolve::host_for(&names);
     match host {
         Some(host) => Ok(format!("http://{host}{path}")),
         None => anyhow::bail!(

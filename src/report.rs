@@ -197,16 +197,19 @@ pub enum Band {
     Filesystem,
     App,
     Live,
+    /// Apache httpd's configuration (MD5xx), when Apache is the server judged.
+    Apache,
     Containers,
 }
 
 impl Band {
     /// Every band, in report order.
-    pub const ALL: [Band; 5] = [
+    pub const ALL: [Band; 6] = [
         Band::Nginx,
         Band::Filesystem,
         Band::App,
         Band::Live,
+        Band::Apache,
         Band::Containers,
     ];
 
@@ -217,6 +220,7 @@ impl Band {
             Band::Filesystem => "filesystem",
             Band::App => "app",
             Band::Live => "live",
+            Band::Apache => "apache",
             Band::Containers => "containers",
         }
     }
@@ -226,6 +230,7 @@ impl Band {
             Band::Filesystem => "filesystem",
             Band::App => "app \u{2194} nginx alignment",
             Band::Live => "live",
+            Band::Apache => "Apache httpd configuration",
             Band::Containers => "containers (Docker Compose)",
         }
     }
@@ -236,6 +241,7 @@ impl Band {
             Band::Filesystem => "MD2",
             Band::App => "MD3",
             Band::Live => "MD4",
+            Band::Apache => "MD5",
             Band::Containers => "MD6",
         }
     }

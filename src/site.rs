@@ -40,6 +40,9 @@ pub struct Options {
     pub max_config_bytes: Option<u64>,
     /// `--compose FILE`: the app runs with these compose files (merged in order).
     pub compose: Vec<PathBuf>,
+    /// Apache httpd is the server judged, with this main config (or bare `<VirtualHost>` file):
+    /// nginx's configuration is not read.
+    pub apache_conf: Option<PathBuf>,
 }
 
 /// Where the nginx configuration came from.
@@ -110,6 +113,9 @@ pub struct Site {
     listeners: Arc<OnceLock<Arc<running::Listeners>>>,
     /// One of the sites of a `check` over every site (`for_site`): the user named none.
     one_of_many: bool,
+    /// Set when Apache httpd is the server judged (`Options::apache_conf`): then `nginx` is an
+    /// empty configuration and the MD5xx checks judge this one.
+    pub apache: Option<Arc<crate::apache::site::ApacheSite>>,
 }
 
 /// `upstream NAME { server ...; }` groups: the members of each, by name.
@@ -184,9 +190,7 @@ impl ServerPlaces {
 
 /// The names of a server block as written (every `server_name`'s arguments).
 pub fn server_names_of<'c>(s: &Directive<'c>) -> impl Iterator<Item = &'c str> + 'c {
-    s.children()
-        .filter(|c| c.is("server_name"))
-        .flat_map(|c| c.args())
+    s.server_names()
 }
 
 /// The port of a `listen` argument (`80`, `[::]:443`, `127.0.0.1:8080`, `unix:...` reads as 0).
@@ -225,7 +229,17 @@ impl Site {
         };
         let profile = Profile::find(&root, args.site.as_deref())?;
         let args = merge_profile(args, profile.as_ref());
-        let nginx = load_nginx(&root, &args)?;
+        let (nginx, apache) = match &args.apache_conf {
+            Some(entry) => (
+                no_nginx(),
+                Some(Arc::new(crate::apache::site::ApacheSite::load(
+                    &root,
+                    entry,
+                    args.site.as_deref(),
+                )?)),
+            ),
+            None => (load_nginx(&root, &args)?, None),
+        };
         let app_path = match &args.app {
             // An absolute path that is not a host path inside the root names a system path, even
             // when nothing is there (MD301 then says so).
@@ -261,8 +275,11 @@ impl Site {
             upstream_groups: Default::default(),
             listeners: Default::default(),
             one_of_many: false,
+            apache,
         };
-        site.select_servers()?;
+        if site.apache.is_none() {
+            site.select_servers()?;
+        }
         Ok(site)
     }
 
@@ -341,6 +358,16 @@ impl Site {
             if let Some(dir) = &hints.app {
                 self.app_in_compose(dir, &hints, &mut found);
             }
+        }
+        // In a compose run the app is what its container runs: its settings read with the
+        // container's environment (cookiecutter-django's env_file names the production settings;
+        // manage.py's default, read on the host, names the local ones).
+        if let Some(host) = &found.app {
+            let containers = self.gather_containers(host);
+            if let Ok(c) = &containers {
+                found.app = Some(c.app.app.clone());
+            }
+            let _ = self.containers.set(containers);
         }
         found
     }
@@ -486,6 +513,7 @@ impl Site {
             upstream_groups: self.upstream_groups.clone(),
             listeners: self.listeners.clone(),
             one_of_many: true,
+            apache: self.apache.clone(),
         }
     }
 
@@ -563,30 +591,37 @@ impl Site {
     pub fn containers(
         &self,
     ) -> Result<&crate::container::Containers, &crate::container::NotContainers> {
+        // Finding the app gathers the containers (the app is read as its container runs it):
+        // first, so that the cell is filled outside its own initialisation.
+        let app = self.app();
         self.containers
-            .get_or_init(|| {
-                use crate::container::{Containers, NotContainers};
-                let Some(app) = self.app() else {
-                    return Err(NotContainers::NoCompose);
-                };
-                if self.options.compose.is_empty() && self.options.app.is_none() {
-                    return Err(NotContainers::NoCompose);
-                }
-                let conf = match &self.nginx.source {
-                    NginxSource::Files { entry } => Some(entry.as_path()),
-                    NginxSource::Dump { .. } => None,
-                };
-                let compose: Vec<PathBuf> = self
-                    .options
-                    .compose
-                    .iter()
-                    .map(|p| {
-                        system_path_arg(&self.root, p, "--compose").unwrap_or_else(|_| p.clone())
-                    })
-                    .collect();
-                Containers::gather(&self.root, &compose, app, conf)
+            .get_or_init(|| match app {
+                Some(app) => self.gather_containers(app),
+                None => Err(crate::container::NotContainers::NoCompose),
             })
             .as_ref()
+    }
+
+    /// The compose project of `app` (read on the host), for `containers`.
+    fn gather_containers(
+        &self,
+        app: &crate::app::App,
+    ) -> Result<crate::container::Containers, crate::container::NotContainers> {
+        use crate::container::{Containers, NotContainers};
+        if self.options.compose.is_empty() && self.options.app.is_none() {
+            return Err(NotContainers::NoCompose);
+        }
+        let conf = match &self.nginx.source {
+            NginxSource::Files { entry } => Some(entry.as_path()),
+            NginxSource::Dump { .. } => None,
+        };
+        let compose: Vec<PathBuf> = self
+            .options
+            .compose
+            .iter()
+            .map(|p| system_path_arg(&self.root, p, "--compose").unwrap_or_else(|_| p.clone()))
+            .collect();
+        Containers::gather(&self.root, &compose, app, conf)
     }
 
     /// Every directory the site's servers serve files from (see `resolve::served`).
@@ -683,12 +718,7 @@ impl Site {
         }
         let by_server_name: Vec<NodeId> = all
             .iter()
-            .filter(|d| {
-                d.children()
-                    .filter(|c| c.is("server_name"))
-                    .flat_map(|c| c.args())
-                    .any(|n| host_names_site(n, name))
-            })
+            .filter(|d| d.server_names().any(|n| host_names_site(n, name)))
             .map(|d| d.id())
             .collect();
         if !by_server_name.is_empty() {
@@ -825,11 +855,7 @@ impl Site {
         let servers: Vec<_> = self
             .servers()
             .map(|s| {
-                let names: Vec<&str> = s
-                    .children()
-                    .filter(|c| c.is("server_name"))
-                    .flat_map(|c| c.args())
-                    .collect();
+                let names: Vec<&str> = s.server_names().collect();
                 json!({"file": path(s.file()), "line": s.line(), "names": names})
             })
             .collect();
@@ -848,6 +874,11 @@ impl Site {
             },
             "worker": value_of(self.worker()),
         });
+        // Only when Apache is judged: nginx reports keep their shape.
+        if let Some(a) = &self.apache {
+            out["web_server"] = json!("apache");
+            out["apache"] = a.to_json();
+        }
         // Only when the app runs in a compose project: other reports keep their shape.
         match self.containers() {
             Ok(c) => out["containers"] = c.to_json(),
@@ -948,6 +979,27 @@ fn pid_files(cfg: &Config) -> Vec<PathBuf> {
             .map(PathBuf::from)
             .chain([cfg.prefix.join("logs/nginx.pid")])
             .collect(),
+    }
+}
+
+/// No nginx configuration: Apache is the server judged.
+fn no_nginx() -> NginxSite {
+    // One empty file, so that what walks the nginx tree finds nothing rather than no file.
+    let mut config = nginx::load_dump(
+        &SysRoot::live(),
+        b"# configuration file /dev/null:\n",
+        "(none)",
+    )
+    .unwrap_or_default();
+    config.prefix = PathBuf::from(DEFAULT_PREFIX);
+    NginxSite {
+        source: NginxSource::Dump {
+            name: "(none: Apache httpd is judged)".into(),
+        },
+        config: Arc::new(config),
+        servers: Vec::new(),
+        matched_by: "none: Apache httpd is judged".into(),
+        rendered_for: None,
     }
 }
 
@@ -1054,9 +1106,7 @@ fn site_names(cfg: &Config) -> Vec<String> {
                 let f = d.file().file_name()?.to_str()?;
                 return Some(f.strip_suffix(".conf").unwrap_or(f).to_string());
             }
-            d.children()
-                .filter(|c| c.is("server_name"))
-                .flat_map(|c| c.args())
+            d.server_names()
                 .find(|n| !n.is_empty() && *n != "_" && !n.starts_with('~'))
                 .map(str::to_string)
         })

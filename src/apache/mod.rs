@@ -7,3 +7,4 @@ pub mod loader;
 pub use ast::{Config, ConfigKind, Diagnostic, Directive, Module, NodeId};
 pub use loader::{find_main, load_files, load_memory, LoadError};
 pub mod resolve;
+pub mod site;

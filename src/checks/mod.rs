@@ -54,12 +54,15 @@ pub mod md403_request_hits_app;
 pub mod md404_cached_error;
 pub mod md405_error_log;
 pub mod md406_prediction_mismatch;
+pub mod md501_apache_alias;
 pub mod md601_uploads_not_on_volume;
 pub mod md602_nginx_dir_not_mounted;
 pub mod md603_alias_other_container_path;
 pub mod md604_static_root_off_volume;
 pub mod md605_media_owner_in_image;
 pub mod md606_volume_hides_image_files;
+pub mod md607_bind_mount_access;
+pub mod md608_host_nginx_container_dir;
 pub mod select;
 pub mod shared;
 
@@ -110,6 +113,8 @@ pub trait Check: Sync {
 pub struct Context<'s> {
     pub site: &'s Site,
     live: OnceLock<Live>,
+    /// Apache's model of the site, built on first use by an MD5xx check.
+    apache: OnceLock<Option<crate::apache::resolve::Resolver<'s>>>,
 }
 
 impl<'s> Context<'s> {
@@ -117,7 +122,24 @@ impl<'s> Context<'s> {
         Context {
             site,
             live: OnceLock::new(),
+            apache: OnceLock::new(),
         }
+    }
+
+    /// When Apache httpd is the server judged: its site and its model (built on first use).
+    pub fn apache(
+        &self,
+    ) -> Option<(
+        &'s crate::apache::site::ApacheSite,
+        &crate::apache::resolve::Resolver<'s>,
+    )> {
+        let site: &'s Site = self.site;
+        let a = site.apache.as_deref()?;
+        let r = self
+            .apache
+            .get_or_init(|| Some(crate::apache::resolve::Resolver::new(&a.config, &site.root)))
+            .as_ref()?;
+        Some((a, r))
     }
 
     /// The live probes (HEAD requests), made on first use.
@@ -180,12 +202,15 @@ pub static ALL: &[&dyn Check] = &[
     &md404_cached_error::CachedError,
     &md405_error_log::ErrorLog,
     &md406_prediction_mismatch::PredictionMismatch,
+    &md501_apache_alias::ApacheAlias,
     &md601_uploads_not_on_volume::UploadsNotOnVolume,
     &md602_nginx_dir_not_mounted::NginxDirNotMounted,
     &md603_alias_other_container_path::AliasOtherContainerPath,
     &md604_static_root_off_volume::StaticRootOffVolume,
     &md605_media_owner_in_image::MediaOwnerInImage,
     &md606_volume_hides_image_files::VolumeHidesImageFiles,
+    &md607_bind_mount_access::BindMountAccess,
+    &md608_host_nginx_container_dir::HostNginxContainerDir,
 ];
 
 /// Every check, in id order. Ids are unique (a unit test holds that).
@@ -207,7 +232,7 @@ pub fn run_one(check: &dyn Check, site: &Site) -> CheckResult {
 /// Run one check in a run's context, turning errors and panics into status `error`.
 pub fn run_in(check: &dyn Check, site: &Context<'_>) -> CheckResult {
     let meta = check.meta();
-    if let Some(why) = repository_skip(meta.id, site) {
+    if let Some(why) = repository_skip(meta.id, site).or_else(|| other_server_skip(meta, site)) {
         return CheckResult {
             id: meta.id,
             name: meta.name,
@@ -286,6 +311,23 @@ const SERVER_PATH_CHECKS: &[&str] = &[
     "MD201", "MD202", "MD203", "MD204", "MD205", "MD207", "MD208", "MD210",
 ];
 
+/// The checks that judge Apache's mapping as well as nginx's (the one `Answer` interface).
+const EITHER_SERVER: &[&str] = &[];
+
+/// A check written for the other server than the one judged.
+fn other_server_skip(meta: &Meta, site: &Site) -> Option<String> {
+    match (site.apache.is_some(), meta.band == Band::Apache) {
+        (false, false) | (true, true) => None,
+        (false, true) => Some("nginx is the server judged: this check is Apache httpd's".into()),
+        (true, false) if EITHER_SERVER.contains(&meta.id) => None,
+        (true, false) => Some(
+            "Apache httpd is the server judged: this check reads nginx's configuration (the \
+             MD5xx checks are Apache's)"
+                .into(),
+        ),
+    }
+}
+
 fn repository_skip(id: &str, site: &Site) -> Option<String> {
     if !SERVER_PATH_CHECKS.contains(&id) {
         return None;
@@ -301,7 +343,12 @@ fn repository_skip(id: &str, site: &Site) -> Option<String> {
 /// Run the given checks (e.g. `select::Selection::checks()`), in the order given.
 pub fn run(site: &Site, checks: &[&'static dyn Check]) -> Vec<CheckResult> {
     let cx = Context::new(site);
-    let mut results: Vec<CheckResult> = checks.iter().map(|c| run_in(*c, &cx)).collect();
+    // Apache's checks are not listed in an nginx report (its shape stays as it was).
+    let mut results: Vec<CheckResult> = checks
+        .iter()
+        .filter(|c| site.apache.is_some() || c.meta().band != Band::Apache)
+        .map(|c| run_in(*c, &cx))
+        .collect();
     fixes::settle(site, &mut results);
     results
 }

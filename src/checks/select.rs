@@ -10,7 +10,7 @@ pub use crate::profile::IgnoreRule;
 use crate::report::CheckResult;
 use anyhow::{bail, Result};
 
-const BANDS: [Band; 5] = Band::ALL;
+const BANDS: [Band; 6] = Band::ALL;
 
 /// One parsed selector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

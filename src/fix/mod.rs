@@ -2,6 +2,7 @@
 //! proven on an in-memory copy of the configuration before they are printed (`prove`), and
 //! commands built from what is on this box (`commands`).
 
+pub mod apache;
 pub mod commands;
 pub mod edit;
 pub mod prove;

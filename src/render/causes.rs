@@ -77,7 +77,10 @@ pub fn of(report: &Report) -> Vec<Cause> {
                 let c = causes.len();
                 index.block.insert(at.clone(), c);
                 causes.push(Cause {
-                    place: Some(format!("nginx block at {at}")),
+                    place: Some(match check(m).band {
+                        crate::report::Band::Apache => format!("Apache config at {at}"),
+                        _ => format!("nginx block at {at}"),
+                    }),
                     at: Some(at),
                     severity: finding(m).severity,
                     problems: vec![m],

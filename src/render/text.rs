@@ -72,7 +72,7 @@ pub fn terminal_columns() -> Option<usize> {
     )
 }
 
-const BANDS: [Band; 5] = Band::ALL;
+const BANDS: [Band; 6] = Band::ALL;
 
 pub fn write(out: &mut dyn Write, report: &Report, opts: &Options) -> std::io::Result<()> {
     // Strings from outside reach the terminal escaped (render::safe), whatever the check wrote.
@@ -267,7 +267,7 @@ fn write_causes(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::R
                 continue;
             }
             shown.push(&fix.text);
-            config_edits |= check(m).band == Band::Nginx;
+            config_edits |= matches!(check(m).band, Band::Nginx | Band::Apache);
             let (apply, commands): (Vec<String>, Vec<String>) = fix
                 .commands
                 .iter()

@@ -91,13 +91,23 @@ fn trace_picks_apache_and_names_it() {
     // Asked for nginx, it is nginx that is judged (and there is none here).
     let (code, _, err) = run(&["trace", url, "--root", r, "--offline", "--server", "nginx"]);
     assert_eq!(code, 2, "{err}");
-    // `check` says plainly that it does not judge Apache yet.
-    let (code, _, err) = run(&["check", "--root", r, "--offline"]);
-    assert_eq!(code, 2);
-    assert!(
-        err.contains("Apache httpd") && err.contains("trace URL --server apache"),
-        "{err}"
-    );
+    // `check` judges Apache too: the report names it, the Apache checks run, nginx's skip.
+    let (code, j, err) = run(&["check", "--root", r, "--offline", "--format", "json"]);
+    assert_eq!(code, 0, "{err}\n{j}");
+    assert_eq!(j["site"]["web_server"], "apache", "{j}");
+    let status = |j: &serde_json::Value, id: &str| {
+        j["checks"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["id"] == id))
+            .map(|c| c["status"].clone())
+    };
+    assert_eq!(status(&j, "MD501"), Some("pass".into()), "{j}");
+    assert_eq!(status(&j, "MD101"), Some("skip".into()), "{j}");
+    // The slash mismatch again: MD501 fails, exit 1.
+    apache_box(root, "/srv/shop/media");
+    let (code, j, err) = run(&["check", "--root", r, "--offline", "--format", "json"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(status(&j, "MD501"), Some("fail".into()), "{j}");
 }
 
 #[test]

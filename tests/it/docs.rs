@@ -10,7 +10,7 @@ use std::path::Path;
 
 const REFRESH: &str = "UPDATE_DOCS=1 cargo test --test it docs";
 
-const BANDS: [Band; 5] = Band::ALL;
+const BANDS: [Band; 6] = Band::ALL;
 
 fn metas() -> Vec<&'static Meta> {
     checks::registry().iter().map(|c| c.meta()).collect()

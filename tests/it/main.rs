@@ -1,14 +1,17 @@
 //! Integration tests: one test binary (faster to link), one module per topic.
 //! Tests that need root or nginx use `support::require`, which fails under CI=true.
 
+mod apache_checks;
 mod apache_cli;
 mod apache_differential;
 mod apache_fixtures;
 mod apache_loader;
 mod app;
 mod bad_input;
+mod check_fixtures;
 mod cli;
 mod compose;
+mod compose_variant;
 mod conformance;
 mod corpus_findings;
 mod differential;

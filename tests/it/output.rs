@@ -106,8 +106,10 @@ fn select_and_ignore_by_id_name_and_band() {
             .map(|c| c["id"].as_str().unwrap().to_string())
             .collect()
     };
+    // An nginx report lists every check but Apache's (MD5xx run when Apache is judged).
     let all: Vec<String> = checks::registry()
         .iter()
+        .filter(|c| c.meta().band != media_doctor::report::Band::Apache)
         .map(|c| c.meta().id.to_string())
         .collect();
     assert_eq!(ids(&[]), all);

@@ -1,5 +1,6 @@
 //! What several checks share, by band (a check's own helpers stay in its file).
 
+pub mod apache;
 pub mod app;
 pub mod containers;
 pub mod fs;

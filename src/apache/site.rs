@@ -1,0 +1,257 @@
+//! The Apache side of a site under examination (#14 part 4): the configuration loaded once, the
+//! site's virtual hosts, and how this Apache is reloaded. `Site` holds one when Apache is the
+//! server judged; the MD5xx checks read it (through `checks::Context::apache`), as the nginx
+//! checks read the nginx facets.
+
+use crate::apache::{self, Config, NodeId};
+use crate::sysroot::SysRoot;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub struct ApacheSite {
+    /// The entry file (apache2.conf, httpd.conf, or a bare `<VirtualHost>` file).
+    pub entry: PathBuf,
+    pub config: Arc<Config>,
+    /// The site's `<VirtualHost>` sections: those whose file or names match `--site`, else all.
+    pub vhosts: Vec<NodeId>,
+    /// How `vhosts` was chosen, for the report.
+    pub matched_by: String,
+}
+
+impl ApacheSite {
+    /// Load `entry` under `root` and choose the site's virtual hosts.
+    pub fn load(root: &SysRoot, entry: &Path, name: Option<&str>) -> anyhow::Result<ApacheSite> {
+        let config = apache::load_files(root, entry)?;
+        let all: Vec<NodeId> = config.virtual_hosts().map(|v| v.id()).collect();
+        let (vhosts, matched_by) = match name {
+            None => (all, "every <VirtualHost> (no --site given)".to_string()),
+            Some(name) => {
+                let by_file: Vec<NodeId> = all
+                    .iter()
+                    .copied()
+                    .filter(|&v| file_names_site(config.directive(v).file(), name))
+                    .collect();
+                let by_name: Vec<NodeId> = all
+                    .iter()
+                    .copied()
+                    .filter(|&v| {
+                        config.directive(v).children().any(|d| {
+                            (d.is("ServerName") || d.is("ServerAlias"))
+                                && d.args().any(|h| {
+                                    let h = h.split("://").last().unwrap_or(h);
+                                    h.split([':', '.']).any(|label| label == name)
+                                })
+                        })
+                    })
+                    .collect();
+                if !by_file.is_empty() {
+                    (by_file, format!("file name {name}"))
+                } else if !by_name.is_empty() {
+                    (by_name, format!("ServerName/ServerAlias {name}"))
+                } else {
+                    (all, format!("every <VirtualHost> (none is named {name})"))
+                }
+            }
+        };
+        Ok(ApacheSite {
+            entry: entry.to_path_buf(),
+            config: Arc::new(config),
+            vhosts,
+            matched_by,
+        })
+    }
+
+    /// What the report says about the Apache configuration judged.
+    pub fn to_json(&self) -> serde_json::Value {
+        use crate::text_safe::path;
+        let cfg = &self.config;
+        let vhosts: Vec<_> = self
+            .vhosts
+            .iter()
+            .map(|&v| {
+                let d = cfg.directive(v);
+                let names: Vec<&str> = d
+                    .children()
+                    .filter(|c| c.is("ServerName") || c.is("ServerAlias"))
+                    .flat_map(|c| c.args())
+                    .collect();
+                serde_json::json!({"file": path(d.file()), "line": d.line(), "names": names})
+            })
+            .collect();
+        serde_json::json!({
+            "entry": path(&self.entry),
+            "kind": cfg.kind,
+            "files": cfg.files.iter().map(|f| path(f)).collect::<Vec<_>>(),
+            "virtual_hosts": vhosts,
+            "matched_by": self.matched_by,
+        })
+    }
+}
+
+/// `sites-enabled/myapp.conf` (or `myapp`) names the site `myapp`.
+fn file_names_site(file: &Path, name: &str) -> bool {
+    let Some(f) = file.file_name().and_then(|f| f.to_str()) else {
+        return false;
+    };
+    f == name || f.strip_suffix(".conf") == Some(name)
+}
+
+/// How a running Apache master was started, for its reload command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Master {
+    pub pid: i32,
+    /// The program it runs (`apache2`, `httpd`).
+    pub program: String,
+    /// The `-d`/`-f` it was started with (a private instance: apache2ctl would not reach it).
+    pub args: Vec<String>,
+    pub supervisor: crate::system::loaded::Supervisor,
+}
+
+/// The box's running Apache master: the pid in Debian's or RHEL's pid file, or in the `PidFile`
+/// the configuration names, when that pid is an `apache2`/`httpd` process. Only on the live
+/// system.
+pub fn running_master(root: &SysRoot, cfg: Option<&Config>) -> Option<Master> {
+    if !root.is_live() {
+        return None;
+    }
+    let mut pid_files: Vec<PathBuf> = Vec::new();
+    if let Some(cfg) = cfg {
+        if let Some(p) = cfg
+            .top()
+            .filter(|d| d.is("PidFile"))
+            .last()
+            .and_then(|d| d.arg(0))
+        {
+            pid_files.push(cfg.root_relative(p));
+        }
+    }
+    pid_files.extend(
+        [
+            "/run/apache2/apache2.pid",
+            "/run/httpd/httpd.pid",
+            "/var/run/httpd.pid",
+        ]
+        .map(PathBuf::from),
+    );
+    pid_files.iter().find_map(|f| {
+        let pid: i32 = crate::input::read_to_string(f).ok()?.trim().parse().ok()?;
+        let p = crate::system::Process::read(pid).ok()?;
+        if !matches!(p.comm.as_str(), "apache2" | "httpd") {
+            return None;
+        }
+        let words: Vec<&str> = p.cmdline.split_whitespace().collect();
+        let mut args = Vec::new();
+        let mut i = 1;
+        while i < words.len() {
+            if matches!(words[i], "-d" | "-f") {
+                if let Some(v) = words.get(i + 1) {
+                    args.push(format!("{} {v}", words[i]));
+                }
+                i += 2;
+            } else {
+                i += 1;
+            }
+        }
+        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        Some(Master {
+            pid,
+            program: p.comm.clone(),
+            args,
+            supervisor: crate::system::loaded::Supervisor::from_cgroup(&cgroup),
+        })
+    })
+}
+
+/// The configuration test and graceful reload for how this Apache runs: its systemd unit's
+/// reload, `apache2ctl graceful` for the packaged server started by hand, a USR1 (graceful) to a
+/// master started with its own `-d`/`-f` (apache2ctl would signal another one), the container's
+/// own apachectl. Off the box (under --root), the distribution's default from where the config
+/// lives.
+pub fn reload_command(master: Option<&Master>, entry: &Path) -> String {
+    let rhel = entry.starts_with("/etc/httpd");
+    let ctl = if rhel { "apachectl" } else { "apache2ctl" };
+    use crate::system::loaded::Supervisor;
+    match master {
+        None => {
+            let unit = if rhel { "httpd" } else { "apache2" };
+            format!("sudo {ctl} configtest && sudo systemctl reload {unit}")
+        }
+        Some(m) => {
+            let ctl = if m.program == "httpd" {
+                "apachectl"
+            } else {
+                "apache2ctl"
+            };
+            match &m.supervisor {
+                Supervisor::Systemd(unit) => {
+                    let unit = unit.strip_suffix(".service").unwrap_or(unit);
+                    if m.args.is_empty() {
+                        format!("sudo {ctl} configtest && sudo systemctl reload {unit}")
+                    } else {
+                        format!(
+                            "sudo {} {} -t && sudo systemctl reload {unit}",
+                            m.program,
+                            m.args.join(" ")
+                        )
+                    }
+                }
+                Supervisor::Container { engine, id } => format!(
+                    "sudo {engine} exec {id} {ctl} configtest && sudo {engine} exec {id} {ctl} graceful"
+                ),
+                Supervisor::Plain if m.args.is_empty() => {
+                    format!("sudo {ctl} configtest && sudo {ctl} graceful")
+                }
+                Supervisor::Plain => format!(
+                    "sudo {} {} -t && sudo kill -USR1 {}",
+                    m.program,
+                    m.args.join(" "),
+                    m.pid
+                ),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::system::loaded::Supervisor;
+
+    #[test]
+    fn reload_follows_how_apache_runs() {
+        let m = |sup: Supervisor, args: Vec<String>| Master {
+            pid: 42,
+            program: "apache2".into(),
+            args,
+            supervisor: sup,
+        };
+        let entry = Path::new("/etc/apache2/apache2.conf");
+        assert_eq!(
+            reload_command(None, entry),
+            "sudo apache2ctl configtest && sudo systemctl reload apache2"
+        );
+        assert_eq!(
+            reload_command(None, Path::new("/etc/httpd/conf/httpd.conf")),
+            "sudo apachectl configtest && sudo systemctl reload httpd"
+        );
+        assert_eq!(
+            reload_command(
+                Some(&m(Supervisor::Systemd("apache2.service".into()), vec![])),
+                entry
+            ),
+            "sudo apache2ctl configtest && sudo systemctl reload apache2"
+        );
+        assert_eq!(
+            reload_command(Some(&m(Supervisor::Plain, vec![])), entry),
+            "sudo apache2ctl configtest && sudo apache2ctl graceful"
+        );
+        assert_eq!(
+            reload_command(
+                Some(&m(Supervisor::Plain, vec!["-f /tmp/a.conf".into()])),
+                entry
+            ),
+            "sudo apache2 -f /tmp/a.conf -t && sudo kill -USR1 42"
+        );
+    }
+}

@@ -1,0 +1,356 @@
+//! Apache config fixes proven before they are printed, as `prove` does for nginx: the edits are
+//! applied to an in-memory copy of every file Apache reads (`apache::load_memory`), the copy is
+//! loaded again (an error `apache2ctl -t` would stop at that the edit brings in refuses it), and
+//! resolved:
+//!
+//! - the failing URL must get the answer meant (a status);
+//! - no other URL may change its answer: per virtual host that the edited files can matter to,
+//!   its `DocumentRoot` and each of its mappings (`Alias`, `ProxyPass`, ...) with a made-up
+//!   name, except the URLs under the mapping the fix is about.
+//!
+//! Apache's configuration is line-based, so an edit is lines: the directive at `file:line`
+//! replaced, or lines put before or after it.
+
+use super::prove::Refusal;
+use crate::apache::resolve::{Resolution, Resolver};
+use crate::apache::site::ApacheSite;
+use crate::apache::{self, Config};
+use crate::nginx::resolve::Request;
+use crate::sysroot::SysRoot;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// What an edit does at its line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// The line (one directive, one physical line) becomes `lines`.
+    Replace,
+    /// `lines` go right before it (the section's opening line, or a directive).
+    Before,
+    /// `lines` go right after it.
+    After,
+}
+
+/// One edit of one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineEdit {
+    pub file: PathBuf,
+    pub line: u32,
+    pub place: Place,
+    /// Indented like the line they replace or sit beside.
+    pub lines: Vec<String>,
+}
+
+/// The request the fix is for and the status it must then get.
+#[derive(Debug, Clone)]
+pub struct Goal {
+    pub request: Request,
+    pub status: u16,
+    /// The file Apache must then open, when the fix is about which file that is.
+    pub path: Option<PathBuf>,
+    /// URLs under this prefix, on the goal's virtual host, may change (they are what the fix is
+    /// about).
+    pub prefix: String,
+}
+
+/// The edits as they are printed: each place, then its lines as they will read.
+pub fn render(edits: &[LineEdit]) -> String {
+    let mut out = String::new();
+    let mut last: Option<(&Path, u32)> = None;
+    for e in edits {
+        // Edits at one line read as one block under one `# FILE:LINE` (the place the report
+        // groups causes by); a replaced line comes first, what goes after it follows.
+        if last != Some((e.file.as_path(), e.line)) {
+            let how = match e.place {
+                Place::Replace => "",
+                Place::Before => "before ",
+                Place::After => "after ",
+            };
+            out.push_str(&format!("# {how}{}:{}\n", e.file.display(), e.line));
+        }
+        last = Some((e.file.as_path(), e.line));
+        for l in &e.lines {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Every file the configuration read, from disk under `root`, with `edits` applied.
+fn edited_files(
+    cfg: &Config,
+    root: &SysRoot,
+    edits: &[LineEdit],
+) -> Result<BTreeMap<PathBuf, Vec<u8>>, Refusal> {
+    let mut files = BTreeMap::new();
+    for f in cfg.files.iter().chain(cfg.envvars.iter()) {
+        let bytes = root
+            .resolve(f)
+            .and_then(|h| crate::input::read(&h))
+            .map_err(|e| {
+                Refusal::DoesNotLoad(format!("{} cannot be read again: {e}", f.display()))
+            })?;
+        files.insert(f.clone(), bytes);
+    }
+    for (file, text) in files.iter_mut() {
+        let mine: Vec<&LineEdit> = edits.iter().filter(|e| &e.file == file).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let old = String::from_utf8_lossy(text).into_owned();
+        let mut out = String::with_capacity(old.len() + 256);
+        for (i, line) in old.split_inclusive('\n').enumerate() {
+            let n = i as u32 + 1;
+            let indent: String = line
+                .chars()
+                .take_while(|c| c.is_whitespace() && *c != '\n')
+                .collect();
+            let put = |out: &mut String, place: Place| {
+                for e in mine.iter().filter(|e| e.line == n && e.place == place) {
+                    for l in &e.lines {
+                        out.push_str(&indent);
+                        out.push_str(l);
+                        out.push('\n');
+                    }
+                }
+            };
+            put(&mut out, Place::Before);
+            if mine
+                .iter()
+                .any(|e| e.line == n && e.place == Place::Replace)
+            {
+                if line.trim_end().ends_with('\\') {
+                    return Err(Refusal::DoesNotLoad(format!(
+                        "{}:{n} goes on over several lines: edit it by hand",
+                        file.display()
+                    )));
+                }
+                put(&mut out, Place::Replace);
+            } else {
+                out.push_str(line);
+                if !line.ends_with('\n') {
+                    out.push('\n');
+                }
+            }
+            put(&mut out, Place::After);
+        }
+        *text = out.into_bytes();
+    }
+    Ok(files)
+}
+
+/// A request for `uri` on the virtual host `v` (its name, its port, its address).
+pub fn request_on(cfg: &Config, v: Option<apache::NodeId>, uri: &str) -> Request {
+    let (mut host, mut port, mut addr) = ("localhost".to_string(), 80u16, None::<IpAddr>);
+    if let Some(v) = v {
+        let d = cfg.directive(v);
+        if let Some(a) = d.arg(0) {
+            let (h, p) = match a.rsplit_once(':') {
+                Some((h, p)) => (h, p.parse().ok()),
+                None => (a, None),
+            };
+            port = p.unwrap_or(80);
+            addr = h.trim_matches(['[', ']']).parse().ok();
+        }
+        let name = d
+            .children()
+            .filter(|c| c.is("ServerName"))
+            .last()
+            .and_then(|c| c.arg(0))
+            .or_else(|| {
+                d.children()
+                    .filter(|c| c.is("ServerAlias"))
+                    .flat_map(|c| c.args())
+                    .find(|a| !a.contains(['*', '?']))
+            });
+        if let Some(n) = name {
+            let n = n.split("://").last().unwrap_or(n);
+            host = n.split(':').next().unwrap_or(n).to_string();
+        }
+    }
+    let req = Request::for_path(&host, port, uri);
+    match addr {
+        Some(ip) => req.with_local_addr(ip),
+        None => req.with_local_addr(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+    }
+}
+
+/// The sample URLs of one virtual host: `/` and each mapping's path with a made-up name.
+fn samples(cfg: &Config, v: apache::NodeId) -> Vec<String> {
+    let mut out = vec!["/".to_string(), "/media-doctor-probe.txt".to_string()];
+    for d in cfg.directive(v).descendants() {
+        let plain = [
+            "Alias",
+            "ScriptAlias",
+            "ProxyPass",
+            "WSGIScriptAlias",
+            "Redirect",
+        ]
+        .iter()
+        .any(|n| d.is(n));
+        if !plain {
+            continue;
+        }
+        // Redirect's first argument may be its status.
+        let from = d.args().find(|a| a.starts_with('/'));
+        if let Some(from) = from {
+            let base = if from.ends_with('/') {
+                from.to_string()
+            } else {
+                format!("{from}/")
+            };
+            out.push(format!("{base}media-doctor-probe.jpg"));
+            out.push(base);
+        }
+    }
+    out
+}
+
+fn answer(r: &Resolution) -> (Option<u16>, Option<PathBuf>, String, Option<String>) {
+    (
+        r.predicted_status,
+        r.path.clone(),
+        format!("{:?}", r.handler),
+        r.redirect.clone(),
+    )
+}
+
+/// Applies `edits` to a copy of `site`'s configuration and holds the copy to `goal` and to every
+/// other URL's answer.
+pub fn prove(
+    site: &ApacheSite,
+    root: &SysRoot,
+    before: &Resolver<'_>,
+    edits: &[LineEdit],
+    goal: &Goal,
+) -> Result<(), Refusal> {
+    let cfg = &site.config;
+    let files = edited_files(cfg, root, edits)?;
+    let copy =
+        apache::load_memory(files, &site.entry).map_err(|e| Refusal::DoesNotLoad(e.to_string()))?;
+    let was: Vec<&str> = cfg
+        .diagnostics
+        .iter()
+        .filter(|d| d.fatal)
+        .map(|d| d.message.as_str())
+        .collect();
+    if let Some(d) = copy
+        .diagnostics
+        .iter()
+        .find(|d| d.fatal && !was.contains(&d.message.as_str()))
+    {
+        return Err(Refusal::DoesNotLoad(d.to_string()));
+    }
+    let after = Resolver::new(&copy, root);
+    let got = after.resolve(&goal.request);
+    if got.predicted_status != Some(goal.status) {
+        return Err(Refusal::Unmet(format!(
+            "{} would still answer {} ({})",
+            goal.request.url,
+            got.predicted_status
+                .map_or("an unknown status".into(), |s| s.to_string()),
+            got.reason
+        )));
+    }
+    if let Some(p) = &goal.path {
+        if got.path.as_deref() != Some(p.as_path()) {
+            return Err(Refusal::Unmet(format!(
+                "{} would open {} rather than {}",
+                goal.request.url,
+                got.path
+                    .as_deref()
+                    .map_or("no file".into(), |g| g.display().to_string()),
+                p.display()
+            )));
+        }
+    }
+    // The virtual hosts the edited files can matter to: those in them, or all of them when an
+    // edit lies outside every virtual host (the main server's settings reach each one).
+    let edited: Vec<&Path> = edits.iter().map(|e| e.file.as_path()).collect();
+    let in_vhost = |e: &LineEdit| {
+        cfg.virtual_hosts().any(|v| {
+            v.file() == e.file
+                && v.line() <= e.line
+                && v.descendants()
+                    .last()
+                    .is_some_and(|last| last.line() >= e.line)
+        })
+    };
+    let everywhere = edits.iter().any(|e| !in_vhost(e));
+    let goal_vhost = before.resolve(&goal.request).vhost;
+    for v in cfg.virtual_hosts() {
+        if !everywhere && !edited.contains(&v.file()) {
+            continue;
+        }
+        for uri in samples(cfg, v.id()) {
+            let req = request_on(cfg, Some(v.id()), &uri);
+            let was = before.resolve(&req);
+            if was.vhost == goal_vhost
+                && was
+                    .uri
+                    .as_deref()
+                    .is_some_and(|u| u.starts_with(&goal.prefix))
+            {
+                continue;
+            }
+            let now = after.resolve(&req);
+            if answer(&was) != answer(&now) {
+                return Err(Refusal::SideEffect(format!(
+                    "{} answered {} and would answer {}",
+                    req.url,
+                    status_word(was.predicted_status),
+                    status_word(now.predicted_status)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn status_word(s: Option<u16>) -> String {
+    s.map_or("an unknown status".into(), |s| s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edits_land_on_their_lines_with_the_indent() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = SysRoot::new(dir.path());
+        std::fs::create_dir_all(dir.path().join("etc/apache2")).unwrap();
+        std::fs::write(
+            dir.path().join("etc/apache2/apache2.conf"),
+            "<VirtualHost *:80>\n  ServerName a.test\n  Alias /m/ /srv/m\n</VirtualHost>\n",
+        )
+        .unwrap();
+        let entry = Path::new("/etc/apache2/apache2.conf");
+        let cfg = apache::load_files(&root, entry).unwrap();
+        let edits = vec![
+            LineEdit {
+                file: entry.into(),
+                line: 3,
+                place: Place::Replace,
+                lines: vec!["Alias /m/ /srv/m/".into()],
+            },
+            LineEdit {
+                file: entry.into(),
+                line: 3,
+                place: Place::After,
+                lines: vec!["<Directory /srv/m/>".into(), "</Directory>".into()],
+            },
+        ];
+        let files = edited_files(&cfg, &root, &edits).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&files[&PathBuf::from(entry)]),
+            "<VirtualHost *:80>\n  ServerName a.test\n  Alias /m/ /srv/m/\n  <Directory /srv/m/>\n  </Directory>\n</VirtualHost>\n"
+        );
+        assert_eq!(
+            render(&edits),
+            "# /etc/apache2/apache2.conf:3\nAlias /m/ /srv/m/\n<Directory /srv/m/>\n</Directory>\n"
+        );
+    }
+}
