@@ -164,13 +164,22 @@ fn broken_projects_fail_the_right_checks() {
         .as_str()
         .unwrap()
         .contains("/var/www/notes/uploads"));
-    // The corrected block is text to paste; the commands are shell only (the reload).
-    assert!(md302["remediation"]["text"]
-        .as_str()
-        .unwrap()
-        .contains("alias /srv/notes/uploads/;"));
+    // One block per place: the location is printed once, under the first check that edits it
+    // (MD110 adds nosniff to it), with MD302's alias; MD302 points there.
     assert_eq!(
-        md302["remediation"]["commands"][0],
+        md302["remediation"]["text"],
+        "the block for /etc/nginx/sites-enabled/notes:5 under MD110 fixes this too"
+    );
+    let block = &check_of(&r, "MD110")["findings"][0]["remediation"];
+    let text = block["text"].as_str().unwrap();
+    assert!(text.contains("alias /srv/notes/uploads/;"), "{text}");
+    assert!(
+        text.contains("add_header X-Content-Type-Options nosniff always;"),
+        "{text}"
+    );
+    // The corrected block is text to paste; the commands are shell only (the reload).
+    assert_eq!(
+        block["commands"][0],
         "sudo nginx -t && sudo systemctl reload nginx"
     );
 }
