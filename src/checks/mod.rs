@@ -55,6 +55,10 @@ pub mod md404_cached_error;
 pub mod md405_error_log;
 pub mod md406_prediction_mismatch;
 pub mod md501_apache_alias;
+pub mod md502_apache_media_to_app;
+pub mod md503_apache_uploads_listing;
+pub mod md504_apache_uploads_executable;
+pub mod md505_apache_symlinks_blocked;
 pub mod md601_uploads_not_on_volume;
 pub mod md602_nginx_dir_not_mounted;
 pub mod md603_alias_other_container_path;
@@ -201,6 +205,10 @@ pub static ALL: &[&dyn Check] = &[
     &md405_error_log::ErrorLog,
     &md406_prediction_mismatch::PredictionMismatch,
     &md501_apache_alias::ApacheAlias,
+    &md502_apache_media_to_app::ApacheMediaToApp,
+    &md503_apache_uploads_listing::ApacheUploadsListing,
+    &md504_apache_uploads_executable::ApacheUploadsExecutable,
+    &md505_apache_symlinks_blocked::ApacheSymlinksBlocked,
     &md601_uploads_not_on_volume::UploadsNotOnVolume,
     &md602_nginx_dir_not_mounted::NginxDirNotMounted,
     &md603_alias_other_container_path::AliasOtherContainerPath,

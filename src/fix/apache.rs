@@ -40,6 +40,40 @@ pub struct LineEdit {
     pub place: Place,
     /// Indented like the line they replace or sit beside.
     pub lines: Vec<String>,
+    /// The line edited as Apache reads it (`ProxyPass / http://...`, `<Directory /srv/>`): shown
+    /// beside what goes before or after it, so the printed block reads as the file will.
+    pub context: String,
+}
+
+impl LineEdit {
+    /// An edit at the line of `d`.
+    pub fn at(d: &crate::apache::Directive<'_>, place: Place, lines: Vec<String>) -> LineEdit {
+        let args: Vec<String> = d.args().map(quoted).collect();
+        let head = std::iter::once(d.name().to_string())
+            .chain(args)
+            .collect::<Vec<_>>()
+            .join(" ");
+        LineEdit {
+            file: d.file().to_path_buf(),
+            line: d.line(),
+            place,
+            lines,
+            context: if d.is_section() {
+                format!("<{head}>")
+            } else {
+                head
+            },
+        }
+    }
+}
+
+/// An argument as Apache reads it back (quoted when it holds a space or a quote).
+pub fn quoted(s: &str) -> String {
+    if s.is_empty() || s.contains([' ', '\t', '"', '\'']) {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// The request the fix is for and the status it must then get.
@@ -54,26 +88,39 @@ pub struct Goal {
     pub prefix: String,
 }
 
-/// The edits as they are printed: each place, then its lines as they will read.
+/// The edits as they are printed: under one `# FILE:LINE` per line edited (the place the report
+/// groups causes by), the new lines, with the line they go before or after as it reads now.
 pub fn render(edits: &[LineEdit]) -> String {
     let mut out = String::new();
-    let mut last: Option<(&Path, u32)> = None;
+    let mut places: Vec<(&Path, u32)> = Vec::new();
     for e in edits {
-        // Edits at one line read as one block under one `# FILE:LINE` (the place the report
-        // groups causes by); a replaced line comes first, what goes after it follows.
-        if last != Some((e.file.as_path(), e.line)) {
-            let how = match e.place {
-                Place::Replace => "",
-                Place::Before => "before ",
-                Place::After => "after ",
-            };
-            out.push_str(&format!("# {how}{}:{}\n", e.file.display(), e.line));
+        if !places.contains(&(e.file.as_path(), e.line)) {
+            places.push((e.file.as_path(), e.line));
         }
-        last = Some((e.file.as_path(), e.line));
-        for l in &e.lines {
-            out.push_str(l);
-            out.push('\n');
+    }
+    for (file, line) in places {
+        out.push_str(&format!("# {}:{line}\n", file.display()));
+        let here: Vec<&LineEdit> = edits
+            .iter()
+            .filter(|e| e.file == file && e.line == line)
+            .collect();
+        let push = |out: &mut String, place: Place| {
+            for e in here.iter().filter(|e| e.place == place) {
+                for l in &e.lines {
+                    out.push_str(l);
+                    out.push('\n');
+                }
+            }
+        };
+        push(&mut out, Place::Before);
+        push(&mut out, Place::Replace);
+        if !here.iter().any(|e| e.place == Place::Replace) {
+            if let Some(e) = here.first() {
+                out.push_str(&e.context);
+                out.push('\n');
+            }
         }
+        push(&mut out, Place::After);
     }
     out
 }
@@ -217,14 +264,14 @@ fn answer(r: &Resolution) -> (Option<u16>, Option<PathBuf>, String, Option<Strin
     )
 }
 
-/// Applies `edits` to a copy of `site`'s configuration and holds the copy to `goal` and to every
-/// other URL's answer.
+/// Applies `edits` to a copy of `site`'s configuration and holds the copy to every goal and to
+/// every other URL's answer.
 pub fn prove(
     site: &ApacheSite,
     root: &SysRoot,
     before: &Resolver<'_>,
     edits: &[LineEdit],
-    goal: &Goal,
+    goals: &[Goal],
 ) -> Result<(), Refusal> {
     let cfg = &site.config;
     let files = edited_files(cfg, root, edits)?;
@@ -244,6 +291,55 @@ pub fn prove(
         return Err(Refusal::DoesNotLoad(d.to_string()));
     }
     let after = Resolver::new(&copy, root);
+    for goal in goals {
+        meets(&after, goal)?;
+    }
+    // The virtual hosts the edited files can matter to: those in them, or all of them when an
+    // edit lies outside every virtual host (the main server's settings reach each one).
+    let edited: Vec<&Path> = edits.iter().map(|e| e.file.as_path()).collect();
+    let in_vhost = |e: &LineEdit| {
+        cfg.virtual_hosts().any(|v| {
+            v.file() == e.file
+                && v.line() <= e.line
+                && v.descendants()
+                    .last()
+                    .is_some_and(|last| last.line() >= e.line)
+        })
+    };
+    let everywhere = edits.iter().any(|e| !in_vhost(e));
+    let meant: Vec<_> = goals
+        .iter()
+        .map(|g| (before.resolve(&g.request).vhost, g.prefix.as_str()))
+        .collect();
+    for v in cfg.virtual_hosts() {
+        if !everywhere && !edited.contains(&v.file()) {
+            continue;
+        }
+        for uri in samples(cfg, v.id()) {
+            let req = request_on(cfg, Some(v.id()), &uri);
+            let was = before.resolve(&req);
+            let about = |(vhost, prefix): &(Option<apache::NodeId>, &str)| {
+                was.vhost == *vhost && was.uri.as_deref().is_some_and(|u| u.starts_with(prefix))
+            };
+            if meant.iter().any(about) {
+                continue;
+            }
+            let now = after.resolve(&req);
+            if answer(&was) != answer(&now) {
+                return Err(Refusal::SideEffect(format!(
+                    "{} answered {} and would answer {}",
+                    req.url,
+                    status_word(was.predicted_status),
+                    status_word(now.predicted_status)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The copy gives `goal.request` the answer meant.
+fn meets(after: &Resolver<'_>, goal: &Goal) -> Result<(), Refusal> {
     let got = after.resolve(&goal.request);
     if got.predicted_status != Some(goal.status) {
         return Err(Refusal::Unmet(format!(
@@ -264,46 +360,6 @@ pub fn prove(
                     .map_or("no file".into(), |g| g.display().to_string()),
                 p.display()
             )));
-        }
-    }
-    // The virtual hosts the edited files can matter to: those in them, or all of them when an
-    // edit lies outside every virtual host (the main server's settings reach each one).
-    let edited: Vec<&Path> = edits.iter().map(|e| e.file.as_path()).collect();
-    let in_vhost = |e: &LineEdit| {
-        cfg.virtual_hosts().any(|v| {
-            v.file() == e.file
-                && v.line() <= e.line
-                && v.descendants()
-                    .last()
-                    .is_some_and(|last| last.line() >= e.line)
-        })
-    };
-    let everywhere = edits.iter().any(|e| !in_vhost(e));
-    let goal_vhost = before.resolve(&goal.request).vhost;
-    for v in cfg.virtual_hosts() {
-        if !everywhere && !edited.contains(&v.file()) {
-            continue;
-        }
-        for uri in samples(cfg, v.id()) {
-            let req = request_on(cfg, Some(v.id()), &uri);
-            let was = before.resolve(&req);
-            if was.vhost == goal_vhost
-                && was
-                    .uri
-                    .as_deref()
-                    .is_some_and(|u| u.starts_with(&goal.prefix))
-            {
-                continue;
-            }
-            let now = after.resolve(&req);
-            if answer(&was) != answer(&now) {
-                return Err(Refusal::SideEffect(format!(
-                    "{} answered {} and would answer {}",
-                    req.url,
-                    status_word(was.predicted_status),
-                    status_word(now.predicted_status)
-                )));
-            }
         }
     }
     Ok(())
@@ -335,12 +391,14 @@ mod tests {
                 line: 3,
                 place: Place::Replace,
                 lines: vec!["Alias /m/ /srv/m/".into()],
+                context: "Alias /m/ /srv/m".into(),
             },
             LineEdit {
                 file: entry.into(),
                 line: 3,
                 place: Place::After,
                 lines: vec!["<Directory /srv/m/>".into(), "</Directory>".into()],
+                context: "Alias /m/ /srv/m".into(),
             },
         ];
         let files = edited_files(&cfg, &root, &edits).unwrap();

@@ -12,9 +12,8 @@ use media_doctor::report::{CheckResult, Status};
 use media_doctor::site::{Options, Site};
 use std::path::{Path, PathBuf};
 
-/// Each check, the site's host, and the URL whose answer its finding predicts (None: the check
-/// names no status, e.g. a request handed to the app).
-const CASES: &[&str] = &["MD501"];
+/// The checks with a fixture pair (the site is myapp.example.com in each).
+const CASES: &[&str] = &["MD501", "MD502", "MD503", "MD504", "MD505"];
 
 fn fixture(id: &str, kind: &str) -> PathBuf {
     PathBuf::from(format!("{REPO}/fixtures/checks/{id}/{kind}"))
@@ -97,7 +96,7 @@ fn md501_names_the_file_and_the_directory_meant() {
 }
 
 /// The fixture's sites as a config a private Apache runs: system paths moved under `base`,
-/// `*:80` on `port`, after the test's own main config (and mod_proxy, for ProxyPass).
+/// `*:80` on `port`, after the test's own main config (and mod_proxy, for ProxyPass and PHP-FPM handlers).
 fn runnable(fixture: &Path, base: &Path, port: u16) -> String {
     let enabled = fixture.join("etc/apache2/sites-enabled");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&enabled)
@@ -106,7 +105,7 @@ fn runnable(fixture: &Path, base: &Path, port: u16) -> String {
     files.sort();
     let b = base.display().to_string();
     let mut conf = main_conf(base, port);
-    for m in ["proxy", "proxy_http"] {
+    for m in ["proxy", "proxy_http", "proxy_fcgi"] {
         conf.push_str(&format!(
             "LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so\n"
         ));
@@ -180,16 +179,58 @@ fn real_apache_answers_what_the_findings_predict() {
         let url = evidence(&fail, "url").unwrap_or_else(|| panic!("{id}: no url evidence"));
         let predicted = evidence(&fail, "predicted status").and_then(|s| s.parse::<u16>().ok());
         let real = real_status(id, "fail", "myapp.example.com", url);
+        eprintln!("{id} fail: real Apache answers {real:?} for {url} (predicted {predicted:?})");
         match predicted {
             Some(p) => assert_eq!(real, Some(p), "{id}: real Apache on fail for {url}"),
             // Handed to a program: Apache does not serve the file.
             None => assert_ne!(real, Some(200), "{id}: real Apache on fail for {url}"),
         }
         let real = real_status(id, "pass", "myapp.example.com", url);
+        eprintln!("{id} pass: real Apache answers {real:?} for {url}");
         assert_eq!(
             real,
             model_status(id, "pass", "myapp.example.com", url),
             "{id}: real Apache and the model on pass for {url}"
         );
     }
+}
+
+/// `WSGIScriptAlias /` with no Alias for MEDIA_URL/STATIC_URL: mod_wsgi takes them (it maps
+/// after mod_alias, so the fix is the Alias, with the app's MEDIA_ROOT/STATIC_ROOT).
+#[test]
+fn md502_maps_the_app_roots_when_mod_wsgi_takes_them() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    copy_tree(&fixture("MD501", "pass").join("etc"), root);
+    copy_tree(&fixture("MD501", "pass").join("srv"), root);
+    let app = root.join("srv/myapp/app");
+    std::fs::write(app.join("wsgi.py"), "application = None\n").unwrap();
+    std::fs::write(
+        app.join("manage.py"),
+        "import os\nos.environ.setdefault(\"DJANGO_SETTINGS_MODULE\", \"settings\")\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("etc/apache2/sites-enabled/myapp.conf"),
+        "<VirtualHost *:80>\n\tServerName myapp.example.com\n\tWSGIScriptAlias / /srv/myapp/app/wsgi.py\n</VirtualHost>\n",
+    )
+    .unwrap();
+    let args = Options {
+        root: Some(root.to_path_buf()),
+        apache_conf: Some("/etc/apache2/apache2.conf".into()),
+        app: Some("/srv/myapp/app".into()),
+        ..Default::default()
+    };
+    let site = Site::gather(&args, true).unwrap();
+    let r = checks::run_one(checks::find("MD502").unwrap(), &site);
+    assert_eq!(r.status, Status::Fail, "{}: {:#?}", r.summary, r.findings);
+    let text = &r.findings[0].remediation.as_ref().unwrap().text;
+    assert!(
+        text.contains("Alias /media/ /srv/myapp/media/\nAlias /static/ /srv/myapp/static/\n<Directory /srv/myapp/media/>"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("WSGIScriptAlias / /srv/myapp/app/wsgi.py"),
+        "{text}"
+    );
 }
