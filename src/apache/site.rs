@@ -106,6 +106,7 @@ pub struct Master {
     /// The `-d`/`-f` it was started with (a private instance: apache2ctl would not reach it).
     pub args: Vec<String>,
     pub supervisor: crate::system::loaded::Supervisor,
+    pub started: std::time::SystemTime,
 }
 
 /// The box's running Apache master: the pid in Debian's or RHEL's pid file, or in the `PidFile`
@@ -159,6 +160,7 @@ pub fn running_master(root: &SysRoot, cfg: Option<&Config>) -> Option<Master> {
             program: p.comm.clone(),
             args,
             supervisor: crate::system::loaded::Supervisor::from_cgroup(&cgroup),
+            started: p.started,
         })
     })
 }
@@ -213,6 +215,25 @@ pub fn reload_command(master: Option<&Master>, entry: &Path) -> String {
     }
 }
 
+/// When the master last (re)loaded its configuration: a graceful restart keeps the master and
+/// starts new children, so the oldest current child's start is the last load; the master's own
+/// start when it has no children (caught between generations).
+pub fn last_load(master: &Master) -> std::time::SystemTime {
+    let children = std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                .filter_map(|pid| crate::system::Process::read(pid).ok())
+                .filter(|p| p.ppid == master.pid && p.comm == master.program)
+                .map(|p| p.started)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    match children.into_iter().min() {
+        Some(t) => t.max(master.started),
+        None => master.started,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +246,7 @@ mod tests {
             program: "apache2".into(),
             args,
             supervisor: sup,
+            started: std::time::UNIX_EPOCH,
         };
         let entry = Path::new("/etc/apache2/apache2.conf");
         assert_eq!(

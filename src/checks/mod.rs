@@ -59,6 +59,8 @@ pub mod md502_apache_media_to_app;
 pub mod md503_apache_uploads_listing;
 pub mod md504_apache_uploads_executable;
 pub mod md505_apache_symlinks_blocked;
+pub mod md506_apache_site_not_enabled;
+pub mod md507_apache_config_not_reloaded;
 pub mod md601_uploads_not_on_volume;
 pub mod md602_nginx_dir_not_mounted;
 pub mod md603_alias_other_container_path;
@@ -209,6 +211,8 @@ pub static ALL: &[&dyn Check] = &[
     &md503_apache_uploads_listing::ApacheUploadsListing,
     &md504_apache_uploads_executable::ApacheUploadsExecutable,
     &md505_apache_symlinks_blocked::ApacheSymlinksBlocked,
+    &md506_apache_site_not_enabled::ApacheSiteNotEnabled,
+    &md507_apache_config_not_reloaded::ApacheConfigNotReloaded,
     &md601_uploads_not_on_volume::UploadsNotOnVolume,
     &md602_nginx_dir_not_mounted::NginxDirNotMounted,
     &md603_alias_other_container_path::AliasOtherContainerPath,

@@ -277,19 +277,7 @@ pub fn prove(
     let files = edited_files(cfg, root, edits)?;
     let copy =
         apache::load_memory(files, &site.entry).map_err(|e| Refusal::DoesNotLoad(e.to_string()))?;
-    let was: Vec<&str> = cfg
-        .diagnostics
-        .iter()
-        .filter(|d| d.fatal)
-        .map(|d| d.message.as_str())
-        .collect();
-    if let Some(d) = copy
-        .diagnostics
-        .iter()
-        .find(|d| d.fatal && !was.contains(&d.message.as_str()))
-    {
-        return Err(Refusal::DoesNotLoad(d.to_string()));
-    }
+    new_error(cfg, &copy)?;
     let after = Resolver::new(&copy, root);
     for goal in goals {
         meets(&after, goal)?;
@@ -311,17 +299,30 @@ pub fn prove(
         .iter()
         .map(|g| (before.resolve(&g.request).vhost, g.prefix.as_str()))
         .collect();
-    for v in cfg.virtual_hosts() {
-        if !everywhere && !edited.contains(&v.file()) {
-            continue;
-        }
+    let vhosts = cfg
+        .virtual_hosts()
+        .filter(|v| everywhere || edited.contains(&v.file()));
+    unchanged(cfg, before, &after, vhosts, |was| {
+        meant.iter().any(|(vhost, prefix)| {
+            was.vhost == *vhost && was.uri.as_deref().is_some_and(|u| u.starts_with(prefix))
+        })
+    })
+}
+
+/// Every sample URL of `vhosts` answers the same before and after, except those `meant` to
+/// change (judged on the answer before).
+fn unchanged<'c>(
+    cfg: &Config,
+    before: &Resolver<'_>,
+    after: &Resolver<'_>,
+    vhosts: impl Iterator<Item = apache::Directive<'c>>,
+    meant: impl Fn(&Resolution) -> bool,
+) -> Result<(), Refusal> {
+    for v in vhosts {
         for uri in samples(cfg, v.id()) {
             let req = request_on(cfg, Some(v.id()), &uri);
             let was = before.resolve(&req);
-            let about = |(vhost, prefix): &(Option<apache::NodeId>, &str)| {
-                was.vhost == *vhost && was.uri.as_deref().is_some_and(|u| u.starts_with(prefix))
-            };
-            if meant.iter().any(about) {
+            if meant(&was) {
                 continue;
             }
             let now = after.resolve(&req);
@@ -337,6 +338,68 @@ pub fn prove(
     }
     Ok(())
 }
+
+/// Enabling a site proven like an edit: the copy reads `available` also as `link` (what
+/// `a2ensite` makes), loads, and `request` reaches a virtual host of that file; the other
+/// virtual hosts' sample URLs keep their answers (a new vhost can become a port's default).
+pub fn prove_enabled(
+    site: &ApacheSite,
+    root: &SysRoot,
+    before: &Resolver<'_>,
+    available: &Path,
+    link: &Path,
+    request: &Request,
+) -> Result<(), Refusal> {
+    let cfg = &site.config;
+    let mut files = edited_files(cfg, root, &[])?;
+    let bytes = root
+        .resolve(available)
+        .and_then(|h| crate::input::read(&h))
+        .map_err(|e| Refusal::DoesNotLoad(format!("{}: {e}", available.display())))?;
+    files.insert(link.to_path_buf(), bytes);
+    let copy =
+        apache::load_memory(files, &site.entry).map_err(|e| Refusal::DoesNotLoad(e.to_string()))?;
+    new_error(cfg, &copy)?;
+    let after = Resolver::new(&copy, root);
+    let got = after.resolve(request);
+    let reached = got.vhost.map(|v| copy.directive(v).file().to_path_buf());
+    if reached.as_deref() != Some(link) {
+        return Err(Refusal::Unmet(format!(
+            "{} would still reach {}",
+            request.url,
+            reached.map_or("the main server".into(), |f| f.display().to_string())
+        )));
+    }
+    unchanged(
+        cfg,
+        before,
+        &after,
+        cfg.virtual_hosts().take(MAX_SAMPLED_VHOSTS),
+        |_| false,
+    )
+}
+
+/// An error `apache2ctl -t` would stop at that the copy has and the original has not.
+fn new_error(cfg: &Config, copy: &Config) -> Result<(), Refusal> {
+    let was: Vec<&str> = cfg
+        .diagnostics
+        .iter()
+        .filter(|d| d.fatal)
+        .map(|d| d.message.as_str())
+        .collect();
+    match copy
+        .diagnostics
+        .iter()
+        .find(|d| d.fatal && !was.contains(&d.message.as_str()))
+    {
+        Some(d) => Err(Refusal::DoesNotLoad(d.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// Virtual hosts whose sample URLs a proof that can reach every one of them asks (a
+/// 10,000-site box is bounded).
+const MAX_SAMPLED_VHOSTS: usize = 500;
 
 /// The copy gives `goal.request` the answer meant.
 fn meets(after: &Resolver<'_>, goal: &Goal) -> Result<(), Refusal> {

@@ -13,7 +13,7 @@ use media_doctor::site::{Options, Site};
 use std::path::{Path, PathBuf};
 
 /// The checks with a fixture pair (the site is myapp.example.com in each).
-const CASES: &[&str] = &["MD501", "MD502", "MD503", "MD504", "MD505"];
+const CASES: &[&str] = &["MD501", "MD502", "MD503", "MD504", "MD505", "MD506"];
 
 fn fixture(id: &str, kind: &str) -> PathBuf {
     PathBuf::from(format!("{REPO}/fixtures/checks/{id}/{kind}"))
@@ -23,6 +23,8 @@ fn run(id: &str, kind: &str) -> CheckResult {
     let args = Options {
         root: Some(fixture(id, kind)),
         apache_conf: Some("/etc/apache2/apache2.conf".into()),
+        // MD506 judges the site it is asked about.
+        site: (id == "MD506").then(|| "myapp".to_string()),
         ..Default::default()
     };
     let site = Site::gather(&args, true).expect("gather the fixture");
@@ -104,7 +106,11 @@ fn runnable(fixture: &Path, base: &Path, port: u16) -> String {
         .unwrap_or_default();
     files.sort();
     let b = base.display().to_string();
-    let mut conf = main_conf(base, port);
+    // Debian's apache2.conf grants /var/www/ (the default site's DocumentRoot).
+    let mut conf = format!(
+        "{}<Directory {b}/var/www/>\n  Require all granted\n</Directory>\n",
+        main_conf(base, port)
+    );
     for m in ["proxy", "proxy_http", "proxy_fcgi"] {
         conf.push_str(&format!(
             "LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so\n"
@@ -233,4 +239,64 @@ fn md502_maps_the_app_roots_when_mod_wsgi_takes_them() {
         text.ends_with("WSGIScriptAlias / /srv/myapp/app/wsgi.py"),
         "{text}"
     );
+}
+
+/// MD507 on a private Apache (live, its own PidFile): the config written before the start is
+/// loaded; a change dated after the last load is not, and the fix reloads that very master (a
+/// USR1 to the pid, with its own -d/-f: apache2ctl would signal the box's Apache).
+#[test]
+fn md507_names_a_change_made_after_apache_loaded_its_config() {
+    use std::os::unix::fs::PermissionsExt;
+    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path();
+    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = support::free_port();
+    let conf = base.join("apache2.conf");
+    let text = format!(
+        "{}<VirtualHost *:{port}>\n ServerName myapp.example.com\n</VirtualHost>\n",
+        main_conf(base, port)
+    );
+    std::fs::write(&conf, &text).unwrap();
+    let now = std::time::SystemTime::now();
+    set_mtime(&conf, now - std::time::Duration::from_secs(60));
+    let apache = Apache::start(base, &conf, port).unwrap();
+    let check = || {
+        let args = Options {
+            apache_conf: Some(conf.clone()),
+            ..Default::default()
+        };
+        let site = Site::gather(&args, true).unwrap();
+        checks::run_one(checks::find("MD507").unwrap(), &site)
+    };
+    let r = check();
+    assert_eq!(r.status, Status::Pass, "{}: {:#?}", r.summary, r.findings);
+    // Edited after the load (dated ahead, so that no wait is needed to be past the tolerance).
+    std::fs::write(&conf, format!("{text}# edited\n")).unwrap();
+    set_mtime(&conf, now + std::time::Duration::from_secs(30));
+    let r = check();
+    assert_eq!(r.status, Status::Fail, "{}: {:#?}", r.summary, r.findings);
+    let pid = std::fs::read_to_string(base.join("apache.pid")).unwrap();
+    let fix = r.findings[0].remediation.as_ref().unwrap();
+    assert!(
+        fix.commands[0].ends_with(&format!("-t && sudo kill -USR1 {}", pid.trim()))
+            && fix.commands[0].contains(&format!("-f {}", conf.display())),
+        "{fix:?}"
+    );
+    drop(apache);
+}
+
+fn set_mtime(p: &Path, t: std::time::SystemTime) {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap();
+    let ts = nix::sys::time::TimeSpec::new(d.as_secs() as i64, d.subsec_nanos() as i64);
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        p,
+        &ts,
+        &ts,
+        nix::sys::stat::UtimensatFlags::FollowSymlink,
+    )
+    .unwrap();
 }
