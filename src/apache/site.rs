@@ -62,6 +62,45 @@ impl ApacheSite {
         })
     }
 
+    /// The paths the site's virtual hosts name (Alias targets, DocumentRoot, the WSGI script,
+    /// `WSGIDaemonProcess python-path=`/`home=`): app discovery looks above them, as it does
+    /// above nginx's roots.
+    pub fn literal_dirs(&self) -> Vec<PathBuf> {
+        let cfg = &self.config;
+        let mut out: Vec<PathBuf> = Vec::new();
+        let mut add = |p: &str| {
+            let p = PathBuf::from(p);
+            if p.is_absolute() && !out.contains(&p) {
+                out.push(p);
+            }
+        };
+        for &v in &self.vhosts {
+            for d in cfg.directive(v).descendants() {
+                if d.is("Alias") || d.is("DocumentRoot") {
+                    if let Some(t) = d.args().last() {
+                        add(t);
+                    }
+                } else if d.is("WSGIScriptAlias") {
+                    // The script itself: discovery looks in the directories above what it is
+                    // given, the script's own first.
+                    if let Some(script) = d.arg(1) {
+                        add(script);
+                    }
+                } else if d.is("WSGIDaemonProcess") {
+                    for a in d.args() {
+                        if let Some(p) = a
+                            .strip_prefix("python-path=")
+                            .or_else(|| a.strip_prefix("home="))
+                        {
+                            p.split(':').for_each(&mut add);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// What the report says about the Apache configuration judged.
     pub fn to_json(&self) -> serde_json::Value {
         use crate::text_safe::path;

@@ -145,11 +145,15 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// What a real Apache answers for `url` on the fixture.
 fn real_status(id: &str, kind: &str, host: &str, url: &str) -> Option<u16> {
+    real_status_in(&fixture(id, kind), host, url)
+}
+
+/// What a real Apache answers for `url` on the fixture tree `fx`.
+fn real_status_in(fx: &Path, host: &str, url: &str) -> Option<u16> {
     use std::os::unix::fs::PermissionsExt;
     let t = tempfile::tempdir().unwrap();
     let base = t.path();
     std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let fx = fixture(id, kind);
     for dir in ["srv", "var"] {
         if fx.join(dir).is_dir() {
             copy_tree(&fx.join(dir), base);
@@ -157,10 +161,79 @@ fn real_status(id: &str, kind: &str, host: &str, url: &str) -> Option<u16> {
     }
     let port = support::free_port();
     let conf = base.join("apache2.conf");
-    std::fs::write(&conf, runnable(&fx, base, port)).unwrap();
+    std::fs::write(&conf, runnable(fx, base, port)).unwrap();
     let apache = Apache::start(base, &conf, port)
-        .unwrap_or_else(|e| panic!("{id}/{kind}: {e}\n{}", runnable(&fx, base, port)));
+        .unwrap_or_else(|e| panic!("{}: {e}\n{}", fx.display(), runnable(fx, base, port)));
     apache.get(host, url)
+}
+
+/// The `fail` fixture with the printed fix pasted in as a person would: each `# FILE:LINE`
+/// block is what that line becomes (the new lines, with the line they go beside).
+fn with_printed_fix(id: &str, text: &str) -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    let ok = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", fixture(id, "fail").display()))
+        .arg(t.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok);
+    let mut blocks: Vec<(String, usize, Vec<String>)> = Vec::new();
+    for line in text.lines() {
+        let header = line.strip_prefix("# ").and_then(|h| {
+            let (file, n) = h.rsplit_once(':')?;
+            Some((file.to_string(), n.parse::<usize>().ok()?))
+        });
+        match (header, blocks.last_mut()) {
+            (Some((file, n)), _) => blocks.push((file, n, Vec::new())),
+            (None, Some(b)) => b.2.push(line.to_string()),
+            (None, None) => {}
+        }
+    }
+    assert!(!blocks.is_empty(), "{id}: no block in {text}");
+    // From the bottom up, so that the line numbers above stay right.
+    blocks.sort_by(|a, b| (&b.0, b.1).cmp(&(&a.0, a.1)));
+    for (file, n, new) in blocks {
+        let host = t.path().join(file.trim_start_matches('/'));
+        let host = std::fs::canonicalize(&host).unwrap();
+        let old = std::fs::read_to_string(&host).unwrap();
+        let mut lines: Vec<String> = old.lines().map(str::to_string).collect();
+        lines.splice(n - 1..n, new);
+        std::fs::write(&host, lines.join("\n") + "\n").unwrap();
+    }
+    t
+}
+
+/// The fix as printed, pasted into the fail fixture: the check passes on it, and a real Apache
+/// on it answers the failing URL as on the pass fixture.
+#[test]
+fn the_printed_fix_pasted_in_works_in_real_apache() {
+    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+        return;
+    }
+    for id in CASES.iter().filter(|id| **id != "MD506") {
+        let fail = run(id, "fail");
+        let url = evidence(&fail, "url").unwrap();
+        let text = &fail.findings[0].remediation.as_ref().unwrap().text;
+        let fixed = with_printed_fix(id, text);
+        let args = Options {
+            root: Some(fixed.path().to_path_buf()),
+            apache_conf: Some("/etc/apache2/apache2.conf".into()),
+            ..Default::default()
+        };
+        let site = Site::gather(&args, true).unwrap();
+        let again = checks::run_one(checks::find(id).unwrap(), &site);
+        assert_eq!(
+            again.status,
+            Status::Pass,
+            "{id} with its fix: {:#?}\n{text}",
+            again.findings
+        );
+        let real = real_status_in(fixed.path(), "myapp.example.com", url);
+        let want = real_status(id, "pass", "myapp.example.com", url);
+        eprintln!("{id} with the printed fix: real Apache answers {real:?} for {url}");
+        assert_eq!(real, want, "{id}: real Apache with the printed fix\n{text}");
+    }
 }
 
 /// What the model predicts for `url` on the fixture (port 80, as its config says).
@@ -201,10 +274,9 @@ fn real_apache_answers_what_the_findings_predict() {
     }
 }
 
-/// `WSGIScriptAlias /` with no Alias for MEDIA_URL/STATIC_URL: mod_wsgi takes them (it maps
-/// after mod_alias, so the fix is the Alias, with the app's MEDIA_ROOT/STATIC_ROOT).
-#[test]
-fn md502_maps_the_app_roots_when_mod_wsgi_takes_them() {
+/// The MD501 pass fixture's tree with a Django app (manage.py, wsgi.py beside its settings) and
+/// `site` as the site's file.
+fn app_box(site: &str) -> tempfile::TempDir {
     let t = tempfile::tempdir().unwrap();
     let root = t.path();
     copy_tree(&fixture("MD501", "pass").join("etc"), root);
@@ -216,19 +288,31 @@ fn md502_maps_the_app_roots_when_mod_wsgi_takes_them() {
         "import os\nos.environ.setdefault(\"DJANGO_SETTINGS_MODULE\", \"settings\")\n",
     )
     .unwrap();
-    std::fs::write(
-        root.join("etc/apache2/sites-enabled/myapp.conf"),
-        "<VirtualHost *:80>\n\tServerName myapp.example.com\n\tWSGIScriptAlias / /srv/myapp/app/wsgi.py\n</VirtualHost>\n",
-    )
-    .unwrap();
+    std::fs::write(root.join("etc/apache2/sites-enabled/myapp.conf"), site).unwrap();
+    t
+}
+
+/// The checks on an app box, the app found from the site's WSGIScriptAlias (no --app).
+fn run_on(root: &Path, ids: &[&str]) -> Vec<CheckResult> {
     let args = Options {
         root: Some(root.to_path_buf()),
         apache_conf: Some("/etc/apache2/apache2.conf".into()),
-        app: Some("/srv/myapp/app".into()),
         ..Default::default()
     };
     let site = Site::gather(&args, true).unwrap();
-    let r = checks::run_one(checks::find("MD502").unwrap(), &site);
+    ids.iter()
+        .map(|id| checks::run_one(checks::find(id).unwrap(), &site))
+        .collect()
+}
+
+/// `WSGIScriptAlias /` with no Alias for MEDIA_URL/STATIC_URL: mod_wsgi takes them (it maps
+/// after mod_alias, so the fix is the Alias, with the app's MEDIA_ROOT/STATIC_ROOT).
+#[test]
+fn md502_maps_the_app_roots_when_mod_wsgi_takes_them() {
+    let t = app_box(
+        "<VirtualHost *:80>\n\tServerName myapp.example.com\n\tWSGIScriptAlias / /srv/myapp/app/wsgi.py\n</VirtualHost>\n",
+    );
+    let r = &run_on(t.path(), &["MD502"])[0];
     assert_eq!(r.status, Status::Fail, "{}: {:#?}", r.summary, r.findings);
     let text = &r.findings[0].remediation.as_ref().unwrap().text;
     assert!(
@@ -239,6 +323,44 @@ fn md502_maps_the_app_roots_when_mod_wsgi_takes_them() {
         text.ends_with("WSGIScriptAlias / /srv/myapp/app/wsgi.py"),
         "{text}"
     );
+}
+
+/// MD302-MD305 judge Apache's mapping as they judge nginx's: the Alias for MEDIA_URL opens
+/// another directory than MEDIA_ROOT (a proven edit of that Alias); STATIC_URL is aligned.
+#[test]
+fn app_alignment_reads_apaches_mapping() {
+    let t = app_box(
+        "<VirtualHost *:80>\n\tServerName myapp.example.com\n\
+         \tAlias /media/ /srv/myapp/uploads/\n\t<Directory /srv/myapp/uploads/>\n\t\tRequire all granted\n\t</Directory>\n\
+         \tAlias /static/ /srv/myapp/static/\n\t<Directory /srv/myapp/static/>\n\t\tRequire all granted\n\t</Directory>\n\
+         \tWSGIScriptAlias / /srv/myapp/app/wsgi.py\n</VirtualHost>\n",
+    );
+    std::fs::create_dir_all(t.path().join("srv/myapp/uploads")).unwrap();
+    let rs = run_on(t.path(), &["MD302", "MD303", "MD304", "MD305"]);
+    let by = |id: &str| rs.iter().find(|r| r.id == id).unwrap();
+    let md302 = by("MD302");
+    assert_eq!(
+        md302.status,
+        Status::Fail,
+        "{}: {:#?}",
+        md302.summary,
+        md302.findings
+    );
+    assert!(
+        md302.findings[0]
+            .message
+            .contains("Apache serves /media/ from /srv/myapp/uploads, but the app's MEDIA_ROOT is /srv/myapp/media"),
+        "{}",
+        md302.findings[0].message
+    );
+    let text = &md302.findings[0].remediation.as_ref().unwrap().text;
+    assert!(
+        text.contains("# /etc/apache2/sites-enabled/myapp.conf:3\nAlias /media/ /srv/myapp/media/\n<Directory /srv/myapp/media/>"),
+        "{text}"
+    );
+    for id in ["MD303", "MD304", "MD305"] {
+        assert_eq!(by(id).status, Status::Pass, "{id}: {}", by(id).summary);
+    }
 }
 
 /// MD507 on a private Apache (live, its own PidFile): the config written before the start is
