@@ -78,7 +78,11 @@ fn judge(
     if res.mapping != Some(a.id()) {
         return None;
     }
-    let denied = res.log.iter().any(|l| l.starts_with("AH01630"));
+    // Denied for want of a grant only where the directory exists: under a missing directory
+    // Apache applies the sections of the part that exists (`<Directory />`'s denial), whatever
+    // grants the missing one (MD201 says it is missing).
+    let denied = res.log.iter().any(|l| l.starts_with("AH01630"))
+        && cx.root.host_path(std::path::Path::new(&dir)).is_dir();
     if !slash_missing && !denied {
         return None;
     }
