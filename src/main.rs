@@ -531,14 +531,13 @@ fn url_on_site(site: &Site, path: &str, name: Option<&str>) -> anyhow::Result<St
         );
     };
     let cfg = &site.nginx.config;
-    let host = site
+    let names: Vec<&str> = site
         .nginx
         .servers
         .iter()
-        .flat_map(|&s| cfg.directive(s).children().collect::<Vec<_>>())
-        .filter(|d| d.name() == "server_name")
-        .flat_map(|d| d.args().collect::<Vec<_>>())
-        .find(|n| !n.is_empty() && *n != "_" && !n.starts_with('~') && !n.contains('*'));
+        .flat_map(|&s| cfg.directive(s).server_names())
+        .collect();
+    let host = media_doctor::nginx::resolve::host_for(&names);
     match host {
         Some(host) => Ok(format!("http://{host}{path}")),
         None => anyhow::bail!(

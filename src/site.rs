@@ -190,9 +190,7 @@ impl ServerPlaces {
 
 /// The names of a server block as written (every `server_name`'s arguments).
 pub fn server_names_of<'c>(s: &Directive<'c>) -> impl Iterator<Item = &'c str> + 'c {
-    s.children()
-        .filter(|c| c.is("server_name"))
-        .flat_map(|c| c.args())
+    s.server_names()
 }
 
 /// The port of a `listen` argument (`80`, `[::]:443`, `127.0.0.1:8080`, `unix:...` reads as 0).
@@ -363,6 +361,16 @@ impl Site {
             if let Some(dir) = &hints.app {
                 self.app_in_compose(dir, &hints, &mut found);
             }
+        }
+        // In a compose run the app is what its container runs: its settings read with the
+        // container's environment (cookiecutter-django's env_file names the production settings;
+        // manage.py's default, read on the host, names the local ones).
+        if let Some(host) = &found.app {
+            let containers = self.gather_containers(host);
+            if let Ok(c) = &containers {
+                found.app = Some(c.app.app.clone());
+            }
+            let _ = self.containers.set(containers);
         }
         found
     }
@@ -586,30 +594,37 @@ impl Site {
     pub fn containers(
         &self,
     ) -> Result<&crate::container::Containers, &crate::container::NotContainers> {
+        // Finding the app gathers the containers (the app is read as its container runs it):
+        // first, so that the cell is filled outside its own initialisation.
+        let app = self.app();
         self.containers
-            .get_or_init(|| {
-                use crate::container::{Containers, NotContainers};
-                let Some(app) = self.app() else {
-                    return Err(NotContainers::NoCompose);
-                };
-                if self.options.compose.is_empty() && self.options.app.is_none() {
-                    return Err(NotContainers::NoCompose);
-                }
-                let conf = match &self.nginx.source {
-                    NginxSource::Files { entry } => Some(entry.as_path()),
-                    NginxSource::Dump { .. } => None,
-                };
-                let compose: Vec<PathBuf> = self
-                    .options
-                    .compose
-                    .iter()
-                    .map(|p| {
-                        system_path_arg(&self.root, p, "--compose").unwrap_or_else(|_| p.clone())
-                    })
-                    .collect();
-                Containers::gather(&self.root, &compose, app, conf)
+            .get_or_init(|| match app {
+                Some(app) => self.gather_containers(app),
+                None => Err(crate::container::NotContainers::NoCompose),
             })
             .as_ref()
+    }
+
+    /// The compose project of `app` (read on the host), for `containers`.
+    fn gather_containers(
+        &self,
+        app: &crate::app::App,
+    ) -> Result<crate::container::Containers, crate::container::NotContainers> {
+        use crate::container::{Containers, NotContainers};
+        if self.options.compose.is_empty() && self.options.app.is_none() {
+            return Err(NotContainers::NoCompose);
+        }
+        let conf = match &self.nginx.source {
+            NginxSource::Files { entry } => Some(entry.as_path()),
+            NginxSource::Dump { .. } => None,
+        };
+        let compose: Vec<PathBuf> = self
+            .options
+            .compose
+            .iter()
+            .map(|p| system_path_arg(&self.root, p, "--compose").unwrap_or_else(|_| p.clone()))
+            .collect();
+        Containers::gather(&self.root, &compose, app, conf)
     }
 
     /// Every directory the site's servers serve files from (see `resolve::served`).
@@ -706,12 +721,7 @@ impl Site {
         }
         let by_server_name: Vec<NodeId> = all
             .iter()
-            .filter(|d| {
-                d.children()
-                    .filter(|c| c.is("server_name"))
-                    .flat_map(|c| c.args())
-                    .any(|n| host_names_site(n, name))
-            })
+            .filter(|d| d.server_names().any(|n| host_names_site(n, name)))
             .map(|d| d.id())
             .collect();
         if !by_server_name.is_empty() {
@@ -848,11 +858,7 @@ impl Site {
         let servers: Vec<_> = self
             .servers()
             .map(|s| {
-                let names: Vec<&str> = s
-                    .children()
-                    .filter(|c| c.is("server_name"))
-                    .flat_map(|c| c.args())
-                    .collect();
+                let names: Vec<&str> = s.server_names().collect();
                 json!({"file": path(s.file()), "line": s.line(), "names": names})
             })
             .collect();
@@ -1103,9 +1109,7 @@ fn site_names(cfg: &Config) -> Vec<String> {
                 let f = d.file().file_name()?.to_str()?;
                 return Some(f.strip_suffix(".conf").unwrap_or(f).to_string());
             }
-            d.children()
-                .filter(|c| c.is("server_name"))
-                .flat_map(|c| c.args())
+            d.server_names()
                 .find(|n| !n.is_empty() && *n != "_" && !n.starts_with('~'))
                 .map(str::to_string)
         })

@@ -73,17 +73,6 @@ const SKIP_DIRS: &[&str] = &[
     "uploads",
 ];
 
-/// Flask entry modules, most likely first.
-const FLASK_ENTRIES: &[&str] = &[
-    "wsgi.py",
-    "app.py",
-    "application.py",
-    "run.py",
-    "main.py",
-    "server.py",
-    "manage.py",
-];
-
 /// How many served directories the search looks near (see `discover`).
 const MAX_SERVED_HINTS: usize = 64;
 
@@ -375,7 +364,10 @@ fn project_here(root: &SysRoot, dir: &Path, want: Option<Framework>) -> Option<P
     if want == Some(Framework::Django) {
         return None;
     }
-    let mut files: Vec<PathBuf> = FLASK_ENTRIES.iter().map(|f| dir.join(f)).collect();
+    let mut files: Vec<PathBuf> = super::flask::ENTRY_FILES
+        .iter()
+        .map(|f| dir.join(f))
+        .collect();
     for sub in list_dirs(root, dir) {
         files.push(sub.join("__init__.py"));
     }

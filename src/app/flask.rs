@@ -231,19 +231,22 @@ fn finish(app: &mut App, interp: &Interp) {
     app.problems.extend(interp.problems.iter().cloned());
 }
 
+/// Flask entry modules, most likely first: where discovery looks for a Flask project and where
+/// its app is then read from (one list: discovery once found a project by its manage.py that
+/// this module then could not read).
+pub(crate) const ENTRY_FILES: &[&str] = &[
+    "wsgi.py",
+    "app.py",
+    "application.py",
+    "run.py",
+    "main.py",
+    "server.py",
+    "manage.py",
+];
+
 /// A conventional entry module in `dir` that imports flask.
 fn entry_module(root: &SysRoot, dir: &Path) -> Option<PathBuf> {
-    let mut files: Vec<PathBuf> = [
-        "wsgi.py",
-        "app.py",
-        "application.py",
-        "run.py",
-        "main.py",
-        "server.py",
-    ]
-    .iter()
-    .map(|f| dir.join(f))
-    .collect();
+    let mut files: Vec<PathBuf> = ENTRY_FILES.iter().map(|f| dir.join(f)).collect();
     if let Ok(rd) = std::fs::read_dir(root.host_path(&root.real_path(dir).ok()?)) {
         let mut subs: Vec<PathBuf> = rd
             .flatten()
@@ -261,4 +264,32 @@ fn entry_module(root: &SysRoot, dir: &Path) -> Option<PathBuf> {
                 || m.src.contains("create_app")
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::discover::find_project;
+    use crate::app::Framework;
+
+    /// A project whose only Flask module is manage.py: discovery calls it Flask, and the app is
+    /// read from that file (the two lists once disagreed on manage.py).
+    #[test]
+    fn the_module_that_made_it_a_flask_project_is_its_entry() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("srv/app")).unwrap();
+        std::fs::write(
+            t.path().join("srv/app/manage.py"),
+            "from flask import Flask\napp = Flask(__name__)\n",
+        )
+        .unwrap();
+        let root = SysRoot::new(t.path());
+        let dir = Path::new("/srv/app");
+        let project = find_project(&root, dir, None).expect("a project");
+        assert_eq!(project.framework, Framework::Flask);
+        assert_eq!(
+            entry_module(&root, &project.dir),
+            Some(dir.join("manage.py"))
+        );
+    }
 }

@@ -4,6 +4,7 @@
 
 use super::shared::nginx::{findings_or_pass, loc_of, skip_if_incomplete, RELOAD};
 use super::{Band, Check, Context, Meta, Outcome};
+use crate::nginx::resolve::usable_host;
 use crate::nginx::NodeId;
 use crate::report::Finding;
 use std::collections::BTreeMap;
@@ -35,13 +36,7 @@ impl Check for ServerConflict {
             let names: Vec<String> = r
                 .server_names(server)
                 .into_iter()
-                .filter(|n| {
-                    !n.is_empty()
-                        && !n.starts_with('~')
-                        && !n.contains('*')
-                        && !n.starts_with('.')
-                        && n != "_"
-                })
+                .filter(|n| usable_host(n))
                 .collect();
             let mut ports = r.server_ports(server);
             ports.dedup();

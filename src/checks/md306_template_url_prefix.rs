@@ -63,12 +63,7 @@ impl Check for TemplateUrlPrefix {
         }
         let mut hosts: Vec<String> = site
             .servers()
-            .flat_map(|s| {
-                s.children()
-                    .filter(|c| c.is("server_name"))
-                    .flat_map(|c| c.args().map(str::to_string).collect::<Vec<_>>())
-                    .collect::<Vec<_>>()
-            })
+            .flat_map(|s| s.server_names().map(str::to_string).collect::<Vec<_>>())
             .collect();
         if let Some(h) = app.allowed_hosts.value() {
             hosts.extend(h.iter().cloned());

@@ -67,6 +67,8 @@ pub mod md603_alias_other_container_path;
 pub mod md604_static_root_off_volume;
 pub mod md605_media_owner_in_image;
 pub mod md606_volume_hides_image_files;
+pub mod md607_bind_mount_access;
+pub mod md608_host_nginx_container_dir;
 pub mod select;
 pub mod shared;
 
@@ -219,6 +221,8 @@ pub static ALL: &[&dyn Check] = &[
     &md604_static_root_off_volume::StaticRootOffVolume,
     &md605_media_owner_in_image::MediaOwnerInImage,
     &md606_volume_hides_image_files::VolumeHidesImageFiles,
+    &md607_bind_mount_access::BindMountAccess,
+    &md608_host_nginx_container_dir::HostNginxContainerDir,
 ];
 
 /// Every check, in id order. Ids are unique (a unit test holds that).

@@ -520,14 +520,24 @@ impl Project {
     /// The service whose build context, Dockerfile or mounts hold `file` (a system path), e.g.
     /// the nginx service for the nginx config given with `--nginx-conf`.
     pub fn service_using(&self, file: &Path) -> Option<&Service> {
-        self.services.values().find(|s| {
-            s.build
-                .as_ref()
-                .is_some_and(|b| !b.remote && file.starts_with(&b.context))
-                || s.volumes.iter().any(|m| match &m.source {
-                    MountSource::Bind(h) => file.starts_with(h),
-                    _ => false,
-                })
+        self.services.values().find(|s| s.uses(file))
+    }
+}
+
+impl Service {
+    /// The service builds from a context holding `file` (a checkout path), or bind-mounts it.
+    pub fn uses(&self, file: &Path) -> bool {
+        self.build
+            .as_ref()
+            .is_some_and(|b| !b.remote && file.starts_with(&b.context))
+            || self.mounts_under(file, "/")
+    }
+
+    /// A bind mount shows `file` at a container path below `dir` (`/etc/nginx`).
+    pub fn mounts_under(&self, file: &Path, dir: &str) -> bool {
+        self.volumes.iter().any(|m| match &m.source {
+            MountSource::Bind(h) => file.starts_with(h) && m.target.starts_with(dir),
+            _ => false,
         })
     }
 }

@@ -5,7 +5,11 @@
 use super::app::{ContainerApp, ContainerPath};
 use super::mounts::{Container, Deployment, Place, Storage};
 use crate::app::{Framework, Setting};
+use crate::fs::access::Access;
+use crate::fs::walk::{grant_commands, shell_quote};
+use crate::fs::{walk, Identity, Outcome};
 use crate::report::{Finding, Location};
+use crate::sysroot::SysRoot;
 use std::path::Path;
 
 /// Which files a judgment is about.
@@ -85,6 +89,17 @@ impl<'a> View<'a> {
     /// `docker compose` with the `-f` files of this project (paths from the project directory).
     pub fn compose(&self) -> String {
         compose_command(self.dep)
+    }
+
+    /// The compose project's name, the prefix of its volumes' names (`proj_media_volume`):
+    /// its directory's name, lowercased.
+    fn project_name(&self) -> String {
+        self.dep
+            .project
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .unwrap_or_default()
     }
 
     fn rel(&self, p: &str) -> String {
@@ -765,13 +780,7 @@ pub fn volume_over_image(v: &View, root: &crate::sysroot::SysRoot) -> Verdict {
             let holds_media = media_place
                 .as_ref()
                 .is_some_and(|p| matches!(&p.storage, Storage::Volume(x) if x == vol));
-            let project = v
-                .dep
-                .project
-                .dir
-                .file_name()
-                .map(|n| n.to_string_lossy().to_lowercase())
-                .unwrap_or_default();
+            let project = v.project_name();
             let mut commands = Vec::new();
             let text = if collects_here {
                 commands.push(format!(
@@ -809,6 +818,308 @@ pub fn volume_over_image(v: &View, root: &crate::sysroot::SysRoot) -> Verdict {
                 "{checked} named volume mount(s): none hides files the image provides"
             ))
         };
+    }
+    Verdict::Findings(findings)
+}
+
+// ------------------------------------------------------------------------------------ MD607
+
+/// MD607: bind-mounted directories, judged on this machine as the container's uid: the app's
+/// MEDIA_ROOT on a host directory needs write and search, each directory nginx opens on one
+/// needs read and search. Only the part below the mount's source counts: the container sees
+/// the source as its own directory, not the host's parents.
+pub fn bind_mount_access(v: &View, root: &SysRoot, served: &[NginxDir]) -> Verdict {
+    let mut findings = Vec::new();
+    let mut fine = Vec::new();
+    let mut unknown = Vec::new();
+    let mut subjects: Vec<(&Container, String, Place, Access, String)> = Vec::new();
+    if let Ok((_, place, _)) = v.app_place(Files::Media) {
+        subjects.push((
+            v.app_c,
+            v.root_name(Files::Media).to_string(),
+            place.clone(),
+            Access::WRITE.union(Access::EXEC),
+            "write uploads into".into(),
+        ));
+    }
+    if let Some(n) = v.nginx_c {
+        for d in served {
+            subjects.push((
+                n,
+                format!("nginx's {}", trim_dir(&d.dir)),
+                n.locate(&d.dir),
+                Access::READ.union(Access::EXEC),
+                format!("serve {} from", d.prefix),
+            ));
+        }
+    }
+    for (c, what, place, want, doing) in subjects {
+        let Storage::Bind(source) = &place.storage else {
+            continue;
+        };
+        let host = below(source, &place.sub);
+        let who = match c.ids() {
+            Ok((0, _)) => {
+                fine.push(format!("{what}: the {} container runs as root", c.name()));
+                continue;
+            }
+            // Named by its number: that is what the host's files and setfacl know.
+            Ok((uid, gid)) => Identity::new(&uid.to_string(), uid, gid, Vec::new()),
+            Err(name) => {
+                unknown.push(format!(
+                    "{what} ({}): the {} container runs as {name}, whose uid only the image's /etc/passwd knows (give it one: `adduser --uid N` or compose `user: \"N:N\"`)",
+                    host.display(),
+                    c.name()
+                ));
+                continue;
+            }
+        };
+        let service = format!("{} ({})", c.name(), c.service.at);
+        if !root.host_path(source).is_dir() {
+            if want.contains(Access::WRITE) {
+                findings.push(
+                    Finding::warning(format!(
+                        "{} does not exist on this machine: Docker creates it owned by root when the {} service starts, and the container's uid {} cannot {doing} it",
+                        source.display(),
+                        c.name(),
+                        who.name
+                    ))
+                    .at(place.mount.as_ref().map(|m| m.at.clone()))
+                    .evidence("service", &service)
+                    .fix(
+                        format!("create it owned by the container's uid {} before the service starts:", who.name),
+                        vec![
+                            format!("mkdir -p {}", shell_quote(&host.display().to_string())),
+                            format!("sudo chown {}:{} {}", who.uid, who.gid, shell_quote(&host.display().to_string())),
+                        ],
+                    ),
+                );
+            }
+            continue;
+        }
+        // The mount's source is the container's directory: walk from it, as the container's
+        // uid (the host's user names do not apply inside).
+        let inside = SysRoot::new(root.host_path(source));
+        let w = walk(&inside, &Path::new("/").join(&place.sub), &who, want);
+        let on_host = |p: &Path| match p.strip_prefix("/") {
+            Ok(r) if !r.as_os_str().is_empty() => source.join(r),
+            _ => source.clone(),
+        };
+        match &w.outcome {
+            Outcome::Found { .. } => fine.push(format!(
+                "{what}: {} gives uid {} {want}",
+                host.display(),
+                who.name
+            )),
+            Outcome::Denied { .. } => {
+                let Some(step) = w.failing_step() else {
+                    continue;
+                };
+                let mut shown = step.clone();
+                shown.path = on_host(&step.path);
+                let lines: Vec<String> = w
+                    .steps
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{} {} {} {}{}",
+                            s.mode,
+                            s.meta.uid,
+                            s.meta.gid,
+                            on_host(&s.path).display(),
+                            if s.ok { "" } else { "   \u{2717}" }
+                        )
+                    })
+                    .collect();
+                let mut commands = grant_commands(&shown, &who, |g| g.to_string());
+                if want.contains(Access::WRITE) {
+                    commands.insert(
+                        0,
+                        format!(
+                            "sudo chown -R {}:{} {}",
+                            who.uid,
+                            who.gid,
+                            shell_quote(&host.display().to_string())
+                        ),
+                    );
+                }
+                findings.push(
+                    Finding::error(format!(
+                        "the {} container (uid {}, gid {}) cannot {doing} the host directory {}: {} (mode {}, owner uid {}, group gid {})",
+                        c.name(),
+                        who.name,
+                        who.gid,
+                        host.display(),
+                        step.why.as_deref().unwrap_or("denied"),
+                        step.mode,
+                        step.meta.uid,
+                        step.meta.gid
+                    ))
+                    .at(place.mount.as_ref().map(|m| m.at.clone()))
+                    .evidence("mount", place.mount.as_ref().map(|m| m.spec.clone()).unwrap_or_default())
+                    .evidence("service", &service)
+                    .evidence_lines("walk (mode uid gid path)", &lines)
+                    .fix_either(
+                        format!(
+                            "give uid {} {} on the host (the container sees the host's numbers, not its names):",
+                            who.uid,
+                            if want.contains(Access::WRITE) { "write and search (wx)" } else { "read and search (rx)" }
+                        ),
+                        commands,
+                    ),
+                );
+            }
+            Outcome::Missing { .. } => fine.push(format!(
+                "{what}: {} is not there yet (MD201)",
+                host.display()
+            )),
+            other => unknown.push(format!("{what} ({}): {other}", host.display())),
+        }
+    }
+    if !findings.is_empty() {
+        return Verdict::Findings(findings);
+    }
+    if !fine.is_empty() {
+        let mut text = fine.join("; ");
+        if !unknown.is_empty() {
+            text.push_str(&format!("; not judged: {}", unknown.join("; ")));
+        }
+        return Verdict::Pass(text);
+    }
+    match unknown.is_empty() {
+        true => Verdict::Skip(
+            "no bind mount holds the uploads or a directory nginx serves (named volumes: MD605)"
+                .into(),
+        ),
+        false => Verdict::Skip(unknown.join("; ")),
+    }
+}
+
+/// `sub` below a bind mount's source (the source itself for "": no trailing slash).
+fn below(source: &Path, sub: &str) -> std::path::PathBuf {
+    if sub.is_empty() {
+        source.to_path_buf()
+    } else {
+        source.join(sub)
+    }
+}
+
+// ------------------------------------------------------------------------------------ MD608
+
+/// MD608: nginx on this machine (no service of the project runs it) serving the app's files:
+/// it can read them only through a bind mount, at the host directory, never at the container
+/// path, and never inside a named volume (Docker keeps those under /var/lib/docker, which only
+/// root may enter).
+pub fn host_nginx_dir(v: &View, files: Files, served: &[NginxDir]) -> Verdict {
+    if let Some(n) = v.nginx_c {
+        return Verdict::Skip(format!(
+            "nginx runs in the {} service, not on this machine (MD602/MD603)",
+            n.name()
+        ));
+    }
+    let (path, place, _) = match v.app_place(files) {
+        Ok(x) => x,
+        Err(why) => return Verdict::Skip(why),
+    };
+    let name = v.root_name(files);
+    if served.is_empty() {
+        return Verdict::Skip(format!(
+            "nginx serves the {} URL from no directory",
+            if files == Files::Media {
+                "media"
+            } else {
+                "static"
+            }
+        ));
+    }
+    let reload = "sudo nginx -t && sudo systemctl reload nginx".to_string();
+    let mut findings = Vec::new();
+    let mut same = Vec::new();
+    match &place.storage {
+        Storage::Bind(source) => {
+            let host = below(source, &place.sub);
+            for d in served {
+                if Path::new(&trim_dir(&d.dir)) == host {
+                    same.push(d.dir.clone());
+                    continue;
+                }
+                let whose = if trim_dir(&d.dir) == trim_dir(path) {
+                    format!(", the path inside the {} container", v.app.service)
+                } else {
+                    String::new()
+                };
+                findings.push(
+                    Finding::error(format!(
+                        "nginx on this machine opens {}{whose} for {}; the {} container's {name} ({path}) is the host directory {}",
+                        d.dir,
+                        d.prefix,
+                        v.app.service,
+                        host.display()
+                    ))
+                    .at(d.at.clone())
+                    .evidence(name, place.describe())
+                    .fix_with_block(
+                        "serve the host directory the container writes to:",
+                        &[format!("location {} {{ alias {}/; }}", d.prefix, host.display())],
+                        vec![reload.clone()],
+                    ),
+                );
+            }
+        }
+        Storage::Volume(vol) => {
+            let project = v.project_name();
+            let host = v.dep.project.dir.join(if files == Files::Media {
+                "media"
+            } else {
+                "static"
+            });
+            let spec =
+                volume_spec(v.dep, &Storage::Bind(host.clone()), path, false).unwrap_or_default();
+            for d in served {
+                findings.push(
+                    Finding::error(format!(
+                        "nginx on this machine serves {} from {}, but the {} container's {name} is the named volume {vol}: Docker keeps it in /var/lib/docker/volumes/{project}_{vol}/_data, which nginx's user cannot enter",
+                        d.prefix, d.dir, v.app.service
+                    ))
+                    .at(d.at.clone())
+                    .evidence(name, place.describe())
+                    .fix_with_block(
+                        format!(
+                            "bind-mount a host directory instead of the volume in the {} service ({}), and serve it:",
+                            v.app.service,
+                            v.rel(&v.app_c.service.at.file)
+                        ),
+                        &[
+                            "services:".to_string(),
+                            format!("  {}:", v.app.service),
+                            "    volumes:".into(),
+                            format!("      - {spec}"),
+                            format!(
+                                "and in the nginx config: location {} {{ alias {}/; }}",
+                                d.prefix,
+                                host.display()
+                            ),
+                        ],
+                        vec![format!("{} up -d", v.compose()), reload.clone()],
+                    ),
+                );
+            }
+        }
+        other => {
+            return Verdict::Skip(format!(
+                "{name} is {} in the {} container (MD601/MD604)",
+                other.describe(),
+                v.app.service
+            ))
+        }
+    }
+    if findings.is_empty() {
+        return Verdict::Pass(format!(
+            "nginx on this machine serves {} from {}, the host directory the {} container's {name} is bind-mounted from",
+            served[0].prefix,
+            same.join(", "),
+            v.app.service
+        ));
     }
     Verdict::Findings(findings)
 }

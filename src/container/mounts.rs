@@ -201,7 +201,7 @@ impl Deployment {
                 let Some(dep) = Self::load(root, &files) else {
                     continue;
                 };
-                if nginx_conf.is_some_and(|c| dep.project.service_using(c).is_some()) {
+                if nginx_conf.is_some_and(|c| dep.nginx_using(c).is_some()) {
                     return Some(dep);
                 }
                 if files.len() > 1 || fallback.is_none() && is_default(&files[0]) {
@@ -218,14 +218,24 @@ impl Deployment {
     /// The service that runs nginx with the config file `conf` (system path on the checkout):
     /// the one building from or mounting it, else the one service on an nginx image.
     pub fn nginx_container(&self, conf: Option<&Path>) -> Option<&Container> {
-        if let Some(s) = conf.and_then(|c| self.project.service_using(c)) {
-            return self.containers.get(&s.name);
+        if let Some(c) = conf.and_then(|c| self.nginx_using(c)) {
+            return Some(c);
         }
         let nginx: Vec<&Container> = self.containers.values().filter(|c| c.is_nginx()).collect();
         match nginx.as_slice() {
             [one] => Some(one),
             _ => None,
         }
+    }
+
+    /// The service that runs nginx with the config file `conf`: it uses the file (builds from a
+    /// context holding it or bind-mounts it) and runs an nginx image, or mounts the file under
+    /// /etc/nginx. An app service whose build context is the whole repository holds the nginx
+    /// config too, and is not nginx for that.
+    pub fn nginx_using(&self, conf: &Path) -> Option<&Container> {
+        self.containers.values().find(|c| {
+            c.service.uses(conf) && (c.is_nginx() || c.service.mounts_under(conf, "/etc/nginx"))
+        })
     }
 
     /// The build contexts where an app may be (`--app` names the repository, the app is in
@@ -382,6 +392,52 @@ impl Container {
                 self.base.as_deref().unwrap_or("no USER")
             ),
         )
+    }
+
+    /// The uid and gid the container's processes run as, when its files fix them: a numeric
+    /// compose `user:` or `USER`, root, or a user the build creates with `-u`/`--uid` (its gid:
+    /// the numeric group of `user:`/`USER`, else taken to equal the uid, as `useradd` makes
+    /// it). A name alone has the uid the image's /etc/passwd gives it: unknown here (`Err`, the
+    /// name). nginx images' workers run as their `nginx` user, uid 101, unless `user:` is set.
+    pub fn ids(&self) -> Result<(u32, u32), String> {
+        let spec = self.service.user.clone().or_else(|| {
+            self.image
+                .as_ref()
+                .and_then(|i| i.user.clone().map(|u| u.0))
+        });
+        let Some(spec) = spec else {
+            let official_nginx = self.base.as_deref().is_some_and(|b| {
+                let repo = b.rsplit('/').next().unwrap_or(b);
+                repo == "nginx" || repo.starts_with("nginx:") || repo.starts_with("nginx@")
+            });
+            return Ok(if official_nginx && self.is_nginx() {
+                (101, 101)
+            } else {
+                (0, 0)
+            });
+        };
+        let (user, group) = match spec.split_once(':') {
+            Some((u, g)) => (u.trim(), Some(g.trim())),
+            None => (spec.trim(), None),
+        };
+        let number = |s: &str| -> Option<u32> {
+            match s {
+                "root" => Some(0),
+                _ => s.parse().ok(),
+            }
+        };
+        let uid = number(user)
+            .or_else(|| {
+                self.image
+                    .as_ref()?
+                    .users
+                    .iter()
+                    .find(|(n, _)| n == user)
+                    .and_then(|(_, uid)| uid.as_deref()?.parse().ok())
+            })
+            .ok_or_else(|| user.to_string())?;
+        let gid = group.and_then(number).unwrap_or(uid);
+        Ok((uid, gid))
     }
 
     /// The mounts in effect, innermost last: compose volumes, and the image's `VOLUME`s that no

@@ -44,7 +44,7 @@ impl Containers {
             format!(
                 "{} (beside the app{})",
                 files_text(&dep),
-                if nginx_conf.is_some_and(|c| dep.project.service_using(c).is_some()) {
+                if nginx_conf.is_some_and(|c| dep.nginx_using(c).is_some()) {
                     "; it runs the nginx config given"
                 } else {
                     ""

@@ -6,6 +6,7 @@
 //! says what is missing instead.
 
 use crate::app::App;
+use crate::fs::walk::shell_quote;
 
 /// `cd /srv/shop/app && sudo -u deploy /srv/shop/venv/bin/python manage.py collectstatic
 /// --noinput`, or why it cannot be written without guessing.
@@ -13,9 +14,9 @@ pub fn manage_py(app: &App, args: &str) -> Result<String, String> {
     let python = app.python.as_ref().ok_or(
         "the interpreter that runs the app is unknown (no running process, unit or venv found)",
     )?;
-    let mut cmd = format!("cd {} && ", shell_word(&app.dir.display().to_string()));
+    let mut cmd = format!("cd {} && ", shell_quote(&app.dir.display().to_string()));
     match app.user.as_deref() {
-        Some(u) if u != "root" => cmd.push_str(&format!("sudo -u {} ", shell_word(u))),
+        Some(u) if u != "root" => cmd.push_str(&format!("sudo -u {} ", shell_quote(u))),
         Some(_) => cmd.push_str("sudo "),
         None => {}
     }
@@ -28,25 +29,13 @@ pub fn manage_py(app: &App, args: &str) -> Result<String, String> {
                 .as_deref()
                 .is_some_and(|s| !s.contains("manage.py"))
         })
-        .map(|m| format!(" --settings={}", shell_word(m)))
+        .map(|m| format!(" --settings={}", shell_quote(m)))
         .unwrap_or_default();
     cmd.push_str(&format!(
         "{} manage.py {args}{settings}",
-        shell_word(&python.display().to_string())
+        shell_quote(&python.display().to_string())
     ));
     Ok(cmd)
-}
-
-/// A word as the shell reads it back (single quotes when needed).
-pub fn shell_word(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-+=:,@%".contains(&b));
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }
 
 #[cfg(test)]
@@ -68,6 +57,6 @@ mod tests {
             manage_py(&app, "collectstatic --noinput").unwrap(),
             "cd /srv/shop/app && sudo -u deploy /srv/shop/venv/bin/python manage.py collectstatic --noinput"
         );
-        assert_eq!(shell_word("a b"), "'a b'");
+        assert_eq!(shell_quote("a b"), "'a b'");
     }
 }

@@ -657,16 +657,7 @@ impl Enclosing {
 }
 
 fn first_name(r: &Resolver<'_>, server: NodeId) -> String {
-    r.server_names(server)
-        .into_iter()
-        .find(|n| {
-            !n.is_empty()
-                && !n.starts_with('~')
-                && !n.contains('*')
-                && !n.starts_with('.')
-                && n != "_"
-        })
-        .unwrap_or_else(|| "localhost".into())
+    r.target(server).host
 }
 
 /// A made-up name and a real file per location of `server` (prefix and exact locations; a

@@ -68,12 +68,7 @@ pub fn app_prefixes(site: &Site) -> Vec<AppPrefix> {
 pub fn server_names(site: &Site) -> Vec<String> {
     let mut names: Vec<String> = site
         .servers()
-        .flat_map(|s| {
-            s.children()
-                .filter(|c| c.is("server_name"))
-                .flat_map(|c| c.args().map(str::to_string).collect::<Vec<_>>())
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|s| s.server_names().map(str::to_string).collect::<Vec<_>>())
         .collect();
     names.dedup();
     names

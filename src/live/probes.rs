@@ -392,20 +392,10 @@ fn kind_of(site: &Site, url_path: &str) -> Option<Kind> {
         .map(|p| p.kind)
 }
 
-/// The Host to send to a server: its first plain name, else none (nginx then picks the
-/// socket's default server).
+/// The Host to send to a server: the one chosen for it everywhere (`resolve::host_for`), else
+/// none (nginx then picks the socket's default server).
 fn host_name(names: &[String]) -> Option<String> {
-    names
-        .iter()
-        .map(|n| n.strip_prefix('.').unwrap_or(n))
-        .find(|n| {
-            !n.is_empty()
-                && *n != "_"
-                && !n.contains(['*', '~', '$', ':', '/'])
-                && n.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        })
-        .map(|n| n.to_ascii_lowercase())
+    crate::nginx::resolve::host_for(names).map(str::to_ascii_lowercase)
 }
 
 /// A probe of one listen socket: where to connect, the URL to ask (the server's name, the

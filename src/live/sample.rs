@@ -2,7 +2,7 @@
 //! names it.
 
 use crate::sysroot::SysRoot;
-use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// Entries looked at before giving up on finding a file (a media tree can hold millions).
@@ -42,26 +42,8 @@ pub fn pick_file(root: &SysRoot, dir: &Path) -> Result<PathBuf, String> {
     })
 }
 
-/// Bytes escaped inside one path segment (RFC 3986 pchar, minus what nginx and browsers escape).
-const SEGMENT: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}')
-    .add(b'/')
-    .add(b'\\')
-    .add(b'^')
-    .add(b'|')
-    .add(b'[')
-    .add(b']');
-
-/// The URL path for `file` served under `prefix` from `dir`: `/media/` + `a b.jpg` → `/media/a%20b.jpg`.
+/// The URL path for `file` served under `prefix` from `dir`: `/media/` + `a b.jpg` → `/media/a%20b.jpg`
+/// (percent-encoded by `served::encode`, as `ServedDir::url_for` does).
 /// None when the file is not under the directory.
 pub fn url_path(prefix: &str, dir: &Path, file: &Path) -> Option<String> {
     let rel = file.strip_prefix(dir).ok()?;
@@ -71,7 +53,9 @@ pub fn url_path(prefix: &str, dir: &Path, file: &Path) -> Option<String> {
             return None;
         };
         out.push('/');
-        out.extend(utf8_percent_encode(&seg.to_string_lossy(), SEGMENT));
+        // The bytes of the name, as every URL of a file is spelled (not the lossy UTF-8 text,
+        // which turned a Latin-1 byte into %EF%BF%BD, a file that does not exist).
+        out.push_str(&crate::nginx::resolve::served::encode(seg.as_bytes()));
     }
     if rel.as_os_str().is_empty() {
         // An exact location naming the file itself.
@@ -105,6 +89,27 @@ mod tests {
             "/favicon.ico"
         );
         assert!(url_path("/media/", Path::new("/srv/m"), Path::new("/etc/passwd")).is_none());
+    }
+
+    /// A name that is not UTF-8 gets the same URL from the live sample as from the served
+    /// directories (the sample once encoded U+FFFD in place of the byte).
+    #[test]
+    fn a_file_has_one_url_whoever_spells_it() {
+        use std::ffi::OsStr;
+        let name = OsStr::from_bytes(b"caf\xe9 #1.jpg");
+        let file = Path::new("/srv/m/up").join(name);
+        let sample = url_path("/media/", Path::new("/srv/m"), &file).unwrap();
+        assert_eq!(sample, "/media/up/caf%E9%20%231.jpg");
+        let dir = crate::nginx::resolve::served::ServedDir {
+            dir: "/srv/m".into(),
+            prefix: "/media/".into(),
+            kind: "alias",
+            at: crate::report::Location::new("/etc/nginx/nginx.conf", 1),
+            server: 0,
+            location: None,
+            regex: false,
+        };
+        assert_eq!(dir.url_for(&file).as_deref(), Some(sample.as_str()));
     }
 
     #[test]

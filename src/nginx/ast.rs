@@ -245,6 +245,13 @@ impl<'c> Directive<'c> {
     pub fn find(&self, name: &str) -> Option<Directive<'c>> {
         self.children().find(|d| d.is(name))
     }
+    /// For a `server` block: its names as written, every `server_name`'s arguments in order
+    /// (includes expanded). The one reading of a server's names from the syntax tree.
+    pub fn server_names(&self) -> impl Iterator<Item = &'c str> + 'c {
+        self.children()
+            .filter(|c| c.is("server_name"))
+            .flat_map(|c| c.args())
+    }
 }
 
 /// See `Config::depth_first`.

@@ -333,3 +333,255 @@ fn an_nginx_image_template_is_read_as_rendered_with_the_service_environment() {
         "/home/app/web/mediafiles/a.jpg"
     );
 }
+
+/// A small Django project run by compose: the app (built here, as `app_user`) bind-mounts
+/// ./media at /app/media; `services` is the rest of the compose file's services.
+fn bind_project(
+    app_user: &str,
+    app_volumes: &str,
+    services: &str,
+    conf: &str,
+) -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    let w = |p: &str, text: &str| {
+        let p = t.path().join("proj").join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    w(
+        "manage.py",
+        "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n",
+    );
+    w("mysite/__init__.py", "");
+    w(
+        "mysite/settings.py",
+        "from pathlib import Path\nBASE_DIR = Path(__file__).resolve().parent.parent\nDEBUG = False\nSTATIC_URL = '/static/'\nSTATIC_ROOT = BASE_DIR / 'staticfiles'\nMEDIA_URL = '/media/'\nMEDIA_ROOT = BASE_DIR / 'media'\n",
+    );
+    w(
+        "Dockerfile",
+        &format!("FROM python:3.12-slim\nWORKDIR /app\nCOPY . /app\nUSER {app_user}\nCMD [\"gunicorn\", \"mysite.wsgi\"]\n"),
+    );
+    w(
+        "docker-compose.yml",
+        &format!("services:\n  web:\n    build: .\n    volumes:\n{app_volumes}{services}volumes:\n  media_volume:\n"),
+    );
+    w("nginx/default.conf", conf);
+    t
+}
+
+fn check_ids(dir: &Path, conf: &str) -> (i32, Value) {
+    let out = media_doctor(&[
+        "check",
+        "--app",
+        dir.to_str().unwrap(),
+        "--nginx-conf",
+        dir.join(conf).to_str().unwrap(),
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    let json: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", out.stdout, out.stderr));
+    (out.code, json)
+}
+
+fn check_of<'a>(json: &'a Value, id: &str) -> &'a Value {
+    json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap()
+}
+
+/// MD607 on real owners and modes: the host directory of a bind mount, walked as the uid the
+/// container runs as (the host's names mean nothing inside). Needs root to chown.
+#[test]
+fn a_bind_mounted_host_directory_is_judged_as_the_containers_uid() {
+    if !crate::support::require(
+        crate::support::is_root(),
+        "needs root to chown the bind-mounted directories",
+    ) {
+        return;
+    }
+    use std::os::unix::fs::{chown, PermissionsExt};
+    let nginx = "  nginx:\n    image: nginx:1.25\n    volumes:\n      - ./nginx/default.conf:/etc/nginx/conf.d/default.conf:ro\n      - ./media:/srv/media:ro\n";
+    let conf = "server {\n    listen 80;\n    location /media/ { alias /srv/media/; }\n    location / { proxy_pass http://web:8000; }\n}\n";
+    let t = bind_project("1001", "      - ./media:/app/media\n", nginx, conf);
+    let dir = t.path().join("proj");
+    let media = dir.join("media");
+    std::fs::create_dir(&media).unwrap();
+    let set = |uid: u32, mode: u32| {
+        chown(&media, Some(uid), Some(uid)).unwrap();
+        std::fs::set_permissions(&media, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+
+    // Owned by uid 1000, the app runs as 1001: no upload can be written.
+    set(1000, 0o755);
+    let (code, json) = check_ids(&dir, "nginx/default.conf");
+    let md607 = check_of(&json, "MD607");
+    assert_eq!(md607["status"], "fail", "{md607}");
+    let f = &md607["findings"][0];
+    assert!(f["message"].as_str().unwrap().contains("uid 1001"), "{f}");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains(&*media.to_string_lossy()),
+        "{f}"
+    );
+    assert_eq!(
+        f["remediation"]["commands"][0],
+        format!("sudo chown -R 1001:1001 {}", media.display()),
+        "{f}"
+    );
+    assert_eq!(code, 1);
+
+    // Owned by the app's uid, but 0700: nginx's workers (uid 101 in the nginx image) cannot read.
+    set(1001, 0o700);
+    let (_, json) = check_ids(&dir, "nginx/default.conf");
+    let md607 = check_of(&json, "MD607");
+    assert_eq!(md607["status"], "fail", "{md607}");
+    let f = &md607["findings"][0];
+    assert!(f["message"].as_str().unwrap().contains("uid 101,"), "{f}");
+    assert!(
+        f["message"].as_str().unwrap().contains("serve /media/"),
+        "{f}"
+    );
+
+    // Both: pass.
+    set(1001, 0o755);
+    let (_, json) = check_ids(&dir, "nginx/default.conf");
+    let md607 = check_of(&json, "MD607");
+    assert_eq!(md607["status"], "pass", "{md607}");
+
+    // A directory Docker will create (owned by root) for a non-root app: a warning.
+    std::fs::remove_dir(&media).unwrap();
+    let (_, json) = check_ids(&dir, "nginx/default.conf");
+    let md607 = check_of(&json, "MD607");
+    assert_eq!(md607["status"], "warn", "{md607}");
+    assert!(
+        md607["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("owned by root"),
+        "{md607}"
+    );
+}
+
+/// MD608: nginx on this machine (no nginx service) in front of an app container. It must open
+/// the bind mount's source, not the container path; a named volume it cannot open at all.
+#[test]
+fn nginx_on_the_host_serves_the_bind_mounts_source() {
+    let conf = |alias: &str| {
+        format!("server {{\n    listen 80;\n    location /media/ {{ alias {alias}; }}\n    location / {{ proxy_pass http://127.0.0.1:8000; }}\n}}\n")
+    };
+    // The container's path.
+    let t = bind_project(
+        "root",
+        "      - ./media:/app/media\n",
+        "",
+        &conf("/app/media/"),
+    );
+    let dir = t.path().join("proj");
+    std::fs::create_dir(dir.join("media")).unwrap();
+    let (code, json) = check_ids(&dir, "nginx/default.conf");
+    let md608 = check_of(&json, "MD608");
+    assert_eq!(md608["status"], "fail", "{md608}");
+    let f = &md608["findings"][0];
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("the path inside the web container"),
+        "{f}"
+    );
+    let host = dir.join("media");
+    assert!(
+        f["remediation"]["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("alias {}/;", host.display())),
+        "{f}"
+    );
+    assert_eq!(code, 1);
+
+    // The host directory: pass, and MD302 leaves it to MD608.
+    let t = bind_project("root", "      - ./media:/app/media\n", "", "");
+    let dir = t.path().join("proj");
+    std::fs::create_dir(dir.join("media")).unwrap();
+    std::fs::write(
+        dir.join("nginx/default.conf"),
+        conf(&format!("{}/", dir.join("media").display())),
+    )
+    .unwrap();
+    let (_, json) = check_ids(&dir, "nginx/default.conf");
+    assert_eq!(
+        check_of(&json, "MD608")["status"],
+        "pass",
+        "{}",
+        check_of(&json, "MD608")
+    );
+
+    // A named volume: out of nginx's reach.
+    let t = bind_project(
+        "root",
+        "      - media_volume:/app/media\n",
+        "",
+        &conf("/app/media/"),
+    );
+    let dir = t.path().join("proj");
+    let (_, json) = check_ids(&dir, "nginx/default.conf");
+    let md608 = check_of(&json, "MD608");
+    assert_eq!(md608["status"], "fail", "{md608}");
+    assert!(
+        md608["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/var/lib/docker/volumes/proj_media_volume/_data"),
+        "{md608}"
+    );
+}
+
+const COOKIECUTTER_CONF: &str = "compose/production/nginx/default.conf";
+
+/// cookiecutter-django's production setup (rendered, nginx serving media from the volume it
+/// shares with the django service, WhiteNoise serving static files): the gate passes. The app
+/// is read as its container runs it: the env_file's production settings, not the local ones
+/// manage.py defaults to. The template's newest Dockerfile (chown no longer recursive) is
+/// caught by MD605.
+#[test]
+fn cookiecutter_django_passes_and_its_newest_dockerfile_is_caught() {
+    let base = gate("cookiecutter-django", COOKIECUTTER_CONF, &[]);
+    assert_eq!(base.code, 0, "{:?}", base.flagged);
+    let app = &base.json["site"]["app"];
+    assert_eq!(
+        app["settings_module"], "config.settings.production",
+        "{app}"
+    );
+    let c = &base.json["site"]["containers"];
+    assert_eq!(c["app_service"], "django", "{c}");
+    assert_eq!(c["nginx_service"], "nginx", "{c}");
+    assert_eq!(
+        c["media_root"]["storage"], "the named volume production_django_media",
+        "{c}"
+    );
+    for id in [
+        "MD302", "MD303", "MD304", "MD601", "MD602", "MD603", "MD605",
+    ] {
+        let check = base.json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap();
+        assert_eq!(check["status"], "pass", "{check}");
+    }
+    broken_one_way(
+        "cookiecutter-django-media-root-owned",
+        COOKIECUTTER_CONF,
+        &base,
+        "MD605",
+        "fail",
+    );
+}

@@ -916,8 +916,10 @@ fn resolver_agrees_with_real_nginx() {
             .map(|m| m.len())
             .unwrap_or(0);
         for (method, host, target) in &requests {
+            let logged = nginx.requests_logged();
             let real = send(nginx.port, method, host, target);
-            std::thread::sleep(Duration::from_millis(2));
+            // The request's error-log lines are written before its access-log line.
+            nginx.wait_for_requests_logged(logged + 1);
             let log = std::fs::read(nginx.error_log()).unwrap_or_default();
             let new_log = String::from_utf8_lossy(&log[log_len as usize..]).into_owned();
             log_len = log.len() as u64;
@@ -1080,8 +1082,9 @@ fn server_level_if_still_searches_locations() {
     // condition's parentheses off).
     for target in ["/media/a.png?s=1", "/media/a.png", "/x.gif?s=1", "/x.png"] {
         let before = std::fs::metadata(nginx.error_log()).map_or(0, |m| m.len()) as usize;
+        let logged = nginx.requests_logged();
         let real = send(nginx.port, "GET", "a.test", target);
-        std::thread::sleep(Duration::from_millis(20));
+        nginx.wait_for_requests_logged(logged + 1);
         let log = std::fs::read(nginx.error_log()).unwrap_or_default();
         let log = String::from_utf8_lossy(&log[before..]).into_owned();
         let url = format!("http://a.test:{}{target}", nginx.port);

@@ -25,6 +25,10 @@ pub struct Listener {
     pub addr: SocketAddr,
     /// Connections accepted so far.
     connections: Arc<AtomicUsize>,
+    /// The peer address of each connection accepted (for `settle`).
+    peers: Arc<Mutex<Vec<SocketAddr>>>,
+    /// Connections `settle` made itself (not counted in `connections()`).
+    sentinels: AtomicUsize,
     /// The head of each request read.
     requests: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
@@ -45,13 +49,15 @@ impl Listener {
         let connections = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(Mutex::new(Vec::new()));
         let flag = stop.clone();
-        let (count, log) = (connections.clone(), requests.clone());
+        let peers = Arc::new(Mutex::new(Vec::new()));
+        let (count, log, seen) = (connections.clone(), requests.clone(), peers.clone());
         let thread = std::thread::spawn(move || {
             let mut open = Vec::new();
             while !flag.load(Ordering::Relaxed) {
                 match listener.accept() {
-                    Ok((conn, _)) => {
+                    Ok((conn, peer)) => {
                         count.fetch_add(1, Ordering::SeqCst);
+                        seen.lock().unwrap().push(peer);
                         let (flag, log) = (flag.clone(), log.clone());
                         open.push(std::thread::spawn(move || {
                             serve(conn, behaviour, &flag, &log)
@@ -67,6 +73,8 @@ impl Listener {
         Listener {
             addr,
             connections,
+            peers,
+            sentinels: AtomicUsize::new(0),
             requests,
             stop,
             thread: Some(thread),
@@ -78,7 +86,19 @@ impl Listener {
     }
 
     pub fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
+        self.connections.load(Ordering::SeqCst) - self.sentinels.load(Ordering::SeqCst)
+    }
+
+    /// Wait until every connection made before this call has been accepted (and counted): it
+    /// connects once itself and waits for that connection, which the kernel queues after any
+    /// earlier one. For asserting that nothing connected, without a fixed wait.
+    pub fn settle(&self) {
+        let me = TcpStream::connect(self.addr).expect("connect to the listener");
+        let local = me.local_addr().unwrap();
+        crate::support::wait_until("the listener to accept its own connection", || {
+            self.peers.lock().unwrap().contains(&local)
+        });
+        self.sentinels.fetch_add(1, Ordering::SeqCst);
     }
 
     /// The request line of each request read (`HEAD /x HTTP/1.1`, or the absolute form a
@@ -116,8 +136,10 @@ fn serve(mut conn: TcpStream, behaviour: Behaviour, stop: &AtomicBool, log: &Mut
             }
         }
         Behaviour::Reset => {
-            // Unread bytes in the receive queue at close make the kernel answer with RST.
-            std::thread::sleep(Duration::from_millis(100));
+            // Unread bytes in the receive queue at close make the kernel answer with RST: wait
+            // (peek, reading nothing) until the request's first bytes are there.
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = conn.peek(&mut [0u8; 1]);
         }
         Behaviour::EndlessHeaders => {
             read_head(&mut conn);

@@ -673,7 +673,8 @@ mod real_site {
         std::fs::set_permissions(&app, std::fs::Permissions::from_mode(0o700)).unwrap();
         let answer = get(nginx.port, "/media/a.jpg");
         assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
-        std::thread::sleep(Duration::from_millis(100)); // the worker's log write
+        // The error line is written before the access line that ends the request.
+        nginx.wait_for_requests_logged(1);
 
         let site = gather(&nginx);
         let r = checks::run_one(&ErrorLog, &site);
@@ -788,6 +789,7 @@ mod real_site {
         std::fs::write(&rotated, format!("{head}{pad}{rest}")).unwrap();
 
         // After the rotation.
+        let logged = nginx.requests_logged();
         for (path, status) in [
             ("/media/private/a.jpg", " 403 "),
             ("/media/secret.jpg", " 403 "),
@@ -803,7 +805,8 @@ mod real_site {
             let got = get_status(path);
             assert!(got.contains(status), "{path}: {got}");
         }
-        std::thread::sleep(Duration::from_millis(100)); // the worker's log writes
+        // Each request's error lines are written before its access line.
+        nginx.wait_for_requests_logged(logged + 10);
 
         let args = Options {
             nginx_conf: Some(nginx.conf_path()),
@@ -1144,7 +1147,6 @@ mod probes_site {
         let nginx = media_site("");
         // A second listen on a port nothing is bound to (nginx was started with the config
         // before this listen existed).
-        std::thread::sleep(Duration::from_millis(50));
         let dead = support::free_port();
         let conf = std::fs::read_to_string(nginx.conf_path()).unwrap();
         nginx.write_conf(&conf.replace(
@@ -1695,7 +1697,17 @@ mod binary {
         offline.push("--offline");
         let out = check_with_proxy(&offline, Some(&proxy.url("")));
         json(&out.stdout);
-        std::thread::sleep(Duration::from_millis(100));
+        // Whatever the run sent has arrived once each listener took a connection made after it
+        // and nginx logged a request sent after it.
+        for l in [&proxy, &public, &elsewhere] {
+            l.settle();
+        }
+        let logged = nginx.requests_logged();
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", nginx.port)).unwrap();
+        s.write_all(b"GET /settle HTTP/1.0\r\n\r\n").unwrap();
+        let _ = s.read_to_end(&mut Vec::new());
+        nginx.wait_for_requests_logged(logged + 1);
         assert_eq!(
             (
                 proxy.connections(),

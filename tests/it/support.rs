@@ -153,6 +153,25 @@ impl Nginx {
         self.dir.path().join("logs/error.log")
     }
 
+    pub fn access_log(&self) -> PathBuf {
+        self.dir.path().join("logs/access.log")
+    }
+
+    /// Requests logged so far (lines of the access log).
+    pub fn requests_logged(&self) -> usize {
+        std::fs::read(self.access_log()).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+    }
+
+    /// Wait until the access log holds `n` lines. nginx writes it when a request is finished,
+    /// after anything the request wrote to the error log: once a request's line is there, its
+    /// error-log lines are too.
+    pub fn wait_for_requests_logged(&self, n: usize) {
+        wait_until(
+            &format!("{n} lines in {}", self.access_log().display()),
+            || self.requests_logged() >= n,
+        );
+    }
+
     fn run_master(&mut self) -> Result<(), String> {
         let bin = nginx_binary().ok_or("nginx is not installed")?;
         let out = Command::new(bin)
@@ -191,23 +210,28 @@ impl Nginx {
         std::fs::write(self.conf_path(), conf).expect("write nginx.conf");
     }
 
-    /// Rewrite the config file once it is certainly newer than the running nginx's last load by
-    /// more than MD111's tolerance. The wait counts from `ready`, taken after the workers (whose
-    /// start is the load MD111 sees) were up: nginx writes its pid file and binds its port
-    /// before it forks them, and on a loaded machine that fork can come much later, so a fixed
-    /// sleep after start is not enough.
+    /// Rewrite the config file and date it certainly later than the running nginx's last load by
+    /// more than MD111's tolerance (utimensat, not a sleep past the tolerance). The date counts
+    /// from `ready`, taken after the workers (whose start is the load MD111 sees) were up: nginx
+    /// writes its pid file and binds its port before it forks them, and on a loaded machine that
+    /// fork can come much later.
     pub fn write_conf_after_load(&self, conf: &str) {
-        let at = self.ready + media_doctor::system::loaded::TOLERANCE + Duration::from_millis(300);
-        if let Ok(wait) = at.duration_since(SystemTime::now()) {
-            std::thread::sleep(wait);
-        }
         self.write_conf(conf);
+        let at = self.ready + media_doctor::system::loaded::TOLERANCE + Duration::from_millis(300);
+        set_mtime(&self.conf_path(), at.max(SystemTime::now()));
     }
 
     /// Reload (SIGHUP) and wait until only new workers are left: an old worker may still
     /// accept a connection until it has exited.
     pub fn reload(&self) {
         let master = self.pid.expect("running");
+        // `write_conf_after_load` dates the file ahead; a real edit is older than the reload
+        // that follows it, so bring it back to now first.
+        let conf = self.conf_path();
+        let now = SystemTime::now();
+        if media_doctor::system::loaded::changed_at(&conf).is_some_and(|t| t > now) {
+            set_mtime(&conf, now);
+        }
         let old = worker_pids(master);
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(master),
@@ -293,6 +317,35 @@ impl Nginx {
 impl Drop for Nginx {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Set a file's modification time (and access time) to `t` with utimensat: a test that needs a
+/// file newer than an event by some margin dates it, instead of sleeping past the margin.
+pub fn set_mtime(path: &Path, t: SystemTime) {
+    use nix::sys::stat::{utimensat, UtimensatFlags};
+    use nix::sys::time::TimeSpec;
+    let since = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("a time after 1970");
+    let ts = TimeSpec::from_duration(since);
+    utimensat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        &ts,
+        &ts,
+        UtimensatFlags::FollowSymlink,
+    )
+    .unwrap_or_else(|e| panic!("utimensat {}: {e}", path.display()));
+}
+
+/// Poll (every 5 ms, up to 10 s) until `ready()` holds; panics with `what` when it never does.
+/// Tests wait for the event they need (a log line, a process gone), never a fixed time.
+pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ready() {
+        assert!(Instant::now() < deadline, "waited 10 s for {what}");
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

@@ -105,11 +105,7 @@ pub(crate) fn real(site: &Site, p: &Path) -> PathBuf {
 
 pub(crate) fn server_label(site: &Site, server: NodeId) -> String {
     let d = site.config().directive(server);
-    let names: Vec<&str> = d
-        .children()
-        .filter(|c| c.is("server_name"))
-        .flat_map(|c| c.args())
-        .collect();
+    let names: Vec<&str> = d.server_names().collect();
     if names.is_empty() {
         format!("server at {}", d.location())
     } else {

@@ -167,7 +167,7 @@ pub(crate) fn root_aligned_in_containers(
     }
     let Some(n) = c.nginx_container() else {
         return Outcome::skip(
-            "nginx is not a service of the compose project: it cannot see the containers' volumes (MD602)",
+            "nginx is not a service of the compose project: MD608 judges the directory it opens on this machine",
         );
     };
     let mut same = Vec::new();
@@ -175,6 +175,12 @@ pub(crate) fn root_aligned_in_containers(
         let np = n.locate(&d.dir);
         if np.same_files(app_place) {
             same.push(format!("{} → {}", d.prefix, np.describe()));
+        } else if files == Files::Static && c.app.app.whitenoise.value() == Some(&true) {
+            // The URL reaches nginx only by its server's default root; the app serves it.
+            return Outcome::pass(format!(
+                "WhiteNoise serves {} from {name} ({}) inside the {} container; nginx maps it only to {} (its front proxy sends it to the app)",
+                d.prefix, app_place.path, c.app_service, d.dir
+            ));
         } else {
             return Outcome::skip(format!(
                 "nginx's {} ({} in the {} container) and {name} ({} in the {} container) are not the same files: MD601-MD604 say why and how to fix it",

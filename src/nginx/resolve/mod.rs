@@ -538,14 +538,14 @@ impl<'s> Resolver<'s> {
     }
 
     /// The request that reaches `server`: its first server_name a client can send as a Host
-    /// (not a regex, no wildcard anywhere — `example.*` is a pattern, not a name —, not `.x`,
-    /// not `_`), else `localhost`; its first listen port, else 80. The one place this choice
-    /// is made: checks, served directories and live probes all ask here.
+    /// (`host_for`), else `localhost`; its first listen port, else 80. Checks and served
+    /// directories ask here.
     pub fn target(&self, server: NodeId) -> Target {
         let host = self
             .server_info(server)
-            .and_then(|s| s.names.iter().find(|n| usable_host(n)).cloned())
-            .unwrap_or_else(|| "localhost".into());
+            .and_then(|s| host_for(&s.names))
+            .unwrap_or("localhost")
+            .to_string();
         let port = self.server_ports(server).into_iter().next().unwrap_or(80);
         Target { server, host, port }
     }
@@ -838,14 +838,30 @@ fn no_panic<T>(f: impl FnOnce() -> T) -> Option<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
 }
 
-/// A server_name a client can send as its Host.
-fn usable_host(n: &str) -> bool {
-    !n.is_empty() && !n.starts_with(['~', '.']) && !n.contains('*') && n != "_"
+/// A server_name a client can send as its Host as written: not a regex, no wildcard anywhere
+/// (`example.*` is a pattern, not a name), not `.x`, not `_`, and only the bytes of a host name.
+pub fn usable_host(n: &str) -> bool {
+    !n.is_empty()
+        && n != "_"
+        && !n.starts_with('.')
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+}
+
+/// The Host to send to a server with these `server_name`s: the first one a client can send
+/// (`.example.com` as `example.com`, which it also matches), else None. The one choice of a
+/// Host for a server: `Resolver::target`, the live probes and `trace --site` ask here.
+pub fn host_for<S: AsRef<str>>(names: &[S]) -> Option<&str> {
+    names
+        .iter()
+        .map(|n| n.as_ref())
+        .map(|n| n.strip_prefix('.').unwrap_or(n))
+        .find(|n| usable_host(n))
 }
 
 #[cfg(test)]
 mod target_tests {
-    use super::usable_host;
+    use super::{host_for, usable_host};
 
     #[test]
     fn wildcards_anywhere_are_not_hosts() {
@@ -857,5 +873,23 @@ mod target_tests {
         assert!(!usable_host("_"));
         assert!(!usable_host(""));
         assert!(usable_host("www.example.com"));
+    }
+
+    /// The live probes, `trace --site` and the checks each had their own rule: one rejected only
+    /// a leading `*`, one turned `.example.com` into `example.com`, one sent it as written.
+    #[test]
+    fn one_host_for_a_server_whoever_asks() {
+        assert_eq!(
+            host_for(&["example.*", "www.example.com"]),
+            Some("www.example.com")
+        );
+        assert_eq!(host_for(&["*.example.com", "example.*"]), None);
+        assert_eq!(
+            host_for(&["~^(?<s>.+)\\.test$", ".example.com"]),
+            Some("example.com")
+        );
+        assert_eq!(host_for(&["_", "", "a_b.test"]), Some("a_b.test"));
+        assert_eq!(host_for(&["$host", "a b", "x:80"]), None);
+        assert_eq!(host_for::<&str>(&[]), None);
     }
 }

@@ -1,0 +1,80 @@
+#!/bin/sh
+# The loader's stress runs (were integration tests; as benchmarks they run on a release build and
+# can hold tight bounds). Each prints its time and fails (exit 1) past its bound:
+#   a 50 MB nginx.conf of one server with 50 MB of locations     loads in <= ${BIG_MAX:-2} s,
+#                                                                 no diagnostic, every location
+#   a 50 MB quoted string that never closes                      one error where the quote opened
+#   include sites/*.conf over 10,000 files                       loads in <= ${GLOB_MAX:-1} s,
+#                                                                 every server, in glob(3) order
+#   scripts/bench-stress.sh
+# Needs python3. Builds target/release/examples/load_config (see scripts/bench-nginx.sh).
+set -eu
+cd "$(dirname "$0")/.."
+cargo build --release --quiet --example load_config
+bin=$PWD/target/release/examples/load_config
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)  ($(nproc) cores)"
+fail=0
+# within LABEL SECONDS MAX: say the time, and whether it is within the bound.
+within() {
+    if python3 -c "import sys; sys.exit(0 if float('$2') <= float('$3') else 1)"; then
+        echo "  $1: $2 s (bound $3 s)"
+    else
+        echo "  $1: $2 s, OVER the bound of $3 s" && fail=1
+    fi
+}
+seconds() { sed -n 's/.* in \([0-9.]*\) s .*/\1/p' "$1"; }
+# expect LABEL FILE PATTERN: the load's output holds PATTERN.
+expect() {
+    grep -q -- "$3" "$2" || { echo "  $1: no \"$3\" in the output:" && head -5 "$2" && fail=1; }
+}
+
+# 1. 50 MB of locations in one server.
+python3 - "$tmp/big/nginx.conf" <<'PY'
+import os, sys
+block = '    location /media/ { alias /srv/media/; expires 30d; add_header X-A "b c"; }\n'
+n = 50 * 1024 * 1024 // len(block)
+os.makedirs(os.path.dirname(sys.argv[1]))
+with open(sys.argv[1], "w") as f:
+    f.write("events {}\nhttp {\nserver {\n" + block * n + "}\n}\n")
+print(n, file=open(sys.argv[1] + ".n", "w"))
+PY
+n=$(cat "$tmp/big/nginx.conf.n")
+"$bin" --root "$tmp/big" /nginx.conf >"$tmp/out" 2>&1 || true
+expect "50 MB file" "$tmp/out" ", 0 diagnostics in"
+# events, http, server, and per location: location, alias, expires, add_header.
+expect "50 MB file" "$tmp/out" "$((3 + 4 * n)) directives"
+within "50 MB file, $n locations" "$(seconds "$tmp/out")" "${BIG_MAX:-2}"
+
+# 2. One 50 MB quoted string that never closes.
+python3 - "$tmp/big/nginx.conf" <<'PY'
+import sys
+text = b'events {}\nhttp { root "'
+open(sys.argv[1], "wb").write(text + b"x" * (50 * 1024 * 1024 - len(text)))
+PY
+"$bin" --root "$tmp/big" /nginx.conf >"$tmp/out" 2>&1 || true
+expect "unclosed 50 MB string" "$tmp/out" "opened at 2:13 is never closed"
+within "unclosed 50 MB string" "$(seconds "$tmp/out")" "${BIG_MAX:-2}"
+rm -rf "$tmp/big"
+
+# 3. A glob over 10,000 files.
+python3 - "$tmp/glob" <<'PY'
+import os, sys
+root = sys.argv[1]
+os.makedirs(f"{root}/etc/nginx/sites")
+open(f"{root}/etc/nginx/nginx.conf", "w").write("events {}\nhttp { include sites/*.conf; }\n")
+for i in range(10_000):
+    open(f"{root}/etc/nginx/sites/{i:05}.conf", "w").write(f"server {{ server_name s{i}; }}\n")
+PY
+"$bin" --root "$tmp/glob" --tree /etc/nginx/nginx.conf >"$tmp/out" 2>&1 || true
+expect "10,000-file glob" "$tmp/out" "loaded 10001 files"
+expect "10,000-file glob" "$tmp/out" ", 0 diagnostics in"
+# In sorted order, as nginx's glob(3) gives them: the first and last servers.
+first=$(grep -m1 ' server_name ' "$tmp/out" | sed 's/^ *//')
+last=$(grep ' server_name ' "$tmp/out" | tail -1 | sed 's/^ *//')
+[ "$first" = '/etc/nginx/sites/00000.conf:1 server_name ["s0"]' ] || { echo "  first server: $first" && fail=1; }
+[ "$last" = '/etc/nginx/sites/09999.conf:1 server_name ["s9999"]' ] || { echo "  last server: $last" && fail=1; }
+"$bin" --root "$tmp/glob" /etc/nginx/nginx.conf >"$tmp/out" 2>&1 || true
+within "10,000-file glob" "$(seconds "$tmp/out")" "${GLOB_MAX:-1}"
+exit $fail
