@@ -93,7 +93,10 @@ impl Check for ApacheUploadsExecutable {
                 }
                 let alias = alias_for(&maps, &p.url);
                 let vhost = cfg.directive(v);
-                let Some(anchor) = alias.or_else(|| vhost.children().next()) else {
+                // After the Alias, else after the vhost's first plain directive (a new <Directory>
+                // cannot go inside another section).
+                let Some(anchor) = alias.or_else(|| vhost.children().find(|d| !d.is_section()))
+                else {
                     findings.push(f);
                     continue;
                 };

@@ -83,7 +83,11 @@ impl Check for ApacheSymlinksBlocked {
                     .evidence("predicted status", "403")
                     .evidence("error log", res.log.join(" | "));
                     let alias = alias_for(&maps, &p.url);
-                    let Some(anchor) = alias.or_else(|| cfg.directive(v).children().next()) else {
+                    // After the Alias, else after the vhost's first plain directive (a new <Directory>
+                    // cannot go inside another section).
+                    let Some(anchor) =
+                        alias.or_else(|| cfg.directive(v).children().find(|d| !d.is_section()))
+                    else {
                         findings.push(f);
                         continue;
                     };
