@@ -6,7 +6,7 @@ use super::shared::apache::{model, reload, status_text};
 use super::shared::nginx::{findings_or_pass, sample_file};
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::apache::ConfigKind;
-use crate::fix::commands::shell_word;
+use crate::fs::walk::shell_quote as shell_word;
 use crate::report::Finding;
 use std::path::{Path, PathBuf};
 
