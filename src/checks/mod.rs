@@ -323,9 +323,12 @@ const SERVER_PATH_CHECKS: &[&str] = &[
     "MD201", "MD202", "MD203", "MD204", "MD205", "MD207", "MD208", "MD210",
 ];
 
-/// The checks that judge Apache's mapping as well as nginx's: the app's own (MD301, MD309) and
-/// the alignment of its settings with what the server maps (MD302-MD305, `shared::apache_app`).
-const EITHER_SERVER: &[&str] = &["MD301", "MD302", "MD303", "MD304", "MD305", "MD309"];
+/// The checks that judge Apache's mapping as well as nginx's: the app's own (MD301, MD309), the
+/// alignment of its settings with what the server maps (MD302-MD305, `shared::apache_app`), and
+/// the walk down to each served directory as the server's user (MD202).
+const EITHER_SERVER: &[&str] = &[
+    "MD202", "MD301", "MD302", "MD303", "MD304", "MD305", "MD309",
+];
 
 /// A check written for the other server than the one judged.
 fn other_server_skip(meta: &Meta, site: &Site) -> Option<String> {

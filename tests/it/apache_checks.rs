@@ -422,3 +422,44 @@ fn set_mtime(p: &Path, t: std::time::SystemTime) {
     )
     .unwrap();
 }
+
+/// #14: the worker user from envvars (APACHE_RUN_USER) cannot traverse a parent directory:
+/// MD202 walks Apache's served directories as Apache's `User`, and a real Apache answers 403.
+#[test]
+fn md202_walks_apaches_directories_as_its_user() {
+    use std::os::unix::fs::PermissionsExt;
+    if !support::require(support::is_root(), "needs root (chown, Apache's User)")
+        || !require_apache()
+    {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let ok = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", fixture("MD501", "pass").display()))
+        .arg(t.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok);
+    let myapp = t.path().join("srv/myapp");
+    std::fs::set_permissions(&myapp, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let args = Options {
+        root: Some(t.path().to_path_buf()),
+        apache_conf: Some("/etc/apache2/apache2.conf".into()),
+        ..Default::default()
+    };
+    let site = Site::gather(&args, true).unwrap();
+    let r = checks::run_one(checks::find("MD202").unwrap(), &site);
+    assert_eq!(r.status, Status::Fail, "{}: {:#?}", r.summary, r.findings);
+    assert!(
+        r.summary.starts_with("www-data cannot enter /srv/myapp"),
+        "{}",
+        r.summary
+    );
+    let real = real_status_in(t.path(), "myapp.example.com", "/media/uploads/a.jpg");
+    assert_eq!(real, Some(403));
+    std::fs::set_permissions(&myapp, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let site = Site::gather(&args, true).unwrap();
+    let r = checks::run_one(checks::find("MD202").unwrap(), &site);
+    assert_eq!(r.status, Status::Pass, "{}: {:#?}", r.summary, r.findings);
+}

@@ -225,3 +225,29 @@ pub fn alias_for<'c>(maps: &[Directive<'c>], url: &str) -> Option<Directive<'c>>
         })
         .copied()
 }
+
+/// The directories the site's virtual hosts serve files from (each `Alias` target, each
+/// `DocumentRoot`), with the directive that names them: what the filesystem checks walk.
+pub fn served_dirs(site: &ApacheSite) -> Vec<(std::path::PathBuf, Location)> {
+    let cfg = &site.config;
+    let mut out: Vec<(std::path::PathBuf, Location)> = Vec::new();
+    for &v in &site.vhosts {
+        for d in cfg.directive(v).children() {
+            let dir = if d.is("Alias") {
+                d.arg(1)
+            } else if d.is("DocumentRoot") {
+                d.arg(0)
+            } else {
+                None
+            };
+            let Some(dir) = dir.filter(|p| p.starts_with('/')) else {
+                continue;
+            };
+            let dir = std::path::PathBuf::from(dir);
+            if !out.iter().any(|(p, _)| *p == dir) {
+                out.push((dir, loc(&d)));
+            }
+        }
+    }
+    out
+}
