@@ -17,6 +17,8 @@ pub struct ApacheSite {
     pub vhosts: Vec<NodeId>,
     /// How `vhosts` was chosen, for the report.
     pub matched_by: String,
+    /// `--site NAME` named no `<VirtualHost>` Apache reads (then `vhosts` is every one).
+    pub unmatched: bool,
 }
 
 impl ApacheSite {
@@ -24,6 +26,7 @@ impl ApacheSite {
     pub fn load(root: &SysRoot, entry: &Path, name: Option<&str>) -> anyhow::Result<ApacheSite> {
         let config = apache::load_files(root, entry)?;
         let all: Vec<NodeId> = config.virtual_hosts().map(|v| v.id()).collect();
+        let mut unmatched = false;
         let (vhosts, matched_by) = match name {
             None => (all, "every <VirtualHost> (no --site given)".to_string()),
             Some(name) => {
@@ -50,6 +53,7 @@ impl ApacheSite {
                 } else if !by_name.is_empty() {
                     (by_name, format!("ServerName/ServerAlias {name}"))
                 } else {
+                    unmatched = true;
                     (all, format!("every <VirtualHost> (none is named {name})"))
                 }
             }
@@ -59,6 +63,7 @@ impl ApacheSite {
             config: Arc::new(config),
             vhosts,
             matched_by,
+            unmatched,
         })
     }
 

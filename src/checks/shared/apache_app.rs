@@ -30,12 +30,19 @@ fn served(cx: &Context<'_>, prefix: &str) -> Vec<ServedBy> {
     let Some((site, r)) = cx.apache() else {
         return Vec::new();
     };
+    if site.unmatched {
+        return Vec::new();
+    }
     let cfg = r.config();
     site.vhosts
         .iter()
         .filter_map(|&v| {
             let res = ask(r, v, &format!("{prefix}{PROBE}"));
-            if !matches!(res.handler, Handler::Static | Handler::Error) {
+            // From disk whatever the status (a 403 there is MD501's or the files'): not a
+            // mapping to a program or a redirect.
+            if res.handler.is_upstream()
+                || matches!(res.handler, Handler::Module(_) | Handler::Rewrite)
+            {
                 return None;
             }
             let path = res.path?.display().to_string();
@@ -67,21 +74,14 @@ pub(crate) fn root_aligned(
     let cfg = r.config();
     let mut findings = Vec::new();
     let mut aligned = Vec::new();
+    let mut deferred = None;
     for s in served(cx, prefix) {
         let at = s.alias.map(|a| cfg.directive(a));
         if !s.dir.ends_with('/') {
-            let mut f = Finding::error(format!(
-                "Apache maps {prefix}NAME to {}NAME (Alias without a trailing slash), not to files in {}",
-                s.dir,
-                dir.display()
-            ))
-            .evidence(root_name, files.root(app).describe());
-            if let Some(a) = &at {
-                f = f.at(loc(a));
-            }
-            findings.push(f.fix(
-                "end the Alias's directory with a slash (MD501 prints the edit)",
-                Vec::new(),
+            // The files run into the directory's name: MD501's finding (with its edit).
+            deferred = Some(format!(
+                "Apache maps {prefix}NAME to {}NAME (an Alias without its trailing slash): MD501 reports it",
+                s.dir
             ));
             continue;
         }
@@ -148,9 +148,11 @@ pub(crate) fn root_aligned(
         ));
     }
     if findings.is_empty() && aligned.is_empty() {
-        return Outcome::skip(format!(
-            "no virtual host of the site serves {prefix} from disk (MD502 says where it goes)"
-        ));
+        return Outcome::skip(deferred.unwrap_or_else(|| {
+            format!(
+                "no virtual host of the site serves {prefix} from disk (MD502 says where it goes)"
+            )
+        }));
     }
     if findings.is_empty() {
         return Outcome::pass(format!(
@@ -187,6 +189,23 @@ pub(crate) fn url_aligned(
         }
         return Outcome::findings(findings);
     }
+    if site.unmatched {
+        return Outcome::skip(format!(
+            "no <VirtualHost> Apache reads is the site {} (MD506 says whether it is enabled)",
+            cx.name.as_deref().unwrap_or("")
+        ));
+    }
+    // A mapping that hands the prefix to the app (ProxyPass, WSGIScriptAlias): MD502's finding,
+    // with the edit that serves it from disk.
+    if let Some(&v) = site.vhosts.first() {
+        let res = ask(r, v, &format!("{prefix}{PROBE}"));
+        if res.handler.is_upstream() || matches!(&res.handler, Handler::Module(m) if m == "wsgi") {
+            return Outcome::skip(format!(
+                "Apache hands {prefix} to the app ({}): MD502 reports it",
+                res.reason
+            ));
+        }
+    }
     let want = files
         .root(app)
         .value()
@@ -198,7 +217,11 @@ pub(crate) fn url_aligned(
             cfg.directive(v)
                 .children()
                 .filter(|d| d.is("Alias"))
-                .find(|a| a.arg(1).is_some_and(|t| &real(cx, Path::new(t)) == want))
+                .find(|a| {
+                    a.arg(0)
+                        .is_some_and(|f| f.trim_end_matches('/') != prefix.trim_end_matches('/'))
+                        && a.arg(1).is_some_and(|t| &real(cx, Path::new(t)) == want)
+                })
         })
     });
     let f = match elsewhere {
