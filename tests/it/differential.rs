@@ -1110,6 +1110,31 @@ fn resolver_agrees_on(nginx: &Nginx, targets: &[&str]) {
     }
 }
 
+/// Regression (seeds 1488788277, 3088886699): an auth_request subrequest's failed open is in
+/// the error log (with `subrequest: "/_auth/file"`); the resolver used its status and dropped
+/// its log lines.
+#[test]
+fn an_auth_subrequests_log_lines_are_predicted() {
+    if !support::require_root_and_nginx() {
+        return;
+    }
+    let http = "  server {\n    listen 127.0.0.1:{PORT};\n    server_name a.test;\n\
+                root {DIR}/srv;\n    location /ar/ { auth_request /_auth/file; }\n\
+                location = /_auth/file { alias {DIR}/srv/closed.png; }\n  }\n";
+    let nginx = Nginx::start("www-data", http).expect("nginx starts");
+    let srv = nginx.dir.path().join("srv");
+    std::fs::create_dir_all(srv.join("ar")).unwrap();
+    std::fs::write(srv.join("ar/a.png"), b"png").unwrap();
+    std::fs::write(srv.join("closed.png"), b"png").unwrap();
+    support::open_ancestors(&srv.join("ar/a.png"));
+    std::fs::set_permissions(
+        srv.join("closed.png"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    resolver_agrees_on(&nginx, &["/ar/a.png", "/ar/missing.png"]);
+}
+
 /// Regression (seed 283280342): with `disable_symlinks on`, nginx tests a try_files or index
 /// candidate by opening it (O_NONBLOCK, then fstat), so a unix socket fails there with ENXIO:
 /// try_files logs it at crit and goes on to its next candidate; index answers 500. The
