@@ -4,7 +4,9 @@
 //! prints on `fail` is a snapshot (tests/it/snapshots/check_MDxxx_fail.snap; refresh with
 //! `INSTA_UPDATE=always cargo test --test it check_fixtures`, then review the diff).
 //!
-//! Git keeps neither owners nor most modes, so each fixture is run on a copy: every directory
+//! Most pairs are variants of fixtures/checks/base, stored as their change and assembled by
+//! `tree` (fixtures/checks/README.md). Git keeps neither owners nor most modes, so each fixture
+//! is run on a copy: every directory
 //! root:root 0755, every file root:root 0644, all dated 2026-01-01 00:00 UTC, then the lines of
 //! the fixture's `.modes` (PATH OWNER:GROUP MODE [SECONDS AFTER THAT DATE], names from the
 //! fixture's own etc/passwd and etc/group). That needs root: under CI=true the test fails
@@ -109,13 +111,116 @@ const WITHOUT: &[(&str, &str)] = &[
     ),
 ];
 
+/// A fixture's system tree: a full tree in place (fixtures/checks/MDxxx/KIND), or a variant of
+/// fixtures/checks/base assembled in a temp dir. A variant is its `variant.toml` (comments say
+/// why; `base`; `remove`: paths of the base left out; `[[edit]]`: find/replace in a file of the
+/// base, each finding its text exactly once), the other files of its directory laid over the
+/// base, and its `.modes` lines applied after the base's (those under a removed path dropped).
+pub struct Tree {
+    pub root: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+pub fn tree(id: &str, kind: &str) -> Tree {
+    let dir = PathBuf::from(format!("{REPO}/fixtures/checks/{id}/{kind}"));
+    let spec = dir.join("variant.toml");
+    let Ok(text) = std::fs::read_to_string(&spec) else {
+        assert!(dir.is_dir(), "no fixture {}", dir.display());
+        return Tree {
+            root: dir,
+            _tmp: None,
+        };
+    };
+    let table: toml::Table =
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", spec.display()));
+    let base = PathBuf::from(format!(
+        "{REPO}/fixtures/checks/{}",
+        table["base"].as_str().expect("variant.toml: base")
+    ));
+    let tmp = tempfile::Builder::new()
+        .prefix("md-variant-")
+        .tempdir()
+        .unwrap();
+    let root = tmp.path().join("t");
+    let cp = |from: &Path, to: &Path| {
+        // -T: the contents of `from` onto `to`; -a keeps the variant's symlinks as links.
+        let ok = std::process::Command::new("cp")
+            .arg("-aT")
+            .arg(from)
+            .arg(to)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "copy {}", from.display());
+    };
+    cp(&base, &root);
+    let in_root = |p: &str| root.join(p.trim_start_matches('/'));
+    let removed: Vec<String> = table
+        .get("remove")
+        .and_then(|r| r.as_array())
+        .into_iter()
+        .flatten()
+        .map(|r| r.as_str().expect("remove: paths").to_string())
+        .collect();
+    for r in &removed {
+        let p = in_root(r);
+        let gone = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+        gone.unwrap_or_else(|e| panic!("{}: remove {r}: {e}", spec.display()));
+    }
+    for edit in table
+        .get("edit")
+        .and_then(|e| e.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let field = |k: &str| {
+            edit.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or_else(|| panic!("{}: an edit without {k}", spec.display()))
+        };
+        let (file, find, replace) = (field("file"), field("find"), field("replace"));
+        let before = std::fs::read_to_string(in_root(file)).unwrap();
+        assert_eq!(
+            before.matches(find).count(),
+            1,
+            "{}: the edit of {file} must find its text exactly once:\n{find}",
+            spec.display()
+        );
+        std::fs::write(in_root(file), before.replacen(find, replace, 1)).unwrap();
+    }
+    let base_modes = std::fs::read_to_string(root.join(".modes")).unwrap_or_default();
+    cp(&dir, &root);
+    std::fs::remove_file(root.join("variant.toml")).unwrap();
+    let own_modes = std::fs::read_to_string(dir.join(".modes")).unwrap_or_default();
+    let kept: String = base_modes
+        .lines()
+        .filter(|l| {
+            let path = l.split_whitespace().next().unwrap_or("");
+            !removed
+                .iter()
+                .any(|r| path == r || path.starts_with(&format!("{r}/")))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(root.join(".modes"), kept + &own_modes).unwrap();
+    Tree {
+        root,
+        _tmp: Some(tmp),
+    }
+}
+
 /// A fixture copied to a temp dir with its owners, modes and dates.
 struct Prepared {
     _tmp: tempfile::TempDir,
     root: PathBuf,
 }
 
-fn prepare(fixture: &Path) -> Prepared {
+fn prepare(id: &str, kind: &str) -> Prepared {
+    let assembled = tree(id, kind);
+    let fixture = assembled.root.as_path();
     let tmp = tempfile::Builder::new()
         .prefix("md-fixture-")
         .tempdir_in("/tmp")
@@ -268,8 +373,7 @@ fn each_fail_fixture_fails_first_on_its_check_and_each_pass_passes_it() {
     }
     let mut wrong = Vec::new();
     for (id, args) in PAIRS {
-        let fixture = |kind: &str| PathBuf::from(format!("{REPO}/fixtures/checks/{id}/{kind}"));
-        let fail = prepare(&fixture("fail"));
+        let fail = prepare(id, "fail");
         let report = check(&fail.root, args, &["--format", "json"]);
         let bad = not_passed(&report);
         match bad.first() {
@@ -285,7 +389,7 @@ fn each_fail_fixture_fails_first_on_its_check_and_each_pass_passes_it() {
                     .replace(&fail.root.display().to_string(), "[ROOT]"),
             ),
         );
-        let pass = prepare(&fixture("pass"));
+        let pass = prepare(id, "pass");
         let status = status_of(&check(&pass.root, args, &["--format", "json"]), id);
         if status != "pass" {
             wrong.push(format!("{id}/pass: {id} is {status}"));
