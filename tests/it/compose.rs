@@ -585,3 +585,31 @@ fn cookiecutter_django_passes_and_its_newest_dockerfile_is_caught() {
         "fail",
     );
 }
+
+/// `.dockerignore` decides what COPY can put in the image: flask-on-docker's static volume hides
+/// project/static of the image (MD606 warns); with project/static ignored, the image has nothing
+/// there for the volume to hide.
+#[test]
+fn a_dockerignored_directory_is_not_in_the_image() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("flask-on-docker");
+    let status = std::process::Command::new("cp")
+        .args(["-a", "fixtures/compose/flask-on-docker"])
+        .arg(&dir)
+        .current_dir(crate::run::REPO)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    let md606 = |dir: &Path| {
+        let (_, json) = check_ids(dir, FLASK_CONF);
+        check_of(&json, "MD606").clone()
+    };
+    assert_eq!(md606(&dir)["status"], "warn");
+    std::fs::write(
+        dir.join("services/web/.dockerignore"),
+        "# built at start, never from the checkout\nproject/static/\n",
+    )
+    .unwrap();
+    let after = md606(&dir);
+    assert_eq!(after["status"], "pass", "{after}");
+}
