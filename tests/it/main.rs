@@ -8,6 +8,7 @@ mod apache_fixtures;
 mod apache_loader;
 mod app;
 mod bad_input;
+mod check_fixtures;
 mod cli;
 mod compose;
 mod compose_variant;

@@ -18,8 +18,9 @@ const IDS: &[&str] = &[
 ];
 
 fn run(id: &str, kind: &str) -> CheckResult {
+    let tree = crate::check_fixtures::tree(id, kind);
     let args = Options {
-        root: Some(format!("{REPO}/fixtures/checks/{id}/{kind}").into()),
+        root: Some(tree.root.clone()),
         site: (id == "MD107").then(|| "myapp".to_string()),
         ..Default::default()
     };

@@ -15,7 +15,7 @@ use media_doctor::sysroot::SysRoot;
 
 const REFRESH: &str = "refresh: INSTA_UPDATE=always cargo test --test it snapshots";
 
-fn snap(name: &str, value: &str) {
+pub(crate) fn snap(name: &str, value: &str) {
     let mut settings = insta::Settings::clone_current();
     settings.set_prepend_module_to_snapshot(false);
     settings.set_description(REFRESH);
