@@ -145,6 +145,12 @@ pub struct CheckArgs {
     /// Text format: show the evidence of passing checks too.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Print the proven config fixes instead of the report: one unified diff of each config file
+    /// they edit (--- a/etc/nginx/..., +++ b/...), applied with `patch -p1` from / (or from the
+    /// --root directory). Needs one site (--site NAME) when the box has several. The exit status
+    /// is the check's.
+    #[arg(long)]
+    pub diff: bool,
 }
 
 #[derive(Debug, Args)]

@@ -62,6 +62,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => Accepted::default(),
             };
             if let Some(sites) = each_site(&site, &args) {
+                if args.diff {
+                    let names: Vec<&str> = sites.iter().map(|(n, _)| n.as_str()).collect();
+                    anyhow::bail!(
+                        "--diff shows the fixes of one site: add --site NAME (sites here: {})",
+                        names.join(", ")
+                    );
+                }
                 return check_each_site(&mut out, &site, sites, &args, &selection, &accepted);
             }
             let mut results = checks::run(&site, &selection.checks());
@@ -77,6 +84,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .with_target(target.clone())
             };
             match args.format {
+                _ if args.diff => render::diff::write(&mut out, &report, &site.root)?,
                 CheckFormat::Text => {
                     let opts = render::text::Options {
                         verbose: args.verbose,

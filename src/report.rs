@@ -487,6 +487,9 @@ pub mod edit {
         /// `end the alias with a slash, like the location:`.
         pub intro: String,
         pub goal: Option<Goal>,
+        /// Where the proven fix lands in its file, line by line (`check --diff`): set on the
+        /// finding that prints the merged block, once it is proven.
+        pub splices: Vec<Splice>,
     }
 
     /// What the fixed configuration must do for the failing request.
@@ -521,6 +524,27 @@ pub mod edit {
         pub head: Option<String>,
         pub changes: BTreeMap<u32, Change>,
         pub append: Vec<String>,
+    }
+
+    /// Lines `first..=last` (1-based) of `file` become `lines`; `last == first - 1` inserts
+    /// before `first` (`fix::text` computes them from the file).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Splice {
+        pub file: PathBuf,
+        pub first: usize,
+        pub last: usize,
+        pub lines: Vec<String>,
+        /// How the fix says it: the whole block at `first`, lines replaced, or lines added.
+        pub kind: SpliceKind,
+        /// The first line of the block the lines are added to, for an insertion.
+        pub within: usize,
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum SpliceKind {
+        Block,
+        Lines,
+        Insert,
     }
 
     /// Two fixes that want the same directive to read differently: the choice is the user's.

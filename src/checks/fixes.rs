@@ -77,11 +77,16 @@ fn merge_and_prove(site: &Site, results: &mut [CheckResult]) {
         let proof = prover.prove(std::slice::from_ref(&merged), &goals);
         let mut intros: Vec<&str> = Vec::new();
         for (i, fx) in fixes.iter().enumerate() {
-            if !apart.iter().any(|(a, _)| *a == i) && !intros.contains(&fx.intro.as_str()) {
-                intros.push(fx.intro.trim_end_matches(':'));
+            // Compared as shown (without the colon): two checks with the same words say it once.
+            let intro = fx.intro.trim_end_matches(':');
+            if !apart.iter().any(|(a, _)| *a == i) && !intros.contains(&intro) {
+                intros.push(intro);
             }
         }
-        let block = fix::render(cfg, &merged);
+        // The one block to add or the lines to change, at their file:line (the whole block
+        // when its place cannot be told line by line).
+        let block = fix::text::shown(&site.root, cfg, &merged);
+        let splices = fix::text::splices(&site.root, cfg, &merged).unwrap_or_default();
         for (k, &(r, f)) in group.iter().enumerate() {
             let finding = &mut results[r].findings[f];
             let reload = finding
@@ -106,7 +111,12 @@ fn merge_and_prove(site: &Site, results: &mut [CheckResult]) {
                     text: format!("see {first_id}: no edit of {place} could be proven"),
                     commands: Vec::new(),
                 },
-                (Ok(_), _) if k == 0 => Remediation {
+                (Ok(_), _) if k == 0 => {
+                    if let Some(cf) = &mut finding.config_fix {
+                        cf.edit = merged.clone();
+                        cf.splices = splices.clone();
+                    }
+                    Remediation {
                     text: format!(
                         "{}{}:\n{}",
                         intros.join("; "),
@@ -114,7 +124,8 @@ fn merge_and_prove(site: &Site, results: &mut [CheckResult]) {
                         block.trim_end()
                     ),
                     commands: reload,
-                },
+                }
+                }
                 (Ok(_), _) => Remediation {
                     text: format!("the block for {place} under {first_id} fixes this too"),
                     commands: Vec::new(),

@@ -3,7 +3,8 @@
 //! The page: checks/MD106.md.
 
 use super::shared::nginx::{
-    findings_or_pass, loc_of, prefix_urls, prefixes, skip_if_incomplete, PrefixKind, RELOAD,
+    config_fix, findings_or_pass, goal_in_dir, loc_of, new_location, prefix_urls, prefixes,
+    skip_if_incomplete, PrefixKind, RELOAD,
 };
 use super::shared::nginx_routing::*;
 use super::{Band, Check, Context, Meta, Outcome};
@@ -74,18 +75,58 @@ impl Check for UrlPrefixNotServed {
                         format!("{} at {}", r.location_label(l), loc_of(cfg, l)),
                     );
                 }
-                let dir = match p.kind {
-                    PrefixKind::Media => "/path/to/MEDIA_ROOT/",
-                    PrefixKind::Static => "/path/to/STATIC_ROOT/",
+                // The directory is the app's setting, never a placeholder.
+                let (setting, root) = match (p.kind, site.app()) {
+                    (PrefixKind::Media, Some(a)) => ("MEDIA_ROOT", a.media_root.value()),
+                    (PrefixKind::Static, Some(a)) => ("STATIC_ROOT", a.static_root.value()),
+                    (PrefixKind::Media, None) => ("MEDIA_ROOT", None),
+                    (PrefixKind::Static, None) => ("STATIC_ROOT", None),
                 };
-                f = f.fix(
-                    format!(
-                        "the app only serves these with DEBUG=True; add a location for the prefix to the server block at {}:\n    location ^~ {} {{\n        alias {dir};\n    }}",
-                        loc_of(cfg, t.server),
-                        p.url
-                    ),
-                    vec![RELOAD.into()],
+                let intro = format!(
+                    "the app only serves these with DEBUG=True; add a location for {} to the server block at {}",
+                    p.url,
+                    loc_of(cfg, t.server)
                 );
+                // A location for the prefix that serves from disk is there, but another (a
+                // regex) takes its URLs: it is marked `^~`, not added a second time (nginx -t:
+                // duplicate location).
+                let base = p.url.trim_end_matches('/');
+                let existing = r.locations_of(t.server).into_iter().find_map(|l| {
+                    let (m, pat) = r.location_pattern(l)?;
+                    let serves = r.block_info(l).is_some_and(|i| i.handler.is_none());
+                    (!m.is_regex()
+                        && m != crate::nginx::resolve::Modifier::Exact
+                        && serves
+                        && pat.trim_end_matches('/') == base)
+                        .then_some((l, pat))
+                });
+                f = match (existing, root.filter(|d| !d.as_os_str().is_empty())) {
+                    (Some((l, pat)), _) => {
+                        let edit = crate::fix::BlockEdit::new(l)
+                            .head(format!("location ^~ {}", crate::fix::edit::quote(&pat)));
+                        let dir = r.path_in(t.server, l, &format!("{base}/"));
+                        let goal = dir.and_then(|d| goal_in_dir(site, &r, t.server, &p.url, &d));
+                        config_fix(
+                            f,
+                            cfg,
+                            "mark the location `^~` so regex locations do not take its URLs:",
+                            edit,
+                            goal,
+                        )
+                    }
+                    (None, Some(dir)) => {
+                        let edit =
+                            new_location(t.server, &p.url, dir, p.kind == PrefixKind::Media);
+                        let goal = goal_in_dir(site, &r, t.server, &p.url, dir);
+                        config_fix(f, cfg, &format!("{intro}:"), edit, goal)
+                    }
+                    (None, None) => f.fix(
+                        format!(
+                            "{intro}, with `alias` naming the directory of {setting} (the app's {setting} is not known: see MD301)"
+                        ),
+                        vec![RELOAD.into()],
+                    ),
+                };
                 findings.push(f);
             }
         }

@@ -2,7 +2,9 @@
 //! server_name, no other default).
 //! The page: checks/MD108.md.
 
-use super::shared::nginx::{findings_or_pass, loc_of, skip_if_incomplete, RELOAD};
+use super::shared::nginx::{
+    config_fix, findings_or_pass, goal_in_dir, loc_of, skip_if_incomplete, RELOAD,
+};
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::nginx::resolve::usable_host;
 use crate::nginx::NodeId;
@@ -64,24 +66,49 @@ impl Check for ServerConflict {
                             loc_of(cfg, chosen)
                         )
                     };
-                    findings.push(
-                        Finding::error(format!(
-                            "requests for {name} on port {port} reach the server block at {}, not this one",
-                            loc_of(cfg, chosen)
-                        ))
-                        .at(loc_of(cfg, server))
-                        .evidence("host", name)
-                        .evidence("port", port)
-                        .evidence("chosen", loc_of(cfg, chosen))
-                        .evidence("why", why)
-                        .fix(
+                    let f = Finding::error(format!(
+                        "requests for {name} on port {port} reach the server block at {}, not this one",
+                        loc_of(cfg, chosen)
+                    ))
+                    .at(loc_of(cfg, server))
+                    .evidence("host", name)
+                    .evidence("port", port)
+                    .evidence("chosen", loc_of(cfg, chosen))
+                    .evidence("why", why);
+                    // The name taken out of the other block's server_name, proven: this
+                    // server's files answer again, the other block keeps its own names.
+                    let edit = same_name.then(|| without_name(cfg, chosen, name)).flatten();
+                    findings.push(match edit {
+                        Some(edit) => {
+                            let goal = site
+                                .served_dirs()
+                                .iter()
+                                .filter(|s| s.server == server && !s.regex)
+                                .find_map(|s| goal_in_dir(site, &r, server, &s.prefix, &s.dir))
+                                .map(|mut g| {
+                                    g.host = name.clone();
+                                    g.port = port;
+                                    g
+                                });
+                            config_fix(
+                                f,
+                                cfg,
+                                &format!(
+                                    "keep {name} in one server block per port: take it out of the server_name of the block at {}:",
+                                    loc_of(cfg, chosen)
+                                ),
+                                edit,
+                                goal,
+                            )
+                        }
+                        None => f.fix(
                             format!(
                                 "keep {name} in one server block per port: remove it from the server_name at {} (or from this one)",
                                 loc_of(cfg, chosen)
                             ),
                             vec![RELOAD.into()],
                         ),
-                    );
+                    });
                 }
             }
         }
@@ -143,4 +170,29 @@ impl Check for ServerConflict {
             "every server_name of the site reaches its own server block",
         ))
     }
+}
+
+/// `server`'s own server_name without `name`; None when it is its only name (an empty
+/// server_name does not load; which block keeps the name is then the user's choice).
+fn without_name(
+    cfg: &crate::nginx::Config,
+    server: NodeId,
+    name: &str,
+) -> Option<crate::fix::BlockEdit> {
+    let d = cfg
+        .directive(server)
+        .raw_children()
+        .find(|c| c.is("server_name") && c.args().any(|a| a.eq_ignore_ascii_case(name)))?;
+    let rest: Vec<String> = d
+        .args()
+        .filter(|a| !a.eq_ignore_ascii_case(name))
+        .map(crate::fix::edit::quote)
+        .collect();
+    if rest.is_empty() {
+        return None;
+    }
+    Some(
+        crate::fix::BlockEdit::new(server)
+            .replace(d.id(), format!("server_name {};", rest.join(" "))),
+    )
 }

@@ -123,7 +123,7 @@ impl Check for UploadsExecutable {
                     "the location has add_header directives of its own, so nginx drops every add_header of the server/http level",
                 );
             }
-            let edit = crate::fix::BlockEdit::new(loc)
+            let edit = crate::fix::BlockEdit::new(meant_for_uploads(&r, t.server, &p.url, loc))
                 .append("add_header X-Content-Type-Options nosniff always;");
             findings.push(config_fix(f, cfg, NOSNIFF_WHY, edit, None));
         }
@@ -133,6 +133,35 @@ impl Check for UploadsExecutable {
             Outcome::findings(findings)
         })
     }
+}
+
+/// The location nosniff belongs in: `winner` (the one that answers now), unless it is a regex
+/// that takes the uploads from a prefix location for `prefix` serving from disk: MD105's `^~`
+/// gives them back to that one, and the header must be there once it does (and the two edits
+/// are then one block).
+fn meant_for_uploads(
+    r: &crate::nginx::resolve::Resolver<'_>,
+    server: crate::nginx::NodeId,
+    prefix: &str,
+    winner: crate::nginx::NodeId,
+) -> crate::nginx::NodeId {
+    let regex = r
+        .location_pattern(winner)
+        .is_some_and(|(m, _)| m.is_regex());
+    if !regex {
+        return winner;
+    }
+    let base = prefix.trim_end_matches('/');
+    r.locations_of(server)
+        .into_iter()
+        .find(|&l| {
+            r.location_pattern(l).is_some_and(|(m, pat)| {
+                !m.is_regex()
+                    && m != crate::nginx::resolve::Modifier::Exact
+                    && pat.trim_end_matches('/') == base
+            }) && r.block_info(l).is_some_and(|i| i.handler.is_none())
+        })
+        .unwrap_or(winner)
 }
 
 /// Whether nginx gives clients the file for `uri` (or would, given the file): not `deny`,

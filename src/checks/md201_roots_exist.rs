@@ -3,6 +3,7 @@
 //! The page: checks/MD201.md.
 
 use super::shared::fs::*;
+use super::shared::nginx::config_fix;
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::fs::walk::{shell_quote, walk_unverified};
 use crate::fs::{Access, Identity, Outcome as WalkOutcome};
@@ -120,6 +121,13 @@ impl Check for RootsExist {
                         f = f.at(at.clone());
                     }
                     let served_dir = served_by.get(dir.as_path()).copied();
+                    // nginx's directory is gone and the app's is there: the config is what
+                    // is wrong, not the disk (creating an empty directory serves nothing).
+                    if let Some((intro, edit, goal)) = served_dir.and_then(|s| to_app_dir(site, s))
+                    {
+                        findings.push(config_fix(f, site.config(), &intro, edit, goal));
+                        continue;
+                    }
                     let (text, cmds) =
                         missing_fix(site, &dir, &what, served_dir, app_dir.as_deref());
                     findings.push(f.fix(text, cmds));
@@ -141,6 +149,67 @@ impl Check for RootsExist {
             plural(n as u64, "directory", "directories")
         )))
     }
+}
+
+/// For a missing directory that a location serves for the app's MEDIA_URL/STATIC_URL, while
+/// the app's MEDIA_ROOT/STATIC_ROOT exists: the edit that serves the prefix from the app's.
+fn to_app_dir(
+    site: &Site,
+    s: &ServedDir,
+) -> Option<(
+    String,
+    crate::fix::BlockEdit,
+    Option<crate::report::edit::Goal>,
+)> {
+    let location = s.location.filter(|_| !s.regex)?;
+    // `root` + the prefix is missing but `root` holds the files: alias (MD103's edit, so the
+    // two merge into one block).
+    if s.kind == "root" && s.prefix != "/" && s.prefix.ends_with('/') {
+        let shown = s.dir.display().to_string();
+        let root = shown
+            .strip_suffix(s.prefix.trim_end_matches('/'))
+            .unwrap_or(&shown)
+            .trim_end_matches('/');
+        let root = Path::new(root);
+        if !root.as_os_str().is_empty() && site.root.host_path(root).is_dir() {
+            let edit = super::shared::nginx::alias_edit(site.config(), location, root)?;
+            let r = site.resolver();
+            let goal = super::shared::nginx::goal_in_dir(site, &r, s.server, &s.prefix, root);
+            // MD103's words: the two fixes are one block with one line above it.
+            return Some((
+                "use alias (root appends the whole URI, prefix included):".into(),
+                edit,
+                goal,
+            ));
+        }
+    }
+    let app = site.app()?;
+    let same = |url: Option<&String>| {
+        url.and_then(|u| crate::app::App::url_path(u))
+            .is_some_and(|u| u.trim_end_matches('/') == s.prefix.trim_end_matches('/'))
+    };
+    let (name, root) = if same(app.media_url.value()) {
+        ("MEDIA_ROOT", app.media_root.value()?)
+    } else if same(app.static_url.value()) {
+        ("STATIC_ROOT", app.static_root.value()?)
+    } else {
+        return None;
+    };
+    if root == &s.dir || !site.root.host_path(root).is_dir() {
+        return None;
+    }
+    let edit = super::shared::nginx::alias_edit(site.config(), location, root)?;
+    let r = site.resolver();
+    let goal = super::shared::nginx::goal_in_dir(site, &r, s.server, &s.prefix, root);
+    Some((
+        format!(
+            "the app's {name} is {} (it exists): serve {} from it:",
+            root.display(),
+            s.prefix
+        ),
+        edit,
+        goal,
+    ))
 }
 
 /// What to do about a missing directory: the config fix when the location repeats its prefix

@@ -110,6 +110,29 @@ impl Check for SymlinksBlocked {
                 if let Some(w) = &res.walk {
                     f = with_walk(f, w);
                 }
+                // The directory itself lies behind a symlink: serve it by its real path.
+                let real = super::shared::app::real(site, &s.dir);
+                let edit = s
+                    .location
+                    .filter(|_| !is_link && !s.regex && real != s.dir)
+                    .and_then(|l| super::shared::nginx::alias_edit(site.config(), l, &real));
+                if let Some(edit) = edit {
+                    let goal = super::shared::nginx::goal_in_dir(
+                        site, &resolver, s.server, &s.prefix, &real,
+                    );
+                    findings.push(super::shared::nginx::config_fix(
+                        f,
+                        site.config(),
+                        &format!(
+                            "serve {} from the real directory, {} (no symlink on the way):",
+                            s.prefix,
+                            real.display()
+                        ),
+                        edit,
+                        goal,
+                    ));
+                    continue;
+                }
                 findings.push(f.fix(
                     format!(
                         "point the {} at the real directory (readlink -f prints it), or exempt the \

@@ -5,7 +5,7 @@
 use super::shared::live::*;
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::live::failure_advice;
-use crate::live::probes::Live;
+use crate::live::probes::{Live, OriginProbe};
 use crate::report::{Finding, Severity};
 
 fn notes_finding(live: &Live) -> Option<Finding> {
@@ -17,6 +17,67 @@ fn notes_finding(live: &Live) -> Option<Finding> {
         f = f.evidence("note", n);
     }
     Some(f)
+}
+
+/// What went wrong on one socket, without naming the socket: sockets with equal keys are one
+/// finding.
+fn failure_key(o: &OriginProbe) -> String {
+    match &o.probe.outcome {
+        Ok(a) => format!(
+            "{} {}",
+            a.status,
+            a.redirect_target(&o.probe.target.url)
+                .map(|u| u.to_string())
+                .unwrap_or_default()
+        ),
+        Err(failure) => failure.to_string(),
+    }
+}
+
+/// The finding for a socket (`o`) that did not answer 200, said of every socket in `on`.
+fn origin_finding(o: &OriginProbe, path: &str, on: &str, any_200: bool) -> Finding {
+    let p = &o.probe;
+    let url = &p.target.url;
+    match &p.outcome {
+        Ok(a) if a.redirects_to_itself(url) => Finding::error(format!(
+            "{} on {on}: redirect loop ({} to itself)",
+            path, a.status
+        ))
+        .fix(
+            "find the rewrite/return that redirects this URL to itself:",
+            vec![format!("media-doctor trace {url}")],
+        ),
+        Ok(a) if a.is_redirect() => {
+            let to = a
+                .redirect_target(url)
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            let f = if any_200 {
+                Finding::info(format!("{path} on {on}: {} to {to}", a.status))
+            } else {
+                Finding::warning(format!(
+                    "{path} on {on}: {} to {to}, not the file",
+                    a.status
+                ))
+            };
+            f.fix(
+                "a redirect is fine when it is the http→https one; otherwise trace it:",
+                vec![format!("media-doctor trace {url}")],
+            )
+        }
+        Ok(a) => Finding::error(format!(
+            "{path} on {on}: {} for a file that exists",
+            a.status
+        ))
+        .fix(
+            "the trace shows why nginx refuses it (the walk names the blocking directory):",
+            vec![format!("media-doctor trace {url}")],
+        ),
+        Err(failure) => {
+            let (text, commands) = failure_advice(failure, on, true);
+            Finding::error(format!("{path} on {on}: {failure}")).fix(text, commands)
+        }
+    }
 }
 
 /// MD401: the local nginx answers 200 for a real file of each served prefix.
@@ -57,62 +118,33 @@ impl Check for OriginServesFile {
                 continue;
             }
             let any_200 = item.origin.iter().any(|o| o.probe.status() == Some(200));
-            for o in &item.origin {
-                let p = &o.probe;
-                let url = &p.target.url;
-                let f = match &p.outcome {
-                    Ok(a) if a.status == 200 => {
-                        ok.push(format!("{} via {}", item.url_path, o.listen));
-                        continue;
-                    }
-                    Ok(a) if a.redirects_to_itself(url) => Finding::error(format!(
-                        "{} on {}: redirect loop ({} to itself)",
-                        item.url_path, o.listen, a.status
-                    ))
-                    .fix(
-                        "find the rewrite/return that redirects this URL to itself:",
-                        vec![format!("media-doctor trace {url}")],
-                    ),
-                    Ok(a) if a.is_redirect() => {
-                        let to = a
-                            .redirect_target(url)
-                            .map(|u| u.to_string())
-                            .unwrap_or_default();
-                        let f = if any_200 {
-                            Finding::info(format!(
-                                "{} on {}: {} to {to}",
-                                item.url_path, o.listen, a.status
-                            ))
-                        } else {
-                            Finding::warning(format!(
-                                "{} on {}: {} to {to}, not the file",
-                                item.url_path, o.listen, a.status
-                            ))
-                        };
-                        f.fix(
-                            "a redirect is fine when it is the http→https one; otherwise trace it:",
-                            vec![format!("media-doctor trace {url}")],
-                        )
-                    }
-                    Ok(a) => Finding::error(format!(
-                        "{} on {}: {} for a file that exists",
-                        item.url_path, o.listen, a.status
-                    ))
-                    .fix(
-                        "the trace shows why nginx refuses it (the walk names the blocking directory):",
-                        vec![format!("media-doctor trace {url}")],
-                    ),
-                    Err(failure) => {
-                        let (text, commands) = failure_advice(failure, &o.listen, true);
-                        Finding::error(format!(
-                            "{} on {}: {failure}",
-                            item.url_path, o.listen
-                        ))
-                        .fix(text, commands)
-                    }
-                };
-                let f = item_evidence(probe_evidence(f, p), item)
-                    .evidence("predicted", prediction_text(&o.prediction));
+            // Sockets that fail the same way are one finding: a server on `80` and `[::]:80`
+            // refusing a file is one cause with one fix, not two.
+            let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+            for (i, o) in item.origin.iter().enumerate() {
+                if o.probe.status() == Some(200) {
+                    ok.push(format!("{} via {}", item.url_path, o.listen));
+                    continue;
+                }
+                let key = failure_key(o);
+                match groups.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, members)) => members.push(i),
+                    None => groups.push((key, vec![i])),
+                }
+            }
+            for (_, members) in groups {
+                let first = &item.origin[members[0]];
+                let on = members
+                    .iter()
+                    .map(|&i| item.origin[i].listen.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let mut f = origin_finding(first, &item.url_path, &on, any_200);
+                f = item_evidence(probe_evidence(f, &first.probe), item)
+                    .evidence("predicted", prediction_text(&first.prediction));
+                for &i in &members[1..] {
+                    f = f.evidence("also on", item.origin[i].probe.describe());
+                }
                 findings.push(f);
             }
         }

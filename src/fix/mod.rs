@@ -6,6 +6,7 @@ pub mod apache;
 pub mod commands;
 pub mod edit;
 pub mod prove;
+pub mod text;
 
 pub use edit::{render, BlockEdit, Change};
 pub use prove::{prove, Goal, Prover, Refusal};

@@ -102,7 +102,9 @@ pub fn explain(
                         .as_ref()
                         .zip(prefix)
                         .and_then(|(a, p)| a.stolen_from(p))
-                        .unwrap_or_else(|| explain_missing(prefix, answered.as_ref(), line, path))
+                        .unwrap_or_else(|| {
+                            explain_missing(site, prefix, answered.as_ref(), line, path)
+                        })
                 }
                 _ => Explanation::new(
                     Severity::Warning,
@@ -245,6 +247,7 @@ impl<'r, 's> Answered<'r, 's> {
 /// ENOENT/ENOTDIR: a path nginx built wrongly (alias without slash, root repeating the prefix, a
 /// root other than the app's), or simply a file that is not there.
 fn explain_missing(
+    site: &Site,
     prefix: Option<&AppPrefix>,
     answered: Option<&Answered>,
     line: &Line,
@@ -328,8 +331,23 @@ fn explain_missing(
                 }
                 Kind::Static => "run collectstatic:".into(),
             };
+            // With the app's interpreter, as the app's user (never a bare `python`, which is
+            // not on a server's PATH or not the venv's).
             if p.kind == Kind::Static {
-                e.commands = vec!["python manage.py collectstatic --noinput".into()];
+                let django = site
+                    .app()
+                    .filter(|a| a.framework == crate::app::Framework::Django);
+                match django.map(|a| crate::fix::commands::manage_py(a, "collectstatic --noinput")) {
+                    Some(Ok(cmd)) => e.commands = vec![cmd],
+                    Some(Err(why)) => {
+                        e.fix = format!(
+                            "run `manage.py collectstatic --noinput` with the app's interpreter, as the app's user ({why})"
+                        )
+                    }
+                    None => {
+                        e.fix = "copy the app's static files to the directory nginx serves (the deploy's collect step)".into()
+                    }
+                }
             }
             return e;
         }

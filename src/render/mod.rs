@@ -1,6 +1,7 @@
 //! Renderers: views of one `&Report`. Each writes to any `io::Write`.
 
 pub mod causes;
+pub mod diff;
 pub mod files;
 pub mod github;
 pub mod json;

@@ -267,7 +267,10 @@ fn write_causes(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::R
                 continue;
             }
             shown.push(&fix.text);
-            config_edits |= matches!(check(m).band, Band::Nginx | Band::Apache);
+            // An app check's fix may be a config edit too (MD302's alias): its `# FILE:LINE`.
+            config_edits |= matches!(check(m).band, Band::Nginx | Band::Apache)
+                || cause.place.is_some()
+                || fix.text.lines().any(|l| l.trim_start().starts_with("# /"));
             let (apply, commands): (Vec<String>, Vec<String>) = fix
                 .commands
                 .iter()

@@ -164,13 +164,22 @@ fn broken_projects_fail_the_right_checks() {
         .as_str()
         .unwrap()
         .contains("/var/www/notes/uploads"));
-    // The corrected block is text to paste; the commands are shell only (the reload).
-    assert!(md302["remediation"]["text"]
-        .as_str()
-        .unwrap()
-        .contains("alias /srv/notes/uploads/;"));
+    // One block per place: the location is printed once, under the first check that edits it
+    // (MD110 adds nosniff to it), with MD302's alias; MD302 points there.
     assert_eq!(
-        md302["remediation"]["commands"][0],
+        md302["remediation"]["text"],
+        "the block for /etc/nginx/sites-enabled/notes:5 under MD110 fixes this too"
+    );
+    let block = &check_of(&r, "MD110")["findings"][0]["remediation"];
+    let text = block["text"].as_str().unwrap();
+    assert!(text.contains("alias /srv/notes/uploads/;"), "{text}");
+    assert!(
+        text.contains("add_header X-Content-Type-Options nosniff always;"),
+        "{text}"
+    );
+    // The corrected block is text to paste; the commands are shell only (the reload).
+    assert_eq!(
+        block["commands"][0],
         "sudo nginx -t && sudo systemctl reload nginx"
     );
 }
@@ -336,38 +345,10 @@ fn unreadable_settings_are_reported_not_guessed() {
     assert_eq!(check_of(&r, "MD302")["status"], "skip");
 }
 
-/// A venv with real Django and Flask, made once per target directory.
+/// A venv with real Django and Flask: the sites tests' one (made once, by one test while the
+/// others wait; two tests making it side by side broke each other's pip install).
 fn venv() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("py-venv");
-    let python = dir.join("bin/python");
-    let ready = |p: &Path| {
-        Command::new(p)
-            .args(["-c", "import django, flask"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if ready(&python) {
-        return Some(dir);
-    }
-    let made = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&dir)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !made {
-        return None;
-    }
-    let installed = Command::new(dir.join("bin/pip"))
-        .args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "Django>=5.1,<6",
-            "Flask>=3,<4",
-        ])
-        .status()
-        .is_ok_and(|s| s.success());
-    (installed && ready(&python)).then_some(dir)
+    crate::sites::venv()
 }
 
 #[test]

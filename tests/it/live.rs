@@ -1032,6 +1032,35 @@ mod probes_site {
         assert!(r402.summary.contains("--url"), "{}", r402.summary);
     }
 
+    /// A server on two sockets that refuse the file the same way is one finding naming both
+    /// (one cause, one fix), not a finding per socket.
+    #[test]
+    fn sockets_failing_alike_are_one_finding() {
+        if !support::require_root_and_nginx() {
+            return;
+        }
+        let nginx = media_site("listen 127.0.0.2:{PORT};");
+        let app = nginx.dir.path().join("app");
+        std::fs::set_permissions(&app, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let site = gather(&nginx, None, vec![]);
+        let site = checks::Context::new(&site);
+        let r401 = run(&site, &OriginServesFile);
+        assert_eq!(r401.status, Status::Fail, "{r401:#?}");
+        let errors: Vec<_> = r401
+            .findings
+            .iter()
+            .filter(|f| f.severity == media_doctor::report::Severity::Error)
+            .collect();
+        assert_eq!(errors.len(), 1, "{r401:#?}");
+        let port = nginx.port;
+        let message = &errors[0].message;
+        assert!(
+            message.contains(&format!("127.0.0.1:{port}, 127.0.0.2:{port}: 403")),
+            "{message}"
+        );
+        assert_eq!(evidence(&r401, "also on").len(), 1, "{r401:#?}");
+    }
+
     #[test]
     fn a_config_changed_but_not_reloaded_is_named_as_the_cause() {
         if !support::require_root_and_nginx() {

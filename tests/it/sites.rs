@@ -519,12 +519,7 @@ fn every_site_is_checked_on_its_own() {
         }
     }
     // The top level: each check's worst status over the sites, the findings in the sites.
-    let md101 = r["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "MD101")
-        .unwrap();
+    let md101 = check_of(&r, "MD101");
     assert_eq!(md101["status"], "fail");
     assert_eq!(md101["summary"], "fails on 1 of 2 sites");
     let text = media_doctor(&["check", "--root", &root, "--offline"]);
@@ -645,30 +640,80 @@ fn block_end(lines: &[String], start: usize) -> usize {
     panic!("no end of the block at line {}", start + 1);
 }
 
-/// Applies a remediation as printed: a config block (`# FILE:LINE`, then the block) replaces
-/// the block at that line; then each command runs in a shell, in order.
+/// Applies a remediation as printed. Each `# FILE:LINE` header is followed by what goes there:
+/// alone, the block that replaces the block at that line; `: replace this line with` (or `lines
+/// A-B`), the lines that replace those; `: delete ...`, nothing; `: add before this line ...`,
+/// the lines to insert there. Then each command runs in a shell, in order.
 fn apply_as_printed(rem: &Value) {
+    apply_in(rem, None)
+}
+
+/// `apply_as_printed` on a copy of a system at `root`: the files and the commands' paths
+/// under it (`command_in_copy`); what needs a running nginx is left out.
+fn apply_in(rem: &Value, root: Option<&Path>) {
     let text = rem["text"].as_str().unwrap_or("");
-    let lines: Vec<&str> = text.lines().collect();
-    if let Some(h) = lines.iter().position(|l| {
-        l.trim_start().starts_with("# /")
-            && l.trim_end()
-                .rsplit(':')
-                .next()
-                .is_some_and(|n| n.parse::<usize>().is_ok())
-    }) {
-        let header = lines[h].trim_start().trim_start_matches("# ");
-        let (file, line) = header.rsplit_once(':').unwrap();
-        let line: usize = line.trim().parse().unwrap();
-        let block: Vec<String> = lines[h + 1..].iter().map(|l| l.to_string()).collect();
-        let mut file_lines: Vec<String> = std::fs::read_to_string(file)
+    // (file, line, what the header says, the lines under it)
+    let mut edits: Vec<(String, usize, String, Vec<String>)> = Vec::new();
+    for l in text.lines() {
+        let header = l.strip_prefix("# /").and_then(|rest| {
+            let (path, after) = rest.split_once(':')?;
+            let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+            let line = digits.parse::<usize>().ok()?;
+            let file = match root {
+                Some(r) => format!("{}/{path}", r.display()),
+                None => format!("/{path}"),
+            };
+            Some((file, line, after[digits.len()..].to_string()))
+        });
+        match header {
+            Some((file, line, what)) => edits.push((file, line, what, Vec::new())),
+            None => {
+                if let Some(e) = edits.last_mut() {
+                    e.3.push(l.to_string());
+                }
+            }
+        }
+    }
+    // From the bottom of each file up, so the line numbers printed stay right.
+    edits.sort_by(|a, b| (&b.0, b.1).cmp(&(&a.0, a.1)));
+    for (file, line, what, body) in edits {
+        let mut lines: Vec<String> = std::fs::read_to_string(&file)
             .unwrap()
             .lines()
             .map(str::to_string)
             .collect();
-        let end = block_end(&file_lines, line - 1);
-        file_lines.splice(line - 1..=end, block);
-        std::fs::write(file, file_lines.join("\n") + "\n").unwrap();
+        let at = line - 1;
+        if what.is_empty() {
+            let end = block_end(&lines, at);
+            lines.splice(at..=end, body);
+        } else if let Some(rest) = what.strip_prefix(": replace ") {
+            let end = match rest.strip_prefix("lines ") {
+                Some(r) => {
+                    r.split_once('-')
+                        .and_then(|(_, b)| b.split_whitespace().next()?.parse::<usize>().ok())
+                        .expect("lines A-B")
+                        - 1
+                }
+                None => at,
+            };
+            lines.splice(at..=end, body);
+        } else if let Some(rest) = what.strip_prefix(": delete ") {
+            let end = match rest.strip_prefix("lines ") {
+                Some(r) => {
+                    r.split_once('-')
+                        .and_then(|(_, b)| b.parse::<usize>().ok())
+                        .expect("lines A-B")
+                        - 1
+                }
+                None => at,
+            };
+            lines.drain(at..=end);
+        } else if what.starts_with(": add before this line") {
+            lines.splice(at..at, body);
+        } else {
+            panic!("a header this test cannot apply: {what:?} in\n{text}");
+        }
+        std::fs::write(&file, lines.join("\n") + "\n").unwrap();
     }
     for c in rem["commands"]
         .as_array()
@@ -676,6 +721,14 @@ fn apply_as_printed(rem: &Value) {
         .unwrap_or_default()
     {
         let c = c.as_str().unwrap();
+        let c = match root {
+            Some(r) => match command_in_copy(c, r) {
+                Some(c) => c,
+                None => continue,
+            },
+            None => c.to_string(),
+        };
+        let c = c.as_str();
         let out = Command::new("sh").args(["-c", c]).output().unwrap();
         assert!(
             out.status.success(),
@@ -691,6 +744,18 @@ fn seed_cause(expect_first: &str, url: &str, cause: impl Fn(&TwoSites)) {
 }
 
 fn seed_cause_with(expect_first: &str, url: &str, args: &[&str], cause: impl Fn(&TwoSites)) {
+    seed(expect_first, url, args, false, cause)
+}
+
+/// The seed contract. `cause_in_blog`: the cause is a line of the blog's file (a server_name it
+/// took from the shop), so the shop's finding names that file; nothing else of the blog.
+fn seed(
+    expect_first: &str,
+    url: &str,
+    args: &[&str],
+    cause_in_blog: bool,
+    cause: impl Fn(&TwoSites),
+) {
     let Some(b) = TwoSites::start() else { return };
     let before = b.statuses();
     cause(&b);
@@ -719,12 +784,26 @@ fn seed_cause_with(expect_first: &str, url: &str, args: &[&str], cause: impl Fn(
         "first failure: {}",
         serde_json::to_string_pretty(first).unwrap()
     );
-    // No finding names a file of the blog.
-    let text = r["checks"].to_string();
+    // No finding names a file of the blog (but the one that is the cause).
+    let text = if cause_in_blog {
+        checks
+            .iter()
+            .filter(|c| c["id"] != expect_first)
+            .map(|c| c.to_string())
+            .collect()
+    } else {
+        r["checks"].to_string()
+    };
     assert!(
         !text.contains("sites-enabled/blog") && !text.contains("sites-available/blog"),
         "{text}"
     );
+    // The blog, checked on its own, stays clean (the duplicate name is its problem too).
+    if !cause_in_blog {
+        let (code, r) = b.check(&["--site", "blog"]);
+        assert_eq!(not_passing(&r), Vec::<String>::new(), "--site blog");
+        assert_eq!(code, 0, "--site blog");
+    }
     let fix = first["findings"]
         .as_array()
         .unwrap()
@@ -732,10 +811,21 @@ fn seed_cause_with(expect_first: &str, url: &str, args: &[&str], cause: impl Fn(
         .find_map(|f| f["remediation"].as_object().filter(|r| !r.is_empty()))
         .map(|r| Value::Object(r.clone()))
         .expect("a printed fix");
+    apply_and_reload(&b, &fix);
+    assert_eq!(b.get("shop.test", url), Some(200), "after the fix {fix}");
+    assert_eq!(
+        b.statuses(),
+        before,
+        "the fix changed another URL's answer: {fix}"
+    );
+}
+
+/// Applies `fix` as printed on the box and waits for the reload it runs (a reload is
+/// asynchronous: until the workers that ran the old config are gone).
+fn apply_and_reload(b: &TwoSites, fix: &Value) {
     let master = b.nginx.pid().expect("nginx runs");
     let old_workers = support::worker_pids(master);
-    apply_as_printed(&fix);
-    // A reload is asynchronous: wait until the workers that ran the old config are gone.
+    apply_as_printed(fix);
     let deadline = Instant::now() + Duration::from_secs(10);
     while support::worker_pids(master)
         .iter()
@@ -748,12 +838,6 @@ fn seed_cause_with(expect_first: &str, url: &str, args: &[&str], cause: impl Fn(
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(b.get("shop.test", url), Some(200), "after the fix {fix}");
-    assert_eq!(
-        b.statuses(),
-        before,
-        "the fix changed another URL's answer: {fix}"
-    );
 }
 
 #[test]
@@ -848,6 +932,364 @@ fn seed_not_reloaded() {
             support::set_mtime(&b.site_file("shop"), later);
         },
     );
+}
+
+impl TwoSites {
+    /// Rewrites the shop's settings.py (`from` → `to`, which must be there).
+    fn edit_settings(&self, from: &str, to: &str) {
+        let p = self.dir().join("srv/shop/app/shop/settings.py");
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains(from), "{from:?} not in {text}");
+        std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+    }
+}
+
+#[test]
+fn seed_the_app_writes_to_another_directory() {
+    // A deploy moved the uploads to app/uploads and MEDIA_ROOT with them; nginx still
+    // aliases app/media/, which is gone.
+    seed_cause("MD201", "/media/products/a.jpg", |b| {
+        let app = b.dir().join("srv/shop/app");
+        std::fs::rename(app.join("media"), app.join("uploads")).unwrap();
+        b.edit_settings(
+            "MEDIA_ROOT = BASE_DIR / \"media\"",
+            "MEDIA_ROOT = BASE_DIR / \"uploads\"",
+        );
+    });
+}
+
+#[test]
+fn seed_media_url_is_not_the_location_prefix() {
+    // The app builds /uploads/... URLs; nginx serves /media/.
+    seed_cause("MD106", "/uploads/products/a.jpg", |b| {
+        b.edit_settings("MEDIA_URL = \"/media/\"", "MEDIA_URL = \"/uploads/\"");
+    });
+}
+
+#[test]
+fn seed_no_location_for_the_media() {
+    seed_cause("MD106", "/media/products/a.jpg", |b| {
+        let d = b.dir().display().to_string();
+        b.edit_site(
+            "shop",
+            &format!("    location /media/ {{\n        alias {d}/srv/shop/app/media/;\n        add_header X-Content-Type-Options nosniff always;\n    }}\n"),
+            "",
+        );
+    });
+}
+
+#[test]
+fn seed_a_duplicate_server_name() {
+    // The blog's file (first by name) also claims shop.test: nginx gives it the shop's requests.
+    seed(
+        "MD108",
+        "/media/products/a.jpg",
+        &["--offline"],
+        true,
+        |b| {
+            b.edit_site(
+                "blog",
+                "server_name blog.test;",
+                "server_name blog.test shop.test;",
+            );
+        },
+    );
+}
+
+#[test]
+fn seed_disable_symlinks_blocks_a_symlinked_media_dir() {
+    // The uploads live on a data disk; app/media is a symlink to them, and the shop's server
+    // has `disable_symlinks on`.
+    seed_cause("MD207", "/media/products/a.jpg", |b| {
+        let app = b.dir().join("srv/shop/app");
+        let data = b.dir().join("data/shop-media");
+        std::fs::create_dir_all(data.parent().unwrap()).unwrap();
+        std::fs::rename(app.join("media"), &data).unwrap();
+        std::os::unix::fs::symlink(&data, app.join("media")).unwrap();
+        b.edit_site(
+            "shop",
+            "    server_name shop.test;\n",
+            "    server_name shop.test;\n    disable_symlinks on;\n",
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixes seen from `check` with no --site, and MD405 on a real error log.
+
+impl TwoSites {
+    /// The response head nginx sends for `path` on `host` (status line and headers).
+    fn head(&self, host: &str, path: &str) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.nginx.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        let text = String::from_utf8_lossy(&buf);
+        text.split("\r\n\r\n").next().unwrap_or("").to_string()
+    }
+}
+
+/// The result of check `id` in a report (or a site's entry).
+fn check_of<'r>(r: &'r Value, id: &str) -> &'r Value {
+    r["checks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["id"] == id))
+        .unwrap_or_else(|| panic!("{id} did not run: {r}"))
+}
+
+/// One site's entry of a `check` with no --site.
+fn site_entry<'r>(r: &'r Value, name: &str) -> &'r Value {
+    r["sites"]
+        .as_array()
+        .expect("sites[]")
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no site {name}: {r}"))
+}
+
+#[test]
+fn the_nosniff_fix_works_when_every_site_is_checked() {
+    let Some(b) = TwoSites::start() else { return };
+    let before = b.statuses();
+    b.edit_site(
+        "shop",
+        "        add_header X-Content-Type-Options nosniff always;\n",
+        "",
+    );
+    let (code, r) = b.check(&[]);
+    // A warning: the exit status stays 0.
+    assert_eq!(code, 0, "{r}");
+    let shop = site_entry(&r, "shop");
+    assert_eq!(
+        not_passing(shop),
+        ["MD110 warn: uploads under /media/ are served without `X-Content-Type-Options: nosniff`"],
+        "{shop}"
+    );
+    assert_eq!(not_passing(site_entry(&r, "blog")), Vec::<String>::new());
+    let fix = check_of(shop, "MD110")["findings"][0]["remediation"].clone();
+    let text = fix.to_string();
+    assert!(!text.contains("sites-available/blog") && !text.contains("sites-enabled/blog"));
+    apply_and_reload(&b, &fix);
+    let head = b.head("shop.test", "/media/products/a.jpg");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("x-content-type-options: nosniff"),
+        "{head}"
+    );
+    assert_eq!(b.statuses(), before, "after {fix}");
+    let (code, r) = b.check(&[]);
+    assert_eq!(code, 0);
+    for site in ["shop", "blog"] {
+        assert_eq!(
+            not_passing(site_entry(&r, site)),
+            Vec::<String>::new(),
+            "{site}"
+        );
+    }
+}
+
+/// MD405 on the real box: a failed media request in the error log fails the check until nginx
+/// reloads its config; after the reload that line is history (counted, not judged); a new one
+/// fails the check again.
+#[test]
+fn md405_judges_only_what_was_logged_since_the_last_reload() {
+    let Some(b) = TwoSites::start() else { return };
+    let md405 = |b: &TwoSites| -> Value {
+        let (_, r) = b.check_live(&["--site", "shop", "--select", "MD405"]);
+        check_of(&r, "MD405").clone()
+    };
+    let log = b.nginx.error_log();
+    let logged = |name: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains(name)
+        {
+            assert!(Instant::now() < deadline, "nginx did not log {name}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::time::SystemTime::now()
+    };
+    assert_eq!(b.get("shop.test", "/media/products/gone.jpg"), Some(404));
+    let written = logged("gone.jpg");
+    // A missing upload is a warning (the app may have deleted it).
+    let c = md405(&b);
+    assert_eq!(c["status"], "warn", "{c}");
+    assert!(c.to_string().contains("gone.jpg"), "{c}");
+    // The log has whole seconds, and a line of the reload's own second is kept: reload in a
+    // later second than the line's.
+    let secs = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+    };
+    while secs(std::time::SystemTime::now()) <= secs(written) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    b.nginx.reload();
+    let c = md405(&b);
+    assert_eq!(c["status"], "pass", "{c}");
+    assert!(!c.to_string().contains("gone.jpg"), "{c}");
+    assert!(c.to_string().contains("before the reload"), "{c}");
+    // A failure after the reload is judged.
+    assert_eq!(b.get("shop.test", "/media/products/lost.jpg"), Some(404));
+    logged("lost.jpg");
+    let c = md405(&b);
+    assert_eq!(c["status"], "warn", "{c}");
+    assert!(c.to_string().contains("lost.jpg"), "{c}");
+    assert!(!c.to_string().contains("gone.jpg"), "{c}");
+}
+// ---------------------------------------------------------------------------------------------
+// #13: one fix per place. Every fix the demo's report prints, applied in the printed order to a
+// copy of the demo (config blocks at their file:line, commands inside the copy), converges:
+// `check` then finds nothing failing but the live checks, which need a server.
+
+/// `c` as it would act on the copy at `root`: system paths under it, user and group names as
+/// the copy's ids (its etc/passwd and etc/group). None for what needs a running nginx.
+fn command_in_copy(c: &str, root: &Path) -> Option<String> {
+    if c.contains("nginx -t") || c.contains("systemctl ") || c.starts_with("media-doctor ") {
+        return None;
+    }
+    let id_of = |file: &str, name: &str| -> String {
+        std::fs::read_to_string(root.join(file))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| {
+                let mut f = l.split(':');
+                (f.next() == Some(name)).then(|| f.nth(1).map(str::to_string))?
+            })
+            .unwrap_or_else(|| panic!("{name} is not in the copy's {file}"))
+    };
+    let c = c.strip_prefix("sudo ").unwrap_or(c);
+    let words: Vec<&str> = c.split_whitespace().collect();
+    let mut out = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        let owner = words[0] == "chown" && i > 0 && !w.starts_with('-') && !w.starts_with('/');
+        out.push(if w.starts_with('/') {
+            format!("{}{w}", root.display())
+        } else if owner {
+            let (u, g) = w.split_once(':').unwrap_or((w, ""));
+            let mut s = id_of("etc/passwd", u);
+            if !g.is_empty() {
+                s = format!("{s}:{}", id_of("etc/group", g));
+            }
+            s
+        } else {
+            w.to_string()
+        });
+    }
+    Some(out.join(" "))
+}
+
+/// A copy of fixtures/demo (modes and owners kept), and the directory that holds it.
+fn demo_copy() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("demo");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(Path::new(REPO).join("fixtures/demo"))
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    (tmp, copy)
+}
+
+#[test]
+fn every_fix_the_demo_prints_applied_in_order_leaves_only_live_checks() {
+    if !support::require(
+        nix::unistd::geteuid().is_root(),
+        "needs root (the fixes chown files)",
+    ) {
+        return;
+    }
+    let (_tmp, copy) = demo_copy();
+    let root = copy.display().to_string();
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "check", "--root", &root, "--site", "myapp", "--format", "json",
+        ];
+        args.extend_from_slice(extra);
+        let out = media_doctor(&args);
+        let r: Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr));
+        (out.code, r)
+    };
+    let (code, r) = check(&[]);
+    assert_eq!(code, 1);
+    let mut applied = 0;
+    for c in r["checks"].as_array().unwrap() {
+        for f in c["findings"].as_array().unwrap() {
+            let rem = &f["remediation"];
+            if rem.is_null() {
+                continue;
+            }
+            apply_in(rem, Some(&copy));
+            applied += 1;
+        }
+    }
+    assert!(applied > 5, "{applied} fixes");
+    let (code, r) = check(&["--ignore", "MD4"]);
+    let failing: Vec<String> = not_passing(&r)
+        .into_iter()
+        .filter(|l| l.contains(" fail:") || l.contains(" error:"))
+        .collect();
+    assert_eq!(failing, Vec::<String>::new(), "after every printed fix");
+    assert_eq!(code, 0, "{}", not_passing(&r).join("\n"));
+}
+
+/// `check --diff` on the demo: one unified diff of the config file, which `patch -p1` applies in
+/// the copy; the nginx checks then pass (the fixes that are not config edits are not in it).
+#[test]
+fn the_demo_diff_applies_with_patch_and_fixes_the_config() {
+    let (_tmp, copy) = demo_copy();
+    let root = copy.display().to_string();
+    let out = media_doctor(&["check", "--root", &root, "--site", "myapp", "--diff"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let diff = out.stdout;
+    assert!(
+        diff.starts_with(
+            // The file itself, not the sites-enabled link to it (patch writes no symlink).
+            "--- a/etc/nginx/sites-available/myapp\n+++ b/etc/nginx/sites-available/myapp\n@@ "
+        ),
+        "{diff}"
+    );
+    // One section per file, each block once.
+    assert_eq!(diff.matches("--- a/").count(), 1, "{diff}");
+    assert_eq!(
+        diff.matches("+    location ^~ /media/ {").count(),
+        1,
+        "{diff}"
+    );
+    let mut patch = Command::new("patch")
+        .args(["-p1", "--quiet", "-d", &root])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("patch");
+    use std::io::Write;
+    patch
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(diff.as_bytes())
+        .unwrap();
+    assert!(patch.wait().unwrap().success(), "patch -p1 of\n{diff}");
+    let out = media_doctor(&[
+        "check", "--root", &root, "--site", "myapp", "--select", "MD1", "--format", "json",
+    ]);
+    let r: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        not_passing(&r),
+        Vec::<String>::new(),
+        "after the diff:\n{diff}"
+    );
+    assert_eq!(out.code, 0);
+    // Nothing left to change: the diff is empty.
+    let again = media_doctor(&["check", "--root", &root, "--site", "myapp", "--diff"]);
+    assert_eq!(again.stdout, "", "{}", again.stdout);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -164,20 +164,19 @@ pub(crate) fn root_aligned(site: &Site, files: Files) -> anyhow::Result<Outcome>
         let at = node_location(site, sv.location, s.server);
         let dir_text = sv.dir.display().to_string();
         if sv.kind == ServedKind::Alias && !dir_text.ends_with('/') {
-            findings.push(
-                Finding::error(format!(
-                    "nginx maps {prefix}NAME to {dir_text}NAME (alias without a trailing slash), not to files in {}",
-                    dir.display()
-                ))
-                .at(at)
-                .evidence(root_name, files.root(app).describe())
-                .evidence("nginx serves", format!("{dir_text}NAME ({})", server_label(site, s.server)))
-                .fix_with_block(
-                    "end the alias with a slash, like the location (see MD101):",
-                    &[format!("location {prefix} {{ alias {}/; }}", want.display())],
-                    vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
-                ),
-            );
+            let f = Finding::error(format!(
+                "nginx maps {prefix}NAME to {dir_text}NAME (alias without a trailing slash), not to files in {}",
+                dir.display()
+            ))
+            .at(at)
+            .evidence(root_name, files.root(app).describe())
+            .evidence("nginx serves", format!("{dir_text}NAME ({})", server_label(site, s.server)));
+            // MD101's words: the two fixes are one block with one line above it.
+            let intro = "end the alias with a slash, like the location:";
+            // MD101's edit (nginx's own directory with the slash): the two merge into one block.
+            findings.push(serve_from(
+                site, &resolver, sv, &prefix, &sv.dir, &want, f, intro,
+            ));
             continue;
         }
         let got = real(site, &sv.dir);
@@ -190,25 +189,25 @@ pub(crate) fn root_aligned(site: &Site, files: Files) -> anyhow::Result<Outcome>
         } else {
             "root"
         };
-        findings.push(
-            Finding::error(format!(
-                "nginx serves {prefix} from {}, but the app's {root_name} is {}",
-                got.display(),
-                want.display()
-            ))
-            .at(at)
-            .evidence(root_name, files.root(app).describe())
-            .evidence(
-                format!("nginx {directive} (real path)"),
-                format!("{} → {}", sv.dir.display(), got.display()),
-            )
-            .evidence("server", server_label(site, s.server))
-            .fix_with_block(
-                format!("serve {prefix} from {root_name} (or point {root_name} at the served directory), then reload:"),
-                &[format!("location {prefix} {{ alias {}/; }}", want.display())],
-                vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
-            ),
+        let f = Finding::error(format!(
+            "nginx serves {prefix} from {}, but the app's {root_name} is {}",
+            got.display(),
+            want.display()
+        ))
+        .at(at)
+        .evidence(root_name, files.root(app).describe())
+        .evidence(
+            format!("nginx {directive} (real path)"),
+            format!("{} → {}", sv.dir.display(), got.display()),
+        )
+        .evidence("server", server_label(site, s.server));
+        let intro = format!(
+            "serve {prefix} from {root_name} (or point {root_name} at the served directory):"
         );
+        // The location's own block, edited and proven (`checks::fixes`), not a one-line copy.
+        findings.push(serve_from(
+            site, &resolver, sv, &prefix, &dir, &want, f, &intro,
+        ));
     }
     if findings.is_empty() && aligned.is_empty() {
         return Ok(Outcome::skip(format!(
@@ -222,6 +221,39 @@ pub(crate) fn root_aligned(site: &Site, files: Files) -> anyhow::Result<Outcome>
         )));
     }
     Ok(Outcome::findings(findings))
+}
+
+/// `f` with the fix that makes the location of `sv` serve `prefix` from `dir`: its block edited
+/// (proven and merged with the other fixes of the block by `checks::fixes`), or, for a location
+/// that cannot take an alias (a regex), the block to write by hand.
+#[allow(clippy::too_many_arguments)]
+fn serve_from(
+    site: &Site,
+    resolver: &Resolver<'_>,
+    sv: &Served,
+    prefix: &str,
+    dir: &Path,
+    want: &Path,
+    f: Finding,
+    intro: &str,
+) -> Finding {
+    match sv
+        .location
+        .and_then(|l| super::nginx::alias_edit(site.config(), l, dir))
+    {
+        Some(edit) => {
+            let goal = super::nginx::goal_in_dir(site, resolver, sv.server, prefix, dir);
+            super::nginx::config_fix(f, site.config(), intro, edit, goal)
+        }
+        None => f.fix_with_block(
+            intro,
+            &[format!(
+                "location {prefix} {{ alias {}/; }}",
+                want.display()
+            )],
+            vec![super::nginx::RELOAD.into()],
+        ),
+    }
 }
 
 pub(crate) fn url_aligned(site: &Site, files: Files) -> anyhow::Result<Outcome> {

@@ -312,6 +312,7 @@ pub fn config_fix(
         edit,
         intro: intro.to_string(),
         goal,
+        splices: Vec::new(),
     });
     f
 }
@@ -333,6 +334,73 @@ pub fn goal_for(
         path: path.map(Path::to_path_buf),
         location,
     }
+}
+
+/// A real file under `dir` as a URL under `prefix` on `server`, and the goal a fix that serves
+/// `prefix` from `dir` must meet: that URL answers that file (200). None when `dir` holds no
+/// file to ask for.
+pub fn goal_in_dir(
+    site: &Site,
+    r: &Resolver<'_>,
+    server: NodeId,
+    prefix: &str,
+    dir: &Path,
+) -> Option<crate::report::edit::Goal> {
+    let rel = sample_file(&site.root, dir)?;
+    let base = if prefix.ends_with('/') {
+        prefix.to_string()
+    } else {
+        format!("{prefix}/")
+    };
+    let uri = format!("{base}{rel}");
+    let file = dir.join(&rel);
+    Some(goal_for(
+        site,
+        &r.target(server),
+        &uri,
+        Some(&file),
+        Some(prefix.to_string()),
+    ))
+}
+
+/// The edit that makes `location` serve its prefix from `dir`: its own root/alias becomes
+/// `alias DIR/;` (or the alias is added when it inherits the server's root). None for a regex
+/// location (its URLs are not prefix + path).
+pub fn alias_edit(cfg: &Config, location: NodeId, dir: &Path) -> Option<crate::fix::BlockEdit> {
+    let loc = cfg.directive(location);
+    if !loc.is("location") || loc.args().any(|a| a.starts_with('~')) {
+        return None;
+    }
+    let line = format!(
+        "alias {}/;",
+        crate::fix::edit::quote(dir.display().to_string().trim_end_matches('/'))
+    );
+    let own = loc.raw_children().find(|c| c.is("alias") || c.is("root"));
+    Some(match own {
+        Some(d) => crate::fix::BlockEdit::new(location).replace(d.id(), line),
+        None => crate::fix::BlockEdit::new(location).append(line),
+    })
+}
+
+/// A new location for `prefix` in `server`, serving `dir` (uploads get nosniff, as MD110
+/// wants): the lines to add to the server block.
+pub fn new_location(
+    server: NodeId,
+    prefix: &str,
+    dir: &Path,
+    media: bool,
+) -> crate::fix::BlockEdit {
+    let q = crate::fix::edit::quote;
+    let mut block = format!(
+        "location ^~ {} {{\n    alias {}/;\n",
+        q(prefix),
+        q(dir.display().to_string().trim_end_matches('/'))
+    );
+    if media {
+        block.push_str("    add_header X-Content-Type-Options nosniff always;\n");
+    }
+    block.push('}');
+    crate::fix::BlockEdit::new(server).append(block)
 }
 
 /// The remediation every config finding ends with: the corrected block, then check and reload.

@@ -1,0 +1,397 @@
+//! Where a block edit lands in its file, as lines: the printed fix says what to write at which
+//! line (the one block to add, or the lines to replace, not the whole server block again), and
+//! `check --diff` shows the same as a unified diff of each file.
+//!
+//! The loaded config knows where a directive starts, not where it ends, so the file is read
+//! again and scanned the way nginx's reader does (quotes, backslash escapes, `#` comments). An
+//! edit whose place cannot be told line by line (a block that shares its lines with others, a
+//! file that no longer reads as it did) has no splice: the caller prints the whole block.
+
+use super::edit::{render, render_block, BlockEdit, Change};
+use crate::nginx::{Config, Directive};
+use crate::sysroot::SysRoot;
+
+pub use crate::report::edit::{Splice, SpliceKind};
+
+/// Where one statement of `lines` ends: the line of its `;`, or of the `}` that closes its block.
+/// `start` is 0-based (line, byte column). None when the text ends first.
+fn statement_end(lines: &[&str], start: (usize, usize)) -> Option<(usize, usize)> {
+    let mut depth = 0usize;
+    let mut quote: Option<u8> = None;
+    for (i, line) in lines.iter().enumerate().skip(start.0) {
+        let b = line.as_bytes();
+        let mut j = if i == start.0 { start.1 } else { 0 };
+        while j < b.len() {
+            let c = b[j];
+            match quote {
+                Some(q) => {
+                    if c == b'\\' {
+                        j += 1;
+                    } else if c == q {
+                        quote = None;
+                    }
+                }
+                None => match c {
+                    b'#' => break,
+                    b'"' | b'\'' => quote = Some(c),
+                    b'\\' => j += 1,
+                    b'{' => depth += 1,
+                    b';' if depth == 0 => return Some((i, j)),
+                    b'}' => {
+                        depth = depth.checked_sub(1)?;
+                        if depth == 0 {
+                            return Some((i, j));
+                        }
+                    }
+                    _ => {}
+                },
+            }
+            j += 1;
+        }
+    }
+    None
+}
+
+/// Whether only blanks (and a comment) follow byte `at` on `line`.
+fn ends_line(line: &str, at: usize) -> bool {
+    let rest = line.get(at + 1..).unwrap_or("").trim_start();
+    rest.is_empty() || rest.starts_with('#')
+}
+
+/// The 0-based line range of directive `d` when it stands on lines of its own.
+fn own_lines(lines: &[&str], d: &Directive<'_>) -> Option<(usize, usize)> {
+    let first = (d.line() as usize).checked_sub(1)?;
+    let text = lines.get(first)?;
+    let col = (d.column() as usize).saturating_sub(1);
+    // The directive starts its line, and its name is where the loader saw it.
+    if !text.get(..col)?.trim().is_empty() || !text.get(col..)?.starts_with(d.name()) {
+        return None;
+    }
+    let (last, at) = statement_end(lines, (first, col))?;
+    ends_line(lines[last], at).then_some((first, last))
+}
+
+fn indent(line: &str) -> &str {
+    &line[..line.len() - line.trim_start().len()]
+}
+
+/// The splices of `e`, or None when its place cannot be told line by line.
+pub fn splices(root: &SysRoot, cfg: &Config, e: &BlockEdit) -> Option<Vec<Splice>> {
+    let d = cfg.directive(e.block);
+    let file = d.file().to_path_buf();
+    let text = std::fs::read_to_string(root.host_path(&file)).ok()?;
+    let lines: Vec<&str> = text.lines().collect();
+    let (first, last) = own_lines(&lines, &d)?;
+    let pad = indent(lines[first]).to_string();
+    let in_own_file = |c: &Directive<'_>| c.file_id() == d.file_id();
+    // A server edited in its own directives only: the lines that change, and the blocks added
+    // before its closing brace. A location (or a new first line) is short: the whole block.
+    let lines_only = d.is("server")
+        && e.head.is_none()
+        && e.changes.keys().all(|&id| {
+            let c = cfg.directive(id);
+            !c.has_block() && in_own_file(&c)
+        });
+    if !lines_only {
+        let mut block = String::new();
+        render_block(&d, 0, Some(e), &mut block);
+        return Some(vec![Splice {
+            file,
+            first: first + 1,
+            last: last + 1,
+            lines: block.lines().map(|l| format!("{pad}{l}")).collect(),
+            kind: SpliceKind::Block,
+            within: first + 1,
+        }]);
+    }
+    let mut out = Vec::new();
+    for (&id, change) in &e.changes {
+        let c = cfg.directive(id);
+        let (a, b) = own_lines(&lines, &c)?;
+        let inner = indent(lines[a]).to_string();
+        let new = match change {
+            Change::Replace(ls) => ls.iter().map(|l| format!("{inner}{l}")).collect(),
+            Change::Drop => Vec::new(),
+        };
+        out.push(Splice {
+            file: file.clone(),
+            first: a + 1,
+            last: b + 1,
+            lines: new,
+            kind: SpliceKind::Lines,
+            within: first + 1,
+        });
+    }
+    if !e.append.is_empty() {
+        // The closing brace must open its line: the lines go in just before it.
+        if !lines[last].trim_start().starts_with('}') || last == first {
+            return None;
+        }
+        let inner = format!("{pad}    ");
+        let added: Vec<String> = e
+            .append
+            .iter()
+            .flat_map(|l| l.lines())
+            .map(|l| {
+                if l.is_empty() {
+                    String::new()
+                } else {
+                    format!("{inner}{l}")
+                }
+            })
+            .collect();
+        out.push(Splice {
+            file: file.clone(),
+            first: last + 1,
+            last,
+            lines: added,
+            kind: SpliceKind::Insert,
+            within: first + 1,
+        });
+    }
+    Some(out)
+}
+
+/// The fix as printed: each splice with the line it goes to (`# FILE:LINE ...`), or the whole
+/// block (`render`) when its place cannot be told line by line.
+pub fn shown(root: &SysRoot, cfg: &Config, e: &BlockEdit) -> String {
+    let Some(splices) = splices(root, cfg, e) else {
+        return render(cfg, e);
+    };
+    let mut out = String::new();
+    for s in &splices {
+        let f = s.file.display();
+        // Printed without the file's indentation: the reader pastes at the place named.
+        let common = s
+            .lines
+            .iter()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| indent(l).len())
+            .min()
+            .unwrap_or(0);
+        let body: Vec<&str> = s
+            .lines
+            .iter()
+            .map(|l| l.get(common..).unwrap_or(""))
+            .collect();
+        match s.kind {
+            SpliceKind::Block => out.push_str(&format!("# {f}:{}\n", s.first)),
+            SpliceKind::Lines if s.lines.is_empty() => {
+                out.push_str(&format!("# {f}:{}: delete {}\n", s.first, span(s)));
+                continue;
+            }
+            SpliceKind::Lines => {
+                out.push_str(&format!("# {f}:{}: replace {} with\n", s.first, span(s)))
+            }
+            SpliceKind::Insert => {
+                out.push_str(&format!("# {f}:{}: add before this line\n", s.first))
+            }
+        }
+        for l in body {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn span(s: &Splice) -> String {
+    if s.last > s.first {
+        format!("lines {}-{}", s.first, s.last)
+    } else {
+        "this line".into()
+    }
+}
+
+/// `text` with `splices` applied (all of one file, not overlapping).
+pub fn apply(text: &str, splices: &[&Splice]) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut order: Vec<&&Splice> = splices.iter().collect();
+    // From the end, so earlier line numbers stay right; an insertion after a replacement of
+    // the lines before it.
+    order.sort_by_key(|s| std::cmp::Reverse((s.first, s.last)));
+    for s in order {
+        let (a, b) = (s.first - 1, s.last.min(lines.len()));
+        lines.splice(a..b, s.lines.iter().cloned());
+    }
+    let mut out = lines.join("\n");
+    if text.ends_with('\n') || text.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+/// `s` without the lines it leaves as they are (at its start and end); None when it changes
+/// nothing.
+fn tighten(a: &[&str], s: &Splice) -> Option<Splice> {
+    let old = a.get(s.first - 1..s.last.min(a.len())).unwrap_or(&[]);
+    let new = &s.lines;
+    let mut pre = 0;
+    while pre < old.len() && pre < new.len() && old[pre] == new[pre] {
+        pre += 1;
+    }
+    let mut suf = 0;
+    while suf < old.len() - pre
+        && suf < new.len() - pre
+        && old[old.len() - 1 - suf] == new[new.len() - 1 - suf]
+    {
+        suf += 1;
+    }
+    if pre + suf == old.len() && pre + suf == new.len() {
+        return None;
+    }
+    Some(Splice {
+        first: s.first + pre,
+        last: s.last.min(a.len()) - suf,
+        lines: new[pre..new.len() - suf].to_vec(),
+        ..s.clone()
+    })
+}
+
+/// A unified diff (`diff -u`, 3 lines of context) of `old` with `splices` applied; `path` is
+/// relative to the filesystem root (`--- a/etc/nginx/...`: `patch -p1` from `/`).
+pub fn unified(path: &str, old: &str, splices: &[&Splice]) -> String {
+    let a: Vec<&str> = old.lines().collect();
+    // Only the lines that change: a block printed whole keeps most of its lines.
+    let tight: Vec<Splice> = splices.iter().filter_map(|s| tighten(&a, s)).collect();
+    let mut order: Vec<&Splice> = tight.iter().collect();
+    order.sort_by_key(|s| (s.first, s.last));
+    // Hunks: runs of splices whose contexts touch.
+    let mut hunks: Vec<Vec<&Splice>> = Vec::new();
+    for s in order {
+        match hunks.last_mut() {
+            Some(h) if h.last().is_some_and(|p| p.last + 6 >= s.first - 1) => h.push(s),
+            _ => hunks.push(vec![s]),
+        }
+    }
+    let mut out = format!("--- a/{path}\n+++ b/{path}\n");
+    let mut shift: isize = 0;
+    for h in hunks {
+        let start = h[0].first.saturating_sub(3).max(1);
+        let end = (h[h.len() - 1].last + 3).min(a.len());
+        let mut body = Vec::new();
+        let mut at = start;
+        let (mut old_n, mut new_n) = (0usize, 0usize);
+        for s in &h {
+            while at < s.first {
+                body.push(format!(" {}", a[at - 1]));
+                at += 1;
+                old_n += 1;
+                new_n += 1;
+            }
+            for l in &a[s.first - 1..s.last.min(a.len())] {
+                body.push(format!("-{l}"));
+                old_n += 1;
+            }
+            for l in &s.lines {
+                body.push(format!("+{l}"));
+                new_n += 1;
+            }
+            at = s.last + 1;
+        }
+        while at <= end {
+            body.push(format!(" {}", a[at - 1]));
+            at += 1;
+            old_n += 1;
+            new_n += 1;
+        }
+        let new_start = (start as isize + shift).max(if new_n == 0 { 0 } else { 1 });
+        let old_start = if old_n == 0 { start - 1 } else { start };
+        out.push_str(&format!(
+            "@@ -{old_start},{old_n} +{new_start},{new_n} @@\n"
+        ));
+        for l in body {
+            out.push_str(&l);
+            out.push('\n');
+        }
+        shift += new_n as isize - old_n as isize;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fix::edit::BlockEdit;
+
+    fn setup(text: &str) -> (tempfile::TempDir, Config) {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("etc/nginx/nginx.conf");
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        let root = SysRoot::new(tmp.path());
+        let cfg =
+            crate::nginx::load_files(&root, std::path::Path::new("/etc/nginx/nginx.conf")).unwrap();
+        (tmp, cfg)
+    }
+
+    fn find<'c>(cfg: &'c Config, name: &str, arg: &str) -> Directive<'c> {
+        cfg.depth_first()
+            .map(|(_, d)| d)
+            .find(|d| d.is(name) && d.args().any(|a| a == arg))
+            .unwrap()
+    }
+
+    const CONF: &str = "events {}\nhttp {\n    server {\n        listen 80;\n        server_name a.test b.test; # both\n        location / {\n            proxy_pass http://127.0.0.1:8000;\n        }\n    }\n}\n";
+
+    #[test]
+    fn a_new_location_is_the_lines_to_add_and_where() {
+        let (tmp, cfg) = setup(CONF);
+        let root = SysRoot::new(tmp.path());
+        let server = cfg.servers()[0].id();
+        let e = BlockEdit::new(server).append("location ^~ /media/ {\n    alias /srv/m/;\n}");
+        let shown = shown(&root, &cfg, &e);
+        assert_eq!(
+            shown,
+            "# /etc/nginx/nginx.conf:9: add before this line\nlocation ^~ /media/ {\n    alias /srv/m/;\n}\n"
+        );
+        let s = splices(&root, &cfg, &e).unwrap();
+        let new = apply(CONF, &s.iter().collect::<Vec<_>>());
+        assert!(
+            new.contains("        }\n        location ^~ /media/ {\n            alias /srv/m/;\n        }\n    }\n}\n"),
+            "{new}"
+        );
+        let diff = unified("etc/nginx/nginx.conf", CONF, &s.iter().collect::<Vec<_>>());
+        assert_eq!(
+            diff,
+            "--- a/etc/nginx/nginx.conf\n+++ b/etc/nginx/nginx.conf\n@@ -6,5 +6,8 @@\n         location / {\n             proxy_pass http://127.0.0.1:8000;\n         }\n+        location ^~ /media/ {\n+            alias /srv/m/;\n+        }\n     }\n }\n"
+        );
+    }
+
+    #[test]
+    fn a_server_level_line_is_replaced_alone() {
+        let (tmp, cfg) = setup(CONF);
+        let root = SysRoot::new(tmp.path());
+        let server = cfg.servers()[0].id();
+        let name = find(&cfg, "server_name", "a.test").id();
+        let e = BlockEdit::new(server).replace(name, "server_name a.test;");
+        assert_eq!(
+            shown(&root, &cfg, &e),
+            "# /etc/nginx/nginx.conf:5: replace this line with\nserver_name a.test;\n"
+        );
+        // A location is printed whole, at its own line.
+        let loc = find(&cfg, "location", "/").id();
+        let e = BlockEdit::new(loc).head("location ^~ /");
+        let s = splices(&root, &cfg, &e).unwrap();
+        assert_eq!(
+            (s[0].first, s[0].last, s[0].kind),
+            (6, 8, SpliceKind::Block)
+        );
+        assert_eq!(s[0].lines[0], "        location ^~ / {");
+    }
+
+    #[test]
+    fn a_block_sharing_its_line_has_no_splice() {
+        let text = "events {}\nhttp { server { listen 80; location / { return 200; } } }\n";
+        let (tmp, cfg) = setup(text);
+        let root = SysRoot::new(tmp.path());
+        let loc = find(&cfg, "location", "/").id();
+        assert_eq!(
+            splices(&root, &cfg, &BlockEdit::new(loc).head("location = /")),
+            None
+        );
+        // Quotes and comments do not end a statement.
+        let lines = ["a \"x;}\" 'y\\';' # ;", "  b;"];
+        assert_eq!(statement_end(&lines, (0, 0)), Some((1, 3)));
+    }
+}
