@@ -50,7 +50,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             // Parse the selection before gathering: a typo is reported before any work.
             let selection = Selection::parse(&args.select, &args.ignore)?;
-            let mut site = Site::gather(&options, args.offline)?;
+            // Never freed: the process ends after the report, and freeing the loaded config
+            // (millions of nodes for a large box) cost a tenth of `check --site` on one.
+            let mut site = std::mem::ManuallyDrop::new(Site::gather(&options, args.offline)?);
             refuse_missing(&site)?;
             // Progress for long scans: only for a person watching text output, never in JSON/CI.
             site.progress = args.format == CheckFormat::Text
@@ -115,7 +117,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Judged::Apache(conf) = judged_server(&args.site) {
                 return trace_apache(&mut out, &args, conf);
             }
-            let site = Site::gather(&args.site.options(), args.offline)?;
+            // Never freed, as for `check`: the process ends after the trace.
+            let site =
+                std::mem::ManuallyDrop::new(Site::gather(&args.site.options(), args.offline)?);
             refuse_unloadable(&site)?;
             refuse_missing(&site)?;
             let url = if path_only {
@@ -207,22 +211,8 @@ fn each_site(site: &Site, args: &media_doctor::cli::CheckArgs) -> Option<Vec<(St
         return None;
     }
     let sites = site.sites();
-    if sites.len() > MAX_EACH_SITE {
-        // Each site on its own costs a pass over the shared model per site (MD108's server
-        // walk, the site's resolver, its proofs): 1,000 sites take ~6 s, 10,000 many minutes.
-        // Past the cap the box is checked as one, which stays linear; say so.
-        eprintln!(
-            "media-doctor: {} sites: checked as one box (each site is reported on its own up to \
-             {MAX_EACH_SITE}); name one with --site",
-            sites.len()
-        );
-        return None;
-    }
     (sites.len() > 1).then_some(sites)
 }
-
-/// The most sites `check` reports each on its own (see `each_site`).
-const MAX_EACH_SITE: usize = 1000;
 
 /// `check` over every site of the box, each on its own (its servers, the app they hand requests
 /// to): reported as each is checked, so memory stays bounded however many sites there are.
@@ -236,8 +226,8 @@ fn check_each_site(
 ) -> anyhow::Result<ExitCode> {
     use render::sites::{Json, Text};
     let checks = selection.checks();
-    let run = |name: &str, servers: Vec<u32>| {
-        let one = site.for_site(name, servers);
+    let run = |name: &str, servers: &[u32]| {
+        let one = site.for_site(name, servers.to_vec());
         let mut results = checks::run(&one, &checks);
         accepted.apply(&mut results);
         Report::new(one.to_json(), results)
@@ -245,10 +235,7 @@ fn check_each_site(
     let totals = match args.format {
         CheckFormat::Json => {
             let mut w = Json::start(out, args.fail_on, &site.box_json(&sites))?;
-            for (name, servers) in sites {
-                let report = run(&name, servers);
-                w.site(&name, &report)?;
-            }
+            each_report(&sites, &run, |name, report| Ok(w.site(name, report)?))?;
             w.finish()?
         }
         CheckFormat::Github => {
@@ -259,11 +246,10 @@ fn check_each_site(
             let files = SourceFiles::new(site.root.clone(), std::env::current_dir().ok())
                 .with_target(target);
             let mut fails = false;
-            for (name, servers) in sites {
-                let report = run(&name, servers);
+            each_report(&sites, &run, |_, report| {
                 fails |= report.fails_at(args.fail_on);
-                render::github::write(out, &report, &files)?;
-            }
+                Ok(render::github::write(out, report, &files)?)
+            })?;
             out.flush()?;
             return Ok(if fails {
                 ExitCode::from(1)
@@ -283,10 +269,7 @@ fn check_each_site(
                 NginxSource::Dump { name } => name.clone(),
             };
             let mut w = Text::start(out, opts, sites.len(), &source)?;
-            for (name, servers) in sites {
-                let report = run(&name, servers);
-                w.site(&name, &report)?;
-            }
+            each_report(&sites, &run, |name, report| Ok(w.site(name, report)?))?;
             w.finish()?
         }
     };
@@ -296,6 +279,90 @@ fn check_each_site(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A site of the box: its name and its server blocks.
+type SiteServers = (String, Vec<u32>);
+
+/// How many sites are checked between two writes (see `each_report`).
+const BATCH: usize = 16;
+
+/// Every site's report, handed to `write` in the order of `sites`. The sites are checked on
+/// every core, a batch at a time, while the reports of the batch before are written: the
+/// output is byte for byte that of checking them one by one, and memory holds two batches of
+/// reports at most.
+fn each_report(
+    sites: &[SiteServers],
+    run: &(dyn Fn(&str, &[u32]) -> Report + Sync),
+    mut write: impl FnMut(&str, &Report) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut done: Option<(&[SiteServers], Vec<Report>)> = None;
+    for batch in sites.chunks(BATCH) {
+        let (written, reports) = std::thread::scope(|scope| {
+            let checking = scope.spawn(|| check_batch(batch, threads, run));
+            let written = match done.take() {
+                Some((sites, reports)) => sites
+                    .iter()
+                    .zip(&reports)
+                    .try_for_each(|((name, _), report)| write(name, report)),
+                None => Ok(()),
+            };
+            (written, checking.join())
+        });
+        written?;
+        match reports {
+            Ok(reports) => done = Some((batch, reports)),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+    if let Some((sites, reports)) = done {
+        for ((name, _), report) in sites.iter().zip(&reports) {
+            write(name, report)?;
+        }
+    }
+    Ok(())
+}
+
+/// The reports of `batch`, in its order, checked on `threads` threads.
+fn check_batch(
+    batch: &[SiteServers],
+    threads: usize,
+    run: &(dyn Fn(&str, &[u32]) -> Report + Sync),
+) -> Vec<Report> {
+    if threads <= 1 || batch.len() <= 1 {
+        return batch.iter().map(|(name, s)| run(name, s)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Report>>> =
+        batch.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads.min(batch.len()) {
+            // The main thread's stack size: the settings reader's depth limits are set for it.
+            let worker = std::thread::Builder::new()
+                .stack_size(8 << 20)
+                .spawn_scoped(scope, || loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((name, servers)) = batch.get(i) else {
+                        break;
+                    };
+                    let report = run(name, servers);
+                    *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
+                });
+            if worker.is_err() {
+                // No thread to be had: the ones running (or this one, below) do the work.
+                break;
+            }
+        }
+    });
+    let mut reports: Vec<Report> = Vec::with_capacity(batch.len());
+    for (slot, (name, servers)) in slots.into_iter().zip(batch) {
+        match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(report) => reports.push(report),
+            None => reports.push(run(name, servers)),
+        }
+    }
+    reports
 }
 
 /// Options that name something that is not there are bad arguments (exit 2), never a quiet

@@ -93,6 +93,9 @@ pub struct Site {
     whole: Arc<OnceLock<resolve::Model>>,
     /// The indexes for the one request `trace` follows (`resolver_for`).
     request_model: OnceLock<resolve::Model>,
+    /// What every model of the config shares (listen sockets, server names, the http block,
+    /// maps): built once per box, for the models of all its sites.
+    shared_model: Arc<OnceLock<Arc<resolve::Shared>>>,
     /// The directories the site's servers serve files from, found on first use.
     served: OnceLock<Vec<ServedDir>>,
     /// Config files changed since the running nginx loaded them, found on first use (one per
@@ -113,10 +116,16 @@ pub struct Site {
     listeners: Arc<OnceLock<Arc<running::Listeners>>>,
     /// One of the sites of a `check` over every site (`for_site`): the user named none.
     one_of_many: bool,
+    /// What the checks compute once per box for all its sites (`per_box`).
+    box_cache: Arc<BoxCache>,
     /// Set when Apache httpd is the server judged (`Options::apache_conf`): then `nginx` is an
     /// empty configuration and the MD5xx checks judge this one.
     pub apache: Option<Arc<crate::apache::site::ApacheSite>>,
 }
+
+/// Values computed once per box, by name (see `Site::per_box`).
+type BoxCache =
+    std::sync::Mutex<std::collections::HashMap<&'static str, Arc<dyn std::any::Any + Send + Sync>>>;
 
 /// `upstream NAME { server ...; }` groups: the members of each, by name.
 type UpstreamGroups = std::collections::HashMap<String, Vec<String>>;
@@ -138,6 +147,12 @@ pub struct ServerPlaces {
     pub defaults: std::collections::HashMap<u16, Vec<usize>>,
     /// The files that hold no server block (the main file's settings, snippets, maps), in order.
     pub serverless: Vec<nginx::FileId>,
+    /// The server (index into `all`) around each block of the servers' own files, found on
+    /// first use (see `enclosing`).
+    enclosing: OnceLock<std::collections::HashMap<NodeId, usize>>,
+    /// The sections of `serverless` files as the fix prover writes them into every copy of the
+    /// config it loads: rendered once per box, not once per site with a fix.
+    pub serverless_dump: OnceLock<String>,
 }
 
 impl ServerPlaces {
@@ -185,6 +200,29 @@ impl ServerPlaces {
             .filter(|f| !p.by_file.contains_key(f))
             .collect();
         p
+    }
+}
+
+impl ServerPlaces {
+    /// The server (index into `all`) around each block (the server itself, its locations, `if`s)
+    /// written in the server's own file; a block of a snippet several servers include has none.
+    /// Built once per box: the fix prover asks it for each edit of each site.
+    pub fn enclosing(&self, cfg: &Config) -> &std::collections::HashMap<NodeId, usize> {
+        self.enclosing.get_or_init(|| {
+            let mut map = std::collections::HashMap::new();
+            for (i, &id) in self.all.iter().enumerate() {
+                let server = cfg.directive(id);
+                let file = server.file_id();
+                let mut stack = vec![server];
+                while let Some(d) = stack.pop() {
+                    if d.file_id() == file {
+                        map.entry(d.id()).or_insert(i);
+                    }
+                    stack.extend(d.children().filter(|c| c.has_block()));
+                }
+            }
+            map
+        })
     }
 }
 
@@ -266,6 +304,7 @@ impl Site {
             model: OnceLock::new(),
             whole: Default::default(),
             request_model: OnceLock::new(),
+            shared_model: Default::default(),
             served: OnceLock::new(),
             stale: Default::default(),
             containers: OnceLock::new(),
@@ -275,6 +314,7 @@ impl Site {
             upstream_groups: Default::default(),
             listeners: Default::default(),
             one_of_many: false,
+            box_cache: Default::default(),
             apache,
         };
         if site.apache.is_none() {
@@ -504,6 +544,7 @@ impl Site {
             model: OnceLock::new(),
             whole: self.whole.clone(),
             request_model: OnceLock::new(),
+            shared_model: self.shared_model.clone(),
             served: OnceLock::new(),
             stale: self.stale.clone(),
             containers: OnceLock::new(),
@@ -513,8 +554,36 @@ impl Site {
             upstream_groups: self.upstream_groups.clone(),
             listeners: self.listeners.clone(),
             one_of_many: true,
+            box_cache: self.box_cache.clone(),
             apache: self.apache.clone(),
         }
+    }
+
+    /// A value computed from the whole config once per box and shared by its sites (a check's
+    /// index of every server, say): `key` names it, `make` computes it on first use. A check
+    /// over each of 10,000 sites must not walk the whole config for each.
+    pub fn per_box<T: std::any::Any + Send + Sync>(
+        &self,
+        key: &'static str,
+        make: impl FnOnce() -> T,
+    ) -> Arc<T> {
+        let cached = self
+            .box_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+            .and_then(|v| v.downcast::<T>().ok());
+        if let Some(v) = cached {
+            return v;
+        }
+        // Made without the lock held: `make` may ask for another value of the box.
+        let v = Arc::new(make());
+        self.box_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, v.clone());
+        v
     }
 
     /// Whether the user named this site (`--site`), rather than `check` going over every site.
@@ -549,9 +618,9 @@ impl Site {
         if let Some(m) = self.model.get() {
             return self.resolver_over(m);
         }
-        let model = self
-            .request_model
-            .get_or_init(|| resolve::Model::for_request(self.config(), req));
+        let model = self.request_model.get_or_init(|| {
+            resolve::Model::for_request_with(self.config(), self.shared_model().clone(), req)
+        });
         self.resolver_over(model)
     }
 
@@ -567,15 +636,26 @@ impl Site {
     }
 
     /// The indexes of the site's own servers (of every server when the site is all of them).
+    /// A site's model is built over what the box's models share (`shared_model`): one site of
+    /// 10,000 indexes its own servers only, and the memory of a check over every site stays
+    /// that of one site's model at a time.
     fn site_model(&self) -> &resolve::Model {
-        // One site of every site of the box: the model of every server, built once for all of
-        // them (a model of its own would index every server's names and http-level settings
-        // again, for each site).
-        if self.is_every_server() || self.one_of_many {
+        if self.is_every_server() {
             return resolve::WholeModel::whole(self);
         }
-        self.model
-            .get_or_init(|| resolve::Model::build_for(self.config(), Some(&self.nginx.servers)))
+        self.model.get_or_init(|| {
+            resolve::Model::for_servers(
+                self.config(),
+                self.shared_model().clone(),
+                Some(&self.nginx.servers),
+            )
+        })
+    }
+
+    /// What every model of the config shares, built on first use (once per box).
+    fn shared_model(&self) -> &Arc<resolve::Shared> {
+        self.shared_model
+            .get_or_init(|| Arc::new(resolve::Shared::build(self.config())))
     }
 
     /// Whether the site is every server block of the config.
@@ -899,8 +979,9 @@ fn value_of<T: serde::Serialize>(x: &T) -> serde_json::Value {
 
 impl resolve::WholeModel for Site {
     fn whole(&self) -> &resolve::Model {
-        self.whole
-            .get_or_init(|| resolve::Model::build(self.config()))
+        self.whole.get_or_init(|| {
+            resolve::Model::for_servers(self.config(), self.shared_model().clone(), None)
+        })
     }
 }
 

@@ -44,7 +44,7 @@ impl Check for LocationShadowed {
         }
         let r = site.resolver();
         let cfg = r.config();
-        let all = r.targets();
+        let all = Targets::new(r.targets());
         let prefixes = prefixes(site, &r);
         if prefixes.is_empty() {
             return Ok(Outcome::skip(

@@ -31,7 +31,7 @@ impl Check for UrlPrefixNotServed {
         }
         let r = site.resolver();
         let cfg = r.config();
-        let all = r.targets();
+        let all = Targets::new(r.targets());
         let prefixes = prefixes(site, &r);
         if prefixes.is_empty() {
             return Ok(Outcome::skip(

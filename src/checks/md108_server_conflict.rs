@@ -9,7 +9,6 @@ use super::{Band, Check, Context, Meta, Outcome};
 use crate::nginx::resolve::usable_host;
 use crate::nginx::NodeId;
 use crate::report::Finding;
-use std::collections::BTreeMap;
 
 pub struct ServerConflict;
 
@@ -121,49 +120,38 @@ impl Check for ServerConflict {
             .flat_map(|&s| r.names_of(s))
             .map(|n| n.to_ascii_lowercase())
             .collect();
-        for (listen, servers) in r.sockets() {
-            let mut first: BTreeMap<String, NodeId> = BTreeMap::new();
-            for s in servers {
-                for n in r.names_of(s) {
-                    if n.is_empty() || n.starts_with('~') || n == "_" {
-                        continue;
-                    }
-                    let key = n.to_ascii_lowercase();
-                    if !ours.contains(&key) {
-                        continue;
-                    }
-                    match first.get(&key) {
-                        None => {
-                            first.insert(key, s);
-                        }
-                        Some(&winner) if winner != s => {
-                            let port: u16 = listen
-                                .rsplit(':')
-                                .next()
-                                .and_then(|p| p.parse().ok())
-                                .unwrap_or(0);
-                            if reported.contains(&(key.clone(), port)) {
-                                continue;
-                            }
-                            reported.push((key.clone(), port));
-                            findings.push(
-                                Finding::warning(format!(
-                                    "server_name {n} is used twice on {listen}: nginx ignores it in the server block at {}",
-                                    loc_of(cfg, s)
-                                ))
-                                .at(loc_of(cfg, s))
-                                .evidence("first", loc_of(cfg, winner))
-                                .evidence("ignored", loc_of(cfg, s))
-                                .fix(
-                                    "remove the duplicate server_name from one of the two blocks:",
-                                    vec![RELOAD.into()],
-                                ),
-                            );
-                        }
-                        _ => {}
-                    }
-                }
+        // From the config's index of duplicate names (built once, shared by the sites of a
+        // box): walking every socket's servers for each site made a check of every site
+        // quadratic.
+        for dup in r.shared().duplicate_names() {
+            if !ours.contains(&dup.key) {
+                continue;
             }
+            let port: u16 = dup
+                .listen
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            if reported.contains(&(dup.key.clone(), port)) {
+                continue;
+            }
+            reported.push((dup.key.clone(), port));
+            findings.push(
+                Finding::warning(format!(
+                    "server_name {} is used twice on {}: nginx ignores it in the server block at {}",
+                    dup.name,
+                    dup.listen,
+                    loc_of(cfg, dup.ignored)
+                ))
+                .at(loc_of(cfg, dup.ignored))
+                .evidence("first", loc_of(cfg, dup.first))
+                .evidence("ignored", loc_of(cfg, dup.ignored))
+                .fix(
+                    "remove the duplicate server_name from one of the two blocks:",
+                    vec![RELOAD.into()],
+                ),
+            );
         }
         Ok(findings_or_pass(
             findings,

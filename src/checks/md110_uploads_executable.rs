@@ -44,7 +44,7 @@ impl Check for UploadsExecutable {
         if ps.is_empty() {
             return Ok(Outcome::skip("no media (uploads) URL prefix found"));
         }
-        let all = r.targets();
+        let all = Targets::new(r.targets());
         let mut findings = Vec::new();
         for (p, t) in pairs(&ps, &all) {
             // An uploaded script reaching an interpreter.

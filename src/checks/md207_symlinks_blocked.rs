@@ -4,7 +4,7 @@
 use super::shared::fs::*;
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::fs::walk::shell_quote;
-use crate::nginx::Directive;
+use crate::nginx::{Directive, NodeId};
 use crate::report::Finding;
 use crate::site::Site;
 
@@ -25,10 +25,7 @@ impl Check for SymlinksBlocked {
     }
 
     fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
-        let set: Vec<Directive<'_>> = all_directives(site)
-            .into_iter()
-            .filter(|d| d.is("disable_symlinks") && d.arg(0).is_some_and(|a| a != "off"))
-            .collect();
+        let set: Vec<Directive<'_>> = symlink_settings(site);
         if set.is_empty() {
             return Ok(Outcome::pass(
                 "disable_symlinks is not set (nginx's default: off)",
@@ -151,22 +148,48 @@ impl Check for SymlinksBlocked {
     }
 }
 
-/// Every directive that applies to the site's servers: the main and http contexts and the
-/// site's own server blocks, includes expanded (another site's `disable_symlinks` is not ours).
-fn all_directives(site: &Site) -> Vec<Directive<'_>> {
+/// The `disable_symlinks` (not `off`) that apply to the site's servers: of the main and http
+/// contexts and of the site's own server blocks, includes expanded (another site's
+/// `disable_symlinks` is not ours), in the order a walk from the top meets them.
+fn symlink_settings(site: &Site) -> Vec<Directive<'_>> {
     let cfg = site.config();
     if cfg.files.is_empty() {
         return Vec::new();
     }
     let ours: std::collections::HashSet<_> = site.nginx.servers.iter().copied().collect();
+    let all = site.per_box("md207 disable_symlinks", || every_setting(site));
+    all.iter()
+        .filter(|(_, under)| under.iter().all(|s| ours.contains(s)))
+        .map(|&(id, _)| cfg.directive(id))
+        .collect()
+}
+
+/// Every `disable_symlinks` (not `off`) of the config as a walk from the top meets it (a
+/// snippet's once per block that includes it), with the server blocks it is met under: walked
+/// once per box, each site keeps those under its own servers.
+fn every_setting(site: &Site) -> Vec<(NodeId, Vec<NodeId>)> {
+    let cfg = site.config();
+    // Most configs never set it: no walk then.
+    if !cfg.any_named("disable_symlinks") {
+        return Vec::new();
+    }
+    // The server blocks around a directive, as indexes into `paths`.
+    let mut paths: Vec<Vec<NodeId>> = vec![Vec::new()];
     let mut out = Vec::new();
-    let mut stack: Vec<Directive<'_>> = cfg.top().collect();
-    while let Some(d) = stack.pop() {
-        if d.is("server") && d.has_block() && !ours.contains(&d.id()) {
-            continue;
+    let mut stack: Vec<(Directive<'_>, usize)> = cfg.top().map(|d| (d, 0)).collect();
+    while let Some((d, path)) = stack.pop() {
+        let path = if d.is("server") && d.has_block() {
+            let mut p = paths[path].clone();
+            p.push(d.id());
+            paths.push(p);
+            paths.len() - 1
+        } else {
+            path
+        };
+        stack.extend(d.children().map(|c| (c, path)));
+        if d.is("disable_symlinks") && d.arg(0).is_some_and(|a| a != "off") {
+            out.push((d.id(), paths[path].clone()));
         }
-        stack.extend(d.children());
-        out.push(d);
     }
     out
 }

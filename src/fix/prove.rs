@@ -13,7 +13,7 @@
 use super::edit::{dump_section, render_node, skeleton, BlockEdit, Change, Skeleton};
 use crate::nginx::resolve::{Request, Resolution, Resolver};
 use crate::nginx::{Config, Directive, FileId, NodeId};
-use crate::site::{listen_port, server_names_of, ServerPlaces, Site};
+use crate::site::{listen_port, server_names_of, Site};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -80,13 +80,11 @@ type Before = (Arc<Config>, Arc<crate::nginx::resolve::Model>);
 /// them.
 pub struct Prover<'s> {
     site: &'s Site,
-    fixed: std::sync::OnceLock<String>,
     /// The last unedited copy and what it was loaded from (the files, and the servers when only
     /// some of theirs were put back): the fixes of one site follow each other and load the same.
     before: std::sync::Mutex<Option<(LoadKey, Before)>>,
     /// Each file's sections without its server blocks (None: it cannot be cut).
     skeletons: std::sync::Mutex<HashMap<FileId, Option<Arc<Skeleton>>>>,
-    enclosing: std::sync::OnceLock<Enclosing>,
 }
 
 /// What a copy was loaded from.
@@ -96,10 +94,8 @@ impl<'s> Prover<'s> {
     pub fn new(site: &'s Site) -> Prover<'s> {
         Prover {
             site,
-            fixed: std::sync::OnceLock::new(),
             before: std::sync::Mutex::new(None),
             skeletons: std::sync::Mutex::new(HashMap::new()),
-            enclosing: std::sync::OnceLock::new(),
         }
     }
 
@@ -154,7 +150,8 @@ impl<'s> Prover<'s> {
             return super::edit::edited_dump(cfg, edits);
         };
         let places = self.site.server_places();
-        let fixed = self.fixed.get_or_init(|| {
+        // Rendered once per box (the sites of a check over every site share it).
+        let fixed = places.serverless_dump.get_or_init(|| {
             let mut out = String::new();
             for &f in places.serverless.iter().filter(|&&f| f != cfg.main) {
                 dump_section(cfg, f, &[], &mut out);
@@ -194,15 +191,16 @@ struct Scope {
 impl Scope {
     #[cfg(test)]
     fn of(site: &Site, edits: &[BlockEdit]) -> Scope {
-        let enclosing = Enclosing::of(site.config(), site.server_places());
-        Scope::with(site, edits, &enclosing)
+        Scope::with(site, edits, site.server_places().enclosing(site.config()))
     }
 
-    fn with(site: &Site, edits: &[BlockEdit], enclosing: &Enclosing) -> Scope {
+    fn with(site: &Site, edits: &[BlockEdit], enclosing: &HashMap<NodeId, usize>) -> Scope {
         let cfg = site.config();
         let places = site.server_places();
-        let edited: Vec<Option<usize>> =
-            edits.iter().map(|e| enclosing.server_of(e.block)).collect();
+        let edited: Vec<Option<usize>> = edits
+            .iter()
+            .map(|e| enclosing.get(&e.block).copied())
+            .collect();
         if edited.iter().any(Option::is_none) {
             return Scope {
                 files: None,
@@ -383,9 +381,7 @@ impl Prover<'_> {
         let site = self.site;
         let cfg = site.config();
         let places = site.server_places();
-        let enclosing = self
-            .enclosing
-            .get_or_init(|| Enclosing::of(site.config(), site.server_places()));
+        let enclosing = places.enclosing(cfg);
         let scope = self.narrow(Scope::with(site, edits, enclosing));
         // Both sides are loaded from the same files, so they have the same servers in the same
         // order, and are modelled whole.
@@ -625,35 +621,6 @@ fn same_file(got: Option<&Path>, want: &Path) -> bool {
         out
     };
     got.is_some_and(|g| norm(g) == norm(want))
-}
-
-/// The server block (index in `ServerPlaces::all`) that holds `node`: looked for among the
-/// servers of the node's own file (None for a node of a snippet, or outside any server).
-/// The server block (index into `ServerPlaces::all`) that each block node written in a
-/// server's own file lies in: built once per report, so finding an edit's server does not walk
-/// every server of its file (500,000 in one file).
-pub struct Enclosing(HashMap<NodeId, usize>);
-
-impl Enclosing {
-    pub fn of(cfg: &Config, places: &ServerPlaces) -> Enclosing {
-        let mut map = HashMap::new();
-        for (i, &id) in places.all.iter().enumerate() {
-            let server = cfg.directive(id);
-            let file = server.file_id();
-            let mut stack = vec![server];
-            while let Some(d) = stack.pop() {
-                if d.file_id() == file {
-                    map.entry(d.id()).or_insert(i);
-                }
-                stack.extend(d.children().filter(|c| c.has_block()));
-            }
-        }
-        Enclosing(map)
-    }
-
-    fn server_of(&self, node: NodeId) -> Option<usize> {
-        self.0.get(&node).copied()
-    }
 }
 
 fn first_name(r: &Resolver<'_>, server: NodeId) -> String {

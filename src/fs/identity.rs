@@ -94,10 +94,14 @@ pub struct UserDb {
     live: bool,
     users: Vec<PasswdEntry>,
     groups: Vec<GroupEntry>,
-    /// Names already asked of NSS on the live system (a walk asks for every component, and
-    /// each NSS call re-reads /etc/passwd): uid/gid → name.
-    names: std::sync::Mutex<std::collections::HashMap<(bool, u32), String>>,
 }
+
+/// Names already asked of NSS on the live system (a walk asks for every component, and each
+/// NSS call re-reads /etc/passwd): (is a user, uid/gid) → name. One per process: every resolver
+/// has its own `UserDb`, and a check of every site makes thousands.
+static LIVE_NAMES: std::sync::OnceLock<
+    std::sync::Mutex<std::collections::HashMap<(bool, u32), String>>,
+> = std::sync::OnceLock::new();
 
 #[derive(Debug, Clone)]
 struct PasswdEntry {
@@ -132,7 +136,6 @@ impl UserDb {
             live: false,
             users: parse_passwd(&read("/etc/passwd")),
             groups: parse_group(&read("/etc/group")),
-            names: Default::default(),
         }
     }
 
@@ -245,7 +248,10 @@ impl UserDb {
 
     /// A live-system name, asked of NSS once per id.
     fn cached(&self, key: (bool, u32), ask: impl FnOnce() -> Option<String>) -> String {
-        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        let mut names = LIVE_NAMES
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         names
             .entry(key)
             .or_insert_with(|| ask().unwrap_or_else(|| key.1.to_string()))

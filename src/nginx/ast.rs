@@ -332,6 +332,11 @@ impl Config {
     pub fn directive(&self, id: NodeId) -> Directive<'_> {
         Directive { cfg: self, id }
     }
+    /// Whether any directive of the loaded files is named `name` (every node once, no walk): a
+    /// quick no before a walk that looks for it.
+    pub fn any_named(&self, name: &str) -> bool {
+        (0..self.nodes.len() as NodeId).any(|id| self.directive(id).is(name))
+    }
     /// Every directive of the config, depth first, includes expanded, with its depth (0 for the
     /// entry file's top level): the whole tree in reading order.
     pub fn depth_first(&self) -> DepthFirst<'_> {

@@ -4,6 +4,8 @@
 //! no uploaded script executed, no content sniffing.
 
 use crate::checks::shared::nginx::{prefixes, Prefix, PrefixKind, Target};
+use crate::checks::shared::nginx_routing::targets_for;
+pub(crate) use crate::checks::shared::nginx_routing::Targets;
 use crate::nginx::resolve::Resolver;
 use crate::site::Site;
 
@@ -14,12 +16,8 @@ pub(crate) fn media(site: &Site, r: &Resolver<'_>) -> Vec<Prefix> {
         .collect()
 }
 
-pub(crate) fn pairs<'a>(ps: &'a [Prefix], all: &'a [Target]) -> Vec<(&'a Prefix, &'a Target)> {
+pub(crate) fn pairs<'a>(ps: &'a [Prefix], all: &'a Targets) -> Vec<(&'a Prefix, &'a Target)> {
     ps.iter()
-        .flat_map(|p| {
-            all.iter()
-                .filter(move |t| p.server.map_or(true, |s| s == t.server))
-                .map(move |t| (p, t))
-        })
+        .flat_map(|p| targets_for(p, all).into_iter().map(move |t| (p, t)))
         .collect()
 }

@@ -277,7 +277,7 @@ pub struct Conf {
     pub add_headers: Arc<Vec<(String, String)>>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Block {
     pub node: Option<NodeId>,
     pub parent: Option<BlockIdx>,
@@ -285,7 +285,7 @@ pub struct Block {
     pub conf: Conf,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Blocks {
     pub blocks: Vec<Block>,
     by_node: HashMap<NodeId, BlockIdx>,
@@ -356,6 +356,55 @@ impl Blocks {
             only,
         );
         (blocks, idx)
+    }
+
+    /// The `http` block alone (no server block), and the server blocks that are its direct
+    /// children (through includes): what the models of one config share. A model of some
+    /// servers starts from a copy of it (`with_servers`) instead of walking the http context,
+    /// which holds every server, again for each site.
+    pub fn http_only(
+        cfg: &Config,
+        http: Option<Directive<'_>>,
+        prefix: &Path,
+    ) -> (Blocks, BlockIdx, HashSet<NodeId>) {
+        let (blocks, idx) = Blocks::build(cfg, http, prefix, Some(&HashSet::new()));
+        let children: Box<dyn Iterator<Item = Directive<'_>>> = match http {
+            Some(h) => Box::new(h.children()),
+            None => Box::new(cfg.top()),
+        };
+        let servers = children
+            .filter(|d| d.is("server") && d.has_block())
+            .map(|d| d.id())
+            .collect();
+        (blocks, idx, servers)
+    }
+
+    /// `http_only`'s blocks with `servers` (direct children of the http block, each once) built
+    /// under it, as `build` builds them.
+    pub fn with_servers(
+        &self,
+        http: BlockIdx,
+        cfg: &Config,
+        servers: &[NodeId],
+        prefix: &Path,
+    ) -> Blocks {
+        let mut blocks = self.clone();
+        let inherited = blocks.blocks[http].conf.clone();
+        for &s in servers {
+            let grand: Vec<Directive<'_>> = cfg.directive(s).children().collect();
+            blocks.add(
+                &grand,
+                Some(http),
+                &inherited,
+                BlockKind::Server,
+                Some(s),
+                Vec::new(),
+                false,
+                prefix,
+                None,
+            );
+        }
+        blocks
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -352,17 +352,109 @@ pub enum ServedKind {
     Alias,
 }
 
-/// The indexes the resolver works from, built once per `Site` (and cached on it): merged block
-/// configurations, listen sockets and server names, location trees, `map`s.
+/// What every model of one config shares, whichever servers it covers: the listen sockets and
+/// server names of every server (choosing the server for a request needs them all), the `http`
+/// block's merged configuration, the `map`s. Built once per config (`Shared::build`) and shared
+/// by the models of its sites: a check of each of 10,000 sites would otherwise index 21,000
+/// servers 10,000 times.
 #[derive(Debug)]
-pub struct Model {
-    blocks: Blocks,
+pub struct Shared {
     servers: ServerIndex,
-    locations: Locations,
+    /// The http block alone, its index, and the server blocks that are its direct children.
+    http: (Blocks, conf::BlockIdx, std::collections::HashSet<NodeId>),
     maps: HashMap<String, vars::Map>,
     /// Variables the config declares (`set $x`, named regex captures): unset, they are empty.
     /// Found on first need (a variable no module provides): the walk covers every directive.
     declared: std::sync::OnceLock<std::collections::HashSet<String>>,
+    /// `server_name`s given twice on one listen socket (MD108), found on first use.
+    duplicates: std::sync::OnceLock<Vec<DuplicateName>>,
+}
+
+/// A `server_name` a server of a socket gives after an earlier server of the same socket gave
+/// it: nginx warns "conflicting server name" and ignores it there.
+#[derive(Debug, Clone)]
+pub struct DuplicateName {
+    /// The socket as `Listen::describe` writes it.
+    pub listen: String,
+    /// The name as the later server writes it.
+    pub name: String,
+    /// The name in lowercase (how nginx compares names).
+    pub key: String,
+    /// The server that ignores it, and the first server that gave it.
+    pub ignored: NodeId,
+    pub first: NodeId,
+}
+
+impl Shared {
+    pub fn build(cfg: &Config) -> Shared {
+        let all: Vec<NodeId> = cfg.servers().iter().map(Directive::id).collect();
+        let http = http_block(cfg);
+        let top: Vec<Directive<'_>> = match http {
+            Some(h) => h.children().collect(),
+            None => cfg.top().collect(),
+        };
+        Shared {
+            servers: ServerIndex::build(cfg, &all),
+            http: Blocks::http_only(cfg, http, &cfg.prefix),
+            maps: vars::collect_maps(top.into_iter()),
+            declared: std::sync::OnceLock::new(),
+            duplicates: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Every `server_name` given twice on one listen socket, by socket (in `Listen::describe`
+    /// order), then in config order; empty names, regexes and `_` are not names.
+    pub fn duplicate_names(&self) -> &[DuplicateName] {
+        self.duplicates.get_or_init(|| {
+            let mut sockets: Vec<(String, &[usize])> = self.servers.sockets().collect();
+            sockets.sort();
+            let mut out = Vec::new();
+            for (listen, servers) in sockets {
+                let mut first: HashMap<String, NodeId> = HashMap::new();
+                for &i in servers {
+                    let s = &self.servers.servers[i];
+                    for n in &s.names {
+                        if n.is_empty() || n.starts_with('~') || n == "_" {
+                            continue;
+                        }
+                        let key = n.to_ascii_lowercase();
+                        match first.get(&key) {
+                            None => {
+                                first.insert(key, s.id);
+                            }
+                            Some(&winner) if winner != s.id => out.push(DuplicateName {
+                                listen: listen.clone(),
+                                name: n.clone(),
+                                key,
+                                ignored: s.id,
+                                first: winner,
+                            }),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            out
+        })
+    }
+}
+
+/// The `http` block of a main config (None for a fragment: its top level is the http level).
+fn http_block(cfg: &Config) -> Option<Directive<'_>> {
+    match cfg.kind {
+        Some(ConfigKind::Main) => cfg.top().find(|d| d.is("http")),
+        _ => None,
+    }
+}
+
+/// The indexes the resolver works from, built once per `Site` (and cached on it): merged block
+/// configurations, location trees and scripts of the servers it covers, over what every model of
+/// the config shares (`Shared`: listen sockets and server names, `map`s).
+#[derive(Debug)]
+pub struct Model {
+    shared: std::sync::Arc<Shared>,
+    blocks: Blocks,
+    locations: Locations,
     /// The rewrite-module directives (rewrite, return, set, if, break) of each server, location
     /// and `if` block, in order: the script nginx compiles for it.
     scripts: HashMap<NodeId, Vec<engine::ScriptOp>>,
@@ -377,22 +469,52 @@ pub struct Model {
 impl Model {
     /// The indexes of every server block of `cfg`.
     pub fn build(cfg: &Config) -> Model {
-        Model::build_for(cfg, None)
+        Model::with_shared(cfg, std::sync::Arc::new(Shared::build(cfg)), None)
     }
 
     /// The indexes of the server blocks `only` (every one when None): a check of one site of a
     /// 10,000-site config builds the locations of its own servers, not of all of them.
     pub fn build_for(cfg: &Config, only: Option<&[NodeId]>) -> Model {
-        let all: Vec<NodeId> = cfg.servers().iter().map(Directive::id).collect();
-        let servers = ServerIndex::build(cfg, &all);
-        Model::with_servers(cfg, servers, only)
+        Model::for_servers(cfg, std::sync::Arc::new(Shared::build(cfg)), only)
+    }
+
+    /// `build_for` over what the models of `cfg` share. The default server of each socket the
+    /// servers listen on is covered too: every request to them is also the default server's
+    /// (its `merge_slashes`, its large header buffers), and a model without it would hand each
+    /// one to the model of every server.
+    pub fn for_servers(
+        cfg: &Config,
+        shared: std::sync::Arc<Shared>,
+        only: Option<&[NodeId]>,
+    ) -> Model {
+        let Some(only) = only else {
+            return Model::with_shared(cfg, shared, None);
+        };
+        let mut covered: Vec<NodeId> = only.to_vec();
+        let index = &shared.servers;
+        for &s in only {
+            let Some(&i) = index.by_node.get(&s) else {
+                continue;
+            };
+            for d in index.defaults_around(i) {
+                let id = index.servers[d].id;
+                if !covered.contains(&id) {
+                    covered.push(id);
+                }
+            }
+        }
+        Model::with_shared(cfg, shared, Some(&covered))
     }
 
     /// The indexes for answering `req`: the server nginx picks for it (and the default server of
     /// its socket, whose `merge_slashes` applies), chosen among every server of `cfg`.
     pub fn for_request(cfg: &Config, req: &Request) -> Model {
-        let all: Vec<NodeId> = cfg.servers().iter().map(Directive::id).collect();
-        let servers = ServerIndex::build(cfg, &all);
+        Model::for_request_with(cfg, std::sync::Arc::new(Shared::build(cfg)), req)
+    }
+
+    /// `for_request` over what the models of `cfg` share.
+    pub fn for_request_with(cfg: &Config, shared: std::sync::Arc<Shared>, req: &Request) -> Model {
+        let servers = &shared.servers;
         let host = validate_host(&req.host_header);
         let chosen = servers
             .select(host.as_deref().unwrap_or(""), req.port, req.local_addr)
@@ -401,52 +523,52 @@ impl Model {
             .default_for(req.port, req.local_addr)
             .map(|d| servers.servers[d].id);
         let only: Vec<NodeId> = chosen.into_iter().chain(default).collect();
-        Model::with_servers(cfg, servers, Some(&only))
+        Model::with_shared(cfg, shared, Some(&only))
     }
 
-    fn with_servers(cfg: &Config, servers: ServerIndex, only: Option<&[NodeId]>) -> Model {
-        let http = match cfg.kind {
-            Some(ConfigKind::Main) => cfg.top().find(|d| d.is("http")),
-            _ => None,
-        };
+    fn with_shared(cfg: &Config, shared: std::sync::Arc<Shared>, only: Option<&[NodeId]>) -> Model {
         let covers: Option<std::collections::HashSet<NodeId>> =
             only.map(|o| o.iter().copied().collect());
-        let blocks = Blocks::build(cfg, http, &cfg.prefix, covers.as_ref()).0;
+        let (http_blocks, http_idx, direct) = &shared.http;
+        let blocks = match only {
+            // The site's servers under a copy of the shared http block, in config order (as
+            // the http context lists them), each once.
+            Some(o) if o.iter().all(|s| direct.contains(s)) => {
+                let mut ordered: Vec<NodeId> = o.to_vec();
+                ordered.sort_unstable_by_key(|&s| shared.servers.by_node.get(&s).copied());
+                ordered.dedup();
+                http_blocks.with_servers(*http_idx, cfg, &ordered, &cfg.prefix)
+            }
+            _ => Blocks::build(cfg, http_block(cfg), &cfg.prefix, covers.as_ref()).0,
+        };
         let server_ids: Vec<NodeId> = match only {
             Some(o) => o.to_vec(),
             None => cfg.servers().iter().map(Directive::id).collect(),
         };
         let locations = Locations::build(cfg, &server_ids, &blocks);
-        let top: Vec<Directive<'_>> = match http {
-            Some(h) => h.children().collect(),
-            None => cfg.top().collect(),
-        };
-        let maps = vars::collect_maps(top.into_iter());
         let (scripts, script_regexes) = engine::compile_scripts(cfg, &server_ids);
         Model {
+            shared,
             scripts,
             script_regexes,
             blocks,
-            servers,
             locations,
-            maps,
-            declared: std::sync::OnceLock::new(),
             covers,
         }
     }
 
+    /// What this model shares with the other models of its config.
+    pub fn shared(&self) -> &std::sync::Arc<Shared> {
+        &self.shared
+    }
+
     /// Whether `$name` is declared anywhere in `cfg` (`set`, a named capture).
     pub(crate) fn declares(&self, cfg: &Config, name: &str) -> bool {
-        self.declared
-            .get_or_init(|| {
-                let http = match cfg.kind {
-                    Some(ConfigKind::Main) => cfg.top().find(|d| d.is("http")),
-                    _ => None,
-                };
-                match http {
-                    Some(h) => vars::declared_variables(h.children()),
-                    None => vars::declared_variables(cfg.top()),
-                }
+        self.shared
+            .declared
+            .get_or_init(|| match http_block(cfg) {
+                Some(h) => vars::declared_variables(h.children()),
+                None => vars::declared_variables(cfg.top()),
             })
             .contains(name)
     }
@@ -656,10 +778,11 @@ impl<'s> Resolver<'s> {
 
     /// Every server block nginx would consider for requests on `port`, in config order.
     pub fn servers_on_port(&self, port: u16) -> Vec<NodeId> {
-        self.servers
+        self.shared
+            .servers
             .on_port(port)
             .into_iter()
-            .map(|i| self.servers.servers[i].id)
+            .map(|i| self.shared.servers.servers[i].id)
             .collect()
     }
 
@@ -690,10 +813,11 @@ impl<'s> Resolver<'s> {
     }
 
     pub(crate) fn server_info(&self, server: NodeId) -> Option<&server::ServerInfo> {
-        self.servers
+        self.shared
+            .servers
             .by_node
             .get(&server)
-            .map(|&i| &self.servers.servers[i])
+            .map(|&i| &self.shared.servers.servers[i])
     }
 
     /// The directory nginx serves for URL `prefix` (e.g. `/media/`) in `server`: the location
@@ -707,17 +831,6 @@ impl<'s> Resolver<'s> {
     /// the roots a tree scan must cover.
     pub fn static_locations(&self) -> Vec<Served> {
         no_panic(|| engine::static_locations(self)).unwrap_or_default()
-    }
-
-    /// Conflicting `server_name`s and default servers per listen socket (for MD108).
-    pub fn sockets(&self) -> Vec<(String, Vec<NodeId>)> {
-        let mut v: Vec<(String, Vec<NodeId>)> = self
-            .servers
-            .sockets()
-            .map(|(l, s)| (l, s.iter().map(|&i| self.servers.servers[i].id).collect()))
-            .collect();
-        v.sort();
-        v
     }
 
     /// The location nodes of a server (all levels, config order).
@@ -767,9 +880,10 @@ impl<'s> Resolver<'s> {
     /// The server nginx picks for `host` on `port` (any listen address).
     pub fn select_server(&self, host: &str, port: u16) -> Option<NodeId> {
         let h = validate_host(host)?;
-        self.servers
+        self.shared
+            .servers
             .select(&h, port, None)
-            .map(|s| self.servers.servers[s.server].id)
+            .map(|s| self.shared.servers.servers[s.server].id)
     }
 
     /// The location nginx picks for a (decoded, normalised) URI in a server, by location

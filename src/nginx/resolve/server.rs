@@ -381,6 +381,24 @@ impl ServerIndex {
         sock.default.or_else(|| sock.servers.first().copied())
     }
 
+    /// The default servers a request to server `i` may also meet: of each socket it listens on,
+    /// and of its ports when the local address is not known.
+    pub fn defaults_around(&self, i: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        for l in &self.servers[i].listens {
+            let of_socket = self
+                .sockets
+                .get(&(l.addr.clone(), l.port))
+                .and_then(|sock| sock.default.or_else(|| sock.servers.first().copied()));
+            for d in of_socket.into_iter().chain(self.default_for(l.port, None)) {
+                if !out.contains(&d) {
+                    out.push(d);
+                }
+            }
+        }
+        out
+    }
+
     /// Pick the server for `host` (already validated and lower-cased) on `port`.
     /// `local` is the address the connection reached, when known.
     pub fn select<'h>(

@@ -180,7 +180,8 @@ pub(super) fn run(
         Some(s) => (s, "given".to_string(), None, Vec::new(), s),
         None => {
             let Some(sel) =
-                r.servers
+                r.shared()
+                    .servers
                     .select(host.as_deref().unwrap_or(""), req.port, req.local_addr)
             else {
                 empty.reason = format!(
@@ -189,7 +190,7 @@ pub(super) fn run(
                 );
                 return empty;
             };
-            let info = &r.servers.servers[sel.server];
+            let info = &r.shared().servers.servers[sel.server];
             let how = match &sel.chosen {
                 _ if !explain => String::new(),
                 Chosen::Name(n) => format!("server_name {n} on {}", sel.listen_text()),
@@ -207,9 +208,10 @@ pub(super) fn run(
                 how.push_str(&format!(" ({n})"));
             }
             let default = r
+                .shared()
                 .servers
                 .default_for(req.port, req.local_addr)
-                .map(|d| r.servers.servers[d].id)
+                .map(|d| r.shared().servers.servers[d].id)
                 .unwrap_or(info.id);
             (info.id, how, sel.captures, sel.named_captures, default)
         }
@@ -990,7 +992,7 @@ impl<'r, 's> Run<'r, 's> {
             return Ok(Vec::new());
         }
         let r = self.r;
-        if let Some(map) = r.maps.get(name) {
+        if let Some(map) = r.shared().maps.get(name) {
             if depth > 8 {
                 return Err(name.to_string());
             }
