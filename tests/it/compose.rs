@@ -455,6 +455,26 @@ fn a_bind_mounted_host_directory_is_judged_as_the_containers_uid() {
     let md607 = check_of(&json, "MD607");
     assert_eq!(md607["status"], "pass", "{md607}");
 
+    // collectstatic at start writes STATIC_ROOT, bind-mounted from a directory uid 1000 owns.
+    let collects = "      - ./media:/app/media\n      - ./static:/app/staticfiles\n    command: sh -c \"python manage.py collectstatic --noinput && gunicorn mysite.wsgi\"\n";
+    let t2 = bind_project("1001", collects, nginx, conf);
+    let dir2 = t2.path().join("proj");
+    for (d, uid) in [("media", 1001), ("static", 1000)] {
+        std::fs::create_dir(dir2.join(d)).unwrap();
+        chown(dir2.join(d), Some(uid), Some(uid)).unwrap();
+    }
+    let (_, json) = check_ids(&dir2, "nginx/default.conf");
+    let md607 = check_of(&json, "MD607");
+    assert_eq!(md607["status"], "fail", "{md607}");
+    let f = &md607["findings"][0];
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("collect static files into"),
+        "{f}"
+    );
+
     // A directory Docker will create (owned by root) for a non-root app: a warning.
     std::fs::remove_dir(&media).unwrap();
     let (_, json) = check_ids(&dir, "nginx/default.conf");
