@@ -50,6 +50,8 @@ fn groups(results: &[CheckResult]) -> Vec<Vec<(usize, usize)>> {
 fn merge_and_prove(site: &Site, results: &mut [CheckResult]) {
     let cfg = site.config();
     let prover = fix::Prover::new(site);
+    // Each config file read once for all its fixes (one file may hold thousands).
+    let mut texts = fix::text::Texts::default();
     for group in groups(results) {
         let fixes: Vec<ConfigFix> = group
             .iter()
@@ -85,8 +87,9 @@ fn merge_and_prove(site: &Site, results: &mut [CheckResult]) {
         }
         // The one block to add or the lines to change, at their file:line (the whole block
         // when its place cannot be told line by line).
-        let block = fix::text::shown(&site.root, cfg, &merged);
-        let splices = fix::text::splices(&site.root, cfg, &merged).unwrap_or_default();
+        let splices = fix::text::splices(&mut texts, &site.root, cfg, &merged);
+        let block = fix::text::shown(cfg, &merged, splices.as_deref());
+        let splices = splices.unwrap_or_default();
         for (k, &(r, f)) in group.iter().enumerate() {
             let finding = &mut results[r].findings[f];
             let reload = finding

@@ -10,15 +10,76 @@
 use super::edit::{render, render_block, BlockEdit, Change};
 use crate::nginx::{Config, Directive};
 use crate::sysroot::SysRoot;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 pub use crate::report::edit::{Splice, SpliceKind};
 
+/// A config file's text and where each of its lines starts: read once per report, however many
+/// fixes it holds (one file may hold 500,000 server blocks).
+pub struct FileText {
+    text: String,
+    starts: Vec<usize>,
+}
+
+impl FileText {
+    pub fn new(text: String) -> FileText {
+        let mut starts = vec![0];
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        // As `str::lines`: no empty line after the last newline.
+        if starts.last() == Some(&text.len()) {
+            starts.pop();
+        }
+        FileText { text, starts }
+    }
+
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// Line `i` (0-based), without its line end.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let start = *self.starts.get(i)?;
+        let end = self.starts.get(i + 1).copied().unwrap_or(self.text.len());
+        let line = &self.text[start..end];
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    }
+}
+
+/// The files the fixes of one report are in, each read once (None: it could not be read).
+#[derive(Default)]
+pub struct Texts(HashMap<PathBuf, Option<FileText>>);
+
+impl Texts {
+    pub fn get(&mut self, root: &SysRoot, file: &Path) -> Option<&FileText> {
+        self.0
+            .entry(file.to_path_buf())
+            .or_insert_with(|| {
+                std::fs::read_to_string(root.host_path(file))
+                    .ok()
+                    .map(FileText::new)
+            })
+            .as_ref()
+    }
+}
+
 /// Where one statement of `lines` ends: the line of its `;`, or of the `}` that closes its block.
 /// `start` is 0-based (line, byte column). None when the text ends first.
-fn statement_end(lines: &[&str], start: (usize, usize)) -> Option<(usize, usize)> {
+fn statement_end(lines: &FileText, start: (usize, usize)) -> Option<(usize, usize)> {
     let mut depth = 0usize;
     let mut quote: Option<u8> = None;
-    for (i, line) in lines.iter().enumerate().skip(start.0) {
+    for i in start.0..lines.len() {
+        let line = lines.get(i)?;
         let b = line.as_bytes();
         let mut j = if i == start.0 { start.1 } else { 0 };
         while j < b.len() {
@@ -59,7 +120,7 @@ fn ends_line(line: &str, at: usize) -> bool {
 }
 
 /// The 0-based line range of directive `d` when it stands on lines of its own.
-fn own_lines(lines: &[&str], d: &Directive<'_>) -> Option<(usize, usize)> {
+fn own_lines(lines: &FileText, d: &Directive<'_>) -> Option<(usize, usize)> {
     let first = (d.line() as usize).checked_sub(1)?;
     let text = lines.get(first)?;
     let col = (d.column() as usize).saturating_sub(1);
@@ -68,7 +129,7 @@ fn own_lines(lines: &[&str], d: &Directive<'_>) -> Option<(usize, usize)> {
         return None;
     }
     let (last, at) = statement_end(lines, (first, col))?;
-    ends_line(lines[last], at).then_some((first, last))
+    ends_line(lines.get(last)?, at).then_some((first, last))
 }
 
 fn indent(line: &str) -> &str {
@@ -76,13 +137,17 @@ fn indent(line: &str) -> &str {
 }
 
 /// The splices of `e`, or None when its place cannot be told line by line.
-pub fn splices(root: &SysRoot, cfg: &Config, e: &BlockEdit) -> Option<Vec<Splice>> {
+pub fn splices(
+    texts: &mut Texts,
+    root: &SysRoot,
+    cfg: &Config,
+    e: &BlockEdit,
+) -> Option<Vec<Splice>> {
     let d = cfg.directive(e.block);
     let file = d.file().to_path_buf();
-    let text = std::fs::read_to_string(root.host_path(&file)).ok()?;
-    let lines: Vec<&str> = text.lines().collect();
-    let (first, last) = own_lines(&lines, &d)?;
-    let pad = indent(lines[first]).to_string();
+    let lines = texts.get(root, &file)?;
+    let (first, last) = own_lines(lines, &d)?;
+    let pad = indent(lines.get(first)?).to_string();
     let in_own_file = |c: &Directive<'_>| c.file_id() == d.file_id();
     // A server edited in its own directives only: the lines that change, and the blocks added
     // before its closing brace. A location (or a new first line) is short: the whole block.
@@ -107,8 +172,8 @@ pub fn splices(root: &SysRoot, cfg: &Config, e: &BlockEdit) -> Option<Vec<Splice
     let mut out = Vec::new();
     for (&id, change) in &e.changes {
         let c = cfg.directive(id);
-        let (a, b) = own_lines(&lines, &c)?;
-        let inner = indent(lines[a]).to_string();
+        let (a, b) = own_lines(lines, &c)?;
+        let inner = indent(lines.get(a)?).to_string();
         let new = match change {
             Change::Replace(ls) => ls.iter().map(|l| format!("{inner}{l}")).collect(),
             Change::Drop => Vec::new(),
@@ -124,7 +189,7 @@ pub fn splices(root: &SysRoot, cfg: &Config, e: &BlockEdit) -> Option<Vec<Splice
     }
     if !e.append.is_empty() {
         // The closing brace must open its line: the lines go in just before it.
-        if !lines[last].trim_start().starts_with('}') || last == first {
+        if !lines.get(last)?.trim_start().starts_with('}') || last == first {
             return None;
         }
         let inner = format!("{pad}    ");
@@ -153,13 +218,13 @@ pub fn splices(root: &SysRoot, cfg: &Config, e: &BlockEdit) -> Option<Vec<Splice
 }
 
 /// The fix as printed: each splice with the line it goes to (`# FILE:LINE ...`), or the whole
-/// block (`render`) when its place cannot be told line by line.
-pub fn shown(root: &SysRoot, cfg: &Config, e: &BlockEdit) -> String {
-    let Some(splices) = splices(root, cfg, e) else {
+/// block (`render`) when its place cannot be told line by line (`splices` None).
+pub fn shown(cfg: &Config, e: &BlockEdit, splices: Option<&[Splice]>) -> String {
+    let Some(splices) = splices else {
         return render(cfg, e);
     };
     let mut out = String::new();
-    for s in &splices {
+    for s in splices {
         let f = s.file.display();
         // Printed without the file's indentation: the reader pastes at the place named.
         let common = s
@@ -340,12 +405,12 @@ mod tests {
         let root = SysRoot::new(tmp.path());
         let server = cfg.servers()[0].id();
         let e = BlockEdit::new(server).append("location ^~ /media/ {\n    alias /srv/m/;\n}");
-        let shown = shown(&root, &cfg, &e);
+        let s = splices(&mut Texts::default(), &root, &cfg, &e).unwrap();
+        let shown = shown(&cfg, &e, Some(&s));
         assert_eq!(
             shown,
             "# /etc/nginx/nginx.conf:9: add before this line\nlocation ^~ /media/ {\n    alias /srv/m/;\n}\n"
         );
-        let s = splices(&root, &cfg, &e).unwrap();
         let new = apply(CONF, &s.iter().collect::<Vec<_>>());
         assert!(
             new.contains("        }\n        location ^~ /media/ {\n            alias /srv/m/;\n        }\n    }\n}\n"),
@@ -366,13 +431,17 @@ mod tests {
         let name = find(&cfg, "server_name", "a.test").id();
         let e = BlockEdit::new(server).replace(name, "server_name a.test;");
         assert_eq!(
-            shown(&root, &cfg, &e),
+            shown(
+                &cfg,
+                &e,
+                splices(&mut Texts::default(), &root, &cfg, &e).as_deref()
+            ),
             "# /etc/nginx/nginx.conf:5: replace this line with\nserver_name a.test;\n"
         );
         // A location is printed whole, at its own line.
         let loc = find(&cfg, "location", "/").id();
         let e = BlockEdit::new(loc).head("location ^~ /");
-        let s = splices(&root, &cfg, &e).unwrap();
+        let s = splices(&mut Texts::default(), &root, &cfg, &e).unwrap();
         assert_eq!(
             (s[0].first, s[0].last, s[0].kind),
             (6, 8, SpliceKind::Block)
@@ -387,11 +456,17 @@ mod tests {
         let root = SysRoot::new(tmp.path());
         let loc = find(&cfg, "location", "/").id();
         assert_eq!(
-            splices(&root, &cfg, &BlockEdit::new(loc).head("location = /")),
+            splices(
+                &mut Texts::default(),
+                &root,
+                &cfg,
+                &BlockEdit::new(loc).head("location = /")
+            ),
             None
         );
-        // Quotes and comments do not end a statement.
-        let lines = ["a \"x;}\" 'y\\';' # ;", "  b;"];
+        // Quotes and comments do not end a statement; a CRLF file reads as LF.
+        let lines = FileText::new("a \"x;}\" 'y\\';' # ;\r\n  b;\n".into());
+        assert_eq!(lines.len(), 2);
         assert_eq!(statement_end(&lines, (0, 0)), Some((1, 3)));
     }
 }

@@ -59,6 +59,11 @@ const PAIRS: &[(&str, &[&str])] = &[
     // Under --root no request is sent: the log is the only live input.
     ("MD405", &[]),
     ("MD501", &["--offline"]),
+    ("MD502", &["--offline"]),
+    ("MD503", &["--offline"]),
+    ("MD504", &["--offline"]),
+    ("MD505", &["--offline"]),
+    ("MD506", &["--offline", "--site", "myapp"]),
 ];
 
 /// Container checks: their pairs are the compose fixtures (fixtures/compose), a variant broken
@@ -98,6 +103,10 @@ const WITHOUT: &[(&str, &str)] = &[
     (
         "MD406",
         "compares live answers with the model: tests/it/live.rs probes_site",
+    ),
+    (
+        "MD507",
+        "compares the running Apache's children's start with the files: tests/it/apache_checks.rs md507_names_a_change_made_after_apache_loaded_its_config",
     ),
     // A compose project with a bind mount whose host directory the test builds (owners and
     // modes as the container's uid sees them); no compose fixture holds one yet.
@@ -441,4 +450,61 @@ fn each_compose_variant_prints_its_check_and_its_base_passes_it() {
         let (out, _) = run(base, &["--format", "json"]);
         assert_eq!(status_of(&out, id), "pass", "{id} on {base}");
     }
+}
+
+/// A served directory that is itself an absolute symlink (`/srv/myapp/media ->
+/// /srv/shared/media`) is judged where the link leads inside the root, not on this machine's
+/// own /srv: an upload there that www-data cannot read fails MD203 (it used to pass with the
+/// directory never scanned), and with `disable_symlinks on` MD207 names the link.
+#[test]
+fn a_served_directory_behind_an_absolute_symlink_is_checked() {
+    if !support::require(
+        support::is_root(),
+        "needs root: the fixtures set owners and modes (their .modes)",
+    ) {
+        return;
+    }
+    let fixture = prepare("MD203", "fail");
+    let srv = fixture.root.join("srv");
+    std::fs::create_dir(srv.join("shared")).unwrap();
+    std::fs::rename(srv.join("myapp/media"), srv.join("shared/media")).unwrap();
+    std::os::unix::fs::symlink("/srv/shared/media", srv.join("myapp/media")).unwrap();
+    let out = check(&fixture.root, &["--offline"], &["--format", "json"]);
+    assert_eq!(status_of(&out, "MD203"), "fail", "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("www-data cannot read under /srv/myapp/media"),
+        "{}",
+        out.stdout
+    );
+
+    // With no file www-data can read there, disable_symlinks cannot be tested on the uploads:
+    // the summary says so (the static files are tested).
+    let site = fixture.root.join("etc/nginx/sites-enabled/myapp");
+    let conf = std::fs::read_to_string(&site).unwrap();
+    std::fs::write(
+        &site,
+        conf.replacen(
+            "    listen 80;",
+            "    listen 80;\n    disable_symlinks on;",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = check(&fixture.root, &["--offline"], &["--format", "json"]);
+    assert!(
+        out.stdout
+            .contains("(not tested: /srv/myapp/media, no file www-data can read there)"),
+        "{}",
+        out.stdout
+    );
+    let upload = srv.join("shared/media/uploads/a.jpg");
+    std::fs::set_permissions(&upload, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = check(&fixture.root, &["--offline"], &["--format", "json"]);
+    assert_eq!(status_of(&out, "MD207"), "fail", "{}", out.stdout);
+    assert!(
+        out.stdout.contains("/srv/myapp/media is a symlink"),
+        "{}",
+        out.stdout
+    );
 }
