@@ -103,6 +103,22 @@ impl SysRoot {
         Ok(self.host_path(&done))
     }
 
+    /// Whether the system path is a directory, links followed inside the root (`host_path(p)
+    /// .is_dir()` would follow an absolute link out of the root, to this machine's own files).
+    pub fn is_dir(&self, system_path: &Path) -> bool {
+        self.resolve(system_path).is_ok_and(|h| h.is_dir())
+    }
+
+    /// Whether the system path is a regular file, links followed inside the root.
+    pub fn is_file(&self, system_path: &Path) -> bool {
+        self.resolve(system_path).is_ok_and(|h| h.is_file())
+    }
+
+    /// Whether the system path exists, links followed inside the root.
+    pub fn exists(&self, system_path: &Path) -> bool {
+        self.resolve(system_path).is_ok_and(|h| h.exists())
+    }
+
     /// The system path for a host path under the root (the inverse of `host_path`), when it is inside.
     pub fn system_path(&self, host_path: &Path) -> Option<PathBuf> {
         if self.is_live() {

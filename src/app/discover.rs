@@ -144,7 +144,7 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
         // /home/deploy/blog: a project in a user's home, users in name order.
         for home in list_dirs(root, Path::new("/home")) {
             let dir = home.join(n);
-            if root.host_path(&dir).is_dir() {
+            if root.is_dir(&dir) {
                 let how = format!("{} (named by --site)", dir.display());
                 candidates.push((dir, how));
             }

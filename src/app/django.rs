@@ -382,11 +382,7 @@ fn installed_app_static(
         return Vec::new();
     };
     let site_packages = venv_site_packages(root, app);
-    let is_dir = |p: &Path| {
-        root.real_path(p)
-            .map(|r| root.host_path(&r).is_dir())
-            .unwrap_or(false)
-    };
+    let is_dir = |p: &Path| root.real_path(p).map(|r| root.is_dir(&r)).unwrap_or(false);
     let mut out = Vec::new();
     for name in items.iter().filter_map(|i| i.as_str()) {
         let parts: Vec<&str> = name.split('.').collect();

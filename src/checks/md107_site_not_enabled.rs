@@ -47,9 +47,7 @@ impl Check for SiteNotEnabled {
             .filter(|f| {
                 site.root
                     .real_path(&available_dir.join(f))
-                    .is_ok_and(|real| {
-                        !loaded.contains(&real) && site.root.host_path(&real).exists()
-                    })
+                    .is_ok_and(|real| !loaded.contains(&real) && site.root.exists(&real))
             })
             .collect();
         disabled.sort();

@@ -171,7 +171,7 @@ fn to_app_dir(
             .unwrap_or(&shown)
             .trim_end_matches('/');
         let root = Path::new(root);
-        if !root.as_os_str().is_empty() && site.root.host_path(root).is_dir() {
+        if !root.as_os_str().is_empty() && site.root.is_dir(root) {
             let edit = super::shared::nginx::alias_edit(site.config(), location, root)?;
             let r = site.resolver();
             let goal = super::shared::nginx::goal_in_dir(site, &r, s.server, &s.prefix, root);
@@ -195,7 +195,7 @@ fn to_app_dir(
     } else {
         return None;
     };
-    if root == &s.dir || !site.root.host_path(root).is_dir() {
+    if root == &s.dir || !site.root.is_dir(root) {
         return None;
     }
     let edit = super::shared::nginx::alias_edit(site.config(), location, root)?;
@@ -229,7 +229,7 @@ fn missing_fix(
             .strip_suffix(s.prefix.trim_end_matches('/'))
             .unwrap_or(&shown)
             .trim_end_matches('/');
-        if !root.is_empty() && site.root.host_path(Path::new(root)).is_dir() {
+        if !root.is_empty() && site.root.is_dir(Path::new(root)) {
             let slash = if s.prefix.ends_with('/') { "/" } else { "" };
             return (
                 // The config block goes in the text: `commands` are shell commands only.

@@ -69,7 +69,7 @@ impl Check for FilesReadable {
             .map(|s| (s.dir.as_path(), &s.at))
             .collect();
         for dir in &dirs {
-            let exists = site.root.host_path(dir).is_dir();
+            let exists = site.root.is_dir(dir);
             if !exists {
                 continue; // MD201's finding
             }

@@ -38,13 +38,21 @@ impl Check for SymlinksBlocked {
         let resolver = site.resolver();
         let served = site.served_dirs();
         let mut findings = Vec::new();
+        // Served directories with nothing to ask the resolver about (no readable file, no
+        // symlink): not judged, and said so, rather than passed.
+        let (mut tested, mut untested) = (0usize, Vec::new());
         for s in served {
-            if !site.root.host_path(&s.dir).is_dir() {
+            if !site.root.is_dir(&s.dir) {
                 continue;
             }
             // Ask the resolver (which applies disable_symlinks as nginx does) about a real file,
             // and about a symlink inside the tree.
             let scan = site.fs.scan(&site.root, &s.dir, who, &scan_options(site));
+            if scan.sample_file.is_none() && scan.symlink_examples.is_empty() {
+                untested.push(s.dir.display().to_string());
+                continue;
+            }
+            tested += 1;
             let probes = scan
                 .sample_file
                 .iter()
@@ -143,8 +151,22 @@ impl Check for SymlinksBlocked {
                 ));
             }
         }
-        Ok(Outcome::findings(findings)
-            .with_summary_if_clean("no served file goes through a blocked symlink".into()))
+        if findings.is_empty() && tested == 0 && !untested.is_empty() {
+            return Ok(Outcome::skip(format!(
+                "no file {} can read under {} to test disable_symlinks with (see MD203)",
+                who.name,
+                untested.join(", ")
+            )));
+        }
+        let mut clean = "no served file goes through a blocked symlink".to_string();
+        if !untested.is_empty() {
+            clean.push_str(&format!(
+                " (not tested: {}, no file {} can read there)",
+                untested.join(", "),
+                who.name
+            ));
+        }
+        Ok(Outcome::findings(findings).with_summary_if_clean(clean))
     }
 }
 

@@ -63,7 +63,7 @@ impl Check for ProbeFile {
         }
         // Then a real file from each served tree, at the URL that should serve it.
         for s in served {
-            if !site.root.host_path(&s.dir).is_dir() {
+            if !site.root.is_dir(&s.dir) {
                 continue;
             }
             let scan = site.fs.scan(&site.root, &s.dir, who, &scan_options(site));

@@ -96,7 +96,7 @@ pub fn load_files_prepared(
             // (a container has its image's, a server its own), so its includes resolve beside it.
             let etc = Path::new("/etc/nginx");
             let repo_run = root.is_live() && !entry.starts_with(etc);
-            if root.host_path(etc).is_dir() && !repo_run {
+            if root.is_dir(etc) && !repo_run {
                 etc.to_path_buf()
             } else {
                 parent(&entry)

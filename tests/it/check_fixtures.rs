@@ -442,3 +442,60 @@ fn each_compose_variant_prints_its_check_and_its_base_passes_it() {
         assert_eq!(status_of(&out, id), "pass", "{id} on {base}");
     }
 }
+
+/// A served directory that is itself an absolute symlink (`/srv/myapp/media ->
+/// /srv/shared/media`) is judged where the link leads inside the root, not on this machine's
+/// own /srv: an upload there that www-data cannot read fails MD203 (it used to pass with the
+/// directory never scanned), and with `disable_symlinks on` MD207 names the link.
+#[test]
+fn a_served_directory_behind_an_absolute_symlink_is_checked() {
+    if !support::require(
+        support::is_root(),
+        "needs root: the fixtures set owners and modes (their .modes)",
+    ) {
+        return;
+    }
+    let fixture = prepare("MD203", "fail");
+    let srv = fixture.root.join("srv");
+    std::fs::create_dir(srv.join("shared")).unwrap();
+    std::fs::rename(srv.join("myapp/media"), srv.join("shared/media")).unwrap();
+    std::os::unix::fs::symlink("/srv/shared/media", srv.join("myapp/media")).unwrap();
+    let out = check(&fixture.root, &["--offline"], &["--format", "json"]);
+    assert_eq!(status_of(&out, "MD203"), "fail", "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("www-data cannot read under /srv/myapp/media"),
+        "{}",
+        out.stdout
+    );
+
+    // With no file www-data can read there, disable_symlinks cannot be tested on the uploads:
+    // the summary says so (the static files are tested).
+    let site = fixture.root.join("etc/nginx/sites-enabled/myapp");
+    let conf = std::fs::read_to_string(&site).unwrap();
+    std::fs::write(
+        &site,
+        conf.replacen(
+            "    listen 80;",
+            "    listen 80;\n    disable_symlinks on;",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = check(&fixture.root, &["--offline"], &["--format", "json"]);
+    assert!(
+        out.stdout
+            .contains("(not tested: /srv/myapp/media, no file www-data can read there)"),
+        "{}",
+        out.stdout
+    );
+    let upload = srv.join("shared/media/uploads/a.jpg");
+    std::fs::set_permissions(&upload, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = check(&fixture.root, &["--offline"], &["--format", "json"]);
+    assert_eq!(status_of(&out, "MD207"), "fail", "{}", out.stdout);
+    assert!(
+        out.stdout.contains("/srv/myapp/media is a symlink"),
+        "{}",
+        out.stdout
+    );
+}

@@ -190,7 +190,7 @@ pub fn list_dir(root: &SysRoot, dir: &Path) -> Vec<(String, bool)> {
 }
 
 pub fn exists(root: &SysRoot, p: &Path) -> bool {
-    root.host_path(p).exists()
+    root.exists(p)
 }
 
 /// The URI nginx matches for a request target (%-decoded, `.`/`..` resolved, `//` merged);

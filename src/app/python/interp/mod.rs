@@ -210,17 +210,11 @@ impl<'a> Interp<'a> {
     }
 
     fn exists(&self, p: &Path) -> bool {
-        self.root
-            .real_path(p)
-            .map(|r| self.root.host_path(&r).is_file())
-            .unwrap_or(false)
+        self.root.is_file(p)
     }
 
     fn is_dir(&self, p: &Path) -> bool {
-        self.root
-            .real_path(p)
-            .map(|r| self.root.host_path(&r).is_dir())
-            .unwrap_or(false)
+        self.root.is_dir(p)
     }
 
     /// The dotted name of a file under `sys_path` (for `__name__` and relative imports).
