@@ -379,7 +379,10 @@ impl Site {
                 .as_ref()
                 .and_then(|p| p.settings_module.clone()),
             app_user: self.profile.as_ref().and_then(|p| p.app_user.clone()),
-            nginx_dirs: self.literal_roots(),
+            nginx_dirs: match &self.apache {
+                Some(a) => a.literal_dirs(),
+                None => self.literal_roots(),
+            },
             eval: self.options.eval,
             upstreams: upstreams(
                 &self.nginx.config,

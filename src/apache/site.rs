@@ -17,6 +17,8 @@ pub struct ApacheSite {
     pub vhosts: Vec<NodeId>,
     /// How `vhosts` was chosen, for the report.
     pub matched_by: String,
+    /// `--site NAME` named no `<VirtualHost>` Apache reads (then `vhosts` is every one).
+    pub unmatched: bool,
 }
 
 impl ApacheSite {
@@ -24,6 +26,7 @@ impl ApacheSite {
     pub fn load(root: &SysRoot, entry: &Path, name: Option<&str>) -> anyhow::Result<ApacheSite> {
         let config = apache::load_files(root, entry)?;
         let all: Vec<NodeId> = config.virtual_hosts().map(|v| v.id()).collect();
+        let mut unmatched = false;
         let (vhosts, matched_by) = match name {
             None => (all, "every <VirtualHost> (no --site given)".to_string()),
             Some(name) => {
@@ -50,6 +53,7 @@ impl ApacheSite {
                 } else if !by_name.is_empty() {
                     (by_name, format!("ServerName/ServerAlias {name}"))
                 } else {
+                    unmatched = true;
                     (all, format!("every <VirtualHost> (none is named {name})"))
                 }
             }
@@ -59,7 +63,47 @@ impl ApacheSite {
             config: Arc::new(config),
             vhosts,
             matched_by,
+            unmatched,
         })
+    }
+
+    /// The paths the site's virtual hosts name (Alias targets, DocumentRoot, the WSGI script,
+    /// `WSGIDaemonProcess python-path=`/`home=`): app discovery looks above them, as it does
+    /// above nginx's roots.
+    pub fn literal_dirs(&self) -> Vec<PathBuf> {
+        let cfg = &self.config;
+        let mut out: Vec<PathBuf> = Vec::new();
+        let mut add = |p: &str| {
+            let p = PathBuf::from(p);
+            if p.is_absolute() && !out.contains(&p) {
+                out.push(p);
+            }
+        };
+        for &v in &self.vhosts {
+            for d in cfg.directive(v).descendants() {
+                if d.is("Alias") || d.is("DocumentRoot") {
+                    if let Some(t) = d.args().last() {
+                        add(t);
+                    }
+                } else if d.is("WSGIScriptAlias") {
+                    // The script itself: discovery looks in the directories above what it is
+                    // given, the script's own first.
+                    if let Some(script) = d.arg(1) {
+                        add(script);
+                    }
+                } else if d.is("WSGIDaemonProcess") {
+                    for a in d.args() {
+                        if let Some(p) = a
+                            .strip_prefix("python-path=")
+                            .or_else(|| a.strip_prefix("home="))
+                        {
+                            p.split(':').for_each(&mut add);
+                        }
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// What the report says about the Apache configuration judged.
@@ -106,6 +150,7 @@ pub struct Master {
     /// The `-d`/`-f` it was started with (a private instance: apache2ctl would not reach it).
     pub args: Vec<String>,
     pub supervisor: crate::system::loaded::Supervisor,
+    pub started: std::time::SystemTime,
 }
 
 /// The box's running Apache master: the pid in Debian's or RHEL's pid file, or in the `PidFile`
@@ -159,6 +204,7 @@ pub fn running_master(root: &SysRoot, cfg: Option<&Config>) -> Option<Master> {
             program: p.comm.clone(),
             args,
             supervisor: crate::system::loaded::Supervisor::from_cgroup(&cgroup),
+            started: p.started,
         })
     })
 }
@@ -213,6 +259,25 @@ pub fn reload_command(master: Option<&Master>, entry: &Path) -> String {
     }
 }
 
+/// When the master last (re)loaded its configuration: a graceful restart keeps the master and
+/// starts new children, so the oldest current child's start is the last load; the master's own
+/// start when it has no children (caught between generations).
+pub fn last_load(master: &Master) -> std::time::SystemTime {
+    let children = std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                .filter_map(|pid| crate::system::Process::read(pid).ok())
+                .filter(|p| p.ppid == master.pid && p.comm == master.program)
+                .map(|p| p.started)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    match children.into_iter().min() {
+        Some(t) => t.max(master.started),
+        None => master.started,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +290,7 @@ mod tests {
             program: "apache2".into(),
             args,
             supervisor: sup,
+            started: std::time::UNIX_EPOCH,
         };
         let entry = Path::new("/etc/apache2/apache2.conf");
         assert_eq!(

@@ -255,7 +255,7 @@ fn list(paths: &[&PathBuf]) -> String {
 }
 
 /// UTC wall-clock time, `2024-05-01 12:00:01 UTC`.
-fn clock(t: SystemTime) -> String {
+pub(crate) fn clock(t: SystemTime) -> String {
     let secs = t
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -38,11 +38,28 @@ impl Check for ParentTraversal {
                 "nginx and the directories it serves are",
             ));
         }
-        let who = match worker(site) {
-            Ok(w) => w,
-            Err(o) => return Ok(o),
+        // The directories served and the user who walks them: Apache's when it is judged.
+        let (who, served, source) = match site.apache() {
+            Some((a, r)) => match r.worker() {
+                Ok(w) => (
+                    w,
+                    super::shared::apache::served_dirs(a),
+                    "User in the Apache config".to_string(),
+                ),
+                Err(why) => return Ok(Outcome::skip(why.to_string())),
+            },
+            None => match worker(site) {
+                Ok(w) => (
+                    w,
+                    site.served_dirs()
+                        .iter()
+                        .map(|s| (s.dir.clone(), s.at.clone()))
+                        .collect(),
+                    site.worker().source.to_string(),
+                ),
+                Err(o) => return Ok(o),
+            },
         };
-        let served = site.served_dirs();
         if served.is_empty() {
             return Ok(Outcome::skip(
                 "no root/alias directory in the site's servers",
@@ -51,16 +68,16 @@ impl Check for ParentTraversal {
         let db = UserDb::load(&site.root);
         let mut findings = Vec::new();
         let mut ok = 0;
-        let dirs: Vec<PathBuf> = served.iter().map(|s| s.dir.clone()).collect();
+        let dirs: Vec<PathBuf> = served.iter().map(|(d, _)| d.clone()).collect();
         let walks = walk_many(&site.root, &dirs, who, Access::EXEC);
-        for (s, w) in served.iter().zip(walks) {
+        for ((dir, named_at), w) in served.iter().zip(walks) {
             for d in w.disagreements() {
                 findings.push(
                     with_walk(
                         Finding::warning(format!("metadata and kernel disagree: {d}")),
                         &w,
                     )
-                    .at(s.at.clone()),
+                    .at(named_at.clone()),
                 );
             }
             match &w.outcome {
@@ -69,7 +86,7 @@ impl Check for ParentTraversal {
                     findings.push(Finding::info(format!(
                         "{} can reach {}",
                         who.name,
-                        s.dir.display()
+                        dir.display()
                     )));
                 }
                 WalkOutcome::Denied { at, needs } => {
@@ -87,10 +104,10 @@ impl Check for ParentTraversal {
                         step.mode,
                         step.owner,
                         step.group,
-                        s.dir.display()
+                        dir.display()
                     ))
-                    .at(s.at.clone())
-                    .evidence("path", s.dir.display())
+                    .at(named_at.clone())
+                    .evidence("path", dir.display())
                     .evidence("denied at", at.display());
                     findings.push(with_walk(f, &w).fix_either(
                         format!(
@@ -103,12 +120,12 @@ impl Check for ParentTraversal {
                     ));
                 }
                 WalkOutcome::CannotVerify { why, .. } => findings.push(
-                    Finding::warning(format!("cannot verify {}: {why}", s.dir.display()))
-                        .at(s.at.clone()),
+                    Finding::warning(format!("cannot verify {}: {why}", dir.display()))
+                        .at(named_at.clone()),
                 ),
                 other => findings.push(
-                    Finding::info(format!("{}: {other} (MD201 reports it)", s.dir.display()))
-                        .at(s.at.clone()),
+                    Finding::info(format!("{}: {other} (MD201 reports it)", dir.display()))
+                        .at(named_at.clone()),
                 ),
             }
         }
@@ -117,7 +134,7 @@ impl Check for ParentTraversal {
             who.name,
             ok,
             if ok == 1 { "directory" } else { "directories" },
-            site.worker().source
+            source
         )))
     }
 }

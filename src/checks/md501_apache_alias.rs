@@ -1,7 +1,9 @@
 //! MD501 apache-alias: every `Alias /x/ DIR` maps its URLs into DIR (the trailing slashes
 //! agree) and a `<Directory>` grants DIR (else 403, AH01630). The page: checks/MD501.md.
 
-use super::shared::apache::{ask, loc, model, place, proven_fix, status_text, vhost_maps};
+use super::shared::apache::{
+    ask, directory_lines, first_proven, loc, model, place, status_text, vhost_maps, word,
+};
 use super::shared::nginx::{exists, findings_or_pass, sample_file};
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::apache::{Directive, NodeId};
@@ -76,7 +78,11 @@ fn judge(
     if res.mapping != Some(a.id()) {
         return None;
     }
-    let denied = res.log.iter().any(|l| l.starts_with("AH01630"));
+    // Denied for want of a grant only where the directory exists: under a missing directory
+    // Apache applies the sections of the part that exists (`<Directory />`'s denial), whatever
+    // grants the missing one (MD201 says it is missing).
+    let denied = res.log.iter().any(|l| l.starts_with("AH01630"))
+        && cx.root.host_path(std::path::Path::new(&dir)).is_dir();
     if !slash_missing && !denied {
         return None;
     }
@@ -115,22 +121,12 @@ fn judge(
             ),
         );
     }
-    let slash_edit = LineEdit {
-        file: a.file().to_path_buf(),
-        line: a.line(),
-        place: Place::Replace,
-        lines: vec![format!("Alias {} {}", word(from), word(&dir))],
-    };
-    let dir_edit = LineEdit {
-        file: a.file().to_path_buf(),
-        line: a.line(),
-        place: Place::After,
-        lines: vec![
-            format!("<Directory {}>", word(&dir)),
-            "    Require all granted".into(),
-            "</Directory>".into(),
-        ],
-    };
+    let slash_edit = LineEdit::at(
+        a,
+        Place::Replace,
+        vec![format!("Alias {} {}", word(from), word(&dir))],
+    );
+    let dir_edit = LineEdit::at(a, Place::After, directory_lines(&dir));
     let goal = Goal {
         request: crate::fix::apache::request_on(r.config(), Some(v), &uri),
         status: if real { 200 } else { 404 },
@@ -151,20 +147,12 @@ fn judge(
     } else {
         vec![(vec![dir_edit], "grant the directory the Alias serves:")]
     };
-    // The smallest edit that is proven; the last one's refusal is what is said otherwise.
-    let mut last = None;
-    for (edits, intro) in &candidates {
-        let tried = proven_fix(cx, f.clone(), intro, edits, &goal);
-        if tried
-            .remediation
-            .as_ref()
-            .is_some_and(|rem| !rem.commands.is_empty())
-        {
-            return Some(tried);
-        }
-        last = Some(tried);
-    }
-    last
+    Some(first_proven(
+        cx,
+        f,
+        &candidates,
+        std::slice::from_ref(&goal),
+    ))
 }
 
 /// `<Directory>` sections (the main server's and `v`'s) that grant a path which is not `dir`
@@ -200,13 +188,4 @@ fn granting_elsewhere(cfg: &crate::apache::Config, v: NodeId, dir: &str) -> Vec<
             (!dir.starts_with(&with) && !serves_other).then(|| (p.to_string(), place(&d)))
         })
         .collect()
-}
-
-/// An argument as Apache reads it back (quoted when it holds a space or a quote).
-fn word(s: &str) -> String {
-    if s.is_empty() || s.contains([' ', '\t', '"', '\'']) {
-        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-    } else {
-        s.to_string()
-    }
 }

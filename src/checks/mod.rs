@@ -55,6 +55,12 @@ pub mod md404_cached_error;
 pub mod md405_error_log;
 pub mod md406_prediction_mismatch;
 pub mod md501_apache_alias;
+pub mod md502_apache_media_to_app;
+pub mod md503_apache_uploads_listing;
+pub mod md504_apache_uploads_executable;
+pub mod md505_apache_symlinks_blocked;
+pub mod md506_apache_site_not_enabled;
+pub mod md507_apache_config_not_reloaded;
 pub mod md601_uploads_not_on_volume;
 pub mod md602_nginx_dir_not_mounted;
 pub mod md603_alias_other_container_path;
@@ -203,6 +209,12 @@ pub static ALL: &[&dyn Check] = &[
     &md405_error_log::ErrorLog,
     &md406_prediction_mismatch::PredictionMismatch,
     &md501_apache_alias::ApacheAlias,
+    &md502_apache_media_to_app::ApacheMediaToApp,
+    &md503_apache_uploads_listing::ApacheUploadsListing,
+    &md504_apache_uploads_executable::ApacheUploadsExecutable,
+    &md505_apache_symlinks_blocked::ApacheSymlinksBlocked,
+    &md506_apache_site_not_enabled::ApacheSiteNotEnabled,
+    &md507_apache_config_not_reloaded::ApacheConfigNotReloaded,
     &md601_uploads_not_on_volume::UploadsNotOnVolume,
     &md602_nginx_dir_not_mounted::NginxDirNotMounted,
     &md603_alias_other_container_path::AliasOtherContainerPath,
@@ -311,8 +323,12 @@ const SERVER_PATH_CHECKS: &[&str] = &[
     "MD201", "MD202", "MD203", "MD204", "MD205", "MD207", "MD208", "MD210",
 ];
 
-/// The checks that judge Apache's mapping as well as nginx's (the one `Answer` interface).
-const EITHER_SERVER: &[&str] = &[];
+/// The checks that judge Apache's mapping as well as nginx's: the app's own (MD301, MD309), the
+/// alignment of its settings with what the server maps (MD302-MD305, `shared::apache_app`), and
+/// the walk down to each served directory as the server's user (MD202).
+const EITHER_SERVER: &[&str] = &[
+    "MD202", "MD301", "MD302", "MD303", "MD304", "MD305", "MD309",
+];
 
 /// A check written for the other server than the one judged.
 fn other_server_skip(meta: &Meta, site: &Site) -> Option<String> {

@@ -17,7 +17,7 @@ use crate::apache::site::ApacheSite;
 use crate::apache::{self, Config};
 use crate::nginx::resolve::Request;
 use crate::sysroot::SysRoot;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -40,6 +40,40 @@ pub struct LineEdit {
     pub place: Place,
     /// Indented like the line they replace or sit beside.
     pub lines: Vec<String>,
+    /// The line edited as Apache reads it (`ProxyPass / http://...`, `<Directory /srv/>`): shown
+    /// beside what goes before or after it, so the printed block reads as the file will.
+    pub context: String,
+}
+
+impl LineEdit {
+    /// An edit at the line of `d`.
+    pub fn at(d: &crate::apache::Directive<'_>, place: Place, lines: Vec<String>) -> LineEdit {
+        let args: Vec<String> = d.args().map(quoted).collect();
+        let head = std::iter::once(d.name().to_string())
+            .chain(args)
+            .collect::<Vec<_>>()
+            .join(" ");
+        LineEdit {
+            file: d.file().to_path_buf(),
+            line: d.line(),
+            place,
+            lines,
+            context: if d.is_section() {
+                format!("<{head}>")
+            } else {
+                head
+            },
+        }
+    }
+}
+
+/// An argument as Apache reads it back (quoted when it holds a space or a quote).
+pub fn quoted(s: &str) -> String {
+    if s.is_empty() || s.contains([' ', '\t', '"', '\'']) {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// The request the fix is for and the status it must then get.
@@ -54,38 +88,72 @@ pub struct Goal {
     pub prefix: String,
 }
 
-/// The edits as they are printed: each place, then its lines as they will read.
+/// The edits as they are printed: under one `# FILE:LINE` per line edited (the place the report
+/// groups causes by), the new lines, with the line they go before or after as it reads now.
 pub fn render(edits: &[LineEdit]) -> String {
     let mut out = String::new();
-    let mut last: Option<(&Path, u32)> = None;
+    let mut places: Vec<(&Path, u32)> = Vec::new();
     for e in edits {
-        // Edits at one line read as one block under one `# FILE:LINE` (the place the report
-        // groups causes by); a replaced line comes first, what goes after it follows.
-        if last != Some((e.file.as_path(), e.line)) {
-            let how = match e.place {
-                Place::Replace => "",
-                Place::Before => "before ",
-                Place::After => "after ",
-            };
-            out.push_str(&format!("# {how}{}:{}\n", e.file.display(), e.line));
+        if !places.contains(&(e.file.as_path(), e.line)) {
+            places.push((e.file.as_path(), e.line));
         }
-        last = Some((e.file.as_path(), e.line));
-        for l in &e.lines {
-            out.push_str(l);
-            out.push('\n');
+    }
+    for (file, line) in places {
+        out.push_str(&format!("# {}:{line}\n", file.display()));
+        let here: Vec<&LineEdit> = edits
+            .iter()
+            .filter(|e| e.file == file && e.line == line)
+            .collect();
+        let push = |out: &mut String, place: Place| {
+            for e in here.iter().filter(|e| e.place == place) {
+                for l in &e.lines {
+                    out.push_str(l);
+                    out.push('\n');
+                }
+            }
+        };
+        push(&mut out, Place::Before);
+        push(&mut out, Place::Replace);
+        if !here.iter().any(|e| e.place == Place::Replace) {
+            if let Some(e) = here.first() {
+                out.push_str(&e.context);
+                out.push('\n');
+            }
         }
+        push(&mut out, Place::After);
     }
     out
 }
 
 /// Every file the configuration read, from disk under `root`, with `edits` applied.
+///
+/// With `only_edited`, a file that holds nothing but `<VirtualHost>` sections and is not edited
+/// is put in empty (it is still there for the includes' globs): a fix in one site of a
+/// 10,000-site box is proven on that site, not by reading and loading every site again.
 fn edited_files(
     cfg: &Config,
     root: &SysRoot,
     edits: &[LineEdit],
+    only_edited: bool,
 ) -> Result<BTreeMap<PathBuf, Vec<u8>>, Refusal> {
     let mut files = BTreeMap::new();
+    let mut sites_only: HashSet<&Path> = HashSet::new();
+    if only_edited {
+        let mut mixed: HashSet<&Path> = HashSet::new();
+        for d in cfg.top() {
+            if d.is_section() && d.is("VirtualHost") {
+                sites_only.insert(d.file());
+            } else {
+                mixed.insert(d.file());
+            }
+        }
+        sites_only.retain(|f| !mixed.contains(f) && !edits.iter().any(|e| e.file == *f));
+    }
     for f in cfg.files.iter().chain(cfg.envvars.iter()) {
+        if sites_only.contains(&f.as_path()) {
+            files.insert(f.clone(), Vec::new());
+            continue;
+        }
         let bytes = root
             .resolve(f)
             .and_then(|h| crate::input::read(&h))
@@ -217,33 +285,151 @@ fn answer(r: &Resolution) -> (Option<u16>, Option<PathBuf>, String, Option<Strin
     )
 }
 
-/// Applies `edits` to a copy of `site`'s configuration and holds the copy to `goal` and to every
-/// other URL's answer.
+/// Applies `edits` to a copy of `site`'s configuration and holds the copy to every goal and to
+/// every other URL's answer.
 pub fn prove(
     site: &ApacheSite,
     root: &SysRoot,
     before: &Resolver<'_>,
     edits: &[LineEdit],
-    goal: &Goal,
+    goals: &[Goal],
 ) -> Result<(), Refusal> {
     let cfg = &site.config;
-    let files = edited_files(cfg, root, edits)?;
+    // The virtual hosts the edited files can matter to: those in them, or all of them when an
+    // edit lies outside every virtual host (the main server's settings reach each one).
+    let edited: Vec<&Path> = edits.iter().map(|e| e.file.as_path()).collect();
+    let in_vhost = |e: &LineEdit| {
+        cfg.virtual_hosts().any(|v| {
+            v.file() == e.file
+                && v.line() <= e.line
+                && v.descendants()
+                    .last()
+                    .is_some_and(|last| last.line() >= e.line)
+        })
+    };
+    let everywhere = edits.iter().any(|e| !in_vhost(e));
+    let meant: Vec<_> = goals
+        .iter()
+        .map(|g| (before.resolve(&g.request).vhost, g.prefix.as_str()))
+        .collect();
+    // The other sites' files are left out only when every goal's request reaches a virtual
+    // host of an edited file (then the name it asks for is one of theirs).
+    let only_edited = !everywhere
+        && meant
+            .iter()
+            .all(|(v, _)| v.is_some_and(|v| edited.contains(&cfg.directive(v).file())));
+    let files = edited_files(cfg, root, edits, only_edited)?;
     let copy =
         apache::load_memory(files, &site.entry).map_err(|e| Refusal::DoesNotLoad(e.to_string()))?;
+    new_error(cfg, &copy)?;
+    let after = Resolver::new(&copy, root);
+    for goal in goals {
+        meets(&after, goal)?;
+    }
+    let vhosts = cfg
+        .virtual_hosts()
+        .filter(|v| everywhere || edited.contains(&v.file()));
+    unchanged(cfg, before, &after, vhosts, |was| {
+        meant.iter().any(|(vhost, prefix)| {
+            was.vhost == *vhost && was.uri.as_deref().is_some_and(|u| u.starts_with(prefix))
+        })
+    })
+}
+
+/// Every sample URL of `vhosts` answers the same before and after, except those `meant` to
+/// change (judged on the answer before).
+fn unchanged<'c>(
+    cfg: &Config,
+    before: &Resolver<'_>,
+    after: &Resolver<'_>,
+    vhosts: impl Iterator<Item = apache::Directive<'c>>,
+    meant: impl Fn(&Resolution) -> bool,
+) -> Result<(), Refusal> {
+    for v in vhosts {
+        for uri in samples(cfg, v.id()) {
+            let req = request_on(cfg, Some(v.id()), &uri);
+            let was = before.resolve(&req);
+            if meant(&was) {
+                continue;
+            }
+            let now = after.resolve(&req);
+            if answer(&was) != answer(&now) {
+                return Err(Refusal::SideEffect(format!(
+                    "{} answered {} and would answer {}",
+                    req.url,
+                    status_word(was.predicted_status),
+                    status_word(now.predicted_status)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Enabling a site proven like an edit: the copy reads `available` also as `link` (what
+/// `a2ensite` makes), loads, and `request` reaches a virtual host of that file; the other
+/// virtual hosts' sample URLs keep their answers (a new vhost can become a port's default).
+pub fn prove_enabled(
+    site: &ApacheSite,
+    root: &SysRoot,
+    before: &Resolver<'_>,
+    available: &Path,
+    link: &Path,
+    request: &Request,
+) -> Result<(), Refusal> {
+    let cfg = &site.config;
+    let mut files = edited_files(cfg, root, &[], false)?;
+    let bytes = root
+        .resolve(available)
+        .and_then(|h| crate::input::read(&h))
+        .map_err(|e| Refusal::DoesNotLoad(format!("{}: {e}", available.display())))?;
+    files.insert(link.to_path_buf(), bytes);
+    let copy =
+        apache::load_memory(files, &site.entry).map_err(|e| Refusal::DoesNotLoad(e.to_string()))?;
+    new_error(cfg, &copy)?;
+    let after = Resolver::new(&copy, root);
+    let got = after.resolve(request);
+    let reached = got.vhost.map(|v| copy.directive(v).file().to_path_buf());
+    if reached.as_deref() != Some(link) {
+        return Err(Refusal::Unmet(format!(
+            "{} would still reach {}",
+            request.url,
+            reached.map_or("the main server".into(), |f| f.display().to_string())
+        )));
+    }
+    unchanged(
+        cfg,
+        before,
+        &after,
+        cfg.virtual_hosts().take(MAX_SAMPLED_VHOSTS),
+        |_| false,
+    )
+}
+
+/// An error `apache2ctl -t` would stop at that the copy has and the original has not.
+fn new_error(cfg: &Config, copy: &Config) -> Result<(), Refusal> {
     let was: Vec<&str> = cfg
         .diagnostics
         .iter()
         .filter(|d| d.fatal)
         .map(|d| d.message.as_str())
         .collect();
-    if let Some(d) = copy
+    match copy
         .diagnostics
         .iter()
         .find(|d| d.fatal && !was.contains(&d.message.as_str()))
     {
-        return Err(Refusal::DoesNotLoad(d.to_string()));
+        Some(d) => Err(Refusal::DoesNotLoad(d.to_string())),
+        None => Ok(()),
     }
-    let after = Resolver::new(&copy, root);
+}
+
+/// Virtual hosts whose sample URLs a proof that can reach every one of them asks (a
+/// 10,000-site box is bounded).
+const MAX_SAMPLED_VHOSTS: usize = 500;
+
+/// The copy gives `goal.request` the answer meant.
+fn meets(after: &Resolver<'_>, goal: &Goal) -> Result<(), Refusal> {
     let got = after.resolve(&goal.request);
     if got.predicted_status != Some(goal.status) {
         return Err(Refusal::Unmet(format!(
@@ -264,46 +450,6 @@ pub fn prove(
                     .map_or("no file".into(), |g| g.display().to_string()),
                 p.display()
             )));
-        }
-    }
-    // The virtual hosts the edited files can matter to: those in them, or all of them when an
-    // edit lies outside every virtual host (the main server's settings reach each one).
-    let edited: Vec<&Path> = edits.iter().map(|e| e.file.as_path()).collect();
-    let in_vhost = |e: &LineEdit| {
-        cfg.virtual_hosts().any(|v| {
-            v.file() == e.file
-                && v.line() <= e.line
-                && v.descendants()
-                    .last()
-                    .is_some_and(|last| last.line() >= e.line)
-        })
-    };
-    let everywhere = edits.iter().any(|e| !in_vhost(e));
-    let goal_vhost = before.resolve(&goal.request).vhost;
-    for v in cfg.virtual_hosts() {
-        if !everywhere && !edited.contains(&v.file()) {
-            continue;
-        }
-        for uri in samples(cfg, v.id()) {
-            let req = request_on(cfg, Some(v.id()), &uri);
-            let was = before.resolve(&req);
-            if was.vhost == goal_vhost
-                && was
-                    .uri
-                    .as_deref()
-                    .is_some_and(|u| u.starts_with(&goal.prefix))
-            {
-                continue;
-            }
-            let now = after.resolve(&req);
-            if answer(&was) != answer(&now) {
-                return Err(Refusal::SideEffect(format!(
-                    "{} answered {} and would answer {}",
-                    req.url,
-                    status_word(was.predicted_status),
-                    status_word(now.predicted_status)
-                )));
-            }
         }
     }
     Ok(())
@@ -335,15 +481,17 @@ mod tests {
                 line: 3,
                 place: Place::Replace,
                 lines: vec!["Alias /m/ /srv/m/".into()],
+                context: "Alias /m/ /srv/m".into(),
             },
             LineEdit {
                 file: entry.into(),
                 line: 3,
                 place: Place::After,
                 lines: vec!["<Directory /srv/m/>".into(), "</Directory>".into()],
+                context: "Alias /m/ /srv/m".into(),
             },
         ];
-        let files = edited_files(&cfg, &root, &edits).unwrap();
+        let files = edited_files(&cfg, &root, &edits, false).unwrap();
         assert_eq!(
             String::from_utf8_lossy(&files[&PathBuf::from(entry)]),
             "<VirtualHost *:80>\n  ServerName a.test\n  Alias /m/ /srv/m/\n  <Directory /srv/m/>\n  </Directory>\n</VirtualHost>\n"

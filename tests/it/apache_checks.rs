@@ -12,9 +12,8 @@ use media_doctor::report::{CheckResult, Status};
 use media_doctor::site::{Options, Site};
 use std::path::{Path, PathBuf};
 
-/// Each check, the site's host, and the URL whose answer its finding predicts (None: the check
-/// names no status, e.g. a request handed to the app).
-const CASES: &[&str] = &["MD501"];
+/// The checks with a fixture pair (the site is myapp.example.com in each).
+const CASES: &[&str] = &["MD501", "MD502", "MD503", "MD504", "MD505", "MD506"];
 
 fn fixture(id: &str, kind: &str) -> PathBuf {
     PathBuf::from(format!("{REPO}/fixtures/checks/{id}/{kind}"))
@@ -24,6 +23,8 @@ fn run(id: &str, kind: &str) -> CheckResult {
     let args = Options {
         root: Some(fixture(id, kind)),
         apache_conf: Some("/etc/apache2/apache2.conf".into()),
+        // MD506 judges the site it is asked about.
+        site: (id == "MD506").then(|| "myapp".to_string()),
         ..Default::default()
     };
     let site = Site::gather(&args, true).expect("gather the fixture");
@@ -97,7 +98,7 @@ fn md501_names_the_file_and_the_directory_meant() {
 }
 
 /// The fixture's sites as a config a private Apache runs: system paths moved under `base`,
-/// `*:80` on `port`, after the test's own main config (and mod_proxy, for ProxyPass).
+/// `*:80` on `port`, after the test's own main config (and mod_proxy, for ProxyPass and PHP-FPM handlers).
 fn runnable(fixture: &Path, base: &Path, port: u16) -> String {
     let enabled = fixture.join("etc/apache2/sites-enabled");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&enabled)
@@ -105,8 +106,12 @@ fn runnable(fixture: &Path, base: &Path, port: u16) -> String {
         .unwrap_or_default();
     files.sort();
     let b = base.display().to_string();
-    let mut conf = main_conf(base, port);
-    for m in ["proxy", "proxy_http"] {
+    // Debian's apache2.conf grants /var/www/ (the default site's DocumentRoot).
+    let mut conf = format!(
+        "{}<Directory {b}/var/www/>\n  Require all granted\n</Directory>\n",
+        main_conf(base, port)
+    );
+    for m in ["proxy", "proxy_http", "proxy_fcgi"] {
         conf.push_str(&format!(
             "LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so\n"
         ));
@@ -140,11 +145,15 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// What a real Apache answers for `url` on the fixture.
 fn real_status(id: &str, kind: &str, host: &str, url: &str) -> Option<u16> {
+    real_status_in(&fixture(id, kind), host, url)
+}
+
+/// What a real Apache answers for `url` on the fixture tree `fx`.
+fn real_status_in(fx: &Path, host: &str, url: &str) -> Option<u16> {
     use std::os::unix::fs::PermissionsExt;
     let t = tempfile::tempdir().unwrap();
     let base = t.path();
     std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let fx = fixture(id, kind);
     for dir in ["srv", "var"] {
         if fx.join(dir).is_dir() {
             copy_tree(&fx.join(dir), base);
@@ -152,10 +161,79 @@ fn real_status(id: &str, kind: &str, host: &str, url: &str) -> Option<u16> {
     }
     let port = support::free_port();
     let conf = base.join("apache2.conf");
-    std::fs::write(&conf, runnable(&fx, base, port)).unwrap();
+    std::fs::write(&conf, runnable(fx, base, port)).unwrap();
     let apache = Apache::start(base, &conf, port)
-        .unwrap_or_else(|e| panic!("{id}/{kind}: {e}\n{}", runnable(&fx, base, port)));
+        .unwrap_or_else(|e| panic!("{}: {e}\n{}", fx.display(), runnable(fx, base, port)));
     apache.get(host, url)
+}
+
+/// The `fail` fixture with the printed fix pasted in as a person would: each `# FILE:LINE`
+/// block is what that line becomes (the new lines, with the line they go beside).
+fn with_printed_fix(id: &str, text: &str) -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    let ok = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", fixture(id, "fail").display()))
+        .arg(t.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok);
+    let mut blocks: Vec<(String, usize, Vec<String>)> = Vec::new();
+    for line in text.lines() {
+        let header = line.strip_prefix("# ").and_then(|h| {
+            let (file, n) = h.rsplit_once(':')?;
+            Some((file.to_string(), n.parse::<usize>().ok()?))
+        });
+        match (header, blocks.last_mut()) {
+            (Some((file, n)), _) => blocks.push((file, n, Vec::new())),
+            (None, Some(b)) => b.2.push(line.to_string()),
+            (None, None) => {}
+        }
+    }
+    assert!(!blocks.is_empty(), "{id}: no block in {text}");
+    // From the bottom up, so that the line numbers above stay right.
+    blocks.sort_by(|a, b| (&b.0, b.1).cmp(&(&a.0, a.1)));
+    for (file, n, new) in blocks {
+        let host = t.path().join(file.trim_start_matches('/'));
+        let host = std::fs::canonicalize(&host).unwrap();
+        let old = std::fs::read_to_string(&host).unwrap();
+        let mut lines: Vec<String> = old.lines().map(str::to_string).collect();
+        lines.splice(n - 1..n, new);
+        std::fs::write(&host, lines.join("\n") + "\n").unwrap();
+    }
+    t
+}
+
+/// The fix as printed, pasted into the fail fixture: the check passes on it, and a real Apache
+/// on it answers the failing URL as on the pass fixture.
+#[test]
+fn the_printed_fix_pasted_in_works_in_real_apache() {
+    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+        return;
+    }
+    for id in CASES.iter().filter(|id| **id != "MD506") {
+        let fail = run(id, "fail");
+        let url = evidence(&fail, "url").unwrap();
+        let text = &fail.findings[0].remediation.as_ref().unwrap().text;
+        let fixed = with_printed_fix(id, text);
+        let args = Options {
+            root: Some(fixed.path().to_path_buf()),
+            apache_conf: Some("/etc/apache2/apache2.conf".into()),
+            ..Default::default()
+        };
+        let site = Site::gather(&args, true).unwrap();
+        let again = checks::run_one(checks::find(id).unwrap(), &site);
+        assert_eq!(
+            again.status,
+            Status::Pass,
+            "{id} with its fix: {:#?}\n{text}",
+            again.findings
+        );
+        let real = real_status_in(fixed.path(), "myapp.example.com", url);
+        let want = real_status(id, "pass", "myapp.example.com", url);
+        eprintln!("{id} with the printed fix: real Apache answers {real:?} for {url}");
+        assert_eq!(real, want, "{id}: real Apache with the printed fix\n{text}");
+    }
 }
 
 /// What the model predicts for `url` on the fixture (port 80, as its config says).
@@ -180,16 +258,208 @@ fn real_apache_answers_what_the_findings_predict() {
         let url = evidence(&fail, "url").unwrap_or_else(|| panic!("{id}: no url evidence"));
         let predicted = evidence(&fail, "predicted status").and_then(|s| s.parse::<u16>().ok());
         let real = real_status(id, "fail", "myapp.example.com", url);
+        eprintln!("{id} fail: real Apache answers {real:?} for {url} (predicted {predicted:?})");
         match predicted {
             Some(p) => assert_eq!(real, Some(p), "{id}: real Apache on fail for {url}"),
             // Handed to a program: Apache does not serve the file.
             None => assert_ne!(real, Some(200), "{id}: real Apache on fail for {url}"),
         }
         let real = real_status(id, "pass", "myapp.example.com", url);
+        eprintln!("{id} pass: real Apache answers {real:?} for {url}");
         assert_eq!(
             real,
             model_status(id, "pass", "myapp.example.com", url),
             "{id}: real Apache and the model on pass for {url}"
         );
     }
+}
+
+/// The MD501 pass fixture's tree with a Django app (manage.py, wsgi.py beside its settings) and
+/// `site` as the site's file.
+fn app_box(site: &str) -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    copy_tree(&fixture("MD501", "pass").join("etc"), root);
+    copy_tree(&fixture("MD501", "pass").join("srv"), root);
+    let app = root.join("srv/myapp/app");
+    std::fs::write(app.join("wsgi.py"), "application = None\n").unwrap();
+    std::fs::write(
+        app.join("manage.py"),
+        "import os\nos.environ.setdefault(\"DJANGO_SETTINGS_MODULE\", \"settings\")\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("etc/apache2/sites-enabled/myapp.conf"), site).unwrap();
+    t
+}
+
+/// The checks on an app box, the app found from the site's WSGIScriptAlias (no --app).
+fn run_on(root: &Path, ids: &[&str]) -> Vec<CheckResult> {
+    let args = Options {
+        root: Some(root.to_path_buf()),
+        apache_conf: Some("/etc/apache2/apache2.conf".into()),
+        ..Default::default()
+    };
+    let site = Site::gather(&args, true).unwrap();
+    ids.iter()
+        .map(|id| checks::run_one(checks::find(id).unwrap(), &site))
+        .collect()
+}
+
+/// `WSGIScriptAlias /` with no Alias for MEDIA_URL/STATIC_URL: mod_wsgi takes them (it maps
+/// after mod_alias, so the fix is the Alias, with the app's MEDIA_ROOT/STATIC_ROOT).
+#[test]
+fn md502_maps_the_app_roots_when_mod_wsgi_takes_them() {
+    let t = app_box(
+        "<VirtualHost *:80>\n\tServerName myapp.example.com\n\tWSGIScriptAlias / /srv/myapp/app/wsgi.py\n</VirtualHost>\n",
+    );
+    let r = &run_on(t.path(), &["MD502"])[0];
+    assert_eq!(r.status, Status::Fail, "{}: {:#?}", r.summary, r.findings);
+    let text = &r.findings[0].remediation.as_ref().unwrap().text;
+    assert!(
+        text.contains("Alias /media/ /srv/myapp/media/\nAlias /static/ /srv/myapp/static/\n<Directory /srv/myapp/media/>"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("WSGIScriptAlias / /srv/myapp/app/wsgi.py"),
+        "{text}"
+    );
+}
+
+/// MD302-MD305 judge Apache's mapping as they judge nginx's: the Alias for MEDIA_URL opens
+/// another directory than MEDIA_ROOT (a proven edit of that Alias); STATIC_URL is aligned.
+#[test]
+fn app_alignment_reads_apaches_mapping() {
+    let t = app_box(
+        "<VirtualHost *:80>\n\tServerName myapp.example.com\n\
+         \tAlias /media/ /srv/myapp/uploads/\n\t<Directory /srv/myapp/uploads/>\n\t\tRequire all granted\n\t</Directory>\n\
+         \tAlias /static/ /srv/myapp/static/\n\t<Directory /srv/myapp/static/>\n\t\tRequire all granted\n\t</Directory>\n\
+         \tWSGIScriptAlias / /srv/myapp/app/wsgi.py\n</VirtualHost>\n",
+    );
+    std::fs::create_dir_all(t.path().join("srv/myapp/uploads")).unwrap();
+    let rs = run_on(t.path(), &["MD302", "MD303", "MD304", "MD305"]);
+    let by = |id: &str| rs.iter().find(|r| r.id == id).unwrap();
+    let md302 = by("MD302");
+    assert_eq!(
+        md302.status,
+        Status::Fail,
+        "{}: {:#?}",
+        md302.summary,
+        md302.findings
+    );
+    assert!(
+        md302.findings[0]
+            .message
+            .contains("Apache serves /media/ from /srv/myapp/uploads, but the app's MEDIA_ROOT is /srv/myapp/media"),
+        "{}",
+        md302.findings[0].message
+    );
+    let text = &md302.findings[0].remediation.as_ref().unwrap().text;
+    assert!(
+        text.contains("# /etc/apache2/sites-enabled/myapp.conf:3\nAlias /media/ /srv/myapp/media/\n<Directory /srv/myapp/media/>"),
+        "{text}"
+    );
+    for id in ["MD303", "MD304", "MD305"] {
+        assert_eq!(by(id).status, Status::Pass, "{id}: {}", by(id).summary);
+    }
+}
+
+/// MD507 on a private Apache (live, its own PidFile): the config written before the start is
+/// loaded; a change dated after the last load is not, and the fix reloads that very master (a
+/// USR1 to the pid, with its own -d/-f: apache2ctl would signal the box's Apache).
+#[test]
+fn md507_names_a_change_made_after_apache_loaded_its_config() {
+    use std::os::unix::fs::PermissionsExt;
+    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path();
+    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = support::free_port();
+    let conf = base.join("apache2.conf");
+    let text = format!(
+        "{}<VirtualHost *:{port}>\n ServerName myapp.example.com\n</VirtualHost>\n",
+        main_conf(base, port)
+    );
+    std::fs::write(&conf, &text).unwrap();
+    let now = std::time::SystemTime::now();
+    set_mtime(&conf, now - std::time::Duration::from_secs(60));
+    let apache = Apache::start(base, &conf, port).unwrap();
+    let check = || {
+        let args = Options {
+            apache_conf: Some(conf.clone()),
+            ..Default::default()
+        };
+        let site = Site::gather(&args, true).unwrap();
+        checks::run_one(checks::find("MD507").unwrap(), &site)
+    };
+    let r = check();
+    assert_eq!(r.status, Status::Pass, "{}: {:#?}", r.summary, r.findings);
+    // Edited after the load (dated ahead, so that no wait is needed to be past the tolerance).
+    std::fs::write(&conf, format!("{text}# edited\n")).unwrap();
+    set_mtime(&conf, now + std::time::Duration::from_secs(30));
+    let r = check();
+    assert_eq!(r.status, Status::Fail, "{}: {:#?}", r.summary, r.findings);
+    let pid = std::fs::read_to_string(base.join("apache.pid")).unwrap();
+    let fix = r.findings[0].remediation.as_ref().unwrap();
+    assert!(
+        fix.commands[0].ends_with(&format!("-t && sudo kill -USR1 {}", pid.trim()))
+            && fix.commands[0].contains(&format!("-f {}", conf.display())),
+        "{fix:?}"
+    );
+    drop(apache);
+}
+
+fn set_mtime(p: &Path, t: std::time::SystemTime) {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap();
+    let ts = nix::sys::time::TimeSpec::new(d.as_secs() as i64, d.subsec_nanos() as i64);
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        p,
+        &ts,
+        &ts,
+        nix::sys::stat::UtimensatFlags::FollowSymlink,
+    )
+    .unwrap();
+}
+
+/// #14: the worker user from envvars (APACHE_RUN_USER) cannot traverse a parent directory:
+/// MD202 walks Apache's served directories as Apache's `User`, and a real Apache answers 403.
+#[test]
+fn md202_walks_apaches_directories_as_its_user() {
+    use std::os::unix::fs::PermissionsExt;
+    if !support::require(support::is_root(), "needs root (chown, Apache's User)")
+        || !require_apache()
+    {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let ok = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", fixture("MD501", "pass").display()))
+        .arg(t.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok);
+    let myapp = t.path().join("srv/myapp");
+    std::fs::set_permissions(&myapp, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let args = Options {
+        root: Some(t.path().to_path_buf()),
+        apache_conf: Some("/etc/apache2/apache2.conf".into()),
+        ..Default::default()
+    };
+    let site = Site::gather(&args, true).unwrap();
+    let r = checks::run_one(checks::find("MD202").unwrap(), &site);
+    assert_eq!(r.status, Status::Fail, "{}: {:#?}", r.summary, r.findings);
+    assert!(
+        r.summary.starts_with("www-data cannot enter /srv/myapp"),
+        "{}",
+        r.summary
+    );
+    let real = real_status_in(t.path(), "myapp.example.com", "/media/uploads/a.jpg");
+    assert_eq!(real, Some(403));
+    std::fs::set_permissions(&myapp, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let site = Site::gather(&args, true).unwrap();
+    let r = checks::run_one(checks::find("MD202").unwrap(), &site);
+    assert_eq!(r.status, Status::Pass, "{}: {:#?}", r.summary, r.findings);
 }

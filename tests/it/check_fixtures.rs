@@ -59,6 +59,11 @@ const PAIRS: &[(&str, &[&str])] = &[
     // Under --root no request is sent: the log is the only live input.
     ("MD405", &[]),
     ("MD501", &["--offline"]),
+    ("MD502", &["--offline"]),
+    ("MD503", &["--offline"]),
+    ("MD504", &["--offline"]),
+    ("MD505", &["--offline"]),
+    ("MD506", &["--offline", "--site", "myapp"]),
 ];
 
 /// Container checks: their pairs are the compose fixtures (fixtures/compose), a variant broken
@@ -98,6 +103,10 @@ const WITHOUT: &[(&str, &str)] = &[
     (
         "MD406",
         "compares live answers with the model: tests/it/live.rs probes_site",
+    ),
+    (
+        "MD507",
+        "compares the running Apache's children's start with the files: tests/it/apache_checks.rs md507_names_a_change_made_after_apache_loaded_its_config",
     ),
     // A compose project with a bind mount whose host directory the test builds (owners and
     // modes as the container's uid sees them); no compose fixture holds one yet.

@@ -1069,6 +1069,17 @@ fn server_level_if_still_searches_locations() {
                 if ($arg_s) { set $flag 1; }\n    if ($uri ~ \\.(gif|bmp)) { return 410; }\n\
                 location /media/ { root {DIR}/other; }\n  }\n";
     let nginx = Nginx::start("www-data", http).expect("nginx starts");
+    // The second `if` also checks that a regex ending in `)` keeps it (the parser already took the
+    // condition's parentheses off).
+    resolver_agrees_on(
+        &nginx,
+        &["/media/a.png?s=1", "/media/a.png", "/x.gif?s=1", "/x.png"],
+    );
+}
+
+/// The resolver and the running `nginx` (server a.test) give each target the same status and
+/// name the same paths in the error log.
+fn resolver_agrees_on(nginx: &Nginx, targets: &[&str]) {
     let site = Site::gather(
         &Options {
             nginx_conf: Some(nginx.conf_path()),
@@ -1078,9 +1089,7 @@ fn server_level_if_still_searches_locations() {
     )
     .expect("the resolver loads the config");
     let resolver = site.resolver();
-    // The second `if` also checks that a regex ending in `)` keeps it (the parser already took the
-    // condition's parentheses off).
-    for target in ["/media/a.png?s=1", "/media/a.png", "/x.gif?s=1", "/x.png"] {
+    for target in targets {
         let before = std::fs::metadata(nginx.error_log()).map_or(0, |m| m.len()) as usize;
         let logged = nginx.requests_logged();
         let real = send(nginx.port, "GET", "a.test", target);
@@ -1099,4 +1108,53 @@ fn server_level_if_still_searches_locations() {
             "{target}: {res:#?}"
         );
     }
+}
+
+/// Regression (seeds 1488788277, 3088886699): an auth_request subrequest's failed open is in
+/// the error log (with `subrequest: "/_auth/file"`); the resolver used its status and dropped
+/// its log lines.
+#[test]
+fn an_auth_subrequests_log_lines_are_predicted() {
+    if !support::require_root_and_nginx() {
+        return;
+    }
+    let http = "  server {\n    listen 127.0.0.1:{PORT};\n    server_name a.test;\n\
+                root {DIR}/srv;\n    location /ar/ { auth_request /_auth/file; }\n\
+                location = /_auth/file { alias {DIR}/srv/closed.png; }\n  }\n";
+    let nginx = Nginx::start("www-data", http).expect("nginx starts");
+    let srv = nginx.dir.path().join("srv");
+    std::fs::create_dir_all(srv.join("ar")).unwrap();
+    std::fs::write(srv.join("ar/a.png"), b"png").unwrap();
+    std::fs::write(srv.join("closed.png"), b"png").unwrap();
+    support::open_ancestors(&srv.join("ar/a.png"));
+    std::fs::set_permissions(
+        srv.join("closed.png"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    resolver_agrees_on(&nginx, &["/ar/a.png", "/ar/missing.png"]);
+}
+
+/// Regression (seed 283280342): with `disable_symlinks on`, nginx tests a try_files or index
+/// candidate by opening it (O_NONBLOCK, then fstat), so a unix socket fails there with ENXIO:
+/// try_files logs it at crit and goes on to its next candidate; index answers 500. The
+/// resolver took the socket's stat() as "exists" and answered the static module's 500.
+#[test]
+fn a_socket_tested_with_symlinks_checked_fails_to_open() {
+    if !support::require_root_and_nginx() {
+        return;
+    }
+    let http = "  server {\n    listen 127.0.0.1:{PORT};\n    server_name a.test;\n\
+                disable_symlinks on;\n    root {DIR}/srv;\n\
+                location /media/ { try_files $uri @fb; }\n    location /idx/ { index sock; }\n\
+                location @fb { return 299; }\n  }\n";
+    let nginx = Nginx::start("www-data", http).expect("nginx starts");
+    let mut sockets = Vec::new();
+    for dir in ["srv/media", "srv/idx"] {
+        let dir = nginx.dir.path().join(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        sockets.push(std::os::unix::net::UnixListener::bind(dir.join("sock")).unwrap());
+        support::open_ancestors(&dir.join("sock"));
+    }
+    resolver_agrees_on(&nginx, &["/media/sock", "/idx/"]);
 }

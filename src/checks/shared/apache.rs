@@ -80,12 +80,12 @@ pub fn proven_fix(
     f: Finding,
     intro: &str,
     edits: &[LineEdit],
-    goal: &Goal,
+    goals: &[Goal],
 ) -> Finding {
     let Some((site, r)) = cx.apache() else {
         return f;
     };
-    match afix::prove(site, &cx.root, r, edits, goal) {
+    match afix::prove(site, &cx.root, r, edits, goals) {
         Ok(()) => {
             let text = format!("{intro}\n{}", afix::render(edits).trim_end());
             f.fix(text, vec![reload(cx, site)])
@@ -94,9 +94,160 @@ pub fn proven_fix(
             format!(
                 "no edit is printed: {refusal}. Decide what {} should serve (media-doctor trace \
                  URL --server apache shows each step), edit it by hand, then check again",
-                goal.request.url
+                goals
+                    .iter()
+                    .map(|g| g.request.url.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Vec::new(),
         ),
     }
+}
+
+/// The first candidate edit that is proven (the smallest first), as `proven_fix` prints it;
+/// else the last candidate's refusal.
+pub fn first_proven(
+    cx: &Context<'_>,
+    f: Finding,
+    candidates: &[(Vec<LineEdit>, &str)],
+    goals: &[Goal],
+) -> Finding {
+    let mut last = f.clone();
+    for (edits, intro) in candidates {
+        let tried = proven_fix(cx, f.clone(), intro, edits, goals);
+        if tried
+            .remediation
+            .as_ref()
+            .is_some_and(|rem| !rem.commands.is_empty())
+        {
+            return tried;
+        }
+        last = tried;
+    }
+    last
+}
+
+/// `<Directory DIR/>` granting it, as lines of an edit.
+pub fn directory_lines(dir: &str) -> Vec<String> {
+    vec![
+        format!(
+            "<Directory {}>",
+            word(&format!("{}/", dir.trim_end_matches('/')))
+        ),
+        "    Require all granted".into(),
+        "</Directory>".into(),
+    ]
+}
+
+/// An argument as Apache reads it back.
+pub fn word(s: &str) -> String {
+    afix::quoted(s)
+}
+
+/// A URL path whose files Apache should serve from disk: MEDIA_URL/STATIC_URL with their roots
+/// when the app is known, and the URL path of each `Alias` of the site.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// `/media/` (with its slash).
+    pub url: String,
+    /// The directory the files are in (MEDIA_ROOT, the Alias target), when known.
+    pub dir: Option<String>,
+    /// Where it comes from (`MEDIA_URL at settings.py:12`, `Alias at FILE:LINE`).
+    pub from: String,
+    /// The upload directory (MEDIA_URL, or an Alias named like media/uploads).
+    pub media: bool,
+}
+
+/// The site's served URL paths (see `Served`), the app's first, without repeats.
+pub fn served(cx: &Context<'_>, site: &ApacheSite) -> Vec<Served> {
+    let mut out: Vec<Served> = Vec::new();
+    if let Some(app) = cx.app() {
+        for (setting, root, name, media) in [
+            (&app.media_url, &app.media_root, "MEDIA_URL", true),
+            (&app.static_url, &app.static_root, "STATIC_URL", false),
+        ] {
+            let Some(url) = setting.value().filter(|u| u.starts_with('/')) else {
+                continue;
+            };
+            let url = format!("{}/", url.trim_end_matches('/'));
+            let from = match setting.at() {
+                Some(at) => format!("{name} at {at}"),
+                None => name.to_string(),
+            };
+            out.push(Served {
+                url,
+                dir: root.value().map(|p| p.display().to_string()),
+                from,
+                media,
+            });
+        }
+    }
+    for (_, maps) in vhost_maps(site) {
+        for a in maps.iter().filter(|d| d.is("Alias")) {
+            let (Some(from), Some(to)) = (a.arg(0), a.arg(1)) else {
+                continue;
+            };
+            let url = format!("{}/", from.trim_end_matches('/'));
+            if out.iter().any(|s| s.url == url) {
+                continue;
+            }
+            let lower = format!("{url} {to}").to_ascii_lowercase();
+            out.push(Served {
+                url,
+                dir: Some(to.to_string()),
+                from: format!("Alias at {}", place(a)),
+                media: lower.contains("media") || lower.contains("upload"),
+            });
+        }
+    }
+    out
+}
+
+/// The upload URL paths of the site (see `Served::media`), or the skip when there is none.
+pub fn uploads(cx: &Context<'_>, site: &ApacheSite) -> Result<Vec<Served>, Outcome> {
+    let media: Vec<Served> = served(cx, site).into_iter().filter(|s| s.media).collect();
+    if media.is_empty() {
+        return Err(Outcome::skip(
+            "no uploads URL: no MEDIA_URL (no app found: --app) and no Alias named like media/uploads",
+        ));
+    }
+    Ok(media)
+}
+
+/// The `Alias` for the URL path `url` among a virtual host's mappings (slashes aside).
+pub fn alias_for<'c>(maps: &[Directive<'c>], url: &str) -> Option<Directive<'c>> {
+    maps.iter()
+        .find(|a| {
+            a.is("Alias")
+                && a.arg(0)
+                    .is_some_and(|f| f.trim_end_matches('/') == url.trim_end_matches('/'))
+        })
+        .copied()
+}
+
+/// The directories the site's virtual hosts serve files from (each `Alias` target, each
+/// `DocumentRoot`), with the directive that names them: what the filesystem checks walk.
+pub fn served_dirs(site: &ApacheSite) -> Vec<(std::path::PathBuf, Location)> {
+    let cfg = &site.config;
+    let mut out: Vec<(std::path::PathBuf, Location)> = Vec::new();
+    for &v in &site.vhosts {
+        for d in cfg.directive(v).children() {
+            let dir = if d.is("Alias") {
+                d.arg(1)
+            } else if d.is("DocumentRoot") {
+                d.arg(0)
+            } else {
+                None
+            };
+            let Some(dir) = dir.filter(|p| p.starts_with('/')) else {
+                continue;
+            };
+            let dir = std::path::PathBuf::from(dir);
+            if !out.iter().any(|(p, _)| *p == dir) {
+                out.push((dir, loc(&d)));
+            }
+        }
+    }
+    out
 }

@@ -6,7 +6,7 @@
 //! `--root`), URLs as the path prefixes the browser requests.
 
 use crate::app::{App, Framework, Setting};
-use crate::checks::Outcome;
+use crate::checks::{Context, Outcome};
 use crate::nginx::resolve::Resolver;
 use crate::nginx::resolve::{Served, ServedKind};
 use crate::nginx::NodeId;
@@ -113,7 +113,7 @@ pub(crate) fn server_label(site: &Site, server: NodeId) -> String {
     }
 }
 
-pub(crate) fn root_aligned(site: &Site, files: Files) -> anyhow::Result<Outcome> {
+pub(crate) fn root_aligned(site: &Context<'_>, files: Files) -> anyhow::Result<Outcome> {
     let app = match app_of(site) {
         Ok(a) => a,
         Err(o) => return Ok(o),
@@ -142,6 +142,11 @@ pub(crate) fn root_aligned(site: &Site, files: Files) -> anyhow::Result<Outcome>
             files.url(app).describe()
         )));
     };
+    if site.site.apache.is_some() {
+        return Ok(super::apache_app::root_aligned(
+            site, app, files, &dir, &prefix,
+        ));
+    }
     if files == Files::Static && app.whitenoise.value() == Some(&true) {
         let resolver = site.resolver();
         if served_in_servers(site, &resolver, &prefix)
@@ -256,7 +261,7 @@ fn serve_from(
     }
 }
 
-pub(crate) fn url_aligned(site: &Site, files: Files) -> anyhow::Result<Outcome> {
+pub(crate) fn url_aligned(site: &Context<'_>, files: Files) -> anyhow::Result<Outcome> {
     let app = match app_of(site) {
         Ok(a) => a,
         Err(o) => return Ok(o),
@@ -299,6 +304,11 @@ pub(crate) fn url_aligned(site: &Site, files: Files) -> anyhow::Result<Outcome> 
             "files are stored remotely ({}): nginx does not serve {url_name} (MD308)",
             files.remote(app).cloned().unwrap_or_default()
         )));
+    }
+    if site.site.apache.is_some() {
+        return Ok(super::apache_app::url_aligned(
+            site, app, files, &prefix, findings,
+        ));
     }
     let resolver = site.resolver();
     let served = served_in_servers(site, &resolver, &prefix);

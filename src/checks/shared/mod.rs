@@ -1,6 +1,7 @@
 //! What several checks share, by band (a check's own helpers stay in its file).
 
 pub mod apache;
+pub mod apache_app;
 pub mod app;
 pub mod containers;
 pub mod fs;

@@ -179,7 +179,9 @@ impl Files<'_> {
                 };
                 if (path.ends_with(b"/") || op == Op::OpenDir) && kind != Kind::Dir {
                     Err(Errno::NotDir)
-                } else if kind == Kind::Socket && op == Op::Open {
+                } else if kind == Kind::Socket && (op == Op::Open || needs_read) {
+                    // With symlinks checked, even nginx's "stat" is an open (O_NONBLOCK) and
+                    // an fstat (ngx_file_info_wrapper): a socket fails there with ENXIO too.
                     Err(Errno::NoDevice)
                 } else {
                     Ok(kind)

@@ -301,9 +301,19 @@ impl<'r, 's> Run<'r, 's> {
                     };
                     return Some(Flow::Finalize(403));
                 }
-                // (stat() never fails with ENXIO: NoDevice is open()'s.)
-                Err(e @ (Errno::NotDir | Errno::NameTooLong | Errno::Access | Errno::NoDevice)) => {
+                Err(e @ (Errno::NotDir | Errno::NameTooLong | Errno::Access)) => {
                     return Some(self.index_error(&shown, &e));
+                }
+                // A unix socket as the index file, with symlinks checked (the test is then an
+                // open): ngx_http_index_handler logs any other errno at crit and answers 500
+                // (its directory test passes: the socket is in it).
+                Err(e @ Errno::NoDevice) => {
+                    log!(self, "openat() \"{shown}\" failed ({})", e.log_text());
+                    why!(
+                        self,
+                        "the index file {shown} is a unix socket: open() fails with ENXIO"
+                    );
+                    return Some(Flow::Finalize(500));
                 }
                 Err(Errno::NoEnt) => {
                     if !dir_tested {

@@ -686,11 +686,13 @@ impl<'r, 's> Run<'r, 's> {
     }
 
     /// A subrequest for `uri` (ngx_http_subrequest): the same request, server and variables,
-    /// an internal GET through every phase from the server's rewrites. Only its status is used.
+    /// an internal GET through every phase from the server's rewrites. Its status is used, and
+    /// what it writes to the error log (nginx logs a subrequest's failed open like any other,
+    /// with `subrequest: "/_auth"`).
     fn subrequest(&mut self, uri: Vec<u8>, args: Vec<u8>) -> End {
         let mut sub = Run {
             r: self.r,
-            explain: false,
+            explain: self.explain,
             req: self.req,
             files: Files {
                 root: self.files.root,
@@ -732,7 +734,9 @@ impl<'r, 's> Run<'r, 's> {
             steps: Vec::new(),
             notes: Vec::new(),
         };
-        sub.main_loop()
+        let end = sub.main_loop();
+        self.log.append(&mut sub.log);
+        end
     }
 
     // ---- try_files (ngx_http_try_files_handler) ----
