@@ -123,6 +123,31 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
                     }
                 }
             }
+            // In a container its directory is a path of the container: say so, and look at
+            // the host directory a bind mount shows there (docker inspect, on this machine).
+            if r.container.is_some() {
+                if let Some(c) = crate::system::container::of_pid(root, r.pid) {
+                    let mut note = format!(
+                        "pid {} runs in {}: its paths are the container's",
+                        r.pid,
+                        c.describe()
+                    );
+                    if let Some(cmd) = c.check_command() {
+                        note.push_str(&format!(
+                            "; check its compose project, which maps them: {cmd}"
+                        ));
+                    }
+                    d.tried.push(note);
+                    if let Some(host) =
+                        process_dir(&r).and_then(|dir| c.host_path(&dir.display().to_string()))
+                    {
+                        candidates.push((
+                            host,
+                            format!("{}, its directory bind-mounted from here", r.describe()),
+                        ));
+                    }
+                }
+            }
             if let Some(dir) = process_dir(&r) {
                 candidates.push((dir.clone(), r.describe()));
                 running = Some((dir, r));

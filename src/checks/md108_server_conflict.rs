@@ -100,13 +100,31 @@ impl Check for ServerConflict {
                                 goal,
                             )
                         }
-                        None => f.fix(
-                            format!(
-                                "keep {name} in one server block per port: remove it from the server_name at {} (or from this one)",
-                                loc_of(cfg, chosen)
+                        // The name is the other block's only one: it keeps it; this block,
+                        // which nginx already passes over for it, lets it go (no answer
+                        // changes, and the proof holds every URL to that).
+                        None => match same_name
+                            .then(|| without_name(cfg, server, name))
+                            .flatten()
+                        {
+                            Some(edit) => config_fix(
+                                f,
+                                cfg,
+                                &format!(
+                                    "{name} is the only name of the block at {}, which answers it: take it out of this block's server_name (nginx passes over it here already):",
+                                    loc_of(cfg, chosen)
+                                ),
+                                edit,
+                                None,
                             ),
-                            vec![RELOAD.into()],
-                        ),
+                            None => f.fix(
+                                format!(
+                                    "keep {name} in one server block per port: remove it from the server_name at {} (or from this one)",
+                                    loc_of(cfg, chosen)
+                                ),
+                                vec![RELOAD.into()],
+                            ),
+                        },
                     });
                 }
             }
@@ -137,21 +155,39 @@ impl Check for ServerConflict {
                 continue;
             }
             reported.push((dup.key.clone(), port));
-            findings.push(
-                Finding::warning(format!(
-                    "server_name {} is used twice on {}: nginx ignores it in the server block at {}",
-                    dup.name,
-                    dup.listen,
-                    loc_of(cfg, dup.ignored)
-                ))
-                .at(loc_of(cfg, dup.ignored))
-                .evidence("first", loc_of(cfg, dup.first))
-                .evidence("ignored", loc_of(cfg, dup.ignored))
-                .fix(
-                    "remove the duplicate server_name from one of the two blocks:",
+            let f = Finding::warning(format!(
+                "server_name {} is used twice on {}: nginx ignores it in the server block at {}",
+                dup.name,
+                dup.listen,
+                loc_of(cfg, dup.ignored)
+            ))
+            .at(loc_of(cfg, dup.ignored))
+            .evidence("first", loc_of(cfg, dup.first))
+            .evidence("ignored", loc_of(cfg, dup.ignored));
+            // nginx answers the name from the first block already: taking it out of the
+            // ignored one changes no answer (the proof holds every URL to it) and ends the
+            // "conflicting server name" warning. A block's only name is the user's choice.
+            findings.push(match without_name(cfg, dup.ignored, &dup.name) {
+                Some(edit) => config_fix(
+                    f,
+                    cfg,
+                    &format!(
+                        "take {} out of the server_name of the block at {} (nginx ignores it there already; to move the name, take it out of the first block instead):",
+                        dup.name,
+                        loc_of(cfg, dup.ignored)
+                    ),
+                    edit,
+                    None,
+                ),
+                None => f.fix(
+                    format!(
+                        "{} is the only name of the block at {}: decide which of the two blocks answers it and remove it from the other",
+                        dup.name,
+                        loc_of(cfg, dup.ignored)
+                    ),
                     vec![RELOAD.into()],
                 ),
-            );
+            });
         }
         Ok(findings_or_pass(
             findings,

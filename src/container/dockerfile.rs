@@ -9,6 +9,7 @@
 //! holds image content at all. Nothing is built and nothing is run.
 
 use super::compose::Command;
+use super::dockerignore::DockerIgnore;
 use super::interpolate::{self, interpolate};
 use crate::report::Location;
 use crate::sysroot::SysRoot;
@@ -409,6 +410,8 @@ pub struct Image {
     nodes: BTreeMap<String, Node>,
     /// Where checkout paths are read (existence of copied files).
     root: Option<SysRoot>,
+    /// The build context's `.dockerignore`: what it excludes is never in the image.
+    pub ignore: Option<DockerIgnore>,
     /// What could not be followed (an unset ARG in a path, a COPY from an unknown stage).
     pub problems: Vec<String>,
 }
@@ -458,6 +461,9 @@ impl Image {
         };
         img.dockerfile = df.path.clone();
         img.root = Some(root.clone());
+        if img.ignore.is_none() {
+            img.ignore = Some(DockerIgnore::read(root, input.context, &df.path));
+        }
         img.stage = st.name.clone().unwrap_or_else(|| stage.to_string());
         let mut args: BTreeMap<String, Option<String>> = BTreeMap::new();
         for ins in &st.instructions {
@@ -639,6 +645,18 @@ impl Image {
                 continue;
             }
             let host = super::compose::normalize(&context.join(src.trim_start_matches('/')));
+            if self.ignored(&host) {
+                // Never sent to the builder: the build stops here ("not found").
+                self.problems.push(format!(
+                    "{at}: {} copies {src}, which {} excludes from the build context: the build fails",
+                    owner.how,
+                    self.ignore
+                        .as_ref()
+                        .and_then(|i| i.file.as_ref())
+                        .map_or(".dockerignore".into(), |f| f.display().to_string())
+                ));
+                continue;
+            }
             let is_dir = root.host_path(&host).is_dir();
             let target = if !is_dir && dest_is_dir {
                 join(&dest, base_name(src))
@@ -837,10 +855,18 @@ impl Image {
         None
     }
 
+    /// The checkout path is in the build context the builder receives (not excluded by
+    /// `.dockerignore`) and there.
     fn exists(&self, host: &Path) -> bool {
-        self.root
-            .as_ref()
-            .is_some_and(|r| r.host_path(host).exists())
+        !self.ignored(host)
+            && self
+                .root
+                .as_ref()
+                .is_some_and(|r| r.host_path(host).exists())
+    }
+
+    fn ignored(&self, host: &Path) -> bool {
+        self.ignore.as_ref().is_some_and(|i| i.ignores(host))
     }
 
     /// Who owns `path` in the image; `None` when the image has nothing there (Docker then creates
@@ -910,7 +936,7 @@ impl Image {
                     let sys = root
                         .system_path(e.path())
                         .unwrap_or_else(|| e.path().to_path_buf());
-                    if !out.iter().any(|(h, _)| h == &sys) {
+                    if !self.ignored(&sys) && !out.iter().any(|(h, _)| h == &sys) {
                         out.push((sys, c.owner.at.clone()));
                     }
                 }
@@ -1050,6 +1076,51 @@ ENTRYPOINT ["/home/app/web/entrypoint.prod.sh"]
         let df = Dockerfile::parse(&ctx.join("Dockerfile"), text);
         let i = df.stage_index(None).unwrap_or(0);
         Image::build(&SysRoot::live(), &df, i, ctx, &BTreeMap::new())
+    }
+
+    /// What `.dockerignore` excludes never reaches the image: not a COPY's content, not a
+    /// directory a volume would hide; `Dockerfile.dockerignore` beside the Dockerfile wins.
+    #[test]
+    fn dockerignored_paths_are_not_in_the_image() {
+        let ctx = context();
+        let w = |p: &str, t: &str| {
+            let p = ctx.path().join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, t).unwrap();
+        };
+        w("mediafiles/upload.jpg", "x");
+        w("staticfiles/site.css", "x");
+        let text = "FROM python:3.12\nWORKDIR /app\nCOPY . /app\nCOPY ./staticfiles /srv/static\n";
+        let img = image(text, ctx.path());
+        assert!(img.has("/app/mediafiles/upload.jpg"));
+        assert_eq!(img.files_at("/app/mediafiles", 5).len(), 1);
+        w(
+            ".dockerignore",
+            "# uploads stay out of the image\nmediafiles/\n*/*.css\n",
+        );
+        let img = image(text, ctx.path());
+        assert!(!img.has("/app/mediafiles/upload.jpg"));
+        assert!(!img.has("/app/mediafiles"));
+        assert_eq!(img.owner_of("/app/mediafiles"), None);
+        assert!(img.files_at("/app/mediafiles", 5).is_empty());
+        assert!(img.files_at("/app/staticfiles", 5).is_empty());
+        assert!(img.has("/app/requirements.txt"));
+        assert!(img.problems.is_empty(), "{:?}", img.problems);
+        // A COPY of an excluded directory: the build fails, said as a problem.
+        w(".dockerignore", "staticfiles\n");
+        let img = image(text, ctx.path());
+        assert!(
+            img.problems
+                .iter()
+                .any(|p| p.contains("staticfiles") && p.contains("build fails")),
+            "{:?}",
+            img.problems
+        );
+        // The Dockerfile's own ignore file is read instead of the context's.
+        w("Dockerfile.dockerignore", "requirements.txt\n");
+        let img = image(text, ctx.path());
+        assert!(!img.has("/app/requirements.txt"));
+        assert!(img.has("/app/staticfiles/site.css"));
     }
 
     #[test]

@@ -825,7 +825,8 @@ pub fn volume_over_image(v: &View, root: &crate::sysroot::SysRoot) -> Verdict {
 // ------------------------------------------------------------------------------------ MD607
 
 /// MD607: bind-mounted directories, judged on this machine as the container's uid: the app's
-/// MEDIA_ROOT on a host directory needs write and search, each directory nginx opens on one
+/// MEDIA_ROOT on a host directory needs write and search (STATIC_ROOT too, when the container
+/// collects static files at start), each directory nginx opens on one
 /// needs read and search. Only the part below the mount's source counts: the container sees
 /// the source as its own directory, not the host's parents.
 pub fn bind_mount_access(v: &View, root: &SysRoot, served: &[NginxDir]) -> Verdict {
@@ -841,6 +842,18 @@ pub fn bind_mount_access(v: &View, root: &SysRoot, served: &[NginxDir]) -> Verdi
             Access::WRITE.union(Access::EXEC),
             "write uploads into".into(),
         ));
+    }
+    // collectstatic at start (command or entrypoint) writes STATIC_ROOT as the app's user.
+    if let Ok((_, place, _)) = v.app_place(Files::Static) {
+        if v.app_c.start_text(root).contains("collectstatic") {
+            subjects.push((
+                v.app_c,
+                v.root_name(Files::Static).to_string(),
+                place.clone(),
+                Access::WRITE.union(Access::EXEC),
+                "collect static files into".into(),
+            ));
+        }
     }
     if let Some(n) = v.nginx_c {
         for d in served {

@@ -119,6 +119,10 @@ pub fn reload_commands(master: &Process, args: &MasterArgs, conf: Option<&Path>)
     let cgroup =
         std::fs::read_to_string(format!("/proc/{}/cgroup", master.pid)).unwrap_or_default();
     let bin = runnable_exe(master);
+    // In a container that compose made: `docker compose exec nginx ...` from its project.
+    if let Some(c) = super::container::of_pid(&crate::sysroot::SysRoot::live(), master.pid) {
+        return vec![c.reload_nginx()];
+    }
     vec![reload_with(
         &Supervisor::from_cgroup(&cgroup),
         master.pid,

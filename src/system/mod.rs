@@ -1,10 +1,12 @@
 //! The running system: nginx processes from /proc, and the nginx binary itself (`nginx -V`).
 //! The only code that runs a program (besides `--eval`, which the user asks for), and it only
-//! ever runs `nginx -V`, which writes nothing: not `nginx -t`/`-T`, which create the log files
-//! and temp directories the config names.
+//! ever runs `nginx -V`, which writes nothing (not `nginx -t`/`-T`, which create the log files
+//! and temp directories the config names), and `docker inspect` of the container nginx runs in
+//! (`container`), which only reads.
 //!
 //! Everything here describes this machine, so callers use it only on the live root (no `--root`).
 
+pub mod container;
 pub mod loaded;
 
 use anyhow::{bail, Context, Result};

@@ -455,6 +455,26 @@ fn a_bind_mounted_host_directory_is_judged_as_the_containers_uid() {
     let md607 = check_of(&json, "MD607");
     assert_eq!(md607["status"], "pass", "{md607}");
 
+    // collectstatic at start writes STATIC_ROOT, bind-mounted from a directory uid 1000 owns.
+    let collects = "      - ./media:/app/media\n      - ./static:/app/staticfiles\n    command: sh -c \"python manage.py collectstatic --noinput && gunicorn mysite.wsgi\"\n";
+    let t2 = bind_project("1001", collects, nginx, conf);
+    let dir2 = t2.path().join("proj");
+    for (d, uid) in [("media", 1001), ("static", 1000)] {
+        std::fs::create_dir(dir2.join(d)).unwrap();
+        chown(dir2.join(d), Some(uid), Some(uid)).unwrap();
+    }
+    let (_, json) = check_ids(&dir2, "nginx/default.conf");
+    let md607 = check_of(&json, "MD607");
+    assert_eq!(md607["status"], "fail", "{md607}");
+    let f = &md607["findings"][0];
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("collect static files into"),
+        "{f}"
+    );
+
     // A directory Docker will create (owned by root) for a non-root app: a warning.
     std::fs::remove_dir(&media).unwrap();
     let (_, json) = check_ids(&dir, "nginx/default.conf");
@@ -584,4 +604,32 @@ fn cookiecutter_django_passes_and_its_newest_dockerfile_is_caught() {
         "MD605",
         "fail",
     );
+}
+
+/// `.dockerignore` decides what COPY can put in the image: flask-on-docker's static volume hides
+/// project/static of the image (MD606 warns); with project/static ignored, the image has nothing
+/// there for the volume to hide.
+#[test]
+fn a_dockerignored_directory_is_not_in_the_image() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("flask-on-docker");
+    let status = std::process::Command::new("cp")
+        .args(["-a", "fixtures/compose/flask-on-docker"])
+        .arg(&dir)
+        .current_dir(crate::run::REPO)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    let md606 = |dir: &Path| {
+        let (_, json) = check_ids(dir, FLASK_CONF);
+        check_of(&json, "MD606").clone()
+    };
+    assert_eq!(md606(&dir)["status"], "warn");
+    std::fs::write(
+        dir.join("services/web/.dockerignore"),
+        "# built at start, never from the checkout\nproject/static/\n",
+    )
+    .unwrap();
+    let after = md606(&dir);
+    assert_eq!(after["status"], "pass", "{after}");
 }
