@@ -82,7 +82,7 @@ fn judge(
     // Apache applies the sections of the part that exists (`<Directory />`'s denial), whatever
     // grants the missing one (MD201 says it is missing).
     let denied = res.log.iter().any(|l| l.starts_with("AH01630"))
-        && cx.root.host_path(std::path::Path::new(&dir)).is_dir();
+        && cx.root.is_dir(std::path::Path::new(&dir));
     if !slash_missing && !denied {
         return None;
     }

@@ -46,7 +46,7 @@ impl Check for ApacheSymlinksBlocked {
                     sample_file(&cx.root, Path::new(dir)).into_iter().collect();
                 for link in links_under(cx, Path::new(dir)) {
                     let behind = Path::new(dir).join(&link);
-                    if cx.root.host_path(&behind).is_dir() {
+                    if cx.root.is_dir(&behind) {
                         if let Some(n) = sample_file(&cx.root, &behind) {
                             names.push(format!("{link}/{n}"));
                         }
@@ -65,7 +65,7 @@ impl Check for ApacheSymlinksBlocked {
                         continue;
                     };
                     // A dangling link is a missing file, not an option to change.
-                    if std::fs::metadata(cx.root.host_path(Path::new(link))).is_err() {
+                    if !cx.root.exists(Path::new(link)) {
                         continue;
                     }
                     if seen.contains(&format!("{v}{link}")) {
@@ -156,7 +156,7 @@ fn links_under(cx: &Context<'_>, dir: &Path) -> Vec<String> {
     let mut queue = vec![(dir.to_path_buf(), String::new(), 0)];
     let mut looked = 0;
     while let Some((d, rel, depth)) = queue.pop() {
-        let Ok(rd) = std::fs::read_dir(cx.root.host_path(&d)) else {
+        let Ok(rd) = cx.root.resolve(&d).and_then(std::fs::read_dir) else {
             continue;
         };
         let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).collect();

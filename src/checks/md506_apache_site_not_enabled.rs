@@ -44,7 +44,7 @@ impl Check for ApacheSiteNotEnabled {
         };
         let available = conf_dir.join("sites-available");
         let enabled = conf_dir.join("sites-enabled");
-        let Ok(rd) = std::fs::read_dir(cx.root.host_path(&available)) else {
+        let Ok(rd) = cx.root.resolve(&available).and_then(std::fs::read_dir) else {
             return Ok(Outcome::skip(format!(
                 "no {} (not Debian's layout): the config includes what it reads",
                 available.display()

@@ -308,6 +308,20 @@ impl Blocks {
         prefix: &Path,
         only: Option<&HashSet<NodeId>>,
     ) -> (Blocks, BlockIdx) {
+        let children: Vec<Directive<'_>> = match http {
+            Some(h) => h.children().collect(),
+            None => cfg.top().collect(),
+        };
+        Blocks::build_over(http, &children, prefix, only)
+    }
+
+    /// `build` over the http block's `children` (includes expanded), walked once by the caller.
+    fn build_over(
+        http: Option<Directive<'_>>,
+        children: &[Directive<'_>],
+        prefix: &Path,
+        only: Option<&HashSet<NodeId>>,
+    ) -> (Blocks, BlockIdx) {
         let mut blocks = Blocks::default();
         let default_root = Root {
             value: join_prefix(prefix, "html"),
@@ -340,12 +354,8 @@ impl Blocks {
             gzip_vary: false,
             large_header_buffer: 8192,
         };
-        let children: Vec<Directive<'_>> = match http {
-            Some(h) => h.children().collect(),
-            None => cfg.top().collect(),
-        };
         let idx = blocks.add(
-            &children,
+            children,
             None,
             &base,
             BlockKind::Http,
@@ -362,17 +372,15 @@ impl Blocks {
     /// children (through includes): what the models of one config share. A model of some
     /// servers starts from a copy of it (`with_servers`) instead of walking the http context,
     /// which holds every server, again for each site.
+    /// `children` are the http block's (the fragment's top level), includes expanded.
     pub fn http_only(
-        cfg: &Config,
         http: Option<Directive<'_>>,
+        children: &[Directive<'_>],
         prefix: &Path,
     ) -> (Blocks, BlockIdx, HashSet<NodeId>) {
-        let (blocks, idx) = Blocks::build(cfg, http, prefix, Some(&HashSet::new()));
-        let children: Box<dyn Iterator<Item = Directive<'_>>> = match http {
-            Some(h) => Box::new(h.children()),
-            None => Box::new(cfg.top()),
-        };
+        let (blocks, idx) = Blocks::build_over(http, children, prefix, Some(&HashSet::new()));
         let servers = children
+            .iter()
             .filter(|d| d.is("server") && d.has_block())
             .map(|d| d.id())
             .collect();

@@ -393,9 +393,10 @@ impl Shared {
             Some(h) => h.children().collect(),
             None => cfg.top().collect(),
         };
+        // The http context is walked once (it holds every server: 21,000 in a large box).
         Shared {
             servers: ServerIndex::build(cfg, &all),
-            http: Blocks::http_only(cfg, http, &cfg.prefix),
+            http: Blocks::http_only(http, &top, &cfg.prefix),
             maps: vars::collect_maps(top.into_iter()),
             declared: std::sync::OnceLock::new(),
             duplicates: std::sync::OnceLock::new(),
