@@ -35,7 +35,7 @@ fn failure_key(o: &OriginProbe) -> String {
 }
 
 /// The finding for a socket (`o`) that did not answer 200, said of every socket in `on`.
-fn origin_finding(o: &OriginProbe, path: &str, on: &str, any_200: bool) -> Finding {
+fn origin_finding(o: &OriginProbe, path: &str, on: &str, any_200: bool, start: &str) -> Finding {
     let p = &o.probe;
     let url = &p.target.url;
     match &p.outcome {
@@ -74,7 +74,7 @@ fn origin_finding(o: &OriginProbe, path: &str, on: &str, any_200: bool) -> Findi
             vec![format!("media-doctor trace {url}")],
         ),
         Err(failure) => {
-            let (text, commands) = failure_advice(failure, on, true);
+            let (text, commands) = failure_advice(failure, on, Some(start));
             Finding::error(format!("{path} on {on}: {failure}")).fix(text, commands)
         }
     }
@@ -106,6 +106,7 @@ impl Check for OriginServesFile {
         }
         let mut findings = Vec::new();
         let mut ok = Vec::new();
+        let start = crate::live::start_command(site);
         for item in &live.items {
             if item.origin.is_empty() {
                 findings.push(item_evidence(
@@ -139,7 +140,7 @@ impl Check for OriginServesFile {
                     .map(|&i| item.origin[i].listen.as_str())
                     .collect::<Vec<_>>()
                     .join(", ");
-                let mut f = origin_finding(first, &item.url_path, &on, any_200);
+                let mut f = origin_finding(first, &item.url_path, &on, any_200, &start);
                 f = item_evidence(probe_evidence(f, &first.probe), item)
                     .evidence("predicted", prediction_text(&first.prediction));
                 for &i in &members[1..] {

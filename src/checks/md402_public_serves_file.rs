@@ -101,7 +101,7 @@ impl Check for PublicServesFile {
                     )
                 }
                 Err(failure) => {
-                    let (text, commands) = failure_advice(failure, url.as_str(), false);
+                    let (text, commands) = failure_advice(failure, url.as_str(), None);
                     Finding::error(format!("{url}: {failure}")).fix(text, commands)
                 }
             };

@@ -131,27 +131,64 @@ pub fn mismatch_cause(
     }
 }
 
-/// What to try when a request got no answer: `origin` for the local nginx's socket `listen`,
-/// else the public URL.
-pub fn failure_advice(failure: &Failure, listen: &str, origin: bool) -> (String, Vec<String>) {
+/// How to make the nginx of this config run and bind its listens, for how it runs here: the
+/// running master's own reload (a reload binds new listens), else the packaged systemd unit when
+/// the box has one, else nginx itself with the config media-doctor read (not `systemctl` on a
+/// box where nginx is started by hand).
+pub fn start_command(site: &Site) -> String {
+    if let Some(reload) = site
+        .changed_since_load()
+        .and_then(|s| s.reload.into_iter().next())
+    {
+        return reload;
+    }
+    let unit = [
+        "/etc/systemd/system/nginx.service",
+        "/lib/systemd/system/nginx.service",
+        "/usr/lib/systemd/system/nginx.service",
+    ]
+    .iter()
+    .any(|u| site.root.is_file(std::path::Path::new(u)));
+    if unit {
+        return "sudo nginx -t && sudo systemctl restart nginx".into();
+    }
+    let conf = match &site.nginx.source {
+        crate::site::NginxSource::Files { entry } if entry != std::path::Path::new(DEBIAN_CONF) => {
+            format!(
+                " -c {}",
+                crate::fs::walk::shell_quote(&entry.display().to_string())
+            )
+        }
+        _ => String::new(),
+    };
+    format!("sudo nginx -t{conf} && sudo nginx{conf}")
+}
+
+/// Where Debian's nginx reads its configuration when started without `-c`.
+const DEBIAN_CONF: &str = "/etc/nginx/nginx.conf";
+
+/// What to try when a request got no answer: on the local nginx's socket `listen` when
+/// `origin` holds the command that starts that nginx (`start_command`), else on the public URL.
+pub fn failure_advice(
+    failure: &Failure,
+    listen: &str,
+    origin: Option<&str>,
+) -> (String, Vec<String>) {
     match (failure, origin) {
-        (Failure::Refused, true) => (
-            format!("nothing listens on {listen}: start nginx (or restart it so it binds the listen):"),
-            vec![
-                "sudo nginx -t && sudo systemctl restart nginx".into(),
-                "sudo ss -ltnp | grep nginx".into(),
-            ],
+        (Failure::Refused, Some(start)) => (
+            format!("nothing listens on {listen}: start nginx (or reload it so it binds the listen):"),
+            vec![start.to_string(), "sudo ss -ltnp | grep nginx".into()],
         ),
-        (Failure::ConnectTimeout, true) => (
+        (Failure::ConnectTimeout, Some(_)) => (
             "packets are dropped before they reach nginx: check the local firewall:".into(),
             vec!["sudo nft list ruleset | grep -n -e drop -e reject".into()],
         ),
-        (Failure::ResponseTimeout | Failure::Reset(_) | Failure::Protocol(_), true) => (
+        (Failure::ResponseTimeout | Failure::Reset(_) | Failure::Protocol(_), Some(_)) => (
             "something answers on that socket, but not as nginx would: find the process that owns it:"
                 .into(),
             vec!["sudo ss -ltnp".into()],
         ),
-        (Failure::Refused | Failure::ConnectTimeout, false) => (
+        (Failure::Refused | Failure::ConnectTimeout, None) => (
             "the public URL cannot be reached from here: check its DNS record, the firewall or \
              security group, and the CDN's or load balancer's origin:"
                 .into(),
@@ -160,7 +197,7 @@ pub fn failure_advice(failure: &Failure, listen: &str, origin: bool) -> (String,
                 crate::fs::walk::shell_quote(listen)
             )],
         ),
-        (Failure::ResponseTimeout | Failure::Reset(_) | Failure::Protocol(_), false) => (
+        (Failure::ResponseTimeout | Failure::Reset(_) | Failure::Protocol(_), None) => (
             "the server behind the public URL did not answer properly: check the CDN's or load \
              balancer's origin settings:"
                 .into(),

@@ -191,7 +191,8 @@ pub fn probe(site: &Site, resolver: &Resolver<'_>, req: &Request, res: &Resoluti
         (Some((p, (kind, where_))), _) => match &p.outcome {
             Err(failure) => {
                 let origin = *kind == "origin";
-                let (fix, commands) = super::failure_advice(failure, where_, origin);
+                let start = origin.then(|| super::start_command(site));
+                let (fix, commands) = super::failure_advice(failure, where_, start.as_deref());
                 let whom = if origin {
                     format!("the running nginx did not answer on {where_}")
                 } else {

@@ -70,9 +70,22 @@ impl Apache {
             child: Some(child),
             port,
         };
+        // Apache binds its port before it writes its PidFile: a test that looks for the
+        // master (MD507) must not start in between.
+        let pid_file = std::fs::read_to_string(conf).ok().and_then(|text| {
+            let line = text
+                .lines()
+                .find(|l| l.trim_start().starts_with("PidFile"))?;
+            let named = line.split_whitespace().nth(1)?.trim_matches('"');
+            Some(dir.join(named))
+        });
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(15) {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && pid_file.as_ref().map_or(true, |p| {
+                    std::fs::read_to_string(p).is_ok_and(|t| t.trim().parse::<u32>().is_ok())
+                })
+            {
                 return Ok(a);
             }
             if let Some(c) = a.child.as_mut() {

@@ -1471,6 +1471,19 @@ mod probes_site {
             let msg = finding_for(addr);
             assert!(msg.contains(want), "{msg}");
         }
+        // Refused on a listen the running nginx never bound: the fix reloads THAT master (it
+        // was started by hand: no systemctl), which binds the listen.
+        let refused = md401
+            .findings
+            .iter()
+            .find(|f| f.message.contains(&format!("127.0.0.1:{dead}")))
+            .and_then(|f| f.remediation.as_ref())
+            .expect("a fix for the refused socket");
+        let master = nginx.pid().expect("nginx runs");
+        assert!(
+            refused.commands[0].ends_with(&format!("sudo kill -HUP {master}")),
+            "{refused:?}"
+        );
         // The socket nginx really listens on still serves the file.
         assert!(
             md401
@@ -1989,4 +2002,50 @@ mod binary {
         assert_eq!(bad.code, 2);
         assert!(bad.stderr.contains("--url"), "{}", bad.stderr);
     }
+}
+
+/// With no master running (here: a tree under --root), nginx is started the way this box starts
+/// it: the packaged systemd unit when there is one, else nginx itself with the config that was
+/// read (`-c` when it is not Debian's default), never `systemctl` where there is no unit.
+#[test]
+fn nginx_is_started_the_way_the_box_starts_it() {
+    use media_doctor::site::{Options, Site};
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("t");
+    let ok = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!(
+            "{}/fixtures/checks/base",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let start = |conf: Option<&str>| {
+        let site = Site::gather(
+            &Options {
+                root: Some(root.clone()),
+                nginx_conf: conf.map(Into::into),
+                ..Default::default()
+            },
+            true,
+        )
+        .expect("gather");
+        media_doctor::live::start_command(&site)
+    };
+    assert_eq!(start(None), "sudo nginx -t && sudo nginx");
+    std::fs::copy(
+        root.join("etc/nginx/nginx.conf"),
+        root.join("etc/nginx/other.conf"),
+    )
+    .unwrap();
+    assert_eq!(
+        start(Some("/etc/nginx/other.conf")),
+        "sudo nginx -t -c /etc/nginx/other.conf && sudo nginx -c /etc/nginx/other.conf"
+    );
+    let units = root.join("lib/systemd/system");
+    std::fs::create_dir_all(&units).unwrap();
+    std::fs::write(units.join("nginx.service"), "[Service]\nType=forking\n").unwrap();
+    assert_eq!(start(None), "sudo nginx -t && sudo systemctl restart nginx");
 }
