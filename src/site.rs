@@ -813,7 +813,7 @@ impl Site {
             .available_dirs()
             .iter()
             .flat_map(|d| [d.join(name), d.join(format!("{name}.conf"))])
-            .find(|p| self.root.host_path(p).is_file());
+            .find(|p| self.root.is_file(p));
         match available {
             // A site that exists but is not enabled: none of the loaded servers is it (MD107
             // says so); judging the other sites' servers instead would mix sites.
@@ -1141,7 +1141,7 @@ fn load_nginx(root: &SysRoot, args: &Options) -> Result<NginxSite> {
 /// a system path (`--root img --nginx-conf /etc/nginx/nginx.conf`); otherwise it is a path on this
 /// machine, which must then lie inside the root.
 fn system_path_arg(root: &SysRoot, p: &Path, option: &str) -> Result<PathBuf> {
-    if p.is_absolute() && !root.is_live() && root.host_path(p).exists() {
+    if p.is_absolute() && !root.is_live() && root.exists(p) {
         return Ok(p.to_path_buf());
     }
     match root.system_path(&std::path::absolute(p)?) {

@@ -71,7 +71,7 @@ pub fn find_main(root: &SysRoot) -> Option<PathBuf> {
     MAIN_CANDIDATES
         .iter()
         .map(PathBuf::from)
-        .find(|p| root.host_path(p).is_file())
+        .find(|p| root.is_file(p))
 }
 
 /// Load the configuration whose entry file is `entry` (a system path read under `root`).

@@ -144,7 +144,7 @@ fn container_env(root: &SysRoot, c: &Container, host_app: &App) -> Env {
         }
     }
     let dotenv = host_app.dir.join(".env");
-    if c.container_of_host(&dotenv).is_some() && root.host_path(&dotenv).is_file() {
+    if c.container_of_host(&dotenv).is_some() && root.is_file(&dotenv) {
         env.push_file(root, &dotenv, ".env (in the image)", true);
     }
     env

@@ -162,7 +162,7 @@ impl Project {
         let first = DEFAULT_FILES
             .iter()
             .map(|n| dir.join(n))
-            .find(|p| root.host_path(p).is_file());
+            .find(|p| root.is_file(p));
         let Some(first) = first else {
             return Vec::new();
         };
@@ -170,7 +170,7 @@ impl Project {
         if let Some(o) = OVERRIDE_FILES
             .iter()
             .map(|n| dir.join(n))
-            .find(|p| root.host_path(p).is_file())
+            .find(|p| root.is_file(p))
         {
             out.push(o);
         }
@@ -188,7 +188,7 @@ impl Project {
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|n| is_compose_name(n))
             .map(|n| dir.join(n))
-            .filter(|p| root.host_path(p).is_file())
+            .filter(|p| root.is_file(p))
             .collect();
         out.sort();
         out

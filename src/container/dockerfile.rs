@@ -657,7 +657,7 @@ impl Image {
                 ));
                 continue;
             }
-            let is_dir = root.host_path(&host).is_dir();
+            let is_dir = root.is_dir(&host);
             let target = if !is_dir && dest_is_dir {
                 join(&dest, base_name(src))
             } else {
@@ -689,7 +689,7 @@ impl Image {
     fn is_file_source(&self, path: &str) -> bool {
         self.nodes.get(path).is_some_and(|n| {
             n.contents.iter().any(|c| match &self.root {
-                Some(r) => r.host_path(&c.host).is_file(),
+                Some(r) => r.is_file(&c.host),
                 None => false,
             })
         })
@@ -858,11 +858,7 @@ impl Image {
     /// The checkout path is in the build context the builder receives (not excluded by
     /// `.dockerignore`) and there.
     fn exists(&self, host: &Path) -> bool {
-        !self.ignored(host)
-            && self
-                .root
-                .as_ref()
-                .is_some_and(|r| r.host_path(host).exists())
+        !self.ignored(host) && self.root.as_ref().is_some_and(|r| r.exists(host))
     }
 
     fn ignored(&self, host: &Path) -> bool {

@@ -888,7 +888,7 @@ pub fn bind_mount_access(v: &View, root: &SysRoot, served: &[NginxDir]) -> Verdi
             }
         };
         let service = format!("{} ({})", c.name(), c.service.at);
-        if !root.host_path(source).is_dir() {
+        if !root.is_dir(source) {
             if want.contains(Access::WRITE) {
                 findings.push(
                     Finding::warning(format!(

@@ -116,7 +116,7 @@ fn push(out: &mut BTreeSet<String>, path: &str) {
     out.insert(first);
 }
 
-fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+pub fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         if p.is_dir() {

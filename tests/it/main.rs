@@ -34,4 +34,5 @@ mod sample;
 mod schemas;
 mod sites;
 mod snapshots;
+mod source_rules;
 mod support;

@@ -197,12 +197,37 @@ impl Nginx {
                 self.pid = Some(pid);
                 wait_for_port(self.port)?;
                 wait_for_workers(pid)?;
+                self.wait_for_start_notices(pid)?;
                 self.ready = SystemTime::now();
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(10));
         }
         Err("nginx wrote no pid file within 5 s".into())
+    }
+
+    /// The master logs `start worker process N` after the fork, so a worker can be up before
+    /// its line is written: a test that compares the files under the prefix before and after
+    /// (the read-only tests) must start once the master has written its start-up lines.
+    fn wait_for_start_notices(&self, master: i32) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = std::fs::read_to_string(self.error_log()).unwrap_or_default();
+            let workers = worker_pids(master);
+            if !workers.is_empty()
+                && workers
+                    .iter()
+                    .all(|w| log.contains(&format!("start worker process {w}")))
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "nginx {master} did not log the start of its workers {workers:?} within 5 s"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Rewrite the config file (without reloading: the running nginx keeps the old one).
