@@ -177,7 +177,12 @@ fn judge_probe(
         .predicted_status
         .map(|s| s.to_string())
         .unwrap_or_else(|| "unknown".into());
-    let wrong_file = expected.is_some_and(|(want, _)| res.served_path() != Some(want.as_path()));
+    // Another file opened, not none: a request refused before any file is opened (`internal`,
+    // deny, a return) is not a path problem, and its reason says what it is.
+    let wrong_file = expected.is_some_and(|(want, _)| {
+        res.served_path()
+            .is_some_and(|opened| opened != want.as_path())
+    });
     let mut f = match (res.predicted_status, wrong_file) {
         (Some(200), false) => Finding::info(format!("{url} -> {opened}: 200")),
         (_, true) => {

@@ -38,13 +38,14 @@ impl Check for AppServesMedia {
             .evidence("DEBUG", app.debug.describe())
             .fix(
                 match app.framework {
-                    Framework::Django => "turn DEBUG off for production (and let nginx serve media):",
-                    Framework::Flask => "turn DEBUG off for production:",
+                    Framework::Django => {
+                        "turn DEBUG off for production (and let nginx serve media), in the settings:\n    DEBUG = False"
+                    }
+                    Framework::Flask => {
+                        "turn DEBUG off for production, where the app is configured:\n    app.config[\"DEBUG\"] = False"
+                    }
                 },
-                vec![match app.framework {
-                    Framework::Django => "DEBUG = False".into(),
-                    Framework::Flask => "app.config[\"DEBUG\"] = False".into(),
-                }],
+                Vec::new(),
             );
             if let Some(at) = app.debug.at() {
                 f = f.at(at.clone());

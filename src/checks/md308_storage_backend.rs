@@ -60,8 +60,9 @@ impl Check for StorageBackend {
                         .evidence("storage", backend)
                         .evidence("MEDIA_URL", app.media_url.describe())
                         .fix(
-                            "set MEDIA_URL to the bucket's URL (or the storage's custom_domain), or drop the local location:",
-                            vec!["MEDIA_URL = \"https://<bucket>.s3.amazonaws.com/\"".into()],
+                            "set MEDIA_URL in the settings to the URL the storage serves files from (its \
+                             custom_domain, or the bucket's own URL), or drop the local location",
+                            Vec::new(),
                         ),
                     );
                 }

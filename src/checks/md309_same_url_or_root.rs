@@ -40,7 +40,7 @@ impl Check for SameUrlOrRoot {
                 ))
                 .evidence("MEDIA_URL", app.media_url.describe())
                 .evidence("STATIC_URL", app.static_url.describe())
-                .fix("give media their own prefix:", vec!["MEDIA_URL = \"/media/\"".into()]);
+                .fix("give media their own prefix, in the settings:\n    MEDIA_URL = \"/media/\"", Vec::new());
                 if let Some(at) = app.media_url.at() {
                     f = f.at(at.clone());
                 }
@@ -52,7 +52,7 @@ impl Check for SameUrlOrRoot {
                     ))
                     .evidence("MEDIA_URL", app.media_url.describe())
                     .evidence("STATIC_URL", app.static_url.describe())
-                    .fix("use sibling prefixes:", vec!["MEDIA_URL = \"/media/\"".into(), "STATIC_URL = \"/static/\"".into()]),
+                    .fix("use sibling prefixes, in the settings:\n    MEDIA_URL = \"/media/\"\n    STATIC_URL = \"/static/\"", Vec::new()),
                 );
             }
         }

@@ -508,3 +508,95 @@ fn a_served_directory_behind_an_absolute_symlink_is_checked() {
         out.stdout
     );
 }
+
+/// Every printed fix, pasted as printed: on each `fail` fixture, the fixes its check prints
+/// (config edits at their FILE:LINE, commands run inside the copy with its users) make that
+/// check pass. Fixes that need something a static tree does not have are in `NOT_PASTED`.
+#[test]
+fn each_fail_fixture_is_fixed_by_the_fix_its_check_prints() {
+    if !support::require(
+        support::is_root(),
+        "needs root: the fixtures set owners and modes (their .modes)",
+    ) {
+        return;
+    }
+    let mut wrong = Vec::new();
+    for (id, args) in PAIRS {
+        if NOT_PASTED.iter().any(|(n, _)| n == id) {
+            continue;
+        }
+        let fail = prepare(id, "fail");
+        let report = |root: &Path| -> Value {
+            let out = check(root, args, &["--select", id, "--format", "json"]);
+            serde_json::from_str(&out.stdout)
+                .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr))
+        };
+        let r = report(&fail.root);
+        let fixes: Vec<Value> = r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["id"] == *id)
+            .flat_map(|c| c["findings"].as_array().unwrap().clone())
+            .map(|f| f["remediation"].clone())
+            .filter(|rem| !rem.is_null())
+            .collect();
+        if fixes.is_empty() {
+            wrong.push(format!("{id}: no fix printed"));
+            continue;
+        }
+        let root = fail.root.clone();
+        let pasted = std::panic::catch_unwind(|| {
+            for rem in &fixes {
+                crate::sites::apply_in(rem, Some(&root));
+            }
+        });
+        if pasted.is_err() {
+            wrong.push(format!(
+                "{id}: a printed fix could not be applied: {fixes:?}"
+            ));
+            continue;
+        }
+        let after = report(&fail.root);
+        let status = after["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == *id)
+            .map(|c| c["status"].to_string())
+            .unwrap_or_default();
+        if status != "\"pass\"" {
+            wrong.push(format!("{id}: {status} after its printed fix {fixes:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+}
+
+/// Checks whose printed fix cannot be pasted on a static tree, and why.
+const NOT_PASTED: &[(&str, &str)] = &[
+    ("MD100", "a syntax error: only a person can write the corrected line"),
+    ("MD107", "links into sites-enabled by absolute path, which in a copy points out of it (pasted on a real box: sites.rs seed_site_not_enabled)"),
+    ("MD108", "the name is the only one in both blocks: which keeps it is the user's call (the decidable edit is pasted in sites.rs)"),
+    ("MD110", "the 'deny scripts' block is advice, not yet a checked edit"),
+    ("MD201", "collectstatic with the app's virtualenv, which a static tree has not (pasted on a real box: sites.rs)"),
+    ("MD205", "collectstatic with the app's virtualenv, which a static tree has not (pasted on a real box: sites.rs)"),
+    ("MD206", "moving the uploads out of a release and a settings edit"),
+    ("MD207", "the link is a file: the user chooses the real path or `from=`"),
+    ("MD208", "reloading an AppArmor profile needs the kernel's AppArmor"),
+    ("MD209", "a settings edit (text for the settings file) and moving the uploads"),
+    ("MD210", "the request is refused before a file is opened (`internal`): the finding gives nginx's reason, no path fix"),
+    ("MD301", "a diagnosis: `--eval` runs the app's code only when asked"),
+    ("MD303", "a settings edit, printed as text for the settings file"),
+    ("MD305", "a settings edit, printed as text for the settings file"),
+    ("MD306", "a template edit"),
+    ("MD307", "a settings edit, printed as text for the settings file"),
+    ("MD308", "a settings edit: the storage's URL is the user's"),
+    ("MD309", "a settings edit, printed as text for the settings file"),
+    ("MD405", "a diagnosis: the logged failure's cause is another check's"),
+    ("MD501", "Apache's fixes are pasted by tests/it/apache_checks.rs"),
+    ("MD502", "Apache's fixes are pasted by tests/it/apache_checks.rs"),
+    ("MD503", "Apache's fixes are pasted by tests/it/apache_checks.rs"),
+    ("MD504", "Apache's fixes are pasted by tests/it/apache_checks.rs"),
+    ("MD505", "Apache's fixes are pasted by tests/it/apache_checks.rs"),
+    ("MD506", "Apache's fixes are pasted by tests/it/apache_checks.rs"),
+];

@@ -650,7 +650,7 @@ fn apply_as_printed(rem: &Value) {
 
 /// `apply_as_printed` on a copy of a system at `root`: the files and the commands' paths
 /// under it (`command_in_copy`); what needs a running nginx is left out.
-fn apply_in(rem: &Value, root: Option<&Path>) {
+pub(crate) fn apply_in(rem: &Value, root: Option<&Path>) {
     let text = rem["text"].as_str().unwrap_or("");
     // (file, line, what the header says, the lines under it)
     let mut edits: Vec<(String, usize, String, Vec<String>)> = Vec::new();

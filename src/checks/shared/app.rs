@@ -283,7 +283,7 @@ pub(crate) fn url_aligned(site: &Context<'_>, files: Files) -> anyhow::Result<Ou
         let mut f = Finding::error(format!(
             "{url_name} = {url:?} does not end with a slash: Django refuses to start (ImproperlyConfigured)"
         ))
-        .fix(format!("end {url_name} with a slash:"), vec![format!("{url_name} = \"{url}/\"")]);
+        .fix(format!("end {url_name} with a slash, in the settings:\n    {url_name} = \"{url}/\""), Vec::new());
         if let Some(at) = setting_location(url_setting) {
             f = f.at(at);
         }
