@@ -297,6 +297,15 @@ fn prepare(id: &str, kind: &str) -> Prepared {
     Prepared { _tmp: tmp, root }
 }
 
+/// The fixtures set owners and modes (their .modes): root, or a visible skip (a failure under
+/// CI=true).
+fn needs_root() -> bool {
+    support::require(
+        support::is_root(),
+        "needs root: the fixtures set owners and modes (their .modes)",
+    )
+}
+
 /// `name -> id` of an etc/passwd or etc/group.
 fn ids(file: &Path) -> Vec<(String, u32)> {
     std::fs::read_to_string(file)
@@ -374,10 +383,7 @@ fn every_check_has_a_fixture_pair_or_a_stated_reason() {
 
 #[test]
 fn each_fail_fixture_fails_first_on_its_check_and_each_pass_passes_it() {
-    if !support::require(
-        support::is_root(),
-        "needs root: the fixtures set owners and modes (their .modes)",
-    ) {
+    if !needs_root() {
         return;
     }
     let mut wrong = Vec::new();
@@ -458,10 +464,7 @@ fn each_compose_variant_prints_its_check_and_its_base_passes_it() {
 /// directory never scanned), and with `disable_symlinks on` MD207 names the link.
 #[test]
 fn a_served_directory_behind_an_absolute_symlink_is_checked() {
-    if !support::require(
-        support::is_root(),
-        "needs root: the fixtures set owners and modes (their .modes)",
-    ) {
+    if !needs_root() {
         return;
     }
     let fixture = prepare("MD203", "fail");
@@ -514,10 +517,7 @@ fn a_served_directory_behind_an_absolute_symlink_is_checked() {
 /// check pass. Fixes that need something a static tree does not have are in `NOT_PASTED`.
 #[test]
 fn each_fail_fixture_is_fixed_by_the_fix_its_check_prints() {
-    if !support::require(
-        support::is_root(),
-        "needs root: the fixtures set owners and modes (their .modes)",
-    ) {
+    if !needs_root() {
         return;
     }
     let mut wrong = Vec::new();
