@@ -39,10 +39,7 @@ impl Check for ConfigLoads {
                 } else {
                     "nginx accepts this, but media-doctor could not see that part of the config:"
                 };
-                f.at(loc).fix(
-                    fix,
-                    vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
-                )
+                f.at(loc).fix(fix, vec![site.reload_command()])
             })
             .collect();
         if !findings.is_empty() {

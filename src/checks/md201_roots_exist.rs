@@ -240,7 +240,7 @@ fn missing_fix(
                     dir.display(),
                     s.prefix
                 ),
-                vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
+                vec![site.reload_command()],
             );
         }
     }

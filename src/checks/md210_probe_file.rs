@@ -33,6 +33,7 @@ impl Check for ProbeFile {
             Err(o) => return Ok(o),
         };
         let resolver = site.resolver();
+        let reload = site.reload_command();
         let served = site.served_dirs();
         if served.is_empty() && site.samples.is_empty() {
             return Ok(Outcome::skip(
@@ -59,7 +60,7 @@ impl Check for ProbeFile {
                     res = s.resolve(&resolver, &target);
                 }
             }
-            findings.push(judge_probe(&resolver, url, None, &res));
+            findings.push(judge_probe(&resolver, &reload, url, None, &res));
         }
         // Then a real file from each served tree, at the URL that should serve it.
         for s in served {
@@ -108,7 +109,9 @@ impl Check for ProbeFile {
                 (sample.clone(), url, res)
             };
             probed += 1;
-            findings.push(judge_probe(&resolver, &url, Some((&sample, s)), &res).at(s.at.clone()));
+            findings.push(
+                judge_probe(&resolver, &reload, &url, Some((&sample, s)), &res).at(s.at.clone()),
+            );
         }
         Ok(Outcome::findings(findings).with_summary_if_clean(format!(
             "{} probed: each served with 200",
@@ -119,8 +122,14 @@ impl Check for ProbeFile {
 
 /// Why a served directory's own file comes from somewhere else, and the fix: another location
 /// answers its URL (MD105), or this location builds another path (MD101, MD103).
-fn wrong_file_fix(resolver: &Resolver<'_>, f: Finding, s: &ServedDir, res: &Resolution) -> Finding {
-    let reload = vec!["sudo nginx -t && sudo systemctl reload nginx".to_string()];
+fn wrong_file_fix(
+    resolver: &Resolver<'_>,
+    f: Finding,
+    s: &ServedDir,
+    res: &Resolution,
+    reload: &str,
+) -> Finding {
+    let reload = vec![reload.to_string()];
     match res.location {
         Some(other) if Some(other) != s.location => {
             let winner = resolver.config().directive(other);
@@ -155,6 +164,7 @@ fn wrong_file_fix(resolver: &Resolver<'_>, f: Finding, s: &ServedDir, res: &Reso
 /// A probe passes when nginx answers 200 with the file (for a sampled file: that very file).
 fn judge_probe(
     resolver: &Resolver<'_>,
+    reload: &str,
     url: &str,
     expected: Option<(&PathBuf, &ServedDir)>,
     res: &Resolution,
@@ -182,7 +192,7 @@ fn judge_probe(
                 want.display(),
                 res.reason
             ));
-            wrong_file_fix(resolver, f, s, res)
+            wrong_file_fix(resolver, f, s, res, reload)
         }
         (None, _) => Finding::warning(format!(
             "{url}: the answer cannot be predicted: {}",

@@ -112,7 +112,7 @@ fn route_finding(
             Some(f.fix_with_block(
                 "serve uploads from nginx only; remove the app route in production (or guard it with DEBUG):",
                 &[format!("location {prefix} {{ alias {}/; }}", sv.dir.display().to_string().trim_end_matches('/'))],
-                vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
+                vec![site.reload_command()],
             ))
         }
         None => Some(
@@ -130,7 +130,7 @@ fn route_finding(
                         .map(|d| d.display().to_string())
                         .unwrap_or_else(|| "/path/to/uploads".into())
                 )],
-                vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
+                vec![site.reload_command()],
             ),
         ),
     }

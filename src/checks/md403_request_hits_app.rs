@@ -104,7 +104,7 @@ impl Check for RequestHitsApp {
                                  location ^~ {prefix} {{ alias {}/; }}",
                                 root.trim_end_matches('/')
                             ),
-                            vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
+                            vec![site.reload_command()],
                         )
                     }
                     _ => f.fix(

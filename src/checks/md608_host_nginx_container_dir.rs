@@ -28,8 +28,18 @@ impl Check for HostNginxContainerDir {
             Err(o) => return Ok(o),
         };
         let v = c.view();
-        let media = judge::host_nginx_dir(&v, Files::Media, &nginx_dirs(site, c, Files::Media));
-        let stat = judge::host_nginx_dir(&v, Files::Static, &nginx_dirs(site, c, Files::Static));
+        let media = judge::host_nginx_dir(
+            &v,
+            Files::Media,
+            &nginx_dirs(site, c, Files::Media),
+            &site.reload_command(),
+        );
+        let stat = judge::host_nginx_dir(
+            &v,
+            Files::Static,
+            &nginx_dirs(site, c, Files::Static),
+            &site.reload_command(),
+        );
         Ok(outcome(both(media, stat)))
     }
 }

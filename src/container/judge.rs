@@ -1023,7 +1023,8 @@ fn below(source: &Path, sub: &str) -> std::path::PathBuf {
 /// it can read them only through a bind mount, at the host directory, never at the container
 /// path, and never inside a named volume (Docker keeps those under /var/lib/docker, which only
 /// root may enter).
-pub fn host_nginx_dir(v: &View, files: Files, served: &[NginxDir]) -> Verdict {
+/// `reload`: how the host's nginx is checked and reloaded (the site knows how it runs).
+pub fn host_nginx_dir(v: &View, files: Files, served: &[NginxDir], reload: &str) -> Verdict {
     if let Some(n) = v.nginx_c {
         return Verdict::Skip(format!(
             "nginx runs in the {} service, not on this machine (MD602/MD603)",
@@ -1045,7 +1046,7 @@ pub fn host_nginx_dir(v: &View, files: Files, served: &[NginxDir]) -> Verdict {
             }
         ));
     }
-    let reload = "sudo nginx -t && sudo systemctl reload nginx".to_string();
+    let reload = reload.to_string();
     let mut findings = Vec::new();
     let mut same = Vec::new();
     match &place.storage {

@@ -37,3 +37,33 @@ fn system_paths_are_tested_through_the_root() {
         wrong.join("\n")
     );
 }
+
+/// The reload printed with a fix is the site's (`Site::reload_command`: the running master's
+/// systemd unit, its container, or a HUP to it), never a fixed `systemctl reload nginx`, which
+/// fails where nginx was started by hand. Only the default for when nothing runs names it.
+#[test]
+fn reload_commands_come_from_the_site() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files: Vec<PathBuf> = Vec::new();
+    crate::layers::sources(&src, &mut files);
+    let mut wrong = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        // Unit tests may spell a command out.
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (n, line) in code.lines().enumerate() {
+            let comment = line.trim_start().starts_with("//");
+            if line.contains("systemctl reload nginx")
+                && !line.contains("DEFAULT_RELOAD")
+                && !comment
+            {
+                wrong.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "use site.reload_command() instead:\n{}",
+        wrong.join("\n")
+    );
+}

@@ -362,7 +362,7 @@ pub(crate) fn url_aligned(site: &Context<'_>, files: Files) -> anyhow::Result<Ou
                             dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default()
                         ),
                     ],
-                    vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
+                    vec![site.reload_command()],
                 ),
             );
         }
@@ -382,7 +382,7 @@ pub(crate) fn url_aligned(site: &Context<'_>, files: Files) -> anyhow::Result<Ou
                     dir.map(|d| d.display().to_string())
                         .unwrap_or_else(|| format!("/path/to/{root_name}"))
                 )],
-                vec!["sudo nginx -t && sudo systemctl reload nginx".into()],
+                vec![site.reload_command()],
             ));
         }
     }
