@@ -68,7 +68,7 @@ fuzz_target!(|data: &[u8]| {
     render::trace::write_json(&mut json, &trace).expect("trace JSON");
     serde_json::from_slice::<serde_json::Value>(&json).expect("whole JSON");
     let mut text = Vec::new();
-    render::trace::write_text(&mut text, &trace).expect("trace text");
+    render::trace::write_text(&mut text, &trace, None).expect("trace text");
     let text = String::from_utf8(text).expect("UTF-8 text");
     assert!(
         !text.chars().any(|c| c.is_control() && c != '\n'),
