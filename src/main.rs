@@ -140,23 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     &resolution,
                 ));
             }
-            match args.format {
-                ListFormat::Json => render::trace::write_json(&mut out, &trace)?,
-                ListFormat::Text => {
-                    render::trace::write_text(&mut out, &trace, render::text::terminal_columns())?
-                }
-            }
-            out.flush()?;
-            Ok(
-                if trace
-                    .severity()
-                    .is_some_and(|s| args.fail_on.counts_severity(s))
-                {
-                    ExitCode::from(1)
-                } else {
-                    ExitCode::SUCCESS
-                },
-            )
+            write_trace(&mut out, &trace, &args)
         }
         Command::Explain { id } => {
             let check = checks::find(&id).ok_or_else(|| {
@@ -544,10 +528,19 @@ fn trace_apache(
             .steps
             .push("no live request: the live answer is compared for nginx only so far".into());
     }
+    write_trace(out, &trace, args)
+}
+
+/// A trace in the format asked for, and its exit code (`--fail-on`): one way for both servers.
+fn write_trace(
+    out: &mut dyn Write,
+    trace: &render::trace::Trace,
+    args: &media_doctor::cli::TraceArgs,
+) -> anyhow::Result<ExitCode> {
     match args.format {
-        ListFormat::Json => render::trace::write_json(out, &trace)?,
+        ListFormat::Json => render::trace::write_json(out, trace)?,
         ListFormat::Text => {
-            render::trace::write_text(out, &trace, render::text::terminal_columns())?
+            render::trace::write_text(out, trace, render::text::terminal_columns())?
         }
     }
     out.flush()?;

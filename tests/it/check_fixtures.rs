@@ -557,15 +557,11 @@ fn each_fail_fixture_is_fixed_by_the_fix_its_check_prints() {
             ));
             continue;
         }
-        let after = report(&fail.root);
-        let status = after["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == *id)
-            .map(|c| c["status"].to_string())
-            .unwrap_or_default();
-        if status != "\"pass\"" {
+        let status = status_of(
+            &check(&fail.root, args, &["--select", id, "--format", "json"]),
+            id,
+        );
+        if status != "pass" {
             wrong.push(format!("{id}: {status} after its printed fix {fixes:?}"));
         }
     }

@@ -940,6 +940,14 @@ mod probes_site {
         nginx
     }
 
+    /// `media_site` with the app directory closed to the worker (0700): every upload is a 403.
+    fn closed_media_site(extra_server: &str) -> Nginx {
+        let nginx = media_site(extra_server);
+        let app = nginx.dir.path().join("app");
+        std::fs::set_permissions(&app, std::fs::Permissions::from_mode(0o700)).unwrap();
+        nginx
+    }
+
     fn gather(nginx: &Nginx, url: Option<String>, probe: Vec<String>) -> Site {
         let args = Options {
             nginx_conf: Some(nginx.conf_path()),
@@ -1009,9 +1017,7 @@ mod probes_site {
         if !support::require_root_and_nginx() {
             return;
         }
-        let nginx = media_site("");
-        let app = nginx.dir.path().join("app");
-        std::fs::set_permissions(&app, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let nginx = closed_media_site("");
         let site = gather(&nginx, None, vec![]);
         let site = checks::Context::new(&site);
         let r401 = run(&site, &OriginServesFile);
@@ -1039,9 +1045,7 @@ mod probes_site {
         if !support::require_root_and_nginx() {
             return;
         }
-        let nginx = media_site("listen 127.0.0.2:{PORT};");
-        let app = nginx.dir.path().join("app");
-        std::fs::set_permissions(&app, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let nginx = closed_media_site("listen 127.0.0.2:{PORT};");
         let site = gather(&nginx, None, vec![]);
         let site = checks::Context::new(&site);
         let r401 = run(&site, &OriginServesFile);
