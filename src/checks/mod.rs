@@ -323,12 +323,22 @@ const SERVER_PATH_CHECKS: &[&str] = &[
     "MD201", "MD202", "MD203", "MD204", "MD205", "MD207", "MD208", "MD210",
 ];
 
-/// The checks that judge Apache's mapping as well as nginx's: the app's own (MD301, MD309), the
-/// alignment of its settings with what the server maps (MD302-MD305, `shared::apache_app`), and
-/// the walk down to each served directory as the server's user (MD202).
+/// The checks that judge Apache's mapping as well as nginx's, written once: the directories the
+/// server serves (MD201-MD203, MD208: Apache's Alias targets and DocumentRoots, walked and
+/// scanned as its `User`), the app's own (MD204-MD206, MD209, MD301, MD309), and the alignment
+/// of its settings with what the server maps (MD302-MD305, `shared::apache_app`).
 const EITHER_SERVER: &[&str] = &[
-    "MD202", "MD301", "MD302", "MD303", "MD304", "MD305", "MD309",
+    "MD201", "MD202", "MD203", "MD204", "MD205", "MD206", "MD208", "MD209", "MD301", "MD302",
+    "MD303", "MD304", "MD305", "MD309",
 ];
+
+/// nginx checks whose question Apache asks differently, and the check that asks it there.
+const ON_APACHE_ELSEWHERE: &[(&str, &str)] = &[(
+    "MD207",
+    "Apache follows a symbolic link only where Options FollowSymLinks (or SymLinksIfOwnerMatch) \
+     allows it, not by nginx's disable_symlinks: MD505 judges the links under Apache's \
+     directories",
+)];
 
 /// A check written for the other server than the one judged.
 fn other_server_skip(meta: &Meta, site: &Site) -> Option<String> {
@@ -337,9 +347,12 @@ fn other_server_skip(meta: &Meta, site: &Site) -> Option<String> {
         (false, true) => Some("nginx is the server judged: this check is Apache httpd's".into()),
         (true, false) if EITHER_SERVER.contains(&meta.id) => None,
         (true, false) => Some(
-            "Apache httpd is the server judged: this check reads nginx's configuration (the \
-             MD5xx checks are Apache's)"
-                .into(),
+            match ON_APACHE_ELSEWHERE.iter().find(|(id, _)| *id == meta.id) {
+                Some((_, why)) => format!("Apache httpd is the server judged: {why}"),
+                None => "Apache httpd is the server judged: this check reads nginx's \
+                         configuration (the MD5xx checks are Apache's)"
+                    .into(),
+            },
         ),
     }
 }

@@ -236,6 +236,124 @@ fn the_printed_fix_pasted_in_works_in_real_apache() {
     }
 }
 
+/// The filesystem and app checks written once for both servers, on their Apache pairs
+/// (fixtures/checks/MDxxx/apache-{fail,pass}: variants of fixtures/checks/apache-base, a healthy
+/// Apache site in front of the base's Django app), as a user runs them (`check --root`): on
+/// `apache-fail` the check is the first of the report that fails or warns, on `apache-pass`
+/// nothing does. Where the finding is about a URL, a real Apache on the prepared tree (owners and
+/// modes applied) answers the failing status, and the printed commands pasted into the copy
+/// make the check pass and real Apache serve the file.
+const EITHER_SERVER: &[(&str, Option<(&str, u16)>)] = &[
+    // A missing directory: its <Directory> does not apply, `<Directory />` denies (403).
+    ("MD201", Some(("/static/css/app.css", 403))),
+    ("MD202", Some(("/media/uploads/a.jpg", 403))),
+    ("MD203", Some(("/media/uploads/a.jpg", 403))),
+    ("MD204", None),
+    ("MD205", None),
+    ("MD208", None),
+    ("MD209", None),
+];
+
+/// Of `EITHER_SERVER`, those whose printed fix is commands a static tree can run (MD201 and
+/// MD205 run collectstatic with the app's virtualenv, MD208 reloads an AppArmor profile, MD209
+/// is a settings edit: fixtures/checks/README.md).
+const PASTED: &[&str] = &["MD202", "MD203", "MD204"];
+
+#[test]
+fn file_and_app_checks_judge_apaches_directories() {
+    use crate::check_fixtures::{check, needs_root, not_passed, prepare, status_of};
+    if !needs_root() {
+        return;
+    }
+    let with_apache = require_apache();
+    for (id, url) in EITHER_SERVER {
+        let fail = prepare(id, "apache-fail");
+        let json = |root: &Path| check(root, &["--offline"], &["--format", "json"]);
+        let out = json(&fail.root);
+        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(
+            report["site"]["web_server"], "apache",
+            "{id}: {}",
+            out.stdout
+        );
+        assert_eq!(
+            not_passed(&out).first().map(|(c, _)| c.as_str()),
+            Some(*id),
+            "{id} on apache-fail must be the first finding: {:?}\n{}",
+            not_passed(&out),
+            out.stdout
+        );
+        let pass = prepare(id, "apache-pass");
+        let out = json(&pass.root);
+        assert_eq!(
+            status_of(&out, id),
+            "pass",
+            "{id} on apache-pass: {}",
+            out.stdout
+        );
+        assert_eq!(
+            not_passed(&out),
+            Vec::<(String, String)>::new(),
+            "{id}: {}",
+            out.stdout
+        );
+        if let (Some((url, status)), true) = (url, with_apache) {
+            let real = real_status_in(&fail.root, "myapp.example.com", url);
+            eprintln!("{id} apache-fail: real Apache answers {real:?} for {url}");
+            assert_eq!(
+                real,
+                Some(*status),
+                "{id}: real Apache on apache-fail for {url}"
+            );
+            let real = real_status_in(&pass.root, "myapp.example.com", url);
+            assert_eq!(
+                real,
+                Some(200),
+                "{id}: real Apache on apache-pass for {url}"
+            );
+        }
+        if !PASTED.contains(id) {
+            continue;
+        }
+        let out = check(
+            &fail.root,
+            &["--offline"],
+            &["--select", id, "--format", "json"],
+        );
+        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let fixes: Vec<serde_json::Value> = report["checks"][0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["remediation"].clone())
+            .filter(|r| !r.is_null())
+            .collect();
+        assert!(!fixes.is_empty(), "{id}: no fix printed: {}", out.stdout);
+        for rem in &fixes {
+            crate::sites::apply_in(rem, Some(&fail.root));
+        }
+        let out = check(
+            &fail.root,
+            &["--offline"],
+            &["--select", id, "--format", "json"],
+        );
+        assert_eq!(
+            status_of(&out, id),
+            "pass",
+            "{id} after {fixes:?}: {}",
+            out.stdout
+        );
+        if let (Some((url, _)), true) = (url, with_apache) {
+            let real = real_status_in(&fail.root, "myapp.example.com", url);
+            assert_eq!(
+                real,
+                Some(200),
+                "{id}: real Apache after the printed fix {fixes:?}"
+            );
+        }
+    }
+}
+
 /// What the model predicts for `url` on the fixture (port 80, as its config says).
 fn model_status(id: &str, kind: &str, host: &str, url: &str) -> Option<u16> {
     let root = media_doctor::sysroot::SysRoot::new(fixture(id, kind));
