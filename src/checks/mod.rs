@@ -148,10 +148,30 @@ impl<'s> Context<'s> {
         Some((a, r))
     }
 
-    /// The live probes (HEAD requests), made on first use.
+    /// The live probes (HEAD requests), made on first use: planned from Apache's model when
+    /// Apache is the server judged, else from nginx's (one `Live` for the MD4xx checks).
     pub fn live(&self) -> &Live {
-        self.live
-            .get_or_init(|| crate::live::probes::gather(self.site, Limits::default()))
+        self.live.get_or_init(|| match self.apache() {
+            Some((a, r)) => crate::live::apache::gather(self.site, a, r, Limits::default()),
+            None => crate::live::probes::gather(self.site, Limits::default()),
+        })
+    }
+
+    /// The server judged.
+    pub fn server_kind(&self) -> crate::answer::ServerKind {
+        if self.site.apache.is_some() {
+            crate::answer::ServerKind::Apache
+        } else {
+            crate::answer::ServerKind::Nginx
+        }
+    }
+
+    /// The server judged, as the report names it (`nginx`, `Apache`).
+    pub fn server_word(&self) -> &'static str {
+        match self.server_kind() {
+            crate::answer::ServerKind::Nginx => "nginx",
+            crate::answer::ServerKind::Apache => "Apache",
+        }
     }
 
     /// The live probes if a check made them (None: nothing was sent).
@@ -327,9 +347,11 @@ const SERVER_PATH_CHECKS: &[&str] = &[
 /// server serves (MD201-MD203, MD208: Apache's Alias targets and DocumentRoots, walked and
 /// scanned as its `User`), the app's own (MD204-MD206, MD209, MD301, MD309), and the alignment
 /// of its settings with what the server maps (MD302-MD305, `shared::apache_app`).
+/// The live checks (MD401-MD406) read one `Live` whichever server is judged (`live::apache`
+/// plans Apache's probes from its model, `live::apache_log` reads its error log).
 const EITHER_SERVER: &[&str] = &[
     "MD201", "MD202", "MD203", "MD204", "MD205", "MD206", "MD208", "MD209", "MD301", "MD302",
-    "MD303", "MD304", "MD305", "MD309",
+    "MD303", "MD304", "MD305", "MD309", "MD401", "MD402", "MD403", "MD404", "MD405", "MD406",
 ];
 
 /// nginx checks whose question Apache asks differently, and the check that asks it there.

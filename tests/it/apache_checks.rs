@@ -528,6 +528,162 @@ fn md507_names_a_change_made_after_apache_loaded_its_config() {
     drop(apache);
 }
 
+/// The live checks on a private Apache (the live system, its own config), planned from Apache's
+/// model as nginx's are from nginx's: MD401 asks a real file under the Alias and gets the 403 of
+/// a parent closed to Apache's user, MD405 reads that very AH00035 line in Apache's error log
+/// and walks the path again (its printed grant, run, makes MD401 pass), MD406 compares each live
+/// answer with the model's. Then the configuration is changed and not reloaded: MD406 finds the
+/// live answer the model no longer predicts and prints the reload of this very master, which,
+/// run, makes them agree again.
+#[test]
+fn live_checks_ask_a_private_apache() {
+    use std::os::unix::fs::PermissionsExt;
+    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path();
+    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let media = base.join("srv/media");
+    std::fs::create_dir_all(media.join("uploads")).unwrap();
+    std::fs::write(media.join("uploads/a.jpg"), b"not really a jpeg").unwrap();
+    // The project directory closed to Apache's user (www-data): AH00035, 403.
+    std::fs::set_permissions(base.join("srv"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let port = support::free_port();
+    let conf = base.join("apache2.conf");
+    let config = |grant: &str| {
+        format!(
+            "{}<VirtualHost *:{port}>\n ServerName myapp.test\n Alias /media/ {m}/\n \
+             <Directory {m}/>\n  Require all {grant}\n </Directory>\n</VirtualHost>\n",
+            main_conf(base, port),
+            m = media.display()
+        )
+    };
+    std::fs::write(&conf, config("granted")).unwrap();
+    let apache = Apache::start(base, &conf, port).unwrap();
+    let run = || -> Vec<CheckResult> {
+        let args = Options {
+            apache_conf: Some(conf.clone()),
+            ..Default::default()
+        };
+        // Not offline: the probes are sent and the log is read.
+        let site = Site::gather(&args, false).unwrap();
+        let ids = ["MD401", "MD405", "MD406"];
+        checks::run(&site, &ids.map(|id| checks::find(id).unwrap()))
+    };
+    let by = |rs: &[CheckResult], id: &str| rs.iter().find(|r| r.id == id).unwrap().clone();
+    let rs = run();
+    let md401 = by(&rs, "MD401");
+    assert_eq!(
+        md401.status,
+        Status::Fail,
+        "{}: {:#?}",
+        md401.summary,
+        md401.findings
+    );
+    assert!(
+        md401.findings[0].message.contains("/media/uploads/a.jpg")
+            && md401.findings[0].message.contains("403"),
+        "{:#?}",
+        md401.findings
+    );
+    // The model agrees with the live 403.
+    let md406 = by(&rs, "MD406");
+    assert_eq!(
+        md406.status,
+        Status::Pass,
+        "{}: {:#?}",
+        md406.summary,
+        md406.findings
+    );
+    let md405 = by(&rs, "MD405");
+    assert_eq!(
+        md405.status,
+        Status::Fail,
+        "{}: {:#?}",
+        md405.summary,
+        md405.findings
+    );
+    let f = &md405.findings[0];
+    assert!(f.message.contains("AH00035"), "{:#?}", md405.findings);
+    let walk = f
+        .evidence
+        .iter()
+        .find(|e| e.label == "walk")
+        .unwrap_or_else(|| panic!("no walk: {f:#?}"));
+    assert!(walk.value.contains("www-data"), "{}", walk.value);
+    let grant = &f.remediation.as_ref().unwrap().commands[0];
+    assert!(
+        grant.contains(&base.join("srv").display().to_string()),
+        "{grant}"
+    );
+    run_printed(grant);
+    let rs = run();
+    for id in ["MD401", "MD406"] {
+        let r = by(&rs, id);
+        assert_eq!(
+            r.status,
+            Status::Pass,
+            "{id} after {grant}: {}: {:#?}",
+            r.summary,
+            r.findings
+        );
+    }
+    // Changed, not reloaded: the model says 403 (AH01630), the running Apache still 200.
+    std::fs::write(&conf, config("denied")).unwrap();
+    let rs = run();
+    let md406 = by(&rs, "MD406");
+    assert_eq!(
+        md406.status,
+        Status::Fail,
+        "{}: {:#?}",
+        md406.summary,
+        md406.findings
+    );
+    let f = &md406.findings[0];
+    assert!(
+        f.message
+            .contains("Apache answers 200, the config and files predict 403"),
+        "{}",
+        f.message
+    );
+    let reload = &f.remediation.as_ref().unwrap().commands[0];
+    let pid = std::fs::read_to_string(base.join("apache.pid")).unwrap();
+    assert!(
+        reload.ends_with(&format!("-t && sudo kill -USR1 {}", pid.trim())),
+        "{reload}"
+    );
+    run_printed(reload);
+    // A graceful restart: new children take the new configuration.
+    let start = std::time::Instant::now();
+    while apache.get("myapp.test", "/media/uploads/a.jpg") != Some(403) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "not reloaded"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let md406 = by(&run(), "MD406");
+    assert_eq!(
+        md406.status,
+        Status::Pass,
+        "{}: {:#?}",
+        md406.summary,
+        md406.findings
+    );
+    drop(apache);
+}
+
+/// A printed command, run as printed (by a shell, as root).
+fn run_printed(cmd: &str) {
+    let ok = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "{cmd}");
+}
+
 fn set_mtime(p: &Path, t: std::time::SystemTime) {
     let d = t.duration_since(std::time::UNIX_EPOCH).unwrap();
     let ts = nix::sys::time::TimeSpec::new(d.as_secs() as i64, d.subsec_nanos() as i64);

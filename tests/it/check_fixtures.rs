@@ -86,7 +86,7 @@ const WITHOUT: &[(&str, &str)] = &[
     ),
     (
         "MD401",
-        "asks the running nginx over HTTP: tests/it/live.rs probes_site (a private nginx)",
+        "asks the running server over HTTP: tests/it/live.rs probes_site (a private nginx), tests/it/apache_checks.rs live_checks_ask_a_private_apache",
     ),
     (
         "MD402",
@@ -102,7 +102,7 @@ const WITHOUT: &[(&str, &str)] = &[
     ),
     (
         "MD406",
-        "compares live answers with the model: tests/it/live.rs probes_site",
+        "compares live answers with the model: tests/it/live.rs probes_site, tests/it/apache_checks.rs live_checks_ask_a_private_apache",
     ),
     (
         "MD507",
