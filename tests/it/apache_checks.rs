@@ -252,6 +252,9 @@ const EITHER_SERVER: &[(&str, Option<(&str, u16)>)] = &[
     ("MD205", None),
     ("MD208", None),
     ("MD209", None),
+    // The media Alias without its <Directory>: the model's 403 for a real upload (AH01630).
+    ("MD210", Some(("/media/uploads/a.jpg", 403))),
+    ("MD308", None),
 ];
 
 /// Of `EITHER_SERVER`, those whose printed fix is commands a static tree can run (MD201 and
@@ -352,6 +355,58 @@ fn file_and_app_checks_judge_apaches_directories() {
             );
         }
     }
+}
+
+/// `--site NAME` on Apache as on nginx: a name no virtual host is (by its file or a label of its
+/// ServerName) is an error naming the sites there are; a ServerName label selects its host.
+#[test]
+fn an_unknown_site_is_an_error_naming_the_sites() {
+    let gather = |name: &str| {
+        Site::gather(
+            &Options {
+                root: Some(fixture("MD501", "pass")),
+                apache_conf: Some("/etc/apache2/apache2.conf".into()),
+                site: Some(name.into()),
+                ..Default::default()
+            },
+            true,
+        )
+    };
+    let err = match gather("myap") {
+        Ok(_) => panic!("an unknown site must be an error"),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(
+        err,
+        "no site named myap; did you mean myapp? sites here: myapp"
+    );
+    let site = gather("example").unwrap();
+    let a = site.apache.as_ref().unwrap();
+    assert!(!a.unmatched, "{}", a.matched_by);
+    assert_eq!(a.vhosts.len(), 1);
+}
+
+/// The text report names the server it judged: the first line, and the app band's title.
+#[test]
+fn the_text_report_names_apache() {
+    use crate::check_fixtures::{check, needs_root, prepare};
+    if !needs_root() {
+        return;
+    }
+    let base = prepare("MD203", "apache-pass");
+    let out = check(&base.root, &["--offline"], &[]);
+    assert!(
+        out.stdout
+            .starts_with("Judged: Apache httpd (/etc/apache2/apache2.conf)\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("app \u{2194} Apache alignment"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("app \u{2194} nginx"), "{}", out.stdout);
 }
 
 /// What the model predicts for `url` on the fixture (port 80, as its config says).
