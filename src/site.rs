@@ -322,8 +322,9 @@ impl Site {
             box_cache: Default::default(),
             apache,
         };
-        if site.apache.is_none() {
-            site.select_servers()?;
+        match &site.apache {
+            None => site.select_servers()?,
+            Some(a) => site.check_apache_site(a)?,
         }
         Ok(site)
     }
@@ -878,6 +879,33 @@ impl Site {
             }
         }
         Ok(())
+    }
+
+    /// `--site NAME` on Apache, as on nginx: a name no `<VirtualHost>` Apache reads is (by its
+    /// file or its ServerName/ServerAlias) is an error naming the sites there are, unless the
+    /// site exists but is not enabled (a file in sites-available beside the entry: MD506 says
+    /// so) or a profile names the site (it says which configuration and app).
+    fn check_apache_site(&self, a: &crate::apache::site::ApacheSite) -> Result<()> {
+        let Some(name) = self.name.as_deref().filter(|_| a.unmatched) else {
+            return Ok(());
+        };
+        let available = a.entry.parent().map(|d| d.join("sites-available"));
+        let exists = available.is_some_and(|d| {
+            [d.join(name), d.join(format!("{name}.conf"))]
+                .iter()
+                .any(|p| self.root.is_file(p))
+        });
+        if exists || self.profile.is_some() || a.vhosts.is_empty() {
+            return Ok(());
+        }
+        let names = a.site_names();
+        let mut msg = format!("no site named {name}");
+        match closest(name, &names) {
+            Some(near) => msg.push_str(&format!("; did you mean {near}? sites here: ")),
+            None => msg.push_str("; sites here: "),
+        }
+        msg.push_str(&names.join(", "));
+        anyhow::bail!(msg)
     }
 
     /// Where a site that is not enabled would be: sites-available beside each sites-enabled the
