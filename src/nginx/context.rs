@@ -340,6 +340,13 @@ fn plausible_name(name: &str) -> bool {
 /// nesting depth across includes: an include that would nest blocks deeper than MAX_DEPTH is
 /// reported and unlinked, so every reader of the tree may recurse safely.
 pub(crate) fn check(cfg: &mut Config, top: Ctx) {
+    let (diags, unlink) = judge_tree(cfg, top);
+    apply(cfg, diags, &unlink);
+}
+
+/// `check` without touching the config: its diagnostics, and the includes to unlink (`apply`).
+/// Read-only, so that the loader's other rules can read the tree at the same time.
+pub(crate) fn judge_tree(cfg: &Config, top: Ctx) -> (Vec<Diagnostic>, Vec<NodeId>) {
     // Which contexts each file was checked in (a bit per `Ctx`).
     let mut seen = vec![0u32; cfg.files.len()];
     let mut diags = Vec::new();
@@ -423,7 +430,12 @@ pub(crate) fn check(cfg: &mut Config, top: Ctx) {
             stack.push((cfg.nodes[id as usize].kids.clone(), inner, depth + 1));
         }
     }
-    for id in unlink {
+    (diags, unlink)
+}
+
+/// What `judge_tree` found, applied: the includes unlinked, the diagnostics added.
+pub(crate) fn apply(cfg: &mut Config, diags: Vec<Diagnostic>, unlink: &[NodeId]) {
+    for &id in unlink {
         cfg.nodes[id as usize].link_include_set(Node::NO_FILES);
     }
     cfg.diagnostics.extend(diags);

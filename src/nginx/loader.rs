@@ -53,6 +53,9 @@ const MAX_TOTAL_BYTES: usize = 1 << 31;
 /// threads.
 const PARALLEL_MIN: usize = 16;
 
+/// From how many directives the context check and the rules run on two threads.
+const PARALLEL_MIN_NODES: usize = 20_000;
+
 /// From what size a dump's headers are searched for on two threads.
 const PARALLEL_MIN_DUMP: usize = 1 << 20;
 
@@ -530,12 +533,31 @@ impl Loader {
             ConfigKind::HttpFragment => Ctx::Http,
             ConfigKind::ServerFragment => Ctx::Snippet,
         };
-        context::check(&mut self.cfg, top);
-        if kind == ConfigKind::ServerFragment {
-            self.wrap_in_server(main);
+        if kind == ConfigKind::ServerFragment || self.cfg.nodes.len() < PARALLEL_MIN_NODES {
+            // A snippet is judged as written, then wrapped in its server for the rules.
+            context::check(&mut self.cfg, top);
+            if kind == ConfigKind::ServerFragment {
+                self.wrap_in_server(main);
+            }
+            let refused = super::rules::check(&self.cfg);
+            self.cfg.diagnostics.extend(refused);
+        } else {
+            // Both read the whole tree: on two cores at once. An include unlinked for depth
+            // (the context check's only change to the tree) is rare: the rules then read the
+            // tree again without it.
+            let cfg = &self.cfg;
+            let ((diags, unlink), refused) = std::thread::scope(|scope| {
+                let rules = scope.spawn(|| super::rules::check(cfg));
+                let judged = context::judge_tree(cfg, top);
+                (judged, rules.join())
+            });
+            context::apply(&mut self.cfg, diags, &unlink);
+            let refused = match refused {
+                Ok(r) if unlink.is_empty() => r,
+                _ => super::rules::check(&self.cfg),
+            };
+            self.cfg.diagnostics.extend(refused);
         }
-        let refused = super::rules::check(&self.cfg);
-        self.cfg.diagnostics.extend(refused);
         // Reported in reading order: by file (as loaded), then position.
         if self.cfg.diagnostics.len() > 1 {
             self.sort_diagnostics();
