@@ -288,3 +288,104 @@ fn with_no_nginx_on_this_machine_the_one_in_a_container_is_judged() {
     );
     drop((a, b));
 }
+
+/// The app in a mount namespace of its own (nginx on this machine, in front of it): its project
+/// is bind-mounted at the container's path, so its settings are read where it sees them and
+/// each path comes back to this machine through its mounts. A STATIC_ROOT on a tmpfs of its own
+/// is unknown, said so, never judged on this machine.
+#[test]
+fn an_app_in_its_own_mount_namespace_is_read_there_and_its_paths_mapped_to_this_machine() {
+    if !support::require_root_and_nginx()
+        || !support::require(
+            can_unshare(),
+            "needs `unshare -m` (util-linux, CAP_SYS_ADMIN)",
+        )
+        || !support::require(
+            std::process::Command::new("python3")
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success()),
+            "needs python3 (the app process)",
+        )
+    {
+        return;
+    }
+    let t = tempfile::Builder::new()
+        .prefix("md-ns-app-")
+        .tempdir()
+        .unwrap();
+    let d = t.path().to_path_buf();
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    support::open_ancestors(&d);
+    let ds = d.display().to_string();
+    let w = |p: &str, text: &str| {
+        let p = d.join("host/proj").join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    w(
+        "manage.py",
+        "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n",
+    );
+    w("mysite/__init__.py", "");
+    w(
+        "mysite/settings.py",
+        &format!("from pathlib import Path\nBASE_DIR = Path(__file__).resolve().parent.parent\nDEBUG = False\nMEDIA_URL = '/media/'\nMEDIA_ROOT = BASE_DIR / 'media'\nSTATIC_URL = '/static/'\nSTATIC_ROOT = '{ds}/ctr/static'\n"),
+    );
+    std::fs::create_dir_all(d.join("host/proj/media")).unwrap();
+    std::fs::create_dir_all(d.join("ctr")).unwrap();
+    // The "container": a tmpfs at ctr/, the project at ctr/app, the app serving from there.
+    let port = support::free_port();
+    let mut app = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "set -e; mount -t tmpfs none {ds}/ctr; mkdir {ds}/ctr/app {ds}/ctr/static; \
+             mount --bind {ds}/host/proj {ds}/ctr/app; cd {ds}/ctr/app; \
+             exec python3 -m http.server {port} --bind 127.0.0.1"
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the app");
+    support::wait_until(&format!("the app on 127.0.0.1:{port}"), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let body = format!(
+        "server {{\n  listen 127.0.0.1:{{PORT}};\n  server_name shop.test;\n  \
+         location /media/ {{ alias {ds}/host/proj/media/; }}\n  \
+         location / {{ proxy_pass http://127.0.0.1:{port}; }}\n}}\n"
+    );
+    let nginx = Nginx::start("www-data", &body).expect("nginx starts");
+    let conf = nginx.conf_path().display().to_string();
+    let r = check(&[
+        "check",
+        "--nginx-conf",
+        &conf,
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    let _ = app.kill();
+    let _ = app.wait();
+    let a = &r["site"]["app"];
+    assert_eq!(a["dir"], format!("{ds}/host/proj"), "{a:#}");
+    assert_eq!(
+        a["media_root"]["value"],
+        format!("{ds}/host/proj/media"),
+        "{a:#}"
+    );
+    assert_eq!(a["static_root"]["state"], "unknown", "{a:#}");
+    let why = a["static_root"]["why"].as_str().unwrap();
+    assert!(
+        why.contains("only inside the app's mount namespace") && why.contains("tmpfs"),
+        "{why}"
+    );
+    // nginx serves the bind mount's source: the same directory as MEDIA_ROOT.
+    assert_eq!(
+        result(&r, "MD302")["status"],
+        "pass",
+        "{:#}",
+        result(&r, "MD302")
+    );
+    drop(nginx);
+}
