@@ -228,6 +228,17 @@ fn run_apache(site: &Context<'_>, a: &crate::apache::site::ApacheSite) -> Outcom
         l.path
             .as_deref()
             .is_some_and(|p| dirs.iter().any(|d| p.starts_with(d)))
+            // A directory above a served one that Apache's user cannot search, or whose
+            // .htaccess it cannot read, refuses everything below it.
+            || (matches!(l.code, Code::Search | Code::Htaccess)
+                && l.path.as_deref().is_some_and(|p| {
+                    let above = if l.code == Code::Htaccess {
+                        p.parent().unwrap_or(p)
+                    } else {
+                        p
+                    };
+                    dirs.iter().any(|d| d.starts_with(above))
+                }))
             || l.uri
                 .as_deref()
                 .is_some_and(|u| prefixes.iter().any(|p| u.starts_with(p.as_str())))
@@ -313,7 +324,7 @@ fn run_apache(site: &Context<'_>, a: &crate::apache::site::ApacheSite) -> Outcom
                 .join(", "),
         );
         // A permission line: walk the path again as Apache's user.
-        let denied = matches!(code, Code::Search | Code::FilePermissions);
+        let denied = matches!(code, Code::Search | Code::FilePermissions | Code::Htaccess);
         match (denied, path, &who) {
             (true, Some(p), Some(who)) => {
                 let who = match who {
