@@ -436,6 +436,29 @@ fn traversal_cases_of_issue_16() {
     assert!(r.findings.is_empty(), "{}", messages(&r));
 }
 
+/// Every branch of an alternation is probed: the traversal reachable only through the second
+/// branch is found (the first, `/static/../x`, normalises away and reaches no location), and a
+/// regex safe in every branch stays quiet.
+#[test]
+fn md104_probes_every_branch_of_an_alternation() {
+    let r = check_conf(
+        "MD104",
+        "server { listen 80; location ~ ^/(static/|media)(.*)$ { alias /srv/media/$2; } }",
+    );
+    assert_eq!(r.status, Status::Fail, "{}", r.summary);
+    assert!(
+        messages(&r).contains("/media../x opens /srv/media/../x (/srv/x)"),
+        "{}",
+        messages(&r)
+    );
+    let r = check_conf(
+        "MD104",
+        "server { listen 80; location ~ ^/media/(a|b)/(.*)$ { alias /srv/media/$1/$2; } \
+         location ~ ^/(?:m|media)/(.+)$ { alias /srv/m/$1; } }",
+    );
+    assert!(r.findings.is_empty(), "{}", messages(&r));
+}
+
 /// A GET on 127.0.0.1:`port` with the target as written (no client-side normalisation):
 /// the status and the body.
 fn raw_get(port: u16, target: &str) -> (u16, String) {
