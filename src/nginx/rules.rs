@@ -162,7 +162,11 @@ fn non_repeatable(name: &str) -> bool {
 pub fn check(cfg: &Config) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let fragment = cfg.kind != Some(ConfigKind::Main);
-    duplicates(cfg.top(), 0, &mut out);
+    let mut vars = Vec::new();
+    duplicates(cfg.top(), 0, &mut out, &mut vars);
+    if !vars.is_empty() {
+        unknown_variables(cfg, vars, &mut out);
+    }
     let http: Vec<Directive<'_>> = match cfg.kind {
         Some(ConfigKind::Main) => cfg
             .top()
@@ -293,10 +297,12 @@ fn diag(d: &Directive<'_>, message: String, fatal: bool) -> Diagnostic {
 }
 
 /// The second of each non-repeatable directive in every block, depth first.
+/// Also gathers the variables of the values nginx compiles (`variables::named_in`) into `vars`.
 fn duplicates<'c>(
     children: impl Iterator<Item = Directive<'c>>,
     depth: usize,
     out: &mut Vec<Diagnostic>,
+    vars: &mut Vec<(Directive<'c>, &'c str)>,
 ) {
     if depth > super::ast::MAX_DEPTH {
         return;
@@ -309,6 +315,7 @@ fn duplicates<'c>(
     for d in children {
         let d = &d;
         let name = d.name();
+        vars.extend(super::variables::named_in(d).into_iter().map(|v| (*d, v)));
         if name == "root" || name == "alias" {
             match root_or_alias {
                 Some(first) if first == name => {
@@ -341,8 +348,65 @@ fn duplicates<'c>(
             "match",
         ];
         if d.has_block() && !data.contains(&name) && !name.ends_with("_block") {
-            duplicates(d.children(), depth + 1, out);
+            duplicates(d.children(), depth + 1, out, vars);
         }
+    }
+}
+
+/// `unknown "media_root" variable` for each variable nginx does not know, at the directive
+/// (nginx names no line). A name written in lower case is judged only when the whole config is
+/// in view: not in a fragment (`$connection_upgrade` is likely the main config's `map`), nor
+/// past an include that brought nothing or a `load_module` (its module's variables). A name in
+/// upper case (`${MEDIA_ROOT}`) is likely a template left unrendered: an error in a whole
+/// config, a warning in a fragment (the including server may `set $MAGE_ROOT`).
+fn unknown_variables<'c>(
+    cfg: &Config,
+    vars: Vec<(Directive<'c>, &'c str)>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let unknown = super::variables::unknown(cfg, vars);
+    if unknown.is_empty() {
+        return;
+    }
+    let fragment = cfg.kind != Some(ConfigKind::Main);
+    let out_of_view = fragment || {
+        let mut stack: Vec<Directive<'_>> = cfg.top().collect();
+        let mut unseen = false;
+        while let Some(d) = stack.pop() {
+            if d.is("load_module") || (d.is_include() && d.included_files().is_empty()) {
+                unseen = true;
+                break;
+            }
+            stack.extend(d.raw_children());
+        }
+        unseen
+    };
+    for (d, v) in unknown {
+        let template = v.bytes().any(|b| b.is_ascii_uppercase());
+        if out_of_view && !template {
+            continue;
+        }
+        let written: Vec<&str> = d.args().collect();
+        let mut m = format!(
+            "unknown \"{}\" variable in `{} {}`: nginx -t fails (and names no line)",
+            v.to_ascii_lowercase(),
+            d.name(),
+            written.join(" ")
+        );
+        if fragment {
+            m = format!(
+                "unknown \"{}\" variable in `{} {}` unless the config that includes this file sets it: nginx -t fails otherwise (and names no line)",
+                v.to_ascii_lowercase(),
+                d.name(),
+                written.join(" ")
+            );
+        }
+        if template {
+            m.push_str(&format!(
+                "; ${v} looks like a template variable left unrendered (envsubst, the nginx image's /etc/nginx/templates)"
+            ));
+        }
+        out.push(diag(&d, m, !fragment));
     }
 }
 

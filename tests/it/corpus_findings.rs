@@ -101,6 +101,14 @@ const VERDICTS: &[Verdict] = &[
         why: "the 443 server has `listen 443 http2 ssl` and `listen 443 ssl`: nginx -t says `a duplicate listen 0.0.0.0:443 in ...:16`" },
     Verdict { config: "realworld/mastodon__dist_nginx.conf", id: "MD100", says: "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in ",
         why: "the sample ships its ssl_certificate lines commented out: nginx -t on it (in an http block without one) says exactly this; a warning, as the main config's http block could hold one" },
+    Verdict { config: "realworld/magento2__nginx.conf.sample.conf", id: "MD100", says: "variable in `root $MAGE_ROOT` unless the config that includes this file sets it",
+        why: "the sample is included in a server that must `set $MAGE_ROOT` (its first lines say so): nginx -t on it alone says `unknown \"mage_root\" variable`; a warning, as the including config may set it" },
+    Verdict { config: "realworld/magento2__nginx.conf.sample.conf", id: "MD100", says: "variable in `root $MAGE_ROOT/pub` unless the config that includes this file sets it",
+        why: "the same $MAGE_ROOT" },
+    Verdict { config: "realworld/magento2__nginx.conf.sample.conf", id: "MD100", says: "variable in `alias $MAGE_ROOT/pub` unless the config that includes this file sets it",
+        why: "the same $MAGE_ROOT" },
+    Verdict { config: "realworld/magento2__nginx.conf.sample.conf", id: "MD100", says: "variable in `fastcgi_param MAGE_MODE $MAGE_MODE` unless the config that includes this file sets it",
+        why: "the sample's other variable to set, $MAGE_MODE" },
     // crossplane/ and nginx-lint-parser/: files nginx rejects, and mistakes in generated configs.
     Verdict { config: "crossplane/configs/lua-block-tricky/nginx.conf", id: "MD100", says: "no servers are inside upstream",
         why: "`upstream content_by_lua_block { # stuff }` (a parser test): nginx's upstream module refuses an empty upstream" },
@@ -721,4 +729,89 @@ fn a_variable_empty_for_the_request_is_judged_as_nginx_uses_it() {
         "{:?}",
         f.evidence
     );
+}
+
+/// An unknown variable (`${MEDIA_ROOT}` of an unrendered docker template, `$undefined_var`)
+/// makes `nginx -t` fail with `unknown "media_root" variable` and no line; MD100 says so at the
+/// directive's line. Real nginx is the oracle for each case: MD100 fails on exactly the cases
+/// nginx refuses for an unknown variable, and stays quiet on the forms nginx accepts (a declared
+/// or built-in name in any case, `$` where nginx takes it as text).
+#[test]
+fn md100_reports_the_unknown_variables_nginx_refuses() {
+    let cases: &[(&str, bool)] = &[
+        ("location /media/ { alias ${MEDIA_ROOT}/; }", true),
+        ("location /media/ { alias $undefined_var/; }", true),
+        ("location /media/ { root /srv/$MEDIA_ROOT; }", true),
+        ("location /x { return 200 \"${FOO}\"; }", true),
+        ("location /x { try_files $uri ${FALLBACK} =404; }", true),
+        ("location /x { rewrite ^/(.*)$ /${PREFIX}/$1; }", true),
+        ("error_page 404 /${X}.html;", true),
+        ("location /media/ { alias /srv/$uri; }", false),
+        ("location /media/ { alias ${uri}; }", false),
+        ("location /media/ { root /srv/$HTTP_HOST/$arg_x; }", false),
+        ("set $Base /srv; location /media/ { root $base; }", false),
+        ("location ~ ^/u/(?<file>.+)$ { alias /srv/u/$file; }", false),
+        ("location ~ ^/u/(.+)$ { alias /srv/u/$1; }", false),
+        ("error_log DIR/${E}.log; location / { }", false),
+        (
+            "location /ws { proxy_set_header Connection $connection_upgrade; proxy_pass http://127.0.0.1:9; }",
+            false,
+        ),
+    ];
+    let nginx = crate::support::nginx_binary();
+    if !crate::support::require(nginx.is_some(), "needs nginx (apt-get install nginx-light)") {
+        return;
+    }
+    let nginx = nginx.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (server_body, unknown) in cases {
+        let conf = format!(
+            "pid {d}/n.pid; error_log {d}/error.log;\nevents {{}}\nhttp {{\n\
+             client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};\n\
+             uwsgi_temp_path {d}; scgi_temp_path {d}; access_log off;\n\
+             map $http_upgrade $connection_upgrade {{ default upgrade; }}\n\
+             server {{\nlisten 127.0.0.1:9;\n{body}\n}}\n}}\n",
+            d = dir.path().display(),
+            body = server_body.replace("DIR", &dir.path().display().to_string())
+        );
+        let path = dir.path().join("nginx.conf");
+        std::fs::write(&path, &conf).unwrap();
+        let out = std::process::Command::new(&nginx)
+            .args(["-t", "-q", "-e", "stderr", "-p"])
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let nginx_refuses = !out.status.success() && stderr.contains(" variable");
+        assert_eq!(
+            nginx_refuses, *unknown,
+            "nginx on `{server_body}`: {stderr}"
+        );
+        let r = check_conf("MD100", &conf);
+        let ours: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| f.message.starts_with("unknown \""))
+            .collect();
+        assert_eq!(
+            !ours.is_empty(),
+            *unknown,
+            "MD100 on `{server_body}`: {}",
+            messages(&r)
+        );
+        if let Some(f) = ours.first() {
+            // nginx's own words, at the directive's line (the 9th of the file).
+            let want = stderr
+                .lines()
+                .find_map(|l| l.split_once("[emerg] "))
+                .and_then(|(_, m)| m.split_once(": "))
+                .map(|(_, m)| m.trim().to_string())
+                .unwrap();
+            assert!(f.message.starts_with(&want), "{} / {want}", f.message);
+            let at = f.location.as_ref().expect("a file:line");
+            assert_eq!(at.line, 9, "{server_body}");
+        }
+    }
 }
