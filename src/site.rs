@@ -766,6 +766,9 @@ impl Site {
     /// systemd unit, its container, or a HUP to that master); Debian's packaged way when no
     /// running master can be told (not the live system, not root, a dump).
     pub fn reload_command(&self) -> String {
+        if let Some(pid) = self.root.process() {
+            return loaded::reload_in_namespace(pid);
+        }
         self.changed_since_load()
             .and_then(|s| s.reload.into_iter().next())
             .unwrap_or_else(|| DEFAULT_RELOAD.to_string())
@@ -962,6 +965,10 @@ impl Site {
             out["web_server"] = json!("apache");
             out["apache"] = a.to_json();
         }
+        // Only for `--root /proc/PID/root` of another mount namespace: where its mounts are.
+        if let Some(m) = self.root.mounts() {
+            out["namespace"] = namespace_json(m);
+        }
         // Only when the app runs in a compose project: other reports keep their shape.
         match self.containers() {
             Ok(c) => out["containers"] = c.to_json(),
@@ -972,6 +979,32 @@ impl Site {
         }
         out
     }
+}
+
+/// The mounts of the process whose view is judged (`--root /proc/PID/root`), each with the host
+/// path behind it or why it is only inside (/proc, /sys and /dev are left out).
+fn namespace_json(m: &crate::sysroot::mounts::Mounts) -> serde_json::Value {
+    use crate::sysroot::mounts::Place;
+    use crate::text_safe::path;
+    let container = crate::system::container::of_pid(&SysRoot::live(), m.pid).map(|c| c.describe());
+    let mut mounts = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for mount in m.inside.iter().rev() {
+        let p = &mount.point;
+        if ["/proc", "/sys", "/dev"].iter().any(|x| p.starts_with(x)) || !seen.insert(p.clone()) {
+            continue;
+        }
+        mounts.push(match m.place(p) {
+            Place::Host { path: h, .. } => {
+                json!({"path": path(p), "fstype": mount.fstype, "host": path(&h)})
+            }
+            Place::Inside { why, .. } => {
+                json!({"path": path(p), "fstype": mount.fstype, "inside": why})
+            }
+        });
+    }
+    mounts.reverse();
+    json!({"pid": m.pid, "container": container, "mounts": mounts})
 }
 
 /// A part of the site facts as JSON; a part serde cannot write (a path that is not UTF-8 deep
