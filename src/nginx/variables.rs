@@ -40,13 +40,56 @@ pub(super) fn named_in<'c>(d: &Directive<'c>) -> Vec<&'c str> {
         .map(|(_, a)| a);
     let mut out = Vec::new();
     for a in args.filter(|a| a.contains('$')) {
-        for p in crate::nginx::resolve::vars::parts(a) {
-            if let crate::nginx::resolve::vars::Part::Var(v) = p {
-                out.push(v);
+        names(a, &mut out);
+    }
+    out
+}
+
+/// The variable names of a value, as `ngx_http_script_compile` reads them: `$name`, `${name}`
+/// (`$1`..`$9` are captures, a `$` without a name is text). The resolver's `vars::parts` reads
+/// templates the same way; this layer is below it.
+fn names<'a>(template: &'a str, out: &mut Vec<&'a str>) {
+    let b = template.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'$' {
+            i += 1;
+            continue;
+        }
+        i += 1;
+        if i < b.len() && (b'1'..=b'9').contains(&b[i]) {
+            i += 1;
+            continue;
+        }
+        if i < b.len() && b[i] == b'{' {
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            i += 1;
+        }
+        if i > start {
+            out.push(&template[start..i]);
+        }
+    }
+}
+
+/// The named groups of a regex (`(?<name>`, `(?P<name>`, `(?'name'`), lower-case.
+fn named_groups(pattern: &str, out: &mut HashSet<String>) {
+    for opener in ["(?<", "(?P<", "(?'"] {
+        let mut rest = pattern;
+        while let Some(i) = rest.find(opener) {
+            rest = &rest[i + opener.len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            // `(?<=` and `(?<!` are lookbehinds, not names.
+            if !name.is_empty() {
+                out.insert(name.to_ascii_lowercase());
             }
         }
     }
-    out
 }
 
 /// The variables nginx and its modules define (nginx.org's variable index; lower-case).
@@ -96,18 +139,21 @@ fn builtin(name: &str) -> bool {
 /// `auth_request_set`: a first argument `$name`), `map` and `split_clients`, `geo`, a `$name`
 /// directive (a `geoip2` block's), and named captures of any regex.
 fn declared(cfg: &Config) -> HashSet<String> {
-    let mut out: HashSet<String> = crate::nginx::resolve::vars::declared_variables(cfg.top())
-        .into_iter()
-        .map(|v| v.to_ascii_lowercase())
-        .collect();
+    let mut out: HashSet<String> = HashSet::new();
     let mut stack: Vec<Directive<'_>> = cfg.top().collect();
     while let Some(d) = stack.pop() {
         let name = d.name();
+        // Named captures: in any regex (a location's, `rewrite`'s, `if`'s, a map key...).
+        for a in d.args().chain(std::iter::once(name)) {
+            if a.contains("(?") {
+                named_groups(a, &mut out);
+            }
+        }
         let n = d.args().len();
         // Any directive but a consumer read here (and `if`) whose first argument is a variable
         // may declare it: `set`, `perl_set`, `js_set`, `mruby_set_code`, `set_by_lua`... Too
         // many is only quieter; `map $uri $x` declares no `$uri`, which is built in anyway.
-        let first = (name != "if" && compiled_args(name).is_none())
+        let first = (name == "set" || (name != "if" && compiled_args(name).is_none()))
             .then(|| d.arg(0))
             .flatten();
         let other = match name {
@@ -152,6 +198,13 @@ pub(super) fn unknown<'c>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_read_as_nginx_reads_them() {
+        let mut out = Vec::new();
+        names("/srv/${MEDIA_ROOT}/$1/$uri$ x$-y${a}b", &mut out);
+        assert_eq!(out, vec!["MEDIA_ROOT", "uri", "a"]);
+    }
 
     #[test]
     fn the_table_is_sorted_for_binary_search() {

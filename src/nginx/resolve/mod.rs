@@ -25,7 +25,7 @@ pub mod regex;
 pub mod served;
 mod server;
 pub mod uri;
-pub(crate) mod vars;
+mod vars;
 
 pub use conf::{AliasKind, Symlinks};
 pub use files::Errno;
