@@ -163,8 +163,9 @@ fn to_app_dir(
 )> {
     let location = s.location.filter(|_| !s.regex)?;
     // `root` + the prefix is missing but `root` holds the files: alias (MD103's edit, so the
-    // two merge into one block).
-    if s.kind == "root" && s.prefix != "/" && s.prefix.ends_with('/') {
+    // two merge into one block; a prefix without its slash gets one, see `alias_edit`).
+    let exact = site.config().directive(location).arg(0) == Some("=");
+    if s.kind == "root" && s.prefix != "/" && !exact {
         let shown = s.dir.display().to_string();
         let root = shown
             .strip_suffix(s.prefix.trim_end_matches('/'))

@@ -815,3 +815,65 @@ fn md100_reports_the_unknown_variables_nginx_refuses() {
         }
     }
 }
+
+/// `location /media { root DIR/media; }` whose files are in DIR/media: MD201 gives the
+/// root-to-alias fix as a proven config edit (it was advice in words), and MD103's edit ends
+/// the location with a slash too (it printed `location /media { alias DIR/media/; }`, which
+/// opens DIR/media/../x for /media../x). Each fix, pasted as printed, leaves MD102, MD103 and
+/// MD201 passing.
+#[test]
+fn root_to_alias_fixes_are_edits_that_leave_no_traversal() {
+    for id in ["MD201", "MD103"] {
+        let dir = tempfile::tempdir().unwrap();
+        let media = dir.path().join("media");
+        std::fs::create_dir_all(&media).unwrap();
+        std::fs::write(media.join("a.jpg"), "jpg").unwrap();
+        let conf = dir.path().join("site.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "server {{\n    listen 80;\n    server_name a.test;\n    location /media {{\n        root {};\n    }}\n}}\n",
+                media.display()
+            ),
+        )
+        .unwrap();
+        let run = |select: &str| -> serde_json::Value {
+            let out = crate::run::media_doctor(&[
+                "check",
+                "--nginx-conf",
+                conf.to_str().unwrap(),
+                "--offline",
+                "--select",
+                select,
+                "--format",
+                "json",
+            ]);
+            serde_json::from_str(&out.stdout)
+                .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr))
+        };
+        let r = run(id);
+        let check = &r["checks"][0];
+        assert_eq!(check["status"], "fail", "{check}");
+        let rem = check["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|f| f["remediation"].as_object())
+            .map(|o| serde_json::Value::Object(o.clone()))
+            .expect("a fix");
+        let text = rem["text"].as_str().unwrap();
+        assert!(
+            text.contains(&format!("# {}:4", conf.display()))
+                && text.contains("location /media/ {"),
+            "{id}: {text}"
+        );
+        // The config edit only: its reload is for a running nginx, not this file.
+        let mut edit = rem.clone();
+        edit["commands"] = serde_json::json!([]);
+        crate::sites::apply_in(&edit, None);
+        let r = run("MD102,MD103,MD201");
+        for c in r["checks"].as_array().unwrap() {
+            assert_eq!(c["status"], "pass", "{id}'s fix: {c}");
+        }
+    }
+}
