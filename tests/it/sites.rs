@@ -1292,6 +1292,26 @@ fn the_demo_diff_applies_with_patch_and_fixes_the_config() {
     assert_eq!(again.stdout, "", "{}", again.stdout);
 }
 
+/// The demo without --site: Debian's `default` site (`server_name _`) is not blamed for the
+/// lines myapp's requests logged (each names its server: `server: myapp.example.com`); it
+/// failed MD405 with myapp's missing files.
+#[test]
+fn the_catch_all_site_is_not_blamed_for_another_sites_log_lines() {
+    let root = format!("{REPO}/fixtures/demo");
+    let out = media_doctor(&["check", "--root", &root, "--format", "json"]);
+    let r: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr));
+    let md405 = check_of(site_entry(&r, "default"), "MD405");
+    assert!(
+        !md405.to_string().contains("/var/www/myapp"),
+        "the default site is blamed for myapp's lines: {md405}"
+    );
+    assert_ne!(md405["status"], "fail", "{md405}");
+    // myapp still has them.
+    let md405 = check_of(site_entry(&r, "myapp"), "MD405");
+    assert_eq!(md405["status"], "fail", "{md405}");
+}
+
 /// `check --diff` on a box of several sites, without `--site`: every site's proven fixes in one
 /// diff (it was refused with exit 2), which `patch -p1` applies; then nothing is left to change.
 #[test]
