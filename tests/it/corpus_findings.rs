@@ -876,4 +876,34 @@ fn root_to_alias_fixes_are_edits_that_leave_no_traversal() {
             assert_eq!(c["status"], "pass", "{id}'s fix: {c}");
         }
     }
+    // A root that exists but does not end with the prefix (`root /usr/share/nginx/html` for
+    // /docs/, whose files an image adds): no alias edit is asserted on a guess.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.html"), "<p>").unwrap();
+    let conf = dir.path().join("site.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "server {{\n    listen 80;\n    server_name a.test;\n    location /docs/ {{\n        root {};\n    }}\n}}\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = crate::run::media_doctor(&[
+        "check",
+        "--nginx-conf",
+        conf.to_str().unwrap(),
+        "--offline",
+        "--select",
+        "MD201",
+        "--format",
+        "json",
+    ]);
+    let r: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let check = &r["checks"][0];
+    assert_eq!(check["status"], "fail", "{check}");
+    assert!(
+        !check.to_string().contains("# /"),
+        "an edit on a guess: {check}"
+    );
 }
