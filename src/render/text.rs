@@ -240,14 +240,27 @@ fn write_causes(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::R
                         "        ",
                     )?;
                 }
-                // Other findings with the very same fix.
+                // Other findings with the very same fix (`correct the file at that line`):
+                // each with its own place when it is not the item's.
                 for other in &cause.problems[1..] {
                     let who = if check(other).id == check(m).id {
                         String::new()
                     } else {
                         format!("{}: ", label(other))
                     };
-                    let line = format!("{} {who}{}", "✗".red(), finding(other).message);
+                    let f = finding(other);
+                    let bullet = match f.severity {
+                        Severity::Error => "✗".red(),
+                        _ => "!".yellow(),
+                    };
+                    let at = f
+                        .location
+                        .as_ref()
+                        .map(|l| format!("{}:{}", l.file, l.line))
+                        .filter(|a| cause.at.as_ref() != Some(a))
+                        .map(|a| format!(" (at {a})"))
+                        .unwrap_or_default();
+                    let line = format!("{bullet} {who}{}{at}", f.message);
                     w.write(out, &line, "      ", "        ")?;
                 }
             }

@@ -816,6 +816,38 @@ fn md100_reports_the_unknown_variables_nginx_refuses() {
     }
 }
 
+/// Two unknown variables share MD100's fix ("correct the file at that line"): the text report
+/// gives the line of each, not only the first's.
+#[test]
+fn each_finding_of_one_fix_keeps_its_line_in_the_text_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(
+        &conf,
+        "events {}\nhttp {\n  server {\n    listen 80;\n    location /media/ { alias ${MEDIA_ROOT}/; }\n    location /static/ { alias ${STATIC_ROOT}/; }\n  }\n}\n",
+    )
+    .unwrap();
+    let out = crate::run::media_doctor(&[
+        "check",
+        "--nginx-conf",
+        conf.to_str().unwrap(),
+        "--offline",
+        "--select",
+        "MD100",
+        "--color",
+        "never",
+    ]);
+    let text = out
+        .stdout
+        .replace('\n', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let shown = conf.display().to_string();
+    assert!(text.contains(&format!("at {shown}:5")), "{}", out.stdout);
+    assert!(text.contains(&format!("(at {shown}:6)")), "{}", out.stdout);
+}
+
 /// `location /media { root DIR/media; }` whose files are in DIR/media: MD201 gives the
 /// root-to-alias fix as a proven config edit (it was advice in words), and MD103's edit ends
 /// the location with a slash too (it printed `location /media { alias DIR/media/; }`, which
