@@ -3,6 +3,7 @@
 
 pub mod ast;
 mod context;
+pub mod fnv;
 pub mod lexer;
 pub mod loader;
 mod parser;

@@ -4,15 +4,28 @@
 //! variable`, with no file:line: `nginx -t` fails and does not say where). Names are
 //! case-insensitive (`${MEDIA_ROOT}` is `$media_root`).
 //!
-//! Only the arguments nginx compiles as values are read (`alias`, `root`, `try_files`,
-//! `return`, `rewrite`'s replacement, `set`'s value, ...), never a regex (`rewrite`'s pattern,
-//! a location) nor a directive that takes `$` as text (`error_log`, `include`, `listen`). A name
+//! Only the directives that name a request's paths and upstreams are read (`alias`, `root`,
+//! `try_files`, `proxy_pass` and the other `*_pass`: `PATHS`), never a regex nor a directive
+//! that takes `$` as text (`error_log`, `include`, `listen`). A name
 //! is known when nginx or one of its modules defines it (the variable index of nginx.org, every
 //! module, so a build with fewer modules is not judged), by a prefix (`$http_`, `$arg_`...), or
 //! when the config declares it (`set`, `map`, `geo`, a named capture, a module's `js_set`...).
 
 use super::ast::{Config, Directive};
 use std::collections::HashSet;
+
+/// The directives read for unknown variables: those that name the paths and upstreams of a
+/// request (each taken once per block, so the loader's rules find them by their rule).
+pub(super) const PATHS: &[&str] = &[
+    "root",
+    "alias",
+    "try_files",
+    "proxy_pass",
+    "fastcgi_pass",
+    "uwsgi_pass",
+    "scgi_pass",
+    "grpc_pass",
+];
 
 /// Which arguments of `name` nginx compiles as a value with variables: from the `from`th, the
 /// last one only when `last`. None for a directive not read here.
