@@ -935,3 +935,41 @@ fn root_to_alias_fixes_are_edits_that_leave_no_traversal() {
         "an edit on a guess: {check}"
     );
 }
+
+/// `disable_symlinks on` and a symlinked media directory: nginx's openat(O_NOFOLLOW|O_DIRECTORY)
+/// fails with ENOTDIR and answers 404; the reason says it is the symlink (it said "a component
+/// of the path is not a directory", which sent the reader to look for a file among the dirs).
+#[test]
+fn a_symlinked_directory_under_disable_symlinks_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("data");
+    std::fs::create_dir_all(&real).unwrap();
+    std::fs::write(real.join("a.jpg"), "jpg").unwrap();
+    std::os::unix::fs::symlink(&real, dir.path().join("media")).unwrap();
+    let conf = dir.path().join("site.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "server {{\n    listen 80;\n    server_name a.test;\n    disable_symlinks on;\n    location /media/ {{\n        alias {}/media/;\n    }}\n}}\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = crate::run::media_doctor(&[
+        "trace",
+        "http://a.test/media/a.jpg",
+        "--nginx-conf",
+        conf.to_str().unwrap(),
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    let t: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr));
+    assert_eq!(t["predicted_status"], 404, "{t}");
+    let reason = t["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("goes through a symlinked directory and disable_symlinks forbids it"),
+        "{reason}"
+    );
+}
