@@ -276,7 +276,14 @@ fn write_causes(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::R
                 .iter()
                 .any(|id| *id != check(m).id && fix.text.contains(id))
                 && !fix.text.contains('\n');
-            if shown.contains(&fix.text.as_str()) || points_to_another {
+            // "the block for X under MD110 fixes this too", in the item that prints that block.
+            let block_shown_here = cause.place.is_some()
+                && cause
+                    .at
+                    .as_ref()
+                    .is_some_and(|a| fix.text.starts_with(&format!("the block for {a} under ")))
+                && fix.text.ends_with(" fixes this too");
+            if shown.contains(&fix.text.as_str()) || points_to_another || block_shown_here {
                 continue;
             }
             shown.push(&fix.text);
