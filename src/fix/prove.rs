@@ -501,7 +501,7 @@ impl Prover<'_> {
         }
         for goal in goals {
             let req = Request::for_path(&goal.host, goal.port, &goal.uri);
-            let (before, after) = (old.resolve(&req), new.resolve(&req));
+            let (before, after) = (old.predict(&req), new.predict(&req));
             let got = Answer::of(&new, &after);
             if let Some(want) = goal.status {
                 if after.predicted_status != Some(want) {
@@ -593,10 +593,11 @@ impl Prover<'_> {
             };
             for uri in samples(site, &old, s) {
                 let req = Request::for_path(&host, port, &uri);
+                // Answers compared, not explained: `predict` decides as `resolve` does.
                 let (ra, rb) = if selected {
-                    (old.resolve(&req), new.resolve(&req))
+                    (old.predict(&req), new.predict(&req))
                 } else {
-                    (old.resolve_on(s, &req), new.resolve_on(new_server, &req))
+                    (old.predict_on(s, &req), new.predict_on(new_server, &req))
                 };
                 let (a, b) = (Answer::of(&old, &ra), Answer::of(&new, &rb));
                 let (sa, sb) = (
