@@ -7,10 +7,16 @@
 //! system path, never the host path.
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+pub mod mounts;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SysRoot {
     dir: PathBuf,
+    /// With `dir` = /proc/PID/root of a process in another mount namespace (a container): its
+    /// mounts against ours, so that a path it opens is judged at the host path behind it.
+    mounts: Option<Arc<mounts::Mounts>>,
 }
 
 impl SysRoot {
@@ -18,13 +24,43 @@ impl SysRoot {
     pub fn live() -> Self {
         SysRoot {
             dir: PathBuf::from("/"),
+            mounts: None,
         }
     }
 
+    /// The tree under `dir`. /proc/PID/root of a process in another mount namespace (nginx or
+    /// the app in a container) is that process's view: its paths map through its mounts
+    /// (`mounts::Mounts`) to the host paths behind them, and what no host path shows is read
+    /// through /proc/PID/root.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         let dir = dir.into();
         let dir = std::path::absolute(&dir).unwrap_or(dir);
-        SysRoot { dir }
+        let mounts = process_of_root(&dir)
+            .and_then(|pid| mounts::Mounts::of_pid(pid).ok().flatten())
+            .map(Arc::new);
+        SysRoot { dir, mounts }
+    }
+
+    /// The view of process `pid` (its /proc/PID/root).
+    pub fn of_process(pid: i32) -> Self {
+        SysRoot::new(format!("/proc/{pid}/root"))
+    }
+
+    /// The mounts of the process whose view this is, when it runs in another mount namespace.
+    pub fn mounts(&self) -> Option<&mounts::Mounts> {
+        self.mounts.as_deref()
+    }
+
+    /// The process whose view this is (`--root /proc/PID/root` of another mount namespace).
+    pub fn process(&self) -> Option<i32> {
+        self.mounts.as_ref().map(|m| m.pid)
+    }
+
+    /// Where a system path of the process whose view this is lies on this machine: a host path,
+    /// or only inside its mount namespace (and why). None for other roots.
+    pub fn place(&self, system_path: &Path) -> Option<mounts::Place> {
+        let m = self.mounts.as_ref()?;
+        Some(m.place(&lexical(system_path)?))
     }
 
     pub fn dir(&self) -> &Path {
@@ -45,6 +81,13 @@ impl SysRoot {
             } else {
                 Path::new("/").join(system_path)
             };
+        }
+        if let Some(m) = &self.mounts {
+            if let Some(mounts::Place::Host { path, .. }) =
+                lexical(system_path).map(|p| m.place(&p))
+            {
+                return path;
+            }
         }
         let mut out = self.dir.clone();
         for c in system_path.components() {
@@ -124,8 +167,10 @@ impl SysRoot {
         if self.is_live() {
             return Some(host_path.to_path_buf());
         }
-        let rel = host_path.strip_prefix(&self.dir).ok()?;
-        Some(Path::new("/").join(rel))
+        match host_path.strip_prefix(&self.dir) {
+            Ok(rel) => Some(Path::new("/").join(rel)),
+            Err(_) => self.mounts.as_ref()?.container_path(host_path),
+        }
     }
 
     /// The system path (not the host path: compare `resolve`) with every symlink resolved inside
@@ -174,6 +219,27 @@ impl SysRoot {
         }
         Ok(current)
     }
+}
+
+/// `/proc/PID/root` (as written or absolute): the PID.
+fn process_of_root(dir: &Path) -> Option<i32> {
+    let rest = dir.strip_prefix("/proc").ok()?;
+    let mut c = rest.components();
+    let pid = c.next()?.as_os_str().to_str()?.parse().ok()?;
+    (c.next()?.as_os_str() == "root" && c.next().is_none()).then_some(pid)
+}
+
+/// An absolute path with only normal components (`..` left to the kernel: None).
+fn lexical(p: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir | Component::RootDir => {}
+            Component::ParentDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
 }
 
 /// A path's normal and `..` components, last first (a stack for `resolve`).

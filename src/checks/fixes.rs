@@ -24,6 +24,61 @@ pub fn settle(site: &Site, results: &mut [CheckResult]) {
             }
         }
     }
+    in_namespace(site, &reload, results);
+}
+
+/// nginx (or the app) seen through `--root /proc/PID/root` of another mount namespace (a
+/// container): each path a finding names is the container's, so the finding also says where
+/// that path is on this machine (the host path behind the mount, or only inside the container),
+/// and each `sudo` command runs in the container's mount namespace (`nsenter -t PID -m`), where
+/// the path and the user names it uses mean what they meant to the check (the reload is already
+/// the container's).
+fn in_namespace(site: &Site, reload: &str, results: &mut [CheckResult]) {
+    let Some(pid) = site.root.process() else {
+        return;
+    };
+    for f in results.iter_mut().flat_map(|r| r.findings.iter_mut()) {
+        let paths: Vec<String> = f
+            .evidence
+            .iter()
+            .filter(|e| e.label == "path")
+            .map(|e| e.value.clone())
+            .collect();
+        for p in paths {
+            let said = match site.root.place(std::path::Path::new(&p)) {
+                Some(crate::sysroot::mounts::Place::Host { path, mount }) => format!(
+                    "{} (mount {} of pid {pid}'s mount namespace)",
+                    path.display(),
+                    mount.display()
+                ),
+                Some(crate::sysroot::mounts::Place::Inside { why, .. }) => format!(
+                    "only inside pid {pid}'s mount namespace: {why}; read through /proc/{pid}/root"
+                ),
+                None => continue,
+            };
+            *f = std::mem::replace(f, crate::report::Finding::info("")).evidence("host_path", said);
+        }
+        if let Some(rem) = &mut f.remediation {
+            for c in &mut rem.commands {
+                if c != reload {
+                    *c = nsenter_each_sudo(c, pid);
+                }
+            }
+        }
+    }
+}
+
+/// `sudo X && sudo Y` → each part run in pid's mount namespace: `sudo nsenter -t PID -m X`.
+fn nsenter_each_sudo(cmd: &str, pid: i32) -> String {
+    cmd.split(" && ")
+        .map(|part| match part.strip_prefix("sudo ") {
+            Some(rest) if !rest.starts_with("nsenter ") => {
+                format!("sudo nsenter -t {pid} -m {rest}")
+            }
+            _ => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" && ")
 }
 
 /// (result, finding) positions of the config fixes, grouped by the block they edit, in the

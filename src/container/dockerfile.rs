@@ -386,6 +386,18 @@ struct Node {
     contents: Vec<Copied>,
 }
 
+/// A user a `RUN useradd`/`adduser` of the build creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildUser {
+    pub name: String,
+    /// `-u`/`--uid`, when given; without it the uid is the next free one in the base image's
+    /// /etc/passwd.
+    pub uid: Option<String>,
+    /// The command (`useradd`, `adduser`) and where.
+    pub how: String,
+    pub at: Location,
+}
+
 /// The image one stage builds, as far as files and users go.
 #[derive(Debug, Clone, Default)]
 pub struct Image {
@@ -404,7 +416,7 @@ pub struct Image {
     /// `RUN ... collectstatic` at build time.
     pub collectstatic: Vec<Location>,
     /// Users the build creates (`adduser`, `useradd`), with the uid when given.
-    pub users: Vec<(String, Option<String>)>,
+    pub users: Vec<BuildUser>,
     /// Every copy from the build context, in order (the checkout-to-container map).
     pub copies: Vec<Copied>,
     nodes: BTreeMap<String, Node>,
@@ -780,7 +792,12 @@ impl Image {
                     )
                     .last()
                     {
-                        self.users.push((name.clone(), uid));
+                        self.users.push(BuildUser {
+                            name: name.clone(),
+                            uid,
+                            how: cmd.clone(),
+                            at: at.clone(),
+                        });
                     }
                 }
                 _ => {}
@@ -1140,7 +1157,12 @@ ENTRYPOINT ["/home/app/web/entrypoint.prod.sh"]
         let img = image(DJANGO_ON_DOCKER, ctx.path());
         assert_eq!(img.workdir, "/home/app/web");
         assert_eq!(img.user_name(), "app");
-        assert_eq!(img.users, vec![("app".to_string(), None)]);
+        let users: Vec<(&str, Option<&str>, &str)> = img
+            .users
+            .iter()
+            .map(|u| (u.name.as_str(), u.uid.as_deref(), u.how.as_str()))
+            .collect();
+        assert_eq!(users, vec![("app", None, "adduser")]);
         // chown -R after the mkdirs and the COPY: everything under APP_HOME is app's.
         let o = img.owner_of("/home/app/web/mediafiles").unwrap();
         assert_eq!(

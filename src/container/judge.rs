@@ -673,7 +673,8 @@ pub fn media_owner(v: &View) -> Verdict {
         let known = img
             .users
             .iter()
-            .find(|(n, uid)| (n == &owner || n == &user) && uid.is_some());
+            .find(|u| (u.name == owner || u.name == user) && u.uid.is_some())
+            .map(|u| (&u.name, &u.uid));
         match known {
             Some((n, Some(uid))) if (n == &owner && uid == &user) || (n == &user && uid == &owner) => {
                 return Verdict::Pass(format!("{name} belongs to {owner}, which is {user}"))
@@ -878,9 +879,9 @@ pub fn bind_mount_access(v: &View, root: &SysRoot, served: &[NginxDir]) -> Verdi
             }
             // Named by its number: that is what the host's files and setfacl know.
             Ok((uid, gid)) => Identity::new(&uid.to_string(), uid, gid, Vec::new()),
-            Err(name) => {
+            Err(why) => {
                 unknown.push(format!(
-                    "{what} ({}): the {} container runs as {name}, whose uid only the image's /etc/passwd knows (give it one: `adduser --uid N` or compose `user: \"N:N\"`)",
+                    "{what} ({}): the {} container's uid is unknown: {why}",
                     host.display(),
                     c.name()
                 ));

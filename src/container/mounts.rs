@@ -80,6 +80,71 @@ impl Place {
     }
 }
 
+/// The users a base image is known to have, with their uid and gid, from what fixes them: Debian's
+/// base-passwd gives its system users static ids in every Debian and Ubuntu image (the official
+/// python, node, nginx, httpd, php, ruby, golang images are Debian unless tagged alpine); Alpine's
+/// base layout keeps a few; the official nginx image adds nginx (101:101), node adds node
+/// (1000:1000), php's Alpine variant www-data (82:82). Another base: nothing is known.
+pub fn base_passwd(base: &str) -> Vec<(&'static str, u32, u32)> {
+    const DEBIAN: &[(&str, u32, u32)] = &[
+        ("daemon", 1, 1),
+        ("bin", 2, 2),
+        ("sys", 3, 3),
+        ("sync", 4, 65534),
+        ("games", 5, 60),
+        ("man", 6, 12),
+        ("lp", 7, 7),
+        ("mail", 8, 8),
+        ("news", 9, 9),
+        ("uucp", 10, 10),
+        ("proxy", 13, 13),
+        ("www-data", 33, 33),
+        ("backup", 34, 34),
+        ("list", 38, 38),
+        ("irc", 39, 39),
+        ("nobody", 65534, 65534),
+    ];
+    const ALPINE: &[(&str, u32, u32)] =
+        &[("bin", 1, 1), ("daemon", 2, 2), ("nobody", 65534, 65534)];
+    let last = base.rsplit('/').next().unwrap_or(base);
+    let last = last.split('@').next().unwrap_or(last);
+    let (name, tag) = last.split_once(':').unwrap_or((last, ""));
+    let alpine = name == "alpine" || tag.contains("alpine");
+    let official = !base.contains('/')
+        || base.starts_with("library/")
+        || base.starts_with("docker.io/library/");
+    let debian_based = [
+        "debian",
+        "ubuntu",
+        "python",
+        "node",
+        "nginx",
+        "httpd",
+        "php",
+        "ruby",
+        "golang",
+        "buildpack-deps",
+    ];
+    let mut out: Vec<(&'static str, u32, u32)> = Vec::new();
+    if !official {
+        return out;
+    }
+    if alpine && (name == "alpine" || debian_based.contains(&name)) {
+        out.extend_from_slice(ALPINE);
+    } else if !alpine && debian_based.contains(&name) {
+        out.extend_from_slice(DEBIAN);
+    } else {
+        return out;
+    }
+    match name {
+        "nginx" => out.push(("nginx", 101, 101)),
+        "node" => out.push(("node", 1000, 1000)),
+        "php" if alpine => out.push(("www-data", 82, 82)),
+        _ => {}
+    }
+    out
+}
+
 /// One service, as its containers see files.
 #[derive(Debug, Clone)]
 pub struct Container {
@@ -395,10 +460,13 @@ impl Container {
     }
 
     /// The uid and gid the container's processes run as, when its files fix them: a numeric
-    /// compose `user:` or `USER`, root, or a user the build creates with `-u`/`--uid` (its gid:
+    /// compose `user:` or `USER`, root, a user the build creates with `-u`/`--uid` (its gid:
     /// the numeric group of `user:`/`USER`, else taken to equal the uid, as `useradd` makes
-    /// it). A name alone has the uid the image's /etc/passwd gives it: unknown here (`Err`, the
-    /// name). nginx images' workers run as their `nginx` user, uid 101, unless `user:` is set.
+    /// it), or a user the base image is known to have (`base_passwd`: Debian's static
+    /// base-passwd users such as www-data 33, nobody; the official nginx image's nginx 101, the
+    /// node image's node 1000). Otherwise `Err`, why it is unknown: a user the build creates
+    /// without a uid gets the next free one of the base image's /etc/passwd, which no file here
+    /// says. nginx images' workers run as their `nginx` user, uid 101, unless `user:` is set.
     pub fn ids(&self) -> Result<(u32, u32), String> {
         let spec = self.service.user.clone().or_else(|| {
             self.image
@@ -420,24 +488,65 @@ impl Container {
             Some((u, g)) => (u.trim(), Some(g.trim())),
             None => (spec.trim(), None),
         };
-        let number = |s: &str| -> Option<u32> {
-            match s {
-                "root" => Some(0),
-                _ => s.parse().ok(),
+        let base = self.base.as_deref().unwrap_or("");
+        let known = |name: &str| -> Option<(u32, u32)> {
+            if name == "root" {
+                return Some((0, 0));
             }
+            if let Ok(n) = name.parse::<u32>() {
+                return Some((n, n));
+            }
+            base_passwd(base)
+                .iter()
+                .find(|(n, _, _)| *n == name)
+                .map(|&(_, u, g)| (u, g))
         };
-        let uid = number(user)
-            .or_else(|| {
-                self.image
-                    .as_ref()?
-                    .users
-                    .iter()
-                    .find(|(n, _)| n == user)
-                    .and_then(|(_, uid)| uid.as_deref()?.parse().ok())
-            })
-            .ok_or_else(|| user.to_string())?;
-        let gid = group.and_then(number).unwrap_or(uid);
+        let (uid, gid) = match known(user) {
+            // A user the build creates shadows nothing: its uid is the one given, or unknown.
+            Some(ids) if !self.built_user(user) => ids,
+            _ => match self
+                .image
+                .as_ref()
+                .and_then(|i| i.users.iter().rev().find(|u| u.name == user))
+            {
+                Some(u) => match u.uid.as_deref().and_then(|n| n.parse::<u32>().ok()) {
+                    Some(n) => (n, n),
+                    None => {
+                        return Err(format!(
+                            "it runs as {user}, which `{}` at {} creates without a uid: it gets the next free uid of {}'s /etc/passwd, which no file here says (give it one: `{} --uid N {user}` or compose `user: \"N:N\"`)",
+                            u.how,
+                            u.at,
+                            if base.is_empty() { "the base image" } else { base },
+                            u.how
+                        ))
+                    }
+                },
+                None => {
+                    return Err(format!(
+                        "it runs as {user}, which the build does not create and {} is not known to have: its uid is in that image's /etc/passwd (give it one: compose `user: \"N:N\"`, or `adduser --uid N {user}` in the Dockerfile)",
+                        if base.is_empty() { "the base image" } else { base }
+                    ))
+                }
+            },
+        };
+        // A group by number, root, or the primary group of a known user of that name.
+        let gid = match group {
+            Some("root") => 0,
+            Some(g) => g
+                .parse::<u32>()
+                .ok()
+                .or_else(|| known(g).map(|(_, gid)| gid))
+                .unwrap_or(gid),
+            None => gid,
+        };
         Ok((uid, gid))
+    }
+
+    /// Whether the build creates the user `name` (`useradd`/`adduser` in a RUN).
+    fn built_user(&self, name: &str) -> bool {
+        self.image
+            .as_ref()
+            .is_some_and(|i| i.users.iter().any(|u| u.name == name))
     }
 
     /// The mounts in effect, innermost last: compose volumes, and the image's `VOLUME`s that no
@@ -758,6 +867,78 @@ mod tests {
         assert!(b.is_nginx());
         assert_eq!(dep.nginx_container(None).unwrap().name(), "b");
         assert_eq!(a.user().0, "root");
+    }
+
+    /// The uid a container runs as, from its Dockerfile (`FROM` + `RUN` + `USER`) and compose.
+    fn ids_of(dockerfile: &str, compose_user: &str) -> Result<(u32, u32), String> {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("Dockerfile"), dockerfile).unwrap();
+        std::fs::write(
+            d.path().join("compose.yaml"),
+            format!("services:\n  web:\n    build: .\n{compose_user}"),
+        )
+        .unwrap();
+        let dep = Deployment::find(&SysRoot::live(), &[], d.path(), None).unwrap();
+        dep.containers["web"].ids()
+    }
+
+    #[test]
+    fn a_user_by_name_has_the_uid_the_build_or_the_base_image_gives_it() {
+        // Created with a uid.
+        assert_eq!(
+            ids_of(
+                "FROM python:3.12-slim\nRUN useradd -u 1001 app\nUSER app\n",
+                ""
+            ),
+            Ok((1001, 1001))
+        );
+        // The base image's static users: Debian's base-passwd, Alpine's, the image's own.
+        assert_eq!(
+            ids_of("FROM python:3.12-slim\nUSER www-data\n", ""),
+            Ok((33, 33))
+        );
+        assert_eq!(
+            ids_of("FROM python:3.12-slim\nUSER nobody\n", ""),
+            Ok((65534, 65534))
+        );
+        assert_eq!(ids_of("FROM node:20\nUSER node\n", ""), Ok((1000, 1000)));
+        assert_eq!(
+            ids_of("FROM python:3.12\n", "    user: \"www-data:root\"\n"),
+            Ok((33, 0))
+        );
+        // Alpine has no www-data of its own (php's Alpine image adds 82).
+        let why = ids_of("FROM python:3.12-alpine\nUSER www-data\n", "").unwrap_err();
+        assert!(
+            why.contains("python:3.12-alpine is not known to have"),
+            "{why}"
+        );
+        assert_eq!(
+            ids_of("FROM php:8-fpm-alpine\nUSER www-data\n", ""),
+            Ok((82, 82))
+        );
+        // Created without a uid: the next free one of the base image's passwd. Unknown, said.
+        let why = ids_of(
+            "FROM python:3.12-slim\nRUN addgroup --system app && adduser --system --ingroup app app\nUSER app\n",
+            "",
+        )
+        .unwrap_err();
+        assert!(
+            why.contains("which `adduser` at ")
+                && why.contains("Dockerfile:2 creates without a uid")
+                && why.contains("python:3.12-slim's /etc/passwd"),
+            "{why}"
+        );
+        // A user the build creates again without a uid: its own, unknown, not the base's.
+        assert!(ids_of(
+            "FROM debian:12\nRUN useradd -m www-data || true\nUSER www-data\n",
+            ""
+        )
+        .unwrap_err()
+        .contains("creates without a uid"));
+        // A base image nothing is known about.
+        assert!(ids_of("FROM myorg/base:1\nUSER www-data\n", "")
+            .unwrap_err()
+            .contains("myorg/base:1 is not known to have"));
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub(crate) struct Node {
     pub flags: u8,
     /// What the context check knows of the name (`context::classify`), set by the parser.
     pub class: u8,
+    /// What the loader's rules know of the name (`rules::rule_of`), set by the parser.
+    pub rule: u16,
 }
 
 impl Node {
@@ -163,8 +165,21 @@ impl<'c> Directive<'c> {
         }
         self.cfg.str_at(&self.cfg.arg_spans[n.args.start as usize])
     }
+    /// Whether the directive is named `name`: the length first, then the bytes (no UTF-8
+    /// boundary checks: every tree walk asks this of each directive it passes).
     pub fn is(&self, name: &str) -> bool {
-        self.name() == name
+        let n = self.node();
+        if n.args.is_empty() {
+            return name.is_empty();
+        }
+        let r = &self.cfg.arg_spans[n.args.start as usize];
+        (r.end - r.start) as usize == name.len()
+            && self
+                .cfg
+                .text
+                .as_bytes()
+                .get(r.start as usize..r.end as usize)
+                == Some(name.as_bytes())
     }
     /// Arguments as nginx sees them: quotes removed, escapes processed (`\"`, `\'`, `\\`, `\t`,
     /// `\r`, `\n`; any other `\x` is kept as written, as nginx does). Two shapes differ from the
@@ -194,11 +209,7 @@ impl<'c> Directive<'c> {
     }
     /// The block's directives with `include`s expanded in place (empty when there is no block).
     pub fn children(&self) -> Children<'c> {
-        let ids = self.block_ids();
-        Children {
-            cfg: self.cfg,
-            stack: vec![ids.iter()],
-        }
+        Children::over(self.cfg, self.block_ids())
     }
     /// The block's directives as written, `include` nodes included (for tools that show the tree).
     pub fn raw_children(&self) -> impl Iterator<Item = Directive<'c>> + 'c {
@@ -277,18 +288,71 @@ impl<'c> Iterator for DepthFirst<'c> {
 }
 
 /// Iterates a block's directives, descending into `include`d files as nginx does.
+///
+/// The runs being read (the block, then each included file's top level above it) are kept in
+/// place while they are few: a walk over every server of a large config asks for the children
+/// of each block, and a heap stack per call was a tenth of such a walk.
 pub struct Children<'c> {
     cfg: &'c Config,
-    stack: Vec<std::slice::Iter<'c, NodeId>>,
+    /// The run read now (the innermost include's file, or the block itself).
+    cur: std::slice::Iter<'c, NodeId>,
+    /// The runs below it, to go back to: `inline[..depth]`, then `spill` once that is full.
+    inline: [std::slice::Iter<'c, NodeId>; INLINE_RUNS],
+    depth: usize,
+    spill: Vec<std::slice::Iter<'c, NodeId>>,
+}
+
+const INLINE_RUNS: usize = 4;
+
+impl<'c> Children<'c> {
+    fn over(cfg: &'c Config, ids: &'c [NodeId]) -> Children<'c> {
+        const EMPTY: &[NodeId] = &[];
+        Children {
+            cfg,
+            cur: ids.iter(),
+            inline: [EMPTY.iter(), EMPTY.iter(), EMPTY.iter(), EMPTY.iter()],
+            depth: 0,
+            spill: Vec::new(),
+        }
+    }
+
+    /// Read `run` now, and come back to the current run after it.
+    fn push(&mut self, run: std::slice::Iter<'c, NodeId>) {
+        let below = std::mem::replace(&mut self.cur, run);
+        if self.depth < INLINE_RUNS {
+            self.inline[self.depth] = below;
+        } else {
+            self.spill.push(below);
+        }
+        self.depth += 1;
+    }
+
+    /// Go back to the run below the current one; false when there is none.
+    fn pop(&mut self) -> bool {
+        if self.depth == 0 {
+            return false;
+        }
+        self.depth -= 1;
+        self.cur = if self.depth < INLINE_RUNS {
+            std::mem::replace(&mut self.inline[self.depth], [].iter())
+        } else {
+            match self.spill.pop() {
+                Some(run) => run,
+                None => return false,
+            }
+        };
+        true
+    }
 }
 
 impl<'c> Iterator for Children<'c> {
     type Item = Directive<'c>;
     fn next(&mut self) -> Option<Directive<'c>> {
         loop {
-            let top = self.stack.last_mut()?;
-            let Some(&id) = top.next() else {
-                self.stack.pop();
+            let Some(&id) = self.cur.next() else {
+                if !self.pop() {
+                    return None;
+                }
                 continue;
             };
             let d = Directive { cfg: self.cfg, id };
@@ -296,8 +360,7 @@ impl<'c> Iterator for Children<'c> {
                 // Pushed last-first so the first matched file is on top and read first.
                 for &f in d.included_files().iter().rev() {
                     let r = &self.cfg.files[f as usize].top;
-                    self.stack
-                        .push(self.cfg.children[r.start as usize..r.end as usize].iter());
+                    self.push(self.cfg.children[r.start as usize..r.end as usize].iter());
                 }
                 continue;
             }
@@ -317,10 +380,7 @@ impl Config {
     /// One file's top-level directives, includes expanded.
     pub fn file_top(&self, file: FileId) -> Children<'_> {
         let r = &self.files[file as usize].top;
-        Children {
-            cfg: self,
-            stack: vec![self.children[r.start as usize..r.end as usize].iter()],
-        }
+        Children::over(self, &self.children[r.start as usize..r.end as usize])
     }
     /// One file's top-level directives as written (`include` nodes kept).
     pub fn file_raw_top(&self, file: FileId) -> impl Iterator<Item = Directive<'_>> + '_ {

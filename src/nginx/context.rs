@@ -164,34 +164,6 @@ static KNOWN: &[(&str, Kind)] = &[
     ("working_directory", Kind::Leaf(&[Main], 1, 1)),
 ];
 
-/// The rule for a name. This runs for every directive of the config, and most names are not in
-/// the table, so a slot keyed by (length, first byte, last byte) answers with at most one string
-/// comparison instead of a search.
-fn lookup_index(name: &str) -> Option<usize> {
-    static INDEX: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    fn key(n: &[u8]) -> usize {
-        ((n.len() & 31) << 10) | ((n[0] as usize & 31) << 5) | (n[n.len() - 1] as usize & 31)
-    }
-    const SHARED: u8 = u8::MAX; // more than one name in the slot: compare them all
-    let index = INDEX.get_or_init(|| {
-        let mut v = vec![0u8; 1 << 15];
-        for (i, (n, _)) in KNOWN.iter().enumerate() {
-            let slot = &mut v[key(n.as_bytes())];
-            *slot = if *slot == 0 { i as u8 + 1 } else { SHARED };
-        }
-        v
-    });
-    let b = name.as_bytes();
-    if b.is_empty() {
-        return None;
-    }
-    match index[key(b)] {
-        0 => None,
-        SHARED => KNOWN.iter().position(|(n, _)| *n == name),
-        i => (KNOWN[i as usize - 1].0 == name).then_some(i as usize - 1),
-    }
-}
-
 /// A directive name's class, kept on its node (`Node::class`): the parser classifies each name
 /// once, while its text is in cache, so the context check reads nodes only.
 pub(crate) type Class = u8;
@@ -202,12 +174,96 @@ const CLASS_IMPLAUSIBLE: Class = u8::MAX;
 // Known names are 1 + their index in KNOWN.
 const _: () = assert!(KNOWN.len() < CLASS_IMPLAUSIBLE as usize - 1);
 
-pub(crate) fn classify(name: &str) -> Class {
-    match lookup_index(name) {
-        Some(i) => i as Class + 1,
-        None if plausible_name(name) => CLASS_OTHER,
-        None => CLASS_IMPLAUSIBLE,
+/// What the loader's rules know of a name, kept on its node (`Node::rule`): see
+/// `rules::rule_of`. 0: nothing.
+pub(crate) type Rule = u16;
+
+/// Every name either table knows (KNOWN here, the rules' own in `rules`), with its class and
+/// rule, found by one lookup: the parser asks it for each directive it makes. Slots are keyed
+/// by the name's length and three of its bytes; a slot lists its names (rarely more than one).
+struct Names {
+    /// For each slot, its entries: `entries[heads[k]..heads[k + 1]]`.
+    heads: Vec<u16>,
+    entries: Vec<(&'static str, Class, Rule)>,
+}
+
+const SLOT_BITS: u32 = 12;
+
+fn slot(n: &[u8]) -> usize {
+    let len = n.len();
+    let h = (len as u32)
+        .wrapping_mul(0x9E37_79B1)
+        .wrapping_add((n[0] as u32).wrapping_mul(0x85EB_CA6B))
+        .wrapping_add((n[len - 1] as u32).wrapping_mul(0xC2B2_AE35))
+        .wrapping_add((n[len / 2] as u32).wrapping_mul(0x27D4_EB2F));
+    (h >> (32 - SLOT_BITS)) as usize
+}
+
+fn names() -> &'static Names {
+    static NAMES: std::sync::OnceLock<Names> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut all: Vec<(&'static str, Class, Rule)> = KNOWN
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| (*n, i as Class + 1, super::rules::rule_of(n)))
+            .collect();
+        for n in super::rules::names_with_rules() {
+            if !all.iter().any(|(k, _, _)| *k == n) {
+                all.push((n, classify_unknown(n), super::rules::rule_of(n)));
+            }
+        }
+        all.sort_by_key(|(n, _, _)| slot(n.as_bytes()));
+        let mut heads = vec![0u16; (1 << SLOT_BITS) + 1];
+        for (n, _, _) in &all {
+            heads[slot(n.as_bytes()) + 1] += 1;
+        }
+        for k in 1..heads.len() {
+            heads[k] += heads[k - 1];
+        }
+        Names {
+            heads,
+            entries: all,
+        }
+    })
+}
+
+/// The class and rule of a name (`classify`, `rules::rule_of`) in one lookup.
+pub(crate) fn classify_name(name: &str) -> (Class, Rule) {
+    let b = name.as_bytes();
+    if b.is_empty() {
+        return (CLASS_IMPLAUSIBLE, 0);
     }
+    let t = names();
+    let k = slot(b);
+    let bucket = &t.entries[t.heads[k] as usize..t.heads[k + 1] as usize];
+    for &(n, class, rule) in bucket {
+        if n.len() == b.len() && n.as_bytes() == b {
+            return (class, rule);
+        }
+    }
+    (classify_unknown(name), super::rules::rule_of_unknown(name))
+}
+
+/// The class of a name not in KNOWN.
+fn classify_unknown(name: &str) -> Class {
+    if plausible_name(name) {
+        CLASS_OTHER
+    } else {
+        CLASS_IMPLAUSIBLE
+    }
+}
+
+/// The rule for a name: KNOWN's entry (1 + its index) when it has one.
+#[cfg(test)]
+fn lookup_index(name: &str) -> Option<usize> {
+    match classify_name(name).0 {
+        CLASS_OTHER | CLASS_IMPLAUSIBLE => None,
+        c => Some(c as usize - 1),
+    }
+}
+
+pub(crate) fn classify(name: &str) -> Class {
+    classify_name(name).0
 }
 
 fn judge(class: Class, ctx: Ctx) -> Verdict {

@@ -166,7 +166,7 @@ struct Loader {
     source: Source,
     /// Each system path (lexically normalised) read from disk to its file, so a file is read
     /// once. (A dump's files are found in `Source::Dump` instead.)
-    ids: HashMap<PathBuf, FileId>,
+    ids: crate::fnv::FnvMap<PathBuf, FileId>,
     /// Every include node of each file, in file order, with its argument's number.
     includes: Vec<Vec<(NodeId, Option<u32>)>>,
     /// Files parsed whose includes are not resolved yet.
@@ -320,7 +320,7 @@ impl Loader {
         Loader {
             cfg: Config::default(),
             source,
-            ids: HashMap::new(),
+            ids: Default::default(),
             includes: Vec::new(),
             queue: VecDeque::new(),
             text: String::new(),
@@ -575,6 +575,7 @@ impl Loader {
             column: 1,
             flags: Node::BLOCK,
             class: context::classify("server"),
+            rule: super::rules::rule_of("server"),
         });
         let at = cfg.children.len() as u32;
         cfg.children.push(id);

@@ -13,7 +13,6 @@
 
 use super::ast::{Config, Diagnostic, FileId, Node, NodeId, MAX_DEPTH};
 use super::lexer::{Lexer, Tok, Token};
-use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 
@@ -41,7 +40,7 @@ pub(crate) struct ParsedFile {
 /// that cheap (looking every include's text up again afterwards means a cache miss per include).
 #[derive(Debug, Default)]
 pub(crate) struct IncludeArgs {
-    numbers: HashMap<String, u32>,
+    numbers: crate::fnv::FnvMap<String, u32>,
     pub names: Vec<String>,
 }
 
@@ -189,7 +188,7 @@ impl Parser<'_> {
         let name = self.word_text(src, &self.words[0]);
         let is_include = name == "include" && !block;
         let is_if = name == "if";
-        let class = super::context::classify(name);
+        let (class, rule) = super::context::classify_name(name);
         let top_name = (self.want_top_names && self.frames.len() == 1).then(|| name.to_string());
         if let Some(name) = top_name {
             self.top_names.push((name, block));
@@ -217,6 +216,7 @@ impl Parser<'_> {
             column: self.stmt_column,
             flags: if block { Node::BLOCK } else { 0 } | if is_include { Node::INCLUDE } else { 0 },
             class,
+            rule,
         });
         self.kids.push(id);
         if is_include {

@@ -136,33 +136,55 @@ const NON_REPEATABLE: &[&str] = &[
     "xml_entities", "xml_external_entities", "xslt_last_modified",
 ];
 
-/// Whether nginx takes `name` once per block (NON_REPEATABLE): by length, then first byte, so
-/// most names are told apart without a string comparison (every directive of the config is
-/// asked, and a binary search compared each nine times).
-fn non_repeatable(name: &str) -> bool {
-    static BY_LEN: std::sync::OnceLock<Vec<Vec<&'static str>>> = std::sync::OnceLock::new();
-    let by_len = BY_LEN.get_or_init(|| {
-        let mut v: Vec<Vec<&'static str>> = Vec::new();
-        for n in NON_REPEATABLE {
-            if v.len() <= n.len() {
-                v.resize(n.len() + 1, Vec::new());
-            }
-            v[n.len()].push(n);
-        }
-        v
-    });
-    let first = name.as_bytes().first();
-    by_len.get(name.len()).is_some_and(|v| {
-        v.iter()
-            .any(|n| n.as_bytes().first() == first && *n == name)
-    })
+/// Blocks whose contents are not directives nginx's tables check for repeats: stream {} and
+/// mail {} have tables of their own; map, geo, types... hold data, not directives; a
+/// `*_by_lua_block` holds Lua (`rule_of_unknown`).
+const DATA_BLOCKS: &[&str] = &[
+    "stream",
+    "mail",
+    "types",
+    "map",
+    "geo",
+    "split_clients",
+    "charset_map",
+    "match",
+];
+
+/// A name's rule (`context::Rule`, kept on its node): 1 + its index in NON_REPEATABLE (0: it
+/// may repeat), with `RULE_DATA` when its block is not checked for repeats.
+const RULE_DATA: u16 = 1 << 15;
+const _: () = assert!(NON_REPEATABLE.len() < BITS);
+
+/// Bits of a block's set of names seen (one per NON_REPEATABLE entry).
+const BITS: usize = 512;
+
+/// The rule of a name (see `RULE_DATA`); the parser finds it through `context::classify_name`.
+pub(crate) fn rule_of(name: &str) -> u16 {
+    let once = NON_REPEATABLE
+        .binary_search(&name)
+        .map_or(0, |i| i as u16 + 1);
+    once | rule_of_unknown(name)
+}
+
+/// The rule of a name in no table: only a `*_by_lua_block` has one.
+pub(crate) fn rule_of_unknown(name: &str) -> u16 {
+    if DATA_BLOCKS.contains(&name) || name.ends_with("_block") {
+        RULE_DATA
+    } else {
+        0
+    }
+}
+
+/// Every name with a rule, for `context::classify_name`'s table.
+pub(crate) fn names_with_rules() -> impl Iterator<Item = &'static str> {
+    NON_REPEATABLE.iter().chain(DATA_BLOCKS).copied()
 }
 
 /// The diagnostics of every rule, in reading order.
 pub fn check(cfg: &Config) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let fragment = cfg.kind != Some(ConfigKind::Main);
-    duplicates(cfg.top(), 0, &mut out);
+    duplicates(cfg, &mut out);
     let http: Vec<Directive<'_>> = match cfg.kind {
         Some(ConfigKind::Main) => cfg
             .top()
@@ -172,7 +194,7 @@ pub fn check(cfg: &Config) -> Vec<Diagnostic> {
         _ => cfg.top().collect(),
     };
     let http_cert = http.iter().any(|d| d.is("ssl_certificate"));
-    let mut defaults: HashSet<String> = HashSet::new();
+    let mut defaults: HashSet<Address<'_>> = HashSet::new();
     let http_unseen = std::cell::OnceCell::new();
     for d in &http {
         if d.is("upstream") && d.has_block() && !d.children().any(|c| c.is("server")) {
@@ -186,21 +208,30 @@ pub fn check(cfg: &Config) -> Vec<Diagnostic> {
         }
     }
     for server in cfg.servers() {
-        let mut seen: HashSet<String> = HashSet::new();
+        // A server has a listen or two: a list, not a set.
+        let mut seen: Vec<Address<'_>> = Vec::new();
         let mut ssl = false;
-        for l in server.children().filter(|c| c.is("listen")) {
-            let Some(addr) = l.arg(0).and_then(address) else {
+        let mut cert = false;
+        for c in server.children() {
+            if c.is("ssl_certificate") || (c.is("ssl_reject_handshake") && c.arg(0) == Some("on")) {
+                cert = true;
+            }
+            if !c.is("listen") {
+                continue;
+            }
+            let l = c;
+            let Some(addr) = l.arg(0).and_then(address_key) else {
                 continue;
             };
-            let params: Vec<&str> = l.args().skip(1).collect();
-            ssl |= params.contains(&"ssl");
-            if !seen.insert(addr.clone()) {
+            ssl |= l.args().skip(1).any(|p| p == "ssl");
+            if seen.contains(&addr) {
                 out.push(diag(&l, format!("a duplicate listen {addr}"), true));
                 continue;
             }
-            if params
-                .iter()
-                .any(|p| *p == "default_server" || *p == "default")
+            seen.push(addr.clone());
+            if l.args()
+                .skip(1)
+                .any(|p| p == "default_server" || p == "default")
                 && !defaults.insert(addr.clone())
             {
                 out.push(diag(
@@ -210,9 +241,6 @@ pub fn check(cfg: &Config) -> Vec<Diagnostic> {
                 ));
             }
         }
-        let cert = server.children().any(|c| {
-            c.is("ssl_certificate") || (c.is("ssl_reject_handshake") && c.arg(0) == Some("on"))
-        });
         // An include that brought nothing (missing, reported on its own) may hold the
         // certificate (h5bp's tls/certificate_files.conf): not judged then. (http's own
         // includes are looked at once, not per server: 500,000 servers share one http.)
@@ -292,68 +320,126 @@ fn diag(d: &Directive<'_>, message: String, fatal: bool) -> Diagnostic {
     }
 }
 
-/// The second of each non-repeatable directive in every block, depth first.
-fn duplicates<'c>(
-    children: impl Iterator<Item = Directive<'c>>,
-    depth: usize,
-    out: &mut Vec<Diagnostic>,
-) {
-    if depth > super::ast::MAX_DEPTH {
-        return;
+/// The second of each non-repeatable directive in every block, depth first, from each node's
+/// rule (set by the parser): every directive of the config passes here, so the walk reads nodes
+/// and allocates nothing per block. `root` and `alias` share one slot.
+fn duplicates(cfg: &Config, out: &mut Vec<Diagnostic>) {
+    use super::ast::Node;
+    let (root, alias) = (rule_of("root"), rule_of("alias"));
+    /// One block being read: which names it gave, and its `root` or `alias`.
+    struct Block {
+        seen: [u64; BITS / 64],
+        root_or_alias: u16,
     }
-    // A list, not a hash set: a block names a few of them, and it holds each name once (at
-    // most every name of NON_REPEATABLE, whatever the block's size). Every directive of the
-    // config comes here, where hashing each cost a tenth of loading it.
-    let mut seen: Vec<&str> = Vec::new();
-    let mut root_or_alias: Option<&str> = None;
-    for d in children {
-        let d = &d;
-        let name = d.name();
-        if name == "root" || name == "alias" {
-            match root_or_alias {
-                Some(first) if first == name => {
-                    out.push(diag(d, format!("\"{name}\" directive is duplicate"), true))
-                }
-                Some(first) => out.push(diag(
-                    d,
-                    format!("\"{name}\" directive is duplicate, \"{first}\" directive was specified earlier"),
-                    true,
-                )),
-                None => root_or_alias = Some(name),
+    let fresh = || Block {
+        seen: [0; BITS / 64],
+        root_or_alias: 0,
+    };
+    // (what is left of a run of sibling ids, whether the run is a block's own (not an included
+    // file's), the block depth): include runs read into the block below them.
+    let mut stack: Vec<(std::ops::Range<u32>, bool, usize)> = Vec::new();
+    let mut blocks: Vec<Block> = vec![fresh()];
+    let main = &cfg.files[cfg.main as usize];
+    stack.push((main.top.clone(), true, 0));
+    while let Some((run, own, depth)) = stack.last_mut() {
+        let Some(i) = run.next() else {
+            if *own {
+                blocks.pop();
             }
-        } else if non_repeatable(name) {
-            if seen.contains(&name) {
-                out.push(diag(d, format!("\"{name}\" directive is duplicate"), true));
+            stack.pop();
+            continue;
+        };
+        let depth = *depth;
+        let id = cfg.children[i as usize];
+        let node = &cfg.nodes[id as usize];
+        if node.is_include() {
+            let d = cfg.directive(id);
+            for &f in d.included_files().iter().rev() {
+                stack.push((cfg.files[f as usize].top.clone(), false, depth));
+            }
+            continue;
+        }
+        let rule = node.rule;
+        let once = rule & !RULE_DATA;
+        if once != 0 {
+            let Some(block) = blocks.last_mut() else {
+                continue;
+            };
+            if once == root || once == alias {
+                let name = NON_REPEATABLE[once as usize - 1];
+                match block.root_or_alias {
+                    0 => block.root_or_alias = once,
+                    first if first == once => out.push(diag(
+                        &cfg.directive(id),
+                        format!("\"{name}\" directive is duplicate"),
+                        true,
+                    )),
+                    first => {
+                        let first = NON_REPEATABLE[first as usize - 1];
+                        out.push(diag(
+                            &cfg.directive(id),
+                            format!("\"{name}\" directive is duplicate, \"{first}\" directive was specified earlier"),
+                            true,
+                        ))
+                    }
+                }
             } else {
-                seen.push(name);
+                let (word, bit) = ((once as usize - 1) / 64, (once as usize - 1) % 64);
+                if block.seen[word] & (1 << bit) != 0 {
+                    let name = NON_REPEATABLE[once as usize - 1];
+                    out.push(diag(
+                        &cfg.directive(id),
+                        format!("\"{name}\" directive is duplicate"),
+                        true,
+                    ));
+                } else {
+                    block.seen[word] |= 1 << bit;
+                }
             }
         }
-        // stream {} and mail {} have tables of their own; map, geo, types... hold data, not
-        // directives; a *_by_lua_block holds Lua.
-        let data = [
-            "stream",
-            "mail",
-            "types",
-            "map",
-            "geo",
-            "split_clients",
-            "charset_map",
-            "match",
-        ];
-        if d.has_block() && !data.contains(&name) && !name.ends_with("_block") {
-            duplicates(d.children(), depth + 1, out);
+        if node.flags & Node::BLOCK != 0 && rule & RULE_DATA == 0 && depth < super::ast::MAX_DEPTH {
+            blocks.push(fresh());
+            stack.push((node.kids.clone(), true, depth + 1));
         }
     }
 }
 
 /// `listen`'s address as nginx prints it (`80` and `*:80` are `0.0.0.0:80`); None for a host
 /// name (nginx resolves it) or what is not an address.
+#[cfg(test)]
 fn address(arg: &str) -> Option<String> {
+    address_key(arg).map(|a| a.to_string())
+}
+
+/// A `listen` address, compared without being written out (every server of the config has one
+/// or two): its `Display` is how nginx prints it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Address<'a> {
+    Unix(&'a str),
+    Ip(std::net::SocketAddr),
+}
+
+impl std::fmt::Display for Address<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Address::Unix(s) => f.write_str(s),
+            Address::Ip(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+/// `listen`'s address (`80` and `*:80` are `0.0.0.0:80`); None for a host name (nginx resolves
+/// it) or what is not an address.
+fn address_key(arg: &str) -> Option<Address<'_>> {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
     if arg.starts_with("unix:") {
-        return Some(arg.to_string());
+        return Some(Address::Unix(arg));
     }
     if let Ok(port) = arg.parse::<u16>() {
-        return Some(format!("0.0.0.0:{port}"));
+        return Some(Address::Ip(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port,
+        )));
     }
     if let Some(rest) = arg.strip_prefix('[') {
         let (ip, port) = rest.split_once(']')?;
@@ -363,18 +449,18 @@ fn address(arg: &str) -> Option<String> {
             None if port.is_empty() => 80,
             None => return None,
         };
-        return Some(format!("[{ip}]:{port}"));
+        return Some(Address::Ip(SocketAddr::new(IpAddr::V6(ip), port)));
     }
     let (host, port) = match arg.rsplit_once(':') {
         Some((h, p)) => (h, p.parse::<u16>().ok()?),
         None => (arg, 80),
     };
     let ip = if host == "*" {
-        std::net::Ipv4Addr::UNSPECIFIED
+        Ipv4Addr::UNSPECIFIED
     } else {
         host.parse().ok()?
     };
-    Some(format!("{ip}:{port}"))
+    Some(Address::Ip(SocketAddr::new(IpAddr::V4(ip), port)))
 }
 
 #[cfg(test)]

@@ -81,6 +81,7 @@ pub fn write(out: &mut dyn Write, report: &Report, opts: &Options) -> std::io::R
     if opts.quiet {
         return write_checklist(out, report, opts, &w);
     }
+    write_judged(out, report, &w)?;
     // What to do first, in order; then the checks: one line per band, or everything with -v.
     let cap = (!opts.verbose).then_some(CAUSES_PER_CHECK);
     write_causes(out, report, &w, cap)?;
@@ -90,6 +91,30 @@ pub fn write(out: &mut dyn Write, report: &Report, opts: &Options) -> std::io::R
         write_compact(out, report, &w)?;
         writeln!(out, "{}", summary_line(report))
     }
+}
+
+/// Whether the report judged Apache httpd (`site.web_server`; nginx reports have no such key).
+fn judged_apache(report: &Report) -> bool {
+    report.site.get("web_server").and_then(|v| v.as_str()) == Some("apache")
+}
+
+/// The server judged, named first when it is Apache httpd (an nginx report keeps its shape):
+/// `Judged: Apache httpd (/etc/apache2/apache2.conf)`, with the site's virtual hosts when
+/// `--site` chose them.
+fn write_judged(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::Result<()> {
+    if !judged_apache(report) {
+        return Ok(());
+    }
+    let a = &report.site["apache"];
+    let entry = a["entry"].as_str().unwrap_or("");
+    let mut line = format!("{} Apache httpd ({entry})", "Judged:".bold());
+    if report.site["name"].is_string() {
+        if let Some(by) = a["matched_by"].as_str() {
+            line.push_str(&format!("; the site's <VirtualHost>s by {by}"));
+        }
+    }
+    w.write(out, &line, "", "    ")?;
+    writeln!(out)
 }
 
 /// The checklist by band with each check's evidence and fixes (`-v`: passing checks too; `-q`:
@@ -119,7 +144,11 @@ fn write_checklist(
         }
         // Failing checks first within the band: that is where the eye lands.
         in_band.sort_by_key(|c| rank(c.status));
-        writeln!(out, "{}", band_heading(band, &in_band))?;
+        writeln!(
+            out,
+            "{}",
+            band_heading(band, judged_apache(report), &in_band)
+        )?;
         for check in in_band {
             write_check(out, &w, check, opts)?;
         }
@@ -383,6 +412,7 @@ fn write_causes(
 /// The checks in one line per band (`✗ MD101 MD105  ! MD110  ✓ 6 passed`), the reasons for
 /// skipping grouped by reason, and what the profile accepts. `-v` shows each check in full.
 fn write_compact(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::Result<()> {
+    let apache = judged_apache(report);
     writeln!(
         out,
         "{}",
@@ -401,7 +431,7 @@ fn write_compact(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::
         // A band that did not run at all (live checks offline, containers without a compose
         // file) shares one line with the others like it.
         if in_band.iter().all(|c| c.status == Status::Skip) {
-            skipped_bands.push(format!("{} ({})", band.title(), in_band.len()));
+            skipped_bands.push(format!("{} ({})", band.title_on(apache), in_band.len()));
             continue;
         }
         let ids = |status: Status| {
@@ -424,7 +454,7 @@ fn write_compact(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::
         }
         w.write(
             out,
-            &format!("  {}: {}", band.title(), parts.join("  ")),
+            &format!("  {}: {}", band.title_on(apache), parts.join("  ")),
             "",
             "      ",
         )?;
@@ -508,7 +538,7 @@ fn rank(status: Status) -> u8 {
     }
 }
 
-fn band_heading(band: Band, checks: &[&CheckResult]) -> String {
+fn band_heading(band: Band, apache: bool, checks: &[&CheckResult]) -> String {
     let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
     let mut parts = Vec::new();
     for (status, word) in [
@@ -525,7 +555,7 @@ fn band_heading(band: Band, checks: &[&CheckResult]) -> String {
     }
     format!(
         "{}{}",
-        band.title().bold(),
+        band.title_on(apache).bold(),
         format!(": {}", parts.join(", ")).dimmed()
     )
 }

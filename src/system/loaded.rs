@@ -132,6 +132,46 @@ pub fn reload_commands(master: &Process, args: &MasterArgs, conf: Option<&Path>)
     )]
 }
 
+/// How to check and reload the nginx whose filesystem view is `--root /proc/PID/root` (another
+/// mount namespace): its container's way (`docker compose exec …`) when a container engine
+/// started it; else, for a namespace made some other way (`unshare -m`, a sandboxing unit), the
+/// nginx of that namespace (`nsenter -t PID -m`) tests the config, and the master gets a HUP
+/// (signals cross mount namespaces). `pid` may be the master or another process of its view.
+pub fn reload_in_namespace(pid: i32) -> String {
+    if let Some(c) = super::container::of_pid(&crate::sysroot::SysRoot::live(), pid) {
+        return c.reload_nginx();
+    }
+    let master = super::Process::read(pid)
+        .ok()
+        .filter(|p| p.is_nginx_master())
+        .or_else(|| {
+            let ns = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()?;
+            super::nginx_masters().into_iter().find(|m| {
+                std::fs::read_link(format!("/proc/{}/ns/mnt", m.pid))
+                    .ok()
+                    .as_ref()
+                    == Some(&ns)
+            })
+        });
+    let Some(master) = master else {
+        return format!(
+            "sudo nsenter -t {pid} -m nginx -t && sudo nsenter -t {pid} -m nginx -s reload"
+        );
+    };
+    let args = master.master_args();
+    let mut flags = String::new();
+    if let Some(p) = &args.prefix {
+        flags.push_str(&format!(" -p {}", p.display()));
+    }
+    if let Some(c) = &args.conf {
+        flags.push_str(&format!(" -c {}", c.display()));
+    }
+    format!(
+        "sudo nsenter -t {m} -m nginx -t{flags} && sudo kill -HUP {m}",
+        m = master.pid
+    )
+}
+
 /// What started a process, from its cgroup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Supervisor {

@@ -489,6 +489,64 @@ fn a_bind_mounted_host_directory_is_judged_as_the_containers_uid() {
     );
 }
 
+/// MD607 for a container user known by name: `USER www-data` on a Debian-based image is uid 33
+/// (base-passwd's static id), judged on the host directory's real owner; a user the Dockerfile
+/// creates without a uid is not judged, and the reason names the line.
+#[test]
+fn a_named_container_user_is_judged_by_the_uid_its_image_gives_it() {
+    if !crate::support::require(
+        crate::support::is_root(),
+        "needs root to chown the bind-mounted directory",
+    ) {
+        return;
+    }
+    use std::os::unix::fs::{chown, PermissionsExt};
+    let t = bind_project(
+        "www-data",
+        "      - ./media:/app/media\n",
+        "",
+        "server {\n    listen 80;\n    location / { proxy_pass http://web:8000; }\n}\n",
+    );
+    let dir = t.path().join("proj");
+    let media = dir.join("media");
+    std::fs::create_dir(&media).unwrap();
+    std::fs::set_permissions(&media, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    chown(&media, Some(1000), Some(1000)).unwrap();
+    let (_, json) = check_ids(&dir, "nginx/default.conf");
+    let md607 = check_of(&json, "MD607");
+    assert_eq!(md607["status"], "fail", "{md607}");
+    let f = &md607["findings"][0];
+    assert!(
+        f["message"].as_str().unwrap().contains("(uid 33, gid 33)"),
+        "{f}"
+    );
+    assert_eq!(
+        f["remediation"]["commands"][0],
+        format!("sudo chown -R 33:33 {}", media.display()),
+        "{f}"
+    );
+
+    chown(&media, Some(33), Some(33)).unwrap();
+    let (_, json) = check_ids(&dir, "nginx/default.conf");
+    assert_eq!(check_of(&json, "MD607")["status"], "pass");
+
+    // Created by the build without a uid: which one is the base image's business. Not judged.
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM python:3.12-slim\nWORKDIR /app\nCOPY . /app\nRUN useradd --create-home app\nUSER app\nCMD [\"gunicorn\", \"mysite.wsgi\"]\n",
+    )
+    .unwrap();
+    let (_, json) = check_ids(&dir, "nginx/default.conf");
+    let md607 = check_of(&json, "MD607");
+    assert_eq!(md607["status"], "skip", "{md607}");
+    let why = md607["summary"].as_str().unwrap();
+    assert!(
+        why.contains("uid is unknown") && why.contains("Dockerfile:4 creates without a uid"),
+        "{why}"
+    );
+}
+
 /// MD608: nginx on this machine (no nginx service) in front of an app container. It must open
 /// the bind mount's source, not the container path; a named volume it cannot open at all.
 #[test]

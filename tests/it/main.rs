@@ -22,6 +22,7 @@ mod layers;
 mod lazy_site;
 mod listeners;
 mod live;
+mod namespace;
 mod nginx_checks;
 mod nginx_dump;
 mod nonroot;

@@ -92,6 +92,9 @@ pub struct Nginx {
     pub dir: tempfile::TempDir,
     pub port: u16,
     pid: Option<i32>,
+    /// Run the master in its own mount namespace (`unshare -m`), after these shell commands
+    /// (its mounts): a container without a daemon (`start_in_namespace`).
+    namespace_setup: Option<String>,
     /// A moment after the master had started its workers: the config was loaded before it.
     ready: SystemTime,
 }
@@ -112,6 +115,28 @@ impl Nginx {
         user: &str,
         http_body: &str,
         port: u16,
+    ) -> Result<Nginx, String> {
+        Nginx::start_with(dir, user, http_body, port, None)
+    }
+
+    /// `start_in`, the master in a mount namespace of its own (`unshare -m --propagation
+    /// private`) made by `setup` (shell commands: `mount -t tmpfs`, `mount --bind`), as a
+    /// container's: its /proc/PID/mountinfo and /proc/PID/root are real, no daemon needed.
+    pub fn start_in_namespace(
+        dir: tempfile::TempDir,
+        user: &str,
+        http_body: &str,
+        setup: &str,
+    ) -> Result<Nginx, String> {
+        Nginx::start_with(dir, user, http_body, free_port(), Some(setup.to_string()))
+    }
+
+    fn start_with(
+        dir: tempfile::TempDir,
+        user: &str,
+        http_body: &str,
+        port: u16,
+        namespace_setup: Option<String>,
     ) -> Result<Nginx, String> {
         let d = dir.path().display().to_string();
         for sub in [
@@ -139,6 +164,7 @@ impl Nginx {
             dir,
             port,
             pid: None,
+            namespace_setup,
             ready: SystemTime::now(),
         };
         nginx.run_master()?;
@@ -174,13 +200,23 @@ impl Nginx {
 
     fn run_master(&mut self) -> Result<(), String> {
         let bin = nginx_binary().ok_or("nginx is not installed")?;
-        let out = Command::new(bin)
-            .arg("-p")
-            .arg(self.dir.path())
-            .arg("-c")
-            .arg(self.conf_path())
-            .output()
-            .map_err(|e| e.to_string())?;
+        let out = match &self.namespace_setup {
+            None => Command::new(bin)
+                .arg("-p")
+                .arg(self.dir.path())
+                .arg("-c")
+                .arg(self.conf_path())
+                .output(),
+            // set -e: a mount that fails stops the start (nginx never runs unmounted).
+            Some(setup) => Command::new("unshare")
+                .args(["-m", "--propagation", "private", "sh", "-c"])
+                .arg(format!("set -e; {setup}; exec \"$0\" -p \"$1\" -c \"$2\""))
+                .arg(bin)
+                .arg(self.dir.path())
+                .arg(self.conf_path())
+                .output(),
+        }
+        .map_err(|e| e.to_string())?;
         if !out.status.success() {
             return Err(format!(
                 "nginx failed to start: {}",

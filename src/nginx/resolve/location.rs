@@ -63,30 +63,7 @@ pub struct Loc {
     pub auto_redirect: bool,
 }
 
-/// FNV-1a: location names are short byte strings looked up a few times per request; a
-/// cryptographic hash is wasted on them (nothing here is attacker-sized).
-#[derive(Default, Clone, Copy)]
-pub struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-pub type FnvMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+pub use crate::fnv::FnvMap;
 
 /// The locations directly inside one block.
 #[derive(Debug, Default)]

@@ -11,7 +11,6 @@ use super::location::FnvMap;
 use super::regex::{Captures, Exec, NgxRegex};
 use crate::nginx::{Config, Directive, NodeId};
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The address part of a `listen` directive.
@@ -142,13 +141,17 @@ fn classify(name: &str) -> Name {
         let _ = re;
         return Name::Regex;
     }
-    let name = name.to_ascii_lowercase();
-    if let Some(rest) = name.strip_prefix("*.") {
-        Name::StarHead(rest.to_string())
-    } else if let Some(rest) = name.strip_prefix('.') {
-        Name::DotHead(rest.to_string())
-    } else if let Some(rest) = name.strip_suffix(".*") {
-        Name::StarTail(rest.to_string())
+    // One copy, in lowercase, cut in place (every name of every server comes here).
+    let mut name = name.to_ascii_lowercase();
+    if name.starts_with("*.") {
+        name.replace_range(..2, "");
+        Name::StarHead(name)
+    } else if name.starts_with('.') {
+        name.remove(0);
+        Name::DotHead(name)
+    } else if name.ends_with(".*") {
+        name.truncate(name.len() - 2);
+        Name::StarTail(name)
     } else {
         Name::Exact(name)
     }
@@ -203,11 +206,11 @@ pub struct Selection<'h> {
 pub struct ServerIndex {
     pub servers: Vec<ServerInfo>,
     /// Server node → index in `servers`.
-    pub by_node: HashMap<NodeId, usize>,
+    pub by_node: FnvMap<NodeId, usize>,
     /// (address, port) → servers listening there.
-    sockets: HashMap<(ListenAddr, u16), Socket>,
+    sockets: FnvMap<(ListenAddr, u16), Socket>,
     /// port → the addresses bound on it, in first-seen order.
-    ports: HashMap<u16, Vec<ListenAddr>>,
+    ports: FnvMap<u16, Vec<ListenAddr>>,
 }
 
 impl ServerIndex {
@@ -246,8 +249,8 @@ impl ServerIndex {
                 regexes,
             });
         }
-        let mut sockets: HashMap<(ListenAddr, u16), Socket> = HashMap::new();
-        let mut ports: HashMap<u16, Vec<ListenAddr>> = HashMap::new();
+        let mut sockets: FnvMap<(ListenAddr, u16), Socket> = FnvMap::default();
+        let mut ports: FnvMap<u16, Vec<ListenAddr>> = FnvMap::default();
         for (si, s) in servers.iter().enumerate() {
             for l in &s.listens {
                 let key = (l.addr.clone(), l.port);
@@ -617,10 +620,10 @@ mod tests {
             }
         }
         let idx = ServerIndex {
-            by_node: HashMap::new(),
+            by_node: FnvMap::default(),
             servers,
-            sockets: HashMap::new(),
-            ports: HashMap::new(),
+            sockets: FnvMap::default(),
+            ports: FnvMap::default(),
         };
         (idx, sock)
     }

@@ -1,0 +1,195 @@
+//! nginx in a mount namespace of its own, as in a container but with no daemon: started with
+//! `unshare -m`, a tmpfs over a directory and a host directory bind-mounted into it, so that
+//! /proc/PID/mountinfo and /proc/PID/root are real. `check --root /proc/PID/root` judges the
+//! paths nginx opens there at the host paths behind its mounts.
+
+use crate::run::media_doctor;
+use crate::support::{self, Nginx};
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+fn check(args: &[&str]) -> Value {
+    let out = media_doctor(args);
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr))
+}
+
+fn result<'a>(r: &'a Value, id: &str) -> &'a Value {
+    r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no {id}"))
+}
+
+fn evidence<'a>(f: &'a Value, label: &str) -> Vec<&'a str> {
+    f["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["label"] == label)
+        .filter_map(|e| e["value"].as_str())
+        .collect()
+}
+
+fn can_unshare() -> bool {
+    std::process::Command::new("unshare")
+        .args(["-m", "true"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn paths_nginx_opens_in_its_mount_namespace_are_judged_at_the_host_paths_behind_its_mounts() {
+    if !support::require_root_and_nginx()
+        || !support::require(
+            can_unshare(),
+            "needs `unshare -m` (util-linux, CAP_SYS_ADMIN)",
+        )
+    {
+        return;
+    }
+    let dir = tempfile::Builder::new().prefix("md-ns-").tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    support::open_ancestors(&d);
+    // The host's directory: one file only root can read.
+    std::fs::create_dir_all(d.join("host/media")).unwrap();
+    std::fs::write(d.join("host/media/a.jpg"), "a").unwrap();
+    std::fs::set_permissions(
+        d.join("host/media/a.jpg"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    // What nginx sees at ctr/: a tmpfs of its own, the host directory mounted at ctr/media.
+    std::fs::create_dir_all(d.join("ctr")).unwrap();
+    let ds = d.display().to_string();
+    let setup = format!(
+        "mount -t tmpfs none {ds}/ctr; mkdir {ds}/ctr/media {ds}/ctr/cache; \
+         mount --bind {ds}/host/media {ds}/ctr/media"
+    );
+    let body = "server {\n  listen 127.0.0.1:{PORT};\n  server_name shop.test;\n  \
+                location /media/ { alias {DIR}/ctr/media/; }\n  \
+                location /cache/ { alias {DIR}/ctr/cache/; }\n}\n";
+    let nginx = Nginx::start_in_namespace(dir, "www-data", body, &setup).expect("nginx starts");
+    let pid = nginx.pid().expect("running");
+    let conf = nginx.conf_path().display().to_string();
+    let media = format!("{ds}/ctr/media");
+
+    // Seen from the host, nginx's directory is not there: ctr/ is an empty directory here.
+    let host = check(&[
+        "check",
+        "--nginx-conf",
+        &conf,
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(result(&host, "MD201")["status"], "fail", "{host:#}");
+
+    // Seen through its mounts: it exists, and the unreadable file is found on the host.
+    let root = format!("/proc/{pid}/root");
+    let args = [
+        "check",
+        "--root",
+        &root,
+        "--nginx-conf",
+        &conf,
+        "--offline",
+        "--format",
+        "json",
+    ];
+    let r = check(&args);
+    assert_eq!(
+        result(&r, "MD201")["status"],
+        "pass",
+        "{:#}",
+        result(&r, "MD201")
+    );
+    let md203 = result(&r, "MD203");
+    assert_eq!(md203["status"], "fail", "{md203:#}");
+    let f = md203["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["severity"] == "error")
+        .expect("the unreadable file");
+    assert!(
+        evidence(f, "files")[0].ends_with("/ctr/media/a.jpg"),
+        "{f:#}"
+    );
+    assert_eq!(
+        evidence(f, "host_path"),
+        [format!(
+            "{ds}/host/media (mount {media} of pid {pid}'s mount namespace)"
+        )]
+    );
+    // The tmpfs is only inside: said so, read through /proc/PID/root.
+    let cache = result(&r, "MD201")["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["message"].as_str().unwrap().contains("/ctr/cache"))
+        .expect("MD201 on the cache directory");
+    let said = evidence(cache, "host_path")[0];
+    assert!(
+        said.starts_with(&format!("only inside pid {pid}'s mount namespace"))
+            && said.contains("tmpfs mount at")
+            && said.contains("not mounted on this machine"),
+        "{said}"
+    );
+    // The site says where each mount is.
+    let ns = &r["site"]["namespace"];
+    assert_eq!(ns["pid"], pid);
+    let mounts = ns["mounts"].as_array().unwrap();
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m["path"] == media && m["host"] == format!("{ds}/host/media")),
+        "{ns:#}"
+    );
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m["path"] == format!("{ds}/ctr") && m["inside"].is_string()),
+        "{ns:#}"
+    );
+    // The reload is that master's, tested in its namespace.
+    let commands: Vec<&str> = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["findings"].as_array().unwrap())
+        .filter_map(|f| f["remediation"]["commands"].as_array())
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let reload = format!("sudo nsenter -t {pid} -m ");
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.starts_with(&reload) && c.ends_with(&format!("&& sudo kill -HUP {pid}"))),
+        "{commands:#?}"
+    );
+
+    // The fix runs in nginx's namespace: pasted, it reaches the host file and MD203 passes.
+    let fix = f["remediation"]["commands"][0].as_str().unwrap();
+    assert!(
+        fix.starts_with(&format!("sudo nsenter -t {pid} -m ")),
+        "{fix}"
+    );
+    let ran = std::process::Command::new("sh")
+        .args(["-c", fix.strip_prefix("sudo ").unwrap()])
+        .status()
+        .unwrap();
+    assert!(ran.success(), "{fix}");
+    let mode = std::fs::metadata(Path::new(&ds).join("host/media/a.jpg"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o004, 0o004, "{fix}");
+    assert_eq!(result(&check(&args), "MD203")["status"], "pass");
+    drop(nginx);
+}
