@@ -509,8 +509,10 @@ fn trace_apache(
             "no Apache configuration found (/etc/apache2/apache2.conf, /etc/httpd/conf/httpd.conf): give --apache-conf PATH"
         )
     })?;
-    let cfg = media_doctor::apache::load_files(&root, &conf)?;
-    let resolver = media_doctor::apache::resolve::Resolver::new(&cfg, &root);
+    // Never freed, as for nginx: the process ends after the trace.
+    let cfg = std::mem::ManuallyDrop::new(media_doctor::apache::load_files(&root, &conf)?);
+    let resolver =
+        std::mem::ManuallyDrop::new(media_doctor::apache::resolve::Resolver::new(&cfg, &root));
     let url = if args.url.starts_with('/') {
         // A bare path: on the first virtual host's name.
         let host = resolver

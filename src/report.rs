@@ -234,6 +234,14 @@ impl Band {
             Band::Containers => "containers (Docker Compose)",
         }
     }
+    /// The title in a report of the server judged: the app band names it (`app ↔ Apache
+    /// alignment` when Apache is judged); the others are the same for both.
+    pub fn title_on(self, apache: bool) -> &'static str {
+        match self {
+            Band::App if apache => "app \u{2194} Apache alignment",
+            other => other.title(),
+        }
+    }
     /// `MD1` for nginx, ...: the prefix `--select`/`--ignore` accept for a whole band.
     pub fn prefix(self) -> &'static str {
         match self {

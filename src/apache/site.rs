@@ -67,6 +67,29 @@ impl ApacheSite {
         })
     }
 
+    /// The name of each site Apache reads, as `--site` takes it: a `<VirtualHost>` file's name
+    /// (without `.conf`) when it is not the main file, else its ServerName; sorted, once each.
+    pub fn site_names(&self) -> Vec<String> {
+        let cfg = &self.config;
+        let mut names: Vec<String> = cfg
+            .virtual_hosts()
+            .filter_map(|v| {
+                if v.file() != self.entry.as_path() {
+                    let f = v.file().file_name()?.to_str()?;
+                    return Some(f.strip_suffix(".conf").unwrap_or(f).to_string());
+                }
+                v.children()
+                    .filter(|d| d.is("ServerName"))
+                    .last()
+                    .and_then(|d| d.arg(0))
+                    .map(str::to_string)
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// The paths the site's virtual hosts name (Alias targets, DocumentRoot, the WSGI script,
     /// `WSGIDaemonProcess python-path=`/`home=`): app discovery looks above them, as it does
     /// above nginx's roots.

@@ -3,7 +3,7 @@
 //! The page: checks/MD104.md.
 
 use super::shared::nginx::{
-    config_fix, findings_or_pass, loc_of, opened_path, prefixes, skip_if_incomplete, RELOAD,
+    config_fix, findings_or_pass, loc_of, opened_path, skip_if_incomplete, RELOAD,
 };
 use super::shared::nginx_paths::*;
 use super::shared::regex_probe;
@@ -69,7 +69,8 @@ impl Check for RegexAliasCapture {
                 let caseless = o.modifier == Modifier::RegexCaseless;
                 let open = regex_probe::open_groups(&o.name, caseless).unwrap_or_default();
                 let reaches = |u: &String| r.location_for(o.target.server, u) == Some(o.location);
-                let from_prefix = prefixes(site, &r)
+                let from_prefix = site
+                    .prefixes()
                     .iter()
                     .filter(|p| p.server.map_or(true, |s| s == o.target.server))
                     .map(|p| format!("{}a.jpg", p.url))

@@ -44,7 +44,7 @@ impl Check for UploadsExecutable {
         }
         let r = site.resolver();
         let cfg = r.config();
-        let ps = media(site, &r);
+        let ps = media(site);
         if ps.is_empty() {
             return Ok(Outcome::skip("no media (uploads) URL prefix found"));
         }

@@ -30,14 +30,34 @@ impl Check for RootsExist {
     }
 
     fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
-        let served = site.served_dirs();
-        let mut targets: Vec<(PathBuf, String, Option<Location>)> = served
-            .iter()
-            .map(|s| {
-                let what = format!("{} of location {}", s.kind, s.prefix);
-                (s.dir.clone(), what, Some(s.at.clone()))
-            })
-            .collect();
+        // Apache's directories when it is the server judged (its Alias targets and
+        // DocumentRoots), else nginx's roots and aliases.
+        let apache = site
+            .apache()
+            .map(|(a, _)| super::shared::apache::served_dirs(a));
+        let served: &[ServedDir] = match apache {
+            Some(_) => &[],
+            None => site.served_dirs(),
+        };
+        let mut targets: Vec<(PathBuf, String, Option<Location>)> = match &apache {
+            Some(dirs) => dirs
+                .iter()
+                .map(|s| {
+                    let what = match s.kind {
+                        "Alias" => format!("Alias {} target", s.url),
+                        kind => kind.to_string(),
+                    };
+                    (s.dir.clone(), what, Some(s.at.clone()))
+                })
+                .collect(),
+            None => served
+                .iter()
+                .map(|s| {
+                    let what = format!("{} of location {}", s.kind, s.prefix);
+                    (s.dir.clone(), what, Some(s.at.clone()))
+                })
+                .collect(),
+        };
         if let Some(app) = site.app() {
             for (name, s) in [
                 ("MEDIA_ROOT", &app.media_root),
@@ -119,6 +139,16 @@ impl Check for RootsExist {
                     let mut f = with_walk(Finding::error(msg).evidence("path", dir.display()), &w);
                     if let Some(at) = &at {
                         f = f.at(at.clone());
+                    }
+                    // An Alias on a missing directory while the app's root for its URL path
+                    // exists: the Alias is what is wrong; MD302/MD304 print its proven edit.
+                    if let Some(text) = apache
+                        .as_ref()
+                        .and_then(|dirs| dirs.iter().find(|s| s.dir == dir))
+                        .and_then(|s| apache_to_app_dir(site, s))
+                    {
+                        findings.push(f.fix(text, Vec::new()));
+                        continue;
                     }
                     let served_dir = served_by.get(dir.as_path()).copied();
                     // nginx's directory is gone and the app's is there: the config is what
@@ -214,6 +244,37 @@ fn to_app_dir(
         ),
         edit,
         goal,
+    ))
+}
+
+/// For a missing Alias target whose URL path is the app's MEDIA_URL/STATIC_URL, while the app's
+/// MEDIA_ROOT/STATIC_ROOT exists: what to do (the edit itself is MD302's/MD304's, proven there).
+fn apache_to_app_dir(site: &Site, s: &super::shared::apache::ServedDir) -> Option<String> {
+    if s.kind != "Alias" {
+        return None;
+    }
+    let app = site.app()?;
+    let same = |url: Option<&String>| {
+        url.and_then(|u| crate::app::App::url_path(u))
+            .is_some_and(|u| u.trim_end_matches('/') == s.url.trim_end_matches('/'))
+    };
+    let (name, root, check) = if same(app.media_url.value()) {
+        ("MEDIA_ROOT", app.media_root.value()?, "MD302")
+    } else if same(app.static_url.value()) {
+        ("STATIC_ROOT", app.static_root.value()?, "MD304")
+    } else {
+        return None;
+    };
+    if root == &s.dir || !site.root.is_dir(root) {
+        return None;
+    }
+    Some(format!(
+        "the app's {name} is {} (it exists): the Alias {} at {} should name it (creating an \
+         empty {} serves nothing); {check} prints the edit of that Alias, proven on a copy",
+        root.display(),
+        s.url,
+        s.at,
+        s.dir.display()
     ))
 }
 

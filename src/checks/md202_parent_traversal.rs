@@ -39,26 +39,14 @@ impl Check for ParentTraversal {
             ));
         }
         // The directories served and the user who walks them: Apache's when it is judged.
-        let (who, served, source) = match site.apache() {
-            Some((a, r)) => match r.worker() {
-                Ok(w) => (
-                    w,
-                    super::shared::apache::served_dirs(a),
-                    "User in the Apache config".to_string(),
-                ),
-                Err(why) => return Ok(Outcome::skip(why.to_string())),
-            },
-            None => match worker(site) {
-                Ok(w) => (
-                    w,
-                    site.served_dirs()
-                        .iter()
-                        .map(|s| (s.dir.clone(), s.at.clone()))
-                        .collect(),
-                    site.worker().source.to_string(),
-                ),
-                Err(o) => return Ok(o),
-            },
+        let ServedFiles {
+            who,
+            source,
+            dirs: served,
+            ..
+        } = match served_files(site) {
+            Ok(s) => s,
+            Err(o) => return Ok(o),
         };
         if served.is_empty() {
             return Ok(Outcome::skip(

@@ -40,12 +40,16 @@ impl Check for FilesReadable {
                 "nginx and the directories it serves are",
             ));
         }
-        let who = match worker(site) {
-            Ok(w) => w,
+        let ServedFiles {
+            who,
+            server,
+            dirs: served,
+            ..
+        } = match served_files(site) {
+            Ok(s) => s,
             Err(o) => return Ok(o),
         };
-        let served = site.served_dirs();
-        let dirs = outermost(served.iter().map(|s| s.dir.clone()));
+        let dirs = outermost(served.iter().map(|(d, _)| d.clone()));
         if dirs.is_empty() {
             return Ok(Outcome::skip(
                 "no root/alias directory in the site's servers",
@@ -66,7 +70,7 @@ impl Check for FilesReadable {
         let at_of: HashMap<&Path, &Location> = served
             .iter()
             .rev()
-            .map(|s| (s.dir.as_path(), &s.at))
+            .map(|(d, at)| (d.as_path(), at))
             .collect();
         for dir in &dirs {
             let exists = site.root.is_dir(dir);
@@ -78,7 +82,7 @@ impl Check for FilesReadable {
             scanned += 1;
             files += s.files;
             let cause = upload_cause(site);
-            findings.extend(scan_findings(&s, who, &names, at, &cause));
+            findings.extend(scan_findings(&s, who, server, &names, at, &cause));
         }
         if scanned == 0 {
             return Ok(Outcome::skip("no served directory exists (see MD201)"));
@@ -95,6 +99,7 @@ impl Check for FilesReadable {
 fn scan_findings(
     s: &Scan,
     who: &Identity,
+    server: &str,
     names: &dyn Fn(char, u32) -> String,
     at: Option<Location>,
     cause: &str,
@@ -173,7 +178,7 @@ fn scan_findings(
     if !s.symlink_loops.is_empty() {
         out.push(locate(
             Finding::warning(format!(
-                "{} under {} loop (nginx answers 403)",
+                "{} under {} loop ({server} answers 403)",
                 plural(s.symlink_loops.len() as u64, "symlink", "symlinks"),
                 s.root.display()
             ))
@@ -183,7 +188,7 @@ fn scan_findings(
     if !s.symlinks_dangling.is_empty() {
         out.push(locate(
             Finding::warning(format!(
-                "{} under {} point to nothing (nginx answers 404)",
+                "{} under {} point to nothing ({server} answers 404)",
                 plural(s.symlinks_dangling.len() as u64, "symlink", "symlinks"),
                 s.root.display()
             ))
@@ -229,7 +234,7 @@ fn scan_findings(
     out
 }
 
-/// What makes new uploads unreadable to nginx, from the app's own settings and process: Django's
+/// What makes new uploads unreadable to the server, from the app's own settings and process: Django's
 /// FILE_UPLOAD_PERMISSIONS (unset, Django leaves the process umask to decide), gunicorn's
 /// `--umask`, systemd's `UMask=`. Each named where it is, with the value to write.
 fn upload_cause(site: &Site) -> String {

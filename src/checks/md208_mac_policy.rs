@@ -1,4 +1,4 @@
-//! MD208 mac-policy: SELinux labels and AppArmor profiles let nginx read the served directories.
+//! MD208 mac-policy: SELinux labels and AppArmor profiles let the web server (nginx or Apache) read the served directories.
 //! The page: checks/MD208.md.
 
 use super::shared::fs::*;
@@ -25,13 +25,23 @@ impl Check for MacPolicy {
     }
 
     fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        // The server judged (nginx, or Apache httpd: its profile is usr.sbin.apache2).
+        let apache = site.apache().is_some();
+        let (server, profile_word, profile_file) = if apache {
+            ("Apache", "apache2", "usr.sbin.apache2")
+        } else {
+            ("nginx", "nginx", "usr.sbin.nginx")
+        };
         let selinux = mac::selinux(&site.root);
         let apparmor = mac::apparmor_profiles(&site.root);
         let enforcing_selinux = matches!(selinux, Some((mac::SelinuxMode::Enforcing, _)));
         let nginx_profiles: Vec<mac::Profile> = apparmor
             .iter()
             .flatten()
-            .filter(|p| p.name.contains("nginx") && p.mode == "enforce")
+            .filter(|p| {
+                (p.name.contains(profile_word) || (apache && p.name.contains("httpd")))
+                    && p.mode == "enforce"
+            })
             .cloned()
             .collect();
         if !enforcing_selinux && nginx_profiles.is_empty() {
@@ -39,7 +49,9 @@ impl Check for MacPolicy {
                 (Some((mode, from)), _) => {
                     format!("SELinux is {mode:?} ({from}), not enforcing").to_lowercase()
                 }
-                (None, Some(_)) => "AppArmor has no nginx profile in enforce mode".into(),
+                (None, Some(_)) => {
+                    format!("AppArmor has no {profile_word} profile in enforce mode")
+                }
                 (None, None) if site.root.is_live() => {
                     "neither SELinux nor AppArmor is enabled on this system".into()
                 }
@@ -51,7 +63,8 @@ impl Check for MacPolicy {
             };
             return Ok(Outcome::skip(why));
         }
-        let dirs = site.served_dirs();
+        let (_, dirs) = served_dirs_of(site);
+        let who = served_user(site).ok().map(|(w, _)| w);
         if dirs.is_empty() {
             return Ok(Outcome::skip(
                 "no root/alias directory in the site's servers",
@@ -59,18 +72,18 @@ impl Check for MacPolicy {
         }
         let mut findings = Vec::new();
         if enforcing_selinux {
-            for s in dirs {
-                let host = site.root.host_path(&s.dir);
+            for (dir, at) in &dirs {
+                let host = site.root.host_path(dir);
                 if !host.exists() {
                     continue;
                 }
-                let mut targets: Vec<PathBuf> = vec![s.dir.clone()];
-                if let Ok(who) = worker(site) {
-                    let scan = site.fs.scan(&site.root, &s.dir, who, &scan_options(site));
+                let mut targets: Vec<PathBuf> = vec![dir.clone()];
+                if let Some(who) = who {
+                    let scan = site.fs.scan(&site.root, dir, who, &scan_options(site));
                     targets.extend(scan.sample_file.clone());
                 }
                 for t in targets {
-                    // nginx opens through symlinks: the label that counts is the target's.
+                    // The server opens through symlinks: the label that counts is the target's.
                     let real = walk_unverified(&site.root, &t, &Identity::root(), Access::NONE)
                         .resolved
                         .unwrap_or_else(|| t.clone());
@@ -82,10 +95,10 @@ impl Check for MacPolicy {
                     if mac::HTTPD_READABLE.contains(&ty) {
                         continue;
                     }
-                    let q = shell_quote(&format!("{}(/.*)?", s.dir.display()));
+                    let q = shell_quote(&format!("{}(/.*)?", dir.display()));
                     let mut cmds = vec![format!(
                         "sudo semanage fcontext -a -t httpd_sys_content_t {q} && sudo restorecon -Rv {}",
-                        shell_quote(&s.dir.display().to_string())
+                        shell_quote(&dir.display().to_string())
                     )];
                     if ty.starts_with("user_home") {
                         cmds.push("sudo setsebool -P httpd_enable_homedirs 1".into());
@@ -95,7 +108,7 @@ impl Check for MacPolicy {
                             "SELinux is enforcing and {} is labelled {ty}, which httpd_t may not read (403 with the mode bits allowing it)",
                             t.display()
                         ))
-                        .at(s.at.clone())
+                        .at(at.clone())
                         .evidence("label", label.unwrap_or_else(|| "(none)".into()))
                         .fix("label the tree for httpd (persists across relabels):", cmds),
                     );
@@ -110,25 +123,25 @@ impl Check for MacPolicy {
                 )));
                 continue;
             };
-            for s in dirs {
+            for (dir, at) in &dirs {
                 // AppArmor matches the path with symlinks resolved; any file name in the tree.
-                let real = walk_unverified(&site.root, &s.dir, &Identity::root(), Access::NONE)
+                let real = walk_unverified(&site.root, dir, &Identity::root(), Access::NONE)
                     .resolved
-                    .unwrap_or_else(|| s.dir.clone());
+                    .unwrap_or_else(|| dir.clone());
                 let probe = real.join("media-doctor-probe");
                 let (ok, rule) = rules.allows_read(&probe);
                 if !ok {
                     let mut f = Finding::error(format!(
-                        "AppArmor profile {} (enforce) does not let nginx read {}{}",
+                        "AppArmor profile {} (enforce) does not let {server} read {}{}",
                         p.name,
-                        s.dir.display(),
-                        if real != s.dir {
+                        dir.display(),
+                        if real != *dir {
                             format!(" ({})", real.display())
                         } else {
                             String::new()
                         }
                     ))
-                    .at(s.at.clone())
+                    .at(at.clone())
                     .evidence_lines(
                         "profile files",
                         rules.files.iter().map(|f| crate::text_safe::path(f)),
@@ -140,17 +153,17 @@ impl Check for MacPolicy {
                         "allow reading the tree in the profile's local override, then reload it:",
                         vec![
                             format!(
-                                "echo '{}/** r,' | sudo tee -a /etc/apparmor.d/local/usr.sbin.nginx",
+                                "echo '{}/** r,' | sudo tee -a /etc/apparmor.d/local/{profile_file}",
                                 real.display()
                             ),
-                            "sudo apparmor_parser -r /etc/apparmor.d/usr.sbin.nginx".into(),
+                            format!("sudo apparmor_parser -r /etc/apparmor.d/{profile_file}"),
                         ],
                     ));
                 }
             }
         }
         Ok(Outcome::findings(findings).with_summary_if_clean(format!(
-            "{} allow nginx to read {}",
+            "{} allow {server} to read {}",
             match (enforcing_selinux, nginx_profiles.is_empty()) {
                 (true, true) => "SELinux labels",
                 (false, _) => "AppArmor profiles",

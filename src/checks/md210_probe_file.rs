@@ -6,7 +6,7 @@ use super::shared::fs::*;
 use super::shared::nginx::sample_file_where;
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::nginx::resolve::served::ServedDir;
-use crate::nginx::resolve::{Request, Resolution, Resolver};
+use crate::nginx::resolve::{Handler, Request, Resolution, Resolver};
 use crate::report::Finding;
 use std::path::PathBuf;
 
@@ -28,6 +28,9 @@ impl Check for ProbeFile {
     }
 
     fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        if site.apache().is_some() {
+            return Ok(run_apache(site));
+        }
         let who = match worker(site) {
             Ok(w) => w,
             Err(o) => return Ok(o),
@@ -118,6 +121,148 @@ impl Check for ProbeFile {
             plural(probed as u64, "file", "files")
         )))
     }
+}
+
+/// MD210 when Apache is the server judged: a real file (readable by Apache's user) from each
+/// `Alias` target and `DocumentRoot` of the site, asked of Apache's model at the URL that names it
+/// on its virtual host: 200 with that very file, else what Apache does instead and the check that
+/// finds the cause.
+fn run_apache(cx: &Context<'_>) -> Outcome {
+    use super::shared::apache::{ask, model, served_dirs};
+    let (a, r) = match model(cx) {
+        Ok(m) => m,
+        Err(o) => return o,
+    };
+    let who = match r.worker() {
+        Ok(w) => w,
+        Err(why) => return Outcome::skip(why.to_string()),
+    };
+    let served = served_dirs(a);
+    if served.is_empty() {
+        return Outcome::skip("no Alias or DocumentRoot directory in the site's virtual hosts");
+    }
+    let mut findings = Vec::new();
+    let mut probed = 0;
+    for s in &served {
+        if !cx.root.is_dir(&s.dir) {
+            continue; // MD201's finding
+        }
+        let scan = cx.fs.scan(&cx.root, &s.dir, who, &scan_options(cx));
+        let Some(sample) = &scan.sample_file else {
+            findings.push(
+                Finding::info(format!(
+                    "no file under {} {} can read to probe",
+                    s.dir.display(),
+                    who.name
+                ))
+                .at(s.at.clone()),
+            );
+            continue;
+        };
+        let prefix = format!("{}/", s.url.trim_end_matches('/'));
+        let Some(url) = crate::live::sample::url_path(&prefix, &s.dir, sample) else {
+            continue;
+        };
+        probed += 1;
+        let res = ask(r, s.vhost, &url);
+        let opened = res
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "no file".into());
+        let status = super::shared::apache::status_text(res.predicted_status);
+        let same_file = res.path.as_deref() == Some(sample.as_path());
+        // Handed to a program (ProxyPass /, WSGIScriptAlias /): the directory is not served from
+        // disk at that URL; whether the media URLs are is MD502's question.
+        if res.handler.is_upstream() || matches!(res.handler, Handler::Module(_)) {
+            findings.push(
+                Finding::info(format!(
+                    "{url}: {} (not served from disk; MD502 judges the media URLs)",
+                    res.reason
+                ))
+                .at(s.at.clone()),
+            );
+            continue;
+        }
+        let mut f = match (res.predicted_status, same_file) {
+            (Some(200), true) => {
+                findings.push(Finding::info(format!("{url} -> {opened}: 200")).at(s.at.clone()));
+                continue;
+            }
+            // Another file: the Alias's slash does not match its target's, which MD501 reports
+            // with its proven edit (one cause, one finding).
+            (_, false) if res.path.is_some() => {
+                findings.push(
+                    Finding::info(format!(
+                        "{url} should serve {} but Apache opens {opened} ({status}): MD501 \
+                         reports the Alias",
+                        sample.display()
+                    ))
+                    .at(s.at.clone()),
+                );
+                continue;
+            }
+            (None, _) => Finding::warning(format!(
+                "{url}: the answer cannot be predicted: {}",
+                res.reason
+            )),
+            _ => Finding::error(format!("{url} -> {opened}: {status}: {}", res.reason)),
+        };
+        f = f
+            .at(s.at.clone())
+            .evidence("url", &url)
+            .evidence("status", &status)
+            .evidence("apache opens", &opened);
+        if let Some(w) = &res.walk {
+            f = with_walk(f, w);
+        }
+        for line in &res.log {
+            f = f.evidence("error log", line);
+        }
+        // The check that finds the cause, from what Apache would log (or the path it builds).
+        let log = res.log.join("\n");
+        let check = [
+            ("AH01630", "MD501"),
+            ("AH00035", "MD202"),
+            ("AH00132", "MD203"),
+            ("AH00037", "MD505"),
+        ]
+        .iter()
+        .find(|(ah, _)| log.contains(ah))
+        .map(|(_, id)| *id);
+        f = match check {
+            Some(id) => f.fix(
+                format!(
+                    "{id} names the cause and prints its fix (`media-doctor explain {id}` says \
+                     what it checks)"
+                ),
+                Vec::new(),
+            ),
+            None => f.fix(
+                "trace the URL to see each step Apache takes:".to_string(),
+                vec![format!(
+                    "media-doctor trace {}",
+                    crate::fs::walk::shell_quote(&format!("http://{}{url}", host_of(r, s.vhost)))
+                )],
+            ),
+        };
+        findings.push(f);
+    }
+    Outcome::findings(findings).with_summary_if_clean(format!(
+        "{} probed: each served with 200 by Apache's model",
+        plural(probed as u64, "file", "files")
+    ))
+}
+
+/// The Host a request for the virtual host `v` carries (its ServerName, else localhost).
+fn host_of(r: &crate::apache::resolve::Resolver<'_>, v: crate::apache::NodeId) -> String {
+    let req = crate::fix::apache::request_on(r.config(), Some(v), "/");
+    req.url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or("localhost")
+        .to_string()
 }
 
 /// Why a served directory's own file comes from somewhere else, and the fix: another location

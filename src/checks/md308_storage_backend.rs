@@ -47,7 +47,24 @@ impl Check for StorageBackend {
         };
         // Remote media: nginx serving MEDIA_URL from a local directory serves stale leftovers.
         let mut findings = Vec::new();
-        if let Some(prefix) = app.media_url_path() {
+        if let (Some(prefix), Some(_)) = (app.media_url_path(), site.apache()) {
+            // Apache: where each of the site's virtual hosts opens a name under MEDIA_URL.
+            for (dir, at) in super::shared::apache_app::served_from_disk(site, &prefix) {
+                let mut f = Finding::warning(format!(
+                    "uploads go to {backend}, but Apache serves MEDIA_URL {prefix} from {dir}: new uploads are not there"
+                ))
+                .evidence("storage", backend)
+                .evidence("MEDIA_URL", app.media_url.describe());
+                if let Some(at) = at {
+                    f = f.at(at);
+                }
+                findings.push(f.fix(
+                    "set MEDIA_URL in the settings to the URL the storage serves files from (its \
+                     custom_domain, or the bucket's own URL), or drop the local Alias",
+                    Vec::new(),
+                ));
+            }
+        } else if let Some(prefix) = app.media_url_path() {
             let resolver = site.resolver();
             for s in served_in_servers(site, &resolver, &prefix) {
                 if let Some(sv) = s.served {

@@ -1,10 +1,10 @@
-//! MD401 origin-serves-file: the local nginx answers 200 for a real file of each media/static
-//! prefix.
+//! MD401 origin-serves-file: the local web server (nginx, or Apache when it is judged) answers
+//! 200 for a real file of each media/static prefix.
 //! The page: checks/MD401.md.
 
 use super::shared::live::*;
 use super::{Band, Check, Context, Meta, Outcome};
-use crate::live::failure_advice;
+use crate::live::failure_advice_for;
 use crate::live::probes::{Live, OriginProbe};
 use crate::report::{Finding, Severity};
 
@@ -35,7 +35,14 @@ fn failure_key(o: &OriginProbe) -> String {
 }
 
 /// The finding for a socket (`o`) that did not answer 200, said of every socket in `on`.
-fn origin_finding(o: &OriginProbe, path: &str, on: &str, any_200: bool, start: &str) -> Finding {
+fn origin_finding(
+    cx: &Context<'_>,
+    o: &OriginProbe,
+    path: &str,
+    on: &str,
+    any_200: bool,
+    start: &str,
+) -> Finding {
     let p = &o.probe;
     let url = &p.target.url;
     match &p.outcome {
@@ -70,11 +77,14 @@ fn origin_finding(o: &OriginProbe, path: &str, on: &str, any_200: bool, start: &
             a.status
         ))
         .fix(
-            "the trace shows why nginx refuses it (the walk names the blocking directory):",
+            format!(
+                "the trace shows why {} refuses it (the walk names the blocking directory):",
+                cx.server_word()
+            ),
             vec![format!("media-doctor trace {url}")],
         ),
         Err(failure) => {
-            let (text, commands) = failure_advice(failure, on, Some(start));
+            let (text, commands) = failure_advice_for(cx.server_kind(), failure, on, Some(start));
             Finding::error(format!("{path} on {on}: {failure}")).fix(text, commands)
         }
     }
@@ -106,7 +116,10 @@ impl Check for OriginServesFile {
         }
         let mut findings = Vec::new();
         let mut ok = Vec::new();
-        let start = crate::live::start_command(site);
+        let start = match site.apache() {
+            Some((a, _)) => crate::live::start_command_apache(site, a),
+            None => crate::live::start_command(site),
+        };
         for item in &live.items {
             if item.origin.is_empty() {
                 findings.push(item_evidence(
@@ -140,7 +153,7 @@ impl Check for OriginServesFile {
                     .map(|&i| item.origin[i].listen.as_str())
                     .collect::<Vec<_>>()
                     .join(", ");
-                let mut f = origin_finding(first, &item.url_path, &on, any_200, &start);
+                let mut f = origin_finding(site, first, &item.url_path, &on, any_200, &start);
                 f = item_evidence(probe_evidence(f, &first.probe), item)
                     .evidence("predicted", prediction_text(&first.prediction));
                 for &i in &members[1..] {
@@ -157,7 +170,11 @@ impl Check for OriginServesFile {
                 .iter()
                 .all(|f| f.severity == Severity::Info)
             {
-                outcome.with_summary(format!("the local nginx answers 200: {}", ok.join(", ")))
+                outcome.with_summary(format!(
+                    "the local {} answers 200: {}",
+                    site.server_word(),
+                    ok.join(", ")
+                ))
             } else {
                 outcome
             },

@@ -31,6 +31,7 @@ impl Check for PublicServesFile {
             Ok(b) => b,
             Err(why) => return Ok(Outcome::skip(why.clone())),
         };
+        let server = site.server_word();
         let mut findings = Vec::new();
         let mut ok = Vec::new();
         for item in &live.items {
@@ -49,7 +50,7 @@ impl Check for PublicServesFile {
                     };
                     if !item.origin.is_empty() && origin_200.is_none() {
                         Finding::warning(format!(
-                            "{url} answers 200 but the local nginx does not: the public URL is \
+                            "{url} answers 200 but the local {server} does not: the public URL is \
                              served by something else (a CDN's copy, another server)"
                         ))
                     } else if !same_size {
@@ -64,8 +65,10 @@ impl Check for PublicServesFile {
                 }
                 Ok(a) if a.redirects_to_itself(url) => {
                     Finding::error(format!("{url}: redirect loop ({} to itself)", a.status)).fix(
-                        "a proxy in front and nginx redirecting each other (often http↔https: set \
-                     X-Forwarded-Proto and let only one side redirect)",
+                        format!(
+                            "a proxy in front and {server} redirecting each other (often \
+                             http↔https: set X-Forwarded-Proto and let only one side redirect)"
+                        ),
                         Vec::new(),
                     )
                 }
@@ -89,7 +92,7 @@ impl Check for PublicServesFile {
                 Ok(a) => {
                     let msg = match origin_200 {
                         Some(_) => format!(
-                            "{url}: {} while the local nginx answers 200 (a proxy/CDN in front \
+                            "{url}: {} while the local {server} answers 200 (a proxy/CDN in front \
                              answers differently: see MD404)",
                             a.status
                         ),

@@ -1,9 +1,10 @@
-//! MD403 request-hits-app: media/static answers come from nginx's static module, not from the app.
+//! MD403 request-hits-app: media/static answers come from the web server's own file handler
+//! (nginx's static module, Apache's core handler), not from the app.
 //! The page: checks/MD403.md.
 
 use super::shared::live::*;
 use super::{Band, Check, Context, Meta, Outcome};
-use crate::live::signature::{who_answered, Answerer};
+use crate::live::signature::{who_answered_by, Answerer};
 use crate::report::Finding;
 
 /// MD403: media/static answers come from nginx's static module, not from the app.
@@ -27,6 +28,13 @@ impl Check for RequestHitsApp {
             Ok(l) => l,
             Err(skip) => return Ok(skip),
         };
+        // The judged server's own file handler: nginx's static module, Apache's core handler.
+        let apache = site.apache().is_some();
+        let (server, files_by) = if apache {
+            ("Apache", "Apache's file handler")
+        } else {
+            ("nginx", "nginx's static module")
+        };
         let mut findings = Vec::new();
         let mut answered = 0usize;
         let mut static_ok = Vec::new();
@@ -46,39 +54,46 @@ impl Check for RequestHitsApp {
                 let proxied = prediction.is_some_and(|pr| {
                     matches!(
                         pr.handler.as_str(),
-                        "proxy" | "uwsgi" | "fastcgi" | "scgi" | "grpc"
+                        "proxy" | "uwsgi" | "fastcgi" | "scgi" | "grpc" | "wsgi"
                     )
                 });
                 let where_ = prediction
                     .and_then(|pr| pr.location.as_ref())
-                    .map(|l| format!(" (the location at {l} passes it to the app)"))
+                    .map(|l| {
+                        if apache {
+                            format!(" (the mapping at {l} hands it to the app)")
+                        } else {
+                            format!(" (the location at {l} passes it to the app)")
+                        }
+                    })
                     .filter(|_| proxied)
                     .unwrap_or_default();
-                let f = match who_answered(a) {
+                let f = match who_answered_by(a, site.server_kind()) {
                     Answerer::NginxStatic => {
                         static_ok.push(p.target.url.to_string());
                         continue;
                     }
                     Answerer::App(evidence) => Finding::error(format!(
-                        "{} was answered by the app, not by nginx's static module{where_}",
+                        "{} was answered by the app, not by {files_by}{where_}",
                         p.target.url
                     ))
                     .evidence("because", evidence),
-                    Answerer::Nginx if a.status == 200 && proxied => Finding::error(format!(
-                        "{} was proxied to the app{where_}",
-                        p.target.url
-                    ))
-                    .evidence(
-                        "because",
-                        "200 without Last-Modified/Accept-Ranges, the headers nginx's static module sends",
-                    ),
+                    Answerer::Nginx if a.status == 200 && proxied => {
+                        Finding::error(format!("{} was proxied to the app{where_}", p.target.url))
+                            .evidence(
+                                "because",
+                                format!(
+                            "200 without Last-Modified/Accept-Ranges, the headers {files_by} sends"
+                        ),
+                            )
+                    }
                     Answerer::Nginx if a.status == 200 => Finding::warning(format!(
-                        "{} answered 200 without nginx's static-file headers (Last-Modified, \
+                        "{} answered 200 without {server}'s static-file headers (Last-Modified, \
                          Accept-Ranges): proxied to the app?",
                         p.target.url
                     )),
-                    Answerer::Other(server) if is_origin => Finding::warning(format!(
-                        "{} was answered by `Server: {server}`, not nginx: another server on \
+                    Answerer::Other(other) if is_origin => Finding::warning(format!(
+                        "{} was answered by `Server: {other}`, not {server}: another server on \
                          this socket?",
                         p.target.url
                     )),
@@ -86,6 +101,13 @@ impl Check for RequestHitsApp {
                 };
                 let f = item_evidence(probe_evidence(f, p), item);
                 let f = match (item.kind, site.app()) {
+                    // Apache: MD502 finds the mapping that hands the prefix to the app and prints
+                    // the edit that serves it from disk, proven on a copy of the configuration.
+                    _ if apache => f.fix(
+                        "Apache hands the prefix to the app: MD502 names the mapping and prints \
+                         the edit that serves it from disk, proven on a copy of the configuration:",
+                        vec!["media-doctor check --select MD502".to_string()],
+                    ),
                     (Some(kind), Some(_)) => {
                         let root = crate::live::app_prefixes(site)
                             .into_iter()
@@ -121,10 +143,7 @@ impl Check for RequestHitsApp {
         }
         let outcome = Outcome::findings(findings);
         Ok(if outcome.findings.is_empty() {
-            outcome.with_summary(format!(
-                "answered by nginx's static module: {}",
-                static_ok.join(", ")
-            ))
+            outcome.with_summary(format!("answered by {files_by}: {}", static_ok.join(", ")))
         } else {
             outcome
         })

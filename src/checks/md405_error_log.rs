@@ -39,6 +39,9 @@ impl Check for ErrorLog {
         if site.offline {
             return Ok(Outcome::skip(OFFLINE));
         }
+        if let Some((a, _)) = site.apache() {
+            return Ok(run_apache(site, a));
+        }
         let sources = errorlog::sources(site.config());
         let mut read = Vec::new(); // (system path, text)
         let mut unreadable = Vec::new();
@@ -178,6 +181,228 @@ impl Check for ErrorLog {
         findings.push(context);
         Ok(Outcome::findings(findings))
     }
+}
+
+/// MD405 when Apache httpd is the server judged: the same question of Apache's error log, each
+/// line read by its `AH` code (`live::apache_log`); a permission line is walked again as
+/// Apache's user to name the directory or file that stops it (`explain::explain_denied_as`, the
+/// walk nginx's lines get).
+fn run_apache(site: &Context<'_>, a: &crate::apache::site::ApacheSite) -> Outcome {
+    use crate::live::apache_log::{self, Code};
+    let sources = apache_log::sources(&a.config, &a.vhosts);
+    let mut read = Vec::new();
+    let mut unreadable = Vec::new();
+    for src in &sources {
+        let rotated = PathBuf::from(format!("{}.1", src.path.display()));
+        for path in [src.path.clone(), rotated] {
+            match errorlog::tail(&site.root, &path, errorlog::TAIL_BYTES) {
+                Ok(Some(text)) => read.push((path, text)),
+                Ok(None) => {}
+                Err(e) => unreadable.push(super::shared::could_not_read(&path, &e)),
+            }
+        }
+    }
+    if read.is_empty() {
+        let looked: Vec<String> = sources
+            .iter()
+            .map(|s| format!("{} ({})", s.path.display(), s.why))
+            .collect();
+        return Outcome::skip(if unreadable.is_empty() {
+            format!("no error log found; looked at {}", looked.join(", "))
+        } else {
+            format!("could not read the error log: {}", unreadable.join("; "))
+        });
+    }
+    // The site's files: its directories (Alias targets, DocumentRoot, the app's roots) and URL
+    // prefixes (the app's, each Alias's).
+    let mut dirs: Vec<PathBuf> = super::shared::apache::served_dirs(a)
+        .into_iter()
+        .map(|s| s.dir)
+        .collect();
+    let mut prefixes: Vec<String> = Vec::new();
+    for p in app_prefixes(site) {
+        dirs.extend(p.root);
+        prefixes.extend(p.url);
+    }
+    let relevant = |l: &apache_log::Line| {
+        l.path
+            .as_deref()
+            .is_some_and(|p| dirs.iter().any(|d| p.starts_with(d)))
+            || l.uri
+                .as_deref()
+                .is_some_and(|u| prefixes.iter().any(|p| u.starts_with(p.as_str())))
+    };
+    // Lines written before the running master last (re)loaded its configuration are about a
+    // configuration that no longer runs.
+    let loaded = crate::apache::site::running_master(&site.root, Some(&a.config))
+        .and_then(|m| errorlog::log_time(crate::apache::site::last_load(&m)));
+    let (mut before_load, mut elsewhere) = (0usize, 0usize);
+    let mut lines: Vec<(PathBuf, apache_log::Line)> = Vec::new();
+    for (path, text) in &read {
+        for line in text.lines().filter_map(apache_log::parse_line) {
+            if let (Some(t), Some(l)) = (line.when, loaded) {
+                if t < l {
+                    before_load += 1;
+                    continue;
+                }
+            }
+            if relevant(&line) {
+                lines.push((path.clone(), line));
+            } else {
+                elsewhere += 1;
+            }
+        }
+    }
+    let newest = lines.iter().filter_map(|(_, l)| l.when).max();
+    let (recent, older): (Vec<_>, Vec<_>) =
+        lines
+            .into_iter()
+            .partition(|(_, l)| match (l.when, newest) {
+                (Some(t), Some(n)) => t >= n - RECENT_SECS,
+                _ => true,
+            });
+    // One group per (code, path), the newest line last.
+    // (code, path, how many, the newest line, the logs it is in)
+    type Group = (Code, Option<PathBuf>, usize, apache_log::Line, Vec<PathBuf>);
+    let mut groups: Vec<Group> = Vec::new();
+    for (log, line) in recent {
+        match groups
+            .iter_mut()
+            .find(|g| g.0 == line.code && g.1 == line.path)
+        {
+            Some(g) => {
+                g.2 += 1;
+                if !g.4.contains(&log) {
+                    g.4.push(log);
+                }
+                g.3 = line;
+            }
+            None => groups.push((line.code, line.path.clone(), 1, line, vec![log])),
+        }
+    }
+    let who = site
+        .apache()
+        .map(|(_, r)| r.worker().map_err(str::to_string));
+    let mut findings: Vec<Finding> = Vec::new();
+    for (code, path, count, line, logs) in groups.iter().take(MAX_GROUPS) {
+        let (meaning, check) = code.meaning();
+        let severity = match code {
+            Code::NoIndex => Severity::Info,
+            Code::NotFound => Severity::Warning,
+            _ => Severity::Error,
+        };
+        let times = if *count == 1 {
+            "1 time".to_string()
+        } else {
+            format!("{count} times")
+        };
+        let mut f = Finding::new(severity, format!("{times}: {}", line.text))
+            .evidence(
+                "meaning",
+                format!("{} ({}): {meaning}", code.ah(), code.status()),
+            )
+            .evidence("explained by", check);
+        if let Some(c) = &line.client {
+            f = f.evidence("client", c);
+        }
+        f = f.evidence(
+            "log",
+            logs.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        // A permission line: walk the path again as Apache's user.
+        let denied = matches!(code, Code::Search | Code::FilePermissions);
+        match (denied, path, &who) {
+            (true, Some(p), Some(who)) => {
+                let who = match who {
+                    Ok(w) => Ok(*w),
+                    Err(e) => Err(e.clone()),
+                };
+                let why =
+                    crate::live::explain::explain_denied_as(&site.root, who, "Apache's user", p);
+                f = f.evidence("cause", &why.cause);
+                if let Some(w) = &why.walk {
+                    f = f.evidence_lines("walk", w.lines());
+                }
+                let mut commands = why.commands.clone();
+                commands.push(format!("media-doctor explain {check}"));
+                f = f.fix(why.fix, commands);
+            }
+            _ => {
+                f = f.fix(
+                    format!("{check} finds the cause and prints its fix:"),
+                    vec![format!("media-doctor explain {check}")],
+                );
+            }
+        }
+        findings.push(f);
+    }
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    if groups.len() > MAX_GROUPS {
+        let rest: usize = groups[MAX_GROUPS..].iter().map(|g| g.2).sum();
+        findings.push(Finding::info(format!(
+            "{} more kinds of error ({rest} lines) not shown",
+            groups.len() - MAX_GROUPS
+        )));
+    }
+    let read_names: Vec<String> = read.iter().map(|(p, _)| p.display().to_string()).collect();
+    let mut context = Finding::info(format!(
+        "read the last {} KiB of each log",
+        errorlog::TAIL_BYTES / 1024
+    ))
+    .evidence("logs", read_names.join(", "));
+    if !older.is_empty() {
+        context = context.evidence(
+            "older lines",
+            format!(
+                "{} media/static lines more than 24 h before the newest one (not judged)",
+                older.len()
+            ),
+        );
+    }
+    if before_load > 0 {
+        context = context.evidence(
+            "before the reload",
+            format!(
+                "{before_load} lines written before Apache last loaded its configuration (not judged: that configuration no longer runs)"
+            ),
+        );
+    }
+    if elsewhere > 0 {
+        context = context.evidence(
+            "other lines",
+            format!("{elsewhere} file errors outside the site's directories and prefixes ignored"),
+        );
+    }
+    for u in &unreadable {
+        context = context.evidence("unreadable", u);
+    }
+    if findings.iter().all(|f| f.severity == Severity::Info) {
+        if !unreadable.is_empty() {
+            return Outcome::skip(format!(
+                "could not read all of the error log: {} (read: {})",
+                unreadable.join("; "),
+                read_names.join(", ")
+            ));
+        }
+        let summary = if findings.is_empty() {
+            format!(
+                "no recent file errors for media/static in {}",
+                read_names.join(", ")
+            )
+        } else {
+            format!(
+                "only expected lines (directory requests) in {}",
+                read_names.join(", ")
+            )
+        };
+        findings.push(context);
+        return Outcome::findings(findings).with_summary(summary);
+    }
+    findings.push(context);
+    Outcome::findings(findings)
 }
 
 /// Which lines belong to the site, and which are about its media/static files.

@@ -44,18 +44,30 @@ impl Check for PredictionMismatch {
                     continue;
                 }
                 origin_agrees = false;
-                let stale_files = stale
-                    .get_or_insert_with(|| site.changed_since_load())
-                    .clone();
-                let cause = mismatch_cause(a, stale_files.as_ref());
+                let cause = match site.apache() {
+                    Some((ap, _)) => crate::live::mismatch_cause_apache(
+                        a,
+                        &super::shared::apache::reload(site, ap),
+                    ),
+                    None => {
+                        let stale_files = stale
+                            .get_or_insert_with(|| site.changed_since_load())
+                            .clone();
+                        mismatch_cause(a, stale_files.as_ref())
+                    }
+                };
                 let f = Finding::error(format!(
-                    "{} on {}: nginx answers {}, the config and files predict {want}",
-                    item.url_path, o.listen, a.status
+                    "{} on {}: {} answers {}, the config and files predict {want}",
+                    item.url_path,
+                    o.listen,
+                    site.server_word(),
+                    a.status
                 ))
                 .evidence("predicted", prediction_text(&o.prediction))
                 .evidence("likely cause", &cause.text);
                 let f = item_evidence(probe_evidence(f, &o.probe), item);
                 let f = match &o.prediction.location {
+                    Some(l) if site.apache().is_some() => f.evidence("mapping", l),
                     Some(l) => f.evidence("location", l),
                     None => f,
                 };
@@ -74,9 +86,11 @@ impl Check for PredictionMismatch {
                             item_evidence(
                                 probe_evidence(
                                     Finding::warning(format!(
-                                        "{}: the public URL answers {}, the local nginx and the \
+                                        "{}: the public URL answers {}, the local {} and the \
                                          model {want}: a proxy or CDN in front answers differently",
-                                        p.target.url, a.status
+                                        p.target.url,
+                                        a.status,
+                                        site.server_word()
                                     )),
                                     p,
                                 ),

@@ -119,6 +119,9 @@ pub trait Check: Sync {
 pub struct Context<'s> {
     pub site: &'s Site,
     live: OnceLock<Live>,
+    /// The site's media/static URL prefixes (`shared::nginx::prefixes`), found once: five
+    /// checks ask.
+    prefixes: OnceLock<Vec<shared::nginx::Prefix>>,
     /// Apache's model of the site, built on first use by an MD5xx check.
     apache: OnceLock<Option<crate::apache::resolve::Resolver<'s>>>,
 }
@@ -128,8 +131,15 @@ impl<'s> Context<'s> {
         Context {
             site,
             live: OnceLock::new(),
+            prefixes: OnceLock::new(),
             apache: OnceLock::new(),
         }
+    }
+
+    /// `shared::nginx::prefixes` over the site's resolver, found on first use.
+    pub fn prefixes(&self) -> &[shared::nginx::Prefix] {
+        self.prefixes
+            .get_or_init(|| shared::nginx::prefixes(self.site, &self.site.resolver()))
     }
 
     /// When Apache httpd is the server judged: its site and its model (built on first use).
@@ -148,10 +158,30 @@ impl<'s> Context<'s> {
         Some((a, r))
     }
 
-    /// The live probes (HEAD requests), made on first use.
+    /// The live probes (HEAD requests), made on first use: planned from Apache's model when
+    /// Apache is the server judged, else from nginx's (one `Live` for the MD4xx checks).
     pub fn live(&self) -> &Live {
-        self.live
-            .get_or_init(|| crate::live::probes::gather(self.site, Limits::default()))
+        self.live.get_or_init(|| match self.apache() {
+            Some((a, r)) => crate::live::apache::gather(self.site, a, r, Limits::default()),
+            None => crate::live::probes::gather(self.site, Limits::default()),
+        })
+    }
+
+    /// The server judged.
+    pub fn server_kind(&self) -> crate::answer::ServerKind {
+        if self.site.apache.is_some() {
+            crate::answer::ServerKind::Apache
+        } else {
+            crate::answer::ServerKind::Nginx
+        }
+    }
+
+    /// The server judged, as the report names it (`nginx`, `Apache`).
+    pub fn server_word(&self) -> &'static str {
+        match self.server_kind() {
+            crate::answer::ServerKind::Nginx => "nginx",
+            crate::answer::ServerKind::Apache => "Apache",
+        }
     }
 
     /// The live probes if a check made them (None: nothing was sent).
@@ -323,12 +353,89 @@ const SERVER_PATH_CHECKS: &[&str] = &[
     "MD201", "MD202", "MD203", "MD204", "MD205", "MD207", "MD208", "MD210",
 ];
 
-/// The checks that judge Apache's mapping as well as nginx's: the app's own (MD301, MD309), the
-/// alignment of its settings with what the server maps (MD302-MD305, `shared::apache_app`), and
-/// the walk down to each served directory as the server's user (MD202).
+/// The checks that judge Apache's mapping as well as nginx's, written once: the directories the
+/// server serves (MD201-MD203, MD208, MD210: Apache's Alias targets and DocumentRoots, walked,
+/// scanned and probed as its `User`), the app's own (MD204-MD206, MD209, MD301, MD309), and the alignment
+/// of its settings with what the server maps (MD302-MD305, `shared::apache_app`).
+/// The live checks (MD401-MD406) read one `Live` whichever server is judged (`live::apache`
+/// plans Apache's probes from its model, `live::apache_log` reads its error log).
 const EITHER_SERVER: &[&str] = &[
-    "MD202", "MD301", "MD302", "MD303", "MD304", "MD305", "MD309",
+    "MD201", "MD202", "MD203", "MD204", "MD205", "MD206", "MD208", "MD209", "MD210", "MD301",
+    "MD302", "MD303", "MD304", "MD305", "MD306", "MD308", "MD309", "MD401", "MD402", "MD403",
+    "MD404", "MD405", "MD406",
 ];
+
+/// nginx checks whose question Apache asks differently (and the check that asks it there), or
+/// that do not apply to Apache, and why.
+const ON_APACHE_ELSEWHERE: &[(&str, &str)] = &[
+    (
+        "MD100",
+        "Apache's configuration is loaded as apache2ctl -t reads it; its first error is in the \
+         site's facts (site.apache) and makes the MD5xx checks skip until it is fixed",
+    ),
+    (
+        "MD101",
+        "an Alias whose trailing slash does not match its target's is MD501's finding",
+    ),
+    (
+        "MD102",
+        "Apache's Alias matches the URL at a segment boundary (/media.. is not under \
+         /media), so its target cannot be climbed out of as nginx's prefix alias can",
+    ),
+    (
+        "MD103",
+        "where Apache serves the app's prefixes from (DocumentRoot + URL, or an Alias) is \
+         judged by MD302 and MD304",
+    ),
+    (
+        "MD104",
+        "AliasMatch captures are not judged yet (trace a URL to see what it maps to)",
+    ),
+    (
+        "MD105",
+        "a ProxyPass or WSGIScriptAlias taking the media URL is MD502's finding",
+    ),
+    (
+        "MD106",
+        "a prefix no Alias serves is MD303/MD305's and MD502's finding",
+    ),
+    ("MD107", "a site not enabled (a2ensite) is MD506's finding"),
+    (
+        "MD108",
+        "virtual hosts sharing a ServerName are not judged yet (apache2ctl -S lists them)",
+    ),
+    (
+        "MD109",
+        "a listing of the uploads (Options Indexes) is MD503's finding",
+    ),
+    (
+        "MD110",
+        "a script handler on the uploads (SetHandler, AddHandler, PHP) is MD504's finding",
+    ),
+    (
+        "MD111",
+        "a configuration changed after Apache loaded it is MD507's finding",
+    ),
+    (
+        "MD112",
+        "try_files is nginx's: Apache has no equivalent that misreads an Alias",
+    ),
+    (
+        "MD207",
+        "Apache follows a symbolic link only where Options FollowSymLinks (or \
+         SymLinksIfOwnerMatch) allows it, not by nginx's disable_symlinks: MD505 judges the \
+         links under Apache's directories",
+    ),
+    (
+        "MD307",
+        "the app's own file routes are not yet compared with Apache's mapping (MD502 judges \
+         whether the app gets the media URLs)",
+    ),
+];
+
+/// The container checks read a Compose project's nginx service.
+const CONTAINERS_ON_APACHE: &str = "a Docker Compose project is judged with its nginx service; \
+     an Apache service in a project is not modelled yet";
 
 /// A check written for the other server than the one judged.
 fn other_server_skip(meta: &Meta, site: &Site) -> Option<String> {
@@ -337,9 +444,15 @@ fn other_server_skip(meta: &Meta, site: &Site) -> Option<String> {
         (false, true) => Some("nginx is the server judged: this check is Apache httpd's".into()),
         (true, false) if EITHER_SERVER.contains(&meta.id) => None,
         (true, false) => Some(
-            "Apache httpd is the server judged: this check reads nginx's configuration (the \
-             MD5xx checks are Apache's)"
-                .into(),
+            match ON_APACHE_ELSEWHERE.iter().find(|(id, _)| *id == meta.id) {
+                Some((_, why)) => format!("Apache httpd is the server judged: {why}"),
+                None if meta.band == Band::Containers => {
+                    format!("Apache httpd is the server judged: {CONTAINERS_ON_APACHE}")
+                }
+                None => "Apache httpd is the server judged: this check reads nginx's \
+                         configuration (the MD5xx checks are Apache's)"
+                    .into(),
+            },
         ),
     }
 }
@@ -399,6 +512,27 @@ mod tests {
                 text.contains(&format!("id: \"{}\"", m.id)),
                 "{file} declares {}",
                 m.id
+            );
+        }
+    }
+
+    #[test]
+    fn every_check_runs_on_apache_or_says_why_not() {
+        for c in ALL {
+            let m = c.meta();
+            if matches!(m.band, Band::Apache | Band::Containers) || EITHER_SERVER.contains(&m.id) {
+                continue;
+            }
+            assert!(
+                ON_APACHE_ELSEWHERE.iter().any(|(id, _)| *id == m.id),
+                "{}: neither run on Apache nor given its reason",
+                m.id
+            );
+        }
+        for (id, _) in ON_APACHE_ELSEWHERE {
+            assert!(
+                !EITHER_SERVER.contains(id),
+                "{id} both runs and skips on Apache"
             );
         }
     }

@@ -118,20 +118,37 @@ pub fn explain(
 
 /// EACCES: walk the path as the worker user now, and name the component that stops it.
 fn explain_denied(site: &Site, path: &Path) -> Explanation {
+    explain_denied_as(
+        &site.root,
+        site.worker().identity().map_err(|e| e.to_string()),
+        "the nginx worker user",
+        path,
+    )
+}
+
+/// A permission denial logged by the server judged (nginx's EACCES, Apache's AH00035/AH00132):
+/// walk the path now as `who` (the server's user, `user` naming it in the text), and name the
+/// component that stops it, with the grant that lets it through.
+pub fn explain_denied_as(
+    root: &crate::sysroot::SysRoot,
+    who: Result<&crate::fs::Identity, String>,
+    user: &str,
+    path: &Path,
+) -> Explanation {
     let mut e = Explanation::new(
         Severity::Error,
-        "the nginx worker user may not traverse a parent directory (x) or read the file (r)",
+        format!("{user} may not traverse a parent directory (x) or read the file (r)"),
         &["MD202", "MD203"],
     );
-    e.fix = "give the worker user what it lacks (least widening first):".into();
-    let who = match site.worker().identity() {
+    e.fix = format!("give {user} what it lacks (least widening first):");
+    let who = match who {
         Ok(who) => who,
         Err(why) => {
             e.cause = format!("{}; {why}", e.cause);
             return e;
         }
     };
-    let w = walk(&site.root, path, who, Access::READ);
+    let w = walk(root, path, who, Access::READ);
     match &w.outcome {
         WalkOutcome::Denied { at, needs } => {
             e.cause = if at == path {
@@ -146,7 +163,7 @@ fn explain_denied(site: &Site, path: &Path) -> Explanation {
                 )
             };
             if let Some(step) = w.failing_step() {
-                let db = crate::fs::identity::UserDb::load(&site.root);
+                let db = crate::fs::identity::UserDb::load(root);
                 let mut grants =
                     crate::fs::walk::grant_commands(step, who, |gid| db.group_name(gid));
                 // Commands are pasted in order: the first grant, the others as alternatives.

@@ -1,6 +1,10 @@
 //! The live side of a site: what its URLs answer now (HEAD probes through `crate::http`) and
-//! what nginx logged when it could not serve a file (`errorlog`). Checks MD401–MD406 read these.
+//! what the server logged when it could not serve a file (`errorlog` for nginx, `apache_log` for
+//! Apache httpd). Checks MD401–MD406 read these, whichever server is judged: the probes of an
+//! Apache site are planned from Apache's model (`apache`) into the same `probes::Live`.
 
+pub mod apache;
+pub mod apache_log;
 pub mod errorlog;
 pub mod explain;
 pub mod probes;
@@ -80,6 +84,34 @@ pub struct Cause {
     pub text: String,
     pub fix: String,
     pub commands: Vec<String>,
+}
+
+/// The likely reason Apache answered `a` where its configuration and the files predict something
+/// else: another program on the socket, the app, else a configuration Apache has not loaded
+/// (MD507) or another one than media-doctor read; `reload` is the test-and-reload for how this
+/// Apache runs.
+pub fn mismatch_cause_apache(a: &crate::http::Answer, reload: &str) -> Cause {
+    use signature::{who_answered_by, Answerer};
+    let owner = |text: String| Cause {
+        text,
+        fix: "find the process that owns the port:".into(),
+        commands: vec!["sudo ss -ltnp".into()],
+    };
+    match who_answered_by(a, crate::answer::ServerKind::Apache) {
+        Answerer::Other(server) => owner(format!(
+            "another server answers on this socket (Server: {server})"
+        )),
+        Answerer::App(evidence) => owner(format!(
+            "the app answers on this socket, not Apache ({evidence})"
+        )),
+        _ => Cause {
+            text: "Apache runs another configuration than the one media-doctor read (another \
+                   -f, or not reloaded since it changed: see MD507), or the files changed since"
+                .into(),
+            fix: "test the configuration media-doctor read and reload Apache gracefully:".into(),
+            commands: vec![reload.to_string()],
+        },
+    }
 }
 
 /// The likely reason nginx answered `a` where the config and files predict something else.
@@ -166,6 +198,58 @@ pub fn start_command(site: &Site) -> String {
 
 /// Where Debian's nginx reads its configuration when started without `-c`.
 const DEBIAN_CONF: &str = "/etc/nginx/nginx.conf";
+
+/// `failure_advice` for the server judged (`nginx`, `Apache`): what to start, what owns the port.
+pub fn failure_advice_for(
+    server: crate::answer::ServerKind,
+    failure: &Failure,
+    listen: &str,
+    origin: Option<&str>,
+) -> (String, Vec<String>) {
+    let (text, mut commands) = failure_advice(failure, listen, origin);
+    if server == crate::answer::ServerKind::Nginx {
+        return (text, commands);
+    }
+    for c in &mut commands {
+        if c == "sudo ss -ltnp | grep nginx" {
+            *c = "sudo ss -ltnp | grep -e apache2 -e httpd".into();
+        }
+    }
+    (text.replace("nginx", "Apache"), commands)
+}
+
+/// How to start the Apache of this configuration when nothing answers on its sockets: the
+/// running master's graceful reload (a reload binds new Listen lines), else the packaged unit's
+/// start, else `apache2ctl`/`apachectl` with the configuration media-doctor read.
+pub fn start_command_apache(site: &Site, a: &crate::apache::site::ApacheSite) -> String {
+    if let Some(m) = crate::apache::site::running_master(&site.root, Some(&a.config)) {
+        return crate::apache::site::reload_command(Some(&m), &a.entry);
+    }
+    let rhel = a.entry.starts_with("/etc/httpd");
+    let (ctl, unit, default) = if rhel {
+        ("apachectl", "httpd", "/etc/httpd/conf/httpd.conf")
+    } else {
+        ("apache2ctl", "apache2", "/etc/apache2/apache2.conf")
+    };
+    let has_unit = [
+        "/etc/systemd/system",
+        "/lib/systemd/system",
+        "/usr/lib/systemd/system",
+    ]
+    .iter()
+    .any(|d| {
+        site.root
+            .is_file(&std::path::Path::new(d).join(format!("{unit}.service")))
+    });
+    if a.entry == std::path::Path::new(default) {
+        if has_unit {
+            return format!("sudo {ctl} configtest && sudo systemctl start {unit}");
+        }
+        return format!("sudo {ctl} configtest && sudo {ctl} start");
+    }
+    let f = crate::fs::walk::shell_quote(&a.entry.display().to_string());
+    format!("sudo {ctl} -f {f} -t && sudo {ctl} -f {f} -k start")
+}
 
 /// What to try when a request got no answer: on the local nginx's socket `listen` when
 /// `origin` holds the command that starts that nginx (`start_command`), else on the public URL.

@@ -45,6 +45,14 @@ const APP_SERVERS: &[&str] = &[
 const DJANGO_MARKERS: &[&str] = &["cross-origin-opener-policy", "referrer-policy"];
 
 pub fn who_answered(a: &Answer) -> Answerer {
+    who_answered_by(a, crate::answer::ServerKind::Nginx)
+}
+
+/// `who_answered` when `judged` is the server of the site: for Apache, a `Server: Apache`
+/// answer is the judged server's (`NginxStatic`/`Nginx` then mean "the judged server's static
+/// files"/"the judged server, not a file"; Apache's static answers carry the same
+/// Last-Modified, Accept-Ranges and size-mtime ETag).
+pub fn who_answered_by(a: &Answer, judged: crate::answer::ServerKind) -> Answerer {
     let server = a.header("server").unwrap_or("").trim();
     let lower = server.to_ascii_lowercase();
     if let Some(app) = APP_SERVERS.iter().find(|s| lower.contains(*s)) {
@@ -53,7 +61,13 @@ pub fn who_answered(a: &Answer) -> Answerer {
     if let Some(p) = a.header("x-powered-by") {
         return Answerer::App(format!("X-Powered-By: {p}"));
     }
-    if lower.starts_with("nginx") || lower.starts_with("openresty") {
+    let ours = match judged {
+        crate::answer::ServerKind::Nginx => {
+            lower.starts_with("nginx") || lower.starts_with("openresty")
+        }
+        crate::answer::ServerKind::Apache => lower.starts_with("apache"),
+    };
+    if ours {
         if a.status == 200 && has_static_signature(a) {
             return Answerer::NginxStatic;
         }

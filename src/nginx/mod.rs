@@ -3,7 +3,6 @@
 
 pub mod ast;
 mod context;
-pub mod fnv;
 pub mod lexer;
 pub mod loader;
 mod parser;

@@ -81,14 +81,40 @@ pub fn write(out: &mut dyn Write, report: &Report, opts: &Options) -> std::io::R
     if opts.quiet {
         return write_checklist(out, report, opts, &w);
     }
+    write_judged(out, report, &w)?;
     // What to do first, in order; then the checks: one line per band, or everything with -v.
-    write_causes(out, report, &w)?;
+    let cap = (!opts.verbose).then_some(CAUSES_PER_CHECK);
+    write_causes(out, report, &w, cap)?;
     if opts.verbose {
         write_checklist(out, report, opts, &w)
     } else {
         write_compact(out, report, &w)?;
         writeln!(out, "{}", summary_line(report))
     }
+}
+
+/// Whether the report judged Apache httpd (`site.web_server`; nginx reports have no such key).
+fn judged_apache(report: &Report) -> bool {
+    report.site.get("web_server").and_then(|v| v.as_str()) == Some("apache")
+}
+
+/// The server judged, named first when it is Apache httpd (an nginx report keeps its shape):
+/// `Judged: Apache httpd (/etc/apache2/apache2.conf)`, with the site's virtual hosts when
+/// `--site` chose them.
+fn write_judged(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::Result<()> {
+    if !judged_apache(report) {
+        return Ok(());
+    }
+    let a = &report.site["apache"];
+    let entry = a["entry"].as_str().unwrap_or("");
+    let mut line = format!("{} Apache httpd ({entry})", "Judged:".bold());
+    if report.site["name"].is_string() {
+        if let Some(by) = a["matched_by"].as_str() {
+            line.push_str(&format!("; the site's <VirtualHost>s by {by}"));
+        }
+    }
+    w.write(out, &line, "", "    ")?;
+    writeln!(out)
 }
 
 /// The checklist by band with each check's evidence and fixes (`-v`: passing checks too; `-q`:
@@ -118,7 +144,11 @@ fn write_checklist(
         }
         // Failing checks first within the band: that is where the eye lands.
         in_band.sort_by_key(|c| rank(c.status));
-        writeln!(out, "{}", band_heading(band, &in_band))?;
+        writeln!(
+            out,
+            "{}",
+            band_heading(band, judged_apache(report), &in_band)
+        )?;
         for check in in_band {
             write_check(out, &w, check, opts)?;
         }
@@ -161,10 +191,19 @@ fn write_checklist(
     }
 }
 
+/// How many causes led by one check "What to do" shows without `-v`; the rest are counted (one
+/// site of 500,000 servers can have a cause per server: JSON lists every one).
+pub const CAUSES_PER_CHECK: usize = 10;
+
 /// "What to do, in order": one item per cause (render::causes), each with its problems, its
 /// fix, and the checks that only see its effect; the reload that applies config edits once,
-/// last.
-fn write_causes(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::Result<()> {
+/// last. With `cap`, at most that many causes led by the same check, the others counted.
+fn write_causes(
+    out: &mut dyn Write,
+    report: &Report,
+    w: &Wrapper,
+    cap: Option<usize>,
+) -> std::io::Result<()> {
     let causes = super::causes::of(report);
     if causes.is_empty() {
         return Ok(());
@@ -189,11 +228,39 @@ fn write_causes(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::R
     // Whether a fix shown edits nginx's config (the reload then applies it).
     let mut config_edits = false;
     let mut n = 0;
+    // Per leading check: how many of its causes were shown, how many not.
+    let mut led: Vec<(usize, usize, usize)> = Vec::new();
     for cause in &causes {
-        n += 1;
-        let number = format!("{n:>2}. ");
         let finding = |m: &super::causes::Member| &report.checks[m.check].findings[m.finding];
         let check = |m: &super::causes::Member| &report.checks[m.check];
+        let lead = cause.problems[0].check;
+        let at = match led.iter().position(|(c, _, _)| *c == lead) {
+            Some(i) => i,
+            None => {
+                led.push((lead, 0, 0));
+                led.len() - 1
+            }
+        };
+        if cap.is_some_and(|cap| led[at].1 >= cap) {
+            led[at].2 += 1;
+            // Not shown, but its edits are applied by the same reload.
+            for m in &cause.problems {
+                let Some(fix) = &finding(m).remediation else {
+                    continue;
+                };
+                config_edits |=
+                    matches!(check(m).band, Band::Nginx | Band::Apache) || cause.place.is_some();
+                for c in fix.commands.iter().filter(|c| applies_config(c)) {
+                    if !reloads.contains(c) {
+                        reloads.push(c.clone());
+                    }
+                }
+            }
+            continue;
+        }
+        led[at].1 += 1;
+        n += 1;
+        let number = format!("{n:>2}. ");
         let mark = match cause.severity {
             Severity::Error => "✗".red(),
             _ => "!".yellow(),
@@ -335,6 +402,16 @@ fn write_causes(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::R
             )?;
         }
     }
+    for &(c, _, hidden) in led.iter().filter(|(_, _, hidden)| *hidden > 0) {
+        let c = &report.checks[c];
+        let line = format!(
+            "… and {hidden} more cause{} led by {} {}, not shown (-v or --format json lists every one)",
+            if hidden == 1 { "" } else { "s" },
+            c.id,
+            c.name
+        );
+        w.write(out, &line.dimmed().to_string(), "    ", "      ")?;
+    }
     if !reloads.is_empty() {
         n += 1;
         // A reload or restart goes last; it applies config edits only when a fix shown makes
@@ -355,6 +432,7 @@ fn write_causes(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::R
 /// The checks in one line per band (`✗ MD101 MD105  ! MD110  ✓ 6 passed`), the reasons for
 /// skipping grouped by reason, and what the profile accepts. `-v` shows each check in full.
 fn write_compact(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::Result<()> {
+    let apache = judged_apache(report);
     writeln!(
         out,
         "{}",
@@ -373,7 +451,7 @@ fn write_compact(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::
         // A band that did not run at all (live checks offline, containers without a compose
         // file) shares one line with the others like it.
         if in_band.iter().all(|c| c.status == Status::Skip) {
-            skipped_bands.push(format!("{} ({})", band.title(), in_band.len()));
+            skipped_bands.push(format!("{} ({})", band.title_on(apache), in_band.len()));
             continue;
         }
         let ids = |status: Status| {
@@ -396,7 +474,7 @@ fn write_compact(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::
         }
         w.write(
             out,
-            &format!("  {}: {}", band.title(), parts.join("  ")),
+            &format!("  {}: {}", band.title_on(apache), parts.join("  ")),
             "",
             "      ",
         )?;
@@ -480,7 +558,7 @@ fn rank(status: Status) -> u8 {
     }
 }
 
-fn band_heading(band: Band, checks: &[&CheckResult]) -> String {
+fn band_heading(band: Band, apache: bool, checks: &[&CheckResult]) -> String {
     let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
     let mut parts = Vec::new();
     for (status, word) in [
@@ -497,7 +575,7 @@ fn band_heading(band: Band, checks: &[&CheckResult]) -> String {
     }
     format!(
         "{}{}",
-        band.title().bold(),
+        band.title_on(apache).bold(),
         format!(": {}", parts.join(", ")).dimmed()
     )
 }

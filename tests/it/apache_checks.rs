@@ -236,6 +236,179 @@ fn the_printed_fix_pasted_in_works_in_real_apache() {
     }
 }
 
+/// The filesystem and app checks written once for both servers, on their Apache pairs
+/// (fixtures/checks/MDxxx/apache-{fail,pass}: variants of fixtures/checks/apache-base, a healthy
+/// Apache site in front of the base's Django app), as a user runs them (`check --root`): on
+/// `apache-fail` the check is the first of the report that fails or warns, on `apache-pass`
+/// nothing does. Where the finding is about a URL, a real Apache on the prepared tree (owners and
+/// modes applied) answers the failing status, and the printed commands pasted into the copy
+/// make the check pass and real Apache serve the file.
+const EITHER_SERVER: &[(&str, Option<(&str, u16)>)] = &[
+    // A missing directory: its <Directory> does not apply, `<Directory />` denies (403).
+    ("MD201", Some(("/static/css/app.css", 403))),
+    ("MD202", Some(("/media/uploads/a.jpg", 403))),
+    ("MD203", Some(("/media/uploads/a.jpg", 403))),
+    ("MD204", None),
+    ("MD205", None),
+    ("MD208", None),
+    ("MD209", None),
+    // The media Alias without its <Directory>: the model's 403 for a real upload (AH01630).
+    ("MD210", Some(("/media/uploads/a.jpg", 403))),
+    ("MD308", None),
+];
+
+/// Of `EITHER_SERVER`, those whose printed fix is commands a static tree can run (MD201 and
+/// MD205 run collectstatic with the app's virtualenv, MD208 reloads an AppArmor profile, MD209
+/// is a settings edit: fixtures/checks/README.md).
+const PASTED: &[&str] = &["MD202", "MD203", "MD204"];
+
+#[test]
+fn file_and_app_checks_judge_apaches_directories() {
+    use crate::check_fixtures::{check, needs_root, not_passed, prepare, status_of};
+    if !needs_root() {
+        return;
+    }
+    let with_apache = require_apache();
+    for (id, url) in EITHER_SERVER {
+        let fail = prepare(id, "apache-fail");
+        let json = |root: &Path| check(root, &["--offline"], &["--format", "json"]);
+        let out = json(&fail.root);
+        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(
+            report["site"]["web_server"], "apache",
+            "{id}: {}",
+            out.stdout
+        );
+        assert_eq!(
+            not_passed(&out).first().map(|(c, _)| c.as_str()),
+            Some(*id),
+            "{id} on apache-fail must be the first finding: {:?}\n{}",
+            not_passed(&out),
+            out.stdout
+        );
+        let pass = prepare(id, "apache-pass");
+        let out = json(&pass.root);
+        assert_eq!(
+            status_of(&out, id),
+            "pass",
+            "{id} on apache-pass: {}",
+            out.stdout
+        );
+        assert_eq!(
+            not_passed(&out),
+            Vec::<(String, String)>::new(),
+            "{id}: {}",
+            out.stdout
+        );
+        if let (Some((url, status)), true) = (url, with_apache) {
+            let real = real_status_in(&fail.root, "myapp.example.com", url);
+            eprintln!("{id} apache-fail: real Apache answers {real:?} for {url}");
+            assert_eq!(
+                real,
+                Some(*status),
+                "{id}: real Apache on apache-fail for {url}"
+            );
+            let real = real_status_in(&pass.root, "myapp.example.com", url);
+            assert_eq!(
+                real,
+                Some(200),
+                "{id}: real Apache on apache-pass for {url}"
+            );
+        }
+        if !PASTED.contains(id) {
+            continue;
+        }
+        let out = check(
+            &fail.root,
+            &["--offline"],
+            &["--select", id, "--format", "json"],
+        );
+        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let fixes: Vec<serde_json::Value> = report["checks"][0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["remediation"].clone())
+            .filter(|r| !r.is_null())
+            .collect();
+        assert!(!fixes.is_empty(), "{id}: no fix printed: {}", out.stdout);
+        for rem in &fixes {
+            crate::sites::apply_in(rem, Some(&fail.root));
+        }
+        let out = check(
+            &fail.root,
+            &["--offline"],
+            &["--select", id, "--format", "json"],
+        );
+        assert_eq!(
+            status_of(&out, id),
+            "pass",
+            "{id} after {fixes:?}: {}",
+            out.stdout
+        );
+        if let (Some((url, _)), true) = (url, with_apache) {
+            let real = real_status_in(&fail.root, "myapp.example.com", url);
+            assert_eq!(
+                real,
+                Some(200),
+                "{id}: real Apache after the printed fix {fixes:?}"
+            );
+        }
+    }
+}
+
+/// `--site NAME` on Apache as on nginx: a name no virtual host is (by its file or a label of its
+/// ServerName) is an error naming the sites there are; a ServerName label selects its host.
+#[test]
+fn an_unknown_site_is_an_error_naming_the_sites() {
+    let gather = |name: &str| {
+        Site::gather(
+            &Options {
+                root: Some(fixture("MD501", "pass")),
+                apache_conf: Some("/etc/apache2/apache2.conf".into()),
+                site: Some(name.into()),
+                ..Default::default()
+            },
+            true,
+        )
+    };
+    let err = match gather("myap") {
+        Ok(_) => panic!("an unknown site must be an error"),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(
+        err,
+        "no site named myap; did you mean myapp? sites here: myapp"
+    );
+    let site = gather("example").unwrap();
+    let a = site.apache.as_ref().unwrap();
+    assert!(!a.unmatched, "{}", a.matched_by);
+    assert_eq!(a.vhosts.len(), 1);
+}
+
+/// The text report names the server it judged: the first line, and the app band's title.
+#[test]
+fn the_text_report_names_apache() {
+    use crate::check_fixtures::{check, needs_root, prepare};
+    if !needs_root() {
+        return;
+    }
+    let base = prepare("MD203", "apache-pass");
+    let out = check(&base.root, &["--offline"], &[]);
+    assert!(
+        out.stdout
+            .starts_with("Judged: Apache httpd (/etc/apache2/apache2.conf)\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("app \u{2194} Apache alignment"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("app \u{2194} nginx"), "{}", out.stdout);
+}
+
 /// What the model predicts for `url` on the fixture (port 80, as its config says).
 fn model_status(id: &str, kind: &str, host: &str, url: &str) -> Option<u16> {
     let root = media_doctor::sysroot::SysRoot::new(fixture(id, kind));
@@ -408,6 +581,162 @@ fn md507_names_a_change_made_after_apache_loaded_its_config() {
         "{fix:?}"
     );
     drop(apache);
+}
+
+/// The live checks on a private Apache (the live system, its own config), planned from Apache's
+/// model as nginx's are from nginx's: MD401 asks a real file under the Alias and gets the 403 of
+/// a parent closed to Apache's user, MD405 reads that very AH00035 line in Apache's error log
+/// and walks the path again (its printed grant, run, makes MD401 pass), MD406 compares each live
+/// answer with the model's. Then the configuration is changed and not reloaded: MD406 finds the
+/// live answer the model no longer predicts and prints the reload of this very master, which,
+/// run, makes them agree again.
+#[test]
+fn live_checks_ask_a_private_apache() {
+    use std::os::unix::fs::PermissionsExt;
+    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path();
+    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let media = base.join("srv/media");
+    std::fs::create_dir_all(media.join("uploads")).unwrap();
+    std::fs::write(media.join("uploads/a.jpg"), b"not really a jpeg").unwrap();
+    // The project directory closed to Apache's user (www-data): AH00035, 403.
+    std::fs::set_permissions(base.join("srv"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let port = support::free_port();
+    let conf = base.join("apache2.conf");
+    let config = |grant: &str| {
+        format!(
+            "{}<VirtualHost *:{port}>\n ServerName myapp.test\n Alias /media/ {m}/\n \
+             <Directory {m}/>\n  Require all {grant}\n </Directory>\n</VirtualHost>\n",
+            main_conf(base, port),
+            m = media.display()
+        )
+    };
+    std::fs::write(&conf, config("granted")).unwrap();
+    let apache = Apache::start(base, &conf, port).unwrap();
+    let run = || -> Vec<CheckResult> {
+        let args = Options {
+            apache_conf: Some(conf.clone()),
+            ..Default::default()
+        };
+        // Not offline: the probes are sent and the log is read.
+        let site = Site::gather(&args, false).unwrap();
+        let ids = ["MD401", "MD405", "MD406"];
+        checks::run(&site, &ids.map(|id| checks::find(id).unwrap()))
+    };
+    let by = |rs: &[CheckResult], id: &str| rs.iter().find(|r| r.id == id).unwrap().clone();
+    let rs = run();
+    let md401 = by(&rs, "MD401");
+    assert_eq!(
+        md401.status,
+        Status::Fail,
+        "{}: {:#?}",
+        md401.summary,
+        md401.findings
+    );
+    assert!(
+        md401.findings[0].message.contains("/media/uploads/a.jpg")
+            && md401.findings[0].message.contains("403"),
+        "{:#?}",
+        md401.findings
+    );
+    // The model agrees with the live 403.
+    let md406 = by(&rs, "MD406");
+    assert_eq!(
+        md406.status,
+        Status::Pass,
+        "{}: {:#?}",
+        md406.summary,
+        md406.findings
+    );
+    let md405 = by(&rs, "MD405");
+    assert_eq!(
+        md405.status,
+        Status::Fail,
+        "{}: {:#?}",
+        md405.summary,
+        md405.findings
+    );
+    let f = &md405.findings[0];
+    assert!(f.message.contains("AH00035"), "{:#?}", md405.findings);
+    let walk = f
+        .evidence
+        .iter()
+        .find(|e| e.label == "walk")
+        .unwrap_or_else(|| panic!("no walk: {f:#?}"));
+    assert!(walk.value.contains("www-data"), "{}", walk.value);
+    let grant = &f.remediation.as_ref().unwrap().commands[0];
+    assert!(
+        grant.contains(&base.join("srv").display().to_string()),
+        "{grant}"
+    );
+    run_printed(grant);
+    let rs = run();
+    for id in ["MD401", "MD406"] {
+        let r = by(&rs, id);
+        assert_eq!(
+            r.status,
+            Status::Pass,
+            "{id} after {grant}: {}: {:#?}",
+            r.summary,
+            r.findings
+        );
+    }
+    // Changed, not reloaded: the model says 403 (AH01630), the running Apache still 200.
+    std::fs::write(&conf, config("denied")).unwrap();
+    let rs = run();
+    let md406 = by(&rs, "MD406");
+    assert_eq!(
+        md406.status,
+        Status::Fail,
+        "{}: {:#?}",
+        md406.summary,
+        md406.findings
+    );
+    let f = &md406.findings[0];
+    assert!(
+        f.message
+            .contains("Apache answers 200, the config and files predict 403"),
+        "{}",
+        f.message
+    );
+    let reload = &f.remediation.as_ref().unwrap().commands[0];
+    let pid = std::fs::read_to_string(base.join("apache.pid")).unwrap();
+    assert!(
+        reload.ends_with(&format!("-t && sudo kill -USR1 {}", pid.trim())),
+        "{reload}"
+    );
+    run_printed(reload);
+    // A graceful restart: new children take the new configuration.
+    let start = std::time::Instant::now();
+    while apache.get("myapp.test", "/media/uploads/a.jpg") != Some(403) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "not reloaded"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let md406 = by(&run(), "MD406");
+    assert_eq!(
+        md406.status,
+        Status::Pass,
+        "{}: {:#?}",
+        md406.summary,
+        md406.findings
+    );
+    drop(apache);
+}
+
+/// A printed command, run as printed (by a shell, as root).
+fn run_printed(cmd: &str) {
+    let ok = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "{cmd}");
 }
 
 fn set_mtime(p: &Path, t: std::time::SystemTime) {

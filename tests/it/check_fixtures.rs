@@ -86,7 +86,7 @@ const WITHOUT: &[(&str, &str)] = &[
     ),
     (
         "MD401",
-        "asks the running nginx over HTTP: tests/it/live.rs probes_site (a private nginx)",
+        "asks the running server over HTTP: tests/it/live.rs probes_site (a private nginx), tests/it/apache_checks.rs live_checks_ask_a_private_apache",
     ),
     (
         "MD402",
@@ -102,7 +102,7 @@ const WITHOUT: &[(&str, &str)] = &[
     ),
     (
         "MD406",
-        "compares live answers with the model: tests/it/live.rs probes_site",
+        "compares live answers with the model: tests/it/live.rs probes_site, tests/it/apache_checks.rs live_checks_ask_a_private_apache",
     ),
     (
         "MD507",
@@ -222,12 +222,12 @@ pub fn tree(id: &str, kind: &str) -> Tree {
 }
 
 /// A fixture copied to a temp dir with its owners, modes and dates.
-struct Prepared {
+pub(crate) struct Prepared {
     _tmp: tempfile::TempDir,
-    root: PathBuf,
+    pub(crate) root: PathBuf,
 }
 
-fn prepare(id: &str, kind: &str) -> Prepared {
+pub(crate) fn prepare(id: &str, kind: &str) -> Prepared {
     let assembled = tree(id, kind);
     let fixture = assembled.root.as_path();
     let tmp = tempfile::Builder::new()
@@ -299,7 +299,7 @@ fn prepare(id: &str, kind: &str) -> Prepared {
 
 /// The fixtures set owners and modes (their .modes): root, or a visible skip (a failure under
 /// CI=true).
-fn needs_root() -> bool {
+pub(crate) fn needs_root() -> bool {
     support::require(
         support::is_root(),
         "needs root: the fixtures set owners and modes (their .modes)",
@@ -318,7 +318,7 @@ fn ids(file: &Path) -> Vec<(String, u32)> {
         .collect()
 }
 
-fn check(root: &Path, args: &[&str], extra: &[&str]) -> Output {
+pub(crate) fn check(root: &Path, args: &[&str], extra: &[&str]) -> Output {
     let root = root.display().to_string();
     let mut all = vec!["check", "--root", &root, "--color", "never"];
     all.extend_from_slice(args);
@@ -327,7 +327,7 @@ fn check(root: &Path, args: &[&str], extra: &[&str]) -> Output {
 }
 
 /// The report's (id, status) of each check that failed, warned or erred, in report order.
-fn not_passed(out: &Output) -> Vec<(String, String)> {
+pub(crate) fn not_passed(out: &Output) -> Vec<(String, String)> {
     let r: Value = serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr));
     r["checks"]
@@ -344,7 +344,7 @@ fn not_passed(out: &Output) -> Vec<(String, String)> {
         .collect()
 }
 
-fn status_of(out: &Output, id: &str) -> String {
+pub(crate) fn status_of(out: &Output, id: &str) -> String {
     let r: Value = serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr));
     r["checks"]

@@ -226,26 +226,45 @@ pub fn alias_for<'c>(maps: &[Directive<'c>], url: &str) -> Option<Directive<'c>>
         .copied()
 }
 
+/// A directory one of the site's virtual hosts serves files from.
+#[derive(Debug, Clone)]
+pub struct ServedDir {
+    pub dir: std::path::PathBuf,
+    /// The directive that names it.
+    pub at: Location,
+    /// `Alias` or `DocumentRoot`.
+    pub kind: &'static str,
+    /// The URL path mapped to it (the Alias's first argument, `/` for DocumentRoot).
+    pub url: String,
+    pub vhost: NodeId,
+}
+
 /// The directories the site's virtual hosts serve files from (each `Alias` target, each
 /// `DocumentRoot`), with the directive that names them: what the filesystem checks walk.
-pub fn served_dirs(site: &ApacheSite) -> Vec<(std::path::PathBuf, Location)> {
+pub fn served_dirs(site: &ApacheSite) -> Vec<ServedDir> {
     let cfg = &site.config;
-    let mut out: Vec<(std::path::PathBuf, Location)> = Vec::new();
+    let mut out: Vec<ServedDir> = Vec::new();
     for &v in &site.vhosts {
         for d in cfg.directive(v).children() {
-            let dir = if d.is("Alias") {
-                d.arg(1)
+            let (kind, url, dir) = if d.is("Alias") {
+                ("Alias", d.arg(0).unwrap_or("/"), d.arg(1))
             } else if d.is("DocumentRoot") {
-                d.arg(0)
+                ("DocumentRoot", "/", d.arg(0))
             } else {
-                None
+                continue;
             };
             let Some(dir) = dir.filter(|p| p.starts_with('/')) else {
                 continue;
             };
             let dir = std::path::PathBuf::from(dir);
-            if !out.iter().any(|(p, _)| *p == dir) {
-                out.push((dir, loc(&d)));
+            if !out.iter().any(|s| s.dir == dir) {
+                out.push(ServedDir {
+                    dir,
+                    at: loc(&d),
+                    kind,
+                    url: url.to_string(),
+                    vhost: v,
+                });
             }
         }
     }

@@ -57,6 +57,21 @@ fn served(cx: &Context<'_>, prefix: &str) -> Vec<ServedBy> {
         .collect()
 }
 
+/// The directories the site's virtual hosts serve `prefix` from disk, each with the `Alias` that
+/// maps it (None: DocumentRoot).
+pub(crate) fn served_from_disk(
+    cx: &Context<'_>,
+    prefix: &str,
+) -> Vec<(String, Option<crate::report::Location>)> {
+    let Some((_, r)) = cx.apache() else {
+        return Vec::new();
+    };
+    served(cx, prefix)
+        .into_iter()
+        .map(|s| (s.dir, s.alias.map(|a| loc(&r.config().directive(a)))))
+        .collect()
+}
+
 /// MD302/MD304 on Apache: the directory each virtual host serves the app's prefix from is the
 /// app's root.
 pub(crate) fn root_aligned(

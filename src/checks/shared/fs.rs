@@ -21,6 +21,65 @@ pub(crate) fn worker(site: &Site) -> Result<&Identity, Outcome> {
     site.worker().identity().map_err(Outcome::skip)
 }
 
+/// The directories the server judged serves files from (nginx's roots and aliases, or Apache's
+/// Alias targets and DocumentRoots), each with the directive that names it, and the user that
+/// server opens them as: what the filesystem checks walk, written once for both servers.
+pub(crate) struct ServedFiles<'a> {
+    pub who: &'a Identity,
+    /// The server, as the report names it (`nginx`, `Apache`).
+    pub server: &'static str,
+    /// Where the user comes from.
+    pub source: String,
+    pub dirs: Vec<(PathBuf, Location)>,
+}
+
+pub(crate) fn served_files<'a>(
+    cx: &'a crate::checks::Context<'_>,
+) -> Result<ServedFiles<'a>, Outcome> {
+    let (server, dirs) = served_dirs_of(cx);
+    let (who, source) = served_user(cx)?;
+    Ok(ServedFiles {
+        who,
+        server,
+        source,
+        dirs,
+    })
+}
+
+/// The server judged (as the report names it) and the directories it serves files from.
+pub(crate) fn served_dirs_of(
+    cx: &crate::checks::Context<'_>,
+) -> (&'static str, Vec<(PathBuf, Location)>) {
+    match cx.apache() {
+        Some((a, _)) => (
+            "Apache",
+            super::apache::served_dirs(a)
+                .into_iter()
+                .map(|s| (s.dir, s.at))
+                .collect(),
+        ),
+        None => (
+            "nginx",
+            cx.served_dirs()
+                .iter()
+                .map(|s| (s.dir.clone(), s.at.clone()))
+                .collect(),
+        ),
+    }
+}
+
+/// The user the server judged opens files as, and where that comes from.
+pub(crate) fn served_user<'a>(
+    cx: &'a crate::checks::Context<'_>,
+) -> Result<(&'a Identity, String), Outcome> {
+    if let Some((_, r)) = cx.apache() {
+        let who = r.worker().map_err(|why| Outcome::skip(why.to_string()))?;
+        return Ok((who, "User in the Apache config".into()));
+    }
+    let site: &'a Site = cx.site;
+    Ok((worker(site)?, site.worker().source.to_string()))
+}
+
 pub(crate) fn app(site: &Site) -> Result<&App, Outcome> {
     site.app().ok_or_else(|| Outcome::skip(NO_APP))
 }
