@@ -8,6 +8,7 @@ pub mod checks;
 pub mod cli;
 pub mod container;
 pub mod fix;
+pub mod fnv;
 pub mod fs;
 pub mod http;
 pub mod input;

@@ -6,6 +6,7 @@
 
 use crate::app::discover::{self, Hints};
 use crate::app::running::{self, Upstream};
+use crate::fnv::FnvMap;
 use crate::fs::identity::{NamedUser, UserDirective};
 use crate::nginx::resolve::served::ServedDir;
 use crate::nginx::resolve::{self, Resolver};
@@ -110,6 +111,9 @@ pub struct Site {
     /// Where every server block of the config is (file, names, ports), indexed on first use
     /// (one per box).
     places: Arc<OnceLock<ServerPlaces>>,
+    /// How many server blocks the config has (one per box; counted when the site's servers
+    /// are chosen).
+    server_count: Arc<OnceLock<usize>>,
     /// The members of every `upstream {}` group of the config, by name (one per box).
     upstream_groups: Arc<OnceLock<UpstreamGroups>>,
     /// The box's listening sockets and their processes, read on first need (one per box).
@@ -138,13 +142,13 @@ pub struct ServerPlaces {
     /// `Config::servers()`, in config order.
     pub all: Vec<NodeId>,
     /// The servers (indexes into `all`) of each file that holds server blocks.
-    pub by_file: std::collections::HashMap<nginx::FileId, Vec<usize>>,
+    pub by_file: FnvMap<nginx::FileId, Vec<usize>>,
     /// The servers of each exact server_name (lowercase).
-    pub by_name: std::collections::HashMap<String, Vec<usize>>,
+    pub by_name: FnvMap<String, Vec<usize>>,
     /// Servers with a wildcard or regex name: they may take a name another server gives up.
     pub wild: Vec<usize>,
     /// Per listen port: the servers marked `default_server`, else the first that listens there.
-    pub defaults: std::collections::HashMap<u16, Vec<usize>>,
+    pub defaults: FnvMap<u16, Vec<usize>>,
     /// The files that hold no server block (the main file's settings, snippets, maps), in order.
     pub serverless: Vec<nginx::FileId>,
     /// The server (index into `all`) around each block of the servers' own files, found on
@@ -157,40 +161,39 @@ pub struct ServerPlaces {
 
 impl ServerPlaces {
     pub fn of(cfg: &Config) -> ServerPlaces {
+        let servers = cfg.servers();
         let mut p = ServerPlaces::default();
-        let mut first: std::collections::HashMap<u16, usize> = Default::default();
-        for (i, s) in cfg.servers().iter().enumerate() {
+        p.all.reserve(servers.len());
+        p.by_name.reserve(servers.len() * 2);
+        let mut first: FnvMap<u16, usize> = FnvMap::default();
+        for (i, s) in servers.iter().enumerate() {
             p.all.push(s.id());
             p.by_file.entry(s.file_id()).or_default().push(i);
-            let mut wild = false;
-            for n in server_names_of(s) {
-                if n.contains('*') || n.starts_with('~') || n.starts_with('.') {
-                    wild = true;
-                } else {
-                    p.by_name.entry(n.to_ascii_lowercase()).or_default().push(i);
+            // One pass over the server's directives for its names and its listens.
+            let (mut wild, mut listens) = (false, false);
+            for c in s.children() {
+                if c.is("server_name") {
+                    for n in c.args() {
+                        if n.contains('*') || n.starts_with('~') || n.starts_with('.') {
+                            wild = true;
+                        } else {
+                            p.by_name.entry(n.to_ascii_lowercase()).or_default().push(i);
+                        }
+                    }
+                } else if c.is("listen") {
+                    listens = true;
+                    let port = c.arg(0).map_or(80, listen_port);
+                    first.entry(port).or_insert(i);
+                    if c.args().any(|a| a == "default_server" || a == "default") {
+                        p.defaults.entry(port).or_default().push(i);
+                    }
                 }
+            }
+            if !listens {
+                first.entry(80).or_insert(i);
             }
             if wild {
                 p.wild.push(i);
-            }
-            let listens: Vec<Directive<'_>> = s.children().filter(|c| c.is("listen")).collect();
-            let ports: Vec<(u16, bool)> = if listens.is_empty() {
-                vec![(80, false)]
-            } else {
-                listens
-                    .iter()
-                    .map(|l| {
-                        let port = l.arg(0).map_or(80, listen_port);
-                        let default = l.args().any(|a| a == "default_server" || a == "default");
-                        (port, default)
-                    })
-                    .collect()
-            };
-            for (port, default) in ports {
-                first.entry(port).or_insert(i);
-                if default {
-                    p.defaults.entry(port).or_default().push(i);
-                }
             }
         }
         for (port, i) in first {
@@ -209,7 +212,8 @@ impl ServerPlaces {
     /// Built once per box: the fix prover asks it for each edit of each site.
     pub fn enclosing(&self, cfg: &Config) -> &std::collections::HashMap<NodeId, usize> {
         self.enclosing.get_or_init(|| {
-            let mut map = std::collections::HashMap::new();
+            // Sized for every server's blocks at once: grown step by step, it rehashed each.
+            let mut map = std::collections::HashMap::with_capacity(self.all.len() * 8);
             for (i, &id) in self.all.iter().enumerate() {
                 let server = cfg.directive(id);
                 let file = server.file_id();
@@ -311,6 +315,7 @@ impl Site {
             progress: false,
             fs: Default::default(),
             places: Default::default(),
+            server_count: Default::default(),
             upstream_groups: Default::default(),
             listeners: Default::default(),
             one_of_many: false,
@@ -479,16 +484,14 @@ impl Site {
     fn upstream_groups(&self) -> &UpstreamGroups {
         self.upstream_groups.get_or_init(|| {
             let mut groups = UpstreamGroups::new();
-            for (_, d) in self.config().depth_first() {
-                if d.is("upstream") && d.has_block() {
-                    if let Some(name) = d.arg(0) {
-                        let members = d
-                            .children()
-                            .filter(|c| c.is("server"))
-                            .filter_map(|c| c.arg(0).map(str::to_string))
-                            .collect();
-                        groups.insert(name.to_string(), members);
-                    }
+            for d in self.upstream_blocks() {
+                if let Some(name) = d.arg(0) {
+                    let members = d
+                        .children()
+                        .filter(|c| c.is("server"))
+                        .filter_map(|c| c.arg(0).map(str::to_string))
+                        .collect();
+                    groups.insert(name.to_string(), members);
                 }
             }
             groups
@@ -555,6 +558,7 @@ impl Site {
             progress: false,
             fs: Default::default(),
             places: self.places.clone(),
+            server_count: self.server_count.clone(),
             upstream_groups: self.upstream_groups.clone(),
             listeners: self.listeners.clone(),
             one_of_many: true,
@@ -588,6 +592,12 @@ impl Site {
             .unwrap_or_else(|e| e.into_inner())
             .insert(key, v.clone());
         v
+    }
+
+    /// Whether this is one of the sites of a `check` over every site (`for_site`), which are
+    /// checked on every core already.
+    pub fn is_one_of_many(&self) -> bool {
+        self.one_of_many
     }
 
     /// Whether the user named this site (`--site`), rather than `check` going over every site.
@@ -664,9 +674,37 @@ impl Site {
 
     /// Whether the site is every server block of the config.
     fn is_every_server(&self) -> bool {
-        // The box's server index, not `Config::servers()`: that walks the whole config, and the
-        // resolver is asked for many times per site (10,000 sites made it quadratic).
-        self.nginx.servers.len() == self.server_places().all.len()
+        // Counted once per box, not `Config::servers()` each time: that walks the whole config,
+        // and the resolver is asked for many times per site (10,000 sites made it quadratic).
+        // (Not the box's `ServerPlaces` either: indexing every server's names and ports for a
+        // count was a tenth of `check --site` on a large box.)
+        let count = *self
+            .server_count
+            .get_or_init(|| self.config().servers().len());
+        self.nginx.servers.len() == count
+    }
+
+    /// The upstream groups, read from where nginx allows `upstream` (the http and stream
+    /// blocks; a fragment's top level): never inside a server, where nginx refuses it.
+    fn upstream_blocks(&self) -> Vec<Directive<'_>> {
+        let mut out = Vec::new();
+        // Depth first, in reading order, past every block but a server's.
+        let mut stack = vec![self.config().top()];
+        while let Some(run) = stack.last_mut() {
+            let Some(d) = run.next() else {
+                stack.pop();
+                continue;
+            };
+            if !d.has_block() {
+                continue;
+            }
+            if d.is("upstream") {
+                out.push(d);
+            } else if !d.is("server") {
+                stack.push(d.children());
+            }
+        }
+        out
     }
 
     /// The compose project the app runs in, when it runs in one: `--compose`, or a compose file
@@ -788,6 +826,7 @@ impl Site {
     fn select_servers(&mut self) -> Result<()> {
         let cfg = &self.nginx.config;
         let all = cfg.servers();
+        let _ = self.server_count.set(all.len());
         let Some(name) = self.name.as_deref() else {
             self.nginx.servers = all.iter().map(|d| d.id()).collect();
             self.nginx.matched_by = "all server blocks (no --site given)".into();

@@ -22,9 +22,10 @@
 //! include loop is reported (Apache gives up after 128 nested includes) and not followed.
 
 use super::ast::{Config, ConfigKind, Diagnostic, FileId, Module, Node, NodeId, MAX_DEPTH};
+use crate::fnv::FnvMap;
 use crate::sysroot::SysRoot;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 /// Why nothing could be loaded (exit 2). Problems inside the config are `Diagnostic`s.
@@ -217,14 +218,14 @@ struct Loader {
     source: Source,
     /// Files being read, outermost first (include loop detection).
     reading: Vec<PathBuf>,
-    ids: HashMap<PathBuf, FileId>,
+    ids: FnvMap<PathBuf, FileId>,
     /// Sections open around the include being read (in its includer files).
     outer_depth: usize,
     files_read: usize,
     /// The environment `${VAR}` falls back to (envvars).
-    env: HashMap<String, String>,
+    env: FnvMap<String, String>,
     /// `Define`d variables.
-    vars: HashMap<String, String>,
+    vars: FnvMap<String, String>,
     /// Each undefined variable is warned about once.
     undefined_warned: Vec<String>,
 }
@@ -248,11 +249,11 @@ impl Loader {
             cfg,
             source,
             reading: Vec::new(),
-            ids: HashMap::new(),
+            ids: FnvMap::default(),
             outer_depth: 0,
             files_read: 0,
-            env: HashMap::new(),
-            vars: HashMap::new(),
+            env: FnvMap::default(),
+            vars: FnvMap::default(),
             undefined_warned: Vec::new(),
         }
     }
@@ -350,12 +351,25 @@ impl Loader {
 
     /// `ap_resolve_env`: `${NAME}` replaced; undefined ones kept and warned about.
     fn substitute<'a>(&mut self, line: &'a str, file: FileId, no: u32) -> Cow<'a, str> {
-        if !line.contains("${") {
+        // A `$` then its `{`, not `str::contains("${")`: every line of the config is asked,
+        // and the substring searcher cost more to set up than the lines are long.
+        let var = |s: &str| {
+            let b = s.as_bytes();
+            let mut from = 0;
+            while let Some(p) = memchr::memchr(b'$', &b[from..]) {
+                if b.get(from + p + 1) == Some(&b'{') {
+                    return Some(from + p);
+                }
+                from += p + 1;
+            }
+            None
+        };
+        if var(line).is_none() {
             return Cow::Borrowed(line);
         }
         let mut out = String::with_capacity(line.len());
         let mut rest = line;
-        while let Some(i) = rest.find("${") {
+        while let Some(i) = var(rest) {
             out.push_str(&rest[..i]);
             let after = &rest[i + 2..];
             let Some(j) = after.find('}') else {
@@ -611,13 +625,18 @@ impl Loader {
         file: FileId,
         no: u32,
     ) -> Option<bool> {
-        let lower = name.to_ascii_lowercase();
-        if !matches!(
-            lower.as_str(),
-            "ifmodule" | "ifdefine" | "ifversion" | "iffile" | "ifdirective" | "ifsection"
-        ) {
+        const CONDITIONS: [&str; 6] = [
+            "ifmodule",
+            "ifdefine",
+            "ifversion",
+            "iffile",
+            "ifdirective",
+            "ifsection",
+        ];
+        if !CONDITIONS.iter().any(|n| n.eq_ignore_ascii_case(name)) {
             return None;
         }
+        let lower = name.to_ascii_lowercase();
         let Some(first) = words.first() else {
             self.diag(
                 file,
@@ -657,6 +676,18 @@ impl Loader {
         no: u32,
         depth: usize,
     ) -> Result<(), Stop> {
+        // Most directives are none of these: told apart without a lowercase copy of each.
+        const READ_TIME: [&str; 6] = [
+            "include",
+            "includeoptional",
+            "define",
+            "undefine",
+            "loadmodule",
+            "serverroot",
+        ];
+        if !READ_TIME.iter().any(|n| n.eq_ignore_ascii_case(cmd)) {
+            return Ok(());
+        }
         let lower = cmd.to_ascii_lowercase();
         match lower.as_str() {
             "include" | "includeoptional" => {
@@ -973,7 +1004,7 @@ fn if_version(words: &[Cow<'_, str>]) -> bool {
 }
 
 /// A shell assignment's value: quotes removed, `$NAME`/`${NAME}` expanded (unknown: empty).
-fn shell_value(value: &str, env: &HashMap<String, String>) -> String {
+fn shell_value(value: &str, env: &FnvMap<String, String>) -> String {
     let value = value.split(" #").next().unwrap_or("").trim();
     let (quoted, body) =
         if let Some(b) = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
@@ -1071,7 +1102,7 @@ fn continues(l: &str) -> bool {
 
 /// `ap_getword_conf`: the next word of `line`, quotes removed and escapes undone.
 pub(crate) fn getword<'a>(line: &mut &'a str) -> Cow<'a, str> {
-    let s = line.trim_start_matches(|c: char| c.is_ascii_whitespace());
+    let s = trim_blank(line);
     let bytes = s.as_bytes();
     if bytes.is_empty() {
         *line = s;
@@ -1094,19 +1125,37 @@ pub(crate) fn getword<'a>(line: &mut &'a str) -> Cow<'a, str> {
         let end = if i < bytes.len() { i + 1 } else { i };
         (unescape(inner, Some(quote)), end)
     } else {
-        let i = bytes
-            .iter()
-            .position(|b| b.is_ascii_whitespace())
-            .unwrap_or(bytes.len());
-        (unescape(&s[..i], None), i)
+        // One pass for the word's end and whether it holds a `\`.
+        let (mut i, mut escaped) = (0, false);
+        while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+            escaped |= bytes[i] == b'\\';
+            i += 1;
+        }
+        let word = &s[..i];
+        (
+            if escaped {
+                unescape(word, None)
+            } else {
+                Cow::Borrowed(word)
+            },
+            i,
+        )
     };
-    *line = s[end..].trim_start_matches(|c: char| c.is_ascii_whitespace());
+    *line = trim_blank(&s[end..]);
     word
+}
+
+/// `s` without its leading ASCII whitespace, read as bytes (every word of the config passes
+/// here: a `char` predicate decoded each one).
+fn trim_blank(s: &str) -> &str {
+    let n = s.bytes().take_while(u8::is_ascii_whitespace).count();
+    &s[n..]
 }
 
 /// `substring_conf`: `\\` → `\`, and inside quotes `\"` → `"`.
 fn unescape(s: &str, quote: Option<u8>) -> Cow<'_, str> {
-    if !s.contains('\\') {
+    // A plain loop: words are short, and a `memchr` call cost more than the scan.
+    if !s.bytes().any(|b| b == b'\\') {
         return Cow::Borrowed(s);
     }
     let b = s.as_bytes();

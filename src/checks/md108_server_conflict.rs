@@ -140,8 +140,15 @@ impl Check for ServerConflict {
             .collect();
         // From the config's index of duplicate names (built once, shared by the sites of a
         // box): walking every socket's servers for each site made a check of every site
-        // quadratic.
-        for dup in r.shared().duplicate_names() {
+        // quadratic. The one site a user names looks for its own names only.
+        let of_ours;
+        let dups: &[crate::nginx::resolve::DuplicateName] = if site.named_by_user() {
+            of_ours = r.shared().duplicate_names_of(&ours);
+            &of_ours
+        } else {
+            r.shared().duplicate_names()
+        };
+        for dup in dups {
             if !ours.contains(&dup.key) {
                 continue;
             }

@@ -420,27 +420,46 @@ fn run_apache(site: &Context<'_>, a: &crate::apache::site::ApacheSite) -> Outcom
 struct Relevance {
     /// Empty when every server block is the site (no --site), or the site has no names.
     names: Vec<String>,
+    /// A site of a box whose only names are `_` (a catch-all, Debian's `default`): nginx logs
+    /// its requests with `server: _`. A line that names another server is not its.
+    catch_all: Vec<String>,
     prefixes: Vec<AppPrefix>,
 }
 
 impl Relevance {
     fn of(site: &Site) -> Relevance {
-        let names = if site.name.is_some() {
+        let all: Vec<String> = if site.name.is_some() {
             server_names(site)
                 .into_iter()
-                .filter(|n| !n.is_empty() && n != "_" && !n.starts_with('~'))
                 .map(|n| n.to_ascii_lowercase())
                 .collect()
         } else {
             Vec::new()
         };
+        let names: Vec<String> = all
+            .iter()
+            .filter(|n| !n.is_empty() && *n != "_" && !n.starts_with('~'))
+            .cloned()
+            .collect();
+        let catch_all = if names.is_empty() && all.iter().all(|n| n == "_") {
+            all
+        } else {
+            Vec::new()
+        };
         Relevance {
             names,
+            catch_all,
             prefixes: app_prefixes(site),
         }
     }
 
     fn is_site(&self, line: &Line) -> bool {
+        if !self.catch_all.is_empty() {
+            return line
+                .server
+                .as_deref()
+                .map_or(true, |s| s.is_empty() || s == "_");
+        }
         if self.names.is_empty() {
             return true;
         }

@@ -119,6 +119,9 @@ pub trait Check: Sync {
 pub struct Context<'s> {
     pub site: &'s Site,
     live: OnceLock<Live>,
+    /// The site's media/static URL prefixes (`shared::nginx::prefixes`), found once: five
+    /// checks ask.
+    prefixes: OnceLock<Vec<shared::nginx::Prefix>>,
     /// Apache's model of the site, built on first use by an MD5xx check.
     apache: OnceLock<Option<crate::apache::resolve::Resolver<'s>>>,
 }
@@ -128,8 +131,15 @@ impl<'s> Context<'s> {
         Context {
             site,
             live: OnceLock::new(),
+            prefixes: OnceLock::new(),
             apache: OnceLock::new(),
         }
+    }
+
+    /// `shared::nginx::prefixes` over the site's resolver, found on first use.
+    pub fn prefixes(&self) -> &[shared::nginx::Prefix] {
+        self.prefixes
+            .get_or_init(|| shared::nginx::prefixes(self.site, &self.site.resolver()))
     }
 
     /// When Apache httpd is the server judged: its site and its model (built on first use).

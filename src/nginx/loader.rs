@@ -166,7 +166,7 @@ struct Loader {
     source: Source,
     /// Each system path (lexically normalised) read from disk to its file, so a file is read
     /// once. (A dump's files are found in `Source::Dump` instead.)
-    ids: super::fnv::FnvMap<PathBuf, FileId>,
+    ids: crate::fnv::FnvMap<PathBuf, FileId>,
     /// Every include node of each file, in file order, with its argument's number.
     includes: Vec<Vec<(NodeId, Option<u32>)>>,
     /// Files parsed whose includes are not resolved yet.

@@ -3,12 +3,12 @@
 
 pub mod ast;
 mod context;
-pub mod fnv;
 pub mod lexer;
 pub mod loader;
 mod parser;
 pub mod resolve;
 pub mod rules;
+mod variables;
 
 pub use ast::{Children, Config, ConfigKind, Diagnostic, Directive, FileId, NodeId, SourceFile};
 pub use loader::{load_dump, load_files, load_files_prepared, LoadError};

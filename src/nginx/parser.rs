@@ -40,7 +40,7 @@ pub(crate) struct ParsedFile {
 /// that cheap (looking every include's text up again afterwards means a cache miss per include).
 #[derive(Debug, Default)]
 pub(crate) struct IncludeArgs {
-    numbers: super::fnv::FnvMap<String, u32>,
+    numbers: crate::fnv::FnvMap<String, u32>,
     pub names: Vec<String>,
 }
 

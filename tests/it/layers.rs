@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u8)] = &[
     // 1 ground: no nginx, no site
     ("text_safe", 9),
+    ("fnv", 9),
     ("input", 9),
     ("sysroot", 10),
     ("report", 11),

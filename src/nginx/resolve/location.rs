@@ -63,7 +63,7 @@ pub struct Loc {
     pub auto_redirect: bool,
 }
 
-pub use crate::nginx::fnv::FnvMap;
+pub use crate::fnv::FnvMap;
 
 /// The locations directly inside one block.
 #[derive(Debug, Default)]

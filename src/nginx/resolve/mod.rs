@@ -406,37 +406,53 @@ impl Shared {
     /// Every `server_name` given twice on one listen socket, by socket (in `Listen::describe`
     /// order), then in config order; empty names, regexes and `_` are not names.
     pub fn duplicate_names(&self) -> &[DuplicateName] {
-        self.duplicates.get_or_init(|| {
-            let mut sockets: Vec<(String, &[usize])> = self.servers.sockets().collect();
-            sockets.sort();
-            let mut out = Vec::new();
-            for (listen, servers) in sockets {
-                let mut first: HashMap<String, NodeId> = HashMap::new();
-                for &i in servers {
-                    let s = &self.servers.servers[i];
-                    for n in &s.names {
-                        if n.is_empty() || n.starts_with('~') || n == "_" {
-                            continue;
+        self.duplicates
+            .get_or_init(|| self.find_duplicate_names(|_| true))
+    }
+
+    /// `duplicate_names` of these names only (lowercase): what one site asks for, without
+    /// indexing every name of the config (the whole list is built once per box, for a check of
+    /// every site).
+    pub fn duplicate_names_of(
+        &self,
+        keys: &std::collections::HashSet<String>,
+    ) -> Vec<DuplicateName> {
+        self.find_duplicate_names(|n| {
+            keys.iter()
+                .any(|k| k.len() == n.len() && k.eq_ignore_ascii_case(n))
+        })
+    }
+
+    fn find_duplicate_names(&self, wanted: impl Fn(&str) -> bool) -> Vec<DuplicateName> {
+        let mut sockets: Vec<(String, &[usize])> = self.servers.sockets().collect();
+        sockets.sort();
+        let mut out = Vec::new();
+        for (listen, servers) in sockets {
+            let mut first: HashMap<String, NodeId> = HashMap::new();
+            for &i in servers {
+                let s = &self.servers.servers[i];
+                for n in &s.names {
+                    if n.is_empty() || n.starts_with('~') || n == "_" || !wanted(n) {
+                        continue;
+                    }
+                    let key = n.to_ascii_lowercase();
+                    match first.get(&key) {
+                        None => {
+                            first.insert(key, s.id);
                         }
-                        let key = n.to_ascii_lowercase();
-                        match first.get(&key) {
-                            None => {
-                                first.insert(key, s.id);
-                            }
-                            Some(&winner) if winner != s.id => out.push(DuplicateName {
-                                listen: listen.clone(),
-                                name: n.clone(),
-                                key,
-                                ignored: s.id,
-                                first: winner,
-                            }),
-                            _ => {}
-                        }
+                        Some(&winner) if winner != s.id => out.push(DuplicateName {
+                            listen: listen.clone(),
+                            name: n.clone(),
+                            key,
+                            ignored: s.id,
+                            first: winner,
+                        }),
+                        _ => {}
                     }
                 }
             }
-            out
-        })
+        }
+        out
     }
 }
 
@@ -775,6 +791,12 @@ impl<'s> Resolver<'s> {
     /// How nginx answers `req` once it has reached `server` (skips the choice of server).
     pub fn resolve_on(&self, server: NodeId, req: &Request) -> Resolution {
         self.guarded(req, Some(server), true)
+    }
+
+    /// `resolve_on` without the explanations, as `predict` is `resolve` without them: for
+    /// comparing answers (the fix prover).
+    pub fn predict_on(&self, server: NodeId, req: &Request) -> Resolution {
+        self.guarded(req, Some(server), false)
     }
 
     /// Every server block nginx would consider for requests on `port`, in config order.

@@ -1,5 +1,5 @@
-//! FNV-1a, the hash of the tables keyed by short names, paths and node ids: the loader's file
-//! table, the resolver's location and server-name indexes. Keys come from the configuration
+//! FNV-1a, the hash of the tables keyed by short names, paths and node ids: the loaders' file
+//! tables and variables, the resolver's location and server-name indexes. Keys come from the configuration
 //! being read, so a cryptographic hash is wasted on them.
 
 use std::collections::HashMap;
