@@ -615,6 +615,12 @@ impl Site {
         v
     }
 
+    /// Whether this is one of the sites of a `check` over every site (`for_site`), which are
+    /// checked on every core already.
+    pub fn is_one_of_many(&self) -> bool {
+        self.one_of_many
+    }
+
     /// Whether the user named this site (`--site`), rather than `check` going over every site.
     pub fn named_by_user(&self) -> bool {
         self.name.is_some() && !self.one_of_many
