@@ -7,7 +7,15 @@
 #                                                          the quote opened
 #   include sites/*.conf over 10,000 files                <= ${GLOB_MAX:-0.3} s, every server, in
 #                                                          glob(3) order
+#   one site of ~360,000 servers (50 MB, scripts/gen_big_site.py; issue #12's config): the
+#   media-doctor binary itself:
+#     trace one URL                                     <= ${BIG_TRACE_MAX:-2} s
+#     check --offline --format json                     <= ${BIG_CHECK_MAX:-20} s, peak RSS <=
+#                                                          ${BIG_RSS_MAX:-4}x the config's bytes
 # Measured (2 cores, load average 2.4-6, 2026-12-02): 0.57-0.73 s, 0.08-0.16 s, 0.06-0.09 s.
+# The 50 MB site (2 cores, load average 8.3-12.7, 2026-12-03): trace 3.2 s; check 427 s wall,
+# 87 s of CPU, 3.1 GiB (64x): over its bounds (see docs/architecture.md, "One site or ten
+# thousand"). BIG=0 skips it.
 #   scripts/bench-stress.sh
 # Needs python3. Builds target/release/examples/load_config (see scripts/bench-nginx.sh).
 set -eu
@@ -79,4 +87,22 @@ last=$(grep ' server_name ' "$tmp/out" | tail -1 | sed 's/^ *//')
 [ "$last" = '/etc/nginx/sites/09999.conf:1 server_name ["s9999"]' ] || { echo "  last server: $last" && fail=1; }
 "$bin" --root "$tmp/glob" /etc/nginx/nginx.conf >"$tmp/out" 2>&1 || true
 within "10,000-file glob" "$(seconds "$tmp/out")" "${GLOB_MAX:-0.3}"
+
+# 4. One site of ~360,000 servers in one 50 MB file: the product, not the loader.
+if [ "${BIG:-1}" != 0 ]; then
+    cargo build --release --quiet --bin media-doctor
+    md=$PWD/target/release/media-doctor
+    n=$(python3 scripts/gen_big_site.py --out "$tmp/site")
+    bytes=$(cat "$tmp/site/nginx.conf" "$tmp/site/sites-enabled/big" | wc -c)
+    # wall seconds and peak RSS (KiB) of a run, its stdout counted and dropped.
+    run() { /usr/bin/time -f "%e %M" -o "$tmp/time" "$@" | wc -c >"$tmp/bytes" || true; }
+    run "$md" trace "http://s$(printf %06d $((n / 2))).example.com/media/a.jpg" \
+        --nginx-conf "$tmp/site/nginx.conf" --offline
+    within "50 MB site ($n servers): trace" "$(cut -d' ' -f1 "$tmp/time")" "${BIG_TRACE_MAX:-2}"
+    run "$md" check --nginx-conf "$tmp/site/nginx.conf" --offline --format json
+    within "50 MB site: check ($(cat "$tmp/bytes") bytes of JSON)" "$(cut -d' ' -f1 "$tmp/time")" \
+        "${BIG_CHECK_MAX:-20}"
+    ratio=$(python3 -c "print(round($(cut -d' ' -f2 "$tmp/time") * 1024 / $bytes, 2))")
+    within "50 MB site: check peak RSS / config bytes" "$ratio" "${BIG_RSS_MAX:-4}"
+fi
 exit $fail

@@ -69,10 +69,11 @@ fn in_namespace(site: &Site, reload: &str, results: &mut [CheckResult]) {
 }
 
 /// `sudo X && sudo Y` → each part run in pid's mount namespace: `sudo nsenter -t PID -m X`.
+/// A `sudo -u USER …` (the app's own commands) is left as it is: nsenter would take its options.
 fn nsenter_each_sudo(cmd: &str, pid: i32) -> String {
     cmd.split(" && ")
         .map(|part| match part.strip_prefix("sudo ") {
-            Some(rest) if !rest.starts_with("nsenter ") => {
+            Some(rest) if !rest.starts_with("nsenter ") && !rest.starts_with('-') => {
                 format!("sudo nsenter -t {pid} -m {rest}")
             }
             _ => part.to_string(),
@@ -102,57 +103,146 @@ fn groups(results: &[CheckResult]) -> Vec<Vec<(usize, usize)>> {
     out
 }
 
+/// One block's fixes merged: the fixes in report order, the merged edit, the ones left apart
+/// (with why), and the goals of the merged ones.
+struct Merged {
+    fixes: Vec<ConfigFix>,
+    merged: BlockEdit,
+    apart: Vec<(usize, String)>,
+    goals: Vec<fix::Goal>,
+}
+
+fn merge(results: &[CheckResult], group: &[(usize, usize)]) -> Merged {
+    let fixes: Vec<ConfigFix> = group
+        .iter()
+        .filter_map(|&(r, f)| results[r].findings[f].config_fix.clone())
+        .collect();
+    // Merge in order; a fix that contradicts the merged block stays apart.
+    let mut merged: BlockEdit = fixes[0].edit.clone();
+    let mut apart: Vec<(usize, String)> = Vec::new();
+    for (i, fx) in fixes.iter().enumerate().skip(1) {
+        match merged.merge(&fx.edit) {
+            Ok(m) => merged = m,
+            Err(c) => apart.push((i, c.what)),
+        }
+    }
+    let goals: Vec<_> = fixes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !apart.iter().any(|(a, _)| a == i))
+        .filter_map(|(_, fx)| fx.goal.clone())
+        .collect();
+    Merged {
+        fixes,
+        merged,
+        apart,
+        goals,
+    }
+}
+
+/// Fewer blocks than this are proven on one thread.
+const PARALLEL_PROOFS: usize = 8;
+
+/// The proof of each merged block, in order. Every goal of a block at once: one copy of the
+/// config is loaded and compared per block. One site's many blocks (one site of 500,000
+/// servers, each with a fix) are proven on every core; in a check over every site, the sites
+/// already are.
+fn prove_all(
+    site: &Site,
+    prover: &fix::Prover<'_>,
+    merged: &[Merged],
+) -> Vec<Result<String, fix::Refusal>> {
+    let prove = |m: &Merged| prover.prove(std::slice::from_ref(&m.merged), &m.goals);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if site.is_one_of_many() || threads <= 1 || merged.len() < PARALLEL_PROOFS {
+        return merged.iter().map(prove).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Result<String, fix::Refusal>>>> =
+        merged.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            // The main thread's stack size, as for the sites of a check over every site.
+            let worker = std::thread::Builder::new()
+                .stack_size(8 << 20)
+                .spawn_scoped(scope, || loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(m) = merged.get(i) else { break };
+                    let proof = prove(m);
+                    *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(proof);
+                });
+            if worker.is_err() {
+                // No thread to be had: the ones running (or this one, below) do the work.
+                break;
+            }
+        }
+    });
+    slots
+        .into_iter()
+        .zip(merged)
+        .map(|(slot, m)| {
+            slot.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(|| prove(m))
+        })
+        .collect()
+}
+
 fn merge_and_prove(site: &Site, results: &mut [CheckResult]) {
-    let cfg = site.config();
     let prover = fix::Prover::new(site);
     // Each config file read once for all its fixes (one file may hold thousands).
     let mut texts = fix::text::Texts::default();
-    for group in groups(results) {
-        let fixes: Vec<ConfigFix> = group
-            .iter()
-            .filter_map(|&(r, f)| results[r].findings[f].config_fix.clone())
-            .collect();
-        let (first_r, first_f) = group[0];
-        let first_id = results[first_r].id;
-        let place = cfg.directive(fixes[0].edit.block).location();
-        // Merge in order; a fix that contradicts the merged block stays apart.
-        let mut merged: BlockEdit = fixes[0].edit.clone();
-        let mut apart: Vec<(usize, String)> = Vec::new();
-        for (i, fx) in fixes.iter().enumerate().skip(1) {
-            match merged.merge(&fx.edit) {
-                Ok(m) => merged = m,
-                Err(c) => apart.push((i, c.what)),
-            }
+    let groups = groups(results);
+    // A chunk at a time: the merged blocks of 500,000 servers are not all held at once.
+    for chunk in groups.chunks(256) {
+        let merged: Vec<Merged> = chunk.iter().map(|g| merge(results, g)).collect();
+        let proofs = prove_all(site, &prover, &merged);
+        for ((group, m), proof) in chunk.iter().zip(merged).zip(proofs) {
+            settle_group(site, &mut texts, results, group, m, proof);
         }
-        let goals: Vec<_> = fixes
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !apart.iter().any(|(a, _)| a == i))
-            .filter_map(|(_, fx)| fx.goal.clone())
-            .collect();
-        // Every goal at once: one copy of the config is loaded and compared per block.
-        let proof = prover.prove(std::slice::from_ref(&merged), &goals);
-        let mut intros: Vec<&str> = Vec::new();
-        for (i, fx) in fixes.iter().enumerate() {
-            // Compared as shown (without the colon): two checks with the same words say it once.
-            let intro = fx.intro.trim_end_matches(':');
-            if !apart.iter().any(|(a, _)| *a == i) && !intros.contains(&intro) {
-                intros.push(intro);
-            }
+    }
+}
+
+/// The remediation of each finding of one merged block, from its proof.
+fn settle_group(
+    site: &Site,
+    texts: &mut fix::text::Texts,
+    results: &mut [CheckResult],
+    group: &[(usize, usize)],
+    m: Merged,
+    proof: Result<String, fix::Refusal>,
+) {
+    let cfg = site.config();
+    let Merged {
+        fixes,
+        merged,
+        apart,
+        goals: _,
+    } = m;
+    let (first_r, _) = group[0];
+    let first_id = results[first_r].id;
+    let place = cfg.directive(fixes[0].edit.block).location();
+    let mut intros: Vec<&str> = Vec::new();
+    for (i, fx) in fixes.iter().enumerate() {
+        // Compared as shown (without the colon): two checks with the same words say it once.
+        let intro = fx.intro.trim_end_matches(':');
+        if !apart.iter().any(|(a, _)| *a == i) && !intros.contains(&intro) {
+            intros.push(intro);
         }
-        // The one block to add or the lines to change, at their file:line (the whole block
-        // when its place cannot be told line by line).
-        let splices = fix::text::splices(&mut texts, &site.root, cfg, &merged);
-        let block = fix::text::shown(cfg, &merged, splices.as_deref());
-        let splices = splices.unwrap_or_default();
-        for (k, &(r, f)) in group.iter().enumerate() {
-            let finding = &mut results[r].findings[f];
-            let reload = finding
-                .remediation
-                .as_ref()
-                .map(|rem| rem.commands.clone())
-                .unwrap_or_default();
-            finding.remediation = Some(match (&proof, apart.iter().find(|(a, _)| *a == k)) {
+    }
+    // The one block to add or the lines to change, at their file:line (the whole block
+    // when its place cannot be told line by line).
+    let splices = fix::text::splices(texts, &site.root, cfg, &merged);
+    let block = fix::text::shown(cfg, &merged, splices.as_deref());
+    let splices = splices.unwrap_or_default();
+    for (k, &(r, f)) in group.iter().enumerate() {
+        let finding = &mut results[r].findings[f];
+        let reload = finding
+            .remediation
+            .as_ref()
+            .map(|rem| rem.commands.clone())
+            .unwrap_or_default();
+        finding.remediation = Some(match (&proof, apart.iter().find(|(a, _)| *a == k)) {
                 (_, Some((_, why))) => Remediation {
                     text: format!(
                         "not printed: this fix and the one under {first_id} change {place} in two ways ({why}); decide which the block should say, edit it, then run `media-doctor check` again"
@@ -189,7 +279,18 @@ fn merge_and_prove(site: &Site, results: &mut [CheckResult]) {
                     commands: Vec::new(),
                 },
             });
-        }
-        let _ = (first_r, first_f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_sudo_runs_in_the_namespace_but_the_apps_own() {
+        assert_eq!(
+            super::nsenter_each_sudo("sudo chmod o+x /srv && sudo setfacl -m u:33:rx /srv/m", 7),
+            "sudo nsenter -t 7 -m chmod o+x /srv && sudo nsenter -t 7 -m setfacl -m u:33:rx /srv/m"
+        );
+        let app = "cd /srv/app && sudo -u app /srv/venv/bin/python manage.py collectstatic";
+        assert_eq!(super::nsenter_each_sudo(app, 7), app);
     }
 }

@@ -3,8 +3,8 @@
 //! The page: checks/MD105.md.
 
 use super::shared::nginx::{
-    config_fix, findings_or_pass, goal_for, loc_of, opened_path, prefix_urls, prefixes,
-    skip_if_incomplete, RELOAD,
+    config_fix, findings_or_pass, goal_for, loc_of, opened_path, prefix_urls, skip_if_incomplete,
+    RELOAD,
 };
 use super::shared::nginx_routing::*;
 use super::{Band, Check, Context, Meta, Outcome};
@@ -45,14 +45,14 @@ impl Check for LocationShadowed {
         let r = site.resolver();
         let cfg = r.config();
         let all = Targets::new(r.targets());
-        let prefixes = prefixes(site, &r);
+        let prefixes = site.prefixes();
         if prefixes.is_empty() {
             return Ok(Outcome::skip(
                 "no media/static URL prefix: no app settings found and no location serves files from disk",
             ));
         }
         let mut findings = Vec::new();
-        for p in &prefixes {
+        for p in prefixes {
             for t in targets_for(p, &all) {
                 // The location meant for the prefix: the one a plain file under it reaches.
                 let Some(meant) = r.location_for(t.server, &format!("{}md-probe", p.url)) else {
@@ -165,7 +165,7 @@ impl Check for LocationShadowed {
             findings,
             format!(
                 "media/static URLs ({}) reach the locations meant for them",
-                prefix_urls(&prefixes)
+                prefix_urls(prefixes)
             ),
         ))
     }

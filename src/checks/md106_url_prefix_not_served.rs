@@ -3,7 +3,7 @@
 //! The page: checks/MD106.md.
 
 use super::shared::nginx::{
-    config_fix, findings_or_pass, goal_in_dir, loc_of, new_location, prefix_urls, prefixes,
+    config_fix, findings_or_pass, goal_in_dir, loc_of, new_location, prefix_urls,
     skip_if_incomplete, PrefixKind, RELOAD,
 };
 use super::shared::nginx_routing::*;
@@ -32,14 +32,14 @@ impl Check for UrlPrefixNotServed {
         let r = site.resolver();
         let cfg = r.config();
         let all = Targets::new(r.targets());
-        let prefixes = prefixes(site, &r);
+        let prefixes = site.prefixes();
         if prefixes.is_empty() {
             return Ok(Outcome::skip(
                 "no media/static URL prefix: no app settings found (MEDIA_URL/STATIC_URL) and no location serves files from disk",
             ));
         }
         let mut findings = Vec::new();
-        for p in &prefixes {
+        for p in prefixes {
             for t in targets_for(p, &all) {
                 let sample = match p.kind {
                     PrefixKind::Media => "x.jpg",
@@ -134,7 +134,7 @@ impl Check for UrlPrefixNotServed {
             findings,
             format!(
                 "media/static URLs ({}) are served from disk",
-                prefix_urls(&prefixes)
+                prefix_urls(prefixes)
             ),
         ))
     }

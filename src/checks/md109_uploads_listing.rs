@@ -29,7 +29,7 @@ impl Check for UploadsListing {
         }
         let r = site.resolver();
         let cfg = r.config();
-        let ps = media(site, &r);
+        let ps = media(site);
         if ps.is_empty() {
             return Ok(Outcome::skip("no media (uploads) URL prefix found"));
         }

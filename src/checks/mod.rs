@@ -119,6 +119,9 @@ pub trait Check: Sync {
 pub struct Context<'s> {
     pub site: &'s Site,
     live: OnceLock<Live>,
+    /// The site's media/static URL prefixes (`shared::nginx::prefixes`), found once: five
+    /// checks ask.
+    prefixes: OnceLock<Vec<shared::nginx::Prefix>>,
     /// Apache's model of the site, built on first use by an MD5xx check.
     apache: OnceLock<Option<crate::apache::resolve::Resolver<'s>>>,
 }
@@ -128,8 +131,15 @@ impl<'s> Context<'s> {
         Context {
             site,
             live: OnceLock::new(),
+            prefixes: OnceLock::new(),
             apache: OnceLock::new(),
         }
+    }
+
+    /// `shared::nginx::prefixes` over the site's resolver, found on first use.
+    pub fn prefixes(&self) -> &[shared::nginx::Prefix] {
+        self.prefixes
+            .get_or_init(|| shared::nginx::prefixes(self.site, &self.site.resolver()))
     }
 
     /// When Apache httpd is the server judged: its site and its model (built on first use).
@@ -163,6 +173,26 @@ impl<'s> Context<'s> {
             crate::answer::ServerKind::Apache
         } else {
             crate::answer::ServerKind::Nginx
+        }
+    }
+
+    /// `media-doctor trace URL` as pasted here: with `--apache-conf` when Apache is judged from
+    /// a configuration of its own (trace would otherwise pick the box's server).
+    pub fn trace_command(&self, url: &str) -> String {
+        let q = crate::fs::walk::shell_quote(url);
+        match self.site.apache.as_deref() {
+            Some(a)
+                if !matches!(
+                    a.entry.to_str(),
+                    Some("/etc/apache2/apache2.conf" | "/etc/httpd/conf/httpd.conf")
+                ) =>
+            {
+                format!(
+                    "media-doctor trace {q} --apache-conf {}",
+                    crate::fs::walk::shell_quote(&a.entry.display().to_string())
+                )
+            }
+            _ => format!("media-doctor trace {q}"),
         }
     }
 

@@ -21,6 +21,13 @@ pub fn render(cfg: &Config, e: &BlockEdit) -> String {
 /// quotes: nginx's reader unescapes only `\"`, `\'`, `\\`, `\t`, `\r` and `\n`, so a regex as
 /// written (`\.(?:jpg|png)$`) reads back the same unquoted, and is pasted as the user wrote it.
 pub fn quote(arg: &str) -> String {
+    let mut out = String::with_capacity(arg.len());
+    push_quoted(&mut out, arg);
+    out
+}
+
+/// `quote`, written at the end of `out` (the prover renders every directive of each copy).
+fn push_quoted(out: &mut String, arg: &str) {
     let escape_taken = arg
         .as_bytes()
         .windows(2)
@@ -32,22 +39,45 @@ pub fn quote(arg: &str) -> String {
             .chars()
             .any(|c| c.is_whitespace() || matches!(c, ';' | '{' | '}' | '#' | '"' | '\''));
     if plain {
-        arg.to_string()
+        out.push_str(arg);
     } else {
-        format!("\"{}\"", arg.replace('\\', "\\\\").replace('"', "\\\""))
+        out.push('"');
+        for c in arg.chars() {
+            if matches!(c, '\\' | '"') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
     }
 }
 
 /// A directive's first line as nginx reads it back (`if` keeps its parentheses).
 pub fn head_of(d: &Directive<'_>) -> String {
-    let args: Vec<String> = d.args().map(quote).collect();
-    if d.is("if") {
-        return format!("if ({})", args.join(" "));
+    let mut out = String::new();
+    push_head(&mut out, d);
+    out
+}
+
+/// `head_of`, written at the end of `out`.
+fn push_head(out: &mut String, d: &Directive<'_>) {
+    let is_if = d.is("if");
+    out.push_str(if is_if { "if (" } else { d.name() });
+    for (i, a) in d.args().enumerate() {
+        if i > 0 || !is_if {
+            out.push(' ');
+        }
+        push_quoted(out, a);
     }
-    std::iter::once(d.name().to_string())
-        .chain(args)
-        .collect::<Vec<_>>()
-        .join(" ")
+    if is_if {
+        out.push(')');
+    }
+}
+
+fn push_pad(out: &mut String, depth: usize) {
+    for _ in 0..depth {
+        out.push_str("    ");
+    }
 }
 
 /// Writes `d` (and its block) at `depth`, applying `edit` to its children (and to `d` itself
@@ -155,16 +185,18 @@ pub fn skeleton(cfg: &Config, file: crate::nginx::FileId) -> Option<Skeleton> {
             }
             return;
         }
-        let pad = "    ".repeat(depth);
+        push_pad(out, depth);
+        push_head(out, d);
         if !d.has_block() {
-            out.push_str(&format!("{pad}{};\n", head_of(d)));
+            out.push_str(";\n");
             return;
         }
-        out.push_str(&format!("{pad}{} {{\n", head_of(d)));
+        out.push_str(" {\n");
         for c in d.raw_children() {
             walk(&c, Some(d.id()), depth + 1, cut, out);
         }
-        out.push_str(&format!("{pad}}}\n"));
+        push_pad(out, depth);
+        out.push_str("}\n");
     }
     let f = &cfg.files[file as usize];
     let mut out = format!("# configuration file {}:\n", f.path.display());
@@ -199,16 +231,18 @@ fn render_with(d: &Directive<'_>, depth: usize, edits: &[BlockEdit], out: &mut S
         render_block(d, depth, Some(e), out);
         return;
     }
-    let pad = "    ".repeat(depth);
+    push_pad(out, depth);
+    push_head(out, d);
     if !d.has_block() {
-        out.push_str(&format!("{pad}{};\n", head_of(d)));
+        out.push_str(";\n");
         return;
     }
-    out.push_str(&format!("{pad}{} {{\n", head_of(d)));
+    out.push_str(" {\n");
     for c in d.raw_children() {
         render_with(&c, depth + 1, edits, out);
     }
-    out.push_str(&format!("{pad}}}\n"));
+    push_pad(out, depth);
+    out.push_str("}\n");
 }
 
 #[cfg(test)]

@@ -83,7 +83,8 @@ pub fn write(out: &mut dyn Write, report: &Report, opts: &Options) -> std::io::R
     }
     write_judged(out, report, &w)?;
     // What to do first, in order; then the checks: one line per band, or everything with -v.
-    write_causes(out, report, &w)?;
+    let cap = (!opts.verbose).then_some(CAUSES_PER_CHECK);
+    write_causes(out, report, &w, cap)?;
     if opts.verbose {
         write_checklist(out, report, opts, &w)
     } else {
@@ -190,10 +191,19 @@ fn write_checklist(
     }
 }
 
+/// How many causes led by one check "What to do" shows without `-v`; the rest are counted (one
+/// site of 500,000 servers can have a cause per server: JSON lists every one).
+pub const CAUSES_PER_CHECK: usize = 10;
+
 /// "What to do, in order": one item per cause (render::causes), each with its problems, its
 /// fix, and the checks that only see its effect; the reload that applies config edits once,
-/// last.
-fn write_causes(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::Result<()> {
+/// last. With `cap`, at most that many causes led by the same check, the others counted.
+fn write_causes(
+    out: &mut dyn Write,
+    report: &Report,
+    w: &Wrapper,
+    cap: Option<usize>,
+) -> std::io::Result<()> {
     let causes = super::causes::of(report);
     if causes.is_empty() {
         return Ok(());
@@ -218,11 +228,39 @@ fn write_causes(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::R
     // Whether a fix shown edits nginx's config (the reload then applies it).
     let mut config_edits = false;
     let mut n = 0;
+    // Per leading check: how many of its causes were shown, how many not.
+    let mut led: Vec<(usize, usize, usize)> = Vec::new();
     for cause in &causes {
-        n += 1;
-        let number = format!("{n:>2}. ");
         let finding = |m: &super::causes::Member| &report.checks[m.check].findings[m.finding];
         let check = |m: &super::causes::Member| &report.checks[m.check];
+        let lead = cause.problems[0].check;
+        let at = match led.iter().position(|(c, _, _)| *c == lead) {
+            Some(i) => i,
+            None => {
+                led.push((lead, 0, 0));
+                led.len() - 1
+            }
+        };
+        if cap.is_some_and(|cap| led[at].1 >= cap) {
+            led[at].2 += 1;
+            // Not shown, but its edits are applied by the same reload.
+            for m in &cause.problems {
+                let Some(fix) = &finding(m).remediation else {
+                    continue;
+                };
+                config_edits |=
+                    matches!(check(m).band, Band::Nginx | Band::Apache) || cause.place.is_some();
+                for c in fix.commands.iter().filter(|c| applies_config(c)) {
+                    if !reloads.contains(c) {
+                        reloads.push(c.clone());
+                    }
+                }
+            }
+            continue;
+        }
+        led[at].1 += 1;
+        n += 1;
+        let number = format!("{n:>2}. ");
         let mark = match cause.severity {
             Severity::Error => "✗".red(),
             _ => "!".yellow(),
@@ -269,14 +307,27 @@ fn write_causes(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::R
                         "        ",
                     )?;
                 }
-                // Other findings with the very same fix.
+                // Other findings with the very same fix (`correct the file at that line`):
+                // each with its own place when it is not the item's.
                 for other in &cause.problems[1..] {
                     let who = if check(other).id == check(m).id {
                         String::new()
                     } else {
                         format!("{}: ", label(other))
                     };
-                    let line = format!("{} {who}{}", "✗".red(), finding(other).message);
+                    let f = finding(other);
+                    let bullet = match f.severity {
+                        Severity::Error => "✗".red(),
+                        _ => "!".yellow(),
+                    };
+                    let at = f
+                        .location
+                        .as_ref()
+                        .map(|l| format!("{}:{}", l.file, l.line))
+                        .filter(|a| cause.at.as_ref() != Some(a))
+                        .map(|a| format!(" (at {a})"))
+                        .unwrap_or_default();
+                    let line = format!("{bullet} {who}{}{at}", f.message);
                     w.write(out, &line, "      ", "        ")?;
                 }
             }
@@ -292,7 +343,14 @@ fn write_causes(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::R
                 .iter()
                 .any(|id| *id != check(m).id && fix.text.contains(id))
                 && !fix.text.contains('\n');
-            if shown.contains(&fix.text.as_str()) || points_to_another {
+            // "the block for X under MD110 fixes this too", in the item that prints that block.
+            let block_shown_here = cause.place.is_some()
+                && cause
+                    .at
+                    .as_ref()
+                    .is_some_and(|a| fix.text.starts_with(&format!("the block for {a} under ")))
+                && fix.text.ends_with(" fixes this too");
+            if shown.contains(&fix.text.as_str()) || points_to_another || block_shown_here {
                 continue;
             }
             shown.push(&fix.text);
@@ -343,6 +401,16 @@ fn write_causes(out: &mut dyn Write, report: &Report, w: &Wrapper) -> std::io::R
                 "        ",
             )?;
         }
+    }
+    for &(c, _, hidden) in led.iter().filter(|(_, _, hidden)| *hidden > 0) {
+        let c = &report.checks[c];
+        let line = format!(
+            "… and {hidden} more cause{} led by {} {}, not shown (-v or --format json lists every one)",
+            if hidden == 1 { "" } else { "s" },
+            c.id,
+            c.name
+        );
+        w.write(out, &line.dimmed().to_string(), "    ", "      ")?;
     }
     if !reloads.is_empty() {
         n += 1;

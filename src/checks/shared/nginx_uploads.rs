@@ -3,16 +3,15 @@
 //! MD109, MD110: what nginx does with user uploads (the media prefix): no directory listings,
 //! no uploaded script executed, no content sniffing.
 
-use crate::checks::shared::nginx::{prefixes, Prefix, PrefixKind, Target};
+use crate::checks::shared::nginx::{Prefix, PrefixKind, Target};
 use crate::checks::shared::nginx_routing::targets_for;
 pub(crate) use crate::checks::shared::nginx_routing::Targets;
-use crate::nginx::resolve::Resolver;
-use crate::site::Site;
 
-pub(crate) fn media(site: &Site, r: &Resolver<'_>) -> Vec<Prefix> {
-    prefixes(site, r)
-        .into_iter()
+pub(crate) fn media(cx: &crate::checks::Context<'_>) -> Vec<Prefix> {
+    cx.prefixes()
+        .iter()
         .filter(|p| p.kind == PrefixKind::Media)
+        .cloned()
         .collect()
 }
 

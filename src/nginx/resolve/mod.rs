@@ -793,6 +793,12 @@ impl<'s> Resolver<'s> {
         self.guarded(req, Some(server), true)
     }
 
+    /// `resolve_on` without the explanations, as `predict` is `resolve` without them: for
+    /// comparing answers (the fix prover).
+    pub fn predict_on(&self, server: NodeId, req: &Request) -> Resolution {
+        self.guarded(req, Some(server), false)
+    }
+
     /// Every server block nginx would consider for requests on `port`, in config order.
     pub fn servers_on_port(&self, port: u16) -> Vec<NodeId> {
         self.shared
