@@ -147,8 +147,8 @@ pub struct CheckArgs {
     pub verbose: bool,
     /// Print the proven config fixes instead of the report: one unified diff of each config file
     /// they edit (--- a/etc/nginx/..., +++ b/...), applied with `patch -p1` from / (or from the
-    /// --root directory). Needs one site (--site NAME) when the box has several. The exit status
-    /// is the check's.
+    /// --root directory). On a box of several sites, without --site, the fixes of every site in
+    /// one diff. The exit status is the check's.
     #[arg(long)]
     pub diff: bool,
 }

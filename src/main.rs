@@ -64,13 +64,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => Accepted::default(),
             };
             if let Some(sites) = each_site(&site, &args) {
-                if args.diff {
-                    let names: Vec<&str> = sites.iter().map(|(n, _)| n.as_str()).collect();
-                    anyhow::bail!(
-                        "--diff shows the fixes of one site: add --site NAME (sites here: {})",
-                        names.join(", ")
-                    );
-                }
                 return check_each_site(&mut out, &site, sites, &args, &selection, &accepted);
             }
             let mut results = checks::run(&site, &selection.checks());
@@ -216,6 +209,23 @@ fn check_each_site(
         accepted.apply(&mut results);
         Report::new(one.to_json(), results)
     };
+    if args.diff {
+        // Every site's proven fixes in one diff; the exit status is the check's over them all.
+        let mut diff = render::diff::Sites::default();
+        let mut fails = false;
+        each_report(&sites, &run, |name, report| {
+            fails |= report.fails_at(args.fail_on);
+            diff.add(name, report);
+            Ok(())
+        })?;
+        diff.write(out, &site.root)?;
+        out.flush()?;
+        return Ok(if fails {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     let totals = match args.format {
         CheckFormat::Json => {
             let mut w = Json::start(out, args.fail_on, &site.box_json(&sites))?;

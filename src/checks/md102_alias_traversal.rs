@@ -203,7 +203,7 @@ fn root_exposures(r: &Resolver<'_>) -> Vec<Finding> {
                         .into_iter()
                         .map(|g| (g, "etc/passwd".to_string()))
                         .collect();
-                    uris.extend(regex_probe::example(&name, caseless, &inject));
+                    uris.extend(regex_probe::examples(&name, caseless, &inject));
                 }
                 _ => {}
             }

@@ -102,8 +102,12 @@ impl Check for RootDuplicatesPrefix {
                 ),
             );
             let alias = format!("{}/", o.value);
-            let edit = crate::fix::BlockEdit::new(o.location)
+            let mut edit = crate::fix::BlockEdit::new(o.location)
                 .replace(o.directive, format!("alias {alias};"));
+            // `location /media` gets its slash with the alias's (no /media../x traversal).
+            if let Some(head) = super::shared::nginx::slashed_head(&cfg.directive(o.location)) {
+                edit = edit.head(head);
+            }
             let goal = goal_for(site, &o.target, &uri, Some(&with_alias), None);
             findings.push(config_fix(
                 f,

@@ -79,8 +79,9 @@ impl Check for RegexAliasCapture {
                     Some(u) => u,
                     None if !open.is_empty() => {
                         let inject = open.iter().map(|&g| (g, "a.jpg".to_string())).collect();
-                        regex_probe::example(&o.name, caseless, &inject)
-                            .filter(reaches)
+                        regex_probe::examples(&o.name, caseless, &inject)
+                            .into_iter()
+                            .find(reaches)
                             .unwrap_or_else(|| format!("{lit}a.jpg"))
                     }
                     None => continue,
@@ -130,15 +131,16 @@ impl Check for RegexAliasCapture {
             let mut escaping: Vec<(String, PathBuf, Option<u16>)> = Vec::new();
             for g in used_groups(&o.value, groups, &named) {
                 for text in ["../x", "%2e%2e/x", "-x/y"] {
+                    // Every branch of the regex: a URL may reach the capture through the
+                    // second (`^/(static/|media)(.*)$`) when the first normalises away.
                     let inject = HashMap::from([(g, text.to_string())]);
-                    let Some(uri) = regex_probe::example(&o.name, caseless, &inject) else {
-                        continue;
-                    };
-                    let Some((res, path)) = probe(&r, &o, &uri) else {
-                        continue;
-                    };
-                    if !lexical(&path).starts_with(&dir) {
-                        escaping.push((uri, path, res.predicted_status));
+                    for uri in regex_probe::examples(&o.name, caseless, &inject) {
+                        let Some((res, path)) = probe(&r, &o, &uri) else {
+                            continue;
+                        };
+                        if !lexical(&path).starts_with(&dir) {
+                            escaping.push((uri, path, res.predicted_status));
+                        }
                     }
                 }
             }

@@ -5,8 +5,9 @@
 use super::shared::nginx::{config_fix, loc_of, skip_if_incomplete, RELOAD};
 use super::shared::nginx_uploads::*;
 use super::{Band, Check, Context, Meta, Outcome};
-use crate::nginx::resolve::Handler;
+use crate::fix;
 use crate::nginx::resolve::Request;
+use crate::nginx::resolve::{Handler, Modifier};
 use crate::report::Finding;
 
 pub struct UploadsExecutable;
@@ -24,6 +25,9 @@ static UPLOADS_EXECUTABLE: Meta = Meta {
 const NOSNIFF_WHY: &str = "add nosniff (browsers keep to the type nginx sends: an upload sent as \
 text or octet-stream is not sniffed into HTML or a script; an .html or .svg one still opens as a \
 page, see `explain MD110`):";
+
+/// The block that refuses the scripts among the uploads (SCRIPTS' extensions).
+const DENY_SCRIPTS: &str = "location ~* \\.(php|phtml|php5|py|pl|cgi|sh)$ { deny all; }";
 
 const SCRIPTS: &[&str] = &[
     "x.php", "x.phtml", "x.php5", "x.py", "x.pl", "x.cgi", "x.sh",
@@ -74,17 +78,52 @@ impl Check for UploadsExecutable {
                         format!("{} at {}", r.location_label(l), loc_of(cfg, l)),
                     );
                 }
-                let guard = format!(
-                    "location ^~ {} {{\n    # serve uploads as files, never run them\n    location ~* \\.(php|phtml|php5|py|pl|cgi|sh)$ {{ deny all; }}\n}}",
-                    p.url
-                );
-                findings.push(f.fix(
-                    format!(
-                        "keep uploads away from the interpreter: give the media location `^~` and deny scripts inside it (server block at {}):\n{guard}",
-                        loc_of(cfg, t.server)
-                    ),
-                    vec![RELOAD.into()],
-                ));
+                // The prefix location that serves the uploads gets `^~` (no regex location of
+                // the server takes its URLs) and refuses scripts inside: an edit proven like
+                // the others (the upload script answers 403, the other URLs keep theirs).
+                let uploads = r
+                    .location_for(t.server, &format!("{}x.jpg", p.url))
+                    .map(|l| meant_for_uploads(&r, t.server, &p.url, l))
+                    .filter(|&l| {
+                        r.location_pattern(l)
+                            .is_some_and(|(m, _)| !m.is_regex() && m != Modifier::Exact)
+                            && r.block_info(l).is_some_and(|i| i.handler.is_none())
+                    });
+                if let Some(l) = uploads {
+                    let mut edit = crate::fix::BlockEdit::new(l).append(DENY_SCRIPTS);
+                    if let Some((m, pattern)) = r.location_pattern(l) {
+                        if m != Modifier::NoRegex {
+                            edit = edit.head(format!("location ^~ {}", fix::edit::quote(&pattern)));
+                        }
+                    }
+                    let goal = crate::report::edit::Goal {
+                        host: t.host.clone(),
+                        port: t.port,
+                        uri: uri.clone(),
+                        status: Some(403),
+                        path: None,
+                        location: None,
+                    };
+                    findings.push(config_fix(
+                        f,
+                        cfg,
+                        "keep uploads away from the interpreter: no regex location takes the media URLs (`^~`), and scripts among the uploads are refused:",
+                        edit,
+                        Some(goal),
+                    ));
+                } else {
+                    let guard = format!(
+                        "location ^~ {} {{\n    # serve uploads as files, never run them\n    {DENY_SCRIPTS}\n}}",
+                        p.url
+                    );
+                    findings.push(f.fix(
+                        format!(
+                            "keep uploads away from the interpreter: give the media location `^~` and deny scripts inside it (server block at {}):\n{guard}",
+                            loc_of(cfg, t.server)
+                        ),
+                        vec![RELOAD.into()],
+                    ));
+                }
             }
             // nosniff on what serves uploaded files to clients: not a location that refuses
             // them (deny, internal, return), nor one that sends every file as a download.

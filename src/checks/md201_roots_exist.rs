@@ -193,15 +193,20 @@ fn to_app_dir(
 )> {
     let location = s.location.filter(|_| !s.regex)?;
     // `root` + the prefix is missing but `root` holds the files: alias (MD103's edit, so the
-    // two merge into one block).
-    if s.kind == "root" && s.prefix != "/" && s.prefix.ends_with('/') {
+    // two merge into one block; a prefix without its slash gets one, see `alias_edit`). Only
+    // when the root ends with the prefix (`root /srv/media` for /media/, MD103's mistake): a
+    // root that exists but does not name the prefix (`root /usr/share/nginx/html` for
+    // /api/docs/, whose files a container image adds) says nothing of where the files are.
+    let exact = site.config().directive(location).arg(0) == Some("=");
+    if s.kind == "root" && s.prefix != "/" && !exact {
         let shown = s.dir.display().to_string();
         let root = shown
             .strip_suffix(s.prefix.trim_end_matches('/'))
             .unwrap_or(&shown)
             .trim_end_matches('/');
         let root = Path::new(root);
-        if !root.as_os_str().is_empty() && site.root.is_dir(root) {
+        let names_prefix = root.ends_with(s.prefix.trim_matches('/'));
+        if !root.as_os_str().is_empty() && names_prefix && site.root.is_dir(root) {
             let edit = super::shared::nginx::alias_edit(site.config(), location, root)?;
             let r = site.resolver();
             let goal = super::shared::nginx::goal_in_dir(site, &r, s.server, &s.prefix, root);

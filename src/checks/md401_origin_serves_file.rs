@@ -52,7 +52,7 @@ fn origin_finding(
         ))
         .fix(
             "find the rewrite/return that redirects this URL to itself:",
-            vec![format!("media-doctor trace {url}")],
+            vec![cx.trace_command(url.as_str())],
         ),
         Ok(a) if a.is_redirect() => {
             let to = a
@@ -69,7 +69,7 @@ fn origin_finding(
             };
             f.fix(
                 "a redirect is fine when it is the http→https one; otherwise trace it:",
-                vec![format!("media-doctor trace {url}")],
+                vec![cx.trace_command(url.as_str())],
             )
         }
         Ok(a) => Finding::error(format!(
@@ -81,7 +81,7 @@ fn origin_finding(
                 "the trace shows why {} refuses it (the walk names the blocking directory):",
                 cx.server_word()
             ),
-            vec![format!("media-doctor trace {url}")],
+            vec![cx.trace_command(url.as_str())],
         ),
         Err(failure) => {
             let (text, commands) = failure_advice_for(cx.server_kind(), failure, on, Some(start));

@@ -132,7 +132,7 @@ impl Check for RequestHitsApp {
                     _ => f.fix(
                         "give the prefix a location that serves files from disk (alias/root), \
                          marked ^~ so no other location takes it:",
-                        vec![format!("media-doctor trace {}", p.target.url)],
+                        vec![site.trace_command(p.target.url.as_str())],
                     ),
                 };
                 findings.push(f);

@@ -228,6 +228,17 @@ fn run_apache(site: &Context<'_>, a: &crate::apache::site::ApacheSite) -> Outcom
         l.path
             .as_deref()
             .is_some_and(|p| dirs.iter().any(|d| p.starts_with(d)))
+            // A directory above a served one that Apache's user cannot search, or whose
+            // .htaccess it cannot read, refuses everything below it.
+            || (matches!(l.code, Code::Search | Code::Htaccess)
+                && l.path.as_deref().is_some_and(|p| {
+                    let above = if l.code == Code::Htaccess {
+                        p.parent().unwrap_or(p)
+                    } else {
+                        p
+                    };
+                    dirs.iter().any(|d| d.starts_with(above))
+                }))
             || l.uri
                 .as_deref()
                 .is_some_and(|u| prefixes.iter().any(|p| u.starts_with(p.as_str())))
@@ -313,7 +324,7 @@ fn run_apache(site: &Context<'_>, a: &crate::apache::site::ApacheSite) -> Outcom
                 .join(", "),
         );
         // A permission line: walk the path again as Apache's user.
-        let denied = matches!(code, Code::Search | Code::FilePermissions);
+        let denied = matches!(code, Code::Search | Code::FilePermissions | Code::Htaccess);
         match (denied, path, &who) {
             (true, Some(p), Some(who)) => {
                 let who = match who {
@@ -409,27 +420,46 @@ fn run_apache(site: &Context<'_>, a: &crate::apache::site::ApacheSite) -> Outcom
 struct Relevance {
     /// Empty when every server block is the site (no --site), or the site has no names.
     names: Vec<String>,
+    /// A site of a box whose only names are `_` (a catch-all, Debian's `default`): nginx logs
+    /// its requests with `server: _`. A line that names another server is not its.
+    catch_all: Vec<String>,
     prefixes: Vec<AppPrefix>,
 }
 
 impl Relevance {
     fn of(site: &Site) -> Relevance {
-        let names = if site.name.is_some() {
+        let all: Vec<String> = if site.name.is_some() {
             server_names(site)
                 .into_iter()
-                .filter(|n| !n.is_empty() && n != "_" && !n.starts_with('~'))
                 .map(|n| n.to_ascii_lowercase())
                 .collect()
         } else {
             Vec::new()
         };
+        let names: Vec<String> = all
+            .iter()
+            .filter(|n| !n.is_empty() && *n != "_" && !n.starts_with('~'))
+            .cloned()
+            .collect();
+        let catch_all = if names.is_empty() && all.iter().all(|n| n == "_") {
+            all
+        } else {
+            Vec::new()
+        };
         Relevance {
             names,
+            catch_all,
             prefixes: app_prefixes(site),
         }
     }
 
     fn is_site(&self, line: &Line) -> bool {
+        if !self.catch_all.is_empty() {
+            return line
+                .server
+                .as_deref()
+                .map_or(true, |s| s.is_empty() || s == "_");
+        }
         if self.names.is_empty() {
             return true;
         }

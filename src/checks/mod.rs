@@ -176,6 +176,26 @@ impl<'s> Context<'s> {
         }
     }
 
+    /// `media-doctor trace URL` as pasted here: with `--apache-conf` when Apache is judged from
+    /// a configuration of its own (trace would otherwise pick the box's server).
+    pub fn trace_command(&self, url: &str) -> String {
+        let q = crate::fs::walk::shell_quote(url);
+        match self.site.apache.as_deref() {
+            Some(a)
+                if !matches!(
+                    a.entry.to_str(),
+                    Some("/etc/apache2/apache2.conf" | "/etc/httpd/conf/httpd.conf")
+                ) =>
+            {
+                format!(
+                    "media-doctor trace {q} --apache-conf {}",
+                    crate::fs::walk::shell_quote(&a.entry.display().to_string())
+                )
+            }
+            _ => format!("media-doctor trace {q}"),
+        }
+    }
+
     /// The server judged, as the report names it (`nginx`, `Apache`).
     pub fn server_word(&self) -> &'static str {
         match self.server_kind() {

@@ -481,6 +481,10 @@ impl Prover<'_> {
         // The locations the fix is about, before and after, by server: their URLs may change
         // (without a goal, the edited blocks; with one, the locations that answer it).
         let mut about: Vec<(usize, Option<(String, String)>)> = Vec::new();
+        // Locations whose head the edit rewrites (`location /media/` to `location ^~ /media/`):
+        // the same block, so a URL it answers before and after keeps its answer.
+        type Key = (String, String);
+        let mut renamed: Vec<(usize, Key, Key)> = Vec::new();
         for (e, i) in edits.iter().zip(&scope.edited) {
             let d = cfg.directive(e.block);
             let Some(i) = i.and_then(loaded_index) else {
@@ -497,6 +501,7 @@ impl Prover<'_> {
                         [m, p, ..] => (m.to_string(), p.to_string()),
                         [] => (String::new(), String::new()),
                     };
+                    renamed.push((i, location_key(&d), (m.clone(), p.clone())));
                     about.push((i, Some((m, p))));
                 }
             } else {
@@ -626,6 +631,13 @@ impl Prover<'_> {
                     continue;
                 }
                 checked += 1;
+                let mut a = a;
+                if let Some((.., to)) = renamed
+                    .iter()
+                    .find(|(x, from, _)| *x == sa && a.location.as_ref() == Some(from))
+                {
+                    a.location = Some(to.clone());
+                }
                 if (sa, &a) != (sb, &b) {
                     let by = |k: usize, servers: &[NodeId], c: &Config| {
                         if k == sa && k == sb {

@@ -305,6 +305,10 @@ mod tests {
         let l = parse_line("[Thu Dec 03 03:30:12.5 2026] [autoindex:error] [pid 1] [client 1.2.3.4:5] AH01276: Cannot serve directory /srv/myapp/media/: No matching DirectoryIndex (index.html) found, and server-generated directory index forbidden by Options directive").unwrap();
         assert_eq!(l.code, Code::NoIndex);
         assert_eq!(l.path, Some(PathBuf::from("/srv/myapp/media/")));
+        // A .htaccess Apache's user cannot reach (AllowOverride lets .htaccess files in).
+        let l = parse_line("[Thu Dec 03 04:10:44.793439 2026] [core:crit] [pid 3146:tid 3204] (13)Permission denied: [client 127.0.0.1:42486] AH00529: /srv/myapp/.htaccess pcfg_openfile: unable to check htaccess file, ensure it is readable and that '/srv/myapp/' is executable").unwrap();
+        assert_eq!(l.code, Code::Htaccess);
+        assert_eq!(l.path, Some(PathBuf::from("/srv/myapp/.htaccess")));
         // Start-up notices and unknown codes are not file errors.
         assert!(parse_line("[Thu Dec 03 03:30:09.1 2026] [mpm_event:notice] [pid 1:tid 1] AH00489: Apache/2.4.62 (Debian) configured -- resuming normal operations").is_none());
         assert!(parse_line("garbage").is_none());

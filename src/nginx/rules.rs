@@ -184,7 +184,11 @@ pub(crate) fn names_with_rules() -> impl Iterator<Item = &'static str> {
 pub fn check(cfg: &Config) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let fragment = cfg.kind != Some(ConfigKind::Main);
-    duplicates(cfg, &mut out);
+    let mut vars = Vec::new();
+    duplicates(cfg, &mut out, &mut vars);
+    if !vars.is_empty() {
+        unknown_variables(cfg, vars, &mut out);
+    }
     let http: Vec<Directive<'_>> = match cfg.kind {
         Some(ConfigKind::Main) => cfg
             .top()
@@ -323,9 +327,18 @@ fn diag(d: &Directive<'_>, message: String, fatal: bool) -> Diagnostic {
 /// The second of each non-repeatable directive in every block, depth first, from each node's
 /// rule (set by the parser): every directive of the config passes here, so the walk reads nodes
 /// and allocates nothing per block. `root` and `alias` share one slot.
-fn duplicates(cfg: &Config, out: &mut Vec<Diagnostic>) {
+///
+/// Also gathers into `vars` the variables of the values nginx compiles in the directives that
+/// name paths (`variables::PATHS`: `root`, `alias`, `try_files`, the `*_pass`), found by the same
+/// rule, so the other directives cost nothing more.
+fn duplicates<'c>(
+    cfg: &'c Config,
+    out: &mut Vec<Diagnostic>,
+    vars: &mut Vec<(Directive<'c>, &'c str)>,
+) {
     use super::ast::Node;
     let (root, alias) = (rule_of("root"), rule_of("alias"));
+    let paths: Vec<u16> = super::variables::PATHS.iter().map(|n| rule_of(n)).collect();
     /// One block being read: which names it gave, and its `root` or `alias`.
     struct Block {
         seen: [u64; BITS / 64],
@@ -361,6 +374,10 @@ fn duplicates(cfg: &Config, out: &mut Vec<Diagnostic>) {
         }
         let rule = node.rule;
         let once = rule & !RULE_DATA;
+        if once != 0 && paths.contains(&once) {
+            let d = cfg.directive(id);
+            vars.extend(super::variables::named_in(&d).into_iter().map(|v| (d, v)));
+        }
         if once != 0 {
             let Some(block) = blocks.last_mut() else {
                 continue;
@@ -401,6 +418,63 @@ fn duplicates(cfg: &Config, out: &mut Vec<Diagnostic>) {
             blocks.push(fresh());
             stack.push((node.kids.clone(), true, depth + 1));
         }
+    }
+}
+
+/// `unknown "media_root" variable` for each variable nginx does not know, at the directive
+/// (nginx names no line). A name written in lower case is judged only when the whole config is
+/// in view: not in a fragment (`$connection_upgrade` is likely the main config's `map`), nor
+/// past an include that brought nothing or a `load_module` (its module's variables). A name in
+/// upper case (`${MEDIA_ROOT}`) is likely a template left unrendered: an error in a whole
+/// config, a warning in a fragment (the including server may `set $MAGE_ROOT`).
+fn unknown_variables<'c>(
+    cfg: &Config,
+    vars: Vec<(Directive<'c>, &'c str)>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let unknown = super::variables::unknown(cfg, vars);
+    if unknown.is_empty() {
+        return;
+    }
+    let fragment = cfg.kind != Some(ConfigKind::Main);
+    let out_of_view = fragment || {
+        let mut stack: Vec<Directive<'_>> = cfg.top().collect();
+        let mut unseen = false;
+        while let Some(d) = stack.pop() {
+            if d.is("load_module") || (d.is_include() && d.included_files().is_empty()) {
+                unseen = true;
+                break;
+            }
+            stack.extend(d.raw_children());
+        }
+        unseen
+    };
+    for (d, v) in unknown {
+        let template = v.bytes().any(|b| b.is_ascii_uppercase());
+        if out_of_view && !template {
+            continue;
+        }
+        let written: Vec<&str> = d.args().collect();
+        let mut m = format!(
+            "unknown \"{}\" variable in `{} {}`: nginx -t fails (and names no line)",
+            v.to_ascii_lowercase(),
+            d.name(),
+            written.join(" ")
+        );
+        if fragment {
+            m = format!(
+                "unknown \"{}\" variable in `{} {}` unless the config that includes this file sets it: nginx -t fails otherwise (and names no line)",
+                v.to_ascii_lowercase(),
+                d.name(),
+                written.join(" ")
+            );
+        }
+        if template {
+            m.push_str(&format!(
+                "; ${v} looks like a template variable left unrendered (envsubst, the nginx image's /etc/nginx/templates)"
+            ));
+        }
+        out.push(diag(&d, m, !fragment));
     }
 }
 

@@ -107,6 +107,13 @@ pub fn of(report: &Report) -> Vec<Cause> {
             .into_iter()
             .find_map(|id| index.pick(&id, f));
         let is_config_check = check(m).band == Band::Nginx;
+        // A symptom (a finding with nothing to do of its own: MD210's probe answering 404) at
+        // the very place another check found the cause (MD207's alias line): seen by, under it.
+        let same_place = same_place.or_else(|| {
+            let c = *index.problem_at.get(here.as_ref()?)?;
+            (f.remediation.is_none() && !causes[c].problems.iter().any(|p| p.check == m.check))
+                .then_some(c)
+        });
         match (same_place, named) {
             // An nginx finding at a block's line is one more problem of that block.
             (Some(c), _) if is_config_check => {
@@ -175,6 +182,13 @@ pub fn fix_block(f: &Finding) -> Option<String> {
         let Some(at) = line.strip_prefix("# ") else {
             continue;
         };
+        // `# FILE:LINE`, or a splice's `# FILE:LINE: replace 2 lines with` (fix::text); not
+        // `: add before this line`, whose line is where lines go, not a block's.
+        let at = match at.split_once(": ") {
+            Some((head, what)) if head.starts_with('/') && !what.starts_with("add ") => head,
+            Some(_) => continue,
+            None => at,
+        };
         let (_, n) = at.rsplit_once(':')?;
         if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
             continue;
@@ -233,13 +247,21 @@ struct Index<'r> {
     /// Per check id and URL segment: the first cause with a problem of that check and a
     /// problem (of any check) about a URL under that segment.
     by_segment: HashMap<(&'static str, &'r str), usize>,
+    /// The first cause with a problem found at a `FILE:LINE` (the finding's own place).
+    problem_at: HashMap<String, usize>,
 }
 
 impl<'r> Index<'r> {
     /// Record that `m` became a problem of cause `c`.
     fn add_problem(&mut self, report: &'r Report, causes: &[Cause], c: usize, m: Member) {
         let id = report.checks[m.check].id;
-        let segment = url_segment(&report.checks[m.check].findings[m.finding]);
+        let f = &report.checks[m.check].findings[m.finding];
+        if let Some(l) = &f.location {
+            self.problem_at
+                .entry(format!("{}:{}", l.file, l.line))
+                .or_insert(c);
+        }
+        let segment = url_segment(f);
         let ids = self.ids.entry(c).or_default();
         if !ids.contains(&id) {
             ids.push(id);
@@ -468,6 +490,64 @@ mod tests {
             }]
         );
         assert!(causes[2].place.is_none());
+    }
+
+    /// MD210's probe of a file MD207 explains (disable_symlinks and a symlinked media
+    /// directory): no fix of its own, at the line MD207 found the cause: seen by, not an item.
+    #[test]
+    fn a_symptom_at_the_line_of_a_cause_is_seen_by_it() {
+        let at = || Location::new("/etc/nginx/sites-enabled/app", 6);
+        let report = Report::new(
+            serde_json::json!({}),
+            vec![
+                result(
+                    "MD207",
+                    Band::Filesystem,
+                    vec![block_fix(5, "location /media/").at(at())],
+                ),
+                result(
+                    "MD210",
+                    Band::Filesystem,
+                    vec![Finding::error("/media/a.jpg -> /srv/media/a.jpg: 404")
+                        .evidence("url", "/media/a.jpg")
+                        .at(at())],
+                ),
+                // A finding with a fix of its own at that line stays its own item.
+                result(
+                    "MD204",
+                    Band::Filesystem,
+                    vec![Finding::error("cannot write")
+                        .at(at())
+                        .fix("chown", vec!["sudo chown deploy /srv".into()])],
+                ),
+            ],
+        );
+        let causes = of(&report);
+        assert_eq!(causes.len(), 2, "{causes:#?}");
+        assert_eq!(
+            causes[0].also_seen_by,
+            vec![Member {
+                check: 1,
+                finding: 0
+            }]
+        );
+        assert_eq!(causes[1].problems[0].check, 2);
+    }
+
+    #[test]
+    fn a_splice_header_names_its_place() {
+        let f = Finding::error("x").fix_with_block(
+            "do this:",
+            &[
+                "# /etc/nginx/sites-enabled/app:7: replace 1 line with".into(),
+                "    alias /srv/m/;".into(),
+            ],
+            vec![],
+        );
+        assert_eq!(
+            fix_block(&f).as_deref(),
+            Some("/etc/nginx/sites-enabled/app:7")
+        );
     }
 
     #[test]

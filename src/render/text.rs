@@ -307,14 +307,27 @@ fn write_causes(
                         "        ",
                     )?;
                 }
-                // Other findings with the very same fix.
+                // Other findings with the very same fix (`correct the file at that line`):
+                // each with its own place when it is not the item's.
                 for other in &cause.problems[1..] {
                     let who = if check(other).id == check(m).id {
                         String::new()
                     } else {
                         format!("{}: ", label(other))
                     };
-                    let line = format!("{} {who}{}", "✗".red(), finding(other).message);
+                    let f = finding(other);
+                    let bullet = match f.severity {
+                        Severity::Error => "✗".red(),
+                        _ => "!".yellow(),
+                    };
+                    let at = f
+                        .location
+                        .as_ref()
+                        .map(|l| format!("{}:{}", l.file, l.line))
+                        .filter(|a| cause.at.as_ref() != Some(a))
+                        .map(|a| format!(" (at {a})"))
+                        .unwrap_or_default();
+                    let line = format!("{bullet} {who}{}{at}", f.message);
                     w.write(out, &line, "      ", "        ")?;
                 }
             }
@@ -330,7 +343,14 @@ fn write_causes(
                 .iter()
                 .any(|id| *id != check(m).id && fix.text.contains(id))
                 && !fix.text.contains('\n');
-            if shown.contains(&fix.text.as_str()) || points_to_another {
+            // "the block for X under MD110 fixes this too", in the item that prints that block.
+            let block_shown_here = cause.place.is_some()
+                && cause
+                    .at
+                    .as_ref()
+                    .is_some_and(|a| fix.text.starts_with(&format!("the block for {a} under ")))
+                && fix.text.ends_with(" fixes this too");
+            if shown.contains(&fix.text.as_str()) || points_to_another || block_shown_here {
                 continue;
             }
             shown.push(&fix.text);

@@ -642,6 +642,15 @@ fn live_checks_ask_a_private_apache() {
         "{:#?}",
         md401.findings
     );
+    // Its trace, pasted, reads this Apache's own configuration.
+    let trace = &md401.findings[0].remediation.as_ref().unwrap().commands[0];
+    assert_eq!(
+        trace,
+        &format!(
+            "media-doctor trace http://myapp.test:{port}/media/uploads/a.jpg --apache-conf {}",
+            conf.display()
+        )
+    );
     // The model agrees with the live 403.
     let md406 = by(&rs, "MD406");
     assert_eq!(
@@ -726,6 +735,69 @@ fn live_checks_ask_a_private_apache() {
         md406.summary,
         md406.findings
     );
+    drop(apache);
+}
+
+/// MD405 on a private Apache where `AllowOverride` lets `.htaccess` files in above the media: a
+/// parent closed to Apache's user is then logged as AH00529 on that parent's `.htaccess` (not
+/// under the served directory): the line is the site's, walked as www-data, and its printed
+/// grant, run, lets Apache serve the file.
+#[test]
+fn md405_reads_an_htaccess_apache_cannot_reach() {
+    use std::os::unix::fs::PermissionsExt;
+    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path();
+    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let media = base.join("srv/media");
+    std::fs::create_dir_all(media.join("uploads")).unwrap();
+    std::fs::write(media.join("uploads/a.jpg"), b"not really a jpeg").unwrap();
+    std::fs::set_permissions(base.join("srv"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let port = support::free_port();
+    let conf = base.join("apache2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "{}<Directory {b}/>\n AllowOverride All\n</Directory>\n<VirtualHost *:{port}>\n \
+             ServerName myapp.test\n Alias /media/ {m}/\n <Directory {m}/>\n  Require all \
+             granted\n </Directory>\n</VirtualHost>\n",
+            main_conf(base, port),
+            b = base.display(),
+            m = media.display()
+        ),
+    )
+    .unwrap();
+    let apache = Apache::start(base, &conf, port).unwrap();
+    let run = || {
+        let args = Options {
+            apache_conf: Some(conf.clone()),
+            ..Default::default()
+        };
+        let site = Site::gather(&args, false).unwrap();
+        let ids = ["MD401", "MD405"];
+        checks::run(&site, &ids.map(|id| checks::find(id).unwrap()))
+    };
+    let rs = run();
+    assert_eq!(rs[0].status, Status::Fail, "{:#?}", rs[0]);
+    let md405 = &rs[1];
+    assert_eq!(
+        md405.status,
+        Status::Fail,
+        "{}: {:#?}",
+        md405.summary,
+        md405.findings
+    );
+    let f = &md405.findings[0];
+    assert!(f.message.contains("AH00529"), "{f:#?}");
+    let grant = &f.remediation.as_ref().unwrap().commands[0];
+    assert!(
+        grant.contains(&base.join("srv").display().to_string()),
+        "{grant}"
+    );
+    run_printed(grant);
+    assert_eq!(apache.get("myapp.test", "/media/uploads/a.jpg"), Some(200));
     drop(apache);
 }
 

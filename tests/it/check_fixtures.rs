@@ -573,7 +573,6 @@ const NOT_PASTED: &[(&str, &str)] = &[
     ("MD100", "a syntax error: only a person can write the corrected line"),
     ("MD107", "links into sites-enabled by absolute path, which in a copy points out of it (pasted on a real box: sites.rs seed_site_not_enabled)"),
     ("MD108", "the name is the only one in both blocks: which keeps it is the user's call (the decidable edit is pasted in sites.rs)"),
-    ("MD110", "the 'deny scripts' block is advice, not yet a checked edit"),
     ("MD201", "collectstatic with the app's virtualenv, which a static tree has not (pasted on a real box: sites.rs)"),
     ("MD205", "collectstatic with the app's virtualenv, which a static tree has not (pasted on a real box: sites.rs)"),
     ("MD206", "moving the uploads out of a release and a settings edit"),

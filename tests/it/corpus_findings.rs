@@ -101,6 +101,12 @@ const VERDICTS: &[Verdict] = &[
         why: "the 443 server has `listen 443 http2 ssl` and `listen 443 ssl`: nginx -t says `a duplicate listen 0.0.0.0:443 in ...:16`" },
     Verdict { config: "realworld/mastodon__dist_nginx.conf", id: "MD100", says: "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in ",
         why: "the sample ships its ssl_certificate lines commented out: nginx -t on it (in an http block without one) says exactly this; a warning, as the main config's http block could hold one" },
+    Verdict { config: "realworld/magento2__nginx.conf.sample.conf", id: "MD100", says: "variable in `root $MAGE_ROOT` unless the config that includes this file sets it",
+        why: "the sample is included in a server that must `set $MAGE_ROOT` (its first lines say so): nginx -t on it alone says `unknown \"mage_root\" variable`; a warning, as the including config may set it" },
+    Verdict { config: "realworld/magento2__nginx.conf.sample.conf", id: "MD100", says: "variable in `root $MAGE_ROOT/pub` unless the config that includes this file sets it",
+        why: "the same $MAGE_ROOT" },
+    Verdict { config: "realworld/magento2__nginx.conf.sample.conf", id: "MD100", says: "variable in `alias $MAGE_ROOT/pub` unless the config that includes this file sets it",
+        why: "the same $MAGE_ROOT" },
     // crossplane/ and nginx-lint-parser/: files nginx rejects, and mistakes in generated configs.
     Verdict { config: "crossplane/configs/lua-block-tricky/nginx.conf", id: "MD100", says: "no servers are inside upstream",
         why: "`upstream content_by_lua_block { # stuff }` (a parser test): nginx's upstream module refuses an empty upstream" },
@@ -436,6 +442,29 @@ fn traversal_cases_of_issue_16() {
     assert!(r.findings.is_empty(), "{}", messages(&r));
 }
 
+/// Every branch of an alternation is probed: the traversal reachable only through the second
+/// branch is found (the first, `/static/../x`, normalises away and reaches no location), and a
+/// regex safe in every branch stays quiet.
+#[test]
+fn md104_probes_every_branch_of_an_alternation() {
+    let r = check_conf(
+        "MD104",
+        "server { listen 80; location ~ ^/(static/|media)(.*)$ { alias /srv/media/$2; } }",
+    );
+    assert_eq!(r.status, Status::Fail, "{}", r.summary);
+    assert!(
+        messages(&r).contains("/media../x opens /srv/media/../x (/srv/x)"),
+        "{}",
+        messages(&r)
+    );
+    let r = check_conf(
+        "MD104",
+        "server { listen 80; location ~ ^/media/(a|b)/(.*)$ { alias /srv/media/$1/$2; } \
+         location ~ ^/(?:m|media)/(.+)$ { alias /srv/m/$1; } }",
+    );
+    assert!(r.findings.is_empty(), "{}", messages(&r));
+}
+
 /// A GET on 127.0.0.1:`port` with the target as written (no client-side normalisation):
 /// the status and the body.
 fn raw_get(port: u16, target: &str) -> (u16, String) {
@@ -697,5 +726,250 @@ fn a_variable_empty_for_the_request_is_judged_as_nginx_uses_it() {
         f.evidence.iter().any(|e| e.label == "variables"),
         "{:?}",
         f.evidence
+    );
+}
+
+/// An unknown variable (`${MEDIA_ROOT}` of an unrendered docker template, `$undefined_var`)
+/// makes `nginx -t` fail with `unknown "media_root" variable` and no line; MD100 says so at the
+/// directive's line. Real nginx is the oracle for each case: MD100 fails on exactly the cases
+/// nginx refuses for an unknown variable, and stays quiet on the forms nginx accepts (a declared
+/// or built-in name in any case, `$` where nginx takes it as text).
+#[test]
+fn md100_reports_the_unknown_variables_nginx_refuses() {
+    let cases: &[(&str, bool)] = &[
+        ("location /media/ { alias ${MEDIA_ROOT}/; }", true),
+        ("location /media/ { alias $undefined_var/; }", true),
+        ("location /media/ { root /srv/$MEDIA_ROOT; }", true),
+        ("location /x { try_files $uri ${FALLBACK} =404; }", true),
+        ("location /x { proxy_pass http://${BACKEND}; }", true),
+        ("location /media/ { alias /srv/$uri; }", false),
+        ("location /media/ { alias ${uri}; }", false),
+        ("location /media/ { root /srv/$HTTP_HOST/$arg_x; }", false),
+        ("set $Base /srv; location /media/ { root $base; }", false),
+        ("location ~ ^/u/(?<file>.+)$ { alias /srv/u/$file; }", false),
+        ("location ~ ^/u/(.+)$ { alias /srv/u/$1; }", false),
+        ("error_log DIR/${E}.log; location / { }", false),
+        (
+            "location /ws { proxy_set_header Connection $connection_upgrade; proxy_pass http://127.0.0.1:9; }",
+            false,
+        ),
+    ];
+    let nginx = crate::support::nginx_binary();
+    if !crate::support::require(nginx.is_some(), "needs nginx (apt-get install nginx-light)") {
+        return;
+    }
+    let nginx = nginx.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (server_body, unknown) in cases {
+        let conf = format!(
+            "pid {d}/n.pid; error_log {d}/error.log;\nevents {{}}\nhttp {{\n\
+             client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};\n\
+             uwsgi_temp_path {d}; scgi_temp_path {d}; access_log off;\n\
+             map $http_upgrade $connection_upgrade {{ default upgrade; }}\n\
+             server {{\nlisten 127.0.0.1:9;\n{body}\n}}\n}}\n",
+            d = dir.path().display(),
+            body = server_body.replace("DIR", &dir.path().display().to_string())
+        );
+        let path = dir.path().join("nginx.conf");
+        std::fs::write(&path, &conf).unwrap();
+        let out = std::process::Command::new(&nginx)
+            .args(["-t", "-q", "-e", "stderr", "-p"])
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let nginx_refuses = !out.status.success() && stderr.contains(" variable");
+        assert_eq!(
+            nginx_refuses, *unknown,
+            "nginx on `{server_body}`: {stderr}"
+        );
+        let r = check_conf("MD100", &conf);
+        let ours: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| f.message.starts_with("unknown \""))
+            .collect();
+        assert_eq!(
+            !ours.is_empty(),
+            *unknown,
+            "MD100 on `{server_body}`: {}",
+            messages(&r)
+        );
+        if let Some(f) = ours.first() {
+            // nginx's own words, at the directive's line (the 9th of the file).
+            let want = stderr
+                .lines()
+                .find_map(|l| l.split_once("[emerg] "))
+                .and_then(|(_, m)| m.split_once(": "))
+                .map(|(_, m)| m.trim().to_string())
+                .unwrap();
+            assert!(f.message.starts_with(&want), "{} / {want}", f.message);
+            let at = f.location.as_ref().expect("a file:line");
+            assert_eq!(at.line, 9, "{server_body}");
+        }
+    }
+}
+
+/// Two unknown variables share MD100's fix ("correct the file at that line"): the text report
+/// gives the line of each, not only the first's.
+#[test]
+fn each_finding_of_one_fix_keeps_its_line_in_the_text_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(
+        &conf,
+        "events {}\nhttp {\n  server {\n    listen 80;\n    location /media/ { alias ${MEDIA_ROOT}/; }\n    location /static/ { alias ${STATIC_ROOT}/; }\n  }\n}\n",
+    )
+    .unwrap();
+    let out = crate::run::media_doctor(&[
+        "check",
+        "--nginx-conf",
+        conf.to_str().unwrap(),
+        "--offline",
+        "--select",
+        "MD100",
+        "--color",
+        "never",
+    ]);
+    let text = out
+        .stdout
+        .replace('\n', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let shown = conf.display().to_string();
+    assert!(text.contains(&format!("at {shown}:5")), "{}", out.stdout);
+    assert!(text.contains(&format!("(at {shown}:6)")), "{}", out.stdout);
+}
+
+/// `location /media { root DIR/media; }` whose files are in DIR/media: MD201 gives the
+/// root-to-alias fix as a proven config edit (it was advice in words), and MD103's edit ends
+/// the location with a slash too (it printed `location /media { alias DIR/media/; }`, which
+/// opens DIR/media/../x for /media../x). Each fix, pasted as printed, leaves MD102, MD103 and
+/// MD201 passing.
+#[test]
+fn root_to_alias_fixes_are_edits_that_leave_no_traversal() {
+    for id in ["MD201", "MD103"] {
+        let dir = tempfile::tempdir().unwrap();
+        let media = dir.path().join("media");
+        std::fs::create_dir_all(&media).unwrap();
+        std::fs::write(media.join("a.jpg"), "jpg").unwrap();
+        let conf = dir.path().join("site.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "server {{\n    listen 80;\n    server_name a.test;\n    location /media {{\n        root {};\n    }}\n}}\n",
+                media.display()
+            ),
+        )
+        .unwrap();
+        let run = |select: &str| -> serde_json::Value {
+            let out = crate::run::media_doctor(&[
+                "check",
+                "--nginx-conf",
+                conf.to_str().unwrap(),
+                "--offline",
+                "--select",
+                select,
+                "--format",
+                "json",
+            ]);
+            serde_json::from_str(&out.stdout)
+                .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr))
+        };
+        let r = run(id);
+        let check = &r["checks"][0];
+        assert_eq!(check["status"], "fail", "{check}");
+        let rem = check["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|f| f["remediation"].as_object())
+            .map(|o| serde_json::Value::Object(o.clone()))
+            .expect("a fix");
+        let text = rem["text"].as_str().unwrap();
+        assert!(
+            text.contains(&format!("# {}:4", conf.display()))
+                && text.contains("location /media/ {"),
+            "{id}: {text}"
+        );
+        // The config edit only: its reload is for a running nginx, not this file.
+        let mut edit = rem.clone();
+        edit["commands"] = serde_json::json!([]);
+        crate::sites::apply_in(&edit, None);
+        let r = run("MD102,MD103,MD201");
+        for c in r["checks"].as_array().unwrap() {
+            assert_eq!(c["status"], "pass", "{id}'s fix: {c}");
+        }
+    }
+    // A root that exists but does not end with the prefix (`root /usr/share/nginx/html` for
+    // /docs/, whose files an image adds): no alias edit is asserted on a guess.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.html"), "<p>").unwrap();
+    let conf = dir.path().join("site.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "server {{\n    listen 80;\n    server_name a.test;\n    location /docs/ {{\n        root {};\n    }}\n}}\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = crate::run::media_doctor(&[
+        "check",
+        "--nginx-conf",
+        conf.to_str().unwrap(),
+        "--offline",
+        "--select",
+        "MD201",
+        "--format",
+        "json",
+    ]);
+    let r: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let check = &r["checks"][0];
+    assert_eq!(check["status"], "fail", "{check}");
+    assert!(
+        !check.to_string().contains("# /"),
+        "an edit on a guess: {check}"
+    );
+}
+
+/// `disable_symlinks on` and a symlinked media directory: nginx's openat(O_NOFOLLOW|O_DIRECTORY)
+/// fails with ENOTDIR and answers 404; the reason says it is the symlink (it said "a component
+/// of the path is not a directory", which sent the reader to look for a file among the dirs).
+#[test]
+fn a_symlinked_directory_under_disable_symlinks_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("data");
+    std::fs::create_dir_all(&real).unwrap();
+    std::fs::write(real.join("a.jpg"), "jpg").unwrap();
+    std::os::unix::fs::symlink(&real, dir.path().join("media")).unwrap();
+    let conf = dir.path().join("site.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "server {{\n    listen 80;\n    server_name a.test;\n    disable_symlinks on;\n    location /media/ {{\n        alias {}/media/;\n    }}\n}}\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = crate::run::media_doctor(&[
+        "trace",
+        "http://a.test/media/a.jpg",
+        "--nginx-conf",
+        conf.to_str().unwrap(),
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    let t: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr));
+    assert_eq!(t["predicted_status"], 404, "{t}");
+    let reason = t["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("goes through a symlinked directory and disable_symlinks forbids it"),
+        "{reason}"
     );
 }

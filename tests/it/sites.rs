@@ -1292,6 +1292,72 @@ fn the_demo_diff_applies_with_patch_and_fixes_the_config() {
     assert_eq!(again.stdout, "", "{}", again.stdout);
 }
 
+/// The demo without --site: Debian's `default` site (`server_name _`) is not blamed for the
+/// lines myapp's requests logged (each names its server: `server: myapp.example.com`); it
+/// failed MD405 with myapp's missing files.
+#[test]
+fn the_catch_all_site_is_not_blamed_for_another_sites_log_lines() {
+    let root = format!("{REPO}/fixtures/demo");
+    let out = media_doctor(&["check", "--root", &root, "--format", "json"]);
+    let r: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr));
+    let md405 = check_of(site_entry(&r, "default"), "MD405");
+    assert!(
+        !md405.to_string().contains("/var/www/myapp"),
+        "the default site is blamed for myapp's lines: {md405}"
+    );
+    assert_ne!(md405["status"], "fail", "{md405}");
+    // myapp still has them.
+    let md405 = check_of(site_entry(&r, "myapp"), "MD405");
+    assert_eq!(md405["status"], "fail", "{md405}");
+}
+
+/// `check --diff` on a box of several sites, without `--site`: every site's proven fixes in one
+/// diff (it was refused with exit 2), which `patch -p1` applies; then nothing is left to change.
+#[test]
+fn the_diff_of_a_box_of_several_sites_holds_every_sites_fixes() {
+    let (_tmp, copy) = demo_copy();
+    let root = copy.display().to_string();
+    write(
+        &copy.join("etc/nginx/sites-available/blog"),
+        "server {\n    listen 80;\n    server_name blog.example.com;\n    location /media/ {\n        alias /var/www/blog/media;\n    }\n}\n",
+    );
+    std::os::unix::fs::symlink(
+        "../sites-available/blog",
+        copy.join("etc/nginx/sites-enabled/blog"),
+    )
+    .unwrap();
+    write(&copy.join("var/www/blog/media/a.jpg"), "jpg");
+    let out = media_doctor(&["check", "--root", &root, "--diff"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let diff = out.stdout;
+    for file in ["blog", "myapp"] {
+        let head = format!(
+            "--- a/etc/nginx/sites-available/{file}\n+++ b/etc/nginx/sites-available/{file}\n"
+        );
+        assert_eq!(diff.matches(&head).count(), 1, "{diff}");
+    }
+    assert!(
+        diff.contains("+        alias /var/www/blog/media/;"),
+        "{diff}"
+    );
+    let mut patch = Command::new("patch")
+        .args(["-p1", "--quiet", "-d", &root])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("patch");
+    use std::io::Write;
+    patch
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(diff.as_bytes())
+        .unwrap();
+    assert!(patch.wait().unwrap().success(), "patch -p1 of\n{diff}");
+    let again = media_doctor(&["check", "--root", &root, "--diff"]);
+    assert_eq!(again.stdout, "", "{}", again.stdout);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The README's CI gate: `check --app . --nginx-conf deploy/nginx.conf --offline --format json`
 // in a repository. Server-only paths are skipped with a reason; a correct repository passes, a

@@ -364,8 +364,10 @@ pub fn goal_in_dir(
 }
 
 /// The edit that makes `location` serve its prefix from `dir`: its own root/alias becomes
-/// `alias DIR/;` (or the alias is added when it inherits the server's root). None for a regex
-/// location (its URLs are not prefix + path).
+/// `alias DIR/;` (or the alias is added when it inherits the server's root). A prefix without
+/// its trailing slash gets one too (MD102's edit): `location /media { alias /srv/media/; }`
+/// would open /srv/media/../x for /media../x. None for a regex location (its URLs are not
+/// prefix + path).
 pub fn alias_edit(cfg: &Config, location: NodeId, dir: &Path) -> Option<crate::fix::BlockEdit> {
     let loc = cfg.directive(location);
     if !loc.is("location") || loc.args().any(|a| a.starts_with('~')) {
@@ -376,9 +378,40 @@ pub fn alias_edit(cfg: &Config, location: NodeId, dir: &Path) -> Option<crate::f
         crate::fix::edit::quote(dir.display().to_string().trim_end_matches('/'))
     );
     let own = loc.raw_children().find(|c| c.is("alias") || c.is("root"));
-    Some(match own {
+    let mut edit = match own {
         Some(d) => crate::fix::BlockEdit::new(location).replace(d.id(), line),
         None => crate::fix::BlockEdit::new(location).append(line),
+    };
+    if let Some(head) = slashed_head(&loc) {
+        edit = edit.head(head);
+    }
+    Some(edit)
+}
+
+/// The head of a prefix location given the trailing slash it lacks (`location /media/` for
+/// `location /media`), for an edit that gives it an `alias DIR/;` (MD102's rule: a prefix
+/// without its slash and an alias with one let /media../x open DIR/../x). None when it has one,
+/// or for an exact or regex location.
+pub fn slashed_head(loc: &Directive<'_>) -> Option<String> {
+    let args: Vec<&str> = loc.args().collect();
+    let (modifier, prefix) = match args.as_slice() {
+        [p] => ("", *p),
+        [m, p] => (*m, *p),
+        _ => return None,
+    };
+    if prefix.ends_with('/')
+        || modifier == "="
+        || modifier.starts_with('~')
+        || prefix.starts_with('=')
+        || prefix.starts_with('~')
+    {
+        return None;
+    }
+    let slashed = crate::fix::edit::quote(&format!("{prefix}/"));
+    Some(if modifier.is_empty() {
+        format!("location {slashed}")
+    } else {
+        format!("location {modifier} {slashed}")
     })
 }
 

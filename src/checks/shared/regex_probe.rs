@@ -20,48 +20,115 @@ fn parse(pattern: &str, caseless: bool) -> Option<Hir> {
         .ok()
 }
 
-/// A URL path that `pattern` matches, with `inject[k]` as the text of capture group k. A
-/// representative character stands for each class (`a` when the class has it), each repetition
-/// is taken its least number of times (once when that is zero and it is the only way to reach
-/// the rest), and the first branch of each alternation.
+/// How many URLs [`examples`] gives at most: one per branch of a few alternations, not their
+/// every combination in a long regex.
+const MAX_EXAMPLES: usize = 32;
+
+/// A URL path that `pattern` matches, with `inject[k]` as the text of capture group k: the first
+/// of [`examples`].
 pub fn example(pattern: &str, caseless: bool, inject: &HashMap<u32, String>) -> Option<String> {
-    let hir = parse(pattern, caseless)?;
-    let mut out = Vec::new();
-    build(&hir, inject, &mut out, 0)?;
-    let s = String::from_utf8(out).ok()?;
-    // A location regex is searched in the URI: one that does not start at `/` gets one.
-    Some(if s.starts_with('/') {
-        s
-    } else {
-        format!("/{s}")
-    })
+    examples(pattern, caseless, inject).into_iter().next()
 }
 
-fn build(h: &Hir, inject: &HashMap<u32, String>, out: &mut Vec<u8>, depth: usize) -> Option<()> {
-    if depth > 100 || out.len() > 4096 {
+/// URL paths that `pattern` matches, with `inject[k]` as the text of capture group k: one for
+/// each branch of each alternation (`^/media/(a|b)/(.*)$`: `/media/a/...` and `/media/b/...`),
+/// as a URL can reach the location, and the capture its alias uses, through any of them; the
+/// first-branch URL first, at most [`MAX_EXAMPLES`]. A representative character stands for
+/// each class (`a` when the class has it) and each repetition is taken its least number of
+/// times. Empty when the regex cannot be read.
+pub fn examples(pattern: &str, caseless: bool, inject: &HashMap<u32, String>) -> Vec<String> {
+    let Some(hir) = parse(pattern, caseless) else {
+        return Vec::new();
+    };
+    let Some(all) = build(&hir, inject, 0) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for bytes in all {
+        let Ok(s) = String::from_utf8(bytes) else {
+            continue;
+        };
+        // A location regex is searched in the URI: one that does not start at `/` gets one.
+        let s = if s.starts_with('/') {
+            s
+        } else {
+            format!("/{s}")
+        };
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// The texts `h` matches, one per combination of alternation branches (at most
+/// [`MAX_EXAMPLES`], first branches first). None when a part matches no text this can write.
+fn build(h: &Hir, inject: &HashMap<u32, String>, depth: usize) -> Option<Vec<Vec<u8>>> {
+    if depth > 100 {
         return None;
     }
+    let one = |b: Vec<u8>| Some(vec![b]);
     match h.kind() {
-        HirKind::Empty | HirKind::Look(_) => {}
-        HirKind::Literal(l) => out.extend_from_slice(&l.0),
-        HirKind::Class(c) => out.push(pick(c)?),
+        HirKind::Empty | HirKind::Look(_) => one(Vec::new()),
+        HirKind::Literal(l) => one(l.0.to_vec()),
+        HirKind::Class(c) => one(vec![pick(c)?]),
         HirKind::Repetition(r) => {
-            for _ in 0..r.min.min(8) {
-                build(&r.sub, inject, out, depth + 1)?;
+            let times = r.min.min(8) as usize;
+            if times == 0 {
+                return one(Vec::new());
             }
+            let sub = build(&r.sub, inject, depth + 1)?;
+            concat(std::iter::repeat(sub).take(times))
         }
         HirKind::Capture(c) => match inject.get(&c.index) {
-            Some(text) => out.extend_from_slice(text.as_bytes()),
-            None => build(&c.sub, inject, out, depth + 1)?,
+            Some(text) => one(text.as_bytes().to_vec()),
+            None => build(&c.sub, inject, depth + 1),
         },
         HirKind::Concat(v) => {
+            let parts = v
+                .iter()
+                .map(|s| build(s, inject, depth + 1))
+                .collect::<Option<Vec<_>>>()?;
+            concat(parts)
+        }
+        HirKind::Alternation(v) => {
+            let mut out = Vec::new();
             for s in v {
-                build(s, inject, out, depth + 1)?;
+                // A branch this cannot write (a class of no printable byte) is left out; the
+                // others still give URLs.
+                for t in build(s, inject, depth + 1).unwrap_or_default() {
+                    if out.len() < MAX_EXAMPLES && !out.contains(&t) {
+                        out.push(t);
+                    }
+                }
+            }
+            (!out.is_empty()).then_some(out)
+        }
+    }
+}
+
+/// Every text of the first part followed by every text of the next...: first choices first, at
+/// most [`MAX_EXAMPLES`] texts, each at most 4 KiB.
+fn concat(parts: impl IntoIterator<Item = Vec<Vec<u8>>>) -> Option<Vec<Vec<u8>>> {
+    let mut acc: Vec<Vec<u8>> = vec![Vec::new()];
+    for choices in parts {
+        let mut next = Vec::new();
+        'all: for a in &acc {
+            for c in &choices {
+                if next.len() >= MAX_EXAMPLES {
+                    break 'all;
+                }
+                let mut t = a.clone();
+                t.extend_from_slice(c);
+                if t.len() > 4096 {
+                    return None;
+                }
+                next.push(t);
             }
         }
-        HirKind::Alternation(v) => build(v.first()?, inject, out, depth + 1)?,
+        acc = next;
     }
-    Some(())
+    Some(acc)
 }
 
 /// One byte the class matches: a letter when it has one (a URL stays plain), else its first.
@@ -166,6 +233,24 @@ mod tests {
         assert_eq!(ex(r"^/media/(.+)$", &[]).as_deref(), Some("/media/a"));
         assert_eq!(ex(r"\.(png|jpg)$", &[]).as_deref(), Some("/.png"));
         assert_eq!(ex(r"(?<=x)a", &[]), None, "PCRE-only syntax gives no URL");
+    }
+
+    #[test]
+    fn examples_take_every_branch() {
+        let m = HashMap::from([(2, "../x".to_string())]);
+        assert_eq!(
+            examples(r"^/media/(a|bb)/(.*)$", false, &m),
+            vec!["/media/a/../x", "/media/bb/../x"]
+        );
+        assert_eq!(
+            examples(r"^/(?:m|media)(?:/thumbs|)(.*)$", false, &HashMap::new()),
+            vec!["/m/thumbs", "/m", "/media/thumbs", "/media"]
+        );
+        // Combinations stop at MAX_EXAMPLES, first branches first.
+        let many = "(ab|cd)".repeat(8);
+        let all = examples(&many, false, &HashMap::new());
+        assert_eq!(all.len(), MAX_EXAMPLES);
+        assert_eq!(all[0], "/abababababababab");
     }
 
     #[test]

@@ -474,6 +474,18 @@ impl<'r, 's> Run<'r, 's> {
                 if self.explain {
                     self.reason = match e {
                         Errno::NoEnt => format!("{shown} does not exist"),
+                        // openat(O_NOFOLLOW|O_DIRECTORY) on a symlinked directory: ENOTDIR,
+                        // though the path resolves (MD207's case).
+                        Errno::NotDir
+                            if policy.mode != Symlinks::Off
+                                && self.walk.as_ref().is_some_and(|w| {
+                                    w.outcome.is_found() && w.symlinks().next().is_some()
+                                }) =>
+                        {
+                            format!(
+                                "{shown} goes through a symlinked directory and disable_symlinks forbids it"
+                            )
+                        }
                         Errno::NotDir => format!("a component of {shown} is not a directory"),
                         Errno::Access => format!("the worker user cannot open {shown}"),
                         Errno::Loop if policy.mode == Symlinks::Off => format!(
