@@ -125,6 +125,9 @@ pub struct Site {
     /// Set when Apache httpd is the server judged (`Options::apache_conf`): then `nginx` is an
     /// empty configuration and the MD5xx checks judge this one.
     pub apache: Option<Arc<crate::apache::site::ApacheSite>>,
+    /// How the nginx judged was found in another mount namespace (a container) when nothing
+    /// named a config and this machine has none: then `root` is its view.
+    pub nginx_in_namespace: Option<String>,
 }
 
 /// Values computed once per box, by name (see `Site::per_box`).
@@ -270,7 +273,23 @@ impl Site {
             None => SysRoot::live(),
         };
         let profile = Profile::find(&root, args.site.as_deref())?;
-        let args = merge_profile(args, profile.as_ref());
+        let mut args = merge_profile(args, profile.as_ref());
+        // No config named and none on this machine: nginx may run in a container. Its view
+        // (/proc/PID/root, paths mapped through its mounts) is the root, its config the entry.
+        let mut root = root;
+        let mut nginx_in_namespace = None;
+        if args.root.is_none()
+            && args.nginx_conf.is_none()
+            && args.nginx_dump.is_none()
+            && args.apache_conf.is_none()
+            && !root.is_file(Path::new(DEFAULT_CONF))
+        {
+            if let Some((view, conf, how)) = nginx_in_a_namespace(args.site.as_deref())? {
+                root = view;
+                args.nginx_conf = Some(conf);
+                nginx_in_namespace = Some(how);
+            }
+        }
         let (nginx, apache) = match &args.apache_conf {
             Some(entry) => (
                 no_nginx(),
@@ -321,6 +340,7 @@ impl Site {
             one_of_many: false,
             box_cache: Default::default(),
             apache,
+            nginx_in_namespace,
         };
         match &site.apache {
             None => site.select_servers()?,
@@ -564,6 +584,7 @@ impl Site {
             one_of_many: true,
             box_cache: self.box_cache.clone(),
             apache: self.apache.clone(),
+            nginx_in_namespace: self.nginx_in_namespace.clone(),
         }
     }
 
@@ -1035,6 +1056,9 @@ impl Site {
         // Only for `--root /proc/PID/root` of another mount namespace: where its mounts are.
         if let Some(m) = self.root.mounts() {
             out["namespace"] = namespace_json(m);
+            if let Some(how) = &self.nginx_in_namespace {
+                out["namespace"]["found"] = json!(how);
+            }
         }
         // Only when the app runs in a compose project: other reports keep their shape.
         match self.containers() {
@@ -1184,6 +1208,58 @@ fn no_nginx() -> NginxSite {
         servers: Vec::new(),
         matched_by: "none: Apache httpd is judged".into(),
         rendered_for: None,
+    }
+}
+
+/// The nginx master running in another mount namespace than this process (a container, or
+/// `unshare -m`): its view as the root and its config (its `-c`, else the default path there),
+/// and how it was found. Several: the one whose config has the site `--site` names; else the
+/// run stops and lists them (never a guess among containers).
+fn nginx_in_a_namespace(site: Option<&str>) -> Result<Option<(SysRoot, PathBuf, String)>> {
+    let mut fits = Vec::new();
+    let mut all = Vec::new();
+    for m in crate::system::nginx_masters() {
+        let view = SysRoot::of_process(m.pid);
+        if view.mounts().is_none() {
+            continue;
+        }
+        let a = m.master_args();
+        let conf = match (a.conf, a.prefix) {
+            (Some(c), Some(p)) if c.is_relative() => p.join(c),
+            (Some(c), _) => c,
+            (None, _) => PathBuf::from(DEFAULT_CONF),
+        };
+        let container = crate::system::container::of_pid(&SysRoot::live(), m.pid)
+            .map(|c| format!(", {}", c.describe()))
+            .unwrap_or_default();
+        let how = format!(
+            "nginx master pid {} runs in a mount namespace of its own{container} (config {}); nothing named a config and {DEFAULT_CONF} is not on this machine",
+            m.pid,
+            conf.display()
+        );
+        all.push(format!("pid {}{container}", m.pid));
+        if let Some(name) = site {
+            let Ok(cfg) = nginx::load_files(&view, &conf) else {
+                continue;
+            };
+            let has = cfg.servers().iter().any(|s| {
+                file_names_site(s.file(), name)
+                    || s.server_names().any(|h| host_names_site(h, name))
+            });
+            if !has {
+                continue;
+            }
+        }
+        fits.push((view, conf, how));
+    }
+    match fits.len() {
+        0 => Ok(None),
+        1 => Ok(fits.pop()),
+        n => anyhow::bail!(
+            "{n} nginx masters run in mount namespaces of their own (containers), and {DEFAULT_CONF} is not on this machine: {}; name one with --root /proc/PID/root{}",
+            all.join("; "),
+            if site.is_some() { "" } else { " (or --site NAME: the one whose config has that site)" }
+        ),
     }
 }
 

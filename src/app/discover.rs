@@ -11,7 +11,7 @@ use super::python::Module;
 use super::running::RunningApp;
 use super::server::ServerKind;
 use super::systemd::{self, Unit};
-use super::{App, Framework};
+use super::{App, Framework, Setting};
 use crate::sysroot::SysRoot;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -120,6 +120,46 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
                 if let Some(name) = &r.unit {
                     if let Ok(Some(u)) = Unit::load(root, name) {
                         unit = Some(u);
+                    }
+                }
+            }
+            // In a mount namespace of its own (a container): its paths are that namespace's.
+            // Read the app there, as it sees its files, and bring its paths to this machine.
+            if root.is_live() {
+                let view = SysRoot::of_process(r.pid);
+                if view.mounts().is_some() {
+                    if let Some(dir) = process_dir(&r) {
+                        let mut h = hints.clone();
+                        h.app = Some(dir.clone());
+                        h.app_from = format!(
+                            "{}, in a mount namespace of its own: its directory {} there",
+                            r.describe(),
+                            dir.display()
+                        );
+                        h.upstreams = Vec::new();
+                        h.listeners = None;
+                        h.nginx_dirs = Vec::new();
+                        let mut inner = discover(&view, &h);
+                        d.tried.append(&mut inner.tried);
+                        d.unreadable.append(&mut inner.unreadable);
+                        if let Some(mut app) = inner.app {
+                            to_host(&mut app, &view, r.pid);
+                            // Its uid, by this machine's name for it (the files are judged
+                            // by number on this machine).
+                            if app.user.is_none() {
+                                if let Some(uid) = r.uid {
+                                    app.user = Some(
+                                        super::running::user_name(root, uid)
+                                            .unwrap_or_else(|| uid.to_string()),
+                                    );
+                                    app.user_source =
+                                        Some(format!("the running process (pid {})", r.pid));
+                                }
+                            }
+                            app.running = Some(r);
+                            d.app = Some(app);
+                            return d;
+                        }
                     }
                 }
             }
@@ -311,6 +351,41 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
     }
     d.app = Some(app);
     d
+}
+
+/// An app read in the view of its process's mount namespace (`view`: /proc/PID/root), its paths
+/// brought to this machine: each at the host path behind the mount that holds it. MEDIA_ROOT or
+/// STATIC_ROOT on no mount this machine has (a tmpfs of the container's) is unknown, and why;
+/// the project's own paths stay as they are there when they are not on this machine.
+fn to_host(app: &mut App, view: &SysRoot, pid: i32) {
+    use crate::sysroot::mounts::Place;
+    let host = |p: &Path| match view.place(p) {
+        Some(Place::Host { path, .. }) => path,
+        _ => p.to_path_buf(),
+    };
+    app.dir = host(&app.dir);
+    app.cwd = host(&app.cwd);
+    app.settings_files = app.settings_files.iter().map(|p| host(p)).collect();
+    app.static_sources = app.static_sources.iter().map(|p| host(p)).collect();
+    for s in [&mut app.media_root, &mut app.static_root] {
+        let Setting::Known { value, at } = s else {
+            continue;
+        };
+        match view.place(value) {
+            Some(Place::Host { path, .. }) => *value = path,
+            Some(Place::Inside { why, .. }) => {
+                *s = Setting::Unknown {
+                    expr: value.display().to_string(),
+                    at: at.clone(),
+                    why: format!(
+                        "{} is only inside the app's mount namespace (pid {pid}), on no mount of this machine: {why}",
+                        value.display()
+                    ),
+                }
+            }
+            None => {}
+        }
+    }
 }
 
 /// A project found in a directory.

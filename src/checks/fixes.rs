@@ -69,10 +69,11 @@ fn in_namespace(site: &Site, reload: &str, results: &mut [CheckResult]) {
 }
 
 /// `sudo X && sudo Y` → each part run in pid's mount namespace: `sudo nsenter -t PID -m X`.
+/// A `sudo -u USER …` (the app's own commands) is left as it is: nsenter would take its options.
 fn nsenter_each_sudo(cmd: &str, pid: i32) -> String {
     cmd.split(" && ")
         .map(|part| match part.strip_prefix("sudo ") {
-            Some(rest) if !rest.starts_with("nsenter ") => {
+            Some(rest) if !rest.starts_with("nsenter ") && !rest.starts_with('-') => {
                 format!("sudo nsenter -t {pid} -m {rest}")
             }
             _ => part.to_string(),
@@ -278,5 +279,18 @@ fn settle_group(
                     commands: Vec::new(),
                 },
             });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_sudo_runs_in_the_namespace_but_the_apps_own() {
+        assert_eq!(
+            super::nsenter_each_sudo("sudo chmod o+x /srv && sudo setfacl -m u:33:rx /srv/m", 7),
+            "sudo nsenter -t 7 -m chmod o+x /srv && sudo nsenter -t 7 -m setfacl -m u:33:rx /srv/m"
+        );
+        let app = "cd /srv/app && sudo -u app /srv/venv/bin/python manage.py collectstatic";
+        assert_eq!(super::nsenter_each_sudo(app, 7), app);
     }
 }

@@ -193,3 +193,199 @@ fn paths_nginx_opens_in_its_mount_namespace_are_judged_at_the_host_paths_behind_
     assert_eq!(result(&check(&args), "MD203")["status"], "pass");
     drop(nginx);
 }
+
+/// `check` run where this machine has no /etc/nginx/nginx.conf (a tmpfs over /etc/nginx, in a
+/// mount namespace of the run's own) and nothing names a config: nginx is looked for in the
+/// other mount namespaces. Returns (exit code, stdout, stderr).
+fn check_without_host_nginx(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg("set -e; mount -t tmpfs none /etc/nginx; exec \"$@\"")
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_media-doctor"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run media-doctor under unshare");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn with_no_nginx_on_this_machine_the_one_in_a_container_is_judged() {
+    if !support::require_root_and_nginx()
+        || !support::require(
+            can_unshare(),
+            "needs `unshare -m` (util-linux, CAP_SYS_ADMIN)",
+        )
+        || !support::require(
+            Path::new("/etc/nginx").is_dir(),
+            "needs /etc/nginx to lay a tmpfs over",
+        )
+    {
+        return;
+    }
+    // Two "containers", each serving its own site from a directory bind-mounted at /srv/...
+    let start = |site: &str| {
+        let dir = tempfile::Builder::new().prefix("md-ns-").tempdir().unwrap();
+        let d = dir.path().to_path_buf();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        support::open_ancestors(&d);
+        std::fs::create_dir_all(d.join("host/media")).unwrap();
+        std::fs::create_dir_all(d.join("ctr")).unwrap();
+        let ds = d.display().to_string();
+        let setup = format!(
+            "mount -t tmpfs none {ds}/ctr; mkdir {ds}/ctr/media; \
+             mount --bind {ds}/host/media {ds}/ctr/media"
+        );
+        let body = format!(
+            "server {{\n  listen 127.0.0.1:{{PORT}};\n  server_name {site};\n  \
+             location /media/ {{ alias {{DIR}}/ctr/media/; }}\n}}\n"
+        );
+        Nginx::start_in_namespace(dir, "www-data", &body, &setup).expect("nginx starts")
+    };
+    let tag = std::process::id();
+    let (a_name, b_name) = (format!("shop-a-{tag}.test"), format!("shop-b-{tag}.test"));
+    let a = start(&a_name);
+    let b = start(&b_name);
+    let (a_pid, b_pid) = (a.pid().unwrap(), b.pid().unwrap());
+
+    // Several: never a guess. The run stops and names them.
+    let (code, _, err) = check_without_host_nginx(&["check", "--offline", "--format", "json"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("pid {a_pid}")) && err.contains(&format!("pid {b_pid}")),
+        "{err}"
+    );
+    assert!(err.contains("--root /proc/PID/root"), "{err}");
+
+    // --site picks the one whose config has that site; its paths map through its mounts.
+    let (code, out, err) =
+        check_without_host_nginx(&["check", "--site", &a_name, "--offline", "--format", "json"]);
+    assert_ne!(code, 2, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    let ns = &r["site"]["namespace"];
+    assert_eq!(ns["pid"], a_pid, "{ns:#}");
+    assert!(
+        ns["found"]
+            .as_str()
+            .unwrap()
+            .contains("runs in a mount namespace of its own"),
+        "{ns:#}"
+    );
+    assert_eq!(
+        r["site"]["nginx"]["source"]["entry"],
+        a.conf_path().display().to_string()
+    );
+    assert_eq!(
+        result(&r, "MD201")["status"],
+        "pass",
+        "{:#}",
+        result(&r, "MD201")
+    );
+    drop((a, b));
+}
+
+/// The app in a mount namespace of its own (nginx on this machine, in front of it): its project
+/// is bind-mounted at the container's path, so its settings are read where it sees them and
+/// each path comes back to this machine through its mounts. A STATIC_ROOT on a tmpfs of its own
+/// is unknown, said so, never judged on this machine.
+#[test]
+fn an_app_in_its_own_mount_namespace_is_read_there_and_its_paths_mapped_to_this_machine() {
+    if !support::require_root_and_nginx()
+        || !support::require(
+            can_unshare(),
+            "needs `unshare -m` (util-linux, CAP_SYS_ADMIN)",
+        )
+        || !support::require(
+            std::process::Command::new("python3")
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success()),
+            "needs python3 (the app process)",
+        )
+    {
+        return;
+    }
+    let t = tempfile::Builder::new()
+        .prefix("md-ns-app-")
+        .tempdir()
+        .unwrap();
+    let d = t.path().to_path_buf();
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    support::open_ancestors(&d);
+    let ds = d.display().to_string();
+    let w = |p: &str, text: &str| {
+        let p = d.join("host/proj").join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    w(
+        "manage.py",
+        "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n",
+    );
+    w("mysite/__init__.py", "");
+    w(
+        "mysite/settings.py",
+        &format!("from pathlib import Path\nBASE_DIR = Path(__file__).resolve().parent.parent\nDEBUG = False\nMEDIA_URL = '/media/'\nMEDIA_ROOT = BASE_DIR / 'media'\nSTATIC_URL = '/static/'\nSTATIC_ROOT = '{ds}/ctr/static'\n"),
+    );
+    std::fs::create_dir_all(d.join("host/proj/media")).unwrap();
+    std::fs::create_dir_all(d.join("ctr")).unwrap();
+    // The "container": a tmpfs at ctr/, the project at ctr/app, the app serving from there.
+    let port = support::free_port();
+    let mut app = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "set -e; mount -t tmpfs none {ds}/ctr; mkdir {ds}/ctr/app {ds}/ctr/static; \
+             mount --bind {ds}/host/proj {ds}/ctr/app; cd {ds}/ctr/app; \
+             exec python3 -m http.server {port} --bind 127.0.0.1"
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the app");
+    support::wait_until(&format!("the app on 127.0.0.1:{port}"), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let body = format!(
+        "server {{\n  listen 127.0.0.1:{{PORT}};\n  server_name shop.test;\n  \
+         location /media/ {{ alias {ds}/host/proj/media/; }}\n  \
+         location / {{ proxy_pass http://127.0.0.1:{port}; }}\n}}\n"
+    );
+    let nginx = Nginx::start("www-data", &body).expect("nginx starts");
+    let conf = nginx.conf_path().display().to_string();
+    let r = check(&[
+        "check",
+        "--nginx-conf",
+        &conf,
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    let _ = app.kill();
+    let _ = app.wait();
+    let a = &r["site"]["app"];
+    assert_eq!(a["dir"], format!("{ds}/host/proj"), "{a:#}");
+    assert_eq!(
+        a["media_root"]["value"],
+        format!("{ds}/host/proj/media"),
+        "{a:#}"
+    );
+    assert_eq!(a["static_root"]["state"], "unknown", "{a:#}");
+    let why = a["static_root"]["why"].as_str().unwrap();
+    assert!(
+        why.contains("only inside the app's mount namespace") && why.contains("tmpfs"),
+        "{why}"
+    );
+    // nginx serves the bind mount's source: the same directory as MEDIA_ROOT.
+    assert_eq!(
+        result(&r, "MD302")["status"],
+        "pass",
+        "{:#}",
+        result(&r, "MD302")
+    );
+    drop(nginx);
+}
