@@ -13,8 +13,8 @@
 #     check --offline --format json                     <= ${BIG_CHECK_MAX:-20} s, peak RSS <=
 #                                                          ${BIG_RSS_MAX:-4}x the config's bytes
 # Measured (2 cores, load average 2.4-6, 2026-12-02): 0.57-0.73 s, 0.08-0.16 s, 0.06-0.09 s.
-# The 50 MB site (2 cores, load average 8.3-12.7, 2026-12-03): trace 3.2 s; check 427 s wall,
-# 87 s of CPU, 3.1 GiB (64x): over its bounds (see docs/architecture.md, "One site or ten
+# The 50 MB site (2 cores, load average 1-5, 2026-12-03): trace 1.07 s; check 74 s wall, 72 s
+# of CPU, 3.1 GiB (66x): check is over its bounds (see docs/architecture.md, "One site or ten
 # thousand"). BIG=0 skips it.
 #   scripts/bench-stress.sh
 # Needs python3. Builds target/release/examples/load_config (see scripts/bench-nginx.sh).

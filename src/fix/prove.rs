@@ -43,12 +43,16 @@ impl std::fmt::Display for Refusal {
 
 /// `dump` loaded as nginx would load it, compared with `before` (the same files unedited): an
 /// error or a start error the edit brings in refuses it.
-fn load_copy(site: &Site, dump: &str, before: Option<&Config>) -> Result<Config, Refusal> {
+fn load_copy(
+    site: &Site,
+    dump: &str,
+    before: Option<(&Config, &[String])>,
+) -> Result<Config, Refusal> {
     let cfg = site.config();
     let mut copy = crate::nginx::load_dump(&site.root, dump.as_bytes(), "the edited copy")
         .map_err(|e| Refusal::DoesNotLoad(e.to_string()))?;
     copy.prefix = cfg.prefix.clone();
-    let Some(before) = before else {
+    let Some((before, was)) = before else {
         return Ok(copy);
     };
     // Only problems the edit brings in count: a warning already there is not the fix's doing.
@@ -65,7 +69,6 @@ fn load_copy(site: &Site, dump: &str, before: Option<&Config>) -> Result<Config,
     {
         return Err(Refusal::DoesNotLoad(d.message.clone()));
     }
-    let was = start_errors(before);
     if let Some(m) = start_errors(&copy).into_iter().find(|m| !was.contains(m)) {
         return Err(Refusal::DoesNotLoad(m));
     }
@@ -73,7 +76,12 @@ fn load_copy(site: &Site, dump: &str, before: Option<&Config>) -> Result<Config,
 }
 
 /// An unedited copy and its model.
-type Before = (Arc<Config>, Arc<crate::nginx::resolve::Model>);
+/// An unedited copy, its model and its `start_errors` (the proofs of one site share them).
+type Before = (
+    Arc<Config>,
+    Arc<crate::nginx::resolve::Model>,
+    Arc<Vec<String>>,
+);
 
 /// Proves the fixes of one site's report: what every proof shares (the sections of the files
 /// without server blocks, rendered once; the unedited copy of the same files) is kept between
@@ -154,7 +162,7 @@ impl<'s> Prover<'s> {
         let fixed = places.serverless_dump.get_or_init(|| {
             let mut out = String::new();
             for &f in places.serverless.iter().filter(|&&f| f != cfg.main) {
-                dump_section(cfg, f, &[], &mut out);
+                super::edit::dump_section_for_proof(cfg, f, &mut out);
             }
             out
         });
@@ -408,7 +416,8 @@ impl Prover<'_> {
                     _ => {
                         let c = load_copy(site, &self.dump(&scope, &[]), None)?;
                         let m = crate::nginx::resolve::Model::build(&c);
-                        let b = (Arc::new(c), Arc::new(m));
+                        let was = start_errors(&c);
+                        let b = (Arc::new(c), Arc::new(m), Arc::new(was));
                         *self.before.lock().unwrap_or_else(|e| e.into_inner()) =
                             Some((key, b.clone()));
                         Some(b)
@@ -416,15 +425,17 @@ impl Prover<'_> {
                 }
             }
         };
-        let whole_model;
-        let (old_cfg, old_model): (&Config, &crate::nginx::resolve::Model) = match &before {
-            Some((c, m)) => (c, m),
-            None => {
-                whole_model = crate::nginx::resolve::Model::build(cfg);
-                (cfg, &whole_model)
-            }
-        };
-        let copy = load_copy(site, &self.dump(&scope, edits), Some(old_cfg))?;
+        let (whole_model, whole_was);
+        let (old_cfg, old_model, was): (&Config, &crate::nginx::resolve::Model, &[String]) =
+            match &before {
+                Some((c, m, w)) => (c, m, w),
+                None => {
+                    whole_model = crate::nginx::resolve::Model::build(cfg);
+                    whole_was = start_errors(cfg);
+                    (cfg, &whole_model, &whole_was)
+                }
+            };
+        let copy = load_copy(site, &self.dump(&scope, edits), Some((old_cfg, was)))?;
         let model = crate::nginx::resolve::Model::build(&copy);
         let old_servers: Vec<NodeId> = old_cfg.servers().iter().map(|d| d.id()).collect();
         let new_servers: Vec<NodeId> = copy.servers().iter().map(|d| d.id()).collect();

@@ -55,6 +55,60 @@ fn case(name: &str, tree: impl Fn(&Path), vhost: &str, expect: &[(&str, u16)]) {
     }
 }
 
+/// `AllowOverride` set by no section (a configuration without Debian's `<Directory />
+/// AllowOverride None`): Apache 2.4 still reads the .htaccess, and allows nothing in it (a
+/// `Require` there is 500), while a directory without one is served. Found by MD405's test of
+/// an unreadable .htaccess; the model took it for None (200).
+#[test]
+fn allow_override_never_set_reads_htaccess_and_allows_nothing() {
+    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let b = t.path();
+    std::fs::set_permissions(b, std::fs::Permissions::from_mode(0o755)).unwrap();
+    mkdir(&b.join("srv/media"), 0o755);
+    file(&b.join("srv/media/a.jpg"), 0o644);
+    mkdir(&b.join("srv/media/locked"), 0o755);
+    file(&b.join("srv/media/locked/b.jpg"), 0o644);
+    std::fs::write(b.join("srv/media/locked/.htaccess"), "Require all denied\n").unwrap();
+    let port = support::free_port();
+    // main_conf without its <Directory /> (which sets AllowOverride None).
+    let main: String = main_conf(b, port)
+        .split("<Directory />")
+        .next()
+        .unwrap()
+        .to_string();
+    let conf = b.join("apache2.conf");
+    let text = format!(
+        "{main}<VirtualHost *:{port}>\n ServerName site.test\n Alias /media/ {m}/\n \
+         <Directory {m}/>\n  Require all granted\n </Directory>\n</VirtualHost>\n",
+        m = b.join("srv/media").display()
+    );
+    std::fs::write(&conf, &text).unwrap();
+    let apache = Apache::start(b, &conf, port).unwrap();
+    let cfg = apache::load_files(&SysRoot::live(), &conf).unwrap();
+    let root = SysRoot::live();
+    let resolver = apache::resolve::Resolver::new(&cfg, &root);
+    for (target, want) in [("/media/a.jpg", 200), ("/media/locked/b.jpg", 500)] {
+        assert_eq!(
+            apache.get("site.test", target),
+            Some(want),
+            "{target}\n{text}"
+        );
+        let req = Request::for_path("site.test", port, target)
+            .with_local_addr("127.0.0.1".parse().unwrap());
+        let ours = resolver.resolve(&req);
+        assert_eq!(
+            ours.predicted_status,
+            Some(want),
+            "{target}: {}\n{}",
+            file_verdict(&ours),
+            ours.steps.join("\n")
+        );
+    }
+}
+
 fn mkdir(p: &Path, mode: u32) {
     std::fs::create_dir_all(p).unwrap();
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();

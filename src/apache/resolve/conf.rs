@@ -206,6 +206,17 @@ impl Overrides {
         indexes: false,
         any: false,
     };
+    /// `AllowOverride` set by no section that applies: httpd 2.4 still opens the .htaccess (its
+    /// `OR_UNSET` bit is not None), but no directive in it is allowed (500, "not allowed
+    /// here"); an unreadable one is 403 (AH00529). Seen on a real Apache 2.4: Debian's
+    /// apache2.conf sets `AllowOverride None` on `<Directory />`, a configuration of one's own
+    /// may not.
+    pub const UNSET: Overrides = Overrides {
+        auth: false,
+        options: false,
+        indexes: false,
+        any: true,
+    };
     fn parse(args: &[&str]) -> Overrides {
         let mut o = Overrides::NONE;
         for a in args {

@@ -428,14 +428,14 @@ impl<'s> Resolver<'s> {
     }
 
     /// `AllowOverride` for directory `dir`: the last `<Directory>` that applies and sets it
-    /// (2.4's default: None).
+    /// (none sets it: `Overrides::UNSET`, the .htaccess is read and allows nothing).
     fn overrides(&self, s: &Server, dir: &str) -> conf::Overrides {
         self.dir_sections(s, dir)
             .into_iter()
             .filter(|sec| sec.kind == SectionKind::Directory)
             .filter_map(|sec| sec.allow_override)
             .next_back()
-            .unwrap_or(conf::Overrides::NONE)
+            .unwrap_or(conf::Overrides::UNSET)
     }
 
     fn access_file_name(&self) -> String {

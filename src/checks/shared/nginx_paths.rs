@@ -119,7 +119,8 @@ pub(crate) fn opened(
     if info.internal || info.denies_all || info.handler.is_some() {
         return None;
     }
-    let res = r.resolve_on(t.server, &request(t, uri));
+    // Only the decision is read (location, handler, path, status): no explanation is made.
+    let res = r.predict_on(t.server, &request(t, uri));
     let first = res.location.unwrap_or(t.server) == block;
     if first && !serves_files(&res.handler) {
         return None;
