@@ -710,3 +710,99 @@ fn access_in_a_namespace_is_asked_of_the_kernel_in_that_namespace() {
     );
     drop(nginx);
 }
+
+/// The app on this machine, nginx in a container of its own that does not see this machine's
+/// directories but the media directory bind-mounted at another path: the app's MEDIA_ROOT is
+/// taken into nginx's view through nginx's mounts (its path there for the same storage).
+#[test]
+fn an_app_on_this_machine_is_judged_in_the_view_of_an_nginx_in_a_namespace() {
+    if !support::require_root_and_nginx()
+        || !support::require(
+            can_unshare(),
+            "needs `unshare -m` (util-linux, CAP_SYS_ADMIN)",
+        )
+        || !support::require(has_python3(), "needs python3 (the app process)")
+    {
+        return;
+    }
+    let t = tempfile::Builder::new()
+        .prefix("md-ns-hostapp-")
+        .tempdir()
+        .unwrap();
+    let d = t.path().to_path_buf();
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    support::open_ancestors(&d);
+    let ds = d.display().to_string();
+    let w = |p: &str, text: &str| {
+        let p = d.join("host/proj").join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    w(
+        "manage.py",
+        "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n",
+    );
+    w("mysite/__init__.py", "");
+    w(
+        "mysite/settings.py",
+        &format!("DEBUG = False\nMEDIA_URL = '/media/'\nMEDIA_ROOT = '{ds}/host/shared'\n"),
+    );
+    std::fs::create_dir_all(d.join("host/shared")).unwrap();
+    let port = support::free_port();
+    let app = AppInNamespace(
+        std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .current_dir(d.join("host/proj"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the app"),
+    );
+    support::wait_until(&format!("the app on 127.0.0.1:{port}"), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let n = tempfile::Builder::new()
+        .prefix("md-ns-ng-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(n.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let ns = n.path().display().to_string();
+    std::fs::create_dir_all(n.path().join("ctr")).unwrap();
+    let setup = format!(
+        "mount -t tmpfs none {ns}/ctr; mkdir {ns}/ctr/media; \
+         mount --bind {ds}/host/shared {ns}/ctr/media; mount -t tmpfs none {ds}/host"
+    );
+    let body = format!(
+        "server {{\n  listen 127.0.0.1:{{PORT}};\n  server_name shop.test;\n  \
+         location /media/ {{ alias {{DIR}}/ctr/media/; }}\n  \
+         location / {{ proxy_pass http://127.0.0.1:{port}; }}\n}}\n"
+    );
+    let nginx = Nginx::start_in_namespace(n, "www-data", &body, &setup).expect("nginx starts");
+    let pid = nginx.pid().unwrap();
+    let r = check(&[
+        "check",
+        "--root",
+        &format!("/proc/{pid}/root"),
+        "--nginx-conf",
+        &nginx.conf_path().display().to_string(),
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    drop((nginx, app));
+    let a = &r["site"]["app"];
+    assert_eq!(a["media_root"]["value"], format!("{ns}/ctr/media"), "{a:#}");
+    assert_eq!(
+        a["namespace"]["media_root"]["host"],
+        format!("{ds}/host/shared"),
+        "{a:#}"
+    );
+    let md302 = result(&r, "MD302");
+    assert_eq!(md302["status"], "pass", "{md302:#}");
+}
