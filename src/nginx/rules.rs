@@ -204,7 +204,7 @@ pub fn check(cfg: &Config) -> Vec<Diagnostic> {
         if d.is("upstream") && d.has_block() && !d.children().any(|c| c.is("server")) {
             let mut e = diag(d, "no servers are inside upstream".into(), true);
             // nginx says so when it reaches the block's end: the closing brace's line.
-            if let Some(line) = closing_line(cfg, d) {
+            if let Some(line) = cfg.closing_line(d.id()) {
                 e.line = line;
                 e.column = 1;
             }
@@ -269,49 +269,6 @@ pub fn check(cfg: &Config) -> Vec<Diagnostic> {
         }
     }
     out
-}
-
-/// The line of the `}` that closes `d`'s block, read from the source text (quotes, escapes
-/// and comments skipped). None when the name is not in the source (a dump's cooked text).
-fn closing_line(cfg: &Config, d: &Directive<'_>) -> Option<u32> {
-    let base = cfg.text.as_ptr() as usize;
-    let at = (d.name().as_ptr() as usize).checked_sub(base)?;
-    let bytes = cfg.text.as_bytes().get(at..)?;
-    let (mut line, mut depth) = (d.line(), 0u32);
-    let (mut quote, mut comment, mut escaped) = (None::<u8>, false, false);
-    for &b in bytes {
-        if b == b'\n' {
-            line += 1;
-            comment = false;
-            continue;
-        }
-        if comment {
-            continue;
-        }
-        if let Some(q) = quote {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, c) if c == q => quote = None,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' | b'\'' => quote = Some(b),
-            b'#' => comment = true,
-            b'{' => depth += 1,
-            b'}' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(line);
-                }
-            }
-            b';' if depth == 0 => return None,
-            _ => {}
-        }
-    }
-    None
 }
 
 fn diag(d: &Directive<'_>, message: String, fatal: bool) -> Diagnostic {
