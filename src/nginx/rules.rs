@@ -295,7 +295,11 @@ fn duplicates<'c>(
 ) {
     use super::ast::Node;
     let (root, alias) = (rule_of("root"), rule_of("alias"));
-    let paths: Vec<u16> = super::variables::PATHS.iter().map(|n| rule_of(n)).collect();
+    // By rule: whether the name is one of `variables::PATHS` (a lookup per directive).
+    let mut is_path = vec![false; NON_REPEATABLE.len() + 1];
+    for n in super::variables::PATHS {
+        is_path[(rule_of(n) & !RULE_DATA) as usize] = true;
+    }
     /// One block being read: which names it gave, and its `root` or `alias`.
     struct Block {
         seen: [u64; BITS / 64],
@@ -331,9 +335,9 @@ fn duplicates<'c>(
         }
         let rule = node.rule;
         let once = rule & !RULE_DATA;
-        if once != 0 && paths.contains(&once) {
+        if once != 0 && is_path.get(once as usize) == Some(&true) {
             let d = cfg.directive(id);
-            vars.extend(super::variables::named_in(&d).into_iter().map(|v| (d, v)));
+            super::variables::named_in_to(&d, |v| vars.push((d, v)));
         }
         if once != 0 {
             let Some(block) = blocks.last_mut() else {
