@@ -97,6 +97,10 @@ pub struct Finding {
     /// other fixes of the same block and proven before it is printed. Not part of the JSON.
     #[serde(skip)]
     pub config_fix: Option<edit::ConfigFix>,
+    /// An Apache config fix as data, proven alone: merged with the other fixes of the same lines
+    /// and proven again before the report is made (`checks::fixes`). Not part of the JSON.
+    #[serde(skip)]
+    pub apache_fix: Option<crate::fix::apache::ProvenFix>,
 }
 
 impl Finding {
@@ -108,6 +112,7 @@ impl Finding {
             evidence: Vec::new(),
             remediation: None,
             config_fix: None,
+            apache_fix: None,
         }
     }
     pub fn error(message: impl Into<String>) -> Self {

@@ -43,6 +43,109 @@ pub struct LineEdit {
     /// The line edited as Apache reads it (`ProxyPass / http://...`, `<Directory /srv/>`): shown
     /// beside what goes before or after it, so the printed block reads as the file will.
     pub context: String,
+    /// For an `Options` line replaced: its words as they were and the rewrites made of them, so
+    /// that two checks' rewrites of the same line compose into one line (`merge`).
+    pub options: Option<OptionsEdit>,
+}
+
+/// A rewrite of one `Options` line (MD503 takes Indexes out, MD505 lets links be followed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionsRewrite {
+    /// Indexes off (`Options None` when nothing is left of an absolute list).
+    NoIndexes,
+    /// FollowSymLinks on (and `None` and SymLinksIfOwnerMatch, whose owner test Apache makes
+    /// even when FollowSymLinks is on, out).
+    FollowSymLinks,
+}
+
+/// An `Options` line's words as they were and the rewrites made of them, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionsEdit {
+    pub was: Vec<String>,
+    pub rewrites: Vec<OptionsRewrite>,
+}
+
+impl OptionsEdit {
+    /// The line's words once every rewrite is made.
+    pub fn words(&self) -> Vec<String> {
+        let words = self
+            .rewrites
+            .iter()
+            .fold(self.was.clone(), |words, r| r.apply(&words));
+        // A word once (All expanded beside a FollowSymLinks already there).
+        let mut out: Vec<String> = Vec::with_capacity(words.len());
+        for w in words {
+            if !out.iter().any(|o| o.eq_ignore_ascii_case(&w)) {
+                out.push(w);
+            }
+        }
+        out
+    }
+
+    /// The line as it reads then.
+    pub fn line(&self) -> String {
+        let words = self.words();
+        if words.is_empty() {
+            "Options None".to_string()
+        } else {
+            format!("Options {}", words.join(" "))
+        }
+    }
+}
+
+impl OptionsRewrite {
+    /// `words` (an `Options` line's arguments) rewritten.
+    pub fn apply(self, words: &[String]) -> Vec<String> {
+        let relative = words.first().is_some_and(|a| a.starts_with(['+', '-']));
+        let bare = |a: &str| a.trim_start_matches(['+', '-']).to_ascii_lowercase();
+        match self {
+            OptionsRewrite::NoIndexes => {
+                let kept: Vec<String> = words
+                    .iter()
+                    .filter(|a| !matches!(a.to_ascii_lowercase().as_str(), "indexes" | "+indexes"))
+                    .cloned()
+                    .collect();
+                if relative {
+                    let mut kept = kept;
+                    if !kept.iter().any(|a| a.eq_ignore_ascii_case("-indexes")) {
+                        kept.push("-Indexes".into());
+                    }
+                    return kept;
+                }
+                if kept.iter().any(|a| a.eq_ignore_ascii_case("all")) {
+                    // All, less Indexes (SymLinksIfOwnerMatch is moot beside FollowSymLinks).
+                    let mut out: Vec<String> = ["FollowSymLinks", "ExecCGI", "Includes"]
+                        .iter()
+                        .map(|w| w.to_string())
+                        .collect();
+                    out.extend(kept.into_iter().filter(|a| !a.eq_ignore_ascii_case("all")));
+                    return out;
+                }
+                kept
+            }
+            OptionsRewrite::FollowSymLinks => {
+                let mut kept: Vec<String> = words
+                    .iter()
+                    .filter(|a| {
+                        !matches!(
+                            bare(a).as_str(),
+                            "followsymlinks" | "symlinksifownermatch" | "none"
+                        )
+                    })
+                    .cloned()
+                    .collect();
+                kept.push(
+                    if relative {
+                        "+FollowSymLinks"
+                    } else {
+                        "FollowSymLinks"
+                    }
+                    .into(),
+                );
+                kept
+            }
+        }
+    }
 }
 
 impl LineEdit {
@@ -63,9 +166,101 @@ impl LineEdit {
             } else {
                 head
             },
+            options: None,
         }
     }
+
+    /// The `Options` line `o` replaced by itself rewritten.
+    pub fn options(o: &crate::apache::Directive<'_>, rewrite: OptionsRewrite) -> LineEdit {
+        let edit = OptionsEdit {
+            was: o.args().map(str::to_string).collect(),
+            rewrites: vec![rewrite],
+        };
+        let mut e = LineEdit::at(o, Place::Replace, vec![edit.line()]);
+        e.options = Some(edit);
+        e
+    }
 }
+
+/// Why two fixes cannot be one edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clash(pub String);
+
+/// Two fixes' edits as one: the same edit once, two rewrites of the same `Options` line as one
+/// line, what goes before or after a line one after the other. Two different replacements of
+/// one line (other than `Options` rewrites) clash.
+pub fn merge(a: &[LineEdit], b: &[LineEdit]) -> Result<Vec<LineEdit>, Clash> {
+    let mut out: Vec<LineEdit> = a.to_vec();
+    for e in b {
+        if out.contains(e) {
+            continue;
+        }
+        let same = out
+            .iter_mut()
+            .find(|o| o.file == e.file && o.line == e.line && o.place == e.place);
+        match (same, e.place) {
+            (None, _) => out.push(e.clone()),
+            (Some(o), Place::Replace) => match (&mut o.options, &e.options) {
+                (Some(mine), Some(theirs)) if mine.was == theirs.was => {
+                    for r in &theirs.rewrites {
+                        if !mine.rewrites.contains(r) {
+                            mine.rewrites.push(*r);
+                        }
+                    }
+                    o.lines = vec![mine.line()];
+                }
+                _ => {
+                    return Err(Clash(format!(
+                        "{}:{} would become both `{}` and `{}`",
+                        e.file.display(),
+                        e.line,
+                        o.lines.join(" / "),
+                        e.lines.join(" / ")
+                    )))
+                }
+            },
+            (Some(o), _) => {
+                // Lines already there (the same <Directory> added twice) go in once.
+                if !o
+                    .lines
+                    .windows(e.lines.len().max(1))
+                    .any(|w| w == e.lines.as_slice())
+                {
+                    o.lines.extend(e.lines.iter().cloned());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A fix proven alone, kept with its finding so that fixes of the same lines are merged into one
+/// edit, proven again together, and printed once (`checks::fixes`).
+#[derive(Debug, Clone)]
+pub struct ProvenFix {
+    pub edits: Vec<LineEdit>,
+    /// `take Indexes out of the Options that list it:`.
+    pub intro: String,
+    pub goals: Vec<Goal>,
+}
+
+impl PartialEq for ProvenFix {
+    fn eq(&self, o: &Self) -> bool {
+        let key = |g: &Goal| {
+            (
+                g.request.url.clone(),
+                g.status,
+                g.path.clone(),
+                g.prefix.clone(),
+            )
+        };
+        self.edits == o.edits
+            && self.intro == o.intro
+            && self.goals.iter().map(key).eq(o.goals.iter().map(key))
+    }
+}
+
+impl Eq for ProvenFix {}
 
 /// An argument as Apache reads it back (quoted when it holds a space or a quote).
 pub fn quoted(s: &str) -> String {
@@ -482,6 +677,7 @@ mod tests {
                 place: Place::Replace,
                 lines: vec!["Alias /m/ /srv/m/".into()],
                 context: "Alias /m/ /srv/m".into(),
+                options: None,
             },
             LineEdit {
                 file: entry.into(),
@@ -489,6 +685,7 @@ mod tests {
                 place: Place::After,
                 lines: vec!["<Directory /srv/m/>".into(), "</Directory>".into()],
                 context: "Alias /m/ /srv/m".into(),
+                options: None,
             },
         ];
         let files = edited_files(&cfg, &root, &edits, false).unwrap();
@@ -500,5 +697,88 @@ mod tests {
             render(&edits),
             "# /etc/apache2/apache2.conf:3\nAlias /m/ /srv/m/\n<Directory /srv/m/>\n</Directory>\n"
         );
+    }
+
+    fn options(line: u32, was: &[&str], r: OptionsRewrite) -> LineEdit {
+        let edit = OptionsEdit {
+            was: was.iter().map(|w| w.to_string()).collect(),
+            rewrites: vec![r],
+        };
+        LineEdit {
+            file: "/etc/apache2/sites-enabled/a.conf".into(),
+            line,
+            place: Place::Replace,
+            lines: vec![edit.line()],
+            context: format!("Options {}", was.join(" ")),
+            options: Some(edit),
+        }
+    }
+
+    #[test]
+    fn two_rewrites_of_one_options_line_are_one_line() {
+        use OptionsRewrite::*;
+        for (was, want) in [
+            (&["Indexes"][..], "Options FollowSymLinks"),
+            (
+                &["+Indexes", "-FollowSymLinks"][..],
+                "Options -Indexes +FollowSymLinks",
+            ),
+            (&["All"][..], "Options FollowSymLinks ExecCGI Includes"),
+            (
+                &["Indexes", "SymLinksIfOwnerMatch", "MultiViews"][..],
+                "Options MultiViews FollowSymLinks",
+            ),
+        ] {
+            for (a, b) in [(NoIndexes, FollowSymLinks), (FollowSymLinks, NoIndexes)] {
+                let m = merge(&[options(6, was, a)], &[options(6, was, b)]).unwrap();
+                assert_eq!(m.len(), 1, "{was:?}");
+                // The same words (in the order the rewrites were made).
+                let mut got: Vec<&str> = m[0].lines[0].split(' ').collect();
+                let mut meant: Vec<&str> = want.split(' ').collect();
+                got.sort_unstable();
+                meant.sort_unstable();
+                assert_eq!(got, meant, "{was:?} {a:?} then {b:?}");
+            }
+        }
+        assert_eq!(
+            options(6, &["Indexes"], NoIndexes).lines,
+            vec!["Options None"]
+        );
+    }
+
+    #[test]
+    fn other_replacements_of_one_line_clash_and_additions_go_in_once() {
+        let alias = |to: &str| LineEdit {
+            file: "/etc/apache2/sites-enabled/a.conf".into(),
+            line: 4,
+            place: Place::Replace,
+            lines: vec![format!("Alias /m/ {to}")],
+            context: "Alias /m/ /srv/m".into(),
+            options: None,
+        };
+        assert!(merge(&[alias("/srv/m/")], &[alias("/srv/n/")]).is_err());
+        assert_eq!(
+            merge(&[alias("/srv/m/")], &[alias("/srv/m/")])
+                .unwrap()
+                .len(),
+            1
+        );
+        let after = |lines: &[&str]| LineEdit {
+            place: Place::After,
+            lines: lines.iter().map(|l| l.to_string()).collect(),
+            ..alias("/srv/m")
+        };
+        let dir = [
+            "<Directory /srv/m/>",
+            "    Require all granted",
+            "</Directory>",
+        ];
+        let m = merge(
+            &[alias("/srv/m/"), after(&dir)],
+            &[after(&dir[..]), after(&["Header set X y"])],
+        )
+        .unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[1].lines.len(), 4, "{m:?}");
     }
 }

@@ -170,10 +170,15 @@ fn real_status_in(fx: &Path, host: &str, url: &str) -> Option<u16> {
 /// The `fail` fixture with the printed fix pasted in as a person would: each `# FILE:LINE`
 /// block is what that line becomes (the new lines, with the line they go beside).
 fn with_printed_fix(id: &str, text: &str) -> tempfile::TempDir {
+    with_printed_fix_in(&fixture(id, "fail"), id, text)
+}
+
+/// The fixture tree `fx` with the printed fix pasted in (see `with_printed_fix`).
+fn with_printed_fix_in(fx: &Path, id: &str, text: &str) -> tempfile::TempDir {
     let t = tempfile::tempdir().unwrap();
     let ok = std::process::Command::new("cp")
         .arg("-a")
-        .arg(format!("{}/.", fixture(id, "fail").display()))
+        .arg(format!("{}/.", fx.display()))
         .arg(t.path())
         .status()
         .is_ok_and(|s| s.success());
@@ -233,6 +238,71 @@ fn the_printed_fix_pasted_in_works_in_real_apache() {
         let want = real_status(id, "pass", "myapp.example.com", url);
         eprintln!("{id} with the printed fix: real Apache answers {real:?} for {url}");
         assert_eq!(real, want, "{id}: real Apache with the printed fix\n{text}");
+    }
+}
+
+/// MD503 and MD505 rewrite the same `Options` line (fixtures/checks/MD505/fail-with-listing:
+/// `Options Indexes` on the media `<Directory>`, a link under it): their fixes are one edit of
+/// that line, proven with both goals and printed once; pasted as printed, both checks pass, and a
+/// real Apache stops listing /media/ and serves the file behind the link.
+#[test]
+fn fixes_of_one_options_line_are_one_edit_that_works_pasted() {
+    let ids = ["MD503", "MD505"];
+    let judge = |root: &Path| {
+        let args = Options {
+            root: Some(root.to_path_buf()),
+            apache_conf: Some("/etc/apache2/apache2.conf".into()),
+            ..Default::default()
+        };
+        let site = Site::gather(&args, true).unwrap();
+        let list: Vec<&'static dyn checks::Check> =
+            ids.iter().map(|id| checks::find(id).unwrap()).collect();
+        checks::run(&site, &list)
+    };
+    let fx = fixture("MD505", "fail-with-listing");
+    let results = judge(&fx);
+    for r in &results {
+        assert_eq!(r.status, Status::Fail, "{}: {:#?}", r.id, r.findings);
+    }
+    let first = results[0].findings[0].remediation.as_ref().unwrap();
+    let text = &first.text;
+    assert!(
+        text.contains(
+            "(one edit):\n# /etc/apache2/sites-enabled/myapp.conf:6\nOptions FollowSymLinks"
+        ),
+        "{text}"
+    );
+    assert_eq!(text.matches("\n# ").count(), 1, "one place: {text}");
+    assert!(first
+        .commands
+        .iter()
+        .any(|c| c.contains("apache2ctl configtest")));
+    let second = results[1].findings[0].remediation.as_ref().unwrap();
+    assert!(
+        second.text.contains("under MD503 fixes this too") && second.commands.is_empty(),
+        "{second:?}"
+    );
+    let fixed = with_printed_fix_in(&fx, "MD503+MD505", text);
+    for r in judge(fixed.path()) {
+        assert_eq!(
+            r.status,
+            Status::Pass,
+            "{} with the merged fix: {:#?}\n{text}",
+            r.id,
+            r.findings
+        );
+    }
+    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+        return;
+    }
+    let host = "myapp.example.com";
+    for (url, before, after) in [("/media/", 200, 403), ("/media/avatars/me.jpg", 403, 200)] {
+        assert_eq!(real_status_in(&fx, host, url), Some(before), "{url} before");
+        assert_eq!(
+            real_status_in(fixed.path(), host, url),
+            Some(after),
+            "{url} with the merged fix\n{text}"
+        );
     }
 }
 
