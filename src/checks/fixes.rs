@@ -362,7 +362,7 @@ fn merge_apache(site: &Site, results: &mut [CheckResult]) {
             .iter()
             .enumerate()
             .filter(|(i, _)| kept(i))
-            .flat_map(|(_, fx)| fx.goals.iter().cloned())
+            .flat_map(|(_, fx)| fx.goals.iter().map(afix::Goal::from_data))
             .collect();
         let mut intros: Vec<&str> = Vec::new();
         for (i, fx) in fixes.iter().enumerate() {
@@ -412,7 +412,7 @@ fn merge_apache(site: &Site, results: &mut [CheckResult]) {
                     finding.apache_fix = Some(afix::ProvenFix {
                         edits: edits.clone(),
                         intro: intros.join("; "),
-                        goals: goals.clone(),
+                        goals: goals.iter().map(afix::Goal::data).collect(),
                     });
                     (
                         format!(

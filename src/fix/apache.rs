@@ -21,49 +21,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-/// What an edit does at its line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Place {
-    /// The line (one directive, one physical line) becomes `lines`.
-    Replace,
-    /// `lines` go right before it (the section's opening line, or a directive).
-    Before,
-    /// `lines` go right after it.
-    After,
-}
-
-/// One edit of one file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineEdit {
-    pub file: PathBuf,
-    pub line: u32,
-    pub place: Place,
-    /// Indented like the line they replace or sit beside.
-    pub lines: Vec<String>,
-    /// The line edited as Apache reads it (`ProxyPass / http://...`, `<Directory /srv/>`): shown
-    /// beside what goes before or after it, so the printed block reads as the file will.
-    pub context: String,
-    /// For an `Options` line replaced: its words as they were and the rewrites made of them, so
-    /// that two checks' rewrites of the same line compose into one line (`merge`).
-    pub options: Option<OptionsEdit>,
-}
-
-/// A rewrite of one `Options` line (MD503 takes Indexes out, MD505 lets links be followed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OptionsRewrite {
-    /// Indexes off (`Options None` when nothing is left of an absolute list).
-    NoIndexes,
-    /// FollowSymLinks on (and `None` and SymLinksIfOwnerMatch, whose owner test Apache makes
-    /// even when FollowSymLinks is on, out).
-    FollowSymLinks,
-}
-
-/// An `Options` line's words as they were and the rewrites made of them, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OptionsEdit {
-    pub was: Vec<String>,
-    pub rewrites: Vec<OptionsRewrite>,
-}
+pub use crate::report::edit::{
+    ApacheFix as ProvenFix, ApacheGoal, LineEdit, OptionsEdit, OptionsRewrite, Place,
+};
 
 impl OptionsEdit {
     /// The line's words once every rewrite is made.
@@ -234,34 +194,6 @@ pub fn merge(a: &[LineEdit], b: &[LineEdit]) -> Result<Vec<LineEdit>, Clash> {
     Ok(out)
 }
 
-/// A fix proven alone, kept with its finding so that fixes of the same lines are merged into one
-/// edit, proven again together, and printed once (`checks::fixes`).
-#[derive(Debug, Clone)]
-pub struct ProvenFix {
-    pub edits: Vec<LineEdit>,
-    /// `take Indexes out of the Options that list it:`.
-    pub intro: String,
-    pub goals: Vec<Goal>,
-}
-
-impl PartialEq for ProvenFix {
-    fn eq(&self, o: &Self) -> bool {
-        let key = |g: &Goal| {
-            (
-                g.request.url.clone(),
-                g.status,
-                g.path.clone(),
-                g.prefix.clone(),
-            )
-        };
-        self.edits == o.edits
-            && self.intro == o.intro
-            && self.goals.iter().map(key).eq(o.goals.iter().map(key))
-    }
-}
-
-impl Eq for ProvenFix {}
-
 /// An argument as Apache reads it back (quoted when it holds a space or a quote).
 pub fn quoted(s: &str) -> String {
     if s.is_empty() || s.contains([' ', '\t', '"', '\'']) {
@@ -281,6 +213,35 @@ pub struct Goal {
     /// URLs under this prefix, on the goal's virtual host, may change (they are what the fix is
     /// about).
     pub prefix: String,
+}
+
+impl Goal {
+    /// The goal as a finding keeps it (`report::edit::ApacheGoal`).
+    pub fn data(&self) -> ApacheGoal {
+        ApacheGoal {
+            host: self.request.host_header.clone(),
+            port: self.request.port,
+            uri: String::from_utf8_lossy(&self.request.target).into_owned(),
+            local_addr: self.request.local_addr,
+            status: self.status,
+            path: self.path.clone(),
+            prefix: self.prefix.clone(),
+        }
+    }
+
+    /// The goal a finding kept, to prove again.
+    pub fn from_data(g: &ApacheGoal) -> Goal {
+        let req = Request::for_path(&g.host, g.port, &g.uri);
+        Goal {
+            request: match g.local_addr {
+                Some(ip) => req.with_local_addr(ip),
+                None => req,
+            },
+            status: g.status,
+            path: g.path.clone(),
+            prefix: g.prefix.clone(),
+        }
+    }
 }
 
 /// The edits as they are printed: under one `# FILE:LINE` per line edited (the place the report

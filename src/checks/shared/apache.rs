@@ -92,7 +92,7 @@ pub fn proven_fix(
             f.apache_fix = Some(afix::ProvenFix {
                 edits: edits.to_vec(),
                 intro: intro.to_string(),
-                goals: goals.to_vec(),
+                goals: goals.iter().map(Goal::data).collect(),
             });
             f
         }
