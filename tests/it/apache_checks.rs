@@ -332,6 +332,49 @@ const EITHER_SERVER: &[(&str, Option<(&str, u16)>)] = &[
 /// is a settings edit: fixtures/checks/README.md).
 const PASTED: &[&str] = &["MD202", "MD203", "MD204"];
 
+/// A report where Apache was judged says `nginx` only where a check did not run for Apache (its
+/// skip names the check it leaves the question to): each check that ran says what it judged in
+/// Apache's words (summary, messages, evidence labels, fix texts), with Apache's User where the
+/// nginx worker would be named. Paths (`/etc/nginx`) and a caching nginx in front are not prose.
+fn names_apache_not_nginx(id: &str, report: &serde_json::Value) {
+    use media_doctor::checks::on_apache::prose_nginx;
+    let mut said = Vec::new();
+    for c in report["checks"].as_array().unwrap() {
+        let summary = c["summary"].as_str().unwrap_or("");
+        if c["status"] == "skip" && summary.starts_with("Apache httpd is the server judged") {
+            continue;
+        }
+        let mut texts = vec![summary.to_string()];
+        for f in c["findings"].as_array().into_iter().flatten() {
+            texts.push(f["message"].as_str().unwrap_or("").into());
+            texts.push(f["remediation"]["text"].as_str().unwrap_or("").into());
+            for e in f["evidence"].as_array().into_iter().flatten() {
+                texts.push(e["label"].as_str().unwrap_or("").into());
+            }
+        }
+        for t in texts {
+            if !prose_nginx(&t).is_empty() {
+                said.push(format!("{}: {t}", c["id"]));
+            }
+        }
+    }
+    assert!(
+        said.is_empty(),
+        "{id}: nginx named where Apache was judged:\n{}",
+        said.join("\n")
+    );
+    // The worker is Apache's User, from envvars.
+    if let Some(c) = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "MD202" && c["status"] == "pass")
+    {
+        let s = c["summary"].as_str().unwrap();
+        assert!(s.contains("www-data"), "{s}");
+    }
+}
+
 #[test]
 fn file_and_app_checks_judge_apaches_directories() {
     use crate::check_fixtures::{check, needs_root, not_passed, prepare, status_of};
@@ -356,8 +399,10 @@ fn file_and_app_checks_judge_apaches_directories() {
             not_passed(&out),
             out.stdout
         );
+        names_apache_not_nginx(id, &report);
         let pass = prepare(id, "apache-pass");
         let out = json(&pass.root);
+        names_apache_not_nginx(id, &serde_json::from_str(&out.stdout).unwrap());
         assert_eq!(
             status_of(&out, id),
             "pass",
