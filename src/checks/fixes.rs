@@ -192,7 +192,14 @@ fn prove_all(
 fn merge_and_prove(site: &Site, results: &mut [CheckResult]) {
     let prover = fix::Prover::new(site);
     // Each config file read once for all its fixes (one file may hold thousands).
-    let mut texts = fix::text::Texts::default();
+    // Those that hold other sites' servers too (in a check over every site), once per box.
+    let cfg = site.config();
+    let shared = prover
+        .shared_files()
+        .map(|f| cfg.files[f as usize].path.clone())
+        .collect();
+    let mut texts =
+        fix::text::Texts::sharing(shared, site.per_box("fix::text::texts", Default::default));
     let groups = groups(results);
     // A chunk at a time: the merged blocks of 500,000 servers are not all held at once.
     for chunk in groups.chunks(256) {
