@@ -93,22 +93,61 @@ pub struct Prover<'s> {
     before: std::sync::Mutex<Option<(LoadKey, Before)>>,
     /// Each file's sections without its server blocks (None: it cannot be cut).
     skeletons: std::sync::Mutex<HashMap<FileId, Option<Arc<Skeleton>>>>,
+    /// In a check over every site: the skeletons of the files that hold other sites' servers
+    /// too (`shares`), cut once per box, not once per site (a nginx.conf of 30,000 servers).
+    box_skeletons: Option<Arc<Skeletons>>,
+    /// How many of this site's servers each file holds (one of many sites only).
+    mine: HashMap<FileId, usize>,
 }
+
+/// Skeletons by file.
+type Skeletons = std::sync::Mutex<HashMap<FileId, Option<Arc<Skeleton>>>>;
 
 /// What a copy was loaded from.
 type LoadKey = (Vec<FileId>, Option<Vec<usize>>);
 
 impl<'s> Prover<'s> {
     pub fn new(site: &'s Site) -> Prover<'s> {
+        let (mut mine, mut box_skeletons) = (HashMap::new(), None);
+        if site.is_one_of_many() {
+            let cfg = site.config();
+            for &s in &site.nginx.servers {
+                *mine.entry(cfg.directive(s).file_id()).or_insert(0) += 1;
+            }
+            box_skeletons = Some(site.per_box("fix::prove::skeletons", Skeletons::default));
+        }
         Prover {
             site,
             before: std::sync::Mutex::new(None),
             skeletons: std::sync::Mutex::new(HashMap::new()),
+            box_skeletons,
+            mine,
         }
     }
 
+    /// Whether `file` holds servers of other sites of the box than this one (in a check over
+    /// every site): what is made of it is made once per box.
+    pub fn shares(&self, file: FileId) -> bool {
+        self.box_skeletons.is_some()
+            && self
+                .site
+                .server_places()
+                .by_file
+                .get(&file)
+                .is_some_and(|all| all.len() > self.mine.get(&file).copied().unwrap_or(0))
+    }
+
+    /// The files of this site's servers that hold other sites' servers too.
+    pub fn shared_files(&self) -> impl Iterator<Item = FileId> + '_ {
+        self.mine.keys().copied().filter(|&f| self.shares(f))
+    }
+
     fn skeleton(&self, file: FileId) -> Option<Arc<Skeleton>> {
-        let mut all = self.skeletons.lock().unwrap_or_else(|e| e.into_inner());
+        let all = match &self.box_skeletons {
+            Some(shared) if self.shares(file) => shared,
+            _ => &self.skeletons,
+        };
+        let mut all = all.lock().unwrap_or_else(|e| e.into_inner());
         all.entry(file)
             .or_insert_with(|| skeleton(self.site.config(), file).map(Arc::new))
             .clone()

@@ -10,8 +10,9 @@
 use super::edit::{render, render_block, BlockEdit, Change};
 use crate::nginx::{Config, Directive};
 use crate::sysroot::SysRoot;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 pub use crate::report::edit::{Splice, SpliceKind};
 
@@ -56,20 +57,47 @@ impl FileText {
     }
 }
 
-/// The files the fixes of one report are in, each read once (None: it could not be read).
+/// The files the fixes of one report are in, each read once (None: it could not be read). In a
+/// check over every site, a file that also holds other sites' servers (many servers in
+/// nginx.conf itself) is read once per box, not once per site: `box_wide` names those files
+/// and holds their texts, shared by the sites.
 #[derive(Default)]
-pub struct Texts(HashMap<PathBuf, Option<FileText>>);
+pub struct Texts {
+    own: HashMap<PathBuf, Option<Arc<FileText>>>,
+    box_wide: Option<(HashSet<PathBuf>, Arc<BoxTexts>)>,
+}
+
+/// The texts of the files several sites of a box have fixes in.
+pub type BoxTexts = Mutex<HashMap<PathBuf, Option<Arc<FileText>>>>;
 
 impl Texts {
-    pub fn get(&mut self, root: &SysRoot, file: &Path) -> Option<&FileText> {
-        self.0
-            .entry(file.to_path_buf())
-            .or_insert_with(|| {
-                std::fs::read_to_string(root.host_path(file))
-                    .ok()
-                    .map(FileText::new)
-            })
-            .as_ref()
+    /// Texts that take `files` from `shared` (read there once for every site of the box).
+    pub fn sharing(files: HashSet<PathBuf>, shared: Arc<BoxTexts>) -> Texts {
+        Texts {
+            own: HashMap::new(),
+            box_wide: (!files.is_empty()).then_some((files, shared)),
+        }
+    }
+
+    pub fn get(&mut self, root: &SysRoot, file: &Path) -> Option<Arc<FileText>> {
+        let read = || {
+            std::fs::read_to_string(root.host_path(file))
+                .ok()
+                .map(|t| Arc::new(FileText::new(t)))
+        };
+        match &self.box_wide {
+            Some((files, shared)) if files.contains(file) => shared
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(file.to_path_buf())
+                .or_insert_with(read)
+                .clone(),
+            _ => self
+                .own
+                .entry(file.to_path_buf())
+                .or_insert_with(read)
+                .clone(),
+        }
     }
 }
 
@@ -146,6 +174,7 @@ pub fn splices(
     let d = cfg.directive(e.block);
     let file = d.file().to_path_buf();
     let lines = texts.get(root, &file)?;
+    let lines = &*lines;
     let (first, last) = own_lines(lines, &d)?;
     let pad = indent(lines.get(first)?).to_string();
     let in_own_file = |c: &Directive<'_>| c.file_id() == d.file_id();

@@ -8,20 +8,20 @@
 //! virtual host answers on (`<VirtualHost *:80>`: loopback, port 80), with its `ServerName` as
 //! Host; each answer is paired with Apache's model's prediction for that very request (MD406).
 
-use super::probes::{Item, Live, OriginProbe, Prediction};
+use super::probes::{Item, Live, Plan, Predict, Prediction};
 use super::public::{self, Base, Source};
 use super::{app_prefixes, sample, Kind};
 use crate::apache::resolve::Resolver;
 use crate::apache::site::ApacheSite;
 use crate::apache::NodeId;
-use crate::http::{self, Limits, Probe, Route, Target};
+use crate::http::{Limits, Route, Target};
 use crate::nginx::resolve::{Handler, Request};
 use crate::report::Location;
 use crate::site::Site;
 use reqwest::Url;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Virtual hosts probed at most (a config without --site may hold thousands).
 const MAX_VHOSTS: usize = 4;
@@ -31,18 +31,20 @@ const MAX_PREFIXES: usize = 4;
 /// serves the prefix from.
 const PROBE: &str = "media-doctor-probe";
 
-/// What Apache's model says it answers for a request.
-fn predict(r: &Resolver<'_>, req: &Request) -> Prediction {
-    let res = r.resolve(req);
-    Prediction {
-        status: res.predicted_status,
-        reason: res.reason.clone(),
-        handler: res.handler.as_str().to_string(),
-        location: res.mapping.map(|m| {
-            let d = r.config().directive(m);
-            Location::new(d.file().display().to_string(), d.line())
-        }),
-        path: res.path.clone(),
+impl Predict for Resolver<'_> {
+    /// What Apache's model says it answers for a request.
+    fn predict(&self, req: &Request) -> Prediction {
+        let res = self.resolve(req);
+        Prediction {
+            status: res.predicted_status,
+            reason: res.reason.clone(),
+            handler: res.handler.as_str().to_string(),
+            location: res.mapping.map(|m| {
+                let d = self.config().directive(m);
+                Location::new(d.file().display().to_string(), d.line())
+            }),
+            path: res.path.clone(),
+        }
     }
 }
 
@@ -65,14 +67,11 @@ pub fn gather(site: &Site, a: &ApacheSite, r: &Resolver<'_>, limits: Limits) -> 
         ));
         vhosts.truncate(MAX_VHOSTS);
     }
-    let mut items: Vec<Item> = Vec::new();
-    let mut targets: Vec<Target> = Vec::new();
-    let mut slots: Vec<(usize, Option<usize>)> = Vec::new();
+    let mut plan = Plan::default();
     for &v in &vhosts {
         let host = server_name(a, v);
         let desc = describe(a, v, host.as_deref());
         for (label, kind, url_path, file) in wanted(site, a, r, v, &mut notes) {
-            let item_ix = items.len();
             let mut item = Item {
                 label,
                 kind,
@@ -95,60 +94,20 @@ pub fn gather(site: &Site, a: &ApacheSite, r: &Resolver<'_>, limits: Limits) -> 
                     else {
                         continue;
                     };
-                    let prediction = match Request::from_url(url.as_str()) {
-                        Ok(req) => predict(r, &req.with_method("HEAD").with_local_addr(addr.ip())),
-                        Err(e) => Prediction {
-                            status: None,
-                            reason: format!("{e:#}"),
-                            handler: String::new(),
-                            location: None,
-                            path: None,
-                        },
-                    };
+                    let prediction = Prediction::for_url(r, url.as_str(), Some(addr.ip()));
                     let target = Target {
                         url,
                         route: Route::Origin(addr),
                     };
-                    if targets.contains(&target) {
-                        continue;
-                    }
-                    slots.push((item_ix, Some(item.origin.len())));
-                    targets.push(target.clone());
-                    item.origin.push(OriginProbe {
-                        probe: Probe {
-                            target,
-                            outcome: Err(http::Failure::Budget),
-                            elapsed: Duration::ZERO,
-                        },
-                        listen,
-                        prediction,
-                    });
-                }
-            }
-            if let Ok(base) = &public {
-                if let Some(url) = base.join(&item.url_path) {
-                    if !targets
-                        .iter()
-                        .any(|t| t.route == Route::Public && t.url == url)
-                    {
-                        item.public_prediction = public_prediction(r, &item, &url);
-                        slots.push((item_ix, None));
-                        targets.push(Target {
-                            url,
-                            route: Route::Public,
-                        });
+                    if !plan.asks(&target) {
+                        plan.origin(&mut item, target, listen, prediction);
                     }
                 }
             }
-            items.push(item);
+            plan.push(item, &public, r);
         }
     }
-    for ((item, slot), probe) in slots.into_iter().zip(http::probe_all(targets, &limits)) {
-        match slot {
-            Some(o) => items[item].origin[o].probe = probe,
-            None => items[item].public = Some(probe),
-        }
-    }
+    let items = plan.run(&limits);
     Live {
         items,
         notes,
@@ -157,26 +116,6 @@ pub fn gather(site: &Site, a: &ApacheSite, r: &Resolver<'_>, limits: Limits) -> 
         limits,
         took: started.elapsed(),
     }
-}
-
-/// What Apache would answer if the public URL's request reached it directly: the public Host and
-/// path, on the first address the origin was probed on.
-fn public_prediction(r: &Resolver<'_>, item: &Item, public: &Url) -> Option<Prediction> {
-    let host = public.host_str()?;
-    let req = match item.origin.first() {
-        Some(o) => {
-            let origin = &o.probe.target.url;
-            let port = origin.port_or_known_default()?;
-            let url = format!("{}://{host}:{port}{}", origin.scheme(), item.url_path);
-            let req = Request::from_url(&url).ok()?;
-            match o.probe.target.route {
-                Route::Origin(addr) => req.with_local_addr(addr.ip()),
-                _ => req,
-            }
-        }
-        None => Request::from_url(public.as_str()).ok()?,
-    };
-    Some(predict(r, &req.with_method("HEAD")))
 }
 
 /// The virtual host's `ServerName` (host part), else its first plain `ServerAlias`.

@@ -84,17 +84,124 @@ pub struct Prediction {
 }
 
 impl Prediction {
-    fn of(resolver: &Resolver<'_>, req: &Request) -> Prediction {
-        let r = resolver.resolve(req);
+    /// The model's answer for the `HEAD` request of `url` (on `local`, the address the server
+    /// sees the connection on), or why the URL is no request.
+    pub(crate) fn for_url(model: &impl Predict, url: &str, local: Option<IpAddr>) -> Prediction {
+        match head_request(url, local) {
+            Ok(req) => model.predict(&req),
+            Err(e) => Prediction {
+                status: None,
+                reason: format!("{e:#}"),
+                handler: String::new(),
+                location: None,
+                path: None,
+            },
+        }
+    }
+}
+
+/// The `HEAD` request of `url`, seen on the local address `local` when known.
+fn head_request(url: &str, local: Option<IpAddr>) -> anyhow::Result<Request> {
+    let req = Request::from_url(url)?.with_method("HEAD");
+    Ok(match local {
+        Some(ip) => req.with_local_addr(ip),
+        None => req,
+    })
+}
+
+/// A server's model as the probes read it: nginx's resolver or Apache's (the same `Request` in,
+/// one `Prediction` out), so that one plan serves both servers.
+pub(crate) trait Predict {
+    fn predict(&self, req: &Request) -> Prediction;
+}
+
+impl Predict for Resolver<'_> {
+    fn predict(&self, req: &Request) -> Prediction {
+        let r = self.resolve(req);
         Prediction {
             status: r.predicted_status,
             reason: r.reason.clone(),
             handler: r.handler.as_str().to_string(),
-            location: r
-                .location
-                .map(|l| resolver.config().directive(l).location()),
+            location: r.location.map(|l| self.config().directive(l).location()),
             path: r.path.clone(),
         }
+    }
+}
+
+/// The probes planned so far, whichever server: the items, the targets to ask, and where each
+/// answer goes; `run` asks them all at once within the limits.
+#[derive(Default)]
+pub(crate) struct Plan {
+    pub items: Vec<Item>,
+    targets: Vec<Target>,
+    /// Where each target's answer goes: (item, None = public | Some(origin index)).
+    slots: Vec<(usize, Option<usize>)>,
+}
+
+impl Plan {
+    /// Whether `target` is asked already.
+    pub fn asks(&self, target: &Target) -> bool {
+        self.targets.contains(target)
+    }
+
+    /// Ask `target` on the origin for `item` (not yet pushed: the next item), with the model's
+    /// `prediction` for it and the listen it comes from.
+    pub fn origin(
+        &mut self,
+        item: &mut Item,
+        target: Target,
+        listen: String,
+        prediction: Prediction,
+    ) {
+        self.slots.push((self.items.len(), Some(item.origin.len())));
+        self.targets.push(target.clone());
+        item.origin.push(OriginProbe {
+            probe: Probe {
+                target,
+                outcome: Err(http::Failure::Budget),
+                elapsed: Duration::ZERO,
+            },
+            listen,
+            prediction,
+        });
+    }
+
+    /// Add `item`, with its public URL under `public` (asked once across items) and the model's
+    /// prediction for that request.
+    pub fn push(&mut self, mut item: Item, public: &Result<Base, String>, model: &impl Predict) {
+        if let Ok(base) = public {
+            if let Some(url) = base.join(&item.url_path) {
+                if !self
+                    .targets
+                    .iter()
+                    .any(|t| t.route == Route::Public && t.url == url)
+                {
+                    item.public_prediction = public_prediction(model, &item, &url);
+                    self.slots.push((self.items.len(), None));
+                    self.targets.push(Target {
+                        url,
+                        route: Route::Public,
+                    });
+                }
+            }
+        }
+        self.items.push(item);
+    }
+
+    /// Ask every target within `limits`; each answer lands in its item.
+    pub fn run(self, limits: &Limits) -> Vec<Item> {
+        let Plan {
+            mut items,
+            targets,
+            slots,
+        } = self;
+        for ((item, slot), probe) in slots.into_iter().zip(http::probe_all(targets, limits)) {
+            match slot {
+                Some(o) => items[item].origin[o].probe = probe,
+                None => items[item].public = Some(probe),
+            }
+        }
+        items
     }
 }
 
@@ -129,15 +236,11 @@ pub fn gather(site: &Site, limits: Limits) -> Live {
         servers.truncate(MAX_SERVERS);
     }
 
-    let mut items: Vec<Item> = Vec::new();
-    let mut targets: Vec<Target> = Vec::new();
-    // Where each target's answer goes: (item, None = public | Some(origin index)).
-    let mut slots: Vec<(usize, Option<usize>)> = Vec::new();
+    let mut plan = Plan::default();
     for &server in &servers {
         let names = resolver.server_names(server);
         let server_desc = describe_server(site, server, &names);
         for wanted in wanted_urls(site, &resolver, server, &mut notes) {
-            let item_ix = items.len();
             let mut item = Item {
                 label: wanted.label,
                 kind: wanted.kind,
@@ -153,65 +256,18 @@ pub fn gather(site: &Site, limits: Limits) -> Live {
             if no_origin.is_none() {
                 let host = host_name(&names);
                 for o in origin_routes(&resolver, server, host, &item.url_path, &mut notes) {
-                    let req = Request::from_url(o.url.as_str()).map(|r| {
-                        let r = r.with_method("HEAD");
-                        match o.local {
-                            Some(ip) => r.with_local_addr(ip),
-                            None => r,
-                        }
-                    });
-                    let prediction = match req {
-                        Ok(req) => Prediction::of(&resolver, &req),
-                        Err(e) => Prediction {
-                            status: None,
-                            reason: format!("{e:#}"),
-                            handler: String::new(),
-                            location: None,
-                            path: None,
-                        },
-                    };
-                    slots.push((item_ix, Some(item.origin.len())));
+                    let prediction = Prediction::for_url(&resolver, o.url.as_str(), o.local);
                     let target = Target {
                         url: o.url,
                         route: o.route,
                     };
-                    targets.push(target.clone());
-                    item.origin.push(OriginProbe {
-                        probe: Probe {
-                            target,
-                            outcome: Err(http::Failure::Budget),
-                            elapsed: Duration::ZERO,
-                        },
-                        listen: o.listen,
-                        prediction,
-                    });
+                    plan.origin(&mut item, target, o.listen, prediction);
                 }
             }
-            if let Ok(base) = &public {
-                if let Some(url) = base.join(&item.url_path) {
-                    if !targets
-                        .iter()
-                        .any(|t| t.route == Route::Public && t.url == url)
-                    {
-                        item.public_prediction = public_prediction(&resolver, &item, &url);
-                        slots.push((item_ix, None));
-                        targets.push(Target {
-                            url,
-                            route: Route::Public,
-                        });
-                    }
-                }
-            }
-            items.push(item);
+            plan.push(item, &public, &resolver);
         }
     }
-
-    for ((item, slot), probe) in slots.into_iter().zip(http::probe_all(targets, &limits)) {
-        match slot {
-            Some(o) => items[item].origin[o].probe = probe,
-            None => items[item].public = Some(probe),
-        }
-    }
+    let items = plan.run(&limits);
     Live {
         items,
         notes,
@@ -222,25 +278,25 @@ pub fn gather(site: &Site, limits: Limits) -> Live {
     }
 }
 
-/// What this nginx would answer if the public URL's request reached it directly: the public
+/// What the server would answer if the public URL's request reached it directly: the public
 /// Host and path, on the first socket the origin was probed on (the public URL's own port is
-/// usually a CDN's or a load balancer's, not nginx's).
-fn public_prediction(resolver: &Resolver<'_>, item: &Item, public: &Url) -> Option<Prediction> {
+/// usually a CDN's or a load balancer's, not the server's).
+fn public_prediction(model: &impl Predict, item: &Item, public: &Url) -> Option<Prediction> {
     let host = public.host_str()?;
     let req = match item.origin.first() {
         Some(o) => {
             let origin = &o.probe.target.url;
             let port = origin.port_or_known_default()?;
             let url = format!("{}://{host}:{port}{}", origin.scheme(), item.url_path);
-            let req = Request::from_url(&url).ok()?;
-            match o.probe.target.route {
-                Route::Origin(addr) => req.with_local_addr(addr.ip()),
-                _ => req,
-            }
+            let local = match o.probe.target.route {
+                Route::Origin(addr) => Some(addr.ip()),
+                _ => None,
+            };
+            head_request(&url, local).ok()?
         }
-        None => Request::from_url(public.as_str()).ok()?,
+        None => head_request(public.as_str(), None).ok()?,
     };
-    Some(Prediction::of(resolver, &req.with_method("HEAD")))
+    Some(model.predict(&req))
 }
 
 /// One URL to ask for in a server.

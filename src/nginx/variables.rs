@@ -88,8 +88,11 @@ fn names<'a>(template: &'a str, out: &mut Vec<&'a str>) {
     }
 }
 
-/// The named groups of a regex (`(?<name>`, `(?P<name>`, `(?'name'`), lower-case.
-fn named_groups(pattern: &str, out: &mut HashSet<String>) {
+/// The variables the named groups of a regex declare (`(?<name>`, `(?P<name>`, `(?'name'`),
+/// lower-case: nginx adds each as a variable, and variable names are case-insensitive
+/// (`(?<Name>...)` is read as `$name`, `$Name` or `$NAME`). The loader's unknown-variable rule and
+/// the resolver's declared variables both read them here.
+pub(crate) fn named_groups(pattern: &str, out: &mut HashSet<String>) {
     for opener in ["(?<", "(?P<", "(?'"] {
         let mut rest = pattern;
         while let Some(i) = rest.find(opener) {
