@@ -55,7 +55,7 @@ impl Check for UploadsExecutable {
             let mut executed = Vec::new();
             for s in SCRIPTS {
                 let uri = format!("{}{s}", p.url);
-                let res = r.resolve_on(t.server, &Request::for_path(&t.host, t.port, &uri));
+                let res = r.predict_on(t.server, &Request::for_path(&t.host, t.port, &uri));
                 if matches!(
                     res.handler,
                     Handler::Fastcgi | Handler::Uwsgi | Handler::Scgi
@@ -210,7 +210,7 @@ fn serves_to_clients(
     t: &crate::nginx::resolve::Target,
     uri: &str,
 ) -> bool {
-    let res = r.resolve_on(t.server, &Request::for_path(&t.host, t.port, uri));
+    let res = r.predict_on(t.server, &Request::for_path(&t.host, t.port, uri));
     !matches!(
         res.handler,
         Handler::Internal | Handler::Access | Handler::Return | Handler::Rewrite
