@@ -9,6 +9,7 @@ use super::shared::nginx_paths::*;
 use super::shared::regex_probe;
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::nginx::resolve::regex::NgxRegex;
+use crate::nginx::resolve::vars::{self, Part};
 use crate::nginx::resolve::{AliasKind, Modifier};
 use crate::report::Finding;
 use std::collections::HashMap;
@@ -24,11 +25,14 @@ static REGEX_ALIAS_CAPTURE: Meta = Meta {
     docs: include_str!("../../checks/MD104.md"),
 };
 
+/// Whether `value` reads a capture of the regex: `$1`..`$9` up to its group count, or one of its
+/// named groups (as a variable: case-insensitive, `(?<Name>...)` is `$name`).
 fn uses_captures(value: &str, groups: usize, names: &[String]) -> bool {
-    (1..=groups.min(9)).any(|n| value.contains(&format!("${n}")))
-        || names
-            .iter()
-            .any(|n| value.contains(&format!("${n}")) || value.contains(&format!("${{{n}}}")))
+    vars::parts(value).any(|p| match p {
+        Part::Capture(n) => n <= groups,
+        Part::Var(v) => names.iter().any(|n| n.eq_ignore_ascii_case(v)),
+        Part::Text(_) => false,
+    })
 }
 
 impl Check for RegexAliasCapture {
@@ -208,14 +212,18 @@ impl Check for RegexAliasCapture {
 
 /// The capture groups `value` uses: `$1`..`$9`, `${1}`, and named groups by name.
 fn used_groups(value: &str, groups: usize, named: &[(String, u32)]) -> Vec<u32> {
-    let mut out: Vec<u32> = (1..=groups.min(9) as u32)
-        .filter(|n| value.contains(&format!("${n}")) || value.contains(&format!("${{{n}}}")))
-        .collect();
-    for (name, n) in named {
-        if (value.contains(&format!("${name}")) || value.contains(&format!("${{{name}}}")))
-            && !out.contains(n)
-        {
-            out.push(*n);
+    let mut out: Vec<u32> = Vec::new();
+    for p in vars::parts(value) {
+        let n = match p {
+            Part::Capture(n) if n <= groups => Some(n as u32),
+            Part::Var(v) => named
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(v))
+                .map(|&(_, n)| n),
+            _ => None,
+        };
+        if let Some(n) = n.filter(|n| !out.contains(n)) {
+            out.push(n);
         }
     }
     out
@@ -248,4 +256,25 @@ fn simple_fix(o: &OwnRoot, dir_text: &str) -> Option<crate::fix::BlockEdit> {
         o.directive,
         format!("alias {}/$1;", dir_text.trim_end_matches('/')),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A named group is a variable, read case-insensitively and by its whole name: `$Name` reads
+    /// `(?<name>...)`, `$file` reads `(?<File>...)`, `$files` reads neither.
+    #[test]
+    fn captures_are_read_as_nginx_reads_variables() {
+        let named = vec![("File".to_string(), 1)];
+        assert_eq!(used_groups("/srv/$file", 1, &named), vec![1]);
+        assert_eq!(used_groups("/srv/${FILE}.png", 1, &named), vec![1]);
+        assert!(used_groups("/srv/$files", 1, &named).is_empty());
+        assert!(used_groups("/srv/$2", 1, &named).is_empty());
+        assert_eq!(used_groups("/srv/$1", 1, &[]), vec![1]);
+        let names = vec!["Name".to_string()];
+        assert!(uses_captures("/srv/$name", 0, &names));
+        assert!(!uses_captures("/srv/$names", 0, &names));
+        assert!(!uses_captures("/srv/$1", 0, &names));
+    }
 }

@@ -8,7 +8,7 @@ pub mod loader;
 mod parser;
 pub mod resolve;
 pub mod rules;
-mod variables;
+pub(crate) mod variables;
 
 pub use ast::{Children, Config, ConfigKind, Diagnostic, Directive, FileId, NodeId, SourceFile};
 pub use loader::{load_dump, load_files, load_files_prepared, LoadError};

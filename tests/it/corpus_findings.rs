@@ -748,6 +748,8 @@ fn md100_reports_the_unknown_variables_nginx_refuses() {
         ("set $Base /srv; location /media/ { root $base; }", false),
         ("location ~ ^/u/(?<file>.+)$ { alias /srv/u/$file; }", false),
         ("location ~ ^/u/(.+)$ { alias /srv/u/$1; }", false),
+        ("location ~ ^/u/(?<File>.+)$ { alias /srv/u/$file; }", false),
+        ("location ~ ^/u/(?<file>.+)$ { alias /srv/u/$FILE; }", false),
         ("error_log DIR/${E}.log; location / { }", false),
         (
             "location /ws { proxy_set_header Connection $connection_upgrade; proxy_pass http://127.0.0.1:9; }",

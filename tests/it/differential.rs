@@ -1077,6 +1077,36 @@ fn server_level_if_still_searches_locations() {
     );
 }
 
+/// nginx's variable names are case-insensitive: a capitalised named group `(?<Name>...)` is read
+/// as `$name`, `$FILE` reads `(?<file>...)`, `set $Base` is `$BASE`. The resolver kept the names
+/// as written and found none of them (an unknown status where nginx serves the file).
+#[test]
+fn variable_names_are_case_insensitive() {
+    if !support::require_root_and_nginx() {
+        return;
+    }
+    let http = "  server {\n    listen 127.0.0.1:{PORT};\n    server_name a.test;\n\
+                location ~ ^/cap/(?<Name>[a-z]+)$ { alias {DIR}/srv/$name.png; }\n\
+                location ~ ^/up/(?<file>[a-z]+)$ { alias {DIR}/srv/$FILE.png; }\n\
+                location /set/ { set $Base {DIR}/srv; alias $BASE/; }\n  }\n";
+    let nginx = Nginx::start("www-data", http).expect("nginx starts");
+    let srv = nginx.dir.path().join("srv");
+    std::fs::create_dir_all(&srv).unwrap();
+    std::fs::write(srv.join("a.png"), b"png").unwrap();
+    support::open_ancestors(&srv.join("a.png"));
+    resolver_agrees_on(
+        &nginx,
+        &[
+            "/cap/a",
+            "/cap/b",
+            "/up/a",
+            "/up/b",
+            "/set/a.png",
+            "/set/b.png",
+        ],
+    );
+}
+
 /// The resolver and the running `nginx` (server a.test) give each target the same status and
 /// name the same paths in the error log.
 fn resolver_agrees_on(nginx: &Nginx, targets: &[&str]) {

@@ -25,7 +25,7 @@ pub mod regex;
 pub mod served;
 mod server;
 pub mod uri;
-mod vars;
+pub mod vars;
 
 pub use conf::{AliasKind, Symlinks};
 pub use files::Errno;

@@ -115,7 +115,8 @@ impl NgxRegex {
             .capture_names()
             .iter()
             .enumerate()
-            .filter_map(|(i, n)| n.as_ref().map(|n| (n.clone(), i)))
+            // nginx adds each named group as a variable, lower-case (`ngx_http_add_variable`).
+            .filter_map(|(i, n)| n.as_ref().map(|n| (n.to_ascii_lowercase(), i)))
             .collect();
         Ok(Exec::Match(Some(Captures {
             subject: subject.to_vec(),

@@ -215,13 +215,13 @@ pub fn collect_maps<'c>(
                 }
             }
         }
-        maps.insert(name.to_string(), map);
+        maps.insert(name.to_ascii_lowercase(), map);
     }
     maps
 }
 
-/// Every variable the configuration declares: `set $name` targets and named captures
-/// (`(?<name>...)`) of any regex. nginx knows them at start-up; read before being set they
+/// Every variable the configuration declares, lower-case (nginx's names are case-insensitive):
+/// `set $name` targets and named captures (`(?<name>...)`) of any regex. nginx knows them at start-up; read before being set they
 /// are empty (with an "uninitialized variable" warning), not an error.
 pub fn declared_variables<'c>(
     top: impl Iterator<Item = Directive<'c>>,
@@ -231,7 +231,7 @@ pub fn declared_variables<'c>(
     while let Some(d) = stack.pop() {
         if d.is("set") {
             if let Some(v) = d.arg(0).and_then(|a| a.strip_prefix('$')) {
-                out.insert(v.to_string());
+                out.insert(v.to_ascii_lowercase());
             }
         }
         // Named groups live in regexes: location/rewrite/if/server_name arguments, map keys.
@@ -240,30 +240,13 @@ pub fn declared_variables<'c>(
         {
             for a in d.args().chain(std::iter::once(d.name())) {
                 if memchr::memmem::find(a.as_bytes(), b"(?").is_some() {
-                    named_groups(a, &mut out);
+                    crate::nginx::variables::named_groups(a, &mut out);
                 }
             }
         }
         stack.extend(d.children());
     }
     out
-}
-
-fn named_groups(pattern: &str, out: &mut std::collections::HashSet<String>) {
-    for opener in ["(?<", "(?P<", "(?'"] {
-        let mut rest = pattern;
-        while let Some(i) = rest.find(opener) {
-            rest = &rest[i + opener.len()..];
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            // `(?<=` and `(?<!` are lookbehinds, not names.
-            if !name.is_empty() {
-                out.insert(name);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -900,6 +900,11 @@ impl<'r, 's> Run<'r, 's> {
     }
 
     fn var(&mut self, name: &str, depth: usize) -> Value {
+        // nginx's variable names are case-insensitive (`$URI` is `$uri`; `set $Base` and
+        // `(?<Name>...)` declare `$base` and `$name`): every name is kept and read lower-case.
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            return self.var(&name.to_ascii_lowercase(), depth);
+        }
         if let Some(v) = self.set_vars.get(name) {
             return Ok(v.clone());
         }

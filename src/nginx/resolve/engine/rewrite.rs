@@ -100,7 +100,7 @@ impl<'r, 's> Run<'r, 's> {
                     let (Some(var), Some(val)) = (d.arg(0), d.arg(1)) else {
                         continue;
                     };
-                    let name = var.trim_start_matches('$').to_string();
+                    let name = var.trim_start_matches('$').to_ascii_lowercase();
                     match self.eval(val) {
                         Ok(v) => {
                             self.set_vars.insert(name, v);
