@@ -75,7 +75,7 @@ impl Check for TryFilesAlias {
                     continue;
                 }
                 let meant = dir.join(&file);
-                let res = r.predict_on(t.server, &request(&t, &uri));
+                let res = r.resolve_on(t.server, &request(&t, &uri));
                 if res.served_path() == Some(meant.as_path()) {
                     continue;
                 }
