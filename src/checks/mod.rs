@@ -154,7 +154,15 @@ impl<'s> Context<'s> {
         let a = site.apache.as_deref()?;
         let r = self
             .apache
-            .get_or_init(|| Some(crate::apache::resolve::Resolver::new(&a.config, &site.root)))
+            .get_or_init(|| {
+                // Every site of a box reads the same configuration: its servers are read once.
+                let servers = site.per_box("apache::resolve::Servers", || {
+                    crate::apache::resolve::Servers::of(&a.config)
+                });
+                Some(crate::apache::resolve::Resolver::with_servers(
+                    &a.config, &site.root, servers,
+                ))
+            })
             .as_ref()?;
         Some((a, r))
     }
