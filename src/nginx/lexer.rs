@@ -307,6 +307,7 @@ impl<'a> Lexer<'a> {
         (pos - self.line_start) as u32 + 1
     }
 
+    #[inline(always)]
     fn token(&self, tok: Tok, start: usize, line: u32) -> Token {
         let line_start = if line == self.line {
             self.line_start
@@ -375,6 +376,7 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    #[inline(always)]
     fn word(
         &mut self,
         span: Range<usize>,
