@@ -192,7 +192,13 @@ fn quoted(q: u8) -> impl Fn(In) -> IResult<In, (In, bool)> {
 /// nginx's escape processing of a finished word (the loop at the end of ngx_conf_read_token).
 pub fn cook(raw: &str) -> Option<String> {
     let b = raw.as_bytes();
-    memchr(b'\\', b)?;
+    // Most escapes in configs are a regex's (`\.`), which stay as written: nothing to build.
+    memchr_iter(b'\\', b).find(|&i| {
+        matches!(
+            b.get(i + 1),
+            Some(b'"' | b'\'' | b'\\' | b't' | b'r' | b'n')
+        )
+    })?;
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -592,6 +598,11 @@ mod tests {
         // A quote inside an unquoted word is an ordinary byte.
         assert_eq!(lex(r#"a b"c" ;"#), ["a", "b\"c\"", ";"]);
         assert_eq!(lex(r#"if ($a = "b"){"#), ["if", "($a", "=", "b", ")", "{"]);
+        // Escapes that stay as written build nothing; the others wherever they are.
+        assert_eq!(cook(r"^/a\.b\$x\ y\"), None);
+        assert_eq!(cook(r"\.\\").as_deref(), Some(r"\.\"));
+        assert_eq!(cook(r"x\.\n").as_deref(), Some("x\\.\n"));
+        assert_eq!(cook(r#"\'\""#).as_deref(), Some(r#"'""#));
     }
 
     #[test]
