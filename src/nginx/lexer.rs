@@ -412,6 +412,8 @@ impl<'a> Lexer<'a> {
         )
     }
 
+    // Out of line, as `lua_body`: the word path of `next_token` keeps fewer registers to save.
+    #[inline(never)]
     fn quoted_word(&mut self, q: u8, start: usize, line: u32) -> Token {
         let Ok((_, (body, escaped))) = quoted(q)(self.rest()) else {
             // nginx reads on to the end of the file and then complains there; say where the
@@ -449,6 +451,7 @@ impl<'a> Lexer<'a> {
     /// After the `{` of a `*_by_lua_block`: the raw Lua up to the matching `}`, as
     /// lua-nginx-module's block tokenizer reads it (strings, long brackets and comments hide
     /// braces).
+    #[inline(never)]
     fn lua_body(&mut self, brace: usize, line: u32) -> Token {
         let b = self.src.as_bytes();
         let body_start = self.pos;
