@@ -177,11 +177,9 @@ fn broken_projects_fail_the_right_checks() {
         text.contains("add_header X-Content-Type-Options nosniff always;"),
         "{text}"
     );
-    // The corrected block is text to paste; the commands are shell only (the reload).
-    assert_eq!(
-        block["commands"][0],
-        "sudo nginx -t && sudo systemctl reload nginx"
-    );
+    // The corrected block is text to paste; the commands are shell only (the reload: the
+    // fixture's tree has no /run/systemd/system, so the signal, not systemctl).
+    assert_eq!(block["commands"][0], "sudo nginx -t && sudo nginx -s reload");
 }
 
 #[test]
