@@ -151,8 +151,13 @@ const DATA_BLOCKS: &[&str] = &[
 ];
 
 /// A name's rule (`context::Rule`, kept on its node): 1 + its index in NON_REPEATABLE (0: it
-/// may repeat), with `RULE_DATA` when its block is not checked for repeats.
+/// may repeat), with `RULE_DATA` when its block is not checked for repeats, and `RULE_VALUES`
+/// for a repeatable directive whose values are read for unknown variables
+/// (`variables::VALUES`).
 const RULE_DATA: u16 = 1 << 15;
+const RULE_VALUES: u16 = 1 << 14;
+/// The NON_REPEATABLE index part of a rule.
+const RULE_ONCE: u16 = !(RULE_DATA | RULE_VALUES);
 const _: () = assert!(NON_REPEATABLE.len() < BITS);
 
 /// Bits of a block's set of names seen (one per NON_REPEATABLE entry).
@@ -163,7 +168,12 @@ pub(crate) fn rule_of(name: &str) -> u16 {
     let once = NON_REPEATABLE
         .binary_search(&name)
         .map_or(0, |i| i as u16 + 1);
-    once | rule_of_unknown(name)
+    let values = if super::variables::VALUES.contains(&name) {
+        RULE_VALUES
+    } else {
+        0
+    };
+    once | values | rule_of_unknown(name)
 }
 
 /// The rule of a name in no table: only a `*_by_lua_block` has one.
@@ -177,7 +187,11 @@ pub(crate) fn rule_of_unknown(name: &str) -> u16 {
 
 /// Every name with a rule, for `context::classify_name`'s table.
 pub(crate) fn names_with_rules() -> impl Iterator<Item = &'static str> {
-    NON_REPEATABLE.iter().chain(DATA_BLOCKS).copied()
+    NON_REPEATABLE
+        .iter()
+        .chain(DATA_BLOCKS)
+        .chain(super::variables::VALUES)
+        .copied()
 }
 
 /// The diagnostics of every rule, in reading order.
@@ -329,7 +343,8 @@ fn diag(d: &Directive<'_>, message: String, fatal: bool) -> Diagnostic {
 /// and allocates nothing per block. `root` and `alias` share one slot.
 ///
 /// Also gathers into `vars` the variables of the values nginx compiles in the directives that
-/// name paths (`variables::PATHS`: `root`, `alias`, `try_files`, the `*_pass`), found by the same
+/// name paths (`variables::PATHS`: `root`, `alias`, `try_files`, the `*_pass`) and answer
+/// (`variables::VALUES`: `return`, `rewrite`, `error_page`, `add_header`), found by the same
 /// rule, so the other directives cost nothing more.
 fn duplicates<'c>(
     cfg: &'c Config,
@@ -373,8 +388,8 @@ fn duplicates<'c>(
             continue;
         }
         let rule = node.rule;
-        let once = rule & !RULE_DATA;
-        if once != 0 && paths.contains(&once) {
+        let once = rule & RULE_ONCE;
+        if (once != 0 && paths.contains(&once)) || rule & RULE_VALUES != 0 {
             let d = cfg.directive(id);
             vars.extend(super::variables::named_in(&d).into_iter().map(|v| (d, v)));
         }
