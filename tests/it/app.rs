@@ -179,7 +179,10 @@ fn broken_projects_fail_the_right_checks() {
     );
     // The corrected block is text to paste; the commands are shell only (the reload: the
     // fixture's tree has no /run/systemd/system, so the signal, not systemctl).
-    assert_eq!(block["commands"][0], "sudo nginx -t && sudo nginx -s reload");
+    assert_eq!(
+        block["commands"][0],
+        "sudo nginx -t && sudo nginx -s reload"
+    );
 }
 
 #[test]
