@@ -566,6 +566,14 @@ fn loader_rules_say_what_nginx_t_says() {
             "server {\n listen 127.0.0.1:8089 ssl;\n}",
             "",
         ),
+        // nginx reads a relative include from the main config's directory (its conf prefix,
+        // the directory of -c), not /etc/nginx, whatever -p says: a main config kept elsewhere
+        // does not find /etc/nginx/uwsgi_params.
+        (
+            "a relative include beside a main config outside /etc/nginx",
+            "include uwsgi_params;\n",
+            "",
+        ),
     ];
     for (what, http, snippet) in cases {
         let dir = tempfile::tempdir().unwrap();
