@@ -83,19 +83,10 @@ impl Check for ErrorLog {
         for g in groups.iter().take(MAX_GROUPS) {
             findings.push(finding_for(site, resolver.as_ref(), &filter, g));
         }
-        let hidden = groups.get(MAX_GROUPS..).map(|rest| {
-            let lines = rest.iter().map(|g| g.count).sum();
-            (rest.len(), lines)
-        });
-        let mut notes = Vec::new();
-        if before_load > 0 {
-            notes.push((
-                "before the reload",
-                format!(
-                    "{before_load} lines written before nginx last loaded its config (not judged: that config no longer runs)"
-                ),
-            ));
-        }
+        let hidden = hidden(groups.iter().map(|g| g.count));
+        let mut notes: Vec<_> = before_reload(before_load, "nginx", "config")
+            .into_iter()
+            .collect();
         if other_sites > 0 {
             notes.push(("other sites", format!("{other_sites} lines ignored")));
         }
@@ -256,19 +247,10 @@ fn run_apache(site: &Context<'_>, a: &crate::apache::site::ApacheSite) -> Outcom
         }
         findings.push(f);
     }
-    let hidden = groups.get(MAX_GROUPS..).map(|rest| {
-        let lines = rest.iter().map(|g| g.2).sum();
-        (rest.len(), lines)
-    });
-    let mut notes = Vec::new();
-    if before_load > 0 {
-        notes.push((
-            "before the reload",
-            format!(
-                "{before_load} lines written before Apache last loaded its configuration (not judged: that configuration no longer runs)"
-            ),
-        ));
-    }
+    let hidden = hidden(groups.iter().map(|g| g.2));
+    let mut notes: Vec<_> = before_reload(before_load, "Apache", "configuration")
+        .into_iter()
+        .collect();
     if elsewhere > 0 {
         notes.push((
             "other lines",
@@ -309,6 +291,25 @@ fn read_logs(
         }));
     }
     Ok((read, unreadable))
+}
+
+/// The groups past MAX_GROUPS, from each group's line count: (kinds, lines), None when all are
+/// shown.
+fn hidden(counts: impl Iterator<Item = usize>) -> Option<(usize, usize)> {
+    let rest: Vec<usize> = counts.skip(MAX_GROUPS).collect();
+    (!rest.is_empty()).then(|| (rest.len(), rest.iter().sum()))
+}
+
+/// The note on the lines written before `server` last loaded its `config`, when any were.
+fn before_reload(n: usize, server: &str, config: &str) -> Option<(&'static str, String)> {
+    (n > 0).then(|| {
+        (
+            "before the reload",
+            format!(
+                "{n} lines written before {server} last loaded its {config} (not judged: that {config} no longer runs)"
+            ),
+        )
+    })
 }
 
 /// The lines within RECENT_SECS of the newest one (and those without a time), then the older.

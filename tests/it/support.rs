@@ -447,6 +447,17 @@ pub fn open_ancestors(path: &Path) {
     }
 }
 
+/// Send `request` to 127.0.0.1:`port` as written and read the whole answer (HTTP/1.0: the
+/// server closes).
+pub fn exchange(port: u16, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(request).unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    buf
+}
+
 #[test]
 fn a_private_nginx_starts_serves_and_stops() {
     if !require_root_and_nginx() {
@@ -457,11 +468,7 @@ fn a_private_nginx_starts_serves_and_stops() {
         "server { listen 127.0.0.1:{PORT}; return 204; }",
     )
     .expect("start");
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", nginx.port)).unwrap();
-    use std::io::{Read, Write};
-    s.write_all(b"HEAD / HTTP/1.0\r\n\r\n").unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).unwrap();
+    let buf = exchange(nginx.port, b"HEAD / HTTP/1.0\r\n\r\n");
     assert!(buf.starts_with("HTTP/1.1 204"), "{buf}");
     let pid = nginx.pid().unwrap();
     drop(nginx);
@@ -486,11 +493,7 @@ fn starting_a_private_nginx_connects_to_nothing() {
     )
     .expect("start");
     let log = std::fs::read_to_string(nginx.error_log()).unwrap();
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", nginx.port)).unwrap();
-    use std::io::{Read, Write};
-    s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).unwrap();
+    let buf = exchange(nginx.port, b"GET / HTTP/1.0\r\n\r\n");
     assert!(buf.ends_with("\r\n\r\n1\n"), "{buf}");
     assert!(!log.contains("client closed connection"), "{log}");
 }
