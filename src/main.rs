@@ -233,9 +233,10 @@ fn check_each_site(
             w.finish()?
         }
         CheckFormat::Github => {
-            let target = match &site.nginx.source {
-                NginxSource::Files { entry } => Some(entry.display().to_string()),
-                NginxSource::Dump { .. } => None,
+            let target = match (&site.apache, &site.nginx.source) {
+                (Some(a), _) => Some(a.entry.display().to_string()),
+                (None, NginxSource::Files { entry }) => Some(entry.display().to_string()),
+                (None, NginxSource::Dump { .. }) => None,
             };
             let files = SourceFiles::new(site.root.clone(), std::env::current_dir().ok())
                 .with_target(target);
@@ -258,9 +259,10 @@ fn check_each_site(
                 fail_on: args.fail_on,
                 width: render::text::terminal_width(),
             };
-            let source = match &site.nginx.source {
-                NginxSource::Files { entry } => entry.display().to_string(),
-                NginxSource::Dump { name } => name.clone(),
+            let source = match (&site.apache, &site.nginx.source) {
+                (Some(a), _) => format!("Apache httpd ({})", a.entry.display()),
+                (None, NginxSource::Files { entry }) => entry.display().to_string(),
+                (None, NginxSource::Dump { name }) => name.clone(),
             };
             let mut w = Text::start(out, opts, sites.len(), &source)?;
             each_report(&sites, &run, |name, report| Ok(w.site(name, report)?))?;

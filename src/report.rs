@@ -97,6 +97,10 @@ pub struct Finding {
     /// other fixes of the same block and proven before it is printed. Not part of the JSON.
     #[serde(skip)]
     pub config_fix: Option<edit::ConfigFix>,
+    /// An Apache config fix as data, proven alone: merged with the other fixes of the same lines
+    /// and proven again before the report is made (`checks::fixes`). Not part of the JSON.
+    #[serde(skip)]
+    pub apache_fix: Option<edit::ApacheFix>,
 }
 
 impl Finding {
@@ -108,6 +112,7 @@ impl Finding {
             evidence: Vec::new(),
             remediation: None,
             config_fix: None,
+            apache_fix: None,
         }
     }
     pub fn error(message: impl Into<String>) -> Self {
@@ -701,5 +706,75 @@ pub mod edit {
             }
         }
         (merged, conflicts)
+    }
+
+    // Apache's fixes (`fix::apache`): Apache's configuration is line-based, so an edit is lines.
+
+    /// What an edit does at its line.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Place {
+        /// The line (one directive, one physical line) becomes `lines`.
+        Replace,
+        /// `lines` go right before it (the section's opening line, or a directive).
+        Before,
+        /// `lines` go right after it.
+        After,
+    }
+
+    /// One edit of one file.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct LineEdit {
+        pub file: PathBuf,
+        pub line: u32,
+        pub place: Place,
+        /// Indented like the line they replace or sit beside.
+        pub lines: Vec<String>,
+        /// The line edited as Apache reads it (`ProxyPass / http://...`, `<Directory /srv/>`): shown
+        /// beside what goes before or after it, so the printed block reads as the file will.
+        pub context: String,
+        /// For an `Options` line replaced: its words as they were and the rewrites made of them, so
+        /// that two checks' rewrites of the same line compose into one line (`merge`).
+        pub options: Option<OptionsEdit>,
+    }
+
+    /// A rewrite of one `Options` line (MD503 takes Indexes out, MD505 lets links be followed).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum OptionsRewrite {
+        /// Indexes off (`Options None` when nothing is left of an absolute list).
+        NoIndexes,
+        /// FollowSymLinks on (and `None` and SymLinksIfOwnerMatch, whose owner test Apache makes
+        /// even when FollowSymLinks is on, out).
+        FollowSymLinks,
+    }
+
+    /// An `Options` line's words as they were and the rewrites made of them, in order.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct OptionsEdit {
+        pub was: Vec<String>,
+        pub rewrites: Vec<OptionsRewrite>,
+    }
+
+    /// What an Apache fix must achieve, as a finding keeps it: the request (on the virtual
+    /// host's name, port and address), the status meant, the file then opened, and the URL prefix
+    /// the fix is about (`fix::apache::Goal`).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct ApacheGoal {
+        pub host: String,
+        pub port: u16,
+        pub uri: String,
+        pub local_addr: Option<std::net::IpAddr>,
+        pub status: u16,
+        pub path: Option<PathBuf>,
+        pub prefix: String,
+    }
+
+    /// An Apache fix proven alone, kept with its finding so that fixes of the same lines are
+    /// merged into one edit, proven again together and printed once (`checks::fixes`).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct ApacheFix {
+        pub edits: Vec<LineEdit>,
+        /// `take Indexes out of the Options that list it:`.
+        pub intro: String,
+        pub goals: Vec<ApacheGoal>,
     }
 }

@@ -536,6 +536,10 @@ impl Site {
     /// (`shop` for sites-enabled/shop or conf.d/shop.conf), or, for a server in the main file,
     /// its first server_name. In name order (the order `check` reports them in).
     pub fn sites(&self) -> Vec<(String, Vec<NodeId>)> {
+        // Apache: its <VirtualHost> files (their ids are Apache's nodes).
+        if let Some(a) = &self.apache {
+            return a.sites();
+        }
         let cfg = self.config();
         let main = cfg.main;
         let mut by_name: std::collections::BTreeMap<String, Vec<NodeId>> = Default::default();
@@ -571,7 +575,12 @@ impl Site {
             nginx: NginxSite {
                 source: self.nginx.source.clone(),
                 config: self.nginx.config.clone(),
-                servers,
+                // On Apache the ids are its virtual hosts' (nginx has none here).
+                servers: if self.apache.is_some() {
+                    Vec::new()
+                } else {
+                    servers.clone()
+                },
                 matched_by: format!(
                     "the site {name} of this box (every site is checked on its own)"
                 ),
@@ -597,7 +606,10 @@ impl Site {
             listeners: self.listeners.clone(),
             one_of_many: true,
             box_cache: self.box_cache.clone(),
-            apache: self.apache.clone(),
+            apache: self
+                .apache
+                .as_ref()
+                .map(|a| Arc::new(a.for_site(name, servers))),
             nginx_in_namespace: self.nginx_in_namespace.clone(),
         }
     }
@@ -1008,7 +1020,7 @@ impl Site {
             NginxSource::Files { entry } => json!({"kind": "files", "entry": path(entry)}),
             NginxSource::Dump { name } => json!({"kind": "dump", "name": name}),
         };
-        json!({
+        let mut out = json!({
             "name": null,
             "profile": null,
             "root": path(self.root.dir()),
@@ -1021,7 +1033,13 @@ impl Site {
             },
             "sites": sites.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
             "worker": value_of(self.worker()),
-        })
+        });
+        // Only when Apache is judged, as in `to_json`.
+        if let Some(a) = &self.apache {
+            out["web_server"] = json!("apache");
+            out["apache"] = a.box_json(sites.len());
+        }
+        out
     }
 
     /// The JSON `site` object: what was discovered, and from where. Paths go in as

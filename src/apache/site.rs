@@ -90,6 +90,56 @@ impl ApacheSite {
         names
     }
 
+    /// The sites of this box, as `check` without `--site` judges them one by one: the
+    /// `<VirtualHost>` sections of one file (`shop` for sites-enabled/shop.conf), or, for one in
+    /// the entry file, its ServerName (else its file:line); in name order.
+    pub fn sites(&self) -> Vec<(String, Vec<NodeId>)> {
+        let cfg = &self.config;
+        let mut by_name: std::collections::BTreeMap<String, Vec<NodeId>> = Default::default();
+        for v in cfg.virtual_hosts() {
+            let name = if v.file() != self.entry.as_path() {
+                v.file()
+                    .file_name()
+                    .and_then(|f| f.to_str())
+                    .map(|f| f.strip_suffix(".conf").unwrap_or(f).to_string())
+            } else {
+                v.children()
+                    .filter(|d| d.is("ServerName"))
+                    .last()
+                    .and_then(|d| d.arg(0))
+                    .map(str::to_string)
+            };
+            let name = name.unwrap_or_else(|| format!("{}:{}", v.file().display(), v.line()));
+            by_name.entry(name).or_default().push(v.id());
+        }
+        by_name.into_iter().collect()
+    }
+
+    /// The site `name` of this box, made of the virtual hosts `vhosts`: it shares the loaded
+    /// configuration.
+    pub fn for_site(&self, name: &str, vhosts: Vec<NodeId>) -> ApacheSite {
+        ApacheSite {
+            entry: self.entry.clone(),
+            config: self.config.clone(),
+            vhosts,
+            matched_by: format!("the site {name} of this box (every site is checked on its own)"),
+            unmatched: false,
+        }
+    }
+
+    /// What the report says about the configuration of a run over every site: the sites are
+    /// in `sites[]`, each with its own virtual hosts.
+    pub fn box_json(&self, sites: usize) -> serde_json::Value {
+        use crate::text_safe::path;
+        serde_json::json!({
+            "entry": path(&self.entry),
+            "kind": self.config.kind,
+            "files": self.config.files.iter().map(|f| path(f)).collect::<Vec<_>>(),
+            "virtual_hosts": [],
+            "matched_by": format!("every site on its own ({sites} sites)"),
+        })
+    }
+
     /// The paths the site's virtual hosts name (Alias targets, DocumentRoot, the WSGI script,
     /// `WSGIDaemonProcess python-path=`/`home=`): app discovery looks above them, as it does
     /// above nginx's roots.

@@ -125,7 +125,13 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
             }
             // In a mount namespace of its own (a container): its paths are that namespace's.
             // Read the app there, as it sees its files, and bring its paths to this machine.
-            if root.is_live() {
+            // nginx in a container of its own too (`root` is its view): the app's paths come
+            // to this machine, then into nginx's view through nginx's mounts.
+            let apart = match root.process() {
+                None => root.is_live(),
+                Some(n) => !same_mount_namespace(n, r.pid),
+            };
+            if apart {
                 let view = SysRoot::of_process(r.pid);
                 if view.mounts().is_some() {
                     if let Some(dir) = process_dir(&r) {
@@ -144,6 +150,9 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
                         d.unreadable.append(&mut inner.unreadable);
                         if let Some(mut app) = inner.app {
                             to_host(&mut app, &view, r.pid);
+                            if let Some(m) = root.mounts() {
+                                into_server_view(&mut app, m);
+                            }
                             // Its uid, by this machine's name for it (the files are judged
                             // by number on this machine).
                             if app.user.is_none() {
@@ -367,12 +376,27 @@ fn to_host(app: &mut App, view: &SysRoot, pid: i32) {
     app.cwd = host(&app.cwd);
     app.settings_files = app.settings_files.iter().map(|p| host(p)).collect();
     app.static_sources = app.static_sources.iter().map(|p| host(p)).collect();
-    for s in [&mut app.media_root, &mut app.static_root] {
+    let mut ns = super::AppNamespace {
+        pid,
+        media_root: None,
+        static_root: None,
+    };
+    for (s, seen) in [
+        (&mut app.media_root, &mut ns.media_root),
+        (&mut app.static_root, &mut ns.static_root),
+    ] {
         let Setting::Known { value, at } = s else {
             continue;
         };
         match view.place(value) {
-            Some(Place::Host { path, .. }) => *value = path,
+            Some(Place::Host { path, .. }) => {
+                *seen = Some(super::NsPath {
+                    inside: value.clone(),
+                    host: path.clone(),
+                    server: Some(path.clone()),
+                });
+                *value = path
+            }
             Some(Place::Inside { why, .. }) => {
                 *s = Setting::Unknown {
                     expr: value.display().to_string(),
@@ -386,6 +410,53 @@ fn to_host(app: &mut App, view: &SysRoot, pid: i32) {
             None => {}
         }
     }
+    app.namespace = Some(ns);
+}
+
+/// The app's host paths (`to_host`) in the view of the server judged, itself in a mount
+/// namespace of its own (`m`: its mounts): each at the server's path for the same storage.
+/// MEDIA_ROOT or STATIC_ROOT on storage the server's mounts do not show is unknown there: the
+/// server cannot open it (MD302/MD304 say so, with both host paths).
+fn into_server_view(app: &mut App, m: &crate::sysroot::mounts::Mounts) {
+    let to = |p: &Path| m.container_path(p).unwrap_or_else(|| p.to_path_buf());
+    app.dir = to(&app.dir);
+    app.cwd = to(&app.cwd);
+    app.settings_files = app.settings_files.iter().map(|p| to(p)).collect();
+    app.static_sources = app.static_sources.iter().map(|p| to(p)).collect();
+    let Some(ns) = app.namespace.as_mut() else {
+        return;
+    };
+    let pid = ns.pid;
+    for (s, seen, name) in [
+        (&mut app.media_root, &mut ns.media_root, "MEDIA_ROOT"),
+        (&mut app.static_root, &mut ns.static_root, "STATIC_ROOT"),
+    ] {
+        let (Setting::Known { value, at }, Some(seen)) = (&mut *s, seen.as_mut()) else {
+            continue;
+        };
+        seen.server = m.container_path(&seen.host);
+        match &seen.server {
+            Some(p) => *value = p.clone(),
+            None => {
+                *s = Setting::Unknown {
+                    expr: seen.inside.display().to_string(),
+                    at: at.clone(),
+                    why: format!(
+                        "{name} {} of the app (pid {pid}) is {} on this machine, which no mount of nginx's mount namespace (pid {}) shows",
+                        seen.inside.display(),
+                        seen.host.display(),
+                        m.pid
+                    ),
+                }
+            }
+        }
+    }
+}
+
+/// Whether two processes share a mount namespace.
+fn same_mount_namespace(a: i32, b: i32) -> bool {
+    let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/mnt")).ok();
+    ns(a).is_some() && ns(a) == ns(b)
 }
 
 /// A project found in a directory.

@@ -163,6 +163,31 @@ pub struct App {
     /// The process serving the app, when it was found through the site's upstream.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub running: Option<running::RunningApp>,
+    /// Read in the mount namespace of its own process (a container): where MEDIA_ROOT and
+    /// STATIC_ROOT are there and on this machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<AppNamespace>,
+}
+
+/// An app read in its process's mount namespace, not the one of the server judged.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AppNamespace {
+    pub pid: i32,
+    pub media_root: Option<NsPath>,
+    pub static_root: Option<NsPath>,
+}
+
+/// A directory of the app as it sees it, the storage behind it on this machine, and the path
+/// the server judged opens for the same storage (none when its mounts do not show it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NsPath {
+    /// The app's own path (in its mount namespace).
+    pub inside: PathBuf,
+    /// The host path behind it.
+    pub host: PathBuf,
+    /// The same storage in the server's view (for nginx on this machine, `host`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<PathBuf>,
 }
 
 impl App {
@@ -203,6 +228,7 @@ impl App {
             file_upload_permissions: Setting::Unset,
             file_upload_directory_permissions: Setting::Unset,
             running: None,
+            namespace: None,
         }
     }
 

@@ -14,6 +14,7 @@ use crate::site::Site;
 
 pub fn settle(site: &Site, results: &mut [CheckResult]) {
     merge_and_prove(site, results);
+    merge_apache(site, results);
     let reload = site.reload_command();
     if reload != super::shared::nginx::RELOAD {
         for f in results.iter_mut().flat_map(|r| r.findings.iter_mut()) {
@@ -286,6 +287,160 @@ fn settle_group(
                     commands: Vec::new(),
                 },
             });
+    }
+}
+
+/// (result, finding) positions of the Apache fixes that edit the same lines (a line two fixes
+/// edit joins their groups), in the order the groups first appear; only groups of two or more.
+fn apache_groups(results: &[CheckResult]) -> Vec<Vec<(usize, usize)>> {
+    use std::collections::HashMap;
+    let mut owner: Vec<usize> = Vec::new();
+    let mut members: Vec<(usize, usize)> = Vec::new();
+    let mut by_line: HashMap<(&std::path::Path, u32), usize> = HashMap::new();
+    fn find(owner: &mut [usize], mut i: usize) -> usize {
+        while owner[i] != i {
+            owner[i] = owner[owner[i]];
+            i = owner[i];
+        }
+        i
+    }
+    for (ri, r) in results.iter().enumerate() {
+        for (fi, f) in r.findings.iter().enumerate() {
+            let Some(fx) = &f.apache_fix else { continue };
+            let me = members.len();
+            members.push((ri, fi));
+            owner.push(me);
+            for e in &fx.edits {
+                match by_line.get(&(e.file.as_path(), e.line)) {
+                    Some(&other) => {
+                        let (a, b) = (find(&mut owner, other), find(&mut owner, me));
+                        // The earlier finding leads the group.
+                        owner[a.max(b)] = a.min(b);
+                    }
+                    None => {
+                        by_line.insert((e.file.as_path(), e.line), me);
+                    }
+                }
+            }
+        }
+    }
+    let mut groups: Vec<Vec<(usize, usize)>> = Vec::new();
+    let mut at: HashMap<usize, usize> = HashMap::new();
+    for (i, &member) in members.iter().enumerate() {
+        let root = find(&mut owner, i);
+        let g = *at.entry(root).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[g].push(member);
+    }
+    groups.retain(|g| g.len() > 1);
+    groups
+}
+
+/// One fix per place on Apache too: the proven fixes that edit the same lines (MD503 and MD505
+/// both rewriting one `Options` line) become one edit, proven again with every goal on a copy
+/// of the configuration (`fix::apache::prove`) and printed once, under the first finding.
+fn merge_apache(site: &Site, results: &mut [CheckResult]) {
+    use crate::fix::apache as afix;
+    let Some(a) = site.apache.as_deref() else {
+        return;
+    };
+    let groups = apache_groups(results);
+    if groups.is_empty() {
+        return;
+    }
+    let resolver = crate::apache::resolve::Resolver::new(&a.config, &site.root);
+    for group in groups {
+        let fixes: Vec<afix::ProvenFix> = group
+            .iter()
+            .filter_map(|&(r, f)| results[r].findings[f].apache_fix.clone())
+            .collect();
+        let mut edits = fixes[0].edits.clone();
+        let mut apart: Vec<(usize, String)> = Vec::new();
+        for (i, fx) in fixes.iter().enumerate().skip(1) {
+            match afix::merge(&edits, &fx.edits) {
+                Ok(m) => edits = m,
+                Err(c) => apart.push((i, c.0)),
+            }
+        }
+        let kept = |i: &usize| !apart.iter().any(|(a, _)| a == i);
+        let goals: Vec<afix::Goal> = fixes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| kept(i))
+            .flat_map(|(_, fx)| fx.goals.iter().map(afix::Goal::from_data))
+            .collect();
+        let mut intros: Vec<&str> = Vec::new();
+        for (i, fx) in fixes.iter().enumerate() {
+            let intro = fx.intro.trim_end_matches(':');
+            if kept(&i) && !intros.contains(&intro) {
+                intros.push(intro);
+            }
+        }
+        let (first_r, _) = group[0];
+        let first_id = results[first_r].id;
+        let places = edits
+            .iter()
+            .map(|e| format!("{}:{}", e.file.display(), e.line))
+            .fold(Vec::<String>::new(), |mut v, p| {
+                if !v.contains(&p) {
+                    v.push(p);
+                }
+                v
+            })
+            .join(", ");
+        let proof = afix::prove(a, &site.root, &resolver, &edits, &goals);
+        for (k, &(r, f)) in group.iter().enumerate() {
+            let finding = &mut results[r].findings[f];
+            let reload = finding
+                .remediation
+                .as_ref()
+                .map(|rem| rem.commands.clone())
+                .unwrap_or_default();
+            let (text, commands) = match (&proof, apart.iter().find(|(a, _)| *a == k)) {
+                (_, Some((_, why))) => (
+                    format!(
+                        "not printed: this fix and the one under {first_id} edit the same lines in two ways ({why}); decide what the lines should say, edit them, then run `media-doctor check` again"
+                    ),
+                    Vec::new(),
+                ),
+                (Err(refusal), _) if k == 0 => (
+                    format!(
+                        "no edit is printed: the fixes of {places} proven together fail: {refusal}. Decide what the URLs should get (media-doctor trace URL --server apache shows each step), edit by hand, then check again"
+                    ),
+                    Vec::new(),
+                ),
+                (Err(_), _) => (
+                    format!("see {first_id}: no edit of {places} could be proven"),
+                    Vec::new(),
+                ),
+                (Ok(()), _) if k == 0 => {
+                    finding.apache_fix = Some(afix::ProvenFix {
+                        edits: edits.clone(),
+                        intro: intros.join("; "),
+                        goals: goals.iter().map(afix::Goal::data).collect(),
+                    });
+                    (
+                        format!(
+                            "{}{}:\n{}",
+                            intros.join("; "),
+                            if intros.len() > 1 { " (one edit)" } else { "" },
+                            afix::render(&edits).trim_end()
+                        ),
+                        reload,
+                    )
+                }
+                (Ok(()), _) => (
+                    format!("the edit of {places} under {first_id} fixes this too"),
+                    Vec::new(),
+                ),
+            };
+            if k > 0 || proof.is_err() {
+                finding.apache_fix = None;
+            }
+            finding.remediation = Some(Remediation { text, commands });
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use super::shared::apache::{ask, first_proven, loc, model, place, uploads, vhost
 use super::shared::nginx::findings_or_pass;
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::apache::{Config, Directive, NodeId};
-use crate::fix::apache::{Goal, LineEdit, Place};
+use crate::fix::apache::{Goal, LineEdit, OptionsRewrite};
 use crate::nginx::resolve::Handler;
 use crate::report::Finding;
 
@@ -65,7 +65,7 @@ impl Check for ApacheUploadsListing {
                 }
                 let edits: Vec<LineEdit> = setters
                     .iter()
-                    .map(|s| LineEdit::at(s, Place::Replace, vec![without_indexes(s)]))
+                    .map(|s| LineEdit::options(s, OptionsRewrite::NoIndexes))
                     .collect();
                 if edits.is_empty() {
                     findings.push(f.fix(
@@ -125,32 +125,4 @@ fn indexes_set_for<'c>(cfg: &'c Config, v: NodeId, dir: &str) -> Vec<Directive<'
         }
     }
     out
-}
-
-/// The `Options` line without Indexes (`Options None` when nothing is left of an absolute one).
-fn without_indexes(o: &Directive<'_>) -> String {
-    let kept: Vec<&str> = o
-        .args()
-        .filter(|a| !matches!(a.to_ascii_lowercase().as_str(), "indexes" | "+indexes"))
-        .collect();
-    let relative = o.args().next().is_some_and(|a| a.starts_with(['+', '-']));
-    let all = kept.iter().any(|a| a.eq_ignore_ascii_case("all"));
-    match (kept.is_empty(), relative, all) {
-        (_, true, _) => format!("Options {}", [kept, vec!["-Indexes"]].concat().join(" ")),
-        (true, false, _) => "Options None".to_string(),
-        (false, false, true) => {
-            let rest: Vec<&str> = kept
-                .iter()
-                .copied()
-                .filter(|a| !a.eq_ignore_ascii_case("all"))
-                .collect();
-            format!(
-                "Options {}",
-                [vec!["FollowSymLinks", "ExecCGI", "Includes"], rest]
-                    .concat()
-                    .join(" ")
-            )
-        }
-        (false, false, false) => format!("Options {}", kept.join(" ")),
-    }
 }

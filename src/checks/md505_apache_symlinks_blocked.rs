@@ -5,7 +5,7 @@
 use super::shared::apache::{alias_for, ask, first_proven, model, served, vhost_maps, word};
 use super::shared::nginx::{findings_or_pass, sample_file};
 use super::{Band, Check, Context, Meta, Outcome};
-use crate::fix::apache::{Goal, LineEdit, Place};
+use crate::fix::apache::{Goal, LineEdit, OptionsRewrite, Place};
 use crate::report::Finding;
 use std::path::Path;
 
@@ -108,7 +108,7 @@ impl Check for ApacheSymlinksBlocked {
                     let in_place: Vec<LineEdit> = exact
                         .iter()
                         .flat_map(|sec| sec.children().filter(|c| c.is("Options")))
-                        .map(|o| LineEdit::at(&o, Place::Replace, vec![following(&o)]))
+                        .map(|o| LineEdit::options(&o, OptionsRewrite::FollowSymLinks))
                         .collect();
                     let added = LineEdit::at(
                         &anchor,
@@ -179,26 +179,4 @@ fn links_under(cx: &Context<'_>, dir: &Path) -> Vec<String> {
         }
     }
     out
-}
-
-/// The `Options` line with FollowSymLinks (and without `None` and SymLinksIfOwnerMatch, whose
-/// owner test Apache makes even when FollowSymLinks is on).
-fn following(o: &crate::apache::Directive<'_>) -> String {
-    let relative = o.args().next().is_some_and(|a| a.starts_with(['+', '-']));
-    let mut kept: Vec<&str> = o
-        .args()
-        .filter(|a| {
-            let w = a.trim_start_matches(['+', '-']).to_ascii_lowercase();
-            !matches!(
-                w.as_str(),
-                "followsymlinks" | "symlinksifownermatch" | "none"
-            )
-        })
-        .collect();
-    kept.push(if relative {
-        "+FollowSymLinks"
-    } else {
-        "FollowSymLinks"
-    });
-    format!("Options {}", kept.join(" "))
 }

@@ -69,6 +69,7 @@ pub mod md605_media_owner_in_image;
 pub mod md606_volume_hides_image_files;
 pub mod md607_bind_mount_access;
 pub mod md608_host_nginx_container_dir;
+pub mod on_apache;
 pub mod select;
 pub mod shared;
 
@@ -326,7 +327,7 @@ pub fn run_in(check: &dyn Check, site: &Context<'_>) -> CheckResult {
             )
         }
     };
-    CheckResult {
+    let mut result = CheckResult {
         id: meta.id,
         name: meta.name,
         band: meta.band,
@@ -334,7 +335,16 @@ pub fn run_in(check: &dyn Check, site: &Context<'_>) -> CheckResult {
         summary,
         findings,
         ignored: None,
+    };
+    // Written once for both servers: on Apache, in Apache's words (its User where nginx's
+    // worker was named).
+    if EITHER_SERVER.contains(&meta.id) {
+        if let Some((_, r)) = site.apache() {
+            let user = r.worker().map_or("its User", |w| w.name.as_str());
+            on_apache::result(&mut result, user);
+        }
     }
+    result
 }
 
 fn settle(meta: &Meta, outcome: Outcome) -> (Status, String, Vec<Finding>) {

@@ -21,28 +21,91 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-/// What an edit does at its line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Place {
-    /// The line (one directive, one physical line) becomes `lines`.
-    Replace,
-    /// `lines` go right before it (the section's opening line, or a directive).
-    Before,
-    /// `lines` go right after it.
-    After,
+pub use crate::report::edit::{
+    ApacheFix as ProvenFix, ApacheGoal, LineEdit, OptionsEdit, OptionsRewrite, Place,
+};
+
+impl OptionsEdit {
+    /// The line's words once every rewrite is made.
+    pub fn words(&self) -> Vec<String> {
+        let words = self
+            .rewrites
+            .iter()
+            .fold(self.was.clone(), |words, r| r.apply(&words));
+        // A word once (All expanded beside a FollowSymLinks already there).
+        let mut out: Vec<String> = Vec::with_capacity(words.len());
+        for w in words {
+            if !out.iter().any(|o| o.eq_ignore_ascii_case(&w)) {
+                out.push(w);
+            }
+        }
+        out
+    }
+
+    /// The line as it reads then.
+    pub fn line(&self) -> String {
+        let words = self.words();
+        if words.is_empty() {
+            "Options None".to_string()
+        } else {
+            format!("Options {}", words.join(" "))
+        }
+    }
 }
 
-/// One edit of one file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineEdit {
-    pub file: PathBuf,
-    pub line: u32,
-    pub place: Place,
-    /// Indented like the line they replace or sit beside.
-    pub lines: Vec<String>,
-    /// The line edited as Apache reads it (`ProxyPass / http://...`, `<Directory /srv/>`): shown
-    /// beside what goes before or after it, so the printed block reads as the file will.
-    pub context: String,
+impl OptionsRewrite {
+    /// `words` (an `Options` line's arguments) rewritten.
+    pub fn apply(self, words: &[String]) -> Vec<String> {
+        let relative = words.first().is_some_and(|a| a.starts_with(['+', '-']));
+        let bare = |a: &str| a.trim_start_matches(['+', '-']).to_ascii_lowercase();
+        match self {
+            OptionsRewrite::NoIndexes => {
+                let kept: Vec<String> = words
+                    .iter()
+                    .filter(|a| !matches!(a.to_ascii_lowercase().as_str(), "indexes" | "+indexes"))
+                    .cloned()
+                    .collect();
+                if relative {
+                    let mut kept = kept;
+                    if !kept.iter().any(|a| a.eq_ignore_ascii_case("-indexes")) {
+                        kept.push("-Indexes".into());
+                    }
+                    return kept;
+                }
+                if kept.iter().any(|a| a.eq_ignore_ascii_case("all")) {
+                    // All, less Indexes (SymLinksIfOwnerMatch is moot beside FollowSymLinks).
+                    let mut out: Vec<String> = ["FollowSymLinks", "ExecCGI", "Includes"]
+                        .iter()
+                        .map(|w| w.to_string())
+                        .collect();
+                    out.extend(kept.into_iter().filter(|a| !a.eq_ignore_ascii_case("all")));
+                    return out;
+                }
+                kept
+            }
+            OptionsRewrite::FollowSymLinks => {
+                let mut kept: Vec<String> = words
+                    .iter()
+                    .filter(|a| {
+                        !matches!(
+                            bare(a).as_str(),
+                            "followsymlinks" | "symlinksifownermatch" | "none"
+                        )
+                    })
+                    .cloned()
+                    .collect();
+                kept.push(
+                    if relative {
+                        "+FollowSymLinks"
+                    } else {
+                        "FollowSymLinks"
+                    }
+                    .into(),
+                );
+                kept
+            }
+        }
+    }
 }
 
 impl LineEdit {
@@ -63,8 +126,72 @@ impl LineEdit {
             } else {
                 head
             },
+            options: None,
         }
     }
+
+    /// The `Options` line `o` replaced by itself rewritten.
+    pub fn options(o: &crate::apache::Directive<'_>, rewrite: OptionsRewrite) -> LineEdit {
+        let edit = OptionsEdit {
+            was: o.args().map(str::to_string).collect(),
+            rewrites: vec![rewrite],
+        };
+        let mut e = LineEdit::at(o, Place::Replace, vec![edit.line()]);
+        e.options = Some(edit);
+        e
+    }
+}
+
+/// Why two fixes cannot be one edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clash(pub String);
+
+/// Two fixes' edits as one: the same edit once, two rewrites of the same `Options` line as one
+/// line, what goes before or after a line one after the other. Two different replacements of
+/// one line (other than `Options` rewrites) clash.
+pub fn merge(a: &[LineEdit], b: &[LineEdit]) -> Result<Vec<LineEdit>, Clash> {
+    let mut out: Vec<LineEdit> = a.to_vec();
+    for e in b {
+        if out.contains(e) {
+            continue;
+        }
+        let same = out
+            .iter_mut()
+            .find(|o| o.file == e.file && o.line == e.line && o.place == e.place);
+        match (same, e.place) {
+            (None, _) => out.push(e.clone()),
+            (Some(o), Place::Replace) => match (&mut o.options, &e.options) {
+                (Some(mine), Some(theirs)) if mine.was == theirs.was => {
+                    for r in &theirs.rewrites {
+                        if !mine.rewrites.contains(r) {
+                            mine.rewrites.push(*r);
+                        }
+                    }
+                    o.lines = vec![mine.line()];
+                }
+                _ => {
+                    return Err(Clash(format!(
+                        "{}:{} would become both `{}` and `{}`",
+                        e.file.display(),
+                        e.line,
+                        o.lines.join(" / "),
+                        e.lines.join(" / ")
+                    )))
+                }
+            },
+            (Some(o), _) => {
+                // Lines already there (the same <Directory> added twice) go in once.
+                if !o
+                    .lines
+                    .windows(e.lines.len().max(1))
+                    .any(|w| w == e.lines.as_slice())
+                {
+                    o.lines.extend(e.lines.iter().cloned());
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// An argument as Apache reads it back (quoted when it holds a space or a quote).
@@ -86,6 +213,35 @@ pub struct Goal {
     /// URLs under this prefix, on the goal's virtual host, may change (they are what the fix is
     /// about).
     pub prefix: String,
+}
+
+impl Goal {
+    /// The goal as a finding keeps it (`report::edit::ApacheGoal`).
+    pub fn data(&self) -> ApacheGoal {
+        ApacheGoal {
+            host: self.request.host_header.clone(),
+            port: self.request.port,
+            uri: String::from_utf8_lossy(&self.request.target).into_owned(),
+            local_addr: self.request.local_addr,
+            status: self.status,
+            path: self.path.clone(),
+            prefix: self.prefix.clone(),
+        }
+    }
+
+    /// The goal a finding kept, to prove again.
+    pub fn from_data(g: &ApacheGoal) -> Goal {
+        let req = Request::for_path(&g.host, g.port, &g.uri);
+        Goal {
+            request: match g.local_addr {
+                Some(ip) => req.with_local_addr(ip),
+                None => req,
+            },
+            status: g.status,
+            path: g.path.clone(),
+            prefix: g.prefix.clone(),
+        }
+    }
 }
 
 /// The edits as they are printed: under one `# FILE:LINE` per line edited (the place the report
@@ -482,6 +638,7 @@ mod tests {
                 place: Place::Replace,
                 lines: vec!["Alias /m/ /srv/m/".into()],
                 context: "Alias /m/ /srv/m".into(),
+                options: None,
             },
             LineEdit {
                 file: entry.into(),
@@ -489,6 +646,7 @@ mod tests {
                 place: Place::After,
                 lines: vec!["<Directory /srv/m/>".into(), "</Directory>".into()],
                 context: "Alias /m/ /srv/m".into(),
+                options: None,
             },
         ];
         let files = edited_files(&cfg, &root, &edits, false).unwrap();
@@ -500,5 +658,88 @@ mod tests {
             render(&edits),
             "# /etc/apache2/apache2.conf:3\nAlias /m/ /srv/m/\n<Directory /srv/m/>\n</Directory>\n"
         );
+    }
+
+    fn options(line: u32, was: &[&str], r: OptionsRewrite) -> LineEdit {
+        let edit = OptionsEdit {
+            was: was.iter().map(|w| w.to_string()).collect(),
+            rewrites: vec![r],
+        };
+        LineEdit {
+            file: "/etc/apache2/sites-enabled/a.conf".into(),
+            line,
+            place: Place::Replace,
+            lines: vec![edit.line()],
+            context: format!("Options {}", was.join(" ")),
+            options: Some(edit),
+        }
+    }
+
+    #[test]
+    fn two_rewrites_of_one_options_line_are_one_line() {
+        use OptionsRewrite::*;
+        for (was, want) in [
+            (&["Indexes"][..], "Options FollowSymLinks"),
+            (
+                &["+Indexes", "-FollowSymLinks"][..],
+                "Options -Indexes +FollowSymLinks",
+            ),
+            (&["All"][..], "Options FollowSymLinks ExecCGI Includes"),
+            (
+                &["Indexes", "SymLinksIfOwnerMatch", "MultiViews"][..],
+                "Options MultiViews FollowSymLinks",
+            ),
+        ] {
+            for (a, b) in [(NoIndexes, FollowSymLinks), (FollowSymLinks, NoIndexes)] {
+                let m = merge(&[options(6, was, a)], &[options(6, was, b)]).unwrap();
+                assert_eq!(m.len(), 1, "{was:?}");
+                // The same words (in the order the rewrites were made).
+                let mut got: Vec<&str> = m[0].lines[0].split(' ').collect();
+                let mut meant: Vec<&str> = want.split(' ').collect();
+                got.sort_unstable();
+                meant.sort_unstable();
+                assert_eq!(got, meant, "{was:?} {a:?} then {b:?}");
+            }
+        }
+        assert_eq!(
+            options(6, &["Indexes"], NoIndexes).lines,
+            vec!["Options None"]
+        );
+    }
+
+    #[test]
+    fn other_replacements_of_one_line_clash_and_additions_go_in_once() {
+        let alias = |to: &str| LineEdit {
+            file: "/etc/apache2/sites-enabled/a.conf".into(),
+            line: 4,
+            place: Place::Replace,
+            lines: vec![format!("Alias /m/ {to}")],
+            context: "Alias /m/ /srv/m".into(),
+            options: None,
+        };
+        assert!(merge(&[alias("/srv/m/")], &[alias("/srv/n/")]).is_err());
+        assert_eq!(
+            merge(&[alias("/srv/m/")], &[alias("/srv/m/")])
+                .unwrap()
+                .len(),
+            1
+        );
+        let after = |lines: &[&str]| LineEdit {
+            place: Place::After,
+            lines: lines.iter().map(|l| l.to_string()).collect(),
+            ..alias("/srv/m")
+        };
+        let dir = [
+            "<Directory /srv/m/>",
+            "    Require all granted",
+            "</Directory>",
+        ];
+        let m = merge(
+            &[alias("/srv/m/"), after(&dir)],
+            &[after(&dir[..]), after(&["Header set X y"])],
+        )
+        .unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[1].lines.len(), 4, "{m:?}");
     }
 }

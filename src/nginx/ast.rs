@@ -113,7 +113,13 @@ pub struct Config {
     /// argument share one set (the bench config's 60,000 includes name 7 arguments); set
     /// `Node::NO_FILES` is empty.
     pub(crate) include_sets: Vec<Range<u32>>,
+    /// Every argument's text, as nginx sees it: the known directive names once
+    /// (`context::names_prefix`), then each other word back to back (no blanks, comments or
+    /// quotes: about half of the source).
     pub(crate) text: String,
+    /// The line of the `}` that closes each `upstream` block, by node (in node order; nginx
+    /// reports an empty upstream there).
+    pub(crate) block_ends: Vec<(NodeId, u32)>,
     /// The entry file (files[0] by convention).
     pub main: FileId,
     pub kind: Option<ConfigKind>,
@@ -404,6 +410,15 @@ impl Config {
             stack: vec![self.top()],
         }
     }
+    /// The line of the `}` that closes an `upstream` block (None for any other directive, or
+    /// when the file ended first).
+    pub fn closing_line(&self, id: NodeId) -> Option<u32> {
+        let i = self
+            .block_ends
+            .binary_search_by_key(&id, |&(n, _)| n)
+            .ok()?;
+        Some(self.block_ends[i].1)
+    }
     pub fn has_fatal_errors(&self) -> bool {
         self.diagnostics.iter().any(|d| d.fatal)
     }
@@ -436,7 +451,7 @@ impl Config {
     pub fn directive_count(&self) -> usize {
         self.nodes.len()
     }
-    /// Bytes of text held (sources plus cooked arguments).
+    /// Bytes of argument text held (see `text`).
     pub fn text_len(&self) -> usize {
         self.text.len()
     }

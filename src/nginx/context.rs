@@ -184,7 +184,11 @@ pub(crate) type Rule = u16;
 struct Names {
     /// For each slot, its entries: `entries[heads[k]..heads[k + 1]]`.
     heads: Vec<u16>,
-    entries: Vec<(&'static str, Class, Rule)>,
+    /// (name, class, rule, where the name starts in `prefix`).
+    entries: Vec<(&'static str, Class, Rule, u32)>,
+    /// Every name of `entries`, back to back: the start of every arena's text, so that a
+    /// directive with a known name keeps no copy of it (`intern`).
+    prefix: String,
 }
 
 const SLOT_BITS: u32 = 12;
@@ -220,28 +224,53 @@ fn names() -> &'static Names {
         for k in 1..heads.len() {
             heads[k] += heads[k - 1];
         }
+        let mut prefix = String::new();
+        let entries = all
+            .into_iter()
+            .map(|(n, class, rule)| {
+                let at = prefix.len() as u32;
+                prefix.push_str(n);
+                (n, class, rule, at)
+            })
+            .collect();
         Names {
             heads,
-            entries: all,
+            entries,
+            prefix,
         }
     })
 }
 
 /// The class and rule of a name (`classify`, `rules::rule_of`) in one lookup.
 pub(crate) fn classify_name(name: &str) -> (Class, Rule) {
+    let (class, rule, _) = classify_intern(name);
+    (class, rule)
+}
+
+/// The text every arena starts with: the known names (see `classify_intern`).
+pub(crate) fn names_prefix() -> &'static str {
+    &names().prefix
+}
+
+/// `classify_name`, and where a known name's text is in `names_prefix()` (its span there).
+pub(crate) fn classify_intern(name: &str) -> (Class, Rule, Option<std::ops::Range<u32>>) {
     let b = name.as_bytes();
     if b.is_empty() {
-        return (CLASS_IMPLAUSIBLE, 0);
+        return (CLASS_IMPLAUSIBLE, 0, None);
     }
     let t = names();
     let k = slot(b);
     let bucket = &t.entries[t.heads[k] as usize..t.heads[k + 1] as usize];
-    for &(n, class, rule) in bucket {
+    for &(n, class, rule, at) in bucket {
         if n.len() == b.len() && n.as_bytes() == b {
-            return (class, rule);
+            return (class, rule, Some(at..at + n.len() as u32));
         }
     }
-    (classify_unknown(name), super::rules::rule_of_unknown(name))
+    (
+        classify_unknown(name),
+        super::rules::rule_of_unknown(name),
+        None,
+    )
 }
 
 /// The class of a name not in KNOWN.

@@ -91,6 +91,42 @@ static CLASS: [u8; 256] = {
     t
 };
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Eight bytes at `k` as one little-endian word (the caller checks `k + 8 <= b.len()`).
+#[inline(always)]
+fn eight(b: &[u8], k: usize) -> u64 {
+    u64::from_le_bytes(b[k..k + 8].try_into().unwrap_or([0; 8]))
+}
+
+/// The high bit of each byte of `x` equal to `c`; exact for the lowest such byte (a borrow
+/// can only mark bytes above it), which is all the scanners below use.
+#[inline(always)]
+fn bytes_eq(x: u64, c: u8) -> u64 {
+    let y = x ^ (ONES * c as u64);
+    y.wrapping_sub(ONES) & !y & HIGHS
+}
+
+/// How many of the eight bytes in `x` (first byte lowest) come before the first that may stop
+/// a bare word: a byte up to 0x20 (the blanks, and control bytes, which `CLASS` then reads as
+/// ordinary), `;`, `{`, `\` or `$`. 8 when none may.
+#[inline(always)]
+fn ordinary_run(x: u64) -> usize {
+    let low = x.wrapping_sub(ONES * 0x21) & !x & HIGHS;
+    let m = low | bytes_eq(x, b';') | bytes_eq(x, b'{') | bytes_eq(x, b'\\') | bytes_eq(x, b'$');
+    (m.trailing_zeros() / 8) as usize
+}
+
+/// The high bit of each byte of `x` that is not a space (exact for every byte: no carry
+/// crosses bytes).
+#[inline(always)]
+fn not_spaces(x: u64) -> u64 {
+    const LOWS: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    let y = x ^ (ONES * b' ' as u64);
+    (((y & LOWS) + LOWS) | y) & HIGHS
+}
+
 fn fail(i: In) -> nom::Err<nom::error::Error<In>> {
     nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::TakeWhile1))
 }
@@ -104,8 +140,15 @@ fn bare_word(i: In) -> IResult<In, (In, bool)> {
     while let Some(&c) = i.get(k) {
         match CLASS[c as usize] {
             WORD => {
-                // Most bytes are ordinary: stay in the tightest loop while they are.
+                // Most bytes are ordinary: eight at a time while they are, then one by one.
                 k += 1;
+                while k + 8 <= i.len() {
+                    let n = ordinary_run(eight(i, k));
+                    k += n;
+                    if n < 8 {
+                        break;
+                    }
+                }
                 while k < i.len() && CLASS[i[k] as usize] == WORD {
                     k += 1;
                 }
@@ -235,8 +278,15 @@ impl<'a> Lexer<'a> {
         loop {
             match b.get(i) {
                 Some(b' ' | b'\t' | b'\r') => {
-                    // Indentation comes in runs.
+                    // Indentation comes in runs: eight bytes at a time.
                     i += 1;
+                    while i + 8 <= b.len() {
+                        let n = not_spaces(eight(b, i)).trailing_zeros() as usize / 8;
+                        i += n;
+                        if n < 8 {
+                            break;
+                        }
+                    }
                     while i < b.len() && b[i] == b' ' {
                         i += 1;
                     }
@@ -595,5 +645,61 @@ mod tests {
     #[test]
     fn trailing_backslash_does_not_loop() {
         assert_eq!(lex("a \\"), ["a", "\\"]);
+    }
+
+    /// The word scanner, one byte at a time: what the eight-at-a-time scan must agree with.
+    fn bare_word_bytewise(i: &[u8]) -> (usize, bool) {
+        let (mut k, mut escaped) = (0, false);
+        while let Some(&c) = i.get(k) {
+            match CLASS[c as usize] {
+                WORD => k += 1,
+                STOP => break,
+                ESCAPE => {
+                    escaped = true;
+                    k = (k + 2).min(i.len());
+                }
+                _ => k += if i.get(k + 1) == Some(&b'{') { 2 } else { 1 },
+            }
+        }
+        (k, escaped)
+    }
+
+    #[test]
+    fn eight_at_a_time_scans_agree_with_bytewise_ones() {
+        // Every byte next to the borrow-prone ones, at every offset of a word and of a run of
+        // spaces, before and after the eight-byte boundaries.
+        let odd = [
+            0u8, 1, 0x1f, b' ', b'\t', b'\r', b'\n', b'!', b'"', b'#', b'$', b':', b';', b'<',
+            b'z', b'{', b'|', b'}', b'[', b'\\', b']', 0x7f, 0x80, 0xc3, 0xff,
+        ];
+        for len in 0..20 {
+            for &a in &odd {
+                for &b in &odd {
+                    let mut w = vec![b'a'; len];
+                    w.push(a);
+                    w.push(b);
+                    w.extend_from_slice(b"bcdefghijklmnop");
+                    for start in 0..w.len() {
+                        let i = &w[start..];
+                        let ours = bare_word(i).map_or((0, false), |(_, (w, e))| (w.len(), e));
+                        assert_eq!(ours, bare_word_bytewise(i), "{i:?}");
+                    }
+                    let mut sp = vec![b' '; len + 1];
+                    sp.push(a);
+                    sp.push(b);
+                    sp.extend_from_slice(b"x;");
+                    let src = String::from_utf8_lossy(&sp).into_owned();
+                    let mut lx = Lexer::new(&src);
+                    lx.skip_blanks_and_comments();
+                    let want = src
+                        .bytes()
+                        .position(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+                        .unwrap_or(src.len());
+                    if !src[want..].starts_with('#') {
+                        assert_eq!(lx.pos, want, "{src:?}");
+                    }
+                }
+            }
+        }
     }
 }

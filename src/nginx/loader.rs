@@ -24,7 +24,7 @@
 
 use super::ast::{Config, ConfigKind, Diagnostic, FileId, Node, NodeId, SourceFile};
 use super::context::{self, Ctx};
-use super::parser::{self, IncludeArgs, ParsedFile, Placement, COOKED};
+use super::parser::{self, IncludeArgs, ParsedFile, Placement};
 use crate::sysroot::SysRoot;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Component, Path, PathBuf};
@@ -174,10 +174,8 @@ struct Loader {
     includes: Vec<Vec<(NodeId, Option<u32>)>>,
     /// Files parsed whose includes are not resolved yet.
     queue: VecDeque<FileId>,
-    /// Every file's text, in file order: `Config::text` once loading ends.
+    /// Every word's text (see `Config::text`), in file order: `Config::text` once loading ends.
     text: String,
-    /// Arguments changed by escape processing, placed after `text` at the end.
-    cooked: String,
     /// The include arguments met so far, numbered.
     include_args: IncludeArgs,
     /// A reused buffer for reading files.
@@ -202,7 +200,6 @@ type Fetch<'a> = dyn Fn(usize, &mut Vec<u8>) -> Result<Option<&'a [u8]>, ReadErr
 struct Arena<'a> {
     cfg: &'a mut Config,
     text: &'a mut String,
-    cooked: &'a mut String,
     include_args: &'a mut IncludeArgs,
     too_big_reported: &'a mut bool,
 }
@@ -213,7 +210,7 @@ impl Arena<'_> {
     /// configs (the bench config has a directive per 40 bytes and a word per 17); room reserved
     /// and not used is address space that is never touched, so it costs no memory.
     fn reserve(&mut self, bytes: usize) {
-        self.text.reserve(bytes);
+        self.text.reserve(bytes * 2 / 3);
         self.cfg.nodes.reserve(bytes / 32);
         self.cfg.children.reserve(bytes / 32);
         self.cfg.arg_spans.reserve(bytes / 12);
@@ -223,10 +220,9 @@ impl Arena<'_> {
     fn parse(&mut self, path: PathBuf, bytes: &[u8], want_top_names: bool) -> ParsedFile {
         let id = self.cfg.files.len() as FileId;
         let mut parsed = ParsedFile::default();
-        if self.text.len() + self.cooked.len() + bytes.len() * 2 > MAX_TOTAL_BYTES {
+        if self.text.len() + bytes.len() * 2 > MAX_TOTAL_BYTES {
             self.report_too_big(&path);
         } else {
-            let base = self.text.len();
             let lossy;
             let src = match std::str::from_utf8(bytes) {
                 Ok(src) => src,
@@ -237,10 +233,8 @@ impl Arena<'_> {
                     &lossy
                 }
             };
-            self.text.push_str(src);
             let at = Placement {
-                base,
-                cooked: self.cooked,
+                text: self.text,
                 include_args: self.include_args,
                 want_top_names,
             };
@@ -280,7 +274,6 @@ impl Arena<'_> {
 struct Partial {
     cfg: Config,
     text: String,
-    cooked: String,
     include_args: IncludeArgs,
     too_big_reported: bool,
     includes: Vec<Vec<(NodeId, Option<u32>)>>,
@@ -311,7 +304,6 @@ impl Partial {
         Arena {
             cfg: &mut self.cfg,
             text: &mut self.text,
-            cooked: &mut self.cooked,
             include_args: &mut self.include_args,
             too_big_reported: &mut self.too_big_reported,
         }
@@ -327,7 +319,6 @@ impl Loader {
             includes: Vec::new(),
             queue: VecDeque::new(),
             text: String::new(),
-            cooked: String::new(),
             include_args: IncludeArgs::default(),
             read_buf: Vec::new(),
             resolutions: Vec::new(),
@@ -340,7 +331,6 @@ impl Loader {
         Arena {
             cfg: &mut self.cfg,
             text: &mut self.text,
-            cooked: &mut self.cooked,
             include_args: &mut self.include_args,
             too_big_reported: &mut self.too_big_reported,
         }
@@ -431,13 +421,12 @@ impl Loader {
         let Partial {
             cfg,
             text,
-            cooked,
             include_args,
             too_big_reported: _,
             includes,
             outcomes,
         } = p;
-        if self.text.len() + self.cooked.len() + text.len() + cooked.len() > MAX_TOTAL_BYTES {
+        if self.text.len() + text.len() > MAX_TOTAL_BYTES {
             // As when parsed here: the files are registered, not examined.
             for f in cfg.files {
                 if let Source::Disk(_) = self.source {
@@ -450,50 +439,66 @@ impl Loader {
             }
             return outcomes;
         }
+        // Both texts start with the known names (`context::names_prefix`): spans into them
+        // stay, the others move up by what this text holds after them.
+        let names = super::context::names_prefix().len() as u32;
+        if self.text.is_empty() {
+            self.text.push_str(super::context::names_prefix());
+        }
         let node_off = self.cfg.nodes.len() as u32;
         let child_off = self.cfg.children.len() as u32;
         let span_off = self.cfg.arg_spans.len() as u32;
-        let text_off = self.text.len() as u32;
-        let cooked_off = self.cooked.len() as u32;
+        let text_off = self.text.len() as u32 - names;
         let file_off = self.cfg.files.len() as u32;
         let arg_numbers: Vec<u32> = include_args
             .names
             .iter()
             .map(|a| self.include_args.number(a))
             .collect();
-        // Two copies of about the same size, one per core: nodes and children here, argument
-        // spans and text on a second thread.
-        let (spans, text_to, cooked_to) =
-            (&mut self.cfg.arg_spans, &mut self.text, &mut self.cooked);
-        let (their_spans, their_text, their_cooked) = (cfg.arg_spans, text, cooked);
-        std::thread::scope(|scope| {
-            scope.spawn(move || {
-                spans.extend(their_spans.into_iter().map(|s| {
-                    if s.start & COOKED != 0 {
-                        s.start + cooked_off..s.end + cooked_off
-                    } else {
-                        s.start + text_off..s.end + text_off
-                    }
-                }));
-                text_to.push_str(&their_text);
-                cooked_to.push_str(&their_cooked);
-            });
-            self.cfg.nodes.extend(cfg.nodes.into_iter().map(|mut n| {
-                n.args = n.args.start + span_off..n.args.end + span_off;
-                if n.has_block() {
-                    n.kids = n.kids.start + child_off..n.kids.end + child_off;
-                } else if n.is_include() && n.kids.start != Node::NO_FILES {
-                    n.link_include_set(arg_numbers[n.kids.start as usize - 1] + 1);
-                }
-                n.file += file_off;
-                n
-            }));
-            self.cfg
-                .children
-                .extend(cfg.children.iter().map(|c| c + node_off));
-        });
-        self.cfg.diagnostics.extend(cfg.diagnostics);
-        for (f, incs) in cfg.files.into_iter().zip(includes) {
+        // One piece at a time, each freed once copied: the peak is the whole config plus its
+        // largest piece, not plus all of the second arena.
+        let Config {
+            nodes,
+            children,
+            arg_spans,
+            block_ends,
+            diagnostics,
+            files,
+            ..
+        } = cfg;
+        self.cfg.nodes.reserve_exact(nodes.len());
+        self.cfg.nodes.extend(nodes.into_iter().map(|mut n| {
+            n.args = n.args.start + span_off..n.args.end + span_off;
+            if n.has_block() {
+                n.kids = n.kids.start + child_off..n.kids.end + child_off;
+            } else if n.is_include() && n.kids.start != Node::NO_FILES {
+                n.link_include_set(arg_numbers[n.kids.start as usize - 1] + 1);
+            }
+            n.file += file_off;
+            n
+        }));
+        self.cfg.arg_spans.reserve_exact(arg_spans.len());
+        self.cfg.arg_spans.extend(arg_spans.into_iter().map(|s| {
+            if s.start < names {
+                s
+            } else {
+                s.start + text_off..s.end + text_off
+            }
+        }));
+        if let Some(theirs) = text.get(names as usize..) {
+            self.text.reserve_exact(theirs.len());
+            self.text.push_str(theirs);
+        }
+        drop(text);
+        self.cfg.children.reserve_exact(children.len());
+        self.cfg
+            .children
+            .extend(children.into_iter().map(|c| c + node_off));
+        self.cfg
+            .block_ends
+            .extend(block_ends.into_iter().map(|(n, l)| (n + node_off, l)));
+        self.cfg.diagnostics.extend(diagnostics);
+        for (f, incs) in files.into_iter().zip(includes) {
             let id = self.cfg.files.len() as FileId;
             if let Source::Disk(_) = self.source {
                 self.ids.insert(f.path.clone(), id);
@@ -624,18 +629,10 @@ impl Loader {
         self.cfg.diagnostics = diags;
     }
 
-    /// `Config::text` = every source, then the cooked arguments; cooked spans move there.
+    /// `Config::text` = every word; the closing lines in node order.
     fn place_text(&mut self) {
-        let mut text = std::mem::take(&mut self.text);
-        let shift = text.len() as u32;
-        text.push_str(&self.cooked);
-        self.cooked = String::new();
-        self.cfg.text = text;
-        for s in &mut self.cfg.arg_spans {
-            if s.start & COOKED != 0 {
-                *s = (s.start & !COOKED) + shift..(s.end & !COOKED) + shift;
-            }
-        }
+        self.cfg.text = std::mem::take(&mut self.text);
+        self.cfg.block_ends.sort_unstable_by_key(|&(n, _)| n);
     }
 
     fn diag(&mut self, node: NodeId, message: String, fatal: bool) {

@@ -16,11 +16,6 @@ use super::lexer::{Lexer, Tok, Token};
 use std::ops::Range;
 use std::path::Path;
 
-/// Arguments whose text was changed by escape processing live in a separate "cooked" buffer
-/// while loading; their spans carry this bit until the loader places that buffer after all the
-/// sources in `Config::text` (see `Loader::finish`).
-pub(crate) const COOKED: u32 = 1 << 31;
-
 /// What the loader needs from one parsed file (it cannot read the arena's text until the end).
 #[derive(Debug, Default)]
 pub(crate) struct ParsedFile {
@@ -63,16 +58,19 @@ struct Frame {
     kids_start: usize,
     /// Beyond MAX_DEPTH: read, not kept.
     dropped: bool,
+    /// An `upstream` block, whose closing line is kept (`Config::block_ends`).
+    upstream: bool,
 }
 
 struct Parser<'p> {
     cfg: &'p mut Config,
     file: FileId,
     path: &'p Path,
-    /// Offset of the source in `cfg.text`.
-    base: usize,
-    /// Cooked words (escapes processed), shared by all files; spans into it carry `COOKED`.
-    cooked: &'p mut String,
+    /// The arena's text (`Config::text` once loaded): the known names, then every word that is
+    /// not one of them, as nginx sees it (escapes processed), back to back.
+    text: &'p mut String,
+    /// The class and rule of the statement's name (`context::classify_intern`).
+    name: (super::context::Class, super::context::Rule),
     frames: Vec<Frame>,
     kids: Vec<NodeId>,
     words: Vec<Range<u32>>,
@@ -85,11 +83,10 @@ struct Parser<'p> {
     depth_reported: bool,
 }
 
-/// Where the parsed text goes: the source at `base` in `Config::text`, cooked words in `cooked`,
-/// include arguments numbered in `include_args`.
+/// Where the parsed text goes: words in `text` (the arena's, started with the known names when
+/// empty), include arguments numbered in `include_args`.
 pub(crate) struct Placement<'p> {
-    pub base: usize,
-    pub cooked: &'p mut String,
+    pub text: &'p mut String,
     pub include_args: &'p mut IncludeArgs,
     /// Also report the top-level names (for the entry file).
     pub want_top_names: bool,
@@ -103,16 +100,20 @@ pub(crate) fn parse_file(
     src: &str,
     at: Placement<'_>,
 ) -> ParsedFile {
+    if at.text.is_empty() {
+        at.text.push_str(super::context::names_prefix());
+    }
     let mut p = Parser {
         cfg,
         file,
         path,
-        base: at.base,
-        cooked: at.cooked,
+        text: at.text,
+        name: (0, 0),
         frames: vec![Frame {
             node: None,
             kids_start: 0,
             dropped: false,
+            upstream: false,
         }],
         kids: Vec::new(),
         words: Vec::new(),
@@ -139,13 +140,9 @@ pub(crate) fn parse_file(
     }
 }
 
-/// A word's text while parsing (`base`: where `src` starts in the arena's text).
-fn word_at<'s>(src: &'s str, base: usize, cooked: &'s str, r: &Range<u32>) -> &'s str {
-    if r.start & COOKED != 0 {
-        &cooked[(r.start & !COOKED) as usize..(r.end & !COOKED) as usize]
-    } else {
-        &src[r.start as usize - base..r.end as usize - base]
-    }
+/// A word's text in the arena's text.
+fn word_at<'s>(text: &'s str, r: &Range<u32>) -> &'s str {
+    &text[r.start as usize..r.end as usize]
 }
 
 impl Parser<'_> {
@@ -163,38 +160,48 @@ impl Parser<'_> {
         self.frames.last().is_some_and(|f| f.dropped)
     }
 
-    fn push_word(&mut self, line: u32, column: u32, span: Range<usize>, cooked: Option<String>) {
+    /// A word of the statement: a known directive name is not copied (its span is in the
+    /// names at the start of the text), any other word is appended to the text.
+    fn push_word(
+        &mut self,
+        src: &str,
+        line: u32,
+        column: u32,
+        span: Range<usize>,
+        cooked: Option<String>,
+    ) {
+        let w = cooked.as_deref().unwrap_or(&src[span]);
         if self.words.is_empty() {
             self.stmt_line = line;
             self.stmt_column = column;
-        }
-        let r = match cooked {
-            None => (self.base + span.start) as u32..(self.base + span.end) as u32,
-            Some(c) => {
-                let at = self.cooked.len() as u32 | COOKED;
-                self.cooked.push_str(&c);
-                at..at + c.len() as u32
+            let (class, rule, interned) = super::context::classify_intern(w);
+            self.name = (class, rule);
+            if let Some(r) = interned {
+                self.words.push(r);
+                return;
             }
-        };
-        self.words.push(r);
+        }
+        let at = self.text.len() as u32;
+        self.text.push_str(w);
+        self.words.push(at..at + w.len() as u32);
     }
 
     /// Turn the words in hand into a node; returns its id (None when dropped for depth).
-    fn emit(&mut self, src: &str, block: bool) -> Option<NodeId> {
+    fn emit(&mut self, block: bool) -> Option<NodeId> {
         if self.dropping() {
             self.words.clear();
             return None;
         }
-        let name = self.word_text(src, &self.words[0]);
+        let name = word_at(self.text, &self.words[0]);
         let is_include = name == "include" && !block;
         let is_if = name == "if";
-        let (class, rule) = super::context::classify_name(name);
+        let (class, rule) = self.name;
         let top_name = (self.want_top_names && self.frames.len() == 1).then(|| name.to_string());
         if let Some(name) = top_name {
             self.top_names.push((name, block));
         }
         let include_arg = if is_include && self.words.len() == 2 {
-            let arg = word_at(src, self.base, self.cooked, &self.words[1]);
+            let arg = word_at(self.text, &self.words[1]);
             Some(self.include_args.number(arg))
         } else {
             None
@@ -202,7 +209,7 @@ impl Parser<'_> {
         let args_start = self.cfg.arg_spans.len() as u32;
         self.cfg.arg_spans.append(&mut self.words);
         if is_if {
-            self.strip_if_parens(src, args_start as usize + 1);
+            self.strip_if_parens(args_start as usize + 1);
         }
         let id = self.cfg.nodes.len() as NodeId;
         // An include is linked to the set of its argument (set 0, none, when it has not one
@@ -225,24 +232,15 @@ impl Parser<'_> {
         Some(id)
     }
 
-    /// A word's text while parsing: in the source, or in the cooked area.
-    fn word_text<'s>(&'s self, src: &'s str, r: &Range<u32>) -> &'s str {
-        word_at(src, self.base, self.cooked, r)
-    }
-
     /// nginx's rewrite module reads `if (cond)` without the parentheses; so do we: `(` off the
     /// first argument, `)` off the last, and an argument left empty disappears.
-    fn strip_if_parens(&mut self, src: &str, first: usize) {
+    fn strip_if_parens(&mut self, first: usize) {
         let last = self.cfg.arg_spans.len();
         if first >= last {
             return;
         }
-        let opens = self
-            .word_text(src, &self.cfg.arg_spans[first])
-            .starts_with('(');
-        let closes = self
-            .word_text(src, &self.cfg.arg_spans[last - 1])
-            .ends_with(')');
+        let opens = word_at(self.text, &self.cfg.arg_spans[first]).starts_with('(');
+        let closes = word_at(self.text, &self.cfg.arg_spans[last - 1]).ends_with(')');
         if !(opens && closes) {
             return;
         }
@@ -256,18 +254,20 @@ impl Parser<'_> {
         }
     }
 
-    fn open_block(&mut self, src: &str, line: u32, column: u32, offset: usize) {
+    fn open_block(&mut self, line: u32, column: u32) {
         if self.words.is_empty() {
             // nginx: `unexpected "{"`. Keep the block, nameless, so its braces still balance
             // and its contents stay visible.
             self.error(line, column, "unexpected \"{\"");
             self.stmt_line = line;
             self.stmt_column = column;
-            let at = (self.base + offset) as u32;
+            self.name = super::context::classify_name("");
+            let at = self.text.len() as u32;
             self.words.push(at..at);
         }
         let depth = self.frames.len(); // the top level is frame 0
-        let node = self.emit(src, true);
+        let upstream = word_at(self.text, &self.words[0]) == "upstream";
+        let node = self.emit(true);
         let dropped = self.dropping() || depth > MAX_DEPTH;
         if depth > MAX_DEPTH && !self.depth_reported {
             self.depth_reported = true;
@@ -281,13 +281,18 @@ impl Parser<'_> {
             node,
             kids_start: self.kids.len(),
             dropped,
+            upstream,
         });
     }
 
-    fn close_block(&mut self) {
+    /// `line`: where the closing `}` is (None at the end of the file).
+    fn close_block(&mut self, line: Option<u32>) {
         let Some(frame) = self.frames.pop() else {
             return;
         };
+        if let (true, Some(id), Some(line)) = (frame.upstream, frame.node, line) {
+            self.cfg.block_ends.push((id, line));
+        }
         let start = self.cfg.children.len() as u32;
         self.cfg
             .children
@@ -301,15 +306,15 @@ impl Parser<'_> {
     fn step(&mut self, t: Token, src: &str) -> bool {
         let (line, column) = (t.line, t.column);
         match t.tok {
-            Tok::Word { span, cooked, .. } => self.push_word(line, column, span, cooked),
+            Tok::Word { span, cooked, .. } => self.push_word(src, line, column, span, cooked),
             Tok::Semicolon => {
                 if self.words.is_empty() {
                     self.error(line, column, "unexpected \";\"");
                 } else {
-                    self.emit(src, false);
+                    self.emit(false);
                 }
             }
-            Tok::BlockStart => self.open_block(src, line, column, t.offset),
+            Tok::BlockStart => self.open_block(line, column),
             Tok::BlockEnd => {
                 if !self.words.is_empty() {
                     // The unterminated statement is dropped (as crossplane does): nginx never
@@ -320,12 +325,12 @@ impl Parser<'_> {
                 if self.frames.len() == 1 {
                     self.error(line, column, "unexpected \"}\"");
                 } else {
-                    self.close_block();
+                    self.close_block(Some(line));
                 }
             }
             Tok::LuaBody { span } => {
-                self.push_word(line, column, span, None);
-                self.emit(src, false);
+                self.push_word(src, line, column, span, None);
+                self.emit(false);
             }
             Tok::Error(msg) => self.error(line, column, msg),
             Tok::Eof => {
@@ -340,7 +345,7 @@ impl Parser<'_> {
                 if self.frames.len() > 1 {
                     self.error(line, column, "unexpected end of file, expecting \"}\"");
                     while self.frames.len() > 1 {
-                        self.close_block();
+                        self.close_block(None);
                     }
                 }
                 return false;
@@ -360,21 +365,15 @@ mod tests {
             path: "/t.conf".into(),
             top: 0..0,
         });
-        let mut cooked = String::new();
+        let mut text = String::new();
         let mut include_args = IncludeArgs::default();
         let at = Placement {
-            base: 0,
-            cooked: &mut cooked,
+            text: &mut text,
             include_args: &mut include_args,
             want_top_names: true,
         };
         let p = parse_file(&mut cfg, 0, Path::new("/t.conf"), src, at);
-        cfg.text = format!("{src}{cooked}");
-        for s in &mut cfg.arg_spans {
-            if s.start & COOKED != 0 {
-                *s = (s.start & !COOKED) + src.len() as u32..(s.end & !COOKED) + src.len() as u32;
-            }
-        }
+        cfg.text = text;
         let start = cfg.children.len() as u32;
         cfg.children.extend_from_slice(&p.top);
         cfg.files[0].top = start..cfg.children.len() as u32;

@@ -218,7 +218,7 @@ pub fn check(cfg: &Config) -> Vec<Diagnostic> {
         if d.is("upstream") && d.has_block() && !d.children().any(|c| c.is("server")) {
             let mut e = diag(d, "no servers are inside upstream".into(), true);
             // nginx says so when it reaches the block's end: the closing brace's line.
-            if let Some(line) = closing_line(cfg, d) {
+            if let Some(line) = cfg.closing_line(d.id()) {
                 e.line = line;
                 e.column = 1;
             }
@@ -285,49 +285,6 @@ pub fn check(cfg: &Config) -> Vec<Diagnostic> {
     out
 }
 
-/// The line of the `}` that closes `d`'s block, read from the source text (quotes, escapes
-/// and comments skipped). None when the name is not in the source (a dump's cooked text).
-fn closing_line(cfg: &Config, d: &Directive<'_>) -> Option<u32> {
-    let base = cfg.text.as_ptr() as usize;
-    let at = (d.name().as_ptr() as usize).checked_sub(base)?;
-    let bytes = cfg.text.as_bytes().get(at..)?;
-    let (mut line, mut depth) = (d.line(), 0u32);
-    let (mut quote, mut comment, mut escaped) = (None::<u8>, false, false);
-    for &b in bytes {
-        if b == b'\n' {
-            line += 1;
-            comment = false;
-            continue;
-        }
-        if comment {
-            continue;
-        }
-        if let Some(q) = quote {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, c) if c == q => quote = None,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' | b'\'' => quote = Some(b),
-            b'#' => comment = true,
-            b'{' => depth += 1,
-            b'}' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(line);
-                }
-            }
-            b';' if depth == 0 => return None,
-            _ => {}
-        }
-    }
-    None
-}
-
 fn diag(d: &Directive<'_>, message: String, fatal: bool) -> Diagnostic {
     Diagnostic {
         file: d.file().to_path_buf(),
@@ -353,7 +310,11 @@ fn duplicates<'c>(
 ) {
     use super::ast::Node;
     let (root, alias) = (rule_of("root"), rule_of("alias"));
-    let paths: Vec<u16> = super::variables::PATHS.iter().map(|n| rule_of(n)).collect();
+    // By rule: whether the name is one of `variables::PATHS` (a lookup per directive).
+    let mut is_path = vec![false; NON_REPEATABLE.len() + 1];
+    for n in super::variables::PATHS {
+        is_path[(rule_of(n) & RULE_ONCE) as usize] = true;
+    }
     /// One block being read: which names it gave, and its `root` or `alias`.
     struct Block {
         seen: [u64; BITS / 64],
@@ -389,9 +350,9 @@ fn duplicates<'c>(
         }
         let rule = node.rule;
         let once = rule & RULE_ONCE;
-        if (once != 0 && paths.contains(&once)) || rule & RULE_VALUES != 0 {
+        if (once != 0 && is_path.get(once as usize) == Some(&true)) || rule & RULE_VALUES != 0 {
             let d = cfg.directive(id);
-            vars.extend(super::variables::named_in(&d).into_iter().map(|v| (d, v)));
+            super::variables::named_in_to(&d, |v| vars.push((d, v)));
         }
         if once != 0 {
             let Some(block) = blocks.last_mut() else {

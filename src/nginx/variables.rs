@@ -45,10 +45,11 @@ pub(super) fn compiled_args(name: &str) -> Option<(usize, bool)> {
     })
 }
 
-/// The variables `d`'s compiled arguments name (as written), when `d` is a directive read here.
-pub(super) fn named_in<'c>(d: &Directive<'c>) -> Vec<&'c str> {
+/// The variables `d`'s compiled arguments name (as written), when `d` is a directive read here,
+/// each given to `found` (the rules ask this of every path directive: most name no variable).
+pub(super) fn named_in_to<'c>(d: &Directive<'c>, mut found: impl FnMut(&'c str)) {
     let Some((from, last)) = compiled_args(d.name()) else {
-        return Vec::new();
+        return;
     };
     let n = d.args().len();
     let args = d
@@ -57,10 +58,10 @@ pub(super) fn named_in<'c>(d: &Directive<'c>) -> Vec<&'c str> {
         .filter(|&(i, _)| i >= from && (!last || i + 1 == n))
         .map(|(_, a)| a);
     let mut out = Vec::new();
-    for a in args.filter(|a| a.contains('$')) {
+    for a in args.filter(|a| a.as_bytes().contains(&b'$')) {
         names(a, &mut out);
+        out.drain(..).for_each(&mut found);
     }
-    out
 }
 
 /// The variable names of a value, as `ngx_http_script_compile` reads them: `$name`, `${name}`

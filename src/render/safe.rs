@@ -82,9 +82,11 @@ fn finding(f: &Finding) -> Finding {
         remediation,
         // Data for proving fixes, not shown.
         config_fix: _,
+        apache_fix: _,
     } = f;
     Finding {
         config_fix: None,
+        apache_fix: None,
         severity: *severity,
         message: one(message),
         location: location.as_ref().map(|l| {

@@ -116,8 +116,11 @@ impl Mounts {
             if let Place::Host { path: base, .. } = self.place(&m.point) {
                 if let Ok(rel) = host.strip_prefix(&base) {
                     let depth = m.point.components().count();
-                    if best.as_ref().map_or(true, |(d, _)| depth >= *d) {
-                        best = Some((depth, join(&m.point, rel)));
+                    let path = join(&m.point, rel);
+                    // Not where a deeper mount of the process hides it.
+                    let shown = deepest(&self.inside, &path).is_some_and(|(t, _)| t.id == m.id);
+                    if shown && best.as_ref().map_or(true, |(d, _)| depth >= *d) {
+                        best = Some((depth, path));
                     }
                 }
             }

@@ -170,10 +170,15 @@ fn real_status_in(fx: &Path, host: &str, url: &str) -> Option<u16> {
 /// The `fail` fixture with the printed fix pasted in as a person would: each `# FILE:LINE`
 /// block is what that line becomes (the new lines, with the line they go beside).
 fn with_printed_fix(id: &str, text: &str) -> tempfile::TempDir {
+    with_printed_fix_in(&fixture(id, "fail"), id, text)
+}
+
+/// The fixture tree `fx` with the printed fix pasted in (see `with_printed_fix`).
+fn with_printed_fix_in(fx: &Path, id: &str, text: &str) -> tempfile::TempDir {
     let t = tempfile::tempdir().unwrap();
     let ok = std::process::Command::new("cp")
         .arg("-a")
-        .arg(format!("{}/.", fixture(id, "fail").display()))
+        .arg(format!("{}/.", fx.display()))
         .arg(t.path())
         .status()
         .is_ok_and(|s| s.success());
@@ -236,6 +241,71 @@ fn the_printed_fix_pasted_in_works_in_real_apache() {
     }
 }
 
+/// MD503 and MD505 rewrite the same `Options` line (fixtures/checks/MD505/fail-with-listing:
+/// `Options Indexes` on the media `<Directory>`, a link under it): their fixes are one edit of
+/// that line, proven with both goals and printed once; pasted as printed, both checks pass, and a
+/// real Apache stops listing /media/ and serves the file behind the link.
+#[test]
+fn fixes_of_one_options_line_are_one_edit_that_works_pasted() {
+    let ids = ["MD503", "MD505"];
+    let judge = |root: &Path| {
+        let args = Options {
+            root: Some(root.to_path_buf()),
+            apache_conf: Some("/etc/apache2/apache2.conf".into()),
+            ..Default::default()
+        };
+        let site = Site::gather(&args, true).unwrap();
+        let list: Vec<&'static dyn checks::Check> =
+            ids.iter().map(|id| checks::find(id).unwrap()).collect();
+        checks::run(&site, &list)
+    };
+    let fx = fixture("MD505", "fail-with-listing");
+    let results = judge(&fx);
+    for r in &results {
+        assert_eq!(r.status, Status::Fail, "{}: {:#?}", r.id, r.findings);
+    }
+    let first = results[0].findings[0].remediation.as_ref().unwrap();
+    let text = &first.text;
+    assert!(
+        text.contains(
+            "(one edit):\n# /etc/apache2/sites-enabled/myapp.conf:6\nOptions FollowSymLinks"
+        ),
+        "{text}"
+    );
+    assert_eq!(text.matches("\n# ").count(), 1, "one place: {text}");
+    assert!(first
+        .commands
+        .iter()
+        .any(|c| c.contains("apache2ctl configtest")));
+    let second = results[1].findings[0].remediation.as_ref().unwrap();
+    assert!(
+        second.text.contains("under MD503 fixes this too") && second.commands.is_empty(),
+        "{second:?}"
+    );
+    let fixed = with_printed_fix_in(&fx, "MD503+MD505", text);
+    for r in judge(fixed.path()) {
+        assert_eq!(
+            r.status,
+            Status::Pass,
+            "{} with the merged fix: {:#?}\n{text}",
+            r.id,
+            r.findings
+        );
+    }
+    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+        return;
+    }
+    let host = "myapp.example.com";
+    for (url, before, after) in [("/media/", 200, 403), ("/media/avatars/me.jpg", 403, 200)] {
+        assert_eq!(real_status_in(&fx, host, url), Some(before), "{url} before");
+        assert_eq!(
+            real_status_in(fixed.path(), host, url),
+            Some(after),
+            "{url} with the merged fix\n{text}"
+        );
+    }
+}
+
 /// The filesystem and app checks written once for both servers, on their Apache pairs
 /// (fixtures/checks/MDxxx/apache-{fail,pass}: variants of fixtures/checks/apache-base, a healthy
 /// Apache site in front of the base's Django app), as a user runs them (`check --root`): on
@@ -262,6 +332,49 @@ const EITHER_SERVER: &[(&str, Option<(&str, u16)>)] = &[
 /// is a settings edit: fixtures/checks/README.md).
 const PASTED: &[&str] = &["MD202", "MD203", "MD204"];
 
+/// A report where Apache was judged says `nginx` only where a check did not run for Apache (its
+/// skip names the check it leaves the question to): each check that ran says what it judged in
+/// Apache's words (summary, messages, evidence labels, fix texts), with Apache's User where the
+/// nginx worker would be named. Paths (`/etc/nginx`) and a caching nginx in front are not prose.
+fn names_apache_not_nginx(id: &str, report: &serde_json::Value) {
+    use media_doctor::checks::on_apache::prose_nginx;
+    let mut said = Vec::new();
+    for c in report["checks"].as_array().unwrap() {
+        let summary = c["summary"].as_str().unwrap_or("");
+        if c["status"] == "skip" && summary.starts_with("Apache httpd is the server judged") {
+            continue;
+        }
+        let mut texts = vec![summary.to_string()];
+        for f in c["findings"].as_array().into_iter().flatten() {
+            texts.push(f["message"].as_str().unwrap_or("").into());
+            texts.push(f["remediation"]["text"].as_str().unwrap_or("").into());
+            for e in f["evidence"].as_array().into_iter().flatten() {
+                texts.push(e["label"].as_str().unwrap_or("").into());
+            }
+        }
+        for t in texts {
+            if !prose_nginx(&t).is_empty() {
+                said.push(format!("{}: {t}", c["id"]));
+            }
+        }
+    }
+    assert!(
+        said.is_empty(),
+        "{id}: nginx named where Apache was judged:\n{}",
+        said.join("\n")
+    );
+    // The worker is Apache's User, from envvars.
+    if let Some(c) = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "MD202" && c["status"] == "pass")
+    {
+        let s = c["summary"].as_str().unwrap();
+        assert!(s.contains("www-data"), "{s}");
+    }
+}
+
 #[test]
 fn file_and_app_checks_judge_apaches_directories() {
     use crate::check_fixtures::{check, needs_root, not_passed, prepare, status_of};
@@ -286,8 +399,10 @@ fn file_and_app_checks_judge_apaches_directories() {
             not_passed(&out),
             out.stdout
         );
+        names_apache_not_nginx(id, &report);
         let pass = prepare(id, "apache-pass");
         let out = json(&pass.root);
+        names_apache_not_nginx(id, &serde_json::from_str(&out.stdout).unwrap());
         assert_eq!(
             status_of(&out, id),
             "pass",

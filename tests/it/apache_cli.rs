@@ -148,3 +148,62 @@ fn trace_with_apache_conf_reads_a_bare_virtualhost() {
     ]);
     assert_eq!(code, 2);
 }
+
+/// Two Apache sites and no --site: each is checked on its own, as on nginx (one line per site in
+/// text, one entry per site in JSON). The shop's Alias lacks its slash (MD501), the blog is
+/// right: the blog's findings stay clean, and no finding of one site names the other's file.
+#[test]
+fn every_apache_site_is_checked_on_its_own() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    apache_box(root, "/srv/shop/media");
+    write(
+        &root.join("etc/apache2/sites-enabled/blog.conf"),
+        "<VirtualHost *:80>\n  ServerName blog.example\n  Alias /uploads/ /srv/blog/uploads/\n\
+         \x20 <Directory /srv/blog/uploads/>\n    Require all granted\n  </Directory>\n</VirtualHost>\n",
+    );
+    write(&root.join("srv/blog/uploads/b.png"), "x");
+    let r = root.to_str().unwrap();
+    let (code, j, err) = run(&["check", "--root", r, "--offline", "--format", "json"]);
+    assert_eq!(code, 1, "{err}\n{j}");
+    assert_eq!(j["site"]["web_server"], "apache", "{}", j["site"]);
+    assert_eq!(j["site"]["sites"], serde_json::json!(["blog", "shop"]));
+    let sites = j["sites"].as_array().expect("sites[]");
+    assert_eq!(sites.len(), 2, "{j}");
+    for s in sites {
+        let name = s["name"].as_str().unwrap();
+        assert_eq!(s["site"]["web_server"], "apache", "{name}");
+        let vhosts = s["site"]["apache"]["virtual_hosts"].as_array().unwrap();
+        assert_eq!(vhosts.len(), 1, "{name}: {vhosts:?}");
+        let other = if name == "shop" { "blog" } else { "shop" };
+        let text = s["checks"].to_string();
+        assert!(
+            !text.contains(&format!("sites-enabled/{other}.conf")),
+            "{name} names {other}: {text}"
+        );
+        let failing: Vec<&str> = s["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["status"] == "fail" || c["status"] == "warn")
+            .filter_map(|c| c["id"].as_str())
+            .collect();
+        match name {
+            "shop" => assert!(failing.contains(&"MD501"), "{failing:?}"),
+            _ => assert_eq!(failing, Vec::<&str>::new(), "blog: {}", s["checks"]),
+        }
+    }
+    // In text: the server judged, and one line per site.
+    let out = Command::new(env!("CARGO_BIN_EXE_media-doctor"))
+        .args(["check", "--root", r, "--offline"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("2 sites in Apache httpd (/etc/apache2/apache2.conf)"),
+        "{text}"
+    );
+    assert!(text.contains("blog: ok"), "{text}");
+    assert!(text.contains("shop: fails MD501"), "{text}");
+}

@@ -389,3 +389,171 @@ fn an_app_in_its_own_mount_namespace_is_read_there_and_its_paths_mapped_to_this_
     );
     drop(nginx);
 }
+
+/// A Django project at `d/host/proj`, run in a mount namespace of its own (`unshare -m`): a
+/// tmpfs at `d/actr`, the project bind-mounted at `d/actr/app` and `d/host/<media>` at
+/// `d/actr/media`, its MEDIA_ROOT. Returns the process (killed on drop) and its port.
+struct AppInNamespace(std::process::Child);
+
+impl Drop for AppInNamespace {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn app_in_namespace(d: &Path, media: &str) -> (AppInNamespace, u16) {
+    let ds = d.display().to_string();
+    let w = |p: &str, text: &str| {
+        let p = d.join("host/proj").join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    w(
+        "manage.py",
+        "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n",
+    );
+    w("mysite/__init__.py", "");
+    w(
+        "mysite/settings.py",
+        &format!("DEBUG = False\nMEDIA_URL = '/media/'\nMEDIA_ROOT = '{ds}/actr/media'\n"),
+    );
+    std::fs::create_dir_all(d.join("host").join(media)).unwrap();
+    std::fs::create_dir_all(d.join("actr")).unwrap();
+    let port = support::free_port();
+    let child = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "set -e; mount -t tmpfs none {ds}/actr; mkdir {ds}/actr/app {ds}/actr/media; \
+             mount --bind {ds}/host/proj {ds}/actr/app; \
+             mount --bind {ds}/host/{media} {ds}/actr/media; cd {ds}/actr/app; \
+             exec python3 -m http.server {port} --bind 127.0.0.1"
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the app");
+    let app = AppInNamespace(child);
+    support::wait_until(&format!("the app on 127.0.0.1:{port}"), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    (app, port)
+}
+
+fn has_python3() -> bool {
+    std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// nginx and the app each in a mount namespace of their own, as two containers: the app's
+/// MEDIA_ROOT and nginx's alias are different paths (`actr/media`, `ctr/media`), each a tmpfs's
+/// mount point the other namespace does not have, and nginx's namespace hides the host's
+/// directories (a tmpfs over them), as a container's does. MD302 compares the storage behind
+/// them on this machine: the same host directory passes; another one fails with both host paths.
+#[test]
+fn nginx_and_the_app_in_two_namespaces_are_compared_by_the_storage_behind_their_mounts() {
+    if !support::require_root_and_nginx()
+        || !support::require(
+            can_unshare(),
+            "needs `unshare -m` (util-linux, CAP_SYS_ADMIN)",
+        )
+        || !support::require(has_python3(), "needs python3 (the app process)")
+    {
+        return;
+    }
+    let run = |nginx_media: &str| -> (Value, String, String) {
+        let t = tempfile::Builder::new()
+            .prefix("md-ns-two-")
+            .tempdir()
+            .unwrap();
+        let d = t.path().to_path_buf();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        support::open_ancestors(&d);
+        let ds = d.display().to_string();
+        std::fs::create_dir_all(d.join("host").join(nginx_media)).unwrap();
+        let (app, port) = app_in_namespace(&d, "shared");
+        // nginx's "container": its own tmpfs at ctr/, a host directory at ctr/media.
+        let n = tempfile::Builder::new()
+            .prefix("md-ns-ng-")
+            .tempdir()
+            .unwrap();
+        std::fs::set_permissions(n.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let ns = n.path().display().to_string();
+        std::fs::create_dir_all(n.path().join("ctr")).unwrap();
+        let setup = format!(
+            "mount -t tmpfs none {ns}/ctr; mkdir {ns}/ctr/media; \
+             mount --bind {ds}/host/{nginx_media} {ns}/ctr/media; \
+             mount -t tmpfs none {ds}/host"
+        );
+        let body = format!(
+            "server {{\n  listen 127.0.0.1:{{PORT}};\n  server_name shop.test;\n  \
+             location /media/ {{ alias {{DIR}}/ctr/media/; }}\n  \
+             location / {{ proxy_pass http://127.0.0.1:{port}; }}\n}}\n"
+        );
+        let nginx = Nginx::start_in_namespace(n, "www-data", &body, &setup).expect("nginx starts");
+        let pid = nginx.pid().unwrap();
+        let r = check(&[
+            "check",
+            "--root",
+            &format!("/proc/{pid}/root"),
+            "--nginx-conf",
+            &nginx.conf_path().display().to_string(),
+            "--offline",
+            "--format",
+            "json",
+        ]);
+        drop((nginx, app));
+        (r, ds, ns)
+    };
+
+    // The same host directory at two container paths: the same storage.
+    let (r, ds, ns) = run("shared");
+    let a = &r["site"]["app"];
+    assert_eq!(
+        a["namespace"]["media_root"]["host"],
+        format!("{ds}/host/shared"),
+        "{a:#}"
+    );
+    // In nginx's view, MEDIA_ROOT is nginx's path for that storage: judged there.
+    assert_eq!(a["media_root"]["value"], format!("{ns}/ctr/media"), "{a:#}");
+    assert_eq!(
+        result(&r, "MD201")["status"],
+        "pass",
+        "{:#}",
+        result(&r, "MD201")
+    );
+    let md302 = result(&r, "MD302");
+    assert_eq!(md302["status"], "pass", "{md302:#}");
+    let said = md302["summary"].to_string() + &md302.to_string();
+    assert!(said.contains(&format!("{ds}/host/shared")), "{md302:#}");
+
+    // Another host directory: different storage, both host paths said.
+    let (r, ds, _) = run("other");
+    // nginx's mounts do not show the app's storage: no path of nginx's is MEDIA_ROOT.
+    let a = &r["site"]["app"];
+    assert_eq!(a["media_root"]["state"], "unknown", "{a:#}");
+    assert!(
+        a["media_root"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("which no mount of nginx's mount namespace"),
+        "{a:#}"
+    );
+    let md302 = result(&r, "MD302");
+    assert_eq!(md302["status"], "fail", "{md302:#}");
+    let f = &md302["findings"][0];
+    assert_eq!(
+        evidence(f, "nginx's directory on this machine"),
+        [format!("{ds}/host/other")],
+        "{f:#}"
+    );
+    let app_host = evidence(f, "MEDIA_ROOT on this machine");
+    assert!(
+        app_host.len() == 1
+            && app_host[0].starts_with(&format!("{ds}/host/shared "))
+            && app_host[0].contains(&format!("{ds}/actr/media")),
+        "{f:#}"
+    );
+}

@@ -88,7 +88,13 @@ pub fn proven_fix(
     match afix::prove(site, &cx.root, r, edits, goals) {
         Ok(()) => {
             let text = format!("{intro}\n{}", afix::render(edits).trim_end());
-            f.fix(text, vec![reload(cx, site)])
+            let mut f = f.fix(text, vec![reload(cx, site)]);
+            f.apache_fix = Some(afix::ProvenFix {
+                edits: edits.to_vec(),
+                intro: intro.to_string(),
+                goals: goals.iter().map(Goal::data).collect(),
+            });
+            f
         }
         Err(refusal) => f.fix(
             format!(

@@ -62,6 +62,15 @@ impl Files {
             Files::Static => &app.static_url,
         }
     }
+    /// Where the app, read in a mount namespace of its own, has this directory (and on this
+    /// machine).
+    pub(crate) fn seen(self, app: &App) -> Option<&crate::app::NsPath> {
+        let ns = app.namespace.as_ref()?;
+        match self {
+            Files::Media => ns.media_root.as_ref(),
+            Files::Static => ns.static_root.as_ref(),
+        }
+    }
     pub(crate) fn remote(self, app: &App) -> Option<&String> {
         match self {
             Files::Media => app.remote_media_storage.as_ref(),
@@ -131,9 +140,14 @@ pub(crate) fn root_aligned(site: &Context<'_>, files: Files) -> anyhow::Result<O
             return Ok(Outcome::skip(format!("{root_name} is not set")))
         }
         Setting::Unknown { expr, .. } => {
+            if let Some(seen) = files.seen(app).filter(|s| s.server.is_none()) {
+                if let Some(o) = not_shown_to_nginx(site, app, files, seen) {
+                    return Ok(o);
+                }
+            }
             return Ok(Outcome::skip(format!(
                 "{root_name} cannot be read statically ({expr}); see MD301"
-            )))
+            )));
         }
     };
     let Some(prefix) = files.url(app).value().and_then(|u| App::url_path(u)) else {
@@ -142,6 +156,7 @@ pub(crate) fn root_aligned(site: &Context<'_>, files: Files) -> anyhow::Result<O
             files.url(app).describe()
         )));
     };
+    let seen = files.seen(app);
     if site.site.apache.is_some() {
         return Ok(super::apache_app::root_aligned(
             site, app, files, &dir, &prefix,
@@ -185,8 +200,21 @@ pub(crate) fn root_aligned(site: &Context<'_>, files: Files) -> anyhow::Result<O
             continue;
         }
         let got = real(site, &sv.dir);
-        if got == want {
-            aligned.push(format!("{} → {} ({at})", prefix, got.display()));
+        // nginx in a mount namespace of its own: the storage behind each path on this machine.
+        let got_host = host_of(site, &got);
+        let want_host = seen
+            .map(|s| s.host.display().to_string())
+            .or_else(|| host_of(site, &want));
+        if got == want || (got_host.is_some() && got_host == want_host) {
+            let storage = match (&got_host, seen) {
+                (Some(h), Some(s)) => format!(
+                    "; on this machine {h}, the app's {} in its mount namespace",
+                    s.inside.display()
+                ),
+                (Some(h), None) => format!("; on this machine {h}"),
+                _ => String::new(),
+            };
+            aligned.push(format!("{} → {} ({at}{storage})", prefix, got.display()));
             continue;
         }
         let directive = if sv.kind == ServedKind::Alias {
@@ -206,6 +234,23 @@ pub(crate) fn root_aligned(site: &Context<'_>, files: Files) -> anyhow::Result<O
             format!("{} → {}", sv.dir.display(), got.display()),
         )
         .evidence("server", server_label(site, s.server));
+        let f = match (got_host, want_host) {
+            (Some(g), Some(w)) => {
+                let f = f.evidence("nginx's directory on this machine", g);
+                match seen {
+                    Some(s) => f.evidence(
+                        format!("{root_name} on this machine"),
+                        format!(
+                            "{w} (the app's {} in pid {}'s mount namespace)",
+                            s.inside.display(),
+                            app.namespace.as_ref().map_or(0, |n| n.pid)
+                        ),
+                    ),
+                    None => f.evidence(format!("{root_name} on this machine"), w),
+                }
+            }
+            _ => f,
+        };
         let intro = format!(
             "serve {prefix} from {root_name} (or point {root_name} at the served directory):"
         );
@@ -226,6 +271,70 @@ pub(crate) fn root_aligned(site: &Context<'_>, files: Files) -> anyhow::Result<O
         )));
     }
     Ok(Outcome::findings(findings))
+}
+
+/// With nginx in a mount namespace of its own: where `p` (nginx's path) is on this machine (a
+/// host path, or "only inside" and why). None for nginx on this machine.
+fn host_of(site: &Site, p: &Path) -> Option<String> {
+    site.root.mounts()?;
+    Some(match site.root.place(p)? {
+        crate::sysroot::mounts::Place::Host { path, .. } => path.display().to_string(),
+        crate::sysroot::mounts::Place::Inside { why, .. } => format!(
+            "only inside nginx's mount namespace ({why}), read through {}",
+            site.root.host_path(p).display()
+        ),
+    })
+}
+
+/// The app read in a mount namespace of its own, its directory on storage that no mount of
+/// nginx's namespace shows: whatever nginx serves for the prefix is other storage. Both host
+/// paths are the evidence.
+fn not_shown_to_nginx(
+    site: &Context<'_>,
+    app: &App,
+    files: Files,
+    seen: &crate::app::NsPath,
+) -> Option<Outcome> {
+    let root_name = files.root_name(app);
+    let prefix = files.url(app).value().and_then(|u| App::url_path(u))?;
+    let pid = app.namespace.as_ref()?.pid;
+    let nginx_pid = site.root.process()?;
+    let resolver = site.resolver();
+    let mut findings = Vec::new();
+    for s in served_in_servers(site, &resolver, &prefix) {
+        let Some(sv) = &s.served else { continue };
+        let got = real(site, &sv.dir);
+        let nginx_host = host_of(site, &got).unwrap_or_else(|| got.display().to_string());
+        findings.push(
+            Finding::error(format!(
+                "nginx serves {prefix} from {} ({nginx_host} on this machine), but the app's {root_name} {} is {} on this machine, which no mount of nginx's mount namespace shows: different storage",
+                got.display(),
+                seen.inside.display(),
+                seen.host.display()
+            ))
+            .at(node_location(site, sv.location, s.server))
+            .evidence(root_name, files.root(app).describe())
+            .evidence("nginx's directory on this machine", &nginx_host)
+            .evidence(
+                format!("{root_name} on this machine"),
+                format!(
+                    "{} (the app's {} in pid {pid}'s mount namespace)",
+                    seen.host.display(),
+                    seen.inside.display()
+                ),
+            )
+            .evidence("server", server_label(site, s.server))
+            .fix(
+                format!(
+                    "mount the app's storage ({}) in nginx's container (pid {nginx_pid}) at {} — the same named volume or host directory in both services — and recreate it",
+                    seen.host.display(),
+                    got.display()
+                ),
+                Vec::new(),
+            ),
+        );
+    }
+    (!findings.is_empty()).then(|| Outcome::findings(findings))
 }
 
 /// `f` with the fix that makes the location of `sv` serve `prefix` from `dir`: its block edited
