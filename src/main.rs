@@ -36,7 +36,15 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
+    // Into a pipe or a file, written in large blocks: stdout is line-buffered, and a report of
+    // millions of lines (JSON of one site of 360,000 servers) was as many write(2) calls. On a
+    // terminal, line by line as before.
+    let stdout = std::io::stdout();
+    let mut out: Box<dyn Write> = if stdout.is_terminal() {
+        Box::new(stdout.lock())
+    } else {
+        Box::new(std::io::BufWriter::with_capacity(1 << 16, stdout.lock()))
+    };
     match cli.command {
         Command::Check(args) => {
             check_site_args(&args.site)?;
@@ -280,85 +288,98 @@ fn check_each_site(
 /// A site of the box: its name and its server blocks.
 type SiteServers = (String, Vec<u32>);
 
-/// How many sites are checked between two writes (see `each_report`).
-const BATCH: usize = 16;
+/// How many sites may be checked ahead of the one being written (see `each_report`).
+const WINDOW: usize = 32;
 
 /// Every site's report, handed to `write` in the order of `sites`. The sites are checked on
-/// every core, a batch at a time, while the reports of the batch before are written: the
-/// output is byte for byte that of checking them one by one, and memory holds two batches of
-/// reports at most.
+/// every core by workers that each take the next site as soon as they are free (a slow site
+/// holds up no other), at most `WINDOW` sites ahead of the one being written: the output is
+/// byte for byte that of checking them one by one, and memory holds `WINDOW` reports at most.
 fn each_report(
     sites: &[SiteServers],
     run: &(dyn Fn(&str, &[u32]) -> Report + Sync),
     mut write: impl FnMut(&str, &Report) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    type Checked = std::thread::Result<Report>;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut done: Option<(&[SiteServers], Vec<Report>)> = None;
-    for batch in sites.chunks(BATCH) {
-        let (written, reports) = std::thread::scope(|scope| {
-            let checking = scope.spawn(|| check_batch(batch, threads, run));
-            let written = match done.take() {
-                Some((sites, reports)) => sites
-                    .iter()
-                    .zip(&reports)
-                    .try_for_each(|((name, _), report)| write(name, report)),
-                None => Ok(()),
-            };
-            (written, checking.join())
-        });
-        written?;
-        match reports {
-            Ok(reports) => done = Some((batch, reports)),
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
+    if threads <= 1 || sites.len() <= 1 {
+        return sites
+            .iter()
+            .try_for_each(|(name, servers)| write(name, &run(name, servers)));
     }
-    if let Some((sites, reports)) = done {
-        for ((name, _), report) in sites.iter().zip(&reports) {
-            write(name, report)?;
-        }
-    }
-    Ok(())
-}
-
-/// The reports of `batch`, in its order, checked on `threads` threads.
-fn check_batch(
-    batch: &[SiteServers],
-    threads: usize,
-    run: &(dyn Fn(&str, &[u32]) -> Report + Sync),
-) -> Vec<Report> {
-    if threads <= 1 || batch.len() <= 1 {
-        return batch.iter().map(|(name, s)| run(name, s)).collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<Report>>> =
-        batch.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    // Set when writing fails: the workers stop.
+    let stop = AtomicBool::new(false);
+    // The reports checked and not yet written, by index, and the index written next.
+    let state = std::sync::Mutex::new((std::collections::BTreeMap::<usize, Checked>::new(), 0));
+    let changed = std::sync::Condvar::new();
+    let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
     std::thread::scope(|scope| {
-        for _ in 0..threads.min(batch.len()) {
+        let mut workers = 0;
+        for _ in 0..threads {
             // The main thread's stack size: the settings reader's depth limits are set for it.
             let worker = std::thread::Builder::new()
                 .stack_size(8 << 20)
                 .spawn_scoped(scope, || loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some((name, servers)) = batch.get(i) else {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((name, servers)) = sites.get(i) else {
                         break;
                     };
-                    let report = run(name, servers);
-                    *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
+                    // Not more than WINDOW ahead of the writer.
+                    let mut st = lock();
+                    while i >= st.1 + WINDOW && !stop.load(Ordering::Relaxed) {
+                        st = changed.wait(st).unwrap_or_else(|e| e.into_inner());
+                    }
+                    drop(st);
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        run(name, servers)
+                    }));
+                    lock().0.insert(i, report);
+                    changed.notify_all();
                 });
             if worker.is_err() {
                 // No thread to be had: the ones running (or this one, below) do the work.
                 break;
             }
+            workers += 1;
         }
-    });
-    let mut reports: Vec<Report> = Vec::with_capacity(batch.len());
-    for (slot, (name, servers)) in slots.into_iter().zip(batch) {
-        match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            Some(report) => reports.push(report),
-            None => reports.push(run(name, servers)),
+        let result = (|| -> anyhow::Result<()> {
+            for (i, (name, servers)) in sites.iter().enumerate() {
+                let report = if workers == 0 {
+                    Ok(run(name, servers))
+                } else {
+                    let mut st = lock();
+                    loop {
+                        if let Some(r) = st.0.remove(&i) {
+                            break r;
+                        }
+                        st = changed.wait(st).unwrap_or_else(|e| e.into_inner());
+                    }
+                };
+                let report = match report {
+                    Ok(r) => r,
+                    Err(panic) => {
+                        stop.store(true, Ordering::Relaxed);
+                        changed.notify_all();
+                        std::panic::resume_unwind(panic)
+                    }
+                };
+                write(name, &report)?;
+                lock().1 = i + 1;
+                changed.notify_all();
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            stop.store(true, Ordering::Relaxed);
+            changed.notify_all();
         }
-    }
-    reports
+        result
+    })
 }
 
 /// Options that name something that is not there are bad arguments (exit 2), never a quiet

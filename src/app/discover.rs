@@ -133,15 +133,27 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
             };
             if apart {
                 let view = SysRoot::of_process(r.pid);
-                if view.mounts().is_some() {
+                // The app on this machine, nginx in a container: read here, its paths taken
+                // into nginx's view.
+                let here = view.mounts().is_none() && root.process().is_some();
+                let view = if here { SysRoot::live() } else { view };
+                if view.mounts().is_some() || here {
                     if let Some(dir) = process_dir(&r) {
                         let mut h = hints.clone();
                         h.app = Some(dir.clone());
-                        h.app_from = format!(
-                            "{}, in a mount namespace of its own: its directory {} there",
-                            r.describe(),
-                            dir.display()
-                        );
+                        h.app_from = if here {
+                            format!(
+                                "{}, on this machine (nginx in a mount namespace of its own): its directory {}",
+                                r.describe(),
+                                dir.display()
+                            )
+                        } else {
+                            format!(
+                                "{}, in a mount namespace of its own: its directory {} there",
+                                r.describe(),
+                                dir.display()
+                            )
+                        };
                         h.upstreams = Vec::new();
                         h.listeners = None;
                         h.nginx_dirs = Vec::new();
@@ -407,7 +419,14 @@ fn to_host(app: &mut App, view: &SysRoot, pid: i32) {
                     ),
                 }
             }
-            None => {}
+            // Read on this machine: the path is the host path.
+            None => {
+                *seen = Some(super::NsPath {
+                    inside: value.clone(),
+                    host: value.clone(),
+                    server: Some(value.clone()),
+                })
+            }
         }
     }
     app.namespace = Some(ns);

@@ -163,8 +163,9 @@ pub struct App {
     /// The process serving the app, when it was found through the site's upstream.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub running: Option<running::RunningApp>,
-    /// Read in the mount namespace of its own process (a container): where MEDIA_ROOT and
-    /// STATIC_ROOT are there and on this machine.
+    /// Read in the mount namespace of its own process (a container), or on this machine for
+    /// an nginx in a container: where MEDIA_ROOT and STATIC_ROOT are there, on this machine and
+    /// in nginx's view.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<AppNamespace>,
 }

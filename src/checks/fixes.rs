@@ -39,6 +39,29 @@ fn in_namespace(site: &Site, reload: &str, results: &mut [CheckResult]) {
         return;
     };
     for f in results.iter_mut().flat_map(|r| r.findings.iter_mut()) {
+        // FILE:LINE is the file as nginx opens it: also where the operator opens it from here
+        // (the host path behind its mount, or /proc/PID/root/… for what only nginx sees).
+        if let Some(at) = &f.location {
+            let file = std::path::Path::new(&at.file);
+            let here = site.root.host_path(file);
+            if file.is_absolute() && here != file {
+                let said = format!("{}:{} (nginx's {at})", here.display(), at.line);
+                *f = std::mem::replace(f, crate::report::Finding::info(""))
+                    .evidence("file_on_host", said);
+            }
+        }
+        // Access decided from the modes, owners and ACLs read through the mounts, the kernel
+        // not asked (it is, entering nginx's mount namespace, wherever it can be): said.
+        if f.evidence.iter().any(|e| e.label == "walk")
+            && !f.evidence.iter().any(|e| e.label.starts_with("kernel as "))
+        {
+            *f = std::mem::replace(f, crate::report::Finding::info("")).evidence(
+                "decided from",
+                format!(
+                    "modes, owners and ACLs read through pid {pid}'s mounts; the kernel was not asked as the user"
+                ),
+            );
+        }
         let paths: Vec<String> = f
             .evidence
             .iter()
@@ -64,6 +87,21 @@ fn in_namespace(site: &Site, reload: &str, results: &mut [CheckResult]) {
                 if c != reload {
                     *c = nsenter_each_sudo(c, pid);
                 }
+            }
+            // The `or instead:` alternatives in the text are pasted as well.
+            let marker = crate::report::OR_INSTEAD;
+            if rem.text.contains(marker) {
+                rem.text = rem
+                    .text
+                    .split('\n')
+                    .map(|line| match line.split_once(marker) {
+                        Some((indent, alt)) if alt != reload => {
+                            format!("{indent}{marker}{}", nsenter_each_sudo(alt, pid))
+                        }
+                        _ => line.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
             }
         }
     }

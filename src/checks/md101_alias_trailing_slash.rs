@@ -51,7 +51,7 @@ impl Check for AliasTrailingSlash {
             let Some(path) = r.path_for(o.target.server, &uri) else {
                 continue;
             };
-            let res = r.resolve_on(o.target.server, &request(&o.target, &uri));
+            let res = r.predict_on(o.target.server, &request(&o.target, &uri));
             let file = &uri[o.name.len()..];
             let meant = intended.join(file);
             let mut f = Finding::error(format!(

@@ -34,7 +34,15 @@ impl Check for AliasTraversal {
         }
         let r = site.resolver();
         let cfg = r.config();
-        let mut findings = root_exposures(&r);
+        // Whether the http block's own `root`/`alias` could be `/` (read once per box).
+        let http_risky = *site.per_box("md102::http_root", || {
+            let http = cfg
+                .top()
+                .filter(|d| d.is("http"))
+                .flat_map(|h| h.children());
+            cfg.top().chain(http).any(|d| may_reach_passwd(&d))
+        });
+        let mut findings = root_exposures(&r, http_risky);
         for o in own_roots(&r) {
             if !prefix_location(&o)
                 || !matches!(o.alias, AliasKind::Prefix(_))
@@ -181,11 +189,18 @@ const VARIABLES: &str = "evaluated for this request as nginx does: a variable se
 /// A `root`/`alias` that makes the whole filesystem the directory served (`root /;`,
 /// `alias /./;`, `root /usr/..;`): `/etc/passwd` is one URL away. Asked of the resolver for
 /// every location that serves files, and for the server's own root; one finding per directive.
-fn root_exposures(r: &Resolver<'_>) -> Vec<Finding> {
+///
+/// Only a server where some `root`/`alias` could be `/` is asked (`may_reach_passwd`): the
+/// path nginx opens is that directory with the rest of the URL after it, so none of the others
+/// can open /etc/passwd (nginx's default root, `html` under the prefix, never can either).
+fn root_exposures(r: &Resolver<'_>, http_risky: bool) -> Vec<Finding> {
     let cfg = r.config();
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for t in r.targets() {
+        if !http_risky && !subtree_may_reach_passwd(&cfg.directive(t.server)) {
+            continue;
+        }
         let mut uris: Vec<String> = vec!["/etc/passwd".into()];
         for loc in r.locations_of(t.server) {
             let Some((m, name)) = r.location_pattern(loc) else {
@@ -256,6 +271,27 @@ fn root_exposures(r: &Resolver<'_>) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// Whether `d` is a `root`/`alias` that could make /etc/passwd one URL away: its directory is
+/// `/`, `/etc` or the file itself (after `..`), or is not known from the text alone (built from
+/// variables, relative to the prefix, no argument).
+fn may_reach_passwd(d: &crate::nginx::Directive<'_>) -> bool {
+    if !(d.is("root") || d.is("alias")) {
+        return false;
+    }
+    match d.arg(0) {
+        Some(v) if v.starts_with('/') && !v.contains('$') => {
+            Path::new("/etc/passwd").starts_with(lexical(Path::new(v)))
+        }
+        _ => true,
+    }
+}
+
+/// `may_reach_passwd` for any directive of the block `d` (includes read, at every depth).
+fn subtree_may_reach_passwd(d: &crate::nginx::Directive<'_>) -> bool {
+    d.children()
+        .any(|c| may_reach_passwd(&c) || (c.has_block() && subtree_may_reach_passwd(&c)))
 }
 
 /// `location ^~ /sad.svg { alias /var/www/errors/sad.svg; }`: the alias names one file, for the

@@ -64,7 +64,7 @@ impl Check for RootDuplicatesPrefix {
             let Some(path) = r.path_for(o.target.server, &uri) else {
                 continue;
             };
-            let res = r.resolve_on(o.target.server, &request(&o.target, &uri));
+            let res = r.predict_on(o.target.server, &request(&o.target, &uri));
             let file = &uri[base.len()..];
             let with_alias = root_dir.join(file);
             let f = if confirmed {

@@ -105,7 +105,7 @@ impl Check for RegexAliasCapture {
                     format!("{} ({})", o.value, loc_of(cfg, o.directive)),
                 );
                 if let Some(p) = path {
-                    let res = r.resolve_on(o.target.server, &request(&o.target, &uri));
+                    let res = r.predict_on(o.target.server, &request(&o.target, &uri));
                     f = f
                         .evidence("url", &uri)
                         .evidence("nginx opens", opened_path(&p))

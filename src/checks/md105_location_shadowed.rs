@@ -92,7 +92,7 @@ impl Check for LocationShadowed {
                     let w = r.block_info(winner).expect("checked above");
                     let (uri, got, wanted) = &cases[0];
                     let urls: Vec<&str> = cases.iter().map(|c| c.0.as_str()).collect();
-                    let res = r.resolve_on(t.server, &request(t, uri));
+                    let res = r.predict_on(t.server, &request(t, uri));
                     let what = match (&w.handler, w.internal) {
                         (Some((d, _)), _) => format!("passes them to {d}"),
                         (None, true) => "is internal (404)".into(),

@@ -49,13 +49,30 @@ impl Check for UploadsExecutable {
             return Ok(Outcome::skip("no media (uploads) URL prefix found"));
         }
         let all = Targets::new(r.targets());
+        // Such a directive outside a location (nginx -t refuses it; read once per box).
+        let http_passes = *site.per_box("md110::http_passes", || {
+            let http = cfg
+                .top()
+                .filter(|d| d.is("http"))
+                .flat_map(|h| h.children());
+            cfg.top()
+                .chain(http)
+                .any(|d| d.is("fastcgi_pass") || d.is("uwsgi_pass") || d.is("scgi_pass"))
+        });
         let mut findings = Vec::new();
         for (p, t) in pairs(&ps, &all) {
             // An uploaded script reaching an interpreter.
             let mut executed = Vec::new();
-            for s in SCRIPTS {
+            // Only a server with an interpreter to pass to can run one (fastcgi_pass and the
+            // others are only allowed in its locations): the others are not asked URL by URL.
+            let scripts = if http_passes || passes_to_interpreter(&cfg.directive(t.server)) {
+                SCRIPTS
+            } else {
+                &[]
+            };
+            for s in scripts {
                 let uri = format!("{}{s}", p.url);
-                let res = r.resolve_on(t.server, &Request::for_path(&t.host, t.port, &uri));
+                let res = r.predict_on(t.server, &Request::for_path(&t.host, t.port, &uri));
                 if matches!(
                     res.handler,
                     Handler::Fastcgi | Handler::Uwsgi | Handler::Scgi
@@ -174,6 +191,17 @@ impl Check for UploadsExecutable {
     }
 }
 
+/// Whether `block` or a block inside it (includes read) passes requests to FastCGI, uwsgi or
+/// SCGI.
+fn passes_to_interpreter(block: &crate::nginx::Directive<'_>) -> bool {
+    block.children().any(|c| {
+        c.is("fastcgi_pass")
+            || c.is("uwsgi_pass")
+            || c.is("scgi_pass")
+            || (c.has_block() && passes_to_interpreter(&c))
+    })
+}
+
 /// The location nosniff belongs in: `winner` (the one that answers now), unless it is a regex
 /// that takes the uploads from a prefix location for `prefix` serving from disk: MD105's `^~`
 /// gives them back to that one, and the header must be there once it does (and the two edits
@@ -210,7 +238,7 @@ fn serves_to_clients(
     t: &crate::nginx::resolve::Target,
     uri: &str,
 ) -> bool {
-    let res = r.resolve_on(t.server, &Request::for_path(&t.host, t.port, uri));
+    let res = r.predict_on(t.server, &Request::for_path(&t.host, t.port, uri));
     !matches!(
         res.handler,
         Handler::Internal | Handler::Access | Handler::Return | Handler::Rewrite

@@ -17,8 +17,10 @@ use super::{Band, Check, Context, Meta, Outcome};
 use crate::nginx::ConfigKind;
 use crate::report::Finding;
 use crate::site::NginxSource;
+use crate::sysroot::SysRoot;
 use crate::system::loaded::{
-    find_master, master_conf, newer_than, reload_commands, same_file, Inputs,
+    changed_at, find_master, find_master_in_namespace, master_conf, newer_than, reload_commands,
+    reload_in_namespace, same_file, Inputs, TOLERANCE,
 };
 use crate::system::{self, LoadEvidence};
 use std::collections::BTreeSet;
@@ -44,7 +46,9 @@ impl Check for ConfigNotReloaded {
         if site.offline {
             return Ok(Outcome::skip("--offline: MD111 reads /proc"));
         }
-        if !site.root.is_live() {
+        // nginx in a mount namespace of its own (`--root /proc/PID/root`): its files are read
+        // in its view, its master is found among the masters of that namespace.
+        if !site.root.is_live() && site.root.process().is_none() {
             return Ok(Outcome::skip(format!(
                 "--root {}: /proc describes this machine, not the system under the root",
                 site.root.dir().display()
@@ -63,7 +67,7 @@ impl Check for ConfigNotReloaded {
             )));
         }
         match site.running_config_inputs() {
-            Some(inputs) => Ok(assess(&inputs)),
+            Some(inputs) => Ok(assess_in(&site.root, &inputs)),
             None => Ok(Outcome::skip("no config file was loaded")),
         }
     }
@@ -71,7 +75,19 @@ impl Check for ConfigNotReloaded {
 
 /// Judge the running nginx against the files on disk.
 pub fn assess(inputs: &Inputs) -> Outcome {
-    let Some((master, found_by)) = find_master(inputs) else {
+    assess_in(&SysRoot::live(), inputs)
+}
+
+/// `assess` for the nginx whose view `root` is: this machine's, or (`--root /proc/PID/root`)
+/// the one of a master in a mount namespace of its own, whose files are read there (through its
+/// mounts, or /proc/PID/root for what only it sees) and parsed by our loader, never by running
+/// its nginx.
+pub fn assess_in(root: &SysRoot, inputs: &Inputs) -> Outcome {
+    let found = match root.process() {
+        Some(pid) => find_master_in_namespace(root, pid, inputs),
+        None => find_master(inputs),
+    };
+    let Some((master, found_by)) = found else {
         return Outcome::skip(format!(
             "no running nginx master for {} (pid file {}; no master started with -c {})",
             inputs.entry.display(),
@@ -92,7 +108,14 @@ pub fn assess(inputs: &Inputs) -> Outcome {
     // The master must run the config media-doctor read (for a whole nginx.conf).
     if inputs.is_main {
         if let Some(conf) = &master_conf {
-            if !same_file(conf, &inputs.entry) {
+            let same = match root.process() {
+                None => same_file(conf, &inputs.entry),
+                Some(_) => {
+                    conf == &inputs.entry
+                        || root.real_path(conf).ok() == root.real_path(&inputs.entry).ok()
+                }
+            };
+            if !same {
                 findings.push(
                     Finding::error(format!(
                         "the running nginx was started with {}, not {}",
@@ -118,21 +141,37 @@ pub fn assess(inputs: &Inputs) -> Outcome {
         LoadEvidence::Workers(n) => format!("the start of its {n} current worker(s)"),
         LoadEvidence::MasterStart => "the master's start".to_string(),
     };
-    let newer = newer_than(&inputs.files, loaded);
-    let reload = reload_commands(&master, &args, master_conf.as_deref());
+    // Each file's time where nginx's view has it (the host path behind its mount, or through
+    // /proc/PID/root); on this machine, the file itself.
+    let newer: Vec<(PathBuf, SystemTime)> = match root.process() {
+        None => newer_than(&inputs.files, loaded),
+        Some(_) => inputs
+            .files
+            .iter()
+            .filter_map(|f| Some((f.clone(), changed_at(&root.host_path(f))?)))
+            .filter(|(_, t)| *t > loaded + TOLERANCE)
+            .collect(),
+    };
+    let reload = match root.process() {
+        None => reload_commands(&master, &args, master_conf.as_deref()),
+        Some(_) => vec![reload_in_namespace(master.pid)],
+    };
     for (file, t) in &newer {
+        let mut f = Finding::error(format!(
+            "{} changed after nginx last loaded its config: the running nginx does not serve it",
+            file.display()
+        ));
+        if root.process().is_some() {
+            f = f.evidence("file on this machine", root.host_path(file).display());
+        }
         findings.push(
-            Finding::error(format!(
-                "{} changed after nginx last loaded its config: the running nginx does not serve it",
-                file.display()
-            ))
-            .evidence("file changed", format!("{} ({})", clock(*t), ago(*t)))
-            .evidence(
-                "config loaded",
-                format!("{} ({}; {load_how})", clock(loaded), ago(loaded)),
-            )
-            .evidence("master", &master_line)
-            .fix("test the config, then reload nginx:", reload.clone()),
+            f.evidence("file changed", format!("{} ({})", clock(*t), ago(*t)))
+                .evidence(
+                    "config loaded",
+                    format!("{} ({}; {load_how})", clock(loaded), ago(loaded)),
+                )
+                .evidence("master", &master_line)
+                .fix("test the config, then reload nginx:", reload.clone()),
         );
     }
 
@@ -144,7 +183,7 @@ pub fn assess(inputs: &Inputs) -> Outcome {
         .and_then(|c| c.split(" && ").next())
         .unwrap_or("sudo nginx -t")
         .to_string();
-    let dump_note = match crate::nginx::load_files(&crate::sysroot::SysRoot::live(), conf) {
+    let dump_note = match crate::nginx::load_files(root, conf) {
         Err(e) => Some(format!("{} not read: {e}", conf.display())),
         Ok(cfg) if cfg.has_fatal_errors() => {
             let first = cfg

@@ -3,8 +3,10 @@
 //! back through a pipe. The metadata decision (fs::access) is the explanation; this is the proof.
 //!
 //! Only possible on the live system (no `--root`: inside a root, absolute symlinks would escape it)
-//! and as root (dropping to another user needs CAP_SETUID). Nothing is ever created: read probes
-//! open read-only, write and search probes use `access()`.
+//! or in the view of a process in another mount namespace (`--root /proc/PID/root`: the child
+//! enters that namespace, setns on /proc/PID/ns/mnt, before it drops to the user, so each path
+//! is the one the process opens), and as root (dropping to another user needs CAP_SETUID).
+//! Nothing is ever created: read probes open read-only, write and search probes use `access()`.
 
 use super::access::Access;
 use super::identity::Identity;
@@ -31,14 +33,25 @@ pub enum Op {
 
 /// Whether as-user verification is possible here.
 pub fn can_verify(root: &SysRoot) -> bool {
-    root.is_live() && nix::unistd::geteuid().is_root()
+    (root.is_live() || root.process().is_some()) && nix::unistd::geteuid().is_root()
 }
 
-/// The errno of each probe (0 = allowed), in order, as seen by a process running as `who`.
-pub fn probe(who: &Identity, probes: &[Probe]) -> Result<Vec<i32>> {
+/// The errno of each probe (0 = allowed), in order, as seen by a process running as `who` in
+/// the view `root` is: this machine's, or the mount namespace of the process of
+/// `--root /proc/PID/root` (probe paths are then that process's paths).
+pub fn probe(root: &SysRoot, who: &Identity, probes: &[Probe]) -> Result<Vec<i32>> {
     if !nix::unistd::geteuid().is_root() {
         bail!("not root: cannot switch to {}", who.name);
     }
+    // Its mount namespace, opened here (the child may not allocate); closed on return.
+    let ns: Option<std::fs::File> = match root.process() {
+        Some(pid) => Some(
+            std::fs::File::open(format!("/proc/{pid}/ns/mnt"))
+                .with_context(|| format!("open /proc/{pid}/ns/mnt"))?,
+        ),
+        None => None,
+    };
+    let ns_fd = ns.as_ref().map_or(-1, std::os::fd::AsRawFd::as_raw_fd);
     // Everything the child needs is prepared here: after fork() in a threaded process the child
     // may only make async-signal-safe calls (no allocation).
     let paths: Vec<CString> = probes
@@ -57,6 +70,7 @@ pub fn probe(who: &Identity, probes: &[Probe]) -> Result<Vec<i32>> {
     // probe], status 0 when it switched user, -step and the errno when a step failed.
     let mut out: Vec<i32> = vec![ENDED_EARLY; probes.len() + 2];
     let mut args = ChildArgs {
+        ns_fd,
         uid,
         gid,
         groups: &groups,
@@ -102,7 +116,12 @@ pub fn probe(who: &Identity, probes: &[Probe]) -> Result<Vec<i32>> {
         Some((&step, rest)) if step < 0 && step != ENDED_EARLY => bail!(
             "could not switch to {} (uid {uid}, gid {gid}): {} failed: {}",
             who.name,
-            ["setgroups", "setresgid", "setresuid"][(-step - 1) as usize % 3],
+            [
+                "setns (mount namespace)",
+                "setgroups",
+                "setresgid",
+                "setresuid"
+            ][(-step - 1) as usize % 4],
             std::io::Error::from_raw_os_error(rest.first().copied().unwrap_or(0))
         ),
         _ => bail!("the as-user probe process for {} ended early", who.name),
@@ -118,6 +137,8 @@ const CHILD_STACK: usize = 64 * 1024;
 /// What the child reads (prepared by the parent: the child may not allocate) and where it
 /// writes its answers.
 struct ChildArgs<'a> {
+    /// A mount namespace to enter first (/proc/PID/ns/mnt), or -1.
+    ns_fd: i32,
     uid: u32,
     gid: u32,
     groups: &'a [libc::gid_t],
@@ -136,6 +157,13 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     unsafe {
         let a = &*(arg as *const ChildArgs<'_>);
         let errno = || *libc::__errno_location();
+        // Into the process's mount namespace while still privileged: its paths, its mounts.
+        // (The child has its own fs_struct: no CLONE_FS, so setns may change it.)
+        if a.ns_fd >= 0 && libc::syscall(libc::SYS_setns, a.ns_fd, libc::CLONE_NEWNS) != 0 {
+            *a.out.add(1) = errno();
+            *a.out = -1;
+            libc::_exit(1);
+        }
         // Groups first (needs privilege), then gid, then uid (after which privilege is gone).
         let steps: [(libc::c_long, [libc::c_long; 3]); 3] = [
             (
@@ -158,7 +186,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         for (i, (nr, args)) in steps.iter().enumerate() {
             if libc::syscall(*nr, args[0], args[1], args[2]) != 0 {
                 *a.out.add(1) = errno();
-                *a.out = -(i as i32) - 1;
+                *a.out = -(i as i32) - 2;
                 libc::_exit(1);
             }
         }
@@ -203,8 +231,9 @@ pub fn errno_text(errno: i32) -> String {
 }
 
 /// Convenience for one path.
-pub fn probe_one(who: &Identity, path: &Path, op: Op) -> Result<i32> {
+pub fn probe_one(root: &SysRoot, who: &Identity, path: &Path, op: Op) -> Result<i32> {
     Ok(probe(
+        root,
         who,
         &[Probe {
             path: path.to_path_buf(),

@@ -271,7 +271,7 @@ pub fn scan(root: &SysRoot, dir: &Path, who: &Identity, opts: &Options) -> Scan 
     judge_symlinks(root, who, &mut scan, links, opts.examples);
     scan.elapsed_ms = started.elapsed().as_millis() as u64;
     if opts.verify && as_user::can_verify(root) {
-        verify_examples(who, &mut scan, opts);
+        verify_examples(root, who, &mut scan, opts);
     }
     scan
 }
@@ -787,7 +787,7 @@ fn judge_symlinks(
 }
 
 /// Ask the kernel, as the user, about every example: a disagreement is itself a finding.
-fn verify_examples(who: &Identity, scan: &mut Scan, _opts: &Options) {
+fn verify_examples(root: &SysRoot, who: &Identity, scan: &mut Scan, _opts: &Options) {
     let mut probes = Vec::new();
     for e in &scan.unreadable_examples {
         probes.push(Probe {
@@ -805,7 +805,7 @@ fn verify_examples(who: &Identity, scan: &mut Scan, _opts: &Options) {
         scan.verified = true;
         return;
     }
-    match as_user::probe(who, &probes) {
+    match as_user::probe(root, who, &probes) {
         Ok(results) => {
             scan.verified = true;
             for (p, errno) in probes.iter().zip(results) {

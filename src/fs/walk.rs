@@ -669,7 +669,7 @@ fn verify(root: &SysRoot, walk: &Walk, who: &Identity) -> Verification {
         return not;
     }
     let (probes, checked_steps) = plan(walk);
-    match as_user::probe(who, &probes) {
+    match as_user::probe(root, who, &probes) {
         Ok(results) => judge(walk, who, &checked_steps, &results),
         Err(e) => Verification::NotVerified {
             why: format!("{e:#}"),
@@ -693,7 +693,7 @@ pub fn walk_many(root: &SysRoot, paths: &[PathBuf], who: &Identity, want: Access
     }
     let plans: Vec<(Vec<Probe>, Vec<usize>)> = walks.iter().map(plan).collect();
     let all: Vec<Probe> = plans.iter().flat_map(|(p, _)| p.iter().cloned()).collect();
-    match as_user::probe(who, &all) {
+    match as_user::probe(root, who, &all) {
         Ok(results) => {
             let mut rest = results.as_slice();
             for (w, (probes, checked_steps)) in walks.iter_mut().zip(&plans) {
@@ -715,7 +715,7 @@ pub fn walk_many(root: &SysRoot, paths: &[PathBuf], who: &Identity, want: Access
 
 /// Why the kernel cannot be asked here, if it cannot.
 fn cannot_verify(root: &SysRoot) -> Option<Verification> {
-    if !root.is_live() {
+    if !root.is_live() && root.process().is_none() {
         return Some(Verification::NotVerified {
             why: "--root: the kernel cannot be asked about an image".into(),
         });

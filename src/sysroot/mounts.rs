@@ -264,6 +264,25 @@ mod tests {
     }
 
     #[test]
+    fn a_host_path_has_no_container_path_where_a_deeper_mount_of_the_container_hides_it() {
+        let m = Mounts {
+            pid: 1,
+            inside: parse(
+                "100 99 0:50 / / rw - overlay overlay rw\n\
+                 106 100 8:2 / /mnt/data rw - ext4 /dev/sdb1 rw\n\
+                 107 106 0:81 / /mnt/data/sub rw - tmpfs tmpfs rw\n",
+            ),
+            host: parse(HOST),
+        };
+        assert_eq!(
+            m.container_path(Path::new("/data/other/f")),
+            Some("/mnt/data/other/f".into())
+        );
+        // /mnt/data/sub is the container's tmpfs: the host's /data/sub is not seen there.
+        assert_eq!(m.container_path(Path::new("/data/sub/f")), None);
+    }
+
+    #[test]
     fn a_mount_of_its_own_or_one_the_host_hides_is_only_inside() {
         let Place::Inside { mount, why } = host("/run/cache/x") else {
             panic!("a tmpfs of the container's own")

@@ -95,6 +95,58 @@ pub fn find_master(inputs: &Inputs) -> Option<(Process, String)> {
         .map(|m| (m, "started with -c for this config".to_string()))
 }
 
+/// The master of the nginx whose view `root` is (`--root /proc/PID/root` of pid, in a mount
+/// namespace of its own): of the masters in pid's mount namespace, the one its pid file names
+/// (read in its view), else pid itself, else the one started with -c for this config, else the
+/// only one there.
+pub fn find_master_in_namespace(
+    root: &crate::sysroot::SysRoot,
+    pid: i32,
+    inputs: &Inputs,
+) -> Option<(Process, String)> {
+    let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/mnt")).ok();
+    let want = ns(pid)?;
+    let masters: Vec<Process> = super::nginx_masters()
+        .into_iter()
+        .filter(|m| ns(m.pid).as_ref() == Some(&want))
+        .collect();
+    for pid_file in &inputs.pid_files {
+        let Ok(text) = crate::input::read_to_string(&root.host_path(pid_file)) else {
+            continue;
+        };
+        if let Some(m) = text
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .and_then(|n| masters.iter().find(|m| m.pid == n))
+        {
+            return Some((
+                m.clone(),
+                format!("from {} in pid {pid}'s mount namespace", pid_file.display()),
+            ));
+        }
+    }
+    if let Some(m) = masters.iter().find(|m| m.pid == pid) {
+        return Some((m.clone(), format!("the process of --root /proc/{pid}/root")));
+    }
+    if let Some(m) = masters
+        .iter()
+        .find(|m| m.master_args().conf.as_ref() == Some(&inputs.entry))
+    {
+        return Some((
+            m.clone(),
+            format!("started with -c for this config in pid {pid}'s mount namespace"),
+        ));
+    }
+    match masters.as_slice() {
+        [m] => Some((
+            m.clone(),
+            format!("the only nginx master in pid {pid}'s mount namespace"),
+        )),
+        _ => None,
+    }
+}
+
 /// The config path compiled into the master's binary (`nginx -V`'s --conf-path).
 pub fn compiled_conf_path(master: &Process) -> Option<PathBuf> {
     let bin = runnable_exe(master).or_else(super::nginx_binary)?;

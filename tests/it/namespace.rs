@@ -557,3 +557,252 @@ fn nginx_and_the_app_in_two_namespaces_are_compared_by_the_storage_behind_their_
         "{f:#}"
     );
 }
+
+/// nginx in a mount namespace of its own whose nginx.conf there is a copy on its own tmpfs (a
+/// bind mount over the path): this machine's file at that path is another one.
+fn nginx_with_its_own_config(body: &str, extra_setup: &str) -> (Nginx, String) {
+    let n = tempfile::Builder::new()
+        .prefix("md-ns-conf-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(n.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    support::open_ancestors(n.path());
+    std::fs::create_dir_all(n.path().join("ctr")).unwrap();
+    let ns = n.path().display().to_string();
+    let setup = format!(
+        "mount -t tmpfs none {ns}/ctr; chmod 755 {ns}/ctr; cp {ns}/nginx.conf {ns}/ctr/nginx.conf; \
+         mount --bind {ns}/ctr/nginx.conf {ns}/nginx.conf; {extra_setup}"
+    );
+    let nginx = Nginx::start_in_namespace(n, "www-data", body, &setup).expect("nginx starts");
+    (nginx, ns)
+}
+
+fn finding_with<'a>(c: &'a Value, words: &str) -> &'a Value {
+    c["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["message"].as_str().unwrap().contains(words))
+        .unwrap_or_else(|| panic!("no finding with {words:?}: {c:#}"))
+}
+
+/// MD111 in nginx's mount namespace: its config read there (through /proc/PID/root: the file
+/// only it sees), parsed by our loader, against its master's load; edited there, it is stale.
+/// And a finding's FILE:LINE (nginx's path) also says where the operator opens the file.
+#[test]
+fn a_namespaced_nginx_config_edited_in_its_namespace_is_stale_and_its_file_is_shown_openable() {
+    if !support::require_root_and_nginx()
+        || !support::require(
+            can_unshare(),
+            "needs `unshare -m` (util-linux, CAP_SYS_ADMIN)",
+        )
+    {
+        return;
+    }
+    // An alias without its trailing slash: MD101 points at its FILE:LINE.
+    let body = "server {\n  listen 127.0.0.1:{PORT};\n  server_name shop.test;\n  \
+                location /media/ { alias {DIR}/ctr/media; }\n}\n";
+    let (nginx, ns) = nginx_with_its_own_config(body, "true");
+    let pid = nginx.pid().unwrap();
+    let conf = nginx.conf_path().display().to_string();
+    let args = [
+        "check",
+        "--root",
+        &format!("/proc/{pid}/root"),
+        "--nginx-conf",
+        &conf,
+        "--format",
+        "json",
+    ];
+    let r = check(&args);
+    let md111 = result(&r, "MD111");
+    assert_eq!(md111["status"], "pass", "{md111:#}");
+
+    let md101 = result(&r, "MD101");
+    assert_eq!(md101["status"], "fail", "{md101:#}");
+    let f = &md101["findings"][0];
+    assert_eq!(f["location"]["file"], conf, "{f:#}");
+    let line = f["location"]["line"].as_u64().unwrap();
+    assert_eq!(
+        evidence(f, "file_on_host"),
+        [format!(
+            "/proc/{pid}/root{conf}:{line} (nginx's {conf}:{line})"
+        )],
+        "{f:#}"
+    );
+    // That is the file nginx reads: this machine's file at its path is another.
+    let inside = std::fs::read_to_string(format!("/proc/{pid}/root{conf}")).unwrap();
+    assert!(inside.contains("location /media/"));
+
+    // Edited in its namespace, after the load: stale. This machine's file is unchanged.
+    nginx.write_conf_in_namespace_after_load(&inside.replace("shop.test", "shop2.test"));
+    assert!(!std::fs::read_to_string(&conf)
+        .unwrap()
+        .contains("shop2.test"));
+    let r = check(&args);
+    let md111 = result(&r, "MD111");
+    assert_eq!(md111["status"], "fail", "{md111:#}");
+    let f = finding_with(md111, "changed after nginx last loaded");
+    assert_eq!(
+        evidence(f, "file on this machine"),
+        [format!("/proc/{pid}/root{conf}")],
+        "{f:#}"
+    );
+    let fix = f["remediation"]["commands"][0].as_str().unwrap();
+    assert!(
+        fix.starts_with(&format!("sudo nsenter -t {pid} -m nginx -t")),
+        "{fix}"
+    );
+    let _ = ns;
+    drop(nginx);
+}
+
+/// Access in nginx's mount namespace is asked of the kernel there: the probe enters that
+/// namespace (setns) before it becomes www-data. The media directory's parent is 0700 on
+/// nginx's own tmpfs: this machine has no such path (ENOENT here), the kernel in the namespace
+/// answers EACCES.
+#[test]
+fn access_in_a_namespace_is_asked_of_the_kernel_in_that_namespace() {
+    if !support::require_root_and_nginx()
+        || !support::require(
+            can_unshare(),
+            "needs `unshare -m` (util-linux, CAP_SYS_ADMIN)",
+        )
+    {
+        return;
+    }
+    let body = "server {\n  listen 127.0.0.1:{PORT};\n  server_name shop.test;\n  \
+                location /media/ { alias {DIR}/ctr/private/media/; }\n}\n";
+    let (nginx, ns) = nginx_with_its_own_config(body, "true");
+    let pid = nginx.pid().unwrap();
+    // The private directory, made in its namespace (through /proc/PID/root: only it has it).
+    let private = format!("/proc/{pid}/root{ns}/ctr/private");
+    std::fs::create_dir_all(format!("{private}/media")).unwrap();
+    std::fs::write(format!("{private}/media/a.jpg"), "a").unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert!(!Path::new(&format!("{ns}/ctr/private")).exists());
+    let r = check(&[
+        "check",
+        "--root",
+        &format!("/proc/{pid}/root"),
+        "--nginx-conf",
+        &nginx.conf_path().display().to_string(),
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    let md202 = result(&r, "MD202");
+    assert_eq!(md202["status"], "fail", "{md202:#}");
+    let f = finding_with(md202, "private");
+    assert_eq!(
+        evidence(f, "kernel as www-data"),
+        ["13: Permission denied"],
+        "{f:#}"
+    );
+    assert!(evidence(f, "decided from").is_empty(), "{f:#}");
+    // Every command of the fix runs in nginx's namespace, the `or instead:` ones too.
+    let text = f["remediation"]["text"].as_str().unwrap();
+    assert!(
+        text.contains(&format!(
+            "or instead: sudo nsenter -t {pid} -m chmod o+x {ns}/ctr/private"
+        )),
+        "{text}"
+    );
+    drop(nginx);
+}
+
+/// The app on this machine, nginx in a container of its own that does not see this machine's
+/// directories but the media directory bind-mounted at another path: the app's MEDIA_ROOT is
+/// taken into nginx's view through nginx's mounts (its path there for the same storage).
+#[test]
+fn an_app_on_this_machine_is_judged_in_the_view_of_an_nginx_in_a_namespace() {
+    if !support::require_root_and_nginx()
+        || !support::require(
+            can_unshare(),
+            "needs `unshare -m` (util-linux, CAP_SYS_ADMIN)",
+        )
+        || !support::require(has_python3(), "needs python3 (the app process)")
+    {
+        return;
+    }
+    let t = tempfile::Builder::new()
+        .prefix("md-ns-hostapp-")
+        .tempdir()
+        .unwrap();
+    let d = t.path().to_path_buf();
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    support::open_ancestors(&d);
+    let ds = d.display().to_string();
+    let w = |p: &str, text: &str| {
+        let p = d.join("host/proj").join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    w(
+        "manage.py",
+        "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n",
+    );
+    w("mysite/__init__.py", "");
+    w(
+        "mysite/settings.py",
+        &format!("DEBUG = False\nMEDIA_URL = '/media/'\nMEDIA_ROOT = '{ds}/host/shared'\n"),
+    );
+    std::fs::create_dir_all(d.join("host/shared")).unwrap();
+    let port = support::free_port();
+    let app = AppInNamespace(
+        std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .current_dir(d.join("host/proj"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the app"),
+    );
+    support::wait_until(&format!("the app on 127.0.0.1:{port}"), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let n = tempfile::Builder::new()
+        .prefix("md-ns-ng-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(n.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let ns = n.path().display().to_string();
+    std::fs::create_dir_all(n.path().join("ctr")).unwrap();
+    let setup = format!(
+        "mount -t tmpfs none {ns}/ctr; mkdir {ns}/ctr/media; \
+         mount --bind {ds}/host/shared {ns}/ctr/media; mount -t tmpfs none {ds}/host"
+    );
+    let body = format!(
+        "server {{\n  listen 127.0.0.1:{{PORT}};\n  server_name shop.test;\n  \
+         location /media/ {{ alias {{DIR}}/ctr/media/; }}\n  \
+         location / {{ proxy_pass http://127.0.0.1:{port}; }}\n}}\n"
+    );
+    let nginx = Nginx::start_in_namespace(n, "www-data", &body, &setup).expect("nginx starts");
+    let pid = nginx.pid().unwrap();
+    let r = check(&[
+        "check",
+        "--root",
+        &format!("/proc/{pid}/root"),
+        "--nginx-conf",
+        &nginx.conf_path().display().to_string(),
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    drop((nginx, app));
+    let a = &r["site"]["app"];
+    assert_eq!(a["media_root"]["value"], format!("{ns}/ctr/media"), "{a:#}");
+    assert_eq!(
+        a["namespace"]["media_root"]["host"],
+        format!("{ds}/host/shared"),
+        "{a:#}"
+    );
+    let md302 = result(&r, "MD302");
+    assert_eq!(md302["status"], "pass", "{md302:#}");
+}

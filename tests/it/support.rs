@@ -282,6 +282,20 @@ impl Nginx {
         set_mtime(&self.conf_path(), at.max(SystemTime::now()));
     }
 
+    /// `write_conf_after_load` for a master in a mount namespace of its own whose nginx.conf
+    /// there is not this machine's file: written through /proc/PID/root.
+    pub fn write_conf_in_namespace_after_load(&self, conf: &str) {
+        let pid = self.pid.expect("running");
+        let inside = PathBuf::from(format!("/proc/{pid}/root")).join(
+            self.conf_path()
+                .strip_prefix("/")
+                .expect("an absolute config path"),
+        );
+        std::fs::write(&inside, conf).expect("write nginx.conf in its namespace");
+        let at = self.ready + media_doctor::system::loaded::TOLERANCE + Duration::from_millis(300);
+        set_mtime(&inside, at.max(SystemTime::now()));
+    }
+
     /// Reload (SIGHUP) and wait until only new workers are left: an old worker may still
     /// accept a connection until it has exited.
     pub fn reload(&self) {
