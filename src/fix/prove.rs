@@ -98,6 +98,9 @@ pub struct Prover<'s> {
     box_skeletons: Option<Arc<Skeletons>>,
     /// How many of this site's servers each file holds (one of many sites only).
     mine: HashMap<FileId, usize>,
+    /// What the walks of every copy's resolver share: the copies name the same files, on the
+    /// same filesystem, as the site (its metadata and users read once, not twice per proof).
+    walks: std::sync::OnceLock<crate::fs::walk::WalkCache>,
 }
 
 /// Skeletons by file.
@@ -122,6 +125,7 @@ impl<'s> Prover<'s> {
             skeletons: std::sync::Mutex::new(HashMap::new()),
             box_skeletons,
             mine,
+            walks: std::sync::OnceLock::new(),
         }
     }
 
@@ -513,22 +517,31 @@ impl Prover<'_> {
         let model = crate::nginx::resolve::Model::build(&copy);
         let old_servers: Vec<NodeId> = old_cfg.servers().iter().map(|d| d.id()).collect();
         let new_servers: Vec<NodeId> = copy.servers().iter().map(|d| d.id()).collect();
-        let old = Resolver::new(crate::nginx::resolve::Inputs {
-            config: old_cfg,
-            model: old_model,
-            root: &site.root,
-            worker: site.worker(),
-            servers: &old_servers,
-            whole: None,
-        });
-        let new = Resolver::new(crate::nginx::resolve::Inputs {
-            config: &copy,
-            model: &model,
-            root: &site.root,
-            worker: site.worker(),
-            servers: &new_servers,
-            whole: None,
-        });
+        let walks = self
+            .walks
+            .get_or_init(|| crate::fs::walk::WalkCache::new(&site.root));
+        let old = Resolver::with_walks(
+            crate::nginx::resolve::Inputs {
+                config: old_cfg,
+                model: old_model,
+                root: &site.root,
+                worker: site.worker(),
+                servers: &old_servers,
+                whole: None,
+            },
+            walks,
+        );
+        let new = Resolver::with_walks(
+            crate::nginx::resolve::Inputs {
+                config: &copy,
+                model: &model,
+                root: &site.root,
+                worker: site.worker(),
+                servers: &new_servers,
+                whole: None,
+            },
+            walks,
+        );
         // The place of an edited server among the loaded ones.
         // The loaded servers (indexes into `places.all`), in config order.
         let loaded: Option<Vec<usize>> = scope.files.as_ref().map(|files| {

@@ -247,6 +247,32 @@ pub(crate) fn classify_name(name: &str) -> (Class, Rule) {
     (class, rule)
 }
 
+/// `a == b` for slices of one length, by words (a name is compared per directive parsed; the
+/// library's comparison is a call for the few bytes of a directive name).
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap_or([0; 8]));
+    let half = |s: &[u8], i: usize| u32::from_le_bytes(s[i..i + 4].try_into().unwrap_or([0; 4]));
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 < n {
+            if word(a, i) != word(b, i) {
+                return false;
+            }
+            i += 8;
+        }
+        word(a, n - 8) == word(b, n - 8)
+    } else if n >= 4 {
+        half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
+    } else {
+        a == b
+    }
+}
+
 /// The text every arena starts with: the known names (see `classify_intern`).
 pub(crate) fn names_prefix() -> &'static str {
     &names().prefix
@@ -262,7 +288,7 @@ pub(crate) fn classify_intern(name: &str) -> (Class, Rule, Option<std::ops::Rang
     let k = slot(b);
     let bucket = &t.entries[t.heads[k] as usize..t.heads[k + 1] as usize];
     for &(n, class, rule, at) in bucket {
-        if n.len() == b.len() && n.as_bytes() == b {
+        if n.len() == b.len() && same_bytes(n.as_bytes(), b) {
             return (class, rule, Some(at..at + n.len() as u32));
         }
     }
@@ -500,6 +526,25 @@ mod tests {
         assert_eq!(classify("proxy_set_header"), CLASS_OTHER);
         for implausible in ["", "[a-z]", "^/a", "x-y"] {
             assert_eq!(classify(implausible), CLASS_IMPLAUSIBLE, "{implausible}");
+        }
+    }
+
+    #[test]
+    fn word_comparison_is_byte_comparison() {
+        let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+        for n in 0..base.len() {
+            let a = &base[..n];
+            assert!(same_bytes(a, a));
+            assert!(!same_bytes(a, &base[..n + 1]));
+            for i in 0..n {
+                let mut b = a.to_vec();
+                b[i] ^= 0x20;
+                assert!(!same_bytes(a, &b), "{n} {i}");
+            }
+        }
+        // Every known name finds itself, and only itself.
+        for (n, _) in KNOWN {
+            assert_eq!(lookup_index(n).map(|i| KNOWN[i].0), Some(*n));
         }
     }
 }

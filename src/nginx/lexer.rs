@@ -192,7 +192,13 @@ fn quoted(q: u8) -> impl Fn(In) -> IResult<In, (In, bool)> {
 /// nginx's escape processing of a finished word (the loop at the end of ngx_conf_read_token).
 pub fn cook(raw: &str) -> Option<String> {
     let b = raw.as_bytes();
-    memchr(b'\\', b)?;
+    // Most escapes in configs are a regex's (`\.`), which stay as written: nothing to build.
+    memchr_iter(b'\\', b).find(|&i| {
+        matches!(
+            b.get(i + 1),
+            Some(b'"' | b'\'' | b'\\' | b't' | b'r' | b'n')
+        )
+    })?;
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -307,6 +313,7 @@ impl<'a> Lexer<'a> {
         (pos - self.line_start) as u32 + 1
     }
 
+    #[inline(always)]
     fn token(&self, tok: Tok, start: usize, line: u32) -> Token {
         let line_start = if line == self.line {
             self.line_start
@@ -375,6 +382,7 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    #[inline(always)]
     fn word(
         &mut self,
         span: Range<usize>,
@@ -404,6 +412,8 @@ impl<'a> Lexer<'a> {
         )
     }
 
+    // Out of line, as `lua_body`: the word path of `next_token` keeps fewer registers to save.
+    #[inline(never)]
     fn quoted_word(&mut self, q: u8, start: usize, line: u32) -> Token {
         let Ok((_, (body, escaped))) = quoted(q)(self.rest()) else {
             // nginx reads on to the end of the file and then complains there; say where the
@@ -441,6 +451,7 @@ impl<'a> Lexer<'a> {
     /// After the `{` of a `*_by_lua_block`: the raw Lua up to the matching `}`, as
     /// lua-nginx-module's block tokenizer reads it (strings, long brackets and comments hide
     /// braces).
+    #[inline(never)]
     fn lua_body(&mut self, brace: usize, line: u32) -> Token {
         let b = self.src.as_bytes();
         let body_start = self.pos;
@@ -590,6 +601,11 @@ mod tests {
         // A quote inside an unquoted word is an ordinary byte.
         assert_eq!(lex(r#"a b"c" ;"#), ["a", "b\"c\"", ";"]);
         assert_eq!(lex(r#"if ($a = "b"){"#), ["if", "($a", "=", "b", ")", "{"]);
+        // Escapes that stay as written build nothing; the others wherever they are.
+        assert_eq!(cook(r"^/a\.b\$x\ y\"), None);
+        assert_eq!(cook(r"\.\\").as_deref(), Some(r"\.\"));
+        assert_eq!(cook(r"x\.\n").as_deref(), Some("x\\.\n"));
+        assert_eq!(cook(r#"\'\""#).as_deref(), Some(r#"'""#));
     }
 
     #[test]

@@ -51,6 +51,15 @@ impl IncludeArgs {
     }
 }
 
+/// The parser's working vectors, kept by the arena from one file to the next (10,000 small
+/// files would otherwise grow fresh ones each).
+#[derive(Default)]
+pub(crate) struct Scratch {
+    frames: Vec<Frame>,
+    kids: Vec<NodeId>,
+    words: Vec<Range<u32>>,
+}
+
 struct Frame {
     /// The block's directive, or None for the file's top level.
     node: Option<NodeId>,
@@ -71,9 +80,9 @@ struct Parser<'p> {
     text: &'p mut String,
     /// The class and rule of the statement's name (`context::classify_intern`).
     name: (super::context::Class, super::context::Rule),
-    frames: Vec<Frame>,
-    kids: Vec<NodeId>,
-    words: Vec<Range<u32>>,
+    frames: &'p mut Vec<Frame>,
+    kids: &'p mut Vec<NodeId>,
+    words: &'p mut Vec<Range<u32>>,
     stmt_line: u32,
     stmt_column: u32,
     includes: Vec<(NodeId, Option<u32>)>,
@@ -88,6 +97,7 @@ struct Parser<'p> {
 pub(crate) struct Placement<'p> {
     pub text: &'p mut String,
     pub include_args: &'p mut IncludeArgs,
+    pub scratch: &'p mut Scratch,
     /// Also report the top-level names (for the entry file).
     pub want_top_names: bool,
 }
@@ -103,20 +113,29 @@ pub(crate) fn parse_file(
     if at.text.is_empty() {
         at.text.push_str(super::context::names_prefix());
     }
+    let Scratch {
+        frames,
+        kids,
+        words,
+    } = at.scratch;
+    frames.clear();
+    frames.push(Frame {
+        node: None,
+        kids_start: 0,
+        dropped: false,
+        upstream: false,
+    });
+    kids.clear();
+    words.clear();
     let mut p = Parser {
         cfg,
         file,
         path,
         text: at.text,
         name: (0, 0),
-        frames: vec![Frame {
-            node: None,
-            kids_start: 0,
-            dropped: false,
-            upstream: false,
-        }],
-        kids: Vec::new(),
-        words: Vec::new(),
+        frames,
+        kids,
+        words,
         stmt_line: 0,
         stmt_column: 0,
         includes: Vec::new(),
@@ -132,7 +151,7 @@ pub(crate) fn parse_file(
             break;
         }
     }
-    let top = std::mem::take(&mut p.kids);
+    let top = p.kids.to_vec();
     ParsedFile {
         top,
         includes: p.includes,
@@ -207,7 +226,7 @@ impl Parser<'_> {
             None
         };
         let args_start = self.cfg.arg_spans.len() as u32;
-        self.cfg.arg_spans.append(&mut self.words);
+        self.cfg.arg_spans.append(self.words);
         if is_if {
             self.strip_if_parens(args_start as usize + 1);
         }
@@ -367,9 +386,11 @@ mod tests {
         });
         let mut text = String::new();
         let mut include_args = IncludeArgs::default();
+        let mut scratch = Scratch::default();
         let at = Placement {
             text: &mut text,
             include_args: &mut include_args,
+            scratch: &mut scratch,
             want_top_names: true,
         };
         let p = parse_file(&mut cfg, 0, Path::new("/t.conf"), src, at);

@@ -58,7 +58,7 @@ pub(super) fn named_in_to<'c>(d: &Directive<'c>, mut found: impl FnMut(&'c str))
         .filter(|&(i, _)| i >= from && (!last || i + 1 == n))
         .map(|(_, a)| a);
     let mut out = Vec::new();
-    for a in args.filter(|a| a.as_bytes().contains(&b'$')) {
+    for a in args.filter(|a| a.bytes().any(|c| c == b'$')) {
         names(a, &mut out);
         out.drain(..).for_each(&mut found);
     }

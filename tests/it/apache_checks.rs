@@ -970,3 +970,183 @@ fn md202_walks_apaches_directories_as_its_user() {
     let r = checks::run_one(checks::find("MD202").unwrap(), &site);
     assert_eq!(r.status, Status::Pass, "{}: {:#?}", r.summary, r.findings);
 }
+
+/// MD108 on Apache (fixtures/checks/MD108/apache-{fail,pass}, variants of apache-base): a stale
+/// site read first (000-old.conf) also has ServerName myapp.example.com on *:80, so Apache gives
+/// it every request for the site's name. The check finds it for `--site myapp`, prints the proven
+/// edit of the old site's line; pasted as printed, the check passes and a real Apache serves the
+/// upload (404 from the old site's DocumentRoot before, 200 after, as on apache-pass).
+#[test]
+fn md108_a_name_a_site_read_first_also_has() {
+    use crate::check_fixtures::{check, needs_root, prepare, status_of};
+    if !needs_root() {
+        return;
+    }
+    let args = ["--offline", "--site", "myapp"];
+    let json = |root: &Path| check(root, &args, &["--select", "MD108", "--format", "json"]);
+    let fail = prepare("MD108", "apache-fail");
+    let out = json(&fail.root);
+    assert_eq!(status_of(&out, "MD108"), "fail", "{}", out.stdout);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let f = &report["checks"][0]["findings"][0];
+    assert_eq!(f["evidence"][0]["value"], "myapp.example.com", "{f}");
+    let text = f["remediation"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("# /etc/apache2/sites-enabled/000-old.conf:2\n#ServerName myapp.example.com"),
+        "{text}"
+    );
+    assert!(
+        f["remediation"]["commands"]
+            .to_string()
+            .contains("apache2ctl configtest"),
+        "{f}"
+    );
+    let fixed = with_printed_fix_in(&fail.root, "MD108", text);
+    let again = json(fixed.path());
+    assert_eq!(
+        status_of(&again, "MD108"),
+        "pass",
+        "{}\n{text}",
+        again.stdout
+    );
+    let pass = prepare("MD108", "apache-pass");
+    assert_eq!(status_of(&json(&pass.root), "MD108"), "pass");
+    if !require_apache() {
+        return;
+    }
+    let (host, url) = ("myapp.example.com", "/media/uploads/a.jpg");
+    assert_eq!(
+        real_status_in(&fail.root, host, url),
+        Some(404),
+        "apache-fail"
+    );
+    assert_eq!(
+        real_status_in(fixed.path(), host, url),
+        Some(200),
+        "with the printed fix\n{text}"
+    );
+    assert_eq!(
+        real_status_in(&pass.root, host, url),
+        Some(200),
+        "apache-pass"
+    );
+}
+
+/// MD307 on Apache (fixtures/checks/MD307/apache-{fail,pass}): DEBUG = True in the app behind
+/// Apache is the finding, with the settings edit; the finding says Apache serves MEDIA_URL from
+/// disk itself, so with DEBUG off the uploads are still served, and a real Apache answers the
+/// upload 200 from the Alias (not through the app, which is not running).
+#[test]
+fn md307_debug_on_behind_apache() {
+    use crate::check_fixtures::{check, needs_root, prepare, status_of};
+    if !needs_root() {
+        return;
+    }
+    let json = |root: &Path| {
+        check(
+            root,
+            &["--offline"],
+            &["--select", "MD307", "--format", "json"],
+        )
+    };
+    let fail = prepare("MD307", "apache-fail");
+    let out = json(&fail.root);
+    assert_eq!(status_of(&out, "MD307"), "fail", "{}", out.stdout);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    names_apache_not_nginx("MD307", &report);
+    let f = &report["checks"][0]["findings"][0];
+    assert!(
+        f["remediation"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("DEBUG = False"),
+        "{f}"
+    );
+    let served = f["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["label"] == "apache serves MEDIA_URL")
+        .map(|e| e["value"].as_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert!(
+        served.starts_with(
+            "/media/ from /srv/myapp/media/ (Alias at /etc/apache2/sites-enabled/myapp.conf:7"
+        ),
+        "{f}"
+    );
+    let pass = prepare("MD307", "apache-pass");
+    assert_eq!(status_of(&json(&pass.root), "MD307"), "pass");
+    if require_apache() {
+        let real = real_status_in(&fail.root, "myapp.example.com", "/media/uploads/a.jpg");
+        assert_eq!(real, Some(200), "Apache serves the upload from disk");
+    }
+}
+
+/// MD104 on Apache (fixtures/checks/MD104/apache-{fail,pass}): `AliasMatch ^/media/(.*)$
+/// /srv/myapp/media/` drops its capture, so every upload URL opens the media directory itself.
+/// The check prints the target ending in `$1`, proven; pasted as printed, the check passes and a
+/// real Apache serves the upload, as on apache-pass (and answers on apache-fail what the finding
+/// predicts).
+#[test]
+fn md104_an_aliasmatch_that_drops_its_capture() {
+    use crate::check_fixtures::{check, needs_root, prepare, status_of};
+    if !needs_root() {
+        return;
+    }
+    let json = |root: &Path| {
+        check(
+            root,
+            &["--offline"],
+            &["--select", "MD104", "--format", "json"],
+        )
+    };
+    let fail = prepare("MD104", "apache-fail");
+    let out = json(&fail.root);
+    assert_eq!(status_of(&out, "MD104"), "fail", "{}", out.stdout);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    names_apache_not_nginx("MD104", &report);
+    let f = &report["checks"][0]["findings"][0];
+    let ev = |label: &str| {
+        f["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["label"] == label)
+            .and_then(|e| e["value"].as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let url = ev("url");
+    assert_eq!(url, "/media/uploads/a.jpg", "{f}");
+    assert_eq!(ev("apache opens"), "/srv/myapp/media/", "{f}");
+    let text = f["remediation"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("AliasMatch ^/media/(.*)$ /srv/myapp/media/$1"),
+        "{text}"
+    );
+    let fixed = with_printed_fix_in(&fail.root, "MD104", text);
+    assert_eq!(status_of(&json(fixed.path()), "MD104"), "pass", "{text}");
+    let pass = prepare("MD104", "apache-pass");
+    assert_eq!(status_of(&json(&pass.root), "MD104"), "pass");
+    if !require_apache() {
+        return;
+    }
+    let host = "myapp.example.com";
+    let predicted: u16 = ev("predicted status").parse().unwrap();
+    assert_eq!(
+        real_status_in(&fail.root, host, &url),
+        Some(predicted),
+        "apache-fail"
+    );
+    assert_eq!(
+        real_status_in(fixed.path(), host, &url),
+        Some(200),
+        "with the printed fix\n{text}"
+    );
+    assert_eq!(
+        real_status_in(&pass.root, host, &url),
+        Some(200),
+        "apache-pass"
+    );
+}
