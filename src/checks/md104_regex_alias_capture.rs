@@ -41,6 +41,9 @@ impl Check for RegexAliasCapture {
     }
 
     fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        if site.apache().is_some() {
+            return Ok(on_apache(site));
+        }
         if let Some(skip) = skip_if_incomplete(site) {
             return Ok(skip);
         }
@@ -256,6 +259,106 @@ fn simple_fix(o: &OwnRoot, dir_text: &str) -> Option<crate::fix::BlockEdit> {
         o.directive,
         format!("alias {}/$1;", dir_text.trim_end_matches('/')),
     ))
+}
+
+/// MD104 when Apache is judged: `AliasMatch` is Apache's regex alias, and like nginx's its
+/// target is the whole path. One whose target uses none of the regex's captures while the regex
+/// captures an open-ended part of the URL (a file name) maps every URL it matches to the one
+/// path: a finding, with the target ending in that capture, proven on a copy. Traversal through a
+/// capture does not apply: Apache removes `..` segments (decoding `%2e` first) before mod_alias
+/// matches, and `/media../x` stays a name inside the target's parent only as `media..`.
+fn on_apache(cx: &Context<'_>) -> Outcome {
+    use super::shared::apache::{ask, first_proven, loc, model, place, status_text, word};
+    use super::shared::nginx::{exists, sample_file};
+    use crate::fix::apache::{request_on, Goal, LineEdit, Place};
+    let (site, r) = match model(cx) {
+        Ok(m) => m,
+        Err(skip) => return skip,
+    };
+    let cfg = r.config();
+    let mut findings = Vec::new();
+    let mut judged = 0usize;
+    let mut seen = Vec::new();
+    for &v in &site.vhosts {
+        let own = cfg.directive(v).children().chain(cfg.top());
+        for d in own.filter(|d| !d.is_section() && d.is("AliasMatch")) {
+            let (Some(re), Some(target)) = (d.arg(0), d.arg(1)) else {
+                continue;
+            };
+            if seen.contains(&d.id()) {
+                continue;
+            }
+            seen.push(d.id());
+            judged += 1;
+            if (0..=9).any(|n| target.contains(&format!("${n}"))) {
+                continue;
+            }
+            // An exact-file regex, or one that chooses among a few words, is right as it is.
+            let Some(&group) = regex_probe::open_groups(re, false)
+                .unwrap_or_default()
+                .first()
+            else {
+                continue;
+            };
+            let dir = format!("{}/", target.trim_end_matches('/'));
+            let name = sample_file(&cx.root, Path::new(&dir))
+                .unwrap_or_else(|| "media-doctor-probe.jpg".into());
+            let inject = HashMap::from([(group, name.clone())]);
+            let Some(uri) = regex_probe::example(re, false, &inject) else {
+                continue;
+            };
+            let res = ask(r, v, &uri);
+            if res.mapping != Some(d.id()) {
+                continue;
+            }
+            let opened = res
+                .path
+                .as_deref()
+                .map_or("no file".into(), |p| p.display().to_string());
+            let f = Finding::error(format!(
+                "`AliasMatch {re} {target}` drops what its regex captures: {uri} opens {opened} ({}), and so does every URL it matches",
+                status_text(res.predicted_status)
+            ))
+            .at(loc(&d))
+            .evidence("url", &uri)
+            .evidence("apache opens", &opened)
+            .evidence("predicted status", status_text(res.predicted_status))
+            .evidence("AliasMatch at", place(&d));
+            let new_target = format!("{dir}${group}");
+            let edit = LineEdit::at(
+                &d,
+                Place::Replace,
+                vec![format!("AliasMatch {} {}", word(re), word(&new_target))],
+            );
+            let meant = PathBuf::from(format!("{dir}{name}"));
+            let prefix = uri
+                .rfind(name.as_str())
+                .map_or(uri.clone(), |i| uri[..i].to_string());
+            let goal = Goal {
+                request: request_on(cfg, Some(v), &uri),
+                status: if exists(&cx.root, &meant) { 200 } else { 404 },
+                path: Some(meant),
+                prefix,
+            };
+            findings.push(first_proven(
+                cx,
+                f,
+                &[(
+                    vec![edit],
+                    &format!("end the target with the capture (${group}), so each URL opens its own file:"),
+                )],
+                std::slice::from_ref(&goal),
+            ));
+        }
+    }
+    if findings.is_empty() {
+        return Outcome::pass(if judged == 0 {
+            "the site has no AliasMatch".to_string()
+        } else {
+            format!("each of the site's {judged} AliasMatch builds its path from its captures (or matches fixed names)")
+        });
+    }
+    Outcome::findings(findings)
 }
 
 #[cfg(test)]

@@ -26,6 +26,9 @@ impl Check for ServerConflict {
     }
 
     fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        if site.apache().is_some() {
+            return Ok(on_apache(site));
+        }
         if let Some(skip) = skip_if_incomplete(site) {
             return Ok(skip);
         }
@@ -226,4 +229,144 @@ fn without_name(
         crate::fix::BlockEdit::new(server)
             .replace(d.id(), format!("server_name {};", rest.join(" "))),
     )
+}
+
+/// MD108 when Apache is judged: each name of the site's virtual hosts (ServerName, the
+/// ServerAliases without wildcards), asked on the virtual host's own address and port, must
+/// reach that virtual host. Apache takes the first `<VirtualHost>` it read that has the name on
+/// that address:port (`apache2ctl -S` lists them): a second one with the name never answers it.
+/// The fix takes the name out of the virtual host that has it first (a ServerAlias loses the
+/// name; a ServerName is commented out), proven on a copy: the name then reaches the site.
+fn on_apache(cx: &Context<'_>) -> Outcome {
+    use super::shared::apache::{first_proven, loc, model, place};
+    use crate::fix::apache::{request_on, Goal, LineEdit, Place};
+    let (site, r) = match model(cx) {
+        Ok(m) => m,
+        Err(skip) => return skip,
+    };
+    let cfg = r.config();
+    let mut findings = Vec::new();
+    let mut asked = 0usize;
+    for &v in &site.vhosts {
+        let vhost = cfg.directive(v);
+        let names: Vec<&str> = vhost
+            .children()
+            .filter(|d| d.is("ServerName") || d.is("ServerAlias"))
+            .flat_map(|d| d.args())
+            .filter(|n| !n.contains(['*', '?']))
+            .collect();
+        let own = request_on(cfg, Some(v), "/");
+        for name in names {
+            let host = name.split("://").last().unwrap_or(name);
+            let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+            if host.is_empty() {
+                continue;
+            }
+            let req = |uri: &str| {
+                let q = crate::nginx::resolve::Request::for_path(&host, own.port, uri);
+                match own.local_addr {
+                    Some(ip) => q.with_local_addr(ip),
+                    None => q,
+                }
+            };
+            asked += 1;
+            let got = r.resolve(&req("/"));
+            let Some(other) = got.vhost.filter(|&o| o != v).map(|o| cfg.directive(o)) else {
+                continue;
+            };
+            let mut f = Finding::error(format!(
+                "requests for {host} on port {} reach the <VirtualHost> at {} (Apache read it first), not the site's at {}: the site's Alias and <Directory> sections never answer them",
+                own.port,
+                place(&other),
+                place(&vhost)
+            ))
+            .at(loc(&vhost))
+            .evidence("name", &host)
+            .evidence("the site's virtual host", place(&vhost))
+            .evidence("apache chooses", place(&other));
+            // The other's lines that give it the name.
+            let lines: Vec<_> = other
+                .children()
+                .filter(|d| d.is("ServerName") || d.is("ServerAlias"))
+                .filter(|d| {
+                    d.args().any(|a| {
+                        let a = a.split("://").last().unwrap_or(a);
+                        a.split(':').next().unwrap_or(a).eq_ignore_ascii_case(&host)
+                    })
+                })
+                .collect();
+            for d in &lines {
+                f = f.evidence("the name is also at", place(d));
+            }
+            let edits: Vec<LineEdit> = lines
+                .iter()
+                .map(|d| {
+                    let rest: Vec<&str> = d
+                        .args()
+                        .filter(|a| {
+                            let a = a.split("://").last().unwrap_or(a);
+                            !a.split(':').next().unwrap_or(a).eq_ignore_ascii_case(&host)
+                        })
+                        .collect();
+                    let line = if d.is("ServerAlias") && !rest.is_empty() {
+                        format!("ServerAlias {}", rest.join(" "))
+                    } else {
+                        // Commented out: the line stays to read (`#` starts a comment line).
+                        format!(
+                            "#{} {}",
+                            d.name(),
+                            d.args()
+                                .map(crate::fix::apache::quoted)
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        )
+                    };
+                    LineEdit::at(d, Place::Replace, vec![line])
+                })
+                .collect();
+            if edits.is_empty() {
+                findings.push(f.fix(
+                    format!(
+                        "{host} reaches {} as the default of its address:port: give the site's <VirtualHost> the name (ServerName/ServerAlias {host}) and check again",
+                        place(&other)
+                    ),
+                    Vec::new(),
+                ));
+                continue;
+            }
+            // What the site's virtual host answers for a sample of its own: the name must get it.
+            let uri = vhost
+                .children()
+                .filter(|d| d.is("Alias"))
+                .find_map(|a| a.arg(0))
+                .map(|p| format!("{}/media-doctor-probe.txt", p.trim_end_matches('/')))
+                .unwrap_or_else(|| "/media-doctor-probe.txt".into());
+            let want = r.resolve(&request_on(cfg, Some(v), &uri));
+            let Some(status) = want.predicted_status else {
+                findings.push(f);
+                continue;
+            };
+            let goal = Goal {
+                request: req(&uri),
+                status,
+                path: want.path.clone(),
+                prefix: "/".into(),
+            };
+            findings.push(first_proven(
+                cx,
+                f,
+                &[(
+                    edits,
+                    &format!("take {host} out of the <VirtualHost> that has it first (or disable that site: a2dissite):"),
+                )],
+                std::slice::from_ref(&goal),
+            ));
+        }
+    }
+    if findings.is_empty() {
+        return Outcome::pass(format!(
+            "each of the site's {asked} names reaches the site's <VirtualHost> on its address:port"
+        ));
+    }
+    Outcome::findings(findings)
 }

@@ -50,7 +50,20 @@ impl Check for AppServesMedia {
             if let Some(at) = app.debug.at() {
                 f = f.at(at.clone());
             }
+            if site.apache().is_some() {
+                f = with_apache_media(site, app, f);
+            }
             findings.push(f);
+        }
+        if site.apache().is_some() {
+            for r in &app.served_routes {
+                let active = !r.debug_only || debug_on;
+                let Some(prefix) = r.prefix.value().and_then(|p| App::url_path(p)) else {
+                    continue;
+                };
+                findings.extend(on_apache(site, r, &prefix, active));
+            }
+            return Ok(outcome(app, findings));
         }
         let resolver = site.resolver();
         for r in &app.served_routes {
@@ -64,14 +77,108 @@ impl Check for AppServesMedia {
                 .collect();
             findings.extend(route_finding(site, r, &prefix, active, &nginx));
         }
-        if findings.is_empty() {
-            return Ok(Outcome::pass(if app.served_routes.is_empty() {
-                "DEBUG is off; the app has no route serving files".to_string()
-            } else {
-                "DEBUG is off; the app's file routes are inactive".to_string()
-            }));
+        Ok(outcome(app, findings))
+    }
+}
+
+/// Whether Apache serves MEDIA_URL from disk, on the DEBUG finding: when it does, turning DEBUG
+/// off keeps the uploads; when it does not, they then answer 404 (or go to the app) until an
+/// Alias serves them (MD303, MD502).
+fn with_apache_media(cx: &Context<'_>, app: &App, f: Finding) -> Finding {
+    let Some(prefix) = app.media_url.value().and_then(|u| App::url_path(u)) else {
+        return f;
+    };
+    match super::shared::apache_app::served_from_disk(cx, &prefix).first() {
+        Some((dir, at)) => f.evidence(
+            "apache serves MEDIA_URL",
+            format!(
+                "{prefix} from {dir} ({}): with DEBUG off the uploads are still served",
+                at.as_ref()
+                    .map_or("DocumentRoot".to_string(), |l| format!("Alias at {l}"))
+            ),
+        ),
+        None => f.evidence(
+            "apache serves MEDIA_URL",
+            format!("{prefix} not from disk: with DEBUG off uploads answer 404 or go to the app until an Alias serves them (MD303, MD502)"),
+        ),
+    }
+}
+
+fn outcome(app: &App, findings: Vec<Finding>) -> Outcome {
+    if findings.is_empty() {
+        return Outcome::pass(if app.served_routes.is_empty() {
+            "DEBUG is off; the app has no route serving files".to_string()
+        } else {
+            "DEBUG is off; the app's file routes are inactive".to_string()
+        });
+    }
+    Outcome::findings(findings)
+}
+
+/// An app route serving files, when Apache is judged: the prefix is given to Apache's model
+/// (`shared::apache_app::served_from_disk`): when a virtual host of the site serves it from disk
+/// (an Alias, DocumentRoot), Apache answers and the route is dead weight; when none does, every
+/// file goes through a Python worker (or the app's mapping takes it: MD502 prints the edit).
+fn on_apache(cx: &Context<'_>, r: &AppRoute, prefix: &str, active: bool) -> Option<Finding> {
+    if !active {
+        return Some(
+            Finding::info(format!(
+                "{} for {prefix} is only active with DEBUG=True (it is off)",
+                r.kind
+            ))
+            .at(r.at.clone()),
+        );
+    }
+    let served = super::shared::apache_app::served_from_disk(cx, prefix);
+    match served.first() {
+        Some((dir, at)) => {
+            let how = at
+                .as_ref()
+                .map_or("DocumentRoot".to_string(), |l| format!("Alias at {l}"));
+            let mut f = Finding::warning(format!(
+                "the app serves {prefix} itself ({}), and Apache also maps it (to {dir}, {how}): Apache answers, the app route only hides mistakes in development",
+                r.kind
+            ))
+            .at(r.at.clone())
+            .evidence("app route", format!("{} at {}", r.kind, r.at))
+            .evidence("apache serves it by", &how);
+            if let Some(d) = r.dir.value() {
+                if real(cx, d) != real(cx, std::path::Path::new(dir)) {
+                    f = f.evidence(
+                        "different directories",
+                        format!("app: {}, apache: {dir}", d.display()),
+                    );
+                }
+            }
+            Some(f.fix(
+                format!("serve {prefix} from Apache only: remove the app route in production (or guard it with DEBUG); Apache already serves it ({how})"),
+                Vec::new(),
+            ))
         }
-        Ok(Outcome::findings(findings))
+        None => {
+            let dir = r
+                .dir
+                .value()
+                .map(|d| format!("{}/", d.display().to_string().trim_end_matches('/')))
+                .unwrap_or_else(|| "/path/to/uploads/".into());
+            Some(
+                Finding::warning(format!(
+                    "the app serves {prefix} itself ({}): every file goes through a Python worker; no Alias of the site serves it from disk",
+                    r.kind
+                ))
+                .at(r.at.clone())
+                .fix_with_block(
+                    "let Apache serve the directory instead, in the site's <VirtualHost> before the app's mapping (MD502 prints the proven edit when the app's mapping takes the prefix):",
+                    &[
+                        format!("Alias {prefix} {dir}"),
+                        format!("<Directory {dir}>"),
+                        "    Require all granted".into(),
+                        "</Directory>".into(),
+                    ],
+                    Vec::new(),
+                ),
+            )
+        }
     }
 }
 

@@ -154,7 +154,15 @@ impl<'s> Context<'s> {
         let a = site.apache.as_deref()?;
         let r = self
             .apache
-            .get_or_init(|| Some(crate::apache::resolve::Resolver::new(&a.config, &site.root)))
+            .get_or_init(|| {
+                // Every site of a box reads the same configuration: its servers are read once.
+                let servers = site.per_box("apache::resolve::Servers", || {
+                    crate::apache::resolve::Servers::of(&a.config)
+                });
+                Some(crate::apache::resolve::Resolver::with_servers(
+                    &a.config, &site.root, servers,
+                ))
+            })
             .as_ref()?;
         Some((a, r))
     }
@@ -390,9 +398,9 @@ const SERVER_PATH_CHECKS: &[&str] = &[
 /// The live checks (MD401-MD406) read one `Live` whichever server is judged (`live::apache`
 /// plans Apache's probes from its model, `live::apache_log` reads its error log).
 const EITHER_SERVER: &[&str] = &[
-    "MD201", "MD202", "MD203", "MD204", "MD205", "MD206", "MD208", "MD209", "MD210", "MD301",
-    "MD302", "MD303", "MD304", "MD305", "MD306", "MD308", "MD309", "MD401", "MD402", "MD403",
-    "MD404", "MD405", "MD406",
+    "MD104", "MD108", "MD201", "MD202", "MD203", "MD204", "MD205", "MD206", "MD208", "MD209",
+    "MD210", "MD301", "MD302", "MD303", "MD304", "MD305", "MD306", "MD307", "MD308", "MD309",
+    "MD401", "MD402", "MD403", "MD404", "MD405", "MD406",
 ];
 
 /// nginx checks whose question Apache asks differently (and the check that asks it there), or
@@ -418,10 +426,6 @@ const ON_APACHE_ELSEWHERE: &[(&str, &str)] = &[
          judged by MD302 and MD304",
     ),
     (
-        "MD104",
-        "AliasMatch captures are not judged yet (trace a URL to see what it maps to)",
-    ),
-    (
         "MD105",
         "a ProxyPass or WSGIScriptAlias taking the media URL is MD502's finding",
     ),
@@ -430,10 +434,6 @@ const ON_APACHE_ELSEWHERE: &[(&str, &str)] = &[
         "a prefix no Alias serves is MD303/MD305's and MD502's finding",
     ),
     ("MD107", "a site not enabled (a2ensite) is MD506's finding"),
-    (
-        "MD108",
-        "virtual hosts sharing a ServerName are not judged yet (apache2ctl -S lists them)",
-    ),
     (
         "MD109",
         "a listing of the uploads (Options Indexes) is MD503's finding",
@@ -455,11 +455,6 @@ const ON_APACHE_ELSEWHERE: &[(&str, &str)] = &[
         "Apache follows a symbolic link only where Options FollowSymLinks (or \
          SymLinksIfOwnerMatch) allows it, not by nginx's disable_symlinks: MD505 judges the \
          links under Apache's directories",
-    ),
-    (
-        "MD307",
-        "the app's own file routes are not yet compared with Apache's mapping (MD502 judges \
-         whether the app gets the media URLs)",
     ),
 ];
 

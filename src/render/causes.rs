@@ -63,6 +63,8 @@ pub fn of(report: &Report) -> Vec<Cause> {
     let mut index = Index::default();
     // First the blocks a config fix edits: each is one cause, whatever check found it.
     let mut placed = vec![false; actionable.len()];
+    // Where Apache is judged, every config fix edits its configuration (MD104/MD108 too).
+    let apache = report.site.get("web_server").and_then(|w| w.as_str()) == Some("apache");
     for (i, &m) in actionable.iter().enumerate() {
         let Some(at) = fix_block(finding(m)) else {
             continue;
@@ -77,9 +79,10 @@ pub fn of(report: &Report) -> Vec<Cause> {
                 let c = causes.len();
                 index.block.insert(at.clone(), c);
                 causes.push(Cause {
-                    place: Some(match check(m).band {
-                        crate::report::Band::Apache => format!("Apache config at {at}"),
-                        _ => format!("nginx block at {at}"),
+                    place: Some(if apache || check(m).band == crate::report::Band::Apache {
+                        format!("Apache config at {at}")
+                    } else {
+                        format!("nginx block at {at}")
                     }),
                     at: Some(at),
                     severity: finding(m).severity,

@@ -213,7 +213,7 @@ fn with_printed_fix_in(fx: &Path, id: &str, text: &str) -> tempfile::TempDir {
 /// on it answers the failing URL as on the pass fixture.
 #[test]
 fn the_printed_fix_pasted_in_works_in_real_apache() {
-    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+    if !root_and_apache() {
         return;
     }
     for id in CASES.iter().filter(|id| **id != "MD506") {
@@ -292,7 +292,7 @@ fn fixes_of_one_options_line_are_one_edit_that_works_pasted() {
             r.findings
         );
     }
-    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+    if !root_and_apache() {
         return;
     }
     let host = "myapp.example.com";
@@ -538,7 +538,7 @@ fn model_status(id: &str, kind: &str, host: &str, url: &str) -> Option<u16> {
 
 #[test]
 fn real_apache_answers_what_the_findings_predict() {
-    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+    if !root_and_apache() {
         return;
     }
     for id in CASES {
@@ -657,7 +657,7 @@ fn app_alignment_reads_apaches_mapping() {
 #[test]
 fn md507_names_a_change_made_after_apache_loaded_its_config() {
     use std::os::unix::fs::PermissionsExt;
-    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+    if !root_and_apache() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -671,7 +671,7 @@ fn md507_names_a_change_made_after_apache_loaded_its_config() {
     );
     std::fs::write(&conf, &text).unwrap();
     let now = std::time::SystemTime::now();
-    set_mtime(&conf, now - std::time::Duration::from_secs(60));
+    support::set_mtime(&conf, now - std::time::Duration::from_secs(60));
     let apache = Apache::start(base, &conf, port).unwrap();
     let check = || {
         let args = Options {
@@ -685,7 +685,7 @@ fn md507_names_a_change_made_after_apache_loaded_its_config() {
     assert_eq!(r.status, Status::Pass, "{}: {:#?}", r.summary, r.findings);
     // Edited after the load (dated ahead, so that no wait is needed to be past the tolerance).
     std::fs::write(&conf, format!("{text}# edited\n")).unwrap();
-    set_mtime(&conf, now + std::time::Duration::from_secs(30));
+    support::set_mtime(&conf, now + std::time::Duration::from_secs(30));
     let r = check();
     assert_eq!(r.status, Status::Fail, "{}: {:#?}", r.summary, r.findings);
     let pid = std::fs::read_to_string(base.join("apache.pid")).unwrap();
@@ -698,6 +698,27 @@ fn md507_names_a_change_made_after_apache_loaded_its_config() {
     drop(apache);
 }
 
+/// Root and Apache httpd: what a private Apache needs (a skip, or under CI a failure).
+fn root_and_apache() -> bool {
+    support::require(support::is_root(), "needs root (Apache's User)") && require_apache()
+}
+
+/// A private Apache's base directory (0755) holding srv/media/uploads/a.jpg, with the project
+/// directory srv/ closed to Apache's user (www-data: AH00035, 403); a free port and the path of
+/// its config: (the directory, media, port, config).
+fn closed_media() -> (tempfile::TempDir, PathBuf, u16, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path();
+    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let media = base.join("srv/media");
+    std::fs::create_dir_all(media.join("uploads")).unwrap();
+    std::fs::write(media.join("uploads/a.jpg"), b"not really a jpeg").unwrap();
+    std::fs::set_permissions(base.join("srv"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let conf = base.join("apache2.conf");
+    (t, media, support::free_port(), conf)
+}
+
 /// The live checks on a private Apache (the live system, its own config), planned from Apache's
 /// model as nginx's are from nginx's: MD401 asks a real file under the Alias and gets the 403 of
 /// a parent closed to Apache's user, MD405 reads that very AH00035 line in Apache's error log
@@ -707,20 +728,11 @@ fn md507_names_a_change_made_after_apache_loaded_its_config() {
 /// run, makes them agree again.
 #[test]
 fn live_checks_ask_a_private_apache() {
-    use std::os::unix::fs::PermissionsExt;
-    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+    if !root_and_apache() {
         return;
     }
-    let t = tempfile::tempdir().unwrap();
+    let (t, media, port, conf) = closed_media();
     let base = t.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let media = base.join("srv/media");
-    std::fs::create_dir_all(media.join("uploads")).unwrap();
-    std::fs::write(media.join("uploads/a.jpg"), b"not really a jpeg").unwrap();
-    // The project directory closed to Apache's user (www-data): AH00035, 403.
-    std::fs::set_permissions(base.join("srv"), std::fs::Permissions::from_mode(0o700)).unwrap();
-    let port = support::free_port();
-    let conf = base.join("apache2.conf");
     let config = |grant: &str| {
         format!(
             "{}<VirtualHost *:{port}>\n ServerName myapp.test\n Alias /media/ {m}/\n \
@@ -859,19 +871,11 @@ fn live_checks_ask_a_private_apache() {
 /// grant, run, lets Apache serve the file.
 #[test]
 fn md405_reads_an_htaccess_apache_cannot_reach() {
-    use std::os::unix::fs::PermissionsExt;
-    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+    if !root_and_apache() {
         return;
     }
-    let t = tempfile::tempdir().unwrap();
+    let (t, media, port, conf) = closed_media();
     let base = t.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let media = base.join("srv/media");
-    std::fs::create_dir_all(media.join("uploads")).unwrap();
-    std::fs::write(media.join("uploads/a.jpg"), b"not really a jpeg").unwrap();
-    std::fs::set_permissions(base.join("srv"), std::fs::Permissions::from_mode(0o700)).unwrap();
-    let port = support::free_port();
-    let conf = base.join("apache2.conf");
     std::fs::write(
         &conf,
         format!(
@@ -926,19 +930,6 @@ fn run_printed(cmd: &str) {
     assert!(ok, "{cmd}");
 }
 
-fn set_mtime(p: &Path, t: std::time::SystemTime) {
-    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap();
-    let ts = nix::sys::time::TimeSpec::new(d.as_secs() as i64, d.subsec_nanos() as i64);
-    nix::sys::stat::utimensat(
-        nix::fcntl::AT_FDCWD,
-        p,
-        &ts,
-        &ts,
-        nix::sys::stat::UtimensatFlags::FollowSymlink,
-    )
-    .unwrap();
-}
-
 /// #14: the worker user from envvars (APACHE_RUN_USER) cannot traverse a parent directory:
 /// MD202 walks Apache's served directories as Apache's `User`, and a real Apache answers 403.
 #[test]
@@ -978,4 +969,184 @@ fn md202_walks_apaches_directories_as_its_user() {
     let site = Site::gather(&args, true).unwrap();
     let r = checks::run_one(checks::find("MD202").unwrap(), &site);
     assert_eq!(r.status, Status::Pass, "{}: {:#?}", r.summary, r.findings);
+}
+
+/// MD108 on Apache (fixtures/checks/MD108/apache-{fail,pass}, variants of apache-base): a stale
+/// site read first (000-old.conf) also has ServerName myapp.example.com on *:80, so Apache gives
+/// it every request for the site's name. The check finds it for `--site myapp`, prints the proven
+/// edit of the old site's line; pasted as printed, the check passes and a real Apache serves the
+/// upload (404 from the old site's DocumentRoot before, 200 after, as on apache-pass).
+#[test]
+fn md108_a_name_a_site_read_first_also_has() {
+    use crate::check_fixtures::{check, needs_root, prepare, status_of};
+    if !needs_root() {
+        return;
+    }
+    let args = ["--offline", "--site", "myapp"];
+    let json = |root: &Path| check(root, &args, &["--select", "MD108", "--format", "json"]);
+    let fail = prepare("MD108", "apache-fail");
+    let out = json(&fail.root);
+    assert_eq!(status_of(&out, "MD108"), "fail", "{}", out.stdout);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let f = &report["checks"][0]["findings"][0];
+    assert_eq!(f["evidence"][0]["value"], "myapp.example.com", "{f}");
+    let text = f["remediation"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("# /etc/apache2/sites-enabled/000-old.conf:2\n#ServerName myapp.example.com"),
+        "{text}"
+    );
+    assert!(
+        f["remediation"]["commands"]
+            .to_string()
+            .contains("apache2ctl configtest"),
+        "{f}"
+    );
+    let fixed = with_printed_fix_in(&fail.root, "MD108", text);
+    let again = json(fixed.path());
+    assert_eq!(
+        status_of(&again, "MD108"),
+        "pass",
+        "{}\n{text}",
+        again.stdout
+    );
+    let pass = prepare("MD108", "apache-pass");
+    assert_eq!(status_of(&json(&pass.root), "MD108"), "pass");
+    if !require_apache() {
+        return;
+    }
+    let (host, url) = ("myapp.example.com", "/media/uploads/a.jpg");
+    assert_eq!(
+        real_status_in(&fail.root, host, url),
+        Some(404),
+        "apache-fail"
+    );
+    assert_eq!(
+        real_status_in(fixed.path(), host, url),
+        Some(200),
+        "with the printed fix\n{text}"
+    );
+    assert_eq!(
+        real_status_in(&pass.root, host, url),
+        Some(200),
+        "apache-pass"
+    );
+}
+
+/// MD307 on Apache (fixtures/checks/MD307/apache-{fail,pass}): DEBUG = True in the app behind
+/// Apache is the finding, with the settings edit; the finding says Apache serves MEDIA_URL from
+/// disk itself, so with DEBUG off the uploads are still served, and a real Apache answers the
+/// upload 200 from the Alias (not through the app, which is not running).
+#[test]
+fn md307_debug_on_behind_apache() {
+    use crate::check_fixtures::{check, needs_root, prepare, status_of};
+    if !needs_root() {
+        return;
+    }
+    let json = |root: &Path| {
+        check(
+            root,
+            &["--offline"],
+            &["--select", "MD307", "--format", "json"],
+        )
+    };
+    let fail = prepare("MD307", "apache-fail");
+    let out = json(&fail.root);
+    assert_eq!(status_of(&out, "MD307"), "fail", "{}", out.stdout);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    names_apache_not_nginx("MD307", &report);
+    let f = &report["checks"][0]["findings"][0];
+    assert!(
+        f["remediation"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("DEBUG = False"),
+        "{f}"
+    );
+    let served = f["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["label"] == "apache serves MEDIA_URL")
+        .map(|e| e["value"].as_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert!(
+        served.starts_with(
+            "/media/ from /srv/myapp/media/ (Alias at /etc/apache2/sites-enabled/myapp.conf:7"
+        ),
+        "{f}"
+    );
+    let pass = prepare("MD307", "apache-pass");
+    assert_eq!(status_of(&json(&pass.root), "MD307"), "pass");
+    if require_apache() {
+        let real = real_status_in(&fail.root, "myapp.example.com", "/media/uploads/a.jpg");
+        assert_eq!(real, Some(200), "Apache serves the upload from disk");
+    }
+}
+
+/// MD104 on Apache (fixtures/checks/MD104/apache-{fail,pass}): `AliasMatch ^/media/(.*)$
+/// /srv/myapp/media/` drops its capture, so every upload URL opens the media directory itself.
+/// The check prints the target ending in `$1`, proven; pasted as printed, the check passes and a
+/// real Apache serves the upload, as on apache-pass (and answers on apache-fail what the finding
+/// predicts).
+#[test]
+fn md104_an_aliasmatch_that_drops_its_capture() {
+    use crate::check_fixtures::{check, needs_root, prepare, status_of};
+    if !needs_root() {
+        return;
+    }
+    let json = |root: &Path| {
+        check(
+            root,
+            &["--offline"],
+            &["--select", "MD104", "--format", "json"],
+        )
+    };
+    let fail = prepare("MD104", "apache-fail");
+    let out = json(&fail.root);
+    assert_eq!(status_of(&out, "MD104"), "fail", "{}", out.stdout);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    names_apache_not_nginx("MD104", &report);
+    let f = &report["checks"][0]["findings"][0];
+    let ev = |label: &str| {
+        f["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["label"] == label)
+            .and_then(|e| e["value"].as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let url = ev("url");
+    assert_eq!(url, "/media/uploads/a.jpg", "{f}");
+    assert_eq!(ev("apache opens"), "/srv/myapp/media/", "{f}");
+    let text = f["remediation"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("AliasMatch ^/media/(.*)$ /srv/myapp/media/$1"),
+        "{text}"
+    );
+    let fixed = with_printed_fix_in(&fail.root, "MD104", text);
+    assert_eq!(status_of(&json(fixed.path()), "MD104"), "pass", "{text}");
+    let pass = prepare("MD104", "apache-pass");
+    assert_eq!(status_of(&json(&pass.root), "MD104"), "pass");
+    if !require_apache() {
+        return;
+    }
+    let host = "myapp.example.com";
+    let predicted: u16 = ev("predicted status").parse().unwrap();
+    assert_eq!(
+        real_status_in(&fail.root, host, &url),
+        Some(predicted),
+        "apache-fail"
+    );
+    assert_eq!(
+        real_status_in(fixed.path(), host, &url),
+        Some(200),
+        "with the printed fix\n{text}"
+    );
+    assert_eq!(
+        real_status_in(&pass.root, host, &url),
+        Some(200),
+        "apache-pass"
+    );
 }

@@ -176,6 +176,16 @@ fn every_apache_site_is_checked_on_its_own() {
         let vhosts = s["site"]["apache"]["virtual_hosts"].as_array().unwrap();
         assert_eq!(vhosts.len(), 1, "{name}: {vhosts:?}");
         let other = if name == "shop" { "blog" } else { "shop" };
+        // Its own files: the entry and its site's, not the other's.
+        let files = s["site"]["apache"]["files"].to_string();
+        assert!(
+            files.contains("apache2.conf") && files.contains(&format!("sites-enabled/{name}.conf")),
+            "{name}: {files}"
+        );
+        assert!(
+            !files.contains(&format!("sites-enabled/{other}.conf")),
+            "{name}: {files}"
+        );
         let text = s["checks"].to_string();
         assert!(
             !text.contains(&format!("sites-enabled/{other}.conf")),

@@ -69,12 +69,32 @@ pub struct Resolver<'s> {
     root: &'s SysRoot,
     /// The user Apache's children run as (`User`/`Group`), or why it is unknown.
     who: Result<Identity, String>,
+    servers: std::sync::Arc<Servers>,
+    cache: WalkCache,
+}
+
+/// The servers of one configuration, as every resolver of it reads them: a check over each of
+/// the 10,000 sites of a box builds a resolver per site, and shares these (`Site::per_box`)
+/// rather than reading every `<VirtualHost>` again for each site.
+pub struct Servers {
     main: Server,
     /// Each vhost's addresses and names (for choosing it).
     vhosts: Vec<Server>,
     /// Each vhost read whole, on first need.
     full: Vec<std::sync::OnceLock<Server>>,
-    cache: WalkCache,
+}
+
+impl Servers {
+    pub fn of(cfg: &Config) -> Servers {
+        let (main, vhosts) = conf::servers(cfg);
+        Servers {
+            main,
+            full: (0..vhosts.len())
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
+            vhosts,
+        }
+    }
 }
 
 /// Apache's compiled-in DocumentRoot on Debian.
@@ -82,17 +102,20 @@ const DEFAULT_DOCUMENT_ROOT: &str = "/var/www/html";
 
 impl<'s> Resolver<'s> {
     pub fn new(cfg: &'s Config, root: &'s SysRoot) -> Resolver<'s> {
-        let (main, vhosts) = conf::servers(cfg);
-        let who = worker(cfg, root);
+        Resolver::with_servers(cfg, root, std::sync::Arc::new(Servers::of(cfg)))
+    }
+
+    /// A resolver of `cfg` with its servers already read (`Servers::of(cfg)`, shared).
+    pub fn with_servers(
+        cfg: &'s Config,
+        root: &'s SysRoot,
+        servers: std::sync::Arc<Servers>,
+    ) -> Resolver<'s> {
         Resolver {
             cfg,
             root,
-            who,
-            main,
-            full: (0..vhosts.len())
-                .map(|_| std::sync::OnceLock::new())
-                .collect(),
-            vhosts,
+            who: worker(cfg, root),
+            servers,
             cache: WalkCache::new(root),
         }
     }
@@ -107,7 +130,7 @@ impl<'s> Resolver<'s> {
     }
 
     pub fn virtual_hosts(&self) -> &[Server] {
-        &self.vhosts
+        &self.servers.vhosts
     }
 
     pub fn resolve(&self, req: &Request) -> Resolution {
@@ -144,9 +167,14 @@ impl<'s> Resolver<'s> {
         let (light, choice) = self.select(req);
         let server = match (
             light.node,
-            self.vhosts.iter().position(|v| v.node == light.node),
+            self.servers
+                .vhosts
+                .iter()
+                .position(|v| v.node == light.node),
         ) {
-            (Some(node), Some(i)) => self.full[i].get_or_init(|| conf::full_vhost(self.cfg, node)),
+            (Some(node), Some(i)) => {
+                self.servers.full[i].get_or_init(|| conf::full_vhost(self.cfg, node))
+            }
             _ => light,
         };
         r.vhost = server.node;
@@ -169,9 +197,15 @@ impl<'s> Resolver<'s> {
                     }
             })
         };
-        let mut set: Vec<&Server> = self.vhosts.iter().filter(|s| addr_match(s, true)).collect();
+        let mut set: Vec<&Server> = self
+            .servers
+            .vhosts
+            .iter()
+            .filter(|s| addr_match(s, true))
+            .collect();
         if set.is_empty() {
             set = self
+                .servers
                 .vhosts
                 .iter()
                 .filter(|s| addr_match(s, false))
@@ -179,7 +213,7 @@ impl<'s> Resolver<'s> {
         }
         if set.is_empty() {
             return (
-                &self.main,
+                &self.servers.main,
                 format!("no <VirtualHost> for port {port}: the main server"),
             );
         }
@@ -191,7 +225,7 @@ impl<'s> Resolver<'s> {
             .trim_end_matches('.')
             .to_ascii_lowercase();
         for s in &set {
-            let name = s.name.as_ref().or(self.main.name.as_ref());
+            let name = s.name.as_ref().or(self.servers.main.name.as_ref());
             if name == Some(&host) {
                 return (s, format!("ServerName {host}"));
             }
@@ -233,7 +267,7 @@ impl<'s> Resolver<'s> {
             .maps
             .iter()
             .chain(if s.node.is_some() {
-                self.main.maps.iter()
+                self.servers.main.maps.iter()
             } else {
                 [].iter()
             })
@@ -370,7 +404,7 @@ impl<'s> Resolver<'s> {
                 let root = s
                     .document_root
                     .as_deref()
-                    .or(self.main.document_root.as_deref())
+                    .or(self.servers.main.document_root.as_deref())
                     .unwrap_or(DEFAULT_DOCUMENT_ROOT);
                 let root = self.cfg.root_relative(root).to_string_lossy().into_owned();
                 let root = root.trim_end_matches('/');
@@ -386,7 +420,7 @@ impl<'s> Resolver<'s> {
     /// (main server first). Returns the sections.
     fn dir_sections<'a>(&'a self, s: &'a Server, dir: &str) -> Vec<&'a Section> {
         let servers: Vec<&Server> = if s.node.is_some() {
-            vec![&self.main, s]
+            vec![&self.servers.main, s]
         } else {
             vec![s]
         };
@@ -515,7 +549,7 @@ impl<'s> Resolver<'s> {
 
     fn servers_of<'a>(&'a self, s: &'a Server) -> Vec<&'a Server> {
         if s.node.is_some() {
-            vec![&self.main, s]
+            vec![&self.servers.main, s]
         } else {
             vec![s]
         }
