@@ -98,6 +98,9 @@ pub struct Prover<'s> {
     box_skeletons: Option<Arc<Skeletons>>,
     /// How many of this site's servers each file holds (one of many sites only).
     mine: HashMap<FileId, usize>,
+    /// What the walks of every copy's resolver share: the copies name the same files, on the
+    /// same filesystem, as the site (its metadata and users read once, not twice per proof).
+    walks: std::sync::OnceLock<crate::fs::walk::WalkCache>,
 }
 
 /// Skeletons by file.
@@ -122,6 +125,7 @@ impl<'s> Prover<'s> {
             skeletons: std::sync::Mutex::new(HashMap::new()),
             box_skeletons,
             mine,
+            walks: std::sync::OnceLock::new(),
         }
     }
 
@@ -420,6 +424,41 @@ impl Answer {
             None => format!("{status} ({})", self.handler),
         }
     }
+
+    /// This answer and `other`, each as `short` plus what tells them apart when `short` does
+    /// not: the location, the redirect, the upstream. Two 404s from different locations read
+    /// `404 (static) in location /a/` and `404 (static) in location /b/`, never `404 instead of
+    /// 404`.
+    fn contrast(&self, other: &Answer) -> (String, String) {
+        let (mut a, mut b) = (self.short(), other.short());
+        if self.location != other.location {
+            let place = |l: &Option<(String, String)>| match l {
+                Some((m, p)) if m.is_empty() => format!(" in location {p}"),
+                Some((m, p)) => format!(" in location {m} {p}"),
+                None => " in no location".to_string(),
+            };
+            a.push_str(&place(&self.location));
+            b.push_str(&place(&other.location));
+        }
+        let mut field = |x: &Option<String>, y: &Option<String>, what: &str, none: &str| {
+            if x != y {
+                let say = |v: &Option<String>| match v {
+                    Some(v) => format!(", {what} {v}"),
+                    None => format!(", {none}"),
+                };
+                a.push_str(&say(x));
+                b.push_str(&say(y));
+            }
+        };
+        field(
+            &self.redirect,
+            &other.redirect,
+            "redirect to",
+            "no redirect",
+        );
+        field(&self.upstream, &other.upstream, "to", "no upstream");
+        (a, b)
+    }
 }
 
 /// Proves `edits` against every goal of `goals` (none: the edit must only load and leave the
@@ -478,22 +517,31 @@ impl Prover<'_> {
         let model = crate::nginx::resolve::Model::build(&copy);
         let old_servers: Vec<NodeId> = old_cfg.servers().iter().map(|d| d.id()).collect();
         let new_servers: Vec<NodeId> = copy.servers().iter().map(|d| d.id()).collect();
-        let old = Resolver::new(crate::nginx::resolve::Inputs {
-            config: old_cfg,
-            model: old_model,
-            root: &site.root,
-            worker: site.worker(),
-            servers: &old_servers,
-            whole: None,
-        });
-        let new = Resolver::new(crate::nginx::resolve::Inputs {
-            config: &copy,
-            model: &model,
-            root: &site.root,
-            worker: site.worker(),
-            servers: &new_servers,
-            whole: None,
-        });
+        let walks = self
+            .walks
+            .get_or_init(|| crate::fs::walk::WalkCache::new(&site.root));
+        let old = Resolver::with_walks(
+            crate::nginx::resolve::Inputs {
+                config: old_cfg,
+                model: old_model,
+                root: &site.root,
+                worker: site.worker(),
+                servers: &old_servers,
+                whole: None,
+            },
+            walks,
+        );
+        let new = Resolver::with_walks(
+            crate::nginx::resolve::Inputs {
+                config: &copy,
+                model: &model,
+                root: &site.root,
+                worker: site.worker(),
+                servers: &new_servers,
+                whole: None,
+            },
+            walks,
+        );
         // The place of an edited server among the loaded ones.
         // The loaded servers (indexes into `places.all`), in config order.
         let loaded: Option<Vec<usize>> = scope.files.as_ref().map(|files| {
@@ -688,12 +736,11 @@ impl Prover<'_> {
                             )
                         }
                     };
+                    let (now, was) = b.contrast(&a);
                     return Err(Refusal::SideEffect(format!(
-                        "{host}{uri} ({}) would answer {}{} instead of {}{}",
+                        "{host}{uri} ({}) would answer {now}{} instead of {was}{}",
                         old_cfg.directive(s).location(),
-                        b.short(),
                         by(sb, &new_servers, &copy),
-                        a.short(),
                         by(sa, &old_servers, old_cfg),
                     )));
                 }
@@ -1036,6 +1083,40 @@ mod tests {
             matches!(&got, Err(Refusal::SideEffect(m)) if m.contains("shop.example.com/")),
             "{got:?}"
         );
+    }
+
+    /// Answers that differ only where they come from say where: never "404 instead of 404".
+    #[test]
+    fn a_refusal_says_what_differs() {
+        let a = Answer {
+            status: Some(404),
+            handler: "static".into(),
+            path: None,
+            location: Some((String::new(), "/media/".into())),
+            redirect: None,
+            upstream: None,
+        };
+        let b = Answer {
+            location: Some(("~".into(), "\\.jpg$".into())),
+            ..a.clone()
+        };
+        assert_eq!(
+            b.contrast(&a),
+            (
+                "404 (static) in location ~ \\.jpg$".to_string(),
+                "404 (static) in location /media/".to_string()
+            )
+        );
+        let c = Answer {
+            status: Some(301),
+            handler: "redirect".into(),
+            redirect: Some("http://x/".into()),
+            ..a.clone()
+        };
+        let (now, was) = c.contrast(&a);
+        assert_eq!(now, "301 (redirect), redirect to http://x/");
+        assert_eq!(was, "404 (static), no redirect");
+        assert_eq!(a.contrast(&a.clone()), (a.short(), a.short()));
     }
 
     #[test]

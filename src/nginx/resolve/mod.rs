@@ -624,6 +624,8 @@ pub struct Inputs<'s> {
 pub struct Resolver<'s> {
     inputs: Inputs<'s>,
     walks: std::sync::OnceLock<crate::fs::walk::WalkCache>,
+    /// A cache the caller keeps for several resolvers over the same files (`with_walks`).
+    shared_walks: Option<&'s crate::fs::walk::WalkCache>,
 }
 
 impl std::ops::Deref for Resolver<'_> {
@@ -646,8 +648,9 @@ impl<'s> Resolver<'s> {
     /// The same resolver over the model of every server (itself when its model covers all).
     fn widened(&self) -> Option<Resolver<'s>> {
         let whole = self.inputs.whole?.whole();
-        (!std::ptr::eq(whole, self.inputs.model)).then(|| {
-            Resolver::new(Inputs {
+        (!std::ptr::eq(whole, self.inputs.model)).then(|| Resolver {
+            shared_walks: self.shared_walks,
+            ..Resolver::new(Inputs {
                 model: whole,
                 ..self.inputs
             })
@@ -658,13 +661,27 @@ impl<'s> Resolver<'s> {
         Resolver {
             inputs,
             walks: std::sync::OnceLock::new(),
+            shared_walks: None,
+        }
+    }
+
+    /// A resolver whose walks share `walks` with other resolvers over the same files (the fix
+    /// prover's copies of one config, which read the same directories again and again).
+    pub fn with_walks(inputs: Inputs<'s>, walks: &'s crate::fs::walk::WalkCache) -> Resolver<'s> {
+        Resolver {
+            shared_walks: Some(walks),
+            ..Resolver::new(inputs)
         }
     }
 
     /// What the walks of this resolver share (user names, metadata), made on first use.
     fn walk_cache(&self) -> &crate::fs::walk::WalkCache {
-        self.walks
-            .get_or_init(|| crate::fs::walk::WalkCache::new(self.inputs.root))
+        match self.shared_walks {
+            Some(w) => w,
+            None => self
+                .walks
+                .get_or_init(|| crate::fs::walk::WalkCache::new(self.inputs.root)),
+        }
     }
 
     pub fn config(&self) -> &'s Config {
