@@ -255,8 +255,22 @@ pub fn listen_port(arg: &str) -> u16 {
 /// nginx's compiled-in defaults on Debian, where media-doctor is most often run.
 const DEFAULT_CONF: &str = "/etc/nginx/nginx.conf";
 const DEFAULT_PREFIX: &str = "/usr/share/nginx";
-/// How Debian's packaged nginx is checked and reloaded.
+/// How Debian's packaged nginx is checked and reloaded (where systemd runs the system). Checks
+/// print it; `checks::fixes::settle` puts `Site::reload_command` in its place.
 pub const DEFAULT_RELOAD: &str = "sudo nginx -t && sudo systemctl reload nginx";
+/// How nginx is checked and reloaded where systemd does not run the system (a container, another
+/// init): a HUP to the master of the default pid file.
+pub const SIGNAL_RELOAD: &str = "sudo nginx -t && sudo nginx -s reload";
+
+/// The reload of a packaged nginx no running master describes: `systemctl` where systemd runs
+/// the system under `root` (`system::systemd_runs`), else the signal.
+pub fn default_reload(root: &SysRoot) -> &'static str {
+    if crate::system::systemd_runs(root) {
+        DEFAULT_RELOAD
+    } else {
+        SIGNAL_RELOAD
+    }
+}
 
 impl Site {
     /// Discover and load everything. An error here means the tool cannot run at all (exit 2).
@@ -835,15 +849,16 @@ impl Site {
     }
 
     /// The command that checks and reloads the nginx running this config, for how it runs (its
-    /// systemd unit, its container, or a HUP to that master); Debian's packaged way when no
-    /// running master can be told (not the live system, not root, a dump).
+    /// systemd unit, its container, or a HUP to that master). When no running master can be
+    /// told (not the live system, not root, a dump): Debian's packaged way where systemd runs
+    /// the system under the root, else `nginx -s reload` (`systemctl` fails without systemd).
     pub fn reload_command(&self) -> String {
         if let Some(pid) = self.root.process() {
             return loaded::reload_in_namespace(pid);
         }
         self.changed_since_load()
             .and_then(|s| s.reload.into_iter().next())
-            .unwrap_or_else(|| DEFAULT_RELOAD.to_string())
+            .unwrap_or_else(|| default_reload(&self.root).to_string())
     }
 
     /// The site's server blocks.

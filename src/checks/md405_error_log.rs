@@ -42,30 +42,10 @@ impl Check for ErrorLog {
         if let Some((a, _)) = site.apache() {
             return Ok(run_apache(site, a));
         }
-        let sources = errorlog::sources(site.config());
-        let mut read = Vec::new(); // (system path, text)
-        let mut unreadable = Vec::new();
-        for src in &sources {
-            let rotated = PathBuf::from(format!("{}.1", src.path.display()));
-            for path in [src.path.clone(), rotated] {
-                match errorlog::tail(&site.root, &path, errorlog::TAIL_BYTES) {
-                    Ok(Some(text)) => read.push((path, text)),
-                    Ok(None) => {}
-                    Err(e) => unreadable.push(super::shared::could_not_read(&path, &e)),
-                }
-            }
-        }
-        if read.is_empty() {
-            let looked: Vec<String> = sources
-                .iter()
-                .map(|s| format!("{} ({})", s.path.display(), s.why))
-                .collect();
-            return Ok(Outcome::skip(if unreadable.is_empty() {
-                format!("no error log found; looked at {}", looked.join(", "))
-            } else {
-                format!("could not read the error log: {}", unreadable.join("; "))
-            }));
-        }
+        let (read, unreadable) = match read_logs(site, &errorlog::sources(site.config())) {
+            Ok(r) => r,
+            Err(skip) => return Ok(skip),
+        };
 
         let filter = Relevance::of(site);
         // Lines written before the running master last (re)loaded its config are about a
@@ -95,15 +75,7 @@ impl Check for ErrorLog {
                 }
             }
         }
-        let newest = lines.iter().filter_map(|(_, l)| l.when()).max();
-        let (recent, older): (Vec<_>, Vec<_>) =
-            lines
-                .into_iter()
-                .partition(|(_, l)| match (l.when(), newest) {
-                    (Some(t), Some(n)) => t >= n - RECENT_SECS,
-                    _ => true,
-                });
-        let read_names: Vec<String> = read.iter().map(|(p, _)| p.display().to_string()).collect();
+        let (recent, older) = split_recent(lines, Line::when);
         let groups = errorlog::group(recent);
         let mut findings: Vec<Finding> = Vec::new();
         // One model of the config for every line: which location answered each request.
@@ -111,75 +83,27 @@ impl Check for ErrorLog {
         for g in groups.iter().take(MAX_GROUPS) {
             findings.push(finding_for(site, resolver.as_ref(), &filter, g));
         }
-        // Worst first; within a severity, most recent first (the groups' order).
-        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-        if groups.len() > MAX_GROUPS {
-            let rest: usize = groups[MAX_GROUPS..].iter().map(|g| g.count).sum();
-            findings.push(Finding::info(format!(
-                "{} more kinds of error ({rest} lines) not shown",
-                groups.len() - MAX_GROUPS
-            )));
-        }
-        let mut context = Finding::info(format!(
-            "read the last {} KiB of each log",
-            errorlog::TAIL_BYTES / 1024
-        ))
-        .evidence("logs", read_names.join(", "));
-        if !older.is_empty() {
-            context = context.evidence(
-                "older lines",
-                format!(
-                    "{} media/static lines more than 24 h before the newest one (not judged)",
-                    older.len()
-                ),
-            );
-        }
-        if before_load > 0 {
-            context = context.evidence(
-                "before the reload",
-                format!(
-                    "{before_load} lines written before nginx last loaded its config (not judged: that config no longer runs)"
-                ),
-            );
-        }
+        let hidden = hidden(groups.iter().map(|g| g.count));
+        let mut notes: Vec<_> = before_reload(before_load, "nginx", "config")
+            .into_iter()
+            .collect();
         if other_sites > 0 {
-            context = context.evidence("other sites", format!("{other_sites} lines ignored"));
+            notes.push(("other sites", format!("{other_sites} lines ignored")));
         }
         if elsewhere > 0 {
-            context = context.evidence(
+            notes.push((
                 "other URLs",
                 format!("{elsewhere} lines outside the media/static prefixes ignored"),
-            );
+            ));
         }
-        for u in &unreadable {
-            context = context.evidence("unreadable", u);
-        }
-        if findings.iter().all(|f| f.severity == Severity::Info) {
-            if !unreadable.is_empty() {
-                // Nothing wrong in what could be read, but a log went unread (the current one,
-                // while an old rotation was readable): not a pass.
-                return Ok(Outcome::skip(format!(
-                    "could not read all of the error log: {} (read: {})",
-                    unreadable.join("; "),
-                    read_names.join(", ")
-                )));
-            }
-            let summary = if findings.is_empty() {
-                format!(
-                    "no recent file errors for media/static in {}",
-                    read_names.join(", ")
-                )
-            } else {
-                format!(
-                    "only expected lines (directory requests) in {}",
-                    read_names.join(", ")
-                )
-            };
-            findings.push(context);
-            return Ok(Outcome::findings(findings).with_summary(summary));
-        }
-        findings.push(context);
-        Ok(Outcome::findings(findings))
+        Ok(conclude(
+            findings,
+            hidden,
+            &read,
+            older.len(),
+            notes,
+            &unreadable,
+        ))
     }
 }
 
@@ -189,30 +113,10 @@ impl Check for ErrorLog {
 /// walk nginx's lines get).
 fn run_apache(site: &Context<'_>, a: &crate::apache::site::ApacheSite) -> Outcome {
     use crate::live::apache_log::{self, Code};
-    let sources = apache_log::sources(&a.config, &a.vhosts);
-    let mut read = Vec::new();
-    let mut unreadable = Vec::new();
-    for src in &sources {
-        let rotated = PathBuf::from(format!("{}.1", src.path.display()));
-        for path in [src.path.clone(), rotated] {
-            match errorlog::tail(&site.root, &path, errorlog::TAIL_BYTES) {
-                Ok(Some(text)) => read.push((path, text)),
-                Ok(None) => {}
-                Err(e) => unreadable.push(super::shared::could_not_read(&path, &e)),
-            }
-        }
-    }
-    if read.is_empty() {
-        let looked: Vec<String> = sources
-            .iter()
-            .map(|s| format!("{} ({})", s.path.display(), s.why))
-            .collect();
-        return Outcome::skip(if unreadable.is_empty() {
-            format!("no error log found; looked at {}", looked.join(", "))
-        } else {
-            format!("could not read the error log: {}", unreadable.join("; "))
-        });
-    }
+    let (read, unreadable) = match read_logs(site, &apache_log::sources(&a.config, &a.vhosts)) {
+        Ok(r) => r,
+        Err(skip) => return skip,
+    };
     // The site's files: its directories (Alias targets, DocumentRoot, the app's roots) and URL
     // prefixes (the app's, each Alias's).
     let mut dirs: Vec<PathBuf> = super::shared::apache::served_dirs(a)
@@ -264,14 +168,7 @@ fn run_apache(site: &Context<'_>, a: &crate::apache::site::ApacheSite) -> Outcom
             }
         }
     }
-    let newest = lines.iter().filter_map(|(_, l)| l.when).max();
-    let (recent, older): (Vec<_>, Vec<_>) =
-        lines
-            .into_iter()
-            .partition(|(_, l)| match (l.when, newest) {
-                (Some(t), Some(n)) => t >= n - RECENT_SECS,
-                _ => true,
-            });
+    let (recent, older) = split_recent(lines, |l| l.when);
     // One group per (code, path), the newest line last.
     // (code, path, how many, the newest line, the logs it is in)
     type Group = (Code, Option<PathBuf>, usize, apache_log::Line, Vec<PathBuf>);
@@ -350,12 +247,101 @@ fn run_apache(site: &Context<'_>, a: &crate::apache::site::ApacheSite) -> Outcom
         }
         findings.push(f);
     }
+    let hidden = hidden(groups.iter().map(|g| g.2));
+    let mut notes: Vec<_> = before_reload(before_load, "Apache", "configuration")
+        .into_iter()
+        .collect();
+    if elsewhere > 0 {
+        notes.push((
+            "other lines",
+            format!("{elsewhere} file errors outside the site's directories and prefixes ignored"),
+        ));
+    }
+    conclude(findings, hidden, &read, older.len(), notes, &unreadable)
+}
+
+/// The tail of each error log and of its last rotation (`.1`), as (system path, text), and why
+/// any could not be read; the skip when none was read.
+#[allow(clippy::type_complexity)]
+fn read_logs(
+    site: &Context<'_>,
+    sources: &[errorlog::LogSource],
+) -> Result<(Vec<(PathBuf, String)>, Vec<String>), Outcome> {
+    let mut read = Vec::new();
+    let mut unreadable = Vec::new();
+    for src in sources {
+        let rotated = PathBuf::from(format!("{}.1", src.path.display()));
+        for path in [src.path.clone(), rotated] {
+            match errorlog::tail(&site.root, &path, errorlog::TAIL_BYTES) {
+                Ok(Some(text)) => read.push((path, text)),
+                Ok(None) => {}
+                Err(e) => unreadable.push(super::shared::could_not_read(&path, &e)),
+            }
+        }
+    }
+    if read.is_empty() {
+        let looked: Vec<String> = sources
+            .iter()
+            .map(|s| format!("{} ({})", s.path.display(), s.why))
+            .collect();
+        return Err(Outcome::skip(if unreadable.is_empty() {
+            format!("no error log found; looked at {}", looked.join(", "))
+        } else {
+            format!("could not read the error log: {}", unreadable.join("; "))
+        }));
+    }
+    Ok((read, unreadable))
+}
+
+/// The groups past MAX_GROUPS, from each group's line count: (kinds, lines), None when all are
+/// shown.
+fn hidden(counts: impl Iterator<Item = usize>) -> Option<(usize, usize)> {
+    let rest: Vec<usize> = counts.skip(MAX_GROUPS).collect();
+    (!rest.is_empty()).then(|| (rest.len(), rest.iter().sum()))
+}
+
+/// The note on the lines written before `server` last loaded its `config`, when any were.
+fn before_reload(n: usize, server: &str, config: &str) -> Option<(&'static str, String)> {
+    (n > 0).then(|| {
+        (
+            "before the reload",
+            format!(
+                "{n} lines written before {server} last loaded its {config} (not judged: that {config} no longer runs)"
+            ),
+        )
+    })
+}
+
+/// The lines within RECENT_SECS of the newest one (and those without a time), then the older.
+#[allow(clippy::type_complexity)]
+fn split_recent<L>(
+    lines: Vec<(PathBuf, L)>,
+    when: impl Fn(&L) -> Option<i64>,
+) -> (Vec<(PathBuf, L)>, Vec<(PathBuf, L)>) {
+    let newest = lines.iter().filter_map(|(_, l)| when(l)).max();
+    lines
+        .into_iter()
+        .partition(|(_, l)| match (when(l), newest) {
+            (Some(t), Some(n)) => t >= n - RECENT_SECS,
+            _ => true,
+        })
+}
+
+/// The outcome from the groups' findings: worst first (within a severity, the groups' order:
+/// most recent first), then `hidden` (kinds, lines) not shown, then what was read and set aside
+/// (`notes`: evidence). Only info findings pass, unless a log went unread.
+fn conclude(
+    mut findings: Vec<Finding>,
+    hidden: Option<(usize, usize)>,
+    read: &[(PathBuf, String)],
+    older: usize,
+    notes: Vec<(&str, String)>,
+    unreadable: &[String],
+) -> Outcome {
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    if groups.len() > MAX_GROUPS {
-        let rest: usize = groups[MAX_GROUPS..].iter().map(|g| g.2).sum();
+    if let Some((kinds, lines)) = hidden {
         findings.push(Finding::info(format!(
-            "{} more kinds of error ({rest} lines) not shown",
-            groups.len() - MAX_GROUPS
+            "{kinds} more kinds of error ({lines} lines) not shown"
         )));
     }
     let read_names: Vec<String> = read.iter().map(|(p, _)| p.display().to_string()).collect();
@@ -364,34 +350,22 @@ fn run_apache(site: &Context<'_>, a: &crate::apache::site::ApacheSite) -> Outcom
         errorlog::TAIL_BYTES / 1024
     ))
     .evidence("logs", read_names.join(", "));
-    if !older.is_empty() {
+    if older > 0 {
         context = context.evidence(
             "older lines",
-            format!(
-                "{} media/static lines more than 24 h before the newest one (not judged)",
-                older.len()
-            ),
+            format!("{older} media/static lines more than 24 h before the newest one (not judged)"),
         );
     }
-    if before_load > 0 {
-        context = context.evidence(
-            "before the reload",
-            format!(
-                "{before_load} lines written before Apache last loaded its configuration (not judged: that configuration no longer runs)"
-            ),
-        );
+    for (what, note) in notes {
+        context = context.evidence(what, note);
     }
-    if elsewhere > 0 {
-        context = context.evidence(
-            "other lines",
-            format!("{elsewhere} file errors outside the site's directories and prefixes ignored"),
-        );
-    }
-    for u in &unreadable {
+    for u in unreadable {
         context = context.evidence("unreadable", u);
     }
     if findings.iter().all(|f| f.severity == Severity::Info) {
         if !unreadable.is_empty() {
+            // Nothing wrong in what could be read, but a log went unread (the current one,
+            // while an old rotation was readable): not a pass.
             return Outcome::skip(format!(
                 "could not read all of the error log: {} (read: {})",
                 unreadable.join("; "),

@@ -424,6 +424,41 @@ impl Answer {
             None => format!("{status} ({})", self.handler),
         }
     }
+
+    /// This answer and `other`, each as `short` plus what tells them apart when `short` does
+    /// not: the location, the redirect, the upstream. Two 404s from different locations read
+    /// `404 (static) in location /a/` and `404 (static) in location /b/`, never `404 instead of
+    /// 404`.
+    fn contrast(&self, other: &Answer) -> (String, String) {
+        let (mut a, mut b) = (self.short(), other.short());
+        if self.location != other.location {
+            let place = |l: &Option<(String, String)>| match l {
+                Some((m, p)) if m.is_empty() => format!(" in location {p}"),
+                Some((m, p)) => format!(" in location {m} {p}"),
+                None => " in no location".to_string(),
+            };
+            a.push_str(&place(&self.location));
+            b.push_str(&place(&other.location));
+        }
+        let mut field = |x: &Option<String>, y: &Option<String>, what: &str, none: &str| {
+            if x != y {
+                let say = |v: &Option<String>| match v {
+                    Some(v) => format!(", {what} {v}"),
+                    None => format!(", {none}"),
+                };
+                a.push_str(&say(x));
+                b.push_str(&say(y));
+            }
+        };
+        field(
+            &self.redirect,
+            &other.redirect,
+            "redirect to",
+            "no redirect",
+        );
+        field(&self.upstream, &other.upstream, "to", "no upstream");
+        (a, b)
+    }
 }
 
 /// Proves `edits` against every goal of `goals` (none: the edit must only load and leave the
@@ -701,12 +736,11 @@ impl Prover<'_> {
                             )
                         }
                     };
+                    let (now, was) = b.contrast(&a);
                     return Err(Refusal::SideEffect(format!(
-                        "{host}{uri} ({}) would answer {}{} instead of {}{}",
+                        "{host}{uri} ({}) would answer {now}{} instead of {was}{}",
                         old_cfg.directive(s).location(),
-                        b.short(),
                         by(sb, &new_servers, &copy),
-                        a.short(),
                         by(sa, &old_servers, old_cfg),
                     )));
                 }
@@ -1049,6 +1083,40 @@ mod tests {
             matches!(&got, Err(Refusal::SideEffect(m)) if m.contains("shop.example.com/")),
             "{got:?}"
         );
+    }
+
+    /// Answers that differ only where they come from say where: never "404 instead of 404".
+    #[test]
+    fn a_refusal_says_what_differs() {
+        let a = Answer {
+            status: Some(404),
+            handler: "static".into(),
+            path: None,
+            location: Some((String::new(), "/media/".into())),
+            redirect: None,
+            upstream: None,
+        };
+        let b = Answer {
+            location: Some(("~".into(), "\\.jpg$".into())),
+            ..a.clone()
+        };
+        assert_eq!(
+            b.contrast(&a),
+            (
+                "404 (static) in location ~ \\.jpg$".to_string(),
+                "404 (static) in location /media/".to_string()
+            )
+        );
+        let c = Answer {
+            status: Some(301),
+            handler: "redirect".into(),
+            redirect: Some("http://x/".into()),
+            ..a.clone()
+        };
+        let (now, was) = c.contrast(&a);
+        assert_eq!(now, "301 (redirect), redirect to http://x/");
+        assert_eq!(was, "404 (static), no redirect");
+        assert_eq!(a.contrast(&a.clone()), (a.short(), a.short()));
     }
 
     #[test]

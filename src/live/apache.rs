@@ -35,16 +35,11 @@ impl Predict for Resolver<'_> {
     /// What Apache's model says it answers for a request.
     fn predict(&self, req: &Request) -> Prediction {
         let res = self.resolve(req);
-        Prediction {
-            status: res.predicted_status,
-            reason: res.reason.clone(),
-            handler: res.handler.as_str().to_string(),
-            location: res.mapping.map(|m| {
-                let d = self.config().directive(m);
-                Location::new(d.file().display().to_string(), d.line())
-            }),
-            path: res.path.clone(),
-        }
+        let location = res.mapping.map(|m| {
+            let d = self.config().directive(m);
+            Location::new(d.file().display().to_string(), d.line())
+        });
+        Prediction::of(&res, location)
     }
 }
 

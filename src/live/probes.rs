@@ -14,6 +14,7 @@
 use super::public::{self, Base, Source};
 use super::sample;
 use super::{app_prefixes, Kind};
+use crate::answer::Answer;
 use crate::http::{self, Limits, Probe, Route, Target};
 use crate::nginx::resolve::{parse_listen, ListenAddr, Request, Resolver, Served};
 use crate::nginx::NodeId;
@@ -21,7 +22,7 @@ use crate::report::Location;
 use crate::site::Site;
 use reqwest::Url;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Server blocks probed at most (a config without --site may hold thousands).
@@ -84,6 +85,17 @@ pub struct Prediction {
 }
 
 impl Prediction {
+    /// Either model's answer as the probes keep it, with the place in the config that answered.
+    pub(crate) fn of(a: &impl Answer, location: Option<Location>) -> Prediction {
+        Prediction {
+            status: a.predicted_status(),
+            reason: a.reason().to_string(),
+            handler: a.handler().as_str().to_string(),
+            location,
+            path: a.path().map(Path::to_path_buf),
+        }
+    }
+
     /// The model's answer for the `HEAD` request of `url` (on `local`, the address the server
     /// sees the connection on), or why the URL is no request.
     pub(crate) fn for_url(model: &impl Predict, url: &str, local: Option<IpAddr>) -> Prediction {
@@ -118,13 +130,8 @@ pub(crate) trait Predict {
 impl Predict for Resolver<'_> {
     fn predict(&self, req: &Request) -> Prediction {
         let r = self.resolve(req);
-        Prediction {
-            status: r.predicted_status,
-            reason: r.reason.clone(),
-            handler: r.handler.as_str().to_string(),
-            location: r.location.map(|l| self.config().directive(l).location()),
-            path: r.path.clone(),
-        }
+        let location = r.location.map(|l| self.config().directive(l).location());
+        Prediction::of(&r, location)
     }
 }
 

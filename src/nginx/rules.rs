@@ -151,8 +151,13 @@ const DATA_BLOCKS: &[&str] = &[
 ];
 
 /// A name's rule (`context::Rule`, kept on its node): 1 + its index in NON_REPEATABLE (0: it
-/// may repeat), with `RULE_DATA` when its block is not checked for repeats.
+/// may repeat), with `RULE_DATA` when its block is not checked for repeats, and `RULE_VALUES`
+/// for a repeatable directive whose values are read for unknown variables
+/// (`variables::VALUES`).
 const RULE_DATA: u16 = 1 << 15;
+const RULE_VALUES: u16 = 1 << 14;
+/// The NON_REPEATABLE index part of a rule.
+const RULE_ONCE: u16 = !(RULE_DATA | RULE_VALUES);
 const _: () = assert!(NON_REPEATABLE.len() < BITS);
 
 /// Bits of a block's set of names seen (one per NON_REPEATABLE entry).
@@ -163,7 +168,12 @@ pub(crate) fn rule_of(name: &str) -> u16 {
     let once = NON_REPEATABLE
         .binary_search(&name)
         .map_or(0, |i| i as u16 + 1);
-    once | rule_of_unknown(name)
+    let values = if super::variables::VALUES.contains(&name) {
+        RULE_VALUES
+    } else {
+        0
+    };
+    once | values | rule_of_unknown(name)
 }
 
 /// The rule of a name in no table: only a `*_by_lua_block` has one.
@@ -177,7 +187,11 @@ pub(crate) fn rule_of_unknown(name: &str) -> u16 {
 
 /// Every name with a rule, for `context::classify_name`'s table.
 pub(crate) fn names_with_rules() -> impl Iterator<Item = &'static str> {
-    NON_REPEATABLE.iter().chain(DATA_BLOCKS).copied()
+    NON_REPEATABLE
+        .iter()
+        .chain(DATA_BLOCKS)
+        .chain(super::variables::VALUES)
+        .copied()
 }
 
 /// The diagnostics of every rule, in reading order.
@@ -286,7 +300,8 @@ fn diag(d: &Directive<'_>, message: String, fatal: bool) -> Diagnostic {
 /// and allocates nothing per block. `root` and `alias` share one slot.
 ///
 /// Also gathers into `vars` the variables of the values nginx compiles in the directives that
-/// name paths (`variables::PATHS`: `root`, `alias`, `try_files`, the `*_pass`), found by the same
+/// name paths (`variables::PATHS`: `root`, `alias`, `try_files`, the `*_pass`) and answer
+/// (`variables::VALUES`: `return`, `rewrite`, `error_page`, `add_header`), found by the same
 /// rule, so the other directives cost nothing more.
 fn duplicates<'c>(
     cfg: &'c Config,
@@ -298,7 +313,7 @@ fn duplicates<'c>(
     // By rule: whether the name is one of `variables::PATHS` (a lookup per directive).
     let mut is_path = vec![false; NON_REPEATABLE.len() + 1];
     for n in super::variables::PATHS {
-        is_path[(rule_of(n) & !RULE_DATA) as usize] = true;
+        is_path[(rule_of(n) & RULE_ONCE) as usize] = true;
     }
     /// One block being read: which names it gave, and its `root` or `alias`.
     struct Block {
@@ -334,8 +349,8 @@ fn duplicates<'c>(
             continue;
         }
         let rule = node.rule;
-        let once = rule & !RULE_DATA;
-        if once != 0 && is_path.get(once as usize) == Some(&true) {
+        let once = rule & RULE_ONCE;
+        if (once != 0 && is_path.get(once as usize) == Some(&true)) || rule & RULE_VALUES != 0 {
             let d = cfg.directive(id);
             super::variables::named_in_to(&d, |v| vars.push((d, v)));
         }

@@ -5,7 +5,8 @@
 //! case-insensitive (`${MEDIA_ROOT}` is `$media_root`).
 //!
 //! Only the directives that name a request's paths and upstreams are read (`alias`, `root`,
-//! `try_files`, `proxy_pass` and the other `*_pass`: `PATHS`), never a regex nor a directive
+//! `try_files`, `proxy_pass` and the other `*_pass`: `PATHS`) and those that make its answer
+//! (`return`, `rewrite`, `error_page`, `add_header`: `VALUES`), never a regex nor a directive
 //! that takes `$` as text (`error_log`, `include`, `listen`). A name
 //! is known when nginx or one of its modules defines it (the variable index of nginx.org, every
 //! module, so a build with fewer modules is not judged), by a prefix (`$http_`, `$arg_`...), or
@@ -26,6 +27,10 @@ pub(super) const PATHS: &[&str] = &[
     "scgi_pass",
     "grpc_pass",
 ];
+
+/// The repeatable directives read for unknown variables: those that make a request's answer
+/// (found by their rule's own bit, as they may repeat).
+pub(super) const VALUES: &[&str] = &["add_header", "error_page", "return", "rewrite"];
 
 /// Which arguments of `name` nginx compiles as a value with variables: from the `from`th, the
 /// last one only when `last`. None for a directive not read here.

@@ -9,6 +9,7 @@
 pub mod container;
 pub mod loaded;
 
+use crate::sysroot::SysRoot;
 use anyhow::{bail, Context, Result};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -307,9 +308,32 @@ pub fn run(program: &Path, args: &[&std::ffi::OsStr], timeout: Duration) -> Resu
     })
 }
 
+/// Whether systemd runs the system under `root`, as sd_booted(3) tells: /run/systemd/system is a
+/// directory; on the live system PID 1 is also systemd (a container may bind-mount the host's
+/// /run). A tree without /run (a copy of a server's disk) says no: its reload is then the one
+/// that works under any init.
+pub fn systemd_runs(root: &SysRoot) -> bool {
+    root.is_dir(Path::new("/run/systemd/system"))
+        && (!root.is_live()
+            || std::fs::read_to_string("/proc/1/comm").is_ok_and(|c| c.trim() == "systemd"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn systemd_runs_where_the_root_says_so() {
+        let t = tempfile::tempdir().unwrap();
+        let root = SysRoot::new(t.path());
+        assert!(!systemd_runs(&root));
+        std::fs::create_dir_all(t.path().join("run/systemd")).unwrap();
+        std::fs::write(t.path().join("run/systemd/system"), "").unwrap();
+        assert!(!systemd_runs(&root), "a file is not the directory");
+        std::fs::remove_file(t.path().join("run/systemd/system")).unwrap();
+        std::fs::create_dir_all(t.path().join("run/systemd/system")).unwrap();
+        assert!(systemd_runs(&root));
+    }
 
     #[test]
     fn stat_fields_count_from_the_last_parenthesis() {

@@ -213,7 +213,7 @@ fn with_printed_fix_in(fx: &Path, id: &str, text: &str) -> tempfile::TempDir {
 /// on it answers the failing URL as on the pass fixture.
 #[test]
 fn the_printed_fix_pasted_in_works_in_real_apache() {
-    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+    if !root_and_apache() {
         return;
     }
     for id in CASES.iter().filter(|id| **id != "MD506") {
@@ -292,7 +292,7 @@ fn fixes_of_one_options_line_are_one_edit_that_works_pasted() {
             r.findings
         );
     }
-    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+    if !root_and_apache() {
         return;
     }
     let host = "myapp.example.com";
@@ -538,7 +538,7 @@ fn model_status(id: &str, kind: &str, host: &str, url: &str) -> Option<u16> {
 
 #[test]
 fn real_apache_answers_what_the_findings_predict() {
-    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+    if !root_and_apache() {
         return;
     }
     for id in CASES {
@@ -657,7 +657,7 @@ fn app_alignment_reads_apaches_mapping() {
 #[test]
 fn md507_names_a_change_made_after_apache_loaded_its_config() {
     use std::os::unix::fs::PermissionsExt;
-    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+    if !root_and_apache() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -671,7 +671,7 @@ fn md507_names_a_change_made_after_apache_loaded_its_config() {
     );
     std::fs::write(&conf, &text).unwrap();
     let now = std::time::SystemTime::now();
-    set_mtime(&conf, now - std::time::Duration::from_secs(60));
+    support::set_mtime(&conf, now - std::time::Duration::from_secs(60));
     let apache = Apache::start(base, &conf, port).unwrap();
     let check = || {
         let args = Options {
@@ -685,7 +685,7 @@ fn md507_names_a_change_made_after_apache_loaded_its_config() {
     assert_eq!(r.status, Status::Pass, "{}: {:#?}", r.summary, r.findings);
     // Edited after the load (dated ahead, so that no wait is needed to be past the tolerance).
     std::fs::write(&conf, format!("{text}# edited\n")).unwrap();
-    set_mtime(&conf, now + std::time::Duration::from_secs(30));
+    support::set_mtime(&conf, now + std::time::Duration::from_secs(30));
     let r = check();
     assert_eq!(r.status, Status::Fail, "{}: {:#?}", r.summary, r.findings);
     let pid = std::fs::read_to_string(base.join("apache.pid")).unwrap();
@@ -698,6 +698,27 @@ fn md507_names_a_change_made_after_apache_loaded_its_config() {
     drop(apache);
 }
 
+/// Root and Apache httpd: what a private Apache needs (a skip, or under CI a failure).
+fn root_and_apache() -> bool {
+    support::require(support::is_root(), "needs root (Apache's User)") && require_apache()
+}
+
+/// A private Apache's base directory (0755) holding srv/media/uploads/a.jpg, with the project
+/// directory srv/ closed to Apache's user (www-data: AH00035, 403); a free port and the path of
+/// its config: (the directory, media, port, config).
+fn closed_media() -> (tempfile::TempDir, PathBuf, u16, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path();
+    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let media = base.join("srv/media");
+    std::fs::create_dir_all(media.join("uploads")).unwrap();
+    std::fs::write(media.join("uploads/a.jpg"), b"not really a jpeg").unwrap();
+    std::fs::set_permissions(base.join("srv"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let conf = base.join("apache2.conf");
+    (t, media, support::free_port(), conf)
+}
+
 /// The live checks on a private Apache (the live system, its own config), planned from Apache's
 /// model as nginx's are from nginx's: MD401 asks a real file under the Alias and gets the 403 of
 /// a parent closed to Apache's user, MD405 reads that very AH00035 line in Apache's error log
@@ -707,20 +728,11 @@ fn md507_names_a_change_made_after_apache_loaded_its_config() {
 /// run, makes them agree again.
 #[test]
 fn live_checks_ask_a_private_apache() {
-    use std::os::unix::fs::PermissionsExt;
-    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+    if !root_and_apache() {
         return;
     }
-    let t = tempfile::tempdir().unwrap();
+    let (t, media, port, conf) = closed_media();
     let base = t.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let media = base.join("srv/media");
-    std::fs::create_dir_all(media.join("uploads")).unwrap();
-    std::fs::write(media.join("uploads/a.jpg"), b"not really a jpeg").unwrap();
-    // The project directory closed to Apache's user (www-data): AH00035, 403.
-    std::fs::set_permissions(base.join("srv"), std::fs::Permissions::from_mode(0o700)).unwrap();
-    let port = support::free_port();
-    let conf = base.join("apache2.conf");
     let config = |grant: &str| {
         format!(
             "{}<VirtualHost *:{port}>\n ServerName myapp.test\n Alias /media/ {m}/\n \
@@ -859,19 +871,11 @@ fn live_checks_ask_a_private_apache() {
 /// grant, run, lets Apache serve the file.
 #[test]
 fn md405_reads_an_htaccess_apache_cannot_reach() {
-    use std::os::unix::fs::PermissionsExt;
-    if !support::require(support::is_root(), "needs root (Apache's User)") || !require_apache() {
+    if !root_and_apache() {
         return;
     }
-    let t = tempfile::tempdir().unwrap();
+    let (t, media, port, conf) = closed_media();
     let base = t.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let media = base.join("srv/media");
-    std::fs::create_dir_all(media.join("uploads")).unwrap();
-    std::fs::write(media.join("uploads/a.jpg"), b"not really a jpeg").unwrap();
-    std::fs::set_permissions(base.join("srv"), std::fs::Permissions::from_mode(0o700)).unwrap();
-    let port = support::free_port();
-    let conf = base.join("apache2.conf");
     std::fs::write(
         &conf,
         format!(
@@ -924,19 +928,6 @@ fn run_printed(cmd: &str) {
         .status()
         .is_ok_and(|s| s.success());
     assert!(ok, "{cmd}");
-}
-
-fn set_mtime(p: &Path, t: std::time::SystemTime) {
-    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap();
-    let ts = nix::sys::time::TimeSpec::new(d.as_secs() as i64, d.subsec_nanos() as i64);
-    nix::sys::stat::utimensat(
-        nix::fcntl::AT_FDCWD,
-        p,
-        &ts,
-        &ts,
-        nix::sys::stat::UtimensatFlags::FollowSymlink,
-    )
-    .unwrap();
 }
 
 /// #14: the worker user from envvars (APACHE_RUN_USER) cannot traverse a parent directory:
@@ -1070,6 +1061,12 @@ fn md307_debug_on_behind_apache() {
             .unwrap()
             .contains("DEBUG = False"),
         "{f}"
+    );
+    // Apache serves the media itself: they do not "work only through the app".
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("DEBUG is True") && !message.contains("only through the app"),
+        "{message}"
     );
     let served = f["evidence"]
         .as_array()

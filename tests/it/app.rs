@@ -177,10 +177,11 @@ fn broken_projects_fail_the_right_checks() {
         text.contains("add_header X-Content-Type-Options nosniff always;"),
         "{text}"
     );
-    // The corrected block is text to paste; the commands are shell only (the reload).
+    // The corrected block is text to paste; the commands are shell only (the reload: the
+    // fixture's tree has no /run/systemd/system, so the signal, not systemctl).
     assert_eq!(
         block["commands"][0],
-        "sudo nginx -t && sudo systemctl reload nginx"
+        "sudo nginx -t && sudo nginx -s reload"
     );
 }
 

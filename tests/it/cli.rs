@@ -442,3 +442,40 @@ fn trace_a_path_on_a_site_uses_its_first_server_name() {
         "http://myapp.example.com/media/uploads/2026/11/avatar.png"
     );
 }
+
+/// The reload a fix ends with, under a root whose running nginx cannot be asked: systemd's where
+/// systemd runs that system (its /run/systemd/system), else `nginx -s reload` (`systemctl`
+/// fails in a container or under another init).
+#[test]
+fn the_reload_follows_the_roots_init() {
+    let t = tempfile::tempdir().unwrap();
+    let etc = t.path().join("etc/nginx");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(
+        etc.join("nginx.conf"),
+        "events {}\nhttp {\n  include /etc/nginx/missing.conf;\n}\n",
+    )
+    .unwrap();
+    let root = t.path().to_str().unwrap();
+    let reload = || {
+        let out = crate::run::media_doctor(&[
+            "check",
+            "--root",
+            root,
+            "--offline",
+            "--select",
+            "MD100",
+            "--format",
+            "json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}{}", out.stdout, out.stderr));
+        v["checks"][0]["findings"][0]["remediation"]["commands"][0]
+            .as_str()
+            .unwrap_or_else(|| panic!("no fix command: {v:#}"))
+            .to_string()
+    };
+    assert_eq!(reload(), "sudo nginx -t && sudo nginx -s reload");
+    std::fs::create_dir_all(t.path().join("run/systemd/system")).unwrap();
+    assert_eq!(reload(), "sudo nginx -t && sudo systemctl reload nginx");
+}

@@ -566,6 +566,14 @@ fn loader_rules_say_what_nginx_t_says() {
             "server {\n listen 127.0.0.1:8089 ssl;\n}",
             "",
         ),
+        // nginx reads a relative include from the main config's directory (its conf prefix,
+        // the directory of -c), not /etc/nginx, whatever -p says: a main config kept elsewhere
+        // does not find /etc/nginx/uwsgi_params.
+        (
+            "a relative include beside a main config outside /etc/nginx",
+            "include uwsgi_params;\n",
+            "",
+        ),
     ];
     for (what, http, snippet) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -751,6 +759,17 @@ fn md100_reports_the_unknown_variables_nginx_refuses() {
         ("location ~ ^/u/(?<File>.+)$ { alias /srv/u/$file; }", false),
         ("location ~ ^/u/(?<file>.+)$ { alias /srv/u/$FILE; }", false),
         ("error_log DIR/${E}.log; location / { }", false),
+        ("location /r { return 301 https://$host$request_uri; }", false),
+        ("location /r { return 200 \"$undefined_var\"; }", true),
+        ("location /r { return 301 /x/${TARGET}; }", true),
+        ("rewrite ^/old/(.*)$ /new/$1$is_args$args; location / { }", false),
+        ("rewrite ^/old/(.*)$ /new/$slug; location / { }", true),
+        ("rewrite ^/old/(?<Slug>.*)$ /new/$slug; location / { }", false),
+        ("error_page 404 /404.html?from=$uri; location / { }", false),
+        ("error_page 404 /404.html?from=$nope; location / { }", true),
+        ("add_header X-Id $request_id always; location / { }", false),
+        ("add_header X-Cache $cache_status; location / { }", true),
+        ("location / { if ($arg_x) { return 403 $why; } }", true),
         (
             "location /ws { proxy_set_header Connection $connection_upgrade; proxy_pass http://127.0.0.1:9; }",
             false,

@@ -41,35 +41,54 @@ fn can_unshare() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-#[test]
-fn paths_nginx_opens_in_its_mount_namespace_are_judged_at_the_host_paths_behind_its_mounts() {
-    if !support::require_root_and_nginx()
-        || !support::require(
+/// Root, nginx and `unshare -m`: what every test here needs (a skip, or under CI a failure,
+/// saying which is missing).
+fn can_run() -> bool {
+    support::require_root_and_nginx()
+        && support::require(
             can_unshare(),
             "needs `unshare -m` (util-linux, CAP_SYS_ADMIN)",
         )
-    {
+}
+
+/// A "container" directory: host/media on this machine and ctr/, which nginx's namespace covers
+/// with a tmpfs of its own holding media/ (host/media bind-mounted there) and `extra`: the
+/// directory and the namespace's setup for `Nginx::start_in_namespace`.
+fn container_dir(extra: &[&str]) -> (tempfile::TempDir, String) {
+    let dir = tempfile::Builder::new().prefix("md-ns-").tempdir().unwrap();
+    let d = dir.path();
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    support::open_ancestors(d);
+    std::fs::create_dir_all(d.join("host/media")).unwrap();
+    std::fs::create_dir_all(d.join("ctr")).unwrap();
+    let ds = d.display();
+    let mkdir: String = ["media"]
+        .iter()
+        .chain(extra)
+        .map(|x| format!(" {ds}/ctr/{x}"))
+        .collect();
+    let setup = format!(
+        "mount -t tmpfs none {ds}/ctr; mkdir{mkdir}; mount --bind {ds}/host/media {ds}/ctr/media"
+    );
+    (dir, setup)
+}
+
+#[test]
+fn paths_nginx_opens_in_its_mount_namespace_are_judged_at_the_host_paths_behind_its_mounts() {
+    if !can_run() {
         return;
     }
-    let dir = tempfile::Builder::new().prefix("md-ns-").tempdir().unwrap();
+    // What nginx sees at ctr/: a tmpfs of its own, the host directory mounted at ctr/media.
+    let (dir, setup) = container_dir(&["cache"]);
     let d = dir.path().to_path_buf();
-    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
-    support::open_ancestors(&d);
+    let ds = d.display().to_string();
     // The host's directory: one file only root can read.
-    std::fs::create_dir_all(d.join("host/media")).unwrap();
     std::fs::write(d.join("host/media/a.jpg"), "a").unwrap();
     std::fs::set_permissions(
         d.join("host/media/a.jpg"),
         std::fs::Permissions::from_mode(0o600),
     )
     .unwrap();
-    // What nginx sees at ctr/: a tmpfs of its own, the host directory mounted at ctr/media.
-    std::fs::create_dir_all(d.join("ctr")).unwrap();
-    let ds = d.display().to_string();
-    let setup = format!(
-        "mount -t tmpfs none {ds}/ctr; mkdir {ds}/ctr/media {ds}/ctr/cache; \
-         mount --bind {ds}/host/media {ds}/ctr/media"
-    );
     let body = "server {\n  listen 127.0.0.1:{PORT};\n  server_name shop.test;\n  \
                 location /media/ { alias {DIR}/ctr/media/; }\n  \
                 location /cache/ { alias {DIR}/ctr/cache/; }\n}\n";
@@ -216,11 +235,7 @@ fn check_without_host_nginx(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn with_no_nginx_on_this_machine_the_one_in_a_container_is_judged() {
-    if !support::require_root_and_nginx()
-        || !support::require(
-            can_unshare(),
-            "needs `unshare -m` (util-linux, CAP_SYS_ADMIN)",
-        )
+    if !can_run()
         || !support::require(
             Path::new("/etc/nginx").is_dir(),
             "needs /etc/nginx to lay a tmpfs over",
@@ -230,17 +245,7 @@ fn with_no_nginx_on_this_machine_the_one_in_a_container_is_judged() {
     }
     // Two "containers", each serving its own site from a directory bind-mounted at /srv/...
     let start = |site: &str| {
-        let dir = tempfile::Builder::new().prefix("md-ns-").tempdir().unwrap();
-        let d = dir.path().to_path_buf();
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
-        support::open_ancestors(&d);
-        std::fs::create_dir_all(d.join("host/media")).unwrap();
-        std::fs::create_dir_all(d.join("ctr")).unwrap();
-        let ds = d.display().to_string();
-        let setup = format!(
-            "mount -t tmpfs none {ds}/ctr; mkdir {ds}/ctr/media; \
-             mount --bind {ds}/host/media {ds}/ctr/media"
-        );
+        let (dir, setup) = container_dir(&[]);
         let body = format!(
             "server {{\n  listen 127.0.0.1:{{PORT}};\n  server_name {site};\n  \
              location /media/ {{ alias {{DIR}}/ctr/media/; }}\n}}\n"
@@ -295,19 +300,7 @@ fn with_no_nginx_on_this_machine_the_one_in_a_container_is_judged() {
 /// is unknown, said so, never judged on this machine.
 #[test]
 fn an_app_in_its_own_mount_namespace_is_read_there_and_its_paths_mapped_to_this_machine() {
-    if !support::require_root_and_nginx()
-        || !support::require(
-            can_unshare(),
-            "needs `unshare -m` (util-linux, CAP_SYS_ADMIN)",
-        )
-        || !support::require(
-            std::process::Command::new("python3")
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success()),
-            "needs python3 (the app process)",
-        )
-    {
+    if !can_run() || !support::require(has_python3(), "needs python3 (the app process)") {
         return;
     }
     let t = tempfile::Builder::new()
@@ -454,13 +447,7 @@ fn has_python3() -> bool {
 /// them on this machine: the same host directory passes; another one fails with both host paths.
 #[test]
 fn nginx_and_the_app_in_two_namespaces_are_compared_by_the_storage_behind_their_mounts() {
-    if !support::require_root_and_nginx()
-        || !support::require(
-            can_unshare(),
-            "needs `unshare -m` (util-linux, CAP_SYS_ADMIN)",
-        )
-        || !support::require(has_python3(), "needs python3 (the app process)")
-    {
+    if !can_run() || !support::require(has_python3(), "needs python3 (the app process)") {
         return;
     }
     let run = |nginx_media: &str| -> (Value, String, String) {
@@ -591,12 +578,7 @@ fn finding_with<'a>(c: &'a Value, words: &str) -> &'a Value {
 /// And a finding's FILE:LINE (nginx's path) also says where the operator opens the file.
 #[test]
 fn a_namespaced_nginx_config_edited_in_its_namespace_is_stale_and_its_file_is_shown_openable() {
-    if !support::require_root_and_nginx()
-        || !support::require(
-            can_unshare(),
-            "needs `unshare -m` (util-linux, CAP_SYS_ADMIN)",
-        )
-    {
+    if !can_run() {
         return;
     }
     // An alias without its trailing slash: MD101 points at its FILE:LINE.
@@ -663,12 +645,7 @@ fn a_namespaced_nginx_config_edited_in_its_namespace_is_stale_and_its_file_is_sh
 /// answers EACCES.
 #[test]
 fn access_in_a_namespace_is_asked_of_the_kernel_in_that_namespace() {
-    if !support::require_root_and_nginx()
-        || !support::require(
-            can_unshare(),
-            "needs `unshare -m` (util-linux, CAP_SYS_ADMIN)",
-        )
-    {
+    if !can_run() {
         return;
     }
     let body = "server {\n  listen 127.0.0.1:{PORT};\n  server_name shop.test;\n  \
@@ -716,13 +693,7 @@ fn access_in_a_namespace_is_asked_of_the_kernel_in_that_namespace() {
 /// taken into nginx's view through nginx's mounts (its path there for the same storage).
 #[test]
 fn an_app_on_this_machine_is_judged_in_the_view_of_an_nginx_in_a_namespace() {
-    if !support::require_root_and_nginx()
-        || !support::require(
-            can_unshare(),
-            "needs `unshare -m` (util-linux, CAP_SYS_ADMIN)",
-        )
-        || !support::require(has_python3(), "needs python3 (the app process)")
-    {
+    if !can_run() || !support::require(has_python3(), "needs python3 (the app process)") {
         return;
     }
     let t = tempfile::Builder::new()
