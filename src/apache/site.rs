@@ -304,17 +304,19 @@ pub fn running_master(root: &SysRoot, cfg: Option<&Config>) -> Option<Master> {
 /// The configuration test and graceful reload for how this Apache runs: its systemd unit's
 /// reload, `apache2ctl graceful` for the packaged server started by hand, a USR1 (graceful) to a
 /// master started with its own `-d`/`-f` (apache2ctl would signal another one), the container's
-/// own apachectl. Off the box (under --root), the distribution's default from where the config
-/// lives.
-pub fn reload_command(master: Option<&Master>, entry: &Path) -> String {
+/// own apachectl. With no running master (off the box, under --root), the distribution's unit
+/// where systemd runs the system (`systemd`), else `apache2ctl graceful`, which works under any
+/// init (a systemctl line on a box without systemd would fail as pasted).
+pub fn reload_command(master: Option<&Master>, entry: &Path, systemd: bool) -> String {
     let rhel = entry.starts_with("/etc/httpd");
     let ctl = if rhel { "apachectl" } else { "apache2ctl" };
     use crate::system::loaded::Supervisor;
     match master {
-        None => {
+        None if systemd => {
             let unit = if rhel { "httpd" } else { "apache2" };
             format!("sudo {ctl} configtest && sudo systemctl reload {unit}")
         }
+        None => format!("sudo {ctl} configtest && sudo {ctl} graceful"),
         Some(m) => {
             let ctl = if m.program == "httpd" {
                 "apachectl"
@@ -386,28 +388,39 @@ mod tests {
         };
         let entry = Path::new("/etc/apache2/apache2.conf");
         assert_eq!(
-            reload_command(None, entry),
+            reload_command(None, entry, true),
             "sudo apache2ctl configtest && sudo systemctl reload apache2"
         );
         assert_eq!(
-            reload_command(None, Path::new("/etc/httpd/conf/httpd.conf")),
+            reload_command(None, Path::new("/etc/httpd/conf/httpd.conf"), true),
             "sudo apachectl configtest && sudo systemctl reload httpd"
+        );
+        // No systemd (a container, a copy of a disk without /run): a systemctl line would fail.
+        assert_eq!(
+            reload_command(None, entry, false),
+            "sudo apache2ctl configtest && sudo apache2ctl graceful"
+        );
+        assert_eq!(
+            reload_command(None, Path::new("/etc/httpd/conf/httpd.conf"), false),
+            "sudo apachectl configtest && sudo apachectl graceful"
         );
         assert_eq!(
             reload_command(
                 Some(&m(Supervisor::Systemd("apache2.service".into()), vec![])),
-                entry
+                entry,
+                true
             ),
             "sudo apache2ctl configtest && sudo systemctl reload apache2"
         );
         assert_eq!(
-            reload_command(Some(&m(Supervisor::Plain, vec![])), entry),
+            reload_command(Some(&m(Supervisor::Plain, vec![])), entry, true),
             "sudo apache2ctl configtest && sudo apache2ctl graceful"
         );
         assert_eq!(
             reload_command(
                 Some(&m(Supervisor::Plain, vec!["-f /tmp/a.conf".into()])),
-                entry
+                entry,
+                true
             ),
             "sudo apache2 -f /tmp/a.conf -t && sudo kill -USR1 42"
         );

@@ -165,7 +165,8 @@ pub fn mismatch_cause(
 
 /// How to make the nginx of this config run and bind its listens, for how it runs here: the
 /// running master's own reload (a reload binds new listens), else the packaged systemd unit when
-/// the box has one, else nginx itself with the config media-doctor read (not `systemctl` on a
+/// the box has one and systemd runs it (an image may ship the unit file without systemd), else
+/// nginx itself with the config media-doctor read (not `systemctl` on a
 /// box where nginx is started by hand).
 pub fn start_command(site: &Site) -> String {
     if let Some(reload) = site
@@ -181,7 +182,7 @@ pub fn start_command(site: &Site) -> String {
     ]
     .iter()
     .any(|u| site.root.is_file(std::path::Path::new(u)));
-    if unit {
+    if unit && crate::system::systemd_runs(&site.root) {
         return "sudo nginx -t && sudo systemctl restart nginx".into();
     }
     let conf = match &site.nginx.source {
@@ -220,10 +221,14 @@ pub fn failure_advice_for(
 
 /// How to start the Apache of this configuration when nothing answers on its sockets: the
 /// running master's graceful reload (a reload binds new Listen lines), else the packaged unit's
-/// start, else `apache2ctl`/`apachectl` with the configuration media-doctor read.
+/// start where systemd runs, else `apache2ctl`/`apachectl` with the configuration media-doctor read.
 pub fn start_command_apache(site: &Site, a: &crate::apache::site::ApacheSite) -> String {
     if let Some(m) = crate::apache::site::running_master(&site.root, Some(&a.config)) {
-        return crate::apache::site::reload_command(Some(&m), &a.entry);
+        return crate::apache::site::reload_command(
+            Some(&m),
+            &a.entry,
+            crate::system::systemd_runs(&site.root),
+        );
     }
     let rhel = a.entry.starts_with("/etc/httpd");
     let (ctl, unit, default) = if rhel {
@@ -242,7 +247,7 @@ pub fn start_command_apache(site: &Site, a: &crate::apache::site::ApacheSite) ->
             .is_file(&std::path::Path::new(d).join(format!("{unit}.service")))
     });
     if a.entry == std::path::Path::new(default) {
-        if has_unit {
+        if has_unit && crate::system::systemd_runs(&site.root) {
             return format!("sudo {ctl} configtest && sudo systemctl start {unit}");
         }
         return format!("sudo {ctl} configtest && sudo {ctl} start");

@@ -833,9 +833,11 @@ fn write_first_fixes<'r>(
 }
 
 /// A command that reloads or restarts a service: it applies the other fixes, so it goes last.
+/// Apache's graceful restart (`apache2ctl graceful`, or USR1 to a master started by hand) and a
+/// HUP to a private nginx master are reloads too.
 fn applies_config(cmd: &str) -> bool {
     cmd.split(|c: char| !c.is_ascii_alphanumeric())
-        .any(|word| word == "reload" || word == "restart")
+        .any(|word| matches!(word, "reload" | "restart" | "graceful" | "HUP" | "USR1"))
 }
 
 /// Wraps prose with hanging indents. Words are never split (paths and names stay whole, so they
@@ -881,6 +883,10 @@ mod tests {
             "sudo nginx -t && sudo systemctl reload nginx"
         ));
         assert!(applies_config("sudo systemctl restart gunicorn"));
+        assert!(applies_config(
+            "sudo apache2ctl configtest && sudo apache2ctl graceful"
+        ));
+        assert!(applies_config("sudo kill -HUP 4242"));
         assert!(!applies_config("sudo chmod o+x /home/deploy"));
     }
 

@@ -58,7 +58,8 @@ fn each_apache_check_fails_on_its_mistake_and_passes_when_fixed() {
         assert!(
             fix.commands
                 .iter()
-                .any(|c| c.contains("apache2ctl configtest") && c.contains("reload apache2")),
+                // The fixture tree has no /run/systemd: the reload that works under any init.
+                .any(|c| c == "sudo apache2ctl configtest && sudo apache2ctl graceful"),
             "{id}: the fix must test and reload Apache: {fix:?}"
         );
         let pass = run(id, "pass");

@@ -2009,7 +2009,7 @@ mod binary {
 }
 
 /// With no master running (here: a tree under --root), nginx is started the way this box starts
-/// it: the packaged systemd unit when there is one, else nginx itself with the config that was
+/// it: the packaged systemd unit when there is one and systemd runs the box, else nginx itself with the config that was
 /// read (`-c` when it is not Debian's default), never `systemctl` where there is no unit.
 #[test]
 fn nginx_is_started_the_way_the_box_starts_it() {
@@ -2051,5 +2051,9 @@ fn nginx_is_started_the_way_the_box_starts_it() {
     let units = root.join("lib/systemd/system");
     std::fs::create_dir_all(&units).unwrap();
     std::fs::write(units.join("nginx.service"), "[Service]\nType=forking\n").unwrap();
+    // A unit file without systemd running the box (an image, a copy of a disk): systemctl
+    // would fail as pasted.
+    assert_eq!(start(None), "sudo nginx -t && sudo nginx");
+    std::fs::create_dir_all(root.join("run/systemd/system")).unwrap();
     assert_eq!(start(None), "sudo nginx -t && sudo systemctl restart nginx");
 }

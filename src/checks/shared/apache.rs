@@ -69,7 +69,11 @@ pub fn status_text(s: Option<u16>) -> String {
 /// The configuration test and graceful reload for how this Apache runs.
 pub fn reload(cx: &Context<'_>, site: &ApacheSite) -> String {
     let master = crate::apache::site::running_master(&cx.root, Some(&site.config));
-    crate::apache::site::reload_command(master.as_ref(), &site.entry)
+    crate::apache::site::reload_command(
+        master.as_ref(),
+        &site.entry,
+        crate::system::systemd_runs(&cx.root),
+    )
 }
 
 /// The finding with its fix: the edits printed (after `intro`) with the reload when a copy of
