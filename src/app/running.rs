@@ -113,7 +113,17 @@ enum Listening {
 /// The listening sockets of the box, by inode, from /proc/net/{unix,tcp,tcp6}.
 fn listening_sockets(root: &SysRoot) -> Vec<(u64, Listening)> {
     let mut out = Vec::new();
-    let read = |p: &str| std::fs::read_to_string(root.host_path(Path::new(p))).unwrap_or_default();
+    // In the view of a process of this machine (nginx in a mount namespace of its own): the
+    // sockets of its network namespace.
+    let proc = proc_dir(root);
+    let read = |p: &str| {
+        let rel = p.trim_start_matches("/proc/");
+        let file = match root.process() {
+            Some(pid) => proc.join(format!("{pid}/{rel}")),
+            None => proc.join(rel),
+        };
+        std::fs::read_to_string(file).unwrap_or_default()
+    };
     // Num RefCount Protocol Flags Type St Inode Path; __SO_ACCEPTCON (0x10000) marks a listener.
     for line in read("/proc/net/unix").lines().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -129,21 +139,29 @@ fn listening_sockets(root: &SysRoot) -> Vec<(u64, Listening)> {
         }
     }
     for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
-        for line in read(file).lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode; st 0A is LISTEN.
-            if f.len() < 10 || f[3] != "0A" {
-                continue;
-            }
-            let (Some((addr, port)), Ok(inode)) = (f[1].split_once(':'), f[9].parse::<u64>())
-            else {
-                continue;
-            };
-            let (Some(addr), Ok(port)) = (hex_addr(addr, v6), u16::from_str_radix(port, 16)) else {
-                continue;
-            };
+        for (inode, addr, port) in tcp_listeners(&read(file), v6) {
             out.push((inode, Listening::Tcp(addr, port)));
         }
+    }
+    out
+}
+
+/// The LISTEN sockets of a /proc/net/tcp (`v6`: tcp6) table: (inode, address, port).
+fn tcp_listeners(text: &str, v6: bool) -> Vec<(u64, IpAddr, u16)> {
+    let mut out = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // sl local rem st tx:rx tr:when retrnsmt uid timeout inode; st 0A is LISTEN.
+        if f.len() < 10 || f[3] != "0A" {
+            continue;
+        }
+        let (Some((addr, port)), Ok(inode)) = (f[1].split_once(':'), f[9].parse::<u64>()) else {
+            continue;
+        };
+        let (Some(addr), Ok(port)) = (hex_addr(addr, v6), u16::from_str_radix(port, 16)) else {
+            continue;
+        };
+        out.push((inode, addr, port));
     }
     out
 }
@@ -228,6 +246,10 @@ pub struct RunningApp {
     /// Its environment at exec (/proc/PID/environ). Never reported: it may hold secrets.
     #[serde(skip)]
     pub environ: BTreeMap<String, String>,
+    /// How it was told to be the upstream's when its socket is in another network namespace
+    /// than nginx's (a container of its own): the port, and the compose service when needed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matched: Option<String>,
 }
 
 impl RunningApp {
@@ -246,6 +268,9 @@ impl RunningApp {
         );
         if let Some(u) = &self.unit {
             s.push_str(&format!(", systemd unit {u}"));
+        }
+        if let Some(m) = &self.matched {
+            s.push_str(&format!(" ({m})"));
         }
         s
     }
@@ -272,8 +297,8 @@ pub struct Listeners {
 impl Listeners {
     pub fn read(root: &SysRoot) -> Listeners {
         Listeners {
-            sockets: root
-                .host_path(Path::new("/proc/net"))
+            sockets: proc_dir(root)
+                .join("net")
                 .is_dir()
                 .then(|| listening_sockets(root)),
             holders: std::sync::OnceLock::new(),
@@ -307,6 +332,9 @@ pub fn find(root: &SysRoot, upstreams: &[Upstream], listeners: Option<&Listeners
     let Some(sockets) = &listeners.sockets else {
         return s;
     };
+    // A host name, as nginx's /etc/hosts resolves it (read once, and only for a name).
+    let hosts = std::sync::OnceLock::new();
+    let hosts = || hosts.get_or_init(|| read_hosts(root));
     let mut wanted: Vec<(&Upstream, Vec<u64>)> = Vec::new();
     for u in upstreams {
         // The socket path as the system resolves it, once per upstream (not per listener).
@@ -314,9 +342,21 @@ pub fn find(root: &SysRoot, upstreams: &[Upstream], listeners: Option<&Listeners
             Endpoint::Unix(want) => root.real_path(want).ok(),
             _ => None,
         };
+        let endpoint = match &u.endpoint {
+            Endpoint::Tcp {
+                host,
+                addr: None,
+                port,
+            } => Endpoint::Tcp {
+                host: host.clone(),
+                addr: hosts().get(host).copied(),
+                port: *port,
+            },
+            e => e.clone(),
+        };
         let inodes: Vec<u64> = sockets
             .iter()
-            .filter(|(_, l)| answers(l, &u.endpoint, real.as_deref(), root))
+            .filter(|(_, l)| answers(l, &endpoint, real.as_deref(), root))
             .map(|(i, _)| *i)
             .collect();
         if inodes.is_empty() {
@@ -328,6 +368,28 @@ pub fn find(root: &SysRoot, upstreams: &[Upstream], listeners: Option<&Listeners
         wanted.push((u, inodes));
     }
     if wanted.iter().all(|(_, i)| i.is_empty()) {
+        // A host name (a compose service, `app:8000`) that is no socket of nginx's network
+        // namespace: an app server listening on that port in another one (its own container).
+        for u in upstreams {
+            let Endpoint::Tcp {
+                host,
+                addr: None,
+                port,
+            } = &u.endpoint
+            else {
+                continue;
+            };
+            let to = hosts().get(host).copied();
+            // A loopback address is nginx's own network namespace: nothing elsewhere answers it.
+            if to.is_some_and(|a| a.is_loopback()) {
+                continue;
+            }
+            if let Some(app) = find_elsewhere(root, u, host, *port, to, &mut s.tried) {
+                s.tried.push(format!("running app: {}", app.describe()));
+                s.app = Some(app);
+                return s;
+            }
+        }
         return s;
     }
     let holders = listeners.holders(root);
@@ -347,13 +409,7 @@ pub fn find(root: &SysRoot, upstreams: &[Upstream], listeners: Option<&Listeners
             }
             continue;
         }
-        let parents: HashMap<i32, i32> = pids.iter().map(|&p| (p, ppid(root, p))).collect();
-        let master = pids
-            .iter()
-            .copied()
-            .find(|p| !pids.contains(&parents[p]))
-            .unwrap_or(*pids.iter().next().unwrap_or(&0));
-        let worker = pids.iter().copied().find(|p| parents[p] == master);
+        let (master, worker) = master_of(root, &pids);
         let app = read_process(root, master, worker, u);
         s.tried.push(format!("running app: {}", app.describe()));
         s.app = Some(app);
@@ -362,19 +418,299 @@ pub fn find(root: &SysRoot, upstreams: &[Upstream], listeners: Option<&Listeners
     s
 }
 
+/// Name → address from the root's /etc/hosts (the first address a name has, as the resolver
+/// takes it).
+fn read_hosts(root: &SysRoot) -> HashMap<String, IpAddr> {
+    let text = std::fs::read_to_string(root.host_path(Path::new("/etc/hosts"))).unwrap_or_default();
+    let mut out = HashMap::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let mut f = line.split_whitespace();
+        let Some(addr) = f.next().and_then(|a| a.parse::<IpAddr>().ok()) else {
+            continue;
+        };
+        for name in f {
+            out.entry(name.to_string()).or_insert(addr);
+        }
+    }
+    out
+}
+
+/// An app server holding a socket on the wanted port in another network namespace.
+struct Elsewhere {
+    netns: String,
+    master: i32,
+    worker: Option<i32>,
+    prog: String,
+    container: Option<String>,
+}
+
+/// The app server behind `host:port` when that is no socket of nginx's network namespace: the
+/// LISTEN sockets on `port` of every other network namespace of this machine (each read once,
+/// through the first of its processes), held by a process that runs an app server. One: it. Several:
+/// the one whose container's compose service is `host` (from /var/lib/docker/containers/ID/
+/// config.v2.json), else none, each candidate said (never guessed). `to`: the address nginx's
+/// /etc/hosts gives the name (a socket bound to another address does not answer it).
+fn find_elsewhere(
+    root: &SysRoot,
+    u: &Upstream,
+    host: &str,
+    port: u16,
+    to: Option<IpAddr>,
+    tried: &mut Vec<String>,
+) -> Option<RunningApp> {
+    let proc = proc_dir(root);
+    let netns = |pid: &str| {
+        std::fs::read_link(proc.join(pid).join("ns/net"))
+            .ok()
+            .map(|p| p.display().to_string())
+    };
+    let own = match root.process() {
+        Some(n) => netns(&n.to_string()),
+        None => netns("self"),
+    };
+    let mut by_ns: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    for pid in all_pids(root) {
+        if let Some(ns) = netns(&pid.to_string()) {
+            if Some(&ns) != own.as_ref() {
+                by_ns.entry(ns).or_default().push(pid);
+            }
+        }
+    }
+    let mut found: Vec<Elsewhere> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    for (ns, pids) in &by_ns {
+        let mut inodes = BTreeSet::new();
+        for (file, v6) in [("net/tcp", false), ("net/tcp6", true)] {
+            let text = std::fs::read_to_string(proc_file(root, pids[0], file)).unwrap_or_default();
+            for (inode, addr, p) in tcp_listeners(&text, v6) {
+                if p != port {
+                    continue;
+                }
+                if addr.is_loopback() {
+                    notes.push(format!(
+                        "{addr}:{port} in {ns} answers only its own loopback"
+                    ));
+                } else if addr.is_unspecified() || to.map_or(true, |t| t == addr) {
+                    inodes.insert(inode);
+                }
+            }
+        }
+        if inodes.is_empty() {
+            continue;
+        }
+        let holders: BTreeSet<i32> = socket_holders_among(root, pids, &inodes)
+            .into_values()
+            .flatten()
+            .collect();
+        if holders.is_empty() {
+            notes.push(format!(
+                "a socket listens on port {port} in {ns}, but no process that holds it could be read"
+            ));
+            continue;
+        }
+        let (master, worker) = master_of(root, &holders);
+        let argv = cmdline(root, master);
+        let exe = std::fs::read_link(proc_file(root, master, "exe")).ok();
+        let prog = argv
+            .first()
+            .map(|a| a.split_whitespace().next().unwrap_or(a))
+            .map(|a| {
+                a.rsplit('/')
+                    .next()
+                    .unwrap_or(a)
+                    .trim_end_matches(':')
+                    .to_string()
+            })
+            .unwrap_or_else(|| "?".into());
+        if !looks_like_app_server(&argv, exe.as_deref()) {
+            notes.push(format!(
+                "pid {master} ({prog}) listens on port {port} in {ns}, and runs no app server"
+            ));
+            continue;
+        }
+        let cgroup = std::fs::read_to_string(proc_file(root, master, "cgroup")).unwrap_or_default();
+        found.push(Elsewhere {
+            netns: ns.clone(),
+            master,
+            worker,
+            prog,
+            container: read_cgroup(&cgroup).1,
+        });
+    }
+    let noted = if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", notes.join("; "))
+    };
+    let others = by_ns.len();
+    let (chosen, how) = match found.len() {
+        0 => {
+            tried.push(format!(
+                "running app: {host}:{port} ({}) is no socket of nginx's network namespace, and no app server listens on port {port} in the {others} other network namespace(s) of this machine{noted}",
+                u.named_by
+            ));
+            return None;
+        }
+        1 => {
+            let e = found.remove(0);
+            let how = format!(
+                "matched by port: {host}:{port} is no socket of nginx's network namespace; the only app server listening on port {port} in another network namespace of this machine, {}",
+                e.netns
+            );
+            (e, how)
+        }
+        n => {
+            let services: Vec<Option<String>> = found
+                .iter()
+                .map(|e| {
+                    e.container
+                        .as_deref()
+                        .and_then(|id| crate::system::container::compose_service_on_disk(root, id))
+                })
+                .collect();
+            let named: Vec<usize> = (0..n)
+                .filter(|&i| services[i].as_deref() == Some(host))
+                .collect();
+            if let [i] = named.as_slice() {
+                let list = found
+                    .iter()
+                    .map(|e| e.master.to_string())
+                    .collect::<Vec<_>>();
+                let e = found.remove(*i);
+                let how = format!(
+                    "matched by port and compose service: of the {n} app servers listening on port {port} in other network namespaces (pids {}), the one whose container {} is compose service {host}",
+                    list.join(", "),
+                    e.container.as_deref().map(short_id).unwrap_or_default()
+                );
+                (e, how)
+            } else {
+                let list: Vec<String> = found
+                    .iter()
+                    .zip(&services)
+                    .map(|(e, svc)| {
+                        let mut d = format!("pid {} ({}, {}", e.master, e.prog, e.netns);
+                        match (&e.container, svc) {
+                            (Some(c), Some(s)) => d.push_str(&format!(
+                                ", container {} of compose service {s}",
+                                short_id(c)
+                            )),
+                            (Some(c), None) => d.push_str(&format!(
+                                ", container {}, no compose service label readable",
+                                short_id(c)
+                            )),
+                            (None, _) => d.push_str(", in no container"),
+                        }
+                        d.push(')');
+                        d
+                    })
+                    .collect();
+                tried.push(format!(
+                    "running app: unknown: {host}:{port} ({}) is no socket of nginx's network namespace, and {n} app servers listen on port {port} in other network namespaces of this machine: {}; no compose service label names {host}, so none is taken (name the app with --app){noted}",
+                    u.named_by,
+                    list.join("; ")
+                ));
+                return None;
+            }
+        }
+    };
+    let mut app = read_process(root, chosen.master, chosen.worker, u);
+    app.matched = Some(how);
+    Some(app)
+}
+
+fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+/// Whether a process runs a Python app server (gunicorn, uwsgi, uvicorn, …, or python itself),
+/// by its command line as the running-app search reads it, or its binary.
+fn looks_like_app_server(argv: &[String], exe: Option<&Path>) -> bool {
+    use super::server::{AppServerCommand, ServerKind};
+    const SERVERS: &[&str] = &[
+        "gunicorn",
+        "uwsgi",
+        "uvicorn",
+        "daphne",
+        "hypercorn",
+        "waitress",
+        "granian",
+    ];
+    if argv.is_empty() {
+        return false;
+    }
+    let cmd = AppServerCommand::parse(argv, crate::report::Location::new("", 0));
+    if cmd.kind != ServerKind::Other || cmd.python.is_some() {
+        return true;
+    }
+    // A process title (`gunicorn: master [shop]`, `uWSGI master`), or the binary.
+    let first = argv[0]
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_lowercase();
+    let first = first.rsplit('/').next().unwrap_or("");
+    let bin = exe
+        .and_then(|e| e.file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    SERVERS
+        .iter()
+        .any(|s| first.starts_with(s) || bin.starts_with(s))
+        || bin.starts_with("python")
+}
+
+fn cmdline(root: &SysRoot, pid: i32) -> Vec<String> {
+    std::fs::read(proc_file(root, pid, "cmdline"))
+        .map(|b| {
+            b.split(|&c| c == 0)
+                .filter(|w| !w.is_empty())
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Of the processes that hold a socket, the one that opened it (whose parent does not hold it)
+/// and a worker of it.
+fn master_of(root: &SysRoot, pids: &BTreeSet<i32>) -> (i32, Option<i32>) {
+    let parents: HashMap<i32, i32> = pids.iter().map(|&p| (p, ppid(root, p))).collect();
+    let master = pids
+        .iter()
+        .copied()
+        .find(|p| !pids.contains(&parents[p]))
+        .unwrap_or(*pids.iter().next().unwrap_or(&0));
+    let worker = pids.iter().copied().find(|p| parents[p] == master);
+    (master, worker)
+}
+
 /// For each wanted socket inode, the pids whose fds hold it (pid order).
 fn socket_holders(root: &SysRoot, inodes: &BTreeSet<u64>) -> HashMap<u64, Vec<i32>> {
-    let mut out: HashMap<u64, Vec<i32>> = HashMap::new();
-    let Ok(dir) = std::fs::read_dir(root.host_path(Path::new("/proc"))) else {
-        return out;
+    socket_holders_among(root, &all_pids(root), inodes)
+}
+
+/// The pids of the machine, in order.
+fn all_pids(root: &SysRoot) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir(proc_dir(root)) else {
+        return Vec::new();
     };
     let mut pids: Vec<i32> = dir
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
         .collect();
     pids.sort_unstable();
-    for pid in pids {
-        let fd_dir = root.host_path(Path::new(&format!("/proc/{pid}/fd")));
+    pids
+}
+
+/// `socket_holders` among `pids` only.
+fn socket_holders_among(
+    root: &SysRoot,
+    pids: &[i32],
+    inodes: &BTreeSet<u64>,
+) -> HashMap<u64, Vec<i32>> {
+    let mut out: HashMap<u64, Vec<i32>> = HashMap::new();
+    for &pid in pids {
+        let fd_dir = proc_file(root, pid, "fd");
         let Ok(fds) = std::fs::read_dir(&fd_dir) else {
             continue;
         };
@@ -401,8 +737,18 @@ fn socket_holders(root: &SysRoot, inodes: &BTreeSet<u64>) -> HashMap<u64, Vec<i3
     out
 }
 
+/// The /proc the processes of this machine are read in: the live one for the view of a process
+/// (its own /proc may be a container's pid namespace), the root's otherwise (a fixture's).
+fn proc_dir(root: &SysRoot) -> PathBuf {
+    if root.process().is_some() {
+        PathBuf::from("/proc")
+    } else {
+        root.host_path(Path::new("/proc"))
+    }
+}
+
 fn proc_file(root: &SysRoot, pid: i32, name: &str) -> PathBuf {
-    root.host_path(Path::new(&format!("/proc/{pid}/{name}")))
+    proc_dir(root).join(format!("{pid}/{name}"))
 }
 
 fn ppid(root: &SysRoot, pid: i32) -> i32 {
@@ -449,6 +795,7 @@ fn read_process(root: &SysRoot, pid: i32, worker: Option<i32>, u: &Upstream) -> 
         unit,
         container,
         environ,
+        matched: None,
     }
 }
 
@@ -546,6 +893,153 @@ mod tests {
             hex_addr("00000000000000000000000001000000", true).map(|a| a.is_loopback()),
             Some(cfg!(target_endian = "little"))
         );
+    }
+
+    #[test]
+    fn proc_net_tcp_listeners() {
+        let lo = u32::from_ne_bytes([127, 0, 0, 1]);
+        let v4 = format!(
+            "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+             0: 00000000:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 7001 1 0 100 0 0 10 0\n\
+             1: {lo:08X}:1F41 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 7002 1 0 100 0 0 10 0\n\
+             2: {lo:08X}:1F40 {lo:08X}:D431 01 00000000:00000000 00:00000000 00000000     0        0 7003 1 0 100 0 0 10 0\n\
+             3: garbage\n"
+        );
+        assert_eq!(
+            tcp_listeners(&v4, false),
+            vec![
+                (7001, "0.0.0.0".parse().unwrap(), 8000),
+                (7002, "127.0.0.1".parse().unwrap(), 8001)
+            ],
+            "LISTEN (0A) only: the established connection (01) is not one"
+        );
+        // ::, ::1 and an IPv4-mapped address, each word in the host's byte order.
+        let word = |b: [u8; 4]| format!("{:08X}", u32::from_ne_bytes(b));
+        let v6 = |b: [u8; 16]| {
+            (0..4)
+                .map(|i| word([b[i * 4], b[i * 4 + 1], b[i * 4 + 2], b[i * 4 + 3]]))
+                .collect::<String>()
+        };
+        let mut one = [0u8; 16];
+        one[15] = 1;
+        let mut mapped = [0u8; 16];
+        mapped[10] = 0xff;
+        mapped[11] = 0xff;
+        mapped[12..].copy_from_slice(&[10, 0, 0, 5]);
+        let text = format!(
+            "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+             0: {}:1F40 {}:0000 0A 00000000:00000000 00:00000000 00000000     0        0 8001 1 0 100 0 0 10 0\n\
+             1: {}:0050 {}:0000 0A 00000000:00000000 00:00000000 00000000     0        0 8002 1 0 100 0 0 10 0\n\
+             2: {}:1F90 {}:0000 0A 00000000:00000000 00:00000000 00000000     0        0 8003 1 0 100 0 0 10 0\n\
+             3: {}:1F40 {}:9C40 06 00000000:00000000 00:00000000 00000000     0        0 0 1 0 100 0 0 10 0\n",
+            v6([0; 16]),
+            v6([0; 16]),
+            v6(one),
+            v6([0; 16]),
+            v6(mapped),
+            v6([0; 16]),
+            v6(one),
+            v6(one),
+        );
+        assert_eq!(
+            tcp_listeners(&text, true),
+            vec![
+                (8001, "::".parse().unwrap(), 8000),
+                (8002, "::1".parse().unwrap(), 80),
+                (8003, "10.0.0.5".parse().unwrap(), 8080)
+            ],
+            "LISTEN only (06 is TIME_WAIT)"
+        );
+    }
+
+    /// Two app servers on port 8000, each in a network namespace (and container) of its own: the
+    /// compose service label on disk tells them apart; without one, none is taken.
+    #[test]
+    fn an_upstream_host_name_is_looked_for_in_other_network_namespaces() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let w = |p: &str, text: &str| {
+            let p = dir.join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        w("proc/net/tcp", "  sl  local_address\n");
+        w("proc/net/tcp6", "  sl  local_address\n");
+        let ids = ["a".repeat(64), "b".repeat(64)];
+        for (i, (pid, argv)) in [
+            (
+                300,
+                "/usr/local/bin/python3\0/usr/local/bin/gunicorn\0-b\x000.0.0.0:8000\0shop.wsgi\0",
+            ),
+            (400, "/usr/local/bin/python3\0-m\0uvicorn\0worker:app\0"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let inode = 9000 + i;
+            w(
+                &format!("proc/{pid}/net/tcp"),
+                &format!(
+                    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+                     0: 00000000:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 {inode} 1 0 100 0 0 10 0\n"
+                ),
+            );
+            w(&format!("proc/{pid}/net/tcp6"), "  sl  local_address\n");
+            w(&format!("proc/{pid}/stat"), &format!("{pid} (x) S 1 1 1 0"));
+            w(&format!("proc/{pid}/status"), "Uid:\t0\t0\t0\t0\n");
+            w(&format!("proc/{pid}/cmdline"), argv);
+            w(
+                &format!("proc/{pid}/cgroup"),
+                &format!("0::/system.slice/docker-{}.scope\n", ids[i]),
+            );
+            std::fs::create_dir_all(dir.join(format!("proc/{pid}/fd"))).unwrap();
+            std::fs::create_dir_all(dir.join(format!("proc/{pid}/ns"))).unwrap();
+            std::os::unix::fs::symlink(
+                format!("net:[{}]", 4026532000 + i),
+                dir.join(format!("proc/{pid}/ns/net")),
+            )
+            .unwrap();
+            std::os::unix::fs::symlink(
+                format!("socket:[{inode}]"),
+                dir.join(format!("proc/{pid}/fd/5")),
+            )
+            .unwrap();
+        }
+        let root = SysRoot::new(dir);
+        let up = Upstream {
+            endpoint: tcp("app:8000", None).unwrap(),
+            named_by: "proxy_pass at x:1".into(),
+        };
+        let s = find(&root, std::slice::from_ref(&up), None);
+        assert!(s.app.is_none(), "{:?}", s.app);
+        let said = s.tried.join("\n");
+        assert!(
+            said.contains("running app: unknown: app:8000")
+                && said.contains("pid 300 (python3, net:[4026532000]")
+                && said.contains("pid 400 (python3, net:[4026532001]")
+                && said.contains("no compose service label readable"),
+            "{said}"
+        );
+        for (id, service) in ids.iter().zip(["worker", "app"]) {
+            w(
+                &format!("var/lib/docker/containers/{id}/config.v2.json"),
+                &format!(
+                    r#"{{"Config":{{"Labels":{{"com.docker.compose.service":"{service}"}}}}}}"#
+                ),
+            );
+        }
+        let s = find(&root, std::slice::from_ref(&up), None);
+        let app = s.app.expect("the container of service app");
+        assert_eq!(app.pid, 400);
+        let how = app.matched.unwrap();
+        assert!(
+            how.contains("pids 300, 400") && how.contains("bbbbbbbbbbbb is compose service app"),
+            "{how}"
+        );
+        // A name nginx's /etc/hosts puts on loopback is nginx's own: not looked for elsewhere.
+        w("etc/hosts", "127.0.0.1 localhost app\n");
+        let s = find(&root, &[up], None);
+        assert!(s.app.is_none() && s.tried.len() == 1, "{:?}", s.tried);
     }
 
     #[test]

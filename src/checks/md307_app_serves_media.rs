@@ -31,9 +31,19 @@ impl Check for AppServesMedia {
         let mut findings = Vec::new();
         let debug_on = app.debug.value() == Some(&true);
         if debug_on {
+            // On Apache, when an Alias already serves MEDIA_URL, the media do not depend on DEBUG.
+            let media_by_app = site.apache().is_none()
+                || app
+                    .media_url
+                    .value()
+                    .and_then(|u| App::url_path(u))
+                    .map_or(true, |p| {
+                        super::shared::apache_app::served_from_disk(site, &p).is_empty()
+                    });
             let mut f = Finding::error(format!(
-                "DEBUG is True{}: tracebacks and settings are shown to visitors, and media \"work\" only through the app",
-                if app.unit.is_some() { " in the service that runs the site" } else { "" }
+                "DEBUG is True{}: tracebacks and settings are shown to visitors{}",
+                if app.unit.is_some() { " in the service that runs the site" } else { "" },
+                if media_by_app { ", and media \"work\" only through the app" } else { "" }
             ))
             .evidence("DEBUG", app.debug.describe())
             .fix(

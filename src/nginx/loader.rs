@@ -29,6 +29,30 @@ use crate::sysroot::SysRoot;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Component, Path, PathBuf};
 
+/// Move `from` onto the end of `to` through `f`, the last elements first, a step (1 MiB) at a
+/// time, shrinking `from` after each step: a large `from` gives its pages back while `to`
+/// fills, so the two are never both whole in memory.
+fn append_freeing<T, U>(to: &mut Vec<U>, mut from: Vec<T>, f: impl Fn(T) -> U) {
+    let n = from.len();
+    let base = to.len();
+    to.reserve_exact(n);
+    let step = ((1 << 20) / std::mem::size_of::<T>().max(1)).max(1);
+    let spare = &mut to.spare_capacity_mut()[..n];
+    let mut end = n;
+    while end > 0 {
+        let start = end.saturating_sub(step);
+        // `from` holds exactly `end` elements here: the drain yields `end - start`.
+        for (slot, x) in spare[start..end].iter_mut().zip(from.drain(start..)) {
+            slot.write(f(x));
+        }
+        from.shrink_to_fit();
+        end = start;
+    }
+    // SAFETY: the loop wrote each of the `n` slots after `base`, from `end == n` down to 0,
+    // and `reserve_exact` made room for them.
+    unsafe { to.set_len(base + n) };
+}
+
 /// Why nothing could be loaded at all (the run cannot go on: exit 2). Problems inside a config
 /// (syntax errors, a missing include) are `Diagnostic`s on the `Config` instead.
 #[derive(Debug, thiserror::Error)]
@@ -467,8 +491,9 @@ impl Loader {
             .iter()
             .map(|a| self.include_args.number(a))
             .collect();
-        // One piece at a time, each freed once copied: the peak is the whole config plus its
-        // largest piece, not plus all of the second arena.
+        // Each piece moved in steps, the last elements first, each step's memory given back as
+        // it goes (`append_freeing`): the peak is the whole config and one step, not the whole
+        // config and all of the second arena.
         let Config {
             nodes,
             children,
@@ -478,8 +503,7 @@ impl Loader {
             files,
             ..
         } = cfg;
-        self.cfg.nodes.reserve_exact(nodes.len());
-        self.cfg.nodes.extend(nodes.into_iter().map(|mut n| {
+        append_freeing(&mut self.cfg.nodes, nodes, |mut n| {
             n.args = n.args.start + span_off..n.args.end + span_off;
             if n.has_block() {
                 n.kids = n.kids.start + child_off..n.kids.end + child_off;
@@ -488,24 +512,24 @@ impl Loader {
             }
             n.file += file_off;
             n
-        }));
-        self.cfg.arg_spans.reserve_exact(arg_spans.len());
-        self.cfg.arg_spans.extend(arg_spans.into_iter().map(|s| {
+        });
+        append_freeing(&mut self.cfg.arg_spans, arg_spans, |s| {
             if s.start < names {
                 s
             } else {
                 s.start + text_off..s.end + text_off
             }
-        }));
-        if let Some(theirs) = text.get(names as usize..) {
-            self.text.reserve_exact(theirs.len());
-            self.text.push_str(theirs);
+        });
+        if text.len() > names as usize {
+            let mut theirs = text.into_bytes();
+            theirs.drain(..names as usize);
+            let mut ours = std::mem::take(&mut self.text).into_bytes();
+            append_freeing(&mut ours, theirs, |b| b);
+            // Two whole UTF-8 texts, joined: still UTF-8.
+            self.text = String::from_utf8(ours)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         }
-        drop(text);
-        self.cfg.children.reserve_exact(children.len());
-        self.cfg
-            .children
-            .extend(children.into_iter().map(|c| c + node_off));
+        append_freeing(&mut self.cfg.children, children, |c| c + node_off);
         self.cfg
             .block_ends
             .extend(block_ends.into_iter().map(|(n, l)| (n + node_off, l)));
@@ -1622,5 +1646,26 @@ mod tests {
             .map(|s| s.find("listen").unwrap().arg(0).unwrap())
             .collect();
         assert_eq!(listens, ["1", "2"]);
+    }
+
+    #[test]
+    fn appending_in_steps_keeps_every_element_in_order() {
+        for (ours, theirs) in [
+            (0usize, 0usize),
+            (3, 0),
+            (0, 5),
+            (7, 300_000),
+            (300_001, 262_145),
+        ] {
+            let mut to: Vec<u64> = (0..ours as u64).collect();
+            let from: Vec<u32> = (0..theirs as u32).collect();
+            append_freeing(&mut to, from, |x| u64::from(x) * 3);
+            assert_eq!(to.len(), ours + theirs);
+            assert!(to[..ours].iter().enumerate().all(|(i, &x)| x == i as u64));
+            assert!(to[ours..]
+                .iter()
+                .enumerate()
+                .all(|(i, &x)| x == i as u64 * 3));
+        }
     }
 }

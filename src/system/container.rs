@@ -72,6 +72,25 @@ fn inspect(engine: &str, id: &str) -> Option<Inspected> {
     parse_inspect(&String::from_utf8_lossy(&out.stdout))
 }
 
+/// The compose service of a docker container, from its config on this machine's disk
+/// (/var/lib/docker/containers/ID/config.v2.json: its labels, as `docker inspect` gives them), no
+/// daemon asked. `id`: the full id (as a cgroup names it). Needs root.
+pub fn compose_service_on_disk(root: &SysRoot, id: &str) -> Option<String> {
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let file = Path::new("/var/lib/docker/containers")
+        .join(id)
+        .join("config.v2.json");
+    // The view of a process (nginx in a container): the machine's disk, not the container's.
+    let file = if root.process().is_some() {
+        file
+    } else {
+        root.host_path(&file)
+    };
+    parse_inspect(&std::fs::read_to_string(file).ok()?)?.service
+}
+
 /// The output of `docker inspect ID` (a JSON array of one object).
 pub fn parse_inspect(text: &str) -> Option<Inspected> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;

@@ -1062,6 +1062,12 @@ fn md307_debug_on_behind_apache() {
             .contains("DEBUG = False"),
         "{f}"
     );
+    // Apache serves the media itself: they do not "work only through the app".
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("DEBUG is True") && !message.contains("only through the app"),
+        "{message}"
+    );
     let served = f["evidence"]
         .as_array()
         .unwrap()

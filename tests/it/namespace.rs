@@ -777,3 +777,186 @@ fn an_app_on_this_machine_is_judged_in_the_view_of_an_nginx_in_a_namespace() {
     let md302 = result(&r, "MD302");
     assert_eq!(md302["status"], "pass", "{md302:#}");
 }
+
+/// The app in a network namespace (and mount namespace) of its own, as in a container with its
+/// own network: `unshare -n -m`, `lo` up, listening on 0.0.0.0:`port` there, its MEDIA_ROOT
+/// `d/<ctr>/media` a bind mount of `d/host/<media>`, the project `d/host/<proj>`. Ready when
+/// its network namespace's /proc/PID/net/tcp lists the socket as LISTEN (nothing here can
+/// connect to it).
+fn app_in_network_namespace(
+    d: &Path,
+    proj: &str,
+    ctr: &str,
+    media: &str,
+    port: u16,
+) -> (AppInNamespace, i32) {
+    let ds = d.display().to_string();
+    let w = |p: &str, text: &str| {
+        let p = d.join("host").join(proj).join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    w(
+        "manage.py",
+        "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n",
+    );
+    w("mysite/__init__.py", "");
+    w(
+        "mysite/settings.py",
+        &format!("DEBUG = False\nMEDIA_URL = '/media/'\nMEDIA_ROOT = '{ds}/{ctr}/media'\n"),
+    );
+    std::fs::create_dir_all(d.join("host").join(media)).unwrap();
+    std::fs::create_dir_all(d.join(ctr)).unwrap();
+    let child = std::process::Command::new("unshare")
+        .args(["-n", "-m", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "set -e; ip link set lo up; mount -t tmpfs none {ds}/{ctr}; \
+             mkdir {ds}/{ctr}/app {ds}/{ctr}/media; \
+             mount --bind {ds}/host/{proj} {ds}/{ctr}/app; \
+             mount --bind {ds}/host/{media} {ds}/{ctr}/media; cd {ds}/{ctr}/app; \
+             exec python3 -m http.server {port} --bind 0.0.0.0"
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the app");
+    let pid = child.id() as i32;
+    let app = AppInNamespace(child);
+    let listening = format!(":{port:04X} 00000000:0000 0A ");
+    support::wait_until(
+        &format!("the app (pid {pid}) listening on port {port} in its network namespace"),
+        || {
+            std::fs::read_to_string(format!("/proc/{pid}/net/tcp"))
+                .is_ok_and(|t| t.contains(&listening))
+        },
+    );
+    (app, pid)
+}
+
+fn can_unshare_net() -> bool {
+    std::process::Command::new("unshare")
+        .args(["-n", "-m", "sh", "-c", "ip link set lo up"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// nginx (a mount namespace of its own, its /etc/hosts a private file naming `app`) proxies to
+/// `http://app:PORT`; the app listens on that port only in a network namespace of its own, as a
+/// compose service in its own container. Read from /proc/PID/net/tcp of the other network
+/// namespaces: one app server there is the app (how, said), read as it sees itself, and MD302
+/// judged through both namespaces' mounts. Two on the same port, in two network namespaces,
+/// with no compose label to tell them apart: unknown, both named, none taken.
+#[test]
+fn an_app_behind_a_service_name_in_another_network_namespace_is_found_by_its_port() {
+    if !support::require_root_and_nginx()
+        || !support::require(
+            can_unshare_net(),
+            "needs `unshare -n -m` and `ip` (util-linux, iproute2, CAP_SYS_ADMIN)",
+        )
+        || !support::require(has_python3(), "needs python3 (the app process)")
+    {
+        return;
+    }
+    let run = |apps: usize| -> (Value, String, Vec<i32>, u16) {
+        let t = tempfile::Builder::new()
+            .prefix("md-netns-")
+            .tempdir()
+            .unwrap();
+        let d = t.path().to_path_buf();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        support::open_ancestors(&d);
+        let ds = d.display().to_string();
+        // No process of this machine's network namespace listens on it.
+        let port = support::free_port();
+        let mut running = Vec::new();
+        let mut pids = Vec::new();
+        for i in 0..apps {
+            let (a, pid) = app_in_network_namespace(
+                &d,
+                &format!("proj{i}"),
+                &format!("actr{i}"),
+                "shared",
+                port,
+            );
+            running.push(a);
+            pids.push(pid);
+        }
+        let n = tempfile::Builder::new()
+            .prefix("md-netns-ng-")
+            .tempdir()
+            .unwrap();
+        std::fs::set_permissions(n.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let ns = n.path().display().to_string();
+        std::fs::create_dir_all(n.path().join("ctr")).unwrap();
+        // `app` resolves at load in nginx's namespace only (an address of no interface here).
+        std::fs::write(
+            n.path().join("hosts"),
+            "127.0.0.1 localhost\n192.0.2.10 app\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            n.path().join("hosts"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let setup = format!(
+            "mount --bind {ns}/hosts /etc/hosts; mount -t tmpfs none {ns}/ctr; mkdir {ns}/ctr/media; \
+             mount --bind {ds}/host/shared {ns}/ctr/media; mount -t tmpfs none {ds}/host"
+        );
+        let body = format!(
+            "server {{\n  listen 127.0.0.1:{{PORT}};\n  server_name shop.test;\n  \
+             location /media/ {{ alias {{DIR}}/ctr/media/; }}\n  \
+             location / {{ proxy_pass http://app:{port}; }}\n}}\n"
+        );
+        let nginx = Nginx::start_in_namespace(n, "www-data", &body, &setup).expect("nginx starts");
+        let pid = nginx.pid().unwrap();
+        let r = check(&[
+            "check",
+            "--root",
+            &format!("/proc/{pid}/root"),
+            "--nginx-conf",
+            &nginx.conf_path().display().to_string(),
+            "--offline",
+            "--format",
+            "json",
+        ]);
+        drop((nginx, running));
+        (r, ds, pids, port)
+    };
+
+    let (r, ds, pids, port) = run(1);
+    let a = &r["site"]["app"];
+    assert_eq!(a["dir"], format!("{ds}/host/proj0"), "{:#}", r["site"]);
+    assert_eq!(a["running"]["pid"], pids[0], "{a:#}");
+    let how = a["running"]["matched"].as_str().unwrap_or_default();
+    assert!(
+        how.contains("matched by port")
+            && how.contains(&format!(
+                "app:{port} is no socket of nginx's network namespace"
+            ))
+            && how.contains("net:["),
+        "{a:#}"
+    );
+    assert_eq!(
+        a["namespace"]["media_root"]["host"],
+        format!("{ds}/host/shared"),
+        "{a:#}"
+    );
+    let md302 = result(&r, "MD302");
+    assert_eq!(md302["status"], "pass", "{md302:#}");
+    let md301 = result(&r, "MD301").to_string();
+    assert!(md301.contains("matched by port"), "{md301}");
+
+    // Two app servers on that port in two network namespaces: unknown, both listed.
+    let (r, _, pids, port) = run(2);
+    assert!(r["site"]["app"].is_null(), "{:#}", r["site"]["app"]);
+    let search = r["site"]["app_search"].to_string();
+    assert!(
+        search.contains(&format!("running app: unknown: app:{port}"))
+            && pids
+                .iter()
+                .all(|p| search.contains(&format!("pid {p} (python3, net:["))),
+        "{search}"
+    );
+    assert_ne!(result(&r, "MD302")["status"], "pass");
+}
