@@ -20,7 +20,7 @@ use crate::site::NginxSource;
 use crate::sysroot::SysRoot;
 use crate::system::loaded::{
     changed_at, find_master, find_master_in_namespace, master_conf, newer_than, reload_commands,
-    reload_in_namespace, same_file, Inputs, TOLERANCE,
+    reload_in_namespace, same_file, same_file_in, Inputs, TOLERANCE,
 };
 use crate::system::{self, LoadEvidence};
 use std::collections::BTreeSet;
@@ -110,10 +110,7 @@ pub fn assess_in(root: &SysRoot, inputs: &Inputs) -> Outcome {
         if let Some(conf) = &master_conf {
             let same = match root.process() {
                 None => same_file(conf, &inputs.entry),
-                Some(_) => {
-                    conf == &inputs.entry
-                        || root.real_path(conf).ok() == root.real_path(&inputs.entry).ok()
-                }
+                Some(_) => same_file_in(root, conf, &inputs.entry),
             };
             if !same {
                 findings.push(

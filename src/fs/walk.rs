@@ -217,6 +217,7 @@ pub fn walk_unverified(root: &SysRoot, path: &Path, who: &Identity, want: Access
         cache: None,
         steps: Vec::new(),
         outcome: None,
+        shared: false,
     };
     w.finish(path, want)
 }
@@ -247,6 +248,70 @@ impl WalkCache {
             acls: Default::default(),
         }
     }
+}
+
+/// The shallow directories that many sites' roots share (`/`, `/srv`, `/srv/www`, `/var/www` ...):
+/// their metadata, symlink target and ACL, read once for a whole every-site run instead of once
+/// per site. Only directories passed through at depth `SHARED_DEPTH` or less are kept, and at most
+/// `SHARED_MAX` of them: memory stays bounded whatever the number of sites. Off (`None`) outside
+/// `with_shared_ancestors`, so a walk elsewhere reads the files as they are now.
+static SHARED: std::sync::Mutex<Option<HashMap<OsString, Shared>>> = std::sync::Mutex::new(None);
+const SHARED_DEPTH: usize = 3;
+const SHARED_MAX: usize = 4096;
+
+/// What was read of one shared ancestor (by its host path); `None` = not read yet.
+#[derive(Debug, Clone, Default)]
+struct Shared {
+    followed: Option<Result<Meta, i32>>,
+    lstat: Option<Result<Meta, i32>>,
+    link: Option<Result<PathBuf, i32>>,
+    acl: Option<Result<acl::Read, i32>>,
+}
+
+/// Run `f` (the checks of every site of a box) with the shared ancestors read once: the files
+/// are taken as they were at the first look, as within a `WalkCache`.
+pub fn with_shared_ancestors<T>(f: impl FnOnce() -> T) -> T {
+    let lock = || SHARED.lock().unwrap_or_else(|p| p.into_inner());
+    *lock() = Some(HashMap::new());
+    let r = f();
+    *lock() = None;
+    r
+}
+
+/// The shared ancestor `host`'s field `get`: kept on first use (an I/O error by its errno; one
+/// without errno is read again each time, as in `cached`).
+fn shared<T: Clone>(
+    host: &Path,
+    get: fn(&mut Shared) -> &mut Option<Result<T, i32>>,
+    read: impl FnOnce() -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let lock = || SHARED.lock().unwrap_or_else(|p| p.into_inner());
+    match lock().as_mut() {
+        None => return read(),
+        Some(map) => {
+            if let Some(v) = map.get_mut(host.as_os_str()).and_then(|e| get(e).clone()) {
+                return v.map_err(std::io::Error::from_raw_os_error);
+            }
+        }
+    }
+    let r = read();
+    let kept = match &r {
+        Ok(v) => Ok(v.clone()),
+        Err(e) => match e.raw_os_error() {
+            Some(errno) => Err(errno),
+            None => return r,
+        },
+    };
+    if let Some(map) = lock().as_mut() {
+        if let Some(e) = map.get_mut(host.as_os_str()) {
+            *get(e) = Some(kept);
+        } else if map.len() < SHARED_MAX {
+            let mut e = Shared::default();
+            *get(&mut e) = Some(kept);
+            map.insert(host.as_os_str().to_owned(), e);
+        }
+    }
+    r
 }
 
 /// Read once per key: an I/O error is kept by its errno (one without errno is not kept).
@@ -292,6 +357,7 @@ pub fn walk_cached(
         cache: Some(cache),
         steps: Vec::new(),
         outcome: None,
+        shared: false,
     };
     w.finish(path, want)
 }
@@ -326,6 +392,8 @@ struct Walker<'a> {
     steps: Vec<Step>,
     /// The first failure; later components are still shown when readable.
     outcome: Option<Outcome>,
+    /// The component being read is a shallow directory passed through (see `SHARED`).
+    shared: bool,
 }
 
 impl Walker<'_> {
@@ -339,11 +407,17 @@ impl Walker<'_> {
         } else {
             Access::EXEC
         };
-        let read_root =
-            || std::fs::metadata(self.root.host_path(Path::new("/"))).map(|m| Meta::from(&m));
-        let root_meta = match self.cache {
+        let root_host = self.root.host_path(Path::new("/"));
+        let read_root = || std::fs::metadata(&root_host).map(|m| Meta::from(&m));
+        let read_root = || match self.cache {
             Some(c) => cached(&c.root, Path::new("/"), read_root),
             None => read_root(),
+        };
+        self.shared = !pending.is_empty();
+        let root_meta = if self.shared {
+            shared(&root_host, |e| &mut e.followed, read_root)
+        } else {
+            read_root()
         };
         match root_meta {
             Ok(m) => self.judge(PathBuf::from("/"), m, None, root_need),
@@ -361,6 +435,7 @@ impl Walker<'_> {
             }
             let sys = system_path(&stack, Some(&part));
             let host = self.root.host_path(&sys);
+            self.shared = !pending.is_empty() && stack.len() < SHARED_DEPTH;
             let meta = match self.lstat(&host) {
                 Ok(m) => m,
                 Err(e) => {
@@ -411,21 +486,39 @@ impl Walker<'_> {
 
     fn lstat(&self, host: &Path) -> std::io::Result<Meta> {
         let read = || std::fs::symlink_metadata(host).map(|m| Meta::from(&m));
-        match self.cache {
+        let read = || match self.cache {
             Some(c) => cached(&c.lstat, host, read),
             None => read(),
+        };
+        if self.shared {
+            shared(host, |e| &mut e.lstat, read)
+        } else {
+            read()
         }
     }
 
     fn read_link(&self, host: &Path) -> std::io::Result<PathBuf> {
         let read = || std::fs::read_link(host);
-        match self.cache {
+        let read = || match self.cache {
             Some(c) => cached(&c.links, host, read),
             None => read(),
+        };
+        if self.shared {
+            shared(host, |e| &mut e.link, read)
+        } else {
+            read()
         }
     }
 
     fn read_acl(&self, host: &Path) -> acl::Read {
+        if self.shared {
+            return shared(host, |e| &mut e.acl, || Ok(self.read_acl_now(host)))
+                .unwrap_or_else(|e| acl::Read::Failed(e.to_string()));
+        }
+        self.read_acl_now(host)
+    }
+
+    fn read_acl_now(&self, host: &Path) -> acl::Read {
         let Some(c) = self.cache else {
             return acl::read_path(host, acl::ACCESS_XATTR);
         };

@@ -310,9 +310,40 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
         }
 }
 
+/// `same_file` in the view of `root` (nginx in a mount namespace of its own: symlinks resolved
+/// there). Two paths that cannot be resolved (a symlink loop) are not the same file.
+pub fn same_file_in(root: &crate::sysroot::SysRoot, a: &Path, b: &Path) -> bool {
+    a == b || matches!((root.real_path(a), root.real_path(b)), (Ok(x), Ok(y)) if x == y)
+}
+
 #[cfg(test)]
 mod reload_tests {
     use super::*;
+
+    #[test]
+    fn same_file_in_a_view_follows_links_and_never_matches_two_failures() {
+        let t = tempfile::tempdir().unwrap();
+        let root = crate::sysroot::SysRoot::new(t.path());
+        std::fs::create_dir_all(t.path().join("etc/nginx")).unwrap();
+        std::fs::write(t.path().join("etc/nginx/nginx.conf"), "").unwrap();
+        std::os::unix::fs::symlink("/etc/nginx/nginx.conf", t.path().join("main.conf")).unwrap();
+        for (from, to) in [("a", "/b"), ("b", "/a"), ("c", "/d"), ("d", "/c")] {
+            std::os::unix::fs::symlink(to, t.path().join(from)).unwrap();
+        }
+        let p = Path::new;
+        assert!(same_file_in(
+            &root,
+            p("/main.conf"),
+            p("/etc/nginx/nginx.conf")
+        ));
+        assert!(!same_file_in(
+            &root,
+            p("/main.conf"),
+            p("/etc/nginx/other.conf")
+        ));
+        // Two symlink loops: neither path resolves, so nothing says they are one file.
+        assert!(!same_file_in(&root, p("/a/nginx.conf"), p("/c/nginx.conf")));
+    }
 
     #[test]
     fn reload_follows_the_supervisor() {

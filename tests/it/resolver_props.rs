@@ -542,6 +542,7 @@ fn set_variables_in_alias_are_followed_or_unknown() {
             "events {{}}\nhttp {{ server {{ listen 80; server_name a.test; set $base {d}/www; \
              location /pub/ {{ alias $base/; }} \
              location /own/ {{ set $mine {d}/www; alias $mine/; }} \
+             location /case/ {{ set $Mine {d}/www; alias $MINE/; }} \
              location /elsewhere/ {{ alias $public/; }} \
              location /other/ {{ set $public {d}; }} }} }}\n"
         ),
@@ -560,6 +561,8 @@ fn set_variables_in_alias_are_followed_or_unknown() {
     let path = |uri: &str| r.path_for(server, uri).map(|p| p.display().to_string());
     assert_eq!(path("/pub/a.png"), Some(format!("{d}/www/a.png")));
     assert_eq!(path("/own/a.png"), Some(format!("{d}/www/a.png")));
+    // Variable names are case-insensitive: `set $Mine` is what `$MINE` reads.
+    assert_eq!(path("/case/a.png"), Some(format!("{d}/www/a.png")));
     assert_eq!(path("/elsewhere/a.png"), None, "unknown, not /a.png");
     assert!(r.static_locations().iter().all(|s| s.dir != Path::new("/")));
     // A request runs the server's script, so `$base` is set when the alias is built.

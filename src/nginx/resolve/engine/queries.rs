@@ -128,8 +128,9 @@ pub(super) fn path_for(
                 continue;
             };
             if let Ok(v) = run.eval(val) {
+                // Kept lower-case, as `Run::var` reads them (nginx's names are case-insensitive).
                 run.set_vars
-                    .insert(var.trim_start_matches('$').to_string(), v);
+                    .insert(var.trim_start_matches('$').to_ascii_lowercase(), v);
             }
         }
     }
