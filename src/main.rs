@@ -311,7 +311,7 @@ fn each_report_of(
 ) -> anyhow::Result<()> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     type Checked = std::thread::Result<Report>;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = media_doctor::system::cores();
     if threads <= 1 || sites.len() <= 1 {
         return sites
             .iter()

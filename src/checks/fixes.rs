@@ -192,7 +192,7 @@ fn prove_all(
     merged: &[Merged],
 ) -> Vec<Result<String, fix::Refusal>> {
     let prove = |m: &Merged| prover.prove(std::slice::from_ref(&m.merged), &m.goals);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = crate::system::cores();
     if site.is_one_of_many() || threads <= 1 || merged.len() < PARALLEL_PROOFS {
         return merged.iter().map(prove).collect();
     }

@@ -59,7 +59,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+            threads: crate::system::cores().min(8),
             examples: 10,
             progress: false,
             file_needs: Access::READ,

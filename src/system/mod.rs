@@ -308,6 +308,13 @@ pub fn run(program: &Path, args: &[&std::ffi::OsStr], timeout: Duration) -> Resu
     })
 }
 
+/// The cores this process may use, asked once: `available_parallelism` reads the cgroup files
+/// (/proc/self/cgroup, the CPU quota) on every call, and a check over many sites asks per site.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Whether systemd runs the system under `root`, as sd_booted(3) tells: /run/systemd/system is a
 /// directory; on the live system PID 1 is also systemd (a container may bind-mount the host's
 /// /run). A tree without /run (a copy of a server's disk) says no: its reload is then the one

@@ -767,7 +767,7 @@ impl<'s> Resolver<'s> {
         // Each thread keeps its own file cache: past a few threads, the walks repeated in each
         // cache cost more than the extra cores bring.
         const MAX_THREADS: usize = 8;
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = crate::system::cores();
         let threads = cores
             .min(MAX_THREADS)
             .min(reqs.len() / MIN_PER_THREAD)
