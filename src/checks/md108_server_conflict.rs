@@ -236,9 +236,11 @@ fn without_name(
 /// reach that virtual host. Apache takes the first `<VirtualHost>` it read that has the name on
 /// that address:port (`apache2ctl -S` lists them): a second one with the name never answers it.
 /// The fix takes the name out of the virtual host that has it first (a ServerAlias loses the
-/// name; a ServerName is commented out), proven on a copy: the name then reaches the site.
+/// name; a ServerName is commented out), proven on a copy: the name then reaches the site, and
+/// that virtual host's other names still reach it with the same answers. When the name is its
+/// only one, no edit: it may be the live site, which keeps the name is the user's call.
 fn on_apache(cx: &Context<'_>) -> Outcome {
-    use super::shared::apache::{first_proven, loc, model, place};
+    use super::shared::apache::{loc, model, place, proven_keeping};
     use crate::fix::apache::{request_on, Goal, LineEdit, Place};
     let (site, r) = match model(cx) {
         Ok(m) => m,
@@ -334,6 +336,47 @@ fn on_apache(cx: &Context<'_>) -> Outcome {
                 ));
                 continue;
             }
+            // The other's own names, the duplicate aside: they must still reach it after the
+            // edit. With none, the edit would leave it no name of its own: which of the two
+            // should answer the name is the user's call (it may be the live site).
+            let mut kept: Vec<String> = Vec::new();
+            for a in other
+                .children()
+                .filter(|d| d.is("ServerName") || d.is("ServerAlias"))
+                .flat_map(|d| d.args())
+                .filter(|n| !n.contains(['*', '?']))
+            {
+                let a = a.split("://").last().unwrap_or(a);
+                let a = a.split(':').next().unwrap_or(a).to_ascii_lowercase();
+                if !a.is_empty() && a != host && !kept.contains(&a) {
+                    kept.push(a);
+                }
+            }
+            if kept.is_empty() {
+                findings.push(f.fix(
+                    format!(
+                        "no edit is printed: {host} is the only name of the <VirtualHost> at {}, so taking it out would leave that site no name of its own, and it may be the live one. Decide which site answers {host}: if {} is stale, disable its site (a2dissite) or remove that <VirtualHost>; if it is the live one, give the site's <VirtualHost> at {} another name. Then check again",
+                        place(&other),
+                        place(&other),
+                        place(&vhost)
+                    ),
+                    Vec::new(),
+                ));
+                continue;
+            }
+            let theirs = request_on(cfg, Some(other.id()), "/");
+            let keep: Vec<_> = kept
+                .iter()
+                .flat_map(|n| {
+                    ["/", "/media-doctor-probe.txt"].map(|uri| {
+                        let q = crate::nginx::resolve::Request::for_path(n, theirs.port, uri);
+                        match theirs.local_addr {
+                            Some(ip) => q.with_local_addr(ip),
+                            None => q,
+                        }
+                    })
+                })
+                .collect();
             // What the site's virtual host answers for a sample of its own: the name must get it.
             let uri = vhost
                 .children()
@@ -352,14 +395,16 @@ fn on_apache(cx: &Context<'_>) -> Outcome {
                 path: want.path.clone(),
                 prefix: "/".into(),
             };
-            findings.push(first_proven(
+            findings.push(proven_keeping(
                 cx,
                 f,
-                &[(
-                    edits,
-                    &format!("take {host} out of the <VirtualHost> that has it first (or disable that site: a2dissite):"),
-                )],
+                &format!(
+                    "take {host} out of the <VirtualHost> that has it first (it keeps {}; or disable that site: a2dissite):",
+                    kept.join(", ")
+                ),
+                &edits,
                 std::slice::from_ref(&goal),
+                &keep,
             ));
         }
     }

@@ -450,6 +450,20 @@ pub fn prove(
     edits: &[LineEdit],
     goals: &[Goal],
 ) -> Result<(), Refusal> {
+    prove_keeping(site, root, before, edits, goals, &[])
+}
+
+/// `prove`, and each request of `keep` still reaches the same `<VirtualHost>` (its file and
+/// line) with the same answer: URLs of a virtual host the edit touches that the goals' sample
+/// URLs do not ask (another of its names, when a goal takes one of them away).
+pub fn prove_keeping(
+    site: &ApacheSite,
+    root: &SysRoot,
+    before: &Resolver<'_>,
+    edits: &[LineEdit],
+    goals: &[Goal],
+    keep: &[Request],
+) -> Result<(), Refusal> {
     let cfg = &site.config;
     // The virtual hosts the edited files can matter to: those in them, or all of them when an
     // edit lies outside every virtual host (the main server's settings reach each one).
@@ -481,6 +495,24 @@ pub fn prove(
     let after = Resolver::new(&copy, root);
     for goal in goals {
         meets(&after, goal)?;
+    }
+    let at = |c: &Config, v: Option<apache::NodeId>| {
+        v.map_or("the main server".to_string(), |v| {
+            let d = c.directive(v);
+            format!("{}:{}", d.file().display(), d.line())
+        })
+    };
+    for req in keep {
+        let (was, now) = (before.resolve(req), after.resolve(req));
+        let (from, to) = (at(cfg, was.vhost), at(&copy, now.vhost));
+        if from != to || answer(&was) != answer(&now) {
+            return Err(Refusal::SideEffect(format!(
+                "{} reached the <VirtualHost> at {from} ({}) and would reach {to} ({})",
+                req.url,
+                status_word(was.predicted_status),
+                status_word(now.predicted_status)
+            )));
+        }
     }
     let vhosts = cfg
         .virtual_hosts()

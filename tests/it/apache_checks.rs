@@ -973,10 +973,12 @@ fn md202_walks_apaches_directories_as_its_user() {
 }
 
 /// MD108 on Apache (fixtures/checks/MD108/apache-{fail,pass}, variants of apache-base): a stale
-/// site read first (000-old.conf) also has ServerName myapp.example.com on *:80, so Apache gives
-/// it every request for the site's name. The check finds it for `--site myapp`, prints the proven
-/// edit of the old site's line; pasted as printed, the check passes and a real Apache serves the
-/// upload (404 from the old site's DocumentRoot before, 200 after, as on apache-pass).
+/// site read first (000-old.conf, ServerName old.example.com) also has ServerAlias
+/// myapp.example.com on *:80, so Apache gives it every request for the site's name. The check
+/// finds it for `--site myapp`, prints the proven edit of the old site's alias line; pasted as
+/// printed, the check passes, a real Apache serves the upload (404 from the old site's
+/// DocumentRoot before, 200 after, as on apache-pass) and old.example.com still answers as before.
+/// When the name is the old site's only one, no edit is printed: it may be the live site.
 #[test]
 fn md108_a_name_a_site_read_first_also_has() {
     use crate::check_fixtures::{check, needs_root, prepare, status_of};
@@ -993,9 +995,12 @@ fn md108_a_name_a_site_read_first_also_has() {
     assert_eq!(f["evidence"][0]["value"], "myapp.example.com", "{f}");
     let text = f["remediation"]["text"].as_str().unwrap();
     assert!(
-        text.contains("# /etc/apache2/sites-enabled/000-old.conf:2\n#ServerName myapp.example.com"),
+        text.contains(
+            "# /etc/apache2/sites-enabled/000-old.conf:3\n#ServerAlias myapp.example.com"
+        ),
         "{text}"
     );
+    assert!(text.contains("it keeps old.example.com"), "{text}");
     assert!(
         f["remediation"]["commands"]
             .to_string()
@@ -1012,9 +1017,44 @@ fn md108_a_name_a_site_read_first_also_has() {
     );
     let pass = prepare("MD108", "apache-pass");
     assert_eq!(status_of(&json(&pass.root), "MD108"), "pass");
+    // The name is the old site's only one: taking it out is not proven harmless to that site.
+    let only = tempfile::tempdir().unwrap();
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", fail.root.display()))
+        .arg(only.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(copied);
+    std::fs::write(
+        only.path().join("etc/apache2/sites-enabled/000-old.conf"),
+        "<VirtualHost *:80>\n\tServerName myapp.example.com\n\tDocumentRoot /var/www/html\n</VirtualHost>\n",
+    )
+    .unwrap();
+    let out = json(only.path());
+    assert_eq!(status_of(&out, "MD108"), "fail", "{}", out.stdout);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let f = &report["checks"][0]["findings"][0];
+    let refused = f["remediation"]["text"].as_str().unwrap();
+    assert!(
+        refused.starts_with("no edit is printed: myapp.example.com is the only name of the <VirtualHost> at /etc/apache2/sites-enabled/000-old.conf:1"),
+        "{refused}"
+    );
+    assert!(!refused.contains("#ServerName"), "{refused}");
+    assert_eq!(f["remediation"]["commands"], serde_json::json!([]), "{f}");
     if !require_apache() {
         return;
     }
+    assert_eq!(
+        real_status_in(&fail.root, "old.example.com", "/"),
+        real_status_in(fixed.path(), "old.example.com", "/"),
+        "the old site's own name answers as before\n{text}"
+    );
+    assert_eq!(
+        real_status_in(only.path(), "myapp.example.com", "/media/uploads/a.jpg"),
+        Some(404),
+        "the only-name case is left as it was"
+    );
     let (host, url) = ("myapp.example.com", "/media/uploads/a.jpg");
     assert_eq!(
         real_status_in(&fail.root, host, url),

@@ -86,10 +86,22 @@ pub fn proven_fix(
     edits: &[LineEdit],
     goals: &[Goal],
 ) -> Finding {
+    proven_keeping(cx, f, intro, edits, goals, &[])
+}
+
+/// `proven_fix`, the edit also held to `keep` (`fix::apache::prove_keeping`).
+pub fn proven_keeping(
+    cx: &Context<'_>,
+    f: Finding,
+    intro: &str,
+    edits: &[LineEdit],
+    goals: &[Goal],
+    keep: &[crate::nginx::resolve::Request],
+) -> Finding {
     let Some((site, r)) = cx.apache() else {
         return f;
     };
-    match afix::prove(site, &cx.root, r, edits, goals) {
+    match afix::prove_keeping(site, &cx.root, r, edits, goals, keep) {
         Ok(()) => {
             let text = format!("{intro}\n{}", afix::render(edits).trim_end());
             let mut f = f.fix(text, vec![reload(cx, site)]);
