@@ -12,11 +12,12 @@ pub const VERSION: &str = env!("MEDIA_DOCTOR_VERSION");
 #[command(
     name = "media-doctor",
     version = VERSION,
-    about = "Find out why uploaded or static files answer 403/404 behind nginx (Django, Flask)",
-    long_about = "Find out why uploaded or static files answer 403/404 behind nginx.\n\n\
-        media-doctor reads the nginx configuration and the app's settings, resolves media URLs \
-        exactly as nginx does, walks the directories as the nginx worker user, and prints a \
-        checklist with evidence and fixes. It never changes anything."
+    about = "Find out why uploaded or static files answer 403/404 behind nginx or Apache (Django, Flask)",
+    long_about = "Find out why uploaded or static files answer 403/404 behind nginx or Apache httpd.\n\n\
+        media-doctor reads the server's configuration (nginx, or Apache when that is what runs) \
+        and the app's settings, resolves media URLs exactly as the server does, walks the \
+        directories as its worker user, and prints a checklist with evidence and fixes. It never \
+        changes anything."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -30,7 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// Run every check on a site and print a checklist with fixes.
     Check(CheckArgs),
-    /// Show how nginx serves one URL: server, location, file path, the walk, the status, and why.
+    /// Show how the server (nginx or Apache) serves one URL: server, location, file path, the walk,
+    /// the status, and why.
     Trace(TraceArgs),
     /// Print a check's documentation page.
     Explain {

@@ -128,11 +128,33 @@ pub fn result(r: &mut CheckResult, user: &str) {
             }
         }
         if let Some(rem) = &mut f.remediation {
-            if let Cow::Owned(s) = words(&rem.text, user) {
+            if let Cow::Owned(s) = remediation_words(&rem.text, user) {
                 rem.text = s;
             }
         }
     }
+}
+
+/// A remediation text in Apache's words, but its `or instead:` lines are commands, pasted as
+/// printed (`sudo nginx -t`, `setfacl -m u:nginx:x` must not become `Apache`).
+fn remediation_words<'t>(text: &'t str, user: &str) -> Cow<'t, str> {
+    if !text.contains(crate::report::OR_INSTEAD) {
+        return words(text, user);
+    }
+    let lines: Vec<Cow<'_, str>> = text
+        .split('\n')
+        .map(|line| {
+            if line.trim_start().starts_with(crate::report::OR_INSTEAD) {
+                Cow::Borrowed(line)
+            } else {
+                words(line, user)
+            }
+        })
+        .collect();
+    if lines.iter().all(|l| matches!(l, Cow::Borrowed(_))) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(lines.join("\n"))
 }
 
 #[cfg(test)]
@@ -170,5 +192,22 @@ mod tests {
             assert!(prose_nginx(&words(nginx, "www-data")).is_empty(), "{nginx}");
         }
         assert_eq!(prose_nginx("nginx, then Nginx"), vec![0, 12]);
+    }
+
+    #[test]
+    fn alternative_commands_are_pasted_as_printed() {
+        let text = crate::report::with_alternatives(
+            "let the nginx worker enter /srv/app:".into(),
+            &[
+                "sudo setfacl -m u:nginx:x /srv/app".into(),
+                "sudo nginx -t && sudo nginx -s reload".into(),
+            ],
+        );
+        assert_eq!(
+            remediation_words(&text, "www-data"),
+            "let Apache's worker (www-data) enter /srv/app:\n    \
+             or instead: sudo setfacl -m u:nginx:x /srv/app\n    \
+             or instead: sudo nginx -t && sudo nginx -s reload"
+        );
     }
 }

@@ -727,35 +727,9 @@ fn acl_perm(step: &Step, _who: &Identity) -> String {
     s
 }
 
-/// Quote a path for a POSIX shell when it needs it.
-pub fn shell_quote(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@%=".contains(&b));
-    if plain {
-        s.to_string()
-    } else if s.chars().any(crate::text_safe::is_unsafe) {
-        // A control byte in a name: bash's $'...' spells it out, so the command pastes as it is
-        // meant and carries no raw byte to the terminal (or a newline that would end it).
-        let mut out = String::from("$'");
-        for c in s.chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '\'' => out.push_str("\\'"),
-                c if crate::text_safe::is_unsafe(c) => {
-                    for b in c.to_string().bytes() {
-                        out.push_str(&format!("\\x{b:02x}"));
-                    }
-                }
-                c => out.push(c),
-            }
-        }
-        out.push('\'');
-        out
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
+/// Quoting for the commands printed with a walk's findings lives with the sanitiser (the
+/// ground layer: the reload commands of `system` quote paths too).
+pub use crate::text_safe::shell_quote;
 
 fn verify(root: &SysRoot, walk: &Walk, who: &Identity) -> Verification {
     if let Some(not) = cannot_verify(root) {

@@ -213,10 +213,16 @@ pub fn reload_in_namespace(pid: i32) -> String {
     let args = master.master_args();
     let mut flags = String::new();
     if let Some(p) = &args.prefix {
-        flags.push_str(&format!(" -p {}", p.display()));
+        flags.push_str(&format!(
+            " -p {}",
+            crate::text_safe::shell_quote(&p.display().to_string())
+        ));
     }
     if let Some(c) = &args.conf {
-        flags.push_str(&format!(" -c {}", c.display()));
+        flags.push_str(&format!(
+            " -c {}",
+            crate::text_safe::shell_quote(&c.display().to_string())
+        ));
     }
     format!(
         "sudo nsenter -t {m} -m nginx -t{flags} && sudo kill -HUP {m}",
@@ -271,14 +277,20 @@ pub fn reload_with(
     bin: Option<&Path>,
 ) -> String {
     let bin = bin
-        .map(|b| b.display().to_string())
+        .map(|b| crate::text_safe::shell_quote(&b.display().to_string()))
         .unwrap_or_else(|| "nginx".into());
     let mut flags = String::new();
     if let Some(p) = &args.prefix {
-        flags.push_str(&format!(" -p {}", p.display()));
+        flags.push_str(&format!(
+            " -p {}",
+            crate::text_safe::shell_quote(&p.display().to_string())
+        ));
     }
     if let (Some(_), Some(c)) = (&args.conf, conf) {
-        flags.push_str(&format!(" -c {}", c.display()));
+        flags.push_str(&format!(
+            " -c {}",
+            crate::text_safe::shell_quote(&c.display().to_string())
+        ));
     }
     match sup {
         Supervisor::Systemd(unit) => {
@@ -373,6 +385,21 @@ mod reload_tests {
                 bin
             ),
             "sudo /usr/sbin/nginx -t -c /tmp/x/nginx.conf && sudo kill -HUP 42"
+        );
+        // A prefix or config path with a space pastes as one argument.
+        let spaced = MasterArgs {
+            conf: Some(PathBuf::from("/srv/my site/nginx.conf")),
+            prefix: Some(PathBuf::from("/srv/my site/")),
+        };
+        assert_eq!(
+            reload_with(
+                &sup("0::/user.slice/user-0.slice/session-3.scope\n"),
+                42,
+                &spaced,
+                spaced.conf.as_deref(),
+                bin
+            ),
+            "sudo /usr/sbin/nginx -t -p '/srv/my site/' -c '/srv/my site/nginx.conf' && sudo kill -HUP 42"
         );
         // Not started by systemd, default config: still a HUP, never systemctl.
         assert_eq!(
