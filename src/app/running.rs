@@ -447,9 +447,11 @@ struct Elsewhere {
 
 /// The app server behind `host:port` when that is no socket of nginx's network namespace: the
 /// LISTEN sockets on `port` of every other network namespace of this machine (each read once,
-/// through the first of its processes), held by a process that runs an app server. One: it. Several:
-/// the one whose container's compose service is `host` (from /var/lib/docker/containers/ID/
-/// config.v2.json), else none, each candidate said (never guessed). `to`: the address nginx's
+/// through the first of its processes), held by a process that runs an app server: the one whose
+/// container's compose service is `host` (from /var/lib/docker/containers/ID/config.v2.json);
+/// with no label readable, the only one, and only when no other namespace listens on `port`
+/// (said: matched by port alone); else none, each candidate said (never guessed). A label that
+/// names another service rules a candidate out, the only one too. `to`: the address nginx's
 /// /etc/hosts gives the name (a socket bound to another address does not answer it).
 fn find_elsewhere(
     root: &SysRoot,
@@ -479,6 +481,9 @@ fn find_elsewhere(
     }
     let mut found: Vec<Elsewhere> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
+    // The other network namespaces with a socket on `port` that could answer nginx, app server
+    // or not.
+    let mut listening = 0usize;
     for (ns, pids) in &by_ns {
         let mut inodes = BTreeSet::new();
         for (file, v6) in [("net/tcp", false), ("net/tcp6", true)] {
@@ -499,6 +504,7 @@ fn find_elsewhere(
         if inodes.is_empty() {
             continue;
         }
+        listening += 1;
         let holders: BTreeSet<i32> = socket_holders_among(root, pids, &inodes)
             .into_values()
             .flatten()
@@ -544,75 +550,99 @@ fn find_elsewhere(
         format!(" ({})", notes.join("; "))
     };
     let others = by_ns.len();
-    let (chosen, how) = match found.len() {
-        0 => {
-            tried.push(format!(
-                "running app: {host}:{port} ({}) is no socket of nginx's network namespace, and no app server listens on port {port} in the {others} other network namespace(s) of this machine{noted}",
-                u.named_by
-            ));
-            return None;
-        }
-        1 => {
-            let e = found.remove(0);
-            let how = format!(
-                "matched by port: {host}:{port} is no socket of nginx's network namespace; the only app server listening on port {port} in another network namespace of this machine, {}",
-                e.netns
-            );
-            (e, how)
-        }
-        n => {
-            let services: Vec<Option<String>> = found
-                .iter()
-                .map(|e| {
-                    e.container
-                        .as_deref()
-                        .and_then(|id| crate::system::container::compose_service_on_disk(root, id))
-                })
-                .collect();
-            let named: Vec<usize> = (0..n)
-                .filter(|&i| services[i].as_deref() == Some(host))
-                .collect();
-            if let [i] = named.as_slice() {
-                let list = found
-                    .iter()
-                    .map(|e| e.master.to_string())
-                    .collect::<Vec<_>>();
-                let e = found.remove(*i);
-                let how = format!(
-                    "matched by port and compose service: of the {n} app servers listening on port {port} in other network namespaces (pids {}), the one whose container {} is compose service {host}",
-                    list.join(", "),
-                    e.container.as_deref().map(short_id).unwrap_or_default()
-                );
-                (e, how)
-            } else {
-                let list: Vec<String> = found
-                    .iter()
-                    .zip(&services)
-                    .map(|(e, svc)| {
-                        let mut d = format!("pid {} ({}, {}", e.master, e.prog, e.netns);
-                        match (&e.container, svc) {
-                            (Some(c), Some(s)) => d.push_str(&format!(
-                                ", container {} of compose service {s}",
-                                short_id(c)
-                            )),
-                            (Some(c), None) => d.push_str(&format!(
-                                ", container {}, no compose service label readable",
-                                short_id(c)
-                            )),
-                            (None, _) => d.push_str(", in no container"),
-                        }
-                        d.push(')');
-                        d
-                    })
-                    .collect();
-                tried.push(format!(
-                    "running app: unknown: {host}:{port} ({}) is no socket of nginx's network namespace, and {n} app servers listen on port {port} in other network namespaces of this machine: {}; no compose service label names {host}, so none is taken (name the app with --app){noted}",
-                    u.named_by,
-                    list.join("; ")
-                ));
-                return None;
+    let n = found.len();
+    if n == 0 {
+        tried.push(format!(
+            "running app: {host}:{port} ({}) is no socket of nginx's network namespace, and no app server listens on port {port} in the {others} other network namespace(s) of this machine{noted}",
+            u.named_by
+        ));
+        return None;
+    }
+    // The same evidence for one candidate as for several: a compose service label that names
+    // another service rules a candidate out; the port alone is taken only when nothing else
+    // listens on it anywhere else, and said as such.
+    let services: Vec<Option<String>> = found
+        .iter()
+        .map(|e| {
+            e.container
+                .as_deref()
+                .and_then(|id| crate::system::container::compose_service_on_disk(root, id))
+        })
+        .collect();
+    let named: Vec<usize> = (0..n)
+        .filter(|&i| services[i].as_deref() == Some(host))
+        .collect();
+    let list: Vec<String> = found
+        .iter()
+        .zip(&services)
+        .map(|(e, svc)| {
+            let mut d = format!("pid {} ({}, {}", e.master, e.prog, e.netns);
+            match (&e.container, svc) {
+                (Some(c), Some(s)) => d.push_str(&format!(
+                    ", container {} of compose service {s}",
+                    short_id(c)
+                )),
+                (Some(c), None) => d.push_str(&format!(
+                    ", container {}, no compose service label readable",
+                    short_id(c)
+                )),
+                (None, _) => d.push_str(", in no container"),
             }
-        }
+            d.push(')');
+            d
+        })
+        .collect();
+    let (chosen, how) = if let [i] = named.as_slice() {
+        let pids = found
+            .iter()
+            .map(|e| e.master.to_string())
+            .collect::<Vec<_>>();
+        let e = found.remove(*i);
+        let cid = e.container.as_deref().map(short_id).unwrap_or_default();
+        let how = if n == 1 {
+            format!(
+                "matched by port and compose service: {host}:{port} is no socket of nginx's network namespace; the only app server listening on port {port} in another network namespace of this machine, {}, runs in container {cid}, compose service {host}",
+                e.netns
+            )
+        } else {
+            format!(
+                "matched by port and compose service: of the {n} app servers listening on port {port} in other network namespaces (pids {}), the one whose container {cid} is compose service {host}",
+                pids.join(", ")
+            )
+        };
+        (e, how)
+    } else if n == 1 && services[0].is_none() && listening == 1 {
+        let e = found.remove(0);
+        let how = format!(
+            "matched by port alone, not confirmed: {host}:{port} is no socket of nginx's network namespace; the only app server listening on port {port} in another network namespace of this machine, {}, and the only namespace with a listener on that port; no compose service label could be read to confirm it is {host} (not Docker, or not root): if it is not the site's app, name the app with --app",
+            e.netns
+        );
+        (e, how)
+    } else {
+        let why = if n == 1 && services[0].is_some() {
+            format!(
+                "its compose service is not {host}, so it is not taken (name the app with --app)"
+            )
+        } else if n == 1 {
+            format!(
+                "{listening} network namespaces have a listener on port {port} and no compose service label names {host}: by port alone it would be a guess, so it is not taken (name the app with --app)"
+            )
+        } else {
+            format!(
+                "no compose service label names {host}, so none is taken (name the app with --app)"
+            )
+        };
+        let servers = if n == 1 {
+            "1 app server listens".to_string()
+        } else {
+            format!("{n} app servers listen")
+        };
+        tried.push(format!(
+            "running app: unknown: {host}:{port} ({}) is no socket of nginx's network namespace, and {servers} on port {port} in other network namespaces of this machine: {}; {why}{noted}",
+            u.named_by,
+            list.join("; ")
+        ));
+        return None;
     };
     let mut app = read_process(root, chosen.master, chosen.worker, u);
     app.matched = Some(how);
@@ -640,7 +670,9 @@ fn looks_like_app_server(argv: &[String], exe: Option<&Path>) -> bool {
         return false;
     }
     let cmd = AppServerCommand::parse(argv, crate::report::Location::new("", 0));
-    if cmd.kind != ServerKind::Other || cmd.python.is_some() {
+    // Not `cmd.python`: the parse puts a python beside any binary given by path (a venv's
+    // bin/), `/usr/bin/redis-server` too.
+    if cmd.kind != ServerKind::Other {
         return true;
     }
     // A process title (`gunicorn: master [shop]`, `uWSGI master`), or the binary.
@@ -658,6 +690,7 @@ fn looks_like_app_server(argv: &[String], exe: Option<&Path>) -> bool {
         .iter()
         .any(|s| first.starts_with(s) || bin.starts_with(s))
         || bin.starts_with("python")
+        || first.starts_with("python")
 }
 
 fn cmdline(root: &SysRoot, pid: i32) -> Vec<String> {
@@ -953,7 +986,8 @@ mod tests {
     }
 
     /// Two app servers on port 8000, each in a network namespace (and container) of its own: the
-    /// compose service label on disk tells them apart; without one, none is taken.
+    /// compose service label on disk tells them apart; without one, none is taken. One: its label
+    /// rules it in or out; with none, the port alone, said so, while nothing else listens there.
     #[test]
     fn an_upstream_host_name_is_looked_for_in_other_network_namespaces() {
         let tmp = tempfile::tempdir().unwrap();
@@ -1035,6 +1069,63 @@ mod tests {
         assert!(
             how.contains("pids 300, 400") && how.contains("bbbbbbbbbbbb is compose service app"),
             "{how}"
+        );
+        // One candidate: its label is the evidence too. Another service's: unknown, said.
+        std::fs::remove_dir_all(dir.join("proc/400")).unwrap();
+        let s = find(&root, std::slice::from_ref(&up), None);
+        assert!(s.app.is_none(), "{:?}", s.app);
+        let said = s.tried.join("\n");
+        assert!(
+            said.contains("running app: unknown: app:8000")
+                && said.contains("pid 300 (python3, net:[4026532000], container aaaaaaaaaaaa of compose service worker)")
+                && said.contains("its compose service is not app, so it is not taken"),
+            "{said}"
+        );
+        // Its own service: taken, by port and label.
+        let label = format!("var/lib/docker/containers/{}/config.v2.json", ids[0]);
+        w(
+            &label,
+            r#"{"Config":{"Labels":{"com.docker.compose.service":"app"}}}"#,
+        );
+        let s = find(&root, std::slice::from_ref(&up), None);
+        let app = s.app.expect("the only container, of service app");
+        assert_eq!(app.pid, 300);
+        let how = app.matched.unwrap();
+        assert!(
+            how.starts_with("matched by port and compose service")
+                && how.contains("aaaaaaaaaaaa, compose service app"),
+            "{how}"
+        );
+        // No label readable: by port alone, said so, while no other namespace listens there.
+        std::fs::remove_file(dir.join(&label)).unwrap();
+        let s = find(&root, std::slice::from_ref(&up), None);
+        let how = s.app.expect("the only listener").matched.unwrap();
+        assert!(
+            how.starts_with("matched by port alone, not confirmed"),
+            "{how}"
+        );
+        // A listener that runs no recognised app server in a third namespace: a guess, not taken.
+        w(
+            "proc/500/net/tcp",
+            "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+             0: 00000000:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 9500 1 0 100 0 0 10 0\n",
+        );
+        w("proc/500/net/tcp6", "  sl  local_address\n");
+        w("proc/500/stat", "500 (x) S 1 1 1 0");
+        w("proc/500/status", "Uid:\t0\t0\t0\t0\n");
+        w("proc/500/cmdline", "/usr/bin/redis-server\0*:8000\0");
+        std::fs::create_dir_all(dir.join("proc/500/fd")).unwrap();
+        std::fs::create_dir_all(dir.join("proc/500/ns")).unwrap();
+        std::os::unix::fs::symlink("net:[4026532009]", dir.join("proc/500/ns/net")).unwrap();
+        std::os::unix::fs::symlink("socket:[9500]", dir.join("proc/500/fd/5")).unwrap();
+        let s = find(&root, std::slice::from_ref(&up), None);
+        assert!(s.app.is_none(), "{:?}", s.app);
+        let said = s.tried.join("\n");
+        assert!(
+            said.contains("running app: unknown: app:8000")
+                && said.contains("2 network namespaces have a listener on port 8000")
+                && said.contains("pid 500 (redis-server) listens on port 8000"),
+            "{said}"
         );
         // A name nginx's /etc/hosts puts on loopback is nginx's own: not looked for elsewhere.
         w("etc/hosts", "127.0.0.1 localhost app\n");
