@@ -256,6 +256,21 @@ pub fn start_command_apache(site: &Site, a: &crate::apache::site::ApacheSite) ->
     format!("sudo {ctl} -f {f} -t && sudo {ctl} -f {f} -k start")
 }
 
+/// The host and port a probe went to: a URL (`https://example.com/media/a.jpg`) or a socket
+/// (`127.0.0.1:443`).
+fn host_and_port(listen: &str) -> Option<(String, u16)> {
+    if let Ok(url) = reqwest::Url::parse(listen) {
+        if let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) {
+            return Some((host.trim_matches(['[', ']']).to_string(), port));
+        }
+    }
+    let (host, port) = listen.rsplit_once(':')?;
+    Some((
+        host.trim_matches(['[', ']']).to_string(),
+        port.parse().ok()?,
+    ))
+}
+
 /// What to try when a request got no answer: on the local nginx's socket `listen` when
 /// `origin` holds the command that starts that nginx (`start_command`), else on the public URL.
 pub fn failure_advice(
@@ -296,16 +311,70 @@ pub fn failure_advice(
             "the TLS handshake failed: check the certificate for the name, and that the listen \
              has `ssl`:"
                 .into(),
-            Vec::new(),
+            host_and_port(listen)
+                .map(|(host, port)| {
+                    // An IPv6 address keeps its brackets before the port.
+                    let connect = if host.contains(':') {
+                        format!("[{host}]:{port}")
+                    } else {
+                        format!("{host}:{port}")
+                    };
+                    format!(
+                        "openssl s_client -connect {} -servername {} </dev/null \
+                         | openssl x509 -noout -subject -dates -ext subjectAltName",
+                        crate::text_safe::shell_quote(&connect),
+                        crate::text_safe::shell_quote(&host)
+                    )
+                })
+                .into_iter()
+                .collect(),
         ),
         (Failure::Dns(_), _) => (
-            "the name does not resolve: check its DNS record, or give the right --url:".into(),
-            Vec::new(),
+            "the name does not resolve from here: check its DNS record (or give the URL that \
+             reaches this server with --url):"
+                .into(),
+            host_and_port(listen)
+                .map(|(host, _)| {
+                    format!("getent ahosts {}", crate::text_safe::shell_quote(&host))
+                })
+                .into_iter()
+                .collect(),
         ),
         (Failure::Budget, _) => (
             "the probes ran out of time before this one: probe it alone with --probe".into(),
             Vec::new(),
         ),
         (Failure::Other(_), _) => ("see the error".into(), Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_or_certificate_failure_comes_with_a_command_to_look_at_it() {
+        // The advice ended with "give the right --url:" and nothing after the colon.
+        let (text, commands) = failure_advice(
+            &Failure::Dns("no such host".into()),
+            "https://shop.example/media/a.jpg",
+            None,
+        );
+        assert!(text.ends_with(':'), "{text}");
+        assert_eq!(commands, vec!["getent ahosts shop.example".to_string()]);
+        let (_, commands) = failure_advice(
+            &Failure::Tls("bad certificate".into()),
+            "https://shop.example:8443/media/a.jpg",
+            None,
+        );
+        assert_eq!(commands.len(), 1);
+        assert!(
+            commands[0].starts_with(
+                "openssl s_client -connect shop.example:8443 -servername shop.example"
+            ),
+            "{commands:?}"
+        );
+        let (_, commands) = failure_advice(&Failure::Tls("x".into()), "[::1]:443", None);
+        assert!(commands[0].contains("-connect '[::1]:443'"), "{commands:?}");
     }
 }
