@@ -31,15 +31,17 @@ impl Check for AppServesMedia {
         let mut findings = Vec::new();
         let debug_on = app.debug.value() == Some(&true);
         if debug_on {
-            // On Apache, when an Alias already serves MEDIA_URL, the media do not depend on DEBUG.
-            let media_by_app = site.apache().is_none()
-                || app
-                    .media_url
-                    .value()
-                    .and_then(|u| App::url_path(u))
-                    .map_or(true, |p| {
-                        super::shared::apache_app::served_from_disk(site, &p).is_empty()
-                    });
+            // When the server already serves MEDIA_URL from disk (an nginx location, an Apache
+            // Alias), the media do not depend on DEBUG: the clause would be a false alarm.
+            let media_by_app = match app.media_url.value().and_then(|u| App::url_path(u)) {
+                None => true,
+                Some(p) if site.apache().is_some() => {
+                    super::shared::apache_app::served_from_disk(site, &p).is_empty()
+                }
+                Some(p) => served_in_servers(site, &site.resolver(), &p)
+                    .iter()
+                    .all(|s| s.served.is_none()),
+            };
             let mut f = Finding::error(format!(
                 "DEBUG is True{}: tracebacks and settings are shown to visitors{}",
                 if app.unit.is_some() { " in the service that runs the site" } else { "" },

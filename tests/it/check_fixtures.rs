@@ -595,3 +595,36 @@ const NOT_PASTED: &[(&str, &str)] = &[
     ("MD505", "Apache's fixes are pasted by tests/it/apache_checks.rs"),
     ("MD506", "Apache's fixes are pasted by tests/it/apache_checks.rs"),
 ];
+
+/// MD307's DEBUG finding says media "work" only through the app only when the server does not
+/// serve MEDIA_URL from disk: on nginx it said so even with a location serving /media/ (a false
+/// alarm Apache's version did not raise).
+#[test]
+fn md307_says_media_go_through_the_app_only_when_nginx_does_not_serve_them() {
+    let message = |root: &Path| {
+        let out = check(
+            root,
+            &["--offline"],
+            &["--select", "MD307", "--format", "json"],
+        );
+        assert_eq!(status_of(&out, "MD307"), "fail", "{}", out.stdout);
+        let report: Value = serde_json::from_str(&out.stdout).unwrap();
+        report["checks"][0]["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let fail = prepare("MD307", "fail");
+    let served = message(&fail.root);
+    assert!(!served.contains("only through the app"), "{served}");
+    // Without the media location, nginx does not serve /media/ from disk.
+    let conf = fail.root.join("etc/nginx/sites-enabled/myapp");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let start = text
+        .find("    location /media/ {")
+        .expect("the base's media location");
+    let end = start + text[start..].find("    }\n").unwrap() + "    }\n".len();
+    std::fs::write(&conf, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    let not_served = message(&fail.root);
+    assert!(not_served.contains("only through the app"), "{not_served}");
+}
