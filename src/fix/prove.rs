@@ -242,15 +242,15 @@ struct Scope {
 impl Scope {
     #[cfg(test)]
     fn of(site: &Site, edits: &[BlockEdit]) -> Scope {
-        Scope::with(site, edits, site.server_places().enclosing(site.config()))
+        Scope::with(site, edits)
     }
 
-    fn with(site: &Site, edits: &[BlockEdit], enclosing: &HashMap<NodeId, usize>) -> Scope {
+    fn with(site: &Site, edits: &[BlockEdit]) -> Scope {
         let cfg = site.config();
         let places = site.server_places();
         let edited: Vec<Option<usize>> = edits
             .iter()
-            .map(|e| enclosing.get(&e.block).copied())
+            .map(|e| places.enclosing(cfg, e.block))
             .collect();
         if edited.iter().any(Option::is_none) {
             return Scope {
@@ -473,8 +473,7 @@ impl Prover<'_> {
         let site = self.site;
         let cfg = site.config();
         let places = site.server_places();
-        let enclosing = places.enclosing(cfg);
-        let scope = self.narrow(Scope::with(site, edits, enclosing));
+        let scope = self.narrow(Scope::with(site, edits));
         // Both sides are loaded from the same files, so they have the same servers in the same
         // order, and are modelled whole.
         let before: Option<Before> = match &scope.files {

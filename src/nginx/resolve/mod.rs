@@ -30,7 +30,7 @@ pub mod vars;
 pub use conf::{AliasKind, Symlinks};
 pub use files::Errno;
 pub use location::Modifier;
-pub use server::{parse_listen, validate_host, Listen, ListenAddr};
+pub use server::{listen_port, parse_listen, validate_host, Listen, ListenAddr, ServerInfo};
 
 use crate::fs::walk::Walk;
 use crate::fs::Worker;
@@ -386,6 +386,12 @@ pub struct DuplicateName {
 }
 
 impl Shared {
+    /// Every server block of the config, in config order (`Config::servers()`), with its
+    /// names as written and its listens.
+    pub fn servers(&self) -> &[ServerInfo] {
+        &self.servers.servers
+    }
+
     pub fn build(cfg: &Config) -> Shared {
         let all: Vec<NodeId> = cfg.servers().iter().map(Directive::id).collect();
         let http = http_block(cfg);
