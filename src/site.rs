@@ -146,8 +146,12 @@ pub struct ServerPlaces {
     pub all: Vec<NodeId>,
     /// The servers (indexes into `all`) of each file that holds server blocks.
     pub by_file: FnvMap<nginx::FileId, Vec<usize>>,
-    /// The servers of each exact server_name (lowercase).
-    pub by_name: FnvMap<String, Vec<usize>>,
+    /// The servers of each exact server_name, by the hash of its lowercase form (`name_key`):
+    /// the first and last entry of its list in `name_links` (no string or vector per name: a
+    /// 10,000-site box has 43,000 names). `named` compares the names themselves.
+    by_name: FnvMap<u64, (u32, u32)>,
+    /// (server index into `all`, next entry of the same name key or `u32::MAX`).
+    name_links: Vec<(u32, u32)>,
     /// Servers with a wildcard or regex name: they may take a name another server gives up.
     pub wild: Vec<usize>,
     /// Per listen port: the servers marked `default_server`, else the first that listens there.
@@ -169,6 +173,7 @@ impl ServerPlaces {
         let mut p = ServerPlaces::default();
         p.all.reserve(servers.len());
         p.by_name.reserve(servers.len() * 2);
+        p.name_links.reserve(servers.len() * 2);
         let mut first: FnvMap<u16, usize> = FnvMap::default();
         for (i, s) in servers.iter().enumerate() {
             p.all.push(s.id);
@@ -181,7 +186,18 @@ impl ServerPlaces {
                 if n.contains('*') || n.starts_with('~') || n.starts_with('.') {
                     wild = true;
                 } else {
-                    p.by_name.entry(n.to_ascii_lowercase()).or_default().push(i);
+                    let link = p.name_links.len() as u32;
+                    p.name_links.push((i as u32, u32::MAX));
+                    match p.by_name.entry(name_key(n)) {
+                        std::collections::hash_map::Entry::Occupied(mut e) => {
+                            let (_, last) = e.get_mut();
+                            p.name_links[*last as usize].1 = link;
+                            *last = link;
+                        }
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            e.insert((link, link));
+                        }
+                    }
                 }
             }
             let mut listens = false;
@@ -207,6 +223,37 @@ impl ServerPlaces {
             .collect();
         p
     }
+}
+
+impl ServerPlaces {
+    /// The servers (indexes into `all`, in config order) with the exact `server_name` `name`
+    /// (any case); none for a wildcard or regex name.
+    pub fn named<'a>(&'a self, cfg: &'a Config, name: &'a str) -> impl Iterator<Item = usize> + 'a {
+        let mut link = self
+            .by_name
+            .get(&name_key(name))
+            .map_or(u32::MAX, |&(first, _)| first);
+        std::iter::from_fn(move || {
+            let &(server, next) = self.name_links.get(link as usize)?;
+            link = next;
+            Some(server as usize)
+        })
+        .filter(move |&i| {
+            cfg.directive(self.all[i])
+                .server_names()
+                .any(|n| n.eq_ignore_ascii_case(name))
+        })
+    }
+}
+
+/// The key of a server name in `ServerPlaces::by_name`: the FNV hash of its lowercase form.
+fn name_key(name: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = crate::fnv::Fnv::default();
+    for b in name.bytes() {
+        h.write_u8(b.to_ascii_lowercase());
+    }
+    h.finish()
 }
 
 impl ServerPlaces {
@@ -453,11 +500,7 @@ impl Site {
                 None => self.literal_roots(),
             },
             eval: self.options.eval,
-            upstreams: upstreams(
-                &self.nginx.config,
-                self.upstream_groups(),
-                &self.nginx.servers,
-            ),
+            upstreams: self.upstreams(),
             config_given: self.options.nginx_conf.is_some() || self.options.nginx_dump.is_some(),
             listeners: Some(
                 self.listeners
@@ -545,20 +588,45 @@ impl Site {
 
     /// The `upstream {}` groups of the config (read on first use, once per box).
     fn upstream_groups(&self) -> &UpstreamGroups {
-        self.upstream_groups.get_or_init(|| {
-            let mut groups = UpstreamGroups::new();
-            for d in self.upstream_blocks() {
-                if let Some(name) = d.arg(0) {
-                    let members = d
-                        .children()
-                        .filter(|c| c.is("server"))
-                        .filter_map(|c| c.arg(0).map(str::to_string))
-                        .collect();
-                    groups.insert(name.to_string(), members);
-                }
+        self.upstream_groups
+            .get_or_init(|| self.upstream_groups_named(|_| true))
+    }
+
+    /// The `upstream` groups of the config whose name `keep` accepts (a later group of the same
+    /// name replaces an earlier one).
+    fn upstream_groups_named(&self, keep: impl Fn(&str) -> bool) -> UpstreamGroups {
+        let mut groups = UpstreamGroups::new();
+        for d in self.upstream_blocks() {
+            if let Some(name) = d.arg(0).filter(|n| keep(n)) {
+                let members = d
+                    .children()
+                    .filter(|c| c.is("server"))
+                    .filter_map(|c| c.arg(0).map(str::to_string))
+                    .collect();
+                groups.insert(name.to_string(), members);
             }
-            groups
-        })
+        }
+        groups
+    }
+
+    /// Where the site's servers hand requests (proxy_pass, uwsgi_pass, ...), an upstream group
+    /// read as its members. A check over every site indexes every group of the box once; one
+    /// site reads only the groups it names (a 10,000-site box has a group per site).
+    fn upstreams(&self) -> Vec<Upstream> {
+        let cfg = &self.nginx.config;
+        let passes = pass_directives(cfg, &self.nginx.servers);
+        if self.one_of_many || self.upstream_groups.get().is_some() {
+            return upstreams(self.upstream_groups(), &passes);
+        }
+        let hosts: std::collections::HashSet<&str> = passes
+            .iter()
+            .map(|d| pass_host(d.arg(0).unwrap_or("")))
+            .collect();
+        let groups = match hosts.is_empty() {
+            true => UpstreamGroups::new(),
+            false => self.upstream_groups_named(|n| hosts.contains(n)),
+        };
+        upstreams(&groups, &passes)
     }
 
     /// The sites of this box, each a name and its server blocks: the servers of one file
@@ -684,12 +752,7 @@ impl Site {
     /// Whether the site's server blocks hand requests to an app (proxy_pass, uwsgi_pass,
     /// fastcgi_pass, ...): a site that only serves files has no app to find.
     pub fn hands_to_app(&self) -> bool {
-        !upstreams(
-            &self.nginx.config,
-            self.upstream_groups(),
-            &self.nginx.servers,
-        )
-        .is_empty()
+        !self.upstreams().is_empty()
     }
 
     /// Every server block of the config by file, name and port (indexed on first use).
@@ -1179,8 +1242,10 @@ impl resolve::WholeModel for Site {
 /// Every endpoint the server blocks hand requests to (`proxy_pass`, `uwsgi_pass`, ...; an
 /// `upstream {}` group names each of its servers), in config order, without repeats: where app
 /// discovery looks for the process that serves the site.
-fn upstreams(cfg: &Config, groups: &UpstreamGroups, servers: &[NodeId]) -> Vec<Upstream> {
-    let mut out: Vec<Upstream> = Vec::new();
+/// The pass directives (proxy_pass, uwsgi_pass, ...) of `servers`: server by server, each
+/// server's in file and line order.
+fn pass_directives<'c>(cfg: &'c Config, servers: &[NodeId]) -> Vec<Directive<'c>> {
+    let mut out = Vec::new();
     for &s in servers {
         let mut stack: Vec<Directive<'_>> = vec![cfg.directive(s)];
         let mut found: Vec<Directive<'_>> = Vec::new();
@@ -1195,22 +1260,32 @@ fn upstreams(cfg: &Config, groups: &UpstreamGroups, servers: &[NodeId]) -> Vec<U
             }
         }
         found.sort_by(|a, b| (a.file(), a.line()).cmp(&(b.file(), b.line())));
-        for d in found {
-            let arg = d.arg(0).unwrap_or("");
-            let host = arg.split_once("://").map_or(arg, |(_, r)| r);
-            let host = host.split('/').next().unwrap_or(host);
-            let targets: Vec<String> = match groups.get(host) {
-                Some(members) => members.clone(),
-                None => vec![arg.to_string()],
-            };
-            for t in targets {
-                for endpoint in running::endpoints_of(d.name(), &t) {
-                    if !out.iter().any(|u| u.endpoint == endpoint) {
-                        out.push(Upstream {
-                            endpoint,
-                            named_by: format!("{} at {}", d.name(), d.location()),
-                        });
-                    }
+        out.extend(found);
+    }
+    out
+}
+
+/// The host (or upstream group) a pass directive's argument names.
+fn pass_host(arg: &str) -> &str {
+    let host = arg.split_once("://").map_or(arg, |(_, r)| r);
+    host.split('/').next().unwrap_or(host)
+}
+
+fn upstreams(groups: &UpstreamGroups, passes: &[Directive<'_>]) -> Vec<Upstream> {
+    let mut out: Vec<Upstream> = Vec::new();
+    for d in passes {
+        let arg = d.arg(0).unwrap_or("");
+        let targets: Vec<String> = match groups.get(pass_host(arg)) {
+            Some(members) => members.clone(),
+            None => vec![arg.to_string()],
+        };
+        for t in targets {
+            for endpoint in running::endpoints_of(d.name(), &t) {
+                if !out.iter().any(|u| u.endpoint == endpoint) {
+                    out.push(Upstream {
+                        endpoint,
+                        named_by: format!("{} at {}", d.name(), d.location()),
+                    });
                 }
             }
         }
@@ -1575,11 +1650,24 @@ mod tests {
         let shared = resolve::Shared::build(&cfg);
         assert!(!shared.servers()[4].listens[0].default_server);
         assert!(shared.servers()[5].implicit_listen);
-        assert_eq!(p.by_name.len(), by_name.len());
         for (n, v) in &by_name {
-            assert_eq!(&p.by_name[n], v, "{n}");
+            assert_eq!(&p.named(&cfg, n).collect::<Vec<_>>(), v, "{n}");
+            let upper = n.to_ascii_uppercase();
+            assert_eq!(&p.named(&cfg, &upper).collect::<Vec<_>>(), v, "{upper}");
         }
-        assert!(p.by_name.contains_key("big.example"));
+        assert_eq!(p.named(&cfg, "big.example").collect::<Vec<_>>(), vec![23]);
+        assert_eq!(p.named(&cfg, "s7.example").collect::<Vec<_>>(), vec![9]);
+        // Wildcard and regex names are not names of `named`; nor is a name no server gives.
+        for n in [
+            "*.wild",
+            ".dot.example",
+            "dot.example",
+            "~^re",
+            "s7.exampl",
+            "",
+        ] {
+            assert_eq!(p.named(&cfg, n).count(), 0, "{n}");
+        }
         assert_eq!(p.wild, wild);
         assert_eq!(p.wild, vec![1, 22, 23]);
         assert_eq!(p.by_file.len(), 2);

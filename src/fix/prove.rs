@@ -288,7 +288,7 @@ impl Scope {
                 }
             }
             for n in &names {
-                servers.extend(places.by_name.get(n).into_iter().flatten());
+                servers.extend(places.named(cfg, n));
             }
             // An exact name beats wildcards, regexes and the default server: a location edit
             // in a server with one is contested only by the servers sharing that name.

@@ -259,7 +259,9 @@ pub struct ServerIndex {
 }
 
 impl ServerIndex {
-    pub fn build(cfg: &Config, server_ids: &[NodeId]) -> ServerIndex {
+    /// What each server says of itself (its listens and names), in the order of `server_ids`:
+    /// the part of `build` that can be split between threads.
+    pub fn infos(cfg: &Config, server_ids: &[NodeId]) -> Vec<ServerInfo> {
         let mut servers = Vec::with_capacity(server_ids.len());
         for &id in server_ids {
             let d = cfg.directive(id);
@@ -316,6 +318,11 @@ impl ServerIndex {
                 odd_listens,
             });
         }
+        servers
+    }
+
+    /// The listen sockets of `servers` (in config order) and the names each socket answers to.
+    pub fn of(servers: Vec<ServerInfo>) -> ServerIndex {
         let mut sockets: FnvMap<(ListenAddr, u16), Socket> = FnvMap::default();
         let mut ports: FnvMap<u16, Vec<ListenAddr>> = FnvMap::default();
         for (si, s) in servers.iter().enumerate() {
