@@ -90,8 +90,14 @@ type Before = (
 #[derive(Default)]
 struct Asked {
     samples: std::sync::Mutex<HashMap<NodeId, Arc<Vec<String>>>>,
-    answers: std::sync::Mutex<HashMap<(NodeId, String), (Answer, Option<usize>)>>,
+    answers: std::sync::Mutex<HashMap<(NodeId, String), Asked1>>,
 }
+
+/// One answer of the unedited copy, and the place of the server that gave it.
+type Asked1 = (Answer, Option<usize>);
+
+/// The sections every copy of a box starts with, and the text they were parsed from.
+type First = std::sync::Mutex<Option<Arc<(String, ParsedSections)>>>;
 
 /// Proves the fixes of one site's report: what every proof shares (the sections of the files
 /// without server blocks, rendered once; the unedited copy of the same files) is kept between
@@ -114,7 +120,7 @@ pub struct Prover<'s> {
     /// The sections every copy of the box starts with (the main file, the files without
     /// servers), parsed once: the text they were parsed from, and what the loader made of it.
     /// Each copy parses only its own servers' files after them (`load_dump_after`).
-    first: Arc<std::sync::Mutex<Option<Arc<(String, ParsedSections)>>>>,
+    first: Arc<First>,
     /// Every copy loaded from its whole dump text (the reference `first` must agree with).
     reload_whole: bool,
 }
