@@ -240,10 +240,12 @@ impl Band {
         }
     }
     /// The title in a report of the server judged: the app band names it (`app ↔ Apache
-    /// alignment` when Apache is judged); the others are the same for both.
+    /// alignment` when Apache is judged); on Apache the MD1xx band holds only the rules both
+    /// servers share (MD104, MD108), so it is not called nginx's; the others are the same for both.
     pub fn title_on(self, apache: bool) -> &'static str {
         match self {
             Band::App if apache => "app \u{2194} Apache alignment",
+            Band::Nginx if apache => "configuration rules shared with nginx",
             other => other.title(),
         }
     }
