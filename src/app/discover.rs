@@ -129,7 +129,7 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
             // to this machine, then into nginx's view through nginx's mounts.
             let apart = match root.process() {
                 None => root.is_live(),
-                Some(n) => !same_mount_namespace(n, r.pid),
+                Some(n) => !crate::sysroot::mounts::same_namespace(n, r.pid),
             };
             if apart {
                 let view = SysRoot::of_process(r.pid);
@@ -499,12 +499,6 @@ fn into_server_view(app: &mut App, m: &crate::sysroot::mounts::Mounts) {
             }
         }
     }
-}
-
-/// Whether two processes share a mount namespace.
-fn same_mount_namespace(a: i32, b: i32) -> bool {
-    let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/mnt")).ok();
-    ns(a).is_some() && ns(a) == ns(b)
 }
 
 /// A project found in a directory.
