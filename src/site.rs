@@ -246,14 +246,26 @@ impl ServerPlaces {
     }
 }
 
-/// The key of a server name in `ServerPlaces::by_name`: the FNV hash of its lowercase form.
+/// The key of a server name in `ServerPlaces::by_name`: a hash of its lowercase form (ASCII
+/// letters folded as nginx folds them), eight bytes at a time: a 10,000-site box has 43,000
+/// names. Two names may share a key (`named` compares the names).
 fn name_key(name: &str) -> u64 {
-    use std::hash::Hasher;
-    let mut h = crate::fnv::Fnv::default();
-    for b in name.bytes() {
-        h.write_u8(b.to_ascii_lowercase());
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let mut h = name.len() as u64;
+    for chunk in name.as_bytes().chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // The high bit of each byte of `upper`: an ASCII byte from 'A' to 'Z' (no carry
+        // crosses a byte: each sum stays under 0x100).
+        let ascii = x & (0x7f * ONES);
+        let from_a = ascii + (0x80 - u64::from(b'A')) * ONES;
+        let past_z = ascii + (0x80 - u64::from(b'Z') - 1) * ONES;
+        let upper = from_a & !past_z & !x & (0x80 * ONES);
+        let lower = x | (upper >> 2);
+        h = (h.rotate_left(23) ^ lower).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
-    h.finish()
+    h
 }
 
 impl ServerPlaces {
@@ -1679,6 +1691,42 @@ mod tests {
         assert_eq!(p.wild, vec![1, 22, 23]);
         assert_eq!(p.by_file.len(), 2);
         assert_eq!(p.serverless.len(), 1);
+    }
+
+    /// A name's key is its lowercase form's, whatever the case of its ASCII letters, and only
+    /// theirs (bytes past ASCII are compared as they are, as nginx compares them).
+    #[test]
+    fn name_keys_fold_ascii_case_only() {
+        let names = [
+            "",
+            "a",
+            "Z",
+            "@",
+            "[",
+            "`",
+            "{",
+            "example.com",
+            "www.Example.COM",
+            "ÉCOLE.fr",
+            "a-very-long-name-of-more-than-eight-bytes.example.org",
+            "xn--bcher-kva.example",
+        ];
+        for n in names {
+            let lower = n.to_ascii_lowercase();
+            assert_eq!(name_key(n), name_key(&lower), "{n}");
+            assert_eq!(name_key(&n.to_ascii_uppercase()), name_key(&lower), "{n}");
+        }
+        let keys: std::collections::HashSet<u64> = names
+            .iter()
+            .map(|n| name_key(&n.to_ascii_lowercase()))
+            .collect();
+        assert_eq!(keys.len(), names.len());
+        // Only letters fold: '@' and 'A' - 1, '[' and 'Z' + 1 are other bytes; so are É and é.
+        assert_ne!(name_key("@"), name_key("`"));
+        assert_ne!(name_key("["), name_key("{"));
+        assert_ne!(name_key("É"), name_key("é"));
+        assert_ne!(name_key("example.com"), name_key("example.co"));
+        assert_ne!(name_key("abcdefgh"), name_key("abcdefgh\0"));
     }
 
     /// `enclosing` walks the servers of the block's file (an index for a file of many): the

@@ -361,7 +361,7 @@ pub enum ServedKind {
 pub struct Shared {
     servers: ServerIndex,
     /// The http block alone, its index, and the server blocks that are its direct children.
-    http: (Blocks, conf::BlockIdx, std::collections::HashSet<NodeId>),
+    http: (Blocks, conf::BlockIdx, conf::NodeSet),
     maps: HashMap<String, vars::Map>,
     /// Variables the config declares (`set $x`, named regex captures): unset, they are empty.
     /// Found on first need (a variable no module provides): the walk covers every directive.
@@ -515,7 +515,7 @@ pub struct Model {
     /// The server blocks whose blocks, locations and scripts are built; None: every one. The
     /// listen sockets and server names always cover every server (choosing the server for a
     /// request needs them all).
-    covers: Option<std::collections::HashSet<NodeId>>,
+    covers: Option<conf::NodeSet>,
 }
 
 impl Model {
@@ -579,8 +579,7 @@ impl Model {
     }
 
     fn with_shared(cfg: &Config, shared: std::sync::Arc<Shared>, only: Option<&[NodeId]>) -> Model {
-        let covers: Option<std::collections::HashSet<NodeId>> =
-            only.map(|o| o.iter().copied().collect());
+        let covers: Option<conf::NodeSet> = only.map(|o| o.iter().copied().collect());
         let (http_blocks, http_idx, direct) = &shared.http;
         let blocks = match only {
             // The site's servers under a copy of the shared http block, in config order (as
