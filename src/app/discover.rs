@@ -129,7 +129,7 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
             // to this machine, then into nginx's view through nginx's mounts.
             let apart = match root.process() {
                 None => root.is_live(),
-                Some(n) => !same_mount_namespace(n, r.pid),
+                Some(n) => !crate::sysroot::mounts::same_namespace(n, r.pid),
             };
             if apart {
                 let view = SysRoot::of_process(r.pid);
@@ -435,13 +435,42 @@ fn to_host(app: &mut App, view: &SysRoot, pid: i32) {
 /// The app's host paths (`to_host`) in the view of the server judged, itself in a mount
 /// namespace of its own (`m`: its mounts): each at the server's path for the same storage.
 /// MEDIA_ROOT or STATIC_ROOT on storage the server's mounts do not show is unknown there: the
-/// server cannot open it (MD302/MD304 say so, with both host paths).
+/// server cannot open it (MD302/MD304 say so, with both host paths). The app's directory,
+/// settings files and static sources there stay at their host paths, listed in `app.unseen`
+/// with why: read at that path in the server's view they would be another file or none.
 fn into_server_view(app: &mut App, m: &crate::sysroot::mounts::Mounts) {
-    let to = |p: &Path| m.container_path(p).unwrap_or_else(|| p.to_path_buf());
-    app.dir = to(&app.dir);
-    app.cwd = to(&app.cwd);
-    app.settings_files = app.settings_files.iter().map(|p| to(p)).collect();
-    app.static_sources = app.static_sources.iter().map(|p| to(p)).collect();
+    let mut unseen: Vec<super::Unseen> = Vec::new();
+    let mut to = |what: &'static str, p: &Path| match m.container_path(p) {
+        Some(q) => q,
+        None => {
+            if !unseen.iter().any(|u| u.host == p) {
+                unseen.push(super::Unseen {
+                    what,
+                    host: p.to_path_buf(),
+                    why: format!(
+                        "{what} {} is on this machine, which no mount of nginx's mount namespace \
+                         (pid {}) shows: at that path nginx's view has another file or none",
+                        p.display(),
+                        m.pid
+                    ),
+                });
+            }
+            p.to_path_buf()
+        }
+    };
+    app.dir = to("project directory", &app.dir);
+    app.cwd = to("working directory", &app.cwd);
+    app.settings_files = app
+        .settings_files
+        .iter()
+        .map(|p| to("settings file", p))
+        .collect();
+    app.static_sources = app
+        .static_sources
+        .iter()
+        .map(|p| to("static source", p))
+        .collect();
+    app.unseen = unseen;
     let Some(ns) = app.namespace.as_mut() else {
         return;
     };
@@ -470,12 +499,6 @@ fn into_server_view(app: &mut App, m: &crate::sysroot::mounts::Mounts) {
             }
         }
     }
-}
-
-/// Whether two processes share a mount namespace.
-fn same_mount_namespace(a: i32, b: i32) -> bool {
-    let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/mnt")).ok();
-    ns(a).is_some() && ns(a) == ns(b)
 }
 
 /// A project found in a directory.

@@ -168,6 +168,21 @@ pub struct App {
     /// in nginx's view.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<AppNamespace>,
+    /// The app's own paths (its directory, settings files, static sources) the server judged
+    /// cannot see: they stay at their host paths, and no check reads them in the server's view.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unseen: Vec<Unseen>,
+}
+
+/// A path of the app on storage the mounts of the server judged (in a mount namespace of its
+/// own) do not show: read at that path in its view, it would be another file or none.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Unseen {
+    /// "project directory", "working directory", "settings file" or "static source".
+    pub what: &'static str,
+    /// Where it is on this machine.
+    pub host: PathBuf,
+    pub why: String,
 }
 
 /// An app read in its process's mount namespace, not the one of the server judged.
@@ -192,6 +207,15 @@ pub struct NsPath {
 }
 
 impl App {
+    /// Why `p` (at or below a path of the app the server judged cannot see) cannot be read in
+    /// the server's view, the nearest such path's; `None` when it can.
+    pub fn unseen(&self, p: &Path) -> Option<&Unseen> {
+        self.unseen
+            .iter()
+            .filter(|u| p.starts_with(&u.host))
+            .max_by_key(|u| u.host.as_os_str().len())
+    }
+
     /// An app with nothing read yet.
     pub fn new(framework: Framework, dir: PathBuf, found_by: impl Into<String>) -> App {
         App {
@@ -230,6 +254,7 @@ impl App {
             file_upload_directory_permissions: Setting::Unset,
             running: None,
             namespace: None,
+            unseen: Vec::new(),
         }
     }
 

@@ -19,8 +19,8 @@ use crate::report::Finding;
 use crate::site::NginxSource;
 use crate::sysroot::SysRoot;
 use crate::system::loaded::{
-    changed_at, find_master, find_master_in_namespace, master_conf, newer_than, reload_commands,
-    reload_in_namespace, same_file, same_file_in, Inputs, TOLERANCE,
+    find_master, find_master_in_namespace, master_conf, newer_than, reload_commands,
+    reload_in_namespace, same_file, same_file_in, Inputs,
 };
 use crate::system::{self, LoadEvidence};
 use std::collections::BTreeSet;
@@ -140,15 +140,7 @@ pub fn assess_in(root: &SysRoot, inputs: &Inputs) -> Outcome {
     };
     // Each file's time where nginx's view has it (the host path behind its mount, or through
     // /proc/PID/root); on this machine, the file itself.
-    let newer: Vec<(PathBuf, SystemTime)> = match root.process() {
-        None => newer_than(&inputs.files, loaded),
-        Some(_) => inputs
-            .files
-            .iter()
-            .filter_map(|f| Some((f.clone(), changed_at(&root.host_path(f))?)))
-            .filter(|(_, t)| *t > loaded + TOLERANCE)
-            .collect(),
-    };
+    let newer = newer_than(root, &inputs.files, loaded);
     let reload = match root.process() {
         None => reload_commands(&master, &args, master_conf.as_deref()),
         Some(_) => vec![reload_in_namespace(master.pid)],

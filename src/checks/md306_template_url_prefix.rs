@@ -61,6 +61,12 @@ impl Check for TemplateUrlPrefix {
                 "neither MEDIA_URL nor STATIC_URL is a local URL path: nothing to compare with",
             ));
         }
+        if let Some(u) = app.unseen(&app.dir) {
+            return Ok(Outcome::skip(format!(
+                "the project's templates and code are not read: {}",
+                u.why
+            )));
+        }
         let mut hosts: Vec<String> = site
             .servers()
             .flat_map(|s| s.server_names().map(str::to_string).collect::<Vec<_>>())

@@ -6,7 +6,7 @@ use super::md111_config_not_reloaded::clock;
 use super::shared::apache::{model, reload};
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::report::Finding;
-use crate::system::loaded::{changed_at, TOLERANCE};
+use crate::system::loaded::newer_than;
 use std::path::PathBuf;
 
 pub struct ApacheConfigNotReloaded;
@@ -47,14 +47,14 @@ impl Check for ApacheConfigNotReloaded {
             .filter_map(|d| Some(site.entry.parent()?.join(d)))
             .filter(|d| d.is_dir())
             .collect();
-        let mut newer: Vec<(PathBuf, std::time::SystemTime)> = cfg
+        let read: Vec<PathBuf> = cfg
             .files
             .iter()
             .chain(cfg.envvars.iter())
             .chain(dirs.iter())
-            .filter_map(|f| Some((f.clone(), changed_at(f)?)))
-            .filter(|(_, t)| *t > loaded + TOLERANCE)
+            .cloned()
             .collect();
+        let mut newer = newer_than(&cx.root, &read, loaded);
         if newer.is_empty() {
             return Ok(Outcome::pass(format!(
                 "Apache (pid {}) loaded its configuration after the last change on disk",

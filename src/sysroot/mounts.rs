@@ -9,6 +9,19 @@
 
 use std::path::{Component, Path, PathBuf};
 
+/// The mount namespace of `who` (a pid, or `self`): the link /proc/WHO/ns/mnt (`mnt:[N]`).
+fn namespace_link(who: impl std::fmt::Display) -> std::io::Result<PathBuf> {
+    std::fs::read_link(format!("/proc/{who}/ns/mnt"))
+}
+
+/// Whether processes `a` and `b` are known to share a mount namespace: both readable, the same.
+pub fn same_namespace(a: i32, b: i32) -> bool {
+    match (namespace_link(a), namespace_link(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// One line of /proc/PID/mountinfo (proc(5)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
@@ -49,9 +62,7 @@ impl Mounts {
     /// process (`None` in the same one: its paths are ours). Needs root for another user's
     /// process.
     pub fn of_pid(pid: i32) -> std::io::Result<Option<Mounts>> {
-        let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt"))?;
-        let ours = std::fs::read_link("/proc/self/ns/mnt")?;
-        if theirs == ours {
+        if namespace_link(pid)? == namespace_link("self")? {
             return Ok(None);
         }
         Ok(Some(Mounts {

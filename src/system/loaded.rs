@@ -5,6 +5,7 @@
 //! theirs.
 
 use super::{MasterArgs, Process};
+use crate::sysroot::mounts::same_namespace;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -36,7 +37,7 @@ pub fn changed_since_load(inputs: &Inputs) -> Option<Stale> {
     let args = master.master_args();
     let conf = master_conf(&master, &args);
     Some(Stale {
-        files: newer_than(&inputs.files, loaded)
+        files: newer_than(&crate::sysroot::SysRoot::live(), &inputs.files, loaded)
             .into_iter()
             .map(|(f, _)| f)
             .collect(),
@@ -45,10 +46,16 @@ pub fn changed_since_load(inputs: &Inputs) -> Option<Stale> {
     })
 }
 
-pub fn newer_than(files: &[PathBuf], loaded: SystemTime) -> Vec<(PathBuf, SystemTime)> {
+/// The files of `files` changed after `loaded`, each with its time where `root`'s view has it
+/// (the host path behind a mount of nginx's namespace, or through /proc/PID/root).
+pub fn newer_than(
+    root: &crate::sysroot::SysRoot,
+    files: &[PathBuf],
+    loaded: SystemTime,
+) -> Vec<(PathBuf, SystemTime)> {
     files
         .iter()
-        .filter_map(|f| Some((f.clone(), changed_at(f)?)))
+        .filter_map(|f| Some((f.clone(), changed_at(&root.host_path(f))?)))
         .filter(|(_, t)| *t > loaded + TOLERANCE)
         .collect()
 }
@@ -104,11 +111,9 @@ pub fn find_master_in_namespace(
     pid: i32,
     inputs: &Inputs,
 ) -> Option<(Process, String)> {
-    let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/mnt")).ok();
-    let want = ns(pid)?;
     let masters: Vec<Process> = super::nginx_masters()
         .into_iter()
-        .filter(|m| ns(m.pid).as_ref() == Some(&want))
+        .filter(|m| same_namespace(m.pid, pid))
         .collect();
     for pid_file in &inputs.pid_files {
         let Ok(text) = crate::input::read_to_string(&root.host_path(pid_file)) else {
@@ -197,13 +202,9 @@ pub fn reload_in_namespace(pid: i32) -> String {
         .ok()
         .filter(|p| p.is_nginx_master())
         .or_else(|| {
-            let ns = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()?;
-            super::nginx_masters().into_iter().find(|m| {
-                std::fs::read_link(format!("/proc/{}/ns/mnt", m.pid))
-                    .ok()
-                    .as_ref()
-                    == Some(&ns)
-            })
+            super::nginx_masters()
+                .into_iter()
+                .find(|m| same_namespace(m.pid, pid))
         });
     let Some(master) = master else {
         return format!(

@@ -628,3 +628,56 @@ fn md307_says_media_go_through_the_app_only_when_nginx_does_not_serve_them() {
     let not_served = message(&fail.root);
     assert!(not_served.contains("only through the app"), "{not_served}");
 }
+
+/// A regex location (or an AliasMatch) that takes MEDIA_URL but drops its capture opens the
+/// media directory for every URL: MD104's finding, with its proven fix. MD303 leaves it to MD104:
+/// it told the app to use the regex as MEDIA_URL (`MEDIA_URL = "^/media/(.+)$"`) and printed a
+/// second `location /media/` for the same URLs.
+#[test]
+fn md303_leaves_a_media_mapping_without_its_capture_to_md104() {
+    let verdicts = |root: &Path| {
+        let out = check(
+            root,
+            &["--offline"],
+            &["--select", "MD104,MD303", "--format", "json"],
+        );
+        assert_eq!(status_of(&out, "MD104"), "fail", "{}", out.stdout);
+        assert_eq!(status_of(&out, "MD303"), "skip", "{}", out.stdout);
+        let report: Value = serde_json::from_str(&out.stdout).unwrap();
+        let md303 = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "MD303")
+            .unwrap()
+            .clone();
+        let reason = md303["summary"].as_str().unwrap_or_default().to_string();
+        assert!(reason.contains("MD104"), "{md303}");
+    };
+    let nginx = prepare("MD303", "pass");
+    let conf = nginx.root.join("etc/nginx/sites-enabled/myapp");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(text.contains("    location /media/ {"), "{text}");
+    std::fs::write(
+        &conf,
+        text.replace("    location /media/ {", "    location ~ ^/media/(.+)$ {"),
+    )
+    .unwrap();
+    verdicts(&nginx.root);
+    verdicts(&prepare("MD104", "apache-fail").root);
+    // A regex location serving the media directory under another URL: its name is a pattern,
+    // never a MEDIA_URL to propose.
+    std::fs::write(
+        &conf,
+        text.replace("    location /media/ {", "    location ~ ^/files/(.+)$ {")
+            .replace("alias /srv/myapp/media/;", "alias /srv/myapp/media/$1;"),
+    )
+    .unwrap();
+    let out = check(
+        &nginx.root,
+        &["--offline"],
+        &["--select", "MD303", "--format", "json"],
+    );
+    assert_eq!(status_of(&out, "MD303"), "warn", "{}", out.stdout);
+    assert!(!out.stdout.contains("MEDIA_URL = \\\"^"), "{}", out.stdout);
+}

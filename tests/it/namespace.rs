@@ -385,7 +385,8 @@ fn an_app_in_its_own_mount_namespace_is_read_there_and_its_paths_mapped_to_this_
 
 /// A Django project at `d/host/proj`, run in a mount namespace of its own (`unshare -m`): a
 /// tmpfs at `d/actr`, the project bind-mounted at `d/actr/app` and `d/host/<media>` at
-/// `d/actr/media`, its MEDIA_ROOT. Returns the process (killed on drop) and its port.
+/// `d/actr/media`, its MEDIA_ROOT; `settings` added to its settings. Returns the process
+/// (killed on drop) and its port.
 struct AppInNamespace(std::process::Child);
 
 impl Drop for AppInNamespace {
@@ -395,7 +396,7 @@ impl Drop for AppInNamespace {
     }
 }
 
-fn app_in_namespace(d: &Path, media: &str) -> (AppInNamespace, u16) {
+fn app_in_namespace(d: &Path, media: &str, settings: &str) -> (AppInNamespace, u16) {
     let ds = d.display().to_string();
     let w = |p: &str, text: &str| {
         let p = d.join("host/proj").join(p);
@@ -409,7 +410,9 @@ fn app_in_namespace(d: &Path, media: &str) -> (AppInNamespace, u16) {
     w("mysite/__init__.py", "");
     w(
         "mysite/settings.py",
-        &format!("DEBUG = False\nMEDIA_URL = '/media/'\nMEDIA_ROOT = '{ds}/actr/media'\n"),
+        &format!(
+            "DEBUG = False\nMEDIA_URL = '/media/'\nMEDIA_ROOT = '{ds}/actr/media'\n{settings}"
+        ),
     );
     std::fs::create_dir_all(d.join("host").join(media)).unwrap();
     std::fs::create_dir_all(d.join("actr")).unwrap();
@@ -460,7 +463,7 @@ fn nginx_and_the_app_in_two_namespaces_are_compared_by_the_storage_behind_their_
         support::open_ancestors(&d);
         let ds = d.display().to_string();
         std::fs::create_dir_all(d.join("host").join(nginx_media)).unwrap();
-        let (app, port) = app_in_namespace(&d, "shared");
+        let (app, port) = app_in_namespace(&d, "shared", "");
         // nginx's "container": its own tmpfs at ctr/, a host directory at ctr/media.
         let n = tempfile::Builder::new()
             .prefix("md-ns-ng-")
@@ -543,6 +546,108 @@ fn nginx_and_the_app_in_two_namespaces_are_compared_by_the_storage_behind_their_
             && app_host[0].contains(&format!("{ds}/actr/media")),
         "{f:#}"
     );
+}
+
+/// The app in a mount namespace of its own, nginx in another whose mounts show only the app's
+/// STATIC_ROOT (a tmpfs hides this machine's directories, as a container does): the app's
+/// settings file, project directory and static sources are on storage nginx cannot see. Read
+/// at their host paths in nginx's view they would be another file or none (MD205 passed,
+/// "populated", comparing no source while one was never collected): each is unknown there,
+/// and why, and MD205 says it cannot compare rather than pass.
+#[test]
+fn the_apps_files_nginx_cannot_see_are_unknown_in_its_view_never_read_there() {
+    if !can_run() || !support::require(has_python3(), "needs python3 (the app process)") {
+        return;
+    }
+    let t = tempfile::Builder::new()
+        .prefix("md-ns-unseen-")
+        .tempdir()
+        .unwrap();
+    let d = t.path().to_path_buf();
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    support::open_ancestors(&d);
+    let ds = d.display().to_string();
+    // A static source collectstatic never copied: STATIC_ROOT is behind it.
+    std::fs::create_dir_all(d.join("host/proj/assets")).unwrap();
+    std::fs::write(d.join("host/proj/assets/app.css"), "a").unwrap();
+    std::fs::create_dir_all(d.join("host/proj/collected")).unwrap();
+    std::fs::write(d.join("host/proj/collected/old.css"), "o").unwrap();
+    let (app, port) = app_in_namespace(
+        &d,
+        "shared",
+        &format!(
+            "STATIC_URL = '/static/'\nSTATIC_ROOT = '{ds}/actr/app/collected'\n\
+             STATICFILES_DIRS = ['{ds}/actr/app/assets']\n"
+        ),
+    );
+    let n = tempfile::Builder::new()
+        .prefix("md-ns-ng-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(n.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let ns = n.path().display().to_string();
+    std::fs::create_dir_all(n.path().join("ctr")).unwrap();
+    let setup = format!(
+        "mount -t tmpfs none {ns}/ctr; mkdir {ns}/ctr/static; \
+         mount --bind {ds}/host/proj/collected {ns}/ctr/static; mount -t tmpfs none {ds}/host"
+    );
+    let body = format!(
+        "server {{\n  listen 127.0.0.1:{{PORT}};\n  server_name shop.test;\n  \
+         location /static/ {{ alias {{DIR}}/ctr/static/; }}\n  \
+         location / {{ proxy_pass http://127.0.0.1:{port}; }}\n}}\n"
+    );
+    let nginx = Nginx::start_in_namespace(n, "www-data", &body, &setup).expect("nginx starts");
+    let pid = nginx.pid().unwrap();
+    let r = check(&[
+        "check",
+        "--root",
+        &format!("/proc/{pid}/root"),
+        "--nginx-conf",
+        &nginx.conf_path().display().to_string(),
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    drop((nginx, app));
+    let a = &r["site"]["app"];
+    // STATIC_ROOT is on storage nginx's mounts show: nginx's path for it.
+    assert_eq!(
+        a["static_root"]["value"],
+        format!("{ns}/ctr/static"),
+        "{a:#}"
+    );
+    // The rest of the app's files are not: each unknown in nginx's view, and why.
+    let unseen = a["unseen"].as_array().unwrap_or_else(|| panic!("{a:#}"));
+    for (what, host) in [
+        ("static source", format!("{ds}/host/proj/assets")),
+        (
+            "settings file",
+            format!("{ds}/host/proj/mysite/settings.py"),
+        ),
+        ("project directory", format!("{ds}/host/proj")),
+    ] {
+        assert!(
+            unseen.iter().any(|u| u["what"] == what
+                && u["host"] == host.as_str()
+                && u["why"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("no mount of nginx's mount namespace (pid {pid})"))),
+            "{what} {host}: {a:#}"
+        );
+    }
+    // MD205 cannot compare a source it cannot see: no pass.
+    let md205 = result(&r, "MD205");
+    assert_eq!(md205["status"], "skip", "{md205:#}");
+    assert!(
+        md205
+            .to_string()
+            .contains(&format!("{ds}/host/proj/assets")),
+        "{md205:#}"
+    );
+    // Nor MD306 a project directory it cannot see.
+    let md306 = result(&r, "MD306");
+    assert_eq!(md306["status"], "skip", "{md306:#}");
 }
 
 /// nginx in a mount namespace of its own whose nginx.conf there is a copy on its own tmpfs (a

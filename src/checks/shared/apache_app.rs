@@ -221,6 +221,24 @@ pub(crate) fn url_aligned(
             ));
         }
     }
+    // An AliasMatch takes the prefix but builds no path of a file under a directory for it (its
+    // target drops the capture): the prefix agrees with Apache; the mapping is MD104's finding,
+    // whose fix is proven. A finding here would print a second Alias for the same URLs.
+    for &v in &site.vhosts {
+        let res = ask(r, v, &format!("{prefix}{PROBE}"));
+        if let (Some(m), Some(path)) = (res.mapping, &res.path) {
+            if !path.to_string_lossy().ends_with(PROBE) {
+                let d = cfg.directive(m);
+                return Outcome::skip(format!(
+                    "`{} {}` ({}) takes {prefix}, but opens {} for every URL under it, whatever the file: the prefix agrees; the mapping is at fault (MD104)",
+                    d.name(),
+                    d.args().collect::<Vec<_>>().join(" "),
+                    place(&d),
+                    path.display()
+                ));
+            }
+        }
+    }
     let want = files
         .root(app)
         .value()

@@ -7,7 +7,7 @@
 
 use crate::app::{App, Framework, Setting};
 use crate::checks::{Context, Outcome};
-use crate::nginx::resolve::Resolver;
+use crate::nginx::resolve::{Modifier, Resolver};
 use crate::nginx::resolve::{Served, ServedKind};
 use crate::nginx::NodeId;
 use crate::report::{Finding, Location};
@@ -98,6 +98,13 @@ pub(crate) fn served_in_servers(
             served: resolver.served_prefix(server, prefix),
         })
         .collect()
+}
+
+/// A `~`/`~*` location: its name is a pattern.
+fn is_regex(resolver: &Resolver<'_>, location: Option<NodeId>) -> bool {
+    location
+        .and_then(|l| resolver.location_pattern(l))
+        .is_some_and(|(m, _)| matches!(m, Modifier::Regex | Modifier::RegexCaseless))
 }
 
 pub(crate) fn node_location(site: &Site, node: Option<NodeId>, server: NodeId) -> Location {
@@ -436,6 +443,32 @@ pub(crate) fn url_aligned(site: &Context<'_>, files: Files) -> anyhow::Result<Ou
             "nginx passes {prefix} to the app, where WhiteNoise serves it"
         )));
     }
+    // A static location takes the prefix but builds no path of a file under a directory for it
+    // (a regex alias without its capture opens the directory itself for every URL): the prefix
+    // agrees with nginx; the mapping is MD104's finding, whose fix is proven. A finding here
+    // would print a second location for the same URLs.
+    let probe = format!("{prefix}md-probe");
+    for s in &served {
+        let Some(location) = resolver.location_for(s.server, &probe) else {
+            continue;
+        };
+        if resolver
+            .block_info(location)
+            .map_or(true, |b| b.handler.is_some())
+        {
+            continue;
+        }
+        if let Some(path) = resolver.path_for(s.server, &probe) {
+            if !path.to_string_lossy().ends_with("md-probe") {
+                return Ok(Outcome::skip(format!(
+                    "{} ({}) takes {prefix}, but opens {} for every URL under it, whatever the file: the prefix agrees; the location's mapping is at fault (MD104)",
+                    resolver.location_label(location),
+                    node_location(site, Some(location), s.server),
+                    path.display()
+                )));
+            }
+        }
+    }
     // nginx does not serve the app's prefix: does it serve the app's directory under another one?
     let dir = files
         .root(app)
@@ -447,6 +480,8 @@ pub(crate) fn url_aligned(site: &Context<'_>, files: Files) -> anyhow::Result<Ou
             .static_locations()
             .into_iter()
             .filter(|s| site.nginx.servers.contains(&s.server))
+            // A regex location's name is a pattern, not a URL prefix the app could use.
+            .filter(|s| !is_regex(&resolver, s.location))
             .filter(|s| &real(site, &s.dir) == want)
             .collect(),
         None => Vec::new(),
