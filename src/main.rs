@@ -316,7 +316,8 @@ fn each_report_of(
     mut write: impl FnMut(&str, &Report) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    type Checked = std::thread::Result<Report>;
+    // A report, and the worker that made it.
+    type Checked = (usize, std::thread::Result<Report>);
     let threads = media_doctor::system::cores();
     if threads <= 1 || sites.len() <= 1 {
         return sites
@@ -330,13 +331,23 @@ fn each_report_of(
     let state = std::sync::Mutex::new((std::collections::BTreeMap::<usize, Checked>::new(), 0));
     let changed = std::sync::Condvar::new();
     let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
+    // The reports written, by the worker that made them: each is freed by its own worker. The
+    // allocator gives each thread its own arena, and a block freed by another thread waits on
+    // that arena's lock while its owner allocates (10,000 reports of thousands of blocks each).
+    let written: Vec<std::sync::Mutex<Vec<Report>>> =
+        (0..threads).map(|_| Default::default()).collect();
+    let take_written =
+        |w: usize| std::mem::take(&mut *written[w].lock().unwrap_or_else(|e| e.into_inner()));
     std::thread::scope(|scope| {
         let mut workers = 0;
-        for _ in 0..threads {
+        for w in 0..threads {
+            let (take_written, lock, next, stop, changed) =
+                (&take_written, &lock, &next, &stop, &changed);
             // The main thread's stack size: the settings reader's depth limits are set for it.
             let worker = std::thread::Builder::new()
                 .stack_size(8 << 20)
-                .spawn_scoped(scope, || loop {
+                .spawn_scoped(scope, move || loop {
+                    drop(take_written(w));
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some((name, servers)) = sites.get(i) else {
                         break;
@@ -353,7 +364,7 @@ fn each_report_of(
                     let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         run(name, servers)
                     }));
-                    lock().0.insert(i, report);
+                    lock().0.insert(i, (w, report));
                     changed.notify_all();
                 });
             if worker.is_err() {
@@ -364,13 +375,13 @@ fn each_report_of(
         }
         let result = (|| -> anyhow::Result<()> {
             for (i, (name, servers)) in sites.iter().enumerate() {
-                let report = if workers == 0 {
-                    Ok(run(name, servers))
+                let (by, report) = if workers == 0 {
+                    (None, Ok(run(name, servers)))
                 } else {
                     let mut st = lock();
                     loop {
-                        if let Some(r) = st.0.remove(&i) {
-                            break r;
+                        if let Some((w, r)) = st.0.remove(&i) {
+                            break (Some(w), r);
                         }
                         st = changed.wait(st).unwrap_or_else(|e| e.into_inner());
                     }
@@ -384,6 +395,12 @@ fn each_report_of(
                     }
                 };
                 write(name, &report)?;
+                if let Some(w) = by {
+                    written[w]
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(report);
+                }
                 lock().1 = i + 1;
                 changed.notify_all();
             }
