@@ -353,15 +353,15 @@ struct Scope {
 impl Scope {
     #[cfg(test)]
     fn of(site: &Site, edits: &[BlockEdit]) -> Scope {
-        Scope::with(site, edits, site.server_places().enclosing(site.config()))
+        Scope::with(site, edits)
     }
 
-    fn with(site: &Site, edits: &[BlockEdit], enclosing: &HashMap<NodeId, usize>) -> Scope {
+    fn with(site: &Site, edits: &[BlockEdit]) -> Scope {
         let cfg = site.config();
         let places = site.server_places();
         let edited: Vec<Option<usize>> = edits
             .iter()
-            .map(|e| enclosing.get(&e.block).copied())
+            .map(|e| places.enclosing(cfg, e.block))
             .collect();
         if edited.iter().any(Option::is_none) {
             return Scope {
@@ -399,7 +399,7 @@ impl Scope {
                 }
             }
             for n in &names {
-                servers.extend(places.by_name.get(n).into_iter().flatten());
+                servers.extend(places.named(cfg, n));
             }
             // An exact name beats wildcards, regexes and the default server: a location edit
             // in a server with one is contested only by the servers sharing that name.
@@ -584,8 +584,7 @@ impl Prover<'_> {
         let site = self.site;
         let cfg = site.config();
         let places = site.server_places();
-        let enclosing = places.enclosing(cfg);
-        let scope = self.narrow(Scope::with(site, edits, enclosing));
+        let scope = self.narrow(Scope::with(site, edits));
         // Both sides are loaded from the same files, so they have the same servers in the same
         // order, and are modelled whole.
         let before: Option<Before> = match &scope.files {
