@@ -408,12 +408,18 @@ impl Config {
     /// goes through the nodes in order (each once) skips the others, and so reads what a walk
     /// from `top()` reads.
     pub(crate) fn reached_files(&self) -> Vec<bool> {
-        // The include sets of each file's include nodes, grouped by file (a counting sort:
-        // `sets[at[f]..at[f + 1]]` are file f's).
+        // The include sets of each file's include nodes (one pass over the nodes), grouped by
+        // file with a counting sort: `sets[at[f]..at[f + 1]]` are file f's.
+        let links: Vec<(FileId, u32)> = self
+            .nodes
+            .iter()
+            .filter(|n| n.is_include())
+            .map(|n| (n.file, n.kids.start))
+            .collect();
         let files = self.files.len();
         let mut at = vec![0u32; files + 1];
-        for n in self.nodes.iter().filter(|n| n.is_include()) {
-            if let Some(c) = at.get_mut(n.file as usize + 1) {
+        for &(f, _) in &links {
+            if let Some(c) = at.get_mut(f as usize + 1) {
                 *c += 1;
             }
         }
@@ -422,9 +428,9 @@ impl Config {
         }
         let mut next = at.clone();
         let mut sets = vec![0u32; at[files] as usize];
-        for n in self.nodes.iter().filter(|n| n.is_include()) {
-            if let Some(i) = next.get_mut(n.file as usize) {
-                sets[*i as usize] = n.kids.start;
+        for &(f, set) in &links {
+            if let Some(i) = next.get_mut(f as usize) {
+                sets[*i as usize] = set;
                 *i += 1;
             }
         }

@@ -226,14 +226,20 @@ impl Captures {
     /// None when the text holds no opener at all (most configs).
     fn in_text(text: &[u8]) -> Option<Captures> {
         let mut chunks = Vec::new();
-        for opener in OPENERS {
-            for at in memchr::memmem::find_iter(text, opener.as_bytes()) {
-                let i = at / 64;
-                if chunks.len() <= i / 64 {
-                    chunks.resize(i / 64 + 1, 0);
-                }
-                chunks[i / 64] |= 1 << (i % 64);
+        // Every opener starts `(?`: one pass over the text for that, then the bytes after it.
+        for at in memchr::memmem::find_iter(text, b"(?") {
+            let after = text.get(at + 2..).unwrap_or(&[]);
+            if !OPENERS
+                .iter()
+                .any(|o| after.starts_with(&o.as_bytes()[2..]))
+            {
+                continue;
             }
+            let i = at / 64;
+            if chunks.len() <= i / 64 {
+                chunks.resize(i / 64 + 1, 0);
+            }
+            chunks[i / 64] |= 1 << (i % 64);
         }
         (!chunks.is_empty()).then_some(Captures { chunks })
     }
@@ -276,22 +282,27 @@ fn declared_by(d: &Directive<'_>, out: &mut HashSet<String>) {
     }
 }
 
+/// `declared`, worked out once (see `rules::Declared`).
+pub(super) fn declared_once<'d>(
+    cfg: &Config,
+    once: &'d super::rules::Declared,
+) -> &'d HashSet<String> {
+    once.get_or_init(|| declared(cfg))
+}
+
 /// The names of `found` (directive, variable as written) nginx refuses as unknown.
 pub(super) fn unknown<'c>(
     cfg: &Config,
     found: Vec<(Directive<'c>, &'c str)>,
+    declared_vars: &super::rules::Declared,
 ) -> Vec<(Directive<'c>, &'c str)> {
-    let mut declared_vars: Option<HashSet<String>> = None;
     // A few names are used over and over (`$uri` in every server): each is judged once.
     let mut known: crate::fnv::FnvMap<&str, bool> = Default::default();
     let mut out = Vec::new();
     for (d, v) in found {
         let known = *known.entry(v).or_insert_with(|| {
             let low = v.to_ascii_lowercase();
-            builtin(&low)
-                || declared_vars
-                    .get_or_insert_with(|| declared(cfg))
-                    .contains(&low)
+            builtin(&low) || declared_once(cfg, declared_vars).contains(&low)
         });
         if !known {
             out.push((d, v));
