@@ -197,12 +197,15 @@ fn declared(cfg: &Config) -> HashSet<String> {
             continue;
         }
         let spans = &cfg.arg_spans[node.args.start as usize..node.args.end as usize];
-        // Named captures: in any regex (a location's, `rewrite`'s, `if`'s, a map key...), in
-        // the name too (`~^/(?<x>.*)$ 1;` in a map is a directive named so).
-        if let Some(captures) = &captures {
-            for r in spans {
-                if captures.maybe_in(r) {
-                    named_groups(cfg.str_at(r), &mut out);
+        // Named captures: in the regexes nginx registers them from (a location's, `rewrite`'s,
+        // `if`'s, a map key...), in the name too (`~^/(?<x>.*)$ 1;` in a map is a directive
+        // named so). The name is read only where an opener may be.
+        if let (Some(captures), Some(name)) = (&captures, spans.first()) {
+            if spans.iter().any(|r| captures.maybe_in(r)) && registers_captures(cfg.str_at(name)) {
+                for r in spans {
+                    if captures.maybe_in(r) {
+                        named_groups(cfg.str_at(r), &mut out);
+                    }
                 }
             }
         }
@@ -212,6 +215,25 @@ fn declared(cfg: &Config) -> HashSet<String> {
         }
     }
     out
+}
+
+/// Whether nginx registers the named captures of a directive's regexes as variables
+/// (ngx_http_regex_compile with its variables): `location`, `server_name`, `rewrite`, `if`,
+/// `proxy_redirect`, `proxy_cookie_*` and a map's keys (directives named `~…`). Held to real
+/// `nginx -t` (1.22): a named capture of `valid_referers`, `gzip_disable`,
+/// `fastcgi_split_path_info` or `proxy_hide_header` declares nothing (`unknown "x" variable`).
+pub(crate) fn registers_captures(directive: &str) -> bool {
+    matches!(
+        directive,
+        "location"
+            | "server_name"
+            | "rewrite"
+            | "if"
+            | "proxy_redirect"
+            | "proxy_cookie_domain"
+            | "proxy_cookie_path"
+            | "proxy_cookie_flags"
+    ) || directive.starts_with('~')
 }
 
 /// Where `named_groups`' openers are in the arena's text, by 64-byte stretch: a quick no for

@@ -221,7 +221,8 @@ pub fn collect_maps<'c>(
 }
 
 /// Every variable the configuration declares, lower-case (nginx's names are case-insensitive):
-/// `set $name` targets and named captures (`(?<name>...)`) of any regex. nginx knows them at start-up; read before being set they
+/// `set $name` targets and named captures (`(?<name>...)`) of the regexes nginx registers them
+/// from (`variables::registers_captures`). nginx knows them at start-up; read before being set they
 /// are empty (with an "uninitialized variable" warning), not an error.
 pub fn declared_variables<'c>(
     top: impl Iterator<Item = Directive<'c>>,
@@ -234,10 +235,8 @@ pub fn declared_variables<'c>(
                 out.insert(v.to_ascii_lowercase());
             }
         }
-        // Named groups live in regexes: location/rewrite/if/server_name arguments, map keys.
-        if matches!(d.name(), "location" | "rewrite" | "if" | "server_name")
-            || d.name().starts_with('~')
-        {
+        // Named groups of the regexes nginx registers them from (MD100's rule too).
+        if crate::nginx::variables::registers_captures(d.name()) {
             for a in d.args().chain(std::iter::once(d.name())) {
                 if memchr::memmem::find(a.as_bytes(), b"(?").is_some() {
                     crate::nginx::variables::named_groups(a, &mut out);
