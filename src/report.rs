@@ -431,20 +431,15 @@ pub struct ServerFact {
 }
 
 impl ServerList {
-    /// Adds a server of `file` (compared with the last file added, then the others).
-    pub fn push(&mut self, file: &str, line: u32, names: Box<[Box<str>]>) {
-        let at = match self.files.iter().rposition(|f| f == file) {
-            Some(i) => i,
-            None => {
-                self.files.push(file.to_string());
-                self.files.len() - 1
-            }
-        };
-        self.servers.push(ServerFact {
-            file: at as u32,
-            line,
-            names,
-        });
+    /// Names a file once; its index for `push`.
+    pub fn add_file(&mut self, file: String) -> u32 {
+        self.files.push(file);
+        (self.files.len() - 1) as u32
+    }
+
+    /// Adds a server of the file `add_file` returned `file` for.
+    pub fn push(&mut self, file: u32, line: u32, names: Box<[Box<str>]>) {
+        self.servers.push(ServerFact { file, line, names });
     }
 }
 
@@ -591,14 +586,11 @@ mod tests {
             })
         };
         let mut list = ServerList::default();
-        list.push(
-            "/etc/nginx/a",
-            3,
-            Box::new(["a.example".into(), "b\u{1b}".into()]),
-        );
-        list.push("/etc/nginx/b", 9, Box::new([]));
-        list.push("/etc/nginx/a", 12, Box::new(["c".into()]));
-        assert_eq!(list.files.len(), 2, "each file named once");
+        let a = list.add_file("/etc/nginx/a".into());
+        let b = list.add_file("/etc/nginx/b".into());
+        list.push(a, 3, Box::new(["a.example".into(), "b\u{1b}".into()]));
+        list.push(b, 9, Box::new([]));
+        list.push(a, 12, Box::new(["c".into()]));
         let compact = SiteFacts {
             value: facts(serde_json::json!([])),
             servers: Some(list),

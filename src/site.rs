@@ -1165,14 +1165,14 @@ impl Site {
             NginxSource::Dump { name } => json!({"kind": "dump", "name": name}),
         };
         // Kept compact, written in place of the empty list below (`report::SiteFacts`).
+        // Each file named once, found by its id: a site of 20,000 servers in 20,000 files
+        // searched every file named so far for each server.
         let mut servers = crate::report::ServerList::default();
-        let mut last: Option<(nginx::FileId, String)> = None;
+        let mut named: crate::fnv::FnvMap<nginx::FileId, u32> = Default::default();
         for s in self.servers() {
-            let id = s.file_id();
-            if last.as_ref().map(|(f, _)| *f) != Some(id) {
-                last = Some((id, path(s.file()).into_owned()));
-            }
-            let file = last.as_ref().map_or("", |(_, p)| p.as_str());
+            let file = *named
+                .entry(s.file_id())
+                .or_insert_with(|| servers.add_file(path(s.file()).into_owned()));
             servers.push(file, s.line(), s.server_names().map(Box::from).collect());
         }
         let mut out = json!({
