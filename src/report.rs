@@ -96,11 +96,11 @@ pub struct Finding {
     /// A config fix as data (the block, what changes, the request it must fix): merged with the
     /// other fixes of the same block and proven before it is printed. Not part of the JSON.
     #[serde(skip)]
-    pub config_fix: Option<edit::ConfigFix>,
+    pub config_fix: Option<Box<edit::ConfigFix>>,
     /// An Apache config fix as data, proven alone: merged with the other fixes of the same lines
     /// and proven again before the report is made (`checks::fixes`). Not part of the JSON.
     #[serde(skip)]
-    pub apache_fix: Option<edit::ApacheFix>,
+    pub apache_fix: Option<Box<edit::ApacheFix>>,
 }
 
 impl Finding {
@@ -400,20 +400,133 @@ impl Default for Tool {
 pub struct Report {
     pub schema_version: u32,
     pub tool: Tool,
-    pub site: serde_json::Value,
+    pub site: SiteFacts,
     pub checks: Vec<CheckResult>,
     pub summary: Summary,
+}
+
+/// The report's `site` object: the facts as free-form JSON (read through `Deref`), and the
+/// site's server blocks, kept compact and written in place of `nginx.servers` (one site may have
+/// 360,000 servers: as JSON values they took ~1.5 KB each, more than the config itself).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SiteFacts {
+    pub value: serde_json::Value,
+    /// When set, `value["nginx"]["servers"]` is a placeholder these are written in place of.
+    pub servers: Option<ServerList>,
+}
+
+/// Server blocks as the report lists them (`{"file", "line", "names"}`), their files named once.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServerList {
+    pub files: Vec<String>,
+    pub servers: Vec<ServerFact>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerFact {
+    /// Index in `ServerList::files`.
+    pub file: u32,
+    pub line: u32,
+    pub names: Box<[Box<str>]>,
+}
+
+impl ServerList {
+    /// Adds a server of `file` (compared with the last file added, then the others).
+    pub fn push(&mut self, file: &str, line: u32, names: Box<[Box<str>]>) {
+        let at = match self.files.iter().rposition(|f| f == file) {
+            Some(i) => i,
+            None => {
+                self.files.push(file.to_string());
+                self.files.len() - 1
+            }
+        };
+        self.servers.push(ServerFact {
+            file: at as u32,
+            line,
+            names,
+        });
+    }
+}
+
+impl From<serde_json::Value> for SiteFacts {
+    fn from(value: serde_json::Value) -> Self {
+        SiteFacts {
+            value,
+            servers: None,
+        }
+    }
+}
+
+impl std::ops::Deref for SiteFacts {
+    type Target = serde_json::Value;
+    fn deref(&self) -> &serde_json::Value {
+        &self.value
+    }
+}
+
+impl Serialize for SiteFacts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (Some(list), serde_json::Value::Object(top)) = (&self.servers, &self.value) else {
+            return self.value.serialize(s);
+        };
+        /// `nginx`, its `servers` written from the list.
+        struct Nginx<'a>(
+            &'a serde_json::Map<String, serde_json::Value>,
+            &'a ServerList,
+        );
+        impl Serialize for Nginx<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(self.0.len()))?;
+                for (k, v) in self.0 {
+                    if k == "servers" {
+                        m.serialize_entry(k, &Servers(self.1))?;
+                    } else {
+                        m.serialize_entry(k, v)?;
+                    }
+                }
+                m.end()
+            }
+        }
+        struct Servers<'a>(&'a ServerList);
+        impl Serialize for Servers<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.servers.iter().map(|f| One(self.0, f)))
+            }
+        }
+        struct One<'a>(&'a ServerList, &'a ServerFact);
+        impl Serialize for One<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                // The keys in the order a JSON object of the facts has them (sorted).
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("file", &self.0.files[self.1.file as usize])?;
+                m.serialize_entry("line", &self.1.line)?;
+                m.serialize_entry("names", &self.1.names)?;
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(Some(top.len()))?;
+        for (k, v) in top {
+            match v {
+                serde_json::Value::Object(nginx) if k == "nginx" => {
+                    m.serialize_entry(k, &Nginx(nginx, list))?
+                }
+                _ => m.serialize_entry(k, v)?,
+            }
+        }
+        m.end()
+    }
 }
 
 impl Report {
     pub const SCHEMA_VERSION: u32 = 1;
 
-    pub fn new(site: serde_json::Value, checks: Vec<CheckResult>) -> Self {
+    pub fn new(site: impl Into<SiteFacts>, checks: Vec<CheckResult>) -> Self {
         let summary = Summary::of(&checks);
         Report {
             schema_version: Self::SCHEMA_VERSION,
             tool: Tool::default(),
-            site,
+            site: site.into(),
             checks,
             summary,
         }
@@ -466,6 +579,46 @@ mod tests {
         for band in Band::ALL {
             assert_eq!(serde_json::to_value(band).unwrap(), band.name());
         }
+    }
+
+    #[test]
+    fn site_facts_with_a_server_list_write_as_the_json_value_of_the_same_facts() {
+        let facts = |servers: serde_json::Value| {
+            serde_json::json!({
+                "name": "s",
+                "nginx": {"files": ["/etc/nginx/nginx.conf"], "kind": "main", "servers": servers},
+                "worker": null,
+            })
+        };
+        let mut list = ServerList::default();
+        list.push(
+            "/etc/nginx/a",
+            3,
+            Box::new(["a.example".into(), "b\u{1b}".into()]),
+        );
+        list.push("/etc/nginx/b", 9, Box::new([]));
+        list.push("/etc/nginx/a", 12, Box::new(["c".into()]));
+        assert_eq!(list.files.len(), 2, "each file named once");
+        let compact = SiteFacts {
+            value: facts(serde_json::json!([])),
+            servers: Some(list),
+        };
+        let whole = facts(serde_json::json!([
+            {"file": "/etc/nginx/a", "line": 3, "names": ["a.example", "b\u{1b}"]},
+            {"file": "/etc/nginx/b", "line": 9, "names": []},
+            {"file": "/etc/nginx/a", "line": 12, "names": ["c"]},
+        ]));
+        assert_eq!(
+            serde_json::to_string_pretty(&compact).unwrap(),
+            serde_json::to_string_pretty(&whole).unwrap()
+        );
+        assert_eq!(
+            serde_json::to_string(&compact).unwrap(),
+            serde_json::to_string(&whole).unwrap()
+        );
+        // Without a list, or with facts that have no nginx object: the value as it is.
+        let plain = SiteFacts::from(whole.clone());
+        assert_eq!(serde_json::to_value(&plain).unwrap(), whole);
     }
 
     #[test]

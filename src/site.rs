@@ -1045,7 +1045,7 @@ impl Site {
     /// The JSON `site` object: what was discovered, and from where. Paths go in as
     /// `text_safe::path` shows them: serde refuses a path that is not UTF-8, and `json!` would
     /// panic on it.
-    pub fn to_json(&self) -> serde_json::Value {
+    pub fn to_json(&self) -> crate::report::SiteFacts {
         use crate::text_safe::path;
         let cfg = &self.nginx.config;
         let source = match &self.nginx.source {
@@ -1059,13 +1059,17 @@ impl Site {
             },
             NginxSource::Dump { name } => json!({"kind": "dump", "name": name}),
         };
-        let servers: Vec<_> = self
-            .servers()
-            .map(|s| {
-                let names: Vec<&str> = s.server_names().collect();
-                json!({"file": path(s.file()), "line": s.line(), "names": names})
-            })
-            .collect();
+        // Kept compact, written in place of the empty list below (`report::SiteFacts`).
+        let mut servers = crate::report::ServerList::default();
+        let mut last: Option<(nginx::FileId, String)> = None;
+        for s in self.servers() {
+            let id = s.file_id();
+            if last.as_ref().map(|(f, _)| *f) != Some(id) {
+                last = Some((id, path(s.file()).into_owned()));
+            }
+            let file = last.as_ref().map_or("", |(_, p)| p.as_str());
+            servers.push(file, s.line(), s.server_names().map(Box::from).collect());
+        }
         let mut out = json!({
             "name": self.name,
             "profile": self.profile.as_ref().map(|p| path(&p.source)),
@@ -1076,7 +1080,7 @@ impl Site {
                 "source": source,
                 "kind": cfg.kind,
                 "files": self.files_json(),
-                "servers": servers,
+                "servers": [],
                 "matched_by": self.nginx.matched_by,
             },
             "worker": value_of(self.worker()),
@@ -1101,7 +1105,10 @@ impl Site {
             }
             Err(crate::container::NotContainers::NoCompose) => {}
         }
-        out
+        crate::report::SiteFacts {
+            value: out,
+            servers: Some(servers),
+        }
     }
 }
 

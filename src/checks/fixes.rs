@@ -154,7 +154,7 @@ struct Merged {
 fn merge(results: &[CheckResult], group: &[(usize, usize)]) -> Merged {
     let fixes: Vec<ConfigFix> = group
         .iter()
-        .filter_map(|&(r, f)| results[r].findings[f].config_fix.clone())
+        .filter_map(|&(r, f)| results[r].findings[f].config_fix.as_deref().cloned())
         .collect();
     // Merge in order; a fix that contradicts the merged block stays apart.
     let mut merged: BlockEdit = fixes[0].edit.clone();
@@ -392,7 +392,7 @@ fn merge_apache(site: &Site, results: &mut [CheckResult]) {
     for group in groups {
         let fixes: Vec<afix::ProvenFix> = group
             .iter()
-            .filter_map(|&(r, f)| results[r].findings[f].apache_fix.clone())
+            .filter_map(|&(r, f)| results[r].findings[f].apache_fix.as_deref().cloned())
             .collect();
         let mut edits = fixes[0].edits.clone();
         let mut apart: Vec<(usize, String)> = Vec::new();
@@ -454,11 +454,11 @@ fn merge_apache(site: &Site, results: &mut [CheckResult]) {
                     Vec::new(),
                 ),
                 (Ok(()), _) if k == 0 => {
-                    finding.apache_fix = Some(afix::ProvenFix {
+                    finding.apache_fix = Some(Box::new(afix::ProvenFix {
                         edits: edits.clone(),
                         intro: intros.join("; "),
                         goals: goals.iter().map(afix::Goal::data).collect(),
-                    });
+                    }));
                     (
                         format!(
                             "{}{}:\n{}",

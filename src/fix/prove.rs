@@ -11,6 +11,7 @@
 //! A fix that fails is not printed as a fix: the caller says what to decide instead.
 
 use super::edit::{dump_section, render_node, skeleton, BlockEdit, Change, Skeleton};
+use crate::nginx::loader::ParsedSections;
 use crate::nginx::resolve::{Request, Resolution, Resolver};
 use crate::nginx::{Config, Directive, FileId, NodeId};
 use crate::site::{listen_port, server_names_of, Site};
@@ -41,16 +42,15 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-/// `dump` loaded as nginx would load it, compared with `before` (the same files unedited): an
-/// error or a start error the edit brings in refuses it.
+/// `copy` (a dump loaded as nginx would load it) compared with `before` (the same files
+/// unedited): an error or a start error the edit brings in refuses it.
 fn load_copy(
     site: &Site,
-    dump: &str,
+    copy: Result<Config, crate::nginx::LoadError>,
     before: Option<(&Config, &[String])>,
 ) -> Result<Config, Refusal> {
     let cfg = site.config();
-    let mut copy = crate::nginx::load_dump(&site.root, dump.as_bytes(), "the edited copy")
-        .map_err(|e| Refusal::DoesNotLoad(e.to_string()))?;
+    let mut copy = copy.map_err(|e| Refusal::DoesNotLoad(e.to_string()))?;
     copy.prefix = cfg.prefix.clone();
     let Some((before, was)) = before else {
         return Ok(copy);
@@ -81,7 +81,23 @@ type Before = (
     Arc<Config>,
     Arc<crate::nginx::resolve::Model>,
     Arc<Vec<String>>,
+    Arc<Asked>,
 );
+
+/// What the proofs on one unedited copy asked of it: the sample URLs of each server, and the
+/// answer to each (with the place of the server that gave it). The copy does not change, so
+/// neither do they: each fix of a site compares its edited copy with the same answers.
+#[derive(Default)]
+struct Asked {
+    samples: std::sync::Mutex<HashMap<NodeId, Arc<Vec<String>>>>,
+    answers: std::sync::Mutex<HashMap<(NodeId, String), Asked1>>,
+}
+
+/// One answer of the unedited copy, and the place of the server that gave it.
+type Asked1 = (Answer, Option<usize>);
+
+/// The sections every copy of a box starts with, and the text they were parsed from.
+type First = std::sync::Mutex<Option<Arc<(String, ParsedSections)>>>;
 
 /// Proves the fixes of one site's report: what every proof shares (the sections of the files
 /// without server blocks, rendered once; the unedited copy of the same files) is kept between
@@ -101,6 +117,12 @@ pub struct Prover<'s> {
     /// What the walks of every copy's resolver share: the copies name the same files, on the
     /// same filesystem, as the site (its metadata and users read once, not twice per proof).
     walks: std::sync::OnceLock<crate::fs::walk::WalkCache>,
+    /// The sections every copy of the box starts with (the main file, the files without
+    /// servers), parsed once: the text they were parsed from, and what the loader made of it.
+    /// Each copy parses only its own servers' files after them (`load_dump_after`).
+    first: Arc<First>,
+    /// Every copy loaded from its whole dump text (the reference `first` must agree with).
+    reload_whole: bool,
 }
 
 /// Skeletons by file.
@@ -126,7 +148,62 @@ impl<'s> Prover<'s> {
             box_skeletons,
             mine,
             walks: std::sync::OnceLock::new(),
+            first: site.per_box("fix::prove::first", Default::default),
+            reload_whole: false,
         }
+    }
+
+    /// A prover that loads every copy from its whole dump text, parsing every section again:
+    /// what `load` must agree with (tested).
+    #[cfg(test)]
+    fn reloading_whole(site: &'s Site) -> Prover<'s> {
+        Prover {
+            reload_whole: true,
+            ..Prover::new(site)
+        }
+    }
+
+    /// The model of every server of a copy, built over what its models share (`Shared`): the
+    /// http block is merged once, for the index and the servers (`Model::build`, which the
+    /// reference prover keeps, merges it twice).
+    fn model_of(&self, cfg: &Config) -> crate::nginx::resolve::Model {
+        use crate::nginx::resolve::{Model, Shared};
+        if self.reload_whole {
+            return Model::build(cfg);
+        }
+        let all: Vec<NodeId> = cfg.servers().iter().map(Directive::id).collect();
+        Model::for_servers(cfg, Arc::new(Shared::build(cfg)), Some(&all))
+    }
+
+    /// The copy of the files `scope` loads with `edits` applied, as the loader makes it of the
+    /// dump `dump` writes; the sections the copies of the box start with are parsed once.
+    fn load(&self, scope: &Scope, edits: &[BlockEdit]) -> Result<Config, crate::nginx::LoadError> {
+        let (head, rest) = self.dump_parts(scope, edits);
+        if self.reload_whole || rest.is_empty() {
+            let whole = head + &rest;
+            return crate::nginx::load_dump(&self.site.root, whole.as_bytes(), "the edited copy");
+        }
+        let cached = self.first.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let first = match cached {
+            Some(f) if f.0 == head => f,
+            _ => {
+                let Some(parsed) = ParsedSections::parse(head.as_bytes()) else {
+                    let whole = head + &rest;
+                    return crate::nginx::load_dump(
+                        &self.site.root,
+                        whole.as_bytes(),
+                        "the edited copy",
+                    );
+                };
+                let f = Arc::new((head, parsed));
+                *self.first.lock().unwrap_or_else(|e| e.into_inner()) = Some(f.clone());
+                f
+            }
+        };
+        Ok(crate::nginx::loader::load_dump_after(
+            &first.1,
+            rest.as_bytes(),
+        ))
     }
 
     /// Whether `file` holds servers of other sites of the box than this one (in a check over
@@ -195,10 +272,18 @@ impl<'s> Prover<'s> {
 
     /// The dump of the files `scope` loads, with `edits` applied: the main file first (nginx
     /// -T's order: the entry, then what it includes).
+    #[cfg(test)]
     fn dump(&self, scope: &Scope, edits: &[BlockEdit]) -> String {
+        let (head, rest) = self.dump_parts(scope, edits);
+        head + &rest
+    }
+
+    /// `dump` in two parts: the main file and the files without servers (the same in every
+    /// copy of a site, and of a box when the main file holds no server), then the rest.
+    fn dump_parts(&self, scope: &Scope, edits: &[BlockEdit]) -> (String, String) {
         let cfg = self.site.config();
         let Some(files) = &scope.files else {
-            return super::edit::edited_dump(cfg, edits);
+            return (super::edit::edited_dump(cfg, edits), String::new());
         };
         let places = self.site.server_places();
         // Rendered once per box (the sites of a check over every site share it).
@@ -210,16 +295,17 @@ impl<'s> Prover<'s> {
             out
         });
         let keep = scope.servers.as_deref();
-        let mut out = String::with_capacity(fixed.len() + 4096);
-        self.write_file(cfg.main, keep, edits, &mut out);
+        let mut head = String::with_capacity(fixed.len() + 4096);
+        self.write_file(cfg.main, keep, edits, &mut head);
         // An edit lies in a server block, so never in a file of `fixed`.
-        out.push_str(fixed);
+        head.push_str(fixed);
         let mut rest: Vec<FileId> = files.iter().copied().filter(|&f| f != cfg.main).collect();
         rest.sort_unstable();
+        let mut out = String::with_capacity(4096);
         for f in rest {
             self.write_file(f, keep, edits, &mut out);
         }
-        out
+        (head, out)
     }
 }
 
@@ -492,10 +578,10 @@ impl Prover<'_> {
                 match last {
                     Some((k, b)) if k == key => Some(b),
                     _ => {
-                        let c = load_copy(site, &self.dump(&scope, &[]), None)?;
-                        let m = crate::nginx::resolve::Model::build(&c);
+                        let c = load_copy(site, self.load(&scope, &[]), None)?;
+                        let m = self.model_of(&c);
                         let was = start_errors(&c);
-                        let b = (Arc::new(c), Arc::new(m), Arc::new(was));
+                        let b = (Arc::new(c), Arc::new(m), Arc::new(was), Arc::default());
                         *self.before.lock().unwrap_or_else(|e| e.into_inner()) =
                             Some((key, b.clone()));
                         Some(b)
@@ -503,18 +589,28 @@ impl Prover<'_> {
                 }
             }
         };
-        let (whole_model, whole_was);
-        let (old_cfg, old_model, was): (&Config, &crate::nginx::resolve::Model, &[String]) =
-            match &before {
-                Some((c, m, w)) => (c, m, w),
-                None => {
-                    whole_model = crate::nginx::resolve::Model::build(cfg);
-                    whole_was = start_errors(cfg);
-                    (cfg, &whole_model, &whole_was)
-                }
-            };
-        let copy = load_copy(site, &self.dump(&scope, edits), Some((old_cfg, was)))?;
-        let model = crate::nginx::resolve::Model::build(&copy);
+        let (whole_model, whole_was, whole_asked);
+        let (old_cfg, old_model, was, asked): (
+            &Config,
+            &crate::nginx::resolve::Model,
+            &[String],
+            &Asked,
+        ) = match &before {
+            // The reference prover asks every URL again.
+            Some((c, m, w, _)) if self.reload_whole => {
+                whole_asked = Asked::default();
+                (c, m, w, &whole_asked)
+            }
+            Some((c, m, w, a)) => (c, m, w, a),
+            None => {
+                whole_model = crate::nginx::resolve::Model::build(cfg);
+                whole_was = start_errors(cfg);
+                whole_asked = Asked::default();
+                (cfg, &whole_model, &whole_was, &whole_asked)
+            }
+        };
+        let copy = load_copy(site, self.load(&scope, edits), Some((old_cfg, was)))?;
+        let model = self.model_of(&copy);
         let old_servers: Vec<NodeId> = old_cfg.servers().iter().map(|d| d.id()).collect();
         let new_servers: Vec<NodeId> = copy.servers().iter().map(|d| d.id()).collect();
         let walks = self
@@ -694,19 +790,53 @@ impl Prover<'_> {
                 res.server
                     .and_then(|x| servers.iter().position(|&y| y == x))
             };
-            for uri in samples(site, &old, s) {
-                let req = Request::for_path(&host, port, &uri);
-                // Answers compared, not explained: `predict` decides as `resolve` does.
-                let (ra, rb) = if selected {
-                    (old.predict(&req), new.predict(&req))
+            let cached = asked
+                .samples
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&s)
+                .cloned();
+            let uris = cached.unwrap_or_else(|| {
+                let v = Arc::new(samples(site, &old, s));
+                asked
+                    .samples
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(s, v.clone());
+                v
+            });
+            for uri in uris.iter() {
+                let req = Request::for_path(&host, port, uri);
+                // Answers compared, not explained: `predict` decides as `resolve` does. The
+                // unedited copy's answer is asked once for every fix proven on it.
+                let key = (s, uri.clone());
+                let known = asked
+                    .answers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&key)
+                    .cloned();
+                let (a, at_a) = known.unwrap_or_else(|| {
+                    let ra = if selected {
+                        old.predict(&req)
+                    } else {
+                        old.predict_on(s, &req)
+                    };
+                    let got = (Answer::of(&old, &ra), at(&old_servers, &ra));
+                    asked
+                        .answers
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(key, got.clone());
+                    got
+                });
+                let rb = if selected {
+                    new.predict(&req)
                 } else {
-                    (old.predict_on(s, &req), new.predict_on(new_server, &req))
+                    new.predict_on(new_server, &req)
                 };
-                let (a, b) = (Answer::of(&old, &ra), Answer::of(&new, &rb));
-                let (sa, sb) = (
-                    at(&old_servers, &ra).unwrap_or(i),
-                    at(&new_servers, &rb).unwrap_or(i),
-                );
+                let b = Answer::of(&new, &rb);
+                let (sa, sb) = (at_a.unwrap_or(i), at(&new_servers, &rb).unwrap_or(i));
                 let is_about = |si: usize, loc: &Option<(String, String)>| {
                     about
                         .iter()
@@ -986,6 +1116,78 @@ mod tests {
             prover.prove(std::slice::from_ref(&edit), std::slice::from_ref(&goal)),
             Err(Refusal::Unmet(_))
         ));
+    }
+
+    /// A prover that parses the sections every copy shares once (and asks the unedited copy
+    /// each URL once) proves exactly as one that loads each copy from its whole text: the same
+    /// proof, or the same refusal, for fixes that pass, fail to load, miss their goal and
+    /// change another URL, one after the other on one prover as a report's fixes are.
+    #[test]
+    fn parsed_once_proves_as_reloaded_whole() {
+        let (_tmp, site) = two_sites();
+        let cfg = site.config();
+        let media = node(cfg, "location", "/media/");
+        let alias = node(cfg, "alias", "/srv/shop/media");
+        let shop = node(cfg, "server_name", "shop.example.com");
+        let server = cfg
+            .servers()
+            .into_iter()
+            .find(|s| s.children().any(|c| c.id() == shop))
+            .unwrap()
+            .id();
+        let fixes: Vec<(Vec<BlockEdit>, Vec<Goal>)> = vec![
+            (
+                vec![BlockEdit::new(media).replace(alias, "alias /srv/shop/media/;")],
+                vec![goal()],
+            ),
+            (
+                vec![BlockEdit::new(media).replace(alias, "alias /srv/media/;")],
+                vec![goal()],
+            ),
+            (
+                vec![BlockEdit::new(server)
+                    .append("location ^~ /media/ { alias /srv/shop/media/; }")],
+                vec![goal()],
+            ),
+            (
+                vec![BlockEdit::new(server).replace(shop, "server_name;")],
+                vec![],
+            ),
+            (
+                vec![
+                    BlockEdit::new(media).replace(alias, "alias /srv/shop/media/;"),
+                    BlockEdit::new(node(cfg, "location", "/static/")).replace(
+                        node(cfg, "alias", "/srv/shop/static/"),
+                        "alias /srv/shop/media/;",
+                    ),
+                ],
+                vec![goal()],
+            ),
+            (
+                vec![BlockEdit::new(media).head("location ^~ /media/")],
+                vec![],
+            ),
+            (
+                vec![BlockEdit::new(server).replace(shop, "server_name blog.example.com;")],
+                vec![],
+            ),
+        ];
+        let (once, whole) = (Prover::new(&site), Prover::reloading_whole(&site));
+        let mut kinds = HashSet::new();
+        for (edits, goals) in &fixes {
+            let got = once.prove(edits, goals);
+            assert_eq!(got, whole.prove(edits, goals), "{edits:?}");
+            assert_eq!(got, prove(&site, edits, goals), "{edits:?}");
+            kinds.insert(match got {
+                Ok(_) => 0,
+                Err(Refusal::DoesNotLoad(_)) => 1,
+                Err(Refusal::Unmet(_)) => 2,
+                Err(Refusal::SideEffect(_)) => 3,
+            });
+        }
+        assert_eq!(kinds.len(), 4, "every outcome is compared");
+        // The sections were parsed once, for every copy.
+        assert!(once.first.lock().unwrap().is_some());
     }
 
     #[test]

@@ -172,6 +172,80 @@ pub fn load_dump(_root: &SysRoot, dump: &[u8], name: &str) -> Result<Config, Loa
     Ok(l.cfg)
 }
 
+/// The first sections of a dump, parsed once and loaded again under different later sections
+/// (`load_dump_after`): the fix prover's copies of one box all start with the same main file and
+/// files without servers, and differ only in the edited site's files. What is kept is the
+/// loader's state after parsing them, before any include is resolved, so loading it with more
+/// sections gives the same configuration as loading the whole dump.
+#[derive(Clone)]
+pub struct ParsedSections {
+    cfg: Config,
+    text: String,
+    include_args: IncludeArgs,
+    includes: Vec<Vec<(NodeId, Option<u32>)>>,
+    top_names: Vec<(String, bool)>,
+    too_big_reported: bool,
+}
+
+impl ParsedSections {
+    /// `dump`'s sections parsed (None: it has no section header).
+    pub fn parse(dump: &[u8]) -> Option<ParsedSections> {
+        let sections = split_dump(dump);
+        if sections.is_empty() {
+            return None;
+        }
+        let (paths, bodies, _) = unique_sections(sections);
+        let mut l = Loader::new(Source::Dump(Vec::new()));
+        l.arena().reserve(dump.len());
+        for (p, b) in paths.into_iter().zip(bodies) {
+            l.add_file(p, Some(b));
+        }
+        Some(ParsedSections {
+            cfg: l.cfg,
+            text: l.text,
+            include_args: l.include_args,
+            includes: l.includes,
+            top_names: l.top_names,
+            too_big_reported: l.too_big_reported,
+        })
+    }
+}
+
+/// `load_dump` of `first`'s dump followed by `rest` (more sections; one whose path `first`
+/// already has is a repeat, and the first section wins, as in `load_dump`), without parsing
+/// `first`'s sections again.
+pub fn load_dump_after(first: &ParsedSections, rest: &[u8]) -> Config {
+    let mut l = Loader::new(Source::Dump(Vec::new()));
+    l.cfg = first.cfg.clone();
+    l.text = first.text.clone();
+    l.include_args = first.include_args.clone();
+    l.includes = first.includes.clone();
+    l.top_names = first.top_names.clone();
+    l.too_big_reported = first.too_big_reported;
+    l.queue = (0..l.cfg.files.len() as FileId).collect();
+    let n_first = l.cfg.files.len();
+    let mut sections = split_dump(rest);
+    // A path `first` has is a repeated section: the first one wins.
+    sections.retain(|(p, _)| !first.cfg.files.iter().any(|f| &f.path == p));
+    let (paths, bodies, _) = unique_sections(sections);
+    let bytes = bodies.iter().map(|b| b.len()).sum();
+    l.arena().reserve(bytes);
+    let fetch = |i: usize, _: &mut Vec<u8>| Ok(Some(bodies[i]));
+    let count = paths.len();
+    l.parse_batch(paths, count, &fetch, 0);
+    debug_assert_eq!(l.cfg.files.len(), n_first + count);
+    // Every file, sorted by path: what include globs are matched against.
+    let files = &l.cfg.files;
+    let mut sorted: Vec<FileId> = (0..files.len() as FileId).collect();
+    sorted.sort_by(|&a, &b| {
+        path_bytes(&files[a as usize].path).cmp(path_bytes(&files[b as usize].path))
+    });
+    l.source = Source::Dump(sorted);
+    let entry = l.cfg.files[0].path.clone();
+    l.finish(0, &entry, |_| parent(&entry));
+    l.cfg
+}
+
 enum Source {
     /// Read included files from disk under this root.
     Disk(SysRoot),
@@ -1564,6 +1638,38 @@ mod tests {
             load_dump(&root, b"http {}", "x"),
             Err(LoadError::NotADump { .. })
         ));
+    }
+
+    /// Sections parsed once and loaded under more sections give what the whole dump gives:
+    /// the tree, the include links, every diagnostic (of the first sections, of the later ones,
+    /// and of includes between them), and a repeated path's first section wins.
+    #[test]
+    fn sections_parsed_once_load_as_the_whole_dump() {
+        let head = "# configuration file /etc/nginx/nginx.conf:\nuser www-data;\nevents {}\nhttp {\n include conf.d/*.conf;\n include sites/*;\n include missing.conf;\n}\n\n# configuration file /etc/nginx/conf.d/a.conf:\nmap $a $b { default 1; }\nroot /srv;\nlisten 80;\n\n# configuration file /etc/nginx/snip:\nlocation /s/ { alias /srv/s/; }\n\n";
+        let rests = [
+            "# configuration file /etc/nginx/sites/one:\nserver { listen 80; server_name one; include snip; location /m/ { alias /srv/m; } }\n\n",
+            "# configuration file /etc/nginx/sites/b:\nserver { listen 80; include snip; location /m/ { } location /m/ { } }\n\n# configuration file /etc/nginx/sites/a:\nserver { server_name a; unknown_directive x; include ../snip; }\n\n",
+            // A repeat of a first section (ignored), and one of its own.
+            "# configuration file /etc/nginx/snip:\nlocation /other/ { }\n\n# configuration file /etc/nginx/sites/c:\nserver {\n",
+            "",
+        ];
+        let first = ParsedSections::parse(head.as_bytes()).unwrap();
+        for rest in rests {
+            let whole = format!("{head}{rest}");
+            let want = load_dump(&SysRoot::live(), whole.as_bytes(), "-").unwrap();
+            let got = load_dump_after(&first, rest.as_bytes());
+            assert_eq!(flat(&got), flat(&want), "{rest}");
+            assert_eq!(errors(&got), errors(&want), "{rest}");
+            assert!(!errors(&want).is_empty());
+            let files = |c: &Config| c.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>();
+            assert_eq!(files(&got), files(&want));
+            assert_eq!(
+                (got.main, got.kind, &got.conf_dir),
+                (want.main, want.kind, &want.conf_dir)
+            );
+            assert_eq!(got.servers().len(), want.servers().len());
+        }
+        assert!(ParsedSections::parse(b"http {}").is_none());
     }
 
     #[test]

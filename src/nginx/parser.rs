@@ -33,7 +33,7 @@ pub(crate) struct ParsedFile {
 /// The 10,000-site bench config has 60,000 includes naming six snippets: the loader resolves
 /// each argument once, by number. Numbering here, while the argument is in cache, is what keeps
 /// that cheap (looking every include's text up again afterwards means a cache miss per include).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct IncludeArgs {
     numbers: crate::fnv::FnvMap<String, u32>,
     pub names: Vec<String>,

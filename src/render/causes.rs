@@ -350,30 +350,42 @@ pub struct FindingRef {
 }
 
 pub fn to_json(report: &Report, causes: &[Cause]) -> Vec<CauseJson> {
+    causes.iter().map(|c| json_of(report, c)).collect()
+}
+
+/// The causes as the JSON lists them, each made as it is written (one site of 360,000 servers
+/// has as many causes: the list is not held).
+pub struct Json<'r> {
+    pub report: &'r Report,
+    pub causes: &'r [Cause],
+}
+
+impl Serialize for Json<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.causes.iter().map(|c| json_of(self.report, c)))
+    }
+}
+
+fn json_of(report: &Report, c: &Cause) -> CauseJson {
     let r = |m: &Member| FindingRef {
         check: report.checks[m.check].id,
         finding: m.finding,
     };
-    causes
-        .iter()
-        .map(|c| {
-            let mut checks: Vec<&'static str> = Vec::new();
-            for m in &c.problems {
-                let id = report.checks[m.check].id;
-                if !checks.contains(&id) {
-                    checks.push(id);
-                }
-            }
-            CauseJson {
-                place: c.place.clone(),
-                at: c.at.clone(),
-                severity: c.severity,
-                checks,
-                findings: c.problems.iter().map(r).collect(),
-                also_seen_by: c.also_seen_by.iter().map(r).collect(),
-            }
-        })
-        .collect()
+    let mut checks: Vec<&'static str> = Vec::new();
+    for m in &c.problems {
+        let id = report.checks[m.check].id;
+        if !checks.contains(&id) {
+            checks.push(id);
+        }
+    }
+    CauseJson {
+        place: c.place.clone(),
+        at: c.at.clone(),
+        severity: c.severity,
+        checks,
+        findings: c.problems.iter().map(r).collect(),
+        also_seen_by: c.also_seen_by.iter().map(r).collect(),
+    }
 }
 
 /// The check a member belongs to.

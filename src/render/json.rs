@@ -2,7 +2,7 @@
 //! Every check result as it is, then `causes`: the grouping the text report opens with
 //! (render::causes), whose members point into `checks` by id and finding index.
 
-use super::causes::{self, CauseJson};
+use super::causes;
 use crate::report::Report;
 use serde::Serialize;
 use std::io::Write;
@@ -12,13 +12,17 @@ use std::io::Write;
 struct WithCauses<'r> {
     #[serde(flatten)]
     report: &'r Report,
-    causes: Vec<CauseJson>,
+    causes: causes::Json<'r>,
 }
 
 pub fn write(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
+    let all = causes::of(report);
     let doc = WithCauses {
         report,
-        causes: causes::to_json(report, &causes::of(report)),
+        causes: causes::Json {
+            report,
+            causes: &all,
+        },
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)

@@ -13,7 +13,10 @@
 use crate::live::trace::{Answer, TraceLive};
 use crate::live::Cause;
 use crate::render::trace::{LocationRef, ServerRef, Trace, WalkStep};
-use crate::report::{CheckResult, Evidence, Finding, Location, Remediation, Report};
+use crate::report::{
+    CheckResult, Evidence, Finding, Location, Remediation, Report, ServerFact, ServerList,
+    SiteFacts,
+};
 use crate::text_safe::{line, lines, path};
 use std::path::PathBuf;
 
@@ -46,7 +49,7 @@ pub fn report(r: &Report) -> Report {
     Report {
         schema_version: *schema_version,
         tool: tool.clone(),
-        site: json_value(site),
+        site: site_facts(site),
         checks: checks.iter().map(check).collect(),
         summary: *summary,
     }
@@ -117,6 +120,31 @@ fn finding(f: &Finding) -> Finding {
             Remediation {
                 text: many(text),
                 commands: each(commands),
+            }
+        }),
+    }
+}
+
+/// The site facts: every string one line.
+fn site_facts(site: &SiteFacts) -> SiteFacts {
+    let SiteFacts { value, servers } = site;
+    SiteFacts {
+        value: json_value(value),
+        servers: servers.as_ref().map(|list| {
+            let ServerList { files, servers } = list;
+            ServerList {
+                files: each(files),
+                servers: servers
+                    .iter()
+                    .map(|s| {
+                        let ServerFact { file, line, names } = s;
+                        ServerFact {
+                            file: *file,
+                            line: *line,
+                            names: names.iter().map(|n| Box::from(one(n))).collect(),
+                        }
+                    })
+                    .collect(),
             }
         }),
     }

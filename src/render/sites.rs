@@ -289,12 +289,16 @@ impl<'o> Json<'o> {
             name: &'r str,
             #[serde(flatten)]
             report: &'r Report,
-            causes: Vec<super::causes::CauseJson>,
+            causes: super::causes::Json<'r>,
         }
+        let all = super::causes::of(report);
         let entry = Entry {
             name,
             report,
-            causes: super::causes::to_json(report, &super::causes::of(report)),
+            causes: super::causes::Json {
+                report,
+                causes: &all,
+            },
         };
         self.out
             .write_all(if self.first { b"\n    " } else { b",\n    " })?;

@@ -105,11 +105,11 @@ pub fn proven_keeping(
         Ok(()) => {
             let text = format!("{intro}\n{}", afix::render(edits).trim_end());
             let mut f = f.fix(text, vec![reload(cx, site)]);
-            f.apache_fix = Some(afix::ProvenFix {
+            f.apache_fix = Some(Box::new(afix::ProvenFix {
                 edits: edits.to_vec(),
                 intro: intro.to_string(),
                 goals: goals.iter().map(Goal::data).collect(),
-            });
+            }));
             f
         }
         Err(refusal) => f.fix(

@@ -308,12 +308,12 @@ pub fn config_fix(
 ) -> Finding {
     let block = crate::fix::render(cfg, &edit);
     let mut f = fix_with_block(f, intro, block);
-    f.config_fix = Some(crate::report::edit::ConfigFix {
+    f.config_fix = Some(Box::new(crate::report::edit::ConfigFix {
         edit,
         intro: intro.to_string(),
         goal,
         splices: Vec::new(),
-    });
+    }));
     f
 }
 
