@@ -436,6 +436,63 @@ fn an_app_in_its_own_mount_namespace_is_read_there_and_its_paths_mapped_to_this_
     drop(nginx);
 }
 
+/// The app in a mount namespace of its own, nginx on this machine: a static source on the app's
+/// own tmpfs is on no mount of this machine, whose directory at that path is another (empty)
+/// one. Read there, MD205 passed ("populated", comparing nothing): the source is unknown on this
+/// machine, and why, and MD205 says it cannot compare.
+#[test]
+fn an_apps_path_only_inside_its_namespace_is_unknown_on_this_machine() {
+    if !can_run() || !support::require(has_python3(), "needs python3 (the app process)") {
+        return;
+    }
+    let t = open_tempdir("md-ns-inside-");
+    let d = t.path().to_path_buf();
+    let ds = d.display().to_string();
+    std::fs::create_dir_all(d.join("host/proj/collected")).unwrap();
+    std::fs::write(d.join("host/proj/collected/old.css"), "o").unwrap();
+    let (app, port) = app_in_namespace(
+        &d,
+        "shared",
+        &format!(
+            "STATIC_URL = '/static/'\nSTATIC_ROOT = '{ds}/actr/app/collected'\n\
+             STATICFILES_DIRS = ['{ds}/actr']\n"
+        ),
+    );
+    let body = format!(
+        "server {{\n  listen 127.0.0.1:{{PORT}};\n  server_name shop.test;\n  \
+         location /static/ {{ alias {ds}/host/proj/collected/; }}\n  \
+         location / {{ proxy_pass http://127.0.0.1:{port}; }}\n}}\n"
+    );
+    let nginx = Nginx::start("www-data", &body).expect("nginx starts");
+    let r = check(&[
+        "check",
+        "--nginx-conf",
+        &nginx.conf_path().display().to_string(),
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    drop((nginx, app));
+    let a = &r["site"]["app"];
+    assert_eq!(
+        a["static_root"]["value"],
+        format!("{ds}/host/proj/collected"),
+        "{a:#}"
+    );
+    let unseen = a["unseen"].as_array().unwrap_or_else(|| panic!("{a:#}"));
+    assert!(
+        unseen.iter().any(|u| u["what"] == "static source"
+            && u["path"] == format!("{ds}/actr")
+            && u["why"]
+                .as_str()
+                .unwrap()
+                .contains("only inside the app's mount namespace")),
+        "{a:#}"
+    );
+    let md205 = result(&r, "MD205");
+    assert_eq!(md205["status"], "skip", "{md205:#}");
+}
+
 /// A Django project at `d/host/proj`, run in a mount namespace of its own (`unshare -m`): a
 /// tmpfs at `d/actr`, the project bind-mounted at `d/actr/app` and `d/host/<media>` at
 /// `d/actr/media`, its MEDIA_ROOT; `settings` added to its settings. Returns the process
@@ -621,7 +678,7 @@ fn the_apps_files_nginx_cannot_see_are_unknown_in_its_view_never_read_there() {
     ] {
         assert!(
             unseen.iter().any(|u| u["what"] == what
-                && u["host"] == host.as_str()
+                && u["path"] == host.as_str()
                 && u["why"]
                     .as_str()
                     .unwrap()
