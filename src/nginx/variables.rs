@@ -10,9 +10,7 @@
 //! that takes `$` as text (`error_log`, `include`, `listen`). A name
 //! is known when nginx or one of its modules defines it (the variable index of nginx.org, every
 //! module, so a build with fewer modules is not judged), by a prefix (`$http_`, `$arg_`...), or
-//! when the config declares it (`set`, `map`, `geo`, a named capture nginx registers, a
-//! module's `js_set`...). The resolver reads the same walk (`declared`) for the names that are
-//! empty until the request sets them.
+//! when the config declares it (`set`, `map`, `geo`, a named capture, a module's `js_set`...).
 
 use super::ast::{Config, Directive};
 use std::collections::HashSet;
@@ -159,53 +157,18 @@ fn builtin(name: &str) -> bool {
     BUILTIN.binary_search(&name).is_ok() || PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
-/// The directives whose regexes nginx compiles with their named captures registered as
-/// variables (ngx_http_regex_compile), a map's keys besides. Held to real `nginx -t` (1.22): a
-/// named capture of `gzip_disable`, `valid_referers` or `fastcgi_split_path_info` declares
-/// nothing (`unknown "x" variable`).
-const CAPTURING: &[&str] = &[
-    "location",
-    "server_name",
-    "rewrite",
-    "if",
-    "proxy_redirect",
-    "proxy_cookie_domain",
-    "proxy_cookie_path",
-    "proxy_cookie_flags",
-];
-
-/// The variables a configuration declares, lower-case (nginx's names are case-insensitive).
-#[derive(Debug, Default)]
-pub(crate) struct Declared {
-    /// Empty until the request sets them: `set` targets and the named captures nginx registers
-    /// (`CAPTURING`, a map's keys). Read before being set they are empty (with an
-    /// "uninitialized variable" warning), not an error.
-    pub empty_until_set: HashSet<String>,
-    /// With a value a module computes: `map`, `split_clients`, `geo`, a module's `set` (`perl_set`,
-    /// `js_set`, `auth_request_set`: a first argument `$name`), a `$name` directive (a `geoip2`
-    /// block's).
-    pub computed: HashSet<String>,
-}
-
-impl Declared {
-    pub fn contains(&self, name: &str) -> bool {
-        self.empty_until_set.contains(name) || self.computed.contains(name)
-    }
-}
-
-/// Every variable declared in `top` and the blocks below it: one walk for MD100 (is the name
-/// known to nginx -t) and the resolver (is it empty where nothing set it).
-pub(crate) fn declared<'c>(top: impl Iterator<Item = Directive<'c>>) -> Declared {
-    let mut out = Declared::default();
-    let mut stack: Vec<Directive<'c>> = top.collect();
+/// Every variable `cfg` declares, lower-case: `set` and a module's like it (`perl_set`, `js_set`,
+/// `auth_request_set`: a first argument `$name`), `map` and `split_clients`, `geo`, a `$name`
+/// directive (a `geoip2` block's), and named captures of any regex.
+fn declared(cfg: &Config) -> HashSet<String> {
+    let mut out: HashSet<String> = HashSet::new();
+    let mut stack: Vec<Directive<'_>> = cfg.top().collect();
     while let Some(d) = stack.pop() {
         let name = d.name();
-        // A map's keys are its block's directives: `~(?<name>…)` one of them.
-        if CAPTURING.contains(&name) || name.starts_with('~') {
-            for a in d.args().chain(std::iter::once(name)) {
-                if memchr::memmem::find(a.as_bytes(), b"(?").is_some() {
-                    named_groups(a, &mut out.empty_until_set);
-                }
+        // Named captures: in any regex (a location's, `rewrite`'s, `if`'s, a map key...).
+        for a in d.args().chain(std::iter::once(name)) {
+            if a.contains("(?") {
+                named_groups(a, &mut out);
             }
         }
         let n = d.args().len();
@@ -221,16 +184,10 @@ pub(crate) fn declared<'c>(top: impl Iterator<Item = Directive<'c>>) -> Declared
             _ if name.starts_with('$') => Some(name),
             _ => None,
         };
-        if let Some(v) = first.and_then(|v| v.strip_prefix('$')) {
-            let v = v.to_ascii_lowercase();
-            if name == "set" {
-                out.empty_until_set.insert(v);
-            } else {
-                out.computed.insert(v);
+        for v in [first, other].into_iter().flatten() {
+            if let Some(v) = v.strip_prefix('$') {
+                out.insert(v.to_ascii_lowercase());
             }
-        }
-        if let Some(v) = other.and_then(|v| v.strip_prefix('$')) {
-            out.computed.insert(v.to_ascii_lowercase());
         }
         stack.extend(d.children());
     }
@@ -242,7 +199,7 @@ pub(super) fn unknown<'c>(
     cfg: &Config,
     found: Vec<(Directive<'c>, &'c str)>,
 ) -> Vec<(Directive<'c>, &'c str)> {
-    let mut declared_vars: Option<Declared> = None;
+    let mut declared_vars: Option<HashSet<String>> = None;
     let mut out = Vec::new();
     for (d, v) in found {
         let low = v.to_ascii_lowercase();
@@ -250,7 +207,7 @@ pub(super) fn unknown<'c>(
             continue;
         }
         if declared_vars
-            .get_or_insert_with(|| declared(cfg.top()))
+            .get_or_insert_with(|| declared(cfg))
             .contains(&low)
         {
             continue;

@@ -770,17 +770,6 @@ fn md100_reports_the_unknown_variables_nginx_refuses() {
         ("add_header X-Id $request_id always; location / { }", false),
         ("add_header X-Cache $cache_status; location / { }", true),
         ("location / { if ($arg_x) { return 403 $why; } }", true),
-        // A named capture declares a variable only in the regexes nginx registers them from.
-        ("valid_referers ~(?<rf>x); location /r { return 200 $rf; }", true),
-        ("gzip_disable \"(?<gz>x)\"; location /r { return 200 $gz; }", true),
-        (
-            "location /p { proxy_pass http://127.0.0.1:9; proxy_redirect ~(?<pr>x) /; } location /r { return 200 $pr; }",
-            false,
-        ),
-        (
-            "location /p { proxy_pass http://127.0.0.1:9; proxy_cookie_path ~(?<cp>x) /; } location /r { return 200 $cp; }",
-            false,
-        ),
         (
             "location /ws { proxy_set_header Connection $connection_upgrade; proxy_pass http://127.0.0.1:9; }",
             false,

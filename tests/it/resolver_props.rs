@@ -544,9 +544,7 @@ fn set_variables_in_alias_are_followed_or_unknown() {
              location /own/ {{ set $mine {d}/www; alias $mine/; }} \
              location /case/ {{ set $Mine {d}/www; alias $MINE/; }} \
              location /elsewhere/ {{ alias $public/; }} \
-             location /other/ {{ set $public {d}; }} \
-             location /captured/ {{ alias {d}/www$pr/; }} \
-             location /up/ {{ proxy_pass http://127.0.0.1:9; proxy_redirect ~(?<pr>x) /; }} }} }}\n"
+             location /other/ {{ set $public {d}; }} }} }}\n"
         ),
     )
     .unwrap();
@@ -569,9 +567,5 @@ fn set_variables_in_alias_are_followed_or_unknown() {
     assert!(r.static_locations().iter().all(|s| s.dir != Path::new("/")));
     // A request runs the server's script, so `$base` is set when the alias is built.
     let res = r.resolve(&Request::from_url("http://a.test/pub/a.png").unwrap());
-    assert_eq!(res.predicted_status, Some(200), "{res:#?}");
-    // A named capture of `proxy_redirect` is declared (nginx registers it): in a request that
-    // never ran that regex it is empty, as a `set` variable nothing set.
-    let res = r.resolve(&Request::from_url("http://a.test/captured/a.png").unwrap());
     assert_eq!(res.predicted_status, Some(200), "{res:#?}");
 }

@@ -584,8 +584,8 @@ impl Model {
         self.shared
             .declared
             .get_or_init(|| match http_block(cfg) {
-                Some(h) => crate::nginx::variables::declared(h.children()).empty_until_set,
-                None => crate::nginx::variables::declared(cfg.top()).empty_until_set,
+                Some(h) => vars::declared_variables(h.children()),
+                None => vars::declared_variables(cfg.top()),
             })
             .contains(name)
     }

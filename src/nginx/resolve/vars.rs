@@ -220,6 +220,35 @@ pub fn collect_maps<'c>(
     maps
 }
 
+/// Every variable the configuration declares, lower-case (nginx's names are case-insensitive):
+/// `set $name` targets and named captures (`(?<name>...)`) of any regex. nginx knows them at start-up; read before being set they
+/// are empty (with an "uninitialized variable" warning), not an error.
+pub fn declared_variables<'c>(
+    top: impl Iterator<Item = Directive<'c>>,
+) -> std::collections::HashSet<String> {
+    let mut out = std::collections::HashSet::new();
+    let mut stack: Vec<Directive<'c>> = top.collect();
+    while let Some(d) = stack.pop() {
+        if d.is("set") {
+            if let Some(v) = d.arg(0).and_then(|a| a.strip_prefix('$')) {
+                out.insert(v.to_ascii_lowercase());
+            }
+        }
+        // Named groups live in regexes: location/rewrite/if/server_name arguments, map keys.
+        if matches!(d.name(), "location" | "rewrite" | "if" | "server_name")
+            || d.name().starts_with('~')
+        {
+            for a in d.args().chain(std::iter::once(d.name())) {
+                if memchr::memmem::find(a.as_bytes(), b"(?").is_some() {
+                    crate::nginx::variables::named_groups(a, &mut out);
+                }
+            }
+        }
+        stack.extend(d.children());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
