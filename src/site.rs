@@ -146,50 +146,66 @@ pub struct ServerPlaces {
     pub all: Vec<NodeId>,
     /// The servers (indexes into `all`) of each file that holds server blocks.
     pub by_file: FnvMap<nginx::FileId, Vec<usize>>,
-    /// The servers of each exact server_name (lowercase).
-    pub by_name: FnvMap<String, Vec<usize>>,
+    /// The servers of each exact server_name, by the hash of its lowercase form (`name_key`):
+    /// the first and last entry of its list in `name_links` (no string or vector per name: a
+    /// 10,000-site box has 43,000 names). `named` compares the names themselves.
+    by_name: FnvMap<u64, (u32, u32)>,
+    /// (server index into `all`, next entry of the same name key or `u32::MAX`).
+    name_links: Vec<(u32, u32)>,
     /// Servers with a wildcard or regex name: they may take a name another server gives up.
     pub wild: Vec<usize>,
     /// Per listen port: the servers marked `default_server`, else the first that listens there.
     pub defaults: FnvMap<u16, Vec<usize>>,
     /// The files that hold no server block (the main file's settings, snippets, maps), in order.
     pub serverless: Vec<nginx::FileId>,
-    /// The server (index into `all`) around each block of the servers' own files, found on
-    /// first use (see `enclosing`).
-    enclosing: OnceLock<std::collections::HashMap<NodeId, usize>>,
+    /// The server (index into `all`) around each block of a file with many servers, by file,
+    /// indexed on first use (see `enclosing`).
+    enclosing: std::sync::Mutex<FnvMap<nginx::FileId, Arc<FnvMap<NodeId, usize>>>>,
     /// The sections of `serverless` files as the fix prover writes them into every copy of the
     /// config it loads: rendered once per box, not once per site with a fix.
     pub serverless_dump: OnceLock<String>,
 }
 
 impl ServerPlaces {
-    pub fn of(cfg: &Config) -> ServerPlaces {
-        let servers = cfg.servers();
+    /// Indexed from what the resolver read of every server (`resolve::Shared::servers`): the
+    /// config is not walked again.
+    pub fn of(cfg: &Config, servers: &[resolve::ServerInfo]) -> ServerPlaces {
         let mut p = ServerPlaces::default();
         p.all.reserve(servers.len());
         p.by_name.reserve(servers.len() * 2);
+        p.name_links.reserve(servers.len() * 2);
         let mut first: FnvMap<u16, usize> = FnvMap::default();
         for (i, s) in servers.iter().enumerate() {
-            p.all.push(s.id());
-            p.by_file.entry(s.file_id()).or_default().push(i);
-            // One pass over the server's directives for its names and its listens.
-            let (mut wild, mut listens) = (false, false);
-            for c in s.children() {
-                if c.is("server_name") {
-                    for n in c.args() {
-                        if n.contains('*') || n.starts_with('~') || n.starts_with('.') {
-                            wild = true;
-                        } else {
-                            p.by_name.entry(n.to_ascii_lowercase()).or_default().push(i);
+            p.all.push(s.id);
+            p.by_file
+                .entry(cfg.directive(s.id).file_id())
+                .or_default()
+                .push(i);
+            let mut wild = false;
+            for n in &s.names {
+                if n.contains('*') || n.starts_with('~') || n.starts_with('.') {
+                    wild = true;
+                } else {
+                    let link = p.name_links.len() as u32;
+                    p.name_links.push((i as u32, u32::MAX));
+                    match p.by_name.entry(name_key(n)) {
+                        std::collections::hash_map::Entry::Occupied(mut e) => {
+                            let (_, last) = e.get_mut();
+                            p.name_links[*last as usize].1 = link;
+                            *last = link;
+                        }
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            e.insert((link, link));
                         }
                     }
-                } else if c.is("listen") {
-                    listens = true;
-                    let port = c.arg(0).map_or(80, listen_port);
-                    first.entry(port).or_insert(i);
-                    if c.args().any(|a| a == "default_server" || a == "default") {
-                        p.defaults.entry(port).or_default().push(i);
-                    }
+                }
+            }
+            let mut listens = false;
+            for (port, default) in s.listen_ports() {
+                listens = true;
+                first.entry(port).or_insert(i);
+                if default {
+                    p.defaults.entry(port).or_default().push(i);
                 }
             }
             if !listens {
@@ -210,26 +226,109 @@ impl ServerPlaces {
 }
 
 impl ServerPlaces {
-    /// The server (index into `all`) around each block (the server itself, its locations, `if`s)
-    /// written in the server's own file; a block of a snippet several servers include has none.
-    /// Built once per box: the fix prover asks it for each edit of each site.
-    pub fn enclosing(&self, cfg: &Config) -> &std::collections::HashMap<NodeId, usize> {
-        self.enclosing.get_or_init(|| {
-            // Sized for every server's blocks at once: grown step by step, it rehashed each.
-            let mut map = std::collections::HashMap::with_capacity(self.all.len() * 8);
-            for (i, &id) in self.all.iter().enumerate() {
-                let server = cfg.directive(id);
-                let file = server.file_id();
-                let mut stack = vec![server];
-                while let Some(d) = stack.pop() {
-                    if d.file_id() == file {
-                        map.entry(d.id()).or_insert(i);
-                    }
-                    stack.extend(d.children().filter(|c| c.has_block()));
+    /// The servers (indexes into `all`, in config order) with the exact `server_name` `name`
+    /// (any case); none for a wildcard or regex name.
+    pub fn named<'a>(&'a self, cfg: &'a Config, name: &'a str) -> impl Iterator<Item = usize> + 'a {
+        let mut link = self
+            .by_name
+            .get(&name_key(name))
+            .map_or(u32::MAX, |&(first, _)| first);
+        std::iter::from_fn(move || {
+            let &(server, next) = self.name_links.get(link as usize)?;
+            link = next;
+            Some(server as usize)
+        })
+        .filter(move |&i| {
+            cfg.directive(self.all[i])
+                .server_names()
+                .any(|n| n.eq_ignore_ascii_case(name))
+        })
+    }
+}
+
+/// The key of a server name in `ServerPlaces::by_name`: a hash of its lowercase form (ASCII
+/// letters folded as nginx folds them), eight bytes at a time: a 10,000-site box has 43,000
+/// names. Two names may share a key (`named` compares the names).
+fn name_key(name: &str) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let mut h = name.len() as u64;
+    for chunk in name.as_bytes().chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // The high bit of each byte of `upper`: an ASCII byte from 'A' to 'Z' (no carry
+        // crosses a byte: each sum stays under 0x100).
+        let ascii = x & (0x7f * ONES);
+        let from_a = ascii + (0x80 - u64::from(b'A')) * ONES;
+        let past_z = ascii + (0x80 - u64::from(b'Z') - 1) * ONES;
+        let upper = from_a & !past_z & !x & (0x80 * ONES);
+        let lower = x | (upper >> 2);
+        h = (h.rotate_left(23) ^ lower).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    h
+}
+
+impl ServerPlaces {
+    /// The server (index into `all`) around `block` (the server itself, one of its locations or
+    /// `if`s) when the block is written in that server's own file; None for a block of a snippet
+    /// several servers include, or outside every server. Only the servers of the block's file
+    /// are walked: a file of a few servers (a site's file) each time it is asked, a file of many
+    /// (every server in nginx.conf) once, into an index kept for the box (the fix prover asks
+    /// for each edit of each site).
+    pub fn enclosing(&self, cfg: &Config, block: NodeId) -> Option<usize> {
+        /// Up to this many servers in a file, walking them costs less than an index.
+        const FEW: usize = 16;
+        let file = cfg.directive(block).file_id();
+        let servers = self.by_file.get(&file)?;
+        if servers.len() <= FEW {
+            let mut found = None;
+            for &i in servers {
+                own_blocks(cfg, self.all[i], |id| {
+                    found = (id == block).then_some(i);
+                    found.is_some()
+                });
+                if found.is_some() {
+                    break;
                 }
             }
-            map
-        })
+            return found;
+        }
+        let index = {
+            let mut all = self.enclosing.lock().unwrap_or_else(|e| e.into_inner());
+            all.entry(file)
+                .or_insert_with(|| {
+                    let mut map = FnvMap::default();
+                    map.reserve(servers.len() * 8);
+                    for &i in servers {
+                        own_blocks(cfg, self.all[i], |id| {
+                            map.entry(id).or_insert(i);
+                            false
+                        });
+                    }
+                    Arc::new(map)
+                })
+                .clone()
+        };
+        index.get(&block).copied()
+    }
+}
+
+/// Calls `f` with the server block `server` and each block below it written in the server's
+/// own file, until `f` returns true. The walk does not enter a block of another file (a
+/// snippet): a block of the server's file below it would need the snippet to include that file
+/// again, an include cycle, which the loader does not link.
+fn own_blocks(cfg: &Config, server: NodeId, mut f: impl FnMut(NodeId) -> bool) {
+    let server = cfg.directive(server);
+    let file = server.file_id();
+    let mut stack = vec![server];
+    while let Some(d) = stack.pop() {
+        if f(d.id()) {
+            return;
+        }
+        stack.extend(
+            d.children()
+                .filter(|c| c.has_block() && c.file_id() == file),
+        );
     }
 }
 
@@ -238,19 +337,8 @@ pub fn server_names_of<'c>(s: &Directive<'c>) -> impl Iterator<Item = &'c str> +
     s.server_names()
 }
 
-/// The port of a `listen` argument (`80`, `[::]:443`, `127.0.0.1:8080`, `unix:...` reads as 0).
-pub fn listen_port(arg: &str) -> u16 {
-    if arg.starts_with("unix:") {
-        return 0;
-    }
-    if let Ok(p) = arg.parse() {
-        return p;
-    }
-    match arg.rsplit_once(':') {
-        Some((_, p)) if !p.ends_with(']') => p.parse().unwrap_or(80),
-        _ => 80,
-    }
-}
+/// The port of a `listen` argument (the resolver's; the fix prover imports it from here).
+pub use crate::nginx::resolve::listen_port;
 
 /// nginx's compiled-in defaults on Debian, where media-doctor is most often run.
 const DEFAULT_CONF: &str = "/etc/nginx/nginx.conf";
@@ -424,11 +512,7 @@ impl Site {
                 None => self.literal_roots(),
             },
             eval: self.options.eval,
-            upstreams: upstreams(
-                &self.nginx.config,
-                self.upstream_groups(),
-                &self.nginx.servers,
-            ),
+            upstreams: self.upstreams(),
             config_given: self.options.nginx_conf.is_some() || self.options.nginx_dump.is_some(),
             listeners: Some(
                 self.listeners
@@ -516,20 +600,45 @@ impl Site {
 
     /// The `upstream {}` groups of the config (read on first use, once per box).
     fn upstream_groups(&self) -> &UpstreamGroups {
-        self.upstream_groups.get_or_init(|| {
-            let mut groups = UpstreamGroups::new();
-            for d in self.upstream_blocks() {
-                if let Some(name) = d.arg(0) {
-                    let members = d
-                        .children()
-                        .filter(|c| c.is("server"))
-                        .filter_map(|c| c.arg(0).map(str::to_string))
-                        .collect();
-                    groups.insert(name.to_string(), members);
-                }
+        self.upstream_groups
+            .get_or_init(|| self.upstream_groups_named(|_| true))
+    }
+
+    /// The `upstream` groups of the config whose name `keep` accepts (a later group of the same
+    /// name replaces an earlier one).
+    fn upstream_groups_named(&self, keep: impl Fn(&str) -> bool) -> UpstreamGroups {
+        let mut groups = UpstreamGroups::new();
+        for d in self.upstream_blocks() {
+            if let Some(name) = d.arg(0).filter(|n| keep(n)) {
+                let members = d
+                    .children()
+                    .filter(|c| c.is("server"))
+                    .filter_map(|c| c.arg(0).map(str::to_string))
+                    .collect();
+                groups.insert(name.to_string(), members);
             }
-            groups
-        })
+        }
+        groups
+    }
+
+    /// Where the site's servers hand requests (proxy_pass, uwsgi_pass, ...), an upstream group
+    /// read as its members. A check over every site indexes every group of the box once; one
+    /// site reads only the groups it names (a 10,000-site box has a group per site).
+    fn upstreams(&self) -> Vec<Upstream> {
+        let cfg = &self.nginx.config;
+        let passes = pass_directives(cfg, &self.nginx.servers);
+        if self.one_of_many || self.upstream_groups.get().is_some() {
+            return upstreams(self.upstream_groups(), &passes);
+        }
+        let hosts: std::collections::HashSet<&str> = passes
+            .iter()
+            .map(|d| pass_host(d.arg(0).unwrap_or("")))
+            .collect();
+        let groups = match hosts.is_empty() {
+            true => UpstreamGroups::new(),
+            false => self.upstream_groups_named(|n| hosts.contains(n)),
+        };
+        upstreams(&groups, &passes)
     }
 
     /// The sites of this box, each a name and its server blocks: the servers of one file
@@ -655,17 +764,13 @@ impl Site {
     /// Whether the site's server blocks hand requests to an app (proxy_pass, uwsgi_pass,
     /// fastcgi_pass, ...): a site that only serves files has no app to find.
     pub fn hands_to_app(&self) -> bool {
-        !upstreams(
-            &self.nginx.config,
-            self.upstream_groups(),
-            &self.nginx.servers,
-        )
-        .is_empty()
+        !self.upstreams().is_empty()
     }
 
     /// Every server block of the config by file, name and port (indexed on first use).
     pub fn server_places(&self) -> &ServerPlaces {
-        self.places.get_or_init(|| ServerPlaces::of(self.config()))
+        self.places
+            .get_or_init(|| ServerPlaces::of(self.config(), self.shared_model().servers()))
     }
 
     /// The nginx model of the site's servers (its indexes built on first use, then shared).
@@ -1156,8 +1261,10 @@ impl resolve::WholeModel for Site {
 /// Every endpoint the server blocks hand requests to (`proxy_pass`, `uwsgi_pass`, ...; an
 /// `upstream {}` group names each of its servers), in config order, without repeats: where app
 /// discovery looks for the process that serves the site.
-fn upstreams(cfg: &Config, groups: &UpstreamGroups, servers: &[NodeId]) -> Vec<Upstream> {
-    let mut out: Vec<Upstream> = Vec::new();
+/// The pass directives (proxy_pass, uwsgi_pass, ...) of `servers`: server by server, each
+/// server's in file and line order.
+fn pass_directives<'c>(cfg: &'c Config, servers: &[NodeId]) -> Vec<Directive<'c>> {
+    let mut out = Vec::new();
     for &s in servers {
         let mut stack: Vec<Directive<'_>> = vec![cfg.directive(s)];
         let mut found: Vec<Directive<'_>> = Vec::new();
@@ -1172,22 +1279,32 @@ fn upstreams(cfg: &Config, groups: &UpstreamGroups, servers: &[NodeId]) -> Vec<U
             }
         }
         found.sort_by(|a, b| (a.file(), a.line()).cmp(&(b.file(), b.line())));
-        for d in found {
-            let arg = d.arg(0).unwrap_or("");
-            let host = arg.split_once("://").map_or(arg, |(_, r)| r);
-            let host = host.split('/').next().unwrap_or(host);
-            let targets: Vec<String> = match groups.get(host) {
-                Some(members) => members.clone(),
-                None => vec![arg.to_string()],
-            };
-            for t in targets {
-                for endpoint in running::endpoints_of(d.name(), &t) {
-                    if !out.iter().any(|u| u.endpoint == endpoint) {
-                        out.push(Upstream {
-                            endpoint,
-                            named_by: format!("{} at {}", d.name(), d.location()),
-                        });
-                    }
+        out.extend(found);
+    }
+    out
+}
+
+/// The host (or upstream group) a pass directive's argument names.
+fn pass_host(arg: &str) -> &str {
+    let host = arg.split_once("://").map_or(arg, |(_, r)| r);
+    host.split('/').next().unwrap_or(host)
+}
+
+fn upstreams(groups: &UpstreamGroups, passes: &[Directive<'_>]) -> Vec<Upstream> {
+    let mut out: Vec<Upstream> = Vec::new();
+    for d in passes {
+        let arg = d.arg(0).unwrap_or("");
+        let targets: Vec<String> = match groups.get(pass_host(arg)) {
+            Some(members) => members.clone(),
+            None => vec![arg.to_string()],
+        };
+        for t in targets {
+            for endpoint in running::endpoints_of(d.name(), &t) {
+                if !out.iter().any(|u| u.endpoint == endpoint) {
+                    out.push(Upstream {
+                        endpoint,
+                        named_by: format!("{} at {}", d.name(), d.location()),
+                    });
                 }
             }
         }
@@ -1473,6 +1590,184 @@ mod tests {
         ));
         assert!(host_names_site("www.myapp.example.com", "myapp"));
         assert!(!host_names_site("myapp2.example.com", "myapp"));
+    }
+
+    /// A box of 20 servers in nginx.conf itself (an index of their blocks) and a site file of
+    /// two (walked), with a snippet both include, and `listen` lines nginx would reject.
+    fn places_box() -> Config {
+        let mut main = String::from("events {}\nhttp {\n    include /etc/nginx/sites-enabled/*;\n");
+        for i in 0..20 {
+            main.push_str(&format!(
+                "    server {{ listen {}; server_name s{i}.example; location / {{ if ($x) {{ return 404; }} location /n/ {{ }} }} include /etc/nginx/snippets/s.conf; }}\n",
+                ["80", "+8181", "default", "bad:xx default_server", "[::1]:443 ssl default_server"][i % 5],
+            ));
+        }
+        main.push_str("    server { server_name none.example .dot.example; }\n    server { listen 81; listen 82 default; server_name ~^re BIG.example; }\n}\n");
+        let dump = format!(
+            "# configuration file /etc/nginx/nginx.conf:\n{main}\n# configuration file /etc/nginx/snippets/s.conf:\nlocation /snip/ {{ location /snip/in/ {{ }} }}\n\n# configuration file /etc/nginx/sites-enabled/one:\nserver {{ listen 8080; server_name one.example; location /m/ {{ }} include /etc/nginx/snippets/s.conf; }}\nserver {{ listen 8080 default_server; server_name two.example *.wild; }}\n"
+        );
+        let cfg = crate::nginx::load_dump(&SysRoot::live(), dump.as_bytes(), "test").unwrap();
+        assert_eq!(cfg.servers().len(), 24);
+        cfg
+    }
+
+    /// `ServerPlaces::of` reads the resolver's index of the servers instead of walking the
+    /// config; this walk is what it read before, `listen` lines nginx rejects included.
+    #[test]
+    fn server_places_read_the_resolvers_index_as_the_config_reads() {
+        let cfg = places_box();
+        let p = ServerPlaces::of(&cfg, resolve::Shared::build(&cfg).servers());
+        let (mut by_name, mut wild, mut defaults) =
+            (FnvMap::default(), Vec::new(), FnvMap::default());
+        let mut first: FnvMap<u16, usize> = FnvMap::default();
+        for (i, s) in cfg.servers().iter().enumerate() {
+            assert_eq!(p.all[i], s.id());
+            let (mut is_wild, mut listens) = (false, false);
+            for c in s.children() {
+                if c.is("server_name") {
+                    for n in c.args() {
+                        if n.contains('*') || n.starts_with('~') || n.starts_with('.') {
+                            is_wild = true;
+                        } else {
+                            by_name
+                                .entry(n.to_ascii_lowercase())
+                                .or_insert_with(Vec::new)
+                                .push(i);
+                        }
+                    }
+                } else if c.is("listen") {
+                    listens = true;
+                    let port = c.arg(0).map_or(80, listen_port);
+                    first.entry(port).or_insert(i);
+                    if c.args().any(|a| a == "default_server" || a == "default") {
+                        defaults.entry(port).or_insert_with(Vec::new).push(i);
+                    }
+                }
+            }
+            if !listens {
+                first.entry(80).or_insert(i);
+            }
+            if is_wild {
+                wild.push(i);
+            }
+        }
+        for (port, i) in first {
+            defaults.entry(port).or_insert_with(|| vec![i]);
+        }
+        let sorted = |m: &FnvMap<u16, Vec<usize>>| {
+            m.iter()
+                .map(|(k, v)| (*k, v.clone()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        assert_eq!(sorted(&p.defaults), sorted(&defaults));
+        // The sites-enabled servers come first (the include opens http). The lines nginx
+        // rejects count as the prover read them: `listen default;` and `listen bad:xx
+        // default_server;` make default servers of port 80, which the resolver does not read.
+        assert_eq!(p.defaults[&80], vec![4, 5, 9, 10, 14, 15, 19, 20]);
+        assert_eq!(p.defaults[&8080], vec![1]);
+        assert_eq!(p.defaults[&443], vec![6, 11, 16, 21]);
+        let shared = resolve::Shared::build(&cfg);
+        assert!(!shared.servers()[4].listens[0].default_server);
+        assert!(shared.servers()[5].implicit_listen);
+        for (n, v) in &by_name {
+            assert_eq!(&p.named(&cfg, n).collect::<Vec<_>>(), v, "{n}");
+            let upper = n.to_ascii_uppercase();
+            assert_eq!(&p.named(&cfg, &upper).collect::<Vec<_>>(), v, "{upper}");
+        }
+        assert_eq!(p.named(&cfg, "big.example").collect::<Vec<_>>(), vec![23]);
+        assert_eq!(p.named(&cfg, "s7.example").collect::<Vec<_>>(), vec![9]);
+        // Wildcard and regex names are not names of `named`; nor is a name no server gives.
+        for n in [
+            "*.wild",
+            ".dot.example",
+            "dot.example",
+            "~^re",
+            "s7.exampl",
+            "",
+        ] {
+            assert_eq!(p.named(&cfg, n).count(), 0, "{n}");
+        }
+        assert_eq!(p.wild, wild);
+        assert_eq!(p.wild, vec![1, 22, 23]);
+        assert_eq!(p.by_file.len(), 2);
+        assert_eq!(p.serverless.len(), 1);
+    }
+
+    /// A name's key is its lowercase form's, whatever the case of its ASCII letters, and only
+    /// theirs (bytes past ASCII are compared as they are, as nginx compares them).
+    #[test]
+    fn name_keys_fold_ascii_case_only() {
+        let names = [
+            "",
+            "a",
+            "Z",
+            "@",
+            "[",
+            "`",
+            "{",
+            "example.com",
+            "www.Example.COM",
+            "ÉCOLE.fr",
+            "a-very-long-name-of-more-than-eight-bytes.example.org",
+            "xn--bcher-kva.example",
+        ];
+        for n in names {
+            let lower = n.to_ascii_lowercase();
+            assert_eq!(name_key(n), name_key(&lower), "{n}");
+            assert_eq!(name_key(&n.to_ascii_uppercase()), name_key(&lower), "{n}");
+        }
+        let keys: std::collections::HashSet<u64> = names
+            .iter()
+            .map(|n| name_key(&n.to_ascii_lowercase()))
+            .collect();
+        assert_eq!(keys.len(), names.len());
+        // Only letters fold: '@' and 'A' - 1, '[' and 'Z' + 1 are other bytes; so are É and é.
+        assert_ne!(name_key("@"), name_key("`"));
+        assert_ne!(name_key("["), name_key("{"));
+        assert_ne!(name_key("É"), name_key("é"));
+        assert_ne!(name_key("example.com"), name_key("example.co"));
+        assert_ne!(name_key("abcdefgh"), name_key("abcdefgh\0"));
+    }
+
+    /// `enclosing` walks the servers of the block's file (an index for a file of many): the
+    /// same answers as the index of every block of every server it replaced.
+    #[test]
+    fn enclosing_server_of_every_block() {
+        let cfg = places_box();
+        let p = ServerPlaces::of(&cfg, resolve::Shared::build(&cfg).servers());
+        let mut every = std::collections::HashMap::new();
+        for (i, &id) in p.all.iter().enumerate() {
+            let server = cfg.directive(id);
+            let mut stack = vec![server];
+            while let Some(d) = stack.pop() {
+                if d.file_id() == server.file_id() {
+                    every.entry(d.id()).or_insert(i);
+                }
+                stack.extend(d.children().filter(|c| c.has_block()));
+            }
+        }
+        let blocks: Vec<NodeId> = cfg
+            .depth_first()
+            .map(|(_, d)| d)
+            .filter(|d| d.has_block())
+            .map(|d| d.id())
+            .collect();
+        let mut found = 0;
+        for &b in &blocks {
+            assert_eq!(
+                p.enclosing(&cfg, b),
+                every.get(&b).copied(),
+                "{:?}",
+                cfg.directive(b)
+            );
+            found += usize::from(every.contains_key(&b));
+        }
+        // Every server and its four blocks of its own file; the http block and the
+        // snippet's locations have none.
+        assert_eq!(found, 20 * 4 + 2 + 2 + 1);
+        assert!(blocks.len() > found);
+        // Asked again: the index of nginx.conf answers.
+        assert_eq!(p.enclosing(&cfg, p.all[19]), Some(19));
     }
 
     #[test]

@@ -107,6 +107,16 @@ fn in_namespace(site: &Site, reload: &str, results: &mut [CheckResult]) {
     }
 }
 
+/// The fixes as data (`Finding::config_fix`, `apache_fix`) let go once settled, for a report
+/// that does not print them as a diff (`check --diff` reads them): on one site of 360,000
+/// servers they are a few hundred bytes a finding.
+pub fn forget_data(results: &mut [CheckResult]) {
+    for f in results.iter_mut().flat_map(|r| r.findings.iter_mut()) {
+        f.config_fix = None;
+        f.apache_fix = None;
+    }
+}
+
 /// `sudo X && sudo Y` → each part run in pid's mount namespace: `sudo nsenter -t PID -m X`.
 /// A `sudo -u USER …` (the app's own commands) is left as it is: nsenter would take its options.
 fn nsenter_each_sudo(cmd: &str, pid: i32) -> String {
@@ -261,7 +271,7 @@ fn settle_group(
     let cfg = site.config();
     let Merged {
         fixes,
-        merged,
+        mut merged,
         apart,
         goals: _,
     } = m;
@@ -273,7 +283,7 @@ fn settle_group(
     // when its place cannot be told line by line).
     let splices = fix::text::splices(texts, &site.root, cfg, &merged);
     let block = fix::text::shown(cfg, &merged, splices.as_deref());
-    let splices = splices.unwrap_or_default();
+    let mut splices = splices.unwrap_or_default();
     for (k, &(r, f)) in group.iter().enumerate() {
         let finding = &mut results[r].findings[f];
         let reload = reload_of(finding);
@@ -295,9 +305,10 @@ fn settle_group(
                     commands: Vec::new(),
                 },
                 (Ok(_), _) if k == 0 => {
+                    // Only the first finding of the group keeps them: moved, not copied.
                     if let Some(cf) = &mut finding.config_fix {
-                        cf.edit = merged.clone();
-                        cf.splices = splices.clone();
+                        cf.edit = std::mem::replace(&mut merged, BlockEdit::new(0));
+                        cf.splices = std::mem::take(&mut splices);
                     }
                     Remediation {
                     text: format!(

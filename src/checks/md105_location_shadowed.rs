@@ -53,9 +53,17 @@ impl Check for LocationShadowed {
         }
         let mut findings = Vec::new();
         for p in prefixes {
+            // The URLs a page uses: files under the prefix as a directory (`location /static`
+            // serves /static/x.jpg; /staticx.jpg is no file's URL, and a fix that ends the
+            // location with a slash rightly stops answering it).
+            let base = if p.url.ends_with('/') {
+                p.url.clone()
+            } else {
+                format!("{}/", p.url)
+            };
             for t in targets_for(p, &all) {
                 // The location meant for the prefix: the one a plain file under it reaches.
-                let Some(meant) = r.location_for(t.server, &format!("{}md-probe", p.url)) else {
+                let Some(meant) = r.location_for(t.server, &format!("{base}md-probe")) else {
                     continue;
                 };
                 let Some(meant_info) = r.block_info(meant) else {
@@ -67,7 +75,7 @@ impl Check for LocationShadowed {
                 // Group the stolen samples by the location that steals them.
                 let mut stolen: BTreeMap<NodeId, Vec<Stolen>> = BTreeMap::new();
                 for s in SAMPLES {
-                    let uri = format!("{}{s}", p.url);
+                    let uri = format!("{base}{s}");
                     let Some(winner) = r.location_for(t.server, &uri) else {
                         continue;
                     };

@@ -97,7 +97,8 @@ struct Asked {
 type Asked1 = (Answer, Option<usize>);
 
 /// The sections every copy of a box starts with, and the text they were parsed from.
-type First = std::sync::Mutex<Option<Arc<(String, ParsedSections)>>>;
+/// (And whether that text is the same for every copy of the box.)
+type First = std::sync::Mutex<Option<Arc<(String, ParsedSections, bool)>>>;
 
 /// Proves the fixes of one site's report: what every proof shares (the sections of the files
 /// without server blocks, rendered once; the unedited copy of the same files) is kept between
@@ -178,7 +179,27 @@ impl<'s> Prover<'s> {
     /// The copy of the files `scope` loads with `edits` applied, as the loader makes it of the
     /// dump `dump` writes; the sections the copies of the box start with are parsed once.
     fn load(&self, scope: &Scope, edits: &[BlockEdit]) -> Result<Config, crate::nginx::LoadError> {
-        let (head, rest) = self.dump_parts(scope, edits);
+        let cfg = self.site.config();
+        // The main file and the files without servers are written the same for every copy
+        // when the main file holds no server and no edit is in it: not written again.
+        let constant = scope.files.is_some()
+            && !self.site.server_places().by_file.contains_key(&cfg.main)
+            && edits
+                .iter()
+                .all(|e| cfg.directive(e.block).file_id() != cfg.main);
+        if constant && !self.reload_whole {
+            let cached = self.first.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some(first) = cached.filter(|f| f.2) {
+                let (_, rest) = self.dump_parts(scope, edits, false);
+                if !rest.is_empty() {
+                    return Ok(crate::nginx::loader::load_dump_after(
+                        &first.1,
+                        rest.as_bytes(),
+                    ));
+                }
+            }
+        }
+        let (head, rest) = self.dump_parts(scope, edits, true);
         if self.reload_whole || rest.is_empty() {
             let whole = head + &rest;
             return crate::nginx::load_dump(&self.site.root, whole.as_bytes(), "the edited copy");
@@ -195,7 +216,7 @@ impl<'s> Prover<'s> {
                         "the edited copy",
                     );
                 };
-                let f = Arc::new((head, parsed));
+                let f = Arc::new((head, parsed, constant));
                 *self.first.lock().unwrap_or_else(|e| e.into_inner()) = Some(f.clone());
                 f
             }
@@ -274,13 +295,14 @@ impl<'s> Prover<'s> {
     /// -T's order: the entry, then what it includes).
     #[cfg(test)]
     fn dump(&self, scope: &Scope, edits: &[BlockEdit]) -> String {
-        let (head, rest) = self.dump_parts(scope, edits);
+        let (head, rest) = self.dump_parts(scope, edits, true);
         head + &rest
     }
 
     /// `dump` in two parts: the main file and the files without servers (the same in every
     /// copy of a site, and of a box when the main file holds no server), then the rest.
-    fn dump_parts(&self, scope: &Scope, edits: &[BlockEdit]) -> (String, String) {
+    /// (`with_head` false: the first part is not written, left empty.)
+    fn dump_parts(&self, scope: &Scope, edits: &[BlockEdit], with_head: bool) -> (String, String) {
         let cfg = self.site.config();
         let Some(files) = &scope.files else {
             return (super::edit::edited_dump(cfg, edits), String::new());
@@ -295,10 +317,13 @@ impl<'s> Prover<'s> {
             out
         });
         let keep = scope.servers.as_deref();
-        let mut head = String::with_capacity(fixed.len() + 4096);
-        self.write_file(cfg.main, keep, edits, &mut head);
-        // An edit lies in a server block, so never in a file of `fixed`.
-        head.push_str(fixed);
+        let mut head = String::new();
+        if with_head {
+            head.reserve(fixed.len() + 4096);
+            self.write_file(cfg.main, keep, edits, &mut head);
+            // An edit lies in a server block, so never in a file of `fixed`.
+            head.push_str(fixed);
+        }
         let mut rest: Vec<FileId> = files.iter().copied().filter(|&f| f != cfg.main).collect();
         rest.sort_unstable();
         let mut out = String::with_capacity(4096);
@@ -328,15 +353,15 @@ struct Scope {
 impl Scope {
     #[cfg(test)]
     fn of(site: &Site, edits: &[BlockEdit]) -> Scope {
-        Scope::with(site, edits, site.server_places().enclosing(site.config()))
+        Scope::with(site, edits)
     }
 
-    fn with(site: &Site, edits: &[BlockEdit], enclosing: &HashMap<NodeId, usize>) -> Scope {
+    fn with(site: &Site, edits: &[BlockEdit]) -> Scope {
         let cfg = site.config();
         let places = site.server_places();
         let edited: Vec<Option<usize>> = edits
             .iter()
-            .map(|e| enclosing.get(&e.block).copied())
+            .map(|e| places.enclosing(cfg, e.block))
             .collect();
         if edited.iter().any(Option::is_none) {
             return Scope {
@@ -374,7 +399,7 @@ impl Scope {
                 }
             }
             for n in &names {
-                servers.extend(places.by_name.get(n).into_iter().flatten());
+                servers.extend(places.named(cfg, n));
             }
             // An exact name beats wildcards, regexes and the default server: a location edit
             // in a server with one is contested only by the servers sharing that name.
@@ -559,8 +584,7 @@ impl Prover<'_> {
         let site = self.site;
         let cfg = site.config();
         let places = site.server_places();
-        let enclosing = places.enclosing(cfg);
-        let scope = self.narrow(Scope::with(site, edits, enclosing));
+        let scope = self.narrow(Scope::with(site, edits));
         // Both sides are loaded from the same files, so they have the same servers in the same
         // order, and are modelled whole.
         let before: Option<Before> = match &scope.files {

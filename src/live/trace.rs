@@ -153,7 +153,11 @@ pub fn probe(site: &Site, resolver: &Resolver<'_>, req: &Request, res: &Resoluti
         .filter_map(|n| super::public::public_name(n))
         .collect();
     let url_host = host.clone().unwrap_or_default().to_ascii_lowercase();
-    if public_host.as_deref() == Some(url_host.as_str()) || names.contains(&url_host) {
+    // Under --root the tree is a copy (a backup, a CI checkout): a server_name of it names some
+    // host on the internet, not confirmed to be this system (`check` guesses no public URL there
+    // either); only a URL the user gave as the site's (--url, the profile) is asked.
+    let named_here = site.root.is_live() && names.contains(&url_host);
+    if public_host.as_deref() == Some(url_host.as_str()) || named_here {
         targets.push((
             "public",
             url.to_string(),
@@ -161,6 +165,11 @@ pub fn probe(site: &Site, resolver: &Resolver<'_>, req: &Request, res: &Resoluti
                 url: url.clone(),
                 route: Route::Public,
             },
+        ));
+    } else if !site.root.is_live() && names.contains(&url_host) {
+        notes.push(format!(
+            "--root {}: {url_host} is a server_name of the tree, not confirmed to be this system's public URL: not asked (give it with --url to ask it)",
+            site.root.dir().display()
         ));
     } else {
         notes.push(format!(

@@ -403,6 +403,61 @@ impl Config {
     pub fn any_named(&self, name: &str) -> bool {
         (0..self.nodes.len() as NodeId).any(|id| self.directive(id).is(name))
     }
+    /// Which files the entry file reaches through linked includes, by file id: every loaded
+    /// file, unless a cycle or the depth check unlinked the only include of one. A reader that
+    /// goes through the nodes in order (each once) skips the others, and so reads what a walk
+    /// from `top()` reads.
+    pub(crate) fn reached_files(&self) -> Vec<bool> {
+        // The include sets of each file's include nodes (one pass over the nodes), grouped by
+        // file with a counting sort: `sets[at[f]..at[f + 1]]` are file f's.
+        let links: Vec<(FileId, u32)> = self
+            .nodes
+            .iter()
+            .filter(|n| n.is_include())
+            .map(|n| (n.file, n.kids.start))
+            .collect();
+        let files = self.files.len();
+        let mut at = vec![0u32; files + 1];
+        for &(f, _) in &links {
+            if let Some(c) = at.get_mut(f as usize + 1) {
+                *c += 1;
+            }
+        }
+        for f in 0..files {
+            at[f + 1] += at[f];
+        }
+        let mut next = at.clone();
+        let mut sets = vec![0u32; at[files] as usize];
+        for &(f, set) in &links {
+            if let Some(i) = next.get_mut(f as usize) {
+                sets[*i as usize] = set;
+                *i += 1;
+            }
+        }
+        let mut reached = vec![false; self.files.len()];
+        let mut queue = Vec::new();
+        if let Some(r) = reached.get_mut(self.main as usize) {
+            *r = true;
+            queue.push(self.main);
+        }
+        while let Some(file) = queue.pop() {
+            let f = file as usize;
+            for &set in &sets[at[f] as usize..at[f + 1] as usize] {
+                let Some(set) = self.include_sets.get(set as usize) else {
+                    continue;
+                };
+                for &t in &self.include_links[set.start as usize..set.end as usize] {
+                    if let Some(r) = reached.get_mut(t as usize) {
+                        if !*r {
+                            *r = true;
+                            queue.push(t);
+                        }
+                    }
+                }
+            }
+        }
+        reached
+    }
     /// Every directive of the config, depth first, includes expanded, with its depth (0 for the
     /// entry file's top level): the whole tree in reading order.
     pub fn depth_first(&self) -> DepthFirst<'_> {

@@ -660,10 +660,17 @@ impl Loader {
             // Both read the whole tree: on two cores at once. An include unlinked for depth
             // (the context check's only change to the tree) is rare: the rules then read the
             // tree again without it.
+            //
+            // The rules take longer: this thread also works out the variables the config
+            // declares, which their unknown-variable rule asks for once the blocks are read
+            // (nearly every config uses one that is not built in, `$connection_upgrade`; when
+            // none does, this thread had nothing else to do).
             let cfg = &self.cfg;
+            let declared = super::rules::Declared::new();
             let ((diags, unlink), refused) = std::thread::scope(|scope| {
-                let rules = scope.spawn(|| super::rules::check(cfg));
+                let rules = scope.spawn(|| super::rules::check_with(cfg, &declared));
                 let judged = context::judge_tree(cfg, top);
+                super::variables::declared_once(cfg, &declared);
                 (judged, rules.join())
             });
             context::apply(&mut self.cfg, diags, &unlink);

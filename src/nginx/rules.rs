@@ -194,15 +194,33 @@ pub(crate) fn names_with_rules() -> impl Iterator<Item = &'static str> {
         .copied()
 }
 
+/// The variables the config declares (`variables::declared`), worked out once by whichever
+/// thread asks first: the loader's main thread works them out while another reads the blocks
+/// (`Loader::finish`), the block rules ask once they know a name is not built in.
+pub(crate) type Declared = std::sync::OnceLock<HashSet<String>>;
+
 /// The diagnostics of every rule, in reading order.
 pub fn check(cfg: &Config) -> Vec<Diagnostic> {
+    check_with(cfg, &Declared::new())
+}
+
+/// `check`, with the variables the config declares taken from `declared` (or worked out into
+/// it when no other thread has).
+pub(crate) fn check_with(cfg: &Config, declared: &Declared) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    let fragment = cfg.kind != Some(ConfigKind::Main);
     let mut vars = Vec::new();
     duplicates(cfg, &mut out, &mut vars);
     if !vars.is_empty() {
-        unknown_variables(cfg, vars, &mut out);
+        unknown_variables(cfg, vars, declared, &mut out);
     }
+    out.extend(check_servers(cfg));
+    out
+}
+
+/// The rules of http's upstreams and servers: empty upstreams, listen addresses, certificates.
+fn check_servers(cfg: &Config) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let fragment = cfg.kind != Some(ConfigKind::Main);
     let http: Vec<Directive<'_>> = match cfg.kind {
         Some(ConfigKind::Main) => cfg
             .top()
@@ -406,9 +424,10 @@ fn duplicates<'c>(
 fn unknown_variables<'c>(
     cfg: &Config,
     vars: Vec<(Directive<'c>, &'c str)>,
+    declared: &Declared,
     out: &mut Vec<Diagnostic>,
 ) {
-    let unknown = super::variables::unknown(cfg, vars);
+    let unknown = super::variables::unknown(cfg, vars, declared);
     if unknown.is_empty() {
         return;
     }

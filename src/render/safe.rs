@@ -1,5 +1,6 @@
-//! The render boundary for terminals and line formats: a copy of the report (or trace) whose every
-//! string is escaped by `text_safe`, made before the text and github renderers see it.
+//! The render boundary for terminals and line formats: the report (or trace) with every string
+//! escaped by `text_safe`, made before the text and github renderers see it (a copy, or the report
+//! itself in place: `make_safe`, where a string changes only if something in it is escaped).
 //!
 //! Done here, on the whole value, rather than where each finding is written: a check cannot
 //! forget it, and a renderer cannot either. Each struct is taken apart field by field with no
@@ -24,10 +25,6 @@ fn one(s: &str) -> String {
     line(s).into_owned()
 }
 
-fn many(s: &str) -> String {
-    lines(s).into_owned()
-}
-
 fn each(v: &[String]) -> Vec<String> {
     v.iter().map(|s| one(s)).collect()
 }
@@ -39,125 +36,131 @@ fn shown_path(p: &std::path::Path) -> PathBuf {
 
 /// The report as a terminal may see it.
 pub fn report(r: &Report) -> Report {
+    let mut copy = r.clone();
+    make_safe(&mut copy);
+    copy
+}
+
+/// `r` made as a terminal may see it, in place: a string is replaced only where something in it
+/// is escaped, so a report of a site of 360,000 servers is not copied to be shown.
+pub fn make_safe(r: &mut Report) {
     let Report {
-        schema_version,
-        tool,
+        schema_version: _,
+        tool: _,
         site,
         checks,
-        summary,
+        summary: _,
     } = r;
-    Report {
-        schema_version: *schema_version,
-        tool: tool.clone(),
-        site: site_facts(site),
-        checks: checks.iter().map(check).collect(),
-        summary: *summary,
+    site_facts(site);
+    checks.iter_mut().for_each(check);
+}
+
+/// `s` with `escape` applied, replaced only when that changed it.
+fn set(s: &mut String, escape: fn(&str) -> std::borrow::Cow<'_, str>) {
+    if let std::borrow::Cow::Owned(x) = escape(s) {
+        *s = x;
     }
 }
 
-fn check(c: &CheckResult) -> CheckResult {
+fn check(c: &mut CheckResult) {
     let CheckResult {
-        id,
-        name,
-        band,
-        status,
+        id: _,
+        name: _,
+        band: _,
+        status: _,
         summary,
         findings,
         ignored,
     } = c;
-    CheckResult {
-        id,
-        name,
-        band: *band,
-        status: *status,
-        summary: one(summary),
-        findings: findings.iter().map(finding).collect(),
-        ignored: ignored.as_deref().map(one),
+    set(summary, line);
+    findings.iter_mut().for_each(finding);
+    if let Some(i) = ignored {
+        set(i, line);
     }
 }
 
-fn finding(f: &Finding) -> Finding {
+fn finding(f: &mut Finding) {
     let Finding {
-        severity,
+        severity: _,
         message,
         location,
         evidence,
         remediation,
         // Data for proving fixes, not shown.
-        config_fix: _,
-        apache_fix: _,
+        config_fix,
+        apache_fix,
     } = f;
-    Finding {
-        config_fix: None,
-        apache_fix: None,
-        severity: *severity,
-        message: one(message),
-        location: location.as_ref().map(|l| {
-            let Location { file, line, column } = l;
-            Location {
-                file: one(file),
-                line: *line,
-                column: *column,
-            }
-        }),
-        evidence: evidence
-            .iter()
-            .map(|e| {
-                let Evidence {
-                    label,
-                    value,
-                    lines,
-                } = e;
-                Evidence {
-                    label: one(label),
-                    value: if *lines { many(value) } else { one(value) },
-                    lines: *lines,
-                }
-            })
-            .collect(),
-        remediation: remediation.as_ref().map(|r| {
-            let Remediation { text, commands } = r;
-            Remediation {
-                text: many(text),
-                commands: each(commands),
-            }
-        }),
+    *config_fix = None;
+    *apache_fix = None;
+    set(message, line);
+    if let Some(l) = location {
+        let Location {
+            file,
+            line: _,
+            column: _,
+        } = l;
+        set(file, line);
+    }
+    for e in evidence {
+        let Evidence {
+            label,
+            value,
+            lines: is_lines,
+        } = e;
+        set(label, line);
+        set(value, if *is_lines { lines } else { line });
+    }
+    if let Some(r) = remediation {
+        let Remediation { text, commands } = r;
+        set(text, lines);
+        for c in commands {
+            set(c, line);
+        }
     }
 }
 
 /// The site facts: every string one line.
-fn site_facts(site: &SiteFacts) -> SiteFacts {
+fn site_facts(site: &mut SiteFacts) {
     let SiteFacts { value, servers } = site;
-    SiteFacts {
-        value: json_value(value),
-        servers: servers.as_ref().map(|list| {
-            let ServerList { files, servers } = list;
-            ServerList {
-                files: each(files),
-                servers: servers
-                    .iter()
-                    .map(|s| {
-                        let ServerFact { file, line, names } = s;
-                        ServerFact {
-                            file: *file,
-                            line: *line,
-                            names: names.iter().map(|n| Box::from(one(n))).collect(),
-                        }
-                    })
-                    .collect(),
+    json_value(value);
+    if let Some(list) = servers {
+        let ServerList { files, servers } = list;
+        for f in files {
+            set(f, line);
+        }
+        for s in servers {
+            let ServerFact {
+                file: _,
+                line: _,
+                names,
+            } = s;
+            for n in names.iter_mut() {
+                if let std::borrow::Cow::Owned(x) = line(n) {
+                    *n = x.into();
+                }
             }
-        }),
+        }
     }
 }
 
 /// The site facts (free-form JSON): every string one line.
-fn json_value(v: &serde_json::Value) -> serde_json::Value {
+fn json_value(v: &mut serde_json::Value) {
     use serde_json::Value;
     match v {
-        Value::String(s) => Value::String(one(s)),
-        Value::Array(a) => Value::Array(a.iter().map(json_value).collect()),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (one(k), json_value(v))).collect()),
-        other => other.clone(),
+        Value::String(s) => set(s, line),
+        Value::Array(a) => a.iter_mut().for_each(json_value),
+        Value::Object(o) => {
+            if o.keys()
+                .any(|k| matches!(line(k), std::borrow::Cow::Owned(_)))
+            {
+                *o = std::mem::take(o)
+                    .into_iter()
+                    .map(|(k, v)| (one(&k), v))
+                    .collect();
+            }
+            o.values_mut().for_each(json_value);
+        }
+        _ => {}
     }
 }
 

@@ -479,3 +479,30 @@ fn the_reload_follows_the_roots_init() {
     std::fs::create_dir_all(t.path().join("run/systemd/system")).unwrap();
     assert_eq!(reload(), "sudo nginx -t && sudo systemctl reload nginx");
 }
+
+/// Under --root the tree is a copy: `trace` of a URL whose host is one of the tree's server_names
+/// asks nothing on the network (that host is not confirmed to be this system: `check` guesses no
+/// public URL there either) and says how to ask it. It sent a real request to the public name.
+#[test]
+fn trace_under_root_does_not_ask_the_public_host_a_server_name_names() {
+    let out = media_doctor(&[
+        "trace",
+        "--root",
+        "fixtures/demo",
+        "--format",
+        "json",
+        "http://myapp.example.com/media/a.jpg",
+    ]);
+    let trace: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr));
+    let live = &trace["live"];
+    assert_eq!(live["answers"], serde_json::json!([]), "{live}");
+    assert!(
+        live["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("give it with --url")),
+        "{live}"
+    );
+}

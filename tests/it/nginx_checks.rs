@@ -319,3 +319,67 @@ fn fixture_host(id: &str) -> Option<String> {
         .and_then(|names| names.split_whitespace().next())
         .map(str::to_string)
 }
+
+/// The classic `location /static` (no slash) with `alias .../static/` and a regex image
+/// location, no app known: MD105 samples the URLs a page uses (/static/x.jpg, not
+/// /staticx.jpg), so the one block fixing MD102 and MD105 (`location ^~ /static/`) is proven
+/// and printed (it was refused: "/staticx.jpg would still not be answered by location /static").
+#[test]
+fn a_slashless_prefix_location_shadowed_by_a_regex_gets_a_proven_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let conf = d.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        "events {}\nhttp {\n  server {\n    listen 80;\n    server_name shop.example;\n\
+         \x20   root /srv/shop/public;\n\
+         \x20   location /static {\n      alias /srv/shop/static/;\n    }\n\
+         \x20   location ~* \\.(jpg|png|css)$ {\n      expires 30d;\n    }\n\
+         \x20   location / {\n      proxy_pass http://127.0.0.1:8000;\n    }\n  }\n}\n",
+    )
+    .unwrap();
+    let out = crate::run::media_doctor(&[
+        "check",
+        "--nginx-conf",
+        conf.to_str().unwrap(),
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect(&out.stderr);
+    let check = |id: &str| -> serde_json::Value {
+        json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("no {id}: {json:#}"))
+            .clone()
+    };
+    let md105 = check("MD105");
+    let f = &md105["findings"][0];
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains(" wins for /static/x.jpg "),
+        "{f:#}"
+    );
+    let fixes: Vec<String> = ["MD102", "MD105"]
+        .iter()
+        .flat_map(|id| {
+            check(id)["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|f| f["remediation"]["text"].as_str().map(str::to_string))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        fixes
+            .iter()
+            .any(|t| t.contains("location ^~ /static/ {\n    alias /srv/shop/static/;\n}")),
+        "{fixes:#?}"
+    );
+}

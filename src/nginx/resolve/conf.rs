@@ -10,6 +10,10 @@
 use crate::nginx::{Config, Directive, NodeId};
 use std::collections::HashMap;
 use std::collections::HashSet;
+
+/// A set of node ids (server blocks), hashed with FNV (`fnv`): a large box's model holds every
+/// server's id.
+pub type NodeSet = HashSet<NodeId, std::hash::BuildHasherDefault<crate::fnv::Fnv>>;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -306,7 +310,7 @@ impl Blocks {
         cfg: &Config,
         http: Option<Directive<'_>>,
         prefix: &Path,
-        only: Option<&HashSet<NodeId>>,
+        only: Option<&NodeSet>,
     ) -> (Blocks, BlockIdx) {
         let children: Vec<Directive<'_>> = match http {
             Some(h) => h.children().collect(),
@@ -320,7 +324,7 @@ impl Blocks {
         http: Option<Directive<'_>>,
         children: &[Directive<'_>],
         prefix: &Path,
-        only: Option<&HashSet<NodeId>>,
+        only: Option<&NodeSet>,
     ) -> (Blocks, BlockIdx) {
         let mut blocks = Blocks::default();
         let default_root = Root {
@@ -377,8 +381,8 @@ impl Blocks {
         http: Option<Directive<'_>>,
         children: &[Directive<'_>],
         prefix: &Path,
-    ) -> (Blocks, BlockIdx, HashSet<NodeId>) {
-        let (blocks, idx) = Blocks::build_over(http, children, prefix, Some(&HashSet::new()));
+    ) -> (Blocks, BlockIdx, NodeSet) {
+        let (blocks, idx) = Blocks::build_over(http, children, prefix, Some(&NodeSet::default()));
         let servers = children
             .iter()
             .filter(|d| d.is("server") && d.has_block())
@@ -426,7 +430,7 @@ impl Blocks {
         name: Vec<u8>,
         regex: bool,
         prefix: &Path,
-        only: Option<&HashSet<NodeId>>,
+        only: Option<&NodeSet>,
     ) -> BlockIdx {
         let mut conf = inherited.clone();
         // Never inherited:

@@ -30,7 +30,7 @@ pub mod vars;
 pub use conf::{AliasKind, Symlinks};
 pub use files::Errno;
 pub use location::Modifier;
-pub use server::{parse_listen, validate_host, Listen, ListenAddr};
+pub use server::{listen_port, parse_listen, validate_host, Listen, ListenAddr, ServerInfo};
 
 use crate::fs::walk::Walk;
 use crate::fs::Worker;
@@ -361,7 +361,7 @@ pub enum ServedKind {
 pub struct Shared {
     servers: ServerIndex,
     /// The http block alone, its index, and the server blocks that are its direct children.
-    http: (Blocks, conf::BlockIdx, std::collections::HashSet<NodeId>),
+    http: (Blocks, conf::BlockIdx, conf::NodeSet),
     maps: HashMap<String, vars::Map>,
     /// Variables the config declares (`set $x`, named regex captures): unset, they are empty.
     /// Found on first need (a variable no module provides): the walk covers every directive.
@@ -386,6 +386,12 @@ pub struct DuplicateName {
 }
 
 impl Shared {
+    /// Every server block of the config, in config order (`Config::servers()`), with its
+    /// names as written and its listens.
+    pub fn servers(&self) -> &[ServerInfo] {
+        &self.servers.servers
+    }
+
     pub fn build(cfg: &Config) -> Shared {
         let all: Vec<NodeId> = cfg.servers().iter().map(Directive::id).collect();
         let http = http_block(cfg);
@@ -393,11 +399,40 @@ impl Shared {
             Some(h) => h.children().collect(),
             None => cfg.top().collect(),
         };
-        // The http context is walked once (it holds every server: 21,000 in a large box).
+        /// Below this many servers a second thread costs more than it saves.
+        const PARALLEL_MIN: usize = 2_000;
+        // The http context is walked once (it holds every server: 21,000 in a large box). On a
+        // large box a second thread reads the http block, its maps and the last third of the
+        // servers while this one reads the others (the same values as on one thread).
+        let (infos, http_only, maps) = if all.len() < PARALLEL_MIN || crate::system::cores() < 2 {
+            let infos = ServerIndex::infos(cfg, &all);
+            (
+                infos,
+                Blocks::http_only(http, &top, &cfg.prefix),
+                vars::collect_maps(top.into_iter()),
+            )
+        } else {
+            let (mine, theirs) = all.split_at(all.len() * 2 / 3);
+            std::thread::scope(|scope| {
+                let other = scope.spawn(|| {
+                    (
+                        Blocks::http_only(http, &top, &cfg.prefix),
+                        vars::collect_maps(top.iter().copied()),
+                        ServerIndex::infos(cfg, theirs),
+                    )
+                });
+                let mut infos = ServerIndex::infos(cfg, mine);
+                let (http_only, maps, rest) = other
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                infos.extend(rest);
+                (infos, http_only, maps)
+            })
+        };
         Shared {
-            servers: ServerIndex::build(cfg, &all),
-            http: Blocks::http_only(http, &top, &cfg.prefix),
-            maps: vars::collect_maps(top.into_iter()),
+            servers: ServerIndex::of(infos),
+            http: http_only,
+            maps,
             declared: std::sync::OnceLock::new(),
             duplicates: std::sync::OnceLock::new(),
         }
@@ -480,7 +515,7 @@ pub struct Model {
     /// The server blocks whose blocks, locations and scripts are built; None: every one. The
     /// listen sockets and server names always cover every server (choosing the server for a
     /// request needs them all).
-    covers: Option<std::collections::HashSet<NodeId>>,
+    covers: Option<conf::NodeSet>,
 }
 
 impl Model {
@@ -544,8 +579,7 @@ impl Model {
     }
 
     fn with_shared(cfg: &Config, shared: std::sync::Arc<Shared>, only: Option<&[NodeId]>) -> Model {
-        let covers: Option<std::collections::HashSet<NodeId>> =
-            only.map(|o| o.iter().copied().collect());
+        let covers: Option<conf::NodeSet> = only.map(|o| o.iter().copied().collect());
         let (http_blocks, http_idx, direct) = &shared.http;
         let blocks = match only {
             // The site's servers under a copy of the shared http block, in config order (as

@@ -177,6 +177,51 @@ pub struct ServerInfo {
     /// `server_name` arguments as written.
     pub names: Vec<String>,
     regexes: Vec<NgxRegex>,
+    /// Whether `listens` is nginx's implicit `*:80` (no `listen` line could be read).
+    pub implicit_listen: bool,
+    /// The fix prover's rough reading of the `listen` lines (`listen_ports`) when it differs
+    /// from `listens`: only where nginx would reject a line. None: it is `listens`' ports
+    /// and `default_server` flags.
+    odd_listens: Option<Box<[(u16, bool)]>>,
+}
+
+impl ServerInfo {
+    /// Each `listen` line as its port (`listen_port` of the first word) and whether any word
+    /// says `default_server` (or `default`), in order: the fix prover's reading, which does not
+    /// need the address (none for a server without `listen` lines).
+    pub fn listen_ports(&self) -> impl Iterator<Item = (u16, bool)> + '_ {
+        let odd = self.odd_listens.as_deref();
+        let read = match odd.is_none() && !self.implicit_listen {
+            true => &self.listens[..],
+            false => &[],
+        };
+        let read = read.iter().map(|l| (l.port, l.default_server));
+        odd.unwrap_or_default().iter().copied().chain(read)
+    }
+}
+
+/// A `listen` line as the fix prover reads it: the port `listen_port` finds in the first word
+/// (80 when there is none), and whether any word says `default_server` or `default`.
+fn rough_listen(d: &Directive<'_>) -> (u16, bool) {
+    (
+        d.arg(0).map_or(80, listen_port),
+        d.args().any(|a| a == "default_server" || a == "default"),
+    )
+}
+
+/// The port of a `listen` argument (`80`, `[::]:443`, `127.0.0.1:8080`, `unix:...` reads as 0),
+/// without reading the address: where `parse_listen` reads a line, the same port.
+pub fn listen_port(arg: &str) -> u16 {
+    if arg.starts_with("unix:") {
+        return 0;
+    }
+    if let Ok(p) = arg.parse() {
+        return p;
+    }
+    match arg.rsplit_once(':') {
+        Some((_, p)) if !p.ends_with(']') => p.parse().unwrap_or(80),
+        _ => 80,
+    }
 }
 
 /// How the server was chosen, for the trace.
@@ -214,22 +259,44 @@ pub struct ServerIndex {
 }
 
 impl ServerIndex {
-    pub fn build(cfg: &Config, server_ids: &[NodeId]) -> ServerIndex {
+    /// What each server says of itself (its listens and names), in the order of `server_ids`:
+    /// the part of `build` that can be split between threads.
+    pub fn infos(cfg: &Config, server_ids: &[NodeId]) -> Vec<ServerInfo> {
         let mut servers = Vec::with_capacity(server_ids.len());
         for &id in server_ids {
             let d = cfg.directive(id);
             let mut listens = Vec::new();
             let mut names = Vec::new();
+            // Whether a line reads differently to the fix prover (`rough_listen`).
+            let mut odd = false;
             for c in d.children() {
                 if c.is("listen") {
-                    if let Some(l) = parse_listen(&c) {
-                        listens.push(l);
+                    match parse_listen(&c) {
+                        Some(l) => {
+                            // Where `parse_listen` reads the first word, `listen_port` finds
+                            // the same port, but for a `+` sign (`+8080` is a host name to
+                            // nginx); and the flags were read after the first word.
+                            let first = c.arg(0).unwrap_or_default();
+                            odd |= (first.starts_with('+')
+                                || first == "default"
+                                || first == "default_server")
+                                && rough_listen(&c) != (l.port, l.default_server);
+                            listens.push(l);
+                        }
+                        None => odd = true,
                     }
                 } else if c.is("server_name") {
                     names.extend(c.args().map(str::to_string));
                 }
             }
-            if listens.is_empty() {
+            let odd_listens = odd.then(|| {
+                d.children()
+                    .filter(|c| c.is("listen"))
+                    .map(|c| rough_listen(&c))
+                    .collect()
+            });
+            let implicit_listen = listens.is_empty();
+            if implicit_listen {
                 listens.push(Listen {
                     addr: ListenAddr::AnyV4,
                     port: 80,
@@ -247,8 +314,15 @@ impl ServerIndex {
                 listens,
                 names,
                 regexes,
+                implicit_listen,
+                odd_listens,
             });
         }
+        servers
+    }
+
+    /// The listen sockets of `servers` (in config order) and the names each socket answers to.
+    pub fn of(servers: Vec<ServerInfo>) -> ServerIndex {
         let mut sockets: FnvMap<(ListenAddr, u16), Socket> = FnvMap::default();
         let mut ports: FnvMap<u16, Vec<ListenAddr>> = FnvMap::default();
         for (si, s) in servers.iter().enumerate() {
@@ -597,6 +671,8 @@ mod tests {
                     listens: vec![],
                     names: vec![],
                     regexes: vec![],
+                    implicit_listen: true,
+                    odd_listens: None,
                 });
             }
             match classify(n) {
