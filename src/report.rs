@@ -570,76 +570,6 @@ impl FailOn {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn band_names_are_their_json_names() {
-        for band in Band::ALL {
-            assert_eq!(serde_json::to_value(band).unwrap(), band.name());
-        }
-    }
-
-    #[test]
-    fn site_facts_with_a_server_list_write_as_the_json_value_of_the_same_facts() {
-        let facts = |servers: serde_json::Value| {
-            serde_json::json!({
-                "name": "s",
-                "nginx": {"files": ["/etc/nginx/nginx.conf"], "kind": "main", "servers": servers},
-                "worker": null,
-            })
-        };
-        let mut list = ServerList::default();
-        list.push(
-            "/etc/nginx/a",
-            3,
-            Box::new(["a.example".into(), "b\u{1b}".into()]),
-        );
-        list.push("/etc/nginx/b", 9, Box::new([]));
-        list.push("/etc/nginx/a", 12, Box::new(["c".into()]));
-        assert_eq!(list.files.len(), 2, "each file named once");
-        let compact = SiteFacts {
-            value: facts(serde_json::json!([])),
-            servers: Some(list),
-        };
-        let whole = facts(serde_json::json!([
-            {"file": "/etc/nginx/a", "line": 3, "names": ["a.example", "b\u{1b}"]},
-            {"file": "/etc/nginx/b", "line": 9, "names": []},
-            {"file": "/etc/nginx/a", "line": 12, "names": ["c"]},
-        ]));
-        assert_eq!(
-            serde_json::to_string_pretty(&compact).unwrap(),
-            serde_json::to_string_pretty(&whole).unwrap()
-        );
-        assert_eq!(
-            serde_json::to_string(&compact).unwrap(),
-            serde_json::to_string(&whole).unwrap()
-        );
-        // Without a list, or with facts that have no nginx object: the value as it is.
-        let plain = SiteFacts::from(whole.clone());
-        assert_eq!(serde_json::to_value(&plain).unwrap(), whole);
-    }
-
-    #[test]
-    fn page_sections_are_found_and_fences_are_not_headings() {
-        let meta = Meta {
-            id: "MD999",
-            name: "test",
-            band: Band::Nginx,
-            summary: "",
-            docs: "# MD999 test\n\n## What it checks\nThis.\n\n## How to fix\n```sh\n# a comment\nrun\n```\n\n## Example\nx\n",
-        };
-        assert_eq!(meta.section("What it checks"), Some("This."));
-        assert_eq!(
-            meta.section("How to fix"),
-            Some("```sh\n# a comment\nrun\n```")
-        );
-        assert_eq!(meta.section("Example"), Some("x"));
-        assert_eq!(meta.section("Why it breaks media"), None);
-    }
-}
-
 /// Config fixes as data: what a fix changes in one block (a location, a server), so that every
 /// fix to the same block can be merged into one final block, printed once, and proven on a copy
 /// of the configuration before it is printed (`fix::prove`). Directives are named by their node
@@ -931,5 +861,75 @@ pub mod edit {
         /// `take Indexes out of the Options that list it:`.
         pub intro: String,
         pub goals: Vec<ApacheGoal>,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn band_names_are_their_json_names() {
+        for band in Band::ALL {
+            assert_eq!(serde_json::to_value(band).unwrap(), band.name());
+        }
+    }
+
+    #[test]
+    fn site_facts_with_a_server_list_write_as_the_json_value_of_the_same_facts() {
+        let facts = |servers: serde_json::Value| {
+            serde_json::json!({
+                "name": "s",
+                "nginx": {"files": ["/etc/nginx/nginx.conf"], "kind": "main", "servers": servers},
+                "worker": null,
+            })
+        };
+        let mut list = ServerList::default();
+        list.push(
+            "/etc/nginx/a",
+            3,
+            Box::new(["a.example".into(), "b\u{1b}".into()]),
+        );
+        list.push("/etc/nginx/b", 9, Box::new([]));
+        list.push("/etc/nginx/a", 12, Box::new(["c".into()]));
+        assert_eq!(list.files.len(), 2, "each file named once");
+        let compact = SiteFacts {
+            value: facts(serde_json::json!([])),
+            servers: Some(list),
+        };
+        let whole = facts(serde_json::json!([
+            {"file": "/etc/nginx/a", "line": 3, "names": ["a.example", "b\u{1b}"]},
+            {"file": "/etc/nginx/b", "line": 9, "names": []},
+            {"file": "/etc/nginx/a", "line": 12, "names": ["c"]},
+        ]));
+        assert_eq!(
+            serde_json::to_string_pretty(&compact).unwrap(),
+            serde_json::to_string_pretty(&whole).unwrap()
+        );
+        assert_eq!(
+            serde_json::to_string(&compact).unwrap(),
+            serde_json::to_string(&whole).unwrap()
+        );
+        // Without a list, or with facts that have no nginx object: the value as it is.
+        let plain = SiteFacts::from(whole.clone());
+        assert_eq!(serde_json::to_value(&plain).unwrap(), whole);
+    }
+
+    #[test]
+    fn page_sections_are_found_and_fences_are_not_headings() {
+        let meta = Meta {
+            id: "MD999",
+            name: "test",
+            band: Band::Nginx,
+            summary: "",
+            docs: "# MD999 test\n\n## What it checks\nThis.\n\n## How to fix\n```sh\n# a comment\nrun\n```\n\n## Example\nx\n",
+        };
+        assert_eq!(meta.section("What it checks"), Some("This."));
+        assert_eq!(
+            meta.section("How to fix"),
+            Some("```sh\n# a comment\nrun\n```")
+        );
+        assert_eq!(meta.section("Example"), Some("x"));
+        assert_eq!(meta.section("Why it breaks media"), None);
     }
 }

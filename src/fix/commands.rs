@@ -11,6 +11,15 @@ use crate::fs::walk::shell_quote;
 /// `cd /srv/shop/app && sudo -u deploy /srv/shop/venv/bin/python manage.py collectstatic
 /// --noinput`, or why it cannot be written without guessing.
 pub fn manage_py(app: &App, args: &str) -> Result<String, String> {
+    // In a container, this machine's paths and interpreter are not the app's: a `cd HOST_PATH &&
+    // python manage.py` pasted here runs another Python (or none) against the container's files.
+    if let Some(id) = app.running.as_ref().and_then(|r| r.container.as_deref()) {
+        return Err(format!(
+            "the app runs in a container ({}): run `manage.py {}` inside it (docker exec or compose exec), with the container's own interpreter and paths",
+            &id[..id.len().min(12)],
+            args.trim()
+        ));
+    }
     let python = app.python.as_ref().ok_or(
         "the interpreter that runs the app is unknown (no running process, unit or venv found)",
     )?;
@@ -58,5 +67,33 @@ mod tests {
             "cd /srv/shop/app && sudo -u deploy /srv/shop/venv/bin/python manage.py collectstatic --noinput"
         );
         assert_eq!(shell_quote("a b"), "'a b'");
+    }
+
+    /// A containerised app: no command with this machine's paths (it printed `cd HOST_PATH &&
+    /// sudo -u deploy PYTHON manage.py`, a Python outside the container).
+    #[test]
+    fn manage_py_of_an_app_in_a_container_names_the_container() {
+        let mut app = App::new(
+            crate::app::Framework::Django,
+            PathBuf::from("/var/lib/docker/volumes/app/_data"),
+            "test",
+        );
+        app.python = Some(PathBuf::from("/usr/local/bin/python"));
+        app.running = Some(crate::app::running::RunningApp {
+            endpoint: "127.0.0.1:8000".into(),
+            named_by: "proxy_pass http://app:8000".into(),
+            pid: 4242,
+            argv: vec!["gunicorn".into()],
+            cwd: None,
+            exe: None,
+            uid: Some(1000),
+            unit: None,
+            container: Some("0123456789abcdef0123".into()),
+            environ: Default::default(),
+            matched: None,
+        });
+        let why = manage_py(&app, "collectstatic --noinput").unwrap_err();
+        assert!(why.contains("0123456789ab)"), "{why}");
+        assert!(why.contains("manage.py collectstatic --noinput"), "{why}");
     }
 }
