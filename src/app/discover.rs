@@ -377,17 +377,43 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
 /// An app read in the view of its process's mount namespace (`view`: /proc/PID/root), its paths
 /// brought to this machine: each at the host path behind the mount that holds it. MEDIA_ROOT or
 /// STATIC_ROOT on no mount this machine has (a tmpfs of the container's) is unknown, and why;
-/// the project's own paths stay as they are there when they are not on this machine.
+/// the project's own paths stay as they are there when they are not on this machine, listed in
+/// `app.unseen` with why: at that path this machine has another file or none.
 fn to_host(app: &mut App, view: &SysRoot, pid: i32) {
     use crate::sysroot::mounts::Place;
-    let host = |p: &Path| match view.place(p) {
+    let mut unseen: Vec<super::Unseen> = Vec::new();
+    let mut host = |what: &'static str, p: &Path| match view.place(p) {
         Some(Place::Host { path, .. }) => path,
-        _ => p.to_path_buf(),
+        Some(Place::Inside { why, .. }) => {
+            if !unseen.iter().any(|u| u.path == p) {
+                unseen.push(super::Unseen {
+                    what,
+                    path: p.to_path_buf(),
+                    why: format!(
+                        "{what} {} is only inside the app's mount namespace (pid {pid}), on no \
+                         mount of this machine ({why}): at that path this machine has another \
+                         file or none",
+                        p.display()
+                    ),
+                });
+            }
+            p.to_path_buf()
+        }
+        None => p.to_path_buf(),
     };
-    app.dir = host(&app.dir);
-    app.cwd = host(&app.cwd);
-    app.settings_files = app.settings_files.iter().map(|p| host(p)).collect();
-    app.static_sources = app.static_sources.iter().map(|p| host(p)).collect();
+    app.dir = host("project directory", &app.dir);
+    app.cwd = host("working directory", &app.cwd);
+    app.settings_files = app
+        .settings_files
+        .iter()
+        .map(|p| host("settings file", p))
+        .collect();
+    app.static_sources = app
+        .static_sources
+        .iter()
+        .map(|p| host("static source", p))
+        .collect();
+    app.unseen = unseen;
     let mut ns = super::AppNamespace {
         pid,
         media_root: None,
@@ -439,14 +465,16 @@ fn to_host(app: &mut App, view: &SysRoot, pid: i32) {
 /// settings files and static sources there stay at their host paths, listed in `app.unseen`
 /// with why: read at that path in the server's view they would be another file or none.
 fn into_server_view(app: &mut App, m: &crate::sysroot::mounts::Mounts) {
-    let mut unseen: Vec<super::Unseen> = Vec::new();
+    // Paths already on no mount of this machine (`to_host`) stay as they are, said once.
+    let mut unseen = std::mem::take(&mut app.unseen);
     let mut to = |what: &'static str, p: &Path| match m.container_path(p) {
+        _ if unseen.iter().any(|u| u.path == p) => p.to_path_buf(),
         Some(q) => q,
         None => {
-            if !unseen.iter().any(|u| u.host == p) {
+            if !unseen.iter().any(|u| u.path == p) {
                 unseen.push(super::Unseen {
                     what,
-                    host: p.to_path_buf(),
+                    path: p.to_path_buf(),
                     why: format!(
                         "{what} {} is on this machine, which no mount of nginx's mount namespace \
                          (pid {}) shows: at that path nginx's view has another file or none",

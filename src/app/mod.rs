@@ -168,20 +168,22 @@ pub struct App {
     /// in nginx's view.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<AppNamespace>,
-    /// The app's own paths (its directory, settings files, static sources) the server judged
-    /// cannot see: they stay at their host paths, and no check reads them in the server's view.
+    /// The app's own paths (its directory, settings files, static sources) the view its files
+    /// are judged in does not show (`Unseen`): no check reads them there.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unseen: Vec<Unseen>,
 }
 
-/// A path of the app on storage the mounts of the server judged (in a mount namespace of its
-/// own) do not show: read at that path in its view, it would be another file or none.
+/// A path of the app that the view its files are judged in does not show: storage the mounts of
+/// the server judged (in a mount namespace of its own) do not show, or the app's own (a tmpfs of
+/// its mount namespace) on no mount of this machine. Read at that path, it would be another file
+/// or none.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Unseen {
     /// "project directory", "working directory", "settings file" or "static source".
     pub what: &'static str,
-    /// Where it is on this machine.
-    pub host: PathBuf,
+    /// The path as `App` gives it: the host path behind it, else the app's own.
+    pub path: PathBuf,
     pub why: String,
 }
 
@@ -212,8 +214,8 @@ impl App {
     pub fn unseen(&self, p: &Path) -> Option<&Unseen> {
         self.unseen
             .iter()
-            .filter(|u| p.starts_with(&u.host))
-            .max_by_key(|u| u.host.as_os_str().len())
+            .filter(|u| p.starts_with(&u.path))
+            .max_by_key(|u| u.path.as_os_str().len())
     }
 
     /// An app with nothing read yet.

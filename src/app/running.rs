@@ -448,10 +448,11 @@ struct Elsewhere {
 /// The app server behind `host:port` when that is no socket of nginx's network namespace: the
 /// LISTEN sockets on `port` of every other network namespace of this machine (each read once,
 /// through the first of its processes), held by a process that runs an app server: the one whose
-/// container's compose service is `host` (from /var/lib/docker/containers/ID/config.v2.json);
-/// with no label readable, the only one, and only when no other namespace listens on `port`
-/// (said: matched by port alone); else none, each candidate said (never guessed). A label that
-/// names another service rules a candidate out, the only one too. `to`: the address nginx's
+/// container answers to `host` on a network: its compose service, its name or a network alias
+/// (from /var/lib/docker/containers/ID/config.v2.json); with none readable, the only one, and
+/// only when no other namespace listens on `port` (said: matched by port alone); else none, each
+/// candidate said (never guessed). Names read that are all another rule a candidate out, the
+/// only one too. `to`: the address nginx's
 /// /etc/hosts gives the name (a socket bound to another address does not answer it).
 fn find_elsewhere(
     root: &SysRoot,
@@ -561,27 +562,45 @@ fn find_elsewhere(
     // The same evidence for one candidate as for several: a compose service label that names
     // another service rules a candidate out; the port alone is taken only when nothing else
     // listens on it anywhere else, and said as such.
-    let services: Vec<Option<String>> = found
+    // What Docker's DNS answers to for each container (its compose service, its name, its
+    // network aliases), from its config on disk: the same evidence, whichever names it.
+    let seen: Vec<Option<crate::system::container::Inspected>> = found
         .iter()
         .map(|e| {
             e.container
                 .as_deref()
-                .and_then(|id| crate::system::container::compose_service_on_disk(root, id))
+                .and_then(|id| crate::system::container::inspected_on_disk(root, id))
+                .filter(|i| !i.names_read().is_empty())
         })
         .collect();
-    let named: Vec<usize> = (0..n)
-        .filter(|&i| services[i].as_deref() == Some(host))
+    let answers: Vec<Option<(&str, String)>> = seen
+        .iter()
+        .map(|s| s.as_ref().and_then(|s| s.answers_to(host)))
         .collect();
+    let named: Vec<usize> = (0..n).filter(|&i| answers[i].is_some()).collect();
     let list: Vec<String> = found
         .iter()
-        .zip(&services)
-        .map(|(e, svc)| {
+        .zip(&seen)
+        .map(|(e, seen)| {
             let mut d = format!("pid {} ({}, {}", e.master, e.prog, e.netns);
-            match (&e.container, svc) {
-                (Some(c), Some(s)) => d.push_str(&format!(
-                    ", container {} of compose service {s}",
-                    short_id(c)
-                )),
+            match (&e.container, seen) {
+                (Some(c), Some(s)) => {
+                    d.push_str(&format!(", container {}", short_id(c)));
+                    if let Some(svc) = &s.service {
+                        d.push_str(&format!(" of compose service {svc}"));
+                    }
+                    if let Some(name) = &s.name {
+                        d.push_str(&format!(", named {name}"));
+                    }
+                    if !s.aliases.is_empty() {
+                        let aliases: Vec<String> = s
+                            .aliases
+                            .iter()
+                            .map(|(a, net)| format!("{a} on {net}"))
+                            .collect();
+                        d.push_str(&format!(", network aliases {}", aliases.join(", ")));
+                    }
+                }
                 (Some(c), None) => d.push_str(&format!(
                     ", container {}, no compose service label readable",
                     short_id(c)
@@ -593,6 +612,7 @@ fn find_elsewhere(
         })
         .collect();
     let (chosen, how) = if let [i] = named.as_slice() {
+        let (kind, said) = answers[*i].clone().unwrap_or_default();
         let pids = found
             .iter()
             .map(|e| e.master.to_string())
@@ -601,17 +621,18 @@ fn find_elsewhere(
         let cid = e.container.as_deref().map(short_id).unwrap_or_default();
         let how = if n == 1 {
             format!(
-                "matched by port and compose service: {host}:{port} is no socket of nginx's network namespace; the only app server listening on port {port} in another network namespace of this machine, {}, runs in container {cid}, compose service {host}",
+                "matched by port and {kind}: {host}:{port} is no socket of nginx's network namespace; the only app server listening on port {port} in another network namespace of this machine, {}, runs in container {cid}, {said}",
                 e.netns
             )
         } else {
             format!(
-                "matched by port and compose service: of the {n} app servers listening on port {port} in other network namespaces (pids {}), the one whose container {cid} is compose service {host}",
-                pids.join(", ")
+                "matched by port and {kind}: of the {n} app servers listening on port {port} in other network namespaces (pids {}), the one whose container {cid} {} {said}",
+                pids.join(", "),
+                if kind == "compose service" { "is" } else { "has" }
             )
         };
         (e, how)
-    } else if n == 1 && services[0].is_none() && listening == 1 {
+    } else if n == 1 && seen[0].is_none() && listening == 1 {
         let e = found.remove(0);
         let how = format!(
             "matched by port alone, not confirmed: {host}:{port} is no socket of nginx's network namespace; the only app server listening on port {port} in another network namespace of this machine, {}, and the only namespace with a listener on that port; no compose service label could be read to confirm it is {host} (not Docker, or not root): if it is not the site's app, name the app with --app",
@@ -619,18 +640,25 @@ fn find_elsewhere(
         );
         (e, how)
     } else {
-        let why = if n == 1 && services[0].is_some() {
-            format!(
-                "its compose service is not {host}, so it is not taken (name the app with --app)"
-            )
-        } else if n == 1 {
-            format!(
-                "{listening} network namespaces have a listener on port {port} and no compose service label names {host}: by port alone it would be a guess, so it is not taken (name the app with --app)"
-            )
-        } else {
-            format!(
-                "no compose service label names {host}, so none is taken (name the app with --app)"
-            )
+        let why = match seen.first() {
+            Some(Some(s)) if n == 1 => {
+                let read = s.names_read();
+                format!(
+                    "its {} {} not {host}, so it is not taken (name the app with --app)",
+                    words_and(&read),
+                    if read == ["compose service"] || read == ["container name"] {
+                        "is"
+                    } else {
+                        "are"
+                    }
+                )
+            }
+            _ if n == 1 => format!(
+                "{listening} network namespaces have a listener on port {port} and no compose service label, container name or network alias names {host}: by port alone it would be a guess, so it is not taken (name the app with --app)"
+            ),
+            _ => format!(
+                "no compose service label, container name or network alias names {host}, so none is taken (name the app with --app)"
+            ),
         };
         let servers = if n == 1 {
             "1 app server listens".to_string()
@@ -647,6 +675,15 @@ fn find_elsewhere(
     let mut app = read_process(root, chosen.master, chosen.worker, u);
     app.matched = Some(how);
     Some(app)
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn words_and(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 fn short_id(id: &str) -> &str {
@@ -1095,6 +1132,42 @@ mod tests {
             how.starts_with("matched by port and compose service")
                 && how.contains("aaaaaaaaaaaa, compose service app"),
             "{how}"
+        );
+        // Its container's name or a network alias is the same evidence as the service label:
+        // Docker's DNS answers to each. Another service's label, the name `app`: taken.
+        w(
+            &label,
+            r#"{"Name":"/app","Config":{"Labels":{"com.docker.compose.service":"web"}}}"#,
+        );
+        let s = find(&root, std::slice::from_ref(&up), None);
+        let how = s.app.expect("the container named app").matched.unwrap();
+        assert!(
+            how.starts_with("matched by port and container name")
+                && how.contains("aaaaaaaaaaaa, container name app"),
+            "{how}"
+        );
+        let web = |aliases: &str| {
+            format!(
+                r#"{{"Name":"/shop-web-1","Config":{{"Labels":{{"com.docker.compose.service":"web"}}}},"NetworkSettings":{{"Networks":{{"shop_default":{{"Aliases":[{aliases}]}}}}}}}}"#
+            )
+        };
+        w(&label, &web(r#""shop-web-1","app""#));
+        let s = find(&root, std::slice::from_ref(&up), None);
+        let how = s.app.expect("the container aliased app").matched.unwrap();
+        assert!(
+            how.starts_with("matched by port and network alias")
+                && how.contains("network alias app on network shop_default"),
+            "{how}"
+        );
+        // Named otherwise by every name it has: not taken, each said.
+        w(&label, &web(r#""shop-web-1","web""#));
+        let s = find(&root, std::slice::from_ref(&up), None);
+        assert!(s.app.is_none(), "{:?}", s.app);
+        let said = s.tried.join("\n");
+        assert!(
+            said.contains("container aaaaaaaaaaaa of compose service web, named shop-web-1, network aliases shop-web-1 on shop_default, web on shop_default)")
+                && said.contains("its compose service, container name and network aliases are not app, so it is not taken"),
+            "{said}"
         );
         // No label readable: by port alone, said so, while no other namespace listens there.
         std::fs::remove_file(dir.join(&label)).unwrap();

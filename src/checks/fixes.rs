@@ -278,14 +278,7 @@ fn settle_group(
     let (first_r, _) = group[0];
     let first_id = results[first_r].id;
     let place = cfg.directive(fixes[0].edit.block).location();
-    let mut intros: Vec<&str> = Vec::new();
-    for (i, fx) in fixes.iter().enumerate() {
-        // Compared as shown (without the colon): two checks with the same words say it once.
-        let intro = fx.intro.trim_end_matches(':');
-        if !apart.iter().any(|(a, _)| *a == i) && !intros.contains(&intro) {
-            intros.push(intro);
-        }
-    }
+    let intros = merged_intros(fixes.iter().map(|fx| fx.intro.as_str()), &apart);
     // The one block to add or the lines to change, at their file:line (the whole block
     // when its place cannot be told line by line).
     let splices = fix::text::splices(texts, &site.root, cfg, &merged);
@@ -293,11 +286,7 @@ fn settle_group(
     let mut splices = splices.unwrap_or_default();
     for (k, &(r, f)) in group.iter().enumerate() {
         let finding = &mut results[r].findings[f];
-        let reload = finding
-            .remediation
-            .as_ref()
-            .map(|rem| rem.commands.clone())
-            .unwrap_or_default();
+        let reload = reload_of(finding);
         finding.remediation = Some(match (&proof, apart.iter().find(|(a, _)| *a == k)) {
                 (_, Some((_, why))) => Remediation {
                     text: format!(
@@ -337,6 +326,32 @@ fn settle_group(
                 },
             });
     }
+}
+
+/// The commands a finding's own fix prints (the server's test and reload): they stay under
+/// the merged edit of its group.
+fn reload_of(finding: &crate::report::Finding) -> Vec<String> {
+    finding
+        .remediation
+        .as_ref()
+        .map(|rem| rem.commands.clone())
+        .unwrap_or_default()
+}
+
+/// The intros of a group's fixes merged into one edit (those not left `apart`), each once as
+/// shown (without the colon): two checks with the same words say it once.
+fn merged_intros<'a>(
+    intros: impl Iterator<Item = &'a str>,
+    apart: &[(usize, String)],
+) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for (i, intro) in intros.enumerate() {
+        let intro = intro.trim_end_matches(':');
+        if !apart.iter().any(|(a, _)| *a == i) && !out.contains(&intro) {
+            out.push(intro);
+        }
+    }
+    out
 }
 
 /// (result, finding) positions of the Apache fixes that edit the same lines (a line two fixes
@@ -420,13 +435,7 @@ fn merge_apache(site: &Site, results: &mut [CheckResult]) {
             .filter(|(i, _)| kept(i))
             .flat_map(|(_, fx)| fx.goals.iter().map(afix::Goal::from_data))
             .collect();
-        let mut intros: Vec<&str> = Vec::new();
-        for (i, fx) in fixes.iter().enumerate() {
-            let intro = fx.intro.trim_end_matches(':');
-            if kept(&i) && !intros.contains(&intro) {
-                intros.push(intro);
-            }
-        }
+        let intros = merged_intros(fixes.iter().map(|fx| fx.intro.as_str()), &apart);
         let (first_r, _) = group[0];
         let first_id = results[first_r].id;
         let places = edits
@@ -442,11 +451,7 @@ fn merge_apache(site: &Site, results: &mut [CheckResult]) {
         let proof = afix::prove(a, &site.root, &resolver, &edits, &goals);
         for (k, &(r, f)) in group.iter().enumerate() {
             let finding = &mut results[r].findings[f];
-            let reload = finding
-                .remediation
-                .as_ref()
-                .map(|rem| rem.commands.clone())
-                .unwrap_or_default();
+            let reload = reload_of(finding);
             let (text, commands) = match (&proof, apart.iter().find(|(a, _)| *a == k)) {
                 (_, Some((_, why))) => (
                     format!(

@@ -67,27 +67,31 @@ impl Check for AppServesMedia {
             }
             findings.push(f);
         }
-        if site.apache().is_some() {
-            for r in &app.served_routes {
-                let active = !r.debug_only || debug_on;
-                let Some(prefix) = r.prefix.value().and_then(|p| App::url_path(p)) else {
-                    continue;
-                };
-                findings.extend(on_apache(site, r, &prefix, active));
-            }
-            return Ok(outcome(app, findings));
-        }
-        let resolver = site.resolver();
+        let resolver = site.apache().is_none().then(|| site.resolver());
         for r in &app.served_routes {
-            let active = !r.debug_only || debug_on;
             let Some(prefix) = r.prefix.value().and_then(|p| App::url_path(p)) else {
                 continue;
             };
-            let nginx: Vec<Served2> = served_in_servers(site, &resolver, &prefix)
-                .into_iter()
-                .filter(|s| s.served.is_some())
-                .collect();
-            findings.extend(route_finding(site, r, &prefix, active, &nginx));
+            if r.debug_only && !debug_on {
+                findings.push(
+                    Finding::info(format!(
+                        "{} for {prefix} is only active with DEBUG=True (it is off)",
+                        r.kind
+                    ))
+                    .at(r.at.clone()),
+                );
+                continue;
+            }
+            findings.extend(match &resolver {
+                None => on_apache(site, r, &prefix),
+                Some(resolver) => {
+                    let nginx: Vec<Served2> = served_in_servers(site, resolver, &prefix)
+                        .into_iter()
+                        .filter(|s| s.served.is_some())
+                        .collect();
+                    route_finding(site, r, &prefix, &nginx)
+                }
+            });
         }
         Ok(outcome(app, findings))
     }
@@ -131,16 +135,7 @@ fn outcome(app: &App, findings: Vec<Finding>) -> Outcome {
 /// (`shared::apache_app::served_from_disk`): when a virtual host of the site serves it from disk
 /// (an Alias, DocumentRoot), Apache answers and the route is dead weight; when none does, every
 /// file goes through a Python worker (or the app's mapping takes it: MD502 prints the edit).
-fn on_apache(cx: &Context<'_>, r: &AppRoute, prefix: &str, active: bool) -> Option<Finding> {
-    if !active {
-        return Some(
-            Finding::info(format!(
-                "{} for {prefix} is only active with DEBUG=True (it is off)",
-                r.kind
-            ))
-            .at(r.at.clone()),
-        );
-    }
+fn on_apache(cx: &Context<'_>, r: &AppRoute, prefix: &str) -> Option<Finding> {
     let served = super::shared::apache_app::served_from_disk(cx, prefix);
     match served.first() {
         Some((dir, at)) => {
@@ -194,22 +189,7 @@ fn on_apache(cx: &Context<'_>, r: &AppRoute, prefix: &str, active: bool) -> Opti
     }
 }
 
-fn route_finding(
-    site: &Site,
-    r: &AppRoute,
-    prefix: &str,
-    active: bool,
-    nginx: &[Served2],
-) -> Option<Finding> {
-    if !active {
-        return Some(
-            Finding::info(format!(
-                "{} for {prefix} is only active with DEBUG=True (it is off)",
-                r.kind
-            ))
-            .at(r.at.clone()),
-        );
-    }
+fn route_finding(site: &Site, r: &AppRoute, prefix: &str, nginx: &[Served2]) -> Option<Finding> {
     match nginx.first().and_then(|s| s.served.as_ref().map(|sv| (s.server, sv))) {
         Some((server, sv)) => {
             let mut f = Finding::warning(format!(

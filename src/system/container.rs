@@ -32,6 +32,48 @@ pub struct Inspected {
     pub config_files: Vec<PathBuf>,
     /// Mounts: (host source, container destination).
     pub mounts: Vec<(PathBuf, String)>,
+    /// The container's name (`Name`, without its `/`): Docker's DNS answers to it on the
+    /// container's user-defined networks.
+    pub name: Option<String>,
+    /// Its network aliases (`NetworkSettings.Networks.NET.Aliases`), each with its network:
+    /// Docker's DNS answers to them on that network.
+    pub aliases: Vec<(String, String)>,
+}
+
+impl Inspected {
+    /// How the container answers to the host name `host` on a network (its compose service, its
+    /// name, a network alias: what Docker's DNS resolves), as (kind, in words); none of them.
+    pub fn answers_to(&self, host: &str) -> Option<(&'static str, String)> {
+        let is = |n: &str| n.eq_ignore_ascii_case(host);
+        if self.service.as_deref().is_some_and(is) {
+            return Some(("compose service", format!("compose service {host}")));
+        }
+        if self.name.as_deref().is_some_and(is) {
+            return Some(("container name", format!("container name {host}")));
+        }
+        self.aliases.iter().find(|(a, _)| is(a)).map(|(a, net)| {
+            (
+                "network alias",
+                format!("network alias {a} on network {net}"),
+            )
+        })
+    }
+
+    /// What names the container on a network was read (`compose service`, `container name`,
+    /// `network aliases`), in words: "" when none.
+    pub fn names_read(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.service.is_some() {
+            out.push("compose service");
+        }
+        if self.name.is_some() {
+            out.push("container name");
+        }
+        if !self.aliases.is_empty() {
+            out.push("network aliases");
+        }
+        out
+    }
 }
 
 /// The container process `pid` runs in, from /proc/PID/cgroup under `root`; inspected only on
@@ -72,10 +114,10 @@ fn inspect(engine: &str, id: &str) -> Option<Inspected> {
     parse_inspect(&String::from_utf8_lossy(&out.stdout))
 }
 
-/// The compose service of a docker container, from its config on this machine's disk
-/// (/var/lib/docker/containers/ID/config.v2.json: its labels, as `docker inspect` gives them), no
+/// A docker container as its config on this machine's disk says (/var/lib/docker/containers/ID/
+/// config.v2.json: its labels, name and network aliases, as `docker inspect` gives them), no
 /// daemon asked. `id`: the full id (as a cgroup names it). Needs root.
-pub fn compose_service_on_disk(root: &SysRoot, id: &str) -> Option<String> {
+pub fn inspected_on_disk(root: &SysRoot, id: &str) -> Option<Inspected> {
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
@@ -88,7 +130,7 @@ pub fn compose_service_on_disk(root: &SysRoot, id: &str) -> Option<String> {
     } else {
         root.host_path(&file)
     };
-    parse_inspect(&std::fs::read_to_string(file).ok()?)?.service
+    parse_inspect(&std::fs::read_to_string(file).ok()?)
 }
 
 /// The output of `docker inspect ID` (a JSON array of one object).
@@ -121,6 +163,26 @@ pub fn parse_inspect(text: &str) -> Option<Inspected> {
             .map(|f| f.split(',').map(|p| PathBuf::from(p.trim())).collect())
             .unwrap_or_default(),
         mounts,
+        name: c["Name"]
+            .as_str()
+            .map(|n| n.trim_start_matches('/'))
+            .filter(|n| !n.is_empty())
+            .map(str::to_string),
+        aliases: c["NetworkSettings"]["Networks"]
+            .as_object()
+            .map(|nets| {
+                nets.iter()
+                    .flat_map(|(net, v)| {
+                        v["Aliases"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|a| a.as_str())
+                            .map(move |a| (a.to_string(), net.clone()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 

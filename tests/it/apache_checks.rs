@@ -333,6 +333,21 @@ const EITHER_SERVER: &[(&str, Option<(&str, u16)>)] = &[
 /// is a settings edit: fixtures/checks/README.md).
 const PASTED: &[&str] = &["MD202", "MD203", "MD204"];
 
+/// `check --select ID --format json` of a prepared fixture tree, `args` first.
+fn select(id: &str, root: &Path, args: &[&str]) -> crate::run::Output {
+    crate::check_fixtures::check(root, args, &["--select", id, "--format", "json"])
+}
+
+/// ID's apache-fail fixture, prepared, and its report: ID fails there.
+fn failing(id: &str, args: &[&str]) -> (crate::check_fixtures::Prepared, serde_json::Value) {
+    use crate::check_fixtures::{prepare, status_of};
+    let fail = prepare(id, "apache-fail");
+    let out = select(id, &fail.root, args);
+    assert_eq!(status_of(&out, id), "fail", "{}", out.stdout);
+    let report = serde_json::from_str(&out.stdout).unwrap();
+    (fail, report)
+}
+
 /// A report where Apache was judged says `nginx` only where a check did not run for Apache (its
 /// skip names the check it leaves the question to): each check that ran says what it judged in
 /// Apache's words (summary, messages, evidence labels, fix texts), with Apache's User where the
@@ -981,16 +996,13 @@ fn md202_walks_apaches_directories_as_its_user() {
 /// When the name is the old site's only one, no edit is printed: it may be the live site.
 #[test]
 fn md108_a_name_a_site_read_first_also_has() {
-    use crate::check_fixtures::{check, needs_root, prepare, status_of};
+    use crate::check_fixtures::{needs_root, prepare, status_of};
     if !needs_root() {
         return;
     }
     let args = ["--offline", "--site", "myapp"];
-    let json = |root: &Path| check(root, &args, &["--select", "MD108", "--format", "json"]);
-    let fail = prepare("MD108", "apache-fail");
-    let out = json(&fail.root);
-    assert_eq!(status_of(&out, "MD108"), "fail", "{}", out.stdout);
-    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let json = |root: &Path| select("MD108", root, &args);
+    let (fail, report) = failing("MD108", &args);
     let f = &report["checks"][0]["findings"][0];
     assert_eq!(f["evidence"][0]["value"], "myapp.example.com", "{f}");
     let text = f["remediation"]["text"].as_str().unwrap();
@@ -1079,21 +1091,12 @@ fn md108_a_name_a_site_read_first_also_has() {
 /// upload 200 from the Alias (not through the app, which is not running).
 #[test]
 fn md307_debug_on_behind_apache() {
-    use crate::check_fixtures::{check, needs_root, prepare, status_of};
+    use crate::check_fixtures::{needs_root, prepare, status_of};
     if !needs_root() {
         return;
     }
-    let json = |root: &Path| {
-        check(
-            root,
-            &["--offline"],
-            &["--select", "MD307", "--format", "json"],
-        )
-    };
-    let fail = prepare("MD307", "apache-fail");
-    let out = json(&fail.root);
-    assert_eq!(status_of(&out, "MD307"), "fail", "{}", out.stdout);
-    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let json = |root: &Path| select("MD307", root, &["--offline"]);
+    let (fail, report) = failing("MD307", &["--offline"]);
     names_apache_not_nginx("MD307", &report);
     let f = &report["checks"][0]["findings"][0];
     assert!(
@@ -1137,21 +1140,12 @@ fn md307_debug_on_behind_apache() {
 /// predicts).
 #[test]
 fn md104_an_aliasmatch_that_drops_its_capture() {
-    use crate::check_fixtures::{check, needs_root, prepare, status_of};
+    use crate::check_fixtures::{needs_root, prepare, status_of};
     if !needs_root() {
         return;
     }
-    let json = |root: &Path| {
-        check(
-            root,
-            &["--offline"],
-            &["--select", "MD104", "--format", "json"],
-        )
-    };
-    let fail = prepare("MD104", "apache-fail");
-    let out = json(&fail.root);
-    assert_eq!(status_of(&out, "MD104"), "fail", "{}", out.stdout);
-    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let json = |root: &Path| select("MD104", root, &["--offline"]);
+    let (fail, report) = failing("MD104", &["--offline"]);
     names_apache_not_nginx("MD104", &report);
     let f = &report["checks"][0]["findings"][0];
     let ev = |label: &str| {

@@ -34,6 +34,74 @@ fn evidence<'a>(f: &'a Value, label: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// A temporary directory every user can enter (nginx's workers run as www-data).
+fn open_tempdir(prefix: &str) -> tempfile::TempDir {
+    let t = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    support::open_ancestors(t.path());
+    t
+}
+
+/// A Django project at `proj`: manage.py naming `mysite.settings`, whose text is `settings`.
+fn django_project(proj: &Path, settings: &str) {
+    for (p, text) in [
+        (
+            "manage.py",
+            "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n",
+        ),
+        ("mysite/__init__.py", ""),
+        ("mysite/settings.py", settings),
+    ] {
+        let p = proj.join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+}
+
+/// `check` of the nginx in a mount namespace of its own, through its view (/proc/PID/root).
+fn check_in_namespace(nginx: &Nginx) -> Value {
+    let pid = nginx.pid().unwrap();
+    check(&[
+        "check",
+        "--root",
+        &format!("/proc/{pid}/root"),
+        "--nginx-conf",
+        &nginx.conf_path().display().to_string(),
+        "--offline",
+        "--format",
+        "json",
+    ])
+}
+
+/// nginx in a "container" of its own: a tmpfs at ctr/ of a new directory, this machine's `host`
+/// directory bind-mounted at ctr/`at` and served at /`at`/, every other request proxied to
+/// `upstream`, and a tmpfs over this machine's `hidden` directory (a container does not see the
+/// host's directories). `first` gives the setup run before, for that new directory. Returns
+/// nginx and the directory.
+fn nginx_in_container(
+    host: &str,
+    at: &str,
+    hidden: &str,
+    upstream: &str,
+    first: impl FnOnce(&Path) -> String,
+) -> (Nginx, String) {
+    let n = open_tempdir("md-ns-ng-");
+    let ns = n.path().display().to_string();
+    std::fs::create_dir_all(n.path().join("ctr")).unwrap();
+    let setup = format!(
+        "{}mount -t tmpfs none {ns}/ctr; mkdir {ns}/ctr/{at}; \
+         mount --bind {host} {ns}/ctr/{at}; mount -t tmpfs none {hidden}",
+        first(n.path())
+    );
+    let body = format!(
+        "server {{\n  listen 127.0.0.1:{{PORT}};\n  server_name shop.test;\n  \
+         location /{at}/ {{ alias {{DIR}}/ctr/{at}/; }}\n  \
+         location / {{ proxy_pass http://{upstream}; }}\n}}\n"
+    );
+    let nginx = Nginx::start_in_namespace(n, "www-data", &body, &setup).expect("nginx starts");
+    (nginx, ns)
+}
+
 fn can_unshare() -> bool {
     std::process::Command::new("unshare")
         .args(["-m", "true"])
@@ -303,26 +371,11 @@ fn an_app_in_its_own_mount_namespace_is_read_there_and_its_paths_mapped_to_this_
     if !can_run() || !support::require(has_python3(), "needs python3 (the app process)") {
         return;
     }
-    let t = tempfile::Builder::new()
-        .prefix("md-ns-app-")
-        .tempdir()
-        .unwrap();
+    let t = open_tempdir("md-ns-app-");
     let d = t.path().to_path_buf();
-    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
-    support::open_ancestors(&d);
     let ds = d.display().to_string();
-    let w = |p: &str, text: &str| {
-        let p = d.join("host/proj").join(p);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    };
-    w(
-        "manage.py",
-        "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n",
-    );
-    w("mysite/__init__.py", "");
-    w(
-        "mysite/settings.py",
+    django_project(
+        &d.join("host/proj"),
         &format!("from pathlib import Path\nBASE_DIR = Path(__file__).resolve().parent.parent\nDEBUG = False\nMEDIA_URL = '/media/'\nMEDIA_ROOT = BASE_DIR / 'media'\nSTATIC_URL = '/static/'\nSTATIC_ROOT = '{ds}/ctr/static'\n"),
     );
     std::fs::create_dir_all(d.join("host/proj/media")).unwrap();
@@ -383,6 +436,63 @@ fn an_app_in_its_own_mount_namespace_is_read_there_and_its_paths_mapped_to_this_
     drop(nginx);
 }
 
+/// The app in a mount namespace of its own, nginx on this machine: a static source on the app's
+/// own tmpfs is on no mount of this machine, whose directory at that path is another (empty)
+/// one. Read there, MD205 passed ("populated", comparing nothing): the source is unknown on this
+/// machine, and why, and MD205 says it cannot compare.
+#[test]
+fn an_apps_path_only_inside_its_namespace_is_unknown_on_this_machine() {
+    if !can_run() || !support::require(has_python3(), "needs python3 (the app process)") {
+        return;
+    }
+    let t = open_tempdir("md-ns-inside-");
+    let d = t.path().to_path_buf();
+    let ds = d.display().to_string();
+    std::fs::create_dir_all(d.join("host/proj/collected")).unwrap();
+    std::fs::write(d.join("host/proj/collected/old.css"), "o").unwrap();
+    let (app, port) = app_in_namespace(
+        &d,
+        "shared",
+        &format!(
+            "STATIC_URL = '/static/'\nSTATIC_ROOT = '{ds}/actr/app/collected'\n\
+             STATICFILES_DIRS = ['{ds}/actr']\n"
+        ),
+    );
+    let body = format!(
+        "server {{\n  listen 127.0.0.1:{{PORT}};\n  server_name shop.test;\n  \
+         location /static/ {{ alias {ds}/host/proj/collected/; }}\n  \
+         location / {{ proxy_pass http://127.0.0.1:{port}; }}\n}}\n"
+    );
+    let nginx = Nginx::start("www-data", &body).expect("nginx starts");
+    let r = check(&[
+        "check",
+        "--nginx-conf",
+        &nginx.conf_path().display().to_string(),
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    drop((nginx, app));
+    let a = &r["site"]["app"];
+    assert_eq!(
+        a["static_root"]["value"],
+        format!("{ds}/host/proj/collected"),
+        "{a:#}"
+    );
+    let unseen = a["unseen"].as_array().unwrap_or_else(|| panic!("{a:#}"));
+    assert!(
+        unseen.iter().any(|u| u["what"] == "static source"
+            && u["path"] == format!("{ds}/actr")
+            && u["why"]
+                .as_str()
+                .unwrap()
+                .contains("only inside the app's mount namespace")),
+        "{a:#}"
+    );
+    let md205 = result(&r, "MD205");
+    assert_eq!(md205["status"], "skip", "{md205:#}");
+}
+
 /// A Django project at `d/host/proj`, run in a mount namespace of its own (`unshare -m`): a
 /// tmpfs at `d/actr`, the project bind-mounted at `d/actr/app` and `d/host/<media>` at
 /// `d/actr/media`, its MEDIA_ROOT; `settings` added to its settings. Returns the process
@@ -398,18 +508,8 @@ impl Drop for AppInNamespace {
 
 fn app_in_namespace(d: &Path, media: &str, settings: &str) -> (AppInNamespace, u16) {
     let ds = d.display().to_string();
-    let w = |p: &str, text: &str| {
-        let p = d.join("host/proj").join(p);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    };
-    w(
-        "manage.py",
-        "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n",
-    );
-    w("mysite/__init__.py", "");
-    w(
-        "mysite/settings.py",
+    django_project(
+        &d.join("host/proj"),
         &format!(
             "DEBUG = False\nMEDIA_URL = '/media/'\nMEDIA_ROOT = '{ds}/actr/media'\n{settings}"
         ),
@@ -454,46 +554,20 @@ fn nginx_and_the_app_in_two_namespaces_are_compared_by_the_storage_behind_their_
         return;
     }
     let run = |nginx_media: &str| -> (Value, String, String) {
-        let t = tempfile::Builder::new()
-            .prefix("md-ns-two-")
-            .tempdir()
-            .unwrap();
+        let t = open_tempdir("md-ns-two-");
         let d = t.path().to_path_buf();
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
-        support::open_ancestors(&d);
         let ds = d.display().to_string();
         std::fs::create_dir_all(d.join("host").join(nginx_media)).unwrap();
         let (app, port) = app_in_namespace(&d, "shared", "");
         // nginx's "container": its own tmpfs at ctr/, a host directory at ctr/media.
-        let n = tempfile::Builder::new()
-            .prefix("md-ns-ng-")
-            .tempdir()
-            .unwrap();
-        std::fs::set_permissions(n.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let ns = n.path().display().to_string();
-        std::fs::create_dir_all(n.path().join("ctr")).unwrap();
-        let setup = format!(
-            "mount -t tmpfs none {ns}/ctr; mkdir {ns}/ctr/media; \
-             mount --bind {ds}/host/{nginx_media} {ns}/ctr/media; \
-             mount -t tmpfs none {ds}/host"
+        let (nginx, ns) = nginx_in_container(
+            &format!("{ds}/host/{nginx_media}"),
+            "media",
+            &format!("{ds}/host"),
+            &format!("127.0.0.1:{port}"),
+            |_| String::new(),
         );
-        let body = format!(
-            "server {{\n  listen 127.0.0.1:{{PORT}};\n  server_name shop.test;\n  \
-             location /media/ {{ alias {{DIR}}/ctr/media/; }}\n  \
-             location / {{ proxy_pass http://127.0.0.1:{port}; }}\n}}\n"
-        );
-        let nginx = Nginx::start_in_namespace(n, "www-data", &body, &setup).expect("nginx starts");
-        let pid = nginx.pid().unwrap();
-        let r = check(&[
-            "check",
-            "--root",
-            &format!("/proc/{pid}/root"),
-            "--nginx-conf",
-            &nginx.conf_path().display().to_string(),
-            "--offline",
-            "--format",
-            "json",
-        ]);
+        let r = check_in_namespace(&nginx);
         drop((nginx, app));
         (r, ds, ns)
     };
@@ -559,13 +633,8 @@ fn the_apps_files_nginx_cannot_see_are_unknown_in_its_view_never_read_there() {
     if !can_run() || !support::require(has_python3(), "needs python3 (the app process)") {
         return;
     }
-    let t = tempfile::Builder::new()
-        .prefix("md-ns-unseen-")
-        .tempdir()
-        .unwrap();
+    let t = open_tempdir("md-ns-unseen-");
     let d = t.path().to_path_buf();
-    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
-    support::open_ancestors(&d);
     let ds = d.display().to_string();
     // A static source collectstatic never copied: STATIC_ROOT is behind it.
     std::fs::create_dir_all(d.join("host/proj/assets")).unwrap();
@@ -580,34 +649,15 @@ fn the_apps_files_nginx_cannot_see_are_unknown_in_its_view_never_read_there() {
              STATICFILES_DIRS = ['{ds}/actr/app/assets']\n"
         ),
     );
-    let n = tempfile::Builder::new()
-        .prefix("md-ns-ng-")
-        .tempdir()
-        .unwrap();
-    std::fs::set_permissions(n.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let ns = n.path().display().to_string();
-    std::fs::create_dir_all(n.path().join("ctr")).unwrap();
-    let setup = format!(
-        "mount -t tmpfs none {ns}/ctr; mkdir {ns}/ctr/static; \
-         mount --bind {ds}/host/proj/collected {ns}/ctr/static; mount -t tmpfs none {ds}/host"
+    let (nginx, ns) = nginx_in_container(
+        &format!("{ds}/host/proj/collected"),
+        "static",
+        &format!("{ds}/host"),
+        &format!("127.0.0.1:{port}"),
+        |_| String::new(),
     );
-    let body = format!(
-        "server {{\n  listen 127.0.0.1:{{PORT}};\n  server_name shop.test;\n  \
-         location /static/ {{ alias {{DIR}}/ctr/static/; }}\n  \
-         location / {{ proxy_pass http://127.0.0.1:{port}; }}\n}}\n"
-    );
-    let nginx = Nginx::start_in_namespace(n, "www-data", &body, &setup).expect("nginx starts");
     let pid = nginx.pid().unwrap();
-    let r = check(&[
-        "check",
-        "--root",
-        &format!("/proc/{pid}/root"),
-        "--nginx-conf",
-        &nginx.conf_path().display().to_string(),
-        "--offline",
-        "--format",
-        "json",
-    ]);
+    let r = check_in_namespace(&nginx);
     drop((nginx, app));
     let a = &r["site"]["app"];
     // STATIC_ROOT is on storage nginx's mounts show: nginx's path for it.
@@ -628,7 +678,7 @@ fn the_apps_files_nginx_cannot_see_are_unknown_in_its_view_never_read_there() {
     ] {
         assert!(
             unseen.iter().any(|u| u["what"] == what
-                && u["host"] == host.as_str()
+                && u["path"] == host.as_str()
                 && u["why"]
                     .as_str()
                     .unwrap()
@@ -801,26 +851,11 @@ fn an_app_on_this_machine_is_judged_in_the_view_of_an_nginx_in_a_namespace() {
     if !can_run() || !support::require(has_python3(), "needs python3 (the app process)") {
         return;
     }
-    let t = tempfile::Builder::new()
-        .prefix("md-ns-hostapp-")
-        .tempdir()
-        .unwrap();
+    let t = open_tempdir("md-ns-hostapp-");
     let d = t.path().to_path_buf();
-    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
-    support::open_ancestors(&d);
     let ds = d.display().to_string();
-    let w = |p: &str, text: &str| {
-        let p = d.join("host/proj").join(p);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    };
-    w(
-        "manage.py",
-        "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n",
-    );
-    w("mysite/__init__.py", "");
-    w(
-        "mysite/settings.py",
+    django_project(
+        &d.join("host/proj"),
         &format!("DEBUG = False\nMEDIA_URL = '/media/'\nMEDIA_ROOT = '{ds}/host/shared'\n"),
     );
     std::fs::create_dir_all(d.join("host/shared")).unwrap();
@@ -843,34 +878,14 @@ fn an_app_on_this_machine_is_judged_in_the_view_of_an_nginx_in_a_namespace() {
     support::wait_until(&format!("the app on 127.0.0.1:{port}"), || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
-    let n = tempfile::Builder::new()
-        .prefix("md-ns-ng-")
-        .tempdir()
-        .unwrap();
-    std::fs::set_permissions(n.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let ns = n.path().display().to_string();
-    std::fs::create_dir_all(n.path().join("ctr")).unwrap();
-    let setup = format!(
-        "mount -t tmpfs none {ns}/ctr; mkdir {ns}/ctr/media; \
-         mount --bind {ds}/host/shared {ns}/ctr/media; mount -t tmpfs none {ds}/host"
+    let (nginx, ns) = nginx_in_container(
+        &format!("{ds}/host/shared"),
+        "media",
+        &format!("{ds}/host"),
+        &format!("127.0.0.1:{port}"),
+        |_| String::new(),
     );
-    let body = format!(
-        "server {{\n  listen 127.0.0.1:{{PORT}};\n  server_name shop.test;\n  \
-         location /media/ {{ alias {{DIR}}/ctr/media/; }}\n  \
-         location / {{ proxy_pass http://127.0.0.1:{port}; }}\n}}\n"
-    );
-    let nginx = Nginx::start_in_namespace(n, "www-data", &body, &setup).expect("nginx starts");
-    let pid = nginx.pid().unwrap();
-    let r = check(&[
-        "check",
-        "--root",
-        &format!("/proc/{pid}/root"),
-        "--nginx-conf",
-        &nginx.conf_path().display().to_string(),
-        "--offline",
-        "--format",
-        "json",
-    ]);
+    let r = check_in_namespace(&nginx);
     drop((nginx, app));
     let a = &r["site"]["app"];
     assert_eq!(a["media_root"]["value"], format!("{ns}/ctr/media"), "{a:#}");
@@ -896,18 +911,8 @@ fn app_in_network_namespace(
     port: u16,
 ) -> (AppInNamespace, i32) {
     let ds = d.display().to_string();
-    let w = |p: &str, text: &str| {
-        let p = d.join("host").join(proj).join(p);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    };
-    w(
-        "manage.py",
-        "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n",
-    );
-    w("mysite/__init__.py", "");
-    w(
-        "mysite/settings.py",
+    django_project(
+        &d.join("host").join(proj),
         &format!("DEBUG = False\nMEDIA_URL = '/media/'\nMEDIA_ROOT = '{ds}/{ctr}/media'\n"),
     );
     std::fs::create_dir_all(d.join("host").join(media)).unwrap();
@@ -963,13 +968,8 @@ fn an_app_behind_a_service_name_in_another_network_namespace_is_found_by_its_por
         return;
     }
     let run = |apps: usize| -> (Value, String, Vec<i32>, u16) {
-        let t = tempfile::Builder::new()
-            .prefix("md-netns-")
-            .tempdir()
-            .unwrap();
+        let t = open_tempdir("md-netns-");
         let d = t.path().to_path_buf();
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
-        support::open_ancestors(&d);
         let ds = d.display().to_string();
         // No process of this machine's network namespace listens on it.
         let port = support::free_port();
@@ -986,45 +986,20 @@ fn an_app_behind_a_service_name_in_another_network_namespace_is_found_by_its_por
             running.push(a);
             pids.push(pid);
         }
-        let n = tempfile::Builder::new()
-            .prefix("md-netns-ng-")
-            .tempdir()
-            .unwrap();
-        std::fs::set_permissions(n.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let ns = n.path().display().to_string();
-        std::fs::create_dir_all(n.path().join("ctr")).unwrap();
-        // `app` resolves at load in nginx's namespace only (an address of no interface here).
-        std::fs::write(
-            n.path().join("hosts"),
-            "127.0.0.1 localhost\n192.0.2.10 app\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(
-            n.path().join("hosts"),
-            std::fs::Permissions::from_mode(0o644),
-        )
-        .unwrap();
-        let setup = format!(
-            "mount --bind {ns}/hosts /etc/hosts; mount -t tmpfs none {ns}/ctr; mkdir {ns}/ctr/media; \
-             mount --bind {ds}/host/shared {ns}/ctr/media; mount -t tmpfs none {ds}/host"
+        let (nginx, _) = nginx_in_container(
+            &format!("{ds}/host/shared"),
+            "media",
+            &format!("{ds}/host"),
+            &format!("app:{port}"),
+            |n: &Path| {
+                // `app` resolves at load in nginx's namespace only (no interface has it here).
+                std::fs::write(n.join("hosts"), "127.0.0.1 localhost\n192.0.2.10 app\n").unwrap();
+                std::fs::set_permissions(n.join("hosts"), std::fs::Permissions::from_mode(0o644))
+                    .unwrap();
+                format!("mount --bind {}/hosts /etc/hosts; ", n.display())
+            },
         );
-        let body = format!(
-            "server {{\n  listen 127.0.0.1:{{PORT}};\n  server_name shop.test;\n  \
-             location /media/ {{ alias {{DIR}}/ctr/media/; }}\n  \
-             location / {{ proxy_pass http://app:{port}; }}\n}}\n"
-        );
-        let nginx = Nginx::start_in_namespace(n, "www-data", &body, &setup).expect("nginx starts");
-        let pid = nginx.pid().unwrap();
-        let r = check(&[
-            "check",
-            "--root",
-            &format!("/proc/{pid}/root"),
-            "--nginx-conf",
-            &nginx.conf_path().display().to_string(),
-            "--offline",
-            "--format",
-            "json",
-        ]);
+        let r = check_in_namespace(&nginx);
         drop((nginx, running));
         (r, ds, pids, port)
     };
