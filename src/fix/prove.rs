@@ -233,13 +233,12 @@ impl<'s> Prover<'s> {
         if column == 0 || (column - 1) % 4 != 0 {
             return None;
         }
-        let (mut old_text, mut new_text) = (String::new(), String::new());
-        render_node(cfg, server, (column - 1) / 4, &[], &mut old_text);
+        let mut new_text = String::new();
         render_node(cfg, server, (column - 1) / 4, edits, &mut new_text);
         let spliced = crate::nginx::overlay::splice_server(
             old_cfg,
             at,
-            old_text.lines().count(),
+            super::edit::rendered_lines(cfg, server),
             &new_text,
             declared,
         )?;
