@@ -28,16 +28,7 @@ pub fn quote(arg: &str) -> String {
 
 /// `quote`, written at the end of `out` (the prover renders every directive of each copy).
 fn push_quoted(out: &mut String, arg: &str) {
-    let escape_taken = arg
-        .as_bytes()
-        .windows(2)
-        .any(|w| w[0] == b'\\' && matches!(w[1], b'"' | b'\'' | b'\\' | b't' | b'r' | b'n'))
-        || arg.ends_with('\\');
-    let plain = !arg.is_empty()
-        && !escape_taken
-        && !arg
-            .chars()
-            .any(|c| c.is_whitespace() || matches!(c, ';' | '{' | '}' | '#' | '"' | '\''));
+    let plain = is_plain(arg);
     if plain {
         out.push_str(arg);
     } else {
@@ -50,6 +41,34 @@ fn push_quoted(out: &mut String, arg: &str) {
         }
         out.push('"');
     }
+}
+
+/// Whether `arg` reads back the same unquoted: not empty, no blank (`char::is_whitespace`),
+/// none of `;{}#"'`, no escape nginx's reader would take (`\\"`, `\\'`, `\\\\`, `\\t`, `\\r`,
+/// `\\n`), no backslash at the end. One pass over the bytes; the characters only when some
+/// are not ASCII.
+fn is_plain(arg: &str) -> bool {
+    let b = arg.as_bytes();
+    if b.is_empty() || b.last() == Some(&b'\\') {
+        return false;
+    }
+    let mut ascii = true;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'\t'..=b'\r' | b' ' | b';' | b'{' | b'}' | b'#' | b'"' | b'\'' => return false,
+            b'\\'
+                if matches!(
+                    b.get(i + 1),
+                    Some(b'"' | b'\'' | b'\\' | b't' | b'r' | b'n')
+                ) =>
+            {
+                return false
+            }
+            0x80.. => ascii = false,
+            _ => {}
+        }
+    }
+    ascii || !arg.chars().any(char::is_whitespace)
 }
 
 /// A directive's first line as nginx reads it back (`if` keeps its parentheses).
@@ -83,23 +102,28 @@ fn push_pad(out: &mut String, depth: usize) {
 /// Writes `d` (and its block) at `depth`, applying `edit` to its children (and to `d` itself
 /// when `d` is the edited block).
 pub fn render_block(d: &Directive<'_>, depth: usize, edit: Option<&BlockEdit>, out: &mut String) {
-    let pad = "    ".repeat(depth);
     let is_edited = edit.is_some_and(|e| e.block == d.id());
-    let head = match edit {
-        Some(e) if is_edited && e.head.is_some() => e.head.clone().unwrap_or_default(),
-        _ => head_of(d),
-    };
+    push_pad(out, depth);
+    match edit.and_then(|e| e.head.as_deref()) {
+        Some(head) if is_edited => out.push_str(head),
+        _ => push_head(out, d),
+    }
     if !d.has_block() {
-        out.push_str(&format!("{pad}{head};\n"));
+        out.push_str(";\n");
         return;
     }
-    out.push_str(&format!("{pad}{head} {{\n"));
+    out.push_str(" {\n");
+    let line = |out: &mut String, l: &str| {
+        push_pad(out, depth + 1);
+        out.push_str(l);
+        out.push('\n');
+    };
     for c in d.raw_children() {
         match edit.and_then(|e| e.changes.get(&c.id())) {
             Some(Change::Drop) => {}
             Some(Change::Replace(lines)) => {
                 for l in lines {
-                    out.push_str(&format!("{pad}    {l}\n"));
+                    line(out, l);
                 }
             }
             None => render_block(&c, depth + 1, edit, out),
@@ -108,11 +132,28 @@ pub fn render_block(d: &Directive<'_>, depth: usize, edit: Option<&BlockEdit>, o
     if is_edited {
         for l in edit.map(|e| e.append.as_slice()).unwrap_or_default() {
             for part in l.lines() {
-                out.push_str(&format!("{pad}    {part}\n"));
+                line(out, part);
             }
         }
     }
-    out.push_str(&format!("{pad}}}\n"));
+    push_pad(out, depth);
+    out.push_str("}\n");
+}
+
+/// How many lines `render_node` writes for `node` with no edit: a line a directive (and the
+/// line breaks its words hold), and one more for a block's `}`.
+pub fn rendered_lines(cfg: &Config, node: crate::nginx::NodeId) -> usize {
+    let breaks = |w: &str| memchr::memchr_iter(b'\n', w.as_bytes()).count();
+    let mut n = 0;
+    let mut stack = vec![cfg.directive(node)];
+    while let Some(d) = stack.pop() {
+        n += 1 + breaks(d.name()) + d.args().map(breaks).sum::<usize>();
+        if d.has_block() {
+            n += 1;
+            stack.extend(d.raw_children());
+        }
+    }
+    n
 }
 
 /// The whole configuration with `edits` applied, as an `nginx -T` dump (one section per file,
@@ -304,6 +345,53 @@ mod tests {
         // Two different values for one directive are the user's choice, not a merge.
         let other = BlockEdit::new(loc.id()).replace(alias.id(), "alias /srv/other/;");
         assert!(merged[0].merge(&other).is_err());
+    }
+
+    /// `rendered_lines` counts what `render_node` writes; `is_plain` is the character rule.
+    #[test]
+    fn rendered_lines_and_plain_words_are_as_written() {
+        let cfg = load(CONF);
+        for (_, d) in cfg.depth_first() {
+            let mut out = String::new();
+            render_node(&cfg, d.id(), 1, &[], &mut out);
+            assert_eq!(rendered_lines(&cfg, d.id()), out.lines().count(), "{out}");
+        }
+        let lua = load("http { server { content_by_lua_block { ngx.say(1)\n ngx.say(2) } } }");
+        let server = lua.servers()[0].id();
+        let mut out = String::new();
+        render_node(&lua, server, 0, &[], &mut out);
+        assert_eq!(rendered_lines(&lua, server), out.lines().count(), "{out}");
+        for w in [
+            "",
+            "a",
+            "/srv/x",
+            "a b",
+            "a\tb",
+            "a\u{b}b",
+            "a;",
+            "{",
+            "#x",
+            "\"",
+            "'",
+            "a\\",
+            "a\\n",
+            "a\\d",
+            "\\.(?:jpg)$",
+            "caf\u{e9}",
+            "a\u{a0}b",
+            "a\u{2028}b",
+            "a\u{1c}b",
+        ] {
+            let escape_taken = w.as_bytes().windows(2).any(|p| {
+                p[0] == b'\\' && matches!(p[1], b'"' | b'\'' | b'\\' | b't' | b'r' | b'n')
+            }) || w.ends_with('\\');
+            let plain = !w.is_empty()
+                && !escape_taken
+                && !w
+                    .chars()
+                    .any(|c| c.is_whitespace() || matches!(c, ';' | '{' | '}' | '#' | '"' | '\''));
+            assert_eq!(is_plain(w), plain, "{w:?}");
+        }
     }
 
     #[test]

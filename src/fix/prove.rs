@@ -21,6 +21,27 @@ use std::sync::Arc;
 
 pub use crate::report::edit::Goal;
 
+/// The model of every server of a spliced copy (`Prover::overlay`), built when a request
+/// first reaches a server its own model does not cover.
+struct Wide<'c> {
+    config: &'c Config,
+    shared: Arc<crate::nginx::resolve::Shared>,
+    servers: &'c [NodeId],
+    model: std::sync::OnceLock<crate::nginx::resolve::Model>,
+}
+
+impl crate::nginx::resolve::WholeModel for Wide<'_> {
+    fn whole(&self) -> &crate::nginx::resolve::Model {
+        self.model.get_or_init(|| {
+            crate::nginx::resolve::Model::for_servers(
+                self.config,
+                self.shared.clone(),
+                Some(self.servers),
+            )
+        })
+    }
+}
+
 /// Why a fix is not proven.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -82,6 +103,7 @@ type Before = (
     Arc<crate::nginx::resolve::Model>,
     Arc<Vec<String>>,
     Arc<Asked>,
+    Arc<crate::nginx::overlay::Declared>,
 );
 
 /// What the proofs on one unedited copy asked of it: the sample URLs of each server, and the
@@ -124,6 +146,8 @@ pub struct Prover<'s> {
     first: Arc<First>,
     /// Every copy loaded from its whole dump text (the reference `first` must agree with).
     reload_whole: bool,
+    /// How many edited copies were spliced over the unedited one (`overlay`), not loaded.
+    overlaid: std::sync::atomic::AtomicUsize,
 }
 
 /// Skeletons by file.
@@ -151,6 +175,7 @@ impl<'s> Prover<'s> {
             walks: std::sync::OnceLock::new(),
             first: site.per_box("fix::prove::first", Default::default),
             reload_whole: false,
+            overlaid: Default::default(),
         }
     }
 
@@ -174,6 +199,99 @@ impl<'s> Prover<'s> {
         }
         let all: Vec<NodeId> = cfg.servers().iter().map(Directive::id).collect();
         Model::for_servers(cfg, Arc::new(Shared::build(cfg)), Some(&all))
+    }
+
+    /// The edited copy made from the unedited one `before` when every edit lies in one server
+    /// block whose `listen` and `server_name` lines stay (`nginx::overlay::splice_server`):
+    /// that server's text alone is parsed and put in place of the old, the rules nginx applies
+    /// inside it asked again, and its model built over what the unedited copy's models share.
+    /// `server_of`: the unedited copy's server of an edited server (index into
+    /// `ServerPlaces::all`). Err: what the copy would refuse, as `load_copy` says it. None:
+    /// the copy is loaded.
+    fn overlay(
+        &self,
+        scope: &Scope,
+        edits: &[BlockEdit],
+        before: &Before,
+        server_of: impl Fn(usize) -> Option<NodeId>,
+    ) -> Option<Result<(Config, crate::nginx::resolve::Model), Refusal>> {
+        let cfg = self.site.config();
+        let places = self.site.server_places();
+        let edited = (*scope.edited.first()?)?;
+        if edits.is_empty() || scope.edited.iter().any(|e| *e != Some(edited)) {
+            return None;
+        }
+        let server = places.all[edited];
+        // A server's own head stays `server`.
+        if edits.iter().any(|e| e.block == server && e.head.is_some()) {
+            return None;
+        }
+        let (old_cfg, old_model, was, _, declared) = before;
+        let at = server_of(edited)?;
+        // The block is written at its depth: four spaces a level.
+        let column = old_cfg.directive(at).column() as usize;
+        if column == 0 || (column - 1) % 4 != 0 {
+            return None;
+        }
+        let mut new_text = String::new();
+        render_node(cfg, server, (column - 1) / 4, edits, &mut new_text);
+        let spliced = crate::nginx::overlay::splice_server(
+            old_cfg,
+            at,
+            super::edit::rendered_lines(cfg, server),
+            &new_text,
+            declared,
+        )?;
+        self.overlaid
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // What `load_copy` refuses: only what lies in the block can be new.
+        let fatal: HashSet<&str> = old_cfg
+            .diagnostics
+            .iter()
+            .filter(|d| d.fatal)
+            .map(|d| d.message.as_str())
+            .collect();
+        if let Some(d) = spliced
+            .diagnostics
+            .iter()
+            .find(|d| d.fatal && !fatal.contains(d.message.as_str()))
+        {
+            return Some(Err(Refusal::DoesNotLoad(d.message.clone())));
+        }
+        let copy = spliced.config;
+        if let Some(m) = start_errors_under(&copy, at)
+            .into_iter()
+            .find(|m| !was.contains(m))
+        {
+            return Some(Err(Refusal::DoesNotLoad(m)));
+        }
+        let model = crate::nginx::resolve::Model::for_servers(
+            &copy,
+            old_model.shared().clone(),
+            Some(&[at]),
+        );
+        Some(Ok((copy, model)))
+    }
+
+    /// The servers `scope` loads (indexes into `ServerPlaces::all`), in config order (None:
+    /// every one).
+    fn loaded(&self, scope: &Scope) -> Option<Vec<usize>> {
+        let cfg = self.site.config();
+        let places = self.site.server_places();
+        scope.files.as_ref().map(|files| {
+            if let Some(servers) = &scope.servers {
+                return servers.clone();
+            }
+            let mut v: Vec<usize> = files
+                .iter()
+                .chain(std::iter::once(&cfg.main))
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .flat_map(|f| places.by_file.get(f).into_iter().flatten().copied())
+                .collect();
+            v.sort_unstable();
+            v
+        })
     }
 
     /// The copy of the files `scope` loads with `edits` applied, as the loader makes it of the
@@ -453,8 +571,19 @@ const NEED_ARGS: &[&str] = &[
 /// What `nginx -t` refuses that the loader leaves to the resolver: `duplicate location "/x"` in
 /// one block, and a directive without arguments.
 pub fn start_errors(cfg: &Config) -> Vec<String> {
+    errors_in(cfg.depth_first().map(|(_, d)| d))
+}
+
+/// `start_errors` of one block and what is under it, in the same order.
+fn start_errors_under(cfg: &Config, block: NodeId) -> Vec<String> {
+    let d = cfg.directive(block);
+    errors_in(std::iter::once(d).chain(d.descendants().map(|(_, d)| d)))
+}
+
+/// `start_errors` of these directives.
+fn errors_in<'c>(all: impl Iterator<Item = Directive<'c>>) -> Vec<String> {
     let mut out = Vec::new();
-    for (_, d) in cfg.depth_first() {
+    for d in all {
         if d.arg_count() == 0 && NEED_ARGS.iter().any(|n| d.is(n)) {
             out.push(format!(
                 "invalid number of arguments in \"{}\" directive",
@@ -513,13 +642,21 @@ struct Answer {
 
 impl Answer {
     fn of(r: &Resolver<'_>, res: &Resolution) -> Answer {
+        Answer::of_with(res, |l| r.location_pattern(l))
+    }
+
+    /// `of`, with the location's modifier and pattern read by `pattern`.
+    fn of_with(
+        res: &Resolution,
+        pattern: impl Fn(NodeId) -> Option<(crate::nginx::resolve::Modifier, String)>,
+    ) -> Answer {
         Answer {
             status: res.predicted_status,
             handler: res.handler.as_str().to_string(),
             path: res.path.clone(),
             location: res
                 .location
-                .and_then(|l| r.location_pattern(l))
+                .and_then(pattern)
                 .map(|(m, p)| (m.as_str().to_string(), p)),
             redirect: res.redirect.clone(),
             upstream: res.upstream.clone(),
@@ -583,7 +720,6 @@ impl Prover<'_> {
     pub fn prove(&self, edits: &[BlockEdit], goals: &[Goal]) -> Result<String, Refusal> {
         let site = self.site;
         let cfg = site.config();
-        let places = site.server_places();
         let scope = self.narrow(Scope::with(site, edits));
         // Both sides are loaded from the same files, so they have the same servers in the same
         // order, and are modelled whole.
@@ -605,7 +741,13 @@ impl Prover<'_> {
                         let c = load_copy(site, self.load(&scope, &[]), None)?;
                         let m = self.model_of(&c);
                         let was = start_errors(&c);
-                        let b = (Arc::new(c), Arc::new(m), Arc::new(was), Arc::default());
+                        let b = (
+                            Arc::new(c),
+                            Arc::new(m),
+                            Arc::new(was),
+                            Arc::default(),
+                            Arc::default(),
+                        );
                         *self.before.lock().unwrap_or_else(|e| e.into_inner()) =
                             Some((key, b.clone()));
                         Some(b)
@@ -621,11 +763,11 @@ impl Prover<'_> {
             &Asked,
         ) = match &before {
             // The reference prover asks every URL again.
-            Some((c, m, w, _)) if self.reload_whole => {
+            Some((c, m, w, ..)) if self.reload_whole => {
                 whole_asked = Asked::default();
                 (c, m, w, &whole_asked)
             }
-            Some((c, m, w, a)) => (c, m, w, a),
+            Some((c, m, w, a, _)) => (c, m, w, a),
             None => {
                 whole_model = crate::nginx::resolve::Model::build(cfg);
                 whole_was = start_errors(cfg);
@@ -633,10 +775,43 @@ impl Prover<'_> {
                 (cfg, &whole_model, &whole_was, &whole_asked)
             }
         };
-        let copy = load_copy(site, self.load(&scope, edits), Some((old_cfg, was)))?;
-        let model = self.model_of(&copy);
+        let loaded = self.loaded(&scope);
+        // The place of an edited server among the loaded ones.
+        let loaded_index = |i: usize| -> Option<usize> {
+            match &loaded {
+                None => Some(i),
+                Some(v) => v.binary_search(&i).ok(),
+            }
+        };
         let old_servers: Vec<NodeId> = old_cfg.servers().iter().map(|d| d.id()).collect();
+        let spliced = match &before {
+            Some(b) if !self.reload_whole => self.overlay(&scope, edits, b, |i| {
+                loaded_index(i).and_then(|k| old_servers.get(k).copied())
+            }),
+            _ => None,
+        };
+        let (copy, model, shared) = match spliced {
+            Some(got) => {
+                let (copy, model) = got?;
+                let shared = model.shared().clone();
+                (copy, model, Some(shared))
+            }
+            None => {
+                let copy = load_copy(site, self.load(&scope, edits), Some((old_cfg, was)))?;
+                let model = self.model_of(&copy);
+                (copy, model, None)
+            }
+        };
         let new_servers: Vec<NodeId> = copy.servers().iter().map(|d| d.id()).collect();
+        // A spliced copy's model covers the edited server (and the default servers of its
+        // sockets); a request that reaches another is answered by the model of every server,
+        // built then.
+        let wide = shared.map(|shared| Wide {
+            config: &copy,
+            shared,
+            servers: &new_servers,
+            model: std::sync::OnceLock::new(),
+        });
         let walks = self
             .walks
             .get_or_init(|| crate::fs::walk::WalkCache::new(&site.root));
@@ -658,32 +833,29 @@ impl Prover<'_> {
                 root: &site.root,
                 worker: site.worker(),
                 servers: &new_servers,
-                whole: None,
+                whole: wide
+                    .as_ref()
+                    .map(|w| w as &dyn crate::nginx::resolve::WholeModel),
             },
             walks,
         );
-        // The place of an edited server among the loaded ones.
-        // The loaded servers (indexes into `places.all`), in config order.
-        let loaded: Option<Vec<usize>> = scope.files.as_ref().map(|files| {
-            if let Some(servers) = &scope.servers {
-                return servers.clone();
-            }
-            let mut v: Vec<usize> = files
-                .iter()
-                .chain(std::iter::once(&cfg.main))
-                .collect::<HashSet<_>>()
-                .into_iter()
-                .flat_map(|f| places.by_file.get(f).into_iter().flatten().copied())
-                .collect();
-            v.sort_unstable();
-            v
-        });
-        // The place of an edited server among the loaded ones.
-        let loaded_index = |i: usize| -> Option<usize> {
-            match &loaded {
-                None => Some(i),
-                Some(v) => v.binary_search(&i).ok(),
-            }
+        // The answer of the edited copy: a location of a server its model does not cover is
+        // read in the model of every server.
+        let answer_new = |res: &Resolution| {
+            Answer::of_with(res, |l| {
+                new.location_pattern(l).or_else(|| {
+                    let w = wide.as_ref()?;
+                    Resolver::new(crate::nginx::resolve::Inputs {
+                        config: &copy,
+                        model: crate::nginx::resolve::WholeModel::whole(w),
+                        root: &site.root,
+                        worker: site.worker(),
+                        servers: &new_servers,
+                        whole: None,
+                    })
+                    .location_pattern(l)
+                })
+            })
         };
         // The locations the fix is about, before and after, by server: their URLs may change
         // (without a goal, the edited blocks; with one, the locations that answer it).
@@ -725,7 +897,7 @@ impl Prover<'_> {
         for goal in goals {
             let req = Request::for_path(&goal.host, goal.port, &goal.uri);
             let (before, after) = (old.predict(&req), new.predict(&req));
-            let got = Answer::of(&new, &after);
+            let got = answer_new(&after);
             if let Some(want) = goal.status {
                 if after.predicted_status != Some(want) {
                     return Err(Refusal::Unmet(format!(
@@ -859,7 +1031,7 @@ impl Prover<'_> {
                 } else {
                     new.predict_on(new_server, &req)
                 };
-                let b = Answer::of(&new, &rb);
+                let b = answer_new(&rb);
                 let (sa, sb) = (at_a.unwrap_or(i), at(&new_servers, &rb).unwrap_or(i));
                 let is_about = |si: usize, loc: &Option<(String, String)>| {
                     about
@@ -1140,6 +1312,36 @@ mod tests {
             prover.prove(std::slice::from_ref(&edit), std::slice::from_ref(&goal)),
             Err(Refusal::Unmet(_))
         ));
+        // An edit of the first of the two that adds lines: the second one's move, in the
+        // spliced copy as in the loaded one; the proof is the reference prover's.
+        let cfg = site.config();
+        let alias = cfg
+            .depth_first()
+            .map(|(_, d)| d)
+            .find(|d| d.is("alias") && d.args().any(|a| a == "/srv/s3/media"))
+            .unwrap();
+        let loc = cfg
+            .depth_first()
+            .map(|(_, d)| d)
+            .find(|d| d.is("location") && d.children().any(|c| c.id() == alias.id()))
+            .unwrap()
+            .id();
+        let grow = BlockEdit::new(loc)
+            .replace(alias.id(), "alias /srv/s7/media/;")
+            .append("add_header X-A a;\nadd_header X-B b;");
+        let edits = std::slice::from_ref(&grow);
+        let was = prover.overlaid.load(std::sync::atomic::Ordering::Relaxed);
+        let got = prover.prove(edits, std::slice::from_ref(&goal));
+        assert!(got.is_ok(), "{got:?}");
+        assert_eq!(
+            got,
+            Prover::reloading_whole(&site).prove(edits, std::slice::from_ref(&goal))
+        );
+        assert_eq!(
+            prover.overlaid.load(std::sync::atomic::Ordering::Relaxed),
+            was + 1
+        );
+        prover.assert_spliced_as_loaded(edits);
     }
 
     /// A prover that parses the sections every copy shares once (and asks the unedited copy
@@ -1196,22 +1398,117 @@ mod tests {
                 vec![],
             ),
         ];
+        // Inside the shop's server, spliced over the unedited copy (`Prover::overlay`): what
+        // nginx -t refuses there (a directive out of place, given twice, an unknown variable).
+        let spliced_fixes: Vec<(Vec<BlockEdit>, Vec<Goal>)> = vec![
+            (vec![BlockEdit::new(media).append("listen 8080;")], vec![]),
+            (
+                vec![BlockEdit::new(media).replace(alias, "alias /srv/a/; alias /srv/b/;")],
+                vec![],
+            ),
+            (
+                vec![BlockEdit::new(media).append("add_header X-A $nosuchvar always;")],
+                vec![],
+            ),
+            (
+                vec![BlockEdit::new(media)
+                    .replace(alias, "alias /srv/shop/media/;")
+                    .append("add_header X-Content-Type-Options nosniff always;")],
+                vec![goal()],
+            ),
+        ];
+        // Loaded instead: a text that does not parse alone, a new variable declared.
+        let loaded_fixes: Vec<(Vec<BlockEdit>, Vec<Goal>)> = vec![
+            (
+                vec![BlockEdit::new(media).replace(alias, "alias /srv/shop/media/")],
+                vec![goal()],
+            ),
+            (
+                vec![BlockEdit::new(media)
+                    .replace(alias, "alias /srv/shop/media/;")
+                    .append("set $fresh 1;")],
+                vec![goal()],
+            ),
+        ];
         let (once, whole) = (Prover::new(&site), Prover::reloading_whole(&site));
-        let mut kinds = HashSet::new();
-        for (edits, goals) in &fixes {
+        let (mut kinds, mut spliced_kinds) = (HashSet::new(), HashSet::new());
+        let (mut spliced, mut loaded) = (0, 0);
+        for (edits, goals) in fixes.iter().chain(&spliced_fixes).chain(&loaded_fixes) {
+            let was = once.overlaid.load(std::sync::atomic::Ordering::Relaxed);
             let got = once.prove(edits, goals);
             assert_eq!(got, whole.prove(edits, goals), "{edits:?}");
             assert_eq!(got, prove(&site, edits, goals), "{edits:?}");
-            kinds.insert(match got {
+            let kind = match got {
                 Ok(_) => 0,
                 Err(Refusal::DoesNotLoad(_)) => 1,
                 Err(Refusal::Unmet(_)) => 2,
                 Err(Refusal::SideEffect(_)) => 3,
-            });
+            };
+            kinds.insert(kind);
+            if once.overlaid.load(std::sync::atomic::Ordering::Relaxed) > was {
+                spliced_kinds.insert(kind);
+                spliced += 1;
+                // The spliced copy is the copy the loader makes, node for node.
+                once.assert_spliced_as_loaded(edits);
+            } else {
+                loaded += 1;
+            }
         }
         assert_eq!(kinds.len(), 4, "every outcome is compared");
+        assert_eq!(
+            spliced_kinds.len(),
+            4,
+            "every outcome of a spliced copy is compared"
+        );
+        // Spliced: the fixes inside locations and the location added to the server (7 of the
+        // first 11); loaded: the server_name edits and the last two.
+        assert_eq!((spliced, loaded), (9, 4));
+        assert_eq!(whole.overlaid.load(std::sync::atomic::Ordering::Relaxed), 0);
         // The sections were parsed once, for every copy.
         assert!(once.first.lock().unwrap().is_some());
+    }
+
+    impl Prover<'_> {
+        /// Asserts that the copy `overlay` splices for `edits` is the one the loader makes of
+        /// the edited dump: every directive, its file, line and column, in reading order.
+        fn assert_spliced_as_loaded(&self, edits: &[BlockEdit]) {
+            let scope = self.narrow(Scope::with(self.site, edits));
+            let c = load_copy(self.site, self.load(&scope, &[]), None).unwrap();
+            let m = self.model_of(&c);
+            let was = start_errors(&c);
+            let before: Before = (
+                Arc::new(c),
+                Arc::new(m),
+                Arc::new(was),
+                Arc::default(),
+                Arc::default(),
+            );
+            let loaded = self.loaded(&scope).unwrap();
+            let servers: Vec<NodeId> = before.0.servers().iter().map(|d| d.id()).collect();
+            let at = |i: usize| Some(servers[loaded.binary_search(&i).ok()?]);
+            let Some(Ok((spliced, _))) = self.overlay(&scope, edits, &before, at) else {
+                // Refused inside the block: nothing to compare.
+                return;
+            };
+            let reloaded = load_copy(self.site, self.load(&scope, edits), None).unwrap();
+            let read = |c: &Config| -> Vec<String> {
+                c.depth_first()
+                    .map(|(depth, d)| {
+                        format!(
+                            "{depth} {}:{}:{} {:?}",
+                            d.file().display(),
+                            d.line(),
+                            d.column(),
+                            std::iter::once(d.name())
+                                .chain(d.args())
+                                .collect::<Vec<_>>()
+                        )
+                    })
+                    .collect()
+            };
+            assert_eq!(read(&spliced), read(&reloaded), "{edits:?}");
+            assert_eq!(start_errors(&spliced), start_errors(&reloaded));
+        }
     }
 
     #[test]

@@ -269,6 +269,13 @@ impl<'c> Directive<'c> {
             .filter(|c| c.is("server_name"))
             .flat_map(|c| c.args())
     }
+    /// Every directive under this block, depth first, includes expanded, with its depth (0
+    /// for the block's own children): `Config::depth_first` of one block.
+    pub fn descendants(&self) -> DepthFirst<'c> {
+        DepthFirst {
+            stack: vec![self.children()],
+        }
+    }
 }
 
 /// See `Config::depth_first`.

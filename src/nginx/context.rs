@@ -404,14 +404,47 @@ pub(crate) fn check(cfg: &mut Config, top: Ctx) {
 pub(crate) fn judge_tree(cfg: &Config, top: Ctx) -> (Vec<Diagnostic>, Vec<NodeId>) {
     // Which contexts each file was checked in (a bit per `Ctx`).
     let mut seen = vec![0u32; cfg.files.len()];
+    let main = cfg.main;
+    seen[main as usize] |= 1 << top as u32;
+    judge_run(cfg, cfg.files[main as usize].top.clone(), top, 0, seen)
+}
+
+/// `judge_tree` of one `server` block of the http context only (its directives, and the files
+/// they include judged in their context as if met here first): the fix prover's copy with one
+/// server's text replaced (`nginx::overlay`). `depth` is the block's own depth. None when the
+/// block is not a server nginx takes in `http`.
+pub(crate) fn judge_server(
+    cfg: &Config,
+    server: NodeId,
+    depth: usize,
+) -> Option<(Vec<Diagnostic>, Vec<NodeId>)> {
+    let node = &cfg.nodes[server as usize];
+    match judge(node.class, Ctx::Http) {
+        Verdict::Block(inner, ..) if node.has_block() => Some(judge_run(
+            cfg,
+            node.kids.clone(),
+            inner,
+            depth + 1,
+            vec![0u32; cfg.files.len()],
+        )),
+        _ => None,
+    }
+}
+
+/// The walk of `judge_tree` from one run of sibling ids in `ctx` at `depth`.
+fn judge_run(
+    cfg: &Config,
+    run: std::ops::Range<u32>,
+    ctx: Ctx,
+    depth: usize,
+    mut seen: Vec<u32>,
+) -> (Vec<Diagnostic>, Vec<NodeId>) {
     let mut diags = Vec::new();
     let mut unlink = Vec::new();
     // (what is left of a run of sibling ids in cfg.children, their context, block depth):
     // blocks and file tops are both such runs, so the walk allocates nothing per block.
     let mut stack: Vec<(std::ops::Range<u32>, Ctx, usize)> = Vec::new();
-    let main = cfg.main;
-    seen[main as usize] |= 1 << top as u32;
-    stack.push((cfg.files[main as usize].top.clone(), top, 0));
+    stack.push((run, ctx, depth));
     while let Some((run, ctx, depth)) = stack.last_mut() {
         let Some(i) = run.next() else {
             stack.pop();

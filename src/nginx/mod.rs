@@ -5,6 +5,7 @@ pub mod ast;
 mod context;
 pub mod lexer;
 pub mod loader;
+pub mod overlay;
 mod parser;
 pub mod resolve;
 pub mod rules;

@@ -277,28 +277,92 @@ fn check_servers(cfg: &Config) -> Vec<Diagnostic> {
                 ));
             }
         }
-        // An include that brought nothing (missing, reported on its own) may hold the
-        // certificate (h5bp's tls/certificate_files.conf): not judged then. (http's own
-        // includes are looked at once, not per server: 500,000 servers share one http.)
-        let unseen = || {
-            *http_unseen.get_or_init(|| {
-                http.iter()
-                    .any(|c| c.is_include() && c.included_files().is_empty())
-            }) || server
-                .raw_children()
-                .any(|c| c.is_include() && c.included_files().is_empty())
-        };
-        if ssl && !cert && !http_cert && !unseen() {
-            let mut m = format!(
-                "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in {}:{}",
-                server.file().display(),
-                server.line()
-            );
-            if fragment {
-                m.push_str(" (unless the main config's http block defines one)");
-            }
-            out.push(diag(&server, m, !fragment));
+        if ssl && !cert && !http_cert {
+            out.extend(no_certificate(&server, &http, &http_unseen, fragment));
         }
+    }
+    out
+}
+
+/// nginx's refusal of a server listening with `ssl` and no certificate (its own and http's are
+/// known to be missing), unless an include that brought nothing may hold it (h5bp's
+/// tls/certificate_files.conf). (http's own includes are looked at once, not per server:
+/// 500,000 servers share one http.)
+fn no_certificate(
+    server: &Directive<'_>,
+    http: &[Directive<'_>],
+    http_unseen: &std::cell::OnceCell<bool>,
+    fragment: bool,
+) -> Option<Diagnostic> {
+    let unseen = *http_unseen.get_or_init(|| {
+        http.iter()
+            .any(|c| c.is_include() && c.included_files().is_empty())
+    }) || server
+        .raw_children()
+        .any(|c| c.is_include() && c.included_files().is_empty());
+    if unseen {
+        return None;
+    }
+    let mut m = format!(
+        "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in {}:{}",
+        server.file().display(),
+        server.line()
+    );
+    if fragment {
+        m.push_str(" (unless the main config's http block defines one)");
+    }
+    Some(diag(server, m, !fragment))
+}
+
+/// The rules of `check` that can refuse something inside one `server` block of the http
+/// context, its own directives and what they include: the duplicates in its blocks, the unknown
+/// variables they name (`declared`: the variables the config declares) and a missing
+/// certificate. (Its listen addresses are judged against the other servers': not here.) What
+/// `check` reports inside the block is among these; the fix prover's copy with one server's
+/// text replaced asks only these (`nginx::overlay`).
+pub(crate) fn check_server(
+    cfg: &Config,
+    server: super::NodeId,
+    depth: usize,
+    declared: &Declared,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut vars = Vec::new();
+    let d = cfg.directive(server);
+    let kids = cfg.nodes[server as usize].kids.clone();
+    duplicates_from(cfg, kids, depth + 1, &mut out, &mut vars);
+    if !vars.is_empty() {
+        unknown_variables(cfg, vars, declared, &mut out);
+    }
+    let mut ssl = false;
+    let mut cert = false;
+    for c in d.children() {
+        if c.is("ssl_certificate") || (c.is("ssl_reject_handshake") && c.arg(0) == Some("on")) {
+            cert = true;
+        }
+        if c.is("listen") && c.arg(0).and_then(address_key).is_some() {
+            ssl |= c.args().skip(1).any(|p| p == "ssl");
+        }
+    }
+    if !ssl || cert {
+        return out;
+    }
+    let http: Vec<Directive<'_>> = match cfg.kind {
+        Some(ConfigKind::Main) => cfg
+            .top()
+            .filter(|d| d.is("http"))
+            .flat_map(|h| h.children().collect::<Vec<_>>())
+            .collect(),
+        _ => cfg.top().collect(),
+    };
+    if !http.iter().any(|d| d.is("ssl_certificate")) {
+        let fragment = cfg.kind != Some(ConfigKind::Main);
+        out.extend(no_certificate(
+            &d,
+            &http,
+            &std::cell::OnceCell::new(),
+            fragment,
+        ));
     }
     out
 }
@@ -326,6 +390,19 @@ fn duplicates<'c>(
     out: &mut Vec<Diagnostic>,
     vars: &mut Vec<(Directive<'c>, &'c str)>,
 ) {
+    let main = &cfg.files[cfg.main as usize];
+    duplicates_from(cfg, main.top.clone(), 0, out, vars);
+}
+
+/// `duplicates` of one run of sibling ids (a block's children, a file's top level) at `depth`,
+/// read as one block.
+fn duplicates_from<'c>(
+    cfg: &'c Config,
+    start: std::ops::Range<u32>,
+    depth: usize,
+    out: &mut Vec<Diagnostic>,
+    vars: &mut Vec<(Directive<'c>, &'c str)>,
+) {
     use super::ast::Node;
     let (root, alias) = (rule_of("root"), rule_of("alias"));
     // By rule: whether the name is one of `variables::PATHS` (a lookup per directive).
@@ -346,8 +423,7 @@ fn duplicates<'c>(
     // file's), the block depth): include runs read into the block below them.
     let mut stack: Vec<(std::ops::Range<u32>, bool, usize)> = Vec::new();
     let mut blocks: Vec<Block> = vec![fresh()];
-    let main = &cfg.files[cfg.main as usize];
-    stack.push((main.top.clone(), true, 0));
+    stack.push((start, true, depth));
     while let Some((run, own, depth)) = stack.last_mut() {
         let Some(i) = run.next() else {
             if *own {

@@ -304,6 +304,42 @@ fn declared_by(d: &Directive<'_>, out: &mut HashSet<String>) {
     }
 }
 
+/// The variables the directives of one block's own text declare (what it includes not read):
+/// every one `declared` finds there, and those the resolver finds
+/// (`resolve::vars::declared_variables`: `set` and named captures). The fix prover's copy with
+/// one server's text replaced declares what the config did when the two are the same before
+/// and after (`nginx::overlay`; what the block includes is the same files either way).
+pub(crate) fn declared_in_text(block: &Directive<'_>) -> (HashSet<String>, HashSet<String>) {
+    let (mut all, mut set) = (HashSet::new(), HashSet::new());
+    let mut stack: Vec<Directive<'_>> = block.raw_children().collect();
+    while let Some(d) = stack.pop() {
+        stack.extend(d.raw_children());
+        let name = d.name();
+        if registers_captures(name) {
+            for a in d.args().chain(std::iter::once(name)) {
+                if memchr::memmem::find(a.as_bytes(), b"(?").is_some() {
+                    named_groups(a, &mut all);
+                    named_groups(a, &mut set);
+                }
+            }
+        }
+        let arg0 = d.arg(0);
+        if name == "set" {
+            if let Some(v) = arg0.and_then(|a| a.strip_prefix('$')) {
+                set.insert(v.to_ascii_lowercase());
+            }
+        }
+        // What `declared` hands `declared_by`.
+        if name.starts_with('$')
+            || arg0.is_some_and(|a| a.starts_with('$'))
+            || matches!(name, "map" | "split_clients" | "geo")
+        {
+            declared_by(&d, &mut all);
+        }
+    }
+    (all, set)
+}
+
 /// `declared`, worked out once (see `rules::Declared`).
 pub(super) fn declared_once<'d>(
     cfg: &Config,
