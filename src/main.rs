@@ -16,7 +16,13 @@ use media_doctor::site::{NginxSource, Site};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
+mod alloc;
+
+#[global_allocator]
+static ALLOC: alloc::Split = alloc::Split;
+
 fn main() -> ExitCode {
+    alloc::mmap_large_blocks();
     let cli = Cli::parse();
     configure_colors(cli.color);
     match run(cli) {
@@ -214,6 +220,7 @@ fn check_each_site(
     accepted: &Accepted,
 ) -> anyhow::Result<ExitCode> {
     use render::sites::{Json, Text};
+    alloc::return_freed_pages();
     let checks = selection.checks();
     let run = |name: &str, servers: &[u32]| {
         let one = site.for_site(name, servers.to_vec());
