@@ -811,7 +811,22 @@ fn seed(
         .find_map(|f| f["remediation"].as_object().filter(|r| !r.is_empty()))
         .map(|r| Value::Object(r.clone()))
         .expect("a printed fix");
+    // The user's comments (whole lines, or after a statement) survive the fix as printed.
+    let comments = |b: &TwoSites| -> Vec<String> {
+        ["shop", "blog"]
+            .iter()
+            .flat_map(|s| {
+                std::fs::read_to_string(b.site_file(s))
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| l.find('#').map(|i| l[i..].to_string()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let kept = comments(&b);
     apply_and_reload(&b, &fix);
+    assert_eq!(comments(&b), kept, "after the fix {fix}");
     assert_eq!(b.get("shop.test", url), Some(200), "after the fix {fix}");
     assert_eq!(
         b.statuses(),
@@ -871,7 +886,7 @@ fn seed_a_regex_location_steals_the_media() {
         b.edit_site(
             "shop",
             "    location /media/ {",
-            &format!("    location ~* \\.(?:jpg|png)$ {{\n        root {d}/var/www/html;\n    }}\n\n    location /media/ {{"),
+            &format!("    location ~* \\.(?:jpg|png)$ {{\n        root {d}/var/www/html;\n    }}\n\n    location /media/ {{ # the uploads\n        # served by nginx, not the app\n"),
         );
     });
 }
