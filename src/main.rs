@@ -74,10 +74,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(sites) = each_site(&site, &args) {
                 return check_each_site(&mut out, &site, sites, &args, &selection, &accepted);
             }
-            let mut results = checks::run(&site, &selection.checks());
-            if !args.diff {
-                checks::fixes::forget_data(&mut results);
-            }
+            // The fixes as data are kept for `--diff` only.
+            let mut results = checks::run_keeping(&site, &selection.checks(), args.diff);
             refuse_unread_input()?;
             accepted.apply(&mut results);
             // Never freed, as the site: a report of a site of 360,000 servers holds a million
@@ -219,7 +217,7 @@ fn check_each_site(
     let checks = selection.checks();
     let run = |name: &str, servers: &[u32]| {
         let one = site.for_site(name, servers.to_vec());
-        let mut results = checks::run(&one, &checks);
+        let mut results = checks::run_keeping(&one, &checks, args.diff);
         accepted.apply(&mut results);
         Report::new(one.to_json(), results)
     };

@@ -13,7 +13,13 @@ use crate::report::{CheckResult, Remediation};
 use crate::site::Site;
 
 pub fn settle(site: &Site, results: &mut [CheckResult]) {
-    merge_and_prove(site, results);
+    settle_keeping(site, results, true)
+}
+
+/// `settle`; unless `keep_data`, each block's config fixes (`Finding::config_fix`) are taken
+/// out of the findings as the block is settled, not kept for `check --diff`.
+pub fn settle_keeping(site: &Site, results: &mut [CheckResult], keep_data: bool) {
+    merge_and_prove(site, results, keep_data);
     merge_apache(site, results);
     let reload = site.reload_command();
     if reload != super::shared::nginx::RELOAD {
@@ -161,10 +167,17 @@ struct Merged {
     goals: Vec<fix::Goal>,
 }
 
-fn merge(results: &[CheckResult], group: &[(usize, usize)]) -> Merged {
+fn merge(results: &mut [CheckResult], group: &[(usize, usize)], keep_data: bool) -> Merged {
     let fixes: Vec<ConfigFix> = group
         .iter()
-        .filter_map(|&(r, f)| results[r].findings[f].config_fix.as_deref().cloned())
+        .filter_map(|&(r, f)| {
+            let fix = &mut results[r].findings[f].config_fix;
+            if keep_data {
+                fix.as_deref().cloned()
+            } else {
+                fix.take().map(|b| *b)
+            }
+        })
         .collect();
     // Merge in order; a fix that contradicts the merged block stays apart.
     let mut merged: BlockEdit = fixes[0].edit.clone();
@@ -237,7 +250,7 @@ fn prove_all(
         .collect()
 }
 
-fn merge_and_prove(site: &Site, results: &mut [CheckResult]) {
+fn merge_and_prove(site: &Site, results: &mut [CheckResult], keep_data: bool) {
     let prover = fix::Prover::new(site);
     // Each config file read once for all its fixes (one file may hold thousands).
     // Those that hold other sites' servers too (in a check over every site), once per box.
@@ -251,7 +264,7 @@ fn merge_and_prove(site: &Site, results: &mut [CheckResult]) {
     let groups = groups(results);
     // A chunk at a time: the merged blocks of 500,000 servers are not all held at once.
     for chunk in groups.chunks(256) {
-        let merged: Vec<Merged> = chunk.iter().map(|g| merge(results, g)).collect();
+        let merged: Vec<Merged> = chunk.iter().map(|g| merge(results, g, keep_data)).collect();
         let proofs = prove_all(site, &prover, &merged);
         for ((group, m), proof) in chunk.iter().zip(merged).zip(proofs) {
             settle_group(site, &mut texts, results, group, m, proof);

@@ -499,14 +499,31 @@ fn repository_skip(id: &str, site: &Site) -> Option<String> {
 
 /// Run the given checks (e.g. `select::Selection::checks()`), in the order given.
 pub fn run(site: &Site, checks: &[&'static dyn Check]) -> Vec<CheckResult> {
+    run_keeping(site, checks, true)
+}
+
+/// `run`, the fixes as data (`Finding::config_fix`) kept for `check --diff` only when
+/// `keep_fix_data`: otherwise each block's fixes are let go as soon as it is settled (on one
+/// site of 360,000 servers they were a few hundred bytes a finding until the report was made).
+pub fn run_keeping(
+    site: &Site,
+    checks: &[&'static dyn Check],
+    keep_fix_data: bool,
+) -> Vec<CheckResult> {
     let cx = Context::new(site);
     // Apache's checks are not listed in an nginx report (its shape stays as it was).
-    let mut results: Vec<CheckResult> = checks
-        .iter()
-        .filter(|c| site.apache.is_some() || c.meta().band != Band::Apache)
-        .map(|c| run_in(*c, &cx))
-        .collect();
-    fixes::settle(site, &mut results);
+    // Their config fixes are settled below, which writes each one's text: not made twice.
+    let mut results: Vec<CheckResult> = shared::nginx::fix_text_settled_later(|| {
+        checks
+            .iter()
+            .filter(|c| site.apache.is_some() || c.meta().band != Band::Apache)
+            .map(|c| run_in(*c, &cx))
+            .collect()
+    });
+    fixes::settle_keeping(site, &mut results, keep_fix_data);
+    if !keep_fix_data {
+        fixes::forget_data(&mut results);
+    }
     results
 }
 

@@ -20,11 +20,18 @@ pub struct Member {
     pub finding: usize,
 }
 
+/// Whose configuration a block that fixes edit is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaceKind {
+    Nginx,
+    Apache,
+}
+
 /// One cause and what it explains.
 #[derive(Debug, Clone)]
 pub struct Cause {
-    /// `nginx block at FILE:LINE` when the cause is a block of the config that fixes edit.
-    pub place: Option<String>,
+    /// Set when the cause is a block of the config that fixes edit (at `at`): `place()`.
+    pub place: Option<PlaceKind>,
     /// `FILE:LINE` of the block or of the leading finding.
     pub at: Option<String>,
     pub severity: Severity,
@@ -32,6 +39,18 @@ pub struct Cause {
     pub problems: Vec<Member>,
     /// Findings of other checks that see its effect.
     pub also_seen_by: Vec<Member>,
+}
+
+impl Cause {
+    /// `nginx block at FILE:LINE` when the cause is a block of the config that fixes edit.
+    /// Made when it is written: one site of 360,000 servers has as many causes.
+    pub fn place(&self) -> Option<String> {
+        let at = self.at.as_deref().unwrap_or_default();
+        self.place.map(|k| match k {
+            PlaceKind::Nginx => format!("nginx block at {at}"),
+            PlaceKind::Apache => format!("Apache config at {at}"),
+        })
+    }
 }
 
 /// The causes of every actionable finding (warning or error, check not ignored), in the order
@@ -60,31 +79,33 @@ pub fn of(report: &Report) -> Vec<Cause> {
     let mut causes: Vec<Cause> = Vec::new();
     // Every lookup below goes through an index, so grouping stays linear in the findings (a
     // 10,000-site config has tens of thousands of them).
+    // Each fix's block once: `fix_block` is asked in both passes below.
+    let blocks: Vec<Option<String>> = actionable.iter().map(|&m| fix_block(finding(m))).collect();
     let mut index = Index::default();
     // First the blocks a config fix edits: each is one cause, whatever check found it.
     let mut placed = vec![false; actionable.len()];
     // Where Apache is judged, every config fix edits its configuration (MD104/MD108 too).
     let apache = report.site.get("web_server").and_then(|w| w.as_str()) == Some("apache");
     for (i, &m) in actionable.iter().enumerate() {
-        let Some(at) = fix_block(finding(m)) else {
+        let Some(at) = blocks[i].as_deref() else {
             continue;
         };
         placed[i] = true;
-        let c = match index.block.get(&at) {
+        let c = match index.block.get(at) {
             Some(&c) => {
                 causes[c].problems.push(m);
                 c
             }
             None => {
                 let c = causes.len();
-                index.block.insert(at.clone(), c);
+                index.block.insert(at, c);
                 causes.push(Cause {
                     place: Some(if apache || check(m).band == crate::report::Band::Apache {
-                        format!("Apache config at {at}")
+                        PlaceKind::Apache
                     } else {
-                        format!("nginx block at {at}")
+                        PlaceKind::Nginx
                     }),
-                    at: Some(at),
+                    at: Some(at.to_string()),
                     severity: finding(m).severity,
                     problems: vec![m],
                     also_seen_by: Vec::new(),
@@ -105,7 +126,7 @@ pub fn of(report: &Report) -> Vec<Cause> {
             .as_ref()
             .map(|l| format!("{}:{}", l.file, l.line));
         // Only placed causes are in `index.block`: they all exist before this loop.
-        let same_place = here.as_ref().and_then(|h| index.block.get(h).copied());
+        let same_place = here.as_deref().and_then(|h| index.block.get(h).copied());
         let named = referenced_ids(f, check(m).id)
             .into_iter()
             .find_map(|id| index.pick(&id, f));
@@ -113,7 +134,8 @@ pub fn of(report: &Report) -> Vec<Cause> {
         // A symptom (a finding with nothing to do of its own: MD210's probe answering 404) at
         // the very place another check found the cause (MD207's alias line): seen by, under it.
         let same_place = same_place.or_else(|| {
-            let c = *index.problem_at.get(here.as_ref()?)?;
+            let l = f.location.as_ref()?;
+            let c = *index.problem_at.get(&(l.file.as_str(), l.line))?;
             (f.remediation.is_none() && !causes[c].problems.iter().any(|p| p.check == m.check))
                 .then_some(c)
         });
@@ -237,21 +259,21 @@ fn referenced_ids(f: &Finding, own: &str) -> Vec<String> {
 #[derive(Default)]
 struct Index<'r> {
     /// A placed cause by its block's `FILE:LINE`.
-    block: HashMap<String, usize>,
+    block: HashMap<&'r str, usize>,
     /// An unplaced cause by the fix (text and commands) of one of its problems: the first.
     fix: HashMap<(&'r str, &'r [String]), usize>,
     /// Per check id: how many causes have a problem of it, and the first of them.
     of_check: HashMap<&'static str, (usize, usize)>,
-    /// Per cause: the check ids and URL segments of its problems (a few each).
-    ids: HashMap<usize, Vec<&'static str>>,
-    segments: HashMap<usize, Vec<&'r str>>,
+    /// Per cause (by index): the check ids and URL segments of its problems (a few each).
+    ids: Vec<Vec<&'static str>>,
+    segments: Vec<Vec<&'r str>>,
     /// Per check id and the file of a cause's `at`: the causes by line, the highest per line.
     at_line: HashMap<(&'static str, String), BTreeMap<u32, usize>>,
     /// Per check id and URL segment: the first cause with a problem of that check and a
     /// problem (of any check) about a URL under that segment.
     by_segment: HashMap<(&'static str, &'r str), usize>,
     /// The first cause with a problem found at a `FILE:LINE` (the finding's own place).
-    problem_at: HashMap<String, usize>,
+    problem_at: HashMap<(&'r str, u32), usize>,
 }
 
 impl<'r> Index<'r> {
@@ -261,11 +283,15 @@ impl<'r> Index<'r> {
         let f = &report.checks[m.check].findings[m.finding];
         if let Some(l) = &f.location {
             self.problem_at
-                .entry(format!("{}:{}", l.file, l.line))
+                .entry((l.file.as_str(), l.line))
                 .or_insert(c);
         }
         let segment = url_segment(f);
-        let ids = self.ids.entry(c).or_default();
+        if self.ids.len() <= c {
+            self.ids.resize_with(c + 1, Vec::new);
+            self.segments.resize_with(c + 1, Vec::new);
+        }
+        let ids = &mut self.ids[c];
         if !ids.contains(&id) {
             ids.push(id);
             let e = self.of_check.entry(id).or_insert((0, c));
@@ -278,16 +304,16 @@ impl<'r> Index<'r> {
                     *e = (*e).max(c);
                 }
             }
-            for &s in self.segments.get(&c).into_iter().flatten() {
+            for &s in &self.segments[c] {
                 let e = self.by_segment.entry((id, s)).or_insert(c);
                 *e = (*e).min(c);
             }
         }
         if let Some(s) = segment {
-            let segments = self.segments.entry(c).or_default();
+            let segments = &mut self.segments[c];
             if !segments.contains(&s) {
                 segments.push(s);
-                for &id in &self.ids[&c] {
+                for &id in &self.ids[c] {
                     let e = self.by_segment.entry((id, s)).or_insert(c);
                     *e = (*e).min(c);
                 }
@@ -379,7 +405,7 @@ fn json_of(report: &Report, c: &Cause) -> CauseJson {
         }
     }
     CauseJson {
-        place: c.place.clone(),
+        place: c.place(),
         at: c.at.clone(),
         severity: c.severity,
         checks,
@@ -470,7 +496,7 @@ mod tests {
         assert_eq!(causes.len(), 3, "{causes:#?}");
         let media = &causes[0];
         assert_eq!(
-            media.place.as_deref(),
+            media.place().as_deref(),
             Some("nginx block at /etc/nginx/sites-enabled/app:16")
         );
         assert_eq!(media.at.as_deref(), Some("/etc/nginx/sites-enabled/app:16"));

@@ -284,7 +284,7 @@ fn write_causes(
             let c = check(m);
             format!("{} {}", c.id, c.name).bold().to_string()
         };
-        match &cause.place {
+        match cause.place() {
             Some(place) => {
                 w.write(
                     out,

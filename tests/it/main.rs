@@ -26,6 +26,7 @@ mod namespace;
 mod nginx_checks;
 mod nginx_dump;
 mod nonroot;
+mod one_site_report;
 mod output;
 mod packaging;
 mod readonly;

@@ -306,8 +306,13 @@ pub fn config_fix(
     edit: crate::fix::BlockEdit,
     goal: Option<crate::report::edit::Goal>,
 ) -> Finding {
-    let block = crate::fix::render(cfg, &edit);
-    let mut f = fix_with_block(f, intro, block);
+    let mut f = if SETTLED_LATER.with(|s| s.get()) {
+        // `checks::fixes::settle` writes the text of every config fix (merged with the other
+        // fixes of its block, proven): only its commands are read from here.
+        f.fix(String::new(), vec![RELOAD.to_string()])
+    } else {
+        fix_with_block(f, intro, crate::fix::render(cfg, &edit))
+    };
     f.config_fix = Some(Box::new(crate::report::edit::ConfigFix {
         edit,
         intro: intro.to_string(),
@@ -315,6 +320,26 @@ pub fn config_fix(
         splices: Vec::new(),
     }));
     f
+}
+
+thread_local! {
+    /// Set while `checks::run_keeping` runs the checks on this thread (`fix_text_settled_later`).
+    static SETTLED_LATER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (the checks of a run whose fixes `checks::fixes::settle` settles after) with
+/// `config_fix` leaving the remediation text empty: settling writes the text of every finding
+/// with a config fix, whatever it said (one site of 360,000 servers rendered a block per
+/// finding for nothing). A check run on its own (`run_one`) keeps the text it made.
+pub fn fix_text_settled_later<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            SETTLED_LATER.with(|s| s.set(self.0));
+        }
+    }
+    let _reset = Reset(SETTLED_LATER.with(|s| s.replace(true)));
+    f()
 }
 
 /// The request a fix must make work: `uri` on the target, answering the file `path` (200 when

@@ -1,0 +1,120 @@
+//! One site of many servers, its report made in less memory (`checks::run_keeping` without the
+//! fixes as data; no fix text made by the checks, settling writes it): the same report as the
+//! reference path, kept here, where each check makes its fix's text as it runs and the fixes as
+//! data are cloned and kept until the report is made.
+
+use media_doctor::checks::{self, Context};
+use media_doctor::report::{Band, CheckResult, FailOn, Report};
+use media_doctor::site::{Options, Site};
+use std::path::PathBuf;
+
+/// One site of `n` servers on port 80 in one file; every `bad`-th alias without its slash, so
+/// that MD101 and MD110 fix the same location (one merged block); no directory exists (MD201).
+fn many_servers(n: usize, bad: usize) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("sites")).unwrap();
+    std::fs::write(
+        d.join("nginx.conf"),
+        "user www-data;\nevents {}\nhttp {\n    include sites/*;\n}\n",
+    )
+    .unwrap();
+    let mut text = String::new();
+    for i in 0..n {
+        let slash = if i % bad == 0 { "" } else { "/" };
+        text.push_str(&format!(
+            "server {{\n    listen 80;\n    server_name s{i}.example.com;\n    \
+             location /media/ {{ alias /srv/www/s{i}/media{slash}; }}\n}}\n"
+        ));
+    }
+    std::fs::write(d.join("sites/big"), text).unwrap();
+    let conf = d.join("nginx.conf");
+    (dir, conf)
+}
+
+/// The checks run one by one, each config fix's text made as the check runs, then settled;
+/// the fixes as data let go after, unless `keep`.
+fn reference(site: &Site, keep: bool) -> Vec<CheckResult> {
+    let cx = Context::new(site);
+    let mut results: Vec<CheckResult> = checks::registry()
+        .into_iter()
+        .filter(|c| c.meta().band != Band::Apache)
+        .map(|c| checks::run_in(c, &cx))
+        .collect();
+    let fixes = results
+        .iter()
+        .flat_map(|r| &r.findings)
+        .filter(|f| f.config_fix.is_some());
+    for f in fixes {
+        let text = &f
+            .remediation
+            .as_ref()
+            .expect("a config fix's remediation")
+            .text;
+        assert!(
+            text.contains("location /media"),
+            "the reference's own text: {text}"
+        );
+    }
+    checks::fixes::settle(site, &mut results);
+    if !keep {
+        checks::fixes::forget_data(&mut results);
+    }
+    results
+}
+
+fn json(site: &Site, results: Vec<CheckResult>) -> String {
+    let report = Report::new(site.to_json(), results);
+    let mut out = Vec::new();
+    media_doctor::render::json::write(&mut out, &report).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+fn text(site: &Site, results: Vec<CheckResult>) -> String {
+    let mut report = Report::new(site.to_json(), results);
+    let opts = media_doctor::render::text::Options {
+        verbose: true,
+        quiet: false,
+        fail_on: FailOn::Error,
+        width: 100,
+    };
+    let mut out = Vec::new();
+    media_doctor::render::text::write_in_place(&mut out, &mut report, &opts).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn a_report_made_without_the_fixes_as_data_is_the_reference_report() {
+    let (_dir, conf) = many_servers(40, 7);
+    let options = Options {
+        nginx_conf: Some(conf),
+        ..Default::default()
+    };
+    let site = Site::gather(&options, true).unwrap();
+    let all = checks::registry();
+    let lean = checks::run_keeping(&site, &all, false);
+    assert!(lean
+        .iter()
+        .flat_map(|r| &r.findings)
+        .all(|f| f.config_fix.is_none() && f.apache_fix.is_none()));
+    let want = reference(&site, false);
+    for (a, b) in lean.iter().zip(&want) {
+        assert_eq!(a.findings, b.findings, "{}", a.id);
+    }
+    let (lean_json, want_json) = (json(&site, lean), json(&site, want));
+    // The merged blocks (MD101 and MD110 at one location) are there, and proven.
+    assert!(lean_json.contains("(one block)"), "{lean_json}");
+    assert_eq!(lean_json, want_json);
+    let lean_text = text(&site, checks::run_keeping(&site, &all, false));
+    assert_eq!(lean_text, text(&site, reference(&site, false)));
+    // Kept for `--diff`: the fixes as data too, as the reference keeps them.
+    let kept = checks::run(&site, &all);
+    let want = reference(&site, true);
+    assert!(kept
+        .iter()
+        .flat_map(|r| &r.findings)
+        .any(|f| f.config_fix.as_ref().is_some_and(|c| !c.splices.is_empty())));
+    for (a, b) in kept.iter().zip(&want) {
+        assert_eq!(a.findings, b.findings, "{}", a.id);
+    }
+}
