@@ -15,7 +15,6 @@
 use super::conf::{location_modifier, BlockIdx, Blocks, PASS_DIRECTIVES};
 use super::regex::{Captures, Exec, NgxRegex};
 use crate::nginx::{Config, Directive, NodeId};
-use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Modifier {
@@ -55,8 +54,9 @@ pub struct Loc {
     pub block: BlockIdx,
     pub modifier: Modifier,
     /// The pattern as written (`/media/`, `\.(jpg|png)$`, `@app`).
-    pub name: String,
-    pub regex: Option<NgxRegex>,
+    pub name: Box<str>,
+    /// The compiled pattern of a regex location (boxed: most locations have none).
+    pub regex: Option<Box<NgxRegex>>,
     /// Nested locations.
     pub level: Level,
     /// A prefix location ending in `/` with a `*_pass` handler: `URI` without the slash is 301'd.
@@ -65,17 +65,29 @@ pub struct Loc {
 
 pub use crate::fnv::FnvMap;
 
+/// Up to this many locations in a level, its `=` and prefix names are compared one by one
+/// (as nginx's own static location tree does): no hash table per level. A 360,000-server
+/// config has a level per server and per location, nearly all of one location or none.
+pub const SMALL_LEVEL: usize = 8;
+
 /// The locations directly inside one block.
 #[derive(Debug, Default)]
 pub struct Level {
-    exact: FnvMap<Vec<u8>, usize>,
-    prefix: FnvMap<Vec<u8>, usize>,
+    /// The `=` and prefix names by value, for a level of more than `SMALL_LEVEL` locations.
+    maps: Option<Box<LevelMaps>>,
     /// Distinct lengths of the prefix names, longest first.
-    prefix_lens: Vec<usize>,
-    regex: Vec<usize>,
-    pub all: Vec<usize>,
+    prefix_lens: Box<[usize]>,
+    regex: Box<[usize]>,
+    pub all: Box<[usize]>,
     /// Some location of the level redirects `URI` to `URI/` (saves a lookup when none does).
     auto_redirect: bool,
+}
+
+/// The hashed names of a large level: the first location of each name wins.
+#[derive(Debug, Default)]
+struct LevelMaps {
+    exact: FnvMap<Box<[u8]>, usize>,
+    prefix: FnvMap<Box<[u8]>, usize>,
 }
 
 /// What a lookup found (`Outcome::Again` etc. mirror nginx's return codes).
@@ -94,10 +106,16 @@ pub enum Found {
 pub struct Locations {
     pub locs: Vec<Loc>,
     /// Location node → index in `locs`.
-    pub by_node: HashMap<NodeId, usize>,
-    /// Per server node: its top level and its named locations.
-    servers: HashMap<NodeId, (Level, HashMap<String, usize>)>,
+    pub by_node: FnvMap<NodeId, usize>,
+    /// Per server node: its top level and its named locations (the first of each name).
+    servers: FnvMap<NodeId, (Level, Named)>,
+    /// Levels of more than this many locations hash their names (`SMALL_LEVEL`; the tests
+    /// build with every level hashed, the reference, and with none).
+    small: usize,
 }
+
+/// A server's named locations: the first location of each name.
+type Named = Vec<(Box<str>, usize)>;
 
 /// The state a lookup may change: the request's regex captures.
 pub struct MatchCtx<'a> {
@@ -108,10 +126,24 @@ pub struct MatchCtx<'a> {
 
 impl Locations {
     pub fn build(cfg: &Config, servers: &[NodeId], blocks: &Blocks) -> Locations {
-        let mut me = Locations::default();
+        Locations::build_with(cfg, servers, blocks, SMALL_LEVEL)
+    }
+
+    /// `build`, with the levels of more than `small` locations hashed.
+    pub(super) fn build_with(
+        cfg: &Config,
+        servers: &[NodeId],
+        blocks: &Blocks,
+        small: usize,
+    ) -> Locations {
+        let mut me = Locations {
+            small,
+            ..Locations::default()
+        };
+        me.servers.reserve(servers.len());
         for &s in servers {
             let d = cfg.directive(s);
-            let mut named = HashMap::new();
+            let mut named = Vec::new();
             let level = me.level(d, blocks, &mut Some(&mut named));
             me.servers.insert(s, (level, named));
         }
@@ -122,9 +154,11 @@ impl Locations {
         &mut self,
         parent: Directive<'_>,
         blocks: &Blocks,
-        named: &mut Option<&mut HashMap<String, usize>>,
+        named: &mut Option<&mut Named>,
     ) -> Level {
-        let mut level = Level::default();
+        let mut all = Vec::new();
+        let mut regexes = Vec::new();
+        let mut auto = false;
         for d in parent.children() {
             if !d.is("location") || !d.has_block() {
                 continue;
@@ -143,7 +177,7 @@ impl Locations {
             };
             let regex = modifier
                 .is_regex()
-                .then(|| NgxRegex::new(name, modifier == Modifier::RegexCaseless));
+                .then(|| Box::new(NgxRegex::new(name, modifier == Modifier::RegexCaseless)));
             let auto_redirect = name.ends_with('/')
                 && blocks
                     .get(block)
@@ -158,33 +192,80 @@ impl Locations {
                 node: d.id(),
                 block,
                 modifier,
-                name: name.to_string(),
+                name: name.into(),
                 regex,
                 level: nested,
                 auto_redirect,
             });
-            level.all.push(i);
-            level.auto_redirect |= auto_redirect;
+            all.push(i);
+            auto |= auto_redirect;
             match modifier {
-                Modifier::Exact => {
-                    level.exact.entry(name.as_bytes().to_vec()).or_insert(i);
-                }
-                Modifier::Prefix | Modifier::NoRegex => {
-                    level.prefix.entry(name.as_bytes().to_vec()).or_insert(i);
-                }
-                Modifier::Regex | Modifier::RegexCaseless => level.regex.push(i),
+                Modifier::Regex | Modifier::RegexCaseless => regexes.push(i),
                 Modifier::Named => {
                     if let Some(n) = named.as_deref_mut() {
-                        n.entry(name.to_string()).or_insert(i);
+                        if !n.iter().any(|(k, _)| **k == *name) {
+                            n.push((name.into(), i));
+                        }
                     }
                 }
+                Modifier::Exact | Modifier::Prefix | Modifier::NoRegex => {}
             }
         }
-        let mut lens: Vec<usize> = level.prefix.keys().map(Vec::len).collect();
+        let prefixes = || {
+            all.iter()
+                .map(|&i| &self.locs[i])
+                .filter(|l| matches!(l.modifier, Modifier::Prefix | Modifier::NoRegex))
+        };
+        let mut lens: Vec<usize> = prefixes().map(|l| l.name.len()).collect();
         lens.sort_unstable_by(|a, b| b.cmp(a));
         lens.dedup();
-        level.prefix_lens = lens;
-        level
+        let maps = (all.len() > self.small).then(|| {
+            let mut maps = LevelMaps::default();
+            for &i in &all {
+                let l = &self.locs[i];
+                let key: Box<[u8]> = l.name.as_bytes().into();
+                match l.modifier {
+                    Modifier::Exact => {
+                        maps.exact.entry(key).or_insert(i);
+                    }
+                    Modifier::Prefix | Modifier::NoRegex => {
+                        maps.prefix.entry(key).or_insert(i);
+                    }
+                    _ => {}
+                }
+            }
+            Box::new(maps)
+        });
+        Level {
+            maps,
+            prefix_lens: lens.into_boxed_slice(),
+            regex: regexes.into_boxed_slice(),
+            all: all.into_boxed_slice(),
+            auto_redirect: auto,
+        }
+    }
+
+    /// The first `=` location of `level` named `key`.
+    fn exact(&self, level: &Level, key: &[u8]) -> Option<usize> {
+        match &level.maps {
+            Some(m) => m.exact.get(key).copied(),
+            None => level.all.iter().copied().find(|&i| {
+                let l = &self.locs[i];
+                l.modifier == Modifier::Exact && l.name.as_bytes() == key
+            }),
+        }
+    }
+
+    /// The first prefix (or `^~`) location of `level` named `key`.
+    fn prefix(&self, level: &Level, key: &[u8]) -> Option<usize> {
+        match &level.maps {
+            Some(m) => m.prefix.get(key).copied(),
+            None => level.all.iter().copied().find(|&i| {
+                let l = &self.locs[i];
+                matches!(l.modifier, Modifier::Prefix | Modifier::NoRegex)
+                    && l.name.as_bytes() == key
+            }),
+        }
     }
 
     pub fn server_level(&self, server: NodeId) -> Option<&Level> {
@@ -192,7 +273,8 @@ impl Locations {
     }
 
     pub fn named(&self, server: NodeId, name: &str) -> Option<usize> {
-        self.servers.get(&server)?.1.get(name).copied()
+        let (_, named) = self.servers.get(&server)?;
+        named.iter().find(|(k, _)| **k == *name).map(|&(_, i)| i)
     }
 
     /// Find the location for `uri` in a server (nginx's `ngx_http_core_find_location`).
@@ -246,7 +328,7 @@ impl Locations {
             return (rc, cur);
         }
         if !noregex {
-            for &ri in &level.regex {
+            for &ri in level.regex.iter() {
                 // Every regex location has its compiled regex (one that did not compile is
                 // not in `level.regex`).
                 let Some(re) = self.locs[ri].regex.as_ref() else {
@@ -284,17 +366,17 @@ impl Locations {
 
     /// `ngx_http_core_find_static_location` on one level.
     fn find_static(&self, level: &Level, uri: &[u8]) -> (Step, Option<usize>) {
-        if let Some(&l) = level.exact.get(uri) {
+        if let Some(l) = self.exact(level, uri) {
             return (Step::Ok, Some(l));
         }
-        if let Some(&l) = level.prefix.get(uri) {
+        if let Some(l) = self.prefix(level, uri) {
             return (Step::Again, Some(l));
         }
         if level.auto_redirect {
             let mut slashed = uri.to_vec();
             slashed.push(b'/');
-            let exact = level.exact.get(&slashed).copied();
-            let inclusive = level.prefix.get(&slashed).copied();
+            let exact = self.exact(level, &slashed);
+            let inclusive = self.prefix(level, &slashed);
             let redirect = [exact, inclusive]
                 .iter()
                 .flatten()
@@ -303,9 +385,9 @@ impl Locations {
                 return (Step::Done, exact.or(inclusive));
             }
         }
-        for &len in &level.prefix_lens {
+        for &len in level.prefix_lens.iter() {
             if len < uri.len() {
-                if let Some(&l) = level.prefix.get(&uri[..len]) {
+                if let Some(l) = self.prefix(level, &uri[..len]) {
                     return (Step::Again, Some(l));
                 }
             }

@@ -596,7 +596,11 @@ impl Model {
             Some(o) => o.to_vec(),
             None => cfg.servers().iter().map(Directive::id).collect(),
         };
-        let locations = Locations::build(cfg, &server_ids, &blocks);
+        let mut blocks = blocks;
+        let mut locations = Locations::build(cfg, &server_ids, &blocks);
+        // Grown by doubling: up to half of each is room never used (a 360,000-server model).
+        blocks.blocks.shrink_to_fit();
+        locations.locs.shrink_to_fit();
         let (scripts, script_regexes) = engine::compile_scripts(cfg, &server_ids);
         Model {
             shared,
@@ -928,7 +932,7 @@ impl<'s> Resolver<'s> {
         Some(RootInfo {
             directive: root.at,
             alias: root.alias,
-            value: root.value.clone(),
+            value: root.value.to_string(),
             scripted: root.scripted,
         })
     }
@@ -1003,7 +1007,7 @@ impl<'s> Resolver<'s> {
             .by_node
             .get(&node)
             .map(|&i| &self.locations.locs[i])
-            .map(|l| (l.modifier, l.name.clone()))
+            .map(|l| (l.modifier, l.name.to_string()))
     }
 }
 
@@ -1079,5 +1083,182 @@ mod target_tests {
         assert_eq!(host_for(&["_", "", "a_b.test"]), Some("a_b.test"));
         assert_eq!(host_for(&["$host", "a b", "x:80"]), None);
         assert_eq!(host_for::<&str>(&[]), None);
+    }
+}
+
+#[cfg(test)]
+mod model_tests {
+    use super::conf::Blocks;
+    use super::location::{Found, Locations, MatchCtx, Modifier};
+    use super::{http_block, Config, Directive, NodeId};
+    use crate::sysroot::SysRoot;
+    use std::path::Path;
+
+    /// A server of more locations than `SMALL_LEVEL` (hashed), with names given twice, `=` and
+    /// prefix locations of one name, an auto redirect, nested and named locations; small
+    /// servers beside it (scanned), and a snippet two servers include.
+    fn synthetic() -> Config {
+        let mut big = String::from("server { listen 80; server_name big.example; ");
+        for i in 0..12 {
+            big.push_str(&format!("location /l{i}/ {{ root /srv/l{i}; }} "));
+        }
+        big.push_str(
+            "location = /x { return 200; } location /x { } location /x { alias /dup/; } \
+             location /p/ { proxy_pass http://127.0.0.1:8000; } location = /p/ { } \
+             location ^~ /img/ { location ~ \\.png$ { } location /img/in/ { } } \
+             location ~* \\.(jpg|gif)$ { root /srv/re; } location @app { } location @app { return 404; } \
+             location / { try_files $uri @app; } include /etc/nginx/snippets/s.conf; }\n",
+        );
+        let dump = format!(
+            "# configuration file /etc/nginx/nginx.conf:\nevents {{}}\nhttp {{ root /srv/http; add_header X-A 1; \
+             {big} \
+             server {{ listen 80; server_name a.example; location /media/ {{ alias /srv/a/; }} location = /media/ {{ }} location @x {{ }} include /etc/nginx/snippets/s.conf; }} \
+             server {{ listen 81; server_name b.example; add_header X-B 2; location /m/ {{ alias /srv/b; add_header X-C 3; }} location /n/ {{ deny all; location /n/o/ {{ allow all; }} }} limit_except GET {{ deny all; }} }} \
+             server {{ listen 82; location / {{ proxy_pass http://u/; location /s/ {{ }} }} location /up/ {{ uwsgi_pass 127.0.0.1:9; }} }} }}\n\
+             # configuration file /etc/nginx/snippets/s.conf:\nlocation /snip/ {{ location /snip/in/ {{ }} }}\n"
+        );
+        crate::nginx::load_dump(&SysRoot::live(), dump.as_bytes(), "test").unwrap()
+    }
+
+    /// The real configurations of ../shared/corpus (when it is there) and `synthetic`.
+    fn configs() -> Vec<Config> {
+        let mut out = vec![synthetic()];
+        let corpus = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .skip(1)
+            .map(|d| d.join("shared/corpus"))
+            .find(|d| d.is_dir());
+        for dir in corpus
+            .iter()
+            .flat_map(|c| ["realworld", "crossplane", "nginx-lint-parser"].map(|s| c.join(s)))
+        {
+            let mut files: Vec<_> = walk(&dir);
+            files.sort();
+            for f in files {
+                if let Ok(cfg) = crate::nginx::load_files(&SysRoot::live(), &f) {
+                    out.push(cfg);
+                }
+            }
+        }
+        out
+    }
+
+    fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else if p.extension().is_some_and(|x| x == "conf") {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// URIs around each location's name: the name, inside it, past it, one byte short.
+    fn uris(locs: &Locations) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = ["/", "/a.jpg", "/media/a.jpg", "/x.php", "/index.html"]
+            .iter()
+            .map(|u| u.as_bytes().to_vec())
+            .collect();
+        for l in &locs.locs {
+            if l.modifier.is_regex() || l.modifier == Modifier::Named {
+                continue;
+            }
+            let n = l.name.as_bytes();
+            out.push(n.to_vec());
+            out.push([n, b"a.png"].concat());
+            out.push([n, b"/"].concat());
+            out.push([n, b"x/y.gif"].concat());
+            if let Some((_, short)) = n.split_last() {
+                out.push(short.to_vec());
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn found(locs: &Locations, server: NodeId, uri: &[u8]) -> String {
+        let (mut captures, mut named, mut errors) = (None, Vec::new(), Vec::new());
+        let mut ctx = MatchCtx {
+            captures: &mut captures,
+            named: &mut named,
+            errors: &mut errors,
+        };
+        let f = locs.find(server, uri, &mut ctx);
+        let node = match &f {
+            Found::Location(l) | Found::AutoRedirect(l) => Some(locs.locs[*l].node),
+            _ => None,
+        };
+        format!("{f:?} {node:?} {captures:?} {named:?} {errors:?}")
+    }
+
+    /// The blocks share their configuration where they change none of it, and the levels of
+    /// few locations compare names instead of hashing them: every block's configuration and
+    /// every lookup is what the construction before them gave (kept as the reference: each
+    /// block its own copy; every level hashed).
+    #[test]
+    fn shared_confs_and_scanned_levels_answer_as_copies_and_hashes_did() {
+        let configs = configs();
+        let mut lookups = 0;
+        for cfg in &configs {
+            let http = http_block(cfg);
+            let (blocks, _) = Blocks::build(cfg, http, &cfg.prefix, None);
+            let copied = Blocks::build_copying(cfg, http, &cfg.prefix);
+            assert_eq!(
+                format!("{:?}", blocks.blocks),
+                format!("{:?}", copied.blocks),
+                "{:?}",
+                cfg.files[0].path
+            );
+            let servers: Vec<NodeId> = cfg.servers().iter().map(Directive::id).collect();
+            let hashed = Locations::build_with(cfg, &servers, &blocks, 0);
+            let scanned = Locations::build_with(cfg, &servers, &blocks, usize::MAX);
+            let mixed = Locations::build(cfg, &servers, &blocks);
+            let shape = |l: &Locations| {
+                let locs: Vec<_> = l
+                    .locs
+                    .iter()
+                    .map(|l| {
+                        (
+                            l.node,
+                            l.block,
+                            l.modifier,
+                            l.name.clone(),
+                            l.level.all.clone(),
+                        )
+                    })
+                    .collect();
+                format!("{locs:?}")
+            };
+            assert_eq!(shape(&hashed), shape(&scanned));
+            assert_eq!(shape(&hashed), shape(&mixed));
+            let uris = uris(&hashed);
+            for &s in &servers {
+                for u in &uris {
+                    let want = found(&hashed, s, u);
+                    assert_eq!(
+                        found(&scanned, s, u),
+                        want,
+                        "{}",
+                        String::from_utf8_lossy(u)
+                    );
+                    assert_eq!(found(&mixed, s, u), want, "{}", String::from_utf8_lossy(u));
+                    lookups += 1;
+                }
+                for l in hashed.locs.iter().filter(|l| l.modifier == Modifier::Named) {
+                    let want = hashed.named(s, &l.name);
+                    assert_eq!(scanned.named(s, &l.name), want);
+                    assert_eq!(mixed.named(s, &l.name), want);
+                }
+            }
+        }
+        assert!(
+            lookups > 100,
+            "{lookups} lookups on {} configs",
+            configs.len()
+        );
     }
 }
