@@ -120,8 +120,25 @@ impl Check for StaticCollected {
             }
         }
         if n_missing == 0 && n_stale == 0 && !unseen.is_empty() {
+            // What was compared, so that a skip does not hide how much was judged.
+            let total = app.static_sources.len() as u64;
+            let seen = total - unseen.len() as u64;
+            let (which, others) = match seen {
+                0 => (
+                    format!("its {}", plural(total, "static source", "static sources")),
+                    "no source file was compared".to_string(),
+                ),
+                _ => (
+                    format!("{} of its {total} static sources", unseen.len()),
+                    format!(
+                        "the {} of the other {seen} {} collected and up to date",
+                        plural(compared, "source file", "source files"),
+                        if compared == 1 { "is" } else { "are" }
+                    ),
+                ),
+            };
             return Ok(Outcome::skip(format!(
-                "STATIC_ROOT {} cannot be compared with the static sources: {}",
+                "STATIC_ROOT {} cannot be compared with {which}: {}; {others}",
                 static_root.display(),
                 unseen.join("; ")
             )));

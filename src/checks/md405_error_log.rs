@@ -59,7 +59,9 @@ impl Check for ErrorLog {
         let mut before_load = 0usize;
         for (path, text) in &read {
             for line in text.lines().filter_map(errorlog::parse_line) {
-                // The log has whole seconds: a line of the reload's own second is kept.
+                // The log has whole seconds: a line of the reload's own second is kept. The
+                // load time is a start tick rounded down (never after the reload), so a line is
+                // dropped only when it is surely older than the running config.
                 if let (Some(t), Some(l)) = (line.when(), loaded) {
                     if t < l {
                         before_load += 1;

@@ -41,11 +41,12 @@ impl Check for ApacheConfigNotReloaded {
         };
         let loaded = crate::apache::site::last_load(&master);
         let cfg = &site.config;
-        // What a2ensite/a2dissite change: the links in these directories.
+        // What a2ensite/a2dissite change: the links in these directories (system paths, read
+        // through the root like every other file of the system).
         let dirs: Vec<PathBuf> = ["sites-enabled", "conf-enabled", "mods-enabled"]
             .iter()
             .filter_map(|d| Some(site.entry.parent()?.join(d)))
-            .filter(|d| d.is_dir())
+            .filter(|d| cx.root.is_dir(d))
             .collect();
         let read: Vec<PathBuf> = cfg
             .files

@@ -164,6 +164,177 @@ fn indent(line: &str) -> &str {
     &line[..line.len() - line.trim_start().len()]
 }
 
+/// Lines `first..=last` of `lines` (block `d` on lines of its own) with `e` applied, the file's
+/// text kept wherever the edit leaves it: comments, blank lines and unchanged directives as
+/// written. None when the block has no comment or blank line to keep (it is rendered, as
+/// before), or its text does not split into one statement per run of lines.
+fn kept_text(
+    lines: &FileText,
+    d: &Directive<'_>,
+    (first, last): (usize, usize),
+    e: &BlockEdit,
+) -> Option<Vec<String>> {
+    let worth = (first..=last).any(|i| {
+        lines
+            .get(i)
+            .is_some_and(|l| l.trim().is_empty() || l.contains('#'))
+    });
+    if !worth {
+        return None;
+    }
+    let mut out = Vec::new();
+    kept_block(lines, d, (first, last), e, &mut out)?;
+    Some(out)
+}
+
+/// `kept_text` of one block (nested blocks an edit reaches are walked the same way).
+fn kept_block(
+    lines: &FileText,
+    d: &Directive<'_>,
+    (first, last): (usize, usize),
+    e: &BlockEdit,
+    out: &mut Vec<String>,
+) -> Option<()> {
+    let is_edited = e.block == d.id();
+    let head = lines.get(first)?;
+    // The `{` ends the first line; the `}` stands alone on the last.
+    let open = block_open(head, (d.column() as usize).checked_sub(1)?)?;
+    let close = lines.get(last)?;
+    if last == first || !ends_line(head, open) || close.trim_start().get(..1) != Some("}") {
+        return None;
+    }
+    if !ends_line(close, close.len() - close.trim_start().len()) {
+        return None;
+    }
+    match &e.head {
+        Some(h) if is_edited => {
+            let comment = head.get(open + 1..).unwrap_or("").trim();
+            let sep = if comment.is_empty() { "" } else { " " };
+            out.push(format!("{}{h} {{{sep}{comment}", indent(head)));
+        }
+        _ => out.push(head.to_string()),
+    }
+    let mut at = first + 1;
+    let mut inner: Option<String> = None;
+    let push_text = |out: &mut Vec<String>, pad: &str, text: &str| {
+        for l in text.lines() {
+            out.push(if l.is_empty() {
+                String::new()
+            } else {
+                format!("{pad}{l}")
+            });
+        }
+    };
+    for c in d.raw_children() {
+        if c.file_id() != d.file_id() {
+            return None;
+        }
+        let (a, b) = own_lines(lines, &c)?;
+        if a < at || b >= last {
+            return None;
+        }
+        kept_gap(lines, at, a, out)?;
+        let pad = indent(lines.get(a)?).to_string();
+        match e.changes.get(&c.id()) {
+            Some(Change::Drop) => {}
+            Some(Change::Replace(ls)) => ls.iter().for_each(|l| push_text(out, &pad, l)),
+            None if changes_within(&c, e) => kept_block(lines, &c, (a, b), e, out)?,
+            None => {
+                for i in a..=b {
+                    out.push(lines.get(i)?.to_string());
+                }
+            }
+        }
+        inner.get_or_insert(pad);
+        at = b + 1;
+    }
+    kept_gap(lines, at, last, out)?;
+    if is_edited {
+        let pad = inner.unwrap_or_else(|| format!("{}    ", indent(head)));
+        e.append.iter().for_each(|l| push_text(out, &pad, l));
+    }
+    out.push(close.to_string());
+    Some(())
+}
+
+/// Lines `from..to` between two statements: kept when each is blank or a comment.
+fn kept_gap(lines: &FileText, from: usize, to: usize, out: &mut Vec<String>) -> Option<()> {
+    for i in from..to {
+        let l = lines.get(i)?;
+        let t = l.trim();
+        if !t.is_empty() && !t.starts_with('#') {
+            return None;
+        }
+        out.push(if t.is_empty() {
+            String::new()
+        } else {
+            l.to_string()
+        });
+    }
+    Some(())
+}
+
+/// Whether `e` changes a directive inside `d`'s block (at any depth).
+fn changes_within(d: &Directive<'_>, e: &BlockEdit) -> bool {
+    d.raw_children()
+        .any(|c| e.changes.contains_key(&c.id()) || changes_within(&c, e))
+}
+
+/// The byte of the `{` that opens the block of the statement starting at `col` of `line`, when
+/// it is on that line.
+fn block_open(line: &str, col: usize) -> Option<usize> {
+    let b = line.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut j = col;
+    while j < b.len() {
+        let c = b[j];
+        match quote {
+            Some(_) if c == b'\\' => j += 1,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                b'#' | b';' | b'}' => return None,
+                b'"' | b'\'' => quote = Some(c),
+                b'\\' => j += 1,
+                b'{' => return Some(j),
+                _ => {}
+            },
+        }
+        j += 1;
+    }
+    None
+}
+
+/// Whether two texts hold the same statements as nginx reads them (comments and layout aside).
+fn same_statements(a: &str, b: &str) -> bool {
+    use crate::nginx::lexer::{Lexer, Tok};
+    fn next(l: &mut Lexer<'_>) -> Option<Option<(u8, String)>> {
+        let t = l.next_token();
+        Some(match t.tok {
+            Tok::Word { span, cooked, .. } => {
+                Some((0, cooked.unwrap_or_else(|| l.source()[span].to_string())))
+            }
+            Tok::Semicolon => Some((1, String::new())),
+            Tok::BlockStart => Some((2, String::new())),
+            Tok::BlockEnd => Some((3, String::new())),
+            Tok::LuaBody { span } => Some((4, l.source()[span].to_string())),
+            Tok::Error(_) => return None,
+            Tok::Eof => None,
+        })
+    }
+    let (mut x, mut y) = (Lexer::new(a), Lexer::new(b));
+    loop {
+        match (next(&mut x), next(&mut y)) {
+            (Some(p), Some(q)) if p == q => {
+                if p.is_none() {
+                    return true;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
 /// The splices of `e`, or None when its place cannot be told line by line.
 pub fn splices(
     texts: &mut Texts,
@@ -189,11 +360,17 @@ pub fn splices(
     if !lines_only {
         let mut block = String::new();
         render_block(&d, 0, Some(e), &mut block);
+        // The block's own comments and blank lines are kept (with the lines the edit leaves as
+        // they were), when its text still reads as the rendered block: what is printed is what
+        // was proven.
+        let lines = kept_text(lines, &d, (first, last), e)
+            .filter(|kept| same_statements(&kept.join("\n"), &block))
+            .unwrap_or_else(|| block.lines().map(|l| format!("{pad}{l}")).collect());
         return Some(vec![Splice {
             file,
             first: first + 1,
             last: last + 1,
-            lines: block.lines().map(|l| format!("{pad}{l}")).collect(),
+            lines,
             kind: SpliceKind::Block,
             within: first + 1,
         }]);
@@ -497,5 +674,52 @@ mod tests {
         let lines = FileText::new("a \"x;}\" 'y\\';' # ;\r\n  b;\n".into());
         assert_eq!(lines.len(), 2);
         assert_eq!(statement_end(&lines, (0, 0)), Some((1, 3)));
+    }
+
+    #[test]
+    fn a_block_printed_whole_keeps_its_comments() {
+        let text = "events {}\nhttp {\n    server {\n        listen 80;\n        # uploads, see #42\n        location /media {   # the shop's\n            # keep: the CDN reads this\n            add_header X-A a;\n\n            alias /srv/m;  # no slash\n            autoindex on;\n            location ~ \\.php$ {\n                # never run uploads\n                return 403;\n            }\n            # end\n        }\n    }\n}\n";
+        let (tmp, cfg) = setup(text);
+        let root = SysRoot::new(tmp.path());
+        let loc = find(&cfg, "location", "/media").id();
+        let alias = find(&cfg, "alias", "/srv/m").id();
+        let listing = find(&cfg, "autoindex", "on").id();
+        let ret = find(&cfg, "return", "403").id();
+        let e = BlockEdit::new(loc)
+            .head("location ^~ /media/")
+            .replace(alias, "alias /srv/m/;")
+            .drop(listing)
+            .replace(ret, "return 404;")
+            .append("add_header X-Content-Type-Options nosniff always;");
+        let s = splices(&mut Texts::default(), &root, &cfg, &e).unwrap();
+        assert_eq!(
+            (s[0].first, s[0].last, s[0].kind),
+            (6, 17, SpliceKind::Block)
+        );
+        assert_eq!(
+            shown(&cfg, &e, Some(&s)),
+            "# /etc/nginx/nginx.conf:6\nlocation ^~ /media/ { # the shop's\n    # keep: the CDN reads this\n    add_header X-A a;\n\n    alias /srv/m/;\n    location ~ \\.php$ {\n        # never run uploads\n        return 404;\n    }\n    # end\n    add_header X-Content-Type-Options nosniff always;\n}\n"
+        );
+        // The text printed is the block proven: the same statements as the rendered one.
+        let mut block = String::new();
+        render_block(&cfg.directive(loc), 0, Some(&e), &mut block);
+        assert!(same_statements(&s[0].lines.join("\n"), &block));
+        assert!(!same_statements("a b;", "a c;") && !same_statements("a {", "a {}"));
+        // A block whose text does not split into statements by lines is rendered, comments lost.
+        let text = "events {}\nhttp {\n    server {\n        listen 80;\n        location /media { # x\n            alias /srv/m; autoindex on;\n        }\n    }\n}\n";
+        let (tmp, cfg) = setup(text);
+        let root = SysRoot::new(tmp.path());
+        let loc = find(&cfg, "location", "/media").id();
+        let e = BlockEdit::new(loc).head("location ^~ /media");
+        let s = splices(&mut Texts::default(), &root, &cfg, &e).unwrap();
+        assert_eq!(
+            s[0].lines,
+            [
+                "        location ^~ /media {",
+                "            alias /srv/m;",
+                "            autoindex on;",
+                "        }"
+            ]
+        );
     }
 }

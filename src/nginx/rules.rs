@@ -256,6 +256,10 @@ fn check_servers(cfg: &Config) -> Vec<Diagnostic> {
                 continue;
             }
             let l = c;
+            if let Some(e) = l.arg(0).and_then(listen_refusal) {
+                out.push(diag(&l, e, true));
+                continue;
+            }
             let Some(addr) = l.arg(0).and_then(address_key) else {
                 continue;
             };
@@ -573,6 +577,56 @@ impl std::fmt::Display for Address<'_> {
     }
 }
 
+/// A port as nginx reads one (`ngx_atoi`: digits only, no sign), when it is 1-65535.
+pub fn nginx_port(s: &str) -> Option<u16> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.trim_start_matches('0').parse().ok().filter(|&p| p > 0)
+}
+
+/// What `nginx -t` says of a `listen` address it refuses, whatever the machine: a port that is
+/// not 1-65535 in digits (`0`, `70000`, `127.0.0.1:+8080`), no host before the `:`, or a host
+/// that is a signed number (`+8080`: not a port to nginx, a host name no resolver knows). A host
+/// name nginx would resolve when it starts is not judged here (it depends on the machine).
+fn listen_refusal(arg: &str) -> Option<String> {
+    let refused = |what: &str| Some(format!("{what} in \"{arg}\" of the \"listen\" directive"));
+    if arg.starts_with("unix:") {
+        return None;
+    }
+    // nginx splits at the first `:` after an IPv6 address's brackets.
+    let (host, port) = match arg.strip_prefix('[') {
+        Some(rest) => {
+            let (_, after) = rest.split_once(']')?;
+            (&arg[..arg.len() - after.len()], after.strip_prefix(':'))
+        }
+        None => match arg.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (arg, None),
+        },
+    };
+    match port {
+        Some(p) if nginx_port(p).is_none() => return refused("invalid port"),
+        Some(_) if host.is_empty() => return refused("no host"),
+        Some(_) => {}
+        // A word of digits alone is a port.
+        None if !host.is_empty() && host.bytes().all(|b| b.is_ascii_digit()) => {
+            return match nginx_port(host) {
+                Some(_) => None,
+                None => refused("invalid port"),
+            };
+        }
+        None => {}
+    }
+    let signed = host
+        .strip_prefix(['+', '-'])
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if signed {
+        return refused("host not found");
+    }
+    None
+}
+
 /// `listen`'s address (`80` and `*:80` are `0.0.0.0:80`); None for a host name (nginx resolves
 /// it) or what is not an address.
 fn address_key(arg: &str) -> Option<Address<'_>> {
@@ -580,7 +634,7 @@ fn address_key(arg: &str) -> Option<Address<'_>> {
     if arg.starts_with("unix:") {
         return Some(Address::Unix(arg));
     }
-    if let Ok(port) = arg.parse::<u16>() {
+    if let Some(port) = nginx_port(arg) {
         return Some(Address::Ip(SocketAddr::new(
             IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             port,
@@ -590,14 +644,14 @@ fn address_key(arg: &str) -> Option<Address<'_>> {
         let (ip, port) = rest.split_once(']')?;
         let ip: std::net::Ipv6Addr = ip.parse().ok()?;
         let port = match port.strip_prefix(':') {
-            Some(p) => p.parse::<u16>().ok()?,
+            Some(p) => nginx_port(p)?,
             None if port.is_empty() => 80,
             None => return None,
         };
         return Some(Address::Ip(SocketAddr::new(IpAddr::V6(ip), port)));
     }
     let (host, port) = match arg.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse::<u16>().ok()?),
+        Some((h, p)) => (h, nginx_port(p)?),
         None => (arg, 80),
     };
     let ip = if host == "*" {

@@ -217,3 +217,28 @@ fn every_apache_site_is_checked_on_its_own() {
     assert!(text.contains("blog: ok"), "{text}");
     assert!(text.contains("shop: fails MD501"), "{text}");
 }
+
+/// MD507 under --root (not --offline): the files are the root's, the running Apache is not
+/// this machine's. Its sites-enabled is dated after this machine's Apache would have loaded, and
+/// this machine may run an Apache of its own: MD507 is skipped, never judged from either.
+#[test]
+fn md507_under_root_is_not_judged_from_this_machine() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    apache_box(root, "/srv/shop/media/");
+    let r = root.to_str().unwrap();
+    let (_, j, err) = run(&[
+        "check", "--root", r, "--select", "MD507", "--format", "json",
+    ]);
+    let md507 = j["checks"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["id"] == "MD507"))
+        .unwrap_or_else(|| panic!("{err}\n{j}"));
+    assert_eq!(md507["status"], "skip", "{md507}");
+    assert!(
+        md507["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("--root: ")),
+        "{md507}"
+    );
+}

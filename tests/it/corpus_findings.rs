@@ -561,6 +561,15 @@ fn loader_rules_say_what_nginx_t_says() {
             "",
         ),
         ("an empty upstream", "upstream app {\n keepalive 2;\n}\n", ""),
+        // `listen` addresses nginx refuses whatever the machine (a signed number is a host name
+        // to nginx, which no resolver knows; the readers took `+8080` for port 8080).
+        ("a signed port", "server {\n listen +8080;\n}", ""),
+        ("a signed port after an address", "server {\n listen 127.0.0.1:+8080;\n}", ""),
+        ("port 0", "server {\n listen 0;\n}", ""),
+        ("a port past 65535", "server {\n listen 65536;\n}", ""),
+        ("a bare IPv6 address", "server {\n listen ::1;\n}", ""),
+        ("no host before the port", "server {\n listen :8089;\n}", ""),
+        ("a signed port after an IPv6 address", "server {\n listen [::1]:+80;\n}", ""),
         (
             "listen ssl without a certificate",
             "server {\n listen 127.0.0.1:8089 ssl;\n}",
@@ -615,6 +624,53 @@ fn loader_rules_say_what_nginx_t_says() {
             "{what}: nginx -t says\n  {said}\nwe say\n  {}",
             ours.join("\n  ")
         );
+    }
+}
+
+/// The `listen` addresses `nginx -t` accepts (without resolving a name) load without a refusal:
+/// leading zeros in a port, an IPv6 address with or without a port, `*`, a flag.
+#[test]
+fn listen_addresses_nginx_t_accepts_load() {
+    let Some(bin) = crate::support::nginx_binary() else {
+        assert!(
+            !crate::support::ci(),
+            "needs nginx (apt-get install nginx-light)"
+        );
+        eprintln!("skipping: no nginx");
+        return;
+    };
+    for listen in [
+        "00080",
+        "127.0.0.1:080",
+        "*:8089",
+        "[::1]",
+        "[::1]:0080",
+        "8089 default_server",
+        "65535",
+        "unix:/run/x.sock",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("nginx.conf");
+        let text = format!("events {{}}\nhttp {{\nserver {{\n listen {listen};\n}}\n}}\n");
+        std::fs::write(&conf, text).unwrap();
+        let out = std::process::Command::new(&bin)
+            .args(["-t", "-q", "-p"])
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .output()
+            .expect("run nginx -t");
+        assert!(
+            out.status.success(),
+            "listen {listen}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cfg = media_doctor::nginx::load_files(&media_doctor::sysroot::SysRoot::live(), &conf)
+            .expect("loads");
+        let fatal: Vec<_> = cfg.diagnostics.iter().filter(|d| d.fatal).collect();
+        assert!(fatal.is_empty(), "listen {listen}: {fatal:?}");
     }
 }
 

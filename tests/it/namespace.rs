@@ -450,12 +450,16 @@ fn an_apps_path_only_inside_its_namespace_is_unknown_on_this_machine() {
     let ds = d.display().to_string();
     std::fs::create_dir_all(d.join("host/proj/collected")).unwrap();
     std::fs::write(d.join("host/proj/collected/old.css"), "o").unwrap();
+    // A second source, seen the same on both sides and collected: compared, and counted.
+    std::fs::create_dir_all(d.join("host/assets")).unwrap();
+    std::fs::write(d.join("host/assets/a.css"), "a").unwrap();
+    std::fs::write(d.join("host/proj/collected/a.css"), "a").unwrap();
     let (app, port) = app_in_namespace(
         &d,
         "shared",
         &format!(
             "STATIC_URL = '/static/'\nSTATIC_ROOT = '{ds}/actr/app/collected'\n\
-             STATICFILES_DIRS = ['{ds}/actr']\n"
+             STATICFILES_DIRS = ['{ds}/actr', '{ds}/host/assets']\n"
         ),
     );
     let body = format!(
@@ -491,6 +495,13 @@ fn an_apps_path_only_inside_its_namespace_is_unknown_on_this_machine() {
     );
     let md205 = result(&r, "MD205");
     assert_eq!(md205["status"], "skip", "{md205:#}");
+    // The skip says what it could not compare, and what it did.
+    let said = md205["summary"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("cannot be compared with 1 of its 2 static sources")
+            && said.ends_with("the 1 source file of the other 1 is collected and up to date"),
+        "{md205:#}"
+    );
 }
 
 /// A Django project at `d/host/proj`, run in a mount namespace of its own (`unshare -m`): a

@@ -9,6 +9,7 @@
 
 use super::location::FnvMap;
 use super::regex::{Captures, Exec, NgxRegex};
+use crate::nginx::rules::nginx_port;
 use crate::nginx::{Config, Directive, NodeId};
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -89,7 +90,7 @@ fn parse_listen_addr(s: &str) -> Option<(ListenAddr, u16)> {
         let (ip, after) = rest.split_once(']')?;
         let ip: Ipv6Addr = ip.parse().ok()?;
         let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().ok()?,
+            Some(p) => nginx_port(p)?,
             None if after.is_empty() => 80,
             None => return None,
         };
@@ -101,10 +102,10 @@ fn parse_listen_addr(s: &str) -> Option<(ListenAddr, u16)> {
         return Some((addr, port));
     }
     if s.bytes().all(|b| b.is_ascii_digit()) {
-        return Some((ListenAddr::AnyV4, s.parse().ok()?));
+        return Some((ListenAddr::AnyV4, nginx_port(s)?));
     }
     let (host, port) = match s.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse().ok()?),
+        Some((h, p)) => (h, nginx_port(p)?),
         None => (s, 80),
     };
     let addr = if host == "*" {
@@ -215,11 +216,11 @@ pub fn listen_port(arg: &str) -> u16 {
     if arg.starts_with("unix:") {
         return 0;
     }
-    if let Ok(p) = arg.parse() {
+    if let Some(p) = nginx_port(arg) {
         return p;
     }
     match arg.rsplit_once(':') {
-        Some((_, p)) if !p.ends_with(']') => p.parse().unwrap_or(80),
+        Some((_, p)) if !p.ends_with(']') => nginx_port(p).unwrap_or(80),
         _ => 80,
     }
 }
