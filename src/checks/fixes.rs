@@ -26,7 +26,10 @@ pub fn settle_keeping(site: &Site, results: &mut [CheckResult], keep_data: bool)
         for f in results.iter_mut().flat_map(|r| r.findings.iter_mut()) {
             if let Some(rem) = &mut f.remediation {
                 for c in &mut rem.commands {
-                    *c = c.replace(super::shared::nginx::RELOAD, &reload);
+                    if c.contains(super::shared::nginx::RELOAD) {
+                        *c = c.replace(super::shared::nginx::RELOAD, &reload);
+                        c.shrink_to_fit();
+                    }
                 }
             }
         }
@@ -290,6 +293,7 @@ fn settle_group(
     } = m;
     let (first_r, _) = group[0];
     let first_id = results[first_r].id;
+    let many = results[first_r].findings.len() >= super::MANY_FINDINGS;
     let place = cfg.directive(fixes[0].edit.block).location();
     let intros = merged_intros(fixes.iter().map(|fx| fx.intro.as_str()), &apart);
     // The one block to add or the lines to change, at their file:line (the whole block
@@ -338,6 +342,11 @@ fn settle_group(
                     commands: Vec::new(),
                 },
             });
+        if many {
+            if let Some(rem) = &mut finding.remediation {
+                rem.text.shrink_to_fit();
+            }
+        }
     }
 }
 
