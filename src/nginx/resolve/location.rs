@@ -116,7 +116,7 @@ pub struct Locations {
     small: usize,
 }
 
-/// A server's named locations: the first location of each name.
+/// A server's named locations: the first location of each name, sorted by name.
 type Named = Box<[(Box<str>, usize)]>;
 
 /// The state a lookup may change: the request's regex captures.
@@ -148,6 +148,12 @@ impl Locations {
             let d = cfg.directive(s);
             let mut named = Vec::new();
             let level = me.level(d, blocks, &mut Some(&mut named));
+            // By name, the first location of each name kept (a stable sort keeps the config's
+            // order among equal names): looked up by binary search. A server of 100,000 named
+            // locations was 5 * 10^9 name comparisons to build when each name was checked
+            // against those before it.
+            named.sort_by(|a, b| a.0.cmp(&b.0));
+            named.dedup_by(|later, first| later.0 == first.0);
             // A server given twice keeps its last level (as the map's insert did).
             match me.servers.get(&s) {
                 Some(&i) => me.levels[i as usize] = (level, named.into()),
@@ -213,9 +219,7 @@ impl Locations {
                 Modifier::Regex | Modifier::RegexCaseless => regexes.push(i),
                 Modifier::Named => {
                     if let Some(n) = named.as_deref_mut() {
-                        if !n.iter().any(|(k, _)| **k == *name) {
-                            n.push((name.into(), i));
-                        }
+                        n.push((name.into(), i));
                     }
                 }
                 Modifier::Exact | Modifier::Prefix | Modifier::NoRegex => {}
@@ -289,7 +293,8 @@ impl Locations {
 
     pub fn named(&self, server: NodeId, name: &str) -> Option<usize> {
         let (_, named) = self.of_server(server)?;
-        named.iter().find(|(k, _)| **k == *name).map(|&(_, i)| i)
+        let at = named.binary_search_by(|(k, _)| (**k).cmp(name)).ok()?;
+        Some(named[at].1)
     }
 
     /// Find the location for `uri` in a server (nginx's `ngx_http_core_find_location`).

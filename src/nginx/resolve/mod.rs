@@ -1120,6 +1120,45 @@ mod model_tests {
         crate::nginx::load_dump(&SysRoot::live(), dump.as_bytes(), "test").unwrap()
     }
 
+    /// A server of many named locations, some names given twice, in no order: each name finds
+    /// the first location of that name in the config, as the linear scan of the server's
+    /// locations does (the model sorts them by name once instead of checking each name against
+    /// those before it: 100,000 of them were 5 * 10^9 comparisons).
+    #[test]
+    fn named_locations_many_and_repeated_find_the_first() {
+        let n = 20_000u64;
+        let mut dump = String::from(
+            "# configuration file /etc/nginx/nginx.conf:\nevents {}\nhttp { server { listen 80; \
+             location / { try_files $uri @n7; } ",
+        );
+        for i in 0..n {
+            // A permutation of 0..n (n and 7919 are coprime), every tenth name once more.
+            let k = i * 7919 % n;
+            dump.push_str(&format!("location @n{k} {{ return 204; }} "));
+            if i % 10 == 0 {
+                dump.push_str(&format!("location @n{} {{ return 404; }} ", k / 2));
+            }
+        }
+        dump.push_str("} }\n");
+        let cfg = crate::nginx::load_dump(&SysRoot::live(), dump.as_bytes(), "test").unwrap();
+        let http = http_block(&cfg);
+        let (blocks, _) = Blocks::build(&cfg, http, &cfg.prefix, None);
+        let servers: Vec<NodeId> = cfg.servers().iter().map(Directive::id).collect();
+        let locs = Locations::build(&cfg, &servers, &blocks);
+        let mut first: std::collections::HashMap<&str, usize> = Default::default();
+        for (i, l) in locs.locs.iter().enumerate() {
+            if l.modifier == Modifier::Named {
+                first.entry(&*l.name).or_insert(i);
+            }
+        }
+        assert_eq!(first.len() as u64, n);
+        for (name, &i) in &first {
+            assert_eq!(locs.named(servers[0], name), Some(i), "{name}");
+        }
+        assert_eq!(locs.named(servers[0], "@missing"), None);
+        assert_eq!(locs.named(servers[0], "@n"), None);
+    }
+
     /// The real configurations of ../shared/corpus (when it is there) and `synthetic`.
     fn configs() -> Vec<Config> {
         let mut out = vec![synthetic()];
