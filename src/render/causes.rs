@@ -9,9 +9,10 @@
 //! The text report opens with these items in the order to act on them; the JSON report adds
 //! them as `causes` (docs/json-schema.md) next to every check result, which it keeps.
 
+use crate::fnv::FnvMap;
 use crate::report::{Band, CheckResult, Finding, Report, Severity};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// One finding of the report: the check (index in `report.checks`) and the finding's index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,25 +234,26 @@ fn referenced_ids(f: &Finding, own: &str) -> Vec<String> {
     ids
 }
 
-/// The lookups `of` needs, kept up to date as problems join causes.
+/// The lookups `of` needs, kept up to date as problems join causes. Looked up, never iterated:
+/// the hash (FNV, keys from the report) changes only the time.
 #[derive(Default)]
 struct Index<'r> {
     /// A placed cause by its block's `FILE:LINE`.
-    block: HashMap<String, usize>,
+    block: FnvMap<String, usize>,
     /// An unplaced cause by the fix (text and commands) of one of its problems: the first.
-    fix: HashMap<(&'r str, &'r [String]), usize>,
+    fix: FnvMap<(&'r str, &'r [String]), usize>,
     /// Per check id: how many causes have a problem of it, and the first of them.
-    of_check: HashMap<&'static str, (usize, usize)>,
+    of_check: FnvMap<&'static str, (usize, usize)>,
     /// Per cause: the check ids and URL segments of its problems (a few each).
-    ids: HashMap<usize, Vec<&'static str>>,
-    segments: HashMap<usize, Vec<&'r str>>,
+    ids: FnvMap<usize, Vec<&'static str>>,
+    segments: FnvMap<usize, Vec<&'r str>>,
     /// Per check id and the file of a cause's `at`: the causes by line, the highest per line.
-    at_line: HashMap<(&'static str, String), BTreeMap<u32, usize>>,
+    at_line: FnvMap<(&'static str, String), BTreeMap<u32, usize>>,
     /// Per check id and URL segment: the first cause with a problem of that check and a
     /// problem (of any check) about a URL under that segment.
-    by_segment: HashMap<(&'static str, &'r str), usize>,
+    by_segment: FnvMap<(&'static str, &'r str), usize>,
     /// The first cause with a problem found at a `FILE:LINE` (the finding's own place).
-    problem_at: HashMap<String, usize>,
+    problem_at: FnvMap<String, usize>,
 }
 
 impl<'r> Index<'r> {

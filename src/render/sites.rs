@@ -257,6 +257,9 @@ pub struct Json<'o> {
     fail_on: FailOn,
     totals: Totals,
     first: bool,
+    /// One site's entry, serialised here and written whole: serde_json writes a report in
+    /// thousands of small pieces, each a call through `dyn Write` into the output's buffer.
+    entry: Vec<u8>,
 }
 
 impl<'o> Json<'o> {
@@ -278,6 +281,7 @@ impl<'o> Json<'o> {
             fail_on,
             totals: Totals::default(),
             first: true,
+            entry: Vec::new(),
         })
     }
 
@@ -300,10 +304,16 @@ impl<'o> Json<'o> {
                 causes: &all,
             },
         };
-        self.out
-            .write_all(if self.first { b"\n    " } else { b",\n    " })?;
+        self.entry.clear();
+        self.entry
+            .extend_from_slice(if self.first { b"\n    " } else { b",\n    " });
         self.first = false;
-        serde_json::to_writer(&mut *self.out, &entry)?;
+        serde_json::to_writer(&mut self.entry, &entry)?;
+        self.out.write_all(&self.entry)?;
+        // A site of many servers leaves no large buffer behind.
+        if self.entry.capacity() > 1 << 20 {
+            self.entry = Vec::new();
+        }
         Ok(())
     }
 
