@@ -317,7 +317,7 @@ pub struct Block {
 #[derive(Debug, Default, Clone)]
 pub struct Blocks {
     pub blocks: Vec<Block>,
-    by_node: crate::fnv::FnvMap<NodeId, BlockIdx>,
+    by_node: crate::fnv::FnvMap<NodeId, u32>,
     /// Each block gets its own copy of the whole configuration (the construction before
     /// `Conf` shared it): the tests' reference.
     copy_all: bool,
@@ -325,7 +325,7 @@ pub struct Blocks {
 
 impl Blocks {
     pub fn of(&self, node: NodeId) -> Option<BlockIdx> {
-        self.by_node.get(&node).copied()
+        self.by_node.get(&node).map(|&b| b as BlockIdx)
     }
     pub fn get(&self, b: BlockIdx) -> &Block {
         &self.blocks[b]
@@ -619,7 +619,7 @@ impl Blocks {
             conf: conf.clone(),
         });
         if let Some(n) = node {
-            self.by_node.insert(n, me);
+            self.by_node.insert(n, me as u32);
         }
         for d in children {
             let (kind, child_name, child_regex) = match d.name() {

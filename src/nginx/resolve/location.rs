@@ -106,16 +106,18 @@ pub enum Found {
 pub struct Locations {
     pub locs: Vec<Loc>,
     /// Location node → index in `locs`.
-    pub by_node: FnvMap<NodeId, usize>,
-    /// Per server node: its top level and its named locations (the first of each name).
-    servers: FnvMap<NodeId, (Level, Named)>,
+    pub by_node: FnvMap<NodeId, u32>,
+    /// Per server node: its index in `levels`.
+    servers: FnvMap<NodeId, u32>,
+    /// Each server's top level and its named locations (the first of each name).
+    levels: Vec<(Level, Named)>,
     /// Levels of more than this many locations hash their names (`SMALL_LEVEL`; the tests
     /// build with every level hashed, the reference, and with none).
     small: usize,
 }
 
 /// A server's named locations: the first location of each name.
-type Named = Vec<(Box<str>, usize)>;
+type Named = Box<[(Box<str>, usize)]>;
 
 /// The state a lookup may change: the request's regex captures.
 pub struct MatchCtx<'a> {
@@ -141,11 +143,19 @@ impl Locations {
             ..Locations::default()
         };
         me.servers.reserve(servers.len());
+        me.levels.reserve(servers.len());
         for &s in servers {
             let d = cfg.directive(s);
             let mut named = Vec::new();
             let level = me.level(d, blocks, &mut Some(&mut named));
-            me.servers.insert(s, (level, named));
+            // A server given twice keeps its last level (as the map's insert did).
+            match me.servers.get(&s) {
+                Some(&i) => me.levels[i as usize] = (level, named.into()),
+                None => {
+                    me.servers.insert(s, me.levels.len() as u32);
+                    me.levels.push((level, named.into()));
+                }
+            }
         }
         me
     }
@@ -154,7 +164,7 @@ impl Locations {
         &mut self,
         parent: Directive<'_>,
         blocks: &Blocks,
-        named: &mut Option<&mut Named>,
+        named: &mut Option<&mut Vec<(Box<str>, usize)>>,
     ) -> Level {
         let mut all = Vec::new();
         let mut regexes = Vec::new();
@@ -187,7 +197,7 @@ impl Locations {
                     .is_some_and(|h| PASS_DIRECTIVES.contains(&h.directive.as_str()));
             let nested = self.level(d, blocks, &mut None);
             let i = self.locs.len();
-            self.by_node.insert(d.id(), i);
+            self.by_node.insert(d.id(), i as u32);
             self.locs.push(Loc {
                 node: d.id(),
                 block,
@@ -268,18 +278,23 @@ impl Locations {
         }
     }
 
+    /// The top level and the named locations of `server`.
+    fn of_server(&self, server: NodeId) -> Option<&(Level, Named)> {
+        self.servers.get(&server).map(|&i| &self.levels[i as usize])
+    }
+
     pub fn server_level(&self, server: NodeId) -> Option<&Level> {
-        self.servers.get(&server).map(|(l, _)| l)
+        self.of_server(server).map(|(l, _)| l)
     }
 
     pub fn named(&self, server: NodeId, name: &str) -> Option<usize> {
-        let (_, named) = self.servers.get(&server)?;
+        let (_, named) = self.of_server(server)?;
         named.iter().find(|(k, _)| **k == *name).map(|&(_, i)| i)
     }
 
     /// Find the location for `uri` in a server (nginx's `ngx_http_core_find_location`).
     pub fn find(&self, server: NodeId, uri: &[u8], ctx: &mut MatchCtx<'_>) -> Found {
-        let Some((level, _)) = self.servers.get(&server) else {
+        let Some((level, _)) = self.of_server(server) else {
             return Found::None;
         };
         match self.find_in(level, uri, ctx) {
@@ -295,7 +310,7 @@ impl Locations {
     /// match of the server's top level, when it is not `^~` and `winner` is not nested in it.
     /// For explanations only (MD105's case: an image regex location answering /media/ URLs).
     pub fn shadowed_prefix(&self, server: NodeId, uri: &[u8], winner: usize) -> Option<usize> {
-        let (level, _) = self.servers.get(&server)?;
+        let (level, _) = self.of_server(server)?;
         match self.find_static(level, uri) {
             (Step::Again, Some(p))
                 if p != winner

@@ -1006,7 +1006,7 @@ impl<'s> Resolver<'s> {
         self.locations
             .by_node
             .get(&node)
-            .map(|&i| &self.locations.locs[i])
+            .map(|&i| &self.locations.locs[i as usize])
             .map(|l| (l.modifier, l.name.to_string()))
     }
 }
