@@ -44,6 +44,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("cli", 80),
     ("lib", 90),
     ("main", 90),
+    // the binary's allocator (a module of main.rs): imports nothing of the crate
+    ("alloc", 90),
 ];
 
 fn layer(unit: &str) -> Option<u8> {
