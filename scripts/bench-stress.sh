@@ -18,7 +18,9 @@
 # cut (load 5-7): 62 s wall, 50 s of CPU, 2.65 GB (53x); end of session 9 (load 1.4-1.7): trace
 # 0.51-0.53 s, check 64.5-65.1 s wall, 54.3x; the report's fix data and spare capacity cut
 # (load 8-11, so wall time swelled): check 470 s wall, 114 s of CPU, 2.31 GB (46x): check is
-# over its bounds (see docs/architecture.md, "One site or ten thousand"). BIG=0 skips it.
+# over its bounds (see docs/architecture.md, "One site or ten thousand"). End of that day (main
+# 9a6a578, load 2-2.7, a machine slow at system calls): trace 1.43 s; check 56.5 s, 1.64 GB
+# (33.5x). BIG=0 skips it.
 #   scripts/bench-stress.sh
 # Needs python3. Builds target/release/examples/load_config (see scripts/bench-nginx.sh).
 set -eu
