@@ -217,18 +217,24 @@ pub(crate) fn check_with(cfg: &Config, declared: &Declared) -> Vec<Diagnostic> {
     out
 }
 
-/// The rules of http's upstreams and servers: empty upstreams, listen addresses, certificates.
-fn check_servers(cfg: &Config) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    let fragment = cfg.kind != Some(ConfigKind::Main);
-    let http: Vec<Directive<'_>> = match cfg.kind {
+/// The directives at http level: the `http` block's children in a main config, the top level of a
+/// fragment (a site file is read as if included in `http`).
+fn http_level(cfg: &Config) -> Vec<Directive<'_>> {
+    match cfg.kind {
         Some(ConfigKind::Main) => cfg
             .top()
             .filter(|d| d.is("http"))
             .flat_map(|h| h.children().collect::<Vec<_>>())
             .collect(),
         _ => cfg.top().collect(),
-    };
+    }
+}
+
+/// The rules of http's upstreams and servers: empty upstreams, listen addresses, certificates.
+fn check_servers(cfg: &Config) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let fragment = cfg.kind != Some(ConfigKind::Main);
+    let http = http_level(cfg);
     let http_cert = http.iter().any(|d| d.is("ssl_certificate"));
     let mut defaults: HashSet<Address<'_>> = HashSet::new();
     let http_unseen = std::cell::OnceCell::new();
@@ -351,14 +357,7 @@ pub(crate) fn check_server(
     if !ssl || cert {
         return out;
     }
-    let http: Vec<Directive<'_>> = match cfg.kind {
-        Some(ConfigKind::Main) => cfg
-            .top()
-            .filter(|d| d.is("http"))
-            .flat_map(|h| h.children().collect::<Vec<_>>())
-            .collect(),
-        _ => cfg.top().collect(),
-    };
+    let http = http_level(cfg);
     if !http.iter().any(|d| d.is("ssl_certificate")) {
         let fragment = cfg.kind != Some(ConfigKind::Main);
         out.extend(no_certificate(
