@@ -961,3 +961,94 @@ fn apply_unit(
     app.unit = unit;
     env
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, path: &str, text: &str) {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    /// The directories listed once for every site (`Listings`) tell the same as asking each
+    /// path: projects found by name in /srv, a home and a symlinked /opt, units by name, names
+    /// nowhere, under a root whose /var/www holds another project and that has no /run.
+    #[test]
+    fn listings_find_what_each_path_finds() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        let django = "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'x.settings')\n";
+        write(d, "srv/shop/manage.py", django);
+        write(d, "var/www/other/manage.py", django);
+        write(d, "home/deploy/blog/manage.py", django);
+        write(d, "home/deploy/venv/pyvenv.cfg", "");
+        write(d, "data/opt/tool/manage.py", django);
+        std::os::unix::fs::symlink("/data/opt", d.join("opt")).unwrap();
+        write(
+            d,
+            "etc/systemd/system/shop.service",
+            "[Service]\nUser=shop\nWorkingDirectory=/srv/shop\nExecStart=/usr/bin/gunicorn x.wsgi\n",
+        );
+        let root = SysRoot::new(d);
+        let listings = std::sync::Arc::new(Listings::default());
+        let expect = [
+            ("shop", Some("/srv/shop")),
+            ("blog", Some("/home/deploy/blog")),
+            ("tool", Some("/opt/tool")),
+            ("nothing", None),
+            ("other", Some("/var/www/other")),
+            ("a/b", None),
+            ("..", None),
+        ];
+        for (name, dir) in expect {
+            let hints = |listings: Option<std::sync::Arc<Listings>>| Hints {
+                name: Some(name.into()),
+                config_given: true,
+                listings,
+                ..Default::default()
+            };
+            let asked = discover(&root, &hints(None));
+            let listed = discover(&root, &hints(Some(listings.clone())));
+            assert_eq!(listed.tried, asked.tried, "{name}");
+            assert_eq!(listed.unreadable, asked.unreadable, "{name}");
+            let dirs = [&asked, &listed].map(|f| f.app.as_ref().map(|a| a.dir.clone()));
+            assert_eq!(dirs[0], dirs[1], "{name}");
+            assert_eq!(dirs[1].as_deref(), dir.map(Path::new), "{name}");
+        }
+        let unit = discover(
+            &root,
+            &Hints {
+                name: Some("shop".into()),
+                config_given: true,
+                listings: Some(listings.clone()),
+                ..Default::default()
+            },
+        );
+        assert!(
+            unit.tried
+                .iter()
+                .any(|t| t.starts_with("unit shop.service: found")),
+            "{:?}",
+            unit.tried
+        );
+        // Read from the listings, not asked: what they list and what they do not.
+        assert!(listings.lacks(
+            &root,
+            Path::new("/var/www"),
+            "nothing".as_ref(),
+            Lookup::Real
+        ));
+        assert!(!listings.lacks(&root, Path::new("/srv"), "shop".as_ref(), Lookup::Real));
+        assert!(listings.lacks(&root, Path::new("/opt"), "shop".as_ref(), Lookup::Real));
+        assert!(!listings.lacks(&root, Path::new("/opt"), "tool".as_ref(), Lookup::Real));
+        assert!(listings.lacks(
+            &root,
+            Path::new("/run/systemd/system"),
+            "shop.service".as_ref(),
+            Lookup::Host
+        ));
+        assert!(!listings.lacks(&root, Path::new("/srv"), "..".as_ref(), Lookup::Real));
+    }
+}
