@@ -672,31 +672,14 @@ fn app_alignment_reads_apaches_mapping() {
 /// USR1 to the pid, with its own -d/-f: apache2ctl would signal the box's Apache).
 #[test]
 fn md507_names_a_change_made_after_apache_loaded_its_config() {
-    use std::os::unix::fs::PermissionsExt;
     if !root_and_apache() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
     let base = t.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let port = support::free_port();
-    let conf = base.join("apache2.conf");
-    let text = format!(
-        "{}<VirtualHost *:{port}>\n ServerName myapp.example.com\n</VirtualHost>\n",
-        main_conf(base, port)
-    );
-    std::fs::write(&conf, &text).unwrap();
     let now = std::time::SystemTime::now();
-    support::set_mtime(&conf, now - std::time::Duration::from_secs(60));
-    let apache = Apache::start(base, &conf, port).unwrap();
-    let check = || {
-        let args = Options {
-            apache_conf: Some(conf.clone()),
-            ..Default::default()
-        };
-        let site = Site::gather(&args, true).unwrap();
-        checks::run_one(checks::find("MD507").unwrap(), &site)
-    };
+    let (conf, text, apache) = md507_apache(base);
+    let check = || md507(&conf);
     let r = check();
     assert_eq!(r.status, Status::Pass, "{}: {:#?}", r.summary, r.findings);
     // Edited after the load (dated ahead, so that no wait is needed to be past the tolerance).
@@ -721,23 +704,14 @@ fn md507_names_a_change_made_after_apache_loaded_its_config() {
 #[test]
 fn md507_after_a_graceful_restart_an_old_child_still_finishing_is_no_failure() {
     use std::io::Write;
-    use std::os::unix::fs::PermissionsExt;
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
     if !root_and_apache() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
     let base = t.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let port = support::free_port();
-    let conf = base.join("apache2.conf");
-    let text = format!(
-        "{}<VirtualHost *:{port}>\n ServerName myapp.example.com\n</VirtualHost>\n",
-        main_conf(base, port)
-    );
-    std::fs::write(&conf, &text).unwrap();
-    support::set_mtime(&conf, SystemTime::now() - Duration::from_secs(60));
-    let apache = Apache::start(base, &conf, port).unwrap();
+    let (conf, text, apache) = md507_apache(base);
+    let port = apache.port;
     let master: i32 = std::fs::read_to_string(base.join("apache.pid"))
         .unwrap()
         .trim()
@@ -816,6 +790,36 @@ fn md507_after_a_graceful_restart_an_old_child_still_finishing_is_no_failure() {
     );
     drop(slow);
     drop(apache);
+}
+
+/// A private Apache serving one virtual host from `base` (0755), its config dated a minute
+/// before the start: (the config, its text, the server).
+fn md507_apache(base: &Path) -> (PathBuf, String, Apache) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = support::free_port();
+    let conf = base.join("apache2.conf");
+    let text = format!(
+        "{}<VirtualHost *:{port}>\n ServerName myapp.example.com\n</VirtualHost>\n",
+        main_conf(base, port)
+    );
+    std::fs::write(&conf, &text).unwrap();
+    support::set_mtime(
+        &conf,
+        std::time::SystemTime::now() - std::time::Duration::from_secs(60),
+    );
+    let apache = Apache::start(base, &conf, port).unwrap();
+    (conf, text, apache)
+}
+
+/// MD507 on the Apache of `conf`.
+fn md507(conf: &Path) -> media_doctor::report::CheckResult {
+    let args = Options {
+        apache_conf: Some(conf.to_path_buf()),
+        ..Default::default()
+    };
+    let site = Site::gather(&args, true).unwrap();
+    checks::run_one(checks::find("MD507").unwrap(), &site)
 }
 
 /// Root and Apache httpd: what a private Apache needs (a skip, or under CI a failure).
