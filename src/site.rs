@@ -118,6 +118,9 @@ pub struct Site {
     upstream_groups: Arc<OnceLock<UpstreamGroups>>,
     /// The box's listening sockets and their processes, read on first need (one per box).
     listeners: Arc<OnceLock<Arc<running::Listeners>>>,
+    /// Where the site's servers hand requests (`upstreams`), found on first use: several checks
+    /// ask whether the site hands requests to an app.
+    upstreams: OnceLock<Vec<Upstream>>,
     /// The directories app discovery looks in for every site by its name, listed once for the
     /// sites of a box (see `discover::Listings`; one per box).
     app_listings: Arc<discover::Listings>,
@@ -454,6 +457,7 @@ impl Site {
             server_count: Default::default(),
             upstream_groups: Default::default(),
             listeners: Default::default(),
+            upstreams: OnceLock::new(),
             app_listings: Default::default(),
             reload: Default::default(),
             one_of_many: false,
@@ -644,6 +648,10 @@ impl Site {
     /// read as its members. A check over every site indexes every group of the box once; one
     /// site reads only the groups it names (a 10,000-site box has a group per site).
     fn upstreams(&self) -> Vec<Upstream> {
+        self.upstreams.get_or_init(|| self.find_upstreams()).clone()
+    }
+
+    fn find_upstreams(&self) -> Vec<Upstream> {
         let cfg = &self.nginx.config;
         let passes = pass_directives(cfg, &self.nginx.servers);
         if self.one_of_many || self.upstream_groups.get().is_some() {
@@ -732,6 +740,7 @@ impl Site {
             server_count: self.server_count.clone(),
             upstream_groups: self.upstream_groups.clone(),
             listeners: self.listeners.clone(),
+            upstreams: OnceLock::new(),
             app_listings: self.app_listings.clone(),
             reload: self.reload.clone(),
             one_of_many: true,

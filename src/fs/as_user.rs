@@ -99,13 +99,16 @@ pub fn probe(root: &SysRoot, who: &Identity, probes: &[Probe]) -> Result<Vec<i32
 }
 
 /// The threads that ask as a user for a check of every site (`with_probe_threads`), one per
-/// identity; `None` outside one. A child process per site cost 10,000 clones (and as many exits
+/// identity and thread that asks; `None` outside one. A child process per site cost 10,000 clones (and as many exits
 /// and waits) on a 10,000-site box: a thread that took the user's credentials for good asks the
 /// kernel the same questions with the same credentials, without a process each time.
 static PROBE_THREADS: std::sync::Mutex<Option<Vec<ProbeThread>>> = std::sync::Mutex::new(None);
 
-/// A thread that runs as one user (uid, gid, groups) and answers the probes sent to it.
+/// A thread that runs as one user (uid, gid, groups) and answers the probes one thread (a
+/// worker checking sites) sends it: one per worker, so that the workers never wait on each
+/// other's questions or on one queue's lock.
 struct ProbeThread {
+    asker: std::thread::ThreadId,
     uid: u32,
     gid: u32,
     groups: Vec<libc::gid_t>,
@@ -159,12 +162,13 @@ fn on_probe_thread(
     if root.process().is_some() {
         return None;
     }
+    let asker = std::thread::current().id();
     let jobs = {
         let mut threads = probe_threads();
         let threads = threads.as_mut()?;
         let at = threads
             .iter()
-            .position(|t| t.uid == uid && t.gid == gid && t.groups == groups);
+            .position(|t| t.asker == asker && t.uid == uid && t.gid == gid && t.groups == groups);
         let at = match at {
             Some(at) => at,
             None => {
@@ -176,6 +180,7 @@ fn on_probe_thread(
                     .spawn(move || serve(uid, gid, &mine, queue))
                     .ok()?;
                 threads.push(ProbeThread {
+                    asker,
                     uid,
                     gid,
                     groups,
