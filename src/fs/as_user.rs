@@ -23,7 +23,7 @@ pub struct Probe {
     pub op: Op,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
     /// `open(path, O_RDONLY)`, as nginx opens a file it serves (directories open too).
     Open,
