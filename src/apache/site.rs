@@ -353,23 +353,31 @@ pub fn reload_command(master: Option<&Master>, entry: &Path, systemd: bool) -> S
     }
 }
 
-/// When the master last (re)loaded its configuration: a graceful restart keeps the master and
-/// starts new children, so the oldest current child's start is the last load; the master's own
-/// start when it has no children (caught between generations).
+/// When the master last (re)loaded its configuration, at the latest: a graceful restart keeps
+/// the master and starts new children, so the oldest current child's start bounds the last load
+/// from below; the master's own start when it has no children (caught between generations).
+/// (Only a bound: a child of the old configuration still finishing a request after a graceful
+/// restart is as much a child as the new ones. MD507 reads `children_started` and the error log.)
 pub fn last_load(master: &Master) -> std::time::SystemTime {
-    let children = std::fs::read_dir("/proc")
+    children_started(master)
+        .into_iter()
+        .min()
+        .unwrap_or(master.started)
+}
+
+/// The start time of each current child of the master (never before the master's own: both
+/// carry ~10 ms of jitter). Apache's process titles do not tell a child of the old generation,
+/// finishing its requests after a graceful restart, from one of the new.
+pub fn children_started(master: &Master) -> Vec<std::time::SystemTime> {
+    std::fs::read_dir("/proc")
         .map(|rd| {
             rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
                 .filter_map(|pid| crate::system::Process::read(pid).ok())
                 .filter(|p| p.ppid == master.pid && p.comm == master.program)
-                .map(|p| p.started)
-                .collect::<Vec<_>>()
+                .map(|p| p.started.max(master.started))
+                .collect()
         })
-        .unwrap_or_default();
-    match children.into_iter().min() {
-        Some(t) => t.max(master.started),
-        None => master.started,
-    }
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -148,6 +148,8 @@ pub struct Prover<'s> {
     reload_whole: bool,
     /// How many edited copies were spliced over the unedited one (`overlay`), not loaded.
     overlaid: std::sync::atomic::AtomicUsize,
+    /// How many of those had only one location's text parsed again (`splice_location`).
+    by_location: std::sync::atomic::AtomicUsize,
 }
 
 /// Skeletons by file.
@@ -176,6 +178,7 @@ impl<'s> Prover<'s> {
             first: site.per_box("fix::prove::first", Default::default),
             reload_whole: false,
             overlaid: Default::default(),
+            by_location: Default::default(),
         }
     }
 
@@ -233,15 +236,47 @@ impl<'s> Prover<'s> {
         if column == 0 || (column - 1) % 4 != 0 {
             return None;
         }
-        let mut new_text = String::new();
-        render_node(cfg, server, (column - 1) / 4, edits, &mut new_text);
-        let spliced = crate::nginx::overlay::splice_server(
-            old_cfg,
-            at,
-            super::edit::rendered_lines(cfg, server),
-            &new_text,
-            declared,
-        )?;
+        // One location edited: its text alone is parsed again (the place of the block in the
+        // copy is the place of the edited one in its server: the copy's server is the box's,
+        // rendered). Else (or if that cannot be spliced) the server's.
+        let in_copy = match edits {
+            [e] if e.block != server => same_place(cfg, server, e.block, old_cfg, at),
+            _ => None,
+        };
+        let by_location = in_copy.and_then(|loc| {
+            let column = old_cfg.directive(loc).column() as usize;
+            if column == 0 || (column - 1) % 4 != 0 {
+                return None;
+            }
+            let mut text = String::new();
+            render_node(cfg, edits[0].block, (column - 1) / 4, edits, &mut text);
+            crate::nginx::overlay::splice_location(
+                old_cfg,
+                at,
+                loc,
+                super::edit::rendered_lines(cfg, edits[0].block),
+                &text,
+                declared,
+            )
+        });
+        let spliced = match by_location {
+            Some(s) => {
+                self.by_location
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                s
+            }
+            None => {
+                let mut new_text = String::new();
+                render_node(cfg, server, (column - 1) / 4, edits, &mut new_text);
+                crate::nginx::overlay::splice_server(
+                    old_cfg,
+                    at,
+                    super::edit::rendered_lines(cfg, server),
+                    &new_text,
+                    declared,
+                )?
+            }
+        };
         self.overlaid
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // What `load_copy` refuses: only what lies in the block can be new.
@@ -450,6 +485,45 @@ impl<'s> Prover<'s> {
         }
         (head, out)
     }
+}
+
+/// The node of `copy` at the place `block` has under `server` in `cfg` (the same child of the
+/// same child..., written children, includes not followed), `copy_server` being `server`
+/// rendered: a location of a server, found in the copy loaded from its text. None: `block` is
+/// not written under `server`, or not a location.
+fn same_place(
+    cfg: &Config,
+    server: NodeId,
+    block: NodeId,
+    copy: &Config,
+    copy_server: NodeId,
+) -> Option<NodeId> {
+    /// The child index of each block from `d` down to `block`, if it is written under `d`.
+    fn path_to(d: Directive<'_>, block: NodeId, path: &mut Vec<usize>) -> bool {
+        for (i, c) in d.raw_children().enumerate() {
+            if !c.has_block() {
+                continue;
+            }
+            path.push(i);
+            if c.id() == block || path_to(c, block, path) {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+    let mut path: Vec<usize> = Vec::new();
+    if !path_to(cfg.directive(server), block, &mut path) {
+        return None;
+    }
+    let mut node = copy.directive(copy_server);
+    for &i in &path {
+        node = node.raw_children().nth(i)?;
+    }
+    let (was, is) = (cfg.directive(block), node);
+    let same =
+        is.is("location") && was.is("location") && is.has_block() && is.args().eq(was.args());
+    same.then_some(node.id())
 }
 
 /// What a set of edits can matter to: the servers they edit, the servers that share a name with
@@ -1466,6 +1540,89 @@ mod tests {
         assert_eq!(whole.overlaid.load(std::sync::atomic::Ordering::Relaxed), 0);
         // The sections were parsed once, for every copy.
         assert!(once.first.lock().unwrap().is_some());
+    }
+
+    /// One location's text spliced (`splice_location`) is the copy the loader makes, node for
+    /// node, and proves as the copy loaded whole: a head rewritten, a nested location, a
+    /// location with an include, lines gained and lost before other blocks of the file, a
+    /// refusal inside the location; a head that declares a variable (a named capture) is not
+    /// spliced by location.
+    #[test]
+    fn one_location_spliced_proves_as_reloaded_whole() {
+        let tmp = root_with_www_data();
+        let w = |p: &str, text: &str| write(&tmp, p, text);
+        w(
+            "etc/nginx/nginx.conf",
+            "user www-data;\nevents {}\nhttp {\n    include /etc/nginx/sites-enabled/*;\n}\n",
+        );
+        w("etc/nginx/snippets/cache.conf", "expires 7d;\n");
+        w(
+            "etc/nginx/sites-enabled/shop",
+            "upstream app { server 127.0.0.1:8000; }\nserver {\n    listen 80;\n    server_name shop.example.com;\n    location / { proxy_pass http://app; }\n    location /media/ {\n        alias /srv/shop/media;\n        include /etc/nginx/snippets/cache.conf;\n        location ~* \\.(php|sh)$ { deny all; }\n    }\n    location ~* \\.(jpg|png)$ { expires 1d; }\n    location /static/ { alias /srv/shop/static/; }\n}\nserver {\n    listen 80;\n    server_name www.shop.example.com;\n    return 301 http://shop.example.com$request_uri;\n}\n",
+        );
+        w("srv/shop/media/a.jpg", "x");
+        w("srv/shop/media/b.txt", "x");
+        w("srv/shop/static/s.css", "x");
+        let args = crate::site::Options {
+            root: Some(tmp.path().to_path_buf()),
+            site: Some("shop".into()),
+            ..Default::default()
+        };
+        let site = Site::gather(&args, true).unwrap();
+        let cfg = site.config();
+        let media = node(cfg, "location", "/media/");
+        let alias = node(cfg, "alias", "/srv/shop/media");
+        let inner = node(cfg, "location", "\\.(php|sh)$");
+        let deny = node(cfg, "deny", "all");
+        let stat = node(cfg, "location", "/static/");
+        let goal = || Goal {
+            uri: "/media/a.jpg".into(),
+            ..goal()
+        };
+        let by_location: Vec<(BlockEdit, Vec<Goal>)> = vec![
+            (
+                BlockEdit::new(media).head("location ^~ /media/"),
+                vec![goal()],
+            ),
+            (
+                BlockEdit::new(media)
+                    .head("location ^~ /media/")
+                    .replace(alias, "alias /srv/shop/media/;")
+                    .append("add_header X-Content-Type-Options nosniff always;"),
+                vec![goal()],
+            ),
+            (
+                BlockEdit::new(media)
+                    .replace(alias, "alias /srv/shop/media/;")
+                    .append("add_header X-A a;\nadd_header X-B b;\nadd_header X-C c;"),
+                vec![],
+            ),
+            (BlockEdit::new(inner).replace(deny, "return 404;"), vec![]),
+            (BlockEdit::new(stat).append("autoindex on;"), vec![]),
+            (BlockEdit::new(stat).append("listen 8080;"), vec![]),
+            (
+                BlockEdit::new(media).replace(alias, "alias /srv/a/; alias /srv/b/;"),
+                vec![],
+            ),
+            (BlockEdit::new(stat).head("location = /static/"), vec![]),
+        ];
+        let not_by_location: Vec<(BlockEdit, Vec<Goal>)> = vec![(
+            BlockEdit::new(stat).head("location ~ ^/static/(?<rest>.*)$"),
+            vec![],
+        )];
+        let (once, whole) = (Prover::new(&site), Prover::reloading_whole(&site));
+        let mut kinds = HashSet::new();
+        for (i, (edit, goals)) in by_location.iter().chain(&not_by_location).enumerate() {
+            let edits = std::slice::from_ref(edit);
+            let was = once.by_location.load(std::sync::atomic::Ordering::Relaxed);
+            let got = once.prove(edits, goals);
+            assert_eq!(got, whole.prove(edits, goals), "{edits:?}");
+            kinds.insert(got.is_ok());
+            let now = once.by_location.load(std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(now, was + usize::from(i < by_location.len()), "{edits:?}");
+            once.assert_spliced_as_loaded(edits);
+        }
+        assert_eq!(kinds.len(), 2, "both proofs and refusals are compared");
     }
 
     impl Prover<'_> {

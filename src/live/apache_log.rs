@@ -244,6 +244,20 @@ pub fn parse_line(line: &str) -> Option<Line> {
     })
 }
 
+/// The last time the log says Apache (re)loaded its configuration: its MPM's notice
+/// "configured -- resuming normal operations" (AH00163 prefork, AH00292 worker, AH00489 event),
+/// written at every start and every restart, graceful or not (a notice is logged whatever the
+/// `LogLevel`). The time (`parse_time`'s seconds) and the line.
+pub fn last_start(text: &str) -> Option<(i64, &str)> {
+    text.lines().rev().find_map(|line| {
+        if !line.contains("configured -- resuming normal operations") {
+            return None;
+        }
+        let (time, _) = line.strip_prefix('[')?.split_once(']')?;
+        Some((parse_time(time)?, line))
+    })
+}
+
 /// Where the first `AHnnnnn: ` of the text starts.
 fn ah_code_at(s: &str) -> Option<usize> {
     let b = s.as_bytes();
@@ -278,6 +292,21 @@ pub fn parse_time(t: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_start_is_the_last_resuming_line() {
+        let log = "[Thu Dec 03 03:00:00.000001 2026] [mpm_event:notice] [pid 10:tid 11] AH00489: Apache/2.4.62 (Debian) configured -- resuming normal operations\n\
+                   [Thu Dec 03 03:10:00.5 2026] [mpm_event:notice] [pid 10:tid 11] AH00493: SIGUSR1 received.  Doing graceful restart\n\
+                   [Thu Dec 03 03:10:01.5 2026] [mpm_prefork:notice] [pid 10] AH00163: Apache/2.4.62 (Debian) configured -- resuming normal operations\n\
+                   [Thu Dec 03 03:20:00.5 2026] [core:error] [pid 12] AH00132: file permissions deny server access: /srv/a.jpg\n";
+        let (t, line) = last_start(log).unwrap();
+        assert_eq!(t, parse_time("Thu Dec 03 03:10:01.5 2026").unwrap());
+        assert!(line.contains("AH00163"), "{line}");
+        assert_eq!(
+            last_start("[Thu Dec 03 03:20:00.5 2026] [core:error] [pid 12] AH00132: x\n"),
+            None
+        );
+    }
 
     #[test]
     fn apache_lines_parse_with_their_meaning() {

@@ -48,6 +48,40 @@ pub(crate) fn splice_server(
     text: &str,
     declared: &Declared,
 ) -> Option<Overlay> {
+    splice(base, server, server, old_lines, text, declared)
+}
+
+/// `splice_server` of a `location` block of `server` (at any depth under it, in the server's own
+/// text): only the location's text (`text`, the whole block at its depth, `old_lines` long in
+/// `base`'s dump) is parsed and put in place of the old one, head and all; the rules are asked
+/// again of the whole server, as after `splice_server`. The same copy as `splice_server` of the
+/// server's text with that location rewritten, node for node (tested in `fix::prove`), for a
+/// sixth of the parsing: the fix prover's edits are mostly a location's (MD105's `^~`, MD110's
+/// header, MD101's slash).
+pub(crate) fn splice_location(
+    base: &Config,
+    server: NodeId,
+    location: NodeId,
+    old_lines: usize,
+    text: &str,
+    declared: &Declared,
+) -> Option<Overlay> {
+    let l = base.directive(location);
+    if location == server || !l.is("location") || !l.has_block() {
+        return None;
+    }
+    splice(base, server, location, old_lines, text, declared)
+}
+
+/// `splice_server` with `block` (the server itself, or a location of its text) replaced.
+fn splice(
+    base: &Config,
+    server: NodeId,
+    block: NodeId,
+    old_lines: usize,
+    text: &str,
+    declared: &Declared,
+) -> Option<Overlay> {
     if base.implicit_server.is_some()
         || !matches!(base.kind, Some(ConfigKind::Main | ConfigKind::HttpFragment))
     {
@@ -55,6 +89,11 @@ pub(crate) fn splice_server(
     }
     let old = base.directive(server);
     if !old.is("server") || !old.has_block() || old.arg_count() != 0 {
+        return None;
+    }
+    // The block replaced: the server, or one of its locations (in the server's own file).
+    let old_block = base.directive(block);
+    if old_block.file_id() != old.file_id() {
         return None;
     }
     let file = old.file_id();
@@ -69,7 +108,7 @@ pub(crate) fn splice_server(
     }
     // The include arguments of the old block's own text, and the file set each links to.
     let mut sets: HashMap<&str, u32> = HashMap::new();
-    let mut stack: Vec<Directive<'_>> = old.raw_children().collect();
+    let mut stack: Vec<Directive<'_>> = old_block.raw_children().collect();
     while let Some(d) = stack.pop() {
         if d.is_include() {
             let (Some(arg), 1) = (d.arg(0), d.arg_count()) else {
@@ -101,7 +140,7 @@ pub(crate) fn splice_server(
     }
     let new = parsed.top[0];
     // The new text starts on the old block's line.
-    let shift = old.line() - 1;
+    let shift = old_block.line() - 1;
     for n in &mut c.nodes[n0..] {
         n.line += shift;
     }
@@ -110,7 +149,12 @@ pub(crate) fn splice_server(
     }
     {
         let d = c.directive(new);
-        if !d.is("server") || !d.has_block() || d.arg_count() != 0 || d.column() != old.column() {
+        let same_kind = if block == server {
+            d.is("server") && d.arg_count() == 0
+        } else {
+            d.is("location")
+        };
+        if !same_kind || !d.has_block() || d.column() != old_block.column() {
             return None;
         }
     }
@@ -124,11 +168,16 @@ pub(crate) fn splice_server(
     if linked.len() != sets.len() {
         return None;
     }
-    c.nodes[server as usize].kids = c.nodes[new as usize].kids.clone();
+    c.nodes[block as usize].kids = c.nodes[new as usize].kids.clone();
+    // A location's head may be rewritten (`location ^~ /media/`); a server's has no argument.
+    c.nodes[block as usize].args = c.nodes[new as usize].args.clone();
 
     let spliced = c.directive(server);
+    // The variables the server's text declares stay when the replaced block's do (a location
+    // that declares others than before loads the copy).
+    let declares = |d: &Directive<'_>| super::variables::declared_in_block(d);
     if heads(&old) != heads(&spliced)
-        || super::variables::declared_in_text(&old) != super::variables::declared_in_text(&spliced)
+        || declares(&old_block) != declares(&c.directive(block))
         || spliced
             .descendants()
             .any(|(depth, _)| depth + 8 > MAX_DEPTH / 2)
@@ -137,7 +186,7 @@ pub(crate) fn splice_server(
     }
 
     // The lines after the block in its file move by what the text gained or lost.
-    let old_end = old.line() as i64 + old_lines as i64 - 1;
+    let old_end = old_block.line() as i64 + old_lines as i64 - 1;
     let delta = text.lines().count() as i64 - old_lines as i64;
     if delta != 0 {
         let moved = |line: &mut u32| {

@@ -304,14 +304,19 @@ fn declared_by(d: &Directive<'_>, out: &mut HashSet<String>) {
     }
 }
 
-/// The variables the directives of one block's own text declare (what it includes not read):
-/// every one `declared` finds there, and those the resolver finds
-/// (`resolve::vars::declared_variables`: `set` and named captures). The fix prover's copy with
-/// one server's text replaced declares what the config did when the two are the same before
-/// and after (`nginx::overlay`; what the block includes is the same files either way).
-pub(crate) fn declared_in_text(block: &Directive<'_>) -> (HashSet<String>, HashSet<String>) {
+/// The variables one block declares, its own directive and the directives of its text (what it
+/// includes not read): every one `declared` finds there, and those the resolver finds
+/// (`resolve::vars::declared_variables`: `set` and named captures, a regex location's head's
+/// too). The fix prover's copy with one server's text (or one location's) replaced declares what
+/// the config did when the two are the same before and after (`nginx::overlay`; what the block
+/// includes is the same files either way).
+pub(crate) fn declared_in_block(block: &Directive<'_>) -> (HashSet<String>, HashSet<String>) {
+    declared_under(vec![*block])
+}
+
+/// The variables these directives and what is written under them declare.
+fn declared_under(mut stack: Vec<Directive<'_>>) -> (HashSet<String>, HashSet<String>) {
     let (mut all, mut set) = (HashSet::new(), HashSet::new());
-    let mut stack: Vec<Directive<'_>> = block.raw_children().collect();
     while let Some(d) = stack.pop() {
         stack.extend(d.raw_children());
         let name = d.name();

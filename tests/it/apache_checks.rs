@@ -672,31 +672,14 @@ fn app_alignment_reads_apaches_mapping() {
 /// USR1 to the pid, with its own -d/-f: apache2ctl would signal the box's Apache).
 #[test]
 fn md507_names_a_change_made_after_apache_loaded_its_config() {
-    use std::os::unix::fs::PermissionsExt;
     if !root_and_apache() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
     let base = t.path();
-    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let port = support::free_port();
-    let conf = base.join("apache2.conf");
-    let text = format!(
-        "{}<VirtualHost *:{port}>\n ServerName myapp.example.com\n</VirtualHost>\n",
-        main_conf(base, port)
-    );
-    std::fs::write(&conf, &text).unwrap();
     let now = std::time::SystemTime::now();
-    support::set_mtime(&conf, now - std::time::Duration::from_secs(60));
-    let apache = Apache::start(base, &conf, port).unwrap();
-    let check = || {
-        let args = Options {
-            apache_conf: Some(conf.clone()),
-            ..Default::default()
-        };
-        let site = Site::gather(&args, true).unwrap();
-        checks::run_one(checks::find("MD507").unwrap(), &site)
-    };
+    let (conf, text, apache) = md507_apache(base);
+    let check = || md507(&conf);
     let r = check();
     assert_eq!(r.status, Status::Pass, "{}: {:#?}", r.summary, r.findings);
     // Edited after the load (dated ahead, so that no wait is needed to be past the tolerance).
@@ -712,6 +695,131 @@ fn md507_names_a_change_made_after_apache_loaded_its_config() {
         "{fix:?}"
     );
     drop(apache);
+}
+
+/// MD507 after a graceful restart that a child of the old configuration outlives (it is still
+/// reading a slow client's request): the children started both before and after the change, so
+/// their start times cannot say whether the change was loaded; the error log's restart line,
+/// written after it, does. (It was a failure: the oldest child was taken as the last load.)
+#[test]
+fn md507_after_a_graceful_restart_an_old_child_still_finishing_is_no_failure() {
+    use std::io::Write;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    if !root_and_apache() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path();
+    let (conf, text, apache) = md507_apache(base);
+    let port = apache.port;
+    let master: i32 = std::fs::read_to_string(base.join("apache.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let children = || -> Vec<(i32, SystemTime)> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter_map(|pid| media_doctor::system::Process::read(pid).ok())
+            .filter(|p| p.ppid == master)
+            .map(|p| (p.pid, p.started))
+            .collect()
+    };
+    // A client that sends half a request and waits: the child reading it is busy.
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: myapp.example.com\r\n")
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let old = loop {
+        let c = children();
+        if !c.is_empty() {
+            break c;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Apache started no child"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let oldest = old.iter().map(|(_, t)| *t).min().unwrap();
+    // The change: past the oldest child's start by more than the tolerance (1 s).
+    let changed = oldest + Duration::from_millis(1500);
+    std::fs::write(&conf, format!("{text}# edited\n")).unwrap();
+    support::set_mtime(&conf, changed);
+    // The restart must come in a later second of the log's clock than the change.
+    let second = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs();
+    while second(SystemTime::now()) <= second(changed) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(master),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .unwrap();
+    // Poll: the new generation's children, and the log's restart line.
+    let log = base.join("error.log");
+    loop {
+        let restarted = std::fs::read_to_string(&log).is_ok_and(|l| {
+            l.matches("configured -- resuming normal operations")
+                .count()
+                >= 2
+        });
+        if restarted && children().iter().any(|(_, t)| *t > changed) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no graceful restart");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let now = children();
+    assert!(
+        old.iter().any(|c| now.contains(c)),
+        "a child of the old generation still runs (the case tested): {old:?} {now:?}"
+    );
+    let args = Options {
+        apache_conf: Some(conf.clone()),
+        ..Default::default()
+    };
+    let site = Site::gather(&args, true).unwrap();
+    let r = checks::run_one(checks::find("MD507").unwrap(), &site);
+    assert_eq!(r.status, Status::Pass, "{}: {:#?}", r.summary, r.findings);
+    assert!(
+        r.summary.contains("restarted after the last change"),
+        "{}",
+        r.summary
+    );
+    drop(slow);
+    drop(apache);
+}
+
+/// A private Apache serving one virtual host from `base` (0755), its config dated a minute
+/// before the start: (the config, its text, the server).
+fn md507_apache(base: &Path) -> (PathBuf, String, Apache) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = support::free_port();
+    let conf = base.join("apache2.conf");
+    let text = format!(
+        "{}<VirtualHost *:{port}>\n ServerName myapp.example.com\n</VirtualHost>\n",
+        main_conf(base, port)
+    );
+    std::fs::write(&conf, &text).unwrap();
+    support::set_mtime(
+        &conf,
+        std::time::SystemTime::now() - std::time::Duration::from_secs(60),
+    );
+    let apache = Apache::start(base, &conf, port).unwrap();
+    (conf, text, apache)
+}
+
+/// MD507 on the Apache of `conf`.
+fn md507(conf: &Path) -> media_doctor::report::CheckResult {
+    let args = Options {
+        apache_conf: Some(conf.to_path_buf()),
+        ..Default::default()
+    };
+    let site = Site::gather(&args, true).unwrap();
+    checks::run_one(checks::find("MD507").unwrap(), &site)
 }
 
 /// Root and Apache httpd: what a private Apache needs (a skip, or under CI a failure).

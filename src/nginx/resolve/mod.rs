@@ -123,9 +123,11 @@ impl Request {
 
     /// A request for `uri` with this Host on this port (for checks asking about a path).
     pub fn for_path(host: &str, port: u16, target: &str) -> Request {
-        // Asked once per server and sample by checks and proofs over thousands of servers:
-        // sized once (`format!` grew it from nothing, a reallocation per piece).
-        let url = ["http://", host, target].concat();
+        // Sized once: `format!` grew it twice (a check asks ~60 paths a site).
+        let mut url = String::with_capacity(7 + host.len() + target.len());
+        url.push_str("http://");
+        url.push_str(host);
+        url.push_str(target);
         Request {
             url,
             scheme: "http".into(),

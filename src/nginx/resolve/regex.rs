@@ -12,7 +12,68 @@ use std::sync::{Mutex, OnceLock};
 pub struct NgxRegex {
     pub pattern: String,
     pub caseless: bool,
-    compiled: OnceLock<Result<pcre2::bytes::Regex, String>>,
+    compiled: OnceLock<Result<Compiled, String>>,
+}
+
+/// A pattern compiled for PCRE's interpreter (what nginx runs with `pcre_jit off`, its
+/// default), and as machine code once the pattern is hot (`JIT_AFTER`).
+#[derive(Debug)]
+struct Compiled {
+    interpreted: Matcher,
+    jit: Option<Matcher>,
+}
+
+/// A compiled pattern and the capture block its matches reuse (`Regex::captures` allocated one,
+/// ~450 instructions, for every try).
+#[derive(Debug)]
+struct Matcher {
+    re: pcre2::bytes::Regex,
+    locs: Mutex<Option<pcre2::bytes::CaptureLocations>>,
+}
+
+impl Matcher {
+    fn new(re: pcre2::bytes::Regex) -> Matcher {
+        Matcher {
+            re,
+            locs: Mutex::new(None),
+        }
+    }
+
+    fn exec(&self, subject: &[u8]) -> Result<Exec, pcre2::Error> {
+        let re = &self.re;
+        if re.captures_len() <= 1 {
+            return Ok(match re.is_match(subject)? {
+                true => Exec::Match(None),
+                false => Exec::NoMatch,
+            });
+        }
+        // Taken out while matching: another thread matching the same pattern makes its own.
+        let taken = self.locs.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let mut locs = taken.unwrap_or_else(|| re.capture_locations());
+        let got = re.captures_read(&mut locs, subject);
+        let out = match got {
+            Ok(Some(_)) => {
+                let groups = (0..locs.len()).map(|i| locs.get(i)).collect();
+                let names = re
+                    .capture_names()
+                    .iter()
+                    .enumerate()
+                    // nginx adds each named group as a variable, lower-case
+                    // (`ngx_http_add_variable`).
+                    .filter_map(|(i, n)| n.as_ref().map(|n| (n.to_ascii_lowercase(), i)))
+                    .collect();
+                Ok(Exec::Match(Some(Captures {
+                    subject: subject.to_vec(),
+                    groups,
+                    names,
+                })))
+            }
+            Ok(None) => Ok(Exec::NoMatch),
+            Err(e) => Err(e),
+        };
+        *self.locs.lock().unwrap_or_else(|p| p.into_inner()) = Some(locs);
+        out
+    }
 }
 
 /// The captures of the last regex with groups that matched: `$0`..`$9` and named groups.
@@ -48,28 +109,46 @@ pub enum Exec {
     Match(Option<Captures>),
 }
 
+/// How many times a pattern is compiled (for as many blocks of the configs modelled) before it
+/// is compiled to machine code too: a check of every site of a big config matches the same few
+/// patterns (`\.(jpg|png|css|js)$` in every site) millions of times, where the interpreter
+/// costs ~1,500 instructions a try; most patterns of a config run a handful of times.
+const JIT_AFTER: usize = 64;
+
+/// A pattern once compiled, and how many times it was asked for.
+type Cached = (
+    Result<pcre2::bytes::Regex, String>,
+    Option<pcre2::bytes::Regex>,
+    usize,
+);
+
 /// Big configs repeat the same patterns in every site (`\.(jpg|png|css|js)$`, `\.php$`, ...):
 /// each distinct pattern is compiled once per process and shared.
-fn compile_shared(pattern: &str, caseless: bool) -> Result<pcre2::bytes::Regex, String> {
-    type Cache = HashMap<(String, bool), Result<pcre2::bytes::Regex, String>>;
-    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
+fn compile_shared(pattern: &str, caseless: bool) -> Result<Compiled, String> {
+    static CACHE: OnceLock<Mutex<HashMap<(String, bool), Cached>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let key = (pattern.to_string(), caseless);
-    if let Some(r) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-        return r.clone();
+    let build = |jit: bool| {
+        pcre2::bytes::RegexBuilder::new()
+            .caseless(caseless)
+            .jit_if_available(jit)
+            .build(pattern)
+    };
+    let mut all = cache.lock().unwrap_or_else(|p| p.into_inner());
+    let entry = all.entry(key).or_insert_with(|| {
+        let re = build(false).map_err(|e| format!("regex {pattern:?} does not compile: {e}"));
+        (re, None, 0)
+    });
+    entry.2 += 1;
+    if entry.2 == JIT_AFTER && entry.0.is_ok() {
+        // JIT may be unavailable here (an error): the interpreter does it all then.
+        entry.1 = build(true).ok();
     }
-    let compiled = pcre2::bytes::RegexBuilder::new()
-        .caseless(caseless)
-        // No JIT: most regexes of a big config run a handful of times, and compiling machine
-        // code for each costs more than it saves.
-        .jit_if_available(false)
-        .build(pattern)
-        .map_err(|e| format!("regex {pattern:?} does not compile: {e}"));
-    cache
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(key, compiled.clone());
-    compiled
+    let re = entry.0.clone()?;
+    Ok(Compiled {
+        interpreted: Matcher::new(re),
+        jit: entry.1.clone().map(Matcher::new),
+    })
 }
 
 impl NgxRegex {
@@ -86,43 +165,26 @@ impl NgxRegex {
         NgxRegex::new(pattern, pattern.bytes().any(|b| b.is_ascii_uppercase()))
     }
 
-    fn compiled(&self) -> Result<&pcre2::bytes::Regex, String> {
+    fn compiled(&self) -> Result<&Compiled, String> {
         self.compiled
             .get_or_init(|| compile_shared(&self.pattern, self.caseless))
             .as_ref()
             .map_err(|e| e.clone())
     }
 
+    fn regex(&self) -> Result<&pcre2::bytes::Regex, String> {
+        self.compiled().map(|c| &c.interpreted.re)
+    }
+
     /// An error means the pattern does not compile (nginx -t would have refused the config).
     pub fn exec(&self, subject: &[u8]) -> Result<Exec, String> {
-        let re = self.compiled()?;
-        if re.captures_len() <= 1 {
-            return match re.is_match(subject) {
-                Ok(true) => Ok(Exec::Match(None)),
-                Ok(false) => Ok(Exec::NoMatch),
-                Err(e) => Err(e.to_string()),
-            };
+        let c = self.compiled()?;
+        // Machine code matches as the interpreter does; where it fails (its stack or match
+        // limit, counted its own way), the interpreter's answer is the one nginx gives.
+        if let Some(Ok(got)) = c.jit.as_ref().map(|j| j.exec(subject)) {
+            return Ok(got);
         }
-        let caps = match re.captures(subject) {
-            Ok(Some(c)) => c,
-            Ok(None) => return Ok(Exec::NoMatch),
-            Err(e) => return Err(e.to_string()),
-        };
-        let groups = (0..caps.len())
-            .map(|i| caps.get(i).map(|m| (m.start(), m.end())))
-            .collect();
-        let names = re
-            .capture_names()
-            .iter()
-            .enumerate()
-            // nginx adds each named group as a variable, lower-case (`ngx_http_add_variable`).
-            .filter_map(|(i, n)| n.as_ref().map(|n| (n.to_ascii_lowercase(), i)))
-            .collect();
-        Ok(Exec::Match(Some(Captures {
-            subject: subject.to_vec(),
-            groups,
-            names,
-        })))
+        c.interpreted.exec(subject).map_err(|e| e.to_string())
     }
 
     /// Whether the pattern compiles: an error of `exec` is then a failure to run on that
@@ -137,13 +199,13 @@ impl NgxRegex {
 
     /// How many capture groups the pattern has (0 when it does not compile).
     pub fn group_count(&self) -> usize {
-        self.compiled()
+        self.regex()
             .map(|r| r.captures_len().saturating_sub(1))
             .unwrap_or(0)
     }
 
     pub fn group_names(&self) -> Vec<String> {
-        self.compiled()
+        self.regex()
             .map(|r| r.capture_names().iter().flatten().cloned().collect())
             .unwrap_or_default()
     }
@@ -164,6 +226,51 @@ mod tests {
         assert_eq!(c.get(3), b"");
         assert_eq!(c.named().collect::<Vec<_>>(), vec![("name", &b"cat"[..])]);
         assert!(matches!(re.exec(b"/img/cat.gif").unwrap(), Exec::NoMatch));
+    }
+
+    /// A pattern compiled `JIT_AFTER` times is matched by machine code from then on, with the
+    /// interpreter's answers and captures; a capture block reused between matches keeps no
+    /// group of the match before.
+    #[test]
+    fn hot_patterns_match_as_interpreted() {
+        let patterns = [
+            (r"\.(jpg|jpeg|png|gif|ico|css|js)$", true),
+            (r"^/(?<dir>[^/]+)/(a)?(b)?(\w+)\.php$", false),
+            (r"/\.(?!well-known)", false),
+            (r"^(GET|HEAD)$", false),
+            (r"^/x$", false),
+        ];
+        let subjects: [&[u8]; 9] = [
+            b"/media/x.JPG",
+            b"/static/app.css",
+            b"/d/ab1.php",
+            b"/d/b2.php",
+            b"/d/3.php",
+            b"/.git/config",
+            b"/.well-known/acme",
+            b"HEAD",
+            b"",
+        ];
+        for (pattern, caseless) in patterns {
+            let cold = NgxRegex::new(pattern, caseless);
+            let mut hot = NgxRegex::new(pattern, caseless);
+            for _ in 0..=JIT_AFTER {
+                hot = NgxRegex::new(pattern, caseless);
+                hot.compiles();
+            }
+            assert!(hot.compiled().unwrap().jit.is_some(), "{pattern}");
+            for _ in 0..2 {
+                for subject in subjects {
+                    let want = cold.compiled().unwrap().interpreted.exec(subject).unwrap();
+                    let got = hot.exec(subject).unwrap();
+                    let key = |e: &Exec| match e {
+                        Exec::NoMatch => None,
+                        Exec::Match(c) => Some(c.clone()),
+                    };
+                    assert_eq!(key(&got), key(&want), "{pattern} on {subject:?}");
+                }
+            }
+        }
     }
 
     #[test]
