@@ -311,8 +311,9 @@ fn each_report(
     run: &(dyn Fn(&str, &[u32]) -> Report + Sync),
     write: impl FnMut(&str, &Report) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    // The directories the sites' roots share are read once for them all.
-    media_doctor::fs::walk::with_shared_ancestors(|| each_report_of(sites, run, write))
+    // What the sites share on this machine (the directories their roots share, the MAC state,
+    // a thread that asks the kernel as the worker user) is read or made once for them all.
+    media_doctor::fs::for_every_site(|| each_report_of(sites, run, write))
 }
 
 fn each_report_of(

@@ -118,6 +118,12 @@ pub struct Site {
     upstream_groups: Arc<OnceLock<UpstreamGroups>>,
     /// The box's listening sockets and their processes, read on first need (one per box).
     listeners: Arc<OnceLock<Arc<running::Listeners>>>,
+    /// The directories app discovery looks in for every site by its name, listed once for the
+    /// sites of a box (see `discover::Listings`; one per box).
+    app_listings: Arc<discover::Listings>,
+    /// The command that reloads nginx (`reload_command`: one per box, asked by several checks
+    /// of each site).
+    reload: Arc<OnceLock<String>>,
     /// One of the sites of a `check` over every site (`for_site`): the user named none.
     one_of_many: bool,
     /// What the checks compute once per box for all its sites (`per_box`).
@@ -448,6 +454,8 @@ impl Site {
             server_count: Default::default(),
             upstream_groups: Default::default(),
             listeners: Default::default(),
+            app_listings: Default::default(),
+            reload: Default::default(),
             one_of_many: false,
             box_cache: Default::default(),
             apache,
@@ -528,6 +536,8 @@ impl Site {
                     .get_or_init(|| Arc::new(running::Listeners::read(&self.root)))
                     .clone(),
             ),
+            // One site of many: what every site's search reads is read once for them all.
+            listings: self.one_of_many.then(|| self.app_listings.clone()),
         };
         let mut found = discover::discover(&self.root, &hints);
         if found.app.is_none() {
@@ -722,6 +732,8 @@ impl Site {
             server_count: self.server_count.clone(),
             upstream_groups: self.upstream_groups.clone(),
             listeners: self.listeners.clone(),
+            app_listings: self.app_listings.clone(),
+            reload: self.reload.clone(),
             one_of_many: true,
             box_cache: self.box_cache.clone(),
             apache: self
@@ -967,12 +979,18 @@ impl Site {
     /// told (not the live system, not root, a dump): Debian's packaged way where systemd runs
     /// the system under the root, else `nginx -s reload` (`systemctl` fails without systemd).
     pub fn reload_command(&self) -> String {
-        if let Some(pid) = self.root.process() {
-            return loaded::reload_in_namespace(pid);
-        }
-        self.changed_since_load()
-            .and_then(|s| s.reload.into_iter().next())
-            .unwrap_or_else(|| default_reload(&self.root).to_string())
+        // Found once per box: several checks of each site ask for it, and each asked the
+        // filesystem whether systemd runs (three stats a site on a 10,000-site box).
+        self.reload
+            .get_or_init(|| {
+                if let Some(pid) = self.root.process() {
+                    return loaded::reload_in_namespace(pid);
+                }
+                self.changed_since_load()
+                    .and_then(|s| s.reload.into_iter().next())
+                    .unwrap_or_else(|| default_reload(&self.root).to_string())
+            })
+            .clone()
     }
 
     /// The site's server blocks.

@@ -43,6 +43,84 @@ pub struct Hints {
     pub config_given: bool,
     /// The box's listening sockets, read once for every site (None: read them when needed).
     pub listeners: Option<std::sync::Arc<super::running::Listeners>>,
+    /// The directories every site's search looks in, listed once for every site of the box
+    /// (None: look at each path).
+    pub listings: Option<std::sync::Arc<Listings>>,
+}
+
+/// The directories the search looks in for every site by its name (/var/www, /srv, /opt, the
+/// homes, the systemd unit directories), each listed once for the sites of a box: a site's
+/// `/var/www/NAME`, `/srv/NAME`, `NAME.service` ... that its directory does not list is known to
+/// be missing without asking (a 10,000-site box asked ~30 missing paths per site). The
+/// directories are taken as they were at the first look, as `fs::walk` takes the ancestors the
+/// sites share. Only for a view this machine's paths lead to directly (no mounts of another
+/// namespace to map each path through).
+#[derive(Debug, Default)]
+pub struct Listings {
+    /// By system path and how it is looked up: the names in the directory the path leads to,
+    /// `Some(empty)` when it is missing or not a directory (nothing below it exists), `None`
+    /// when it could not be read (then each path below it is looked at).
+    dirs: std::sync::Mutex<std::collections::HashMap<(PathBuf, Lookup), Option<Names>>>,
+    /// `list_dirs(/home)`.
+    homes: std::sync::OnceLock<Vec<PathBuf>>,
+}
+
+/// The names in a directory.
+type Names = std::sync::Arc<std::collections::HashSet<std::ffi::OsString>>;
+
+/// How a directory of `Listings` is read: `real` resolves its system path inside the root (as
+/// `SysRoot::real_path` does before a project is looked for there), else the host path's own
+/// symlinks are left to the kernel (as `Unit::load` reads the unit directories).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Lookup {
+    Real,
+    Host,
+}
+
+impl Listings {
+    /// Whether `dir/name` is known to be missing: `dir`'s listing (read once) lacks `name`, so
+    /// an lstat of it would fail (ENOENT, or ENOTDIR below a file). False when that cannot be
+    /// told from the listing: `dir` unreadable, `name` not one plain component, a view with
+    /// mounts.
+    fn lacks(&self, root: &SysRoot, dir: &Path, name: &std::ffi::OsStr, how: Lookup) -> bool {
+        let mut parts = Path::new(name).components();
+        let plain = matches!(
+            (parts.next(), parts.next()),
+            (Some(std::path::Component::Normal(n)), None) if n == name
+        );
+        if !plain || root.mounts().is_some() {
+            return false;
+        }
+        let listing = {
+            let mut dirs = self.dirs.lock().unwrap_or_else(|p| p.into_inner());
+            dirs.entry((dir.to_path_buf(), how))
+                .or_insert_with(|| list(root, dir, how))
+                .clone()
+        };
+        listing.is_some_and(|names| !names.contains(name))
+    }
+}
+
+/// The names in `dir` (see `Listings::dirs`).
+fn list(root: &SysRoot, dir: &Path, how: Lookup) -> Option<Names> {
+    let host = match how {
+        Lookup::Real => match root.real_path(dir) {
+            Ok(real) => root.host_path(&real),
+            Err(_) => return None,
+        },
+        Lookup::Host => root.host_path(dir),
+    };
+    let names = match std::fs::read_dir(&host) {
+        Ok(rd) => rd
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<std::io::Result<_>>()
+            .ok()?,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+            Default::default()
+        }
+        Err(_) => return None,
+    };
+    Some(std::sync::Arc::new(names))
 }
 
 /// The result of discovery: the app (when found) and what was looked at.
@@ -90,8 +168,19 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
     if let Some(n) = &hints.name {
         unit_names.push(format!("{n}.service"));
     }
+    let unit_missing = |name: &str| {
+        hints.listings.as_ref().is_some_and(|l| {
+            systemd::UNIT_DIRS
+                .iter()
+                .all(|d| l.lacks(root, Path::new(d), name.as_ref(), Lookup::Host))
+        })
+    };
     for name in unit_names {
-        match Unit::load(root, &name) {
+        let loaded = match unit_missing(&name) {
+            true => Ok(None),
+            false => Unit::load(root, &name),
+        };
+        match loaded {
             Ok(Some(u)) => {
                 d.tried
                     .push(format!("unit {name}: found at {}", u.path.display()));
@@ -156,6 +245,7 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
                         };
                         h.upstreams = Vec::new();
                         h.listeners = None;
+                        h.listings = None;
                         h.nginx_dirs = Vec::new();
                         let mut inner = discover(&view, &h);
                         d.tried.append(&mut inner.tried);
@@ -220,17 +310,33 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
             candidates.push((dir, format!("systemd unit {}", u.name)));
         }
     }
+    // Candidates known to be missing (see `Listings`): no project there, nothing denied.
+    let mut missing: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    let lacks = |dir: &Path, name: &str| {
+        hints
+            .listings
+            .as_ref()
+            .is_some_and(|l| l.lacks(root, dir, name.as_ref(), Lookup::Real))
+    };
     if let Some(n) = &hints.name {
         for base in ["/var/www", "/srv", "/opt"] {
-            candidates.push((
-                Path::new(base).join(n),
-                format!("{base}/{n} (named by --site)"),
-            ));
+            let dir = Path::new(base).join(n);
+            if lacks(Path::new(base), n) {
+                missing.insert(dir.clone());
+            }
+            candidates.push((dir, format!("{base}/{n} (named by --site)")));
         }
         // /home/deploy/blog: a project in a user's home, users in name order.
-        for home in list_dirs(root, Path::new("/home")) {
+        let homes = match &hints.listings {
+            Some(l) => l
+                .homes
+                .get_or_init(|| list_dirs(root, Path::new("/home")))
+                .clone(),
+            None => list_dirs(root, Path::new("/home")),
+        };
+        for home in homes {
             let dir = home.join(n);
-            if root.is_dir(&dir) {
+            if !lacks(&home, n) && root.is_dir(&dir) {
                 let how = format!("{} (named by --site)", dir.display());
                 candidates.push((dir, how));
             }
@@ -311,6 +417,13 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
     candidates.retain(|(dir, _)| seen.insert(dir.clone()));
     let mut chosen = None;
     for (dir, how) in candidates {
+        if missing.contains(&dir) {
+            d.tried.push(format!(
+                "{}: no Django or Flask project ({how})",
+                dir.display()
+            ));
+            continue;
+        }
         let found = if shallow.contains(&dir) {
             project_here(root, &dir, hints.framework)
         } else {
@@ -847,4 +960,95 @@ fn apply_unit(
     app.server = server;
     app.unit = unit;
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, path: &str, text: &str) {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    /// The directories listed once for every site (`Listings`) tell the same as asking each
+    /// path: projects found by name in /srv, a home and a symlinked /opt, units by name, names
+    /// nowhere, under a root whose /var/www holds another project and that has no /run.
+    #[test]
+    fn listings_find_what_each_path_finds() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        let django = "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'x.settings')\n";
+        write(d, "srv/shop/manage.py", django);
+        write(d, "var/www/other/manage.py", django);
+        write(d, "home/deploy/blog/manage.py", django);
+        write(d, "home/deploy/venv/pyvenv.cfg", "");
+        write(d, "data/opt/tool/manage.py", django);
+        std::os::unix::fs::symlink("/data/opt", d.join("opt")).unwrap();
+        write(
+            d,
+            "etc/systemd/system/shop.service",
+            "[Service]\nUser=shop\nWorkingDirectory=/srv/shop\nExecStart=/usr/bin/gunicorn x.wsgi\n",
+        );
+        let root = SysRoot::new(d);
+        let listings = std::sync::Arc::new(Listings::default());
+        let expect = [
+            ("shop", Some("/srv/shop")),
+            ("blog", Some("/home/deploy/blog")),
+            ("tool", Some("/opt/tool")),
+            ("nothing", None),
+            ("other", Some("/var/www/other")),
+            ("a/b", None),
+            ("..", None),
+        ];
+        for (name, dir) in expect {
+            let hints = |listings: Option<std::sync::Arc<Listings>>| Hints {
+                name: Some(name.into()),
+                config_given: true,
+                listings,
+                ..Default::default()
+            };
+            let asked = discover(&root, &hints(None));
+            let listed = discover(&root, &hints(Some(listings.clone())));
+            assert_eq!(listed.tried, asked.tried, "{name}");
+            assert_eq!(listed.unreadable, asked.unreadable, "{name}");
+            let dirs = [&asked, &listed].map(|f| f.app.as_ref().map(|a| a.dir.clone()));
+            assert_eq!(dirs[0], dirs[1], "{name}");
+            assert_eq!(dirs[1].as_deref(), dir.map(Path::new), "{name}");
+        }
+        let unit = discover(
+            &root,
+            &Hints {
+                name: Some("shop".into()),
+                config_given: true,
+                listings: Some(listings.clone()),
+                ..Default::default()
+            },
+        );
+        assert!(
+            unit.tried
+                .iter()
+                .any(|t| t.starts_with("unit shop.service: found")),
+            "{:?}",
+            unit.tried
+        );
+        // Read from the listings, not asked: what they list and what they do not.
+        assert!(listings.lacks(
+            &root,
+            Path::new("/var/www"),
+            "nothing".as_ref(),
+            Lookup::Real
+        ));
+        assert!(!listings.lacks(&root, Path::new("/srv"), "shop".as_ref(), Lookup::Real));
+        assert!(listings.lacks(&root, Path::new("/opt"), "shop".as_ref(), Lookup::Real));
+        assert!(!listings.lacks(&root, Path::new("/opt"), "tool".as_ref(), Lookup::Real));
+        assert!(listings.lacks(
+            &root,
+            Path::new("/run/systemd/system"),
+            "shop.service".as_ref(),
+            Lookup::Host
+        ));
+        assert!(!listings.lacks(&root, Path::new("/srv"), "..".as_ref(), Lookup::Real));
+    }
 }

@@ -23,7 +23,7 @@ pub struct Probe {
     pub op: Op,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
     /// `open(path, O_RDONLY)`, as nginx opens a file it serves (directories open too).
     Open,
@@ -54,28 +54,194 @@ pub fn probe(root: &SysRoot, who: &Identity, probes: &[Probe]) -> Result<Vec<i32
     let ns_fd = ns.as_ref().map_or(-1, std::os::fd::AsRawFd::as_raw_fd);
     // Everything the child needs is prepared here: after fork() in a threaded process the child
     // may only make async-signal-safe calls (no allocation).
-    let paths: Vec<CString> = probes
-        .iter()
-        .map(|p| CString::new(p.path.as_os_str().as_bytes()))
-        .collect::<Result<_, _>>()
-        .context("a path contains a NUL byte")?;
-    let ops: Vec<Op> = probes.iter().map(|p| p.op).collect();
+    // Each question once: the walks of a batch pass through the same directories (a site's
+    // walks ask for `/` and `/srv` six times each); each probe's answer is its question's.
+    let mut asked: std::collections::HashMap<(&Path, Op), usize> = Default::default();
+    let mut paths: Vec<CString> = Vec::new();
+    let mut ops: Vec<Op> = Vec::new();
+    let mut answer_of: Vec<usize> = Vec::with_capacity(probes.len());
+    for p in probes {
+        let at = match asked.entry((p.path.as_path(), p.op)) {
+            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                paths.push(
+                    CString::new(p.path.as_os_str().as_bytes())
+                        .context("a path contains a NUL byte")?,
+                );
+                ops.push(p.op);
+                *e.insert(paths.len() - 1)
+            }
+        };
+        answer_of.push(at);
+    }
     let groups: Vec<libc::gid_t> = who.groups.clone();
     let (uid, gid) = (who.uid, who.gid);
 
+    let out = match on_probe_thread(root, uid, gid, &groups, &paths, &ops) {
+        Some(out) => out,
+        None => in_child(ns_fd, uid, gid, &groups, &paths, &ops)?,
+    };
+    match out.split_first() {
+        Some((0, rest)) => Ok(answer_of.iter().map(|&at| rest[at]).collect()),
+        Some((&step, rest)) if step < 0 && step != ENDED_EARLY => bail!(
+            "could not switch to {} (uid {uid}, gid {gid}): {} failed: {}",
+            who.name,
+            [
+                "setns (mount namespace)",
+                "setgroups",
+                "setresgid",
+                "setresuid"
+            ][(-step - 1) as usize % 4],
+            std::io::Error::from_raw_os_error(rest.first().copied().unwrap_or(0))
+        ),
+        _ => bail!("the as-user probe process for {} ended early", who.name),
+    }
+}
+
+/// The threads that ask as a user for a check of every site (`with_probe_threads`), one per
+/// identity; `None` outside one. A child process per site cost 10,000 clones (and as many exits
+/// and waits) on a 10,000-site box: a thread that took the user's credentials for good asks the
+/// kernel the same questions with the same credentials, without a process each time.
+static PROBE_THREADS: std::sync::Mutex<Option<Vec<ProbeThread>>> = std::sync::Mutex::new(None);
+
+/// A thread that runs as one user (uid, gid, groups) and answers the probes sent to it.
+struct ProbeThread {
+    uid: u32,
+    gid: u32,
+    groups: Vec<libc::gid_t>,
+    jobs: std::sync::mpsc::Sender<Job>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// Probes for a probe thread, and where its answers go (laid out as `ChildArgs::out`).
+struct Job {
+    paths: Vec<CString>,
+    ops: Vec<Op>,
+    answer: std::sync::mpsc::SyncSender<Vec<i32>>,
+}
+
+/// Runs `f` (the checks of every site of a box) with the probes of the live system asked by a
+/// thread per user, made on first use and ended when `f` returns. Outside it, and for the view
+/// of a process in another mount namespace (the child enters it first), each `probe` makes a
+/// child process.
+pub fn with_probe_threads<T>(f: impl FnOnce() -> T) -> T {
+    /// Ends the threads when `f` returns or unwinds.
+    struct End;
+    impl Drop for End {
+        fn drop(&mut self) {
+            let threads = probe_threads().take();
+            for t in threads.into_iter().flatten() {
+                // Its queue closed, the thread ends.
+                drop(t.jobs);
+                let _ = t.thread.join();
+            }
+        }
+    }
+    *probe_threads() = Some(Vec::new());
+    let _end = End;
+    f()
+}
+
+fn probe_threads() -> std::sync::MutexGuard<'static, Option<Vec<ProbeThread>>> {
+    PROBE_THREADS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The probes asked by the probe thread of this user (see `with_probe_threads`): None outside
+/// one, for a view in another mount namespace, or when no thread could be had.
+fn on_probe_thread(
+    root: &SysRoot,
+    uid: u32,
+    gid: u32,
+    groups: &[libc::gid_t],
+    paths: &[CString],
+    ops: &[Op],
+) -> Option<Vec<i32>> {
+    if root.process().is_some() {
+        return None;
+    }
+    let jobs = {
+        let mut threads = probe_threads();
+        let threads = threads.as_mut()?;
+        let at = threads
+            .iter()
+            .position(|t| t.uid == uid && t.gid == gid && t.groups == groups);
+        let at = match at {
+            Some(at) => at,
+            None => {
+                let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+                let groups = groups.to_vec();
+                let mine = groups.clone();
+                let thread = std::thread::Builder::new()
+                    .name("as-user".into())
+                    .spawn(move || serve(uid, gid, &mine, queue))
+                    .ok()?;
+                threads.push(ProbeThread {
+                    uid,
+                    gid,
+                    groups,
+                    jobs,
+                    thread,
+                });
+                threads.len() - 1
+            }
+        };
+        threads[at].jobs.clone()
+    };
+    let (answer, answered) = std::sync::mpsc::sync_channel(1);
+    jobs.send(Job {
+        paths: paths.to_vec(),
+        ops: ops.to_vec(),
+        answer,
+    })
+    .ok()?;
+    answered.recv().ok()
+}
+
+/// A probe thread: switches to the user once, then answers every job as the child would.
+fn serve(uid: u32, gid: u32, groups: &[libc::gid_t], jobs: std::sync::mpsc::Receiver<Job>) {
+    // SAFETY: this thread was made to ask as the user and does nothing else.
+    let switched = unsafe { switch_user(uid, gid, groups) };
+    for job in jobs {
+        let mut out = vec![ENDED_EARLY; job.paths.len() + 2];
+        match switched {
+            Ok(()) => {
+                for (k, (path, op)) in job.paths.iter().zip(&job.ops).enumerate() {
+                    out[k + 1] = ask(path, *op);
+                }
+                out[0] = 0;
+            }
+            Err((status, errno)) => {
+                out[0] = status;
+                out[1] = errno;
+            }
+        }
+        let _ = job.answer.send(out);
+    }
+}
+
+/// The probes asked by a child process made for them (see `probe`): its answers, laid out as
+/// `ChildArgs::out`.
+fn in_child(
+    ns_fd: i32,
+    uid: u32,
+    gid: u32,
+    groups: &[libc::gid_t],
+    paths: &[CString],
+    ops: &[Op],
+) -> Result<Vec<i32>> {
     // The child shares our memory and we wait while it runs (CLONE_VM | CLONE_VFORK, as
     // posix_spawn does): a fork copied the page tables of the whole process each time, which
     // a check of every site of a large config paid once per site (10,000 forks of a process of
     // hundreds of MB). It writes its answers straight into `out`: [status, then one errno per
     // probe], status 0 when it switched user, -step and the errno when a step failed.
-    let mut out: Vec<i32> = vec![ENDED_EARLY; probes.len() + 2];
+    let mut out: Vec<i32> = vec![ENDED_EARLY; paths.len() + 2];
     let mut args = ChildArgs {
         ns_fd,
         uid,
         gid,
-        groups: &groups,
-        paths: &paths,
-        ops: &ops,
+        groups,
+        paths,
+        ops,
         out: out.as_mut_ptr(),
     };
     let mut stack = vec![0u8; CHILD_STACK];
@@ -111,21 +277,7 @@ pub fn probe(root: &SysRoot, who: &Identity, probes: &[Probe]) -> Result<Vec<i32
         }
     }
     drop(stack);
-    match out.split_first() {
-        Some((0, rest)) => Ok(rest[..probes.len()].to_vec()),
-        Some((&step, rest)) if step < 0 && step != ENDED_EARLY => bail!(
-            "could not switch to {} (uid {uid}, gid {gid}): {} failed: {}",
-            who.name,
-            [
-                "setns (mount namespace)",
-                "setgroups",
-                "setresgid",
-                "setresuid"
-            ][(-step - 1) as usize % 4],
-            std::io::Error::from_raw_os_error(rest.first().copied().unwrap_or(0))
-        ),
-        _ => bail!("the as-user probe process for {} ended early", who.name),
-    }
+    Ok(out)
 }
 
 /// The status word of a child that never wrote one.
@@ -164,58 +316,75 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             *a.out = -1;
             libc::_exit(1);
         }
-        // Groups first (needs privilege), then gid, then uid (after which privilege is gone).
-        let steps: [(libc::c_long, [libc::c_long; 3]); 3] = [
-            (
-                libc::SYS_setgroups,
-                [
-                    a.groups.len() as libc::c_long,
-                    a.groups.as_ptr() as libc::c_long,
-                    0,
-                ],
-            ),
-            (
-                libc::SYS_setresgid,
-                [a.gid.into(), a.gid.into(), a.gid.into()],
-            ),
-            (
-                libc::SYS_setresuid,
-                [a.uid.into(), a.uid.into(), a.uid.into()],
-            ),
-        ];
-        for (i, (nr, args)) in steps.iter().enumerate() {
-            if libc::syscall(*nr, args[0], args[1], args[2]) != 0 {
-                *a.out.add(1) = errno();
-                *a.out = -(i as i32) - 2;
-                libc::_exit(1);
-            }
+        if let Err((status, errno)) = switch_user(a.uid, a.gid, a.groups) {
+            *a.out.add(1) = errno;
+            *a.out = status;
+            libc::_exit(1);
         }
         for (k, (path, op)) in a.paths.iter().zip(a.ops).enumerate() {
-            let result = match op {
-                Op::Open => {
-                    let fd = libc::open(
-                        path.as_ptr(),
-                        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC,
-                    );
-                    if fd >= 0 {
-                        libc::close(fd);
-                        0
-                    } else {
-                        errno()
-                    }
-                }
-                Op::Access(acc) => {
-                    if libc::access(path.as_ptr(), acc.access_mode()) == 0 {
-                        0
-                    } else {
-                        errno()
-                    }
-                }
-            };
-            *a.out.add(k + 1) = result;
+            *a.out.add(k + 1) = ask(path, *op);
         }
         *a.out = 0;
         libc::_exit(0)
+    }
+}
+
+/// Drops the calling thread to the user: groups first (needs privilege), then gid, then uid
+/// (after which privilege is gone). Raw system calls: they change the credentials of this
+/// thread alone (libc's wrappers would change every thread of the process). On failure, the
+/// status word (-2 - step) and the errno. Async-signal-safe: no allocation.
+///
+/// # Safety
+/// The calling thread keeps the user's credentials for good: only a thread (or child) made to
+/// ask as the user may call it.
+unsafe fn switch_user(uid: u32, gid: u32, groups: &[libc::gid_t]) -> Result<(), (i32, i32)> {
+    let steps: [(libc::c_long, [libc::c_long; 3]); 3] = [
+        (
+            libc::SYS_setgroups,
+            [
+                groups.len() as libc::c_long,
+                groups.as_ptr() as libc::c_long,
+                0,
+            ],
+        ),
+        (libc::SYS_setresgid, [gid.into(), gid.into(), gid.into()]),
+        (libc::SYS_setresuid, [uid.into(), uid.into(), uid.into()]),
+    ];
+    for (i, (nr, args)) in steps.iter().enumerate() {
+        if libc::syscall(*nr, args[0], args[1], args[2]) != 0 {
+            return Err((-(i as i32) - 2, *libc::__errno_location()));
+        }
+    }
+    Ok(())
+}
+
+/// One probe, with the calling thread's credentials: its errno, 0 when allowed.
+/// Async-signal-safe: no allocation.
+fn ask(path: &CString, op: Op) -> i32 {
+    // SAFETY: `path` is NUL-terminated; the descriptor opened is closed at once.
+    unsafe {
+        let errno = || *libc::__errno_location();
+        match op {
+            Op::Open => {
+                let fd = libc::open(
+                    path.as_ptr(),
+                    libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC,
+                );
+                if fd >= 0 {
+                    libc::close(fd);
+                    0
+                } else {
+                    errno()
+                }
+            }
+            Op::Access(acc) => {
+                if libc::access(path.as_ptr(), acc.access_mode()) == 0 {
+                    0
+                } else {
+                    errno()
+                }
+            }
+        }
     }
 }
 

@@ -18,10 +18,56 @@ pub enum SelinuxMode {
     Disabled,
 }
 
+/// The state files read for every site of a box (`with_state_read_once`), by host path: the
+/// text, or the errno it could not be read with. `None` outside one.
+static STATE: std::sync::Mutex<Option<HashMap<PathBuf, Result<String, i32>>>> =
+    std::sync::Mutex::new(None);
+
+/// Runs `f` (the checks of every site of a box) with SELinux's and AppArmor's state files read
+/// once for all the sites (each site read them again: two failed opens a site where neither
+/// runs), taken as they were at the first look.
+pub fn with_state_read_once<T>(f: impl FnOnce() -> T) -> T {
+    /// Forgets the files when `f` returns or unwinds.
+    struct End;
+    impl Drop for End {
+        fn drop(&mut self) {
+            *state() = None;
+        }
+    }
+    *state() = Some(HashMap::new());
+    let _end = End;
+    f()
+}
+
+fn state() -> std::sync::MutexGuard<'static, Option<HashMap<PathBuf, Result<String, i32>>>> {
+    STATE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A state file (`crate::input::read_to_string`), read once inside `with_state_read_once`. An
+/// error without an errno (a file refused for its size, not UTF-8) is not kept: read again, it
+/// is reported again.
+fn read_state(host: &Path) -> std::io::Result<String> {
+    if let Some(kept) = state().as_ref().and_then(|m| m.get(host)) {
+        return kept.clone().map_err(std::io::Error::from_raw_os_error);
+    }
+    let r = crate::input::read_to_string(host);
+    let kept = match &r {
+        Ok(text) => Ok(text.clone()),
+        Err(e) => match e.raw_os_error() {
+            Some(errno) => Err(errno),
+            None => return r,
+        },
+    };
+    if let Some(m) = state().as_mut() {
+        m.insert(host.to_path_buf(), kept);
+    }
+    r
+}
+
 /// SELinux's state, and where that was read.
 pub fn selinux(root: &SysRoot) -> Option<(SelinuxMode, String)> {
     let enforce = root.host_path(Path::new("/sys/fs/selinux/enforce"));
-    if let Ok(v) = crate::input::read_to_string(&enforce) {
+    if let Ok(v) = read_state(&enforce) {
         let mode = if v.trim() == "1" {
             SelinuxMode::Enforcing
         } else {
@@ -33,8 +79,7 @@ pub fn selinux(root: &SysRoot) -> Option<(SelinuxMode, String)> {
         // No selinuxfs mounted: SELinux is not running, whatever the config file says.
         return None;
     }
-    let config =
-        crate::input::read_to_string(&root.host_path(Path::new("/etc/selinux/config"))).ok()?;
+    let config = read_state(&root.host_path(Path::new("/etc/selinux/config"))).ok()?;
     let value = config
         .lines()
         .filter_map(|l| l.trim().strip_prefix("SELINUX="))
@@ -102,10 +147,8 @@ pub struct Profile {
 
 /// The loaded AppArmor profiles, when AppArmor is enabled (securityfs readable).
 pub fn apparmor_profiles(root: &SysRoot) -> Option<Vec<Profile>> {
-    let text = crate::input::read_to_string(
-        &root.host_path(Path::new("/sys/kernel/security/apparmor/profiles")),
-    )
-    .ok()?;
+    let text =
+        read_state(&root.host_path(Path::new("/sys/kernel/security/apparmor/profiles"))).ok()?;
     Some(
         text.lines()
             .filter_map(|l| {

@@ -16,3 +16,11 @@ pub mod walk;
 pub use access::Access;
 pub use identity::{Identity, Worker, WorkerSource};
 pub use walk::{walk, Outcome, Step, Walk};
+
+/// Runs `f`, the checks of every site of a box, with what the sites share on this machine read
+/// or made once for them all: the directories their roots share (`walk`), SELinux's and
+/// AppArmor's state (`mac`), and a thread per user that asks the kernel as that user
+/// (`as_user`) instead of a child process per site.
+pub fn for_every_site<T>(f: impl FnOnce() -> T) -> T {
+    walk::with_shared_ancestors(|| mac::with_state_read_once(|| as_user::with_probe_threads(f)))
+}

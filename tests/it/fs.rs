@@ -1060,6 +1060,104 @@ fn write_access_is_verified_as_the_user_without_writing() {
     );
 }
 
+/// A check of every site asks the kernel from a thread per user (`fs::for_every_site`), not a
+/// child process per site: the same answer as the child for every probe (the user's
+/// supplementary group, an ACL, no root capabilities), each question asked once however often
+/// a batch repeats it, and the calling thread still root afterwards.
+#[test]
+fn probe_threads_answer_as_the_child_does() {
+    use media_doctor::fs::as_user::{self, Op, Probe};
+    if !require(
+        is_root(),
+        "needs root (chown, groupadd, setfacl, setresuid)",
+    ) {
+        return;
+    }
+    let group = TestGroup::create("pt", &["www-data"]);
+    let g = group.name.as_str();
+    let t = live_tree();
+    let d = t.path();
+    mkdir(&d.join("pub"), 0o755, "root", "root");
+    file(&d.join("pub/a.txt"), 0o644, "root", "root");
+    mkdir(&d.join("private"), 0o700, "root", "root");
+    file(&d.join("private/f"), 0o644, "root", "root");
+    mkdir(&d.join("grp"), 0o770, "root", g);
+    file(&d.join("grp/f"), 0o640, "root", g);
+    mkdir(&d.join("acl"), 0o700, "root", "root");
+    file(&d.join("acl/f"), 0o600, "root", "root");
+    sh(
+        "setfacl",
+        &["-m", "u:www-data:rx", d.join("acl").to_str().unwrap()],
+    );
+    sh(
+        "setfacl",
+        &["-m", "u:www-data:r", d.join("acl/f").to_str().unwrap()],
+    );
+    let paths = [
+        "",
+        "pub",
+        "pub/a.txt",
+        "private",
+        "private/f",
+        "grp",
+        "grp/f",
+    ];
+    let paths = paths.iter().chain(&["acl/f", "missing", "pub/a.txt/x"]);
+    let ops = [
+        Op::Open,
+        Op::Access(Access::EXEC),
+        Op::Access(Access::WRITE | Access::EXEC),
+    ];
+    let mut probes: Vec<Probe> = Vec::new();
+    for p in paths {
+        for op in ops {
+            probes.push(Probe {
+                path: d.join(p),
+                op,
+            });
+        }
+    }
+    // Every question twice, the second time after all the others.
+    probes.extend(probes.clone());
+    let root = SysRoot::live();
+    let www = Identity::lookup(&root, "www-data").unwrap();
+    let nobody = Identity::lookup(&root, "nobody").unwrap();
+    let child = as_user::probe(&root, &www, &probes).unwrap();
+    let child_nobody = as_user::probe(&root, &nobody, &probes).unwrap();
+    let (thread, thread_nobody, again) = media_doctor::fs::for_every_site(|| {
+        (
+            as_user::probe(&root, &www, &probes).unwrap(),
+            as_user::probe(&root, &nobody, &probes).unwrap(),
+            as_user::probe(&root, &www, &probes[..3]).unwrap(),
+        )
+    });
+    assert_eq!(thread, child, "www-data");
+    assert_eq!(thread_nobody, child_nobody, "nobody");
+    assert_eq!(again, child[..3]);
+    let answer = |p: &str, op: Op| {
+        let at = probes
+            .iter()
+            .position(|q| q.path == d.join(p) && q.op == op)
+            .unwrap();
+        thread[at]
+    };
+    // Through the group only the thread's supplementary groups give, and the ACL.
+    assert_eq!(answer("grp/f", Op::Open), 0);
+    assert_eq!(answer("acl/f", Op::Open), 0);
+    assert_eq!(answer("private/f", Op::Open), libc::EACCES);
+    assert_eq!(
+        answer("pub", Op::Access(Access::WRITE | Access::EXEC)),
+        libc::EACCES
+    );
+    assert_eq!(answer("grp", Op::Access(Access::WRITE | Access::EXEC)), 0);
+    assert_eq!(answer("missing", Op::Open), libc::ENOENT);
+    assert_eq!(answer("pub/a.txt/x", Op::Open), libc::ENOTDIR);
+    assert!(kernel_allows(&www, &d.join("grp/f"), Access::READ));
+    // This thread kept its credentials: it still reads what only root may.
+    assert!(nix::unistd::geteuid().is_root());
+    assert!(std::fs::read(d.join("private/f")).is_ok());
+}
+
 /// Not root, on the live system: a directory media-doctor itself cannot search is reported as
 /// "cannot verify: run with sudo", never guessed (the worker could pass it through its group).
 #[test]
