@@ -20,7 +20,9 @@
 # (load 8-11, so wall time swelled): check 470 s wall, 114 s of CPU, 2.31 GB (46x): check is
 # over its bounds (see docs/architecture.md, "One site or ten thousand"). End of that day (main
 # 9a6a578, load 2-2.7, a machine slow at system calls): trace 1.43 s; check 56.5 s, 1.64 GB
-# (33.5x). BIG=0 skips it.
+# (33.5x). Evening of 2026-12-03 (the checks of one big site on every core, cheaper walks, the
+# JSON buffered; load 13, so wall time swelled): check 119 s wall against main's 133 s in the
+# same run, 56 s of CPU against 64 s, 1.69 GB (33.9x). BIG=0 skips it.
 #   scripts/bench-stress.sh
 # Needs python3. Builds target/release/examples/load_config (see scripts/bench-nginx.sh).
 set -eu

@@ -63,7 +63,9 @@ impl Check for LocationShadowed {
             };
             for t in targets_for(p, &all) {
                 // The location meant for the prefix: the one a plain file under it reaches.
-                let Some(meant) = r.location_for(t.server, &format!("{base}md-probe")) else {
+                // `concat`, not `format!`: sized once (15 URLs a server, on 360,000 servers).
+                let Some(meant) = r.location_for(t.server, &[base.as_str(), "md-probe"].concat())
+                else {
                     continue;
                 };
                 let Some(meant_info) = r.block_info(meant) else {
@@ -75,7 +77,7 @@ impl Check for LocationShadowed {
                 // Group the stolen samples by the location that steals them.
                 let mut stolen: BTreeMap<NodeId, Vec<Stolen>> = BTreeMap::new();
                 for s in SAMPLES {
-                    let uri = format!("{base}{s}");
+                    let uri = [base.as_str(), s].concat();
                     let Some(winner) = r.location_for(t.server, &uri) else {
                         continue;
                     };

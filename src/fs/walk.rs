@@ -12,6 +12,7 @@ use super::access::{self, Access, Decision, Meta, Via};
 use super::acl;
 use super::as_user::{self, Op, Probe};
 use super::identity::{Identity, UserDb};
+use crate::fnv::FnvMap;
 use crate::sysroot::SysRoot;
 use crate::text_safe::{self, list_item};
 use serde::Serialize;
@@ -231,11 +232,12 @@ pub struct WalkCache {
     pub db: UserDb,
     /// The root directory, followed (`/` may be a symlink under --root).
     // Keyed by the host path's bytes: hashing a `Path` walks its components, which costs more
-    // than the lookup saves.
-    root: std::sync::Mutex<HashMap<OsString, Result<Meta, i32>>>,
-    lstat: std::sync::Mutex<HashMap<OsString, Result<Meta, i32>>>,
-    links: std::sync::Mutex<HashMap<OsString, Result<PathBuf, i32>>>,
-    acls: std::sync::Mutex<HashMap<OsString, acl::Read>>,
+    // than the lookup saves. FNV: the paths are the config's, and every step of every walk
+    // looks one up (SipHash was a tenth of a walk).
+    root: std::sync::Mutex<FnvMap<OsString, Result<Meta, i32>>>,
+    lstat: std::sync::Mutex<FnvMap<OsString, Result<Meta, i32>>>,
+    links: std::sync::Mutex<FnvMap<OsString, Result<PathBuf, i32>>>,
+    acls: std::sync::Mutex<FnvMap<OsString, acl::Read>>,
 }
 
 impl WalkCache {
@@ -316,7 +318,7 @@ fn shared<T: Clone>(
 
 /// Read once per key: an I/O error is kept by its errno (one without errno is not kept).
 fn cached<T: Clone>(
-    map: &std::sync::Mutex<HashMap<OsString, Result<T, i32>>>,
+    map: &std::sync::Mutex<FnvMap<OsString, Result<T, i32>>>,
     key: &Path,
     read: impl FnOnce() -> std::io::Result<T>,
 ) -> std::io::Result<T> {
@@ -426,16 +428,19 @@ impl Walker<'_> {
                 return None;
             }
         }
-        let mut stack: Vec<OsString> = Vec::new();
+        // The directories passed through so far, as a system path (`/` and each component):
+        // kept as the walk goes, not joined again at every step.
+        let mut at = PathBuf::from("/");
+        let mut depth = 0usize;
         let mut links = 0usize;
         while let Some(part) = pending.pop_front() {
             if part == ".." {
-                stack.pop();
+                depth = depth.saturating_sub(usize::from(at.pop()));
                 continue;
             }
-            let sys = system_path(&stack, Some(&part));
+            let sys = system_path(&at, &part);
             let host = self.root.host_path(&sys);
-            self.shared = !pending.is_empty() && stack.len() < SHARED_DEPTH;
+            self.shared = !pending.is_empty() && depth < SHARED_DEPTH;
             let meta = match self.lstat(&host) {
                 Ok(m) => m,
                 Err(e) => {
@@ -462,7 +467,8 @@ impl Walker<'_> {
                     return None;
                 }
                 if target.is_absolute() {
-                    stack.clear();
+                    at = PathBuf::from("/");
+                    depth = 0;
                 }
                 let mut front = VecDeque::new();
                 push_components(&mut front, &target);
@@ -479,9 +485,10 @@ impl Walker<'_> {
             }
             let need = if last { want } else { Access::EXEC };
             self.judge(sys, meta, Some(&host), need);
-            stack.push(part);
+            at.push(part);
+            depth += 1;
         }
-        Some(system_path(&stack, None))
+        Some(at)
     }
 
     fn lstat(&self, host: &Path) -> std::io::Result<Meta> {
@@ -533,11 +540,11 @@ impl Walker<'_> {
 
     /// Decide one non-symlink component and record it.
     fn judge(&mut self, sys: PathBuf, meta: Meta, host: Option<&Path>, need: Access) {
-        let host = host
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| self.root.host_path(&sys));
         let acl_read = if access::acl_consulted(&meta, self.who) && !need.is_empty() {
-            self.read_acl(&host)
+            match host {
+                Some(h) => self.read_acl(h),
+                None => self.read_acl(&self.root.host_path(&sys)),
+            }
         } else {
             acl::Read::None
         };
@@ -637,11 +644,11 @@ fn push_components(into: &mut VecDeque<OsString>, path: &Path) {
     }
 }
 
-fn system_path(stack: &[OsString], next: Option<&OsString>) -> PathBuf {
-    let mut p = PathBuf::from("/");
-    for c in stack.iter().chain(next) {
-        p.push(c);
-    }
+/// `at` (a system path) and one more component, in one allocation.
+fn system_path(at: &Path, next: &OsString) -> PathBuf {
+    let mut p = PathBuf::with_capacity(at.as_os_str().len() + 1 + next.len());
+    p.push(at);
+    p.push(next);
     p
 }
 
@@ -748,9 +755,11 @@ fn verify(root: &SysRoot, walk: &Walk, who: &Identity) -> Verification {
 /// (one fork for all: a config can serve thousands of directories, and a fork of a big process
 /// costs milliseconds).
 pub fn walk_many(root: &SysRoot, paths: &[PathBuf], who: &Identity, want: Access) -> Vec<Walk> {
+    // One batch: the directories the paths share are read once (see `WalkCache`).
+    let cache = WalkCache::new(root);
     let mut walks: Vec<Walk> = paths
         .iter()
-        .map(|p| walk_unverified(root, p, who, want))
+        .map(|p| walk_cached(root, &cache, p, who, want, true))
         .collect();
     if let Some(not) = cannot_verify(root) {
         for w in &mut walks {
@@ -759,14 +768,29 @@ pub fn walk_many(root: &SysRoot, paths: &[PathBuf], who: &Identity, want: Access
         return walks;
     }
     let plans: Vec<(Vec<Probe>, Vec<usize>)> = walks.iter().map(plan).collect();
-    let all: Vec<Probe> = plans.iter().flat_map(|(p, _)| p.iter().cloned()).collect();
+    // Each distinct probe asked once: the walks of a batch pass through the same parents
+    // (`/`, `/srv`, `/srv/www` for each of thousands of served directories).
+    let mut all: Vec<Probe> = Vec::new();
+    let mut index: FnvMap<(&Path, Op), usize> = FnvMap::default();
+    let asked: Vec<Vec<usize>> = plans
+        .iter()
+        .map(|(probes, _)| {
+            probes
+                .iter()
+                .map(|p| {
+                    *index.entry((p.path.as_path(), p.op)).or_insert_with(|| {
+                        all.push(p.clone());
+                        all.len() - 1
+                    })
+                })
+                .collect()
+        })
+        .collect();
     match as_user::probe(root, who, &all) {
         Ok(results) => {
-            let mut rest = results.as_slice();
-            for (w, (probes, checked_steps)) in walks.iter_mut().zip(&plans) {
-                let (mine, tail) = rest.split_at(probes.len());
-                rest = tail;
-                w.verification = judge(w, who, checked_steps, mine);
+            for ((w, (_, checked_steps)), asked) in walks.iter_mut().zip(&plans).zip(&asked) {
+                let mine: Vec<i32> = asked.iter().map(|&i| results[i]).collect();
+                w.verification = judge(w, who, checked_steps, &mine);
             }
         }
         Err(e) => {

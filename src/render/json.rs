@@ -24,6 +24,12 @@ pub fn write(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
             causes: &all,
         },
     };
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
-    writeln!(out)
+    // serde_json writes a document in pieces of a few bytes (each key, quote, indent): through
+    // `dyn Write` each was two calls through vtables (one site of 360,000 servers writes 1 GB
+    // of JSON, a tenth of its run). A buffer of its own takes them inline and hands `out` the
+    // blocks.
+    let mut buffered = std::io::BufWriter::with_capacity(64 << 10, &mut *out);
+    serde_json::to_writer_pretty(&mut buffered, &doc)?;
+    writeln!(buffered)?;
+    buffered.flush()
 }

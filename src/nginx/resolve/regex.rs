@@ -12,7 +12,9 @@ use std::sync::{Mutex, OnceLock};
 pub struct NgxRegex {
     pub pattern: String,
     pub caseless: bool,
-    compiled: OnceLock<Result<Compiled, String>>,
+    /// Boxed: a location's regex that never runs (most of a big config's) costs a pointer, not
+    /// two compiled patterns and a capture block.
+    compiled: OnceLock<Result<Box<Compiled>, String>>,
 }
 
 /// A pattern compiled for PCRE's interpreter (what nginx runs with `pcre_jit off`, its
@@ -124,7 +126,7 @@ type Cached = (
 
 /// Big configs repeat the same patterns in every site (`\.(jpg|png|css|js)$`, `\.php$`, ...):
 /// each distinct pattern is compiled once per process and shared.
-fn compile_shared(pattern: &str, caseless: bool) -> Result<Compiled, String> {
+fn compile_shared(pattern: &str, caseless: bool) -> Result<Box<Compiled>, String> {
     static CACHE: OnceLock<Mutex<HashMap<(String, bool), Cached>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let key = (pattern.to_string(), caseless);
@@ -145,10 +147,10 @@ fn compile_shared(pattern: &str, caseless: bool) -> Result<Compiled, String> {
         entry.1 = build(true).ok();
     }
     let re = entry.0.clone()?;
-    Ok(Compiled {
+    Ok(Box::new(Compiled {
         interpreted: Matcher::new(re),
         jit: entry.1.clone().map(Matcher::new),
-    })
+    }))
 }
 
 impl NgxRegex {
@@ -168,7 +170,7 @@ impl NgxRegex {
     fn compiled(&self) -> Result<&Compiled, String> {
         self.compiled
             .get_or_init(|| compile_shared(&self.pattern, self.caseless))
-            .as_ref()
+            .as_deref()
             .map_err(|e| e.clone())
     }
 
