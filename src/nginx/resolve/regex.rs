@@ -117,6 +117,15 @@ pub enum Exec {
 /// costs ~1,500 instructions a try; most patterns of a config run a handful of times.
 const JIT_AFTER: usize = 64;
 
+/// The match limit of the machine code, a hundredth of the interpreter's (PCRE2's default,
+/// 10,000,000, which nginx keeps). Where the interpreter hits its limit, nginx answers 500; the
+/// machine code counts its own way and, with the same limit, got further (`^(a+)+$` against 22
+/// `a`s and a `b`: the interpreter fails, the machine code said "no match": a 404 predicted for
+/// nginx's 500). Limited a hundredfold lower, it gives up on a backtracking pattern six or
+/// seven doublings of work before the interpreter would (measured with pcre2 10.42 on four
+/// catastrophic patterns), and the interpreter, asked then, decides as nginx does.
+const JIT_MATCH_LIMIT: u32 = 100_000;
+
 /// A pattern once compiled, and how many times it was asked for.
 type Cached = (
     Result<pcre2::bytes::Regex, String>,
@@ -130,7 +139,7 @@ fn compile_shared(pattern: &str, caseless: bool) -> Result<Box<Compiled>, String
     static CACHE: OnceLock<Mutex<HashMap<(String, bool), Cached>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let key = (pattern.to_string(), caseless);
-    let build = |jit: bool| {
+    let build = |pattern: &str, jit: bool| {
         pcre2::bytes::RegexBuilder::new()
             .caseless(caseless)
             .jit_if_available(jit)
@@ -138,13 +147,17 @@ fn compile_shared(pattern: &str, caseless: bool) -> Result<Box<Compiled>, String
     };
     let mut all = cache.lock().unwrap_or_else(|p| p.into_inner());
     let entry = all.entry(key).or_insert_with(|| {
-        let re = build(false).map_err(|e| format!("regex {pattern:?} does not compile: {e}"));
+        let re =
+            build(pattern, false).map_err(|e| format!("regex {pattern:?} does not compile: {e}"));
         (re, None, 0)
     });
     entry.2 += 1;
-    if entry.2 == JIT_AFTER && entry.0.is_ok() {
+    // A pattern that sets its own limits (`(*LIMIT_MATCH=…)` and the like at its start) is
+    // left to the interpreter: how two limits in one pattern combine is not PCRE's promise.
+    if entry.2 == JIT_AFTER && entry.0.is_ok() && !pattern.starts_with("(*") {
         // JIT may be unavailable here (an error): the interpreter does it all then.
-        entry.1 = build(true).ok();
+        let limited = format!("(*LIMIT_MATCH={JIT_MATCH_LIMIT}){pattern}");
+        entry.1 = build(&limited, true).ok();
     }
     let re = entry.0.clone()?;
     Ok(Box::new(Compiled {
@@ -271,6 +284,39 @@ mod tests {
                     };
                     assert_eq!(key(&got), key(&want), "{pattern} on {subject:?}");
                 }
+            }
+        }
+    }
+
+    /// Where PCRE's interpreter hits its match limit (nginx answers 500), a hot pattern's
+    /// machine code does not answer in its place: it gives up first, and the interpreter's error
+    /// is the answer.
+    #[test]
+    fn hot_patterns_fail_where_the_interpreter_does() {
+        for pattern in [r"^(a+)+$", r"^/(a|aa)+\.jpg$", r"^(\w+\s?)*$"] {
+            let cold = NgxRegex::new(pattern, false);
+            let mut hot = NgxRegex::new(pattern, false);
+            for _ in 0..=JIT_AFTER {
+                hot = NgxRegex::new(pattern, false);
+                hot.compiles();
+            }
+            assert!(hot.compiled().unwrap().jit.is_some(), "{pattern}");
+            let subject = |n: usize| -> Vec<u8> {
+                match pattern {
+                    r"^(\w+\s?)*$" => [b"ab ".repeat(n), b"!".to_vec()].concat(),
+                    r"^/(a|aa)+\.jpg$" => [&b"/"[..], &b"a".repeat(n), b".png"].concat(),
+                    _ => [b"a".repeat(n), b"b".to_vec()].concat(),
+                }
+            };
+            let interpreted = |s: &[u8]| cold.compiled().unwrap().interpreted.exec(s).is_err();
+            // The interpreter's first failures (each step doubles the work): the machine code,
+            // with PCRE2's default limit, still answered at the first of them.
+            let first = (1..64)
+                .find(|&n| interpreted(&subject(n)))
+                .unwrap_or_else(|| panic!("{pattern}: the interpreter never hit its limit"));
+            for n in first.saturating_sub(3)..first + 3 {
+                let s = subject(n);
+                assert_eq!(hot.exec(&s).is_err(), interpreted(&s), "{pattern}, n = {n}");
             }
         }
     }
