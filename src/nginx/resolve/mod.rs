@@ -1267,15 +1267,7 @@ mod model_tests {
                 let locs: Vec<_> = l
                     .locs
                     .iter()
-                    .map(|l| {
-                        (
-                            l.node,
-                            l.block,
-                            l.modifier,
-                            l.name.clone(),
-                            l.level.all(),
-                        )
-                    })
+                    .map(|l| (l.node, l.block, l.modifier, l.name.clone(), l.level.all()))
                     .collect();
                 format!("{locs:?}")
             };
