@@ -449,7 +449,7 @@ impl Locations {
                     if matches!(l.modifier, Modifier::Prefix | Modifier::NoRegex)
                         && l.name.len() < uri.len()
                         && uri.starts_with(l.name.as_bytes())
-                        && best.is_none_or(|b| l.name.len() > self.locs[b].name.len())
+                        && best.map_or(true, |b| l.name.len() > self.locs[b].name.len())
                     {
                         best = Some(i);
                     }
