@@ -78,9 +78,11 @@ impl Check for LocationShadowed {
                 let mut stolen: BTreeMap<NodeId, Vec<Stolen>> = BTreeMap::new();
                 for s in SAMPLES {
                     let uri = [base.as_str(), s].concat();
-                    let Some(winner) = r.location_for(t.server, &uri) else {
+                    // Matched once for the winner and the path it opens.
+                    let Some(found) = r.location_match(t.server, &uri) else {
                         continue;
                     };
+                    let winner = found.node;
                     if winner == meant {
                         continue;
                     }
@@ -91,7 +93,7 @@ impl Check for LocationShadowed {
                     if w.denies_all {
                         continue;
                     }
-                    let got = r.path_for(t.server, &uri);
+                    let got = r.path_of_match(t.server, &uri, found);
                     let wanted = r.path_in(t.server, meant, &uri);
                     if w.handler.is_none() && !w.internal && got == wanted {
                         continue; // same file, other headers/expiry: fine
