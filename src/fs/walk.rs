@@ -17,8 +17,9 @@ use crate::sysroot::SysRoot;
 use crate::text_safe::{self, list_item};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 /// The kernel's limit on symlinks followed in one lookup (MAXSYMLINKS).
 pub const MAX_SYMLINKS: usize = 40;
@@ -165,34 +166,46 @@ impl Walk {
         // Names from outside, one per line: a line break inside one is escaped (text_safe), an
         // invalid UTF-8 byte shown as \xNN.
         let shown = |p: &Path| list_item(&text_safe::path(p)).into_owned();
-        let mut out = format!("f: {}\n", shown(&self.path));
+        // Pushed piece by piece into one string, not a `format!` per line: one site of 360,000
+        // servers renders as many walks. `{:w$}` pads a string to `w` characters.
+        let pad = |out: &mut String, s: &str, w: usize| {
+            out.push_str(s);
+            for _ in s.chars().count()..w {
+                out.push(' ');
+            }
+        };
+        let mut out = String::with_capacity(48 * (self.steps.len() + 2));
+        out.push_str("f: ");
+        out.push_str(&shown(&self.path));
+        out.push('\n');
         for s in &self.steps {
-            let mut line = format!(
-                " {} {:ow$} {:gw$} {}",
-                s.mode,
-                s.owner,
-                s.group,
-                list_item(&s.name),
-                ow = ow,
-                gw = gw
-            );
+            out.push(' ');
+            out.push_str(&s.mode);
+            out.push(' ');
+            pad(&mut out, &s.owner, ow);
+            out.push(' ');
+            pad(&mut out, &s.group, gw);
+            out.push(' ');
+            out.push_str(&list_item(&s.name));
             if let Some(t) = &s.link_target {
-                line.push_str(&format!(" -> {}", shown(t)));
+                out.push_str(" -> ");
+                out.push_str(&shown(t));
             }
             if !s.ok {
-                line.push_str(&format!(
-                    "   \u{2717} {}",
-                    s.why.as_deref().unwrap_or("denied")
-                ));
+                out.push_str("   \u{2717} ");
+                out.push_str(s.why.as_deref().unwrap_or("denied"));
             }
             if let Some(a) = &s.acl {
-                line.push_str(&format!("   [acl {a}]"));
+                out.push_str("   [acl ");
+                out.push_str(a);
+                out.push(']');
             }
-            out.push_str(&line);
             out.push('\n');
         }
         if !self.outcome.is_found() {
-            out.push_str(&format!("=> {}\n", list_item(&self.outcome.to_string())));
+            out.push_str("=> ");
+            out.push_str(&list_item(&self.outcome.to_string()));
+            out.push('\n');
         }
         out.pop();
         out
@@ -238,6 +251,10 @@ pub struct WalkCache {
     lstat: std::sync::Mutex<FnvMap<OsString, Result<Meta, i32>>>,
     links: std::sync::Mutex<FnvMap<OsString, Result<PathBuf, i32>>>,
     acls: std::sync::Mutex<FnvMap<OsString, acl::Read>>,
+    /// Where the walks got after a prefix of their path (see `Reached`), for each user and
+    /// `explain`: the walks of one site of 360,000 servers pass through the same `/`, `/srv`,
+    /// `/srv/www`, and a walk judged those steps (and wrote their display strings) each time.
+    reached: std::sync::Mutex<Vec<ReachedBy>>,
 }
 
 impl WalkCache {
@@ -248,7 +265,126 @@ impl WalkCache {
             lstat: Default::default(),
             links: Default::default(),
             acls: Default::default(),
+            reached: Default::default(),
         }
+    }
+
+    /// The longest prefix of `parts` (at most all but the last) some walk as `who` reached,
+    /// with how many components it covers.
+    fn reached(
+        &self,
+        who: &Identity,
+        explain: bool,
+        parts: &Parts,
+    ) -> Option<(usize, Arc<Reached>)> {
+        let lock = self.reached.lock().unwrap_or_else(|p| p.into_inner());
+        let by = lock
+            .iter()
+            .find(|r| r.explain == explain && &r.who == who)?;
+        (1..parts.len())
+            .rev()
+            .find_map(|k| by.map.get(parts.key(k)).map(|r| (k, r.clone())))
+    }
+
+    /// Keep where a walk as `who` got after the first `k` components of `parts`.
+    fn keep_reached(&self, who: &Identity, explain: bool, parts: &Parts, k: usize, r: Reached) {
+        let mut lock = self.reached.lock().unwrap_or_else(|p| p.into_inner());
+        let at = match lock
+            .iter()
+            .position(|r| r.explain == explain && &r.who == who)
+        {
+            Some(i) => i,
+            None => {
+                lock.push(ReachedBy {
+                    who: who.clone(),
+                    explain,
+                    map: FnvMap::default(),
+                });
+                lock.len() - 1
+            }
+        };
+        let map = &mut lock[at].map;
+        if map.len() < REACHED_MAX {
+            map.entry(parts.key(k).to_owned())
+                .or_insert_with(|| Arc::new(r));
+        }
+    }
+
+    /// Whether a prefix of `parts` is worth keeping: not yet kept and room left.
+    fn wants_reached(&self, who: &Identity, explain: bool, parts: &Parts, k: usize) -> bool {
+        let lock = self.reached.lock().unwrap_or_else(|p| p.into_inner());
+        match lock.iter().find(|r| r.explain == explain && &r.who == who) {
+            Some(by) => by.map.len() < REACHED_MAX && !by.map.contains_key(parts.key(k)),
+            None => true,
+        }
+    }
+}
+
+/// The prefixes kept per user in one `WalkCache`: the shared parents come first in a config's
+/// walks; a bound keeps the memory of 360,000 distinct paths out.
+const REACHED_MAX: usize = 1024;
+
+/// The prefixes one user's walks reached (keyed by `Parts::key`).
+#[derive(Debug)]
+struct ReachedBy {
+    who: Identity,
+    explain: bool,
+    map: FnvMap<OsString, Arc<Reached>>,
+}
+
+/// A walk's state after a prefix of its path's components, at a point where no symlink's
+/// target was left to read (what follows is the rest of the path itself): every component
+/// was judged as a directory passed through, so any path with that prefix and at least one
+/// more component gets the same steps and verdict so far, from the same cached metadata.
+#[derive(Debug)]
+struct Reached {
+    steps: Vec<Step>,
+    outcome: Option<Outcome>,
+    at: PathBuf,
+    depth: usize,
+    links: usize,
+    /// The walk stopped there (a missing or unreadable component, not a directory, a loop).
+    ended: bool,
+}
+
+/// A path's components (as `push_components` gives them) joined by `/` (which no component
+/// holds), with the end of each: the first `k` components are one slice, a map key.
+struct Parts {
+    joined: OsString,
+    ends: Vec<usize>,
+    parts: Vec<OsString>,
+}
+
+impl Parts {
+    fn of(path: &Path) -> Parts {
+        let mut q = VecDeque::new();
+        push_components(&mut q, path);
+        let parts: Vec<OsString> = q.into();
+        let mut joined = OsString::with_capacity(path.as_os_str().len());
+        let mut ends = Vec::with_capacity(parts.len() + 1);
+        ends.push(0);
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                joined.push("/");
+            }
+            joined.push(p);
+            ends.push(joined.len());
+        }
+        Parts {
+            joined,
+            ends,
+            parts,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// The first `k` components.
+    fn key(&self, k: usize) -> &OsStr {
+        use std::os::unix::ffi::OsStrExt;
+        OsStr::from_bytes(&self.joined.as_bytes()[..self.ends[k]])
     }
 }
 
@@ -384,6 +520,13 @@ impl Walker<'_> {
     }
 }
 
+/// Where a walk is: the directory reached (a system path), how deep, how many symlinks read.
+struct Pos {
+    at: PathBuf,
+    depth: usize,
+    links: usize,
+}
+
 struct Walker<'a> {
     root: &'a SysRoot,
     who: &'a Identity,
@@ -401,94 +544,165 @@ struct Walker<'a> {
 impl Walker<'_> {
     /// Returns the resolved system path when the walk reached the end.
     fn run(&mut self, path: &Path, want: Access) -> Option<PathBuf> {
-        let mut pending: VecDeque<OsString> = VecDeque::new();
-        push_components(&mut pending, path);
-        // The root itself: searched when anything follows, else it is the last component.
-        let root_need = if pending.is_empty() {
-            want
-        } else {
-            Access::EXEC
+        // With a cache, the walk starts where an earlier one with the same prefix got.
+        let parts = self.cache.map(|_| Parts::of(path));
+        let reached = match (self.cache, &parts) {
+            (Some(c), Some(p)) => c.reached(self.who, self.explain, p),
+            _ => None,
         };
-        let root_host = self.root.host_path(Path::new("/"));
-        let read_root = || std::fs::metadata(&root_host).map(|m| Meta::from(&m));
-        let read_root = || match self.cache {
-            Some(c) => cached(&c.root, Path::new("/"), read_root),
-            None => read_root(),
-        };
-        self.shared = !pending.is_empty();
-        let root_meta = if self.shared {
-            shared(&root_host, |e| &mut e.followed, read_root)
-        } else {
-            read_root()
-        };
-        match root_meta {
-            Ok(m) => self.judge(PathBuf::from("/"), m, None, root_need),
-            Err(e) => {
-                self.fail_unreadable(PathBuf::from("/"), e);
-                return None;
-            }
-        }
+        let mut pending: VecDeque<OsString>;
         // The directories passed through so far, as a system path (`/` and each component):
         // kept as the walk goes, not joined again at every step.
-        let mut at = PathBuf::from("/");
-        let mut depth = 0usize;
-        let mut links = 0usize;
-        while let Some(part) = pending.pop_front() {
-            if part == ".." {
-                depth = depth.saturating_sub(usize::from(at.pop()));
-                continue;
-            }
-            let sys = system_path(&at, &part);
-            let host = self.root.host_path(&sys);
-            self.shared = !pending.is_empty() && depth < SHARED_DEPTH;
-            let meta = match self.lstat(&host) {
-                Ok(m) => m,
-                Err(e) => {
-                    self.fail_unreadable(sys, e);
-                    return None;
-                }
-            };
-            if meta.is_symlink() {
-                let target = match self.read_link(&host) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        self.fail_unreadable(sys, e);
-                        return None;
-                    }
-                };
-                self.push_step(sys.clone(), meta, None, Access::NONE, Some(target.clone()));
-                links += 1;
-                if links > MAX_SYMLINKS {
-                    self.fail(Outcome::SymlinkLoop { at: sys });
-                    return None;
-                }
-                if target.as_os_str().is_empty() {
-                    self.fail(Outcome::Missing { at: sys });
-                    return None;
-                }
-                if target.is_absolute() {
-                    at = PathBuf::from("/");
-                    depth = 0;
-                }
-                let mut front = VecDeque::new();
-                push_components(&mut front, &target);
-                while let Some(c) = front.pop_back() {
-                    pending.push_front(c);
-                }
-                continue;
-            }
-            let last = pending.is_empty();
-            if !last && !meta.is_dir() {
-                self.push_step(sys.clone(), meta, None, Access::NONE, None);
-                self.fail(Outcome::NotADirectory { at: sys });
+        let mut pos;
+        if let Some((k, r)) = reached {
+            self.steps = r.steps.clone();
+            self.outcome = r.outcome.clone();
+            if r.ended {
                 return None;
             }
-            let need = if last { want } else { Access::EXEC };
-            self.judge(sys, meta, Some(&host), need);
-            at.push(part);
-            depth += 1;
+            pending = parts
+                .as_ref()
+                .map_or_else(VecDeque::new, |p| p.parts[k..].iter().cloned().collect());
+            pos = Pos {
+                at: r.at.clone(),
+                depth: r.depth,
+                links: r.links,
+            };
+        } else {
+            pending = match &parts {
+                Some(p) => p.parts.iter().cloned().collect(),
+                None => {
+                    let mut q = VecDeque::new();
+                    push_components(&mut q, path);
+                    q
+                }
+            };
+            // The root itself: searched when anything follows, else it is the last component.
+            let root_need = if pending.is_empty() {
+                want
+            } else {
+                Access::EXEC
+            };
+            let root_host = self.root.host_path(Path::new("/"));
+            let read_root = || std::fs::metadata(&root_host).map(|m| Meta::from(&m));
+            let read_root = || match self.cache {
+                Some(c) => cached(&c.root, Path::new("/"), read_root),
+                None => read_root(),
+            };
+            self.shared = !pending.is_empty();
+            let root_meta = if self.shared {
+                shared(&root_host, |e| &mut e.followed, read_root)
+            } else {
+                read_root()
+            };
+            match root_meta {
+                Ok(m) => self.judge(PathBuf::from("/"), m, None, root_need),
+                Err(e) => {
+                    self.fail_unreadable(PathBuf::from("/"), e);
+                    return None;
+                }
+            }
+            pos = Pos {
+                at: PathBuf::from("/"),
+                depth: 0,
+                links: 0,
+            };
         }
-        Some(at)
+        // How many of the path's own components are still pending (a symlink's target is
+        // read before them): when they are all that is pending, the state so far is the
+        // prefix's own, kept for the walks that share it.
+        let mut own_left = pending.len();
+        while let Some(part) = pending.pop_front() {
+            if pending.len() < own_left {
+                own_left -= 1;
+            }
+            let went_on = self.advance(part, &mut pending, &mut pos, want);
+            if pending.len() == own_left && own_left >= 2 {
+                // Only a grandparent of the path or higher: most parents are one path's own.
+                if let (Some(c), Some(p)) = (self.cache, &parts) {
+                    let k = p.len() - own_left;
+                    if c.wants_reached(self.who, self.explain, p, k) {
+                        let r = Reached {
+                            steps: self.steps.clone(),
+                            outcome: self.outcome.clone(),
+                            at: pos.at.clone(),
+                            depth: pos.depth,
+                            links: pos.links,
+                            ended: !went_on,
+                        };
+                        c.keep_reached(self.who, self.explain, p, k, r);
+                    }
+                }
+            }
+            if !went_on {
+                return None;
+            }
+        }
+        Some(pos.at)
+    }
+
+    /// One component: false when the walk stops there.
+    fn advance(
+        &mut self,
+        part: OsString,
+        pending: &mut VecDeque<OsString>,
+        pos: &mut Pos,
+        want: Access,
+    ) -> bool {
+        if part == ".." {
+            pos.depth = pos.depth.saturating_sub(usize::from(pos.at.pop()));
+            return true;
+        }
+        let sys = system_path(&pos.at, &part);
+        let host = self.root.host_path(&sys);
+        self.shared = !pending.is_empty() && pos.depth < SHARED_DEPTH;
+        let meta = match self.lstat(&host) {
+            Ok(m) => m,
+            Err(e) => {
+                self.fail_unreadable(sys, e);
+                return false;
+            }
+        };
+        if meta.is_symlink() {
+            let target = match self.read_link(&host) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.fail_unreadable(sys, e);
+                    return false;
+                }
+            };
+            self.push_step(sys.clone(), meta, None, Access::NONE, Some(target.clone()));
+            pos.links += 1;
+            if pos.links > MAX_SYMLINKS {
+                self.fail(Outcome::SymlinkLoop { at: sys });
+                return false;
+            }
+            if target.as_os_str().is_empty() {
+                self.fail(Outcome::Missing { at: sys });
+                return false;
+            }
+            if target.is_absolute() {
+                pos.at = PathBuf::from("/");
+                pos.depth = 0;
+            }
+            let mut front = VecDeque::new();
+            push_components(&mut front, &target);
+            while let Some(c) = front.pop_back() {
+                pending.push_front(c);
+            }
+            return true;
+        }
+        let last = pending.is_empty();
+        if !last && !meta.is_dir() {
+            self.push_step(sys.clone(), meta, None, Access::NONE, None);
+            self.fail(Outcome::NotADirectory { at: sys });
+            return false;
+        }
+        let need = if last { want } else { Access::EXEC };
+        self.judge(sys, meta, Some(&host), need);
+        pos.at.push(part);
+        pos.depth += 1;
+        true
     }
 
     fn lstat(&self, host: &Path) -> std::io::Result<Meta> {
@@ -885,6 +1099,90 @@ fn judge(walk: &Walk, who: &Identity, checked_steps: &[usize], results: &[i32]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_walk_from_a_kept_prefix_is_the_walk_from_the_root() {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        let mk = |p: &str| std::fs::create_dir_all(d.join(p)).unwrap();
+        let mode = |p: &str, m: u32| {
+            std::fs::set_permissions(d.join(p), std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        mk("etc");
+        std::fs::write(
+            d.join("etc/passwd"),
+            "root:x:0:0::/:/bin/sh\nweb:x:5001:5001::/:/x\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("etc/group"), "root:x:0:\nweb:x:5001:\n").unwrap();
+        mk("srv/www/a/media");
+        mk("srv/www/b/media");
+        std::fs::write(d.join("srv/www/file"), b"x").unwrap();
+        std::fs::write(d.join("srv/www/a/media/x.jpg"), b"x").unwrap();
+        mk("srv/closed/in/media");
+        mode("srv/closed", 0o700);
+        mk("srv/noread/in");
+        mode("srv/noread/in", 0o711);
+        symlink("www", d.join("srv/rel")).unwrap();
+        symlink("/srv/www", d.join("srv/abs")).unwrap();
+        symlink("../srv/www/a", d.join("srv/up")).unwrap();
+        symlink("loop", d.join("srv/loop")).unwrap();
+        symlink("", d.join("srv/empty")).ok();
+        let paths = [
+            "/srv/www/a/media",
+            "/srv/www/a/media/x.jpg",
+            "/srv/www/b/media",
+            "/srv/www/c/media",
+            "/srv/www/c/media/x.jpg",
+            "/srv/www/file/media/x",
+            "/srv/www/file/other",
+            "/srv/closed/in/media",
+            "/srv/closed/in/media/x",
+            "/srv/noread/in/x",
+            "/srv/noread/in",
+            "/srv/rel/a/media",
+            "/srv/rel/a/media/x.jpg",
+            "/srv/rel/b/media",
+            "/srv/abs/a/media/x.jpg",
+            "/srv/abs/b/media",
+            "/srv/up/media/x.jpg",
+            "/srv/up/media",
+            "/srv/loop/a/b",
+            "/srv/loop/a/c",
+            "/srv/empty/a/b",
+            "/srv/www/../www/a/media",
+            "/srv/www/a/../b/media",
+            "/gone/a/b/c",
+            "/gone/a/b/d",
+            "/srv",
+            "/",
+        ];
+        let root = SysRoot::new(d);
+        let web = Identity::lookup(&root, "web").unwrap();
+        for who in [&web, &Identity::root()] {
+            for explain in [true, false] {
+                for want in [Access::EXEC, Access::READ] {
+                    let cache = WalkCache::new(&root);
+                    // Twice: the second round starts every walk from a kept prefix.
+                    for p in paths.iter().chain(&paths) {
+                        let p = Path::new(p);
+                        let kept = walk_cached(&root, &cache, p, who, want, explain);
+                        let alone =
+                            walk_cached(&root, &WalkCache::new(&root), p, who, want, explain);
+                        assert_eq!(format!("{kept:?}"), format!("{alone:?}"), "{}", p.display());
+                    }
+                    let lock = cache.reached.lock().unwrap();
+                    let kept: usize = lock.iter().map(|r| r.map.len()).sum();
+                    // srv, srv/www, srv/www/a, srv/closed ... were kept and used.
+                    assert!(kept >= 8, "{kept} prefixes kept");
+                    assert!(lock
+                        .iter()
+                        .all(|r| r.map.contains_key(OsStr::new("srv/www"))));
+                }
+            }
+        }
+    }
 
     #[test]
     fn shell_quote_keeps_an_empty_argument() {
