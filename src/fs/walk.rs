@@ -289,40 +289,71 @@ impl WalkCache {
     /// Keep where a walk as `who` got after the first `k` components of `parts`.
     fn keep_reached(&self, who: &Identity, explain: bool, parts: &Parts, k: usize, r: Reached) {
         let mut lock = self.reached.lock().unwrap_or_else(|p| p.into_inner());
-        let at = match lock
-            .iter()
-            .position(|r| r.explain == explain && &r.who == who)
-        {
-            Some(i) => i,
-            None => {
-                lock.push(ReachedBy {
-                    who: who.clone(),
-                    explain,
-                    map: FnvMap::default(),
-                });
-                lock.len() - 1
-            }
-        };
-        let map = &mut lock[at].map;
+        let map = &mut reached_by(&mut lock, who, explain).map;
         if map.len() < REACHED_MAX {
             map.entry(parts.key(k).to_owned())
                 .or_insert_with(|| Arc::new(r));
         }
     }
 
-    /// Whether a prefix of `parts` is worth keeping: not yet kept and room left.
-    fn wants_reached(&self, who: &Identity, explain: bool, parts: &Parts, k: usize) -> bool {
-        let lock = self.reached.lock().unwrap_or_else(|p| p.into_inner());
-        match lock.iter().find(|r| r.explain == explain && &r.who == who) {
-            Some(by) => by.map.len() < REACHED_MAX && !by.map.contains_key(parts.key(k)),
-            None => true,
+    /// Whether a prefix of `parts` is worth keeping: not yet kept and room left; with
+    /// `again`, only once a walk got there before (its hash is noted the first time).
+    fn wants_reached(
+        &self,
+        who: &Identity,
+        explain: bool,
+        parts: &Parts,
+        k: usize,
+        again: bool,
+    ) -> bool {
+        let mut lock = self.reached.lock().unwrap_or_else(|p| p.into_inner());
+        let by = reached_by(&mut lock, who, explain);
+        let key = parts.key(k);
+        if by.map.len() >= REACHED_MAX || by.map.contains_key(key) {
+            return false;
+        }
+        if !again {
+            return true;
+        }
+        let mut h = crate::fnv::Fnv::default();
+        std::hash::Hasher::write(&mut h, key.as_encoded_bytes());
+        let h = std::hash::Hasher::finish(&h);
+        // A hash seen before (or colliding with one): keeping it costs a copy, never a
+        // wrong walk (the state kept is this prefix's own).
+        by.seen.contains(&h) || {
+            if by.seen.len() < SEEN_MAX {
+                by.seen.insert(h);
+            }
+            false
         }
     }
+}
+
+/// The prefixes of `who`'s walks (with or without display strings), made on first use.
+fn reached_by<'a>(all: &'a mut Vec<ReachedBy>, who: &Identity, explain: bool) -> &'a mut ReachedBy {
+    let at = match all
+        .iter()
+        .position(|r| r.explain == explain && &r.who == who)
+    {
+        Some(i) => i,
+        None => {
+            all.push(ReachedBy {
+                who: who.clone(),
+                explain,
+                map: FnvMap::default(),
+                seen: Default::default(),
+            });
+            all.len() - 1
+        }
+    };
+    &mut all[at]
 }
 
 /// The prefixes kept per user in one `WalkCache`: the shared parents come first in a config's
 /// walks; a bound keeps the memory of 360,000 distinct paths out.
 const REACHED_MAX: usize = 1024;
+/// The parents noted once (a hash each) before they are kept.
+const SEEN_MAX: usize = 65_536;
 
 /// The prefixes one user's walks reached (keyed by `Parts::key`).
 #[derive(Debug)]
@@ -330,6 +361,8 @@ struct ReachedBy {
     who: Identity,
     explain: bool,
     map: FnvMap<OsString, Arc<Reached>>,
+    /// The parents reached once (`wants_reached`), by hash.
+    seen: std::collections::HashSet<u64, std::hash::BuildHasherDefault<crate::fnv::Fnv>>,
 }
 
 /// A walk's state after a prefix of its path's components, at a point where no symlink's
@@ -347,44 +380,54 @@ struct Reached {
     ended: bool,
 }
 
-/// A path's components (as `push_components` gives them) joined by `/` (which no component
-/// holds), with the end of each: the first `k` components are one slice, a map key.
+/// A path's components (as `push_components` gives them: no `/`, no `.`) joined by `/` (which
+/// no component holds), with the end of each: the first `k` components are one slice, a map key.
+/// Split from the bytes, not by `Path::components` (a third of a walk from a kept prefix).
 struct Parts {
-    joined: OsString,
+    joined: Vec<u8>,
+    /// `ends[k]`: where the first `k` components end (`ends[0] == 0`).
     ends: Vec<usize>,
-    parts: Vec<OsString>,
 }
 
 impl Parts {
     fn of(path: &Path) -> Parts {
-        let mut q = VecDeque::new();
-        push_components(&mut q, path);
-        let parts: Vec<OsString> = q.into();
-        let mut joined = OsString::with_capacity(path.as_os_str().len());
-        let mut ends = Vec::with_capacity(parts.len() + 1);
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = path.as_os_str().as_bytes();
+        let mut joined = Vec::with_capacity(bytes.len());
+        let mut ends = Vec::with_capacity(8);
         ends.push(0);
-        for (i, p) in parts.iter().enumerate() {
-            if i > 0 {
-                joined.push("/");
+        for c in bytes.split(|&b| b == b'/') {
+            if c.is_empty() || c == b"." {
+                continue;
             }
-            joined.push(p);
+            if !joined.is_empty() {
+                joined.push(b'/');
+            }
+            joined.extend_from_slice(c);
             ends.push(joined.len());
         }
-        Parts {
-            joined,
-            ends,
-            parts,
-        }
+        Parts { joined, ends }
     }
 
     fn len(&self) -> usize {
-        self.parts.len()
+        self.ends.len() - 1
     }
 
     /// The first `k` components.
     fn key(&self, k: usize) -> &OsStr {
         use std::os::unix::ffi::OsStrExt;
-        OsStr::from_bytes(&self.joined.as_bytes()[..self.ends[k]])
+        OsStr::from_bytes(&self.joined[..self.ends[k]])
+    }
+
+    /// The components from the `k`th (from 0) on.
+    fn from(&self, k: usize) -> VecDeque<OsString> {
+        use std::os::unix::ffi::OsStrExt;
+        (k..self.len())
+            .map(|i| {
+                let start = if i == 0 { 0 } else { self.ends[i] + 1 };
+                OsStr::from_bytes(&self.joined[start..self.ends[i + 1]]).to_os_string()
+            })
+            .collect()
     }
 }
 
@@ -560,9 +603,7 @@ impl Walker<'_> {
             if r.ended {
                 return None;
             }
-            pending = parts
-                .as_ref()
-                .map_or_else(VecDeque::new, |p| p.parts[k..].iter().cloned().collect());
+            pending = parts.as_ref().map_or_else(VecDeque::new, |p| p.from(k));
             pos = Pos {
                 at: r.at.clone(),
                 depth: r.depth,
@@ -570,7 +611,7 @@ impl Walker<'_> {
             };
         } else {
             pending = match &parts {
-                Some(p) => p.parts.iter().cloned().collect(),
+                Some(p) => p.from(0),
                 None => {
                     let mut q = VecDeque::new();
                     push_components(&mut q, path);
@@ -617,11 +658,12 @@ impl Walker<'_> {
                 own_left -= 1;
             }
             let went_on = self.advance(part, &mut pending, &mut pos, want);
-            if pending.len() == own_left && own_left >= 2 {
-                // Only a grandparent of the path or higher: most parents are one path's own.
+            if pending.len() == own_left && own_left >= 1 {
                 if let (Some(c), Some(p)) = (self.cache, &parts) {
                     let k = p.len() - own_left;
-                    if c.wants_reached(self.who, self.explain, p, k) {
+                    // A grandparent of the path or higher at once; its parent (most are one
+                    // path's own) the second time a walk gets there.
+                    if c.wants_reached(self.who, self.explain, p, k, own_left == 1) {
                         let r = Reached {
                             steps: self.steps.clone(),
                             outcome: self.outcome.clone(),
@@ -970,10 +1012,23 @@ fn verify(root: &SysRoot, walk: &Walk, who: &Identity) -> Verification {
 /// costs milliseconds).
 pub fn walk_many(root: &SysRoot, paths: &[PathBuf], who: &Identity, want: Access) -> Vec<Walk> {
     // One batch: the directories the paths share are read once (see `WalkCache`).
-    let cache = WalkCache::new(root);
+    walk_many_in(root, &WalkCache::new(root), paths, who, want, true)
+}
+
+/// `walk_many` with the walks of `cache`; without `explain`, the steps have no display strings
+/// (see `walk_cached`): the verification is the same, and a caller that shows a few of the
+/// walks walks those again with them, from the same cache.
+pub fn walk_many_in(
+    root: &SysRoot,
+    cache: &WalkCache,
+    paths: &[PathBuf],
+    who: &Identity,
+    want: Access,
+    explain: bool,
+) -> Vec<Walk> {
     let mut walks: Vec<Walk> = paths
         .iter()
-        .map(|p| walk_cached(root, &cache, p, who, want, true))
+        .map(|p| walk_cached(root, cache, p, who, want, explain))
         .collect();
     if let Some(not) = cannot_verify(root) {
         for w in &mut walks {
@@ -981,39 +1036,57 @@ pub fn walk_many(root: &SysRoot, paths: &[PathBuf], who: &Identity, want: Access
         }
         return walks;
     }
-    let plans: Vec<(Vec<Probe>, Vec<usize>)> = walks.iter().map(plan).collect();
     // Each distinct probe asked once: the walks of a batch pass through the same parents
-    // (`/`, `/srv`, `/srv/www` for each of thousands of served directories).
+    // (`/`, `/srv`, `/srv/www` for each of thousands of served directories). The probes
+    // borrow the walks' paths; only the distinct ones are copied.
     let mut all: Vec<Probe> = Vec::new();
     let mut index: FnvMap<(&Path, Op), usize> = FnvMap::default();
-    let asked: Vec<Vec<usize>> = plans
-        .iter()
-        .map(|(probes, _)| {
-            probes
+    let mut planned: Vec<(&Path, Op)> = Vec::new();
+    // Per walk: its probes' indices in `all` and the steps they check, end to end.
+    let mut asked: Vec<usize> = Vec::new();
+    let mut checked: Vec<usize> = Vec::new();
+    let mut spans: Vec<(usize, usize)> = Vec::with_capacity(walks.len());
+    for w in &walks {
+        let from = (asked.len(), checked.len());
+        planned.clear();
+        plan_into(w, &mut planned, &mut checked);
+        for &(path, op) in &planned {
+            asked.push(*index.entry((path, op)).or_insert_with(|| {
+                all.push(Probe {
+                    path: path.to_path_buf(),
+                    op,
+                });
+                all.len() - 1
+            }));
+        }
+        spans.push(from);
+    }
+    drop(index);
+    spans.push((asked.len(), checked.len()));
+    let verification: Vec<Verification> = match as_user::probe(root, who, &all) {
+        Ok(results) => {
+            let mut mine: Vec<i32> = Vec::new();
+            walks
                 .iter()
-                .map(|p| {
-                    *index.entry((p.path.as_path(), p.op)).or_insert_with(|| {
-                        all.push(p.clone());
-                        all.len() - 1
-                    })
+                .zip(spans.windows(2))
+                .map(|(w, span)| {
+                    let ((a0, c0), (a1, c1)) = (span[0], span[1]);
+                    mine.clear();
+                    mine.extend(asked[a0..a1].iter().map(|&i| results[i]));
+                    judge(w, who, &checked[c0..c1], &mine)
                 })
                 .collect()
-        })
-        .collect();
-    match as_user::probe(root, who, &all) {
-        Ok(results) => {
-            for ((w, (_, checked_steps)), asked) in walks.iter_mut().zip(&plans).zip(&asked) {
-                let mine: Vec<i32> = asked.iter().map(|&i| results[i]).collect();
-                w.verification = judge(w, who, checked_steps, &mine);
-            }
         }
         Err(e) => {
-            for w in &mut walks {
-                w.verification = Verification::NotVerified {
-                    why: format!("{e:#}"),
-                };
-            }
+            let why = format!("{e:#}");
+            walks
+                .iter()
+                .map(|_| Verification::NotVerified { why: why.clone() })
+                .collect()
         }
+    };
+    for (w, v) in walks.iter_mut().zip(verification) {
+        w.verification = v;
     }
     walks
 }
@@ -1038,12 +1111,22 @@ fn cannot_verify(root: &SysRoot) -> Option<Verification> {
 fn plan(walk: &Walk) -> (Vec<Probe>, Vec<usize>) {
     let mut probes = Vec::new();
     let mut checked_steps = Vec::new();
+    plan_into(walk, &mut probes, &mut checked_steps);
+    let probes = probes
+        .into_iter()
+        .map(|(path, op)| Probe {
+            path: path.to_path_buf(),
+            op,
+        })
+        .collect();
+    (probes, checked_steps)
+}
+
+/// `plan`'s probes, borrowed from the walk, appended to `probes` and `checked_steps`.
+fn plan_into<'w>(walk: &'w Walk, probes: &mut Vec<(&'w Path, Op)>, checked_steps: &mut Vec<usize>) {
     for (i, s) in walk.steps.iter().enumerate() {
         if s.link_target.is_none() && s.decision.is_some() && s.needs == Access::EXEC {
-            probes.push(Probe {
-                path: s.path.clone(),
-                op: Op::Access(Access::EXEC),
-            });
+            probes.push((s.path.as_path(), Op::Access(Access::EXEC)));
             checked_steps.push(i);
         }
         if !s.ok {
@@ -1055,11 +1138,7 @@ fn plan(walk: &Walk) -> (Vec<Probe>, Vec<usize>) {
     } else {
         Op::Access(walk.want)
     };
-    probes.push(Probe {
-        path: walk.path.clone(),
-        op: whole_op,
-    });
-    (probes, checked_steps)
+    probes.push((walk.path.as_path(), whole_op));
 }
 
 /// The kernel's answers (one per probe of `plan`) against the metadata's decisions.
@@ -1171,6 +1250,11 @@ mod tests {
                         let alone =
                             walk_cached(&root, &WalkCache::new(&root), p, who, want, explain);
                         assert_eq!(format!("{kept:?}"), format!("{alone:?}"), "{}", p.display());
+                        if explain {
+                            // And the walk with no cache at all (its components split apart).
+                            let bare = walk_unverified(&root, p, who, want);
+                            assert_eq!(format!("{kept:?}"), format!("{bare:?}"));
+                        }
                     }
                     let lock = cache.reached.lock().unwrap();
                     let kept: usize = lock.iter().map(|r| r.map.len()).sum();
@@ -1179,6 +1263,10 @@ mod tests {
                     assert!(lock
                         .iter()
                         .all(|r| r.map.contains_key(OsStr::new("srv/www"))));
+                    // A parent is kept the second time a walk gets there.
+                    assert!(lock
+                        .iter()
+                        .all(|r| r.map.contains_key(OsStr::new("srv/www/a/media"))));
                 }
             }
         }
