@@ -112,7 +112,7 @@ impl Check for RootsExist {
                 WalkOutcome::Found { is_dir: false } => {
                     Some(format!("{} ({what}) is not a directory", dir.display()))
                 }
-                WalkOutcome::Missing { at } if at == &dir => {
+                WalkOutcome::Missing { at } if at == dir => {
                     Some(format!("{} ({what}) does not exist", dir.display()))
                 }
                 WalkOutcome::Missing { at } => Some(format!(
