@@ -34,8 +34,9 @@ pub enum BlockKind {
 pub enum AliasKind {
     /// `root`: the whole URI is appended.
     Root,
-    /// `alias` in a prefix/exact location: the first `len` bytes of the URI are replaced.
-    Prefix(usize),
+    /// `alias` in a prefix/exact location: the first `len` bytes of the URI are replaced (a
+    /// `u32`, like the lengths of the config's words: a `Root` of 40 bytes, not 48).
+    Prefix(u32),
     /// `alias` in a regex location: the (evaluated) alias is the path.
     Regex,
 }
@@ -308,10 +309,29 @@ pub struct ConfRest {
 
 #[derive(Debug, Clone)]
 pub struct Block {
-    pub node: Option<NodeId>,
-    pub parent: Option<BlockIdx>,
+    /// The block's directive (`node`) and the enclosing block (`parent`), `NONE` for none: a
+    /// site of 360,000 servers has 720,000 blocks, and each byte of a block is 0.7 MB (an
+    /// `Option<u32>` is 8 bytes).
+    at: u32,
+    up: u32,
     pub kind: BlockKind,
     pub conf: Conf,
+}
+
+impl Block {
+    /// `at` or `up` of no block (node ids and block indexes stay under it: they index arrays
+    /// of 32-byte nodes and 64-byte blocks).
+    const NONE: u32 = u32::MAX;
+
+    /// The block's directive (None: the http block of a fragment, the implicit top level).
+    pub fn node(&self) -> Option<NodeId> {
+        (self.at != Block::NONE).then_some(self.at)
+    }
+
+    /// The enclosing block (None: the http block, or a fragment's top level).
+    pub fn parent(&self) -> Option<BlockIdx> {
+        (self.up != Block::NONE).then_some(self.up as BlockIdx)
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -613,8 +633,8 @@ impl Blocks {
         }
         let me = self.blocks.len();
         self.blocks.push(Block {
-            node,
-            parent,
+            at: node.unwrap_or(Block::NONE),
+            up: parent.map_or(Block::NONE, |p| p as u32),
             kind,
             conf: conf.clone(),
         });
@@ -719,7 +739,7 @@ fn make_root(d: &Directive<'_>, v: &str, loc_name: &[u8], regex: bool, prefix: &
     } else if regex {
         AliasKind::Regex
     } else {
-        AliasKind::Prefix(loc_name.len())
+        AliasKind::Prefix(loc_name.len() as u32)
     };
     Root {
         value: value.into(),

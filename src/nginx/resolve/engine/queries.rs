@@ -117,7 +117,7 @@ pub(super) fn path_for(
     // stays unknown (strict_vars): the path is unknown, never built with an empty value.
     let location_script = Some(r.blocks.get(block))
         .filter(|b| b.kind == crate::nginx::resolve::conf::BlockKind::Location)
-        .and_then(|b| b.node);
+        .and_then(|b| b.node());
     for owner in std::iter::once(server).chain(location_script) {
         let Some(script) = r.scripts.get(&owner) else {
             continue;
@@ -160,6 +160,45 @@ pub(in crate::nginx::resolve) fn mapped_path(
         Found::Failed(_) => return None,
     };
     path_for(r, server, block, uri.as_bytes(), captures, named).map(PathBuf::from)
+}
+
+/// The location `uri` matches in `server` (as `Resolver::location_for`) with what the match
+/// captured, for `path_of_match`: a check that asks both matches once.
+pub(in crate::nginx::resolve) fn location_match(
+    r: &Resolver<'_>,
+    server: NodeId,
+    uri: &str,
+) -> Option<super::super::LocationMatch> {
+    let mut captures = None;
+    let mut named = Vec::new();
+    let mut errors = Vec::new();
+    let found = {
+        let mut ctx = MatchCtx {
+            captures: &mut captures,
+            named: &mut named,
+            errors: &mut errors,
+        };
+        r.locations.find(server, uri.as_bytes(), &mut ctx)
+    };
+    match found {
+        Found::Location(l) | Found::AutoRedirect(l) => Some(super::super::LocationMatch {
+            node: r.locations.locs[l].node,
+            block: r.locations.locs[l].block,
+            captures,
+            named,
+        }),
+        Found::None | Found::Failed(_) => None,
+    }
+}
+
+/// `mapped_path` of the location `m` that `uri` matched.
+pub(in crate::nginx::resolve) fn path_of_match(
+    r: &Resolver<'_>,
+    server: NodeId,
+    uri: &str,
+    m: super::super::LocationMatch,
+) -> Option<PathBuf> {
+    path_for(r, server, m.block, uri.as_bytes(), m.captures, m.named).map(PathBuf::from)
 }
 
 pub(in crate::nginx::resolve) fn path_in_block(
