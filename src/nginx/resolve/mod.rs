@@ -430,6 +430,8 @@ impl Shared {
                 let (http_only, maps, rest) = other
                     .join()
                     .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                // Exactly: `extend` would double the room of two thirds (a third unused).
+                infos.reserve_exact(rest.len());
                 infos.extend(rest);
                 (infos, http_only, maps)
             })
@@ -553,7 +555,7 @@ impl Model {
             let Some(&i) = index.by_node.get(&s) else {
                 continue;
             };
-            for d in index.defaults_around(i) {
+            for d in index.defaults_around(i as usize) {
                 let id = index.servers[d].id;
                 if !covered.contains(&id) {
                     covered.push(id);
@@ -900,7 +902,7 @@ impl<'s> Resolver<'s> {
             .servers
             .by_node
             .get(&server)
-            .map(|&i| &self.shared.servers.servers[i])
+            .map(|&i| &self.shared.servers.servers[i as usize])
     }
 
     /// The directory nginx serves for URL `prefix` (e.g. `/media/`) in `server`: the location
@@ -920,10 +922,10 @@ impl<'s> Resolver<'s> {
     pub fn locations_of(&self, server: NodeId) -> Vec<NodeId> {
         let mut out = Vec::new();
         if let Some(level) = self.locations.server_level(server) {
-            let mut stack: Vec<usize> = level.all.iter().rev().copied().collect();
+            let mut stack: Vec<usize> = level.all().rev().collect();
             while let Some(l) = stack.pop() {
                 out.push(self.locations.locs[l].node);
-                stack.extend(self.locations.locs[l].level.all.iter().rev());
+                stack.extend(self.locations.locs[l].level.all().rev());
             }
         }
         out
@@ -1265,15 +1267,7 @@ mod model_tests {
                 let locs: Vec<_> = l
                     .locs
                     .iter()
-                    .map(|l| {
-                        (
-                            l.node,
-                            l.block,
-                            l.modifier,
-                            l.name.clone(),
-                            l.level.all.clone(),
-                        )
-                    })
+                    .map(|l| (l.node, l.block, l.modifier, l.name.clone(), l.level.all()))
                     .collect();
                 format!("{locs:?}")
             };
