@@ -990,6 +990,17 @@ impl<'s> Resolver<'s> {
         }
     }
 
+    /// `location_for`, kept with what the match captured: `path_of_match` then builds the path
+    /// `path_for` would, without matching the locations again.
+    pub fn location_match(&self, server: NodeId, uri: &str) -> Option<LocationMatch> {
+        engine::location_match(self, server, uri)
+    }
+
+    /// `path_for(server, uri)` for the location `m` that `location_match(server, uri)` found.
+    pub fn path_of_match(&self, server: NodeId, uri: &str, m: LocationMatch) -> Option<PathBuf> {
+        no_panic(|| engine::path_of_match(self, server, uri, m)).flatten()
+    }
+
     /// The path nginx builds for `uri` in the location that matches it (root/alias and
     /// captures applied; no try_files, no rewrite).
     pub fn path_for(&self, server: NodeId, uri: &str) -> Option<PathBuf> {
@@ -1033,6 +1044,15 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 
 /// A query of the checks, with a panic of the model turned into "no answer" (None) rather than
 /// the end of the run.
+/// A location a URI matched (`Resolver::location_match`), and what the match captured.
+pub struct LocationMatch {
+    /// The location block.
+    pub node: NodeId,
+    block: conf::BlockIdx,
+    captures: Option<regex::Captures>,
+    named: Vec<(String, Vec<u8>)>,
+}
+
 fn no_panic<T>(f: impl FnOnce() -> T) -> Option<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
 }
