@@ -9,7 +9,7 @@ use crate::fnv::{Fnv, FnvMap};
 use crate::fs::walk::{shell_quote, walk_cached, WalkCache};
 use crate::fs::{Access, Identity, Outcome as WalkOutcome};
 use crate::nginx::resolve::served::ServedDir;
-use crate::report::{Finding, Location};
+use crate::report::{Finding, Location, Severity};
 use crate::site::Site;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -33,6 +33,16 @@ impl Check for RootsExist {
     }
 
     fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        super::collected(|sink| self.run_into(site, sink))
+    }
+
+    /// A finding per served directory (one site of 360,000 servers has as many), each handed
+    /// over as it is made.
+    fn run_into(
+        &self,
+        site: &Context<'_>,
+        sink: &mut dyn FnMut(Finding),
+    ) -> anyhow::Result<Outcome> {
         // Apache's directories when it is the server judged (its Alias targets and
         // DocumentRoots), else nginx's roots and aliases.
         let apache = site
@@ -93,7 +103,12 @@ impl Check for RootsExist {
         // FNV, not SipHash (a Path hashes component by component): the paths are the config's.
         let served_by: FnvMap<&Path, &ServedDir> =
             served.iter().rev().map(|s| (s.dir.as_path(), s)).collect();
-        let mut findings = Vec::new();
+        // Whether every finding is an info (the summary says how many directories are there).
+        let mut clean = true;
+        let mut push = |f: Finding| {
+            clean &= f.severity == Severity::Info;
+            sink(f)
+        };
         // Borrowed from `targets`, not copied: one entry per served directory.
         let mut seen: FnvSet<(&Path, &str)> = FnvSet::default();
         // The directories on the way (`/`, `/srv`, `/srv/www` ...) read once for every target:
@@ -139,7 +154,7 @@ impl Check for RootsExist {
                     if let Some(at) = at {
                         f = f.at(at.clone());
                     }
-                    findings.push(f);
+                    push(f);
                     continue;
                 }
                 WalkOutcome::Denied { .. } => None,
@@ -157,7 +172,7 @@ impl Check for RootsExist {
                         .and_then(|dirs| dirs.iter().find(|s| s.dir == dir))
                         .and_then(|s| apache_to_app_dir(site, s))
                     {
-                        findings.push(f.fix(text, Vec::new()));
+                        push(f.fix(text, Vec::new()));
                         continue;
                     }
                     let served_dir = served_by.get(dir).copied();
@@ -165,13 +180,13 @@ impl Check for RootsExist {
                     // is wrong, not the disk (creating an empty directory serves nothing).
                     if let Some((intro, edit, goal)) = served_dir.and_then(|s| to_app_dir(site, s))
                     {
-                        findings.push(config_fix(f, site.config(), &intro, edit, goal));
+                        push(config_fix(f, site.config(), &intro, edit, goal));
                         continue;
                     }
                     let (text, cmds) = missing_fix(site, dir, what, served_dir, app_dir.as_deref());
-                    findings.push(f.fix(text, cmds));
+                    push(f.fix(text, cmds));
                 }
-                None => findings.push(
+                None => push(
                     Finding::info(format!("{} ({what}) exists", dir.display()))
                         .evidence("path", dir.display()),
                 ),
@@ -183,10 +198,15 @@ impl Check for RootsExist {
         } else {
             format!("; {} only inside containers (MD6xx)", inside.len())
         };
-        Ok(Outcome::findings(findings).with_summary_if_clean(format!(
-            "{} present{also}",
-            plural(n as u64, "directory", "directories")
-        )))
+        let outcome = Outcome::default();
+        Ok(if clean {
+            outcome.with_summary(format!(
+                "{} present{also}",
+                plural(n as u64, "directory", "directories")
+            ))
+        } else {
+            outcome
+        })
     }
 }
 

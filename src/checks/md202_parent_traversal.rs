@@ -7,7 +7,7 @@ use super::{Band, Check, Context, Meta, Outcome};
 use crate::fs::identity::UserDb;
 use crate::fs::walk::{self, grant_commands, walk_cached, walk_many_in, WalkCache};
 use crate::fs::{Access, Outcome as WalkOutcome};
-use crate::report::Finding;
+use crate::report::{Finding, Severity};
 use std::path::PathBuf;
 
 /// MD202: the worker can traverse every directory down to each served root.
@@ -30,6 +30,16 @@ impl Check for ParentTraversal {
     }
 
     fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
+        super::collected(|sink| self.run_into(site, sink))
+    }
+
+    /// A finding per served directory (one site of 360,000 servers has as many), each handed
+    /// over as it is made.
+    fn run_into(
+        &self,
+        site: &Context<'_>,
+        sink: &mut dyn FnMut(Finding),
+    ) -> anyhow::Result<Outcome> {
         if let Some(c) = site
             .containers()
             .ok()
@@ -57,7 +67,12 @@ impl Check for ParentTraversal {
             ));
         }
         let db = UserDb::load(&site.root);
-        let mut findings = Vec::new();
+        // Whether every finding is an info (the summary says how many directories are reached).
+        let mut clean = true;
+        let mut push = |f: Finding| {
+            clean &= f.severity == Severity::Info;
+            sink(f)
+        };
         let mut ok = 0;
         // A batch of walks at a time (one child verifies each batch as the user): one site of
         // 360,000 servers has as many directories, and their walks are not all held at once.
@@ -82,7 +97,7 @@ impl Check for ParentTraversal {
         });
         for ((dir, named_at), w) in served.iter().zip(walks) {
             for d in w.disagreements() {
-                findings.push(
+                push(
                     with_walk(
                         Finding::warning(format!("metadata and kernel disagree: {d}")),
                         &w,
@@ -93,7 +108,7 @@ impl Check for ParentTraversal {
             match &w.outcome {
                 WalkOutcome::Found { .. } => {
                     ok += 1;
-                    findings.push(Finding::info(format!(
+                    push(Finding::info(format!(
                         "{} can reach {}",
                         who.name,
                         dir.display()
@@ -119,7 +134,7 @@ impl Check for ParentTraversal {
                     .at(named_at.clone())
                     .evidence("path", dir.display())
                     .evidence("denied at", at.display());
-                    findings.push(with_walk(f, &w).fix_either(
+                    push(with_walk(f, &w).fix_either(
                         format!(
                             "give {} search (x) on {} only (this widens least; never chmod -R \
                              777):",
@@ -129,22 +144,27 @@ impl Check for ParentTraversal {
                         cmds,
                     ));
                 }
-                WalkOutcome::CannotVerify { why, .. } => findings.push(
+                WalkOutcome::CannotVerify { why, .. } => push(
                     Finding::warning(format!("cannot verify {}: {why}", dir.display()))
                         .at(named_at.clone()),
                 ),
-                other => findings.push(
+                other => push(
                     Finding::info(format!("{}: {other} (MD201 reports it)", dir.display()))
                         .at(named_at.clone()),
                 ),
             }
         }
-        Ok(Outcome::findings(findings).with_summary_if_clean(format!(
-            "{} can reach {} served {} ({})",
-            who.name,
-            ok,
-            if ok == 1 { "directory" } else { "directories" },
-            source
-        )))
+        let outcome = Outcome::default();
+        Ok(if clean {
+            outcome.with_summary(format!(
+                "{} can reach {} served {} ({})",
+                who.name,
+                ok,
+                if ok == 1 { "directory" } else { "directories" },
+                source
+            ))
+        } else {
+            outcome
+        })
     }
 }

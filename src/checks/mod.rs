@@ -113,6 +113,30 @@ pub trait Check: Sync {
     /// `site` is the run's `Context`: the `Site` (through `Deref`) and what the checks of one
     /// run share (the live probes).
     fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome>;
+    /// `run`, each finding handed to `sink` as it is made, in order; the outcome's own
+    /// findings (if any) come after them. A check of a finding per server (one site of
+    /// 360,000 servers) makes them one at a time here, so that a run that lets them go
+    /// (`run_made_again`) never holds them all; the others hand over `run`'s.
+    fn run_into(
+        &self,
+        site: &Context<'_>,
+        sink: &mut dyn FnMut(Finding),
+    ) -> anyhow::Result<Outcome> {
+        let mut outcome = self.run(site)?;
+        outcome.findings.drain(..).for_each(sink);
+        Ok(outcome)
+    }
+}
+
+/// `run` for a check that makes its findings in `run_into`: collected.
+pub fn collected(
+    run_into: impl FnOnce(&mut dyn FnMut(Finding)) -> anyhow::Result<Outcome>,
+) -> anyhow::Result<Outcome> {
+    let mut findings = Vec::new();
+    let mut outcome = run_into(&mut |f| findings.push(f))?;
+    findings.append(&mut outcome.findings);
+    outcome.findings = findings;
+    Ok(outcome)
 }
 
 /// What the checks of one run share besides the `Site`: the live probes, made on first use by a
@@ -325,23 +349,8 @@ fn run_shrinking(check: &dyn Check, site: &Context<'_>, shrink: bool) -> CheckRe
     let result = catch_unwind(AssertUnwindSafe(|| check.run(site)));
     let (status, summary, findings) = match result {
         Ok(Ok(outcome)) => settle(meta, outcome, shrink),
-        Ok(Err(err)) => (
-            Status::Error,
-            format!("the check could not run: {err:#}"),
-            Vec::new(),
-        ),
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            (
-                Status::Error,
-                format!("internal error in the check (please report it): {what}"),
-                Vec::new(),
-            )
-        }
+        Ok(Err(err)) => could_not_run(Ok(err)),
+        Err(panic) => could_not_run(Err(panic)),
     };
     let mut result = CheckResult {
         id: meta.id,
@@ -363,6 +372,50 @@ fn run_shrinking(check: &dyn Check, site: &Context<'_>, shrink: bool) -> CheckRe
     result
 }
 
+/// A check that returned an error (`Ok`) or panicked: status `error` and why.
+fn could_not_run(
+    why: Result<anyhow::Error, Box<dyn std::any::Any + Send>>,
+) -> (Status, String, Vec<Finding>) {
+    match why {
+        Ok(err) => (
+            Status::Error,
+            format!("the check could not run: {err:#}"),
+            Vec::new(),
+        ),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            (
+                Status::Error,
+                format!("internal error in the check (please report it): {what}"),
+                Vec::new(),
+            )
+        }
+    }
+}
+
+/// A check's status: its worst finding's.
+fn status_of(worst: Option<Severity>) -> Status {
+    match worst {
+        Some(Severity::Error) => Status::Fail,
+        Some(Severity::Warning) => Status::Warn,
+        Some(Severity::Info) | None => Status::Pass,
+    }
+}
+
+/// A check's summary when it gives none: its first actionable finding's message, and how many
+/// more there are.
+fn summary_of(meta: &Meta, first: Option<&str>, actionable: usize) -> String {
+    match (first, actionable) {
+        (None, _) | (_, 0) => meta.summary.to_string(),
+        (Some(one), 1) => one.to_string(),
+        (Some(first), n) => format!("{first} (and {} more)", n - 1),
+    }
+}
+
 fn settle(meta: &Meta, outcome: Outcome, shrink: bool) -> (Status, String, Vec<Finding>) {
     if let Some(reason) = outcome.skipped {
         return (Status::Skip, reason, outcome.findings);
@@ -373,23 +426,14 @@ fn settle(meta: &Meta, outcome: Outcome, shrink: bool) -> (Status, String, Vec<F
     if shrink && outcome.findings.len() >= MANY_FINDINGS {
         outcome.findings.iter_mut().for_each(Finding::shrink_to_fit);
     }
-    let worst = outcome.findings.iter().map(|f| f.severity).max();
-    let status = match worst {
-        Some(Severity::Error) => Status::Fail,
-        Some(Severity::Warning) => Status::Warn,
-        Some(Severity::Info) | None => Status::Pass,
-    };
+    let status = status_of(outcome.findings.iter().map(|f| f.severity).max());
     let summary = outcome.summary.unwrap_or_else(|| {
-        let actionable: Vec<&Finding> = outcome
+        let mut actionable = outcome
             .findings
             .iter()
-            .filter(|f| f.severity > Severity::Info)
-            .collect();
-        match actionable.as_slice() {
-            [] => meta.summary.to_string(),
-            [one] => one.message.clone(),
-            [first, rest @ ..] => format!("{} (and {} more)", first.message, rest.len()),
-        }
+            .filter(|f| f.severity > Severity::Info);
+        let first = actionable.next().map(|f| f.message.as_str());
+        summary_of(meta, first, first.map_or(0, |_| 1 + actionable.count()))
     });
     (status, summary, outcome.findings)
 }
@@ -543,9 +587,8 @@ pub fn run_keeping(
 }
 
 /// A check that makes at least this many findings (one site of many servers: MD201 and MD202
-/// make one per server) lets them go once its status and summary are settled, and they are
-/// made again as the report is written (`run_made_again`); fewer are held: a site of few
-/// findings pays nothing.
+/// make one per server) lets them go as it makes them, and they are made again as the report
+/// is written (`run_made_again`); fewer are held: a site of few findings pays nothing.
 pub const MADE_AGAIN_FROM: usize = 4096;
 
 /// The checks of a run whose findings were let go after the first pass, to be made again,
@@ -566,31 +609,53 @@ pub struct Run<'s> {
 }
 
 impl Run<'_> {
-    /// The findings of result `i` made again, as settling left them in the first pass; None
-    /// when they are held in the result. The check runs again: a directory created or removed
-    /// between the two passes is seen as it is now (the run is a snapshot only as far as the
-    /// machine keeps still).
+    /// The findings of result `i` made again, handed to `sink` one at a time as settling left
+    /// them in the first pass; false (and nothing made) when they are held in the result. The
+    /// check runs again: a directory created or removed between the two passes is seen as it
+    /// is now (the run is a snapshot only as far as the machine keeps still). An error or a
+    /// panic now ends the findings there.
+    pub fn each_finding(&self, i: usize, sink: &mut dyn FnMut(Finding)) -> bool {
+        let Some(&Some(check)) = self.again.get(i) else {
+            return false;
+        };
+        let mut each = |mut f: Finding| {
+            fixes::with_reload(&mut f, &self.reload);
+            sink(f)
+        };
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            shared::nginx::fix_text_settled_later(|| {
+                let outcome = check.run_into(&self.cx, &mut each)?;
+                outcome.findings.into_iter().for_each(&mut each);
+                anyhow::Ok(())
+            })
+        }));
+        true
+    }
+
+    /// `each_finding`, collected.
     pub fn findings(&self, i: usize) -> Option<Vec<Finding>> {
-        let check = (*self.again.get(i)?)?;
-        let mut r = shared::nginx::fix_text_settled_later(|| run_shrinking(check, &self.cx, false));
-        for f in &mut r.findings {
-            fixes::with_reload(f, &self.reload);
-        }
-        Some(r.findings)
+        let mut all = Vec::new();
+        self.each_finding(i, &mut |f| all.push(f)).then_some(all)
     }
 
     /// Whether some result's findings are made again.
     pub fn makes_again(&self) -> bool {
         self.again.iter().any(Option::is_some)
     }
+
+    /// Whether result `i`'s findings are made again (`each_finding`).
+    pub fn makes_again_at(&self, i: usize) -> bool {
+        matches!(self.again.get(i), Some(Some(_)))
+    }
 }
 
 /// `run_keeping` without the fixes as data, each check of `from` findings or more letting
-/// them go once settled (`Run`): for a report written once, as JSON. Settling does to a
-/// finding without fixes as data only what `Run::findings` does again (the reload command),
-/// except on Apache (its words, `on_apache`) and in another mount namespace (`in_namespace`):
-/// there every finding is held. So are the findings of a check with fixes as data (they are
-/// merged and proven per block), and of the live checks (asked once).
+/// them go as it makes them (`Run`, `Check::run_into`): for a report written once, as JSON.
+/// Settling does to a finding without fixes as data only what `Run::each_finding` does again
+/// (the reload command), except on Apache (its words, `on_apache`) and in another mount
+/// namespace (`in_namespace`): there every finding is held. So are the findings of a check
+/// with fixes as data (they are merged and proven per block), and of the live checks (asked
+/// once).
 pub fn run_made_again<'s>(
     site: &'s Site,
     checks: &[&'static dyn Check],
@@ -608,30 +673,15 @@ pub fn run_made_again<'s>(
     } else {
         String::new()
     };
-    let let_go = |c: &'static dyn Check, r: &mut CheckResult| {
-        let many = may && r.findings.len() >= from && c.meta().band != Band::Live;
-        if !many
-            || r.findings
-                .iter()
-                .any(|f| f.config_fix.is_some() || f.apache_fix.is_some())
-        {
-            return None;
-        }
-        let mut keys: Vec<crate::report::cause::Key> = Vec::new();
-        for (i, mut f) in std::mem::take(&mut r.findings).into_iter().enumerate() {
-            if f.severity > Severity::Info {
-                fixes::with_reload(&mut f, &reload);
-                let key = crate::report::cause::Key::of(&f, r.id, i as u32, keys.last());
-                keys.push(key);
-            }
-        }
-        keys.shrink_to_fit();
-        Some(keys)
-    };
     let done = run_each(&cx, &checks, |c| {
-        let mut r = shared::nginx::fix_text_settled_later(|| run_in(c, &cx));
-        let keys = let_go(c, &mut r);
-        (r, keys)
+        if may && c.meta().band != Band::Live {
+            shared::nginx::fix_text_settled_later(|| run_letting_go(c, &cx, from, &reload))
+        } else {
+            (
+                shared::nginx::fix_text_settled_later(|| run_in(c, &cx)),
+                None,
+            )
+        }
     });
     let mut results = Vec::with_capacity(done.len());
     let mut again = Vec::with_capacity(done.len());
@@ -650,6 +700,143 @@ pub fn run_made_again<'s>(
         reload,
     };
     (results, run)
+}
+
+/// `run_in` of a check on a site where its findings may be let go (`run_made_again`): they
+/// are held until `from` of them are, then, if none has fixes as data, each is let go as it
+/// is made, its key kept (the keys returned). A check that makes fixes as data after that, or
+/// says it skipped, is run again and held whole.
+fn run_letting_go(
+    check: &'static dyn Check,
+    cx: &Context<'_>,
+    from: usize,
+    reload: &str,
+) -> (CheckResult, Option<Vec<crate::report::cause::Key>>) {
+    let meta = check.meta();
+    if repository_skip(meta.id, cx).is_some() || other_server_skip(meta, cx).is_some() {
+        return (run_in(check, cx), None);
+    }
+    let mut tally = Tally {
+        from,
+        reload,
+        id: meta.id,
+        count: 0,
+        worst: None,
+        actionable: 0,
+        first: None,
+        held: Vec::new(),
+        has_data: false,
+        keys: None,
+        fell_back: false,
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let outcome = check.run_into(cx, &mut |f| tally.add(f))?;
+        anyhow::Ok(outcome)
+    }));
+    let (status, summary, findings) = match result {
+        Ok(Ok(mut outcome)) => {
+            outcome.findings.drain(..).for_each(|f| tally.add(f));
+            match tally.keys.take() {
+                Some(_) if tally.fell_back || outcome.skipped.is_some() => {
+                    return (run_in(check, cx), None);
+                }
+                Some(keys) => {
+                    let summary = outcome.summary.unwrap_or_else(|| {
+                        summary_of(meta, tally.first.as_deref(), tally.actionable)
+                    });
+                    let result = CheckResult {
+                        id: meta.id,
+                        name: meta.name,
+                        band: meta.band,
+                        status: status_of(tally.worst),
+                        summary,
+                        findings: Vec::new(),
+                        ignored: None,
+                    };
+                    return (result, Some(keys));
+                }
+                None => {
+                    outcome.findings = std::mem::take(&mut tally.held);
+                    settle(meta, outcome, true)
+                }
+            }
+        }
+        Ok(Err(err)) => could_not_run(Ok(err)),
+        Err(panic) => could_not_run(Err(panic)),
+    };
+    let result = CheckResult {
+        id: meta.id,
+        name: meta.name,
+        band: meta.band,
+        status,
+        summary,
+        findings,
+        ignored: None,
+    };
+    (result, None)
+}
+
+/// What `run_letting_go` keeps of a check's findings as it makes them.
+struct Tally<'a> {
+    from: usize,
+    reload: &'a str,
+    id: &'static str,
+    /// Findings made, their worst severity, how many are actionable and the first of those's
+    /// message: what `settle` makes the status and summary of.
+    count: usize,
+    worst: Option<Severity>,
+    actionable: usize,
+    first: Option<String>,
+    /// The findings held (all of them, until they are let go).
+    held: Vec<Finding>,
+    /// Some finding held has fixes as data: they are all held.
+    has_data: bool,
+    /// Set once the findings are let go: the keys of the actionable ones.
+    keys: Option<Vec<crate::report::cause::Key>>,
+    /// A finding with fixes as data came after they were let go: the check is run again.
+    fell_back: bool,
+}
+
+impl Tally<'_> {
+    fn add(&mut self, mut f: Finding) {
+        let index = self.count as u32;
+        self.count += 1;
+        self.worst = self.worst.max(Some(f.severity));
+        if f.severity > Severity::Info {
+            self.actionable += 1;
+            if self.first.is_none() {
+                self.first = Some(f.message.clone());
+            }
+        }
+        let data = f.config_fix.is_some() || f.apache_fix.is_some();
+        match &mut self.keys {
+            _ if self.fell_back => {}
+            Some(_) if data => self.fell_back = true,
+            Some(keys) => {
+                if f.severity > Severity::Info {
+                    fixes::with_reload(&mut f, self.reload);
+                    let key = crate::report::cause::Key::of(&f, self.id, index, keys.last());
+                    keys.push(key);
+                }
+            }
+            None => {
+                self.has_data |= data;
+                self.held.push(f);
+                if !self.has_data && self.held.len() >= self.from {
+                    let mut keys = Vec::new();
+                    for (i, mut f) in std::mem::take(&mut self.held).into_iter().enumerate() {
+                        if f.severity > Severity::Info {
+                            fixes::with_reload(&mut f, self.reload);
+                            let key =
+                                crate::report::cause::Key::of(&f, self.id, i as u32, keys.last());
+                            keys.push(key);
+                        }
+                    }
+                    self.keys = Some(keys);
+                }
+            }
+        }
+    }
 }
 
 /// A site of at least this many servers has its checks run on every core (see `run_each`).
