@@ -1148,7 +1148,7 @@ impl Prover<'_> {
             cfg.directive(e.block).is("location")
                 && e.head
                     .as_ref()
-                    .is_none_or(|h| h.split_whitespace().next() == Some("location"))
+                    .map_or(true, |h| h.split_whitespace().next() == Some("location"))
         });
         if edits.is_empty() || !inside {
             return None;
@@ -1552,7 +1552,11 @@ pub(crate) mod batch_fixture {
         let alias = format!("/srv/s{n}/media/");
         cfg.depth_first()
             .map(|(_, d)| d)
-            .find(|d| d.is("location") && d.children().any(|c| c.is("alias") && c.args().any(|a| a == alias)))
+            .find(|d| {
+                d.is("location")
+                    && d.children()
+                        .any(|c| c.is("alias") && c.args().any(|a| a == alias))
+            })
             .unwrap()
             .id()
     }
@@ -1562,7 +1566,11 @@ pub(crate) mod batch_fixture {
         let root = format!("/srv/s{n}/www");
         cfg.depth_first()
             .map(|(_, d)| d)
-            .find(|d| d.is("location") && d.children().any(|c| c.is("root") && c.args().any(|a| a == root)))
+            .find(|d| {
+                d.is("location")
+                    && d.children()
+                        .any(|c| c.is("root") && c.args().any(|a| a == root))
+            })
             .unwrap()
             .id()
     }
@@ -2158,7 +2166,8 @@ mod tests {
         let (_tmp, site) = site(10, &[7, 8]);
         let cfg = site.config();
         let nosniff = |n: usize| {
-            BlockEdit::new(media(cfg, n)).append("add_header X-Content-Type-Options nosniff always;")
+            BlockEdit::new(media(cfg, n))
+                .append("add_header X-Content-Type-Options nosniff always;")
         };
         let goal = |n: usize, status: u16| Goal {
             host: format!("s{n}.test"),
@@ -2220,7 +2229,10 @@ mod tests {
             let fixes = vec![
                 (nosniff(0), vec![]),
                 (bad, vec![]),
-                (BlockEdit::new(media(cfg, 6)).append("add_header X-Mine $mine;"), vec![]),
+                (
+                    BlockEdit::new(media(cfg, 6)).append("add_header X-Mine $mine;"),
+                    vec![],
+                ),
             ];
             assert_eq!(check(&fixes), [None, None, None]);
         }

@@ -241,8 +241,11 @@ pub struct WalkCache {
     /// Whole walks, when kept (`keeping_walks`): the same path asked again for the same
     /// access by the same user is the same walk (every step is read from the maps above), so
     /// it is given again rather than made again.
-    walks: Option<std::sync::Mutex<FnvMap<WalkKey, (Vec<u32>, Walk)>>>,
+    walks: Option<std::sync::Mutex<FnvMap<WalkKey, KeptWalk>>>,
 }
+
+/// A kept walk, and the groups of the user it was made as.
+type KeptWalk = (Vec<u32>, Walk);
 
 /// A kept walk: its path, the access wanted, the user's uid and gid, whether it was explained
 /// (the user's groups are compared on the entry).
