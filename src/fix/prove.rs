@@ -1185,7 +1185,8 @@ impl Prover<'_> {
     ///   S chosen among more servers is S chosen when it is the only one listening there;
     /// - the variables declared anywhere in the config (`set`, named captures), which decide
     ///   whether a `$name` is known to the loader and to the resolver: no batched server
-    ///   declares one (before or after its edit), else the batch is not used;
+    ///   declares one, in its text or what it includes, before or after its edit
+    ///   (`may_declare`), else the batch is not used;
     /// - what the copy refuses to load: the batch is used only when neither of its copies has
     ///   a fatal diagnostic or a start error, and every rule of the loader asks of one block
     ///   and its context (the variables aside, above): a fix refused alone for not loading
@@ -1242,12 +1243,10 @@ impl Prover<'_> {
         if old_servers.len() != servers.len() || new_servers.len() != servers.len() {
             return out;
         }
-        let declares = |c: &Config, s: NodeId| {
-            let (all, set) = crate::nginx::variables::declared_in_block(&c.directive(s));
-            !(all.is_empty() && set.is_empty())
-        };
-        if old_servers.iter().any(|&s| declares(&old_cfg, s))
-            || new_servers.iter().any(|&s| declares(&copy, s))
+        if old_servers
+            .iter()
+            .any(|&s| may_declare(old_cfg.directive(s)))
+            || new_servers.iter().any(|&s| may_declare(copy.directive(s)))
         {
             return out;
         }
@@ -1382,6 +1381,24 @@ impl Prover<'_> {
     }
 }
 
+/// Whether `server` (with what it includes) may declare a variable: a `set`, a regex that
+/// may name a group, a `map`, `geo` or `split_clients`, a directive named or led by `$name`
+/// (what `nginx::variables` reads declarations from, `declared_by` included). Over-counted: a
+/// server said to declare one is only proven alone (`prove_batch`).
+fn may_declare(server: Directive<'_>) -> bool {
+    server.descendants().any(|(_, d)| {
+        let name = d.name();
+        name == "set"
+            || name.starts_with('$')
+            || matches!(name, "map" | "split_clients" | "geo")
+            || d.arg(0).is_some_and(|a| a.starts_with('$'))
+            || (crate::nginx::variables::registers_captures(name)
+                && std::iter::once(name)
+                    .chain(d.args())
+                    .any(|a| a.contains("(?")))
+    })
+}
+
 /// Why the edited copy's answer `after` (`got`) to `goal`'s URL is not the one meant, if not.
 fn unmet(goal: &Goal, after: &Resolution, got: &Answer) -> Option<Refusal> {
     if let Some(want) = goal.status {
@@ -1506,7 +1523,8 @@ fn first_file(site: &Site, dir: &Path) -> Option<String> {
 /// A site of many servers in one file, for the batch proofs' tests (here and in
 /// `checks::fixes`): server `sN.test` (N < `n`) with `location /media/` (an alias to
 /// /srv/sN/media/, which holds a.jpg) and `location /` (root /srv/sN/www, with index.html);
-/// the servers of `dup` are named `dup.test` instead.
+/// the servers of `dup` are named `dup.test` instead; server 9 includes a snippet that sets
+/// `$mine9`.
 #[cfg(test)]
 pub(crate) mod batch_fixture {
     use crate::nginx::{Config, NodeId};
@@ -1524,6 +1542,7 @@ pub(crate) mod batch_fixture {
             "root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/var/www:/bin/sh\n",
         );
         w("etc/group", "root:x:0:\nwww-data:x:33:\n");
+        w("etc/nginx/snippets/mine.conf", "set $mine9 1;\n");
         let mut conf = String::from("user www-data;\nevents {}\nhttp {\n");
         for i in 0..n {
             let name = if dup.contains(&i) {
@@ -1531,8 +1550,14 @@ pub(crate) mod batch_fixture {
             } else {
                 format!("s{i}.test")
             };
+            // Server 9 declares a variable in what it includes.
+            let snippet = if i == 9 {
+                "        include /etc/nginx/snippets/mine.conf;\n"
+            } else {
+                ""
+            };
             conf.push_str(&format!(
-                "    server {{\n        listen 80;\n        server_name {name};\n        location /media/ {{\n            alias /srv/s{i}/media/;\n        }}\n        location / {{\n            root /srv/s{i}/www;\n        }}\n    }}\n"
+                "    server {{\n        listen 80;\n        server_name {name};\n{snippet}        location /media/ {{\n            alias /srv/s{i}/media/;\n        }}\n        location / {{\n            root /srv/s{i}/www;\n        }}\n    }}\n"
             ));
             w(&format!("srv/s{i}/media/a.jpg"), "x");
             w(&format!("srv/s{i}/www/index.html"), "x");
@@ -2220,21 +2245,26 @@ mod tests {
             Err(Refusal::SideEffect(_))
         ));
 
-        // A copy that does not load (two aliases), and a variable declared by one fix that
-        // another uses: nothing proven by the batch.
-        for bad in [
-            BlockEdit::new(media(cfg, 5)).append("alias /srv/x/;"),
-            BlockEdit::new(media(cfg, 5)).append("set $mine 1;"),
+        // A copy that does not load (two aliases), and a variable declared by one fix (or by
+        // what a batched server includes) that another uses: nothing proven by the batch.
+        for (bad, var) in [
+            (
+                BlockEdit::new(media(cfg, 5)).append("alias /srv/x/;"),
+                "$mine",
+            ),
+            (
+                BlockEdit::new(media(cfg, 5)).append("set $mine 1;"),
+                "$mine",
+            ),
+            (nosniff(9), "$mine9"),
         ] {
-            let fixes = vec![
-                (nosniff(0), vec![]),
-                (bad, vec![]),
-                (
-                    BlockEdit::new(media(cfg, 6)).append("add_header X-Mine $mine;"),
-                    vec![],
-                ),
-            ];
+            let uses = BlockEdit::new(media(cfg, 6)).append(format!("add_header X-Mine {var};"));
+            let fixes = vec![(nosniff(0), vec![]), (bad, vec![]), (uses, vec![])];
             assert_eq!(check(&fixes), [None, None, None]);
+            assert!(matches!(
+                prover.prove(std::slice::from_ref(&fixes[2].0), &[]),
+                Err(Refusal::DoesNotLoad(_))
+            ));
         }
     }
 }
