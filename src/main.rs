@@ -80,8 +80,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(sites) = each_site(&site, &args) {
                 return check_each_site(&mut out, &site, sites, &args, &selection, &accepted);
             }
-            // The fixes as data are kept for `--diff` only.
-            let mut results = checks::run_keeping(&site, &selection.checks(), args.diff);
+            // The fixes as data are kept for `--diff` only. A JSON report is written once, as
+            // it is made: a check of many findings (one site of many servers) lets them go
+            // once settled and makes them again as they are written (`checks::Run`).
+            let (mut results, run) = if args.format == CheckFormat::Json && !args.diff {
+                let (results, run) =
+                    checks::run_made_again(&site, &selection.checks(), checks::MADE_AGAIN_FROM);
+                (results, Some(run))
+            } else {
+                let results = checks::run_keeping(&site, &selection.checks(), args.diff);
+                (results, None)
+            };
             refuse_unread_input()?;
             accepted.apply(&mut results);
             // Never freed, as the site: a report of a site of 360,000 servers holds a million
@@ -107,7 +116,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     };
                     render::text::write_in_place(&mut out, &mut report, &opts)?
                 }
-                CheckFormat::Json => render::json::write(&mut out, &report)?,
+                CheckFormat::Json => match &run {
+                    Some(run) => render::json::write_made_again(&mut out, &report, run)?,
+                    None => render::json::write(&mut out, &report)?,
+                },
                 CheckFormat::Sarif => render::sarif::write(&mut out, &report, &files())?,
                 CheckFormat::Github => render::github::write(&mut out, &report, &files())?,
             }

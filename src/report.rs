@@ -881,6 +881,146 @@ pub mod edit {
     }
 }
 
+/// What the grouping of the causes (`render::causes`) reads of a finding, kept as a key when
+/// the finding itself is let go: one site of 360,000 servers makes a finding per server for
+/// several checks, and those checks' findings are made again as they are written
+/// (`checks::Run`), not held. A key is ~100 bytes where an MD201 finding was ~900.
+pub mod cause {
+    use super::{Finding, Severity};
+    use std::hash::{BuildHasher, Hash, Hasher};
+    use std::sync::{Arc, OnceLock};
+
+    /// One actionable finding (warning or error) of a check whose findings are made again.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Key {
+        /// The finding's index in its check's findings.
+        pub index: u32,
+        pub severity: Severity,
+        /// `FILE`, `LINE` of the finding (the file shared with the key before when the same).
+        pub location: Option<(Arc<str>, u32)>,
+        /// `fix_block`: the `FILE:LINE` of the block its fix edits.
+        pub block: Option<Box<str>>,
+        /// `referenced_ids`: the check ids it names, other than its own check's.
+        pub refs: Box<[Box<str>]>,
+        /// Its fix (text and commands) as `fix_hash` says it, when it has one.
+        pub fix: Option<u128>,
+        /// `url_segment`: the first segment of the URL it is about.
+        pub segment: Option<Box<str>>,
+    }
+
+    impl Key {
+        /// The key of `f`, finding `index` of check `own`; `before` is the key made just before
+        /// (its file is shared when it is the same: every finding of a site in one file).
+        pub fn of(f: &Finding, own: &str, index: u32, before: Option<&Key>) -> Key {
+            let location = f.location.as_ref().map(|l| {
+                let file = match before.and_then(|k| k.location.as_ref()) {
+                    Some((file, _)) if **file == *l.file => file.clone(),
+                    _ => Arc::from(l.file.as_str()),
+                };
+                (file, l.line)
+            });
+            Key {
+                index,
+                severity: f.severity,
+                location,
+                block: fix_block(f).map(String::into_boxed_str),
+                refs: referenced_ids(f, own)
+                    .into_iter()
+                    .map(String::into_boxed_str)
+                    .collect(),
+                fix: f
+                    .remediation
+                    .as_ref()
+                    .map(|r| fix_hash(&r.text, &r.commands)),
+                segment: url_segment(f).map(Box::from),
+            }
+        }
+    }
+
+    /// A fix (its text and commands) as two 64-bit SipHashes under keys of this process: findings
+    /// whose fixes are the same join one cause, whether the finding is held or only its key is.
+    /// Two different fixes share it with a chance of 2^-128; the keys are random, so no input
+    /// can be made to.
+    pub fn fix_hash(text: &str, commands: &[String]) -> u128 {
+        static KEYS: OnceLock<(std::hash::RandomState, std::hash::RandomState)> = OnceLock::new();
+        let (a, b) = KEYS.get_or_init(Default::default);
+        let one = |s: &std::hash::RandomState| {
+            let mut h = s.build_hasher();
+            text.hash(&mut h);
+            commands.hash(&mut h);
+            h.finish()
+        };
+        (u128::from(one(a)) << 64) | u128::from(one(b))
+    }
+
+    /// The block a fix edits: the `FILE:LINE` of its `# FILE:LINE` comment. (Not the block's
+    /// first line: a fix may rewrite it, `location ^~ /media/`.)
+    pub fn fix_block(f: &Finding) -> Option<String> {
+        let text = &f.remediation.as_ref()?.text;
+        for line in text.lines().map(str::trim) {
+            let Some(at) = line.strip_prefix("# ") else {
+                continue;
+            };
+            // `# FILE:LINE`, or a splice's `# FILE:LINE: replace 2 lines with` (fix::text); not
+            // `: add before this line`, whose line is where lines go, not a block's.
+            let at = match at.split_once(": ") {
+                Some((head, what)) if head.starts_with('/') && !what.starts_with("add ") => head,
+                Some(_) => continue,
+                None => at,
+            };
+            let (_, n) = at.rsplit_once(':')?;
+            if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            return Some(at.to_string());
+        }
+        None
+    }
+
+    /// Check ids (MD + three digits) a finding names, other than its own check's.
+    pub fn referenced_ids(f: &Finding, own: &str) -> Vec<String> {
+        let mut texts: Vec<&str> = vec![&f.message];
+        texts.extend(f.evidence.iter().map(|e| e.value.as_str()));
+        if let Some(r) = &f.remediation {
+            texts.push(&r.text);
+        }
+        let mut ids = Vec::new();
+        for text in texts {
+            let bytes = text.as_bytes();
+            let mut i = 0;
+            while let Some(at) = text[i..].find("MD") {
+                let start = i + at;
+                let digits = &bytes[start + 2..(start + 5).min(bytes.len())];
+                let whole = digits.len() == 3
+                    && digits.iter().all(u8::is_ascii_digit)
+                    && bytes
+                        .get(start + 5)
+                        .map_or(true, |b| !b.is_ascii_alphanumeric())
+                    && (start == 0 || !bytes[start - 1].is_ascii_alphanumeric());
+                if whole {
+                    let id = &text[start..start + 5];
+                    if id != own && !ids.iter().any(|x| x == id) {
+                        ids.push(id.to_string());
+                    }
+                }
+                i = start + 2;
+            }
+        }
+        ids
+    }
+
+    /// The first path segment of the URL a finding is about (`media` for `GET /media/a.jpg`).
+    pub fn url_segment(f: &Finding) -> Option<&str> {
+        f.evidence
+            .iter()
+            .filter(|e| matches!(e.label.as_str(), "url" | "urls" | "request"))
+            .flat_map(|e| e.value.split_whitespace())
+            .find(|w| w.starts_with('/'))
+            .and_then(|path| path.trim_start_matches('/').split('/').next())
+            .filter(|s| !s.is_empty())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -181,7 +181,9 @@ impl ServerPlaces {
     pub fn of(cfg: &Config, servers: &[resolve::ServerInfo]) -> ServerPlaces {
         let mut p = ServerPlaces::default();
         p.all.reserve(servers.len());
-        p.by_name.reserve(servers.len() * 2);
+        // A name a server: room for two was a table of four buckets a server (17 MB for the
+        // 360,000 servers of one file); a box whose servers have more grows it once.
+        p.by_name.reserve(servers.len());
         p.name_links.reserve(servers.len() * 2);
         let mut first: FnvMap<u16, usize> = FnvMap::default();
         for (i, s) in servers.iter().enumerate() {

@@ -24,17 +24,27 @@ pub fn settle_keeping(site: &Site, results: &mut [CheckResult], keep_data: bool)
     let reload = site.reload_command();
     if reload != super::shared::nginx::RELOAD {
         for f in results.iter_mut().flat_map(|r| r.findings.iter_mut()) {
-            if let Some(rem) = &mut f.remediation {
-                for c in &mut rem.commands {
-                    if c.contains(super::shared::nginx::RELOAD) {
-                        *c = c.replace(super::shared::nginx::RELOAD, &reload);
-                        c.shrink_to_fit();
-                    }
-                }
-            }
+            with_reload(f, &reload);
         }
     }
     in_namespace(site, &reload, results);
+}
+
+/// The finding's commands with `reload` (`Site::reload_command`) where they say Debian's
+/// default: what settling does to every finding, and to each one made again as it is written
+/// (`checks::Run`).
+pub fn with_reload(f: &mut crate::report::Finding, reload: &str) {
+    if reload == super::shared::nginx::RELOAD {
+        return;
+    }
+    if let Some(rem) = &mut f.remediation {
+        for c in &mut rem.commands {
+            if c.contains(super::shared::nginx::RELOAD) {
+                *c = c.replace(super::shared::nginx::RELOAD, reload);
+                c.shrink_to_fit();
+            }
+        }
+    }
 }
 
 /// nginx (or the app) seen through `--root /proc/PID/root` of another mount namespace (a

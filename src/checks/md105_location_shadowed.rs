@@ -20,6 +20,21 @@ pub const SAMPLES: &[&str] = &[
     "x.mp4", "x.woff2", "x.txt", "x.json",
 ];
 
+/// Whether `meant` is the server's one location, a prefix (not a regex) that every URL under
+/// `base` starts with: then each sample URL reaches it, as matching them one by one (fourteen
+/// matches a server, most of this check on a site of many one-location servers) would find.
+fn only_location(
+    r: &crate::nginx::resolve::Resolver<'_>,
+    server: NodeId,
+    meant: NodeId,
+    base: &str,
+) -> bool {
+    r.locations_of(server).as_slice() == [meant]
+        && r.location_pattern(meant).is_some_and(|(m, pattern)| {
+            matches!(m, Modifier::Prefix | Modifier::NoRegex) && base.starts_with(&pattern)
+        })
+}
+
 /// A sample URL another location took: (url, the path nginx opens, the path meant).
 type Stolen = (String, Option<PathBuf>, Option<PathBuf>);
 
@@ -74,13 +89,18 @@ impl Check for LocationShadowed {
                 if meant_info.handler.is_some() {
                     continue; // not served from disk at all: MD106
                 }
+                if only_location(&r, t.server, meant, &base) {
+                    continue; // nothing else to take a sample URL: none is asked
+                }
                 // Group the stolen samples by the location that steals them.
                 let mut stolen: BTreeMap<NodeId, Vec<Stolen>> = BTreeMap::new();
                 for s in SAMPLES {
                     let uri = [base.as_str(), s].concat();
-                    let Some(winner) = r.location_for(t.server, &uri) else {
+                    // Matched once for the winner and the path it opens.
+                    let Some(found) = r.location_match(t.server, &uri) else {
                         continue;
                     };
+                    let winner = found.node;
                     if winner == meant {
                         continue;
                     }
@@ -91,7 +111,7 @@ impl Check for LocationShadowed {
                     if w.denies_all {
                         continue;
                     }
-                    let got = r.path_for(t.server, &uri);
+                    let got = r.path_of_match(t.server, &uri, found);
                     let wanted = r.path_in(t.server, meant, &uri);
                     if w.handler.is_none() && !w.internal && got == wanted {
                         continue; // same file, other headers/expiry: fine

@@ -5,16 +5,19 @@
 use super::shared::fs::*;
 use super::shared::nginx::config_fix;
 use super::{Band, Check, Context, Meta, Outcome};
+use crate::fnv::{Fnv, FnvMap};
 use crate::fs::walk::{shell_quote, walk_cached, WalkCache};
 use crate::fs::{Access, Identity, Outcome as WalkOutcome};
 use crate::nginx::resolve::served::ServedDir;
 use crate::report::{Finding, Location};
 use crate::site::Site;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// MD201: every root/alias target, MEDIA_ROOT and STATIC_ROOT exists and is a directory.
 pub struct RootsExist;
+
+type FnvSet<T> = HashSet<T, std::hash::BuildHasherDefault<Fnv>>;
 
 static ROOTS_EXIST: Meta = Meta {
     id: "MD201",
@@ -87,26 +90,29 @@ impl Check for RootsExist {
             ));
         }
         // Sets and maps, not scans: a big config serves tens of thousands of directories.
-        let served_by: HashMap<&Path, &ServedDir> =
+        // FNV, not SipHash (a Path hashes component by component): the paths are the config's.
+        let served_by: FnvMap<&Path, &ServedDir> =
             served.iter().rev().map(|s| (s.dir.as_path(), s)).collect();
         let mut findings = Vec::new();
-        let mut seen = HashSet::new();
+        // Borrowed from `targets`, not copied: one entry per served directory.
+        let mut seen: FnvSet<(&Path, &str)> = FnvSet::default();
         // The directories on the way (`/`, `/srv`, `/srv/www` ...) read once for every target:
         // one site of 360,000 servers has as many, most under the same few parents.
         let cache = WalkCache::new(&site.root);
         let root = Identity::root();
-        for (dir, what, at) in targets {
-            if !seen.insert((dir.clone(), what.clone())) {
+        for (dir, what, at) in &targets {
+            let (dir, what) = (dir.as_path(), what.as_str());
+            if !seen.insert((dir, what)) {
                 continue;
             }
             // Existence is asked as root: who may see it is MD202's question.
-            let w = walk_cached(&site.root, &cache, &dir, &root, Access::EXEC, true);
+            let w = walk_cached(&site.root, &cache, dir, &root, Access::EXEC, true);
             let problem = match &w.outcome {
                 WalkOutcome::Found { is_dir: true } => None,
                 WalkOutcome::Found { is_dir: false } => {
                     Some(format!("{} ({what}) is not a directory", dir.display()))
                 }
-                WalkOutcome::Missing { at } if at == &dir => {
+                WalkOutcome::Missing { at } if at == dir => {
                     Some(format!("{} ({what}) does not exist", dir.display()))
                 }
                 WalkOutcome::Missing { at } => Some(format!(
@@ -130,7 +136,7 @@ impl Check for RootsExist {
                         dir.display()
                     ))
                     .evidence("path", dir.display());
-                    if let Some(at) = &at {
+                    if let Some(at) = at {
                         f = f.at(at.clone());
                     }
                     findings.push(f);
@@ -141,7 +147,7 @@ impl Check for RootsExist {
             match problem {
                 Some(msg) => {
                     let mut f = with_walk(Finding::error(msg).evidence("path", dir.display()), &w);
-                    if let Some(at) = &at {
+                    if let Some(at) = at {
                         f = f.at(at.clone());
                     }
                     // An Alias on a missing directory while the app's root for its URL path
@@ -154,7 +160,7 @@ impl Check for RootsExist {
                         findings.push(f.fix(text, Vec::new()));
                         continue;
                     }
-                    let served_dir = served_by.get(dir.as_path()).copied();
+                    let served_dir = served_by.get(dir).copied();
                     // nginx's directory is gone and the app's is there: the config is what
                     // is wrong, not the disk (creating an empty directory serves nothing).
                     if let Some((intro, edit, goal)) = served_dir.and_then(|s| to_app_dir(site, s))
@@ -162,8 +168,7 @@ impl Check for RootsExist {
                         findings.push(config_fix(f, site.config(), &intro, edit, goal));
                         continue;
                     }
-                    let (text, cmds) =
-                        missing_fix(site, &dir, &what, served_dir, app_dir.as_deref());
+                    let (text, cmds) = missing_fix(site, dir, what, served_dir, app_dir.as_deref());
                     findings.push(f.fix(text, cmds));
                 }
                 None => findings.push(

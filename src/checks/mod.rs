@@ -304,6 +304,12 @@ pub fn run_one(check: &dyn Check, site: &Site) -> CheckResult {
 
 /// Run one check in a run's context, turning errors and panics into status `error`.
 pub fn run_in(check: &dyn Check, site: &Context<'_>) -> CheckResult {
+    run_shrinking(check, site, true)
+}
+
+/// `run_in`; a check of `MANY_FINDINGS` keeps each at its length only when `shrink` (not the
+/// findings made again to be written and let go, `Run::findings`).
+fn run_shrinking(check: &dyn Check, site: &Context<'_>, shrink: bool) -> CheckResult {
     let meta = check.meta();
     if let Some(why) = repository_skip(meta.id, site).or_else(|| other_server_skip(meta, site)) {
         return CheckResult {
@@ -318,7 +324,7 @@ pub fn run_in(check: &dyn Check, site: &Context<'_>) -> CheckResult {
     }
     let result = catch_unwind(AssertUnwindSafe(|| check.run(site)));
     let (status, summary, findings) = match result {
-        Ok(Ok(outcome)) => settle(meta, outcome),
+        Ok(Ok(outcome)) => settle(meta, outcome, shrink),
         Ok(Err(err)) => (
             Status::Error,
             format!("the check could not run: {err:#}"),
@@ -357,14 +363,14 @@ pub fn run_in(check: &dyn Check, site: &Context<'_>) -> CheckResult {
     result
 }
 
-fn settle(meta: &Meta, outcome: Outcome) -> (Status, String, Vec<Finding>) {
+fn settle(meta: &Meta, outcome: Outcome, shrink: bool) -> (Status, String, Vec<Finding>) {
     if let Some(reason) = outcome.skipped {
         return (Status::Skip, reason, outcome.findings);
     }
     // A check of one site of 360,000 servers may hold a million findings: no spare capacity.
     let mut outcome = outcome;
     outcome.findings.shrink_to_fit();
-    if outcome.findings.len() >= MANY_FINDINGS {
+    if shrink && outcome.findings.len() >= MANY_FINDINGS {
         outcome.findings.iter_mut().for_each(Finding::shrink_to_fit);
     }
     let worst = outcome.findings.iter().map(|f| f.severity).max();
@@ -526,7 +532,9 @@ pub fn run_keeping(
         .copied()
         .filter(|c| site.apache.is_some() || c.meta().band != Band::Apache)
         .collect();
-    let mut results = run_each(&cx, &checks);
+    let mut results = run_each(&cx, &checks, |c| {
+        shared::nginx::fix_text_settled_later(|| run_in(c, &cx))
+    });
     fixes::settle_keeping(site, &mut results, keep_fix_data);
     if !keep_fix_data {
         fixes::forget_data(&mut results);
@@ -534,24 +542,138 @@ pub fn run_keeping(
     results
 }
 
+/// A check that makes at least this many findings (one site of many servers: MD201 and MD202
+/// make one per server) lets them go once its status and summary are settled, and they are
+/// made again as the report is written (`run_made_again`); fewer are held: a site of few
+/// findings pays nothing.
+pub const MADE_AGAIN_FROM: usize = 4096;
+
+/// The checks of a run whose findings were let go after the first pass, to be made again,
+/// one check at a time, as the report is written (`Run::findings`): one site of 360,000
+/// servers made a million findings (~1 KB each, 20 times the config) that were all held until
+/// the report was written. Their status and summary were settled from the first pass's
+/// findings; the causes are grouped from their keys (`keys`, ~100 bytes a finding).
+pub struct Run<'s> {
+    /// The run's context: the second pass asks what the first asked (the live probes made).
+    cx: Context<'s>,
+    /// Per result: its check, when its findings were let go.
+    again: Vec<Option<&'static dyn Check>>,
+    /// Per result: the keys of the actionable findings let go, by index
+    /// (`render::causes::of_keyed`).
+    pub keys: Vec<Option<Vec<crate::report::cause::Key>>>,
+    /// The reload command the findings' commands say (`fixes::with_reload`).
+    reload: String,
+}
+
+impl Run<'_> {
+    /// The findings of result `i` made again, as settling left them in the first pass; None
+    /// when they are held in the result. The check runs again: a directory created or removed
+    /// between the two passes is seen as it is now (the run is a snapshot only as far as the
+    /// machine keeps still).
+    pub fn findings(&self, i: usize) -> Option<Vec<Finding>> {
+        let check = (*self.again.get(i)?)?;
+        let mut r = shared::nginx::fix_text_settled_later(|| run_shrinking(check, &self.cx, false));
+        for f in &mut r.findings {
+            fixes::with_reload(f, &self.reload);
+        }
+        Some(r.findings)
+    }
+
+    /// Whether some result's findings are made again.
+    pub fn makes_again(&self) -> bool {
+        self.again.iter().any(Option::is_some)
+    }
+}
+
+/// `run_keeping` without the fixes as data, each check of `from` findings or more letting
+/// them go once settled (`Run`): for a report written once, as JSON. Settling does to a
+/// finding without fixes as data only what `Run::findings` does again (the reload command),
+/// except on Apache (its words, `on_apache`) and in another mount namespace (`in_namespace`):
+/// there every finding is held. So are the findings of a check with fixes as data (they are
+/// merged and proven per block), and of the live checks (asked once).
+pub fn run_made_again<'s>(
+    site: &'s Site,
+    checks: &[&'static dyn Check],
+    from: usize,
+) -> (Vec<CheckResult>, Run<'s>) {
+    let cx = Context::new(site);
+    let checks: Vec<&'static dyn Check> = checks
+        .iter()
+        .copied()
+        .filter(|c| site.apache.is_some() || c.meta().band != Band::Apache)
+        .collect();
+    let may = site.apache.is_none() && site.root.process().is_none();
+    let reload = if may {
+        site.reload_command()
+    } else {
+        String::new()
+    };
+    let let_go = |c: &'static dyn Check, r: &mut CheckResult| {
+        let many = may && r.findings.len() >= from && c.meta().band != Band::Live;
+        if !many
+            || r.findings
+                .iter()
+                .any(|f| f.config_fix.is_some() || f.apache_fix.is_some())
+        {
+            return None;
+        }
+        let mut keys: Vec<crate::report::cause::Key> = Vec::new();
+        for (i, mut f) in std::mem::take(&mut r.findings).into_iter().enumerate() {
+            if f.severity > Severity::Info {
+                fixes::with_reload(&mut f, &reload);
+                let key = crate::report::cause::Key::of(&f, r.id, i as u32, keys.last());
+                keys.push(key);
+            }
+        }
+        keys.shrink_to_fit();
+        Some(keys)
+    };
+    let done = run_each(&cx, &checks, |c| {
+        let mut r = shared::nginx::fix_text_settled_later(|| run_in(c, &cx));
+        let keys = let_go(c, &mut r);
+        (r, keys)
+    });
+    let mut results = Vec::with_capacity(done.len());
+    let mut again = Vec::with_capacity(done.len());
+    let mut keys = Vec::with_capacity(done.len());
+    for (c, (r, k)) in checks.iter().zip(done) {
+        results.push(r);
+        again.push(k.is_some().then_some(*c));
+        keys.push(k);
+    }
+    fixes::settle_keeping(site, &mut results, false);
+    fixes::forget_data(&mut results);
+    let run = Run {
+        cx,
+        again,
+        keys,
+        reload,
+    };
+    (results, run)
+}
+
 /// A site of at least this many servers has its checks run on every core (see `run_each`).
 const PARALLEL_CHECKS_SERVERS: usize = 1024;
 
-/// Each check of `checks` run in `cx`, the results in the order of `checks`. Their config fixes
+/// `run` of each check of `checks` (run in `cx`), in the order of `checks`. Their config fixes
 /// are settled after, which writes each one's text: not made twice
 /// (`fix_text_settled_later`). One site of many servers (one of 360,000 servers: MD201, MD202,
 /// MD105 and MD110 each walk or predict every one) has its checks taken one at a time by a
 /// worker per core, each check on one thread: checked one after the other, they kept one core
 /// of two busy for half the run. A site checked among many (every site of a box) is already
 /// one of the sites checked on every core: its checks run here, one after the other.
-fn run_each(cx: &Context<'_>, checks: &[&'static dyn Check]) -> Vec<CheckResult> {
-    let one = |c: &&'static dyn Check| shared::nginx::fix_text_settled_later(|| run_in(*c, cx));
+fn run_each<T: Send>(
+    cx: &Context<'_>,
+    checks: &[&'static dyn Check],
+    run: impl Fn(&'static dyn Check) -> T + Sync,
+) -> Vec<T> {
+    let one = |c: &&'static dyn Check| run(*c);
     let threads = crate::system::cores().min(checks.len());
     if cx.is_one_of_many() || threads <= 1 || cx.nginx.servers.len() < PARALLEL_CHECKS_SERVERS {
         return checks.iter().map(one).collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<CheckResult>>> =
+    let slots: Vec<std::sync::Mutex<Option<T>>> =
         checks.iter().map(|_| std::sync::Mutex::new(None)).collect();
     let work = || loop {
         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -56,7 +56,8 @@ pub fn probe(root: &SysRoot, who: &Identity, probes: &[Probe]) -> Result<Vec<i32
     // may only make async-signal-safe calls (no allocation).
     // Each question once: the walks of a batch pass through the same directories (a site's
     // walks ask for `/` and `/srv` six times each); each probe's answer is its question's.
-    let mut asked: std::collections::HashMap<(&Path, Op), usize> = Default::default();
+    // FNV: the paths are the config's (SipHash was most of a batch of 4,096 walks' probing).
+    let mut asked: crate::fnv::FnvMap<(&Path, Op), usize> = Default::default();
     let mut paths: Vec<CString> = Vec::new();
     let mut ops: Vec<Op> = Vec::new();
     let mut answer_of: Vec<usize> = Vec::with_capacity(probes.len());

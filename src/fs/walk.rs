@@ -17,8 +17,9 @@ use crate::sysroot::SysRoot;
 use crate::text_safe::{self, list_item};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 /// The kernel's limit on symlinks followed in one lookup (MAXSYMLINKS).
 pub const MAX_SYMLINKS: usize = 40;
@@ -165,34 +166,46 @@ impl Walk {
         // Names from outside, one per line: a line break inside one is escaped (text_safe), an
         // invalid UTF-8 byte shown as \xNN.
         let shown = |p: &Path| list_item(&text_safe::path(p)).into_owned();
-        let mut out = format!("f: {}\n", shown(&self.path));
+        // Pushed piece by piece into one string, not a `format!` per line: one site of 360,000
+        // servers renders as many walks. `{:w$}` pads a string to `w` characters.
+        let pad = |out: &mut String, s: &str, w: usize| {
+            out.push_str(s);
+            for _ in s.chars().count()..w {
+                out.push(' ');
+            }
+        };
+        let mut out = String::with_capacity(48 * (self.steps.len() + 2));
+        out.push_str("f: ");
+        out.push_str(&shown(&self.path));
+        out.push('\n');
         for s in &self.steps {
-            let mut line = format!(
-                " {} {:ow$} {:gw$} {}",
-                s.mode,
-                s.owner,
-                s.group,
-                list_item(&s.name),
-                ow = ow,
-                gw = gw
-            );
+            out.push(' ');
+            out.push_str(&s.mode);
+            out.push(' ');
+            pad(&mut out, &s.owner, ow);
+            out.push(' ');
+            pad(&mut out, &s.group, gw);
+            out.push(' ');
+            out.push_str(&list_item(&s.name));
             if let Some(t) = &s.link_target {
-                line.push_str(&format!(" -> {}", shown(t)));
+                out.push_str(" -> ");
+                out.push_str(&shown(t));
             }
             if !s.ok {
-                line.push_str(&format!(
-                    "   \u{2717} {}",
-                    s.why.as_deref().unwrap_or("denied")
-                ));
+                out.push_str("   \u{2717} ");
+                out.push_str(s.why.as_deref().unwrap_or("denied"));
             }
             if let Some(a) = &s.acl {
-                line.push_str(&format!("   [acl {a}]"));
+                out.push_str("   [acl ");
+                out.push_str(a);
+                out.push(']');
             }
-            out.push_str(&line);
             out.push('\n');
         }
         if !self.outcome.is_found() {
-            out.push_str(&format!("=> {}\n", list_item(&self.outcome.to_string())));
+            out.push_str("=> ");
+            out.push_str(&list_item(&self.outcome.to_string()));
+            out.push('\n');
         }
         out.pop();
         out
@@ -238,6 +251,10 @@ pub struct WalkCache {
     lstat: std::sync::Mutex<FnvMap<OsString, Result<Meta, i32>>>,
     links: std::sync::Mutex<FnvMap<OsString, Result<PathBuf, i32>>>,
     acls: std::sync::Mutex<FnvMap<OsString, acl::Read>>,
+    /// Where the walks got after a prefix of their path (see `Reached`), for each user and
+    /// `explain`: the walks of one site of 360,000 servers pass through the same `/`, `/srv`,
+    /// `/srv/www`, and a walk judged those steps (and wrote their display strings) each time.
+    reached: std::sync::Mutex<Vec<ReachedBy>>,
     /// Whole walks, when kept (`keeping_walks`): the same path asked again for the same
     /// access by the same user is the same walk (every step is read from the maps above), so
     /// it is given again rather than made again.
@@ -264,6 +281,7 @@ impl WalkCache {
             lstat: Default::default(),
             links: Default::default(),
             acls: Default::default(),
+            reached: Default::default(),
             walks: None,
         }
     }
@@ -275,6 +293,167 @@ impl WalkCache {
             walks: Some(Default::default()),
             ..WalkCache::new(root)
         }
+    }
+
+    /// The longest prefix of `parts` (at most all but the last) some walk as `who` reached,
+    /// with how many components it covers.
+    fn reached(
+        &self,
+        who: &Identity,
+        explain: bool,
+        parts: &Parts,
+    ) -> Option<(usize, Arc<Reached>)> {
+        let lock = self.reached.lock().unwrap_or_else(|p| p.into_inner());
+        let by = lock
+            .iter()
+            .find(|r| r.explain == explain && &r.who == who)?;
+        (1..parts.len())
+            .rev()
+            .find_map(|k| by.map.get(parts.key(k)).map(|r| (k, r.clone())))
+    }
+
+    /// Keep where a walk as `who` got after the first `k` components of `parts`.
+    fn keep_reached(&self, who: &Identity, explain: bool, parts: &Parts, k: usize, r: Reached) {
+        let mut lock = self.reached.lock().unwrap_or_else(|p| p.into_inner());
+        let map = &mut reached_by(&mut lock, who, explain).map;
+        if map.len() < REACHED_MAX {
+            map.entry(parts.key(k).to_owned())
+                .or_insert_with(|| Arc::new(r));
+        }
+    }
+
+    /// Whether a prefix of `parts` is worth keeping: not yet kept and room left; with
+    /// `again`, only once a walk got there before (its hash is noted the first time).
+    fn wants_reached(
+        &self,
+        who: &Identity,
+        explain: bool,
+        parts: &Parts,
+        k: usize,
+        again: bool,
+    ) -> bool {
+        let mut lock = self.reached.lock().unwrap_or_else(|p| p.into_inner());
+        let by = reached_by(&mut lock, who, explain);
+        let key = parts.key(k);
+        if by.map.len() >= REACHED_MAX || by.map.contains_key(key) {
+            return false;
+        }
+        if !again {
+            return true;
+        }
+        let mut h = crate::fnv::Fnv::default();
+        std::hash::Hasher::write(&mut h, key.as_encoded_bytes());
+        let h = std::hash::Hasher::finish(&h);
+        // A hash seen before (or colliding with one): keeping it costs a copy, never a
+        // wrong walk (the state kept is this prefix's own).
+        by.seen.contains(&h) || {
+            if by.seen.len() < SEEN_MAX {
+                by.seen.insert(h);
+            }
+            false
+        }
+    }
+}
+
+/// The prefixes of `who`'s walks (with or without display strings), made on first use.
+fn reached_by<'a>(all: &'a mut Vec<ReachedBy>, who: &Identity, explain: bool) -> &'a mut ReachedBy {
+    let at = match all
+        .iter()
+        .position(|r| r.explain == explain && &r.who == who)
+    {
+        Some(i) => i,
+        None => {
+            all.push(ReachedBy {
+                who: who.clone(),
+                explain,
+                map: FnvMap::default(),
+                seen: Default::default(),
+            });
+            all.len() - 1
+        }
+    };
+    &mut all[at]
+}
+
+/// The prefixes kept per user in one `WalkCache`: the shared parents come first in a config's
+/// walks; a bound keeps the memory of 360,000 distinct paths out.
+const REACHED_MAX: usize = 1024;
+/// The parents noted once (a hash each) before they are kept.
+const SEEN_MAX: usize = 65_536;
+
+/// The prefixes one user's walks reached (keyed by `Parts::key`).
+#[derive(Debug)]
+struct ReachedBy {
+    who: Identity,
+    explain: bool,
+    map: FnvMap<OsString, Arc<Reached>>,
+    /// The parents reached once (`wants_reached`), by hash.
+    seen: std::collections::HashSet<u64, std::hash::BuildHasherDefault<crate::fnv::Fnv>>,
+}
+
+/// A walk's state after a prefix of its path's components, at a point where no symlink's
+/// target was left to read (what follows is the rest of the path itself): every component
+/// was judged as a directory passed through, so any path with that prefix and at least one
+/// more component gets the same steps and verdict so far, from the same cached metadata.
+#[derive(Debug)]
+struct Reached {
+    steps: Vec<Step>,
+    outcome: Option<Outcome>,
+    at: PathBuf,
+    depth: usize,
+    links: usize,
+    /// The walk stopped there (a missing or unreadable component, not a directory, a loop).
+    ended: bool,
+}
+
+/// A path's components (as `push_components` gives them: no `/`, no `.`) joined by `/` (which
+/// no component holds), with the end of each: the first `k` components are one slice, a map key.
+/// Split from the bytes, not by `Path::components` (a third of a walk from a kept prefix).
+struct Parts {
+    joined: Vec<u8>,
+    /// `ends[k]`: where the first `k` components end (`ends[0] == 0`).
+    ends: Vec<usize>,
+}
+
+impl Parts {
+    fn of(path: &Path) -> Parts {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = path.as_os_str().as_bytes();
+        let mut joined = Vec::with_capacity(bytes.len());
+        let mut ends = Vec::with_capacity(8);
+        ends.push(0);
+        for c in bytes.split(|&b| b == b'/') {
+            if c.is_empty() || c == b"." {
+                continue;
+            }
+            if !joined.is_empty() {
+                joined.push(b'/');
+            }
+            joined.extend_from_slice(c);
+            ends.push(joined.len());
+        }
+        Parts { joined, ends }
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len() - 1
+    }
+
+    /// The first `k` components.
+    fn key(&self, k: usize) -> &OsStr {
+        use std::os::unix::ffi::OsStrExt;
+        OsStr::from_bytes(&self.joined[..self.ends[k]])
+    }
+
+    /// The components from the `k`th (from 0) on.
+    fn from(&self, k: usize) -> VecDeque<OsString> {
+        use std::os::unix::ffi::OsStrExt;
+        (k..self.len())
+            .map(|i| {
+                let start = if i == 0 { 0 } else { self.ends[i] + 1 };
+                OsStr::from_bytes(&self.joined[start..self.ends[i + 1]]).to_os_string()
+            })
+            .collect()
     }
 }
 
@@ -438,6 +617,13 @@ impl Walker<'_> {
     }
 }
 
+/// Where a walk is: the directory reached (a system path), how deep, how many symlinks read.
+struct Pos {
+    at: PathBuf,
+    depth: usize,
+    links: usize,
+}
+
 struct Walker<'a> {
     root: &'a SysRoot,
     who: &'a Identity,
@@ -455,94 +641,164 @@ struct Walker<'a> {
 impl Walker<'_> {
     /// Returns the resolved system path when the walk reached the end.
     fn run(&mut self, path: &Path, want: Access) -> Option<PathBuf> {
-        let mut pending: VecDeque<OsString> = VecDeque::new();
-        push_components(&mut pending, path);
-        // The root itself: searched when anything follows, else it is the last component.
-        let root_need = if pending.is_empty() {
-            want
-        } else {
-            Access::EXEC
+        // With a cache, the walk starts where an earlier one with the same prefix got.
+        let parts = self.cache.map(|_| Parts::of(path));
+        let reached = match (self.cache, &parts) {
+            (Some(c), Some(p)) => c.reached(self.who, self.explain, p),
+            _ => None,
         };
-        let root_host = self.root.host_path(Path::new("/"));
-        let read_root = || std::fs::metadata(&root_host).map(|m| Meta::from(&m));
-        let read_root = || match self.cache {
-            Some(c) => cached(&c.root, Path::new("/"), read_root),
-            None => read_root(),
-        };
-        self.shared = !pending.is_empty();
-        let root_meta = if self.shared {
-            shared(&root_host, |e| &mut e.followed, read_root)
-        } else {
-            read_root()
-        };
-        match root_meta {
-            Ok(m) => self.judge(PathBuf::from("/"), m, None, root_need),
-            Err(e) => {
-                self.fail_unreadable(PathBuf::from("/"), e);
-                return None;
-            }
-        }
+        let mut pending: VecDeque<OsString>;
         // The directories passed through so far, as a system path (`/` and each component):
         // kept as the walk goes, not joined again at every step.
-        let mut at = PathBuf::from("/");
-        let mut depth = 0usize;
-        let mut links = 0usize;
-        while let Some(part) = pending.pop_front() {
-            if part == ".." {
-                depth = depth.saturating_sub(usize::from(at.pop()));
-                continue;
-            }
-            let sys = system_path(&at, &part);
-            let host = self.root.host_path(&sys);
-            self.shared = !pending.is_empty() && depth < SHARED_DEPTH;
-            let meta = match self.lstat(&host) {
-                Ok(m) => m,
-                Err(e) => {
-                    self.fail_unreadable(sys, e);
-                    return None;
-                }
-            };
-            if meta.is_symlink() {
-                let target = match self.read_link(&host) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        self.fail_unreadable(sys, e);
-                        return None;
-                    }
-                };
-                self.push_step(sys.clone(), meta, None, Access::NONE, Some(target.clone()));
-                links += 1;
-                if links > MAX_SYMLINKS {
-                    self.fail(Outcome::SymlinkLoop { at: sys });
-                    return None;
-                }
-                if target.as_os_str().is_empty() {
-                    self.fail(Outcome::Missing { at: sys });
-                    return None;
-                }
-                if target.is_absolute() {
-                    at = PathBuf::from("/");
-                    depth = 0;
-                }
-                let mut front = VecDeque::new();
-                push_components(&mut front, &target);
-                while let Some(c) = front.pop_back() {
-                    pending.push_front(c);
-                }
-                continue;
-            }
-            let last = pending.is_empty();
-            if !last && !meta.is_dir() {
-                self.push_step(sys.clone(), meta, None, Access::NONE, None);
-                self.fail(Outcome::NotADirectory { at: sys });
+        let mut pos;
+        if let Some((k, r)) = reached {
+            self.steps = r.steps.clone();
+            self.outcome = r.outcome.clone();
+            if r.ended {
                 return None;
             }
-            let need = if last { want } else { Access::EXEC };
-            self.judge(sys, meta, Some(&host), need);
-            at.push(part);
-            depth += 1;
+            pending = parts.as_ref().map_or_else(VecDeque::new, |p| p.from(k));
+            pos = Pos {
+                at: r.at.clone(),
+                depth: r.depth,
+                links: r.links,
+            };
+        } else {
+            pending = match &parts {
+                Some(p) => p.from(0),
+                None => {
+                    let mut q = VecDeque::new();
+                    push_components(&mut q, path);
+                    q
+                }
+            };
+            // The root itself: searched when anything follows, else it is the last component.
+            let root_need = if pending.is_empty() {
+                want
+            } else {
+                Access::EXEC
+            };
+            let root_host = self.root.host_path(Path::new("/"));
+            let read_root = || std::fs::metadata(&root_host).map(|m| Meta::from(&m));
+            let read_root = || match self.cache {
+                Some(c) => cached(&c.root, Path::new("/"), read_root),
+                None => read_root(),
+            };
+            self.shared = !pending.is_empty();
+            let root_meta = if self.shared {
+                shared(&root_host, |e| &mut e.followed, read_root)
+            } else {
+                read_root()
+            };
+            match root_meta {
+                Ok(m) => self.judge(PathBuf::from("/"), m, None, root_need),
+                Err(e) => {
+                    self.fail_unreadable(PathBuf::from("/"), e);
+                    return None;
+                }
+            }
+            pos = Pos {
+                at: PathBuf::from("/"),
+                depth: 0,
+                links: 0,
+            };
         }
-        Some(at)
+        // How many of the path's own components are still pending (a symlink's target is
+        // read before them): when they are all that is pending, the state so far is the
+        // prefix's own, kept for the walks that share it.
+        let mut own_left = pending.len();
+        while let Some(part) = pending.pop_front() {
+            if pending.len() < own_left {
+                own_left -= 1;
+            }
+            let went_on = self.advance(part, &mut pending, &mut pos, want);
+            if pending.len() == own_left && own_left >= 1 {
+                if let (Some(c), Some(p)) = (self.cache, &parts) {
+                    let k = p.len() - own_left;
+                    // A grandparent of the path or higher at once; its parent (most are one
+                    // path's own) the second time a walk gets there.
+                    if c.wants_reached(self.who, self.explain, p, k, own_left == 1) {
+                        let r = Reached {
+                            steps: self.steps.clone(),
+                            outcome: self.outcome.clone(),
+                            at: pos.at.clone(),
+                            depth: pos.depth,
+                            links: pos.links,
+                            ended: !went_on,
+                        };
+                        c.keep_reached(self.who, self.explain, p, k, r);
+                    }
+                }
+            }
+            if !went_on {
+                return None;
+            }
+        }
+        Some(pos.at)
+    }
+
+    /// One component: false when the walk stops there.
+    fn advance(
+        &mut self,
+        part: OsString,
+        pending: &mut VecDeque<OsString>,
+        pos: &mut Pos,
+        want: Access,
+    ) -> bool {
+        if part == ".." {
+            pos.depth = pos.depth.saturating_sub(usize::from(pos.at.pop()));
+            return true;
+        }
+        let sys = system_path(&pos.at, &part);
+        let host = self.root.host_path(&sys);
+        self.shared = !pending.is_empty() && pos.depth < SHARED_DEPTH;
+        let meta = match self.lstat(&host) {
+            Ok(m) => m,
+            Err(e) => {
+                self.fail_unreadable(sys, e);
+                return false;
+            }
+        };
+        if meta.is_symlink() {
+            let target = match self.read_link(&host) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.fail_unreadable(sys, e);
+                    return false;
+                }
+            };
+            self.push_step(sys.clone(), meta, None, Access::NONE, Some(target.clone()));
+            pos.links += 1;
+            if pos.links > MAX_SYMLINKS {
+                self.fail(Outcome::SymlinkLoop { at: sys });
+                return false;
+            }
+            if target.as_os_str().is_empty() {
+                self.fail(Outcome::Missing { at: sys });
+                return false;
+            }
+            if target.is_absolute() {
+                pos.at = PathBuf::from("/");
+                pos.depth = 0;
+            }
+            let mut front = VecDeque::new();
+            push_components(&mut front, &target);
+            while let Some(c) = front.pop_back() {
+                pending.push_front(c);
+            }
+            return true;
+        }
+        let last = pending.is_empty();
+        if !last && !meta.is_dir() {
+            self.push_step(sys.clone(), meta, None, Access::NONE, None);
+            self.fail(Outcome::NotADirectory { at: sys });
+            return false;
+        }
+        let need = if last { want } else { Access::EXEC };
+        self.judge(sys, meta, Some(&host), need);
+        pos.at.push(part);
+        pos.depth += 1;
+        true
     }
 
     fn lstat(&self, host: &Path) -> std::io::Result<Meta> {
@@ -810,10 +1066,23 @@ fn verify(root: &SysRoot, walk: &Walk, who: &Identity) -> Verification {
 /// costs milliseconds).
 pub fn walk_many(root: &SysRoot, paths: &[PathBuf], who: &Identity, want: Access) -> Vec<Walk> {
     // One batch: the directories the paths share are read once (see `WalkCache`).
-    let cache = WalkCache::new(root);
+    walk_many_in(root, &WalkCache::new(root), paths, who, want, true)
+}
+
+/// `walk_many` with the walks of `cache`; without `explain`, the steps have no display strings
+/// (see `walk_cached`): the verification is the same, and a caller that shows a few of the
+/// walks walks those again with them, from the same cache.
+pub fn walk_many_in(
+    root: &SysRoot,
+    cache: &WalkCache,
+    paths: &[PathBuf],
+    who: &Identity,
+    want: Access,
+    explain: bool,
+) -> Vec<Walk> {
     let mut walks: Vec<Walk> = paths
         .iter()
-        .map(|p| walk_cached(root, &cache, p, who, want, true))
+        .map(|p| walk_cached(root, cache, p, who, want, explain))
         .collect();
     if let Some(not) = cannot_verify(root) {
         for w in &mut walks {
@@ -821,39 +1090,57 @@ pub fn walk_many(root: &SysRoot, paths: &[PathBuf], who: &Identity, want: Access
         }
         return walks;
     }
-    let plans: Vec<(Vec<Probe>, Vec<usize>)> = walks.iter().map(plan).collect();
     // Each distinct probe asked once: the walks of a batch pass through the same parents
-    // (`/`, `/srv`, `/srv/www` for each of thousands of served directories).
+    // (`/`, `/srv`, `/srv/www` for each of thousands of served directories). The probes
+    // borrow the walks' paths; only the distinct ones are copied.
     let mut all: Vec<Probe> = Vec::new();
     let mut index: FnvMap<(&Path, Op), usize> = FnvMap::default();
-    let asked: Vec<Vec<usize>> = plans
-        .iter()
-        .map(|(probes, _)| {
-            probes
+    let mut planned: Vec<(&Path, Op)> = Vec::new();
+    // Per walk: its probes' indices in `all` and the steps they check, end to end.
+    let mut asked: Vec<usize> = Vec::new();
+    let mut checked: Vec<usize> = Vec::new();
+    let mut spans: Vec<(usize, usize)> = Vec::with_capacity(walks.len());
+    for w in &walks {
+        let from = (asked.len(), checked.len());
+        planned.clear();
+        plan_into(w, &mut planned, &mut checked);
+        for &(path, op) in &planned {
+            asked.push(*index.entry((path, op)).or_insert_with(|| {
+                all.push(Probe {
+                    path: path.to_path_buf(),
+                    op,
+                });
+                all.len() - 1
+            }));
+        }
+        spans.push(from);
+    }
+    drop(index);
+    spans.push((asked.len(), checked.len()));
+    let verification: Vec<Verification> = match as_user::probe(root, who, &all) {
+        Ok(results) => {
+            let mut mine: Vec<i32> = Vec::new();
+            walks
                 .iter()
-                .map(|p| {
-                    *index.entry((p.path.as_path(), p.op)).or_insert_with(|| {
-                        all.push(p.clone());
-                        all.len() - 1
-                    })
+                .zip(spans.windows(2))
+                .map(|(w, span)| {
+                    let ((a0, c0), (a1, c1)) = (span[0], span[1]);
+                    mine.clear();
+                    mine.extend(asked[a0..a1].iter().map(|&i| results[i]));
+                    judge(w, who, &checked[c0..c1], &mine)
                 })
                 .collect()
-        })
-        .collect();
-    match as_user::probe(root, who, &all) {
-        Ok(results) => {
-            for ((w, (_, checked_steps)), asked) in walks.iter_mut().zip(&plans).zip(&asked) {
-                let mine: Vec<i32> = asked.iter().map(|&i| results[i]).collect();
-                w.verification = judge(w, who, checked_steps, &mine);
-            }
         }
         Err(e) => {
-            for w in &mut walks {
-                w.verification = Verification::NotVerified {
-                    why: format!("{e:#}"),
-                };
-            }
+            let why = format!("{e:#}");
+            walks
+                .iter()
+                .map(|_| Verification::NotVerified { why: why.clone() })
+                .collect()
         }
+    };
+    for (w, v) in walks.iter_mut().zip(verification) {
+        w.verification = v;
     }
     walks
 }
@@ -878,12 +1165,22 @@ fn cannot_verify(root: &SysRoot) -> Option<Verification> {
 fn plan(walk: &Walk) -> (Vec<Probe>, Vec<usize>) {
     let mut probes = Vec::new();
     let mut checked_steps = Vec::new();
+    plan_into(walk, &mut probes, &mut checked_steps);
+    let probes = probes
+        .into_iter()
+        .map(|(path, op)| Probe {
+            path: path.to_path_buf(),
+            op,
+        })
+        .collect();
+    (probes, checked_steps)
+}
+
+/// `plan`'s probes, borrowed from the walk, appended to `probes` and `checked_steps`.
+fn plan_into<'w>(walk: &'w Walk, probes: &mut Vec<(&'w Path, Op)>, checked_steps: &mut Vec<usize>) {
     for (i, s) in walk.steps.iter().enumerate() {
         if s.link_target.is_none() && s.decision.is_some() && s.needs == Access::EXEC {
-            probes.push(Probe {
-                path: s.path.clone(),
-                op: Op::Access(Access::EXEC),
-            });
+            probes.push((s.path.as_path(), Op::Access(Access::EXEC)));
             checked_steps.push(i);
         }
         if !s.ok {
@@ -895,11 +1192,7 @@ fn plan(walk: &Walk) -> (Vec<Probe>, Vec<usize>) {
     } else {
         Op::Access(walk.want)
     };
-    probes.push(Probe {
-        path: walk.path.clone(),
-        op: whole_op,
-    });
-    (probes, checked_steps)
+    probes.push((walk.path.as_path(), whole_op));
 }
 
 /// The kernel's answers (one per probe of `plan`) against the metadata's decisions.
@@ -939,6 +1232,99 @@ fn judge(walk: &Walk, who: &Identity, checked_steps: &[usize], results: &[i32]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_walk_from_a_kept_prefix_is_the_walk_from_the_root() {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        let mk = |p: &str| std::fs::create_dir_all(d.join(p)).unwrap();
+        let mode = |p: &str, m: u32| {
+            std::fs::set_permissions(d.join(p), std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        mk("etc");
+        std::fs::write(
+            d.join("etc/passwd"),
+            "root:x:0:0::/:/bin/sh\nweb:x:5001:5001::/:/x\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("etc/group"), "root:x:0:\nweb:x:5001:\n").unwrap();
+        mk("srv/www/a/media");
+        mk("srv/www/b/media");
+        std::fs::write(d.join("srv/www/file"), b"x").unwrap();
+        std::fs::write(d.join("srv/www/a/media/x.jpg"), b"x").unwrap();
+        mk("srv/closed/in/media");
+        mode("srv/closed", 0o700);
+        mk("srv/noread/in");
+        mode("srv/noread/in", 0o711);
+        symlink("www", d.join("srv/rel")).unwrap();
+        symlink("/srv/www", d.join("srv/abs")).unwrap();
+        symlink("../srv/www/a", d.join("srv/up")).unwrap();
+        symlink("loop", d.join("srv/loop")).unwrap();
+        symlink("", d.join("srv/empty")).ok();
+        let paths = [
+            "/srv/www/a/media",
+            "/srv/www/a/media/x.jpg",
+            "/srv/www/b/media",
+            "/srv/www/c/media",
+            "/srv/www/c/media/x.jpg",
+            "/srv/www/file/media/x",
+            "/srv/www/file/other",
+            "/srv/closed/in/media",
+            "/srv/closed/in/media/x",
+            "/srv/noread/in/x",
+            "/srv/noread/in",
+            "/srv/rel/a/media",
+            "/srv/rel/a/media/x.jpg",
+            "/srv/rel/b/media",
+            "/srv/abs/a/media/x.jpg",
+            "/srv/abs/b/media",
+            "/srv/up/media/x.jpg",
+            "/srv/up/media",
+            "/srv/loop/a/b",
+            "/srv/loop/a/c",
+            "/srv/empty/a/b",
+            "/srv/www/../www/a/media",
+            "/srv/www/a/../b/media",
+            "/gone/a/b/c",
+            "/gone/a/b/d",
+            "/srv",
+            "/",
+        ];
+        let root = SysRoot::new(d);
+        let web = Identity::lookup(&root, "web").unwrap();
+        for who in [&web, &Identity::root()] {
+            for explain in [true, false] {
+                for want in [Access::EXEC, Access::READ] {
+                    let cache = WalkCache::new(&root);
+                    // Twice: the second round starts every walk from a kept prefix.
+                    for p in paths.iter().chain(&paths) {
+                        let p = Path::new(p);
+                        let kept = walk_cached(&root, &cache, p, who, want, explain);
+                        let alone =
+                            walk_cached(&root, &WalkCache::new(&root), p, who, want, explain);
+                        assert_eq!(format!("{kept:?}"), format!("{alone:?}"), "{}", p.display());
+                        if explain {
+                            // And the walk with no cache at all (its components split apart).
+                            let bare = walk_unverified(&root, p, who, want);
+                            assert_eq!(format!("{kept:?}"), format!("{bare:?}"));
+                        }
+                    }
+                    let lock = cache.reached.lock().unwrap();
+                    let kept: usize = lock.iter().map(|r| r.map.len()).sum();
+                    // srv, srv/www, srv/www/a, srv/closed ... were kept and used.
+                    assert!(kept >= 8, "{kept} prefixes kept");
+                    assert!(lock
+                        .iter()
+                        .all(|r| r.map.contains_key(OsStr::new("srv/www"))));
+                    // A parent is kept the second time a walk gets there.
+                    assert!(lock
+                        .iter()
+                        .all(|r| r.map.contains_key(OsStr::new("srv/www/a/media"))));
+                }
+            }
+        }
+    }
 
     #[test]
     fn shell_quote_keeps_an_empty_argument() {

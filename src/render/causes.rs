@@ -10,6 +10,8 @@
 //! them as `causes` (docs/json-schema.md) next to every check result, which it keeps.
 
 use crate::fnv::FnvMap;
+pub use crate::report::cause::{fix_block, referenced_ids};
+use crate::report::cause::{fix_hash, url_segment, Key};
 use crate::report::{Band, CheckResult, Finding, Report, Severity};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -58,30 +60,57 @@ impl Cause {
 /// to act on them: errors first, then the nginx config before the files, the app and the live
 /// server (a reload then applies all config edits at once), then report order.
 pub fn of(report: &Report) -> Vec<Cause> {
-    let actionable: Vec<Member> = report
-        .checks
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.is_actionable())
-        .flat_map(|(ci, c)| {
-            c.findings
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| f.severity > Severity::Info)
-                .map(move |(fi, _)| Member {
+    of_keyed(report, &[])
+}
+
+/// `of`, where the findings of some checks are not held but made again as they are written:
+/// `keys[i]`, when set, stands for the actionable findings of `report.checks[i]` (whose
+/// `findings` are then empty), in the order of their index.
+pub fn of_keyed(report: &Report, keys: &[Option<Vec<Key>>]) -> Vec<Cause> {
+    let keys_of = |ci: usize| keys.get(ci).and_then(Option::as_ref);
+    let mut actionable: Vec<Member> = Vec::new();
+    let mut seen: Vec<Seen<'_>> = Vec::new();
+    for (ci, c) in report.checks.iter().enumerate() {
+        if !c.is_actionable() {
+            continue;
+        }
+        if let Some(ks) = keys_of(ci) {
+            for k in ks.iter().filter(|k| k.severity > Severity::Info) {
+                actionable.push(Member {
+                    check: ci,
+                    finding: k.index as usize,
+                });
+                seen.push(Seen::Key(k));
+            }
+            continue;
+        }
+        for (fi, f) in c.findings.iter().enumerate() {
+            if f.severity > Severity::Info {
+                actionable.push(Member {
                     check: ci,
                     finding: fi,
-                })
-        })
-        .collect();
-    let finding = |m: Member| &report.checks[m.check].findings[m.finding];
+                });
+                seen.push(Seen::Held(f));
+            }
+        }
+    }
+    // A member's finding as grouping reads it (the severity of each problem, at the end).
+    let seen_of = |m: Member| -> Seen<'_> {
+        match keys_of(m.check) {
+            Some(ks) => match ks.binary_search_by_key(&(m.finding as u32), |k| k.index) {
+                Ok(i) => Seen::Key(&ks[i]),
+                Err(_) => unreachable!("every member of a keyed check has its key"),
+            },
+            None => Seen::Held(&report.checks[m.check].findings[m.finding]),
+        }
+    };
     let check = |m: Member| &report.checks[m.check];
 
     let mut causes: Vec<Cause> = Vec::new();
     // Every lookup below goes through an index, so grouping stays linear in the findings (a
     // 10,000-site config has tens of thousands of them).
     // Each fix's block once: `fix_block` is asked in both passes below.
-    let blocks: Vec<Option<String>> = actionable.iter().map(|&m| fix_block(finding(m))).collect();
+    let blocks: Vec<Option<std::borrow::Cow<'_, str>>> = seen.iter().map(|s| s.block()).collect();
     let mut index = Index::default();
     // First the blocks a config fix edits: each is one cause, whatever check found it.
     let mut placed = vec![false; actionable.len()];
@@ -107,44 +136,42 @@ pub fn of(report: &Report) -> Vec<Cause> {
                         PlaceKind::Nginx
                     }),
                     at: Some(at.to_string()),
-                    severity: finding(m).severity,
+                    severity: seen[i].severity(),
                     problems: vec![m],
                     also_seen_by: Vec::new(),
                 });
                 c
             }
         };
-        index.add_problem(report, &causes, c, m);
+        index.add_problem(check(m).id, seen[i], &causes, c);
     }
     // Then the rest: a pointer to a check already placed, or the same place, joins that cause.
     for (i, &m) in actionable.iter().enumerate() {
         if placed[i] {
             continue;
         }
-        let f = finding(m);
-        let here = f
-            .location
-            .as_ref()
-            .map(|l| format!("{}:{}", l.file, l.line));
+        let f = seen[i];
+        let location = f.location();
+        let here = location.map(|(file, line)| format!("{file}:{line}"));
         // Only placed causes are in `index.block`: they all exist before this loop.
         let same_place = here.as_deref().and_then(|h| index.block.get(h).copied());
-        let named = referenced_ids(f, check(m).id)
+        let named = f
+            .refs(check(m).id)
             .into_iter()
             .find_map(|id| index.pick(&id, f));
         let is_config_check = check(m).band == Band::Nginx;
         // A symptom (a finding with nothing to do of its own: MD210's probe answering 404) at
         // the very place another check found the cause (MD207's alias line): seen by, under it.
         let same_place = same_place.or_else(|| {
-            let l = f.location.as_ref()?;
-            let c = *index.problem_at.get(&(l.file.as_str(), l.line))?;
-            (f.remediation.is_none() && !causes[c].problems.iter().any(|p| p.check == m.check))
+            let c = *index.problem_at.get(&location?)?;
+            (!f.has_remediation() && !causes[c].problems.iter().any(|p| p.check == m.check))
                 .then_some(c)
         });
         match (same_place, named) {
             // An nginx finding at a block's line is one more problem of that block.
             (Some(c), _) if is_config_check => {
                 causes[c].problems.push(m);
-                index.add_problem(report, &causes, c, m);
+                index.add_problem(check(m).id, f, &causes, c);
             }
             (_, Some(c)) | (Some(c), None) => {
                 if !causes[c].also_seen_by.iter().any(|s| s.check == m.check) {
@@ -153,10 +180,7 @@ pub fn of(report: &Report) -> Vec<Cause> {
             }
             (None, None) => {
                 // The same fix (one directory to open, one setting to change): one cause.
-                let fix = f
-                    .remediation
-                    .as_ref()
-                    .map(|r| (r.text.as_str(), r.commands.as_slice()));
+                let fix = f.fix();
                 let c = match fix.and_then(|k| index.fix.get(&k).copied()) {
                     Some(c) => {
                         causes[c].problems.push(m);
@@ -166,7 +190,7 @@ pub fn of(report: &Report) -> Vec<Cause> {
                         causes.push(Cause {
                             place: None,
                             at: here,
-                            severity: f.severity,
+                            severity: f.severity(),
                             problems: vec![m],
                             also_seen_by: Vec::new(),
                         });
@@ -176,7 +200,7 @@ pub fn of(report: &Report) -> Vec<Cause> {
                 if let Some(k) = fix {
                     index.fix.entry(k).or_insert(c);
                 }
-                index.add_problem(report, &causes, c, m);
+                index.add_problem(check(m).id, f, &causes, c);
             }
         }
     }
@@ -184,7 +208,7 @@ pub fn of(report: &Report) -> Vec<Cause> {
         c.severity = c
             .problems
             .iter()
-            .map(|&m| finding(m).severity)
+            .map(|&m| seen_of(m).severity())
             .max()
             .unwrap_or(Severity::Warning);
     }
@@ -202,60 +226,65 @@ pub fn of(report: &Report) -> Vec<Cause> {
     causes
 }
 
-/// The block a fix edits: the `FILE:LINE` of its `# FILE:LINE` comment. (Not the block's first
-/// line: a fix may rewrite it, `location ^~ /media/`.)
-pub fn fix_block(f: &Finding) -> Option<String> {
-    let text = &f.remediation.as_ref()?.text;
-    for line in text.lines().map(str::trim) {
-        let Some(at) = line.strip_prefix("# ") else {
-            continue;
-        };
-        // `# FILE:LINE`, or a splice's `# FILE:LINE: replace 2 lines with` (fix::text); not
-        // `: add before this line`, whose line is where lines go, not a block's.
-        let at = match at.split_once(": ") {
-            Some((head, what)) if head.starts_with('/') && !what.starts_with("add ") => head,
-            Some(_) => continue,
-            None => at,
-        };
-        let (_, n) = at.rsplit_once(':')?;
-        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        return Some(at.to_string());
-    }
-    None
+/// A finding as grouping reads it: held in the report, or its key (`of_keyed`).
+#[derive(Clone, Copy)]
+enum Seen<'r> {
+    Held(&'r Finding),
+    Key(&'r Key),
 }
 
-/// Check ids (MD + three digits) a finding names, other than its own check's.
-fn referenced_ids(f: &Finding, own: &str) -> Vec<String> {
-    let mut texts: Vec<&str> = vec![&f.message];
-    texts.extend(f.evidence.iter().map(|e| e.value.as_str()));
-    if let Some(r) = &f.remediation {
-        texts.push(&r.text);
-    }
-    let mut ids = Vec::new();
-    for text in texts {
-        let bytes = text.as_bytes();
-        let mut i = 0;
-        while let Some(at) = text[i..].find("MD") {
-            let start = i + at;
-            let digits = &bytes[start + 2..(start + 5).min(bytes.len())];
-            let whole = digits.len() == 3
-                && digits.iter().all(u8::is_ascii_digit)
-                && bytes
-                    .get(start + 5)
-                    .map_or(true, |b| !b.is_ascii_alphanumeric())
-                && (start == 0 || !bytes[start - 1].is_ascii_alphanumeric());
-            if whole {
-                let id = &text[start..start + 5];
-                if id != own && !ids.iter().any(|x| x == id) {
-                    ids.push(id.to_string());
-                }
-            }
-            i = start + 2;
+impl<'r> Seen<'r> {
+    fn severity(self) -> Severity {
+        match self {
+            Seen::Held(f) => f.severity,
+            Seen::Key(k) => k.severity,
         }
     }
-    ids
+
+    fn location(self) -> Option<(&'r str, u32)> {
+        match self {
+            Seen::Held(f) => f.location.as_ref().map(|l| (l.file.as_str(), l.line)),
+            Seen::Key(k) => k.location.as_ref().map(|(file, line)| (&**file, *line)),
+        }
+    }
+
+    fn block(self) -> Option<std::borrow::Cow<'r, str>> {
+        match self {
+            Seen::Held(f) => fix_block(f).map(Into::into),
+            Seen::Key(k) => k.block.as_deref().map(Into::into),
+        }
+    }
+
+    fn refs(self, own: &str) -> Vec<std::borrow::Cow<'r, str>> {
+        match self {
+            Seen::Held(f) => referenced_ids(f, own).into_iter().map(Into::into).collect(),
+            Seen::Key(k) => k.refs.iter().map(|id| (&**id).into()).collect(),
+        }
+    }
+
+    fn has_remediation(self) -> bool {
+        match self {
+            Seen::Held(f) => f.remediation.is_some(),
+            Seen::Key(k) => k.fix.is_some(),
+        }
+    }
+
+    fn fix(self) -> Option<u128> {
+        match self {
+            Seen::Held(f) => f
+                .remediation
+                .as_ref()
+                .map(|r| fix_hash(&r.text, &r.commands)),
+            Seen::Key(k) => k.fix,
+        }
+    }
+
+    fn segment(self) -> Option<&'r str> {
+        match self {
+            Seen::Held(f) => url_segment(f),
+            Seen::Key(k) => k.segment.as_deref(),
+        }
+    }
 }
 
 /// The lookups `of` needs, kept up to date as problems join causes. Looked up, never iterated:
@@ -264,8 +293,9 @@ fn referenced_ids(f: &Finding, own: &str) -> Vec<String> {
 struct Index<'r> {
     /// A placed cause by its block's `FILE:LINE`.
     block: FnvMap<&'r str, usize>,
-    /// An unplaced cause by the fix (text and commands) of one of its problems: the first.
-    fix: FnvMap<(&'r str, &'r [String]), usize>,
+    /// An unplaced cause by the fix (text and commands, `fix_hash`) of one of its problems:
+    /// the first.
+    fix: FnvMap<u128, usize>,
     /// Per check id: how many causes have a problem of it, and the first of them.
     of_check: FnvMap<&'static str, (usize, usize)>,
     /// Per cause (by index): the check ids and URL segments of its problems (a few each).
@@ -281,16 +311,12 @@ struct Index<'r> {
 }
 
 impl<'r> Index<'r> {
-    /// Record that `m` became a problem of cause `c`.
-    fn add_problem(&mut self, report: &'r Report, causes: &[Cause], c: usize, m: Member) {
-        let id = report.checks[m.check].id;
-        let f = &report.checks[m.check].findings[m.finding];
-        if let Some(l) = &f.location {
-            self.problem_at
-                .entry((l.file.as_str(), l.line))
-                .or_insert(c);
+    /// Record that finding `f` of check `id` became a problem of cause `c`.
+    fn add_problem(&mut self, id: &'static str, f: Seen<'r>, causes: &[Cause], c: usize) {
+        if let Some(at) = f.location() {
+            self.problem_at.entry(at).or_insert(c);
         }
-        let segment = url_segment(f);
+        let segment = f.segment();
         if self.ids.len() <= c {
             self.ids.resize_with(c + 1, Vec::new);
             self.segments.resize_with(c + 1, Vec::new);
@@ -327,38 +353,27 @@ impl<'r> Index<'r> {
 
     /// The cause of check `id` that finding `f` points at: the one in the same file just above
     /// it, else the one whose block serves the first segment of `f`'s URL, else the first.
-    fn pick(&self, id: &str, f: &Finding) -> Option<usize> {
+    fn pick(&self, id: &str, f: Seen<'_>) -> Option<usize> {
         let (&key, &(count, first)) = self.of_check.get_key_value(id)?;
         if count <= 1 {
             return Some(first);
         }
-        if let Some(loc) = &f.location {
+        if let Some((file, line)) = f.location() {
             let above = self
                 .at_line
-                .get(&(key, loc.file.clone()))
-                .and_then(|lines| lines.range(..=loc.line).next_back());
+                .get(&(key, file.to_string()))
+                .and_then(|lines| lines.range(..=line).next_back());
             if let Some((_, &c)) = above {
                 return Some(c);
             }
         }
-        if let Some(segment) = url_segment(f) {
+        if let Some(segment) = f.segment() {
             if let Some(&c) = self.by_segment.get(&(key, segment)) {
                 return Some(c);
             }
         }
         Some(first)
     }
-}
-
-/// The first path segment of the URL a finding is about (`media` for `GET /media/a.jpg`).
-fn url_segment(f: &Finding) -> Option<&str> {
-    f.evidence
-        .iter()
-        .filter(|e| matches!(e.label.as_str(), "url" | "urls" | "request"))
-        .flat_map(|e| e.value.split_whitespace())
-        .find(|w| w.starts_with('/'))
-        .and_then(|path| path.trim_start_matches('/').split('/').next())
-        .filter(|s| !s.is_empty())
 }
 
 /// `causes` in the JSON report: each cause with the checks and findings it groups.

@@ -119,3 +119,44 @@ fn a_report_made_without_the_fixes_as_data_is_the_reference_report() {
         assert_eq!(a.findings, b.findings, "{}", a.id);
     }
 }
+
+/// A JSON report whose checks of many findings let them go after the first pass and make them
+/// again as it is written (`checks::run_made_again`), its causes grouped from their keys: the
+/// reference report, byte for byte.
+#[test]
+fn a_report_whose_findings_are_made_again_as_written_is_the_reference_report() {
+    let (_dir, conf) = many_servers(300, 7);
+    let options = Options {
+        nginx_conf: Some(conf),
+        ..Default::default()
+    };
+    let site = Site::gather(&options, true).unwrap();
+    let all = checks::registry();
+    let want = json(&site, reference(&site, false));
+    // Every check of a finding or more lets them go, if it may.
+    let (results, run) = checks::run_made_again(&site, &all, 1);
+    assert!(run.makes_again());
+    // MD201 (a missing directory per server: errors, in the causes as seen by MD110's blocks)
+    // and MD202 (an info per server) are made again; MD110's fixes as data are held to be
+    // merged and proven.
+    let held = |id: &str| {
+        let i = results.iter().position(|r| r.id == id).unwrap();
+        (results[i].findings.len(), run.findings(i).map(|f| f.len()))
+    };
+    assert_eq!(held("MD201"), (0, Some(300)));
+    assert_eq!(held("MD202"), (0, Some(300)));
+    assert_eq!(held("MD110"), (300, None));
+    let report = Report::new(site.to_json(), results);
+    let mut out = Vec::new();
+    media_doctor::render::json::write_made_again(&mut out, &report, &run).unwrap();
+    let made_again = String::from_utf8(out).unwrap();
+    assert!(made_again.contains("\"also_seen_by\": [\n        {\n          \"check\": \"MD201\""));
+    assert_eq!(made_again, want);
+    // Past the budget nothing is made again, and the report is the same.
+    let (results, run) = checks::run_made_again(&site, &all, 301);
+    assert!(!run.makes_again());
+    let mut out = Vec::new();
+    let report = Report::new(site.to_json(), results);
+    media_doctor::render::json::write_made_again(&mut out, &report, &run).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), want);
+}

@@ -575,3 +575,63 @@ fn set_variables_in_alias_are_followed_or_unknown() {
     let res = r.resolve(&Request::from_url("http://a.test/captured/a.png").unwrap());
     assert_eq!(res.predicted_status, Some(200), "{res:#?}");
 }
+
+/// A location matched once (`location_match`, as MD105 asks) is `location_for`'s, and the path
+/// built from it (`path_of_match`, with the match's captures) is `path_for`'s: prefix, exact,
+/// nested and regex locations, numbered and named captures in an alias, no location at all.
+#[test]
+fn a_location_matched_once_builds_the_path_of_path_for() {
+    let dir = tempfile::tempdir().unwrap();
+    files(dir.path());
+    let d = dir.path().display().to_string();
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "events {{}}\nhttp {{ server {{ listen 80; server_name a.test; root {d}/www; \
+             location /pub/ {{ alias {d}/www/; location ~ \\.txt$ {{ }} }} \
+             location = /x.png {{ }} \
+             location ~* ^/img/(?<name>[^/]+)\\.(png|jpg)$ {{ alias {d}/www/$name.$2; }} \
+             location ~ ^/n/(\\w+)/ {{ alias {d}/www/$1/; }} }} }}\n"
+        ),
+    )
+    .unwrap();
+    let site = Site::gather(
+        &Options {
+            nginx_conf: Some(conf),
+            ..Default::default()
+        },
+        true,
+    )
+    .unwrap();
+    let r = site.resolver();
+    let server = site.config().servers()[0].id();
+    let uris = [
+        "/pub/a.png",
+        "/pub/b.txt",
+        "/x.png",
+        "/img/cat.PNG",
+        "/img/cat.gif",
+        "/n/abc/def",
+        "/other",
+        "/",
+    ];
+    let mut matched = 0;
+    for uri in uris {
+        let m = r.location_match(server, uri);
+        assert_eq!(
+            m.as_ref().map(|m| m.node),
+            r.location_for(server, uri),
+            "{uri}"
+        );
+        if let Some(m) = m {
+            matched += 1;
+            assert_eq!(
+                r.path_of_match(server, uri, m),
+                r.path_for(server, uri),
+                "{uri}"
+            );
+        }
+    }
+    assert!(matched >= 5, "{matched}");
+}

@@ -70,17 +70,27 @@ pub use crate::fnv::FnvMap;
 /// config has a level per server and per location, nearly all of one location or none.
 pub const SMALL_LEVEL: usize = 8;
 
-/// The locations directly inside one block.
+/// The locations directly inside one block: side by side in `Locations::locs` (a range, not a
+/// list of indexes: a site of 360,000 servers has a level per server and per location, nearly
+/// all of one location or none, and each list was an allocation of its own).
 #[derive(Debug, Default)]
 pub struct Level {
     /// The `=` and prefix names by value, for a level of more than `SMALL_LEVEL` locations.
     maps: Option<Box<LevelMaps>>,
-    /// Distinct lengths of the prefix names, longest first.
-    prefix_lens: Box<[usize]>,
     regex: Box<[usize]>,
-    pub all: Box<[usize]>,
+    /// The level's locations: `locs[start..start + len]`, in config order.
+    start: u32,
+    len: u32,
     /// Some location of the level redirects `URI` to `URI/` (saves a lookup when none does).
     auto_redirect: bool,
+}
+
+impl Level {
+    /// The indexes of the level's locations in `Locations::locs`, in config order.
+    pub fn all(&self) -> std::ops::Range<usize> {
+        let start = self.start as usize;
+        start..start + self.len as usize
+    }
 }
 
 /// The hashed names of a large level: the first location of each name wins.
@@ -88,6 +98,9 @@ pub struct Level {
 struct LevelMaps {
     exact: FnvMap<Box<[u8]>, usize>,
     prefix: FnvMap<Box<[u8]>, usize>,
+    /// Distinct lengths of the prefix names, longest first (a small level finds its longest
+    /// prefix by comparing each name).
+    prefix_lens: Box<[usize]>,
 }
 
 /// What a lookup found (`Outcome::Again` etc. mirror nginx's return codes).
@@ -148,6 +161,8 @@ impl Locations {
             let d = cfg.directive(s);
             let mut named = Vec::new();
             let level = me.level(d, blocks, &mut Some(&mut named));
+            // Every location of the server is in: none is pushed after this one (grown by
+            // doubling, up to half of each vector is room never used).
             // By name, the first location of each name kept (a stable sort keeps the config's
             // order among equal names): looked up by binary search. A server of 100,000 named
             // locations was 5 * 10^9 name comparisons to build when each name was checked
@@ -172,7 +187,10 @@ impl Locations {
         blocks: &Blocks,
         named: &mut Option<&mut Vec<(Box<str>, usize)>>,
     ) -> Level {
-        let mut all = Vec::new();
+        // The level's locations first, side by side (`Level::all`), then the level nested in
+        // each, in the same order.
+        let start = self.locs.len();
+        let mut kids: Vec<Directive<'_>> = Vec::new();
         let mut regexes = Vec::new();
         let mut auto = false;
         for d in parent.children() {
@@ -201,7 +219,6 @@ impl Locations {
                     .handler
                     .as_ref()
                     .is_some_and(|h| PASS_DIRECTIVES.contains(&h.directive.as_str()));
-            let nested = self.level(d, blocks, &mut None);
             let i = self.locs.len();
             self.by_node.insert(d.id(), i as u32);
             self.locs.push(Loc {
@@ -210,10 +227,10 @@ impl Locations {
                 modifier,
                 name: name.into(),
                 regex,
-                level: nested,
+                level: Level::default(),
                 auto_redirect,
             });
-            all.push(i);
+            kids.push(d);
             auto |= auto_redirect;
             match modifier {
                 Modifier::Regex | Modifier::RegexCaseless => regexes.push(i),
@@ -225,17 +242,24 @@ impl Locations {
                 Modifier::Exact | Modifier::Prefix | Modifier::NoRegex => {}
             }
         }
-        let prefixes = || {
-            all.iter()
-                .map(|&i| &self.locs[i])
+        let end = self.locs.len();
+        for (i, d) in (start..end).zip(kids) {
+            let nested = self.level(d, blocks, &mut None);
+            self.locs[i].level = nested;
+        }
+        let maps = (end - start > self.small).then(|| {
+            let mut lens: Vec<usize> = self.locs[start..end]
+                .iter()
                 .filter(|l| matches!(l.modifier, Modifier::Prefix | Modifier::NoRegex))
-        };
-        let mut lens: Vec<usize> = prefixes().map(|l| l.name.len()).collect();
-        lens.sort_unstable_by(|a, b| b.cmp(a));
-        lens.dedup();
-        let maps = (all.len() > self.small).then(|| {
-            let mut maps = LevelMaps::default();
-            for &i in &all {
+                .map(|l| l.name.len())
+                .collect();
+            lens.sort_unstable_by(|a, b| b.cmp(a));
+            lens.dedup();
+            let mut maps = LevelMaps {
+                prefix_lens: lens.into_boxed_slice(),
+                ..LevelMaps::default()
+            };
+            for i in start..end {
                 let l = &self.locs[i];
                 let key: Box<[u8]> = l.name.as_bytes().into();
                 match l.modifier {
@@ -252,9 +276,9 @@ impl Locations {
         });
         Level {
             maps,
-            prefix_lens: lens.into_boxed_slice(),
             regex: regexes.into_boxed_slice(),
-            all: all.into_boxed_slice(),
+            start: start as u32,
+            len: (end - start) as u32,
             auto_redirect: auto,
         }
     }
@@ -263,7 +287,7 @@ impl Locations {
     fn exact(&self, level: &Level, key: &[u8]) -> Option<usize> {
         match &level.maps {
             Some(m) => m.exact.get(key).copied(),
-            None => level.all.iter().copied().find(|&i| {
+            None => level.all().find(|&i| {
                 let l = &self.locs[i];
                 l.modifier == Modifier::Exact && l.name.as_bytes() == key
             }),
@@ -274,7 +298,7 @@ impl Locations {
     fn prefix(&self, level: &Level, key: &[u8]) -> Option<usize> {
         match &level.maps {
             Some(m) => m.prefix.get(key).copied(),
-            None => level.all.iter().copied().find(|&i| {
+            None => level.all().find(|&i| {
                 let l = &self.locs[i];
                 matches!(l.modifier, Modifier::Prefix | Modifier::NoRegex)
                     && l.name.as_bytes() == key
@@ -405,9 +429,32 @@ impl Locations {
                 return (Step::Done, exact.or(inclusive));
             }
         }
-        for &len in level.prefix_lens.iter() {
-            if len < uri.len() {
-                if let Some(l) = self.prefix(level, &uri[..len]) {
+        match &level.maps {
+            Some(m) => {
+                for &len in m.prefix_lens.iter() {
+                    if len < uri.len() {
+                        if let Some(l) = self.prefix(level, &uri[..len]) {
+                            return (Step::Again, Some(l));
+                        }
+                    }
+                }
+            }
+            None => {
+                // The longest prefix name shorter than the URI that starts it, the first of
+                // that length (the names of one length that start the URI are one name): what
+                // trying each distinct length, longest first, finds.
+                let mut best: Option<usize> = None;
+                for i in level.all() {
+                    let l = &self.locs[i];
+                    if matches!(l.modifier, Modifier::Prefix | Modifier::NoRegex)
+                        && l.name.len() < uri.len()
+                        && uri.starts_with(l.name.as_bytes())
+                        && best.map_or(true, |b| l.name.len() > self.locs[b].name.len())
+                    {
+                        best = Some(i);
+                    }
+                }
+                if let Some(l) = best {
                     return (Step::Again, Some(l));
                 }
             }

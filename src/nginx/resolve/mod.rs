@@ -430,6 +430,8 @@ impl Shared {
                 let (http_only, maps, rest) = other
                     .join()
                     .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                // Exactly: `extend` would double the room of two thirds (a third unused).
+                infos.reserve_exact(rest.len());
                 infos.extend(rest);
                 (infos, http_only, maps)
             })
@@ -553,7 +555,7 @@ impl Model {
             let Some(&i) = index.by_node.get(&s) else {
                 continue;
             };
-            for d in index.defaults_around(i) {
+            for d in index.defaults_around(i as usize) {
                 let id = index.servers[d].id;
                 if !covered.contains(&id) {
                     covered.push(id);
@@ -900,7 +902,7 @@ impl<'s> Resolver<'s> {
             .servers
             .by_node
             .get(&server)
-            .map(|&i| &self.shared.servers.servers[i])
+            .map(|&i| &self.shared.servers.servers[i as usize])
     }
 
     /// The directory nginx serves for URL `prefix` (e.g. `/media/`) in `server`: the location
@@ -920,10 +922,10 @@ impl<'s> Resolver<'s> {
     pub fn locations_of(&self, server: NodeId) -> Vec<NodeId> {
         let mut out = Vec::new();
         if let Some(level) = self.locations.server_level(server) {
-            let mut stack: Vec<usize> = level.all.iter().rev().copied().collect();
+            let mut stack: Vec<usize> = level.all().rev().collect();
             while let Some(l) = stack.pop() {
                 out.push(self.locations.locs[l].node);
-                stack.extend(self.locations.locs[l].level.all.iter().rev());
+                stack.extend(self.locations.locs[l].level.all().rev());
             }
         }
         out
@@ -988,6 +990,17 @@ impl<'s> Resolver<'s> {
         }
     }
 
+    /// `location_for`, kept with what the match captured: `path_of_match` then builds the path
+    /// `path_for` would, without matching the locations again.
+    pub fn location_match(&self, server: NodeId, uri: &str) -> Option<LocationMatch> {
+        engine::location_match(self, server, uri)
+    }
+
+    /// `path_for(server, uri)` for the location `m` that `location_match(server, uri)` found.
+    pub fn path_of_match(&self, server: NodeId, uri: &str, m: LocationMatch) -> Option<PathBuf> {
+        no_panic(|| engine::path_of_match(self, server, uri, m)).flatten()
+    }
+
     /// The path nginx builds for `uri` in the location that matches it (root/alias and
     /// captures applied; no try_files, no rewrite).
     pub fn path_for(&self, server: NodeId, uri: &str) -> Option<PathBuf> {
@@ -1031,6 +1044,15 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 
 /// A query of the checks, with a panic of the model turned into "no answer" (None) rather than
 /// the end of the run.
+/// A location a URI matched (`Resolver::location_match`), and what the match captured.
+pub struct LocationMatch {
+    /// The location block.
+    pub node: NodeId,
+    block: conf::BlockIdx,
+    captures: Option<regex::Captures>,
+    named: Vec<(String, Vec<u8>)>,
+}
+
 fn no_panic<T>(f: impl FnOnce() -> T) -> Option<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
 }
@@ -1265,15 +1287,7 @@ mod model_tests {
                 let locs: Vec<_> = l
                     .locs
                     .iter()
-                    .map(|l| {
-                        (
-                            l.node,
-                            l.block,
-                            l.modifier,
-                            l.name.clone(),
-                            l.level.all.clone(),
-                        )
-                    })
+                    .map(|l| (l.node, l.block, l.modifier, l.name.clone(), l.level.all()))
                     .collect();
                 format!("{locs:?}")
             };

@@ -26,7 +26,7 @@ impl<'r, 's> Run<'r, 's> {
                     return true;
                 }
             }
-            b = block.parent;
+            b = block.parent();
         }
         false
     }
@@ -61,6 +61,7 @@ impl<'r, 's> Run<'r, 's> {
             };
             if has_vars {
                 if let AliasKind::Prefix(len) = alias {
+                    let len = len as usize;
                     if value.len() >= len
                         && self.uri.len() >= len
                         && value[..len] == self.uri[..len]
@@ -146,6 +147,7 @@ impl<'r, 's> Run<'r, 's> {
                             }
                         }
                         AliasKind::Prefix(len) => {
+                            let len = len as usize;
                             let mut u = self.uri[..len.min(self.uri.len())].to_vec();
                             u.extend_from_slice(&value);
                             self.uri = u;
@@ -643,6 +645,7 @@ impl<'r, 's> Run<'r, 's> {
         match alias {
             AliasKind::Root => p.extend_from_slice(&self.uri),
             AliasKind::Prefix(len) => {
+                let len = len as usize;
                 if len <= self.uri.len() {
                     p.extend_from_slice(&self.uri[len..]);
                 }

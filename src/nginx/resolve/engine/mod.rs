@@ -21,7 +21,9 @@ use crate::nginx::resolve::uri::{escape_uri, parse_target, unescape};
 use crate::nginx::resolve::vars::{self, Value};
 use crate::nginx::resolve::{Handler, Request, Resolution, Resolver};
 use crate::nginx::NodeId;
-pub(super) use queries::{mapped_path, path_in_block, served_prefix, static_locations};
+pub(super) use queries::{
+    location_match, mapped_path, path_in_block, path_of_match, served_prefix, static_locations,
+};
 pub(super) use rewrite::{compile_scripts, ScriptOp};
 use std::borrow::Cow;
 use std::collections::HashMap;

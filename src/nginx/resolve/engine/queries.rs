@@ -162,6 +162,45 @@ pub(in crate::nginx::resolve) fn mapped_path(
     path_for(r, server, block, uri.as_bytes(), captures, named).map(PathBuf::from)
 }
 
+/// The location `uri` matches in `server` (as `Resolver::location_for`) with what the match
+/// captured, for `path_of_match`: a check that asks both matches once.
+pub(in crate::nginx::resolve) fn location_match(
+    r: &Resolver<'_>,
+    server: NodeId,
+    uri: &str,
+) -> Option<super::super::LocationMatch> {
+    let mut captures = None;
+    let mut named = Vec::new();
+    let mut errors = Vec::new();
+    let found = {
+        let mut ctx = MatchCtx {
+            captures: &mut captures,
+            named: &mut named,
+            errors: &mut errors,
+        };
+        r.locations.find(server, uri.as_bytes(), &mut ctx)
+    };
+    match found {
+        Found::Location(l) | Found::AutoRedirect(l) => Some(super::super::LocationMatch {
+            node: r.locations.locs[l].node,
+            block: r.locations.locs[l].block,
+            captures,
+            named,
+        }),
+        Found::None | Found::Failed(_) => None,
+    }
+}
+
+/// `mapped_path` of the location `m` that `uri` matched.
+pub(in crate::nginx::resolve) fn path_of_match(
+    r: &Resolver<'_>,
+    server: NodeId,
+    uri: &str,
+    m: super::super::LocationMatch,
+) -> Option<PathBuf> {
+    path_for(r, server, m.block, uri.as_bytes(), m.captures, m.named).map(PathBuf::from)
+}
+
 pub(in crate::nginx::resolve) fn path_in_block(
     r: &Resolver<'_>,
     server: NodeId,

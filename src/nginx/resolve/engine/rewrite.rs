@@ -39,12 +39,12 @@ impl<'r, 's> Run<'r, 's> {
             BlockKind::LimitExcept => return Flow::Go(Phase::PostRewrite),
             // An `if` shares its enclosing block's script.
             BlockKind::If => {
-                let mut b = block.parent;
+                let mut b = block.parent();
                 while let Some(p) = b {
                     if self.r.blocks.get(p).kind != BlockKind::If {
                         break;
                     }
-                    b = self.r.blocks.get(p).parent;
+                    b = self.r.blocks.get(p).parent();
                 }
                 b.and_then(|p| self.r.blocks.get(p).node)
             }
