@@ -309,18 +309,28 @@ pub struct ConfRest {
 
 #[derive(Debug, Clone)]
 pub struct Block {
-    pub node: Option<NodeId>,
-    /// The enclosing block (`parent`), as a `u32`: a site of 360,000 servers has 720,000
-    /// blocks, and each byte of a block is 0.7 MB.
-    up: Option<u32>,
+    /// The block's directive (`node`) and the enclosing block (`parent`), `NONE` for none: a
+    /// site of 360,000 servers has 720,000 blocks, and each byte of a block is 0.7 MB (an
+    /// `Option<u32>` is 8 bytes).
+    at: u32,
+    up: u32,
     pub kind: BlockKind,
     pub conf: Conf,
 }
 
 impl Block {
+    /// `at` or `up` of no block (node ids and block indexes stay under it: they index arrays
+    /// of 32-byte nodes and 64-byte blocks).
+    const NONE: u32 = u32::MAX;
+
+    /// The block's directive (None: the http block of a fragment, the implicit top level).
+    pub fn node(&self) -> Option<NodeId> {
+        (self.at != Block::NONE).then_some(self.at)
+    }
+
     /// The enclosing block (None: the http block, or a fragment's top level).
     pub fn parent(&self) -> Option<BlockIdx> {
-        self.up.map(|p| p as BlockIdx)
+        (self.up != Block::NONE).then_some(self.up as BlockIdx)
     }
 }
 
@@ -623,8 +633,8 @@ impl Blocks {
         }
         let me = self.blocks.len();
         self.blocks.push(Block {
-            node,
-            up: parent.map(|p| p as u32),
+            at: node.unwrap_or(Block::NONE),
+            up: parent.map_or(Block::NONE, |p| p as u32),
             kind,
             conf: conf.clone(),
         });

@@ -77,7 +77,11 @@ pub const SMALL_LEVEL: usize = 8;
 pub struct Level {
     /// The `=` and prefix names by value, for a level of more than `SMALL_LEVEL` locations.
     maps: Option<Box<LevelMaps>>,
-    regex: Box<[usize]>,
+    /// The regex locations of the level, in order; None for none (a thin pointer: 8 bytes,
+    /// where an empty boxed slice is 16, in each of 720,000 levels: hence the box around a
+    /// vector, which a level with regexes pays with one more allocation).
+    #[allow(clippy::box_collection)]
+    regex: Option<Box<Vec<usize>>>,
     /// The level's locations: `locs[start..start + len]`, in config order.
     start: u32,
     len: u32,
@@ -90,6 +94,11 @@ impl Level {
     pub fn all(&self) -> std::ops::Range<usize> {
         let start = self.start as usize;
         start..start + self.len as usize
+    }
+
+    /// The level's regex locations (indexes in `Locations::locs`), in config order.
+    pub fn regexes(&self) -> &[usize] {
+        self.regex.as_deref().map_or(&[], Vec::as_slice)
     }
 }
 
@@ -276,7 +285,7 @@ impl Locations {
         });
         Level {
             maps,
-            regex: regexes.into_boxed_slice(),
+            regex: (!regexes.is_empty()).then(|| Box::new(regexes)),
             start: start as u32,
             len: (end - start) as u32,
             auto_redirect: auto,
@@ -344,7 +353,7 @@ impl Locations {
             (Step::Again, Some(p))
                 if p != winner
                     && self.locs[p].modifier != Modifier::NoRegex
-                    && !self.locs[p].level.regex.contains(&winner) =>
+                    && !self.locs[p].level.regexes().contains(&winner) =>
             {
                 Some(p)
             }
@@ -372,7 +381,7 @@ impl Locations {
             return (rc, cur);
         }
         if !noregex {
-            for &ri in level.regex.iter() {
+            for &ri in level.regexes() {
                 // Every regex location has its compiled regex (one that did not compile is
                 // not in `level.regex`).
                 let Some(re) = self.locs[ri].regex.as_ref() else {

@@ -15,7 +15,7 @@ impl<'r, 's> Run<'r, 's> {
         let mut b = Some(self.conf);
         while let Some(i) = b {
             let block = self.r.blocks.get(i);
-            if let Some(n) = block.node {
+            if let Some(n) = block.node() {
                 if self
                     .r
                     .config()

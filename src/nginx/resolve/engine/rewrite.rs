@@ -46,9 +46,9 @@ impl<'r, 's> Run<'r, 's> {
                     }
                     b = self.r.blocks.get(p).parent();
                 }
-                b.and_then(|p| self.r.blocks.get(p).node)
+                b.and_then(|p| self.r.blocks.get(p).node())
             }
-            _ => block.node,
+            _ => block.node(),
         };
         let Some(owner) = owner else {
             return Flow::Go(Phase::PostRewrite);
