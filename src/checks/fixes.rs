@@ -19,7 +19,7 @@ pub fn settle(site: &Site, results: &mut [CheckResult]) {
 /// `settle`; unless `keep_data`, each block's config fixes (`Finding::config_fix`) are taken
 /// out of the findings as the block is settled, not kept for `check --diff`.
 pub fn settle_keeping(site: &Site, results: &mut [CheckResult], keep_data: bool) {
-    merge_and_prove(site, results, keep_data);
+    merge_and_prove(site, results, keep_data, BATCH);
     merge_apache(site, results);
     let reload = site.reload_command();
     if reload != super::shared::nginx::RELOAD {
@@ -218,23 +218,50 @@ fn merge(results: &mut [CheckResult], group: &[(usize, usize)], keep_data: bool)
 /// Fewer blocks than this are proven on one thread.
 const PARALLEL_PROOFS: usize = 8;
 
+/// One site's blocks are proven this many at a time on one copy (`fix::Prover::prove_batch`)
+/// when it has `PARALLEL_PROOFS` or more: a site of 360,000 servers, each with a fix, loads and
+/// models its unedited copy once per batch, not once per block. A check over every site proves
+/// a few blocks per site, one by one.
+const BATCH: usize = 64;
+
 /// The proof of each merged block, in order. Every goal of a block at once: one copy of the
-/// config is loaded and compared per block. One site's many blocks (one site of 500,000
-/// servers, each with a fix) are proven on every core; in a check over every site, the sites
-/// already are.
+/// config is loaded and compared per block, or per batch of `batch` blocks (each block the
+/// batch does not prove is proven alone, so its refusal is its own; 1: each block alone). One
+/// site's many blocks (one site of 500,000 servers, each with a fix) are proven on every core;
+/// in a check over every site, the sites already are.
 fn prove_all(
     site: &Site,
     prover: &fix::Prover<'_>,
     merged: &[Merged],
+    batch: usize,
 ) -> Vec<Result<String, fix::Refusal>> {
     let prove = |m: &Merged| prover.prove(std::slice::from_ref(&m.merged), &m.goals);
+    let prove_range = |ms: &[Merged]| -> Vec<Result<String, fix::Refusal>> {
+        if ms.len() < 2 {
+            return ms.iter().map(prove).collect();
+        }
+        let members: Vec<fix::Member<'_>> = ms
+            .iter()
+            .map(|m| (std::slice::from_ref(&m.merged), m.goals.as_slice()))
+            .collect();
+        prover
+            .prove_batch(&members)
+            .into_iter()
+            .zip(ms)
+            .map(|(got, m)| got.map_or_else(|| prove(m), Ok))
+            .collect()
+    };
     let threads = crate::system::cores();
-    if site.is_one_of_many() || threads <= 1 || merged.len() < PARALLEL_PROOFS {
-        return merged.iter().map(prove).collect();
+    let few = site.is_one_of_many() || merged.len() < PARALLEL_PROOFS;
+    let batch = if few { 1 } else { batch.max(1) };
+    let ranges: Vec<&[Merged]> = merged.chunks(batch).collect();
+    if few || threads <= 1 {
+        return ranges.into_iter().flat_map(prove_range).collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<Result<String, fix::Refusal>>>> =
-        merged.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    type Proofs = Vec<Result<String, fix::Refusal>>;
+    let slots: Vec<std::sync::Mutex<Option<Proofs>>> =
+        ranges.iter().map(|_| std::sync::Mutex::new(None)).collect();
     std::thread::scope(|scope| {
         for _ in 0..threads {
             // The main thread's stack size, as for the sites of a check over every site.
@@ -242,9 +269,9 @@ fn prove_all(
                 .stack_size(8 << 20)
                 .spawn_scoped(scope, || loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(m) = merged.get(i) else { break };
-                    let proof = prove(m);
-                    *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(proof);
+                    let Some(ms) = ranges.get(i) else { break };
+                    let proofs = prove_range(ms);
+                    *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(proofs);
                 });
             if worker.is_err() {
                 // No thread to be had: the ones running (or this one, below) do the work.
@@ -254,16 +281,18 @@ fn prove_all(
     });
     slots
         .into_iter()
-        .zip(merged)
-        .map(|(slot, m)| {
+        .zip(ranges)
+        .flat_map(|(slot, ms)| {
             slot.into_inner()
                 .unwrap_or_else(|e| e.into_inner())
-                .unwrap_or_else(|| prove(m))
+                .unwrap_or_else(|| prove_range(ms))
         })
         .collect()
 }
 
-fn merge_and_prove(site: &Site, results: &mut [CheckResult], keep_data: bool) {
+/// The config fixes of `results` merged by block and proven (`batch` blocks to a copy: see
+/// `prove_all`).
+fn merge_and_prove(site: &Site, results: &mut [CheckResult], keep_data: bool, batch: usize) {
     let prover = fix::Prover::new(site);
     // Each config file read once for all its fixes (one file may hold thousands).
     // Those that hold other sites' servers too (in a check over every site), once per box.
@@ -278,7 +307,7 @@ fn merge_and_prove(site: &Site, results: &mut [CheckResult], keep_data: bool) {
     // A chunk at a time: the merged blocks of 500,000 servers are not all held at once.
     for chunk in groups.chunks(256) {
         let merged: Vec<Merged> = chunk.iter().map(|g| merge(results, g, keep_data)).collect();
-        let proofs = prove_all(site, &prover, &merged);
+        let proofs = prove_all(site, &prover, &merged, batch);
         for ((group, m), proof) in chunk.iter().zip(merged).zip(proofs) {
             settle_group(site, &mut texts, results, group, m, proof);
         }
@@ -540,5 +569,87 @@ mod tests {
         );
         let app = "cd /srv/app && sudo -u app /srv/venv/bin/python manage.py collectstatic";
         assert_eq!(super::nsenter_each_sudo(app, 7), app);
+    }
+
+    /// A report's blocks proven in batches read as when each is proven alone, with real files:
+    /// the fixes that pass print their block, the one that misses its goal and the one that
+    /// changes another URL print their own refusal, the servers that share a name theirs.
+    #[test]
+    fn batches_report_as_blocks_proven_alone() {
+        use crate::fix::prove::batch_fixture::{home, media, site};
+        use crate::fix::BlockEdit;
+        use crate::report::{edit::Goal, Band, CheckResult, Finding, Status};
+        let (_tmp, site) = site(12, &[7, 8]);
+        let cfg = site.config();
+        let goal = |n: usize, status: u16| Goal {
+            host: format!("s{n}.test"),
+            port: 80,
+            uri: "/media/a.jpg".into(),
+            status: Some(status),
+            path: None,
+            location: None,
+        };
+        let nosniff = "add_header X-Content-Type-Options nosniff always;";
+        let fixes: Vec<(BlockEdit, Option<Goal>)> = (0..12)
+            .map(|n| match n {
+                2 => (
+                    BlockEdit::new(media(cfg, n)).append(nosniff),
+                    Some(goal(n, 403)),
+                ),
+                3 => (
+                    BlockEdit::new(home(cfg, n)).append("index none.html;"),
+                    Some(goal(n, 200)),
+                ),
+                _ => (BlockEdit::new(media(cfg, n)).append(nosniff), None),
+            })
+            .collect();
+        let results = || {
+            let findings = fixes
+                .iter()
+                .map(|(edit, goal)| {
+                    crate::checks::shared::nginx::config_fix(
+                        Finding::warning("uploads are served without nosniff"),
+                        cfg,
+                        "add nosniff:",
+                        edit.clone(),
+                        goal.clone(),
+                    )
+                })
+                .collect();
+            vec![CheckResult {
+                id: "MD110",
+                name: "uploads-executable",
+                band: Band::Nginx,
+                status: Status::Warn,
+                summary: String::new(),
+                findings,
+                ignored: None,
+            }]
+        };
+        let settled = |batch: usize| {
+            let mut r = results();
+            super::merge_and_prove(&site, &mut r, true, batch);
+            r.remove(0)
+                .findings
+                .into_iter()
+                .map(|f| {
+                    let rem = f.remediation.unwrap();
+                    (
+                        rem.text,
+                        rem.commands,
+                        f.config_fix.map(|c| c.splices.len()),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let (batched, alone) = (settled(super::BATCH), settled(1));
+        assert_eq!(batched, alone);
+        let refused: Vec<usize> = alone
+            .iter()
+            .enumerate()
+            .filter(|(_, (text, ..))| text.starts_with("no edit is printed"))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(refused, [2, 3], "{alone:#?}");
     }
 }

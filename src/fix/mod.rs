@@ -9,4 +9,4 @@ pub mod prove;
 pub mod text;
 
 pub use edit::{render, BlockEdit, Change};
-pub use prove::{prove, Goal, Prover, Refusal};
+pub use prove::{prove, Goal, Member, Prover, Refusal};

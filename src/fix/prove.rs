@@ -138,7 +138,8 @@ pub struct Prover<'s> {
     /// How many of this site's servers each file holds (one of many sites only).
     mine: HashMap<FileId, usize>,
     /// What the walks of every copy's resolver share: the copies name the same files, on the
-    /// same filesystem, as the site (its metadata and users read once, not twice per proof).
+    /// same filesystem, as the site (its metadata and users read once, not twice per proof),
+    /// and the walks themselves (the edited copy walks the paths the unedited one did).
     walks: std::sync::OnceLock<crate::fs::walk::WalkCache>,
     /// The sections every copy of the box starts with (the main file, the files without
     /// servers), parsed once: the text they were parsed from, and what the loader made of it.
@@ -888,7 +889,7 @@ impl Prover<'_> {
         });
         let walks = self
             .walks
-            .get_or_init(|| crate::fs::walk::WalkCache::new(&site.root));
+            .get_or_init(|| crate::fs::walk::WalkCache::keeping_walks(&site.root));
         let old = Resolver::with_walks(
             crate::nginx::resolve::Inputs {
                 config: old_cfg,
@@ -972,37 +973,8 @@ impl Prover<'_> {
             let req = Request::for_path(&goal.host, goal.port, &goal.uri);
             let (before, after) = (old.predict(&req), new.predict(&req));
             let got = answer_new(&after);
-            if let Some(want) = goal.status {
-                if after.predicted_status != Some(want) {
-                    return Err(Refusal::Unmet(format!(
-                        "{} would answer {} instead of {want}",
-                        goal.uri,
-                        got.short()
-                    )));
-                }
-            }
-            if let Some(want) = &goal.path {
-                if !same_file(after.served_path(), want) {
-                    return Err(Refusal::Unmet(format!(
-                        "{} would open {} instead of {}",
-                        goal.uri,
-                        after
-                            .served_path()
-                            .map(|p| p.display().to_string())
-                            .unwrap_or_else(|| "no file".into()),
-                        want.display()
-                    )));
-                }
-            }
-            if let Some(want) = &goal.location {
-                // `/static` and `/static/` (a fix may add the slash) name the same place.
-                let same = |p: &String| p.trim_end_matches('/') == want.trim_end_matches('/');
-                if !got.location.as_ref().is_some_and(|(_, p)| same(p)) {
-                    return Err(Refusal::Unmet(format!(
-                        "{} would still not be answered by location {want}",
-                        goal.uri
-                    )));
-                }
+            if let Some(refusal) = unmet(goal, &after, &got) {
+                return Err(refusal);
             }
             if let Some(i) = before
                 .server
@@ -1100,21 +1072,27 @@ impl Prover<'_> {
                         .insert(key, got.clone());
                     got
                 });
+                let is_about = |si: usize, loc: &Option<(String, String)>| {
+                    about
+                        .iter()
+                        .any(|(x, l)| *x == si && (l.is_none() || l == loc))
+                };
+                // A URL of the place the fix is about may change, whatever the edited copy
+                // answers: not asked of it (half the predictions of a location's fix).
+                let sa = at_a.unwrap_or(i);
+                if is_about(sa, &a.location) {
+                    continue;
+                }
                 let rb = if selected {
                     new.predict(&req)
                 } else {
                     new.predict_on(new_server, &req)
                 };
                 let b = answer_new(&rb);
-                let (sa, sb) = (at_a.unwrap_or(i), at(&new_servers, &rb).unwrap_or(i));
-                let is_about = |si: usize, loc: &Option<(String, String)>| {
-                    about
-                        .iter()
-                        .any(|(x, l)| *x == si && (l.is_none() || l == loc))
-                };
-                // A URL of the place the fix is about may change; one that another server
-                // answered and the edited server now takes is a side effect.
-                if is_about(sa, &a.location) || (sa == sb && is_about(sb, &b.location)) {
+                let sb = at(&new_servers, &rb).unwrap_or(i);
+                // One that another server answered and the edited server now takes is a side
+                // effect.
+                if sa == sb && is_about(sb, &b.location) {
                     continue;
                 }
                 checked += 1;
@@ -1153,6 +1131,309 @@ impl Prover<'_> {
         };
         Ok(format!("{summary}; {checked} other URLs keep their answer"))
     }
+}
+
+/// A fix of a batch (`Prover::prove_batch`): its merged edits and its goals.
+pub type Member<'a> = (&'a [BlockEdit], &'a [Goal]);
+
+impl Prover<'_> {
+    /// The server (index into `ServerPlaces::all`) a fix may be proven in a batch for: every
+    /// edit inside a location of that one server's own text, its head still a location's (the
+    /// prover's `inside_locations`: no `listen`, `server_name` or server head changes), and
+    /// that server the only one its proof alone loads (no other server shares its names). None:
+    /// it is proven alone.
+    fn batch_server(&self, edits: &[BlockEdit]) -> Option<usize> {
+        let cfg = self.site.config();
+        let inside = edits.iter().all(|e| {
+            cfg.directive(e.block).is("location")
+                && e.head
+                    .as_ref()
+                    .map_or(true, |h| h.split_whitespace().next() == Some("location"))
+        });
+        if edits.is_empty() || !inside {
+            return None;
+        }
+        let scope = self.narrow(Scope::with(self.site, edits));
+        let (Some(_), Some(servers)) = (&scope.files, &scope.servers) else {
+            return None;
+        };
+        let &[i] = servers.as_slice() else {
+            return None;
+        };
+        scope.edited.iter().all(|&e| e == Some(i)).then_some(i)
+    }
+
+    /// Several fixes of one site proven on one copy: the unedited copy of their servers (and
+    /// of the main file and the files without servers) loaded and modelled once for them all,
+    /// and once with every edit applied, instead of once (and a splice) per fix. Each answer is
+    /// Some only for a fix the batch proves (what `prove` would say of it alone); None: prove
+    /// it alone (a fix that cannot be batched, or that the batch does not prove: its refusal's
+    /// words, and whether it is refused at all, are then `prove`'s own).
+    ///
+    /// Why a fix the batch proves passes alone. The batch takes only fixes whose edits all lie
+    /// inside locations of one server S each (a server of its own per fix), where S is the only
+    /// server `prove` would load for it (`batch_server`). Its proof alone compares, on S and
+    /// nothing else, the answers to its goals' URLs and to S's sample URLs (`samples`, made
+    /// from S's own locations), between a copy of (the main file, the files without servers,
+    /// S) and the same copy with its edits. The batch's copies hold the same files and S, and
+    /// the other batched servers, unedited then edited. A request that reaches S is answered
+    /// from S's text, what it inherits (the http block, the same on every copy) and the files
+    /// on disk; another server's text can only matter through
+    ///
+    /// - the choice of server: every URL compared must reach S on both of the batch's copies
+    ///   (S chosen for its host and port, or no server at all), else the fix is proven alone;
+    ///   S chosen among more servers is S chosen when it is the only one listening there;
+    /// - the variables declared anywhere in the config (`set`, named captures), which decide
+    ///   whether a `$name` is known to the loader and to the resolver: no batched server
+    ///   declares one, in its text or what it includes, before or after its edit
+    ///   (`may_declare`), else the batch is not used;
+    /// - what the copy refuses to load: the batch is used only when neither of its copies has
+    ///   a fatal diagnostic or a start error, and every rule of the loader asks of one block
+    ///   and its context (the variables aside, above): a fix refused alone for not loading
+    ///   would make the batch's edited copy refuse too.
+    ///
+    /// Its answers on the batch's copies are then its answers alone, and so is the verdict.
+    pub fn prove_batch(&self, members: &[Member<'_>]) -> Vec<Option<String>> {
+        let mut out: Vec<Option<String>> = vec![None; members.len()];
+        let site = self.site;
+        let cfg = site.config();
+        let places = site.server_places();
+        // The server of each member batched (the first of two on one server: the other alone).
+        let mut server_of: Vec<Option<usize>> = Vec::with_capacity(members.len());
+        let mut taken: HashSet<usize> = HashSet::new();
+        for (edits, _) in members {
+            let s = self.batch_server(edits).filter(|&i| taken.insert(i));
+            server_of.push(s);
+        }
+        if taken.len() < 2 || self.reload_whole {
+            return out;
+        }
+        let mut servers: Vec<usize> = taken.into_iter().collect();
+        servers.sort_unstable();
+        let edits: Vec<BlockEdit> = members
+            .iter()
+            .zip(&server_of)
+            .filter(|(_, s)| s.is_some())
+            .flat_map(|((e, _), _)| e.iter().cloned())
+            .collect();
+        let scope = Scope {
+            files: Some(
+                servers
+                    .iter()
+                    .map(|&i| cfg.directive(places.all[i]).file_id())
+                    .collect(),
+            ),
+            servers: Some(servers.clone()),
+            edited: Vec::new(),
+        };
+        // Both copies with no error at all: then none is new to any one fix (see above).
+        let loads = |edits: &[BlockEdit]| -> Option<Config> {
+            let c = load_copy(site, self.load(&scope, edits), None).ok()?;
+            let clean = !c.diagnostics.iter().any(|d| d.fatal) && start_errors(&c).is_empty();
+            clean.then_some(c)
+        };
+        let Some(old_cfg) = loads(&[]) else {
+            return out;
+        };
+        let Some(copy) = loads(&edits) else {
+            return out;
+        };
+        let old_servers: Vec<NodeId> = old_cfg.servers().iter().map(|d| d.id()).collect();
+        let new_servers: Vec<NodeId> = copy.servers().iter().map(|d| d.id()).collect();
+        if old_servers.len() != servers.len() || new_servers.len() != servers.len() {
+            return out;
+        }
+        if old_servers
+            .iter()
+            .any(|&s| may_declare(old_cfg.directive(s)))
+            || new_servers.iter().any(|&s| may_declare(copy.directive(s)))
+        {
+            return out;
+        }
+        let (old_model, model) = (self.model_of(&old_cfg), self.model_of(&copy));
+        let walks = self
+            .walks
+            .get_or_init(|| crate::fs::walk::WalkCache::keeping_walks(&site.root));
+        let inputs = |config, model, servers| crate::nginx::resolve::Inputs {
+            config,
+            model,
+            root: &site.root,
+            worker: site.worker(),
+            servers,
+            whole: None,
+        };
+        let old = Resolver::with_walks(inputs(&old_cfg, &old_model, &old_servers), walks);
+        let new = Resolver::with_walks(inputs(&copy, &model, &new_servers), walks);
+        for (((edits, goals), server), slot) in members.iter().zip(&server_of).zip(&mut out) {
+            let Some(k) = server.and_then(|i| servers.binary_search(&i).ok()) else {
+                continue;
+            };
+            *slot = self.batch_member(edits, goals, k, (&old, &old_servers), (&new, &new_servers));
+        }
+        out
+    }
+
+    /// One fix of `prove_batch`, on the batch's copies, its server at `k` of both: what
+    /// `prove` says of it alone when it passes, None when it is to be proven alone (it fails,
+    /// or a URL it compares reaches another server).
+    fn batch_member(
+        &self,
+        edits: &[BlockEdit],
+        goals: &[Goal],
+        k: usize,
+        (old, old_servers): (&Resolver<'_>, &[NodeId]),
+        (new, new_servers): (&Resolver<'_>, &[NodeId]),
+    ) -> Option<String> {
+        let cfg = self.site.config();
+        let (s, new_s) = (old_servers[k], new_servers[k]);
+        // The answer's server: S (as `k`) or none; another server leaves the batch's reach.
+        let on_s = |res: &Resolution, me: NodeId| match res.server {
+            None => Some(None),
+            Some(x) if x == me => Some(Some(k)),
+            Some(_) => None,
+        };
+        // As `prove`: the locations the fix is about (without goals, the edited ones; with
+        // goals, those that answer them) and the heads it rewrites.
+        type Key = (String, String);
+        let mut about: Vec<(usize, Option<Key>)> = Vec::new();
+        let mut renamed: Vec<(usize, Key, Key)> = Vec::new();
+        for e in edits {
+            let d = cfg.directive(e.block);
+            let (m, p) = location_key(&d);
+            about.push((k, Some((m, p))));
+            if let Some(h) = &e.head {
+                let w: Vec<&str> = h.split_whitespace().skip(1).collect();
+                let (m, p) = match w.as_slice() {
+                    [p] => (String::new(), p.to_string()),
+                    [m, p, ..] => (m.to_string(), p.to_string()),
+                    [] => (String::new(), String::new()),
+                };
+                renamed.push((k, location_key(&d), (m.clone(), p.clone())));
+                about.push((k, Some((m, p))));
+            }
+        }
+        if !goals.is_empty() {
+            about.clear();
+        }
+        let mut summaries: Vec<String> = Vec::new();
+        for goal in goals {
+            let req = Request::for_path(&goal.host, goal.port, &goal.uri);
+            let (before, after) = (old.predict(&req), new.predict(&req));
+            on_s(&before, s)?;
+            on_s(&after, new_s)?;
+            let got = Answer::of(new, &after);
+            if unmet(goal, &after, &got).is_some() {
+                return None;
+            }
+            if before.server.is_some() {
+                about.push((k, Answer::of(old, &before).location));
+                about.push((k, got.location.clone()));
+            }
+            summaries.push(format!(
+                "{} answers {} with the edit",
+                goal.uri,
+                got.short()
+            ));
+        }
+        let host = first_name(old, s);
+        let port = old.server_ports(s).into_iter().next().unwrap_or(80);
+        // Alone, S is the only server: chosen for its own host whenever it listens there.
+        if old.select_server(&host, port) != Some(s) {
+            return None;
+        }
+        let is_about = |si: usize, loc: &Option<Key>| {
+            about
+                .iter()
+                .any(|(x, l)| *x == si && (l.is_none() || l == loc))
+        };
+        let mut checked = 0;
+        for uri in samples(self.site, old, s) {
+            let req = Request::for_path(&host, port, &uri);
+            let ra = old.predict(&req);
+            let sa = on_s(&ra, s)?.unwrap_or(k);
+            let mut a = Answer::of(old, &ra);
+            if is_about(sa, &a.location) {
+                continue;
+            }
+            let rb = new.predict(&req);
+            let sb = on_s(&rb, new_s)?.unwrap_or(k);
+            let b = Answer::of(new, &rb);
+            if sa == sb && is_about(sb, &b.location) {
+                continue;
+            }
+            checked += 1;
+            if let Some((.., to)) = renamed
+                .iter()
+                .find(|(x, from, _)| *x == sa && a.location.as_ref() == Some(from))
+            {
+                a.location = Some(to.clone());
+            }
+            if (sa, &a) != (sb, &b) {
+                return None;
+            }
+        }
+        let summary = if summaries.is_empty() {
+            "the edit loads".to_string()
+        } else {
+            summaries.join("; ")
+        };
+        Some(format!("{summary}; {checked} other URLs keep their answer"))
+    }
+}
+
+/// Whether `server` (with what it includes) may declare a variable: a `set`, a regex that
+/// may name a group, a `map`, `geo` or `split_clients`, a directive named or led by `$name`
+/// (what `nginx::variables` reads declarations from, `declared_by` included). Over-counted: a
+/// server said to declare one is only proven alone (`prove_batch`).
+fn may_declare(server: Directive<'_>) -> bool {
+    server.descendants().any(|(_, d)| {
+        let name = d.name();
+        name == "set"
+            || name.starts_with('$')
+            || matches!(name, "map" | "split_clients" | "geo")
+            || d.arg(0).is_some_and(|a| a.starts_with('$'))
+            || (crate::nginx::variables::registers_captures(name)
+                && std::iter::once(name)
+                    .chain(d.args())
+                    .any(|a| a.contains("(?")))
+    })
+}
+
+/// Why the edited copy's answer `after` (`got`) to `goal`'s URL is not the one meant, if not.
+fn unmet(goal: &Goal, after: &Resolution, got: &Answer) -> Option<Refusal> {
+    if let Some(want) = goal.status {
+        if after.predicted_status != Some(want) {
+            return Some(Refusal::Unmet(format!(
+                "{} would answer {} instead of {want}",
+                goal.uri,
+                got.short()
+            )));
+        }
+    }
+    if let Some(want) = &goal.path {
+        if !same_file(after.served_path(), want) {
+            return Some(Refusal::Unmet(format!(
+                "{} would open {} instead of {}",
+                goal.uri,
+                after
+                    .served_path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "no file".into()),
+                want.display()
+            )));
+        }
+    }
+    if let Some(want) = &goal.location {
+        // `/static` and `/static/` (a fix may add the slash) name the same place.
+        let same = |p: &String| p.trim_end_matches('/') == want.trim_end_matches('/');
+        if !got.location.as_ref().is_some_and(|(_, p)| same(p)) {
+            return Some(Refusal::Unmet(format!(
+                "{} would still not be answered by location {want}",
+                goal.uri
+            )));
+        }
+    }
+    None
 }
 
 fn same_file(got: Option<&Path>, want: &Path) -> bool {
@@ -1237,6 +1518,87 @@ fn first_file(site: &Site, dir: &Path) -> Option<String> {
         }
     }
     None
+}
+
+/// A site of many servers in one file, for the batch proofs' tests (here and in
+/// `checks::fixes`): server `sN.test` (N < `n`) with `location /media/` (an alias to
+/// /srv/sN/media/, which holds a.jpg) and `location /` (root /srv/sN/www, with index.html);
+/// the servers of `dup` are named `dup.test` instead; server 9 includes a snippet that sets
+/// `$mine9`.
+#[cfg(test)]
+pub(crate) mod batch_fixture {
+    use crate::nginx::{Config, NodeId};
+    use crate::site::Site;
+
+    pub fn site(n: usize, dup: &[usize]) -> (tempfile::TempDir, Site) {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = |p: &str, text: &str| {
+            let p = tmp.path().join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        w(
+            "etc/passwd",
+            "root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/var/www:/bin/sh\n",
+        );
+        w("etc/group", "root:x:0:\nwww-data:x:33:\n");
+        w("etc/nginx/snippets/mine.conf", "set $mine9 1;\n");
+        let mut conf = String::from("user www-data;\nevents {}\nhttp {\n");
+        for i in 0..n {
+            let name = if dup.contains(&i) {
+                "dup.test".to_string()
+            } else {
+                format!("s{i}.test")
+            };
+            // Server 9 declares a variable in what it includes.
+            let snippet = if i == 9 {
+                "        include /etc/nginx/snippets/mine.conf;\n"
+            } else {
+                ""
+            };
+            conf.push_str(&format!(
+                "    server {{\n        listen 80;\n        server_name {name};\n{snippet}        location /media/ {{\n            alias /srv/s{i}/media/;\n        }}\n        location / {{\n            root /srv/s{i}/www;\n        }}\n    }}\n"
+            ));
+            w(&format!("srv/s{i}/media/a.jpg"), "x");
+            w(&format!("srv/s{i}/www/index.html"), "x");
+        }
+        conf.push_str("}\n");
+        w("etc/nginx/nginx.conf", &conf);
+        let args = crate::site::Options {
+            root: Some(tmp.path().to_path_buf()),
+            ..Default::default()
+        };
+        let site = Site::gather(&args, true).unwrap();
+        (tmp, site)
+    }
+
+    /// The `location /media/` of server N.
+    pub fn media(cfg: &Config, n: usize) -> NodeId {
+        let alias = format!("/srv/s{n}/media/");
+        cfg.depth_first()
+            .map(|(_, d)| d)
+            .find(|d| {
+                d.is("location")
+                    && d.children()
+                        .any(|c| c.is("alias") && c.args().any(|a| a == alias))
+            })
+            .unwrap()
+            .id()
+    }
+
+    /// The `location /` of server N.
+    pub fn home(cfg: &Config, n: usize) -> NodeId {
+        let root = format!("/srv/s{n}/www");
+        cfg.depth_first()
+            .map(|(_, d)| d)
+            .find(|d| {
+                d.is("location")
+                    && d.children()
+                        .any(|c| c.is("root") && c.args().any(|a| a == root))
+            })
+            .unwrap()
+            .id()
+    }
 }
 
 #[cfg(test)]
@@ -1817,5 +2179,92 @@ mod tests {
             matches!(&got, Err(Refusal::SideEffect(m)) if m.contains("shop.example.com/static/")),
             "{got:?}"
         );
+    }
+    /// Fixes proven in a batch are proven as each alone: a fix the batch proves is proven
+    /// alone with the same words; one that misses its goal or changes another URL is left to
+    /// be proven alone (and refused there); a server that shares its name is not batched; a
+    /// batch whose edited copy does not load, or in which a server declares a variable (which
+    /// another fix may use), proves none.
+    #[test]
+    fn a_batch_proves_what_each_fix_proves_alone() {
+        use super::batch_fixture::{home, media, site};
+        let (_tmp, site) = site(10, &[7, 8]);
+        let cfg = site.config();
+        let nosniff = |n: usize| {
+            BlockEdit::new(media(cfg, n))
+                .append("add_header X-Content-Type-Options nosniff always;")
+        };
+        let goal = |n: usize, status: u16| Goal {
+            host: format!("s{n}.test"),
+            port: 80,
+            uri: "/media/a.jpg".into(),
+            status: Some(status),
+            path: None,
+            location: None,
+        };
+        let prover = Prover::new(&site);
+        let check = |fixes: &[(BlockEdit, Vec<Goal>)]| -> Vec<Option<String>> {
+            let members: Vec<Member<'_>> = fixes
+                .iter()
+                .map(|(e, g)| (std::slice::from_ref(e), g.as_slice()))
+                .collect();
+            let got = prover.prove_batch(&members);
+            for ((e, g), b) in fixes.iter().zip(&got) {
+                let alone = Prover::new(&site).prove(std::slice::from_ref(e), g);
+                if let Some(ok) = b {
+                    assert_eq!(alone.as_ref(), Ok(ok), "{e:?}");
+                }
+            }
+            got
+        };
+        let fixes = vec![
+            (nosniff(0), vec![]),
+            (nosniff(1), vec![goal(1, 200)]),
+            // Misses its goal.
+            (nosniff(2), vec![goal(2, 403)]),
+            // Its goal met, but `/` (of `location /`, not the goal's) no longer finds its index.
+            (
+                BlockEdit::new(home(cfg, 3)).append("index none.html;"),
+                vec![goal(3, 200)],
+            ),
+            (nosniff(4), vec![]),
+            // Two servers named dup.test.
+            (nosniff(7), vec![]),
+            // A second fix of server 0: alone.
+            (nosniff(0), vec![]),
+        ];
+        let got = check(&fixes);
+        let batched: Vec<bool> = got.iter().map(Option::is_some).collect();
+        assert_eq!(batched, [true, true, false, false, true, false, false]);
+        assert!(matches!(
+            prover.prove(std::slice::from_ref(&fixes[2].0), &fixes[2].1),
+            Err(Refusal::Unmet(_))
+        ));
+        assert!(matches!(
+            prover.prove(std::slice::from_ref(&fixes[3].0), &fixes[3].1),
+            Err(Refusal::SideEffect(_))
+        ));
+
+        // A copy that does not load (two aliases), and a variable declared by one fix (or by
+        // what a batched server includes) that another uses: nothing proven by the batch.
+        for (bad, var) in [
+            (
+                BlockEdit::new(media(cfg, 5)).append("alias /srv/x/;"),
+                "$mine",
+            ),
+            (
+                BlockEdit::new(media(cfg, 5)).append("set $mine 1;"),
+                "$mine",
+            ),
+            (nosniff(9), "$mine9"),
+        ] {
+            let uses = BlockEdit::new(media(cfg, 6)).append(format!("add_header X-Mine {var};"));
+            let fixes = vec![(nosniff(0), vec![]), (bad, vec![]), (uses, vec![])];
+            assert_eq!(check(&fixes), [None, None, None]);
+            assert!(matches!(
+                prover.prove(std::slice::from_ref(&fixes[2].0), &[]),
+                Err(Refusal::DoesNotLoad(_))
+            ));
+        }
     }
 }

@@ -255,7 +255,23 @@ pub struct WalkCache {
     /// `explain`: the walks of one site of 360,000 servers pass through the same `/`, `/srv`,
     /// `/srv/www`, and a walk judged those steps (and wrote their display strings) each time.
     reached: std::sync::Mutex<Vec<ReachedBy>>,
+    /// Whole walks, when kept (`keeping_walks`): the same path asked again for the same
+    /// access by the same user is the same walk (every step is read from the maps above), so
+    /// it is given again rather than made again.
+    walks: Option<std::sync::Mutex<FnvMap<WalkKey, KeptWalk>>>,
 }
+
+/// A kept walk, and the groups of the user it was made as.
+type KeptWalk = (Vec<u32>, Walk);
+
+/// A kept walk: its path, the access wanted, the user's uid and gid, whether it was explained
+/// (the user's groups are compared on the entry).
+type WalkKey = (OsString, Access, u32, u32, bool);
+
+/// At most this many walks are kept (then they are let go, and kept again from there): the
+/// fix prover asks the same few paths for the two copies of each proof, close together, and
+/// one site of 360,000 servers would otherwise keep a walk per server.
+const WALKS_KEPT: usize = 4096;
 
 impl WalkCache {
     pub fn new(root: &SysRoot) -> WalkCache {
@@ -266,6 +282,16 @@ impl WalkCache {
             links: Default::default(),
             acls: Default::default(),
             reached: Default::default(),
+            walks: None,
+        }
+    }
+
+    /// A cache that also keeps whole walks (see `walks`): for the fix prover, whose unedited
+    /// and edited copies walk the same paths.
+    pub fn keeping_walks(root: &SysRoot) -> WalkCache {
+        WalkCache {
+            walks: Some(Default::default()),
+            ..WalkCache::new(root)
         }
     }
 
@@ -530,17 +556,45 @@ pub fn walk_cached(
     want: Access,
     explain: bool,
 ) -> Walk {
-    let w = Walker {
-        root,
-        who,
-        db: &cache.db,
-        explain,
-        cache: Some(cache),
-        steps: Vec::new(),
-        outcome: None,
-        shared: false,
+    let walk = || {
+        Walker {
+            root,
+            who,
+            db: &cache.db,
+            explain,
+            cache: Some(cache),
+            steps: Vec::new(),
+            outcome: None,
+            shared: false,
+        }
+        .finish(path, want)
     };
-    w.finish(path, want)
+    let Some(kept) = &cache.walks else {
+        return walk();
+    };
+    let key: WalkKey = (
+        path.as_os_str().to_os_string(),
+        want,
+        who.uid,
+        who.gid,
+        explain,
+    );
+    let known = kept
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        .filter(|(groups, w)| *groups == who.groups && w.user == who.name)
+        .map(|(_, w)| w.clone());
+    if let Some(w) = known {
+        return w;
+    }
+    let w = walk();
+    let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
+    if kept.len() >= WALKS_KEPT {
+        kept.clear();
+    }
+    kept.insert(key, (who.groups.clone(), w.clone()));
+    w
 }
 
 impl Walker<'_> {
