@@ -22,7 +22,9 @@
 # 9a6a578, load 2-2.7, a machine slow at system calls): trace 1.43 s; check 56.5 s, 1.64 GB
 # (33.5x). Evening of 2026-12-03 (the checks of one big site on every core, cheaper walks, the
 # JSON buffered; load 13, so wall time swelled): check 119 s wall against main's 133 s in the
-# same run, 56 s of CPU against 64 s, 1.69 GB (33.9x). BIG=0 skips it.
+# same run, 56 s of CPU against 64 s, 1.69 GB (33.9x). Night of 2026-12-03 (load 1.3-1.9):
+# 8d36248 33.7 s, 34.8x; 2c25e66 (prover batches, cheaper walks, the report streamed, a smaller
+# model) trace 0.79 s, check 23.2 s, 25.6x. BIG=0 skips it.
 #   scripts/bench-stress.sh
 # Needs python3. Builds target/release/examples/load_config (see scripts/bench-nginx.sh).
 set -eu
