@@ -13,6 +13,28 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+/// The location `uri` matches in `server`, with what the match captured (numbered and named):
+/// the questions below ask it as a request's location phase would, without its errors.
+fn find_location(
+    r: &Resolver<'_>,
+    server: NodeId,
+    uri: &str,
+) -> (Found, Option<Captures>, Vec<(String, Vec<u8>)>) {
+    let mut captures = None;
+    let mut named = Vec::new();
+    let mut errors = Vec::new();
+    let found = r.locations.find(
+        server,
+        uri.as_bytes(),
+        &mut MatchCtx {
+            captures: &mut captures,
+            named: &mut named,
+            errors: &mut errors,
+        },
+    );
+    (found, captures, named)
+}
+
 pub(in crate::nginx::resolve) fn served_prefix(
     r: &Resolver<'_>,
     server: NodeId,
@@ -20,17 +42,7 @@ pub(in crate::nginx::resolve) fn served_prefix(
 ) -> Option<Served> {
     const PROBE: &str = "md-probe";
     let uri = format!("{}{PROBE}", prefix);
-    let mut captures = None;
-    let mut named = Vec::new();
-    let mut errors = Vec::new();
-    let found = {
-        let mut ctx = MatchCtx {
-            captures: &mut captures,
-            named: &mut named,
-            errors: &mut errors,
-        };
-        r.locations.find(server, uri.as_bytes(), &mut ctx)
-    };
+    let (found, captures, named) = find_location(r, server, &uri);
     let (block, location) = match found {
         Found::Location(l) => (r.locations.locs[l].block, Some(r.locations.locs[l].node)),
         Found::AutoRedirect(_) | Found::Failed(_) => return None,
@@ -143,17 +155,7 @@ pub(in crate::nginx::resolve) fn mapped_path(
     server: NodeId,
     uri: &str,
 ) -> Option<PathBuf> {
-    let mut captures = None;
-    let mut named = Vec::new();
-    let mut errors = Vec::new();
-    let found = {
-        let mut ctx = MatchCtx {
-            captures: &mut captures,
-            named: &mut named,
-            errors: &mut errors,
-        };
-        r.locations.find(server, uri.as_bytes(), &mut ctx)
-    };
+    let (found, captures, named) = find_location(r, server, uri);
     let block = match found {
         Found::Location(l) | Found::AutoRedirect(l) => r.locations.locs[l].block,
         Found::None => r.blocks.of(server)?,
@@ -169,17 +171,7 @@ pub(in crate::nginx::resolve) fn location_match(
     server: NodeId,
     uri: &str,
 ) -> Option<super::super::LocationMatch> {
-    let mut captures = None;
-    let mut named = Vec::new();
-    let mut errors = Vec::new();
-    let found = {
-        let mut ctx = MatchCtx {
-            captures: &mut captures,
-            named: &mut named,
-            errors: &mut errors,
-        };
-        r.locations.find(server, uri.as_bytes(), &mut ctx)
-    };
+    let (found, captures, named) = find_location(r, server, uri);
     match found {
         Found::Location(l) | Found::AutoRedirect(l) => Some(super::super::LocationMatch {
             node: r.locations.locs[l].node,
