@@ -13,13 +13,16 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+/// Named captures as the location phase leaves them: (lower-case name, value).
+type NamedCaptures = Vec<(String, Vec<u8>)>;
+
 /// The location `uri` matches in `server`, with what the match captured (numbered and named):
 /// the questions below ask it as a request's location phase would, without its errors.
 fn find_location(
     r: &Resolver<'_>,
     server: NodeId,
     uri: &str,
-) -> (Found, Option<Captures>, Vec<(String, Vec<u8>)>) {
+) -> (Found, Option<Captures>, NamedCaptures) {
     let mut captures = None;
     let mut named = Vec::new();
     let mut errors = Vec::new();
