@@ -16,12 +16,18 @@ use media_doctor::site::{NginxSource, Site};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
+#[cfg(not(feature = "system-alloc"))]
 mod alloc;
 
+// `--features system-alloc` builds with the C library's malloc alone, so that heap profilers
+// that hook malloc (valgrind --tool=massif, scripts/massif-top.py) see every block: jemalloc,
+// linked in statically, hides them.
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static ALLOC: alloc::Split = alloc::Split;
 
 fn main() -> ExitCode {
+    #[cfg(not(feature = "system-alloc"))]
     alloc::mmap_large_blocks();
     let cli = Cli::parse();
     configure_colors(cli.color);
@@ -232,6 +238,7 @@ fn check_each_site(
     accepted: &Accepted,
 ) -> anyhow::Result<ExitCode> {
     use render::sites::{Json, Text};
+    #[cfg(not(feature = "system-alloc"))]
     alloc::return_freed_pages();
     let checks = selection.checks();
     let run = |name: &str, servers: &[u32]| {
