@@ -939,7 +939,7 @@ impl<'s> Resolver<'s> {
         Some(RootInfo {
             directive: root.at,
             alias: root.alias,
-            value: root.value.to_string(),
+            value: root.value(self.config()).to_string(),
             scripted: root.scripted,
         })
     }
