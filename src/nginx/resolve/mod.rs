@@ -937,7 +937,7 @@ impl<'s> Resolver<'s> {
         let b = self.blocks.of(block)?;
         let root = &self.blocks.get(b).conf.root;
         Some(RootInfo {
-            directive: root.at,
+            directive: root.at(),
             alias: root.alias,
             value: root.value(self.config()).to_string(),
             scripted: root.scripted,

@@ -159,6 +159,31 @@ fn classify(name: &str) -> Name {
     }
 }
 
+/// Whether `classify` takes `name` for an exact name.
+fn is_exact(name: &str) -> bool {
+    !(name.starts_with('~')
+        || name.starts_with("*.")
+        || name.starts_with('.')
+        || name.ends_with(".*"))
+}
+
+/// The key of an exact name (lowercase) in `Socket::exact`: two names may share one.
+fn exact_key(name: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = crate::fnv::Fnv::default();
+    h.write(name.as_bytes());
+    h.finish()
+}
+
+impl Socket {
+    /// `exact` sorted once every server is in: pushed in config order, the pairs of a key keep
+    /// it (and the first server that gives a name comes first); no room left over.
+    fn sort_exact(&mut self) {
+        self.exact.sort_unstable();
+        self.exact.shrink_to_fit();
+    }
+}
+
 /// Names (lowercase, wildcards cut) → the first server (index into `ServerIndex::servers`) that
 /// gives each: 24 bytes a name, where a `String` and a `usize` were 32 (a socket of 360,000
 /// servers has a name each).
@@ -170,7 +195,10 @@ struct Socket {
     /// Servers in config order (indexes into `ServerIndex::servers`).
     servers: Vec<usize>,
     default: Option<usize>,
-    exact: NameMap,
+    /// The exact names (lowercase): `exact_key` of each and the first server that gives it,
+    /// sorted, the name itself compared with the server's names when the key matches (16 bytes
+    /// a name where a table of copies held ~60: a socket of 360,000 servers has a name each).
+    exact: Vec<(u64, u32)>,
     star_head: NameMap,
     dot_head: NameMap,
     star_tail: NameMap,
@@ -363,9 +391,7 @@ impl ServerIndex {
                     let mut regex_i = 0;
                     for n in &s.names {
                         match classify(n) {
-                            Name::Exact(n) => {
-                                sock.exact.entry(n.into()).or_insert(si as u32);
-                            }
+                            Name::Exact(n) => sock.exact.push((exact_key(&n), si as u32)),
                             Name::StarHead(n) => {
                                 sock.star_head.entry(n.into()).or_insert(si as u32);
                             }
@@ -386,6 +412,9 @@ impl ServerIndex {
                     sock.default = Some(si);
                 }
             }
+        }
+        for sock in sockets.values_mut() {
+            sock.sort_exact();
         }
         ServerIndex {
             by_node: servers
@@ -554,8 +583,21 @@ impl ServerIndex {
         sock: &Socket,
         host: &'h str,
     ) -> Option<(usize, Cow<'h, str>, Option<Exec>)> {
-        if let Some(&s) = sock.exact.get(host) {
-            return Some((s as usize, Cow::Borrowed(host), None));
+        let key = exact_key(host);
+        let from = sock.exact.partition_point(|&(k, _)| k < key);
+        // In config order: the first server that gives the name.
+        let exact = sock.exact[from..]
+            .iter()
+            .take_while(|&&(k, _)| k == key)
+            .map(|&(_, s)| s as usize)
+            .find(|&s| {
+                self.servers[s]
+                    .names
+                    .iter()
+                    .any(|n| is_exact(n) && n.eq_ignore_ascii_case(host))
+            });
+        if let Some(s) = exact {
+            return Some((s, Cow::Borrowed(host), None));
         }
         // Leading wildcards: try suffixes from the longest.
         let mut suffix = host;
@@ -722,10 +764,11 @@ mod tests {
                     odd_listens: None,
                 });
             }
+            let mut all = std::mem::take(&mut servers[s].names).into_vec();
+            all.push(n.to_string());
+            servers[s].names = all.into_boxed_slice();
             match classify(n) {
-                Name::Exact(n) => {
-                    sock.exact.entry(n.into()).or_insert(s as u32);
-                }
+                Name::Exact(n) => sock.exact.push((exact_key(&n), s as u32)),
                 Name::StarHead(n) => {
                     sock.star_head.entry(n.into()).or_insert(s as u32);
                 }
@@ -744,6 +787,7 @@ mod tests {
                 }
             }
         }
+        sock.sort_exact();
         let idx = ServerIndex {
             by_node: FnvMap::default(),
             servers,
