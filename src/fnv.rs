@@ -27,3 +27,65 @@ impl std::hash::Hasher for Fnv {
 }
 
 pub type FnvMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+
+/// Sorts pairs of (hash, value) by hash, the pairs of one hash kept in the order they came:
+/// one pass spreads them into as many buckets as pairs by the hash's top bits (the hashes are
+/// well mixed), then each bucket, of a pair or two, is sorted alone. The sorted slices that
+/// replace hash tables for the names of a box are built in linear time: a comparison sort of
+/// 43,000 names cost ~10 M instructions, a tenth of a `check --site`'s start.
+pub fn sort_by_hash(pairs: &mut Vec<(u64, u32)>) {
+    let n = pairs.len();
+    if n < 64 {
+        pairs.sort_by_key(|&(h, _)| h);
+        return;
+    }
+    // 2^bits >= n buckets, by the top bits.
+    let bits = usize::BITS - (n - 1).leading_zeros();
+    let shift = 64 - bits;
+    let bucket = |h: u64| (h >> shift) as usize;
+    // start[b]..start[b + 1]: where bucket b goes.
+    let mut start = vec![0u32; (1 << bits) + 1];
+    for &(h, _) in pairs.iter() {
+        start[bucket(h) + 1] += 1;
+    }
+    for b in 1..start.len() {
+        start[b] += start[b - 1];
+    }
+    let mut out = vec![(0u64, 0u32); n];
+    let mut next = start.clone();
+    for &p in pairs.iter() {
+        let b = bucket(p.0);
+        out[next[b] as usize] = p;
+        next[b] += 1;
+    }
+    for b in start.windows(2) {
+        let run = &mut out[b[0] as usize..b[1] as usize];
+        if run.len() > 1 {
+            run.sort_by_key(|&(h, _)| h);
+        }
+    }
+    *pairs = out;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same order as a stable sort by hash, for few and many pairs, hashes repeated.
+    #[test]
+    fn sorted_by_hash_as_a_stable_sort() {
+        for n in [0usize, 1, 5, 63, 64, 65, 1000, 4099] {
+            let mut pairs: Vec<(u64, u32)> = (0..n as u32)
+                .map(|i| {
+                    // Every seventh pair repeats the hash of the one before.
+                    let k = if i % 7 == 6 { i - 1 } else { i };
+                    (u64::from(k).wrapping_mul(0x9e37_79b9_7f4a_7c15), i)
+                })
+                .collect();
+            let mut want = pairs.clone();
+            want.sort_by_key(|&(h, _)| h);
+            sort_by_hash(&mut pairs);
+            assert_eq!(pairs, want, "{n} pairs");
+        }
+    }
+}

@@ -218,12 +218,15 @@ impl ServerPlaces {
         for (port, i) in first {
             p.defaults.entry(port).or_insert_with(|| vec![i]);
         }
-        // Pushed in config order: sorting the pairs keeps a name's servers in it.
-        by_name.sort_unstable();
+        // Pushed in config order, which the sort keeps among the servers of a name.
+        crate::fnv::sort_by_hash(&mut by_name);
         p.by_name = by_name.into_boxed_slice();
-        // Held for the run: no room left over from growing them.
+        // Held for the run: no room left over from growing the list of a file of many servers
+        // (a file of a few, one per site of a box of 10,000, is left as it is).
         for servers in p.by_file.values_mut() {
-            servers.shrink_to_fit();
+            if servers.len() >= 1024 {
+                servers.shrink_to_fit();
+            }
         }
         p.serverless = (0..cfg.files.len() as nginx::FileId)
             .filter(|f| !p.by_file.contains_key(f))

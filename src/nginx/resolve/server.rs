@@ -167,19 +167,21 @@ fn is_exact(name: &str) -> bool {
         || name.ends_with(".*"))
 }
 
-/// The key of an exact name (lowercase) in `Socket::exact`: two names may share one.
+/// The key of an exact name (lowercase) in `Socket::exact`: two names may share one. FNV,
+/// then multiplied by an odd constant so that the low bits' mixing reaches the top bits,
+/// which `fnv::sort_by_hash` buckets by.
 fn exact_key(name: &str) -> u64 {
     use std::hash::Hasher;
     let mut h = crate::fnv::Fnv::default();
     h.write(name.as_bytes());
-    h.finish()
+    h.finish().wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 impl Socket {
     /// `exact` sorted once every server is in: pushed in config order, the pairs of a key keep
     /// it (and the first server that gives a name comes first); no room left over.
     fn sort_exact(&mut self) {
-        self.exact.sort_unstable();
+        crate::fnv::sort_by_hash(&mut self.exact);
         self.exact.shrink_to_fit();
     }
 }
@@ -304,12 +306,11 @@ impl ServerIndex {
         let mut servers = Vec::with_capacity(server_ids.len());
         // The listens of the server before: the next one shares them when it has the same.
         let mut last: Option<Arc<[Listen]>> = None;
+        // Each server's listens are read into this one vector, then shared or copied.
+        let mut listens: Vec<Listen> = Vec::new();
         for &id in server_ids {
             let d = cfg.directive(id);
-            // Sized for one line each (what nearly every server has): a first `push` onto an
-            // empty vector makes room for four, 160 bytes of `Listen`s and 96 of names a
-            // server, more than its text (a site of 360,000 servers holds them all).
-            let mut listens = Vec::with_capacity(1);
+            listens.clear();
             let mut names = Vec::new();
             // Whether a line reads differently to the fix prover (`rough_listen`).
             let mut odd = false;
@@ -354,14 +355,14 @@ impl ServerIndex {
                 .filter_map(|n| n.strip_prefix('~'))
                 .map(NgxRegex::for_server_name)
                 .collect();
-            let listens = match last.take() {
+            let shared = match last.take() {
                 Some(l) if *l == listens[..] => l,
-                _ => Arc::from(listens),
+                _ => Arc::from(&listens[..]),
             };
-            last = Some(listens.clone());
+            last = Some(shared.clone());
             servers.push(ServerInfo {
                 id,
-                listens,
+                listens: shared,
                 names: names.into_boxed_slice(),
                 regexes,
                 implicit_listen,
