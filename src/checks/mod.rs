@@ -810,7 +810,10 @@ fn run_letting_go(
                 Some(_) if tally.fell_back || outcome.skipped.is_some() => {
                     return (run_in(check, cx), None);
                 }
-                Some(keys) => {
+                Some(mut keys) => {
+                    // Held until the report is written: at their length, not the capacity
+                    // they grew to (up to twice it; ~110 bytes a key, one per server).
+                    keys.shrink_to_fit();
                     let summary = outcome.summary.unwrap_or_else(|| {
                         summary_of(meta, tally.first.as_deref(), tally.actionable)
                     });
