@@ -171,11 +171,14 @@ pub struct ServerPlaces {
     /// indexed on first use (see `enclosing`).
     /// Each index is (block, server) sorted by block, searched by halves: a hash table held
     /// twice its room (the 720,000 blocks of one big site's file).
-    enclosing: std::sync::Mutex<FnvMap<nginx::FileId, Arc<[(NodeId, u32)]>>>,
+    enclosing: std::sync::Mutex<FnvMap<nginx::FileId, Enclosing>>,
     /// The sections of `serverless` files as the fix prover writes them into every copy of the
     /// config it loads: rendered once per box, not once per site with a fix.
     pub serverless_dump: OnceLock<String>,
 }
+
+/// A file's (block, server index) pairs, sorted by block (`ServerPlaces::enclosing`).
+type Enclosing = Arc<[(NodeId, u32)]>;
 
 impl ServerPlaces {
     /// Indexed from what the resolver read of every server (`resolve::Shared::servers`): the
