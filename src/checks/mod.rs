@@ -603,7 +603,7 @@ pub struct Run<'s> {
     again: Vec<Option<&'static dyn Check>>,
     /// Per result: the keys of the actionable findings let go, by index
     /// (`render::causes::of_keyed`).
-    pub keys: Vec<Option<Vec<crate::report::cause::Key>>>,
+    pub keys: Vec<Option<crate::report::cause::Keys>>,
     /// The reload command the findings' commands say (`fixes::with_reload`).
     reload: String,
 }
@@ -711,7 +711,7 @@ fn run_letting_go(
     cx: &Context<'_>,
     from: usize,
     reload: &str,
-) -> (CheckResult, Option<Vec<crate::report::cause::Key>>) {
+) -> (CheckResult, Option<crate::report::cause::Keys>) {
     let meta = check.meta();
     if repository_skip(meta.id, cx).is_some() || other_server_skip(meta, cx).is_some() {
         return (run_in(check, cx), None);
@@ -740,7 +740,8 @@ fn run_letting_go(
                 Some(_) if tally.fell_back || outcome.skipped.is_some() => {
                     return (run_in(check, cx), None);
                 }
-                Some(keys) => {
+                Some(mut keys) => {
+                    keys.shrink_to_fit();
                     let summary = outcome.summary.unwrap_or_else(|| {
                         summary_of(meta, tally.first.as_deref(), tally.actionable)
                     });
@@ -792,7 +793,7 @@ struct Tally<'a> {
     /// Some finding held has fixes as data: they are all held.
     has_data: bool,
     /// Set once the findings are let go: the keys of the actionable ones.
-    keys: Option<Vec<crate::report::cause::Key>>,
+    keys: Option<crate::report::cause::Keys>,
     /// A finding with fixes as data came after they were let go: the check is run again.
     fell_back: bool,
 }
@@ -815,21 +816,18 @@ impl Tally<'_> {
             Some(keys) => {
                 if f.severity > Severity::Info {
                     fixes::with_reload(&mut f, self.reload);
-                    let key = crate::report::cause::Key::of(&f, self.id, index, keys.last());
-                    keys.push(key);
+                    keys.push(&f, self.id, index);
                 }
             }
             None => {
                 self.has_data |= data;
                 self.held.push(f);
                 if !self.has_data && self.held.len() >= self.from {
-                    let mut keys = Vec::new();
+                    let mut keys = crate::report::cause::Keys::default();
                     for (i, mut f) in std::mem::take(&mut self.held).into_iter().enumerate() {
                         if f.severity > Severity::Info {
                             fixes::with_reload(&mut f, self.reload);
-                            let key =
-                                crate::report::cause::Key::of(&f, self.id, i as u32, keys.last());
-                            keys.push(key);
+                            keys.push(&f, self.id, i as u32);
                         }
                     }
                     self.keys = Some(keys);
