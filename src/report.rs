@@ -955,7 +955,7 @@ pub mod cause {
         }
 
         pub fn text(self, texts: &Texts) -> String {
-            let mut s = String::new();
+            let mut s = String::with_capacity(texts.get(self.file).len() + 11);
             let _ = self.write(texts, &mut s);
             s
         }
@@ -1047,7 +1047,7 @@ pub mod cause {
         /// The finding's `FILE:LINE` (`At::NONE`: none).
         location: At,
         /// `referenced_ids`, joined by spaces (the check ids it names other than its own
-        /// check's), as a text's number; `NONE` when it names none.
+        /// check's), as a text's number; `NONE` when it names none or edits a block.
         refs: u32,
         /// `url_segment` as a text's number, or `NONE`.
         segment: u32,
@@ -1083,7 +1083,8 @@ pub mod cause {
             self.fixed != Fixed::No
         }
 
-        /// The text (in its `Keys`) of the check ids it names, joined by spaces.
+        /// The text (in its `Keys`) of the check ids it names, joined by spaces, when it edits
+        /// no block.
         pub fn refs(&self) -> Option<u32> {
             (self.refs != NONE).then_some(self.refs)
         }
@@ -1134,7 +1135,19 @@ pub mod cause {
                 Some(r) => match fix_block_at(f) {
                     Some((file, line)) => {
                         let at = texts.at(file, line);
-                        (Fixed::Block, [at.file, at.line, 0, 0])
+                        // Grouped by its block alone: its fix and the ids it names are not
+                        // read (nor looked for: MD110's every finding edits a block).
+                        let key = Key {
+                            index,
+                            severity: f.severity,
+                            fixed: Fixed::Block,
+                            location,
+                            refs: NONE,
+                            segment: url_segment(f).map_or(NONE, |s| texts.id(s)),
+                            fix: [at.file, at.line, 0, 0],
+                        };
+                        self.keys.push(key);
+                        return;
                     }
                     None => {
                         let h = fix_hash(&r.text, &r.commands);
@@ -1324,7 +1337,7 @@ pub mod cause {
 
         #[test]
         fn a_key_reads_what_grouping_reads() {
-            let block = Finding::error("see MD101 and MD105, MD101 again")
+            let block = Finding::error("see MD101")
                 .evidence("url", "/media/x.jpg")
                 .at(Location::new("/etc/nginx/app", 4))
                 .fix_with_block(
@@ -1332,7 +1345,7 @@ pub mod cause {
                     &["# /etc/nginx/app:3".into(), "location /media/ {".into()],
                     vec![],
                 );
-            let plain = Finding::warning("x (MD999)")
+            let plain = Finding::warning("x (MD999): see MD101 and MD105, MD101 again")
                 .at(Location::new("/etc/nginx/app", 9))
                 .fix("chown", vec!["sudo chown a /b".into()]);
             let mut keys = Keys::default();
@@ -1345,11 +1358,12 @@ pub mod cause {
             assert_eq!(b.block().unwrap().text(t), "/etc/nginx/app:3");
             assert_eq!(b.location().unwrap().text(t), "/etc/nginx/app:4");
             assert_eq!(b.fix(), None);
-            assert_eq!(t.get(b.refs().unwrap()), "MD101 MD105");
+            // Grouped by its block alone: the ids it names are not looked for.
+            assert_eq!(b.refs(), None);
             assert_eq!(t.get(b.segment().unwrap()), "media");
             assert_eq!(p.index, 5);
             assert_eq!(p.block(), None);
-            assert_eq!(p.refs(), None);
+            assert_eq!(t.get(p.refs().unwrap()), "MD101 MD105");
             assert_eq!(p.location().unwrap().file, b.location().unwrap().file);
             let r = plain.remediation.as_ref().unwrap();
             assert_eq!(p.fix(), Some(fix_hash(&r.text, &r.commands)));

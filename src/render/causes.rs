@@ -216,15 +216,18 @@ pub fn of_keyed(report: &Report, keys: &[Option<Keys>]) -> Causes {
         .iter()
         .enumerate()
         .map(|(ci, c)| {
-            (c.is_actionable() && kept(ci).is_none())
-                .then(|| Keys::of_findings(&c.findings, c.id))
+            (c.is_actionable() && kept(ci).is_none()).then(|| Keys::of_findings(&c.findings, c.id))
         })
         .collect();
     let mut texts = Texts::default();
     let mut lists: Vec<List<'_>> = Vec::new();
     let mut members = 0usize;
     for (ci, c) in checks.iter().enumerate() {
-        let Some(keys) = c.is_actionable().then(|| kept(ci).or(made[ci].as_ref())).flatten() else {
+        let Some(keys) = c
+            .is_actionable()
+            .then(|| kept(ci).or(made[ci].as_ref()))
+            .flatten()
+        else {
             continue;
         };
         let t = keys.texts();
@@ -370,7 +373,10 @@ pub fn of_keyed(report: &Report, keys: &[Option<Keys>]) -> Causes {
     let mut order: Vec<u32> = (0..causes.len() as u32).collect();
     order.sort_by_key(|&c| {
         let c = &causes[c as usize];
-        (std::cmp::Reverse(c.severity), band_rank(checks[c.lead].band))
+        (
+            std::cmp::Reverse(c.severity),
+            band_rank(checks[c.lead].band),
+        )
     });
     let mut rank = vec![0u32; causes.len()];
     for (r, &c) in order.iter().enumerate() {
@@ -615,7 +621,8 @@ impl<'c> Serialize for CauseJson<'c> {
         let c = &self.causes.causes[self.i];
         let texts = &self.causes.texts;
         let (problems, also) = self.causes.members_of(self.i);
-        let at = c.at.get().map(|at| AtText { at, texts });
+        // As strings: serde_json writes a string at once, a `Display` a piece at a time.
+        let at = c.at.get().map(|at| at.text(texts));
         let mut checks: Vec<&'static str> = Vec::new();
         for m in problems {
             let id = self.report.checks[m.check as usize].id;
@@ -628,53 +635,21 @@ impl<'c> Serialize for CauseJson<'c> {
             slots,
         };
         let mut st = s.serialize_struct("CauseJson", 6)?;
-        st.serialize_field(
-            "place",
-            &c.place.map(|k| PlaceText {
-                words: place_words(k),
-                at,
-            }),
-        )?;
+        let place = c.place.map(|k| {
+            let (words, at) = (place_words(k), at.as_deref().unwrap_or_default());
+            let mut place = String::with_capacity(words.len() + 1 + at.len());
+            place.push_str(words);
+            place.push(' ');
+            place.push_str(at);
+            place
+        });
+        st.serialize_field("place", &place)?;
         st.serialize_field("at", &at)?;
         st.serialize_field("severity", &c.severity)?;
         st.serialize_field("checks", &checks)?;
         st.serialize_field("findings", &refs(problems))?;
         st.serialize_field("also_seen_by", &refs(also))?;
         st.end()
-    }
-}
-
-/// A `FILE:LINE` written as a string.
-#[derive(Clone, Copy)]
-struct AtText<'t> {
-    at: At,
-    texts: &'t Texts,
-}
-
-impl Serialize for AtText<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("{self}"))
-    }
-}
-
-impl std::fmt::Display for AtText<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.at.write(self.texts, f)
-    }
-}
-
-/// `Cause::place`, written as a string.
-struct PlaceText<'t> {
-    words: &'static str,
-    at: Option<AtText<'t>>,
-}
-
-impl Serialize for PlaceText<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.at {
-            Some(at) => s.collect_str(&format_args!("{} {at}", self.words)),
-            None => s.collect_str(&format_args!("{} ", self.words)),
-        }
     }
 }
 
@@ -703,7 +678,7 @@ struct FindingRef {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Location, Status};
+    use crate::report::{CheckResult, Finding, Location, Status};
 
     fn result(id: &'static str, band: Band, findings: Vec<Finding>) -> CheckResult {
         CheckResult {
@@ -854,6 +829,47 @@ mod tests {
             }]
         );
         assert_eq!(causes[1].problems[0].check, 2);
+    }
+
+    /// A place is the same when its `FILE:LINE` text is: a block whose fix writes its line
+    /// `007` is not the place of a finding at line 7 (grouping compares numbers, not texts).
+    #[test]
+    fn a_place_is_its_text() {
+        let fix = |at: &str| {
+            Finding::error("x").fix_with_block(
+                "do this:",
+                &[format!("# {at}"), "location /media/ {".into(), "}".into()],
+                vec![],
+            )
+        };
+        let at7 = || Location::new("/etc/nginx/a:b", 7);
+        let report = Report::new(
+            serde_json::json!({}),
+            vec![
+                result("MD101", Band::Nginx, vec![fix("/etc/nginx/a:b:007")]),
+                result("MD102", Band::Nginx, vec![fix("/etc/nginx/a:b:7")]),
+                result(
+                    "MD201",
+                    Band::Filesystem,
+                    vec![Finding::error("y").at(at7())],
+                ),
+                result(
+                    "MD103",
+                    Band::Nginx,
+                    vec![Finding::error("z")
+                        .at(at7())
+                        .fix("a fix of no block", vec![])],
+                ),
+            ],
+        );
+        let causes: Vec<Cause> = of(&report).iter().collect();
+        assert_eq!(causes.len(), 2, "{causes:#?}");
+        assert_eq!(causes[0].at.as_deref(), Some("/etc/nginx/a:b:007"));
+        assert!(causes[0].also_seen_by.is_empty());
+        assert_eq!(causes[1].at.as_deref(), Some("/etc/nginx/a:b:7"));
+        let m = |check, finding| Member { check, finding };
+        assert_eq!(causes[1].problems, vec![m(1, 0), m(3, 0)]);
+        assert_eq!(causes[1].also_seen_by, vec![m(2, 0)]);
     }
 
     #[test]
