@@ -11,6 +11,7 @@ use crate::fix::{self, BlockEdit};
 use crate::report::edit::ConfigFix;
 use crate::report::{CheckResult, Remediation};
 use crate::site::Site;
+use std::sync::Arc;
 
 pub fn settle(site: &Site, results: &mut [CheckResult]) {
     settle_keeping(site, results, true)
@@ -19,7 +20,32 @@ pub fn settle(site: &Site, results: &mut [CheckResult]) {
 /// `settle`; unless `keep_data`, each block's config fixes (`Finding::config_fix`) are taken
 /// out of the findings as the block is settled, not kept for `check --diff`.
 pub fn settle_keeping(site: &Site, results: &mut [CheckResult], keep_data: bool) {
-    merge_and_prove(site, results, keep_data, BATCH);
+    settle_with_pending(site, results, &mut [], keep_data)
+}
+
+/// The config fix of a finding that was let go as it was made (`checks::Run`): what settling
+/// needs of it (the fix as data, and the finding's own commands, which the merged block keeps),
+/// and where settling leaves the finding's remediation. The finding itself is made again as
+/// the report is written, and given this remediation (`Settled`).
+#[derive(Debug)]
+pub struct Pending {
+    pub fix: Option<Box<ConfigFix>>,
+    pub remediation: Option<Remediation>,
+    /// The index of the finding's key among its check's (`checks::Run::keys`), when it has
+    /// one (an actionable finding): completed once its fix text is settled.
+    pub key: Option<u32>,
+}
+
+/// `settle_keeping`, with the fixes of the findings let go: `pending[i]` are result `i`'s, in
+/// the order of its findings (a result's findings are either held or let go). Settled as if
+/// they were its findings: merged by block with the fixes of every other check, proven once.
+pub fn settle_with_pending(
+    site: &Site,
+    results: &mut [CheckResult],
+    pending: &mut [Vec<Pending>],
+    keep_data: bool,
+) {
+    merge_and_prove_pending(site, results, pending, keep_data, BATCH);
     merge_apache(site, results);
     let reload = site.reload_command();
     if reload != super::shared::nginx::RELOAD {
@@ -34,15 +60,75 @@ pub fn settle_keeping(site: &Site, results: &mut [CheckResult], keep_data: bool)
 /// default: what settling does to every finding, and to each one made again as it is written
 /// (`checks::Run`).
 pub fn with_reload(f: &mut crate::report::Finding, reload: &str) {
+    if let Some(rem) = &mut f.remediation {
+        reload_in(rem, reload);
+    }
+}
+
+/// A settled remediation kept for a finding made again as the report is written (`checks::Run`):
+/// its text as a head shared with the texts that start alike (up to the first line break: the
+/// intros of a merged block, ~200 bytes that every server's block repeats) and a body of its
+/// own; and whether it prints the commands the finding makes (its block's first finding: the
+/// merged fix keeps them) or none. One site of 360,000 servers held a finding per server,
+/// ~760 bytes with its fix text, until the report was written; this is about a third.
+#[derive(Debug)]
+pub struct Settled {
+    head: Arc<str>,
+    body: Box<str>,
+    commands: bool,
+}
+
+impl Settled {
+    /// The finding `f` made again, as settling left it: its remediation settled (its own
+    /// commands kept or not), its fix as data let go.
+    pub fn apply(&self, f: &mut crate::report::Finding) {
+        let commands = match f.remediation.take() {
+            Some(rem) if self.commands => rem.commands,
+            _ => Vec::new(),
+        };
+        let mut text = String::with_capacity(self.head.len() + self.body.len());
+        text.push_str(&self.head);
+        text.push_str(&self.body);
+        f.remediation = Some(Remediation { text, commands });
+        f.config_fix = None;
+    }
+}
+
+/// Makes `Settled` texts, each distinct head held once.
+#[derive(Default)]
+pub struct Heads(std::collections::HashSet<Arc<str>>);
+
+impl Heads {
+    /// `rem`, as settling left a `Pending` one: its commands are either the finding's own
+    /// (`reload_of`) or none, so a flag says which.
+    pub fn settled(&mut self, rem: &Remediation) -> Settled {
+        let cut = rem.text.find('\n').map_or(0, |i| i + 1);
+        let (head, body) = rem.text.split_at(cut);
+        let head = match self.0.get(head) {
+            Some(h) => h.clone(),
+            None => {
+                let h: Arc<str> = Arc::from(head);
+                self.0.insert(h.clone());
+                h
+            }
+        };
+        Settled {
+            head,
+            body: Box::from(body),
+            commands: !rem.commands.is_empty(),
+        }
+    }
+}
+
+/// `with_reload` of one remediation.
+pub fn reload_in(rem: &mut Remediation, reload: &str) {
     if reload == super::shared::nginx::RELOAD {
         return;
     }
-    if let Some(rem) = &mut f.remediation {
-        for c in &mut rem.commands {
-            if c.contains(super::shared::nginx::RELOAD) {
-                *c = c.replace(super::shared::nginx::RELOAD, reload);
-                c.shrink_to_fit();
-            }
+    for c in &mut rem.commands {
+        if c.contains(super::shared::nginx::RELOAD) {
+            *c = c.replace(super::shared::nginx::RELOAD, reload);
+            c.shrink_to_fit();
         }
     }
 }
@@ -150,21 +236,34 @@ fn nsenter_each_sudo(cmd: &str, pid: i32) -> String {
         .join(" && ")
 }
 
-/// (result, finding) positions of the config fixes, grouped by the block they edit, in the
-/// order the blocks first appear.
-fn groups(results: &[CheckResult]) -> Vec<Vec<(usize, usize)>> {
-    let mut out: Vec<Vec<(usize, usize)>> = Vec::new();
+/// One config fix to settle, in report order: its result (by index), its data, and the
+/// remediation settling writes (a held finding's, or a `Pending` one's).
+struct Slot<'a> {
+    result: usize,
+    fix: &'a mut Option<Box<ConfigFix>>,
+    remediation: &'a mut Option<Remediation>,
+}
+
+/// What settling reads of the results besides the slots: each one's id (`see MD105`), and
+/// whether it has `MANY_FINDINGS` (their texts are kept at their length).
+struct Report {
+    ids: Vec<&'static str>,
+    many: Vec<bool>,
+}
+
+/// The slots (by index), grouped by the block their fixes edit, in the order the blocks first
+/// appear.
+fn groups(slots: &[Slot<'_>]) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = Vec::new();
     // By block: a 10,000-site config has thousands of fixes.
     let mut by_block: std::collections::HashMap<crate::nginx::NodeId, usize> = Default::default();
-    for (ri, r) in results.iter().enumerate() {
-        for (fi, f) in r.findings.iter().enumerate() {
-            let Some(cf) = &f.config_fix else { continue };
-            match by_block.get(&cf.edit.block) {
-                Some(&g) => out[g].push((ri, fi)),
-                None => {
-                    by_block.insert(cf.edit.block, out.len());
-                    out.push(vec![(ri, fi)]);
-                }
+    for (i, slot) in slots.iter().enumerate() {
+        let Some(cf) = &slot.fix else { continue };
+        match by_block.get(&cf.edit.block) {
+            Some(&g) => out[g].push(i),
+            None => {
+                by_block.insert(cf.edit.block, out.len());
+                out.push(vec![i]);
             }
         }
     }
@@ -180,11 +279,11 @@ struct Merged {
     goals: Vec<fix::Goal>,
 }
 
-fn merge(results: &mut [CheckResult], group: &[(usize, usize)], keep_data: bool) -> Merged {
+fn merge(slots: &mut [Slot<'_>], group: &[usize], keep_data: bool) -> Merged {
     let fixes: Vec<ConfigFix> = group
         .iter()
-        .filter_map(|&(r, f)| {
-            let fix = &mut results[r].findings[f].config_fix;
+        .filter_map(|&i| {
+            let fix = &mut *slots[i].fix;
             if keep_data {
                 fix.as_deref().cloned()
             } else {
@@ -290,9 +389,52 @@ fn prove_all(
         .collect()
 }
 
-/// The config fixes of `results` merged by block and proven (`batch` blocks to a copy: see
+/// The config fixes of `results` and of `pending` (see `settle_with_pending`) merged by block
+/// and proven (`batch` blocks to a copy: see `prove_all`).
+fn merge_and_prove_pending(
+    site: &Site,
+    results: &mut [CheckResult],
+    pending: &mut [Vec<Pending>],
+    keep_data: bool,
+    batch: usize,
+) {
+    let ids: Vec<&'static str> = results.iter().map(|r| r.id).collect();
+    let many: Vec<bool> = results
+        .iter()
+        .enumerate()
+        .map(|(i, r)| r.findings.len() + pending.get(i).map_or(0, Vec::len) >= super::MANY_FINDINGS)
+        .collect();
+    let mut pending = pending.iter_mut();
+    let mut slots: Vec<Slot<'_>> = Vec::new();
+    for (ri, r) in results.iter_mut().enumerate() {
+        for f in r.findings.iter_mut().filter(|f| f.config_fix.is_some()) {
+            slots.push(Slot {
+                result: ri,
+                fix: &mut f.config_fix,
+                remediation: &mut f.remediation,
+            });
+        }
+        for p in pending.next().into_iter().flatten() {
+            slots.push(Slot {
+                result: ri,
+                fix: &mut p.fix,
+                remediation: &mut p.remediation,
+            });
+        }
+    }
+    let report = Report { ids, many };
+    merge_and_prove(site, &report, &mut slots, keep_data, batch);
+}
+
+/// The config fixes of `slots` merged by block and proven (`batch` blocks to a copy: see
 /// `prove_all`).
-fn merge_and_prove(site: &Site, results: &mut [CheckResult], keep_data: bool, batch: usize) {
+fn merge_and_prove(
+    site: &Site,
+    report: &Report,
+    slots: &mut [Slot<'_>],
+    keep_data: bool,
+    batch: usize,
+) {
     let prover = fix::Prover::new(site);
     // Each config file read once for all its fixes (one file may hold thousands).
     // Those that hold other sites' servers too (in a check over every site), once per box.
@@ -303,13 +445,13 @@ fn merge_and_prove(site: &Site, results: &mut [CheckResult], keep_data: bool, ba
         .collect();
     let mut texts =
         fix::text::Texts::sharing(shared, site.per_box("fix::text::texts", Default::default));
-    let groups = groups(results);
+    let groups = groups(slots);
     // A chunk at a time: the merged blocks of 500,000 servers are not all held at once.
     for chunk in groups.chunks(256) {
-        let merged: Vec<Merged> = chunk.iter().map(|g| merge(results, g, keep_data)).collect();
+        let merged: Vec<Merged> = chunk.iter().map(|g| merge(slots, g, keep_data)).collect();
         let proofs = prove_all(site, &prover, &merged, batch);
         for ((group, m), proof) in chunk.iter().zip(merged).zip(proofs) {
-            settle_group(site, &mut texts, results, group, m, proof);
+            settle_group(site, &mut texts, report, slots, group, m, proof);
         }
     }
 }
@@ -318,8 +460,9 @@ fn merge_and_prove(site: &Site, results: &mut [CheckResult], keep_data: bool, ba
 fn settle_group(
     site: &Site,
     texts: &mut fix::text::Texts,
-    results: &mut [CheckResult],
-    group: &[(usize, usize)],
+    report: &Report,
+    slots: &mut [Slot<'_>],
+    group: &[usize],
     m: Merged,
     proof: Result<String, fix::Refusal>,
 ) {
@@ -330,9 +473,9 @@ fn settle_group(
         apart,
         goals: _,
     } = m;
-    let (first_r, _) = group[0];
-    let first_id = results[first_r].id;
-    let many = results[first_r].findings.len() >= super::MANY_FINDINGS;
+    let first_r = slots[group[0]].result;
+    let first_id = report.ids[first_r];
+    let many = report.many[first_r];
     let place = cfg.directive(fixes[0].edit.block).location();
     let intros = merged_intros(fixes.iter().map(|fx| fx.intro.as_str()), &apart);
     // The one block to add or the lines to change, at their file:line (the whole block
@@ -340,10 +483,10 @@ fn settle_group(
     let splices = fix::text::splices(texts, &site.root, cfg, &merged);
     let block = fix::text::shown(cfg, &merged, splices.as_deref());
     let mut splices = splices.unwrap_or_default();
-    for (k, &(r, f)) in group.iter().enumerate() {
-        let finding = &mut results[r].findings[f];
-        let reload = reload_of(finding);
-        finding.remediation = Some(match (&proof, apart.iter().find(|(a, _)| *a == k)) {
+    for (k, &i) in group.iter().enumerate() {
+        let slot = &mut slots[i];
+        let reload = reload_of(slot.remediation);
+        *slot.remediation = Some(match (&proof, apart.iter().find(|(a, _)| *a == k)) {
                 (_, Some((_, why))) => Remediation {
                     text: format!(
                         "not printed: this fix and the one under {first_id} change {place} in two ways ({why}); decide which the block should say, edit it, then run `media-doctor check` again"
@@ -362,7 +505,7 @@ fn settle_group(
                 },
                 (Ok(_), _) if k == 0 => {
                     // Only the first finding of the group keeps them: moved, not copied.
-                    if let Some(cf) = &mut finding.config_fix {
+                    if let Some(cf) = slot.fix {
                         cf.edit = std::mem::replace(&mut merged, BlockEdit::new(0));
                         cf.splices = std::mem::take(&mut splices);
                     }
@@ -382,7 +525,7 @@ fn settle_group(
                 },
             });
         if many {
-            if let Some(rem) = &mut finding.remediation {
+            if let Some(rem) = slot.remediation {
                 rem.text.shrink_to_fit();
             }
         }
@@ -391,9 +534,8 @@ fn settle_group(
 
 /// The commands a finding's own fix prints (the server's test and reload): they stay under
 /// the merged edit of its group.
-fn reload_of(finding: &crate::report::Finding) -> Vec<String> {
-    finding
-        .remediation
+fn reload_of(remediation: &Option<Remediation>) -> Vec<String> {
+    remediation
         .as_ref()
         .map(|rem| rem.commands.clone())
         .unwrap_or_default()
@@ -512,7 +654,7 @@ fn merge_apache(site: &Site, results: &mut [CheckResult]) {
         let proof = afix::prove(a, &site.root, &resolver, &edits, &goals);
         for (k, &(r, f)) in group.iter().enumerate() {
             let finding = &mut results[r].findings[f];
-            let reload = reload_of(finding);
+            let reload = reload_of(&finding.remediation);
             let (text, commands) = match (&proof, apart.iter().find(|(a, _)| *a == k)) {
                 (_, Some((_, why))) => (
                     format!(
@@ -628,7 +770,7 @@ mod tests {
         };
         let settled = |batch: usize| {
             let mut r = results();
-            super::merge_and_prove(&site, &mut r, true, batch);
+            super::merge_and_prove_pending(&site, &mut r, &mut [], true, batch);
             r.remove(0)
                 .findings
                 .into_iter()

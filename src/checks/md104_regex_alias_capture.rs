@@ -79,7 +79,7 @@ impl Check for RegexAliasCapture {
                 let from_prefix = site
                     .prefixes()
                     .iter()
-                    .filter(|p| p.server.map_or(true, |s| s == o.target.server))
+                    .filter(|p| p.server().map_or(true, |s| s == o.target.server))
                     .map(|p| format!("{}a.jpg", p.url))
                     .find(reaches);
                 let uri = match from_prefix {

@@ -139,7 +139,7 @@ impl Check for LocationShadowed {
                         r.location_label(meant),
                     ))
                     .at(loc_of(cfg, meant))
-                    .evidence("prefix", &p.from)
+                    .evidence("prefix", p.from(cfg))
                     .evidence(
                         "winner",
                         format!("{} at {}", r.location_label(winner), loc_of(cfg, winner)),

@@ -63,7 +63,7 @@ impl Check for UrlPrefixNotServed {
                 let mut f = Finding::error(format!(
                     "{} ({}) is not served from disk: {uri} goes to {} ({})",
                     p.url,
-                    p.from,
+                    p.from(cfg),
                     res.upstream.as_deref().unwrap_or("the upstream"),
                     res.handler.as_str()
                 ))

@@ -67,7 +67,7 @@ impl Check for RootsExist {
                 .iter()
                 .map(|s| {
                     let what = format!("{} of location {}", s.kind, s.prefix);
-                    (s.dir.clone(), what, Some(s.at.clone()))
+                    (s.dir.clone(), what, Some(s.at(site.config())))
                 })
                 .collect(),
         };

@@ -99,7 +99,7 @@ impl Check for SymlinksBlocked {
                 } else {
                     Finding::error(message)
                 }
-                .at(s.at.clone())
+                .at(s.at(site.config()))
                 .evidence("url", &url)
                 .evidence("nginx", &res.reason)
                 .evidence_lines(

@@ -77,7 +77,7 @@ impl Check for ProbeFile {
                         "no readable file under {} to probe",
                         s.dir.display()
                     ))
-                    .at(s.at.clone()),
+                    .at(s.at(site.config())),
                 );
                 continue;
             };
@@ -102,7 +102,7 @@ impl Check for ProbeFile {
                             s.dir.display(),
                             s.prefix
                         ))
-                        .at(s.at.clone()),
+                        .at(s.at(site.config())),
                     );
                     continue;
                 };
@@ -113,7 +113,8 @@ impl Check for ProbeFile {
             };
             probed += 1;
             findings.push(
-                judge_probe(&resolver, &reload, &url, Some((&sample, s)), &res).at(s.at.clone()),
+                judge_probe(&resolver, &reload, &url, Some((&sample, s)), &res)
+                    .at(s.at(site.config())),
             );
         }
         Ok(Outcome::findings(findings).with_summary_if_clean(format!(

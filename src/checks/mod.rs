@@ -606,6 +606,9 @@ pub struct Run<'s> {
     pub keys: Vec<Option<crate::report::cause::Keys>>,
     /// The reload command the findings' commands say (`fixes::with_reload`).
     reload: String,
+    /// Per result: the settled remediation of each of its findings with a fix as data, in
+    /// order, when they were let go (MD110's, one per server).
+    settled: Vec<Vec<fixes::Settled>>,
 }
 
 impl Run<'_> {
@@ -618,7 +621,16 @@ impl Run<'_> {
         let Some(&Some(check)) = self.again.get(i) else {
             return false;
         };
+        // A finding with a fix as data gets what settling made of it (the check makes the
+        // same findings in the same order: what the machine changed in between aside).
+        let mut settled = self.settled.get(i).into_iter().flatten();
         let mut each = |mut f: Finding| {
+            if f.config_fix.is_some() {
+                if let Some(s) = settled.next() {
+                    s.apply(&mut f);
+                }
+                f.config_fix = None;
+            }
             fixes::with_reload(&mut f, &self.reload);
             sink(f)
         };
@@ -653,9 +665,10 @@ impl Run<'_> {
 /// them go as it makes them (`Run`, `Check::run_into`): for a report written once, as JSON.
 /// Settling does to a finding without fixes as data only what `Run::each_finding` does again
 /// (the reload command), except on Apache (its words, `on_apache`) and in another mount
-/// namespace (`in_namespace`): there every finding is held. So are the findings of a check
-/// with fixes as data (they are merged and proven per block), and of the live checks (asked
-/// once).
+/// namespace (`in_namespace`): there every finding is held. So are the findings of the live
+/// checks (asked once). A finding with a config fix as data is let go too, its fix kept
+/// (`fixes::Pending`) to be merged and proven with the others at its block; what settling
+/// writes is kept compactly (`fixes::Settled`) and given to the finding made again.
 pub fn run_made_again<'s>(
     site: &'s Site,
     checks: &[&'static dyn Check],
@@ -686,32 +699,74 @@ pub fn run_made_again<'s>(
     let mut results = Vec::with_capacity(done.len());
     let mut again = Vec::with_capacity(done.len());
     let mut keys = Vec::with_capacity(done.len());
+    let mut pending = Vec::with_capacity(done.len());
     for (c, (r, k)) in checks.iter().zip(done) {
         results.push(r);
-        again.push(k.is_some().then_some(*c));
-        keys.push(k);
+        again.push(k.as_ref().map(|_| *c));
+        let (k, p) = k.unwrap_or_default();
+        keys.push(again.last().and_then(|c| c.map(|_| k)));
+        pending.push(p);
     }
-    fixes::settle_keeping(site, &mut results, false);
+    fixes::settle_with_pending(site, &mut results, &mut pending, false);
     fixes::forget_data(&mut results);
+    let settled = settle_pending(&results, &mut keys, pending, &reload);
     let run = Run {
         cx,
         again,
         keys,
         reload,
+        settled,
     };
     (results, run)
 }
 
+/// The remediations settling wrote for the findings let go (`fixes::Pending`), kept compactly,
+/// and the keys of those findings completed with them (made without: the fix text was not
+/// written yet): what `cause::Keys::push` reads of a remediation, as it would have read it of
+/// the finding held (`cause::Keys::complete`).
+fn settle_pending(
+    results: &[CheckResult],
+    keys: &mut [Option<crate::report::cause::Keys>],
+    pending: Vec<Vec<fixes::Pending>>,
+    reload: &str,
+) -> Vec<Vec<fixes::Settled>> {
+    let mut heads = fixes::Heads::default();
+    let mut out = Vec::with_capacity(pending.len());
+    for ((r, keys), pending) in results.iter().zip(keys.iter_mut()).zip(pending) {
+        let mut settled = Vec::with_capacity(pending.len());
+        for p in pending {
+            // Every fix of a block is given a remediation: none only if settling was skipped.
+            let mut rem = p.remediation.unwrap_or_else(|| crate::report::Remediation {
+                text: String::new(),
+                commands: Vec::new(),
+            });
+            fixes::reload_in(&mut rem, reload);
+            let at = p.key.map(|k| k as usize);
+            if let Some((keys, k)) = keys.as_mut().zip(at) {
+                keys.complete(k, &rem, r.id);
+            }
+            settled.push(heads.settled(&rem));
+        }
+        settled.shrink_to_fit();
+        out.push(settled);
+    }
+    out
+}
+
+/// What a check whose findings were let go keeps of them: the keys of the actionable ones, and
+/// the config fixes to settle (`fixes::Pending`).
+type LetGo = (crate::report::cause::Keys, Vec<fixes::Pending>);
+
 /// `run_in` of a check on a site where its findings may be let go (`run_made_again`): they
-/// are held until `from` of them are, then, if none has fixes as data, each is let go as it
-/// is made, its key kept (the keys returned). A check that makes fixes as data after that, or
-/// says it skipped, is run again and held whole.
+/// are held until `from` of them are, then, if none has Apache fixes as data, each is let go
+/// as it is made, its key and its config fix kept (returned). A check that makes Apache fixes
+/// as data after that, or says it skipped, is run again and held whole.
 fn run_letting_go(
     check: &'static dyn Check,
     cx: &Context<'_>,
     from: usize,
     reload: &str,
-) -> (CheckResult, Option<crate::report::cause::Keys>) {
+) -> (CheckResult, Option<LetGo>) {
     let meta = check.meta();
     if repository_skip(meta.id, cx).is_some() || other_server_skip(meta, cx).is_some() {
         return (run_in(check, cx), None);
@@ -727,6 +782,7 @@ fn run_letting_go(
         held: Vec::new(),
         has_data: false,
         keys: None,
+        pending: Vec::new(),
         fell_back: false,
     };
     let result = catch_unwind(AssertUnwindSafe(|| {
@@ -741,6 +797,8 @@ fn run_letting_go(
                     return (run_in(check, cx), None);
                 }
                 Some(mut keys) => {
+                    // Held until the report is written: at their length, not the capacity
+                    // they grew to (up to twice it; 40 bytes a key, one per server).
                     keys.shrink_to_fit();
                     let summary = outcome.summary.unwrap_or_else(|| {
                         summary_of(meta, tally.first.as_deref(), tally.actionable)
@@ -754,7 +812,8 @@ fn run_letting_go(
                         findings: Vec::new(),
                         ignored: None,
                     };
-                    return (result, Some(keys));
+                    tally.pending.shrink_to_fit();
+                    return (result, Some((keys, std::mem::take(&mut tally.pending))));
                 }
                 None => {
                     outcome.findings = std::mem::take(&mut tally.held);
@@ -790,16 +849,19 @@ struct Tally<'a> {
     first: Option<String>,
     /// The findings held (all of them, until they are let go).
     held: Vec<Finding>,
-    /// Some finding held has fixes as data: they are all held.
+    /// Some finding held has Apache fixes as data: they are all held (they are merged and
+    /// proven on findings held, `fixes::merge_apache`).
     has_data: bool,
     /// Set once the findings are let go: the keys of the actionable ones.
     keys: Option<crate::report::cause::Keys>,
-    /// A finding with fixes as data came after they were let go: the check is run again.
+    /// The config fixes of the findings let go, in order.
+    pending: Vec<fixes::Pending>,
+    /// A finding with Apache fixes as data came after they were let go: the check is run again.
     fell_back: bool,
 }
 
 impl Tally<'_> {
-    fn add(&mut self, mut f: Finding) {
+    fn add(&mut self, f: Finding) {
         let index = self.count as u32;
         self.count += 1;
         self.worst = self.worst.max(Some(f.severity));
@@ -809,31 +871,62 @@ impl Tally<'_> {
                 self.first = Some(f.message.clone());
             }
         }
-        let data = f.config_fix.is_some() || f.apache_fix.is_some();
+        let data = f.apache_fix.is_some();
         match &mut self.keys {
             _ if self.fell_back => {}
             Some(_) if data => self.fell_back = true,
-            Some(keys) => {
-                if f.severity > Severity::Info {
-                    fixes::with_reload(&mut f, self.reload);
-                    keys.push(&f, self.id, index);
-                }
-            }
+            Some(keys) => let_go(f, index, self.id, self.reload, keys, &mut self.pending),
             None => {
                 self.has_data |= data;
                 self.held.push(f);
                 if !self.has_data && self.held.len() >= self.from {
                     let mut keys = crate::report::cause::Keys::default();
-                    for (i, mut f) in std::mem::take(&mut self.held).into_iter().enumerate() {
-                        if f.severity > Severity::Info {
-                            fixes::with_reload(&mut f, self.reload);
-                            keys.push(&f, self.id, i as u32);
-                        }
+                    for (i, f) in std::mem::take(&mut self.held).into_iter().enumerate() {
+                        let_go(
+                            f,
+                            i as u32,
+                            self.id,
+                            self.reload,
+                            &mut keys,
+                            &mut self.pending,
+                        );
                     }
                     self.keys = Some(keys);
                 }
             }
         }
+    }
+}
+
+/// Finding `index` of check `id` let go: its key kept if it is actionable, and its config fix
+/// (with its own commands, which its block's merged fix keeps) if it has one. The key of a
+/// finding with a config fix is made without its remediation, whose text settling writes
+/// (`settle_pending` completes it).
+fn let_go(
+    mut f: Finding,
+    index: u32,
+    id: &'static str,
+    reload: &str,
+    keys: &mut crate::report::cause::Keys,
+    pending: &mut Vec<fixes::Pending>,
+) {
+    let fix = f.config_fix.take();
+    let remediation = if fix.is_some() {
+        f.remediation.take()
+    } else {
+        fixes::with_reload(&mut f, reload);
+        None
+    };
+    let key = (f.severity > Severity::Info).then(|| {
+        keys.push(&f, id, index);
+        (keys.len() - 1) as u32
+    });
+    if fix.is_some() {
+        pending.push(fixes::Pending {
+            fix,
+            remediation,
+            key,
+        });
     }
 }
 

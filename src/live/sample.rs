@@ -104,7 +104,7 @@ mod tests {
             dir: "/srv/m".into(),
             prefix: "/media/".into(),
             kind: "alias",
-            at: crate::report::Location::new("/etc/nginx/nginx.conf", 1),
+            at_node: 0,
             server: 0,
             location: None,
             regex: false,

@@ -136,22 +136,33 @@ fn a_report_whose_findings_are_made_again_as_written_is_the_reference_report() {
     // Every check of a finding or more lets them go, if it may.
     let (results, run) = checks::run_made_again(&site, &all, 1);
     assert!(run.makes_again());
+    // The blocks MD101 and MD110 both fix are merged, proven and printed once.
+    assert!(want.contains("(one block)"), "{want}");
     // MD201 (a missing directory per server: errors, in the causes as seen by MD110's blocks)
-    // and MD202 (an info per server) are made again; MD110's fixes as data are held to be
-    // merged and proven.
-    let held = |id: &str| {
+    // and MD202 (an info per server) are made again; so are MD110's and MD101's, their fixes
+    // as data kept until merged and proven, then what settling wrote.
+    let held = |results: &[CheckResult], run: &checks::Run<'_>, id: &str| {
         let i = results.iter().position(|r| r.id == id).unwrap();
         (results[i].findings.len(), run.findings(i).map(|f| f.len()))
     };
-    assert_eq!(held("MD201"), (0, Some(300)));
-    assert_eq!(held("MD202"), (0, Some(300)));
-    assert_eq!(held("MD110"), (300, None));
+    assert_eq!(held(&results, &run, "MD201"), (0, Some(300)));
+    assert_eq!(held(&results, &run, "MD202"), (0, Some(300)));
+    assert_eq!(held(&results, &run, "MD110"), (0, Some(300)));
+    assert_eq!(held(&results, &run, "MD101"), (0, Some(43)));
     let report = Report::new(site.to_json(), results);
     let mut out = Vec::new();
     media_doctor::render::json::write_made_again(&mut out, &report, &run).unwrap();
     let made_again = String::from_utf8(out).unwrap();
     assert!(made_again.contains("\"also_seen_by\": [\n        {\n          \"check\": \"MD201\""));
     assert_eq!(made_again, want);
+    // MD101's fixes held, MD110's let go: merged at their blocks all the same.
+    let (results, run) = checks::run_made_again(&site, &all, 44);
+    assert_eq!(held(&results, &run, "MD101"), (43, None));
+    assert_eq!(held(&results, &run, "MD110"), (0, Some(300)));
+    let report = Report::new(site.to_json(), results);
+    let mut out = Vec::new();
+    media_doctor::render::json::write_made_again(&mut out, &report, &run).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), want);
     // Past the budget nothing is made again, and the report is the same.
     let (results, run) = checks::run_made_again(&site, &all, 301);
     assert!(!run.makes_again());

@@ -35,15 +35,50 @@ pub enum PrefixKind {
 }
 
 /// A URL prefix whose files nginx should serve from disk.
+///
+/// One is kept per serving location of every server when the app is unknown (359,711 on
+/// issue #12's one big site), so its origin is the location's node, not the text saying where
+/// it is (~100 bytes a prefix): `from` writes that text when a finding shows it.
 #[derive(Debug, Clone)]
 pub struct Prefix {
     pub kind: PrefixKind,
     /// `/media/`.
     pub url: String,
-    /// Where it comes from (`MEDIA_URL in settings.py:12`, `location /media/ at f:7`).
-    pub from: String,
+    origin: Origin,
+}
+
+/// Where a prefix comes from.
+#[derive(Debug, Clone)]
+enum Origin {
+    /// The app's setting, as shown (`MEDIA_URL at settings.py:12`): every server of the site.
+    App(Box<str>),
+    /// A location of one server.
+    Location { location: NodeId, server: NodeId },
+}
+
+impl Prefix {
     /// Only for this server (a location's prefix); None: every server of the site (the app's).
-    pub server: Option<NodeId>,
+    pub fn server(&self) -> Option<NodeId> {
+        match self.origin {
+            Origin::App(_) => None,
+            Origin::Location { server, .. } => Some(server),
+        }
+    }
+
+    /// Where it comes from (`MEDIA_URL at settings.py:12`, `location /media/ at f:7`); `cfg` is
+    /// the config the prefixes were found in.
+    pub fn from(&self, cfg: &Config) -> String {
+        match &self.origin {
+            Origin::App(from) => from.to_string(),
+            Origin::Location { location, .. } => {
+                format!(
+                    "location {} at {}",
+                    self.url,
+                    cfg.directive(*location).location()
+                )
+            }
+        }
+    }
 }
 
 /// MEDIA_URL/STATIC_URL when the app is known, else the prefixes of the locations that serve
@@ -71,8 +106,7 @@ pub fn prefixes(site: &Site, r: &Resolver<'_>) -> Vec<Prefix> {
             out.push(Prefix {
                 kind,
                 url,
-                from,
-                server: None,
+                origin: Origin::App(from.into()),
             });
         }
         return out;
@@ -114,14 +148,17 @@ pub fn prefixes(site: &Site, r: &Resolver<'_>) -> Vec<Prefix> {
         } else {
             PrefixKind::Static
         };
-        let d = r.config().directive(loc);
         out.push(Prefix {
             kind,
-            url: s.prefix.clone(),
-            from: format!("location {} at {}", s.prefix, d.location()),
-            server: Some(s.server),
+            url: s.prefix,
+            origin: Origin::Location {
+                location: loc,
+                server: s.server,
+            },
         });
     }
+    // Kept for the whole run: no room left over from growing it.
+    out.shrink_to_fit();
     out
 }
 
@@ -494,6 +531,13 @@ pub fn loc_of(cfg: &Config, node: NodeId) -> Location {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One is held per serving location of every server when the app is unknown: 64 bytes and
+    /// the text of where it comes from (~100 bytes) before.
+    #[test]
+    fn a_prefix_is_small() {
+        assert_eq!(std::mem::size_of::<Prefix>(), 48);
+    }
 
     #[test]
     fn opened_path_names_the_single_slash_file() {

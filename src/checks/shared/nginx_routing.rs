@@ -30,7 +30,7 @@ impl Targets {
 /// The targets `p` is checked on, in config order: every one for a prefix of the app
 /// (MEDIA_URL), the target of its server for a prefix found in a server's location.
 pub(crate) fn targets_for<'a>(p: &'a Prefix, all: &'a Targets) -> Vec<&'a Target> {
-    match p.server {
+    match p.server() {
         None => all.all.iter().collect(),
         Some(s) => all
             .by_server

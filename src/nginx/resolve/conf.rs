@@ -43,15 +43,30 @@ pub enum AliasKind {
 
 #[derive(Debug, Clone)]
 pub struct Root {
-    /// The value as nginx stores it: made absolute against the prefix when it is a plain path,
-    /// one trailing `/` dropped for `root`. Still contains the variables when `scripted`.
-    /// Shared by the blocks that inherit it.
-    pub value: Arc<str>,
+    /// The value as nginx stores it (`value`), when it is not the directive's argument as
+    /// written. Shared by the blocks that inherit it. None: the argument of `at` as written (an
+    /// absolute path without a trailing `/` to drop, or an `alias`): read from the config, not
+    /// copied (a site of many servers has an `alias` in each, ~48 bytes of copy a server).
+    text: Option<Arc<str>>,
     pub alias: AliasKind,
     /// Has variables (or is a regex alias): evaluated per request, then made absolute.
     pub scripted: bool,
     /// The `root`/`alias` directive (None for the compiled-in default `html`).
     pub at: Option<NodeId>,
+}
+
+impl Root {
+    /// The value as nginx stores it: made absolute against the prefix when it is a plain path,
+    /// one trailing `/` dropped for `root`. Still contains the variables when `scripted`.
+    /// `cfg` is the config the blocks were built from.
+    pub fn value<'a>(&'a self, cfg: &'a Config) -> &'a str {
+        match (&self.text, self.at) {
+            (Some(v), _) => v,
+            // `make_root` keeps no text only for a directive that has an argument.
+            (None, Some(at)) => cfg.directive(at).arg(0).unwrap_or_default(),
+            (None, None) => "",
+        }
+    }
 }
 
 /// A content handler set by a directive (`proxy_pass`, `fastcgi_pass`, ...).
@@ -391,7 +406,7 @@ impl Blocks {
             ..Blocks::default()
         };
         let default_root = Root {
-            value: join_prefix(prefix, "html").into(),
+            text: Some(join_prefix(prefix, "html").into()),
             alias: AliasKind::Root,
             scripted: false,
             at: None,
@@ -520,7 +535,10 @@ impl Blocks {
             match d.name() {
                 "root" | "alias" => {
                     if let Some(v) = d.arg(0) {
-                        conf.root = make_root(d, v, &name, regex, prefix);
+                        // The http block's is read by the models of an edited copy too
+                        // (`Shared` is the unedited copy's): its text is kept.
+                        let keep = kind == BlockKind::Http;
+                        conf.root = make_root(d, v, &name, regex, prefix, keep);
                     }
                 }
                 "index" => conf.rest().index = Arc::new(d.args().map(str::to_string).collect()),
@@ -722,7 +740,15 @@ pub fn join_prefix(prefix: &Path, value: &str) -> String {
     }
 }
 
-fn make_root(d: &Directive<'_>, v: &str, loc_name: &[u8], regex: bool, prefix: &Path) -> Root {
+/// `keep_text`: the value is copied even when it is the argument as written.
+fn make_root(
+    d: &Directive<'_>,
+    v: &str,
+    loc_name: &[u8],
+    regex: bool,
+    prefix: &Path,
+    keep_text: bool,
+) -> Root {
     let is_alias = d.is("alias");
     let mut value = v.to_string();
     if !is_alias && !value.is_empty() && value.ends_with('/') {
@@ -742,7 +768,7 @@ fn make_root(d: &Directive<'_>, v: &str, loc_name: &[u8], regex: bool, prefix: &
         AliasKind::Prefix(loc_name.len() as u32)
     };
     Root {
-        value: value.into(),
+        text: (keep_text || value != v).then(|| value.into()),
         alias,
         scripted: has_vars || alias == AliasKind::Regex,
         at: Some(d.id()),

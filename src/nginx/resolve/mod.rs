@@ -873,13 +873,13 @@ impl<'s> Resolver<'s> {
 
     /// `server_name`s of a server block as written, borrowed.
     pub fn names_of(&self, server: NodeId) -> &[String] {
-        self.server_info(server).map_or(&[], |s| s.names.as_slice())
+        self.server_info(server).map_or(&[], |s| &s.names[..])
     }
 
     /// `server_name`s of a server block as written.
     pub fn server_names(&self, server: NodeId) -> Vec<String> {
         self.server_info(server)
-            .map(|s| s.names.clone())
+            .map(|s| s.names.to_vec())
             .unwrap_or_default()
     }
 
@@ -893,7 +893,7 @@ impl<'s> Resolver<'s> {
     /// The sockets a server listens on (the implicit `*:80` when it has no `listen`).
     pub fn server_listens(&self, server: NodeId) -> Vec<Listen> {
         self.server_info(server)
-            .map(|s| s.listens.clone())
+            .map(|s| s.listens.to_vec())
             .unwrap_or_default()
     }
 
@@ -939,7 +939,7 @@ impl<'s> Resolver<'s> {
         Some(RootInfo {
             directive: root.at,
             alias: root.alias,
-            value: root.value.to_string(),
+            value: root.value(self.config()).to_string(),
             scripted: root.scripted,
         })
     }

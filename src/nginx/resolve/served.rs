@@ -3,7 +3,7 @@
 //! directory, and URLs for files under them.
 
 use super::{Modifier, Request, Resolution, Resolver, ServedKind};
-use crate::nginx::NodeId;
+use crate::nginx::{Config, NodeId};
 use crate::report::Location;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -18,8 +18,9 @@ pub struct ServedDir {
     /// `root` or `alias`.
     pub kind: &'static str,
     /// The `root`/`alias` directive that names the directory (the location when it is
-    /// nginx's default root).
-    pub at: Location,
+    /// nginx's default root): its node, not its place as text (a file name for every served
+    /// directory of a site of many servers); `at` says where it is.
+    pub at_node: NodeId,
     pub server: NodeId,
     pub location: Option<NodeId>,
     /// A regex location: URLs under it are not `prefix + path`.
@@ -27,6 +28,11 @@ pub struct ServedDir {
 }
 
 impl ServedDir {
+    /// Where the directive that names the directory is; `cfg` is the resolver's config.
+    pub fn at(&self, cfg: &Config) -> Location {
+        cfg.directive(self.at_node).location()
+    }
+
     /// The URL path for a file under `dir` (percent-encoded): `prefix + rest` for a prefix
     /// location, `/ + rest` below a regex location's root. None when the file is not under `dir`.
     pub fn url_for(&self, file: &Path) -> Option<String> {
@@ -49,14 +55,12 @@ impl ServedDir {
 /// Every directory the resolver's servers serve files from, in config order, one entry per
 /// directory (paths with variables are left out: they have no single directory).
 pub fn served_dirs(resolver: &Resolver<'_>) -> Vec<ServedDir> {
-    let cfg = resolver.config();
     resolver
         .static_locations()
         .into_iter()
         .map(|s| {
             let block = s.location.unwrap_or(s.server);
             let directive = resolver.root_of(block).and_then(|r| r.directive);
-            let at = cfg.directive(directive.unwrap_or(block)).location();
             let regex = s
                 .location
                 .and_then(|l| resolver.location_pattern(l))
@@ -68,7 +72,7 @@ pub fn served_dirs(resolver: &Resolver<'_>) -> Vec<ServedDir> {
                     ServedKind::Root => "root",
                     ServedKind::Alias => "alias",
                 },
-                at,
+                at_node: directive.unwrap_or(block),
                 server: s.server,
                 location: s.location,
                 regex,
@@ -118,6 +122,13 @@ mod tests {
                 .map(PathBuf::from),
         );
         assert_eq!(v, vec![PathBuf::from("/srv/a"), PathBuf::from("/srv/ab")]);
+    }
+
+    /// One is held per served directory of every server: the directive's place is its node
+    /// (120 bytes and the file's name as text before).
+    #[test]
+    fn a_served_dir_is_small() {
+        assert_eq!(std::mem::size_of::<ServedDir>(), 88);
     }
 
     #[test]

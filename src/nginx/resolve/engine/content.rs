@@ -616,15 +616,15 @@ impl<'r, 's> Run<'r, 's> {
             self.reason = "alias in a location where the URI was rewritten (rewrite ... break): nginx fails with 500".into();
             return Err(Flow::Finalize(500));
         }
+        let value = root.value(self.r.config());
         if !root.scripted {
-            return Ok(root.value.as_bytes().to_vec());
+            return Ok(value.as_bytes().to_vec());
         }
-        let v = match self.eval(&root.value) {
+        let v = match self.eval(value) {
             Ok(v) => v,
             Err(u) => {
                 return Err(Flow::End(End::Unknown(format!(
-                    "the root/alias {} uses ${u}, which media-doctor cannot evaluate",
-                    root.value
+                    "the root/alias {value} uses ${u}, which media-doctor cannot evaluate"
                 ))))
             }
         };

@@ -239,7 +239,7 @@ pub(in crate::nginx::resolve) fn static_locations(r: &Resolver<'_>) -> Vec<Serve
                 | (Modifier::Regex | Modifier::RegexCaseless | Modifier::Named, AliasKind::Regex) =>
                 {
                     // The whole root may be reached; for a regex alias, its fixed part.
-                    let v = &conf.root.value;
+                    let v = conf.root.value(r.config());
                     let fixed = v.split('$').next().unwrap_or(v);
                     if fixed.is_empty() {
                         continue;
