@@ -881,60 +881,362 @@ pub mod edit {
     }
 }
 
-/// What the grouping of the causes (`render::causes`) reads of a finding, kept as a key when
-/// the finding itself is let go: one site of 360,000 servers makes a finding per server for
-/// several checks, and those checks' findings are made again as they are written
-/// (`checks::Run`), not held. A key is ~100 bytes where an MD201 finding was ~900.
+/// What the grouping of the causes (`render::causes`) reads of a finding, kept as a key: one
+/// site of 360,000 servers makes a finding per server for several checks, and those checks'
+/// findings are made again as they are written (`checks::Run`), not held. A key is 40 bytes of
+/// numbers (`Key`), its few texts (files, URL segments, the ids it names) kept once per check
+/// (`Keys`); an MD201 finding was ~900 bytes, its key with its own strings ~100.
 pub mod cause {
-    use super::{Finding, Severity};
+    use super::{Finding, Remediation, Severity};
+    use crate::fnv::FnvMap;
     use std::hash::{BuildHasher, Hash, Hasher};
-    use std::sync::{Arc, OnceLock};
+    use std::sync::OnceLock;
 
-    /// One actionable finding (warning or error) of a check whose findings are made again.
-    #[derive(Debug, Clone, PartialEq, Eq)]
+    /// No number: a key field left empty.
+    pub const NONE: u32 = u32::MAX;
+
+    /// A line that is not written as Rust writes a `u32` below 2^31 (`007`, or past 2^31): its
+    /// text's number in the `Texts`, with this bit set. Lines as Rust writes them are their own
+    /// value, so two places are the same `At` when their `FILE:LINE` texts are the same.
+    const ODD: u32 = 1 << 31;
+
+    /// `FILE:LINE` (a finding's place, the block its fix edits): the file's number in a `Texts`
+    /// and the line (`ODD`); `file == NONE` for no place.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct At {
+        pub file: u32,
+        pub line: u32,
+    }
+
+    impl At {
+        pub const NONE: At = At {
+            file: NONE,
+            line: 0,
+        };
+
+        pub fn get(self) -> Option<At> {
+            (self.file != NONE).then_some(self)
+        }
+
+        /// The same place with its texts' numbers in another table (`map`: this table's
+        /// number -> that one's).
+        pub fn mapped(self, map: &[u32]) -> At {
+            if self.file == NONE {
+                return self;
+            }
+            At {
+                file: map[self.file as usize],
+                line: if self.line & ODD != 0 {
+                    ODD | map[(self.line & !ODD) as usize]
+                } else {
+                    self.line
+                },
+            }
+        }
+
+        /// The line as a number (`str::parse`: `007` is 7), when it is one.
+        pub fn line_number(self, texts: &Texts) -> Option<u32> {
+            if self.line & ODD == 0 {
+                Some(self.line)
+            } else {
+                texts.get(self.line & !ODD).parse().ok()
+            }
+        }
+
+        /// `FILE:LINE` as it was read, written to `out`.
+        pub fn write(self, texts: &Texts, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+            out.write_str(texts.get(self.file))?;
+            out.write_char(':')?;
+            if self.line & ODD == 0 {
+                write!(out, "{}", self.line)
+            } else {
+                out.write_str(texts.get(self.line & !ODD))
+            }
+        }
+
+        pub fn text(self, texts: &Texts) -> String {
+            let mut s = String::with_capacity(texts.get(self.file).len() + 11);
+            let _ = self.write(texts, &mut s);
+            s
+        }
+    }
+
+    /// Texts numbered in the order first seen, each kept once.
+    #[derive(Debug, Default, Clone)]
+    pub struct Texts {
+        all: Vec<Box<str>>,
+        ids: FnvMap<Box<str>, u32>,
+    }
+
+    impl Texts {
+        pub fn id(&mut self, s: &str) -> u32 {
+            if let Some(&id) = self.ids.get(s) {
+                return id;
+            }
+            let id = u32::try_from(self.all.len())
+                .ok()
+                .filter(|&id| id & ODD == 0)
+                .expect("fewer than 2^31 texts");
+            self.all.push(s.into());
+            self.ids.insert(s.into(), id);
+            id
+        }
+
+        pub fn get(&self, id: u32) -> &str {
+            &self.all[id as usize]
+        }
+
+        pub fn len(&self) -> usize {
+            self.all.len()
+        }
+
+        pub fn is_empty(&self) -> bool {
+            self.all.is_empty()
+        }
+
+        /// `FILE`, `LINE` texts as an `At`.
+        fn at(&mut self, file: &str, line: &str) -> At {
+            let plain = !line.is_empty()
+                && line.bytes().all(|b| b.is_ascii_digit())
+                && (line.len() == 1 || !line.starts_with('0'));
+            let line = match line.parse::<u32>() {
+                Ok(n) if plain && n & ODD == 0 => n,
+                _ => ODD | self.id(line),
+            };
+            At {
+                file: self.id(file),
+                line,
+            }
+        }
+
+        /// A finding's place as an `At`; `last` is the file's number of the key before (a
+        /// check's findings are mostly in one file: one text compare, not a hash).
+        fn location(&mut self, file: &str, line: u32, last: u32) -> At {
+            if line & ODD != 0 {
+                return self.at(file, &line.to_string());
+            }
+            let file = match last {
+                NONE => self.id(file),
+                last if *self.get(last) == *file => last,
+                _ => self.id(file),
+            };
+            At { file, line }
+        }
+    }
+
+    /// What a key says of its finding's fix.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[repr(u8)]
+    enum Fixed {
+        /// No remediation.
+        No,
+        /// Its fix edits a block (`fix_block`): the key's `fix` holds the block's `At`.
+        Block,
+        /// A fix of no block: the key's `fix` holds `fix_hash` of it.
+        Hash,
+    }
+
+    /// One actionable finding (warning or error) as grouping reads it: 40 bytes (a test holds
+    /// it there), its texts numbered in its `Keys`'s table.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct Key {
         /// The finding's index in its check's findings.
         pub index: u32,
         pub severity: Severity,
-        /// `FILE`, `LINE` of the finding (the file shared with the key before when the same).
-        pub location: Option<(Arc<str>, u32)>,
-        /// `fix_block`: the `FILE:LINE` of the block its fix edits.
-        pub block: Option<Box<str>>,
-        /// `referenced_ids`: the check ids it names, other than its own check's.
-        pub refs: Box<[Box<str>]>,
-        /// Its fix (text and commands) as `fix_hash` says it, when it has one.
-        pub fix: Option<u128>,
-        /// `url_segment`: the first segment of the URL it is about.
-        pub segment: Option<Box<str>>,
+        fixed: Fixed,
+        /// The finding's `FILE:LINE` (`At::NONE`: none).
+        location: At,
+        /// `referenced_ids`, joined by spaces (the check ids it names other than its own
+        /// check's), as a text's number; `NONE` when it names none or edits a block.
+        refs: u32,
+        /// `url_segment` as a text's number, or `NONE`.
+        segment: u32,
+        /// The `At` of the block its fix edits (`Fixed::Block`, the first two), or its fix's
+        /// `fix_hash` (`Fixed::Hash`): a finding that edits a block is grouped by the block
+        /// alone.
+        fix: [u32; 4],
     }
 
     impl Key {
-        /// The key of `f`, finding `index` of check `own`; `before` is the key made just before
-        /// (its file is shared when it is the same: every finding of a site in one file).
-        pub fn of(f: &Finding, own: &str, index: u32, before: Option<&Key>) -> Key {
-            let location = f.location.as_ref().map(|l| {
-                let file = match before.and_then(|k| k.location.as_ref()) {
-                    Some((file, _)) if **file == *l.file => file.clone(),
-                    _ => Arc::from(l.file.as_str()),
-                };
-                (file, l.line)
+        pub fn location(&self) -> Option<At> {
+            self.location.get()
+        }
+
+        /// `fix_block`.
+        pub fn block(&self) -> Option<At> {
+            (self.fixed == Fixed::Block).then_some(At {
+                file: self.fix[0],
+                line: self.fix[1],
+            })
+        }
+
+        /// `fix_hash` of its fix, when it has one and that edits no block.
+        pub fn fix(&self) -> Option<u128> {
+            (self.fixed == Fixed::Hash).then(|| {
+                self.fix
+                    .iter()
+                    .fold(0u128, |h, &w| (h << 32) | u128::from(w))
+            })
+        }
+
+        pub fn has_remediation(&self) -> bool {
+            self.fixed != Fixed::No
+        }
+
+        /// The text (in its `Keys`) of the check ids it names, joined by spaces, when it edits
+        /// no block.
+        pub fn refs(&self) -> Option<u32> {
+            (self.refs != NONE).then_some(self.refs)
+        }
+
+        pub fn segment(&self) -> Option<u32> {
+            (self.segment != NONE).then_some(self.segment)
+        }
+    }
+
+    /// The keys of one check's actionable findings, in the order of their index, and the texts
+    /// they number.
+    #[derive(Debug, Default, Clone)]
+    pub struct Keys {
+        keys: Vec<Key>,
+        texts: Texts,
+        /// `referenced_ids` joined, reused.
+        scratch: String,
+    }
+
+    impl Keys {
+        /// The keys of the actionable findings of `findings`, those of check `own`.
+        pub fn of_findings(findings: &[Finding], own: &str) -> Keys {
+            let mut keys = Keys::default();
+            keys.keys.reserve_exact(
+                findings
+                    .iter()
+                    .filter(|f| f.severity > Severity::Info)
+                    .count(),
+            );
+            for (i, f) in findings.iter().enumerate() {
+                if f.severity > Severity::Info {
+                    keys.push(f, own, i as u32);
+                }
+            }
+            keys
+        }
+
+        /// Keep the key of `f`, finding `index` of check `own` (after the keys kept before).
+        pub fn push(&mut self, f: &Finding, own: &str, index: u32) {
+            let last = self.keys.last().map_or(NONE, |k| k.location.file);
+            let texts = &mut self.texts;
+            let location = f
+                .location
+                .as_ref()
+                .map_or(At::NONE, |l| texts.location(&l.file, l.line, last));
+            let (fixed, fix) = match &f.remediation {
+                None => (Fixed::No, [0; 4]),
+                Some(r) => match fix_block_at(f) {
+                    Some((file, line)) => {
+                        let at = texts.at(file, line);
+                        // Grouped by its block alone: its fix and the ids it names are not
+                        // read (nor looked for: MD110's every finding edits a block).
+                        let key = Key {
+                            index,
+                            severity: f.severity,
+                            fixed: Fixed::Block,
+                            location,
+                            refs: NONE,
+                            segment: url_segment(f).map_or(NONE, |s| texts.id(s)),
+                            fix: [at.file, at.line, 0, 0],
+                        };
+                        self.keys.push(key);
+                        return;
+                    }
+                    None => (Fixed::Hash, hash_words(fix_hash(&r.text, &r.commands))),
+                },
+            };
+            self.scratch.clear();
+            each_referenced_id(f, own, |id| {
+                if !self.scratch.is_empty() {
+                    self.scratch.push(' ');
+                }
+                self.scratch.push_str(id);
             });
-            Key {
+            let refs = if self.scratch.is_empty() {
+                NONE
+            } else {
+                texts.id(&self.scratch)
+            };
+            let segment = url_segment(f).map_or(NONE, |s| texts.id(s));
+            self.keys.push(Key {
                 index,
                 severity: f.severity,
+                fixed,
                 location,
-                block: fix_block(f).map(String::into_boxed_str),
-                refs: referenced_ids(f, own)
-                    .into_iter()
-                    .map(String::into_boxed_str)
-                    .collect(),
-                fix: f
-                    .remediation
-                    .as_ref()
-                    .map(|r| fix_hash(&r.text, &r.commands)),
-                segment: url_segment(f).map(Box::from),
+                refs,
+                segment,
+                fix,
+            });
+        }
+
+        /// Give key `k`, made of its finding without a remediation (a config fix's text is
+        /// written by settling, after the finding is let go: `checks::settle_pending`), the
+        /// remediation `r`: the key `push` makes of the finding with it. `own`: its check.
+        pub fn complete(&mut self, k: usize, r: &Remediation, own: &str) {
+            let Some(key) = self.keys.get_mut(k) else {
+                return;
+            };
+            if let Some((file, line)) = fix_block_in(&r.text) {
+                let at = self.texts.at(file, line);
+                (key.fixed, key.fix, key.refs) = (Fixed::Block, [at.file, at.line, 0, 0], NONE);
+                return;
+            }
+            key.fixed = Fixed::Hash;
+            key.fix = hash_words(fix_hash(&r.text, &r.commands));
+            // The ids its message and evidence name first, then its fix text's.
+            self.scratch.clear();
+            if let Some(refs) = key.refs() {
+                self.scratch.push_str(self.texts.get(refs));
+            }
+            let known = self.scratch.len();
+            each_id_in([r.text.as_str()].into_iter(), own, |id| {
+                if !self.scratch[..known].split(' ').any(|x| x == id) {
+                    if !self.scratch.is_empty() {
+                        self.scratch.push(' ');
+                    }
+                    self.scratch.push_str(id);
+                }
+            });
+            if self.scratch.len() > known {
+                key.refs = self.texts.id(&self.scratch);
             }
         }
+
+        pub fn keys(&self) -> &[Key] {
+            &self.keys
+        }
+
+        pub fn texts(&self) -> &Texts {
+            &self.texts
+        }
+
+        pub fn len(&self) -> usize {
+            self.keys.len()
+        }
+
+        pub fn is_empty(&self) -> bool {
+            self.keys.is_empty()
+        }
+
+        /// Let go of the room grown for more keys (a check's keys are kept until the report is
+        /// written).
+        pub fn shrink_to_fit(&mut self) {
+            self.keys.shrink_to_fit();
+            self.scratch = String::new();
+        }
+    }
+
+    /// `fix_hash` as `Key::fix` holds it (`Key::fix` reads it back).
+    fn hash_words(h: u128) -> [u32; 4] {
+        let w = |i: u32| (h >> (96 - 32 * i)) as u32;
+        [w(0), w(1), w(2), w(3)]
     }
 
     /// A fix (its text and commands) as two 64-bit SipHashes under keys of this process: findings
@@ -956,7 +1258,16 @@ pub mod cause {
     /// The block a fix edits: the `FILE:LINE` of its `# FILE:LINE` comment. (Not the block's
     /// first line: a fix may rewrite it, `location ^~ /media/`.)
     pub fn fix_block(f: &Finding) -> Option<String> {
-        let text = &f.remediation.as_ref()?.text;
+        fix_block_at(f).map(|(file, line)| format!("{file}:{line}"))
+    }
+
+    /// `fix_block`, as the `FILE` and `LINE` of the fix's text.
+    fn fix_block_at(f: &Finding) -> Option<(&str, &str)> {
+        fix_block_in(&f.remediation.as_ref()?.text)
+    }
+
+    /// `fix_block_at` of a remediation's text.
+    fn fix_block_in(text: &str) -> Option<(&str, &str)> {
         for line in text.lines().map(str::trim) {
             let Some(at) = line.strip_prefix("# ") else {
                 continue;
@@ -968,23 +1279,39 @@ pub mod cause {
                 Some(_) => continue,
                 None => at,
             };
-            let (_, n) = at.rsplit_once(':')?;
+            let (file, n) = at.rsplit_once(':')?;
             if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
                 continue;
             }
-            return Some(at.to_string());
+            return Some((file, n));
         }
         None
     }
 
     /// Check ids (MD + three digits) a finding names, other than its own check's.
     pub fn referenced_ids(f: &Finding, own: &str) -> Vec<String> {
-        let mut texts: Vec<&str> = vec![&f.message];
-        texts.extend(f.evidence.iter().map(|e| e.value.as_str()));
-        if let Some(r) = &f.remediation {
-            texts.push(&r.text);
-        }
         let mut ids = Vec::new();
+        each_referenced_id(f, own, |id| ids.push(id.to_string()));
+        ids
+    }
+
+    /// `referenced_ids`, each handed to `each` once, in order.
+    fn each_referenced_id<'f>(f: &'f Finding, own: &str, each: impl FnMut(&'f str)) {
+        let texts = std::iter::once(f.message.as_str())
+            .chain(f.evidence.iter().map(|e| e.value.as_str()))
+            .chain(f.remediation.as_ref().map(|r| r.text.as_str()));
+        each_id_in(texts, own, each);
+    }
+
+    /// The check ids `texts` name other than `own`, each handed to `each` once, in order.
+    fn each_id_in<'f>(
+        texts: impl Iterator<Item = &'f str>,
+        own: &str,
+        mut each: impl FnMut(&'f str),
+    ) {
+        let mut seen: [&str; 8] = [""; 8];
+        let mut more: Vec<&str> = Vec::new();
+        let mut n = 0;
         for text in texts {
             let bytes = text.as_bytes();
             let mut i = 0;
@@ -999,14 +1326,20 @@ pub mod cause {
                     && (start == 0 || !bytes[start - 1].is_ascii_alphanumeric());
                 if whole {
                     let id = &text[start..start + 5];
-                    if id != own && !ids.iter().any(|x| x == id) {
-                        ids.push(id.to_string());
+                    let known = seen[..n.min(8)].contains(&id) || more.contains(&id);
+                    if id != own && !known {
+                        if n < 8 {
+                            seen[n] = id;
+                        } else {
+                            more.push(id);
+                        }
+                        n += 1;
+                        each(id);
                     }
                 }
                 i = start + 2;
             }
         }
-        ids
     }
 
     /// The first path segment of the URL a finding is about (`media` for `GET /media/a.jpg`).
@@ -1018,6 +1351,107 @@ pub mod cause {
             .find(|w| w.starts_with('/'))
             .and_then(|path| path.trim_start_matches('/').split('/').next())
             .filter(|s| !s.is_empty())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::report::Location;
+
+        /// What is held per actionable finding let go (one site of 360,000 servers: a million).
+        #[test]
+        fn a_key_is_40_bytes() {
+            assert_eq!(std::mem::size_of::<Key>(), 40);
+        }
+
+        /// A key made without its remediation and completed with it is the key of the finding
+        /// with it (MD110's fix text is written by settling, after the finding is let go).
+        #[test]
+        fn a_key_completed_is_the_key_of_the_finding_with_its_remediation() {
+            let base = || {
+                Finding::error("see MD101, MD105")
+                    .evidence("url", "/media/x.jpg")
+                    .at(Location::new("/etc/nginx/app", 4))
+            };
+            let block = base().fix_with_block(
+                "do this (MD105, MD106):",
+                &["# /etc/nginx/app:3".into(), "location /media/ {".into()],
+                vec!["reload".into()],
+            );
+            let plain = base().fix("see MD106 and MD101", vec!["reload".into()]);
+            for with in [block, plain] {
+                let mut whole = Keys::default();
+                whole.push(&with, "MD110", 7);
+                let mut without = with.clone();
+                let r = without.remediation.take().unwrap();
+                let mut later = Keys::default();
+                later.push(&without, "MD110", 7);
+                later.complete(0, &r, "MD110");
+                let (a, b) = (whole.keys()[0], later.keys()[0]);
+                let text =
+                    |k: &Key, keys: &Keys| k.refs().map(|id| keys.texts().get(id).to_owned());
+                assert_eq!(text(&a, &whole), text(&b, &later));
+                assert_eq!(a.fix(), b.fix());
+                let at = |k: &Key, keys: &Keys| k.block().map(|at| at.text(keys.texts()));
+                assert_eq!(at(&a, &whole), at(&b, &later));
+                assert_eq!(a.has_remediation(), b.has_remediation());
+                assert_eq!(a.segment().is_some(), b.segment().is_some());
+            }
+        }
+
+        #[test]
+        fn places_are_the_same_at_when_their_texts_are() {
+            let mut t = Texts::default();
+            let a = t.at("/etc/nginx/a", "7");
+            assert_eq!(a, t.location("/etc/nginx/a", 7, NONE));
+            assert_eq!(a, t.location("/etc/nginx/a", 7, a.file));
+            let zero = t.at("/etc/nginx/a", "007");
+            assert_ne!(zero, a);
+            assert_eq!(zero.line_number(&t), Some(7));
+            assert_eq!(zero.text(&t), "/etc/nginx/a:007");
+            let far = t.location("/etc/nginx/a", 3_000_000_000, NONE);
+            assert_eq!(far, t.at("/etc/nginx/a", "3000000000"));
+            assert_eq!(far.line_number(&t), Some(3_000_000_000));
+            assert_eq!(far.text(&t), "/etc/nginx/a:3000000000");
+            let huge = t.at("/x:y", "99999999999");
+            assert_eq!(huge.line_number(&t), None);
+            assert_eq!(huge.text(&t), "/x:y:99999999999");
+        }
+
+        #[test]
+        fn a_key_reads_what_grouping_reads() {
+            let block = Finding::error("see MD101")
+                .evidence("url", "/media/x.jpg")
+                .at(Location::new("/etc/nginx/app", 4))
+                .fix_with_block(
+                    "do this:",
+                    &["# /etc/nginx/app:3".into(), "location /media/ {".into()],
+                    vec![],
+                );
+            let plain = Finding::warning("x (MD999): see MD101 and MD105, MD101 again")
+                .at(Location::new("/etc/nginx/app", 9))
+                .fix("chown", vec!["sudo chown a /b".into()]);
+            let mut keys = Keys::default();
+            keys.push(&block, "MD999", 0);
+            keys.push(&plain, "MD999", 5);
+            let [b, p] = keys.keys() else {
+                panic!("two keys")
+            };
+            let t = keys.texts();
+            assert_eq!(b.block().unwrap().text(t), "/etc/nginx/app:3");
+            assert_eq!(b.location().unwrap().text(t), "/etc/nginx/app:4");
+            assert_eq!(b.fix(), None);
+            // Grouped by its block alone: the ids it names are not looked for.
+            assert_eq!(b.refs(), None);
+            assert_eq!(t.get(b.segment().unwrap()), "media");
+            assert_eq!(p.index, 5);
+            assert_eq!(p.block(), None);
+            assert_eq!(t.get(p.refs().unwrap()), "MD101 MD105");
+            assert_eq!(p.location().unwrap().file, b.location().unwrap().file);
+            let r = plain.remediation.as_ref().unwrap();
+            assert_eq!(p.fix(), Some(fix_hash(&r.text, &r.commands)));
+            assert!(p.has_remediation());
+        }
     }
 }
 

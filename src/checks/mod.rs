@@ -603,7 +603,7 @@ pub struct Run<'s> {
     again: Vec<Option<&'static dyn Check>>,
     /// Per result: the keys of the actionable findings let go, by index
     /// (`render::causes::of_keyed`).
-    pub keys: Vec<Option<Vec<crate::report::cause::Key>>>,
+    pub keys: Vec<Option<crate::report::cause::Keys>>,
     /// The reload command the findings' commands say (`fixes::with_reload`).
     reload: String,
     /// Per result: the settled remediation of each of its findings with a fix as data, in
@@ -722,15 +722,14 @@ pub fn run_made_again<'s>(
 
 /// The remediations settling wrote for the findings let go (`fixes::Pending`), kept compactly,
 /// and the keys of those findings completed with them (made without: the fix text was not
-/// written yet): what `cause::Key::of` reads of a remediation, as it would have read it of the
-/// finding held.
+/// written yet): what `cause::Keys::push` reads of a remediation, as it would have read it of
+/// the finding held (`cause::Keys::complete`).
 fn settle_pending(
     results: &[CheckResult],
-    keys: &mut [Option<Vec<crate::report::cause::Key>>],
+    keys: &mut [Option<crate::report::cause::Keys>],
     pending: Vec<Vec<fixes::Pending>>,
     reload: &str,
 ) -> Vec<Vec<fixes::Settled>> {
-    use crate::report::cause;
     let mut heads = fixes::Heads::default();
     let mut out = Vec::with_capacity(pending.len());
     for ((r, keys), pending) in results.iter().zip(keys.iter_mut()).zip(pending) {
@@ -743,21 +742,8 @@ fn settle_pending(
             });
             fixes::reload_in(&mut rem, reload);
             let at = p.key.map(|k| k as usize);
-            if let Some(key) = keys.as_mut().zip(at).and_then(|(ks, k)| ks.get_mut(k)) {
-                let mut said = Finding::info("");
-                said.remediation = Some(rem);
-                key.block = cause::fix_block(&said).map(String::into_boxed_str);
-                let written = said.remediation.as_ref().expect("just set");
-                key.fix = Some(cause::fix_hash(&written.text, &written.commands));
-                // The ids its message and evidence name came first, then its fix text's.
-                let mut refs = std::mem::take(&mut key.refs).into_vec();
-                for id in cause::referenced_ids(&said, r.id) {
-                    if !refs.iter().any(|x| **x == *id) {
-                        refs.push(id.into_boxed_str());
-                    }
-                }
-                key.refs = refs.into_boxed_slice();
-                rem = said.remediation.take().expect("just set");
+            if let Some((keys, k)) = keys.as_mut().zip(at) {
+                keys.complete(k, &rem, r.id);
             }
             settled.push(heads.settled(&rem));
         }
@@ -769,7 +755,7 @@ fn settle_pending(
 
 /// What a check whose findings were let go keeps of them: the keys of the actionable ones, and
 /// the config fixes to settle (`fixes::Pending`).
-type LetGo = (Vec<crate::report::cause::Key>, Vec<fixes::Pending>);
+type LetGo = (crate::report::cause::Keys, Vec<fixes::Pending>);
 
 /// `run_in` of a check on a site where its findings may be let go (`run_made_again`): they
 /// are held until `from` of them are, then, if none has Apache fixes as data, each is let go
@@ -812,7 +798,7 @@ fn run_letting_go(
                 }
                 Some(mut keys) => {
                     // Held until the report is written: at their length, not the capacity
-                    // they grew to (up to twice it; ~110 bytes a key, one per server).
+                    // they grew to (up to twice it; 40 bytes a key, one per server).
                     keys.shrink_to_fit();
                     let summary = outcome.summary.unwrap_or_else(|| {
                         summary_of(meta, tally.first.as_deref(), tally.actionable)
@@ -867,7 +853,7 @@ struct Tally<'a> {
     /// proven on findings held, `fixes::merge_apache`).
     has_data: bool,
     /// Set once the findings are let go: the keys of the actionable ones.
-    keys: Option<Vec<crate::report::cause::Key>>,
+    keys: Option<crate::report::cause::Keys>,
     /// The config fixes of the findings let go, in order.
     pending: Vec<fixes::Pending>,
     /// A finding with Apache fixes as data came after they were let go: the check is run again.
@@ -894,7 +880,7 @@ impl Tally<'_> {
                 self.has_data |= data;
                 self.held.push(f);
                 if !self.has_data && self.held.len() >= self.from {
-                    let mut keys = Vec::new();
+                    let mut keys = crate::report::cause::Keys::default();
                     for (i, f) in std::mem::take(&mut self.held).into_iter().enumerate() {
                         let_go(
                             f,
@@ -921,7 +907,7 @@ fn let_go(
     index: u32,
     id: &'static str,
     reload: &str,
-    keys: &mut Vec<crate::report::cause::Key>,
+    keys: &mut crate::report::cause::Keys,
     pending: &mut Vec<fixes::Pending>,
 ) {
     let fix = f.config_fix.take();
@@ -932,7 +918,7 @@ fn let_go(
         None
     };
     let key = (f.severity > Severity::Info).then(|| {
-        keys.push(crate::report::cause::Key::of(&f, id, index, keys.last()));
+        keys.push(&f, id, index);
         (keys.len() - 1) as u32
     });
     if fix.is_some() {

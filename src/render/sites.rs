@@ -295,14 +295,10 @@ impl<'o> Json<'o> {
             report: &'r Report,
             causes: super::causes::Json<'r>,
         }
-        let all = super::causes::of(report);
         let entry = Entry {
             name,
             report,
-            causes: super::causes::Json {
-                report,
-                causes: &all,
-            },
+            causes: super::causes::Json { report, keys: &[] },
         };
         self.entry.clear();
         self.entry

@@ -245,7 +245,7 @@ fn write_causes(
     let mut n = 0;
     // Per leading check: how many of its causes were shown, how many not.
     let mut led: Vec<(usize, usize, usize)> = Vec::new();
-    for cause in &causes {
+    for cause in causes.iter() {
         let finding = |m: &super::causes::Member| &report.checks[m.check].findings[m.finding];
         let check = |m: &super::causes::Member| &report.checks[m.check];
         let lead = cause.problems[0].check;
