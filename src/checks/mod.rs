@@ -149,7 +149,14 @@ pub struct Context<'s> {
     prefixes: OnceLock<Vec<shared::nginx::Prefix>>,
     /// Apache's model of the site, built on first use by an MD5xx check.
     apache: OnceLock<Option<crate::apache::resolve::Resolver<'s>>>,
+    /// What a check's first pass found that the same check, made again as the report is
+    /// written (`Run`), reads instead of asking again (MD110's predictions, per server): by
+    /// check id.
+    facts: std::sync::Mutex<Vec<(&'static str, Facts)>>,
 }
+
+/// A check's facts, of its own type (`Context::facts`).
+type Facts = std::sync::Arc<dyn std::any::Any + Send + Sync>;
 
 impl<'s> Context<'s> {
     pub fn new(site: &'s Site) -> Context<'s> {
@@ -158,6 +165,22 @@ impl<'s> Context<'s> {
             live: OnceLock::new(),
             prefixes: OnceLock::new(),
             apache: OnceLock::new(),
+            facts: Default::default(),
+        }
+    }
+
+    /// The facts check `id` kept in this run (`keep_facts`), if they are a `T`.
+    pub fn facts<T: std::any::Any + Send + Sync>(&self, id: &str) -> Option<std::sync::Arc<T>> {
+        let facts = self.facts.lock().unwrap_or_else(|e| e.into_inner());
+        let (_, f) = facts.iter().find(|(k, _)| *k == id)?;
+        f.clone().downcast().ok()
+    }
+
+    /// Keeps check `id`'s facts for the rest of the run (the first kept stay).
+    pub fn keep_facts<T: std::any::Any + Send + Sync>(&self, id: &'static str, facts: T) {
+        let mut all = self.facts.lock().unwrap_or_else(|e| e.into_inner());
+        if !all.iter().any(|(k, _)| *k == id) {
+            all.push((id, std::sync::Arc::new(facts)));
         }
     }
 
