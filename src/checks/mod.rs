@@ -754,7 +754,7 @@ fn settle_pending(
     reload: &str,
 ) -> Vec<Vec<fixes::Settled>> {
     use crate::report::cause;
-    let mut heads = fixes::Heads::default();
+    let mut heads = fixes::Interned::default();
     let mut out = Vec::with_capacity(pending.len());
     for ((r, keys), pending) in results.iter().zip(keys.iter_mut()).zip(pending) {
         let mut settled = Vec::with_capacity(pending.len());
@@ -820,6 +820,7 @@ fn run_letting_go(
         has_data: false,
         keys: None,
         pending: Vec::new(),
+        intros: Default::default(),
         fell_back: false,
     };
     let result = catch_unwind(AssertUnwindSafe(|| {
@@ -893,6 +894,8 @@ struct Tally<'a> {
     keys: Option<Vec<crate::report::cause::Key>>,
     /// The config fixes of the findings let go, in order.
     pending: Vec<fixes::Pending>,
+    /// Their intros, each held once.
+    intros: fixes::Interned,
     /// A finding with Apache fixes as data came after they were let go: the check is run again.
     fell_back: bool,
 }
@@ -912,21 +915,18 @@ impl Tally<'_> {
         match &mut self.keys {
             _ if self.fell_back => {}
             Some(_) if data => self.fell_back = true,
-            Some(keys) => let_go(f, index, self.id, self.reload, keys, &mut self.pending),
+            Some(keys) => {
+                let pending = (&mut self.pending, &mut self.intros);
+                let_go(f, index, self.id, self.reload, keys, pending)
+            }
             None => {
                 self.has_data |= data;
                 self.held.push(f);
                 if !self.has_data && self.held.len() >= self.from {
                     let mut keys = Vec::new();
                     for (i, f) in std::mem::take(&mut self.held).into_iter().enumerate() {
-                        let_go(
-                            f,
-                            i as u32,
-                            self.id,
-                            self.reload,
-                            &mut keys,
-                            &mut self.pending,
-                        );
+                        let pending = (&mut self.pending, &mut self.intros);
+                        let_go(f, i as u32, self.id, self.reload, &mut keys, pending);
                     }
                     self.keys = Some(keys);
                 }
@@ -945,9 +945,12 @@ fn let_go(
     id: &'static str,
     reload: &str,
     keys: &mut Vec<crate::report::cause::Key>,
-    pending: &mut Vec<fixes::Pending>,
+    (pending, intros): (&mut Vec<fixes::Pending>, &mut fixes::Interned),
 ) {
-    let fix = f.config_fix.take();
+    let fix = f
+        .config_fix
+        .take()
+        .map(|b| fixes::PendingFix::of(*b, intros));
     let remediation = if fix.is_some() {
         f.remediation.take()
     } else {
