@@ -29,7 +29,7 @@ pub fn settle_keeping(site: &Site, results: &mut [CheckResult], keep_data: bool)
 /// the report is written, and given this remediation (`Settled`).
 #[derive(Debug)]
 pub struct Pending {
-    pub fix: Option<Box<ConfigFix>>,
+    pub fix: Option<PendingFix>,
     pub remediation: Option<Remediation>,
     /// The index of the finding's key among its check's (`checks::Run::keys`), when it has
     /// one (an actionable finding): completed once its fix text is settled.
@@ -65,6 +65,27 @@ pub fn with_reload(f: &mut crate::report::Finding, reload: &str) {
     }
 }
 
+/// A let-go finding's config fix as settling reads it (`ConfigFix` but the splices, which only
+/// a settled fix has): its intro shared with the fixes that say the same (one per server
+/// repeated ~200 bytes), its goal boxed (most fixes have none).
+#[derive(Debug, Clone)]
+pub struct PendingFix {
+    edit: BlockEdit,
+    intro: Arc<str>,
+    goal: Option<Box<crate::report::edit::Goal>>,
+}
+
+impl PendingFix {
+    /// `fix`, its intro taken from `intros`.
+    pub fn of(fix: ConfigFix, intros: &mut Interned) -> PendingFix {
+        PendingFix {
+            edit: fix.edit,
+            intro: intros.get(&fix.intro),
+            goal: fix.goal.map(Box::new),
+        }
+    }
+}
+
 /// A settled remediation kept for a finding made again as the report is written (`checks::Run`):
 /// its text as a head shared with the texts that start alike (up to the first line break: the
 /// intros of a merged block, ~200 bytes that every server's block repeats) and a body of its
@@ -94,26 +115,30 @@ impl Settled {
     }
 }
 
-/// Makes `Settled` texts, each distinct head held once.
+/// Strings held once however often they are said (`Settled`'s heads, `PendingFix`'s intros).
 #[derive(Default)]
-pub struct Heads(std::collections::HashSet<Arc<str>>);
+pub struct Interned(std::collections::HashSet<Arc<str>>);
 
-impl Heads {
+impl Interned {
+    /// `s`, shared with every earlier one of the same text.
+    pub fn get(&mut self, s: &str) -> Arc<str> {
+        match self.0.get(s) {
+            Some(h) => h.clone(),
+            None => {
+                let h: Arc<str> = Arc::from(s);
+                self.0.insert(h.clone());
+                h
+            }
+        }
+    }
+
     /// `rem`, as settling left a `Pending` one: its commands are either the finding's own
     /// (`reload_of`) or none, so a flag says which.
     pub fn settled(&mut self, rem: &Remediation) -> Settled {
         let cut = rem.text.find('\n').map_or(0, |i| i + 1);
         let (head, body) = rem.text.split_at(cut);
-        let head = match self.0.get(head) {
-            Some(h) => h.clone(),
-            None => {
-                let h: Arc<str> = Arc::from(head);
-                self.0.insert(h.clone());
-                h
-            }
-        };
         Settled {
-            head,
+            head: self.get(head),
             body: Box::from(body),
             commands: !rem.commands.is_empty(),
         }
@@ -240,8 +265,41 @@ fn nsenter_each_sudo(cmd: &str, pid: i32) -> String {
 /// remediation settling writes (a held finding's, or a `Pending` one's).
 struct Slot<'a> {
     result: usize,
-    fix: &'a mut Option<Box<ConfigFix>>,
+    fix: FixRef<'a>,
     remediation: &'a mut Option<Remediation>,
+}
+
+/// A slot's fix as data: a held finding's, or a let-go one's (`Pending`).
+enum FixRef<'a> {
+    Held(&'a mut Option<Box<ConfigFix>>),
+    Pending(&'a mut Option<PendingFix>),
+}
+
+impl FixRef<'_> {
+    /// The block it edits (None once taken).
+    fn block(&self) -> Option<crate::nginx::NodeId> {
+        match self {
+            FixRef::Held(f) => f.as_ref().map(|f| f.edit.block),
+            FixRef::Pending(f) => f.as_ref().map(|f| f.edit.block),
+        }
+    }
+
+    /// The fix, taken out (or a copy when `keep_data`).
+    fn get(&mut self, keep_data: bool) -> Option<ConfigFix> {
+        match self {
+            FixRef::Held(f) if keep_data => f.as_deref().cloned(),
+            FixRef::Held(f) => f.take().map(|b| *b),
+            FixRef::Pending(f) => {
+                let p = if keep_data { f.clone() } else { f.take() }?;
+                Some(ConfigFix {
+                    edit: p.edit,
+                    intro: p.intro.to_string(),
+                    goal: p.goal.map(|g| *g),
+                    splices: Vec::new(),
+                })
+            }
+        }
+    }
 }
 
 /// What settling reads of the results besides the slots: each one's id (`see MD105`), and
@@ -258,11 +316,13 @@ fn groups(slots: &[Slot<'_>]) -> Vec<Vec<usize>> {
     // By block: a 10,000-site config has thousands of fixes.
     let mut by_block: std::collections::HashMap<crate::nginx::NodeId, usize> = Default::default();
     for (i, slot) in slots.iter().enumerate() {
-        let Some(cf) = &slot.fix else { continue };
-        match by_block.get(&cf.edit.block) {
+        let Some(block) = slot.fix.block() else {
+            continue;
+        };
+        match by_block.get(&block) {
             Some(&g) => out[g].push(i),
             None => {
-                by_block.insert(cf.edit.block, out.len());
+                by_block.insert(block, out.len());
                 out.push(vec![i]);
             }
         }
@@ -282,14 +342,7 @@ struct Merged {
 fn merge(slots: &mut [Slot<'_>], group: &[usize], keep_data: bool) -> Merged {
     let fixes: Vec<ConfigFix> = group
         .iter()
-        .filter_map(|&i| {
-            let fix = &mut *slots[i].fix;
-            if keep_data {
-                fix.as_deref().cloned()
-            } else {
-                fix.take().map(|b| *b)
-            }
-        })
+        .filter_map(|&i| slots[i].fix.get(keep_data))
         .collect();
     // Merge in order; a fix that contradicts the merged block stays apart.
     let mut merged: BlockEdit = fixes[0].edit.clone();
@@ -410,14 +463,14 @@ fn merge_and_prove_pending(
         for f in r.findings.iter_mut().filter(|f| f.config_fix.is_some()) {
             slots.push(Slot {
                 result: ri,
-                fix: &mut f.config_fix,
+                fix: FixRef::Held(&mut f.config_fix),
                 remediation: &mut f.remediation,
             });
         }
         for p in pending.next().into_iter().flatten() {
             slots.push(Slot {
                 result: ri,
-                fix: &mut p.fix,
+                fix: FixRef::Pending(&mut p.fix),
                 remediation: &mut p.remediation,
             });
         }
@@ -505,7 +558,7 @@ fn settle_group(
                 },
                 (Ok(_), _) if k == 0 => {
                     // Only the first finding of the group keeps them: moved, not copied.
-                    if let Some(cf) = slot.fix {
+                    if let FixRef::Held(Some(cf)) = &mut slot.fix {
                         cf.edit = std::mem::replace(&mut merged, BlockEdit::new(0));
                         cf.splices = std::mem::take(&mut splices);
                     }

@@ -75,16 +75,31 @@ impl Check for UploadsExecutable {
             found = true;
             sink(f)
         };
-        for (p, t) in pairs(&ps, &all) {
+        let pairs = pairs(&ps, &all);
+        // Made again as the report is written (`checks::Run`), the check reads what its first
+        // pass found per server instead of predicting it again (~18,000 instructions a server:
+        // as much as the first pass, on one thread, while the report is written).
+        let kept = site
+            .facts::<Facts>(UPLOADS_EXECUTABLE.id)
+            .filter(|k| k.0.len() == pairs.len());
+        let mut facts = Vec::new();
+        for (i, &(p, t)) in pairs.iter().enumerate() {
+            let fact = match &kept {
+                Some(k) => k.0[i],
+                None => {
+                    let fact = Fact {
+                        scripts: http_passes || passes_to_interpreter(&cfg.directive(t.server)),
+                        nosniff: nosniff_missing(&r, p, t),
+                    };
+                    facts.push(fact);
+                    fact
+                }
+            };
             // An uploaded script reaching an interpreter.
             let mut executed = Vec::new();
             // Only a server with an interpreter to pass to can run one (fastcgi_pass and the
             // others are only allowed in its locations): the others are not asked URL by URL.
-            let scripts = if http_passes || passes_to_interpreter(&cfg.directive(t.server)) {
-                SCRIPTS
-            } else {
-                &[]
-            };
+            let scripts = if fact.scripts { SCRIPTS } else { &[] };
             for s in scripts {
                 let uri = format!("{}{s}", p.url);
                 let res = r.predict_on(t.server, &Request::for_path(&t.host, t.port, &uri));
@@ -157,46 +172,29 @@ impl Check for UploadsExecutable {
                     ));
                 }
             }
-            // nosniff on what serves uploaded files to clients: not a location that refuses
-            // them (deny, internal, return), nor one that sends every file as a download.
+            let Some(missing) = fact.nosniff else {
+                continue;
+            };
             let uri = format!("{}x.jpg", p.url);
-            let Some(loc) = r.location_for(t.server, &uri) else {
-                continue;
-            };
-            let Some(info) = r.block_info(loc) else {
-                continue;
-            };
-            if info.handler.is_some() || !serves_to_clients(&r, t, &uri) || attachment_only(&info) {
-                continue;
-            }
-            let nosniff = info.add_headers.iter().any(|(n, v)| {
-                n.eq_ignore_ascii_case("X-Content-Type-Options")
-                    && v.eq_ignore_ascii_case("nosniff")
-            });
-            if nosniff {
-                continue;
-            }
-            let inherited_lost = r
-                .config()
-                .directive(loc)
-                .children()
-                .any(|d| d.is("add_header"));
             let mut f = Finding::warning(format!(
                 "uploads under {} are served without `X-Content-Type-Options: nosniff`",
                 p.url,
             ))
-            .at(loc_of(cfg, loc))
-            .evidence("location", r.location_label(loc))
+            .at(loc_of(cfg, missing.loc))
+            .evidence("location", r.location_label(missing.loc))
             .evidence("url", &uri);
-            if inherited_lost {
+            if missing.inherited_lost {
                 f = f.evidence(
                     "why",
                     "the location has add_header directives of its own, so nginx drops every add_header of the server/http level",
                 );
             }
-            let edit = crate::fix::BlockEdit::new(meant_for_uploads(&r, t.server, &p.url, loc))
+            let edit = crate::fix::BlockEdit::new(missing.block)
                 .append("add_header X-Content-Type-Options nosniff always;");
             findings(config_fix(f, cfg, NOSNIFF_WHY, edit, None));
+        }
+        if kept.is_none() {
+            site.keep_facts(UPLOADS_EXECUTABLE.id, Facts(facts));
         }
         Ok(if found {
             Outcome::default()
@@ -204,6 +202,59 @@ impl Check for UploadsExecutable {
             Outcome::pass("uploads are served as plain files")
         })
     }
+}
+
+/// What the check found of one (prefix, server) pair, kept for the check made again.
+#[derive(Debug, Clone, Copy)]
+struct Fact {
+    /// The server can pass a request to an interpreter: its scripts' URLs are asked.
+    scripts: bool,
+    nosniff: Option<Missing>,
+}
+
+/// The uploads' location serves them without nosniff.
+#[derive(Debug, Clone, Copy)]
+struct Missing {
+    /// The location that answers.
+    loc: crate::nginx::NodeId,
+    /// The block the header belongs in (`meant_for_uploads`).
+    block: crate::nginx::NodeId,
+    /// The location has add_header directives of its own: the server's are dropped.
+    inherited_lost: bool,
+}
+
+/// Every pair's `Fact`, in the order the check asks them.
+struct Facts(Vec<Fact>);
+
+/// nosniff on what serves uploaded files to clients: not a location that refuses them (deny,
+/// internal, return), nor one that sends every file as a download. None when it is there.
+fn nosniff_missing(
+    r: &crate::nginx::resolve::Resolver<'_>,
+    p: &crate::checks::shared::nginx::Prefix,
+    t: &crate::nginx::resolve::Target,
+) -> Option<Missing> {
+    let uri = format!("{}x.jpg", p.url);
+    let loc = r.location_for(t.server, &uri)?;
+    let info = r.block_info(loc)?;
+    if info.handler.is_some() || !serves_to_clients(r, t, &uri) || attachment_only(&info) {
+        return None;
+    }
+    let nosniff = info.add_headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("X-Content-Type-Options") && v.eq_ignore_ascii_case("nosniff")
+    });
+    if nosniff {
+        return None;
+    }
+    let inherited_lost = r
+        .config()
+        .directive(loc)
+        .children()
+        .any(|d| d.is("add_header"));
+    Some(Missing {
+        loc,
+        block: meant_for_uploads(r, t.server, &p.url, loc),
+        inherited_lost,
+    })
 }
 
 /// Whether `block` or a block inside it (includes read) passes requests to FastCGI, uwsgi or

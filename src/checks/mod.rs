@@ -149,7 +149,14 @@ pub struct Context<'s> {
     prefixes: OnceLock<Vec<shared::nginx::Prefix>>,
     /// Apache's model of the site, built on first use by an MD5xx check.
     apache: OnceLock<Option<crate::apache::resolve::Resolver<'s>>>,
+    /// What a check's first pass found that the same check, made again as the report is
+    /// written (`Run`), reads instead of asking again (MD110's predictions, per server): by
+    /// check id.
+    facts: std::sync::Mutex<Vec<(&'static str, Facts)>>,
 }
+
+/// A check's facts, of its own type (`Context::facts`).
+type Facts = std::sync::Arc<dyn std::any::Any + Send + Sync>;
 
 impl<'s> Context<'s> {
     pub fn new(site: &'s Site) -> Context<'s> {
@@ -158,6 +165,22 @@ impl<'s> Context<'s> {
             live: OnceLock::new(),
             prefixes: OnceLock::new(),
             apache: OnceLock::new(),
+            facts: Default::default(),
+        }
+    }
+
+    /// The facts check `id` kept in this run (`keep_facts`), if they are a `T`.
+    pub fn facts<T: std::any::Any + Send + Sync>(&self, id: &str) -> Option<std::sync::Arc<T>> {
+        let facts = self.facts.lock().unwrap_or_else(|e| e.into_inner());
+        let (_, f) = facts.iter().find(|(k, _)| *k == id)?;
+        f.clone().downcast().ok()
+    }
+
+    /// Keeps check `id`'s facts for the rest of the run (the first kept stay).
+    pub fn keep_facts<T: std::any::Any + Send + Sync>(&self, id: &'static str, facts: T) {
+        let mut all = self.facts.lock().unwrap_or_else(|e| e.into_inner());
+        if !all.iter().any(|(k, _)| *k == id) {
+            all.push((id, std::sync::Arc::new(facts)));
         }
     }
 
@@ -730,7 +753,7 @@ fn settle_pending(
     pending: Vec<Vec<fixes::Pending>>,
     reload: &str,
 ) -> Vec<Vec<fixes::Settled>> {
-    let mut heads = fixes::Heads::default();
+    let mut heads = fixes::Interned::default();
     let mut out = Vec::with_capacity(pending.len());
     for ((r, keys), pending) in results.iter().zip(keys.iter_mut()).zip(pending) {
         let mut settled = Vec::with_capacity(pending.len());
@@ -783,6 +806,7 @@ fn run_letting_go(
         has_data: false,
         keys: None,
         pending: Vec::new(),
+        intros: Default::default(),
         fell_back: false,
     };
     let result = catch_unwind(AssertUnwindSafe(|| {
@@ -856,6 +880,8 @@ struct Tally<'a> {
     keys: Option<crate::report::cause::Keys>,
     /// The config fixes of the findings let go, in order.
     pending: Vec<fixes::Pending>,
+    /// Their intros, each held once.
+    intros: fixes::Interned,
     /// A finding with Apache fixes as data came after they were let go: the check is run again.
     fell_back: bool,
 }
@@ -875,21 +901,18 @@ impl Tally<'_> {
         match &mut self.keys {
             _ if self.fell_back => {}
             Some(_) if data => self.fell_back = true,
-            Some(keys) => let_go(f, index, self.id, self.reload, keys, &mut self.pending),
+            Some(keys) => {
+                let pending = (&mut self.pending, &mut self.intros);
+                let_go(f, index, self.id, self.reload, keys, pending)
+            }
             None => {
                 self.has_data |= data;
                 self.held.push(f);
                 if !self.has_data && self.held.len() >= self.from {
                     let mut keys = crate::report::cause::Keys::default();
                     for (i, f) in std::mem::take(&mut self.held).into_iter().enumerate() {
-                        let_go(
-                            f,
-                            i as u32,
-                            self.id,
-                            self.reload,
-                            &mut keys,
-                            &mut self.pending,
-                        );
+                        let pending = (&mut self.pending, &mut self.intros);
+                        let_go(f, i as u32, self.id, self.reload, &mut keys, pending);
                     }
                     self.keys = Some(keys);
                 }
@@ -908,9 +931,12 @@ fn let_go(
     id: &'static str,
     reload: &str,
     keys: &mut crate::report::cause::Keys,
-    pending: &mut Vec<fixes::Pending>,
+    (pending, intros): (&mut Vec<fixes::Pending>, &mut fixes::Interned),
 ) {
-    let fix = f.config_fix.take();
+    let fix = f
+        .config_fix
+        .take()
+        .map(|b| fixes::PendingFix::of(*b, intros));
     let remediation = if fix.is_some() {
         f.remediation.take()
     } else {
