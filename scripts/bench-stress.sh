@@ -24,7 +24,10 @@
 # JSON buffered; load 13, so wall time swelled): check 119 s wall against main's 133 s in the
 # same run, 56 s of CPU against 64 s, 1.69 GB (33.9x). Night of 2026-12-03 (load 1.3-1.9):
 # 8d36248 33.7 s, 34.8x; 2c25e66 (prover batches, cheaper walks, the report streamed, a smaller
-# model) trace 0.79 s, check 23.2 s, 25.6x. BIG=0 skips it.
+# model) trace 0.79 s, check 23.2 s, 25.6x. 2026-12-04 (load 1.2-1.8; the made-again findings
+# made beside the writer, jemalloc on one arena, MD110's findings and the causes let go, a
+# smaller model): check 17.1-18.6 s (was 21.8-23.5 s in the same hour), 15.1x (753 MB; was
+# 24.7x): the time is within its bound, the memory not. BIG=0 skips it.
 #   scripts/bench-stress.sh
 # Needs python3. Builds target/release/examples/load_config (see scripts/bench-nginx.sh).
 set -eu
