@@ -10,6 +10,7 @@
 //! and every directive still knows its own file and line. The loader guarantees the include graph
 //! is acyclic (a cycle is reported and not linked), so expansion always terminates.
 
+use super::context::{self, NameId};
 use crate::report::Location;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -43,21 +44,21 @@ pub struct SourceFile {
 /// One directive node. Internal layout; use `Directive` to read it.
 ///
 /// 32 bytes: the 10k-site bench config has ~1M of these, and the memory budget is 4x the input.
-/// The name is the first entry of `args` (nginx's own `cf->args` layout), and `kids` is either
-/// the block's children or, for an `include`, `kids.start` is its set of files in
-/// `Config::include_sets` (an include has no block).
+/// A known name is its `NameId` alone (nginx's own names are most directives' names); any other
+/// name is the first of the node's words, before its arguments. `kids` is either the block's
+/// children or, for an `include`, `kids.start` is its set of files in `Config::include_sets`
+/// (an include has no block).
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
-    pub args: Range<u32>, // into Config::arg_spans; args[0] is the name
-    pub kids: Range<u32>, // into Config::children (block); for an include, its include set
+    pub words: Range<u32>, // into Config::words: the name's when not known, then the arguments
+    pub kids: Range<u32>,  // into Config::children (block); for an include, its include set
     pub file: FileId,
     pub line: u32,
     pub column: u32,
+    /// The name, with what the context check and the loader's rules know of it, set by the
+    /// parser (`context::name_id`).
+    pub name: NameId,
     pub flags: u8,
-    /// What the context check knows of the name (`context::classify`), set by the parser.
-    pub class: u8,
-    /// What the loader's rules know of the name (`rules::rule_of`), set by the parser.
-    pub rule: u16,
 }
 
 impl Node {
@@ -74,6 +75,14 @@ impl Node {
     }
     pub fn is_include(&self) -> bool {
         self.flags & Node::INCLUDE != 0
+    }
+    /// The arguments' words (the name's own word left out).
+    pub fn arg_words(&self) -> Range<u32> {
+        if context::is_known(self.name) || self.words.is_empty() {
+            self.words.clone()
+        } else {
+            self.words.start + 1..self.words.end
+        }
     }
 }
 
@@ -107,15 +116,17 @@ pub struct Config {
     pub files: Vec<SourceFile>,
     pub(crate) nodes: Vec<Node>,
     pub(crate) children: Vec<NodeId>,
-    pub(crate) arg_spans: Vec<Range<u32>>,
+    /// Where each word (an argument, or a name that is not known) starts in `text`: the words
+    /// are written there back to back, so word i ends where word i + 1 starts (the last one at
+    /// the end of the text).
+    pub(crate) words: Vec<u32>,
     pub(crate) include_links: Vec<FileId>,
     /// Each include node's files: a range of `include_links`. Includes that name the same
     /// argument share one set (the bench config's 60,000 includes name 7 arguments); set
     /// `Node::NO_FILES` is empty.
     pub(crate) include_sets: Vec<Range<u32>>,
-    /// Every argument's text, as nginx sees it: the known directive names once
-    /// (`context::names_prefix`), then each other word back to back (no blanks, comments or
-    /// quotes: about half of the source).
+    /// Every word's text, as nginx sees it, back to back (no blanks, comments, quotes or known
+    /// names: about half of the source).
     pub(crate) text: String,
     /// The line of the `}` that closes each `upstream` block, by node (in node order; nginx
     /// reports an empty upstream there).
@@ -166,19 +177,23 @@ impl<'c> Directive<'c> {
     }
     pub fn name(&self) -> &'c str {
         let n = self.node();
-        if n.args.is_empty() {
-            return "";
+        match context::known_name(n.name) {
+            Some(name) => name,
+            None if n.words.is_empty() => "",
+            None => self.cfg.word_str(n.words.start),
         }
-        self.cfg.str_at(&self.cfg.arg_spans[n.args.start as usize])
     }
     /// Whether the directive is named `name`: the length first, then the bytes (no UTF-8
     /// boundary checks: every tree walk asks this of each directive it passes).
     pub fn is(&self, name: &str) -> bool {
         let n = self.node();
-        if n.args.is_empty() {
+        if let Some(known) = context::known_name(n.name) {
+            return known.len() == name.len() && known.as_bytes() == name.as_bytes();
+        }
+        if n.words.is_empty() {
             return name.is_empty();
         }
-        let r = &self.cfg.arg_spans[n.args.start as usize];
+        let r = self.cfg.word(n.words.start);
         (r.end - r.start) as usize == name.len()
             && self
                 .cfg
@@ -194,17 +209,13 @@ impl<'c> Directive<'c> {
     /// `*_by_lua_block { ... }` has no block: its raw Lua body is its last argument.
     pub fn args(&self) -> impl ExactSizeIterator<Item = &'c str> + Clone + 'c {
         let cfg = self.cfg;
-        let r = self.node().args.clone();
-        let r = if r.is_empty() { r } else { r.start + 1..r.end };
-        cfg.arg_spans[r.start as usize..r.end as usize]
-            .iter()
-            .map(move |s| cfg.str_at(s))
+        self.node().arg_words().map(move |i| cfg.word_str(i))
     }
     pub fn arg(&self, i: usize) -> Option<&'c str> {
         self.args().nth(i)
     }
     pub fn arg_count(&self) -> usize {
-        self.node().args.len().saturating_sub(1)
+        self.node().arg_words().len()
     }
     pub fn has_block(&self) -> bool {
         self.node().has_block()
@@ -385,6 +396,19 @@ impl<'c> Iterator for Children<'c> {
 impl Config {
     pub(crate) fn str_at(&self, r: &Range<u32>) -> &str {
         &self.text[r.start as usize..r.end as usize]
+    }
+    /// Where word `i` is in `text` (see `words`).
+    pub(crate) fn word(&self, i: u32) -> Range<u32> {
+        let start = self.words[i as usize];
+        let end = match self.words.get(i as usize + 1) {
+            Some(&next) => next,
+            None => self.text.len() as u32,
+        };
+        start..end
+    }
+    /// Word `i`'s text.
+    pub(crate) fn word_str(&self, i: u32) -> &str {
+        self.str_at(&self.word(i))
     }
     /// The entry file's top-level directives, includes expanded.
     pub fn top(&self) -> Children<'_> {

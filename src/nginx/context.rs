@@ -184,12 +184,18 @@ pub(crate) type Rule = u16;
 struct Names {
     /// For each slot, its entries: `entries[heads[k]..heads[k + 1]]`.
     heads: Vec<u16>,
-    /// (name, class, rule, where the name starts in `prefix`).
-    entries: Vec<(&'static str, Class, Rule, u32)>,
-    /// Every name of `entries`, back to back: the start of every arena's text, so that a
-    /// directive with a known name keeps no copy of it (`intern`).
-    prefix: String,
+    /// (name, class, rule); a known name's `NameId` is its index here.
+    entries: Vec<(&'static str, Class, Rule)>,
 }
+
+/// A directive's name as the parser found it, kept on its node instead of the name's text,
+/// class and rule: a known name's index in the names table, or, for any other name (whose
+/// text is then the node's first word), `UNKNOWN` plus what its class and rule are
+/// (`UNKNOWN_IMPLAUSIBLE`, `UNKNOWN_DATA`: `rules::rule_of_unknown` gives no other rule).
+pub(crate) type NameId = u16;
+const UNKNOWN: NameId = 0xFFFC;
+const UNKNOWN_IMPLAUSIBLE: NameId = 2;
+const UNKNOWN_DATA: NameId = 1;
 
 const SLOT_BITS: u32 = 12;
 
@@ -224,27 +230,18 @@ fn names() -> &'static Names {
         for k in 1..heads.len() {
             heads[k] += heads[k - 1];
         }
-        let mut prefix = String::new();
-        let entries = all
-            .into_iter()
-            .map(|(n, class, rule)| {
-                let at = prefix.len() as u32;
-                prefix.push_str(n);
-                (n, class, rule, at)
-            })
-            .collect();
+        assert!(all.len() < UNKNOWN as usize);
         Names {
             heads,
-            entries,
-            prefix,
+            entries: all,
         }
     })
 }
 
 /// The class and rule of a name (`classify`, `rules::rule_of`) in one lookup.
 pub(crate) fn classify_name(name: &str) -> (Class, Rule) {
-    let (class, rule, _) = classify_intern(name);
-    (class, rule)
+    let id = name_id(name);
+    (class_of(id), rule_of_id(id))
 }
 
 /// `a == b` for slices of one length, by words (a name is compared per directive parsed; the
@@ -273,30 +270,56 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
-/// The text every arena starts with: the known names (see `classify_intern`).
-pub(crate) fn names_prefix() -> &'static str {
-    &names().prefix
-}
-
-/// `classify_name`, and where a known name's text is in `names_prefix()` (its span there).
-pub(crate) fn classify_intern(name: &str) -> (Class, Rule, Option<std::ops::Range<u32>>) {
+/// The `NameId` of a directive name (the parser asks it for each directive it makes).
+pub(crate) fn name_id(name: &str) -> NameId {
     let b = name.as_bytes();
     if b.is_empty() {
-        return (CLASS_IMPLAUSIBLE, 0, None);
+        return UNKNOWN + UNKNOWN_IMPLAUSIBLE;
     }
     let t = names();
     let k = slot(b);
-    let bucket = &t.entries[t.heads[k] as usize..t.heads[k + 1] as usize];
-    for &(n, class, rule, at) in bucket {
+    let first = t.heads[k] as usize;
+    for (i, &(n, ..)) in t.entries[first..t.heads[k + 1] as usize].iter().enumerate() {
         if n.len() == b.len() && same_bytes(n.as_bytes(), b) {
-            return (class, rule, Some(at..at + n.len() as u32));
+            return (first + i) as NameId;
         }
     }
-    (
-        classify_unknown(name),
-        super::rules::rule_of_unknown(name),
-        None,
-    )
+    let mut id = UNKNOWN;
+    if classify_unknown(name) == CLASS_IMPLAUSIBLE {
+        id += UNKNOWN_IMPLAUSIBLE;
+    }
+    if super::rules::rule_of_unknown(name) != 0 {
+        id += UNKNOWN_DATA;
+    }
+    id
+}
+
+/// Whether a name is known (else its text is the node's first word).
+pub(crate) fn is_known(id: NameId) -> bool {
+    id < UNKNOWN
+}
+
+/// The text of a known name (None: the name is the node's first word).
+pub(crate) fn known_name(id: NameId) -> Option<&'static str> {
+    names().entries.get(id as usize).map(|e| e.0)
+}
+
+/// The class of a name, by id (see `classify`).
+pub(crate) fn class_of(id: NameId) -> Class {
+    match names().entries.get(id as usize) {
+        Some(e) => e.1,
+        None if id.wrapping_sub(UNKNOWN) & UNKNOWN_IMPLAUSIBLE != 0 => CLASS_IMPLAUSIBLE,
+        None => CLASS_OTHER,
+    }
+}
+
+/// The rule of a name, by id (see `rules::rule_of`).
+pub(crate) fn rule_of_id(id: NameId) -> Rule {
+    match names().entries.get(id as usize) {
+        Some(e) => e.2,
+        None if id.wrapping_sub(UNKNOWN) & UNKNOWN_DATA != 0 => super::rules::RULE_DATA,
+        None => 0,
+    }
 }
 
 /// The class of a name not in KNOWN.
@@ -419,7 +442,7 @@ pub(crate) fn judge_server(
     depth: usize,
 ) -> Option<(Vec<Diagnostic>, Vec<NodeId>)> {
     let node = &cfg.nodes[server as usize];
-    match judge(node.class, Ctx::Http) {
+    match judge(class_of(node.name), Ctx::Http) {
         Verdict::Block(inner, ..) if node.has_block() => Some(judge_run(
             cfg,
             node.kids.clone(),
@@ -473,7 +496,7 @@ fn judge_run(
         }
         let node = &cfg.nodes[id as usize];
         let has_block = node.has_block();
-        let class = node.class;
+        let class = class_of(node.name);
         // The name is read only to word a diagnostic.
         let name = || d.name();
         let inner = match judge(class, ctx) {

@@ -315,7 +315,7 @@ impl Arena<'_> {
         self.text.reserve(bytes * 2 / 3);
         self.cfg.nodes.reserve(bytes / 32);
         self.cfg.children.reserve(bytes / 32);
-        self.cfg.arg_spans.reserve(bytes / 12);
+        self.cfg.words.reserve(bytes / 12);
     }
 
     /// Decode and parse one file; registers it in `cfg.files` with the next id.
@@ -549,16 +549,10 @@ impl Loader {
             }
             return outcomes;
         }
-        // Both texts start with the known names (`context::names_prefix`): spans into them
-        // stay, the others move up by what this text holds after them.
-        let names = super::context::names_prefix().len() as u32;
-        if self.text.is_empty() {
-            self.text.push_str(super::context::names_prefix());
-        }
         let node_off = self.cfg.nodes.len() as u32;
         let child_off = self.cfg.children.len() as u32;
-        let span_off = self.cfg.arg_spans.len() as u32;
-        let text_off = self.text.len() as u32 - names;
+        let word_off = self.cfg.words.len() as u32;
+        let text_off = self.text.len() as u32;
         let file_off = self.cfg.files.len() as u32;
         let arg_numbers: Vec<u32> = include_args
             .names
@@ -571,14 +565,14 @@ impl Loader {
         let Config {
             nodes,
             children,
-            arg_spans,
+            words,
             block_ends,
             diagnostics,
             files,
             ..
         } = cfg;
         append_freeing(&mut self.cfg.nodes, nodes, |mut n| {
-            n.args = n.args.start + span_off..n.args.end + span_off;
+            n.words = n.words.start + word_off..n.words.end + word_off;
             if n.has_block() {
                 n.kids = n.kids.start + child_off..n.kids.end + child_off;
             } else if n.is_include() && n.kids.start != Node::NO_FILES {
@@ -587,22 +581,12 @@ impl Loader {
             n.file += file_off;
             n
         });
-        append_freeing(&mut self.cfg.arg_spans, arg_spans, |s| {
-            if s.start < names {
-                s
-            } else {
-                s.start + text_off..s.end + text_off
-            }
-        });
-        if text.len() > names as usize {
-            let mut theirs = text.into_bytes();
-            theirs.drain(..names as usize);
-            let mut ours = std::mem::take(&mut self.text).into_bytes();
-            append_freeing(&mut ours, theirs, |b| b);
-            // Two whole UTF-8 texts, joined: still UTF-8.
-            self.text = String::from_utf8(ours)
-                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        }
+        append_freeing(&mut self.cfg.words, words, |w| w + text_off);
+        let mut ours = std::mem::take(&mut self.text).into_bytes();
+        append_freeing(&mut ours, text.into_bytes(), |b| b);
+        // Two whole UTF-8 texts, joined: still UTF-8.
+        self.text = String::from_utf8(ours)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         append_freeing(&mut self.cfg.children, children, |c| c + node_off);
         self.cfg
             .block_ends
@@ -685,8 +669,9 @@ impl Loader {
             self.sort_diagnostics();
         }
         self.cfg.nodes.shrink_to_fit();
-        self.cfg.arg_spans.shrink_to_fit();
+        self.cfg.words.shrink_to_fit();
         self.cfg.children.shrink_to_fit();
+        self.cfg.text.shrink_to_fit();
     }
 
     /// A snippet is examined as if included in a server (issue #16): its top level becomes the
@@ -704,22 +689,18 @@ impl Loader {
             .first()
             .and_then(|&id| cfg.nodes.get(id as usize))
             .map_or(1, |n| n.line);
-        let name = cfg.text.len() as u32;
-        cfg.text.push_str("server");
-        let arg = cfg.arg_spans.len() as u32;
-        cfg.arg_spans.push(name..name + "server".len() as u32);
+        let words = cfg.words.len() as u32;
         let kids = cfg.children.len() as u32;
         cfg.children.extend_from_slice(&ids);
         let id = cfg.nodes.len() as NodeId;
         cfg.nodes.push(Node {
-            args: arg..arg + 1,
+            words: words..words,
             kids: kids..cfg.children.len() as u32,
             file: main,
             line,
             column: 1,
+            name: context::name_id("server"),
             flags: Node::BLOCK,
-            class: context::classify("server"),
-            rule: super::rules::rule_of("server"),
         });
         let at = cfg.children.len() as u32;
         cfg.children.push(id);

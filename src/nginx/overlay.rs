@@ -170,7 +170,7 @@ fn splice(
     }
     c.nodes[block as usize].kids = c.nodes[new as usize].kids.clone();
     // A location's head may be rewritten (`location ^~ /media/`); a server's has no argument.
-    c.nodes[block as usize].args = c.nodes[new as usize].args.clone();
+    c.nodes[block as usize].words = c.nodes[new as usize].words.clone();
 
     let spliced = c.directive(server);
     // The variables the server's text declares stay when the replaced block's do (a location

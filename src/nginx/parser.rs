@@ -12,6 +12,7 @@
 //! of the tree.
 
 use super::ast::{Config, Diagnostic, FileId, Node, NodeId, MAX_DEPTH};
+use super::context::{self, NameId};
 use super::lexer::{Lexer, Tok, Token};
 use std::ops::Range;
 use std::path::Path;
@@ -75,11 +76,14 @@ struct Parser<'p> {
     cfg: &'p mut Config,
     file: FileId,
     path: &'p Path,
-    /// The arena's text (`Config::text` once loaded): the known names, then every word that is
-    /// not one of them, as nginx sees it (escapes processed), back to back.
+    /// The arena's text (`Config::text` once loaded): every word that is not a known name, as
+    /// nginx sees it (escapes processed), back to back.
     text: &'p mut String,
-    /// The class and rule of the statement's name (`context::classify_intern`).
-    name: (super::context::Class, super::context::Rule),
+    /// The statement's name (`context::name_id`).
+    name: NameId,
+    /// The text's length before the statement's words: what it is cut back to when the
+    /// statement is dropped (the text holds only the words of nodes, back to back).
+    stmt_text: usize,
     frames: &'p mut Vec<Frame>,
     kids: &'p mut Vec<NodeId>,
     words: &'p mut Vec<Range<u32>>,
@@ -92,8 +96,8 @@ struct Parser<'p> {
     depth_reported: bool,
 }
 
-/// Where the parsed text goes: words in `text` (the arena's, started with the known names when
-/// empty), include arguments numbered in `include_args`.
+/// Where the parsed text goes: words in `text` (the arena's), include arguments numbered in
+/// `include_args`.
 pub(crate) struct Placement<'p> {
     pub text: &'p mut String,
     pub include_args: &'p mut IncludeArgs,
@@ -110,9 +114,6 @@ pub(crate) fn parse_file(
     src: &str,
     at: Placement<'_>,
 ) -> ParsedFile {
-    if at.text.is_empty() {
-        at.text.push_str(super::context::names_prefix());
-    }
     let Scratch {
         frames,
         kids,
@@ -132,7 +133,8 @@ pub(crate) fn parse_file(
         file,
         path,
         text: at.text,
-        name: (0, 0),
+        name: 0,
+        stmt_text: 0,
         frames,
         kids,
         words,
@@ -179,8 +181,8 @@ impl Parser<'_> {
         self.frames.last().is_some_and(|f| f.dropped)
     }
 
-    /// A word of the statement: a known directive name is not copied (its span is in the
-    /// names at the start of the text), any other word is appended to the text.
+    /// A word of the statement: a known directive name is not copied (its `NameId` says it),
+    /// any other word is appended to the text.
     fn push_word(
         &mut self,
         src: &str,
@@ -193,10 +195,11 @@ impl Parser<'_> {
         if self.words.is_empty() {
             self.stmt_line = line;
             self.stmt_column = column;
-            let (class, rule, interned) = super::context::classify_intern(w);
-            self.name = (class, rule);
-            if let Some(r) = interned {
-                self.words.push(r);
+            self.stmt_text = self.text.len();
+            self.name = context::name_id(w);
+            if context::is_known(self.name) {
+                // A place holder: the name's word is not kept.
+                self.words.push(0..0);
                 return;
             }
         }
@@ -205,16 +208,29 @@ impl Parser<'_> {
         self.words.push(at..at + w.len() as u32);
     }
 
+    /// Forget the words in hand, and their text.
+    fn drop_statement(&mut self) {
+        self.words.clear();
+        self.text.truncate(self.stmt_text);
+    }
+
+    /// The statement's name.
+    fn stmt_name(&self) -> &str {
+        match context::known_name(self.name) {
+            Some(name) => name,
+            None => word_at(self.text, &self.words[0]),
+        }
+    }
+
     /// Turn the words in hand into a node; returns its id (None when dropped for depth).
     fn emit(&mut self, block: bool) -> Option<NodeId> {
         if self.dropping() {
-            self.words.clear();
+            self.drop_statement();
             return None;
         }
-        let name = word_at(self.text, &self.words[0]);
+        let name = self.stmt_name();
         let is_include = name == "include" && !block;
         let is_if = name == "if";
-        let (class, rule) = self.name;
         let top_name = (self.want_top_names && self.frames.len() == 1).then(|| name.to_string());
         if let Some(name) = top_name {
             self.top_names.push((name, block));
@@ -225,24 +241,26 @@ impl Parser<'_> {
         } else {
             None
         };
-        let args_start = self.cfg.arg_spans.len() as u32;
-        self.cfg.arg_spans.append(self.words);
         if is_if {
-            self.strip_if_parens(args_start as usize + 1);
+            self.strip_if_parens();
         }
+        let first = self.cfg.words.len() as u32;
+        let skip = usize::from(context::is_known(self.name));
+        self.cfg
+            .words
+            .extend(self.words.drain(..).skip(skip).map(|w| w.start));
         let id = self.cfg.nodes.len() as NodeId;
         // An include is linked to the set of its argument (set 0, none, when it has not one
         // argument); the loader fills the sets.
         let set = include_arg.map_or(Node::NO_FILES, |a| a + 1);
         self.cfg.nodes.push(Node {
-            args: args_start..self.cfg.arg_spans.len() as u32,
+            words: first..self.cfg.words.len() as u32,
             kids: if is_include { set..set + 1 } else { 0..0 },
             file: self.file,
             line: self.stmt_line,
             column: self.stmt_column,
+            name: self.name,
             flags: if block { Node::BLOCK } else { 0 } | if is_include { Node::INCLUDE } else { 0 },
-            class,
-            rule,
         });
         self.kids.push(id);
         if is_include {
@@ -252,24 +270,31 @@ impl Parser<'_> {
     }
 
     /// nginx's rewrite module reads `if (cond)` without the parentheses; so do we: `(` off the
-    /// first argument, `)` off the last, and an argument left empty disappears.
-    fn strip_if_parens(&mut self, first: usize) {
-        let last = self.cfg.arg_spans.len();
+    /// first argument, `)` off the last, and an argument left empty disappears. The arguments
+    /// are the last words of the text (`if` is a known name): the `(` is taken out of it, the
+    /// words after it moved back, and the `)` is its last byte.
+    fn strip_if_parens(&mut self) {
+        let (first, last) = (1, self.words.len());
         if first >= last {
             return;
         }
-        let opens = word_at(self.text, &self.cfg.arg_spans[first]).starts_with('(');
-        let closes = word_at(self.text, &self.cfg.arg_spans[last - 1]).ends_with(')');
+        let opens = word_at(self.text, &self.words[first]).starts_with('(');
+        let closes = word_at(self.text, &self.words[last - 1]).ends_with(')');
         if !(opens && closes) {
             return;
         }
-        self.cfg.arg_spans[first].start += 1;
-        self.cfg.arg_spans[last - 1].end -= 1;
-        if self.cfg.arg_spans[last - 1].is_empty() {
-            self.cfg.arg_spans.pop();
+        self.text.remove(self.words[first].start as usize);
+        self.words[first].end -= 1;
+        for w in &mut self.words[first + 1..] {
+            *w = w.start - 1..w.end - 1;
         }
-        if first < self.cfg.arg_spans.len() && self.cfg.arg_spans[first].is_empty() {
-            self.cfg.arg_spans.remove(first);
+        self.text.pop();
+        self.words[last - 1].end -= 1;
+        if self.words[last - 1].is_empty() {
+            self.words.pop();
+        }
+        if first < self.words.len() && self.words[first].is_empty() {
+            self.words.remove(first);
         }
     }
 
@@ -280,12 +305,13 @@ impl Parser<'_> {
             self.error(line, column, "unexpected \"{\"");
             self.stmt_line = line;
             self.stmt_column = column;
-            self.name = super::context::classify_name("");
+            self.stmt_text = self.text.len();
+            self.name = context::name_id("");
             let at = self.text.len() as u32;
             self.words.push(at..at);
         }
         let depth = self.frames.len(); // the top level is frame 0
-        let upstream = word_at(self.text, &self.words[0]) == "upstream";
+        let upstream = self.stmt_name() == "upstream";
         let node = self.emit(true);
         let dropped = self.dropping() || depth > MAX_DEPTH;
         if depth > MAX_DEPTH && !self.depth_reported {
@@ -339,7 +365,7 @@ impl Parser<'_> {
                     // The unterminated statement is dropped (as crossplane does): nginx never
                     // accepted it, and guessing where it ended could invent a directive.
                     self.error(line, column, "unexpected \"}\"");
-                    self.words.clear();
+                    self.drop_statement();
                 }
                 if self.frames.len() == 1 {
                     self.error(line, column, "unexpected \"}\"");
@@ -359,7 +385,7 @@ impl Parser<'_> {
                         column,
                         "unexpected end of file, expecting \";\" or \"}\"",
                     );
-                    self.words.clear();
+                    self.drop_statement();
                 }
                 if self.frames.len() > 1 {
                     self.error(line, column, "unexpected end of file, expecting \"}\"");

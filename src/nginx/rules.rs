@@ -154,7 +154,7 @@ const DATA_BLOCKS: &[&str] = &[
 /// may repeat), with `RULE_DATA` when its block is not checked for repeats, and `RULE_VALUES`
 /// for a repeatable directive whose values are read for unknown variables
 /// (`variables::VALUES`).
-const RULE_DATA: u16 = 1 << 15;
+pub(crate) const RULE_DATA: u16 = 1 << 15;
 const RULE_VALUES: u16 = 1 << 14;
 /// The NON_REPEATABLE index part of a rule.
 const RULE_ONCE: u16 = !(RULE_DATA | RULE_VALUES);
@@ -445,7 +445,7 @@ fn duplicates_from<'c>(
             }
             continue;
         }
-        let rule = node.rule;
+        let rule = super::context::rule_of_id(node.name);
         let once = rule & RULE_ONCE;
         if (once != 0 && is_path.get(once as usize) == Some(&true)) || rule & RULE_VALUES != 0 {
             let d = cfg.directive(id);

@@ -53,13 +53,8 @@ pub(super) fn named_in_to<'c>(d: &Directive<'c>, mut found: impl FnMut(&'c str))
         return;
     };
     let cfg = d.config();
-    let node = &cfg.nodes[d.id() as usize];
-    // The arguments, the name (the first word) left out.
-    let spans = cfg
-        .arg_spans
-        .get(node.args.start as usize + 1..node.args.end as usize)
-        .unwrap_or(&[]);
-    let n = spans.len();
+    let words = cfg.nodes[d.id() as usize].arg_words();
+    let n = words.len();
     // From the `from`th argument; only the last one when `last` (and it is past `from`).
     let from = if last {
         from.max(n.saturating_sub(1))
@@ -67,8 +62,8 @@ pub(super) fn named_in_to<'c>(d: &Directive<'c>, mut found: impl FnMut(&'c str))
         from
     };
     let mut out = Vec::new();
-    for r in &spans[from.min(n)..] {
-        let a = cfg.str_at(r);
+    for i in words.skip(from.min(n)) {
+        let a = cfg.word_str(i);
         if a.as_bytes().contains(&b'$') {
             names(a, &mut out);
             out.drain(..).for_each(&mut found);
@@ -182,36 +177,47 @@ fn builtin(name: &str) -> bool {
 /// for the directives of one `trace`). Only the few directives that can declare anything are
 /// looked at closely.
 fn declared(cfg: &Config) -> HashSet<String> {
-    use super::context::classify;
+    use super::context::{class_of, classify};
     let mut out: HashSet<String> = HashSet::new();
     let reached = cfg.reached_files();
     let text = cfg.text.as_bytes();
     let captures = Captures::in_text(text);
     // The directives that declare by name (the parser classified every name).
     let by_name = [classify("map"), classify("split_clients"), classify("geo")];
-    let dollar = |r: Option<&std::ops::Range<u32>>| {
-        r.is_some_and(|r| r.start < r.end && text.get(r.start as usize) == Some(&b'$'))
+    let dollar = |w: Option<u32>| {
+        w.map(|i| cfg.word(i))
+            .is_some_and(|r| r.start < r.end && text.get(r.start as usize) == Some(&b'$'))
     };
     for (id, node) in cfg.nodes.iter().enumerate() {
         if !reached[node.file as usize] {
             continue;
         }
-        let spans = &cfg.arg_spans[node.args.start as usize..node.args.end as usize];
+        let d = cfg.directive(id as super::ast::NodeId);
+        let words = node.words.clone();
         // Named captures: in the regexes nginx registers them from (a location's, `rewrite`'s,
         // `if`'s, a map key...), in the name too (`~^/(?<x>.*)$ 1;` in a map is a directive
-        // named so). The name is read only where an opener may be.
-        if let (Some(captures), Some(name)) = (&captures, spans.first()) {
-            if spans.iter().any(|r| captures.maybe_in(r)) && registers_captures(cfg.str_at(name)) {
-                for r in spans {
-                    if captures.maybe_in(r) {
-                        named_groups(cfg.str_at(r), &mut out);
+        // named so: not a known name, so its first word). The name is read only where an
+        // opener may be.
+        if let Some(captures) = &captures {
+            if words.clone().any(|i| captures.maybe_in(&cfg.word(i)))
+                && registers_captures(d.name())
+            {
+                for i in words.clone() {
+                    let r = cfg.word(i);
+                    if captures.maybe_in(&r) {
+                        named_groups(cfg.str_at(&r), &mut out);
                     }
                 }
             }
         }
         // What `declared_by` reads: a `$` name or first argument, or map/split_clients/geo.
-        if dollar(spans.first()) || dollar(spans.get(1)) || by_name.contains(&node.class) {
-            declared_by(&cfg.directive(id as super::ast::NodeId), &mut out);
+        let first_arg = node.arg_words().next();
+        let unknown_name = words
+            .clone()
+            .next()
+            .filter(|_| !super::context::is_known(node.name));
+        if dollar(unknown_name) || dollar(first_arg) || by_name.contains(&class_of(node.name)) {
+            declared_by(&d, &mut out);
         }
     }
     out
