@@ -77,6 +77,7 @@ impl Node {
         self.flags & Node::INCLUDE != 0
     }
     /// The arguments' words (the name's own word left out).
+    #[inline]
     pub fn arg_words(&self) -> Range<u32> {
         if context::is_known(self.name) || self.words.is_empty() {
             self.words.clone()
@@ -175,6 +176,7 @@ impl<'c> Directive<'c> {
     pub fn config(&self) -> &'c Config {
         self.cfg
     }
+    #[inline]
     pub fn name(&self) -> &'c str {
         let n = self.node();
         match context::known_name(n.name) {
@@ -185,10 +187,11 @@ impl<'c> Directive<'c> {
     }
     /// Whether the directive is named `name`: the length first, then the bytes (no UTF-8
     /// boundary checks: every tree walk asks this of each directive it passes).
+    #[inline]
     pub fn is(&self, name: &str) -> bool {
         let n = self.node();
         if let Some(known) = context::known_name(n.name) {
-            return known.len() == name.len() && known.as_bytes() == name.as_bytes();
+            return context::same_bytes(known.as_bytes(), name.as_bytes());
         }
         if n.words.is_empty() {
             return name.is_empty();
@@ -212,7 +215,9 @@ impl<'c> Directive<'c> {
         self.node().arg_words().map(move |i| cfg.word_str(i))
     }
     pub fn arg(&self, i: usize) -> Option<&'c str> {
-        self.args().nth(i)
+        let words = self.node().arg_words();
+        let i = u32::try_from(i).ok()?.checked_add(words.start)?;
+        words.contains(&i).then(|| self.cfg.word_str(i))
     }
     pub fn arg_count(&self) -> usize {
         self.node().arg_words().len()
@@ -398,6 +403,7 @@ impl Config {
         &self.text[r.start as usize..r.end as usize]
     }
     /// Where word `i` is in `text` (see `words`).
+    #[inline]
     pub(crate) fn word(&self, i: u32) -> Range<u32> {
         let start = self.words[i as usize];
         let end = match self.words.get(i as usize + 1) {

@@ -247,7 +247,7 @@ pub(crate) fn classify_name(name: &str) -> (Class, Rule) {
 /// `a == b` for slices of one length, by words (a name is compared per directive parsed; the
 /// library's comparison is a call for the few bytes of a directive name).
 #[inline(always)]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
@@ -295,16 +295,19 @@ pub(crate) fn name_id(name: &str) -> NameId {
 }
 
 /// Whether a name is known (else its text is the node's first word).
+#[inline]
 pub(crate) fn is_known(id: NameId) -> bool {
     id < UNKNOWN
 }
 
 /// The text of a known name (None: the name is the node's first word).
+#[inline]
 pub(crate) fn known_name(id: NameId) -> Option<&'static str> {
     names().entries.get(id as usize).map(|e| e.0)
 }
 
 /// The class of a name, by id (see `classify`).
+#[inline]
 pub(crate) fn class_of(id: NameId) -> Class {
     match names().entries.get(id as usize) {
         Some(e) => e.1,
@@ -314,6 +317,7 @@ pub(crate) fn class_of(id: NameId) -> Class {
 }
 
 /// The rule of a name, by id (see `rules::rule_of`).
+#[inline]
 pub(crate) fn rule_of_id(id: NameId) -> Rule {
     match names().entries.get(id as usize) {
         Some(e) => e.2,
@@ -583,6 +587,38 @@ mod tests {
         for implausible in ["", "[a-z]", "^/a", "x-y"] {
             assert_eq!(classify(implausible), CLASS_IMPLAUSIBLE, "{implausible}");
         }
+    }
+
+    #[test]
+    fn a_name_id_keeps_the_name_class_and_rule() {
+        let mut known: Vec<&str> = KNOWN.iter().map(|k| k.0).collect();
+        known.extend(super::super::rules::names_with_rules());
+        for name in known {
+            let id = name_id(name);
+            assert!(is_known(id), "{name}");
+            assert_eq!(known_name(id), Some(name));
+            assert_eq!(class_of(id), classify(name), "{name}");
+            assert_eq!(rule_of_id(id), super::super::rules::rule_of(name), "{name}");
+        }
+        // Names in no table: their class and rule still come back from the id alone.
+        for name in [
+            "",
+            "x-y",
+            "my_module_directive",
+            "foo_by_lua_block",
+            "[a]_block",
+        ] {
+            let id = name_id(name);
+            assert!(!is_known(id) && known_name(id).is_none(), "{name}");
+            assert_eq!(class_of(id), classify_unknown(name), "{name}");
+            assert_eq!(
+                rule_of_id(id),
+                super::super::rules::rule_of_unknown(name),
+                "{name}"
+            );
+        }
+        assert_ne!(rule_of_id(name_id("foo_by_lua_block")), 0);
+        assert_eq!(class_of(name_id("x-y")), CLASS_IMPLAUSIBLE);
     }
 
     #[test]

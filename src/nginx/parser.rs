@@ -246,9 +246,9 @@ impl Parser<'_> {
         }
         let first = self.cfg.words.len() as u32;
         let skip = usize::from(context::is_known(self.name));
-        self.cfg
-            .words
-            .extend(self.words.drain(..).skip(skip).map(|w| w.start));
+        let words = self.words.get(skip..).unwrap_or(&[]);
+        self.cfg.words.extend(words.iter().map(|w| w.start));
+        self.words.clear();
         let id = self.cfg.nodes.len() as NodeId;
         // An include is linked to the set of its argument (set 0, none, when it has not one
         // argument); the loader fills the sets.
@@ -457,6 +457,42 @@ mod tests {
         let (cfg, _) = parse("if ($a = \"b c\") { } if ( -f $x ) { }");
         let ifs: Vec<Vec<&str>> = cfg.file_raw_top(0).map(|d| d.args().collect()).collect();
         assert_eq!(ifs, [vec!["$a", "=", "b c"], vec!["-f", "$x"]]);
+    }
+
+    #[test]
+    fn words_are_written_back_to_back_and_only_kept_ones() {
+        // Known names (`server`, `if`, `listen`) have no text; a dropped statement (`b 1`
+        // before a stray `}`, `c` at the end) leaves none; an empty word is still a word.
+        let src = "server { listen 80; my_x \"\" é; if (a) { } b 1 }\nlast \"(z)\";\nc";
+        let (cfg, _) = parse(src);
+        assert_eq!(cfg.text, "80my_xéalast(z)");
+        let all: Vec<(&str, Vec<&str>)> = Config::depth_first(&cfg)
+            .map(|(_, d)| (d.name(), d.args().collect()))
+            .collect();
+        assert_eq!(
+            all,
+            [
+                ("server", vec![]),
+                ("listen", vec!["80"]),
+                ("my_x", vec!["", "é"]),
+                ("if", vec!["a"]),
+                ("last", vec!["(z)"]),
+            ]
+        );
+        let last = cfg.file_raw_top(0).nth(1).unwrap();
+        assert_eq!(
+            (last.arg(0), last.arg(1), last.arg_count()),
+            (Some("(z)"), None, 1)
+        );
+        // The `if`'s parentheses come out of the text, the words after them moved back.
+        let (cfg, _) = parse("if ( $a = \"b\" ) { } if (x) { } if () { } k v;");
+        assert_eq!(cfg.text, "$a=bxkv");
+        let ifs: Vec<Vec<&str>> = cfg.file_raw_top(0).map(|d| d.args().collect()).collect();
+        assert_eq!(ifs, [vec!["$a", "=", "b"], vec!["x"], vec![], vec!["v"]]);
+        // A nameless block: an empty name, still a word.
+        let (cfg, _) = parse("{ x; }");
+        let top = cfg.file_raw_top(0).next().unwrap();
+        assert_eq!((top.name(), top.arg_count(), top.is("")), ("", 0, true));
     }
 
     #[test]
