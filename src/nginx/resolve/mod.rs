@@ -612,7 +612,7 @@ impl Model {
             None => cfg.servers().iter().map(Directive::id).collect(),
         };
         let mut blocks = blocks;
-        let mut locations = Locations::build(cfg, &server_ids, &blocks);
+        let mut locations = Locations::build(cfg, &server_ids, &mut blocks);
         // Grown by doubling: up to half of each is room never used (a 360,000-server model).
         blocks.blocks.shrink_to_fit();
         locations.locs.shrink_to_fit();
@@ -646,6 +646,13 @@ impl Model {
     /// Whether the blocks, locations and scripts of `server` are built.
     pub fn covers(&self, server: NodeId) -> bool {
         self.covers.as_ref().map_or(true, |c| c.contains(&server))
+    }
+
+    /// Where `locations` keeps the locations of `server` (`Block::locations`).
+    fn server_locations(&self, server: NodeId) -> Option<usize> {
+        self.blocks
+            .of(server)
+            .and_then(|b| self.blocks.get(b).locations())
     }
 }
 
@@ -930,7 +937,7 @@ impl<'s> Resolver<'s> {
     /// The location nodes of a server (all levels, config order).
     pub fn locations_of(&self, server: NodeId) -> Vec<NodeId> {
         let mut out = Vec::new();
-        if let Some(level) = self.locations.server_level(server) {
+        if let Some(level) = self.locations.server_level(self.server_locations(server)) {
             let mut stack: Vec<usize> = level.all().rev().collect();
             while let Some(l) = stack.pop() {
                 out.push(self.locations.locs[l].node);
@@ -991,7 +998,10 @@ impl<'s> Resolver<'s> {
             named: &mut named,
             errors: &mut errors,
         };
-        match self.locations.find(server, uri.as_bytes(), &mut ctx) {
+        match self
+            .locations
+            .find(self.server_locations(server), uri.as_bytes(), &mut ctx)
+        {
             location::Found::Location(l) | location::Found::AutoRedirect(l) => {
                 Some(self.locations.locs[l].node)
             }
@@ -1028,13 +1038,20 @@ impl<'s> Resolver<'s> {
         self.blocks.get(b).conf.handler.as_ref().map(|h| h.at)
     }
 
-    /// The modifier and pattern of a location node.
+    /// The modifier and pattern of a location node of a server of the model (read from the
+    /// config: `Locations` keeps no map by node).
     pub fn location_pattern(&self, node: NodeId) -> Option<(Modifier, String)> {
-        self.locations
-            .by_node
-            .get(&node)
-            .map(|&i| &self.locations.locs[i as usize])
-            .map(|l| (l.modifier, l.name.to_string()))
+        // A location of the model's: in a server, or nested in such a location (a `location`
+        // in an `if` has a block but is no location: nginx refuses it).
+        let mut b = self.blocks.get(self.blocks.of(node)?);
+        while b.kind == conf::BlockKind::Location {
+            b = self.blocks.get(b.parent()?);
+        }
+        if b.kind != conf::BlockKind::Server {
+            return None;
+        }
+        let (modifier, name) = location::pattern(&self.config().directive(node));
+        Some((modifier, name.to_string()))
     }
 }
 
@@ -1182,21 +1199,27 @@ mod model_tests {
         dump.push_str("} }\n");
         let cfg = crate::nginx::load_dump(&SysRoot::live(), dump.as_bytes(), "test").unwrap();
         let http = http_block(&cfg);
-        let (blocks, _) = Blocks::build(&cfg, http, &cfg.prefix, None);
+        let (mut blocks, _) = Blocks::build(&cfg, http, &cfg.prefix, None);
         let servers: Vec<NodeId> = cfg.servers().iter().map(Directive::id).collect();
-        let locs = Locations::build(&cfg, &servers, &blocks);
+        let locs = Locations::build(&cfg, &servers, &mut blocks);
         let mut first: std::collections::HashMap<&str, usize> = Default::default();
         for (i, l) in locs.locs.iter().enumerate() {
             if l.modifier == Modifier::Named {
-                first.entry(&*l.name).or_insert(i);
+                first.entry(locs.name(i)).or_insert(i);
             }
         }
         assert_eq!(first.len() as u64, n);
+        let server = level_of(&blocks, servers[0]);
         for (name, &i) in &first {
-            assert_eq!(locs.named(servers[0], name), Some(i), "{name}");
+            assert_eq!(locs.named(server, name), Some(i), "{name}");
         }
-        assert_eq!(locs.named(servers[0], "@missing"), None);
-        assert_eq!(locs.named(servers[0], "@n"), None);
+        assert_eq!(locs.named(server, "@missing"), None);
+        assert_eq!(locs.named(server, "@n"), None);
+    }
+
+    /// Where `Locations` keeps the locations of `server`.
+    fn level_of(blocks: &Blocks, server: NodeId) -> Option<usize> {
+        blocks.get(blocks.of(server)?).locations()
     }
 
     /// The real configurations of ../shared/corpus (when it is there) and `synthetic`.
@@ -1241,11 +1264,11 @@ mod model_tests {
             .iter()
             .map(|u| u.as_bytes().to_vec())
             .collect();
-        for l in &locs.locs {
+        for (i, l) in locs.locs.iter().enumerate() {
             if l.modifier.is_regex() || l.modifier == Modifier::Named {
                 continue;
             }
-            let n = l.name.as_bytes();
+            let n = locs.name(i).as_bytes();
             out.push(n.to_vec());
             out.push([n, b"a.png"].concat());
             out.push([n, b"/"].concat());
@@ -1259,7 +1282,7 @@ mod model_tests {
         out
     }
 
-    fn found(locs: &Locations, server: NodeId, uri: &[u8]) -> String {
+    fn found(locs: &Locations, server: Option<usize>, uri: &[u8]) -> String {
         let (mut captures, mut named, mut errors) = (None, Vec::new(), Vec::new());
         let mut ctx = MatchCtx {
             captures: &mut captures,
@@ -1284,7 +1307,7 @@ mod model_tests {
         let mut lookups = 0;
         for cfg in &configs {
             let http = http_block(cfg);
-            let (blocks, _) = Blocks::build(cfg, http, &cfg.prefix, None);
+            let (mut blocks, _) = Blocks::build(cfg, http, &cfg.prefix, None);
             let copied = Blocks::build_copying(cfg, http, &cfg.prefix);
             assert_eq!(
                 format!("{:?}", blocks.blocks),
@@ -1293,21 +1316,30 @@ mod model_tests {
                 cfg.files[0].path
             );
             let servers: Vec<NodeId> = cfg.servers().iter().map(Directive::id).collect();
-            let hashed = Locations::build_with(cfg, &servers, &blocks, 0);
-            let scanned = Locations::build_with(cfg, &servers, &blocks, usize::MAX);
-            let mixed = Locations::build(cfg, &servers, &blocks);
+            // Built the same way over the same blocks, each records the same levels on them.
+            let hashed = Locations::build_with(cfg, &servers, &mut blocks, 0);
+            let scanned = Locations::build_with(cfg, &servers, &mut blocks, usize::MAX);
+            let mixed = Locations::build(cfg, &servers, &mut blocks);
             let shape = |l: &Locations| {
-                let locs: Vec<_> = l
-                    .locs
-                    .iter()
-                    .map(|l| (l.node, l.block, l.modifier, l.name.clone(), l.level.all()))
+                let locs: Vec<_> = (0..l.locs.len())
+                    .map(|i| {
+                        let loc = &l.locs[i];
+                        (
+                            loc.node,
+                            loc.block,
+                            loc.modifier,
+                            l.name(i),
+                            loc.level.all(),
+                        )
+                    })
                     .collect();
                 format!("{locs:?}")
             };
             assert_eq!(shape(&hashed), shape(&scanned));
             assert_eq!(shape(&hashed), shape(&mixed));
             let uris = uris(&hashed);
-            for &s in &servers {
+            for &node in &servers {
+                let s = level_of(&blocks, node);
                 for u in &uris {
                     let want = found(&hashed, s, u);
                     assert_eq!(
@@ -1319,10 +1351,13 @@ mod model_tests {
                     assert_eq!(found(&mixed, s, u), want, "{}", String::from_utf8_lossy(u));
                     lookups += 1;
                 }
-                for l in hashed.locs.iter().filter(|l| l.modifier == Modifier::Named) {
-                    let want = hashed.named(s, &l.name);
-                    assert_eq!(scanned.named(s, &l.name), want);
-                    assert_eq!(mixed.named(s, &l.name), want);
+                for (i, _) in
+                    (hashed.locs.iter().enumerate()).filter(|(_, l)| l.modifier == Modifier::Named)
+                {
+                    let name = hashed.name(i);
+                    let want = hashed.named(s, name);
+                    assert_eq!(scanned.named(s, name), want);
+                    assert_eq!(mixed.named(s, name), want);
                 }
             }
         }

@@ -27,7 +27,7 @@ fn find_location(
     let mut named = Vec::new();
     let mut errors = Vec::new();
     let found = r.locations.find(
-        server,
+        r.server_locations(server),
         uri.as_bytes(),
         &mut MatchCtx {
             captures: &mut captures,
