@@ -336,6 +336,10 @@ pub struct Block {
     /// `Option<u32>` is 8 bytes).
     at: u32,
     up: u32,
+    /// Of a server block: its locations' level in `Locations` (`NONE` until they are built).
+    /// Kept here, in what was the block's padding, rather than in a map of its own: 13 bytes
+    /// a server.
+    locs: u32,
     pub kind: BlockKind,
     pub conf: Conf,
 }
@@ -357,6 +361,11 @@ impl Block {
     pub fn parent(&self) -> Option<BlockIdx> {
         (self.up != Block::NONE).then_some(self.up as BlockIdx)
     }
+
+    /// Of a server block: the index of its locations' level in `Locations`, once built.
+    pub fn locations(&self) -> Option<usize> {
+        (self.locs != Block::NONE).then_some(self.locs as usize)
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -374,6 +383,11 @@ impl Blocks {
     }
     pub fn get(&self, b: BlockIdx) -> &Block {
         &self.blocks[b]
+    }
+
+    /// Record where `Locations` keeps the locations of server block `b` (None: nowhere yet).
+    pub(super) fn set_locations(&mut self, b: BlockIdx, level: Option<usize>) {
+        self.blocks[b].locs = level.map_or(Block::NONE, |l| l as u32);
     }
 
     /// Build every block under the `http` context (or the fragment's top level); of the server
@@ -663,6 +677,7 @@ impl Blocks {
         self.blocks.push(Block {
             at: node.unwrap_or(Block::NONE),
             up: parent.map_or(Block::NONE, |p| p as u32),
+            locs: Block::NONE,
             kind,
             conf: conf.clone(),
         });

@@ -53,8 +53,10 @@ pub struct Loc {
     pub node: NodeId,
     pub block: BlockIdx,
     pub modifier: Modifier,
-    /// The pattern as written (`/media/`, `\.(jpg|png)$`, `@app`).
-    pub name: Box<str>,
+    /// The pattern as written (`/media/`, `\.(jpg|png)$`, `@app`): its start and length in
+    /// `Locations::names` (`Locations::name`). One string for every name, not one allocation
+    /// each: 40 bytes a location of a 360,000-server config.
+    name: (u32, u32),
     /// The compiled pattern of a regex location (boxed: most locations have none).
     pub regex: Option<Box<NgxRegex>>,
     /// Nested locations.
@@ -64,6 +66,20 @@ pub struct Loc {
 }
 
 pub use crate::fnv::FnvMap;
+
+/// The modifier and the pattern of a `location` directive.
+pub fn pattern<'c>(d: &Directive<'c>) -> (Modifier, &'c str) {
+    let (m, name) = location_modifier(d);
+    let modifier = match m {
+        "=" => Modifier::Exact,
+        "^~" => Modifier::NoRegex,
+        "~" => Modifier::Regex,
+        "~*" => Modifier::RegexCaseless,
+        _ if name.starts_with('@') => Modifier::Named,
+        _ => Modifier::Prefix,
+    };
+    (modifier, name)
+}
 
 /// Up to this many locations in a level, its `=` and prefix names are compared one by one
 /// (as nginx's own static location tree does): no hash table per level. A 360,000-server
@@ -88,7 +104,7 @@ pub struct Level {
 
 // One per server and one per location, held for the run (see `Level::extra`).
 const _: () = assert!(std::mem::size_of::<Level>() == 24);
-const _: () = assert!(std::mem::size_of::<Loc>() == 64);
+const _: () = assert!(std::mem::size_of::<Loc>() == 56);
 
 /// What a level of regex locations, or of more than `SMALL_LEVEL` locations, has.
 #[derive(Debug, Default)]
@@ -139,15 +155,26 @@ pub enum Found {
     Failed(String),
 }
 
+impl Loc {
+    /// The length of the pattern as written.
+    pub fn name_len(&self) -> usize {
+        self.name.1 as usize
+    }
+}
+
+/// The locations of the servers of a model. A server's are found from its block
+/// (`Block::locations`: the index of its top level in `levels`), a location's block from its
+/// `Loc`: no map by node (two maps were 26 bytes a server of a 360,000-server config).
 #[derive(Debug, Default)]
 pub struct Locations {
     pub locs: Vec<Loc>,
-    /// Location node → index in `locs`.
-    pub by_node: FnvMap<NodeId, u32>,
-    /// Per server node: its index in `levels`.
-    servers: FnvMap<NodeId, u32>,
-    /// Each server's top level and its named locations (the first of each name).
-    levels: Vec<(Level, Named)>,
+    /// Every location's name, side by side (`Loc::name`).
+    names: String,
+    /// Each server's top level.
+    levels: Vec<Level>,
+    /// The named locations of the servers that have any (the first of each name), by index in
+    /// `levels`: most servers have none.
+    named: FnvMap<u32, Named>,
     /// Levels of more than this many locations hash their names (`SMALL_LEVEL`; the tests
     /// build with every level hashed, the reference, and with none).
     small: usize,
@@ -164,7 +191,9 @@ pub struct MatchCtx<'a> {
 }
 
 impl Locations {
-    pub fn build(cfg: &Config, servers: &[NodeId], blocks: &Blocks) -> Locations {
+    /// The locations of `servers`, each server's level recorded on its block
+    /// (`Blocks::set_locations`).
+    pub fn build(cfg: &Config, servers: &[NodeId], blocks: &mut Blocks) -> Locations {
         Locations::build_with(cfg, servers, blocks, SMALL_LEVEL)
     }
 
@@ -172,16 +201,29 @@ impl Locations {
     pub(super) fn build_with(
         cfg: &Config,
         servers: &[NodeId],
-        blocks: &Blocks,
+        blocks: &mut Blocks,
         small: usize,
     ) -> Locations {
         let mut me = Locations {
             small,
             ..Locations::default()
         };
-        me.servers.reserve(servers.len());
         me.levels.reserve(servers.len());
+        // What an earlier build recorded on the blocks is not this one's.
         for &s in servers {
+            if let Some(b) = blocks.of(s) {
+                blocks.set_locations(b, None);
+            }
+        }
+        for &s in servers {
+            // A server outside the http context has no block, and so no location; a server
+            // given twice has its level already.
+            let Some(b) = blocks.of(s) else {
+                continue;
+            };
+            if blocks.get(b).locations().is_some() {
+                continue;
+            }
             let d = cfg.directive(s);
             let mut named = Vec::new();
             let level = me.level(d, blocks, &mut Some(&mut named));
@@ -193,16 +235,22 @@ impl Locations {
             // against those before it.
             named.sort_by(|a, b| a.0.cmp(&b.0));
             named.dedup_by(|later, first| later.0 == first.0);
-            // A server given twice keeps its last level (as the map's insert did).
-            match me.servers.get(&s) {
-                Some(&i) => me.levels[i as usize] = (level, named.into()),
-                None => {
-                    me.servers.insert(s, me.levels.len() as u32);
-                    me.levels.push((level, named.into()));
-                }
+            let i = me.levels.len();
+            me.levels.push(level);
+            blocks.set_locations(b, Some(i));
+            if !named.is_empty() {
+                me.named.insert(i as u32, named.into());
             }
         }
+        // Grown by doubling: up to half is room never used.
+        me.names.shrink_to_fit();
         me
+    }
+
+    /// The pattern of location `l` as written.
+    pub fn name(&self, l: usize) -> &str {
+        let (start, len) = self.locs[l].name;
+        &self.names[start as usize..(start + len) as usize]
     }
 
     fn level(
@@ -224,15 +272,7 @@ impl Locations {
             let Some(block) = blocks.of(d.id()) else {
                 continue;
             };
-            let (m, name) = location_modifier(&d);
-            let modifier = match m {
-                "=" => Modifier::Exact,
-                "^~" => Modifier::NoRegex,
-                "~" => Modifier::Regex,
-                "~*" => Modifier::RegexCaseless,
-                _ if name.starts_with('@') => Modifier::Named,
-                _ => Modifier::Prefix,
-            };
+            let (modifier, name) = pattern(&d);
             let regex = modifier
                 .is_regex()
                 .then(|| Box::new(NgxRegex::new(name, modifier == Modifier::RegexCaseless)));
@@ -244,12 +284,15 @@ impl Locations {
                     .as_ref()
                     .is_some_and(|h| PASS_DIRECTIVES.contains(&h.directive.as_str()));
             let i = self.locs.len();
-            self.by_node.insert(d.id(), i as u32);
+            // Offsets in `names` fit in a u32 as the config's node ids do: the names are
+            // words of the config (a server given twice adds its names twice).
+            let at = (self.names.len() as u32, name.len() as u32);
+            self.names.push_str(name);
             self.locs.push(Loc {
                 node: d.id(),
                 block,
                 modifier,
-                name: name.into(),
+                name: at,
                 regex,
                 level: Level::default(),
                 auto_redirect,
@@ -275,7 +318,7 @@ impl Locations {
             let mut lens: Vec<usize> = self.locs[start..end]
                 .iter()
                 .filter(|l| matches!(l.modifier, Modifier::Prefix | Modifier::NoRegex))
-                .map(|l| l.name.len())
+                .map(Loc::name_len)
                 .collect();
             lens.sort_unstable_by(|a, b| b.cmp(a));
             lens.dedup();
@@ -284,9 +327,8 @@ impl Locations {
                 ..LevelMaps::default()
             };
             for i in start..end {
-                let l = &self.locs[i];
-                let key: Box<[u8]> = l.name.as_bytes().into();
-                match l.modifier {
+                let key: Box<[u8]> = self.name(i).as_bytes().into();
+                match self.locs[i].modifier {
                     Modifier::Exact => {
                         maps.exact.entry(key).or_insert(i);
                     }
@@ -317,8 +359,7 @@ impl Locations {
         match level.maps() {
             Some(m) => m.exact.get(key).copied(),
             None => level.all().find(|&i| {
-                let l = &self.locs[i];
-                l.modifier == Modifier::Exact && l.name.as_bytes() == key
+                self.locs[i].modifier == Modifier::Exact && self.name(i).as_bytes() == key
             }),
         }
     }
@@ -328,31 +369,28 @@ impl Locations {
         match level.maps() {
             Some(m) => m.prefix.get(key).copied(),
             None => level.all().find(|&i| {
-                let l = &self.locs[i];
-                matches!(l.modifier, Modifier::Prefix | Modifier::NoRegex)
-                    && l.name.as_bytes() == key
+                matches!(self.locs[i].modifier, Modifier::Prefix | Modifier::NoRegex)
+                    && self.name(i).as_bytes() == key
             }),
         }
     }
 
-    /// The top level and the named locations of `server`.
-    fn of_server(&self, server: NodeId) -> Option<&(Level, Named)> {
-        self.servers.get(&server).map(|&i| &self.levels[i as usize])
+    /// The top level of a server, by its `Block::locations` (None: no location built).
+    pub fn server_level(&self, server: Option<usize>) -> Option<&Level> {
+        server.map(|i| &self.levels[i])
     }
 
-    pub fn server_level(&self, server: NodeId) -> Option<&Level> {
-        self.of_server(server).map(|(l, _)| l)
-    }
-
-    pub fn named(&self, server: NodeId, name: &str) -> Option<usize> {
-        let (_, named) = self.of_server(server)?;
+    /// The first location named `name` of a server (by its `Block::locations`).
+    pub fn named(&self, server: Option<usize>, name: &str) -> Option<usize> {
+        let named = self.named.get(&(server? as u32))?;
         let at = named.binary_search_by(|(k, _)| (**k).cmp(name)).ok()?;
         Some(named[at].1)
     }
 
-    /// Find the location for `uri` in a server (nginx's `ngx_http_core_find_location`).
-    pub fn find(&self, server: NodeId, uri: &[u8], ctx: &mut MatchCtx<'_>) -> Found {
-        let Some((level, _)) = self.of_server(server) else {
+    /// Find the location for `uri` in a server, by its `Block::locations` (nginx's
+    /// `ngx_http_core_find_location`).
+    pub fn find(&self, server: Option<usize>, uri: &[u8], ctx: &mut MatchCtx<'_>) -> Found {
+        let Some(level) = self.server_level(server) else {
             return Found::None;
         };
         match self.find_in(level, uri, ctx) {
@@ -367,8 +405,13 @@ impl Locations {
     /// The prefix location that a regex location `winner` took `uri` from: the longest prefix
     /// match of the server's top level, when it is not `^~` and `winner` is not nested in it.
     /// For explanations only (MD105's case: an image regex location answering /media/ URLs).
-    pub fn shadowed_prefix(&self, server: NodeId, uri: &[u8], winner: usize) -> Option<usize> {
-        let (level, _) = self.of_server(server)?;
+    pub fn shadowed_prefix(
+        &self,
+        server: Option<usize>,
+        uri: &[u8],
+        winner: usize,
+    ) -> Option<usize> {
+        let level = self.server_level(server)?;
         match self.find_static(level, uri) {
             (Step::Again, Some(p))
                 if p != winner
@@ -476,9 +519,9 @@ impl Locations {
                 for i in level.all() {
                     let l = &self.locs[i];
                     if matches!(l.modifier, Modifier::Prefix | Modifier::NoRegex)
-                        && l.name.len() < uri.len()
-                        && uri.starts_with(l.name.as_bytes())
-                        && best.map_or(true, |b| l.name.len() > self.locs[b].name.len())
+                        && l.name_len() < uri.len()
+                        && uri.starts_with(self.name(i).as_bytes())
+                        && best.map_or(true, |b| l.name_len() > self.locs[b].name_len())
                     {
                         best = Some(i);
                     }

@@ -30,7 +30,9 @@ pub mod vars;
 pub use conf::{AliasKind, Symlinks};
 pub use files::Errno;
 pub use location::Modifier;
-pub use server::{listen_port, parse_listen, validate_host, Listen, ListenAddr, ServerInfo};
+pub use server::{
+    listen_port, listen_ports, parse_listen, validate_host, Listen, ListenAddr, ServerInfo,
+};
 
 use crate::fs::walk::Walk;
 use crate::fs::Worker;
@@ -437,7 +439,7 @@ impl Shared {
             })
         };
         Shared {
-            servers: ServerIndex::of(infos),
+            servers: ServerIndex::of(cfg, infos),
             http: http_only,
             maps,
             declared: std::sync::OnceLock::new(),
@@ -446,10 +448,11 @@ impl Shared {
     }
 
     /// Every `server_name` given twice on one listen socket, by socket (in `Listen::describe`
-    /// order), then in config order; empty names, regexes and `_` are not names.
-    pub fn duplicate_names(&self) -> &[DuplicateName] {
+    /// order), then in config order; empty names, regexes and `_` are not names. `cfg` is the
+    /// config `build` read (its names are read there).
+    pub fn duplicate_names(&self, cfg: &Config) -> &[DuplicateName] {
         self.duplicates
-            .get_or_init(|| self.find_duplicate_names(|_| true))
+            .get_or_init(|| self.find_duplicate_names(cfg, |_| true))
     }
 
     /// `duplicate_names` of these names only (lowercase): what one site asks for, without
@@ -457,23 +460,28 @@ impl Shared {
     /// every site).
     pub fn duplicate_names_of(
         &self,
+        cfg: &Config,
         keys: &std::collections::HashSet<String>,
     ) -> Vec<DuplicateName> {
-        self.find_duplicate_names(|n| {
+        self.find_duplicate_names(cfg, |n| {
             keys.iter()
                 .any(|k| k.len() == n.len() && k.eq_ignore_ascii_case(n))
         })
     }
 
-    fn find_duplicate_names(&self, wanted: impl Fn(&str) -> bool) -> Vec<DuplicateName> {
-        let mut sockets: Vec<(String, &[usize])> = self.servers.sockets().collect();
+    fn find_duplicate_names(
+        &self,
+        cfg: &Config,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Vec<DuplicateName> {
+        let mut sockets: Vec<(String, &[u32])> = self.servers.sockets().collect();
         sockets.sort();
         let mut out = Vec::new();
         for (listen, servers) in sockets {
             let mut first: HashMap<String, NodeId> = HashMap::new();
             for &i in servers {
-                let s = &self.servers.servers[i];
-                for n in &s.names {
+                let s = &self.servers.servers[i as usize];
+                for n in s.names(cfg) {
                     if n.is_empty() || n.starts_with('~') || n == "_" || !wanted(n) {
                         continue;
                     }
@@ -484,7 +492,7 @@ impl Shared {
                         }
                         Some(&winner) if winner != s.id => out.push(DuplicateName {
                             listen: listen.clone(),
-                            name: n.clone(),
+                            name: n.to_string(),
                             key,
                             ignored: s.id,
                             first: winner,
@@ -552,10 +560,10 @@ impl Model {
         let mut covered: Vec<NodeId> = only.to_vec();
         let index = &shared.servers;
         for &s in only {
-            let Some(&i) = index.by_node.get(&s) else {
+            let Some(i) = index.position(s) else {
                 continue;
             };
-            for d in index.defaults_around(i as usize) {
+            for d in index.defaults_around(cfg, i) {
                 let id = index.servers[d].id;
                 if !covered.contains(&id) {
                     covered.push(id);
@@ -576,10 +584,10 @@ impl Model {
         let servers = &shared.servers;
         let host = validate_host(&req.host_header);
         let chosen = servers
-            .select(host.as_deref().unwrap_or(""), req.port, req.local_addr)
+            .select(cfg, host.as_deref().unwrap_or(""), req.port, req.local_addr)
             .map(|s| servers.servers[s.server].id);
         let default = servers
-            .default_for(req.port, req.local_addr)
+            .default_for(cfg, req.port, req.local_addr)
             .map(|d| servers.servers[d].id);
         let only: Vec<NodeId> = chosen.into_iter().chain(default).collect();
         Model::with_shared(cfg, shared, Some(&only))
@@ -593,7 +601,7 @@ impl Model {
             // the http context lists them), each once.
             Some(o) if o.iter().all(|s| direct.contains(s)) => {
                 let mut ordered: Vec<NodeId> = o.to_vec();
-                ordered.sort_unstable_by_key(|&s| shared.servers.by_node.get(&s).copied());
+                ordered.sort_unstable_by_key(|&s| shared.servers.position(s));
                 ordered.dedup();
                 http_blocks.with_servers(*http_idx, cfg, &ordered, &cfg.prefix)
             }
@@ -604,7 +612,7 @@ impl Model {
             None => cfg.servers().iter().map(Directive::id).collect(),
         };
         let mut blocks = blocks;
-        let mut locations = Locations::build(cfg, &server_ids, &blocks);
+        let mut locations = Locations::build(cfg, &server_ids, &mut blocks);
         // Grown by doubling: up to half of each is room never used (a 360,000-server model).
         blocks.blocks.shrink_to_fit();
         locations.locs.shrink_to_fit();
@@ -638,6 +646,13 @@ impl Model {
     /// Whether the blocks, locations and scripts of `server` are built.
     pub fn covers(&self, server: NodeId) -> bool {
         self.covers.as_ref().map_or(true, |c| c.contains(&server))
+    }
+
+    /// Where `locations` keeps the locations of `server` (`Block::locations`).
+    fn server_locations(&self, server: NodeId) -> Option<usize> {
+        self.blocks
+            .of(server)
+            .and_then(|b| self.blocks.get(b).locations())
     }
 }
 
@@ -744,7 +759,7 @@ impl<'s> Resolver<'s> {
     pub fn target(&self, server: NodeId) -> Target {
         let host = self
             .server_info(server)
-            .and_then(|s| host_for(&s.names))
+            .and_then(|s| host_for(s.names(self.config())))
             .unwrap_or("localhost")
             .to_string();
         let port = self.server_ports(server).into_iter().next().unwrap_or(80);
@@ -871,16 +886,20 @@ impl<'s> Resolver<'s> {
             .collect()
     }
 
-    /// `server_name`s of a server block as written, borrowed.
-    pub fn names_of(&self, server: NodeId) -> &[String] {
-        self.server_info(server).map_or(&[], |s| &s.names[..])
+    /// `server_name`s of a server block as written, borrowed from the config (none for a node
+    /// that is not a server of the http context).
+    pub fn names_of(&self, server: NodeId) -> impl Iterator<Item = &'s str> + 's {
+        let known = self.server_info(server).is_some();
+        let cfg = self.config();
+        known
+            .then(|| cfg.directive(server).server_names())
+            .into_iter()
+            .flatten()
     }
 
     /// `server_name`s of a server block as written.
     pub fn server_names(&self, server: NodeId) -> Vec<String> {
-        self.server_info(server)
-            .map(|s| s.names.to_vec())
-            .unwrap_or_default()
+        self.names_of(server).map(str::to_string).collect()
     }
 
     /// The ports a server listens on.
@@ -898,11 +917,8 @@ impl<'s> Resolver<'s> {
     }
 
     pub(crate) fn server_info(&self, server: NodeId) -> Option<&server::ServerInfo> {
-        self.shared
-            .servers
-            .by_node
-            .get(&server)
-            .map(|&i| &self.shared.servers.servers[i as usize])
+        let index = &self.shared.servers;
+        index.position(server).map(|i| &index.servers[i])
     }
 
     /// The directory nginx serves for URL `prefix` (e.g. `/media/`) in `server`: the location
@@ -921,7 +937,7 @@ impl<'s> Resolver<'s> {
     /// The location nodes of a server (all levels, config order).
     pub fn locations_of(&self, server: NodeId) -> Vec<NodeId> {
         let mut out = Vec::new();
-        if let Some(level) = self.locations.server_level(server) {
+        if let Some(level) = self.locations.server_level(self.server_locations(server)) {
             let mut stack: Vec<usize> = level.all().rev().collect();
             while let Some(l) = stack.pop() {
                 out.push(self.locations.locs[l].node);
@@ -967,7 +983,7 @@ impl<'s> Resolver<'s> {
         let h = validate_host(host)?;
         self.shared
             .servers
-            .select(&h, port, None)
+            .select(self.config(), &h, port, None)
             .map(|s| self.shared.servers.servers[s.server].id)
     }
 
@@ -982,7 +998,10 @@ impl<'s> Resolver<'s> {
             named: &mut named,
             errors: &mut errors,
         };
-        match self.locations.find(server, uri.as_bytes(), &mut ctx) {
+        match self
+            .locations
+            .find(self.server_locations(server), uri.as_bytes(), &mut ctx)
+        {
             location::Found::Location(l) | location::Found::AutoRedirect(l) => {
                 Some(self.locations.locs[l].node)
             }
@@ -1019,13 +1038,20 @@ impl<'s> Resolver<'s> {
         self.blocks.get(b).conf.handler.as_ref().map(|h| h.at)
     }
 
-    /// The modifier and pattern of a location node.
+    /// The modifier and pattern of a location node of a server of the model (read from the
+    /// config: `Locations` keeps no map by node).
     pub fn location_pattern(&self, node: NodeId) -> Option<(Modifier, String)> {
-        self.locations
-            .by_node
-            .get(&node)
-            .map(|&i| &self.locations.locs[i as usize])
-            .map(|l| (l.modifier, l.name.to_string()))
+        // A location of the model's: in a server, or nested in such a location (a `location`
+        // in an `if` has a block but is no location: nginx refuses it).
+        let mut b = self.blocks.get(self.blocks.of(node)?);
+        while b.kind == conf::BlockKind::Location {
+            b = self.blocks.get(b.parent()?);
+        }
+        if b.kind != conf::BlockKind::Server {
+            return None;
+        }
+        let (modifier, name) = location::pattern(&self.config().directive(node));
+        Some((modifier, name.to_string()))
     }
 }
 
@@ -1070,9 +1096,13 @@ pub fn usable_host(n: &str) -> bool {
 /// The Host to send to a server with these `server_name`s: the first one a client can send
 /// (`.example.com` as `example.com`, which it also matches), else None. The one choice of a
 /// Host for a server: `Resolver::target`, the live probes and `trace --site` ask here.
-pub fn host_for<S: AsRef<str>>(names: &[S]) -> Option<&str> {
+pub fn host_for<'a, S, I>(names: I) -> Option<&'a str>
+where
+    S: AsRef<str> + ?Sized + 'a,
+    I: IntoIterator<Item = &'a S>,
+{
     names
-        .iter()
+        .into_iter()
         .map(|n| n.as_ref())
         .map(|n| n.strip_prefix('.').unwrap_or(n))
         .find(|n| usable_host(n))
@@ -1109,7 +1139,7 @@ mod target_tests {
         );
         assert_eq!(host_for(&["_", "", "a_b.test"]), Some("a_b.test"));
         assert_eq!(host_for(&["$host", "a b", "x:80"]), None);
-        assert_eq!(host_for::<&str>(&[]), None);
+        assert_eq!(host_for(&[] as &[&str]), None);
     }
 }
 
@@ -1169,21 +1199,27 @@ mod model_tests {
         dump.push_str("} }\n");
         let cfg = crate::nginx::load_dump(&SysRoot::live(), dump.as_bytes(), "test").unwrap();
         let http = http_block(&cfg);
-        let (blocks, _) = Blocks::build(&cfg, http, &cfg.prefix, None);
+        let (mut blocks, _) = Blocks::build(&cfg, http, &cfg.prefix, None);
         let servers: Vec<NodeId> = cfg.servers().iter().map(Directive::id).collect();
-        let locs = Locations::build(&cfg, &servers, &blocks);
+        let locs = Locations::build(&cfg, &servers, &mut blocks);
         let mut first: std::collections::HashMap<&str, usize> = Default::default();
         for (i, l) in locs.locs.iter().enumerate() {
             if l.modifier == Modifier::Named {
-                first.entry(&*l.name).or_insert(i);
+                first.entry(locs.name(i)).or_insert(i);
             }
         }
         assert_eq!(first.len() as u64, n);
+        let server = level_of(&blocks, servers[0]);
         for (name, &i) in &first {
-            assert_eq!(locs.named(servers[0], name), Some(i), "{name}");
+            assert_eq!(locs.named(server, name), Some(i), "{name}");
         }
-        assert_eq!(locs.named(servers[0], "@missing"), None);
-        assert_eq!(locs.named(servers[0], "@n"), None);
+        assert_eq!(locs.named(server, "@missing"), None);
+        assert_eq!(locs.named(server, "@n"), None);
+    }
+
+    /// Where `Locations` keeps the locations of `server`.
+    fn level_of(blocks: &Blocks, server: NodeId) -> Option<usize> {
+        blocks.get(blocks.of(server)?).locations()
     }
 
     /// The real configurations of ../shared/corpus (when it is there) and `synthetic`.
@@ -1228,11 +1264,11 @@ mod model_tests {
             .iter()
             .map(|u| u.as_bytes().to_vec())
             .collect();
-        for l in &locs.locs {
+        for (i, l) in locs.locs.iter().enumerate() {
             if l.modifier.is_regex() || l.modifier == Modifier::Named {
                 continue;
             }
-            let n = l.name.as_bytes();
+            let n = locs.name(i).as_bytes();
             out.push(n.to_vec());
             out.push([n, b"a.png"].concat());
             out.push([n, b"/"].concat());
@@ -1246,7 +1282,7 @@ mod model_tests {
         out
     }
 
-    fn found(locs: &Locations, server: NodeId, uri: &[u8]) -> String {
+    fn found(locs: &Locations, server: Option<usize>, uri: &[u8]) -> String {
         let (mut captures, mut named, mut errors) = (None, Vec::new(), Vec::new());
         let mut ctx = MatchCtx {
             captures: &mut captures,
@@ -1271,7 +1307,7 @@ mod model_tests {
         let mut lookups = 0;
         for cfg in &configs {
             let http = http_block(cfg);
-            let (blocks, _) = Blocks::build(cfg, http, &cfg.prefix, None);
+            let (mut blocks, _) = Blocks::build(cfg, http, &cfg.prefix, None);
             let copied = Blocks::build_copying(cfg, http, &cfg.prefix);
             assert_eq!(
                 format!("{:?}", blocks.blocks),
@@ -1280,21 +1316,30 @@ mod model_tests {
                 cfg.files[0].path
             );
             let servers: Vec<NodeId> = cfg.servers().iter().map(Directive::id).collect();
-            let hashed = Locations::build_with(cfg, &servers, &blocks, 0);
-            let scanned = Locations::build_with(cfg, &servers, &blocks, usize::MAX);
-            let mixed = Locations::build(cfg, &servers, &blocks);
+            // Built the same way over the same blocks, each records the same levels on them.
+            let hashed = Locations::build_with(cfg, &servers, &mut blocks, 0);
+            let scanned = Locations::build_with(cfg, &servers, &mut blocks, usize::MAX);
+            let mixed = Locations::build(cfg, &servers, &mut blocks);
             let shape = |l: &Locations| {
-                let locs: Vec<_> = l
-                    .locs
-                    .iter()
-                    .map(|l| (l.node, l.block, l.modifier, l.name.clone(), l.level.all()))
+                let locs: Vec<_> = (0..l.locs.len())
+                    .map(|i| {
+                        let loc = &l.locs[i];
+                        (
+                            loc.node,
+                            loc.block,
+                            loc.modifier,
+                            l.name(i),
+                            loc.level.all(),
+                        )
+                    })
                     .collect();
                 format!("{locs:?}")
             };
             assert_eq!(shape(&hashed), shape(&scanned));
             assert_eq!(shape(&hashed), shape(&mixed));
             let uris = uris(&hashed);
-            for &s in &servers {
+            for &node in &servers {
+                let s = level_of(&blocks, node);
                 for u in &uris {
                     let want = found(&hashed, s, u);
                     assert_eq!(
@@ -1306,10 +1351,13 @@ mod model_tests {
                     assert_eq!(found(&mixed, s, u), want, "{}", String::from_utf8_lossy(u));
                     lookups += 1;
                 }
-                for l in hashed.locs.iter().filter(|l| l.modifier == Modifier::Named) {
-                    let want = hashed.named(s, &l.name);
-                    assert_eq!(scanned.named(s, &l.name), want);
-                    assert_eq!(mixed.named(s, &l.name), want);
+                for (i, _) in
+                    (hashed.locs.iter().enumerate()).filter(|(_, l)| l.modifier == Modifier::Named)
+                {
+                    let name = hashed.name(i);
+                    let want = hashed.named(s, name);
+                    assert_eq!(scanned.named(s, name), want);
+                    assert_eq!(mixed.named(s, name), want);
                 }
             }
         }

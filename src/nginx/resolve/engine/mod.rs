@@ -181,11 +181,12 @@ pub(super) fn run(
     let (server, choice, captures, named, default_server) = match forced {
         Some(s) => (s, "given".to_string(), None, Vec::new(), s),
         None => {
-            let Some(sel) =
-                r.shared()
-                    .servers
-                    .select(host.as_deref().unwrap_or(""), req.port, req.local_addr)
-            else {
+            let Some(sel) = r.shared().servers.select(
+                r.config(),
+                host.as_deref().unwrap_or(""),
+                req.port,
+                req.local_addr,
+            ) else {
                 empty.reason = format!(
                     "no server block listens on port {}: the connection is refused",
                     req.port
@@ -212,7 +213,7 @@ pub(super) fn run(
             let default = r
                 .shared()
                 .servers
-                .default_for(req.port, req.local_addr)
+                .default_for(r.config(), req.port, req.local_addr)
                 .map(|d| r.shared().servers.servers[d].id)
                 .unwrap_or(info.id);
             (info.id, how, sel.captures, sel.named_captures, default)
@@ -230,10 +231,7 @@ pub(super) fn run(
         empty.reason = "the server block is not part of the http context".into();
         return empty;
     };
-    let server_name = r
-        .server_info(server)
-        .and_then(|s| s.names.first())
-        .map_or("", String::as_str);
+    let server_name = r.names_of(server).next().unwrap_or("");
     // The request line is parsed before the Host header picks the server: merge_slashes comes
     // from the socket's default server (ngx_http_process_request_uri).
     let merge = r
@@ -426,7 +424,8 @@ impl<'r, 's> Run<'r, 's> {
                 named: &mut self.named,
                 errors: &mut errors,
             };
-            self.r.locations.find(self.server, &self.uri, &mut ctx)
+            let server = self.r.blocks.get(self.server_block).locations();
+            self.r.locations.find(server, &self.uri, &mut ctx)
         };
         if !matches!(found, Found::Failed(_)) {
             self.notes.extend(errors);
@@ -445,20 +444,20 @@ impl<'r, 's> Run<'r, 's> {
                         Modifier::Prefix | Modifier::Named => String::new(),
                         m => format!("{} ", m.as_str()),
                     },
-                    loc.name,
+                    self.r.locations.name(l),
                     self.dir_of(loc.node),
                     self.uri_str()
                 );
                 let regex = matches!(loc.modifier, Modifier::Regex | Modifier::RegexCaseless);
                 if self.explain && regex {
-                    if let Some(p) = self.r.locations.shadowed_prefix(self.server, &self.uri, l) {
-                        let prefix = &self.r.locations.locs[p];
+                    let server = self.r.blocks.get(self.server_block).locations();
+                    if let Some(p) = self.r.locations.shadowed_prefix(server, &self.uri, l) {
                         step!(
                             self,
                             "location {} ({}) matches by prefix too, but it is not `^~`: the \
                              regex locations are tried after it, and this one wins (MD105)",
-                            prefix.name,
-                            self.dir_of(prefix.node)
+                            self.r.locations.name(p),
+                            self.dir_of(self.r.locations.locs[p].node)
                         );
                     }
                 }
@@ -796,7 +795,8 @@ impl<'r, 's> Run<'r, 's> {
             self.handler = Handler::Error;
             return Flow::Finalize(500);
         }
-        let Some(l) = self.r.locations.named(self.server, name) else {
+        let server = self.r.blocks.get(self.server_block).locations();
+        let Some(l) = self.r.locations.named(server, name) else {
             log!(self, "could not find named location \"{name}\"");
             self.handler = Handler::Error;
             why!(self, "named location {name} does not exist: 500");
@@ -809,7 +809,12 @@ impl<'r, 's> Run<'r, 's> {
         self.uri_changed = false;
         self.conf = loc.block;
         self.location = Some(loc.node);
-        step!(self, "location {} ({})", loc.name, self.dir_of(loc.node));
+        step!(
+            self,
+            "location {} ({})",
+            self.r.locations.name(l),
+            self.dir_of(loc.node)
+        );
         self.update_location_config();
         Flow::Go(Phase::Rewrite)
     }
