@@ -196,7 +196,7 @@ impl ServerPlaces {
                 .or_default()
                 .push(i);
             let mut wild = false;
-            for n in &s.names {
+            for n in s.names(cfg) {
                 if n.contains('*') || n.starts_with('~') || n.starts_with('.') {
                     wild = true;
                 } else {
@@ -204,7 +204,7 @@ impl ServerPlaces {
                 }
             }
             let mut listens = false;
-            for (port, default) in s.listen_ports() {
+            for (port, default) in resolve::listen_ports(&cfg.directive(s.id)) {
                 listens = true;
                 first.entry(port).or_insert(i);
                 if default {

@@ -146,10 +146,10 @@ impl Check for ServerConflict {
         // quadratic. The one site a user names looks for its own names only.
         let of_ours;
         let dups: &[crate::nginx::resolve::DuplicateName] = if site.named_by_user() {
-            of_ours = r.shared().duplicate_names_of(&ours);
+            of_ours = r.shared().duplicate_names_of(cfg, &ours);
             &of_ours
         } else {
-            r.shared().duplicate_names()
+            r.shared().duplicate_names(cfg)
         };
         for dup in dups {
             if !ours.contains(&dup.key) {

@@ -30,7 +30,9 @@ pub mod vars;
 pub use conf::{AliasKind, Symlinks};
 pub use files::Errno;
 pub use location::Modifier;
-pub use server::{listen_port, parse_listen, validate_host, Listen, ListenAddr, ServerInfo};
+pub use server::{
+    listen_port, listen_ports, parse_listen, validate_host, Listen, ListenAddr, ServerInfo,
+};
 
 use crate::fs::walk::Walk;
 use crate::fs::Worker;
@@ -437,7 +439,7 @@ impl Shared {
             })
         };
         Shared {
-            servers: ServerIndex::of(infos),
+            servers: ServerIndex::of(cfg, infos),
             http: http_only,
             maps,
             declared: std::sync::OnceLock::new(),
@@ -446,10 +448,11 @@ impl Shared {
     }
 
     /// Every `server_name` given twice on one listen socket, by socket (in `Listen::describe`
-    /// order), then in config order; empty names, regexes and `_` are not names.
-    pub fn duplicate_names(&self) -> &[DuplicateName] {
+    /// order), then in config order; empty names, regexes and `_` are not names. `cfg` is the
+    /// config `build` read (its names are read there).
+    pub fn duplicate_names(&self, cfg: &Config) -> &[DuplicateName] {
         self.duplicates
-            .get_or_init(|| self.find_duplicate_names(|_| true))
+            .get_or_init(|| self.find_duplicate_names(cfg, |_| true))
     }
 
     /// `duplicate_names` of these names only (lowercase): what one site asks for, without
@@ -457,23 +460,28 @@ impl Shared {
     /// every site).
     pub fn duplicate_names_of(
         &self,
+        cfg: &Config,
         keys: &std::collections::HashSet<String>,
     ) -> Vec<DuplicateName> {
-        self.find_duplicate_names(|n| {
+        self.find_duplicate_names(cfg, |n| {
             keys.iter()
                 .any(|k| k.len() == n.len() && k.eq_ignore_ascii_case(n))
         })
     }
 
-    fn find_duplicate_names(&self, wanted: impl Fn(&str) -> bool) -> Vec<DuplicateName> {
-        let mut sockets: Vec<(String, &[usize])> = self.servers.sockets().collect();
+    fn find_duplicate_names(
+        &self,
+        cfg: &Config,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Vec<DuplicateName> {
+        let mut sockets: Vec<(String, &[u32])> = self.servers.sockets().collect();
         sockets.sort();
         let mut out = Vec::new();
         for (listen, servers) in sockets {
             let mut first: HashMap<String, NodeId> = HashMap::new();
             for &i in servers {
-                let s = &self.servers.servers[i];
-                for n in &s.names {
+                let s = &self.servers.servers[i as usize];
+                for n in s.names(cfg) {
                     if n.is_empty() || n.starts_with('~') || n == "_" || !wanted(n) {
                         continue;
                     }
@@ -484,7 +492,7 @@ impl Shared {
                         }
                         Some(&winner) if winner != s.id => out.push(DuplicateName {
                             listen: listen.clone(),
-                            name: n.clone(),
+                            name: n.to_string(),
                             key,
                             ignored: s.id,
                             first: winner,
@@ -552,10 +560,10 @@ impl Model {
         let mut covered: Vec<NodeId> = only.to_vec();
         let index = &shared.servers;
         for &s in only {
-            let Some(&i) = index.by_node.get(&s) else {
+            let Some(i) = index.position(s) else {
                 continue;
             };
-            for d in index.defaults_around(i as usize) {
+            for d in index.defaults_around(cfg, i) {
                 let id = index.servers[d].id;
                 if !covered.contains(&id) {
                     covered.push(id);
@@ -576,10 +584,10 @@ impl Model {
         let servers = &shared.servers;
         let host = validate_host(&req.host_header);
         let chosen = servers
-            .select(host.as_deref().unwrap_or(""), req.port, req.local_addr)
+            .select(cfg, host.as_deref().unwrap_or(""), req.port, req.local_addr)
             .map(|s| servers.servers[s.server].id);
         let default = servers
-            .default_for(req.port, req.local_addr)
+            .default_for(cfg, req.port, req.local_addr)
             .map(|d| servers.servers[d].id);
         let only: Vec<NodeId> = chosen.into_iter().chain(default).collect();
         Model::with_shared(cfg, shared, Some(&only))
@@ -593,7 +601,7 @@ impl Model {
             // the http context lists them), each once.
             Some(o) if o.iter().all(|s| direct.contains(s)) => {
                 let mut ordered: Vec<NodeId> = o.to_vec();
-                ordered.sort_unstable_by_key(|&s| shared.servers.by_node.get(&s).copied());
+                ordered.sort_unstable_by_key(|&s| shared.servers.position(s));
                 ordered.dedup();
                 http_blocks.with_servers(*http_idx, cfg, &ordered, &cfg.prefix)
             }
@@ -751,7 +759,7 @@ impl<'s> Resolver<'s> {
     pub fn target(&self, server: NodeId) -> Target {
         let host = self
             .server_info(server)
-            .and_then(|s| host_for(&s.names))
+            .and_then(|s| host_for(s.names(self.config())))
             .unwrap_or("localhost")
             .to_string();
         let port = self.server_ports(server).into_iter().next().unwrap_or(80);
@@ -878,16 +886,20 @@ impl<'s> Resolver<'s> {
             .collect()
     }
 
-    /// `server_name`s of a server block as written, borrowed.
-    pub fn names_of(&self, server: NodeId) -> &[String] {
-        self.server_info(server).map_or(&[], |s| &s.names[..])
+    /// `server_name`s of a server block as written, borrowed from the config (none for a node
+    /// that is not a server of the http context).
+    pub fn names_of(&self, server: NodeId) -> impl Iterator<Item = &'s str> + 's {
+        let known = self.server_info(server).is_some();
+        let cfg = self.config();
+        known
+            .then(|| cfg.directive(server).server_names())
+            .into_iter()
+            .flatten()
     }
 
     /// `server_name`s of a server block as written.
     pub fn server_names(&self, server: NodeId) -> Vec<String> {
-        self.server_info(server)
-            .map(|s| s.names.to_vec())
-            .unwrap_or_default()
+        self.names_of(server).map(str::to_string).collect()
     }
 
     /// The ports a server listens on.
@@ -905,11 +917,8 @@ impl<'s> Resolver<'s> {
     }
 
     pub(crate) fn server_info(&self, server: NodeId) -> Option<&server::ServerInfo> {
-        self.shared
-            .servers
-            .by_node
-            .get(&server)
-            .map(|&i| &self.shared.servers.servers[i as usize])
+        let index = &self.shared.servers;
+        index.position(server).map(|i| &index.servers[i])
     }
 
     /// The directory nginx serves for URL `prefix` (e.g. `/media/`) in `server`: the location
@@ -974,7 +983,7 @@ impl<'s> Resolver<'s> {
         let h = validate_host(host)?;
         self.shared
             .servers
-            .select(&h, port, None)
+            .select(self.config(), &h, port, None)
             .map(|s| self.shared.servers.servers[s.server].id)
     }
 
@@ -1087,9 +1096,13 @@ pub fn usable_host(n: &str) -> bool {
 /// The Host to send to a server with these `server_name`s: the first one a client can send
 /// (`.example.com` as `example.com`, which it also matches), else None. The one choice of a
 /// Host for a server: `Resolver::target`, the live probes and `trace --site` ask here.
-pub fn host_for<S: AsRef<str>>(names: &[S]) -> Option<&str> {
+pub fn host_for<'a, S, I>(names: I) -> Option<&'a str>
+where
+    S: AsRef<str> + ?Sized + 'a,
+    I: IntoIterator<Item = &'a S>,
+{
     names
-        .iter()
+        .into_iter()
         .map(|n| n.as_ref())
         .map(|n| n.strip_prefix('.').unwrap_or(n))
         .find(|n| usable_host(n))
@@ -1126,7 +1139,7 @@ mod target_tests {
         );
         assert_eq!(host_for(&["_", "", "a_b.test"]), Some("a_b.test"));
         assert_eq!(host_for(&["$host", "a b", "x:80"]), None);
-        assert_eq!(host_for::<&str>(&[]), None);
+        assert_eq!(host_for(&[] as &[&str]), None);
     }
 }
 

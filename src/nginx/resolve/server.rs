@@ -178,11 +178,19 @@ fn exact_key(name: &str) -> u64 {
 }
 
 impl Socket {
-    /// `exact` sorted once every server is in: pushed in config order, the pairs of a key keep
-    /// it (and the first server that gives a name comes first); no room left over.
-    fn sort_exact(&mut self) {
+    /// `default_server`, else the first server: where a Host no name matches goes.
+    fn default_server(&self) -> Option<usize> {
+        self.default
+            .or_else(|| self.servers.first().map(|&s| s as usize))
+    }
+
+    /// Once every server is in: `exact` sorted (pushed in config order, the pairs of a key keep
+    /// it, and the first server that gives a name comes first), and no room left over in it or
+    /// in `servers` (grown by doubling: a socket of 360,000 servers).
+    fn finish(&mut self) {
         crate::fnv::sort_by_hash(&mut self.exact);
         self.exact.shrink_to_fit();
+        self.servers.shrink_to_fit();
     }
 }
 
@@ -195,7 +203,7 @@ type NameMap = FnvMap<Box<str>, u32>;
 #[derive(Debug, Default)]
 struct Socket {
     /// Servers in config order (indexes into `ServerIndex::servers`).
-    servers: Vec<usize>,
+    servers: Vec<u32>,
     default: Option<usize>,
     /// The exact names (lowercase): `exact_key` of each and the first server that gives it,
     /// sorted, the name itself compared with the server's names when the key matches (16 bytes
@@ -204,41 +212,39 @@ struct Socket {
     star_head: NameMap,
     dot_head: NameMap,
     star_tail: NameMap,
-    regex: Vec<(usize, usize)>, // (server, index into that server's regex names)
+    /// The regex names of the socket's servers, in config order: (server, index into
+    /// `ServerIndex::regexes`).
+    regex: Vec<(u32, u32)>,
 }
 
 /// One per server of the config, held for the whole run (359,711 on issue #12's one big site):
-/// boxed slices, not vectors (8 bytes less each), and the `listen`s of a server shared with the
-/// server before it when they are the same (a site of many servers has one `listen 80` in each:
-/// 40 bytes a server and a block's header): 96 bytes and a block of `Listen`s before, 72 now.
+/// the `listen`s of a server shared with the server before it when they are the same (a site of
+/// many servers has one `listen 80` in each), and its names left in the config (`names`), where
+/// a copy of each was ~70 bytes a server: 24 bytes.
 #[derive(Debug)]
 pub struct ServerInfo {
     pub id: NodeId,
     pub listens: Arc<[Listen]>,
-    /// `server_name` arguments as written.
-    pub names: Box<[String]>,
-    regexes: Box<[NgxRegex]>,
     /// Whether `listens` is nginx's implicit `*:80` (no `listen` line could be read).
     pub implicit_listen: bool,
-    /// The fix prover's rough reading of the `listen` lines (`listen_ports`) when it differs
-    /// from `listens`: only where nginx would reject a line. None: it is `listens`' ports
-    /// and `default_server` flags.
-    odd_listens: Option<Box<[(u16, bool)]>>,
 }
 
 impl ServerInfo {
-    /// Each `listen` line as its port (`listen_port` of the first word) and whether any word
-    /// says `default_server` (or `default`), in order: the fix prover's reading, which does not
-    /// need the address (none for a server without `listen` lines).
-    pub fn listen_ports(&self) -> impl Iterator<Item = (u16, bool)> + '_ {
-        let odd = self.odd_listens.as_deref();
-        let read = match odd.is_none() && !self.implicit_listen {
-            true => &self.listens[..],
-            false => &[],
-        };
-        let read = read.iter().map(|l| (l.port, l.default_server));
-        odd.unwrap_or_default().iter().copied().chain(read)
+    /// `server_name` arguments as written, read from `cfg`: the config the index was built
+    /// from, or a copy of it whose server blocks have the same names (`nginx::overlay`).
+    pub fn names<'c>(&self, cfg: &'c Config) -> impl Iterator<Item = &'c str> + 'c {
+        cfg.directive(self.id).server_names()
     }
+}
+
+/// Each `listen` line of a server block as its port (`listen_port` of the first word) and
+/// whether any word says `default_server` (or `default`), in order: the fix prover's reading,
+/// which does not need the address (none for a server without `listen` lines).
+pub fn listen_ports<'c>(server: &Directive<'c>) -> impl Iterator<Item = (u16, bool)> + 'c {
+    server
+        .children()
+        .filter(|c| c.is("listen"))
+        .map(|c| rough_listen(&c))
 }
 
 /// A `listen` line as the fix prover reads it: the port `listen_port` finds in the first word
@@ -291,8 +297,11 @@ pub struct Selection<'h> {
 #[derive(Debug)]
 pub struct ServerIndex {
     pub servers: Vec<ServerInfo>,
-    /// Server node → index in `servers` (a `u32`: one entry per server of the config).
-    pub by_node: FnvMap<NodeId, u32>,
+    /// Indexes into `servers`, sorted by server node (`position` searches it by halves): 4
+    /// bytes a server, where a hash table of (node, index) held ~13.
+    by_node: Box<[u32]>,
+    /// Every regex `server_name` of every server, compiled, in config order.
+    regexes: Vec<NgxRegex>,
     /// (address, port) → servers listening there.
     sockets: FnvMap<(ListenAddr, u16), Socket>,
     /// port → the addresses bound on it, in first-seen order.
@@ -311,36 +320,11 @@ impl ServerIndex {
         for &id in server_ids {
             let d = cfg.directive(id);
             listens.clear();
-            let mut names = Vec::new();
-            // Whether a line reads differently to the fix prover (`rough_listen`).
-            let mut odd = false;
-            for c in d.children() {
-                if c.is("listen") {
-                    match parse_listen(&c) {
-                        Some(l) => {
-                            // Where `parse_listen` reads the first word, `listen_port` finds
-                            // the same port, but for a `+` sign (`+8080` is a host name to
-                            // nginx); and the flags were read after the first word.
-                            let first = c.arg(0).unwrap_or_default();
-                            odd |= (first.starts_with('+')
-                                || first == "default"
-                                || first == "default_server")
-                                && rough_listen(&c) != (l.port, l.default_server);
-                            listens.push(l);
-                        }
-                        None => odd = true,
-                    }
-                } else if c.is("server_name") {
-                    names.reserve_exact(c.arg_count());
-                    names.extend(c.args().map(str::to_string));
-                }
-            }
-            let odd_listens = odd.then(|| {
+            listens.extend(
                 d.children()
                     .filter(|c| c.is("listen"))
-                    .map(|c| rough_listen(&c))
-                    .collect()
-            });
+                    .filter_map(|c| parse_listen(&c)),
+            );
             let implicit_listen = listens.is_empty();
             if implicit_listen {
                 listens.push(Listen {
@@ -350,11 +334,6 @@ impl ServerIndex {
                     ssl: false,
                 });
             }
-            let regexes = names
-                .iter()
-                .filter_map(|n| n.strip_prefix('~'))
-                .map(NgxRegex::for_server_name)
-                .collect();
             let shared = match last.take() {
                 Some(l) if *l == listens[..] => l,
                 _ => Arc::from(&listens[..]),
@@ -363,20 +342,27 @@ impl ServerIndex {
             servers.push(ServerInfo {
                 id,
                 listens: shared,
-                names: names.into_boxed_slice(),
-                regexes,
                 implicit_listen,
-                odd_listens,
             });
         }
         servers
     }
 
-    /// The listen sockets of `servers` (in config order) and the names each socket answers to.
-    pub fn of(servers: Vec<ServerInfo>) -> ServerIndex {
+    /// The listen sockets of `servers` (in config order, read from `cfg` by `infos`) and the
+    /// names each socket answers to.
+    pub fn of(cfg: &Config, servers: Vec<ServerInfo>) -> ServerIndex {
         let mut sockets: FnvMap<(ListenAddr, u16), Socket> = FnvMap::default();
         let mut ports: FnvMap<u16, Vec<ListenAddr>> = FnvMap::default();
+        let mut regexes = Vec::new();
         for (si, s) in servers.iter().enumerate() {
+            let si = si as u32;
+            // The server's regex names, compiled once whatever the sockets it listens on.
+            let regex_from = regexes.len() as u32;
+            regexes.extend(
+                s.names(cfg)
+                    .filter_map(|n| n.strip_prefix('~'))
+                    .map(NgxRegex::for_server_name),
+            );
             for l in s.listens.iter() {
                 let key = (l.addr.clone(), l.port);
                 let addrs = ports.entry(l.port).or_default();
@@ -389,18 +375,18 @@ impl ServerIndex {
                 // `contains` made this quadratic: 380,000 servers on one port).
                 if sock.servers.last() != Some(&si) {
                     sock.servers.push(si);
-                    let mut regex_i = 0;
-                    for n in &s.names {
+                    let mut regex_i = regex_from;
+                    for n in s.names(cfg) {
                         match classify(n) {
-                            Name::Exact(n) => sock.exact.push((exact_key(&n), si as u32)),
+                            Name::Exact(n) => sock.exact.push((exact_key(&n), si)),
                             Name::StarHead(n) => {
-                                sock.star_head.entry(n.into()).or_insert(si as u32);
+                                sock.star_head.entry(n.into()).or_insert(si);
                             }
                             Name::DotHead(n) => {
-                                sock.dot_head.entry(n.into()).or_insert(si as u32);
+                                sock.dot_head.entry(n.into()).or_insert(si);
                             }
                             Name::StarTail(n) => {
-                                sock.star_tail.entry(n.into()).or_insert(si as u32);
+                                sock.star_tail.entry(n.into()).or_insert(si);
                             }
                             Name::Regex => {
                                 sock.regex.push((si, regex_i));
@@ -410,23 +396,32 @@ impl ServerIndex {
                     }
                 }
                 if l.default_server && sock.default.is_none() {
-                    sock.default = Some(si);
+                    sock.default = Some(si as usize);
                 }
             }
         }
         for sock in sockets.values_mut() {
-            sock.sort_exact();
+            sock.finish();
         }
+        regexes.shrink_to_fit();
+        let mut by_node: Box<[u32]> = (0..servers.len() as u32).collect();
+        by_node.sort_unstable_by_key(|&i| servers[i as usize].id);
         ServerIndex {
-            by_node: servers
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (s.id, i as u32))
-                .collect(),
+            by_node,
+            regexes,
             servers,
             sockets,
             ports,
         }
+    }
+
+    /// The index in `servers` of the server block `node` (None: not a server of the index).
+    pub fn position(&self, node: NodeId) -> Option<usize> {
+        let at = self
+            .by_node
+            .binary_search_by_key(&node, |&i| self.servers[i as usize].id)
+            .ok()?;
+        Some(self.by_node[at] as usize)
     }
 
     /// The servers listening on `port` (any address), in config order.
@@ -434,6 +429,7 @@ impl ServerIndex {
         let mut out: Vec<usize> = Vec::new();
         for addr in self.ports.get(&port).into_iter().flatten() {
             for &s in &self.sockets[&(addr.clone(), port)].servers {
+                let s = s as usize;
                 if !out.contains(&s) {
                     out.push(s);
                 }
@@ -444,7 +440,7 @@ impl ServerIndex {
     }
 
     /// Every (listen, servers) socket, for MD108.
-    pub fn sockets(&self) -> impl Iterator<Item = (String, &[usize])> + '_ {
+    pub fn sockets(&self) -> impl Iterator<Item = (String, &[u32])> + '_ {
         self.sockets.iter().map(|((a, p), s)| {
             let l = Listen {
                 addr: a.clone(),
@@ -459,6 +455,7 @@ impl ServerIndex {
     /// The listen address a connection to `port` uses (and a note when that is a guess).
     fn pick_addr(
         &self,
+        cfg: &Config,
         host: &str,
         port: u16,
         local: Option<IpAddr>,
@@ -484,7 +481,7 @@ impl ServerIndex {
         // Unknown local address: the address whose servers know the host by name, else the
         // IPv4 wildcard, else the first one.
         let by_name = addrs.iter().find(|a| {
-            self.match_name(&self.sockets[&((*a).clone(), port)], host)
+            self.match_name(cfg, &self.sockets[&((*a).clone(), port)], host)
                 .is_some()
         });
         let pick = by_name
@@ -508,22 +505,24 @@ impl ServerIndex {
     }
 
     /// The default server of the socket a connection to `port` reaches.
-    pub fn default_for(&self, port: u16, local: Option<IpAddr>) -> Option<usize> {
-        let (addr, _) = self.pick_addr("", port, local)?;
-        let sock = &self.sockets[&(addr.clone(), port)];
-        sock.default.or_else(|| sock.servers.first().copied())
+    pub fn default_for(&self, cfg: &Config, port: u16, local: Option<IpAddr>) -> Option<usize> {
+        let (addr, _) = self.pick_addr(cfg, "", port, local)?;
+        self.sockets[&(addr.clone(), port)].default_server()
     }
 
     /// The default servers a request to server `i` may also meet: of each socket it listens on,
     /// and of its ports when the local address is not known.
-    pub fn defaults_around(&self, i: usize) -> Vec<usize> {
+    pub fn defaults_around(&self, cfg: &Config, i: usize) -> Vec<usize> {
         let mut out = Vec::new();
         for l in self.servers[i].listens.iter() {
             let of_socket = self
                 .sockets
                 .get(&(l.addr.clone(), l.port))
-                .and_then(|sock| sock.default.or_else(|| sock.servers.first().copied()));
-            for d in of_socket.into_iter().chain(self.default_for(l.port, None)) {
+                .and_then(Socket::default_server);
+            for d in of_socket
+                .into_iter()
+                .chain(self.default_for(cfg, l.port, None))
+            {
                 if !out.contains(&d) {
                     out.push(d);
                 }
@@ -536,14 +535,15 @@ impl ServerIndex {
     /// `local` is the address the connection reached, when known.
     pub fn select<'h>(
         &self,
+        cfg: &Config,
         host: &'h str,
         port: u16,
         local: Option<IpAddr>,
     ) -> Option<Selection<'h>> {
-        let (addr, note) = self.pick_addr(host, port, local)?;
+        let (addr, note) = self.pick_addr(cfg, host, port, local)?;
         let sock = &self.sockets[&(addr.clone(), port)];
         let listen = (addr.clone(), port);
-        if let Some((server, entry, exec)) = self.match_name(sock, host) {
+        if let Some((server, entry, exec)) = self.match_name(cfg, sock, host) {
             let (captures, named_captures) = match exec {
                 Some(Exec::Match(Some(c))) => {
                     let named = c
@@ -565,7 +565,7 @@ impl ServerIndex {
         }
         let (server, explicit) = match sock.default {
             Some(s) => (s, true),
-            None => (*sock.servers.first()?, false),
+            None => (*sock.servers.first()? as usize, false),
         };
         Some(Selection {
             server,
@@ -581,6 +581,7 @@ impl ServerIndex {
     /// longest trailing wildcard, then regexes in order.
     fn match_name<'h>(
         &self,
+        cfg: &Config,
         sock: &Socket,
         host: &'h str,
     ) -> Option<(usize, Cow<'h, str>, Option<Exec>)> {
@@ -593,8 +594,7 @@ impl ServerIndex {
             .map(|&(_, s)| s as usize)
             .find(|&s| {
                 self.servers[s]
-                    .names
-                    .iter()
+                    .names(cfg)
                     .any(|n| is_exact(n) && n.eq_ignore_ascii_case(host))
             });
         if let Some(s) = exact {
@@ -629,9 +629,9 @@ impl ServerIndex {
         }
         if !host.is_empty() {
             for &(s, ri) in &sock.regex {
-                let re = &self.servers[s].regexes[ri];
+                let re = &self.regexes[ri as usize];
                 if let Ok(exec @ Exec::Match(_)) = re.exec(host.as_bytes()) {
-                    return Some((s, format!("~{}", re.pattern).into(), Some(exec)));
+                    return Some((s as usize, format!("~{}", re.pattern).into(), Some(exec)));
                 }
             }
         }
@@ -690,7 +690,7 @@ mod tests {
     /// See `ServerInfo`: one per server of the config.
     #[test]
     fn a_server_info_is_small() {
-        assert_eq!(std::mem::size_of::<ServerInfo>(), 72);
+        assert_eq!(std::mem::size_of::<ServerInfo>(), 24);
     }
 
     /// Servers with the same `listen`s share one list.
@@ -751,64 +751,80 @@ mod tests {
         assert_eq!(validate_host(""), None);
     }
 
-    fn sock(names: &[(&str, usize)]) -> (ServerIndex, Socket) {
-        let mut sock = Socket::default();
-        let mut servers: Vec<ServerInfo> = Vec::new();
-        for &(n, s) in names {
-            while servers.len() <= s {
-                servers.push(ServerInfo {
-                    id: servers.len() as u32,
-                    listens: Arc::from([]),
-                    names: Box::default(),
-                    regexes: Box::default(),
-                    implicit_listen: true,
-                    odd_listens: None,
-                });
-            }
-            let mut all = std::mem::take(&mut servers[s].names).into_vec();
-            all.push(n.to_string());
-            servers[s].names = all.into_boxed_slice();
-            match classify(n) {
-                Name::Exact(n) => sock.exact.push((exact_key(&n), s as u32)),
-                Name::StarHead(n) => {
-                    sock.star_head.entry(n.into()).or_insert(s as u32);
-                }
-                Name::DotHead(n) => {
-                    sock.dot_head.entry(n.into()).or_insert(s as u32);
-                }
-                Name::StarTail(n) => {
-                    sock.star_tail.entry(n.into()).or_insert(s as u32);
-                }
-                Name::Regex => {
-                    let mut regexes = std::mem::take(&mut servers[s].regexes).into_vec();
-                    let i = regexes.len();
-                    regexes.push(NgxRegex::for_server_name(&n[1..]));
-                    servers[s].regexes = regexes.into_boxed_slice();
-                    sock.regex.push((s, i));
-                }
-            }
+    /// The index of a config of `server`s, each written as its body.
+    fn index_of(servers: &[&str]) -> (Config, ServerIndex) {
+        let mut dump = String::from("# configuration file /etc/nginx/nginx.conf:\nhttp {\n");
+        for body in servers {
+            dump.push_str(&format!("server {{ {body} }}\n"));
         }
-        sock.sort_exact();
-        let idx = ServerIndex {
-            by_node: FnvMap::default(),
-            servers,
-            sockets: FnvMap::default(),
-            ports: FnvMap::default(),
+        dump.push_str("}\n");
+        let root = crate::sysroot::SysRoot::live();
+        let cfg = crate::nginx::load_dump(&root, dump.as_bytes(), "test").unwrap();
+        let ids: Vec<NodeId> = cfg.servers().iter().map(Directive::id).collect();
+        let index = ServerIndex::of(&cfg, ServerIndex::infos(&cfg, &ids));
+        (cfg, index)
+    }
+
+    /// Names are read from the config: exact ones in any case, the first server of a socket
+    /// that gives one wins; each server's regexes are its own on every socket it listens on.
+    #[test]
+    fn names_on_several_sockets() {
+        let (cfg, idx) = index_of(&[
+            "listen 80; server_name ~^a ~^b;",
+            "listen 80; listen 81; server_name Dup.Example ~^c ~^d;",
+            "listen 81; server_name dup.example ~^e;",
+        ]);
+        let on = |port: u16, host: &'static str| {
+            let sel = idx.select(&cfg, host, port, None).unwrap();
+            (sel.server, sel.chosen)
         };
-        (idx, sock)
+        let name = |n: &'static str| Chosen::Name(n.into());
+        assert_eq!(on(80, "dup.example"), (1, name("dup.example")));
+        assert_eq!(on(81, "dup.example"), (1, name("dup.example")));
+        assert_eq!(on(80, "b1"), (0, name("~^b")));
+        assert_eq!(on(80, "d1"), (1, name("~^d")));
+        assert_eq!(on(81, "d1"), (1, name("~^d")));
+        assert_eq!(on(81, "e1"), (2, name("~^e")));
+        assert_eq!(on(81, "b1").1, Chosen::Default { explicit: false });
+        assert_eq!(idx.regexes.len(), 5);
+    }
+
+    /// `position` finds each server block's index, whatever the order of the nodes (servers
+    /// of an included file may come first); none for a node that is not a server.
+    #[test]
+    fn servers_are_found_by_node() {
+        let dump = "# configuration file /etc/nginx/nginx.conf:\n\
+            http { server { server_name a; } include /etc/nginx/b.conf; server { server_name c; } }\n\
+            # configuration file /etc/nginx/b.conf:\n\
+            server { server_name b1; } server { server_name b2; }\n";
+        let root = crate::sysroot::SysRoot::live();
+        let cfg = crate::nginx::load_dump(&root, dump.as_bytes(), "test").unwrap();
+        let ids: Vec<NodeId> = cfg.servers().iter().map(Directive::id).collect();
+        let idx = ServerIndex::of(&cfg, ServerIndex::infos(&cfg, &ids));
+        assert_eq!(ids.len(), 4);
+        for (i, &id) in ids.iter().enumerate() {
+            assert_eq!(idx.position(id), Some(i));
+            assert_eq!(idx.servers[i].names(&cfg).count(), 1);
+        }
+        let http = cfg.top().find(|d| d.is("http")).unwrap().id();
+        assert_eq!(idx.position(http), None);
     }
 
     #[test]
     fn name_precedence() {
-        let (idx, s) = sock(&[
-            ("~^www\\.", 0),
-            ("*.example.com", 1),
-            ("*.a.example.com", 2),
-            (".example.org", 3),
-            ("www.example.*", 4),
-            ("exact.example.com", 5),
+        let (cfg, idx) = index_of(&[
+            "server_name ~^www\\.;",
+            "server_name *.example.com;",
+            "server_name *.a.example.com;",
+            "server_name .example.org;",
+            "server_name www.example.*;",
+            "server_name exact.example.com;",
         ]);
-        let m = |h: &str| idx.match_name(&s, h).map(|(s, n, _)| (s, n.into_owned()));
+        let s = &idx.sockets[&(ListenAddr::AnyV4, 80)];
+        let m = |h: &str| {
+            idx.match_name(&cfg, s, h)
+                .map(|(s, n, _)| (s, n.into_owned()))
+        };
         assert_eq!(m("exact.example.com").unwrap().0, 5);
         assert_eq!(m("x.a.example.com").unwrap().0, 2);
         assert_eq!(m("x.b.example.com").unwrap().0, 1);

@@ -181,11 +181,12 @@ pub(super) fn run(
     let (server, choice, captures, named, default_server) = match forced {
         Some(s) => (s, "given".to_string(), None, Vec::new(), s),
         None => {
-            let Some(sel) =
-                r.shared()
-                    .servers
-                    .select(host.as_deref().unwrap_or(""), req.port, req.local_addr)
-            else {
+            let Some(sel) = r.shared().servers.select(
+                r.config(),
+                host.as_deref().unwrap_or(""),
+                req.port,
+                req.local_addr,
+            ) else {
                 empty.reason = format!(
                     "no server block listens on port {}: the connection is refused",
                     req.port
@@ -212,7 +213,7 @@ pub(super) fn run(
             let default = r
                 .shared()
                 .servers
-                .default_for(req.port, req.local_addr)
+                .default_for(r.config(), req.port, req.local_addr)
                 .map(|d| r.shared().servers.servers[d].id)
                 .unwrap_or(info.id);
             (info.id, how, sel.captures, sel.named_captures, default)
@@ -230,10 +231,7 @@ pub(super) fn run(
         empty.reason = "the server block is not part of the http context".into();
         return empty;
     };
-    let server_name = r
-        .server_info(server)
-        .and_then(|s| s.names.first())
-        .map_or("", String::as_str);
+    let server_name = r.names_of(server).next().unwrap_or("");
     // The request line is parsed before the Host header picks the server: merge_slashes comes
     // from the socket's default server (ngx_http_process_request_uri).
     let merge = r

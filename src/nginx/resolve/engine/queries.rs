@@ -92,10 +92,7 @@ pub(super) fn path_for(
         },
         server,
         server_block,
-        server_name: r
-            .server_info(server)
-            .and_then(|s| s.names.first())
-            .map_or("", String::as_str),
+        server_name: r.names_of(server).next().unwrap_or(""),
         host: validate_host(&req.host_header).unwrap_or_default(),
         uri: uri.to_vec(),
         args: Vec::new(),
