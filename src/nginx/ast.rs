@@ -43,48 +43,70 @@ pub struct SourceFile {
 
 /// One directive node. Internal layout; use `Directive` to read it.
 ///
-/// 32 bytes: the 10k-site bench config has ~1M of these, and the memory budget is 4x the input.
+/// 24 bytes: the 50 MB bench config has 1.8M of these, and the memory budget is 4x the input.
 /// A known name is its `NameId` alone (nginx's own names are most directives' names); any other
 /// name is the first of the node's words, before its arguments. `kids` is either the block's
 /// children or, for an `include`, `kids.start` is its set of files in `Config::include_sets`
-/// (an include has no block).
+/// (an include has no block). What is not here is in `Config`: the node's file (`file_runs`)
+/// and a column past `Node::WIDE` (`wide_columns`).
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
     pub words: Range<u32>, // into Config::words: the name's when not known, then the arguments
     pub kids: Range<u32>,  // into Config::children (block); for an include, its include set
-    pub file: FileId,
     pub line: u32,
-    pub column: u32,
-    /// The name, with what the context check and the loader's rules know of it, set by the
-    /// parser (`context::name_id`).
-    pub name: NameId,
-    pub flags: u8,
+    /// The column, or `WIDE` when it is not below it.
+    column: u16,
+    /// The name (`context::NameId`, set by the parser) and, in the two high bits, `BLOCK` and
+    /// `INCLUDE`.
+    head: u16,
 }
 
+const _: () = assert!(std::mem::size_of::<Node>() == 24);
+
 impl Node {
-    pub const BLOCK: u8 = 1;
-    pub const INCLUDE: u8 = 2;
+    const BLOCK: u16 = 1 << 15;
+    const INCLUDE: u16 = 1 << 14;
+    /// A column at or past this is kept in `Config::wide_columns`.
+    const WIDE: u16 = u16::MAX;
     /// The include set of an include whose files are not linked (set 0 is always empty).
     pub const NO_FILES: u32 = 0;
     /// Link an include node to a set of `Config::include_sets`.
     pub fn link_include_set(&mut self, set: u32) {
         self.kids = set..set + 1;
     }
-    pub fn has_block(&self) -> bool {
-        self.flags & Node::BLOCK != 0
+    #[inline]
+    pub fn name(&self) -> NameId {
+        self.head & !(Node::BLOCK | Node::INCLUDE)
     }
+    #[inline]
+    pub fn has_block(&self) -> bool {
+        self.head & Node::BLOCK != 0
+    }
+    #[inline]
     pub fn is_include(&self) -> bool {
-        self.flags & Node::INCLUDE != 0
+        self.head & Node::INCLUDE != 0
     }
     /// The arguments' words (the name's own word left out).
     #[inline]
     pub fn arg_words(&self) -> Range<u32> {
-        if context::is_known(self.name) || self.words.is_empty() {
+        if context::is_known(self.name()) || self.words.is_empty() {
             self.words.clone()
         } else {
             self.words.start + 1..self.words.end
         }
     }
+}
+
+/// What a new node is (`Config::push_node`).
+pub(crate) struct NewNode {
+    pub words: Range<u32>,
+    pub kids: Range<u32>,
+    pub file: FileId,
+    pub line: u32,
+    pub column: u32,
+    pub name: NameId,
+    pub block: bool,
+    pub include: bool,
 }
 
 /// A problem found while loading: `file:line:col: message`, like `nginx -t`.
@@ -116,6 +138,13 @@ impl std::fmt::Display for Diagnostic {
 pub struct Config {
     pub files: Vec<SourceFile>,
     pub(crate) nodes: Vec<Node>,
+    /// Each node's file: `(first node, file)` for every run of nodes of one file, in node order
+    /// (a file's nodes are made together, but for the fix prover's overlay, which makes a
+    /// server's anew at the end). A node's file is the one of the last run starting at or
+    /// before it.
+    pub(crate) file_runs: Vec<(NodeId, FileId)>,
+    /// The columns at or past `Node::WIDE`, by node (in node order).
+    pub(crate) wide_columns: Vec<(NodeId, u32)>,
     pub(crate) children: Vec<NodeId>,
     /// Where each word (an argument, or a name that is not known) starts in `text`: the words
     /// are written there back to back, so word i ends where word i + 1 starts (the last one at
@@ -179,7 +208,7 @@ impl<'c> Directive<'c> {
     #[inline]
     pub fn name(&self) -> &'c str {
         let n = self.node();
-        match context::known_name(n.name) {
+        match context::known_name(n.name()) {
             Some(name) => name,
             None if n.words.is_empty() => "",
             None => self.cfg.word_str(n.words.start),
@@ -190,7 +219,7 @@ impl<'c> Directive<'c> {
     #[inline]
     pub fn is(&self, name: &str) -> bool {
         let n = self.node();
-        if let Some(known) = context::known_name(n.name) {
+        if let Some(known) = context::known_name(n.name()) {
             return context::same_bytes(known.as_bytes(), name.as_bytes());
         }
         if n.words.is_empty() {
@@ -260,16 +289,22 @@ impl<'c> Directive<'c> {
         }
     }
     pub fn file_id(&self) -> FileId {
-        self.node().file
+        self.cfg.file_of(self.id)
     }
     pub fn file(&self) -> &'c Path {
-        &self.cfg.files[self.node().file as usize].path
+        &self.cfg.files[self.file_id() as usize].path
     }
     pub fn line(&self) -> u32 {
         self.node().line
     }
     pub fn column(&self) -> u32 {
-        self.node().column
+        let column = self.node().column;
+        if column != Node::WIDE {
+            return column.into();
+        }
+        let wide = &self.cfg.wide_columns;
+        wide.binary_search_by_key(&self.id, |&(n, _)| n)
+            .map_or(column.into(), |i| wide[i].1)
     }
     pub fn location(&self) -> Location {
         Location::new(self.file().display().to_string(), self.line())
@@ -402,6 +437,49 @@ impl Config {
     pub(crate) fn str_at(&self, r: &Range<u32>) -> &str {
         &self.text[r.start as usize..r.end as usize]
     }
+    /// Add a node (the parser's, or the loader's implicit server); returns its id.
+    pub(crate) fn push_node(&mut self, n: NewNode) -> NodeId {
+        let id = self.nodes.len() as NodeId;
+        if !matches!(self.file_runs.last(), Some(&(_, f)) if f == n.file) {
+            self.file_runs.push((id, n.file));
+        }
+        let column = match u16::try_from(n.column) {
+            Ok(c) if c < Node::WIDE => c,
+            _ => {
+                self.wide_columns.push((id, n.column));
+                Node::WIDE
+            }
+        };
+        let flags =
+            if n.block { Node::BLOCK } else { 0 } | if n.include { Node::INCLUDE } else { 0 };
+        debug_assert!(n.name & (Node::BLOCK | Node::INCLUDE) == 0);
+        self.nodes.push(Node {
+            words: n.words,
+            kids: n.kids,
+            line: n.line,
+            column,
+            head: n.name | flags,
+        });
+        id
+    }
+    /// A node's file (see `file_runs`).
+    #[inline]
+    pub(crate) fn file_of(&self, id: NodeId) -> FileId {
+        let i = self.file_runs.partition_point(|&(first, _)| first <= id);
+        match i.checked_sub(1).and_then(|i| self.file_runs.get(i)) {
+            Some(&(_, file)) => file,
+            None => self.main,
+        }
+    }
+    /// Each file's runs of nodes (see `file_runs`), in node order.
+    pub(crate) fn file_runs(&self) -> impl Iterator<Item = (FileId, Range<NodeId>)> + '_ {
+        let ends = self.file_runs.iter().skip(1).map(|&(first, _)| first);
+        let ends = ends.chain(std::iter::once(self.nodes.len() as NodeId));
+        self.file_runs
+            .iter()
+            .zip(ends)
+            .map(|(&(first, file), end)| (file, first..end))
+    }
     /// Where word `i` is in `text` (see `words`).
     #[inline]
     pub(crate) fn word(&self, i: u32) -> Range<u32> {
@@ -448,10 +526,13 @@ impl Config {
         // The include sets of each file's include nodes (one pass over the nodes), grouped by
         // file with a counting sort: `sets[at[f]..at[f + 1]]` are file f's.
         let links: Vec<(FileId, u32)> = self
-            .nodes
-            .iter()
-            .filter(|n| n.is_include())
-            .map(|n| (n.file, n.kids.start))
+            .file_runs()
+            .flat_map(|(file, nodes)| {
+                self.nodes[nodes.start as usize..nodes.end as usize]
+                    .iter()
+                    .filter(|n| n.is_include())
+                    .map(move |n| (file, n.kids.start))
+            })
             .collect();
         let files = self.files.len();
         let mut at = vec![0u32; files + 1];

@@ -192,8 +192,9 @@ struct Names {
 /// class and rule: a known name's index in the names table, or, for any other name (whose
 /// text is then the node's first word), `UNKNOWN` plus what its class and rule are
 /// (`UNKNOWN_IMPLAUSIBLE`, `UNKNOWN_DATA`: `rules::rule_of_unknown` gives no other rule).
+/// Below 2^14: a node keeps two flags beside it.
 pub(crate) type NameId = u16;
-const UNKNOWN: NameId = 0xFFFC;
+const UNKNOWN: NameId = 0x3FFC;
 const UNKNOWN_IMPLAUSIBLE: NameId = 2;
 const UNKNOWN_DATA: NameId = 1;
 
@@ -446,7 +447,7 @@ pub(crate) fn judge_server(
     depth: usize,
 ) -> Option<(Vec<Diagnostic>, Vec<NodeId>)> {
     let node = &cfg.nodes[server as usize];
-    match judge(class_of(node.name), Ctx::Http) {
+    match judge(class_of(node.name()), Ctx::Http) {
         Verdict::Block(inner, ..) if node.has_block() => Some(judge_run(
             cfg,
             node.kids.clone(),
@@ -500,7 +501,7 @@ fn judge_run(
         }
         let node = &cfg.nodes[id as usize];
         let has_block = node.has_block();
-        let class = class_of(node.name);
+        let class = class_of(node.name());
         // The name is read only to word a diagnostic.
         let name = || d.name();
         let inner = match judge(class, ctx) {

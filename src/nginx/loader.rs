@@ -22,7 +22,7 @@
 //! Everything is read under `--root` (`SysRoot`): paths are system paths, symlinks are followed
 //! inside the root, and reports show system paths.
 
-use super::ast::{Config, ConfigKind, Diagnostic, FileId, Node, NodeId, SourceFile};
+use super::ast::{Config, ConfigKind, Diagnostic, FileId, NewNode, Node, NodeId, SourceFile};
 use super::context::{self, Ctx};
 use super::parser::{self, IncludeArgs, ParsedFile, Placement, Scratch};
 use crate::sysroot::SysRoot;
@@ -564,6 +564,8 @@ impl Loader {
         // config and all of the second arena.
         let Config {
             nodes,
+            file_runs,
+            wide_columns,
             children,
             words,
             block_ends,
@@ -578,9 +580,16 @@ impl Loader {
             } else if n.is_include() && n.kids.start != Node::NO_FILES {
                 n.link_include_set(arg_numbers[n.kids.start as usize - 1] + 1);
             }
-            n.file += file_off;
             n
         });
+        self.cfg.file_runs.extend(
+            file_runs
+                .into_iter()
+                .map(|(n, f)| (n + node_off, f + file_off)),
+        );
+        self.cfg
+            .wide_columns
+            .extend(wide_columns.into_iter().map(|(n, c)| (n + node_off, c)));
         append_freeing(&mut self.cfg.words, words, |w| w + text_off);
         let mut ours = std::mem::take(&mut self.text).into_bytes();
         append_freeing(&mut ours, text.into_bytes(), |b| b);
@@ -692,15 +701,15 @@ impl Loader {
         let words = cfg.words.len() as u32;
         let kids = cfg.children.len() as u32;
         cfg.children.extend_from_slice(&ids);
-        let id = cfg.nodes.len() as NodeId;
-        cfg.nodes.push(Node {
+        let id = cfg.push_node(NewNode {
             words: words..words,
             kids: kids..cfg.children.len() as u32,
             file: main,
             line,
             column: 1,
             name: context::name_id("server"),
-            flags: Node::BLOCK,
+            block: true,
+            include: false,
         });
         let at = cfg.children.len() as u32;
         cfg.children.push(id);

@@ -194,15 +194,22 @@ fn splice(
                 *line = (*line as i64 + delta) as u32;
             }
         };
-        for n in c.nodes[..n0].iter_mut().filter(|n| n.file == file) {
-            moved(&mut n.line);
-        }
-        let nodes = &c.nodes;
-        for (node, line) in c.block_ends.iter_mut() {
-            if (*node as usize) < n0 && nodes[*node as usize].file == file {
-                moved(line);
+        let runs: Vec<_> = c.file_runs().filter(|(f, _)| *f == file).collect();
+        for (_, nodes) in runs {
+            for n in &mut c.nodes[nodes.start as usize..(nodes.end as usize).min(n0)] {
+                moved(&mut n.line);
             }
         }
+        let ends = std::mem::take(&mut c.block_ends);
+        c.block_ends = ends
+            .into_iter()
+            .map(|(node, mut line)| {
+                if (node as usize) < n0 && c.file_of(node) == file {
+                    moved(&mut line);
+                }
+                (node, line)
+            })
+            .collect();
     }
 
     // The block sits in http at depth 1 (a fragment's at 0: deeper is the safe side).

@@ -11,7 +11,7 @@
 //! nameless `{` kept as a nameless block, and parsing goes on, so one typo does not hide the rest
 //! of the tree.
 
-use super::ast::{Config, Diagnostic, FileId, Node, NodeId, MAX_DEPTH};
+use super::ast::{Config, Diagnostic, FileId, NewNode, Node, NodeId, MAX_DEPTH};
 use super::context::{self, NameId};
 use super::lexer::{Lexer, Tok, Token};
 use std::ops::Range;
@@ -249,18 +249,18 @@ impl Parser<'_> {
         let words = self.words.get(skip..).unwrap_or(&[]);
         self.cfg.words.extend(words.iter().map(|w| w.start));
         self.words.clear();
-        let id = self.cfg.nodes.len() as NodeId;
         // An include is linked to the set of its argument (set 0, none, when it has not one
         // argument); the loader fills the sets.
         let set = include_arg.map_or(Node::NO_FILES, |a| a + 1);
-        self.cfg.nodes.push(Node {
+        let id = self.cfg.push_node(NewNode {
             words: first..self.cfg.words.len() as u32,
             kids: if is_include { set..set + 1 } else { 0..0 },
             file: self.file,
             line: self.stmt_line,
             column: self.stmt_column,
             name: self.name,
-            flags: if block { Node::BLOCK } else { 0 } | if is_include { Node::INCLUDE } else { 0 },
+            block,
+            include: is_include,
         });
         self.kids.push(id);
         if is_include {
@@ -493,6 +493,46 @@ mod tests {
         let (cfg, _) = parse("{ x; }");
         let top = cfg.file_raw_top(0).next().unwrap();
         assert_eq!((top.name(), top.arg_count(), top.is("")), ("", 0, true));
+    }
+
+    #[test]
+    fn wide_columns_and_each_nodes_file() {
+        // Columns up to u16's last value but one are on the node, the others beside it.
+        let line = |col: usize| format!("{}c{col};", " ".repeat(col - 1));
+        let src = [65_534, 65_535, 70_001, 2].map(line).join("\n");
+        let (cfg, _) = parse(&src);
+        let columns: Vec<u32> = cfg.file_raw_top(0).map(|d| d.column()).collect();
+        assert_eq!(columns, [65_534, 65_535, 70_001, 2]);
+        assert_eq!(cfg.wide_columns.len(), 2);
+        // Files parsed one after the other (one of them empty) into one arena, and one parsed
+        // again at the end (as the fix prover's overlay does): each node knows its file.
+        let (mut cfg, _) = parse("a; b { c; }");
+        let mut text = std::mem::take(&mut cfg.text);
+        let mut include_args = IncludeArgs::default();
+        let mut scratch = Scratch::default();
+        for (file, src) in [(1, "d;"), (2, ""), (3, "e { f; }"), (1, "g;")] {
+            let at = Placement {
+                text: &mut text,
+                include_args: &mut include_args,
+                scratch: &mut scratch,
+                want_top_names: false,
+            };
+            parse_file(&mut cfg, file, Path::new("/u.conf"), src, at);
+        }
+        cfg.text = text;
+        let files: Vec<(&str, FileId)> = (0..cfg.nodes.len() as NodeId)
+            .map(|id| (cfg.directive(id).name(), cfg.directive(id).file_id()))
+            .collect();
+        let want = [
+            ("a", 0),
+            ("b", 0),
+            ("c", 0),
+            ("d", 1),
+            ("e", 3),
+            ("f", 3),
+            ("g", 1),
+        ];
+        assert_eq!(files, want);
     }
 
     #[test]

@@ -406,7 +406,6 @@ fn duplicates_from<'c>(
     out: &mut Vec<Diagnostic>,
     vars: &mut Vec<(Directive<'c>, &'c str)>,
 ) {
-    use super::ast::Node;
     let (root, alias) = (rule_of("root"), rule_of("alias"));
     // By rule: whether the name is one of `variables::PATHS` (a lookup per directive).
     let mut is_path = vec![false; NON_REPEATABLE.len() + 1];
@@ -445,7 +444,7 @@ fn duplicates_from<'c>(
             }
             continue;
         }
-        let rule = super::context::rule_of_id(node.name);
+        let rule = super::context::rule_of_id(node.name());
         let once = rule & RULE_ONCE;
         if (once != 0 && is_path.get(once as usize) == Some(&true)) || rule & RULE_VALUES != 0 {
             let d = cfg.directive(id);
@@ -487,7 +486,7 @@ fn duplicates_from<'c>(
                 }
             }
         }
-        if node.flags & Node::BLOCK != 0 && rule & RULE_DATA == 0 && depth < super::ast::MAX_DEPTH {
+        if node.has_block() && rule & RULE_DATA == 0 && depth < super::ast::MAX_DEPTH {
             blocks.push(fresh());
             stack.push((node.kids.clone(), true, depth + 1));
         }

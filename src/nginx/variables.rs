@@ -188,11 +188,10 @@ fn declared(cfg: &Config) -> HashSet<String> {
         w.map(|i| cfg.word(i))
             .is_some_and(|r| r.start < r.end && text.get(r.start as usize) == Some(&b'$'))
     };
-    for (id, node) in cfg.nodes.iter().enumerate() {
-        if !reached[node.file as usize] {
-            continue;
-        }
-        let d = cfg.directive(id as super::ast::NodeId);
+    let runs = cfg.file_runs().filter(|(file, _)| reached[*file as usize]);
+    for id in runs.flat_map(|(_, nodes)| nodes) {
+        let node = &cfg.nodes[id as usize];
+        let d = cfg.directive(id);
         let words = node.words.clone();
         // Named captures: in the regexes nginx registers them from (a location's, `rewrite`'s,
         // `if`'s, a map key...), in the name too (`~^/(?<x>.*)$ 1;` in a map is a directive
@@ -215,8 +214,8 @@ fn declared(cfg: &Config) -> HashSet<String> {
         let unknown_name = words
             .clone()
             .next()
-            .filter(|_| !super::context::is_known(node.name));
-        if dollar(unknown_name) || dollar(first_arg) || by_name.contains(&class_of(node.name)) {
+            .filter(|_| !super::context::is_known(node.name()));
+        if dollar(unknown_name) || dollar(first_arg) || by_name.contains(&class_of(node.name())) {
             declared_by(&d, &mut out);
         }
     }
