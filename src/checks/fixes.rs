@@ -20,7 +20,7 @@ pub fn settle(site: &Site, results: &mut [CheckResult]) {
 /// `settle`; unless `keep_data`, each block's config fixes (`Finding::config_fix`) are taken
 /// out of the findings as the block is settled, not kept for `check --diff`.
 pub fn settle_keeping(site: &Site, results: &mut [CheckResult], keep_data: bool) {
-    settle_with_pending(site, results, &mut [], keep_data)
+    settle_with_pending(site, results, &mut [], keep_data, &mut |_, _, _| {})
 }
 
 /// The config fix of a finding that was let go as it was made (`checks::Run`): what settling
@@ -36,16 +36,26 @@ pub struct Pending {
     pub key: Option<u32>,
 }
 
+/// What becomes of a let-go finding's remediation as soon as settling writes it: called with
+/// its result's index, its index among that result's `Pending` and the `Pending`, its
+/// `remediation` written and its fix taken (`checks::run_made_again` keeps it compactly,
+/// `Settled`). One site of 360,000 servers held every remediation written (~370 bytes each)
+/// until the last block was settled.
+pub type Seal<'a> = dyn FnMut(usize, usize, &mut Pending) + 'a;
+
 /// `settle_keeping`, with the fixes of the findings let go: `pending[i]` are result `i`'s, in
 /// the order of its findings (a result's findings are either held or let go). Settled as if
-/// they were its findings: merged by block with the fixes of every other check, proven once.
+/// they were its findings: merged by block with the fixes of every other check, proven once;
+/// each handed to `seal` as its block is settled (in the order of the blocks, not of the
+/// findings).
 pub fn settle_with_pending(
     site: &Site,
     results: &mut [CheckResult],
     pending: &mut [Vec<Pending>],
     keep_data: bool,
+    seal: &mut Seal<'_>,
 ) {
-    merge_and_prove_pending(site, results, pending, keep_data, BATCH);
+    merge_and_prove_pending(site, results, pending, keep_data, BATCH, seal);
     merge_apache(site, results);
     let reload = site.reload_command();
     if reload != super::shared::nginx::RELOAD {
@@ -261,35 +271,46 @@ fn nsenter_each_sudo(cmd: &str, pid: i32) -> String {
         .join(" && ")
 }
 
-/// One config fix to settle, in report order: its result (by index), its data, and the
-/// remediation settling writes (a held finding's, or a `Pending` one's).
+/// One config fix to settle, in report order: its result (by index), the next slot whose fix
+/// edits the same block (`link_groups`), and its fix.
 struct Slot<'a> {
-    result: usize,
+    result: u32,
+    next: u32,
     fix: FixRef<'a>,
-    remediation: &'a mut Option<Remediation>,
 }
 
-/// A slot's fix as data: a held finding's, or a let-go one's (`Pending`).
+/// `Slot::next` of the last slot of its block.
+const NO_NEXT: u32 = u32::MAX;
+
+/// A slot's fix as data and the remediation settling writes: a held finding's, or a let-go
+/// one's (`Pending`, its index among its result's, for `Seal`).
 enum FixRef<'a> {
-    Held(&'a mut Option<Box<ConfigFix>>),
-    Pending(&'a mut Option<PendingFix>),
+    Held {
+        fix: &'a mut Option<Box<ConfigFix>>,
+        remediation: &'a mut Option<Remediation>,
+    },
+    Pending {
+        pending: &'a mut Pending,
+        index: u32,
+    },
 }
 
 impl FixRef<'_> {
     /// The block it edits (None once taken).
     fn block(&self) -> Option<crate::nginx::NodeId> {
         match self {
-            FixRef::Held(f) => f.as_ref().map(|f| f.edit.block),
-            FixRef::Pending(f) => f.as_ref().map(|f| f.edit.block),
+            FixRef::Held { fix, .. } => fix.as_ref().map(|f| f.edit.block),
+            FixRef::Pending { pending, .. } => pending.fix.as_ref().map(|f| f.edit.block),
         }
     }
 
     /// The fix, taken out (or a copy when `keep_data`).
     fn get(&mut self, keep_data: bool) -> Option<ConfigFix> {
         match self {
-            FixRef::Held(f) if keep_data => f.as_deref().cloned(),
-            FixRef::Held(f) => f.take().map(|b| *b),
-            FixRef::Pending(f) => {
+            FixRef::Held { fix, .. } if keep_data => fix.as_deref().cloned(),
+            FixRef::Held { fix, .. } => fix.take().map(|b| *b),
+            FixRef::Pending { pending, .. } => {
+                let f = &mut pending.fix;
                 let p = if keep_data { f.clone() } else { f.take() }?;
                 Some(ConfigFix {
                     edit: p.edit,
@@ -297,6 +318,36 @@ impl FixRef<'_> {
                     goal: p.goal.map(|g| *g),
                     splices: Vec::new(),
                 })
+            }
+        }
+    }
+
+    /// The commands the finding's own fix prints (the server's test and reload), taken out of
+    /// the remediation settling is about to write: they stay under the merged edit of its
+    /// group.
+    fn own_commands(&mut self) -> Vec<String> {
+        let rem = match self {
+            FixRef::Held { remediation, .. } => &mut **remediation,
+            FixRef::Pending { pending, .. } => &mut pending.remediation,
+        };
+        rem.as_mut()
+            .map(|r| std::mem::take(&mut r.commands))
+            .unwrap_or_default()
+    }
+
+    /// `rem` written as the finding's remediation (at its length when `many`); a let-go
+    /// finding's handed to `seal` at once.
+    fn settled(&mut self, result: u32, mut rem: Remediation, many: bool, seal: &mut Seal<'_>) {
+        match self {
+            FixRef::Held { remediation, .. } => {
+                if many {
+                    rem.text.shrink_to_fit();
+                }
+                **remediation = Some(rem);
+            }
+            FixRef::Pending { pending, index } => {
+                pending.remediation = Some(rem);
+                seal(result as usize, *index as usize, pending);
             }
         }
     }
@@ -309,23 +360,33 @@ struct Report {
     many: Vec<bool>,
 }
 
-/// The slots (by index), grouped by the block their fixes edit, in the order the blocks first
-/// appear.
-fn groups(slots: &[Slot<'_>]) -> Vec<Vec<usize>> {
-    let mut out: Vec<Vec<usize>> = Vec::new();
-    // By block: a 10,000-site config has thousands of fixes.
-    let mut by_block: std::collections::HashMap<crate::nginx::NodeId, usize> = Default::default();
-    for (i, slot) in slots.iter().enumerate() {
-        let Some(block) = slot.fix.block() else {
+/// Each slot linked to the next one whose fix edits the same block (`Slot::next`), and which
+/// slots lead their group (the first fix of their block): a group is walked from its leader
+/// (`group`), the groups in the order their blocks first appear. Four bytes and a flag a slot:
+/// a `Vec` per group, all made before the first was settled, was ~60 bytes a fix.
+fn link_groups(slots: &mut [Slot<'_>]) -> Vec<bool> {
+    let mut last: crate::fnv::FnvMap<crate::nginx::NodeId, u32> = Default::default();
+    let mut leads = vec![false; slots.len()];
+    for i in 0..slots.len() {
+        let Some(block) = slots[i].fix.block() else {
             continue;
         };
-        match by_block.get(&block) {
-            Some(&g) => out[g].push(i),
-            None => {
-                by_block.insert(block, out.len());
-                out.push(vec![i]);
-            }
+        let at = u32::try_from(i).expect("fewer than 2^32 config fixes");
+        match last.insert(block, at) {
+            Some(prev) => slots[prev as usize].next = at,
+            None => leads[i] = true,
         }
+    }
+    leads
+}
+
+/// The slots (by index) of the group `lead` leads (`link_groups`), in order.
+fn group(slots: &[Slot<'_>], lead: usize) -> Vec<usize> {
+    let mut out = vec![lead];
+    let mut i = slots[lead].next;
+    while i != NO_NEXT {
+        out.push(i as usize);
+        i = slots[i as usize].next;
     }
     out
 }
@@ -450,6 +511,7 @@ fn merge_and_prove_pending(
     pending: &mut [Vec<Pending>],
     keep_data: bool,
     batch: usize,
+    seal: &mut Seal<'_>,
 ) {
     let ids: Vec<&'static str> = results.iter().map(|r| r.id).collect();
     let many: Vec<bool> = results
@@ -457,26 +519,37 @@ fn merge_and_prove_pending(
         .enumerate()
         .map(|(i, r)| r.findings.len() + pending.get(i).map_or(0, Vec::len) >= super::MANY_FINDINGS)
         .collect();
+    let count = results
+        .iter()
+        .map(|r| r.findings.iter().filter(|f| f.config_fix.is_some()).count())
+        .sum::<usize>()
+        + pending.iter().map(Vec::len).sum::<usize>();
     let mut pending = pending.iter_mut();
-    let mut slots: Vec<Slot<'_>> = Vec::new();
+    let mut slots: Vec<Slot<'_>> = Vec::with_capacity(count);
     for (ri, r) in results.iter_mut().enumerate() {
+        let result = ri as u32;
         for f in r.findings.iter_mut().filter(|f| f.config_fix.is_some()) {
-            slots.push(Slot {
-                result: ri,
-                fix: FixRef::Held(&mut f.config_fix),
+            let fix = FixRef::Held {
+                fix: &mut f.config_fix,
                 remediation: &mut f.remediation,
+            };
+            slots.push(Slot {
+                result,
+                next: NO_NEXT,
+                fix,
             });
         }
-        for p in pending.next().into_iter().flatten() {
+        for (index, pending) in pending.next().into_iter().flatten().enumerate() {
+            let index = index as u32;
             slots.push(Slot {
-                result: ri,
-                fix: FixRef::Pending(&mut p.fix),
-                remediation: &mut p.remediation,
+                result,
+                next: NO_NEXT,
+                fix: FixRef::Pending { pending, index },
             });
         }
     }
     let report = Report { ids, many };
-    merge_and_prove(site, &report, &mut slots, keep_data, batch);
+    merge_and_prove(site, &report, &mut slots, keep_data, batch, seal);
 }
 
 /// The config fixes of `slots` merged by block and proven (`batch` blocks to a copy: see
@@ -487,6 +560,7 @@ fn merge_and_prove(
     slots: &mut [Slot<'_>],
     keep_data: bool,
     batch: usize,
+    seal: &mut Seal<'_>,
 ) {
     let prover = fix::Prover::new(site);
     // Each config file read once for all its fixes (one file may hold thousands).
@@ -498,18 +572,25 @@ fn merge_and_prove(
         .collect();
     let mut texts =
         fix::text::Texts::sharing(shared, site.per_box("fix::text::texts", Default::default));
-    let groups = groups(slots);
-    // A chunk at a time: the merged blocks of 500,000 servers are not all held at once.
-    for chunk in groups.chunks(256) {
+    let leads = link_groups(slots);
+    let mut leads = (0..slots.len()).filter(|&i| leads[i]);
+    // A chunk of whole groups at a time: the merged blocks of 500,000 servers are not all held
+    // at once, and a block's fixes are settled together wherever they are in the report.
+    loop {
+        let chunk: Vec<Vec<usize>> = leads.by_ref().take(256).map(|l| group(slots, l)).collect();
+        if chunk.is_empty() {
+            break;
+        }
         let merged: Vec<Merged> = chunk.iter().map(|g| merge(slots, g, keep_data)).collect();
         let proofs = prove_all(site, &prover, &merged, batch);
         for ((group, m), proof) in chunk.iter().zip(merged).zip(proofs) {
-            settle_group(site, &mut texts, report, slots, group, m, proof);
+            settle_group(site, &mut texts, report, slots, group, m, proof, seal);
         }
     }
 }
 
 /// The remediation of each finding of one merged block, from its proof.
+#[allow(clippy::too_many_arguments)]
 fn settle_group(
     site: &Site,
     texts: &mut fix::text::Texts,
@@ -518,6 +599,7 @@ fn settle_group(
     group: &[usize],
     m: Merged,
     proof: Result<String, fix::Refusal>,
+    seal: &mut Seal<'_>,
 ) {
     let cfg = site.config();
     let Merged {
@@ -526,7 +608,7 @@ fn settle_group(
         apart,
         goals: _,
     } = m;
-    let first_r = slots[group[0]].result;
+    let first_r = slots[group[0]].result as usize;
     let first_id = report.ids[first_r];
     let many = report.many[first_r];
     let place = cfg.directive(fixes[0].edit.block).location();
@@ -538,8 +620,8 @@ fn settle_group(
     let mut splices = splices.unwrap_or_default();
     for (k, &i) in group.iter().enumerate() {
         let slot = &mut slots[i];
-        let reload = reload_of(slot.remediation);
-        *slot.remediation = Some(match (&proof, apart.iter().find(|(a, _)| *a == k)) {
+        let reload = slot.fix.own_commands();
+        let rem = match (&proof, apart.iter().find(|(a, _)| *a == k)) {
                 (_, Some((_, why))) => Remediation {
                     text: format!(
                         "not printed: this fix and the one under {first_id} change {place} in two ways ({why}); decide which the block should say, edit it, then run `media-doctor check` again"
@@ -558,7 +640,7 @@ fn settle_group(
                 },
                 (Ok(_), _) if k == 0 => {
                     // Only the first finding of the group keeps them: moved, not copied.
-                    if let FixRef::Held(Some(cf)) = &mut slot.fix {
+                    if let FixRef::Held { fix: Some(cf), .. } = &mut slot.fix {
                         cf.edit = std::mem::replace(&mut merged, BlockEdit::new(0));
                         cf.splices = std::mem::take(&mut splices);
                     }
@@ -576,17 +658,13 @@ fn settle_group(
                     text: format!("the block for {place} under {first_id} fixes this too"),
                     commands: Vec::new(),
                 },
-            });
-        if many {
-            if let Some(rem) = slot.remediation {
-                rem.text.shrink_to_fit();
-            }
-        }
+            };
+        slot.fix.settled(slot.result, rem, many, seal);
     }
 }
 
-/// The commands a finding's own fix prints (the server's test and reload): they stay under
-/// the merged edit of its group.
+/// The commands an Apache finding's own fix prints (the server's test and reload): they stay
+/// under the merged edit of its group.
 fn reload_of(remediation: &Option<Remediation>) -> Vec<String> {
     remediation
         .as_ref()
@@ -766,6 +844,125 @@ mod tests {
         assert_eq!(super::nsenter_each_sudo(app, 7), app);
     }
 
+    /// A block's fixes are one group wherever they are in the report (another check's, or past
+    /// a chunk of groups), led by the first; the groups in the order their blocks first appear;
+    /// a fix already taken is in none.
+    #[test]
+    fn groups_hold_every_fix_of_their_block_in_order() {
+        use super::{group, link_groups, FixRef, Pending, PendingFix, Slot, NO_NEXT};
+        let pending = |b: u32| Pending {
+            fix: Some(PendingFix {
+                edit: crate::fix::BlockEdit::new(b),
+                intro: std::sync::Arc::from(""),
+                goal: None,
+            }),
+            remediation: None,
+            key: None,
+        };
+        let mut pending: Vec<Pending> = [1, 2, 1, 3, 2, 1].into_iter().map(pending).collect();
+        let (mut taken, mut remediation) = (None, None);
+        let mut slots: Vec<Slot<'_>> = pending
+            .iter_mut()
+            .enumerate()
+            .map(|(i, pending)| Slot {
+                result: 1,
+                next: NO_NEXT,
+                fix: FixRef::Pending {
+                    pending,
+                    index: i as u32,
+                },
+            })
+            .collect();
+        let fix = FixRef::Held {
+            fix: &mut taken,
+            remediation: &mut remediation,
+        };
+        slots.insert(
+            1,
+            Slot {
+                result: 0,
+                next: NO_NEXT,
+                fix,
+            },
+        );
+        let leads = link_groups(&mut slots);
+        let groups: Vec<Vec<usize>> = (0..slots.len())
+            .filter(|&i| leads[i])
+            .map(|l| group(&slots, l))
+            .collect();
+        assert_eq!(groups, [vec![0, 3, 6], vec![2, 5], vec![4]]);
+    }
+
+    /// Fixes let go are settled as if held: merged with another check's fix of their block
+    /// (printed under the first), each handed to `Seal` once, as its block is settled.
+    #[test]
+    fn pending_fixes_settle_as_held_ones() {
+        use super::{Interned, Pending, PendingFix};
+        use crate::fix::prove::batch_fixture::{media, site};
+        use crate::fix::BlockEdit;
+        use crate::report::{Band, CheckResult, Finding, Remediation, Status};
+        let (_tmp, site) = site(3, &[]);
+        let cfg = site.config();
+        let finding = |n: usize, header: &str| {
+            crate::checks::shared::nginx::config_fix(
+                Finding::warning("uploads are served without a header"),
+                cfg,
+                &format!("add {header}:"),
+                BlockEdit::new(media(cfg, n)).append(format!("add_header {header} 1 always;")),
+                None,
+            )
+        };
+        let result = |id: &'static str, findings: Vec<Finding>| CheckResult {
+            id,
+            name: "uploads",
+            band: Band::Nginx,
+            status: Status::Warn,
+            summary: String::new(),
+            findings,
+            ignored: None,
+        };
+        let made = || {
+            let md110 = vec![finding(1, "X-B"), finding(0, "X-C"), finding(2, "X-D")];
+            vec![
+                result("MD109", vec![finding(0, "X-A")]),
+                result("MD110", md110),
+            ]
+        };
+        let reload = site.reload_command();
+        let text =
+            |rem: &Option<Remediation>| rem.as_ref().map(|r| (r.text.clone(), r.commands.clone()));
+        let mut held = made();
+        super::settle_keeping(&site, &mut held, false);
+        assert!(text(&held[1].findings[1].remediation)
+            .unwrap()
+            .0
+            .contains("under MD109"));
+        let mut results = made();
+        let mut intros = Interned::default();
+        let let_go = results[1].findings.drain(..).map(|mut f| Pending {
+            fix: f.config_fix.take().map(|c| PendingFix::of(*c, &mut intros)),
+            remediation: f.remediation.take(),
+            key: None,
+        });
+        let mut pending = vec![Vec::new(), let_go.collect()];
+        let mut sealed = Vec::new();
+        super::settle_with_pending(&site, &mut results, &mut pending, false, &mut |r, i, p| {
+            let mut rem = p.remediation.take();
+            rem.iter_mut()
+                .for_each(|rem| super::reload_in(rem, &reload));
+            sealed.push((r, i, text(&rem)));
+        });
+        assert_eq!(
+            text(&results[0].findings[0].remediation),
+            text(&held[0].findings[0].remediation)
+        );
+        let want: Vec<_> = [1, 0, 2]
+            .into_iter()
+            .map(|i| (1, i, text(&held[1].findings[i].remediation)))
+            .collect();
+        assert_eq!(sealed, want);
+    }
+
     /// A report's blocks proven in batches read as when each is proven alone, with real files:
     /// the fixes that pass print their block, the one that misses its goal and the one that
     /// changes another URL print their own refusal, the servers that share a name theirs.
@@ -823,7 +1020,7 @@ mod tests {
         };
         let settled = |batch: usize| {
             let mut r = results();
-            super::merge_and_prove_pending(&site, &mut r, &mut [], true, batch);
+            super::merge_and_prove_pending(&site, &mut r, &mut [], true, batch, &mut |_, _, _| {});
             r.remove(0)
                 .findings
                 .into_iter()

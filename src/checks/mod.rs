@@ -630,8 +630,9 @@ pub struct Run<'s> {
     /// The reload command the findings' commands say (`fixes::with_reload`).
     reload: String,
     /// Per result: the settled remediation of each of its findings with a fix as data, in
-    /// order, when they were let go (MD110's, one per server).
-    settled: Vec<Vec<fixes::Settled>>,
+    /// order, when they were let go (MD110's, one per server). Each one is set
+    /// (`Sealer::finish`): an `Option` as they are sealed in the order of their blocks.
+    settled: Vec<Vec<Option<fixes::Settled>>>,
 }
 
 impl Run<'_> {
@@ -646,7 +647,7 @@ impl Run<'_> {
         };
         // A finding with a fix as data gets what settling made of it (the check makes the
         // same findings in the same order: what the machine changed in between aside).
-        let mut settled = self.settled.get(i).into_iter().flatten();
+        let mut settled = self.settled.get(i).into_iter().flatten().flatten();
         let mut each = |mut f: Finding| {
             if f.config_fix.is_some() {
                 if let Some(s) = settled.next() {
@@ -730,9 +731,20 @@ pub fn run_made_again<'s>(
         keys.push(again.last().and_then(|c| c.map(|_| k)));
         pending.push(p);
     }
-    fixes::settle_with_pending(site, &mut results, &mut pending, false);
+    let mut sealer = Sealer {
+        ids: results.iter().map(|r| r.id).collect(),
+        keys: &mut keys,
+        reload: &reload,
+        heads: fixes::Interned::default(),
+        settled: pending
+            .iter()
+            .map(|p| std::iter::repeat_with(|| None).take(p.len()).collect())
+            .collect(),
+    };
+    let mut seal = |r: usize, i: usize, p: &mut fixes::Pending| sealer.seal(r, i, p);
+    fixes::settle_with_pending(site, &mut results, &mut pending, false, &mut seal);
+    let settled = sealer.finish(pending);
     fixes::forget_data(&mut results);
-    let settled = settle_pending(&results, &mut keys, pending, &reload);
     let run = Run {
         cx,
         again,
@@ -743,37 +755,51 @@ pub fn run_made_again<'s>(
     (results, run)
 }
 
-/// The remediations settling wrote for the findings let go (`fixes::Pending`), kept compactly,
-/// and the keys of those findings completed with them (made without: the fix text was not
-/// written yet): what `cause::Keys::push` reads of a remediation, as it would have read it of
-/// the finding held (`cause::Keys::complete`).
-fn settle_pending(
-    results: &[CheckResult],
-    keys: &mut [Option<crate::report::cause::Keys>],
-    pending: Vec<Vec<fixes::Pending>>,
-    reload: &str,
-) -> Vec<Vec<fixes::Settled>> {
-    let mut heads = fixes::Interned::default();
-    let mut out = Vec::with_capacity(pending.len());
-    for ((r, keys), pending) in results.iter().zip(keys.iter_mut()).zip(pending) {
-        let mut settled = Vec::with_capacity(pending.len());
-        for p in pending {
-            // Every fix of a block is given a remediation: none only if settling was skipped.
-            let mut rem = p.remediation.unwrap_or_else(|| crate::report::Remediation {
+/// The remediations settling writes for the findings let go (`fixes::Pending`), each kept
+/// compactly as soon as it is written (`fixes::Seal`), and the keys of those findings completed
+/// with them (made without: the fix text was not written yet): what `cause::Keys::push` reads
+/// of a remediation, as it would have read it of the finding held (`cause::Keys::complete`).
+struct Sealer<'a> {
+    /// Per result: its check's id.
+    ids: Vec<&'static str>,
+    keys: &'a mut [Option<crate::report::cause::Keys>],
+    reload: &'a str,
+    heads: fixes::Interned,
+    /// Per result: each pending fix's settled remediation, once sealed.
+    settled: Vec<Vec<Option<fixes::Settled>>>,
+}
+
+impl Sealer<'_> {
+    /// Pending fix `i` of result `r`, its remediation written, kept compactly.
+    fn seal(&mut self, r: usize, i: usize, p: &mut fixes::Pending) {
+        let mut rem = p
+            .remediation
+            .take()
+            .unwrap_or_else(|| crate::report::Remediation {
                 text: String::new(),
                 commands: Vec::new(),
             });
-            fixes::reload_in(&mut rem, reload);
-            let at = p.key.map(|k| k as usize);
-            if let Some((keys, k)) = keys.as_mut().zip(at) {
-                keys.complete(k, &rem, r.id);
-            }
-            settled.push(heads.settled(&rem));
+        fixes::reload_in(&mut rem, self.reload);
+        let at = p.key.map(|k| k as usize);
+        if let Some((keys, k)) = self.keys[r].as_mut().zip(at) {
+            keys.complete(k, &rem, self.ids[r]);
         }
-        settled.shrink_to_fit();
-        out.push(settled);
+        self.settled[r][i] = Some(self.heads.settled(&rem));
     }
-    out
+
+    /// Every pending fix's settled remediation, in order, each one set (`Run::settled`). Each
+    /// fix of a block is sealed as it is settled: one is left only if settling was skipped,
+    /// and sealed here without one.
+    fn finish(mut self, pending: Vec<Vec<fixes::Pending>>) -> Vec<Vec<Option<fixes::Settled>>> {
+        for (r, ps) in pending.into_iter().enumerate() {
+            for (i, mut p) in ps.into_iter().enumerate() {
+                if self.settled[r][i].is_none() {
+                    self.seal(r, i, &mut p);
+                }
+            }
+        }
+        self.settled
+    }
 }
 
 /// What a check whose findings were let go keeps of them: the keys of the actionable ones, and
