@@ -35,43 +35,49 @@ pub enum AliasKind {
     /// `root`: the whole URI is appended.
     Root,
     /// `alias` in a prefix/exact location: the first `len` bytes of the URI are replaced (a
-    /// `u32`, like the lengths of the config's words: a `Root` of 40 bytes, not 48).
+    /// `u32`, like the lengths of the config's words).
     Prefix(u32),
     /// `alias` in a regex location: the (evaluated) alias is the path.
     Regex,
 }
 
+/// A block's `root`/`alias`, in 16 bytes: one in each block, and a 360,000-server config has
+/// 720,000 blocks (`Option`s and the `AliasKind` enum, 8 bytes each, made it 32).
 #[derive(Debug, Clone)]
 pub struct Root {
-    /// The value as nginx stores it (`value`), when it is not the directive's argument as
-    /// written. Shared by the blocks that inherit it. None: the argument of `at` as written (an
-    /// absolute path without a trailing `/` to drop, or an `alias`): read from the config, not
-    /// copied (a site of many servers has an `alias` in each, ~48 bytes of copy a server).
-    text: Option<Arc<str>>,
-    pub alias: AliasKind,
+    /// The value as nginx stores it (`Blocks::root_value`), when it is not the directive's
+    /// argument as written: its index in `Blocks::texts`, shared by the blocks that inherit it.
+    /// `Block::NONE`: the argument of `at` as written (an absolute path without a trailing `/`
+    /// to drop, or an `alias`): read from the config, not copied (a site of many servers has an
+    /// `alias` in each, ~48 bytes of copy a server).
+    text: u32,
+    /// The `root`/`alias` directive, `Block::NONE` for the compiled-in default `html` (`at()`).
+    at: u32,
+    /// `alias()`: `ROOT`, `REGEX`, or the length of a `Prefix`.
+    alias: u32,
     /// Has variables (or is a regex alias): evaluated per request, then made absolute.
     pub scripted: bool,
-    /// The `root`/`alias` directive, `Block::NONE` for the compiled-in default `html` (see
-    /// `at()`: an `Option<u32>` is 8 bytes, and a root 40 bytes, a block 64, where they are 32
-    /// and 56 now: a block per server and per location).
-    at: u32,
 }
 
+const _: () = assert!(std::mem::size_of::<Root>() == 16);
+
 impl Root {
+    /// `alias` of `AliasKind::Root` and `AliasKind::Regex`; any other value is the length of an
+    /// `AliasKind::Prefix`, a location's name: a word of the config, whose offsets are `u32`s.
+    const ROOT: u32 = u32::MAX;
+    const REGEX: u32 = u32::MAX - 1;
+
     /// The `root`/`alias` directive (None for the compiled-in default `html`).
     pub fn at(&self) -> Option<NodeId> {
         (self.at != Block::NONE).then_some(self.at)
     }
 
-    /// The value as nginx stores it: made absolute against the prefix when it is a plain path,
-    /// one trailing `/` dropped for `root`. Still contains the variables when `scripted`.
-    /// `cfg` is the config the blocks were built from.
-    pub fn value<'a>(&'a self, cfg: &'a Config) -> &'a str {
-        match (&self.text, self.at()) {
-            (Some(v), _) => v,
-            // `make_root` keeps no text only for a directive that has an argument.
-            (None, Some(at)) => cfg.directive(at).arg(0).unwrap_or_default(),
-            (None, None) => "",
+    /// How the value cuts the URI.
+    pub fn alias(&self) -> AliasKind {
+        match self.alias {
+            Root::ROOT => AliasKind::Root,
+            Root::REGEX => AliasKind::Regex,
+            len => AliasKind::Prefix(len),
         }
     }
 }
@@ -344,8 +350,8 @@ pub struct Block {
     pub conf: Conf,
 }
 
-// One per server and per location of the config, held for the run (see `Root::at`).
-const _: () = assert!(std::mem::size_of::<Block>() == 56);
+// One per server and per location of the config, held for the run (see `Root`).
+const _: () = assert!(std::mem::size_of::<Block>() == 40);
 
 impl Block {
     /// `at` or `up` of no block (node ids and block indexes stay under it: they index arrays
@@ -372,6 +378,8 @@ impl Block {
 pub struct Blocks {
     pub blocks: Vec<Block>,
     by_node: crate::fnv::FnvMap<NodeId, u32>,
+    /// The values of the roots that are not their directive's argument as written (`Root`).
+    texts: Vec<Box<str>>,
     /// Each block gets its own copy of the whole configuration (the construction before
     /// `Conf` shared it): the tests' reference.
     copy_all: bool,
@@ -383,6 +391,18 @@ impl Blocks {
     }
     pub fn get(&self, b: BlockIdx) -> &Block {
         &self.blocks[b]
+    }
+
+    /// The value of `root` (of one of these blocks) as nginx stores it: made absolute against
+    /// the prefix when it is a plain path, one trailing `/` dropped for `root`. Still contains
+    /// the variables when `scripted`. `cfg` is the config the blocks were built from.
+    pub fn root_value<'a>(&'a self, root: &Root, cfg: &'a Config) -> &'a str {
+        match (root.text, root.at()) {
+            (Block::NONE, Some(at)) => cfg.directive(at).arg(0).unwrap_or_default(),
+            (Block::NONE, None) => "",
+            // `make_root` keeps no text only for a directive that has an argument.
+            (text, _) => &self.texts[text as usize],
+        }
     }
 
     /// Record where `Locations` keeps the locations of server block `b` (None: nowhere yet).
@@ -427,11 +447,12 @@ impl Blocks {
     ) -> (Blocks, BlockIdx) {
         let mut blocks = Blocks {
             copy_all,
+            texts: vec![join_prefix(prefix, "html").into()],
             ..Blocks::default()
         };
         let default_root = Root {
-            text: Some(join_prefix(prefix, "html").into()),
-            alias: AliasKind::Root,
+            text: 0,
+            alias: Root::ROOT,
             scripted: false,
             at: Block::NONE,
         };
@@ -562,7 +583,12 @@ impl Blocks {
                         // The http block's is read by the models of an edited copy too
                         // (`Shared` is the unedited copy's): its text is kept.
                         let keep = kind == BlockKind::Http;
-                        conf.root = make_root(d, v, &name, regex, prefix, keep);
+                        let (root, text) = make_root(d, v, &name, regex, prefix, keep);
+                        conf.root = root;
+                        if let Some(text) = text {
+                            conf.root.text = self.texts.len() as u32;
+                            self.texts.push(text.into());
+                        }
                     }
                 }
                 "index" => conf.rest().index = Arc::new(d.args().map(str::to_string).collect()),
@@ -765,7 +791,8 @@ pub fn join_prefix(prefix: &Path, value: &str) -> String {
     }
 }
 
-/// `keep_text`: the value is copied even when it is the argument as written.
+/// The root `d` sets, and its value when the root keeps one (`Root::text`, not set here).
+/// `keep_text`: the value is kept even when it is the argument as written.
 fn make_root(
     d: &Directive<'_>,
     v: &str,
@@ -773,7 +800,7 @@ fn make_root(
     regex: bool,
     prefix: &Path,
     keep_text: bool,
-) -> Root {
+) -> (Root, Option<String>) {
     let is_alias = d.is("alias");
     let mut value = v.to_string();
     if !is_alias && !value.is_empty() && value.ends_with('/') {
@@ -786,18 +813,20 @@ fn make_root(
         value = join_prefix(prefix, &value);
     }
     let alias = if !is_alias {
-        AliasKind::Root
+        Root::ROOT
     } else if regex {
-        AliasKind::Regex
+        Root::REGEX
     } else {
-        AliasKind::Prefix(loc_name.len() as u32)
+        // Below `Root::REGEX`: the name is a word of the config.
+        loc_name.len() as u32
     };
-    Root {
-        text: (keep_text || value != v).then(|| value.into()),
+    let root = Root {
+        text: Block::NONE,
         alias,
-        scripted: has_vars || alias == AliasKind::Regex,
+        scripted: has_vars || alias == Root::REGEX,
         at: d.id(),
-    }
+    };
+    (root, (keep_text || value != v).then_some(value))
 }
 
 fn parse_error_page(d: &Directive<'_>) -> Option<ErrorPage> {
@@ -841,6 +870,51 @@ mod tests {
         assert!(!r("10.0.0.0/8").matches(c));
         assert!(!r("::1").matches(c));
         assert!(r("0.0.0.0/0").matches(c));
+    }
+
+    /// Each way a root cuts the URI survives its packing in `Root::alias`, and each value
+    /// reads back: kept (made absolute, slash dropped, the http block's) or the argument.
+    #[test]
+    fn roots_pack_and_read_back() {
+        let dump = "# configuration file /etc/nginx/nginx.conf:\nevents {}\nhttp { root html/; \
+                    server { location / { alias /srv/a/; } location = /x { alias /srv/x; } \
+                    location ~ ^/r/(.*)$ { alias /srv/r/$1; } location /rel/ { root rel/; } \
+                    location /long/name/ { root /abs; } } }\n";
+        let cfg =
+            crate::nginx::load_dump(&crate::sysroot::SysRoot::live(), dump.as_bytes(), "test")
+                .unwrap();
+        let http = cfg.top().find(|d| d.is("http"));
+        let (blocks, _) = Blocks::build(&cfg, http, Path::new("/p"), None);
+        let roots: Vec<(BlockKind, AliasKind, &str, bool)> = (blocks.blocks.iter())
+            .map(|b| {
+                let r = &b.conf.root;
+                (b.kind, r.alias(), blocks.root_value(r, &cfg), r.scripted)
+            })
+            .collect();
+        use AliasKind::{Prefix, Regex};
+        use BlockKind::{Http, Location, Server};
+        assert_eq!(
+            roots,
+            [
+                (Http, AliasKind::Root, "/p/html", false),
+                (Server, AliasKind::Root, "/p/html", false),
+                (Location, Prefix(1), "/srv/a/", false),
+                (Location, Prefix(2), "/srv/x", false),
+                (Location, Regex, "/srv/r/$1", true),
+                (Location, AliasKind::Root, "/p/rel", false),
+                (Location, AliasKind::Root, "/abs", false),
+            ]
+        );
+        // The values that are the argument as written are read from the config.
+        assert_eq!(blocks.texts.len(), 3, "{:?}", blocks.texts);
+        let prefix = |len| Root {
+            text: Block::NONE,
+            at: Block::NONE,
+            alias: len,
+            scripted: false,
+        };
+        assert_eq!(prefix(0).alias(), Prefix(0));
+        assert_eq!(prefix(Root::REGEX - 1).alias(), Prefix(Root::REGEX - 1));
     }
 
     #[test]

@@ -48,17 +48,18 @@ impl Modifier {
     }
 }
 
+/// A location, in 36 bytes (one per location of a 360,000-server config): its compiled
+/// pattern, when it is a regex, is its level's (`LevelExtra::regex`).
 #[derive(Debug)]
 pub struct Loc {
     pub node: NodeId,
-    pub block: BlockIdx,
+    /// Its block (`block()`), a `u32` like `Level`'s indexes.
+    block: u32,
     pub modifier: Modifier,
     /// The pattern as written (`/media/`, `\.(jpg|png)$`, `@app`): its start and length in
     /// `Locations::names` (`Locations::name`). One string for every name, not one allocation
     /// each: 40 bytes a location of a 360,000-server config.
     name: (u32, u32),
-    /// The compiled pattern of a regex location (boxed: most locations have none).
-    pub regex: Option<Box<NgxRegex>>,
     /// Nested locations.
     pub level: Level,
     /// A prefix location ending in `/` with a `*_pass` handler: `URI` without the slash is 301'd.
@@ -89,12 +90,12 @@ pub const SMALL_LEVEL: usize = 8;
 /// The locations directly inside one block: side by side in `Locations::locs` (a range, not a
 /// list of indexes: a site of 360,000 servers has a level per server and per location, nearly
 /// all of one location or none, and each list was an allocation of its own).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Level {
-    /// The hashed names and the regex locations, for a level that has either; None for the
-    /// others (a thin pointer: 8 bytes in each of 720,000 levels, where the two were 16; a
-    /// level 32 -> 24 bytes, a location 72 -> 64).
-    extra: Option<Box<LevelExtra>>,
+    /// The hashed names and the regex locations, for a level that has either: an index in
+    /// `Locations::extras`, `NO_EXTRA` for the others (an index, not a pointer: 16 bytes in
+    /// each of 720,000 levels, where they were 24).
+    extra: u32,
     /// The level's locations: `locs[start..start + len]`, in config order.
     start: u32,
     len: u32,
@@ -103,16 +104,31 @@ pub struct Level {
 }
 
 // One per server and one per location, held for the run (see `Level::extra`).
-const _: () = assert!(std::mem::size_of::<Level>() == 24);
-const _: () = assert!(std::mem::size_of::<Loc>() == 56);
+const _: () = assert!(std::mem::size_of::<Level>() == 16);
+const _: () = assert!(std::mem::size_of::<Loc>() == 36);
+
+/// `Level::extra` of a level without `LevelExtra`.
+const NO_EXTRA: u32 = u32::MAX;
+
+impl Default for Level {
+    fn default() -> Level {
+        Level {
+            extra: NO_EXTRA,
+            start: 0,
+            len: 0,
+            auto_redirect: false,
+        }
+    }
+}
 
 /// What a level of regex locations, or of more than `SMALL_LEVEL` locations, has.
 #[derive(Debug, Default)]
 struct LevelExtra {
     /// The `=` and prefix names by value, for a level of more than `SMALL_LEVEL` locations.
     maps: Option<LevelMaps>,
-    /// The regex locations of the level, in order.
-    regex: Vec<usize>,
+    /// The regex locations of the level (indexes in `Locations::locs`), in order, with their
+    /// compiled patterns.
+    regex: Vec<(usize, NgxRegex)>,
 }
 
 impl Level {
@@ -121,15 +137,17 @@ impl Level {
         let start = self.start as usize;
         start..start + self.len as usize
     }
+}
 
-    /// The level's regex locations (indexes in `Locations::locs`), in config order.
-    pub fn regexes(&self) -> &[usize] {
-        self.extra.as_deref().map_or(&[], |e| e.regex.as_slice())
+impl Loc {
+    /// The location's block.
+    pub fn block(&self) -> BlockIdx {
+        self.block as BlockIdx
     }
 
-    /// The hashed names of a level of more than `SMALL_LEVEL` locations.
-    fn maps(&self) -> Option<&LevelMaps> {
-        self.extra.as_deref().and_then(|e| e.maps.as_ref())
+    /// The length of the pattern as written.
+    pub fn name_len(&self) -> usize {
+        self.name.1 as usize
     }
 }
 
@@ -155,13 +173,6 @@ pub enum Found {
     Failed(String),
 }
 
-impl Loc {
-    /// The length of the pattern as written.
-    pub fn name_len(&self) -> usize {
-        self.name.1 as usize
-    }
-}
-
 /// The locations of the servers of a model. A server's are found from its block
 /// (`Block::locations`: the index of its top level in `levels`), a location's block from its
 /// `Loc`: no map by node (two maps were 26 bytes a server of a 360,000-server config).
@@ -170,6 +181,8 @@ pub struct Locations {
     pub locs: Vec<Loc>,
     /// Every location's name, side by side (`Loc::name`).
     names: String,
+    /// What the levels of regex locations or of many locations have (`Level::extra`).
+    extras: Vec<LevelExtra>,
     /// Each server's top level.
     levels: Vec<Level>,
     /// The named locations of the servers that have any (the first of each name), by index in
@@ -253,6 +266,19 @@ impl Locations {
         &self.names[start as usize..(start + len) as usize]
     }
 
+    /// The regex locations of `level` (indexes in `locs`) with their patterns, in config order.
+    fn regexes(&self, level: &Level) -> &[(usize, NgxRegex)] {
+        match self.extras.get(level.extra as usize) {
+            Some(e) => &e.regex,
+            None => &[],
+        }
+    }
+
+    /// The hashed names of a level of more than `SMALL_LEVEL` locations.
+    fn maps(&self, level: &Level) -> Option<&LevelMaps> {
+        self.extras.get(level.extra as usize)?.maps.as_ref()
+    }
+
     fn level(
         &mut self,
         parent: Directive<'_>,
@@ -273,9 +299,6 @@ impl Locations {
                 continue;
             };
             let (modifier, name) = pattern(&d);
-            let regex = modifier
-                .is_regex()
-                .then(|| Box::new(NgxRegex::new(name, modifier == Modifier::RegexCaseless)));
             let auto_redirect = name.ends_with('/')
                 && blocks
                     .get(block)
@@ -290,17 +313,19 @@ impl Locations {
             self.names.push_str(name);
             self.locs.push(Loc {
                 node: d.id(),
-                block,
+                block: block as u32,
                 modifier,
                 name: at,
-                regex,
                 level: Level::default(),
                 auto_redirect,
             });
             kids.push(d);
             auto |= auto_redirect;
             match modifier {
-                Modifier::Regex | Modifier::RegexCaseless => regexes.push(i),
+                Modifier::Regex | Modifier::RegexCaseless => {
+                    let caseless = modifier == Modifier::RegexCaseless;
+                    regexes.push((i, NgxRegex::new(name, caseless)));
+                }
                 Modifier::Named => {
                     if let Some(n) = named.as_deref_mut() {
                         n.push((name.into(), i));
@@ -340,12 +365,15 @@ impl Locations {
             }
             maps
         });
-        let extra = (maps.is_some() || !regexes.is_empty()).then(|| {
-            Box::new(LevelExtra {
+        let extra = if maps.is_some() || !regexes.is_empty() {
+            self.extras.push(LevelExtra {
                 maps,
                 regex: regexes,
-            })
-        });
+            });
+            self.extras.len() as u32 - 1
+        } else {
+            NO_EXTRA
+        };
         Level {
             extra,
             start: start as u32,
@@ -356,7 +384,7 @@ impl Locations {
 
     /// The first `=` location of `level` named `key`.
     fn exact(&self, level: &Level, key: &[u8]) -> Option<usize> {
-        match level.maps() {
+        match self.maps(level) {
             Some(m) => m.exact.get(key).copied(),
             None => level.all().find(|&i| {
                 self.locs[i].modifier == Modifier::Exact && self.name(i).as_bytes() == key
@@ -366,7 +394,7 @@ impl Locations {
 
     /// The first prefix (or `^~`) location of `level` named `key`.
     fn prefix(&self, level: &Level, key: &[u8]) -> Option<usize> {
-        match level.maps() {
+        match self.maps(level) {
             Some(m) => m.prefix.get(key).copied(),
             None => level.all().find(|&i| {
                 matches!(self.locs[i].modifier, Modifier::Prefix | Modifier::NoRegex)
@@ -416,7 +444,7 @@ impl Locations {
             (Step::Again, Some(p))
                 if p != winner
                     && self.locs[p].modifier != Modifier::NoRegex
-                    && !self.locs[p].level.regexes().contains(&winner) =>
+                    && !(self.regexes(&self.locs[p].level).iter()).any(|&(r, _)| r == winner) =>
             {
                 Some(p)
             }
@@ -444,12 +472,8 @@ impl Locations {
             return (rc, cur);
         }
         if !noregex {
-            for &ri in level.regexes() {
-                // Every regex location has its compiled regex (one that did not compile is
-                // not in `level.regex`).
-                let Some(re) = self.locs[ri].regex.as_ref() else {
-                    continue;
-                };
+            for (ri, re) in self.regexes(level) {
+                let ri = *ri;
                 match re.exec(uri) {
                     Ok(Exec::NoMatch) => continue,
                     Ok(Exec::Match(caps)) => {
@@ -501,7 +525,7 @@ impl Locations {
                 return (Step::Done, exact.or(inclusive));
             }
         }
-        match level.maps() {
+        match self.maps(level) {
             Some(m) => {
                 for &len in m.prefix_lens.iter() {
                     if len < uri.len() {
@@ -543,4 +567,53 @@ enum Step {
     Again,
     Done,
     Declined,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sysroot::SysRoot;
+    use std::path::Path;
+
+    /// Every location's name reads back from the one string of names (empty, non-ASCII,
+    /// nested, after a server given twice), and each regex location of a level is tried with
+    /// its own pattern.
+    #[test]
+    fn names_and_regexes_read_back() {
+        let dump = "# configuration file /etc/nginx/nginx.conf:\nevents {}\nhttp { server { \
+                    location \"\" { } location /médias/ { location /médias/ç/ { } } \
+                    location ~ \\.png$ { } location ~* \\.JPG$ { location ~ ^/in/ { } } \
+                    location @app { } } }\n";
+        let cfg = crate::nginx::load_dump(&SysRoot::live(), dump.as_bytes(), "test").unwrap();
+        let http = cfg.top().find(|d| d.is("http"));
+        let (mut blocks, _) = Blocks::build(&cfg, http, Path::new("/p"), None);
+        let server = cfg.servers()[0].id();
+        let locs = Locations::build(&cfg, &[server, server], &mut blocks);
+        let names: Vec<&str> = (0..locs.locs.len()).map(|i| locs.name(i)).collect();
+        assert_eq!(
+            names,
+            [
+                "",
+                "/médias/",
+                "\\.png$",
+                "\\.JPG$",
+                "@app",
+                "/médias/ç/",
+                "^/in/"
+            ]
+        );
+        for (i, l) in locs.locs.iter().enumerate() {
+            let (modifier, name) = pattern(&cfg.directive(l.node));
+            assert_eq!((l.modifier, locs.name(i)), (modifier, name));
+            assert_eq!(l.name_len(), name.len());
+            assert_eq!(blocks.get(l.block()).node(), Some(l.node));
+        }
+        let top = locs.server_level(blocks.get(blocks.of(server).unwrap()).locations());
+        let regexes: Vec<(usize, &str, bool)> = (locs.regexes(top.unwrap()).iter())
+            .map(|(i, re)| (*i, re.pattern.as_str(), re.caseless))
+            .collect();
+        assert_eq!(regexes, [(2, "\\.png$", false), (3, "\\.JPG$", true)]);
+        assert_eq!(locs.regexes(&locs.locs[3].level)[0].0, 6);
+        assert!(locs.regexes(&locs.locs[1].level).is_empty());
+    }
 }

@@ -964,8 +964,8 @@ impl<'s> Resolver<'s> {
         let root = &self.blocks.get(b).conf.root;
         Some(RootInfo {
             directive: root.at(),
-            alias: root.alias,
-            value: root.value(self.config()).to_string(),
+            alias: root.alias(),
+            value: self.blocks.root_value(root, self.config()).to_string(),
             scripted: root.scripted,
         })
     }
@@ -1336,7 +1336,7 @@ mod model_tests {
                         let loc = &l.locs[i];
                         (
                             loc.node,
-                            loc.block,
+                            loc.block(),
                             loc.modifier,
                             l.name(i),
                             loc.level.all(),

@@ -41,7 +41,7 @@ impl<'r, 's> Run<'r, 's> {
         if args.len() < 2 {
             return Flow::Go(Phase::Content);
         }
-        let alias = self.conf().root.alias;
+        let alias = self.conf().root.alias();
         for (i, raw) in args.iter().enumerate() {
             let last = i + 1 == args.len();
             let mut name: &str = raw;
@@ -602,7 +602,7 @@ impl<'r, 's> Run<'r, 's> {
     /// The root part of the path (the root, or the alias), evaluated and made absolute.
     pub(super) fn map_root(&mut self) -> Result<Vec<u8>, Flow> {
         let root = &self.conf().root;
-        if root.alias != AliasKind::Root && !self.valid_location {
+        if root.alias() != AliasKind::Root && !self.valid_location {
             let name = self
                 .location
                 .and_then(|n| self.r.location_pattern(n))
@@ -616,7 +616,7 @@ impl<'r, 's> Run<'r, 's> {
             self.reason = "alias in a location where the URI was rewritten (rewrite ... break): nginx fails with 500".into();
             return Err(Flow::Finalize(500));
         }
-        let value = root.value(self.r.config());
+        let value = self.r.blocks.root_value(root, self.r.config());
         if !root.scripted {
             return Ok(value.as_bytes().to_vec());
         }
@@ -640,7 +640,7 @@ impl<'r, 's> Run<'r, 's> {
     }
 
     pub(super) fn map_uri_to_path(&mut self) -> Result<Vec<u8>, Flow> {
-        let alias = self.conf().root.alias;
+        let alias = self.conf().root.alias();
         let mut p = self.map_root()?;
         match alias {
             AliasKind::Root => p.extend_from_slice(&self.uri),

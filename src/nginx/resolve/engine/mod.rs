@@ -434,7 +434,7 @@ impl<'r, 's> Run<'r, 's> {
         match found {
             Found::Location(l) | Found::AutoRedirect(l) => {
                 let loc = &self.r.locations.locs[l];
-                self.conf = loc.block;
+                self.conf = loc.block();
                 self.location = Some(loc.node);
                 auto_redirect = matches!(found, Found::AutoRedirect(_));
                 step!(
@@ -807,7 +807,7 @@ impl<'r, 's> Run<'r, 's> {
         self.internal = true;
         self.content_handler = None;
         self.uri_changed = false;
-        self.conf = loc.block;
+        self.conf = loc.block();
         self.location = Some(loc.node);
         step!(
             self,

@@ -47,7 +47,7 @@ pub(in crate::nginx::resolve) fn served_prefix(
     let uri = format!("{}{PROBE}", prefix);
     let (found, captures, named) = find_location(r, server, &uri);
     let (block, location) = match found {
-        Found::Location(l) => (r.locations.locs[l].block, Some(r.locations.locs[l].node)),
+        Found::Location(l) => (r.locations.locs[l].block(), Some(r.locations.locs[l].node)),
         Found::AutoRedirect(_) | Found::Failed(_) => return None,
         Found::None => (r.blocks.of(server)?, None),
     };
@@ -62,7 +62,7 @@ pub(in crate::nginx::resolve) fn served_prefix(
         location,
         prefix: prefix.to_string(),
         dir: PathBuf::from(dir),
-        kind: match conf.root.alias {
+        kind: match conf.root.alias() {
             AliasKind::Root => ServedKind::Root,
             _ => ServedKind::Alias,
         },
@@ -157,7 +157,7 @@ pub(in crate::nginx::resolve) fn mapped_path(
 ) -> Option<PathBuf> {
     let (found, captures, named) = find_location(r, server, uri);
     let block = match found {
-        Found::Location(l) | Found::AutoRedirect(l) => r.locations.locs[l].block,
+        Found::Location(l) | Found::AutoRedirect(l) => r.locations.locs[l].block(),
         Found::None => r.blocks.of(server)?,
         Found::Failed(_) => return None,
     };
@@ -175,7 +175,7 @@ pub(in crate::nginx::resolve) fn location_match(
     match found {
         Found::Location(l) | Found::AutoRedirect(l) => Some(super::super::LocationMatch {
             node: r.locations.locs[l].node,
-            block: r.locations.locs[l].block,
+            block: r.locations.locs[l].block(),
             captures,
             named,
         }),
@@ -227,16 +227,16 @@ pub(in crate::nginx::resolve) fn static_locations(r: &Resolver<'_>) -> Vec<Serve
             let Some((modifier, name)) = r.location_pattern(loc) else {
                 continue;
             };
-            let kind = match conf.root.alias {
+            let kind = match conf.root.alias() {
                 AliasKind::Root => ServedKind::Root,
                 _ => ServedKind::Alias,
             };
-            let dir = match (modifier, conf.root.alias) {
+            let dir = match (modifier, conf.root.alias()) {
                 (Modifier::Regex | Modifier::RegexCaseless | Modifier::Named, AliasKind::Root)
                 | (Modifier::Regex | Modifier::RegexCaseless | Modifier::Named, AliasKind::Regex) =>
                 {
                     // The whole root may be reached; for a regex alias, its fixed part.
-                    let v = conf.root.value(r.config());
+                    let v = r.blocks.root_value(&conf.root, r.config());
                     let fixed = v.split('$').next().unwrap_or(v);
                     if fixed.is_empty() {
                         continue;
