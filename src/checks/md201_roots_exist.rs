@@ -9,6 +9,7 @@ use crate::fnv::{Fnv, FnvMap};
 use crate::fs::walk::{shell_quote, walk_cached, WalkCache};
 use crate::fs::{Access, Identity, Outcome as WalkOutcome};
 use crate::nginx::resolve::served::ServedDir;
+use crate::nginx::resolve::ServedKind;
 use crate::report::{Finding, Location, Severity};
 use crate::site::Site;
 use std::collections::HashSet;
@@ -67,7 +68,7 @@ impl Check for RootsExist {
                 .iter()
                 .map(|s| {
                     let what = format!("{} of location {}", s.kind, s.prefix);
-                    (s.dir.clone(), what, Some(s.at(site.config())))
+                    (s.dir.to_path_buf(), what, Some(s.at(site.config())))
                 })
                 .collect(),
         };
@@ -102,7 +103,7 @@ impl Check for RootsExist {
         // Sets and maps, not scans: a big config serves tens of thousands of directories.
         // FNV, not SipHash (a Path hashes component by component): the paths are the config's.
         let served_by: FnvMap<&Path, &ServedDir> =
-            served.iter().rev().map(|s| (s.dir.as_path(), s)).collect();
+            served.iter().rev().map(|s| (&*s.dir, s)).collect();
         // Whether every finding is an info (the summary says how many directories are there).
         let mut clean = true;
         let mut push = |f: Finding| {
@@ -227,7 +228,7 @@ fn to_app_dir(
     // root that exists but does not name the prefix (`root /usr/share/nginx/html` for
     // /api/docs/, whose files a container image adds) says nothing of where the files are.
     let exact = site.config().directive(location).arg(0) == Some("=");
-    if s.kind == "root" && s.prefix != "/" && !exact {
+    if s.kind == ServedKind::Root && &*s.prefix != "/" && !exact {
         let shown = s.dir.display().to_string();
         let root = shown
             .strip_suffix(s.prefix.trim_end_matches('/'))
@@ -259,7 +260,7 @@ fn to_app_dir(
     } else {
         return None;
     };
-    if root == &s.dir || !site.root.is_dir(root) {
+    if **root == *s.dir || !site.root.is_dir(root) {
         return None;
     }
     let edit = super::shared::nginx::alias_edit(site.config(), location, root)?;
@@ -317,7 +318,7 @@ fn missing_fix(
     app_dir: Option<&Path>,
 ) -> (String, Vec<String>) {
     let q = shell_quote(&dir.display().to_string());
-    if let Some(s) = served.filter(|s| s.kind == "root" && s.prefix != "/") {
+    if let Some(s) = served.filter(|s| s.kind == ServedKind::Root && &*s.prefix != "/") {
         // root + prefix = dir: the root is dir without the prefix.
         let shown = s.dir.display().to_string();
         let root = shown

@@ -119,7 +119,7 @@ impl Check for SymlinksBlocked {
                 let real = super::shared::app::real(site, &s.dir);
                 let edit = s
                     .location
-                    .filter(|_| !is_link && !s.regex && real != s.dir)
+                    .filter(|_| !is_link && !s.regex && *real != *s.dir)
                     .and_then(|l| super::shared::nginx::alias_edit(site.config(), l, &real));
                 if let Some(edit) = edit {
                     let goal = super::shared::nginx::goal_in_dir(

@@ -101,9 +101,9 @@ mod tests {
         let sample = url_path("/media/", Path::new("/srv/m"), &file).unwrap();
         assert_eq!(sample, "/media/up/caf%E9%20%231.jpg");
         let dir = crate::nginx::resolve::served::ServedDir {
-            dir: "/srv/m".into(),
+            dir: Path::new("/srv/m").into(),
             prefix: "/media/".into(),
-            kind: "alias",
+            kind: crate::nginx::resolve::ServedKind::Alias,
             at_node: 0,
             server: 0,
             location: None,

@@ -62,7 +62,7 @@ pub(crate) fn served_dirs_of(
             "nginx",
             cx.served_dirs()
                 .iter()
-                .map(|s| (s.dir.clone(), s.at(cx.config())))
+                .map(|s| (s.dir.to_path_buf(), s.at(cx.config())))
                 .collect(),
         ),
     }

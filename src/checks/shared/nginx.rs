@@ -111,8 +111,10 @@ pub fn prefixes(site: &Site, r: &Resolver<'_>) -> Vec<Prefix> {
         }
         return out;
     }
-    for s in r.static_locations() {
-        if s.prefix.is_empty() || s.prefix == "/" || !s.prefix.starts_with('/') {
+    // The served directories' locations (`Site::served_dirs`, kept for the run): the servers'
+    // locations are not walked again.
+    for s in site.served_dirs() {
+        if s.prefix.is_empty() || &*s.prefix == "/" || !s.prefix.starts_with('/') {
             continue;
         }
         let Some(loc) = s.location else { continue };
@@ -150,7 +152,7 @@ pub fn prefixes(site: &Site, r: &Resolver<'_>) -> Vec<Prefix> {
         };
         out.push(Prefix {
             kind,
-            url: s.prefix,
+            url: s.prefix.to_string(),
             origin: Origin::Location {
                 location: loc,
                 server: s.server,

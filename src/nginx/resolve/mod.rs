@@ -359,6 +359,16 @@ pub enum ServedKind {
     Alias,
 }
 
+impl std::fmt::Display for ServedKind {
+    /// The directive: `root` or `alias`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ServedKind::Root => "root",
+            ServedKind::Alias => "alias",
+        })
+    }
+}
+
 /// What every model of one config shares, whichever servers it covers: the listen sockets and
 /// server names of every server (choosing the server for a request needs them all), the `http`
 /// block's merged configuration, the `map`s. Built once per config (`Shared::build`) and shared
