@@ -76,22 +76,43 @@ pub fn with_reload(f: &mut crate::report::Finding, reload: &str) {
 }
 
 /// A let-go finding's config fix as settling reads it (`ConfigFix` but the splices, which only
-/// a settled fix has): its intro shared with the fixes that say the same (one per server
-/// repeated ~200 bytes), its goal boxed (most fixes have none).
+/// a settled fix has): its intro and the lines its edit appends shared with the fixes that say
+/// the same (one per server repeated ~200 bytes, and MD110's lines: ~145 bytes a server), its
+/// goal boxed (most fixes have none).
 #[derive(Debug, Clone)]
 pub struct PendingFix {
+    /// The edit, its `append` taken out (in `append`).
     edit: BlockEdit,
+    append: Box<[Arc<str>]>,
     intro: Arc<str>,
     goal: Option<Box<crate::report::edit::Goal>>,
 }
 
 impl PendingFix {
-    /// `fix`, its intro taken from `intros`.
+    /// `fix`, its intro and appended lines taken from `intros`.
     pub fn of(fix: ConfigFix, intros: &mut Interned) -> PendingFix {
+        let mut edit = fix.edit;
+        let append = std::mem::take(&mut edit.append)
+            .iter()
+            .map(|line| intros.get(line))
+            .collect();
         PendingFix {
-            edit: fix.edit,
+            edit,
+            append,
             intro: intros.get(&fix.intro),
             goal: fix.goal.map(Box::new),
+        }
+    }
+
+    /// The fix as it was made.
+    fn config_fix(self) -> ConfigFix {
+        let mut edit = self.edit;
+        edit.append = self.append.iter().map(|line| line.to_string()).collect();
+        ConfigFix {
+            edit,
+            intro: self.intro.to_string(),
+            goal: self.goal.map(|g| *g),
+            splices: Vec::new(),
         }
     }
 }
@@ -125,7 +146,8 @@ impl Settled {
     }
 }
 
-/// Strings held once however often they are said (`Settled`'s heads, `PendingFix`'s intros).
+/// Strings held once however often they are said (`Settled`'s heads, `PendingFix`'s intros
+/// and lines).
 #[derive(Default)]
 pub struct Interned(std::collections::HashSet<Arc<str>>);
 
@@ -312,12 +334,7 @@ impl FixRef<'_> {
             FixRef::Pending { pending, .. } => {
                 let f = &mut pending.fix;
                 let p = if keep_data { f.clone() } else { f.take() }?;
-                Some(ConfigFix {
-                    edit: p.edit,
-                    intro: p.intro.to_string(),
-                    goal: p.goal.map(|g| *g),
-                    splices: Vec::new(),
-                })
+                Some(p.config_fix())
             }
         }
     }
@@ -853,6 +870,7 @@ mod tests {
         let pending = |b: u32| Pending {
             fix: Some(PendingFix {
                 edit: crate::fix::BlockEdit::new(b),
+                append: Box::new([]),
                 intro: std::sync::Arc::from(""),
                 goal: None,
             }),
@@ -891,6 +909,35 @@ mod tests {
             .map(|l| group(&slots, l))
             .collect();
         assert_eq!(groups, [vec![0, 3, 6], vec![2, 5], vec![4]]);
+    }
+
+    /// A fix let go is given back as it was made (no line, or its lines in order), the lines
+    /// that two fixes append held once.
+    #[test]
+    fn pending_fixes_give_back_their_edit_and_share_their_lines() {
+        use super::{Interned, PendingFix};
+        use crate::report::edit::ConfigFix;
+        let fix = |block: u32, lines: &[&str]| ConfigFix {
+            edit: lines.iter().fold(
+                crate::fix::BlockEdit::new(block).head("location /m/"),
+                |e, l| e.append(*l),
+            ),
+            intro: "add:".into(),
+            goal: None,
+            splices: Vec::new(),
+        };
+        let mut intros = Interned::default();
+        for lines in [&[][..], &["types { }", "deny all;"][..]] {
+            let made = fix(7, lines);
+            let back = PendingFix::of(made.clone(), &mut intros).config_fix();
+            assert_eq!(back.edit, made.edit);
+            assert_eq!(back.intro, made.intro);
+        }
+        let (a, b) = (
+            PendingFix::of(fix(1, &["deny all;"]), &mut intros),
+            PendingFix::of(fix(2, &["deny all;"]), &mut intros),
+        );
+        assert!(std::sync::Arc::ptr_eq(&a.append[0], &b.append[0]));
     }
 
     /// Fixes let go are settled as if held: merged with another check's fix of their block
