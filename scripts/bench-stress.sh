@@ -27,7 +27,9 @@
 # model) trace 0.79 s, check 23.2 s, 25.6x. 2026-12-04 (load 1.2-1.8; the made-again findings
 # made beside the writer, jemalloc on one arena, MD110's findings and the causes let go, a
 # smaller model): check 17.1-18.6 s (was 21.8-23.5 s in the same hour), 15.1x (753 MB; was
-# 24.7x): the time is within its bound, the memory not. BIG=0 skips it.
+# 24.7x): the time is within its bound, the memory not. Session 15 (load 0.1: the config,
+# the server index and the model smaller, MD110's fixes settled as their blocks are): check
+# 17.3-17.6 s (18.5-18.6 s in the same minute), 10.6x (529 MB); trace 0.55-0.61 s. BIG=0 skips it.
 #   scripts/bench-stress.sh
 # Needs python3. Builds target/release/examples/load_config (see scripts/bench-nginx.sh).
 set -eu
