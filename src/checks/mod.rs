@@ -630,9 +630,8 @@ pub struct Run<'s> {
     /// The reload command the findings' commands say (`fixes::with_reload`).
     reload: String,
     /// Per result: the settled remediation of each of its findings with a fix as data, in
-    /// order, when they were let go (MD110's, one per server). Each one is set
-    /// (`Sealer::finish`): an `Option` as they are sealed in the order of their blocks.
-    settled: Vec<Vec<Option<fixes::Settled>>>,
+    /// order, when they were let go (MD110's, one per server).
+    settled: Vec<Vec<fixes::Settled>>,
 }
 
 impl Run<'_> {
@@ -647,7 +646,7 @@ impl Run<'_> {
         };
         // A finding with a fix as data gets what settling made of it (the check makes the
         // same findings in the same order: what the machine changed in between aside).
-        let mut settled = self.settled.get(i).into_iter().flatten().flatten();
+        let mut settled = self.settled.get(i).into_iter().flatten();
         let mut each = |mut f: Finding| {
             if f.config_fix.is_some() {
                 if let Some(s) = settled.next() {
@@ -787,10 +786,10 @@ impl Sealer<'_> {
         self.settled[r][i] = Some(self.heads.settled(&rem));
     }
 
-    /// Every pending fix's settled remediation, in order, each one set (`Run::settled`). Each
-    /// fix of a block is sealed as it is settled: one is left only if settling was skipped,
-    /// and sealed here without one.
-    fn finish(mut self, pending: Vec<Vec<fixes::Pending>>) -> Vec<Vec<Option<fixes::Settled>>> {
+    /// Every pending fix's settled remediation, in order (`Run::settled`). Each fix of a block
+    /// is sealed as it is settled: one is left only if settling was skipped, and sealed here
+    /// without one.
+    fn finish(mut self, pending: Vec<Vec<fixes::Pending>>) -> Vec<Vec<fixes::Settled>> {
         for (r, ps) in pending.into_iter().enumerate() {
             for (i, mut p) in ps.into_iter().enumerate() {
                 if self.settled[r][i].is_none() {
@@ -798,7 +797,11 @@ impl Sealer<'_> {
                 }
             }
         }
+        // Every one is set now: the `Option`s only marked the ones not yet sealed.
         self.settled
+            .into_iter()
+            .map(|s| s.into_iter().flatten().collect())
+            .collect()
     }
 }
 
