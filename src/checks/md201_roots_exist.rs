@@ -184,7 +184,8 @@ impl Check for RootsExist {
                         push(config_fix(f, site.config(), &intro, edit, goal));
                         continue;
                     }
-                    let (text, cmds) = missing_fix(site, dir, &what, served_dir, app_dir.as_deref());
+                    let (text, cmds) =
+                        missing_fix(site, dir, &what, served_dir, app_dir.as_deref());
                     push(f.fix(text, cmds));
                 }
                 None => push(

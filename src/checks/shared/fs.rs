@@ -11,9 +11,9 @@ use crate::checks::Outcome;
 use crate::fs::scan::{self, group_digits};
 use crate::fs::walk::{self, Walk};
 use crate::fs::Identity;
+use crate::nginx::resolve::served::ServedDir;
 use crate::report::{Finding, Location};
 use crate::site::Site;
-use crate::nginx::resolve::served::ServedDir;
 use std::path::{Path, PathBuf};
 
 pub(crate) const NO_APP: &str = "no app settings found";
