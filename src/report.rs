@@ -1146,7 +1146,7 @@ pub mod cause {
                             segment: url_segment(f).map_or(NONE, |s| texts.id(s)),
                             fix: [at.file, at.line, 0, 0],
                         };
-                        self.keys.push(key);
+                        crate::grow::push(&mut self.keys, key);
                         return;
                     }
                     None => (Fixed::Hash, hash_words(fix_hash(&r.text, &r.commands))),
@@ -1165,15 +1165,18 @@ pub mod cause {
                 texts.id(&self.scratch)
             };
             let segment = url_segment(f).map_or(NONE, |s| texts.id(s));
-            self.keys.push(Key {
-                index,
-                severity: f.severity,
-                fixed,
-                location,
-                refs,
-                segment,
-                fix,
-            });
+            crate::grow::push(
+                &mut self.keys,
+                Key {
+                    index,
+                    severity: f.severity,
+                    fixed,
+                    location,
+                    refs,
+                    segment,
+                    fix,
+                },
+            );
         }
 
         /// Give key `k`, made of its finding without a remediation (a config fix's text is
