@@ -740,8 +740,8 @@ pub fn run_made_again<'s>(
             .map(|p| std::iter::repeat_with(|| None).take(p.len()).collect())
             .collect(),
     };
-    let mut seal = |r: usize, i: usize, p: &mut fixes::Pending| sealer.seal(r, i, p);
-    fixes::settle_with_pending(site, &mut results, &mut pending, false, &mut seal);
+    let mut seal = |r: usize, i: usize, p: &fixes::Pending, rem| sealer.seal(r, i, p.key(), rem);
+    fixes::settle_with_pending(site, &mut results, &pending, false, &mut seal);
     let settled = sealer.finish(pending);
     fixes::forget_data(&mut results);
     let run = Run {
@@ -769,17 +769,11 @@ struct Sealer<'a> {
 }
 
 impl Sealer<'_> {
-    /// Pending fix `i` of result `r`, its remediation written, kept compactly.
-    fn seal(&mut self, r: usize, i: usize, p: &mut fixes::Pending) {
-        let mut rem = p
-            .remediation
-            .take()
-            .unwrap_or_else(|| crate::report::Remediation {
-                text: String::new(),
-                commands: Vec::new(),
-            });
+    /// Pending fix `i` of result `r` (its finding's key at `key`), its remediation `rem`
+    /// written, kept compactly.
+    fn seal(&mut self, r: usize, i: usize, key: Option<u32>, mut rem: crate::report::Remediation) {
         fixes::reload_in(&mut rem, self.reload);
-        let at = p.key.map(|k| k as usize);
+        let at = key.map(|k| k as usize);
         if let Some((keys, k)) = self.keys[r].as_mut().zip(at) {
             keys.complete(k, &rem, self.ids[r]);
         }
@@ -788,12 +782,16 @@ impl Sealer<'_> {
 
     /// Every pending fix's settled remediation, in order (`Run::settled`). Each fix of a block
     /// is sealed as it is settled: one is left only if settling was skipped, and sealed here
-    /// without one.
+    /// with no text, as it was made (its commands).
     fn finish(mut self, pending: Vec<Vec<fixes::Pending>>) -> Vec<Vec<fixes::Settled>> {
         for (r, ps) in pending.into_iter().enumerate() {
-            for (i, mut p) in ps.into_iter().enumerate() {
+            for (i, p) in ps.into_iter().enumerate() {
                 if self.settled[r][i].is_none() {
-                    self.seal(r, i, &mut p);
+                    let rem = crate::report::Remediation {
+                        text: String::new(),
+                        commands: p.commands().to_vec(),
+                    };
+                    self.seal(r, i, p.key(), rem);
                 }
             }
         }
@@ -835,7 +833,7 @@ fn run_letting_go(
         has_data: false,
         keys: None,
         pending: Vec::new(),
-        intros: Default::default(),
+        shapes: Default::default(),
         fell_back: false,
     };
     let result = catch_unwind(AssertUnwindSafe(|| {
@@ -909,8 +907,8 @@ struct Tally<'a> {
     keys: Option<crate::report::cause::Keys>,
     /// The config fixes of the findings let go, in order.
     pending: Vec<fixes::Pending>,
-    /// Their intros, each held once.
-    intros: fixes::Interned,
+    /// What they say alike, held once.
+    shapes: fixes::Shapes,
     /// A finding with Apache fixes as data came after they were let go: the check is run again.
     fell_back: bool,
 }
@@ -931,7 +929,7 @@ impl Tally<'_> {
             _ if self.fell_back => {}
             Some(_) if data => self.fell_back = true,
             Some(keys) => {
-                let pending = (&mut self.pending, &mut self.intros);
+                let pending = (&mut self.pending, &mut self.shapes);
                 let_go(f, index, self.id, self.reload, keys, pending)
             }
             None => {
@@ -940,7 +938,7 @@ impl Tally<'_> {
                 if !self.has_data && self.held.len() >= self.from {
                     let mut keys = crate::report::cause::Keys::default();
                     for (i, f) in std::mem::take(&mut self.held).into_iter().enumerate() {
-                        let pending = (&mut self.pending, &mut self.intros);
+                        let pending = (&mut self.pending, &mut self.shapes);
                         let_go(f, i as u32, self.id, self.reload, &mut keys, pending);
                     }
                     self.keys = Some(keys);
@@ -960,28 +958,23 @@ fn let_go(
     id: &'static str,
     reload: &str,
     keys: &mut crate::report::cause::Keys,
-    (pending, intros): (&mut Vec<fixes::Pending>, &mut fixes::Interned),
+    (pending, shapes): (&mut Vec<fixes::Pending>, &mut fixes::Shapes),
 ) {
-    let fix = f
-        .config_fix
-        .take()
-        .map(|b| fixes::PendingFix::of(*b, intros));
-    let remediation = if fix.is_some() {
-        f.remediation.take()
-    } else {
-        fixes::with_reload(&mut f, reload);
-        None
+    let fix = f.config_fix.take();
+    // Settling writes the remediation's text: only its commands are kept.
+    let commands = match &fix {
+        Some(_) => f.remediation.take().map(|r| r.commands).unwrap_or_default(),
+        None => {
+            fixes::with_reload(&mut f, reload);
+            Vec::new()
+        }
     };
     let key = (f.severity > Severity::Info).then(|| {
         keys.push(&f, id, index);
         (keys.len() - 1) as u32
     });
-    if fix.is_some() {
-        pending.push(fixes::Pending {
-            fix,
-            remediation,
-            key,
-        });
+    if let Some(fix) = fix {
+        pending.push(fixes::Pending::of(*fix, commands, key, shapes));
     }
 }
 
