@@ -188,58 +188,62 @@ pub fn with_reload(f: &mut crate::report::Finding, reload: &str) {
 
 /// A settled remediation kept for a finding made again as the report is written (`checks::Run`):
 /// its text as a head shared with the texts that start alike (up to the first line break: the
-/// intros of a merged block, ~200 bytes that every server's block repeats) and a body of its
-/// own; and whether it prints the commands the finding makes (its block's first finding: the
-/// merged fix keeps them) or none. One site of 360,000 servers held a finding per server,
-/// ~760 bytes with its fix text, until the report was written; this is about a third.
+/// intros of a merged block, ~200 bytes that every server's block repeats), numbered in its
+/// `Heads`, and a body of its own; and whether it prints the commands the finding makes (its
+/// block's first finding: the merged fix keeps them) or none. One site of 360,000 servers held
+/// a finding per server, ~760 bytes with its fix text, until the report was written; this is
+/// 24 bytes and the body (~150 bytes).
 #[derive(Debug)]
 pub struct Settled {
-    head: Arc<str>,
     body: Box<str>,
+    head: u32,
     commands: bool,
 }
 
 impl Settled {
-    /// The finding `f` made again, as settling left it: its remediation settled (its own
-    /// commands kept or not), its fix as data let go.
-    pub fn apply(&self, f: &mut crate::report::Finding) {
+    /// The finding `f` made again, as settling left it (its head in `heads`): its remediation
+    /// settled (its own commands kept or not), its fix as data let go.
+    pub fn apply(&self, heads: &Heads, f: &mut crate::report::Finding) {
         let commands = match f.remediation.take() {
             Some(rem) if self.commands => rem.commands,
             _ => Vec::new(),
         };
-        let mut text = String::with_capacity(self.head.len() + self.body.len());
-        text.push_str(&self.head);
+        let head = &heads.all[self.head as usize];
+        let mut text = String::with_capacity(head.len() + self.body.len());
+        text.push_str(head);
         text.push_str(&self.body);
         f.remediation = Some(Remediation { text, commands });
         f.config_fix = None;
     }
 }
 
-/// Strings held once however often they are said (`Settled`'s heads).
+/// The heads of the `Settled` texts, numbered in the order first seen, each held once (a few:
+/// the intros of the merged blocks).
 #[derive(Default)]
-pub struct Interned(std::collections::HashSet<Arc<str>>);
+pub struct Heads {
+    all: Vec<Arc<str>>,
+    ids: std::collections::HashMap<Arc<str>, u32>,
+}
 
-impl Interned {
-    /// `s`, shared with every earlier one of the same text.
-    pub fn get(&mut self, s: &str) -> Arc<str> {
-        match self.0.get(s) {
-            Some(h) => h.clone(),
-            None => {
-                let h: Arc<str> = Arc::from(s);
-                self.0.insert(h.clone());
-                h
-            }
-        }
-    }
-
+impl Heads {
     /// `rem`, as settling left a `Pending` one: its commands are either the finding's own
     /// (`reload_of`) or none, so a flag says which.
     pub fn settled(&mut self, rem: &Remediation) -> Settled {
         let cut = rem.text.find('\n').map_or(0, |i| i + 1);
         let (head, body) = rem.text.split_at(cut);
+        let head = match self.ids.get(head) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(self.all.len()).expect("fewer than 2^32 heads");
+                let h: Arc<str> = Arc::from(head);
+                self.all.push(h.clone());
+                self.ids.insert(h, id);
+                id
+            }
+        };
         Settled {
-            head: self.get(head),
             body: Box::from(body),
+            head,
             commands: !rem.commands.is_empty(),
         }
     }
@@ -1013,8 +1017,17 @@ mod tests {
         );
         assert!(std::sync::Arc::ptr_eq(&a.shape, &b.shape));
         assert!(a.own.is_none());
-        // One per server on one site of many (MD110's).
-        assert_eq!(std::mem::size_of::<Pending>(), 24);
+    }
+
+    /// What is held per let-go fix (one a server on one site of many, MD110's) stays small;
+    /// a `Settled` is unwrapped from its `Option` in place (`checks::Sealer::finish`).
+    #[test]
+    fn a_let_go_fix_is_held_in_24_bytes() {
+        use super::{Pending, Settled};
+        use std::mem::size_of;
+        assert_eq!(size_of::<Pending>(), 24);
+        assert_eq!(size_of::<Settled>(), 24);
+        assert_eq!(size_of::<Option<Settled>>(), size_of::<Settled>());
     }
 
     /// Fixes let go are settled as if held: merged with another check's fix of their block

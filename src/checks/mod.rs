@@ -630,8 +630,9 @@ pub struct Run<'s> {
     /// The reload command the findings' commands say (`fixes::with_reload`).
     reload: String,
     /// Per result: the settled remediation of each of its findings with a fix as data, in
-    /// order, when they were let go (MD110's, one per server).
+    /// order, when they were let go (MD110's, one per server), and the heads of their texts.
     settled: Vec<Vec<fixes::Settled>>,
+    heads: fixes::Heads,
 }
 
 impl Run<'_> {
@@ -650,7 +651,7 @@ impl Run<'_> {
         let mut each = |mut f: Finding| {
             if f.config_fix.is_some() {
                 if let Some(s) = settled.next() {
-                    s.apply(&mut f);
+                    s.apply(&self.heads, &mut f);
                 }
                 f.config_fix = None;
             }
@@ -734,7 +735,7 @@ pub fn run_made_again<'s>(
         ids: results.iter().map(|r| r.id).collect(),
         keys: &mut keys,
         reload: &reload,
-        heads: fixes::Interned::default(),
+        heads: fixes::Heads::default(),
         settled: pending
             .iter()
             .map(|p| std::iter::repeat_with(|| None).take(p.len()).collect())
@@ -742,7 +743,7 @@ pub fn run_made_again<'s>(
     };
     let mut seal = |r: usize, i: usize, p: &fixes::Pending, rem| sealer.seal(r, i, p.key(), rem);
     fixes::settle_with_pending(site, &mut results, &pending, false, &mut seal);
-    let settled = sealer.finish(pending);
+    let (settled, heads) = sealer.finish(pending);
     fixes::forget_data(&mut results);
     let run = Run {
         cx,
@@ -750,6 +751,7 @@ pub fn run_made_again<'s>(
         keys,
         reload,
         settled,
+        heads,
     };
     (results, run)
 }
@@ -763,7 +765,7 @@ struct Sealer<'a> {
     ids: Vec<&'static str>,
     keys: &'a mut [Option<crate::report::cause::Keys>],
     reload: &'a str,
-    heads: fixes::Interned,
+    heads: fixes::Heads,
     /// Per result: each pending fix's settled remediation, once sealed.
     settled: Vec<Vec<Option<fixes::Settled>>>,
 }
@@ -783,7 +785,10 @@ impl Sealer<'_> {
     /// Every pending fix's settled remediation, in order (`Run::settled`). Each fix of a block
     /// is sealed as it is settled: one is left only if settling was skipped, and sealed here
     /// with no text, as it was made (its commands).
-    fn finish(mut self, pending: Vec<Vec<fixes::Pending>>) -> Vec<Vec<fixes::Settled>> {
+    fn finish(
+        mut self,
+        pending: Vec<Vec<fixes::Pending>>,
+    ) -> (Vec<Vec<fixes::Settled>>, fixes::Heads) {
         for (r, ps) in pending.into_iter().enumerate() {
             for (i, p) in ps.into_iter().enumerate() {
                 if self.settled[r][i].is_none() {
@@ -795,11 +800,15 @@ impl Sealer<'_> {
                 }
             }
         }
-        // Every one is set now: the `Option`s only marked the ones not yet sealed.
-        self.settled
+        // Every one is set now: the `Option`s only marked the ones not yet sealed. Unwrapped in
+        // place (an `Option` of one is as large): not copied to a vector grown by doubling
+        // (one per server).
+        let settled = self
+            .settled
             .into_iter()
-            .map(|s| s.into_iter().flatten().collect())
-            .collect()
+            .map(|s| s.into_iter().map(|s| s.expect("sealed above")).collect())
+            .collect();
+        (settled, self.heads)
     }
 }
 
