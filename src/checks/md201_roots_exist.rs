@@ -5,20 +5,16 @@
 use super::shared::fs::*;
 use super::shared::nginx::config_fix;
 use super::{Band, Check, Context, Meta, Outcome};
-use crate::fnv::{Fnv, FnvMap};
 use crate::fs::walk::{shell_quote, walk_cached, WalkCache};
 use crate::fs::{Access, Identity, Outcome as WalkOutcome};
 use crate::nginx::resolve::served::ServedDir;
 use crate::nginx::resolve::ServedKind;
 use crate::report::{Finding, Location, Severity};
 use crate::site::Site;
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// MD201: every root/alias target, MEDIA_ROOT and STATIC_ROOT exists and is a directory.
 pub struct RootsExist;
-
-type FnvSet<T> = HashSet<T, std::hash::BuildHasherDefault<Fnv>>;
 
 static ROOTS_EXIST: Meta = Meta {
     id: "MD201",
@@ -53,7 +49,10 @@ impl Check for RootsExist {
             Some(_) => &[],
             None => site.served_dirs(),
         };
-        let mut targets: Vec<(PathBuf, String, Option<Location>)> = match &apache {
+        // Apache's directories and the app's settings, as (directory, what, where); nginx's
+        // served directories are read in place (`Targets`): one site of 360,000 servers has as
+        // many, and a copy of each (its path, its words, its place) was ~200 bytes.
+        let mut named: Vec<(PathBuf, String, Option<Location>)> = match &apache {
             Some(dirs) => dirs
                 .iter()
                 .map(|s| {
@@ -64,13 +63,7 @@ impl Check for RootsExist {
                     (s.dir.clone(), what, Some(s.at.clone()))
                 })
                 .collect(),
-            None => served
-                .iter()
-                .map(|s| {
-                    let what = format!("{} of location {}", s.kind, s.prefix);
-                    (s.dir.to_path_buf(), what, Some(s.at(site.config())))
-                })
-                .collect(),
+            None => Vec::new(),
         };
         if let Some(app) = site.app() {
             for (name, s) in [
@@ -78,49 +71,56 @@ impl Check for RootsExist {
                 ("STATIC_ROOT", &app.static_root),
             ] {
                 if let Some(p) = setting_path(s) {
-                    targets.push((p.to_path_buf(), name.to_string(), setting_at(s)));
+                    named.push((p.to_path_buf(), name.to_string(), setting_at(s)));
                 }
             }
         }
+        let mut targets = Targets {
+            served,
+            named,
+            cfg: site.config(),
+        };
         let app_dir = site.app().map(|a| a.dir.clone());
         // In a compose run the paths are in containers: only a bind mount's host directory is
         // on this machine to look at; the rest is the MD6xx checks' business.
         let mut inside = Vec::new();
         if let Ok(c) = site.containers() {
-            targets = in_containers(c, targets, &mut inside);
-            if targets.is_empty() {
+            targets = Targets {
+                served: &[],
+                named: in_containers(c, targets.into_named(), &mut inside),
+                cfg: site.config(),
+            };
+            if targets.len() == 0 {
                 return Ok(super::shared::containers::inside_containers(
                     c,
                     &format!("the {} directories are", inside.len()),
                 ));
             }
         }
-        if targets.is_empty() {
+        if targets.len() == 0 {
             return Ok(Outcome::skip(
                 "no root/alias directory in the site's servers and no app settings",
             ));
         }
-        // Sets and maps, not scans: a big config serves tens of thousands of directories.
-        // FNV, not SipHash (a Path hashes component by component): the paths are the config's.
-        let served_by: FnvMap<&Path, &ServedDir> =
-            served.iter().rev().map(|s| (&*s.dir, s)).collect();
+        // Sorted indexes, not sets: a big config serves hundreds of thousands of directories
+        // (4 bytes each, where a hash set of borrowed keys was ~40).
+        let served_by = FirstByDir::new(served.len(), |i| &served[i].dir);
+        let repeated = targets.repeated();
         // Whether every finding is an info (the summary says how many directories are there).
         let mut clean = true;
         let mut push = |f: Finding| {
             clean &= f.severity == Severity::Info;
             sink(f)
         };
-        // Borrowed from `targets`, not copied: one entry per served directory.
-        let mut seen: FnvSet<(&Path, &str)> = FnvSet::default();
         // The directories on the way (`/`, `/srv`, `/srv/www` ...) read once for every target:
         // one site of 360,000 servers has as many, most under the same few parents.
         let cache = WalkCache::new(&site.root);
         let root = Identity::root();
-        for (dir, what, at) in &targets {
-            let (dir, what) = (dir.as_path(), what.as_str());
-            if !seen.insert((dir, what)) {
-                continue;
-            }
+        let mut n = 0;
+        for i in (0..targets.len()).filter(|&i| !repeated[i]) {
+            n += 1;
+            let (dir, what, at) = (targets.dir(i), targets.what(i), targets.at(i));
+            let what = what.as_str();
             // Existence is asked as root: who may see it is MD202's question.
             let w = walk_cached(&site.root, &cache, dir, &root, Access::EXEC, true);
             let problem = match &w.outcome {
@@ -153,7 +153,7 @@ impl Check for RootsExist {
                     ))
                     .evidence("path", dir.display());
                     if let Some(at) = at {
-                        f = f.at(at.clone());
+                        f = f.at(at);
                     }
                     push(f);
                     continue;
@@ -164,7 +164,7 @@ impl Check for RootsExist {
                 Some(msg) => {
                     let mut f = with_walk(Finding::error(msg).evidence("path", dir.display()), &w);
                     if let Some(at) = at {
-                        f = f.at(at.clone());
+                        f = f.at(at);
                     }
                     // An Alias on a missing directory while the app's root for its URL path
                     // exists: the Alias is what is wrong; MD302/MD304 print its proven edit.
@@ -176,7 +176,7 @@ impl Check for RootsExist {
                         push(f.fix(text, Vec::new()));
                         continue;
                     }
-                    let served_dir = served_by.get(dir).copied();
+                    let served_dir = served_by.find(dir, |i| &served[i].dir).map(|i| &served[i]);
                     // nginx's directory is gone and the app's is there: the config is what
                     // is wrong, not the disk (creating an empty directory serves nothing).
                     if let Some((intro, edit, goal)) = served_dir.and_then(|s| to_app_dir(site, s))
@@ -184,7 +184,8 @@ impl Check for RootsExist {
                         push(config_fix(f, site.config(), &intro, edit, goal));
                         continue;
                     }
-                    let (text, cmds) = missing_fix(site, dir, what, served_dir, app_dir.as_deref());
+                    let (text, cmds) =
+                        missing_fix(site, dir, &what, served_dir, app_dir.as_deref());
                     push(f.fix(text, cmds));
                 }
                 None => push(
@@ -193,7 +194,6 @@ impl Check for RootsExist {
                 ),
             }
         }
-        let n = seen.len();
         let also = if inside.is_empty() {
             String::new()
         } else {
@@ -208,6 +208,82 @@ impl Check for RootsExist {
         } else {
             outcome
         })
+    }
+}
+
+/// What MD201 looks at, in order: nginx's served directories (read in place), then the named
+/// ones (Apache's directories, MEDIA_ROOT and STATIC_ROOT, or a compose run's host paths).
+struct Targets<'a> {
+    served: &'a [ServedDir],
+    named: Vec<(PathBuf, String, Option<Location>)>,
+    cfg: &'a crate::nginx::Config,
+}
+
+/// What a target is, as its findings say it: `root of location /media/`, `MEDIA_ROOT`, ...
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum What<'a> {
+    /// A served directory's directive and its location's prefix.
+    Served(ServedKind, &'a str),
+    Named(&'a str),
+}
+
+impl What<'_> {
+    fn as_str(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            What::Served(kind, prefix) => format!("{kind} of location {prefix}").into(),
+            What::Named(what) => (*what).into(),
+        }
+    }
+}
+
+impl Targets<'_> {
+    fn len(&self) -> usize {
+        self.served.len() + self.named.len()
+    }
+
+    fn dir(&self, i: usize) -> &Path {
+        match self.served.get(i) {
+            Some(s) => &s.dir,
+            None => &self.named[i - self.served.len()].0,
+        }
+    }
+
+    /// Equal `What`s say the same words (a served directory's never name a setting).
+    fn what(&self, i: usize) -> What<'_> {
+        match self.served.get(i) {
+            Some(s) => What::Served(s.kind, &s.prefix),
+            None => What::Named(&self.named[i - self.served.len()].1),
+        }
+    }
+
+    fn at(&self, i: usize) -> Option<Location> {
+        match self.served.get(i) {
+            Some(s) => Some(s.at(self.cfg)),
+            None => self.named[i - self.served.len()].2.clone(),
+        }
+    }
+
+    /// Every target as (directory, what, where), the served directories' words written out.
+    fn into_named(self) -> Vec<(PathBuf, String, Option<Location>)> {
+        let served = self.served.iter().map(|s| {
+            let what = format!("{} of location {}", s.kind, s.prefix);
+            (s.dir.to_path_buf(), what, Some(s.at(self.cfg)))
+        });
+        served.chain(self.named).collect()
+    }
+
+    /// Per target: whether an earlier one names the same directory in the same words (one
+    /// finding for both).
+    fn repeated(&self) -> Vec<bool> {
+        let mut order: Vec<u32> = (0..self.len() as u32).collect();
+        let key = |i: u32| (self.dir(i as usize), self.what(i as usize), i);
+        order.sort_unstable_by(|&a, &b| key(a).cmp(&key(b)));
+        let mut repeated = vec![false; self.len()];
+        for pair in order.windows(2) {
+            let (a, b) = (pair[0] as usize, pair[1] as usize);
+            repeated[b] = self.dir(a) == self.dir(b) && self.what(a) == self.what(b);
+        }
+        repeated
     }
 }
 

@@ -78,8 +78,10 @@ impl Check for ParentTraversal {
         // 360,000 servers has as many directories, and their walks are not all held at once.
         // The walks without their display strings: only a denied or disagreeing one is shown,
         // and it is walked again with them (the same answer, from the same cache).
-        let walks = served.chunks(WALKS_AT_ONCE).flat_map(|batch| {
-            let dirs: Vec<PathBuf> = batch.iter().map(|(d, _)| d.clone()).collect();
+        let batches = (0..served.len()).step_by(WALKS_AT_ONCE);
+        let walks = batches.flat_map(|start| {
+            let end = (start + WALKS_AT_ONCE).min(served.len());
+            let dirs: Vec<PathBuf> = (start..end).map(|i| served.dir(i).to_path_buf()).collect();
             let cache = WalkCache::new(&site.root);
             let mut walks = walk_many_in(&site.root, &cache, &dirs, who, Access::EXEC, false);
             for (w, dir) in walks.iter_mut().zip(&dirs) {

@@ -9,7 +9,6 @@ use crate::fs::Identity;
 use crate::nginx::resolve::served::outermost;
 use crate::report::{Finding, Location};
 use crate::site::Site;
-use std::collections::HashMap;
 use std::path::Path;
 
 /// MD203: every file under each served root is readable by the worker.
@@ -49,7 +48,7 @@ impl Check for FilesReadable {
             Ok(s) => s,
             Err(o) => return Ok(o),
         };
-        let dirs = outermost(served.iter().map(|(d, _)| d.clone()));
+        let dirs = outermost(served.dirs().map(Path::to_path_buf));
         if dirs.is_empty() {
             return Ok(Outcome::skip(
                 "no root/alias directory in the site's servers",
@@ -67,17 +66,13 @@ impl Check for FilesReadable {
         let (mut files, mut scanned) = (0u64, 0usize);
         // Each outermost directory is itself served: its directive, by lookup (a big config
         // serves tens of thousands of directories).
-        let at_of: HashMap<&Path, &Location> = served
-            .iter()
-            .rev()
-            .map(|(d, at)| (d.as_path(), at))
-            .collect();
+        let at_of = FirstByDir::new(served.len(), |i| served.dir(i));
         for dir in &dirs {
             let exists = site.root.is_dir(dir);
             if !exists {
                 continue; // MD201's finding
             }
-            let at = at_of.get(dir.as_path()).map(|&l| l.clone());
+            let at = at_of.find(dir, |i| served.dir(i)).map(|i| served.at(i));
             let s = site.fs.scan(&site.root, dir, who, &scan_options(site));
             scanned += 1;
             files += s.files;

@@ -72,12 +72,12 @@ impl Check for MacPolicy {
         }
         let mut findings = Vec::new();
         if enforcing_selinux {
-            for (dir, at) in &dirs {
+            for (dir, at) in dirs.iter() {
                 let host = site.root.host_path(dir);
                 if !host.exists() {
                     continue;
                 }
-                let mut targets: Vec<PathBuf> = vec![dir.clone()];
+                let mut targets: Vec<PathBuf> = vec![dir.to_path_buf()];
                 if let Some(who) = who {
                     let scan = site.fs.scan(&site.root, dir, who, &scan_options(site));
                     targets.extend(scan.sample_file.clone());
@@ -123,11 +123,11 @@ impl Check for MacPolicy {
                 )));
                 continue;
             };
-            for (dir, at) in &dirs {
+            for (dir, at) in dirs.iter() {
                 // AppArmor matches the path with symlinks resolved; any file name in the tree.
                 let real = walk_unverified(&site.root, dir, &Identity::root(), Access::NONE)
                     .resolved
-                    .unwrap_or_else(|| dir.clone());
+                    .unwrap_or_else(|| dir.to_path_buf());
                 let probe = real.join("media-doctor-probe");
                 let (ok, rule) = rules.allows_read(&probe);
                 if !ok {

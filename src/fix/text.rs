@@ -16,27 +16,66 @@ use std::sync::{Arc, Mutex};
 
 pub use crate::report::edit::{Splice, SpliceKind};
 
-/// A config file's text and where each of its lines starts: read once per report, however many
-/// fixes it holds (one file may hold 500,000 server blocks).
+/// A config file's lines, read where a fix needs them: where each line starts is kept (4 bytes
+/// a line), the text is read from the file a window at a time. One file may hold 500,000
+/// server blocks (50 MB): its whole text, held while every fix of a big site was settled, was
+/// the largest thing in memory then. The fixes of a file are settled in the order of its
+/// blocks, so the window in hand serves nearly every line asked for.
 pub struct FileText {
-    text: String,
-    starts: Vec<usize>,
+    file: std::fs::File,
+    /// The file's length when it was read: lines are read within it.
+    len: u64,
+    starts: Vec<u32>,
+    /// The bytes last read, and where they start in the file.
+    window: Mutex<(u64, Vec<u8>)>,
 }
 
+/// How much of the file is read at a time.
+const WINDOW: usize = 64 << 10;
+
 impl FileText {
-    pub fn new(text: String) -> FileText {
-        let mut starts = vec![0];
-        starts.extend(
-            text.bytes()
-                .enumerate()
-                .filter(|&(_, b)| b == b'\n')
-                .map(|(i, _)| i + 1),
-        );
+    /// The file's lines, when it reads as UTF-8 text of fewer than 4 GiB.
+    pub fn read(path: &Path) -> Option<FileText> {
+        use std::io::Read;
+        let mut file = std::fs::File::open(path).ok()?;
+        let mut starts = vec![0u32];
+        let mut buf = vec![0u8; WINDOW];
+        // Bytes of a UTF-8 sequence cut by the end of a read, carried to the next.
+        let mut carried = 0usize;
+        let mut len = 0u64;
+        loop {
+            let n = match file.read(&mut buf[carried..]) {
+                Ok(0) if carried > 0 => return None,
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return None,
+            };
+            let read = &buf[carried..carried + n];
+            for (i, _) in read.iter().enumerate().filter(|&(_, &b)| b == b'\n') {
+                starts.push(u32::try_from(len + i as u64 + 1).ok()?);
+            }
+            len += n as u64;
+            let have = carried + n;
+            carried = match std::str::from_utf8(&buf[..have]) {
+                Ok(_) => 0,
+                // Cut at the end of this read: the rest comes with the next.
+                Err(e) if e.error_len().is_none() => have - e.valid_up_to(),
+                Err(_) => return None,
+            };
+            buf.copy_within(have - carried..have, 0);
+        }
         // As `str::lines`: no empty line after the last newline.
-        if starts.last() == Some(&text.len()) {
+        if starts.last().map(|&s| u64::from(s)) == Some(len) {
             starts.pop();
         }
-        FileText { text, starts }
+        starts.shrink_to_fit();
+        Some(FileText {
+            file,
+            len,
+            starts,
+            window: Mutex::new((0, Vec::new())),
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -47,13 +86,32 @@ impl FileText {
         self.starts.is_empty()
     }
 
-    /// Line `i` (0-based), without its line end.
-    pub fn get(&self, i: usize) -> Option<&str> {
-        let start = *self.starts.get(i)?;
-        let end = self.starts.get(i + 1).copied().unwrap_or(self.text.len());
-        let line = &self.text[start..end];
-        let line = line.strip_suffix('\n').unwrap_or(line);
-        Some(line.strip_suffix('\r').unwrap_or(line))
+    /// Line `i` (0-based), without its line end. None past the last line, or when the file
+    /// no longer reads as it did.
+    pub fn get(&self, i: usize) -> Option<String> {
+        let start = u64::from(*self.starts.get(i)?);
+        let end = self.starts.get(i + 1).map_or(self.len, |&s| u64::from(s));
+        let bytes = self.bytes(start, end)?;
+        let line = String::from_utf8(bytes).ok()?;
+        let line = line.strip_suffix('\n').unwrap_or(&line);
+        Some(line.strip_suffix('\r').unwrap_or(line).to_string())
+    }
+
+    /// Bytes `start..end` of the file, from the window (read again when they are not in it).
+    fn bytes(&self, start: u64, end: u64) -> Option<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, held) = &mut *window;
+        if start < *at || end > *at + held.len() as u64 {
+            let size = usize::try_from(end - start).ok()?.max(WINDOW);
+            let size = size.min(usize::try_from(self.len - start).ok()?);
+            held.resize(size, 0);
+            self.file.read_exact_at(held, start).ok()?;
+            *at = start;
+        }
+        let from = usize::try_from(start - *at).ok()?;
+        let to = usize::try_from(end - *at).ok()?;
+        Some(held[from..to].to_vec())
     }
 }
 
@@ -80,11 +138,7 @@ impl Texts {
     }
 
     pub fn get(&mut self, root: &SysRoot, file: &Path) -> Option<Arc<FileText>> {
-        let read = || {
-            std::fs::read_to_string(root.host_path(file))
-                .ok()
-                .map(|t| Arc::new(FileText::new(t)))
-        };
+        let read = || FileText::read(&root.host_path(file)).map(Arc::new);
         match &self.box_wide {
             Some((files, shared)) if files.contains(file) => shared
                 .lock()
@@ -157,7 +211,7 @@ fn own_lines(lines: &FileText, d: &Directive<'_>) -> Option<(usize, usize)> {
         return None;
     }
     let (last, at) = statement_end(lines, (first, col))?;
-    ends_line(lines.get(last)?, at).then_some((first, last))
+    ends_line(&lines.get(last)?, at).then_some((first, last))
 }
 
 fn indent(line: &str) -> &str {
@@ -198,19 +252,19 @@ fn kept_block(
     let is_edited = e.block == d.id();
     let head = lines.get(first)?;
     // The `{` ends the first line; the `}` stands alone on the last.
-    let open = block_open(head, (d.column() as usize).checked_sub(1)?)?;
+    let open = block_open(&head, (d.column() as usize).checked_sub(1)?)?;
     let close = lines.get(last)?;
-    if last == first || !ends_line(head, open) || close.trim_start().get(..1) != Some("}") {
+    if last == first || !ends_line(&head, open) || close.trim_start().get(..1) != Some("}") {
         return None;
     }
-    if !ends_line(close, close.len() - close.trim_start().len()) {
+    if !ends_line(&close, close.len() - close.trim_start().len()) {
         return None;
     }
     match &e.head {
         Some(h) if is_edited => {
             let comment = head.get(open + 1..).unwrap_or("").trim();
             let sep = if comment.is_empty() { "" } else { " " };
-            out.push(format!("{}{h} {{{sep}{comment}", indent(head)));
+            out.push(format!("{}{h} {{{sep}{comment}", indent(&head)));
         }
         _ => out.push(head.to_string()),
     }
@@ -234,7 +288,7 @@ fn kept_block(
             return None;
         }
         kept_gap(lines, at, a, out)?;
-        let pad = indent(lines.get(a)?).to_string();
+        let pad = indent(&lines.get(a)?).to_string();
         match e.changes.get(&c.id()) {
             Some(Change::Drop) => {}
             Some(Change::Replace(ls)) => ls.iter().for_each(|l| push_text(out, &pad, l)),
@@ -250,7 +304,7 @@ fn kept_block(
     }
     kept_gap(lines, at, last, out)?;
     if is_edited {
-        let pad = inner.unwrap_or_else(|| format!("{}    ", indent(head)));
+        let pad = inner.unwrap_or_else(|| format!("{}    ", indent(&head)));
         e.append.iter().for_each(|l| push_text(out, &pad, l));
     }
     out.push(close.to_string());
@@ -347,7 +401,7 @@ pub fn splices(
     let lines = texts.get(root, &file)?;
     let lines = &*lines;
     let (first, last) = own_lines(lines, &d)?;
-    let pad = indent(lines.get(first)?).to_string();
+    let pad = indent(&lines.get(first)?).to_string();
     let in_own_file = |c: &Directive<'_>| c.file_id() == d.file_id();
     // A server edited in its own directives only: the lines that change, and the blocks added
     // before its closing brace. A location (or a new first line) is short: the whole block.
@@ -379,7 +433,7 @@ pub fn splices(
     for (&id, change) in &e.changes {
         let c = cfg.directive(id);
         let (a, b) = own_lines(lines, &c)?;
-        let inner = indent(lines.get(a)?).to_string();
+        let inner = indent(&lines.get(a)?).to_string();
         let new = match change {
             Change::Replace(ls) => ls.iter().map(|l| format!("{inner}{l}")).collect(),
             Change::Drop => Vec::new(),
@@ -671,9 +725,39 @@ mod tests {
             None
         );
         // Quotes and comments do not end a statement; a CRLF file reads as LF.
-        let lines = FileText::new("a \"x;}\" 'y\\';' # ;\r\n  b;\n".into());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.conf");
+        std::fs::write(&file, "a \"x;}\" 'y\\';' # ;\r\n  b;\n").unwrap();
+        let lines = FileText::read(&file).unwrap();
         assert_eq!(lines.len(), 2);
         assert_eq!(statement_end(&lines, (0, 0)), Some((1, 3)));
+    }
+
+    /// Lines are read a window at a time: a line across two windows, a character cut by the
+    /// end of a read, lines asked for out of order, all read as the file has them; a file that
+    /// is not UTF-8 has no lines.
+    #[test]
+    fn lines_read_by_window_are_the_files_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("big.conf");
+        let mut text = String::new();
+        for i in 0..20_000 {
+            text.push_str(&format!(
+                "    server_name é{i}.example.com; # {}\n",
+                "ü".repeat(i % 7)
+            ));
+        }
+        text.push_str("last line without an end");
+        std::fs::write(&file, &text).unwrap();
+        let lines = FileText::read(&file).unwrap();
+        let want: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), want.len());
+        for i in (0..want.len()).rev().step_by(997).chain(0..want.len()) {
+            assert_eq!(lines.get(i).as_deref(), Some(want[i]), "line {i}");
+        }
+        assert_eq!(lines.get(want.len()), None);
+        std::fs::write(&file, b"a;\n\xff;\n").unwrap();
+        assert!(FileText::read(&file).is_none());
     }
 
     #[test]

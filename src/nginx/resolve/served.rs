@@ -56,7 +56,7 @@ impl ServedDir {
 /// Every directory the resolver's servers serve files from, in config order, one entry per
 /// directory (paths with variables are left out: they have no single directory).
 pub fn served_dirs(resolver: &Resolver<'_>) -> Vec<ServedDir> {
-    resolver
+    let mut dirs: Vec<ServedDir> = resolver
         .static_locations()
         .into_iter()
         .map(|s| {
@@ -76,7 +76,12 @@ pub fn served_dirs(resolver: &Resolver<'_>) -> Vec<ServedDir> {
                 regex,
             }
         })
-        .collect()
+        .collect();
+    // Held for the run: collected in place into the buffer `static_locations` grew by doubling
+    // (64-byte entries), it was up to twice the size of its 56-byte ones (one site of 360,000
+    // servers: 33 MB where 20 are used).
+    dirs.shrink_to_fit();
+    dirs
 }
 
 /// Percent-encode a path for a request target: unreserved bytes and `/` stay as they are.
