@@ -20,28 +20,139 @@ pub fn settle(site: &Site, results: &mut [CheckResult]) {
 /// `settle`; unless `keep_data`, each block's config fixes (`Finding::config_fix`) are taken
 /// out of the findings as the block is settled, not kept for `check --diff`.
 pub fn settle_keeping(site: &Site, results: &mut [CheckResult], keep_data: bool) {
-    settle_with_pending(site, results, &mut [], keep_data, &mut |_, _, _| {})
+    settle_with_pending(site, results, &[], keep_data, &mut |_, _, _, _| {})
 }
 
 /// The config fix of a finding that was let go as it was made (`checks::Run`): what settling
-/// needs of it (the fix as data, and the finding's own commands, which the merged block keeps),
-/// and where settling leaves the finding's remediation. The finding itself is made again as
-/// the report is written, and given this remediation (`Settled`).
+/// needs of it (the fix as data, and the finding's own commands, which the merged block keeps).
+/// The finding itself is made again as the report is written, and given the remediation
+/// settling writes (`Seal`, `Settled`). 24 bytes and the rare parts a fix has of its own: what
+/// fixes say alike (an intro, the lines appended, the commands) is held once, shared
+/// (`Shapes`). One site of 360,000 servers held one per server (MD110's nosniff) until
+/// settling, ~290 bytes each as a boxed `ConfigFix` and a `Remediation`.
 #[derive(Debug)]
 pub struct Pending {
-    pub fix: Option<PendingFix>,
-    pub remediation: Option<Remediation>,
-    /// The index of the finding's key among its check's (`checks::Run::keys`), when it has
-    /// one (an actionable finding): completed once its fix text is settled.
-    pub key: Option<u32>,
+    block: crate::nginx::NodeId,
+    /// The index of the finding's key among its check's (`checks::Run::keys`), `NO_KEY` when it
+    /// has none (it is not actionable): completed once its fix text is settled.
+    key: u32,
+    shape: Arc<Shape>,
+    /// What the fix says that no other says (a new first line, changed directives, a goal);
+    /// most fixes only append lines (None).
+    own: Option<Box<Own>>,
+}
+
+/// `Pending::key` of a finding without a key.
+const NO_KEY: u32 = u32::MAX;
+
+/// What the let-go fixes that say the same hold once (`Pending`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Shape {
+    intro: String,
+    append: Vec<String>,
+    /// The commands the finding printed (the server's test and reload).
+    commands: Vec<String>,
+}
+
+/// A let-go fix's own parts, `ConfigFix`'s but the splices (which only a settled fix has).
+#[derive(Debug, Clone)]
+struct Own {
+    head: Option<String>,
+    changes: std::collections::BTreeMap<u32, crate::report::edit::Change>,
+    goal: Option<crate::report::edit::Goal>,
+}
+
+impl Pending {
+    /// `fix` of a finding let go, which printed `commands`, its key at `key` (`Pending::key`),
+    /// what it says alike taken from `shapes`.
+    pub fn of(
+        fix: ConfigFix,
+        commands: Vec<String>,
+        key: Option<u32>,
+        shapes: &mut Shapes,
+    ) -> Pending {
+        let ConfigFix {
+            edit,
+            intro,
+            goal,
+            splices: _,
+        } = fix;
+        let BlockEdit {
+            block,
+            head,
+            changes,
+            append,
+        } = edit;
+        let own = (head.is_some() || !changes.is_empty() || goal.is_some()).then(|| {
+            Box::new(Own {
+                head,
+                changes,
+                goal,
+            })
+        });
+        let key = key.inspect(|&k| assert!(k != NO_KEY, "fewer than 2^32 - 1 keys"));
+        Pending {
+            block,
+            key: key.unwrap_or(NO_KEY),
+            shape: shapes.get(Shape {
+                intro,
+                append,
+                commands,
+            }),
+            own,
+        }
+    }
+
+    /// The index of the finding's key among its check's, when it has one.
+    pub fn key(&self) -> Option<u32> {
+        (self.key != NO_KEY).then_some(self.key)
+    }
+
+    /// The commands the finding printed.
+    pub fn commands(&self) -> &[String] {
+        &self.shape.commands
+    }
+
+    /// The fix as it was made.
+    fn config_fix(&self) -> ConfigFix {
+        let own = self.own.as_deref();
+        ConfigFix {
+            edit: BlockEdit {
+                block: self.block,
+                head: own.and_then(|o| o.head.clone()),
+                changes: own.map(|o| o.changes.clone()).unwrap_or_default(),
+                append: self.shape.append.clone(),
+            },
+            intro: self.shape.intro.clone(),
+            goal: own.and_then(|o| o.goal.clone()),
+            splices: Vec::new(),
+        }
+    }
+}
+
+/// The shapes of the let-go fixes, each held once (`Pending`): a few per check, however many
+/// fixes say them.
+#[derive(Default)]
+pub struct Shapes(std::collections::HashSet<Arc<Shape>>);
+
+impl Shapes {
+    fn get(&mut self, shape: Shape) -> Arc<Shape> {
+        match self.0.get(&shape) {
+            Some(s) => s.clone(),
+            None => {
+                let s = Arc::new(shape);
+                self.0.insert(s.clone());
+                s
+            }
+        }
+    }
 }
 
 /// What becomes of a let-go finding's remediation as soon as settling writes it: called with
-/// its result's index, its index among that result's `Pending` and the `Pending`, its
-/// `remediation` written and its fix taken (`checks::run_made_again` keeps it compactly,
-/// `Settled`). One site of 360,000 servers held every remediation written (~370 bytes each)
-/// until the last block was settled.
-pub type Seal<'a> = dyn FnMut(usize, usize, &mut Pending) + 'a;
+/// its result's index, its index among that result's `Pending`, the `Pending` and the
+/// remediation (`checks::run_made_again` keeps it compactly, `Settled`). One site of 360,000
+/// servers held every remediation written (~370 bytes each) until the last block was settled.
+pub type Seal<'a> = dyn FnMut(usize, usize, &Pending, Remediation) + 'a;
 
 /// `settle_keeping`, with the fixes of the findings let go: `pending[i]` are result `i`'s, in
 /// the order of its findings (a result's findings are either held or let go). Settled as if
@@ -51,7 +162,7 @@ pub type Seal<'a> = dyn FnMut(usize, usize, &mut Pending) + 'a;
 pub fn settle_with_pending(
     site: &Site,
     results: &mut [CheckResult],
-    pending: &mut [Vec<Pending>],
+    pending: &[Vec<Pending>],
     keep_data: bool,
     seal: &mut Seal<'_>,
 ) {
@@ -75,103 +186,64 @@ pub fn with_reload(f: &mut crate::report::Finding, reload: &str) {
     }
 }
 
-/// A let-go finding's config fix as settling reads it (`ConfigFix` but the splices, which only
-/// a settled fix has): its intro and the lines its edit appends shared with the fixes that say
-/// the same (one per server repeated ~200 bytes, and MD110's lines: ~145 bytes a server), its
-/// goal boxed (most fixes have none).
-#[derive(Debug, Clone)]
-pub struct PendingFix {
-    /// The edit, its `append` taken out (in `append`).
-    edit: BlockEdit,
-    append: Box<[Arc<str>]>,
-    intro: Arc<str>,
-    goal: Option<Box<crate::report::edit::Goal>>,
-}
-
-impl PendingFix {
-    /// `fix`, its intro and appended lines taken from `intros`.
-    pub fn of(fix: ConfigFix, intros: &mut Interned) -> PendingFix {
-        let mut edit = fix.edit;
-        let append = std::mem::take(&mut edit.append)
-            .iter()
-            .map(|line| intros.get(line))
-            .collect();
-        PendingFix {
-            edit,
-            append,
-            intro: intros.get(&fix.intro),
-            goal: fix.goal.map(Box::new),
-        }
-    }
-
-    /// The fix as it was made.
-    fn config_fix(self) -> ConfigFix {
-        let mut edit = self.edit;
-        edit.append = self.append.iter().map(|line| line.to_string()).collect();
-        ConfigFix {
-            edit,
-            intro: self.intro.to_string(),
-            goal: self.goal.map(|g| *g),
-            splices: Vec::new(),
-        }
-    }
-}
-
 /// A settled remediation kept for a finding made again as the report is written (`checks::Run`):
 /// its text as a head shared with the texts that start alike (up to the first line break: the
-/// intros of a merged block, ~200 bytes that every server's block repeats) and a body of its
-/// own; and whether it prints the commands the finding makes (its block's first finding: the
-/// merged fix keeps them) or none. One site of 360,000 servers held a finding per server,
-/// ~760 bytes with its fix text, until the report was written; this is about a third.
+/// intros of a merged block, ~200 bytes that every server's block repeats), numbered in its
+/// `Heads`, and a body of its own; and whether it prints the commands the finding makes (its
+/// block's first finding: the merged fix keeps them) or none. One site of 360,000 servers held
+/// a finding per server, ~760 bytes with its fix text, until the report was written; this is
+/// 24 bytes and the body (~150 bytes).
 #[derive(Debug)]
 pub struct Settled {
-    head: Arc<str>,
     body: Box<str>,
+    head: u32,
     commands: bool,
 }
 
 impl Settled {
-    /// The finding `f` made again, as settling left it: its remediation settled (its own
-    /// commands kept or not), its fix as data let go.
-    pub fn apply(&self, f: &mut crate::report::Finding) {
+    /// The finding `f` made again, as settling left it (its head in `heads`): its remediation
+    /// settled (its own commands kept or not), its fix as data let go.
+    pub fn apply(&self, heads: &Heads, f: &mut crate::report::Finding) {
         let commands = match f.remediation.take() {
             Some(rem) if self.commands => rem.commands,
             _ => Vec::new(),
         };
-        let mut text = String::with_capacity(self.head.len() + self.body.len());
-        text.push_str(&self.head);
+        let head = &heads.all[self.head as usize];
+        let mut text = String::with_capacity(head.len() + self.body.len());
+        text.push_str(head);
         text.push_str(&self.body);
         f.remediation = Some(Remediation { text, commands });
         f.config_fix = None;
     }
 }
 
-/// Strings held once however often they are said (`Settled`'s heads, `PendingFix`'s intros
-/// and lines).
+/// The heads of the `Settled` texts, numbered in the order first seen, each held once (a few:
+/// the intros of the merged blocks).
 #[derive(Default)]
-pub struct Interned(std::collections::HashSet<Arc<str>>);
+pub struct Heads {
+    all: Vec<Arc<str>>,
+    ids: std::collections::HashMap<Arc<str>, u32>,
+}
 
-impl Interned {
-    /// `s`, shared with every earlier one of the same text.
-    pub fn get(&mut self, s: &str) -> Arc<str> {
-        match self.0.get(s) {
-            Some(h) => h.clone(),
-            None => {
-                let h: Arc<str> = Arc::from(s);
-                self.0.insert(h.clone());
-                h
-            }
-        }
-    }
-
+impl Heads {
     /// `rem`, as settling left a `Pending` one: its commands are either the finding's own
     /// (`reload_of`) or none, so a flag says which.
     pub fn settled(&mut self, rem: &Remediation) -> Settled {
         let cut = rem.text.find('\n').map_or(0, |i| i + 1);
         let (head, body) = rem.text.split_at(cut);
+        let head = match self.ids.get(head) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(self.all.len()).expect("fewer than 2^32 heads");
+                let h: Arc<str> = Arc::from(head);
+                self.all.push(h.clone());
+                self.ids.insert(h, id);
+                id
+            }
+        };
         Settled {
-            head: self.get(head),
             body: Box::from(body),
+            head,
             commands: !rem.commands.is_empty(),
         }
     }
@@ -312,7 +384,7 @@ enum FixRef<'a> {
         remediation: &'a mut Option<Remediation>,
     },
     Pending {
-        pending: &'a mut Pending,
+        pending: &'a Pending,
         index: u32,
     },
 }
@@ -322,20 +394,17 @@ impl FixRef<'_> {
     fn block(&self) -> Option<crate::nginx::NodeId> {
         match self {
             FixRef::Held { fix, .. } => fix.as_ref().map(|f| f.edit.block),
-            FixRef::Pending { pending, .. } => pending.fix.as_ref().map(|f| f.edit.block),
+            FixRef::Pending { pending, .. } => Some(pending.block),
         }
     }
 
-    /// The fix, taken out (or a copy when `keep_data`).
+    /// The fix, taken out (or a copy when `keep_data`). A let-go one is held until settling
+    /// ends (`checks::run_made_again`): a copy.
     fn get(&mut self, keep_data: bool) -> Option<ConfigFix> {
         match self {
             FixRef::Held { fix, .. } if keep_data => fix.as_deref().cloned(),
             FixRef::Held { fix, .. } => fix.take().map(|b| *b),
-            FixRef::Pending { pending, .. } => {
-                let f = &mut pending.fix;
-                let p = if keep_data { f.clone() } else { f.take() }?;
-                Some(p.config_fix())
-            }
+            FixRef::Pending { pending, .. } => Some(pending.config_fix()),
         }
     }
 
@@ -343,13 +412,13 @@ impl FixRef<'_> {
     /// the remediation settling is about to write: they stay under the merged edit of its
     /// group.
     fn own_commands(&mut self) -> Vec<String> {
-        let rem = match self {
-            FixRef::Held { remediation, .. } => &mut **remediation,
-            FixRef::Pending { pending, .. } => &mut pending.remediation,
-        };
-        rem.as_mut()
-            .map(|r| std::mem::take(&mut r.commands))
-            .unwrap_or_default()
+        match self {
+            FixRef::Held { remediation, .. } => remediation
+                .as_mut()
+                .map(|r| std::mem::take(&mut r.commands))
+                .unwrap_or_default(),
+            FixRef::Pending { pending, .. } => pending.commands().to_vec(),
+        }
     }
 
     /// `rem` written as the finding's remediation (at its length when `many`); a let-go
@@ -363,8 +432,7 @@ impl FixRef<'_> {
                 **remediation = Some(rem);
             }
             FixRef::Pending { pending, index } => {
-                pending.remediation = Some(rem);
-                seal(result as usize, *index as usize, pending);
+                seal(result as usize, *index as usize, pending, rem);
             }
         }
     }
@@ -525,7 +593,7 @@ fn prove_all(
 fn merge_and_prove_pending(
     site: &Site,
     results: &mut [CheckResult],
-    pending: &mut [Vec<Pending>],
+    pending: &[Vec<Pending>],
     keep_data: bool,
     batch: usize,
     seal: &mut Seal<'_>,
@@ -541,7 +609,7 @@ fn merge_and_prove_pending(
         .map(|r| r.findings.iter().filter(|f| f.config_fix.is_some()).count())
         .sum::<usize>()
         + pending.iter().map(Vec::len).sum::<usize>();
-    let mut pending = pending.iter_mut();
+    let mut pending = pending.iter();
     let mut slots: Vec<Slot<'_>> = Vec::with_capacity(count);
     for (ri, r) in results.iter_mut().enumerate() {
         let result = ri as u32;
@@ -866,21 +934,21 @@ mod tests {
     /// a fix already taken is in none.
     #[test]
     fn groups_hold_every_fix_of_their_block_in_order() {
-        use super::{group, link_groups, FixRef, Pending, PendingFix, Slot, NO_NEXT};
-        let pending = |b: u32| Pending {
-            fix: Some(PendingFix {
+        use super::{group, link_groups, FixRef, Pending, Shapes, Slot, NO_NEXT};
+        let mut shapes = Shapes::default();
+        let mut pending = |b: u32| {
+            let fix = crate::report::edit::ConfigFix {
                 edit: crate::fix::BlockEdit::new(b),
-                append: Box::new([]),
-                intro: std::sync::Arc::from(""),
+                intro: String::new(),
                 goal: None,
-            }),
-            remediation: None,
-            key: None,
+                splices: Vec::new(),
+            };
+            Pending::of(fix, Vec::new(), None, &mut shapes)
         };
-        let mut pending: Vec<Pending> = [1, 2, 1, 3, 2, 1].into_iter().map(pending).collect();
+        let pending: Vec<Pending> = [1, 2, 1, 3, 2, 1].into_iter().map(&mut pending).collect();
         let (mut taken, mut remediation) = (None, None);
         let mut slots: Vec<Slot<'_>> = pending
-            .iter_mut()
+            .iter()
             .enumerate()
             .map(|(i, pending)| Slot {
                 result: 1,
@@ -911,40 +979,62 @@ mod tests {
         assert_eq!(groups, [vec![0, 3, 6], vec![2, 5], vec![4]]);
     }
 
-    /// A fix let go is given back as it was made (no line, or its lines in order), the lines
-    /// that two fixes append held once.
+    /// A fix let go is given back as it was made (with a new first line, changed directives
+    /// and a goal, or only lines appended), with its key and commands; what two fixes say alike
+    /// (their intro, lines and commands) held once.
     #[test]
-    fn pending_fixes_give_back_their_edit_and_share_their_lines() {
-        use super::{Interned, PendingFix};
-        use crate::report::edit::ConfigFix;
+    fn pending_fixes_give_back_their_fix_and_share_what_they_say_alike() {
+        use super::{Pending, Shapes};
+        use crate::report::edit::{ConfigFix, Goal};
         let fix = |block: u32, lines: &[&str]| ConfigFix {
-            edit: lines.iter().fold(
-                crate::fix::BlockEdit::new(block).head("location /m/"),
-                |e, l| e.append(*l),
-            ),
+            edit: lines
+                .iter()
+                .fold(crate::fix::BlockEdit::new(block), |e, l| e.append(*l)),
             intro: "add:".into(),
             goal: None,
             splices: Vec::new(),
         };
-        let mut intros = Interned::default();
-        for lines in [&[][..], &["types { }", "deny all;"][..]] {
-            let made = fix(7, lines);
-            let back = PendingFix::of(made.clone(), &mut intros).config_fix();
-            assert_eq!(back.edit, made.edit);
-            assert_eq!(back.intro, made.intro);
+        let mut own = fix(7, &["types { }", "deny all;"]);
+        own.edit = own.edit.head("location ^~ /m/").drop(9);
+        own.goal = Some(Goal {
+            host: "a.test".into(),
+            port: 80,
+            uri: "/m/x.php".into(),
+            status: Some(403),
+            path: None,
+            location: None,
+        });
+        let mut shapes = Shapes::default();
+        let reload = vec!["sudo nginx -t && sudo systemctl reload nginx".to_string()];
+        for (made, key) in [(fix(7, &[]), None), (own, Some(3))] {
+            let p = Pending::of(made.clone(), reload.clone(), key, &mut shapes);
+            assert_eq!(p.config_fix(), made);
+            assert_eq!((p.key(), p.commands()), (key, &reload[..]));
         }
         let (a, b) = (
-            PendingFix::of(fix(1, &["deny all;"]), &mut intros),
-            PendingFix::of(fix(2, &["deny all;"]), &mut intros),
+            Pending::of(fix(1, &["deny all;"]), reload.clone(), None, &mut shapes),
+            Pending::of(fix(2, &["deny all;"]), reload.clone(), Some(0), &mut shapes),
         );
-        assert!(std::sync::Arc::ptr_eq(&a.append[0], &b.append[0]));
+        assert!(std::sync::Arc::ptr_eq(&a.shape, &b.shape));
+        assert!(a.own.is_none());
+    }
+
+    /// What is held per let-go fix (one a server on one site of many, MD110's) stays small;
+    /// a `Settled` is unwrapped from its `Option` in place (`checks::Sealer::finish`).
+    #[test]
+    fn a_let_go_fix_is_held_in_24_bytes() {
+        use super::{Pending, Settled};
+        use std::mem::size_of;
+        assert_eq!(size_of::<Pending>(), 24);
+        assert_eq!(size_of::<Settled>(), 24);
+        assert_eq!(size_of::<Option<Settled>>(), size_of::<Settled>());
     }
 
     /// Fixes let go are settled as if held: merged with another check's fix of their block
     /// (printed under the first), each handed to `Seal` once, as its block is settled.
     #[test]
     fn pending_fixes_settle_as_held_ones() {
-        use super::{Interned, Pending, PendingFix};
+        use super::{Pending, Shapes};
         use crate::fix::prove::batch_fixture::{media, site};
         use crate::fix::BlockEdit;
         use crate::report::{Band, CheckResult, Finding, Remediation, Status};
@@ -985,16 +1075,15 @@ mod tests {
             .0
             .contains("under MD109"));
         let mut results = made();
-        let mut intros = Interned::default();
-        let let_go = results[1].findings.drain(..).map(|mut f| Pending {
-            fix: f.config_fix.take().map(|c| PendingFix::of(*c, &mut intros)),
-            remediation: f.remediation.take(),
-            key: None,
+        let mut shapes = Shapes::default();
+        let let_go = results[1].findings.drain(..).map(|mut f| {
+            let commands = f.remediation.take().unwrap().commands;
+            Pending::of(*f.config_fix.unwrap(), commands, None, &mut shapes)
         });
-        let mut pending = vec![Vec::new(), let_go.collect()];
+        let pending = vec![Vec::new(), let_go.collect()];
         let mut sealed = Vec::new();
-        super::settle_with_pending(&site, &mut results, &mut pending, false, &mut |r, i, p| {
-            let mut rem = p.remediation.take();
+        super::settle_with_pending(&site, &mut results, &pending, false, &mut |r, i, _, rem| {
+            let mut rem = Some(rem);
             rem.iter_mut()
                 .for_each(|rem| super::reload_in(rem, &reload));
             sealed.push((r, i, text(&rem)));
@@ -1067,7 +1156,7 @@ mod tests {
         };
         let settled = |batch: usize| {
             let mut r = results();
-            super::merge_and_prove_pending(&site, &mut r, &mut [], true, batch, &mut |_, _, _| {});
+            super::merge_and_prove_pending(&site, &mut r, &[], true, batch, &mut |_, _, _, _| {});
             r.remove(0)
                 .findings
                 .into_iter()

@@ -630,8 +630,9 @@ pub struct Run<'s> {
     /// The reload command the findings' commands say (`fixes::with_reload`).
     reload: String,
     /// Per result: the settled remediation of each of its findings with a fix as data, in
-    /// order, when they were let go (MD110's, one per server).
+    /// order, when they were let go (MD110's, one per server), and the heads of their texts.
     settled: Vec<Vec<fixes::Settled>>,
+    heads: fixes::Heads,
 }
 
 impl Run<'_> {
@@ -650,7 +651,7 @@ impl Run<'_> {
         let mut each = |mut f: Finding| {
             if f.config_fix.is_some() {
                 if let Some(s) = settled.next() {
-                    s.apply(&mut f);
+                    s.apply(&self.heads, &mut f);
                 }
                 f.config_fix = None;
             }
@@ -734,15 +735,15 @@ pub fn run_made_again<'s>(
         ids: results.iter().map(|r| r.id).collect(),
         keys: &mut keys,
         reload: &reload,
-        heads: fixes::Interned::default(),
+        heads: fixes::Heads::default(),
         settled: pending
             .iter()
             .map(|p| std::iter::repeat_with(|| None).take(p.len()).collect())
             .collect(),
     };
-    let mut seal = |r: usize, i: usize, p: &mut fixes::Pending| sealer.seal(r, i, p);
-    fixes::settle_with_pending(site, &mut results, &mut pending, false, &mut seal);
-    let settled = sealer.finish(pending);
+    let mut seal = |r: usize, i: usize, p: &fixes::Pending, rem| sealer.seal(r, i, p.key(), rem);
+    fixes::settle_with_pending(site, &mut results, &pending, false, &mut seal);
+    let (settled, heads) = sealer.finish(pending);
     fixes::forget_data(&mut results);
     let run = Run {
         cx,
@@ -750,6 +751,7 @@ pub fn run_made_again<'s>(
         keys,
         reload,
         settled,
+        heads,
     };
     (results, run)
 }
@@ -763,23 +765,17 @@ struct Sealer<'a> {
     ids: Vec<&'static str>,
     keys: &'a mut [Option<crate::report::cause::Keys>],
     reload: &'a str,
-    heads: fixes::Interned,
+    heads: fixes::Heads,
     /// Per result: each pending fix's settled remediation, once sealed.
     settled: Vec<Vec<Option<fixes::Settled>>>,
 }
 
 impl Sealer<'_> {
-    /// Pending fix `i` of result `r`, its remediation written, kept compactly.
-    fn seal(&mut self, r: usize, i: usize, p: &mut fixes::Pending) {
-        let mut rem = p
-            .remediation
-            .take()
-            .unwrap_or_else(|| crate::report::Remediation {
-                text: String::new(),
-                commands: Vec::new(),
-            });
+    /// Pending fix `i` of result `r` (its finding's key at `key`), its remediation `rem`
+    /// written, kept compactly.
+    fn seal(&mut self, r: usize, i: usize, key: Option<u32>, mut rem: crate::report::Remediation) {
         fixes::reload_in(&mut rem, self.reload);
-        let at = p.key.map(|k| k as usize);
+        let at = key.map(|k| k as usize);
         if let Some((keys, k)) = self.keys[r].as_mut().zip(at) {
             keys.complete(k, &rem, self.ids[r]);
         }
@@ -788,20 +784,31 @@ impl Sealer<'_> {
 
     /// Every pending fix's settled remediation, in order (`Run::settled`). Each fix of a block
     /// is sealed as it is settled: one is left only if settling was skipped, and sealed here
-    /// without one.
-    fn finish(mut self, pending: Vec<Vec<fixes::Pending>>) -> Vec<Vec<fixes::Settled>> {
+    /// with no text, as it was made (its commands).
+    fn finish(
+        mut self,
+        pending: Vec<Vec<fixes::Pending>>,
+    ) -> (Vec<Vec<fixes::Settled>>, fixes::Heads) {
         for (r, ps) in pending.into_iter().enumerate() {
-            for (i, mut p) in ps.into_iter().enumerate() {
+            for (i, p) in ps.into_iter().enumerate() {
                 if self.settled[r][i].is_none() {
-                    self.seal(r, i, &mut p);
+                    let rem = crate::report::Remediation {
+                        text: String::new(),
+                        commands: p.commands().to_vec(),
+                    };
+                    self.seal(r, i, p.key(), rem);
                 }
             }
         }
-        // Every one is set now: the `Option`s only marked the ones not yet sealed.
-        self.settled
+        // Every one is set now: the `Option`s only marked the ones not yet sealed. Unwrapped in
+        // place (an `Option` of one is as large): not copied to a vector grown by doubling
+        // (one per server).
+        let settled = self
+            .settled
             .into_iter()
-            .map(|s| s.into_iter().flatten().collect())
-            .collect()
+            .map(|s| s.into_iter().map(|s| s.expect("sealed above")).collect())
+            .collect();
+        (settled, self.heads)
     }
 }
 
@@ -835,7 +842,7 @@ fn run_letting_go(
         has_data: false,
         keys: None,
         pending: Vec::new(),
-        intros: Default::default(),
+        shapes: Default::default(),
         fell_back: false,
     };
     let result = catch_unwind(AssertUnwindSafe(|| {
@@ -909,8 +916,8 @@ struct Tally<'a> {
     keys: Option<crate::report::cause::Keys>,
     /// The config fixes of the findings let go, in order.
     pending: Vec<fixes::Pending>,
-    /// Their intros, each held once.
-    intros: fixes::Interned,
+    /// What they say alike, held once.
+    shapes: fixes::Shapes,
     /// A finding with Apache fixes as data came after they were let go: the check is run again.
     fell_back: bool,
 }
@@ -931,7 +938,7 @@ impl Tally<'_> {
             _ if self.fell_back => {}
             Some(_) if data => self.fell_back = true,
             Some(keys) => {
-                let pending = (&mut self.pending, &mut self.intros);
+                let pending = (&mut self.pending, &mut self.shapes);
                 let_go(f, index, self.id, self.reload, keys, pending)
             }
             None => {
@@ -940,7 +947,7 @@ impl Tally<'_> {
                 if !self.has_data && self.held.len() >= self.from {
                     let mut keys = crate::report::cause::Keys::default();
                     for (i, f) in std::mem::take(&mut self.held).into_iter().enumerate() {
-                        let pending = (&mut self.pending, &mut self.intros);
+                        let pending = (&mut self.pending, &mut self.shapes);
                         let_go(f, i as u32, self.id, self.reload, &mut keys, pending);
                     }
                     self.keys = Some(keys);
@@ -960,28 +967,23 @@ fn let_go(
     id: &'static str,
     reload: &str,
     keys: &mut crate::report::cause::Keys,
-    (pending, intros): (&mut Vec<fixes::Pending>, &mut fixes::Interned),
+    (pending, shapes): (&mut Vec<fixes::Pending>, &mut fixes::Shapes),
 ) {
-    let fix = f
-        .config_fix
-        .take()
-        .map(|b| fixes::PendingFix::of(*b, intros));
-    let remediation = if fix.is_some() {
-        f.remediation.take()
-    } else {
-        fixes::with_reload(&mut f, reload);
-        None
+    let fix = f.config_fix.take();
+    // Settling writes the remediation's text: only its commands are kept.
+    let commands = match &fix {
+        Some(_) => f.remediation.take().map(|r| r.commands).unwrap_or_default(),
+        None => {
+            fixes::with_reload(&mut f, reload);
+            Vec::new()
+        }
     };
     let key = (f.severity > Severity::Info).then(|| {
         keys.push(&f, id, index);
         (keys.len() - 1) as u32
     });
-    if fix.is_some() {
-        pending.push(fixes::Pending {
-            fix,
-            remediation,
-            key,
-        });
+    if let Some(fix) = fix {
+        pending.push(fixes::Pending::of(*fix, commands, key, shapes));
     }
 }
 

@@ -4,19 +4,25 @@
 //! no uploaded script executed, no content sniffing.
 
 use crate::checks::shared::nginx::{Prefix, PrefixKind, Target};
-use crate::checks::shared::nginx_routing::targets_for;
 pub(crate) use crate::checks::shared::nginx_routing::Targets;
+use crate::checks::shared::nginx_routing::{count_for, targets_for};
 
-/// The media prefixes of the context's (borrowed: one per server of a big site, not copied).
+/// The media prefixes of the context's (borrowed: one per server of a big site, not copied;
+/// made at their length, not grown by doubling).
 pub(crate) fn media<'c>(cx: &'c crate::checks::Context<'_>) -> Vec<&'c Prefix> {
-    cx.prefixes()
-        .iter()
-        .filter(|p| p.kind == PrefixKind::Media)
-        .collect()
+    let media = || cx.prefixes().iter().filter(|p| p.kind == PrefixKind::Media);
+    let mut out = Vec::with_capacity(media().count());
+    out.extend(media());
+    out
 }
 
+/// Each prefix of `ps` with each target it is checked on (`targets_for`): one a server on a
+/// site of many, made at their length.
 pub(crate) fn pairs<'a>(ps: &[&'a Prefix], all: &'a Targets) -> Vec<(&'a Prefix, &'a Target)> {
-    ps.iter()
-        .flat_map(|&p| targets_for(p, all).into_iter().map(move |t| (p, t)))
-        .collect()
+    let mut out = Vec::with_capacity(ps.iter().map(|p| count_for(p, all)).sum());
+    out.extend(
+        ps.iter()
+            .flat_map(|&p| targets_for(p, all).into_iter().map(move |t| (p, t))),
+    );
+    out
 }
