@@ -10,7 +10,6 @@ pub mod container;
 pub mod fix;
 pub mod fnv;
 pub mod fs;
-pub mod grow;
 pub mod http;
 pub mod input;
 pub mod live;

@@ -473,14 +473,11 @@ impl ServerList {
             self.ends.push(Self::offset(self.names.len()));
         }
         let names_end = Self::offset(self.ends.len());
-        crate::grow::push(
-            &mut self.servers,
-            ServerFact {
-                file,
-                line,
-                names_end,
-            },
-        );
+        self.servers.push(ServerFact {
+            file,
+            line,
+            names_end,
+        });
     }
 
     fn offset(n: usize) -> u32 {
@@ -1209,7 +1206,7 @@ pub mod cause {
                             segment: url_segment(f).map_or(NONE, |s| texts.id(s)),
                             fix: [at.file, at.line, 0, 0],
                         };
-                        crate::grow::push(&mut self.keys, key);
+                        self.keys.push(key);
                         return;
                     }
                     None => (Fixed::Hash, hash_words(fix_hash(&r.text, &r.commands))),
@@ -1228,18 +1225,15 @@ pub mod cause {
                 texts.id(&self.scratch)
             };
             let segment = url_segment(f).map_or(NONE, |s| texts.id(s));
-            crate::grow::push(
-                &mut self.keys,
-                Key {
-                    index,
-                    severity: f.severity,
-                    fixed,
-                    location,
-                    refs,
-                    segment,
-                    fix,
-                },
-            );
+            self.keys.push(Key {
+                index,
+                severity: f.severity,
+                fixed,
+                location,
+                refs,
+                segment,
+                fix,
+            });
         }
 
         /// Give key `k`, made of its finding without a remediation (a config fix's text is
