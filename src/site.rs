@@ -1213,7 +1213,7 @@ impl Site {
             let file = *named
                 .entry(s.file_id())
                 .or_insert_with(|| servers.add_file(path(s.file()).into_owned()));
-            servers.push(file, s.line(), s.server_names().map(Box::from).collect());
+            servers.push(file, s.line(), s.server_names());
         }
         let mut out = json!({
             "name": self.name,

@@ -14,10 +14,7 @@
 use crate::live::trace::{Answer, TraceLive};
 use crate::live::Cause;
 use crate::render::trace::{LocationRef, ServerRef, Trace, WalkStep};
-use crate::report::{
-    CheckResult, Evidence, Finding, Location, Remediation, Report, ServerFact, ServerList,
-    SiteFacts,
-};
+use crate::report::{CheckResult, Evidence, Finding, Location, Remediation, Report, SiteFacts};
 use crate::text_safe::{line, lines, path};
 use std::path::PathBuf;
 
@@ -124,22 +121,10 @@ fn site_facts(site: &mut SiteFacts) {
     let SiteFacts { value, servers } = site;
     json_value(value);
     if let Some(list) = servers {
-        let ServerList { files, servers } = list;
-        for f in files {
+        for f in &mut list.files {
             set(f, line);
         }
-        for s in servers {
-            let ServerFact {
-                file: _,
-                line: _,
-                names,
-            } = s;
-            for n in names.iter_mut() {
-                if let std::borrow::Cow::Owned(x) = line(n) {
-                    *n = x.into();
-                }
-            }
-        }
+        list.map_names(line);
     }
 }
 
