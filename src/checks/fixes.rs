@@ -115,18 +115,30 @@ impl Pending {
 
     /// The fix as it was made.
     fn config_fix(&self) -> ConfigFix {
-        let own = self.own.as_deref();
         ConfigFix {
-            edit: BlockEdit {
-                block: self.block,
-                head: own.and_then(|o| o.head.clone()),
-                changes: own.map(|o| o.changes.clone()).unwrap_or_default(),
-                append: self.shape.append.clone(),
-            },
+            edit: self.edit(),
             intro: self.shape.intro.clone(),
-            goal: own.and_then(|o| o.goal.clone()),
+            goal: self.own.as_deref().and_then(|o| o.goal.clone()),
             splices: Vec::new(),
         }
+    }
+
+    fn edit(&self) -> BlockEdit {
+        let own = self.own.as_deref();
+        BlockEdit {
+            block: self.block,
+            head: own.and_then(|o| o.head.clone()),
+            changes: own.map(|o| o.changes.clone()).unwrap_or_default(),
+            append: self.shape.append.clone(),
+        }
+    }
+
+    /// The text settling writes for this fix when it is its block's only one, proven, and the
+    /// block is printed as rendered (`fix::render`: no comment of it kept, not line by line).
+    /// A settled text that is this one is not held, but made again (`Settled::apply`).
+    pub fn rendered(&self, cfg: &crate::nginx::Config) -> String {
+        let intro = self.shape.intro.trim_end_matches(':');
+        fix_text(&[intro], &fix::render(cfg, &self.edit()))
     }
 }
 
@@ -192,26 +204,38 @@ pub fn with_reload(f: &mut crate::report::Finding, reload: &str) {
 /// `Heads`, and a body of its own; and whether it prints the commands the finding makes (its
 /// block's first finding: the merged fix keeps them) or none. One site of 360,000 servers held
 /// a finding per server, ~760 bytes with its fix text, until the report was written; this is
-/// 24 bytes and the body (~150 bytes).
+/// 24 bytes, and the body (~150 bytes) unless the text is the one its fix renders to.
 #[derive(Debug)]
 pub struct Settled {
-    body: Box<str>,
+    /// None: the text is `Pending::rendered` of its fix (`head` is not read).
+    body: Option<Box<str>>,
     head: u32,
     commands: bool,
 }
 
 impl Settled {
-    /// The finding `f` made again, as settling left it (its head in `heads`): its remediation
-    /// settled (its own commands kept or not), its fix as data let go.
-    pub fn apply(&self, heads: &Heads, f: &mut crate::report::Finding) {
+    /// The finding `f` made again, as settling left it (its head in `heads`, its fix `p` of
+    /// `cfg`): its remediation settled (its own commands kept or not), its fix as data let go.
+    pub fn apply(
+        &self,
+        heads: &Heads,
+        (p, cfg): (&Pending, &crate::nginx::Config),
+        f: &mut crate::report::Finding,
+    ) {
         let commands = match f.remediation.take() {
             Some(rem) if self.commands => rem.commands,
             _ => Vec::new(),
         };
-        let head = &heads.all[self.head as usize];
-        let mut text = String::with_capacity(head.len() + self.body.len());
-        text.push_str(head);
-        text.push_str(&self.body);
+        let text = match &self.body {
+            None => p.rendered(cfg),
+            Some(body) => {
+                let head = &heads.all[self.head as usize];
+                let mut text = String::with_capacity(head.len() + body.len());
+                text.push_str(head);
+                text.push_str(body);
+                text
+            }
+        };
         f.remediation = Some(Remediation { text, commands });
         f.config_fix = None;
     }
@@ -226,9 +250,23 @@ pub struct Heads {
 }
 
 impl Heads {
-    /// `rem`, as settling left a `Pending` one: its commands are either the finding's own
-    /// (`reload_of`) or none, so a flag says which.
-    pub fn settled(&mut self, rem: &Remediation) -> Settled {
+    /// `rem`, as settling left the `Pending` `p` of `cfg`: its text not held when it is the
+    /// one `p` renders to; its commands are either the finding's own (`reload_of`) or none, so a
+    /// flag says which.
+    pub fn settled(
+        &mut self,
+        rem: &Remediation,
+        p: &Pending,
+        cfg: &crate::nginx::Config,
+    ) -> Settled {
+        let commands = !rem.commands.is_empty();
+        if rem.text == p.rendered(cfg) {
+            return Settled {
+                body: None,
+                head: 0,
+                commands,
+            };
+        }
         let cut = rem.text.find('\n').map_or(0, |i| i + 1);
         let (head, body) = rem.text.split_at(cut);
         let head = match self.ids.get(head) {
@@ -242,9 +280,9 @@ impl Heads {
             }
         };
         Settled {
-            body: Box::from(body),
+            body: Some(Box::from(body)),
             head,
-            commands: !rem.commands.is_empty(),
+            commands,
         }
     }
 }
@@ -730,12 +768,7 @@ fn settle_group(
                         cf.splices = std::mem::take(&mut splices);
                     }
                     Remediation {
-                    text: format!(
-                        "{}{}:\n{}",
-                        intros.join("; "),
-                        if intros.len() > 1 { " (one block)" } else { "" },
-                        block.trim_end()
-                    ),
+                    text: fix_text(&intros, &block),
                     commands: reload,
                 }
                 }
@@ -746,6 +779,17 @@ fn settle_group(
             };
         slot.fix.settled(slot.result, rem, many, seal);
     }
+}
+
+/// The text of a merged block's fix under its first finding: the intros of its fixes, and the
+/// block as printed (`fix::text::shown`).
+fn fix_text(intros: &[&str], block: &str) -> String {
+    format!(
+        "{}{}:\n{}",
+        intros.join("; "),
+        if intros.len() > 1 { " (one block)" } else { "" },
+        block.trim_end()
+    )
 }
 
 /// The commands an Apache finding's own fix prints (the server's test and reload): they stay
@@ -1082,12 +1126,24 @@ mod tests {
         });
         let pending = vec![Vec::new(), let_go.collect()];
         let mut sealed = Vec::new();
-        super::settle_with_pending(&site, &mut results, &pending, false, &mut |r, i, _, rem| {
+        // Each kept compactly, as `checks::Sealer` does, and given back whole; the text of a
+        // fix alone on its block, printed as rendered, is not held.
+        let (mut heads, mut rendered) = (super::Heads::default(), 0);
+        super::settle_with_pending(&site, &mut results, &pending, false, &mut |r, i, p, rem| {
             let mut rem = Some(rem);
             rem.iter_mut()
                 .for_each(|rem| super::reload_in(rem, &reload));
+            let settled = heads.settled(rem.as_ref().unwrap(), p, cfg);
+            rendered += usize::from(settled.body.is_none());
+            // As `checks::Run::each_finding` makes it again.
+            let own = vec![crate::checks::shared::nginx::RELOAD.to_string()];
+            let mut again = Finding::warning("made again").fix(String::new(), own);
+            settled.apply(&heads, (p, cfg), &mut again);
+            super::with_reload(&mut again, &reload);
+            assert_eq!(text(&again.remediation), text(&rem));
             sealed.push((r, i, text(&rem)));
         });
+        assert_eq!(rendered, 2, "X-B's and X-D's blocks are theirs alone");
         assert_eq!(
             text(&results[0].findings[0].remediation),
             text(&held[0].findings[0].remediation)

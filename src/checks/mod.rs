@@ -630,9 +630,11 @@ pub struct Run<'s> {
     /// The reload command the findings' commands say (`fixes::with_reload`).
     reload: String,
     /// Per result: the settled remediation of each of its findings with a fix as data, in
-    /// order, when they were let go (MD110's, one per server), and the heads of their texts.
+    /// order, when they were let go (MD110's, one per server), the heads of their texts, and
+    /// their fixes (a text that is the one its fix renders to is made again from it).
     settled: Vec<Vec<fixes::Settled>>,
     heads: fixes::Heads,
+    pending: Vec<Vec<fixes::Pending>>,
 }
 
 impl Run<'_> {
@@ -647,11 +649,13 @@ impl Run<'_> {
         };
         // A finding with a fix as data gets what settling made of it (the check makes the
         // same findings in the same order: what the machine changed in between aside).
-        let mut settled = self.settled.get(i).into_iter().flatten();
+        let cfg = self.cx.site.config();
+        let pending = self.pending.get(i).into_iter().flatten();
+        let mut settled = self.settled.get(i).into_iter().flatten().zip(pending);
         let mut each = |mut f: Finding| {
             if f.config_fix.is_some() {
-                if let Some(s) = settled.next() {
-                    s.apply(&self.heads, &mut f);
+                if let Some((s, p)) = settled.next() {
+                    s.apply(&self.heads, (p, cfg), &mut f);
                 }
                 f.config_fix = None;
             }
@@ -732,6 +736,7 @@ pub fn run_made_again<'s>(
         pending.push(p);
     }
     let mut sealer = Sealer {
+        cfg: site.config(),
         ids: results.iter().map(|r| r.id).collect(),
         keys: &mut keys,
         reload: &reload,
@@ -741,9 +746,9 @@ pub fn run_made_again<'s>(
             .map(|p| std::iter::repeat_with(|| None).take(p.len()).collect())
             .collect(),
     };
-    let mut seal = |r: usize, i: usize, p: &fixes::Pending, rem| sealer.seal(r, i, p.key(), rem);
+    let mut seal = |r: usize, i: usize, p: &fixes::Pending, rem| sealer.seal(r, i, p, rem);
     fixes::settle_with_pending(site, &mut results, &pending, false, &mut seal);
-    let (settled, heads) = sealer.finish(pending);
+    let (settled, heads) = sealer.finish(&pending);
     fixes::forget_data(&mut results);
     let run = Run {
         cx,
@@ -752,6 +757,7 @@ pub fn run_made_again<'s>(
         reload,
         settled,
         heads,
+        pending,
     };
     (results, run)
 }
@@ -761,6 +767,7 @@ pub fn run_made_again<'s>(
 /// with them (made without: the fix text was not written yet): what `cause::Keys::push` reads
 /// of a remediation, as it would have read it of the finding held (`cause::Keys::complete`).
 struct Sealer<'a> {
+    cfg: &'a crate::nginx::Config,
     /// Per result: its check's id.
     ids: Vec<&'static str>,
     keys: &'a mut [Option<crate::report::cause::Keys>],
@@ -771,15 +778,20 @@ struct Sealer<'a> {
 }
 
 impl Sealer<'_> {
-    /// Pending fix `i` of result `r` (its finding's key at `key`), its remediation `rem`
-    /// written, kept compactly.
-    fn seal(&mut self, r: usize, i: usize, key: Option<u32>, mut rem: crate::report::Remediation) {
+    /// Pending fix `p`, `i` of result `r`, its remediation `rem` written, kept compactly.
+    fn seal(
+        &mut self,
+        r: usize,
+        i: usize,
+        p: &fixes::Pending,
+        mut rem: crate::report::Remediation,
+    ) {
         fixes::reload_in(&mut rem, self.reload);
-        let at = key.map(|k| k as usize);
+        let at = p.key().map(|k| k as usize);
         if let Some((keys, k)) = self.keys[r].as_mut().zip(at) {
             keys.complete(k, &rem, self.ids[r]);
         }
-        self.settled[r][i] = Some(self.heads.settled(&rem));
+        self.settled[r][i] = Some(self.heads.settled(&rem, p, self.cfg));
     }
 
     /// Every pending fix's settled remediation, in order (`Run::settled`). Each fix of a block
@@ -787,16 +799,16 @@ impl Sealer<'_> {
     /// with no text, as it was made (its commands).
     fn finish(
         mut self,
-        pending: Vec<Vec<fixes::Pending>>,
+        pending: &[Vec<fixes::Pending>],
     ) -> (Vec<Vec<fixes::Settled>>, fixes::Heads) {
-        for (r, ps) in pending.into_iter().enumerate() {
-            for (i, p) in ps.into_iter().enumerate() {
+        for (r, ps) in pending.iter().enumerate() {
+            for (i, p) in ps.iter().enumerate() {
                 if self.settled[r][i].is_none() {
                     let rem = crate::report::Remediation {
                         text: String::new(),
                         commands: p.commands().to_vec(),
                     };
-                    self.seal(r, i, p.key(), rem);
+                    self.seal(r, i, p, rem);
                 }
             }
         }
