@@ -39,7 +39,10 @@ impl FileText {
         use std::io::Read;
         let mut file = std::fs::File::open(path).ok()?;
         let mut starts = vec![0u32];
-        let mut buf = vec![0u8; WINDOW];
+        // A small file (one site's of a box of 10,000) is read in one buffer of its size; room
+        // for a character cut by the end of a read (4 bytes) in any case.
+        let size = file.metadata().map_or(WINDOW as u64, |m| m.len() + 1);
+        let mut buf = vec![0u8; usize::try_from(size).unwrap_or(WINDOW).clamp(8, WINDOW)];
         // Bytes of a UTF-8 sequence cut by the end of a read, carried to the next.
         let mut carried = 0usize;
         let mut len = 0u64;
