@@ -29,7 +29,10 @@
 # smaller model): check 17.1-18.6 s (was 21.8-23.5 s in the same hour), 15.1x (753 MB; was
 # 24.7x): the time is within its bound, the memory not. Session 15 (load 0.1: the config,
 # the server index and the model smaller, MD110's fixes settled as their blocks are): check
-# 17.3-17.6 s (18.5-18.6 s in the same minute), 10.6x (529 MB); trace 0.55-0.61 s. BIG=0 skips it.
+# 17.3-17.6 s (18.5-18.6 s in the same minute), 10.6x (529 MB); trace 0.55-0.61 s. Session 16
+# (load 0.1-2: served directories read in place, file lines read by window, MD110's let-go fixes
+# in 24 bytes): check 18.4-20.4 s (18.2-23.7 s in the same minutes), 7.1x (355-358 MB); trace
+# 0.81 s. BIG=0 skips it.
 #   scripts/bench-stress.sh
 # Needs python3. Builds target/release/examples/load_config (see scripts/bench-nginx.sh).
 set -eu
