@@ -265,11 +265,14 @@ impl Targets<'_> {
 
     /// Every target as (directory, what, where), the served directories' words written out.
     fn into_named(self) -> Vec<(PathBuf, String, Option<Location>)> {
-        let served = self.served.iter().map(|s| {
-            let what = format!("{} of location {}", s.kind, s.prefix);
-            (s.dir.to_path_buf(), what, Some(s.at(self.cfg)))
-        });
-        served.chain(self.named).collect()
+        let mut all: Vec<_> = (0..self.served.len())
+            .map(|i| {
+                let what = self.what(i).as_str().into_owned();
+                (self.dir(i).to_path_buf(), what, self.at(i))
+            })
+            .collect();
+        all.extend(self.named);
+        all
     }
 
     /// Per target: whether an earlier one names the same directory in the same words (one

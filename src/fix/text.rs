@@ -95,9 +95,13 @@ impl FileText {
         let start = u64::from(*self.starts.get(i)?);
         let end = self.starts.get(i + 1).map_or(self.len, |&s| u64::from(s));
         let bytes = self.bytes(start, end)?;
-        let line = String::from_utf8(bytes).ok()?;
-        let line = line.strip_suffix('\n').unwrap_or(&line);
-        Some(line.strip_suffix('\r').unwrap_or(line).to_string())
+        let mut line = String::from_utf8(bytes).ok()?;
+        for end in ['\n', '\r'] {
+            if line.ends_with(end) {
+                line.pop();
+            }
+        }
+        Some(line)
     }
 
     /// Bytes `start..end` of the file, from the window (read again when they are not in it).
