@@ -45,7 +45,7 @@ impl Check for UploadsListing {
             if !info.autoindex {
                 continue;
             }
-            let res = r.predict_on(t.server, &Request::for_path(&t.host, t.port, &p.url));
+            let res = r.predict_on(t.server, &Request::for_path(t.host, t.port, &p.url));
             let status = res
                 .predicted_status
                 .map_or_else(|| "not predictable".into(), |s| s.to_string());

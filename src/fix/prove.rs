@@ -1450,7 +1450,7 @@ fn same_file(got: Option<&Path>, want: &Path) -> bool {
     got.is_some_and(|g| norm(g) == norm(want))
 }
 
-fn first_name(r: &Resolver<'_>, server: NodeId) -> String {
+fn first_name<'s>(r: &Resolver<'s>, server: NodeId) -> &'s str {
     r.target(server).host
 }
 

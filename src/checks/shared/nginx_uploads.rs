@@ -16,13 +16,18 @@ pub(crate) fn media<'c>(cx: &'c crate::checks::Context<'_>) -> Vec<&'c Prefix> {
     out
 }
 
-/// Each prefix of `ps` with each target it is checked on (`targets_for`): one a server on a
-/// site of many, made at their length.
-pub(crate) fn pairs<'a>(ps: &[&'a Prefix], all: &'a Targets) -> Vec<(&'a Prefix, &'a Target)> {
-    let mut out = Vec::with_capacity(ps.iter().map(|p| count_for(p, all)).sum());
-    out.extend(
-        ps.iter()
-            .flat_map(|&p| targets_for(p, all).into_iter().map(move |t| (p, t))),
-    );
-    out
+/// Each prefix of `ps` with each target it is checked on (`targets_for`), in order, handed out
+/// one at a time: one a server on a site of many, where MD110 asks them again as the report is
+/// written (a list of them was 16 bytes a server more at that moment).
+pub(crate) fn pairs<'a, 'c>(
+    ps: &'a [&'a Prefix],
+    all: &'a Targets<'c>,
+) -> impl Iterator<Item = (&'a Prefix, &'a Target<'c>)> + 'a {
+    ps.iter()
+        .flat_map(|&p| targets_for(p, all).into_iter().map(move |t| (p, t)))
+}
+
+/// How many `pairs` there are.
+pub(crate) fn pair_count(ps: &[&Prefix], all: &Targets<'_>) -> usize {
+    ps.iter().map(|p| count_for(p, all)).sum()
 }
