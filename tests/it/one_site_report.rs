@@ -149,9 +149,9 @@ fn a_report_whose_findings_are_made_again_as_written_is_the_reference_report() {
     assert_eq!(held(&results, &run, "MD202"), (0, Some(300)));
     assert_eq!(held(&results, &run, "MD110"), (0, Some(300)));
     assert_eq!(held(&results, &run, "MD101"), (0, Some(43)));
-    let made_again = made_again(&site, results, run);
-    assert!(made_again.contains("\"also_seen_by\": [\n        {\n          \"check\": \"MD201\""));
-    assert_eq!(made_again, want);
+    let first = made_again(&site, results, run);
+    assert!(first.contains("\"also_seen_by\": [\n        {\n          \"check\": \"MD201\""));
+    assert_eq!(first, want);
     // MD101's fixes held, MD110's let go: merged at their blocks all the same.
     let (results, run) = checks::run_made_again(&site, &all, 44);
     assert_eq!(held(&results, &run, "MD101"), (43, None));
