@@ -62,8 +62,8 @@ pub fn write_checks_made_again(
     };
     m.serialize_entry("checks", &results)?;
     m.serialize_entry("summary", &report.summary)?;
-    // Not ended: `write_causes` adds the last entry and ends the object, as `Pretty` would.
-    drop(m);
+    // Not ended (`m.end()` is not called): `write_causes` adds the last entry and ends the
+    // object, as `Pretty` would.
     buffered.flush()?;
     Ok(run.into_keys())
 }
