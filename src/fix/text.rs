@@ -16,29 +16,51 @@ use std::sync::{Arc, Mutex};
 
 pub use crate::report::edit::{Splice, SpliceKind};
 
-/// A config file's lines, read where a fix needs them: where each line starts is kept (4 bytes
-/// a line), the text is read from the file a window at a time. One file may hold 500,000
-/// server blocks (50 MB): its whole text, held while every fix of a big site was settled, was
-/// the largest thing in memory then. The fixes of a file are settled in the order of its
-/// blocks, so the window in hand serves nearly every line asked for.
+/// A config file's lines, read where a fix needs them: where every `MARK`th line starts is
+/// kept, the text is read from the file a window at a time and a line found from the mark
+/// before it. One file may hold 500,000 server blocks (50 MB): its whole text, held while every
+/// fix of a big site was settled, was the largest thing in memory then, and the start of every
+/// line (4 bytes a line, 7 MB) the next largest. The fixes of a file are settled in the order
+/// of its blocks, so the window in hand serves nearly every line asked for.
 pub struct FileText {
     file: std::fs::File,
     /// The file's length when it was read: lines are read within it.
     len: u64,
-    starts: Vec<u32>,
-    /// The bytes last read, and where they start in the file.
-    window: Mutex<(u64, Vec<u8>)>,
+    /// How many lines it has.
+    lines: usize,
+    /// Where line `k * MARK` starts, for each `k`.
+    marks: Vec<u32>,
+    window: Mutex<Window>,
+}
+
+/// The bytes of a `FileText` last read, and the line last found.
+#[derive(Default)]
+struct Window {
+    /// Where `held` starts in the file.
+    at: u64,
+    held: Vec<u8>,
+    /// The last line `get` found, and where it starts: the next line asked for (nearly
+    /// always the next one) is found from it rather than from its mark.
+    line: usize,
+    start: u64,
 }
 
 /// How much of the file is read at a time.
 const WINDOW: usize = 64 << 10;
+
+/// Every how many lines a line's start is kept (`FileText::marks`): a line is found by reading
+/// at most this many lines on from its mark (~3 KB of a server block's lines, in the window).
+const MARK: usize = 32;
 
 impl FileText {
     /// The file's lines, when it reads as UTF-8 text of fewer than 4 GiB.
     pub fn read(path: &Path) -> Option<FileText> {
         use std::io::Read;
         let mut file = std::fs::File::open(path).ok()?;
-        let mut starts = vec![0u32];
+        let mut marks = vec![0u32];
+        // Lines begun (the first at 0), and where the last one begins.
+        let mut begun = 1usize;
+        let mut last = 0u64;
         // A small file (one site's of a box of 10,000) is read in one buffer of its size; room
         // for a character cut by the end of a read (4 bytes) in any case.
         let size = file.metadata().map_or(WINDOW as u64, |m| m.len() + 1);
@@ -55,8 +77,12 @@ impl FileText {
                 Err(_) => return None,
             };
             let read = &buf[carried..carried + n];
-            for (i, _) in read.iter().enumerate().filter(|&(_, &b)| b == b'\n') {
-                starts.push(u32::try_from(len + i as u64 + 1).ok()?);
+            for i in memchr::memchr_iter(b'\n', read) {
+                last = len + i as u64 + 1;
+                if begun % MARK == 0 {
+                    marks.push(u32::try_from(last).ok()?);
+                }
+                begun += 1;
             }
             len += n as u64;
             let have = carried + n;
@@ -68,34 +94,54 @@ impl FileText {
             };
             buf.copy_within(have - carried..have, 0);
         }
+        u32::try_from(len).ok()?;
         // As `str::lines`: no empty line after the last newline.
-        if starts.last().map(|&s| u64::from(s)) == Some(len) {
-            starts.pop();
+        if last == len {
+            begun -= 1;
+            if begun % MARK == 0 {
+                marks.pop();
+            }
         }
-        starts.shrink_to_fit();
+        marks.shrink_to_fit();
         Some(FileText {
             file,
             len,
-            starts,
-            window: Mutex::new((0, Vec::new())),
+            lines: begun,
+            marks,
+            window: Mutex::default(),
         })
     }
 
     pub fn len(&self) -> usize {
-        self.starts.len()
+        self.lines
     }
 
     pub fn is_empty(&self) -> bool {
-        self.starts.is_empty()
+        self.lines == 0
     }
 
     /// Line `i` (0-based), without its line end. None past the last line, or when the file
     /// no longer reads as it did.
     pub fn get(&self, i: usize) -> Option<String> {
-        let start = u64::from(*self.starts.get(i)?);
-        let end = self.starts.get(i + 1).map_or(self.len, |&s| u64::from(s));
-        let bytes = self.bytes(start, end)?;
-        let mut line = String::from_utf8(bytes).ok()?;
+        if i >= self.lines {
+            return None;
+        }
+        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        // From the mark before it (or the line last found, when that is nearer), on past the
+        // line ends before it, to the end of line `i`.
+        let (mut line, mut start) = (i / MARK * MARK, u64::from(*self.marks.get(i / MARK)?));
+        if (line..=i).contains(&window.line) {
+            (line, start) = (window.line, window.start);
+        }
+        while line < i {
+            start = self.line_end(&mut window, start)?;
+            line += 1;
+        }
+        let end = self.line_end(&mut window, start)?;
+        (window.line, window.start) = (i, start);
+        let held = |at: u64| usize::try_from(at - window.at).ok();
+        let bytes = window.held.get(held(start)?..held(end)?)?;
+        let mut line = String::from_utf8(bytes.to_vec()).ok()?;
         for end in ['\n', '\r'] {
             if line.ends_with(end) {
                 line.pop();
@@ -104,21 +150,33 @@ impl FileText {
         Some(line)
     }
 
-    /// Bytes `start..end` of the file, from the window (read again when they are not in it).
-    fn bytes(&self, start: u64, end: u64) -> Option<Vec<u8>> {
+    /// Where the line that starts at `start` ends (past its `\n`; the file's end for the last
+    /// line), that line then in the window (read again when it is not).
+    fn line_end(&self, window: &mut Window, start: u64) -> Option<u64> {
         use std::os::unix::fs::FileExt;
-        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        let (at, held) = &mut *window;
-        if start < *at || end > *at + held.len() as u64 {
-            let size = usize::try_from(end - start).ok()?.max(WINDOW);
-            let size = size.min(usize::try_from(self.len - start).ok()?);
-            held.resize(size, 0);
-            self.file.read_exact_at(held, start).ok()?;
-            *at = start;
+        // The window from `start` is searched; read again when it does not hold the line's
+        // end, as far as the line goes (a line longer than a window: twice as far each time).
+        let mut size = WINDOW;
+        loop {
+            let end = window.at + window.held.len() as u64;
+            if (window.at..=end).contains(&start) {
+                let from = usize::try_from(start - window.at).ok()?;
+                if let Some(n) = memchr::memchr(b'\n', &window.held[from..]) {
+                    return Some(start + n as u64 + 1);
+                }
+                if end >= self.len {
+                    return (start < self.len).then_some(self.len);
+                }
+            }
+            let want = usize::try_from(self.len.checked_sub(start)?).ok()?.min(size);
+            if want == 0 {
+                return None;
+            }
+            window.held.resize(want, 0);
+            self.file.read_exact_at(&mut window.held, start).ok()?;
+            window.at = start;
+            size = size.checked_mul(2)?;
         }
-        let from = usize::try_from(start - *at).ok()?;
-        let to = usize::try_from(end - *at).ok()?;
-        Some(held[from..to].to_vec())
     }
 }
 
@@ -763,6 +821,28 @@ mod tests {
             assert_eq!(lines.get(i).as_deref(), Some(want[i]), "line {i}");
         }
         assert_eq!(lines.get(want.len()), None);
+        // Around the marks (every `MARK` lines), with and without a last line end, an empty
+        // line, and a line longer than two windows.
+        let long = "x".repeat(3 * WINDOW + 5);
+        for n in [0, 1, MARK - 1, MARK, MARK + 1, 2 * MARK, 2 * MARK + 1] {
+            for end in ["", "\n", "\r\n"] {
+                let mut text: Vec<String> = (0..n).map(|i| format!("line {i};")).collect();
+                if n > 2 {
+                    text[1] = String::new();
+                    text[n / 2] = long.clone();
+                }
+                let sep = if end.is_empty() { "\n" } else { end };
+                let text = text.join(sep) + end;
+                std::fs::write(&file, &text).unwrap();
+                let lines = FileText::read(&file).unwrap();
+                let want: Vec<&str> = text.lines().collect();
+                assert_eq!(lines.len(), want.len(), "{n} lines, end {end:?}");
+                for i in (0..want.len()).chain((0..want.len()).rev()) {
+                    assert_eq!(lines.get(i).as_deref(), Some(want[i]), "{n}: line {i}");
+                }
+                assert_eq!(lines.get(want.len()), None);
+            }
+        }
         std::fs::write(&file, b"a;\n\xff;\n").unwrap();
         assert!(FileText::read(&file).is_none());
     }
