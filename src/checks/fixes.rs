@@ -200,36 +200,54 @@ pub fn with_reload(f: &mut crate::report::Finding, reload: &str) {
 
 /// A settled remediation kept for a finding made again as the report is written (`checks::Run`):
 /// its text as a head shared with the texts that start alike (up to the first line break: the
-/// intros of a merged block, ~200 bytes that every server's block repeats), numbered in its
-/// `Heads`, and a body of its own; and whether it prints the commands the finding makes (its
+/// intros of a merged block, ~200 bytes that every server's block repeats) and a body of its
+/// own, both numbered in its `Heads`; and whether it prints the commands the finding makes (its
 /// block's first finding: the merged fix keeps them) or none. One site of 360,000 servers held
 /// a finding per server, ~760 bytes with its fix text, until the report was written; this is
-/// 24 bytes, and the body (~150 bytes) unless the text is the one its fix renders to.
-#[derive(Debug)]
+/// 8 bytes, and the body (~150 bytes) unless the text is the one its fix renders to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settled {
-    /// None: the text is `Pending::rendered` of its fix (`head` is not read).
-    body: Option<Box<str>>,
+    /// Its head's number in `Heads::all` (not read for a text its fix renders to).
     head: u32,
-    commands: bool,
+    /// Its body's number in `Heads::bodies`, `RENDERED` for the text its fix renders to
+    /// (`Pending::rendered`), `UNSEALED` before it is settled; `COMMANDS` set when it keeps
+    /// the finding's commands.
+    body: u32,
 }
 
 impl Settled {
-    /// The finding `f` made again, as settling left it (its head in `heads`, its fix `p` of
-    /// `cfg`): its remediation settled (its own commands kept or not), its fix as data let go.
+    const COMMANDS: u32 = 1 << 31;
+    const RENDERED: u32 = Settled::COMMANDS - 1;
+    const UNSEALED: u32 = Settled::COMMANDS - 2;
+
+    /// A fix not settled yet (`is_sealed` says no).
+    pub const NOT_YET: Settled = Settled {
+        head: 0,
+        body: Settled::UNSEALED,
+    };
+
+    pub fn is_sealed(self) -> bool {
+        self.body & !Settled::COMMANDS != Settled::UNSEALED
+    }
+
+    /// The finding `f` made again, as settling left it (its head and body in `heads`, its fix
+    /// `p` of `cfg`): its remediation settled (its own commands kept or not), its fix as data
+    /// let go.
     pub fn apply(
-        &self,
+        self,
         heads: &Heads,
         (p, cfg): (&Pending, &crate::nginx::Config),
         f: &mut crate::report::Finding,
     ) {
         let commands = match f.remediation.take() {
-            Some(rem) if self.commands => rem.commands,
+            Some(rem) if self.body & Settled::COMMANDS != 0 => rem.commands,
             _ => Vec::new(),
         };
-        let text = match &self.body {
-            None => p.rendered(cfg),
-            Some(body) => {
+        let text = match self.body & !Settled::COMMANDS {
+            Settled::RENDERED => p.rendered(cfg),
+            body => {
                 let head = &heads.all[self.head as usize];
+                let body = &heads.bodies[body as usize];
                 let mut text = String::with_capacity(head.len() + body.len());
                 text.push_str(head);
                 text.push_str(body);
@@ -242,11 +260,12 @@ impl Settled {
 }
 
 /// The heads of the `Settled` texts, numbered in the order first seen, each held once (a few:
-/// the intros of the merged blocks).
+/// the intros of the merged blocks), and their bodies.
 #[derive(Default)]
 pub struct Heads {
     all: Vec<Arc<str>>,
     ids: std::collections::HashMap<Arc<str>, u32>,
+    bodies: Vec<Box<str>>,
 }
 
 impl Heads {
@@ -259,12 +278,15 @@ impl Heads {
         p: &Pending,
         cfg: &crate::nginx::Config,
     ) -> Settled {
-        let commands = !rem.commands.is_empty();
+        let commands = if rem.commands.is_empty() {
+            0
+        } else {
+            Settled::COMMANDS
+        };
         if rem.text == p.rendered(cfg) {
             return Settled {
-                body: None,
                 head: 0,
-                commands,
+                body: Settled::RENDERED | commands,
             };
         }
         let cut = rem.text.find('\n').map_or(0, |i| i + 1);
@@ -279,10 +301,14 @@ impl Heads {
                 id
             }
         };
+        let id = u32::try_from(self.bodies.len())
+            .ok()
+            .filter(|&id| id < Settled::UNSEALED)
+            .expect("fewer than 2^31 - 2 settled texts");
+        self.bodies.push(Box::from(body));
         Settled {
-            body: Some(Box::from(body)),
             head,
-            commands,
+            body: id | commands,
         }
     }
 }
@@ -1063,15 +1089,15 @@ mod tests {
         assert!(a.own.is_none());
     }
 
-    /// What is held per let-go fix (one a server on one site of many, MD110's) stays small;
-    /// a `Settled` is unwrapped from its `Option` in place (`checks::Sealer::finish`).
+    /// What is held per let-go fix (one a server on one site of many, MD110's) stays small:
+    /// the fix until it is settled and made again, what settling wrote from then on.
     #[test]
-    fn a_let_go_fix_is_held_in_24_bytes() {
+    fn a_let_go_fix_is_held_in_24_bytes_and_settled_in_8() {
         use super::{Pending, Settled};
         use std::mem::size_of;
         assert_eq!(size_of::<Pending>(), 24);
-        assert_eq!(size_of::<Settled>(), 24);
-        assert_eq!(size_of::<Option<Settled>>(), size_of::<Settled>());
+        assert_eq!(size_of::<Settled>(), 8);
+        assert!(!Settled::NOT_YET.is_sealed());
     }
 
     /// Fixes let go are settled as if held: merged with another check's fix of their block
@@ -1134,7 +1160,8 @@ mod tests {
             rem.iter_mut()
                 .for_each(|rem| super::reload_in(rem, &reload));
             let settled = heads.settled(rem.as_ref().unwrap(), p, cfg);
-            rendered += usize::from(settled.body.is_none());
+            rendered +=
+                usize::from(settled.body & !super::Settled::COMMANDS == super::Settled::RENDERED);
             // As `checks::Run::each_finding` makes it again.
             let own = vec![crate::checks::shared::nginx::RELOAD.to_string()];
             let mut again = Finding::warning("made again").fix(String::new(), own);

@@ -654,7 +654,7 @@ impl Run<'_> {
         let mut settled = self.settled.get(i).into_iter().flatten().zip(pending);
         let mut each = |mut f: Finding| {
             if f.config_fix.is_some() {
-                if let Some((s, p)) = settled.next() {
+                if let Some((&s, p)) = settled.next() {
                     s.apply(&self.heads, (p, cfg), &mut f);
                 }
                 f.config_fix = None;
@@ -749,7 +749,7 @@ pub fn run_made_again<'s>(
         heads: fixes::Heads::default(),
         settled: pending
             .iter()
-            .map(|p| std::iter::repeat_with(|| None).take(p.len()).collect())
+            .map(|p| vec![fixes::Settled::NOT_YET; p.len()])
             .collect(),
     };
     let mut seal = |r: usize, i: usize, p: &fixes::Pending, rem| sealer.seal(r, i, p, rem);
@@ -779,8 +779,9 @@ struct Sealer<'a> {
     keys: &'a mut [Option<crate::report::cause::Keys>],
     reload: &'a str,
     heads: fixes::Heads,
-    /// Per result: each pending fix's settled remediation, once sealed.
-    settled: Vec<Vec<Option<fixes::Settled>>>,
+    /// Per result: each pending fix's settled remediation, once sealed (`Settled::NOT_YET`
+    /// before).
+    settled: Vec<Vec<fixes::Settled>>,
 }
 
 impl Sealer<'_> {
@@ -797,7 +798,7 @@ impl Sealer<'_> {
         if let Some((keys, k)) = self.keys[r].as_mut().zip(at) {
             keys.complete(k, &rem, self.ids[r]);
         }
-        self.settled[r][i] = Some(self.heads.settled(&rem, p, self.cfg));
+        self.settled[r][i] = self.heads.settled(&rem, p, self.cfg);
     }
 
     /// Every pending fix's settled remediation, in order (`Run::settled`). Each fix of a block
@@ -809,7 +810,7 @@ impl Sealer<'_> {
     ) -> (Vec<Vec<fixes::Settled>>, fixes::Heads) {
         for (r, ps) in pending.iter().enumerate() {
             for (i, p) in ps.iter().enumerate() {
-                if self.settled[r][i].is_none() {
+                if !self.settled[r][i].is_sealed() {
                     let rem = crate::report::Remediation {
                         text: String::new(),
                         commands: p.commands().to_vec(),
@@ -818,15 +819,7 @@ impl Sealer<'_> {
                 }
             }
         }
-        // Every one is set now: the `Option`s only marked the ones not yet sealed. Unwrapped in
-        // place (an `Option` of one is as large): not copied to a vector grown by doubling
-        // (one per server).
-        let settled = self
-            .settled
-            .into_iter()
-            .map(|s| s.into_iter().map(|s| s.expect("sealed above")).collect())
-            .collect();
-        (settled, self.heads)
+        (self.settled, self.heads)
     }
 }
 

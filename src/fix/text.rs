@@ -168,7 +168,9 @@ impl FileText {
                     return (start < self.len).then_some(self.len);
                 }
             }
-            let want = usize::try_from(self.len.checked_sub(start)?).ok()?.min(size);
+            let want = usize::try_from(self.len.checked_sub(start)?)
+                .ok()?
+                .min(size);
             if want == 0 {
                 return None;
             }
