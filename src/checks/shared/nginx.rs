@@ -114,7 +114,7 @@ pub fn prefixes(site: &Site, r: &Resolver<'_>) -> Vec<Prefix> {
     // The served directories' locations (`Site::served_dirs`, kept for the run): the servers'
     // locations are not walked again.
     for s in site.served_dirs() {
-        if s.prefix.is_empty() || &*s.prefix == "/" || !s.prefix.starts_with('/') {
+        if s.prefix.is_empty() || s.prefix == "/" || !s.prefix.starts_with('/') {
             continue;
         }
         let Some(loc) = s.location else { continue };
