@@ -122,8 +122,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     };
                     render::text::write_in_place(&mut out, &mut report, &opts)?
                 }
-                CheckFormat::Json => match &run {
-                    Some(run) => render::json::write_made_again(&mut out, &report, run)?,
+                CheckFormat::Json => match run {
+                    Some(run) => {
+                        let keys =
+                            render::json::write_checks_made_again(&mut out, &mut report, run)?;
+                        site.let_go_of_models();
+                        #[cfg(not(feature = "system-alloc"))]
+                        alloc::return_freed_pages_now();
+                        render::json::write_causes(&mut out, &report, &keys)?
+                    }
                     None => render::json::write(&mut out, &report)?,
                 },
                 CheckFormat::Sarif => render::sarif::write(&mut out, &report, &files())?,

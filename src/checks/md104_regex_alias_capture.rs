@@ -235,7 +235,7 @@ fn used_groups(value: &str, groups: usize, named: &[(String, u32)]) -> Vec<u32> 
 /// The corrected block for the common shape, `location ~ ^/media(.*)$ { alias /srv/media$1; }`:
 /// `^/media/(.+)$` and `alias /srv/media/$1;`. None for any other shape (the advice is
 /// given in words).
-fn simple_fix(o: &OwnRoot, dir_text: &str) -> Option<crate::fix::BlockEdit> {
+fn simple_fix(o: &OwnRoot<'_>, dir_text: &str) -> Option<crate::fix::BlockEdit> {
     let body = o.name.strip_prefix('^').unwrap_or(&o.name);
     let body = body.strip_suffix('$').unwrap_or(body);
     let lit = body

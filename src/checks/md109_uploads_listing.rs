@@ -35,7 +35,7 @@ impl Check for UploadsListing {
         }
         let all = Targets::new(r.targets());
         let mut findings = Vec::new();
-        for (p, t) in pairs(ps, &all).1 {
+        for (p, t) in pairs(ps, &all) {
             let Some(loc) = r.location_for(t.server, p.url) else {
                 continue;
             };
@@ -45,7 +45,7 @@ impl Check for UploadsListing {
             if !info.autoindex {
                 continue;
             }
-            let res = r.predict_on(t.server, &Request::for_path(&t.host, t.port, p.url));
+            let res = r.predict_on(t.server, &Request::for_path(t.host, t.port, p.url));
             let status = res
                 .predicted_status
                 .map_or_else(|| "not predictable".into(), |s| s.to_string());

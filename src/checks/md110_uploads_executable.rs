@@ -75,7 +75,7 @@ impl Check for UploadsExecutable {
             found = true;
             sink(f)
         };
-        let (count, pairs) = pairs(ps, &all);
+        let count = pair_count(ps.clone(), &all);
         // Made again as the report is written (`checks::Run`), the check reads what its first
         // pass found per server instead of predicting it again (~18,000 instructions a server:
         // as much as the first pass, on one thread, while the report is written).
@@ -84,7 +84,7 @@ impl Check for UploadsExecutable {
             .filter(|k| k.0.len() == count);
         // One a pair (a server, on one site of 360,000): made at its length.
         let mut facts = Vec::with_capacity(if kept.is_none() { count } else { 0 });
-        for (i, (p, t)) in pairs.enumerate() {
+        for (i, (p, t)) in pairs(ps, &all).enumerate() {
             let fact = match &kept {
                 Some(k) => k.0[i],
                 None => {
@@ -103,7 +103,7 @@ impl Check for UploadsExecutable {
             let scripts = if fact.scripts { SCRIPTS } else { &[] };
             for s in scripts {
                 let uri = format!("{}{s}", p.url);
-                let res = r.predict_on(t.server, &Request::for_path(&t.host, t.port, &uri));
+                let res = r.predict_on(t.server, &Request::for_path(t.host, t.port, &uri));
                 if matches!(
                     res.handler,
                     Handler::Fastcgi | Handler::Uwsgi | Handler::Scgi
@@ -145,7 +145,7 @@ impl Check for UploadsExecutable {
                         }
                     }
                     let goal = crate::report::edit::Goal {
-                        host: t.host.clone(),
+                        host: t.host.to_string(),
                         port: t.port,
                         uri: uri.clone(),
                         status: Some(403),
@@ -264,7 +264,7 @@ struct Facts(Vec<Fact>);
 fn nosniff_missing(
     r: &crate::nginx::resolve::Resolver<'_>,
     p: crate::checks::shared::nginx::Prefix<'_>,
-    t: &crate::nginx::resolve::Target,
+    t: &crate::nginx::resolve::Target<'_>,
 ) -> Option<Missing> {
     let uri = format!("{}x.jpg", p.url);
     let loc = r.location_for(t.server, &uri)?;
@@ -334,10 +334,10 @@ fn meant_for_uploads(
 /// `internal`, `return` or a rewrite away.
 fn serves_to_clients(
     r: &crate::nginx::resolve::Resolver<'_>,
-    t: &crate::nginx::resolve::Target,
+    t: &crate::nginx::resolve::Target<'_>,
     uri: &str,
 ) -> bool {
-    let res = r.predict_on(t.server, &Request::for_path(&t.host, t.port, uri));
+    let res = r.predict_on(t.server, &Request::for_path(t.host, t.port, uri));
     !matches!(
         res.handler,
         Handler::Internal | Handler::Access | Handler::Return | Handler::Rewrite

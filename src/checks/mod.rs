@@ -678,6 +678,12 @@ impl Run<'_> {
         self.each_finding(i, &mut |f| all.push(f)).then_some(all)
     }
 
+    /// The keys of the findings let go, per result (`keys`): what is left of the run once
+    /// every result is written, for the causes.
+    pub fn into_keys(self) -> Vec<Option<crate::report::cause::Keys>> {
+        self.keys
+    }
+
     /// Whether some result's findings are made again.
     pub fn makes_again(&self) -> bool {
         self.again.iter().any(Option::is_some)

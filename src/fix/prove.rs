@@ -1027,7 +1027,7 @@ impl Prover<'_> {
             // A request for the server's own name is chosen as nginx chooses (an edit of a
             // server_name moves requests between servers); one that reaches it only by being
             // sent there (no name of its own) is resolved on it.
-            let selected = old.select_server(&host, port) == Some(s);
+            let selected = old.select_server(host, port) == Some(s);
             let at = |servers: &[NodeId], res: &Resolution| {
                 res.server
                     .and_then(|x| servers.iter().position(|&y| y == x))
@@ -1048,7 +1048,7 @@ impl Prover<'_> {
                 v
             });
             for uri in uris.iter() {
-                let req = Request::for_path(&host, port, uri);
+                let req = Request::for_path(host, port, uri);
                 // Answers compared, not explained: `predict` decides as `resolve` does. The
                 // unedited copy's answer is asked once for every fix proven on it.
                 let key = (s, uri.clone());
@@ -1338,7 +1338,7 @@ impl Prover<'_> {
         let host = first_name(old, s);
         let port = old.server_ports(s).into_iter().next().unwrap_or(80);
         // Alone, S is the only server: chosen for its own host whenever it listens there.
-        if old.select_server(&host, port) != Some(s) {
+        if old.select_server(host, port) != Some(s) {
             return None;
         }
         let is_about = |si: usize, loc: &Option<Key>| {
@@ -1348,7 +1348,7 @@ impl Prover<'_> {
         };
         let mut checked = 0;
         for uri in samples(self.site, old, s) {
-            let req = Request::for_path(&host, port, &uri);
+            let req = Request::for_path(host, port, &uri);
             let ra = old.predict(&req);
             let sa = on_s(&ra, s)?.unwrap_or(k);
             let mut a = Answer::of(old, &ra);
@@ -1450,7 +1450,7 @@ fn same_file(got: Option<&Path>, want: &Path) -> bool {
     got.is_some_and(|g| norm(g) == norm(want))
 }
 
-fn first_name(r: &Resolver<'_>, server: NodeId) -> String {
+fn first_name<'s>(r: &Resolver<'s>, server: NodeId) -> &'s str {
     r.target(server).host
 }
 

@@ -4,8 +4,10 @@
 
 use super::causes;
 use crate::checks;
+use crate::report::cause::Keys;
 use crate::report::{CheckResult, Report};
 use serde::Serialize;
+use serde_json::ser::Formatter as _;
 use std::io::Write;
 
 /// The report's fields in their order, then `causes`.
@@ -36,59 +38,63 @@ pub fn write(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
 
 /// `write`, the findings of the checks that let them go (`checks::Run`) made again as they are
 /// written, one check at a time, and the causes grouped from their keys once the checks are
-/// written: the same document.
-pub fn write_made_again(
+/// written: the same document, in two steps. This one writes everything before `causes` and
+/// hands back the keys; the run is let go, and with it what its checks kept. Between the two
+/// the caller lets go of what else the checks read (`Site::let_go_of_models`), so that grouping
+/// the causes does not add to it; `write_causes` ends the document.
+pub fn write_checks_made_again(
+    out: &mut dyn Write,
+    report: &mut Report,
+    run: checks::Run<'_>,
+) -> std::io::Result<Vec<Option<Keys>>> {
+    use serde::ser::{SerializeMap, Serializer};
+    let mut buffered = std::io::BufWriter::with_capacity(64 << 10, &mut *out);
+    let mut json = serde_json::Serializer::with_formatter(&mut buffered, Pretty::default());
+    let mut m = (&mut json).serialize_map(None)?;
+    m.serialize_entry("schema_version", &report.schema_version)?;
+    m.serialize_entry("tool", &report.tool)?;
+    m.serialize_entry("site", &report.site)?;
+    // Written: the site's server blocks (one site lists 360,000) are not read again.
+    report.site.servers = None;
+    let results = Results {
+        report: &*report,
+        run: &run,
+    };
+    m.serialize_entry("checks", &results)?;
+    m.serialize_entry("summary", &report.summary)?;
+    // Not ended (`m.end()` is not called): `write_causes` adds the last entry and ends the
+    // object, as `Pretty` would.
+    buffered.flush()?;
+    Ok(run.into_keys())
+}
+
+/// The last entry of a document `write_checks_made_again` began, `causes`, grouped from `keys`,
+/// and the document's end: the bytes `Pretty` writes for them inside the top object (a level
+/// deep, after an entry).
+pub fn write_causes(
     out: &mut dyn Write,
     report: &Report,
-    run: &checks::Run<'_>,
+    keys: &[Option<Keys>],
 ) -> std::io::Result<()> {
-    if !run.makes_again() {
-        return write(out, report);
-    }
-    let doc = MadeAgain {
-        report,
-        run,
-        causes: causes::Json {
-            report,
-            keys: &run.keys,
-        },
-    };
     let mut buffered = std::io::BufWriter::with_capacity(64 << 10, &mut *out);
-    doc.serialize(&mut serde_json::Serializer::with_formatter(
+    let mut top = Pretty {
+        level: 1,
+        has_value: true,
+    };
+    top.begin_object_key(&mut buffered, false)?;
+    serde_json::to_writer(&mut buffered, "causes")?;
+    top.begin_object_value(&mut buffered)?;
+    causes::Json { report, keys }.serialize(&mut serde_json::Serializer::with_formatter(
         &mut buffered,
-        Pretty::default(),
+        Pretty {
+            level: 1,
+            has_value: false,
+        },
     ))?;
+    top.end_object_value(&mut buffered)?;
+    top.end_object(&mut buffered)?;
     writeln!(buffered)?;
     buffered.flush()
-}
-
-/// `WithCauses`, written by hand in the same order (a flattened struct is written as a map:
-/// the text is the same), the results through `Result`.
-struct MadeAgain<'r, 's> {
-    report: &'r Report,
-    run: &'r checks::Run<'s>,
-    causes: causes::Json<'r>,
-}
-
-impl Serialize for MadeAgain<'_, '_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let r = self.report;
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("schema_version", &r.schema_version)?;
-        m.serialize_entry("tool", &r.tool)?;
-        m.serialize_entry("site", &r.site)?;
-        m.serialize_entry(
-            "checks",
-            &Results {
-                report: r,
-                run: self.run,
-            },
-        )?;
-        m.serialize_entry("summary", &r.summary)?;
-        m.serialize_entry("causes", &self.causes)?;
-        m.end()
-    }
 }
 
 struct Results<'r, 's> {

@@ -13,8 +13,8 @@ use crate::nginx::NodeId;
 use std::path::{Component, Path, PathBuf};
 
 /// A location with its own `root`/`alias` (not inherited), in one of the site's servers.
-pub(crate) struct OwnRoot {
-    pub(crate) target: Target,
+pub(crate) struct OwnRoot<'c> {
+    pub(crate) target: Target<'c>,
     pub(crate) location: NodeId,
     pub(crate) modifier: Modifier,
     pub(crate) name: String,
@@ -25,7 +25,7 @@ pub(crate) struct OwnRoot {
     pub(crate) scripted: bool,
 }
 
-pub(crate) fn own_roots(r: &Resolver<'_>) -> Vec<OwnRoot> {
+pub(crate) fn own_roots<'s>(r: &Resolver<'s>) -> Vec<OwnRoot<'s>> {
     let cfg = r.config();
     let mut out = Vec::new();
     for t in r.targets() {
@@ -42,7 +42,7 @@ pub(crate) fn own_roots(r: &Resolver<'_>) -> Vec<OwnRoot> {
                 continue;
             }
             out.push(OwnRoot {
-                target: t.clone(),
+                target: t,
                 location: loc,
                 modifier,
                 name,
@@ -57,7 +57,7 @@ pub(crate) fn own_roots(r: &Resolver<'_>) -> Vec<OwnRoot> {
 }
 
 pub(crate) fn request(t: &Target, uri: &str) -> Request {
-    Request::for_path(&t.host, t.port, uri)
+    Request::for_path(t.host, t.port, uri)
 }
 
 pub(crate) fn status_text(s: Option<u16>) -> String {
@@ -79,14 +79,14 @@ pub(crate) fn lexical(p: &Path) -> PathBuf {
     out
 }
 
-pub(crate) fn prefix_location(o: &OwnRoot) -> bool {
+pub(crate) fn prefix_location(o: &OwnRoot<'_>) -> bool {
     matches!(o.modifier, Modifier::Prefix | Modifier::NoRegex)
 }
 
 /// The first name of `candidates` whose URL under `prefix` reaches `loc` (a regex may steal some).
 pub(crate) fn reaching(
     r: &Resolver<'_>,
-    o: &OwnRoot,
+    o: &OwnRoot<'_>,
     prefix: &str,
     candidates: &[String],
 ) -> Option<String> {
@@ -99,7 +99,7 @@ pub(crate) fn reaching(
 
 /// The resolver's answer for `uri` when `o`'s location takes it and gives clients what it
 /// maps to, with the path nginx opens (None: another location, a refusal, or unknown).
-pub(crate) fn probe(r: &Resolver<'_>, o: &OwnRoot, uri: &str) -> Option<(Resolution, PathBuf)> {
+pub(crate) fn probe(r: &Resolver<'_>, o: &OwnRoot<'_>, uri: &str) -> Option<(Resolution, PathBuf)> {
     let (block, res, path) = opened(r, &o.target, uri)?;
     (block == o.location).then_some((res, path))
 }
@@ -110,7 +110,7 @@ pub(crate) fn probe(r: &Resolver<'_>, o: &OwnRoot, uri: &str) -> Option<(Resolut
 /// unknown. An `error_page` that answers afterwards does not undo the opening.
 pub(crate) fn opened(
     r: &Resolver<'_>,
-    t: &Target,
+    t: &Target<'_>,
     uri: &str,
 ) -> Option<(NodeId, Resolution, PathBuf)> {
     let u = normalised(uri)?;

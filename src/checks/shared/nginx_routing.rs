@@ -12,16 +12,16 @@ use crate::nginx::resolve::Request;
 /// The targets of a resolver, indexed by server: a prefix found in one server's location is
 /// checked on that server's target, looked up rather than searched for (a config of 500,000
 /// servers, each with its own `/media/`, made a search per prefix quadratic).
-pub(crate) struct Targets {
-    all: Vec<Target>,
+pub(crate) struct Targets<'c> {
+    all: Vec<Target<'c>>,
     /// The indexes of `all` sorted by server, each server's in order: its targets are a range
     /// found by binary search. 4 bytes a target; a table of a `Vec` per server was ~50 (one a
     /// server on a site of many, while each check that asks them runs).
     by_server: Vec<u32>,
 }
 
-impl Targets {
-    pub(crate) fn new(all: Vec<Target>) -> Targets {
+impl<'c> Targets<'c> {
+    pub(crate) fn new(all: Vec<Target<'c>>) -> Targets<'c> {
         let n = u32::try_from(all.len()).expect("fewer than 2^32 targets");
         let mut by_server: Vec<u32> = (0..n).collect();
         // Stable: a server's targets stay in order.
@@ -40,7 +40,7 @@ impl Targets {
 
 /// The targets `p` is checked on, in config order: every one for a prefix of the app
 /// (MEDIA_URL), the target of its server for a prefix found in a server's location.
-pub(crate) fn targets_for<'a>(p: Prefix<'_>, all: &'a Targets) -> Vec<&'a Target> {
+pub(crate) fn targets_for<'a, 'c>(p: Prefix<'_>, all: &'a Targets<'c>) -> Vec<&'a Target<'c>> {
     match p.server() {
         None => all.all.iter().collect(),
         Some(s) => all.by_server[all.of_server(s)]
@@ -51,13 +51,13 @@ pub(crate) fn targets_for<'a>(p: Prefix<'_>, all: &'a Targets) -> Vec<&'a Target
 }
 
 /// How many targets `p` is checked on (`targets_for`).
-pub(crate) fn count_for(p: Prefix<'_>, all: &Targets) -> usize {
+pub(crate) fn count_for(p: Prefix<'_>, all: &Targets<'_>) -> usize {
     match p.server() {
         None => all.all.len(),
         Some(s) => all.of_server(s).len(),
     }
 }
 
-pub(crate) fn request(t: &Target, uri: &str) -> Request {
-    Request::for_path(&t.host, t.port, uri)
+pub(crate) fn request(t: &Target<'_>, uri: &str) -> Request {
+    Request::for_path(t.host, t.port, uri)
 }

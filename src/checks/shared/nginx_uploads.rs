@@ -14,13 +14,17 @@ pub(crate) fn media<'c>(
     cx.prefixes().iter().filter(|p| p.kind == PrefixKind::Media)
 }
 
-/// Each prefix of `ps` with each target it is checked on (`targets_for`), in order, and how
-/// many: one a server on a site of many, made as they are asked for, not held in a list.
-pub(crate) fn pairs<'p: 't, 't>(
-    ps: impl Iterator<Item = Prefix<'p>> + Clone + 'p,
-    all: &'t Targets,
-) -> (usize, impl Iterator<Item = (Prefix<'p>, &'t Target)> + 't) {
-    let count = ps.clone().map(|p| count_for(p, all)).sum();
-    let pairs = ps.flat_map(move |p| targets_for(p, all).into_iter().map(move |t| (p, t)));
-    (count, pairs)
+/// Each prefix of `ps` with each target it is checked on (`targets_for`), in order, handed out
+/// one at a time: one a server on a site of many, where MD110 asks them again as the report is
+/// written (a list of them was 16 bytes a server more at that moment).
+pub(crate) fn pairs<'p: 'a, 'a, 'c>(
+    ps: impl Iterator<Item = Prefix<'p>> + 'a,
+    all: &'a Targets<'c>,
+) -> impl Iterator<Item = (Prefix<'p>, &'a Target<'c>)> + 'a {
+    ps.flat_map(move |p| targets_for(p, all).into_iter().map(move |t| (p, t)))
+}
+
+/// How many `pairs` there are.
+pub(crate) fn pair_count<'p>(ps: impl Iterator<Item = Prefix<'p>>, all: &Targets<'_>) -> usize {
+    ps.map(|p| count_for(p, all)).sum()
 }

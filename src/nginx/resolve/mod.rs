@@ -705,12 +705,14 @@ impl std::ops::Deref for Resolver<'_> {
     }
 }
 
-/// A server block and the request that reaches it.
-#[derive(Debug, Clone)]
-pub struct Target {
+/// A server block and the request that reaches it. One is made per server for each check that
+/// asks (every server of one site of 360,000, while the report is written too): its Host is a
+/// name of the config, borrowed, not a copy.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'c> {
     pub server: NodeId,
     /// The Host to send (see `Resolver::target`).
-    pub host: String,
+    pub host: &'c str,
     pub port: u16,
 }
 
@@ -766,18 +768,18 @@ impl<'s> Resolver<'s> {
     /// The request that reaches `server`: its first server_name a client can send as a Host
     /// (`host_for`), else `localhost`; its first listen port, else 80. Checks and served
     /// directories ask here.
-    pub fn target(&self, server: NodeId) -> Target {
+    pub fn target(&self, server: NodeId) -> Target<'s> {
+        let cfg = self.config();
         let host = self
             .server_info(server)
-            .and_then(|s| host_for(s.names(self.config())))
-            .unwrap_or("localhost")
-            .to_string();
+            .and_then(|s| host_for(s.names(cfg)))
+            .unwrap_or("localhost");
         let port = self.server_ports(server).into_iter().next().unwrap_or(80);
         Target { server, host, port }
     }
 
     /// `target` of every server under examination, in config order.
-    pub fn targets(&self) -> Vec<Target> {
+    pub fn targets(&self) -> Vec<Target<'s>> {
         self.servers().iter().map(|&s| self.target(s)).collect()
     }
 

@@ -198,7 +198,7 @@ impl ServedDir<'_> {
     /// How nginx answers the URL path `target` on this directory's server.
     pub fn resolve(self, resolver: &Resolver<'_>, target: &str) -> Resolution {
         let t = resolver.target(self.server);
-        resolver.resolve_on(self.server, &Request::for_path(&t.host, t.port, target))
+        resolver.resolve_on(self.server, &Request::for_path(t.host, t.port, target))
     }
 }
 
