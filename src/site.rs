@@ -8,7 +8,7 @@ use crate::app::discover::{self, Hints};
 use crate::app::running::{self, Upstream};
 use crate::fnv::FnvMap;
 use crate::fs::identity::{NamedUser, UserDirective};
-use crate::nginx::resolve::served::ServedDir;
+use crate::nginx::resolve::served::ServedDirs;
 use crate::nginx::resolve::{self, Resolver};
 use crate::nginx::{self, Config, ConfigKind, Directive, NodeId};
 use crate::profile::Profile;
@@ -98,7 +98,7 @@ pub struct Site {
     /// maps): built once per box, for the models of all its sites.
     shared_model: Arc<OnceLock<Arc<resolve::Shared>>>,
     /// The directories the site's servers serve files from, found on first use.
-    served: OnceLock<Vec<ServedDir>>,
+    served: OnceLock<ServedDirs>,
     /// Config files changed since the running nginx loaded them, found on first use (one per
     /// box).
     stale: Arc<OnceLock<Option<Stale>>>,
@@ -933,10 +933,10 @@ impl Site {
     }
 
     /// Every directory the site's servers serve files from (see `resolve::served`).
-    pub fn served_dirs(&self) -> &[ServedDir] {
+    pub fn served_dirs(&self) -> &ServedDirs {
         self.served.get_or_init(|| {
             if self.config().files.is_empty() {
-                return Vec::new();
+                return ServedDirs::default();
             }
             resolve::served::served_dirs(&self.resolver())
         })

@@ -72,7 +72,7 @@ impl Check for LocationShadowed {
             // serves /static/x.jpg; /staticx.jpg is no file's URL, and a fix that ends the
             // location with a slash rightly stops answering it).
             let base = if p.url.ends_with('/') {
-                p.url.clone()
+                p.url.to_string()
             } else {
                 format!("{}/", p.url)
             };

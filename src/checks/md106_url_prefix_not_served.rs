@@ -105,7 +105,7 @@ impl Check for UrlPrefixNotServed {
                         let edit = crate::fix::BlockEdit::new(l)
                             .head(format!("location ^~ {}", crate::fix::edit::quote(&pat)));
                         let dir = r.path_in(t.server, l, &format!("{base}/"));
-                        let goal = dir.and_then(|d| goal_in_dir(site, &r, t.server, &p.url, &d));
+                        let goal = dir.and_then(|d| goal_in_dir(site, &r, t.server, p.url, &d));
                         config_fix(
                             f,
                             cfg,
@@ -116,8 +116,8 @@ impl Check for UrlPrefixNotServed {
                     }
                     (None, Some(dir)) => {
                         let edit =
-                            new_location(t.server, &p.url, dir, p.kind == PrefixKind::Media);
-                        let goal = goal_in_dir(site, &r, t.server, &p.url, dir);
+                            new_location(t.server, p.url, dir, p.kind == PrefixKind::Media);
+                        let goal = goal_in_dir(site, &r, t.server, p.url, dir);
                         config_fix(f, cfg, &format!("{intro}:"), edit, goal)
                     }
                     (None, None) => f.fix(

@@ -86,7 +86,7 @@ impl Check for ServerConflict {
                                 .served_dirs()
                                 .iter()
                                 .filter(|s| s.server == server && !s.regex)
-                                .find_map(|s| goal_in_dir(site, &r, server, &s.prefix, &s.dir))
+                                .find_map(|s| goal_in_dir(site, &r, server, s.prefix, s.dir))
                                 .map(|mut g| {
                                     g.host = name.clone();
                                     g.port = port;

@@ -30,13 +30,13 @@ impl Check for UploadsListing {
         let r = site.resolver();
         let cfg = r.config();
         let ps = media(site);
-        if ps.is_empty() {
+        if ps.clone().next().is_none() {
             return Ok(Outcome::skip("no media (uploads) URL prefix found"));
         }
         let all = Targets::new(r.targets());
         let mut findings = Vec::new();
-        for (p, t) in pairs(&ps, &all) {
-            let Some(loc) = r.location_for(t.server, &p.url) else {
+        for (p, t) in pairs(ps, &all) {
+            let Some(loc) = r.location_for(t.server, p.url) else {
                 continue;
             };
             let Some(info) = r.block_info(loc) else {
@@ -45,7 +45,7 @@ impl Check for UploadsListing {
             if !info.autoindex {
                 continue;
             }
-            let res = r.predict_on(t.server, &Request::for_path(t.host, t.port, &p.url));
+            let res = r.predict_on(t.server, &Request::for_path(t.host, t.port, p.url));
             let status = res
                 .predicted_status
                 .map_or_else(|| "not predictable".into(), |s| s.to_string());
@@ -61,7 +61,7 @@ impl Check for UploadsListing {
             let mut f = Finding::error(format!("autoindex is on for {}: {consequence}", p.url))
                 .at(loc_of(cfg, loc))
                 .evidence("location", r.location_label(loc))
-                .evidence("url", &p.url)
+                .evidence("url", p.url)
                 .evidence("handler", res.handler.as_str())
                 .evidence("predicted status", status);
             if let Some(path) = &res.path {

@@ -56,7 +56,7 @@ impl Check for UploadsExecutable {
         let r = site.resolver();
         let cfg = r.config();
         let ps = media(site);
-        if ps.is_empty() {
+        if ps.clone().next().is_none() {
             return Ok(Outcome::skip("no media (uploads) URL prefix found"));
         }
         let all = Targets::new(r.targets());
@@ -75,7 +75,7 @@ impl Check for UploadsExecutable {
             found = true;
             sink(f)
         };
-        let count = pair_count(&ps, &all);
+        let count = pair_count(ps.clone(), &all);
         // Made again as the report is written (`checks::Run`), the check reads what its first
         // pass found per server instead of predicting it again (~18,000 instructions a server:
         // as much as the first pass, on one thread, while the report is written).
@@ -84,7 +84,7 @@ impl Check for UploadsExecutable {
             .filter(|k| k.0.len() == count);
         // One a pair (a server, on one site of 360,000): made at its length.
         let mut facts = Vec::with_capacity(if kept.is_none() { count } else { 0 });
-        for (i, (p, t)) in pairs(&ps, &all).enumerate() {
+        for (i, (p, t)) in pairs(ps, &all).enumerate() {
             let fact = match &kept {
                 Some(k) => k.0[i],
                 None => {
@@ -131,7 +131,7 @@ impl Check for UploadsExecutable {
                 // the others (the upload script answers 403, the other URLs keep theirs).
                 let uploads = r
                     .location_for(t.server, &format!("{}x.jpg", p.url))
-                    .map(|l| meant_for_uploads(&r, t.server, &p.url, l))
+                    .map(|l| meant_for_uploads(&r, t.server, p.url, l))
                     .filter(|&l| {
                         r.location_pattern(l)
                             .is_some_and(|(m, _)| !m.is_regex() && m != Modifier::Exact)
@@ -263,7 +263,7 @@ struct Facts(Vec<Fact>);
 /// internal, return), nor one that sends every file as a download. None when it is there.
 fn nosniff_missing(
     r: &crate::nginx::resolve::Resolver<'_>,
-    p: &crate::checks::shared::nginx::Prefix,
+    p: crate::checks::shared::nginx::Prefix<'_>,
     t: &crate::nginx::resolve::Target<'_>,
 ) -> Option<Missing> {
     let uri = format!("{}x.jpg", p.url);
@@ -285,7 +285,7 @@ fn nosniff_missing(
         .any(|d| d.is("add_header"));
     Some(Missing {
         loc,
-        block: meant_for_uploads(r, t.server, &p.url, loc),
+        block: meant_for_uploads(r, t.server, p.url, loc),
         inherited_lost,
     })
 }

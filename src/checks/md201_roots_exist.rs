@@ -7,7 +7,7 @@ use super::shared::nginx::config_fix;
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::fs::walk::{shell_quote, walk_cached, WalkCache};
 use crate::fs::{Access, Identity, Outcome as WalkOutcome};
-use crate::nginx::resolve::served::ServedDir;
+use crate::nginx::resolve::served::{ServedDir, ServedDirs};
 use crate::nginx::resolve::ServedKind;
 use crate::report::{Finding, Location, Severity};
 use crate::site::Site;
@@ -45,8 +45,9 @@ impl Check for RootsExist {
         let apache = site
             .apache()
             .map(|(a, _)| super::shared::apache::served_dirs(a));
-        let served: &[ServedDir] = match apache {
-            Some(_) => &[],
+        let none = ServedDirs::default();
+        let served = match apache {
+            Some(_) => &none,
             None => site.served_dirs(),
         };
         // Apache's directories and the app's settings, as (directory, what, where); nginx's
@@ -86,7 +87,7 @@ impl Check for RootsExist {
         let mut inside = Vec::new();
         if let Ok(c) = site.containers() {
             targets = Targets {
-                served: &[],
+                served: &none,
                 named: in_containers(c, targets.into_named(), &mut inside),
                 cfg: site.config(),
             };
@@ -104,7 +105,8 @@ impl Check for RootsExist {
         }
         // Sorted indexes, not sets: a big config serves hundreds of thousands of directories
         // (4 bytes each, where a hash set of borrowed keys was ~40).
-        let served_by = FirstByDir::new(served.len(), |i| &served[i].dir);
+        let path_of = |i| served.get(i).expect("a served directory").dir;
+        let served_by = FirstByDir::new(served.len(), path_of);
         let repeated = targets.repeated();
         // Whether every finding is an info (the summary says how many directories are there).
         let mut clean = true;
@@ -176,7 +178,7 @@ impl Check for RootsExist {
                         push(f.fix(text, Vec::new()));
                         continue;
                     }
-                    let served_dir = served_by.find(dir, |i| &served[i].dir).map(|i| &served[i]);
+                    let served_dir = served_by.find(dir, path_of).and_then(|i| served.get(i));
                     // nginx's directory is gone and the app's is there: the config is what
                     // is wrong, not the disk (creating an empty directory serves nothing).
                     if let Some((intro, edit, goal)) = served_dir.and_then(|s| to_app_dir(site, s))
@@ -214,7 +216,7 @@ impl Check for RootsExist {
 /// What MD201 looks at, in order: nginx's served directories (read in place), then the named
 /// ones (Apache's directories, MEDIA_ROOT and STATIC_ROOT, or a compose run's host paths).
 struct Targets<'a> {
-    served: &'a [ServedDir],
+    served: &'a ServedDirs,
     named: Vec<(PathBuf, String, Option<Location>)>,
     cfg: &'a crate::nginx::Config,
 }
@@ -243,7 +245,7 @@ impl Targets<'_> {
 
     fn dir(&self, i: usize) -> &Path {
         match self.served.get(i) {
-            Some(s) => &s.dir,
+            Some(s) => s.dir,
             None => &self.named[i - self.served.len()].0,
         }
     }
@@ -251,7 +253,7 @@ impl Targets<'_> {
     /// Equal `What`s say the same words (a served directory's never name a setting).
     fn what(&self, i: usize) -> What<'_> {
         match self.served.get(i) {
-            Some(s) => What::Served(s.kind, &s.prefix),
+            Some(s) => What::Served(s.kind, s.prefix),
             None => What::Named(&self.named[i - self.served.len()].1),
         }
     }
@@ -294,7 +296,7 @@ impl Targets<'_> {
 /// the app's MEDIA_ROOT/STATIC_ROOT exists: the edit that serves the prefix from the app's.
 fn to_app_dir(
     site: &Site,
-    s: &ServedDir,
+    s: ServedDir<'_>,
 ) -> Option<(
     String,
     crate::fix::BlockEdit,
@@ -307,7 +309,7 @@ fn to_app_dir(
     // root that exists but does not name the prefix (`root /usr/share/nginx/html` for
     // /api/docs/, whose files a container image adds) says nothing of where the files are.
     let exact = site.config().directive(location).arg(0) == Some("=");
-    if s.kind == ServedKind::Root && &*s.prefix != "/" && !exact {
+    if s.kind == ServedKind::Root && s.prefix != "/" && !exact {
         let shown = s.dir.display().to_string();
         let root = shown
             .strip_suffix(s.prefix.trim_end_matches('/'))
@@ -318,7 +320,7 @@ fn to_app_dir(
         if !root.as_os_str().is_empty() && names_prefix && site.root.is_dir(root) {
             let edit = super::shared::nginx::alias_edit(site.config(), location, root)?;
             let r = site.resolver();
-            let goal = super::shared::nginx::goal_in_dir(site, &r, s.server, &s.prefix, root);
+            let goal = super::shared::nginx::goal_in_dir(site, &r, s.server, s.prefix, root);
             // MD103's words: the two fixes are one block with one line above it.
             return Some((
                 "use alias (root appends the whole URI, prefix included):".into(),
@@ -344,7 +346,7 @@ fn to_app_dir(
     }
     let edit = super::shared::nginx::alias_edit(site.config(), location, root)?;
     let r = site.resolver();
-    let goal = super::shared::nginx::goal_in_dir(site, &r, s.server, &s.prefix, root);
+    let goal = super::shared::nginx::goal_in_dir(site, &r, s.server, s.prefix, root);
     Some((
         format!(
             "the app's {name} is {} (it exists): serve {} from it:",
@@ -393,11 +395,11 @@ fn missing_fix(
     site: &Site,
     dir: &Path,
     what: &str,
-    served: Option<&ServedDir>,
+    served: Option<ServedDir<'_>>,
     app_dir: Option<&Path>,
 ) -> (String, Vec<String>) {
     let q = shell_quote(&dir.display().to_string());
-    if let Some(s) = served.filter(|s| s.kind == ServedKind::Root && &*s.prefix != "/") {
+    if let Some(s) = served.filter(|s| s.kind == ServedKind::Root && s.prefix != "/") {
         // root + prefix = dir: the root is dir without the prefix.
         let shown = s.dir.display().to_string();
         let root = shown

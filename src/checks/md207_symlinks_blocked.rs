@@ -42,12 +42,12 @@ impl Check for SymlinksBlocked {
         // symlink): not judged, and said so, rather than passed.
         let (mut tested, mut untested) = (0usize, Vec::new());
         for s in served {
-            if !site.root.is_dir(&s.dir) {
+            if !site.root.is_dir(s.dir) {
                 continue;
             }
             // Ask the resolver (which applies disable_symlinks as nginx does) about a real file,
             // and about a symlink inside the tree.
-            let scan = site.fs.scan(&site.root, &s.dir, who, &scan_options(site));
+            let scan = site.fs.scan(&site.root, s.dir, who, &scan_options(site));
             if scan.sample_file.is_none() && scan.symlink_examples.is_empty() {
                 untested.push(s.dir.display().to_string());
                 continue;
@@ -116,14 +116,14 @@ impl Check for SymlinksBlocked {
                     f = with_walk(f, w);
                 }
                 // The directory itself lies behind a symlink: serve it by its real path.
-                let real = super::shared::app::real(site, &s.dir);
+                let real = super::shared::app::real(site, s.dir);
                 let edit = s
                     .location
                     .filter(|_| !is_link && !s.regex && *real != *s.dir)
                     .and_then(|l| super::shared::nginx::alias_edit(site.config(), l, &real));
                 if let Some(edit) = edit {
                     let goal = super::shared::nginx::goal_in_dir(
-                        site, &resolver, s.server, &s.prefix, &real,
+                        site, &resolver, s.server, s.prefix, &real,
                     );
                     findings.push(super::shared::nginx::config_fix(
                         f,

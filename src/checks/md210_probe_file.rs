@@ -67,10 +67,10 @@ impl Check for ProbeFile {
         }
         // Then a real file from each served tree, at the URL that should serve it.
         for s in served {
-            if !site.root.is_dir(&s.dir) {
+            if !site.root.is_dir(s.dir) {
                 continue;
             }
-            let scan = site.fs.scan(&site.root, &s.dir, who, &scan_options(site));
+            let scan = site.fs.scan(&site.root, s.dir, who, &scan_options(site));
             let Some(sample) = &scan.sample_file else {
                 findings.push(
                     Finding::info(format!(
@@ -90,7 +90,7 @@ impl Check for ProbeFile {
             // to another location says nothing about this one, so probe one the regex takes.
             let (sample, url, res) = if s.regex && res.location != s.location {
                 let url_of = |rel: &str| s.url_for(&s.dir.join(rel));
-                let matched = sample_file_where(&site.root, &s.dir, |rel| {
+                let matched = sample_file_where(&site.root, s.dir, |rel| {
                     url_of(rel).is_some_and(|u| s.resolve(&resolver, &u).location == s.location)
                 });
                 let Some((file, url)) =
@@ -271,7 +271,7 @@ fn host_of(r: &crate::apache::resolve::Resolver<'_>, v: crate::apache::NodeId) -
 fn wrong_file_fix(
     resolver: &Resolver<'_>,
     f: Finding,
-    s: &ServedDir,
+    s: ServedDir<'_>,
     res: &Resolution,
     reload: &str,
 ) -> Finding {
@@ -312,7 +312,7 @@ fn judge_probe(
     resolver: &Resolver<'_>,
     reload: &str,
     url: &str,
-    expected: Option<(&PathBuf, &ServedDir)>,
+    expected: Option<(&PathBuf, ServedDir<'_>)>,
     res: &Resolution,
 ) -> Finding {
     let opened = res

@@ -146,7 +146,7 @@ pub struct Context<'s> {
     live: OnceLock<Live>,
     /// The site's media/static URL prefixes (`shared::nginx::prefixes`), found once: five
     /// checks ask.
-    prefixes: OnceLock<Vec<shared::nginx::Prefix>>,
+    prefixes: OnceLock<shared::nginx::Prefixes>,
     /// Apache's model of the site, built on first use by an MD5xx check.
     apache: OnceLock<Option<crate::apache::resolve::Resolver<'s>>>,
     /// What a check's first pass found that the same check, made again as the report is
@@ -185,7 +185,7 @@ impl<'s> Context<'s> {
     }
 
     /// `shared::nginx::prefixes` over the site's resolver, found on first use.
-    pub fn prefixes(&self) -> &[shared::nginx::Prefix] {
+    pub fn prefixes(&self) -> &shared::nginx::Prefixes {
         self.prefixes
             .get_or_init(|| shared::nginx::prefixes(self.site, &self.site.resolver()))
     }

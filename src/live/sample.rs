@@ -101,8 +101,8 @@ mod tests {
         let sample = url_path("/media/", Path::new("/srv/m"), &file).unwrap();
         assert_eq!(sample, "/media/up/caf%E9%20%231.jpg");
         let dir = crate::nginx::resolve::served::ServedDir {
-            dir: Path::new("/srv/m").into(),
-            prefix: "/media/".into(),
+            dir: Path::new("/srv/m"),
+            prefix: "/media/",
             kind: crate::nginx::resolve::ServedKind::Alias,
             at_node: 0,
             server: 0,

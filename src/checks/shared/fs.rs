@@ -11,7 +11,7 @@ use crate::checks::Outcome;
 use crate::fs::scan::{self, group_digits};
 use crate::fs::walk::{self, Walk};
 use crate::fs::Identity;
-use crate::nginx::resolve::served::ServedDir;
+use crate::nginx::resolve::served::ServedDirs;
 use crate::report::{Finding, Location};
 use crate::site::Site;
 use std::path::{Path, PathBuf};
@@ -69,7 +69,7 @@ pub(crate) fn served_dirs_of<'a>(
 /// names it: nginx's read in place from the site's served directories (one site of 360,000
 /// servers has as many; a copy of each path and place was ~130 bytes), Apache's listed.
 pub(crate) enum ServedList<'a> {
-    Nginx(&'a [ServedDir], &'a crate::nginx::Config),
+    Nginx(&'a ServedDirs, &'a crate::nginx::Config),
     Apache(Vec<(PathBuf, Location)>),
 }
 
@@ -87,7 +87,7 @@ impl ServedList<'_> {
 
     pub fn dir(&self, i: usize) -> &Path {
         match self {
-            ServedList::Nginx(dirs, _) => &dirs[i].dir,
+            ServedList::Nginx(dirs, _) => dirs.get(i).expect("a served directory").dir,
             ServedList::Apache(dirs) => &dirs[i].0,
         }
     }
@@ -95,7 +95,7 @@ impl ServedList<'_> {
     /// Where the directive naming directory `i` is.
     pub fn at(&self, i: usize) -> Location {
         match self {
-            ServedList::Nginx(dirs, cfg) => dirs[i].at(cfg),
+            ServedList::Nginx(dirs, cfg) => dirs.get(i).expect("a served directory").at(cfg),
             ServedList::Apache(dirs) => dirs[i].1.clone(),
         }
     }

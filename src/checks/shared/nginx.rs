@@ -35,29 +35,57 @@ pub enum PrefixKind {
     Static,
 }
 
-/// A URL prefix whose files nginx should serve from disk.
+/// The URL prefixes whose files nginx should serve from disk, held for the run.
 ///
 /// One is kept per serving location of every server when the app is unknown (359,711 on
-/// issue #12's one big site), so its origin is the location's node, not the text saying where
-/// it is (~100 bytes a prefix): `from` writes that text when a finding shows it.
-#[derive(Debug, Clone)]
-pub struct Prefix {
+/// issue #12's one big site): each is 12 bytes here, its url one of a few distinct texts
+/// (`/media/` once per server) kept once, its origin the location's node, not the text saying
+/// where it is; a prefix with its url as a `String` was ~56 bytes. `iter` hands out `Prefix`
+/// views.
+#[derive(Debug, Default)]
+pub struct Prefixes {
+    entries: Vec<Entry>,
+    /// The distinct urls, in the order first seen.
+    urls: Vec<Box<str>>,
+    /// Where the app's prefixes come from (`MEDIA_URL at settings.py:12`).
+    settings: Vec<Box<str>>,
+}
+
+/// One prefix in `Prefixes`.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// Its url's index in `urls`, with `MEDIA` set for a media prefix.
+    url: u32,
+    /// The location's node; for an app's prefix, its index in `settings`.
+    origin: u32,
+    /// The location's server; `APP` for an app's prefix.
+    server: NodeId,
+}
+
+impl Entry {
+    const MEDIA: u32 = 1 << 31;
+    const APP: NodeId = NodeId::MAX;
+}
+
+/// A URL prefix whose files nginx should serve from disk, as `Prefixes` hands it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prefix<'a> {
     pub kind: PrefixKind,
     /// `/media/`.
-    pub url: String,
-    origin: Origin,
+    pub url: &'a str,
+    origin: Origin<'a>,
 }
 
 /// Where a prefix comes from.
-#[derive(Debug, Clone)]
-enum Origin {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin<'a> {
     /// The app's setting, as shown (`MEDIA_URL at settings.py:12`): every server of the site.
-    App(Box<str>),
+    App(&'a str),
     /// A location of one server.
     Location { location: NodeId, server: NodeId },
 }
 
-impl Prefix {
+impl Prefix<'_> {
     /// Only for this server (a location's prefix); None: every server of the site (the app's).
     pub fn server(&self) -> Option<NodeId> {
         match self.origin {
@@ -69,24 +97,119 @@ impl Prefix {
     /// Where it comes from (`MEDIA_URL at settings.py:12`, `location /media/ at f:7`); `cfg` is
     /// the config the prefixes were found in.
     pub fn from(&self, cfg: &Config) -> String {
-        match &self.origin {
+        match self.origin {
             Origin::App(from) => from.to_string(),
             Origin::Location { location, .. } => {
                 format!(
                     "location {} at {}",
                     self.url,
-                    cfg.directive(*location).location()
+                    cfg.directive(location).location()
                 )
             }
         }
     }
 }
 
+impl Prefixes {
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            prefixes: self,
+            entries: self.entries.iter(),
+        }
+    }
+}
+
+/// `Prefixes::iter`.
+#[derive(Clone)]
+pub struct Iter<'a> {
+    prefixes: &'a Prefixes,
+    entries: std::slice::Iter<'a, Entry>,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = Prefix<'a>;
+
+    fn next(&mut self) -> Option<Prefix<'a>> {
+        let e = self.entries.next()?;
+        let all = self.prefixes;
+        Some(Prefix {
+            kind: if e.url & Entry::MEDIA != 0 {
+                PrefixKind::Media
+            } else {
+                PrefixKind::Static
+            },
+            url: &all.urls[(e.url & !Entry::MEDIA) as usize],
+            origin: match e.server {
+                Entry::APP => Origin::App(&all.settings[e.origin as usize]),
+                server => Origin::Location {
+                    location: e.origin,
+                    server,
+                },
+            },
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.entries.size_hint()
+    }
+}
+
+impl<'a> IntoIterator for &'a Prefixes {
+    type Item = Prefix<'a>;
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+/// Held together: the urls interned through a map for the build (each server may have its
+/// own).
+impl<'a> FromIterator<Prefix<'a>> for Prefixes {
+    fn from_iter<I: IntoIterator<Item = Prefix<'a>>>(prefixes: I) -> Prefixes {
+        let mut out = Prefixes::default();
+        let mut interned: crate::fnv::FnvMap<&str, u32> = Default::default();
+        for p in prefixes {
+            let mut url = *interned.entry(p.url).or_insert_with(|| {
+                out.urls.push(p.url.into());
+                u32::try_from(out.urls.len() - 1)
+                    .ok()
+                    .filter(|&u| u < Entry::MEDIA)
+                    .expect("fewer than 2^31 distinct urls")
+            });
+            if p.kind == PrefixKind::Media {
+                url |= Entry::MEDIA;
+            }
+            let (origin, server) = match p.origin {
+                Origin::App(from) => {
+                    out.settings.push(from.into());
+                    let i = u32::try_from(out.settings.len() - 1).expect("two settings");
+                    (i, Entry::APP)
+                }
+                Origin::Location { location, server } => (location, server),
+            };
+            out.entries.push(Entry {
+                url,
+                origin,
+                server,
+            });
+        }
+        // Kept for the whole run: no room left over from growing them.
+        out.entries.shrink_to_fit();
+        out.urls.shrink_to_fit();
+        out
+    }
+}
+
 /// MEDIA_URL/STATIC_URL when the app is known, else the prefixes of the locations that serve
 /// files from disk.
-pub fn prefixes(site: &Site, r: &Resolver<'_>) -> Vec<Prefix> {
-    let mut out = Vec::new();
+pub fn prefixes(site: &Site, r: &Resolver<'_>) -> Prefixes {
     if let Some(app) = site.app() {
+        let mut urls = Vec::new();
         for (kind, setting, name) in [
             (PrefixKind::Media, &app.media_url, "MEDIA_URL"),
             (PrefixKind::Static, &app.static_url, "STATIC_URL"),
@@ -104,65 +227,68 @@ pub fn prefixes(site: &Site, r: &Resolver<'_>) -> Vec<Prefix> {
                 Some(at) => format!("{name} at {at}"),
                 None => name.to_string(),
             };
-            out.push(Prefix {
-                kind,
-                url,
-                origin: Origin::App(from.into()),
-            });
+            urls.push((kind, url, from));
         }
-        return out;
+        return urls
+            .iter()
+            .map(|(kind, url, from)| Prefix {
+                kind: *kind,
+                url,
+                origin: Origin::App(from),
+            })
+            .collect();
     }
     // The served directories' locations (`Site::served_dirs`, kept for the run): the servers'
     // locations are not walked again.
-    for s in site.served_dirs() {
-        if s.prefix.is_empty() || &*s.prefix == "/" || !s.prefix.starts_with('/') {
-            continue;
-        }
-        let Some(loc) = s.location else { continue };
-        if let Some((m, _)) = r.location_pattern(loc) {
-            if m.is_regex() || m == crate::nginx::resolve::Modifier::Exact {
-                continue;
+    site.served_dirs()
+        .iter()
+        .filter_map(|s| {
+            if s.prefix.is_empty() || s.prefix == "/" || !s.prefix.starts_with('/') {
+                return None;
             }
-        }
-        // A location that refuses clients (deny all, internal, return) serves nobody's files:
-        // its name says nothing about where uploads are served.
-        if r.block_info(loc)
-            .is_some_and(|i| i.internal || i.denies_all)
-            || r.config().directive(loc).children().any(|d| d.is("return"))
-        {
-            continue;
-        }
-        // Nor one that only inherits the server's root (an `expires` or `mp4` tweak of the
-        // general file serving, Drupal's /sites/default/files/audio/mp3): the uploads
-        // location of a site says where they are, with its own root or alias.
-        let own = r
-            .root_of(loc)
-            .and_then(|root| root.directive)
-            .is_some_and(|d| r.config().directive(loc).children().any(|c| c.id() == d));
-        if !own {
-            continue;
-        }
-        let lower = s.prefix.to_ascii_lowercase();
-        let kind = if ["media", "upload", "files", "user"]
-            .iter()
-            .any(|w| lower.contains(w))
-        {
-            PrefixKind::Media
-        } else {
-            PrefixKind::Static
-        };
-        out.push(Prefix {
-            kind,
-            url: s.prefix.to_string(),
-            origin: Origin::Location {
-                location: loc,
-                server: s.server,
-            },
-        });
-    }
-    // Kept for the whole run: no room left over from growing it.
-    out.shrink_to_fit();
-    out
+            let loc = s.location?;
+            if let Some((m, _)) = r.location_pattern(loc) {
+                if m.is_regex() || m == crate::nginx::resolve::Modifier::Exact {
+                    return None;
+                }
+            }
+            // A location that refuses clients (deny all, internal, return) serves nobody's
+            // files: its name says nothing about where uploads are served.
+            if r.block_info(loc)
+                .is_some_and(|i| i.internal || i.denies_all)
+                || r.config().directive(loc).children().any(|d| d.is("return"))
+            {
+                return None;
+            }
+            // Nor one that only inherits the server's root (an `expires` or `mp4` tweak of the
+            // general file serving, Drupal's /sites/default/files/audio/mp3): the uploads
+            // location of a site says where they are, with its own root or alias.
+            let own = r
+                .root_of(loc)
+                .and_then(|root| root.directive)
+                .is_some_and(|d| r.config().directive(loc).children().any(|c| c.id() == d));
+            if !own {
+                return None;
+            }
+            let lower = s.prefix.to_ascii_lowercase();
+            let kind = if ["media", "upload", "files", "user"]
+                .iter()
+                .any(|w| lower.contains(w))
+            {
+                PrefixKind::Media
+            } else {
+                PrefixKind::Static
+            };
+            Some(Prefix {
+                kind,
+                url: s.prefix,
+                origin: Origin::Location {
+                    location: loc,
+                    server: s.server,
+                },
+            })
+        })
+        .collect()
 }
 
 /// A real file in `dir` or below it (a system path read under the root; breadth first, names
@@ -331,18 +457,20 @@ pub fn findings_or_pass(findings: Vec<Finding>, summary: impl Into<String>) -> O
 /// once, with how many locations serve it when more than one do (`/media/ in 359711 locations`),
 /// and only the first `PREFIX_URLS_NAMED`: one site of 360,000 servers, each with its own
 /// `location /media/`, had a summary of 360,000 `/media/`s (3.2 MB, held for the run).
-pub fn prefix_urls(prefixes: &[Prefix]) -> String {
-    let mut counts: Vec<(&str, usize)> = Vec::new();
-    let mut index: crate::fnv::FnvMap<&str, usize> = Default::default();
-    for p in prefixes {
-        let i = *index.entry(p.url.as_str()).or_insert_with(|| {
-            counts.push((p.url.as_str(), 0));
-            counts.len() - 1
-        });
-        counts[i].1 += 1;
+pub fn prefix_urls(prefixes: &Prefixes) -> String {
+    // Counted by the urls' places in `urls`, the order they were first seen.
+    let mut counts = vec![0usize; prefixes.urls.len()];
+    for e in &prefixes.entries {
+        counts[(e.url & !Entry::MEDIA) as usize] += 1;
     }
     let mut out = String::new();
-    for (i, (url, n)) in counts.iter().take(PREFIX_URLS_NAMED).enumerate() {
+    for (i, (url, n)) in prefixes
+        .urls
+        .iter()
+        .zip(&counts)
+        .take(PREFIX_URLS_NAMED)
+        .enumerate()
+    {
         if i > 0 {
             out.push_str(", ");
         }
@@ -563,19 +691,45 @@ pub fn loc_of(cfg: &Config, node: NodeId) -> Location {
 mod tests {
     use super::*;
 
-    /// One is held per serving location of every server when the app is unknown: 64 bytes and
-    /// the text of where it comes from (~100 bytes) before.
+    /// One is held per serving location of every server when the app is unknown: 12 bytes
+    /// (48 and its url's 8 with its url a `String`; 64 and the text of where it comes from,
+    /// ~100 bytes, before that).
     #[test]
     fn a_prefix_is_small() {
-        assert_eq!(std::mem::size_of::<Prefix>(), 48);
+        assert_eq!(std::mem::size_of::<Entry>(), 12);
     }
 
-    fn at_locations(urls: &[&str]) -> Vec<Prefix> {
+    #[test]
+    fn prefixes_are_handed_out_as_they_came() {
+        let at = |location, url| Prefix {
+            kind: PrefixKind::Media,
+            url,
+            origin: Origin::Location {
+                location,
+                server: location + 1,
+            },
+        };
+        let given = [
+            Prefix {
+                kind: PrefixKind::Static,
+                url: "/static/",
+                origin: Origin::App("STATIC_URL at settings.py:3"),
+            },
+            at(4, "/media/"),
+            at(9, "/uploads/"),
+            at(12, "/media/"),
+        ];
+        let ps: Prefixes = given.into_iter().collect();
+        assert_eq!(ps.urls.len(), 3);
+        assert_eq!(ps.iter().collect::<Vec<_>>(), given);
+    }
+
+    fn at_locations(urls: &[&str]) -> Prefixes {
         (0..)
             .zip(urls)
             .map(|(i, url)| Prefix {
                 kind: PrefixKind::Media,
-                url: url.to_string(),
+                url,
                 origin: Origin::Location {
                     location: i,
                     server: i,

@@ -40,7 +40,7 @@ impl<'c> Targets<'c> {
 
 /// The targets `p` is checked on, in config order: every one for a prefix of the app
 /// (MEDIA_URL), the target of its server for a prefix found in a server's location.
-pub(crate) fn targets_for<'a, 'c>(p: &'a Prefix, all: &'a Targets<'c>) -> Vec<&'a Target<'c>> {
+pub(crate) fn targets_for<'a, 'c>(p: Prefix<'_>, all: &'a Targets<'c>) -> Vec<&'a Target<'c>> {
     match p.server() {
         None => all.all.iter().collect(),
         Some(s) => all.by_server[all.of_server(s)]
@@ -51,7 +51,7 @@ pub(crate) fn targets_for<'a, 'c>(p: &'a Prefix, all: &'a Targets<'c>) -> Vec<&'
 }
 
 /// How many targets `p` is checked on (`targets_for`).
-pub(crate) fn count_for(p: &Prefix, all: &Targets<'_>) -> usize {
+pub(crate) fn count_for(p: Prefix<'_>, all: &Targets<'_>) -> usize {
     match p.server() {
         None => all.all.len(),
         Some(s) => all.of_server(s).len(),

@@ -5,17 +5,51 @@
 use super::{Modifier, Request, Resolution, Resolver, ServedKind};
 use crate::nginx::{Config, NodeId};
 use crate::report::Location;
+use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// One place nginx serves files from: one is held per serving location of every server for the
-/// whole run (359,711 on issue #12's one big site), so its texts are boxed, no room left over.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServedDir {
+/// Every directory the resolver's servers serve files from, held for the whole run: one per
+/// serving location of every server (359,711 on issue #12's one big site). Each is 20 bytes
+/// here and its path's bytes in one buffer shared by all, the prefixes (a few distinct texts:
+/// `/media/` once per server) kept once each; a boxed path and prefix each was ~96 bytes.
+/// `get`/`iter` hand out `ServedDir` views.
+#[derive(Debug, Default)]
+pub struct ServedDirs {
+    /// Every directory's bytes, back to back, in the entries' order.
+    bytes: Vec<u8>,
+    entries: Vec<Entry>,
+    /// The distinct prefixes, in the order first seen.
+    prefixes: Vec<Box<str>>,
+}
+
+/// One served directory in `ServedDirs`.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// Where its path ends in `bytes` (it starts where the one before ends).
+    end: u32,
+    /// Its prefix's index in `prefixes`, with `ALIAS` and `REGEX` set for an alias and a regex
+    /// location.
+    prefix: u32,
+    at_node: NodeId,
+    server: NodeId,
+    /// `NO_LOCATION` for none.
+    location: NodeId,
+}
+
+impl Entry {
+    const ALIAS: u32 = 1 << 31;
+    const REGEX: u32 = 1 << 30;
+    const NO_LOCATION: NodeId = NodeId::MAX;
+}
+
+/// One place nginx serves files from, as `ServedDirs` hands it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServedDir<'a> {
     /// The directory (system path) nginx maps `prefix` to.
-    pub dir: Box<Path>,
+    pub dir: &'a Path,
     /// The URL prefix (the location's pattern; for a regex location, its regex).
-    pub prefix: Box<str>,
+    pub prefix: &'a str,
     /// `root` or `alias`.
     pub kind: ServedKind,
     /// The `root`/`alias` directive that names the directory (the location when it is
@@ -28,16 +62,131 @@ pub struct ServedDir {
     pub regex: bool,
 }
 
-impl ServedDir {
+impl ServedDirs {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The `i`th directory, in config order.
+    pub fn get(&self, i: usize) -> Option<ServedDir<'_>> {
+        let e = self.entries.get(i)?;
+        let start = match i {
+            0 => 0,
+            _ => self.entries[i - 1].end as usize,
+        };
+        let flags = Entry::ALIAS | Entry::REGEX;
+        Some(ServedDir {
+            dir: Path::new(OsStr::from_bytes(&self.bytes[start..e.end as usize])),
+            prefix: &self.prefixes[(e.prefix & !flags) as usize],
+            kind: if e.prefix & Entry::ALIAS != 0 {
+                ServedKind::Alias
+            } else {
+                ServedKind::Root
+            },
+            at_node: e.at_node,
+            server: e.server,
+            location: (e.location != Entry::NO_LOCATION).then_some(e.location),
+            regex: e.prefix & Entry::REGEX != 0,
+        })
+    }
+
+    pub fn first(&self) -> Option<ServedDir<'_>> {
+        self.get(0)
+    }
+
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            dirs: self,
+            next: 0,
+        }
+    }
+}
+
+/// Held together: the prefixes interned through a map for the build (a site may have as many
+/// distinct ones as servers, each with its own regex).
+impl<'a> FromIterator<ServedDir<'a>> for ServedDirs {
+    fn from_iter<I: IntoIterator<Item = ServedDir<'a>>>(dirs: I) -> ServedDirs {
+        let dirs = dirs.into_iter();
+        let mut out = ServedDirs {
+            entries: Vec::with_capacity(dirs.size_hint().0),
+            ..ServedDirs::default()
+        };
+        let mut interned: crate::fnv::FnvMap<&str, u32> = Default::default();
+        for d in dirs {
+            let mut prefix = *interned.entry(d.prefix).or_insert_with(|| {
+                out.prefixes.push(d.prefix.into());
+                u32::try_from(out.prefixes.len() - 1)
+                    .ok()
+                    .filter(|&p| p < Entry::REGEX)
+                    .expect("fewer than 2^30 distinct prefixes")
+            });
+            if d.kind == ServedKind::Alias {
+                prefix |= Entry::ALIAS;
+            }
+            if d.regex {
+                prefix |= Entry::REGEX;
+            }
+            out.bytes.extend_from_slice(d.dir.as_os_str().as_bytes());
+            out.entries.push(Entry {
+                end: u32::try_from(out.bytes.len()).expect("served paths of fewer than 4 GiB"),
+                prefix,
+                at_node: d.at_node,
+                server: d.server,
+                location: d.location.unwrap_or(Entry::NO_LOCATION),
+            });
+        }
+        // Held for the run: no room left over from growing them.
+        out.bytes.shrink_to_fit();
+        out.entries.shrink_to_fit();
+        out.prefixes.shrink_to_fit();
+        out
+    }
+}
+
+/// `ServedDirs::iter`.
+pub struct Iter<'a> {
+    dirs: &'a ServedDirs,
+    next: usize,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = ServedDir<'a>;
+
+    fn next(&mut self) -> Option<ServedDir<'a>> {
+        let d = self.dirs.get(self.next)?;
+        self.next += 1;
+        Some(d)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.dirs.len() - self.next;
+        (left, Some(left))
+    }
+}
+
+impl<'a> IntoIterator for &'a ServedDirs {
+    type Item = ServedDir<'a>;
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+impl ServedDir<'_> {
     /// Where the directive that names the directory is; `cfg` is the resolver's config.
-    pub fn at(&self, cfg: &Config) -> Location {
+    pub fn at(self, cfg: &Config) -> Location {
         cfg.directive(self.at_node).location()
     }
 
     /// The URL path for a file under `dir` (percent-encoded): `prefix + rest` for a prefix
     /// location, `/ + rest` below a regex location's root. None when the file is not under `dir`.
-    pub fn url_for(&self, file: &Path) -> Option<String> {
-        let rel = file.strip_prefix(&self.dir).ok()?;
+    pub fn url_for(self, file: &Path) -> Option<String> {
+        let rel = file.strip_prefix(self.dir).ok()?;
         let rel = encode(rel.as_os_str().as_bytes());
         if self.regex {
             return Some(format!("/{rel}"));
@@ -47,7 +196,7 @@ impl ServedDir {
     }
 
     /// How nginx answers the URL path `target` on this directory's server.
-    pub fn resolve(&self, resolver: &Resolver<'_>, target: &str) -> Resolution {
+    pub fn resolve(self, resolver: &Resolver<'_>, target: &str) -> Resolution {
         let t = resolver.target(self.server);
         resolver.resolve_on(self.server, &Request::for_path(t.host, t.port, target))
     }
@@ -55,10 +204,13 @@ impl ServedDir {
 
 /// Every directory the resolver's servers serve files from, in config order, one entry per
 /// directory (paths with variables are left out: they have no single directory).
-pub fn served_dirs(resolver: &Resolver<'_>) -> Vec<ServedDir> {
-    let mut dirs: Vec<ServedDir> = resolver
-        .static_locations()
-        .into_iter()
+pub fn served_dirs(resolver: &Resolver<'_>) -> ServedDirs {
+    let mut served = resolver.static_locations();
+    for s in &mut served {
+        s.dir = s.dir.components().collect();
+    }
+    served
+        .iter()
         .map(|s| {
             let block = s.location.unwrap_or(s.server);
             let directive = resolver.root_of(block).and_then(|r| r.directive);
@@ -67,8 +219,8 @@ pub fn served_dirs(resolver: &Resolver<'_>) -> Vec<ServedDir> {
                 .and_then(|l| resolver.location_pattern(l))
                 .is_some_and(|(m, _)| matches!(m, Modifier::Regex | Modifier::RegexCaseless));
             ServedDir {
-                dir: s.dir.components().collect::<PathBuf>().into_boxed_path(),
-                prefix: s.prefix.into_boxed_str(),
+                dir: &s.dir,
+                prefix: &s.prefix,
                 kind: s.kind,
                 at_node: directive.unwrap_or(block),
                 server: s.server,
@@ -76,12 +228,7 @@ pub fn served_dirs(resolver: &Resolver<'_>) -> Vec<ServedDir> {
                 regex,
             }
         })
-        .collect();
-    // Held for the run: collected in place into the buffer of `static_locations`' 64-byte
-    // entries, the 56-byte ones left 8 bytes an entry written and unused (3 MB on one site of
-    // 360,000 servers), and room for up to as many more (not in memory until written).
-    dirs.shrink_to_fit();
-    dirs
+        .collect()
 }
 
 /// Percent-encode a path for a request target: unreserved bytes and `/` stay as they are.
@@ -127,11 +274,39 @@ mod tests {
         assert_eq!(v, vec![PathBuf::from("/srv/a"), PathBuf::from("/srv/ab")]);
     }
 
-    /// One is held per served directory of every server: the directive's place is its node
-    /// (120 bytes and the file's name as text before), its texts boxed (88 bytes before).
+    /// One is held per served directory of every server: 20 bytes and its path's (~96 with
+    /// its path and prefix boxed, 120 and its directive's place as text before that).
     #[test]
     fn a_served_dir_is_small() {
-        assert_eq!(std::mem::size_of::<ServedDir>(), 56);
+        assert_eq!(std::mem::size_of::<Entry>(), 20);
+    }
+
+    #[test]
+    fn served_dirs_are_handed_out_as_they_came() {
+        let dir = |dir: &'static str, prefix: &'static str, location: Option<NodeId>| ServedDir {
+            dir: Path::new(dir),
+            prefix,
+            kind: if location.is_some() {
+                ServedKind::Alias
+            } else {
+                ServedKind::Root
+            },
+            at_node: 7,
+            server: 3,
+            location,
+            regex: prefix.starts_with('~'),
+        };
+        let given = [
+            dir("/srv/a", "/media/", Some(5)),
+            dir("/srv/b/c", "~ \\.jpg$", Some(9)),
+            dir("", "/", None),
+            dir("/srv/d", "/media/", Some(11)),
+        ];
+        let dirs: ServedDirs = given.into_iter().collect();
+        assert_eq!(dirs.len(), 4);
+        assert_eq!(dirs.iter().collect::<Vec<_>>(), given);
+        assert_eq!(dirs.prefixes.len(), 3);
+        assert_eq!(dirs.get(4), None);
     }
 
     #[test]
