@@ -172,3 +172,29 @@ fn made_again(site: &Site, results: Vec<CheckResult>, run: checks::Run<'_>) -> S
     media_doctor::render::json::write_causes(&mut out, &report, &keys.unwrap()).unwrap();
     String::from_utf8(out).unwrap()
 }
+
+/// What `check` lets go of once every check result is written (`Site::let_go_of_models`, before
+/// the causes are grouped) is made again when asked: the same served directories, the same
+/// answers.
+#[test]
+fn a_site_that_let_go_of_its_models_makes_them_again() {
+    let (_dir, conf) = many_servers(40, 7);
+    let options = Options {
+        nginx_conf: Some(conf),
+        ..Default::default()
+    };
+    let mut site = Site::gather(&options, true).unwrap();
+    let asked = |site: &Site| {
+        let dirs: Vec<String> = site
+            .served_dirs()
+            .iter()
+            .map(|d| d.dir.display().to_string())
+            .collect();
+        let results = checks::run(site, &checks::registry());
+        (dirs, json(site, results))
+    };
+    let before = asked(&site);
+    assert_eq!(before.0.len(), 40);
+    site.let_go_of_models();
+    assert_eq!(asked(&site), before);
+}
