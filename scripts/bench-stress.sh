@@ -32,7 +32,9 @@
 # 17.3-17.6 s (18.5-18.6 s in the same minute), 10.6x (529 MB); trace 0.55-0.61 s. Session 16
 # (load 0.1-2: served directories read in place, file lines read by window, MD110's let-go fixes
 # in 24 bytes): check 18.4-20.4 s (18.2-23.7 s in the same minutes), 7.1x (355-358 MB); trace
-# 0.81 s. BIG=0 skips it.
+# 0.81 s. Session 17 (the models let go before the causes, served directories and prefixes
+# held compactly, MD105/MD106 summaries short): 5.4x (269-273 MB, against 352-354 MB in the same
+# minutes). BIG=0 skips it.
 #   scripts/bench-stress.sh
 # Needs python3. Builds target/release/examples/load_config (see scripts/bench-nginx.sh).
 set -eu
