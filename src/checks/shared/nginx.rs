@@ -174,13 +174,8 @@ impl<'a> FromIterator<Prefix<'a>> for Prefixes {
         let mut out = Prefixes::default();
         let mut interned: crate::fnv::FnvMap<&str, u32> = Default::default();
         for p in prefixes {
-            let mut url = *interned.entry(p.url).or_insert_with(|| {
-                out.urls.push(p.url.into());
-                u32::try_from(out.urls.len() - 1)
-                    .ok()
-                    .filter(|&u| u < Entry::MEDIA)
-                    .expect("fewer than 2^31 distinct urls")
-            });
+            let mut url =
+                crate::fnv::intern(&mut interned, &mut out.urls, p.url, (Entry::MEDIA, "urls"));
             if p.kind == PrefixKind::Media {
                 url |= Entry::MEDIA;
             }

@@ -117,13 +117,8 @@ impl<'a> FromIterator<ServedDir<'a>> for ServedDirs {
         };
         let mut interned: crate::fnv::FnvMap<&str, u32> = Default::default();
         for d in dirs {
-            let mut prefix = *interned.entry(d.prefix).or_insert_with(|| {
-                out.prefixes.push(d.prefix.into());
-                u32::try_from(out.prefixes.len() - 1)
-                    .ok()
-                    .filter(|&p| p < Entry::REGEX)
-                    .expect("fewer than 2^30 distinct prefixes")
-            });
+            let limit = (Entry::REGEX, "prefixes");
+            let mut prefix = crate::fnv::intern(&mut interned, &mut out.prefixes, d.prefix, limit);
             if d.kind == ServedKind::Alias {
                 prefix |= Entry::ALIAS;
             }
