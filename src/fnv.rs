@@ -30,21 +30,28 @@ pub type FnvMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
 
 /// The number of `text` in `all`, where it is pushed the first time `seen` meets it: the few
 /// distinct texts of a table held one an entry (a served directory's URL prefix, a prefix's
-/// url: `/media/` once, not once a server). Numbers stay below `limit`, the caller's flag bits
+/// url: `/media/` once, not once a server), `seen` keyed by the texts borrowed or owned.
+/// Numbers stay below `limit`, the caller's flag bits
 /// above it; `what` names the texts in the panic past it.
-pub fn intern<'a>(
-    seen: &mut FnvMap<&'a str, u32>,
+pub fn intern<'a, K>(
+    seen: &mut FnvMap<K, u32>,
     all: &mut Vec<Box<str>>,
     text: &'a str,
     (limit, what): (u32, &str),
-) -> u32 {
-    *seen.entry(text).or_insert_with(|| {
-        all.push(text.into());
-        u32::try_from(all.len() - 1)
-            .ok()
-            .filter(|&n| n < limit)
-            .unwrap_or_else(|| panic!("fewer than {limit} distinct {what}"))
-    })
+) -> u32
+where
+    K: std::borrow::Borrow<str> + std::hash::Hash + Eq + From<&'a str>,
+{
+    if let Some(&n) = seen.get(text) {
+        return n;
+    }
+    all.push(text.into());
+    let n = u32::try_from(all.len() - 1)
+        .ok()
+        .filter(|&n| n < limit)
+        .unwrap_or_else(|| panic!("fewer than {limit} distinct {what}"));
+    seen.insert(K::from(text), n);
+    n
 }
 
 /// Sorts pairs of (hash, value) by hash, the pairs of one hash kept in the order they came:

@@ -10,6 +10,7 @@ pub mod container;
 pub mod fix;
 pub mod fnv;
 pub mod fs;
+pub mod heap;
 pub mod http;
 pub mod input;
 pub mod live;

@@ -90,9 +90,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // it is made: a check of many findings (one site of many servers) lets them go
             // once settled and makes them again as they are written (`checks::Run`).
             let (mut results, run) = if args.format == CheckFormat::Json && !args.diff {
-                let (results, run) =
-                    checks::run_made_again(&site, &selection.checks(), checks::MADE_AGAIN_FROM);
-                (results, Some(run))
+                let (results, made) =
+                    checks::run_made_again(&mut site, &selection.checks(), checks::MADE_AGAIN_FROM);
+                (results, Some(made))
             } else {
                 let results = checks::run_keeping(&site, &selection.checks(), args.diff);
                 (results, None)
@@ -123,12 +123,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     render::text::write_in_place(&mut out, &mut report, &opts)?
                 }
                 CheckFormat::Json => match run {
-                    Some(run) => {
+                    Some(made) => {
+                        let run = made.over(&site);
                         let keys =
                             render::json::write_checks_made_again(&mut out, &mut report, run)?;
                         site.let_go_of_models();
                         #[cfg(not(feature = "system-alloc"))]
-                        alloc::return_freed_pages_now();
+                        media_doctor::heap::return_freed_pages_now();
                         render::json::write_causes(&mut out, &report, &keys)?
                     }
                     None => render::json::write(&mut out, &report)?,
@@ -246,7 +247,7 @@ fn check_each_site(
 ) -> anyhow::Result<ExitCode> {
     use render::sites::{Json, Text};
     #[cfg(not(feature = "system-alloc"))]
-    alloc::return_freed_pages();
+    media_doctor::heap::return_freed_pages();
     let checks = selection.checks();
     let run = |name: &str, servers: &[u32]| {
         let one = site.for_site(name, servers.to_vec());

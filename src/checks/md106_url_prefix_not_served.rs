@@ -31,7 +31,7 @@ impl Check for UrlPrefixNotServed {
         }
         let r = site.resolver();
         let cfg = r.config();
-        let all = Targets::new(r.targets());
+        let all = Targets::new(r.targets().collect());
         let prefixes = site.prefixes();
         if prefixes.is_empty() {
             return Ok(Outcome::skip(

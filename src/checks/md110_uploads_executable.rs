@@ -59,7 +59,7 @@ impl Check for UploadsExecutable {
         if ps.clone().next().is_none() {
             return Ok(Outcome::skip("no media (uploads) URL prefix found"));
         }
-        let all = Targets::new(r.targets());
+        let all = Targets::new(r.targets().collect());
         // Such a directive outside a location (nginx -t refuses it; read once per box).
         let http_passes = *site.per_box("md110::http_passes", || {
             let http = cfg

@@ -25,23 +25,22 @@ pub(crate) struct OwnRoot<'c> {
     pub(crate) scripted: bool,
 }
 
-pub(crate) fn own_roots<'s>(r: &Resolver<'s>) -> Vec<OwnRoot<'s>> {
+/// The locations of the site's servers with a `root`/`alias` of their own, made as they are
+/// asked for: one site of 360,000 servers has as many, and MD101-MD104 (run side by side)
+/// each held all of them at once (~200 bytes each, 15 MB a 10 MB config).
+pub(crate) fn own_roots<'r, 's>(r: &'r Resolver<'s>) -> impl Iterator<Item = OwnRoot<'s>> + 'r {
     let cfg = r.config();
-    let mut out = Vec::new();
-    for t in r.targets() {
-        for loc in r.locations_of(t.server) {
-            let Some((modifier, name)) = r.location_pattern(loc) else {
-                continue;
-            };
-            let Some(root) = r.root_of(loc) else { continue };
-            let Some(directive) = root.directive else {
-                continue;
-            };
+    r.servers().iter().flat_map(move |&server| {
+        let t = r.target(server);
+        r.locations_of(server).into_iter().filter_map(move |loc| {
+            let (modifier, name) = r.location_pattern(loc)?;
+            let root = r.root_of(loc)?;
+            let directive = root.directive?;
             // Only the location that says it: nested blocks inherit the same finding.
             if !cfg.directive(loc).children().any(|c| c.id() == directive) {
-                continue;
+                return None;
             }
-            out.push(OwnRoot {
+            Some(OwnRoot {
                 target: t,
                 location: loc,
                 modifier,
@@ -50,10 +49,9 @@ pub(crate) fn own_roots<'s>(r: &Resolver<'s>) -> Vec<OwnRoot<'s>> {
                 alias: root.alias,
                 value: root.value,
                 scripted: root.scripted,
-            });
-        }
-    }
-    out
+            })
+        })
+    })
 }
 
 pub(crate) fn request(t: &Target, uri: &str) -> Request {

@@ -779,8 +779,10 @@ impl<'s> Resolver<'s> {
     }
 
     /// `target` of every server under examination, in config order.
-    pub fn targets(&self) -> Vec<Target<'s>> {
-        self.servers().iter().map(|&s| self.target(s)).collect()
+    /// Each server's target, made as it is asked for (one site of 360,000 servers: 17 MB
+    /// held at once).
+    pub fn targets(&self) -> impl ExactSizeIterator<Item = Target<'s>> + '_ {
+        self.servers().iter().map(|&s| self.target(s))
     }
 
     /// `location /media/` as written (modifier and pattern); `the server block` for a server.
@@ -944,6 +946,13 @@ impl<'s> Resolver<'s> {
     /// the roots a tree scan must cover.
     pub fn static_locations(&self) -> Vec<Served> {
         no_panic(|| engine::static_locations(self)).unwrap_or_default()
+    }
+
+    /// Every location of the site's servers that serves files from disk, as it is found, with
+    /// its directory as the config spells it (`static_locations` keeps the first of each): false
+    /// when the walk failed part way.
+    pub fn each_static_location(&self, each: &mut dyn FnMut(Served)) -> bool {
+        no_panic(|| engine::each_static_location(self, each)).is_some()
     }
 
     /// The location nodes of a server (all levels, config order).

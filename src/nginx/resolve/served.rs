@@ -106,34 +106,100 @@ impl ServedDirs {
     }
 }
 
-/// Held together: the prefixes interned through a map for the build (a site may have as many
-/// distinct ones as servers, each with its own regex).
 impl<'a> FromIterator<ServedDir<'a>> for ServedDirs {
     fn from_iter<I: IntoIterator<Item = ServedDir<'a>>>(dirs: I) -> ServedDirs {
-        let dirs = dirs.into_iter();
-        let mut out = ServedDirs {
-            entries: Vec::with_capacity(dirs.size_hint().0),
-            ..ServedDirs::default()
-        };
-        let mut interned: crate::fnv::FnvMap<&str, u32> = Default::default();
+        let mut out = Building::default();
         for d in dirs {
-            let limit = (Entry::REGEX, "prefixes");
-            let mut prefix = crate::fnv::intern(&mut interned, &mut out.prefixes, d.prefix, limit);
-            if d.kind == ServedKind::Alias {
-                prefix |= Entry::ALIAS;
-            }
-            if d.regex {
-                prefix |= Entry::REGEX;
-            }
-            out.bytes.extend_from_slice(d.dir.as_os_str().as_bytes());
-            out.entries.push(Entry {
-                end: u32::try_from(out.bytes.len()).expect("served paths of fewer than 4 GiB"),
-                prefix,
-                at_node: d.at_node,
-                server: d.server,
-                location: d.location.unwrap_or(Entry::NO_LOCATION),
-            });
+            out.push(d);
         }
+        out.finish()
+    }
+}
+
+/// `ServedDirs` as it is made, a directory at a time: the prefixes interned through a map (a
+/// site may have as many distinct ones as servers, each with its own regex), and what tells a
+/// directory already served (`first_time`).
+#[derive(Default)]
+struct Building {
+    dirs: ServedDirs,
+    interned: crate::fnv::FnvMap<Box<str>, u32>,
+    /// Each directory as the config spells it, by its hash: the first entry of each hash, then
+    /// the others of a hash met twice (`others`), and the spelling of an entry where it is not
+    /// its path as held (`/srv//media/` is held as `/srv/media`; nginx serves both spellings as
+    /// two directories, and so do the checks). A set of the spellings themselves held ~70 bytes
+    /// a directory while it was made.
+    by_hash: crate::fnv::FnvMap<u64, u32>,
+    others: Vec<(u64, u32)>,
+    spelled: crate::fnv::FnvMap<u32, Box<[u8]>>,
+}
+
+fn spelling_hash(spelling: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = crate::fnv::Fnv::default();
+    h.write(spelling);
+    h.finish()
+}
+
+impl Building {
+    fn push(&mut self, d: ServedDir<'_>) {
+        let out = &mut self.dirs;
+        let limit = (Entry::REGEX, "prefixes");
+        let mut prefix = crate::fnv::intern(&mut self.interned, &mut out.prefixes, d.prefix, limit);
+        if d.kind == ServedKind::Alias {
+            prefix |= Entry::ALIAS;
+        }
+        if d.regex {
+            prefix |= Entry::REGEX;
+        }
+        out.bytes.extend_from_slice(d.dir.as_os_str().as_bytes());
+        out.entries.push(Entry {
+            end: u32::try_from(out.bytes.len()).expect("served paths of fewer than 4 GiB"),
+            prefix,
+            at_node: d.at_node,
+            server: d.server,
+            location: d.location.unwrap_or(Entry::NO_LOCATION),
+        });
+    }
+
+    /// Whether no entry made so far was spelled `spelling` in the config.
+    fn first_time(&self, spelling: &[u8]) -> bool {
+        let hash = spelling_hash(spelling);
+        let first = self.by_hash.get(&hash).copied();
+        let others = self
+            .others
+            .iter()
+            .filter(|&&(h, _)| h == hash)
+            .map(|&(_, i)| i);
+        let spelled = |i: u32| match self.spelled.get(&i) {
+            Some(s) => &s[..],
+            None => self
+                .dirs
+                .get(i as usize)
+                .map_or(&[][..], |d| d.dir.as_os_str().as_bytes()),
+        };
+        !first
+            .into_iter()
+            .chain(others)
+            .any(|i| spelled(i) == spelling)
+    }
+
+    /// `push`, of a directory spelled `spelling` in the config (`first_time`).
+    fn push_spelled(&mut self, d: ServedDir<'_>, spelling: &[u8]) {
+        let hash = spelling_hash(spelling);
+        let next = u32::try_from(self.dirs.len()).expect("fewer than 4 G served directories");
+        if self.by_hash.contains_key(&hash) {
+            self.others.push((hash, next));
+        } else {
+            self.by_hash.insert(hash, next);
+        }
+        if d.dir.as_os_str().as_bytes() != spelling {
+            self.spelled.insert(next, spelling.into());
+        }
+        self.push(d);
+    }
+
+    fn finish(self) -> ServedDirs {
+        let mut out = self.dirs;
         // Held for the run: no room left over from growing them.
         out.bytes.shrink_to_fit();
         out.entries.shrink_to_fit();
@@ -200,30 +266,36 @@ impl ServedDir<'_> {
 /// Every directory the resolver's servers serve files from, in config order, one entry per
 /// directory (paths with variables are left out: they have no single directory).
 pub fn served_dirs(resolver: &Resolver<'_>) -> ServedDirs {
-    let mut served = resolver.static_locations();
-    for s in &mut served {
-        s.dir = s.dir.components().collect();
+    let mut out = Building::default();
+    let whole = resolver.each_static_location(&mut |s| {
+        // One entry per directory as the config spells it, the first in config order.
+        let spelling = s.dir.as_os_str().as_bytes();
+        if !out.first_time(spelling) {
+            return;
+        }
+        let dir: PathBuf = s.dir.components().collect();
+        let block = s.location.unwrap_or(s.server);
+        let directive = resolver.root_of(block).and_then(|r| r.directive);
+        let regex = s
+            .location
+            .and_then(|l| resolver.location_pattern(l))
+            .is_some_and(|(m, _)| matches!(m, Modifier::Regex | Modifier::RegexCaseless));
+        let d = ServedDir {
+            dir: &dir,
+            prefix: &s.prefix,
+            kind: s.kind,
+            at_node: directive.unwrap_or(block),
+            server: s.server,
+            location: s.location,
+            regex,
+        };
+        out.push_spelled(d, spelling);
+    });
+    // A walk that failed part way gives none, as `Resolver::static_locations` does.
+    if !whole {
+        return ServedDirs::default();
     }
-    served
-        .iter()
-        .map(|s| {
-            let block = s.location.unwrap_or(s.server);
-            let directive = resolver.root_of(block).and_then(|r| r.directive);
-            let regex = s
-                .location
-                .and_then(|l| resolver.location_pattern(l))
-                .is_some_and(|(m, _)| matches!(m, Modifier::Regex | Modifier::RegexCaseless));
-            ServedDir {
-                dir: &s.dir,
-                prefix: &s.prefix,
-                kind: s.kind,
-                at_node: directive.unwrap_or(block),
-                server: s.server,
-                location: s.location,
-                regex,
-            }
-        })
-        .collect()
+    out.finish()
 }
 
 /// Percent-encode a path for a request target: unreserved bytes and `/` stay as they are.

@@ -22,7 +22,8 @@ use crate::nginx::resolve::vars::{self, Value};
 use crate::nginx::resolve::{Handler, Request, Resolution, Resolver};
 use crate::nginx::NodeId;
 pub(super) use queries::{
-    location_match, mapped_path, path_in_block, path_of_match, served_prefix, static_locations,
+    each_static_location, location_match, mapped_path, path_in_block, path_of_match, served_prefix,
+    static_locations,
 };
 pub(super) use rewrite::{compile_scripts, ScriptOp};
 use std::borrow::Cow;
