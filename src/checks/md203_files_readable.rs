@@ -9,7 +9,6 @@ use crate::fs::Identity;
 use crate::nginx::resolve::served::outermost;
 use crate::report::{Finding, Location};
 use crate::site::Site;
-use std::path::Path;
 
 /// MD203: every file under each served root is readable by the worker.
 pub struct FilesReadable;
@@ -48,7 +47,7 @@ impl Check for FilesReadable {
             Ok(s) => s,
             Err(o) => return Ok(o),
         };
-        let dirs = outermost(served.dirs().map(Path::to_path_buf));
+        let dirs = outermost(served.dirs());
         if dirs.is_empty() {
             return Ok(Outcome::skip(
                 "no root/alias directory in the site's servers",

@@ -155,6 +155,12 @@ pub struct Context<'s> {
     facts: std::sync::Mutex<Vec<(&'static str, Facts)>>,
 }
 
+/// What a context hands the next one over the same site (`Context::into_kept`).
+struct Kept {
+    live: OnceLock<Live>,
+    facts: std::sync::Mutex<Vec<(&'static str, Facts)>>,
+}
+
 /// A check's facts, of its own type (`Context::facts`).
 type Facts = std::sync::Arc<dyn std::any::Any + Send + Sync>;
 
@@ -169,17 +175,22 @@ impl<'s> Context<'s> {
         }
     }
 
-    /// A context whose live probes are those made already (`into_live`).
-    fn with_live(site: &'s Site, live: OnceLock<Live>) -> Context<'s> {
+    /// A context that starts with what another kept (`into_kept`).
+    fn with_kept(site: &'s Site, kept: Kept) -> Context<'s> {
         Context {
-            live,
+            live: kept.live,
+            facts: kept.facts,
             ..Context::new(site)
         }
     }
 
-    /// The live probes made in this context, if any were (`with_live`).
-    fn into_live(self) -> OnceLock<Live> {
-        self.live
+    /// What the checks of this context found that the same checks made again read: the live
+    /// probes made, if any were, and the facts kept.
+    fn into_kept(self) -> Kept {
+        Kept {
+            live: self.live,
+            facts: self.facts,
+        }
     }
 
     /// The facts check `id` kept in this run (`keep_facts`), if they are a `T`.
@@ -720,7 +731,7 @@ impl Run<'_> {
 /// Between the checks and the settling, the site lets go of what the checks read of its servers
 /// (`Site::let_go_of_models`): the fix prover reads the config, not them, and the findings made
 /// again read them anew (one site of 360,000 servers held ~90 MB of them under the prover's own).
-/// So does the run's context: the checks made again ask theirs.
+/// So does the run's context, but for what it kept for the checks made again (`Kept`).
 pub fn run_made_again(
     site: &mut Site,
     checks: &[&'static dyn Check],
@@ -748,8 +759,9 @@ pub fn run_made_again(
             )
         }
     });
-    // The live checks' probes are made once: the findings made again ask the same context.
-    let live = first.into_live();
+    // The live checks' probes are made once, and MD110's predictions: the findings made again
+    // read them.
+    let kept = first.into_kept();
     let lets_go = done.iter().any(|(_, k)| k.is_some());
     let let_go = |site: &mut Site| {
         if lets_go {
@@ -788,7 +800,7 @@ pub fn run_made_again(
     // findings are made again.
     let_go(site);
     let made = MadeAgain {
-        live,
+        kept,
         again,
         keys,
         reload,
@@ -799,10 +811,11 @@ pub fn run_made_again(
     (results, made)
 }
 
-/// What `run_made_again` kept to make the findings it let go again (`Run`), and the live probes
-/// its checks made: none of it borrows the site, which let go of its models in between.
+/// What `run_made_again` kept to make the findings it let go again (`Run`), and what its checks
+/// found that they read again (`Kept`): none of it borrows the site, which let go of its models
+/// in between.
 pub struct MadeAgain {
-    live: OnceLock<Live>,
+    kept: Kept,
     again: Vec<Option<&'static dyn Check>>,
     keys: Vec<Option<crate::report::cause::Keys>>,
     reload: String,
@@ -815,7 +828,7 @@ impl MadeAgain {
     /// The run that makes the findings again, on `site` (the one they were made on).
     pub fn over(self, site: &Site) -> Run<'_> {
         Run {
-            cx: Context::with_live(site, self.live),
+            cx: Context::with_kept(site, self.kept),
             again: self.again,
             keys: self.keys,
             reload: self.reload,

@@ -488,22 +488,24 @@ impl Shared {
         sockets.sort();
         let mut out = Vec::new();
         for (listen, servers) in sockets {
-            let mut first: HashMap<String, NodeId> = HashMap::new();
+            // Keyed by the names as the config holds them, compared as nginx compares them: a
+            // lowercase copy of each was ~170 bytes a name while one big site's 360,000 were
+            // read.
+            let mut first: crate::fnv::FnvMap<Folded<'_>, NodeId> = Default::default();
             for &i in servers {
                 let s = &self.servers.servers[i as usize];
                 for n in s.names(cfg) {
                     if n.is_empty() || n.starts_with('~') || n == "_" || !wanted(n) {
                         continue;
                     }
-                    let key = n.to_ascii_lowercase();
-                    match first.get(&key) {
+                    match first.get(&Folded(n)) {
                         None => {
-                            first.insert(key, s.id);
+                            first.insert(Folded(n), s.id);
                         }
                         Some(&winner) if winner != s.id => out.push(DuplicateName {
                             listen: listen.clone(),
                             name: n.to_string(),
-                            key,
+                            key: n.to_ascii_lowercase(),
                             ignored: s.id,
                             first: winner,
                         }),
@@ -515,6 +517,28 @@ impl Shared {
         out
     }
 }
+
+/// A server name as nginx compares them: ASCII letters in either case alike (`Folded` hashes and
+/// compares the name as written, with no lowercase copy).
+#[derive(Clone, Copy)]
+struct Folded<'c>(&'c str);
+
+impl std::hash::Hash for Folded<'_> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        for b in self.0.bytes() {
+            h.write_u8(b.to_ascii_lowercase());
+        }
+        h.write_u8(0xff);
+    }
+}
+
+impl PartialEq for Folded<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(other.0)
+    }
+}
+
+impl Eq for Folded<'_> {}
 
 /// The `http` block of a main config (None for a fragment: its top level is the http level).
 fn http_block(cfg: &Config) -> Option<Directive<'_>> {

@@ -311,20 +311,23 @@ pub fn encode(bytes: &[u8]) -> String {
     out
 }
 
-/// The directories to scan: every served directory not inside another one.
-pub fn outermost(dirs: impl IntoIterator<Item = PathBuf>) -> Vec<PathBuf> {
-    let mut all: Vec<PathBuf> = dirs.into_iter().collect();
+/// The directories to scan: every served directory not inside another one. Borrowed, not
+/// copied: one site of 360,000 servers copied every path (~60 bytes each) to sort them.
+pub fn outermost<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> Vec<&'a Path> {
+    let mut all: Vec<&Path> = dirs.into_iter().collect();
     // Paths sort component by component, so whatever is inside a directory comes right after
     // it (`/srv/a`, `/srv/a/b`, `/srv/ab`): comparing with the last one kept is enough.
     all.sort();
     all.dedup();
-    let mut out: Vec<PathBuf> = Vec::new();
-    for d in all {
-        if out.last().map_or(true, |o| !d.starts_with(o)) {
-            out.push(d);
+    let mut kept = 0;
+    for i in 0..all.len() {
+        if kept == 0 || !all[i].starts_with(all[kept - 1]) {
+            all[kept] = all[i];
+            kept += 1;
         }
     }
-    out
+    all.truncate(kept);
+    all
 }
 
 #[cfg(test)]
@@ -336,9 +339,9 @@ mod tests {
         let v = outermost(
             ["/srv/a/b", "/srv/a", "/srv/ab", "/srv/a"]
                 .into_iter()
-                .map(PathBuf::from),
+                .map(Path::new),
         );
-        assert_eq!(v, vec![PathBuf::from("/srv/a"), PathBuf::from("/srv/ab")]);
+        assert_eq!(v, vec![Path::new("/srv/a"), Path::new("/srv/ab")]);
     }
 
     /// One is held per served directory of every server: 20 bytes and its path's (~96 with
