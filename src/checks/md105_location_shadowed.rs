@@ -59,7 +59,7 @@ impl Check for LocationShadowed {
         }
         let r = site.resolver();
         let cfg = r.config();
-        let all = Targets::new(r.targets().collect());
+        let all = Targets::new(&r);
         let prefixes = site.prefixes();
         if prefixes.is_empty() {
             return Ok(Outcome::skip(
@@ -122,7 +122,7 @@ impl Check for LocationShadowed {
                     let w = r.block_info(winner).expect("checked above");
                     let (uri, got, wanted) = &cases[0];
                     let urls: Vec<&str> = cases.iter().map(|c| c.0.as_str()).collect();
-                    let res = r.predict_on(t.server, &request(t, uri));
+                    let res = r.predict_on(t.server, &request(&t, uri));
                     let what = match (&w.handler, w.internal) {
                         (Some((d, _)), _) => format!("passes them to {d}"),
                         (None, true) => "is internal (404)".into(),
@@ -168,7 +168,7 @@ impl Check for LocationShadowed {
                             .head(format!("location ^~ {}", crate::fix::edit::quote(&name)));
                         let goal = crate::report::edit::Goal {
                             location: Some(name.clone()),
-                            ..goal_for(site, t, uri, None, None)
+                            ..goal_for(site, &t, uri, None, None)
                         };
                         config_fix(
                             f,

@@ -31,7 +31,7 @@ impl Check for UrlPrefixNotServed {
         }
         let r = site.resolver();
         let cfg = r.config();
-        let all = Targets::new(r.targets().collect());
+        let all = Targets::new(&r);
         let prefixes = site.prefixes();
         if prefixes.is_empty() {
             return Ok(Outcome::skip(
@@ -55,7 +55,7 @@ impl Check for UrlPrefixNotServed {
                 if !passes {
                     continue;
                 }
-                let res = r.resolve_on(t.server, &request(t, &uri));
+                let res = r.resolve_on(t.server, &request(&t, &uri));
                 if !res.handler.is_upstream() {
                     continue;
                 }

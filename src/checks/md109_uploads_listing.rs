@@ -33,7 +33,7 @@ impl Check for UploadsListing {
         if ps.clone().next().is_none() {
             return Ok(Outcome::skip("no media (uploads) URL prefix found"));
         }
-        let all = Targets::new(r.targets().collect());
+        let all = Targets::new(&r);
         let mut findings = Vec::new();
         for (p, t) in pairs(ps, &all) {
             let Some(loc) = r.location_for(t.server, p.url) else {

@@ -59,7 +59,7 @@ impl Check for UploadsExecutable {
         if ps.clone().next().is_none() {
             return Ok(Outcome::skip("no media (uploads) URL prefix found"));
         }
-        let all = Targets::new(r.targets().collect());
+        let all = Targets::new(&r);
         // Such a directive outside a location (nginx -t refuses it; read once per box).
         let http_passes = *site.per_box("md110::http_passes", || {
             let http = cfg
@@ -90,7 +90,7 @@ impl Check for UploadsExecutable {
                 None => {
                     let fact = Fact::new(
                         http_passes || passes_to_interpreter(&cfg.directive(t.server)),
-                        nosniff_missing(&r, p, t),
+                        nosniff_missing(&r, p, &t),
                     );
                     facts.push(fact);
                     fact

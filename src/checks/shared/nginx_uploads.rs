@@ -17,14 +17,17 @@ pub(crate) fn media<'c>(
 /// Each prefix of `ps` with each target it is checked on (`targets_for`), in order, handed out
 /// one at a time: one a server on a site of many, where MD110 asks them again as the report is
 /// written (a list of them was 16 bytes a server more at that moment).
-pub(crate) fn pairs<'p: 'a, 'a, 'c>(
+pub(crate) fn pairs<'p: 'a, 'a, 's>(
     ps: impl Iterator<Item = Prefix<'p>> + 'a,
-    all: &'a Targets<'c>,
-) -> impl Iterator<Item = (Prefix<'p>, &'a Target<'c>)> + 'a {
-    ps.flat_map(move |p| targets_for(p, all).into_iter().map(move |t| (p, t)))
+    all: &'a Targets<'_, 's>,
+) -> impl Iterator<Item = (Prefix<'p>, Target<'s>)> + 'a {
+    ps.flat_map(move |p| targets_for(p, all).map(move |t| (p, t)))
 }
 
 /// How many `pairs` there are.
-pub(crate) fn pair_count<'p>(ps: impl Iterator<Item = Prefix<'p>>, all: &Targets<'_>) -> usize {
+pub(crate) fn pair_count<'p>(
+    ps: impl Iterator<Item = Prefix<'p>>,
+    all: &Targets<'_, '_>,
+) -> usize {
     ps.map(|p| count_for(p, all)).sum()
 }
