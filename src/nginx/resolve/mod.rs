@@ -973,8 +973,8 @@ impl<'s> Resolver<'s> {
     }
 
     /// Every location of the site's servers that serves files from disk, as it is found, with
-    /// its directory as the config spells it (`static_locations` keeps the first of each): false
-    /// when the walk failed part way.
+    /// its directory (`static_locations` keeps the first of each directory): false when the
+    /// walk failed part way.
     pub fn each_static_location(&self, each: &mut dyn FnMut(Served)) -> bool {
         no_panic(|| engine::each_static_location(self, each)).is_some()
     }

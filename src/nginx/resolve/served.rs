@@ -123,20 +123,17 @@ impl<'a> FromIterator<ServedDir<'a>> for ServedDirs {
 struct Building {
     dirs: ServedDirs,
     interned: crate::fnv::FnvMap<Box<str>, u32>,
-    /// Each directory as the config spells it, by its hash: the first entry of each hash, then
-    /// the others of a hash met twice (`others`), and the spelling of an entry where it is not
-    /// its path as held (`/srv//media/` is held as `/srv/media`; nginx serves both spellings as
-    /// two directories, and so do the checks). A set of the spellings themselves held ~70 bytes
-    /// a directory while it was made.
+    /// Each directory by its hash: the first entry of each hash, then the others of a hash met
+    /// twice. One entry per directory, as paths compare (`/srv//media/` is `/srv/media`): a set
+    /// of the paths themselves held ~70 bytes a directory while it was made.
     by_hash: crate::fnv::FnvMap<u64, u32>,
     others: Vec<(u64, u32)>,
-    spelled: crate::fnv::FnvMap<u32, Box<[u8]>>,
 }
 
-fn spelling_hash(spelling: &[u8]) -> u64 {
+fn path_hash(dir: &Path) -> u64 {
     use std::hash::Hasher;
     let mut h = crate::fnv::Fnv::default();
-    h.write(spelling);
+    h.write(dir.as_os_str().as_bytes());
     h.finish()
 }
 
@@ -161,39 +158,23 @@ impl Building {
         });
     }
 
-    /// Whether no entry made so far was spelled `spelling` in the config.
-    fn first_time(&self, spelling: &[u8]) -> bool {
-        let hash = spelling_hash(spelling);
+    /// Whether no entry made so far is `dir` (its components as `ServedDirs` holds them).
+    fn first_time(&self, dir: &Path) -> bool {
+        let hash = path_hash(dir);
         let first = self.by_hash.get(&hash).copied();
-        let others = self
-            .others
-            .iter()
-            .filter(|&&(h, _)| h == hash)
-            .map(|&(_, i)| i);
-        let spelled = |i: u32| match self.spelled.get(&i) {
-            Some(s) => &s[..],
-            None => self
-                .dirs
-                .get(i as usize)
-                .map_or(&[][..], |d| d.dir.as_os_str().as_bytes()),
-        };
-        !first
-            .into_iter()
-            .chain(others)
-            .any(|i| spelled(i) == spelling)
+        let others = self.others.iter().filter(|&&(h, _)| h == hash).map(|&(_, i)| i);
+        let held = |i: u32| self.dirs.get(i as usize).map(|d| d.dir);
+        !first.into_iter().chain(others).any(|i| held(i) == Some(dir))
     }
 
-    /// `push`, of a directory spelled `spelling` in the config (`first_time`).
-    fn push_spelled(&mut self, d: ServedDir<'_>, spelling: &[u8]) {
-        let hash = spelling_hash(spelling);
+    /// `push`, of a directory `first_time` said is new.
+    fn push_new(&mut self, d: ServedDir<'_>) {
+        let hash = path_hash(d.dir);
         let next = u32::try_from(self.dirs.len()).expect("fewer than 4 G served directories");
         if self.by_hash.contains_key(&hash) {
             self.others.push((hash, next));
         } else {
             self.by_hash.insert(hash, next);
-        }
-        if d.dir.as_os_str().as_bytes() != spelling {
-            self.spelled.insert(next, spelling.into());
         }
         self.push(d);
     }
@@ -268,19 +249,19 @@ impl ServedDir<'_> {
 pub fn served_dirs(resolver: &Resolver<'_>) -> ServedDirs {
     let mut out = Building::default();
     let whole = resolver.each_static_location(&mut |s| {
-        // One entry per directory as the config spells it, the first in config order.
-        let spelling = s.dir.as_os_str().as_bytes();
-        if !out.first_time(spelling) {
+        // One entry per directory, the first in config order (paths compare by components:
+        // `/srv/media/` and `/srv/media` are one).
+        let dir: PathBuf = s.dir.components().collect();
+        if !out.first_time(&dir) {
             return;
         }
-        let dir: PathBuf = s.dir.components().collect();
         let block = s.location.unwrap_or(s.server);
         let directive = resolver.root_of(block).and_then(|r| r.directive);
         let regex = s
             .location
             .and_then(|l| resolver.location_pattern(l))
             .is_some_and(|(m, _)| matches!(m, Modifier::Regex | Modifier::RegexCaseless));
-        let d = ServedDir {
+        out.push_new(ServedDir {
             dir: &dir,
             prefix: &s.prefix,
             kind: s.kind,
@@ -288,8 +269,7 @@ pub fn served_dirs(resolver: &Resolver<'_>) -> ServedDirs {
             server: s.server,
             location: s.location,
             regex,
-        };
-        out.push_spelled(d, spelling);
+        });
     });
     // A walk that failed part way gives none, as `Resolver::static_locations` does.
     if !whole {

@@ -224,9 +224,9 @@ pub(in crate::nginx::resolve) fn static_locations(r: &Resolver<'_>) -> Vec<Serve
 }
 
 /// Every location of the resolver's servers that serves files from disk, in config order, with
-/// its directory as the config spells it: `static_locations` before it keeps one per directory
-/// (`served::served_dirs` keeps them as they come: one site of 360,000 servers held them all,
-/// ~150 bytes each, to make its 20-byte entries).
+/// its directory, handed over as it is found: `static_locations` keeps the first of each
+/// directory in a list, `served::served_dirs` in its compact entries (it was made from that
+/// list: one site of 360,000 servers held them all, ~150 bytes each, to make 20-byte entries).
 pub(in crate::nginx::resolve) fn each_static_location(
     r: &Resolver<'_>,
     each: &mut dyn FnMut(Served),
