@@ -331,6 +331,19 @@ fn any_config_and_url_resolve_without_panic_in_bounded_time() {
         }
         loaded += 1;
         let resolver = site.resolver();
+        // The served directories, made as the locations are found, are the first location of
+        // each directory in config order, as `static_locations` lists them.
+        let listed: Vec<(std::path::PathBuf, u32)> = resolver
+            .static_locations()
+            .into_iter()
+            .map(|s| (s.dir.components().collect(), s.server))
+            .collect();
+        let served: Vec<(std::path::PathBuf, u32)> = site
+            .served_dirs()
+            .iter()
+            .map(|s| (s.dir.to_path_buf(), s.server))
+            .collect();
+        assert_eq!(served, listed, "config {n} (seed {seed})\n{text}");
         for _ in 0..12 {
             let u = url(&mut rng);
             let Ok(req) = Request::from_url(&u) else {
@@ -634,4 +647,44 @@ fn a_location_matched_once_builds_the_path_of_path_for() {
         }
     }
     assert!(matched >= 5, "{matched}");
+}
+
+/// One served directory per directory, however its locations spell it: `location /` with
+/// `root D` serves `D/` (the root and the URI `/`), a regex location with the same root serves
+/// `D`; both are the first location's (what every directory check reads).
+#[test]
+fn a_directory_two_locations_spell_differently_is_served_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "events {{}}\nhttp {{ server {{ listen 80; server_name a.test; \
+             location / {{ root {d}/public; }} \
+             location ~* \\.(jpg|png)$ {{ root {d}/public; }} \
+             location /media/ {{ alias {d}/media/; }} }} }}\n"
+        ),
+    )
+    .unwrap();
+    let site = Site::gather(
+        &Options {
+            nginx_conf: Some(conf),
+            ..Default::default()
+        },
+        true,
+    )
+    .unwrap();
+    let served: Vec<(String, String)> = site
+        .served_dirs()
+        .iter()
+        .map(|s| (s.dir.display().to_string(), s.prefix.to_string()))
+        .collect();
+    assert_eq!(
+        served,
+        [
+            (format!("{d}/public"), "/".to_string()),
+            (format!("{d}/media"), "/media/".to_string()),
+        ]
+    );
 }

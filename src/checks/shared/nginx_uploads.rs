@@ -25,9 +25,6 @@ pub(crate) fn pairs<'p: 'a, 'a, 's>(
 }
 
 /// How many `pairs` there are.
-pub(crate) fn pair_count<'p>(
-    ps: impl Iterator<Item = Prefix<'p>>,
-    all: &Targets<'_, '_>,
-) -> usize {
+pub(crate) fn pair_count<'p>(ps: impl Iterator<Item = Prefix<'p>>, all: &Targets<'_, '_>) -> usize {
     ps.map(|p| count_for(p, all)).sum()
 }

@@ -162,9 +162,16 @@ impl Building {
     fn first_time(&self, dir: &Path) -> bool {
         let hash = path_hash(dir);
         let first = self.by_hash.get(&hash).copied();
-        let others = self.others.iter().filter(|&&(h, _)| h == hash).map(|&(_, i)| i);
+        let others = self
+            .others
+            .iter()
+            .filter(|&&(h, _)| h == hash)
+            .map(|&(_, i)| i);
         let held = |i: u32| self.dirs.get(i as usize).map(|d| d.dir);
-        !first.into_iter().chain(others).any(|i| held(i) == Some(dir))
+        !first
+            .into_iter()
+            .chain(others)
+            .any(|i| held(i) == Some(dir))
     }
 
     /// `push`, of a directory `first_time` said is new.
