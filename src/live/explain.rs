@@ -206,7 +206,6 @@ impl<'r, 's> Answered<'r, 's> {
         let host = line.host.as_deref().or(line.server.as_deref());
         let host = host.map(|h| h.split(':').next().unwrap_or(h).to_ascii_lowercase());
         r.targets()
-            .into_iter()
             .filter(|t| {
                 host.as_ref()
                     .map_or(true, |h| r.server_names(t.server).iter().any(|n| n == h))

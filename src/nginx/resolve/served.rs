@@ -178,10 +178,11 @@ impl Building {
     fn push_new(&mut self, d: ServedDir<'_>) {
         let hash = path_hash(d.dir);
         let next = u32::try_from(self.dirs.len()).expect("fewer than 4 G served directories");
-        if self.by_hash.contains_key(&hash) {
-            self.others.push((hash, next));
-        } else {
-            self.by_hash.insert(hash, next);
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(_) => self.others.push((hash, next)),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(next);
+            }
         }
         self.push(d);
     }
