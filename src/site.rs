@@ -807,6 +807,30 @@ impl Site {
             .get_or_init(|| ServerPlaces::of(self.config(), self.shared_model().servers()))
     }
 
+    /// The site's resolver over the model already built, else over a model made for the
+    /// caller alone in `own`, let go with it: a check made again as the report is written
+    /// (MD110, `checks::Run`) does not leave one big site's model (~150 bytes a server) held
+    /// under the findings made after its own.
+    pub fn resolver_of_its_own<'s>(
+        &'s self,
+        own: &'s mut Option<resolve::Model>,
+    ) -> Resolver<'s> {
+        let built = match self.is_every_server() {
+            true => self.whole.get(),
+            false => self.model.get(),
+        };
+        if let Some(m) = built {
+            return self.resolver_over(m);
+        }
+        let only = (!self.is_every_server()).then_some(&self.nginx.servers[..]);
+        let m = own.insert(resolve::Model::for_servers(
+            self.config(),
+            self.shared_model().clone(),
+            only,
+        ));
+        self.resolver_over(m)
+    }
+
     /// The nginx model of the site's servers (its indexes built on first use, then shared).
     pub fn resolver(&self) -> Resolver<'_> {
         self.resolver_over(self.site_model())
@@ -949,9 +973,16 @@ impl Site {
     /// peak. A cell shared with other sites (a box checked site by site) is left as it is.
     /// Asked again, each is made again.
     pub fn let_go_of_models(&mut self) {
+        self.let_go_of_models_but_served_dirs();
+        self.served.take();
+    }
+
+    /// `let_go_of_models` but for the served directories, which are not the model's (paths and
+    /// node ids): made again they would need the model again (`served_dirs`). What the checks
+    /// made again as the report is written read (`checks::run_made_again`).
+    pub fn let_go_of_models_but_served_dirs(&mut self) {
         self.model.take();
         self.request_model.take();
-        self.served.take();
         self.upstreams.take();
         self.fs = Default::default();
         if let Some(whole) = Arc::get_mut(&mut self.whole) {

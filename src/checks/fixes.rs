@@ -33,17 +33,11 @@ pub fn settle_keeping(site: &Site, results: &mut [CheckResult], keep_data: bool)
 #[derive(Debug)]
 pub struct Pending {
     block: crate::nginx::NodeId,
-    /// The index of the finding's key among its check's (`checks::Run::keys`), `NO_KEY` when it
-    /// has none (it is not actionable): completed once its fix text is settled.
-    key: u32,
     shape: Arc<Shape>,
     /// What the fix says that no other says (a new first line, changed directives, a goal);
     /// most fixes only append lines (None).
     own: Option<Box<Own>>,
 }
-
-/// `Pending::key` of a finding without a key.
-const NO_KEY: u32 = u32::MAX;
 
 /// What the let-go fixes that say the same hold once (`Pending`).
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -63,14 +57,9 @@ struct Own {
 }
 
 impl Pending {
-    /// `fix` of a finding let go, which printed `commands`, its key at `key` (`Pending::key`),
-    /// what it says alike taken from `shapes`.
-    pub fn of(
-        fix: ConfigFix,
-        commands: Vec<String>,
-        key: Option<u32>,
-        shapes: &mut Shapes,
-    ) -> Pending {
+    /// `fix` of a finding let go, which printed `commands`, what it says alike taken from
+    /// `shapes`.
+    pub fn of(fix: ConfigFix, commands: Vec<String>, shapes: &mut Shapes) -> Pending {
         let ConfigFix {
             edit,
             intro,
@@ -90,10 +79,8 @@ impl Pending {
                 goal,
             })
         });
-        let key = key.inspect(|&k| assert!(k != NO_KEY, "fewer than 2^32 - 1 keys"));
         Pending {
             block,
-            key: key.unwrap_or(NO_KEY),
             shape: shapes.get(Shape {
                 intro,
                 append,
@@ -101,11 +88,6 @@ impl Pending {
             }),
             own,
         }
-    }
-
-    /// The index of the finding's key among its check's, when it has one.
-    pub fn key(&self) -> Option<u32> {
-        (self.key != NO_KEY).then_some(self.key)
     }
 
     /// The commands the finding printed.
@@ -1050,7 +1032,7 @@ mod tests {
     }
 
     /// A fix let go is given back as it was made (with a new first line, changed directives
-    /// and a goal, or only lines appended), with its key and commands; what two fixes say alike
+    /// and a goal, or only lines appended), with its commands; what two fixes say alike
     /// (their intro, lines and commands) held once.
     #[test]
     fn pending_fixes_give_back_their_fix_and_share_what_they_say_alike() {
@@ -1076,14 +1058,14 @@ mod tests {
         });
         let mut shapes = Shapes::default();
         let reload = vec!["sudo nginx -t && sudo systemctl reload nginx".to_string()];
-        for (made, key) in [(fix(7, &[]), None), (own, Some(3))] {
-            let p = Pending::of(made.clone(), reload.clone(), key, &mut shapes);
+        for made in [fix(7, &[]), own] {
+            let p = Pending::of(made.clone(), reload.clone(), &mut shapes);
             assert_eq!(p.config_fix(), made);
-            assert_eq!((p.key(), p.commands()), (key, &reload[..]));
+            assert_eq!(p.commands(), &reload[..]);
         }
         let (a, b) = (
-            Pending::of(fix(1, &["deny all;"]), reload.clone(), None, &mut shapes),
-            Pending::of(fix(2, &["deny all;"]), reload.clone(), Some(0), &mut shapes),
+            Pending::of(fix(1, &["deny all;"]), reload.clone(), &mut shapes),
+            Pending::of(fix(2, &["deny all;"]), reload.clone(), &mut shapes),
         );
         assert!(std::sync::Arc::ptr_eq(&a.shape, &b.shape));
         assert!(a.own.is_none());

@@ -53,7 +53,13 @@ impl Check for UploadsExecutable {
         if let Some(skip) = skip_if_incomplete(site) {
             return Ok(skip);
         }
-        let r = site.resolver();
+        // Made again as the report is written (its first pass's facts kept), on a model of its
+        // own: let go as it ends, not held under the findings of the checks after it.
+        let mut own = None;
+        let r = match site.facts::<Facts>(UPLOADS_EXECUTABLE.id) {
+            Some(_) => site.resolver_of_its_own(&mut own),
+            None => site.resolver(),
+        };
         let cfg = r.config();
         let ps = media(site);
         if ps.clone().next().is_none() {

@@ -159,6 +159,9 @@ pub struct Context<'s> {
 struct Kept {
     live: OnceLock<Live>,
     facts: std::sync::Mutex<Vec<(&'static str, Facts)>>,
+    /// Found from the served directories and the model: the checks made again read them
+    /// without the model (`Site::resolver_of_its_own`).
+    prefixes: OnceLock<shared::nginx::Prefixes>,
 }
 
 /// A check's facts, of its own type (`Context::facts`).
@@ -180,16 +183,18 @@ impl<'s> Context<'s> {
         Context {
             live: kept.live,
             facts: kept.facts,
+            prefixes: kept.prefixes,
             ..Context::new(site)
         }
     }
 
     /// What the checks of this context found that the same checks made again read: the live
-    /// probes made, if any were, and the facts kept.
+    /// probes made, if any were, the facts kept and the prefixes.
     fn into_kept(self) -> Kept {
         Kept {
             live: self.live,
             facts: self.facts,
+            prefixes: self.prefixes,
         }
     }
 
@@ -642,15 +647,14 @@ pub const MADE_AGAIN_FROM: usize = 4096;
 /// one check at a time, as the report is written (`Run::findings`): one site of 360,000
 /// servers made a million findings (~1 KB each, 20 times the config) that were all held until
 /// the report was written. Their status and summary were settled from the first pass's
-/// findings; the causes are grouped from their keys (`keys`, ~100 bytes a finding).
+/// findings; the causes are grouped from the keys of the findings made again, as they are
+/// written (`render::json::write_checks_made_again`): held from the first pass, ~40 bytes a
+/// finding, they were a million keys under the checks, the settling and the findings made again.
 pub struct Run<'s> {
     /// The run's context: the second pass asks what the first asked (the live probes made).
     cx: Context<'s>,
     /// Per result: its check, when its findings were let go.
     again: Vec<Option<&'static dyn Check>>,
-    /// Per result: the keys of the actionable findings let go, by index
-    /// (`render::causes::of_keyed`).
-    pub keys: Vec<Option<crate::report::cause::Keys>>,
     /// The reload command the findings' commands say (`fixes::with_reload`).
     reload: String,
     /// Per result: the settled remediation of each of its findings with a fix as data, in
@@ -702,12 +706,6 @@ impl Run<'_> {
         self.each_finding(i, &mut |f| all.push(f)).then_some(all)
     }
 
-    /// The keys of the findings let go, per result (`keys`): what is left of the run once
-    /// every result is written, for the causes.
-    pub fn into_keys(self) -> Vec<Option<crate::report::cause::Keys>> {
-        self.keys
-    }
-
     /// Whether some result's findings are made again.
     pub fn makes_again(&self) -> bool {
         self.again.iter().any(Option::is_some)
@@ -751,7 +749,7 @@ pub fn run_made_again(
     let first = Context::new(site);
     let done = run_each(&first, &checks, |c| {
         if may && c.meta().band != Band::Live {
-            shared::nginx::fix_text_settled_later(|| run_letting_go(c, &first, from, &reload))
+            shared::nginx::fix_text_settled_later(|| run_letting_go(c, &first, from))
         } else {
             (
                 shared::nginx::fix_text_settled_later(|| run_in(c, &first)),
@@ -759,32 +757,27 @@ pub fn run_made_again(
             )
         }
     });
-    // The live checks' probes are made once, and MD110's predictions: the findings made again
-    // read them.
+    // The live checks' probes are made once, and MD110's predictions and the prefixes: the
+    // findings made again read them.
     let kept = first.into_kept();
     let lets_go = done.iter().any(|(_, k)| k.is_some());
     let let_go = |site: &mut Site| {
         if lets_go {
-            site.let_go_of_models();
+            site.let_go_of_models_but_served_dirs();
             crate::heap::return_freed_pages_now();
         }
     };
     let_go(site);
     let mut results = Vec::with_capacity(done.len());
     let mut again = Vec::with_capacity(done.len());
-    let mut keys = Vec::with_capacity(done.len());
     let mut pending = Vec::with_capacity(done.len());
-    for (c, (r, k)) in checks.iter().zip(done) {
+    for (c, (r, p)) in checks.iter().zip(done) {
         results.push(r);
-        again.push(k.as_ref().map(|_| *c));
-        let (k, p) = k.unwrap_or_default();
-        keys.push(again.last().and_then(|c| c.map(|_| k)));
-        pending.push(p);
+        again.push(p.as_ref().map(|_| *c));
+        pending.push(p.unwrap_or_default());
     }
     let mut sealer = Sealer {
         cfg: site.config(),
-        ids: results.iter().map(|r| r.id).collect(),
-        keys: &mut keys,
         reload: &reload,
         heads: fixes::Heads::default(),
         settled: pending
@@ -802,7 +795,6 @@ pub fn run_made_again(
     let made = MadeAgain {
         kept,
         again,
-        keys,
         reload,
         settled,
         heads,
@@ -817,7 +809,6 @@ pub fn run_made_again(
 pub struct MadeAgain {
     kept: Kept,
     again: Vec<Option<&'static dyn Check>>,
-    keys: Vec<Option<crate::report::cause::Keys>>,
     reload: String,
     settled: Vec<Vec<fixes::Settled>>,
     heads: fixes::Heads,
@@ -830,7 +821,6 @@ impl MadeAgain {
         Run {
             cx: Context::with_kept(site, self.kept),
             again: self.again,
-            keys: self.keys,
             reload: self.reload,
             settled: self.settled,
             heads: self.heads,
@@ -840,14 +830,9 @@ impl MadeAgain {
 }
 
 /// The remediations settling writes for the findings let go (`fixes::Pending`), each kept
-/// compactly as soon as it is written (`fixes::Seal`), and the keys of those findings completed
-/// with them (made without: the fix text was not written yet): what `cause::Keys::push` reads
-/// of a remediation, as it would have read it of the finding held (`cause::Keys::complete`).
+/// compactly as soon as it is written (`fixes::Seal`).
 struct Sealer<'a> {
     cfg: &'a crate::nginx::Config,
-    /// Per result: its check's id.
-    ids: Vec<&'static str>,
-    keys: &'a mut [Option<crate::report::cause::Keys>],
     reload: &'a str,
     heads: fixes::Heads,
     /// Per result: each pending fix's settled remediation, once sealed (`Settled::NOT_YET`
@@ -865,10 +850,6 @@ impl Sealer<'_> {
         mut rem: crate::report::Remediation,
     ) {
         fixes::reload_in(&mut rem, self.reload);
-        let at = p.key().map(|k| k as usize);
-        if let Some((keys, k)) = self.keys[r].as_mut().zip(at) {
-            keys.complete(k, &rem, self.ids[r]);
-        }
         self.settled[r][i] = self.heads.settled(&rem, p, self.cfg);
     }
 
@@ -894,19 +875,18 @@ impl Sealer<'_> {
     }
 }
 
-/// What a check whose findings were let go keeps of them: the keys of the actionable ones, and
-/// the config fixes to settle (`fixes::Pending`).
-type LetGo = (crate::report::cause::Keys, Vec<fixes::Pending>);
+/// What a check whose findings were let go keeps of them: the config fixes to settle
+/// (`fixes::Pending`).
+type LetGo = Vec<fixes::Pending>;
 
 /// `run_in` of a check on a site where its findings may be let go (`run_made_again`): they
 /// are held until `from` of them are, then, if none has Apache fixes as data, each is let go
-/// as it is made, its key and its config fix kept (returned). A check that makes Apache fixes
+/// as it is made, its config fix kept (returned). A check that makes Apache fixes
 /// as data after that, or says it skipped, is run again and held whole.
 fn run_letting_go(
     check: &'static dyn Check,
     cx: &Context<'_>,
     from: usize,
-    reload: &str,
 ) -> (CheckResult, Option<LetGo>) {
     let meta = check.meta();
     if repository_skip(meta.id, cx).is_some() || other_server_skip(meta, cx).is_some() {
@@ -914,15 +894,13 @@ fn run_letting_go(
     }
     let mut tally = Tally {
         from,
-        reload,
-        id: meta.id,
         count: 0,
         worst: None,
         actionable: 0,
         first: None,
         held: Vec::new(),
         has_data: false,
-        keys: None,
+        letting_go: false,
         pending: Vec::new(),
         shapes: Default::default(),
         fell_back: false,
@@ -934,14 +912,11 @@ fn run_letting_go(
     let (status, summary, findings) = match result {
         Ok(Ok(mut outcome)) => {
             outcome.findings.drain(..).for_each(|f| tally.add(f));
-            match tally.keys.take() {
-                Some(_) if tally.fell_back || outcome.skipped.is_some() => {
+            match tally.letting_go {
+                true if tally.fell_back || outcome.skipped.is_some() => {
                     return (run_in(check, cx), None);
                 }
-                Some(mut keys) => {
-                    // Held until the report is written: at their length, not the capacity
-                    // they grew to (up to twice it; 40 bytes a key, one per server).
-                    keys.shrink_to_fit();
+                true => {
                     let summary = outcome.summary.unwrap_or_else(|| {
                         summary_of(meta, tally.first.as_deref(), tally.actionable)
                     });
@@ -955,9 +930,9 @@ fn run_letting_go(
                         ignored: None,
                     };
                     tally.pending.shrink_to_fit();
-                    return (result, Some((keys, std::mem::take(&mut tally.pending))));
+                    return (result, Some(std::mem::take(&mut tally.pending)));
                 }
-                None => {
+                false => {
                     outcome.findings = std::mem::take(&mut tally.held);
                     settle(meta, outcome, true)
                 }
@@ -979,10 +954,8 @@ fn run_letting_go(
 }
 
 /// What `run_letting_go` keeps of a check's findings as it makes them.
-struct Tally<'a> {
+struct Tally {
     from: usize,
-    reload: &'a str,
-    id: &'static str,
     /// Findings made, their worst severity, how many are actionable and the first of those's
     /// message: what `settle` makes the status and summary of.
     count: usize,
@@ -994,8 +967,8 @@ struct Tally<'a> {
     /// Some finding held has Apache fixes as data: they are all held (they are merged and
     /// proven on findings held, `fixes::merge_apache`).
     has_data: bool,
-    /// Set once the findings are let go: the keys of the actionable ones.
-    keys: Option<crate::report::cause::Keys>,
+    /// Set once the findings are let go.
+    letting_go: bool,
     /// The config fixes of the findings let go, in order.
     pending: Vec<fixes::Pending>,
     /// What they say alike, held once.
@@ -1004,9 +977,8 @@ struct Tally<'a> {
     fell_back: bool,
 }
 
-impl Tally<'_> {
+impl Tally {
     fn add(&mut self, f: Finding) {
-        let index = self.count as u32;
         self.count += 1;
         self.worst = self.worst.max(Some(f.severity));
         if f.severity > Severity::Info {
@@ -1016,56 +988,31 @@ impl Tally<'_> {
             }
         }
         let data = f.apache_fix.is_some();
-        match &mut self.keys {
+        match self.letting_go {
             _ if self.fell_back => {}
-            Some(_) if data => self.fell_back = true,
-            Some(keys) => {
-                let pending = (&mut self.pending, &mut self.shapes);
-                let_go(f, index, self.id, self.reload, keys, pending)
-            }
-            None => {
+            true if data => self.fell_back = true,
+            true => let_go(f, (&mut self.pending, &mut self.shapes)),
+            false => {
                 self.has_data |= data;
                 self.held.push(f);
                 if !self.has_data && self.held.len() >= self.from {
-                    let mut keys = crate::report::cause::Keys::default();
-                    for (i, f) in std::mem::take(&mut self.held).into_iter().enumerate() {
-                        let pending = (&mut self.pending, &mut self.shapes);
-                        let_go(f, i as u32, self.id, self.reload, &mut keys, pending);
+                    for f in std::mem::take(&mut self.held) {
+                        let_go(f, (&mut self.pending, &mut self.shapes));
                     }
-                    self.keys = Some(keys);
+                    self.letting_go = true;
                 }
             }
         }
     }
 }
 
-/// Finding `index` of check `id` let go: its key kept if it is actionable, and its config fix
-/// (with its own commands, which its block's merged fix keeps) if it has one. The key of a
-/// finding with a config fix is made without its remediation, whose text settling writes
-/// (`settle_pending` completes it).
-fn let_go(
-    mut f: Finding,
-    index: u32,
-    id: &'static str,
-    reload: &str,
-    keys: &mut crate::report::cause::Keys,
-    (pending, shapes): (&mut Vec<fixes::Pending>, &mut fixes::Shapes),
-) {
-    let fix = f.config_fix.take();
-    // Settling writes the remediation's text: only its commands are kept.
-    let commands = match &fix {
-        Some(_) => f.remediation.take().map(|r| r.commands).unwrap_or_default(),
-        None => {
-            fixes::with_reload(&mut f, reload);
-            Vec::new()
-        }
-    };
-    let key = (f.severity > Severity::Info).then(|| {
-        keys.push(&f, id, index);
-        (keys.len() - 1) as u32
-    });
-    if let Some(fix) = fix {
-        pending.push(fixes::Pending::of(*fix, commands, key, shapes));
+/// A finding let go: its config fix kept (with its own commands, which its block's merged fix
+/// keeps) if it has one.
+fn let_go(mut f: Finding, (pending, shapes): (&mut Vec<fixes::Pending>, &mut fixes::Shapes)) {
+    if let Some(fix) = f.config_fix.take() {
+        // Settling writes the remediation's text: only its commands are kept.
+        let commands = f.remediation.take().map(|r| r.commands).unwrap_or_default();
+        pending.push(fixes::Pending::of(*fix, commands, shapes));
     }
 }
 

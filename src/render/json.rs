@@ -56,16 +56,18 @@ pub fn write_checks_made_again(
     m.serialize_entry("site", &report.site)?;
     // Written: the site's server blocks (one site lists 360,000) are not read again.
     report.site.servers = None;
+    let keys = std::cell::RefCell::new(vec![None; report.checks.len()]);
     let results = Results {
         report: &*report,
         run: &run,
+        keys: &keys,
     };
     m.serialize_entry("checks", &results)?;
     m.serialize_entry("summary", &report.summary)?;
     // Not ended (`m.end()` is not called): `write_causes` adds the last entry and ends the
     // object, as `Pretty` would.
     buffered.flush()?;
-    Ok(run.into_keys())
+    Ok(keys.into_inner())
 }
 
 /// The last entry of a document `write_checks_made_again` began, `causes`, grouped from `keys`,
@@ -100,6 +102,9 @@ pub fn write_causes(
 struct Results<'r, 's> {
     report: &'r Report,
     run: &'r checks::Run<'s>,
+    /// Per result: the keys of the findings made again, as they are written (the causes are
+    /// grouped from them, `write_causes`).
+    keys: &'r std::cell::RefCell<Vec<Option<Keys>>>,
 }
 
 impl Serialize for Results<'_, '_> {
@@ -112,6 +117,7 @@ impl Serialize for Results<'_, '_> {
                 .map(|(i, result)| MadeResult {
                     result,
                     run: self.run,
+                    keys: self.keys,
                     i,
                 }),
         )
@@ -122,6 +128,7 @@ impl Serialize for Results<'_, '_> {
 struct MadeResult<'r, 's> {
     result: &'r CheckResult,
     run: &'r checks::Run<'s>,
+    keys: &'r std::cell::RefCell<Vec<Option<Keys>>>,
     i: usize,
 }
 
@@ -141,6 +148,8 @@ impl Serialize for MadeResult<'_, '_> {
             "findings",
             &Made {
                 run: self.run,
+                keys: self.keys,
+                id: r.id,
                 i: self.i,
             },
         )?;
@@ -153,9 +162,12 @@ impl Serialize for MadeResult<'_, '_> {
     }
 }
 
-/// The findings of result `i`, each written as it is made and let go.
+/// The findings of result `i` (of check `id`), each written as it is made and let go, its key
+/// kept if it is actionable.
 struct Made<'r, 's> {
     run: &'r checks::Run<'s>,
+    keys: &'r std::cell::RefCell<Vec<Option<Keys>>>,
+    id: &'static str,
     i: usize,
 }
 
@@ -165,11 +177,19 @@ impl Serialize for Made<'_, '_> {
         // The length is not known before they are made: an empty list is `[]` either way.
         let mut seq = s.serialize_seq(None)?;
         let mut failed = None;
+        let (mut keys, mut index) = (Keys::default(), 0u32);
         made_ahead(self.run, self.i, &mut |f| {
+            if f.severity > crate::report::Severity::Info {
+                keys.push(&f, self.id, index);
+            }
+            index += 1;
             if failed.is_none() {
                 failed = seq.serialize_element(&f).err();
             }
         });
+        // Held until the causes are grouped: at their length, not the capacity they grew to.
+        keys.shrink_to_fit();
+        self.keys.borrow_mut()[self.i] = Some(keys);
         match failed {
             Some(e) => Err(e),
             None => seq.end(),
