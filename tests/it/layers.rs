@@ -11,6 +11,7 @@ const LAYERS: &[(&str, u8)] = &[
     // 1 ground: no nginx, no site
     ("text_safe", 9),
     ("fnv", 9),
+    ("heap", 9),
     ("input", 9),
     ("sysroot", 10),
     ("report", 11),
