@@ -947,7 +947,7 @@ pub mod edit {
 /// numbers (`Key`), its few texts (files, URL segments, the ids it names) kept once per check
 /// (`Keys`); an MD201 finding was ~900 bytes, its key with its own strings ~100.
 pub mod cause {
-    use super::{Finding, Remediation, Severity};
+    use super::{Finding, Severity};
     use crate::fnv::FnvMap;
     use std::hash::{BuildHasher, Hash, Hasher};
     use std::sync::OnceLock;
@@ -1236,39 +1236,6 @@ pub mod cause {
             });
         }
 
-        /// Give key `k`, made of its finding without a remediation (a config fix's text is
-        /// written by settling, after the finding is let go: `checks::settle_pending`), the
-        /// remediation `r`: the key `push` makes of the finding with it. `own`: its check.
-        pub fn complete(&mut self, k: usize, r: &Remediation, own: &str) {
-            let Some(key) = self.keys.get_mut(k) else {
-                return;
-            };
-            if let Some((file, line)) = fix_block_in(&r.text) {
-                let at = self.texts.at(file, line);
-                (key.fixed, key.fix, key.refs) = (Fixed::Block, [at.file, at.line, 0, 0], NONE);
-                return;
-            }
-            key.fixed = Fixed::Hash;
-            key.fix = hash_words(fix_hash(&r.text, &r.commands));
-            // The ids its message and evidence name first, then its fix text's.
-            self.scratch.clear();
-            if let Some(refs) = key.refs() {
-                self.scratch.push_str(self.texts.get(refs));
-            }
-            let known = self.scratch.len();
-            each_id_in([r.text.as_str()].into_iter(), own, |id| {
-                if !self.scratch[..known].split(' ').any(|x| x == id) {
-                    if !self.scratch.is_empty() {
-                        self.scratch.push(' ');
-                    }
-                    self.scratch.push_str(id);
-                }
-            });
-            if self.scratch.len() > known {
-                key.refs = self.texts.id(&self.scratch);
-            }
-        }
-
         pub fn keys(&self) -> &[Key] {
             &self.keys
         }
@@ -1422,41 +1389,6 @@ pub mod cause {
         #[test]
         fn a_key_is_40_bytes() {
             assert_eq!(std::mem::size_of::<Key>(), 40);
-        }
-
-        /// A key made without its remediation and completed with it is the key of the finding
-        /// with it (MD110's fix text is written by settling, after the finding is let go).
-        #[test]
-        fn a_key_completed_is_the_key_of_the_finding_with_its_remediation() {
-            let base = || {
-                Finding::error("see MD101, MD105")
-                    .evidence("url", "/media/x.jpg")
-                    .at(Location::new("/etc/nginx/app", 4))
-            };
-            let block = base().fix_with_block(
-                "do this (MD105, MD106):",
-                &["# /etc/nginx/app:3".into(), "location /media/ {".into()],
-                vec!["reload".into()],
-            );
-            let plain = base().fix("see MD106 and MD101", vec!["reload".into()]);
-            for with in [block, plain] {
-                let mut whole = Keys::default();
-                whole.push(&with, "MD110", 7);
-                let mut without = with.clone();
-                let r = without.remediation.take().unwrap();
-                let mut later = Keys::default();
-                later.push(&without, "MD110", 7);
-                later.complete(0, &r, "MD110");
-                let (a, b) = (whole.keys()[0], later.keys()[0]);
-                let text =
-                    |k: &Key, keys: &Keys| k.refs().map(|id| keys.texts().get(id).to_owned());
-                assert_eq!(text(&a, &whole), text(&b, &later));
-                assert_eq!(a.fix(), b.fix());
-                let at = |k: &Key, keys: &Keys| k.block().map(|at| at.text(keys.texts()));
-                assert_eq!(at(&a, &whole), at(&b, &later));
-                assert_eq!(a.has_remediation(), b.has_remediation());
-                assert_eq!(a.segment().is_some(), b.segment().is_some());
-            }
         }
 
         #[test]

@@ -807,28 +807,20 @@ impl Site {
             .get_or_init(|| ServerPlaces::of(self.config(), self.shared_model().servers()))
     }
 
-    /// The site's resolver over the model already built, else over a model made for the
-    /// caller alone in `own`, let go with it: a check made again as the report is written
-    /// (MD110, `checks::Run`) does not leave one big site's model (~150 bytes a server) held
-    /// under the findings made after its own.
-    pub fn resolver_of_its_own<'s>(
-        &'s self,
-        own: &'s mut Option<resolve::Model>,
-    ) -> Resolver<'s> {
-        let built = match self.is_every_server() {
+    /// The model of the site's servers, if it is built (None after `let_go_of_models`).
+    pub fn built_model(&self) -> Option<&resolve::Model> {
+        match self.is_every_server() {
             true => self.whole.get(),
             false => self.model.get(),
-        };
-        if let Some(m) = built {
-            return self.resolver_over(m);
         }
-        let only = (!self.is_every_server()).then_some(&self.nginx.servers[..]);
-        let m = own.insert(resolve::Model::for_servers(
-            self.config(),
-            self.shared_model().clone(),
-            only,
-        ));
-        self.resolver_over(m)
+    }
+
+    /// A model of `servers` of the site (and the default servers of their sockets) made for the
+    /// caller alone, let go with it (`resolver_over`): a check made again as the report is
+    /// written on a site that let go of its model (MD110, `checks::Run`) models a chunk of
+    /// servers at a time.
+    pub fn model_of(&self, servers: &[NodeId]) -> resolve::Model {
+        resolve::Model::for_servers(self.config(), self.shared_model().clone(), Some(servers))
     }
 
     /// The nginx model of the site's servers (its indexes built on first use, then shared).
@@ -848,7 +840,8 @@ impl Site {
         self.resolver_over(model)
     }
 
-    fn resolver_over<'s>(&'s self, model: &'s resolve::Model) -> Resolver<'s> {
+    /// The site's resolver over `model` (`model_of`, or the site's own: `resolver`).
+    pub fn resolver_over<'s>(&'s self, model: &'s resolve::Model) -> Resolver<'s> {
         Resolver::new(resolve::Inputs {
             config: self.config(),
             model,

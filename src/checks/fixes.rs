@@ -995,7 +995,7 @@ mod tests {
                 goal: None,
                 splices: Vec::new(),
             };
-            Pending::of(fix, Vec::new(), None, &mut shapes)
+            Pending::of(fix, Vec::new(), &mut shapes)
         };
         let pending: Vec<Pending> = [1, 2, 1, 3, 2, 1].into_iter().map(&mut pending).collect();
         let (mut taken, mut remediation) = (None, None);
@@ -1130,7 +1130,7 @@ mod tests {
         let mut shapes = Shapes::default();
         let let_go = results[1].findings.drain(..).map(|mut f| {
             let commands = f.remediation.take().unwrap().commands;
-            Pending::of(*f.config_fix.unwrap(), commands, None, &mut shapes)
+            Pending::of(*f.config_fix.unwrap(), commands, &mut shapes)
         });
         let pending = vec![Vec::new(), let_go.collect()];
         let mut sealed = Vec::new();

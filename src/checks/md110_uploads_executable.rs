@@ -2,12 +2,12 @@
 //! not content-sniffed.
 //! The page: checks/MD110.md.
 
-use super::shared::nginx::{config_fix, loc_of, skip_if_incomplete, RELOAD};
+use super::shared::nginx::{config_fix, loc_of, skip_if_incomplete, Prefix, Target, RELOAD};
 use super::shared::nginx_uploads::*;
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::fix;
 use crate::nginx::resolve::Request;
-use crate::nginx::resolve::{Handler, Modifier};
+use crate::nginx::resolve::{Handler, Modifier, Resolver};
 use crate::report::Finding;
 
 pub struct UploadsExecutable;
@@ -53,12 +53,20 @@ impl Check for UploadsExecutable {
         if let Some(skip) = skip_if_incomplete(site) {
             return Ok(skip);
         }
-        // Made again as the report is written (its first pass's facts kept), on a model of its
-        // own: let go as it ends, not held under the findings of the checks after it.
-        let mut own = None;
-        let r = match site.facts::<Facts>(UPLOADS_EXECUTABLE.id) {
-            Some(_) => site.resolver_of_its_own(&mut own),
-            None => site.resolver(),
+        // Made again as the report is written (its first pass's facts kept) when the site let go
+        // of its model: a chunk of servers at a time, each on a model of its own (one big site's
+        // model, ~150 bytes a server, is not made again for this check alone). The targets are
+        // the servers' names and ports, which every model shares: the model of no server reads
+        // them.
+        let chunked =
+            site.facts::<Facts>(UPLOADS_EXECUTABLE.id).is_some() && site.built_model().is_none();
+        let no_server;
+        let r = match chunked {
+            true => {
+                no_server = site.model_of(&[]);
+                site.resolver_over(&no_server)
+            }
+            false => site.resolver(),
         };
         let cfg = r.config();
         let ps = media(site);
@@ -90,13 +98,13 @@ impl Check for UploadsExecutable {
             .filter(|k| k.0.len() == count);
         // One a pair (a server, on one site of 360,000): made at its length.
         let mut facts = Vec::with_capacity(if kept.is_none() { count } else { 0 });
-        for (i, (p, t)) in pairs(ps, &all).enumerate() {
+        let mut each = |i: usize, p: Prefix<'_>, t: Target<'_>, r: &Resolver<'_>| {
             let fact = match &kept {
                 Some(k) => k.0[i],
                 None => {
                     let fact = Fact::new(
                         http_passes || passes_to_interpreter(&cfg.directive(t.server)),
-                        nosniff_missing(&r, p, &t),
+                        nosniff_missing(r, p, &t),
                     );
                     facts.push(fact);
                     fact
@@ -137,7 +145,7 @@ impl Check for UploadsExecutable {
                 // the others (the upload script answers 403, the other URLs keep theirs).
                 let uploads = r
                     .location_for(t.server, &format!("{}x.jpg", p.url))
-                    .map(|l| meant_for_uploads(&r, t.server, p.url, l))
+                    .map(|l| meant_for_uploads(r, t.server, p.url, l))
                     .filter(|&l| {
                         r.location_pattern(l)
                             .is_some_and(|(m, _)| !m.is_regex() && m != Modifier::Exact)
@@ -180,7 +188,7 @@ impl Check for UploadsExecutable {
                 }
             }
             let Some(missing) = fact.nosniff() else {
-                continue;
+                return;
             };
             let uri = format!("{}x.jpg", p.url);
             let mut f = Finding::warning(format!(
@@ -199,6 +207,28 @@ impl Check for UploadsExecutable {
             let edit = crate::fix::BlockEdit::new(missing.block)
                 .append("add_header X-Content-Type-Options nosniff always;");
             findings(config_fix(f, cfg, NOSNIFF_WHY, edit, None));
+        };
+        if chunked {
+            let mut pairs = pairs(ps, &all).enumerate();
+            loop {
+                let chunk: Vec<_> = pairs.by_ref().take(CHUNK_SERVERS).collect();
+                if chunk.is_empty() {
+                    break;
+                }
+                let mut servers: Vec<crate::nginx::NodeId> =
+                    chunk.iter().map(|(_, (_, t))| t.server).collect();
+                servers.sort_unstable();
+                servers.dedup();
+                let model = site.model_of(&servers);
+                let r = site.resolver_over(&model);
+                for (i, (p, t)) in chunk {
+                    each(i, p, t, &r);
+                }
+            }
+        } else {
+            for (i, (p, t)) in pairs(ps, &all).enumerate() {
+                each(i, p, t, &r);
+            }
         }
         if kept.is_none() {
             site.keep_facts(UPLOADS_EXECUTABLE.id, Facts(facts));
@@ -210,6 +240,10 @@ impl Check for UploadsExecutable {
         })
     }
 }
+
+/// The servers modelled at a time when the check is made again on a site that let go of its
+/// model (a chunk's model is ~150 bytes a server).
+const CHUNK_SERVERS: usize = 4096;
 
 /// What the check found of one (prefix, server) pair, kept for the check made again: whether
 /// the server can pass a request to an interpreter (its scripts' URLs are asked), and where

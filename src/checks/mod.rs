@@ -160,7 +160,7 @@ struct Kept {
     live: OnceLock<Live>,
     facts: std::sync::Mutex<Vec<(&'static str, Facts)>>,
     /// Found from the served directories and the model: the checks made again read them
-    /// without the model (`Site::resolver_of_its_own`).
+    /// without the model (MD110 made again models a chunk of servers at a time: `Site::model_of`).
     prefixes: OnceLock<shared::nginx::Prefixes>,
 }
 
