@@ -1,6 +1,8 @@
 //! The heap's pages: when jemalloc (the binary's allocator, `src/alloc.rs`) gives the pages of
 //! freed blocks back to the system. By default it keeps them ten seconds for reuse, which is
-//! right for a short run and wrong at the two places a long one lets go of much at once.
+//! right for a short run and wrong where a long one lets go of much at once: a check over every
+//! site (`return_freed_pages`), and one big site after each check and at each let-go of its
+//! models (`return_freed_pages_now`).
 
 // Linked here, not only by the binary that makes it the allocator: the lib's own tests call
 // jemalloc's control interface too.

@@ -518,6 +518,15 @@ impl Site {
             .as_ref()
             .is_some_and(|p| p.app.is_some() && p.app.as_ref() == self.options.app.as_ref());
         let framework = self.options.framework;
+        let (dirs, dir_count) = match &self.apache {
+            Some(a) => {
+                let mut dirs = a.literal_dirs();
+                let count = dirs.len();
+                dirs.truncate(discover::MAX_SERVED_HINTS);
+                (dirs, count)
+            }
+            None => self.literal_roots(discover::MAX_SERVED_HINTS),
+        };
         let hints = Hints {
             app: app_path,
             app_from: match (&self.profile, from_profile) {
@@ -532,10 +541,8 @@ impl Site {
                 .as_ref()
                 .and_then(|p| p.settings_module.clone()),
             app_user: self.profile.as_ref().and_then(|p| p.app_user.clone()),
-            nginx_dirs: match &self.apache {
-                Some(a) => a.literal_dirs(),
-                None => self.literal_roots(),
-            },
+            nginx_dirs: dirs,
+            nginx_dir_count: dir_count,
             eval: self.options.eval,
             upstreams: self.upstreams(),
             config_given: self.options.nginx_conf.is_some() || self.options.nginx_dump.is_some(),
@@ -600,7 +607,9 @@ impl Site {
     }
 
     /// Every literal `root`/`alias` directory in the site's servers (app discovery looks above them).
-    fn literal_roots(&self) -> Vec<PathBuf> {
+    /// The first `keep` directories the site's servers name in a literal `root`/`alias`, and how
+    /// many they name in all (each once).
+    fn literal_roots(&self, keep: usize) -> (Vec<PathBuf>, usize) {
         let mut out: Vec<PathBuf> = Vec::new();
         // A set beside the list: a 10,000-site config has tens of thousands of roots.
         let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
@@ -609,7 +618,8 @@ impl Site {
             for c in d.children() {
                 if (c.is("root") || c.is("alias")) && c.arg_count() == 1 {
                     let a = c.arg(0).unwrap_or("");
-                    if a.starts_with('/') && !a.contains('$') && seen.insert(a) {
+                    if a.starts_with('/') && !a.contains('$') && seen.insert(a) && out.len() < keep
+                    {
                         out.push(PathBuf::from(a));
                     }
                 }
@@ -618,7 +628,7 @@ impl Site {
                 }
             }
         }
-        out
+        (out, seen.len())
     }
 
     pub fn config(&self) -> &Config {

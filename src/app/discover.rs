@@ -31,8 +31,13 @@ pub struct Hints {
     pub settings_module: Option<String>,
     /// The profile's `app_user`.
     pub app_user: Option<String>,
-    /// Directories the site's nginx config serves (root/alias arguments).
+    /// Directories the site's nginx config serves (root/alias arguments): the first
+    /// `MAX_SERVED_HINTS` of them, the search looks near no more (`nginx_dir_count` says how
+    /// many there are).
     pub nginx_dirs: Vec<PathBuf>,
+    /// How many directories the config serves, when there are more than `nginx_dirs` holds (one
+    /// site of 360,000 servers held a path each, ~60 bytes, for the search to read 64).
+    pub nginx_dir_count: usize,
     /// `--eval`: run the app's interpreter to print the settings.
     pub eval: bool,
     /// Where the site's server blocks hand requests (proxy_pass, uwsgi_pass, ...): the app is
@@ -152,7 +157,7 @@ const SKIP_DIRS: &[&str] = &[
 ];
 
 /// How many served directories the search looks near (see `discover`).
-const MAX_SERVED_HINTS: usize = 64;
+pub const MAX_SERVED_HINTS: usize = 64;
 
 pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
     let mut d = Discovery::default();
@@ -247,6 +252,7 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
                         h.listeners = None;
                         h.listings = None;
                         h.nginx_dirs = Vec::new();
+                        h.nginx_dir_count = 0;
                         let mut inner = discover(&view, &h);
                         d.tried.append(&mut inner.tried);
                         d.unreadable.append(&mut inner.unreadable);
@@ -369,11 +375,11 @@ pub fn discover(root: &SysRoot, hints: &Hints) -> Discovery {
         // A config with hundreds of thousands of sites gives as many directories; the project
         // is looked for near the first few (each costs a handful of stats), and the search says
         // so: with that many sites, --site or --app names the one meant.
-        if hints.nginx_dirs.len() > MAX_SERVED_HINTS {
+        let served = hints.nginx_dir_count.max(hints.nginx_dirs.len());
+        if served > MAX_SERVED_HINTS {
             d.tried.push(format!(
-                "served directories: looked near the first {MAX_SERVED_HINTS} of {}; name the \
-                 site with --site or the app with --app",
-                hints.nginx_dirs.len()
+                "served directories: looked near the first {MAX_SERVED_HINTS} of {served}; name \
+                 the site with --site or the app with --app"
             ));
         }
         for dir in hints.nginx_dirs.iter().take(MAX_SERVED_HINTS) {

@@ -6,7 +6,6 @@ use super::{Band, Check, Context, Meta, Outcome};
 use crate::fs::identity::UserDb;
 use crate::fs::scan::{self, Scan};
 use crate::fs::Identity;
-use crate::nginx::resolve::served::outermost;
 use crate::report::{Finding, Location};
 use crate::site::Site;
 
@@ -47,7 +46,10 @@ impl Check for FilesReadable {
             Ok(s) => s,
             Err(o) => return Ok(o),
         };
-        let dirs = outermost(served.dirs());
+        // Each outermost directory is itself served: its directive, by lookup (a big config
+        // serves tens of thousands of directories).
+        let by_dir = FirstByDir::new(served.len(), |i| served.dir(i));
+        let dirs = by_dir.outermost(|i| served.dir(i));
         if dirs.is_empty() {
             return Ok(Outcome::skip(
                 "no root/alias directory in the site's servers",
@@ -63,15 +65,13 @@ impl Check for FilesReadable {
         };
         let mut findings = Vec::new();
         let (mut files, mut scanned) = (0u64, 0usize);
-        // Each outermost directory is itself served: its directive, by lookup (a big config
-        // serves tens of thousands of directories).
-        let at_of = FirstByDir::new(served.len(), |i| served.dir(i));
-        for dir in &dirs {
+        for i in dirs.iter().map(|&i| i as usize) {
+            let dir = served.dir(i);
             let exists = site.root.is_dir(dir);
             if !exists {
                 continue; // MD201's finding
             }
-            let at = at_of.find(dir, |i| served.dir(i)).map(|i| served.at(i));
+            let at = Some(served.at(i));
             let s = site.fs.scan(&site.root, dir, who, &scan_options(site));
             scanned += 1;
             files += s.files;

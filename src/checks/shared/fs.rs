@@ -100,10 +100,6 @@ impl ServedList<'_> {
         }
     }
 
-    pub fn dirs(&self) -> impl Iterator<Item = &Path> + '_ {
-        (0..self.len()).map(|i| self.dir(i))
-    }
-
     /// Each directory and where it is named.
     pub fn iter(&self) -> impl Iterator<Item = (&Path, Location)> + '_ {
         (0..self.len()).map(|i| (self.dir(i), self.at(i)))
@@ -124,6 +120,25 @@ impl FirstByDir {
         let mut order: Vec<u32> = (0..len).collect();
         order.sort_unstable_by(|&a, &b| (dir(a as usize), a).cmp(&(dir(b as usize), b)));
         FirstByDir { order }
+    }
+
+    /// The directories to scan, in path order: each one not inside another (the first of equal
+    /// ones), as its index (the same `dir` as `new`'s). Read off the order already sorted: one
+    /// site of 360,000 servers sorted a copy of every path again for it (~30 bytes a path).
+    pub fn outermost<'p>(&self, dir: impl Fn(usize) -> &'p Path) -> Vec<u32> {
+        let mut out: Vec<u32> = Vec::new();
+        // Paths sort component by component, so whatever is inside a directory comes right
+        // after it (`/srv/a`, `/srv/a/b`, `/srv/ab`): comparing with the last one kept is enough.
+        for &i in &self.order {
+            let d = dir(i as usize);
+            if out
+                .last()
+                .map_or(true, |&o| !d.starts_with(dir(o as usize)))
+            {
+                out.push(i);
+            }
+        }
+        out
     }
 
     /// The index of the first directory equal to `want` (the same `dir` as `new`'s).
@@ -237,4 +252,18 @@ pub(crate) fn paths(v: &[PathBuf]) -> Vec<String> {
         lines.push(format!("... and {} more", v.len() - 10));
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FirstByDir;
+    use std::path::Path;
+
+    #[test]
+    fn outermost_keeps_the_covering_dirs_the_first_of_each() {
+        let dirs = ["/srv/a/b", "/srv/a", "/srv/ab", "/srv/a"].map(Path::new);
+        let by_dir = FirstByDir::new(dirs.len(), |i| dirs[i]);
+        assert_eq!(by_dir.outermost(|i| dirs[i]), [1, 2]);
+        assert_eq!(by_dir.find(Path::new("/srv/a"), |i| dirs[i]), Some(1));
+    }
 }

@@ -179,8 +179,11 @@ pub enum Found {
 #[derive(Debug, Default)]
 pub struct Locations {
     pub locs: Vec<Loc>,
-    /// Every location's name, side by side (`Loc::name`).
+    /// Every location's name, side by side (`Loc::name`), each of the recent ones once
+    /// (`name_at`).
     names: String,
+    /// The last names added to `names`, newest first (`name_at`; (0, 0) is the empty name).
+    recent_names: [(u32, u32); 8],
     /// What the levels of regex locations or of many locations have (`Level::extra`).
     extras: Vec<LevelExtra>,
     /// Each server's top level.
@@ -261,6 +264,24 @@ impl Locations {
     }
 
     /// The pattern of location `l` as written.
+    /// Where `name` is in `names`: where a recent location's same name is (a site of many
+    /// servers names `/media/` in each: 7 bytes a server), else added. Offsets fit in a u32 as
+    /// the config's node ids do: the names are words of the config.
+    fn name_at(&mut self, name: &str) -> (u32, u32) {
+        let len = name.len() as u32;
+        let held = |&(start, l): &(u32, u32)| {
+            l == len && &self.names[start as usize..(start + l) as usize] == name
+        };
+        if let Some(&at) = self.recent_names.iter().find(|at| held(at)) {
+            return at;
+        }
+        let at = (self.names.len() as u32, len);
+        self.names.push_str(name);
+        self.recent_names.rotate_right(1);
+        self.recent_names[0] = at;
+        at
+    }
+
     pub fn name(&self, l: usize) -> &str {
         let (start, len) = self.locs[l].name;
         &self.names[start as usize..(start + len) as usize]
@@ -307,10 +328,7 @@ impl Locations {
                     .as_ref()
                     .is_some_and(|h| PASS_DIRECTIVES.contains(&h.directive.as_str()));
             let i = self.locs.len();
-            // Offsets in `names` fit in a u32 as the config's node ids do: the names are
-            // words of the config (a server given twice adds its names twice).
-            let at = (self.names.len() as u32, name.len() as u32);
-            self.names.push_str(name);
+            let at = self.name_at(name);
             self.locs.push(Loc {
                 node: d.id(),
                 block: block as u32,
