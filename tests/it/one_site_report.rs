@@ -201,3 +201,33 @@ fn a_site_that_let_go_of_its_models_makes_them_again() {
     site.let_go_of_models();
     assert_eq!(asked(&site), before);
 }
+
+/// MD110 made again on a site that let go of its model models a chunk of 4,096 servers at a
+/// time: over more servers than a chunk, the report is the reference's all the same (the pairs'
+/// order and their kept facts run on across the chunks).
+#[test]
+fn md110_made_again_a_chunk_of_servers_at_a_time_is_the_reference() {
+    let (_dir, conf) = many_servers(4096 + 40, 7);
+    let options = Options {
+        nginx_conf: Some(conf),
+        ..Default::default()
+    };
+    let mut site = Site::gather(&options, true).unwrap();
+    let md110 = [checks::find("MD110").unwrap()];
+    let cx = Context::new(&site);
+    let mut held = vec![checks::run_in(md110[0], &cx)];
+    drop(cx);
+    checks::fixes::settle(&site, &mut held);
+    checks::fixes::forget_data(&mut held);
+    let want = json(&site, held);
+    let (results, made) = checks::run_made_again(&mut site, &md110, 1);
+    assert!(site.built_model().is_none(), "the site let go of its model");
+    let run = made.over(&site);
+    assert!(run.makes_again());
+    let got = made_again(&site, results, run);
+    assert_eq!(got, want);
+    assert!(
+        site.built_model().is_none(),
+        "MD110 made again modelled chunks of its own"
+    );
+}
