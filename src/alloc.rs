@@ -131,19 +131,6 @@ pub fn mmap_large_blocks() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use media_doctor::heap::return_freed_pages;
-
-    // jemalloc's control interface, to read back what `return_freed_pages` set.
-    extern "C" {
-        #[link_name = "_rjem_mallctl"]
-        fn mallctl(
-            name: *const std::ffi::c_char,
-            oldp: *mut std::ffi::c_void,
-            oldlenp: *mut usize,
-            newp: *mut std::ffi::c_void,
-            newlen: usize,
-        ) -> std::ffi::c_int;
-    }
 
     /// Blocks grown and shrunk across `LARGE` keep their bytes, whichever allocator holds them.
     #[test]
@@ -216,37 +203,6 @@ mod tests {
                 }
                 Split.dealloc(p, Layout::from_size_align(size, align).unwrap());
             }
-        }
-    }
-
-    /// The every-site run's setting reaches jemalloc (a name it does not know would be ignored).
-    #[test]
-    fn freed_pages_are_returned_at_once() {
-        let read = |name: &std::ffi::CStr| {
-            let mut ms: libc::ssize_t = -2;
-            let mut len = std::mem::size_of::<libc::ssize_t>();
-            // SAFETY: the name takes an ssize_t.
-            let rc = unsafe {
-                mallctl(
-                    name.as_ptr(),
-                    (&mut ms as *mut libc::ssize_t).cast(),
-                    &mut len,
-                    std::ptr::null_mut(),
-                    0,
-                )
-            };
-            assert_eq!(rc, 0, "{name:?}");
-            ms
-        };
-        assert_eq!(read(c"arenas.dirty_decay_ms"), 10_000);
-        return_freed_pages();
-        for name in [
-            c"arenas.dirty_decay_ms",
-            c"arenas.muzzy_decay_ms",
-            c"arena.0.dirty_decay_ms",
-            c"arena.0.muzzy_decay_ms",
-        ] {
-            assert_eq!(read(name), 0, "{name:?}");
         }
     }
 }

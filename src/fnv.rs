@@ -31,8 +31,8 @@ pub type FnvMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
 /// The number of `text` in `all`, where it is pushed the first time `seen` meets it: the few
 /// distinct texts of a table held one an entry (a served directory's URL prefix, a prefix's
 /// url: `/media/` once, not once a server), `seen` keyed by the texts borrowed or owned.
-/// Numbers stay below `limit`, the caller's flag bits
-/// above it; `what` names the texts in the panic past it.
+/// Numbers stay below `limit`, the caller's flag bits above it; `what` names the texts in the
+/// panic past it.
 pub fn intern<'a, K>(
     seen: &mut FnvMap<K, u32>,
     all: &mut Vec<Box<str>>,

@@ -65,3 +65,39 @@ pub fn return_freed_pages_now() {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The every-site run's setting reaches jemalloc (a name it does not know would be ignored).
+    #[test]
+    fn freed_pages_are_returned_at_once() {
+        let read = |name: &std::ffi::CStr| {
+            let mut ms: libc::ssize_t = -2;
+            let mut len = std::mem::size_of::<libc::ssize_t>();
+            // SAFETY: the name takes an ssize_t.
+            let rc = unsafe {
+                mallctl(
+                    name.as_ptr(),
+                    (&mut ms as *mut libc::ssize_t).cast(),
+                    &mut len,
+                    std::ptr::null_mut(),
+                    0,
+                )
+            };
+            assert_eq!(rc, 0, "{name:?}");
+            ms
+        };
+        assert_eq!(read(c"arenas.dirty_decay_ms"), 10_000);
+        return_freed_pages();
+        for name in [
+            c"arenas.dirty_decay_ms",
+            c"arenas.muzzy_decay_ms",
+            c"arena.0.dirty_decay_ms",
+            c"arena.0.muzzy_decay_ms",
+        ] {
+            assert_eq!(read(name), 0, "{name:?}");
+        }
+    }
+}

@@ -606,9 +606,8 @@ impl Site {
         }
     }
 
-    /// Every literal `root`/`alias` directory in the site's servers (app discovery looks above them).
-    /// The first `keep` directories the site's servers name in a literal `root`/`alias`, and how
-    /// many they name in all (each once).
+    /// The first `keep` directories the site's servers name in a literal `root`/`alias` (app
+    /// discovery looks above them), and how many they name in all (each once).
     fn literal_roots(&self, keep: usize) -> (Vec<PathBuf>, usize) {
         let mut out: Vec<PathBuf> = Vec::new();
         // A set beside the list: a 10,000-site config has tens of thousands of roots.

@@ -409,23 +409,14 @@ fn recursive_error_page_that_is_missing_gives_500() {
     let conf = dir.path().join("nginx.conf");
     let root = dir.path().join("www");
     std::fs::create_dir(&root).unwrap();
-    std::fs::write(
+    let site = site_at(
         &conf,
-        format!(
+        &format!(
             "events {{}}\nhttp {{ server {{ listen 80; server_name a.test; root {}; \
              error_page 404 /404.html; recursive_error_pages on; }} }}\n",
             root.display()
         ),
-    )
-    .unwrap();
-    let site = Site::gather(
-        &Options {
-            nginx_conf: Some(conf),
-            ..Default::default()
-        },
-        true,
-    )
-    .unwrap();
+    );
     let res = site
         .resolver()
         .resolve(&Request::from_url("http://a.test/missing").unwrap());
@@ -436,6 +427,19 @@ fn recursive_error_page_that_is_missing_gives_500() {
     );
 }
 
+/// The site of the config `text`, written at `conf` (it loads).
+fn site_at(conf: &Path, text: &str) -> Site {
+    std::fs::write(conf, text).unwrap();
+    Site::gather(
+        &Options {
+            nginx_conf: Some(conf.to_path_buf()),
+            ..Default::default()
+        },
+        true,
+    )
+    .unwrap()
+}
+
 /// A site from `server` (the body of one server block listening on 80, named a.test) over a
 /// fresh directory `{DIR}`; the resolver's answer for each URL (method, URL).
 fn answers(server: &str, setup: impl Fn(&Path), urls: &[(&str, &str)]) -> Vec<Resolution> {
@@ -443,19 +447,10 @@ fn answers(server: &str, setup: impl Fn(&Path), urls: &[(&str, &str)]) -> Vec<Re
     setup(dir.path());
     let conf = dir.path().join("nginx.conf");
     let server = server.replace("{DIR}", &dir.path().display().to_string());
-    std::fs::write(
+    let site = site_at(
         &conf,
-        format!("events {{}}\nhttp {{ server {{ listen 80; server_name a.test; {server} }} }}\n"),
-    )
-    .unwrap();
-    let site = Site::gather(
-        &Options {
-            nginx_conf: Some(conf),
-            ..Default::default()
-        },
-        true,
-    )
-    .unwrap();
+        &format!("events {{}}\nhttp {{ server {{ listen 80; server_name a.test; {server} }} }}\n"),
+    );
     let r = site.resolver();
     urls.iter()
         .map(|(m, u)| r.resolve(&Request::from_url(u).unwrap().with_method(m)))
@@ -549,9 +544,9 @@ fn set_variables_in_alias_are_followed_or_unknown() {
     files(dir.path());
     let d = dir.path().display().to_string();
     let conf = dir.path().join("nginx.conf");
-    std::fs::write(
+    let site = site_at(
         &conf,
-        format!(
+        &format!(
             "events {{}}\nhttp {{ server {{ listen 80; server_name a.test; set $base {d}/www; \
              location /pub/ {{ alias $base/; }} \
              location /own/ {{ set $mine {d}/www; alias $mine/; }} \
@@ -561,16 +556,7 @@ fn set_variables_in_alias_are_followed_or_unknown() {
              location /captured/ {{ alias {d}/www$pr/; }} \
              location /up/ {{ proxy_pass http://127.0.0.1:9; proxy_redirect ~(?<pr>x) /; }} }} }}\n"
         ),
-    )
-    .unwrap();
-    let site = Site::gather(
-        &Options {
-            nginx_conf: Some(conf),
-            ..Default::default()
-        },
-        true,
-    )
-    .unwrap();
+    );
     let r = site.resolver();
     let server = site.config().servers()[0].id();
     let path = |uri: &str| r.path_for(server, uri).map(|p| p.display().to_string());
@@ -598,25 +584,16 @@ fn a_location_matched_once_builds_the_path_of_path_for() {
     files(dir.path());
     let d = dir.path().display().to_string();
     let conf = dir.path().join("nginx.conf");
-    std::fs::write(
+    let site = site_at(
         &conf,
-        format!(
+        &format!(
             "events {{}}\nhttp {{ server {{ listen 80; server_name a.test; root {d}/www; \
              location /pub/ {{ alias {d}/www/; location ~ \\.txt$ {{ }} }} \
              location = /x.png {{ }} \
              location ~* ^/img/(?<name>[^/]+)\\.(png|jpg)$ {{ alias {d}/www/$name.$2; }} \
              location ~ ^/n/(\\w+)/ {{ alias {d}/www/$1/; }} }} }}\n"
         ),
-    )
-    .unwrap();
-    let site = Site::gather(
-        &Options {
-            nginx_conf: Some(conf),
-            ..Default::default()
-        },
-        true,
-    )
-    .unwrap();
+    );
     let r = site.resolver();
     let server = site.config().servers()[0].id();
     let uris = [
@@ -657,24 +634,15 @@ fn a_directory_two_locations_spell_differently_is_served_once() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display().to_string();
     let conf = dir.path().join("nginx.conf");
-    std::fs::write(
+    let site = site_at(
         &conf,
-        format!(
+        &format!(
             "events {{}}\nhttp {{ server {{ listen 80; server_name a.test; \
              location / {{ root {d}/public; }} \
              location ~* \\.(jpg|png)$ {{ root {d}/public; }} \
              location /media/ {{ alias {d}/media/; }} }} }}\n"
         ),
-    )
-    .unwrap();
-    let site = Site::gather(
-        &Options {
-            nginx_conf: Some(conf),
-            ..Default::default()
-        },
-        true,
-    )
-    .unwrap();
+    );
     let served: Vec<(String, String)> = site
         .served_dirs()
         .iter()
