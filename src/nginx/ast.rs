@@ -451,7 +451,7 @@ impl Config {
         debug_assert!(self
             .nodes
             .last()
-            .is_none_or(|p| p.first_word <= n.words.start));
+            .map_or(true, |p| p.first_word <= n.words.start));
         if !matches!(self.file_runs.last(), Some(&(_, f)) if f == n.file) {
             self.file_runs.push((id, n.file));
         }
