@@ -18,6 +18,14 @@ use std::path::{Path, PathBuf};
 /// Deeper than any real config (nginx's own are under 10), shallow enough for recursive readers.
 pub const MAX_DEPTH: usize = 200;
 
+/// Problems listed per file (`Config::diagnostics`); the rest of a file's are counted
+/// (`Config::omitted`). A real config has a handful; a file of 500,000 `{` has 500,000, and
+/// `nginx -t` names only the first.
+pub const MAX_DIAGNOSTICS_PER_FILE: usize = 20;
+
+/// Problems listed in all; the rest are counted.
+pub const MAX_DIAGNOSTICS: usize = 100;
+
 pub type FileId = u32;
 pub type NodeId = u32;
 
@@ -43,16 +51,20 @@ pub struct SourceFile {
 
 /// One directive node. Internal layout; use `Directive` to read it.
 ///
-/// 24 bytes: the 50 MB bench config has 1.8M of these, and the memory budget is 4x the input.
+/// 20 bytes: the 50 MB bench config has 1.8M of these, and the memory budget is 4x the input.
 /// A known name is its `NameId` alone (nginx's own names are most directives' names); any other
-/// name is the first of the node's words, before its arguments. `kids` is either the block's
+/// name is the first of the node's words, before its arguments; where a node's words end is
+/// where the next node's begin (4 bytes a node less than a range). `kids` is either the block's
 /// children or, for an `include`, `kids.start` is its set of files in `Config::include_sets`
 /// (an include has no block). What is not here is in `Config`: the node's file (`file_runs`)
 /// and a column past `Node::WIDE` (`wide_columns`).
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
-    pub words: Range<u32>, // into Config::words: the name's when not known, then the arguments
-    pub kids: Range<u32>,  // into Config::children (block); for an include, its include set
+    /// The node's first word in `Config::words` (the name's when not known, then the
+    /// arguments). Its words end where the next node's start (`Config::node_words`): the parser
+    /// writes each node's words just before the node.
+    pub first_word: u32,
+    pub kids: Range<u32>, // into Config::children (block); for an include, its include set
     pub line: u32,
     /// The column, or `WIDE` when it is not below it.
     column: u16,
@@ -61,7 +73,7 @@ pub(crate) struct Node {
     head: u16,
 }
 
-const _: () = assert!(std::mem::size_of::<Node>() == 24);
+const _: () = assert!(std::mem::size_of::<Node>() == 20);
 
 impl Node {
     const BLOCK: u16 = 1 << 15;
@@ -85,15 +97,6 @@ impl Node {
     #[inline]
     pub fn is_include(&self) -> bool {
         self.head & Node::INCLUDE != 0
-    }
-    /// The arguments' words (the name's own word left out).
-    #[inline]
-    pub fn arg_words(&self) -> Range<u32> {
-        if context::is_known(self.name()) || self.words.is_empty() {
-            self.words.clone()
-        } else {
-            self.words.start + 1..self.words.end
-        }
     }
 }
 
@@ -142,6 +145,51 @@ impl std::fmt::Display for Diagnostic {
     }
 }
 
+/// Problems found and not listed in `Config::diagnostics`: past `MAX_DIAGNOSTICS_PER_FILE` of one
+/// file, or past `MAX_DIAGNOSTICS` in all. The first error (the one `nginx -t` reports) is
+/// always listed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Omitted {
+    /// The file they are in, whose first problems are listed; None: problems of files none of
+    /// whose problems is listed (past `MAX_DIAGNOSTICS`).
+    pub file: Option<PathBuf>,
+    /// Where the first of them is, in `file` (0 when `file` is None).
+    pub line: u32,
+    pub column: u32,
+    pub count: u64,
+    /// How many of them make `nginx -t` fail.
+    pub fatal: u64,
+    /// How many files they are in (1 for a file's own).
+    pub files: u64,
+}
+
+impl Omitted {
+    pub(crate) fn new(file: Option<PathBuf>) -> Omitted {
+        let far = if file.is_some() { u32::MAX } else { 0 };
+        Omitted {
+            file,
+            line: far,
+            column: far,
+            count: 0,
+            fatal: 0,
+            files: 1,
+        }
+    }
+
+    /// Count one more, at `line`:`column`, fatal or not.
+    pub(crate) fn add(&mut self, line: u32, column: u32, fatal: bool) {
+        self.add_many(line, column, 1, u64::from(fatal));
+    }
+
+    pub(crate) fn add_many(&mut self, line: u32, column: u32, count: u64, fatal: u64) {
+        if self.file.is_some() && (line, column) < (self.line, self.column) {
+            (self.line, self.column) = (line, column);
+        }
+        self.count += count;
+        self.fatal += fatal;
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub files: Vec<SourceFile>,
@@ -166,6 +214,10 @@ pub struct Config {
     /// Every word's text, as nginx sees it, back to back (no blanks, comments, quotes or known
     /// names: about half of the source).
     pub(crate) text: String,
+    /// The one node whose words are not before the next node's: the block the fix prover's
+    /// overlay replaced keeps its id but takes the words of its new text, written at the end
+    /// (`overlay`); None in a config as loaded.
+    pub(crate) moved_words: Option<(NodeId, Range<u32>)>,
     /// The line of the `}` that closes each `upstream` block, by node (in node order; nginx
     /// reports an empty upstream there).
     pub(crate) block_ends: Vec<(NodeId, u32)>,
@@ -176,7 +228,12 @@ pub struct Config {
     pub conf_dir: PathBuf,
     /// nginx's prefix (`-p`), where relative root/alias paths resolve. Debian: /usr/share/nginx.
     pub prefix: PathBuf,
+    /// The problems found, in reading order: at most `MAX_DIAGNOSTICS_PER_FILE` of a file and
+    /// `MAX_DIAGNOSTICS` in all (and the first fatal one), the rest counted in `omitted`.
     pub diagnostics: Vec<Diagnostic>,
+    /// The problems not listed in `diagnostics`: one entry per file that has some (in file
+    /// order), then one for the files none of whose problems is listed.
+    pub omitted: Vec<Omitted>,
     /// A snippet (bare `location` blocks, server-level directives) is examined as nginx would
     /// run it: included in a server. The loader wraps its top level in this `server` block,
     /// which has no line of its own in any file (it reports the snippet's first line).
@@ -218,8 +275,14 @@ impl<'c> Directive<'c> {
         let n = self.node();
         match context::known_name(n.name()) {
             Some(name) => name,
-            None if n.words.is_empty() => "",
-            None => self.cfg.word_str(n.words.start),
+            None => {
+                let words = self.cfg.node_words(self.id);
+                if words.is_empty() {
+                    ""
+                } else {
+                    self.cfg.word_str(words.start)
+                }
+            }
         }
     }
     /// Whether the directive is named `name`: the length first, then the bytes (no UTF-8
@@ -230,10 +293,11 @@ impl<'c> Directive<'c> {
         if let Some(known) = context::known_name(n.name()) {
             return context::same_bytes(known.as_bytes(), name.as_bytes());
         }
-        if n.words.is_empty() {
+        let words = self.cfg.node_words(self.id);
+        if words.is_empty() {
             return name.is_empty();
         }
-        let r = self.cfg.word(n.words.start);
+        let r = self.cfg.word(words.start);
         (r.end - r.start) as usize == name.len()
             && self
                 .cfg
@@ -249,15 +313,15 @@ impl<'c> Directive<'c> {
     /// `*_by_lua_block { ... }` has no block: its raw Lua body is its last argument.
     pub fn args(&self) -> impl ExactSizeIterator<Item = &'c str> + Clone + 'c {
         let cfg = self.cfg;
-        self.node().arg_words().map(move |i| cfg.word_str(i))
+        self.cfg.arg_words(self.id).map(move |i| cfg.word_str(i))
     }
     pub fn arg(&self, i: usize) -> Option<&'c str> {
-        let words = self.node().arg_words();
+        let words = self.cfg.arg_words(self.id);
         let i = u32::try_from(i).ok()?.checked_add(words.start)?;
         words.contains(&i).then(|| self.cfg.word_str(i))
     }
     pub fn arg_count(&self) -> usize {
-        self.node().arg_words().len()
+        self.cfg.arg_words(self.id).len()
     }
     pub fn has_block(&self) -> bool {
         self.node().has_block()
@@ -448,6 +512,12 @@ impl Config {
     /// Add a node (the parser's, or the loader's implicit server); returns its id.
     pub(crate) fn push_node(&mut self, n: NewNode) -> NodeId {
         let id = self.nodes.len() as NodeId;
+        // A node's words end where the next one's begin (`node_words`).
+        debug_assert_eq!(n.words.end as usize, self.words.len());
+        debug_assert!(self
+            .nodes
+            .last()
+            .map_or(true, |p| p.first_word <= n.words.start));
         if !matches!(self.file_runs.last(), Some(&(_, f)) if f == n.file) {
             self.file_runs.push((id, n.file));
         }
@@ -462,7 +532,7 @@ impl Config {
             if n.block { Node::BLOCK } else { 0 } | if n.include { Node::INCLUDE } else { 0 };
         debug_assert!(n.name & (Node::BLOCK | Node::INCLUDE) == 0);
         self.nodes.push(Node {
-            words: n.words,
+            first_word: n.words.start,
             kids: n.kids,
             line: n.line,
             column,
@@ -487,6 +557,31 @@ impl Config {
             .iter()
             .zip(ends)
             .map(|(&(first, file), end)| (file, first..end))
+    }
+    /// Node `id`'s words (see `Node::first_word`).
+    #[inline]
+    pub(crate) fn node_words(&self, id: NodeId) -> Range<u32> {
+        if let Some((moved, words)) = &self.moved_words {
+            if *moved == id {
+                return words.clone();
+            }
+        }
+        let start = self.nodes[id as usize].first_word;
+        let end = match self.nodes.get(id as usize + 1) {
+            Some(next) => next.first_word,
+            None => self.words.len() as u32,
+        };
+        start..end
+    }
+    /// Node `id`'s arguments' words (the name's own word left out).
+    #[inline]
+    pub(crate) fn arg_words(&self, id: NodeId) -> Range<u32> {
+        let words = self.node_words(id);
+        if context::is_known(self.nodes[id as usize].name()) || words.is_empty() {
+            words
+        } else {
+            words.start + 1..words.end
+        }
     }
     /// Where word `i` is in `text` (see `words`).
     #[inline]
@@ -602,6 +697,11 @@ impl Config {
     }
     pub fn has_fatal_errors(&self) -> bool {
         self.diagnostics.iter().any(|d| d.fatal)
+    }
+    /// How many errors (`nginx -t` fails) were found, listed or not.
+    pub fn fatal_count(&self) -> u64 {
+        self.diagnostics.iter().filter(|d| d.fatal).count() as u64
+            + self.omitted.iter().map(|o| o.fatal).sum::<u64>()
     }
 }
 

@@ -101,10 +101,12 @@ fn config_warnings(cfg: &crate::nginx::Config) -> Vec<String> {
         .take(CONFIG_WARNINGS)
         .map(|d| d.to_string())
         .collect();
-    if warnings.len() > CONFIG_WARNINGS {
+    // Listed or not (the loader lists the first ones of each file and counts the rest).
+    let unlisted: u64 = cfg.omitted.iter().map(|o| o.count - o.fatal).sum();
+    let more = warnings.len().saturating_sub(CONFIG_WARNINGS) as u64 + unlisted;
+    if more > 0 {
         out.push(format!(
-            "and {} more: `media-doctor check` lists them (MD100)",
-            warnings.len() - CONFIG_WARNINGS
+            "and {more} more: `media-doctor check` lists them (MD100)"
         ));
     }
     out
