@@ -43,16 +43,20 @@ pub struct SourceFile {
 
 /// One directive node. Internal layout; use `Directive` to read it.
 ///
-/// 24 bytes: the 50 MB bench config has 1.8M of these, and the memory budget is 4x the input.
+/// 20 bytes: the 50 MB bench config has 1.8M of these, and the memory budget is 4x the input.
 /// A known name is its `NameId` alone (nginx's own names are most directives' names); any other
-/// name is the first of the node's words, before its arguments. `kids` is either the block's
+/// name is the first of the node's words, before its arguments; where a node's words end is
+/// where the next node's begin (4 bytes a node less than a range). `kids` is either the block's
 /// children or, for an `include`, `kids.start` is its set of files in `Config::include_sets`
 /// (an include has no block). What is not here is in `Config`: the node's file (`file_runs`)
 /// and a column past `Node::WIDE` (`wide_columns`).
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
-    pub words: Range<u32>, // into Config::words: the name's when not known, then the arguments
-    pub kids: Range<u32>,  // into Config::children (block); for an include, its include set
+    /// The node's first word in `Config::words` (the name's when not known, then the
+    /// arguments). Its words end where the next node's start (`Config::node_words`): the parser
+    /// writes each node's words just before the node.
+    pub first_word: u32,
+    pub kids: Range<u32>, // into Config::children (block); for an include, its include set
     pub line: u32,
     /// The column, or `WIDE` when it is not below it.
     column: u16,
@@ -61,7 +65,7 @@ pub(crate) struct Node {
     head: u16,
 }
 
-const _: () = assert!(std::mem::size_of::<Node>() == 24);
+const _: () = assert!(std::mem::size_of::<Node>() == 20);
 
 impl Node {
     const BLOCK: u16 = 1 << 15;
@@ -85,15 +89,6 @@ impl Node {
     #[inline]
     pub fn is_include(&self) -> bool {
         self.head & Node::INCLUDE != 0
-    }
-    /// The arguments' words (the name's own word left out).
-    #[inline]
-    pub fn arg_words(&self) -> Range<u32> {
-        if context::is_known(self.name()) || self.words.is_empty() {
-            self.words.clone()
-        } else {
-            self.words.start + 1..self.words.end
-        }
     }
 }
 
@@ -158,6 +153,10 @@ pub struct Config {
     /// Every word's text, as nginx sees it, back to back (no blanks, comments, quotes or known
     /// names: about half of the source).
     pub(crate) text: String,
+    /// The one node whose words are not before the next node's: the block the fix prover's
+    /// overlay replaced keeps its id but takes the words of its new text, written at the end
+    /// (`overlay`); None in a config as loaded.
+    pub(crate) moved_words: Option<(NodeId, Range<u32>)>,
     /// The line of the `}` that closes each `upstream` block, by node (in node order; nginx
     /// reports an empty upstream there).
     pub(crate) block_ends: Vec<(NodeId, u32)>,
@@ -210,8 +209,14 @@ impl<'c> Directive<'c> {
         let n = self.node();
         match context::known_name(n.name()) {
             Some(name) => name,
-            None if n.words.is_empty() => "",
-            None => self.cfg.word_str(n.words.start),
+            None => {
+                let words = self.cfg.node_words(self.id);
+                if words.is_empty() {
+                    ""
+                } else {
+                    self.cfg.word_str(words.start)
+                }
+            }
         }
     }
     /// Whether the directive is named `name`: the length first, then the bytes (no UTF-8
@@ -222,10 +227,11 @@ impl<'c> Directive<'c> {
         if let Some(known) = context::known_name(n.name()) {
             return context::same_bytes(known.as_bytes(), name.as_bytes());
         }
-        if n.words.is_empty() {
+        let words = self.cfg.node_words(self.id);
+        if words.is_empty() {
             return name.is_empty();
         }
-        let r = self.cfg.word(n.words.start);
+        let r = self.cfg.word(words.start);
         (r.end - r.start) as usize == name.len()
             && self
                 .cfg
@@ -241,15 +247,15 @@ impl<'c> Directive<'c> {
     /// `*_by_lua_block { ... }` has no block: its raw Lua body is its last argument.
     pub fn args(&self) -> impl ExactSizeIterator<Item = &'c str> + Clone + 'c {
         let cfg = self.cfg;
-        self.node().arg_words().map(move |i| cfg.word_str(i))
+        self.cfg.arg_words(self.id).map(move |i| cfg.word_str(i))
     }
     pub fn arg(&self, i: usize) -> Option<&'c str> {
-        let words = self.node().arg_words();
+        let words = self.cfg.arg_words(self.id);
         let i = u32::try_from(i).ok()?.checked_add(words.start)?;
         words.contains(&i).then(|| self.cfg.word_str(i))
     }
     pub fn arg_count(&self) -> usize {
-        self.node().arg_words().len()
+        self.cfg.arg_words(self.id).len()
     }
     pub fn has_block(&self) -> bool {
         self.node().has_block()
@@ -440,6 +446,12 @@ impl Config {
     /// Add a node (the parser's, or the loader's implicit server); returns its id.
     pub(crate) fn push_node(&mut self, n: NewNode) -> NodeId {
         let id = self.nodes.len() as NodeId;
+        // A node's words end where the next one's begin (`node_words`).
+        debug_assert_eq!(n.words.end as usize, self.words.len());
+        debug_assert!(self
+            .nodes
+            .last()
+            .map_or(true, |p| p.first_word <= n.words.start));
         if !matches!(self.file_runs.last(), Some(&(_, f)) if f == n.file) {
             self.file_runs.push((id, n.file));
         }
@@ -454,7 +466,7 @@ impl Config {
             if n.block { Node::BLOCK } else { 0 } | if n.include { Node::INCLUDE } else { 0 };
         debug_assert!(n.name & (Node::BLOCK | Node::INCLUDE) == 0);
         self.nodes.push(Node {
-            words: n.words,
+            first_word: n.words.start,
             kids: n.kids,
             line: n.line,
             column,
@@ -479,6 +491,31 @@ impl Config {
             .iter()
             .zip(ends)
             .map(|(&(first, file), end)| (file, first..end))
+    }
+    /// Node `id`'s words (see `Node::first_word`).
+    #[inline]
+    pub(crate) fn node_words(&self, id: NodeId) -> Range<u32> {
+        if let Some((moved, words)) = &self.moved_words {
+            if *moved == id {
+                return words.clone();
+            }
+        }
+        let start = self.nodes[id as usize].first_word;
+        let end = match self.nodes.get(id as usize + 1) {
+            Some(next) => next.first_word,
+            None => self.words.len() as u32,
+        };
+        start..end
+    }
+    /// Node `id`'s arguments' words (the name's own word left out).
+    #[inline]
+    pub(crate) fn arg_words(&self, id: NodeId) -> Range<u32> {
+        let words = self.node_words(id);
+        if context::is_known(self.nodes[id as usize].name()) || words.is_empty() {
+            words
+        } else {
+            words.start + 1..words.end
+        }
     }
     /// Where word `i` is in `text` (see `words`).
     #[inline]

@@ -574,7 +574,7 @@ impl Loader {
             ..
         } = cfg;
         append_freeing(&mut self.cfg.nodes, nodes, |mut n| {
-            n.words = n.words.start + word_off..n.words.end + word_off;
+            n.first_word += word_off;
             if n.has_block() {
                 n.kids = n.kids.start + child_off..n.kids.end + child_off;
             } else if n.is_include() && n.kids.start != Node::NO_FILES {

@@ -82,7 +82,9 @@ fn splice(
     text: &str,
     declared: &Declared,
 ) -> Option<Overlay> {
+    // An overlay of an overlay: one block of a config may have its words moved (`moved_words`).
     if base.implicit_server.is_some()
+        || base.moved_words.is_some()
         || !matches!(base.kind, Some(ConfigKind::Main | ConfigKind::HttpFragment))
     {
         return None;
@@ -170,7 +172,7 @@ fn splice(
     }
     c.nodes[block as usize].kids = c.nodes[new as usize].kids.clone();
     // A location's head may be rewritten (`location ^~ /media/`); a server's has no argument.
-    c.nodes[block as usize].words = c.nodes[new as usize].words.clone();
+    c.moved_words = Some((block, c.node_words(new)));
 
     let spliced = c.directive(server);
     // The variables the server's text declares stay when the replaced block's do (a location

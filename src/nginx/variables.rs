@@ -53,7 +53,7 @@ pub(super) fn named_in_to<'c>(d: &Directive<'c>, mut found: impl FnMut(&'c str))
         return;
     };
     let cfg = d.config();
-    let words = cfg.nodes[d.id() as usize].arg_words();
+    let words = cfg.arg_words(d.id());
     let n = words.len();
     // From the `from`th argument; only the last one when `last` (and it is past `from`).
     let from = if last {
@@ -192,7 +192,7 @@ fn declared(cfg: &Config) -> HashSet<String> {
     for id in runs.flat_map(|(_, nodes)| nodes) {
         let node = &cfg.nodes[id as usize];
         let d = cfg.directive(id);
-        let words = node.words.clone();
+        let words = cfg.node_words(id);
         // Named captures: in the regexes nginx registers them from (a location's, `rewrite`'s,
         // `if`'s, a map key...), in the name too (`~^/(?<x>.*)$ 1;` in a map is a directive
         // named so: not a known name, so its first word). The name is read only where an
@@ -210,7 +210,7 @@ fn declared(cfg: &Config) -> HashSet<String> {
             }
         }
         // What `declared_by` reads: a `$` name or first argument, or map/split_clients/geo.
-        let first_arg = node.arg_words().next();
+        let first_arg = cfg.arg_words(id).next();
         let unknown_name = words
             .clone()
             .next()
