@@ -614,7 +614,7 @@ impl<'r, 's> Run<'r, 's> {
             return Err(Flow::Finalize(500));
         }
         let value = self.r.blocks.root_value(root, self.r.config());
-        if !root.scripted {
+        if !root.scripted() {
             return Ok(value.as_bytes().to_vec());
         }
         let v = match self.eval(value) {
