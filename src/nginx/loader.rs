@@ -977,7 +977,7 @@ impl Loader {
                 let (msg, missing) = match e {
                     ReadError::NotAFile => (
                         format!(
-                            "\"{}\" is not a regular file (nginx cannot read a directory as a config)",
+                            "\"{}\" is not a regular file (a directory, a device or a FIFO: nginx reads its configuration from regular files)",
                             path.display()
                         ),
                         false,
