@@ -99,6 +99,10 @@ pub struct SiteArgs {
     /// bytes [default: 268435456, 256 MiB].
     #[arg(long, value_name = "BYTES")]
     pub max_config_bytes: Option<u64>,
+    /// Give up on a pipe, FIFO or stdin (not a terminal) that sends nothing for this many
+    /// seconds [default: 120]. `nginx -T` prints nothing until it has read the whole config.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub input_timeout: Option<u64>,
     /// The app runs with Docker Compose: this compose file (repeat for overrides, merged in
     /// order as `docker compose -f A -f B`). Default: the compose file beside --app whose
     /// services run the nginx config given, else compose.yaml/docker-compose.yml there.
@@ -209,6 +213,7 @@ impl SiteArgs {
             as_user: self.as_user.clone(),
             eval: self.eval,
             max_config_bytes: self.max_config_bytes,
+            input_timeout: self.input_timeout,
             compose: self.compose.clone(),
             apache_conf: None,
         }

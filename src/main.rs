@@ -497,15 +497,20 @@ fn refuse_unread_input() -> anyhow::Result<()> {
 /// config; the located error instead, exit 2. (`check` reports the same under MD100.)
 fn refuse_unloadable(site: &Site) -> anyhow::Result<()> {
     let cfg = site.config();
-    let mut fatal = cfg.diagnostics.iter().filter(|d| d.fatal);
-    let Some(first) = fatal.next() else {
+    let Some(first) = cfg.diagnostics.iter().find(|d| d.fatal) else {
         return Ok(());
     };
-    let more = fatal.count();
+    // Listed or not (MD100 lists the first ones of each file and counts the rest).
+    let more = cfg.fatal_count() - 1;
     anyhow::bail!(
         "the nginx config does not load, so nginx would not run it: {first}{}",
         if more > 0 {
-            format!(" (and {more} more error(s): `media-doctor check` lists them)")
+            let which = if cfg.omitted.is_empty() {
+                "them"
+            } else {
+                "the first ones of each file"
+            };
+            format!(" (and {more} more error(s): `media-doctor check` lists {which})")
         } else {
             String::new()
         }
@@ -591,6 +596,9 @@ fn trace_apache(
     );
     if let Some(n) = args.site.max_config_bytes {
         media_doctor::input::set_max_bytes(n);
+    }
+    if let Some(secs) = args.site.input_timeout {
+        media_doctor::input::set_idle_timeout(std::time::Duration::from_secs(secs));
     }
     let conf = conf.ok_or_else(|| {
         anyhow::anyhow!(

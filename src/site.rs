@@ -39,6 +39,9 @@ pub struct Options {
     pub eval: bool,
     /// `--max-config-bytes`: the size limit of every input file (None: fs::read's default).
     pub max_config_bytes: Option<u64>,
+    /// `--input-timeout`: how long a pipe or FIFO may send nothing, in seconds (None: the
+    /// default, `input::DEFAULT_IDLE_SECS`).
+    pub input_timeout: Option<u64>,
     /// `--compose FILE`: the app runs with these compose files (merged in order).
     pub compose: Vec<PathBuf>,
     /// Apache httpd is the server judged, with this main config (or bare `<VirtualHost>` file):
@@ -389,6 +392,10 @@ impl Site {
             args.max_config_bytes
                 .unwrap_or(crate::input::DEFAULT_MAX_BYTES),
         );
+        crate::input::set_idle_timeout(std::time::Duration::from_secs(
+            args.input_timeout
+                .unwrap_or(crate::input::DEFAULT_IDLE_SECS),
+        ));
         let root = match &args.root {
             Some(dir) => {
                 anyhow::ensure!(dir.is_dir(), "--root {}: not a directory", dir.display());
@@ -1523,10 +1530,15 @@ fn load_nginx(root: &SysRoot, args: &Options) -> Result<NginxSite> {
     let mut rendered_for = None;
     let (source, mut config) = if let Some(dump) = &args.nginx_dump {
         // Bounded (crate::input): /dev/zero or an endless pipe is refused at the limit, a
-        // FIFO with no writer reads as empty instead of hanging.
+        // FIFO with no writer reads as empty instead of hanging, and one whose writer sends
+        // nothing (stdin too, unless a terminal) is given up after --input-timeout.
         let (name, bytes) = if dump.as_os_str() == "-" {
             let mut buf = Vec::new();
-            crate::input::read_stream(std::io::stdin().lock(), &mut buf)
+            // Its descriptor, unbuffered: what poll(2) says is ready is what read(2) gets.
+            let stdin = std::os::fd::AsFd::as_fd(&std::io::stdin())
+                .try_clone_to_owned()
+                .context("reading the nginx -T dump from stdin")?;
+            crate::input::read_stream(std::fs::File::from(stdin), &mut buf)
                 .context("reading the nginx -T dump from stdin")?;
             ("-".to_string(), buf)
         } else {

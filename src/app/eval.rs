@@ -176,7 +176,9 @@ pub fn run(root: &SysRoot, app: &mut App, project: &Project, env: &Env) {
     let out = match run_bounded(cmd, BOUNDS) {
         Ok(o) => o,
         Err(e) => {
-            app.evaluated = Some(failed(python, target, &format!("--eval: {e}")));
+            // Name the interpreter: "No such file or directory" alone does not say which file.
+            let why = format!("--eval: running {}: {e}", host_python.display());
+            app.evaluated = Some(failed(python, target, &why));
             return;
         }
     };

@@ -23,7 +23,7 @@ impl Check for ConfigLoads {
 
     fn run(&self, site: &Context<'_>) -> anyhow::Result<Outcome> {
         let cfg = site.config();
-        let findings: Vec<Finding> = cfg
+        let mut findings: Vec<Finding> = cfg
             .diagnostics
             .iter()
             .map(|d| {
@@ -42,6 +42,11 @@ impl Check for ConfigLoads {
                 f.at(loc).fix(fix, vec![site.reload_command()])
             })
             .collect();
+        // What was found past the first ones of a file (or of the config): one finding that
+        // counts them, where the first of them is.
+        for o in &cfg.omitted {
+            findings.push(omitted(o, site));
+        }
         if !findings.is_empty() {
             return Ok(Outcome::findings(findings));
         }
@@ -55,4 +60,48 @@ impl Check for ConfigLoads {
             if n == 1 { "" } else { "s" }
         )))
     }
+}
+
+/// The finding that counts the problems not listed (`Config::omitted`): "and K more error(s) in
+/// this file, not listed", at the first of them; its count is also the evidence "not listed".
+fn omitted(o: &crate::nginx::Omitted, site: &Context<'_>) -> Finding {
+    let what = if o.fatal == o.count {
+        "error(s)".to_string()
+    } else if o.fatal == 0 {
+        "warning(s)".to_string()
+    } else {
+        format!("problem(s) ({} of them errors)", o.fatal)
+    };
+    let (message, loc) = match &o.file {
+        Some(file) => {
+            let mut loc = Location::new(file.display().to_string(), o.line);
+            loc.column = Some(o.column);
+            (
+                format!("and {} more {what} in this file, not listed", o.count),
+                Some(loc),
+            )
+        }
+        None => (
+            format!(
+                "and {} more {what} in {} other file(s), not listed",
+                o.count, o.files
+            ),
+            None,
+        ),
+    };
+    let f = if o.fatal > 0 {
+        Finding::error(&message)
+    } else {
+        Finding::warning(&message)
+    };
+    let mut f = f.at(loc).evidence("not listed", o.count);
+    if o.file.is_none() {
+        f = f.evidence("in files", o.files);
+    }
+    let fix = if o.fatal > 0 {
+        "correct the file at that line, then check and reload:"
+    } else {
+        "nginx accepts this, but media-doctor could not see that part of the config:"
+    };
+    f.fix(fix, vec![site.reload_command()])
 }

@@ -535,5 +535,9 @@ fn trace_url(line: &Line) -> Option<String> {
         .as_deref()
         .or(line.server.as_deref())
         .filter(|h| !h.is_empty() && *h != "_")?;
-    Some(format!("http://{host}{}", line.uri()?))
+    // Control bytes and spaces %-encoded: the command is pasted as one line, and asks the
+    // same URI (nginx decodes it again).
+    const UNSAFE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b' ');
+    let uri = percent_encoding::utf8_percent_encode(line.uri()?, UNSAFE);
+    Some(format!("http://{host}{uri}"))
 }

@@ -53,12 +53,17 @@ pub enum Refusal {
     SideEffect(String),
 }
 
+/// On one line: the reason names URLs and paths from outside, and it is written into a fix's
+/// text, which is shown keeping its line breaks (`text_safe::lines`).
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::text_safe::line;
         match self {
-            Refusal::DoesNotLoad(m) => write!(f, "the edited configuration would not load: {m}"),
-            Refusal::Unmet(m) => write!(f, "the edit does not fix the URL: {m}"),
-            Refusal::SideEffect(m) => write!(f, "the edit changes another URL: {m}"),
+            Refusal::DoesNotLoad(m) => {
+                write!(f, "the edited configuration would not load: {}", line(m))
+            }
+            Refusal::Unmet(m) => write!(f, "the edit does not fix the URL: {}", line(m)),
+            Refusal::SideEffect(m) => write!(f, "the edit changes another URL: {}", line(m)),
         }
     }
 }

@@ -177,7 +177,14 @@ pub struct Line {
 impl Line {
     /// The URI the request line names (`/media/a.jpg`), when there is one.
     pub fn uri(&self) -> Option<&str> {
-        self.request.as_deref()?.split_whitespace().nth(1)
+        // `METHOD URI PROTOCOL`, split at spaces only: a CR or a tab in the URI is the URI's.
+        let request = self.request.as_deref()?;
+        let (_, rest) = request.split_once(' ')?;
+        let uri = match rest.rsplit_once(' ') {
+            Some((uri, protocol)) if protocol.starts_with("HTTP/") => uri,
+            _ => rest,
+        };
+        (!uri.is_empty()).then_some(uri)
     }
     /// The URI's path, without query, %-decoded (as nginx maps it to a file).
     pub fn uri_path(&self) -> Option<String> {
@@ -429,6 +436,14 @@ mod tests {
         let s = parse_line(r#"2024/05/01 12:00:06 [crit] 1#1: *8 stat() "/home/u/media/a b.jpg" failed (13: Permission denied), client: 1.2.3.4, server: x, request: "HEAD /media/a%20b.jpg HTTP/1.1", host: "x""#).unwrap();
         assert_eq!(s.path.as_deref(), Some(Path::new("/home/u/media/a b.jpg")));
         assert_eq!(s.kind.errno(), Some(13));
+    }
+
+    #[test]
+    fn a_uri_keeps_a_carriage_return_or_a_tab_of_its_own() {
+        let d = parse_line("2024/05/01 12:00:01 [error] 1#1: *3 open() \"/srv/media/\x1b[2Jx\r.jpg\" failed (2: No such file or directory), client: 1.2.3.4, server: x, request: \"GET /media/\x1b[2Jx\r.jpg HTTP/1.1\", host: \"x\"").unwrap();
+        assert_eq!(d.uri(), Some("/media/\x1b[2Jx\r.jpg"));
+        let h = parse_line(r#"2024/05/01 12:00:01 [error] 1#1: *3 open() "/srv/a" failed (2: No such file or directory), client: 1.2.3.4, server: x, request: "GET /a	b", host: "x""#).unwrap();
+        assert_eq!(h.uri(), Some("/a\tb"));
     }
 
     #[test]

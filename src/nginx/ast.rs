@@ -18,6 +18,14 @@ use std::path::{Path, PathBuf};
 /// Deeper than any real config (nginx's own are under 10), shallow enough for recursive readers.
 pub const MAX_DEPTH: usize = 200;
 
+/// Problems listed per file (`Config::diagnostics`); the rest of a file's are counted
+/// (`Config::omitted`). A real config has a handful; a file of 500,000 `{` has 500,000, and
+/// `nginx -t` names only the first.
+pub const MAX_DIAGNOSTICS_PER_FILE: usize = 20;
+
+/// Problems listed in all; the rest are counted.
+pub const MAX_DIAGNOSTICS: usize = 100;
+
 pub type FileId = u32;
 pub type NodeId = u32;
 
@@ -129,6 +137,51 @@ impl std::fmt::Display for Diagnostic {
     }
 }
 
+/// Problems found and not listed in `Config::diagnostics`: past `MAX_DIAGNOSTICS_PER_FILE` of one
+/// file, or past `MAX_DIAGNOSTICS` in all. The first error (the one `nginx -t` reports) is
+/// always listed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Omitted {
+    /// The file they are in, whose first problems are listed; None: problems of files none of
+    /// whose problems is listed (past `MAX_DIAGNOSTICS`).
+    pub file: Option<PathBuf>,
+    /// Where the first of them is, in `file` (0 when `file` is None).
+    pub line: u32,
+    pub column: u32,
+    pub count: u64,
+    /// How many of them make `nginx -t` fail.
+    pub fatal: u64,
+    /// How many files they are in (1 for a file's own).
+    pub files: u64,
+}
+
+impl Omitted {
+    pub(crate) fn new(file: Option<PathBuf>) -> Omitted {
+        let far = if file.is_some() { u32::MAX } else { 0 };
+        Omitted {
+            file,
+            line: far,
+            column: far,
+            count: 0,
+            fatal: 0,
+            files: 1,
+        }
+    }
+
+    /// Count one more, at `line`:`column`, fatal or not.
+    pub(crate) fn add(&mut self, line: u32, column: u32, fatal: bool) {
+        self.add_many(line, column, 1, u64::from(fatal));
+    }
+
+    pub(crate) fn add_many(&mut self, line: u32, column: u32, count: u64, fatal: u64) {
+        if self.file.is_some() && (line, column) < (self.line, self.column) {
+            (self.line, self.column) = (line, column);
+        }
+        self.count += count;
+        self.fatal += fatal;
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub files: Vec<SourceFile>,
@@ -167,7 +220,12 @@ pub struct Config {
     pub conf_dir: PathBuf,
     /// nginx's prefix (`-p`), where relative root/alias paths resolve. Debian: /usr/share/nginx.
     pub prefix: PathBuf,
+    /// The problems found, in reading order: at most `MAX_DIAGNOSTICS_PER_FILE` of a file and
+    /// `MAX_DIAGNOSTICS` in all (and the first fatal one), the rest counted in `omitted`.
     pub diagnostics: Vec<Diagnostic>,
+    /// The problems not listed in `diagnostics`: one entry per file that has some (in file
+    /// order), then one for the files none of whose problems is listed.
+    pub omitted: Vec<Omitted>,
     /// A snippet (bare `location` blocks, server-level directives) is examined as nginx would
     /// run it: included in a server. The loader wraps its top level in this `server` block,
     /// which has no line of its own in any file (it reports the snippet's first line).
@@ -631,6 +689,11 @@ impl Config {
     }
     pub fn has_fatal_errors(&self) -> bool {
         self.diagnostics.iter().any(|d| d.fatal)
+    }
+    /// How many errors (`nginx -t` fails) were found, listed or not.
+    pub fn fatal_count(&self) -> u64 {
+        self.diagnostics.iter().filter(|d| d.fatal).count() as u64
+            + self.omitted.iter().map(|o| o.fatal).sum::<u64>()
     }
 }
 

@@ -570,6 +570,7 @@ impl Loader {
             words,
             block_ends,
             diagnostics,
+            omitted,
             files,
             ..
         } = cfg;
@@ -601,6 +602,7 @@ impl Loader {
             .block_ends
             .extend(block_ends.into_iter().map(|(n, l)| (n + node_off, l)));
         self.cfg.diagnostics.extend(diagnostics);
+        self.cfg.omitted.extend(omitted);
         for (f, incs) in files.into_iter().zip(includes) {
             let id = self.cfg.files.len() as FileId;
             if let Source::Disk(_) = self.source {
@@ -673,10 +675,12 @@ impl Loader {
             };
             self.cfg.diagnostics.extend(refused);
         }
-        // Reported in reading order: by file (as loaded), then position.
+        // Reported in reading order: by file (as loaded), then position; the first ones listed,
+        // the rest counted.
         if self.cfg.diagnostics.len() > 1 {
             self.sort_diagnostics();
         }
+        self.cap_diagnostics();
         self.cfg.nodes.shrink_to_fit();
         self.cfg.words.shrink_to_fit();
         self.cfg.children.shrink_to_fit();
@@ -717,16 +721,20 @@ impl Loader {
         cfg.implicit_server = Some(id);
     }
 
-    fn sort_diagnostics(&mut self) {
-        let order: HashMap<&Path, usize> = self
-            .cfg
+    /// Each file's position in reading order, by path.
+    fn file_order(&self) -> HashMap<&Path, usize> {
+        self.cfg
             .files
             .iter()
             .enumerate()
             .map(|(i, f)| (f.path.as_path(), i))
-            .collect();
+            .collect()
+    }
+
+    fn sort_diagnostics(&mut self) {
         let mut diags = std::mem::take(&mut self.cfg.diagnostics);
-        diags.sort_by_key(|d| {
+        let order = self.file_order();
+        diags.sort_by_cached_key(|d| {
             (
                 order.get(d.file.as_path()).copied().unwrap_or(usize::MAX),
                 d.line,
@@ -734,6 +742,80 @@ impl Loader {
             )
         });
         self.cfg.diagnostics = diags;
+    }
+
+    /// List the first `MAX_DIAGNOSTICS_PER_FILE` problems of each file and `MAX_DIAGNOSTICS` in
+    /// all, and the first error wherever it is (the one `nginx -t` stops at); count the rest in
+    /// `Config::omitted`, with what the parser counted already. The diagnostics are sorted.
+    fn cap_diagnostics(&mut self) {
+        use super::ast::{Omitted, MAX_DIAGNOSTICS, MAX_DIAGNOSTICS_PER_FILE};
+        let parsed = std::mem::take(&mut self.cfg.omitted);
+        if parsed.is_empty() && self.cfg.diagnostics.len() <= MAX_DIAGNOSTICS_PER_FILE {
+            return;
+        }
+        let diags = std::mem::take(&mut self.cfg.diagnostics);
+        let mut kept: Vec<Diagnostic> = Vec::with_capacity(diags.len().min(MAX_DIAGNOSTICS + 1));
+        // Per file: how many are listed, and its entry in `files` once some are not.
+        let mut per_file: HashMap<PathBuf, (usize, Option<usize>)> = HashMap::new();
+        let mut files: Vec<Omitted> = Vec::new();
+        let mut elsewhere = Omitted::new(None);
+        let mut elsewhere_files: std::collections::HashSet<PathBuf> = Default::default();
+        let mut fatal_listed = false;
+        let mut count =
+            |file: &Path,
+             line: u32,
+             column: u32,
+             n: u64,
+             fatal: u64,
+             per_file: &mut HashMap<PathBuf, (usize, Option<usize>)>| {
+                match per_file.get_mut(file) {
+                    Some((listed, entry)) if *listed > 0 => {
+                        let i = *entry.get_or_insert_with(|| {
+                            files.push(Omitted::new(Some(file.to_path_buf())));
+                            files.len() - 1
+                        });
+                        files[i].add_many(line, column, n, fatal);
+                    }
+                    _ => {
+                        elsewhere.add_many(line, column, n, fatal);
+                        if !elsewhere_files.contains(file) {
+                            elsewhere_files.insert(file.to_path_buf());
+                        }
+                    }
+                }
+            };
+        for d in diags {
+            let listed = match per_file.get_mut(d.file.as_path()) {
+                Some((n, _)) => n,
+                None => &mut per_file.entry(d.file.clone()).or_default().0,
+            };
+            let room = *listed < MAX_DIAGNOSTICS_PER_FILE && kept.len() < MAX_DIAGNOSTICS;
+            if room || (d.fatal && !fatal_listed) {
+                *listed += 1;
+                fatal_listed |= d.fatal;
+                kept.push(d);
+            } else {
+                let fatal = u64::from(d.fatal);
+                count(&d.file, d.line, d.column, 1, fatal, &mut per_file);
+            }
+        }
+        for o in parsed {
+            let file = o.file.as_deref().unwrap_or(Path::new(""));
+            count(file, o.line, o.column, o.count, o.fatal, &mut per_file);
+        }
+        let order = self.file_order();
+        files.sort_by_key(|o| {
+            o.file
+                .as_deref()
+                .and_then(|f| order.get(f).copied())
+                .unwrap_or(usize::MAX)
+        });
+        if elsewhere.count > 0 {
+            elsewhere.files = elsewhere_files.len() as u64;
+            files.push(elsewhere);
+        }
+        self.cfg.diagnostics = kept;
+        self.cfg.omitted = files;
     }
 
     /// `Config::text` = every word; the closing lines in node order.
@@ -895,7 +977,7 @@ impl Loader {
                 let (msg, missing) = match e {
                     ReadError::NotAFile => (
                         format!(
-                            "\"{}\" is not a regular file (nginx cannot read a directory as a config)",
+                            "\"{}\" is not a regular file (a directory, a device or a FIFO: nginx reads its configuration from regular files)",
                             path.display()
                         ),
                         false,
@@ -1770,5 +1852,63 @@ mod tests {
                 .enumerate()
                 .all(|(i, &x)| x == i as u64 * 3));
         }
+    }
+
+    #[test]
+    fn problems_past_the_caps_are_counted_and_the_first_error_kept() {
+        use crate::nginx::Omitted;
+        let t = tempfile::tempdir().unwrap();
+        let root = SysRoot::new(t.path());
+        // A fragment: 30 missing includes (warnings), then an error (nginx -t's).
+        let mut site = String::from("server {\n listen 80;\n");
+        for i in 0..30 {
+            site += &format!(" include /nowhere/{i}.conf;\n");
+        }
+        site += " location /m/ { server { } }\n}\n";
+        write(t.path(), "etc/nginx/sites-enabled/a", &site);
+        let cfg = load_files(&root, Path::new("/etc/nginx/sites-enabled/a")).unwrap();
+        let e = errors(&cfg);
+        assert_eq!(e.len(), 21, "{e:?}");
+        assert!(e[..20].iter().all(|m| m.starts_with("warning: ")), "{e:?}");
+        assert!(!e[20].starts_with("warning: "), "{e:?}");
+        assert!(e[20].contains(":33:"), "{e:?}");
+        let o = &cfg.omitted;
+        assert_eq!(o.len(), 1, "{o:?}");
+        assert_eq!((o[0].count, o[0].fatal, o[0].line), (10, 0, 23), "{o:?}");
+        assert_eq!(cfg.fatal_count(), 1);
+
+        // One file of 30 stray `;` (the parser lists 20), eleven of 12: 100 listed in all, in
+        // reading order; the rest counted by file, then the files none of whose is listed.
+        let d = t.path().join("m");
+        write(
+            &d,
+            "nginx.conf",
+            "events {}\nhttp {\n include inc/*.conf;\n}\n",
+        );
+        write(&d, "inc/00.conf", &";\n".repeat(30));
+        for i in 1..12 {
+            write(&d, &format!("inc/{i:02}.conf"), &";\n".repeat(12));
+        }
+        let cfg = load_files(&SysRoot::new(&d), Path::new("/nginx.conf")).unwrap();
+        assert_eq!(cfg.diagnostics.len(), 100);
+        assert!(cfg.diagnostics[0].file.ends_with("inc/00.conf"));
+        assert!(cfg.diagnostics[99].file.ends_with("inc/07.conf"));
+        let brief: Vec<(Option<String>, u32, u64, u64, u64)> = cfg
+            .omitted
+            .iter()
+            .map(|o: &Omitted| {
+                let file = o.file.as_ref().map(|f| f.display().to_string());
+                (file, o.line, o.count, o.fatal, o.files)
+            })
+            .collect();
+        assert_eq!(
+            brief,
+            [
+                (Some("/inc/00.conf".into()), 21, 10, 10, 1),
+                (Some("/inc/07.conf".into()), 9, 4, 4, 1),
+                (None, 0, 48, 48, 4),
+            ]
+        );
+        assert_eq!(cfg.fatal_count(), 30 + 11 * 12);
     }
 }

@@ -11,5 +11,7 @@ pub mod resolve;
 pub mod rules;
 pub(crate) mod variables;
 
-pub use ast::{Children, Config, ConfigKind, Diagnostic, Directive, FileId, NodeId, SourceFile};
+pub use ast::{
+    Children, Config, ConfigKind, Diagnostic, Directive, FileId, NodeId, Omitted, SourceFile,
+};
 pub use loader::{load_dump, load_files, load_files_prepared, LoadError};

@@ -9,9 +9,12 @@
 //! Errors use nginx's own wording (`unexpected "}"`, `unexpected end of file, expecting ";" or
 //! "}"`) and never stop the parse: an unterminated statement is dropped, a stray `}` ignored, a
 //! nameless `{` kept as a nameless block, and parsing goes on, so one typo does not hide the rest
-//! of the tree.
+//! of the tree. Past `MAX_DIAGNOSTICS_PER_FILE` errors in the file they are only counted
+//! (`Config::omitted`): a file of 500,000 `{` is read in linear time and reports 20 of them.
 
-use super::ast::{Config, Diagnostic, FileId, NewNode, Node, NodeId, MAX_DEPTH};
+use super::ast::{
+    Config, Diagnostic, FileId, NewNode, Node, NodeId, Omitted, MAX_DEPTH, MAX_DIAGNOSTICS_PER_FILE,
+};
 use super::context::{self, NameId};
 use super::lexer::{Lexer, Tok, Token};
 use std::ops::Range;
@@ -94,6 +97,10 @@ struct Parser<'p> {
     top_names: Vec<(String, bool)>,
     want_top_names: bool,
     depth_reported: bool,
+    /// Errors listed so far.
+    errors: usize,
+    /// Errors past `MAX_DIAGNOSTICS_PER_FILE`, counted.
+    omitted: Option<Omitted>,
 }
 
 /// Where the parsed text goes: words in `text` (the arena's), include arguments numbered in
@@ -145,6 +152,8 @@ pub(crate) fn parse_file(
         top_names: Vec::new(),
         want_top_names: at.want_top_names,
         depth_reported: false,
+        errors: 0,
+        omitted: None,
     };
     let mut lexer = Lexer::new(src);
     loop {
@@ -154,6 +163,9 @@ pub(crate) fn parse_file(
         }
     }
     let top = p.kids.to_vec();
+    if let Some(o) = p.omitted {
+        p.cfg.omitted.push(o);
+    }
     ParsedFile {
         top,
         includes: p.includes,
@@ -168,6 +180,14 @@ fn word_at<'s>(text: &'s str, r: &Range<u32>) -> &'s str {
 
 impl Parser<'_> {
     fn error(&mut self, line: u32, column: u32, message: impl Into<String>) {
+        if self.errors >= MAX_DIAGNOSTICS_PER_FILE {
+            let path = self.path;
+            self.omitted
+                .get_or_insert_with(|| Omitted::new(Some(path.to_path_buf())))
+                .add(line, column, true);
+            return;
+        }
+        self.errors += 1;
         self.cfg.diagnostics.push(Diagnostic {
             file: self.path.to_path_buf(),
             line,
@@ -565,5 +585,17 @@ mod tests {
         assert_eq!(cfg.diagnostics.len(), 1, "{:?}", errors(&cfg));
         assert!(cfg.diagnostics[0].message.contains("nested more than"));
         assert_eq!(cfg.nodes.len(), MAX_DEPTH + 1);
+    }
+
+    #[test]
+    fn errors_past_the_first_of_the_file_are_counted() {
+        let (cfg, _) = parse(&"}".repeat(1000));
+        assert_eq!(cfg.diagnostics.len(), MAX_DIAGNOSTICS_PER_FILE);
+        assert_eq!(cfg.diagnostics[0].column, 1);
+        let o = &cfg.omitted;
+        assert_eq!(o.len(), 1);
+        let first = MAX_DIAGNOSTICS_PER_FILE as u32 + 1;
+        assert_eq!((o[0].count, o[0].fatal), (980, 980));
+        assert_eq!((o[0].line, o[0].column), (1, first));
     }
 }

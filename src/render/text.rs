@@ -23,7 +23,7 @@
 use crate::checks::Band;
 use crate::report::{CheckResult, FailOn, Finding, Report, Severity, Status, OR_INSTEAD};
 use colored::{ColoredString, Colorize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 
 #[derive(Debug, Clone)]
@@ -348,8 +348,15 @@ fn write_causes(
             }
         }
         // One fix per text: merged fixes point to the first with a sentence naming its check.
-        let members: Vec<&str> = cause.problems.iter().map(|m| check(m).id).collect();
-        let mut shown: Vec<&str> = Vec::new();
+        // The checks of the cause, once each: a cause may hold thousands of one check's
+        // findings, and each is compared with these.
+        let mut members: Vec<&str> = Vec::new();
+        for m in &cause.problems {
+            if !members.contains(&check(m).id) {
+                members.push(check(m).id);
+            }
+        }
+        let mut shown: HashSet<&str> = HashSet::new();
         for m in &cause.problems {
             let Some(fix) = &finding(m).remediation else {
                 continue;
@@ -368,7 +375,7 @@ fn write_causes(
             if shown.contains(&fix.text.as_str()) || points_to_another || block_shown_here {
                 continue;
             }
-            shown.push(&fix.text);
+            shown.insert(&fix.text);
             // An app check's fix may be a config edit too (MD302's alias): its `# FILE:LINE`.
             config_edits |= matches!(check(m).band, Band::Nginx | Band::Apache)
                 || cause.place.is_some()

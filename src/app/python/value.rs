@@ -59,11 +59,40 @@ impl std::fmt::Debug for FuncDef {
     }
 }
 
+/// The longest expression text kept in an Unknown (what reports show "as written"): a longer
+/// one is cut, so a huge expression costs its size once, not once per level.
+pub(crate) const MAX_SHOWN_EXPR: usize = 200;
+
+/// `text`, cut to `max` bytes (at a character boundary) with an ellipsis.
+fn cut(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return text.into();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end]).into()
+}
+
+/// `text`, cut to MAX_SHOWN_EXPR bytes with an ellipsis.
+pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    cut(text, MAX_SHOWN_EXPR)
+}
+
 impl Value {
+    /// An unknown value: its expression as written and why it is not known, each cut to what a
+    /// report line can show (a reason names the expression: `os.path.path…` 5,000 links long is
+    /// shown by its first 200 bytes, in every message that carries it).
     pub fn unknown(expr: impl Into<String>, why: impl Into<String>) -> Value {
+        let (expr, why) = (expr.into(), why.into());
+        let short = |s: String, max| match cut(&s, max) {
+            std::borrow::Cow::Borrowed(_) => s,
+            std::borrow::Cow::Owned(c) => c,
+        };
         Value::Unknown {
-            expr: expr.into(),
-            why: why.into(),
+            expr: short(expr, MAX_SHOWN_EXPR),
+            why: short(why, 2 * MAX_SHOWN_EXPR),
         }
     }
 

@@ -312,7 +312,12 @@ pub fn sample_file_where(
                 let name = e.file_name().to_str()?.to_string();
                 (t.is_file() || t.is_dir()).then_some((name, t.is_dir()))
             })
-            .filter(|(n, _)| !n.starts_with('.') && !n.contains(['?', '#', '%', ' ']))
+            // A name a URL must encode is no sample: the URL is shown and asked as written.
+            .filter(|(n, _)| {
+                !n.starts_with('.')
+                    && !n.contains(['?', '#', '%', ' '])
+                    && !n.chars().any(crate::text_safe::is_unsafe)
+            })
             .collect();
         entries.sort();
         let accepted = entries

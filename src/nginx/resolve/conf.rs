@@ -41,8 +41,9 @@ pub enum AliasKind {
     Regex,
 }
 
-/// A block's `root`/`alias`, in 16 bytes: one in each block, and a 360,000-server config has
-/// 720,000 blocks (`Option`s and the `AliasKind` enum, 8 bytes each, made it 32).
+/// A block's `root`/`alias`, in 12 bytes: one in each block, and a 360,000-server config has
+/// 720,000 blocks (`Option`s and the `AliasKind` enum, 8 bytes each, made it 32; a `bool` of
+/// its own, 16).
 #[derive(Debug, Clone)]
 pub struct Root {
     /// The value as nginx stores it (`Blocks::root_value`), when it is not the directive's
@@ -53,19 +54,30 @@ pub struct Root {
     text: u32,
     /// The `root`/`alias` directive, `Block::NONE` for the compiled-in default `html` (`at()`).
     at: u32,
-    /// `alias()`: `ROOT`, `REGEX`, or the length of a `Prefix`.
+    /// Below `SCRIPTED`, how the value cuts the URI (`alias()`): `ROOT`, `REGEX`, or the length
+    /// of a `Prefix`; the `SCRIPTED` bit: the value has variables (`scripted()`).
     alias: u32,
-    /// Has variables (or is a regex alias): evaluated per request, then made absolute.
-    pub scripted: bool,
 }
 
-const _: () = assert!(std::mem::size_of::<Root>() == 16);
+const _: () = assert!(std::mem::size_of::<Root>() == 12);
 
 impl Root {
     /// `alias` of `AliasKind::Root` and `AliasKind::Regex`; any other value is the length of an
-    /// `AliasKind::Prefix`, a location's name: a word of the config, whose offsets are `u32`s.
-    const ROOT: u32 = u32::MAX;
-    const REGEX: u32 = u32::MAX - 1;
+    /// `AliasKind::Prefix`, a location's name (a word of the config). A name longer than
+    /// `LONGEST` is cut to it: no URI that long gets to a location (414 first).
+    const ROOT: u32 = Root::SCRIPTED - 1;
+    const REGEX: u32 = Root::SCRIPTED - 2;
+    const LONGEST: u32 = Root::SCRIPTED - 3;
+    const SCRIPTED: u32 = 1 << 31;
+
+    fn new(text: u32, at: u32, alias: u32, scripted: bool) -> Root {
+        debug_assert!(alias <= Root::ROOT);
+        Root {
+            text,
+            at,
+            alias: alias.min(Root::ROOT) | if scripted { Root::SCRIPTED } else { 0 },
+        }
+    }
 
     /// The `root`/`alias` directive (None for the compiled-in default `html`).
     pub fn at(&self) -> Option<NodeId> {
@@ -74,11 +86,16 @@ impl Root {
 
     /// How the value cuts the URI.
     pub fn alias(&self) -> AliasKind {
-        match self.alias {
+        match self.alias & !Root::SCRIPTED {
             Root::ROOT => AliasKind::Root,
             Root::REGEX => AliasKind::Regex,
             len => AliasKind::Prefix(len),
         }
+    }
+
+    /// Has variables (or is a regex alias): evaluated per request, then made absolute.
+    pub fn scripted(&self) -> bool {
+        self.alias & Root::SCRIPTED != 0
     }
 }
 
@@ -277,8 +294,14 @@ pub enum Symlinks {
 #[derive(Debug, Clone)]
 pub struct Conf {
     pub root: Root,
+    /// Not configuration: of a server block, its locations' level in `Locations` (`Block::NONE`
+    /// until they are built, and in every other block). Kept in what is else the padding of
+    /// `Conf` (a `Root` of 12 bytes before an 8-byte pointer), so a block is 32 bytes, not 40.
+    locs: u32,
     rest: Arc<ConfRest>,
 }
+
+const _: () = assert!(std::mem::size_of::<Conf>() == 24);
 
 impl std::ops::Deref for Conf {
     type Target = ConfRest;
@@ -337,26 +360,47 @@ pub struct ConfRest {
 
 #[derive(Debug, Clone)]
 pub struct Block {
-    /// The block's directive (`node`) and the enclosing block (`parent`), `NONE` for none: a
-    /// site of 360,000 servers has 720,000 blocks, and each byte of a block is 0.7 MB (an
-    /// `Option<u32>` is 8 bytes).
+    /// The block's directive, `NONE` for none: a site of 360,000 servers has 720,000 blocks,
+    /// and each byte of a block is 0.7 MB (an `Option<u32>` is 8 bytes).
     at: u32,
-    up: u32,
-    /// Of a server block: its locations' level in `Locations` (`NONE` until they are built).
-    /// Kept here, in what was the block's padding, rather than in a map of its own: 13 bytes
-    /// a server.
-    locs: u32,
-    pub kind: BlockKind,
+    /// The enclosing block (`NO_PARENT` for none) below `KIND_SHIFT`, the block's kind above
+    /// (`kind()`): a byte of its own made a block 40 bytes. Block indexes stay below 2^29 (as
+    /// many blocks would be 16 GiB).
+    up_kind: u32,
+    /// Its configuration (which also keeps a server block's locations' level: `locations()`).
     pub conf: Conf,
 }
 
 // One per server and per location of the config, held for the run (see `Root`).
-const _: () = assert!(std::mem::size_of::<Block>() == 40);
+const _: () = assert!(std::mem::size_of::<Block>() == 32);
 
 impl Block {
-    /// `at` or `up` of no block (node ids and block indexes stay under it: they index arrays
-    /// of 32-byte nodes and 56-byte blocks).
+    /// `at` (and `Conf::locs`) of none (node ids and levels stay under it).
     const NONE: u32 = u32::MAX;
+    const KIND_SHIFT: u32 = 29;
+    const NO_PARENT: u32 = (1 << Block::KIND_SHIFT) - 1;
+    /// The kinds, by their number in `up_kind`.
+    const KINDS: [BlockKind; 5] = [
+        BlockKind::Http,
+        BlockKind::Server,
+        BlockKind::Location,
+        BlockKind::If,
+        BlockKind::LimitExcept,
+    ];
+
+    fn new(at: Option<NodeId>, parent: Option<BlockIdx>, kind: BlockKind, conf: &Conf) -> Block {
+        let up = parent.map_or(Block::NO_PARENT, |p| p as u32);
+        debug_assert!(up <= Block::NO_PARENT);
+        let kind = Block::KINDS.iter().position(|&k| k == kind).unwrap_or(0) as u32;
+        Block {
+            at: at.unwrap_or(Block::NONE),
+            up_kind: up.min(Block::NO_PARENT) | kind << Block::KIND_SHIFT,
+            conf: Conf {
+                locs: Block::NONE,
+                ..conf.clone()
+            },
+        }
+    }
 
     /// The block's directive (None: the http block of a fragment, the implicit top level).
     pub fn node(&self) -> Option<NodeId> {
@@ -365,12 +409,17 @@ impl Block {
 
     /// The enclosing block (None: the http block, or a fragment's top level).
     pub fn parent(&self) -> Option<BlockIdx> {
-        (self.up != Block::NONE).then_some(self.up as BlockIdx)
+        let up = self.up_kind & Block::NO_PARENT;
+        (up != Block::NO_PARENT).then_some(up as BlockIdx)
+    }
+
+    pub fn kind(&self) -> BlockKind {
+        Block::KINDS[(self.up_kind >> Block::KIND_SHIFT) as usize]
     }
 
     /// Of a server block: the index of its locations' level in `Locations`, once built.
     pub fn locations(&self) -> Option<usize> {
-        (self.locs != Block::NONE).then_some(self.locs as usize)
+        (self.conf.locs != Block::NONE).then_some(self.conf.locs as usize)
     }
 }
 
@@ -426,7 +475,7 @@ impl Blocks {
 
     /// Record where `Locations` keeps the locations of server block `b` (None: nowhere yet).
     pub(super) fn set_locations(&mut self, b: BlockIdx, level: Option<usize>) {
-        self.blocks[b].locs = level.map_or(Block::NONE, |l| l as u32);
+        self.blocks[b].conf.locs = level.map_or(Block::NONE, |l| l as u32);
     }
 
     /// Build every block under the `http` context (or the fragment's top level); of the server
@@ -469,12 +518,7 @@ impl Blocks {
             texts: vec![join_prefix(prefix, "html").into()],
             ..Blocks::default()
         };
-        let default_root = Root {
-            text: 0,
-            alias: Root::ROOT,
-            scripted: false,
-            at: Block::NONE,
-        };
+        let default_root = Root::new(0, Block::NONE, Root::ROOT, false);
         let base = ConfRest {
             index: Arc::new(vec!["index.html".to_string()]),
             autoindex: false,
@@ -501,6 +545,7 @@ impl Blocks {
         };
         let base = Conf {
             root: default_root,
+            locs: Block::NONE,
             rest: Arc::new(base),
         };
         let idx = blocks.add(
@@ -721,13 +766,7 @@ impl Blocks {
             conf.rest().add_headers = Arc::new(own_headers);
         }
         let me = self.blocks.len();
-        self.blocks.push(Block {
-            at: node.unwrap_or(Block::NONE),
-            up: parent.map_or(Block::NONE, |p| p as u32),
-            locs: Block::NONE,
-            kind,
-            conf: conf.clone(),
-        });
+        self.blocks.push(Block::new(node, parent, kind, &conf));
         for d in children {
             let (kind, child_name, child_regex) = match d.name() {
                 "server" if kind == BlockKind::Http && d.has_block() => {
@@ -836,14 +875,9 @@ fn make_root(
         Root::REGEX
     } else {
         // Below `Root::REGEX`: the name is a word of the config.
-        loc_name.len() as u32
+        u32::try_from(loc_name.len()).map_or(Root::LONGEST, |l| l.min(Root::LONGEST))
     };
-    let root = Root {
-        text: Block::NONE,
-        alias,
-        scripted: has_vars || alias == Root::REGEX,
-        at: d.id(),
-    };
+    let root = Root::new(Block::NONE, d.id(), alias, has_vars || alias == Root::REGEX);
     (root, (keep_text || value != v).then_some(value))
 }
 
@@ -906,7 +940,12 @@ mod tests {
         let roots: Vec<(BlockKind, AliasKind, &str, bool)> = (blocks.blocks.iter())
             .map(|b| {
                 let r = &b.conf.root;
-                (b.kind, r.alias(), blocks.root_value(r, &cfg), r.scripted)
+                (
+                    b.kind(),
+                    r.alias(),
+                    blocks.root_value(r, &cfg),
+                    r.scripted(),
+                )
             })
             .collect();
         use AliasKind::{Prefix, Regex};
@@ -925,14 +964,13 @@ mod tests {
         );
         // The values that are the argument as written are read from the config.
         assert_eq!(blocks.texts.len(), 3, "{:?}", blocks.texts);
-        let prefix = |len| Root {
-            text: Block::NONE,
-            at: Block::NONE,
-            alias: len,
-            scripted: false,
-        };
-        assert_eq!(prefix(0).alias(), Prefix(0));
-        assert_eq!(prefix(Root::REGEX - 1).alias(), Prefix(Root::REGEX - 1));
+        let prefix = |len, scripted| Root::new(Block::NONE, Block::NONE, len, scripted);
+        assert_eq!(prefix(0, false).alias(), Prefix(0));
+        assert_eq!(prefix(Root::LONGEST, false).alias(), Prefix(Root::LONGEST));
+        assert!(!prefix(Root::LONGEST, false).scripted());
+        assert_eq!(prefix(Root::LONGEST, true).alias(), Prefix(Root::LONGEST));
+        assert!(prefix(Root::LONGEST, true).scripted());
+        assert_eq!(prefix(Root::REGEX, true).alias(), Regex);
     }
 
     /// `of` finds every node's block, the last one for a node in two blocks (a file included

@@ -84,6 +84,9 @@ pub struct Probe {
     pub result: Result<Kind, Errno>,
     /// The walk behind the answer (the last one made, for the trace).
     pub walk: Option<Walk>,
+    /// `disable_symlinks` made the error (a symlink refused), not the path itself: nginx logs
+    /// ELOOP for both a refused link and a real loop, and the cause told is not the same.
+    pub by_policy: bool,
 }
 
 pub struct Files<'a> {
@@ -113,6 +116,7 @@ impl Files<'_> {
                 return Probe {
                     result: Err(Errno::Unknown(why.clone())),
                     walk: None,
+                    by_policy: false,
                 }
             }
         };
@@ -120,6 +124,7 @@ impl Files<'_> {
             return Probe {
                 result: Err(Errno::NameTooLong),
                 walk: None,
+                by_policy: false,
             };
         }
         if !path.starts_with(b"/") {
@@ -129,6 +134,7 @@ impl Files<'_> {
                     crate::text_safe::bytes(path)
                 ))),
                 walk: None,
+                by_policy: false,
             };
         }
         // A component longer than NAME_MAX fails with ENAMETOOLONG once the walk reaches it.
@@ -144,6 +150,7 @@ impl Files<'_> {
                 return Probe {
                     result,
                     walk: Some(w),
+                    by_policy: false,
                 };
             }
             offset += comp.len() + 1;
@@ -163,6 +170,7 @@ impl Files<'_> {
                 return Probe {
                     result: Err(e),
                     walk: Some(w),
+                    by_policy: true,
                 };
             }
         }
@@ -191,6 +199,7 @@ impl Files<'_> {
         Probe {
             result,
             walk: Some(w),
+            by_policy: false,
         }
     }
 

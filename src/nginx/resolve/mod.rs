@@ -1001,7 +1001,7 @@ impl<'s> Resolver<'s> {
             directive: root.at(),
             alias: root.alias(),
             value: self.blocks.root_value(root, self.config()).to_string(),
-            scripted: root.scripted,
+            scripted: root.scripted(),
         })
     }
 
@@ -1089,10 +1089,10 @@ impl<'s> Resolver<'s> {
         // A location of the model's: in a server, or nested in such a location (a `location`
         // in an `if` has a block but is no location: nginx refuses it).
         let mut b = self.blocks.get(self.blocks.of(node)?);
-        while b.kind == conf::BlockKind::Location {
+        while b.kind() == conf::BlockKind::Location {
             b = self.blocks.get(b.parent()?);
         }
-        if b.kind != conf::BlockKind::Server {
+        if b.kind() != conf::BlockKind::Server {
             return None;
         }
         let (modifier, name) = location::pattern(&self.config().directive(node));

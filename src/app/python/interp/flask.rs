@@ -69,7 +69,7 @@ impl<'a> Interp<'a> {
         };
         let binding = |v: Value, expr: &str| Binding {
             value: v,
-            expr: expr.to_string(),
+            expr: crate::app::python::value::shown(expr).into_owned(),
             at: Some(call.at.clone()),
         };
         let static_folder = match kw("static_folder") {
@@ -157,7 +157,7 @@ impl<'a> Interp<'a> {
                 key.to_string(),
                 Binding {
                     value,
-                    expr: expr.to_string(),
+                    expr: crate::app::python::value::shown(expr).into_owned(),
                     at,
                 },
             );

@@ -38,7 +38,8 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use tree_sitter::Node;
 
-/// A name's value and where it was bound (`expr` is the right-hand side as written).
+/// A name's value and where it was bound (`expr` is the right-hand side as written, its first
+/// 200 bytes: `value::shown`).
 #[derive(Debug, Clone)]
 pub struct Binding {
     pub value: Value,
@@ -101,9 +102,7 @@ const MAX_DEPTH: usize = 24;
 /// Attribute chains (`a.b.c...`) do not count: they are followed in a loop.
 pub const MAX_NESTING: usize = 100;
 
-/// The longest expression text kept in an Unknown (what reports show "as written"): a longer
-/// one is cut, so a huge expression costs its size once, not once per level.
-const MAX_SHOWN_EXPR: usize = 200;
+use crate::app::python::value::{shown, MAX_SHOWN_EXPR};
 
 /// A node's text as an Unknown shows it (`shown`), taken from the source without reading the
 /// whole node (a node as long as the file costs nothing more than a short one).
@@ -118,18 +117,6 @@ fn clip<'m>(m: &'m Module, n: Node) -> std::borrow::Cow<'m, str> {
         Some(t) => shown(t).into_owned().into(),
         None => "".into(),
     }
-}
-
-/// `text`, cut to MAX_SHOWN_EXPR bytes (at a character boundary) with an ellipsis.
-fn shown(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.len() <= MAX_SHOWN_EXPR {
-        return text.into();
-    }
-    let mut end = MAX_SHOWN_EXPR;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end]).into()
 }
 
 const MAX_STEPS: usize = 200_000;
@@ -590,7 +577,7 @@ impl<'a> Interp<'a> {
                     if let Some(Object::FlaskApp(app)) = self.objects.get_mut(i) {
                         let b = Binding {
                             value,
-                            expr: expr.to_string(),
+                            expr: shown(expr).into_owned(),
                             at: Some(at),
                         };
                         match attr {
@@ -638,7 +625,7 @@ impl<'a> Interp<'a> {
             name,
             Binding {
                 value,
-                expr: expr.to_string(),
+                expr: shown(expr).into_owned(),
                 at,
             },
         );

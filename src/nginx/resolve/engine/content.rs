@@ -296,7 +296,7 @@ impl<'r, 's> Run<'r, 's> {
                 }
                 Err(Errno::Loop) => {
                     // ngx_http_index_handler: ELOOP/EMLINK are forbidden, without a log line.
-                    self.reason = if policy.mode == Symlinks::Off {
+                    self.reason = if !probe.by_policy {
                         format!("index file {shown}: a symlink loop (too many levels of symbolic links)")
                     } else {
                         format!("index file {shown}: a symlink, and disable_symlinks forbids it")
@@ -478,19 +478,16 @@ impl<'r, 's> Run<'r, 's> {
                         Errno::NoEnt => format!("{shown} does not exist"),
                         // openat(O_NOFOLLOW|O_DIRECTORY) on a symlinked directory: ENOTDIR,
                         // though the path resolves (MD207's case).
-                        Errno::NotDir
-                            if policy.mode != Symlinks::Off
-                                && self.walk.as_ref().is_some_and(|w| {
-                                    w.outcome.is_found() && w.symlinks().next().is_some()
-                                }) =>
-                        {
+                        Errno::NotDir if probe.by_policy => {
                             format!(
                                 "{shown} goes through a symlinked directory and disable_symlinks forbids it"
                             )
                         }
                         Errno::NotDir => format!("a component of {shown} is not a directory"),
                         Errno::Access => format!("the worker user cannot open {shown}"),
-                        Errno::Loop if policy.mode == Symlinks::Off => format!(
+                        // A loop nginx follows (symlinks allowed, or `if_not_owner` with the
+                        // owners alike) is the loop's, not the directive's.
+                        Errno::Loop if !probe.by_policy => format!(
                             "{shown}: a symlink loop (too many levels of symbolic links)"
                         ),
                         Errno::Loop => {
@@ -617,7 +614,7 @@ impl<'r, 's> Run<'r, 's> {
             return Err(Flow::Finalize(500));
         }
         let value = self.r.blocks.root_value(root, self.r.config());
-        if !root.scripted {
+        if !root.scripted() {
             return Ok(value.as_bytes().to_vec());
         }
         let v = match self.eval(value) {

@@ -128,7 +128,7 @@ pub(super) fn path_for(
     // server, then of the location, outside any `if`), in order. A variable only set elsewhere
     // stays unknown (strict_vars): the path is unknown, never built with an empty value.
     let location_script = Some(r.blocks.get(block))
-        .filter(|b| b.kind == crate::nginx::resolve::conf::BlockKind::Location)
+        .filter(|b| b.kind() == crate::nginx::resolve::conf::BlockKind::Location)
         .and_then(|b| b.node());
     for owner in std::iter::once(server).chain(location_script) {
         let Some(script) = r.scripts.get(&owner) else {

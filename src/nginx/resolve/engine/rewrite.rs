@@ -34,14 +34,14 @@ impl<'r, 's> Run<'r, 's> {
             return Flow::Go(Phase::PostRewrite);
         }
         let block = self.r.blocks.get(self.conf);
-        let owner = match block.kind {
+        let owner = match block.kind() {
             // limit_except blocks have no rewrite directives of their own (and inherit none).
             BlockKind::LimitExcept => return Flow::Go(Phase::PostRewrite),
             // An `if` shares its enclosing block's script.
             BlockKind::If => {
                 let mut b = block.parent();
                 while let Some(p) = b {
-                    if self.r.blocks.get(p).kind != BlockKind::If {
+                    if self.r.blocks.get(p).kind() != BlockKind::If {
                         break;
                     }
                     b = self.r.blocks.get(p).parent();
