@@ -8,11 +8,27 @@
 //! that have none of their own; a content handler (`proxy_pass`) belongs to its block.
 
 use crate::nginx::{Config, Directive, NodeId};
-use std::collections::HashSet;
 
-/// A set of node ids (server blocks), hashed with FNV (`fnv`): a large box's model holds every
-/// server's id.
-pub type NodeSet = HashSet<NodeId, std::hash::BuildHasherDefault<crate::fnv::Fnv>>;
+/// A set of node ids (server blocks), sorted: 4 bytes an id, found by binary search. A large
+/// box's model and its http block each hold every server's id (a hash set of one big site's
+/// 360,000 servers was ~7 bytes an id more, twice).
+#[derive(Debug, Clone, Default)]
+pub struct NodeSet(Box<[NodeId]>);
+
+impl NodeSet {
+    pub fn contains(&self, id: &NodeId) -> bool {
+        self.0.binary_search(id).is_ok()
+    }
+}
+
+impl FromIterator<NodeId> for NodeSet {
+    fn from_iter<I: IntoIterator<Item = NodeId>>(ids: I) -> NodeSet {
+        let mut ids: Vec<NodeId> = ids.into_iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        NodeSet(ids.into_boxed_slice())
+    }
+}
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
