@@ -200,7 +200,7 @@ fn template_urls(text: &str, path: &Path) -> Vec<(String, Location)> {
             let c = bytes[j];
             let start = if c == b'"' || c == b'\'' {
                 Some((j + 1, c))
-            } else if line[j..].starts_with("url(") {
+            } else if bytes[j..].starts_with(b"url(") {
                 let k = j + 4;
                 match bytes.get(k) {
                     Some(b'"') | Some(b'\'') => None,
@@ -366,5 +366,17 @@ mod tests {
             "{urls:?}"
         );
         assert!(urls.iter().any(|u| u == "/media/a.png"), "{urls:?}");
+    }
+
+    #[test]
+    fn a_line_with_text_not_ascii_is_read_to_its_end() {
+        // `©` and `é` are two bytes each: the scan steps a byte at a time and must not slice
+        // inside them (it panicked at `url(` after `©`).
+        let t = "<footer>© 2024 café ☕ <img src=\"/uploads/a.jpg\"> url(/media/é.png)</footer>";
+        let urls: Vec<String> = template_urls(t, Path::new("/t.html"))
+            .into_iter()
+            .map(|(u, _)| u)
+            .collect();
+        assert_eq!(urls, ["/uploads/a.jpg", "/media/é.png"], "{urls:?}");
     }
 }

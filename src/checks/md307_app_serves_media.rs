@@ -44,20 +44,37 @@ impl Check for AppServesMedia {
             };
             let mut f = Finding::error(format!(
                 "DEBUG is True{}: tracebacks and settings are shown to visitors{}",
-                if app.unit.is_some() { " in the service that runs the site" } else { "" },
-                if media_by_app { ", and media \"work\" only through the app" } else { "" }
-            ))
-            .evidence("DEBUG", app.debug.describe())
-            .fix(
-                match app.framework {
-                    Framework::Django => {
-                        "turn DEBUG off for production (and let nginx serve media), in the settings:\n    DEBUG = False"
-                    }
-                    Framework::Flask => {
-                        "turn DEBUG off for production, where the app is configured:\n    app.config[\"DEBUG\"] = False"
-                    }
+                if app.unit.is_some() {
+                    " in the service that runs the site"
+                } else {
+                    ""
                 },
-                Vec::new(),
+                if media_by_app {
+                    ", and media \"work\" only through the app"
+                } else {
+                    ""
+                }
+            ))
+            .evidence("DEBUG", app.debug.describe());
+            // The running app read its settings when it started: it keeps DEBUG on until then.
+            let (restart, commands) = match crate::fix::commands::restart_app(app) {
+                Ok(cmd) => (
+                    "then restart the app: it reads its settings when it starts".to_string(),
+                    vec![cmd],
+                ),
+                Err(why) => (format!("; {why}"), Vec::new()),
+            };
+            let edit = match app.framework {
+                Framework::Django => {
+                    "turn DEBUG off for production (and let nginx serve media), in the settings:\n    DEBUG = False"
+                }
+                Framework::Flask => {
+                    "turn DEBUG off for production, where the app is configured:\n    app.config[\"DEBUG\"] = False"
+                }
+            };
+            f = f.fix(
+                format!("{edit}\n{}", restart.trim_start_matches([';', ' '])),
+                commands,
             );
             if let Some(at) = app.debug.at() {
                 f = f.at(at.clone());
@@ -163,34 +180,41 @@ fn on_apache(cx: &Context<'_>, r: &AppRoute, prefix: &str) -> Option<Finding> {
             ))
         }
         None => {
-            let dir = r
-                .dir
-                .value()
-                .map(|d| format!("{}/", d.display().to_string().trim_end_matches('/')))
-                .unwrap_or_else(|| "/path/to/uploads/".into());
-            Some(
-                Finding::warning(format!(
-                    "the app serves {prefix} itself ({}): every file goes through a Python worker; no Alias of the site serves it from disk",
-                    r.kind
-                ))
-                .at(r.at.clone())
-                .fix_with_block(
-                    "let Apache serve the directory instead, in the site's <VirtualHost> before the app's mapping (MD502 prints the proven edit when the app's mapping takes the prefix):",
-                    &[
-                        format!("Alias {prefix} {dir}"),
-                        format!("<Directory {dir}>"),
-                        "    Require all granted".into(),
-                        "</Directory>".into(),
-                    ],
+            let f = Finding::warning(format!(
+                "the app serves {prefix} itself ({}): every file goes through a Python worker; no Alias of the site serves it from disk",
+                r.kind
+            ))
+            .at(r.at.clone());
+            let Some(d) = r.dir.value() else {
+                // No placeholder path to paste: say where the directory is named.
+                return Some(f.fix(
+                    format!(
+                        "let Apache serve {prefix} from the directory the route at {} sends files from (media-doctor could not read which): `Alias {prefix} DIRECTORY/` and a `<Directory DIRECTORY/>` that grants it, in the site's <VirtualHost> before the app's mapping",
+                        r.at
+                    ),
                     Vec::new(),
-                ),
-            )
+                ));
+            };
+            let dir = format!("{}/", d.display().to_string().trim_end_matches('/'));
+            Some(f.fix_with_block(
+                "let Apache serve the directory instead, in the site's <VirtualHost> before the app's mapping (MD502 prints the proven edit when the app's mapping takes the prefix):",
+                &[
+                    format!("Alias {prefix} {dir}"),
+                    format!("<Directory {dir}>"),
+                    "    Require all granted".into(),
+                    "</Directory>".into(),
+                ],
+                Vec::new(),
+            ))
         }
     }
 }
 
 fn route_finding(site: &Site, r: &AppRoute, prefix: &str, nginx: &[Served2]) -> Option<Finding> {
-    match nginx.first().and_then(|s| s.served.as_ref().map(|sv| (s.server, sv))) {
+    match nginx
+        .first()
+        .and_then(|s| s.served.as_ref().map(|sv| (s.server, sv)))
+    {
         Some((server, sv)) => {
             let mut f = Finding::warning(format!(
                 "the app serves {prefix} itself ({}), and nginx also maps it (to {}): nginx answers, the app route only hides mistakes in development",
@@ -208,29 +232,42 @@ fn route_finding(site: &Site, r: &AppRoute, prefix: &str, nginx: &[Served2]) -> 
                     );
                 }
             }
-            Some(f.fix_with_block(
-                "serve uploads from nginx only; remove the app route in production (or guard it with DEBUG):",
-                &[format!("location {prefix} {{ alias {}/; }}", sv.dir.display().to_string().trim_end_matches('/'))],
-                vec![site.reload_command()],
+            // nginx's location is already there: the fix is in the app alone (a location block
+            // printed here would be a duplicate once pasted beside it, or beside the edit
+            // another check proves for that location).
+            Some(f.fix(
+                format!(
+                    "serve {prefix} from nginx only: nginx already maps it ({}); remove the app route at {} in production (or guard it with DEBUG), then restart the app",
+                    node_location(site, sv.location, server),
+                    r.at
+                ),
+                Vec::new(),
             ))
         }
-        None => Some(
-            Finding::warning(format!(
+        None => {
+            let f = Finding::warning(format!(
                 "the app serves {prefix} itself ({}): every file goes through a Python worker; nginx does not map it",
                 r.kind
             ))
-            .at(r.at.clone())
-            .fix_with_block(
-                "let nginx serve the directory instead:",
-                &[format!(
-                    "location {prefix} {{ alias {}/; }}",
-                    r.dir
-                        .value()
-                        .map(|d| d.display().to_string())
-                        .unwrap_or_else(|| "/path/to/uploads".into())
-                )],
-                vec![site.reload_command()],
-            ),
-        ),
+            .at(r.at.clone());
+            Some(match r.dir.value() {
+                Some(d) => f.fix_with_block(
+                    "let nginx serve the directory instead (`^~`: no regex location takes its files), in the site's server block:",
+                    &[format!(
+                        "location ^~ {prefix} {{ alias {}/; }}",
+                        d.display().to_string().trim_end_matches('/')
+                    )],
+                    vec![site.reload_command()],
+                ),
+                // No placeholder path to paste: say where the directory is named.
+                None => f.fix(
+                    format!(
+                        "let nginx serve {prefix} from the directory the route at {} sends files from (media-doctor could not read which): `location ^~ {prefix} {{ alias DIRECTORY/; }}` in the site's server block",
+                        r.at
+                    ),
+                    Vec::new(),
+                ),
+            })
+        }
     }
 }

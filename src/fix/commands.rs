@@ -47,6 +47,49 @@ pub fn manage_py(app: &App, args: &str) -> Result<String, String> {
     Ok(cmd)
 }
 
+/// The command that makes the running app read its settings again: its systemd unit's restart,
+/// or a HUP to a gunicorn or uWSGI master started by hand (both reload their workers, which
+/// import the app anew); or why it cannot be written without guessing.
+pub fn restart_app(app: &App) -> Result<String, String> {
+    let unit = app
+        .unit
+        .as_ref()
+        .map(|u| u.name.clone())
+        .or_else(|| app.running.as_ref().and_then(|r| r.unit.clone()));
+    if let Some(unit) = unit {
+        return Ok(format!("sudo systemctl restart {}", shell_quote(&unit)));
+    }
+    let Some(r) = &app.running else {
+        return Err(
+            "then restart the app server (media-doctor found no running process or unit of it)"
+                .into(),
+        );
+    };
+    if let Some(id) = &r.container {
+        return Err(format!(
+            "then restart the app's container ({})",
+            &id[..id.len().min(12)]
+        ));
+    }
+    let program = |name: &str| {
+        r.argv
+            .iter()
+            .take(3)
+            .any(|a| a.rsplit('/').next().is_some_and(|p| p == name))
+    };
+    if program("gunicorn") && r.argv.iter().any(|a| a == "--preload") {
+        // A preloaded app is imported by the master: a HUP forks workers from the old import.
+        return Err(format!(
+            "then restart gunicorn (pid {}): it runs with --preload, so a HUP does not read the settings again",
+            r.pid
+        ));
+    }
+    if program("gunicorn") || program("uwsgi") {
+        return Ok(format!("sudo kill -HUP {}", r.pid));
+    }
+    Err(format!("then restart the app (pid {})", r.pid))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +138,55 @@ mod tests {
         let why = manage_py(&app, "collectstatic --noinput").unwrap_err();
         assert!(why.contains("0123456789ab)"), "{why}");
         assert!(why.contains("manage.py collectstatic --noinput"), "{why}");
+    }
+
+    /// The app's restart: its unit's, else a HUP to a gunicorn/uWSGI master started by hand;
+    /// never a HUP that would not read the settings again (`--preload`) or that another server
+    /// takes as a stop.
+    #[test]
+    fn restart_app_is_the_units_or_a_hup_that_reloads() {
+        let running = |argv: &[&str], unit: Option<&str>, container: Option<&str>| {
+            crate::app::running::RunningApp {
+                endpoint: "127.0.0.1:8001".into(),
+                named_by: "proxy_pass http://127.0.0.1:8001".into(),
+                pid: 4242,
+                argv: argv.iter().map(|a| a.to_string()).collect(),
+                cwd: None,
+                exe: None,
+                uid: Some(1000),
+                unit: unit.map(String::from),
+                container: container.map(String::from),
+                environ: Default::default(),
+                matched: None,
+            }
+        };
+        let mut app = App::new(
+            crate::app::Framework::Django,
+            PathBuf::from("/srv/shop"),
+            "test",
+        );
+        assert!(restart_app(&app).is_err());
+        let gunicorn = [
+            "/srv/shop/venv/bin/python",
+            "/srv/shop/venv/bin/gunicorn",
+            "shop.wsgi",
+        ];
+        app.running = Some(running(&gunicorn, None, None));
+        assert_eq!(restart_app(&app).unwrap(), "sudo kill -HUP 4242");
+        app.running = Some(running(&["uwsgi", "--ini", "shop.ini"], None, None));
+        assert_eq!(restart_app(&app).unwrap(), "sudo kill -HUP 4242");
+        app.running = Some(running(&["gunicorn", "--preload", "shop.wsgi"], None, None));
+        assert!(restart_app(&app).unwrap_err().contains("--preload"));
+        app.running = Some(running(&["python", "app.py"], None, None));
+        assert!(restart_app(&app).unwrap_err().contains("pid 4242"));
+        app.running = Some(running(&gunicorn, None, Some("0123456789abcdef")));
+        assert!(restart_app(&app)
+            .unwrap_err()
+            .contains("container (0123456789ab)"));
+        app.running = Some(running(&gunicorn, Some("shop.service"), None));
+        assert_eq!(
+            restart_app(&app).unwrap(),
+            "sudo systemctl restart shop.service"
+        );
     }
 }

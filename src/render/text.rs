@@ -380,12 +380,16 @@ fn write_causes(
             config_edits |= matches!(check(m).band, Band::Nginx | Band::Apache)
                 || cause.place.is_some()
                 || fix.text.lines().any(|l| l.trim_start().starts_with("# /"));
+            // media-doctor's own commands (trace, explain) are left to -v, unless they are
+            // all the fix has (MD401's "the trace shows why …:").
+            let ours = |c: &String| {
+                c.starts_with("media-doctor trace ") || c.starts_with("media-doctor explain ")
+            };
+            let only_ours = fix.commands.iter().all(ours);
             let (apply, commands): (Vec<String>, Vec<String>) = fix
                 .commands
                 .iter()
-                .filter(|c| {
-                    !c.starts_with("media-doctor trace ") && !c.starts_with("media-doctor explain ")
-                })
+                .filter(|c| only_ours || !ours(c))
                 .cloned()
                 .partition(|c| applies_config(c));
             for c in apply {
