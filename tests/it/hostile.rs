@@ -784,20 +784,25 @@ mod silent_writers {
         );
     }
 
-    #[test]
-    fn a_fifo_whose_writer_never_writes_is_given_up() {
-        let t = tempfile::tempdir().unwrap();
-        let fifo = fifo(t.path());
-        let _writer = hold(&fifo);
-        let start = Instant::now();
-        let o = media_doctor_raw(&[
+    /// `check --nginx-dump FIFO` that gives up after 2 s without a byte.
+    fn check_dump_waiting_2_s(fifo: &std::path::Path) -> super::Raw {
+        media_doctor_raw(&[
             os("check"),
             os("--offline"),
             os("--input-timeout"),
             os("2"),
             os("--nginx-dump"),
             fifo.as_os_str(),
-        ]);
+        ])
+    }
+
+    #[test]
+    fn a_fifo_whose_writer_never_writes_is_given_up() {
+        let t = tempfile::tempdir().unwrap();
+        let fifo = fifo(t.path());
+        let _writer = hold(&fifo);
+        let start = Instant::now();
+        let o = check_dump_waiting_2_s(&fifo);
         let name = format!("--nginx-dump {}", fifo.display());
         assert_given_up("silent FIFO", &o, start, &name, "nothing came in 2 s");
     }
@@ -809,14 +814,7 @@ mod silent_writers {
         let mut writer = hold(&fifo);
         writer.write_all(&DUMP.as_bytes()[..44]).unwrap();
         let start = Instant::now();
-        let o = media_doctor_raw(&[
-            os("check"),
-            os("--offline"),
-            os("--input-timeout"),
-            os("2"),
-            os("--nginx-dump"),
-            fifo.as_os_str(),
-        ]);
+        let o = check_dump_waiting_2_s(&fifo);
         let came = "44 bytes came, then nothing for 2 s";
         assert_given_up("FIFO stopped", &o, start, &fifo.display().to_string(), came);
     }
