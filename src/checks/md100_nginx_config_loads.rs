@@ -1,4 +1,6 @@
-//! MD100 nginx-config-loads: every file readable, every include found, no syntax error.
+//! MD100 nginx-config-loads: every file readable, every include found, no syntax error, nothing
+//! else `nginx -t` refuses (a duplicate location, a regex PCRE2 does not compile...); a
+//! directive nginx's own modules do not have is a warning.
 
 use super::{Band, Check, Context, Meta, Outcome};
 use crate::report::{Finding, Location};
@@ -36,6 +38,10 @@ impl Check for ConfigLoads {
                 loc.column = Some(d.column);
                 let fix = if d.fatal {
                     "correct the file at that line, then check and reload:"
+                } else if d.is_unknown_directive() {
+                    "nginx -t fails here unless a module built into nginx or loaded with \
+                     load_module provides it: correct the name (or load the module), then check \
+                     and reload:"
                 } else {
                     "nginx accepts this, but media-doctor could not see that part of the config:"
                 };

@@ -1,7 +1,7 @@
 //! Proving a config fix before it is printed: the edits are applied to an in-memory copy of the
 //! configuration (`edit::edited_dump`), the copy is loaded again with the loader's own `nginx -t`
-//! rules (plus the two nginx enforces at start that the loader leaves to the resolver: no
-//! duplicate location in a block, no directive left without its arguments), and resolved:
+//! rules (a duplicate location in a block among them, plus one nginx enforces that the loader
+//! leaves to the resolver: no directive left without its arguments), and resolved:
 //!
 //! - the failing URL must get the answer meant (a status, or the file nginx should open);
 //! - no other URL may change its answer: a sample per location of every server block (a real
@@ -648,8 +648,8 @@ const NEED_ARGS: &[&str] = &[
     "return",
 ];
 
-/// What `nginx -t` refuses that the loader leaves to the resolver: `duplicate location "/x"` in
-/// one block, and a directive without arguments.
+/// What `nginx -t` refuses that the loader leaves to the resolver: a directive without
+/// arguments. (A duplicate location is the loader's: a fatal diagnostic.)
 pub fn start_errors(cfg: &Config) -> Vec<String> {
     errors_in(cfg.depth_first().map(|(_, d)| d))
 }
@@ -669,23 +669,6 @@ fn errors_in<'c>(all: impl Iterator<Item = Directive<'c>>) -> Vec<String> {
                 "invalid number of arguments in \"{}\" directive",
                 d.name()
             ));
-        }
-        if !(d.is("server") || d.is("location")) || !d.has_block() {
-            continue;
-        }
-        let mut seen: Vec<(&str, &str)> = Vec::new();
-        for c in d.children().filter(|c| c.is("location")) {
-            let (m, p) = location_key_of(&c);
-            // nginx compares prefix and exact names; `^~ /a` and `/a` are the same location.
-            let m = if m == "^~" { "" } else { m };
-            if m.starts_with('~') {
-                continue;
-            }
-            if seen.contains(&(m, p)) {
-                out.push(format!("duplicate location \"{p}\""));
-            } else {
-                seen.push((m, p));
-            }
         }
     }
     out

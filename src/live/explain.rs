@@ -172,6 +172,18 @@ pub fn explain_denied_as(
                 e.commands = grants;
             }
         }
+        WalkOutcome::Found { .. } if !mac_may_deny(root) => {
+            // Nothing but the mode bits (and ACLs) can deny it here, and they allow it now:
+            // the line was logged before they were fixed.
+            e.severity = Severity::Info;
+            e.checks = Vec::new();
+            e.cause = format!(
+                "{} can read it now, and neither SELinux nor AppArmor denies anything here: \
+                 fixed since that line",
+                who.name
+            );
+            e.fix = "nothing to do if it answers 200 now:".into();
+        }
         WalkOutcome::Found { .. } => {
             e.severity = Severity::Warning;
             e.checks = vec!["MD208"];
@@ -190,6 +202,19 @@ pub fn explain_denied_as(
     }
     e.walk = Some(w.render());
     e
+}
+
+/// Whether SELinux (enforcing) or an AppArmor profile (in enforce mode) may deny what the mode
+/// bits allow, as MD208 reads their state; true when that state cannot be read (not a live
+/// root, nothing to read there): unknown is not "off".
+fn mac_may_deny(root: &crate::sysroot::SysRoot) -> bool {
+    use crate::fs::mac;
+    let selinux = mac::selinux(root);
+    let apparmor = mac::apparmor_profiles(root);
+    let enforcing = matches!(selinux, Some((mac::SelinuxMode::Enforcing, _)))
+        || apparmor.iter().flatten().any(|p| p.mode == "enforce");
+    let state_read = selinux.is_some() || apparmor.is_some() || root.is_live();
+    enforcing || !state_read
 }
 
 /// The location the site's nginx model picks for a logged request (on the server its Host names).
@@ -376,4 +401,26 @@ fn explain_missing(
     );
     e.fix = "trace the URL: it shows the file nginx opens and why".into();
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// "Fixed since that line" is said only where SELinux and AppArmor are known to deny
+    /// nothing; a root whose state cannot be read keeps pointing at MD208.
+    #[test]
+    fn mac_may_deny_only_where_its_state_says_so() {
+        let t = tempfile::tempdir().unwrap();
+        let root = crate::sysroot::SysRoot::new(t.path());
+        assert!(mac_may_deny(&root), "no state under a --root: unknown");
+        let selinux = t.path().join("sys/fs/selinux");
+        std::fs::create_dir_all(&selinux).unwrap();
+        std::fs::write(selinux.join("enforce"), "0\n").unwrap();
+        assert!(!mac_may_deny(&root), "permissive SELinux denies nothing");
+        let apparmor = t.path().join("sys/kernel/security/apparmor");
+        std::fs::create_dir_all(&apparmor).unwrap();
+        std::fs::write(apparmor.join("profiles"), "/usr/sbin/nginx (enforce)\n").unwrap();
+        assert!(mac_may_deny(&root), "an enforced AppArmor profile may");
+    }
 }

@@ -124,6 +124,14 @@ pub struct Diagnostic {
     pub fatal: bool,
 }
 
+impl Diagnostic {
+    /// The warning of a directive nginx's own modules do not have (`nginx -t` refuses it as an
+    /// `unknown directive` unless a module built in or loaded provides it).
+    pub fn is_unknown_directive(&self) -> bool {
+        !self.fatal && self.message.starts_with("unknown directive \"")
+    }
+}
+
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

@@ -3,10 +3,14 @@
 //!
 //! Only the structure that media-doctor's answers depend on is known here (main, events, http,
 //! server, location, if, upstream, limit_except, and the stream/mail skeleton). Any other
-//! directive is accepted anywhere, as it may come from a module; inside blocks whose contents
-//! are not directives (`map`, `types`, `geo`, ...) or whose kind is unknown, nothing is checked.
-//! Messages are nginx's own: `"location" directive is not allowed here`, `directive "rewrite" is
-//! not terminated by ";"`, `directive "http" has no opening "{"`, `unknown directive "x"`.
+//! directive of nginx's own modules (`directives::NGINX`) is accepted anywhere; inside blocks
+//! whose contents are not directives (`map`, `types`, `geo`, ...) or whose kind is unknown,
+//! nothing is checked. A name nginx's modules do not have, where directives are judged, is
+//! nginx's `unknown directive` unless a third-party module provides it: a warning that says so
+//! (none for the names of the modules distributions ship: `directives::module_of`); a name no
+//! module can have is an error. Messages are nginx's own: `"location" directive is not allowed
+//! here`, `directive "rewrite" is not terminated by ";"`, `directive "http" has no opening "{"`,
+//! `unknown directive "x"`.
 
 use super::ast::{Config, Diagnostic, Node, NodeId, MAX_DEPTH};
 
@@ -37,7 +41,7 @@ pub(crate) enum Ctx {
 use Ctx::*;
 
 enum Verdict {
-    /// A module directive we do not model: accepted.
+    /// A directive we do not model (nginx's, or a module's): accepted.
     Unknown,
     /// A leaf, taking this many arguments.
     Leaf(u8, u8),
@@ -167,20 +171,24 @@ static KNOWN: &[(&str, Kind)] = &[
 /// A directive name's class, kept on its node (`Node::class`): the parser classifies each name
 /// once, while its text is in cache, so the context check reads nodes only.
 pub(crate) type Class = u8;
-/// A name we do not model (a module's directive): accepted anywhere.
+/// A directive of nginx's own modules we do not model: accepted anywhere.
 const CLASS_OTHER: Class = 0;
 /// A name no module can have (see `plausible_name`).
 const CLASS_IMPLAUSIBLE: Class = u8::MAX;
+/// A name nginx's own modules do not have (`directives::NGINX`): only a third-party module can
+/// give it.
+const CLASS_FOREIGN: Class = u8::MAX - 1;
 // Known names are 1 + their index in KNOWN.
-const _: () = assert!(KNOWN.len() < CLASS_IMPLAUSIBLE as usize - 1);
+const _: () = assert!(KNOWN.len() < CLASS_FOREIGN as usize - 1);
 
 /// What the loader's rules know of a name, kept on its node (`Node::rule`): see
 /// `rules::rule_of`. 0: nothing.
 pub(crate) type Rule = u16;
 
-/// Every name either table knows (KNOWN here, the rules' own in `rules`), with its class and
-/// rule, found by one lookup: the parser asks it for each directive it makes. Slots are keyed
-/// by the name's length and three of its bytes; a slot lists its names (rarely more than one).
+/// Every name either table knows (KNOWN here, the rules' own in `rules`, nginx's others in
+/// `directives::NGINX`), with its class and rule, found by one lookup: the parser asks it for
+/// each directive it makes. Slots are keyed by the name's length and three of its bytes; a slot
+/// lists its names (rarely more than one).
 struct Names {
     /// For each slot, its entries: `entries[heads[k]..heads[k + 1]]`.
     heads: Vec<u16>,
@@ -218,11 +226,18 @@ fn names() -> &'static Names {
             .enumerate()
             .map(|(i, (n, _))| (*n, i as Class + 1, super::rules::rule_of(n)))
             .collect();
-        for n in super::rules::names_with_rules() {
-            if !all.iter().any(|(k, _, _)| *k == n) {
-                all.push((n, classify_unknown(n), super::rules::rule_of(n)));
-            }
-        }
+        let mut others: Vec<&'static str> = super::rules::names_with_rules()
+            .chain(super::directives::NGINX.iter().copied())
+            .filter(|n| !KNOWN.iter().any(|(k, _)| k == n))
+            .collect();
+        others.sort_unstable();
+        others.dedup();
+        // nginx's own names (the rules' are all nginx's: `directives` tests it).
+        all.extend(
+            others
+                .into_iter()
+                .map(|n| (n, CLASS_OTHER, super::rules::rule_of(n))),
+        );
         all.sort_by_key(|(n, _, _)| slot(n.as_bytes()));
         let mut heads = vec![0u16; (1 << SLOT_BITS) + 1];
         for (n, _, _) in &all {
@@ -313,7 +328,7 @@ pub(crate) fn class_of(id: NameId) -> Class {
     match names().entries.get(id as usize) {
         Some(e) => e.1,
         None if id.wrapping_sub(UNKNOWN) & UNKNOWN_IMPLAUSIBLE != 0 => CLASS_IMPLAUSIBLE,
-        None => CLASS_OTHER,
+        None => CLASS_FOREIGN,
     }
 }
 
@@ -327,10 +342,10 @@ pub(crate) fn rule_of_id(id: NameId) -> Rule {
     }
 }
 
-/// The class of a name not in KNOWN.
+/// The class of a name in no table.
 fn classify_unknown(name: &str) -> Class {
     if plausible_name(name) {
-        CLASS_OTHER
+        CLASS_FOREIGN
     } else {
         CLASS_IMPLAUSIBLE
     }
@@ -340,7 +355,7 @@ fn classify_unknown(name: &str) -> Class {
 #[cfg(test)]
 fn lookup_index(name: &str) -> Option<usize> {
     match classify_name(name).0 {
-        CLASS_OTHER | CLASS_IMPLAUSIBLE => None,
+        CLASS_OTHER | CLASS_IMPLAUSIBLE | CLASS_FOREIGN => None,
         c => Some(c as usize - 1),
     }
 }
@@ -369,7 +384,7 @@ fn judge(class: Class, ctx: Ctx) -> Verdict {
         }
     };
     let kind = match class {
-        CLASS_OTHER | CLASS_IMPLAUSIBLE => return Verdict::Unknown,
+        CLASS_OTHER | CLASS_IMPLAUSIBLE | CLASS_FOREIGN => return Verdict::Unknown,
         known => KNOWN[known as usize - 1].1,
     };
     match kind {
@@ -509,6 +524,13 @@ fn judge_run(
                 if ctx != Free && class == CLASS_IMPLAUSIBLE {
                     let name = name();
                     diags.push(diag(cfg, id, format!("unknown directive \"{name}\"")));
+                } else if ctx != Free && class == CLASS_FOREIGN {
+                    let name = name();
+                    if super::directives::module_of(name).is_none() {
+                        let mut w = diag(cfg, id, foreign(name));
+                        w.fatal = false;
+                        diags.push(w);
+                    }
                 }
                 Free
             }
@@ -555,6 +577,11 @@ pub(crate) fn apply(cfg: &mut Config, diags: Vec<Diagnostic>, unlink: &[NodeId])
         cfg.nodes[id as usize].link_include_set(Node::NO_FILES);
     }
     cfg.diagnostics.extend(diags);
+}
+
+/// The warning for a name nginx's own modules do not have (nginx -t: `unknown directive "x"`).
+fn foreign(name: &str) -> String {
+    format!("unknown directive \"{name}\": nginx refuses it unless a module provides it")
 }
 
 fn diag(cfg: &Config, id: NodeId, message: String) -> Diagnostic {

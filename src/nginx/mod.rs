@@ -3,6 +3,7 @@
 
 pub mod ast;
 mod context;
+mod directives;
 pub mod lexer;
 pub mod loader;
 pub mod overlay;

@@ -387,7 +387,8 @@ fn diag(d: &Directive<'_>, message: String, fatal: bool) -> Diagnostic {
 /// Also gathers into `vars` the variables of the values nginx compiles in the directives that
 /// name paths (`variables::PATHS`: `root`, `alias`, `try_files`, the `*_pass`) and answer
 /// (`variables::VALUES`: `return`, `rewrite`, `error_page`, `add_header`), found by the same
-/// rule, so the other directives cost nothing more.
+/// rule, so the other directives cost nothing more; and, by name, the two rules nginx applies
+/// to locations and regexes (`duplicate_locations`, `regex_errors`).
 fn duplicates<'c>(
     cfg: &'c Config,
     out: &mut Vec<Diagnostic>,
@@ -412,24 +413,44 @@ fn duplicates_from<'c>(
     for n in super::variables::PATHS {
         is_path[(rule_of(n) & RULE_ONCE) as usize] = true;
     }
-    /// One block being read: which names it gave, and its `root` or `alias`.
+    let id_of = super::context::name_id;
+    let (location, regexed) = (
+        id_of("location"),
+        [
+            id_of("rewrite"),
+            id_of("if"),
+            id_of("server_name"),
+            id_of("map"),
+        ],
+    );
+    /// One block being read: which names it gave, its `root` or `alias`, and where its
+    /// locations start in `locations`.
     struct Block {
         seen: [u64; BITS / 64],
         root_or_alias: u16,
+        locations: usize,
     }
-    let fresh = || Block {
+    let fresh = |locations: usize| Block {
         seen: [0; BITS / 64],
         root_or_alias: 0,
+        locations,
     };
+    // The static locations of the blocks being read, in reading order (`duplicate_locations`),
+    // and every regex nginx compiles as it reads (`regex_errors`).
+    let mut locations: Vec<(Directive<'c>, Static<'c>)> = Vec::new();
+    let mut regexes: Vec<(Directive<'c>, &'c str, bool)> = Vec::new();
     // (what is left of a run of sibling ids, whether the run is a block's own (not an included
     // file's), the block depth): include runs read into the block below them.
     let mut stack: Vec<(std::ops::Range<u32>, bool, usize)> = Vec::new();
-    let mut blocks: Vec<Block> = vec![fresh()];
+    let mut blocks: Vec<Block> = vec![fresh(0)];
     stack.push((start, true, depth));
     while let Some((run, own, depth)) = stack.last_mut() {
         let Some(i) = run.next() else {
             if *own {
-                blocks.pop();
+                if let Some(b) = blocks.pop() {
+                    duplicate_locations(&mut locations[b.locations..], out);
+                    locations.truncate(b.locations);
+                }
             }
             stack.pop();
             continue;
@@ -444,7 +465,18 @@ fn duplicates_from<'c>(
             }
             continue;
         }
-        let rule = super::context::rule_of_id(node.name());
+        let name = node.name();
+        if name == location {
+            let d = cfg.directive(id);
+            match location_head(&d) {
+                Head::Static(s) => locations.push((d, s)),
+                Head::Regex(p, caseless) => regexes.push((d, p, caseless)),
+                Head::Other => {}
+            }
+        } else if regexed.contains(&name) {
+            regexes_of(cfg.directive(id), &mut regexes);
+        }
+        let rule = super::context::rule_of_id(name);
         let once = rule & RULE_ONCE;
         if (once != 0 && is_path.get(once as usize) == Some(&true)) || rule & RULE_VALUES != 0 {
             let d = cfg.directive(id);
@@ -487,10 +519,173 @@ fn duplicates_from<'c>(
             }
         }
         if node.has_block() && rule & RULE_DATA == 0 && depth < super::ast::MAX_DEPTH {
-            blocks.push(fresh());
+            blocks.push(fresh(locations.len()));
             stack.push((node.kids.clone(), true, depth + 1));
         }
     }
+    regex_errors(regexes, out);
+}
+
+/// A location nginx puts in its static tree, by the name it compares (ngx_http_core_location):
+/// `=` names an exact one, none or `^~` an inclusive one.
+#[derive(Clone, Copy)]
+struct Static<'c> {
+    name: &'c str,
+    exact: bool,
+}
+
+/// What the rules read of a `location`'s head.
+enum Head<'c> {
+    Static(Static<'c>),
+    /// `~` or `~*` (caseless) and the pattern nginx compiles.
+    Regex(&'c str, bool),
+    /// A named location (nginx keeps the first of a name: not an error), or a head nginx
+    /// refuses for other reasons.
+    Other,
+}
+
+/// A `location`'s head as nginx reads it: `location = /a`, `location =/a`, `^~`, `~`, `~*`,
+/// `@name`.
+fn location_head<'c>(d: &Directive<'c>) -> Head<'c> {
+    let stat = |name, exact| Head::Static(Static { name, exact });
+    let a0 = d.arg(0).unwrap_or("");
+    match d.arg_count() {
+        2 => {
+            let name = d.arg(1).unwrap_or("");
+            match a0 {
+                "=" => stat(name, true),
+                "^~" => stat(name, false),
+                "~" => Head::Regex(name, false),
+                "~*" => Head::Regex(name, true),
+                _ => Head::Other,
+            }
+        }
+        1 => {
+            if let Some(name) = a0.strip_prefix('=') {
+                stat(name, true)
+            } else if let Some(name) = a0.strip_prefix("^~") {
+                stat(name, false)
+            } else if let Some(p) = a0.strip_prefix("~*") {
+                Head::Regex(p, true)
+            } else if let Some(p) = a0.strip_prefix('~') {
+                Head::Regex(p, false)
+            } else if a0.starts_with('@') {
+                Head::Other
+            } else {
+                stat(a0, false)
+            }
+        }
+        _ => Head::Other,
+    }
+}
+
+/// `duplicate location "/a"` at each location of one block that nginx's static tree refuses
+/// (ngx_http_join_exact_locations): sorted by name, an exact location before the inclusive ones
+/// of its name, a name may be given once exact and once inclusive (`location = /a` and
+/// `location /a`; `^~ /a` is inclusive), no more. nginx names the later one in reading order
+/// (and stops there); each is reported. Regex and named locations are never duplicates.
+fn duplicate_locations(block: &mut [(Directive<'_>, Static<'_>)], out: &mut Vec<Diagnostic>) {
+    if block.len() < 2 {
+        return;
+    }
+    // Stable: reading order within a name and kind.
+    block.sort_by(|a, b| a.1.name.cmp(b.1.name).then(b.1.exact.cmp(&a.1.exact)));
+    for pair in block.windows(2) {
+        let ((_, a), (d, b)) = (&pair[0], &pair[1]);
+        if a.name == b.name && a.exact == b.exact {
+            out.push(diag(d, format!("duplicate location \"{}\"", b.name), true));
+        }
+    }
+}
+
+/// The regexes nginx compiles as it reads `rewrite`, `if`, `server_name` and a `map`'s keys:
+/// (the directive, the pattern, caseless).
+fn regexes_of<'c>(d: Directive<'c>, out: &mut Vec<(Directive<'c>, &'c str, bool)>) {
+    match d.name() {
+        "rewrite" => {
+            if let Some(p) = d.arg(0) {
+                out.push((d, p, false));
+            }
+        }
+        // `if ($var ~ regex)`, `~*` caseless, `!~`, `!~*` (the parser took the parentheses
+        // off).
+        "if" if d.arg_count() == 3 => {
+            let var = d.arg(0).unwrap_or("");
+            let op = d.arg(1).unwrap_or("");
+            if var.len() > 1 && var.starts_with('$') && matches!(op, "~" | "~*" | "!~" | "!~*") {
+                if let Some(p) = d.arg(2) {
+                    out.push((d, p, op.ends_with('*')));
+                }
+            }
+        }
+        // `~regex`, caseless when it holds an upper-case letter.
+        "server_name" => {
+            for name in d.args() {
+                if let Some(p) = name.strip_prefix('~').filter(|p| !p.is_empty()) {
+                    out.push((d, p, p.bytes().any(|b| b.is_ascii_uppercase())));
+                }
+            }
+        }
+        // A key `~regex`, `~*regex` caseless.
+        "map" if d.has_block() => {
+            for entry in d.children() {
+                let key = entry.name();
+                if let Some(p) = key.strip_prefix("~*") {
+                    out.push((entry, p, true));
+                } else if let Some(p) = key.strip_prefix('~') {
+                    out.push((entry, p, false));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `pcre2_compile() failed: missing closing parenthesis in "("` at each directive whose regex
+/// PCRE2 does not compile: nginx -t fails at the first. Each pattern is compiled once (a big
+/// config repeats a handful of them in every site) and let go: the resolver compiles the ones a
+/// request meets. A directive met twice (a snippet included in two servers) is reported once.
+fn regex_errors(mut all: Vec<(Directive<'_>, &str, bool)>, out: &mut Vec<Diagnostic>) {
+    if all.is_empty() {
+        return;
+    }
+    all.sort_by_key(|(d, p, c)| (d.id(), *p, *c));
+    all.dedup_by_key(|(d, p, c)| (d.id(), *p, *c));
+    let mut compiled: std::collections::HashMap<(&str, bool), Option<String>> =
+        std::collections::HashMap::new();
+    for (d, pattern, caseless) in all {
+        let error = compiled
+            .entry((pattern, caseless))
+            .or_insert_with(|| pcre_error(pattern, caseless));
+        if let Some(e) = error {
+            out.push(diag(&d, e.clone(), true));
+        }
+    }
+}
+
+/// What nginx says of a pattern PCRE2 does not compile (ngx_regex_compile, with the options
+/// nginx gives: caseless or none), None when it compiles: `pcre2_compile() failed: MESSAGE in
+/// "PATTERN"`, and ` at "REST"` when PCRE2 stopped before the pattern's end.
+fn pcre_error(pattern: &str, caseless: bool) -> Option<String> {
+    let e = pcre2::bytes::RegexBuilder::new()
+        .caseless(caseless)
+        .build(pattern)
+        .err()?;
+    // PCRE2's own words, after the binding's "PCRE2: error compiling pattern at offset N: ".
+    let shown = e.to_string();
+    let message = match shown.strip_prefix("PCRE2: error compiling pattern") {
+        Some(rest) => match rest.strip_prefix(" at offset ") {
+            Some(r) => r.split_once(": ").map_or(r, |(_, m)| m),
+            None => rest.strip_prefix(": ").unwrap_or(rest),
+        },
+        None => shown.as_str(),
+    };
+    let mut m = format!("pcre2_compile() failed: {message} in \"{pattern}\"");
+    if let Some(at) = e.offset().filter(|&o| o < pattern.len()) {
+        let rest = String::from_utf8_lossy(&pattern.as_bytes()[at..]);
+        m.push_str(&format!(" at \"{rest}\""));
+    }
+    Some(m)
 }
 
 /// `unknown "media_root" variable` for each variable nginx does not know, at the directive
@@ -687,6 +882,21 @@ mod tests {
         ] {
             assert!(!NON_REPEATABLE.contains(&d), "{d}");
         }
+    }
+
+    #[test]
+    fn regex_errors_in_nginx_words() {
+        assert_eq!(pcre_error("^/a(b)?$", false), None);
+        assert_eq!(pcre_error("\\.(?!well-known)", true), None);
+        // PCRE2 stopped at the end: no ` at`.
+        assert_eq!(
+            pcre_error("(", false).as_deref(),
+            Some("pcre2_compile() failed: missing closing parenthesis in \"(\"")
+        );
+        assert_eq!(
+            pcre_error("a)b", true).as_deref(),
+            Some("pcre2_compile() failed: unmatched closing parenthesis in \"a)b\" at \")b\"")
+        );
     }
 
     #[test]

@@ -164,6 +164,7 @@ pub fn trace(t: &Trace) -> Trace {
         predicted_status,
         unknown,
         reason,
+        config_warnings,
         walk,
         walk_outcome,
         user,
@@ -212,6 +213,7 @@ pub fn trace(t: &Trace) -> Trace {
         predicted_status: *predicted_status,
         unknown: unknown.as_deref().map(one),
         reason: one(reason),
+        config_warnings: each(config_warnings),
         walk: walk
             .iter()
             .map(|s| {

@@ -35,6 +35,11 @@ pub struct Trace {
     /// `predicted_status` is null then.
     pub unknown: Option<String>,
     pub reason: String,
+    /// The loader's warnings, beside the prediction: what `nginx -t` may refuse (a directive
+    /// nginx's own modules do not have, that only a module can provide) or what media-doctor
+    /// could not see (an include a fragment names), each `file:line:col: message`; the first
+    /// `CONFIG_WARNINGS`, then how many more.
+    pub config_warnings: Vec<String>,
     pub walk: Vec<WalkStep>,
     /// Where the walk stopped, when it did not reach the file (`denied at /srv (needs x)`).
     pub walk_outcome: Option<String>,
@@ -84,6 +89,29 @@ pub struct WalkStep {
     pub link_target: Option<PathBuf>,
 }
 
+/// How many of the loader's warnings a trace lists (`Trace::config_warnings`).
+pub const CONFIG_WARNINGS: usize = 10;
+
+/// The loader's warnings as a trace lists them: the first `CONFIG_WARNINGS`, then a count.
+fn config_warnings(cfg: &crate::nginx::Config) -> Vec<String> {
+    let warnings: Vec<&crate::nginx::Diagnostic> =
+        cfg.diagnostics.iter().filter(|d| !d.fatal).collect();
+    let mut out: Vec<String> = warnings
+        .iter()
+        .take(CONFIG_WARNINGS)
+        .map(|d| d.to_string())
+        .collect();
+    // Listed or not (the loader lists the first ones of each file and counts the rest).
+    let unlisted: u64 = cfg.omitted.iter().map(|o| o.count - o.fatal).sum();
+    let more = warnings.len().saturating_sub(CONFIG_WARNINGS) as u64 + unlisted;
+    if more > 0 {
+        out.push(format!(
+            "and {more} more: `media-doctor check` lists them (MD100)"
+        ));
+    }
+    out
+}
+
 impl Trace {
     pub fn new(resolver: &Resolver<'_>, req: &Request, res: &Resolution) -> Trace {
         let cfg = resolver.config();
@@ -124,6 +152,7 @@ impl Trace {
             predicted_status: res.predicted_status,
             unknown: res.unknown.clone(),
             reason: res.reason.clone(),
+            config_warnings: config_warnings(cfg),
             walk,
             walk_outcome: res
                 .walk
@@ -189,6 +218,7 @@ impl Trace {
             unknown: (res.predicted_status.is_none() && !upstream_handler)
                 .then(|| res.reason.clone()),
             reason: res.reason.clone(),
+            config_warnings: Vec::new(),
             walk,
             walk_outcome: res
                 .walk
@@ -236,8 +266,8 @@ pub fn write_json(out: &mut dyn Write, t: &Trace) -> std::io::Result<()> {
 impl Trace {
     /// The severity of what the trace shows, for `--fail-on` (as for `check`): an error when
     /// the URL fails (the live answer when there is one, else the prediction: 4xx or 5xx), a
-    /// warning when the prediction is unknown or the live answer differs from it; none for a
-    /// URL that is served.
+    /// warning when the prediction is unknown, the live answer differs from it or the config
+    /// has a warning nginx may refuse it for; none for a URL that is served.
     pub fn severity(&self) -> Option<crate::report::Severity> {
         use crate::report::Severity;
         let live = self.live.as_ref();
@@ -245,7 +275,10 @@ impl Trace {
         if status.is_some_and(|s| s >= 400) {
             return Some(Severity::Error);
         }
-        if self.predicted_status.is_none() || live.is_some_and(|l| l.agreement != "matches") {
+        if self.predicted_status.is_none()
+            || live.is_some_and(|l| l.agreement != "matches")
+            || !self.config_warnings.is_empty()
+        {
             return Some(Severity::Warning);
         }
         None
@@ -376,6 +409,10 @@ fn write_lines(out: &mut dyn Write, t: &Trace) -> std::io::Result<()> {
         _ => writeln!(out, "{} {status} (predicted)", label("status"))?,
     }
     writeln!(out, "{} {}", label("reason"), t.reason)?;
+    for (i, w) in t.config_warnings.iter().enumerate() {
+        let head = label(if i == 0 { "config" } else { "" });
+        writeln!(out, "{head} {}", format!("warning: {w}").yellow())?;
+    }
     if let Some(live) = &t.live {
         write_live(out, live, t.predicted_status, &label)?;
     }

@@ -25,6 +25,7 @@ mod live;
 mod namespace;
 mod nginx_checks;
 mod nginx_dump;
+mod nginx_refuses;
 mod nonroot;
 mod one_site_report;
 mod output;
