@@ -62,7 +62,7 @@ impl Check for AppServesMedia {
                     "then restart the app: it reads its settings when it starts".to_string(),
                     vec![cmd],
                 ),
-                Err(why) => (format!("; {why}"), Vec::new()),
+                Err(why) => (why, Vec::new()),
             };
             let edit = match app.framework {
                 Framework::Django => {
@@ -72,10 +72,7 @@ impl Check for AppServesMedia {
                     "turn DEBUG off for production, where the app is configured:\n    app.config[\"DEBUG\"] = False"
                 }
             };
-            f = f.fix(
-                format!("{edit}\n{}", restart.trim_start_matches([';', ' '])),
-                commands,
-            );
+            f = f.fix(format!("{edit}\n{restart}"), commands);
             if let Some(at) = app.debug.at() {
                 f = f.at(at.clone());
             }
